@@ -1,0 +1,73 @@
+"""One root error type for the whole project, with structured fields.
+
+Only the gRPC adapter maps these to status codes (see ``vcc_proto.status``); domain code
+raises them without knowing about transports.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+
+class ErrorKind(str, Enum):
+    INVALID = "invalid"  # malformed input, a field over its limit
+    NOT_FOUND = "not_found"  # unknown site, agent, business, call
+    CONFLICT = "conflict"  # state does not allow it (already logged in, not offered to you)
+    UNAUTHENTICATED = "unauthenticated"  # wrong password
+    LOCKED = "locked"  # too many failures, locked for a while
+    UNAVAILABLE = "unavailable"  # a dependency (hub, other site) cannot be reached
+    NOT_LEADER = "not_leader"  # a hub follower refusing a write
+    FENCED = "fenced"  # a write carrying a stale fencing token
+    INTERNAL = "internal"
+
+
+class VccError(Exception):
+    """Root of every error the project raises on purpose."""
+
+    kind: ErrorKind = ErrorKind.INTERNAL
+
+    def __init__(self, message: str, *, field: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.details = details
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class InvalidInput(VccError):
+    kind = ErrorKind.INVALID
+
+
+class NotFound(VccError):
+    kind = ErrorKind.NOT_FOUND
+
+
+class Conflict(VccError):
+    kind = ErrorKind.CONFLICT
+
+
+class Unauthenticated(VccError):
+    kind = ErrorKind.UNAUTHENTICATED
+
+
+class Locked(VccError):
+    kind = ErrorKind.LOCKED
+
+
+class Unavailable(VccError):
+    kind = ErrorKind.UNAVAILABLE
+
+
+class NotLeader(VccError):
+    kind = ErrorKind.NOT_LEADER
+
+
+class Fenced(VccError):
+    kind = ErrorKind.FENCED
+
+
+class ConfigError(InvalidInput):
+    """A configuration or province file that cannot be used; names the field."""

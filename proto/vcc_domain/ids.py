@@ -1,0 +1,49 @@
+"""Globally unique, stable identifiers.
+
+IDs are ULIDs (time-ordered, 128-bit, Crockford base32) with a short type prefix, e.g.
+``call_01JD...``. They are minted wherever the fact is born (a site for a call, the hub
+for a directory change) and never change when the fact travels to another site.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+PREFIXES = frozenset({"call", "leg", "evt", "cdr", "wo", "sess", "chg", "req"})
+
+
+def _encode(value: int, length: int) -> str:
+    out = []
+    for _ in range(length):
+        out.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(out))
+
+
+def new_ulid(now_ms: int | None = None) -> str:
+    """A 26-character ULID: 48 bits of milliseconds then 80 random bits."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    if not 0 <= ms < 2**48:
+        raise ValueError(f"timestamp out of range for a ULID: {ms}")
+    rand = int.from_bytes(os.urandom(10), "big")
+    return _encode(ms, 10) + _encode(rand, 16)
+
+
+def new_id(prefix: str, now_ms: int | None = None) -> str:
+    """A prefixed global ID such as ``call_01JD5...``."""
+    if prefix not in PREFIXES:
+        raise ValueError(f"unknown id prefix {prefix!r}; expected one of {sorted(PREFIXES)}")
+    return f"{prefix}_{new_ulid(now_ms)}"
+
+
+def id_prefix(value: str) -> str:
+    """The type prefix of a global ID; raises ValueError on a malformed ID."""
+    prefix, sep, body = value.partition("_")
+    if not sep or prefix not in PREFIXES or len(body) != 26 or any(
+        c not in _CROCKFORD for c in body
+    ):
+        raise ValueError(f"malformed id: {value[:64]!r}")
+    return prefix
