@@ -1,0 +1,216 @@
+"""The ``vcc`` command line: run, inspect and measure a province."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vcc_domain.errors import VccError
+
+EXAMPLE_PROVINCE = "yunnan.toml"
+
+
+def example_province_path() -> Path:
+    """The realistic example province shipped with the package."""
+    return Path(str(resources.files("vcc_ops") / "examples" / EXAMPLE_PROVINCE))
+
+
+province_option = click.option(
+    "--province",
+    "province_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Province file (TOML). Default: the shipped example province (Yunnan).",
+)
+
+
+def _province(path: Path | None) -> Path:
+    return path if path is not None else example_province_path()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="vcc")
+def main() -> None:
+    """vcc: a provincial virtual call center (hub + city site nodes)."""
+
+
+# -- province ---------------------------------------------------------------------------
+
+
+@main.group()
+def province() -> None:
+    """Inspect and validate province files."""
+
+
+@province.command("check")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+def province_check(path: Path | None, as_json: bool) -> None:
+    """Validate a province file and summarise it (default: the example)."""
+    from vcc_domain.province import load_province_file
+
+    prov = load_province_file(_province(path))
+    summary = {
+        "name": prov.name,
+        "sites": {s.id: {"seats": s.seats, "agents": len(prov.agents_at(s.id))} for s in prov.sites},
+        "businesses": len(prov.businesses),
+        "agents": len(prov.agents),
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        click.echo(f"{prov.name}: {len(prov.sites)} sites, {summary['agents']} agents, "
+                   f"{summary['businesses']} businesses")
+        for sid, s in summary["sites"].items():  # type: ignore[attr-defined]
+            click.echo(f"  {sid}: {s['seats']} seats, {s['agents']} agents")
+
+
+# -- processes --------------------------------------------------------------------------
+
+
+def _node_options(func: Any) -> Any:
+    """Options every service process takes; each can also come from a VCC_* variable."""
+    opts = [
+        click.option("--province", "province_file", envvar="VCC_PROVINCE",
+                     type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="Province file (TOML). Default: the shipped example province."),
+        click.option("--data-dir", envvar="VCC_DATA_DIR", type=click.Path(file_okay=False, path_type=Path),
+                     default=Path(".vcc/data"), show_default=True, help="Where the node keeps its files."),
+        click.option("--nats", "nats", envvar="VCC_NATS", default="nats://127.0.0.1:4222",
+                     show_default=True, help="NATS server URL(s), comma separated."),
+        click.option("--etcd", "etcd", envvar="VCC_ETCD", default="127.0.0.1:2379", show_default=True,
+                     help="etcd endpoint(s) host:port, comma separated."),
+        click.option("--db", "db", envvar="VCC_DB", default=None,
+                     help="SQLAlchemy database URL. Default: a SQLite file in --data-dir."),
+        click.option("--host", envvar="VCC_HOST", default="127.0.0.1", show_default=True,
+                     help="Address to listen on."),
+        click.option("--advertise-host", envvar="VCC_ADVERTISE_HOST", default=None,
+                     help="Host name other processes use to reach this one. Default: --host."),
+        click.option("--grpc-port", envvar="VCC_GRPC_PORT", type=int, default=0, show_default=True,
+                     help="gRPC port (0 = any free port)."),
+        click.option("--metrics-port", envvar="VCC_METRICS_PORT", type=int, default=0,
+                     show_default=True, help="Prometheus /metrics port (0 = do not expose)."),
+        click.option("--stream-replicas", envvar="VCC_STREAM_REPLICAS", type=int, default=1,
+                     show_default=True, help="JetStream replicas for the province's streams."),
+        click.option("--node-id", envvar="VCC_NODE_ID", default="", help="Stable name of this process."),
+        click.option("--log-file", envvar="VCC_LOG_FILE", type=click.Path(dir_okay=False, path_type=Path),
+                     default=None, help="Write logs here instead of stderr."),
+        click.option("--log-level", envvar="VCC_LOG_LEVEL", default="INFO", show_default=True),
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return func
+
+
+def _node_config(kw: dict[str, Any]) -> Any:
+    from vcc_proto.nodeconfig import NodeConfig
+
+    return NodeConfig(
+        province_file=_province(kw["province_file"]),
+        data_dir=kw["data_dir"],
+        nats_urls=tuple(u for u in kw["nats"].split(",") if u),
+        etcd_endpoints=tuple(e for e in kw["etcd"].split(",") if e),
+        database_url=kw["db"],
+        host=kw["host"],
+        advertise_host=kw["advertise_host"] or kw["host"],
+        stream_replicas=kw["stream_replicas"],
+        grpc_port=kw["grpc_port"],
+        metrics_port=kw["metrics_port"],
+        node_id=kw["node_id"],
+        log_file=kw["log_file"],
+        log_level=kw["log_level"],
+    )
+
+
+@main.command()
+@_node_options
+def hub(**kw: Any) -> None:
+    """Run a provincial hub process in the foreground."""
+    from vcc_hub.app import run_hub
+
+    asyncio.run(run_hub(_node_config(kw)))
+
+
+@main.command()
+@click.option("--site", "site_id", required=True, help="Site ID from the province file, e.g. KM.")
+@_node_options
+def site(site_id: str, **kw: Any) -> None:
+    """Run one city site node in the foreground."""
+    from vcc_site.app import run_site
+
+    asyncio.run(run_site(_node_config(kw), site_id))
+
+
+@main.command()
+@province_option
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path(".vcc"),
+              show_default=True, help="Where logs, data and the state file go.")
+@click.option("--postgres", is_flag=True, help="Give every node a PostgreSQL database instead of SQLite.")
+@click.option("--nats-sync", default=None, help="JetStream fsync interval, e.g. 'always' or '2m'.")
+@click.option("--sites", default=None, help="Only these sites (comma separated). Default: all.")
+def up(province_file: Path | None, workdir: Path, postgres: bool, nats_sync: str | None,
+       sites: str | None) -> None:
+    """Start NATS, etcd, the hub and every site as separate processes; Ctrl-C stops all."""
+    from vcc_ops.launcher import ProvinceLauncher
+
+    launcher = ProvinceLauncher(
+        _province(province_file), workdir, postgres=postgres, nats_sync_interval=nats_sync,
+        sites=sites.split(",") if sites else None,
+        progress=lambda msg: click.echo(f"vcc up: {msg}", err=True),
+    )
+    stopping = False
+
+    def _request_stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _request_stop)
+    try:
+        state = launcher.start()
+        click.echo(f"vcc up: province running ({len(state.nodes)} processes); "
+                   f"`vcc status --workdir {workdir}` lists them. Ctrl-C stops everything.")
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        launcher.stop()
+        click.echo("vcc up: stopped", err=True)
+
+
+@main.command()
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path(".vcc"),
+              show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(workdir: Path, as_json: bool) -> None:
+    """List the processes of a running province with their health and endpoints."""
+    from vcc_ops.status import collect_status, render_status
+
+    report = collect_status(workdir)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        render_status(report)
+    if not report["running"]:
+        sys.exit(1)
+
+
+def run() -> None:
+    """Entry point that turns our errors into a clear message and exit code 2."""
+    try:
+        main(standalone_mode=True)
+    except VccError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    run()

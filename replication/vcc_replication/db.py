@@ -1,0 +1,100 @@
+"""Database engines for every node: SQLite (embedded default), PostgreSQL, CockroachDB.
+
+Each node (the hub, every site) has its own database. ``make_engine`` accepts a
+SQLAlchemy URL; plain ``sqlite:///file.db`` and ``postgresql://`` / ``cockroachdb://``
+URLs are upgraded to their asyncio drivers. ``run_transaction`` runs a unit of work in
+one transaction and retries it a bounded number of times when the database reports a
+serialization conflict (SQLSTATE 40001, CockroachDB's normal way to resolve contention;
+SQLite's "database is locked" is treated the same way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+T = TypeVar("T")
+
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "cockroachdb": "cockroachdb+psycopg",
+}
+
+
+def async_url(url: str) -> str:
+    """Rewrite a plain database URL to the asyncio driver we use for it."""
+    parsed = make_url(url)
+    driver = _ASYNC_DRIVERS.get(parsed.drivername)
+    if driver is not None:
+        parsed = parsed.set(drivername=driver)
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    """An async engine; SQLite gets WAL, a busy timeout and enforced foreign keys."""
+    final = async_url(url)
+    kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+    if final.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 30}
+    engine = create_async_engine(final, **kwargs)
+    if final.startswith("sqlite"):
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Serialization failures and SQLite lock contention are worth retrying."""
+    if isinstance(exc, DBAPIError):
+        orig = exc.orig
+        sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        if sqlstate == "40001":
+            return True
+        if isinstance(exc, OperationalError) and "database is locked" in str(orig):
+            return True
+    return False
+
+
+async def run_transaction(
+    engine: AsyncEngine,
+    work: Callable[[AsyncConnection], Awaitable[T]],
+    *,
+    attempts: int = 8,
+) -> T:
+    """Run ``work`` inside one transaction, retrying bounded times on 40001."""
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception(is_retryable),
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential_jitter(initial=0.01, max=0.5),
+        reraise=True,
+    ):
+        with attempt:
+            async with engine.begin() as conn:
+                return await work(conn)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Raise if the database cannot answer ``SELECT 1``."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))

@@ -1,0 +1,52 @@
+"""The province's JetStream streams and subjects, in one place.
+
+* ``VCC_SITE_EVENTS`` carries every site event up to the hub, one subject per site
+  (``vcc.site.<SITE>.events``); messages carry ``Nats-Msg-Id`` = event ID so a
+  re-publish inside the duplicate window is dropped by the server, and the hub's inbox
+  drops anything older.
+* ``VCC_DIRECTORY`` carries directory deltas down from the hub (``vcc.directory.deltas``),
+  one message per directory version.
+
+Streams use file storage. Durability does not rest on the broker: sites keep their
+outbox until the hub confirms, and directory versions can always be re-read over gRPC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nats.js import JetStreamContext
+
+from vcc_replication.jetstream import ensure_stream
+
+SITE_EVENTS_STREAM = "VCC_SITE_EVENTS"
+DIRECTORY_STREAM = "VCC_DIRECTORY"
+DIRECTORY_SUBJECT = "vcc.directory.deltas"
+
+
+def site_events_subject(site_id: str) -> str:
+    return f"vcc.site.{site_id}.events"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    name: str
+    subjects: tuple[str, ...]
+    duplicate_window_s: float = 120.0
+
+
+PROVINCE_STREAMS = (
+    StreamSpec(SITE_EVENTS_STREAM, ("vcc.site.*.events",)),
+    StreamSpec(DIRECTORY_STREAM, (DIRECTORY_SUBJECT,)),
+)
+
+
+async def ensure_province_streams(js: JetStreamContext, replicas: int = 1) -> None:
+    for spec in PROVINCE_STREAMS:
+        await ensure_stream(
+            js,
+            spec.name,
+            list(spec.subjects),
+            replicas=replicas,
+            duplicate_window_s=spec.duplicate_window_s,
+        )

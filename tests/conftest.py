@@ -1,0 +1,66 @@
+"""Shared fixtures: real NATS, etcd and PostgreSQL servers on free loopback ports.
+
+Every server lives in a temporary directory of its test, runs in its own process group
+with a parent-death signal, and is stopped when the fixture ends (a crashed pytest takes
+its servers with it). Tests that use these fixtures, and every test under
+``tests/integration``, are marked ``integration``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from vcc_ops.infra import EtcdServer, NatsServer, PostgresServer
+
+SERVER_FIXTURES = frozenset({"nats_server", "etcd_server", "postgres_server", "infra_workdir"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        in_integration = "integration" in Path(str(item.fspath)).parts
+        uses_servers = bool(SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())))
+        if in_integration or uses_servers:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture
+def infra_workdir(tmp_path: Path) -> Path:
+    """A fresh directory for server data and logs (kept by pytest for post-mortems)."""
+    workdir = tmp_path / "infra"
+    workdir.mkdir()
+    return workdir
+
+
+@pytest.fixture
+def nats_server(infra_workdir: Path) -> Iterator[NatsServer]:
+    """A JetStream-enabled nats-server; ``restart()`` keeps its port and store."""
+    server = NatsServer(infra_workdir / "nats")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def etcd_server(infra_workdir: Path) -> Iterator[EtcdServer]:
+    """A single-member etcd; ``endpoint`` is ``127.0.0.1:PORT``."""
+    server = EtcdServer(infra_workdir / "etcd")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """One PostgreSQL per test module; use ``create_database`` for isolation."""
+    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

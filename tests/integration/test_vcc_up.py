@@ -1,0 +1,115 @@
+"""`vcc up` brings up a real province as separate processes and leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.integration
+
+VCC = [sys.executable, "-m", "vcc_ops.cli"]
+START_TIMEOUT_S = 240.0
+STOP_TIMEOUT_S = 90.0
+
+
+def _status(workdir: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        [*VCC, "status", "--workdir", str(workdir), "--json"],
+        capture_output=True, text=True, timeout=60,
+    )
+    return json.loads(out.stdout) if out.stdout.strip() else {"running": False, "nodes": []}
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _wait_until(predicate: Any, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(0.5)
+
+
+def _all_healthy(workdir: Path, proc: subprocess.Popen[bytes]) -> bool:
+    if proc.poll() is not None:
+        raise AssertionError(f"vcc up exited early with {proc.returncode}")
+    report = _status(workdir)
+    nodes = report.get("nodes", [])
+    services = [n for n in nodes if n["kind"] in ("hub", "site")]
+    return bool(
+        report.get("running")
+        and len(services) >= 5
+        and all(n["health"] == "healthy" for n in nodes)
+    )
+
+
+@pytest.fixture
+def province_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    workdir = tmp_path / "run"
+    log = (tmp_path / "vcc-up.log").open("wb")
+    proc = subprocess.Popen(
+        [*VCC, "up", "--workdir", str(workdir)],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        _wait_until(lambda: _all_healthy(workdir, proc), START_TIMEOUT_S, "a healthy province")
+        yield proc, workdir
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+        log.close()
+
+
+def _pids(workdir: Path) -> dict[str, int]:
+    return {n["name"]: n["pid"] for n in _status(workdir)["nodes"]}
+
+
+def test_up_runs_hub_sites_nats_etcd_and_ctrl_c_stops_all(
+    province_up: tuple[subprocess.Popen[bytes], Path],
+) -> None:
+    proc, workdir = province_up
+    report = _status(workdir)
+    kinds = [n["kind"] for n in report["nodes"]]
+    assert kinds.count("hub") == 1 and kinds.count("site") >= 4
+    assert "nats" in kinds and "etcd" in kinds
+    pids = _pids(workdir)
+    assert len(set(pids.values())) == len(pids), "every node is its own OS process"
+
+    site = next(n for n in report["nodes"] if n["kind"] == "site")
+    with urllib.request.urlopen(f"http://{site['metrics']}/metrics", timeout=10) as resp:
+        assert b"vcc_site_up" in resp.read()
+
+    proc.send_signal(signal.SIGINT)
+    proc.wait(STOP_TIMEOUT_S)
+    _wait_until(lambda: all(_gone(p) for p in pids.values()), STOP_TIMEOUT_S, "all processes to stop")
+    assert not (workdir / "state.json").exists()
+
+
+def test_sigkill_of_vcc_up_leaves_no_orphan(
+    province_up: tuple[subprocess.Popen[bytes], Path],
+) -> None:
+    proc, workdir = province_up
+    pids = _pids(workdir)
+    assert len(pids) >= 7
+    proc.send_signal(signal.SIGKILL)  # only the CLI itself, not its process group
+    proc.wait(30)
+    _wait_until(
+        lambda: all(_gone(p) for p in pids.values()), STOP_TIMEOUT_S, "every child to die with the CLI"
+    )
