@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from vcc_ops.infra import EtcdServer, NatsServer, PostgresServer
 
 SERVER_FIXTURES = frozenset({"nats_server", "etcd_server", "postgres_server", "infra_workdir"})

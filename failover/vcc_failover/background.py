@@ -37,7 +37,7 @@ class BackgroundLease:
             try:
                 await self.keeper.start()
                 break
-            except Exception as exc:  # noqa: BLE001 - keep serving; retry later
+            except Exception as exc:
                 log.warning("etcd registration failed (%s); retrying", exc)
                 await asyncio.sleep(self._retry_every_s)
         self.registered.set()

@@ -210,6 +210,9 @@ def run() -> None:
     except VccError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(2)
+    except OSError as err:
+        click.echo(f"error: {err.strerror or err}: {err.filename or ''}".rstrip(": "), err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from vcc_domain.errors import Unavailable
+from vcc_domain.errors import ConfigError, Unavailable
 from vcc_domain.province import Province, load_province_file
 from vcc_ops.infra.ports import free_port
 from vcc_ops.infra.process import ManagedProcess
@@ -89,7 +89,7 @@ class ProvinceLauncher:
         self.site_ids = sites or known
         unknown = [s for s in self.site_ids if s not in known]
         if unknown:
-            raise ValueError(f"--sites: unknown site(s) {unknown}; the province has {known}")
+            raise ConfigError(f"unknown site(s) {unknown}; the province has {known}", field="--sites")
         self.progress = progress
         self.infra: Infrastructure | None = None
         self.processes: dict[str, ManagedProcess] = {}
@@ -142,9 +142,9 @@ class ProvinceLauncher:
         return records
 
     def _database_url(self, name: str) -> str | None:
-        if not self.use_postgres or self.infra is None:
+        if self.infra is None or self.infra.postgres is None:
             return None
-        return self.infra.create_database(name.replace("-", "_"))
+        return self.infra.postgres.create_database(name.replace("-", "_").lower())
 
     def _start_node(self, kind: str, name: str, site_id: str | None) -> None:
         assert self.infra is not None and self.state is not None

@@ -6,11 +6,11 @@ raises them without knowing about transports.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class ErrorKind(str, Enum):
+class ErrorKind(StrEnum):
     INVALID = "invalid"  # malformed input, a field over its limit
     NOT_FOUND = "not_found"  # unknown site, agent, business, call
     CONFLICT = "conflict"  # state does not allow it (already logged in, not offered to you)

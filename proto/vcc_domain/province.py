@@ -304,6 +304,7 @@ class Province:
     _by_code: dict[str, Business] = field(init=False, repr=False, compare=False)
     _sites: dict[str, Site] = field(init=False, repr=False, compare=False)
     _agents_at: dict[str, tuple[Agent, ...]] = field(init=False, repr=False, compare=False)
+    _index: dict[str, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_code = {c: b for b in self.businesses for c in b.dialed_codes}
@@ -311,6 +312,8 @@ class Province:
         object.__setattr__(self, "_sites", {s.id: s for s in self.sites})
         at = {s.id: tuple(a for a in self.agents if a.home_site == s.id) for s in self.sites}
         object.__setattr__(self, "_agents_at", at)
+        index = {f"b:{b.id}": b for b in self.businesses} | {f"a:{a.id}": a for a in self.agents}
+        object.__setattr__(self, "_index", index)
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -321,15 +324,15 @@ class Province:
             raise NotFound(f"unknown site {site_id!r}", field="site") from None
 
     def business(self, business_id: str) -> Business:
-        for b in self.businesses:
-            if b.id == business_id:
-                return b
+        found = self._index.get(f"b:{business_id}")
+        if isinstance(found, Business):
+            return found
         raise NotFound(f"unknown business {business_id!r}", field="business")
 
     def agent(self, agent_id: str) -> Agent:
-        for a in self.agents:
-            if a.id == agent_id:
-                return a
+        found = self._index.get(f"a:{agent_id}")
+        if isinstance(found, Agent):
+            return found
         raise NotFound(f"unknown agent {agent_id!r}", field="agent")
 
     def business_for_code(self, dialed_code: str) -> Business:

@@ -30,7 +30,6 @@ from vcc_domain.province import (
     Province,
     Role,
     RoutingPolicy,
-    Site,
     Skill,
     SLTarget,
     Tariff,

@@ -109,11 +109,8 @@ class Table:
         return value
 
     def optional_str(self, key: str, pattern: re.Pattern[str] | None = None) -> str | None:
-        return self.string(key, None, pattern) if key in self.data else self._unset(key)
-
-    def _unset(self, key: str) -> None:
         self._seen.add(key)
-        return None
+        return self.string(key, None, pattern) if key in self.data else None
 
     def integer(self, key: str, default: Any = REQUIRED, lo: int | None = None,
             hi: int | None = None) -> int:
@@ -132,7 +129,8 @@ class Table:
         return value
 
     def optional_int(self, key: str, lo: int | None = None, hi: int | None = None) -> int | None:
-        return self.integer(key, None, lo, hi) if key in self.data else self._unset(key)
+        self._seen.add(key)
+        return self.integer(key, None, lo, hi) if key in self.data else None
 
     def number(self, key: str, lo: float, hi: float) -> float | None:
         present, value = self._get(key, None)

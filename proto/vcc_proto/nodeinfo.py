@@ -38,7 +38,7 @@ class NodeInfoServicer(node_pb2_grpc.NodeServicer):
     def __init__(self, state: NodeState) -> None:
         self._state = state
 
-    async def GetInfo(  # noqa: N802 - gRPC method name
+    async def GetInfo(
         self, request: node_pb2.GetInfoRequest, context: grpc.aio.ServicerContext
     ) -> node_pb2.NodeInfo:
         s = self._state

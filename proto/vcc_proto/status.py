@@ -41,6 +41,7 @@ from urllib.parse import quote, unquote
 
 import grpc
 import grpc.aio
+
 from vcc_domain.errors import (
     Conflict,
     ErrorKind,
@@ -105,7 +106,7 @@ KIND_OF_STATUS: dict[grpc.StatusCode, ErrorKind] = {
 # Printable ASCII other than "%" passes through the field name unchanged.
 _FIELD_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in "%")
 
-Metadata = list[tuple[str, str | bytes]]
+MetadataPairs = list[tuple[str, str | bytes]]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -132,9 +133,9 @@ def status_message(err: VccError) -> str:
     return text
 
 
-def trailing_metadata(err: VccError) -> Metadata:
+def trailing_metadata(err: VccError) -> MetadataPairs:
     """The trailing metadata that lets :func:`from_rpc_error` rebuild ``err`` exactly."""
-    md: Metadata = [(KIND_KEY, err.kind.value), (MESSAGE_KEY, err.message.encode("utf-8"))]
+    md: MetadataPairs = [(KIND_KEY, err.kind.value), (MESSAGE_KEY, err.message.encode("utf-8"))]
     if err.field is not None:
         md.append((FIELD_KEY, quote(err.field, safe=_FIELD_SAFE)))
     if err.kind is ErrorKind.NOT_LEADER and err.details.get("leader"):
@@ -152,7 +153,7 @@ def status_code(err: VccError) -> grpc.StatusCode:
 
 async def abort_with(context: grpc.aio.ServicerContext[Any, Any], err: VccError) -> NoReturn:
     """Abort the current RPC with the status of ``err`` (never returns)."""
-    await context.abort(status_code(err), status_message(err), trailing_metadata(err))
+    await context.abort(status_code(err), status_message(err), tuple(trailing_metadata(err)))
     raise AssertionError("unreachable: context.abort returned")  # pragma: no cover
 
 

@@ -57,14 +57,14 @@ class BackgroundNats:
         while self.client is None:
             try:
                 self.client = await connect(self._url, self._name)
-            except Exception as exc:  # noqa: BLE001 - keep serving; retry later
+            except Exception as exc:
                 log.warning("NATS not reachable yet (%s); retrying", exc)
                 await asyncio.sleep(self._retry_every_s)
         while self._on_connected is not None:
             try:
                 await self._on_connected(self.client.jetstream())
                 break
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.warning("NATS setup failed (%s); retrying", exc)
                 await asyncio.sleep(self._retry_every_s)
         self.ready.set()

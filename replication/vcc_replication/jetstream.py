@@ -24,6 +24,7 @@ from tenacity import (
     stop_after_delay,
     wait_exponential,
 )
+
 from vcc_domain.errors import Unavailable
 
 log = logging.getLogger(__name__)

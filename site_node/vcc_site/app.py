@@ -19,8 +19,8 @@ from prometheus_client import Gauge, Info
 from vcc_domain.errors import ConfigError
 from vcc_domain.province import Province, load_province_file
 from vcc_failover.background import BackgroundLease
-from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
 from vcc_proto.nodeconfig import NodeConfig
+from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
 from vcc_proto.observability import configure_logging, site_var, start_metrics_server
 from vcc_proto.server import GrpcHost, ServedService, install_stop_signals
 from vcc_replication.background import BackgroundNats

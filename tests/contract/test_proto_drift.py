@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from vcc_proto import codegen
 
 # codegen itself imports without grpc_tools; only running protoc needs it.
@@ -16,6 +17,7 @@ pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("grpc_tools") is None,
     reason="grpcio-tools (dev extra) is not installed, so the contracts cannot be regenerated",
 )
+
 
 def test_committed_code_matches_contracts() -> None:
     result = subprocess.run(

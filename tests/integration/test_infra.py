@@ -16,6 +16,7 @@ import psutil
 import pytest
 from etcd3aio import Etcd3Client
 from sqlalchemy import create_engine, text
+
 from vcc_failover.lease import LeaseKeeper, get_prefix, wait_for_key_gone
 from vcc_ops.infra import EtcdServer, Infrastructure, NatsServer
 from vcc_replication.jetstream import connect

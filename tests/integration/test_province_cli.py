@@ -42,7 +42,9 @@ def test_malformed_toml_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "field"),
     [
-        ('seats = 200', 'seats = -5', "seats"),
+        ("seats = 200", "seats = -5", "sites[0].seats"),
+        ('home_site = "KM"', 'home_site = "XX"', "home_site: unknown site 'XX'"),
+        ('dialed_codes = ["114"]', 'dialed_codes = ["112"]', "dialed_codes"),
     ],
 )
 def test_invalid_field_is_named(tmp_path: Path, old: str, new: str, field: str) -> None:

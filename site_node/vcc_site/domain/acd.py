@@ -49,47 +49,56 @@ from collections.abc import Mapping
 from vcc_domain.clock import Clock
 from vcc_domain.errors import Conflict, InvalidInput, NotFound
 from vcc_site.domain.agents import (
-    MAX_LEVEL,
-    MIN_LEVEL,
-    STAFFED,
     Agent,
     AgentState,
     AgentView,
     IdleIndex,
     StaffCounts,
+    require_text,
+    validate_login,
 )
 from vcc_site.domain.checks import check_acd
-from vcc_site.domain.queue import Call, CallQueue, CallState, CallView, EndReason, Priority
+from vcc_site.domain.figures import (
+    BusinessFigures,
+    QueueFigures,
+    business_figures,
+    expected_wait,
+    queue_figures,
+)
+from vcc_site.domain.queue import (
+    Call,
+    CallQueue,
+    CallState,
+    CallView,
+    EndReason,
+    Priority,
+    best_call,
+)
 from vcc_site.domain.results import (
     AgentUpdate,
     Assignment,
-    BusinessFigures,
     CallEnded,
     Connected,
     Queued,
-    QueueFigures,
     Requeued,
     Via,
 )
 
 RING_NO_ANSWER = "ring_no_answer"
 _REMOVABLE = frozenset({EndReason.TRANSFERRED_OUT, EndReason.OVERFLOWED, EndReason.LOST})
-_MAX_TEXT = 128
-
-
-def _text(value: object, field: str, *, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if not isinstance(value, str) or not value or len(value) > _MAX_TEXT:
-        raise InvalidInput(f"must be a non-empty string of at most {_MAX_TEXT} characters",
-                           field=field)
 
 
 class Acd:
     """Queues, idle agents and the call/agent state machines of one site."""
 
-    def __init__(self, clock: Clock, *, aht_default_s: float = 180.0, aht_alpha: float = 0.2,
-                 ended_memory: int = 100_000) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        aht_default_s: float = 180.0,
+        aht_alpha: float = 0.2,
+        ended_memory: int = 100_000,
+    ) -> None:
         self._clock = clock
         self._aht_default = aht_default_s
         self._aht_alpha = aht_alpha
@@ -128,35 +137,21 @@ class Acd:
 
     def ewt(self, skill: str | None, priority: Priority = Priority.ORDINARY) -> float:
         """Expected wait of a caller of ``priority`` arriving now for ``skill``."""
-        ahead = self._queue(skill).ahead_of_new(priority) if skill in self._queues else 0
-        return self._ewt(skill, ahead)
+        queue = self._queues.get(skill)
+        ahead = 0 if queue is None else queue.ahead_of_new(priority)
+        return expected_wait(self._staff, skill, self.aht(skill), ahead)
 
     def expected_wait(self, call_id: str) -> float:
         """Expected remaining wait of a call: 0 unless it is queued (O(its class))."""
         call = self._active(call_id)
         if call.state is not CallState.QUEUED:
             return 0.0
-        return self._ewt(call.skill, self._queue(call.skill).ahead_of(call))
-
-    def _ewt(self, skill: str | None, ahead: int) -> float:
-        serving = self._staff.serving(skill)
-        if serving[AgentState.READY] > 0:
-            return 0.0
-        staffed = sum(serving[s] for s in STAFFED)
-        return (ahead + 1) * self.aht(skill) / max(1, staffed)
+        ahead = self._queue(call.skill).ahead_of(call)
+        return expected_wait(self._staff, call.skill, self.aht(call.skill), ahead)
 
     def queue_figures(self, skill: str | None) -> QueueFigures:
         queue = self._queues.get(skill) or CallQueue()
-        oldest = queue.oldest_arrival()
-        serving = self._staff.serving(skill)
-        return QueueFigures(
-            skill=skill, waiting=len(queue), waiting_by_class=tuple(queue.class_counts),
-            longest_wait_s=0.0 if oldest is None else max(0.0, self._clock.now() - oldest),
-            agents_ready=serving[AgentState.READY], agents_ringing=serving[AgentState.RINGING],
-            agents_busy=serving[AgentState.BUSY], agents_wrap_up=serving[AgentState.WRAP_UP],
-            agents_not_ready=serving[AgentState.NOT_READY], aht_s=self.aht(skill),
-            ewt_s=self.ewt(skill),
-        )
+        return queue_figures(skill, queue, self._staff, self.aht(skill), self._clock.now())
 
     def all_queue_figures(self) -> list[QueueFigures]:
         """Figures of every skill with a queue or a specialist (O(waiting) overall)."""
@@ -165,13 +160,7 @@ class Acd:
 
     def business_figures(self) -> dict[str, BusinessFigures]:
         """Waiting calls and longest wait per business (scans the waiting calls)."""
-        count: dict[str, int] = {}
-        oldest: dict[str, float] = {}
-        for call in self._all.live.values():
-            count[call.business] = count.get(call.business, 0) + 1
-            oldest[call.business] = min(oldest.get(call.business, math.inf), call.arrival)
-        now = self._clock.now()
-        return {b: BusinessFigures(b, n, max(0.0, now - oldest[b])) for b, n in count.items()}
+        return business_figures(self._all, self._clock.now())
 
     def check_invariants(self) -> None:
         """Raise AssertionError if any state or index is inconsistent (for tests)."""
@@ -179,18 +168,11 @@ class Acd:
 
     # -- agents -------------------------------------------------------------------------
 
-    def login(self, agent_id: str, skills: Mapping[str, int], general_level: int = 0
-              ) -> AgentUpdate:
+    def login(
+        self, agent_id: str, skills: Mapping[str, int], general_level: int = 0
+    ) -> AgentUpdate:
         """Log an agent in as NOT_READY("login"); skills and levels are taken anew."""
-        _text(agent_id, "agent_id")
-        for skill, level in skills.items():
-            _text(skill, "skills")
-            if type(level) is not int or not MIN_LEVEL <= level <= MAX_LEVEL:
-                raise InvalidInput(f"skill level of {skill!r} must be 1..5", field="skills")
-        if type(general_level) is not int or not 0 <= general_level <= MAX_LEVEL:
-            raise InvalidInput("must be 0 (not general) to 5", field="general_level")
-        if not skills and general_level == 0:
-            raise InvalidInput("an agent needs a skill or a general level", field="skills")
+        validate_login(agent_id, skills, general_level)
         old = self._agents.get(agent_id)
         if old is not None and old.state is not AgentState.LOGGED_OUT:
             raise Conflict(f"agent {agent_id!r} is already logged in", field="agent_id")
@@ -205,7 +187,8 @@ class Acd:
         return self._leave(agent, AgentState.LOGGED_OUT, None)
 
     def not_ready(self, agent_id: str, reason: str) -> AgentUpdate:
-        _text(reason, "reason")
+        """Away/break/...; refused on a call; a ringing call goes back to the head."""
+        require_text(reason, "reason")
         agent = self._agent(agent_id)
         self._refuse(agent, AgentState.LOGGED_OUT, AgentState.BUSY, doing="go not-ready")
         return self._leave(agent, AgentState.NOT_READY, reason)
@@ -214,26 +197,36 @@ class Acd:
         """NOT_READY or WRAP_UP -> READY, then take the best waiting call it can serve."""
         agent = self._agent(agent_id)
         if agent.state not in (AgentState.NOT_READY, AgentState.WRAP_UP):
-            raise Conflict(f"agent {agent_id!r} cannot become ready while {agent.state.value}",
-                           field="agent_id")
+            raise Conflict(
+                f"agent {agent_id!r} cannot become ready while {agent.state.value}",
+                field="agent_id",
+            )
         return self._make_ready(agent)
 
     def wrap_up_done(self, agent_id: str) -> Assignment | None:
         agent = self._agent(agent_id)
         if agent.state is not AgentState.WRAP_UP:
-            raise Conflict(f"agent {agent_id!r} is not in wrap-up ({agent.state.value})",
-                           field="agent_id")
+            raise Conflict(
+                f"agent {agent_id!r} is not in wrap-up ({agent.state.value})", field="agent_id"
+            )
         return self._make_ready(agent)
 
     # -- calls --------------------------------------------------------------------------
 
-    def offer_call(self, call_id: str, *, business: str, skill: str | None,
-                   priority: Priority = Priority.ORDINARY, arrival: float | None = None,
-                   vip: bool = False) -> Assignment | Queued:
+    def offer_call(
+        self,
+        call_id: str,
+        *,
+        business: str,
+        skill: str | None,
+        priority: Priority = Priority.ORDINARY,
+        arrival: float | None = None,
+        vip: bool = False,
+    ) -> Assignment | Queued:
         """A call needs an agent; ``arrival`` defaults to now (wall clock)."""
-        _text(call_id, "call_id")
-        _text(business, "business")
-        _text(skill, "skill", optional=True)
+        require_text(call_id, "call_id")
+        require_text(business, "business")
+        require_text(skill, "skill", optional=True)
         if not isinstance(priority, Priority):
             raise InvalidInput(f"unknown priority class {priority!r}", field="priority")
         when = self._clock.now() if arrival is None else arrival
@@ -241,8 +234,9 @@ class Acd:
             raise InvalidInput("must be a finite time in seconds", field="arrival")
         if call_id in self._calls or call_id in self._ended:
             raise Conflict(f"call {call_id!r} is already known", field="call_id")
-        call = Call(call_id, business, skill, priority, float(when),
-                    vip or priority is Priority.VIP)
+        call = Call(
+            call_id, business, skill, priority, float(when), vip or priority is Priority.VIP
+        )
         self._calls[call_id] = call
         return self._place(call)
 
@@ -289,8 +283,10 @@ class Acd:
             return self._ended_result(call, reason, None, None)
         if call.state is CallState.CONNECTED and reason is EndReason.TRANSFERRED_OUT:
             return self._end_connected(call, reason)
-        raise Conflict(f"call {call_id!r} is {call.state.value}; cannot end it as {reason.value}",
-                       field="call_id")
+        raise Conflict(
+            f"call {call_id!r} is {call.state.value}; cannot end it as {reason.value}",
+            field="call_id",
+        )
 
     # -- internals: lookups and guards ----------------------------------------------------
 
@@ -313,15 +309,19 @@ class Acd:
     def _ringing(self, agent_id: str, call_id: str, *, doing: str) -> tuple[Agent, Call]:
         agent, call = self._agent(agent_id), self._active(call_id)
         if call.state is not CallState.OFFERED or call.agent_id != agent_id:
-            raise Conflict(f"cannot {doing}: call {call_id!r} is not ringing at agent "
-                           f"{agent_id!r}", field="call_id")
+            raise Conflict(
+                f"cannot {doing}: call {call_id!r} is not ringing at agent {agent_id!r}",
+                field="call_id",
+            )
         return agent, call
 
     @staticmethod
     def _refuse(agent: Agent, *states: AgentState, doing: str) -> None:
         if agent.state in states:
-            raise Conflict(f"agent {agent.agent_id!r} cannot {doing} while "
-                           f"{agent.state.value}", field="agent_id")
+            raise Conflict(
+                f"agent {agent.agent_id!r} cannot {doing} while {agent.state.value}",
+                field="agent_id",
+            )
 
     def _queue(self, skill: str | None) -> CallQueue:
         queue = self._queues.get(skill)
@@ -331,15 +331,19 @@ class Acd:
 
     # -- internals: state changes (no validation below this line) -----------------------
 
-    def _set_state(self, agent: Agent, state: AgentState, reason: str | None,
-                   since: float | None = None) -> None:
+    def _set_state(
+        self, agent: Agent, state: AgentState, reason: str | None, since: float | None = None
+    ) -> None:
         old = agent.state
         if old is AgentState.READY:
             self._idle.remove(agent)
         if old is AgentState.WRAP_UP:
             self._finish_handle(agent)
-        self._staff.move(agent, None if old is AgentState.LOGGED_OUT else old,
-                         None if state is AgentState.LOGGED_OUT else state)
+        self._staff.move(
+            agent,
+            None if old is AgentState.LOGGED_OUT else old,
+            None if state is AgentState.LOGGED_OUT else state,
+        )
         agent.state, agent.reason = state, reason
         if state is AgentState.READY:
             agent.ready_since = self._clock.monotonic() if since is None else since
@@ -354,8 +358,9 @@ class Acd:
         self._aht[agent.handle_queue] = old + self._aht_alpha * (handled - old)
         agent.handle_start = None
 
-    def _update(self, agent: Agent, state: AgentState, reason: str | None,
-                requeued: Requeued | None) -> AgentUpdate:
+    def _update(
+        self, agent: Agent, state: AgentState, reason: str | None, requeued: Requeued | None
+    ) -> AgentUpdate:
         if requeued is None:
             self._set_state(agent, state, reason)
         return AgentUpdate(agent.agent_id, state, reason, requeued, self._clock.now())
@@ -380,52 +385,33 @@ class Acd:
         return Requeued(call.call_id, agent.agent_id, self._place(call))
 
     def _place(self, call: Call) -> Assignment | Queued:
-        choice = self._choose_agent(call)
-        if choice is not None:
-            return self._offer(call, *choice)
+        agent = self._idle.choose(call.skill, best_qualified=call.vip)
+        if agent is not None:
+            return self._offer(call, agent)
         call.token = next(self._tokens)
         queue = self._queue(call.skill)
         queue.push(call)
         self._all.push(call)
-        return Queued(call.call_id, call.skill, call.priority, len(queue),
-                      self._ewt(call.skill, queue.ahead_of(call)) if call.head_rank else
-                      self._ewt(call.skill, queue.ahead_of_new(call.priority) - 1),
-                      self._clock.now())
-
-    def _choose_agent(self, call: Call) -> tuple[Agent, Via] | None:
-        if call.skill is not None:
-            idle = self._idle
-            agent = idle.best_specialist(call.skill) if call.vip else idle.longest_idle(
-                call.skill)
-            if agent is not None:
-                return agent, Via.SPECIALIST
-        agent = self._idle.best_general()
-        return None if agent is None else (agent, Via.GENERAL)
+        ahead = queue.ahead_of(call) if call.head_rank else queue.ahead_of_new(call.priority) - 1
+        ewt = expected_wait(self._staff, call.skill, self.aht(call.skill), ahead)
+        return Queued(call.call_id, call.skill, call.priority, len(queue), ewt, self._clock.now())
 
     def _take_work(self, agent: Agent) -> Assignment | None:
         """A READY agent takes the best waiting call it can serve, if any."""
-        if agent.general_level > 0:
-            best = self._all.peek()
-        else:
-            best = None
-            for skill in agent.skills:
-                queue = self._queues.get(skill)
-                top = queue.peek() if queue is not None else None
-                if top is not None and (best is None or top.key() < best.key()):
-                    best = top
-        if best is None:
-            return None
-        via = Via.SPECIALIST if best.skill in agent.skills else Via.GENERAL
-        return self._offer(best, agent, via)
+        general = agent.general_level > 0
+        best = best_call(self._all if general else None, self._queues, agent.skills)
+        return None if best is None else self._offer(best, agent)
 
-    def _offer(self, call: Call, agent: Agent, via: Via) -> Assignment:
+    def _offer(self, call: Call, agent: Agent) -> Assignment:
+        via = Via.SPECIALIST if call.skill in agent.skills else Via.GENERAL
         if call.token:
             self._unqueue(call)
         call.state, call.agent_id = CallState.OFFERED, agent.agent_id
         self._set_state(agent, AgentState.RINGING, None)
         agent.call_id = call.call_id
-        return Assignment(call.call_id, agent.agent_id, call.skill, call.priority, via,
-                          self._clock.now())
+        return Assignment(
+            call.call_id, agent.agent_id, call.skill, call.priority, via, self._clock.now()
+        )
 
     def _unqueue(self, call: Call) -> None:
         self._queues[call.skill].discard(call)
@@ -445,9 +431,16 @@ class Acd:
         self._set_state(agent, AgentState.WRAP_UP, None)
         return self._ended_result(call, reason, agent, None)
 
-    def _ended_result(self, call: Call, reason: EndReason, agent: Agent | None,
-                      nxt: Assignment | None) -> CallEnded:
+    def _ended_result(
+        self, call: Call, reason: EndReason, agent: Agent | None, nxt: Assignment | None
+    ) -> CallEnded:
         if call.state is not CallState.ENDED:
             self._end(call, reason)
-        return CallEnded(call.call_id, reason, None if agent is None else agent.agent_id,
-                         None if agent is None else agent.state, nxt, self._clock.now())
+        return CallEnded(
+            call.call_id,
+            reason,
+            None if agent is None else agent.agent_id,
+            None if agent is None else agent.state,
+            nxt,
+            self._clock.now(),
+        )

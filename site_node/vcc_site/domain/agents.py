@@ -17,12 +17,15 @@ import heapq
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
+
+from vcc_domain.errors import InvalidInput
 
 MIN_LEVEL, MAX_LEVEL = 1, 5
+MAX_TEXT = 128
 
 
-class AgentState(str, Enum):
+class AgentState(StrEnum):
     LOGGED_OUT = "logged_out"
     NOT_READY = "not_ready"  # with a reason: away, break, training, ring_no_answer, login
     READY = "ready"  # idle, may be offered a call
@@ -65,9 +68,36 @@ class AgentView:
     @staticmethod
     def of(agent: Agent) -> AgentView:
         return AgentView(
-            agent.agent_id, dict(agent.skills), agent.general_level, agent.state,
-            agent.reason, agent.ready_since, agent.call_id,
+            agent.agent_id,
+            dict(agent.skills),
+            agent.general_level,
+            agent.state,
+            agent.reason,
+            agent.ready_since,
+            agent.call_id,
         )
+
+
+def require_text(value: object, field: str, *, optional: bool = False) -> None:
+    """Raise InvalidInput unless ``value`` is a non-empty string within the limit."""
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
+        raise InvalidInput(
+            f"must be a non-empty string of at most {MAX_TEXT} characters", field=field
+        )
+
+
+def validate_login(agent_id: str, skills: Mapping[str, int], general_level: int) -> None:
+    require_text(agent_id, "agent_id")
+    for skill, level in skills.items():
+        require_text(skill, "skills")
+        if type(level) is not int or not MIN_LEVEL <= level <= MAX_LEVEL:
+            raise InvalidInput(f"skill level of {skill!r} must be 1..5", field="skills")
+    if type(general_level) is not int or not 0 <= general_level <= MAX_LEVEL:
+        raise InvalidInput("must be 0 (not general) to 5", field="general_level")
+    if not skills and general_level == 0:
+        raise InvalidInput("an agent needs a skill or a general level", field="skills")
 
 
 _Fifo = tuple[float, int, str]  # (ready_since, token, agent_id)
@@ -108,6 +138,16 @@ class IdleIndex:
             if len(self._general) > 2 * self.general_count + 64:
                 self._general = [e for e in self._general if self._live(e[2], e[3])]
                 heapq.heapify(self._general)
+
+    def choose(self, skill: str | None, *, best_qualified: bool) -> Agent | None:
+        """The idle agent for a call: a specialist for ``skill`` (the best-qualified, or
+        the longest-idle), else the general agent with the highest general level; ties
+        to the longest idle."""
+        if skill is not None:
+            found = self.best_specialist(skill) if best_qualified else self.longest_idle(skill)
+            if found is not None:
+                return found
+        return self.best_general()
 
     def longest_idle(self, skill: str) -> Agent | None:
         heap = self._fifo.get(skill)
@@ -155,7 +195,8 @@ class IdleIndex:
                     skill
                 ], f"{agent.agent_id} missing from the idle index of {skill}"
             general += agent.general_level > 0
-        assert +counts == +self.counts, f"idle counts {dict(self.counts)} != {dict(counts)}"
+        have = {k: v for k, v in self.counts.items() if v}
+        assert dict(counts) == have, f"idle counts {dict(self.counts)} != {dict(counts)}"
         assert general == self.general_count, "idle general count is off"
 
 
@@ -177,8 +218,9 @@ class StaffCounts:
             self._shift(self.general, old, new)
 
     @staticmethod
-    def _shift(counter: Counter[AgentState], old: AgentState | None,
-               new: AgentState | None) -> None:
+    def _shift(
+        counter: Counter[AgentState], old: AgentState | None, new: AgentState | None
+    ) -> None:
         if old is not None:
             counter[old] -= 1
         if new is not None:

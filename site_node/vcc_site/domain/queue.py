@@ -17,8 +17,9 @@ entries go stale and are skipped when they reach the top (or swept by ``_compact
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 
 
 class Priority(IntEnum):
@@ -32,14 +33,14 @@ class Priority(IntEnum):
     BLACKLIST = 5
 
 
-class CallState(str, Enum):
+class CallState(StrEnum):
     QUEUED = "queued"
     OFFERED = "offered"  # ringing at one agent
     CONNECTED = "connected"  # talking to one agent
     ENDED = "ended"  # terminal
 
 
-class EndReason(str, Enum):
+class EndReason(StrEnum):
     COMPLETED = "completed"  # answered, then hung up by either side
     ABANDONED = "abandoned"  # caller hung up before being answered
     TRANSFERRED_OUT = "transferred_out"  # left this ACD for another site or seat
@@ -89,8 +90,15 @@ class CallView:
     @staticmethod
     def of(call: Call, end_reason: EndReason | None = None) -> CallView:
         return CallView(
-            call.call_id, call.business, call.skill, call.priority, call.arrival, call.vip,
-            call.state, call.agent_id, end_reason,
+            call.call_id,
+            call.business,
+            call.skill,
+            call.priority,
+            call.arrival,
+            call.vip,
+            call.state,
+            call.agent_id,
+            end_reason,
         )
 
 
@@ -134,9 +142,7 @@ class CallQueue:
         """How many live calls are served before ``call`` (O(calls in its class))."""
         better = sum(self.class_counts[: call.priority])
         key = call.key()
-        same = sum(
-            1 for c in self.live.values() if c.priority == call.priority and c.key() < key
-        )
+        same = sum(1 for c in self.live.values() if c.priority == call.priority and c.key() < key)
         return better + same
 
     def ahead_of_new(self, priority: Priority) -> int:
@@ -160,3 +166,19 @@ class CallQueue:
         entries = set(self._heap)
         for call in self.live.values():
             assert call.entry() in entries, f"{call.call_id} has no live queue entry"
+
+
+def best_call(
+    all_calls: CallQueue | None, queues: Mapping[str | None, CallQueue], skills: Iterable[str]
+) -> Call | None:
+    """The best waiting call: the top of ``all_calls`` (for a general agent) if given,
+    else the best of the tops of the queues of ``skills``."""
+    if all_calls is not None:
+        return all_calls.peek()
+    best: Call | None = None
+    for skill in skills:
+        queue = queues.get(skill)
+        top = queue.peek() if queue is not None else None
+        if top is not None and (best is None or top.key() < best.key()):
+            best = top
+    return best

@@ -4,13 +4,13 @@ and turn into events. Times named ``at`` are wall-clock seconds from the injecte
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from vcc_site.domain.agents import AgentState
 from vcc_site.domain.queue import EndReason, Priority
 
 
-class Via(str, Enum):
+class Via(StrEnum):
     SPECIALIST = "specialist"  # the agent has the call's skill
     GENERAL = "general"  # the agent took it as a general agent
 
@@ -81,28 +81,3 @@ class AgentUpdate:
     reason: str | None
     requeued: Requeued | None
     at: float
-
-
-@dataclass(frozen=True, slots=True)
-class QueueFigures:
-    """Figures of one skill's queue; agents are those who can serve it (its specialists
-    and every general agent, each counted once)."""
-
-    skill: str | None
-    waiting: int
-    waiting_by_class: tuple[int, ...]  # indexed by Priority
-    longest_wait_s: float
-    agents_ready: int
-    agents_ringing: int
-    agents_busy: int
-    agents_wrap_up: int
-    agents_not_ready: int
-    aht_s: float
-    ewt_s: float  # for a newly arriving ORDINARY caller
-
-
-@dataclass(frozen=True, slots=True)
-class BusinessFigures:
-    business: str
-    waiting: int
-    longest_wait_s: float

@@ -1,0 +1,1 @@
+"""Benchmarks behind ``vcc bench``: each returns a JSON-ready dict of its figures."""

@@ -1,0 +1,51 @@
+"""Our packages install beside `proto-plus` (which owns the top-level `proto`) and both import.
+
+Builds a wheel of this project, installs it with its dependencies and `proto-plus` into a
+fresh virtual environment, and imports both there.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+OUR_PACKAGES = ["vcc_domain", "vcc_proto", "vcc_site", "vcc_hub", "vcc_replication",
+                "vcc_failover", "vcc_ops"]
+
+
+def _run(*cmd: str | Path, cwd: Path | None = None) -> str:
+    result = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, cwd=cwd,
+                            timeout=900)
+    assert result.returncode == 0, f"{cmd} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.mark.timeout(1200)
+def test_install_beside_proto_plus(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels, ROOT)
+    (wheel,) = wheels.glob("vcc-*.whl")
+    top_level = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
+    assert "proto" not in top_level and "ops" not in top_level, top_level
+
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    py = env_dir / "bin" / "python"
+    _run(py, "-m", "pip", "install", "-q", "proto-plus", wheel)
+    probe = (
+        "import proto, importlib; assert hasattr(proto, 'Message'), proto.__file__; "
+        f"[importlib.import_module(m) for m in {OUR_PACKAGES!r}]; "
+        "import vcc_proto.v1.site_pb2_grpc, vcc_domain.province, vcc_ops.cli; "
+        "print('ok', proto.__file__)"
+    )
+    out = _run(py, "-c", probe, cwd=tmp_path)
+    assert out.startswith("ok") and "proto_plus" not in out.split()[0]
+    assert "site-packages/proto/" in out
