@@ -203,6 +203,36 @@ def status(workdir: Path, as_json: bool) -> None:
         sys.exit(1)
 
 
+# -- benchmarks -------------------------------------------------------------------------
+
+
+@main.group()
+def bench() -> None:
+    """Measure performance; every figure is named with its unit and percentile."""
+
+
+@bench.command("route")
+@click.option("--agents", type=int, default=2000, show_default=True)
+@click.option("--waiting", type=int, default=10000, show_default=True, help="Calls kept waiting.")
+@click.option("--businesses", type=int, default=20, show_default=True)
+@click.option("--decisions", type=int, default=50000, show_default=True, help="Timed decisions per run.")
+@click.option("--runs", type=int, default=3, show_default=True, help="Runs; the median is reported.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the result as JSON to this file.")
+def bench_route(agents: int, waiting: int, businesses: int, decisions: int, runs: int, seed: int,
+                json_file: Path | None) -> None:
+    """Pure ACD routing decisions: decisions_per_s and decision_p50_ms / decision_p99_ms."""
+    from vcc_ops.bench.route import median_of_runs
+
+    result = median_of_runs(runs=runs, agents=agents, waiting=waiting, businesses=businesses,
+                            decisions=decisions, seed=seed)
+    text = json.dumps(result, indent=2)
+    if json_file is not None:
+        json_file.write_text(text + "\n")
+    click.echo(text)
+
+
 def run() -> None:
     """Entry point that turns our errors into a clear message and exit code 2."""
     try:

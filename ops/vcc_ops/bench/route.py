@@ -19,13 +19,9 @@ Hang-ups and answers are not routing decisions and are not timed.
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from vcc_domain.clock import ManualClock
@@ -174,31 +170,3 @@ def median_of_runs(runs: int = 3, **kwargs: Any) -> dict[str, Any]:
     out["runs"] = runs
     out["per_run"] = results
     return out
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="vcc bench route", description=__doc__.split("\n")[0])
-    parser.add_argument("--agents", type=int, default=2000)
-    parser.add_argument("--waiting", type=int, default=10000)
-    parser.add_argument("--businesses", type=int, default=20)
-    parser.add_argument("--decisions", type=int, default=50000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=None, help="write the JSON here too")
-    args = parser.parse_args(argv)
-    result = median_of_runs(
-        args.runs,
-        agents=args.agents,
-        waiting=args.waiting,
-        businesses=args.businesses,
-        decisions=args.decisions,
-        seed=args.seed,
-    )
-    text = json.dumps(result, indent=2)
-    if args.out is not None:
-        args.out.write_text(text + "\n")
-    sys.stdout.write(text + "\n")
-
-
-if __name__ == "__main__":
-    main()
