@@ -178,6 +178,7 @@ class Agent:
     role: Role
     skills: Mapping[str, int] = field(default_factory=dict)  # skill id -> level 1..5
     general_level: int | None = None  # set for general agents (and optional for others)
+    password_hash: str = ""  # argon2 hash of the initial password ("" = cannot log in)
 
     @property
     def takes_calls(self) -> bool:
@@ -202,6 +203,7 @@ class AgentGroup:
     levels: tuple[int, ...] = (3,)  # cycled over agents (skill levels)
     general_levels: tuple[int, ...] = ()  # cycled over agents; () = no general level
     name_prefix: str = "Agent"
+    password_hash: str = ""  # argon2 hash given to every agent of the group
 
     def agent_id(self, index: int) -> str:
         return f"{self.id_prefix}-{self.start + index:04d}"
@@ -221,7 +223,7 @@ def expand_agent_group(group: AgentGroup) -> tuple[Agent, ...]:
         general = group.general_levels[i % len(group.general_levels)] if group.general_levels else None
         agent_id = group.agent_id(i)
         agents.append(Agent(agent_id, f"{group.name_prefix} {agent_id}", group.site, group.role,
-                            skills, general))
+                            skills, general, group.password_hash))
     return tuple(agents)
 
 

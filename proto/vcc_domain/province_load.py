@@ -41,6 +41,7 @@ from vcc_domain.province_sites import check_sites, read_site
 
 LOWER_ID = re.compile(r"[a-z][a-z0-9_]{0,31}")
 AGENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+PASSWORD_HASH = re.compile(r"(\$argon2(id|i|d)\$[A-Za-z0-9$=,+/.-]{20,200})?")
 CODE = re.compile(r"[0-9]{3,8}")
 PHONE = re.compile(r"[0-9][0-9-]{2,19}")
 DEFAULT_SL = {t: SLTarget(90, 20) if t == "vip" else SLTarget(85, 20) for t in TIERS}
@@ -248,8 +249,9 @@ def _read_agents(root: Table, site_ids: set[str], skill_ids: set[str],
             if name not in skill_ids:
                 t.problem(f"skills.{name}", f"unknown skill {name!r}")
         _check_role(t, role, bool(skills), general, "general_level")
+        password_hash = t.string("password_hash", "", pattern=PASSWORD_HASH)
         agents.append(Agent(agent_id, t.string("name"), site, Role(role or "general"),
-                            skills, general))
+                            skills, general, password_hash))
         owners.append((t.at("id"), agent_id))
         t.close()
     next_number: dict[str, int] = {}
@@ -281,6 +283,7 @@ def _read_group(t: Table, site_ids: set[str], skill_ids: set[str], site_names: d
     levels = t.integers("levels", (3,), LEVEL_MIN, LEVEL_MAX)
     general = t.integers("general_levels", (), LEVEL_MIN, LEVEL_MAX)
     name_prefix = t.string("name_prefix", site_names.get(site, "Agent"))
+    password_hash = t.string("password_hash", "", pattern=PASSWORD_HASH)
     _check_role(t, role, bool(skills), general, "general_levels")
     for i, s in enumerate(skills):
         if s not in skill_ids:
@@ -291,7 +294,7 @@ def _read_group(t: Table, site_ids: set[str], skill_ids: set[str], site_names: d
     if len(t.problems.items) > before:
         return None
     return AgentGroup(site, count, prefix, start, Role(role), skills, GroupPattern(pattern),
-                      levels, general, name_prefix)
+                      levels, general, name_prefix, password_hash)
 
 
 def _read_tariffs(tables: list[Table]) -> list[Tariff]:

@@ -9,6 +9,7 @@ responders, JetStream not ready yet); anything else surfaces at once.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 import nats
@@ -42,6 +43,19 @@ RETRYABLE: tuple[type[BaseException], ...] = (
 )
 
 
+class _QuietErrors:
+    """Log NATS connection errors as one line each, at most once per ``every_s``."""
+
+    def __init__(self, name: str, every_s: float = 30.0) -> None:
+        self._name, self._every_s, self._last = name, every_s, -every_s
+
+    async def __call__(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._last >= self._every_s:
+            self._last = now
+            log.warning("NATS (%s): %s", self._name, exc or type(exc).__name__)
+
+
 async def connect(url: str, name: str, *, connect_timeout_s: float = 10.0) -> NatsClient:
     """Connect and keep reconnecting forever, every half second, across server restarts."""
     try:
@@ -54,6 +68,7 @@ async def connect(url: str, name: str, *, connect_timeout_s: float = 10.0) -> Na
             reconnect_time_wait=0.5,
             ping_interval=5,
             max_outstanding_pings=2,
+            error_cb=_QuietErrors(name),
         )
     except (OSError, nats.errors.Error, TimeoutError) as exc:
         raise Unavailable(f"NATS at {url} unreachable: {exc!r}") from exc

@@ -1,21 +1,23 @@
 """Composition root of a site node: builds every part with plain constructors.
 
-A site node serves its city's callers and agents. This module wires the gRPC host,
-metrics, the site's database, its etcd lease (liveness + endpoint in the routing map) and
-its NATS connection; the call-handling services plug into ``build_services``.
+A site node serves its city's callers and agents: the Access, AgentDesk and Remote gRPC
+services over the site's own database, plus its etcd lease (liveness and endpoint in the
+routing map), its NATS connection, Prometheus metrics and the standard health service.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import Gauge, Info
 
+from vcc_domain.clock import Clock, SystemClock
 from vcc_domain.errors import ConfigError
 from vcc_domain.province import Province, load_province_file
 from vcc_failover.background import BackgroundLease
@@ -24,7 +26,14 @@ from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
 from vcc_proto.observability import configure_logging, site_var, start_metrics_server
 from vcc_proto.server import GrpcHost, ServedService, install_stop_signals
 from vcc_replication.background import BackgroundNats
-from vcc_replication.db import make_engine, ping
+from vcc_site.adapters.grpc_site import site_services
+from vcc_site.service.access import AccessService
+from vcc_site.service.core import SiteCore
+from vcc_site.service.desk import DeskService
+from vcc_site.service.recovery import recover, seed_site
+from vcc_site.service.selfservice import SelfService
+from vcc_site.store.api import SiteStore
+from vcc_site.store.sql import SqlSiteStore
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +41,7 @@ SITE_UP = Gauge("vcc_site_up", "1 while the site node process is serving", ["sit
 SITE_INFO = Info("vcc_site", "Static facts about this site node")
 
 SITE_KEY_PREFIX = "/vcc/sites/"
+DEFAULT_CUSTOMERS = 2000
 
 
 @dataclass
@@ -40,28 +50,42 @@ class SiteNode:
     site_id: str
     province: Province
     state: NodeState
+    core: SiteCore
+    access: AccessService
+    desk: DeskService
+    fatal: asyncio.Event = field(default_factory=asyncio.Event)
 
     def build_services(self) -> list[ServedService]:
-        return [node_service(NodeInfoServicer(self.state))]
+        return [node_service(NodeInfoServicer(self.state)),
+                *site_services(self.core, self.access, self.desk)]
 
 
-def load_site(config: NodeConfig, site_id: str) -> SiteNode:
+def load_site(config: NodeConfig, site_id: str, store: SiteStore,
+              clock: Clock | None = None) -> SiteNode:
+    """Build a site node over ``store`` (nothing is started)."""
     province = load_province_file(config.province_file)
     if site_id not in {s.id for s in province.sites}:
         known = ", ".join(s.id for s in province.sites)
         raise ConfigError(f"unknown site {site_id!r}; the province has {known}", field="--site")
-    state = NodeState(kind="site", site_id=site_id, node_id=config.node_id or site_id)
-    return SiteNode(config=config, site_id=site_id, province=province, state=state)
+    state = NodeState(kind="site", site_id=site_id, node_id=config.node_id or f"site-{site_id}")
+    fatal = asyncio.Event()
+    core = SiteCore(province, site_id, store, clock or SystemClock(),
+                    on_fatal=lambda _exc: fatal.set())
+    access = AccessService(core, SelfService(core))
+    return SiteNode(config, site_id, province, state, core, access, DeskService(core), fatal)
 
 
 async def run_site(config: NodeConfig, site_id: str) -> None:
-    """Run a site node until SIGTERM/SIGINT."""
+    """Run a site node until SIGTERM/SIGINT (or a fatal storage failure)."""
     configure_logging(config.log_level, config.log_file)
     site_var.set(site_id)
-    node = load_site(config, site_id)
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(config.database_url or config.sqlite_url(f"site-{site_id}"))
-    await ping(engine)
+    store = await SqlSiteStore.open(config.database_url or config.sqlite_url(f"site-{site_id}"),
+                                    site_id)
+    node = load_site(config, site_id, store)
+    customers = int(config.extra.get("seed_customers", DEFAULT_CUSTOMERS))
+    await seed_site(node.core, customers)
+    await recover(node.core)
 
     stop = asyncio.Event()
     install_stop_signals(stop)
@@ -71,32 +95,45 @@ async def run_site(config: NodeConfig, site_id: str) -> None:
         start_metrics_server(config.metrics_port, config.host)
     node.state.grpc_endpoint = f"{config.advertise_host}:{grpc_port}"
     node.state.metrics_endpoint = f"{config.advertise_host}:{config.metrics_port}"
-
-    registration = json.dumps(
-        {
-            "site": site_id,
-            "grpc": node.state.grpc_endpoint,
-            "metrics": node.state.metrics_endpoint,
-            "pid": os.getpid(),
-            "started_at": time.time(),
-        }
-    )
-    lease = BackgroundLease(
-        list(config.etcd_endpoints), SITE_KEY_PREFIX + site_id, registration, config.lease_ttl_s
-    )
+    lease = BackgroundLease(list(config.etcd_endpoints), SITE_KEY_PREFIX + site_id,
+                            _registration(node), config.lease_ttl_s)
     nats = BackgroundNats(list(config.nats_urls), name=f"site-{site_id}")
     lease.start()
     nats.start()
+    figures = asyncio.create_task(_publish_figures(node.core), name="figures")
     SITE_INFO.info({"site": site_id, "grpc": node.state.grpc_endpoint})
     SITE_UP.labels(site_id).set(1)
     await host.set_serving(True)
     log.info("site %s serving on %s", site_id, node.state.grpc_endpoint)
     try:
-        await stop.wait()
+        done = {asyncio.create_task(stop.wait()), asyncio.create_task(node.fatal.wait())}
+        await asyncio.wait(done, return_when=asyncio.FIRST_COMPLETED)
     finally:
         log.info("site %s stopping", site_id)
         SITE_UP.labels(site_id).set(0)
+        figures.cancel()
         await host.stop()
+        node.core.cancel_timers()
+        await node.core.drain()
         await nats.stop()
         await lease.stop()
-        await engine.dispose()
+        await store.close()
+    if node.fatal.is_set():
+        raise SystemExit("site stopped after a storage failure; see the log")
+
+
+def _registration(node: SiteNode) -> str:
+    return json.dumps({
+        "site": node.site_id,
+        "grpc": node.state.grpc_endpoint,
+        "metrics": node.state.metrics_endpoint,
+        "pid": os.getpid(),
+        "started_at": time.time(),
+    })
+
+
+async def _publish_figures(core: SiteCore) -> None:
+    while True:
+        with contextlib.suppress(Exception):
+            core.publish_figures()
+        await asyncio.sleep(1.0)

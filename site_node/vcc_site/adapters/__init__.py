@@ -1,0 +1,1 @@
+"""Edge adapters of a site node (gRPC servicers and their codec)."""

@@ -1,0 +1,139 @@
+"""Conversion between the site's records and protobuf messages, in one place."""
+
+from __future__ import annotations
+
+from vcc_domain.privacy import mask_phone
+from vcc_domain.province import Text
+from vcc_proto.v1 import common_pb2 as c
+from vcc_proto.v1 import site_pb2 as s
+from vcc_site.service.access import StepView
+from vcc_site.service.live import LiveAgent, LiveCall
+from vcc_site.service.notify import DeskEvent
+from vcc_site.store.api import CallRecord, CustomerRecord
+
+TIERS = {"vip": c.TIER_VIP, "high": c.TIER_HIGH, "middle": c.TIER_MIDDLE,
+         "ordinary": c.TIER_ORDINARY, "blacklist": c.TIER_BLACKLIST}
+PRIORITIES = {"transferred": c.PRIORITY_CLASS_TRANSFERRED, "vip": c.PRIORITY_CLASS_VIP,
+              "high": c.PRIORITY_CLASS_HIGH, "middle": c.PRIORITY_CLASS_MIDDLE,
+              "ordinary": c.PRIORITY_CLASS_ORDINARY, "blacklist": c.PRIORITY_CLASS_BLACKLIST}
+CALL_STATES = {"ivr": c.CALL_STATE_IVR, "queued": c.CALL_STATE_QUEUED,
+               "offered": c.CALL_STATE_OFFERED, "connected": c.CALL_STATE_CONNECTED,
+               "held": c.CALL_STATE_HELD, "ended": c.CALL_STATE_ENDED}
+END_REASONS = {"caller_hangup": c.END_REASON_CALLER_HANGUP, "completed": c.END_REASON_CALLER_HANGUP,
+               "agent_hangup": c.END_REASON_AGENT_HANGUP, "abandoned": c.END_REASON_ABANDONED,
+               "self_service_done": c.END_REASON_SELF_SERVICE_DONE,
+               "transferred_out": c.END_REASON_TRANSFERRED_OUT,
+               "overflowed": c.END_REASON_TRANSFERRED_OUT, "lost": c.END_REASON_SITE_LOST,
+               "no_answer": c.END_REASON_REFUSED}
+AGENT_STATES = {"logged_out": s.AGENT_STATE_LOGGED_OUT, "ready": s.AGENT_STATE_READY,
+                "not_ready": s.AGENT_STATE_NOT_READY, "ringing": s.AGENT_STATE_RINGING,
+                "busy": s.AGENT_STATE_BUSY, "wrap_up": s.AGENT_STATE_WRAP_UP}
+NOT_READY = {"away": s.NOT_READY_REASON_AWAY, "break": s.NOT_READY_REASON_BREAK,
+             "training": s.NOT_READY_REASON_TRAINING, "other": s.NOT_READY_REASON_OTHER,
+             "ring_no_answer": s.NOT_READY_REASON_RING_NO_ANSWER}
+NOT_READY_NAMES = {v: k for k, v in NOT_READY.items()}
+
+
+def prompts(texts: tuple[Text, ...]) -> list[c.Prompt]:
+    out = []
+    for t in texts:
+        out.append(c.Prompt(text=t.zh, language="zh"))
+        out.append(c.Prompt(text=t.en, language="en"))
+    return out
+
+
+def step(view: StepView, site_id: str) -> s.CallStep:
+    msg = s.CallStep(call_id=view.call_id, prompts=prompts(view.prompts), ivr_node_id=view.node_id)
+    if view.kind == "collect" and view.collect is not None:
+        col = view.collect
+        msg.collect.CopyFrom(s.Collect(max_digits=col.max_digits, timeout_ms=col.timeout_ms,
+                                       terminator=getattr(col, "terminator", "") or "",
+                                       secret=bool(getattr(col, "secret", False))))
+    elif view.kind == "queued":
+        msg.queued.CopyFrom(s.Queued(business_id=view.business_id, position=view.position,
+                                     expected_wait_ms=view.expected_wait_ms, site_id=site_id))
+    elif view.kind == "connected":
+        msg.connected.CopyFrom(s.Connected(agent_id=view.agent_id, leg_id=view.leg_id,
+                                           site_id=site_id))
+    else:
+        msg.ended.CopyFrom(s.Ended(reason=END_REASONS.get(view.end_reason,
+                                                          c.END_REASON_SELF_SERVICE_DONE),
+                                   detail=view.end_reason))
+    return msg
+
+
+def customer_summary(customer: CustomerRecord | None, as_of_ms: int = 0) -> c.CustomerSummary:
+    if customer is None:
+        return c.CustomerSummary(tier=c.TIER_ORDINARY)
+    return c.CustomerSummary(customer_id=customer.customer_id, name=customer.name,
+                             tier=TIERS.get(customer.tier, c.TIER_UNSPECIFIED),
+                             home_site_id=customer.home_site,
+                             masked_number=mask_phone(customer.phone),
+                             open_work_orders=customer.open_work_orders,
+                             as_of_ms=as_of_ms or customer.updated_at_ms)
+
+
+def customer(record: CustomerRecord) -> c.Customer:
+    return c.Customer(customer_id=record.customer_id, name=record.name,
+                      tier=TIERS.get(record.tier, c.TIER_UNSPECIFIED),
+                      home_site_id=record.home_site, phone_numbers=[record.phone],
+                      contract_number=record.account_no, balance_fen=record.balance_fen,
+                      open_work_orders=record.open_work_orders, updated_at_ms=record.updated_at_ms)
+
+
+def ivr_path(labels: tuple[str, ...]) -> list[c.IvrStep]:
+    out = []
+    for label in labels:
+        node, _, digits = label.partition(":")
+        out.append(c.IvrStep(node_id=node, digits=digits))
+    return out
+
+
+def call_view(record: CallRecord) -> s.CallView:
+    return s.CallView(
+        call_id=record.call_id, state=CALL_STATES.get(record.state, c.CALL_STATE_UNSPECIFIED),
+        caller_number=mask_phone(record.caller_number), dialed_code=record.dialed_code,
+        business_id=record.business_id, entry_site_id=record.entry_site,
+        serving_site_id=record.site_id, agent_id=record.agent_id,
+        priority=PRIORITIES.get(record.priority, c.PRIORITY_CLASS_UNSPECIFIED),
+        original_arrival_at_ms=record.arrival_at_ms, arrived_at_ms=record.arrival_at_ms,
+        answered_at_ms=record.answered_at_ms, ended_at_ms=record.ended_at_ms,
+        end_reason=END_REASONS.get(record.end_reason, c.END_REASON_UNSPECIFIED),
+        ivr_path=ivr_path(record.ivr_path),
+    )
+
+
+def agent_status(agent: LiveAgent) -> s.AgentStatus:
+    return s.AgentStatus(agent_id=agent.agent_id,
+                         state=AGENT_STATES.get(agent.state, s.AGENT_STATE_UNSPECIFIED),
+                         not_ready_reason=NOT_READY.get(agent.reason,
+                                                        s.NOT_READY_REASON_UNSPECIFIED),
+                         since_at_ms=agent.since_ms, call_id=agent.call_id)
+
+
+def screen_pop(call: LiveCall) -> s.ScreenPop:
+    return s.ScreenPop(customer=customer_summary(call.customer), business_id=call.business_id,
+                       dialed_code=call.dialed_code, ivr_path=ivr_path(call.path_labels()),
+                       attached_data=call.attached, notes=list(call.notes),
+                       original_arrival_at_ms=call.arrival_at_ms,
+                       priority=PRIORITIES.get(call.priority, c.PRIORITY_CLASS_UNSPECIFIED))
+
+
+def desk_event(event: DeskEvent) -> s.AgentEvent:
+    msg = s.AgentEvent(seq=event.seq, at_ms=event.at_ms)
+    data = event.data
+    if event.kind == "offer":
+        call: LiveCall = data["call"]
+        msg.offer.CopyFrom(s.Offer(call_id=call.call_id, leg_id=data["leg_id"],
+                                   kind=c.LEG_KIND_INITIAL, ring_timeout_ms=data["ring_timeout_ms"],
+                                   screen_pop=screen_pop(call)))
+    elif event.kind == "call_state":
+        msg.call_state.CopyFrom(s.CallStateChanged(
+            call_id=data["call_id"], state=CALL_STATES.get(data["state"], c.CALL_STATE_UNSPECIFIED),
+            end_reason=END_REASONS.get(data.get("end_reason", ""), c.END_REASON_UNSPECIFIED)))
+    elif event.kind == "agent_state":
+        msg.agent_state.CopyFrom(agent_status(data["agent"]))
+    else:
+        msg.notice.CopyFrom(s.Notice(level=s.Notice.LEVEL_INFO, code=event.kind,
+                                     text=str(data.get("text", event.kind))))
+    return msg

@@ -1,0 +1,183 @@
+"""gRPC servicers of a site node: Access, AgentDesk and Remote.
+
+Thin: decode the request, call a use case, encode the reply. ``@grpc_errors`` maps the
+project's errors to status codes; nothing else here knows about gRPC status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, TypeAlias
+
+from vcc_domain.errors import InvalidInput, NotFound, Unavailable
+from vcc_proto.server import ServedService
+from vcc_proto.status import grpc_errors
+from vcc_proto.v1 import common_pb2 as c
+from vcc_proto.v1 import site_pb2 as s
+from vcc_proto.v1 import site_pb2_grpc
+from vcc_site.adapters import codec
+from vcc_site.service.access import AccessService
+from vcc_site.service.core import SiteCore
+from vcc_site.service.desk import DeskService
+
+Ctx: TypeAlias = Any  # grpc.aio.ServicerContext (untyped in grpcio)
+
+
+class AccessServicer(site_pb2_grpc.AccessServicer):
+    def __init__(self, access: AccessService) -> None:
+        self.access = access
+
+    @grpc_errors
+    async def OfferCall(self, request: s.OfferCallRequest, context: Ctx) -> s.CallStep:
+        view = await self.access.offer_call(
+            request.caller_number, request.dialed_code, request.entry_site_id,
+            request.call_id, request.original_arrival_at_ms)
+        return codec.step(view, self.access.core.site_id)
+
+    @grpc_errors
+    async def SendDigits(self, request: s.SendDigitsRequest, context: Ctx) -> s.CallStep:
+        view = await self.access.send_digits(request.call_id, request.digits)
+        return codec.step(view, self.access.core.site_id)
+
+    @grpc_errors
+    async def HangUp(self, request: s.CallRef, context: Ctx) -> s.CallView:
+        return codec.call_view(await self.access.hang_up(request.call_id))
+
+    @grpc_errors
+    async def GetCall(self, request: s.CallRef, context: Ctx) -> s.CallView:
+        return codec.call_view(await self.access.get_call(request.call_id))
+
+
+class AgentDeskServicer(site_pb2_grpc.AgentDeskServicer):
+    def __init__(self, desk: DeskService) -> None:
+        self.desk = desk
+
+    @grpc_errors
+    async def Login(self, request: s.LoginRequest, context: Ctx) -> s.LoginReply:
+        agent = await self.desk.login(request.agent_id, request.password, request.device)
+        return s.LoginReply(session_token=agent.token, session_id=agent.session_id,
+                            status=codec.agent_status(agent), site_id=self.desk.core.site_id,
+                            agent_name=agent.name)
+
+    @grpc_errors
+    async def Logout(self, request: s.SessionRef, context: Ctx) -> s.AgentStatus:
+        agent = await self.desk.logout(request.session_token)
+        status = codec.agent_status(agent)
+        status.state = s.AGENT_STATE_LOGGED_OUT
+        return status
+
+    @grpc_errors
+    async def SetReady(self, request: s.SessionRef, context: Ctx) -> s.AgentStatus:
+        return codec.agent_status(await self.desk.set_ready(request.session_token))
+
+    @grpc_errors
+    async def SetNotReady(self, request: s.SetNotReadyRequest, context: Ctx) -> s.AgentStatus:
+        reason = codec.NOT_READY_NAMES.get(request.reason)
+        if reason is None or reason == "ring_no_answer":
+            raise InvalidInput("choose away, break, training or other", field="reason")
+        return codec.agent_status(await self.desk.set_not_ready(request.session_token, reason))
+
+    @grpc_errors
+    async def Events(self, request: s.SessionRef, context: Ctx) -> AsyncIterator[s.AgentEvent]:
+        async for event in self.desk.events(request.session_token):
+            yield codec.desk_event(event)
+
+    @grpc_errors
+    async def Answer(self, request: s.CallAction, context: Ctx) -> s.CallView:
+        return codec.call_view(await self.desk.answer(request.session_token, request.call_id))
+
+    @grpc_errors
+    async def Hold(self, request: s.CallAction, context: Ctx) -> s.CallView:
+        return codec.call_view(await self.desk.hold(request.session_token, request.call_id, on=True))
+
+    @grpc_errors
+    async def Resume(self, request: s.CallAction, context: Ctx) -> s.CallView:
+        return codec.call_view(
+            await self.desk.hold(request.session_token, request.call_id, on=False))
+
+    @grpc_errors
+    async def HangUp(self, request: s.CallAction, context: Ctx) -> s.CallView:
+        return codec.call_view(await self.desk.hang_up(request.session_token, request.call_id))
+
+    @grpc_errors
+    async def WrapUp(self, request: s.WrapUpRequest, context: Ctx) -> s.AgentStatus:
+        agent = await self.desk.wrap_up(request.session_token, request.call_id,
+                                        request.disposition, request.notes)
+        return codec.agent_status(agent)
+
+    @grpc_errors
+    async def Transfer(self, request: s.TransferRequest, context: Ctx) -> c.TransferResult:
+        await self.desk.transfer(request.session_token, request.call_id)
+        raise AssertionError("unreachable")
+
+    @grpc_errors
+    async def Consult(self, request: s.TransferRequest, context: Ctx) -> c.TransferResult:
+        await self.desk.transfer(request.session_token, request.call_id)
+        raise AssertionError("unreachable")
+
+    @grpc_errors
+    async def ConsultComplete(self, request: s.ConsultCompleteRequest, context: Ctx) -> s.CallView:
+        await self.desk.transfer(request.session_token, request.call_id)
+        raise AssertionError("unreachable")
+
+
+class RemoteServicer(site_pb2_grpc.RemoteServicer):
+    """What the hub and other sites ask of this site."""
+
+    def __init__(self, core: SiteCore) -> None:
+        self.core = core
+
+    @grpc_errors
+    async def LookupCustomer(self, request: s.LookupCustomerRequest, context: Ctx) -> s.LookupCustomerReply:
+        store = self.core.store
+        key = request.WhichOneof("key")
+        if key == "customer_id":
+            record = await store.customer(request.customer_id)
+        elif key == "phone_number":
+            record = await store.customer_by_phone(request.phone_number)
+        elif key == "contract_number":
+            record = await store.customer_by_account(request.contract_number)
+        else:
+            raise InvalidInput("give a customer id, phone number or contract number", field="key")
+        if record is None:
+            raise NotFound("no such customer at this site", field=key)
+        return s.LookupCustomerReply(customer=codec.customer(record), as_of_ms=self.core.now_ms())
+
+    @grpc_errors
+    async def AcceptTransfer(self, request: s.AcceptTransferRequest, context: Ctx) -> c.TransferResult:
+        raise Unavailable("this site does not accept transferred calls yet", field="context")
+
+    @grpc_errors
+    async def ConcludeConsult(self, request: s.ConcludeConsultRequest, context: Ctx) -> c.TransferResult:
+        raise Unavailable("this site does not take consultations yet", field="call_id")
+
+    @grpc_errors
+    async def ReportLeg(self, request: s.ReportLegRequest, context: Ctx) -> s.ReportLegReply:
+        return s.ReportLegReply(known=request.call_id in self.core.calls)
+
+    @grpc_errors
+    async def RepublishEvents(self, request: s.RepublishEventsRequest, context: Ctx) -> s.RepublishEventsReply:
+        raise Unavailable("event replication to the hub is not running at this site yet",
+                          field="from_seq")
+
+    @grpc_errors
+    async def GetQueueFigures(self, request: s.GetQueueFiguresRequest, context: Ctx) -> s.GetQueueFiguresReply:
+        figures = self.core.queue_figures(request.business_id or None)
+        return s.GetQueueFiguresReply(figures=[
+            c.QueueFigures(site_id=self.core.site_id, business_id=f.business_id, waiting=f.waiting,
+                           longest_wait_ms=f.longest_wait_ms, ewt_ms=f.ewt_ms,
+                           agents_ready=f.agents_ready, agents_busy=f.agents_busy,
+                           agents_not_ready=f.agents_not_ready, agents_wrap_up=f.agents_wrap_up,
+                           aht_ms=f.aht_ms, as_of_ms=f.as_of_ms)
+            for f in figures])
+
+
+def site_services(core: SiteCore, access: AccessService, desk: DeskService) -> list[ServedService]:
+    return [
+        ServedService("vcc_proto.v1.Access", AccessServicer(access),
+                      site_pb2_grpc.add_AccessServicer_to_server),
+        ServedService("vcc_proto.v1.AgentDesk", AgentDeskServicer(desk),
+                      site_pb2_grpc.add_AgentDeskServicer_to_server),
+        ServedService("vcc_proto.v1.Remote", RemoteServicer(core),
+                      site_pb2_grpc.add_RemoteServicer_to_server),
+    ]

@@ -1,0 +1,210 @@
+"""Access use cases: a call is offered, runs the IVR, queues, rings, ends.
+
+Validation happens before anything changes, so a bad request changes nothing. Each call
+has its own lock so two requests for one call (digits racing a hang-up) run one after
+the other; different calls never wait for each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import dataclass
+
+from vcc_domain.errors import Conflict, InvalidInput, NotFound
+from vcc_domain.ids import id_prefix, new_id
+from vcc_domain.province import Text
+from vcc_site.domain import ivr as ivr_engine
+from vcc_site.domain.queue import Priority
+from vcc_site.domain.results import Assignment, Queued
+from vcc_site.service.core import SiteCore
+from vcc_site.service.live import LiveCall
+from vcc_site.service.selfservice import SelfService
+from vcc_site.store.api import CallRecord, UnitOfWork
+
+NUMBER = re.compile(r"^\+?[0-9]{3,20}$")
+CODE = re.compile(r"^[0-9]{3,8}$")
+
+PRIORITY_OF_TIER = {
+    "vip": Priority.VIP,
+    "high": Priority.HIGH,
+    "middle": Priority.MIDDLE,
+    "ordinary": Priority.ORDINARY,
+    "blacklist": Priority.BLACKLIST,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StepView:
+    """What the access edge must do next for a call."""
+
+    call_id: str
+    prompts: tuple[Text, ...]
+    node_id: str
+    kind: str  # collect | queued | connected | ended
+    collect: ivr_engine.Collect | None = None
+    business_id: str = ""
+    position: int = 0
+    expected_wait_ms: int = 0
+    agent_id: str = ""
+    leg_id: str = ""
+    end_reason: str = ""
+
+
+class AccessService:
+    def __init__(self, core: SiteCore, selfservice: SelfService) -> None:
+        self.core = core
+        self.selfservice = selfservice
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, call_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(call_id, asyncio.Lock())
+
+    # -- use cases ----------------------------------------------------------------------
+
+    async def offer_call(
+        self,
+        caller_number: str,
+        dialed_code: str,
+        entry_site: str = "",
+        call_id: str = "",
+        original_arrival_ms: int = 0,
+    ) -> StepView:
+        core = self.core
+        caller = caller_number.strip()
+        if not NUMBER.match(caller):
+            raise InvalidInput("must be 3-20 digits, optionally with a leading +",
+                               field="caller_number")
+        if not CODE.match(dialed_code):
+            raise InvalidInput("must be 3-8 digits", field="dialed_code")
+        entry = entry_site or core.site_id
+        core.province.site(entry)  # NotFound for an unknown site
+        if call_id:
+            try:
+                if id_prefix(call_id) != "call":
+                    raise ValueError(call_id)
+            except ValueError as exc:
+                raise InvalidInput("not a call id", field="call_id") from exc
+            if call_id in core.calls or await core.store.call(call_id) is not None:
+                raise Conflict(f"call {call_id!r} is already known here", field="call_id")
+        now = core.now_ms()
+        if original_arrival_ms and not 0 < original_arrival_ms <= now + 60_000:
+            raise InvalidInput("must be in the past", field="original_arrival_at_ms")
+        business = core.province.business_for_code(dialed_code)
+        customer = await core.store.customer_by_phone(caller)
+        tier = customer.tier if customer else "ordinary"
+        call = LiveCall(
+            call_id=call_id or new_id("call"), site_id=core.site_id, entry_site=entry,
+            caller_number=caller, dialed_code=dialed_code, business_id=business.id,
+            customer=customer, tier=tier, priority=PRIORITY_OF_TIER[tier].name.lower(),
+            arrival_at_ms=original_arrival_ms or now,
+        )
+        session, step = ivr_engine.start_ivr(
+            business, caller_identified=customer is not None,
+            caller_account=customer.account_no if customer else None)
+        call.ivr = session
+        core.calls[call.call_id] = call
+        core.metrics.offered(business.id)
+        async with self._lock(call.call_id):
+            uow = UnitOfWork().emit(call.event("call.arrived", now, dialed_code=dialed_code))
+            return await self._advance(call, step, uow)
+
+    async def _require_live(self, call_id: str) -> None:
+        if call_id in self.core.calls:
+            return
+        record = await self.core.store.call(call_id)
+        if record is None:
+            raise NotFound(f"unknown call {call_id!r}", field="call_id")
+        raise Conflict(f"call {call_id!r} has already ended ({record.end_reason})",
+                       field="call_id")
+
+    async def send_digits(self, call_id: str, digits: str) -> StepView:
+        await self._require_live(call_id)
+        async with self._lock(call_id):
+            call = self.core.live_call(call_id)  # it may have ended while we waited
+            if call.state != "ivr" or call.ivr is None:
+                raise Conflict(f"call {call_id!r} is not in the IVR (it is {call.state})",
+                               field="call_id")
+            step = ivr_engine.on_digits(call.ivr, digits)
+            return await self._advance(call, step, UnitOfWork())
+
+    async def hang_up(self, call_id: str) -> CallRecord:
+        core = self.core
+        await self._require_live(call_id)
+        async with self._lock(call_id):
+            call = core.live_call(call_id)
+            uow = UnitOfWork()
+            if call.state == "ivr":
+                core.end_in_ivr(call, "caller_hangup", "ivr_hangup", uow)
+            else:
+                core.apply(core.acd.hang_up(call_id), uow)
+            record = call.record(core.now_ms())
+            await core.submit(uow)
+        self._locks.pop(call_id, None)
+        return record
+
+    async def get_call(self, call_id: str) -> CallRecord:
+        call = self.core.calls.get(call_id)
+        if call is not None:
+            return call.record(self.core.now_ms())
+        record = await self.core.store.call(call_id)
+        if record is None:
+            raise NotFound(f"unknown call {call_id!r}", field="call_id")
+        return record
+
+    # -- driving the IVR ------------------------------------------------------------------
+
+    async def _advance(self, call: LiveCall, step: ivr_engine.IvrStep, uow: UnitOfWork) -> StepView:
+        """Run self-service steps, then hand the call to the ACD or end it."""
+        prompts: list[Text] = list(step.prompts)
+        while isinstance(step.action, ivr_engine.RunService):
+            assert call.ivr is not None
+            result = await self.selfservice.run(call, step.action)
+            step = ivr_engine.on_service_result(call.ivr, result)
+            prompts.extend(step.prompts)
+        self._record_path(call)
+        action = step.action
+        core = self.core
+        now = core.now_ms()
+        if isinstance(action, ivr_engine.Collect):
+            uow.add(call.record(now))
+            await core.submit(uow)
+            return StepView(call.call_id, tuple(prompts), call.ivr.node_id if call.ivr else "",
+                            "collect", collect=action)
+        if isinstance(action, ivr_engine.End):
+            core.end_in_ivr(call, action.reason, "self_service", uow)
+            await core.submit(uow)
+            return StepView(call.call_id, tuple(prompts), "", "ended", end_reason=action.reason)
+        return await self._queue(call, action.business_id or call.business_id, prompts, uow)
+
+    async def _queue(self, call: LiveCall, business_id: str, prompts: list[Text],
+                     uow: UnitOfWork) -> StepView:
+        core = self.core
+        business = core.business(business_id)
+        call.business_id = business.id
+        call.ivr = None
+        started = time.perf_counter()
+        decision = core.acd.offer_call(
+            call.call_id, business=business.id, skill=business.skill,
+            priority=Priority[call.priority.upper()], arrival=call.arrival_at_ms / 1000,
+            vip=call.tier == "vip",
+        )
+        core.metrics.decision(time.perf_counter() - started)
+        core.apply(decision, uow)
+        await core.submit(uow)
+        if isinstance(decision, Assignment):
+            leg = call.leg.leg_id if call.leg else ""
+            return StepView(call.call_id, tuple(prompts), "", "connected", business_id=business.id,
+                            agent_id=decision.agent_id, leg_id=leg)
+        assert isinstance(decision, Queued)
+        return StepView(call.call_id, tuple(prompts), "", "queued", business_id=business.id,
+                        position=decision.waiting, expected_wait_ms=int(decision.ewt_s * 1000))
+
+    def _record_path(self, call: LiveCall) -> None:
+        if call.ivr is None:
+            return
+        known = len(call.ivr_path)
+        for label in call.ivr.path[known:]:
+            node, _, digits = label.partition(":")
+            call.ivr_path.append((node, digits, self.core.now_ms()))

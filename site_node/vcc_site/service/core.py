@@ -1,0 +1,354 @@
+"""The heart of a site node: the ACD plus the live calls and agents around it.
+
+Every mutation runs synchronously (no ``await``) from an ACD decision to a
+:class:`UnitOfWork` and is handed to the store in the same step, so the in-memory state
+and the order of commits cannot interleave between two requests. The request then waits
+for its unit of work to be durable before it answers. If the store ever fails to commit,
+memory and disk have diverged: the site stops (``on_fatal``) and recovers from its
+database on restart, rather than serve from a state nobody recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from vcc_domain.clock import Clock
+from vcc_domain.errors import Conflict, NotFound, VccError
+from vcc_domain.ids import new_id
+from vcc_domain.province import Business, Province
+from vcc_site.domain.acd import Acd
+from vcc_site.domain.queue import EndReason
+from vcc_site.domain.results import (
+    AgentUpdate,
+    Assignment,
+    CallEnded,
+    Queued,
+    Requeued,
+)
+from vcc_site.service.live import LiveAgent, LiveCall, ms
+from vcc_site.service.metrics import SiteMetrics
+from vcc_site.service.notify import DeskEvents
+from vcc_site.store.api import LegRecord, SiteStore, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = {
+    EndReason.COMPLETED: "answered",
+    EndReason.ABANDONED: "abandoned",
+    EndReason.TRANSFERRED_OUT: "transferred_out",
+    EndReason.OVERFLOWED: "overflowed_out",
+    EndReason.LOST: "lost",
+}
+
+Result = Assignment | Queued | Requeued | CallEnded | AgentUpdate | None
+
+
+@dataclass(frozen=True, slots=True)
+class BusinessQueue:
+    """Queue figures of one business at this site (what sites publish every second).
+
+    ``ewt_ms`` is the expected wait of a newly arriving ordinary caller, by the ACD's
+    method: 0 if an agent who can serve the business's skill is ready, else
+    (calls ahead + 1) x AHT / staffed agents who can serve it (see ``vcc_site.domain.acd``).
+    """
+
+    business_id: str
+    waiting: int
+    longest_wait_ms: int
+    ewt_ms: int
+    agents_ready: int
+    agents_busy: int
+    agents_not_ready: int
+    agents_wrap_up: int
+    aht_ms: int
+    as_of_ms: int
+
+
+class SiteCore:
+    def __init__(
+        self,
+        province: Province,
+        site_id: str,
+        store: SiteStore,
+        clock: Clock,
+        *,
+        metrics: SiteMetrics | None = None,
+        on_fatal: Callable[[BaseException], None] = lambda _exc: None,
+    ) -> None:
+        self.province = province
+        self.site_id = site_id
+        self.store = store
+        self.clock = clock
+        self.policy = province.routing
+        self.acd = Acd(clock)
+        self.calls: dict[str, LiveCall] = {}
+        self.agents: dict[str, LiveAgent] = {}  # by agent id
+        self.sessions: dict[str, LiveAgent] = {}  # by session token
+        self.desk = DeskEvents()
+        self.metrics = metrics or SiteMetrics(site_id)
+        self._on_fatal = on_fatal
+        self._ring_timers: dict[str, asyncio.TimerHandle] = {}  # by call id
+        self._wrap_timers: dict[str, asyncio.TimerHandle] = {}  # by agent id
+        self._pending: set[asyncio.Future[list[int]]] = set()
+
+    # -- clock and lookups --------------------------------------------------------------
+
+    def now_ms(self) -> int:
+        return ms(self.clock.now())
+
+    def business(self, business_id: str) -> Business:
+        return self.province.business(business_id)
+
+    def live_call(self, call_id: str) -> LiveCall:
+        call = self.calls.get(call_id)
+        if call is None:
+            raise NotFound(f"unknown or finished call {call_id!r}", field="call_id")
+        return call
+
+    def queue_figures(self, business_id: str | None = None) -> list[BusinessQueue]:
+        if business_id:
+            businesses = [self.business(business_id)]
+        else:
+            businesses = [b for b in self.province.businesses if b.accepts(self.site_id)]
+        per_business = self.acd.business_figures()
+        now = self.now_ms()
+        out = []
+        for b in businesses:
+            q = self.acd.queue_figures(b.skill)
+            waiting = per_business.get(b.id)
+            out.append(BusinessQueue(
+                business_id=b.id,
+                waiting=waiting.waiting if waiting else 0,
+                longest_wait_ms=ms(waiting.longest_wait_s) if waiting else 0,
+                ewt_ms=ms(q.ewt_s),
+                agents_ready=q.agents_ready,
+                agents_busy=q.agents_busy + q.agents_ringing,
+                agents_not_ready=q.agents_not_ready,
+                agents_wrap_up=q.agents_wrap_up,
+                aht_ms=ms(q.aht_s),
+                as_of_ms=now,
+            ))
+        return out
+
+    def publish_figures(self) -> None:
+        """Refresh the queue and agent gauges (called every second by the app)."""
+        for f in self.queue_figures():
+            self.metrics.queue(f.business_id, f.waiting, f.longest_wait_ms / 1000, f.ewt_ms / 1000)
+        counts = dict.fromkeys(("ready", "not_ready", "ringing", "busy", "wrap_up"), 0)
+        for agent in self.agents.values():
+            counts[agent.state] = counts.get(agent.state, 0) + 1
+        self.metrics.agents(counts)
+
+    # -- committing ---------------------------------------------------------------------
+
+    def submit(self, uow: UnitOfWork) -> asyncio.Future[list[int]]:
+        """Hand a unit of work to the store now; await the result for durability.
+
+        Units are handed over in the order ``submit`` is called (each becomes a task
+        started in creation order, and the store queues it on its first step).
+        """
+        fut = asyncio.ensure_future(self.store.commit(uow))
+        self._pending.add(fut)
+        fut.add_done_callback(self._committed)
+        return fut
+
+    def _committed(self, fut: asyncio.Future[list[int]]) -> None:
+        self._pending.discard(fut)
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None and not isinstance(exc, VccError):
+            log.critical("commit failed; memory and database diverged: %r", exc)
+            self._on_fatal(exc)
+
+    async def drain(self) -> None:
+        """Wait for every submitted unit of work (used at shutdown and in tests)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    # -- applying ACD decisions ---------------------------------------------------------
+
+    def apply(self, result: Result, uow: UnitOfWork) -> None:
+        """Turn an ACD decision into rows, events, desk notices and timers."""
+        now = self.now_ms()
+        if result is None:
+            return
+        if isinstance(result, Assignment):
+            self._assigned(result, uow, now)
+        elif isinstance(result, Queued):
+            self._queued(result.call_id, uow, now)
+        elif isinstance(result, Requeued):
+            self._taken_back(result.call_id, result.agent_id, "no_answer", uow, now)
+            self.apply(result.then, uow)
+        elif isinstance(result, CallEnded):
+            self._ended(result, uow, now)
+        elif isinstance(result, AgentUpdate):
+            if result.requeued is not None:
+                self.apply(result.requeued, uow)
+            self.sync_agent(result.agent_id, uow, now)
+
+    def _assigned(self, a: Assignment, uow: UnitOfWork, now: int) -> None:
+        call = self.calls[a.call_id]
+        call.state, call.agent_id, call.offered_at_ms = "offered", a.agent_id, now
+        kind = "transfer" if call.transferred else "initial"
+        call.leg = LegRecord(new_id("leg"), call.call_id, self.site_id, a.agent_id, kind, now)
+        uow.add(call.leg, call.record(now)).emit(call.event("call.offered", now, via=a.via.value))
+        agent = self.agents.get(a.agent_id)
+        if agent is not None:
+            agent.call_id = call.call_id
+            self.desk.publish(agent.session_id, "offer", now, call=call, leg_id=call.leg.leg_id,
+                              ring_timeout_ms=self.policy.ring_timeout_s * 1000)
+        self.sync_agent(a.agent_id, uow, now)
+        self._start_ring_timer(a.agent_id, call.call_id)
+        self.metrics.offered_to_agent(call.business_id)
+
+    def _queued(self, call_id: str, uow: UnitOfWork, now: int) -> None:
+        call = self.calls[call_id]
+        call.state, call.agent_id = "queued", ""
+        if not call.queued_at_ms:
+            call.queued_at_ms = now
+        uow.add(call.record(now)).emit(call.event("call.queued", now))
+
+    def _taken_back(self, call_id: str, agent_id: str, why: str, uow: UnitOfWork, now: int) -> None:
+        self._cancel_ring(call_id)
+        call = self.calls[call_id]
+        if call.leg is not None:
+            call.ring_ms += max(0, now - call.leg.offered_at_ms)
+            ended = replace(call.leg, ended_at_ms=now, end_reason=why)
+            call.legs.append(ended)
+            uow.add(ended)
+            call.leg = None
+        agent = self.agents.get(agent_id)
+        if agent is not None:
+            agent.call_id = ""
+            self.desk.publish(agent.session_id, "call_state", now, call_id=call_id,
+                              state="ended", end_reason="no_answer" if why == "no_answer" else why)
+        self.sync_agent(agent_id, uow, now)
+
+    def _ended(self, e: CallEnded, uow: UnitOfWork, now: int) -> None:
+        self._cancel_ring(e.call_id)
+        call = self.calls.pop(e.call_id)
+        if call.hold_started_ms:
+            call.hold_ms += now - call.hold_started_ms
+            call.hold_started_ms = 0
+        was_answered = bool(call.answered_at_ms)
+        if call.leg is not None:
+            if not was_answered:
+                call.ring_ms += max(0, now - call.leg.offered_at_ms)
+            ended = replace(call.leg, ended_at_ms=now, end_reason=e.reason.value)
+            call.legs.append(ended)
+            uow.add(ended)
+        call.state, call.ended_at_ms, call.end_reason = "ended", now, e.reason.value
+        if not was_answered:
+            call.agent_id = ""
+        cdr = call.cdr(OUTCOMES[e.reason])
+        uow.add(call.record(now), cdr).emit(
+            call.event("call.ended", now, end_reason=e.reason.value),
+            call.event("cdr.created", now, cdr=_cdr_payload(cdr)),
+        )
+        self.metrics.call_ended(call.business_id, OUTCOMES[e.reason])
+        if e.agent_id is not None:
+            agent = self.agents.get(e.agent_id)
+            if agent is not None:
+                agent.call_id = ""
+                if was_answered:
+                    agent.wrap_call_id = call.call_id
+                self.desk.publish(agent.session_id, "call_state", now, call_id=call.call_id,
+                                  state="ended", end_reason=e.reason.value)
+            self.sync_agent(e.agent_id, uow, now)
+        self.apply(e.next, uow)
+
+    def end_in_ivr(self, call: LiveCall, reason: str, outcome: str, uow: UnitOfWork) -> None:
+        """A call that never reached the ACD ends (hang-up in IVR, self-service done)."""
+        now = self.now_ms()
+        self.calls.pop(call.call_id, None)
+        call.state, call.ended_at_ms, call.end_reason = "ended", now, reason
+        cdr = call.cdr(outcome)
+        uow.add(call.record(now), cdr).emit(
+            call.event("call.ended", now, end_reason=reason),
+            call.event("cdr.created", now, cdr=_cdr_payload(cdr)),
+        )
+        self.metrics.call_ended(call.business_id, outcome)
+
+    # -- agents -------------------------------------------------------------------------
+
+    def sync_agent(self, agent_id: str, uow: UnitOfWork, now: int) -> None:
+        """Mirror the ACD's view of an agent: close the old state stretch, notify."""
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            return
+        view = self.acd.agent(agent_id)
+        state = view.state.value
+        reason = view.reason or "" if state == "not_ready" else ""
+        done = agent.transition(state, reason, now)
+        if done is None:
+            return
+        uow.add(done).emit(agent.event(now))
+        self.desk.publish(agent.session_id, "agent_state", now, agent=agent)
+        if state == "wrap_up":
+            self._start_wrap_timer(agent_id)
+        else:
+            self._cancel_wrap(agent_id)
+
+    # -- timers -------------------------------------------------------------------------
+
+    def _start_ring_timer(self, agent_id: str, call_id: str) -> None:
+        self._cancel_ring(call_id)
+        loop = asyncio.get_running_loop()
+        self._ring_timers[call_id] = loop.call_later(
+            self.policy.ring_timeout_s, self._fire, self._ring_expired, agent_id, call_id
+        )
+
+    def _cancel_ring(self, call_id: str) -> None:
+        handle = self._ring_timers.pop(call_id, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _start_wrap_timer(self, agent_id: str) -> None:
+        self._cancel_wrap(agent_id)
+        loop = asyncio.get_running_loop()
+        self._wrap_timers[agent_id] = loop.call_later(
+            self.policy.wrapup_s, self._fire, self._wrap_expired, agent_id, ""
+        )
+
+    def _cancel_wrap(self, agent_id: str) -> None:
+        handle = self._wrap_timers.pop(agent_id, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _fire(self, action: Callable[[str, str], None], agent_id: str, call_id: str) -> None:
+        try:
+            action(agent_id, call_id)
+        except (Conflict, NotFound) as exc:  # overtaken by events: nothing to do
+            log.debug("timer for %s/%s ignored: %s", agent_id, call_id, exc)
+
+    def _ring_expired(self, agent_id: str, call_id: str) -> None:
+        self._ring_timers.pop(call_id, None)
+        uow = UnitOfWork()
+        self.apply(self.acd.ring_no_answer(agent_id, call_id), uow)
+        self.metrics.ring_no_answer()
+        self.submit(uow)
+
+    def _wrap_expired(self, agent_id: str, _call_id: str) -> None:
+        self._wrap_timers.pop(agent_id, None)
+        uow = UnitOfWork()
+        self.apply(self.acd.wrap_up_done(agent_id), uow)
+        self.sync_agent(agent_id, uow, self.now_ms())
+        self.submit(uow)
+
+    def cancel_timers(self) -> None:
+        for handle in [*self._ring_timers.values(), *self._wrap_timers.values()]:
+            handle.cancel()
+        self._ring_timers.clear()
+        self._wrap_timers.clear()
+
+
+def _cdr_payload(cdr: object) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for f in cdr.__dataclass_fields__:  # type: ignore[attr-defined]
+        value = getattr(cdr, f)
+        out[f] = list(value) if isinstance(value, tuple) else value
+    return out

@@ -1,0 +1,182 @@
+"""The service layer's live view of calls and agent sessions, and the records they make.
+
+The ACD (``vcc_site.domain``) decides who gets which call; these objects carry what the
+ACD does not need (caller, customer, IVR session, legs, hold time) and turn each state
+change into the rows and outbox events that :class:`~vcc_site.store.api.UnitOfWork`
+persists together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from vcc_domain.ids import new_id
+from vcc_domain.privacy import mask_phone
+from vcc_site.domain.ivr import IvrSession
+from vcc_site.store.api import (
+    AgentStateRecord,
+    CallRecord,
+    CdrRecord,
+    CustomerRecord,
+    Event,
+    LegRecord,
+)
+
+
+def ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+@dataclass
+class LiveCall:
+    call_id: str
+    site_id: str
+    entry_site: str
+    caller_number: str
+    dialed_code: str
+    business_id: str
+    customer: CustomerRecord | None
+    tier: str
+    priority: str
+    arrival_at_ms: int
+    state: str = "ivr"  # ivr | queued | offered | connected | held | ended
+    ivr: IvrSession | None = None
+    ivr_path: list[tuple[str, str, int]] = field(default_factory=list)  # node, digits, at
+    queued_at_ms: int = 0
+    offered_at_ms: int = 0
+    answered_at_ms: int = 0
+    ended_at_ms: int = 0
+    end_reason: str = ""
+    agent_id: str = ""
+    leg: LegRecord | None = None
+    legs: list[LegRecord] = field(default_factory=list)
+    hold_started_ms: int = 0
+    hold_ms: int = 0
+    ring_ms: int = 0
+    transferred: bool = False
+    overflowed: bool = False
+    attached: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    disposition: str = ""
+
+    @property
+    def home_site(self) -> str:
+        return self.customer.home_site if self.customer else ""
+
+    def path_labels(self) -> tuple[str, ...]:
+        return tuple(f"{node}:{digits}" if digits else node for node, digits, _ in self.ivr_path)
+
+    def record(self, now_ms: int) -> CallRecord:
+        return CallRecord(
+            call_id=self.call_id,
+            site_id=self.site_id,
+            entry_site=self.entry_site,
+            home_site=self.home_site,
+            caller_number=self.caller_number,
+            dialed_code=self.dialed_code,
+            business_id=self.business_id,
+            customer_id=self.customer.customer_id if self.customer else None,
+            tier=self.tier,
+            priority=self.priority,
+            state=self.state,
+            arrival_at_ms=self.arrival_at_ms,
+            queued_at_ms=self.queued_at_ms,
+            offered_at_ms=self.offered_at_ms,
+            answered_at_ms=self.answered_at_ms,
+            ended_at_ms=self.ended_at_ms,
+            end_reason=self.end_reason,
+            agent_id=self.agent_id,
+            ivr_path=self.path_labels(),
+            attached=dict(self.attached),
+            transferred=self.transferred,
+            overflowed=self.overflowed,
+            hold_ms=self.hold_ms,
+            disposition=self.disposition,
+            notes="\n".join(self.notes),
+            updated_at_ms=now_ms,
+        )
+
+    def cdr(self, outcome: str) -> CdrRecord:
+        answered = self.answered_at_ms
+        end = self.ended_at_ms
+        waited_until = answered or end
+        wait_start = self.queued_at_ms or self.arrival_at_ms
+        return CdrRecord(
+            cdr_id=new_id("cdr"),
+            call_id=self.call_id,
+            site_id=self.site_id,
+            home_site=self.home_site,
+            entry_site=self.entry_site,
+            business_id=self.business_id,
+            tier=self.tier,
+            caller_masked=mask_phone(self.caller_number),
+            outcome=outcome,
+            arrival_at_ms=self.arrival_at_ms,
+            answered_at_ms=answered,
+            ended_at_ms=end,
+            wait_ms=max(0, waited_until - wait_start) if self.queued_at_ms else 0,
+            ring_ms=self.ring_ms,
+            talk_ms=max(0, end - answered - self.hold_ms) if answered else 0,
+            hold_ms=self.hold_ms,
+            agent_id=self.agent_id if answered else "",
+            transferred=self.transferred,
+            overflowed=self.overflowed,
+            ivr_path=self.path_labels(),
+        )
+
+    def event(self, kind: str, now_ms: int, **extra: Any) -> Event:
+        payload: dict[str, Any] = {
+            "call_id": self.call_id,
+            "site_id": self.site_id,
+            "state": self.state,
+            "business_id": self.business_id,
+            "tier": self.tier,
+            "priority": self.priority,
+            "agent_id": self.agent_id,
+            **extra,
+        }
+        return Event(new_id("evt"), kind, self.call_id, payload, now_ms)
+
+
+@dataclass
+class LiveAgent:
+    """A logged-in agent's session as the desk service sees it."""
+
+    agent_id: str
+    name: str
+    session_id: str
+    token: str
+    device: str
+    login_at_ms: int
+    state: str = "not_ready"
+    reason: str = "login"
+    since_ms: int = 0
+    call_id: str = ""
+    wrap_call_id: str = ""
+
+    def transition(self, state: str, reason: str, now_ms: int) -> AgentStateRecord | None:
+        """Move to a new state; returns the finished stretch of the old one."""
+        if state == self.state and reason == self.reason:
+            return None
+        done = AgentStateRecord(
+            agent_id=self.agent_id,
+            session_id=self.session_id,
+            state=self.state,
+            reason=self.reason,
+            started_at_ms=self.since_ms,
+            ended_at_ms=now_ms,
+            duration_ms=max(0, now_ms - self.since_ms),
+        )
+        self.state, self.reason, self.since_ms = state, reason, now_ms
+        return done
+
+    def event(self, now_ms: int) -> Event:
+        payload = {
+            "agent_id": self.agent_id,
+            "session_id": self.session_id,
+            "state": self.state,
+            "reason": self.reason,
+            "call_id": self.call_id,
+        }
+        return Event(new_id("evt"), "agent.state", self.agent_id, payload, now_ms)

@@ -1,0 +1,156 @@
+"""Self-service performed for the IVR: bill query behind account + PIN, setting a PIN from
+the customer's own line, 114 directory lookup, outage notice.
+
+PIN checks are hashed (argon2, verified off the event loop) and locked after repeated
+failures; every PIN event is written to the audit trail (never the PIN itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from vcc_domain.errors import InvalidInput, Locked
+from vcc_domain.ids import new_id
+from vcc_domain.province import SelfService as Kind
+from vcc_domain.province import Text
+from vcc_site.domain import ivr as ivr_engine
+from vcc_site.domain.secrets import (
+    LockoutPolicy,
+    after_failure,
+    after_success,
+    check_locked,
+    hash_secret,
+    validate_new_pin,
+    verify_secret,
+)
+from vcc_site.service.core import SiteCore
+from vcc_site.service.live import LiveCall
+from vcc_site.store.api import AuditRecord, CustomerRecord, Event, UnitOfWork
+
+
+def yuan(fen: int) -> str:
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+def _say(zh: str, en: str) -> Text:
+    return Text(zh, en)
+
+
+class SelfService:
+    def __init__(self, core: SiteCore) -> None:
+        self.core = core
+        self.pin_policy = LockoutPolicy.for_pins(core.province.routing)
+
+    async def run(self, call: LiveCall, action: ivr_engine.RunService) -> ivr_engine.ServiceResult:
+        kind = action.service
+        if kind is Kind.BILL_QUERY:
+            return await self._bill_query(call, action.inputs)
+        if kind is Kind.SET_PIN:
+            return await self._set_pin(call, action.inputs)
+        if kind is Kind.DIRECTORY_114:
+            return self._directory(call, action.inputs)
+        return self._outage(call)
+
+    # -- bill query -----------------------------------------------------------------------
+
+    async def _bill_query(self, call: LiveCall, inputs: dict[str, str]) -> ivr_engine.ServiceResult:
+        core = self.core
+        account = inputs.get("account", "")
+        if inputs.get("account_source") == "caller" or not account:
+            customer = call.customer
+        else:
+            customer = await core.store.customer_by_account(account)
+        if customer is None:
+            return _fail(_say("账号不存在。", "There is no such account."))
+        now = core.now_ms()
+        try:
+            check_locked(customer.pin_failures, customer.pin_locked_until_ms, now)
+        except Locked as exc:
+            await self._audit(call, customer, "pin_locked_refused", str(exc))
+            return _fail(_say("该账户因多次密码错误已被锁定，请稍后再试或转人工。",
+                              "This account is locked after too many wrong PINs. "
+                              "Try later or ask an agent."), to_agent=True)
+        if customer.pin_hash is None:
+            return _fail(_say("您尚未设置查询密码，请从本机拨打设置。",
+                              "No PIN is set yet; set one from your own phone."))
+        ok = await asyncio.to_thread(verify_secret, customer.pin_hash, inputs.get("pin", ""))
+        if not ok:
+            failures, until = after_failure(customer.pin_failures, now, self.pin_policy,
+                                            locked_until_ms=customer.pin_locked_until_ms)
+            core.metrics.pin_failed()
+            await self._save(call, replace(customer, pin_failures=failures,
+                                           pin_locked_until_ms=until, updated_at_ms=now),
+                             "pin_locked" if until else "pin_failed")
+            return _fail(_say("密码错误。", "Wrong PIN."), to_agent=bool(until))
+        failures, until = after_success()
+        await self._save(call, replace(customer, pin_failures=failures, pin_locked_until_ms=until,
+                                       updated_at_ms=now), "pin_verified")
+        return ivr_engine.ServiceResult(ok=True, prompts=(_say(
+            f"您的账户本期账单 {yuan(customer.bill_fen)} 元，余额 {yuan(customer.balance_fen)} 元。",
+            f"Your latest bill is {yuan(customer.bill_fen)} yuan; "
+            f"your balance is {yuan(customer.balance_fen)} yuan."),))
+
+    # -- set PIN from own line ----------------------------------------------------------------
+
+    async def _set_pin(self, call: LiveCall, inputs: dict[str, str]) -> ivr_engine.ServiceResult:
+        customer = call.customer
+        if customer is None:
+            return _fail(_say("请从您登记的电话拨打以设置密码。",
+                              "Please call from your registered phone to set a PIN."))
+        try:
+            pin = validate_new_pin(inputs.get("pin", ""))
+        except InvalidInput:
+            return _fail(_say("密码过于简单或格式不对。", "That PIN is too simple or malformed."))
+        pin_hash = await asyncio.to_thread(hash_secret, pin)
+        now = self.core.now_ms()
+        updated = replace(customer, pin_hash=pin_hash, pin_failures=0, pin_locked_until_ms=0,
+                          updated_at_ms=now)
+        call.customer = updated
+        await self._save(call, updated, "pin_set")
+        return ivr_engine.ServiceResult(ok=True, prompts=(_say("密码设置成功。", "Your PIN is set."),))
+
+    # -- 114 and outage -------------------------------------------------------------------------
+
+    def _directory(self, call: LiveCall, inputs: dict[str, str]) -> ivr_engine.ServiceResult:
+        key = inputs.get("name_key", "")
+        entries = [e for e in self.core.province.directory
+                   if not key or key in e.number or any(key in k for k in e.keywords)]
+        if not entries:
+            return _fail(_say("未查到相关号码。", "No listing found."))
+        said = "; ".join(f"{e.name} {e.number}" for e in entries[:3])
+        return ivr_engine.ServiceResult(ok=True, prompts=(_say(f"查询结果：{said}",
+                                                               f"Listings: {said}"),))
+
+    def _outage(self, call: LiveCall) -> ivr_engine.ServiceResult:
+        return ivr_engine.ServiceResult(ok=True, prompts=(_say(
+            "您所在区域目前没有计划停电或线路检修。",
+            "There is no planned outage or line work in your area."),))
+
+    # -- recording --------------------------------------------------------------------------
+
+    async def _save(self, call: LiveCall, customer: CustomerRecord, action: str) -> None:
+        now = self.core.now_ms()
+        uow = UnitOfWork().add(customer, _audit(call, customer, action, now))
+        uow.emit(Event(new_id("evt"), "customer.updated", customer.customer_id,
+                       {"customer_id": customer.customer_id, "action": action,
+                        "pin_failures": customer.pin_failures,
+                        "locked_until_ms": customer.pin_locked_until_ms}, now))
+        await self.core.submit(uow)
+
+    async def _audit(self, call: LiveCall, customer: CustomerRecord, action: str, detail: str) -> None:
+        now = self.core.now_ms()
+        await self.core.submit(UnitOfWork().add(_audit(call, customer, action, now, detail)))
+
+
+def _audit(call: LiveCall, customer: CustomerRecord, action: str, now: int,
+           detail: str = "") -> AuditRecord:
+    return AuditRecord(new_id("req"), now, "ivr", action, customer.customer_id,
+                       detail or f"call {call.call_id}")
+
+
+def _fail(prompt: Text, to_agent: bool = False) -> ivr_engine.ServiceResult:
+    return ivr_engine.ServiceResult(ok=False, prompts=(prompt,), to_agent=to_agent)
+
+
+

@@ -1,0 +1,1 @@
+"""The site's own database: customers, calls, legs, CDRs, agent sessions, outbox."""

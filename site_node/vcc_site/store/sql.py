@@ -1,0 +1,419 @@
+"""The site store on SQLAlchemy (SQLite, PostgreSQL, CockroachDB) with group commit.
+
+``commit`` queues the unit of work; one writer task takes everything pending (up to
+``max_batch`` units), writes it in ONE transaction and resolves each caller with its
+events' sequences once the transaction is durable. Rows are upserted by primary key
+(``INSERT .. ON CONFLICT DO UPDATE``); CDRs, agent-state stretches and audit rows are
+plain inserts, so a repeat fails. When a batch hits an integrity error, it is written
+again one unit at a time: the offending unit fails with ``Conflict`` and writes nothing,
+the others commit.
+
+The outbox sequence is gap-free: numbers are assigned only inside the committing
+transaction, from the ``site_meta`` row ``outbox.last_seq``, which the transaction moves
+forward with a compare-and-set (``UPDATE .. WHERE value = <expected>``). The writer keeps
+the last committed value in memory and advances it only after a commit succeeds; after
+any failure it reads it back from the database. So a second writer on the same database
+can never create a duplicate or a hole, it only forces a re-read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import Executable
+
+from vcc_domain.errors import ConfigError, Conflict, Unavailable
+from vcc_replication.db import make_engine, run_transaction
+from vcc_site.store import tables as t
+from vcc_site.store.api import (
+    AgentStateRecord,
+    AuditRecord,
+    CallRecord,
+    CdrRecord,
+    CredentialRecord,
+    CustomerRecord,
+    Event,
+    LegRecord,
+    OutboxRow,
+    Row,
+    SessionRecord,
+    UnitOfWork,
+)
+from vcc_site.store.migrations import migrate as migrate_schema
+
+log = logging.getLogger(__name__)
+R = TypeVar("R")
+SEQ_RACE_ATTEMPTS = 5
+
+
+@dataclass(slots=True)
+class _Pending:
+    rows: tuple[Row, ...]
+    events: tuple[Event, ...]
+    future: asyncio.Future[list[int]]
+
+
+class _SeqMoved(Exception):
+    """Someone else advanced ``outbox.last_seq``: re-read it and write again."""
+
+
+class SqlSiteStore:
+    """:class:`~vcc_site.store.api.SiteStore` on an async SQLAlchemy engine."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        site_id: str,
+        *,
+        max_batch: int = 256,
+        owns_engine: bool = False,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self.engine = engine
+        self.site_id = site_id
+        self._max_batch = max_batch
+        self._owns_engine = owns_engine
+        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        self._closed = False
+        self._last_seq: int | None = None  # last committed sequence; None = ask the DB
+        self._upserts: dict[str, Executable] = {}
+
+    @classmethod
+    async def open(
+        cls, url: str, site_id: str, *, max_batch: int = 256, migrate: bool = True
+    ) -> SqlSiteStore:
+        """A store on a new engine for ``url`` (disposed by :meth:`close`)."""
+        store = cls(make_engine(url), site_id, max_batch=max_batch, owns_engine=True)
+        if migrate:
+            await store.migrate()
+        return store
+
+    # -- schema ---------------------------------------------------------------------
+
+    async def migrate(self) -> None:
+        """Upgrade the schema to head and claim the database for this site."""
+        await migrate_schema(self.engine)
+        owner = await self.meta(t.SITE_ID_KEY)
+        if owner is None:
+            await self.set_meta(t.SITE_ID_KEY, self.site_id)
+        elif owner != self.site_id:
+            raise ConfigError(
+                f"database belongs to site {owner!r}, not {self.site_id!r}", field="site_id"
+            )
+
+    # -- group commit ---------------------------------------------------------------
+
+    async def commit(self, uow: UnitOfWork) -> list[int]:
+        if self._closed:
+            raise Unavailable("the site store is closed")
+        if not uow:
+            return []
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(tuple(uow.rows), tuple(uow.events), future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._run_writer(), name="site-store-writer")
+        return await future
+
+    async def close(self) -> None:
+        """Finish every unit already submitted, stop the writer, dispose an owned engine."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer is not None and not self._writer.done():
+            self._queue.put_nowait(None)
+            await self._writer
+        if self._owns_engine:
+            await self.engine.dispose()
+
+    async def _run_writer(self) -> None:
+        while True:
+            first = await self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self._max_batch and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            await self._write_batch(batch)
+            if stop:
+                return
+
+    async def _write_batch(self, batch: list[_Pending]) -> None:
+        """Commit the batch; never raises (failures go to the callers' futures)."""
+        try:
+            results = await self._transact(batch)
+        except DBAPIError as exc:
+            if len(batch) > 1:  # isolate the unit(s) at fault, commit the rest
+                for pending in batch:
+                    await self._write_batch([pending])
+                return
+            _fail(batch[0], _conflict(exc) if isinstance(exc, IntegrityError) else exc)
+            return
+        except Exception as exc:
+            log.exception("site store: a batch of %d units failed", len(batch))
+            for pending in batch:
+                _fail(pending, exc)
+            return
+        for pending, seqs in zip(batch, results, strict=True):
+            if not pending.future.done():
+                pending.future.set_result(seqs)
+
+    async def _transact(self, batch: list[_Pending]) -> list[list[int]]:
+        for _ in range(SEQ_RACE_ATTEMPTS):
+            try:
+                results, last = await run_transaction(
+                    self.engine, lambda conn: self._write(conn, batch)
+                )
+            except _SeqMoved:
+                self._last_seq = None
+                continue
+            except BaseException:
+                self._last_seq = None
+                raise
+            self._last_seq = last
+            return results
+        raise Unavailable("the outbox sequence keeps moving: another writer on this database?")
+
+    async def _write(
+        self, conn: AsyncConnection, batch: list[_Pending]
+    ) -> tuple[list[list[int]], int]:
+        expected = self._last_seq
+        if expected is None:
+            expected = await _read_last_seq(conn)
+        seq = expected
+        results: list[list[int]] = []
+        outbox_rows: list[dict[str, Any]] = []
+        for pending in batch:
+            seqs = []
+            for event in pending.events:
+                seq += 1
+                seqs.append(seq)
+                outbox_rows.append(t.event_row(seq, event))
+            results.append(seqs)
+        if outbox_rows:  # take the sequence first: a racing writer fails here, not later
+            moved = await conn.execute(
+                update(t.site_meta)
+                .where(t.site_meta.c.key == t.LAST_SEQ_KEY)
+                .where(t.site_meta.c.value == str(expected))
+                .values(value=str(seq))
+            )
+            if moved.rowcount != 1:
+                raise _SeqMoved()
+        await self._write_rows(conn, [row for pending in batch for row in pending.rows])
+        if outbox_rows:
+            await conn.execute(insert(t.outbox), outbox_rows)
+        return results, seq
+
+    async def _write_rows(self, conn: AsyncConnection, rows: Iterable[Row]) -> None:
+        upserts: dict[type[Any], dict[tuple[Any, ...], dict[str, Any]]] = {}
+        inserts: dict[type[Any], list[dict[str, Any]]] = {}
+        for record in rows:
+            kind = type(record)
+            if t.SPECS[kind].insert_only:
+                inserts.setdefault(kind, []).append(t.to_row(record))
+            else:  # the last version of a row in the batch wins, as if written in turn
+                upserts.setdefault(kind, {})[t.key_of(record)] = t.to_row(record)
+        for kind, by_key in upserts.items():
+            spec = t.SPECS[kind]
+            await conn.execute(self._upsert(spec.table, spec.key), list(by_key.values()))
+        for kind, values in inserts.items():
+            await conn.execute(insert(t.SPECS[kind].table), values)
+
+    def _upsert(self, table: Table, key: Sequence[str]) -> Executable:
+        stmt = self._upserts.get(table.name)
+        if stmt is None:
+            dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+            ins = dialect.insert(table)
+            stmt = ins.on_conflict_do_update(
+                index_elements=list(key),
+                set_={c.name: ins.excluded[c.name] for c in table.c if c.name not in key},
+            )
+            self._upserts[table.name] = stmt
+        return stmt
+
+    async def _exec(self, stmt: Executable, params: list[dict[str, Any]] | None = None) -> int:
+        """Run one write statement in its own (retried) transaction; rows affected."""
+
+        async def work(conn: AsyncConnection) -> int:
+            return (await conn.execute(stmt, params)).rowcount
+
+        return await run_transaction(self.engine, work)
+
+    # -- direct writes (outside the event sequence) ---------------------------------
+
+    async def seed_customers(self, records: Sequence[CustomerRecord]) -> int:
+        """Insert customers in one transaction (demos, tests); a repeat is a Conflict."""
+        return await self._insert_many(CustomerRecord, records, upsert=False)
+
+    async def upsert_credentials(self, records: Sequence[CredentialRecord]) -> int:
+        """Create or replace agents' password records (from the directory)."""
+        return await self._insert_many(CredentialRecord, records, upsert=True)
+
+    async def _insert_many(self, kind: type[Any], records: Sequence[Row], *, upsert: bool) -> int:
+        if not records:
+            return 0
+        spec = t.SPECS[kind]
+        stmt = self._upsert(spec.table, spec.key) if upsert else insert(spec.table)
+        try:
+            await self._exec(stmt, [t.to_row(record) for record in records])
+        except IntegrityError as exc:
+            raise _conflict(exc) from exc
+        return len(records)
+
+    async def meta(self, key: str) -> str | None:
+        """A value of the site's key/value table (``None`` if unset)."""
+        stmt = select(t.site_meta.c.value).where(t.site_meta.c.key == key)
+        async with self.engine.connect() as conn:
+            return (await conn.execute(stmt)).scalar_one_or_none()
+
+    async def set_meta(self, key: str, value: str) -> None:
+        """Set a key of the site's key/value table (not the outbox sequence)."""
+        if key == t.LAST_SEQ_KEY:
+            raise ValueError("the outbox sequence is only moved by commit()")
+        await self._exec(self._upsert(t.site_meta, ["key"]), [{"key": key, "value": value}])
+
+    # -- reads ----------------------------------------------------------------------
+
+    async def _one(self, kind: type[R], stmt: Executable) -> R | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        return None if row is None else t.from_row(kind, row)
+
+    async def _all(self, kind: type[R], stmt: Executable) -> list[R]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [t.from_row(kind, row) for row in rows]
+
+    async def _by(self, kind: type[R], column: str, value: str) -> R | None:
+        table = t.SPECS[kind].table
+        return await self._one(kind, select(table).where(table.c[column] == value))
+
+    async def customer_by_phone(self, phone: str) -> CustomerRecord | None:
+        return await self._by(CustomerRecord, "phone", phone)
+
+    async def customer_by_account(self, account_no: str) -> CustomerRecord | None:
+        return await self._by(CustomerRecord, "account_no", account_no)
+
+    async def customer(self, customer_id: str) -> CustomerRecord | None:
+        return await self._by(CustomerRecord, "customer_id", customer_id)
+
+    async def credential(self, agent_id: str) -> CredentialRecord | None:
+        return await self._by(CredentialRecord, "agent_id", agent_id)
+
+    async def call(self, call_id: str) -> CallRecord | None:
+        return await self._by(CallRecord, "call_id", call_id)
+
+    async def open_calls(self) -> list[CallRecord]:
+        c = t.calls.c
+        stmt = select(t.calls).where(c.state != "ended").order_by(c.arrival_at_ms, c.call_id)
+        return await self._all(CallRecord, stmt)
+
+    async def open_sessions(self) -> list[SessionRecord]:
+        c = t.agent_sessions.c
+        stmt = (
+            select(t.agent_sessions)
+            .where(c.logout_at_ms == 0)
+            .order_by(c.login_at_ms, c.session_id)
+        )
+        return await self._all(SessionRecord, stmt)
+
+    async def legs(self, call_id: str) -> list[LegRecord]:
+        """The legs of a call, oldest first (screen pop, transfers)."""
+        c = t.legs.c
+        stmt = select(t.legs).where(c.call_id == call_id).order_by(c.offered_at_ms, c.leg_id)
+        return await self._all(LegRecord, stmt)
+
+    async def cdr(self, call_id: str) -> CdrRecord | None:
+        return await self._by(CdrRecord, "call_id", call_id)
+
+    async def cdrs(self, limit: int = 1000, after_ended_at_ms: int = 0) -> list[CdrRecord]:
+        c = t.cdrs.c
+        stmt = (
+            select(t.cdrs)
+            .where(c.ended_at_ms > after_ended_at_ms)
+            .order_by(c.ended_at_ms, c.cdr_id)
+            .limit(limit)
+        )
+        return await self._all(CdrRecord, stmt)
+
+    async def state_history(self, agent_id: str) -> list[AgentStateRecord]:
+        c = t.agent_state_history.c
+        stmt = (
+            select(t.agent_state_history)
+            .where(c.agent_id == agent_id)
+            .order_by(c.started_at_ms, c.state)
+        )
+        return await self._all(AgentStateRecord, stmt)
+
+    async def audit(self, subject: str) -> list[AuditRecord]:
+        c = t.audit.c
+        stmt = select(t.audit).where(c.subject == subject).order_by(c.at_ms, c.audit_id)
+        return await self._all(AuditRecord, stmt)
+
+    async def outbox_after(self, seq: int, limit: int = 500) -> list[OutboxRow]:
+        c = t.outbox.c
+        stmt = select(t.outbox).where(c.seq > seq).order_by(c.seq).limit(limit)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [t.outbox_from_row(row) for row in rows]
+
+    async def mark_sent(self, up_to_seq: int, at_ms: int) -> None:
+        """Stamp every unsent event up to ``up_to_seq`` as sent at ``at_ms``."""
+        c = t.outbox.c
+        stmt = (
+            update(t.outbox)
+            .where(c.seq <= up_to_seq)
+            .where(c.sent_at_ms == 0)
+            .values(sent_at_ms=at_ms)
+        )
+        await self._exec(stmt)
+
+    async def prune_outbox(self, confirmed_seq: int, keep_after_ms: int) -> int:
+        """Delete events the hub confirmed (seq <= confirmed_seq) older than keep_after_ms."""
+        c = t.outbox.c
+        stmt = delete(t.outbox).where(c.seq <= confirmed_seq).where(c.at_ms < keep_after_ms)
+        return await self._exec(stmt)
+
+    async def last_seq(self) -> int:
+        async with self.engine.connect() as conn:
+            return await _read_last_seq(conn)
+
+    async def counts(self) -> dict[str, int]:
+        async with self.engine.connect() as conn:
+            return {
+                table.name: (
+                    await conn.execute(select(func.count()).select_from(table))
+                ).scalar_one()
+                for table in t.COUNTED_TABLES
+            }
+
+
+async def _read_last_seq(conn: AsyncConnection) -> int:
+    stmt = select(t.site_meta.c.value).where(t.site_meta.c.key == t.LAST_SEQ_KEY)
+    value = (await conn.execute(stmt)).scalar_one_or_none()
+    if value is None:
+        raise ConfigError("site_meta has no outbox.last_seq: run migrate() first")
+    return int(value)
+
+
+def _conflict(exc: IntegrityError) -> Conflict:
+    return Conflict("a unique record is repeated or taken", error=str(exc.orig))
+
+
+def _fail(pending: _Pending, exc: BaseException) -> None:
+    if not pending.future.done():
+        pending.future.set_exception(exc)

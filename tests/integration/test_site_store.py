@@ -1,0 +1,283 @@
+"""The SQL site store on real databases: SQLite (file) and PostgreSQL (started here)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import Connection
+
+from vcc_domain.errors import ConfigError, Conflict
+from vcc_replication.db import make_engine
+from vcc_site.store.api import (
+    AgentStateRecord,
+    AuditRecord,
+    CallRecord,
+    CdrRecord,
+    CredentialRecord,
+    Event,
+    LegRecord,
+    SessionRecord,
+    UnitOfWork,
+)
+from vcc_site.store.customers import synthetic_customers
+from vcc_site.store.migrations import current_revision, head_revision, migrate
+from vcc_site.store.sql import SqlSiteStore
+from vcc_site.store.tables import metadata
+
+SITE = "KM"
+
+
+def call(call_id: str, state: str = "queued", **kw: object) -> CallRecord:
+    base = CallRecord(
+        call_id=call_id,
+        site_id=SITE,
+        entry_site=SITE,
+        home_site=SITE,
+        caller_number="19871000001",
+        dialed_code="10000",
+        business_id="billing",
+        customer_id=None,
+        tier="ordinary",
+        priority="ordinary",
+        state=state,
+        arrival_at_ms=1_000,
+        ivr_path=("1", "2"),
+        attached={"lang": "zh"},
+    )
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def cdr(call_id: str, cdr_id: str | None = None) -> CdrRecord:
+    return CdrRecord(
+        cdr_id=cdr_id or f"cdr-{call_id}",
+        call_id=call_id,
+        site_id=SITE,
+        home_site=SITE,
+        entry_site=SITE,
+        business_id="billing",
+        tier="ordinary",
+        caller_masked="198****0001",
+        outcome="answered",
+        arrival_at_ms=1_000,
+        answered_at_ms=2_000,
+        ended_at_ms=9_000,
+        wait_ms=1_000,
+        ring_ms=500,
+        talk_ms=7_000,
+        hold_ms=0,
+        agent_id="a1",
+        transferred=False,
+        overflowed=False,
+        ivr_path=("1",),
+    )
+
+
+def event(n: int | str, kind: str = "call.updated", at_ms: int = 1_000) -> Event:
+    return Event(f"evt_{n}", kind, f"call-{n}", {"n": str(n), "nested": [1, 2]}, at_ms)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'site.db'}"
+    server = request.getfixturevalue("postgres_server")
+    url: str = server.create_database(f"site_{uuid.uuid4().hex[:12]}")
+    return url
+
+
+@pytest.fixture
+async def store(db_url: str) -> AsyncIterator[SqlSiteStore]:
+    s = await SqlSiteStore.open(db_url, SITE)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+def _diff(conn: Connection) -> list[object]:
+    context = MigrationContext.configure(conn)
+    return [d for d in compare_metadata(context, metadata) if "alembic_version" not in str(d)]
+
+
+async def test_migrate_twice_is_a_noop_and_matches_tables(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        assert await current_revision(engine) is None
+        await migrate(engine)
+        await migrate(engine)
+        assert await current_revision(engine) == head_revision()
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_diff) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_unit_writes_rows_and_events_together(store: SqlSiteStore) -> None:
+    seqs = await store.commit(UnitOfWork().add(call("c1")).emit(event(1), event(2)))
+    assert seqs == [1, 2]
+    assert await store.call("c1") == call("c1")
+    rows = await store.outbox_after(0)
+    assert [r.seq for r in rows] == [1, 2]
+    assert rows[0].event == event(1)
+    assert await store.last_seq() == 2
+    assert await store.commit(UnitOfWork()) == []
+
+
+async def test_concurrent_commits_get_gap_free_sequences(store: SqlSiteStore) -> None:
+    units = [
+        UnitOfWork().add(call(f"c{i}")).emit(*(event(f"{i}.{k}") for k in range(1 + i % 2)))
+        for i in range(200)
+    ]
+    results = await asyncio.gather(*(store.commit(u) for u in units))
+    flat = sorted(s for seqs in results for s in seqs)
+    total = sum(len(u.events) for u in units)
+    assert flat == list(range(1, total + 1))
+    for unit, seqs in zip(units, results, strict=True):
+        assert len(seqs) == len(unit.events)
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    rows = await store.outbox_after(0, limit=10_000)
+    by_seq = {
+        s: e
+        for u, seqs in zip(units, results, strict=True)
+        for s, e in zip(seqs, u.events, strict=True)
+    }
+    assert [(r.seq, r.event) for r in rows] == sorted(by_seq.items())
+    assert (await store.counts())["calls"] == 200
+
+
+async def test_duplicate_cdr_fails_alone_and_writes_nothing(store: SqlSiteStore) -> None:
+    await store.commit(UnitOfWork().add(call("c1"), cdr("c1")).emit(event(1)))
+    bad = UnitOfWork().add(call("c1", state="ended"), cdr("c1", "other")).emit(event(2))
+    good = UnitOfWork().add(call("c2")).emit(event(3))
+    twin = UnitOfWork().add(cdr("c2")).emit(event(4))
+    twin_again = UnitOfWork().add(cdr("c2", "cdr-c2-b")).emit(event(5))
+    results = await asyncio.gather(
+        *(store.commit(u) for u in (bad, good, twin, twin_again)), return_exceptions=True
+    )
+    assert isinstance(results[0], Conflict)
+    assert results[1] == [2] and results[2] == [3]
+    assert isinstance(results[3], Conflict)
+    assert (await store.call("c1")) == call("c1")  # the bad unit's update was not written
+    assert [r.event.event_id for r in await store.outbox_after(0)] == ["evt_1", "evt_3", "evt_4"]
+    assert await store.last_seq() == 3
+    assert await store.commit(UnitOfWork().emit(event(6))) == [4]
+    assert (await store.cdr("c1")) == cdr("c1")
+
+
+async def test_upsert_updates_a_call(store: SqlSiteStore) -> None:
+    await store.commit(UnitOfWork().add(call("c1")))
+    ended = call("c1", state="ended", agent_id="a7", notes="备注", ivr_path=("9",))
+    await store.commit(UnitOfWork().add(ended))
+    assert await store.call("c1") == ended
+    assert await store.open_calls() == []
+    assert (await store.counts())["calls"] == 1
+
+
+async def test_outbox_mark_sent_and_prune(store: SqlSiteStore) -> None:
+    for i in range(1, 6):
+        await store.commit(UnitOfWork().emit(event(i, at_ms=i * 100)))
+    await store.mark_sent(3, at_ms=7_000)
+    rows = await store.outbox_after(0)
+    assert [r.sent_at_ms for r in rows] == [7_000] * 3 + [0, 0]
+    assert [r.seq for r in await store.outbox_after(3, limit=1)] == [4]
+    assert await store.prune_outbox(confirmed_seq=3, keep_after_ms=250) == 2
+    assert [r.seq for r in await store.outbox_after(0)] == [3, 4, 5]
+    assert await store.prune_outbox(confirmed_seq=5, keep_after_ms=10_000) == 3
+    assert await store.outbox_after(0) == []
+    assert await store.last_seq() == 5
+    assert await store.commit(UnitOfWork().emit(event(6))) == [6]
+
+
+async def test_customer_lookups_and_uniqueness(store: SqlSiteStore) -> None:
+    customers = synthetic_customers(SITE, "0871", 50, seed=3)
+    assert await store.seed_customers(customers) == 50
+    first = customers[0]
+    assert await store.customer_by_phone(first.phone) == first
+    assert await store.customer_by_account(first.account_no) == first
+    assert await store.customer(first.customer_id) == first
+    assert await store.customer_by_phone("10000000000") is None
+    with pytest.raises(Conflict):
+        await store.seed_customers(customers[:1])
+    updated = replace(first, pin_hash="$argon2id$x", pin_failures=2)
+    await store.commit(UnitOfWork().add(updated))
+    assert await store.customer(first.customer_id) == updated
+    thief = replace(customers[1], phone=first.phone)
+    with pytest.raises(Conflict):
+        await store.commit(UnitOfWork().add(thief).emit(event("x")))
+    assert await store.customer(thief.customer_id) == customers[1]
+    assert await store.last_seq() == 0
+
+
+async def test_agent_records_counts_and_repeats(store: SqlSiteStore) -> None:
+    session = SessionRecord("s1", "a1", "desk-1", login_at_ms=10)
+    stretch = AgentStateRecord("a1", "s1", "ready", "", 10, 70, 60)
+    note = AuditRecord("au1", 10, "a1", "login", "a1")
+    leg = LegRecord("l1", "c1", SITE, "a1", "agent", offered_at_ms=20)
+    await store.commit(UnitOfWork().add(session, stretch, note, leg).emit(event(1)))
+    await store.upsert_credentials([CredentialRecord("a1", "$argon2id$h")])
+    await store.upsert_credentials([CredentialRecord("a1", "$argon2id$h", failures=2)])
+    assert await store.open_sessions() == [session]
+    assert await store.state_history("a1") == [stretch]
+    assert await store.audit("a1") == [note]
+    assert await store.legs("c1") == [leg]
+    assert await store.credential("a1") == CredentialRecord("a1", "$argon2id$h", failures=2)
+    for repeated in (stretch, note):
+        with pytest.raises(Conflict):
+            await store.commit(UnitOfWork().add(repeated).emit(event("r")))
+    await store.commit(UnitOfWork().add(replace(session, logout_at_ms=99)))
+    assert await store.open_sessions() == []
+    await store.commit(UnitOfWork().add(cdr("c1"), replace(cdr("c2"), ended_at_ms=20_000)))
+    assert [c.call_id for c in await store.cdrs()] == ["c1", "c2"]
+    assert [c.call_id for c in await store.cdrs(after_ended_at_ms=9_000)] == ["c2"]
+    assert await store.counts() == {
+        "customers": 0,
+        "calls": 0,
+        "legs": 1,
+        "cdrs": 2,
+        "agent_sessions": 1,
+        "agent_state_history": 1,
+        "credentials": 1,
+        "audit": 1,
+        "outbox": 1,
+    }
+
+
+async def test_data_survives_reopening(db_url: str) -> None:
+    first = await SqlSiteStore.open(db_url, SITE)
+    await first.commit(UnitOfWork().add(call("c1")).emit(event(1), event(2)))
+    await first.close()
+    again = await SqlSiteStore.open(db_url, SITE)
+    try:
+        assert await again.call("c1") == call("c1")
+        assert await again.last_seq() == 2
+        assert await again.commit(UnitOfWork().emit(event(3))) == [3]
+    finally:
+        await again.close()
+    with pytest.raises(ConfigError):
+        await SqlSiteStore.open(db_url, "QJ")
+
+
+async def test_close_drains_pending_commits(store: SqlSiteStore) -> None:
+    tasks = [asyncio.create_task(store.commit(UnitOfWork().emit(event(i)))) for i in range(50)]
+    await asyncio.sleep(0)
+    await store.close()
+    assert sorted(s for t in tasks for s in t.result()) == list(range(1, 51))
+
+
+async def test_two_writers_on_one_database_stay_gap_free(db_url: str) -> None:
+    a = await SqlSiteStore.open(db_url, SITE)
+    b = await SqlSiteStore.open(db_url, SITE, migrate=False)
+    try:
+        units = [(a if i % 2 else b, UnitOfWork().emit(event(i))) for i in range(60)]
+        results = await asyncio.gather(*(s.commit(u) for s, u in units))
+        assert sorted(s for seqs in results for s in seqs) == list(range(1, 61))
+    finally:
+        await a.close()
+        await b.close()
