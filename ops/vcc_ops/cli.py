@@ -139,13 +139,20 @@ def hub(**kw: Any) -> None:
 
 
 @main.command()
-@click.option("--site", "site_id", required=True, help="Site ID from the province file, e.g. KM.")
+@click.option("--site", "site_id", envvar="VCC_SITE", required=True,
+              help="Site ID from the province file, e.g. KM.")
+@click.option("--seed-customers", envvar="VCC_SEED_CUSTOMERS", type=int, default=2000,
+              show_default=True, help="Synthetic customers to create in an empty site database.")
 @_node_options
-def site(site_id: str, **kw: Any) -> None:
+def site(site_id: str, seed_customers: int, **kw: Any) -> None:
     """Run one city site node in the foreground."""
+    from dataclasses import replace
+
     from vcc_site.app import run_site
 
-    asyncio.run(run_site(_node_config(kw), site_id))
+    config = _node_config(kw)
+    config = replace(config, extra={**config.extra, "seed_customers": str(seed_customers)})
+    asyncio.run(run_site(config, site_id))
 
 
 @main.command()

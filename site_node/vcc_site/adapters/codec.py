@@ -125,7 +125,8 @@ def desk_event(event: DeskEvent) -> s.AgentEvent:
     if event.kind == "offer":
         call: LiveCall = data["call"]
         msg.offer.CopyFrom(s.Offer(call_id=call.call_id, leg_id=data["leg_id"],
-                                   kind=c.LEG_KIND_INITIAL, ring_timeout_ms=data["ring_timeout_ms"],
+                                   kind=c.LEG_KIND_TRANSFER if call.transferred else c.LEG_KIND_INITIAL,
+                                   ring_timeout_ms=data["ring_timeout_ms"],
                                    screen_pop=screen_pop(call)))
     elif event.kind == "call_state":
         msg.call_state.CopyFrom(s.CallStateChanged(

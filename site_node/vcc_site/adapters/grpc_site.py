@@ -16,6 +16,7 @@ from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc
 from vcc_site.adapters import codec
+from vcc_site.domain.results import Assignment, Queued
 from vcc_site.service.access import AccessService
 from vcc_site.service.core import SiteCore
 from vcc_site.service.desk import DeskService
@@ -107,18 +108,32 @@ class AgentDeskServicer(site_pb2_grpc.AgentDeskServicer):
 
     @grpc_errors
     async def Transfer(self, request: s.TransferRequest, context: Ctx) -> c.TransferResult:
-        await self.desk.transfer(request.session_token, request.call_id)
-        raise AssertionError("unreachable")
+        target = request.target
+        what = target.WhichOneof("what")
+        decision = await self.desk.transfer(
+            request.session_token, request.call_id, site_id=target.site_id,
+            business_id=target.business_id if what == "business_id" else "",
+            skill_id=target.skill_id if what == "skill_id" else "",
+            agent_id=target.agent_id if what == "agent_id" else "", note=request.note)
+        result = c.TransferResult(outcome=c.TransferResult.OUTCOME_ACCEPTED,
+                                  call_id=request.call_id, site_id=self.desk.core.site_id)
+        if isinstance(decision, Queued):
+            result.queue_position = decision.waiting
+        elif isinstance(decision, Assignment):
+            result.agent_id = decision.agent_id
+        return result
 
     @grpc_errors
     async def Consult(self, request: s.TransferRequest, context: Ctx) -> c.TransferResult:
-        await self.desk.transfer(request.session_token, request.call_id)
-        raise AssertionError("unreachable")
+        self.desk.session(request.session_token)
+        raise Unavailable("consultation with another agent is not available yet",
+                          field="target")
 
     @grpc_errors
     async def ConsultComplete(self, request: s.ConsultCompleteRequest, context: Ctx) -> s.CallView:
-        await self.desk.transfer(request.session_token, request.call_id)
-        raise AssertionError("unreachable")
+        self.desk.session(request.session_token)
+        raise Unavailable("consultation with another agent is not available yet",
+                          field="call_id")
 
 
 class RemoteServicer(site_pb2_grpc.RemoteServicer):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
+import weakref
 from dataclasses import dataclass
 
 from vcc_domain.errors import Conflict, InvalidInput, NotFound
@@ -56,10 +56,16 @@ class AccessService:
     def __init__(self, core: SiteCore, selfservice: SelfService) -> None:
         self.core = core
         self.selfservice = selfservice
-        self._locks: dict[str, asyncio.Lock] = {}
+        # one lock per live call; a lock nobody holds or waits on is dropped by itself
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary())
 
     def _lock(self, call_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(call_id, asyncio.Lock())
+        lock = self._locks.get(call_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[call_id] = lock
+        return lock
 
     # -- use cases ----------------------------------------------------------------------
 
@@ -120,9 +126,9 @@ class AccessService:
                        field="call_id")
 
     async def send_digits(self, call_id: str, digits: str) -> StepView:
-        await self._require_live(call_id)
         async with self._lock(call_id):
-            call = self.core.live_call(call_id)  # it may have ended while we waited
+            await self._require_live(call_id)  # it may have ended while we waited
+            call = self.core.live_call(call_id)
             if call.state != "ivr" or call.ivr is None:
                 raise Conflict(f"call {call_id!r} is not in the IVR (it is {call.state})",
                                field="call_id")
@@ -131,17 +137,16 @@ class AccessService:
 
     async def hang_up(self, call_id: str) -> CallRecord:
         core = self.core
-        await self._require_live(call_id)
         async with self._lock(call_id):
+            await self._require_live(call_id)
             call = core.live_call(call_id)
             uow = UnitOfWork()
             if call.state == "ivr":
                 core.end_in_ivr(call, "caller_hangup", "ivr_hangup", uow)
             else:
-                core.apply(core.acd.hang_up(call_id), uow)
+                core.apply(core.acd.hang_up(call.acd_key), uow)
             record = call.record(core.now_ms())
             await core.submit(uow)
-        self._locks.pop(call_id, None)
         return record
 
     async def get_call(self, call_id: str) -> CallRecord:
@@ -184,13 +189,7 @@ class AccessService:
         business = core.business(business_id)
         call.business_id = business.id
         call.ivr = None
-        started = time.perf_counter()
-        decision = core.acd.offer_call(
-            call.call_id, business=business.id, skill=business.skill,
-            priority=Priority[call.priority.upper()], arrival=call.arrival_at_ms / 1000,
-            vip=call.tier == "vip",
-        )
-        core.metrics.decision(time.perf_counter() - started)
+        decision = core.enter_acd(call, business, Priority[call.priority.upper()])
         core.apply(decision, uow)
         await core.submit(uow)
         if isinstance(decision, Assignment):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -20,7 +21,7 @@ from vcc_domain.errors import Conflict, NotFound, VccError
 from vcc_domain.ids import new_id
 from vcc_domain.province import Business, Province
 from vcc_site.domain.acd import Acd
-from vcc_site.domain.queue import EndReason
+from vcc_site.domain.queue import EndReason, Priority
 from vcc_site.domain.results import (
     AgentUpdate,
     Assignment,
@@ -84,7 +85,9 @@ class SiteCore:
         self.clock = clock
         self.policy = province.routing
         self.acd = Acd(clock)
-        self.calls: dict[str, LiveCall] = {}
+        self.calls: dict[str, LiveCall] = {}  # by call id
+        self.by_key: dict[str, str] = {}  # ACD key -> call id (a call re-enters the ACD
+        # under a new key when it is transferred; the call id never changes)
         self.agents: dict[str, LiveAgent] = {}  # by agent id
         self.sessions: dict[str, LiveAgent] = {}  # by session token
         self.desk = DeskEvents()
@@ -169,6 +172,22 @@ class SiteCore:
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
+    def enter_acd(self, call: LiveCall, business: Business, priority: Priority,
+                  skill: str | None = None) -> Result:
+        """Offer a call to the ACD (first time, or again under a new key after a transfer)."""
+        self.by_key[call.acd_key] = call.call_id
+        started = time.perf_counter()
+        try:
+            decision = self.acd.offer_call(
+                call.acd_key, business=business.id, skill=skill or business.skill,
+                priority=priority,
+                arrival=call.arrival_at_ms / 1000, vip=call.tier == "vip")
+        except Exception:
+            del self.by_key[call.acd_key]
+            raise
+        self.metrics.decision(time.perf_counter() - started)
+        return decision
+
     # -- applying ACD decisions ---------------------------------------------------------
 
     def apply(self, result: Result, uow: UnitOfWork) -> None:
@@ -179,9 +198,9 @@ class SiteCore:
         if isinstance(result, Assignment):
             self._assigned(result, uow, now)
         elif isinstance(result, Queued):
-            self._queued(result.call_id, uow, now)
+            self._queued(self.by_key[result.call_id], uow, now)
         elif isinstance(result, Requeued):
-            self._taken_back(result.call_id, result.agent_id, "no_answer", uow, now)
+            self._taken_back(self.by_key[result.call_id], result.agent_id, "no_answer", uow, now)
             self.apply(result.then, uow)
         elif isinstance(result, CallEnded):
             self._ended(result, uow, now)
@@ -191,7 +210,7 @@ class SiteCore:
             self.sync_agent(result.agent_id, uow, now)
 
     def _assigned(self, a: Assignment, uow: UnitOfWork, now: int) -> None:
-        call = self.calls[a.call_id]
+        call = self.calls[self.by_key[a.call_id]]
         call.state, call.agent_id, call.offered_at_ms = "offered", a.agent_id, now
         kind = "transfer" if call.transferred else "initial"
         call.leg = LegRecord(new_id("leg"), call.call_id, self.site_id, a.agent_id, kind, now)
@@ -229,8 +248,9 @@ class SiteCore:
         self.sync_agent(agent_id, uow, now)
 
     def _ended(self, e: CallEnded, uow: UnitOfWork, now: int) -> None:
-        self._cancel_ring(e.call_id)
-        call = self.calls.pop(e.call_id)
+        call_id = self.by_key.pop(e.call_id)
+        self._cancel_ring(call_id)
+        call = self.calls.pop(call_id)
         if call.hold_started_ms:
             call.hold_ms += now - call.hold_started_ms
             call.hold_started_ms = 0
@@ -260,6 +280,39 @@ class SiteCore:
                                   state="ended", end_reason=e.reason.value)
             self.sync_agent(e.agent_id, uow, now)
         self.apply(e.next, uow)
+
+    def transfer_local(self, call: LiveCall, business: Business, skill: str | None,
+                       note: str, uow: UnitOfWork) -> Result:
+        """Move a connected call from its agent back into this site's ACD at the
+        transferred priority (ahead of everyone, original arrival kept). The agent goes
+        to wrap-up; the call keeps its ID and gets a new leg when it is offered again."""
+        now = self.now_ms()
+        agent_id = call.agent_id
+        self.acd.remove_call(call.acd_key, EndReason.TRANSFERRED_OUT)
+        del self.by_key[call.acd_key]
+        if call.hold_started_ms:
+            call.hold_ms += now - call.hold_started_ms
+            call.hold_started_ms = 0
+        if call.leg is not None:
+            ended = replace(call.leg, ended_at_ms=now, end_reason="transferred")
+            call.legs.append(ended)
+            uow.add(ended)
+            call.leg = None
+        agent = self.agents.get(agent_id)
+        if agent is not None:
+            agent.call_id, agent.wrap_call_id = "", call.call_id
+            self.desk.publish(agent.session_id, "call_state", now, call_id=call.call_id,
+                              state="ended", end_reason="transferred_out")
+        self.sync_agent(agent_id, uow, now)
+        call.transferred, call.priority, call.business_id = True, "transferred", business.id
+        call.state, call.agent_id = "queued", ""
+        call.acd_key = f"{call.call_id}/{len(call.legs) + 1}"
+        if note:
+            call.notes.append(note)
+        uow.emit(call.event("call.transferred", now, from_agent=agent_id, note=note))
+        decision = self.enter_acd(call, business, Priority.TRANSFERRED, skill)
+        self.apply(decision, uow)
+        return decision
 
     def end_in_ivr(self, call: LiveCall, reason: str, outcome: str, uow: UnitOfWork) -> None:
         """A call that never reached the ACD ends (hang-up in IVR, self-service done)."""
@@ -328,7 +381,7 @@ class SiteCore:
     def _ring_expired(self, agent_id: str, call_id: str) -> None:
         self._ring_timers.pop(call_id, None)
         uow = UnitOfWork()
-        self.apply(self.acd.ring_no_answer(agent_id, call_id), uow)
+        self.apply(self.acd.ring_no_answer(agent_id, self.live_call(call_id).acd_key), uow)
         self.metrics.ring_no_answer()
         self.submit(uow)
 

@@ -14,7 +14,8 @@ from dataclasses import replace
 
 from vcc_domain.errors import Conflict, InvalidInput, NotFound, Unauthenticated, Unavailable
 from vcc_domain.ids import new_id
-from vcc_site.domain.results import Connected
+from vcc_domain.province import Business
+from vcc_site.domain.results import Assignment, Connected, Queued
 from vcc_site.domain.secrets import (
     LockoutPolicy,
     after_failure,
@@ -162,7 +163,7 @@ class DeskService:
         core = self.core
         agent = self.session(token)
         call = self._my_call(agent, call_id)
-        result: Connected = core.acd.answer(agent.agent_id, call_id)
+        result: Connected = core.acd.answer(agent.agent_id, call.acd_key)
         now = core.now_ms()
         core._cancel_ring(call_id)
         call.state, call.answered_at_ms = "connected", now
@@ -227,10 +228,48 @@ class DeskService:
         await core.submit(uow)
         return agent
 
-    async def transfer(self, token: str, call_id: str) -> None:
-        self._my_call(self.session(token), call_id)
-        raise Unavailable("transfer and consultation are not available at this site yet",
-                          field="target")
+    async def transfer(self, token: str, call_id: str, *, site_id: str = "",
+                       business_id: str = "", skill_id: str = "", agent_id: str = "",
+                       note: str = "") -> Queued | Assignment | None:
+        """Transfer a call this agent holds to a business or skill at this site.
+
+        The call re-enters the queue at the transferred priority (ahead of VIPs) with
+        its original arrival time, IVR path and notes; the agent goes to wrap-up.
+        """
+        core = self.core
+        agent = self.session(token)
+        _limit(note, MAX_NOTES, "note", required=False)
+        call = self._my_call(agent, call_id)
+        if call.state not in ("connected", "held"):
+            raise Conflict(f"call {call_id!r} is {call.state}; only a call you are on can be "
+                           "transferred", field="call_id")
+        if site_id and site_id != core.site_id:
+            core.province.site(site_id)  # NotFound for an unknown site
+            raise Unavailable(f"transfers to site {site_id} go through the hub, which this "
+                              "site cannot use yet", field="target.site_id")
+        if agent_id:
+            raise Unavailable("transfer to a named agent is not available yet",
+                              field="target.agent_id")
+        business, skill = self._target(call, business_id, skill_id)
+        uow = UnitOfWork()
+        decision = core.transfer_local(call, business, skill, note, uow)
+        await core.submit(uow)
+        return decision  # type: ignore[return-value]
+
+    def _target(self, call: LiveCall, business_id: str, skill_id: str) -> tuple[Business, str | None]:
+        province = self.core.province
+        if business_id:
+            business = province.business(business_id)
+            if not business.accepts(self.core.site_id):
+                raise Conflict(f"business {business_id!r} is not served at this site",
+                               field="target.business_id")
+            return business, None
+        if skill_id:
+            if skill_id not in {s.id for s in province.skills}:
+                raise NotFound(f"unknown skill {skill_id!r}", field="target.skill_id")
+            return province.business(call.business_id), skill_id
+        raise InvalidInput("give a business, a skill or an agent to transfer to",
+                           field="target")
 
     def events(self, token: str) -> AsyncIterator[DeskEvent]:
         agent = self.session(token)

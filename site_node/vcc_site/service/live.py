@@ -59,6 +59,10 @@ class LiveCall:
     attached: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     disposition: str = ""
+    acd_key: str = ""  # the call's key in the ACD; "" = its call id
+
+    def __post_init__(self) -> None:
+        self.acd_key = self.acd_key or self.call_id
 
     @property
     def home_site(self) -> str:

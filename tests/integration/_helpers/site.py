@@ -1,0 +1,163 @@
+"""A real site node process for tests, and a small gRPC client for driving it."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from vcc_ops.cli import example_province_path
+from vcc_ops.infra import ManagedProcess, free_port
+from vcc_proto.server import check_health
+from vcc_proto.v1 import common_pb2 as c
+from vcc_proto.v1 import site_pb2 as s
+from vcc_proto.v1 import site_pb2_grpc as sg
+
+PASSWORD = "vcc-demo-2026"
+START_TIMEOUT_S = 90.0
+
+
+def fast_province(tmp: Path, ring_s: int = 2, wrapup_s: int = 2) -> Path:
+    """The example province with short ring and wrap-up limits (test time)."""
+    text = example_province_path().read_text()
+    text = text.replace("ring_timeout_s = 12 ", f"ring_timeout_s = {ring_s} ", 1)
+    text = text.replace("wrapup_s = 60 ", f"wrapup_s = {wrapup_s} ", 1)
+    path = tmp / "province.toml"
+    path.write_text(text)
+    return path
+
+
+class SiteProcess:
+    def __init__(self, tmp: Path, site: str = "KM", db_url: str | None = None,
+                 customers: int = 40, ring_s: int = 2, wrapup_s: int = 2) -> None:
+        self.tmp, self.site = tmp, site
+        self.province = fast_province(tmp, ring_s, wrapup_s)
+        self.port = free_port()
+        self.target = f"127.0.0.1:{self.port}"
+        self.db_url = db_url or f"sqlite:///{tmp / 'site.db'}"
+        argv = [sys.executable, "-m", "vcc_ops.cli", "site", "--site", site,
+                "--province", str(self.province), "--data-dir", str(tmp / "data"),
+                "--nats", "nats://127.0.0.1:1", "--etcd", "127.0.0.1:1",
+                "--db", self.db_url, "--grpc-port", str(self.port),
+                "--seed-customers", str(customers), "--log-file", str(tmp / "site.log")]
+        self.proc = ManagedProcess(f"site-{site}", argv, tmp / "site.out")
+
+    def start(self) -> SiteProcess:
+        self.proc.start()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not asyncio.run(check_health(self.target, timeout_s=1.0)):
+            if not self.proc.alive:
+                raise AssertionError(f"site exited: {self.proc.log_tail()}")
+            if time.monotonic() > deadline:
+                raise AssertionError("site not healthy in time")
+            time.sleep(0.2)
+        return self
+
+    def stop(self) -> None:
+        self.proc.stop(timeout=20)
+
+
+async def until(check: Callable[[], Awaitable[Any]], what: str, timeout_s: float = 30.0) -> Any:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+class Desk:
+    """One logged-in agent with its event stream collected in the background."""
+
+    def __init__(self, stub: sg.AgentDeskStub, agent_id: str, token: str) -> None:
+        self.stub, self.agent_id, self.token = stub, agent_id, token
+        self.events: list[s.AgentEvent] = []
+        self._task = asyncio.create_task(self._collect())
+
+    async def _collect(self) -> None:
+        async for event in self.stub.Events(s.SessionRef(session_token=self.token)):
+            self.events.append(event)
+
+    def ref(self) -> s.SessionRef:
+        return s.SessionRef(session_token=self.token)
+
+    def act(self, call_id: str) -> s.CallAction:
+        return s.CallAction(session_token=self.token, call_id=call_id)
+
+    async def ready(self) -> s.AgentStatus:
+        return await self.stub.SetReady(self.ref())
+
+    async def answer(self, call_id: str) -> s.CallView:
+        return await self.stub.Answer(self.act(call_id))
+
+    async def hang_up(self, call_id: str) -> s.CallView:
+        return await self.stub.HangUp(self.act(call_id))
+
+    async def wrap_up(self, call_id: str, disposition: str = "done") -> s.AgentStatus:
+        return await self.stub.WrapUp(s.WrapUpRequest(session_token=self.token, call_id=call_id,
+                                                      disposition=disposition))
+
+    def offers(self) -> list[str]:
+        return [e.offer.call_id for e in self.events if e.HasField("offer")]
+
+    def states(self) -> list[tuple[int, int]]:
+        return [(e.agent_state.state, e.agent_state.not_ready_reason)
+                for e in self.events if e.HasField("agent_state")]
+
+    async def close(self) -> None:
+        self._task.cancel()
+        try:
+            await self._task
+        except (asyncio.CancelledError, grpc.aio.AioRpcError):
+            pass
+
+
+class Client:
+    def __init__(self, target: str) -> None:
+        self.channel = grpc.aio.insecure_channel(target)
+        self.access = sg.AccessStub(self.channel)
+        self.desk = sg.AgentDeskStub(self.channel)
+        self.remote = sg.RemoteStub(self.channel)
+        self.desks: list[Desk] = []
+
+    async def login(self, agent_id: str, password: str = PASSWORD) -> Desk:
+        reply = await self.desk.Login(s.LoginRequest(agent_id=agent_id, password=password,
+                                                     device=f"test-{agent_id}"))
+        desk = Desk(self.desk, agent_id, reply.session_token)
+        self.desks.append(desk)
+        return desk
+
+    async def offer(self, caller: str, code: str = "1000", *digits: str) -> s.CallStep:
+        step = await self.access.OfferCall(s.OfferCallRequest(caller_number=caller,
+                                                              dialed_code=code))
+        for d in digits:
+            step = await self.access.SendDigits(s.SendDigitsRequest(call_id=step.call_id,
+                                                                    digits=d))
+        return step
+
+    async def digits(self, call_id: str, digits: str) -> s.CallStep:
+        return await self.access.SendDigits(s.SendDigitsRequest(call_id=call_id, digits=digits))
+
+    async def call(self, call_id: str) -> s.CallView:
+        return await self.access.GetCall(s.CallRef(call_id=call_id))
+
+    async def state_of(self, call_id: str) -> int:
+        return (await self.call(call_id)).state
+
+    async def close(self) -> None:
+        for desk in self.desks:
+            await desk.close()
+        await self.channel.close()
+
+
+QUEUED = c.CALL_STATE_QUEUED
+OFFERED = c.CALL_STATE_OFFERED
+ENDED = c.CALL_STATE_ENDED
