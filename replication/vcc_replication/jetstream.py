@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import nats
 import nats.errors
@@ -43,17 +43,17 @@ RETRYABLE: tuple[type[BaseException], ...] = (
 )
 
 
-class _QuietErrors:
-    """Log NATS connection errors as one line each, at most once per ``every_s``."""
+def _quiet_errors(name: str, every_s: float = 30.0) -> Callable[[Exception], Awaitable[None]]:
+    """An error callback logging NATS connection errors as one line, at most every ``every_s``."""
+    last = [-every_s]
 
-    def __init__(self, name: str, every_s: float = 30.0) -> None:
-        self._name, self._every_s, self._last = name, every_s, -every_s
-
-    async def __call__(self, exc: Exception) -> None:
+    async def on_error(exc: Exception) -> None:
         now = time.monotonic()
-        if now - self._last >= self._every_s:
-            self._last = now
-            log.warning("NATS (%s): %s", self._name, exc or type(exc).__name__)
+        if now - last[0] >= every_s:
+            last[0] = now
+            log.warning("NATS (%s): %s", name, exc or type(exc).__name__)
+
+    return on_error
 
 
 async def connect(url: str, name: str, *, connect_timeout_s: float = 10.0) -> NatsClient:
@@ -68,7 +68,7 @@ async def connect(url: str, name: str, *, connect_timeout_s: float = 10.0) -> Na
             reconnect_time_wait=0.5,
             ping_interval=5,
             max_outstanding_pings=2,
-            error_cb=_QuietErrors(name),
+            error_cb=_quiet_errors(name),
         )
     except (OSError, nats.errors.Error, TimeoutError) as exc:
         raise Unavailable(f"NATS at {url} unreachable: {exc!r}") from exc
