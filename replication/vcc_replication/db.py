@@ -85,7 +85,7 @@ async def run_transaction(
     async for attempt in AsyncRetrying(
         retry=retry_if_exception(is_retryable),
         stop=stop_after_attempt(attempts),
-        wait=wait_exponential_jitter(initial=0.01, max=0.5),
+        wait=wait_exponential_jitter(multiplier=0.01, max=0.5),
         reraise=True,
     ):
         with attempt:
