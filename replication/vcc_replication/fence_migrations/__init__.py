@@ -1,0 +1,1 @@
+"""Migrations of the hub's fencing table (see vcc_replication.fencing)."""
