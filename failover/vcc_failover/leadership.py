@@ -62,3 +62,24 @@ class Follower:
     def require(self) -> int:
         raise NotLeader(f"this hub is not the leader; the leader is at {self._leader or '?'}",
                         leader=self._leader)
+
+
+class HubLocator(Protocol):
+    """How a site or a CLI finds the hub leader's gRPC endpoint."""
+
+    async def leader_endpoint(self) -> str:
+        """The leader's ``host:port``; raises Unavailable when no leader is known."""
+
+
+class StaticHubLocator:
+    """A fixed hub endpoint (single hub, tests)."""
+
+    def __init__(self, endpoint: str) -> None:
+        self._endpoint = endpoint
+
+    async def leader_endpoint(self) -> str:
+        if not self._endpoint:
+            from vcc_domain.errors import Unavailable
+
+            raise Unavailable("no hub endpoint is configured")
+        return self._endpoint

@@ -10,6 +10,7 @@ province's JetStream streams); the directory, routing and report services plug i
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 import os
@@ -19,12 +20,16 @@ from dataclasses import dataclass
 from nats.js import JetStreamContext
 from prometheus_client import Gauge, Info
 
+from vcc_domain.clock import SystemClock
 from vcc_domain.province import Province, load_province_file
 from vcc_failover.background import BackgroundLease
+from vcc_failover.leadership import StaticLeadership
+from vcc_hub.components import START_ORDER, Component, HubContext
 from vcc_proto.nodeconfig import NodeConfig
 from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
 from vcc_proto.observability import configure_logging, site_var, start_metrics_server
-from vcc_proto.server import GrpcHost, ServedService, install_stop_signals
+from vcc_proto.server import GrpcHost, ServedService, free_tcp_port, install_stop_signals
+from vcc_replication import fencing
 from vcc_replication.background import BackgroundNats
 from vcc_replication.db import make_engine, ping
 from vcc_replication.streams import ensure_province_streams
@@ -53,48 +58,49 @@ def load_hub(config: NodeConfig) -> Hub:
     return Hub(config=config, province=province, state=state)
 
 
+async def start_components(ctx: HubContext) -> list[Component]:
+    """Start every hub component in order (``ha`` first: it decides leadership)."""
+    started: list[Component] = []
+    for name in START_ORDER:
+        module = importlib.import_module(f"vcc_hub.components.{name}")
+        started.append(await module.start(ctx))
+    return started
+
+
 async def run_hub(config: NodeConfig) -> None:
     """Run a hub process until SIGTERM/SIGINT."""
     configure_logging(config.log_level, config.log_file)
     hub = load_hub(config)
     site_var.set(hub.state.node_id)
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(config.database_url or config.sqlite_url(hub.state.node_id))
+    engine = make_engine(config.database_url or config.sqlite_url("hub"))
     await ping(engine)
+    await fencing.migrate(engine)
 
     stop = asyncio.Event()
     install_stop_signals(stop)
-    host = GrpcHost(config.host, config.grpc_port, hub.build_services())
-    grpc_port = await host.start()
-    if config.metrics_port:
-        start_metrics_server(config.metrics_port, config.host)
+    grpc_port = config.grpc_port or free_tcp_port(config.host)
     hub.state.grpc_endpoint = f"{config.advertise_host}:{grpc_port}"
     hub.state.metrics_endpoint = f"{config.advertise_host}:{config.metrics_port}"
-
-    registration = json.dumps(
-        {
-            "node": hub.state.node_id,
-            "grpc": hub.state.grpc_endpoint,
-            "metrics": hub.state.metrics_endpoint,
-            "pid": os.getpid(),
-            "started_at": time.time(),
-        }
-    )
-    lease = BackgroundLease(
-        list(config.etcd_endpoints),
-        HUB_KEY_PREFIX + hub.state.node_id,
-        registration,
-        config.lease_ttl_s,
-    )
 
     async def on_connected(js: JetStreamContext) -> None:
         await ensure_province_streams(js, replicas=config.stream_replicas)
 
-    nats = BackgroundNats(
-        list(config.nats_urls), name=hub.state.node_id, on_connected=on_connected
-    )
-    lease.start()
+    nats = BackgroundNats(list(config.nats_urls), name=hub.state.node_id,
+                          on_connected=on_connected)
     nats.start()
+    ctx = HubContext(config=config, province=hub.province, engine=engine, nats=nats,
+                     state=hub.state, leadership=StaticLeadership(hub.state.grpc_endpoint),
+                     clock=SystemClock())
+    components = await start_components(ctx)
+    services = hub.build_services() + [svc for c in components for svc in c.services()]
+    host = GrpcHost(config.host, grpc_port, services)
+    await host.start()
+    if config.metrics_port:
+        start_metrics_server(config.metrics_port, config.host)
+    lease = BackgroundLease(list(config.etcd_endpoints), HUB_KEY_PREFIX + hub.state.node_id,
+                            _registration(hub), config.lease_ttl_s)
+    lease.start()
     HUB_INFO.info({"node": hub.state.node_id, "grpc": hub.state.grpc_endpoint})
     HUB_UP.labels(hub.state.node_id).set(1)
     await host.set_serving(True)
@@ -104,6 +110,18 @@ async def run_hub(config: NodeConfig) -> None:
     finally:
         HUB_UP.labels(hub.state.node_id).set(0)
         await host.stop()
+        for component in reversed(components):
+            await component.stop()
         await nats.stop()
         await lease.stop()
         await engine.dispose()
+
+
+def _registration(hub: Hub) -> str:
+    return json.dumps({
+        "node": hub.state.node_id,
+        "grpc": hub.state.grpc_endpoint,
+        "metrics": hub.state.metrics_endpoint,
+        "pid": os.getpid(),
+        "started_at": time.time(),
+    })

@@ -143,15 +143,18 @@ def hub(**kw: Any) -> None:
               help="Site ID from the province file, e.g. KM.")
 @click.option("--seed-customers", envvar="VCC_SEED_CUSTOMERS", type=int, default=2000,
               show_default=True, help="Synthetic customers to create in an empty site database.")
+@click.option("--hub", "hub_endpoint", envvar="VCC_HUB", default="",
+              help="Fixed hub gRPC endpoint host:port. Default: find the leader in etcd.")
 @_node_options
-def site(site_id: str, seed_customers: int, **kw: Any) -> None:
+def site(site_id: str, seed_customers: int, hub_endpoint: str, **kw: Any) -> None:
     """Run one city site node in the foreground."""
     from dataclasses import replace
 
     from vcc_site.app import run_site
 
     config = _node_config(kw)
-    config = replace(config, extra={**config.extra, "seed_customers": str(seed_customers)})
+    config = replace(config, extra={**config.extra, "seed_customers": str(seed_customers),
+                                    "hub_endpoint": hub_endpoint})
     asyncio.run(run_site(config, site_id))
 
 
@@ -234,6 +237,32 @@ def bench_route(agents: int, waiting: int, businesses: int, decisions: int, runs
 
     result = median_of_runs(runs=runs, agents=agents, waiting=waiting, businesses=businesses,
                             decisions=decisions, seed=seed)
+    text = json.dumps(result, indent=2)
+    if json_file is not None:
+        json_file.write_text(text + "\n")
+    click.echo(text)
+
+
+@bench.command("site")
+@click.option("--calls", type=int, default=3000, show_default=True, help="Measured calls per run.")
+@click.option("--rate", type=float, default=None,
+              help="Offered calls per second (open loop). Default: as fast as the site takes them.")
+@click.option("--agents", type=int, default=150, show_default=True, help="Simulated KM agents.")
+@click.option("--talk-ms", type=float, default=20.0, show_default=True,
+              help="Each call is talked for a random 0..talk-ms ms.")
+@click.option("--db", default="sqlite", show_default=True,
+              help="sqlite, postgres (embedded, started for the run) or a SQLAlchemy URL.")
+@click.option("--runs", type=int, default=3, show_default=True, help="Runs; the median is reported.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the result as JSON to this file.")
+def bench_site(calls: int, rate: float | None, agents: int, talk_ms: float, db: str, runs: int,
+               seed: int, json_file: Path | None) -> None:
+    """A real KM site over gRPC with simulated agents: calls_per_s, offer_to_agent_p99_ms."""
+    from vcc_ops.bench.site import median_of_runs as site_median
+
+    result = site_median(runs=runs, calls=calls, rate=rate, agents=agents, talk_ms=talk_ms,
+                         db=db, seed=seed)
     text = json.dumps(result, indent=2)
     if json_file is not None:
         json_file.write_text(text + "\n")

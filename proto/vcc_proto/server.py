@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +83,13 @@ class GrpcHost:
         await self.health.enter_graceful_shutdown()
         await self._server.stop(grace_s)
         self._server = None
+
+
+def free_tcp_port(host: str = "127.0.0.1") -> int:
+    """A port that is free right now (so a process can advertise it before serving)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -21,12 +22,15 @@ from vcc_domain.clock import Clock, SystemClock
 from vcc_domain.errors import ConfigError
 from vcc_domain.province import Province, load_province_file
 from vcc_failover.background import BackgroundLease
+from vcc_failover.leadership import HubLocator, StaticHubLocator
+from vcc_failover.locator import EtcdHubLocator
 from vcc_proto.nodeconfig import NodeConfig
 from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
 from vcc_proto.observability import configure_logging, site_var, start_metrics_server
-from vcc_proto.server import GrpcHost, ServedService, install_stop_signals
+from vcc_proto.server import GrpcHost, ServedService, free_tcp_port, install_stop_signals
 from vcc_replication.background import BackgroundNats
 from vcc_site.adapters.grpc_site import site_services
+from vcc_site.components import START_ORDER, Component, SiteContext
 from vcc_site.service.access import AccessService
 from vcc_site.service.core import SiteCore
 from vcc_site.service.desk import DeskService
@@ -89,17 +93,22 @@ async def run_site(config: NodeConfig, site_id: str) -> None:
 
     stop = asyncio.Event()
     install_stop_signals(stop)
-    host = GrpcHost(config.host, config.grpc_port, node.build_services())
-    grpc_port = await host.start()
-    if config.metrics_port:
-        start_metrics_server(config.metrics_port, config.host)
+    grpc_port = config.grpc_port or free_tcp_port(config.host)
     node.state.grpc_endpoint = f"{config.advertise_host}:{grpc_port}"
     node.state.metrics_endpoint = f"{config.advertise_host}:{config.metrics_port}"
+    nats = BackgroundNats(list(config.nats_urls), name=f"site-{site_id}")
+    nats.start()
+    ctx = SiteContext(config=config, site_id=site_id, core=node.core, store=store, nats=nats,
+                      hub=hub_locator(config), state=node.state)
+    components = await start_components(ctx)
+    services = node.build_services() + [svc for c in components for svc in c.services()]
+    host = GrpcHost(config.host, grpc_port, services)
+    await host.start()
+    if config.metrics_port:
+        start_metrics_server(config.metrics_port, config.host)
     lease = BackgroundLease(list(config.etcd_endpoints), SITE_KEY_PREFIX + site_id,
                             _registration(node), config.lease_ttl_s)
-    nats = BackgroundNats(list(config.nats_urls), name=f"site-{site_id}")
     lease.start()
-    nats.start()
     figures = asyncio.create_task(_publish_figures(node.core), name="figures")
     SITE_INFO.info({"site": site_id, "grpc": node.state.grpc_endpoint})
     SITE_UP.labels(site_id).set(1)
@@ -115,11 +124,29 @@ async def run_site(config: NodeConfig, site_id: str) -> None:
         await host.stop()
         node.core.cancel_timers()
         await node.core.drain()
+        for component in reversed(components):
+            await component.stop()
         await nats.stop()
         await lease.stop()
         await store.close()
     if node.fatal.is_set():
         raise SystemExit("site stopped after a storage failure; see the log")
+
+
+async def start_components(ctx: SiteContext) -> list[Component]:
+    started: list[Component] = []
+    for name in START_ORDER:
+        module = importlib.import_module(f"vcc_site.components.{name}")
+        started.append(await module.start(ctx))
+    return started
+
+
+def hub_locator(config: NodeConfig) -> HubLocator:
+    """How this site finds the hub leader: a fixed endpoint if configured, else etcd."""
+    fixed = config.extra.get("hub_endpoint", "")
+    if fixed:
+        return StaticHubLocator(fixed)
+    return EtcdHubLocator(list(config.etcd_endpoints))
 
 
 def _registration(node: SiteNode) -> str:
