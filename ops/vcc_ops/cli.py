@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from vcc_domain.errors import VccError
+from vcc_ops.directory_cli import directory
 
 EXAMPLE_PROVINCE = "yunnan.toml"
 
@@ -213,6 +214,9 @@ def status(workdir: Path, as_json: bool) -> None:
         sys.exit(1)
 
 
+main.add_command(directory)
+
+
 # -- benchmarks -------------------------------------------------------------------------
 
 
@@ -263,6 +267,40 @@ def bench_site(calls: int, rate: float | None, agents: int, talk_ms: float, db: 
 
     result = site_median(runs=runs, calls=calls, rate=rate, agents=agents, talk_ms=talk_ms,
                          db=db, seed=seed)
+    text = json.dumps(result, indent=2)
+    if json_file is not None:
+        json_file.write_text(text + "\n")
+    click.echo(text)
+
+
+@bench.command("directory")
+@click.option("--sites", type=int, default=4, show_default=True)
+@click.option("--changes", type=int, default=200, show_default=True, help="Timed changes per run.")
+@click.option("--runs", type=int, default=3, show_default=True, help="Runs; the median is reported.")
+def bench_directory(sites: int, changes: int, runs: int) -> None:
+    """Change at the hub to applied at every site: change_to_all_sites_p50_ms / _p99_ms."""
+    from vcc_ops.bench.directory import median_of_runs as directory_median
+
+    click.echo(json.dumps(directory_median(runs=runs, sites=sites, changes=changes), indent=2))
+
+
+
+@bench.command("replication")
+@click.option("--rate", type=float, default=5000.0, show_default=True,
+              help="Events committed at the site per second (open loop); 0 = as fast as possible.")
+@click.option("--seconds", type=float, default=10.0, show_default=True,
+              help="Producing window per run.")
+@click.option("--unit", type=int, default=50, show_default=True,
+              help="Events per site commit (one unit of work).")
+@click.option("--runs", type=int, default=3, show_default=True, help="Runs; the median is reported.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the result as JSON to this file.")
+def bench_replication(rate: float, seconds: float, unit: int, runs: int,
+                      json_file: Path | None) -> None:
+    """Site outbox -> relay -> JetStream -> hub: events_per_s and lag_p50_ms / lag_p99_ms."""
+    from vcc_ops.bench.replication import median_of_runs as replication_median
+
+    result = replication_median(runs=runs, rate=rate, seconds=seconds, unit=unit)
     text = json.dumps(result, indent=2)
     if json_file is not None:
         json_file.write_text(text + "\n")

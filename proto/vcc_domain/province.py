@@ -420,6 +420,13 @@ def parse_province(text: str, source: str = "<province>") -> Province:
     return _parse(text, source)
 
 
+def parse_province_mapping(data: Mapping[str, Any], source: str = "<province>") -> Province:
+    """Validate a province document already read into tables (see :func:`parse_province`)."""
+    from vcc_domain.province_load import parse_province_mapping as _parse
+
+    return _parse(data, source)
+
+
 def load_province_file(path: str | Path) -> Province:
     """Read a province file and validate it (see :func:`parse_province`)."""
     from vcc_domain.province_load import load_province_file as _load

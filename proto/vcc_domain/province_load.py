@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,18 @@ def parse_province(text: str, source: str = "<province>") -> Province:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _toml_error(exc, source) from None
+    return parse_province_mapping(data, source)
+
+
+def parse_province_mapping(data: Mapping[str, Any], source: str = "<province>") -> Province:
+    """Validate a province already read into tables (the TOML document as a mapping).
+
+    The directory keeps the province in this form (JSON, dates as ISO strings); the same
+    reader checks it, so every problem still names its field path.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"a province document must be a table, got {type(data).__name__}",
+                          source=source)
     problems = Problems()
     province = _read(Table(data, "", problems))
     if problems or province is None:

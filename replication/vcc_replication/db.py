@@ -46,9 +46,11 @@ def async_url(url: str) -> str:
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An async engine; SQLite gets WAL, a busy timeout and enforced foreign keys."""
     final = async_url(url)
-    kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"echo": echo}
     if final.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
+    else:  # network databases: detect a connection the server dropped before using it
+        kwargs["pool_pre_ping"] = True
     engine = create_async_engine(final, **kwargs)
     if final.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -29,7 +29,7 @@ from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
 from vcc_proto.observability import configure_logging, site_var, start_metrics_server
 from vcc_proto.server import GrpcHost, ServedService, free_tcp_port, install_stop_signals
 from vcc_replication.background import BackgroundNats
-from vcc_site.adapters.grpc_site import site_services
+from vcc_site.adapters.grpc_site import Republisher, republisher_in, site_services
 from vcc_site.components import START_ORDER, Component, SiteContext
 from vcc_site.service.access import AccessService
 from vcc_site.service.core import SiteCore
@@ -59,9 +59,9 @@ class SiteNode:
     desk: DeskService
     fatal: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def build_services(self) -> list[ServedService]:
+    def build_services(self, republisher: Republisher | None = None) -> list[ServedService]:
         return [node_service(NodeInfoServicer(self.state)),
-                *site_services(self.core, self.access, self.desk)]
+                *site_services(self.core, self.access, self.desk, republisher)]
 
 
 def load_site(config: NodeConfig, site_id: str, store: SiteStore,
@@ -101,7 +101,8 @@ async def run_site(config: NodeConfig, site_id: str) -> None:
     ctx = SiteContext(config=config, site_id=site_id, core=node.core, store=store, nats=nats,
                       hub=hub_locator(config), state=node.state)
     components = await start_components(ctx)
-    services = node.build_services() + [svc for c in components for svc in c.services()]
+    services = node.build_services(republisher_in(ctx.extras)) + [
+        svc for c in components for svc in c.services()]
     host = GrpcHost(config.host, grpc_port, services)
     await host.start()
     if config.metrics_port:

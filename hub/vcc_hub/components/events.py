@@ -1,9 +1,35 @@
-"""Hub component: events (not built yet; see the hub issue)."""
+"""Hub component: site events (consumer, inbox, gap repair, ``Replication`` service)."""
 
 from __future__ import annotations
 
-from vcc_hub.components import Component, HubContext, NoComponent
+from vcc_hub.components import Component, HubContext
+from vcc_hub.events.consumer import EventsConsumer, SiteDirectory, grace_from, static_sites_from
+from vcc_hub.events.service import ReplicationServicer
+from vcc_hub.events.tables import MIGRATIONS
+from vcc_proto.server import ServedService
+from vcc_proto.v1 import hub_pb2_grpc
+
+
+class HubEvents:
+    def __init__(self, consumer: EventsConsumer, servicer: ReplicationServicer) -> None:
+        self.consumer = consumer
+        self.servicer = servicer
+
+    def services(self) -> list[ServedService]:
+        return [ServedService("vcc_proto.v1.Replication", self.servicer,
+                              hub_pb2_grpc.add_ReplicationServicer_to_server)]
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
 
 
 async def start(ctx: HubContext) -> Component:
-    return NoComponent()
+    await MIGRATIONS.upgrade(ctx.engine)
+    extra = dict(ctx.config.extra)
+    sites = SiteDirectory(list(ctx.config.etcd_endpoints), static_sites_from(extra))
+    consumer = EventsConsumer(ctx.engine, ctx.nats, lambda: ctx.leadership, ctx.clock, sites,
+                              grace_s=grace_from(extra))
+    consumer.start()
+    component = HubEvents(consumer, ReplicationServicer(ctx.engine, consumer, ctx.clock))
+    ctx.extras["events"] = component
+    return component

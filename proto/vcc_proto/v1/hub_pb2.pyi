@@ -39,6 +39,14 @@ class _EntityKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EntityKind
     ENTITY_KIND_TARIFF: _EntityKind.ValueType  # 5
     ENTITY_KIND_ROUTING_POLICY: _EntityKind.ValueType  # 6
     ENTITY_KIND_DIRECTORY_ENTRY: _EntityKind.ValueType  # 7
+    ENTITY_KIND_AGENT_GROUP: _EntityKind.ValueType  # 8
+    """A [[agent_groups]] table (addressed by its 0-based position in the document)."""
+    ENTITY_KIND_TIERS: _EntityKind.ValueType  # 9
+    """The [customer_tiers] table (singleton)."""
+    ENTITY_KIND_PROVINCE: _EntityKind.ValueType  # 10
+    """The [province] table: name, access codes, general business (singleton)."""
+    ENTITY_KIND_DOCUMENT: _EntityKind.ValueType  # 11
+    """The whole province document (an import replaces everything in one version)."""
 
 class EntityKind(_EntityKind, metaclass=_EntityKindEnumTypeWrapper):
     """Kinds of directory entity."""
@@ -51,6 +59,14 @@ ENTITY_KIND_AGENT: EntityKind.ValueType  # 4
 ENTITY_KIND_TARIFF: EntityKind.ValueType  # 5
 ENTITY_KIND_ROUTING_POLICY: EntityKind.ValueType  # 6
 ENTITY_KIND_DIRECTORY_ENTRY: EntityKind.ValueType  # 7
+ENTITY_KIND_AGENT_GROUP: EntityKind.ValueType  # 8
+"""A [[agent_groups]] table (addressed by its 0-based position in the document)."""
+ENTITY_KIND_TIERS: EntityKind.ValueType  # 9
+"""The [customer_tiers] table (singleton)."""
+ENTITY_KIND_PROVINCE: EntityKind.ValueType  # 10
+"""The [province] table: name, access codes, general business (singleton)."""
+ENTITY_KIND_DOCUMENT: EntityKind.ValueType  # 11
+"""The whole province document (an import replaces everything in one version)."""
 Global___EntityKind: _TypeAlias = EntityKind  # noqa: Y015
 
 class _ReportView:
@@ -839,15 +855,23 @@ class DirectoryChange(_message.Message):
     KIND_FIELD_NUMBER: _builtins.int
     ENTITY_ID_FIELD_NUMBER: _builtins.int
     ENTITY_FIELD_NUMBER: _builtins.int
+    ENTITY_JSON_FIELD_NUMBER: _builtins.int
     op: Global___DirectoryChange.Op.ValueType
     """Upsert or delete."""
     kind: Global___EntityKind.ValueType
     """Kind of the entity."""
     entity_id: _builtins.str
     """ID of the entity (required for delete; must match the payload for upsert)."""
+    entity_json: _builtins.bytes
+    """The new entity (upsert only) in province-file form, as UTF-8 JSON: the TOML table of
+    that entity (e.g. one [[agents]] table) with dates as ISO strings. The directory is
+    the province document itself, so the file and the API share one schema and one
+    validator (the province loader), and nothing is lost in translation (IVR menus,
+    work-order forms, agent groups, prompts in every language). At most 1 MiB.
+    """
     @_builtins.property
     def entity(self) -> Global___DirectoryEntity:
-        """The new entity (upsert only)."""
+        """The new entity (upsert only). Optional and informative: entity_json is authoritative."""
 
     def __init__(
         self,
@@ -856,10 +880,11 @@ class DirectoryChange(_message.Message):
         kind: Global___EntityKind.ValueType = ...,
         entity_id: _builtins.str = ...,
         entity: Global___DirectoryEntity | None = ...,
+        entity_json: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity", "entity_id", b"entity_id", "kind", b"kind", "op", b"op"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity", "entity_id", b"entity_id", "entity_json", b"entity_json", "kind", b"kind", "op", b"op"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -876,12 +901,15 @@ class DirectoryDelta(_message.Message):
     CHANGES_FIELD_NUMBER: _builtins.int
     COMMITTED_AT_MS_FIELD_NUMBER: _builtins.int
     ACTOR_FIELD_NUMBER: _builtins.int
+    DOCUMENT_HASH_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     """The version this delta produces (the previous one is version - 1)."""
     change_id: _builtins.str
     """ID of the admin change ("chg_...")."""
     committed_at_ms: _builtins.int
     """When the hub committed it."""
+    document_hash: _builtins.str
+    """sha256 of the canonical JSON of the document after this delta (to verify a copy)."""
     @_builtins.property
     def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___DirectoryChange]:
         """The changes, in order."""
@@ -898,10 +926,11 @@ class DirectoryDelta(_message.Message):
         changes: _abc.Iterable[Global___DirectoryChange] | None = ...,
         committed_at_ms: _builtins.int = ...,
         actor: _common_pb2.Actor | None = ...,
+        document_hash: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "change_id", b"change_id", "changes", b"changes", "committed_at_ms", b"committed_at_ms", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "change_id", b"change_id", "changes", b"changes", "committed_at_ms", b"committed_at_ms", "document_hash", b"document_hash", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -934,10 +963,18 @@ class DirectorySnapshot(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     ENTITIES_FIELD_NUMBER: _builtins.int
     TAKEN_AT_MS_FIELD_NUMBER: _builtins.int
+    DOCUMENT_JSON_FIELD_NUMBER: _builtins.int
+    DOCUMENT_HASH_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     """Version the snapshot reflects."""
     taken_at_ms: _builtins.int
     """When it was taken."""
+    document_json: _builtins.bytes
+    """The whole province document at `version`, UTF-8 JSON in province-file form (see
+    DirectoryChange.entity_json). Authoritative; `entities` may be left empty.
+    """
+    document_hash: _builtins.str
+    """sha256 of the canonical JSON of the document."""
     @_builtins.property
     def entities(self) -> _containers.RepeatedCompositeFieldContainer[Global___DirectoryEntity]:
         """Every entity, grouped by kind in EntityKind order."""
@@ -948,10 +985,12 @@ class DirectorySnapshot(_message.Message):
         version: _builtins.int = ...,
         entities: _abc.Iterable[Global___DirectoryEntity] | None = ...,
         taken_at_ms: _builtins.int = ...,
+        document_json: _builtins.bytes = ...,
+        document_hash: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entities", b"entities", "taken_at_ms", b"taken_at_ms", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_hash", b"document_hash", "document_json", b"document_json", "entities", b"entities", "taken_at_ms", b"taken_at_ms", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1084,10 +1123,13 @@ class ImportProvinceRequest(_message.Message):
     TOML_FIELD_NUMBER: _builtins.int
     ACTOR_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    EXPECTED_VERSION_FIELD_NUMBER: _builtins.int
     toml: _builtins.str
     """The province file, TOML text."""
     request_id: _builtins.str
     """Client-chosen ID ("req_...") for a safe retry."""
+    expected_version: _builtins.int
+    """Optimistic concurrency: import only if the latest version is this one."""
     @_builtins.property
     def actor(self) -> _common_pb2.Actor:
         """Who imports."""
@@ -1098,12 +1140,15 @@ class ImportProvinceRequest(_message.Message):
         toml: _builtins.str = ...,
         actor: _common_pb2.Actor | None = ...,
         request_id: _builtins.str = ...,
+        expected_version: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "actor", b"actor", "expected_version", b"expected_version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "request_id", b"request_id", "toml", b"toml"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version", "actor", b"actor", "expected_version", b"expected_version", "request_id", b"request_id", "toml", b"toml"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__expected_version: _TypeAlias = _typing.Literal["expected_version"]  # noqa: Y015
+    _WhichOneofArgType__expected_version: _TypeAlias = _typing.Literal["_expected_version", b"_expected_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_version) -> _WhichOneofReturnType__expected_version | None: ...
 
 Global___ImportProvinceRequest: _TypeAlias = ImportProvinceRequest  # noqa: Y015
 
@@ -1133,21 +1178,35 @@ class ListEntitiesReply(_message.Message):
 
     VERSION_FIELD_NUMBER: _builtins.int
     ENTITIES_FIELD_NUMBER: _builtins.int
+    ENTITIES_JSON_FIELD_NUMBER: _builtins.int
+    ENTITY_IDS_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     """Version the list reflects."""
     @_builtins.property
     def entities(self) -> _containers.RepeatedCompositeFieldContainer[Global___DirectoryEntity]:
-        """The entities."""
+        """The entities (typed form; may be left empty: entities_json is authoritative)."""
+
+    @_builtins.property
+    def entities_json(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """The entities in province-file form, UTF-8 JSON, in document order."""
+
+    @_builtins.property
+    def entity_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The address of each entry of entities_json (its id, tariff version, directory
+        number, agent-group position, or "" for a singleton).
+        """
 
     def __init__(
         self,
         *,
         version: _builtins.int = ...,
         entities: _abc.Iterable[Global___DirectoryEntity] | None = ...,
+        entities_json: _abc.Iterable[_builtins.bytes] | None = ...,
+        entity_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entities", b"entities", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entities", b"entities", "entities_json", b"entities_json", "entity_ids", b"entity_ids", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

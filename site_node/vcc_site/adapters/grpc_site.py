@@ -7,7 +7,7 @@ project's errors to status codes; nothing else here knows about gRPC status.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from vcc_domain.errors import InvalidInput, NotFound, Unavailable
 from vcc_proto.server import ServedService
@@ -136,11 +136,27 @@ class AgentDeskServicer(site_pb2_grpc.AgentDeskServicer):
                           field="call_id")
 
 
+@runtime_checkable
+class Republisher(Protocol):
+    """Publishes held outbox events again (the site's outbox relay)."""
+
+    async def republish(self, from_seq: int, to_seq: int) -> tuple[int, int]:
+        """Re-publish ``[from_seq, to_seq]``; returns (count, lowest sequence held)."""
+        ...
+
+
+def republisher_in(extras: dict[str, object]) -> Republisher | None:
+    """The republisher a site component registered in ``SiteContext.extras``, if any."""
+    found = extras.get("republisher")
+    return found if isinstance(found, Republisher) else None
+
+
 class RemoteServicer(site_pb2_grpc.RemoteServicer):
     """What the hub and other sites ask of this site."""
 
-    def __init__(self, core: SiteCore) -> None:
+    def __init__(self, core: SiteCore, republisher: Republisher | None = None) -> None:
         self.core = core
+        self.republisher = republisher
 
     @grpc_errors
     async def LookupCustomer(self, request: s.LookupCustomerRequest, context: Ctx) -> s.LookupCustomerReply:
@@ -172,8 +188,13 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
 
     @grpc_errors
     async def RepublishEvents(self, request: s.RepublishEventsRequest, context: Ctx) -> s.RepublishEventsReply:
-        raise Unavailable("event replication to the hub is not running at this site yet",
-                          field="from_seq")
+        if request.from_seq < 1 or request.to_seq < request.from_seq:
+            raise InvalidInput("give a range 1 <= from_seq <= to_seq", field="from_seq")
+        if self.republisher is None:
+            raise Unavailable("event replication to the hub is not running at this site",
+                              field="from_seq")
+        count, lowest = await self.republisher.republish(request.from_seq, request.to_seq)
+        return s.RepublishEventsReply(count=count, lowest_held_seq=lowest)
 
     @grpc_errors
     async def GetQueueFigures(self, request: s.GetQueueFiguresRequest, context: Ctx) -> s.GetQueueFiguresReply:
@@ -187,12 +208,13 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
             for f in figures])
 
 
-def site_services(core: SiteCore, access: AccessService, desk: DeskService) -> list[ServedService]:
+def site_services(core: SiteCore, access: AccessService, desk: DeskService,
+                  republisher: Republisher | None = None) -> list[ServedService]:
     return [
         ServedService("vcc_proto.v1.Access", AccessServicer(access),
                       site_pb2_grpc.add_AccessServicer_to_server),
         ServedService("vcc_proto.v1.AgentDesk", AgentDeskServicer(desk),
                       site_pb2_grpc.add_AgentDeskServicer_to_server),
-        ServedService("vcc_proto.v1.Remote", RemoteServicer(core),
+        ServedService("vcc_proto.v1.Remote", RemoteServicer(core, republisher),
                       site_pb2_grpc.add_RemoteServicer_to_server),
     ]

@@ -1,9 +1,33 @@
-"""Site component: directory_sync (not built yet; see the hub issue)."""
+"""Site component: directory sync (the hub's versioned directory, applied in order).
+
+On start the site switches to the last directory version it applied (kept in its own
+database) before serving, then follows the hub in the background; see
+:mod:`vcc_site.sync.directory`. It never blocks the site: with the hub and the broker
+gone the site serves its last version.
+"""
 
 from __future__ import annotations
 
-from vcc_site.components import Component, NoComponent, SiteContext
+from vcc_proto.server import ServedService
+from vcc_site.components import Component, SiteContext
+from vcc_site.sync.directory import DirectorySync
+
+
+class DirectorySyncComponent:
+    def __init__(self, sync: DirectorySync) -> None:
+        self.sync = sync
+
+    def services(self) -> list[ServedService]:
+        return []
+
+    async def stop(self) -> None:
+        await self.sync.stop()
 
 
 async def start(ctx: SiteContext) -> Component:
-    return NoComponent()
+    poll_s = float(ctx.config.extra.get("directory_poll_s", "10"))
+    sync = DirectorySync(ctx, poll_every_s=poll_s)
+    await sync.load()
+    sync.start()
+    ctx.extras["directory_sync"] = sync
+    return DirectorySyncComponent(sync)

@@ -265,7 +265,8 @@ class SiteCore:
         if not was_answered:
             call.agent_id = ""
         cdr = call.cdr(OUTCOMES[e.reason])
-        uow.add(call.record(now), cdr).emit(
+        final = call.record(now)
+        uow.add(final, cdr).emit(
             call.event("call.ended", now, end_reason=e.reason.value),
             call.event("cdr.created", now, cdr=_cdr_payload(cdr)),
         )
@@ -275,7 +276,7 @@ class SiteCore:
             if agent is not None:
                 agent.call_id = ""
                 if was_answered:
-                    agent.wrap_call_id = call.call_id
+                    agent.wrap_call_id, agent.wrap_record = call.call_id, final
                 self.desk.publish(agent.session_id, "call_state", now, call_id=call.call_id,
                                   state="ended", end_reason=e.reason.value)
             self.sync_agent(e.agent_id, uow, now)
@@ -300,7 +301,7 @@ class SiteCore:
             call.leg = None
         agent = self.agents.get(agent_id)
         if agent is not None:
-            agent.call_id, agent.wrap_call_id = "", call.call_id
+            agent.call_id, agent.wrap_call_id, agent.wrap_record = "", call.call_id, None
             self.desk.publish(agent.session_id, "call_state", now, call_id=call.call_id,
                               state="ended", end_reason="transferred_out")
         self.sync_agent(agent_id, uow, now)
@@ -339,7 +340,9 @@ class SiteCore:
         done = agent.transition(state, reason, now)
         if done is None:
             return
-        uow.add(done).emit(agent.event(now))
+        if done.duration_ms > 0:  # a 0 ms stretch would reuse a history key (agent,
+            uow.add(done)         # start, state) already written in the same millisecond
+        uow.emit(agent.event(now))
         self.desk.publish(agent.session_id, "agent_state", now, agent=agent)
         if state == "wrap_up":
             self._start_wrap_timer(agent_id)

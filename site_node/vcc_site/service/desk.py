@@ -214,7 +214,9 @@ class DeskService:
         _limit(notes, MAX_NOTES, "notes", required=False)
         if agent.state != "wrap_up" or agent.wrap_call_id != call_id:
             raise Conflict(f"you are not wrapping up call {call_id!r}", field="call_id")
-        record = await core.store.call(call_id)
+        record = agent.wrap_record
+        if record is None or record.call_id != call_id:
+            record = await core.store.call(call_id)
         uow = UnitOfWork()
         if record is not None:
             now = core.now_ms()
@@ -222,7 +224,7 @@ class DeskService:
             uow.emit(Event(new_id("evt"), "call.wrapped_up", call_id,
                            {"call_id": call_id, "agent_id": agent.agent_id,
                             "disposition": disposition}, now))
-        agent.wrap_call_id = ""
+        agent.wrap_call_id, agent.wrap_record = "", None
         core.apply(core.acd.wrap_up_done(agent.agent_id), uow)
         core.sync_agent(agent.agent_id, uow, core.now_ms())
         await core.submit(uow)

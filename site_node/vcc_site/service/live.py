@@ -158,6 +158,9 @@ class LiveAgent:
     since_ms: int = 0
     call_id: str = ""
     wrap_call_id: str = ""
+    # the ended call's final record (as committed when it ended), so wrap-up need not
+    # read it back from the database; None after a transfer (the call lives on)
+    wrap_record: CallRecord | None = None
 
     def transition(self, state: str, reason: str, now_ms: int) -> AgentStateRecord | None:
         """Move to a new state; returns the finished stretch of the old one."""

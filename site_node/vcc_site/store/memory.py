@@ -125,6 +125,12 @@ class MemorySiteStore:
             raise ValueError("the outbox sequence is only moved by commit()")
         self.meta_values[key] = value
 
+    async def set_metas(self, values: dict[str, str]) -> None:
+        """Set several keys at once (all or nothing)."""
+        if t.LAST_SEQ_KEY in values:
+            raise ValueError("the outbox sequence is only moved by commit()")
+        self.meta_values.update(values)
+
     # -- reads ----------------------------------------------------------------------
 
     def _rows(self, kind: type[Any]) -> list[Any]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -87,6 +87,7 @@ class SqlSiteStore:
         self._closed = False
         self._last_seq: int | None = None  # last committed sequence; None = ask the DB
         self._upserts: dict[str, Executable] = {}
+        self.on_commit: list[Callable[[], None]] = []  # called after each durable commit
 
     @classmethod
     async def open(
@@ -171,6 +172,11 @@ class SqlSiteStore:
         for pending, seqs in zip(batch, results, strict=True):
             if not pending.future.done():
                 pending.future.set_result(seqs)
+        for hook in self.on_commit:
+            try:
+                hook()
+            except Exception:
+                log.exception("site store: an on_commit hook failed")
 
     async def _transact(self, batch: list[_Pending]) -> list[list[int]]:
         for _ in range(SEQ_RACE_ATTEMPTS):
@@ -285,6 +291,14 @@ class SqlSiteStore:
         if key == t.LAST_SEQ_KEY:
             raise ValueError("the outbox sequence is only moved by commit()")
         await self._exec(self._upsert(t.site_meta, ["key"]), [{"key": key, "value": value}])
+
+    async def set_metas(self, values: dict[str, str]) -> None:
+        """Set several keys of the site's key/value table in ONE transaction."""
+        if t.LAST_SEQ_KEY in values:
+            raise ValueError("the outbox sequence is only moved by commit()")
+        if values:
+            await self._exec(self._upsert(t.site_meta, ["key"]),
+                             [{"key": k, "value": v} for k, v in values.items()])
 
     # -- reads ----------------------------------------------------------------------
 

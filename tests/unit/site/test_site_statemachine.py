@@ -29,9 +29,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from argon2 import PasswordHasher, Type
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from vcc_domain.clock import ManualClock
 from vcc_domain.errors import Conflict, InvalidInput, Locked, NotFound, Unauthenticated
@@ -130,16 +136,18 @@ class SiteMachine(RuleBasedStateMachine):
     def drain(self) -> None:
         self.run(self.core.drain)
 
-    def attempt(self, op: Callable[[], Awaitable[Any]]) -> Any:
+    def attempt(self, label: str, op: Callable[[], Awaitable[Any]]) -> Any:
         """Run one operation; an expected refusal must leave everything as it was."""
         self.drain()
         before = self.snapshot()
         try:
             result = self.run(op)
-        except EXPECTED:
+        except EXPECTED as exc:
+            event(f"{label}: {type(exc).__name__}")
             self.drain()
             assert self.snapshot() == before, "a refused operation changed the state"
             return None
+        event(f"{label}: done")
         self.drain()
         return result
 
@@ -179,6 +187,16 @@ class SiteMachine(RuleBasedStateMachine):
     def token(self, agent_id: str) -> str:
         agent = self.core.agents.get(agent_id)
         return agent.token if agent else self.tokens.get(agent_id, "")
+
+    def pick_agent(self, data: st.DataObject, *states: str) -> str:
+        """Mostly an agent in one of ``states`` (where the operation may succeed), else
+        any agent of the pool (where it is usually refused)."""
+        fitting = [a for a in AGENTS
+                   if (self.core.agents[a].state if a in self.core.agents else "logged_out")
+                   in states]
+        if fitting and data.draw(st.integers(0, 4), label="fitting agent"):
+            return data.draw(st.sampled_from(fitting), label="agent")
+        return data.draw(st.sampled_from(AGENTS), label="agent")
 
     def pick_call(self, data: st.DataObject) -> str:
         """Any call ever offered (live or ended) or one the site never saw."""
@@ -222,7 +240,9 @@ class SiteMachine(RuleBasedStateMachine):
         if name == "not_ready":
             return lambda: desk.set_not_ready(token, "break")
         if name == "wrap_up":
-            return lambda: desk.wrap_up(token, call_id, "done", "")
+            agent = self.core.agents.get(agent_id)
+            wrapping = agent.wrap_call_id if agent else ""
+            return lambda: desk.wrap_up(token, wrapping or call_id, "done", "")
         if name == "hold":
             return lambda: desk.hold(token, call_id, on=True)
         assert name == "ring_timeout"
@@ -240,19 +260,32 @@ class SiteMachine(RuleBasedStateMachine):
           keys=st.lists(st.sampled_from(KEYS), max_size=3))
     def offer(self, caller: str, code: str, keys: list[str]) -> None:
         before = len(self.offered)
-        self.attempt(lambda: self.op_offer(caller, code, keys))
+        self.attempt("offer", lambda: self.op_offer(caller, code, keys))
         assert len(self.offered) == before + 1, "a well-formed offer was refused"
+
+    @rule(caller=st.sampled_from(CALLERS), key=st.sampled_from(["0", "1"]))
+    def caller_queues(self, caller: str, key: str) -> None:
+        """Straight to an agent: 1000, then 0 (general business) or 1 (bill, billing)."""
+        self.offer(caller, "1000", [key])
+
+    @initialize(calls=st.lists(st.tuples(st.sampled_from(CALLERS), st.sampled_from(CODES),
+                                         st.lists(st.sampled_from(KEYS), max_size=3)),
+                               min_size=1, max_size=5))
+    def callers_waiting(self, calls: list[tuple[str, str, list[str]]]) -> None:
+        """Callers already dialing when the run starts."""
+        for caller, code, keys in calls:
+            self.offer(caller, code, keys)
 
     @rule(caller=st.sampled_from(["", "12", "abc", "+86 871 1234"]),
           code=st.sampled_from(["1000", "1", "10a0"]))
     def bad_offer(self, caller: str, code: str) -> None:
-        self.attempt(lambda: self.access.offer_call(caller, code))
+        self.attempt("bad_offer", lambda: self.access.offer_call(caller, code))
 
     @precondition(lambda self: bool(self.offered))
     @rule(data=st.data(), keys=st.sampled_from(KEYS))
     def digits(self, data: st.DataObject, keys: str) -> None:
         call_id = self.pick_call(data)
-        self.attempt(lambda: self.access.send_digits(call_id, keys))
+        self.attempt("digits", lambda: self.access.send_digits(call_id, keys))
 
     @precondition(lambda self: bool(self.offered))
     @rule(data=st.data())
@@ -262,61 +295,79 @@ class SiteMachine(RuleBasedStateMachine):
             call_id = data.draw(st.sampled_from(live), label="call")
         else:
             call_id = self.pick_call(data)
-        self.attempt(lambda: self.access.hang_up(call_id))
+        call = self.core.calls.get(call_id)
+        state = call.state if call else "gone"
+        self.attempt(f"caller_hangs_up({state})", lambda: self.access.hang_up(call_id))
 
     # -- rules: agents ------------------------------------------------------------------
 
-    @rule(agent=st.sampled_from(AGENTS), right=st.sampled_from([True, True, True, False]))
-    def login(self, agent: str, right: bool) -> None:
+    @initialize(agents=st.lists(st.sampled_from(AGENTS), min_size=1, max_size=4, unique=True),
+                ready=st.lists(st.booleans(), min_size=4, max_size=4))
+    def staff(self, agents: list[str], ready: list[bool]) -> None:
+        """A shift starts: some agents log in, some of them become ready."""
+        for agent_id, go in zip(agents, ready, strict=False):
+            self.attempt("login", lambda a=agent_id: self.op_login(a, PASSWORD))
+            if go:
+                token = self.token(agent_id)
+                self.attempt("ready", lambda t=token: self.desk.set_ready(t))
+
+    @rule(data=st.data(), right=st.sampled_from([True, True, True, False]))
+    def login(self, data: st.DataObject, right: bool) -> None:
+        agent = self.pick_agent(data, "logged_out")
         password = PASSWORD if right else "not-the-password"
-        self.attempt(lambda: self.op_login(agent, password))
+        self.attempt("login", lambda: self.op_login(agent, password))
 
-    @rule(agent=st.sampled_from(AGENTS))
-    def logout(self, agent: str) -> None:
-        token = self.token(agent)
-        self.attempt(lambda: self.desk.logout(token))
+    @rule(data=st.data())
+    def logout(self, data: st.DataObject) -> None:
+        token = self.token(self.pick_agent(data, "ready", "not_ready", "ringing", "busy"))
+        self.attempt("logout", lambda: self.desk.logout(token))
 
-    @rule(agent=st.sampled_from(AGENTS))
-    def ready(self, agent: str) -> None:
-        token = self.token(agent)
-        self.attempt(lambda: self.desk.set_ready(token))
+    @rule(data=st.data())
+    def ready(self, data: st.DataObject) -> None:
+        token = self.token(self.pick_agent(data, "not_ready", "wrap_up"))
+        self.attempt("ready", lambda: self.desk.set_ready(token))
 
-    @rule(agent=st.sampled_from(AGENTS), reason=st.sampled_from(["away", "break", "lunch"]))
-    def not_ready(self, agent: str, reason: str) -> None:
-        token = self.token(agent)
-        self.attempt(lambda: self.desk.set_not_ready(token, reason))
+    @rule(data=st.data(), reason=st.sampled_from(["away", "break", "training", "lunch"]))
+    def not_ready(self, data: st.DataObject, reason: str) -> None:
+        token = self.token(self.pick_agent(data, "ready", "ringing", "wrap_up"))
+        self.attempt("not_ready", lambda: self.desk.set_not_ready(token, reason))
 
     @precondition(lambda self: bool(self.offered))
-    @rule(agent=st.sampled_from(AGENTS), data=st.data())
-    def answer(self, agent: str, data: st.DataObject) -> None:
+    @rule(data=st.data())
+    def answer(self, data: st.DataObject) -> None:
+        agent = self.pick_agent(data, "ringing")
         call_id, token = self.call_of(agent, data, "call_id"), self.token(agent)
-        self.attempt(lambda: self.desk.answer(token, call_id))
+        self.attempt("answer", lambda: self.desk.answer(token, call_id))
 
     @precondition(lambda self: bool(self.offered))
-    @rule(agent=st.sampled_from(AGENTS), data=st.data())
-    def agent_hangs_up(self, agent: str, data: st.DataObject) -> None:
+    @rule(data=st.data())
+    def agent_hangs_up(self, data: st.DataObject) -> None:
+        agent = self.pick_agent(data, "busy")
         call_id, token = self.call_of(agent, data, "call_id"), self.token(agent)
-        self.attempt(lambda: self.desk.hang_up(token, call_id))
+        self.attempt("agent_hangs_up", lambda: self.desk.hang_up(token, call_id))
 
     @precondition(lambda self: bool(self.offered))
-    @rule(agent=st.sampled_from(AGENTS), on=st.booleans(), data=st.data())
-    def hold(self, agent: str, on: bool, data: st.DataObject) -> None:
+    @rule(on=st.booleans(), data=st.data())
+    def hold(self, on: bool, data: st.DataObject) -> None:
+        agent = self.pick_agent(data, "busy")
         call_id, token = self.call_of(agent, data, "call_id"), self.token(agent)
-        self.attempt(lambda: self.desk.hold(token, call_id, on=on))
+        self.attempt(f"hold(on={on})", lambda: self.desk.hold(token, call_id, on=on))
 
     @precondition(lambda self: bool(self.offered))
-    @rule(agent=st.sampled_from(AGENTS), data=st.data(),
+    @rule(data=st.data(),
           business=st.sampled_from(["general", "bill", "bill", "", "no_such_business"]))
-    def transfer(self, agent: str, data: st.DataObject, business: str) -> None:
+    def transfer(self, data: st.DataObject, business: str) -> None:
+        agent = self.pick_agent(data, "busy")
         call_id, token = self.call_of(agent, data, "call_id"), self.token(agent)
-        self.attempt(lambda: self.desk.transfer(token, call_id, business_id=business,
-                                                note="please help"))
+        self.attempt(f"transfer({business})", lambda: self.desk.transfer(
+            token, call_id, business_id=business, note="please help"))
 
     @precondition(lambda self: bool(self.offered))
-    @rule(agent=st.sampled_from(AGENTS), data=st.data())
-    def wrap_up(self, agent: str, data: st.DataObject) -> None:
+    @rule(data=st.data())
+    def wrap_up(self, data: st.DataObject) -> None:
+        agent = self.pick_agent(data, "wrap_up")
         call_id, token = self.call_of(agent, data, "wrap_call_id"), self.token(agent)
-        self.attempt(lambda: self.desk.wrap_up(token, call_id, "resolved", "notes"))
+        self.attempt("wrap_up", lambda: self.desk.wrap_up(token, call_id, "resolved", "notes"))
 
     # -- rules: timers ------------------------------------------------------------------
 
@@ -325,7 +376,8 @@ class SiteMachine(RuleBasedStateMachine):
     def ring_no_answer(self, data: st.DataObject) -> None:
         """The ring timer of a ringing call fires: the agent goes not-ready, the call
         goes back to the head of its class (and may ring elsewhere at once)."""
-        call_id = data.draw(st.sampled_from(sorted(self.core._ring_timers)), label="call")
+        call_id = data.draw(st.sampled_from(
+            [c for c in self.offered if c in self.core._ring_timers]), label="call")
         agent_id = self.core.calls[call_id].agent_id
         assert self.core.agents[agent_id].state == "ringing"
         self.core._ring_timers[call_id].cancel()  # it is running now
@@ -334,6 +386,7 @@ class SiteMachine(RuleBasedStateMachine):
         agent = self.core.agents[agent_id]
         assert (agent.state, agent.reason) == ("not_ready", "ring_no_answer")
         assert self.core.calls[call_id].agent_id != agent_id
+        event("ring_no_answer: done")
 
     @precondition(lambda self: bool(self.core._wrap_timers))
     @rule(data=st.data())
@@ -343,6 +396,7 @@ class SiteMachine(RuleBasedStateMachine):
         self.fire(self.core._wrap_expired, agent_id, "")
         self.drain()
         assert self.core.agents[agent_id].state in ("ready", "ringing")
+        event("wrap_up_expires: done")
 
     @precondition(lambda self: bool(self.offered))
     @rule(agent=st.sampled_from(AGENTS), data=st.data())
@@ -361,20 +415,21 @@ class SiteMachine(RuleBasedStateMachine):
     # -- rules: races and time ------------------------------------------------------------
 
     @precondition(lambda self: bool(self.offered))
-    @rule(agent=st.sampled_from(AGENTS), data=st.data(),
-          first=st.sampled_from(RACE_OPS), second=st.sampled_from(RACE_OPS))
-    def race(self, agent: str, data: st.DataObject, first: str, second: str) -> None:
+    @rule(data=st.data(), first=st.sampled_from(RACE_OPS), second=st.sampled_from(RACE_OPS))
+    def race(self, data: st.DataObject, first: str, second: str) -> None:
         """Two requests about one agent's call at the same time (e.g. a hang-up racing
         an answer): each may be refused, but the invariants must hold after both."""
+        agent = self.pick_agent(data, "ringing", "busy", "wrap_up")
         call_id = self.call_of(agent, data, "call_id")
         ops = [self.ops(first, agent, call_id), self.ops(second, agent, call_id)]
 
         async def both() -> list[Any]:
             return await asyncio.gather(*(op() for op in ops), return_exceptions=True)
 
-        for outcome in self.run(both):
+        for name, outcome in zip((first, second), self.run(both), strict=True):
             if isinstance(outcome, BaseException) and not isinstance(outcome, EXPECTED):
                 raise outcome
+            event(f"race {name}: {type(outcome).__name__ if outcome else 'done'}")
         self.drain()
 
     @rule(seconds=st.integers(0, 90))
@@ -456,7 +511,11 @@ class SiteMachine(RuleBasedStateMachine):
                 assert record.state == "ended" and record.end_reason, record
         assert set(cdrs) <= set(self.offered)
         for cdr in self.store.tables["cdrs"].values():
-            assert (cdr.outcome == "answered") == bool(cdr.answered_at_ms) == bool(cdr.agent_id)
+            # the agent of a CDR is the one who answered the call's last leg; a transferred
+            # call abandoned in its new queue keeps the first answer time
+            assert (cdr.outcome == "answered") == bool(cdr.agent_id), cdr
+            assert bool(cdr.answered_at_ms) >= bool(cdr.agent_id), cdr
+            assert cdr.transferred or bool(cdr.answered_at_ms) == bool(cdr.agent_id), cdr
 
         # the outbox is numbered 1..N without gaps
         assert sorted(self.store.outbox) == list(range(1, len(self.store.outbox) + 1))

@@ -1,0 +1,223 @@
+"""The routing map in etcd: for each area code, the live sites nearest first.
+
+Each site holds ``/vcc/sites/<ID>`` under a lease of about 2 s (see ``vcc_site.app``).
+The leader hub keeps, for every area code of the province, the key
+``/vcc/routing/<area_code>`` = JSON ``{"sites": [...], "revision": N}``: the province's
+sites by distance from the area's home site (:meth:`Province.nearest_sites`), keeping only
+those whose registration key exists; ``revision`` is the etcd revision at which that set
+of live sites was read. The writer polls the registrations every 250 ms and rewrites only
+the areas whose list changed, in one transaction guarded by the leader key's create
+revision (the leader's fencing token): a deposed hub's write does nothing.
+
+The map keys carry no lease, so access edges can still read the last map while no hub
+leads; :func:`nearest_live_site` also drops sites whose registration has gone since.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from etcd3aio import Etcd3Client, prefix_range_end
+
+from vcc_domain.errors import NotFound, NotLeader, Unavailable
+from vcc_domain.province import Province
+from vcc_failover.leadership import Leadership
+from vcc_failover.lease import ETCD_ERRORS, new_client
+from vcc_failover.locator import LEADER_KEY
+
+log = logging.getLogger(__name__)
+
+SITE_PREFIX = "/vcc/sites/"
+ROUTING_PREFIX = "/vcc/routing/"
+
+
+def routing_key(area_code: str) -> str:
+    return ROUTING_PREFIX + area_code
+
+
+def area_codes(province: Province) -> list[str]:
+    return sorted({code for site in province.sites for code in site.area_codes})
+
+
+def compute_routing(province: Province, live: Iterable[str]) -> dict[str, list[str]]:
+    """Area code -> IDs of the live sites, nearest first (pure)."""
+    alive = set(live)
+    return {
+        code: [s.id for s in province.nearest_sites(code) if s.id in alive]
+        for code in area_codes(province)
+    }
+
+
+def live_sites_of(kvs: Iterable[Any]) -> set[str]:
+    """Site IDs from the registration keys of a range response."""
+    found = set()
+    for item in kvs:
+        site_id = item.key.decode()[len(SITE_PREFIX):]
+        if site_id and "/" not in site_id:
+            found.add(site_id)
+    return found
+
+
+class RoutingMapWriter:
+    """Keeps ``/vcc/routing/*`` in step with the live sites, while this hub leads."""
+
+    def __init__(
+        self,
+        endpoints: Sequence[str],
+        province: Province,
+        leadership: Leadership,
+        *,
+        poll_s: float = 0.25,
+        leader_key: str = LEADER_KEY,
+    ) -> None:
+        self.endpoints = list(endpoints)
+        self.province = province
+        self.leadership = leadership
+        self.poll_s = poll_s
+        self.leader_key = leader_key
+        self.writes = 0  # transactions that changed the map
+        self._written: dict[str, list[str]] | None = None  # what we know is in etcd
+        self._written_token = 0
+        self._client: Etcd3Client | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="routing-map")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._client is not None:
+            with contextlib.suppress(*ETCD_ERRORS):
+                await self._client.close()
+            self._client = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.sync_once()
+            except asyncio.CancelledError:
+                raise
+            except NotLeader:
+                pass
+            except ETCD_ERRORS as exc:
+                log.debug("routing map: etcd call failed: %s", exc)
+            except Exception:
+                log.exception("routing map update failed")
+            await asyncio.sleep(self.poll_s)
+
+    async def sync_once(self) -> bool:
+        """One pass (leader only): returns True if the map in etcd was changed."""
+        if not self.leadership.is_leader:
+            self._written = None  # re-read what is there when we lead again
+            return False
+        token = self.leadership.require()
+        if self._client is None:
+            self._client = new_client(self.endpoints, rpc_max_attempts=1)
+            await self._client.connect()
+        kv = self._client.kv
+        assert kv is not None
+        sites = await kv.get(SITE_PREFIX, range_end=prefix_range_end(SITE_PREFIX),
+                             keys_only=True, timeout=2.0)
+        revision = int(sites.header.revision)
+        wanted = compute_routing(self.province, live_sites_of(sites.kvs))
+        if self._written is None or self._written_token != token:
+            self._written = await self._read_map(kv)
+            self._written_token = token
+        changed = {a: s for a, s in wanted.items() if self._written.get(a) != s}
+        if not changed:
+            return False
+        puts = [kv.txn_op_put(routing_key(area), json.dumps({"sites": ids, "revision": revision}))
+                for area, ids in sorted(changed.items())]
+        response = await kv.txn(
+            compare=[kv.txn_compare_create_revision(self.leader_key, token)],
+            success=puts,
+            timeout=2.0,
+        )
+        if not response.succeeded:
+            log.warning("routing map not written: the leader key is no longer ours (token %d)",
+                        token)
+            self._written = None
+            return False
+        self._written.update(changed)
+        self.writes += 1
+        log.info("routing map updated at revision %d: %s", revision,
+                 ", ".join(f"{a}->{'/'.join(s) or '-'}" for a, s in sorted(changed.items())))
+        return True
+
+    async def _read_map(self, kv: Any) -> dict[str, list[str]]:
+        response = await kv.get(ROUTING_PREFIX, range_end=prefix_range_end(ROUTING_PREFIX),
+                                timeout=2.0)
+        return {item.key.decode()[len(ROUTING_PREFIX):]: _sites_of(item.value)
+                for item in response.kvs}
+
+
+def _sites_of(raw: bytes) -> list[str]:
+    try:
+        sites = json.loads(raw).get("sites", [])
+        return [str(s) for s in sites]
+    except (ValueError, AttributeError, TypeError):
+        return []
+
+
+# -- readers (access edges, tests) --------------------------------------------------------
+
+
+async def read_routing_map(endpoints: Sequence[str]) -> dict[str, list[str]]:
+    """Every area's list as the hub last wrote it (not filtered by liveness)."""
+    try:
+        async with new_client(endpoints) as client:
+            assert client.kv is not None
+            response = await client.kv.get(
+                ROUTING_PREFIX, range_end=prefix_range_end(ROUTING_PREFIX), timeout=3.0)
+    except ETCD_ERRORS as exc:
+        raise Unavailable(f"etcd at {','.join(endpoints)} unreachable: {exc}") from exc
+    return {item.key.decode()[len(ROUTING_PREFIX):]: _sites_of(item.value)
+            for item in response.kvs}
+
+
+async def live_sites_for(endpoints: Sequence[str], area_code: str) -> list[str]:
+    """The area's sites nearest first, keeping only those registered right now.
+
+    Reads the map entry and the registrations in one transaction (one snapshot).
+    """
+    try:
+        async with new_client(endpoints) as client:
+            kv = client.kv
+            assert kv is not None
+            response = await kv.txn(
+                compare=[],
+                success=[kv.txn_op_get(routing_key(area_code)),
+                         kv.txn_op_get(SITE_PREFIX, range_end=prefix_range_end(SITE_PREFIX))],
+                timeout=3.0,
+            )
+    except ETCD_ERRORS as exc:
+        raise Unavailable(f"etcd at {','.join(endpoints)} unreachable: {exc}") from exc
+    entry = response.responses[0].response_range.kvs
+    if not entry:
+        raise NotFound(f"no routing map for area code {area_code!r} (no hub has led yet?)",
+                       field="area_code")
+    live = live_sites_of(response.responses[1].response_range.kvs)
+    return [s for s in _sites_of(entry[0].value) if s in live]
+
+
+async def nearest_live_site(endpoints: Sequence[str], area_code: str) -> str:
+    """The ID of the nearest live site for a caller of ``area_code``.
+
+    Raises NotFound if the area has no routing map, Unavailable if no site of it is live
+    or etcd cannot be reached.
+    """
+    sites = await live_sites_for(endpoints, area_code)
+    if not sites:
+        raise Unavailable(f"no live site can take calls for area code {area_code!r}")
+    return sites[0]
+

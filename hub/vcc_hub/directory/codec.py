@@ -1,0 +1,85 @@
+"""Directory records <-> protobuf messages (the same delta goes over gRPC and JetStream)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from vcc_domain.directory_doc import Change, canonical_json, check_change, loads_json
+from vcc_domain.errors import InvalidInput
+from vcc_proto.v1 import common_pb2 as c
+from vcc_proto.v1 import hub_pb2 as h
+
+KIND_TO_ENUM: dict[str, int] = {
+    "site": h.ENTITY_KIND_SITE,
+    "skill": h.ENTITY_KIND_SKILL,
+    "business": h.ENTITY_KIND_BUSINESS,
+    "agent": h.ENTITY_KIND_AGENT,
+    "tariff": h.ENTITY_KIND_TARIFF,
+    "routing": h.ENTITY_KIND_ROUTING_POLICY,
+    "directory_entry": h.ENTITY_KIND_DIRECTORY_ENTRY,
+    "agent_group": h.ENTITY_KIND_AGENT_GROUP,
+    "tiers": h.ENTITY_KIND_TIERS,
+    "province": h.ENTITY_KIND_PROVINCE,
+    "document": h.ENTITY_KIND_DOCUMENT,
+}
+ENUM_TO_KIND = {v: k for k, v in KIND_TO_ENUM.items()}
+OP_TO_ENUM = {"upsert": h.DirectoryChange.OP_UPSERT, "delete": h.DirectoryChange.OP_DELETE}
+ENUM_TO_OP = {v: k for k, v in OP_TO_ENUM.items()}
+
+
+def kind_of(value: int, field: str) -> str:
+    kind = ENUM_TO_KIND.get(value)
+    if kind is None:
+        raise InvalidInput(f"{field}: unknown or unspecified entity kind {value}", field=field)
+    return kind
+
+
+def change_from_proto(msg: h.DirectoryChange, index: int) -> Change:
+    at = f"changes[{index}]"
+    kind = kind_of(msg.kind, f"{at}.kind")
+    op = ENUM_TO_OP.get(msg.op)
+    if op is None:
+        raise InvalidInput(f"{at}.op: must be OP_UPSERT or OP_DELETE", field=f"{at}.op")
+    entity: Any = None
+    if op == "upsert":
+        if not msg.entity_json:
+            raise InvalidInput(f"{at}.entity_json: an upsert needs the entity (JSON)",
+                               field=f"{at}.entity_json")
+        entity = loads_json(msg.entity_json, f"{at}.entity_json")
+    return check_change(Change(kind, op, msg.entity_id, entity), index)
+
+
+def changes_from_proto(msgs: Sequence[h.DirectoryChange]) -> list[Change]:
+    if not msgs:
+        raise InvalidInput("changes: at least one change is needed", field="changes")
+    return [change_from_proto(m, i) for i, m in enumerate(msgs)]
+
+
+def change_to_proto(change: Change) -> h.DirectoryChange:
+    return h.DirectoryChange(
+        op=OP_TO_ENUM[change.op], kind=KIND_TO_ENUM[change.kind], entity_id=change.id,  # type: ignore[arg-type]
+        entity_json=canonical_json(change.entity) if change.entity is not None else b"")
+
+
+def changes_to_json(changes: Sequence[Change]) -> str:
+    return json.dumps([ch.to_dict() for ch in changes], ensure_ascii=False,
+                      separators=(",", ":"))
+
+
+def changes_from_json(text: str) -> list[Change]:
+    return [Change(d["kind"], d["op"], d.get("id", ""), d.get("entity"))
+            for d in json.loads(text)]
+
+
+def actor_text(actor: c.Actor) -> str:
+    parts = [f"{k}={v}" for k, v in (("operator", actor.operator), ("site", actor.site_id),
+                                     ("agent", actor.agent_id)) if v]
+    return ",".join(parts)[:200] or "unknown"
+
+
+def actor_from_text(text: str) -> c.Actor:
+    fields = dict(p.split("=", 1) for p in text.split(",") if "=" in p)
+    return c.Actor(operator=fields.get("operator", ""), site_id=fields.get("site", ""),
+                   agent_id=fields.get("agent", ""))

@@ -1,0 +1,79 @@
+"""The Directory gRPC servicer: thin edge over :class:`DirectoryService`.
+
+Bad input (unknown kind, malformed JSON, a change the province loader refuses, a payload
+over 1 MiB) is INVALID_ARGUMENT naming the field; a write on a follower hub is NOT_LEADER
+(FAILED_PRECONDITION with the leader in ``vcc-leader``); ``expected_version`` behind the
+latest is FAILED_PRECONDITION (Conflict).
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias
+
+import grpc
+
+from vcc_domain.directory_doc import canonical_json
+from vcc_hub.directory import codec
+from vcc_hub.directory.service import DirectoryService
+from vcc_proto.server import ServedService
+from vcc_proto.status import grpc_errors
+from vcc_proto.v1 import hub_pb2 as h
+from vcc_proto.v1 import hub_pb2_grpc as hg
+
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+
+
+class DirectoryServicer(hg.DirectoryServicer):
+    def __init__(self, service: DirectoryService) -> None:
+        self.service = service
+
+    @grpc_errors
+    async def GetSnapshot(self, request: h.GetSnapshotRequest,
+                          context: Context) -> h.DirectorySnapshot:
+        snap = await self.service.snapshot()
+        return h.DirectorySnapshot(
+            version=snap.version, document_json=canonical_json(snap.document),
+            document_hash=snap.doc_hash, taken_at_ms=int(self.service.clock.now() * 1000))
+
+    @grpc_errors
+    async def GetDeltas(self, request: h.GetDeltasRequest, context: Context) -> h.GetDeltasReply:
+        answer = await self.service.deltas_since(request.since_version, request.max_deltas)
+        return h.GetDeltasReply(deltas=[d.to_proto() for d in answer.deltas],
+                                snapshot_required=answer.snapshot_required,
+                                latest_version=answer.latest_version)
+
+    @grpc_errors
+    async def ApplyChange(self, request: h.ApplyChangeRequest,
+                          context: Context) -> h.ApplyChangeReply:
+        self.service.leadership.require()  # a follower says so before parsing anything
+        changes = codec.changes_from_proto(request.changes)
+        expected = request.expected_version if request.HasField("expected_version") else None
+        done = await self.service.apply_change(
+            changes, expected_version=expected, actor=codec.actor_text(request.actor),
+            request_id=request.request_id)
+        return h.ApplyChangeReply(version=done.version, change_id=done.change_id)
+
+    @grpc_errors
+    async def ImportProvince(self, request: h.ImportProvinceRequest,
+                             context: Context) -> h.ApplyChangeReply:
+        self.service.leadership.require()
+        expected = request.expected_version if request.HasField("expected_version") else None
+        done = await self.service.import_province(
+            request.toml, actor=codec.actor_text(request.actor), request_id=request.request_id,
+            expected_version=expected)
+        assert done is not None
+        return h.ApplyChangeReply(version=done.version, change_id=done.change_id)
+
+    @grpc_errors
+    async def ListEntities(self, request: h.ListEntitiesRequest,
+                           context: Context) -> h.ListEntitiesReply:
+        kind = codec.kind_of(request.kind, "kind")
+        version, items = await self.service.list_entities(kind)
+        return h.ListEntitiesReply(version=version,
+                                   entities_json=[canonical_json(e) for _, e in items],
+                                   entity_ids=[i for i, _ in items])
+
+
+def directory_service(service: DirectoryService) -> ServedService:
+    name = h.DESCRIPTOR.services_by_name["Directory"].full_name
+    return ServedService(name, DirectoryServicer(service), hg.add_DirectoryServicer_to_server)

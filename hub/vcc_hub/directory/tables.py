@@ -1,0 +1,44 @@
+"""Tables of the hub directory.
+
+``directory_state`` has one row (id 1): the latest version, its whole document (JSON, in
+province-file form) and its hash, plus the newest version known published on JetStream.
+``directory_versions`` keeps the delta of each of the last :data:`KEEP_VERSIONS`
+versions; older ones are compacted away and a site that far behind takes a snapshot.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text
+
+from vcc_replication.migrations import Migrations
+
+KEEP_VERSIONS = 1000
+
+metadata = MetaData()
+
+directory_state = Table(
+    "directory_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("document", Text, nullable=False),
+    Column("doc_hash", String(64), nullable=False),
+    Column("published_version", BigInteger, nullable=False),
+)
+
+directory_versions = Table(
+    "directory_versions",
+    metadata,
+    Column("version", BigInteger, primary_key=True, autoincrement=False),
+    Column("change_id", String(80), nullable=False, unique=True),
+    Column("changes", Text, nullable=False),  # JSON list of {kind, op, id, entity}
+    Column("doc_hash", String(64), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("token", BigInteger, nullable=False),
+)
+
+MIGRATIONS = Migrations(Path(__file__).resolve().parent / "migrations",
+                        "hub_directory_alembic_version")

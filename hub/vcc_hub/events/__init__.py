@@ -1,0 +1,1 @@
+"""Site events at the hub: inbox, contiguous sequences, gap repair, the hub copies."""

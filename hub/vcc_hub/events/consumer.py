@@ -1,0 +1,275 @@
+"""The hub's consumer of site events, with gap repair.
+
+While this hub leads, a durable pull consumer on ``VCC_SITE_EVENTS`` fetches batches;
+each batch is applied in ONE fenced transaction (:func:`~vcc_hub.events.apply.apply_batch`)
+and acknowledged after the commit. When leadership is lost the consumer is dropped; a
+new term reloads the tracker from the database (another leader may have written).
+
+Gap repair: every half second the open gaps of each site are checked; a gap open longer
+than ``grace_s`` makes the hub ask the site (``Remote.RepublishEvents``) to publish that
+range again, and the gap's timer restarts (so a site that is down is asked again later,
+not in a loop). Sites are found through ``SiteDirectory`` (a static map or etcd).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+
+import grpc
+import grpc.aio
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from vcc_domain.clock import Clock
+from vcc_domain.errors import Fenced, NotLeader, Unavailable
+from vcc_failover.leadership import Leadership
+from vcc_hub.events.apply import apply_batch, load_tracker
+from vcc_proto.v1 import site_pb2 as s
+from vcc_proto.v1 import site_pb2_grpc as sg
+from vcc_replication.background import BackgroundNats
+from vcc_replication.db import run_transaction
+from vcc_replication.events import ContiguousTracker, Gap, SiteEvent, decode
+from vcc_replication.jetstream import RETRYABLE
+from vcc_replication.streams import SITE_EVENTS_STREAM
+
+log = logging.getLogger(__name__)
+
+DURABLE = "vcc-hub-events"
+SUBJECT_FILTER = "vcc.site.*.events"
+SITE_KEY_PREFIX = "/vcc/sites/"
+MAX_REPAIR_RANGE = 20_000
+
+LAG = Histogram("vcc_hub_replication_lag_seconds",
+                "From a site event's time to its apply at the hub",
+                buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
+APPLIED = Counter("vcc_hub_events_applied_total", "Site events applied at the hub", ["site"])
+DUPLICATES = Counter("vcc_hub_events_duplicate_total",
+                     "Site events delivered again and dropped by the inbox", ["site"])
+OPEN_GAPS = Gauge("vcc_hub_open_gaps", "Missing ranges above the contiguous sequence", ["site"])
+CONTIGUOUS = Gauge("vcc_hub_contiguous_seq", "Highest contiguous event sequence applied",
+                   ["site"])
+REPAIRS = Counter("vcc_hub_gap_repairs_total", "RepublishEvents requests sent to sites",
+                  ["site", "outcome"])
+
+
+class SiteDirectory:
+    """Where each site's gRPC endpoint is: a static map, else etcd ``/vcc/sites/<SITE>``."""
+
+    def __init__(self, etcd_endpoints: list[str], static: dict[str, str] | None = None) -> None:
+        self._etcd = etcd_endpoints
+        self._static = dict(static or {})
+        self._cache: dict[str, tuple[str, float]] = {}
+
+    @staticmethod
+    def parse_static(text: str) -> dict[str, str]:
+        """``"KM=127.0.0.1:5001,DL=..."`` → ``{"KM": "127.0.0.1:5001", ...}``."""
+        out: dict[str, str] = {}
+        for part in text.split(","):
+            if "=" in part:
+                site, endpoint = part.split("=", 1)
+                out[site.strip()] = endpoint.strip()
+        return out
+
+    async def endpoint(self, site: str) -> str:
+        if site in self._static:
+            return self._static[site]
+        cached = self._cache.get(site)
+        if cached is not None and time.monotonic() - cached[1] < 2.0:
+            return cached[0]
+        from vcc_failover.lease import get_prefix
+
+        values = await get_prefix(self._etcd, SITE_KEY_PREFIX + site, retry_for_s=2.0)
+        raw = values.get(SITE_KEY_PREFIX + site)
+        if raw is None:
+            raise Unavailable(f"site {site} is not registered in etcd", field="site")
+        endpoint = str(json.loads(raw)["grpc"])
+        self._cache[site] = (endpoint, time.monotonic())
+        return endpoint
+
+
+class EventsConsumer:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        nats: BackgroundNats,
+        leadership: Callable[[], Leadership],
+        clock: Clock,
+        sites: SiteDirectory,
+        *,
+        grace_s: float = 2.0,
+        batch: int = 500,
+    ) -> None:
+        self._engine = engine
+        self._nats = nats
+        self._leadership = leadership
+        self._clock = clock
+        self._sites = sites
+        self.grace_s = grace_s
+        self.batch = batch
+        self.tracker: ContiguousTracker | None = None
+        self._sub: object | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._repairing: set[tuple[str, int]] = set()
+        self._asks: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._consume_forever(), name="hub-events"),
+                       asyncio.create_task(self._repair_forever(), name="hub-event-gaps")]
+
+    async def stop(self) -> None:
+        for task in [*self._tasks, *self._asks]:
+            task.cancel()
+        for task in [*self._tasks, *self._asks]:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._drop()
+        for channel in self._channels.values():
+            await channel.close()
+
+    # -- consuming --------------------------------------------------------------------
+
+    async def _consume_forever(self) -> None:
+        while True:
+            try:
+                await self._step()
+            except asyncio.CancelledError:
+                raise
+            except (Fenced, NotLeader) as exc:
+                log.warning("events: stopped consuming: %s", exc)
+                await self._drop()
+                await asyncio.sleep(0.5)
+            except Exception:
+                log.exception("events: consumer step failed; retrying")
+                await self._drop()
+                await asyncio.sleep(1.0)
+
+    async def _step(self) -> None:
+        if not self._leadership().is_leader:
+            await self._drop()
+            await asyncio.sleep(0.5)
+            return
+        if not self._nats.ready.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._nats.ready.wait(), 1.0)
+            return
+        if self._sub is None:
+            async with self._engine.connect() as conn:
+                self.tracker = await load_tracker(conn, self._clock.monotonic())
+            config = ConsumerConfig(durable_name=DURABLE, ack_policy=AckPolicy.EXPLICIT,
+                                    deliver_policy=DeliverPolicy.ALL,
+                                    filter_subject=SUBJECT_FILTER, ack_wait=10.0,
+                                    max_ack_pending=50_000)
+            self._sub = await self._nats.js.pull_subscribe(
+                SUBJECT_FILTER, durable=DURABLE, stream=SITE_EVENTS_STREAM, config=config)
+            log.info("events: consuming %s as %s", SITE_EVENTS_STREAM, DURABLE)
+        sub = self._sub
+        try:
+            msgs: list[Msg] = await sub.fetch(self.batch, timeout=1.0)  # type: ignore[attr-defined]
+        except TimeoutError:
+            return
+        except RETRYABLE:
+            await asyncio.sleep(0.2)
+            return
+        if msgs:
+            await self._apply(msgs)
+
+    async def _apply(self, msgs: list[Msg]) -> None:
+        tracker = self.tracker
+        assert tracker is not None
+        events: list[SiteEvent] = []
+        good: list[Msg] = []
+        for msg in msgs:
+            try:
+                events.append(decode(msg.data))
+                good.append(msg)
+            except ValueError as exc:
+                log.error("events: dropping a malformed message on %s: %s", msg.subject, exc)
+                await msg.term()
+        token = self._leadership().require()
+        now_ms = int(self._clock.now() * 1000)
+        new = await run_transaction(
+            self._engine, lambda conn: apply_batch(conn, token, events, tracker, now_ms))
+        now = self._clock.monotonic()
+        fresh_ids = {e.event_id for e in new}
+        for e in new:
+            tracker.observe(e.site, e.seq, now)
+            APPLIED.labels(e.site).inc()
+            LAG.observe(max(0.0, (now_ms - e.at_ms) / 1000.0))
+        for e in events:
+            if e.event_id not in fresh_ids:
+                DUPLICATES.labels(e.site).inc()
+        for site in {e.site for e in events}:
+            CONTIGUOUS.labels(site).set(tracker.contiguous(site))
+            OPEN_GAPS.labels(site).set(len(tracker.gaps(site)))
+        for msg in good:
+            with contextlib.suppress(Exception):
+                await msg.ack()
+
+    async def _drop(self) -> None:
+        self.tracker = None
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()  # type: ignore[attr-defined]
+
+    # -- gap repair -------------------------------------------------------------------
+
+    async def _repair_forever(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            tracker = self.tracker
+            if tracker is None:
+                continue
+            now = self._clock.monotonic()
+            for site in tracker.sites():
+                OPEN_GAPS.labels(site).set(len(tracker.gaps(site)))
+                for gap in tracker.overdue(site, now, self.grace_s)[:8]:
+                    tracker.restart_timer(site, gap, now)
+                    if (site, gap.first) not in self._repairing:
+                        self._repairing.add((site, gap.first))
+                        task = asyncio.create_task(self._ask(site, gap))
+                        self._asks.add(task)
+                        task.add_done_callback(self._asks.discard)
+
+    async def _ask(self, site: str, gap: Gap) -> None:
+        last = min(gap.last, gap.first + MAX_REPAIR_RANGE - 1)
+        try:
+            endpoint = await self._sites.endpoint(site)
+            channel = self._channels.get(endpoint)
+            if channel is None:
+                channel = self._channels[endpoint] = grpc.aio.insecure_channel(endpoint)
+            reply = await sg.RemoteStub(channel).RepublishEvents(
+                s.RepublishEventsRequest(from_seq=gap.first, to_seq=last), timeout=10.0)
+            log.info("events: asked %s to re-publish %d..%d: %d sent (lowest held %d)",
+                     site, gap.first, last, reply.count, reply.lowest_held_seq)
+            if reply.lowest_held_seq > gap.first:
+                log.error("events: site %s no longer holds %d..%d; those events are lost",
+                          site, gap.first, min(last, reply.lowest_held_seq - 1))
+            REPAIRS.labels(site, "ok").inc()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            REPAIRS.labels(site, "failed").inc()
+            log.warning("events: could not ask %s to re-publish %d..%d: %s",
+                        site, gap.first, last, exc)
+        finally:
+            self._repairing.discard((site, gap.first))
+
+
+def grace_from(extra: dict[str, str]) -> float:
+    raw = extra.get("event_gap_grace_s") or os.environ.get("VCC_EVENT_GAP_GRACE_S") or "2.0"
+    return float(raw)
+
+
+def static_sites_from(extra: dict[str, str]) -> dict[str, str]:
+    raw = extra.get("site_endpoints") or os.environ.get("VCC_SITE_ENDPOINTS") or ""
+    return SiteDirectory.parse_static(raw)

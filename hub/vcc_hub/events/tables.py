@@ -1,0 +1,108 @@
+"""The hub's events schema: the inbox, per-site progress, and the hub's copies.
+
+* ``inbox`` — one row per applied site event (keyed by event ID, unique per site and
+  sequence): a replay finds its row and changes nothing.
+* ``site_progress`` — each site's highest contiguous sequence applied at the hub.
+* ``cdrs`` — every CDR of every site (all ``CdrRecord`` fields), one per call per site.
+* ``calls`` — the latest state of each call at each site (newest event sequence wins,
+  whatever order the events arrived in).
+* ``agent_states`` — every agent state change, appended.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from vcc_replication.migrations import Migrations
+
+ID = String(64)
+metadata = MetaData()
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("event_id", ID, primary_key=True),
+    Column("site", String(16), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("applied_at_ms", BigInteger, nullable=False),
+    UniqueConstraint("site", "seq", name="uq_inbox_site_seq"),
+)
+
+site_progress = Table(
+    "site_progress",
+    metadata,
+    Column("site", String(16), primary_key=True),
+    Column("contiguous_seq", BigInteger, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+)
+
+cdrs = Table(
+    "cdrs",
+    metadata,
+    Column("cdr_id", ID, primary_key=True),
+    Column("call_id", ID, nullable=False),
+    Column("site_id", String(16), nullable=False),
+    Column("home_site", String(16), nullable=False),
+    Column("entry_site", String(16), nullable=False),
+    Column("business_id", String(64), nullable=False),
+    Column("tier", String(16), nullable=False),
+    Column("caller_masked", String(32), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("arrival_at_ms", BigInteger, nullable=False),
+    Column("answered_at_ms", BigInteger, nullable=False),
+    Column("ended_at_ms", BigInteger, nullable=False),
+    Column("wait_ms", BigInteger, nullable=False),
+    Column("ring_ms", BigInteger, nullable=False),
+    Column("talk_ms", BigInteger, nullable=False),
+    Column("hold_ms", BigInteger, nullable=False),
+    Column("agent_id", String(32), nullable=False),
+    Column("transferred", Boolean, nullable=False),
+    Column("overflowed", Boolean, nullable=False),
+    Column("ivr_path", Text, nullable=False),  # JSON list
+    Column("event_seq", BigInteger, nullable=False),
+    UniqueConstraint("site_id", "call_id", name="uq_cdrs_site_call"),
+)
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("site_id", String(16), primary_key=True),
+    Column("call_id", ID, primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("business_id", String(64), nullable=False),
+    Column("tier", String(16), nullable=False),
+    Column("priority", String(16), nullable=False),
+    Column("agent_id", String(32), nullable=False),
+    Column("last_kind", String(64), nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+)
+
+agent_states = Table(
+    "agent_states",
+    metadata,
+    Column("site", String(16), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("agent_id", String(32), nullable=False),
+    Column("session_id", ID, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("call_id", ID, nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+)
+
+MIGRATIONS = Migrations(Path(__file__).resolve().parent / "migrations",
+                        "hub_events_alembic_version")

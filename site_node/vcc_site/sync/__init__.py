@@ -1,0 +1,1 @@
+"""Keeping the site's copy of the provincial directory current (ARCHITECTURE §3.5)."""
