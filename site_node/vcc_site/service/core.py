@@ -254,7 +254,9 @@ class SiteCore:
         if call.hold_started_ms:
             call.hold_ms += now - call.hold_started_ms
             call.hold_started_ms = 0
-        was_answered = bool(call.answered_at_ms)
+        # answered on this leg: a transferred call keeps its first answer time, but an
+        # agent it rang at again and who never answered must not get the CDR
+        was_answered = call.state in ("connected", "held")
         if call.leg is not None:
             if not was_answered:
                 call.ring_ms += max(0, now - call.leg.offered_at_ms)

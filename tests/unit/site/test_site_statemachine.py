@@ -194,7 +194,7 @@ class SiteMachine(RuleBasedStateMachine):
         fitting = [a for a in AGENTS
                    if (self.core.agents[a].state if a in self.core.agents else "logged_out")
                    in states]
-        if fitting and data.draw(st.integers(0, 4), label="fitting agent"):
+        if fitting and data.draw(st.integers(0, 4), label="other agent") < 4:
             return data.draw(st.sampled_from(fitting), label="agent")
         return data.draw(st.sampled_from(AGENTS), label="agent")
 
@@ -206,7 +206,7 @@ class SiteMachine(RuleBasedStateMachine):
         """The call an agent is on (``own``: "call_id" or "wrap_call_id") or any call."""
         agent = self.core.agents.get(agent_id)
         mine = getattr(agent, own) if agent else ""
-        if mine and data.draw(st.integers(0, 4), label="use own call"):
+        if mine and data.draw(st.integers(0, 4), label="other call") < 4:
             return str(mine)
         return self.pick_call(data)
 
@@ -249,9 +249,10 @@ class SiteMachine(RuleBasedStateMachine):
 
         async def ring_timeout() -> None:
             await asyncio.sleep(0)
-            if call_id in self.core._ring_timers:
+            if call_id in self.core._ring_timers:  # it fires for the agent it rings at
                 self.core._ring_timers[call_id].cancel()
-                self.core._fire(self.core._ring_expired, agent_id, call_id)
+                ringing_at = self.core.calls[call_id].agent_id
+                self.core._fire(self.core._ring_expired, ringing_at, call_id)
         return ring_timeout
 
     # -- rules: callers -----------------------------------------------------------------
@@ -291,7 +292,7 @@ class SiteMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def caller_hangs_up(self, data: st.DataObject) -> None:
         live = [c for c in self.offered if c in self.core.calls]
-        if live and data.draw(st.integers(0, 3), label="live call"):
+        if live and data.draw(st.integers(0, 3), label="other call") < 3:
             call_id = data.draw(st.sampled_from(live), label="call")
         else:
             call_id = self.pick_call(data)
