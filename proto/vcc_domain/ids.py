@@ -8,11 +8,25 @@ for a directory change) and never change when the fact travels to another site.
 from __future__ import annotations
 
 import os
+import random
 import time
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 PREFIXES = frozenset({"call", "leg", "evt", "cdr", "wo", "sess", "chg", "req"})
+
+
+# 80 random bits per ID from a generator seeded by the OS (reseeded in a forked child so
+# two processes never share a stream); cheaper than a system call per ID. IDs are not
+# secrets: uniqueness, not unpredictability, is what they need.
+_rng = random.Random(os.urandom(32))
+
+
+def _reseed() -> None:
+    _rng.seed(os.urandom(32))
+
+
+os.register_at_fork(after_in_child=_reseed)
 
 
 def _encode(value: int, length: int) -> str:
@@ -28,7 +42,7 @@ def new_ulid(now_ms: int | None = None) -> str:
     ms = int(time.time() * 1000) if now_ms is None else now_ms
     if not 0 <= ms < 2**48:
         raise ValueError(f"timestamp out of range for a ULID: {ms}")
-    rand = int.from_bytes(os.urandom(10), "big")
+    rand = _rng.getrandbits(80)
     return _encode(ms, 10) + _encode(rand, 16)
 
 

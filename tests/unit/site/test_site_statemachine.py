@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from argon2 import PasswordHasher, Type
@@ -307,10 +308,10 @@ class SiteMachine(RuleBasedStateMachine):
     def staff(self, agents: list[str], ready: list[bool]) -> None:
         """A shift starts: some agents log in, some of them become ready."""
         for agent_id, go in zip(agents, ready, strict=False):
-            self.attempt("login", lambda a=agent_id: self.op_login(a, PASSWORD))
+            self.attempt("login", partial(self.op_login, agent_id, PASSWORD))
             if go:
                 token = self.token(agent_id)
-                self.attempt("ready", lambda t=token: self.desk.set_ready(t))
+                self.attempt("ready", partial(self.desk.set_ready, token))
 
     @rule(data=st.data(), right=st.sampled_from([True, True, True, False]))
     def login(self, data: st.DataObject, right: bool) -> None:
@@ -531,7 +532,7 @@ class SiteMachine(RuleBasedStateMachine):
                 if not live:
                     break
                 for call_id in live:
-                    self.run(lambda c=call_id: self.access.hang_up(c))
+                    self.run(partial(self.access.hang_up, call_id))
             self.drain()
             assert not self.core.calls, self.core.calls
             assert not self.store.failed_commits, self.store.failed_commits
