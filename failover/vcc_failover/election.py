@@ -153,6 +153,7 @@ class EtcdLeadership:
         self._last_published: LeadershipChange | None = None
         self._client: Etcd3Client | None = None
         self._task: asyncio.Task[None] | None = None
+        self._hooks: set[asyncio.Future[None]] = set()
         self.elected = asyncio.Event()  # set while leading
         self.terms = 0  # how many times this node won
         self.won_at: float | None = None  # monotonic time of the latest win
@@ -194,9 +195,7 @@ class EtcdLeadership:
     async def stop(self) -> None:
         """Stop campaigning and resign: delete the key if it is ours, revoke the lease."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         was_leading = self._term.leading
         token = self._term.token
@@ -319,10 +318,14 @@ class EtcdLeadership:
         if self.on_elected is not None:
             # Before we say we lead (e.g. move the database fence to our token, so that a
             # deposed leader's late write is refused from the moment we lead).
-            try:
-                await asyncio.wait_for(self.on_elected(token), timeout=self.ttl / 3)
-            except Exception as exc:  # still lead: every write carries the token anyway
-                log.warning("election: on_elected hook for token %d failed: %s", token, exc)
+            # Never cancelled (a database transaction cut mid-way may keep its locks): if
+            # it is slow it finishes in the background while we already lead.
+            hook = asyncio.ensure_future(self.on_elected(token))
+            self._hooks.add(hook)
+            hook.add_done_callback(self._hook_done)
+            await asyncio.wait({hook}, timeout=self.ttl / 3)
+            if not hook.done():
+                log.warning("election: on_elected hook for token %d still running", token)
         if sent_at + self.ttl <= self._clock():
             log.warning("election: took too long to take office; campaigning again")
             await self._revoke()
@@ -358,7 +361,10 @@ class EtcdLeadership:
         assert client.lease is not None
         call = client.lease.keep_alive(self._lease_id)
         try:
-            response = await asyncio.wait_for(call.read(), timeout=within_s)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that races with the result, and stop() would then wait forever.
+            async with asyncio.timeout(within_s):
+                response = await call.read()
         finally:
             call.cancel()
         if response is grpc.aio.EOF:
@@ -390,6 +396,12 @@ class EtcdLeadership:
         with contextlib.suppress(*ETCD_ERRORS):
             await self._client.lease.revoke(lease_id, timeout=1.0)
 
+    def _hook_done(self, hook: asyncio.Future[None]) -> None:
+        self._hooks.discard(hook)
+        if not hook.cancelled() and hook.exception() is not None:
+            # Still lead: every write carries the token and advances the fence itself.
+            log.warning("election: on_elected hook failed: %s", hook.exception())
+
     def _step_down(self, reason: str) -> None:
         if self._term.leading:
             log.warning("hub %s steps down (token %d): %s", self.node_id, self._term.token,
@@ -416,6 +428,15 @@ class EtcdLeadership:
                 listener(change)
             except Exception:
                 log.exception("leadership listener failed")
+
+
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and wait until it is done, cancelling again if it swallowed one."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        task.result()
 
 
 def _describe(exc: BaseException) -> str:

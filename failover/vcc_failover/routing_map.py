@@ -26,6 +26,7 @@ from etcd3aio import Etcd3Client, prefix_range_end
 
 from vcc_domain.errors import NotFound, NotLeader, Unavailable
 from vcc_domain.province import Province
+from vcc_failover.election import cancel_and_wait
 from vcc_failover.leadership import Leadership
 from vcc_failover.lease import ETCD_ERRORS, new_client
 from vcc_failover.locator import LEADER_KEY
@@ -92,9 +93,7 @@ class RoutingMapWriter:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         if self._client is not None:
             with contextlib.suppress(*ETCD_ERRORS):

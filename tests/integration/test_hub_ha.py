@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -26,7 +29,7 @@ from sqlalchemy import text
 from vcc_domain.errors import Fenced
 from vcc_domain.province import load_province_file
 from vcc_failover.hub_client import LeaderClient
-from vcc_failover.lease import LeaseKeeper, get_prefix
+from vcc_failover.lease import ETCD_ERRORS, get_prefix, new_client
 from vcc_failover.locator import LEADER_KEY, EtcdHubLocator
 from vcc_failover.routing_map import SITE_PREFIX, live_sites_for, read_routing_map
 from vcc_ops.cli import example_province_path
@@ -68,12 +71,13 @@ async def get_info(endpoint: str) -> node_pb2.NodeInfo | None:
         return None
 
 
-async def wait_for(what: str, check: object, within_s: float, every_s: float = 0.05) -> float:
+async def wait_for(what: str, check: Callable[[], Awaitable[bool]], within_s: float,
+                   every_s: float = 0.05) -> float:
     """Poll an async predicate; return the time it took."""
     start = time.monotonic()
     deadline = start + within_s
     while True:
-        if await check():  # type: ignore[operator]
+        if await check():
             return time.monotonic() - start
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {within_s} s waiting for {what}")
@@ -94,7 +98,7 @@ def apply_request(i: int) -> hub_pb2.ApplyChangeRequest:
                                       actor=common_pb2.Actor(operator="ha-test"))
 
 
-async def leader_record(etcd: str) -> dict[str, object]:
+async def leader_record(etcd: str) -> dict[str, Any]:
     raw = (await get_prefix([etcd], LEADER_KEY)).get(LEADER_KEY)
     return json.loads(raw) if raw else {}
 
@@ -118,6 +122,7 @@ async def test_leader_killed_during_a_stream_of_changes(
     a, b, db = hub_pair
     a.start()
     await wait_for("hub-a to lead", lambda: _leads(a), 30)
+    await wait_for("hub-a to import the province", lambda: _has_directory(a), 30)
     b.start()
     await wait_for("hub-b to serve", lambda: _serves(b), 30)
 
@@ -138,7 +143,6 @@ async def test_leader_killed_during_a_stream_of_changes(
     # (b) SIGKILL the leader in the middle of a stream of changes sent via call_leader.
     client = LeaderClient(EtcdHubLocator([etcd_server.endpoint]), attempts=40, deadline_s=40)
     versions: dict[int, int] = {}
-    killed_at: float | None = None
     takeover_s: float | None = None
 
     async def stream() -> None:
@@ -153,8 +157,8 @@ async def test_leader_killed_during_a_stream_of_changes(
 
     writer = asyncio.create_task(stream())
     try:
-        await wait_for("some changes before the kill", _count_at_least(versions, KILL_AFTER), 60)
-        killed_at = time.monotonic()
+        await wait_for("some changes before the kill",
+                       _count_at_least(versions, KILL_AFTER, writer), 60)
         a.proc.kill()
         takeover_s = await wait_for("hub-b to lead", lambda: _leads(b), TAKEOVER_BOUND_S, 0.02)
         await asyncio.wait_for(writer, 90)
@@ -191,10 +195,53 @@ async def test_leader_killed_during_a_stream_of_changes(
         # (c) the old leader's late write is refused; the new leader's is accepted.
         with pytest.raises(Fenced):
             async with engine.begin() as conn:
+                await conn.execute(text("SET LOCAL lock_timeout = '10s'"))
                 await advance_fence(conn, old_token)
         async with engine.begin() as conn:
+            await conn.execute(text("SET LOCAL lock_timeout = '10s'"))
             await advance_fence(conn, new_token)
             assert await current_fence(conn) == new_token
+    finally:
+        await engine.dispose()
+
+
+async def test_paused_leader_cannot_write_after_takeover(
+    hub_pair: tuple[HubProc, HubProc, str], etcd_server: EtcdServer
+) -> None:
+    """SIGSTOP the leader past its lease, let the standby lead and write, SIGCONT it."""
+    a, b, db = hub_pair
+    a.start()
+    await wait_for("hub-a to lead", lambda: _leads(a), 30)
+    await wait_for("hub-a to import the province", lambda: _has_directory(a), 30)
+    b.start()
+    await wait_for("hub-b to serve", lambda: _serves(b), 30)
+    old_token = int((await leader_record(etcd_server.endpoint))["token"])
+    pid = a.proc.pid
+    assert pid is not None
+    os.killpg(pid, signal.SIGSTOP)
+    try:
+        took = await wait_for("hub-b to lead", lambda: _leads(b), TAKEOVER_BOUND_S, 0.02)
+        print(f"\nhub takeover after SIGSTOP: {took:.2f} s")
+        async with grpc.aio.insecure_channel(b.endpoint) as ch:
+            await hub_pb2_grpc.DirectoryStub(ch).ApplyChange(apply_request(1), timeout=10)
+    finally:
+        os.killpg(pid, signal.SIGCONT)
+    # The old leader wakes up believing nothing new: its write must be refused at once.
+    async with grpc.aio.insecure_channel(a.endpoint) as ch:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await hub_pb2_grpc.DirectoryStub(ch).ApplyChange(apply_request(2), timeout=10)
+    assert refused.value.code() in (grpc.StatusCode.FAILED_PRECONDITION,
+                                    grpc.StatusCode.ABORTED), refused.value
+    await wait_for("hub-a to know it follows", lambda: _names_leader(a, b.endpoint), 10)
+    engine = make_engine(db)
+    try:
+        async with engine.connect() as conn:
+            late = (await conn.execute(text(
+                "SELECT count(*) FROM directory_versions WHERE change_id = 'req-ha-0002'")))\
+                .scalar_one()
+            fence = await current_fence(conn)
+        assert late == 0
+        assert fence > old_token
     finally:
         await engine.dispose()
 
@@ -207,14 +254,12 @@ async def test_routing_map_follows_site_leases(
     ids = [s.id for s in province.sites]
     assert len(ids) >= 3
     doomed = ids[1]
-    keepers = [LeaseKeeper([ep], SITE_PREFIX + s, json.dumps({"site": s}), ttl_s=2)
-               for s in ids if s != doomed]
     holder = ManagedProcess("doomed-site", [sys.executable, str(HELPERS / "lease_holder.py"),
                                             ep, SITE_PREFIX + doomed, "{}", "2"],
                             tmp_path / "holder.log")
     hub = HubProc("hub-r", tmp_path, ep, nats_server.url,
                   f"sqlite:///{tmp_path / 'hub-r.db'}")
-    async with _all_started(keepers):
+    async with _registered(ep, [s for s in ids if s != doomed]):
         holder.start()
         try:
             hub.start()
@@ -248,19 +293,29 @@ async def test_routing_map_follows_site_leases(
 
 
 @asynccontextmanager
-async def _all_started(keepers: list[LeaseKeeper]) -> AsyncIterator[None]:
-    try:
-        for k in keepers:
-            await k.start()
-        yield
-    finally:
-        for k in keepers:
-            await k.stop()
+async def _registered(endpoint: str, site_ids: list[str]) -> AsyncIterator[None]:
+    """Site registrations under one long lease, revoked at the end (no background task)."""
+    async with new_client([endpoint]) as client:
+        assert client.lease is not None and client.kv is not None
+        lease = await client.lease.grant(60, timeout=5)
+        try:
+            for site_id in site_ids:
+                await client.kv.put(SITE_PREFIX + site_id, json.dumps({"site": site_id}),
+                                    lease=lease.ID, timeout=5)
+            yield
+        finally:
+            with suppress(*ETCD_ERRORS):
+                await client.lease.revoke(lease.ID, timeout=5)
 
 
 async def _leads(h: HubProc) -> bool:
     info = await get_info(h.endpoint)
     return info is not None and info.is_leader
+
+
+async def _has_directory(h: HubProc) -> bool:
+    info = await get_info(h.endpoint)
+    return info is not None and info.directory_version >= 1
 
 
 async def _serves(h: HubProc) -> bool:
@@ -272,7 +327,10 @@ async def _names_leader(h: HubProc, leader: str) -> bool:
     return info is not None and info.leader_endpoint == leader
 
 
-def _count_at_least(d: dict[int, int], n: int) -> object:
+def _count_at_least(d: dict[int, int], n: int, writer: asyncio.Task[None]
+                    ) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
+        if writer.done():
+            writer.result()  # raises the writer's error, if any
         return len(d) >= n
     return check

@@ -166,7 +166,8 @@ class DeskService:
         result: Connected = core.acd.answer(agent.agent_id, call.acd_key)
         now = core.now_ms()
         core._cancel_ring(call_id)
-        call.state, call.answered_at_ms = "connected", now
+        call.state = "connected"
+        call.answered(now)
         if call.leg is not None:
             call.ring_ms += max(0, now - call.leg.offered_at_ms)
             call.leg = replace(call.leg, answered_at_ms=now)

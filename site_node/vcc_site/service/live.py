@@ -52,7 +52,10 @@ class LiveCall:
     leg: LegRecord | None = None
     legs: list[LegRecord] = field(default_factory=list)
     hold_started_ms: int = 0
-    hold_ms: int = 0
+    hold_ms: int = 0  # total time on hold, all legs
+    talk_ms: int = 0  # total talk time of finished legs (answer to end, less hold)
+    leg_answered_ms: int = 0  # when the current leg was answered (0: not answered)
+    leg_hold_base_ms: int = 0  # hold_ms when the current leg was answered
     ring_ms: int = 0
     transferred: bool = False
     overflowed: bool = False
@@ -70,6 +73,22 @@ class LiveCall:
 
     def path_labels(self) -> tuple[str, ...]:
         return tuple(f"{node}:{digits}" if digits else node for node, digits, _ in self.ivr_path)
+
+    def answered(self, now_ms: int) -> None:
+        """The current leg is answered; the call's first answer is kept for its CDR."""
+        if not self.answered_at_ms:
+            self.answered_at_ms = now_ms
+        self.leg_answered_ms, self.leg_hold_base_ms = now_ms, self.hold_ms
+
+    def close_leg(self, now_ms: int) -> None:
+        """The current leg ends: stop any hold and add the leg's talk time."""
+        if self.hold_started_ms:
+            self.hold_ms += now_ms - self.hold_started_ms
+            self.hold_started_ms = 0
+        if self.leg_answered_ms:
+            leg_hold = self.hold_ms - self.leg_hold_base_ms
+            self.talk_ms += max(0, now_ms - self.leg_answered_ms - leg_hold)
+            self.leg_answered_ms = 0
 
     def record(self, now_ms: int) -> CallRecord:
         return CallRecord(
@@ -121,7 +140,7 @@ class LiveCall:
             ended_at_ms=end,
             wait_ms=max(0, waited_until - wait_start) if self.queued_at_ms else 0,
             ring_ms=self.ring_ms,
-            talk_ms=max(0, end - answered - self.hold_ms) if answered else 0,
+            talk_ms=self.talk_ms,
             hold_ms=self.hold_ms,
             agent_id=self.agent_id if answered else "",
             transferred=self.transferred,
