@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from vcc_hub.app import load_hub
+from vcc_domain.clock import SystemClock
+from vcc_failover.leadership import StaticLeadership
+from vcc_hub.app import load_hub, start_components
+from vcc_hub.components import HubContext
 from vcc_ops.cli import example_province_path
 from vcc_proto.nodeconfig import NodeConfig
 from vcc_proto.server import ServedService
 from vcc_proto.servicing import unimplemented_methods
+from vcc_replication import fencing
+from vcc_replication.background import BackgroundNats
+from vcc_replication.db import make_engine
 from vcc_site.app import load_site
 from vcc_site.store.memory import MemorySiteStore
 
@@ -25,7 +33,25 @@ def _config(tmp_path: Path) -> NodeConfig:
 
 
 def _hub_services(tmp_path: Path) -> list[ServedService]:
-    return load_hub(_config(tmp_path)).build_services()
+    """Node plus every service the hub's components serve (built over a real SQLite)."""
+
+    async def build() -> list[ServedService]:
+        config = replace(_config(tmp_path), etcd_endpoints=())  # a lone hub: it leads
+        hub = load_hub(config)
+        engine = make_engine(f"sqlite:///{tmp_path / 'hub.db'}")
+        await fencing.migrate(engine)
+        ctx = HubContext(config=config, province=hub.province, engine=engine,
+                         nats=BackgroundNats(["nats://127.0.0.1:1"], name="test"),
+                         state=hub.state, leadership=StaticLeadership(), clock=SystemClock())
+        components = await start_components(ctx)
+        try:
+            return hub.build_services() + [s for c in components for s in c.services()]
+        finally:
+            for component in reversed(components):
+                await component.stop()
+            await engine.dispose()
+
+    return asyncio.run(build())
 
 
 def _site_services(tmp_path: Path) -> list[ServedService]:
@@ -39,6 +65,11 @@ def test_every_served_rpc_is_implemented(build, tmp_path: Path) -> None:  # type
     missing = {s.name: unimplemented_methods(s.servicer, s.name) for s in services}
     assert all(not m for m in missing.values()), f"unimplemented RPCs: {missing}"
     assert "vcc_proto.v1.Node" in {s.name for s in services}
+
+
+def test_hub_serves_directory_and_replication(tmp_path: Path) -> None:
+    names = {s.name for s in _hub_services(tmp_path)}
+    assert {"vcc_proto.v1.Directory", "vcc_proto.v1.Replication"} <= names
 
 
 def test_site_serves_access_desk_and_remote(tmp_path: Path) -> None:
