@@ -40,6 +40,7 @@ import grpc
 from etcd3aio import Etcd3Client
 
 from vcc_domain.errors import NotLeader
+from vcc_failover.aio import cancel_and_wait
 from vcc_failover.lease import ETCD_ERRORS, lease_ttl_seconds, new_client
 from vcc_failover.locator import LEADER_KEY
 
@@ -428,15 +429,6 @@ class EtcdLeadership:
                 listener(change)
             except Exception:
                 log.exception("leadership listener failed")
-
-
-async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
-    """Cancel ``task`` and wait until it is done, cancelling again if it swallowed one."""
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=1.0)
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        task.result()
 
 
 def _describe(exc: BaseException) -> str:

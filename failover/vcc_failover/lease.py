@@ -26,6 +26,7 @@ from tenacity import (
 )
 
 from vcc_domain.errors import Unavailable
+from vcc_failover.aio import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +105,7 @@ class LeaseKeeper:
     async def stop(self) -> None:
         """Stop refreshing and revoke the lease, which deletes the key at once."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         if self._client is not None and self._client.lease is not None and self.lease_id:
             with contextlib.suppress(*ETCD_ERRORS):
@@ -141,7 +140,8 @@ class LeaseKeeper:
         assert self.lease_id is not None
         call = self._client.lease.keep_alive(self.lease_id)
         try:
-            response = await asyncio.wait_for(call.read(), timeout=max(1.0, self.ttl / 2))
+            async with asyncio.timeout(max(1.0, self.ttl / 2)):
+                response = await call.read()
         finally:
             call.cancel()
         if response is grpc.aio.EOF:

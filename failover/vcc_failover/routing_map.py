@@ -26,7 +26,7 @@ from etcd3aio import Etcd3Client, prefix_range_end
 
 from vcc_domain.errors import NotFound, NotLeader, Unavailable
 from vcc_domain.province import Province
-from vcc_failover.election import cancel_and_wait
+from vcc_failover.aio import cancel_and_wait
 from vcc_failover.leadership import Leadership
 from vcc_failover.lease import ETCD_ERRORS, new_client
 from vcc_failover.locator import LEADER_KEY
