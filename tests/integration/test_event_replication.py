@@ -4,9 +4,8 @@
     identical to a single clean delivery;
 (b) events deleted from the stream after the site saw them acknowledged are detected as a
     gap by the hub, re-published by the site on request, and end at the hub exactly once;
-(c) the hub is down for ~10 s (the acceptance says 30 s; 10 s keeps the suite short, the
-    mechanism is the same) while calls are answered at a real site: afterwards every CDR
-    of the site is at the hub exactly once.
+(c) the hub is down for 30 s while calls are answered at a real site: afterwards every
+    CDR of the site is at the hub exactly once.
 """
 
 from __future__ import annotations
@@ -334,6 +333,9 @@ async def _true(value: bool) -> bool:
 # -- (c) the hub gone while calls flow ----------------------------------------------------
 
 
+HUB_DOWN_S = 30.0
+
+
 async def test_calls_flow_with_the_hub_down_and_every_cdr_arrives_once(
         hub: HubProcess, site: ReplicatingSite) -> None:
     client = Client(site.target)
@@ -345,7 +347,7 @@ async def test_calls_flow_with_the_hub_down_and_every_cdr_arrives_once(
         await until(lambda: _hub_caught_up(hub, site), "the hub to catch up", timeout_s=60)
 
         hub.stop()
-        down_until = time.monotonic() + 10.0
+        down_until = time.monotonic() + HUB_DOWN_S
         n = 100
         while time.monotonic() < down_until:  # calls keep being answered, no error
             served += await serve_calls(client, desks, 1, n)
