@@ -322,6 +322,7 @@ class CustomerSummary(_message.Message):
     OPEN_WORK_ORDERS_FIELD_NUMBER: _builtins.int
     AS_OF_MS_FIELD_NUMBER: _builtins.int
     FROM_HUB_COPY_FIELD_NUMBER: _builtins.int
+    READ_FROM_SITE_ID_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     """Customer ID at the home site; empty when the caller is not a known customer."""
     name: _builtins.str
@@ -338,6 +339,10 @@ class CustomerSummary(_message.Message):
     """When the data was read at its source; 0 if unknown."""
     from_hub_copy: _builtins.bool
     """True when read from the hub's read-only copy because the home site did not answer."""
+    read_from_site_id: _builtins.str
+    """Where the serving site read this summary: its own ID (a local customer), the home
+    site's ID (a remote read), or empty (unknown caller, or the hub copy).
+    """
     def __init__(
         self,
         *,
@@ -349,10 +354,11 @@ class CustomerSummary(_message.Message):
         open_work_orders: _builtins.int = ...,
         as_of_ms: _builtins.int = ...,
         from_hub_copy: _builtins.bool = ...,
+        read_from_site_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_ms", b"as_of_ms", "customer_id", b"customer_id", "from_hub_copy", b"from_hub_copy", "home_site_id", b"home_site_id", "masked_number", b"masked_number", "name", b"name", "open_work_orders", b"open_work_orders", "tier", b"tier"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_ms", b"as_of_ms", "customer_id", b"customer_id", "from_hub_copy", b"from_hub_copy", "home_site_id", b"home_site_id", "masked_number", b"masked_number", "name", b"name", "open_work_orders", b"open_work_orders", "read_from_site_id", b"read_from_site_id", "tier", b"tier"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1698,3 +1698,69 @@ class ReplicationStatus(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReplicationStatus: _TypeAlias = ReplicationStatus  # noqa: Y015
+
+@_typing.final
+class GetCustomerCopyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    PHONE_NUMBER_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    """Customer ID at its home site."""
+    phone_number: _builtins.str
+    """A phone number bound to the customer."""
+    reason: _builtins.str
+    """Why (for example the call ID being served)."""
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor:
+        """Who reads (site and agent), for the reading site's audit log."""
+
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        phone_number: _builtins.str = ...,
+        actor: _common_pb2.Actor | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "customer_id", b"customer_id", "key", b"key", "phone_number", b"phone_number"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "customer_id", b"customer_id", "key", b"key", "phone_number", b"phone_number", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_key: _TypeAlias = _typing.Literal["customer_id", "phone_number"]  # noqa: Y015
+    _WhichOneofArgType_key: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_key) -> _WhichOneofReturnType_key | None: ...
+
+Global___GetCustomerCopyRequest: _TypeAlias = GetCustomerCopyRequest  # noqa: Y015
+
+@_typing.final
+class CustomerCopy(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_FIELD_NUMBER: _builtins.int
+    AS_OF_MS_FIELD_NUMBER: _builtins.int
+    EVENT_SEQ_FIELD_NUMBER: _builtins.int
+    as_of_ms: _builtins.int
+    """When the home site published this version (the copy's age is now minus this)."""
+    event_seq: _builtins.int
+    """Event sequence of the home site that carried this version."""
+    @_builtins.property
+    def customer(self) -> _common_pb2.Customer:
+        """The record as the home site last published it."""
+
+    def __init__(
+        self,
+        *,
+        customer: _common_pb2.Customer | None = ...,
+        as_of_ms: _builtins.int = ...,
+        event_seq: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_ms", b"as_of_ms", "customer", b"customer", "event_seq", b"event_seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CustomerCopy: _TypeAlias = CustomerCopy  # noqa: Y015

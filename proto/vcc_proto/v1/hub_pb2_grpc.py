@@ -732,3 +732,88 @@ class Replication:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class CustomersStub:
+    """Read-only copies of every site's customer profiles, kept by the hub from the sites'
+    `customer.updated` events (never with PIN hashes). A site serving a caller whose home
+    site does not answer reads the copy here and shows its age. Any hub (leader or not)
+    answers: it is a read.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.GetCustomerCopy = channel.unary_unary(
+                '/vcc_proto.v1.Customers/GetCustomerCopy',
+                request_serializer=vcc__proto_dot_v1_dot_hub__pb2.GetCustomerCopyRequest.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_hub__pb2.CustomerCopy.FromString,
+                _registered_method=True)
+
+
+class CustomersServicer:
+    """Read-only copies of every site's customer profiles, kept by the hub from the sites'
+    `customer.updated` events (never with PIN hashes). A site serving a caller whose home
+    site does not answer reads the copy here and shows its age. Any hub (leader or not)
+    answers: it is a read.
+    """
+
+    def GetCustomerCopy(self, request, context):
+        """The hub's copy of one customer; NOT_FOUND if the hub holds none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_CustomersServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'GetCustomerCopy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCustomerCopy,
+                    request_deserializer=vcc__proto_dot_v1_dot_hub__pb2.GetCustomerCopyRequest.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_hub__pb2.CustomerCopy.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'vcc_proto.v1.Customers', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('vcc_proto.v1.Customers', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Customers:
+    """Read-only copies of every site's customer profiles, kept by the hub from the sites'
+    `customer.updated` events (never with PIN hashes). A site serving a caller whose home
+    site does not answer reads the copy here and shows its age. Any hub (leader or not)
+    answers: it is a read.
+    """
+
+    @staticmethod
+    def GetCustomerCopy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.Customers/GetCustomerCopy',
+            vcc__proto_dot_v1_dot_hub__pb2.GetCustomerCopyRequest.SerializeToString,
+            vcc__proto_dot_v1_dot_hub__pb2.CustomerCopy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -299,3 +299,46 @@ class ReplicationServicer(metaclass=_abc_1.ABCMeta):
         """
 
 def add_ReplicationServicer_to_server(servicer: ReplicationServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class CustomersStub:
+    """Read-only copies of every site's customer profiles, kept by the hub from the sites'
+    `customer.updated` events (never with PIN hashes). A site serving a caller whose home
+    site does not answer reads the copy here and shows its age. Any hub (leader or not)
+    answers: it is a read.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> CustomersAsyncStub: ...
+    GetCustomerCopy: _grpc.UnaryUnaryMultiCallable[_hub_pb2.GetCustomerCopyRequest, _hub_pb2.CustomerCopy]
+    """The hub's copy of one customer; NOT_FOUND if the hub holds none."""
+
+@_typing.type_check_only
+class CustomersAsyncStub(CustomersStub):
+    """Read-only copies of every site's customer profiles, kept by the hub from the sites'
+    `customer.updated` events (never with PIN hashes). A site serving a caller whose home
+    site does not answer reads the copy here and shows its age. Any hub (leader or not)
+    answers: it is a read.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    GetCustomerCopy: _aio.UnaryUnaryMultiCallable[_hub_pb2.GetCustomerCopyRequest, _hub_pb2.CustomerCopy]  # type: ignore[assignment]
+    """The hub's copy of one customer; NOT_FOUND if the hub holds none."""
+
+class CustomersServicer(metaclass=_abc_1.ABCMeta):
+    """Read-only copies of every site's customer profiles, kept by the hub from the sites'
+    `customer.updated` events (never with PIN hashes). A site serving a caller whose home
+    site does not answer reads the copy here and shows its age. Any hub (leader or not)
+    answers: it is a read.
+    """
+
+    @_abc_1.abstractmethod
+    def GetCustomerCopy(
+        self,
+        request: _hub_pb2.GetCustomerCopyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_hub_pb2.CustomerCopy, _abc.Awaitable[_hub_pb2.CustomerCopy]]:
+        """The hub's copy of one customer; NOT_FOUND if the hub holds none."""
+
+def add_CustomersServicer_to_server(servicer: CustomersServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
