@@ -59,7 +59,8 @@ class HubProcess:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not await check_health(self.target, timeout_s=1.0):
             if not self.proc.alive:
-                raise AssertionError(f"hub exited: {self.proc.log_tail()}")
+                raise AssertionError(f"hub exited with {self.proc.returncode}: "
+                                     f"{self.proc.log_tail()}")
             if time.monotonic() > deadline:
                 raise AssertionError("hub not healthy in time")
             await asyncio.sleep(0.2)

@@ -1,9 +1,11 @@
-"""Hub component: site events (consumer, inbox, gap repair, ``Replication`` service)."""
+"""Hub component: site events (consumer, inbox, gap repair, ``Replication`` service) and the
+customer copies they keep (``Customers`` service)."""
 
 from __future__ import annotations
 
 from vcc_hub.components import Component, HubContext
 from vcc_hub.events.consumer import EventsConsumer, SiteDirectory, grace_from, static_sites_from
+from vcc_hub.events.customers import CustomersServicer
 from vcc_hub.events.service import ReplicationServicer
 from vcc_hub.events.tables import MIGRATIONS
 from vcc_proto.server import ServedService
@@ -11,13 +13,17 @@ from vcc_proto.v1 import hub_pb2_grpc
 
 
 class HubEvents:
-    def __init__(self, consumer: EventsConsumer, servicer: ReplicationServicer) -> None:
+    def __init__(self, consumer: EventsConsumer, servicer: ReplicationServicer,
+                 customers: CustomersServicer) -> None:
         self.consumer = consumer
         self.servicer = servicer
+        self.customers = customers
 
     def services(self) -> list[ServedService]:
         return [ServedService("vcc_proto.v1.Replication", self.servicer,
-                              hub_pb2_grpc.add_ReplicationServicer_to_server)]
+                              hub_pb2_grpc.add_ReplicationServicer_to_server),
+                ServedService("vcc_proto.v1.Customers", self.customers,
+                              hub_pb2_grpc.add_CustomersServicer_to_server)]
 
     async def stop(self) -> None:
         await self.consumer.stop()
@@ -30,6 +36,7 @@ async def start(ctx: HubContext) -> Component:
     consumer = EventsConsumer(ctx.engine, ctx.nats, lambda: ctx.leadership, ctx.clock, sites,
                               grace_s=grace_from(extra))
     consumer.start()
-    component = HubEvents(consumer, ReplicationServicer(ctx.engine, consumer, ctx.clock))
+    component = HubEvents(consumer, ReplicationServicer(ctx.engine, consumer, ctx.clock),
+                          CustomersServicer(ctx.engine))
     ctx.extras["events"] = component
     return component

@@ -70,6 +70,7 @@ async def apply_batch(
     await _apply_cdrs(conn, new)
     await _apply_calls(conn, new)
     await _apply_agent_states(conn, new)
+    await _apply_customers(conn, new)
     await _advance_progress(conn, new, tracker, now_ms)
     return new
 
@@ -137,6 +138,49 @@ async def _apply_agent_states(conn: AsyncConnection, events: list[SiteEvent]) ->
     } for e in events if e.kind == "agent.state"]
     if rows:
         await conn.execute(_insert(conn, t.agent_states).on_conflict_do_nothing(), rows)
+
+
+CUSTOMER_FIELDS = ("customer_id", "home_site", "phone", "account_no", "name", "tier")
+CUSTOMER_NUMBERS = ("balance_fen", "bill_fen", "bill_due_at_ms", "open_work_orders",
+                    "updated_at_ms")
+
+
+def customer_row(e: SiteEvent) -> dict[str, Any] | None:
+    """The hub's copy of a customer from a ``customer.updated`` event carrying the whole
+    profile (``payload["customer"]``); None for an event without one."""
+    profile = e.payload.get("customer")
+    if e.kind != "customer.updated" or not isinstance(profile, dict):
+        return None
+    if not profile.get("customer_id"):
+        return None
+    row: dict[str, Any] = {name: str(profile.get(name) or "") for name in CUSTOMER_FIELDS}
+    row.update({name: int(profile.get(name) or 0) for name in CUSTOMER_NUMBERS})
+    row["home_site"] = row["home_site"] or e.site
+    row["pin_set"] = bool(profile.get("pin_set"))
+    row["as_of_ms"] = e.at_ms
+    row["event_seq"] = e.seq
+    return row
+
+
+async def _apply_customers(conn: AsyncConnection, events: list[SiteEvent]) -> None:
+    latest: dict[str, dict[str, Any]] = {}
+    for e in events:
+        row = customer_row(e)
+        if row is None:
+            continue
+        held = latest.get(row["customer_id"])
+        if held is None or held["event_seq"] < row["event_seq"]:
+            latest[row["customer_id"]] = row
+    if not latest:
+        return
+    ins = _insert(conn, t.customers)
+    columns = [c.name for c in t.customers.columns if c.name != "customer_id"]
+    stmt = ins.on_conflict_do_update(
+        index_elements=["customer_id"],
+        set_={c: ins.excluded[c] for c in columns},
+        where=t.customers.c.event_seq < ins.excluded.event_seq,
+    )
+    await conn.execute(stmt, [latest[k] for k in sorted(latest)])
 
 
 async def _advance_progress(conn: AsyncConnection, events: list[SiteEvent],

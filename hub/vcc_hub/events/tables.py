@@ -7,6 +7,9 @@
 * ``calls`` — the latest state of each call at each site (newest event sequence wins,
   whatever order the events arrived in).
 * ``agent_states`` — every agent state change, appended.
+* ``customers`` — read-only copies of every site's customer profiles (from
+  ``customer.updated`` events; never a PIN hash), newest event sequence wins; ``as_of_ms``
+  is when the home site published that version (for showing the copy's age).
 """
 
 from __future__ import annotations
@@ -102,6 +105,25 @@ agent_states = Table(
     Column("reason", String(64), nullable=False),
     Column("call_id", ID, nullable=False),
     Column("at_ms", BigInteger, nullable=False),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("customer_id", String(32), primary_key=True),
+    Column("home_site", String(16), nullable=False),
+    Column("phone", String(32), nullable=False, index=True),
+    Column("account_no", String(32), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("tier", String(16), nullable=False),
+    Column("balance_fen", BigInteger, nullable=False),
+    Column("bill_fen", BigInteger, nullable=False),
+    Column("bill_due_at_ms", BigInteger, nullable=False),
+    Column("open_work_orders", BigInteger, nullable=False),
+    Column("pin_set", Boolean, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+    Column("as_of_ms", BigInteger, nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
 )
 
 MIGRATIONS = Migrations(Path(__file__).resolve().parent / "migrations",

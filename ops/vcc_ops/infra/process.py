@@ -30,13 +30,19 @@ class StartupError(RuntimeError):
     """A server did not become healthy; the message points at its log file."""
 
 
+# Resolved once in the parent: the child between fork and exec must not load libraries
+# (dlopen takes the loader lock, which another thread of the parent - gRPC's, say - may
+# have held at the moment of the fork; the child would then die or hang before exec).
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
 def _arm_parent_death_signal(parent_pid: int) -> Callable[[], None]:
     """Build the ``preexec_fn`` run in the child between fork and exec."""
+    prctl, kill = _PRCTL, int(signal.SIGKILL)
 
     def preexec() -> None:
-        if sys.platform.startswith("linux"):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, kill, 0, 0, 0)
         # The parent may have died between fork and prctl: then nobody would signal us.
         if os.getppid() != parent_pid:
             os._exit(1)

@@ -111,8 +111,19 @@ def agent_status(agent: LiveAgent) -> s.AgentStatus:
                          since_at_ms=agent.since_ms, call_id=agent.call_id)
 
 
+def call_customer(call: LiveCall) -> c.CustomerSummary:
+    """The call's customer summary, marked with where it was read (and as of when)."""
+    summary = customer_summary(call.customer, call.customer_as_of_ms)
+    if call.customer is not None:
+        if call.customer_source == "hub":
+            summary.from_hub_copy = True
+        else:
+            summary.read_from_site_id = call.customer_source or call.site_id
+    return summary
+
+
 def screen_pop(call: LiveCall) -> s.ScreenPop:
-    return s.ScreenPop(customer=customer_summary(call.customer), business_id=call.business_id,
+    return s.ScreenPop(customer=call_customer(call), business_id=call.business_id,
                        dialed_code=call.dialed_code, ivr_path=ivr_path(call.path_labels()),
                        attached_data=call.attached, notes=list(call.notes),
                        original_arrival_at_ms=call.arrival_at_ms,

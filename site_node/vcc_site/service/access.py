@@ -8,9 +8,11 @@ the other; different calls never wait for each other.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import weakref
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 
 from vcc_domain.errors import Conflict, InvalidInput, NotFound
 from vcc_domain.ids import id_prefix, new_id
@@ -19,9 +21,15 @@ from vcc_site.domain import ivr as ivr_engine
 from vcc_site.domain.queue import Priority
 from vcc_site.domain.results import Assignment, Queued
 from vcc_site.service.core import SiteCore
+from vcc_site.service.customers import RemoteCustomers
 from vcc_site.service.live import LiveCall
 from vcc_site.service.selfservice import SelfService
+from vcc_site.service.transfer import ACCEPTED, REFUSED, Handoff, TransferAnswer
 from vcc_site.store.api import CallRecord, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+KEEP_TRANSFER_ANSWERS = 10_000  # transfer request IDs remembered for idempotency
 
 NUMBER = re.compile(r"^\+?[0-9]{3,20}$")
 CODE = re.compile(r"^[0-9]{3,8}$")
@@ -53,12 +61,16 @@ class StepView:
 
 
 class AccessService:
-    def __init__(self, core: SiteCore, selfservice: SelfService) -> None:
+    def __init__(self, core: SiteCore, selfservice: SelfService,
+                 remote: RemoteCustomers | None = None) -> None:
         self.core = core
         self.selfservice = selfservice
+        self.remote = remote  # reads callers homed at other sites (None: local only)
         # one lock per live call; a lock nobody holds or waits on is dropped by itself
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary())
+        # transfers taken in, by request ID: a retried AcceptTransfer gets the first answer
+        self._transfers_in: OrderedDict[str, asyncio.Future[TransferAnswer]] = OrderedDict()
 
     def _lock(self, call_id: str) -> asyncio.Lock:
         lock = self._locks.get(call_id)
@@ -98,13 +110,22 @@ class AccessService:
         if original_arrival_ms and not 0 < original_arrival_ms <= now + 60_000:
             raise InvalidInput("must be in the past", field="original_arrival_at_ms")
         business = core.province.business_for_code(dialed_code)
+        call_id = call_id or new_id("call")
         customer = await core.store.customer_by_phone(caller)
+        source, as_of, uow = "", 0, UnitOfWork()
+        if customer is None and self.remote is not None:  # homed at another site?
+            found = await self.remote.lookup(caller, call_id=call_id, uow=uow)
+            if found is not None:
+                customer, source, as_of = found.record, found.source, found.as_of_ms
+            if call_id in core.calls:  # the same call offered twice while we looked
+                raise Conflict(f"call {call_id!r} is already known here", field="call_id")
         tier = customer.tier if customer else "ordinary"
         call = LiveCall(
-            call_id=call_id or new_id("call"), site_id=core.site_id, entry_site=entry,
+            call_id=call_id, site_id=core.site_id, entry_site=entry,
             caller_number=caller, dialed_code=dialed_code, business_id=business.id,
             customer=customer, tier=tier, priority=PRIORITY_OF_TIER[tier].name.lower(),
             arrival_at_ms=original_arrival_ms or now,
+            customer_source=source, customer_as_of_ms=as_of,
         )
         session, step = ivr_engine.start_ivr(
             business, caller_identified=customer is not None,
@@ -113,7 +134,7 @@ class AccessService:
         core.calls[call.call_id] = call
         core.metrics.offered(business.id)
         async with self._lock(call.call_id):
-            uow = UnitOfWork().emit(call.event("call.arrived", now, dialed_code=dialed_code))
+            uow.emit(call.event("call.arrived", now, dialed_code=dialed_code))
             return await self._advance(call, step, uow)
 
     async def _require_live(self, call_id: str) -> None:
@@ -138,6 +159,10 @@ class AccessService:
     async def hang_up(self, call_id: str) -> CallRecord:
         core = self.core
         async with self._lock(call_id):
+            live = core.calls.get(call_id)
+            settled = live.transfer_settled if live is not None else None
+            if settled is not None:  # a transfer to another site decides who ends the call
+                await settled.wait()
             await self._require_live(call_id)
             call = core.live_call(call_id)
             uow = UnitOfWork()
@@ -157,6 +182,104 @@ class AccessService:
         if record is None:
             raise NotFound(f"unknown call {call_id!r}", field="call_id")
         return record
+
+    # -- calls transferred in from other sites ----------------------------------------
+
+    async def accept_transfer(self, handoff: Handoff, deadline_ms: int = 0) -> TransferAnswer:
+        """Take over a call from another site (``Remote.AcceptTransfer``).
+
+        Refused (an answer, not an error) when the business is unknown or not served
+        here, no logged-in agent here can serve the skill, the call is already known
+        here, or the broker's deadline has passed. Otherwise the call gets a LiveCall
+        with the SAME call ID, skips the IVR and enters the ACD at the transferred
+        priority with its original arrival time, carrying its notes, IVR path, attached
+        data and previous legs into the screen pop. Idempotent by request ID.
+        """
+        for field_name, value, prefix in (("context.call_id", handoff.call_id, "call"),
+                                          ("context.new_leg_id", handoff.new_leg_id, "leg")):
+            try:
+                if id_prefix(value) != prefix:
+                    raise ValueError(value)
+            except ValueError as exc:
+                raise InvalidInput(f"not a {prefix} id", field=field_name) from exc
+        if not NUMBER.match(handoff.caller_number):
+            raise InvalidInput("must be 3-20 digits", field="context.caller_number")
+        key = handoff.request_id or f"{handoff.call_id}/{handoff.new_leg_id}"
+        found = self._transfers_in.get(key)
+        if found is None:
+            found = asyncio.ensure_future(self._take_over(handoff, deadline_ms))
+            self._transfers_in[key] = found
+            while len(self._transfers_in) > KEEP_TRANSFER_ANSWERS:
+                self._transfers_in.popitem(last=False)
+        try:
+            return await asyncio.shield(found)
+        except BaseException:
+            if found.done():  # a failure is not remembered: a retry may succeed
+                self._transfers_in.pop(key, None)
+            raise
+
+    async def _take_over(self, handoff: Handoff, deadline_ms: int) -> TransferAnswer:
+        core = self.core
+        site = core.site_id
+
+        def refuse(reason: str) -> TransferAnswer:
+            log.info("transfer in of call %s from %s refused: %s", handoff.call_id,
+                     handoff.from_site, reason)
+            return TransferAnswer(REFUSED, handoff.call_id, site, reason=reason)
+
+        try:
+            business = core.province.business(handoff.business_id)
+        except NotFound:
+            return refuse(f"business {handoff.business_id!r} is not known at site {site}")
+        if not business.accepts(site):
+            return refuse(f"business {business.id!r} is not served at site {site}")
+        skill = handoff.target_skill or business.skill
+        if skill not in {s.id for s in core.province.skills}:
+            return refuse(f"skill {skill!r} is not known at site {site}")
+        staff = core.acd.queue_figures(skill)
+        if staff.agents_ready + staff.agents_busy + staff.agents_ringing \
+                + staff.agents_not_ready + staff.agents_wrap_up == 0:
+            return refuse(f"no agent who can serve skill {skill!r} is logged in at site {site}")
+        if handoff.call_id in core.calls or await core.store.call(handoff.call_id) is not None:
+            return refuse(f"call {handoff.call_id} is already known at site {site}")
+        now = core.now_ms()
+        if deadline_ms and now > deadline_ms:
+            return refuse("the broker's deadline passed before the call could be queued")
+        customer = handoff.customer
+        if customer is not None and not customer.phone:
+            customer = replace(customer, phone=handoff.caller_number)
+        legs = list(handoff.legs)
+        call = LiveCall(
+            call_id=handoff.call_id, site_id=site,
+            entry_site=legs[0].site_id if legs else handoff.from_site,
+            caller_number=handoff.caller_number, dialed_code=handoff.dialed_code,
+            business_id=business.id, customer=customer, tier=handoff.tier,
+            priority=Priority.TRANSFERRED.name.lower(),
+            arrival_at_ms=handoff.original_arrival_ms or now, state="queued",
+            ivr_path=list(handoff.ivr_path), transferred=True,
+            attached=dict(handoff.attached), notes=list(handoff.notes),
+            next_leg_id=handoff.new_leg_id, prior_legs=legs)
+        call.acd_key = f"{call.call_id}/{len(legs) + 1}"
+        core.calls[call.call_id] = call
+        uow = UnitOfWork().emit(call.event(
+            "call.transferred_in", now, from_site=handoff.from_site,
+            from_agent=handoff.from_agent, request_id=handoff.request_id,
+            leg_id=handoff.new_leg_id))
+        try:
+            decision = core.enter_acd(call, business, Priority.TRANSFERRED, skill)
+        except Exception:
+            del core.calls[call.call_id]
+            raise
+        core.apply(decision, uow)
+        await core.submit(uow)
+        log.info("transfer in of call %s from %s accepted (%s)", call.call_id,
+                 handoff.from_site, type(decision).__name__)
+        if isinstance(decision, Assignment):
+            return TransferAnswer(ACCEPTED, call.call_id, site, handoff.new_leg_id,
+                                  agent_id=decision.agent_id)
+        position = decision.waiting if isinstance(decision, Queued) else 0
+        return TransferAnswer(ACCEPTED, call.call_id, site, handoff.new_leg_id,
+                              queue_position=position)
 
     # -- driving the IVR ------------------------------------------------------------------
 

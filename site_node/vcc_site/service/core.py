@@ -213,7 +213,8 @@ class SiteCore:
         call = self.calls[self.by_key[a.call_id]]
         call.state, call.agent_id, call.offered_at_ms = "offered", a.agent_id, now
         kind = "transfer" if call.transferred else "initial"
-        call.leg = LegRecord(new_id("leg"), call.call_id, self.site_id, a.agent_id, kind, now)
+        leg_id, call.next_leg_id = call.next_leg_id or new_id("leg"), ""
+        call.leg = LegRecord(leg_id, call.call_id, self.site_id, a.agent_id, kind, now)
         uow.add(call.leg, call.record(now)).emit(call.event("call.offered", now, via=a.via.value))
         agent = self.agents.get(a.agent_id)
         if agent is not None:
@@ -312,6 +313,21 @@ class SiteCore:
         decision = self.enter_acd(call, business, Priority.TRANSFERRED, skill)
         self.apply(decision, uow)
         return decision
+
+    def transfer_out(self, call: LiveCall, to_site: str, note: str, uow: UnitOfWork) -> None:
+        """A connected call was accepted by another site: it ends here as transferred out.
+
+        The agent's leg ends, the agent goes to wrap-up, and this site writes the CDR of
+        its part (outcome ``transferred_out``, ``transferred`` set); the call lives on at
+        ``to_site`` under the same call ID, where its final CDR will be written.
+        """
+        now = self.now_ms()
+        decision = self.acd.remove_call(call.acd_key, EndReason.TRANSFERRED_OUT)
+        call.transferred = True
+        call.attached["transferred_to_site"] = to_site
+        uow.emit(call.event("call.transferred", now, from_agent=call.agent_id, note=note,
+                            to_site=to_site))
+        self.apply(decision, uow)
 
     def end_in_ivr(self, call: LiveCall, reason: str, outcome: str, uow: UnitOfWork) -> None:
         """A call that never reached the ACD ends (hang-up in IVR, self-service done)."""

@@ -8,11 +8,19 @@ refused. Every request carries the session token issued at login.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-from vcc_domain.errors import Conflict, InvalidInput, NotFound, Unauthenticated, Unavailable
+from vcc_domain.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+    VccError,
+)
 from vcc_domain.ids import new_id
 from vcc_domain.province import Business
 from vcc_site.domain.results import Assignment, Connected, Queued
@@ -25,6 +33,7 @@ from vcc_site.domain.secrets import (
 from vcc_site.service.core import SiteCore
 from vcc_site.service.live import LiveAgent, LiveCall
 from vcc_site.service.notify import DeskEvent
+from vcc_site.service.transfer import REFUSED, TIMEOUT, Handoff, RemoteTransfer, TransferAnswer
 from vcc_site.store.api import (
     AuditRecord,
     CallRecord,
@@ -33,6 +42,8 @@ from vcc_site.store.api import (
     SessionRecord,
     UnitOfWork,
 )
+
+log = logging.getLogger(__name__)
 
 NOT_READY_REASONS = frozenset({"away", "break", "training", "other"})
 MAX_ID = 64
@@ -51,9 +62,12 @@ def _limit(value: str, limit: int, field: str, *, required: bool = True) -> str:
 
 
 class DeskService:
-    def __init__(self, core: SiteCore) -> None:
+    def __init__(self, core: SiteCore, remote_transfer: RemoteTransfer | None = None) -> None:
         self.core = core
         self.lockout = LockoutPolicy.for_agents(core.province.routing)
+        # the hub's transfer broker (set by the site's ``transfer`` component); None: this
+        # site cannot transfer to other sites
+        self.remote_transfer = remote_transfer
 
     # -- sessions ---------------------------------------------------------------------------
 
@@ -157,6 +171,9 @@ class DeskService:
         call = self.core.calls.get(call_id)
         if call is None or call.agent_id != agent.agent_id:
             raise Conflict(f"call {call_id!r} is not offered to or held by you", field="call_id")
+        if call.transferring:
+            raise Conflict(f"call {call_id!r} is being transferred to another site; wait for "
+                           "the outcome", field="call_id")
         return call
 
     async def answer(self, token: str, call_id: str) -> CallRecord:
@@ -233,11 +250,12 @@ class DeskService:
 
     async def transfer(self, token: str, call_id: str, *, site_id: str = "",
                        business_id: str = "", skill_id: str = "", agent_id: str = "",
-                       note: str = "") -> Queued | Assignment | None:
-        """Transfer a call this agent holds to a business or skill at this site.
+                       note: str = "") -> Queued | Assignment | TransferAnswer | None:
+        """Transfer a call this agent holds to a business or skill, here or at another site.
 
-        The call re-enters the queue at the transferred priority (ahead of VIPs) with
-        its original arrival time, IVR path and notes; the agent goes to wrap-up.
+        Here: the call re-enters the queue at the transferred priority (ahead of VIPs)
+        with its original arrival time, IVR path and notes; the agent goes to wrap-up.
+        Another site: see :meth:`_transfer_remote` (answers a :class:`TransferAnswer`).
         """
         core = self.core
         agent = self.session(token)
@@ -247,9 +265,15 @@ class DeskService:
             raise Conflict(f"call {call_id!r} is {call.state}; only a call you are on can be "
                            "transferred", field="call_id")
         if site_id and site_id != core.site_id:
-            core.province.site(site_id)  # NotFound for an unknown site
-            raise Unavailable(f"transfers to site {site_id} go through the hub, which this "
-                              "site cannot use yet", field="target.site_id")
+            try:
+                core.province.site(site_id)
+            except NotFound:
+                raise NotFound(f"unknown site {site_id!r}", field="target.site_id") from None
+            if agent_id:
+                raise Unavailable("transfer to a named agent is not available yet",
+                                  field="target.agent_id")
+            return await self._transfer_remote(agent, call, site_id, business_id, skill_id,
+                                               note)
         if agent_id:
             raise Unavailable("transfer to a named agent is not available yet",
                               field="target.agent_id")
@@ -258,6 +282,84 @@ class DeskService:
         decision = core.transfer_local(call, business, skill, note, uow)
         await core.submit(uow)
         return decision  # type: ignore[return-value]
+
+    async def _transfer_remote(self, agent: LiveAgent, call: LiveCall, site_id: str,
+                               business_id: str, skill_id: str, note: str) -> TransferAnswer:
+        """Hand the call to another site through the hub's broker (ARCHITECTURE §3.3).
+
+        The call stays with this agent, connected, while the hub asks the target site;
+        only after it ACCEPTED does the call end here (outcome ``transferred_out``) and
+        the agent go to wrap-up. A refusal, a timeout or an unreachable hub leave the
+        call with the agent, who gets a desk notice with the reason; the answer is
+        returned either way (not raised).
+        """
+        core = self.core
+        province = core.province
+        business = province.business(business_id or call.business_id)  # NotFound if unknown
+        if skill_id and skill_id not in {s.id for s in province.skills}:
+            raise NotFound(f"unknown skill {skill_id!r}", field="target.skill_id")
+        request_id = new_id("req")
+        handoff = Handoff(
+            call_id=call.call_id, new_leg_id=new_id("leg"), from_site=core.site_id,
+            from_agent=agent.agent_id, caller_number=call.caller_number,
+            dialed_code=call.dialed_code, business_id=business.id, customer=call.customer,
+            tier=call.tier, ivr_path=tuple(call.ivr_path),
+            notes=tuple([*call.notes, note] if note else call.notes),
+            attached=dict(call.attached),
+            legs=(*call.prior_legs, *call.legs, *([call.leg] if call.leg else [])),
+            original_arrival_ms=call.arrival_at_ms, target_site=site_id,
+            target_skill=skill_id, request_id=request_id)
+        settled = asyncio.Event()
+        call.transferring, call.transfer_settled = request_id, settled
+        core.desk.publish(agent.session_id, "call_state", core.now_ms(), call_id=call.call_id,
+                          state="transferring")
+        timeout_s = core.policy.transfer_accept_timeout_s
+        try:
+            answer = await self._ask_hub(handoff, timeout_s)
+            if answer.accepted and core.calls.get(call.call_id) is call:
+                uow = UnitOfWork()
+                core.transfer_out(call, site_id, note, uow)
+                call.transferring = ""
+                await core.submit(uow)
+                log.info("transfer %s: call %s accepted at %s (%s)", request_id,
+                         call.call_id, site_id, answer.leg_id)
+                return answer
+            if answer.accepted:  # cannot happen: a caller's hang-up waits for the outcome
+                log.error("transfer %s: call %s accepted at %s but no longer here",
+                          request_id, call.call_id, site_id)
+            call.transferring = ""
+            now = core.now_ms()
+            state = "held" if call.state == "held" else "connected"
+            core.desk.publish(agent.session_id, "call_state", now, call_id=call.call_id,
+                              state=state)
+            core.desk.publish(agent.session_id, "notice", now, level="warning",
+                              code=f"transfer_{answer.outcome}",
+                              text=f"transfer of call {call.call_id} to site {site_id} "
+                                   f"{answer.outcome}: {answer.reason}; the caller is still "
+                                   "with you")
+            log.info("transfer %s: call %s to %s %s: %s", request_id, call.call_id, site_id,
+                     answer.outcome, answer.reason)
+            return answer
+        finally:
+            call.transferring, call.transfer_settled = "", None
+            settled.set()
+
+    async def _ask_hub(self, handoff: Handoff, timeout_s: int) -> TransferAnswer:
+        call_id, site_id = handoff.call_id, handoff.target_site
+        if self.remote_transfer is None:
+            return TransferAnswer(REFUSED, call_id, site_id,
+                                  reason="hub unreachable: this site has no hub client")
+        try:  # the broker answers within the accept timer; allow for the trip and a retry
+            return await asyncio.wait_for(self.remote_transfer(handoff), timeout_s + 4)
+        except TimeoutError:
+            return TransferAnswer(TIMEOUT, call_id, site_id,
+                                  reason=f"no answer from the hub within {timeout_s + 4} s")
+        except Unavailable as exc:
+            return TransferAnswer(REFUSED, call_id, site_id, reason=f"hub unreachable: {exc}")
+        except (InvalidInput, NotFound):
+            raise  # bad input: an error for the caller of Transfer, the call stays
+        except VccError as exc:
+            return TransferAnswer(REFUSED, call_id, site_id, reason=f"hub refused: {exc}")
 
     def _target(self, call: LiveCall, business_id: str, skill_id: str) -> tuple[Business, str | None]:
         province = self.core.province

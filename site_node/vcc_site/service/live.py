@@ -8,6 +8,7 @@ persists together.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,18 @@ class LiveCall:
     notes: list[str] = field(default_factory=list)
     disposition: str = ""
     acd_key: str = ""  # the call's key in the ACD; "" = its call id
+    # where ``customer`` was read: "" = this site's store, a site ID = the caller's home
+    # site (remote read), "hub" = the hub's read-only copy; and as of when (0 = its own)
+    customer_source: str = ""
+    customer_as_of_ms: int = 0
+    # cross-site transfer: the leg ID the next offer must use (minted by the sending
+    # site), the legs served at other sites before this one (shown in the screen pop,
+    # persisted where they ran), and while a transfer to another site is brokered, its
+    # request ID and an event set once its outcome is applied (a caller's hang-up waits)
+    next_leg_id: str = ""
+    prior_legs: list[LegRecord] = field(default_factory=list)
+    transferring: str = ""
+    transfer_settled: asyncio.Event | None = None
 
     def __post_init__(self) -> None:
         self.acd_key = self.acd_key or self.call_id

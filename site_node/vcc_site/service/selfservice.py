@@ -25,8 +25,9 @@ from vcc_site.domain.secrets import (
     verify_secret,
 )
 from vcc_site.service.core import SiteCore
+from vcc_site.service.customers import profile_event
 from vcc_site.service.live import LiveCall
-from vcc_site.store.api import AuditRecord, CustomerRecord, Event, UnitOfWork
+from vcc_site.store.api import AuditRecord, CustomerRecord, UnitOfWork
 
 
 def yuan(fen: int) -> str:
@@ -98,6 +99,9 @@ class SelfService:
         if customer is None:
             return _fail(_say("请从您登记的电话拨打以设置密码。",
                               "Please call from your registered phone to set a PIN."))
+        if customer.home_site != self.core.site_id:  # read from elsewhere: not ours to change
+            return _fail(_say("请拨打您归属地的客服中心设置密码。",
+                              "Please set your PIN through your home city's center."))
         try:
             pin = validate_new_pin(inputs.get("pin", ""))
         except InvalidInput:
@@ -132,10 +136,8 @@ class SelfService:
     async def _save(self, call: LiveCall, customer: CustomerRecord, action: str) -> None:
         now = self.core.now_ms()
         uow = UnitOfWork().add(customer, _audit(call, customer, action, now))
-        uow.emit(Event(new_id("evt"), "customer.updated", customer.customer_id,
-                       {"customer_id": customer.customer_id, "action": action,
-                        "pin_failures": customer.pin_failures,
-                        "locked_until_ms": customer.pin_locked_until_ms}, now))
+        uow.emit(profile_event(customer, now, action, pin_failures=customer.pin_failures,
+                               locked_until_ms=customer.pin_locked_until_ms))
         await self.core.submit(uow)
 
     async def _audit(self, call: LiveCall, customer: CustomerRecord, action: str, detail: str) -> None:

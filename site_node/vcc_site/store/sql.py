@@ -348,6 +348,12 @@ class SqlSiteStore:
     async def customer(self, customer_id: str) -> CustomerRecord | None:
         return await self._by(CustomerRecord, "customer_id", customer_id)
 
+    async def customers_page(self, after_id: str = "", limit: int = 500) -> list[CustomerRecord]:
+        """Customers in ID order after ``after_id`` (publishing every profile once)."""
+        c = t.customers.c
+        stmt = select(t.customers).where(c.customer_id > after_id).order_by(c.customer_id)
+        return await self._all(CustomerRecord, stmt.limit(limit))
+
     async def credential(self, agent_id: str) -> CredentialRecord | None:
         return await self._by(CredentialRecord, "agent_id", agent_id)
 

@@ -52,7 +52,8 @@ class SiteProcess:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not asyncio.run(check_health(self.target, timeout_s=1.0)):
             if not self.proc.alive:
-                raise AssertionError(f"site exited: {self.proc.log_tail()}")
+                raise AssertionError(f"site exited with {self.proc.returncode}: "
+                                     f"{self.proc.log_tail()}")
             if time.monotonic() > deadline:
                 raise AssertionError("site not healthy in time")
             time.sleep(0.2)

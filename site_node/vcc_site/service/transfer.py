@@ -1,0 +1,60 @@
+"""What a call carries from one site to another, and what the other side answers.
+
+Plain data, no protobuf: the desk builds a :class:`Handoff` when an agent transfers a call
+to another site and hands it to a :data:`RemoteTransfer` (the hub client, plugged in by
+the ``transfer`` site component); the receiving site's ``Remote.AcceptTransfer`` decodes
+the same :class:`Handoff` and answers with a :class:`TransferAnswer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from vcc_site.store.api import CustomerRecord, LegRecord
+
+ACCEPTED, REFUSED, TIMEOUT = "accepted", "refused", "timeout"
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """A call's context on its way to another site (``CallContext`` in the API)."""
+
+    call_id: str  # global: the same at every site
+    new_leg_id: str  # the leg the receiving site opens (minted by the sender)
+    from_site: str
+    from_agent: str
+    caller_number: str
+    dialed_code: str
+    business_id: str  # business to route as at the target (the call's own by default)
+    customer: CustomerRecord | None  # summary form: id, name, tier, home site
+    tier: str
+    ivr_path: tuple[tuple[str, str, int], ...]  # node, digits, at
+    notes: tuple[str, ...]  # newest last; the transfer note included
+    attached: dict[str, str] = field(default_factory=dict)
+    legs: tuple[LegRecord, ...] = ()  # previous legs, oldest first, at any site
+    original_arrival_ms: int = 0
+    target_site: str = ""
+    target_skill: str = ""  # "" = the business's own skill
+    target_agent: str = ""  # named agent (not supported yet)
+    request_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TransferAnswer:
+    outcome: str  # accepted | refused | timeout
+    call_id: str = ""
+    site_id: str = ""
+    leg_id: str = ""
+    agent_id: str = ""  # set when the call was offered straight to an agent there
+    reason: str = ""
+    queue_position: int = 0  # calls waiting in the target queue, this one included
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome == ACCEPTED
+
+
+RemoteTransfer = Callable[[Handoff], Awaitable[TransferAnswer]]
+"""Sends a handoff to the hub's broker and returns the target site's answer. Raises
+``Unavailable`` when the hub cannot be reached (the desk answers "hub unreachable")."""
