@@ -26,6 +26,7 @@ SERVICES: dict[str, tuple[ModuleType, str]] = {
     "Routing": (hub_pb2_grpc, "add_RoutingServicer_to_server"),
     "Reports": (hub_pb2_grpc, "add_ReportsServicer_to_server"),
     "Replication": (hub_pb2_grpc, "add_ReplicationServicer_to_server"),
+    "Customers": (hub_pb2_grpc, "add_CustomersServicer_to_server"),
     "Node": (node_pb2_grpc, "add_NodeServicer_to_server"),
 }
 
@@ -38,7 +39,7 @@ _PB2_OF: dict[str, ModuleType] = {
 
 # Services each kind of process serves (besides grpc.health.v1.Health and reflection).
 SITE_SERVICES = ("Node", "Access", "AgentDesk", "Remote")
-HUB_SERVICES = ("Node", "Directory", "Routing", "Reports", "Replication")
+HUB_SERVICES = ("Node", "Directory", "Routing", "Reports", "Replication", "Customers")
 
 
 @dataclass(frozen=True)

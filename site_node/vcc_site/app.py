@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
 from prometheus_client import Gauge, Info
 
@@ -24,18 +25,22 @@ from vcc_domain.province import Province, load_province_file
 from vcc_failover.background import BackgroundLease
 from vcc_failover.leadership import HubLocator, StaticHubLocator
 from vcc_failover.locator import EtcdHubLocator
+from vcc_failover.sites import STATIC_ENV, SiteEndpoints, parse_static
 from vcc_proto.nodeconfig import NodeConfig
 from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
 from vcc_proto.observability import configure_logging, site_var, start_metrics_server
 from vcc_proto.server import GrpcHost, ServedService, free_tcp_port, install_stop_signals
 from vcc_replication.background import BackgroundNats
 from vcc_site.adapters.grpc_site import Republisher, republisher_in, site_services
+from vcc_site.adapters.remote_customers import GrpcHomeSiteReader, GrpcHubCopyReader
 from vcc_site.components import START_ORDER, Component, SiteContext
 from vcc_site.service.access import AccessService
 from vcc_site.service.core import SiteCore
+from vcc_site.service.customers import RemoteCustomers, publish_profiles
 from vcc_site.service.desk import DeskService
 from vcc_site.service.recovery import recover, seed_site
 from vcc_site.service.selfservice import SelfService
+from vcc_site.service.transfer import RemoteTransfer
 from vcc_site.store.api import SiteStore
 from vcc_site.store.sql import SqlSiteStore
 
@@ -46,6 +51,8 @@ SITE_INFO = Info("vcc_site", "Static facts about this site node")
 
 SITE_KEY_PREFIX = "/vcc/sites/"
 DEFAULT_CUSTOMERS = 2000
+REMOTE_READ_BUDGET_MS = 300  # the most a remote customer read may add to call setup
+CUSTOMER_CACHE_MS = 2000  # how long a remote read's result is reused
 
 
 @dataclass
@@ -89,6 +96,7 @@ async def run_site(config: NodeConfig, site_id: str) -> None:
     node = load_site(config, site_id, store)
     customers = int(config.extra.get("seed_customers", DEFAULT_CUSTOMERS))
     await seed_site(node.core, customers)
+    await publish_profiles(node.core)
     await recover(node.core)
 
     stop = asyncio.Event()
@@ -100,7 +108,12 @@ async def run_site(config: NodeConfig, site_id: str) -> None:
     nats.start()
     ctx = SiteContext(config=config, site_id=site_id, core=node.core, store=store, nats=nats,
                       hub=hub_locator(config), state=node.state)
+    readers = remote_readers(config, site_id, ctx.hub)
+    budget_ms, cache_ms = remote_read_limits(config, node.province)
+    node.access.remote = RemoteCustomers(node.core, readers[0], readers[1], budget_ms=budget_ms,
+                                         hub_budget_ms=budget_ms, cache_ms=cache_ms)
     components = await start_components(ctx)
+    node.desk.remote_transfer = remote_transfer_in(ctx.extras)
     services = node.build_services(republisher_in(ctx.extras)) + [
         svc for c in components for svc in c.services()]
     host = GrpcHost(config.host, grpc_port, services)
@@ -129,6 +142,8 @@ async def run_site(config: NodeConfig, site_id: str) -> None:
             await component.stop()
         await nats.stop()
         await lease.stop()
+        for reader in readers:
+            await reader.close()
         await store.close()
     if node.fatal.is_set():
         raise SystemExit("site stopped after a storage failure; see the log")
@@ -140,6 +155,35 @@ async def start_components(ctx: SiteContext) -> list[Component]:
         module = importlib.import_module(f"vcc_site.components.{name}")
         started.append(await module.start(ctx))
     return started
+
+
+def remote_readers(config: NodeConfig, site_id: str,
+                   hub: HubLocator) -> tuple[GrpcHomeSiteReader, GrpcHubCopyReader]:
+    """Readers of customers homed elsewhere: other sites (endpoints from etcd, or the
+    static map ``site_endpoints`` / ``VCC_SITE_ENDPOINTS``) and the hub's copy."""
+    static = config.extra.get("site_endpoints") or os.environ.get(STATIC_ENV, "")
+    endpoints = SiteEndpoints(list(config.etcd_endpoints), parse_static(static))
+    return GrpcHomeSiteReader(site_id, endpoints), GrpcHubCopyReader(site_id, hub)
+
+
+def remote_read_limits(config: NodeConfig, province: Province) -> tuple[int, int]:
+    """How long a remote customer read may hold up call setup, and how long results are
+    cached: at most 300 ms (or the province's ``remote_read_timeout_ms`` if lower) at the
+    home site, the same again at the hub (budget, cache ms); overridable by ``VCC_REMOTE_READ_BUDGET_MS`` and
+    ``VCC_CUSTOMER_CACHE_MS``."""
+    def setting(name: str, default: int) -> int:
+        raw = config.extra.get(name.lower()) or os.environ.get(f"VCC_{name}", "")
+        return int(raw) if raw.strip().isdigit() else default
+
+    budget = setting("REMOTE_READ_BUDGET_MS",
+                     min(REMOTE_READ_BUDGET_MS, province.routing.remote_read_timeout_ms))
+    return budget, setting("CUSTOMER_CACHE_MS", CUSTOMER_CACHE_MS)
+
+
+def remote_transfer_in(extras: dict[str, object]) -> RemoteTransfer | None:
+    """The hub transfer client the ``transfer`` component registered, if any."""
+    found = extras.get("remote_transfer")
+    return cast(RemoteTransfer, found) if callable(found) else None
 
 
 def hub_locator(config: NodeConfig) -> HubLocator:

@@ -9,7 +9,8 @@ from vcc_proto.v1 import site_pb2 as s
 from vcc_site.service.access import StepView
 from vcc_site.service.live import LiveAgent, LiveCall
 from vcc_site.service.notify import DeskEvent
-from vcc_site.store.api import CallRecord, CustomerRecord
+from vcc_site.service.transfer import ACCEPTED, REFUSED, TIMEOUT, Handoff, TransferAnswer
+from vcc_site.store.api import CallRecord, CustomerRecord, LegRecord
 
 TIERS = {"vip": c.TIER_VIP, "high": c.TIER_HIGH, "middle": c.TIER_MIDDLE,
          "ordinary": c.TIER_ORDINARY, "blacklist": c.TIER_BLACKLIST}
@@ -18,7 +19,8 @@ PRIORITIES = {"transferred": c.PRIORITY_CLASS_TRANSFERRED, "vip": c.PRIORITY_CLA
               "ordinary": c.PRIORITY_CLASS_ORDINARY, "blacklist": c.PRIORITY_CLASS_BLACKLIST}
 CALL_STATES = {"ivr": c.CALL_STATE_IVR, "queued": c.CALL_STATE_QUEUED,
                "offered": c.CALL_STATE_OFFERED, "connected": c.CALL_STATE_CONNECTED,
-               "held": c.CALL_STATE_HELD, "ended": c.CALL_STATE_ENDED}
+               "held": c.CALL_STATE_HELD, "transferring": c.CALL_STATE_TRANSFERRING,
+               "ended": c.CALL_STATE_ENDED}
 END_REASONS = {"caller_hangup": c.END_REASON_CALLER_HANGUP, "completed": c.END_REASON_CALLER_HANGUP,
                "agent_hangup": c.END_REASON_AGENT_HANGUP, "abandoned": c.END_REASON_ABANDONED,
                "self_service_done": c.END_REASON_SELF_SERVICE_DONE,
@@ -32,6 +34,8 @@ NOT_READY = {"away": s.NOT_READY_REASON_AWAY, "break": s.NOT_READY_REASON_BREAK,
              "training": s.NOT_READY_REASON_TRAINING, "other": s.NOT_READY_REASON_OTHER,
              "ring_no_answer": s.NOT_READY_REASON_RING_NO_ANSWER}
 NOT_READY_NAMES = {v: k for k, v in NOT_READY.items()}
+NOTICE_LEVELS = {"info": s.Notice.LEVEL_INFO, "warning": s.Notice.LEVEL_WARNING,
+                 "error": s.Notice.LEVEL_ERROR}
 
 
 def prompts(texts: tuple[Text, ...]) -> list[c.Prompt]:
@@ -81,6 +85,19 @@ def customer(record: CustomerRecord) -> c.Customer:
                       open_work_orders=record.open_work_orders, updated_at_ms=record.updated_at_ms)
 
 
+TIER_NAMES = {v: k for k, v in TIERS.items()}
+
+
+def customer_record(msg: c.Customer) -> CustomerRecord:
+    """A customer read from another site or the hub, as a record (never with a PIN hash)."""
+    return CustomerRecord(customer_id=msg.customer_id, home_site=msg.home_site_id,
+                          phone=msg.phone_numbers[0] if msg.phone_numbers else "",
+                          account_no=msg.contract_number, name=msg.name,
+                          tier=TIER_NAMES.get(msg.tier, "ordinary"), pin_hash=None,
+                          balance_fen=msg.balance_fen, open_work_orders=msg.open_work_orders,
+                          updated_at_ms=msg.updated_at_ms)
+
+
 def ivr_path(labels: tuple[str, ...]) -> list[c.IvrStep]:
     out = []
     for label in labels:
@@ -126,8 +143,100 @@ def screen_pop(call: LiveCall) -> s.ScreenPop:
     return s.ScreenPop(customer=call_customer(call), business_id=call.business_id,
                        dialed_code=call.dialed_code, ivr_path=ivr_path(call.path_labels()),
                        attached_data=call.attached, notes=list(call.notes),
+                       previous_legs=[leg_summary(leg) for leg in [*call.prior_legs,
+                                                                   *call.legs]],
                        original_arrival_at_ms=call.arrival_at_ms,
                        priority=PRIORITIES.get(call.priority, c.PRIORITY_CLASS_UNSPECIFIED))
+
+
+# -- cross-site transfer: CallContext <-> Handoff, TransferResult <-> TransferAnswer -------
+
+LEG_KINDS = {"initial": c.LEG_KIND_INITIAL, "agent": c.LEG_KIND_INITIAL,
+             "transfer": c.LEG_KIND_TRANSFER, "consult": c.LEG_KIND_CONSULT,
+             "overflow": c.LEG_KIND_OVERFLOW, "reroute": c.LEG_KIND_REROUTE}
+LEG_KIND_NAMES = {c.LEG_KIND_INITIAL: "initial", c.LEG_KIND_TRANSFER: "transfer",
+                  c.LEG_KIND_CONSULT: "consult", c.LEG_KIND_OVERFLOW: "overflow",
+                  c.LEG_KIND_REROUTE: "reroute"}
+END_REASON_NAMES = {c.END_REASON_CALLER_HANGUP: "caller_hangup",
+                    c.END_REASON_AGENT_HANGUP: "agent_hangup",
+                    c.END_REASON_ABANDONED: "abandoned",
+                    c.END_REASON_TRANSFERRED_OUT: "transferred_out",
+                    c.END_REASON_SITE_LOST: "lost", c.END_REASON_REFUSED: "no_answer"}
+OUTCOMES = {ACCEPTED: c.TransferResult.OUTCOME_ACCEPTED,
+            REFUSED: c.TransferResult.OUTCOME_REFUSED, TIMEOUT: c.TransferResult.OUTCOME_TIMEOUT}
+OUTCOME_NAMES = {v: k for k, v in OUTCOMES.items()}
+
+
+def leg_summary(leg: LegRecord) -> c.LegSummary:
+    return c.LegSummary(leg_id=leg.leg_id, kind=LEG_KINDS.get(leg.kind, c.LEG_KIND_UNSPECIFIED),
+                        site_id=leg.site_id, agent_id=leg.agent_id,
+                        started_at_ms=leg.offered_at_ms, answered_at_ms=leg.answered_at_ms,
+                        ended_at_ms=leg.ended_at_ms,
+                        end_reason=END_REASONS.get(leg.end_reason, c.END_REASON_UNSPECIFIED))
+
+
+def leg_record(call_id: str, msg: c.LegSummary) -> LegRecord:
+    return LegRecord(msg.leg_id, call_id, msg.site_id, msg.agent_id,
+                     LEG_KIND_NAMES.get(msg.kind, "initial"), msg.started_at_ms,
+                     msg.answered_at_ms, msg.ended_at_ms,
+                     END_REASON_NAMES.get(msg.end_reason, ""))
+
+
+def call_context(h: Handoff) -> c.CallContext:
+    customer = None
+    if h.customer is not None:
+        customer = customer_summary(h.customer, h.customer_as_of_ms)
+        if h.customer_source == "hub":
+            customer.from_hub_copy = True
+        else:
+            customer.read_from_site_id = h.customer_source
+    return c.CallContext(
+        call_id=h.call_id, new_leg_id=h.new_leg_id, leg_kind=c.LEG_KIND_TRANSFER,
+        caller_number=h.caller_number, dialed_code=h.dialed_code, business_id=h.business_id,
+        customer=customer,
+        ivr_path=[c.IvrStep(node_id=node, digits=digits, at_ms=at)
+                  for node, digits, at in h.ivr_path],
+        notes=list(h.notes), attached_data=h.attached,
+        legs=[leg_summary(leg) for leg in h.legs],
+        original_arrival_at_ms=h.original_arrival_ms, priority=c.PRIORITY_CLASS_TRANSFERRED,
+        target_agent_id=h.target_agent, target_skill_id=h.target_skill,
+        from_site_id=h.from_site, from_agent_id=h.from_agent)
+
+
+def handoff(ctx: c.CallContext, request_id: str, target_site: str) -> Handoff:
+    summary = ctx.customer if ctx.HasField("customer") else None
+    customer, tier, source = None, "ordinary", ""
+    if summary is not None:
+        tier = TIER_NAMES.get(summary.tier, "ordinary")
+        if summary.customer_id:
+            customer = CustomerRecord(
+                customer_id=summary.customer_id, home_site=summary.home_site_id,
+                phone=ctx.caller_number, account_no="", name=summary.name, tier=tier,
+                open_work_orders=summary.open_work_orders, updated_at_ms=summary.as_of_ms)
+            source = "hub" if summary.from_hub_copy else (
+                summary.read_from_site_id or ctx.from_site_id)
+    return Handoff(
+        call_id=ctx.call_id, new_leg_id=ctx.new_leg_id, from_site=ctx.from_site_id,
+        from_agent=ctx.from_agent_id, caller_number=ctx.caller_number,
+        dialed_code=ctx.dialed_code, business_id=ctx.business_id, customer=customer,
+        customer_source=source, customer_as_of_ms=summary.as_of_ms if summary else 0,
+        tier=tier, ivr_path=tuple((st.node_id, st.digits, st.at_ms) for st in ctx.ivr_path),
+        notes=tuple(ctx.notes), attached=dict(ctx.attached_data),
+        legs=tuple(leg_record(ctx.call_id, leg) for leg in ctx.legs),
+        original_arrival_ms=ctx.original_arrival_at_ms, target_site=target_site,
+        target_skill=ctx.target_skill_id, target_agent=ctx.target_agent_id,
+        request_id=request_id)
+
+
+def transfer_result(a: TransferAnswer) -> c.TransferResult:
+    return c.TransferResult(outcome=OUTCOMES[a.outcome], call_id=a.call_id, leg_id=a.leg_id,
+                            site_id=a.site_id, agent_id=a.agent_id, reason=a.reason,
+                            queue_position=a.queue_position)
+
+
+def transfer_answer(msg: c.TransferResult) -> TransferAnswer:
+    return TransferAnswer(OUTCOME_NAMES.get(msg.outcome, REFUSED), msg.call_id, msg.site_id,
+                          msg.leg_id, msg.agent_id, msg.reason, msg.queue_position)
 
 
 def desk_event(event: DeskEvent) -> s.AgentEvent:
@@ -146,6 +255,7 @@ def desk_event(event: DeskEvent) -> s.AgentEvent:
     elif event.kind == "agent_state":
         msg.agent_state.CopyFrom(agent_status(data["agent"]))
     else:
-        msg.notice.CopyFrom(s.Notice(level=s.Notice.LEVEL_INFO, code=event.kind,
+        level = NOTICE_LEVELS.get(str(data.get("level", "")), s.Notice.LEVEL_INFO)
+        msg.notice.CopyFrom(s.Notice(level=level, code=str(data.get("code", event.kind)),
                                      text=str(data.get("text", event.kind))))
     return msg

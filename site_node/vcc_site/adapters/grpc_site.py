@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from vcc_domain.errors import InvalidInput, NotFound, Unavailable
+from vcc_domain.ids import new_id
+from vcc_domain.privacy import mask_phone
 from vcc_proto.server import ServedService
 from vcc_proto.status import grpc_errors
 from vcc_proto.v1 import common_pb2 as c
@@ -20,6 +22,8 @@ from vcc_site.domain.results import Assignment, Queued
 from vcc_site.service.access import AccessService
 from vcc_site.service.core import SiteCore
 from vcc_site.service.desk import DeskService
+from vcc_site.service.transfer import TransferAnswer
+from vcc_site.store.api import AuditRecord, UnitOfWork
 
 Ctx: TypeAlias = Any  # grpc.aio.ServicerContext (untyped in grpcio)
 
@@ -115,6 +119,8 @@ class AgentDeskServicer(site_pb2_grpc.AgentDeskServicer):
             business_id=target.business_id if what == "business_id" else "",
             skill_id=target.skill_id if what == "skill_id" else "",
             agent_id=target.agent_id if what == "agent_id" else "", note=request.note)
+        if isinstance(decision, TransferAnswer):  # to another site, through the hub
+            return codec.transfer_result(decision)
         result = c.TransferResult(outcome=c.TransferResult.OUTCOME_ACCEPTED,
                                   call_id=request.call_id, site_id=self.desk.core.site_id)
         if isinstance(decision, Queued):
@@ -154,9 +160,11 @@ def republisher_in(extras: dict[str, object]) -> Republisher | None:
 class RemoteServicer(site_pb2_grpc.RemoteServicer):
     """What the hub and other sites ask of this site."""
 
-    def __init__(self, core: SiteCore, republisher: Republisher | None = None) -> None:
+    def __init__(self, core: SiteCore, republisher: Republisher | None = None,
+                 access: AccessService | None = None) -> None:
         self.core = core
         self.republisher = republisher
+        self.access = access  # takes transferred calls in (None: this site refuses them)
 
     @grpc_errors
     async def LookupCustomer(self, request: s.LookupCustomerRequest, context: Ctx) -> s.LookupCustomerReply:
@@ -170,13 +178,27 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
             record = await store.customer_by_account(request.contract_number)
         else:
             raise InvalidInput("give a customer id, phone number or contract number", field="key")
+        actor = request.actor
+        who = f"remote:{actor.site_id or '?'}" + (f"/{actor.agent_id}" if actor.agent_id else "")
+        now = self.core.now_ms()
+        # every read by another site is audited here too (the reader audits its side)
+        self.core.submit(UnitOfWork().add(AuditRecord(
+            new_id("req"), now, who, "served_remote_read" if record else "remote_read_miss",
+            record.customer_id if record else f"{key}:{mask_phone(request.phone_number)}",
+            (request.reason or "")[:200])))
         if record is None:
             raise NotFound("no such customer at this site", field=key)
-        return s.LookupCustomerReply(customer=codec.customer(record), as_of_ms=self.core.now_ms())
+        return s.LookupCustomerReply(customer=codec.customer(record), as_of_ms=now)
 
     @grpc_errors
     async def AcceptTransfer(self, request: s.AcceptTransferRequest, context: Ctx) -> c.TransferResult:
-        raise Unavailable("this site does not accept transferred calls yet", field="context")
+        if not request.HasField("context") or not request.context.call_id:
+            raise InvalidInput("give the call context", field="context")
+        if self.access is None:
+            raise Unavailable("this site does not accept transferred calls", field="context")
+        handoff = codec.handoff(request.context, request.request_id, self.core.site_id)
+        answer = await self.access.accept_transfer(handoff, request.deadline_ms)
+        return codec.transfer_result(answer)
 
     @grpc_errors
     async def ConcludeConsult(self, request: s.ConcludeConsultRequest, context: Ctx) -> c.TransferResult:
@@ -215,6 +237,6 @@ def site_services(core: SiteCore, access: AccessService, desk: DeskService,
                       site_pb2_grpc.add_AccessServicer_to_server),
         ServedService("vcc_proto.v1.AgentDesk", AgentDeskServicer(desk),
                       site_pb2_grpc.add_AgentDeskServicer_to_server),
-        ServedService("vcc_proto.v1.Remote", RemoteServicer(core, republisher),
+        ServedService("vcc_proto.v1.Remote", RemoteServicer(core, republisher, access),
                       site_pb2_grpc.add_RemoteServicer_to_server),
     ]

@@ -44,4 +44,4 @@ class NoComponent:
         return None
 
 
-START_ORDER = ("directory_sync", "relay")
+START_ORDER = ("directory_sync", "relay", "transfer")

@@ -258,7 +258,9 @@ class AccessService:
             arrival_at_ms=handoff.original_arrival_ms or now, state="queued",
             ivr_path=list(handoff.ivr_path), transferred=True,
             attached=dict(handoff.attached), notes=list(handoff.notes),
-            next_leg_id=handoff.new_leg_id, prior_legs=legs)
+            next_leg_id=handoff.new_leg_id, prior_legs=legs,
+            customer_source=handoff.customer_source if customer is not None else "",
+            customer_as_of_ms=handoff.customer_as_of_ms)
         call.acd_key = f"{call.call_id}/{len(legs) + 1}"
         core.calls[call.call_id] = call
         uow = UnitOfWork().emit(call.event(

@@ -303,6 +303,9 @@ class DeskService:
             call_id=call.call_id, new_leg_id=new_id("leg"), from_site=core.site_id,
             from_agent=agent.agent_id, caller_number=call.caller_number,
             dialed_code=call.dialed_code, business_id=business.id, customer=call.customer,
+            customer_source=call.customer_source or core.site_id,
+            customer_as_of_ms=call.customer_as_of_ms or (
+                call.customer.updated_at_ms if call.customer else 0),
             tier=call.tier, ivr_path=tuple(call.ivr_path),
             notes=tuple([*call.notes, note] if note else call.notes),
             attached=dict(call.attached),

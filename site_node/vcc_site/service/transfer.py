@@ -28,6 +28,8 @@ class Handoff:
     dialed_code: str
     business_id: str  # business to route as at the target (the call's own by default)
     customer: CustomerRecord | None  # summary form: id, name, tier, home site
+    customer_source: str  # where it was read: a site ID or "hub" (the hub's copy)
+    customer_as_of_ms: int  # when it was read at its source (0 = unknown)
     tier: str
     ivr_path: tuple[tuple[str, str, int], ...]  # node, digits, at
     notes: tuple[str, ...]  # newest last; the transfer note included

@@ -1,0 +1,74 @@
+"""Hub component: the routing broker (``Routing``: transfers, overflow advice, figures).
+
+Validates against the current directory (the directory component's latest snapshot,
+parsed once per version; the province file the hub started with until there is one).
+Site endpoints come from etcd ``/vcc/sites/<ID>`` or the static map ``site_endpoints`` /
+``VCC_SITE_ENDPOINTS``. Brokering writes nothing to the hub database: any hub answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from vcc_domain.directory_doc import validate
+from vcc_domain.province import Province
+from vcc_failover.sites import STATIC_ENV, SiteEndpoints, parse_static
+from vcc_hub.components import Component, HubContext
+from vcc_hub.directory.service import DirectoryService
+from vcc_hub.routing.broker import TransferBroker
+from vcc_hub.routing.overflow import OverflowAdvisor
+from vcc_hub.routing.service import RoutingServicer, routing_service
+from vcc_proto.server import ServedService
+
+log = logging.getLogger(__name__)
+
+
+class CurrentProvince:
+    """The directory's latest version as a Province (re-parsed only when it changes)."""
+
+    def __init__(self, ctx: HubContext) -> None:
+        self.ctx = ctx
+        self._version = -1
+        self._province = ctx.province
+
+    async def __call__(self) -> Province:
+        directory = self.ctx.extras.get("directory")
+        if not isinstance(directory, DirectoryService):
+            return self._province
+        version = self.ctx.state.directory_version
+        if version != self._version or version <= 0:
+            try:
+                snap = await directory.snapshot()
+                if snap.version != self._version and snap.document:
+                    self._province = validate(snap.document, f"directory v{snap.version}")
+                    self._version = snap.version
+            except Exception as exc:  # keep routing on the last good version
+                log.warning("routing: cannot read the directory (%s); using version %d",
+                            exc, self._version)
+        return self._province
+
+
+class RoutingComponent:
+    def __init__(self, broker: TransferBroker, servicer: RoutingServicer) -> None:
+        self.broker = broker
+        self.servicer = servicer
+
+    def services(self) -> list[ServedService]:
+        return [routing_service(self.servicer)]
+
+    async def stop(self) -> None:
+        await self.broker.close()
+
+
+async def start(ctx: HubContext) -> Component:
+    extra = dict(ctx.config.extra)
+    static = extra.get("site_endpoints") or os.environ.get(STATIC_ENV, "")
+    sites = SiteEndpoints(list(ctx.config.etcd_endpoints), parse_static(static))
+    raw_timeout = extra.get("transfer_accept_timeout_s", "")
+    province = CurrentProvince(ctx)
+    broker = TransferBroker(province, sites, ctx.clock,
+                            float(raw_timeout) if raw_timeout else None)
+    component = RoutingComponent(broker, RoutingServicer(broker, OverflowAdvisor(), province))
+    ctx.extras["routing"] = component
+    return component

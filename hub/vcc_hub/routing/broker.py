@@ -1,0 +1,190 @@
+"""Brokering a call from one site to another (``Routing.BrokerTransfer``).
+
+The hub validates the target against the current directory (the site exists, accepts
+the business, the skill exists), asks the target site to take the call
+(``Remote.AcceptTransfer``) within the routing policy's ``transfer_accept_timeout_s``, and
+returns what happened: ACCEPTED (the target queued the call or offered it to an agent),
+REFUSED with a reason, or TIMEOUT. Bad input (unknown site, business or skill) is an
+error, not an outcome. Nothing is written to the hub database, so any hub (leader or
+not) brokers; each outcome is logged and counted.
+
+The target gets a deadline a little shorter than the broker's own timer and refuses a
+request that reaches it after its deadline, so a late ACCEPTED cannot leave the call
+owned at both ends; what remains is a reply lost in the last instant of the timer.
+A retry with the same request ID gets the first answer (the target is idempotent on it
+too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+
+import grpc
+import grpc.aio
+from prometheus_client import Counter, Histogram
+
+from vcc_domain.clock import Clock
+from vcc_domain.errors import InvalidInput, NotFound, Unavailable
+from vcc_domain.ids import id_prefix, new_id
+from vcc_domain.province import Province
+from vcc_failover.sites import SiteEndpoints
+from vcc_proto.v1 import common_pb2 as c
+from vcc_proto.v1 import site_pb2 as s
+from vcc_proto.v1 import site_pb2_grpc as sg
+
+log = logging.getLogger(__name__)
+
+R = c.TransferResult
+KEEP_ANSWERS = 10_000
+DEADLINE_MARGIN_S = 0.5  # the target's deadline is this much shorter than the broker's timer
+
+TRANSFERS = Counter("vcc_hub_transfers_total", "Cross-site transfers brokered, by outcome",
+                    ["outcome"])
+BROKER_SECONDS = Histogram("vcc_hub_transfer_broker_seconds",
+                           "From a transfer request to the target site's answer",
+                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+
+
+class TransferBroker:
+    def __init__(self, province: Callable[[], Awaitable[Province]], sites: SiteEndpoints,
+                 clock: Clock, accept_timeout_s: float | None = None) -> None:
+        self._province = province
+        self._sites = sites
+        self._clock = clock
+        self._accept_timeout_s = accept_timeout_s  # None: the routing policy's
+        self._answers: OrderedDict[str, asyncio.Future[R]] = OrderedDict()
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    async def close(self) -> None:
+        channels, self._channels = self._channels, {}
+        for ch in channels.values():
+            with contextlib.suppress(Exception):
+                await ch.close()
+
+    async def broker(self, request_id: str, context: c.CallContext, from_site: str,
+                     target: c.TransferTarget) -> R:
+        """Validate, then ask the target; a repeated request ID gets the first answer."""
+        province = await self._province()
+        ctx, target_site = self._validate(province, context, from_site, target)
+        key = request_id or new_id("req")
+        found = self._answers.get(key)
+        if found is None:
+            found = asyncio.ensure_future(self._ask(province, key, ctx, target_site))
+            self._answers[key] = found
+            while len(self._answers) > KEEP_ANSWERS:
+                self._answers.popitem(last=False)
+        try:
+            return await asyncio.shield(found)
+        except BaseException:
+            if found.done():
+                self._answers.pop(key, None)
+            raise
+
+    def _validate(self, province: Province, context: c.CallContext, from_site: str,
+                  target: c.TransferTarget) -> tuple[c.CallContext, str]:
+        for name, value, prefix in (("context.call_id", context.call_id, "call"),
+                                    ("context.new_leg_id", context.new_leg_id, "leg")):
+            try:
+                if id_prefix(value) != prefix:
+                    raise ValueError(value)
+            except ValueError as exc:
+                raise InvalidInput(f"not a {prefix} id", field=name) from exc
+        from_site = from_site or context.from_site_id
+        site_ids = {site.id for site in province.sites}
+        if from_site not in site_ids:
+            raise NotFound(f"unknown site {from_site!r}", field="from_site_id")
+        what = target.WhichOneof("what")
+        if what == "agent_id":
+            raise Unavailable("transfer to a named agent is not available yet",
+                              field="target.agent_id")
+        business_id = target.business_id if what == "business_id" else context.business_id
+        try:
+            business = province.business(business_id)
+        except NotFound:
+            raise NotFound(f"unknown business {business_id!r}",
+                           field="target.business_id") from None
+        skill = target.skill_id if what == "skill_id" else ""
+        if skill and skill not in {sk.id for sk in province.skills}:
+            raise NotFound(f"unknown skill {skill!r}", field="target.skill_id")
+        site = target.site_id
+        if not site:  # the hub chooses: the nearest other site that accepts the business
+            candidates = [x for x in business.accepting_sites if x != from_site]
+            if not candidates:
+                raise NotFound(f"no other site accepts business {business.id!r}",
+                               field="target.site_id")
+            site = min(candidates, key=lambda x: _distance(province, from_site, x))
+        if site not in site_ids:
+            raise NotFound(f"unknown site {site!r}", field="target.site_id")
+        if site == from_site:
+            raise InvalidInput("the call is already at that site; transfer it locally",
+                               field="target.site_id")
+        out = c.CallContext()
+        out.CopyFrom(context)
+        out.business_id, out.target_skill_id, out.from_site_id = business.id, skill, from_site
+        out.priority = c.PRIORITY_CLASS_TRANSFERRED
+        return out, site
+
+    async def _ask(self, province: Province, request_id: str, ctx: c.CallContext,
+                   site: str) -> R:
+        started = time.perf_counter()
+        result = await self._ask_target(province, request_id, ctx, site)
+        elapsed = time.perf_counter() - started
+        outcome = R.Outcome.Name(result.outcome).removeprefix("OUTCOME_").lower()
+        TRANSFERS.labels(outcome).inc()
+        BROKER_SECONDS.observe(elapsed)
+        log.info("transfer %s: call %s %s -> %s: %s%s (%.0f ms)", request_id, ctx.call_id,
+                 ctx.from_site_id, site, outcome,
+                 f" ({result.reason})" if result.reason else "", elapsed * 1000)
+        return result
+
+    async def _ask_target(self, province: Province, request_id: str, ctx: c.CallContext,
+                          site: str) -> R:
+        def refused(reason: str, outcome: int = R.OUTCOME_REFUSED) -> R:
+            return R(outcome=outcome, call_id=ctx.call_id, site_id=site, reason=reason)  # type: ignore[arg-type]
+
+        business = province.business(ctx.business_id)
+        if not business.accepts(site):
+            return refused(f"business {business.id!r} is not served at site {site}")
+        timeout_s = self._accept_timeout_s or float(province.routing.transfer_accept_timeout_s)
+        try:
+            endpoint = await self._sites.endpoint(site)
+        except Unavailable as exc:
+            return refused(f"site {site} is not reachable: {exc.message}")
+        deadline_ms = int(self._clock.now() * 1000) + int((timeout_s - DEADLINE_MARGIN_S) * 1000)
+        request = s.AcceptTransferRequest(context=ctx, request_id=request_id,
+                                          deadline_ms=deadline_ms)
+        try:
+            reply: R = await sg.RemoteStub(self._channel(endpoint)).AcceptTransfer(
+                request, timeout=timeout_s)
+        except grpc.aio.AioRpcError as error:
+            code = error.code()
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                return refused(f"site {site} did not answer within {timeout_s:g} s",
+                               R.OUTCOME_TIMEOUT)
+            if code == grpc.StatusCode.UNAVAILABLE:
+                self._sites.forget(site)
+                return refused(f"site {site} is unreachable")
+            return refused(f"site {site} refused: {error.details()}")
+        if reply.outcome == R.OUTCOME_UNSPECIFIED:
+            return refused(f"site {site} gave no outcome")
+        reply.site_id = reply.site_id or site
+        reply.call_id = reply.call_id or ctx.call_id
+        return reply
+
+    def _channel(self, endpoint: str) -> grpc.aio.Channel:
+        found = self._channels.get(endpoint)
+        if found is None:
+            found = self._channels[endpoint] = grpc.aio.insecure_channel(endpoint)
+        return found
+
+
+def _distance(province: Province, a: str, b: str) -> float:
+    try:
+        return province.distance_km(a, b)
+    except NotFound:
+        return float("inf")
