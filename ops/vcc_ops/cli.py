@@ -14,6 +14,7 @@ import click
 
 from vcc_domain.errors import VccError
 from vcc_ops.directory_cli import directory
+from vcc_ops.report_cli import report, settle
 
 EXAMPLE_PROVINCE = "yunnan.toml"
 
@@ -216,6 +217,9 @@ def status(workdir: Path, as_json: bool) -> None:
 
 main.add_command(directory)
 
+main.add_command(report)
+main.add_command(settle)
+
 
 # -- benchmarks -------------------------------------------------------------------------
 
@@ -301,6 +305,33 @@ def bench_replication(rate: float, seconds: float, unit: int, runs: int,
     from vcc_ops.bench.replication import median_of_runs as replication_median
 
     result = replication_median(runs=runs, rate=rate, seconds=seconds, unit=unit)
+    text = json.dumps(result, indent=2)
+    if json_file is not None:
+        json_file.write_text(text + "\n")
+    click.echo(text)
+
+
+@bench.command("transfer")
+@click.option("--rate", type=float, default=20.0, show_default=True,
+              help="Background calls per second into KM (open loop).")
+@click.option("--seconds", type=float, default=10.0, show_default=True, help="Calling window per run.")
+@click.option("--share", type=float, default=0.3, show_default=True,
+              help="Share of KM's calls its agents transfer to DL.")
+@click.option("--km-agents", type=int, default=20, show_default=True)
+@click.option("--dl-agents", type=int, default=10, show_default=True)
+@click.option("--talk-ms", type=float, default=200.0, show_default=True)
+@click.option("--runs", type=int, default=3, show_default=True, help="Runs; the median is reported.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the result as JSON to this file.")
+def bench_transfer(rate: float, seconds: float, share: float, km_agents: int, dl_agents: int,
+                   talk_ms: float, runs: int, seed: int, json_file: Path | None) -> None:
+    """KM -> hub -> DL transfers under load: transfer_to_offer_p50_ms / _p99_ms."""
+    from vcc_ops.bench.transfer import median_of_runs as transfer_median
+
+    result = transfer_median(runs=runs, rate=rate, seconds=seconds, share=share,
+                             km_agents=km_agents, dl_agents=dl_agents, talk_ms=talk_ms,
+                             seed=seed)
     text = json.dumps(result, indent=2)
     if json_file is not None:
         json_file.write_text(text + "\n")

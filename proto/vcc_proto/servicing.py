@@ -22,6 +22,7 @@ SERVICES: dict[str, tuple[ModuleType, str]] = {
     "Access": (site_pb2_grpc, "add_AccessServicer_to_server"),
     "AgentDesk": (site_pb2_grpc, "add_AgentDeskServicer_to_server"),
     "Remote": (site_pb2_grpc, "add_RemoteServicer_to_server"),
+    "WorkOrders": (site_pb2_grpc, "add_WorkOrdersServicer_to_server"),
     "Directory": (hub_pb2_grpc, "add_DirectoryServicer_to_server"),
     "Routing": (hub_pb2_grpc, "add_RoutingServicer_to_server"),
     "Reports": (hub_pb2_grpc, "add_ReportsServicer_to_server"),
@@ -38,7 +39,7 @@ _PB2_OF: dict[str, ModuleType] = {
 }
 
 # Services each kind of process serves (besides grpc.health.v1.Health and reflection).
-SITE_SERVICES = ("Node", "Access", "AgentDesk", "Remote")
+SITE_SERVICES = ("Node", "Access", "AgentDesk", "Remote", "WorkOrders")
 HUB_SERVICES = ("Node", "Directory", "Routing", "Reports", "Replication", "Customers")
 
 

@@ -32,8 +32,10 @@ from vcc_proto.observability import configure_logging, site_var, start_metrics_s
 from vcc_proto.server import GrpcHost, ServedService, free_tcp_port, install_stop_signals
 from vcc_replication.background import BackgroundNats
 from vcc_site.adapters.grpc_site import Republisher, republisher_in, site_services
+from vcc_site.adapters.grpc_workorders import work_order_services
 from vcc_site.adapters.remote_customers import GrpcHomeSiteReader, GrpcHubCopyReader
 from vcc_site.components import START_ORDER, Component, SiteContext
+from vcc_site.components.workorders import calendar_from_config
 from vcc_site.service.access import AccessService
 from vcc_site.service.core import SiteCore
 from vcc_site.service.customers import RemoteCustomers, publish_profiles
@@ -41,6 +43,7 @@ from vcc_site.service.desk import DeskService
 from vcc_site.service.recovery import recover, seed_site
 from vcc_site.service.selfservice import SelfService
 from vcc_site.service.transfer import RemoteTransfer
+from vcc_site.service.workorders import WorkOrderService  # work orders (issue 9)
 from vcc_site.store.api import SiteStore
 from vcc_site.store.sql import SqlSiteStore
 
@@ -65,10 +68,12 @@ class SiteNode:
     access: AccessService
     desk: DeskService
     fatal: asyncio.Event = field(default_factory=asyncio.Event)
+    workorders: WorkOrderService | None = None
 
     def build_services(self, republisher: Republisher | None = None) -> list[ServedService]:
         return [node_service(NodeInfoServicer(self.state)),
-                *site_services(self.core, self.access, self.desk, republisher)]
+                *site_services(self.core, self.access, self.desk, republisher),
+                *(work_order_services(self.workorders) if self.workorders else [])]
 
 
 def load_site(config: NodeConfig, site_id: str, store: SiteStore,
@@ -83,7 +88,8 @@ def load_site(config: NodeConfig, site_id: str, store: SiteStore,
     core = SiteCore(province, site_id, store, clock or SystemClock(),
                     on_fatal=lambda _exc: fatal.set())
     access = AccessService(core, SelfService(core))
-    return SiteNode(config, site_id, province, state, core, access, DeskService(core), fatal)
+    return SiteNode(config, site_id, province, state, core, access, DeskService(core), fatal,
+                    WorkOrderService(core, calendar_from_config(config)))
 
 
 async def run_site(config: NodeConfig, site_id: str) -> None:
@@ -112,6 +118,8 @@ async def run_site(config: NodeConfig, site_id: str) -> None:
     budget_ms, cache_ms = remote_read_limits(config, node.province)
     node.access.remote = RemoteCustomers(node.core, readers[0], readers[1], budget_ms=budget_ms,
                                          hub_budget_ms=budget_ms, cache_ms=cache_ms)
+    ctx.extras["call_lock"] = node.access._lock  # the overflow monitor moves calls under it
+    ctx.extras["workorders"] = node.workorders  # forwarder and overdue scan: components
     components = await start_components(ctx)
     node.desk.remote_transfer = remote_transfer_in(ctx.extras)
     services = node.build_services(republisher_in(ctx.extras)) + [

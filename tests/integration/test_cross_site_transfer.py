@@ -15,25 +15,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sqlite3
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import pytest
 
-from tests.integration._helpers.site import Client, Desk, SiteProcess, fast_province, until
-from vcc_ops.infra import EtcdServer, ManagedProcess, NatsServer, free_port
-from vcc_proto.server import check_health
+from tests.integration._helpers.linked import Province, linked_province
+from tests.integration._helpers.site import Client, Desk, until
+from vcc_ops.infra import EtcdServer, NatsServer
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
 
-START_TIMEOUT_S = 90.0
 KM_A, KM_B = "KM-0131", "KM-0133"  # general agents at Kunming
 DL_A = "DL-0033"  # a general agent at Dali
 R = c.TransferResult
@@ -43,82 +37,11 @@ def stranger(n: int) -> str:
     return f"1370000{n:04d}"
 
 
-class HubProc:
-    def __init__(self, tmp: Path, nats_url: str, etcd: str, site_endpoints: str) -> None:
-        tmp.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.target = f"127.0.0.1:{self.port}"
-        argv = [sys.executable, "-m", "vcc_ops.cli", "hub",
-                "--province", str(fast_province(tmp)), "--data-dir", str(tmp / "data"),
-                "--nats", nats_url, "--etcd", etcd, "--db", f"sqlite:///{tmp / 'hub.db'}",
-                "--grpc-port", str(self.port), "--node-id", "hub-x",
-                "--log-file", str(tmp / "hub.log")]
-        env = {**os.environ, "VCC_SITE_ENDPOINTS": site_endpoints}
-        self.proc = ManagedProcess("hub", argv, tmp / "hub.out", env=env)
-
-    def start(self) -> HubProc:
-        self.proc.start()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not asyncio.run(check_health(self.target, timeout_s=1.0)):
-            if not self.proc.alive:
-                raise AssertionError(f"hub exited: {self.proc.log_tail()}")
-            if time.monotonic() > deadline:
-                raise AssertionError("hub not healthy in time")
-            time.sleep(0.2)
-        return self
-
-    def stop(self) -> None:
-        self.proc.stop(timeout=20)
-
-
-class LinkedSite(SiteProcess):
-    """A site process on real NATS and etcd that uses a fixed hub endpoint."""
-
-    def __init__(self, tmp: Path, site: str, nats_url: str, etcd: str) -> None:
-        tmp.mkdir(parents=True, exist_ok=True)
-        super().__init__(tmp, site=site, ring_s=10)
-        self.db_path = tmp / "site.db"
-        self.nats_url, self.etcd = nats_url, etcd
-
-    def link(self, hub: str) -> LinkedSite:
-        argv = [sys.executable, "-m", "vcc_ops.cli", "site", "--site", self.site,
-                "--province", str(self.province), "--data-dir", str(self.tmp / "data"),
-                "--nats", self.nats_url, "--etcd", self.etcd, "--hub", hub,
-                "--db", self.db_url, "--grpc-port", str(self.port),
-                "--seed-customers", "40", "--log-file", str(self.tmp / "site.log")]
-        self.proc = ManagedProcess(f"site-{self.site}", argv, self.tmp / "site.out")
-        return self
-
-    def rows(self, sql: str, *args: object) -> list[tuple[object, ...]]:
-        with sqlite3.connect(self.db_path, timeout=30) as conn:
-            return conn.execute(sql, args).fetchall()
-
-
-@dataclass
-class Province:
-    hub: HubProc
-    km: LinkedSite
-    dl: LinkedSite
-
-
 @pytest.fixture
 def province(tmp_path: Path, nats_server: NatsServer,
              etcd_server: EtcdServer) -> Iterator[Province]:
-    etcd = etcd_server.endpoint
-    km = LinkedSite(tmp_path / "km", "KM", nats_server.url, etcd)
-    dl = LinkedSite(tmp_path / "dl", "DL", nats_server.url, etcd)
-    hub = HubProc(tmp_path / "hub", nats_server.url, etcd,
-                  f"KM={km.target},DL={dl.target}").start()
-    started: list[LinkedSite] = []
-    try:
-        for site in (km, dl):
-            site.link(hub.target).start()
-            started.append(site)
-        yield Province(hub, km, dl)
-    finally:
-        for site in started:
-            site.stop()
-        hub.stop()
+    with linked_province(tmp_path, nats_server.url, etcd_server.endpoint) as found:
+        yield found
 
 
 @pytest.fixture

@@ -48,4 +48,4 @@ class NoComponent:
         return None
 
 
-START_ORDER = ("ha", "directory", "events", "routing")
+START_ORDER = ("ha", "directory", "events", "routing", "reports")

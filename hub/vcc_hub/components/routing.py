@@ -67,8 +67,10 @@ async def start(ctx: HubContext) -> Component:
     sites = SiteEndpoints(list(ctx.config.etcd_endpoints), parse_static(static))
     raw_timeout = extra.get("transfer_accept_timeout_s", "")
     province = CurrentProvince(ctx)
+    advisor = OverflowAdvisor()
     broker = TransferBroker(province, sites, ctx.clock,
-                            float(raw_timeout) if raw_timeout else None)
-    component = RoutingComponent(broker, RoutingServicer(broker, OverflowAdvisor(), province))
+                            float(raw_timeout) if raw_timeout else None,
+                            on_outcome=advisor.transfer_outcome)
+    component = RoutingComponent(broker, RoutingServicer(broker, advisor, province))
     ctx.extras["routing"] = component
     return component

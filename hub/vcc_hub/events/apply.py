@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vcc_hub.events import tables as t
+from vcc_hub.events.workorders import apply_work_orders
 from vcc_replication.events import ContiguousTracker, SiteEvent
 from vcc_replication.fencing import advance_fence
 
@@ -71,6 +72,7 @@ async def apply_batch(
     await _apply_calls(conn, new)
     await _apply_agent_states(conn, new)
     await _apply_customers(conn, new)
+    await apply_work_orders(conn, new)  # issue 9: vcc_hub.events.workorders
     await _advance_progress(conn, new, tracker, now_ms)
     return new
 

@@ -52,8 +52,10 @@ BROKER_SECONDS = Histogram("vcc_hub_transfer_broker_seconds",
 
 class TransferBroker:
     def __init__(self, province: Callable[[], Awaitable[Province]], sites: SiteEndpoints,
-                 clock: Clock, accept_timeout_s: float | None = None) -> None:
+                 clock: Clock, accept_timeout_s: float | None = None,
+                 on_outcome: Callable[[c.CallContext, str, R], None] | None = None) -> None:
         self._province = province
+        self._on_outcome = on_outcome  # told every outcome (the overflow advisor's suppression)
         self._sites = sites
         self._clock = clock
         self._accept_timeout_s = accept_timeout_s  # None: the routing policy's
@@ -126,7 +128,13 @@ class TransferBroker:
         out = c.CallContext()
         out.CopyFrom(context)
         out.business_id, out.target_skill_id, out.from_site_id = business.id, skill, from_site
-        out.priority = c.PRIORITY_CLASS_TRANSFERRED
+        overflow = context.leg_kind == c.LEG_KIND_OVERFLOW
+        if overflow and context.priority in (c.PRIORITY_CLASS_UNSPECIFIED,
+                                             c.PRIORITY_CLASS_TRANSFERRED):
+            raise InvalidInput("an overflowed call keeps the caller's own priority class",
+                               field="context.priority")
+        if not overflow:  # an overflow keeps the caller's own class and place in line
+            out.priority = c.PRIORITY_CLASS_TRANSFERRED
         return out, site
 
     async def _ask(self, province: Province, request_id: str, ctx: c.CallContext,
@@ -136,6 +144,11 @@ class TransferBroker:
         elapsed = time.perf_counter() - started
         outcome = R.Outcome.Name(result.outcome).removeprefix("OUTCOME_").lower()
         TRANSFERS.labels(outcome).inc()
+        if self._on_outcome is not None:
+            try:
+                self._on_outcome(ctx, site, result)
+            except Exception:
+                log.exception("transfer %s: outcome hook failed", request_id)
         BROKER_SECONDS.observe(elapsed)
         log.info("transfer %s: call %s %s -> %s: %s%s (%.0f ms)", request_id, ctx.call_id,
                  ctx.from_site_id, site, outcome,

@@ -1402,3 +1402,726 @@ class GetQueueFiguresReply(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetQueueFiguresReply: _TypeAlias = GetQueueFiguresReply  # noqa: Y015
+
+@_typing.final
+class WorkOrder(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class FieldsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    SITE_ID_FIELD_NUMBER: _builtins.int
+    OWNER_SITE_FIELD_NUMBER: _builtins.int
+    ORIGIN_SITE_FIELD_NUMBER: _builtins.int
+    CALL_ID_FIELD_NUMBER: _builtins.int
+    BUSINESS_ID_FIELD_NUMBER: _builtins.int
+    ORDER_TYPE_FIELD_NUMBER: _builtins.int
+    DEPARTMENT_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    CREATED_AT_MS_FIELD_NUMBER: _builtins.int
+    ANSWER_DUE_MS_FIELD_NUMBER: _builtins.int
+    LATEST_DUE_MS_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    CALLER_NUMBER_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    FIELDS_FIELD_NUMBER: _builtins.int
+    AREA_FIELD_NUMBER: _builtins.int
+    INCIDENT_FIELD_NUMBER: _builtins.int
+    DISPATCHED_AT_MS_FIELD_NUMBER: _builtins.int
+    ANSWERED_AT_MS_FIELD_NUMBER: _builtins.int
+    RESULT_FIELD_NUMBER: _builtins.int
+    REPLY_DUE_MS_FIELD_NUMBER: _builtins.int
+    REPLIED_AT_MS_FIELD_NUMBER: _builtins.int
+    CALLBACK_REQUIRED_FIELD_NUMBER: _builtins.int
+    CALLBACK_FROM_MS_FIELD_NUMBER: _builtins.int
+    CALLBACK_DUE_MS_FIELD_NUMBER: _builtins.int
+    CALLBACK_DONE_AT_MS_FIELD_NUMBER: _builtins.int
+    CALLBACK_RESULT_FIELD_NUMBER: _builtins.int
+    CLOSED_AT_MS_FIELD_NUMBER: _builtins.int
+    ESCALATION_FIELD_NUMBER: _builtins.int
+    CHASED_FIELD_NUMBER: _builtins.int
+    FORWARD_STATE_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_MS_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    """Global ID, "wo_...", the same at every site."""
+    site_id: _builtins.str
+    """Site holding this record."""
+    owner_site: _builtins.str
+    """Site where the order lives (the caller's home site)."""
+    origin_site: _builtins.str
+    """Site whose agent created it."""
+    call_id: _builtins.str
+    """Call it came from."""
+    business_id: _builtins.str
+    """Business whose form applies."""
+    order_type: _builtins.str
+    """Order type from the form: inquiry, complaint, fault_repair, report, ..."""
+    department: _builtins.str
+    """Back-office department."""
+    state: _builtins.str
+    """created, dispatched, in_progress, answered, replied, callback_done, closed."""
+    created_at_ms: _builtins.int
+    answer_due_ms: _builtins.int
+    """Department answer limit and hard limit (exclusive end)."""
+    latest_due_ms: _builtins.int
+    customer_id: _builtins.str
+    caller_number: _builtins.str
+    agent_id: _builtins.str
+    """Agent who created it."""
+    area: _builtins.str
+    """Area (street) of the caller; incident shared by the fault orders of one outage."""
+    incident: _builtins.str
+    dispatched_at_ms: _builtins.int
+    answered_at_ms: _builtins.int
+    result: _builtins.str
+    reply_due_ms: _builtins.int
+    replied_at_ms: _builtins.int
+    callback_required: _builtins.bool
+    callback_from_ms: _builtins.int
+    callback_due_ms: _builtins.int
+    callback_done_at_ms: _builtins.int
+    callback_result: _builtins.str
+    closed_at_ms: _builtins.int
+    escalation: _builtins.int
+    """0 on time, 1 overdue, 2 escalated."""
+    chased: _builtins.int
+    """Times chased (by hand or by the overdue scan)."""
+    forward_state: _builtins.str
+    """"", "pending:<SITE>" (home site not reached yet), "forwarded", "received"."""
+    version: _builtins.int
+    """Increases with every change (the hub's copy keeps the highest)."""
+    updated_at_ms: _builtins.int
+    @_builtins.property
+    def fields(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Form and feedback fields."""
+
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        site_id: _builtins.str = ...,
+        owner_site: _builtins.str = ...,
+        origin_site: _builtins.str = ...,
+        call_id: _builtins.str = ...,
+        business_id: _builtins.str = ...,
+        order_type: _builtins.str = ...,
+        department: _builtins.str = ...,
+        state: _builtins.str = ...,
+        created_at_ms: _builtins.int = ...,
+        answer_due_ms: _builtins.int = ...,
+        latest_due_ms: _builtins.int = ...,
+        customer_id: _builtins.str = ...,
+        caller_number: _builtins.str = ...,
+        agent_id: _builtins.str = ...,
+        fields: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        area: _builtins.str = ...,
+        incident: _builtins.str = ...,
+        dispatched_at_ms: _builtins.int = ...,
+        answered_at_ms: _builtins.int = ...,
+        result: _builtins.str = ...,
+        reply_due_ms: _builtins.int = ...,
+        replied_at_ms: _builtins.int = ...,
+        callback_required: _builtins.bool = ...,
+        callback_from_ms: _builtins.int = ...,
+        callback_due_ms: _builtins.int = ...,
+        callback_done_at_ms: _builtins.int = ...,
+        callback_result: _builtins.str = ...,
+        closed_at_ms: _builtins.int = ...,
+        escalation: _builtins.int = ...,
+        chased: _builtins.int = ...,
+        forward_state: _builtins.str = ...,
+        version: _builtins.int = ...,
+        updated_at_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "answer_due_ms", b"answer_due_ms", "answered_at_ms", b"answered_at_ms", "area", b"area", "business_id", b"business_id", "call_id", b"call_id", "callback_done_at_ms", b"callback_done_at_ms", "callback_due_ms", b"callback_due_ms", "callback_from_ms", b"callback_from_ms", "callback_required", b"callback_required", "callback_result", b"callback_result", "caller_number", b"caller_number", "chased", b"chased", "closed_at_ms", b"closed_at_ms", "created_at_ms", b"created_at_ms", "customer_id", b"customer_id", "department", b"department", "dispatched_at_ms", b"dispatched_at_ms", "escalation", b"escalation", "fields", b"fields", "forward_state", b"forward_state", "incident", b"incident", "latest_due_ms", b"latest_due_ms", "order_id", b"order_id", "order_type", b"order_type", "origin_site", b"origin_site", "owner_site", b"owner_site", "replied_at_ms", b"replied_at_ms", "reply_due_ms", b"reply_due_ms", "result", b"result", "site_id", b"site_id", "state", b"state", "updated_at_ms", b"updated_at_ms", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WorkOrder: _TypeAlias = WorkOrder  # noqa: Y015
+
+@_typing.final
+class CreateWorkOrderRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class FieldsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    SESSION_TOKEN_FIELD_NUMBER: _builtins.int
+    CALL_ID_FIELD_NUMBER: _builtins.int
+    BUSINESS_ID_FIELD_NUMBER: _builtins.int
+    FIELDS_FIELD_NUMBER: _builtins.int
+    HOME_SITE_ID_FIELD_NUMBER: _builtins.int
+    session_token: _builtins.str
+    """Token from Login."""
+    call_id: _builtins.str
+    """Call the order comes from (live or ended, at this site)."""
+    business_id: _builtins.str
+    """Kind of request: the business whose form applies; empty for the call's business."""
+    home_site_id: _builtins.str
+    """Caller's home site if known better than the call's record; empty otherwise."""
+    @_builtins.property
+    def fields(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Form fields."""
+
+    def __init__(
+        self,
+        *,
+        session_token: _builtins.str = ...,
+        call_id: _builtins.str = ...,
+        business_id: _builtins.str = ...,
+        fields: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        home_site_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "call_id", b"call_id", "fields", b"fields", "home_site_id", b"home_site_id", "session_token", b"session_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateWorkOrderRequest: _TypeAlias = CreateWorkOrderRequest  # noqa: Y015
+
+@_typing.final
+class AcceptWorkOrderRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def order(self) -> Global___WorkOrder:
+        """The order as it must be stored at the receiving (home) site."""
+
+    def __init__(
+        self,
+        *,
+        order: Global___WorkOrder | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcceptWorkOrderRequest: _TypeAlias = AcceptWorkOrderRequest  # noqa: Y015
+
+@_typing.final
+class WorkOrderRef(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_id", b"order_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WorkOrderRef: _TypeAlias = WorkOrderRef  # noqa: Y015
+
+@_typing.final
+class ListWorkOrdersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPEN_ONLY_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    open_only: _builtins.bool
+    """Leave out closed orders."""
+    state: _builtins.str
+    """Only this state; empty for all."""
+    limit: _builtins.int
+    """At most this many (default 1000)."""
+    def __init__(
+        self,
+        *,
+        open_only: _builtins.bool = ...,
+        state: _builtins.str = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "open_only", b"open_only", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWorkOrdersRequest: _TypeAlias = ListWorkOrdersRequest  # noqa: Y015
+
+@_typing.final
+class ListWorkOrdersReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def orders(self) -> _containers.RepeatedCompositeFieldContainer[Global___WorkOrder]: ...
+    def __init__(
+        self,
+        *,
+        orders: _abc.Iterable[Global___WorkOrder] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["orders", b"orders"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWorkOrdersReply: _TypeAlias = ListWorkOrdersReply  # noqa: Y015
+
+@_typing.final
+class WorkOrderFeedbackRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class DetailsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    DETAILS_FIELD_NUMBER: _builtins.int
+    RESULT_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    action: _builtins.str
+    """dispatch | progress | answer."""
+    result: _builtins.str
+    """The result (required for answer)."""
+    actor: _builtins.str
+    """Who reports (department staff), recorded with the event."""
+    @_builtins.property
+    def details(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Details, e.g. repair_team, repair_phone, departure_time, expected_repair_time."""
+
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        action: _builtins.str = ...,
+        details: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        result: _builtins.str = ...,
+        actor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "details", b"details", "order_id", b"order_id", "result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WorkOrderFeedbackRequest: _TypeAlias = WorkOrderFeedbackRequest  # noqa: Y015
+
+@_typing.final
+class WorkOrderStep(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    RESULT_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    actor: _builtins.str
+    """Who acts (agent ID or name), recorded with the event."""
+    result: _builtins.str
+    """Outcome text (CallbackDone)."""
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        actor: _builtins.str = ...,
+        result: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "order_id", b"order_id", "result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WorkOrderStep: _TypeAlias = WorkOrderStep  # noqa: Y015
+
+@_typing.final
+class WorkOrderFiguresRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WorkOrderFiguresRequest: _TypeAlias = WorkOrderFiguresRequest  # noqa: Y015
+
+@_typing.final
+class WorkOrderFigure(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    DEPARTMENT_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    ANSWERED_FIELD_NUMBER: _builtins.int
+    ANSWERED_ON_TIME_FIELD_NUMBER: _builtins.int
+    OUTSTANDING_FIELD_NUMBER: _builtins.int
+    OVERDUE_FIELD_NUMBER: _builtins.int
+    ESCALATED_FIELD_NUMBER: _builtins.int
+    CALLBACKS_REQUIRED_FIELD_NUMBER: _builtins.int
+    CALLBACKS_DONE_FIELD_NUMBER: _builtins.int
+    ON_TIME_RATE_FIELD_NUMBER: _builtins.int
+    CALLBACK_RATE_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """Order type ("*" for the total) and department ("*")."""
+    department: _builtins.str
+    total: _builtins.int
+    answered: _builtins.int
+    answered_on_time: _builtins.int
+    outstanding: _builtins.int
+    overdue: _builtins.int
+    escalated: _builtins.int
+    callbacks_required: _builtins.int
+    callbacks_done: _builtins.int
+    on_time_rate: _builtins.float
+    """answered_on_time / answered (1 when none answered)."""
+    callback_rate: _builtins.float
+    """callbacks_done / callbacks_required (1 when none required)."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        department: _builtins.str = ...,
+        total: _builtins.int = ...,
+        answered: _builtins.int = ...,
+        answered_on_time: _builtins.int = ...,
+        outstanding: _builtins.int = ...,
+        overdue: _builtins.int = ...,
+        escalated: _builtins.int = ...,
+        callbacks_required: _builtins.int = ...,
+        callbacks_done: _builtins.int = ...,
+        on_time_rate: _builtins.float = ...,
+        callback_rate: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answered", b"answered", "answered_on_time", b"answered_on_time", "callback_rate", b"callback_rate", "callbacks_done", b"callbacks_done", "callbacks_required", b"callbacks_required", "department", b"department", "escalated", b"escalated", "kind", b"kind", "on_time_rate", b"on_time_rate", "outstanding", b"outstanding", "overdue", b"overdue", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WorkOrderFigure: _TypeAlias = WorkOrderFigure  # noqa: Y015
+
+@_typing.final
+class WorkOrderFiguresReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIGURES_FIELD_NUMBER: _builtins.int
+    AS_OF_MS_FIELD_NUMBER: _builtins.int
+    as_of_ms: _builtins.int
+    @_builtins.property
+    def figures(self) -> _containers.RepeatedCompositeFieldContainer[Global___WorkOrderFigure]:
+        """One per (kind, department), then the total."""
+
+    def __init__(
+        self,
+        *,
+        figures: _abc.Iterable[Global___WorkOrderFigure] | None = ...,
+        as_of_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_ms", b"as_of_ms", "figures", b"figures"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WorkOrderFiguresReply: _TypeAlias = WorkOrderFiguresReply  # noqa: Y015
+
+@_typing.final
+class CampaignEntry(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    ENTRY_NO_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    TIER_FIELD_NUMBER: _builtins.int
+    NOTICE_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    RESULT_FIELD_NUMBER: _builtins.int
+    LAST_ATTEMPT_AT_MS_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    entry_no: _builtins.int
+    """Position in the list as loaded (from 0)."""
+    kind: _builtins.str
+    """bill_notice | arrears_reminder | outage_notice."""
+    customer_id: _builtins.str
+    phone: _builtins.str
+    tier: _builtins.str
+    notice: _builtins.str
+    attempts: _builtins.int
+    state: _builtins.str
+    """pending | done | returned."""
+    result: _builtins.str
+    last_attempt_at_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        entry_no: _builtins.int = ...,
+        kind: _builtins.str = ...,
+        customer_id: _builtins.str = ...,
+        phone: _builtins.str = ...,
+        tier: _builtins.str = ...,
+        notice: _builtins.str = ...,
+        attempts: _builtins.int = ...,
+        state: _builtins.str = ...,
+        result: _builtins.str = ...,
+        last_attempt_at_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "campaign_id", b"campaign_id", "customer_id", b"customer_id", "entry_no", b"entry_no", "kind", b"kind", "last_attempt_at_ms", b"last_attempt_at_ms", "notice", b"notice", "phone", b"phone", "result", b"result", "state", b"state", "tier", b"tier"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CampaignEntry: _TypeAlias = CampaignEntry  # noqa: Y015
+
+@_typing.final
+class LoadCampaignRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    CSV_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    kind: _builtins.str
+    csv: _builtins.str
+    """CSV with a header line."""
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        csv: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id", "csv", b"csv", "kind", b"kind"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoadCampaignRequest: _TypeAlias = LoadCampaignRequest  # noqa: Y015
+
+@_typing.final
+class CampaignRef(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["campaign_id", b"campaign_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CampaignRef: _TypeAlias = CampaignRef  # noqa: Y015
+
+@_typing.final
+class RecordOutboundRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    ENTRY_NO_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    entry_no: _builtins.int
+    outcome: _builtins.str
+    agent_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        entry_no: _builtins.int = ...,
+        outcome: _builtins.str = ...,
+        agent_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "campaign_id", b"campaign_id", "entry_no", b"entry_no", "outcome", b"outcome"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordOutboundRequest: _TypeAlias = RecordOutboundRequest  # noqa: Y015
+
+@_typing.final
+class CampaignReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___CampaignEntry]: ...
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___CampaignEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CampaignReply: _TypeAlias = CampaignReply  # noqa: Y015
+
+@_typing.final
+class CreateHandoverRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTGOING_LEADER_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    outgoing_leader: _builtins.str
+    """Outgoing shift leader (agent ID)."""
+    notes: _builtins.str
+    def __init__(
+        self,
+        *,
+        outgoing_leader: _builtins.str = ...,
+        notes: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["notes", b"notes", "outgoing_leader", b"outgoing_leader"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateHandoverRequest: _TypeAlias = CreateHandoverRequest  # noqa: Y015
+
+@_typing.final
+class AcknowledgeHandoverRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HANDOVER_ID_FIELD_NUMBER: _builtins.int
+    INCOMING_LEADER_FIELD_NUMBER: _builtins.int
+    handover_id: _builtins.str
+    incoming_leader: _builtins.str
+    """Incoming shift leader (agent ID)."""
+    def __init__(
+        self,
+        *,
+        handover_id: _builtins.str = ...,
+        incoming_leader: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["handover_id", b"handover_id", "incoming_leader", b"incoming_leader"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcknowledgeHandoverRequest: _TypeAlias = AcknowledgeHandoverRequest  # noqa: Y015
+
+@_typing.final
+class HandoverView(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HANDOVER_ID_FIELD_NUMBER: _builtins.int
+    SITE_ID_FIELD_NUMBER: _builtins.int
+    OUTGOING_LEADER_FIELD_NUMBER: _builtins.int
+    CREATED_AT_MS_FIELD_NUMBER: _builtins.int
+    UNFINISHED_ORDERS_FIELD_NUMBER: _builtins.int
+    DUE_CALLBACKS_FIELD_NUMBER: _builtins.int
+    OPEN_INCIDENTS_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    INCOMING_LEADER_FIELD_NUMBER: _builtins.int
+    ACKNOWLEDGED_AT_MS_FIELD_NUMBER: _builtins.int
+    handover_id: _builtins.str
+    site_id: _builtins.str
+    outgoing_leader: _builtins.str
+    created_at_ms: _builtins.int
+    notes: _builtins.str
+    incoming_leader: _builtins.str
+    acknowledged_at_ms: _builtins.int
+    @_builtins.property
+    def unfinished_orders(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def due_callbacks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def open_incidents(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        handover_id: _builtins.str = ...,
+        site_id: _builtins.str = ...,
+        outgoing_leader: _builtins.str = ...,
+        created_at_ms: _builtins.int = ...,
+        unfinished_orders: _abc.Iterable[_builtins.str] | None = ...,
+        due_callbacks: _abc.Iterable[_builtins.str] | None = ...,
+        open_incidents: _abc.Iterable[_builtins.str] | None = ...,
+        notes: _builtins.str = ...,
+        incoming_leader: _builtins.str = ...,
+        acknowledged_at_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at_ms", b"acknowledged_at_ms", "created_at_ms", b"created_at_ms", "due_callbacks", b"due_callbacks", "handover_id", b"handover_id", "incoming_leader", b"incoming_leader", "notes", b"notes", "open_incidents", b"open_incidents", "outgoing_leader", b"outgoing_leader", "site_id", b"site_id", "unfinished_orders", b"unfinished_orders"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HandoverView: _TypeAlias = HandoverView  # noqa: Y015

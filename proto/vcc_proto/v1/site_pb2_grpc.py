@@ -1147,3 +1147,752 @@ class Remote:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class WorkOrdersStub:
+    """Closed-loop work orders (DOMAIN.md §4), outbound notice campaigns and shift handovers.
+    An order lives at the caller's home site: Create at another site forwards it there
+    (Accept) and keeps a reference. Department feedback and the center's steps are made at
+    the owning site (FAILED_PRECONDITION naming owner_site otherwise). Like Remote, served
+    on the province's internal network; Create authenticates the agent's session.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Create = channel.unary_unary(
+                '/vcc_proto.v1.WorkOrders/Create',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.CreateWorkOrderRequest.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrder.FromString,
+                _registered_method=True)
+        self.Accept = channel.unary_unary(
+                '/vcc_proto.v1.WorkOrders/Accept',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.AcceptWorkOrderRequest.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrder.FromString,
+                _registered_method=True)
+        self.Get = channel.unary_unary(
+                '/vcc_proto.v1.WorkOrders/Get',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrderRef.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrder.FromString,
+                _registered_method=True)
+        self.List = channel.unary_unary(
+                '/vcc_proto.v1.WorkOrders/List',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.ListWorkOrdersRequest.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.ListWorkOrdersReply.FromString,
+                _registered_method=True)
+        self.Feedback = channel.unary_unary(
+                '/vcc_proto.v1.WorkOrders/Feedback',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrderFeedbackRequest.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.ListWorkOrdersReply.FromString,
+                _registered_method=True)
+        self.Reply = channel.unary_unary(
+                '/vcc_proto.v1.WorkOrders/Reply',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrderStep.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrder.FromString,
+                _registered_method=True)
+        self.CallbackDone = channel.unary_unary(
+                '/vcc_proto.v1.WorkOrders/CallbackDone',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrderStep.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrder.FromString,
+                _registered_method=True)
+        self.Close = channel.unary_unary(
+                '/vcc_proto.v1.WorkOrders/Close',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrderStep.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrder.FromString,
+                _registered_method=True)
+        self.Chase = channel.unary_unary(
+                '/vcc_proto.v1.WorkOrders/Chase',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrderStep.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrder.FromString,
+                _registered_method=True)
+        self.GetFigures = channel.unary_unary(
+                '/vcc_proto.v1.WorkOrders/GetFigures',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrderFiguresRequest.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrderFiguresReply.FromString,
+                _registered_method=True)
+        self.LoadCampaign = channel.unary_unary(
+                '/vcc_proto.v1.WorkOrders/LoadCampaign',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.LoadCampaignRequest.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.CampaignReply.FromString,
+                _registered_method=True)
+        self.NextOutbound = channel.unary_unary(
+                '/vcc_proto.v1.WorkOrders/NextOutbound',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.CampaignRef.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.CampaignReply.FromString,
+                _registered_method=True)
+        self.RecordOutbound = channel.unary_unary(
+                '/vcc_proto.v1.WorkOrders/RecordOutbound',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.RecordOutboundRequest.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.CampaignReply.FromString,
+                _registered_method=True)
+        self.ReturnedList = channel.unary_unary(
+                '/vcc_proto.v1.WorkOrders/ReturnedList',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.CampaignRef.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.CampaignReply.FromString,
+                _registered_method=True)
+        self.CreateHandover = channel.unary_unary(
+                '/vcc_proto.v1.WorkOrders/CreateHandover',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.CreateHandoverRequest.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.HandoverView.FromString,
+                _registered_method=True)
+        self.AcknowledgeHandover = channel.unary_unary(
+                '/vcc_proto.v1.WorkOrders/AcknowledgeHandover',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.AcknowledgeHandoverRequest.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.HandoverView.FromString,
+                _registered_method=True)
+
+
+class WorkOrdersServicer:
+    """Closed-loop work orders (DOMAIN.md §4), outbound notice campaigns and shift handovers.
+    An order lives at the caller's home site: Create at another site forwards it there
+    (Accept) and keeps a reference. Department feedback and the center's steps are made at
+    the owning site (FAILED_PRECONDITION naming owner_site otherwise). Like Remote, served
+    on the province's internal network; Create authenticates the agent's session.
+    """
+
+    def Create(self, request, context):
+        """An agent creates an order during or after a call; form fields are validated.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Accept(self, request, context):
+        """Another site hands over an order homed here. Idempotent on order_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Get(self, request, context):
+        """One order held at this site (owned or a reference).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def List(self, request, context):
+        """Orders held at this site.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Feedback(self, request, context):
+        """Department feedback: dispatch, progress, or answer with the result. Returns every
+        order changed (an answer to a fault of an incident answers the whole incident).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Reply(self, request, context):
+        """The center told the customer the result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CallbackDone(self, request, context):
+        """The callback (回访) was made; result in WorkOrderStep.result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Close(self, request, context):
+        """Close the order (after the callback, if one is required).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Chase(self, request, context):
+        """Chase (催办) whoever owes the next step.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFigures(self, request, context):
+        """On-time rate, outstanding, overdue and callback completion of this site's orders.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LoadCampaign(self, request, context):
+        """Load an outbound campaign list (CSV: customer_id,phone[,tier][,notice]).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def NextOutbound(self, request, context):
+        """The next customer to call (key customers first); empty entries when done.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordOutbound(self, request, context):
+        """Record an attempt's outcome (reached, notified, sms_sent, no_answer, busy, ...).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReturnedList(self, request, context):
+        """Customers returned to the billing center after the maximum attempts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateHandover(self, request, context):
+        """The outgoing shift leader's handover (unfinished orders, due callbacks, incidents).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcknowledgeHandover(self, request, context):
+        """The incoming shift leader acknowledges a handover.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_WorkOrdersServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Create': grpc.unary_unary_rpc_method_handler(
+                    servicer.Create,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.CreateWorkOrderRequest.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrder.SerializeToString,
+            ),
+            'Accept': grpc.unary_unary_rpc_method_handler(
+                    servicer.Accept,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.AcceptWorkOrderRequest.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrder.SerializeToString,
+            ),
+            'Get': grpc.unary_unary_rpc_method_handler(
+                    servicer.Get,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrderRef.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrder.SerializeToString,
+            ),
+            'List': grpc.unary_unary_rpc_method_handler(
+                    servicer.List,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.ListWorkOrdersRequest.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.ListWorkOrdersReply.SerializeToString,
+            ),
+            'Feedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.Feedback,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrderFeedbackRequest.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.ListWorkOrdersReply.SerializeToString,
+            ),
+            'Reply': grpc.unary_unary_rpc_method_handler(
+                    servicer.Reply,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrderStep.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrder.SerializeToString,
+            ),
+            'CallbackDone': grpc.unary_unary_rpc_method_handler(
+                    servicer.CallbackDone,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrderStep.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrder.SerializeToString,
+            ),
+            'Close': grpc.unary_unary_rpc_method_handler(
+                    servicer.Close,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrderStep.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrder.SerializeToString,
+            ),
+            'Chase': grpc.unary_unary_rpc_method_handler(
+                    servicer.Chase,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrderStep.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrder.SerializeToString,
+            ),
+            'GetFigures': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFigures,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrderFiguresRequest.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrderFiguresReply.SerializeToString,
+            ),
+            'LoadCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.LoadCampaign,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.LoadCampaignRequest.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.CampaignReply.SerializeToString,
+            ),
+            'NextOutbound': grpc.unary_unary_rpc_method_handler(
+                    servicer.NextOutbound,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.CampaignRef.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.CampaignReply.SerializeToString,
+            ),
+            'RecordOutbound': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordOutbound,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.RecordOutboundRequest.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.CampaignReply.SerializeToString,
+            ),
+            'ReturnedList': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReturnedList,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.CampaignRef.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.CampaignReply.SerializeToString,
+            ),
+            'CreateHandover': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateHandover,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.CreateHandoverRequest.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.HandoverView.SerializeToString,
+            ),
+            'AcknowledgeHandover': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcknowledgeHandover,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.AcknowledgeHandoverRequest.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.HandoverView.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'vcc_proto.v1.WorkOrders', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('vcc_proto.v1.WorkOrders', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class WorkOrders:
+    """Closed-loop work orders (DOMAIN.md §4), outbound notice campaigns and shift handovers.
+    An order lives at the caller's home site: Create at another site forwards it there
+    (Accept) and keeps a reference. Department feedback and the center's steps are made at
+    the owning site (FAILED_PRECONDITION naming owner_site otherwise). Like Remote, served
+    on the province's internal network; Create authenticates the agent's session.
+    """
+
+    @staticmethod
+    def Create(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.WorkOrders/Create',
+            vcc__proto_dot_v1_dot_site__pb2.CreateWorkOrderRequest.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.WorkOrder.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Accept(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.WorkOrders/Accept',
+            vcc__proto_dot_v1_dot_site__pb2.AcceptWorkOrderRequest.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.WorkOrder.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Get(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.WorkOrders/Get',
+            vcc__proto_dot_v1_dot_site__pb2.WorkOrderRef.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.WorkOrder.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def List(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.WorkOrders/List',
+            vcc__proto_dot_v1_dot_site__pb2.ListWorkOrdersRequest.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.ListWorkOrdersReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Feedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.WorkOrders/Feedback',
+            vcc__proto_dot_v1_dot_site__pb2.WorkOrderFeedbackRequest.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.ListWorkOrdersReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Reply(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.WorkOrders/Reply',
+            vcc__proto_dot_v1_dot_site__pb2.WorkOrderStep.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.WorkOrder.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CallbackDone(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.WorkOrders/CallbackDone',
+            vcc__proto_dot_v1_dot_site__pb2.WorkOrderStep.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.WorkOrder.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Close(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.WorkOrders/Close',
+            vcc__proto_dot_v1_dot_site__pb2.WorkOrderStep.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.WorkOrder.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Chase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.WorkOrders/Chase',
+            vcc__proto_dot_v1_dot_site__pb2.WorkOrderStep.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.WorkOrder.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFigures(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.WorkOrders/GetFigures',
+            vcc__proto_dot_v1_dot_site__pb2.WorkOrderFiguresRequest.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.WorkOrderFiguresReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoadCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.WorkOrders/LoadCampaign',
+            vcc__proto_dot_v1_dot_site__pb2.LoadCampaignRequest.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.CampaignReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NextOutbound(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.WorkOrders/NextOutbound',
+            vcc__proto_dot_v1_dot_site__pb2.CampaignRef.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.CampaignReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordOutbound(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.WorkOrders/RecordOutbound',
+            vcc__proto_dot_v1_dot_site__pb2.RecordOutboundRequest.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.CampaignReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReturnedList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.WorkOrders/ReturnedList',
+            vcc__proto_dot_v1_dot_site__pb2.CampaignRef.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.CampaignReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateHandover(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.WorkOrders/CreateHandover',
+            vcc__proto_dot_v1_dot_site__pb2.CreateHandoverRequest.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.HandoverView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcknowledgeHandover(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.WorkOrders/AcknowledgeHandover',
+            vcc__proto_dot_v1_dot_site__pb2.AcknowledgeHandoverRequest.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.HandoverView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

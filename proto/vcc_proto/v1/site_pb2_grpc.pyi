@@ -425,3 +425,235 @@ class RemoteServicer(metaclass=_abc_1.ABCMeta):
         """Live queue figures of this site."""
 
 def add_RemoteServicer_to_server(servicer: RemoteServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class WorkOrdersStub:
+    """Closed-loop work orders (DOMAIN.md §4), outbound notice campaigns and shift handovers.
+    An order lives at the caller's home site: Create at another site forwards it there
+    (Accept) and keeps a reference. Department feedback and the center's steps are made at
+    the owning site (FAILED_PRECONDITION naming owner_site otherwise). Like Remote, served
+    on the province's internal network; Create authenticates the agent's session.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> WorkOrdersAsyncStub: ...
+    Create: _grpc.UnaryUnaryMultiCallable[_site_pb2.CreateWorkOrderRequest, _site_pb2.WorkOrder]
+    """An agent creates an order during or after a call; form fields are validated."""
+    Accept: _grpc.UnaryUnaryMultiCallable[_site_pb2.AcceptWorkOrderRequest, _site_pb2.WorkOrder]
+    """Another site hands over an order homed here. Idempotent on order_id."""
+    Get: _grpc.UnaryUnaryMultiCallable[_site_pb2.WorkOrderRef, _site_pb2.WorkOrder]
+    """One order held at this site (owned or a reference)."""
+    List: _grpc.UnaryUnaryMultiCallable[_site_pb2.ListWorkOrdersRequest, _site_pb2.ListWorkOrdersReply]
+    """Orders held at this site."""
+    Feedback: _grpc.UnaryUnaryMultiCallable[_site_pb2.WorkOrderFeedbackRequest, _site_pb2.ListWorkOrdersReply]
+    """Department feedback: dispatch, progress, or answer with the result. Returns every
+    order changed (an answer to a fault of an incident answers the whole incident).
+    """
+    Reply: _grpc.UnaryUnaryMultiCallable[_site_pb2.WorkOrderStep, _site_pb2.WorkOrder]
+    """The center told the customer the result."""
+    CallbackDone: _grpc.UnaryUnaryMultiCallable[_site_pb2.WorkOrderStep, _site_pb2.WorkOrder]
+    """The callback (回访) was made; result in WorkOrderStep.result."""
+    Close: _grpc.UnaryUnaryMultiCallable[_site_pb2.WorkOrderStep, _site_pb2.WorkOrder]
+    """Close the order (after the callback, if one is required)."""
+    Chase: _grpc.UnaryUnaryMultiCallable[_site_pb2.WorkOrderStep, _site_pb2.WorkOrder]
+    """Chase (催办) whoever owes the next step."""
+    GetFigures: _grpc.UnaryUnaryMultiCallable[_site_pb2.WorkOrderFiguresRequest, _site_pb2.WorkOrderFiguresReply]
+    """On-time rate, outstanding, overdue and callback completion of this site's orders."""
+    LoadCampaign: _grpc.UnaryUnaryMultiCallable[_site_pb2.LoadCampaignRequest, _site_pb2.CampaignReply]
+    """Load an outbound campaign list (CSV: customer_id,phone[,tier][,notice])."""
+    NextOutbound: _grpc.UnaryUnaryMultiCallable[_site_pb2.CampaignRef, _site_pb2.CampaignReply]
+    """The next customer to call (key customers first); empty entries when done."""
+    RecordOutbound: _grpc.UnaryUnaryMultiCallable[_site_pb2.RecordOutboundRequest, _site_pb2.CampaignReply]
+    """Record an attempt's outcome (reached, notified, sms_sent, no_answer, busy, ...)."""
+    ReturnedList: _grpc.UnaryUnaryMultiCallable[_site_pb2.CampaignRef, _site_pb2.CampaignReply]
+    """Customers returned to the billing center after the maximum attempts."""
+    CreateHandover: _grpc.UnaryUnaryMultiCallable[_site_pb2.CreateHandoverRequest, _site_pb2.HandoverView]
+    """The outgoing shift leader's handover (unfinished orders, due callbacks, incidents)."""
+    AcknowledgeHandover: _grpc.UnaryUnaryMultiCallable[_site_pb2.AcknowledgeHandoverRequest, _site_pb2.HandoverView]
+    """The incoming shift leader acknowledges a handover."""
+
+@_typing.type_check_only
+class WorkOrdersAsyncStub(WorkOrdersStub):
+    """Closed-loop work orders (DOMAIN.md §4), outbound notice campaigns and shift handovers.
+    An order lives at the caller's home site: Create at another site forwards it there
+    (Accept) and keeps a reference. Department feedback and the center's steps are made at
+    the owning site (FAILED_PRECONDITION naming owner_site otherwise). Like Remote, served
+    on the province's internal network; Create authenticates the agent's session.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    Create: _aio.UnaryUnaryMultiCallable[_site_pb2.CreateWorkOrderRequest, _site_pb2.WorkOrder]  # type: ignore[assignment]
+    """An agent creates an order during or after a call; form fields are validated."""
+    Accept: _aio.UnaryUnaryMultiCallable[_site_pb2.AcceptWorkOrderRequest, _site_pb2.WorkOrder]  # type: ignore[assignment]
+    """Another site hands over an order homed here. Idempotent on order_id."""
+    Get: _aio.UnaryUnaryMultiCallable[_site_pb2.WorkOrderRef, _site_pb2.WorkOrder]  # type: ignore[assignment]
+    """One order held at this site (owned or a reference)."""
+    List: _aio.UnaryUnaryMultiCallable[_site_pb2.ListWorkOrdersRequest, _site_pb2.ListWorkOrdersReply]  # type: ignore[assignment]
+    """Orders held at this site."""
+    Feedback: _aio.UnaryUnaryMultiCallable[_site_pb2.WorkOrderFeedbackRequest, _site_pb2.ListWorkOrdersReply]  # type: ignore[assignment]
+    """Department feedback: dispatch, progress, or answer with the result. Returns every
+    order changed (an answer to a fault of an incident answers the whole incident).
+    """
+    Reply: _aio.UnaryUnaryMultiCallable[_site_pb2.WorkOrderStep, _site_pb2.WorkOrder]  # type: ignore[assignment]
+    """The center told the customer the result."""
+    CallbackDone: _aio.UnaryUnaryMultiCallable[_site_pb2.WorkOrderStep, _site_pb2.WorkOrder]  # type: ignore[assignment]
+    """The callback (回访) was made; result in WorkOrderStep.result."""
+    Close: _aio.UnaryUnaryMultiCallable[_site_pb2.WorkOrderStep, _site_pb2.WorkOrder]  # type: ignore[assignment]
+    """Close the order (after the callback, if one is required)."""
+    Chase: _aio.UnaryUnaryMultiCallable[_site_pb2.WorkOrderStep, _site_pb2.WorkOrder]  # type: ignore[assignment]
+    """Chase (催办) whoever owes the next step."""
+    GetFigures: _aio.UnaryUnaryMultiCallable[_site_pb2.WorkOrderFiguresRequest, _site_pb2.WorkOrderFiguresReply]  # type: ignore[assignment]
+    """On-time rate, outstanding, overdue and callback completion of this site's orders."""
+    LoadCampaign: _aio.UnaryUnaryMultiCallable[_site_pb2.LoadCampaignRequest, _site_pb2.CampaignReply]  # type: ignore[assignment]
+    """Load an outbound campaign list (CSV: customer_id,phone[,tier][,notice])."""
+    NextOutbound: _aio.UnaryUnaryMultiCallable[_site_pb2.CampaignRef, _site_pb2.CampaignReply]  # type: ignore[assignment]
+    """The next customer to call (key customers first); empty entries when done."""
+    RecordOutbound: _aio.UnaryUnaryMultiCallable[_site_pb2.RecordOutboundRequest, _site_pb2.CampaignReply]  # type: ignore[assignment]
+    """Record an attempt's outcome (reached, notified, sms_sent, no_answer, busy, ...)."""
+    ReturnedList: _aio.UnaryUnaryMultiCallable[_site_pb2.CampaignRef, _site_pb2.CampaignReply]  # type: ignore[assignment]
+    """Customers returned to the billing center after the maximum attempts."""
+    CreateHandover: _aio.UnaryUnaryMultiCallable[_site_pb2.CreateHandoverRequest, _site_pb2.HandoverView]  # type: ignore[assignment]
+    """The outgoing shift leader's handover (unfinished orders, due callbacks, incidents)."""
+    AcknowledgeHandover: _aio.UnaryUnaryMultiCallable[_site_pb2.AcknowledgeHandoverRequest, _site_pb2.HandoverView]  # type: ignore[assignment]
+    """The incoming shift leader acknowledges a handover."""
+
+class WorkOrdersServicer(metaclass=_abc_1.ABCMeta):
+    """Closed-loop work orders (DOMAIN.md §4), outbound notice campaigns and shift handovers.
+    An order lives at the caller's home site: Create at another site forwards it there
+    (Accept) and keeps a reference. Department feedback and the center's steps are made at
+    the owning site (FAILED_PRECONDITION naming owner_site otherwise). Like Remote, served
+    on the province's internal network; Create authenticates the agent's session.
+    """
+
+    @_abc_1.abstractmethod
+    def Create(
+        self,
+        request: _site_pb2.CreateWorkOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.WorkOrder, _abc.Awaitable[_site_pb2.WorkOrder]]:
+        """An agent creates an order during or after a call; form fields are validated."""
+
+    @_abc_1.abstractmethod
+    def Accept(
+        self,
+        request: _site_pb2.AcceptWorkOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.WorkOrder, _abc.Awaitable[_site_pb2.WorkOrder]]:
+        """Another site hands over an order homed here. Idempotent on order_id."""
+
+    @_abc_1.abstractmethod
+    def Get(
+        self,
+        request: _site_pb2.WorkOrderRef,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.WorkOrder, _abc.Awaitable[_site_pb2.WorkOrder]]:
+        """One order held at this site (owned or a reference)."""
+
+    @_abc_1.abstractmethod
+    def List(
+        self,
+        request: _site_pb2.ListWorkOrdersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.ListWorkOrdersReply, _abc.Awaitable[_site_pb2.ListWorkOrdersReply]]:
+        """Orders held at this site."""
+
+    @_abc_1.abstractmethod
+    def Feedback(
+        self,
+        request: _site_pb2.WorkOrderFeedbackRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.ListWorkOrdersReply, _abc.Awaitable[_site_pb2.ListWorkOrdersReply]]:
+        """Department feedback: dispatch, progress, or answer with the result. Returns every
+        order changed (an answer to a fault of an incident answers the whole incident).
+        """
+
+    @_abc_1.abstractmethod
+    def Reply(
+        self,
+        request: _site_pb2.WorkOrderStep,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.WorkOrder, _abc.Awaitable[_site_pb2.WorkOrder]]:
+        """The center told the customer the result."""
+
+    @_abc_1.abstractmethod
+    def CallbackDone(
+        self,
+        request: _site_pb2.WorkOrderStep,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.WorkOrder, _abc.Awaitable[_site_pb2.WorkOrder]]:
+        """The callback (回访) was made; result in WorkOrderStep.result."""
+
+    @_abc_1.abstractmethod
+    def Close(
+        self,
+        request: _site_pb2.WorkOrderStep,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.WorkOrder, _abc.Awaitable[_site_pb2.WorkOrder]]:
+        """Close the order (after the callback, if one is required)."""
+
+    @_abc_1.abstractmethod
+    def Chase(
+        self,
+        request: _site_pb2.WorkOrderStep,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.WorkOrder, _abc.Awaitable[_site_pb2.WorkOrder]]:
+        """Chase (催办) whoever owes the next step."""
+
+    @_abc_1.abstractmethod
+    def GetFigures(
+        self,
+        request: _site_pb2.WorkOrderFiguresRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.WorkOrderFiguresReply, _abc.Awaitable[_site_pb2.WorkOrderFiguresReply]]:
+        """On-time rate, outstanding, overdue and callback completion of this site's orders."""
+
+    @_abc_1.abstractmethod
+    def LoadCampaign(
+        self,
+        request: _site_pb2.LoadCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.CampaignReply, _abc.Awaitable[_site_pb2.CampaignReply]]:
+        """Load an outbound campaign list (CSV: customer_id,phone[,tier][,notice])."""
+
+    @_abc_1.abstractmethod
+    def NextOutbound(
+        self,
+        request: _site_pb2.CampaignRef,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.CampaignReply, _abc.Awaitable[_site_pb2.CampaignReply]]:
+        """The next customer to call (key customers first); empty entries when done."""
+
+    @_abc_1.abstractmethod
+    def RecordOutbound(
+        self,
+        request: _site_pb2.RecordOutboundRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.CampaignReply, _abc.Awaitable[_site_pb2.CampaignReply]]:
+        """Record an attempt's outcome (reached, notified, sms_sent, no_answer, busy, ...)."""
+
+    @_abc_1.abstractmethod
+    def ReturnedList(
+        self,
+        request: _site_pb2.CampaignRef,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.CampaignReply, _abc.Awaitable[_site_pb2.CampaignReply]]:
+        """Customers returned to the billing center after the maximum attempts."""
+
+    @_abc_1.abstractmethod
+    def CreateHandover(
+        self,
+        request: _site_pb2.CreateHandoverRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.HandoverView, _abc.Awaitable[_site_pb2.HandoverView]]:
+        """The outgoing shift leader's handover (unfinished orders, due callbacks, incidents)."""
+
+    @_abc_1.abstractmethod
+    def AcknowledgeHandover(
+        self,
+        request: _site_pb2.AcknowledgeHandoverRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.HandoverView, _abc.Awaitable[_site_pb2.HandoverView]]:
+        """The incoming shift leader acknowledges a handover."""
+
+def add_WorkOrdersServicer_to_server(servicer: WorkOrdersServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -86,6 +86,7 @@ def customer(record: CustomerRecord) -> c.Customer:
 
 
 TIER_NAMES = {v: k for k, v in TIERS.items()}
+PRIORITY_NAMES = {v: k for k, v in PRIORITIES.items() if k != "transferred"}
 
 
 def customer_record(msg: c.Customer) -> CustomerRecord:
@@ -191,14 +192,16 @@ def call_context(h: Handoff) -> c.CallContext:
         else:
             customer.read_from_site_id = h.customer_source
     return c.CallContext(
-        call_id=h.call_id, new_leg_id=h.new_leg_id, leg_kind=c.LEG_KIND_TRANSFER,
+        call_id=h.call_id, new_leg_id=h.new_leg_id,
+        leg_kind=LEG_KINDS.get(h.kind, c.LEG_KIND_TRANSFER),
         caller_number=h.caller_number, dialed_code=h.dialed_code, business_id=h.business_id,
         customer=customer,
         ivr_path=[c.IvrStep(node_id=node, digits=digits, at_ms=at)
                   for node, digits, at in h.ivr_path],
         notes=list(h.notes), attached_data=h.attached,
         legs=[leg_summary(leg) for leg in h.legs],
-        original_arrival_at_ms=h.original_arrival_ms, priority=c.PRIORITY_CLASS_TRANSFERRED,
+        original_arrival_at_ms=h.original_arrival_ms,
+        priority=PRIORITIES.get(h.priority, c.PRIORITY_CLASS_TRANSFERRED),
         target_agent_id=h.target_agent, target_skill_id=h.target_skill,
         from_site_id=h.from_site, from_agent_id=h.from_agent)
 
@@ -225,7 +228,8 @@ def handoff(ctx: c.CallContext, request_id: str, target_site: str) -> Handoff:
         legs=tuple(leg_record(ctx.call_id, leg) for leg in ctx.legs),
         original_arrival_ms=ctx.original_arrival_at_ms, target_site=target_site,
         target_skill=ctx.target_skill_id, target_agent=ctx.target_agent_id,
-        request_id=request_id)
+        request_id=request_id, kind=LEG_KIND_NAMES.get(ctx.leg_kind, "transfer"),
+        priority=PRIORITY_NAMES.get(ctx.priority, ""))
 
 
 def transfer_result(a: TransferAnswer) -> c.TransferResult:
@@ -239,19 +243,42 @@ def transfer_answer(msg: c.TransferResult) -> TransferAnswer:
                           msg.leg_id, msg.agent_id, msg.reason, msg.queue_position)
 
 
+CONSULT_PHASES = {"requested": s.ConsultEvent.PHASE_REQUESTED,
+                  "connected": s.ConsultEvent.PHASE_CONNECTED,
+                  "refused": s.ConsultEvent.PHASE_REFUSED,
+                  "transferred": s.ConsultEvent.PHASE_TRANSFERRED,
+                  "conferenced": s.ConsultEvent.PHASE_CONFERENCED,
+                  "cancelled": s.ConsultEvent.PHASE_CANCELLED}
+CONSULT_MODES = {s.CONSULT_MODE_TRANSFER: "transfer", s.CONSULT_MODE_CONFERENCE: "conference",
+                 s.CONSULT_MODE_CANCEL: "cancel"}
+CONSULT_MODE_VALUES = {v: k for k, v in CONSULT_MODES.items()}
+LEG_STATE_NAMES = {c.CALL_STATE_OFFERED: "offered", c.CALL_STATE_CONNECTED: "connected",
+                   c.CALL_STATE_ENDED: "ended"}
+LEG_STATE_VALUES = {v: k for k, v in LEG_STATE_NAMES.items()}
+
+
 def desk_event(event: DeskEvent) -> s.AgentEvent:
     msg = s.AgentEvent(seq=event.seq, at_ms=event.at_ms)
     data = event.data
     if event.kind == "offer":
         call: LiveCall = data["call"]
         msg.offer.CopyFrom(s.Offer(call_id=call.call_id, leg_id=data["leg_id"],
-                                   kind=c.LEG_KIND_TRANSFER if call.transferred else c.LEG_KIND_INITIAL,
+                                   kind=c.LEG_KIND_CONSULT if call.consult_for else
+                                   c.LEG_KIND_TRANSFER if call.transferred else (
+                                       c.LEG_KIND_OVERFLOW if call.overflowed
+                                       else c.LEG_KIND_INITIAL),
                                    ring_timeout_ms=data["ring_timeout_ms"],
                                    screen_pop=screen_pop(call)))
     elif event.kind == "call_state":
         msg.call_state.CopyFrom(s.CallStateChanged(
             call_id=data["call_id"], state=CALL_STATES.get(data["state"], c.CALL_STATE_UNSPECIFIED),
             end_reason=END_REASONS.get(data.get("end_reason", ""), c.END_REASON_UNSPECIFIED)))
+    elif event.kind == "consult":
+        msg.consult.CopyFrom(s.ConsultEvent(
+            phase=CONSULT_PHASES.get(data["phase"], s.ConsultEvent.PHASE_UNSPECIFIED),
+            call_id=data["call_id"], consult_leg_id=data["leg_id"],
+            peer_agent_id=data.get("peer_agent_id", ""),
+            peer_site_id=data.get("peer_site_id", ""), reason=data.get("reason", "")))
     elif event.kind == "agent_state":
         msg.agent_state.CopyFrom(agent_status(data["agent"]))
     else:

@@ -131,15 +131,23 @@ class AgentDeskServicer(site_pb2_grpc.AgentDeskServicer):
 
     @grpc_errors
     async def Consult(self, request: s.TransferRequest, context: Ctx) -> c.TransferResult:
-        self.desk.session(request.session_token)
-        raise Unavailable("consultation with another agent is not available yet",
-                          field="target")
+        target = request.target
+        what = target.WhichOneof("what")
+        answer = await self.desk.consult(
+            request.session_token, request.call_id, site_id=target.site_id,
+            business_id=target.business_id if what == "business_id" else "",
+            skill_id=target.skill_id if what == "skill_id" else "",
+            agent_id=target.agent_id if what == "agent_id" else "", note=request.note)
+        return codec.transfer_result(answer)
 
     @grpc_errors
     async def ConsultComplete(self, request: s.ConsultCompleteRequest, context: Ctx) -> s.CallView:
-        self.desk.session(request.session_token)
-        raise Unavailable("consultation with another agent is not available yet",
-                          field="call_id")
+        mode = codec.CONSULT_MODES.get(request.mode)
+        if mode is None:
+            self.desk.session(request.session_token)
+            raise InvalidInput("choose transfer, conference or cancel", field="mode")
+        return codec.call_view(
+            await self.desk.consult_complete(request.session_token, request.call_id, mode))
 
 
 @runtime_checkable
@@ -161,10 +169,11 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
     """What the hub and other sites ask of this site."""
 
     def __init__(self, core: SiteCore, republisher: Republisher | None = None,
-                 access: AccessService | None = None) -> None:
+                 access: AccessService | None = None, desk: DeskService | None = None) -> None:
         self.core = core
         self.republisher = republisher
         self.access = access  # takes transferred calls in (None: this site refuses them)
+        self.desk = desk  # hears about consult legs served elsewhere
 
     @grpc_errors
     async def LookupCustomer(self, request: s.LookupCustomerRequest, context: Ctx) -> s.LookupCustomerReply:
@@ -202,11 +211,26 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
 
     @grpc_errors
     async def ConcludeConsult(self, request: s.ConcludeConsultRequest, context: Ctx) -> c.TransferResult:
-        raise Unavailable("this site does not take consultations yet", field="call_id")
+        mode = codec.CONSULT_MODES.get(request.mode)
+        if mode is None:
+            raise InvalidInput("choose transfer, conference or cancel", field="mode")
+        if not request.call_id or not request.consult_leg_id:
+            raise InvalidInput("give the call and its consult leg", field="consult_leg_id")
+        if self.access is None:
+            raise Unavailable("this site does not take consultations", field="call_id")
+        answer = await self.access.conclude_consult(request.call_id, request.consult_leg_id,
+                                                    mode, request.actor.site_id)
+        return codec.transfer_result(answer)
 
     @grpc_errors
     async def ReportLeg(self, request: s.ReportLegRequest, context: Ctx) -> s.ReportLegReply:
-        return s.ReportLegReply(known=request.call_id in self.core.calls)
+        state = codec.LEG_STATE_NAMES.get(request.state)
+        if self.desk is None or state is None:
+            return s.ReportLegReply(known=request.call_id in self.core.calls)
+        known = self.desk.leg_reported(
+            request.call_id, request.leg_id, state, request.agent_id, request.site_id,
+            codec.END_REASON_NAMES.get(request.end_reason, ""))
+        return s.ReportLegReply(known=known)
 
     @grpc_errors
     async def RepublishEvents(self, request: s.RepublishEventsRequest, context: Ctx) -> s.RepublishEventsReply:
@@ -237,6 +261,6 @@ def site_services(core: SiteCore, access: AccessService, desk: DeskService,
                       site_pb2_grpc.add_AccessServicer_to_server),
         ServedService("vcc_proto.v1.AgentDesk", AgentDeskServicer(desk),
                       site_pb2_grpc.add_AgentDeskServicer_to_server),
-        ServedService("vcc_proto.v1.Remote", RemoteServicer(core, republisher, access),
+        ServedService("vcc_proto.v1.Remote", RemoteServicer(core, republisher, access, desk),
                       site_pb2_grpc.add_RemoteServicer_to_server),
     ]

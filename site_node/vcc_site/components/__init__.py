@@ -44,4 +44,4 @@ class NoComponent:
         return None
 
 
-START_ORDER = ("directory_sync", "relay", "transfer")
+START_ORDER = ("directory_sync", "relay", "transfer", "overflow", "workorders")

@@ -1,5 +1,8 @@
 """Site component: cross-site transfers through the hub's broker (ARCHITECTURE §3.3).
 
+Also plugs a :class:`SitePeerClient` into the core (``core.peers``): direct site-to-site
+calls about consult legs (``Remote.ConcludeConsult`` / ``Remote.ReportLeg``).
+
 Registers ``ctx.extras["remote_transfer"]``, a :data:`~vcc_site.service.transfer.RemoteTransfer`
 that sends a call's context to ``Routing.BrokerTransfer`` on the hub; the composition
 root hands it to the desk. Brokering is not a hub write, so any hub may answer; the hub
@@ -9,16 +12,31 @@ the desk then answers "hub unreachable" and the caller stays with the agent.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import grpc
 import grpc.aio
 
+from vcc_domain.errors import Unavailable
 from vcc_failover.hub_client import LeaderClient
+from vcc_failover.sites import STATIC_ENV, SiteEndpoints, parse_static
 from vcc_proto.server import ServedService
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
+from vcc_proto.v1 import site_pb2 as s
+from vcc_proto.v1 import site_pb2_grpc as sg
 from vcc_site.adapters import codec
 from vcc_site.components import Component, SiteContext
-from vcc_site.service.transfer import Handoff, TransferAnswer
+from vcc_site.service.transfer import REFUSED, TIMEOUT, Handoff, TransferAnswer
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 HUB_ATTEMPTS = 2  # a hub that refuses connections twice is unreachable
 HUB_FIND_S = 1.5  # time to find and reach a hub before giving up (between tries)
@@ -30,6 +48,7 @@ class HubTransfers:
         self.ctx = ctx
         self.client = LeaderClient(ctx.hub, attempts=HUB_ATTEMPTS, deadline_s=HUB_FIND_S,
                                    backoff_initial_s=0.05, backoff_max_s=0.3)
+        self.peers = SitePeerClient(ctx)
 
     async def transfer(self, handoff: Handoff) -> TransferAnswer:
         timeout_s = self.ctx.core.policy.transfer_accept_timeout_s + TRIP_MARGIN_S
@@ -49,6 +68,89 @@ class HubTransfers:
 
     async def stop(self) -> None:
         await self.client.close()
+        await self.peers.close()
+
+
+class SitePeerClient:
+    """Direct calls to other sites about consult legs (:class:`SitePeers`): endpoints
+    from the static map or etcd, one channel per endpoint, a few quick retries (both
+    RPCs are idempotent at the receiver)."""
+
+    ATTEMPTS = 3
+    TIMEOUT_S = 2.0
+
+    def __init__(self, ctx: SiteContext) -> None:
+        self.site_id = ctx.site_id
+        static = ctx.config.extra.get("site_endpoints") or os.environ.get(STATIC_ENV, "")
+        self.endpoints = SiteEndpoints(list(ctx.config.etcd_endpoints), parse_static(static))
+        self.channels: dict[str, grpc.aio.Channel] = {}
+
+    async def _stub(self, site_id: str) -> sg.RemoteStub:
+        endpoint = await self.endpoints.endpoint(site_id)
+        channel = self.channels.get(endpoint)
+        if channel is None:
+            channel = self.channels[endpoint] = grpc.aio.insecure_channel(endpoint)
+        return sg.RemoteStub(channel)
+
+    async def _call(self, site_id: str, rpc: Callable[[sg.RemoteStub], Awaitable[T]]) -> T:
+        last: BaseException | None = None
+        for attempt in range(self.ATTEMPTS):
+            try:
+                return await rpc(await self._stub(site_id))
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in (grpc.StatusCode.UNAVAILABLE,
+                                      grpc.StatusCode.DEADLINE_EXCEEDED):
+                    raise
+                last = exc
+                self.endpoints.forget(site_id)
+            except Unavailable as exc:
+                last = exc
+            await asyncio.sleep(0.05 * (attempt + 1))
+        assert last is not None
+        raise last
+
+    async def conclude(self, site_id: str, call_id: str, leg_id: str, mode: str,
+                       agent_id: str) -> TransferAnswer:
+        request = s.ConcludeConsultRequest(
+            call_id=call_id, consult_leg_id=leg_id, mode=codec.CONSULT_MODE_VALUES[mode],
+            actor=c.Actor(site_id=self.site_id, agent_id=agent_id))
+
+        async def rpc(stub: sg.RemoteStub) -> c.TransferResult:
+            reply: c.TransferResult = await stub.ConcludeConsult(request, timeout=self.TIMEOUT_S)
+            return reply
+
+        try:
+            return codec.transfer_answer(await self._call(site_id, rpc))
+        except grpc.aio.AioRpcError as exc:
+            outcome = TIMEOUT if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED else REFUSED
+            return TransferAnswer(outcome, call_id, site_id, leg_id,
+                                  reason=f"site {site_id}: {exc.details() or exc.code().name}")
+        except Unavailable as exc:
+            return TransferAnswer(REFUSED, call_id, site_id, leg_id,
+                                  reason=f"site {site_id} is unreachable: {exc.message}")
+
+    async def report_leg(self, site_id: str, call_id: str, leg_id: str, state: str,
+                         agent_id: str, end_reason: str) -> bool:
+        request = s.ReportLegRequest(
+            call_id=call_id, leg_id=leg_id, state=codec.LEG_STATE_VALUES[state],
+            agent_id=agent_id, site_id=self.site_id,
+            end_reason=codec.END_REASONS.get(end_reason, c.END_REASON_UNSPECIFIED),
+            at_ms=int(time.time() * 1000))
+
+        async def rpc(stub: sg.RemoteStub) -> bool:
+            reply: s.ReportLegReply = await stub.ReportLeg(request, timeout=self.TIMEOUT_S)
+            return reply.known
+
+        try:
+            return await self._call(site_id, rpc)
+        except (grpc.aio.AioRpcError, Unavailable) as exc:  # unknown: keep the leg
+            log.warning("report of leg %s to %s failed: %r", leg_id, site_id, exc)
+            return True
+
+    async def close(self) -> None:
+        channels, self.channels = self.channels, {}
+        for channel in channels.values():
+            await channel.close()
 
 
 def _target(handoff: Handoff) -> c.TransferTarget:
@@ -60,4 +162,5 @@ def _target(handoff: Handoff) -> c.TransferTarget:
 async def start(ctx: SiteContext) -> Component:
     transfers = HubTransfers(ctx)
     ctx.extras["remote_transfer"] = transfers.transfer
+    ctx.core.peers = transfers.peers
     return transfers

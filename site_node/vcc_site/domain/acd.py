@@ -29,7 +29,9 @@ takes work it can serve, no READY agent can serve any waiting call (checked by
 Expected wait (EWT)
 -------------------
 ``aht(skill)`` is an exponentially weighted average (weight ``aht_alpha`` on the newest)
-of handle times, answer to end of wrap-up, starting from ``aht_default_s``. With ``n`` =
+of handle times, answer to end of wrap-up, starting from ``aht_default_s`` until the first
+call ends; the first samples are plainly averaged (weight 1/n while 1/n > ``aht_alpha``)
+so a cold site does not keep predicting the default for dozens of calls. With ``n`` =
 agents who can serve the skill and are logged in and not NOT_READY (READY, RINGING,
 BUSY, WRAP_UP): EWT = 0 if one of them is READY, else ``(ahead + 1) * aht / max(1, n)``,
 where ``ahead`` is the number of calls served before it (for a new caller: every waiting
@@ -111,6 +113,7 @@ class Acd:
         self._idle = IdleIndex(self._agents)
         self._staff = StaffCounts()
         self._aht: dict[str | None, float] = {}
+        self._aht_samples: dict[str | None, int] = {}
         self._tokens = itertools.count(1)
         self._heads = itertools.count(1)
 
@@ -355,7 +358,10 @@ class Acd:
             return
         handled = max(0.0, self._clock.monotonic() - agent.handle_start)
         old = self.aht(agent.handle_queue)
-        self._aht[agent.handle_queue] = old + self._aht_alpha * (handled - old)
+        samples = self._aht_samples.get(agent.handle_queue, 0) + 1
+        self._aht_samples[agent.handle_queue] = samples
+        weight = max(self._aht_alpha, 1.0 / samples)  # a plain mean until alpha takes over
+        self._aht[agent.handle_queue] = old + weight * (handled - old)
         agent.handle_start = None
 
     def _update(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import weakref
 from collections import OrderedDict
@@ -24,11 +25,20 @@ from vcc_site.service.core import SiteCore
 from vcc_site.service.customers import RemoteCustomers
 from vcc_site.service.live import LiveCall
 from vcc_site.service.selfservice import SelfService
-from vcc_site.service.transfer import ACCEPTED, REFUSED, Handoff, TransferAnswer
+from vcc_site.service.transfer import (
+    ACCEPTED,
+    CANCEL,
+    COMPLETE_TRANSFER,
+    CONFERENCE,
+    REFUSED,
+    Handoff,
+    TransferAnswer,
+)
 from vcc_site.store.api import CallRecord, UnitOfWork
 
 log = logging.getLogger(__name__)
 
+ANSWER_DELAY_ENV = "VCC_FAULT_TRANSFER_ANSWER_DELAY_MS"
 KEEP_TRANSFER_ANSWERS = 10_000  # transfer request IDs remembered for idempotency
 
 NUMBER = re.compile(r"^\+?[0-9]{3,20}$")
@@ -71,6 +81,11 @@ class AccessService:
             weakref.WeakValueDictionary())
         # transfers taken in, by request ID: a retried AcceptTransfer gets the first answer
         self._transfers_in: OrderedDict[str, asyncio.Future[TransferAnswer]] = OrderedDict()
+        # fault injection for drills and tests: hold the answer to AcceptTransfer this
+        # long AFTER the call was queued here (a site killed in that window must not
+        # leave the call owned twice)
+        raw = os.environ.get(ANSWER_DELAY_ENV, "")
+        self.answer_delay_s = int(raw) / 1000 if raw.strip().isdigit() else 0.0
 
     def _lock(self, call_id: str) -> asyncio.Lock:
         lock = self._locks.get(call_id)
@@ -171,6 +186,7 @@ class AccessService:
             else:
                 core.apply(core.acd.hang_up(call.acd_key), uow)
             record = call.record(core.now_ms())
+            core.cancel_consult(call, "")  # a consult leg elsewhere ends with the call
             await core.submit(uow)
         return record
 
@@ -249,31 +265,42 @@ class AccessService:
         if customer is not None and not customer.phone:
             customer = replace(customer, phone=handoff.caller_number)
         legs = list(handoff.legs)
+        # an overflow keeps the caller's own class (and, like a transfer, the original
+        # arrival): it is ranked among this site's callers by when it first arrived
+        overflow = handoff.kind == "overflow"
+        klass = PRIORITY_OF_TIER.get(handoff.priority, Priority.ORDINARY) if overflow \
+            else Priority.TRANSFERRED
         call = LiveCall(
             call_id=handoff.call_id, site_id=site,
             entry_site=legs[0].site_id if legs else handoff.from_site,
             caller_number=handoff.caller_number, dialed_code=handoff.dialed_code,
             business_id=business.id, customer=customer, tier=handoff.tier,
-            priority=Priority.TRANSFERRED.name.lower(),
+            priority=klass.name.lower(),
             arrival_at_ms=handoff.original_arrival_ms or now, state="queued",
-            ivr_path=list(handoff.ivr_path), transferred=True,
+            ivr_path=list(handoff.ivr_path), transferred=not overflow, overflowed=overflow,
             attached=dict(handoff.attached), notes=list(handoff.notes),
             next_leg_id=handoff.new_leg_id, prior_legs=legs,
             customer_source=handoff.customer_source if customer is not None else "",
             customer_as_of_ms=handoff.customer_as_of_ms)
         call.acd_key = f"{call.call_id}/{len(legs) + 1}"
+        if handoff.kind == "consult":  # a consult leg: the call stays at its owner
+            call.consult_for, call.consult_leg_id = handoff.from_site, handoff.new_leg_id
+            call.consult_agent = handoff.from_agent
+            call.attached["consult_for"] = handoff.from_site
         core.calls[call.call_id] = call
         uow = UnitOfWork().emit(call.event(
             "call.transferred_in", now, from_site=handoff.from_site,
             from_agent=handoff.from_agent, request_id=handoff.request_id,
             leg_id=handoff.new_leg_id))
         try:
-            decision = core.enter_acd(call, business, Priority.TRANSFERRED, skill)
+            decision = core.enter_acd(call, business, klass, skill)
         except Exception:
             del core.calls[call.call_id]
             raise
         core.apply(decision, uow)
         await core.submit(uow)
+        if self.answer_delay_s:  # fault injection (drills and tests): answer late
+            await asyncio.sleep(self.answer_delay_s)
         log.info("transfer in of call %s from %s accepted (%s)", call.call_id,
                  handoff.from_site, type(decision).__name__)
         if isinstance(decision, Assignment):
@@ -282,6 +309,65 @@ class AccessService:
         position = decision.waiting if isinstance(decision, Queued) else 0
         return TransferAnswer(ACCEPTED, call.call_id, site, handoff.new_leg_id,
                               queue_position=position)
+
+    # -- consult legs served here for calls owned elsewhere ---------------------------
+
+    async def conclude_consult(self, call_id: str, leg_id: str, mode: str,
+                               owner_site: str) -> TransferAnswer:
+        """The owning site ends a consult leg served here (``Remote.ConcludeConsult``).
+
+        cancel: the leg ends (no CDR here; an agent on it goes to wrap-up). transfer: the
+        entry BECOMES the call, owned here from now on (exactly like an accepted
+        transfer: its final CDR will be written here). conference: the leg stays, marked
+        so; refused unless the consulted agent has answered. Idempotent: a repeated
+        cancel of a gone leg, or a repeated transfer, gets ACCEPTED again.
+        """
+        core = self.core
+        site = core.site_id
+
+        def answer(outcome: str, reason: str = "", call: LiveCall | None = None) -> TransferAnswer:
+            agent = call.agent_id if call is not None else ""
+            return TransferAnswer(outcome, call_id, site, leg_id, agent_id=agent, reason=reason)
+
+        async with self._lock(call_id):
+            call = core.calls.get(call_id)
+            if call is None or call.consult_leg_id != leg_id or (
+                    owner_site and call.consult_for not in ("", owner_site)):
+                if mode == CANCEL:
+                    return answer(ACCEPTED, "the consult leg has already ended")
+                return answer(REFUSED, f"no consult leg {leg_id} of call {call_id} at site {site}")
+            if not call.consult_for:  # already transferred here
+                if mode == COMPLETE_TRANSFER:
+                    return answer(ACCEPTED, call=call)
+                return answer(REFUSED, f"call {call_id} is owned by site {site} now")
+            uow = UnitOfWork()
+            now = core.now_ms()
+            if mode == CANCEL:
+                core.end_consult_leg(call, uow)
+                await core.submit(uow)
+                return answer(ACCEPTED)
+            if mode == CONFERENCE:
+                if call.state not in ("connected", "held"):
+                    return answer(REFUSED, "the consulted agent has not answered yet", call)
+                call.consult_mode = CONFERENCE
+                uow.add(call.record(now)).emit(call.event("call.conferenced", now))
+                await core.submit(uow)
+                return answer(ACCEPTED, call=call)
+            if mode != COMPLETE_TRANSFER:
+                raise InvalidInput("choose transfer, conference or cancel", field="mode")
+            owner, call.consult_for, call.consult_mode = call.consult_for, "", ""
+            call.attached.pop("consult_for", None)
+            call.attached["transferred_from_site"] = owner
+            uow.add(call.record(now))
+            if call.leg is not None:
+                uow.add(call.leg)
+            uow.emit(call.event("call.transferred_in", now, from_site=owner,
+                                from_agent=call.consult_agent, leg_id=leg_id,
+                                via="consultation"))
+            await core.submit(uow)
+            log.info("consult leg %s of call %s became the call here (from %s)", leg_id,
+                     call_id, owner)
+            return answer(ACCEPTED, call=call)
 
     # -- driving the IVR ------------------------------------------------------------------
 

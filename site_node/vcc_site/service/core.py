@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
+from typing import Any
 
 from vcc_domain.clock import Clock
 from vcc_domain.errors import Conflict, NotFound
@@ -32,6 +33,7 @@ from vcc_site.domain.results import (
 from vcc_site.service.live import LiveAgent, LiveCall, ms
 from vcc_site.service.metrics import SiteMetrics
 from vcc_site.service.notify import DeskEvents
+from vcc_site.service.transfer import CANCEL, SitePeers
 from vcc_site.store.api import LegRecord, SiteStore, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,14 @@ class SiteCore:
         self._ring_timers: dict[str, asyncio.TimerHandle] = {}  # by call id
         self._wrap_timers: dict[str, asyncio.TimerHandle] = {}  # by agent id
         self._pending: set[asyncio.Future[list[int]]] = set()
+        # expected-wait accuracy: the wait predicted when a call first queued here, by
+        # call id, until an agent is offered it (then |predicted - actual| is recorded)
+        self._predicted: dict[str, int] = {}
+        self._rekeys = 0  # ACD keys of calls back from a refused overflow
+        # direct calls to other sites about consult legs (set by the ``transfer``
+        # component; None: this site cannot consult across sites)
+        self.peers: SitePeers | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- clock and lookups --------------------------------------------------------------
 
@@ -198,7 +208,9 @@ class SiteCore:
         if isinstance(result, Assignment):
             self._assigned(result, uow, now)
         elif isinstance(result, Queued):
-            self._queued(self.by_key[result.call_id], uow, now)
+            call_id = self.by_key[result.call_id]
+            self._predicted.setdefault(call_id, ms(result.ewt_s))  # at its first queue entry
+            self._queued(call_id, uow, now)
         elif isinstance(result, Requeued):
             self._taken_back(self.by_key[result.call_id], result.agent_id, "no_answer", uow, now)
             self.apply(result.then, uow)
@@ -212,7 +224,9 @@ class SiteCore:
     def _assigned(self, a: Assignment, uow: UnitOfWork, now: int) -> None:
         call = self.calls[self.by_key[a.call_id]]
         call.state, call.agent_id, call.offered_at_ms = "offered", a.agent_id, now
-        kind = "transfer" if call.transferred else "initial"
+        kind = "consult" if call.consult_for else "transfer" if call.transferred else (
+            "overflow" if call.overflowed else "initial")
+        self._wait_actual(call, now)
         leg_id, call.next_leg_id = call.next_leg_id or new_id("leg"), ""
         call.leg = LegRecord(leg_id, call.call_id, self.site_id, a.agent_id, kind, now)
         uow.add(call.leg, call.record(now)).emit(call.event("call.offered", now, via=a.via.value))
@@ -224,6 +238,13 @@ class SiteCore:
         self.sync_agent(a.agent_id, uow, now)
         self._start_ring_timer(a.agent_id, call.call_id)
         self.metrics.offered_to_agent(call.business_id)
+
+    def _wait_actual(self, call: LiveCall, now: int) -> None:
+        """A call that queued here reaches an agent: record predicted against actual wait
+        (queue entry to the first offer here; calls offered at once are not counted)."""
+        predicted = self._predicted.pop(call.call_id, None)
+        if predicted is not None and call.queued_at_ms:
+            self.metrics.expected_wait(predicted / 1000, max(0, now - call.queued_at_ms) / 1000)
 
     def _queued(self, call_id: str, uow: UnitOfWork, now: int) -> None:
         call = self.calls[call_id]
@@ -250,6 +271,7 @@ class SiteCore:
 
     def _ended(self, e: CallEnded, uow: UnitOfWork, now: int) -> None:
         call_id = self.by_key.pop(e.call_id)
+        self._predicted.pop(call_id, None)
         self._cancel_ring(call_id)
         call = self.calls.pop(call_id)
         call.close_leg(now)
@@ -265,13 +287,16 @@ class SiteCore:
         call.state, call.ended_at_ms, call.end_reason = "ended", now, e.reason.value
         if not was_answered:
             call.agent_id = ""
-        cdr = call.cdr(OUTCOMES[e.reason])
         final = call.record(now)
-        uow.add(final, cdr).emit(
-            call.event("call.ended", now, end_reason=e.reason.value),
-            call.event("cdr.created", now, cdr=_cdr_payload(cdr)),
-        )
-        self.metrics.call_ended(call.business_id, OUTCOMES[e.reason])
+        if call.consult_for:  # a consult leg ends: the call lives on at its owner, no CDR
+            uow.add(final).emit(call.event("call.ended", now, end_reason=e.reason.value))
+        else:
+            cdr = call.cdr(OUTCOMES[e.reason])
+            uow.add(final, cdr).emit(
+                call.event("call.ended", now, end_reason=e.reason.value),
+                call.event("cdr.created", now, cdr=_cdr_payload(cdr)),
+            )
+            self.metrics.call_ended(call.business_id, OUTCOMES[e.reason])
         if e.agent_id is not None:
             agent = self.agents.get(e.agent_id)
             if agent is not None:
@@ -329,6 +354,40 @@ class SiteCore:
                             to_site=to_site))
         self.apply(decision, uow)
 
+    # -- overflow by expected wait (ARCHITECTURE §3.2) ---------------------------------
+
+    def overflow_hold(self, call: LiveCall) -> str | None:
+        """Take a waiting call out of the ACD while another site is asked to take it, so
+        no agent here is offered it meanwhile; returns its skill (for ``overflow_back``).
+        Raises Conflict unless the call is waiting. Nothing is written: for the records
+        it is still queued here."""
+        skill = self.acd.call(call.acd_key).skill
+        self.acd.remove_call(call.acd_key, EndReason.OVERFLOWED)  # waiting: nothing follows
+        del self.by_key[call.acd_key]
+        return skill
+
+    def overflow_back(self, call: LiveCall, skill: str | None, uow: UnitOfWork) -> Result:
+        """The other site did not take it: the call re-enters the ACD (under a new key)
+        in its own class with its original arrival, so its place in line is unchanged
+        (a call put back at the head of its class after a ring-no-answer loses that)."""
+        self._rekeys += 1
+        call.acd_key = f"{call.call_id}/o{self._rekeys}"
+        decision = self.enter_acd(call, self.business(call.business_id),
+                                  Priority[call.priority.upper()], skill)
+        self.apply(decision, uow)
+        return decision
+
+    def overflow_out(self, call: LiveCall, to_site: str, uow: UnitOfWork) -> None:
+        """Another site accepted the held call: it ends here as overflowed out (CDR outcome
+        ``overflowed_out``, ``overflowed`` set); its final CDR is written at ``to_site``."""
+        now = self.now_ms()
+        call.overflowed = True
+        call.attached["overflowed_to_site"] = to_site
+        uow.emit(call.event("call.overflowed", now, to_site=to_site))
+        self.by_key[call.acd_key] = call.call_id
+        self._ended(CallEnded(call.acd_key, EndReason.OVERFLOWED, None, None, None, now / 1000),
+                    uow, now)
+
     def end_in_ivr(self, call: LiveCall, reason: str, outcome: str, uow: UnitOfWork) -> None:
         """A call that never reached the ACD ends (hang-up in IVR, self-service done)."""
         now = self.now_ms()
@@ -340,6 +399,57 @@ class SiteCore:
             call.event("cdr.created", now, cdr=_cdr_payload(cdr)),
         )
         self.metrics.call_ended(call.business_id, outcome)
+
+    # -- consult legs -------------------------------------------------------------------
+
+    def end_consult_leg(self, call: LiveCall, uow: UnitOfWork) -> None:
+        """End a consult leg served here (queued, ringing or answered): no CDR is written
+        (the call's owner writes it); an agent on it goes to wrap-up, a ringing agent is
+        ready again."""
+        self.apply(self.acd.hang_up(call.acd_key), uow)
+
+    def background(self, coro: Coroutine[Any, Any, None], what: str) -> None:
+        """Run a best-effort task (a report to another site); failures are logged."""
+        async def guarded() -> None:
+            try:
+                await coro
+            except Exception as exc:  # best effort, logged
+                log.warning("%s failed: %r", what, exc)
+
+        task = asyncio.ensure_future(guarded())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def report_consult_leg(self, call: LiveCall, state: str, end_reason: str = "") -> None:
+        """Tell the owner of a consult leg served here how it went (in the background)."""
+        peers, owner = self.peers, call.consult_for
+        if peers is None or not owner:
+            return
+        leg_id, agent_id = call.consult_leg_id, call.agent_id
+
+        async def report() -> None:
+            known = await peers.report_leg(owner, call.call_id, leg_id, state, agent_id,
+                                           end_reason)
+            live = self.calls.get(call.call_id)
+            if not known and live is call and call.consult_for and state != "ended":
+                log.info("consult leg %s of call %s: the owner %s no longer knows it; "
+                         "ending it", leg_id, call.call_id, owner)
+                uow = UnitOfWork()
+                self.end_consult_leg(call, uow)
+                await self.submit(uow)
+
+        self.background(report(), f"report of consult leg {leg_id} to {owner}")
+
+    def cancel_consult(self, call: LiveCall, agent_id: str) -> None:
+        """The call ended (or its consultation was dropped) here at its owner: tell the
+        site serving its consult leg to end it (in the background)."""
+        consult, peers = call.consult, self.peers
+        call.consult = None
+        if consult is None or peers is None:
+            return
+        self.background(_discard(peers.conclude(consult.site_id, call.call_id, consult.leg_id,
+                                                CANCEL, agent_id)),
+                        f"cancel of consult leg {consult.leg_id} at {consult.site_id}")
 
     # -- agents -------------------------------------------------------------------------
 
@@ -419,6 +529,10 @@ class SiteCore:
             handle.cancel()
         self._ring_timers.clear()
         self._wrap_timers.clear()
+
+
+async def _discard(aw: Awaitable[object]) -> None:
+    await aw
 
 
 def _cdr_payload(cdr: object) -> dict[str, object]:

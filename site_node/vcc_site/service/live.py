@@ -15,6 +15,7 @@ from typing import Any
 from vcc_domain.ids import new_id
 from vcc_domain.privacy import mask_phone
 from vcc_site.domain.ivr import IvrSession
+from vcc_site.service.transfer import ConsultLeg
 from vcc_site.store.api import (
     AgentStateRecord,
     CallRecord,
@@ -76,6 +77,15 @@ class LiveCall:
     prior_legs: list[LegRecord] = field(default_factory=list)
     transferring: str = ""
     transfer_settled: asyncio.Event | None = None
+    # consultation, at the site that owns the call: the open consult leg (None: none)
+    consult: ConsultLeg | None = None
+    # consultation, at the site serving a consult leg: this entry is NOT the call but a
+    # leg of it owned by ``consult_for`` (a site ID; "" = an ordinary call); its leg ID,
+    # the consulting agent and "conference" once the owner joined everyone
+    consult_for: str = ""
+    consult_leg_id: str = ""
+    consult_agent: str = ""
+    consult_mode: str = ""
 
     def __post_init__(self) -> None:
         self.acd_key = self.acd_key or self.call_id
@@ -172,6 +182,9 @@ class LiveCall:
             "agent_id": self.agent_id,
             **extra,
         }
+        if self.consult_for and kind.startswith("call."):  # a consult leg, not the call
+            kind = "consult." + kind.removeprefix("call.")
+            payload["owner_site"] = self.consult_for
         return Event(new_id("evt"), kind, self.call_id, payload, now_ms)
 
 

@@ -23,11 +23,35 @@ QUEUE_EWT = Gauge("vcc_site_queue_expected_wait_seconds", "Expected wait of a ne
 AGENTS = Gauge("vcc_site_agents", "Logged-in agents by state", ["site", "state"])
 LOGIN_FAILURES = Counter("vcc_site_login_failures_total", "Failed agent logins", ["site"])
 PIN_FAILURES = Counter("vcc_site_pin_failures_total", "Failed customer PIN checks", ["site"])
+EWT_MAE = Gauge("vcc_site_ewt_mae_seconds",
+                "Mean absolute error of the expected wait predicted when a call queued "
+                "against its actual wait to the first offer (calls that queued here)", ["site"])
+EWT_SAMPLES = Counter("vcc_site_ewt_samples_total",
+                      "Calls whose predicted and actual waits were compared", ["site"])
+EWT_ERROR = Histogram("vcc_site_ewt_error_seconds",
+                      "Absolute error of the predicted wait, per call", ["site"],
+                      buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600))
 
 
 class SiteMetrics:
     def __init__(self, site_id: str) -> None:
         self.site = site_id
+        self.ewt_samples = 0
+        self.ewt_abs_error_s = 0.0  # sum over the samples
+        self.ewt_bias_s = 0.0  # sum of predicted - actual (> 0: predictions too long)
+
+    def expected_wait(self, predicted_s: float, actual_s: float) -> None:
+        error = abs(predicted_s - actual_s)
+        self.ewt_samples += 1
+        self.ewt_abs_error_s += error
+        self.ewt_bias_s += predicted_s - actual_s
+        EWT_SAMPLES.labels(self.site).inc()
+        EWT_ERROR.labels(self.site).observe(error)
+        EWT_MAE.labels(self.site).set(self.ewt_mae_s)
+
+    @property
+    def ewt_mae_s(self) -> float:
+        return self.ewt_abs_error_s / self.ewt_samples if self.ewt_samples else 0.0
 
     def offered(self, business: str) -> None:
         CALLS_OFFERED.labels(self.site, business).inc()

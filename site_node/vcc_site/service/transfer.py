@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from vcc_site.store.api import CustomerRecord, LegRecord
 
@@ -40,6 +41,9 @@ class Handoff:
     target_skill: str = ""  # "" = the business's own skill
     target_agent: str = ""  # named agent (not supported yet)
     request_id: str = ""
+    kind: str = "transfer"  # transfer | consult (a consult leg: the call stays at its owner)
+    # | overflow (moved from the queue by expected wait: queued at ``priority``)
+    priority: str = ""  # overflow: the caller's own class ("ordinary", "vip", ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +64,41 @@ class TransferAnswer:
 RemoteTransfer = Callable[[Handoff], Awaitable[TransferAnswer]]
 """Sends a handoff to the hub's broker and returns the target site's answer. Raises
 ``Unavailable`` when the hub cannot be reached (the desk answers "hub unreachable")."""
+
+
+# -- consultation (ARCHITECTURE §3.3) ------------------------------------------------------
+
+CANCEL, COMPLETE_TRANSFER, CONFERENCE = "cancel", "transfer", "conference"
+
+
+@dataclass
+class ConsultLeg:
+    """An open consultation, kept by the site that OWNS the call (on its LiveCall).
+
+    ``state``: pending (the hub is asking the target site) -> accepted (queued or ringing
+    there) -> connected (the consulted agent answered, reported by the target) ->
+    conference (both agents and the caller; this site still owns the call).
+    """
+
+    leg_id: str
+    site_id: str
+    request_id: str
+    state: str = "pending"
+    agent_id: str = ""
+
+
+class SitePeers(Protocol):
+    """Direct calls between sites about a consult leg (``Remote.ConcludeConsult`` and
+    ``Remote.ReportLeg``); plugged in by the ``transfer`` site component."""
+
+    async def conclude(self, site_id: str, call_id: str, leg_id: str, mode: str,
+                       agent_id: str) -> TransferAnswer:
+        """Ask the site serving a consult leg to end it as ``mode``; an unreachable
+        site is a TIMEOUT/REFUSED answer, not an error."""
+        ...
+
+    async def report_leg(self, site_id: str, call_id: str, leg_id: str, state: str,
+                         agent_id: str, end_reason: str) -> bool:
+        """Tell the owning site how a consult leg served here went; returns whether the
+        owner still knows the call (False: end the leg here)."""
+        ...

@@ -14,6 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from vcc_domain.handover import Handover
+from vcc_domain.outbound import CampaignEntry
+from vcc_domain.workorders import WorkOrder
+
 
 @dataclass(frozen=True, slots=True)
 class CustomerRecord:
@@ -171,6 +175,9 @@ Row = (
     | AgentStateRecord
     | CredentialRecord
     | AuditRecord
+    | WorkOrder  # work orders, campaigns, handovers: vcc_site.store.wo_tables
+    | CampaignEntry
+    | Handover
 )
 
 

@@ -40,6 +40,7 @@ from vcc_site.store.api import (
     Row,
     SessionRecord,
 )
+from vcc_site.store.wo_tables import WO_SPECS
 
 R = TypeVar("R")
 
@@ -230,6 +231,9 @@ SPECS: dict[type[Any], Spec] = {
 
 RECORD_TABLES: tuple[Table, ...] = tuple(spec.table for spec in SPECS.values())
 COUNTED_TABLES: tuple[Table, ...] = (*RECORD_TABLES, outbox)
+SPECS.update({kind: Spec(*spec) for kind, spec in WO_SPECS.items()})  # not counted
+for _wo in WO_SPECS.values():  # copies in this metadata, for schema checks
+    _wo[0].to_metadata(metadata)
 
 
 def dumps(value: Any) -> str:

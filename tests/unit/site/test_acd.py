@@ -252,7 +252,7 @@ def test_handle_time_average_and_expected_wait(acd: Acd, clock: ManualClock) -> 
     clock.advance(200)
     acd.agent_hang_up("a1")
     acd.wrap_up_done("a1")
-    assert acd.aht("bill") == pytest.approx(100 + 0.2 * (200 - 100))
+    assert acd.aht("bill") == pytest.approx(200)  # the first sample replaces the default
     assert acd.ewt("bill") == 0.0  # a1 is ready
     acd.offer_call("c2", business="b", skill="bill")
     queue(acd, clock, "w1")
@@ -311,3 +311,27 @@ def test_answer_racing_a_hang_up_is_refused(acd: Acd, clock: ManualClock) -> Non
         acd.answer("a1", "c")
     assert acd.agent("a1").state is AgentState.READY
     acd.check_invariants()
+
+
+def test_handle_time_is_a_plain_mean_while_samples_are_few(acd: Acd, clock: ManualClock) -> None:
+    ready(acd, clock, "a1", {"bill": 3})
+    for n, handled in enumerate((100.0, 300.0, 200.0), start=1):
+        acd.offer_call(f"c{n}", business="b", skill="bill")
+        acd.answer("a1", f"c{n}")
+        clock.advance(handled)
+        acd.agent_hang_up("a1")
+        acd.wrap_up_done("a1")
+    assert acd.aht("bill") == pytest.approx(200.0)  # (100 + 300 + 200) / 3
+    for n in range(4, 12):  # past 1/n < alpha the newest call weighs alpha
+        acd.offer_call(f"c{n}", business="b", skill="bill")
+        acd.answer("a1", f"c{n}")
+        clock.advance(100.0)
+        acd.agent_hang_up("a1")
+        acd.wrap_up_done("a1")
+    before = acd.aht("bill")
+    acd.offer_call("last", business="b", skill="bill")
+    acd.answer("a1", "last")
+    clock.advance(400.0)
+    acd.agent_hang_up("a1")
+    acd.wrap_up_done("a1")
+    assert acd.aht("bill") == pytest.approx(before + 0.2 * (400.0 - before))

@@ -1,0 +1,122 @@
+"""The hub's province-wide copy of work orders, and its figures (issue 9).
+
+Sites emit ``work_order.<action>`` events carrying the whole order (``payload["order"]``).
+Only the site where an order lives writes the copy (``owner_site`` equal to the event's
+site; a serving site's reference row is ignored); the highest ``version`` wins, whatever
+order events arrive in and whichever site sent them (an order handed over from KM to DL
+continues its version count at DL). The full record is kept as JSON in ``record``.
+
+:func:`province_figures` computes the province's on-time rate by kind and department,
+outstanding and overdue orders, and callback completion from this copy, with the same
+pure code as a site (:mod:`vcc_domain.workorder_figures`); the reports can call it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, String, Table, Text, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from vcc_domain.workorder_figures import OrderFigures, order_figures
+from vcc_domain.workorders import WorkOrder
+from vcc_hub.events.tables import metadata
+from vcc_replication.events import SiteEvent
+
+work_orders = Table(
+    "work_orders", metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("owner_site", String(16), nullable=False),
+    Column("origin_site", String(16), nullable=False),
+    Column("business_id", String(64), nullable=False),
+    Column("order_type", String(32), nullable=False),
+    Column("department", String(128), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("record", Text, nullable=False),  # the whole WorkOrder as JSON
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("answer_due_ms", BigInteger, nullable=False),
+    Column("answered_at_ms", BigInteger, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("from_site", String(16), nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+    Column("as_of_ms", BigInteger, nullable=False),
+)
+_FIELDS = frozenset(WorkOrder.__dataclass_fields__)
+
+
+def order_row(e: SiteEvent) -> dict[str, Any] | None:
+    """The copy's row from a ``work_order.*`` event of the owning site, else None."""
+    order = e.payload.get("order")
+    if not e.kind.startswith("work_order.") or not isinstance(order, dict):
+        return None
+    if not order.get("order_id") or order.get("owner_site") != e.site:
+        return None
+    return {
+        "order_id": str(order["order_id"]), "owner_site": e.site,
+        "origin_site": str(order.get("origin_site") or ""),
+        "business_id": str(order.get("business_id") or ""),
+        "order_type": str(order.get("order_type") or ""),
+        "department": str(order.get("department") or ""),
+        "state": str(order.get("state") or ""),
+        "record": json.dumps(order, ensure_ascii=False, sort_keys=True),
+        "created_at_ms": int(order.get("created_at_ms") or 0),
+        "answer_due_ms": int(order.get("answer_due_ms") or 0),
+        "answered_at_ms": int(order.get("answered_at_ms") or 0),
+        "version": int(order.get("version") or 0),
+        "from_site": e.site, "event_seq": e.seq, "as_of_ms": e.at_ms,
+    }
+
+
+async def apply_work_orders(conn: AsyncConnection, events: list[SiteEvent]) -> None:
+    """Upsert the newest version of every order in ``events`` (inside apply_batch)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for e in events:
+        row = order_row(e)
+        if row is None:
+            continue
+        held = latest.get(row["order_id"])
+        if held is None or held["version"] < row["version"]:
+            latest[row["order_id"]] = row
+    if not latest:
+        return
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    ins = dialect.insert(work_orders)
+    columns = [c.name for c in work_orders.columns if c.name != "order_id"]
+    stmt = ins.on_conflict_do_update(
+        index_elements=["order_id"], set_={c: ins.excluded[c] for c in columns},
+        where=work_orders.c.version < ins.excluded.version)
+    await conn.execute(stmt, [latest[k] for k in sorted(latest)])
+
+
+def _record(text: str) -> WorkOrder:
+    data = {k: v for k, v in json.loads(text).items() if k in _FIELDS}
+    return WorkOrder(**data)
+
+
+async def province_orders(engine: AsyncEngine, *, site: str = "",
+                          open_only: bool = False) -> list[WorkOrder]:
+    """The hub's copies (of one owning site, or all), oldest first."""
+    c = work_orders.c
+    stmt = select(c.record).order_by(c.created_at_ms, c.order_id)
+    if site:
+        stmt = stmt.where(c.owner_site == site)
+    if open_only:
+        stmt = stmt.where(c.state != "closed")
+    async with engine.connect() as conn:
+        return [_record(text) for text in (await conn.execute(stmt)).scalars()]
+
+
+async def province_order(engine: AsyncEngine, order_id: str) -> WorkOrder | None:
+    stmt = select(work_orders.c.record).where(work_orders.c.order_id == order_id)
+    async with engine.connect() as conn:
+        text = (await conn.execute(stmt)).scalar_one_or_none()
+    return None if text is None else _record(text)
+
+
+async def province_figures(engine: AsyncEngine, now_ms: int,
+                           site: str = "") -> list[OrderFigures]:
+    """On-time rate by kind and department, outstanding, overdue and callback completion
+    over the province (or one owning site); add ``workorder_figures.total`` for a sum."""
+    return order_figures(await province_orders(engine, site=site), now_ms)

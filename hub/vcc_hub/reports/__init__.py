@@ -1,0 +1,1 @@
+"""Province statistics, the service-quality index and inter-city settlement at the hub."""

@@ -1,0 +1,231 @@
+"""Incremental aggregation of applied CDRs and agent states, exactly once.
+
+Why a follower loop with a cursor, not a hook in the events apply transaction: the
+cursor is per site and never passes the site's **contiguous** sequence
+(``site_progress.contiguous_seq``), i.e. the point below which every event of the site is
+already applied (each batch commits its inbox rows, CDRs, agent states and the new
+contiguous figure in one transaction, and the contiguous figure never skips a gap). Rows
+at or below it never change again. One aggregation step reads the rows in
+``(cursor, contiguous]``, adds their figures, rates their charges and moves the cursor —
+all in ONE fenced transaction — so a row is counted exactly once whatever crashes, and a
+re-delivered event never reaches ``cdrs`` in the first place (the inbox drops it). The
+loop also backfills everything already at the hub when the reports schema first appears,
+and leaves the events component untouched. Cost: figures wait for a gap to be repaired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from datetime import date
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from vcc_domain.clock import Clock
+from vcc_domain.errors import NotFound, NotLeader
+from vcc_domain.province import Province, SLTarget, Tariff
+from vcc_domain.rating import Charge, rate_cdr, settle_into
+from vcc_domain.stats import (
+    AGENT_FIELDS,
+    DEFAULT_TARGET,
+    FIGURE_FIELDS,
+    AgentStateRow,
+    Cdr,
+    OpenState,
+    StatsConfig,
+    aggregate_cdrs,
+    aggregate_spans,
+    close_spans,
+    merge_into,
+)
+from vcc_failover.leadership import Leadership
+from vcc_hub.events import tables as ev
+from vcc_hub.reports import tables as t
+from vcc_replication.fencing import advance_fence
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TARIFF = Tariff("default", date(1970, 1, 1))
+MAX_EVENTS_PER_STEP = 5_000
+
+ProvinceSource = Callable[[], Awaitable[Province]]
+
+
+def insert_for(conn: AsyncConnection, table: Any) -> Any:
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    return dialect.insert(table)
+
+
+def target_of(province: Province) -> Callable[[str], SLTarget]:
+    def target(tier: str) -> SLTarget:
+        try:
+            return province.tiers.target(tier)
+        except KeyError:
+            return DEFAULT_TARGET
+    return target
+
+
+def tariff_of(province: Province) -> Callable[[date], Tariff]:
+    def tariff(day: date) -> Tariff:
+        try:
+            return province.tariff_on(day)
+        except NotFound:
+            return DEFAULT_TARIFF
+    return tariff
+
+
+def charge_from_row(row: Any) -> Charge:
+    m = row._mapping
+    return Charge(m["cdr_id"], m["call_id"], m["site_id"], m["home_site"], m["period_id"],
+                  int(m["arrival_at_ms"]), int(m["duration_ms"]), int(m["access_units"]),
+                  int(m["access_fen"]), int(m["handled_ms"]), int(m["handling_fee_fen"]),
+                  m["tariff_version"], bool(m["adjustment"]), m["original_period"])
+
+
+async def closed_periods(conn: AsyncConnection) -> set[str]:
+    return set((await conn.execute(select(t.settlement_periods.c.period_id))).scalars())
+
+
+async def cursors(conn: AsyncConnection) -> dict[str, int]:
+    rows = await conn.execute(select(t.report_cursor.c.site, t.report_cursor.c.seq))
+    return {r.site: int(r.seq) for r in rows}
+
+
+class Aggregator:
+    def __init__(self, engine: AsyncEngine, leadership: Callable[[], Leadership], clock: Clock,
+                 province: ProvinceSource, config: StatsConfig, poll_s: float = 0.5) -> None:
+        self.engine = engine
+        self.leadership = leadership
+        self.clock = clock
+        self.province = province
+        self.config = config
+        self.poll_s = poll_s
+        self.lock = asyncio.Lock()  # steps and period closes never interleave in-process
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="reports-aggregator")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            busy = False
+            try:
+                if self.leadership().is_leader:
+                    busy = await self.step() > 0
+            except NotLeader:
+                pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reports aggregation step failed; retrying")
+            if not busy:
+                try:
+                    await asyncio.wait_for(self._stop.wait(), self.poll_s)
+                except TimeoutError:
+                    pass
+
+    async def step(self) -> int:
+        """Aggregate what is applied and not yet counted; returns events covered."""
+        token = self.leadership().require()
+        province = await self.province()
+        async with self.lock, self.engine.begin() as conn:
+            await advance_fence(conn, token)
+            progress = {r.site: int(r.contiguous_seq) for r in await conn.execute(
+                select(ev.site_progress.c.site, ev.site_progress.c.contiguous_seq))}
+            held = await cursors(conn)
+            covered = 0
+            for site, contiguous in sorted(progress.items()):
+                start = held.get(site, 0)
+                if contiguous <= start:
+                    continue
+                upto = min(contiguous, start + MAX_EVENTS_PER_STEP)
+                await self._site_step(conn, province, site, start, upto)
+                covered += upto - start
+            return covered
+
+    async def _site_step(self, conn: AsyncConnection, province: Province, site: str,
+                         after: int, upto: int) -> None:
+        now = int(self.clock.now() * 1000)
+        cdr_rows = (await conn.execute(select(ev.cdrs).where(
+            ev.cdrs.c.site_id == site, ev.cdrs.c.event_seq > after,
+            ev.cdrs.c.event_seq <= upto))).all()
+        cdrs = [Cdr.from_mapping(dict(r._mapping)) for r in cdr_rows]
+        stats, agents = aggregate_cdrs(cdrs, target_of(province), self.config)
+        state_rows = [AgentStateRow(r.site, int(r.seq), r.agent_id, r.state, int(r.at_ms))
+                      for r in await conn.execute(select(ev.agent_states).where(
+                          ev.agent_states.c.site == site, ev.agent_states.c.seq > after,
+                          ev.agent_states.c.seq <= upto))]
+        if state_rows:
+            ids = sorted({r.agent_id for r in state_rows})
+            open_states = {(r.site, r.agent_id): OpenState(r.state, int(r.at_ms))
+                           for r in await conn.execute(select(t.report_agent_open).where(
+                               t.report_agent_open.c.site == site,
+                               t.report_agent_open.c.agent_id.in_(ids)))}
+            merge_into(agents, aggregate_spans(close_spans(open_states, state_rows),
+                                               self.config))
+            ins = insert_for(conn, t.report_agent_open)
+            await conn.execute(ins.on_conflict_do_update(
+                index_elements=["site", "agent_id"],
+                set_={"state": ins.excluded.state, "at_ms": ins.excluded.at_ms}),
+                [{"site": s, "agent_id": a, "state": o.state, "at_ms": o.at_ms}
+                 for (s, a), o in sorted(open_states.items())])
+        if stats:
+            await _add(conn, t.report_intervals, ["site_id", "business_id", "tier",
+                                                  "interval_start_ms"], FIGURE_FIELDS,
+                       [{"site_id": k[0], "business_id": k[1], "tier": k[2],
+                         "interval_start_ms": k[3], **f.as_dict()}
+                        for k, f in sorted(stats.items())])
+        if agents:
+            await _add(conn, t.report_agents, ["site_id", "agent_id", "interval_start_ms"],
+                       AGENT_FIELDS,
+                       [{"site_id": k[0], "agent_id": k[1], "interval_start_ms": k[2],
+                         **f.as_dict()} for k, f in sorted(agents.items())])
+        if cdrs:
+            closed = await closed_periods(conn)
+            tariff = tariff_of(province)
+            rows = []
+            for cdr in cdrs:
+                ch = settle_into(rate_cdr(cdr, tariff), closed)
+                rows.append({**asdict(ch), "rated_at_ms": now})
+            await conn.execute(insert_for(conn, t.call_charges).on_conflict_do_nothing(),
+                               rows)
+        ins = insert_for(conn, t.report_cursor)
+        await conn.execute(ins.on_conflict_do_update(
+            index_elements=["site"],
+            set_={"seq": ins.excluded.seq, "updated_at_ms": ins.excluded.updated_at_ms},
+            where=t.report_cursor.c.seq < ins.excluded.seq),
+            [{"site": site, "seq": upto, "updated_at_ms": now}])
+
+
+async def _add(conn: AsyncConnection, table: Any, keys: list[str], sums: tuple[str, ...],
+               rows: list[dict[str, Any]]) -> None:
+    """Upsert adding each sum column to the row already there."""
+    ins = insert_for(conn, table)
+    stmt = ins.on_conflict_do_update(
+        index_elements=keys,
+        set_={name: table.c[name] + ins.excluded[name] for name in sums})
+    await conn.execute(stmt, rows)
+
+
+def statement_json(data: dict[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def in_range(column: Any, lo: int, hi: int) -> Any:
+    return and_(column >= lo, column < hi)

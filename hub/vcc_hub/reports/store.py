@@ -1,0 +1,207 @@
+"""Reads of the aggregates, settlement periods (close once), and reconciliation."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import and_, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vcc_domain.province import Province
+from vcc_domain.rating import (
+    Charge,
+    Difference,
+    Statement,
+    build_statement,
+    check_period,
+    diff_charges,
+    diff_statements,
+    period_bounds_ms,
+    rate_cdr,
+)
+from vcc_domain.stats import (
+    AGENT_FIELDS,
+    FIGURE_FIELDS,
+    AgentFigures,
+    AgentKey,
+    AgentStateRow,
+    Cdr,
+    Figures,
+    StatKey,
+    StatsConfig,
+    recompute,
+)
+from vcc_hub.events import tables as ev
+from vcc_hub.reports import tables as t
+from vcc_hub.reports.aggregator import (
+    Aggregator,
+    charge_from_row,
+    cursors,
+    in_range,
+    statement_json,
+    target_of,
+    tariff_of,
+)
+from vcc_replication.fencing import advance_fence
+
+
+@dataclass
+class Loaded:
+    stats: dict[StatKey, Figures]
+    agents: dict[AgentKey, AgentFigures]
+    charges: list[Charge]
+    as_of_ms: int
+
+
+async def load(conn: AsyncConnection, lo: int, hi: int, sites: list[str],
+               agent_id: str = "") -> Loaded:
+    ti, ta = t.report_intervals, t.report_agents
+    q = select(ti).where(in_range(ti.c.interval_start_ms, lo, hi))
+    qa = select(ta).where(in_range(ta.c.interval_start_ms, lo, hi))
+    qc = select(t.call_charges).where(in_range(t.call_charges.c.arrival_at_ms, lo, hi))
+    if sites:
+        q = q.where(ti.c.site_id.in_(sites))
+        qa = qa.where(ta.c.site_id.in_(sites))
+        qc = qc.where(or_(t.call_charges.c.site_id.in_(sites),
+                          t.call_charges.c.home_site.in_(sites)))
+    if agent_id:
+        qa = qa.where(ta.c.agent_id == agent_id)
+    stats = {(r.site_id, r.business_id, r.tier, int(r.interval_start_ms)):
+             Figures(**{n: int(r._mapping[n]) for n in FIGURE_FIELDS})
+             for r in await conn.execute(q)}
+    agents = {(r.site_id, r.agent_id, int(r.interval_start_ms)):
+              AgentFigures(**{n: int(r._mapping[n]) for n in AGENT_FIELDS})
+              for r in await conn.execute(qa)}
+    charges = [charge_from_row(r) for r in await conn.execute(qc)]
+    as_of = (await conn.execute(select(t.report_cursor.c.updated_at_ms)
+                                .order_by(t.report_cursor.c.updated_at_ms.desc()).limit(1)
+                                )).scalar()
+    return Loaded(stats, agents, charges, int(as_of or 0))
+
+
+# -- settlement ------------------------------------------------------------------------
+
+
+async def period_charges(conn: AsyncConnection, period_id: str) -> list[Charge]:
+    rows = await conn.execute(select(t.call_charges)
+                              .where(t.call_charges.c.period_id == period_id))
+    return [charge_from_row(r) for r in rows]
+
+
+async def stored_statement(conn: AsyncConnection, period_id: str) -> Statement | None:
+    raw = (await conn.execute(select(t.settlement_periods.c.statement).where(
+        t.settlement_periods.c.period_id == period_id))).scalar()
+    return None if raw is None else Statement.from_dict(json.loads(raw))
+
+
+async def statement(conn: AsyncConnection, period_id: str,
+                    province: Province) -> Statement:
+    """The closed statement, or the provisional one of an open period."""
+    check_period(period_id)
+    held = await stored_statement(conn, period_id)
+    if held is not None:
+        return held
+    return build_statement(period_id, await period_charges(conn, period_id),
+                           [s.id for s in province.sites])
+
+
+async def close_period(aggregator: Aggregator, period_id: str, actor: str,
+                       province: Province, now_ms: int) -> Statement:
+    """Close ``period_id`` once; closing again returns the stored statement unchanged."""
+    check_period(period_id)
+    token = aggregator.leadership().require()
+    async with aggregator.lock, aggregator.engine.begin() as conn:
+        await advance_fence(conn, token)  # also serialises with aggregation steps
+        held = await stored_statement(conn, period_id)
+        if held is not None:
+            return held
+        st = build_statement(period_id, await period_charges(conn, period_id),
+                             [s.id for s in province.sites], closed=True, closed_at_ms=now_ms)
+        await conn.execute(t.settlement_periods.insert().values(
+            period_id=period_id, closed_at_ms=now_ms, closed_by=actor[:128],
+            statement=statement_json(st.as_dict())))
+        return st
+
+
+# -- reconciliation --------------------------------------------------------------------
+
+
+async def reconcile(conn: AsyncConnection, period_id: str, province: Province,
+                    config: StatsConfig) -> list[Difference]:
+    """Recompute the period's charges and figures from raw CDRs and agent states (those
+    the aggregator has reached) and compare with charges, statement and aggregates."""
+    lo, hi = period_bounds_ms(check_period(period_id))
+    held = await cursors(conn)
+    reached = [and_(ev.cdrs.c.site_id == s, ev.cdrs.c.event_seq <= seq)
+               for s, seq in held.items()]
+    stored = {c.key: c for c in await period_charges(conn, period_id)}
+    raw: list[Cdr] = []
+    if reached:
+        keys = list(stored)
+        cond = in_range(ev.cdrs.c.arrival_at_ms, lo, hi)
+        if keys:
+            cond = or_(cond, tuple_(ev.cdrs.c.site_id, ev.cdrs.c.call_id).in_(keys))
+        raw = [Cdr.from_mapping(dict(r._mapping)) for r in await conn.execute(
+            select(ev.cdrs).where(or_(*reached), cond))]
+    elsewhere: set[tuple[str, str]] = set()
+    if raw:  # CDRs of this period settled as adjustments in a later period
+        others = await conn.execute(select(t.call_charges.c.site_id, t.call_charges.c.call_id,
+                                           t.call_charges.c.period_id).where(
+            tuple_(t.call_charges.c.site_id, t.call_charges.c.call_id).in_(
+                [(c.site_id, c.call_id) for c in raw])))
+        elsewhere = {(r.site_id, r.call_id) for r in others if r.period_id != period_id}
+    tariff = tariff_of(province)
+    computed: dict[tuple[str, str], Charge] = {}
+    for cdr in raw:
+        if (cdr.site_id, cdr.call_id) in elsewhere:
+            continue
+        ch = rate_cdr(cdr, tariff)
+        held_ch = stored.get((cdr.site_id, cdr.call_id))
+        if held_ch is not None:  # keep where it was settled (close timing is not in CDRs)
+            ch = _with_period(ch, held_ch)
+        computed[ch.key] = ch
+    diffs = diff_charges(stored, computed)
+    sites = [s.id for s in province.sites]
+    stated = await statement(conn, period_id, province)
+    diffs += diff_statements(stated, build_statement(period_id, computed.values(), sites))
+    diffs += await _diff_aggregates(conn, lo, hi, held, [c for c in raw
+                                                         if lo <= c.arrival_at_ms < hi],
+                                    province, config)
+    return diffs
+
+
+def _with_period(ch: Charge, held: Charge) -> Charge:
+    return replace(ch, period_id=held.period_id, adjustment=held.adjustment,
+                   original_period=held.original_period)
+
+
+async def _diff_aggregates(conn: AsyncConnection, lo: int, hi: int, held: dict[str, int],
+                           cdrs: list[Cdr], province: Province,
+                           config: StatsConfig) -> list[Difference]:
+    states: list[AgentStateRow] = []
+    for site, seq in held.items():
+        states += [AgentStateRow(r.site, int(r.seq), r.agent_id, r.state, int(r.at_ms))
+                   for r in await conn.execute(select(ev.agent_states).where(
+                       ev.agent_states.c.site == site, ev.agent_states.c.seq <= seq))]
+    again = recompute(cdrs, states, target_of(province), config)
+    loaded = await load(conn, lo, hi, [])
+    out: list[Difference] = []
+    for key in sorted(set(loaded.stats) | set(again.stats)):
+        a = loaded.stats.get(key, Figures()).as_dict()
+        b = again.stats.get(key, Figures()).as_dict()
+        out += [Difference(f"figure {'/'.join(map(str, key))} {n}", a[n], b[n])
+                for n in FIGURE_FIELDS if a[n] != b[n]]
+    agent_keys = {k for k in again.agents if lo <= k[2] < hi} | set(loaded.agents)
+    for akey in sorted(agent_keys):
+        x = loaded.agents.get(akey, AgentFigures()).as_dict()
+        y = again.agents.get(akey, AgentFigures()).as_dict()
+        out += [Difference(f"agent {'/'.join(map(str, akey))} {n}", x[n], y[n])
+                for n in AGENT_FIELDS if x[n] != y[n]]
+    return out
+
+
+def differences_as_dicts(diffs: list[Difference]) -> list[dict[str, Any]]:
+    return [{"item": d.item, "statement_fen": d.statement_fen,
+             "computed_fen": d.computed_fen, "cdr_id": d.cdr_id} for d in diffs]

@@ -1,0 +1,105 @@
+"""Outbound notice campaigns and shift handovers of a site (issue 9).
+
+**Campaigns.** A list (CSV text, or entries given through the API) is stored as
+``campaign_entries`` rows. :meth:`CampaignService.next_entry` gives the next customer to
+call (key customers first, see :mod:`vcc_domain.outbound`); :meth:`record` stores an
+attempt's outcome; after ``routing.outbound_max_attempts`` failures the customer is on
+:meth:`returned` (back to the billing center for a written notice). Pacing: whoever
+calls ``next_entry`` — an agent who is ready, or a runner that hands the call to a ready
+agent — takes the next entry; an entry is not reserved (two agents asking at once may get
+the same one; the second ``record`` of a finished entry is a Conflict).
+
+**Handovers.** The outgoing shift leader writes one (unfinished orders, due callbacks,
+open incidents, computed from the site's orders); the incoming leader acknowledges it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from vcc_domain import outbound as ob
+from vcc_domain.errors import InvalidInput, NotFound
+from vcc_domain.handover import Handover, acknowledge, build_handover
+from vcc_domain.ids import new_id
+from vcc_domain.outbound import CampaignEntry
+from vcc_site.service.core import SiteCore
+from vcc_site.store.api import Event, UnitOfWork
+from vcc_site.store.wo_reads import work_order_reads
+
+
+def _event(kind: str, aggregate: str, payload: dict[str, Any], at_ms: int) -> Event:
+    return Event(new_id("evt"), kind, aggregate, payload, at_ms)
+
+
+class CampaignService:
+    def __init__(self, core: SiteCore) -> None:
+        self.core = core
+        self.reads = work_order_reads(core.store)
+
+    @property
+    def max_attempts(self) -> int:
+        return self.core.province.routing.outbound_max_attempts
+
+    async def load(self, campaign_id: str, kind: str, csv_text: str) -> list[CampaignEntry]:
+        if not campaign_id or await self.reads.entries(campaign_id):
+            raise InvalidInput("give a new campaign id", field="campaign_id")
+        now = self.core.now_ms()
+        entries = ob.parse_campaign_csv(campaign_id, kind, csv_text, now)
+        uow = UnitOfWork().add(*entries).emit(_event(
+            "campaign.loaded", campaign_id,
+            {"campaign_id": campaign_id, "kind": kind, "entries": len(entries)}, now))
+        await self.core.store.commit(uow)
+        return entries
+
+    async def entries(self, campaign_id: str) -> list[CampaignEntry]:
+        found = await self.reads.entries(campaign_id)
+        if not found:
+            raise NotFound(f"no campaign {campaign_id!r}", field="campaign_id")
+        return found
+
+    async def next_entry(self, campaign_id: str) -> CampaignEntry | None:
+        order = ob.call_order(await self.entries(campaign_id))
+        return order[0] if order else None
+
+    async def record(self, campaign_id: str, entry_no: int, outcome: str,
+                     agent_id: str = "") -> CampaignEntry:
+        found = [e for e in await self.entries(campaign_id) if e.entry_no == entry_no]
+        if not found:
+            raise NotFound(f"no entry {entry_no} in {campaign_id}", field="entry_no")
+        now = self.core.now_ms()
+        entry = ob.record_attempt(found[0], outcome, now, self.max_attempts)
+        payload = {"entry": asdict(entry), "agent_id": agent_id}
+        await self.core.store.commit(UnitOfWork().add(entry).emit(
+            _event("campaign.attempt", campaign_id, payload, now)))
+        return entry
+
+    async def returned(self, campaign_id: str) -> list[CampaignEntry]:
+        return ob.returned_list(await self.entries(campaign_id))
+
+
+class HandoverService:
+    def __init__(self, core: SiteCore) -> None:
+        self.core = core
+        self.reads = work_order_reads(core.store)
+
+    async def create(self, outgoing_leader: str, notes: str = "") -> Handover:
+        self.core.province.agent(outgoing_leader)
+        now = self.core.now_ms()
+        handover = build_handover(new_id("chg"), self.core.site_id, outgoing_leader,
+                                  await self.reads.orders(open_only=True), now, notes)
+        await self._save(handover, "handover.created")
+        return handover
+
+    async def acknowledge(self, handover_id: str, incoming_leader: str) -> Handover:
+        held = await self.reads.handover(handover_id)
+        if held is None:
+            raise NotFound(f"no handover {handover_id!r}", field="handover_id")
+        self.core.province.agent(incoming_leader)
+        handover = acknowledge(held, incoming_leader, self.core.now_ms())
+        await self._save(handover, "handover.acknowledged")
+        return handover
+
+    async def _save(self, handover: Handover, kind: str) -> None:
+        await self.core.store.commit(UnitOfWork().add(handover).emit(_event(
+            kind, handover.handover_id, {"handover": asdict(handover)}, self.core.now_ms())))

@@ -1,0 +1,182 @@
+"""Overflow by expected wait, at the site that holds the waiting calls (ARCHITECTURE §3.2).
+
+Every ``interval_s`` (0.5 s) :meth:`OverflowMonitor.tick` looks at the calls waiting
+here, business by business, in the order the ACD would serve them (class, then original
+arrival). A call qualifies when its expected wait (``Acd.expected_wait``: calls ahead + 1
+x AHT / staffed agents) exceeds the business's ``overflow_after_s``, unless it is being
+moved already, was transferred by an agent (it waits at the transferred priority; not
+moved by overflow), is a consult leg, came here by overflow less than the policy's
+``overflow_suppression_s`` ago, or failed to move less than ``RETRY_S`` ago. For each
+qualifying call (at most ``max_asks`` per business and tick) the hub is asked
+(``Routing.AdviseOverflow``); if it advises a site, the call moves there:
+
+1. under the call's lock (a hang-up waits for the outcome), the call leaves the ACD so no
+   agent here is offered it meanwhile (nothing is written: it is still queued on disk);
+2. ``Routing.BrokerTransfer`` with leg kind OVERFLOW, the caller's OWN priority class and
+   the ORIGINAL arrival time: the target ranks it among its callers by that arrival;
+3. ACCEPTED: the call ends here as overflowed (CDR outcome ``overflowed_out``,
+   ``overflowed`` set); anything else (refused, timeout, hub unreachable): it re-enters
+   the ACD in its class with its original arrival, i.e. at the same place in line.
+
+Moves run one at a time, so calls of a business leave in the order they are served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from vcc_domain.errors import Conflict, NotFound
+from vcc_domain.ids import new_id
+from vcc_site.domain.queue import Priority
+from vcc_site.service.core import SiteCore
+from vcc_site.service.live import LiveCall
+from vcc_site.service.transfer import REFUSED, TIMEOUT, Handoff, RemoteTransfer, TransferAnswer
+from vcc_site.store.api import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+RETRY_S = 2.0  # a call that failed to move is not tried again for this long
+TRIP_MARGIN_S = 4.0  # on top of the broker's accept timer
+
+
+@dataclass(frozen=True, slots=True)
+class Advice:
+    site_id: str  # "" = stay
+    predicted_ewt_ms: int = 0
+    reason: str = ""
+
+
+Advise = Callable[[str, int, int, str], Awaitable[Advice]]
+"""(business id, local expected wait ms, calls waiting, call id) -> the hub's advice."""
+
+
+@dataclass
+class OverflowStats:
+    asked: int = 0
+    advised: int = 0
+    moved: int = 0
+    failed: int = 0
+
+
+class OverflowMonitor:
+    def __init__(self, core: SiteCore, advise: Advise, transfer: RemoteTransfer,
+                 lock: Callable[[str], asyncio.Lock], *, enabled: bool = True,
+                 max_asks: int = 10) -> None:
+        self.core = core
+        self.advise = advise
+        self.transfer = transfer
+        self.lock = lock
+        self.enabled = enabled
+        self.max_asks = max_asks
+        self.stats = OverflowStats()
+        self._failed_at: dict[str, int] = {}  # call id -> ms of its last failed move
+
+    def candidates(self) -> dict[str, list[tuple[LiveCall, float]]]:
+        """Waiting calls that may overflow, with their expected wait (s), per business,
+        in the order the ACD serves them."""
+        core = self.core
+        now = core.now_ms()
+        suppress_ms = core.policy.overflow_suppression_s * 1000
+        out: dict[str, list[tuple[LiveCall, float]]] = {}
+        for call in list(core.calls.values()):
+            if call.state != "queued" or call.transferring or call.transferred:
+                continue
+            if call.consult_for:  # a consult leg: the call is owned elsewhere
+                continue
+            if call.overflowed and now - call.queued_at_ms < suppress_ms:
+                continue
+            failed = self._failed_at.get(call.call_id)
+            if failed is not None and now - failed < RETRY_S * 1000:
+                continue
+            try:
+                business = core.business(call.business_id)
+                ewt = core.acd.expected_wait(call.acd_key)
+            except (NotFound, Conflict):
+                continue
+            if ewt > business.overflow_after_s:
+                out.setdefault(business.id, []).append((call, ewt))
+        for calls in out.values():
+            calls.sort(key=lambda ce: (_klass(ce[0]), ce[0].arrival_at_ms))
+        return out
+
+    async def tick(self) -> None:
+        if not self.enabled:
+            return
+        self._failed_at = {k: v for k, v in self._failed_at.items() if k in self.core.calls}
+        for business_id, calls in self.candidates().items():
+            waiting = len(calls)
+            for call, ewt in calls[: self.max_asks]:
+                if self.core.calls.get(call.call_id) is not call or call.state != "queued":
+                    continue
+                self.stats.asked += 1
+                advice = await self.advise(business_id, round(ewt * 1000), waiting, call.call_id)
+                if not advice.site_id:
+                    continue
+                self.stats.advised += 1
+                await self.move(call, advice)
+
+    async def move(self, call: LiveCall, advice: Advice) -> bool:
+        """Move one waiting call to the advised site; True if it left."""
+        core = self.core
+        async with self.lock(call.call_id):
+            if core.calls.get(call.call_id) is not call or call.state != "queued" \
+                    or call.transferring:
+                return False
+            try:
+                skill = core.overflow_hold(call)
+            except (Conflict, NotFound):
+                return False
+            settled = asyncio.Event()
+            request_id = new_id("req")
+            call.transferring, call.transfer_settled = request_id, settled
+            answer = TransferAnswer(REFUSED, call.call_id, advice.site_id, reason="not sent")
+            try:
+                answer = await self._send(call, advice.site_id, request_id)
+            finally:  # also when cancelled: the call is never left outside the ACD
+                uow = UnitOfWork()
+                if answer.accepted:
+                    core.overflow_out(call, advice.site_id, uow)
+                    self.stats.moved += 1
+                else:
+                    core.overflow_back(call, skill, uow)
+                    self._failed_at[call.call_id] = core.now_ms()
+                    self.stats.failed += 1
+                call.transferring, call.transfer_settled = "", None
+                settled.set()
+                await core.submit(uow)
+        log.info("overflow %s: call %s -> %s: %s%s (%s)", request_id, call.call_id,
+                 advice.site_id, answer.outcome, f" ({answer.reason})" if answer.reason else "",
+                 advice.reason)
+        return answer.accepted
+
+    async def _send(self, call: LiveCall, site_id: str, request_id: str) -> TransferAnswer:
+        core = self.core
+        handoff = Handoff(
+            call_id=call.call_id, new_leg_id=new_id("leg"), from_site=core.site_id,
+            from_agent="", caller_number=call.caller_number, dialed_code=call.dialed_code,
+            business_id=call.business_id, customer=call.customer,
+            customer_source=call.customer_source or core.site_id,
+            customer_as_of_ms=call.customer_as_of_ms or (
+                call.customer.updated_at_ms if call.customer else 0),
+            tier=call.tier, ivr_path=tuple(call.ivr_path), notes=tuple(call.notes),
+            attached=dict(call.attached), legs=(*call.prior_legs, *call.legs),
+            original_arrival_ms=call.arrival_at_ms, target_site=site_id,
+            request_id=request_id, kind="overflow", priority=call.priority)
+        timeout_s = core.policy.transfer_accept_timeout_s + TRIP_MARGIN_S
+        try:
+            return await asyncio.wait_for(self.transfer(handoff), timeout_s)
+        except TimeoutError:
+            return TransferAnswer(TIMEOUT, call.call_id, site_id,
+                                  reason=f"no answer from the hub within {timeout_s} s")
+        except Exception as exc:  # hub unreachable or refused: the call stays
+            return TransferAnswer(REFUSED, call.call_id, site_id, reason=f"hub: {exc}")
+
+
+def _klass(call: LiveCall) -> int:
+    try:
+        return int(Priority[call.priority.upper()])
+    except KeyError:
+        return int(Priority.ORDINARY)
