@@ -289,6 +289,29 @@ def bench_directory(sites: int, changes: int, runs: int) -> None:
 
 
 
+@bench.command("report")
+@click.option("--cdrs", type=int, default=10_000_000, show_default=True,
+              help="Generated CDRs of the month.")
+@click.option("--period", default="2026-10", show_default=True, help="The month (YYYY-MM).")
+@click.option("--charges/--no-charges", default=True, show_default=True,
+              help="Also store one call_charges row per CDR, as the hub does.")
+@click.option("--runs", type=int, default=3, show_default=True,
+              help="Report runs; the median is reported (ingestion is one pass).")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the result as JSON to this file.")
+def bench_report(cdrs: int, period: str, charges: bool, runs: int, seed: int,
+                 json_file: Path | None) -> None:
+    """Ingestion into aggregates (ingest_cdrs_per_s) and a month's province report (report_s)."""
+    from vcc_ops.bench.report import median_of_runs as report_median
+
+    result = report_median(cdrs=cdrs, seed=seed, runs=runs, period=period, charges=charges)
+    text = json.dumps(result, indent=2)
+    if json_file is not None:
+        json_file.write_text(text + "\n")
+    click.echo(text)
+
+
 @bench.command("replication")
 @click.option("--rate", type=float, default=5000.0, show_default=True,
               help="Events committed at the site per second (open loop); 0 = as fast as possible.")
