@@ -80,8 +80,25 @@ def _e(value: Any) -> str:
     return html.escape(cell(value))
 
 
+MAX_CHART_POINTS = 200  # per series; a month of 15-minute intervals is ~2,900
+
+
+def _thin(pts: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """At most MAX_CHART_POINTS points: consecutive points averaged into buckets (the chart
+    is a picture of the trend; every number in the tables stays exact)."""
+    if len(pts) <= MAX_CHART_POINTS:
+        return pts
+    size = -(-len(pts) // MAX_CHART_POINTS)
+    out = []
+    for i in range(0, len(pts), size):
+        chunk = pts[i:i + size]
+        out.append((chunk[0][0], sum(v for _, v in chunk) / len(chunk)))
+    return out
+
+
 def line_chart(series: dict[str, list[tuple[int, float]]], title: str) -> str:
     w, h, pad = 640, 240, 40
+    series = {site: _thin(sorted(pts)) for site, pts in series.items()}
     points = [p for s in series.values() for p in s]
     parts = [f'<svg class="chart" id="chart-sl" xmlns="http://www.w3.org/2000/svg" '
              f'width="{w}" height="{h}" role="img"><title>{html.escape(title)}</title>',
@@ -100,8 +117,9 @@ def line_chart(series: dict[str, list[tuple[int, float]]], title: str) -> str:
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
             parts.append(f'<polyline class="series" data-site="{html.escape(site)}" '
                          f'fill="none" stroke="{color}" stroke-width="2" points="{path}"/>')
-            parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"/>'
-                      for x, y in xy]
+            if len(xy) <= 60:  # dots only where they can be told apart
+                parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"/>'
+                          for x, y in xy]
             parts.append(f'<text x="{w - 120}" y="{20 + 14 * i}" font-size="12" '
                          f'fill="{color}">{html.escape(site)}</text>')
         parts.append(f'<text x="{pad}" y="{h - 20}" font-size="10">{_e(fmt_time(t0))}</text>'
