@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from vcc_domain.ids import new_id
 from vcc_domain.privacy import mask_phone
-from vcc_site.service.core import SiteCore
+from vcc_site.service.core import SiteCore, _cdr_payload
 from vcc_site.store.api import CdrRecord, CredentialRecord, Event, UnitOfWork
 from vcc_site.store.customers import synthetic_customers
 
@@ -55,9 +55,13 @@ async def recover(core: SiteCore) -> None:
             hold_ms=call.hold_ms, agent_id=call.agent_id if call.answered_at_ms else "",
             transferred=call.transferred, overflowed=call.overflowed, ivr_path=call.ivr_path,
         )
-        uow.add(ended, cdr).emit(Event(new_id("evt"), "call.ended", call.call_id,
-                                       {"call_id": call.call_id, "end_reason": "lost",
-                                        "site_id": call.site_id}, now))
+        # the CDR goes up to the hub like any other (its ``cdr.created`` event)
+        uow.add(ended, cdr).emit(
+            Event(new_id("evt"), "call.ended", call.call_id,
+                  {"call_id": call.call_id, "end_reason": "lost", "site_id": call.site_id}, now),
+            Event(new_id("evt"), "cdr.created", call.call_id,
+                  {"call_id": call.call_id, "site_id": call.site_id,
+                   "cdr": _cdr_payload(cdr)}, now))
     for session in await core.store.open_sessions():
         uow.add(replace(session, logout_at_ms=now))
     if uow:
