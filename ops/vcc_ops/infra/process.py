@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,6 +35,7 @@ class StartupError(RuntimeError):
 # (dlopen takes the loader lock, which another thread of the parent - gRPC's, say - may
 # have held at the moment of the fork; the child would then die or hang before exec).
 _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+_SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 
 
 def _arm_parent_death_signal(parent_pid: int) -> Callable[[], None]:
@@ -101,15 +103,23 @@ class ManagedProcess:
         self._log.write(f"--- start {self.name}: {' '.join(self.argv)}\n".encode())
         self._log.flush()
         extra = run_as(self.user)
+        if _SETPRIV is not None:
+            # No Python code between fork and exec: a parent with gRPC threads can crash a
+            # child that runs any (seen as SIGSEGV before exec). util-linux's setpriv sets
+            # the parent-death signal after any user switch, then execs the command (same
+            # pid).
+            argv, preexec = [_SETPRIV, "--pdeathsig", "KILL", "--", *self.argv], None
+        else:
+            argv, preexec = self.argv, _arm_parent_death_signal(os.getpid())
         self._proc = subprocess.Popen(
-            self.argv,
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=self.env,
             cwd=self.cwd,
             start_new_session=True,
-            preexec_fn=_arm_parent_death_signal(os.getpid()),
+            preexec_fn=preexec,
             **extra,
         )
 
