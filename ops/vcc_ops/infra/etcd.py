@@ -7,14 +7,10 @@ from pathlib import Path
 from vcc_ops.infra.ports import HOST, free_port
 from vcc_ops.infra.process import (
     ManagedProcess,
+    ServerProcess,
     StartupError,
-    exited_early,
     http_get_json,
-    wait_until,
 )
-
-START_TIMEOUT_S = 60.0
-START_ATTEMPTS = 3
 
 
 def etcd_binary() -> str:
@@ -32,7 +28,7 @@ def etcd_binary() -> str:
     return str(binary)
 
 
-class EtcdServer:
+class EtcdServer(ServerProcess):
     """One etcd member; ``initial_cluster`` lists every member as ``name=peer_url``."""
 
     def __init__(
@@ -68,14 +64,6 @@ class EtcdServer:
         return f"http://{HOST}:{self.peer_port}"
 
     @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def alive(self) -> bool:
-        return self._proc is not None and self._proc.alive
-
-    @property
     def log_path(self) -> Path:
         return self.workdir / f"{self.name}.log"
 
@@ -104,41 +92,14 @@ class EtcdServer:
         body = http_get_json(f"{self.client_url}/health")
         return isinstance(body, dict) and str(body.get("health")) == "true"
 
-    def wait_healthy(self, timeout: float = START_TIMEOUT_S) -> None:
-        assert self._proc is not None, "launch() first"
-        wait_until(
-            self.healthy,
-            timeout=timeout,
-            what=f"etcd {self.name} on {self.client_url}",
-            abort=exited_early(self._proc),
-        )
+    def describe(self) -> str:
+        return f"etcd {self.name} on {self.client_url}"
 
-    def start(self) -> None:
-        """Start and wait until healthy; retry on fresh ports if ours were taken."""
-        for attempt in range(1, START_ATTEMPTS + 1):
-            self.launch()
-            try:
-                self.wait_healthy()
-                return
-            except StartupError:
-                self.stop()
-                if self._fixed_ports or attempt == START_ATTEMPTS:
-                    raise
-                self.client_port, self.peer_port = free_port(), free_port()
-
-    def stop(self, timeout: float = 10) -> None:
-        if self._proc is not None:
-            self._proc.stop(timeout)
-
-    def kill(self) -> None:
-        if self._proc is not None:
-            self._proc.kill()
-
-    def restart(self) -> None:
-        """Stop and start again on the same ports and data directory."""
-        self.stop()
-        self.launch()
-        self.wait_healthy()
+    def _move_ports(self) -> bool:
+        if self._fixed_ports:
+            return False
+        self.client_port, self.peer_port = free_port(), free_port()
+        return True
 
 
 class EtcdCluster:

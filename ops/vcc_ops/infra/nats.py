@@ -10,14 +10,10 @@ from pathlib import Path
 from vcc_ops.infra.ports import HOST, free_port
 from vcc_ops.infra.process import (
     ManagedProcess,
+    ServerProcess,
     StartupError,
-    exited_early,
     http_get_json,
-    wait_until,
 )
-
-START_TIMEOUT_S = 60.0
-START_ATTEMPTS = 3
 
 
 def nats_server_binary() -> str:
@@ -40,7 +36,7 @@ class ClusterSpec:
     peer_ports: list[int] = field(default_factory=list)
 
 
-class NatsServer:
+class NatsServer(ServerProcess):
     """One nats-server; ``sync_interval`` is the JetStream fsync policy (None = default)."""
 
     def __init__(
@@ -67,14 +63,6 @@ class NatsServer:
     @property
     def url(self) -> str:
         return f"nats://{HOST}:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def alive(self) -> bool:
-        return self._proc is not None and self._proc.alive
 
     @property
     def log_path(self) -> Path:
@@ -115,41 +103,14 @@ class NatsServer:
         body = http_get_json(f"http://{HOST}:{self.monitor_port}/healthz")
         return isinstance(body, dict) and body.get("status") == "ok"
 
-    def wait_healthy(self, timeout: float = START_TIMEOUT_S) -> None:
-        assert self._proc is not None, "launch() first"
-        wait_until(
-            self.healthy,
-            timeout=timeout,
-            what=f"nats-server {self.server_name} on {self.url}",
-            abort=exited_early(self._proc),
-        )
+    def describe(self) -> str:
+        return f"nats-server {self.server_name} on {self.url}"
 
-    def start(self) -> None:
-        """Start and wait until healthy; retry on fresh ports if ours were taken."""
-        for attempt in range(1, START_ATTEMPTS + 1):
-            self.launch()
-            try:
-                self.wait_healthy()
-                return
-            except StartupError:
-                self.stop()
-                if self._fixed_ports or self.cluster is not None or attempt == START_ATTEMPTS:
-                    raise
-                self.port, self.monitor_port = free_port(), free_port()
-
-    def stop(self, timeout: float = 10) -> None:
-        if self._proc is not None:
-            self._proc.stop(timeout)
-
-    def kill(self) -> None:
-        if self._proc is not None:
-            self._proc.kill()
-
-    def restart(self) -> None:
-        """Stop and start again on the same ports with the same store directory."""
-        self.stop()
-        self.launch()
-        self.wait_healthy()
+    def _move_ports(self) -> bool:
+        if self._fixed_ports or self.cluster is not None:
+            return False
+        self.port, self.monitor_port = free_port(), free_port()
+        return True
 
 
 class NatsCluster:

@@ -18,14 +18,11 @@ from pathlib import Path
 from vcc_ops.infra.ports import HOST, free_port
 from vcc_ops.infra.process import (
     ManagedProcess,
+    ServerProcess,
     StartupError,
-    exited_early,
     run_as,
-    wait_until,
 )
 
-START_TIMEOUT_S = 90.0
-START_ATTEMPTS = 3
 SYSTEM_USER = "embedded_postgres"
 SUPERUSER = "postgres"
 
@@ -58,7 +55,7 @@ def _make_reachable(path: Path) -> None:
             parent.chmod(mode | stat.S_IXOTH)
 
 
-class PostgresServer:
+class PostgresServer(ServerProcess):
     """One PostgreSQL server in ``workdir``; ``url`` is a SQLAlchemy psycopg URL."""
 
     def __init__(self, workdir: Path | str, port: int | None = None, *, durable: bool = False):
@@ -77,14 +74,6 @@ class PostgresServer:
     @property
     def url(self) -> str:
         return self.url_for("postgres")
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def alive(self) -> bool:
-        return self._proc is not None and self._proc.alive
 
     @property
     def log_path(self) -> Path:
@@ -152,26 +141,23 @@ class PostgresServer:
         )
         self._proc.start()
 
+    stop_timeout_s = 20.0
+    start_timeout_s = 90.0
+    health_interval_s = 0.2
+
+    def describe(self) -> str:
+        return f"postgres on {HOST}:{self.port}"
+
+    def _move_ports(self) -> bool:
+        if self._fixed_port:
+            return False
+        self.port = free_port()
+        return True
+
     def start(self) -> None:
         self._prepare()
         self._initdb()
-        for attempt in range(1, START_ATTEMPTS + 1):
-            self.launch()
-            assert self._proc is not None
-            try:
-                wait_until(
-                    self.healthy,
-                    timeout=START_TIMEOUT_S,
-                    what=f"postgres on {HOST}:{self.port}",
-                    interval=0.2,
-                    abort=exited_early(self._proc),
-                )
-                return
-            except StartupError:
-                self.stop()
-                if self._fixed_port or attempt == START_ATTEMPTS:
-                    raise
-                self.port = free_port()
+        super().start()
 
     def create_database(self, name: str) -> str:
         """Create database ``name`` and return its SQLAlchemy URL."""
@@ -182,7 +168,3 @@ class PostgresServer:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.url_for(name)
-
-    def stop(self, timeout: float = 20) -> None:
-        if self._proc is not None:
-            self._proc.stop(timeout)

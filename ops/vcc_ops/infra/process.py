@@ -225,3 +225,75 @@ def exited_early(proc: ManagedProcess) -> Callable[[], str | None]:
         return f"exited with code {proc.returncode}; log {proc.log_path}:\n{proc.log_tail()}"
 
     return check
+
+
+START_ATTEMPTS = 3  # a server whose free port was taken meanwhile gets fresh ports
+
+
+class ServerProcess:
+    """The life cycle every server we start shares: launch it, wait until its own health
+    check passes, retry on fresh ports when ours were taken (unless they were fixed), stop
+    and restart it on the same ports and data. Subclasses provide :meth:`launch`,
+    :meth:`healthy`, :meth:`describe` and, to allow retries, :meth:`_move_ports`."""
+
+    _proc: ManagedProcess | None = None
+    stop_timeout_s: float = 10.0
+    start_timeout_s: float = 60.0
+    health_interval_s: float = 0.1
+
+    def launch(self) -> None:
+        raise NotImplementedError
+
+    def healthy(self) -> bool:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def _move_ports(self) -> bool:
+        """Pick fresh ports for a retry; False when the ports may not move."""
+        return False
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.alive
+
+    def wait_healthy(self, timeout: float | None = None) -> None:
+        assert self._proc is not None, "launch() first"
+        wait_until(
+            self.healthy,
+            timeout=self.start_timeout_s if timeout is None else timeout,
+            what=self.describe(),
+            interval=self.health_interval_s,
+            abort=exited_early(self._proc),
+        )
+
+    def start(self) -> None:
+        """Start and wait until healthy; retry on fresh ports if ours were taken."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            self.launch()
+            try:
+                self.wait_healthy()
+                return
+            except StartupError:
+                self.stop()
+                if attempt == START_ATTEMPTS or not self._move_ports():
+                    raise
+
+    def stop(self, timeout: float | None = None) -> None:
+        if self._proc is not None:
+            self._proc.stop(self.stop_timeout_s if timeout is None else timeout)
+
+    def kill(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+
+    def restart(self) -> None:
+        """Stop and start again on the same ports with the same data."""
+        self.stop()
+        self.launch()
+        self.wait_healthy()
