@@ -35,6 +35,7 @@ from tenacity import (
 
 from vcc_domain.errors import Fenced, NotLeader, Unavailable, VccError
 from vcc_failover.leadership import HubLocator
+from vcc_proto.channels import ChannelPool
 from vcc_proto.status import from_rpc_error
 
 log = logging.getLogger(__name__)
@@ -67,20 +68,14 @@ class LeaderClient:
         self.backoff_max_s = backoff_max_s
         self.endpoint: str | None = None  # the leader as last seen or named
         self.retries = 0
-        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._channels = ChannelPool()
 
     def channel(self, endpoint: str) -> grpc.aio.Channel:
-        found = self._channels.get(endpoint)
-        if found is None:
-            found = grpc.aio.insecure_channel(endpoint)
-            self._channels[endpoint] = found
-        return found
+        return self._channels.get(endpoint)
 
     async def close(self) -> None:
-        channels, self._channels = self._channels, {}
-        for ch in channels.values():
-            with contextlib.suppress(Exception):
-                await ch.close()
+        with contextlib.suppress(Exception):
+            await self._channels.close()
 
     async def call(
         self,

@@ -33,6 +33,7 @@ from vcc_domain.province import Province
 from vcc_failover.lease import get_prefix
 from vcc_failover.routing_map import SITE_PREFIX, live_sites_for, live_sites_of
 from vcc_failover.sites import SiteEndpoints
+from vcc_proto.channels import ChannelPool
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
@@ -71,7 +72,7 @@ class AccessEdge:
         self.rpc_timeout_s = rpc_timeout_s
         self.ledger_path = ledger_path
         self.ledger: dict[str, EdgeCall] = {}
-        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._channels = ChannelPool()
 
     # -- routing ----------------------------------------------------------------------
 
@@ -182,16 +183,10 @@ class AccessEdge:
 
     async def _channel(self, site: str) -> grpc.aio.Channel:
         endpoint = await self.sites.endpoint(site)
-        channel = self._channels.get(endpoint)
-        if channel is None:
-            channel = grpc.aio.insecure_channel(endpoint)
-            self._channels[endpoint] = channel
-        return channel
+        return self._channels.get(endpoint)
 
     async def close(self) -> None:
-        for channel in self._channels.values():
-            await channel.close()
-        self._channels.clear()
+        await self._channels.close()
 
 
 class _Kv:

@@ -21,8 +21,6 @@ import os
 import time
 from collections.abc import Callable
 
-import grpc
-import grpc.aio
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter, Gauge, Histogram
@@ -32,6 +30,7 @@ from vcc_domain.clock import Clock
 from vcc_domain.errors import Fenced, NotLeader, Unavailable
 from vcc_failover.leadership import Leadership
 from vcc_hub.events.apply import apply_batch, load_tracker
+from vcc_proto.channels import ChannelPool
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 from vcc_replication.background import BackgroundNats
@@ -117,7 +116,7 @@ class EventsConsumer:
         self.tracker: ContiguousTracker | None = None
         self._sub: object | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._channels = ChannelPool()
         self._repairing: set[tuple[str, int]] = set()
         self._asks: set[asyncio.Task[None]] = set()
 
@@ -132,8 +131,7 @@ class EventsConsumer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self._drop()
-        for channel in self._channels.values():
-            await channel.close()
+        await self._channels.close()
 
     # -- consuming --------------------------------------------------------------------
 
@@ -245,8 +243,6 @@ class EventsConsumer:
         try:
             endpoint = await self._sites.endpoint(site)
             channel = self._channels.get(endpoint)
-            if channel is None:
-                channel = self._channels[endpoint] = grpc.aio.insecure_channel(endpoint)
             reply = await sg.RemoteStub(channel).RepublishEvents(
                 s.RepublishEventsRequest(from_seq=gap.first, to_seq=last), timeout=10.0)
             log.info("events: asked %s to re-publish %d..%d: %d sent (lowest held %d)",

@@ -33,6 +33,7 @@ from vcc_domain.errors import InvalidInput, NotFound, Unavailable
 from vcc_domain.ids import id_prefix, new_id
 from vcc_domain.province import Province
 from vcc_failover.sites import SiteEndpoints
+from vcc_proto.channels import ChannelPool
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
@@ -60,13 +61,11 @@ class TransferBroker:
         self._clock = clock
         self._accept_timeout_s = accept_timeout_s  # None: the routing policy's
         self._answers: OrderedDict[str, asyncio.Future[R]] = OrderedDict()
-        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._channels = ChannelPool()
 
     async def close(self) -> None:
-        channels, self._channels = self._channels, {}
-        for ch in channels.values():
-            with contextlib.suppress(Exception):
-                await ch.close()
+        with contextlib.suppress(Exception):
+            await self._channels.close()
 
     async def broker(self, request_id: str, context: c.CallContext, from_site: str,
                      target: c.TransferTarget) -> R:
@@ -190,10 +189,7 @@ class TransferBroker:
         return reply
 
     def _channel(self, endpoint: str) -> grpc.aio.Channel:
-        found = self._channels.get(endpoint)
-        if found is None:
-            found = self._channels[endpoint] = grpc.aio.insecure_channel(endpoint)
-        return found
+        return self._channels.get(endpoint)
 
 
 def _distance(province: Province, a: str, b: str) -> float:

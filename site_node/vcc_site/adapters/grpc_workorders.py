@@ -16,6 +16,7 @@ from vcc_domain.outbound import CampaignEntry
 from vcc_domain.workorder_figures import OrderFigures, total
 from vcc_domain.workorders import WorkOrder
 from vcc_failover.sites import SiteEndpoints
+from vcc_proto.channels import ChannelPool
 from vcc_proto.server import ServedService
 from vcc_proto.status import from_rpc_error, grpc_errors
 from vcc_proto.v1 import site_pb2 as s
@@ -176,15 +177,13 @@ class GrpcWorkOrderForwarder:
     def __init__(self, endpoints: SiteEndpoints, timeout_s: float = FORWARD_TIMEOUT_S) -> None:
         self.endpoints = endpoints
         self.timeout_s = timeout_s
-        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._channels = ChannelPool()
 
     async def forward(self, home_site: str, order: WorkOrder) -> WorkOrder:
         try:
             async with asyncio.timeout(self.timeout_s):
                 endpoint = await self.endpoints.endpoint(home_site)
                 channel = self._channels.get(endpoint)
-                if channel is None:
-                    channel = self._channels[endpoint] = grpc.aio.insecure_channel(endpoint)
                 reply: s.WorkOrder = await sg.WorkOrdersStub(channel).Accept(
                     s.AcceptWorkOrderRequest(order=order_msg(order)), timeout=self.timeout_s)
         except grpc.aio.AioRpcError as exc:
@@ -198,6 +197,4 @@ class GrpcWorkOrderForwarder:
         return order_record(reply)
 
     async def close(self) -> None:
-        for channel in self._channels.values():
-            await channel.close()
-        self._channels.clear()
+        await self._channels.close()

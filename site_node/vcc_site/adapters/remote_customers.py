@@ -25,6 +25,7 @@ from tenacity import (
 from vcc_domain.errors import Unavailable
 from vcc_failover.leadership import HubLocator
 from vcc_failover.sites import SiteEndpoints
+from vcc_proto.channels import ChannelPool
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
@@ -54,30 +55,11 @@ def _retrying(budget_s: float) -> AsyncRetrying:
     )
 
 
-class _Channels:
-    """One reusable channel per endpoint."""
-
-    def __init__(self) -> None:
-        self._channels: dict[str, grpc.aio.Channel] = {}
-
-    def get(self, endpoint: str) -> grpc.aio.Channel:
-        channel = self._channels.get(endpoint)
-        if channel is None:
-            channel = grpc.aio.insecure_channel(endpoint)
-            self._channels[endpoint] = channel
-        return channel
-
-    async def close(self) -> None:
-        for channel in self._channels.values():
-            await channel.close()
-        self._channels.clear()
-
-
 class GrpcHomeSiteReader:
     def __init__(self, site_id: str, endpoints: SiteEndpoints) -> None:
         self.site_id = site_id
         self.endpoints = endpoints
-        self.channels = _Channels()
+        self.channels = ChannelPool()
 
     async def read(self, site_id: str, phone: str, *, actor: str, reason: str,
                    budget_s: float) -> tuple[CustomerRecord, int] | None:
@@ -112,7 +94,7 @@ class GrpcHubCopyReader:
     def __init__(self, site_id: str, hub: HubLocator) -> None:
         self.site_id = site_id
         self.hub = hub
-        self.channels = _Channels()
+        self.channels = ChannelPool()
         self._endpoint: tuple[str, float] | None = None
 
     async def _hub_endpoint(self) -> str:
