@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from nats.js import JetStreamContext
 from prometheus_client import Gauge, Info
 
-from vcc_domain.clock import SystemClock
 from vcc_domain.province import Province, load_province_file
 from vcc_failover.background import BackgroundLease
 from vcc_failover.leadership import StaticLeadership
 from vcc_hub.components import START_ORDER, Component, HubContext
-from vcc_proto.nodeconfig import NodeConfig
+from vcc_proto.nodeconfig import NodeConfig, clock_from_env
 from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
 from vcc_proto.observability import configure_logging, site_var, start_metrics_server
 from vcc_proto.server import GrpcHost, ServedService, free_tcp_port, install_stop_signals
@@ -91,7 +90,7 @@ async def run_hub(config: NodeConfig) -> None:
     nats.start()
     ctx = HubContext(config=config, province=hub.province, engine=engine, nats=nats,
                      state=hub.state, leadership=StaticLeadership(hub.state.grpc_endpoint),
-                     clock=SystemClock())
+                     clock=clock_from_env())
     components = await start_components(ctx)
     services = hub.build_services() + [svc for c in components for svc in c.services()]
     host = GrpcHost(config.host, grpc_port, services)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from vcc_site.service.customers import area_code_of
 
 FINAL = frozenset({"ended", "lost", "refused"})
 NOT_ANSWERING = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+Chooser = Callable[[s.CallStep], "str | None"]
 STEP_STATES = {"collect": "ivr", "queued": "queued", "connected": "offered", "ended": "ended"}
 CALL_STATES = {c.CALL_STATE_IVR: "ivr", c.CALL_STATE_QUEUED: "queued",
                c.CALL_STATE_OFFERED: "offered", c.CALL_STATE_CONNECTED: "connected",
@@ -91,10 +92,11 @@ class AccessEdge:
     # -- calls ------------------------------------------------------------------------
 
     async def offer(self, caller: str, dialed_code: str, *digits: str,
-                    area_code: str = "") -> EdgeCall:
+                    area_code: str = "", chooser: Chooser | None = None) -> EdgeCall:
         """Offer a call at the nearest live site of the caller's area (next one if that
-        site does not answer), then send ``digits`` (IVR choices). Always returns the
-        ledger entry; a call no site took is ``refused`` (reason ``no_live_site``)."""
+        site does not answer), then send ``digits`` (IVR choices), or, with ``chooser``,
+        whatever it answers to each collect step (None: the caller hangs up). Always
+        returns the ledger entry; a call no site took is ``refused`` (``no_live_site``)."""
         area = area_code or self.area_of(caller)
         call = EdgeCall(new_id("call"), caller, area, "", time.time(), "refused")
         self.ledger[call.call_id] = call
@@ -109,14 +111,18 @@ class AccessEdge:
                     caller_number=caller, dialed_code=dialed_code, call_id=call.call_id),
                     timeout=self.rpc_timeout_s)
                 call.site_id = site
-                for d in digits:
-                    if step.WhichOneof("next") != "collect":
+                keys = iter(digits)
+                while step.WhichOneof("next") == "collect":
+                    d = chooser(step) if chooser is not None else next(keys, None)
+                    if d is None:
                         break
                     step = await stub.SendDigits(s.SendDigitsRequest(
                         call_id=call.call_id, digits=d), timeout=self.rpc_timeout_s)
                 call.state = STEP_STATES.get(step.WhichOneof("next") or "", "ivr")
                 if call.state == "ended":
                     self._final(call, "ended", step.ended.detail or "ended")
+                elif chooser is not None and call.state == "ivr":  # the caller gave up keying
+                    await self.hang_up(call.call_id)
                 return call
             except grpc.aio.AioRpcError as exc:
                 if call.site_id or exc.code() not in NOT_ANSWERING:
@@ -132,15 +138,43 @@ class AccessEdge:
         return call
 
     async def hang_up(self, call_id: str) -> EdgeCall:
+        """The caller hangs up, wherever the call is now: a call that left its site
+        (transfer, overflow) is followed to the site that has it."""
         call = self.ledger[call_id]
-        if call.state not in FINAL:
-            stub = sg.AccessStub(await self._channel(call.site_id))
-            view = await stub.HangUp(s.CallRef(call_id=call_id), timeout=self.rpc_timeout_s)
+        if call.state in FINAL:
+            return call
+        sites = [call.site_id] + [x.id for x in (self.province.sites if self.province else ())
+                                  if x.id != call.site_id]
+        for site in sites:
+            try:
+                stub = sg.AccessStub(await self._channel(site))
+                view = await stub.HangUp(s.CallRef(call_id=call_id), timeout=self.rpc_timeout_s)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION):
+                    if call.state in FINAL:  # ended meanwhile (the agent hung up)
+                        return call
+                    continue  # not (or no longer) at this site
+                if site == call.site_id:
+                    raise
+                continue
+            except Unavailable:
+                continue  # that site is not registered (down)
             self._final(call, "ended", c.EndReason.Name(view.end_reason))
+            return call
         return call
 
-    async def sweep(self) -> list[EdgeCall]:
-        """Bring open calls up to date; returns the calls found lost in this pass."""
+    def ended(self, call_id: str, reason: str) -> None:
+        """The line was released by the far end (an agent hung up): the call is over."""
+        call = self.ledger.get(call_id)
+        if call is not None and call.state not in FINAL:
+            self._final(call, "ended", reason)
+
+    async def sweep(self, probe_live: bool = True) -> list[EdgeCall]:
+        """Bring open calls up to date; returns the calls found lost in this pass.
+
+        Calls at a site that is no longer registered are lost. With ``probe_live`` every
+        other open call is also read from its site (``GetCall``: ended meanwhile, or lost
+        in a restart); without it the pass costs one etcd read, for frequent sweeps."""
         open_calls = [call for call in self.ledger.values() if call.state not in FINAL]
         if not open_calls:
             return []
@@ -151,6 +185,8 @@ class AccessEdge:
                 self._final(call, "lost", "site_lost")
                 lost.append(call)
                 continue
+            if not probe_live:
+                continue
             try:
                 stub = sg.AccessStub(await self._channel(call.site_id))
                 view = await stub.GetCall(s.CallRef(call_id=call.call_id),
@@ -158,6 +194,8 @@ class AccessEdge:
             except (grpc.aio.AioRpcError, Unavailable):
                 continue  # not answering but still registered: decide on a later pass
             if view.state == c.CALL_STATE_ENDED:
+                if view.end_reason == c.END_REASON_TRANSFERRED_OUT:
+                    continue  # it goes on at another site (transfer, overflow): still open
                 if view.end_reason == c.END_REASON_SITE_LOST:  # it restarted meanwhile
                     self._final(call, "lost", "site_lost")
                     lost.append(call)

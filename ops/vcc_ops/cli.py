@@ -13,8 +13,14 @@ from typing import Any
 import click
 
 from vcc_domain.errors import VccError
+from vcc_ops.bench.all import bench_all
+from vcc_ops.bench.table import bench_table
+from vcc_ops.compose_check import compose
+from vcc_ops.demo.cli import demo
 from vcc_ops.directory_cli import directory
+from vcc_ops.drills.cli import drill
 from vcc_ops.report_cli import report, settle
+from vcc_ops.simulate.cli import simulate
 
 EXAMPLE_PROVINCE = "yunnan.toml"
 
@@ -167,8 +173,10 @@ def site(site_id: str, seed_customers: int, hub_endpoint: str, **kw: Any) -> Non
 @click.option("--postgres", is_flag=True, help="Give every node a PostgreSQL database instead of SQLite.")
 @click.option("--nats-sync", default=None, help="JetStream fsync interval, e.g. 'always' or '2m'.")
 @click.option("--sites", default=None, help="Only these sites (comma separated). Default: all.")
+@click.option("--cluster", is_flag=True, help="3 NATS servers (R3 streams) and 3 etcd members.")
+@click.option("--hubs", type=int, default=1, show_default=True, help="Hub processes (one leads).")
 def up(province_file: Path | None, workdir: Path, postgres: bool, nats_sync: str | None,
-       sites: str | None) -> None:
+       sites: str | None, cluster: bool = False, hubs: int = 1) -> None:
     """Start NATS, etcd, the hub and every site as separate processes; Ctrl-C stops all."""
     from vcc_ops.launcher import ProvinceLauncher
 
@@ -176,6 +184,7 @@ def up(province_file: Path | None, workdir: Path, postgres: bool, nats_sync: str
         _province(province_file), workdir, postgres=postgres, nats_sync_interval=nats_sync,
         sites=sites.split(",") if sites else None,
         progress=lambda msg: click.echo(f"vcc up: {msg}", err=True),
+        cluster=cluster, hubs=hubs,
     )
     stopping = False
 
@@ -215,10 +224,14 @@ def status(workdir: Path, as_json: bool) -> None:
         sys.exit(1)
 
 
+main.add_command(compose)
 main.add_command(directory)
+main.add_command(drill)
+main.add_command(demo)
 
 main.add_command(report)
 main.add_command(settle)
+main.add_command(simulate)
 
 
 # -- benchmarks -------------------------------------------------------------------------
@@ -298,14 +311,17 @@ def bench_directory(sites: int, changes: int, runs: int) -> None:
 @click.option("--runs", type=int, default=3, show_default=True,
               help="Report runs; the median is reported (ingestion is one pass).")
 @click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--ingest-sample", type=int, default=200_000, show_default=True,
+              help="Calls put through the hub's real aggregation steps (at the month's rate).")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the result as JSON to this file.")
 def bench_report(cdrs: int, period: str, charges: bool, runs: int, seed: int,
-                 json_file: Path | None) -> None:
+                 ingest_sample: int, json_file: Path | None) -> None:
     """Ingestion into aggregates (ingest_cdrs_per_s) and a month's province report (report_s)."""
     from vcc_ops.bench.report import median_of_runs as report_median
 
-    result = report_median(cdrs=cdrs, seed=seed, runs=runs, period=period, charges=charges)
+    result = report_median(cdrs=cdrs, seed=seed, runs=runs, period=period, charges=charges,
+                           sample=ingest_sample)
     text = json.dumps(result, indent=2)
     if json_file is not None:
         json_file.write_text(text + "\n")
@@ -359,6 +375,10 @@ def bench_transfer(rate: float, seconds: float, share: float, km_agents: int, dl
     if json_file is not None:
         json_file.write_text(text + "\n")
     click.echo(text)
+
+
+bench.add_command(bench_all)
+bench.add_command(bench_table)
 
 
 def run() -> None:

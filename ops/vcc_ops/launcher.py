@@ -4,6 +4,14 @@ Used by ``vcc up`` (and later ``vcc demo`` and the drills). Every service proces
 separate OS process started through :class:`~vcc_ops.infra.process.ManagedProcess`, so a
 crash or a SIGKILL of the launcher takes no orphan with it. The launcher writes a state
 file (``<workdir>/state.json``) that ``vcc status`` reads.
+
+``cluster=True`` runs 3 NATS servers (JetStream, the province's streams at 3 replicas)
+and 3 etcd members, every node given all of them; ``hubs=2`` runs two hub processes that
+elect a leader in etcd (sharing the hub database). ``faults=True`` puts a fault-injecting
+proxy (:mod:`vcc_ops.drills.proxy`) in front of every server, hub and site: processes
+are given (and hubs and sites advertise) the proxies' addresses, so a drill can cut or
+slow any link; :meth:`ProvinceLauncher.kill_node` and :meth:`restart_node` kill and
+restart one process on the same ports and data.
 """
 
 from __future__ import annotations
@@ -19,8 +27,9 @@ from pathlib import Path
 
 from vcc_domain.errors import ConfigError, Unavailable
 from vcc_domain.province import Province, load_province_file
-from vcc_ops.infra.ports import free_port
-from vcc_ops.infra.process import ManagedProcess
+from vcc_ops.drills.proxy import PROXY_HOST, FaultNet
+from vcc_ops.infra.ports import HOST, free_port
+from vcc_ops.infra.process import ManagedProcess, ServerProcess
 from vcc_ops.infra.stack import Infrastructure
 from vcc_proto.server import check_health
 
@@ -79,6 +88,10 @@ class ProvinceLauncher:
         nats_sync_interval: str | None = None,
         sites: list[str] | None = None,
         progress: Callable[[str], None] = lambda _msg: None,
+        node_env: dict[str, str] | None = None,
+        cluster: bool = False,
+        hubs: int = 1,
+        faults: bool = False,
     ) -> None:
         self.province_file = province_file.resolve()
         self.province: Province = load_province_file(self.province_file)  # validates first
@@ -91,6 +104,11 @@ class ProvinceLauncher:
         if unknown:
             raise ConfigError(f"unknown site(s) {unknown}; the province has {known}", field="--sites")
         self.progress = progress
+        # extra environment of every hub and site process (e.g. VCC_TIME_SPEED for vcc demo)
+        self.node_env = dict(node_env or {})
+        self.cluster = cluster
+        self.hub_names = [f"hub-{i}" for i in range(1, max(1, hubs) + 1)]
+        self.faults: FaultNet | None = FaultNet() if faults else None
         self.infra: Infrastructure | None = None
         self.processes: dict[str, ManagedProcess] = {}
         self.state: RunState | None = None
@@ -107,19 +125,24 @@ class ProvinceLauncher:
             self.workdir / "infra",
             postgres=self.use_postgres,
             nats_sync_interval=self.nats_sync_interval,
+            cluster=self.cluster,
         )
         self.infra.start()
+        self._proxy_infrastructure()
         self.state = RunState(
             launcher_pid=os.getpid(),
             started_at=time.time(),
             province=str(self.province_file),
             workdir=str(self.workdir),
-            nats_url=self.infra.nats_url,
-            etcd_endpoints=list(self.infra.etcd_endpoints),
+            nats_url=self.nats_url,
+            etcd_endpoints=self.etcd_endpoints,
             postgres_url=self.infra.postgres_url,
             nodes=self._infra_records(),
         )
-        self._start_node("hub", "hub-1", None)
+        for i, hub_name in enumerate(self.hub_names):
+            self._start_node("hub", hub_name, None)
+            if i == 0 and len(self.hub_names) > 1:  # the first hub migrates the shared
+                self.wait_healthy(health_timeout_s)  # database before the others open it
         for site_id in self.site_ids:
             self._start_node("site", f"site-{site_id}", site_id)
         self.state.write(self.state_path)
@@ -131,19 +154,53 @@ class ProvinceLauncher:
     def _infra_records(self) -> list[NodeRecord]:
         assert self.infra is not None
         infra = self.infra
+        one = not self.cluster
         records = [
-            NodeRecord("nats", "nats", infra.nats.pid, metrics=f"http://127.0.0.1:{infra.nats.monitor_port}/healthz",
-                       log=str(infra.nats.log_path)),
-            NodeRecord("etcd", "etcd", infra.etcd.pid, metrics=f"{infra.etcd.client_url}/health",
-                       log=str(infra.etcd.log_path)),
+            NodeRecord("nats" if one else n.server_name, "nats", n.pid,
+                       metrics=f"http://127.0.0.1:{n.monitor_port}/healthz", log=str(n.log_path))
+            for n in infra.nats_servers
+        ] + [
+            NodeRecord("etcd" if one else m.name, "etcd", m.pid, metrics=f"{m.client_url}/health",
+                       log=str(m.log_path))
+            for m in infra.etcd_members
         ]
         if infra.postgres is not None:
             records.append(NodeRecord("postgres", "postgres", infra.postgres.pid))
         return records
 
+    # -- connection paths (through the fault proxies with faults=True) -------------------
+
+    def _proxy_infrastructure(self) -> None:
+        """A proxy in front of every NATS server and etcd member, on the same port."""
+        assert self.infra is not None
+        if self.faults is None:
+            return
+        for n in self.infra.nats_servers:
+            self.faults.add(n.server_name, n.port, (HOST, n.port))
+            self.faults.names.register(n.pid, n.server_name)
+        for m in self.infra.etcd_members:
+            self.faults.add(m.name, m.client_port, (HOST, m.client_port))
+            self.faults.names.register(m.pid, m.name)
+
+    @property
+    def nats_url(self) -> str:
+        """The NATS URLs the nodes are given (the proxies' with faults=True)."""
+        assert self.infra is not None
+        return self._via_proxy(self.infra.nats_url)
+
+    @property
+    def etcd_endpoints(self) -> list[str]:
+        assert self.infra is not None
+        return [self._via_proxy(e) for e in self.infra.etcd_endpoints]
+
+    def _via_proxy(self, address: str) -> str:
+        return address.replace(HOST, PROXY_HOST) if self.faults is not None else address
+
     def _database_url(self, name: str) -> str | None:
         if self.infra is None or self.infra.postgres is None:
             return None
+        if name.startswith("hub-"):
+            name = "hub"  # the hubs share one database (fenced writes)
         return self.infra.postgres.create_database(name.replace("-", "_").lower())
 
     def _start_node(self, kind: str, name: str, site_id: str | None) -> None:
@@ -153,8 +210,8 @@ class ProvinceLauncher:
         args = [
             "--province", str(self.province_file),
             "--data-dir", str(self.workdir / "data"),
-            "--nats", self.infra.nats_url,
-            "--etcd", ",".join(self.infra.etcd_endpoints),
+            "--nats", self.nats_url,
+            "--etcd", ",".join(self.etcd_endpoints),
             "--grpc-port", str(grpc_port),
             "--metrics-port", str(metrics_port),
             "--log-file", str(log_path),
@@ -162,11 +219,19 @@ class ProvinceLauncher:
         ]  # fmt: skip
         if site_id is not None:
             args += ["--site", site_id]
+        if self.cluster:
+            args += ["--stream-replicas", str(len(self.infra.nats_servers))]
+        if self.faults is not None:  # others reach this node through its proxy
+            args += ["--advertise-host", PROXY_HOST]
+            self.faults.add(name, grpc_port, (HOST, grpc_port))
         db = self._database_url(name)
         if db:
             args += ["--db", db]
-        proc = ManagedProcess(name, node_argv(kind, args), log_path.with_suffix(".out"))
+        env = {**os.environ, **self.node_env} if self.node_env else None
+        proc = ManagedProcess(name, node_argv(kind, args), log_path.with_suffix(".out"), env=env)
         proc.start()
+        if self.faults is not None:
+            self.faults.names.register(proc.pid, name)
         self.processes[name] = proc
         self.state.nodes.append(
             NodeRecord(
@@ -197,6 +262,59 @@ class ProvinceLauncher:
             if pending:
                 time.sleep(0.2)
 
+    # -- faults ---------------------------------------------------------------------------
+
+    def node(self, name: str) -> NodeRecord:
+        assert self.state is not None
+        for record in self.state.nodes:
+            if record.name == name:
+                return record
+        raise ConfigError(f"no process named {name!r}", field="node")
+
+    def kill_node(self, name: str) -> None:
+        """SIGKILL one hub or site process (its whole process group)."""
+        self.processes[name].kill()
+        self.progress(f"killed {name}")
+
+    def restart_node(self, name: str, health_timeout_s: float = 60.0) -> None:
+        """Start a killed (or stopped) hub or site again with the same ports and data."""
+        proc = self.processes[name]
+        if proc.alive:
+            proc.stop(timeout=10)
+        proc.start()
+        self.node(name).pid = proc.pid
+        if self.faults is not None:
+            self.faults.names.register(proc.pid, name)
+        record = self.node(name)
+        deadline = time.monotonic() + health_timeout_s
+        while not asyncio.run(check_health(record.grpc, timeout_s=1.0)):
+            if not proc.alive or time.monotonic() > deadline:
+                raise Unavailable(f"{name} did not come back healthy; see {record.log}")
+            time.sleep(0.2)
+        if self.state is not None:
+            self.state.write(self.state_path)
+        self.progress(f"restarted {name} (pid {proc.pid})")
+
+    def infra_server(self, name: str) -> ServerProcess:
+        """A NATS server (``nats0``...) or etcd member (``etcd0``...) or ``postgres``."""
+        assert self.infra is not None
+        servers: dict[str, ServerProcess] = {n.server_name: n for n in self.infra.nats_servers}
+        servers.update({m.name: m for m in self.infra.etcd_members})
+        if self.infra.postgres is not None:
+            servers["postgres"] = self.infra.postgres
+        if name not in servers:
+            raise ConfigError(f"no server named {name!r}; have {sorted(servers)}", field="node")
+        return servers[name]
+
+    def reregister_infra(self, name: str) -> None:
+        """After a NATS/etcd server restarted: its new pid names its connections."""
+        server = self.infra_server(name)
+        if self.faults is not None:
+            self.faults.names.register(server.pid, name)
+        for record in self.state.nodes if self.state is not None else []:
+            if record.name == name:
+                record.pid = server.pid
+
     def stop(self) -> None:
         for name in reversed(list(self.processes)):
             self.progress(f"stopping {name}")
@@ -206,5 +324,7 @@ class ProvinceLauncher:
             self.progress("stopping infrastructure")
             self.infra.stop()
             self.infra = None
+        if self.faults is not None:
+            self.faults.stop()
         if self.state_path.exists():
             self.state_path.unlink()

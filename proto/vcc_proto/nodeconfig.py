@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from vcc_domain.clock import Clock, ScaledClock, SystemClock
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,3 +32,15 @@ class NodeConfig:
 
     def sqlite_url(self, name: str) -> str:
         return f"sqlite:///{(self.data_dir / f'{name}.db').resolve()}"
+
+
+def clock_from_env(env: Mapping[str, str] | None = None) -> Clock:
+    """``VCC_TIME_SPEED`` (and ``VCC_TIME_EPOCH``, wall seconds) give province time running
+    faster than the wall (:class:`~vcc_domain.clock.ScaledClock`, used by ``vcc demo``);
+    without them, the system clock."""
+    values = os.environ if env is None else env
+    raw = values.get("VCC_TIME_SPEED", "").strip()
+    if not raw or float(raw) == 1.0:
+        return SystemClock()
+    epoch = values.get("VCC_TIME_EPOCH", "").strip()
+    return ScaledClock(float(raw), float(epoch) if epoch else None)

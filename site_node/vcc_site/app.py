@@ -19,14 +19,14 @@ from typing import cast
 
 from prometheus_client import Gauge, Info
 
-from vcc_domain.clock import Clock, SystemClock
+from vcc_domain.clock import Clock
 from vcc_domain.errors import ConfigError
 from vcc_domain.province import Province, load_province_file
 from vcc_failover.background import BackgroundLease
 from vcc_failover.leadership import HubLocator, StaticHubLocator
 from vcc_failover.locator import EtcdHubLocator
 from vcc_failover.sites import STATIC_ENV, SiteEndpoints, parse_static
-from vcc_proto.nodeconfig import NodeConfig
+from vcc_proto.nodeconfig import NodeConfig, clock_from_env
 from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
 from vcc_proto.observability import configure_logging, site_var, start_metrics_server
 from vcc_proto.server import GrpcHost, ServedService, free_tcp_port, install_stop_signals
@@ -40,6 +40,7 @@ from vcc_site.service.access import AccessService
 from vcc_site.service.core import SiteCore
 from vcc_site.service.customers import RemoteCustomers, publish_profiles
 from vcc_site.service.desk import DeskService
+from vcc_site.service.ownership import start_settling
 from vcc_site.service.recovery import recover, seed_site
 from vcc_site.service.selfservice import SelfService
 from vcc_site.service.transfer import RemoteTransfer
@@ -56,6 +57,8 @@ SITE_KEY_PREFIX = "/vcc/sites/"
 DEFAULT_CUSTOMERS = 2000
 REMOTE_READ_BUDGET_MS = 300  # the most a remote customer read may add to call setup
 CUSTOMER_CACHE_MS = 2000  # how long a remote read's result is reused
+SETTLE_FIRST_S = 2.0  # calls taken over before a crash: wait this long for the origins
+# to say who owns them before serving (the rest is asked about in the background)
 
 
 @dataclass
@@ -85,7 +88,7 @@ def load_site(config: NodeConfig, site_id: str, store: SiteStore,
         raise ConfigError(f"unknown site {site_id!r}; the province has {known}", field="--site")
     state = NodeState(kind="site", site_id=site_id, node_id=config.node_id or f"site-{site_id}")
     fatal = asyncio.Event()
-    core = SiteCore(province, site_id, store, clock or SystemClock(),
+    core = SiteCore(province, site_id, store, clock or clock_from_env(),
                     on_fatal=lambda _exc: fatal.set())
     access = AccessService(core, SelfService(core))
     return SiteNode(config, site_id, province, state, core, access, DeskService(core), fatal,
@@ -103,7 +106,7 @@ async def run_site(config: NodeConfig, site_id: str) -> None:
     customers = int(config.extra.get("seed_customers", DEFAULT_CUSTOMERS))
     await seed_site(node.core, customers)
     await publish_profiles(node.core)
-    await recover(node.core)
+    taken_over = await recover(node.core)  # asked about once the components run
 
     stop = asyncio.Event()
     install_stop_signals(stop)
@@ -122,6 +125,8 @@ async def run_site(config: NodeConfig, site_id: str) -> None:
     ctx.extras["workorders"] = node.workorders  # forwarder and overdue scan: components
     components = await start_components(ctx)
     node.desk.remote_transfer = remote_transfer_in(ctx.extras)
+    settling = start_settling(node.core, taken_over)  # their origins say who owns them;
+    await asyncio.wait({settling}, timeout=SETTLE_FIRST_S)  # most answer at once
     services = node.build_services(republisher_in(ctx.extras)) + [
         svc for c in components for svc in c.services()]
     host = GrpcHost(config.host, grpc_port, services)
@@ -143,6 +148,7 @@ async def run_site(config: NodeConfig, site_id: str) -> None:
         log.info("site %s stopping", site_id)
         SITE_UP.labels(site_id).set(0)
         figures.cancel()
+        settling.cancel()
         await host.stop()
         node.core.cancel_timers()
         await node.core.drain()

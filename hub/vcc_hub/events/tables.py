@@ -20,6 +20,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Index,
     MetaData,
     String,
     Table,
@@ -77,6 +78,7 @@ cdrs = Table(
     Column("ivr_path", Text, nullable=False),  # JSON list
     Column("event_seq", BigInteger, nullable=False),
     UniqueConstraint("site_id", "call_id", name="uq_cdrs_site_call"),
+    Index("ix_cdrs_site_event_seq", "site_id", "event_seq"),  # the reports aggregator
 )
 
 calls = Table(

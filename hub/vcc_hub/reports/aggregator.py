@@ -6,7 +6,8 @@ cursor is per site and never passes the site's **contiguous** sequence
 already applied (each batch commits its inbox rows, CDRs, agent states and the new
 contiguous figure in one transaction, and the contiguous figure never skips a gap). Rows
 at or below it never change again. One aggregation step reads the rows in
-``(cursor, contiguous]``, adds their figures, rates their charges and moves the cursor —
+``(cursor, contiguous]``, adds their figures, rates their charges, adds both to the
+roll-ups (:mod:`vcc_hub.reports.rollups`) and moves the cursor —
 all in ONE fenced transaction — so a row is counted exactly once whatever crashes, and a
 re-delivered event never reaches ``cdrs`` in the first place (the inbox drops it). The
 loop also backfills everything already at the hub when the reports schema first appears,
@@ -19,12 +20,11 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from vcc_domain.clock import Clock
@@ -47,6 +47,8 @@ from vcc_domain.stats import (
 from vcc_failover.leadership import Leadership
 from vcc_hub.events import tables as ev
 from vcc_hub.reports import tables as t
+from vcc_hub.reports.rollup_store import add_rollups, add_sums, insert_for
+from vcc_hub.reports.rollups import rollups_of
 from vcc_replication.fencing import advance_fence
 
 log = logging.getLogger(__name__)
@@ -55,11 +57,6 @@ DEFAULT_TARIFF = Tariff("default", date(1970, 1, 1))
 MAX_EVENTS_PER_STEP = 5_000
 
 ProvinceSource = Callable[[], Awaitable[Province]]
-
-
-def insert_for(conn: AsyncConnection, table: Any) -> Any:
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    return dialect.insert(table)
 
 
 def target_of(province: Province) -> Callable[[str], SLTarget]:
@@ -86,6 +83,36 @@ def charge_from_row(row: Any) -> Charge:
                   int(m["arrival_at_ms"]), int(m["duration_ms"]), int(m["access_units"]),
                   int(m["access_fen"]), int(m["handled_ms"]), int(m["handling_fee_fen"]),
                   m["tariff_version"], bool(m["adjustment"]), m["original_period"])
+
+
+CDR_COLUMNS = [ev.cdrs.c[f.name] for f in fields(Cdr)]
+
+
+def cdr_from_row(row: Any) -> Cdr:
+    """A :class:`Cdr` from a row of :data:`CDR_COLUMNS` (same values as
+    :meth:`Cdr.from_mapping`, without its per-field inspection)."""
+    (call_id, site_id, home_site, entry_site, business_id, tier, outcome, arrival, answered,
+     ended, wait, ring, talk, hold, agent_id, transferred, overflowed, cdr_id) = row
+    return Cdr(call_id or "", site_id or "", home_site or "", entry_site or "",
+               business_id or "", tier or "", outcome or "", int(arrival or 0),
+               int(answered or 0), int(ended or 0), int(wait or 0), int(ring or 0),
+               int(talk or 0), int(hold or 0), agent_id or "", bool(transferred),
+               bool(overflowed), cdr_id or "")
+
+
+HELD_CHARGES = select(t.call_charges.c.call_id).where(
+    t.call_charges.c.site_id == bindparam("site"),
+    t.call_charges.c.call_id.in_(bindparam("ids", expanding=True)))
+
+
+def charge_row(ch: Charge, rated_at_ms: int) -> dict[str, Any]:
+    return {"cdr_id": ch.cdr_id, "call_id": ch.call_id, "site_id": ch.site_id,
+            "home_site": ch.home_site, "period_id": ch.period_id,
+            "arrival_at_ms": ch.arrival_at_ms, "duration_ms": ch.duration_ms,
+            "access_units": ch.access_units, "access_fen": ch.access_fen,
+            "handled_ms": ch.handled_ms, "handling_fee_fen": ch.handling_fee_fen,
+            "tariff_version": ch.tariff_version, "adjustment": ch.adjustment,
+            "original_period": ch.original_period, "rated_at_ms": rated_at_ms}
 
 
 async def closed_periods(conn: AsyncConnection) -> set[str]:
@@ -162,15 +189,15 @@ class Aggregator:
     async def _site_step(self, conn: AsyncConnection, province: Province, site: str,
                          after: int, upto: int) -> None:
         now = int(self.clock.now() * 1000)
-        cdr_rows = (await conn.execute(select(ev.cdrs).where(
+        cdrs = [cdr_from_row(r) for r in (await conn.execute(select(*CDR_COLUMNS).where(
             ev.cdrs.c.site_id == site, ev.cdrs.c.event_seq > after,
-            ev.cdrs.c.event_seq <= upto))).all()
-        cdrs = [Cdr.from_mapping(dict(r._mapping)) for r in cdr_rows]
+            ev.cdrs.c.event_seq <= upto))).all()]
         stats, agents = aggregate_cdrs(cdrs, target_of(province), self.config)
-        state_rows = [AgentStateRow(r.site, int(r.seq), r.agent_id, r.state, int(r.at_ms))
-                      for r in await conn.execute(select(ev.agent_states).where(
-                          ev.agent_states.c.site == site, ev.agent_states.c.seq > after,
-                          ev.agent_states.c.seq <= upto))]
+        sa = ev.agent_states
+        state_rows = [AgentStateRow(site, int(seq), agent, state, int(at))
+                      for seq, agent, state, at in (await conn.execute(
+                          select(sa.c.seq, sa.c.agent_id, sa.c.state, sa.c.at_ms)
+                          .where(sa.c.site == site, sa.c.seq > after, sa.c.seq <= upto))).all()]
         if state_rows:
             ids = sorted({r.agent_id for r in state_rows})
             open_states = {(r.site, r.agent_id): OpenState(r.state, int(r.at_ms))
@@ -185,26 +212,20 @@ class Aggregator:
                 set_={"state": ins.excluded.state, "at_ms": ins.excluded.at_ms}),
                 [{"site": s, "agent_id": a, "state": o.state, "at_ms": o.at_ms}
                  for (s, a), o in sorted(open_states.items())])
-        if stats:
-            await _add(conn, t.report_intervals, ["site_id", "business_id", "tier",
+        await add_sums(conn, t.report_intervals, ["site_id", "business_id", "tier",
                                                   "interval_start_ms"], FIGURE_FIELDS,
                        [{"site_id": k[0], "business_id": k[1], "tier": k[2],
                          "interval_start_ms": k[3], **f.as_dict()}
                         for k, f in sorted(stats.items())])
-        if agents:
-            await _add(conn, t.report_agents, ["site_id", "agent_id", "interval_start_ms"],
+        await add_sums(conn, t.report_agents, ["site_id", "agent_id", "interval_start_ms"],
                        AGENT_FIELDS,
                        [{"site_id": k[0], "agent_id": k[1], "interval_start_ms": k[2],
                          **f.as_dict()} for k, f in sorted(agents.items())])
-        if cdrs:
-            closed = await closed_periods(conn)
-            tariff = tariff_of(province)
-            rows = []
-            for cdr in cdrs:
-                ch = settle_into(rate_cdr(cdr, tariff), closed)
-                rows.append({**asdict(ch), "rated_at_ms": now})
-            await conn.execute(insert_for(conn, t.call_charges).on_conflict_do_nothing(),
-                               rows)
+        charges = await self._new_charges(conn, province, site, cdrs)
+        if charges:
+            await conn.execute(insert_for(conn, t.call_charges),
+                               [charge_row(ch, now) for ch in charges])
+        await add_rollups(conn, rollups_of(stats, agents, charges))
         ins = insert_for(conn, t.report_cursor)
         await conn.execute(ins.on_conflict_do_update(
             index_elements=["site"],
@@ -212,20 +233,22 @@ class Aggregator:
             where=t.report_cursor.c.seq < ins.excluded.seq),
             [{"site": site, "seq": upto, "updated_at_ms": now}])
 
-
-async def _add(conn: AsyncConnection, table: Any, keys: list[str], sums: tuple[str, ...],
-               rows: list[dict[str, Any]]) -> None:
-    """Upsert adding each sum column to the row already there."""
-    ins = insert_for(conn, table)
-    stmt = ins.on_conflict_do_update(
-        index_elements=keys,
-        set_={name: table.c[name] + ins.excluded[name] for name in sums})
-    await conn.execute(stmt, rows)
+    async def _new_charges(self, conn: AsyncConnection, province: Province, site: str,
+                           cdrs: list[Cdr]) -> list[Charge]:
+        """The charges of ``cdrs`` not yet rated (a CDR reaches the step once, so this is
+        all of them; the check keeps charges and their roll-ups equal whatever happens)."""
+        if not cdrs:
+            return []
+        held: set[str] = set()
+        ids = [c.call_id for c in cdrs]
+        for i in range(0, len(ids), 5_000):
+            held.update((await conn.execute(HELD_CHARGES, {
+                "site": site, "ids": ids[i:i + 5_000]})).scalars())
+        closed = await closed_periods(conn)
+        tariff = tariff_of(province)
+        return [settle_into(rate_cdr(c, tariff), closed) for c in cdrs
+                if c.call_id not in held]
 
 
 def statement_json(data: dict[str, Any]) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
-
-
-def in_range(column: Any, lo: int, hi: int) -> Any:
-    return and_(column >= lo, column < hi)

@@ -68,7 +68,8 @@ class ReportsServicer(hub_pb2_grpc.ReportsServicer):
             raise InvalidInput("to_at_ms must be after from_at_ms", field="to_at_ms")
         province = await self.province()
         async with self.aggregator.engine.connect() as conn:
-            loaded = await store.load(conn, lo, hi, list(request.site_ids), request.agent_id)
+            loaded = await store.load(conn, lo, hi, list(request.site_ids), request.agent_id,
+                                      per_interval_agents=view == "interval")
         data = build(view, loaded, target_of(province), self.sqi_config,
                      self.aggregator.config.interval_ms, lo, hi)
         return h.Report(content=render(data, fmt), content_type=CONTENT_TYPES[fmt],

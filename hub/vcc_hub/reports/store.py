@@ -1,8 +1,10 @@
-"""Reads of the aggregates, settlement periods (close once), and reconciliation."""
+"""Reads of the aggregates (from roll-ups), settlement periods (close once), and
+reconciliation (from raw CDRs, against interval rows, charges and roll-ups)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -34,51 +36,77 @@ from vcc_domain.stats import (
     recompute,
 )
 from vcc_hub.events import tables as ev
+from vcc_hub.reports import rollup_store as rs
 from vcc_hub.reports import tables as t
 from vcc_hub.reports.aggregator import (
     Aggregator,
     charge_from_row,
     cursors,
-    in_range,
     statement_json,
     target_of,
     tariff_of,
 )
+from vcc_hub.reports.rollup_store import in_range
+from vcc_hub.reports.rollups import SiteIntervalKey, split_range, statement_from_sums
 from vcc_replication.fencing import advance_fence
 
 
 @dataclass
 class Loaded:
+    """What a report reads.
+
+    ``stats`` and ``agents`` are keyed by the start of a day (whole Beijing days of the
+    range) or of an interval (its edges): views only roll them up by site, business, tier
+    or agent. The per-interval series come from ``site_intervals`` and
+    ``site_agent_intervals`` and the settlement chart from ``settlement`` (all charges
+    arriving in the range); when one of them is None it is derived from ``stats``,
+    ``agents`` (then per interval) or the per-call ``charges``.
+    """
+
     stats: dict[StatKey, Figures]
     agents: dict[AgentKey, AgentFigures]
     charges: list[Charge]
     as_of_ms: int
+    site_intervals: dict[SiteIntervalKey, Figures] | None = None
+    site_agent_intervals: dict[SiteIntervalKey, AgentFigures] | None = None
+    settlement: Statement | None = None
 
 
 async def load(conn: AsyncConnection, lo: int, hi: int, sites: list[str],
-               agent_id: str = "") -> Loaded:
+               agent_id: str = "", *, per_interval_agents: bool = False) -> Loaded:
+    """A report's data from the roll-ups: a few rows per day, site, business, tier and
+    agent, whatever the number of calls (the interval view also reads
+    ``site_agent_intervals``: ``per_interval_agents``)."""
+    plan = split_range(lo, hi)
+    stats = await rs.read_figures(conn, plan, sites)
+    agents = await rs.read_agents(conn, plan, sites, agent_id)
+    site_intervals = await rs.read_site_intervals(conn, lo, hi, sites)
+    site_agents = (await rs.read_site_agent_intervals(conn, lo, hi, sites, agent_id)
+                   if per_interval_agents else None)
+    settlement = statement_from_sums("range", await rs.read_range_sums(conn, plan, sites))
+    return Loaded(stats, agents, [], await as_of(conn), site_intervals, site_agents,
+                  settlement)
+
+
+async def as_of(conn: AsyncConnection) -> int:
+    held = (await conn.execute(select(t.report_cursor.c.updated_at_ms)
+                               .order_by(t.report_cursor.c.updated_at_ms.desc()).limit(1)
+                               )).scalar()
+    return int(held or 0)
+
+
+async def load_intervals(conn: AsyncConnection, lo: int, hi: int) -> Loaded:
+    """The interval rows themselves (reconciliation compares them with raw CDRs)."""
     ti, ta = t.report_intervals, t.report_agents
-    q = select(ti).where(in_range(ti.c.interval_start_ms, lo, hi))
-    qa = select(ta).where(in_range(ta.c.interval_start_ms, lo, hi))
-    qc = select(t.call_charges).where(in_range(t.call_charges.c.arrival_at_ms, lo, hi))
-    if sites:
-        q = q.where(ti.c.site_id.in_(sites))
-        qa = qa.where(ta.c.site_id.in_(sites))
-        qc = qc.where(or_(t.call_charges.c.site_id.in_(sites),
-                          t.call_charges.c.home_site.in_(sites)))
-    if agent_id:
-        qa = qa.where(ta.c.agent_id == agent_id)
     stats = {(r.site_id, r.business_id, r.tier, int(r.interval_start_ms)):
              Figures(**{n: int(r._mapping[n]) for n in FIGURE_FIELDS})
-             for r in await conn.execute(q)}
+             for r in await conn.execute(select(ti).where(
+                 in_range(ti.c.interval_start_ms, lo, hi)))}
     agents = {(r.site_id, r.agent_id, int(r.interval_start_ms)):
               AgentFigures(**{n: int(r._mapping[n]) for n in AGENT_FIELDS})
-              for r in await conn.execute(qa)}
-    charges = [charge_from_row(r) for r in await conn.execute(qc)]
-    as_of = (await conn.execute(select(t.report_cursor.c.updated_at_ms)
-                                .order_by(t.report_cursor.c.updated_at_ms.desc()).limit(1)
-                                )).scalar()
-    return Loaded(stats, agents, charges, int(as_of or 0))
+              for r in await conn.execute(select(ta).where(
+                  in_range(ta.c.interval_start_ms, lo, hi)))}
+    return Loaded(stats, agents, [], await as_of(conn))
 
 
 # -- settlement ------------------------------------------------------------------------
@@ -98,13 +126,14 @@ async def stored_statement(conn: AsyncConnection, period_id: str) -> Statement |
 
 async def statement(conn: AsyncConnection, period_id: str,
                     province: Province) -> Statement:
-    """The closed statement, or the provisional one of an open period."""
+    """The closed statement, or the provisional one of an open period (from the period's
+    charge sums, equal to the statement of its per-call charges)."""
     check_period(period_id)
     held = await stored_statement(conn, period_id)
     if held is not None:
         return held
-    return build_statement(period_id, await period_charges(conn, period_id),
-                           [s.id for s in province.sites])
+    return statement_from_sums(period_id, await rs.read_period_sums(conn, period_id),
+                               [s.id for s in province.sites])
 
 
 async def close_period(aggregator: Aggregator, period_id: str, actor: str,
@@ -117,8 +146,9 @@ async def close_period(aggregator: Aggregator, period_id: str, actor: str,
         held = await stored_statement(conn, period_id)
         if held is not None:
             return held
-        st = build_statement(period_id, await period_charges(conn, period_id),
-                             [s.id for s in province.sites], closed=True, closed_at_ms=now_ms)
+        st = statement_from_sums(period_id, await rs.read_period_sums(conn, period_id),
+                                 [s.id for s in province.sites], closed=True,
+                                 closed_at_ms=now_ms)
         await conn.execute(t.settlement_periods.insert().values(
             period_id=period_id, closed_at_ms=now_ms, closed_by=actor[:128],
             statement=statement_json(st.as_dict())))
@@ -168,7 +198,7 @@ async def reconcile(conn: AsyncConnection, period_id: str, province: Province,
     diffs += diff_statements(stated, build_statement(period_id, computed.values(), sites))
     diffs += await _diff_aggregates(conn, lo, hi, held, [c for c in raw
                                                          if lo <= c.arrival_at_ms < hi],
-                                    province, config)
+                                    province, config, period_id, stored.values())
     return diffs
 
 
@@ -178,15 +208,15 @@ def _with_period(ch: Charge, held: Charge) -> Charge:
 
 
 async def _diff_aggregates(conn: AsyncConnection, lo: int, hi: int, held: dict[str, int],
-                           cdrs: list[Cdr], province: Province,
-                           config: StatsConfig) -> list[Difference]:
+                           cdrs: list[Cdr], province: Province, config: StatsConfig,
+                           period_id: str, charges: Iterable[Charge]) -> list[Difference]:
     states: list[AgentStateRow] = []
     for site, seq in held.items():
         states += [AgentStateRow(r.site, int(r.seq), r.agent_id, r.state, int(r.at_ms))
                    for r in await conn.execute(select(ev.agent_states).where(
                        ev.agent_states.c.site == site, ev.agent_states.c.seq <= seq))]
     again = recompute(cdrs, states, target_of(province), config)
-    loaded = await load(conn, lo, hi, [])
+    loaded = await load_intervals(conn, lo, hi)
     out: list[Difference] = []
     for key in sorted(set(loaded.stats) | set(again.stats)):
         a = loaded.stats.get(key, Figures()).as_dict()
@@ -199,7 +229,8 @@ async def _diff_aggregates(conn: AsyncConnection, lo: int, hi: int, held: dict[s
         y = again.agents.get(akey, AgentFigures()).as_dict()
         out += [Difference(f"agent {'/'.join(map(str, akey))} {n}", x[n], y[n])
                 for n in AGENT_FIELDS if x[n] != y[n]]
-    return out
+    return out + await rs.diff_rollups(conn, lo, hi, period_id, again.stats, again.agents,
+                                       charges)
 
 
 def differences_as_dicts(diffs: list[Difference]) -> list[dict[str, Any]]:

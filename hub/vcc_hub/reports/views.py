@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from vcc_domain.province import SLTarget
-from vcc_domain.rating import BEIJING, build_statement
+from vcc_domain.rating import BEIJING, Statement, build_statement
 from vcc_domain.sqi import FORMULA, SqiConfig, compute_sqi
 from vcc_domain.stats import (
     AgentFigures,
@@ -56,15 +56,18 @@ FIG_COLUMNS = ["offered", "answered", "abandoned", "short_abandoned", "service_l
 
 def build(view: str, loaded: Loaded, target_of: Callable[[str], SLTarget],
           sqi_config: SqiConfig, interval_ms: int, from_ms: int, to_ms: int) -> ReportData:
-    stats, agents = loaded.stats, loaded.agents
+    # one pass over the loaded rows (days or intervals); the rest rolls up these sums
+    stats = rollup(loaded.stats, lambda k: (k[0], k[1], k[2]))
+    agents = loaded.agents
     by_site_agents = rollup_agents(agents, lambda k: k[0])
     notes = [f"SQI: {FORMULA}",
              "Short abandons (queue wait under the threshold) are counted apart and left "
              "out of service level; calls count in the interval of their arrival."]
 
     def site_sqi(site: str | None) -> dict[str, Any]:
-        tiers = rollup({k: v for k, v in stats.items() if site is None or k[0] == site},
-                       lambda k: k[2])
+        tiers = dict(sorted(rollup({k: v for k, v in stats.items()
+                                    if site is None or k[0] == site}, lambda k: k[2]).items()))
+        # sorted: the SQI's float sums over tiers do not depend on the order rows were read
         ag = AgentFigures()
         for s, a in by_site_agents.items():
             if site is None or s == site:
@@ -93,7 +96,7 @@ def build(view: str, loaded: Loaded, target_of: Callable[[str], SLTarget],
                      "sqi": sqi["PROVINCE"]["value"]})
         columns = ["site", *FIG_COLUMNS, "sqi"]
     elif view == "site":
-        for key, f in sorted(rollup(stats, lambda k: (k[0], k[1], k[2])).items()):
+        for key, f in sorted(stats.items()):
             rows.append({"site": key[0], "business": key[1], "tier": key[2],
                          **_figures_row(f, None),
                          "sl_target": target_of(key[2]).percent / 100})
@@ -110,34 +113,53 @@ def build(view: str, loaded: Loaded, target_of: Callable[[str], SLTarget],
         columns = ["site", "agent", "calls", "handle_s", "talk_s", "acw_s", "not_ready_s",
                    "aht_s"]
     else:
-        def key_of(k: tuple[str, str, str, int]) -> tuple[str, int]:
-            return (k[0], k[3] - k[3] % interval_ms)
-        ag_int = rollup_agents(agents, lambda k: (k[0], k[2] - k[2] % interval_ms))
-        for (site, start), f in sorted(rollup(stats, key_of).items()):
+        ag_int = rollup_agents(_site_agent_intervals(loaded),
+                               lambda k: (k[0], k[1] - k[1] % interval_ms))
+        for (site, start), f in sorted(_site_series(loaded, interval_ms).items()):
             rows.append({"site": site, "interval": fmt_time(start), "interval_start_ms": start,
                          **_figures_row(f, ag_int.get((site, start)))})
         columns = ["site", "interval", *FIG_COLUMNS]
-    charts = _charts(loaded, interval_ms)
+    charts = _charts(loaded, stats, interval_ms)
     title = (f"{view.capitalize()} report {fmt_time(from_ms)} – {fmt_time(to_ms)} "
              f"(Beijing time)")
     return ReportData(view, title, from_ms, to_ms, columns, rows, sqi, charts, notes)
 
 
-def _charts(loaded: Loaded, interval_ms: int) -> dict[str, Any]:
+def _site_intervals(loaded: Loaded) -> dict[tuple[str, int], Figures]:
+    if loaded.site_intervals is not None:
+        return loaded.site_intervals
+    return rollup(loaded.stats, lambda k: (k[0], k[3]))
+
+
+def _site_agent_intervals(loaded: Loaded) -> dict[tuple[str, int], AgentFigures]:
+    if loaded.site_agent_intervals is not None:
+        return loaded.site_agent_intervals
+    return rollup_agents(loaded.agents, lambda k: (k[0], k[2]))
+
+
+def _site_series(loaded: Loaded, interval_ms: int) -> dict[tuple[str, int], Figures]:
+    """Figures per site and interval (of ``interval_ms``)."""
+    held = _site_intervals(loaded)
+    if all(start % interval_ms == 0 for _site, start in held):
+        return held  # already per interval
+    return rollup(held, lambda k: (k[0], k[1] - k[1] % interval_ms))
+
+
+def _settlement(loaded: Loaded) -> Statement:
+    """Every charge arriving in the range, whatever period it is settled in."""
+    if loaded.settlement is not None:
+        return loaded.settlement
+    return build_statement("range", [replace(c, period_id="range") for c in loaded.charges])
+
+
+def _charts(loaded: Loaded, stats: dict[tuple[str, str, str], Figures],
+            interval_ms: int) -> dict[str, Any]:
     sl: dict[str, list[tuple[int, float]]] = {}
-    for (site, start), f in sorted(rollup(loaded.stats, lambda k: (
-            k[0], k[3] - k[3] % interval_ms)).items()):
+    for (site, start), f in sorted(_site_series(loaded, interval_ms).items()):
         if f.sl_calls:
             sl.setdefault(site, []).append((start, f.answered_within / f.sl_calls))
-    volume = {b: f.offered for b, f in sorted(rollup(loaded.stats, lambda k: k[1]).items())}
-    st = build_statement("range", [c.__class__(**{**_charge_dict(c), "period_id": "range"})
-                                   for c in loaded.charges])
+    volume = {b: f.offered for b, f in sorted(rollup(stats, lambda k: k[1]).items())}
+    st = _settlement(loaded)
     positions = {p.site_id: p.net_fen for p in st.positions}
     return {"service_level": sl, "volume_by_business": volume, "net_positions_fen": positions,
             "statement": st.as_dict()}
-
-
-def _charge_dict(c: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(c)

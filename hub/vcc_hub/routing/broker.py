@@ -1,7 +1,8 @@
 """Brokering a call from one site to another (``Routing.BrokerTransfer``).
 
 The hub validates the target against the current directory (the site exists, accepts
-the business, the skill exists), asks the target site to take the call
+the business, the skill exists; a named agent exists, and their site is the target),
+asks the target site to take the call
 (``Remote.AcceptTransfer``) within the routing policy's ``transfer_accept_timeout_s``, and
 returns what happened: ACCEPTED (the target queued the call or offered it to an agent),
 REFUSED with a reason, or TIMEOUT. Bad input (unknown site, business or skill) is an
@@ -100,9 +101,10 @@ class TransferBroker:
         if from_site not in site_ids:
             raise NotFound(f"unknown site {from_site!r}", field="from_site_id")
         what = target.WhichOneof("what")
-        if what == "agent_id":
-            raise Unavailable("transfer to a named agent is not available yet",
-                              field="target.agent_id")
+        agent_id = target.agent_id if what == "agent_id" else ""
+        site = target.site_id
+        if agent_id:  # a named agent: the site they work at (validated against target.site_id)
+            site = _agent_site(province, agent_id, site)
         business_id = target.business_id if what == "business_id" else context.business_id
         try:
             business = province.business(business_id)
@@ -112,7 +114,6 @@ class TransferBroker:
         skill = target.skill_id if what == "skill_id" else ""
         if skill and skill not in {sk.id for sk in province.skills}:
             raise NotFound(f"unknown skill {skill!r}", field="target.skill_id")
-        site = target.site_id
         if not site:  # the hub chooses: the nearest other site that accepts the business
             candidates = [x for x in business.accepting_sites if x != from_site]
             if not candidates:
@@ -127,6 +128,7 @@ class TransferBroker:
         out = c.CallContext()
         out.CopyFrom(context)
         out.business_id, out.target_skill_id, out.from_site_id = business.id, skill, from_site
+        out.target_agent_id = agent_id
         overflow = context.leg_kind == c.LEG_KIND_OVERFLOW
         if overflow and context.priority in (c.PRIORITY_CLASS_UNSPECIFIED,
                                              c.PRIORITY_CLASS_TRANSFERRED):
@@ -160,7 +162,7 @@ class TransferBroker:
             return R(outcome=outcome, call_id=ctx.call_id, site_id=site, reason=reason)  # type: ignore[arg-type]
 
         business = province.business(ctx.business_id)
-        if not business.accepts(site):
+        if not ctx.target_agent_id and not business.accepts(site):  # a named agent serves it
             return refused(f"business {business.id!r} is not served at site {site}")
         timeout_s = self._accept_timeout_s or float(province.routing.transfer_accept_timeout_s)
         try:
@@ -190,6 +192,21 @@ class TransferBroker:
 
     def _channel(self, endpoint: str) -> grpc.aio.Channel:
         return self._channels.get(endpoint)
+
+
+def _agent_site(province: Province, agent_id: str, site_id: str) -> str:
+    """The site a named agent works at: NotFound for an agent not in the directory (or
+    who takes no calls), InvalidInput when ``site_id`` names another site."""
+    try:
+        profile = province.agent(agent_id)
+    except NotFound:
+        raise NotFound(f"unknown agent {agent_id!r}", field="target.agent_id") from None
+    if not profile.takes_calls:
+        raise NotFound(f"agent {agent_id!r} does not take calls", field="target.agent_id")
+    if site_id and site_id != profile.home_site:
+        raise InvalidInput(f"agent {agent_id!r} works at site {profile.home_site}, not "
+                           f"{site_id}", field="target.site_id")
+    return profile.home_site
 
 
 def _distance(province: Province, a: str, b: str) -> float:

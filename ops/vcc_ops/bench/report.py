@@ -1,156 +1,76 @@
-"""``vcc bench report``: CDR ingestion into the interval aggregates, and a month's province
-report over the stored aggregates.
+"""``vcc bench report``: CDR ingestion into the aggregates, and a month's province report.
 
-One month (default ``2026-10``) of deterministic, generated CDRs (``random.Random(seed)``,
-produced in chunks so 10 million never sit in memory at once) over the example province's
-sites (agents per site = its seats), businesses and tiers; arrivals spread over the month.
+Generated CDRs of one month (default ``2026-10``; see :mod:`vcc_ops.bench.report_data`)
+of the example province. Figures (each named in the result's ``measures``):
 
-* **Ingestion** (``ingest_cdrs_per_s``): per chunk, exactly the in-memory work of the
-  hub's aggregation step — :func:`vcc_domain.stats.aggregate_cdrs` (figures per site ×
-  business × tier × 15-min interval, and per agent), :func:`merge_into` the running
-  aggregates, and :func:`vcc_domain.rating.rate_cdr` + :func:`settle_into` per CDR.
-  Generating the CDRs and writing the charges to the database are *not* timed; nor is the
-  hub's per-step upsert of aggregate rows (see the figures ``aggregate_rows``).
-* **Report** (``report_s``): the aggregates (``report_intervals``, ``report_agents``) and
-  one ``call_charges`` row per CDR — the hub's own tables — are written to a real SQLite
-  file; then the hub's path of ``Reports.GetReport`` is timed: :func:`store.load` over the
-  month (SQLAlchemy + aiosqlite), :func:`views.build` of the province view and
-  :func:`render.render` as JSON. ``report_load_s`` and ``report_build_render_s`` split it.
-  ``report_without_charges_s`` is the same path over a second database holding the
-  aggregates only (no per-call charges: the settlement chart then is empty), to show
-  what the per-call charges cost the report. Runs of the report: the median is reported.
+* **Ingestion** (``ingest_cdrs_per_s``): the hub's real aggregation path on a sample of
+  ``ingest_sample_cdrs`` calls (``--ingest-sample``; all of them when fewer) arriving at
+  the month's rate, i.e. the first ``ingest_span_h`` hours of a month of ``cdrs`` calls,
+  with the agent state changes around each answered call (``ingest_events``). The rows the
+  events component keeps for them are written untimed; then :meth:`Aggregator.step` runs
+  until all is counted — SQL reads of CDRs and agent states, figures per interval and
+  agent, rating, and the upserts of interval, agent, charge and roll-up rows and of the
+  cursor, one fenced transaction per step — on a real SQLite hub database (WAL).
+* **Report** (``report_s``): a hub database holding what the hub keeps for all ``cdrs``
+  calls — interval and agent-interval aggregates, their roll-ups, charge sums and (unless
+  ``--no-charges``) one ``call_charges`` row per call — filled fast by bulk inserts
+  (``build_s``, not a figure of the hub). Then the hub's path of ``Reports.GetReport`` for
+  the province view of the month is timed: :func:`store.load` (SQLAlchemy + aiosqlite),
+  :func:`views.build` and :func:`render.render` as JSON; ``report_load_s`` and
+  ``report_build_render_s`` split it. Median of ``runs``. ``report_views_s`` times the
+  other views once each, ``statement_s`` the month's provisional statement.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
-import sqlite3
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import astuple, fields
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine
-from sqlalchemy.ext.asyncio import create_async_engine
-
-from vcc_domain.province import Province, load_province_file
-from vcc_domain.rating import Charge, period_bounds_ms, rate_cdr, settle_into
+from vcc_domain.province import Province
+from vcc_domain.rating import period_bounds_ms
 from vcc_domain.sqi import SqiConfig
-from vcc_domain.stats import (
-    AGENT_FIELDS,
-    FIGURE_FIELDS,
-    AgentFigures,
-    AgentKey,
-    Cdr,
-    Figures,
-    StatKey,
-    StatsConfig,
-    aggregate_cdrs,
-    merge_into,
-)
+from vcc_domain.stats import Cdr, StatsConfig
 from vcc_hub.reports import store
-from vcc_hub.reports import tables as t
-from vcc_hub.reports.aggregator import target_of, tariff_of
+from vcc_hub.reports.aggregator import target_of
 from vcc_hub.reports.render import render
 from vcc_hub.reports.views import build
+from vcc_ops.bench.report_data import build_report_db, example_province, generate
+from vcc_ops.bench.report_ingest import ingest
+from vcc_replication.db import make_engine
 
-CHUNK = 100_000
-OUTCOMES = (("answered", 80), ("abandoned", 12), ("lost", 2), ("ivr_hangup", 3),
-            ("overflowed_out", 2), ("transferred_out", 1))
+__all__ = ["example_province", "generate", "median_of_runs", "report_once", "run"]
 
-
-def example_province() -> Province:
-    return load_province_file(Path(__file__).resolve().parents[1] / "examples" / "yunnan.toml")
-
-
-def generate(province: Province, period: str, count: int, seed: int,
-             chunk: int = CHUNK) -> Iterator[list[Cdr]]:
-    """``count`` CDRs arriving in ``period``, in chunks (deterministic for a seed)."""
-    rnd = random.Random(seed)
-    lo, hi = period_bounds_ms(period)
-    span = hi - lo - 3_600_000  # every call ends inside the month
-    sites = [s.id for s in province.sites]
-    seats = {s.id: max(1, s.seats) for s in province.sites}
-    site_weights = [seats[s] for s in sites]
-    businesses = [b.id for b in province.businesses]
-    tiers = list(province.tiers.order)
-    tier_weights = [1 if tr == "vip" else 4 for tr in tiers]
-    outcomes = [o for o, _ in OUTCOMES]
-    outcome_weights = [w for _, w in OUTCOMES]
-    made = 0
-    while made < count:
-        n = min(chunk, count - made)
-        site_of = rnd.choices(sites, site_weights, k=n)
-        business_of = rnd.choices(businesses, k=n)
-        tier_of = rnd.choices(tiers, tier_weights, k=n)
-        outcome_of = rnd.choices(outcomes, outcome_weights, k=n)
-        out: list[Cdr] = []
-        for i in range(n):
-            num = made + i
-            site = site_of[i]
-            outcome = outcome_of[i]
-            home = site if rnd.random() < 0.9 else sites[rnd.randrange(len(sites))]
-            at = lo + rnd.randrange(span)
-            wait = rnd.randrange(0, 60_000)
-            answered = outcome == "answered"
-            talk = rnd.randrange(10_000, 600_000) if answered else 0
-            ring = rnd.randrange(1_000, 8_000) if answered else 0
-            agent = f"{site}-{rnd.randrange(seats[site]) + 1:04d}" if answered else ""
-            out.append(Cdr(
-                call_id=f"call_{num:08d}", site_id=site, home_site=home, entry_site=home,
-                business_id=business_of[i], tier=tier_of[i], outcome=outcome,
-                arrival_at_ms=at, answered_at_ms=at + wait if answered else 0,
-                ended_at_ms=at + wait + talk, wait_ms=wait, ring_ms=ring, talk_ms=talk,
-                hold_ms=0, agent_id=agent, transferred=answered and num % 20 == 0,
-                overflowed=site != home, cdr_id=f"cdr_{num:08d}"))
-        made += n
-        yield out
+INGEST_SAMPLE = 200_000
+MEASURES = {
+    "ingest_cdrs_per_s": "calls counted per second of wall time by the hub's aggregation "
+                         "steps (reads, figures, rating, upserts, cursor; SQLite) over the "
+                         "ingest sample, agent state events included",
+    "ingest_events_per_s": "site events (CDRs and agent state changes) per second, same run",
+    "report_s": "median wall seconds of the hub's GetReport path (load + build + render "
+                "JSON) for the province view of the month over the report database",
+    "report_load_s": "median seconds of store.load (database reads) in report_s",
+    "report_build_render_s": "median seconds of views.build + render in report_s",
+    "report_views_s": "seconds of one GetReport path per other view, over the month",
+    "statement_s": "seconds to read the month's provisional settlement statement",
+    "build_s": "seconds to generate the report database (bulk inserts; not a hub figure)",
+}
 
 
-def _charge_row(ch: Charge, now_ms: int) -> tuple[Any, ...]:
-    return (*astuple(ch), now_ms)
-
-
-CHARGE_COLUMNS = [*(f.name for f in fields(Charge)), "rated_at_ms"]
-
-
-def _create(path: Path) -> None:
-    engine = create_engine(f"sqlite:///{path}")
-    t.metadata.create_all(engine)
-    engine.dispose()
-
-
-def _insert_aggregates(path: Path, stats: dict[StatKey, Figures],
-                       agents: dict[AgentKey, AgentFigures], now_ms: int) -> None:
-    db = sqlite3.connect(path)
-    with db:
-        cols = ["site_id", "business_id", "tier", "interval_start_ms", *FIGURE_FIELDS]
-        db.executemany(f"INSERT INTO report_intervals ({','.join(cols)}) VALUES "
-                       f"({','.join('?' * len(cols))})",
-                       [(*k, *astuple(f)) for k, f in stats.items()])
-        acols = ["site_id", "agent_id", "interval_start_ms", *AGENT_FIELDS]
-        db.executemany(f"INSERT INTO report_agents ({','.join(acols)}) VALUES "
-                       f"({','.join('?' * len(acols))})",
-                       [(*k, *astuple(a)) for k, a in agents.items()])
-        db.execute("INSERT INTO report_cursor (site, seq, updated_at_ms) VALUES (?, ?, ?)",
-                   ("KM", 1, now_ms))
-    db.close()
-
-
-async def _report_once(path: Path, province: Province, lo: int, hi: int,
-                       config: StatsConfig) -> tuple[float, float, bytes]:
-    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+async def report_once(path: Path, province: Province, lo: int, hi: int, config: StatsConfig,
+                      view: str = "province") -> tuple[float, float, bytes]:
+    """The hub's ``GetReport`` path on the database at ``path``: (load s, build+render s,
+    JSON content)."""
+    engine = make_engine(f"sqlite:///{path}")
     try:
         t0 = time.perf_counter()
         async with engine.connect() as conn:
-            loaded = await store.load(conn, lo, hi, [])
+            loaded = await store.load(conn, lo, hi, [], per_interval_agents=view == "interval")
         t1 = time.perf_counter()
-        data = build("province", loaded, target_of(province), SqiConfig(),
-                     config.interval_ms, lo, hi)
+        data = build(view, loaded, target_of(province), SqiConfig(), config.interval_ms, lo, hi)
         content = render(data, "json")
         t2 = time.perf_counter()
     finally:
@@ -158,79 +78,86 @@ async def _report_once(path: Path, province: Province, lo: int, hi: int,
     return t1 - t0, t2 - t1, content
 
 
+async def statement_once(path: Path, province: Province, period: str) -> float:
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        t0 = time.perf_counter()
+        async with engine.connect() as conn:
+            await store.statement(conn, period, province)
+        return time.perf_counter() - t0
+    finally:
+        await engine.dispose()
+
+
+def ingest_sample(province: Province, period: str, cdrs: int, sample: int,
+                  seed: int) -> tuple[list[Cdr], int]:
+    """``sample`` calls at the rate of ``cdrs`` a month, and the span they arrive in (ms)."""
+    lo, hi = period_bounds_ms(period)
+    span = (hi - lo) * sample // max(1, cdrs)
+    calls = [c for chunk in generate(province, period, sample, seed + 1, span_ms=span)
+             for c in chunk]
+    return calls, span
+
+
 def run(cdrs: int, seed: int = 1, runs: int = 3, period: str = "2026-10",
-        charges: bool = True, workdir: Path | None = None) -> dict[str, Any]:
+        charges: bool = True, workdir: Path | None = None,
+        sample: int = INGEST_SAMPLE) -> dict[str, Any]:
     province = example_province()
     config = StatsConfig()
-    target = target_of(province)
-    tariff = tariff_of(province)
     lo, hi = period_bounds_ms(period)
-    now_ms = int(time.time() * 1000)
-    with tempfile.TemporaryDirectory(prefix="vcc-bench-report-",
-                                     dir=workdir) as tmp:
-        full, bare = Path(tmp) / "full.db", Path(tmp) / "aggregates.db"
-        _create(full)
-        _create(bare)
-        stats: dict[StatKey, Figures] = {}
-        agents: dict[AgentKey, AgentFigures] = {}
-        ingest_s = 0.0
-        generated = 0
-        db = sqlite3.connect(full)
-        db.execute("PRAGMA journal_mode=OFF")
-        db.execute("PRAGMA synchronous=OFF")
-        insert = (f"INSERT INTO call_charges ({','.join(CHARGE_COLUMNS)}) VALUES "
-                  f"({','.join('?' * len(CHARGE_COLUMNS))})")
-        for chunk in generate(province, period, cdrs, seed):
-            t0 = time.perf_counter()
-            s, a = aggregate_cdrs(chunk, target, config)
-            merge_into(stats, s)
-            merge_into(agents, a)
-            rated = [settle_into(rate_cdr(c, tariff), ()) for c in chunk]
-            ingest_s += time.perf_counter() - t0
-            generated += len(chunk)
-            if charges:
-                with db:
-                    db.executemany(insert, (_charge_row(ch, now_ms) for ch in rated))
-        db.close()
-        _insert_aggregates(full, stats, agents, now_ms)
-        _insert_aggregates(bare, stats, agents, now_ms)
-        full_runs: list[tuple[float, float]] = []
-        bare_runs: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="vcc-bench-report-", dir=workdir) as tmp:
+        calls, span = ingest_sample(province, period, cdrs, min(cdrs, sample), seed)
+        ingested = ingest(calls, province, Path(tmp) / "ingest.db", config)
+        del calls
+        path = Path(tmp) / "report.db"
+        built = build_report_db(path, province, period, cdrs, seed, config, charges)
+        timed: list[tuple[float, float]] = []
         content = b""
         for _ in range(max(1, runs)):
-            load_s, build_s, content = asyncio.run(_report_once(full, province, lo, hi, config))
-            full_runs.append((load_s, build_s))
-            b_load, b_build, _ = asyncio.run(_report_once(bare, province, lo, hi, config))
-            bare_runs.append(b_load + b_build)
-        db_bytes = full.stat().st_size
-    totals = {"offered": sum(f.offered for f in stats.values()),
-              "answered": sum(f.answered for f in stats.values())}
+            load_s, build_s, content = asyncio.run(report_once(path, province, lo, hi, config))
+            timed.append((load_s, build_s))
+        views = {}
+        for view in ("site", "agent", "interval"):
+            a, b, _ = asyncio.run(report_once(path, province, lo, hi, config, view))
+            views[view] = round(a + b, 3)
+        statement_s = asyncio.run(statement_once(path, province, period))
+        db_bytes = path.stat().st_size
     return {
-        "cdrs": generated,
+        "cdrs": built.cdrs,
         "period": period,
         "sites": len(province.sites),
-        "aggregate_rows": len(stats) + len(agents),
-        "interval_rows": len(stats),
-        "agent_interval_rows": len(agents),
-        "charge_rows": generated if charges else 0,
-        "ingest_s": round(ingest_s, 3),
-        "ingest_cdrs_per_s": round(generated / ingest_s, 1) if ingest_s else None,
-        "report_s": round(statistics.median(a + b for a, b in full_runs), 3),
-        "report_load_s": round(statistics.median(a for a, _ in full_runs), 3),
-        "report_build_render_s": round(statistics.median(b for _, b in full_runs), 3),
-        "report_without_charges_s": round(statistics.median(bare_runs), 3),
+        "ingest_sample_cdrs": ingested.cdrs,
+        "ingest_events": ingested.events,
+        "ingest_span_h": round(span / 3_600_000, 2),
+        "ingest_steps": ingested.steps,
+        "ingest_s": round(ingested.seconds, 3),
+        "ingest_cdrs_per_s": round(ingested.cdrs / ingested.seconds, 1),
+        "ingest_events_per_s": round(ingested.events / ingested.seconds, 1),
+        "interval_rows": built.interval_rows,
+        "agent_interval_rows": built.agent_interval_rows,
+        "rollup_rows": built.rollup_rows,
+        "charge_rows": built.charge_rows,
+        "build_s": round(built.seconds, 1),
+        "report_s": round(statistics.median(a + b for a, b in timed), 3),
+        "report_load_s": round(statistics.median(a for a, _ in timed), 3),
+        "report_build_render_s": round(statistics.median(b for _, b in timed), 3),
+        "report_views_s": views,
+        "statement_s": round(statement_s, 3),
         "report_bytes": len(content),
         "db_bytes": db_bytes,
         "runs": max(1, runs),
-        "aggregated_totals": totals,
+        "aggregated_totals": {"offered": built.offered, "answered": built.answered},
+        "measures": MEASURES,
         "report": content.decode(),
     }
 
 
 def median_of_runs(cdrs: int, seed: int, runs: int, period: str = "2026-10",
-                   charges: bool = True) -> dict[str, Any]:
-    """One generation and ingestion pass; the report is timed ``runs`` times (median)."""
-    result = run(cdrs=cdrs, seed=seed, runs=runs, period=period, charges=charges)
+                   charges: bool = True, sample: int = INGEST_SAMPLE) -> dict[str, Any]:
+    """One ingestion sample and one report database; the report is timed ``runs`` times
+    (median)."""
+    result = run(cdrs=cdrs, seed=seed, runs=runs, period=period, charges=charges,
+                 sample=sample)
     result.pop("report")
     result["report_runs"] = result.pop("runs")
     result["ingest_runs"] = 1

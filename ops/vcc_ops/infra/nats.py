@@ -86,6 +86,9 @@ class NatsServer(ServerProcess):
                 f'  name: "{self.cluster.name}"',
                 f'  listen: "{HOST}:{self.cluster.port}"',
                 f"  routes: [{routes}]",
+                # clients keep the URLs they were given (a proxy in front of each server,
+                # in drills): the cluster does not advertise its own addresses to them
+                "  no_advertise: true",
                 "}",
             ]
         return "\n".join(lines) + "\n"

@@ -10,8 +10,8 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Protocol
 
-from vcc_ops.infra.etcd import EtcdServer
-from vcc_ops.infra.nats import NatsServer
+from vcc_ops.infra.etcd import EtcdCluster, EtcdServer
+from vcc_ops.infra.nats import NatsCluster, NatsServer
 from vcc_ops.infra.postgres import PostgresServer
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,9 @@ class Infrastructure:
 
     ``with Infrastructure(tmp) as infra: ...`` starts NATS and etcd (and PostgreSQL with
     ``postgres=True``), each healthy before the block runs, and stops them on the way out,
-    exceptions included. ``stop()`` is idempotent and safe from ``atexit`` or a signal
+    exceptions included. ``cluster=True`` starts 3 routed NATS servers (JetStream) and a
+    3-member etcd cluster instead of one of each (``nats_servers``, ``etcd_members``;
+    ``nats`` and ``etcd`` are then the first of each). ``stop()`` is idempotent and safe from ``atexit`` or a signal
     handler; :meth:`stop_on_exit` installs both.
     """
 
@@ -36,35 +38,55 @@ class Infrastructure:
         *,
         postgres: bool = False,
         nats_sync_interval: str | None = None,
+        cluster: bool = False,
     ) -> None:
         self.workdir = Path(workdir)
-        self.nats = NatsServer(self.workdir / "nats", sync_interval=nats_sync_interval)
-        self.etcd = EtcdServer(self.workdir / "etcd")
+        self.cluster = cluster
+        if cluster:
+            nats_cluster = NatsCluster(self.workdir / "nats", sync_interval=nats_sync_interval)
+            self.nats_servers = nats_cluster.servers
+            self.etcd_members = EtcdCluster(self.workdir / "etcd").members
+        else:
+            self.nats_servers = [NatsServer(self.workdir / "nats",
+                                            sync_interval=nats_sync_interval)]
+            self.etcd_members = [EtcdServer(self.workdir / "etcd")]
+        self.nats = self.nats_servers[0]
+        self.etcd = self.etcd_members[0]
         self.postgres = PostgresServer(self.workdir / "pg") if postgres else None
         self._started: list[_Stoppable] = []
         self._lock = threading.Lock()
 
     @property
     def nats_url(self) -> str:
-        return self.nats.url
+        """Every NATS server, comma separated (as clients take it)."""
+        return ",".join(server.url for server in self.nats_servers)
 
     @property
     def etcd_endpoints(self) -> list[str]:
-        return [self.etcd.endpoint]
+        return [member.endpoint for member in self.etcd_members]
 
     @property
     def postgres_url(self) -> str | None:
         return self.postgres.url if self.postgres is not None else None
 
     def start(self) -> Infrastructure:
-        servers: list[NatsServer | EtcdServer | PostgresServer] = [self.nats, self.etcd]
+        groups: list[list[NatsServer] | list[EtcdServer] | list[PostgresServer]] = [
+            self.nats_servers, self.etcd_members]
         if self.postgres is not None:
-            servers.append(self.postgres)
+            groups.append([self.postgres])
         try:
-            for server in servers:
-                with self._lock:
-                    self._started.append(server)
-                server.start()
+            for group in groups:
+                if len(group) == 1:
+                    with self._lock:
+                        self._started.append(group[0])
+                    group[0].start()
+                    continue
+                for server in group:  # a cluster: all members up before any is healthy
+                    with self._lock:
+                        self._started.append(server)
+                    server.launch()
+                for server in group:
+                    server.wait_healthy()
         except BaseException:
             self.stop()
             raise

@@ -447,12 +447,13 @@ class LegSummary(_message.Message):
     ENDED_AT_MS_FIELD_NUMBER: _builtins.int
     END_REASON_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
+    HOME_SITE_ID_FIELD_NUMBER: _builtins.int
     leg_id: _builtins.str
     """Leg ID, unique under the call."""
     kind: Global___LegKind.ValueType
     """What created the leg."""
     site_id: _builtins.str
-    """Site that served the leg."""
+    """Site that served the leg (the serving site, credited in settlement)."""
     agent_id: _builtins.str
     """Agent of the leg; empty while it waits in a queue."""
     started_at_ms: _builtins.int
@@ -465,6 +466,10 @@ class LegSummary(_message.Message):
     """Why it ended; UNSPECIFIED while it runs."""
     note: _builtins.str
     """Note the agent left for the next one (transfer or consult note)."""
+    home_site_id: _builtins.str
+    """The caller's home site (the payer in settlement): the customer's home site, else the
+    site owning the caller's area code; empty for a caller from outside the province.
+    """
     def __init__(
         self,
         *,
@@ -477,10 +482,11 @@ class LegSummary(_message.Message):
         ended_at_ms: _builtins.int = ...,
         end_reason: Global___EndReason.ValueType = ...,
         note: _builtins.str = ...,
+        home_site_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "answered_at_ms", b"answered_at_ms", "end_reason", b"end_reason", "ended_at_ms", b"ended_at_ms", "kind", b"kind", "leg_id", b"leg_id", "note", b"note", "site_id", b"site_id", "started_at_ms", b"started_at_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "answered_at_ms", b"answered_at_ms", "end_reason", b"end_reason", "ended_at_ms", b"ended_at_ms", "home_site_id", b"home_site_id", "kind", b"kind", "leg_id", b"leg_id", "note", b"note", "site_id", b"site_id", "started_at_ms", b"started_at_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

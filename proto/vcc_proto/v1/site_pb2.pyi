@@ -1404,6 +1404,89 @@ class GetQueueFiguresReply(_message.Message):
 Global___GetQueueFiguresReply: _TypeAlias = GetQueueFiguresReply  # noqa: Y015
 
 @_typing.final
+class CallOwnershipRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALL_ID_FIELD_NUMBER: _builtins.int
+    SITE_ID_FIELD_NUMBER: _builtins.int
+    call_id: _builtins.str
+    """The call asked about."""
+    site_id: _builtins.str
+    """The asking site (for the log)."""
+    def __init__(
+        self,
+        *,
+        call_id: _builtins.str = ...,
+        site_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["call_id", b"call_id", "site_id", b"site_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CallOwnershipRequest: _TypeAlias = CallOwnershipRequest  # noqa: Y015
+
+@_typing.final
+class CallOwnershipReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Ownership:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _OwnershipEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[CallOwnershipReply._Ownership.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        OWNERSHIP_UNSPECIFIED: CallOwnershipReply._Ownership.ValueType  # 0
+        OWNERSHIP_KEPT: CallOwnershipReply._Ownership.ValueType  # 1
+        """This site has the call (live here) or ended it here with its final CDR: the asker
+        is not the owner and must write no CDR.
+        """
+        OWNERSHIP_RELEASED: CallOwnershipReply._Ownership.ValueType  # 2
+        """This site let the call go to `released_to_site_id` (a transfer, consultation or
+        overflow it saw accepted); that site owns it from then on.
+        """
+        OWNERSHIP_UNKNOWN: CallOwnershipReply._Ownership.ValueType  # 3
+        """This site does not know the call."""
+
+    class Ownership(_Ownership, metaclass=_OwnershipEnumTypeWrapper): ...
+    OWNERSHIP_UNSPECIFIED: CallOwnershipReply.Ownership.ValueType  # 0
+    OWNERSHIP_KEPT: CallOwnershipReply.Ownership.ValueType  # 1
+    """This site has the call (live here) or ended it here with its final CDR: the asker
+    is not the owner and must write no CDR.
+    """
+    OWNERSHIP_RELEASED: CallOwnershipReply.Ownership.ValueType  # 2
+    """This site let the call go to `released_to_site_id` (a transfer, consultation or
+    overflow it saw accepted); that site owns it from then on.
+    """
+    OWNERSHIP_UNKNOWN: CallOwnershipReply.Ownership.ValueType  # 3
+    """This site does not know the call."""
+
+    OWNERSHIP_FIELD_NUMBER: _builtins.int
+    RELEASED_TO_SITE_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    ownership: Global___CallOwnershipReply.Ownership.ValueType
+    """The answer."""
+    released_to_site_id: _builtins.str
+    """RELEASED: the site the call went to."""
+    state: _common_pb2.CallState.ValueType
+    """The call's state at this site (ENDED once it left or ended here)."""
+    def __init__(
+        self,
+        *,
+        ownership: Global___CallOwnershipReply.Ownership.ValueType = ...,
+        released_to_site_id: _builtins.str = ...,
+        state: _common_pb2.CallState.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ownership", b"ownership", "released_to_site_id", b"released_to_site_id", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CallOwnershipReply: _TypeAlias = CallOwnershipReply  # noqa: Y015
+
+@_typing.final
 class WorkOrder(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -889,6 +889,11 @@ class RemoteStub:
                 request_serializer=vcc__proto_dot_v1_dot_site__pb2.GetQueueFiguresRequest.SerializeToString,
                 response_deserializer=vcc__proto_dot_v1_dot_site__pb2.GetQueueFiguresReply.FromString,
                 _registered_method=True)
+        self.GetCallOwnership = channel.unary_unary(
+                '/vcc_proto.v1.Remote/GetCallOwnership',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.CallOwnershipRequest.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.CallOwnershipReply.FromString,
+                _registered_method=True)
 
 
 class RemoteServicer:
@@ -941,6 +946,15 @@ class RemoteServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCallOwnership(self, request, context):
+        """Whether this site still owns a call it handed (or tried to hand) to the asking site.
+        Asked by a site restarting after a crash about each open call it had taken over, so
+        that only the call's owner writes its final CDR. Read-only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RemoteServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -973,6 +987,11 @@ def add_RemoteServicer_to_server(servicer, server):
                     servicer.GetQueueFigures,
                     request_deserializer=vcc__proto_dot_v1_dot_site__pb2.GetQueueFiguresRequest.FromString,
                     response_serializer=vcc__proto_dot_v1_dot_site__pb2.GetQueueFiguresReply.SerializeToString,
+            ),
+            'GetCallOwnership': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCallOwnership,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.CallOwnershipRequest.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.CallOwnershipReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1138,6 +1157,33 @@ class Remote:
             '/vcc_proto.v1.Remote/GetQueueFigures',
             vcc__proto_dot_v1_dot_site__pb2.GetQueueFiguresRequest.SerializeToString,
             vcc__proto_dot_v1_dot_site__pb2.GetQueueFiguresReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCallOwnership(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.Remote/GetCallOwnership',
+            vcc__proto_dot_v1_dot_site__pb2.CallOwnershipRequest.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.CallOwnershipReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -340,6 +340,11 @@ class RemoteStub:
     """
     GetQueueFigures: _grpc.UnaryUnaryMultiCallable[_site_pb2.GetQueueFiguresRequest, _site_pb2.GetQueueFiguresReply]
     """Live queue figures of this site."""
+    GetCallOwnership: _grpc.UnaryUnaryMultiCallable[_site_pb2.CallOwnershipRequest, _site_pb2.CallOwnershipReply]
+    """Whether this site still owns a call it handed (or tried to hand) to the asking site.
+    Asked by a site restarting after a crash about each open call it had taken over, so
+    that only the call's owner writes its final CDR. Read-only.
+    """
 
 @_typing.type_check_only
 class RemoteAsyncStub(RemoteStub):
@@ -365,6 +370,11 @@ class RemoteAsyncStub(RemoteStub):
     """
     GetQueueFigures: _aio.UnaryUnaryMultiCallable[_site_pb2.GetQueueFiguresRequest, _site_pb2.GetQueueFiguresReply]  # type: ignore[assignment]
     """Live queue figures of this site."""
+    GetCallOwnership: _aio.UnaryUnaryMultiCallable[_site_pb2.CallOwnershipRequest, _site_pb2.CallOwnershipReply]  # type: ignore[assignment]
+    """Whether this site still owns a call it handed (or tried to hand) to the asking site.
+    Asked by a site restarting after a crash about each open call it had taken over, so
+    that only the call's owner writes its final CDR. Read-only.
+    """
 
 class RemoteServicer(metaclass=_abc_1.ABCMeta):
     """Called by the hub and by other sites (never by agents or callers)."""
@@ -423,6 +433,17 @@ class RemoteServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_site_pb2.GetQueueFiguresReply, _abc.Awaitable[_site_pb2.GetQueueFiguresReply]]:
         """Live queue figures of this site."""
+
+    @_abc_1.abstractmethod
+    def GetCallOwnership(
+        self,
+        request: _site_pb2.CallOwnershipRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.CallOwnershipReply, _abc.Awaitable[_site_pb2.CallOwnershipReply]]:
+        """Whether this site still owns a call it handed (or tried to hand) to the asking site.
+        Asked by a site restarting after a crash about each open call it had taken over, so
+        that only the call's owner writes its final CDR. Read-only.
+        """
 
 def add_RemoteServicer_to_server(servicer: RemoteServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

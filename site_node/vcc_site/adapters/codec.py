@@ -14,6 +14,7 @@ from vcc_site.store.api import CallRecord, CustomerRecord, LegRecord
 
 TIERS = {"vip": c.TIER_VIP, "high": c.TIER_HIGH, "middle": c.TIER_MIDDLE,
          "ordinary": c.TIER_ORDINARY, "blacklist": c.TIER_BLACKLIST}
+CALL_STATE_NAMES: dict[int, str] = {}  # filled below from CALL_STATES
 PRIORITIES = {"transferred": c.PRIORITY_CLASS_TRANSFERRED, "vip": c.PRIORITY_CLASS_VIP,
               "high": c.PRIORITY_CLASS_HIGH, "middle": c.PRIORITY_CLASS_MIDDLE,
               "ordinary": c.PRIORITY_CLASS_ORDINARY, "blacklist": c.PRIORITY_CLASS_BLACKLIST}
@@ -26,7 +27,10 @@ END_REASONS = {"caller_hangup": c.END_REASON_CALLER_HANGUP, "completed": c.END_R
                "self_service_done": c.END_REASON_SELF_SERVICE_DONE,
                "transferred_out": c.END_REASON_TRANSFERRED_OUT,
                "overflowed": c.END_REASON_TRANSFERRED_OUT, "lost": c.END_REASON_SITE_LOST,
-               "no_answer": c.END_REASON_REFUSED}
+               "no_answer": c.END_REASON_REFUSED, "transferred": c.END_REASON_TRANSFERRED_OUT,
+               "origin_kept": c.END_REASON_TRANSFERRED_OUT,
+               "moved_on": c.END_REASON_TRANSFERRED_OUT}
+CALL_STATE_NAMES.update({v: k for k, v in CALL_STATES.items()})
 AGENT_STATES = {"logged_out": s.AGENT_STATE_LOGGED_OUT, "ready": s.AGENT_STATE_READY,
                 "not_ready": s.AGENT_STATE_NOT_READY, "ringing": s.AGENT_STATE_RINGING,
                 "busy": s.AGENT_STATE_BUSY, "wrap_up": s.AGENT_STATE_WRAP_UP}
@@ -107,7 +111,9 @@ def ivr_path(labels: tuple[str, ...]) -> list[c.IvrStep]:
     return out
 
 
-def call_view(record: CallRecord) -> s.CallView:
+def call_view(record: CallRecord, legs: list[LegRecord] | None = None) -> s.CallView:
+    """A call's view; ``legs``: its legs, oldest first (each with its serving and home
+    site)."""
     return s.CallView(
         call_id=record.call_id, state=CALL_STATES.get(record.state, c.CALL_STATE_UNSPECIFIED),
         caller_number=mask_phone(record.caller_number), dialed_code=record.dialed_code,
@@ -118,6 +124,7 @@ def call_view(record: CallRecord) -> s.CallView:
         answered_at_ms=record.answered_at_ms, ended_at_ms=record.ended_at_ms,
         end_reason=END_REASONS.get(record.end_reason, c.END_REASON_UNSPECIFIED),
         ivr_path=ivr_path(record.ivr_path),
+        legs=[leg_summary(leg) for leg in legs or []],
     )
 
 
@@ -173,14 +180,15 @@ def leg_summary(leg: LegRecord) -> c.LegSummary:
                         site_id=leg.site_id, agent_id=leg.agent_id,
                         started_at_ms=leg.offered_at_ms, answered_at_ms=leg.answered_at_ms,
                         ended_at_ms=leg.ended_at_ms,
-                        end_reason=END_REASONS.get(leg.end_reason, c.END_REASON_UNSPECIFIED))
+                        end_reason=END_REASONS.get(leg.end_reason, c.END_REASON_UNSPECIFIED),
+                        home_site_id=leg.home_site)
 
 
 def leg_record(call_id: str, msg: c.LegSummary) -> LegRecord:
     return LegRecord(msg.leg_id, call_id, msg.site_id, msg.agent_id,
                      LEG_KIND_NAMES.get(msg.kind, "initial"), msg.started_at_ms,
                      msg.answered_at_ms, msg.ended_at_ms,
-                     END_REASON_NAMES.get(msg.end_reason, ""))
+                     END_REASON_NAMES.get(msg.end_reason, ""), msg.home_site_id)
 
 
 def call_context(h: Handoff) -> c.CallContext:

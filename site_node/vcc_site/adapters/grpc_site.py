@@ -6,6 +6,7 @@ project's errors to status codes; nothing else here knows about gRPC status.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
@@ -22,10 +23,15 @@ from vcc_site.domain.results import Assignment, Queued
 from vcc_site.service.access import AccessService
 from vcc_site.service.core import SiteCore
 from vcc_site.service.desk import DeskService
-from vcc_site.service.transfer import TransferAnswer
+from vcc_site.service.ownership import ownership_of
+from vcc_site.service.transfer import KEPT, RELEASED, UNKNOWN, TransferAnswer
 from vcc_site.store.api import AuditRecord, UnitOfWork
 
 Ctx: TypeAlias = Any  # grpc.aio.ServicerContext (untyped in grpcio)
+log = logging.getLogger(__name__)
+_O = s.CallOwnershipReply
+OWNERSHIP_VALUES = {KEPT: _O.OWNERSHIP_KEPT, RELEASED: _O.OWNERSHIP_RELEASED,
+                    UNKNOWN: _O.OWNERSHIP_UNKNOWN}
 
 
 class AccessServicer(site_pb2_grpc.AccessServicer):
@@ -50,7 +56,11 @@ class AccessServicer(site_pb2_grpc.AccessServicer):
 
     @grpc_errors
     async def GetCall(self, request: s.CallRef, context: Ctx) -> s.CallView:
-        return codec.call_view(await self.access.get_call(request.call_id))
+        record = await self.access.get_call(request.call_id)
+        core = self.access.core
+        live = core.calls.get(request.call_id)
+        legs = live.all_legs() if live is not None else await core.store.legs(record.call_id)
+        return codec.call_view(record, legs)
 
 
 class AgentDeskServicer(site_pb2_grpc.AgentDeskServicer):
@@ -241,6 +251,19 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
                               field="from_seq")
         count, lowest = await self.republisher.republish(request.from_seq, request.to_seq)
         return s.RepublishEventsReply(count=count, lowest_held_seq=lowest)
+
+    @grpc_errors
+    async def GetCallOwnership(self, request: s.CallOwnershipRequest,
+                               context: Ctx) -> s.CallOwnershipReply:
+        if not request.call_id:
+            raise InvalidInput("give the call", field="call_id")
+        found = await ownership_of(self.core, request.call_id)
+        log.info("ownership of call %s asked by %s: %s%s", request.call_id,
+                 request.site_id or "?", found.answer,
+                 f" to {found.to_site}" if found.to_site else "")
+        return s.CallOwnershipReply(
+            ownership=OWNERSHIP_VALUES[found.answer], released_to_site_id=found.to_site,
+            state=codec.CALL_STATES.get(found.state, c.CALL_STATE_UNSPECIFIED))
 
     @grpc_errors
     async def GetQueueFigures(self, request: s.GetQueueFiguresRequest, context: Ctx) -> s.GetQueueFiguresReply:

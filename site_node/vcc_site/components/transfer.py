@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -33,7 +32,16 @@ from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 from vcc_site.adapters import codec
 from vcc_site.components import Component, SiteContext
-from vcc_site.service.transfer import REFUSED, TIMEOUT, Handoff, TransferAnswer
+from vcc_site.service.transfer import (
+    KEPT,
+    REFUSED,
+    RELEASED,
+    TIMEOUT,
+    UNKNOWN,
+    Handoff,
+    Ownership,
+    TransferAnswer,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -81,6 +89,7 @@ class SitePeerClient:
 
     def __init__(self, ctx: SiteContext) -> None:
         self.site_id = ctx.site_id
+        self.clock = ctx.core.clock  # leg times in the site's (province) time
         static = ctx.config.extra.get("site_endpoints") or os.environ.get(STATIC_ENV, "")
         self.endpoints = SiteEndpoints(list(ctx.config.etcd_endpoints), parse_static(static))
         self.channels: dict[str, grpc.aio.Channel] = {}
@@ -135,7 +144,7 @@ class SitePeerClient:
             call_id=call_id, leg_id=leg_id, state=codec.LEG_STATE_VALUES[state],
             agent_id=agent_id, site_id=self.site_id,
             end_reason=codec.END_REASONS.get(end_reason, c.END_REASON_UNSPECIFIED),
-            at_ms=int(time.time() * 1000))
+            at_ms=int(self.clock.now() * 1000))
 
         async def rpc(stub: sg.RemoteStub) -> bool:
             reply: s.ReportLegReply = await stub.ReportLeg(request, timeout=self.TIMEOUT_S)
@@ -147,13 +156,39 @@ class SitePeerClient:
             log.warning("report of leg %s to %s failed: %r", leg_id, site_id, exc)
             return True
 
+    async def ownership(self, site_id: str, call_id: str) -> Ownership | None:
+        request = s.CallOwnershipRequest(call_id=call_id, site_id=self.site_id)
+
+        async def rpc(stub: sg.RemoteStub) -> s.CallOwnershipReply:
+            reply: s.CallOwnershipReply = await stub.GetCallOwnership(
+                request, timeout=self.TIMEOUT_S)
+            return reply
+
+        try:
+            reply = await self._call(site_id, rpc)
+        except (grpc.aio.AioRpcError, Unavailable) as exc:  # ask again later
+            log.warning("ownership of call %s at %s: no answer (%r)", call_id, site_id, exc)
+            return None
+        answer = OWNERSHIPS.get(reply.ownership)
+        if answer is None:
+            return None
+        return Ownership(answer, reply.released_to_site_id,
+                         codec.CALL_STATE_NAMES.get(reply.state, ""))
+
     async def close(self) -> None:
         channels, self.channels = self.channels, {}
         for channel in channels.values():
             await channel.close()
 
 
+_O = s.CallOwnershipReply
+OWNERSHIPS = {_O.OWNERSHIP_KEPT: KEPT, _O.OWNERSHIP_RELEASED: RELEASED,
+              _O.OWNERSHIP_UNKNOWN: UNKNOWN}
+
+
 def _target(handoff: Handoff) -> c.TransferTarget:
+    if handoff.target_agent:
+        return c.TransferTarget(site_id=handoff.target_site, agent_id=handoff.target_agent)
     if handoff.target_skill:
         return c.TransferTarget(site_id=handoff.target_site, skill_id=handoff.target_skill)
     return c.TransferTarget(site_id=handoff.target_site, business_id=handoff.business_id)

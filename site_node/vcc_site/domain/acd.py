@@ -225,8 +225,12 @@ class Acd:
         priority: Priority = Priority.ORDINARY,
         arrival: float | None = None,
         vip: bool = False,
+        reserve: str | None = None,
     ) -> Assignment | Queued:
-        """A call needs an agent; ``arrival`` defaults to now (wall clock)."""
+        """A call needs an agent; ``arrival`` defaults to now (wall clock). ``reserve``
+        names an agent who must be READY and is offered the call whatever the rules
+        (a transfer or consultation to a named agent); Conflict otherwise. If that agent
+        does not answer, the call is placed as usual (its skill's queue)."""
         require_text(call_id, "call_id")
         require_text(business, "business")
         require_text(skill, "skill", optional=True)
@@ -237,11 +241,15 @@ class Acd:
             raise InvalidInput("must be a finite time in seconds", field="arrival")
         if call_id in self._calls or call_id in self._ended:
             raise Conflict(f"call {call_id!r} is already known", field="call_id")
+        chosen = None if reserve is None else self._agent(reserve)
+        if chosen is not None and chosen.state is not AgentState.READY:
+            raise Conflict(f"agent {reserve!r} is {chosen.state.value}, not ready",
+                           field="agent_id")
         call = Call(
             call_id, business, skill, priority, float(when), vip or priority is Priority.VIP
         )
         self._calls[call_id] = call
-        return self._place(call)
+        return self._place(call) if chosen is None else self._offer(call, chosen)
 
     def answer(self, agent_id: str, call_id: str) -> Connected:
         agent, call = self._ringing(agent_id, call_id, doing="answer")

@@ -21,8 +21,9 @@ from vcc_domain.province import Text
 from vcc_site.domain import ivr as ivr_engine
 from vcc_site.domain.queue import Priority
 from vcc_site.domain.results import Assignment, Queued
+from vcc_site.service import handover
 from vcc_site.service.core import SiteCore
-from vcc_site.service.customers import RemoteCustomers
+from vcc_site.service.customers import RemoteCustomers, area_code_of
 from vcc_site.service.live import LiveCall
 from vcc_site.service.selfservice import SelfService
 from vcc_site.service.transfer import (
@@ -52,6 +53,18 @@ PRIORITY_OF_TIER = {
     "blacklist": Priority.BLACKLIST,
 }
 
+
+
+def caller_home(core: SiteCore, number: str) -> str:
+    """The site owning the number's area code ("" for a number from outside the province)."""
+    codes = sorted({code for site in core.province.sites for code in site.area_codes})
+    area = area_code_of(number, codes)
+    if area is None:
+        return ""
+    try:
+        return core.province.home_site(area).id
+    except NotFound:
+        return ""
 
 @dataclass(frozen=True, slots=True)
 class StepView:
@@ -141,6 +154,7 @@ class AccessService:
             customer=customer, tier=tier, priority=PRIORITY_OF_TIER[tier].name.lower(),
             arrival_at_ms=original_arrival_ms or now,
             customer_source=source, customer_as_of_ms=as_of,
+            caller_home=caller_home(core, caller),
         )
         session, step = ivr_engine.start_ivr(
             business, caller_identified=customer is not None,
@@ -186,7 +200,7 @@ class AccessService:
             else:
                 core.apply(core.acd.hang_up(call.acd_key), uow)
             record = call.record(core.now_ms())
-            core.cancel_consult(call, "")  # a consult leg elsewhere ends with the call
+            handover.cancel_consult(core, call, "")  # a consult leg elsewhere ends with the call
             await core.submit(uow)
         return record
 
@@ -247,17 +261,24 @@ class AccessService:
             business = core.province.business(handoff.business_id)
         except NotFound:
             return refuse(f"business {handoff.business_id!r} is not known at site {site}")
-        if not business.accepts(site):
+        if not business.accepts(site) and not handoff.target_agent:  # a named agent serves it
             return refuse(f"business {business.id!r} is not served at site {site}")
         skill = handoff.target_skill or business.skill
         if skill not in {s.id for s in core.province.skills}:
             return refuse(f"skill {skill!r} is not known at site {site}")
         staff = core.acd.queue_figures(skill)
-        if staff.agents_ready + staff.agents_busy + staff.agents_ringing \
-                + staff.agents_not_ready + staff.agents_wrap_up == 0:
+        if not handoff.target_agent and staff.agents_ready + staff.agents_busy \
+                + staff.agents_ringing + staff.agents_not_ready + staff.agents_wrap_up == 0:
             return refuse(f"no agent who can serve skill {skill!r} is logged in at site {site}")
-        if handoff.call_id in core.calls or await core.store.call(handoff.call_id) is not None:
+        known = await core.store.call(handoff.call_id)
+        if known is not None and known.state == "ended" and known.attached.get("consult_for"):
+            known = None  # only an earlier consult leg served here: no CDR, may come again
+        if handoff.call_id in core.calls or known is not None:
             return refuse(f"call {handoff.call_id} is already known at site {site}")
+        if handoff.target_agent:  # a named agent: reserved if ready, else refused
+            why = handover.named_agent_refusal(core, handoff.target_agent)
+            if why:
+                return refuse(why)
         now = core.now_ms()
         if deadline_ms and now > deadline_ms:
             return refuse("the broker's deadline passed before the call could be queued")
@@ -281,19 +302,22 @@ class AccessService:
             attached=dict(handoff.attached), notes=list(handoff.notes),
             next_leg_id=handoff.new_leg_id, prior_legs=legs,
             customer_source=handoff.customer_source if customer is not None else "",
-            customer_as_of_ms=handoff.customer_as_of_ms)
+            customer_as_of_ms=handoff.customer_as_of_ms,
+            caller_home=caller_home(core, handoff.caller_number))
         call.acd_key = f"{call.call_id}/{len(legs) + 1}"
         if handoff.kind == "consult":  # a consult leg: the call stays at its owner
             call.consult_for, call.consult_leg_id = handoff.from_site, handoff.new_leg_id
             call.consult_agent = handoff.from_agent
             call.attached["consult_for"] = handoff.from_site
+        else:  # taken over: on a restart, ask this site whether it kept the call
+            call.attached["transferred_from_site"] = handoff.from_site
         core.calls[call.call_id] = call
         uow = UnitOfWork().emit(call.event(
             "call.transferred_in", now, from_site=handoff.from_site,
             from_agent=handoff.from_agent, request_id=handoff.request_id,
             leg_id=handoff.new_leg_id))
         try:
-            decision = core.enter_acd(call, business, klass, skill)
+            decision = core.enter_acd(call, business, klass, skill, handoff.target_agent)
         except Exception:
             del core.calls[call.call_id]
             raise
@@ -343,7 +367,7 @@ class AccessService:
             uow = UnitOfWork()
             now = core.now_ms()
             if mode == CANCEL:
-                core.end_consult_leg(call, uow)
+                handover.end_consult_leg(core, call, uow)
                 await core.submit(uow)
                 return answer(ACCEPTED)
             if mode == CONFERENCE:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
 
-from vcc_domain.clock import Clock
+from vcc_domain.clock import Clock, wall_seconds
 from vcc_domain.errors import Conflict, NotFound
 from vcc_domain.ids import new_id
 from vcc_domain.province import Business, Province
@@ -33,7 +33,7 @@ from vcc_site.domain.results import (
 from vcc_site.service.live import LiveAgent, LiveCall, ms
 from vcc_site.service.metrics import SiteMetrics
 from vcc_site.service.notify import DeskEvents
-from vcc_site.service.transfer import CANCEL, SitePeers
+from vcc_site.service.transfer import SitePeers
 from vcc_site.store.api import LegRecord, SiteStore, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,8 @@ class SiteCore:
         self.clock = clock
         self.policy = province.routing
         self.acd = Acd(clock)
-        self.calls: dict[str, LiveCall] = {}  # by call id
+        self.calls: dict[str, LiveCall] = {}  # by ``LiveCall.slot``: the call id (a
+        # same-site consult leg beside its call: ``handover.consult_slot``)
         self.by_key: dict[str, str] = {}  # ACD key -> call id (a call re-enters the ACD
         # under a new key when it is transferred; the call id never changes)
         self.agents: dict[str, LiveAgent] = {}  # by agent id
@@ -183,15 +184,16 @@ class SiteCore:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
     def enter_acd(self, call: LiveCall, business: Business, priority: Priority,
-                  skill: str | None = None) -> Result:
-        """Offer a call to the ACD (first time, or again under a new key after a transfer)."""
-        self.by_key[call.acd_key] = call.call_id
+                  skill: str | None = None, reserve: str = "") -> Result:
+        """Offer a call to the ACD (first time, or again under a new key after a transfer);
+        ``reserve``: offer it to this READY agent (Conflict if not ready)."""
+        self.by_key[call.acd_key] = call.slot
         started = time.perf_counter()
         try:
             decision = self.acd.offer_call(
                 call.acd_key, business=business.id, skill=skill or business.skill,
-                priority=priority,
-                arrival=call.arrival_at_ms / 1000, vip=call.tier == "vip")
+                priority=priority, arrival=call.arrival_at_ms / 1000,
+                vip=call.tier == "vip", reserve=reserve or None)
         except Exception:
             del self.by_key[call.acd_key]
             raise
@@ -228,15 +230,17 @@ class SiteCore:
             "overflow" if call.overflowed else "initial")
         self._wait_actual(call, now)
         leg_id, call.next_leg_id = call.next_leg_id or new_id("leg"), ""
-        call.leg = LegRecord(leg_id, call.call_id, self.site_id, a.agent_id, kind, now)
-        uow.add(call.leg, call.record(now)).emit(call.event("call.offered", now, via=a.via.value))
+        call.leg = LegRecord(leg_id, call.call_id, self.site_id, a.agent_id, kind, now,
+                             home_site=call.home_site)
+        uow.add(call.leg, *call.rows(now)).emit(call.event("call.offered", now, via=a.via.value,
+                                                           leg_id=leg_id))
         agent = self.agents.get(a.agent_id)
         if agent is not None:
             agent.call_id = call.call_id
             self.desk.publish(agent.session_id, "offer", now, call=call, leg_id=call.leg.leg_id,
                               ring_timeout_ms=self.policy.ring_timeout_s * 1000)
         self.sync_agent(a.agent_id, uow, now)
-        self._start_ring_timer(a.agent_id, call.call_id)
+        self._start_ring_timer(a.agent_id, call.slot)
         self.metrics.offered_to_agent(call.business_id)
 
     def _wait_actual(self, call: LiveCall, now: int) -> None:
@@ -251,7 +255,7 @@ class SiteCore:
         call.state, call.agent_id = "queued", ""
         if not call.queued_at_ms:
             call.queued_at_ms = now
-        uow.add(call.record(now)).emit(call.event("call.queued", now))
+        uow.add(*call.rows(now)).emit(call.event("call.queued", now))
 
     def _taken_back(self, call_id: str, agent_id: str, why: str, uow: UnitOfWork, now: int) -> None:
         self._cancel_ring(call_id)
@@ -265,7 +269,7 @@ class SiteCore:
         agent = self.agents.get(agent_id)
         if agent is not None:
             agent.call_id = ""
-            self.desk.publish(agent.session_id, "call_state", now, call_id=call_id,
+            self.desk.publish(agent.session_id, "call_state", now, call_id=call.call_id,
                               state="ended", end_reason="no_answer" if why == "no_answer" else why)
         self.sync_agent(agent_id, uow, now)
 
@@ -289,12 +293,14 @@ class SiteCore:
             call.agent_id = ""
         final = call.record(now)
         if call.consult_for:  # a consult leg ends: the call lives on at its owner, no CDR
-            uow.add(final).emit(call.event("call.ended", now, end_reason=e.reason.value))
+            uow.add(*call.rows(now)).emit(call.event("call.ended", now,
+                                                     end_reason=e.reason.value))
         else:
             cdr = call.cdr(OUTCOMES[e.reason])
             uow.add(final, cdr).emit(
                 call.event("call.ended", now, end_reason=e.reason.value),
-                call.event("cdr.created", now, cdr=_cdr_payload(cdr)),
+                call.event("cdr.created", now, cdr=_cdr_payload(cdr),
+                           legs=legs_payload(call.all_legs())),
             )
             self.metrics.call_ended(call.business_id, OUTCOMES[e.reason])
         if e.agent_id is not None:
@@ -308,86 +314,6 @@ class SiteCore:
             self.sync_agent(e.agent_id, uow, now)
         self.apply(e.next, uow)
 
-    def transfer_local(self, call: LiveCall, business: Business, skill: str | None,
-                       note: str, uow: UnitOfWork) -> Result:
-        """Move a connected call from its agent back into this site's ACD at the
-        transferred priority (ahead of everyone, original arrival kept). The agent goes
-        to wrap-up; the call keeps its ID and gets a new leg when it is offered again."""
-        now = self.now_ms()
-        agent_id = call.agent_id
-        self.acd.remove_call(call.acd_key, EndReason.TRANSFERRED_OUT)
-        del self.by_key[call.acd_key]
-        call.close_leg(now)
-        if call.leg is not None:
-            ended = replace(call.leg, ended_at_ms=now, end_reason="transferred")
-            call.legs.append(ended)
-            uow.add(ended)
-            call.leg = None
-        agent = self.agents.get(agent_id)
-        if agent is not None:
-            agent.call_id, agent.wrap_call_id, agent.wrap_record = "", call.call_id, None
-            self.desk.publish(agent.session_id, "call_state", now, call_id=call.call_id,
-                              state="ended", end_reason="transferred_out")
-        self.sync_agent(agent_id, uow, now)
-        call.transferred, call.priority, call.business_id = True, "transferred", business.id
-        call.state, call.agent_id = "queued", ""
-        call.acd_key = f"{call.call_id}/{len(call.legs) + 1}"
-        if note:
-            call.notes.append(note)
-        uow.emit(call.event("call.transferred", now, from_agent=agent_id, note=note))
-        decision = self.enter_acd(call, business, Priority.TRANSFERRED, skill)
-        self.apply(decision, uow)
-        return decision
-
-    def transfer_out(self, call: LiveCall, to_site: str, note: str, uow: UnitOfWork) -> None:
-        """A connected call was accepted by another site: it ends here as transferred out.
-
-        The agent's leg ends, the agent goes to wrap-up, and this site writes the CDR of
-        its part (outcome ``transferred_out``, ``transferred`` set); the call lives on at
-        ``to_site`` under the same call ID, where its final CDR will be written.
-        """
-        now = self.now_ms()
-        decision = self.acd.remove_call(call.acd_key, EndReason.TRANSFERRED_OUT)
-        call.transferred = True
-        call.attached["transferred_to_site"] = to_site
-        uow.emit(call.event("call.transferred", now, from_agent=call.agent_id, note=note,
-                            to_site=to_site))
-        self.apply(decision, uow)
-
-    # -- overflow by expected wait (ARCHITECTURE §3.2) ---------------------------------
-
-    def overflow_hold(self, call: LiveCall) -> str | None:
-        """Take a waiting call out of the ACD while another site is asked to take it, so
-        no agent here is offered it meanwhile; returns its skill (for ``overflow_back``).
-        Raises Conflict unless the call is waiting. Nothing is written: for the records
-        it is still queued here."""
-        skill = self.acd.call(call.acd_key).skill
-        self.acd.remove_call(call.acd_key, EndReason.OVERFLOWED)  # waiting: nothing follows
-        del self.by_key[call.acd_key]
-        return skill
-
-    def overflow_back(self, call: LiveCall, skill: str | None, uow: UnitOfWork) -> Result:
-        """The other site did not take it: the call re-enters the ACD (under a new key)
-        in its own class with its original arrival, so its place in line is unchanged
-        (a call put back at the head of its class after a ring-no-answer loses that)."""
-        self._rekeys += 1
-        call.acd_key = f"{call.call_id}/o{self._rekeys}"
-        decision = self.enter_acd(call, self.business(call.business_id),
-                                  Priority[call.priority.upper()], skill)
-        self.apply(decision, uow)
-        return decision
-
-    def overflow_out(self, call: LiveCall, to_site: str, uow: UnitOfWork) -> None:
-        """Another site accepted the held call: it ends here as overflowed out (CDR outcome
-        ``overflowed_out``, ``overflowed`` set); its final CDR is written at ``to_site``."""
-        now = self.now_ms()
-        call.overflowed = True
-        call.attached["overflowed_to_site"] = to_site
-        uow.emit(call.event("call.overflowed", now, to_site=to_site))
-        self.by_key[call.acd_key] = call.call_id
-        self._ended(CallEnded(call.acd_key, EndReason.OVERFLOWED, None, None, None, now / 1000),
-                    uow, now)
-
     def end_in_ivr(self, call: LiveCall, reason: str, outcome: str, uow: UnitOfWork) -> None:
         """A call that never reached the ACD ends (hang-up in IVR, self-service done)."""
         now = self.now_ms()
@@ -400,13 +326,7 @@ class SiteCore:
         )
         self.metrics.call_ended(call.business_id, outcome)
 
-    # -- consult legs -------------------------------------------------------------------
-
-    def end_consult_leg(self, call: LiveCall, uow: UnitOfWork) -> None:
-        """End a consult leg served here (queued, ringing or answered): no CDR is written
-        (the call's owner writes it); an agent on it goes to wrap-up, a ringing agent is
-        ready again."""
-        self.apply(self.acd.hang_up(call.acd_key), uow)
+    # -- background work ----------------------------------------------------------------
 
     def background(self, coro: Coroutine[Any, Any, None], what: str) -> None:
         """Run a best-effort task (a report to another site); failures are logged."""
@@ -419,37 +339,6 @@ class SiteCore:
         task = asyncio.ensure_future(guarded())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    def report_consult_leg(self, call: LiveCall, state: str, end_reason: str = "") -> None:
-        """Tell the owner of a consult leg served here how it went (in the background)."""
-        peers, owner = self.peers, call.consult_for
-        if peers is None or not owner:
-            return
-        leg_id, agent_id = call.consult_leg_id, call.agent_id
-
-        async def report() -> None:
-            known = await peers.report_leg(owner, call.call_id, leg_id, state, agent_id,
-                                           end_reason)
-            live = self.calls.get(call.call_id)
-            if not known and live is call and call.consult_for and state != "ended":
-                log.info("consult leg %s of call %s: the owner %s no longer knows it; "
-                         "ending it", leg_id, call.call_id, owner)
-                uow = UnitOfWork()
-                self.end_consult_leg(call, uow)
-                await self.submit(uow)
-
-        self.background(report(), f"report of consult leg {leg_id} to {owner}")
-
-    def cancel_consult(self, call: LiveCall, agent_id: str) -> None:
-        """The call ended (or its consultation was dropped) here at its owner: tell the
-        site serving its consult leg to end it (in the background)."""
-        consult, peers = call.consult, self.peers
-        call.consult = None
-        if consult is None or peers is None:
-            return
-        self.background(_discard(peers.conclude(consult.site_id, call.call_id, consult.leg_id,
-                                                CANCEL, agent_id)),
-                        f"cancel of consult leg {consult.leg_id} at {consult.site_id}")
 
     # -- agents -------------------------------------------------------------------------
 
@@ -479,7 +368,8 @@ class SiteCore:
         self._cancel_ring(call_id)
         loop = asyncio.get_running_loop()
         self._ring_timers[call_id] = loop.call_later(
-            self.policy.ring_timeout_s, self._fire, self._ring_expired, agent_id, call_id
+            wall_seconds(self.clock, self.policy.ring_timeout_s), self._fire, self._ring_expired,
+            agent_id, call_id
         )
 
     def _cancel_ring(self, call_id: str) -> None:
@@ -491,7 +381,8 @@ class SiteCore:
         self._cancel_wrap(agent_id)
         loop = asyncio.get_running_loop()
         self._wrap_timers[agent_id] = loop.call_later(
-            self.policy.wrapup_s, self._fire, self._wrap_expired, agent_id, ""
+            wall_seconds(self.clock, self.policy.wrapup_s), self._fire, self._wrap_expired,
+            agent_id, ""
         )
 
     def _cancel_wrap(self, agent_id: str) -> None:
@@ -531,8 +422,12 @@ class SiteCore:
         self._wrap_timers.clear()
 
 
-async def _discard(aw: Awaitable[object]) -> None:
-    await aw
+def legs_payload(legs: list[LegRecord]) -> list[dict[str, object]]:
+    """Legs as carried by ``cdr.created``: where each was served and whose caller it was."""
+    return [{"leg_id": g.leg_id, "kind": g.kind, "serving_site": g.site_id,
+             "home_site": g.home_site, "agent_id": g.agent_id,
+             "offered_at_ms": g.offered_at_ms, "answered_at_ms": g.answered_at_ms,
+             "ended_at_ms": g.ended_at_ms, "end_reason": g.end_reason} for g in legs]
 
 
 def _cdr_payload(cdr: object) -> dict[str, object]:

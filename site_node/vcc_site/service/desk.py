@@ -18,11 +18,8 @@ from vcc_domain.errors import (
     InvalidInput,
     NotFound,
     Unauthenticated,
-    Unavailable,
-    VccError,
 )
 from vcc_domain.ids import new_id
-from vcc_domain.province import Business
 from vcc_site.domain.results import Assignment, Connected, Queued
 from vcc_site.domain.secrets import (
     LockoutPolicy,
@@ -30,17 +27,14 @@ from vcc_site.domain.secrets import (
     check_locked,
     verify_secret,
 )
+from vcc_site.service import handover
 from vcc_site.service.core import SiteCore
+from vcc_site.service.desk_consult import ConsultDesk
+from vcc_site.service.desk_transfer import TransferDesk
 from vcc_site.service.live import LiveAgent, LiveCall
 from vcc_site.service.notify import DeskEvent
 from vcc_site.service.transfer import (
-    CANCEL,
-    COMPLETE_TRANSFER,
     CONFERENCE,
-    REFUSED,
-    TIMEOUT,
-    ConsultLeg,
-    Handoff,
     RemoteTransfer,
     TransferAnswer,
 )
@@ -78,6 +72,8 @@ class DeskService:
         # the hub's transfer broker (set by the site's ``transfer`` component); None: this
         # site cannot transfer to other sites
         self.remote_transfer = remote_transfer
+        self.transfers = TransferDesk(self)
+        self.consults = ConsultDesk(self, self.transfers)
 
     # -- sessions ---------------------------------------------------------------------------
 
@@ -179,6 +175,8 @@ class DeskService:
 
     def _my_call(self, agent: LiveAgent, call_id: str) -> LiveCall:
         call = self.core.calls.get(call_id)
+        if call is not None and call.agent_id != agent.agent_id:  # a same-site consult leg?
+            call = handover.local_entry(self.core, call)
         if call is None or call.agent_id != agent.agent_id:
             raise Conflict(f"call {call_id!r} is not offered to or held by you", field="call_id")
         if call.transferring:
@@ -195,20 +193,20 @@ class DeskService:
         call = self._my_call(agent, call_id)
         result: Connected = core.acd.answer(agent.agent_id, call.acd_key)
         now = core.now_ms()
-        core._cancel_ring(call_id)
+        core._cancel_ring(call.slot)
         call.state = "connected"
         call.answered(now)
         if call.leg is not None:
             call.ring_ms += max(0, now - call.leg.offered_at_ms)
             call.leg = replace(call.leg, answered_at_ms=now)
-        uow = UnitOfWork().add(call.record(now))
+        uow = UnitOfWork().add(*call.rows(now))
         if call.leg is not None:
             uow.add(call.leg)
         uow.emit(call.event("call.answered", now, answered_at_ms=result.at))
         core.sync_agent(agent.agent_id, uow, now)
         await core.submit(uow)
         if call.consult_for:  # a consult leg served here: tell the call's owner
-            core.report_consult_leg(call, "connected")
+            handover.report_consult_leg(core, call, "connected")
         return call.record(now)
 
     async def hold(self, token: str, call_id: str, *, on: bool) -> CallRecord:
@@ -224,7 +222,7 @@ class DeskService:
             call.hold_ms += now - call.hold_started_ms
             call.hold_started_ms = 0
         call.state = want
-        await core.submit(UnitOfWork().add(call.record(now)).emit(
+        await core.submit(UnitOfWork().add(*call.rows(now)).emit(
             call.event("call.held" if on else "call.resumed", now)))
         return call.record(now)
 
@@ -236,16 +234,16 @@ class DeskService:
             raise Conflict(f"call {call_id!r} is {call.state}; answer it first", field="call_id")
         if call.consult is not None and call.consult.state == CONFERENCE:
             # the consulting agent leaves a conference: the consulted agent keeps the call
-            left = await self._leave_conference(agent, call)
+            left = await self.consults.leave_conference(agent, call)
             if left is not None:
                 return left
         uow = UnitOfWork()
         core.apply(core.acd.agent_hang_up(agent.agent_id), uow)
         record = call.record(core.now_ms())
-        core.cancel_consult(call, agent.agent_id)
+        handover.cancel_consult(core, call, agent.agent_id)
         await core.submit(uow)
         if call.consult_for:  # the consulted agent left the consult leg: tell the owner
-            core.report_consult_leg(call, "ended", "agent_hangup")
+            handover.report_consult_leg(core, call, "ended", "agent_hangup")
         return record
 
     async def wrap_up(self, token: str, call_id: str, disposition: str, notes: str) -> LiveAgent:
@@ -261,7 +259,9 @@ class DeskService:
         uow = UnitOfWork()
         if record is not None:
             now = core.now_ms()
-            uow.add(replace(record, disposition=disposition, notes=notes, updated_at_ms=now))
+            if record.attached.get("consult_for") != core.site_id:  # not a same-site leg
+                uow.add(replace(record, disposition=disposition, notes=notes,
+                                updated_at_ms=now))
             uow.emit(Event(new_id("evt"), "call.wrapped_up", call_id,
                            {"call_id": call_id, "agent_id": agent.agent_id,
                             "disposition": disposition}, now))
@@ -271,335 +271,42 @@ class DeskService:
         await core.submit(uow)
         return agent
 
+    # -- transfer and consultation (desk_transfer, desk_consult) ---------------------
+
     async def transfer(self, token: str, call_id: str, *, site_id: str = "",
                        business_id: str = "", skill_id: str = "", agent_id: str = "",
                        note: str = "") -> Queued | Assignment | TransferAnswer | None:
-        """Transfer a call this agent holds to a business or skill, here or at another site.
-
-        Here: the call re-enters the queue at the transferred priority (ahead of VIPs)
-        with its original arrival time, IVR path and notes; the agent goes to wrap-up.
-        Another site: see :meth:`_transfer_remote` (answers a :class:`TransferAnswer`).
-        """
-        core = self.core
+        """Transfer a call this agent holds to a business, a skill or a named agent, here
+        or at another site (see :mod:`vcc_site.service.desk_transfer`)."""
         agent = self.session(token)
         _limit(note, MAX_NOTES, "note", required=False)
         call = self._my_call(agent, call_id)
-        if call.state not in ("connected", "held"):
-            raise Conflict(f"call {call_id!r} is {call.state}; only a call you are on can be "
-                           "transferred", field="call_id")
-        if call.consult is not None or call.consult_for:
-            raise Conflict(f"call {call_id!r} is under consultation; complete or cancel the "
-                           "consultation instead", field="call_id")
-        if site_id and site_id != core.site_id:
-            try:
-                core.province.site(site_id)
-            except NotFound:
-                raise NotFound(f"unknown site {site_id!r}", field="target.site_id") from None
-            if agent_id:
-                raise Unavailable("transfer to a named agent is not available yet",
-                                  field="target.agent_id")
-            return await self._transfer_remote(agent, call, site_id, business_id, skill_id,
-                                               note)
-        if agent_id:
-            raise Unavailable("transfer to a named agent is not available yet",
-                              field="target.agent_id")
-        business, skill = self._target(call, business_id, skill_id)
-        uow = UnitOfWork()
-        decision = core.transfer_local(call, business, skill, note, uow)
-        await core.submit(uow)
-        return decision  # type: ignore[return-value]
-
-    async def _transfer_remote(self, agent: LiveAgent, call: LiveCall, site_id: str,
-                               business_id: str, skill_id: str, note: str) -> TransferAnswer:
-        """Hand the call to another site through the hub's broker (ARCHITECTURE §3.3).
-
-        The call stays with this agent, connected, while the hub asks the target site;
-        only after it ACCEPTED does the call end here (outcome ``transferred_out``) and
-        the agent go to wrap-up. A refusal, a timeout or an unreachable hub leave the
-        call with the agent, who gets a desk notice with the reason; the answer is
-        returned either way (not raised).
-        """
-        core = self.core
-        handoff = self._handoff(agent, call, site_id, business_id, skill_id, note)
-        request_id = handoff.request_id
-        settled = asyncio.Event()
-        call.transferring, call.transfer_settled = request_id, settled
-        core.desk.publish(agent.session_id, "call_state", core.now_ms(), call_id=call.call_id,
-                          state="transferring")
-        timeout_s = core.policy.transfer_accept_timeout_s
-        try:
-            answer = await self._ask_hub(handoff, timeout_s)
-            if answer.accepted and core.calls.get(call.call_id) is call:
-                uow = UnitOfWork()
-                core.transfer_out(call, site_id, note, uow)
-                call.transferring = ""
-                await core.submit(uow)
-                log.info("transfer %s: call %s accepted at %s (%s)", request_id,
-                         call.call_id, site_id, answer.leg_id)
-                return answer
-            if answer.accepted:  # cannot happen: a caller's hang-up waits for the outcome
-                log.error("transfer %s: call %s accepted at %s but no longer here",
-                          request_id, call.call_id, site_id)
-            call.transferring = ""
-            now = core.now_ms()
-            state = "held" if call.state == "held" else "connected"
-            core.desk.publish(agent.session_id, "call_state", now, call_id=call.call_id,
-                              state=state)
-            core.desk.publish(agent.session_id, "notice", now, level="warning",
-                              code=f"transfer_{answer.outcome}",
-                              text=f"transfer of call {call.call_id} to site {site_id} "
-                                   f"{answer.outcome}: {answer.reason}; the caller is still "
-                                   "with you")
-            log.info("transfer %s: call %s to %s %s: %s", request_id, call.call_id, site_id,
-                     answer.outcome, answer.reason)
-            return answer
-        finally:
-            call.transferring, call.transfer_settled = "", None
-            settled.set()
-
-    def _handoff(self, agent: LiveAgent, call: LiveCall, site_id: str, business_id: str,
-                 skill_id: str, note: str, kind: str = "transfer") -> Handoff:
-        core = self.core
-        province = core.province
-        business = province.business(business_id or call.business_id)  # NotFound if unknown
-        if skill_id and skill_id not in {s.id for s in province.skills}:
-            raise NotFound(f"unknown skill {skill_id!r}", field="target.skill_id")
-        return Handoff(
-            call_id=call.call_id, new_leg_id=new_id("leg"), from_site=core.site_id,
-            from_agent=agent.agent_id, caller_number=call.caller_number,
-            dialed_code=call.dialed_code, business_id=business.id, customer=call.customer,
-            customer_source=call.customer_source or core.site_id,
-            customer_as_of_ms=call.customer_as_of_ms or (
-                call.customer.updated_at_ms if call.customer else 0),
-            tier=call.tier, ivr_path=tuple(call.ivr_path),
-            notes=tuple([*call.notes, note] if note else call.notes),
-            attached=dict(call.attached),
-            legs=(*call.prior_legs, *call.legs, *([call.leg] if call.leg else [])),
-            original_arrival_ms=call.arrival_at_ms, target_site=site_id,
-            target_skill=skill_id, request_id=new_id("req"), kind=kind)
-
-    # -- consultation (ARCHITECTURE §3.3) -----------------------------------------------
+        return await self.transfers.transfer(agent, call, site_id=site_id,
+                                             business_id=business_id, skill_id=skill_id,
+                                             agent_id=agent_id, note=note)
 
     async def consult(self, token: str, call_id: str, *, site_id: str = "",
                       business_id: str = "", skill_id: str = "", agent_id: str = "",
                       note: str = "") -> TransferAnswer:
-        """Hold the caller and open a consult leg to an agent at another site.
-
-        Brokered by the hub like a transfer (a ``CallContext`` of kind CONSULT): the
-        target queues a consult entry at the transferred priority and offers it to an
-        agent (an offer of kind CONSULT with the screen pop); the call itself stays
-        here, owned by this agent, the caller on hold. ACCEPTED: the consult leg is open
-        (end it with :meth:`consult_complete`). REFUSED/TIMEOUT: no leg; the caller stays
-        held with this agent, who resumes the call.
-        """
-        core = self.core
+        """Hold the caller and open a consult leg to another agent, here or at another
+        site (see :mod:`vcc_site.service.desk_consult`)."""
         agent = self.session(token)
         _limit(note, MAX_NOTES, "note", required=False)
         call = self._my_call(agent, call_id)
-        if call.state not in ("connected", "held"):
-            raise Conflict(f"call {call_id!r} is {call.state}; only a call you are on can be "
-                           "consulted about", field="call_id")
-        if call.consult is not None or call.consult_for:
-            raise Conflict(f"call {call_id!r} already has a consultation open",
-                           field="call_id")
-        if agent_id:
-            raise Unavailable("consulting a named agent is not available yet",
-                              field="target.agent_id")
-        if not site_id or site_id == core.site_id:
-            raise Unavailable("consultation within a site is not available yet; consult "
-                              "another site", field="target.site_id")
-        try:
-            core.province.site(site_id)
-        except NotFound:
-            raise NotFound(f"unknown site {site_id!r}", field="target.site_id") from None
-        handoff = self._handoff(agent, call, site_id, business_id, skill_id, note, "consult")
-        now = core.now_ms()
-        if call.state == "connected":  # hold the caller
-            call.hold_started_ms, call.state = now, "held"
-            core.submit(UnitOfWork().add(call.record(now)).emit(
-                call.event("call.held", now, why="consult")))
-        consult = ConsultLeg(handoff.new_leg_id, site_id, handoff.request_id)
-        settled = asyncio.Event()
-        call.consult, call.transfer_settled = consult, settled
-        self._consult_event(agent, "requested", call, consult)
-        try:
-            answer = await self._ask_hub(handoff, core.policy.transfer_accept_timeout_s)
-        finally:
-            call.transfer_settled = None
-            settled.set()
-        if core.calls.get(call_id) is not call:  # cannot happen: a hang-up waits
-            log.error("consult %s: call %s ended while the leg was set up", consult.leg_id,
-                      call_id)
-            return answer
-        if answer.accepted:
-            consult.state = "accepted"
-            consult.agent_id = answer.agent_id
-            log.info("consult %s: call %s leg %s accepted at %s", handoff.request_id, call_id,
-                     consult.leg_id, site_id)
-            return answer
-        call.consult = None
-        self._consult_event(agent, "refused", call, consult, answer.reason)
-        core.desk.publish(agent.session_id, "notice", core.now_ms(), level="warning",
-                          code=f"consult_{answer.outcome}",
-                          text=f"consultation about call {call_id} with site {site_id} "
-                               f"{answer.outcome}: {answer.reason}; the caller is on hold "
-                               "with you")
-        return answer
+        return await self.consults.consult(agent, call, site_id=site_id,
+                                           business_id=business_id, skill_id=skill_id,
+                                           agent_id=agent_id, note=note)
 
     async def consult_complete(self, token: str, call_id: str, mode: str) -> CallRecord:
-        """End this agent's consultation: ``cancel`` (the leg ends, the caller is back
-        with this agent), ``transfer`` (the call moves to the consulted site exactly like
-        an accepted transfer; this agent goes to wrap-up) or ``conference`` (the caller
-        joins both agents; the call stays owned here until this agent hangs up, then it
-        moves to the consulted agent's site as for ``transfer``).
-
-        If the consulted site cannot be reached or refuses, the consultation is closed
-        and the caller stays (held) with this agent: Unavailable/Conflict is raised.
-        """
-        core = self.core
+        """End this agent's consultation: ``cancel``, ``transfer`` or ``conference``."""
         agent = self.session(token)
-        call = self._my_call(agent, call_id)
-        consult = call.consult
-        if consult is None:
-            raise Conflict(f"call {call_id!r} has no open consultation", field="call_id")
-        if mode not in (CANCEL, COMPLETE_TRANSFER, CONFERENCE):
-            raise InvalidInput("choose transfer, conference or cancel", field="mode")
-        if mode == CONFERENCE and consult.state == CONFERENCE:
-            return call.record(core.now_ms())
-        if mode == CANCEL:
-            core.cancel_consult(call, agent.agent_id)
-            self._consult_event(agent, "cancelled", call, consult)
-            return await self._resume(call)
-        answer = await self._conclude(call, consult, mode, agent.agent_id)
-        if core.calls.get(call_id) is not call:
-            raise Conflict(f"call {call_id!r} ended meanwhile", field="call_id")
-        if not answer.accepted:
-            if mode == COMPLETE_TRANSFER:  # the leg is closed; the caller stays here
-                core.cancel_consult(call, agent.agent_id)
-                self._consult_event(agent, "refused", call, consult, answer.reason)
-            err = Unavailable if answer.outcome == TIMEOUT else Conflict
-            raise err(f"site {consult.site_id} {answer.outcome} the {mode}: {answer.reason}; "
-                      "the caller is still with you", field="mode")
-        if mode == CONFERENCE:
-            consult.state, consult.agent_id = CONFERENCE, answer.agent_id or consult.agent_id
-            self._consult_event(agent, "conferenced", call, consult)
-            return await self._resume(call)
-        return await self._moved_by_consult(agent, call, consult)
-
-    async def _conclude(self, call: LiveCall, consult: ConsultLeg, mode: str,
-                        agent_id: str) -> TransferAnswer:
-        if self.core.peers is None:
-            return TransferAnswer(REFUSED, call.call_id, consult.site_id,
-                                  reason="this site cannot reach other sites")
-        settled = asyncio.Event()
-        call.transfer_settled = settled  # a caller's hang-up waits for the outcome
-        try:
-            return await self.core.peers.conclude(consult.site_id, call.call_id,
-                                                  consult.leg_id, mode, agent_id)
-        finally:
-            call.transfer_settled = None
-            settled.set()
-
-    async def _moved_by_consult(self, agent: LiveAgent, call: LiveCall,
-                                consult: ConsultLeg) -> CallRecord:
-        """The consulted site took the call over: it ends here as transferred out."""
-        core = self.core
-        call.consult = None
-        if call.hold_started_ms:  # the caller was held until the hand-over
-            call.state = "connected"
-        uow = UnitOfWork()
-        core.transfer_out(call, consult.site_id, "consultation completed", uow)
-        record = call.record(core.now_ms())
-        self._consult_event(agent, "transferred", call, consult)
-        await core.submit(uow)
-        log.info("consult: call %s moved to %s (leg %s)", call.call_id, consult.site_id,
-                 consult.leg_id)
-        return record
-
-    async def _leave_conference(self, agent: LiveAgent, call: LiveCall) -> CallRecord | None:
-        """The consulting agent hangs up in a conference: the call moves to the consulted
-        site (None when that site did not take it: the call then ends here as usual)."""
-        consult = call.consult
-        assert consult is not None
-        answer = await self._conclude(call, consult, COMPLETE_TRANSFER, agent.agent_id)
-        if answer.accepted and self.core.calls.get(call.call_id) is call:
-            return await self._moved_by_consult(agent, call, consult)
-        log.warning("conference of call %s: site %s did not take the call over (%s); it "
-                    "ends here", call.call_id, consult.site_id, answer.reason)
-        return None
-
-    async def _resume(self, call: LiveCall) -> CallRecord:
-        core = self.core
-        now = core.now_ms()
-        if call.state == "held":
-            call.hold_ms += now - call.hold_started_ms
-            call.hold_started_ms, call.state = 0, "connected"
-            await core.submit(UnitOfWork().add(call.record(now)).emit(
-                call.event("call.resumed", now)))
-        return call.record(now)
+        return await self.consults.complete(agent, self._my_call(agent, call_id), mode)
 
     def leg_reported(self, call_id: str, leg_id: str, state: str, agent_id: str,
                      site_id: str, end_reason: str) -> bool:
-        """A site serving a consult leg of a call owned here reports it
-        (``Remote.ReportLeg``); False when this site has no such open consultation."""
-        core = self.core
-        call = core.calls.get(call_id)
-        consult = call.consult if call is not None else None
-        if call is None or consult is None or consult.leg_id != leg_id:
-            return False
-        agent = core.agents.get(call.agent_id)
-        if state == "connected":
-            if consult.state in ("pending", "accepted"):
-                consult.state = "connected"
-            consult.agent_id = agent_id or consult.agent_id
-            if agent is not None:
-                self._consult_event(agent, "connected", call, consult)
-            return True
-        if state == "ended":
-            call.consult = None
-            if agent is not None:
-                self._consult_event(agent, "cancelled", call, consult,
-                                    f"the consulted agent left ({end_reason or 'hung up'})")
-        return True
-
-    def _consult_event(self, agent: LiveAgent, phase: str, call: LiveCall,
-                       consult: ConsultLeg, reason: str = "") -> None:
-        self.core.desk.publish(agent.session_id, "consult", self.core.now_ms(), phase=phase,
-                               call_id=call.call_id, leg_id=consult.leg_id,
-                               peer_agent_id=consult.agent_id, peer_site_id=consult.site_id,
-                               reason=reason)
-
-    async def _ask_hub(self, handoff: Handoff, timeout_s: int) -> TransferAnswer:
-        call_id, site_id = handoff.call_id, handoff.target_site
-        if self.remote_transfer is None:
-            return TransferAnswer(REFUSED, call_id, site_id,
-                                  reason="hub unreachable: this site has no hub client")
-        try:  # the broker answers within the accept timer; allow for the trip and a retry
-            return await asyncio.wait_for(self.remote_transfer(handoff), timeout_s + 4)
-        except TimeoutError:
-            return TransferAnswer(TIMEOUT, call_id, site_id,
-                                  reason=f"no answer from the hub within {timeout_s + 4} s")
-        except Unavailable as exc:
-            return TransferAnswer(REFUSED, call_id, site_id, reason=f"hub unreachable: {exc}")
-        except (InvalidInput, NotFound):
-            raise  # bad input: an error for the caller of Transfer, the call stays
-        except VccError as exc:
-            return TransferAnswer(REFUSED, call_id, site_id, reason=f"hub refused: {exc}")
-
-    def _target(self, call: LiveCall, business_id: str, skill_id: str) -> tuple[Business, str | None]:
-        province = self.core.province
-        if business_id:
-            business = province.business(business_id)
-            if not business.accepts(self.core.site_id):
-                raise Conflict(f"business {business_id!r} is not served at this site",
-                               field="target.business_id")
-            return business, None
-        if skill_id:
-            if skill_id not in {s.id for s in province.skills}:
-                raise NotFound(f"unknown skill {skill_id!r}", field="target.skill_id")
-            return province.business(call.business_id), skill_id
-        raise InvalidInput("give a business, a skill or an agent to transfer to",
-                           field="target")
+        """Another site reports a consult leg of a call owned here (``Remote.ReportLeg``)."""
+        return handover.leg_reported(self.core, call_id, leg_id, state, agent_id, site_id,
+                                     end_reason)
 
     def events(self, token: str) -> AsyncIterator[DeskEvent]:
         agent = self.session(token)

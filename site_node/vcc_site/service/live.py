@@ -86,13 +86,35 @@ class LiveCall:
     consult_leg_id: str = ""
     consult_agent: str = ""
     consult_mode: str = ""
+    # the site owning the caller's area code: the payer for a caller who is nobody's
+    # customer (settlement needs a home site for every call)
+    caller_home: str = ""
+
+    # the key of this entry in ``SiteCore.calls``: the call ID, except for a consult leg
+    # served at the call's own site (``shadow``), which lives beside the call itself
+    slot: str = ""
 
     def __post_init__(self) -> None:
         self.acd_key = self.acd_key or self.call_id
+        self.slot = self.slot or self.call_id
+
+    @property
+    def shadow(self) -> bool:
+        """A consult leg served at the site that owns the call: it has no call row of its
+        own (the owner's entry writes the call's record and CDR)."""
+        return bool(self.consult_for) and self.consult_for == self.site_id
+
+    def rows(self, now_ms: int) -> tuple[CallRecord, ...]:
+        """The call record to write for a change of this entry (none for a shadow)."""
+        return () if self.shadow else (self.record(now_ms),)
+
+    def all_legs(self) -> list[LegRecord]:
+        """Every leg so far, here and at earlier sites, oldest first (the current last)."""
+        return [*self.prior_legs, *self.legs, *([self.leg] if self.leg else [])]
 
     @property
     def home_site(self) -> str:
-        return self.customer.home_site if self.customer else ""
+        return self.customer.home_site if self.customer else self.caller_home
 
     def path_labels(self) -> tuple[str, ...]:
         return tuple(f"{node}:{digits}" if digits else node for node, digits, _ in self.ivr_path)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from vcc_domain.errors import Conflict, NotFound
 from vcc_domain.ids import new_id
 from vcc_site.domain.queue import Priority
+from vcc_site.service import handover
 from vcc_site.service.core import SiteCore
 from vcc_site.service.live import LiveCall
 from vcc_site.service.transfer import REFUSED, TIMEOUT, Handoff, RemoteTransfer, TransferAnswer
@@ -126,7 +127,7 @@ class OverflowMonitor:
                     or call.transferring:
                 return False
             try:
-                skill = core.overflow_hold(call)
+                skill = handover.overflow_hold(core, call)
             except (Conflict, NotFound):
                 return False
             settled = asyncio.Event()
@@ -138,10 +139,10 @@ class OverflowMonitor:
             finally:  # also when cancelled: the call is never left outside the ACD
                 uow = UnitOfWork()
                 if answer.accepted:
-                    core.overflow_out(call, advice.site_id, uow)
+                    handover.overflow_out(core, call, advice.site_id, uow)
                     self.stats.moved += 1
                 else:
-                    core.overflow_back(call, skill, uow)
+                    handover.overflow_back(core, call, skill, uow)
                     self._failed_at[call.call_id] = core.now_ms()
                     self.stats.failed += 1
                 call.transferring, call.transfer_settled = "", None

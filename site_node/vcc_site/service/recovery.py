@@ -2,8 +2,9 @@
 
 A call in progress when the site stopped is lost with it, as on a real switch; on
 restart each such call gets its final record (outcome ``lost``) so nothing stays open
-and every call still ends with exactly one CDR. Sessions left open are closed: agents
-log in again.
+and every call still ends with exactly one CDR, written by its one owner (a call taken
+over from another site is first checked with that site). Sessions left open are closed:
+agents log in again.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import replace
 from vcc_domain.ids import new_id
 from vcc_domain.privacy import mask_phone
 from vcc_site.service.core import SiteCore, _cdr_payload
-from vcc_site.store.api import CdrRecord, CredentialRecord, Event, UnitOfWork
+from vcc_site.store.api import CallRecord, CdrRecord, CredentialRecord, Event, UnitOfWork
 from vcc_site.store.customers import synthetic_customers
 
 log = logging.getLogger(__name__)
@@ -38,32 +39,64 @@ async def seed_site(core: SiteCore, customers: int) -> None:
         log.info("set initial credentials of %d agents", len(missing))
 
 
-async def recover(core: SiteCore) -> None:
-    """Close what a previous run left open: calls (lost) and agent sessions."""
+async def recover(core: SiteCore) -> list[CallRecord]:
+    """Close what a previous run left open: calls and agent sessions.
+
+    A call this site owned is lost with it (outcome ``lost``). A consult leg served here
+    for a call owned elsewhere ends without a CDR (its owner writes it). A call this site
+    had TAKEN OVER from another site may still be owned there (the transfer was accepted
+    here, but the answer never reached the origin): those are returned, untouched, for
+    :func:`vcc_site.service.ownership.settle_taken_over` to ask the origin first.
+    """
     now = core.now_ms()
     uow = UnitOfWork()
+    pending: list[CallRecord] = []
     for call in await core.store.open_calls():
-        ended = replace(call, state="ended", ended_at_ms=now, end_reason="lost",
-                        updated_at_ms=now)
-        cdr = CdrRecord(
-            cdr_id=new_id("cdr"), call_id=call.call_id, site_id=call.site_id,
-            home_site=call.home_site, entry_site=call.entry_site, business_id=call.business_id,
-            tier=call.tier, caller_masked=mask_phone(call.caller_number), outcome="lost",
-            arrival_at_ms=call.arrival_at_ms, answered_at_ms=call.answered_at_ms,
-            ended_at_ms=now, wait_ms=0, ring_ms=0,
-            talk_ms=max(0, now - call.answered_at_ms) if call.answered_at_ms else 0,
-            hold_ms=call.hold_ms, agent_id=call.agent_id if call.answered_at_ms else "",
-            transferred=call.transferred, overflowed=call.overflowed, ivr_path=call.ivr_path,
-        )
-        # the CDR goes up to the hub like any other (its ``cdr.created`` event)
-        uow.add(ended, cdr).emit(
-            Event(new_id("evt"), "call.ended", call.call_id,
-                  {"call_id": call.call_id, "end_reason": "lost", "site_id": call.site_id}, now),
-            Event(new_id("evt"), "cdr.created", call.call_id,
-                  {"call_id": call.call_id, "site_id": call.site_id,
-                   "cdr": _cdr_payload(cdr)}, now))
+        if call.attached.get("transferred_from_site"):
+            pending.append(call)
+        elif call.attached.get("consult_for"):
+            close_without_cdr(uow, call, now, "lost", "consult.ended")
+        else:
+            close_lost(uow, call, now)
     for session in await core.store.open_sessions():
         uow.add(replace(session, logout_at_ms=now))
     if uow:
         log.warning("recovered after a stop: %d records closed", len(uow.rows))
         await core.store.commit(uow)
+    if pending:
+        log.warning("recovered after a stop: %d calls taken over from other sites wait for "
+                    "their origin to say who owns them", len(pending))
+    return pending
+
+
+def close_lost(uow: UnitOfWork, call: CallRecord, now: int) -> None:
+    """The site owned the call and lost it: it ends with its final CDR (outcome lost)."""
+    ended = replace(call, state="ended", ended_at_ms=now, end_reason="lost",
+                    updated_at_ms=now)
+    cdr = CdrRecord(
+        cdr_id=new_id("cdr"), call_id=call.call_id, site_id=call.site_id,
+        home_site=call.home_site, entry_site=call.entry_site, business_id=call.business_id,
+        tier=call.tier, caller_masked=mask_phone(call.caller_number), outcome="lost",
+        arrival_at_ms=call.arrival_at_ms, answered_at_ms=call.answered_at_ms,
+        ended_at_ms=now, wait_ms=0, ring_ms=0,
+        talk_ms=max(0, now - call.answered_at_ms) if call.answered_at_ms else 0,
+        hold_ms=call.hold_ms, agent_id=call.agent_id if call.answered_at_ms else "",
+        transferred=call.transferred, overflowed=call.overflowed, ivr_path=call.ivr_path,
+    )
+    # the CDR goes up to the hub like any other (its ``cdr.created`` event)
+    uow.add(ended, cdr).emit(
+        Event(new_id("evt"), "call.ended", call.call_id,
+              {"call_id": call.call_id, "end_reason": "lost", "site_id": call.site_id}, now),
+        Event(new_id("evt"), "cdr.created", call.call_id,
+              {"call_id": call.call_id, "site_id": call.site_id,
+               "cdr": _cdr_payload(cdr)}, now))
+
+
+def close_without_cdr(uow: UnitOfWork, call: CallRecord, now: int, reason: str,
+                      kind: str = "call.ended") -> None:
+    """The call (or leg) is not this site's to account for: its record ends, no CDR."""
+    ended = replace(call, state="ended", ended_at_ms=now, end_reason=reason,
+                    updated_at_ms=now)
+    uow.add(ended).emit(Event(new_id("evt"), kind, call.call_id,
+                              {"call_id": call.call_id, "end_reason": reason,
+                               "site_id": call.site_id}, now))

@@ -39,7 +39,7 @@ class Handoff:
     original_arrival_ms: int = 0
     target_site: str = ""
     target_skill: str = ""  # "" = the business's own skill
-    target_agent: str = ""  # named agent (not supported yet)
+    target_agent: str = ""  # named agent: reserved at the target if ready, else refused
     request_id: str = ""
     kind: str = "transfer"  # transfer | consult (a consult leg: the call stays at its owner)
     # | overflow (moved from the queue by expected wait: queued at ``priority``)
@@ -87,6 +87,20 @@ class ConsultLeg:
     agent_id: str = ""
 
 
+KEPT, RELEASED, UNKNOWN = "kept", "released", "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Ownership:
+    """What a site says about a call it handed to (or tried to hand to) another site
+    (``Remote.GetCallOwnership``): ``kept`` (it has the call, or ended it with its CDR),
+    ``released`` (to ``to_site``, which owns it since) or ``unknown``."""
+
+    answer: str
+    to_site: str = ""
+    state: str = ""
+
+
 class SitePeers(Protocol):
     """Direct calls between sites about a consult leg (``Remote.ConcludeConsult`` and
     ``Remote.ReportLeg``); plugged in by the ``transfer`` site component."""
@@ -101,4 +115,9 @@ class SitePeers(Protocol):
                          agent_id: str, end_reason: str) -> bool:
         """Tell the owning site how a consult leg served here went; returns whether the
         owner still knows the call (False: end the leg here)."""
+        ...
+
+    async def ownership(self, site_id: str, call_id: str) -> Ownership | None:
+        """Ask ``site_id`` whether it still owns ``call_id``; None when it cannot be
+        reached (ask again later)."""
         ...

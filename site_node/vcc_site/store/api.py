@@ -69,15 +69,19 @@ class CallRecord:
 
 @dataclass(frozen=True, slots=True)
 class LegRecord:
+    """A stretch of a call served by one agent at one site (settlement reads where it was
+    served, ``site_id``, against whose caller it was, ``home_site``)."""
+
     leg_id: str
     call_id: str
-    site_id: str
+    site_id: str  # serving site: the site whose agent took the leg
     agent_id: str
-    kind: str  # agent | consult | transfer
+    kind: str  # initial | transfer | consult | overflow
     offered_at_ms: int
     answered_at_ms: int = 0
     ended_at_ms: int = 0
     end_reason: str = ""
+    home_site: str = ""  # the caller's home site (customer's, else the caller's area's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +228,9 @@ class SiteStore(Protocol):
 
     async def open_sessions(self) -> list[SessionRecord]: ...
     async def cdr(self, call_id: str) -> CdrRecord | None: ...
+    async def legs(self, call_id: str) -> list[LegRecord]:
+        """Legs of a call served at this site, oldest first."""
+
     async def cdrs(self, limit: int = 1000, after_ended_at_ms: int = 0) -> list[CdrRecord]: ...
     async def state_history(self, agent_id: str) -> list[AgentStateRecord]: ...
     async def audit(self, subject: str) -> list[AuditRecord]: ...

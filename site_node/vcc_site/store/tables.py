@@ -112,6 +112,7 @@ legs = Table(
     Column("answered_at_ms", BigInteger, nullable=False),
     Column("ended_at_ms", BigInteger, nullable=False),
     Column("end_reason", SHORT, nullable=False),
+    Column("home_site", SHORT, nullable=False, server_default=""),  # revision 0003
     Index("ix_legs_call_id", "call_id"),
 )
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -50,6 +51,9 @@ from vcc_site.store.sql import SqlSiteStore
 log = logging.getLogger(__name__)
 
 CURSOR_KEY = "relay.sent_seq"
+# Test-only defect for the failover drills: the event of this outbox sequence is never
+# published (nor re-published) yet counted as acknowledged, so the hub never gets it.
+DROP_EVENT_ENV = "VCC_FAULT_DROP_EVENT"
 
 BACKLOG = Gauge("vcc_site_outbox_backlog", "Outbox events not yet acknowledged by the broker",
                 ["site"])
@@ -122,6 +126,10 @@ class OutboxRelay:
         self._inbox_prefix = ""
         self._waiters: dict[str, asyncio.Future[None]] = {}
         self._token = 0
+        self._drop_seq = int(os.environ.get(DROP_EVENT_ENV, "0") or 0)
+        if self._drop_seq:
+            log.error("TEST-ONLY DEFECT ON: %s=%d, site %s will drop that event",
+                      DROP_EVENT_ENV, self._drop_seq, site_id)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -203,6 +211,13 @@ class OutboxRelay:
         tokens: list[str] = []
         try:
             for row in rows:
+                if row.seq == self._drop_seq:  # the test-only defect (see DROP_EVENT_ENV)
+                    log.error("TEST-ONLY DEFECT: dropping event %d of site %s (%s)",
+                              row.seq, self.site_id, row.event.event_id)
+                    dropped: asyncio.Future[None] = loop.create_future()
+                    dropped.set_result(None)
+                    futures.append(dropped)
+                    continue
                 event = to_wire(self.site_id, row)
                 msg_id = republish_msg_id(event.event_id, stamp) if republish else None
                 self._token += 1

@@ -1,0 +1,1 @@
+"""``vcc demo``: a living province, its wallboard and its consolidated report."""

@@ -1,0 +1,1 @@
+"""Simulated callers and agents driving a running province (``vcc demo``, drills)."""

