@@ -62,6 +62,24 @@ class OverflowAdvisor:
             kept.site_id = site_id
             self._figures[(site_id, f.business_id)] = _Held(kept, now)
 
+    def board(self, province: Province, site_ids: list[str]) -> h.Board:
+        """The latest figures of the asked sites (all if none) with their age."""
+        for site in site_ids:
+            province.site(site)  # NotFound for an unknown site
+        wanted = site_ids or [s.id for s in province.sites]
+        now = self._clock()
+        board = h.Board()
+        fresh: set[str] = set()
+        for (site, _business), held in sorted(self._figures.items()):
+            if site not in wanted:
+                continue
+            age_s = max(0.0, now - held.at)
+            if age_s <= FRESH_S:
+                fresh.add(site)
+            board.rows.append(h.BoardRow(figures=held.figures, age_ms=round(age_s * 1000)))
+        board.stale_site_ids.extend(s for s in wanted if s not in fresh)
+        return board
+
     def transfer_outcome(self, ctx: c.CallContext, site: str, result: c.TransferResult) -> None:
         """Told by the broker of every outcome: an overflow the target did not accept
         suppresses that target for the business (it lost the race)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias
 
@@ -38,6 +39,12 @@ class RoutingServicer(hg.RoutingServicer):
                                  context: Ctx) -> h.ReportQueueFiguresReply:
         self.advisor.report(await self.province(), request.site_id, list(request.figures))
         return h.ReportQueueFiguresReply()
+
+    @grpc_errors
+    async def GetBoard(self, request: h.GetBoardRequest, context: Ctx) -> h.Board:
+        board = self.advisor.board(await self.province(), list(request.site_ids))
+        board.as_of_ms = round(time.time() * 1000)
+        return board
 
 
 def routing_service(servicer: RoutingServicer) -> ServedService:

@@ -1213,6 +1213,90 @@ class ListEntitiesReply(_message.Message):
 Global___ListEntitiesReply: _TypeAlias = ListEntitiesReply  # noqa: Y015
 
 @_typing.final
+class GetBoardRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SITE_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def site_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only these sites; empty for all."""
+
+    def __init__(
+        self,
+        *,
+        site_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["site_ids", b"site_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBoardRequest: _TypeAlias = GetBoardRequest  # noqa: Y015
+
+@_typing.final
+class BoardRow(_message.Message):
+    """One site and business on the board."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIGURES_FIELD_NUMBER: _builtins.int
+    AGE_MS_FIELD_NUMBER: _builtins.int
+    age_ms: _builtins.int
+    """How old the report is, ms (sites report every second; over a few seconds means the
+    site stopped reporting).
+    """
+    @_builtins.property
+    def figures(self) -> _common_pb2.QueueFigures:
+        """The figures as the site last reported them (site_id and business_id set)."""
+
+    def __init__(
+        self,
+        *,
+        figures: _common_pb2.QueueFigures | None = ...,
+        age_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["figures", b"figures"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["age_ms", b"age_ms", "figures", b"figures"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BoardRow: _TypeAlias = BoardRow  # noqa: Y015
+
+@_typing.final
+class Board(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    AS_OF_MS_FIELD_NUMBER: _builtins.int
+    STALE_SITE_IDS_FIELD_NUMBER: _builtins.int
+    as_of_ms: _builtins.int
+    """When the board was read (wall clock of the hub)."""
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___BoardRow]:
+        """Rows ordered by site, then business; a site that never reported has none."""
+
+    @_builtins.property
+    def stale_site_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Sites asked for (or all) that have no report younger than the freshness limit."""
+
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___BoardRow] | None = ...,
+        as_of_ms: _builtins.int = ...,
+        stale_site_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_ms", b"as_of_ms", "rows", b"rows", "stale_site_ids", b"stale_site_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Board: _TypeAlias = Board  # noqa: Y015
+
+@_typing.final
 class AdviseOverflowRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

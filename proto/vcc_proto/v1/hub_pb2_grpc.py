@@ -308,6 +308,11 @@ class RoutingStub:
                 request_serializer=vcc__proto_dot_v1_dot_hub__pb2.ReportQueueFiguresRequest.SerializeToString,
                 response_deserializer=vcc__proto_dot_v1_dot_hub__pb2.ReportQueueFiguresReply.FromString,
                 _registered_method=True)
+        self.GetBoard = channel.unary_unary(
+                '/vcc_proto.v1.Routing/GetBoard',
+                request_serializer=vcc__proto_dot_v1_dot_hub__pb2.GetBoardRequest.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_hub__pb2.Board.FromString,
+                _registered_method=True)
 
 
 class RoutingServicer:
@@ -336,6 +341,14 @@ class RoutingServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetBoard(self, request, context):
+        """The real-time board: each site's latest queue figures per business with their age
+        (leader only: the sites report to the leader). NOT_FOUND for an unknown site.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RoutingServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -353,6 +366,11 @@ def add_RoutingServicer_to_server(servicer, server):
                     servicer.ReportQueueFigures,
                     request_deserializer=vcc__proto_dot_v1_dot_hub__pb2.ReportQueueFiguresRequest.FromString,
                     response_serializer=vcc__proto_dot_v1_dot_hub__pb2.ReportQueueFiguresReply.SerializeToString,
+            ),
+            'GetBoard': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBoard,
+                    request_deserializer=vcc__proto_dot_v1_dot_hub__pb2.GetBoardRequest.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_hub__pb2.Board.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -437,6 +455,33 @@ class Routing:
             '/vcc_proto.v1.Routing/ReportQueueFigures',
             vcc__proto_dot_v1_dot_hub__pb2.ReportQueueFiguresRequest.SerializeToString,
             vcc__proto_dot_v1_dot_hub__pb2.ReportQueueFiguresReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBoard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.Routing/GetBoard',
+            vcc__proto_dot_v1_dot_hub__pb2.GetBoardRequest.SerializeToString,
+            vcc__proto_dot_v1_dot_hub__pb2.Board.FromString,
             options,
             channel_credentials,
             insecure,

@@ -144,6 +144,10 @@ class RoutingStub:
     """
     ReportQueueFigures: _grpc.UnaryUnaryMultiCallable[_hub_pb2.ReportQueueFiguresRequest, _hub_pb2.ReportQueueFiguresReply]
     """Sites push their queue figures (normally over NATS; this RPC is the fallback)."""
+    GetBoard: _grpc.UnaryUnaryMultiCallable[_hub_pb2.GetBoardRequest, _hub_pb2.Board]
+    """The real-time board: each site's latest queue figures per business with their age
+    (leader only: the sites report to the leader). NOT_FOUND for an unknown site.
+    """
 
 @_typing.type_check_only
 class RoutingAsyncStub(RoutingStub):
@@ -158,6 +162,10 @@ class RoutingAsyncStub(RoutingStub):
     """
     ReportQueueFigures: _aio.UnaryUnaryMultiCallable[_hub_pb2.ReportQueueFiguresRequest, _hub_pb2.ReportQueueFiguresReply]  # type: ignore[assignment]
     """Sites push their queue figures (normally over NATS; this RPC is the fallback)."""
+    GetBoard: _aio.UnaryUnaryMultiCallable[_hub_pb2.GetBoardRequest, _hub_pb2.Board]  # type: ignore[assignment]
+    """The real-time board: each site's latest queue figures per business with their age
+    (leader only: the sites report to the leader). NOT_FOUND for an unknown site.
+    """
 
 class RoutingServicer(metaclass=_abc_1.ABCMeta):
     """Cross-site routing decisions: overflow by expected wait and transfer brokering."""
@@ -187,6 +195,16 @@ class RoutingServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_hub_pb2.ReportQueueFiguresReply, _abc.Awaitable[_hub_pb2.ReportQueueFiguresReply]]:
         """Sites push their queue figures (normally over NATS; this RPC is the fallback)."""
+
+    @_abc_1.abstractmethod
+    def GetBoard(
+        self,
+        request: _hub_pb2.GetBoardRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_hub_pb2.Board, _abc.Awaitable[_hub_pb2.Board]]:
+        """The real-time board: each site's latest queue figures per business with their age
+        (leader only: the sites report to the leader). NOT_FOUND for an unknown site.
+        """
 
 def add_RoutingServicer_to_server(servicer: RoutingServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
