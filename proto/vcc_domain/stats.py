@@ -122,6 +122,8 @@ class AgentFigures:
     acw_ms: int = 0
     wrapups: int = 0
     not_ready_ms: int = 0
+    ready_ms: int = 0  # idle, waiting for a call
+    staffed_ms: int = 0  # logged in, in any state
 
     def add(self, other: AgentFigures) -> AgentFigures:
         for name in AGENT_FIELDS:
@@ -244,19 +246,31 @@ def close_spans(open_states: dict[tuple[str, str], OpenState],
 
 
 def aggregate_spans(spans: Iterable[Span], config: StatsConfig) -> dict[AgentKey, AgentFigures]:
-    """After-call work (``wrap_up``) and ``not_ready`` time per agent and interval."""
+    """Time per agent and interval (of the span's start) from the agents' state spans:
+    after-call work (``wrap_up``), ``not_ready``, ``ready`` (idle) and staffed time (any
+    state but logged out), which give occupancy (:func:`occupancy`)."""
     agents: dict[AgentKey, AgentFigures] = {}
     for s in spans:
-        if s.state not in ("wrap_up", "not_ready"):
+        if s.state == "logged_out":
             continue
         a = agents.setdefault((s.site, s.agent_id, interval_start(s.start_ms, config.interval_ms)),
                               AgentFigures())
+        a.staffed_ms += s.duration_ms
         if s.state == "wrap_up":
             a.acw_ms += s.duration_ms
             a.wrapups += 1
-        else:
+        elif s.state == "not_ready":
             a.not_ready_ms += s.duration_ms
+        elif s.state == "ready":
+            a.ready_ms += s.duration_ms
     return agents
+
+
+def occupancy(a: AgentFigures) -> float | None:
+    """Share of the time agents were available that they spent on calls (ringing,
+    talking, holding, after-call work): ``1 - ready / (staffed - not ready)``."""
+    available = a.staffed_ms - a.not_ready_ms
+    return None if available <= 0 else 1 - a.ready_ms / available
 
 
 # -- roll-ups and derived figures --------------------------------------------------------
@@ -310,6 +324,7 @@ def derived(f: Figures, acw: AgentFigures | None = None) -> dict[str, float | No
         "avg_acw_s": secs(ratio(acw.acw_ms, acw.wrapups)) if acw is not None else None,
         "transfer_rate": ratio(f.transferred, f.answered),
         "abandon_rate": ratio(f.abandoned, f.sl_calls),
+        "occupancy": occupancy(acw) if acw is not None else None,
     }
 
 

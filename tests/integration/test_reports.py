@@ -357,7 +357,13 @@ async def test_report_from_rollups_equals_recomputation_from_raw_cdrs(hub_url: s
         assert await aggregator.step() == 0
         assert await _snapshot(engine, ROLLUP_TABLES) == snap
 
-        async with engine.begin() as conn:  # the 0002 backfill gives the same roll-ups
+        # the 0002 backfill gives the same roll-ups; 0003's ready/staffed times are lost
+        # by going below it and come back as 0 (occupancy unknown for those rows)
+        async with engine.begin() as conn:
+            for table in ("report_agents", "report_agent_days", "report_site_agent_intervals"):
+                await conn.execute(text(f"UPDATE {table} SET ready_ms = 0, staffed_ms = 0"))
+        snap = await _snapshot(engine, ROLLUP_TABLES)
+        async with engine.begin() as conn:
             await conn.run_sync(lambda c: command.downgrade(rt.MIGRATIONS.config(c),
                                                             "reports_0001"))
         await rt.MIGRATIONS.upgrade(engine)

@@ -20,6 +20,7 @@ from vcc_domain.stats import (
     close_spans,
     derived,
     merge_into,
+    occupancy,
     recompute,
     rollup,
 )
@@ -106,7 +107,8 @@ def test_agent_state_spans_give_acw_and_not_ready() -> None:
             AgentStateRow("KM", 3, "B", "wrap_up", T0 + 10_000),
             AgentStateRow("KM", 9, "A", "ready", T0 + 445_000)]
     agg = recompute([], rows, target_of, CONFIG).agents
-    assert agg[("KM", "A", T0)] == AgentFigures(acw_ms=45_000, wrapups=1, not_ready_ms=300_000)
+    assert agg[("KM", "A", T0)] == AgentFigures(acw_ms=45_000, wrapups=1, not_ready_ms=300_000,
+                                                staffed_ms=445_000)
     assert ("KM", "B", T0) not in agg  # B's wrap-up is still open
     # the same in two batches
     held: dict[Any, Any] = {}
@@ -159,3 +161,18 @@ def test_incremental_batches_equal_one_pass_and_rollups(items: list[Cdr], cut: i
     total = fig(items)
     assert total.offered == len(items)
     assert total.answered == sum(1 for c in items if c.answered_at_ms > 0)
+
+
+def test_occupancy_from_state_spans_by_hand() -> None:
+    """Ready 60 s, busy 120 s, wrap-up 30 s, not ready 90 s, then logged out (not staffed):
+    available 300 - 90 = 210 s, of which 150 s on calls: occupancy 150 / 210."""
+    rows = [AgentStateRow("KM", 1, "A", "ready", T0),
+            AgentStateRow("KM", 2, "A", "busy", T0 + 60_000),
+            AgentStateRow("KM", 3, "A", "wrap_up", T0 + 180_000),
+            AgentStateRow("KM", 4, "A", "not_ready", T0 + 210_000),
+            AgentStateRow("KM", 5, "A", "logged_out", T0 + 300_000),
+            AgentStateRow("KM", 6, "A", "ready", T0 + 400_000)]
+    a = recompute([], rows, target_of, CONFIG).agents[("KM", "A", T0)]
+    assert (a.ready_ms, a.staffed_ms, a.not_ready_ms, a.acw_ms) == (60_000, 300_000, 90_000, 30_000)
+    assert occupancy(a) == pytest.approx(150 / 210)
+    assert occupancy(AgentFigures(staffed_ms=90_000, not_ready_ms=90_000)) is None

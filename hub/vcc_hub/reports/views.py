@@ -14,6 +14,7 @@ from vcc_domain.stats import (
     AgentFigures,
     Figures,
     derived,
+    occupancy,
     rollup,
     rollup_agents,
 )
@@ -51,7 +52,7 @@ def _figures_row(f: Figures, acw: AgentFigures | None) -> dict[str, Any]:
 
 FIG_COLUMNS = ["offered", "answered", "abandoned", "short_abandoned", "service_level",
                "asa_s", "aht_s", "avg_talk_s", "avg_acw_s", "avg_ring_s", "transfer_rate",
-               "overflow_in", "overflow_out"]
+               "overflow_in", "overflow_out", "occupancy"]
 
 
 def build(view: str, loaded: Loaded, target_of: Callable[[str], SLTarget],
@@ -109,9 +110,10 @@ def build(view: str, loaded: Loaded, target_of: Callable[[str], SLTarget],
             rows.append({"site": site, "agent": agent, "calls": a.calls,
                          "handle_s": handle / 1000, "talk_s": a.talk_ms / 1000,
                          "acw_s": a.acw_ms / 1000, "not_ready_s": a.not_ready_ms / 1000,
-                         "aht_s": round(handle / a.calls / 1000, 3) if a.calls else None})
+                         "aht_s": round(handle / a.calls / 1000, 3) if a.calls else None,
+                         "occupancy": None if (o := occupancy(a)) is None else round(o, 4)})
         columns = ["site", "agent", "calls", "handle_s", "talk_s", "acw_s", "not_ready_s",
-                   "aht_s"]
+                   "aht_s", "occupancy"]
     else:
         ag_int = rollup_agents(_site_agent_intervals(loaded),
                                lambda k: (k[0], k[1] - k[1] % interval_ms))

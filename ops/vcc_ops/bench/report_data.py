@@ -136,9 +136,9 @@ class Sums:
             stats[key] = f if held is None else tuple(map(add, held, f))
             if c.agent_id and c.answered_at_ms > 0:
                 for akey, a in (((c.site_id, c.agent_id, start),
-                                 (1, c.talk_ms, c.hold_ms, 0, 0, 0)),
+                                 (1, c.talk_ms, c.hold_ms, 0, 0, 0, 0, 0)),
                                 ((c.site_id, c.agent_id, c.ended_at_ms - c.ended_at_ms % iv),
-                                 (0, 0, 0, acw_ms(c), 1, 0))):
+                                 (0, 0, 0, acw_ms(c), 1, 0, 0, acw_ms(c)))):  # wrap-up is staffed
                     was = agents.get(akey)
                     agents[akey] = a if was is None else tuple(map(add, was, a))
         rated = [rate_cdr(c, self.tariff) for c in cdrs]

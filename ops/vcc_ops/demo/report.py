@@ -2,8 +2,10 @@
 
 Per site and for the province (JSON fields documented in the README):
 ``offered, answered, abandoned, service_level, asa_s, aht_s, transfer_rate, overflow_in,
-overflow_out`` come from the hub's province report over the demo's time range (province
-time); ``cdrs_at_hub`` counts the hub's CDRs of the calls the access edge placed at the
+overflow_out, occupancy`` come from the hub's province report over the demo's time range
+(province time; ``offered`` counts each site's CDR, so a call that overflowed or was
+transferred counts at both sites, while ``calls_placed`` counts the distinct calls the
+access edge placed at the site); ``cdrs_at_hub`` counts the hub's CDRs of the calls the access edge placed at the
 site, and ``cdrs_missing`` the calls the edge saw end (or lost) with no CDR at the hub,
 which must be 0. Times are province seconds; ``wall`` repeats them divided by the speed-up.
 The settlement part is the hub's statement of every month the range touches.
@@ -27,7 +29,7 @@ from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
 
 FIGURES = ("offered", "answered", "abandoned", "service_level", "asa_s", "aht_s",
-           "transfer_rate", "overflow_in", "overflow_out")
+           "transfer_rate", "overflow_in", "overflow_out", "occupancy")
 TIMES = ("asa_s", "aht_s")
 
 
@@ -132,6 +134,7 @@ def build(*, province: str, speed: float, wall_s: float, from_ms: int, to_ms: in
 
 def _figures(row: dict[str, Any], check: Counter[str], speed: float) -> dict[str, Any]:
     out: dict[str, Any] = {k: row.get(k) for k in FIGURES}
+    out["calls_placed"] = check.get("placed", 0)  # distinct calls the edge placed here
     out["cdrs_at_hub"] = check.get("cdrs_at_hub", 0)
     out["cdrs_missing"] = check.get("cdrs_missing", 0)
     out["wall"] = {k: (None if row.get(k) is None else round(row[k] / speed, 3)) for k in TIMES}
