@@ -209,6 +209,65 @@ async def live_sites_for(endpoints: Sequence[str], area_code: str) -> list[str]:
     return [s for s in _sites_of(entry[0].value) if s in live]
 
 
+class RouteCache:
+    """Every area's live sites, nearest first, re-read at most every ``refresh_s``.
+
+    What a switch's access edge keeps: one persistent etcd client and one snapshot of the
+    whole routing map and the site registrations (one transaction), instead of a new
+    connection per call. A route is at most ``refresh_s`` older than etcd, on top of the
+    lease TTL a failed site takes to leave the registrations.
+    """
+
+    def __init__(self, endpoints: Sequence[str], refresh_s: float = 0.5) -> None:
+        self.endpoints = list(endpoints)
+        self.refresh_s = refresh_s
+        self._client: Etcd3Client | None = None
+        self._routes: dict[str, list[str]] = {}
+        self._read_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def live_sites_for(self, area_code: str) -> list[str]:
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._read_at > self.refresh_s:
+            async with self._lock:
+                if loop.time() - self._read_at > self.refresh_s:
+                    await self._read()
+                    self._read_at = loop.time()
+        if area_code not in self._routes:
+            raise NotFound(f"no routing map for area code {area_code!r} (no hub has led yet?)",
+                           field="area_code")
+        return list(self._routes[area_code])
+
+    async def _read(self) -> None:
+        try:
+            if self._client is None:
+                client = new_client(self.endpoints)
+                await client.connect()
+                self._client = client
+            kv = self._client.kv
+            assert kv is not None
+            response = await kv.txn(
+                compare=[],
+                success=[kv.txn_op_get(ROUTING_PREFIX, range_end=prefix_range_end(ROUTING_PREFIX)),
+                         kv.txn_op_get(SITE_PREFIX, range_end=prefix_range_end(SITE_PREFIX))],
+                timeout=3.0,
+            )
+        except ETCD_ERRORS as exc:
+            await self.close()  # a fresh connection next time
+            raise Unavailable(f"etcd at {','.join(self.endpoints)} unreachable: {exc}") from exc
+        live = live_sites_of(response.responses[1].response_range.kvs)
+        self._routes = {
+            kv_.key.decode().removeprefix(ROUTING_PREFIX): [s for s in _sites_of(kv_.value)
+                                                            if s in live]
+            for kv_ in response.responses[0].response_range.kvs}
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.close()
+
+
 async def nearest_live_site(endpoints: Sequence[str], area_code: str) -> str:
     """The ID of the nearest live site for a caller of ``area_code``.
 

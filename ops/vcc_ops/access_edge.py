@@ -1,7 +1,8 @@
 """The access edge: sends each caller to the nearest live site and keeps a ledger.
 
 For a caller's area code the edge reads the routing map in etcd (the area's sites nearest
-first, only those whose lease is alive: :func:`vcc_failover.routing_map.live_sites_for`)
+first, only those whose lease is alive), from a snapshot of the whole map re-read at most
+every half second over one connection (:class:`vcc_failover.routing_map.RouteCache`)
 and offers the call there (``Access.OfferCall`` on the site's endpoint from its etcd
 registration). If that site does not answer (it died and its lease has not lapsed yet)
 the edge tries the next site of the list, so a caller is refused only when no site of
@@ -31,7 +32,7 @@ from vcc_domain.errors import NotFound, Unavailable
 from vcc_domain.ids import new_id
 from vcc_domain.province import Province
 from vcc_failover.lease import get_prefix
-from vcc_failover.routing_map import SITE_PREFIX, live_sites_for, live_sites_of
+from vcc_failover.routing_map import SITE_PREFIX, RouteCache, live_sites_for, live_sites_of
 from vcc_failover.sites import SiteEndpoints
 from vcc_proto.channels import ChannelPool
 from vcc_proto.v1 import common_pb2 as c
@@ -66,7 +67,7 @@ class EdgeCall:
 class AccessEdge:
     def __init__(self, etcd_endpoints: Sequence[str], province: Province | None = None, *,
                  static_endpoints: dict[str, str] | None = None, rpc_timeout_s: float = 2.0,
-                 ledger_path: Path | None = None) -> None:
+                 ledger_path: Path | None = None, route_refresh_s: float = 0.5) -> None:
         self.etcd = list(etcd_endpoints)
         self.province = province
         self.sites = SiteEndpoints(self.etcd, static_endpoints or {})
@@ -74,6 +75,7 @@ class AccessEdge:
         self.ledger_path = ledger_path
         self.ledger: dict[str, EdgeCall] = {}
         self._channels = ChannelPool()
+        self._routes = RouteCache(self.etcd, route_refresh_s) if route_refresh_s > 0 else None
 
     # -- routing ----------------------------------------------------------------------
 
@@ -86,8 +88,11 @@ class AccessEdge:
         return area
 
     async def route(self, area_code: str) -> list[str]:
-        """The area's live sites, nearest first, as the routing map says right now."""
-        return await live_sites_for(self.etcd, area_code)
+        """The area's live sites, nearest first, as the routing map says (re-read at most
+        every ``route_refresh_s``; 0 = read etcd for every call)."""
+        if self._routes is None:
+            return await live_sites_for(self.etcd, area_code)
+        return await self._routes.live_sites_for(area_code)
 
     # -- calls ------------------------------------------------------------------------
 
@@ -225,6 +230,8 @@ class AccessEdge:
 
     async def close(self) -> None:
         await self._channels.close()
+        if self._routes is not None:
+            await self._routes.close()
 
 
 class _Kv:
