@@ -8,7 +8,10 @@ moved already, was transferred by an agent (it waits at the transferred priority
 moved by overflow), is a consult leg, came here by overflow less than the policy's
 ``overflow_suppression_s`` ago, or failed to move less than ``RETRY_S`` ago. For each
 qualifying call (at most ``max_asks`` per business and tick) the hub is asked
-(``Routing.AdviseOverflow``); if it advises a site, the call moves there:
+(``Routing.AdviseOverflow``); if it advises a site, the call moves there. The call with
+the longest expected wait is asked about first: when even it should stay, so should the
+rest, and the business is not asked about again for ``STAY_PAUSE_S`` (an overloaded
+province would otherwise ask about every waiting call twice a second):
 
 1. under the call's lock (a hang-up waits for the outcome), the call leaves the ACD so no
    agent here is offered it meanwhile (nothing is written: it is still queued on disk);
@@ -40,6 +43,7 @@ from vcc_site.store.api import UnitOfWork
 log = logging.getLogger(__name__)
 
 RETRY_S = 2.0  # a call that failed to move is not tried again for this long
+STAY_PAUSE_S = 1.0  # wall seconds without asking about a business the hub said to keep
 TRIP_MARGIN_S = 4.0  # on top of the broker's accept timer
 
 
@@ -74,6 +78,7 @@ class OverflowMonitor:
         self.max_asks = max_asks
         self.stats = OverflowStats()
         self._failed_at: dict[str, int] = {}  # call id -> ms of its last failed move
+        self._quiet_until: dict[str, float] = {}  # business -> clock.monotonic() to ask again
 
     def candidates(self) -> dict[str, list[tuple[LiveCall, float]]]:
         """Waiting calls that may overflow, with their expected wait (s), per business,
@@ -107,8 +112,21 @@ class OverflowMonitor:
         if not self.enabled:
             return
         self._failed_at = {k: v for k, v in self._failed_at.items() if k in self.core.calls}
+        now = self.core.clock.monotonic()
         for business_id, calls in self.candidates().items():
             waiting = len(calls)
+            if self._quiet_until.get(business_id, 0.0) > now:
+                continue
+            # probe with the longest expected wait first: if even that call should stay
+            # (no site beats it), every other one should too; ask again after a pause
+            # instead of asking about every waiting call twice a second
+            longest, longest_ewt = max(calls, key=lambda ce: ce[1])
+            self.stats.asked += 1
+            probe = await self.advise(business_id, round(longest_ewt * 1000), waiting,
+                                      longest.call_id)
+            if not probe.site_id:
+                self._quiet_until[business_id] = now + STAY_PAUSE_S * self._speed()
+                continue
             for call, ewt in calls[: self.max_asks]:
                 if self.core.calls.get(call.call_id) is not call or call.state != "queued":
                     continue
@@ -118,6 +136,11 @@ class OverflowMonitor:
                     continue
                 self.stats.advised += 1
                 await self.move(call, advice)
+
+    def _speed(self) -> float:
+        """Clock seconds per wall second (a compressed demo clock runs faster)."""
+        speed = getattr(self.core.clock, "speed", 1.0)
+        return float(speed) if isinstance(speed, int | float) and speed > 0 else 1.0
 
     async def move(self, call: LiveCall, advice: Advice) -> bool:
         """Move one waiting call to the advised site; True if it left."""
