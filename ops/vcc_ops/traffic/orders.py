@@ -5,7 +5,7 @@ An agent ends a share of the calls of a business with a work-order form by filli
 form (``WorkOrders.Create`` at their site; an order for a caller homed elsewhere lives at
 the home site). After ``answer_after_s`` province seconds the department dispatches and answers it
 (``Feedback`` at the owning site), the center replies (``Reply``) and, if the order needs
-a callback, makes it (``CallbackDone``). The report shows each site's work-order figures.
+a callback, makes it (``CallbackDone``); then the order is closed (``Close``). The report shows each site's work-order figures.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class OpenOrder:
     owner_site: str
     callback_required: bool
     created_wall: float
+    stage: str = "created"  # created | answered | replied | called_back | closed
 
 
 class WorkOrderDesk:
@@ -43,6 +44,7 @@ class WorkOrderDesk:
         self.created = 0
         self.replied = 0
         self.callbacks = 0
+        self.closed = 0
         self.errors: list[str] = []
 
     def _stub(self, site: str) -> sg.WorkOrdersStub:
@@ -79,31 +81,48 @@ class WorkOrderDesk:
             await self.work(time.monotonic() - self.answer_after_wall_s)
 
     async def work(self, created_before: float) -> None:
-        due = [o for o in self.open if o.created_wall <= created_before]
-        self.open = [o for o in self.open if o.created_wall > created_before]
-        for order in due:
-            stub = self._stub(order.owner_site)
+        """Take every order created before ``created_before`` (monotonic) through its
+        remaining steps; an order leaves the list only when done or refused, so a pass
+        cut short (the run stopping) is finished by the next one."""
+        for order in [o for o in self.open if o.created_wall <= created_before]:
             try:
-                for action in ("dispatch", "answer"):  # the department's side
-                    await stub.Feedback(s.WorkOrderFeedbackRequest(
-                        order_id=order.order_id, action=action, actor="department",
-                        result="done" if action == "answer" else ""), timeout=15)
-                replied = await stub.Reply(s.WorkOrderStep(order_id=order.order_id,
-                                                           actor="back-office"), timeout=15)
-                self.replied += 1
-                if replied.callback_required or order.callback_required:
-                    await stub.CallbackDone(s.WorkOrderStep(
-                        order_id=order.order_id, actor="callback-desk",
-                        result="customer satisfied"), timeout=15)
-                    self.callbacks += 1
+                await self._advance(order)
             except grpc.aio.AioRpcError as exc:
-                self._error(f"{order.order_id} at {order.owner_site}: {exc.code().name} "
-                            f"{exc.details()}")
+                self._error(f"{order.order_id} at {order.owner_site} ({order.stage}): "
+                            f"{exc.code().name} {exc.details()}")
+            self.open.remove(order)
+
+    async def _advance(self, order: OpenOrder) -> None:
+        stub = self._stub(order.owner_site)
+        if order.stage == "created":  # the department's side
+            for action in ("dispatch", "answer"):
+                await stub.Feedback(s.WorkOrderFeedbackRequest(
+                    order_id=order.order_id, action=action, actor="department",
+                    result="done" if action == "answer" else ""), timeout=15)
+            order.stage = "answered"
+        if order.stage == "answered":
+            replied = await stub.Reply(s.WorkOrderStep(order_id=order.order_id,
+                                                       actor="back-office"), timeout=15)
+            self.replied += 1
+            order.callback_required = order.callback_required or replied.callback_required
+            order.stage = "replied"
+        if order.stage == "replied" and order.callback_required:
+            await stub.CallbackDone(s.WorkOrderStep(
+                order_id=order.order_id, actor="callback-desk",
+                result="customer satisfied"), timeout=15)
+            self.callbacks += 1
+            order.stage = "called_back"
+        if order.stage in ("replied", "called_back"):
+            await stub.Close(s.WorkOrderStep(order_id=order.order_id, actor="back-office"),
+                             timeout=15)
+            self.closed += 1
+            order.stage = "closed"
 
     async def figures(self, sites: list[str]) -> dict[str, Any]:
         """Each site's work-order totals (the ``*`` row of ``WorkOrders.GetFigures``)."""
         out: dict[str, Any] = {"created": self.created, "replied": self.replied,
-                               "callbacks_done": self.callbacks, "errors": self.errors[:10],
+                               "callbacks_done": self.callbacks, "closed": self.closed,
+                               "errors": self.errors[:10],
                                "sites": {}}
         for site in sites:
             try:

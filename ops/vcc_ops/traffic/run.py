@@ -185,7 +185,6 @@ class ProvinceTraffic:
             return walker.choose(step.ivr_node_id, step.collect.secret, step.collect.max_digits)
 
         self.offered += 1
-        offered_at = time.monotonic()
         try:
             call = await self.edge.offer(planned.caller, planned.dialed_code,
                                          area_code=planned.area_code, chooser=choose)
@@ -195,11 +194,12 @@ class ProvinceTraffic:
         shared.plans[call.call_id] = planned
         if call.state in FINAL:
             return
+        queued_at = time.monotonic()  # out of the IVR: the wait for an agent starts
         answered = shared.answered_event(call.call_id)
         try:
             await asyncio.wait_for(answered.wait(), self.config.wall(planned.patience_s)
                                    if planned.patience_s != float("inf") else None)
-            self.waits[call.call_id] = time.monotonic() - offered_at
+            self.waits[call.call_id] = time.monotonic() - queued_at
         except TimeoutError:
             if answered.is_set():
                 return
