@@ -40,6 +40,7 @@ from vcc_site.service.access import AccessService
 from vcc_site.service.core import SiteCore
 from vcc_site.service.customers import RemoteCustomers, publish_profiles
 from vcc_site.service.desk import DeskService
+from vcc_site.service.notices import NoticeDispatcher, WebhookNotifier
 from vcc_site.service.ownership import start_settling
 from vcc_site.service.recovery import recover, seed_site
 from vcc_site.service.selfservice import SelfService
@@ -91,8 +92,12 @@ def load_site(config: NodeConfig, site_id: str, store: SiteStore,
     core = SiteCore(province, site_id, store, clock or clock_from_env(),
                     on_fatal=lambda _exc: fatal.set())
     access = AccessService(core, SelfService(core))
+    orders = WorkOrderService(core, calendar_from_config(config))
+    webhook = config.extra.get("notify_webhook") or os.environ.get("VCC_NOTIFY_WEBHOOK", "")
+    if webhook:
+        orders.notices = NoticeDispatcher(WebhookNotifier(webhook))
     return SiteNode(config, site_id, province, state, core, access, DeskService(core), fatal,
-                    WorkOrderService(core, calendar_from_config(config)))
+                    orders)
 
 
 async def run_site(config: NodeConfig, site_id: str) -> None:

@@ -30,6 +30,7 @@ from vcc_domain.province import WorkOrderSpec
 from vcc_domain.workorder_figures import OrderFigures, order_figures
 from vcc_domain.workorders import WorkOrder
 from vcc_site.service.core import SiteCore
+from vcc_site.service.notices import NoticeDispatcher
 from vcc_site.store.api import Event, UnitOfWork
 from vcc_site.store.wo_reads import work_order_reads
 
@@ -60,6 +61,8 @@ class WorkOrderService:
         self.forwarder = forwarder
         self.reads = work_order_reads(core.store)
         self.seed = seed or core.site_id
+        # fault-repair notices to customers, sent after each department feedback commits
+        self.notices = NoticeDispatcher()
 
     @property
     def site_id(self) -> str:
@@ -193,6 +196,7 @@ class WorkOrderService:
         for o in changed:
             uow.add(o).emit(order_event(o, action, now, actor))
         await self.core.store.commit(uow)
+        self.notices.after_feedback(changed, action, now)  # committed: now tell customers
         return changed
 
     async def _answer(self, order: WorkOrder, now: int, details: Mapping[str, str],
