@@ -22,6 +22,7 @@ from vcc_ops.directory_cli import directory
 from vcc_ops.drills.cli import drill
 from vcc_ops.report_cli import report, settle
 from vcc_ops.simulate.cli import simulate
+from vcc_ops.workorders_cli import workorders
 
 EXAMPLE_PROVINCE = "yunnan.toml"
 
@@ -234,6 +235,7 @@ main.add_command(demo)
 main.add_command(report)
 main.add_command(settle)
 main.add_command(simulate)
+main.add_command(workorders)
 
 
 # -- benchmarks -------------------------------------------------------------------------

@@ -28,6 +28,7 @@ SERVICES: dict[str, tuple[ModuleType, str]] = {
     "Reports": (hub_pb2_grpc, "add_ReportsServicer_to_server"),
     "Replication": (hub_pb2_grpc, "add_ReplicationServicer_to_server"),
     "Customers": (hub_pb2_grpc, "add_CustomersServicer_to_server"),
+    "ProvinceWorkOrders": (hub_pb2_grpc, "add_ProvinceWorkOrdersServicer_to_server"),
     "Node": (node_pb2_grpc, "add_NodeServicer_to_server"),
 }
 
@@ -40,7 +41,8 @@ _PB2_OF: dict[str, ModuleType] = {
 
 # Services each kind of process serves (besides grpc.health.v1.Health and reflection).
 SITE_SERVICES = ("Node", "Access", "AgentDesk", "Remote", "WorkOrders")
-HUB_SERVICES = ("Node", "Directory", "Routing", "Reports", "Replication", "Customers")
+HUB_SERVICES = ("Node", "Directory", "Routing", "Reports", "Replication", "Customers",
+                "ProvinceWorkOrders")
 
 
 @dataclass(frozen=True)

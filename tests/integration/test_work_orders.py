@@ -8,6 +8,8 @@ feedback; the hub's province-wide copy and its figures show it, owned by DL.
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 from collections.abc import AsyncIterator
 
 import grpc
@@ -18,6 +20,8 @@ from tests.integration._helpers.site import Client, until
 from vcc_domain.workorder_figures import total
 from vcc_hub.events.workorders import province_figures, province_order
 from vcc_ops.infra import EtcdServer, NatsServer
+from vcc_proto.v1 import hub_pb2 as h
+from vcc_proto.v1 import hub_pb2_grpc as hg
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 from vcc_replication.db import make_engine
@@ -98,6 +102,26 @@ async def test_order_for_caller_homed_elsewhere_lives_at_home_and_in_the_hub_cop
             ("inquiry", "Customer service back office")}
     finally:
         await engine.dispose()
+
+    async with grpc.aio.insecure_channel(hub.target) as ch:  # the hub's read API
+        province_orders = hg.ProvinceWorkOrdersStub(ch)
+        listed = await province_orders.ListOrders(h.ListProvinceOrdersRequest(
+            owner_site_id="DL"))
+        assert [(o.order_id, o.owner_site, o.state) for o in listed.orders] == [
+            (created.order_id, "DL", "answered")]
+        assert not (await province_orders.ListOrders(h.ListProvinceOrdersRequest(
+            owner_site_id="KM"))).orders  # KM holds only a reference
+        summed = await province_orders.GetFigures(h.ProvinceFiguresRequest())
+        assert summed.figures[-1].kind == "*" and summed.figures[-1].answered == 1
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await province_orders.ListOrders(h.ListProvinceOrdersRequest(owner_site_id="ZZ"))
+        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "vcc_ops.cli", "workorders", "list", "--hub", hub.target,
+        "--json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(cli.communicate(), 60)
+    assert cli.returncode == 0, err.decode()
+    assert [o["order_id"] for o in json.loads(out)] == [created.order_id]
 
 
 async def _offered(desk, call_id: str) -> bool | None:  # type: ignore[no-untyped-def]

@@ -8,22 +8,26 @@ from vcc_hub.events.consumer import EventsConsumer, SiteDirectory, grace_from, s
 from vcc_hub.events.customers import CustomersServicer
 from vcc_hub.events.service import ReplicationServicer
 from vcc_hub.events.tables import MIGRATIONS
+from vcc_hub.events.workorders_service import ProvinceWorkOrdersServicer
 from vcc_proto.server import ServedService
 from vcc_proto.v1 import hub_pb2_grpc
 
 
 class HubEvents:
     def __init__(self, consumer: EventsConsumer, servicer: ReplicationServicer,
-                 customers: CustomersServicer) -> None:
+                 customers: CustomersServicer, orders: ProvinceWorkOrdersServicer) -> None:
         self.consumer = consumer
         self.servicer = servicer
         self.customers = customers
+        self.orders = orders
 
     def services(self) -> list[ServedService]:
         return [ServedService("vcc_proto.v1.Replication", self.servicer,
                               hub_pb2_grpc.add_ReplicationServicer_to_server),
                 ServedService("vcc_proto.v1.Customers", self.customers,
-                              hub_pb2_grpc.add_CustomersServicer_to_server)]
+                              hub_pb2_grpc.add_CustomersServicer_to_server),
+                ServedService("vcc_proto.v1.ProvinceWorkOrders", self.orders,
+                              hub_pb2_grpc.add_ProvinceWorkOrdersServicer_to_server)]
 
     async def stop(self) -> None:
         await self.consumer.stop()
@@ -37,6 +41,7 @@ async def start(ctx: HubContext) -> Component:
                               grace_s=grace_from(extra))
     consumer.start()
     component = HubEvents(consumer, ReplicationServicer(ctx.engine, consumer, ctx.clock),
-                          CustomersServicer(ctx.engine))
+                          CustomersServicer(ctx.engine),
+                          ProvinceWorkOrdersServicer(ctx.engine, ctx.province, ctx.clock))
     ctx.extras["events"] = component
     return component

@@ -1848,3 +1848,55 @@ class CustomerCopy(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CustomerCopy: _TypeAlias = CustomerCopy  # noqa: Y015
+
+@_typing.final
+class ListProvinceOrdersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OWNER_SITE_ID_FIELD_NUMBER: _builtins.int
+    OPEN_ONLY_FIELD_NUMBER: _builtins.int
+    OVERDUE_ONLY_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    owner_site_id: _builtins.str
+    """Only orders owned by this site; empty for all."""
+    open_only: _builtins.bool
+    """Leave out closed orders."""
+    overdue_only: _builtins.bool
+    """Only orders past their answer deadline and not answered yet (at the hub's clock)."""
+    limit: _builtins.int
+    """At most this many (newest kept when cut); 0 means 1000. At most 10000."""
+    def __init__(
+        self,
+        *,
+        owner_site_id: _builtins.str = ...,
+        open_only: _builtins.bool = ...,
+        overdue_only: _builtins.bool = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "open_only", b"open_only", "overdue_only", b"overdue_only", "owner_site_id", b"owner_site_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProvinceOrdersRequest: _TypeAlias = ListProvinceOrdersRequest  # noqa: Y015
+
+@_typing.final
+class ProvinceFiguresRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OWNER_SITE_ID_FIELD_NUMBER: _builtins.int
+    owner_site_id: _builtins.str
+    """Only orders owned by this site; empty for the province."""
+    def __init__(
+        self,
+        *,
+        owner_site_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["owner_site_id", b"owner_site_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProvinceFiguresRequest: _TypeAlias = ProvinceFiguresRequest  # noqa: Y015

@@ -5,6 +5,7 @@ import warnings
 
 from vcc_proto.v1 import common_pb2 as vcc__proto_dot_v1_dot_common__pb2
 from vcc_proto.v1 import hub_pb2 as vcc__proto_dot_v1_dot_hub__pb2
+from vcc_proto.v1 import site_pb2 as vcc__proto_dot_v1_dot_site__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -853,6 +854,130 @@ class Customers:
             '/vcc_proto.v1.Customers/GetCustomerCopy',
             vcc__proto_dot_v1_dot_hub__pb2.GetCustomerCopyRequest.SerializeToString,
             vcc__proto_dot_v1_dot_hub__pb2.CustomerCopy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class ProvinceWorkOrdersStub:
+    """Province-wide work orders: the hub's copies of every site's orders, kept from the sites'
+    work-order events (read only; the owning site changes an order).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ListOrders = channel.unary_unary(
+                '/vcc_proto.v1.ProvinceWorkOrders/ListOrders',
+                request_serializer=vcc__proto_dot_v1_dot_hub__pb2.ListProvinceOrdersRequest.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.ListWorkOrdersReply.FromString,
+                _registered_method=True)
+        self.GetFigures = channel.unary_unary(
+                '/vcc_proto.v1.ProvinceWorkOrders/GetFigures',
+                request_serializer=vcc__proto_dot_v1_dot_hub__pb2.ProvinceFiguresRequest.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrderFiguresReply.FromString,
+                _registered_method=True)
+
+
+class ProvinceWorkOrdersServicer:
+    """Province-wide work orders: the hub's copies of every site's orders, kept from the sites'
+    work-order events (read only; the owning site changes an order).
+    """
+
+    def ListOrders(self, request, context):
+        """Orders of one owning site or of all, oldest first. NOT_FOUND for an unknown site.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFigures(self, request, context):
+        """On-time rate by kind and department, outstanding and overdue orders and callback
+        completion over the province (or one owning site); the last row ("*", "*") is the total.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ProvinceWorkOrdersServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ListOrders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOrders,
+                    request_deserializer=vcc__proto_dot_v1_dot_hub__pb2.ListProvinceOrdersRequest.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.ListWorkOrdersReply.SerializeToString,
+            ),
+            'GetFigures': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFigures,
+                    request_deserializer=vcc__proto_dot_v1_dot_hub__pb2.ProvinceFiguresRequest.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.WorkOrderFiguresReply.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'vcc_proto.v1.ProvinceWorkOrders', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('vcc_proto.v1.ProvinceWorkOrders', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class ProvinceWorkOrders:
+    """Province-wide work orders: the hub's copies of every site's orders, kept from the sites'
+    work-order events (read only; the owning site changes an order).
+    """
+
+    @staticmethod
+    def ListOrders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.ProvinceWorkOrders/ListOrders',
+            vcc__proto_dot_v1_dot_hub__pb2.ListProvinceOrdersRequest.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.ListWorkOrdersReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFigures(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.ProvinceWorkOrders/GetFigures',
+            vcc__proto_dot_v1_dot_hub__pb2.ProvinceFiguresRequest.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.WorkOrderFiguresReply.FromString,
             options,
             channel_credentials,
             insecure,

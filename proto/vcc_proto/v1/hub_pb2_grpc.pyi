@@ -12,6 +12,7 @@ from collections import abc as _abc
 from grpc import aio as _aio
 from vcc_proto.v1 import common_pb2 as _common_pb2
 from vcc_proto.v1 import hub_pb2 as _hub_pb2
+from vcc_proto.v1 import site_pb2 as _site_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -360,3 +361,58 @@ class CustomersServicer(metaclass=_abc_1.ABCMeta):
         """The hub's copy of one customer; NOT_FOUND if the hub holds none."""
 
 def add_CustomersServicer_to_server(servicer: CustomersServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class ProvinceWorkOrdersStub:
+    """Province-wide work orders: the hub's copies of every site's orders, kept from the sites'
+    work-order events (read only; the owning site changes an order).
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> ProvinceWorkOrdersAsyncStub: ...
+    ListOrders: _grpc.UnaryUnaryMultiCallable[_hub_pb2.ListProvinceOrdersRequest, _site_pb2.ListWorkOrdersReply]
+    """Orders of one owning site or of all, oldest first. NOT_FOUND for an unknown site."""
+    GetFigures: _grpc.UnaryUnaryMultiCallable[_hub_pb2.ProvinceFiguresRequest, _site_pb2.WorkOrderFiguresReply]
+    """On-time rate by kind and department, outstanding and overdue orders and callback
+    completion over the province (or one owning site); the last row ("*", "*") is the total.
+    """
+
+@_typing.type_check_only
+class ProvinceWorkOrdersAsyncStub(ProvinceWorkOrdersStub):
+    """Province-wide work orders: the hub's copies of every site's orders, kept from the sites'
+    work-order events (read only; the owning site changes an order).
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    ListOrders: _aio.UnaryUnaryMultiCallable[_hub_pb2.ListProvinceOrdersRequest, _site_pb2.ListWorkOrdersReply]  # type: ignore[assignment]
+    """Orders of one owning site or of all, oldest first. NOT_FOUND for an unknown site."""
+    GetFigures: _aio.UnaryUnaryMultiCallable[_hub_pb2.ProvinceFiguresRequest, _site_pb2.WorkOrderFiguresReply]  # type: ignore[assignment]
+    """On-time rate by kind and department, outstanding and overdue orders and callback
+    completion over the province (or one owning site); the last row ("*", "*") is the total.
+    """
+
+class ProvinceWorkOrdersServicer(metaclass=_abc_1.ABCMeta):
+    """Province-wide work orders: the hub's copies of every site's orders, kept from the sites'
+    work-order events (read only; the owning site changes an order).
+    """
+
+    @_abc_1.abstractmethod
+    def ListOrders(
+        self,
+        request: _hub_pb2.ListProvinceOrdersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.ListWorkOrdersReply, _abc.Awaitable[_site_pb2.ListWorkOrdersReply]]:
+        """Orders of one owning site or of all, oldest first. NOT_FOUND for an unknown site."""
+
+    @_abc_1.abstractmethod
+    def GetFigures(
+        self,
+        request: _hub_pb2.ProvinceFiguresRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.WorkOrderFiguresReply, _abc.Awaitable[_site_pb2.WorkOrderFiguresReply]]:
+        """On-time rate by kind and department, outstanding and overdue orders and callback
+        completion over the province (or one owning site); the last row ("*", "*") is the total.
+        """
+
+def add_ProvinceWorkOrdersServicer_to_server(servicer: ProvinceWorkOrdersServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -4,7 +4,6 @@ forwards an order to the caller's home site (:class:`GrpcWorkOrderForwarder`).""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from typing import Any, TypeAlias
 
 import grpc
@@ -13,7 +12,7 @@ import grpc.aio
 from vcc_domain.errors import Unavailable
 from vcc_domain.handover import Handover
 from vcc_domain.outbound import CampaignEntry
-from vcc_domain.workorder_figures import OrderFigures, total
+from vcc_domain.workorder_figures import total
 from vcc_domain.workorders import WorkOrder
 from vcc_failover.sites import SiteEndpoints
 from vcc_proto.channels import ChannelPool
@@ -21,24 +20,12 @@ from vcc_proto.server import ServedService
 from vcc_proto.status import from_rpc_error, grpc_errors
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
+from vcc_proto.workorders import figure_msg, order_msg, order_record
 from vcc_site.service.campaigns import CampaignService, HandoverService
 from vcc_site.service.workorders import WorkOrderService
 
 Ctx: TypeAlias = Any
 FORWARD_TIMEOUT_S = 2.0
-
-_ORDER_FIELDS = tuple(f.name for f in dataclasses.fields(WorkOrder))
-
-
-def order_msg(order: WorkOrder) -> s.WorkOrder:
-    values: dict[str, Any] = {name: getattr(order, name) for name in _ORDER_FIELDS}
-    return s.WorkOrder(**values)
-
-
-def order_record(msg: s.WorkOrder) -> WorkOrder:
-    values: dict[str, Any] = {name: getattr(msg, name) for name in _ORDER_FIELDS}
-    values["fields"] = dict(msg.fields)
-    return WorkOrder(**values)
 
 
 def entry_msg(e: CampaignEntry) -> s.CampaignEntry:
@@ -56,15 +43,6 @@ def handover_msg(h: Handover) -> s.HandoverView:
                           open_incidents=list(h.open_incidents), notes=h.notes,
                           incoming_leader=h.incoming_leader,
                           acknowledged_at_ms=h.acknowledged_at_ms)
-
-
-def figure_msg(f: OrderFigures) -> s.WorkOrderFigure:
-    return s.WorkOrderFigure(kind=f.kind, department=f.department, total=f.total,
-                             answered=f.answered, answered_on_time=f.answered_on_time,
-                             outstanding=f.outstanding, overdue=f.overdue,
-                             escalated=f.escalated, callbacks_required=f.callbacks_required,
-                             callbacks_done=f.callbacks_done, on_time_rate=f.on_time_rate,
-                             callback_rate=f.callback_rate)
 
 
 class WorkOrdersServicer(sg.WorkOrdersServicer):
