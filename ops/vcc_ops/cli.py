@@ -16,6 +16,7 @@ from vcc_domain.errors import VccError
 from vcc_ops.bench.all import bench_all
 from vcc_ops.bench.table import bench_table
 from vcc_ops.board_cli import board
+from vcc_ops.campaign_cli import campaign
 from vcc_ops.compose_check import compose
 from vcc_ops.demo.cli import demo
 from vcc_ops.directory_cli import directory
@@ -227,6 +228,7 @@ def status(workdir: Path, as_json: bool) -> None:
 
 
 main.add_command(board)
+main.add_command(campaign)
 main.add_command(compose)
 main.add_command(directory)
 main.add_command(drill)

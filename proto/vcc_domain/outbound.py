@@ -96,3 +96,21 @@ def parse_campaign_csv(campaign_id: str, kind: str, text: str,
                                      phone, tier, (row.get("notice") or "").strip(),
                                      updated_at_ms=now_ms))
     return entries
+
+
+def pace(ready_agents: int, in_flight: int, ratio: float = 1.0) -> int:
+    """How many new attempts may start now: at most ``ratio`` attempts per ready agent of
+    the campaign's skill in flight at once (``ratio`` 1.0 = one call per free agent;
+    above 1 the dialer predicts that some calls will not be answered)."""
+    if ready_agents < 0 or in_flight < 0:
+        raise InvalidInput("agent and call counts cannot be negative", field="pace")
+    if not 0 < ratio <= 3:
+        raise InvalidInput("the pacing ratio must be within (0, 3]", field="ratio")
+    return max(0, int(ready_agents * ratio) - in_flight)
+
+
+def next_batch(entries: Iterable[CampaignEntry], in_flight: Iterable[int],
+               slots: int) -> list[CampaignEntry]:
+    """The next ``slots`` pending entries in calling order, leaving out those being called."""
+    busy = set(in_flight)
+    return [e for e in call_order(entries) if e.entry_no not in busy][:max(0, slots)]

@@ -1269,6 +1269,11 @@ class WorkOrdersStub:
                 request_serializer=vcc__proto_dot_v1_dot_site__pb2.CampaignRef.SerializeToString,
                 response_deserializer=vcc__proto_dot_v1_dot_site__pb2.CampaignReply.FromString,
                 _registered_method=True)
+        self.ListCampaign = channel.unary_unary(
+                '/vcc_proto.v1.WorkOrders/ListCampaign',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.CampaignRef.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.CampaignReply.FromString,
+                _registered_method=True)
         self.RecordOutbound = channel.unary_unary(
                 '/vcc_proto.v1.WorkOrders/RecordOutbound',
                 request_serializer=vcc__proto_dot_v1_dot_site__pb2.RecordOutboundRequest.SerializeToString,
@@ -1384,6 +1389,13 @@ class WorkOrdersServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCampaign(self, request, context):
+        """Every entry of the campaign (pending, done and returned), in list order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RecordOutbound(self, request, context):
         """Record an attempt's outcome (reached, notified, sms_sent, no_answer, busy, ...).
         """
@@ -1472,6 +1484,11 @@ def add_WorkOrdersServicer_to_server(servicer, server):
             ),
             'NextOutbound': grpc.unary_unary_rpc_method_handler(
                     servicer.NextOutbound,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.CampaignRef.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.CampaignReply.SerializeToString,
+            ),
+            'ListCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCampaign,
                     request_deserializer=vcc__proto_dot_v1_dot_site__pb2.CampaignRef.FromString,
                     response_serializer=vcc__proto_dot_v1_dot_site__pb2.CampaignReply.SerializeToString,
             ),
@@ -1823,6 +1840,33 @@ class WorkOrders:
             request,
             target,
             '/vcc_proto.v1.WorkOrders/NextOutbound',
+            vcc__proto_dot_v1_dot_site__pb2.CampaignRef.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.CampaignReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.WorkOrders/ListCampaign',
             vcc__proto_dot_v1_dot_site__pb2.CampaignRef.SerializeToString,
             vcc__proto_dot_v1_dot_site__pb2.CampaignReply.FromString,
             options,

@@ -485,6 +485,8 @@ class WorkOrdersStub:
     """Load an outbound campaign list (CSV: customer_id,phone[,tier][,notice])."""
     NextOutbound: _grpc.UnaryUnaryMultiCallable[_site_pb2.CampaignRef, _site_pb2.CampaignReply]
     """The next customer to call (key customers first); empty entries when done."""
+    ListCampaign: _grpc.UnaryUnaryMultiCallable[_site_pb2.CampaignRef, _site_pb2.CampaignReply]
+    """Every entry of the campaign (pending, done and returned), in list order."""
     RecordOutbound: _grpc.UnaryUnaryMultiCallable[_site_pb2.RecordOutboundRequest, _site_pb2.CampaignReply]
     """Record an attempt's outcome (reached, notified, sms_sent, no_answer, busy, ...)."""
     ReturnedList: _grpc.UnaryUnaryMultiCallable[_site_pb2.CampaignRef, _site_pb2.CampaignReply]
@@ -530,6 +532,8 @@ class WorkOrdersAsyncStub(WorkOrdersStub):
     """Load an outbound campaign list (CSV: customer_id,phone[,tier][,notice])."""
     NextOutbound: _aio.UnaryUnaryMultiCallable[_site_pb2.CampaignRef, _site_pb2.CampaignReply]  # type: ignore[assignment]
     """The next customer to call (key customers first); empty entries when done."""
+    ListCampaign: _aio.UnaryUnaryMultiCallable[_site_pb2.CampaignRef, _site_pb2.CampaignReply]  # type: ignore[assignment]
+    """Every entry of the campaign (pending, done and returned), in list order."""
     RecordOutbound: _aio.UnaryUnaryMultiCallable[_site_pb2.RecordOutboundRequest, _site_pb2.CampaignReply]  # type: ignore[assignment]
     """Record an attempt's outcome (reached, notified, sms_sent, no_answer, busy, ...)."""
     ReturnedList: _aio.UnaryUnaryMultiCallable[_site_pb2.CampaignRef, _site_pb2.CampaignReply]  # type: ignore[assignment]
@@ -644,6 +648,14 @@ class WorkOrdersServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_site_pb2.CampaignReply, _abc.Awaitable[_site_pb2.CampaignReply]]:
         """The next customer to call (key customers first); empty entries when done."""
+
+    @_abc_1.abstractmethod
+    def ListCampaign(
+        self,
+        request: _site_pb2.CampaignRef,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.CampaignReply, _abc.Awaitable[_site_pb2.CampaignReply]]:
+        """Every entry of the campaign (pending, done and returned), in list order."""
 
     @_abc_1.abstractmethod
     def RecordOutbound(

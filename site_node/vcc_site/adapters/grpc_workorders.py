@@ -117,6 +117,11 @@ class WorkOrdersServicer(sg.WorkOrdersServicer):
         return s.CampaignReply(entries=[entry_msg(entry)] if entry else [])
 
     @grpc_errors
+    async def ListCampaign(self, request: s.CampaignRef, context: Ctx) -> s.CampaignReply:
+        return s.CampaignReply(entries=[entry_msg(e) for e in
+                                        await self.campaigns.entries(request.campaign_id)])
+
+    @grpc_errors
     async def RecordOutbound(self, request: s.RecordOutboundRequest,
                              context: Ctx) -> s.CampaignReply:
         entry = await self.campaigns.record(request.campaign_id, request.entry_no,
