@@ -160,11 +160,15 @@ class PostgresServer(ServerProcess):
         super().start()
 
     def create_database(self, name: str) -> str:
-        """Create database ``name`` and return its SQLAlchemy URL."""
+        """Create database ``name`` unless it exists (two hubs share one) and return its
+        SQLAlchemy URL."""
         import psycopg
         from psycopg import sql
 
         conninfo = f"host={HOST} port={self.port} user={SUPERUSER} dbname=postgres"
         with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                  (name,)).fetchone()
+            if exists is None:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.url_for(name)
