@@ -10,12 +10,14 @@ SQLite's "database is locked" is treated the same way).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from tenacity import (
     AsyncRetrying,
@@ -32,6 +34,9 @@ _ASYNC_DRIVERS = {
     "postgres": "postgresql+psycopg",
     "cockroachdb": "cockroachdb+psycopg",
 }
+
+log = logging.getLogger(__name__)
+CONNECT_WAIT_S = 30.0  # how long a unit of work waits for a database that refuses connections
 
 
 def async_url(url: str) -> str:
@@ -82,8 +87,14 @@ async def run_transaction(
     work: Callable[[AsyncConnection], Awaitable[T]],
     *,
     attempts: int = 8,
+    connect_wait_s: float = CONNECT_WAIT_S,
 ) -> T:
-    """Run ``work`` inside one transaction, retrying bounded times on 40001."""
+    """Run ``work`` inside one transaction, retrying bounded times on 40001.
+
+    Getting a connection is retried for up to ``connect_wait_s`` (a database restarting
+    refuses connections for a few seconds): nothing has run yet, so waiting is safe and a
+    restart costs seconds of latency instead of an error. A failure once the transaction
+    has begun is not retried here (its outcome may be unknown)."""
     async for attempt in AsyncRetrying(
         retry=retry_if_exception(is_retryable),
         stop=stop_after_attempt(attempts),
@@ -91,9 +102,32 @@ async def run_transaction(
         reraise=True,
     ):
         with attempt:
-            async with engine.begin() as conn:
-                return await work(conn)
+            conn = await connect(engine, connect_wait_s)
+            try:
+                async with conn.begin():
+                    return await work(conn)
+            finally:
+                await conn.close()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def connect(engine: AsyncEngine, wait_s: float = CONNECT_WAIT_S) -> AsyncConnection:
+    """A started connection, waiting up to ``wait_s`` for a database that refuses them."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    delay = 0.05
+    while True:
+        conn = engine.connect()
+        try:
+            await conn.start()
+            return conn
+        except (OperationalError, InterfaceError) as exc:
+            if loop.time() + delay > deadline:
+                raise
+            log.warning("database not reachable (%s); trying again in %.2f s",
+                        str(exc).splitlines()[0][:160], delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
 
 async def ping(engine: AsyncEngine) -> None:
