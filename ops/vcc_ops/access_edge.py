@@ -75,6 +75,7 @@ class AccessEdge:
         self.ledger_path = ledger_path
         self.ledger: dict[str, EdgeCall] = {}
         self._channels = ChannelPool()
+        self.route_refresh_s = route_refresh_s
         self._routes = RouteCache(self.etcd, route_refresh_s) if route_refresh_s > 0 else None
 
     # -- routing ----------------------------------------------------------------------
