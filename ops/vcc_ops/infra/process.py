@@ -102,14 +102,19 @@ class ManagedProcess:
         self._log = self.log_path.open("ab")
         self._log.write(f"--- start {self.name}: {' '.join(self.argv)}\n".encode())
         self._log.flush()
-        extra = run_as(self.user)
         if _SETPRIV is not None:
             # No Python code between fork and exec: a parent with gRPC threads can crash a
             # child that runs any (seen as SIGSEGV before exec). util-linux's setpriv sets
             # the parent-death signal after any user switch, then execs the command (same
-            # pid).
-            argv, preexec = [_SETPRIV, "--pdeathsig", "KILL", "--", *self.argv], None
+            # pid). It also switches the user: Popen's user=/group= would make CPython
+            # fork() instead of vfork(), and fork() runs gRPC's atfork handlers, whose
+            # restarted event-engine thread segfaults the child (a PostgreSQL restarted as
+            # its system user under a live drill died with SIGSEGV before exec).
+            extra: dict[str, Any] = {}
+            argv = [_SETPRIV, *setpriv_user(self.user), "--pdeathsig", "KILL", "--", *self.argv]
+            preexec = None
         else:
+            extra = run_as(self.user)
             argv, preexec = self.argv, _arm_parent_death_signal(os.getpid())
         self._proc = subprocess.Popen(
             argv,
@@ -184,6 +189,16 @@ def run_as(user: str | None) -> dict[str, Any]:
     import pwd
 
     return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
+
+
+def setpriv_user(user: str | None) -> list[str]:
+    """``setpriv`` options that switch to ``user`` and drop root's groups."""
+    if user is None:
+        return []
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    return [f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--clear-groups"]
 
 
 def wait_until(
