@@ -86,6 +86,20 @@ async def test_hub_partition(province: ProvinceLauncher) -> None:
     assert report["measured"]["recovery_s"] is not None  # the hub caught up after it
 
 
+async def test_site_partition(province: ProvinceLauncher) -> None:
+    report = await drill(province, "site-partition", site="QJ")
+    assert_invariants(report)  # its held-back events reached the hub once, none lost
+    measured = report["measured"]
+    # its callers still reach it: it kept its lease and its place in the routing map,
+    # and every call of its area offered during the partition was taken by it
+    assert measured["site_lease_kept"] and measured["site_first_in_routing_map"]
+    assert measured["area_calls_at_site"] == measured["area_calls"]
+    # the partition held its events back; the hub applied them after the links healed
+    assert measured["backlog_at_heal"] > 0
+    assert measured["recovery_s"] is not None
+    assert measured["backlog_applied"] >= measured["backlog_at_heal"]
+
+
 async def test_nats_node_kill(province: ProvinceLauncher) -> None:
     report = await drill(province, "nats-node-kill", node="nats0")
     assert_invariants(report)

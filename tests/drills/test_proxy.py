@@ -132,3 +132,23 @@ def test_blackhole_keeps_the_socket_silent_and_slow_delays(net: FaultNet, echo_p
     assert _roundtrip(fresh, b"slow") == b"slow"
     assert time.monotonic() - started >= 0.3  # both ways delayed: a lower bound only
     fresh.close()
+
+
+def test_a_named_local_port_poses_as_a_process(net: FaultNet, echo_port: int) -> None:
+    address = net.add("nats0", free_port(), ("127.0.0.1", echo_port))
+    host, port = address.rsplit(":", 1)
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    probe.bind(("127.0.0.1", 0))
+    net.names.name_port(int(probe.getsockname()[1]), "site-DL")
+    probe.settimeout(5)
+    probe.connect((host, int(port)))
+    plain = _connect(address)  # from an unnamed port: the edge
+    assert _roundtrip(probe, b"hi") == b"hi" and _roundtrip(plain, b"hi") == b"hi"
+    assert net.connections() == [(EDGE, "nats0"), ("site-DL", "nats0")]
+
+    net.cut(src="site-*", dst="nats*")  # the probe is cut as the site would be
+    assert _is_closed(probe)
+    assert _roundtrip(plain, b"still") == b"still"
+    net.names.name_port(int(probe.getsockname()[1]), None)
+    probe.close()
+    plain.close()

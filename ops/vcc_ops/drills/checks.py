@@ -97,8 +97,10 @@ class ProvinceDatabases:
     """Synchronous read access to the hub's and each site's database."""
 
     def __init__(self, hub_url: str, site_urls: Mapping[str, str]) -> None:
-        self.hub = create_engine(sync_url(hub_url))
-        self.sites = {site: create_engine(sync_url(url)) for site, url in site_urls.items()}
+        # pre-ping: pooled connections survive a database restart (the db-restart drill)
+        self.hub = create_engine(sync_url(hub_url), pool_pre_ping=True)
+        self.sites = {site: create_engine(sync_url(url), pool_pre_ping=True)
+                      for site, url in site_urls.items()}
 
     def close(self) -> None:
         for engine in [self.hub, *self.sites.values()]:
@@ -116,6 +118,18 @@ class ProvinceDatabases:
         """True when the hub has applied every site's events without a gap."""
         done = self.hub_contiguous()
         return all(done.get(site, 0) >= self.site_last_seq(site) for site in self.sites)
+
+    def replication_lags_ms(self, start_ms: int, end_ms: int) -> list[int]:
+        """For each site event of ``[start_ms, end_ms)`` (event time) applied at the hub:
+        milliseconds from the event to its application."""
+        return [int(applied) - int(at) for at, applied in _rows(
+            self.hub, "SELECT at_ms, applied_at_ms FROM inbox WHERE at_ms >= :lo AND at_ms < :hi",
+            lo=start_ms, hi=end_ms)]
+
+    def hub_applied_since(self, at_ms: int) -> int:
+        """How many site events of ``at_ms`` or later (event time) the hub applied."""
+        return int(_rows(self.hub, "SELECT COUNT(*) FROM inbox WHERE at_ms >= :at",
+                         at=at_ms)[0][0])
 
     def hub_cdrs(self) -> list[dict[str, Any]]:
         rows = _rows(self.hub, "SELECT call_id, site_id, outcome, arrival_at_ms, answered_at_ms, "

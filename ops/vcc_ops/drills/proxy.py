@@ -8,7 +8,9 @@ the proxy finds which process opened it (the client socket's inode in ``/proc/ne
 looked up in the ``/proc/<pid>/fd`` of the registered processes), so faults are rules
 over *(source, destination)* names with shell patterns: ``cut(src="site-KM",
 dst="hub-*")`` cuts KM from the hubs and nothing else. A connection from an
-unregistered process (the drill's own access edge and bots) is named ``edge``.
+unregistered process (the drill's own access edge and bots) is named ``edge``, unless
+the drill named its local port (:meth:`ProcessNames.name_port`: a probe that measures a
+link as a given process sees it).
 
 * ``cut`` closes matching connections and refuses new ones (``mode="refuse"``), or keeps
   them open and forwards nothing (``mode="blackhole"``: the peer sees a silent link).
@@ -91,7 +93,17 @@ class ProcessNames:
 
     def __init__(self) -> None:
         self._names: dict[int, str] = {}
+        self._ports: dict[int, str] = {}  # local port of a drill's probe -> name it poses as
         self._lock = threading.Lock()
+
+    def name_port(self, port: int, name: str | None) -> None:
+        """Name the connections from local ``port`` (a drill's probe socket) ``name``,
+        or forget the port with None."""
+        with self._lock:
+            if name is None:
+                self._ports.pop(port, None)
+            else:
+                self._ports[port] = name
 
     def register(self, pid: int | None, name: str) -> None:
         if pid is None:
@@ -102,6 +114,10 @@ class ProcessNames:
             self._names[pid] = name
 
     def owner(self, peer_port: int, listen_port: int) -> str:
+        with self._lock:
+            probe = self._ports.get(peer_port)
+        if probe is not None:
+            return probe
         inode = _tcp_inode(peer_port, listen_port)
         if inode is None:
             return EDGE
