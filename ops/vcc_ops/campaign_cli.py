@@ -24,15 +24,25 @@ def campaign() -> None:
 @click.option("--ratio", type=float, default=1.0, show_default=True,
               help="Calls in flight per ready agent with the outbound skill.")
 @click.option("--answer-rate", type=float, default=0.7, show_default=True,
-              help="The simulated network's share of answered calls (no switch attached).")
+              help="The simulated network's share of customers who pick up (no switch "
+                   "attached).")
+@click.option("--recorded", is_flag=True,
+              help="Deliver the notice by a recorded message instead of an agent.")
+@click.option("--patience", type=float, default=30.0, show_default=True,
+              help="Seconds a customer who picked up waits for an agent.")
+@click.option("--give-up-after", type=float, default=None,
+              help="Stop after this many seconds with nothing to dial (no agent ready).")
 @click.option("--seed", type=int, default=1, show_default=True)
 def run(site: str, campaign_id: str, kind: str, csv_file: Path, ratio: float,
-        answer_rate: float, seed: int) -> None:
-    """Load the list at the site and call it, paced by the ready outbound agents; prints
-    the figures and the customers returned to the billing center."""
+        answer_rate: float, recorded: bool, patience: float, give_up_after: float | None,
+        seed: int) -> None:
+    """Load the list at the site and call it, paced by the ready outbound agents (who
+    take the calls the customers pick up at their desks); prints the figures and the
+    customers returned to the billing center."""
     from vcc_ops.outbound import SimulatedDialer, run_campaign
 
+    dialer = SimulatedDialer(answer_rate, seed=seed, recorded=recorded)
     result = asyncio.run(run_campaign(site, campaign_id, kind, csv_file.read_text("utf-8"),
-                                      ratio=ratio,
-                                      dialer=SimulatedDialer(answer_rate, seed=seed)))
+                                      ratio=ratio, dialer=dialer, patience_s=patience,
+                                      give_up_s=give_up_after))
     click.echo(json.dumps(result, indent=1, ensure_ascii=False))

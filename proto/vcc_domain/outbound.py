@@ -20,7 +20,11 @@ from vcc_domain.province import TIERS
 PENDING, DONE, RETURNED = "pending", "done", "returned"
 KINDS = frozenset({"bill_notice", "arrears_reminder", "outage_notice"})
 SUCCESS = frozenset({"reached", "notified", "sms_sent"})
-FAILURE = frozenset({"no_answer", "busy", "unreachable", "refused"})
+# "abandoned": the customer picked up but hung up before an agent took the call
+FAILURE = frozenset({"no_answer", "busy", "unreachable", "refused", "abandoned"})
+# what a dialer reports when the customer picked up: the call then goes to an agent, and
+# the attempt is "reached" once an agent answers it ("abandoned" if none did in time)
+ANSWERED = "answered"
 KEY_TIERS = ("vip", "high")
 
 
@@ -101,7 +105,11 @@ def parse_campaign_csv(campaign_id: str, kind: str, text: str,
 def pace(ready_agents: int, in_flight: int, ratio: float = 1.0) -> int:
     """How many new attempts may start now: at most ``ratio`` attempts per ready agent of
     the campaign's skill in flight at once (``ratio`` 1.0 = one call per free agent;
-    above 1 the dialer predicts that some calls will not be answered)."""
+    above 1 the dialer predicts that some calls will not be answered).
+
+    ``in_flight`` counts the attempts not yet with an agent (ringing at the customer, or
+    answered and waiting for or ringing at an agent). An attempt an agent answered no
+    longer counts: it holds that agent, who is then not among the ready ones."""
     if ready_agents < 0 or in_flight < 0:
         raise InvalidInput("agent and call counts cannot be negative", field="pace")
     if not 0 < ratio <= 3:

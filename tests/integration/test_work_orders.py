@@ -111,8 +111,12 @@ async def test_order_for_caller_homed_elsewhere_lives_at_home_and_in_the_hub_cop
             (created.order_id, "DL", "answered")]
         assert not (await province_orders.ListOrders(h.ListProvinceOrdersRequest(
             owner_site_id="KM"))).orders  # KM holds only a reference
+        assert not (await province_orders.ListOrders(h.ListProvinceOrdersRequest(
+            overdue_only=True))).orders  # answered on time: not overdue
         summed = await province_orders.GetFigures(h.ProvinceFiguresRequest())
         assert summed.figures[-1].kind == "*" and summed.figures[-1].answered == 1
+        at_dl = await province_orders.GetFigures(h.ProvinceFiguresRequest(owner_site_id="DL"))
+        assert (at_dl.figures[-1].total, at_dl.figures[-1].answered_on_time) == (1, 1)
         with pytest.raises(grpc.aio.AioRpcError) as unknown:
             await province_orders.ListOrders(h.ListProvinceOrdersRequest(owner_site_id="ZZ"))
         assert unknown.value.code() == grpc.StatusCode.NOT_FOUND

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vcc_domain.errors import InvalidInput
-from vcc_domain.outbound import CampaignEntry, next_batch, pace
+from vcc_domain.outbound import CampaignEntry, next_batch, pace, record_attempt
 
 TIERS = ("vip", "high", "middle", "ordinary", "blacklist")
 
@@ -28,6 +28,15 @@ def test_pace_by_hand() -> None:
                                                         "ratio": 0.0}):
         with pytest.raises(InvalidInput):
             pace(**bad)  # type: ignore[arg-type]
+
+
+def test_a_customer_who_picked_up_but_met_no_agent_is_a_failed_attempt() -> None:
+    entry = entries(["vip"])[0]
+    for _ in range(2):
+        entry = record_attempt(entry, "abandoned", 1)
+    assert (entry.attempts, entry.state) == (2, "pending")
+    assert record_attempt(entry, "abandoned", 2).state == "returned"  # the third failure
+    assert record_attempt(entry, "reached", 2).state == "done"
 
 
 def test_next_batch_takes_key_customers_first_and_skips_calls_in_flight() -> None:

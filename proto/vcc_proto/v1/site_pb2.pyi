@@ -2067,6 +2067,36 @@ class CampaignRef(_message.Message):
 Global___CampaignRef: _TypeAlias = CampaignRef  # noqa: Y015
 
 @_typing.final
+class ConnectOutboundRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMPAIGN_ID_FIELD_NUMBER: _builtins.int
+    ENTRY_NO_FIELD_NUMBER: _builtins.int
+    BUSINESS_ID_FIELD_NUMBER: _builtins.int
+    campaign_id: _builtins.str
+    """Campaign the entry belongs to."""
+    entry_no: _builtins.int
+    """Entry whose customer answered."""
+    business_id: _builtins.str
+    """Outbound business whose skill takes the call; empty for the province's first
+    business of kind outbound.
+    """
+    def __init__(
+        self,
+        *,
+        campaign_id: _builtins.str = ...,
+        entry_no: _builtins.int = ...,
+        business_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "campaign_id", b"campaign_id", "entry_no", b"entry_no"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConnectOutboundRequest: _TypeAlias = ConnectOutboundRequest  # noqa: Y015
+
+@_typing.final
 class RecordOutboundRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -1274,6 +1274,11 @@ class WorkOrdersStub:
                 request_serializer=vcc__proto_dot_v1_dot_site__pb2.CampaignRef.SerializeToString,
                 response_deserializer=vcc__proto_dot_v1_dot_site__pb2.CampaignReply.FromString,
                 _registered_method=True)
+        self.ConnectOutbound = channel.unary_unary(
+                '/vcc_proto.v1.WorkOrders/ConnectOutbound',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.ConnectOutboundRequest.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.CallStep.FromString,
+                _registered_method=True)
         self.RecordOutbound = channel.unary_unary(
                 '/vcc_proto.v1.WorkOrders/RecordOutbound',
                 request_serializer=vcc__proto_dot_v1_dot_site__pb2.RecordOutboundRequest.SerializeToString,
@@ -1396,6 +1401,17 @@ class WorkOrdersServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ConnectOutbound(self, request, context):
+        """The customer of a pending entry answered the network's outbound call: the call
+        becomes a call of this site for the outbound business and goes to the ACD, which
+        offers it to a ready agent with the business's skill (or queues it). End it with
+        Access.HangUp (the customer) or AgentDesk.HangUp. NOT_FOUND for an unknown campaign
+        or entry, FAILED_PRECONDITION for an entry no longer pending.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RecordOutbound(self, request, context):
         """Record an attempt's outcome (reached, notified, sms_sent, no_answer, busy, ...).
         """
@@ -1491,6 +1507,11 @@ def add_WorkOrdersServicer_to_server(servicer, server):
                     servicer.ListCampaign,
                     request_deserializer=vcc__proto_dot_v1_dot_site__pb2.CampaignRef.FromString,
                     response_serializer=vcc__proto_dot_v1_dot_site__pb2.CampaignReply.SerializeToString,
+            ),
+            'ConnectOutbound': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConnectOutbound,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.ConnectOutboundRequest.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.CallStep.SerializeToString,
             ),
             'RecordOutbound': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordOutbound,
@@ -1869,6 +1890,33 @@ class WorkOrders:
             '/vcc_proto.v1.WorkOrders/ListCampaign',
             vcc__proto_dot_v1_dot_site__pb2.CampaignRef.SerializeToString,
             vcc__proto_dot_v1_dot_site__pb2.CampaignReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConnectOutbound(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.WorkOrders/ConnectOutbound',
+            vcc__proto_dot_v1_dot_site__pb2.ConnectOutboundRequest.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.CallStep.FromString,
             options,
             channel_credentials,
             insecure,

@@ -487,6 +487,13 @@ class WorkOrdersStub:
     """The next customer to call (key customers first); empty entries when done."""
     ListCampaign: _grpc.UnaryUnaryMultiCallable[_site_pb2.CampaignRef, _site_pb2.CampaignReply]
     """Every entry of the campaign (pending, done and returned), in list order."""
+    ConnectOutbound: _grpc.UnaryUnaryMultiCallable[_site_pb2.ConnectOutboundRequest, _site_pb2.CallStep]
+    """The customer of a pending entry answered the network's outbound call: the call
+    becomes a call of this site for the outbound business and goes to the ACD, which
+    offers it to a ready agent with the business's skill (or queues it). End it with
+    Access.HangUp (the customer) or AgentDesk.HangUp. NOT_FOUND for an unknown campaign
+    or entry, FAILED_PRECONDITION for an entry no longer pending.
+    """
     RecordOutbound: _grpc.UnaryUnaryMultiCallable[_site_pb2.RecordOutboundRequest, _site_pb2.CampaignReply]
     """Record an attempt's outcome (reached, notified, sms_sent, no_answer, busy, ...)."""
     ReturnedList: _grpc.UnaryUnaryMultiCallable[_site_pb2.CampaignRef, _site_pb2.CampaignReply]
@@ -534,6 +541,13 @@ class WorkOrdersAsyncStub(WorkOrdersStub):
     """The next customer to call (key customers first); empty entries when done."""
     ListCampaign: _aio.UnaryUnaryMultiCallable[_site_pb2.CampaignRef, _site_pb2.CampaignReply]  # type: ignore[assignment]
     """Every entry of the campaign (pending, done and returned), in list order."""
+    ConnectOutbound: _aio.UnaryUnaryMultiCallable[_site_pb2.ConnectOutboundRequest, _site_pb2.CallStep]  # type: ignore[assignment]
+    """The customer of a pending entry answered the network's outbound call: the call
+    becomes a call of this site for the outbound business and goes to the ACD, which
+    offers it to a ready agent with the business's skill (or queues it). End it with
+    Access.HangUp (the customer) or AgentDesk.HangUp. NOT_FOUND for an unknown campaign
+    or entry, FAILED_PRECONDITION for an entry no longer pending.
+    """
     RecordOutbound: _aio.UnaryUnaryMultiCallable[_site_pb2.RecordOutboundRequest, _site_pb2.CampaignReply]  # type: ignore[assignment]
     """Record an attempt's outcome (reached, notified, sms_sent, no_answer, busy, ...)."""
     ReturnedList: _aio.UnaryUnaryMultiCallable[_site_pb2.CampaignRef, _site_pb2.CampaignReply]  # type: ignore[assignment]
@@ -656,6 +670,19 @@ class WorkOrdersServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_site_pb2.CampaignReply, _abc.Awaitable[_site_pb2.CampaignReply]]:
         """Every entry of the campaign (pending, done and returned), in list order."""
+
+    @_abc_1.abstractmethod
+    def ConnectOutbound(
+        self,
+        request: _site_pb2.ConnectOutboundRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.CallStep, _abc.Awaitable[_site_pb2.CallStep]]:
+        """The customer of a pending entry answered the network's outbound call: the call
+        becomes a call of this site for the outbound business and goes to the ACD, which
+        offers it to a ready agent with the business's skill (or queues it). End it with
+        Access.HangUp (the customer) or AgentDesk.HangUp. NOT_FOUND for an unknown campaign
+        or entry, FAILED_PRECONDITION for an entry no longer pending.
+        """
 
     @_abc_1.abstractmethod
     def RecordOutbound(

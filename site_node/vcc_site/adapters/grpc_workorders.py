@@ -21,7 +21,9 @@ from vcc_proto.status import from_rpc_error, grpc_errors
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 from vcc_proto.workorders import figure_msg, order_msg, order_record
+from vcc_site.adapters.codec import step as step_msg
 from vcc_site.service.campaigns import CampaignService, HandoverService
+from vcc_site.service.outbound_calls import OutboundCalls
 from vcc_site.service.workorders import WorkOrderService
 
 Ctx: TypeAlias = Any
@@ -51,6 +53,7 @@ class WorkOrdersServicer(sg.WorkOrdersServicer):
         self.orders = orders
         self.campaigns = campaigns
         self.handovers = handovers
+        self.outbound = OutboundCalls(orders.core, campaigns)
 
     @grpc_errors
     async def Create(self, request: s.CreateWorkOrderRequest, context: Ctx) -> s.WorkOrder:
@@ -120,6 +123,13 @@ class WorkOrdersServicer(sg.WorkOrdersServicer):
     async def ListCampaign(self, request: s.CampaignRef, context: Ctx) -> s.CampaignReply:
         return s.CampaignReply(entries=[entry_msg(e) for e in
                                         await self.campaigns.entries(request.campaign_id)])
+
+    @grpc_errors
+    async def ConnectOutbound(self, request: s.ConnectOutboundRequest,
+                              context: Ctx) -> s.CallStep:
+        view = await self.outbound.connect(request.campaign_id, request.entry_no,
+                                           request.business_id)
+        return step_msg(view, self.orders.core.site_id)
 
     @grpc_errors
     async def RecordOutbound(self, request: s.RecordOutboundRequest,
