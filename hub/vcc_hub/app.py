@@ -27,7 +27,13 @@ from vcc_hub.components import START_ORDER, Component, HubContext
 from vcc_proto.nodeconfig import NodeConfig, clock_from_env
 from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
 from vcc_proto.observability import configure_logging, site_var, start_metrics_server
-from vcc_proto.server import GrpcHost, ServedService, free_tcp_port, install_stop_signals
+from vcc_proto.server import (
+    GrpcHost,
+    ServedService,
+    free_tcp_port,
+    install_stop_signals,
+    settle_heap,
+)
 from vcc_replication import fencing
 from vcc_replication.background import BackgroundNats
 from vcc_replication.db import make_engine, ping
@@ -103,6 +109,7 @@ async def run_hub(config: NodeConfig) -> None:
     HUB_INFO.info({"node": hub.state.node_id, "grpc": hub.state.grpc_endpoint})
     HUB_UP.labels(hub.state.node_id).set(1)
     await host.set_serving(True)
+    settle_heap()
     log.info("hub %s serving on %s", hub.state.node_id, hub.state.grpc_endpoint)
     try:
         await stop.wait()

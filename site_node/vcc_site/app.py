@@ -29,7 +29,13 @@ from vcc_failover.sites import STATIC_ENV, SiteEndpoints, parse_static
 from vcc_proto.nodeconfig import NodeConfig, clock_from_env
 from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
 from vcc_proto.observability import configure_logging, site_var, start_metrics_server
-from vcc_proto.server import GrpcHost, ServedService, free_tcp_port, install_stop_signals
+from vcc_proto.server import (
+    GrpcHost,
+    ServedService,
+    free_tcp_port,
+    install_stop_signals,
+    settle_heap,
+)
 from vcc_replication.background import BackgroundNats
 from vcc_site.adapters.grpc_site import Republisher, republisher_in, site_services
 from vcc_site.adapters.grpc_workorders import work_order_services
@@ -145,6 +151,7 @@ async def run_site(config: NodeConfig, site_id: str) -> None:
     SITE_INFO.info({"site": site_id, "grpc": node.state.grpc_endpoint})
     SITE_UP.labels(site_id).set(1)
     await host.set_serving(True)
+    settle_heap()
     log.info("site %s serving on %s", site_id, node.state.grpc_endpoint)
     try:
         done = {asyncio.create_task(stop.wait()), asyncio.create_task(node.fatal.wait())}

@@ -24,14 +24,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, delete, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
 from vcc_domain.errors import ConfigError, Conflict, Unavailable
-from vcc_replication.db import make_engine, run_transaction
+from vcc_replication.db import READ_CONCURRENCY, make_engine, run_transaction
 from vcc_site.store import tables as t
 from vcc_site.store.api import (
     AgentStateRecord,
@@ -94,6 +94,10 @@ class SqlSiteStore:
         # caller number -> customer (or None): every call looks its caller up, customers
         # change rarely; any committed customer write clears it
         self._by_phone: dict[str, CustomerRecord | None] = {}
+        # lookups hold a pooled connection each; bounded so they wait for one instead of
+        # opening (and closing) connections beyond the pool
+        self._reads = asyncio.Semaphore(READ_CONCURRENCY)
+        self._lookups: dict[tuple[str, str], Executable] = {}  # (table, column) -> SELECT
 
     @classmethod
     async def open(
@@ -319,19 +323,26 @@ class SqlSiteStore:
 
     # -- reads ----------------------------------------------------------------------
 
-    async def _one(self, kind: type[R], stmt: Executable) -> R | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(stmt)).first()
+    async def _one(self, kind: type[R], stmt: Executable,
+                   params: dict[str, Any] | None = None) -> R | None:
+        async with self._reads, self.engine.connect() as conn:
+            row = (await conn.execute(stmt, params)).first()
         return None if row is None else t.from_row(kind, row)
 
     async def _all(self, kind: type[R], stmt: Executable) -> list[R]:
-        async with self.engine.connect() as conn:
+        async with self._reads, self.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [t.from_row(kind, row) for row in rows]
 
     async def _by(self, kind: type[R], column: str, value: str) -> R | None:
+        """The row of ``kind`` whose ``column`` is ``value``; the SELECT is built once per
+        (table, column) with a bound parameter, so SQLAlchemy reuses its compiled form."""
         table = t.SPECS[kind].table
-        return await self._one(kind, select(table).where(table.c[column] == value))
+        stmt = self._lookups.get((table.name, column))
+        if stmt is None:
+            stmt = select(table).where(table.c[column] == bindparam("value"))
+            self._lookups[(table.name, column)] = stmt
+        return await self._one(kind, stmt, {"value": value})
 
     async def customer_by_phone(self, phone: str) -> CustomerRecord | None:
         if phone in self._by_phone:

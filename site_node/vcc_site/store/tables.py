@@ -237,9 +237,22 @@ for _wo in WO_SPECS.values():  # copies in this metadata, for schema checks
     _wo[0].to_metadata(metadata)
 
 
+_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
 def dumps(value: Any) -> str:
     """Compact, stable JSON (sorted keys, UTF-8 kept readable)."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return _JSON.encode(value)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: Any) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 def spec_of(record: Row) -> Spec:
@@ -254,11 +267,11 @@ def to_row(record: Row) -> dict[str, Any]:
     """The column values of a record (tuples and dicts become JSON text)."""
     spec = spec_of(record)
     row: dict[str, Any] = {}
-    for f in dataclasses.fields(record):
-        value = getattr(record, f.name)
-        if f.name in spec.json_fields:
+    for name in _field_names(type(record)):
+        value = getattr(record, name)
+        if name in spec.json_fields:
             value = dumps(list(value) if isinstance(value, tuple) else value)
-        row[f.name] = value
+        row[name] = value
     return row
 
 
@@ -267,12 +280,12 @@ def from_row(cls: type[R], row: Any) -> R:
     mapping = row._mapping if hasattr(row, "_mapping") else row
     spec = SPECS[cls]
     values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        value = mapping[f.name]
-        if f.name in spec.json_fields:
+    for name in _field_names(cls):
+        value = mapping[name]
+        if name in spec.json_fields:
             decoded = json.loads(value)
             value = tuple(decoded) if isinstance(decoded, list) else decoded
-        values[f.name] = value
+        values[name] = value
     return cls(**values)
 
 
