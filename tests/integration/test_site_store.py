@@ -1,8 +1,13 @@
-"""The SQL site store on real databases: SQLite (file) and PostgreSQL (started here)."""
+"""The SQL site store on real databases: SQLite (file) and PostgreSQL (started here).
+
+On a SQLite file the store commits and looks up on the loop thread (``sqlite-direct``,
+the default); ``sqlite-engine`` runs the same tests through SQLAlchemy's engine, the
+path PostgreSQL and CockroachDB take."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -83,9 +88,9 @@ def event(n: int | str, kind: str = "call.updated", at_ms: int = 1_000) -> Event
     return Event(f"evt_{n}", kind, f"call-{n}", {"n": str(n), "nested": [1, 2]}, at_ms)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite-direct", "sqlite-engine", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
+    if request.param.startswith("sqlite"):
         return f"sqlite:///{tmp_path / 'site.db'}"
     server = request.getfixturevalue("postgres_server")
     url: str = server.create_database(f"site_{uuid.uuid4().hex[:12]}")
@@ -93,8 +98,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def store(db_url: str) -> AsyncIterator[SqlSiteStore]:
-    s = await SqlSiteStore.open(db_url, SITE)
+async def store(db_url: str, request: pytest.FixtureRequest) -> AsyncIterator[SqlSiteStore]:
+    engine_only = request.node.callspec.params.get("db_url") == "sqlite-engine"
+    s = await SqlSiteStore.open(db_url, SITE, direct_sqlite=not engine_only)
     try:
         yield s
     finally:
@@ -281,3 +287,29 @@ async def test_two_writers_on_one_database_stay_gap_free(db_url: str) -> None:
     finally:
         await a.close()
         await b.close()
+
+
+async def test_sqlite_batch_waits_for_a_write_lock_without_blocking_the_loop(
+    tmp_path: Path,
+) -> None:
+    """Another connection holds SQLite's write lock: the commit waits (the loop keeps
+    running), then lands once the lock is released; nothing is lost or doubled."""
+    path = tmp_path / "site.db"
+    store = await SqlSiteStore.open(f"sqlite:///{path}", SITE)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        assert store._direct is not None
+        await store.commit(UnitOfWork().add(call("c0")).emit(event(0)))
+        other.execute("BEGIN IMMEDIATE")
+        pending = asyncio.create_task(store.commit(UnitOfWork().add(call("c1")).emit(event(1))))
+        async with asyncio.timeout(30):
+            while store._direct.busy_retries < 3:  # noqa: ASYNC110 - polls a counter
+                await asyncio.sleep(0.01)
+        assert not pending.done()
+        other.execute("ROLLBACK")
+        assert await asyncio.wait_for(pending, 30) == [2]
+        assert await store.call("c1") == call("c1")
+        assert [r.seq for r in await store.outbox_after(0)] == [1, 2]
+    finally:
+        other.close()
+        await store.close()

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -32,6 +33,7 @@ from sqlalchemy.sql import Executable
 
 from vcc_domain.errors import ConfigError, Conflict, Unavailable
 from vcc_replication.db import READ_CONCURRENCY, make_engine, run_transaction
+from vcc_site.store import sqlite_direct as direct
 from vcc_site.store import tables as t
 from vcc_site.store.api import (
     AgentStateRecord,
@@ -78,6 +80,7 @@ class SqlSiteStore:
         *,
         max_batch: int = 256,
         owns_engine: bool = False,
+        direct_sqlite: bool = True,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
@@ -85,11 +88,14 @@ class SqlSiteStore:
         self.site_id = site_id
         self._max_batch = max_batch
         self._owns_engine = owns_engine
+        # on a SQLite file, batches and lookups run on the loop thread (.sqlite_direct)
+        path = direct.sqlite_file(engine) if direct_sqlite else None
+        self._direct = direct.SqliteDirect(path) if path else None
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._closed = False
         self._last_seq: int | None = None  # last committed sequence; None = ask the DB
-        self._upserts: dict[str, Executable] = {}
+        self._upserts: dict[str, str] = {}  # table -> compiled upsert SQL
         self.on_commit: list[Callable[[], None]] = []  # called after each durable commit
         # caller number -> customer (or None): every call looks its caller up, customers
         # change rarely; any committed customer write clears it
@@ -101,10 +107,12 @@ class SqlSiteStore:
 
     @classmethod
     async def open(
-        cls, url: str, site_id: str, *, max_batch: int = 256, migrate: bool = True
+        cls, url: str, site_id: str, *, max_batch: int = 256, migrate: bool = True,
+        direct_sqlite: bool = True,
     ) -> SqlSiteStore:
         """A store on a new engine for ``url`` (disposed by :meth:`close`)."""
-        store = cls(make_engine(url), site_id, max_batch=max_batch, owns_engine=True)
+        store = cls(make_engine(url), site_id, max_batch=max_batch, owns_engine=True,
+                    direct_sqlite=direct_sqlite)
         if migrate:
             await store.migrate()
         return store
@@ -143,6 +151,8 @@ class SqlSiteStore:
         if self._writer is not None and not self._writer.done():
             self._queue.put_nowait(None)
             await self._writer
+        if self._direct is not None:
+            await self._direct.close()
         if self._owns_engine:
             await self.engine.dispose()
 
@@ -193,9 +203,13 @@ class SqlSiteStore:
     async def _transact(self, batch: list[_Pending]) -> list[list[int]]:
         for _ in range(SEQ_RACE_ATTEMPTS):
             try:
-                results, last = await run_transaction(
-                    self.engine, lambda conn: self._write(conn, batch)
-                )
+                if self._direct is not None:
+                    results, last = await self._direct.transact(
+                        lambda conn: self._write_direct(conn, batch))
+                else:
+                    results, last = await run_transaction(
+                        self.engine, lambda conn: self._write(conn, batch)
+                    )
             except _SeqMoved:
                 self._last_seq = None
                 continue
@@ -212,16 +226,7 @@ class SqlSiteStore:
         expected = self._last_seq
         if expected is None:
             expected = await _read_last_seq(conn)
-        seq = expected
-        results: list[list[int]] = []
-        outbox_rows: list[dict[str, Any]] = []
-        for pending in batch:
-            seqs = []
-            for event in pending.events:
-                seq += 1
-                seqs.append(seq)
-                outbox_rows.append(t.event_row(seq, event))
-            results.append(seqs)
+        results, outbox_rows, seq = _numbered(batch, expected)
         if outbox_rows:  # take the sequence first: a racing writer fails here, not later
             moved = await conn.execute(
                 update(t.site_meta)
@@ -231,29 +236,52 @@ class SqlSiteStore:
             )
             if moved.rowcount != 1:
                 raise _SeqMoved()
-        await self._write_rows(conn, [row for pending in batch for row in pending.rows])
+        upserts, inserts = _grouped(batch)
+        for kind, values in upserts.items():
+            spec = t.SPECS[kind]
+            await conn.execute(self._upsert(spec.table, spec.key), values)
+        for kind, values in inserts.items():
+            await conn.execute(insert(t.SPECS[kind].table), values)
         if outbox_rows:
             await conn.execute(insert(t.outbox), outbox_rows)
         return results, seq
 
-    async def _write_rows(self, conn: AsyncConnection, rows: Iterable[Row]) -> None:
-        upserts: dict[type[Any], dict[tuple[Any, ...], dict[str, Any]]] = {}
-        inserts: dict[type[Any], list[dict[str, Any]]] = {}
-        for record in rows:
-            kind = type(record)
-            if t.SPECS[kind].insert_only:
-                inserts.setdefault(kind, []).append(t.to_row(record))
-            else:  # the last version of a row in the batch wins, as if written in turn
-                upserts.setdefault(kind, {})[t.key_of(record)] = t.to_row(record)
-        for kind, by_key in upserts.items():
+    def _write_direct(
+        self, conn: sqlite3.Connection, batch: list[_Pending]
+    ) -> tuple[list[list[int]], int]:
+        """:meth:`_write` on a SQLite file, on the loop thread (see :mod:`.sqlite_direct`)."""
+        assert self._direct is not None
+        expected = self._last_seq
+        if expected is None:
+            found = conn.execute("SELECT value FROM site_meta WHERE key = ?",
+                                 (t.LAST_SEQ_KEY,)).fetchone()
+            if found is None:
+                raise ConfigError("site_meta has no outbox.last_seq: run migrate() first")
+            expected = int(found[0])
+        results, outbox_rows, seq = _numbered(batch, expected)
+        if outbox_rows:
+            moved = direct.execute(conn, _MOVE_SEQ_SQL, {"key": t.LAST_SEQ_KEY,
+                                                         "old": str(expected), "new": str(seq)})
+            if moved != 1:
+                raise _SeqMoved()
+        upserts, inserts = _grouped(batch)
+        for kind, values in upserts.items():
             spec = t.SPECS[kind]
-            await conn.execute(self._upsert(spec.table, spec.key), list(by_key.values()))
+            direct.execute_many(conn, self._upsert_sql(spec.table, spec.key), values)
         for kind, values in inserts.items():
-            await conn.execute(insert(t.SPECS[kind].table), values)
+            sql = self._direct.insert_sql(t.SPECS[kind].table, list(values[0]))
+            direct.execute_many(conn, sql, values)
+        if outbox_rows:
+            sql = self._direct.insert_sql(t.outbox, list(outbox_rows[0]))
+            direct.execute_many(conn, sql, outbox_rows)
+        return results, seq
 
     def _upsert(self, table: Table, key: Sequence[str]) -> Executable:
-        stmt = self._upserts.get(table.name)
-        if stmt is None:
+        return text(self._upsert_sql(table, key))
+
+    def _upsert_sql(self, table: Table, key: Sequence[str]) -> str:
+        sql = self._upserts.get(table.name)
+        if sql is None:
             dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
             ins = dialect.insert(table)
             upsert = ins.on_conflict_do_update(
@@ -264,9 +292,8 @@ class SqlSiteStore:
             # on every commit (about a third of a commit's CPU): compile once, with named
             # parameters, into plain SQL text, which is cached like any other statement.
             sql = str(upsert.compile(dialect=dialect.dialect(paramstyle="named")))
-            stmt = text(sql)
-            self._upserts[table.name] = stmt
-        return stmt
+            self._upserts[table.name] = sql
+        return sql
 
     async def _exec(self, stmt: Executable, params: list[dict[str, Any]] | None = None) -> int:
         """Run one write statement in its own (retried) transaction; rows affected."""
@@ -338,6 +365,13 @@ class SqlSiteStore:
         """The row of ``kind`` whose ``column`` is ``value``; the SELECT is built once per
         (table, column) with a bound parameter, so SQLAlchemy reuses its compiled form."""
         table = t.SPECS[kind].table
+        if self._direct is not None:
+            try:
+                found = self._direct.lookup(table, column, value)
+            except direct.Busy:
+                pass  # locked right now: through the engine, which waits
+            else:
+                return None if found is None else t.from_row(kind, found)
         stmt = self._lookups.get((table.name, column))
         if stmt is None:
             stmt = select(table).where(table.c[column] == bindparam("value"))
@@ -454,6 +488,48 @@ class SqlSiteStore:
                 ).scalar_one()
                 for table in t.COUNTED_TABLES
             }
+
+
+_MOVE_SEQ_SQL = direct.compiled(
+    update(t.site_meta)
+    .where(t.site_meta.c.key == bindparam("key"))
+    .where(t.site_meta.c.value == bindparam("old"))
+    .values(value=bindparam("new"))
+)
+
+
+def _numbered(
+    batch: list[_Pending], last_seq: int
+) -> tuple[list[list[int]], list[dict[str, Any]], int]:
+    """Each unit's event sequences after ``last_seq``, the outbox rows, the new last."""
+    seq = last_seq
+    results: list[list[int]] = []
+    outbox_rows: list[dict[str, Any]] = []
+    for pending in batch:
+        seqs = []
+        for event in pending.events:
+            seq += 1
+            seqs.append(seq)
+            outbox_rows.append(t.event_row(seq, event))
+        results.append(seqs)
+    return results, outbox_rows, seq
+
+
+def _grouped(
+    batch: list[_Pending],
+) -> tuple[dict[type[Any], list[dict[str, Any]]], dict[type[Any], list[dict[str, Any]]]]:
+    """The batch's rows by record type: upserts (the last version of a key in the batch
+    wins, as if written in turn) and plain inserts."""
+    upserts: dict[type[Any], dict[tuple[Any, ...], dict[str, Any]]] = {}
+    inserts: dict[type[Any], list[dict[str, Any]]] = {}
+    for pending in batch:
+        for record in pending.rows:
+            kind = type(record)
+            if t.SPECS[kind].insert_only:
+                inserts.setdefault(kind, []).append(t.to_row(record))
+            else:
+                upserts.setdefault(kind, {})[t.key_of(record)] = t.to_row(record)
+    return {kind: list(by_key.values()) for kind, by_key in upserts.items()}, inserts
 
 
 async def _read_last_seq(conn: AsyncConnection) -> int:
