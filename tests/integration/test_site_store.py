@@ -18,7 +18,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
-from vcc_domain.errors import ConfigError, Conflict
+from vcc_domain.errors import ConfigError, Conflict, Unavailable
+from vcc_proto.server import free_tcp_port
 from vcc_replication.db import make_engine
 from vcc_site.store.api import (
     AgentStateRecord,
@@ -313,3 +314,18 @@ async def test_sqlite_batch_waits_for_a_write_lock_without_blocking_the_loop(
     finally:
         other.close()
         await store.close()
+
+
+async def test_a_database_that_refuses_connections_is_unavailable_for_reads() -> None:
+    """Nothing listens on the port: a lookup fails at once with Unavailable (gRPC
+    UNAVAILABLE, so the access edge offers the call to another site), not INTERNAL."""
+    port = free_tcp_port()
+    store = SqlSiteStore(make_engine(f"postgresql://vcc@127.0.0.1:{port}/site"), SITE)
+    try:
+        with pytest.raises(Unavailable, match="unreachable"):
+            await asyncio.wait_for(store.customer_by_phone("087160001234"), 30)
+        with pytest.raises(Unavailable):
+            await asyncio.wait_for(store.call("call_01JD5Z8X9Q2W3E4R5T6Y7U8I9O"), 30)
+    finally:
+        await store.close()
+        await store.engine.dispose()

@@ -19,20 +19,21 @@ can never create a duplicate or a hole, it only forces a re-read.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
 from vcc_domain.errors import ConfigError, Conflict, Unavailable
-from vcc_replication.db import READ_CONCURRENCY, make_engine, run_transaction
+from vcc_replication.db import READ_CONCURRENCY, connect, make_engine, run_transaction
 from vcc_site.store import sqlite_direct as direct
 from vcc_site.store import tables as t
 from vcc_site.store.api import (
@@ -177,6 +178,13 @@ class SqlSiteStore:
         """Commit the batch; never raises (failures go to the callers' futures)."""
         try:
             results = await self._transact(batch)
+        except (OperationalError, InterfaceError) as exc:
+            # the database, not a unit's data: every unit fails alike (isolating them
+            # would wait for an unreachable database once per unit)
+            error = _unreachable(exc)
+            for pending in batch:
+                _fail(pending, error)
+            return
         except DBAPIError as exc:
             if len(batch) > 1:  # isolate the unit(s) at fault, commit the rest
                 for pending in batch:
@@ -350,14 +358,28 @@ class SqlSiteStore:
 
     # -- reads ----------------------------------------------------------------------
 
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection for a read; a database that refuses connections is
+        ``Unavailable`` at once (the access edge then offers the call to another site)."""
+        async with self._reads:
+            try:
+                conn = await connect(self.engine, wait_s=0)
+            except (OperationalError, InterfaceError) as exc:
+                raise _unreachable(exc) from exc
+            try:
+                yield conn
+            finally:
+                await conn.close()
+
     async def _one(self, kind: type[R], stmt: Executable,
                    params: dict[str, Any] | None = None) -> R | None:
-        async with self._reads, self.engine.connect() as conn:
+        async with self._reading() as conn:
             row = (await conn.execute(stmt, params)).first()
         return None if row is None else t.from_row(kind, row)
 
     async def _all(self, kind: type[R], stmt: Executable) -> list[R]:
-        async with self._reads, self.engine.connect() as conn:
+        async with self._reading() as conn:
             rows = (await conn.execute(stmt)).all()
         return [t.from_row(kind, row) for row in rows]
 
@@ -538,6 +560,11 @@ async def _read_last_seq(conn: AsyncConnection) -> int:
     if value is None:
         raise ConfigError("site_meta has no outbox.last_seq: run migrate() first")
     return int(value)
+
+
+def _unreachable(exc: DBAPIError) -> Unavailable:
+    first = str(exc.orig).strip().splitlines()[0][:200] if exc.orig else ""
+    return Unavailable("the site database is unreachable", error=first)
 
 
 def _conflict(exc: IntegrityError) -> Conflict:
