@@ -1,19 +1,8 @@
-"""The site store on SQLAlchemy (SQLite, PostgreSQL, CockroachDB) with group commit.
+"""The site store on SQLAlchemy (SQLite, PostgreSQL, CockroachDB).
 
-``commit`` queues the unit of work; one writer task takes everything pending (up to
-``max_batch`` units), writes it in ONE transaction and resolves each caller with its
-events' sequences once the transaction is durable. Rows are upserted by primary key
-(``INSERT .. ON CONFLICT DO UPDATE``); CDRs, agent-state stretches and audit rows are
-plain inserts, so a repeat fails. When a batch hits an integrity error, it is written
-again one unit at a time: the offending unit fails with ``Conflict`` and writes nothing,
-the others commit.
-
-The outbox sequence is gap-free: numbers are assigned only inside the committing
-transaction, from the ``site_meta`` row ``outbox.last_seq``, which the transaction moves
-forward with a compare-and-set (``UPDATE .. WHERE value = <expected>``). The writer keeps
-the last committed value in memory and advances it only after a commit succeeds; after
-any failure it reads it back from the database. So a second writer on the same database
-can never create a duplicate or a hole, it only forces a re-read.
+Units of work commit through :mod:`vcc_site.store.group_commit` (one writer, batched,
+gap-free outbox sequence); reads go through a bounded number of pooled connections, or
+on a SQLite file through the loop thread's own connection (:mod:`.sqlite_direct`).
 """
 
 from __future__ import annotations
@@ -21,18 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
-from vcc_domain.errors import ConfigError, Conflict, Unavailable
+from vcc_domain.errors import ConfigError, Unavailable
 from vcc_replication.db import READ_CONCURRENCY, connect, make_engine, run_transaction
 from vcc_site.store import sqlite_direct as direct
 from vcc_site.store import tables as t
@@ -43,32 +29,19 @@ from vcc_site.store.api import (
     CdrRecord,
     CredentialRecord,
     CustomerRecord,
-    Event,
     LegRecord,
     OutboxRow,
     Row,
     SessionRecord,
     UnitOfWork,
 )
+from vcc_site.store.group_commit import GroupCommit, conflict, read_last_seq, unreachable
 from vcc_site.store.migrations import migrate as migrate_schema
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
-SEQ_RACE_ATTEMPTS = 5
-
-
-@dataclass(slots=True)
-class _Pending:
-    rows: tuple[Row, ...]
-    events: tuple[Event, ...]
-    future: asyncio.Future[list[int]]
-
 
 PHONE_CACHE_MAX = 200_000
-
-
-class _SeqMoved(Exception):
-    """Someone else advanced ``outbox.last_seq``: re-read it and write again."""
 
 
 class SqlSiteStore:
@@ -83,20 +56,15 @@ class SqlSiteStore:
         owns_engine: bool = False,
         direct_sqlite: bool = True,
     ) -> None:
-        if max_batch < 1:
-            raise ValueError("max_batch must be at least 1")
         self.engine = engine
         self.site_id = site_id
-        self._max_batch = max_batch
         self._owns_engine = owns_engine
         # on a SQLite file, batches and lookups run on the loop thread (.sqlite_direct)
         path = direct.sqlite_file(engine) if direct_sqlite else None
         self._direct = direct.SqliteDirect(path) if path else None
-        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
-        self._writer: asyncio.Task[None] | None = None
+        self._group = GroupCommit(engine, self._direct, max_batch=max_batch,
+                                  after=self._committed)
         self._closed = False
-        self._last_seq: int | None = None  # last committed sequence; None = ask the DB
-        self._upserts: dict[str, str] = {}  # table -> compiled upsert SQL
         self.on_commit: list[Callable[[], None]] = []  # called after each durable commit
         # caller number -> customer (or None): every call looks its caller up, customers
         # change rarely; any committed customer write clears it
@@ -138,170 +106,31 @@ class SqlSiteStore:
             raise Unavailable("the site store is closed")
         if not uow:
             return []
-        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(tuple(uow.rows), tuple(uow.events), future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._run_writer(), name="site-store-writer")
-        return await future
+        return await self._group.commit(uow)
 
     async def close(self) -> None:
         """Finish every unit already submitted, stop the writer, dispose an owned engine."""
         if self._closed:
             return
         self._closed = True
-        if self._writer is not None and not self._writer.done():
-            self._queue.put_nowait(None)
-            await self._writer
+        await self._group.close()
         if self._direct is not None:
             await self._direct.close()
         if self._owns_engine:
             await self.engine.dispose()
 
-    async def _run_writer(self) -> None:
-        while True:
-            first = await self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            stop = False
-            while len(batch) < self._max_batch and not self._queue.empty():
-                item = self._queue.get_nowait()
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            await self._write_batch(batch)
-            if stop:
-                return
-
-    async def _write_batch(self, batch: list[_Pending]) -> None:
-        """Commit the batch; never raises (failures go to the callers' futures)."""
-        try:
-            results = await self._transact(batch)
-        except (OperationalError, InterfaceError) as exc:
-            # the database, not a unit's data: every unit fails alike (isolating them
-            # would wait for an unreachable database once per unit)
-            error = _unreachable(exc)
-            for pending in batch:
-                _fail(pending, error)
-            return
-        except DBAPIError as exc:
-            if len(batch) > 1:  # isolate the unit(s) at fault, commit the rest
-                for pending in batch:
-                    await self._write_batch([pending])
-                return
-            _fail(batch[0], _conflict(exc) if isinstance(exc, IntegrityError) else exc)
-            return
-        except Exception as exc:
-            log.exception("site store: a batch of %d units failed", len(batch))
-            for pending in batch:
-                _fail(pending, exc)
-            return
-        if any(isinstance(row, CustomerRecord) for pending in batch for row in pending.rows):
+    def _committed(self, rows: list[Row]) -> None:
+        """After each durable batch: forget cached customers, run the hooks."""
+        if any(isinstance(row, CustomerRecord) for row in rows):
             self._by_phone.clear()
-        for pending, seqs in zip(batch, results, strict=True):
-            if not pending.future.done():
-                pending.future.set_result(seqs)
         for hook in self.on_commit:
             try:
                 hook()
             except Exception:
                 log.exception("site store: an on_commit hook failed")
 
-    async def _transact(self, batch: list[_Pending]) -> list[list[int]]:
-        for _ in range(SEQ_RACE_ATTEMPTS):
-            try:
-                if self._direct is not None:
-                    results, last = await self._direct.transact(
-                        lambda conn: self._write_direct(conn, batch))
-                else:
-                    results, last = await run_transaction(
-                        self.engine, lambda conn: self._write(conn, batch)
-                    )
-            except _SeqMoved:
-                self._last_seq = None
-                continue
-            except BaseException:
-                self._last_seq = None
-                raise
-            self._last_seq = last
-            return results
-        raise Unavailable("the outbox sequence keeps moving: another writer on this database?")
-
-    async def _write(
-        self, conn: AsyncConnection, batch: list[_Pending]
-    ) -> tuple[list[list[int]], int]:
-        expected = self._last_seq
-        if expected is None:
-            expected = await _read_last_seq(conn)
-        results, outbox_rows, seq = _numbered(batch, expected)
-        if outbox_rows:  # take the sequence first: a racing writer fails here, not later
-            moved = await conn.execute(
-                update(t.site_meta)
-                .where(t.site_meta.c.key == t.LAST_SEQ_KEY)
-                .where(t.site_meta.c.value == str(expected))
-                .values(value=str(seq))
-            )
-            if moved.rowcount != 1:
-                raise _SeqMoved()
-        upserts, inserts = _grouped(batch)
-        for kind, values in upserts.items():
-            spec = t.SPECS[kind]
-            await conn.execute(self._upsert(spec.table, spec.key), values)
-        for kind, values in inserts.items():
-            await conn.execute(insert(t.SPECS[kind].table), values)
-        if outbox_rows:
-            await conn.execute(insert(t.outbox), outbox_rows)
-        return results, seq
-
-    def _write_direct(
-        self, conn: sqlite3.Connection, batch: list[_Pending]
-    ) -> tuple[list[list[int]], int]:
-        """:meth:`_write` on a SQLite file, on the loop thread (see :mod:`.sqlite_direct`)."""
-        assert self._direct is not None
-        expected = self._last_seq
-        if expected is None:
-            found = conn.execute("SELECT value FROM site_meta WHERE key = ?",
-                                 (t.LAST_SEQ_KEY,)).fetchone()
-            if found is None:
-                raise ConfigError("site_meta has no outbox.last_seq: run migrate() first")
-            expected = int(found[0])
-        results, outbox_rows, seq = _numbered(batch, expected)
-        if outbox_rows:
-            moved = direct.execute(conn, _MOVE_SEQ_SQL, {"key": t.LAST_SEQ_KEY,
-                                                         "old": str(expected), "new": str(seq)})
-            if moved != 1:
-                raise _SeqMoved()
-        upserts, inserts = _grouped(batch)
-        for kind, values in upserts.items():
-            spec = t.SPECS[kind]
-            direct.execute_many(conn, self._upsert_sql(spec.table, spec.key), values)
-        for kind, values in inserts.items():
-            sql = self._direct.insert_sql(t.SPECS[kind].table, list(values[0]))
-            direct.execute_many(conn, sql, values)
-        if outbox_rows:
-            sql = self._direct.insert_sql(t.outbox, list(outbox_rows[0]))
-            direct.execute_many(conn, sql, outbox_rows)
-        return results, seq
-
-    def _upsert(self, table: Table, key: Sequence[str]) -> Executable:
-        return text(self._upsert_sql(table, key))
-
-    def _upsert_sql(self, table: Table, key: Sequence[str]) -> str:
-        sql = self._upserts.get(table.name)
-        if sql is None:
-            dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
-            ins = dialect.insert(table)
-            upsert = ins.on_conflict_do_update(
-                index_elements=list(key),
-                set_={c.name: ins.excluded[c.name] for c in table.c if c.name not in key},
-            )
-            # Dialect upserts are not cacheable by SQLAlchemy and would be compiled again
-            # on every commit (about a third of a commit's CPU): compile once, with named
-            # parameters, into plain SQL text, which is cached like any other statement.
-            sql = str(upsert.compile(dialect=dialect.dialect(paramstyle="named")))
-            self._upserts[table.name] = sql
-        return sql
+    def _upsert_stmt(self, table: Table, key: Sequence[str]) -> Executable:
+        return text(self._group.upsert_sql(table, key))
 
     async def _exec(self, stmt: Executable, params: list[dict[str, Any]] | None = None) -> int:
         """Run one write statement in its own (retried) transaction; rows affected."""
@@ -329,11 +158,11 @@ class SqlSiteStore:
         if not records:
             return 0
         spec = t.SPECS[kind]
-        stmt = self._upsert(spec.table, spec.key) if upsert else insert(spec.table)
+        stmt = text(self._group.upsert_sql(spec.table, spec.key)) if upsert else insert(spec.table)
         try:
             await self._exec(stmt, [t.to_row(record) for record in records])
         except IntegrityError as exc:
-            raise _conflict(exc) from exc
+            raise conflict(exc) from exc
         return len(records)
 
     async def meta(self, key: str) -> str | None:
@@ -346,14 +175,14 @@ class SqlSiteStore:
         """Set a key of the site's key/value table (not the outbox sequence)."""
         if key == t.LAST_SEQ_KEY:
             raise ValueError("the outbox sequence is only moved by commit()")
-        await self._exec(self._upsert(t.site_meta, ["key"]), [{"key": key, "value": value}])
+        await self._exec(self._upsert_stmt(t.site_meta, ["key"]), [{"key": key, "value": value}])
 
     async def set_metas(self, values: dict[str, str]) -> None:
         """Set several keys of the site's key/value table in ONE transaction."""
         if t.LAST_SEQ_KEY in values:
             raise ValueError("the outbox sequence is only moved by commit()")
         if values:
-            await self._exec(self._upsert(t.site_meta, ["key"]),
+            await self._exec(self._upsert_stmt(t.site_meta, ["key"]),
                              [{"key": k, "value": v} for k, v in values.items()])
 
     # -- reads ----------------------------------------------------------------------
@@ -366,7 +195,7 @@ class SqlSiteStore:
             try:
                 conn = await connect(self.engine, wait_s=0)
             except (OperationalError, InterfaceError) as exc:
-                raise _unreachable(exc) from exc
+                raise unreachable(exc) from exc
             try:
                 yield conn
             finally:
@@ -500,7 +329,7 @@ class SqlSiteStore:
 
     async def last_seq(self) -> int:
         async with self.engine.connect() as conn:
-            return await _read_last_seq(conn)
+            return await read_last_seq(conn)
 
     async def counts(self) -> dict[str, int]:
         async with self.engine.connect() as conn:
@@ -510,67 +339,3 @@ class SqlSiteStore:
                 ).scalar_one()
                 for table in t.COUNTED_TABLES
             }
-
-
-_MOVE_SEQ_SQL = direct.compiled(
-    update(t.site_meta)
-    .where(t.site_meta.c.key == bindparam("key"))
-    .where(t.site_meta.c.value == bindparam("old"))
-    .values(value=bindparam("new"))
-)
-
-
-def _numbered(
-    batch: list[_Pending], last_seq: int
-) -> tuple[list[list[int]], list[dict[str, Any]], int]:
-    """Each unit's event sequences after ``last_seq``, the outbox rows, the new last."""
-    seq = last_seq
-    results: list[list[int]] = []
-    outbox_rows: list[dict[str, Any]] = []
-    for pending in batch:
-        seqs = []
-        for event in pending.events:
-            seq += 1
-            seqs.append(seq)
-            outbox_rows.append(t.event_row(seq, event))
-        results.append(seqs)
-    return results, outbox_rows, seq
-
-
-def _grouped(
-    batch: list[_Pending],
-) -> tuple[dict[type[Any], list[dict[str, Any]]], dict[type[Any], list[dict[str, Any]]]]:
-    """The batch's rows by record type: upserts (the last version of a key in the batch
-    wins, as if written in turn) and plain inserts."""
-    upserts: dict[type[Any], dict[tuple[Any, ...], dict[str, Any]]] = {}
-    inserts: dict[type[Any], list[dict[str, Any]]] = {}
-    for pending in batch:
-        for record in pending.rows:
-            kind = type(record)
-            if t.SPECS[kind].insert_only:
-                inserts.setdefault(kind, []).append(t.to_row(record))
-            else:
-                upserts.setdefault(kind, {})[t.key_of(record)] = t.to_row(record)
-    return {kind: list(by_key.values()) for kind, by_key in upserts.items()}, inserts
-
-
-async def _read_last_seq(conn: AsyncConnection) -> int:
-    stmt = select(t.site_meta.c.value).where(t.site_meta.c.key == t.LAST_SEQ_KEY)
-    value = (await conn.execute(stmt)).scalar_one_or_none()
-    if value is None:
-        raise ConfigError("site_meta has no outbox.last_seq: run migrate() first")
-    return int(value)
-
-
-def _unreachable(exc: DBAPIError) -> Unavailable:
-    first = str(exc.orig).strip().splitlines()[0][:200] if exc.orig else ""
-    return Unavailable("the site database is unreachable", error=first)
-
-
-def _conflict(exc: IntegrityError) -> Conflict:
-    return Conflict("a unique record is repeated or taken", error=str(exc.orig))
-
-
-def _fail(pending: _Pending, exc: BaseException) -> None:
-    if not pending.future.done():
-        pending.future.set_exception(exc)
