@@ -34,11 +34,12 @@ os.register_at_fork(after_in_child=_reseed)
 _PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
 
 
-def _encode(value: int, length: int) -> str:
-    """``value`` as ``length`` Crockford base32 characters, most significant first."""
-    if length % 2:
-        return _CROCKFORD[(value >> (5 * (length - 1))) & 31] + _encode(value, length - 1)
-    return "".join([_PAIRS[(value >> shift) & 1023] for shift in range(5 * length - 10, -1, -10)])
+_SHIFTS = range(120, -1, -10)  # 13 pairs of characters: 130 bits, the top 2 always 0
+
+
+def _encode(value: int) -> str:
+    """A 128-bit ``value`` as 26 Crockford base32 characters, most significant first."""
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in _SHIFTS])
 
 
 def new_ulid(now_ms: int | None = None) -> str:
@@ -46,7 +47,7 @@ def new_ulid(now_ms: int | None = None) -> str:
     ms = int(time.time() * 1000) if now_ms is None else now_ms
     if not 0 <= ms < 2**48:
         raise ValueError(f"timestamp out of range for a ULID: {ms}")
-    return _encode((ms << 80) | _rng.getrandbits(80), 26)
+    return _encode((ms << 80) | _rng.getrandbits(80))
 
 
 def new_id(prefix: str, now_ms: int | None = None) -> str:

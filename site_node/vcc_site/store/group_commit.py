@@ -23,6 +23,7 @@ databases through the asyncio engine.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -33,6 +34,7 @@ from sqlalchemy import Table, bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import TextClause
 
 from vcc_domain.errors import ConfigError, Conflict, Unavailable
 from vcc_replication.db import run_transaction
@@ -49,6 +51,14 @@ class _Pending:
     rows: tuple[Row, ...]
     events: tuple[Event, ...]
     future: asyncio.Future[list[int]]
+
+
+@dataclass(slots=True)
+class _Plan:
+    results: list[list[int]]  # each unit's event sequences
+    last: int  # the outbox sequence after the batch
+    move: dict[str, str] | None  # parameters of _MOVE_SEQ_SQL (None: no events)
+    writes: list[tuple[str, list[dict[str, Any]]]]  # (SQL, rows) in order
 
 
 class _SeqMoved(Exception):
@@ -70,6 +80,7 @@ class GroupCommit:
         self._writer: asyncio.Task[None] | None = None
         self._last_seq: int | None = None  # last committed sequence; None = ask the DB
         self._upserts: dict[str, str] = {}  # table -> compiled upsert SQL
+        self._inserts: dict[tuple[str, tuple[str, ...]], str] = {}  # (table, columns) -> SQL
 
     async def commit(self, uow: UnitOfWork) -> list[int]:
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
@@ -152,61 +163,59 @@ class GroupCommit:
             return results
         raise Unavailable("the outbox sequence keeps moving: another writer on this database?")
 
+    def _plan(self, batch: list[_Pending], expected: int) -> _Plan:
+        """The batch's statements after ``expected``: the same SQL on both paths."""
+        results, outbox_rows, seq = _numbered(batch, expected)
+        move = {"key": t.LAST_SEQ_KEY, "old": str(expected), "new": str(seq)}
+        upserts, inserts = _grouped(batch)
+        writes = [(self.upsert_sql(t.SPECS[kind].table, t.SPECS[kind].key), rows)
+                  for kind, rows in upserts.items()]
+        writes += [(self._insert_sql(t.SPECS[kind].table, list(rows[0])), rows)
+                   for kind, rows in inserts.items()]
+        if outbox_rows:
+            writes.append((self._insert_sql(t.outbox, list(outbox_rows[0])), outbox_rows))
+        return _Plan(results, seq, move if outbox_rows else None, writes)
+
     async def _write(
         self, conn: AsyncConnection, batch: list[_Pending]
     ) -> tuple[list[list[int]], int]:
+        """Through the engine. The sequence is taken first: a racing writer fails at
+        once, not after writing its rows."""
         expected = self._last_seq
         if expected is None:
             expected = await read_last_seq(conn)
-        results, outbox_rows, seq = _numbered(batch, expected)
-        if outbox_rows:  # take the sequence first: a racing writer fails here, not later
-            moved = await conn.execute(
-                update(t.site_meta)
-                .where(t.site_meta.c.key == t.LAST_SEQ_KEY)
-                .where(t.site_meta.c.value == str(expected))
-                .values(value=str(seq))
-            )
-            if moved.rowcount != 1:
+        plan = self._plan(batch, expected)
+        if plan.move is not None:
+            if (await conn.execute(_text(_MOVE_SEQ_SQL), plan.move)).rowcount != 1:
                 raise _SeqMoved()
-        upserts, inserts = _grouped(batch)
-        for kind, values in upserts.items():
-            spec = t.SPECS[kind]
-            await conn.execute(text(self.upsert_sql(spec.table, spec.key)), values)
-        for kind, values in inserts.items():
-            await conn.execute(insert(t.SPECS[kind].table), values)
-        if outbox_rows:
-            await conn.execute(insert(t.outbox), outbox_rows)
-        return results, seq
+        for sql, rows in plan.writes:
+            await conn.execute(_text(sql), rows)
+        return plan.results, plan.last
 
     def _write_direct(
         self, conn: sqlite3.Connection, batch: list[_Pending]
     ) -> tuple[list[list[int]], int]:
         """:meth:`_write` on a SQLite file, on the loop thread (see :mod:`.sqlite_direct`)."""
-        assert self._direct is not None
         expected = self._last_seq
         if expected is None:
-            found = conn.execute("SELECT value FROM site_meta WHERE key = ?",
-                                 (t.LAST_SEQ_KEY,)).fetchone()
-            if found is None:
-                raise ConfigError("site_meta has no outbox.last_seq: run migrate() first")
-            expected = int(found[0])
-        results, outbox_rows, seq = _numbered(batch, expected)
-        if outbox_rows:
-            moved = direct.execute(conn, _MOVE_SEQ_SQL, {"key": t.LAST_SEQ_KEY,
-                                                         "old": str(expected), "new": str(seq)})
-            if moved != 1:
+            found = conn.execute(_LAST_SEQ_SQL, {"key": t.LAST_SEQ_KEY}).fetchone()
+            expected = _last_seq_of(None if found is None else found[0])
+        plan = self._plan(batch, expected)
+        if plan.move is not None:
+            if direct.execute(conn, _MOVE_SEQ_SQL, plan.move) != 1:
                 raise _SeqMoved()
-        upserts, inserts = _grouped(batch)
-        for kind, values in upserts.items():
-            spec = t.SPECS[kind]
-            direct.execute_many(conn, self.upsert_sql(spec.table, spec.key), values)
-        for kind, values in inserts.items():
-            sql = self._direct.insert_sql(t.SPECS[kind].table, list(values[0]))
-            direct.execute_many(conn, sql, values)
-        if outbox_rows:
-            sql = self._direct.insert_sql(t.outbox, list(outbox_rows[0]))
-            direct.execute_many(conn, sql, outbox_rows)
-        return results, seq
+        for sql, rows in plan.writes:
+            direct.execute_many(conn, sql, rows)
+        return plan.results, plan.last
+
+    def _insert_sql(self, table: Table, columns: Sequence[str]) -> str:
+        """``INSERT INTO table (columns) VALUES (:column, ..)``, compiled once."""
+        key = (table.name, tuple(columns))
+        sql = self._inserts.get(key)
+        if sql is None:
+            sql = direct.compiled(insert(table).values({c: bindparam(c) for c in columns}))
+            self._inserts[key] = sql
+        return sql
 
     def upsert_sql(self, table: Table, key: Sequence[str]) -> str:
         sql = self._upserts.get(table.name)
@@ -267,9 +276,21 @@ def _grouped(
     return {kind: list(by_key.values()) for kind, by_key in upserts.items()}, inserts
 
 
+_LAST_SEQ_SQL = direct.compiled(
+    select(t.site_meta.c.value).where(t.site_meta.c.key == bindparam("key")))
+
+
+@functools.cache
+def _text(sql: str) -> TextClause:
+    return text(sql)
+
+
 async def read_last_seq(conn: AsyncConnection) -> int:
-    stmt = select(t.site_meta.c.value).where(t.site_meta.c.key == t.LAST_SEQ_KEY)
-    value = (await conn.execute(stmt)).scalar_one_or_none()
+    found = await conn.execute(_text(_LAST_SEQ_SQL), {"key": t.LAST_SEQ_KEY})
+    return _last_seq_of(found.scalar_one_or_none())
+
+
+def _last_seq_of(value: str | None) -> int:
     if value is None:
         raise ConfigError("site_meta has no outbox.last_seq: run migrate() first")
     return int(value)

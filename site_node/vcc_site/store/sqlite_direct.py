@@ -35,11 +35,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sqlalchemy import Boolean, Table, bindparam, insert, select
+from sqlalchemy import Boolean, Table, bindparam, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from vcc_replication.db import sqlite_pragmas
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -66,21 +68,12 @@ def compiled(stmt: Any) -> str:
     return str(stmt.compile(dialect=_DIALECT))
 
 
-def _open(path: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    return conn
-
-
 class SqliteDirect:
     """One connection on the loop thread for batches and lookups."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None
-        self._inserts: dict[tuple[str, tuple[str, ...]], str] = {}
         self._lookups: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
         self._checkpointer: ThreadPoolExecutor | None = None
         self._checkpoint: asyncio.Future[None] | None = None
@@ -89,7 +82,9 @@ class SqliteDirect:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            conn = _open(self.path)
+            conn = sqlite3.connect(self.path, timeout=0, isolation_level=None,
+                                   check_same_thread=False)
+            sqlite_pragmas(conn)
             conn.execute("PRAGMA wal_autocheckpoint=0")  # see _maybe_checkpoint
             conn.row_factory = sqlite3.Row
             self._conn = conn
@@ -146,15 +141,6 @@ class SqliteDirect:
             except sqlite3.Error:  # unusable: a new connection next time
                 self._conn = None
                 conn.close()
-
-    def insert_sql(self, table: Table, columns: Sequence[str]) -> str:
-        """``INSERT INTO table (columns) VALUES (:column, ..)``, compiled once."""
-        key = (table.name, tuple(columns))
-        sql = self._inserts.get(key)
-        if sql is None:
-            sql = compiled(insert(table).values({c: bindparam(c) for c in columns}))
-            self._inserts[key] = sql
-        return sql
 
     # -- lookups -------------------------------------------------------------------------
 
