@@ -191,13 +191,15 @@ class CallLife:
 
     @classmethod
     def transferred_in(cls, call_id: str, site_id: str, arrival_at_ms: int, from_site: str,
-                       leg_id: str, now_ms: int, *, consult: bool = False,
-                       ) -> tuple[CallLife, Step]:
-        """A call (or a consult leg of it) taken over from ``from_site``: it waits here."""
+                       leg_id: str, now_ms: int, *, prior_end_ms: int = 0,
+                       consult: bool = False) -> tuple[CallLife, Step]:
+        """A call (or a consult leg of it) taken over from ``from_site``: it waits here.
+        ``prior_end_ms``: when its last leg there ended (its legs here start later, even
+        if this site's clock is behind)."""
         if not leg_id:
             raise InvalidInput("a transferred call needs the leg it opens", field="leg_id")
         life = cls(call_id, site_id, arrival_at_ms, CallState.QUEUED, consult=consult,
-                   last_ms=max(now_ms, arrival_at_ms))
+                   last_ms=max(now_ms, arrival_at_ms, prior_end_ms))
         return life, Step(life.state, (CallTransferredIn(from_site, leg_id, life.last_ms),))
 
     # -- queries ----------------------------------------------------------------------
