@@ -14,7 +14,7 @@ from vcc_domain.errors import InvalidInput
 from vcc_domain.province import Province
 from vcc_domain.rating import Statement, check_period
 from vcc_domain.sqi import SqiConfig
-from vcc_hub.directory.codec import actor_text
+from vcc_hub.adapters.directory_codec import actor_text
 from vcc_hub.reports import store
 from vcc_hub.reports.aggregator import Aggregator, target_of
 from vcc_hub.reports.render import CONTENT_TYPES, render
