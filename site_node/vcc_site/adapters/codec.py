@@ -151,8 +151,7 @@ def screen_pop(call: LiveCall) -> s.ScreenPop:
     return s.ScreenPop(customer=call_customer(call), business_id=call.business_id,
                        dialed_code=call.dialed_code, ivr_path=ivr_path(call.path_labels()),
                        attached_data=call.attached, notes=list(call.notes),
-                       previous_legs=[leg_summary(leg) for leg in [*call.prior_legs,
-                                                                   *call.legs]],
+                       previous_legs=[leg_summary(leg) for leg in call.past_legs()],
                        original_arrival_at_ms=call.arrival_at_ms,
                        priority=PRIORITIES.get(call.priority, c.PRIORITY_CLASS_UNSPECIFIED))
 

@@ -263,6 +263,8 @@ class CallLife:
         """The ringing agent did not answer (or left): the leg ends, the call waits."""
         self._require(_OFFERED, "take it back")
         at = self.last_ms = self._at(now_ms)
+        assert self.leg is not None
+        self.ring_ms += at - self.leg.offered_at_ms
         ended = self._end_leg(at, why)
         self.state, self.agent_id = CallState.QUEUED, ""
         return Step(self.state, (LegEnded(ended),))
@@ -324,10 +326,10 @@ class CallLife:
         return Step(self.state, (LegEnded(ended),))
 
     def adopt(self, other: CallLife, now_ms: int) -> Step:
-        """The call takes over the current leg of ``other`` (its consult leg at this site,
-        offered or answered there): it continues with that leg's agent."""
+        """The call takes over ``other``, its consult leg at this site (waiting, ringing or
+        answered there): it continues in that state, with that leg's agent."""
         self._require(_QUEUED, "hand it to the consulted agent")
-        if other.state not in _OFFERED | _TALKING or other.leg is None:
+        if other.state not in _ADOPTABLE:
             raise Conflict(f"consult leg of call {other.call_id!r} is {other.state.stored}",
                            field="call_id")
         at = self.last_ms = self._at(max(now_ms, other.last_ms))
@@ -342,6 +344,16 @@ class CallLife:
         self.consult_leg = ""
         other.state, other.leg, other.legs, other.last_ms = CallState.ENDED, None, [], at
         return Step(self.state, ())
+
+    def own(self, from_site: str, leg_id: str, now_ms: int) -> Step:
+        """A consult leg served here becomes the call itself: owned here from now on (its
+        end is final here)."""
+        if not self.consult or not self.state.live:
+            raise Conflict(f"call {self.call_id!r} is not a live consult leg here",
+                           field="call_id")
+        at = self.last_ms = self._at(now_ms)
+        self.consult = False
+        return Step(self.state, (CallTransferredIn(from_site, leg_id, at),))
 
     def end(self, now_ms: int, reason: str) -> Step:
         """The call ends here: hung up, abandoned, lost, or gone to another site (reason
@@ -394,3 +406,4 @@ _QUEUEABLE = frozenset({CallState.IVR, CallState.QUEUED})
 _QUEUED = frozenset({CallState.QUEUED})
 _OFFERED = frozenset({CallState.OFFERED})
 _CONNECTED = frozenset({CallState.CONNECTED})
+_ADOPTABLE = _QUEUED | _OFFERED | _TALKING

@@ -19,6 +19,7 @@ from vcc_domain.errors import Conflict, InvalidInput, NotFound
 from vcc_domain.ids import id_prefix, new_id
 from vcc_domain.province import Text
 from vcc_site.domain import ivr as ivr_engine
+from vcc_site.domain.call import CallLife
 from vcc_site.domain.queue import Priority
 from vcc_site.domain.results import Assignment, Queued
 from vcc_site.service import handover
@@ -297,7 +298,7 @@ class AccessService:
             caller_number=handoff.caller_number, dialed_code=handoff.dialed_code,
             business_id=business.id, customer=customer, tier=handoff.tier,
             priority=klass.name.lower(),
-            arrival_at_ms=handoff.original_arrival_ms or now, state="queued",
+            arrival_at_ms=handoff.original_arrival_ms or now,
             ivr_path=list(handoff.ivr_path), transferred=not overflow, overflowed=overflow,
             attached=dict(handoff.attached), notes=list(handoff.notes),
             next_leg_id=handoff.new_leg_id, prior_legs=legs,
@@ -305,6 +306,10 @@ class AccessService:
             customer_as_of_ms=handoff.customer_as_of_ms,
             caller_home=caller_home(core, handoff.caller_number))
         call.acd_key = f"{call.call_id}/{len(legs) + 1}"
+        call.life, _ = CallLife.transferred_in(
+            call.call_id, site, call.arrival_at_ms, handoff.from_site, handoff.new_leg_id, now,
+            prior_end_ms=max((g.ended_at_ms for g in legs), default=0),
+            consult=handoff.kind == "consult")
         if handoff.kind == "consult":  # a consult leg: the call stays at its owner
             call.consult_for, call.consult_leg_id = handoff.from_site, handoff.new_leg_id
             call.consult_agent = handoff.from_agent
@@ -379,12 +384,13 @@ class AccessService:
                 return answer(ACCEPTED, call=call)
             if mode != COMPLETE_TRANSFER:
                 raise InvalidInput("choose transfer, conference or cancel", field="mode")
+            call.life.own(call.consult_for, leg_id, now)
             owner, call.consult_for, call.consult_mode = call.consult_for, "", ""
             call.attached.pop("consult_for", None)
             call.attached["transferred_from_site"] = owner
             uow.add(call.record(now))
             if call.leg is not None:
-                uow.add(call.leg)
+                uow.add(call.leg_row(call.leg))
             uow.emit(call.event("call.transferred_in", now, from_site=owner,
                                 from_agent=call.consult_agent, leg_id=leg_id,
                                 via="consultation"))

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from vcc_domain.clock import Clock, wall_seconds
@@ -22,6 +22,7 @@ from vcc_domain.errors import Conflict, NotFound
 from vcc_domain.ids import new_id
 from vcc_domain.province import Business, Province
 from vcc_site.domain.acd import Acd
+from vcc_site.domain.call import CallLeft, CallState, LegEnded, LegKind
 from vcc_site.domain.queue import EndReason, Priority
 from vcc_site.domain.results import (
     AgentUpdate,
@@ -225,19 +226,18 @@ class SiteCore:
 
     def _assigned(self, a: Assignment, uow: UnitOfWork, now: int) -> None:
         call = self.calls[self.by_key[a.call_id]]
-        call.state, call.agent_id, call.offered_at_ms = "offered", a.agent_id, now
-        kind = "consult" if call.consult_for else "transfer" if call.transferred else (
-            "overflow" if call.overflowed else "initial")
+        kind = LegKind.CONSULT if call.consult_for else LegKind.TRANSFER if call.transferred \
+            else LegKind.OVERFLOW if call.overflowed else LegKind.INITIAL
         self._wait_actual(call, now)
         leg_id, call.next_leg_id = call.next_leg_id or new_id("leg"), ""
-        call.leg = LegRecord(leg_id, call.call_id, self.site_id, a.agent_id, kind, now,
-                             home_site=call.home_site)
-        uow.add(call.leg, *call.rows(now)).emit(call.event("call.offered", now, via=a.via.value,
-                                                           leg_id=leg_id))
+        call.life.offer(a.agent_id, leg_id, kind, now)
+        leg = call.leg_row(call.life.leg)  # type: ignore[arg-type]  # just offered
+        uow.add(leg, *call.rows(now)).emit(call.event("call.offered", now, via=a.via.value,
+                                                      leg_id=leg_id))
         agent = self.agents.get(a.agent_id)
         if agent is not None:
             agent.call_id = call.call_id
-            self.desk.publish(agent.session_id, "offer", now, call=call, leg_id=call.leg.leg_id,
+            self.desk.publish(agent.session_id, "offer", now, call=call, leg_id=leg_id,
                               ring_timeout_ms=self.policy.ring_timeout_s * 1000)
         self.sync_agent(a.agent_id, uow, now)
         self._start_ring_timer(a.agent_id, call.slot)
@@ -252,20 +252,16 @@ class SiteCore:
 
     def _queued(self, call_id: str, uow: UnitOfWork, now: int) -> None:
         call = self.calls[call_id]
-        call.state, call.agent_id = "queued", ""
-        if not call.queued_at_ms:
-            call.queued_at_ms = now
+        call.life.queue(now)
         uow.add(*call.rows(now)).emit(call.event("call.queued", now))
 
     def _taken_back(self, call_id: str, agent_id: str, why: str, uow: UnitOfWork, now: int) -> None:
         self._cancel_ring(call_id)
         call = self.calls[call_id]
-        if call.leg is not None:
-            call.ring_ms += max(0, now - call.leg.offered_at_ms)
-            ended = replace(call.leg, ended_at_ms=now, end_reason=why)
-            call.legs.append(ended)
-            uow.add(ended)
-            call.leg = None
+        if call.life.state is CallState.OFFERED:
+            for e in call.life.take_back(now, why).events:
+                if isinstance(e, LegEnded):
+                    uow.add(call.leg_row(e.leg))
         agent = self.agents.get(agent_id)
         if agent is not None:
             agent.call_id = ""
@@ -278,24 +274,12 @@ class SiteCore:
         self._predicted.pop(call_id, None)
         self._cancel_ring(call_id)
         call = self.calls.pop(call_id)
-        call.close_leg(now)
-        # answered on this leg: a transferred call keeps its first answer time, but an
-        # agent it rang at again and who never answered must not get the CDR
-        was_answered = call.state in ("connected", "held")
-        if call.leg is not None:
-            if not was_answered:
-                call.ring_ms += max(0, now - call.leg.offered_at_ms)
-            ended = replace(call.leg, ended_at_ms=now, end_reason=e.reason.value)
-            call.legs.append(ended)
-            uow.add(ended)
-        call.state, call.ended_at_ms, call.end_reason = "ended", now, e.reason.value
-        if not was_answered:
-            call.agent_id = ""
+        left = self._end_life(call, e.reason.value, uow, now)
         final = call.record(now)
         if call.consult_for:  # a consult leg ends: the call lives on at its owner, no CDR
             uow.add(*call.rows(now)).emit(call.event("call.ended", now,
                                                      end_reason=e.reason.value))
-        else:
+        else:  # the call's CDR here (its part of it, when it moved on to another site)
             cdr = call.cdr(OUTCOMES[e.reason])
             uow.add(final, cdr).emit(
                 call.event("call.ended", now, end_reason=e.reason.value),
@@ -307,18 +291,27 @@ class SiteCore:
             agent = self.agents.get(e.agent_id)
             if agent is not None:
                 agent.call_id = ""
-                if was_answered:
+                if left.answered:
                     agent.wrap_call_id, agent.wrap_record = call.call_id, final
                 self.desk.publish(agent.session_id, "call_state", now, call_id=call.call_id,
                                   state="ended", end_reason=e.reason.value)
             self.sync_agent(e.agent_id, uow, now)
         self.apply(e.next, uow)
 
+    def _end_life(self, call: LiveCall, reason: str, uow: UnitOfWork, now: int) -> CallLeft:
+        """End the call's life here; its last leg is written. Returns how it ended."""
+        for e in call.life.end(now, reason).events:
+            if isinstance(e, LegEnded):
+                uow.add(call.leg_row(e.leg))
+            elif isinstance(e, CallLeft):
+                return e
+        raise AssertionError("an end without CallLeft")
+
     def end_in_ivr(self, call: LiveCall, reason: str, outcome: str, uow: UnitOfWork) -> None:
         """A call that never reached the ACD ends (hang-up in IVR, self-service done)."""
         now = self.now_ms()
         self.calls.pop(call.call_id, None)
-        call.state, call.ended_at_ms, call.end_reason = "ended", now, reason
+        self._end_life(call, reason, uow, now)
         cdr = call.cdr(outcome)
         uow.add(call.record(now), cdr).emit(
             call.event("call.ended", now, end_reason=reason),

@@ -194,14 +194,10 @@ class DeskService:
         result: Connected = core.acd.answer(agent.agent_id, call.acd_key)
         now = core.now_ms()
         core._cancel_ring(call.slot)
-        call.state = "connected"
-        call.answered(now)
-        if call.leg is not None:
-            call.ring_ms += max(0, now - call.leg.offered_at_ms)
-            call.leg = replace(call.leg, answered_at_ms=now)
+        call.life.answer(now)
         uow = UnitOfWork().add(*call.rows(now))
         if call.leg is not None:
-            uow.add(call.leg)
+            uow.add(call.leg_row(call.leg))
         uow.emit(call.event("call.answered", now, answered_at_ms=result.at))
         core.sync_agent(agent.agent_id, uow, now)
         await core.submit(uow)
@@ -212,16 +208,14 @@ class DeskService:
     async def hold(self, token: str, call_id: str, *, on: bool) -> CallRecord:
         core = self.core
         call = self._my_call(self.session(token), call_id)
-        want, have = ("held", "connected") if on else ("connected", "held")
+        have = "connected" if on else "held"
         if call.state != have:
             raise Conflict(f"call {call_id!r} is {call.state}, not {have}", field="call_id")
         now = core.now_ms()
         if on:
-            call.hold_started_ms = now
+            call.life.hold(now)
         else:
-            call.hold_ms += now - call.hold_started_ms
-            call.hold_started_ms = 0
-        call.state = want
+            call.life.resume(now)
         await core.submit(UnitOfWork().add(*call.rows(now)).emit(
             call.event("call.held" if on else "call.resumed", now)))
         return call.record(now)

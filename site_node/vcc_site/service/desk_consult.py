@@ -67,10 +67,10 @@ class ConsultDesk:
                 if agent_id or not (business_id or skill_id) \
                 else self.transfers.target(call, business_id, skill_id)
             leg_id, request_id = new_id("leg"), new_id("req")
-        self._hold(call)
         consult = ConsultLeg(leg_id, remote or core.site_id, request_id)
+        self._hold(call, consult)
         settled = asyncio.Event()
-        call.consult, call.transfer_settled = consult, settled
+        call.transfer_settled = settled
         consult_event = handover.consult_event
         consult_event(core, agent, "requested", call, consult)
         try:
@@ -94,7 +94,7 @@ class ConsultDesk:
             log.info("consult %s: call %s leg %s accepted at %s", request_id, call_id, leg_id,
                      consult.site_id)
             return answer
-        call.consult = None
+        call.close_consult(core.now_ms())
         consult_event(core, agent, "refused", call, consult, answer.reason)
         core.desk.publish(agent.session_id, "notice", core.now_ms(), level="warning",
                           code=f"consult_{answer.outcome}",
@@ -103,10 +103,9 @@ class ConsultDesk:
                                "caller is on hold with you")
         return answer
 
-    def _hold(self, call: LiveCall) -> None:
-        if call.state == "connected":  # hold the caller
-            now = self.core.now_ms()
-            call.hold_started_ms, call.state = now, "held"
+    def _hold(self, call: LiveCall, consult: ConsultLeg) -> None:
+        now = self.core.now_ms()
+        if call.open_consult(consult, now):  # the caller was connected: now held
             self.core.submit(UnitOfWork().add(call.record(now)).emit(
                 call.event("call.held", now, why="consult")))
 
@@ -167,12 +166,10 @@ class ConsultDesk:
         """The consulted agent took the call over. At another site the call ends here as
         transferred out; here it already continues with that agent."""
         core = self.core
-        call.consult = None
+        call.close_consult(core.now_ms())
         if consult.site_id == core.site_id:
             handover.consult_event(core, agent, "transferred", call, consult)
             return call.record(core.now_ms())
-        if call.hold_started_ms:  # the caller was held until the hand-over
-            call.state = "connected"
         uow = UnitOfWork()
         handover.transfer_out(core, call, consult.site_id, "consultation completed", uow)
         record = call.record(core.now_ms())
@@ -198,8 +195,7 @@ class ConsultDesk:
         core = self.core
         now = core.now_ms()
         if call.state == "held":
-            call.hold_ms += now - call.hold_started_ms
-            call.hold_started_ms, call.state = 0, "connected"
+            call.life.resume(now)
             await core.submit(UnitOfWork().add(call.record(now)).emit(
                 call.event("call.resumed", now)))
         return call.record(now)

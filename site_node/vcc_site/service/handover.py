@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from dataclasses import replace
 
 from vcc_domain.errors import NotFound
 from vcc_domain.province import Business
+from vcc_site.domain.call import LegEnded
 from vcc_site.domain.queue import EndReason, Priority
 from vcc_site.domain.results import CallEnded
 from vcc_site.service.core import Result, SiteCore
@@ -70,12 +70,9 @@ def _release_agent(core: SiteCore, call: LiveCall, why: str, uow: UnitOfWork, no
     agent_id = call.agent_id
     core.acd.remove_call(call.acd_key, EndReason.TRANSFERRED_OUT)
     del core.by_key[call.acd_key]
-    call.close_leg(now)
-    if call.leg is not None:
-        ended = replace(call.leg, ended_at_ms=now, end_reason=why)
-        call.legs.append(ended)
-        uow.add(ended)
-        call.leg = None
+    for e in call.life.release(now, why).events:
+        if isinstance(e, LegEnded):
+            uow.add(call.leg_row(e.leg))
     agent = core.agents.get(agent_id)
     if agent is not None:
         agent.call_id, agent.wrap_call_id, agent.wrap_record = "", call.call_id, None
@@ -93,7 +90,6 @@ def transfer_local(core: SiteCore, call: LiveCall, business: Business, skill: st
     now = core.now_ms()
     agent_id = _release_agent(core, call, "transferred", uow, now)
     call.transferred, call.priority, call.business_id = True, "transferred", business.id
-    call.state, call.agent_id = "queued", ""
     call.acd_key = f"{call.call_id}/{len(call.legs) + 1}"
     if note:
         call.notes.append(note)
@@ -224,7 +220,7 @@ def leg_reported(core: SiteCore, call_id: str, leg_id: str, state: str, agent_id
             consult_event(core, agent, "connected", call, consult)
         return True
     if state == "ended":
-        call.consult = None
+        call.close_consult(core.now_ms())
         if agent is not None:
             consult_event(core, agent, "cancelled", call, consult,
                           f"the consulted agent left ({end_reason or 'hung up'})")
@@ -243,7 +239,7 @@ def cancel_consult(core: SiteCore, call: LiveCall, agent_id: str) -> None:
     """The call ended (or its consultation was dropped) here at its owner: end its consult
     leg (at once when it is served here, else by asking that site in the background)."""
     entry, consult = local_entry(core, call), call.consult
-    call.consult = None
+    call.close_consult(core.now_ms())
     if consult is None:
         return
     if consult.site_id == core.site_id:

@@ -14,6 +14,7 @@ from typing import Any
 
 from vcc_domain.ids import new_id
 from vcc_domain.privacy import mask_phone
+from vcc_site.domain.call import CallLife, CallState, Leg
 from vcc_site.domain.ivr import IvrSession
 from vcc_site.service.transfer import ConsultLeg
 from vcc_site.store.api import (
@@ -42,23 +43,8 @@ class LiveCall:
     tier: str
     priority: str
     arrival_at_ms: int
-    state: str = "ivr"  # ivr | queued | offered | connected | held | ended
     ivr: IvrSession | None = None
     ivr_path: list[tuple[str, str, int]] = field(default_factory=list)  # node, digits, at
-    queued_at_ms: int = 0
-    offered_at_ms: int = 0
-    answered_at_ms: int = 0
-    ended_at_ms: int = 0
-    end_reason: str = ""
-    agent_id: str = ""
-    leg: LegRecord | None = None
-    legs: list[LegRecord] = field(default_factory=list)
-    hold_started_ms: int = 0
-    hold_ms: int = 0  # total time on hold, all legs
-    talk_ms: int = 0  # total talk time of finished legs (answer to end, less hold)
-    leg_answered_ms: int = 0  # when the current leg was answered (0: not answered)
-    leg_hold_base_ms: int = 0  # hold_ms when the current leg was answered
-    ring_ms: int = 0
     transferred: bool = False
     overflowed: bool = False
     attached: dict[str, str] = field(default_factory=dict)
@@ -90,13 +76,85 @@ class LiveCall:
     # customer (settlement needs a home site for every call)
     caller_home: str = ""
 
-    # the key of this entry in ``SiteCore.calls``: the call ID, except for a consult leg
-    # served at the call's own site (``shadow``), which lives beside the call itself
+    # the key of this entry in the core's live calls: the call ID, except for a consult
+    # leg served at the call's own site (``shadow``), which lives beside the call itself
     slot: str = ""
+    # the call's life here (state, legs, times): changed only by its transitions; None
+    # at construction = a call arriving here, in the IVR
+    life: CallLife = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         self.acd_key = self.acd_key or self.call_id
         self.slot = self.slot or self.call_id
+        if self.life is None:
+            self.life = CallLife(self.call_id, self.site_id, self.arrival_at_ms,
+                                 consult=bool(self.consult_for))
+
+    # -- the life's state and times, read-only (change them through ``life``) -----------
+
+    @property
+    def state(self) -> str:
+        """The state as stored and sent: ivr | queued | offered | connected | held | ended."""
+        return self.life.stored_state
+
+    @property
+    def agent_id(self) -> str:
+        return self.life.agent_id
+
+    @property
+    def leg(self) -> Leg | None:
+        return self.life.leg
+
+    @property
+    def legs(self) -> list[Leg]:
+        return self.life.legs
+
+    @property
+    def queued_at_ms(self) -> int:
+        return self.life.queued_at_ms
+
+    @property
+    def offered_at_ms(self) -> int:
+        return self.life.offered_at_ms
+
+    @property
+    def answered_at_ms(self) -> int:
+        return self.life.answered_at_ms
+
+    @property
+    def ended_at_ms(self) -> int:
+        return self.life.ended_at_ms
+
+    @property
+    def end_reason(self) -> str:
+        return self.life.end_reason
+
+    @property
+    def hold_started_ms(self) -> int:
+        return self.life.hold_started_ms
+
+    @property
+    def hold_ms(self) -> int:
+        return self.life.hold_ms
+
+    def open_consult(self, consult: ConsultLeg, now_ms: int) -> bool:
+        """Its agent consults another on ``consult``: the caller is held (True: the
+        caller was connected until now)."""
+        was_connected = self.life.state is CallState.CONNECTED
+        self.life.open_consult(consult.leg_id, now_ms)
+        self.consult = consult
+        return was_connected
+
+    def close_consult(self, now_ms: int) -> None:
+        """The consultation ends (if one was open); a held caller stays held."""
+        self.consult = None
+        self.life.close_consult(now_ms)
+
+    def leg_row(self, leg: Leg) -> LegRecord:
+        """A leg of this call as the store keeps it."""
+        return LegRecord(leg.leg_id, self.call_id, leg.site_id, leg.agent_id, leg.kind.value,
+                         leg.offered_at_ms, leg.answered_at_ms, leg.ended_at_ms,
+                         leg.end_reason, home_site=self.home_site)
 
     @property
     def shadow(self) -> bool:
@@ -108,9 +166,15 @@ class LiveCall:
         """The call record to write for a change of this entry (none for a shadow)."""
         return () if self.shadow else (self.record(now_ms),)
 
+    def past_legs(self) -> list[LegRecord]:
+        """The legs that ended, here and at earlier sites, oldest first."""
+        return [*self.prior_legs, *(self.leg_row(g) for g in self.life.legs)]
+
     def all_legs(self) -> list[LegRecord]:
         """Every leg so far, here and at earlier sites, oldest first (the current last)."""
-        return [*self.prior_legs, *self.legs, *([self.leg] if self.leg else [])]
+        life = self.life
+        here = [*life.legs, *([life.leg] if life.leg else [])]
+        return [*self.prior_legs, *(self.leg_row(g) for g in here)]
 
     @property
     def home_site(self) -> str:
@@ -119,23 +183,8 @@ class LiveCall:
     def path_labels(self) -> tuple[str, ...]:
         return tuple(f"{node}:{digits}" if digits else node for node, digits, _ in self.ivr_path)
 
-    def answered(self, now_ms: int) -> None:
-        """The current leg is answered; the call's first answer is kept for its CDR."""
-        if not self.answered_at_ms:
-            self.answered_at_ms = now_ms
-        self.leg_answered_ms, self.leg_hold_base_ms = now_ms, self.hold_ms
-
-    def close_leg(self, now_ms: int) -> None:
-        """The current leg ends: stop any hold and add the leg's talk time."""
-        if self.hold_started_ms:
-            self.hold_ms += now_ms - self.hold_started_ms
-            self.hold_started_ms = 0
-        if self.leg_answered_ms:
-            leg_hold = self.hold_ms - self.leg_hold_base_ms
-            self.talk_ms += max(0, now_ms - self.leg_answered_ms - leg_hold)
-            self.leg_answered_ms = 0
-
     def record(self, now_ms: int) -> CallRecord:
+        life = self.life
         return CallRecord(
             call_id=self.call_id,
             site_id=self.site_id,
@@ -147,29 +196,30 @@ class LiveCall:
             customer_id=self.customer.customer_id if self.customer else None,
             tier=self.tier,
             priority=self.priority,
-            state=self.state,
+            state=life.stored_state,
             arrival_at_ms=self.arrival_at_ms,
-            queued_at_ms=self.queued_at_ms,
-            offered_at_ms=self.offered_at_ms,
-            answered_at_ms=self.answered_at_ms,
-            ended_at_ms=self.ended_at_ms,
-            end_reason=self.end_reason,
-            agent_id=self.agent_id,
+            queued_at_ms=life.queued_at_ms,
+            offered_at_ms=life.offered_at_ms,
+            answered_at_ms=life.answered_at_ms,
+            ended_at_ms=life.ended_at_ms,
+            end_reason=life.end_reason,
+            agent_id=life.agent_id,
             ivr_path=self.path_labels(),
             attached=dict(self.attached),
             transferred=self.transferred,
             overflowed=self.overflowed,
-            hold_ms=self.hold_ms,
+            hold_ms=life.hold_ms,
             disposition=self.disposition,
             notes="\n".join(self.notes),
             updated_at_ms=now_ms,
         )
 
     def cdr(self, outcome: str) -> CdrRecord:
-        answered = self.answered_at_ms
-        end = self.ended_at_ms
+        life = self.life
+        answered = life.answered_at_ms
+        end = life.ended_at_ms
         waited_until = answered or end
-        wait_start = self.queued_at_ms or self.arrival_at_ms
+        wait_start = life.queued_at_ms or self.arrival_at_ms
         return CdrRecord(
             cdr_id=new_id("cdr"),
             call_id=self.call_id,
@@ -183,11 +233,11 @@ class LiveCall:
             arrival_at_ms=self.arrival_at_ms,
             answered_at_ms=answered,
             ended_at_ms=end,
-            wait_ms=max(0, waited_until - wait_start) if self.queued_at_ms else 0,
-            ring_ms=self.ring_ms,
-            talk_ms=self.talk_ms,
-            hold_ms=self.hold_ms,
-            agent_id=self.agent_id if answered else "",
+            wait_ms=max(0, waited_until - wait_start) if life.queued_at_ms else 0,
+            ring_ms=life.ring_ms,
+            talk_ms=life.talk_ms,
+            hold_ms=life.hold_ms,
+            agent_id=life.agent_id if answered else "",
             transferred=self.transferred,
             overflowed=self.overflowed,
             ivr_path=self.path_labels(),

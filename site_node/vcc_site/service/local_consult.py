@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 
 from vcc_domain.province import Business
+from vcc_site.domain.call import CallLife
 from vcc_site.domain.queue import Priority
 from vcc_site.domain.results import Assignment, Queued
 from vcc_site.service import handover
@@ -67,7 +68,7 @@ def open_consult(core: SiteCore, call: LiveCall, business: Business, skill: str 
         call_id=call.call_id, site_id=site, entry_site=call.entry_site,
         caller_number=call.caller_number, dialed_code=call.dialed_code,
         business_id=business.id, customer=call.customer, tier=call.tier,
-        priority="transferred", arrival_at_ms=call.arrival_at_ms, state="queued",
+        priority="transferred", arrival_at_ms=call.arrival_at_ms,
         ivr_path=list(call.ivr_path), transferred=True,
         attached={**call.attached, "consult_for": site},
         notes=[*call.notes, note] if note else list(call.notes), next_leg_id=leg_id,
@@ -75,8 +76,10 @@ def open_consult(core: SiteCore, call: LiveCall, business: Business, skill: str 
         customer_as_of_ms=call.customer_as_of_ms, caller_home=call.caller_home,
         consult_for=site, consult_leg_id=leg_id, consult_agent=owner_agent,
         acd_key=slot, slot=slot)
-    core.calls[slot] = entry
     now = core.now_ms()
+    entry.life, _ = CallLife.transferred_in(call.call_id, site, call.arrival_at_ms, site, leg_id,
+                                            now, prior_end_ms=call.life.last_ms, consult=True)
+    core.calls[slot] = entry
     uow.emit(entry.event("call.requested", now, from_agent=owner_agent, leg_id=leg_id,
                          to_agent=reserve))
     try:
@@ -125,19 +128,13 @@ def adopt(core: SiteCore, call: LiveCall, entry: LiveCall, uow: UnitOfWork) -> N
     core._cancel_ring(entry.slot)
     core.by_key[entry.acd_key] = call.slot
     call.consult = None
-    call.acd_key, call.state, call.agent_id = entry.acd_key, entry.state, entry.agent_id
-    call.leg, call.offered_at_ms = entry.leg, entry.offered_at_ms
-    call.legs.extend(entry.legs)  # legs of the shadow that ended (a ring-no-answer)
-    call.ring_ms += entry.ring_ms
-    call.leg_answered_ms, call.leg_hold_base_ms = entry.leg_answered_ms, call.hold_ms
-    call.hold_started_ms = entry.hold_started_ms
-    if entry.answered_at_ms and not call.answered_at_ms:
-        call.answered_at_ms = entry.answered_at_ms
+    call.life.adopt(entry.life, now)
+    call.acd_key = entry.acd_key
     call.transferred, call.priority, call.notes = True, entry.priority, entry.notes
     call.business_id = entry.business_id
     uow.add(call.record(now))
     if call.leg is not None:
-        uow.add(call.leg)
+        uow.add(call.leg_row(call.leg))
     uow.emit(call.event("call.transferred", now, from_agent=from_agent,
                         to_agent=call.agent_id, via="consultation"))
     if call.state == "offered":  # still ringing: the ring limit now runs for the call

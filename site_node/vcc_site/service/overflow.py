@@ -186,7 +186,7 @@ class OverflowMonitor:
             customer_as_of_ms=call.customer_as_of_ms or (
                 call.customer.updated_at_ms if call.customer else 0),
             tier=call.tier, ivr_path=tuple(call.ivr_path), notes=tuple(call.notes),
-            attached=dict(call.attached), legs=(*call.prior_legs, *call.legs),
+            attached=dict(call.attached), legs=tuple(call.past_legs()),
             original_arrival_ms=call.arrival_at_ms, target_site=site_id,
             request_id=request_id, kind="overflow", priority=call.priority)
         timeout_s = core.policy.transfer_accept_timeout_s + TRIP_MARGIN_S

@@ -191,7 +191,8 @@ class CallLives(RuleBasedStateMachine):
         if step is None:
             assert snapshot(other) == before
             return
-        self.busy[agent] = (life.site_id, life.call_id)
+        if agent:
+            self.busy[agent] = (life.site_id, life.call_id)
         # the adopted entry is not a call of its own: it must never end with a CDR
         self.lives = {k: v for k, v in self.lives.items() if v is not other}
         del self.chain[other.call_id]
