@@ -132,7 +132,7 @@ async def run_site(config: NodeConfig, site_id: str) -> None:
     budget_ms, cache_ms = remote_read_limits(config, node.province)
     node.access.remote = RemoteCustomers(node.core, readers[0], readers[1], budget_ms=budget_ms,
                                          hub_budget_ms=budget_ms, cache_ms=cache_ms)
-    ctx.extras["call_lock"] = node.access._lock  # the overflow monitor moves calls under it
+    ctx.extras["call_lock"] = node.core.call_lock  # the overflow monitor moves calls under it
     ctx.extras["workorders"] = node.workorders  # forwarder and overdue scan: components
     components = await start_components(ctx)
     node.desk.remote_transfer = remote_transfer_in(ctx.extras)

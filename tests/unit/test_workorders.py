@@ -263,7 +263,7 @@ async def _service(forwarder: FakeForwarder | None = None) -> tuple[WorkOrderSer
     clock = ManualClock(CAL.at_ms(date(2025, 3, 7), 10) / 1000)
     store = MemorySiteStore("KM")
     core = SiteCore(province, "KM", store, clock)
-    core.sessions["tok"] = SimpleNamespace(agent_id="KM-0001")  # type: ignore[assignment]
+    core.add_agent(SimpleNamespace(agent_id="KM-0001", token="tok"))  # type: ignore[arg-type]
     for n, home in (("1", "KM"), ("2", "DL")):
         await store.commit(UnitOfWork().add(CallRecord(
             call_id=f"call_{n}", site_id="KM", entry_site="KM", home_site=home,

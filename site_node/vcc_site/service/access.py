@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import re
-import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
@@ -90,9 +89,6 @@ class AccessService:
         self.core = core
         self.selfservice = selfservice
         self.remote = remote  # reads callers homed at other sites (None: local only)
-        # one lock per live call; a lock nobody holds or waits on is dropped by itself
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary())
         # transfers taken in, by request ID: a retried AcceptTransfer gets the first answer
         self._transfers_in: OrderedDict[str, asyncio.Future[TransferAnswer]] = OrderedDict()
         # fault injection for drills and tests: hold the answer to AcceptTransfer this
@@ -100,13 +96,6 @@ class AccessService:
         # leave the call owned twice)
         raw = os.environ.get(ANSWER_DELAY_ENV, "")
         self.answer_delay_s = int(raw) / 1000 if raw.strip().isdigit() else 0.0
-
-    def _lock(self, call_id: str) -> asyncio.Lock:
-        lock = self._locks.get(call_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[call_id] = lock
-        return lock
 
     # -- use cases ----------------------------------------------------------------------
 
@@ -161,9 +150,9 @@ class AccessService:
             business, caller_identified=customer is not None,
             caller_account=customer.account_no if customer else None)
         call.ivr = session
-        core.calls[call.call_id] = call
+        core.add_call(call)
         core.metrics.offered(business.id)
-        async with self._lock(call.call_id):
+        async with self.core.call_lock(call.call_id):
             uow.emit(call.event("call.arrived", now, dialed_code=dialed_code))
             return await self._advance(call, step, uow)
 
@@ -177,7 +166,7 @@ class AccessService:
                        field="call_id")
 
     async def send_digits(self, call_id: str, digits: str) -> StepView:
-        async with self._lock(call_id):
+        async with self.core.call_lock(call_id):
             await self._require_live(call_id)  # it may have ended while we waited
             call = self.core.live_call(call_id)
             if call.state != "ivr" or call.ivr is None:
@@ -188,7 +177,7 @@ class AccessService:
 
     async def hang_up(self, call_id: str) -> CallRecord:
         core = self.core
-        async with self._lock(call_id):
+        async with self.core.call_lock(call_id):
             live = core.calls.get(call_id)
             settled = live.transfer_settled if live is not None else None
             if settled is not None:  # a transfer to another site decides who ends the call
@@ -316,17 +305,11 @@ class AccessService:
             call.attached["consult_for"] = handoff.from_site
         else:  # taken over: on a restart, ask this site whether it kept the call
             call.attached["transferred_from_site"] = handoff.from_site
-        core.calls[call.call_id] = call
         uow = UnitOfWork().emit(call.event(
             "call.transferred_in", now, from_site=handoff.from_site,
             from_agent=handoff.from_agent, request_id=handoff.request_id,
             leg_id=handoff.new_leg_id))
-        try:
-            decision = core.enter_acd(call, business, klass, skill, handoff.target_agent)
-        except Exception:
-            del core.calls[call.call_id]
-            raise
-        core.apply(decision, uow)
+        decision = core.admit(call, business, klass, uow, skill, handoff.target_agent)
         await core.submit(uow)
         if self.answer_delay_s:  # fault injection (drills and tests): answer late
             await asyncio.sleep(self.answer_delay_s)
@@ -358,7 +341,7 @@ class AccessService:
             agent = call.agent_id if call is not None else ""
             return TransferAnswer(outcome, call_id, site, leg_id, agent_id=agent, reason=reason)
 
-        async with self._lock(call_id):
+        async with self.core.call_lock(call_id):
             call = core.calls.get(call_id)
             if call is None or call.consult_leg_id != leg_id or (
                     owner_site and call.consult_for not in ("", owner_site)):
@@ -430,8 +413,7 @@ class AccessService:
         business = core.business(business_id)
         call.business_id = business.id
         call.ivr = None
-        decision = core.enter_acd(call, business, Priority[call.priority.upper()])
-        core.apply(decision, uow)
+        decision = core.route(call, business, Priority[call.priority.upper()], uow)
         await core.submit(uow)
         if isinstance(decision, Assignment):
             leg = call.leg.leg_id if call.leg else ""

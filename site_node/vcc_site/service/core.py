@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+import weakref
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from vcc_domain.clock import Clock, wall_seconds
@@ -88,12 +90,22 @@ class SiteCore:
         self.clock = clock
         self.policy = province.routing
         self.acd = Acd(clock)
-        self.calls: dict[str, LiveCall] = {}  # by ``LiveCall.slot``: the call id (a
-        # same-site consult leg beside its call: ``handover.consult_slot``)
-        self.by_key: dict[str, str] = {}  # ACD key -> call id (a call re-enters the ACD
-        # under a new key when it is transferred; the call id never changes)
-        self.agents: dict[str, LiveAgent] = {}  # by agent id
-        self.sessions: dict[str, LiveAgent] = {}  # by session token
+        # the live registries, changed only through the methods below (read-only views
+        # for everyone else): calls by ``LiveCall.slot`` (the call id, or for a same-site
+        # consult leg beside its call ``handover.consult_slot``); ACD key -> slot (a call
+        # re-enters the ACD under a new key when it is transferred; its id never changes);
+        # agents by agent id and by session token
+        self._calls: dict[str, LiveCall] = {}
+        self._by_key: dict[str, str] = {}
+        self._agents: dict[str, LiveAgent] = {}
+        self._sessions: dict[str, LiveAgent] = {}
+        self.calls: Mapping[str, LiveCall] = MappingProxyType(self._calls)
+        self.agents: Mapping[str, LiveAgent] = MappingProxyType(self._agents)
+        self.sessions: Mapping[str, LiveAgent] = MappingProxyType(self._sessions)
+        # one lock per live call: requests about one call run one after the other (a lock
+        # nobody holds or waits on is dropped by itself)
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary())
         self.desk = DeskEvents()
         self.metrics = metrics or SiteMetrics(site_id)
         self._on_fatal = on_fatal
@@ -118,10 +130,36 @@ class SiteCore:
         return self.province.business(business_id)
 
     def live_call(self, call_id: str) -> LiveCall:
-        call = self.calls.get(call_id)
+        call = self._calls.get(call_id)
         if call is None:
             raise NotFound(f"unknown or finished call {call_id!r}", field="call_id")
         return call
+
+    # -- the live registries --------------------------------------------------------------
+
+    def call_lock(self, call_id: str) -> asyncio.Lock:
+        """The lock of one call's requests (a hang-up racing digits runs after them)."""
+        lock = self._locks.get(call_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[call_id] = lock
+        return lock
+
+    def add_call(self, call: LiveCall) -> None:
+        self._calls[call.slot] = call
+
+    def drop_call(self, call: LiveCall) -> None:
+        """Forget ``call`` (if it is still the entry under its slot)."""
+        if self._calls.get(call.slot) is call:
+            del self._calls[call.slot]
+
+    def add_agent(self, agent: LiveAgent) -> None:
+        self._agents[agent.agent_id] = agent
+        self._sessions[agent.token] = agent
+
+    def drop_agent(self, agent: LiveAgent) -> None:
+        self._agents.pop(agent.agent_id, None)
+        self._sessions.pop(agent.token, None)
 
     def queue_figures(self, business_id: str | None = None) -> list[BusinessQueue]:
         if business_id:
@@ -153,7 +191,7 @@ class SiteCore:
         for f in self.queue_figures():
             self.metrics.queue(f.business_id, f.waiting, f.longest_wait_ms / 1000, f.ewt_ms / 1000)
         counts = dict.fromkeys(("ready", "not_ready", "ringing", "busy", "wrap_up"), 0)
-        for agent in self.agents.values():
+        for agent in self._agents.values():
             counts[agent.state] = counts.get(agent.state, 0) + 1
         self.metrics.agents(counts)
 
@@ -184,11 +222,12 @@ class SiteCore:
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
-    def enter_acd(self, call: LiveCall, business: Business, priority: Priority,
-                  skill: str | None = None, reserve: str = "") -> Result:
-        """Offer a call to the ACD (first time, or again under a new key after a transfer);
-        ``reserve``: offer it to this READY agent (Conflict if not ready)."""
-        self.by_key[call.acd_key] = call.slot
+    def route(self, call: LiveCall, business: Business, priority: Priority, uow: UnitOfWork,
+              skill: str | None = None, reserve: str = "") -> Result:
+        """Offer a call to the ACD (first time, or again under a new key after a transfer)
+        and apply its decision; ``reserve``: offer it to this READY agent (Conflict if
+        not ready; nothing changed)."""
+        self._by_key[call.acd_key] = call.slot
         started = time.perf_counter()
         try:
             decision = self.acd.offer_call(
@@ -196,10 +235,45 @@ class SiteCore:
                 priority=priority, arrival=call.arrival_at_ms / 1000,
                 vip=call.tier == "vip", reserve=reserve or None)
         except Exception:
-            del self.by_key[call.acd_key]
+            del self._by_key[call.acd_key]
             raise
         self.metrics.decision(time.perf_counter() - started)
+        self.apply(decision, uow)
         return decision
+
+    def admit(self, call: LiveCall, business: Business, priority: Priority, uow: UnitOfWork,
+              skill: str | None = None, reserve: str = "") -> Result:
+        """A new live entry (a call offered, transferred in, a consult leg) is routed; if
+        the ACD refuses it, it is forgotten again."""
+        self.add_call(call)
+        try:
+            return self.route(call, business, priority, uow, skill, reserve)
+        except Exception:
+            self.drop_call(call)
+            raise
+
+    def leave_acd(self, call: LiveCall, reason: EndReason) -> Result:
+        """Take a call out of the ACD under its current key (it is transferred or moved
+        to another site); returns what the ACD does next (an agent to wrap-up, ...)."""
+        decision = self.acd.remove_call(call.acd_key, reason)
+        del self._by_key[call.acd_key]
+        return decision
+
+    def take_key(self, call: LiveCall, acd_key: str) -> None:
+        """``call`` continues under the ACD key of another entry (its consult leg here)."""
+        call.acd_key = acd_key
+        self._by_key[acd_key] = call.slot
+
+    def overflow_key(self, call: LiveCall) -> str:
+        """A new ACD key for a call back from a refused overflow."""
+        self._rekeys += 1
+        return f"{call.call_id}/o{self._rekeys}"
+
+    def end_call(self, call: LiveCall, reason: EndReason, uow: UnitOfWork) -> None:
+        """End a call held out of the ACD (an overflow another site took)."""
+        now = self.now_ms()
+        self._by_key[call.acd_key] = call.slot
+        self._ended(CallEnded(call.acd_key, reason, None, None, None, now / 1000), uow, now)
 
     # -- applying ACD decisions ---------------------------------------------------------
 
@@ -211,11 +285,11 @@ class SiteCore:
         if isinstance(result, Assignment):
             self._assigned(result, uow, now)
         elif isinstance(result, Queued):
-            call_id = self.by_key[result.call_id]
+            call_id = self._by_key[result.call_id]
             self._predicted.setdefault(call_id, ms(result.ewt_s))  # at its first queue entry
             self._queued(call_id, uow, now)
         elif isinstance(result, Requeued):
-            self._taken_back(self.by_key[result.call_id], result.agent_id, "no_answer", uow, now)
+            self._taken_back(self._by_key[result.call_id], result.agent_id, "no_answer", uow, now)
             self.apply(result.then, uow)
         elif isinstance(result, CallEnded):
             self._ended(result, uow, now)
@@ -225,7 +299,7 @@ class SiteCore:
             self.sync_agent(result.agent_id, uow, now)
 
     def _assigned(self, a: Assignment, uow: UnitOfWork, now: int) -> None:
-        call = self.calls[self.by_key[a.call_id]]
+        call = self._calls[self._by_key[a.call_id]]
         kind = LegKind.CONSULT if call.consult_for else LegKind.TRANSFER if call.transferred \
             else LegKind.OVERFLOW if call.overflowed else LegKind.INITIAL
         self._wait_actual(call, now)
@@ -234,13 +308,13 @@ class SiteCore:
         leg = call.leg_row(call.life.leg)  # type: ignore[arg-type]  # just offered
         uow.add(leg, *call.rows(now)).emit(call.event("call.offered", now, via=a.via.value,
                                                       leg_id=leg_id))
-        agent = self.agents.get(a.agent_id)
+        agent = self._agents.get(a.agent_id)
         if agent is not None:
             agent.call_id = call.call_id
             self.desk.publish(agent.session_id, "offer", now, call=call, leg_id=leg_id,
                               ring_timeout_ms=self.policy.ring_timeout_s * 1000)
         self.sync_agent(a.agent_id, uow, now)
-        self._start_ring_timer(a.agent_id, call.slot)
+        self.start_ring_timer(a.agent_id, call.slot)
         self.metrics.offered_to_agent(call.business_id)
 
     def _wait_actual(self, call: LiveCall, now: int) -> None:
@@ -251,18 +325,18 @@ class SiteCore:
             self.metrics.expected_wait(predicted / 1000, max(0, now - call.queued_at_ms) / 1000)
 
     def _queued(self, call_id: str, uow: UnitOfWork, now: int) -> None:
-        call = self.calls[call_id]
+        call = self._calls[call_id]
         call.life.queue(now)
         uow.add(*call.rows(now)).emit(call.event("call.queued", now))
 
     def _taken_back(self, call_id: str, agent_id: str, why: str, uow: UnitOfWork, now: int) -> None:
-        self._cancel_ring(call_id)
-        call = self.calls[call_id]
+        self.cancel_ring(call_id)
+        call = self._calls[call_id]
         if call.life.state is CallState.OFFERED:
             for e in call.life.take_back(now, why).events:
                 if isinstance(e, LegEnded):
                     uow.add(call.leg_row(e.leg))
-        agent = self.agents.get(agent_id)
+        agent = self._agents.get(agent_id)
         if agent is not None:
             agent.call_id = ""
             self.desk.publish(agent.session_id, "call_state", now, call_id=call.call_id,
@@ -270,10 +344,10 @@ class SiteCore:
         self.sync_agent(agent_id, uow, now)
 
     def _ended(self, e: CallEnded, uow: UnitOfWork, now: int) -> None:
-        call_id = self.by_key.pop(e.call_id)
+        call_id = self._by_key.pop(e.call_id)
         self._predicted.pop(call_id, None)
-        self._cancel_ring(call_id)
-        call = self.calls.pop(call_id)
+        self.cancel_ring(call_id)
+        call = self._calls.pop(call_id)
         left = self._end_life(call, e.reason.value, uow, now)
         final = call.record(now)
         if call.consult_for:  # a consult leg ends: the call lives on at its owner, no CDR
@@ -288,7 +362,7 @@ class SiteCore:
             )
             self.metrics.call_ended(call.business_id, OUTCOMES[e.reason])
         if e.agent_id is not None:
-            agent = self.agents.get(e.agent_id)
+            agent = self._agents.get(e.agent_id)
             if agent is not None:
                 agent.call_id = ""
                 if left.answered:
@@ -310,7 +384,7 @@ class SiteCore:
     def end_in_ivr(self, call: LiveCall, reason: str, outcome: str, uow: UnitOfWork) -> None:
         """A call that never reached the ACD ends (hang-up in IVR, self-service done)."""
         now = self.now_ms()
-        self.calls.pop(call.call_id, None)
+        self._calls.pop(call.call_id, None)
         self._end_life(call, reason, uow, now)
         cdr = call.cdr(outcome)
         uow.add(call.record(now), cdr).emit(
@@ -337,7 +411,7 @@ class SiteCore:
 
     def sync_agent(self, agent_id: str, uow: UnitOfWork, now: int) -> None:
         """Mirror the ACD's view of an agent: close the old state stretch, notify."""
-        agent = self.agents.get(agent_id)
+        agent = self._agents.get(agent_id)
         if agent is None:
             return
         view = self.acd.agent(agent_id)
@@ -357,15 +431,15 @@ class SiteCore:
 
     # -- timers -------------------------------------------------------------------------
 
-    def _start_ring_timer(self, agent_id: str, call_id: str) -> None:
-        self._cancel_ring(call_id)
+    def start_ring_timer(self, agent_id: str, call_id: str) -> None:
+        self.cancel_ring(call_id)
         loop = asyncio.get_running_loop()
         self._ring_timers[call_id] = loop.call_later(
             wall_seconds(self.clock, self.policy.ring_timeout_s), self._fire, self._ring_expired,
             agent_id, call_id
         )
 
-    def _cancel_ring(self, call_id: str) -> None:
+    def cancel_ring(self, call_id: str) -> None:
         handle = self._ring_timers.pop(call_id, None)
         if handle is not None:
             handle.cancel()
@@ -400,7 +474,7 @@ class SiteCore:
     def _wrap_expired(self, agent_id: str, _call_id: str) -> None:
         decision = self.acd.wrap_up_done(agent_id)
         self._wrap_timers.pop(agent_id, None)
-        agent = self.agents.get(agent_id)
+        agent = self._agents.get(agent_id)
         if agent is not None:
             agent.wrap_call_id, agent.wrap_record = "", None
         uow = UnitOfWork()

@@ -126,8 +126,7 @@ class DeskService:
         core.acd.login(agent_id, dict(profile.skills), profile.general_level or 0)
         agent = LiveAgent(agent_id, name, new_id("sess"), secrets.token_urlsafe(32), device,
                           now, since_ms=now)
-        core.agents[agent_id] = agent
-        core.sessions[agent.token] = agent
+        core.add_agent(agent)
         core.desk.open(agent.session_id)
         uow = UnitOfWork().add(
             SessionRecord(agent.session_id, agent_id, device, now),
@@ -146,8 +145,7 @@ class DeskService:
         core.apply(update, uow)
         uow.add(SessionRecord(agent.session_id, agent.agent_id, agent.device, agent.login_at_ms,
                               now))
-        del core.agents[agent.agent_id]
-        del core.sessions[token]
+        core.drop_agent(agent)
         core.desk.close(agent.session_id, now)
         await core.submit(uow)
         return agent
@@ -193,7 +191,7 @@ class DeskService:
         call = self._my_call(agent, call_id)
         result: Connected = core.acd.answer(agent.agent_id, call.acd_key)
         now = core.now_ms()
-        core._cancel_ring(call.slot)
+        core.cancel_ring(call.slot)
         call.life.answer(now)
         uow = UnitOfWork().add(*call.rows(now))
         if call.leg is not None:

@@ -20,7 +20,6 @@ from vcc_domain.errors import NotFound
 from vcc_domain.province import Business
 from vcc_site.domain.call import LegEnded
 from vcc_site.domain.queue import EndReason, Priority
-from vcc_site.domain.results import CallEnded
 from vcc_site.service.core import Result, SiteCore
 from vcc_site.service.live import LiveAgent, LiveCall
 from vcc_site.service.transfer import CANCEL, ConsultLeg
@@ -64,12 +63,11 @@ def agent_site(core: SiteCore, agent_id: str) -> str:
 
 # -- transfers ----------------------------------------------------------------------------
 
-def _release_agent(core: SiteCore, call: LiveCall, why: str, uow: UnitOfWork, now: int) -> str:
+def release_agent(core: SiteCore, call: LiveCall, why: str, uow: UnitOfWork, now: int) -> str:
     """End the current agent's part of a connected call (ACD, leg, desk): the agent goes
     to wrap-up and the call leaves the ACD under its current key. Returns the agent."""
     agent_id = call.agent_id
-    core.acd.remove_call(call.acd_key, EndReason.TRANSFERRED_OUT)
-    del core.by_key[call.acd_key]
+    core.leave_acd(call, EndReason.TRANSFERRED_OUT)
     for e in call.life.release(now, why).events:
         if isinstance(e, LegEnded):
             uow.add(call.leg_row(e.leg))
@@ -88,16 +86,14 @@ def transfer_local(core: SiteCore, call: LiveCall, business: Business, skill: st
     priority (ahead of everyone, original arrival kept), or straight to the READY agent
     ``reserve``. The agent goes to wrap-up; the call keeps its ID and gets a new leg."""
     now = core.now_ms()
-    agent_id = _release_agent(core, call, "transferred", uow, now)
+    agent_id = release_agent(core, call, "transferred", uow, now)
     call.transferred, call.priority, call.business_id = True, "transferred", business.id
     call.acd_key = f"{call.call_id}/{len(call.legs) + 1}"
     if note:
         call.notes.append(note)
     uow.emit(call.event("call.transferred", now, from_agent=agent_id, note=note,
                         to_agent=reserve))
-    decision = core.enter_acd(call, business, Priority.TRANSFERRED, skill, reserve)
-    core.apply(decision, uow)
-    return decision
+    return core.route(call, business, Priority.TRANSFERRED, uow, skill, reserve)
 
 
 def transfer_out(core: SiteCore, call: LiveCall, to_site: str, note: str,
@@ -125,8 +121,7 @@ def overflow_hold(core: SiteCore, call: LiveCall) -> str | None:
     Raises Conflict unless the call is waiting. Nothing is written: for the records it is
     still queued here."""
     skill = core.acd.call(call.acd_key).skill
-    core.acd.remove_call(call.acd_key, EndReason.OVERFLOWED)  # waiting: nothing follows
-    del core.by_key[call.acd_key]
+    core.leave_acd(call, EndReason.OVERFLOWED)  # waiting: nothing follows
     return skill
 
 
@@ -135,12 +130,9 @@ def overflow_back(core: SiteCore, call: LiveCall, skill: str | None,
     """The other site did not take it: the call re-enters the ACD (under a new key) in its
     own class with its original arrival, so its place in line is unchanged (a call put
     back at the head of its class after a ring-no-answer loses that)."""
-    core._rekeys += 1
-    call.acd_key = f"{call.call_id}/o{core._rekeys}"
-    decision = core.enter_acd(call, core.business(call.business_id),
-                              Priority[call.priority.upper()], skill)
-    core.apply(decision, uow)
-    return decision
+    call.acd_key = core.overflow_key(call)
+    return core.route(call, core.business(call.business_id), Priority[call.priority.upper()],
+                      uow, skill)
 
 
 def overflow_out(core: SiteCore, call: LiveCall, to_site: str, uow: UnitOfWork) -> None:
@@ -150,9 +142,7 @@ def overflow_out(core: SiteCore, call: LiveCall, to_site: str, uow: UnitOfWork) 
     call.overflowed = True
     call.attached["overflowed_to_site"] = to_site
     uow.emit(call.event("call.overflowed", now, to_site=to_site))
-    core.by_key[call.acd_key] = call.slot
-    core._ended(CallEnded(call.acd_key, EndReason.OVERFLOWED, None, None, None, now / 1000),
-                uow, now)
+    core.end_call(call, EndReason.OVERFLOWED, uow)
 
 
 # -- consult legs: the serving side ---------------------------------------------------

@@ -79,15 +79,9 @@ def open_consult(core: SiteCore, call: LiveCall, business: Business, skill: str 
     now = core.now_ms()
     entry.life, _ = CallLife.transferred_in(call.call_id, site, call.arrival_at_ms, site, leg_id,
                                             now, prior_end_ms=call.life.last_ms, consult=True)
-    core.calls[slot] = entry
     uow.emit(entry.event("call.requested", now, from_agent=owner_agent, leg_id=leg_id,
                          to_agent=reserve))
-    try:
-        decision = core.enter_acd(entry, business, Priority.TRANSFERRED, skill, reserve)
-    except Exception:
-        del core.calls[slot]
-        raise
-    core.apply(decision, uow)
+    decision = core.admit(entry, business, Priority.TRANSFERRED, uow, skill, reserve)
     if isinstance(decision, Assignment):
         return TransferAnswer(ACCEPTED, call.call_id, site, leg_id, agent_id=decision.agent_id)
     position = decision.waiting if isinstance(decision, Queued) else 0
@@ -123,13 +117,12 @@ def adopt(core: SiteCore, call: LiveCall, entry: LiveCall, uow: UnitOfWork) -> N
     """The call takes over its shadow consult leg: the consulting agent's leg ends (to
     wrap-up) and the call continues under the shadow's ACD key, agent and leg."""
     now = core.now_ms()
-    from_agent = handover._release_agent(core, call, "transferred", uow, now)
-    del core.calls[entry.slot]
-    core._cancel_ring(entry.slot)
-    core.by_key[entry.acd_key] = call.slot
+    from_agent = handover.release_agent(core, call, "transferred", uow, now)
+    core.drop_call(entry)
+    core.cancel_ring(entry.slot)
+    core.take_key(call, entry.acd_key)
     call.consult = None
     call.life.adopt(entry.life, now)
-    call.acd_key = entry.acd_key
     call.transferred, call.priority, call.notes = True, entry.priority, entry.notes
     call.business_id = entry.business_id
     uow.add(call.record(now))
@@ -138,6 +131,6 @@ def adopt(core: SiteCore, call: LiveCall, entry: LiveCall, uow: UnitOfWork) -> N
     uow.emit(call.event("call.transferred", now, from_agent=from_agent,
                         to_agent=call.agent_id, via="consultation"))
     if call.state == "offered":  # still ringing: the ring limit now runs for the call
-        core._start_ring_timer(call.agent_id, call.slot)
+        core.start_ring_timer(call.agent_id, call.slot)
     log.info("consult leg %s of call %s: the call moved to agent %s", entry.consult_leg_id,
              call.call_id, call.agent_id or "(queued)")

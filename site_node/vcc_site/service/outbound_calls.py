@@ -70,17 +70,11 @@ class OutboundCalls:
             attached={"direction": "outbound", "campaign_id": campaign_id,
                       "entry_no": str(entry_no), "campaign_kind": entry.kind,
                       "notice": entry.notice})
-        core.calls[call.call_id] = call
         core.metrics.offered(business.id)
         uow = UnitOfWork().emit(call.event("call.arrived", now, dialed_code="",
                                            direction="outbound", campaign_id=campaign_id,
                                            entry_no=entry_no))
-        try:
-            decision = core.enter_acd(call, business, Priority[call.priority.upper()])
-        except Exception:
-            core.calls.pop(call.call_id, None)
-            raise
-        core.apply(decision, uow)
+        decision = core.admit(call, business, Priority[call.priority.upper()], uow)
         await core.submit(uow)
         if isinstance(decision, Assignment):
             leg = call.leg.leg_id if call.leg else ""
