@@ -46,6 +46,7 @@ from vcc_site.service.access import AccessService
 from vcc_site.service.core import SiteCore
 from vcc_site.service.customers import RemoteCustomers, publish_profiles
 from vcc_site.service.desk import DeskService
+from vcc_site.service.moves import CallMoves
 from vcc_site.service.notices import NoticeDispatcher, WebhookNotifier
 from vcc_site.service.ownership import start_settling
 from vcc_site.service.recovery import recover, seed_site
@@ -79,10 +80,14 @@ class SiteNode:
     desk: DeskService
     fatal: asyncio.Event = field(default_factory=asyncio.Event)
     workorders: WorkOrderService | None = None
+    moves: CallMoves = field(init=False)  # calls moving between sites, over ``core``
+
+    def __post_init__(self) -> None:
+        self.moves = CallMoves(self.core)
 
     def build_services(self, republisher: Republisher | None = None) -> list[ServedService]:
         return [node_service(NodeInfoServicer(self.state)),
-                *site_services(self.core, self.access, self.desk, republisher),
+                *site_services(self.core, self.access, self.desk, self.moves, republisher),
                 *(work_order_services(self.workorders) if self.workorders else [])]
 
 

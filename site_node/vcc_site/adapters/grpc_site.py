@@ -23,6 +23,7 @@ from vcc_site.domain.results import Assignment, Queued
 from vcc_site.service.access import AccessService
 from vcc_site.service.core import SiteCore
 from vcc_site.service.desk import DeskService
+from vcc_site.service.moves import CallMoves
 from vcc_site.service.ownership import ownership_of
 from vcc_site.service.transfer import KEPT, RELEASED, UNKNOWN, TransferAnswer
 from vcc_site.store.api import AuditRecord, UnitOfWork
@@ -179,11 +180,12 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
     """What the hub and other sites ask of this site."""
 
     def __init__(self, core: SiteCore, republisher: Republisher | None = None,
-                 access: AccessService | None = None, desk: DeskService | None = None) -> None:
+                 moves: CallMoves | None = None) -> None:
         self.core = core
         self.republisher = republisher
-        self.access = access  # takes transferred calls in (None: this site refuses them)
-        self.desk = desk  # hears about consult legs served elsewhere
+        # takes transferred calls in, serves and hears about consult legs, answers who
+        # owns a call (None: this site takes no calls from other sites)
+        self.moves = moves
 
     @grpc_errors
     async def LookupCustomer(self, request: s.LookupCustomerRequest, context: Ctx) -> s.LookupCustomerReply:
@@ -213,10 +215,10 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
     async def AcceptTransfer(self, request: s.AcceptTransferRequest, context: Ctx) -> c.TransferResult:
         if not request.HasField("context") or not request.context.call_id:
             raise InvalidInput("give the call context", field="context")
-        if self.access is None:
+        if self.moves is None:
             raise Unavailable("this site does not accept transferred calls", field="context")
         handoff = codec.handoff(request.context, request.request_id, self.core.site_id)
-        answer = await self.access.accept_transfer(handoff, request.deadline_ms)
+        answer = await self.moves.accept_transfer(handoff, request.deadline_ms)
         return codec.transfer_result(answer)
 
     @grpc_errors
@@ -226,18 +228,18 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
             raise InvalidInput("choose transfer, conference or cancel", field="mode")
         if not request.call_id or not request.consult_leg_id:
             raise InvalidInput("give the call and its consult leg", field="consult_leg_id")
-        if self.access is None:
+        if self.moves is None:
             raise Unavailable("this site does not take consultations", field="call_id")
-        answer = await self.access.conclude_consult(request.call_id, request.consult_leg_id,
+        answer = await self.moves.conclude_consult(request.call_id, request.consult_leg_id,
                                                     mode, request.actor.site_id)
         return codec.transfer_result(answer)
 
     @grpc_errors
     async def ReportLeg(self, request: s.ReportLegRequest, context: Ctx) -> s.ReportLegReply:
         state = codec.LEG_STATE_NAMES.get(request.state)
-        if self.desk is None or state is None:
+        if self.moves is None or state is None:
             return s.ReportLegReply(known=request.call_id in self.core.calls)
-        known = self.desk.leg_reported(
+        known = self.moves.leg_reported(
             request.call_id, request.leg_id, state, request.agent_id, request.site_id,
             codec.END_REASON_NAMES.get(request.end_reason, ""))
         return s.ReportLegReply(known=known)
@@ -257,7 +259,8 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
                                context: Ctx) -> s.CallOwnershipReply:
         if not request.call_id:
             raise InvalidInput("give the call", field="call_id")
-        found = await ownership_of(self.core, request.call_id)
+        found = await self.moves.ownership(request.call_id) if self.moves is not None \
+            else await ownership_of(self.core, request.call_id)
         log.info("ownership of call %s asked by %s: %s%s", request.call_id,
                  request.site_id or "?", found.answer,
                  f" to {found.to_site}" if found.to_site else "")
@@ -278,12 +281,13 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
 
 
 def site_services(core: SiteCore, access: AccessService, desk: DeskService,
-                  republisher: Republisher | None = None) -> list[ServedService]:
+                  moves: CallMoves, republisher: Republisher | None = None,
+                  ) -> list[ServedService]:
     return [
         ServedService("vcc_proto.v1.Access", AccessServicer(access),
                       site_pb2_grpc.add_AccessServicer_to_server),
         ServedService("vcc_proto.v1.AgentDesk", AgentDeskServicer(desk),
                       site_pb2_grpc.add_AgentDeskServicer_to_server),
-        ServedService("vcc_proto.v1.Remote", RemoteServicer(core, republisher, access, desk),
+        ServedService("vcc_proto.v1.Remote", RemoteServicer(core, republisher, moves),
                       site_pb2_grpc.add_RemoteServicer_to_server),
     ]

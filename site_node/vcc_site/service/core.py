@@ -13,10 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
-from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
-from types import MappingProxyType
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from vcc_domain.clock import Clock, wall_seconds
@@ -33,9 +30,11 @@ from vcc_site.domain.results import (
     Queued,
     Requeued,
 )
-from vcc_site.service.live import LiveAgent, LiveCall, ms
+from vcc_site.service.figures import BusinessQueue, business_queues
+from vcc_site.service.live import LiveCall, ms
 from vcc_site.service.metrics import SiteMetrics
 from vcc_site.service.notify import DeskEvents
+from vcc_site.service.registry import LiveRegistry
 from vcc_site.service.transfer import SitePeers
 from vcc_site.store.api import LegRecord, SiteStore, UnitOfWork
 
@@ -52,28 +51,10 @@ OUTCOMES = {
 Result = Assignment | Queued | Requeued | CallEnded | AgentUpdate | None
 
 
-@dataclass(frozen=True, slots=True)
-class BusinessQueue:
-    """Queue figures of one business at this site (what sites publish every second).
+class SiteCore(LiveRegistry):
+    """The ACD and the live calls and agents around it, and the use cases that change them
+    (each synchronous up to ``submit``)."""
 
-    ``ewt_ms`` is the expected wait of a newly arriving ordinary caller, by the ACD's
-    method: 0 if an agent who can serve the business's skill is ready, else
-    (calls ahead + 1) x AHT / staffed agents who can serve it (see ``vcc_site.domain.acd``).
-    """
-
-    business_id: str
-    waiting: int
-    longest_wait_ms: int
-    ewt_ms: int
-    agents_ready: int
-    agents_busy: int
-    agents_not_ready: int
-    agents_wrap_up: int
-    aht_ms: int
-    as_of_ms: int
-
-
-class SiteCore:
     def __init__(
         self,
         province: Province,
@@ -84,28 +65,13 @@ class SiteCore:
         metrics: SiteMetrics | None = None,
         on_fatal: Callable[[BaseException], None] = lambda _exc: None,
     ) -> None:
+        super().__init__()
         self.province = province
         self.site_id = site_id
         self.store = store
         self.clock = clock
         self.policy = province.routing
         self.acd = Acd(clock)
-        # the live registries, changed only through the methods below (read-only views
-        # for everyone else): calls by ``LiveCall.slot`` (the call id, or for a same-site
-        # consult leg beside its call ``handover.consult_slot``); ACD key -> slot (a call
-        # re-enters the ACD under a new key when it is transferred; its id never changes);
-        # agents by agent id and by session token
-        self._calls: dict[str, LiveCall] = {}
-        self._by_key: dict[str, str] = {}
-        self._agents: dict[str, LiveAgent] = {}
-        self._sessions: dict[str, LiveAgent] = {}
-        self.calls: Mapping[str, LiveCall] = MappingProxyType(self._calls)
-        self.agents: Mapping[str, LiveAgent] = MappingProxyType(self._agents)
-        self.sessions: Mapping[str, LiveAgent] = MappingProxyType(self._sessions)
-        # one lock per live call: requests about one call run one after the other (a lock
-        # nobody holds or waits on is dropped by itself)
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary())
         self.desk = DeskEvents()
         self.metrics = metrics or SiteMetrics(site_id)
         self._on_fatal = on_fatal
@@ -115,7 +81,6 @@ class SiteCore:
         # expected-wait accuracy: the wait predicted when a call first queued here, by
         # call id, until an agent is offered it (then |predicted - actual| is recorded)
         self._predicted: dict[str, int] = {}
-        self._rekeys = 0  # ACD keys of calls back from a refused overflow
         # direct calls to other sites about consult legs (set by the ``transfer``
         # component; None: this site cannot consult across sites)
         self.peers: SitePeers | None = None
@@ -129,62 +94,10 @@ class SiteCore:
     def business(self, business_id: str) -> Business:
         return self.province.business(business_id)
 
-    def live_call(self, call_id: str) -> LiveCall:
-        call = self._calls.get(call_id)
-        if call is None:
-            raise NotFound(f"unknown or finished call {call_id!r}", field="call_id")
-        return call
-
-    # -- the live registries --------------------------------------------------------------
-
-    def call_lock(self, call_id: str) -> asyncio.Lock:
-        """The lock of one call's requests (a hang-up racing digits runs after them)."""
-        lock = self._locks.get(call_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[call_id] = lock
-        return lock
-
-    def add_call(self, call: LiveCall) -> None:
-        self._calls[call.slot] = call
-
-    def drop_call(self, call: LiveCall) -> None:
-        """Forget ``call`` (if it is still the entry under its slot)."""
-        if self._calls.get(call.slot) is call:
-            del self._calls[call.slot]
-
-    def add_agent(self, agent: LiveAgent) -> None:
-        self._agents[agent.agent_id] = agent
-        self._sessions[agent.token] = agent
-
-    def drop_agent(self, agent: LiveAgent) -> None:
-        self._agents.pop(agent.agent_id, None)
-        self._sessions.pop(agent.token, None)
-
     def queue_figures(self, business_id: str | None = None) -> list[BusinessQueue]:
-        if business_id:
-            businesses = [self.business(business_id)]
-        else:
-            businesses = [b for b in self.province.businesses if b.accepts(self.site_id)]
-        per_business = self.acd.business_figures()
-        now = self.now_ms()
-        out = []
-        for b in businesses:
-            q = self.acd.queue_figures(b.skill)
-            waiting = per_business.get(b.id)
-            out.append(BusinessQueue(
-                business_id=b.id,
-                waiting=waiting.waiting if waiting else 0,
-                longest_wait_ms=ms(waiting.longest_wait_s) if waiting else 0,
-                ewt_ms=ms(q.ewt_s),
-                agents_ready=q.agents_ready,
-                agents_busy=q.agents_busy + q.agents_ringing,
-                agents_not_ready=q.agents_not_ready,
-                agents_wrap_up=q.agents_wrap_up,
-                aht_ms=ms(q.aht_s),
-                as_of_ms=now,
-            ))
-        return out
+        businesses = [self.business(business_id)] if business_id else [
+            b for b in self.province.businesses if b.accepts(self.site_id)]
+        return business_queues(self.acd, businesses, self.now_ms())
 
     def publish_figures(self) -> None:
         """Refresh the queue and agent gauges (called every second by the app)."""
@@ -258,16 +171,6 @@ class SiteCore:
         decision = self.acd.remove_call(call.acd_key, reason)
         del self._by_key[call.acd_key]
         return decision
-
-    def take_key(self, call: LiveCall, acd_key: str) -> None:
-        """``call`` continues under the ACD key of another entry (its consult leg here)."""
-        call.acd_key = acd_key
-        self._by_key[acd_key] = call.slot
-
-    def overflow_key(self, call: LiveCall) -> str:
-        """A new ACD key for a call back from a refused overflow."""
-        self._rekeys += 1
-        return f"{call.call_id}/o{self._rekeys}"
 
     def end_call(self, call: LiveCall, reason: EndReason, uow: UnitOfWork) -> None:
         """End a call held out of the ACD (an overflow another site took)."""

@@ -294,12 +294,6 @@ class DeskService:
         agent = self.session(token)
         return await self.consults.complete(agent, self._my_call(agent, call_id), mode)
 
-    def leg_reported(self, call_id: str, leg_id: str, state: str, agent_id: str,
-                     site_id: str, end_reason: str) -> bool:
-        """Another site reports a consult leg of a call owned here (``Remote.ReportLeg``)."""
-        return handover.leg_reported(self.core, call_id, leg_id, state, agent_id, site_id,
-                                     end_reason)
-
     def events(self, token: str) -> AsyncIterator[DeskEvent]:
         agent = self.session(token)
         return self.core.desk.stream(agent.session_id)

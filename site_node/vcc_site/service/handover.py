@@ -1,7 +1,7 @@
 """Moving a call between agents and sites (transfers, consult legs, overflow), on the core.
 
 The state changes behind the desk's transfer and consultation use cases (``desk_transfer``,
-``desk_consult``) and the receiving side of a consultation (``access``). Like the core,
+``desk_consult``) and the receiving side of a consultation (``moves``). Like the core,
 every function here changes memory and fills a :class:`UnitOfWork` without awaiting, so
 nothing interleaves; the caller submits the unit.
 
