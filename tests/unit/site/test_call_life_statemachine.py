@@ -24,7 +24,7 @@ from dataclasses import fields
 from functools import partial
 from typing import Any
 
-from hypothesis import settings
+from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -61,6 +61,7 @@ class CallLives(RuleBasedStateMachine):
         self.legs = 0
         self.calls = 0
         self.refused = 0
+        self.consulted: set[int] = set()  # lives that began as consult legs (by id)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -125,6 +126,19 @@ class CallLives(RuleBasedStateMachine):
         if self.drive(life, lambda: life.offer(agent, self.new_leg(), kind, self.now)):
             self.busy[agent] = (life.site_id, life.call_id)
 
+    @rule(data=st.data())
+    def connect(self, data: st.DataObject) -> None:
+        """Offer a waiting call to a free agent who answers at once (calls reach the
+        talking states often enough to be transferred and consulted about)."""
+        life = self.pick(data)
+        if life is None or life.state not in (CallState.IVR, CallState.QUEUED):
+            return
+        free = [a for a in AGENTS[life.site_id] if a not in self.busy]
+        if free and self.drive(life, lambda: life.offer(free[0], self.new_leg(),
+                                                        LegKind.INITIAL, self.now)):
+            self.busy[free[0]] = (life.site_id, life.call_id)
+            self.drive(life, lambda: life.answer(self.now + 1))
+
     @rule(data=st.data(), op=st.sampled_from(["answer", "hold", "resume", "close_consult"]))
     def simple(self, data: st.DataObject, op: str) -> None:
         life = self.pick(data)
@@ -160,7 +174,7 @@ class CallLives(RuleBasedStateMachine):
     def move(self, data: st.DataObject, overflow: bool) -> None:
         """Transfer (talking) or overflow (waiting) a call to the other site."""
         life = self.pick(data)
-        if life is None:
+        if life is None or life.consult:
             return
         other = "B" if life.site_id == "A" else "A"
         known = self.lives.get((other, life.call_id))
@@ -177,6 +191,50 @@ class CallLives(RuleBasedStateMachine):
         assert first.state is CallState.QUEUED
         self.lives[(other, life.call_id)] = taken
         self.chain[life.call_id].append(taken)
+        event("overflowed" if overflow else "transferred")
+
+    @rule(data=st.data())
+    def consult_elsewhere(self, data: st.DataObject) -> None:
+        """Its agent consults an agent at the other site: a consult leg waits there."""
+        life = self.pick(data)
+        if life is None or life.consult:
+            return
+        other = "B" if life.site_id == "A" else "A"
+        known = self.lives.get((other, life.call_id))
+        if known is not None and known.state.live:
+            return
+        leg_id = self.new_leg()
+        if self.drive(life, lambda: life.open_consult(leg_id, self.now)) is None:
+            return
+        leg, _ = CallLife.transferred_in(life.call_id, other, life.arrival_at_ms,
+                                         life.site_id, leg_id, self.now,
+                                         prior_end_ms=life.last_ms, consult=True)
+        self.lives[(other, life.call_id)] = leg
+        self.consulted.add(id(leg))
+        event("consulted at the other site")
+
+    @rule(data=st.data())
+    def consult_takes_over(self, data: st.DataObject) -> None:
+        """The consulted side takes the call over: it leaves its owner, and the consult
+        leg becomes the call (its end is final there)."""
+        leg = self.pick(data)
+        if leg is None or not leg.consult:
+            return
+        owner = self.chain[leg.call_id][-1]
+        if not owner.state.live or not owner.consult_leg:
+            return
+        step = self.drive(owner, lambda: owner.end(self.now, "transferred_out"))
+        assert step is not None and step.state is CallState.TRANSFERRED_OUT
+        mine = self.drive(leg, lambda: leg.own(owner.site_id, "leg", self.now))
+        assert mine is not None and not leg.consult
+        self.chain[leg.call_id].append(leg)
+        event("a consult leg took the call over")
+
+    @rule(data=st.data())
+    def own_refused(self, data: st.DataObject) -> None:
+        life = self.pick(data, live=False)
+        if life is not None and (not life.consult or not life.state.live):
+            assert self.drive(life, lambda: life.own("A", "leg", self.now)) is None
 
     @rule(data=st.data())
     def adopt(self, data: st.DataObject) -> None:
@@ -196,6 +254,7 @@ class CallLives(RuleBasedStateMachine):
         # the adopted entry is not a call of its own: it must never end with a CDR
         self.lives = {k: v for k, v in self.lives.items() if v is not other}
         del self.chain[other.call_id]
+        event("adopted a leg")
 
     # -- invariants ---------------------------------------------------------------------
 
@@ -217,6 +276,8 @@ class CallLives(RuleBasedStateMachine):
         for chain in self.chain.values():
             last_end = 0
             for life in chain:
+                if id(life) in self.consulted:  # ran beside its owner's legs, until now
+                    last_end = 0
                 legs = [*life.legs, *([life.leg] if life.leg else [])]
                 for leg in legs:
                     assert leg.offered_at_ms >= last_end, "legs overlap"
