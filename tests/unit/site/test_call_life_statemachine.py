@@ -315,6 +315,6 @@ class CallLives(RuleBasedStateMachine):
             assert self.finals[call_id] == 1, f"{call_id}: {self.finals[call_id]} CDRs"
 
 
-CallLives.TestCase.settings = settings(max_examples=200, stateful_step_count=50,
+CallLives.TestCase.settings = settings(max_examples=400, stateful_step_count=50,
                                        deadline=None)
 test_call_lives = CallLives.TestCase
