@@ -33,6 +33,7 @@ from vcc_site.domain.call import (
     CallLeft,
     CallLife,
     CallState,
+    Leg,
     LegEnded,
     LegKind,
     Step,
@@ -89,6 +90,10 @@ class CallLives(RuleBasedStateMachine):
                              if c != (life.site_id, life.call_id)}
         return step
 
+    @staticmethod
+    def legs_of(life: CallLife) -> list[Leg]:
+        return [*life.legs, *([life.leg] if life.leg else [])]
+
     def new_leg(self) -> str:
         self.legs += 1
         return f"leg_{self.legs}"
@@ -126,8 +131,8 @@ class CallLives(RuleBasedStateMachine):
         if self.drive(life, lambda: life.offer(agent, self.new_leg(), kind, self.now)):
             self.busy[agent] = (life.site_id, life.call_id)
 
-    @rule(data=st.data())
-    def connect(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), kind=st.sampled_from(list(LegKind)))
+    def connect(self, data: st.DataObject, kind: LegKind) -> None:
         """Offer a waiting call to a free agent who answers at once (calls reach the
         talking states often enough to be transferred and consulted about)."""
         life = self.pick(data)
@@ -135,7 +140,7 @@ class CallLives(RuleBasedStateMachine):
             return
         free = [a for a in AGENTS[life.site_id] if a not in self.busy]
         if free and self.drive(life, lambda: life.offer(free[0], self.new_leg(),
-                                                        LegKind.INITIAL, self.now)):
+                                                        kind, self.now)):
             self.busy[free[0]] = (life.site_id, life.call_id)
             self.drive(life, lambda: life.answer(self.now + 1))
 
@@ -241,7 +246,8 @@ class CallLives(RuleBasedStateMachine):
         """A same-site consult leg taken over by its call (the call must be waiting)."""
         life, other = self.pick(data), self.pick(data)
         if life is None or other is None or life is other or life.site_id != other.site_id \
-                or self.chain[other.call_id] != [other]:
+                or self.chain[other.call_id] != [other] \
+                or any(g.kind is not LegKind.CONSULT for g in self.legs_of(other)):
             return
         before = snapshot(other)
         agent = other.agent_id
@@ -278,9 +284,10 @@ class CallLives(RuleBasedStateMachine):
             for life in chain:
                 if id(life) in self.consulted:  # ran beside its owner's legs, until now
                     last_end = 0
-                legs = [*life.legs, *([life.leg] if life.leg else [])]
-                for leg in legs:
-                    assert leg.offered_at_ms >= last_end, "legs overlap"
+                for leg in self.legs_of(life):
+                    # a consult leg runs beside the leg of the agent who consults
+                    assert leg.kind is LegKind.CONSULT or leg.offered_at_ms >= last_end, \
+                        "legs overlap"
                     if leg.answered_at_ms:
                         assert leg.offered_at_ms <= leg.answered_at_ms
                     if leg.ended_at_ms:
