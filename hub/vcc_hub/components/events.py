@@ -6,6 +6,7 @@ from __future__ import annotations
 from vcc_hub.components import Component, HubContext
 from vcc_hub.events.consumer import EventsConsumer, SiteDirectory, grace_from, static_sites_from
 from vcc_hub.events.customers import CustomersServicer
+from vcc_hub.events.lag import LAG
 from vcc_hub.events.service import ReplicationServicer
 from vcc_hub.events.tables import MIGRATIONS
 from vcc_hub.events.workorders_service import ProvinceWorkOrdersServicer
@@ -39,6 +40,7 @@ async def start(ctx: HubContext) -> Component:
     sites = SiteDirectory(list(ctx.config.etcd_endpoints), static_sites_from(extra))
     consumer = EventsConsumer(ctx.engine, ctx.nats, lambda: ctx.leadership, ctx.clock, sites,
                               grace_s=grace_from(extra))
+    LAG.bound_to(site.id for site in ctx.province.sites)  # lag series: one per site
     consumer.start()
     component = HubEvents(consumer, ReplicationServicer(ctx.engine, consumer, ctx.clock),
                           CustomersServicer(ctx.engine),

@@ -23,13 +23,14 @@ from collections.abc import Callable
 
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vcc_domain.clock import Clock
 from vcc_domain.errors import Fenced, NotLeader, Unavailable
 from vcc_failover.leadership import Leadership
 from vcc_hub.events.apply import apply_batch, load_tracker
+from vcc_hub.events.lag import LAG
 from vcc_proto.channels import ChannelPool
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
@@ -46,9 +47,6 @@ SUBJECT_FILTER = "vcc.site.*.events"
 SITE_KEY_PREFIX = "/vcc/sites/"
 MAX_REPAIR_RANGE = 20_000
 
-LAG = Histogram("vcc_hub_replication_lag_seconds",
-                "From a site event's time to its apply at the hub",
-                buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
 APPLIED = Counter("vcc_hub_events_applied_total", "Site events applied at the hub", ["site"])
 DUPLICATES = Counter("vcc_hub_events_duplicate_total",
                      "Site events delivered again and dropped by the inbox", ["site"])
@@ -201,7 +199,7 @@ class EventsConsumer:
         for e in new:
             tracker.observe(e.site, e.seq, now)
             APPLIED.labels(e.site).inc()
-            LAG.observe(max(0.0, (now_ms - e.at_ms) / 1000.0))
+            LAG.observe(e.site, (now_ms - e.at_ms) / 1000.0)
         for e in events:
             if e.event_id not in fresh_ids:
                 DUPLICATES.labels(e.site).inc()

@@ -94,7 +94,7 @@ class SiteCore:
         self.agents: dict[str, LiveAgent] = {}  # by agent id
         self.sessions: dict[str, LiveAgent] = {}  # by session token
         self.desk = DeskEvents()
-        self.metrics = metrics or SiteMetrics(site_id)
+        self.metrics = metrics or SiteMetrics(site_id, province)
         self._on_fatal = on_fatal
         self._ring_timers: dict[str, asyncio.TimerHandle] = {}  # by call id
         self._wrap_timers: dict[str, asyncio.TimerHandle] = {}  # by agent id
@@ -302,7 +302,7 @@ class SiteCore:
                 call.event("cdr.created", now, cdr=_cdr_payload(cdr),
                            legs=legs_payload(call.all_legs())),
             )
-            self.metrics.call_ended(call.business_id, OUTCOMES[e.reason])
+            self.metrics.call_ended(call.business_id, OUTCOMES[e.reason], call.tier)
         if e.agent_id is not None:
             agent = self.agents.get(e.agent_id)
             if agent is not None:

@@ -195,6 +195,9 @@ class DeskService:
         now = core.now_ms()
         core._cancel_ring(call.slot)
         call.state = "connected"
+        if not call.answered_at_ms and not call.consult_for:  # its first answer: the wait
+            core.metrics.answered(call.business_id, call.tier,
+                                  max(0, now - call.queued_at_ms) / 1000 if call.queued_at_ms else 0.0)
         call.answered(now)
         if call.leg is not None:
             call.ring_ms += max(0, now - call.leg.offered_at_ms)
