@@ -127,12 +127,18 @@ class SiteMetrics:
         CALLS_TO_AGENT.labels(self.site, business).inc()
 
     def _publish_targets(self, province: Province) -> None:
+        """Set each (business, tier) target of this site and create its answer and abandon
+        series at zero, so service-level rules see them before the first call."""
         for business in province.businesses:
             if not business.accepts(self.site):
                 continue
             for tier, target in business.service_levels.items():
                 le = floatToGoString(float(target.within_s))
                 SL_TARGET.labels(self.site, business.id, tier, le).set(target.percent / 100)
+                self._waits[(business.id, tier)] = self._answer_wait.labels(
+                    self.site, business.id, tier)
+                self._abandons[(business.id, tier)] = ABANDONED.labels(
+                    self.site, business.id, tier)
 
     def answered(self, business: str, tier: str, waited_s: float) -> None:
         """A call's first answer (at this site), after ``waited_s`` in queue."""
