@@ -3,8 +3,10 @@
 The answer-wait histogram is what a service level is computed from in PromQL: its buckets
 include every service-level target of the province (``within_s`` of each tier, default and
 per business), and ``vcc_site_service_level_target`` carries each (business, tier)'s target
-with an ``le`` label equal to the histogram bucket at that target, so a recording rule
-picks the right bucket with ``and on (site, business, tier, le)`` (ops/prometheus/).
+with a ``within_s`` label spelled as the histogram's ``le`` of the bucket at that target,
+so a recording rule picks the right bucket with ``label_replace`` to ``le`` and
+``and on (site, business, tier, le)`` (ops/prometheus/rules). A gauge may not carry an
+``le`` label itself (``promtool check metrics``).
 """
 
 from __future__ import annotations
@@ -55,8 +57,8 @@ TRANSFERRED = Counter("vcc_site_calls_transferred_out_total",
 OVERFLOWED = Counter("vcc_site_calls_overflowed_out_total",
                      "Calls that left this site by overflow to another site", ["site", "business"])
 SL_TARGET = Gauge("vcc_site_service_level_target",
-                  "Service-level target: share of calls to answer within `le` seconds",
-                  ["site", "business", "tier", "le"])
+                  "Service-level target: share of calls to answer within `within_s` seconds",
+                  ["site", "business", "tier", "within_s"])
 
 #: Answer-wait buckets besides the province's targets: a few seconds to ten minutes.
 ANSWER_WAIT_SPREAD: tuple[float, ...] = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600)

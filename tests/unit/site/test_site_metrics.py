@@ -1,6 +1,6 @@
 """Site metrics an operator's board is built from: the answer-wait histogram carries every
 service-level target of the province among its buckets, and the target gauge names the
-bucket of each (business, tier) target exactly as the histogram labels it."""
+bucket of each (business, tier) target (``within_s``) exactly as the histogram's ``le``."""
 
 from __future__ import annotations
 
@@ -36,9 +36,9 @@ def test_target_gauge_names_the_bucket_of_each_business_and_tier() -> None:
     SiteMetrics("DL", PROVINCE)
     fault = next(b for b in PROVINCE.businesses if b.id == "fault")
     assert _value("vcc_site_service_level_target", site="DL", business="fault", tier="vip",
-                  le="15.0") == fault.service_levels["vip"].percent / 100 == 0.95
+                  within_s="15.0") == fault.service_levels["vip"].percent / 100 == 0.95
     assert _value("vcc_site_service_level_target", site="DL", business="fault",
-                  tier="ordinary", le="20.0") == 0.85
+                  tier="ordinary", within_s="20.0") == 0.85
     # the series exist from the start, before any call: rates and ratios need no `or`
     assert REGISTRY.get_sample_value("vcc_site_answer_wait_seconds_count", {
         "site": "DL", "business": "fault", "tier": "middle"}) == 0.0
