@@ -160,7 +160,7 @@ def _instrumented(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethod
         _wrap_stream_response(handler.stream_stream, m), de, ser)
 
 
-class RpcMetrics(grpc.aio.ServerInterceptor):
+class RpcMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # untyped in the stubs
     """Counts and times every RPC of the server it is installed on (see the module doc)."""
 
     def __init__(self) -> None:

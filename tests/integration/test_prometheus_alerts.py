@@ -161,9 +161,10 @@ class Prometheus:
         try:
             with urllib.request.urlopen(f"{self.url}/-/ready", timeout=5) as resp:
                 return bool(resp.status == 200)
-        except OSError:
+        except OSError as exc:
             if self.proc.poll() is not None:
-                raise AssertionError(f"prometheus exited: {self.log_path.read_text()[-2000:]}")
+                raise AssertionError(
+                    f"prometheus exited: {self.log_path.read_text()[-2000:]}") from exc
             return False
 
     def query(self, expr: str) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ promtool comes with Debian's ``prometheus`` package (``.ci/run`` installs it).
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import shutil
@@ -15,8 +16,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from vcc_ops.compose_model import load_yaml
+from vcc_site.service.metrics import answer_wait_histogram
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "ops" / "prometheus" / "rules"
@@ -82,19 +85,15 @@ NAME = re.compile(r"(?<![\w:\"'$.])([a-zA-Z_][a-zA-Z0-9_]*(?::[a-zA-Z0-9_]+)+|"
                   r"(?:vcc|grpc)_[a-zA-Z0-9_]+)")
 
 
+EXPORTING_MODULES = ("vcc_hub.components.ha", "vcc_hub.events.consumer", "vcc_proto.rpc_metrics",
+                     "vcc_site.app", "vcc_site.service.metrics", "vcc_site.sync.relay")
+
+
 def _exported_names() -> set[str]:
     """Every sample name the hub's and the sites' collectors can expose."""
-    import vcc_hub.components.ha
-    import vcc_hub.events.consumer
-    import vcc_proto.rpc_metrics
-    import vcc_site.app
-    import vcc_site.service.metrics as site_metrics
-    import vcc_site.sync.relay
-    from prometheus_client import REGISTRY
-
-    del vcc_hub.components.ha, vcc_hub.events.consumer, vcc_proto.rpc_metrics, vcc_site.app
-    del vcc_site.sync.relay
-    site_metrics.answer_wait_histogram(())
+    for name in EXPORTING_MODULES:
+        importlib.import_module(name)
+    answer_wait_histogram(())  # created with the first site's province
     return set(REGISTRY._names_to_collectors)
 
 

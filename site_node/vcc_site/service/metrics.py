@@ -135,7 +135,7 @@ class SiteMetrics:
             if not business.accepts(self.site):
                 continue
             for tier, target in business.service_levels.items():
-                le = floatToGoString(float(target.within_s))
+                le = str(floatToGoString(float(target.within_s)))  # type: ignore[no-untyped-call]
                 SL_TARGET.labels(self.site, business.id, tier, le).set(target.percent / 100)
                 self._waits[(business.id, tier)] = self._answer_wait.labels(
                     self.site, business.id, tier)
