@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client import Gauge
-
 from vcc_failover.election import EtcdLeadership, LeadershipChange
 from vcc_failover.leadership import StaticLeadership
 from vcc_failover.routing_map import RoutingMapWriter
@@ -24,8 +22,6 @@ from vcc_proto.server import ServedService
 from vcc_replication.fencing import advance_fence
 
 log = logging.getLogger(__name__)
-
-LEADER = Gauge("vcc_hub_leader", "1 while this hub process leads the province, else 0", ["node"])
 
 
 class HaComponent:
@@ -48,7 +44,6 @@ async def start(ctx: HubContext) -> Component:
         ctx.leadership = StaticLeadership(ctx.state.grpc_endpoint)
         ctx.state.is_leader = True
         ctx.state.leader_endpoint = ctx.state.grpc_endpoint
-        LEADER.labels(ctx.state.node_id).set(1)
         return NoComponent()
 
     async def fence_database(token: int) -> None:
@@ -67,9 +62,7 @@ async def start(ctx: HubContext) -> Component:
     def show(change: LeadershipChange) -> None:
         ctx.state.is_leader = change.is_leader
         ctx.state.leader_endpoint = change.leader_endpoint
-        LEADER.labels(ctx.state.node_id).set(1 if change.is_leader else 0)
 
-    LEADER.labels(ctx.state.node_id).set(0)  # campaigning
     leadership.add_listener(show)
     ctx.leadership = leadership
     ctx.extras["leadership"] = leadership
