@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from vcc_domain.clock import Clock, ScaledClock, SystemClock
-from vcc_proto.settings import SettingsError, load, setting
+from vcc_proto.settings import SettingsError, setting
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +51,3 @@ class TimeSettings:
                                 field="VCC_TIME_SPEED")
         return ScaledClock(self.speed, self.epoch)
 
-
-def clock_from_env(env: Mapping[str, str] | None = None) -> Clock:
-    """The clock :class:`TimeSettings` read from ``env`` (default: the environment) gives:
-    :class:`~vcc_domain.clock.ScaledClock` when ``VCC_TIME_SPEED`` is not 1 (used by
-    ``vcc demo``), else the system clock."""
-    return load(TimeSettings, env).clock()
