@@ -40,11 +40,12 @@ def settings_env() -> dict[str, frozenset[str]]:
     return {kind: frozenset(variables_for(kind)) for kind in PROCESSES}
 
 
-def check_settings(c: Compose, where: str, kind: str, env: dict[str, str]) -> None:
-    """Each settings class of the process loads from the service's environment."""
+def check_settings(c: Compose, where: str, kind: str, env: dict[str, str],
+                   flags: dict[str, object]) -> None:
+    """Each settings class of the process loads from the service's flags and environment."""
     for part in parts_for(kind):
         try:
-            load(part, env)
+            load(part, env, flags)
         except SettingsError as exc:
             c.problems.append(f"{where}: {exc}")
 
@@ -107,7 +108,9 @@ def resolve_process(c: Compose, svc: Service, cli: click.Group,
     if not kind:
         c.problems.append(f"{where} is not a hub or site process")
         return None
-    check_settings(c, where, kind, svc.env)
+    flags = {p.envvar: settings.get(str(p.name)) for p in cmd.params
+             if isinstance(p.envvar, str) and p.envvar in code_env.get(kind, frozenset())}
+    check_settings(c, where, kind, svc.env, flags)
     return VccProcess(svc, kind, settings, envvars, valid)
 
 

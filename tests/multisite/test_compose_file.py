@@ -99,6 +99,8 @@ BROKEN = [
      "hub-1: `vcc hub`: VCC_GRPC_PORT: Invalid value for '--grpc-port': 'fifty' is not a valid integer"),
     ("setting of the wrong type", [("  VCC_STREAM_REPLICAS:", "  VCC_TIME_SPEED: fast\n  VCC_STREAM_REPLICAS:")],
      "hub-1: `vcc hub`: VCC_TIME_SPEED: 'fast' is not a valid float"),
+    ("setting flag of the wrong type", [("--node-id=site-KM,", "--node-id=site-KM, --seed-customers=lots,")],
+     "site-km: `vcc site`: --seed-customers (VCC_SEED_CUSTOMERS): 'lots' is not a valid int"),
     ("streams with one replica", [("VCC_STREAM_REPLICAS: \"3\"", "VCC_STREAM_REPLICAS: \"1\"")],
      "stream replicas 1 (--stream-replicas / VCC_STREAM_REPLICAS); the NATS cluster has 3 nodes"),
     ("etcd endpoint by host name", [("172.28.5.12:2379,", "etcd-2:2379,")],
