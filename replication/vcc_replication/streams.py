@@ -4,6 +4,10 @@
   (``vcc.site.<SITE>.events``); messages carry ``Nats-Msg-Id`` = event ID so a
   re-publish inside the duplicate window is dropped by the server, and the hub's inbox
   drops anything older.
+* ``VCC_DEAD_LETTERS`` keeps site events the hub could neither decode nor apply after
+  a bounded number of deliveries (``vcc.deadletter.<SITE>``): the original bytes and
+  headers plus the error, the delivery count and the site (``Vcc-Dead-*`` headers); they
+  are listed by ``vcc events dead-letters`` and never applied by themselves.
 * ``VCC_DIRECTORY`` carries directory deltas down from the hub (``vcc.directory.deltas``),
   one message per directory version.
 
@@ -21,11 +25,23 @@ from vcc_replication.jetstream import ensure_stream
 
 SITE_EVENTS_STREAM = "VCC_SITE_EVENTS"
 DIRECTORY_STREAM = "VCC_DIRECTORY"
+DEAD_LETTER_STREAM = "VCC_DEAD_LETTERS"
+DEAD_LETTER_SUBJECTS = "vcc.deadletter.*"
 DIRECTORY_SUBJECT = "vcc.directory.deltas"
 
 
 def site_events_subject(site_id: str) -> str:
     return f"vcc.site.{site_id}.events"
+
+
+def site_of_subject(subject: str) -> str:
+    """The site of a ``vcc.site.<SITE>.events`` subject ("" for another subject)."""
+    parts = subject.split(".")
+    return parts[2] if len(parts) == 4 and parts[:2] == ["vcc", "site"] else ""
+
+
+def dead_letter_subject(site_id: str) -> str:
+    return f"vcc.deadletter.{site_id or '_unknown'}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +54,7 @@ class StreamSpec:
 PROVINCE_STREAMS = (
     StreamSpec(SITE_EVENTS_STREAM, ("vcc.site.*.events",)),
     StreamSpec(DIRECTORY_STREAM, (DIRECTORY_SUBJECT,)),
+    StreamSpec(DEAD_LETTER_STREAM, (DEAD_LETTER_SUBJECTS,)),
 )
 
 
