@@ -20,7 +20,9 @@ from sqlalchemy.engine import Connection
 
 from vcc_domain.errors import ConfigError, Conflict, Unavailable
 from vcc_proto.server import free_tcp_port
+from vcc_proto.v1 import events_pb2 as pb
 from vcc_replication.db import make_engine
+from vcc_replication.events import body_type
 from vcc_site.store.api import (
     AgentStateRecord,
     AuditRecord,
@@ -60,7 +62,7 @@ def call(call_id: str, state: str = "queued", **kw: object) -> CallRecord:
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
-def cdr(call_id: str, cdr_id: str | None = None) -> CdrRecord:
+def cdr(call_id: str, cdr_id: str | None = None, ended_at_ms: int = 9_000) -> CdrRecord:
     return CdrRecord(
         cdr_id=cdr_id or f"cdr-{call_id}",
         call_id=call_id,
@@ -73,7 +75,7 @@ def cdr(call_id: str, cdr_id: str | None = None) -> CdrRecord:
         outcome="answered",
         arrival_at_ms=1_000,
         answered_at_ms=2_000,
-        ended_at_ms=9_000,
+        ended_at_ms=ended_at_ms,
         wait_ms=1_000,
         ring_ms=500,
         talk_ms=7_000,
@@ -85,8 +87,9 @@ def cdr(call_id: str, cdr_id: str | None = None) -> CdrRecord:
     )
 
 
-def event(n: int | str, kind: str = "call.updated", at_ms: int = 1_000) -> Event:
-    return Event(f"evt_{n}", kind, f"call-{n}", {"n": str(n), "nested": [1, 2]}, at_ms)
+def event(n: int | str, kind: str = "call.queued", at_ms: int = 1_000) -> Event:
+    info = pb.CallInfo(call_id=f"call-{n}", state=str(n), priority="vip")
+    return Event(f"evt_{n}", kind, f"call-{n}", body_type(kind)(call=info), at_ms)
 
 
 @pytest.fixture(params=["sqlite-direct", "sqlite-engine", "postgresql"])
@@ -240,7 +243,7 @@ async def test_agent_records_counts_and_repeats(store: SqlSiteStore) -> None:
             await store.commit(UnitOfWork().add(repeated).emit(event("r")))
     await store.commit(UnitOfWork().add(replace(session, logout_at_ms=99)))
     assert await store.open_sessions() == []
-    await store.commit(UnitOfWork().add(cdr("c1"), replace(cdr("c2"), ended_at_ms=20_000)))
+    await store.commit(UnitOfWork().add(cdr("c1"), cdr("c2", ended_at_ms=20_000)))
     assert [c.call_id for c in await store.cdrs()] == ["c1", "c2"]
     assert [c.call_id for c in await store.cdrs(after_ended_at_ms=9_000)] == ["c2"]
     assert await store.counts() == {
