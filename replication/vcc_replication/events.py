@@ -49,15 +49,16 @@ BODY_FIELDS: frozenset[str] = frozenset(
     f.name for f in pb.SiteEvent.DESCRIPTOR.oneofs_by_name["body"].fields)
 
 
-def _message_types() -> dict[str, type[Message]]:
+def _message_types() -> dict[str, Callable[..., Message]]:
     oneof = pb.SiteEvent.DESCRIPTOR.oneofs_by_name["body"]
-    return {f.name: getattr(pb, f.message_type.name) for f in oneof.fields}
+    return {f.name: getattr(pb, f.message_type.name) for f in oneof.fields
+            if f.message_type is not None}
 
 
 _BODY_TYPES = _message_types()
 
 
-def body_type(kind: str) -> type[Message]:
+def body_type(kind: str) -> Callable[..., Message]:
     """The message class of an event kind's body (ValueError for an unknown kind)."""
     found = _BODY_TYPES.get(body_field(kind))
     if found is None:
@@ -78,8 +79,9 @@ def event(site: str, seq: int, event_id: str, kind: str, aggregate_id: str, at_m
     name = body_field(kind)
     if name not in BODY_FIELDS:
         raise ValueError(f"no event kind {kind!r} in events.proto")
+    one: dict[str, Any] = {name: body}
     return pb.SiteEvent(site=site, seq=seq, event_id=event_id, kind=kind,
-                        aggregate_id=aggregate_id, at_ms=at_ms, **{name: body})
+                        aggregate_id=aggregate_id, at_ms=at_ms, **one)
 
 
 def stored(event_id: str, kind: str, aggregate_id: str, at_ms: int, body: Message) -> bytes:
