@@ -249,6 +249,13 @@ def hub_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+def _with_id(e: SiteEvent, event_id: str) -> SiteEvent:
+    copy = SiteEvent()
+    copy.CopyFrom(e)
+    copy.event_id = event_id
+    return copy
+
+
 async def _apply(engine: AsyncEngine, events: list[SiteEvent]) -> int:
     """Apply events as the hub's consumer does (batches, one fenced transaction each)."""
     async with engine.connect() as conn:
@@ -353,7 +360,7 @@ async def test_report_from_rollups_equals_recomputation_from_raw_cdrs(hub_url: s
                 assert await store.reconcile(conn, period, province, config) == []
 
         snap = await _snapshot(engine, ROLLUP_TABLES)
-        again_ids = [replace(e, event_id=e.event_id + "~again") for e in events]
+        again_ids = [_with_id(e, e.event_id + "~again") for e in events]
         assert await _apply(engine, events + again_ids) == 0
         assert await aggregator.step() == 0
         assert await _snapshot(engine, ROLLUP_TABLES) == snap
