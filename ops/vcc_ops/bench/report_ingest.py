@@ -27,8 +27,8 @@ from vcc_domain.stats import Cdr, StatsConfig
 from vcc_failover.leadership import StaticLeadership
 from vcc_hub.events import tables as ev
 from vcc_hub.events.apply import CDR_COLUMNS
-from vcc_hub.reports import tables as rt
-from vcc_hub.reports.aggregator import Aggregator
+from vcc_hub.service.aggregator import Aggregator
+from vcc_hub.store import report_tables as rt
 from vcc_proto.v1 import events_pb2 as pb
 from vcc_replication import fencing
 from vcc_replication.db import make_engine
