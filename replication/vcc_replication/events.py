@@ -84,9 +84,33 @@ def event(site: str, seq: int, event_id: str, kind: str, aggregate_id: str, at_m
                         aggregate_id=aggregate_id, at_ms=at_ms, **one)
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+#: per body field: its key on the wire (field number, length-delimited) and message type
+_BODY_KEYS = {f.name: (_varint(f.number << 3 | 2), f.message_type)
+              for f in pb.SiteEvent.DESCRIPTOR.oneofs_by_name["body"].fields}
+
+
 def stored(event_id: str, kind: str, aggregate_id: str, at_ms: int, body: Message) -> bytes:
-    """An outbox event as a site stores it: the envelope without site and sequence."""
-    return event("", 0, event_id, kind, aggregate_id, at_ms, body).SerializeToString()
+    """An outbox event as a site stores it: the envelope without site and sequence.
+
+    The body is serialized once and framed as its oneof field (protobuf's own encoding of
+    a length-delimited field), instead of being copied into an envelope message first."""
+    found = _BODY_KEYS.get(body_field(kind))
+    if found is None or found[1] is not body.DESCRIPTOR:
+        raise ValueError(f"no event kind {kind!r} with a {type(body).__name__} body in "
+                         "events.proto")
+    head = pb.SiteEvent(event_id=event_id, kind=kind, aggregate_id=aggregate_id,
+                        at_ms=at_ms).SerializeToString()
+    data = body.SerializeToString()
+    return head + found[0] + _varint(len(data)) + data
 
 
 def encode_stored(site: str, seq: int, data: bytes) -> bytes:
