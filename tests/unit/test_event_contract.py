@@ -204,3 +204,18 @@ def test_an_older_hub_ignores_fields_it_does_not_know() -> None:
             + b"\x92\x03" + _varint(len(body)) + body)  # body oneof field 50: cdr_created
     e = decode(data)
     assert e.cdr_created.cdr.cdr_id == "cdr_1" and e.cdr_created.cdr.talk_ms == 6000
+
+
+def test_the_cdr_message_is_the_one_definition_of_a_cdr() -> None:
+    """Storage columns and the domain's view follow the ``Cdr`` message, not a list of
+    their own: a field added to the message must get its columns (new migrations)."""
+    from dataclasses import fields
+
+    from vcc_domain.stats import Cdr as FiguresView
+    from vcc_hub.events import tables as hub_tables
+    from vcc_site.store import tables as site_tables
+
+    message = {f.name for f in pb.Cdr.DESCRIPTOR.fields}
+    assert {c.name for c in site_tables.cdrs.columns} == message
+    assert {c.name for c in hub_tables.cdrs.columns} == message | {"event_seq"}
+    assert {f.name for f in fields(FiguresView)} <= message

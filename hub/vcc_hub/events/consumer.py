@@ -284,7 +284,14 @@ class EventsConsumer:
         await publish_dead_letter(self._nats.js, msg, site, reason, str(exc), deliveries,
                                   now_ms)
         if event is not None:
-            await self._mark_dead(event, now_ms)
+            try:
+                await self._mark_dead(event, now_ms)
+            except Exception as mark_exc:
+                if systemic(mark_exc):
+                    raise
+                # e.g. an ID too long for the inbox: the letter is kept, the gap stays
+                log.error("events: could not record dead-lettered %s #%d as seen: %r",
+                          event.site, event.seq, mark_exc)
         DEAD_LETTERED.labels(site, reason).inc()
         log.error("events: moved a message on %s to %s after %d deliveries (%s): %s",
                   msg.subject, DEAD_LETTER_STREAM, deliveries, reason, exc)
