@@ -828,6 +828,7 @@ class CustomerProfile(_message.Message):
     name: _builtins.str
     tier: _builtins.str
     balance_fen: _builtins.int
+    """Prepaid balance; negative for a customer in arrears (the only signed amount)."""
     bill_fen: _builtins.int
     bill_due_at_ms: _builtins.int
     open_work_orders: _builtins.int
