@@ -21,27 +21,15 @@ from dataclasses import dataclass
 
 from nats.js import JetStreamContext
 
+from vcc_proto.names import DEAD_LETTER_STREAM as DEAD_LETTER_STREAM
+from vcc_proto.names import DEAD_LETTER_SUBJECTS, SITE_EVENTS_SUBJECTS
+from vcc_proto.names import DIRECTORY_STREAM as DIRECTORY_STREAM
+from vcc_proto.names import DIRECTORY_SUBJECT as DIRECTORY_SUBJECT
+from vcc_proto.names import SITE_EVENTS_STREAM as SITE_EVENTS_STREAM
+from vcc_proto.names import dead_letter_subject as dead_letter_subject
+from vcc_proto.names import site_events_subject as site_events_subject
+from vcc_proto.names import site_of_subject as site_of_subject
 from vcc_replication.jetstream import ensure_stream
-
-SITE_EVENTS_STREAM = "VCC_SITE_EVENTS"
-DIRECTORY_STREAM = "VCC_DIRECTORY"
-DEAD_LETTER_STREAM = "VCC_DEAD_LETTERS"
-DEAD_LETTER_SUBJECTS = "vcc.deadletter.*"
-DIRECTORY_SUBJECT = "vcc.directory.deltas"
-
-
-def site_events_subject(site_id: str) -> str:
-    return f"vcc.site.{site_id}.events"
-
-
-def site_of_subject(subject: str) -> str:
-    """The site of a ``vcc.site.<SITE>.events`` subject ("" for another subject)."""
-    parts = subject.split(".")
-    return parts[2] if len(parts) == 4 and parts[:2] == ["vcc", "site"] else ""
-
-
-def dead_letter_subject(site_id: str) -> str:
-    return f"vcc.deadletter.{site_id or '_unknown'}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +40,7 @@ class StreamSpec:
 
 
 PROVINCE_STREAMS = (
-    StreamSpec(SITE_EVENTS_STREAM, ("vcc.site.*.events",)),
+    StreamSpec(SITE_EVENTS_STREAM, (SITE_EVENTS_SUBJECTS,)),
     StreamSpec(DIRECTORY_STREAM, (DIRECTORY_SUBJECT,)),
     StreamSpec(DEAD_LETTER_STREAM, (DEAD_LETTER_SUBJECTS,)),
 )

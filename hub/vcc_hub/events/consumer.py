@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 
@@ -41,6 +40,7 @@ from vcc_domain.errors import Fenced, NotLeader, Unavailable
 from vcc_failover.leadership import Leadership
 from vcc_hub.events.apply import DeadMark, apply_batch, load_tracker, mark_dead
 from vcc_proto.channels import ChannelPool
+from vcc_proto.names import SITE_EVENTS_STREAM, SITE_EVENTS_SUBJECTS, SITE_KEY_PREFIX
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 from vcc_replication.background import BackgroundNats
@@ -59,13 +59,12 @@ from vcc_replication.events import (
     decode,
 )
 from vcc_replication.jetstream import RETRYABLE
-from vcc_replication.streams import DEAD_LETTER_STREAM, SITE_EVENTS_STREAM, site_of_subject
+from vcc_replication.streams import DEAD_LETTER_STREAM, site_of_subject
 
 log = logging.getLogger(__name__)
 
 DURABLE = "vcc-hub-events"
-SUBJECT_FILTER = "vcc.site.*.events"
-SITE_KEY_PREFIX = "/vcc/sites/"
+SUBJECT_FILTER = SITE_EVENTS_SUBJECTS
 MAX_REPAIR_RANGE = 20_000
 
 LAG = Histogram("vcc_hub_replication_lag_seconds",
@@ -366,13 +365,3 @@ def systemic(exc: BaseException) -> bool:
                   | OperationalError | InterfaceError):
         return True
     return bool(getattr(exc, "connection_invalidated", False))
-
-
-def grace_from(extra: dict[str, str]) -> float:
-    raw = extra.get("event_gap_grace_s") or os.environ.get("VCC_EVENT_GAP_GRACE_S") or "2.0"
-    return float(raw)
-
-
-def static_sites_from(extra: dict[str, str]) -> dict[str, str]:
-    raw = extra.get("site_endpoints") or os.environ.get("VCC_SITE_ENDPOINTS") or ""
-    return SiteDirectory.parse_static(raw)

@@ -160,6 +160,7 @@ def grpc_echo_ceiling(seconds: float = 5.0, serial_seconds: float = 1.0, channel
 
 async def _publish_load(url: str, seconds: float, batch: int) -> dict[str, Any]:
     from vcc_domain.ids import new_id
+    from vcc_proto.names import SITE_EVENTS_SUBJECTS
     from vcc_proto.v1 import events_pb2 as pb
     from vcc_replication.events import encode, headers
     from vcc_replication.events import event as site_event
@@ -168,7 +169,7 @@ async def _publish_load(url: str, seconds: float, batch: int) -> dict[str, Any]:
 
     nc = await connect(url, "bench-ceiling")
     try:
-        spec = StreamSpec(SITE_EVENTS_STREAM, ("vcc.site.*.events",))
+        spec = StreamSpec(SITE_EVENTS_STREAM, (SITE_EVENTS_SUBJECTS,))
         await ensure_stream(nc.jetstream(), spec.name, list(spec.subjects), replicas=1,
                             duplicate_window_s=spec.duplicate_window_s)
         subject = site_events_subject("KM")
