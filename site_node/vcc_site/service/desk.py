@@ -20,6 +20,7 @@ from vcc_domain.errors import (
     Unauthenticated,
 )
 from vcc_domain.ids import new_id
+from vcc_proto.v1 import events_pb2 as pb
 from vcc_site.domain.results import Assignment, Connected, Queued
 from vcc_site.domain.secrets import (
     LockoutPolicy,
@@ -205,7 +206,7 @@ class DeskService:
         uow = UnitOfWork().add(*call.rows(now))
         if call.leg is not None:
             uow.add(call.leg)
-        uow.emit(call.event("call.answered", now, answered_at_ms=result.at))
+        uow.emit(call.event("call.answered", now, answered_at_ms=round(result.at * 1000)))
         core.sync_agent(agent.agent_id, uow, now)
         await core.submit(uow)
         if call.consult_for:  # a consult leg served here: tell the call's owner
@@ -265,9 +266,10 @@ class DeskService:
             if record.attached.get("consult_for") != core.site_id:  # not a same-site leg
                 uow.add(replace(record, disposition=disposition, notes=notes,
                                 updated_at_ms=now))
+            info = pb.CallInfo(call_id=call_id, site_id=core.site_id,  # state: unchanged
+                               agent_id=agent.agent_id)
             uow.emit(Event(new_id("evt"), "call.wrapped_up", call_id,
-                           {"call_id": call_id, "agent_id": agent.agent_id,
-                            "disposition": disposition}, now))
+                           pb.CallWrappedUp(call=info, disposition=disposition), now))
         agent.wrap_call_id, agent.wrap_record = "", None
         core.apply(core.acd.wrap_up_done(agent.agent_id), uow)
         core.sync_agent(agent.agent_id, uow, core.now_ms())
