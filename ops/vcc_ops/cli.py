@@ -21,9 +21,12 @@ from vcc_ops.compose_check import compose
 from vcc_ops.demo.cli import demo
 from vcc_ops.directory_cli import directory
 from vcc_ops.drills.cli import drill
+from vcc_ops.events_cli import events
 from vcc_ops.report_cli import report, settle
+from vcc_ops.settings_cli import settings, settings_options, take_flags
 from vcc_ops.simulate.cli import simulate
 from vcc_ops.workorders_cli import workorders
+from vcc_site.settings import SiteSettings
 
 EXAMPLE_PROVINCE = "yunnan.toml"
 
@@ -113,7 +116,8 @@ def _node_options(func: Any) -> Any:
         click.option("--node-id", envvar="VCC_NODE_ID", default="", help="Stable name of this process."),
         click.option("--log-file", envvar="VCC_LOG_FILE", type=click.Path(dir_okay=False, path_type=Path),
                      default=None, help="Write logs here instead of stderr."),
-        click.option("--log-level", envvar="VCC_LOG_LEVEL", default="INFO", show_default=True),
+        click.option("--log-level", envvar="VCC_LOG_LEVEL", default="INFO", show_default=True,
+                     help="Logging level: DEBUG, INFO, WARNING or ERROR."),
     ]
     for opt in reversed(opts):
         func = opt(func)
@@ -143,30 +147,26 @@ def _node_config(kw: dict[str, Any]) -> Any:
 @main.command()
 @_node_options
 def hub(**kw: Any) -> None:
-    """Run a provincial hub process in the foreground."""
+    """Run a provincial hub process in the foreground (settings: `vcc settings`)."""
     from vcc_hub.app import run_hub
+    from vcc_hub.settings import load_hub_settings
 
-    asyncio.run(run_hub(_node_config(kw)))
+    settings = load_hub_settings()  # a bad VCC_* value stops the process here
+    asyncio.run(run_hub(_node_config(kw), settings))
 
 
 @main.command()
 @click.option("--site", "site_id", envvar="VCC_SITE", required=True,
               help="Site ID from the province file, e.g. KM.")
-@click.option("--seed-customers", envvar="VCC_SEED_CUSTOMERS", type=int, default=2000,
-              show_default=True, help="Synthetic customers to create in an empty site database.")
-@click.option("--hub", "hub_endpoint", envvar="VCC_HUB", default="",
-              help="Fixed hub gRPC endpoint host:port. Default: find the leader in etcd.")
+@settings_options(SiteSettings)
 @_node_options
-def site(site_id: str, seed_customers: int, hub_endpoint: str, **kw: Any) -> None:
-    """Run one city site node in the foreground."""
-    from dataclasses import replace
-
+def site(site_id: str, **kw: Any) -> None:
+    """Run one city site node in the foreground (settings: `vcc settings`)."""
     from vcc_site.app import run_site
+    from vcc_site.settings import load_site_settings
 
-    config = _node_config(kw)
-    config = replace(config, extra={**config.extra, "seed_customers": str(seed_customers),
-                                    "hub_endpoint": hub_endpoint})
-    asyncio.run(run_site(config, site_id))
+    settings = load_site_settings(flags=take_flags(SiteSettings, kw))
+    asyncio.run(run_site(_node_config(kw), site_id, settings))
 
 
 @main.command()
@@ -232,10 +232,12 @@ main.add_command(campaign)
 main.add_command(compose)
 main.add_command(directory)
 main.add_command(drill)
+main.add_command(events)
 main.add_command(demo)
 
 main.add_command(report)
 main.add_command(settle)
+main.add_command(settings)
 main.add_command(simulate)
 main.add_command(workorders)
 

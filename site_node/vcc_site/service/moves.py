@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections import OrderedDict
 from dataclasses import replace
 
@@ -48,20 +47,18 @@ from vcc_site.store.api import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-ANSWER_DELAY_ENV = "VCC_FAULT_TRANSFER_ANSWER_DELAY_MS"
 KEEP_TRANSFER_ANSWERS = 10_000  # transfer request IDs remembered for idempotency
 
 
 class CallMoves:
-    def __init__(self, core: SiteCore) -> None:
+    def __init__(self, core: SiteCore, *, answer_delay_s: float = 0.0) -> None:
         self.core = core
         # transfers taken in, by request ID: a retried AcceptTransfer gets the first answer
         self._transfers_in: OrderedDict[str, asyncio.Future[TransferAnswer]] = OrderedDict()
         # fault injection for drills and tests: hold the answer to AcceptTransfer this
         # long AFTER the call was queued here (a site killed in that window must not
-        # leave the call owned twice)
-        raw = os.environ.get(ANSWER_DELAY_ENV, "")
-        self.answer_delay_s = int(raw) / 1000 if raw.strip().isdigit() else 0.0
+        # leave the call owned twice); set from the fault settings by the composition root
+        self.answer_delay_s = answer_delay_s
 
     # -- calls transferred in from other sites ----------------------------------------
 
