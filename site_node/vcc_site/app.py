@@ -51,7 +51,6 @@ from vcc_site.service.customers import RemoteCustomers, publish_profiles
 from vcc_site.service.desk import DeskService
 from vcc_site.service.moves import CallMoves
 from vcc_site.service.notices import NoticeDispatcher, WebhookNotifier
-from vcc_site.service.ownership import start_settling
 from vcc_site.service.recovery import recover, seed_site
 from vcc_site.service.selfservice import SelfService
 from vcc_site.service.workorders import WorkOrderService  # work orders (issue 9)
@@ -172,7 +171,7 @@ async def run_site(config: NodeConfig, site_id: str,
     readers = remote_readers(config, site_id, ctx.hub, settings.sites)
     node.access.remote = remote_customers(node, readers, settings.remote_read)
     parts = await start_parts(ctx, node, settings)
-    settling = start_settling(node.core, taken_over)  # their origins say who owns them;
+    settling = node.moves.settle(taken_over)  # their origins say who owns them;
     await asyncio.wait({settling}, timeout=settings.site.settle_first_s)  # most answer at once
     services = node.build_services(parts.relay.relay) + [
         svc for c in parts.in_start_order() for svc in c.services()]

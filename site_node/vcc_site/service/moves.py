@@ -9,7 +9,9 @@ The calls that other sites (through the hub's broker, or directly) ask this site
 * ``leg_reported``: hear how a consult leg of a call owned here went elsewhere
   (``Remote.ReportLeg``);
 * ``ownership``: say whether this site still owns a call it handed over or took over
-  (``Remote.GetCallOwnership``; the takeover after a crash, :mod:`.ownership`).
+  (``Remote.GetCallOwnership``);
+* ``settle``: after a restart, ask the origins of the calls taken over before the stop
+  who owns them (the takeover after a crash, :mod:`.ownership`).
 
 The sending side's steps on the core (transfer out, overflow out, consult legs) are
 :mod:`.handover`; the desk's use cases that start them are :mod:`.desk_transfer` and
@@ -32,7 +34,7 @@ from vcc_site.service import handover
 from vcc_site.service.access import NUMBER, PRIORITY_OF_TIER, caller_home
 from vcc_site.service.core import SiteCore
 from vcc_site.service.live import LiveCall
-from vcc_site.service.ownership import ownership_of
+from vcc_site.service.ownership import ownership_of, start_settling
 from vcc_site.service.transfer import (
     ACCEPTED,
     CANCEL,
@@ -43,7 +45,7 @@ from vcc_site.service.transfer import (
     Ownership,
     TransferAnswer,
 )
-from vcc_site.store.api import UnitOfWork
+from vcc_site.store.api import CallRecord, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -253,3 +255,8 @@ class CallMoves:
     async def ownership(self, call_id: str) -> Ownership:
         """Whether this site still owns ``call_id`` (``Remote.GetCallOwnership``)."""
         return await ownership_of(self.core, call_id)
+
+    def settle(self, taken_over: list[CallRecord]) -> asyncio.Task[None]:
+        """After a restart: ask the origin of each call taken over before the stop who
+        owns it now, and close its record as the answer says (in the background)."""
+        return start_settling(self.core, taken_over)
