@@ -105,8 +105,8 @@ def load_site(config: NodeConfig, site_id: str, store: SiteStore, clock: Clock |
     orders = WorkOrderService(core, settings.work_orders.calendar())
     if settings.notify.webhook:
         orders.notices = NoticeDispatcher(WebhookNotifier(settings.notify.webhook))
-    return SiteNode(config, site_id, province, state, core, access, DeskService(core), moves,
-                    fatal, orders)
+    return SiteNode(config, site_id, province, state, core, access, DeskService(core, moves),
+                    moves, fatal, orders)
 
 
 @dataclass
@@ -129,9 +129,9 @@ class SiteParts:
 
 async def start_parts(ctx: SiteContext, node: SiteNode, settings: SiteNodeSettings) -> SiteParts:
     """Start the site's province-facing parts in order: the directory (applied before
-    serving), the outbox relay, the hub transfer client (given to the desk), overflow
-    (moving calls with that client under the core's per-call lock) and the
-    work-order background."""
+    serving), the outbox relay, the hub transfer client (given to the service moving calls
+    between sites), overflow (moving calls with that client under the core's per-call
+    lock) and the work-order background."""
     directory = await start_directory_sync(ctx, settings.directory)
     relay = await start_relay(ctx, settings.relay)
     transfers = start_transfers(ctx, settings.sites)
@@ -140,7 +140,7 @@ async def start_parts(ctx: SiteContext, node: SiteNode, settings: SiteNodeSettin
     if node.workorders is not None:
         work_orders = start_work_orders(node.workorders, ctx.config.etcd_endpoints,
                                         settings.sites, settings.work_orders)
-    node.desk.remote_transfer = transfers.transfer
+    node.moves.remote_transfer = transfers.transfer
     return SiteParts(directory, relay, transfers, overflow, work_orders)
 
 

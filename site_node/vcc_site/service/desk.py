@@ -33,10 +33,10 @@ from vcc_site.service.core import SiteCore
 from vcc_site.service.desk_consult import ConsultDesk
 from vcc_site.service.desk_transfer import TransferDesk
 from vcc_site.service.live import LiveAgent, LiveCall
+from vcc_site.service.moves import CallMoves
 from vcc_site.service.notify import DeskEvent
 from vcc_site.service.transfer import (
     CONFERENCE,
-    RemoteTransfer,
     TransferAnswer,
 )
 from vcc_site.store.api import (
@@ -67,12 +67,11 @@ def _limit(value: str, limit: int, field: str, *, required: bool = True) -> str:
 
 
 class DeskService:
-    def __init__(self, core: SiteCore, remote_transfer: RemoteTransfer | None = None) -> None:
+    def __init__(self, core: SiteCore, moves: CallMoves | None = None) -> None:
         self.core = core
         self.lockout = LockoutPolicy.for_agents(core.province.routing)
-        # the hub's transfer broker (set by the site's ``transfer`` component); None: this
-        # site cannot transfer to other sites
-        self.remote_transfer = remote_transfer
+        # calls sent to other sites (transfers and consultations) go through it
+        self.moves = moves or CallMoves(core)
         self.transfers = TransferDesk(self)
         self.consults = ConsultDesk(self, self.transfers)
 

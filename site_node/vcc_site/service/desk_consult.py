@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 class ConsultDesk:
     def __init__(self, desk: DeskService, transfers: TransferDesk) -> None:
         self.core = desk.core
+        self.moves = desk.moves
         self.transfers = transfers
 
     async def consult(self, agent: LiveAgent, call: LiveCall, *, site_id: str,
@@ -59,8 +60,9 @@ class ConsultDesk:
                            field="call_id")
         remote = self.transfers.route(agent, call, site_id, agent_id)
         if remote:
-            handoff = self.transfers.handoff(agent, call, remote, business_id, skill_id, note,
-                                             "consult", target_agent=agent_id)
+            handoff = self.moves.handoff(call, remote, kind="consult",
+                                         from_agent=agent.agent_id, business_id=business_id,
+                                         skill_id=skill_id, note=note, target_agent=agent_id)
             leg_id, request_id = handoff.new_leg_id, handoff.request_id
         else:
             business, skill = (core.province.business(call.business_id), None) \
@@ -75,8 +77,8 @@ class ConsultDesk:
         consult_event(core, agent, "requested", call, consult)
         try:
             if remote:
-                answer = await self.transfers.ask_hub(handoff,
-                                                      core.policy.transfer_accept_timeout_s)
+                answer = await self.moves.ask_hub(handoff,
+                                                  core.policy.transfer_accept_timeout_s)
             else:
                 uow = UnitOfWork()
                 answer = local_consult.open_consult(core, call, business, skill, agent_id,

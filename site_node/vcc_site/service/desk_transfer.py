@@ -14,13 +14,12 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from vcc_domain.errors import Conflict, InvalidInput, NotFound, Unavailable, VccError
-from vcc_domain.ids import new_id
+from vcc_domain.errors import Conflict, InvalidInput, NotFound
 from vcc_domain.province import Business
 from vcc_site.domain.results import Assignment, Queued
 from vcc_site.service import handover
 from vcc_site.service.live import LiveAgent, LiveCall
-from vcc_site.service.transfer import REFUSED, TIMEOUT, Handoff, TransferAnswer
+from vcc_site.service.transfer import REFUSED, TransferAnswer
 from vcc_site.store.api import UnitOfWork
 
 if TYPE_CHECKING:
@@ -96,15 +95,17 @@ class TransferDesk:
         returned either way (not raised).
         """
         core = self.core
-        handoff = self.handoff(agent, call, site_id, business_id, skill_id, note,
-                               target_agent=agent_id)
+        moves = self.desk.moves
+        handoff = moves.handoff(call, site_id, kind="transfer", from_agent=agent.agent_id,
+                                business_id=business_id, skill_id=skill_id, note=note,
+                                target_agent=agent_id)
         request_id = handoff.request_id
         settled = asyncio.Event()
         call.transferring, call.transfer_settled = request_id, settled
         core.desk.publish(agent.session_id, "call_state", core.now_ms(), call_id=call.call_id,
                           state="transferring")
         try:
-            answer = await self.ask_hub(handoff, core.policy.transfer_accept_timeout_s)
+            answer = await moves.ask_hub(handoff, core.policy.transfer_accept_timeout_s)
             if answer.accepted and core.calls.get(call.call_id) is call:
                 uow = UnitOfWork()
                 handover.transfer_out(core, call, site_id, note, uow)
@@ -132,46 +133,6 @@ class TransferDesk:
         finally:
             call.transferring, call.transfer_settled = "", None
             settled.set()
-
-    def handoff(self, agent: LiveAgent, call: LiveCall, site_id: str, business_id: str,
-                skill_id: str, note: str, kind: str = "transfer",
-                target_agent: str = "") -> Handoff:
-        core = self.core
-        province = core.province
-        business = province.business(business_id or call.business_id)  # NotFound if unknown
-        if skill_id and skill_id not in {s.id for s in province.skills}:
-            raise NotFound(f"unknown skill {skill_id!r}", field="target.skill_id")
-        return Handoff(
-            call_id=call.call_id, new_leg_id=new_id("leg"), from_site=core.site_id,
-            from_agent=agent.agent_id, caller_number=call.caller_number,
-            dialed_code=call.dialed_code, business_id=business.id, customer=call.customer,
-            customer_source=call.customer_source or core.site_id,
-            customer_as_of_ms=call.customer_as_of_ms or (
-                call.customer.updated_at_ms if call.customer else 0),
-            tier=call.tier, ivr_path=tuple(call.ivr_path),
-            notes=tuple([*call.notes, note] if note else call.notes),
-            attached=dict(call.attached), legs=tuple(call.all_legs()),
-            original_arrival_ms=call.arrival_at_ms, target_site=site_id,
-            target_skill=skill_id, target_agent=target_agent, request_id=new_id("req"),
-            kind=kind)
-
-    async def ask_hub(self, handoff: Handoff, timeout_s: int) -> TransferAnswer:
-        call_id, site_id = handoff.call_id, handoff.target_site
-        remote_transfer = self.desk.remote_transfer
-        if remote_transfer is None:
-            return TransferAnswer(REFUSED, call_id, site_id,
-                                  reason="hub unreachable: this site has no hub client")
-        try:  # the broker answers within the accept timer; allow for the trip and a retry
-            return await asyncio.wait_for(remote_transfer(handoff), timeout_s + 4)
-        except TimeoutError:
-            return TransferAnswer(TIMEOUT, call_id, site_id,
-                                  reason=f"no answer from the hub within {timeout_s + 4} s")
-        except Unavailable as exc:
-            return TransferAnswer(REFUSED, call_id, site_id, reason=f"hub unreachable: {exc}")
-        except (InvalidInput, NotFound):
-            raise  # bad input: an error for the caller of Transfer, the call stays
-        except VccError as exc:
-            return TransferAnswer(REFUSED, call_id, site_id, reason=f"hub refused: {exc}")
 
     def target(self, call: LiveCall, business_id: str,
                skill_id: str) -> tuple[Business, str | None]:

@@ -13,9 +13,13 @@ The calls that other sites (through the hub's broker, or directly) ask this site
 * ``settle``: after a restart, ask the origins of the calls taken over before the stop
   who owns them (the takeover after a crash, :mod:`.ownership`).
 
-The sending side's steps on the core (transfer out, overflow out, consult legs) are
-:mod:`.handover`; the desk's use cases that start them are :mod:`.desk_transfer` and
-:mod:`.desk_consult`. Requests about one call run under the core's per-call lock.
+It also sends calls away: ``handoff``/``handoff_of`` build what a call carries to
+another site (a transfer, a consult leg, an overflow) and ``ask_hub`` asks the hub's
+broker to have it taken there. The steps on the core when a call leaves or comes back
+(transfer out, overflow out or back, consult legs) are :mod:`.handover`; the use cases
+that start them are the desk's (:mod:`.desk_transfer`, :mod:`.desk_consult`) and the
+overflow monitor's (:mod:`.overflow`). Requests about one call run under the core's
+per-call lock.
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ import logging
 from collections import OrderedDict
 from dataclasses import replace
 
-from vcc_domain.errors import InvalidInput, NotFound
-from vcc_domain.ids import id_prefix
+from vcc_domain.errors import InvalidInput, NotFound, Unavailable, VccError
+from vcc_domain.ids import id_prefix, new_id
 from vcc_site.domain.call import CallLife
 from vcc_site.domain.queue import Priority
 from vcc_site.domain.results import Assignment, Queued
@@ -41,8 +45,10 @@ from vcc_site.service.transfer import (
     COMPLETE_TRANSFER,
     CONFERENCE,
     REFUSED,
+    TIMEOUT,
     Handoff,
     Ownership,
+    RemoteTransfer,
     TransferAnswer,
 )
 from vcc_site.store.api import CallRecord, UnitOfWork
@@ -52,9 +58,33 @@ log = logging.getLogger(__name__)
 KEEP_TRANSFER_ANSWERS = 10_000  # transfer request IDs remembered for idempotency
 
 
+def handoff_of(call: LiveCall, from_site: str, to_site: str, *, kind: str,
+               business_id: str = "", from_agent: str = "", note: str = "",
+               target_skill: str = "", target_agent: str = "", priority: str = "",
+               request_id: str = "") -> Handoff:
+    """What ``call`` carries to ``to_site`` (a transfer, a consult leg or an overflow)."""
+    return Handoff(
+        call_id=call.call_id, new_leg_id=new_id("leg"), from_site=from_site,
+        from_agent=from_agent, caller_number=call.caller_number,
+        dialed_code=call.dialed_code, business_id=business_id or call.business_id,
+        customer=call.customer, customer_source=call.customer_source or from_site,
+        customer_as_of_ms=call.customer_as_of_ms or (
+            call.customer.updated_at_ms if call.customer else 0),
+        tier=call.tier, ivr_path=tuple(call.ivr_path),
+        notes=tuple([*call.notes, note] if note else call.notes),
+        attached=dict(call.attached), legs=tuple(call.all_legs()),
+        original_arrival_ms=call.arrival_at_ms, target_site=to_site,
+        target_skill=target_skill, target_agent=target_agent,
+        request_id=request_id or new_id("req"), kind=kind, priority=priority)
+
+
 class CallMoves:
-    def __init__(self, core: SiteCore, *, answer_delay_s: float = 0.0) -> None:
+    def __init__(self, core: SiteCore, *, answer_delay_s: float = 0.0,
+                 remote_transfer: RemoteTransfer | None = None) -> None:
         self.core = core
+        # the hub's transfer broker (set by the composition root); None: this site cannot
+        # transfer or consult to other sites
+        self.remote_transfer = remote_transfer
         # transfers taken in, by request ID: a retried AcceptTransfer gets the first answer
         self._transfers_in: OrderedDict[str, asyncio.Future[TransferAnswer]] = OrderedDict()
         # fault injection for drills and tests: hold the answer to AcceptTransfer this
@@ -240,6 +270,41 @@ class CallMoves:
             log.info("consult leg %s of call %s became the call here (from %s)", leg_id,
                      call_id, owner)
             return answer(ACCEPTED, call=call)
+
+    # -- calls sent to other sites ------------------------------------------------------
+
+    def handoff(self, call: LiveCall, to_site: str, *, kind: str, from_agent: str,
+                business_id: str = "", skill_id: str = "", note: str = "",
+                target_agent: str = "") -> Handoff:
+        """What an agent's transfer or consultation of ``call`` carries to ``to_site``;
+        NotFound for an unknown business or skill."""
+        province = self.core.province
+        business = province.business(business_id or call.business_id)  # NotFound if unknown
+        if skill_id and skill_id not in {s.id for s in province.skills}:
+            raise NotFound(f"unknown skill {skill_id!r}", field="target.skill_id")
+        return handoff_of(call, self.core.site_id, to_site, kind=kind, business_id=business.id,
+                          from_agent=from_agent, note=note, target_skill=skill_id,
+                          target_agent=target_agent)
+
+    async def ask_hub(self, handoff: Handoff, timeout_s: int) -> TransferAnswer:
+        """Ask the hub's broker to have ``handoff`` taken at its target site. A refusal,
+        a timeout or an unreachable hub is an answer; bad input is raised."""
+        call_id, site_id = handoff.call_id, handoff.target_site
+        remote_transfer = self.remote_transfer
+        if remote_transfer is None:
+            return TransferAnswer(REFUSED, call_id, site_id,
+                                  reason="hub unreachable: this site has no hub client")
+        try:  # the broker answers within the accept timer; allow for the trip and a retry
+            return await asyncio.wait_for(remote_transfer(handoff), timeout_s + 4)
+        except TimeoutError:
+            return TransferAnswer(TIMEOUT, call_id, site_id,
+                                  reason=f"no answer from the hub within {timeout_s + 4} s")
+        except Unavailable as exc:
+            return TransferAnswer(REFUSED, call_id, site_id, reason=f"hub unreachable: {exc}")
+        except (InvalidInput, NotFound):
+            raise  # bad input: an error for the caller of Transfer, the call stays
+        except VccError as exc:
+            return TransferAnswer(REFUSED, call_id, site_id, reason=f"hub refused: {exc}")
 
     # -- consult legs of calls owned here, served elsewhere ---------------------------
 

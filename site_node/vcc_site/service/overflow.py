@@ -37,7 +37,8 @@ from vcc_site.domain.queue import Priority
 from vcc_site.service import handover
 from vcc_site.service.core import SiteCore
 from vcc_site.service.live import LiveCall
-from vcc_site.service.transfer import REFUSED, TIMEOUT, Handoff, RemoteTransfer, TransferAnswer
+from vcc_site.service.moves import handoff_of
+from vcc_site.service.transfer import REFUSED, TIMEOUT, RemoteTransfer, TransferAnswer
 from vcc_site.store.api import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -178,17 +179,8 @@ class OverflowMonitor:
 
     async def _send(self, call: LiveCall, site_id: str, request_id: str) -> TransferAnswer:
         core = self.core
-        handoff = Handoff(
-            call_id=call.call_id, new_leg_id=new_id("leg"), from_site=core.site_id,
-            from_agent="", caller_number=call.caller_number, dialed_code=call.dialed_code,
-            business_id=call.business_id, customer=call.customer,
-            customer_source=call.customer_source or core.site_id,
-            customer_as_of_ms=call.customer_as_of_ms or (
-                call.customer.updated_at_ms if call.customer else 0),
-            tier=call.tier, ivr_path=tuple(call.ivr_path), notes=tuple(call.notes),
-            attached=dict(call.attached), legs=tuple(call.past_legs()),
-            original_arrival_ms=call.arrival_at_ms, target_site=site_id,
-            request_id=request_id, kind="overflow", priority=call.priority)
+        handoff = handoff_of(call, core.site_id, site_id, kind="overflow",
+                             priority=call.priority, request_id=request_id)
         timeout_s = core.policy.transfer_accept_timeout_s + TRIP_MARGIN_S
         try:
             return await asyncio.wait_for(self.transfer(handoff), timeout_s)
