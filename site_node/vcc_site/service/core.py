@@ -209,8 +209,8 @@ class SiteCore(LiveRegistry):
         self._wait_actual(call, now)
         leg_id, call.next_leg_id = call.next_leg_id or new_id("leg"), ""
         call.life.offer(a.agent_id, leg_id, kind, now)
-        leg = call.leg_row(call.life.leg)  # type: ignore[arg-type]  # just offered
-        uow.add(leg, *call.rows(now)).emit(call.event("call.offered", now, via=a.via.value,
+        assert call.leg is not None  # just offered
+        uow.add(call.leg_row(call.leg), *call.rows(now)).emit(call.event("call.offered", now, via=a.via.value,
                                                       leg_id=leg_id))
         agent = self._agents.get(a.agent_id)
         if agent is not None:
