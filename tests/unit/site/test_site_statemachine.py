@@ -13,7 +13,7 @@ run two operations concurrently (a hang-up racing an answer, ...).
 
 Checked after every step: the ACD's own invariants; the service's view agrees with the
 ACD's; no call is held by two agents, no agent holds two calls, and a call's agent holds
-it; exactly the ringing calls have a ring timer and exactly the wrapping-up agents a
+it; a live call's life has a current leg exactly while it rings or is answered; exactly the ringing calls have a ring timer and exactly the wrapping-up agents a
 wrap-up timer; every offered call is either live or has exactly one CDR, one
 ``call.ended`` and one ``cdr.created`` event; the outbox is numbered 1..N without gaps;
 no commit failed. A refused operation (an expected domain error) changed nothing.
@@ -491,6 +491,15 @@ class SiteMachine(RuleBasedStateMachine):
                 assert call.agent_id == "" and call_id not in held, call
             if call.state == "queued":
                 assert core.acd.call(call.acd_key).state.value == "queued"
+            # the call's life: live, a current leg exactly while it rings or is answered
+            # (at this agent), times in order
+            life = call.life
+            assert life.state.live and life.site_id == SITE, life
+            assert (life.leg is not None) == (call.state in ("offered", "connected", "held"))
+            if life.leg is not None:
+                assert life.leg.agent_id == call.agent_id and life.leg.ended_at_ms == 0
+            for leg in life.legs:
+                assert leg.offered_at_ms <= leg.ended_at_ms and leg.end_reason, leg
         assert set(held) <= set(core.calls)
 
         # timers: exactly the ringing calls and the wrapping-up agents have one
