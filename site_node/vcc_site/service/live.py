@@ -9,7 +9,7 @@ persists together.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any
 
 from vcc_domain.ids import new_id
@@ -81,16 +81,17 @@ class LiveCall:
     # the key of this entry in the core's live calls: the call ID, except for a consult
     # leg served at the call's own site (``shadow``), which lives beside the call itself
     slot: str = ""
-    # the call's life here (state, legs, times): changed only by its transitions; None
-    # at construction = a call arriving here, in the IVR
-    life: CallLife = None  # type: ignore[assignment]
+    # the life of a call (or consult leg) taken over from another agent or site
+    # (``CallLife.transferred_in``); None: a call arriving here, in the IVR
+    taken_over: InitVar[CallLife | None] = None
+    # the call's life here (state, legs, times): changed only by its transitions
+    life: CallLife = field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, taken_over: CallLife | None) -> None:
         self.acd_key = self.acd_key or self.call_id
         self.slot = self.slot or self.call_id
-        if self.life is None:
-            self.life = CallLife(self.call_id, self.site_id, self.arrival_at_ms,
-                                 consult=bool(self.consult_for))
+        self.life = taken_over if taken_over is not None else CallLife(
+            self.call_id, self.site_id, self.arrival_at_ms, consult=bool(self.consult_for))
 
     # -- the life's state and times, read-only (change them through ``life``) -----------
 

@@ -64,6 +64,9 @@ def open_consult(core: SiteCore, call: LiveCall, business: Business, skill: str 
         return refused(f"no other agent who can serve skill {skill or business.skill!r} "
                        f"is logged in at site {site}")
     slot = handover.consult_slot(call.call_id, leg_id)
+    now = core.now_ms()
+    life, _ = CallLife.transferred_in(call.call_id, site, call.arrival_at_ms, site, leg_id, now,
+                                      prior_end_ms=call.life.last_ms, consult=True)
     entry = LiveCall(
         call_id=call.call_id, site_id=site, entry_site=call.entry_site,
         caller_number=call.caller_number, dialed_code=call.dialed_code,
@@ -75,10 +78,7 @@ def open_consult(core: SiteCore, call: LiveCall, business: Business, skill: str 
         prior_legs=call.all_legs(), customer_source=call.customer_source,
         customer_as_of_ms=call.customer_as_of_ms, caller_home=call.caller_home,
         consult_for=site, consult_leg_id=leg_id, consult_agent=owner_agent,
-        acd_key=slot, slot=slot)
-    now = core.now_ms()
-    entry.life, _ = CallLife.transferred_in(call.call_id, site, call.arrival_at_ms, site, leg_id,
-                                            now, prior_end_ms=call.life.last_ms, consult=True)
+        acd_key=slot, slot=slot, taken_over=life)
     uow.emit(entry.event("call.requested", now, from_agent=owner_agent, leg_id=leg_id,
                          to_agent=reserve))
     decision = core.admit(entry, business, Priority.TRANSFERRED, uow, skill, reserve)

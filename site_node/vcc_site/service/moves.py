@@ -170,24 +170,25 @@ class CallMoves:
         overflow = handoff.kind == "overflow"
         klass = PRIORITY_OF_TIER.get(handoff.priority, Priority.ORDINARY) if overflow \
             else Priority.TRANSFERRED
+        arrival = handoff.original_arrival_ms or now
+        life, _ = CallLife.transferred_in(
+            handoff.call_id, site, arrival, handoff.from_site, handoff.new_leg_id, now,
+            prior_end_ms=max((g.ended_at_ms for g in legs), default=0),
+            consult=handoff.kind == "consult")
         call = LiveCall(
             call_id=handoff.call_id, site_id=site,
             entry_site=legs[0].site_id if legs else handoff.from_site,
             caller_number=handoff.caller_number, dialed_code=handoff.dialed_code,
             business_id=business.id, customer=customer, tier=handoff.tier,
             priority=klass.name.lower(),
-            arrival_at_ms=handoff.original_arrival_ms or now,
+            arrival_at_ms=arrival,
             ivr_path=list(handoff.ivr_path), transferred=not overflow, overflowed=overflow,
             attached=dict(handoff.attached), notes=list(handoff.notes),
             next_leg_id=handoff.new_leg_id, prior_legs=legs,
             customer_source=handoff.customer_source if customer is not None else "",
             customer_as_of_ms=handoff.customer_as_of_ms,
-            caller_home=caller_home(core, handoff.caller_number))
+            caller_home=caller_home(core, handoff.caller_number), taken_over=life)
         call.acd_key = f"{call.call_id}/{len(legs) + 1}"
-        call.life, _ = CallLife.transferred_in(
-            call.call_id, site, call.arrival_at_ms, handoff.from_site, handoff.new_leg_id, now,
-            prior_end_ms=max((g.ended_at_ms for g in legs), default=0),
-            consult=handoff.kind == "consult")
         if handoff.kind == "consult":  # a consult leg: the call stays at its owner
             call.consult_for, call.consult_leg_id = handoff.from_site, handoff.new_leg_id
             call.consult_agent = handoff.from_agent
