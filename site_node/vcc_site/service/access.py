@@ -163,10 +163,7 @@ class AccessService:
             await self._require_live(call_id)
             call = core.live_call(call_id)
             uow = UnitOfWork()
-            if call.state == "ivr":
-                core.end_in_ivr(call, "caller_hangup", "ivr_hangup", uow)
-            else:
-                core.apply(core.acd.hang_up(call.acd_key), uow)
+            core.hang_up(call, uow)
             record = call.record(core.now_ms())
             handover.cancel_consult(core, call, "")  # a consult leg elsewhere ends with the call
             await core.submit(uow)

@@ -21,7 +21,7 @@ from vcc_domain.errors import (
 )
 from vcc_domain.ids import new_id
 from vcc_proto.v1 import events_pb2 as pb
-from vcc_site.domain.results import Assignment, Connected, Queued
+from vcc_site.domain.results import Assignment, Queued
 from vcc_site.domain.secrets import (
     LockoutPolicy,
     after_failure,
@@ -123,11 +123,9 @@ class DeskService:
             raise Conflict(f"agent {agent_id!r} is already logged in on device "
                            f"{current.device or '?'}; log out there first", field="agent_id")
         profile = core.province.agent(agent_id)
-        core.acd.login(agent_id, dict(profile.skills), profile.general_level or 0)
         agent = LiveAgent(agent_id, name, new_id("sess"), secrets.token_urlsafe(32), device,
                           now, since_ms=now)
-        core.add_agent(agent)
-        core.desk.open(agent.session_id)
+        core.log_in(agent, dict(profile.skills), profile.general_level or 0)
         uow = UnitOfWork().add(
             SessionRecord(agent.session_id, agent_id, device, now),
             replace(cred, failures=0, locked_until_ms=0),
@@ -139,14 +137,10 @@ class DeskService:
     async def logout(self, token: str) -> LiveAgent:
         core = self.core
         agent = self.session(token)
-        update = core.acd.logout(agent.agent_id)  # Conflict while on a call
-        now = core.now_ms()
         uow = UnitOfWork()
-        core.apply(update, uow)
+        now = core.log_out(agent, uow)  # Conflict while on a call
         uow.add(SessionRecord(agent.session_id, agent.agent_id, agent.device, agent.login_at_ms,
                               now))
-        core.drop_agent(agent)
-        core.desk.close(agent.session_id, now)
         await core.submit(uow)
         return agent
 
@@ -155,8 +149,7 @@ class DeskService:
     async def set_ready(self, token: str) -> LiveAgent:
         agent = self.session(token)
         uow = UnitOfWork()
-        self.core.apply(self.core.acd.agent_ready(agent.agent_id), uow)
-        self.core.sync_agent(agent.agent_id, uow, self.core.now_ms())
+        self.core.agent_ready(agent.agent_id, uow)
         await self.core.submit(uow)
         return agent
 
@@ -165,7 +158,7 @@ class DeskService:
         if reason not in NOT_READY_REASONS:
             raise InvalidInput(f"must be one of {sorted(NOT_READY_REASONS)}", field="reason")
         uow = UnitOfWork()
-        self.core.apply(self.core.acd.not_ready(agent.agent_id, reason), uow)
+        self.core.agent_not_ready(agent.agent_id, reason, uow)
         await self.core.submit(uow)
         return agent
 
@@ -189,18 +182,8 @@ class DeskService:
         core = self.core
         agent = self.session(token)
         call = self._my_call(agent, call_id)
-        result: Connected = core.acd.answer(agent.agent_id, call.acd_key)
-        now = core.now_ms()
-        core.cancel_ring(call.slot)
-        if not call.answered_at_ms and not call.consult_for:  # its first answer: the wait
-            core.metrics.answered(call.business_id, call.tier,
-                                  max(0, now - call.queued_at_ms) / 1000 if call.queued_at_ms else 0.0)
-        call.life.answer(now)
-        uow = UnitOfWork().add(*call.rows(now))
-        if call.leg is not None:
-            uow.add(call.leg_row(call.leg))
-        uow.emit(call.event("call.answered", now, answered_at_ms=round(result.at * 1000)))
-        core.sync_agent(agent.agent_id, uow, now)
+        uow = UnitOfWork()
+        now = core.answer(agent.agent_id, call, uow)
         await core.submit(uow)
         if call.consult_for:  # a consult leg served here: tell the call's owner
             handover.report_consult_leg(core, call, "connected")
@@ -233,7 +216,7 @@ class DeskService:
             if left is not None:
                 return left
         uow = UnitOfWork()
-        core.apply(core.acd.agent_hang_up(agent.agent_id), uow)
+        core.agent_hang_up(agent.agent_id, uow)
         record = call.record(core.now_ms())
         handover.cancel_consult(core, call, agent.agent_id)
         await core.submit(uow)
@@ -261,9 +244,7 @@ class DeskService:
                                agent_id=agent.agent_id)
             uow.emit(Event(new_id("evt"), "call.wrapped_up", call_id,
                            pb.CallWrappedUp(call=info, disposition=disposition), now))
-        agent.wrap_call_id, agent.wrap_record = "", None
-        core.apply(core.acd.wrap_up_done(agent.agent_id), uow)
-        core.sync_agent(agent.agent_id, uow, core.now_ms())
+        core.wrap_up_done(agent.agent_id, uow)
         await core.submit(uow)
         return agent
 

@@ -151,7 +151,7 @@ def end_consult_leg(core: SiteCore, entry: LiveCall, uow: UnitOfWork) -> None:
     """End a consult leg served here (queued, ringing or answered): no CDR is written
     (the call's owner writes it); an agent on it goes to wrap-up, a ringing agent is
     ready again."""
-    core.apply(core.acd.hang_up(entry.acd_key), uow)
+    core.hang_up(entry, uow)
 
 
 def report_consult_leg(core: SiteCore, entry: LiveCall, state: str,
