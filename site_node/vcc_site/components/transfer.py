@@ -5,7 +5,8 @@ calls about consult legs (``Remote.ConcludeConsult`` / ``Remote.ReportLeg``).
 
 :meth:`HubTransfers.transfer` is a :data:`~vcc_site.service.transfer.RemoteTransfer`
 that sends a call's context to ``Routing.BrokerTransfer`` on the hub; the composition
-root hands it to the desk and to the overflow monitor. Brokering is not a hub write, so any hub may answer; the hub
+root hands it to :class:`~vcc_site.service.moves.CallMoves` (an agent's transfer or
+consultation, an overflow). Brokering is not a hub write, so any hub may answer; the hub
 is found with the site's locator and a lost hub fails fast (two tries, about a second):
 the desk then answers "hub unreachable" and the caller stays with the agent.
 """

@@ -126,6 +126,11 @@ class SiteCore(LiveRegistry, Commits):
         del self._by_key[call.acd_key]
         return decision
 
+    def end_in_acd(self, call: LiveCall, reason: EndReason, uow: UnitOfWork) -> None:
+        """End a call in the ACD as ``reason`` (it moved to another site); its agent goes
+        to wrap-up."""
+        self.apply(self.acd.remove_call(call.acd_key, reason), uow)
+
     def end_call(self, call: LiveCall, reason: EndReason, uow: UnitOfWork) -> None:
         """End a call held out of the ACD (an overflow another site took)."""
         now = self.now_ms()

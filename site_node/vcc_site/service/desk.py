@@ -21,6 +21,7 @@ from vcc_domain.errors import (
 )
 from vcc_domain.ids import new_id
 from vcc_proto.v1 import events_pb2 as pb
+from vcc_site.domain.call import CallState
 from vcc_site.domain.results import Assignment, Queued
 from vcc_site.domain.secrets import (
     LockoutPolicy,
@@ -28,7 +29,6 @@ from vcc_site.domain.secrets import (
     check_locked,
     verify_secret,
 )
-from vcc_site.service import handover
 from vcc_site.service.core import SiteCore
 from vcc_site.service.desk_consult import ConsultDesk
 from vcc_site.service.desk_transfer import TransferDesk
@@ -167,7 +167,7 @@ class DeskService:
     def _my_call(self, agent: LiveAgent, call_id: str) -> LiveCall:
         call = self.core.calls.get(call_id)
         if call is not None and call.agent_id != agent.agent_id:  # a same-site consult leg?
-            call = handover.local_entry(self.core, call)
+            call = self.moves.local_entry(call)
         if call is None or call.agent_id != agent.agent_id:
             raise Conflict(f"call {call_id!r} is not offered to or held by you", field="call_id")
         if call.transferring:
@@ -186,15 +186,16 @@ class DeskService:
         now = core.answer(agent.agent_id, call, uow)
         await core.submit(uow)
         if call.consult_for:  # a consult leg served here: tell the call's owner
-            handover.report_consult_leg(core, call, "connected")
+            self.moves.report_consult_leg(call, CallState.CONNECTED.stored)
         return call.record(now)
 
     async def hold(self, token: str, call_id: str, *, on: bool) -> CallRecord:
         core = self.core
         call = self._my_call(self.session(token), call_id)
-        have = "connected" if on else "held"
-        if call.state != have:
-            raise Conflict(f"call {call_id!r} is {call.state}, not {have}", field="call_id")
+        have = CallState.CONNECTED if on else CallState.HELD
+        if not (call.life.state is have if on else call.life.on_hold):
+            raise Conflict(f"call {call_id!r} is {call.state}, not {have.stored}",
+                           field="call_id")
         now = core.now_ms()
         if on:
             call.life.hold(now)
@@ -208,7 +209,7 @@ class DeskService:
         core = self.core
         agent = self.session(token)
         call = self._my_call(agent, call_id)
-        if call.state not in ("connected", "held"):
+        if not call.life.talking:
             raise Conflict(f"call {call_id!r} is {call.state}; answer it first", field="call_id")
         if call.consult is not None and call.consult.state == CONFERENCE:
             # the consulting agent leaves a conference: the consulted agent keeps the call
@@ -218,10 +219,10 @@ class DeskService:
         uow = UnitOfWork()
         core.agent_hang_up(agent.agent_id, uow)
         record = call.record(core.now_ms())
-        handover.cancel_consult(core, call, agent.agent_id)
+        self.moves.cancel_consult(call, agent.agent_id)
         await core.submit(uow)
         if call.consult_for:  # the consulted agent left the consult leg: tell the owner
-            handover.report_consult_leg(core, call, "ended", "agent_hangup")
+            self.moves.report_consult_leg(call, CallState.ENDED.stored, "agent_hangup")
         return record
 
     async def wrap_up(self, token: str, call_id: str, disposition: str, notes: str) -> LiveAgent:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from vcc_site.domain.call import CallState
 from vcc_site.service.core import SiteCore
 from vcc_site.service.recovery import close_lost, close_without_cdr
 from vcc_site.service.transfer import KEPT, RELEASED, UNKNOWN, Ownership
@@ -40,14 +41,14 @@ async def ownership_of(core: SiteCore, call_id: str) -> Ownership:
     record = await core.store.call(call_id)
     if record is None or record.attached.get("consult_for"):
         return Ownership(UNKNOWN)  # never had it, or only served a consult leg of it
-    if record.state != "ended":  # open but not live: this site is recovering it itself
+    if record.state != CallState.ENDED.stored:  # open, not live: recovering it itself
         return Ownership(KEPT, state=record.state)
     to_site = record.attached.get("transferred_to_site") if record.end_reason == \
         "transferred_out" else record.attached.get("overflowed_to_site") \
         if record.end_reason == "overflowed" else None
     if to_site:
-        return Ownership(RELEASED, to_site=to_site, state="ended")
-    return Ownership(KEPT, state="ended")
+        return Ownership(RELEASED, to_site=to_site, state=CallState.ENDED.stored)
+    return Ownership(KEPT, state=CallState.ENDED.stored)
 
 
 def decide(core: SiteCore, call: CallRecord, answer: Ownership, uow: UnitOfWork) -> None:
