@@ -135,7 +135,7 @@ async def start_parts(ctx: SiteContext, node: SiteNode, settings: SiteNodeSettin
     directory = await start_directory_sync(ctx, settings.directory)
     relay = await start_relay(ctx, settings.relay)
     transfers = start_transfers(ctx, settings.sites)
-    node.moves.remote_transfer = transfers.transfer
+    node.moves.remote_transfer, node.moves.peers = transfers.transfer, transfers.peers
     overflow = OverflowComponent(ctx, settings.overflow, node.moves)
     work_orders: Component = NoComponent()
     if node.workorders is not None:

@@ -1,6 +1,6 @@
 """Site component: cross-site transfers through the hub's broker (ARCHITECTURE §3.3).
 
-Also plugs a :class:`SitePeerClient` into the core (``core.peers``): direct site-to-site
+Also holds a :class:`SitePeerClient` (``peers``, given to ``CallMoves``): direct site-to-site
 calls about consult legs (``Remote.ConcludeConsult`` / ``Remote.ReportLeg``).
 
 :meth:`HubTransfers.transfer` is a :data:`~vcc_site.service.transfer.RemoteTransfer`
@@ -194,7 +194,5 @@ def _target(handoff: Handoff) -> c.TransferTarget:
 
 
 def start_transfers(ctx: SiteContext, sites: SiteEndpointSettings) -> HubTransfers:
-    """The hub transfer client; also plugs the peer client into the core."""
-    transfers = HubTransfers(ctx, sites)
-    ctx.core.peers = transfers.peers
-    return transfers
+    """The hub transfer client and the client of other sites (``peers``)."""
+    return HubTransfers(ctx, sites)

@@ -29,7 +29,6 @@ from vcc_site.service.live import OUTCOMES, LiveAgent, LiveCall, legs_payload, m
 from vcc_site.service.metrics import SiteMetrics
 from vcc_site.service.notify import DeskEvents
 from vcc_site.service.registry import LiveRegistry
-from vcc_site.service.transfer import SitePeers
 from vcc_site.store.api import SiteStore, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -65,9 +64,6 @@ class SiteCore(LiveRegistry, Commits):
         # expected-wait accuracy: the wait predicted when a call first queued here, by
         # call id, until an agent is offered it (then |predicted - actual| is recorded)
         self._predicted: dict[str, int] = {}
-        # direct calls to other sites about consult legs (set by the ``transfer``
-        # component; None: this site cannot consult across sites)
-        self.peers: SitePeers | None = None
 
     # -- clock and lookups --------------------------------------------------------------
 

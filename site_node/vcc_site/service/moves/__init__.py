@@ -35,6 +35,7 @@ from vcc_site.service.transfer import (
     Handoff,
     Ownership,
     RemoteTransfer,
+    SitePeers,
     TransferAnswer,
 )
 from vcc_site.store.api import CallRecord, UnitOfWork
@@ -49,6 +50,9 @@ class CallMoves:
         # the hub's transfer broker (set by the composition root); None: this site cannot
         # transfer, consult or overflow to other sites
         self.remote_transfer = remote_transfer
+        # direct calls to other sites about consult legs and who owns a call (set by the
+        # composition root); None: this site cannot consult across sites
+        self.peers: SitePeers | None = None
         # answer_delay_s: fault injection (drills and tests), see TransfersIn
         self._in = TransfersIn(core, answer_delay_s)
 
@@ -111,7 +115,7 @@ class CallMoves:
 
     def report_consult_leg(self, entry: LiveCall, state: str, end_reason: str = "") -> None:
         """Tell the owner of a consult leg served here how it went."""
-        consult.report_consult_leg(self.core, entry, state, end_reason)
+        consult.report_consult_leg(self.core, self.peers, entry, state, end_reason)
 
     def end_consult_leg(self, entry: LiveCall, uow: UnitOfWork) -> None:
         """End a consult leg served here (no CDR: the call's owner writes it)."""
@@ -124,7 +128,7 @@ class CallMoves:
     def cancel_consult(self, call: LiveCall, agent_id: str) -> None:
         """The call ended (or its consultation was dropped) here at its owner: end its
         consult leg, wherever it is served."""
-        consult.cancel_consult(self.core, call, agent_id)
+        consult.cancel_consult(self.core, self.peers, call, agent_id)
 
     def consult_event(self, agent: LiveAgent, phase: str, call: LiveCall,
                       leg: ConsultLeg, reason: str = "") -> None:
@@ -134,7 +138,7 @@ class CallMoves:
     async def conclude_remote(self, call: LiveCall, leg: ConsultLeg, mode: str,
                               agent_id: str) -> TransferAnswer:
         """Ask the site serving ``leg`` to end it as ``mode``."""
-        return await consult.conclude_remote(self.core, call, leg, mode, agent_id)
+        return await consult.conclude_remote(self.peers, call, leg, mode, agent_id)
 
     def moved_out(self, call: LiveCall, leg: ConsultLeg, uow: UnitOfWork) -> None:
         """The consulted agent at another site took the call over: it ends here as
@@ -150,4 +154,4 @@ class CallMoves:
     def settle(self, taken_over: list[CallRecord]) -> asyncio.Task[None]:
         """After a restart: ask the origin of each call taken over before the stop who
         owns it now, and close its record as the answer says (in the background)."""
-        return start_settling(self.core, taken_over)
+        return start_settling(self.core, self.peers, taken_over)

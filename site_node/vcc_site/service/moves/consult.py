@@ -29,6 +29,7 @@ from vcc_site.service.transfer import (
     CONFERENCE,
     REFUSED,
     ConsultLeg,
+    SitePeers,
     TransferAnswer,
 )
 from vcc_site.store.api import UnitOfWork
@@ -103,17 +104,16 @@ def end_consult_leg(core: SiteCore, entry: LiveCall, uow: UnitOfWork) -> None:
     core.hang_up(entry, uow)
 
 
-def report_consult_leg(core: SiteCore, entry: LiveCall, state: str,
+def report_consult_leg(core: SiteCore, peers: SitePeers | None, entry: LiveCall, state: str,
                        end_reason: str = "") -> None:
     """Tell the owner of a consult leg served here how it went: at once when the owner
-    is this site, else in the background over ``core.peers``."""
+    is this site, else in the background over ``peers``."""
     owner, leg_id, agent_id = entry.consult_for, entry.consult_leg_id, entry.agent_id
     if not owner:
         return
     if owner == core.site_id:
         leg_reported(core, entry.call_id, leg_id, state, agent_id, owner, end_reason)
         return
-    peers = core.peers
     if peers is None:
         return
 
@@ -174,7 +174,8 @@ def local_entry(core: SiteCore, call: LiveCall) -> LiveCall | None:
     return core.calls.get(consult_slot(call.call_id, consult.leg_id))
 
 
-def cancel_consult(core: SiteCore, call: LiveCall, agent_id: str) -> None:
+def cancel_consult(core: SiteCore, peers: SitePeers | None, call: LiveCall,
+                   agent_id: str) -> None:
     """The call ended (or its consultation was dropped) here at its owner: end its consult
     leg (at once when it is served here, else by asking that site in the background)."""
     entry, consult = local_entry(core, call), call.consult
@@ -187,7 +188,6 @@ def cancel_consult(core: SiteCore, call: LiveCall, agent_id: str) -> None:
             end_consult_leg(core, entry, uow)
             core.submit(uow)
         return
-    peers = core.peers
     if peers is None:
         return
     core.background(_discard(peers.conclude(consult.site_id, call.call_id, consult.leg_id,
@@ -201,17 +201,17 @@ async def _discard(aw: Awaitable[object]) -> None:
 
 # -- a consult leg at another site, of a call owned here ---------------------------------
 
-async def conclude_remote(core: SiteCore, call: LiveCall, consult: ConsultLeg, mode: str,
-                          agent_id: str) -> TransferAnswer:
+async def conclude_remote(peers: SitePeers | None, call: LiveCall, consult: ConsultLeg,
+                          mode: str, agent_id: str) -> TransferAnswer:
     """Ask the site serving ``consult`` to end it as ``mode``; an unreachable site is an
     answer, not an error. A caller's hang-up meanwhile waits for the outcome."""
-    if core.peers is None:
+    if peers is None:
         return TransferAnswer(REFUSED, call.call_id, consult.site_id,
                               reason="this site cannot reach other sites")
     settled = asyncio.Event()
     call.transfer_settled = settled  # a caller's hang-up waits for the outcome
     try:
-        return await core.peers.conclude(consult.site_id, call.call_id,
+        return await peers.conclude(consult.site_id, call.call_id,
                                          consult.leg_id, mode, agent_id)
     finally:
         call.transfer_settled = None

@@ -95,7 +95,8 @@ class TransfersIn:
                 + staff.agents_ringing + staff.agents_not_ready + staff.agents_wrap_up == 0:
             return refuse(f"no agent who can serve skill {skill!r} is logged in at site {site}")
         known = await core.store.call(handoff.call_id)
-        if known is not None and known.state == CallState.ENDED.stored and known.attached.get("consult_for"):
+        if known is not None and known.state == CallState.ENDED.stored \
+                and known.attached.get("consult_for"):
             known = None  # only an earlier consult leg served here: no CDR, may come again
         if handoff.call_id in core.calls or known is not None:
             return refuse(f"call {handoff.call_id} is already known at site {site}")

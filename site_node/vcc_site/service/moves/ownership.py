@@ -24,7 +24,7 @@ import logging
 from vcc_site.domain.call import CallState
 from vcc_site.service.core import SiteCore
 from vcc_site.service.recovery import close_lost, close_without_cdr
-from vcc_site.service.transfer import KEPT, RELEASED, UNKNOWN, Ownership
+from vcc_site.service.transfer import KEPT, RELEASED, UNKNOWN, Ownership, SitePeers
 from vcc_site.store.api import CallRecord, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -67,12 +67,12 @@ def decide(core: SiteCore, call: CallRecord, answer: Ownership, uow: UnitOfWork)
                 else "", "lost here (CDR written)" if mine else "no CDR here")
 
 
-async def settle_taken_over(core: SiteCore, calls: list[CallRecord]) -> None:
+async def settle_taken_over(core: SiteCore, peers: SitePeers | None,
+                            calls: list[CallRecord]) -> None:
     """Ask each call's origin who owns it, until every call is decided (see above)."""
     waiting = list(calls)
     delay = RETRY_INITIAL_S
     while waiting:
-        peers = core.peers
         later: list[CallRecord] = []
         uow = UnitOfWork()
         for call in waiting:
@@ -93,11 +93,12 @@ async def settle_taken_over(core: SiteCore, calls: list[CallRecord]) -> None:
             delay = min(RETRY_MAX_S, delay * 2)
 
 
-def start_settling(core: SiteCore, calls: list[CallRecord]) -> asyncio.Task[None]:
+def start_settling(core: SiteCore, peers: SitePeers | None,
+                   calls: list[CallRecord]) -> asyncio.Task[None]:
     """:func:`settle_taken_over` as a task (failures logged, never raised)."""
     async def guarded() -> None:
         try:
-            await settle_taken_over(core, calls)
+            await settle_taken_over(core, peers, calls)
         except Exception:
             log.exception("settling the calls taken over before the stop failed")
 
