@@ -74,7 +74,7 @@ async def start_components(ctx: HubContext) -> list[Component]:
 
 async def run_hub(config: NodeConfig) -> None:
     """Run a hub process until SIGTERM/SIGINT."""
-    configure_logging(config.log_level, config.log_file)
+    configure_logging(config.log_level, config.log_file, config.log_format)
     hub = load_hub(config)
     site_var.set(hub.state.node_id)
     config.data_dir.mkdir(parents=True, exist_ok=True)

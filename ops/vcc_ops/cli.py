@@ -114,6 +114,8 @@ def _node_options(func: Any) -> Any:
         click.option("--log-file", envvar="VCC_LOG_FILE", type=click.Path(dir_okay=False, path_type=Path),
                      default=None, help="Write logs here instead of stderr."),
         click.option("--log-level", envvar="VCC_LOG_LEVEL", default="INFO", show_default=True),
+        click.option("--log-format", envvar="VCC_LOG_FORMAT", type=click.Choice(["text", "json"]),
+                     default="text", show_default=True, help="Log lines as text or JSON lines."),
     ]
     for opt in reversed(opts):
         func = opt(func)
@@ -137,6 +139,7 @@ def _node_config(kw: dict[str, Any]) -> Any:
         node_id=kw["node_id"],
         log_file=kw["log_file"],
         log_level=kw["log_level"],
+        log_format=kw["log_format"],
     )
 
 
@@ -169,6 +172,30 @@ def site(site_id: str, seed_customers: int, hub_endpoint: str, **kw: Any) -> Non
     asyncio.run(run_site(config, site_id))
 
 
+def _edge_options(func: Any) -> Any:
+    """One flag per edge setting (each also read from its VCC_* variable)."""
+    from vcc_site.edge.app import EDGE_SETTINGS, flag_name
+
+    for setting in reversed(EDGE_SETTINGS):
+        func = click.option(flag_name(setting), setting.name, default=None,
+                            help=f"{setting.help} [env {setting.env}]")(func)
+    return func
+
+
+@main.command()
+@_edge_options
+def edge(**kw: str | None) -> None:
+    """Run the access edge in the foreground: callers reach the nearest live site."""
+    import os
+
+    from vcc_site.edge.app import read_edge_settings, run_edge
+
+    flags = dict(kw)
+    if flags.get("province_file") is None and not os.environ.get("VCC_PROVINCE"):
+        flags["province_file"] = str(example_province_path())
+    asyncio.run(run_edge(read_edge_settings(flags, os.environ)))
+
+
 @main.command()
 @province_option
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path(".vcc"),
@@ -178,16 +205,20 @@ def site(site_id: str, seed_customers: int, hub_endpoint: str, **kw: Any) -> Non
 @click.option("--sites", default=None, help="Only these sites (comma separated). Default: all.")
 @click.option("--cluster", is_flag=True, help="3 NATS servers (R3 streams) and 3 etcd members.")
 @click.option("--hubs", type=int, default=1, show_default=True, help="Hub processes (one leads).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="Log lines of every process as text or JSON. Default: VCC_LOG_FORMAT or text.")
 def up(province_file: Path | None, workdir: Path, postgres: bool, nats_sync: str | None,
-       sites: str | None, cluster: bool = False, hubs: int = 1) -> None:
-    """Start NATS, etcd, the hub and every site as separate processes; Ctrl-C stops all."""
+       sites: str | None, cluster: bool = False, hubs: int = 1,
+       log_format: str | None = None) -> None:
+    """Start NATS, etcd, the hub, every site and the access edge as separate processes;
+    Ctrl-C stops all."""
     from vcc_ops.launcher import ProvinceLauncher
 
     launcher = ProvinceLauncher(
         _province(province_file), workdir, postgres=postgres, nats_sync_interval=nats_sync,
         sites=sites.split(",") if sites else None,
         progress=lambda msg: click.echo(f"vcc up: {msg}", err=True),
-        cluster=cluster, hubs=hubs,
+        cluster=cluster, hubs=hubs, log_format=log_format,
     )
     stopping = False
 

@@ -28,6 +28,7 @@ class NodeConfig:
     lease_ttl_s: float = 2.0
     log_level: str = "INFO"
     log_file: Path | None = None
+    log_format: str = "text"  # "text" | "json"
     extra: dict[str, str] = field(default_factory=dict)
 
     def sqlite_url(self, name: str) -> str:

@@ -108,7 +108,7 @@ def load_site(config: NodeConfig, site_id: str, store: SiteStore,
 
 async def run_site(config: NodeConfig, site_id: str) -> None:
     """Run a site node until SIGTERM/SIGINT (or a fatal storage failure)."""
-    configure_logging(config.log_level, config.log_file)
+    configure_logging(config.log_level, config.log_file, config.log_format)
     site_var.set(site_id)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = await SqlSiteStore.open(config.database_url or config.sqlite_url(f"site-{site_id}"),

@@ -31,6 +31,7 @@ from vcc_domain.errors import Fenced, NotLeader, Unavailable
 from vcc_failover.leadership import Leadership
 from vcc_hub.events.apply import apply_batch, load_tracker
 from vcc_proto.channels import ChannelPool
+from vcc_proto.observability import call_context
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 from vcc_replication.background import BackgroundNats
@@ -198,10 +199,14 @@ class EventsConsumer:
             self._engine, lambda conn: apply_batch(conn, token, events, tracker, now_ms))
         now = self._clock.monotonic()
         fresh_ids = {e.event_id for e in new}
+        debug = log.isEnabledFor(logging.DEBUG)
         for e in new:
             tracker.observe(e.site, e.seq, now)
             APPLIED.labels(e.site).inc()
             LAG.observe(max(0.0, (now_ms - e.at_ms) / 1000.0))
+            if debug:  # the call's trail across processes, on its own log lines
+                with call_context(call_of(e)):
+                    log.debug("events: applied %s #%d %s", e.site, e.seq, e.kind)
         for e in events:
             if e.event_id not in fresh_ids:
                 DUPLICATES.labels(e.site).inc()
@@ -259,6 +264,14 @@ class EventsConsumer:
                         site, gap.first, last, exc)
         finally:
             self._repairing.discard((site, gap.first))
+
+
+def call_of(event: SiteEvent) -> str:
+    """The call an event is about ("" if none)."""
+    call_id = event.payload.get("call_id") if isinstance(event.payload, dict) else None
+    if call_id:
+        return str(call_id)
+    return event.aggregate_id if event.kind.startswith(("call.", "cdr.")) else ""
 
 
 def grace_from(extra: dict[str, str]) -> float:
