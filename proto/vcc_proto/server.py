@@ -25,6 +25,7 @@ from grpc_reflection.v1alpha import reflection
 from vcc_proto.observability import agent_var, call_var
 
 log = logging.getLogger(__name__)
+rpc_log = logging.getLogger("vcc_proto.rpc")  # one DEBUG line per request about a call
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
@@ -120,14 +121,14 @@ class CallContextInterceptor(grpc.aio.ServerInterceptor):
                      if descriptor is not None else (None, None))
             self._fields[method] = found
         call_path, agent_path = found
-        if call_path is not None:
-            call_id = read_path(request, call_path)
-            if call_id:
-                call_var.set(call_id)
-        if agent_path is not None:
-            agent_id = read_path(request, agent_path)
-            if agent_id:
-                agent_var.set(agent_id)
+        call_id = read_path(request, call_path) if call_path is not None else ""
+        if call_id:
+            call_var.set(call_id)
+        agent_id = read_path(request, agent_path) if agent_path is not None else ""
+        if agent_id:
+            agent_var.set(agent_id)
+        if (call_id or agent_id) and rpc_log.isEnabledFor(logging.DEBUG):
+            rpc_log.debug("rpc %s", method)
 
     def _unary(self, method: str, inner: Callable[..., Any]) -> Callable[..., Any]:
         async def handle(request: Any, context: Any) -> Any:
