@@ -69,7 +69,7 @@ def read_path(request: Any, path: FieldPath) -> str:
     return str(value)
 
 
-class CallContextInterceptor(grpc.aio.ServerInterceptor):
+class CallContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Sets the log context (``call_var``, ``agent_var``) from each request's ``call_id``
     and ``agent_id`` fields for the handler, unary and server-streaming alike.
 
@@ -90,7 +90,7 @@ class CallContextInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or handler.request_streaming:
             return handler
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        method: str = handler_call_details.method
         known = self._wrapped.get(method)
         if known is not None and known[0] is handler:  # the same handler every time
             return known[1]

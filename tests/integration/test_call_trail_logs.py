@@ -135,7 +135,7 @@ async def test_one_call_is_found_by_its_id_in_every_process_log(
         return call.call_id
 
     call_id = await until(placed_at_km, "the edge to place a call at KM", 60)
-    call, step = await edge.send_digits(call_id, "0")  # the IVR's first choice
+    _, step = await edge.send_digits(call_id, "0")  # the IVR's first choice
     assert step is not None and step.WhichOneof("next") == "connected", step
     await until(lambda: _offered(km_desk, call_id), "the offer at the KM agent")
     await km_desk.answer(call_id)
