@@ -6,6 +6,9 @@ by a KM agent and transferred to Dali, where a DL agent answers; the edge's swee
 the call to DL and the caller hangs up there through the edge. Every process's log then
 has lines whose ``call`` field (not merely the message text) is that call's ID: the edge
 (JSON lines, ``call_id``), KM and DL (text, ``call=``) and the hub (``call=``).
+
+And a transferred call whose new site goes away before the edge followed it there is
+counted lost (the site it left says ``TRANSFERRED_OUT``; no live site has it).
 """
 
 from __future__ import annotations
@@ -119,11 +122,9 @@ async def _offered(desk: Desk, call_id: str) -> bool:
     return call_id in desk.offers()
 
 
-async def test_one_call_is_found_by_its_id_in_every_process_log(
-        province: tuple[Province, EdgeProc],
-        clients: tuple[EdgeClient, Client, Client]) -> None:
-    found, edge_proc = province
-    edge, km, dl = clients
+async def _transferred_to_dl(edge: EdgeClient, km: Client, dl: Client) -> str:
+    """A call placed through the edge at KM, answered there, transferred to DL and
+    answered at DL; returns its ID."""
     km_desk, dl_desk = await km.login(KM_A), await dl.login(DL_A)
     await km_desk.ready()
     await dl_desk.ready()
@@ -134,18 +135,26 @@ async def test_one_call_is_found_by_its_id_in_every_process_log(
             return ""
         return call.call_id
 
-    call_id = await until(placed_at_km, "the edge to place a call at KM", 60)
+    call_id: str = await until(placed_at_km, "the edge to place a call at KM", 60)
     _, step = await edge.send_digits(call_id, "0")  # the IVR's first choice
     assert step is not None and step.WhichOneof("next") == "connected", step
     await until(lambda: _offered(km_desk, call_id), "the offer at the KM agent")
     await km_desk.answer(call_id)
-
     result = await km.desk.Transfer(s.TransferRequest(
         session_token=km_desk.token, call_id=call_id,
         target=c.TransferTarget(site_id="DL", business_id="general"), note="to Dali"))
     assert result.outcome == c.TransferResult.OUTCOME_ACCEPTED, result
     await until(lambda: _offered(dl_desk, call_id), "the transferred offer at DL")
     await dl_desk.answer(call_id)
+    return call_id
+
+
+async def test_one_call_is_found_by_its_id_in_every_process_log(
+        province: tuple[Province, EdgeProc],
+        clients: tuple[EdgeClient, Client, Client]) -> None:
+    found, edge_proc = province
+    edge, km, dl = clients
+    call_id = await _transferred_to_dl(edge, km, dl)
 
     await edge.sweep(probe_live=True)  # the edge follows the call to the site that has it
     moved = await edge.get(call_id)
@@ -166,3 +175,21 @@ async def test_one_call_is_found_by_its_id_in_every_process_log(
     edge_line = json_lines_of(logs["edge"], call_id)[0]
     assert {"ts", "level", "logger", "site", "call_id", "agent", "msg"} <= set(edge_line)
     assert CALLER not in logs["edge"].read_text()  # the caller's number stays masked
+
+
+async def test_a_call_lost_at_the_site_it_moved_to_is_lost_in_the_ledger(
+        province: tuple[Province, EdgeProc],
+        clients: tuple[EdgeClient, Client, Client]) -> None:
+    found, _ = province
+    edge, km, dl = clients
+    call_id = await _transferred_to_dl(edge, km, dl)
+    assert (await edge.get(call_id)).at_site == "KM"  # the edge has not looked since
+    found.dl.stop()  # DL goes away with the call before the edge followed it there
+
+    async def lost() -> bool:
+        await edge.sweep(probe_live=True)
+        return (await edge.get(call_id)).state == "lost"
+
+    await until(lost, "the edge to count the call lost with DL", 30)
+    call = await edge.get(call_id)
+    assert call.reason == "site_lost" and call.site_id == "KM", call

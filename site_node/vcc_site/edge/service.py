@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 NOT_ANSWERING = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 GONE = frozenset({grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION})
+UNSEEN_PASSES = 2  # probes that find a moved call at no live site before it is lost
 Chooser = Callable[[s.CallStep], "str | None"]
 STEP_STATES = {"collect": "ivr", "queued": "queued", "connected": "offered", "ended": "ended"}
 CALL_STATES = {c.CALL_STATE_IVR: "ivr", c.CALL_STATE_QUEUED: "queued",
@@ -62,6 +63,7 @@ class AccessEdge:
         self._channels = ChannelPool()
         self.route_refresh_s = route_refresh_s
         self._routes = RouteCache(self.etcd, route_refresh_s) if route_refresh_s > 0 else None
+        self._unseen: dict[str, int] = {}  # moved calls no live site had, by call ID
 
     @property
     def ledger(self) -> dict[str, EdgeCall]:
@@ -238,9 +240,16 @@ class AccessEdge:
             return False  # not answering but still registered: decide on a later pass
         if view.state == c.CALL_STATE_ENDED and view.end_reason == c.END_REASON_TRANSFERRED_OUT:
             moved = await self._follow(call, registered)
-            if moved is None:
-                return False  # in flight between sites: look again on a later pass
+            if moved is None:  # no live site has it: the site it went to is gone (a site
+                # hands a call over only once the other took it); twice, to be sure it
+                # was not moving on between two reads
+                self._unseen[call.call_id] = self._unseen.get(call.call_id, 0) + 1
+                if self._unseen[call.call_id] < UNSEEN_PASSES:
+                    return False
+                self._lost(call)
+                return True
             view = moved
+        self._unseen.pop(call.call_id, None)
         if view.state != c.CALL_STATE_ENDED:
             self.book.moved(call, CALL_STATES.get(view.state, call.state))
         elif view.end_reason == c.END_REASON_SITE_LOST:  # its site restarted meanwhile
@@ -286,6 +295,7 @@ class AccessEdge:
     def _lost(self, call: EdgeCall) -> None:
         if call.state in FINAL:
             return
+        self._unseen.pop(call.call_id, None)
         self.book.final(call, "lost", "site_lost")
         LOST.labels(call.where).inc()
         with call_context(call.call_id):
