@@ -15,9 +15,9 @@ from collections import Counter
 from pathlib import Path
 
 from vcc_domain.stats import StatsConfig, aggregate_cdrs, aggregate_spans, merge_into
-from vcc_hub.reports.aggregator import charge_row
-from vcc_hub.reports.rollups import CHARGE_BUCKET_MS, sum_charges
-from vcc_hub.reports.tables import call_charges
+from vcc_hub.domain.rollups import CHARGE_BUCKET_MS, sum_charges
+from vcc_hub.service.aggregator import charge_row
+from vcc_hub.store.report_tables import call_charges
 from vcc_ops.bench.report import example_province, generate, run
 from vcc_ops.bench.report_data import Sums, wrapup_spans
 

@@ -24,10 +24,10 @@ import pytest
 from vcc_domain.rating import period_bounds_ms, rate_cdr
 from vcc_domain.sqi import SqiConfig
 from vcc_domain.stats import AgentFigures, Figures, StatsConfig, aggregate_cdrs, merge_into
-from vcc_hub.reports.aggregator import target_of, tariff_of
-from vcc_hub.reports.render import render
-from vcc_hub.reports.store import Loaded
-from vcc_hub.reports.views import build
+from vcc_hub.service.aggregator import target_of, tariff_of
+from vcc_hub.service.report_render import render
+from vcc_hub.service.report_views import build
+from vcc_hub.store.reports import Loaded
 from vcc_ops.bench.report import example_province, generate
 
 pytestmark = pytest.mark.integration

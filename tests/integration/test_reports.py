@@ -35,12 +35,12 @@ from vcc_domain.sqi import SqiConfig
 from vcc_domain.stats import AgentStateRow, Cdr, StatsConfig, recompute
 from vcc_failover.leadership import StaticLeadership
 from vcc_hub.events.apply import apply_batch, load_tracker
-from vcc_hub.reports import store
-from vcc_hub.reports import tables as rt
-from vcc_hub.reports.aggregator import Aggregator, target_of, tariff_of
-from vcc_hub.reports.render import render
-from vcc_hub.reports.store import Loaded
-from vcc_hub.reports.views import build
+from vcc_hub.service.aggregator import Aggregator, target_of, tariff_of
+from vcc_hub.service.report_render import render
+from vcc_hub.service.report_views import build
+from vcc_hub.store import report_tables as rt
+from vcc_hub.store import reports as store
+from vcc_hub.store.reports import Loaded
 from vcc_ops.bench.report import generate
 from vcc_ops.bench.report_ingest import create_hub_db, site_events
 from vcc_ops.infra import EtcdServer, NatsServer

@@ -1,13 +1,17 @@
-"""The hub's overflow advice (``vcc_hub.routing.overflow``): margin after transfer cost,
+"""The hub's overflow advice (``vcc_hub.domain.overflow``): margin after transfer cost,
 fresh figures only, calls advised since the last report, suppression after a lost race."""
 
 from __future__ import annotations
 
 from vcc_domain.province import load_province_file
-from vcc_hub.routing.overflow import FRESH_S, OverflowAdvisor
+from vcc_hub.domain.overflow import (
+    FRESH_S,
+    Advice,
+    OverflowAdvisor,
+    QueueFigures,
+    TransferOutcome,
+)
 from vcc_ops.cli import example_province_path
-from vcc_proto.v1 import common_pb2 as c
-from vcc_proto.v1 import hub_pb2 as h
 
 PROVINCE = load_province_file(example_province_path())  # margin 10 s, cost 5 s, suppress 30 s
 
@@ -20,14 +24,13 @@ class Clock:
         return self.t
 
 
-def figures(ewt_ms: int, ready: int = 0, busy: int = 4, aht_ms: int = 60_000) -> c.QueueFigures:
-    return c.QueueFigures(business_id="general", ewt_ms=ewt_ms, agents_ready=ready,
-                          agents_busy=busy, aht_ms=aht_ms)
+def figures(ewt_ms: int, ready: int = 0, busy: int = 4, aht_ms: int = 60_000) -> QueueFigures:
+    return QueueFigures("", business_id="general", ewt_ms=ewt_ms, agents_ready=ready,
+                        agents_busy=busy, aht_ms=aht_ms)
 
 
-def ask(advisor: OverflowAdvisor, local_ms: int) -> h.OverflowAdvice:
-    return advisor.advise(PROVINCE, h.AdviseOverflowRequest(site_id="KM", business_id="general",
-                                                            local_ewt_ms=local_ms))
+def ask(advisor: OverflowAdvisor, local_ms: int) -> Advice:
+    return advisor.advise(PROVINCE, "KM", "general", local_ms)
 
 
 def test_margin_cost_freshness_and_nearness() -> None:
@@ -58,8 +61,8 @@ def test_a_site_that_lost_a_race_is_suppressed() -> None:
     clock = Clock()
     advisor = OverflowAdvisor(clock)
     advisor.report(PROVINCE, "DL", [figures(0, ready=5)])
-    ctx = c.CallContext(call_id="call_x", business_id="general", leg_kind=c.LEG_KIND_OVERFLOW)
-    advisor.transfer_outcome(ctx, "DL", c.TransferResult(outcome=c.TransferResult.OUTCOME_REFUSED))
+    advisor.transfer_outcome(TransferOutcome("call_x", "general", overflow=True, accepted=False),
+                             "DL")
     advice = ask(advisor, 600_000)
     assert not advice.advised_site_id and "DL" in advice.reason
     clock.t += PROVINCE.routing.overflow_suppression_s

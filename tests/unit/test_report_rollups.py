@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from vcc_domain.rating import BEIJING, Charge, build_statement, period_bounds_ms
 from vcc_domain.stats import AgentFigures, Figures, rollup, rollup_agents
-from vcc_hub.reports.rollups import (
+from vcc_hub.domain.rollups import (
     CHARGE_BUCKET_MS,
     DAY_MS,
     ChargeSums,

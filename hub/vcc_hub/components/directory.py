@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 
 from vcc_domain.errors import NotLeader
+from vcc_hub.adapters.directory_codec import delta_bytes
+from vcc_hub.adapters.grpc_directory import directory_service
 from vcc_hub.components import Component, HubContext
-from vcc_hub.directory.grpc_service import directory_service
-from vcc_hub.directory.service import DirectoryService
+from vcc_hub.service.directory import DirectoryService
 from vcc_proto.server import ServedService
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ async def start(ctx: HubContext) -> Component:
         ctx.state.directory_version = version
 
     service = DirectoryService(ctx.engine, ctx.leadership, ctx.clock, ctx.nats,
-                               on_version=on_version)
+                               on_version=on_version, encode_delta=delta_bytes)
     await service.migrate()
     if ctx.leadership.is_leader:
         try:

@@ -17,11 +17,11 @@ from vcc_domain.directory_doc import validate
 from vcc_domain.province import Province
 from vcc_domain.sqi import SqiConfig
 from vcc_domain.stats import StatsConfig
+from vcc_hub.adapters.grpc_reports import ReportsServicer
 from vcc_hub.components import Component, HubContext
-from vcc_hub.directory.service import DirectoryService
-from vcc_hub.reports.aggregator import Aggregator
-from vcc_hub.reports.grpc_service import ReportsServicer
-from vcc_hub.reports.tables import MIGRATIONS
+from vcc_hub.service.aggregator import Aggregator
+from vcc_hub.service.directory import DirectoryService
+from vcc_hub.store.report_tables import MIGRATIONS
 from vcc_proto.server import ServedService
 from vcc_proto.v1 import hub_pb2_grpc
 

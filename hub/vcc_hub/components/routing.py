@@ -14,11 +14,11 @@ import os
 from vcc_domain.directory_doc import validate
 from vcc_domain.province import Province
 from vcc_failover.sites import STATIC_ENV, SiteEndpoints, parse_static
+from vcc_hub.adapters.grpc_routing import RoutingServicer, routing_service
+from vcc_hub.adapters.transfer_broker import TransferBroker
 from vcc_hub.components import Component, HubContext
-from vcc_hub.directory.service import DirectoryService
-from vcc_hub.routing.broker import TransferBroker
-from vcc_hub.routing.overflow import OverflowAdvisor
-from vcc_hub.routing.service import RoutingServicer, routing_service
+from vcc_hub.domain.overflow import OverflowAdvisor
+from vcc_hub.service.directory import DirectoryService
 from vcc_proto.server import ServedService
 
 log = logging.getLogger(__name__)

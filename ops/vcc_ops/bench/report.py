@@ -34,10 +34,10 @@ from vcc_domain.province import Province
 from vcc_domain.rating import period_bounds_ms
 from vcc_domain.sqi import SqiConfig
 from vcc_domain.stats import Cdr, StatsConfig
-from vcc_hub.reports import store
-from vcc_hub.reports.aggregator import target_of
-from vcc_hub.reports.render import render
-from vcc_hub.reports.views import build
+from vcc_hub.service.aggregator import target_of
+from vcc_hub.service.report_render import render
+from vcc_hub.service.report_views import build
+from vcc_hub.store import reports as store
 from vcc_ops.bench.report_data import build_report_db, example_province, generate
 from vcc_ops.bench.report_ingest import ingest
 from vcc_replication.db import make_engine

@@ -36,9 +36,7 @@ from vcc_domain.stats import (
     StatsConfig,
     cdr_figures,
 )
-from vcc_hub.reports.aggregator import target_of, tariff_of
-from vcc_hub.reports.rollup_store import AGENT_DAY_KEYS, CHARGE_KEYS, DAY_KEYS, SITE_INTERVAL_KEYS
-from vcc_hub.reports.rollups import (
+from vcc_hub.domain.rollups import (
     CHARGE_BUCKET_MS,
     CHARGE_SUM_FIELDS,
     ChargeKey,
@@ -46,6 +44,8 @@ from vcc_hub.reports.rollups import (
     day_start,
     rollups_of,
 )
+from vcc_hub.service.aggregator import target_of, tariff_of
+from vcc_hub.store.rollups import AGENT_DAY_KEYS, CHARGE_KEYS, DAY_KEYS, SITE_INTERVAL_KEYS
 from vcc_ops.bench.report_ingest import acw_ms, create_hub_db
 
 CHUNK = 100_000

@@ -25,8 +25,8 @@ from vcc_domain.province import Province
 from vcc_domain.stats import Cdr, StatsConfig
 from vcc_failover.leadership import StaticLeadership
 from vcc_hub.events import tables as ev
-from vcc_hub.reports import tables as rt
-from vcc_hub.reports.aggregator import Aggregator
+from vcc_hub.service.aggregator import Aggregator
+from vcc_hub.store import report_tables as rt
 from vcc_replication import fencing
 from vcc_replication.db import make_engine
 from vcc_replication.events import SiteEvent

@@ -7,7 +7,7 @@
 * ``report_agent_open`` — each agent's latest state (closed by its next change).
 * ``call_charges`` — one row per CDR (site and call unique), the period it is settled in.
 * ``settlement_periods`` — closed periods and their statements (JSON), written once.
-* Roll-ups (see :mod:`vcc_hub.reports.rollups`), kept in the same transaction as the rows
+* Roll-ups (see :mod:`vcc_hub.domain.rollups`), kept in the same transaction as the rows
   above so a month's report reads a few thousand rows whatever the number of calls:
   ``report_days`` (day × site × business × tier), ``report_site_intervals`` (interval ×
   site), ``report_agent_days`` (day × site × agent), ``report_site_agent_intervals``
@@ -23,7 +23,7 @@ from pathlib import Path
 from sqlalchemy import BigInteger, Boolean, Column, MetaData, String, Table, Text
 
 from vcc_domain.stats import AGENT_FIELDS, FIGURE_FIELDS
-from vcc_hub.reports.rollups import CHARGE_SUM_FIELDS
+from vcc_hub.domain.rollups import CHARGE_SUM_FIELDS
 from vcc_replication.migrations import Migrations
 
 metadata = MetaData()
@@ -138,5 +138,5 @@ def _charge_sums(name: str, *, period_index: bool) -> Table:
 charge_days = _charge_sums("charge_days", period_index=True)  # period statements
 charge_buckets = _charge_sums("charge_buckets", period_index=False)
 
-MIGRATIONS = Migrations(Path(__file__).resolve().parent / "migrations",
+MIGRATIONS = Migrations(Path(__file__).resolve().parent / "migrations" / "reports",
                         "hub_reports_alembic_version")

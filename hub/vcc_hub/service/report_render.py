@@ -13,7 +13,7 @@ import io
 import json
 from typing import Any
 
-from vcc_hub.reports.views import ReportData, fmt_time
+from vcc_hub.service.report_views import ReportData, fmt_time
 
 CONTENT_TYPES = {"table": "text/plain; charset=utf-8", "csv": "text/csv; charset=utf-8",
                  "json": "application/json", "html": "text/html; charset=utf-8"}

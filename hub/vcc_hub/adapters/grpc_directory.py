@@ -13,8 +13,8 @@ from typing import Any, TypeAlias
 import grpc
 
 from vcc_domain.directory_doc import canonical_json
-from vcc_hub.directory import codec
-from vcc_hub.directory.service import DirectoryService
+from vcc_hub.adapters import directory_codec as codec
+from vcc_hub.service.directory import DirectoryService
 from vcc_proto.server import ServedService
 from vcc_proto.status import grpc_errors
 from vcc_proto.v1 import hub_pb2 as h
@@ -38,7 +38,7 @@ class DirectoryServicer(hg.DirectoryServicer):
     @grpc_errors
     async def GetDeltas(self, request: h.GetDeltasRequest, context: Context) -> h.GetDeltasReply:
         answer = await self.service.deltas_since(request.since_version, request.max_deltas)
-        return h.GetDeltasReply(deltas=[d.to_proto() for d in answer.deltas],
+        return h.GetDeltasReply(deltas=[codec.delta_to_proto(d) for d in answer.deltas],
                                 snapshot_required=answer.snapshot_required,
                                 latest_version=answer.latest_version)
 

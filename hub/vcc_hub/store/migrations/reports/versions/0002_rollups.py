@@ -28,7 +28,7 @@ CHARGE_SUM_FIELDS = ('calls', 'access_fen', 'access_units', 'access_ms', 'handli
                      'fee_calls', 'handled_minutes', 'adjustments_fen')
 DAY_MS = 86_400_000
 BEIJING_OFFSET_MS = 28_800_000
-CHARGE_BUCKET_MS = 900_000  # vcc_hub.reports.rollups.CHARGE_BUCKET_MS
+CHARGE_BUCKET_MS = 900_000  # vcc_hub.domain.rollups.CHARGE_BUCKET_MS
 
 
 def _sums(names: tuple[str, ...]) -> list[sa.Column[int]]:

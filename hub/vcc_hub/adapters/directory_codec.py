@@ -1,13 +1,14 @@
-"""Directory records <-> protobuf messages (the same delta goes over gRPC and JetStream)."""
+"""Directory changes and deltas <-> protobuf messages (the same delta goes over gRPC and
+JetStream)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from vcc_domain.directory_doc import Change, canonical_json, check_change, loads_json
 from vcc_domain.errors import InvalidInput
+from vcc_hub.service.directory import Delta
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import hub_pb2 as h
 
@@ -63,14 +64,17 @@ def change_to_proto(change: Change) -> h.DirectoryChange:
         entity_json=canonical_json(change.entity) if change.entity is not None else b"")
 
 
-def changes_to_json(changes: Sequence[Change]) -> str:
-    return json.dumps([ch.to_dict() for ch in changes], ensure_ascii=False,
-                      separators=(",", ":"))
+def delta_to_proto(delta: Delta) -> h.DirectoryDelta:
+    return h.DirectoryDelta(
+        version=delta.version, change_id=delta.change_id,
+        changes=[change_to_proto(ch) for ch in delta.changes],
+        committed_at_ms=delta.at_ms, actor=actor_from_text(delta.actor),
+        document_hash=delta.doc_hash)
 
 
-def changes_from_json(text: str) -> list[Change]:
-    return [Change(d["kind"], d["op"], d.get("id", ""), d.get("entity"))
-            for d in json.loads(text)]
+def delta_bytes(delta: Delta) -> bytes:
+    """A delta as published on JetStream (the same message GetDeltas answers with)."""
+    return delta_to_proto(delta).SerializeToString()
 
 
 def actor_text(actor: c.Actor) -> str:

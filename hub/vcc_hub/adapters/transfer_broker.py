@@ -1,5 +1,9 @@
 """Brokering a call from one site to another (``Routing.BrokerTransfer``).
 
+An adapter: it relays the call's context (a protobuf ``CallContext``) from one site's
+gRPC request to another site's ``Remote.AcceptTransfer`` after checking it against the
+directory, and tells the overflow advisor (domain) each outcome in domain terms.
+
 The hub validates the target against the current directory (the site exists, accepts
 the business, the skill exists; a named agent exists, and their site is the target),
 asks the target site to take the call
@@ -34,6 +38,7 @@ from vcc_domain.errors import InvalidInput, NotFound, Unavailable
 from vcc_domain.ids import id_prefix, new_id
 from vcc_domain.province import Province
 from vcc_failover.sites import SiteEndpoints
+from vcc_hub.domain.overflow import TransferOutcome
 from vcc_proto.channels import ChannelPool
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
@@ -55,7 +60,7 @@ BROKER_SECONDS = Histogram("vcc_hub_transfer_broker_seconds",
 class TransferBroker:
     def __init__(self, province: Callable[[], Awaitable[Province]], sites: SiteEndpoints,
                  clock: Clock, accept_timeout_s: float | None = None,
-                 on_outcome: Callable[[c.CallContext, str, R], None] | None = None) -> None:
+                 on_outcome: Callable[[TransferOutcome, str], None] | None = None) -> None:
         self._province = province
         self._on_outcome = on_outcome  # told every outcome (the overflow advisor's suppression)
         self._sites = sites
@@ -147,7 +152,9 @@ class TransferBroker:
         TRANSFERS.labels(outcome).inc()
         if self._on_outcome is not None:
             try:
-                self._on_outcome(ctx, site, result)
+                self._on_outcome(TransferOutcome(
+                    ctx.call_id, ctx.business_id, ctx.leg_kind == c.LEG_KIND_OVERFLOW,
+                    result.outcome == R.OUTCOME_ACCEPTED, result.reason), site)
             except Exception:
                 log.exception("transfer %s: outcome hook failed", request_id)
         BROKER_SECONDS.observe(elapsed)

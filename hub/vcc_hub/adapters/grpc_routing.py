@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import fields
 from typing import Any, TypeAlias
 
 from vcc_domain.province import Province
-from vcc_hub.routing.broker import TransferBroker
-from vcc_hub.routing.overflow import OverflowAdvisor
+from vcc_hub.adapters.transfer_broker import TransferBroker
+from vcc_hub.domain.overflow import Board, OverflowAdvisor, QueueFigures
 from vcc_proto.server import ServedService
 from vcc_proto.status import grpc_errors
 from vcc_proto.v1 import common_pb2 as c
@@ -32,19 +33,42 @@ class RoutingServicer(hg.RoutingServicer):
 
     @grpc_errors
     async def AdviseOverflow(self, request: h.AdviseOverflowRequest, context: Ctx) -> h.OverflowAdvice:
-        return self.advisor.advise(await self.province(), request)
+        advice = self.advisor.advise(await self.province(), request.site_id,
+                                     request.business_id, request.local_ewt_ms)
+        return h.OverflowAdvice(advised_site_id=advice.advised_site_id,
+                                predicted_ewt_ms=advice.predicted_ewt_ms, reason=advice.reason)
 
     @grpc_errors
     async def ReportQueueFigures(self, request: h.ReportQueueFiguresRequest,
                                  context: Ctx) -> h.ReportQueueFiguresReply:
-        self.advisor.report(await self.province(), request.site_id, list(request.figures))
+        self.advisor.report(await self.province(), request.site_id,
+                            [figures_from_proto(f) for f in request.figures])
         return h.ReportQueueFiguresReply()
 
     @grpc_errors
     async def GetBoard(self, request: h.GetBoardRequest, context: Ctx) -> h.Board:
-        board = self.advisor.board(await self.province(), list(request.site_ids))
+        board = board_to_proto(self.advisor.board(await self.province(),
+                                                  list(request.site_ids)))
         board.as_of_ms = round(time.time() * 1000)
         return board
+
+
+FIGURE_FIELDS = tuple(f.name for f in fields(QueueFigures))  # the same names in common.proto
+
+
+def figures_from_proto(msg: c.QueueFigures) -> QueueFigures:
+    return QueueFigures(*(getattr(msg, name) for name in FIGURE_FIELDS))
+
+
+def figures_to_proto(figures: QueueFigures) -> c.QueueFigures:
+    return c.QueueFigures(**{name: getattr(figures, name) for name in FIGURE_FIELDS})
+
+
+def board_to_proto(board: Board) -> h.Board:
+    out = h.Board(stale_site_ids=board.stale_site_ids)
+    for row in board.rows:
+        out.rows.append(h.BoardRow(figures=figures_to_proto(row.figures), age_ms=row.age_ms))
+    return out
 
 
 def routing_service(servicer: RoutingServicer) -> ServedService:

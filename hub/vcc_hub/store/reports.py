@@ -35,10 +35,9 @@ from vcc_domain.stats import (
     StatsConfig,
     recompute,
 )
+from vcc_hub.domain.rollups import SiteIntervalKey, split_range, statement_from_sums
 from vcc_hub.events import tables as ev
-from vcc_hub.reports import rollup_store as rs
-from vcc_hub.reports import tables as t
-from vcc_hub.reports.aggregator import (
+from vcc_hub.service.aggregator import (
     Aggregator,
     charge_from_row,
     cursors,
@@ -46,8 +45,9 @@ from vcc_hub.reports.aggregator import (
     target_of,
     tariff_of,
 )
-from vcc_hub.reports.rollup_store import in_range
-from vcc_hub.reports.rollups import SiteIntervalKey, split_range, statement_from_sums
+from vcc_hub.store import report_tables as t
+from vcc_hub.store import rollups as rs
+from vcc_hub.store.rollups import in_range
 from vcc_replication.fencing import advance_fence
 
 

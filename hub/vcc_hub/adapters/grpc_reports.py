@@ -14,11 +14,11 @@ from vcc_domain.errors import InvalidInput
 from vcc_domain.province import Province
 from vcc_domain.rating import Statement, check_period
 from vcc_domain.sqi import SqiConfig
-from vcc_hub.directory.codec import actor_text
-from vcc_hub.reports import store
-from vcc_hub.reports.aggregator import Aggregator, target_of
-from vcc_hub.reports.render import CONTENT_TYPES, render
-from vcc_hub.reports.views import build
+from vcc_hub.adapters.directory_codec import actor_text
+from vcc_hub.service.aggregator import Aggregator, target_of
+from vcc_hub.service.report_render import CONTENT_TYPES, render
+from vcc_hub.service.report_views import build
+from vcc_hub.store import reports as store
 from vcc_proto.status import grpc_errors
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc

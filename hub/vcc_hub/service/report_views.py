@@ -18,7 +18,7 @@ from vcc_domain.stats import (
     rollup,
     rollup_agents,
 )
-from vcc_hub.reports.store import Loaded
+from vcc_hub.store.reports import Loaded
 
 VIEWS = ("province", "site", "agent", "interval")
 

@@ -1,5 +1,5 @@
 """Roll-up rows in the database: added by the aggregator, read by reports, checked by
-reconciliation (see :mod:`vcc_hub.reports.rollups` for what they hold)."""
+reconciliation (see :mod:`vcc_hub.domain.rollups` for what they hold)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,7 @@ from vcc_domain.stats import (
     Figures,
     StatKey,
 )
-from vcc_hub.reports import tables as t
-from vcc_hub.reports.rollups import (
+from vcc_hub.domain.rollups import (
     CHARGE_BUCKET_MS,
     CHARGE_SUM_FIELDS,
     DAY_MS,
@@ -34,6 +33,7 @@ from vcc_hub.reports.rollups import (
     rollups_of,
     sum_charges,
 )
+from vcc_hub.store import report_tables as t
 
 K = TypeVar("K")
 V = TypeVar("V", Figures, AgentFigures, ChargeSums)

@@ -7,7 +7,7 @@ already applied (each batch commits its inbox rows, CDRs, agent states and the n
 contiguous figure in one transaction, and the contiguous figure never skips a gap). Rows
 at or below it never change again. One aggregation step reads the rows in
 ``(cursor, contiguous]``, adds their figures, rates their charges, adds both to the
-roll-ups (:mod:`vcc_hub.reports.rollups`) and moves the cursor —
+roll-ups (:mod:`vcc_hub.domain.rollups`) and moves the cursor —
 all in ONE fenced transaction — so a row is counted exactly once whatever crashes, and a
 re-delivered event never reaches ``cdrs`` in the first place (the inbox drops it). The
 loop also backfills everything already at the hub when the reports schema first appears,
@@ -45,10 +45,10 @@ from vcc_domain.stats import (
     merge_into,
 )
 from vcc_failover.leadership import Leadership
+from vcc_hub.domain.rollups import rollups_of
 from vcc_hub.events import tables as ev
-from vcc_hub.reports import tables as t
-from vcc_hub.reports.rollup_store import add_rollups, add_sums, insert_for
-from vcc_hub.reports.rollups import rollups_of
+from vcc_hub.store import report_tables as t
+from vcc_hub.store.rollups import add_rollups, add_sums, insert_for
 from vcc_replication.fencing import advance_fence
 
 log = logging.getLogger(__name__)

@@ -45,14 +45,12 @@ from vcc_domain.directory_doc import (
 from vcc_domain.errors import Conflict, InvalidInput, NotLeader, Unavailable
 from vcc_domain.ids import new_id
 from vcc_failover.leadership import Leadership
-from vcc_hub.directory import codec
-from vcc_hub.directory.tables import (
+from vcc_hub.store.directory_tables import (
     KEEP_VERSIONS,
     MIGRATIONS,
     directory_state,
     directory_versions,
 )
-from vcc_proto.v1 import hub_pb2 as h
 from vcc_replication.background import BackgroundNats
 from vcc_replication.db import is_retryable
 from vcc_replication.fencing import advance_fence
@@ -80,13 +78,6 @@ class Delta:
     doc_hash: str
     actor: str
     at_ms: int
-
-    def to_proto(self) -> h.DirectoryDelta:
-        return h.DirectoryDelta(
-            version=self.version, change_id=self.change_id,
-            changes=[codec.change_to_proto(ch) for ch in self.changes],
-            committed_at_ms=self.at_ms, actor=codec.actor_from_text(self.actor),
-            document_hash=self.doc_hash)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +108,11 @@ class DirectoryService:
         keep_versions: int = KEEP_VERSIONS,
         on_version: Callable[[int], None] = lambda _v: None,
         republish_every_s: float = 1.0,
+        encode_delta: Callable[[Delta], bytes] | None = None,
     ) -> None:
+        if nats is not None and encode_delta is None:
+            raise TypeError("a directory that publishes needs encode_delta (the wire codec)")
+        self._encode = encode_delta or _not_published
         self.engine = engine
         self.leadership = leadership
         self.clock = clock
@@ -291,7 +286,7 @@ class DirectoryService:
             if moved.rowcount != 1:
                 raise _LostRace()
             await conn.execute(insert(directory_versions).values(
-                version=version, change_id=change_id, changes=codec.changes_to_json(changes),
+                version=version, change_id=change_id, changes=changes_to_json(changes),
                 doc_hash=digest, actor=actor[:200], at_ms=now_ms, token=token))
             if version > self.keep_versions:
                 await conn.execute(delete(directory_versions).where(
@@ -321,7 +316,7 @@ class DirectoryService:
         if nats is None or not nats.ready.is_set() or not nats.connected:
             raise Unavailable("NATS is not connected")
         for delta in deltas:
-            await publish(nats.js, DIRECTORY_SUBJECT, delta.to_proto().SerializeToString(),
+            await publish(nats.js, DIRECTORY_SUBJECT, self._encode(delta),
                           f"dir-{delta.version}", give_up_after_s=give_up_after_s)
             async with self.engine.begin() as conn:
                 await conn.execute(
@@ -374,5 +369,20 @@ class DirectoryService:
 
 
 def _delta_of(row: Any) -> Delta:
-    return Delta(int(row.version), row.change_id, codec.changes_from_json(row.changes),
+    return Delta(int(row.version), row.change_id, changes_from_json(row.changes),
                  row.doc_hash, row.actor, int(row.at_ms))
+
+
+def _not_published(delta: Delta) -> bytes:
+    raise RuntimeError(f"directory version {delta.version}: no wire codec to publish with")
+
+
+def changes_to_json(changes: Sequence[Change]) -> str:
+    """Changes as stored in ``directory_versions.changes``."""
+    return json.dumps([ch.to_dict() for ch in changes], ensure_ascii=False,
+                      separators=(",", ":"))
+
+
+def changes_from_json(text: str) -> list[Change]:
+    return [Change(d["kind"], d["op"], d.get("id", ""), d.get("entity"))
+            for d in json.loads(text)]

@@ -1,1 +1,0 @@
-"""Migrations of the hub directory schema (see vcc_hub.directory.tables)."""

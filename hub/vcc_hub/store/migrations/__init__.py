@@ -1,0 +1,1 @@
+"""Alembic folders of the hub's schemas (directory, events, reports)."""

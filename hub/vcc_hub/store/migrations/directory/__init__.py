@@ -1,0 +1,1 @@
+"""Migrations of the hub directory schema (see vcc_hub.store.directory_tables)."""
