@@ -21,6 +21,7 @@ from vcc_ops.compose_check import compose
 from vcc_ops.demo.cli import demo
 from vcc_ops.directory_cli import directory
 from vcc_ops.drills.cli import drill
+from vcc_ops.edge_cli import edge
 from vcc_ops.report_cli import report, settle
 from vcc_ops.simulate.cli import simulate
 from vcc_ops.workorders_cli import workorders
@@ -172,30 +173,6 @@ def site(site_id: str, seed_customers: int, hub_endpoint: str, **kw: Any) -> Non
     asyncio.run(run_site(config, site_id))
 
 
-def _edge_options(func: Any) -> Any:
-    """One flag per edge setting (each also read from its VCC_* variable)."""
-    from vcc_site.edge.app import EDGE_SETTINGS, flag_name
-
-    for setting in reversed(EDGE_SETTINGS):
-        func = click.option(flag_name(setting), setting.name, default=None,
-                            help=f"{setting.help} [env {setting.env}]")(func)
-    return func
-
-
-@main.command()
-@_edge_options
-def edge(**kw: str | None) -> None:
-    """Run the access edge in the foreground: callers reach the nearest live site."""
-    import os
-
-    from vcc_site.edge.app import read_edge_settings, run_edge
-
-    flags = dict(kw)
-    if flags.get("province_file") is None and not os.environ.get("VCC_PROVINCE"):
-        flags["province_file"] = str(example_province_path())
-    asyncio.run(run_edge(read_edge_settings(flags, os.environ)))
-
-
 @main.command()
 @province_option
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path(".vcc"),
@@ -263,6 +240,7 @@ main.add_command(campaign)
 main.add_command(compose)
 main.add_command(directory)
 main.add_command(drill)
+main.add_command(edge)
 main.add_command(demo)
 
 main.add_command(report)

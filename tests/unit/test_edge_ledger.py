@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from vcc_domain.errors import ConfigError, NotFound
-from vcc_site.edge.app import EDGE_SETTINGS, EdgeSettings, read_edge_settings
 from vcc_site.edge.grpc_edge import from_message, to_message
 from vcc_site.edge.ledger import Ledger
+from vcc_site.edge.settings import EDGE_SETTINGS, EdgeSettings, read_edge_settings
 
 
 def test_every_change_takes_a_version_and_finals_go_to_the_file(tmp_path: Path) -> None:
