@@ -73,8 +73,9 @@ class CallContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Sets the log context (``call_var``, ``agent_var``) from each request's ``call_id``
     and ``agent_id`` fields for the handler, unary and server-streaming alike.
 
-    Which fields a method's request has is looked up once per method (the first request
-    of it) and cached; a request then costs a dictionary lookup and a ``getattr`` or two.
+    Which fields a method's request has is looked up once per method (from the request
+    type, else from its first request) and cached; a request then costs a dictionary
+    lookup and a ``getattr`` or two; a method whose request names neither is not wrapped.
     Each RPC runs in its own task, so what is set here never leaks into another RPC.
     """
 
@@ -99,6 +100,13 @@ class CallContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return wrapped
 
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        message = getattr(handler.request_deserializer, "__self__", None)  # Message.FromString
+        descriptor = getattr(message, "DESCRIPTOR", None)
+        if descriptor is not None:  # known before the first request
+            paths = (field_path(descriptor, CALL_FIELDS), field_path(descriptor, AGENT_FIELDS))
+            if paths == (None, None):
+                return handler  # names no call and no agent: served as it is
+            self._fields[method] = paths
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(method, handler.unary_unary),
