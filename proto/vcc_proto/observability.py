@@ -34,16 +34,19 @@ LOG_FORMATS = ("text", "json")
 
 
 @contextmanager
-def call_context(call_id: str, agent_id: str = "") -> Iterator[None]:
-    """Log lines written inside the block carry ``call_id`` (and ``agent_id``)."""
-    call_token = call_var.set(call_id or "-")
-    agent_token = agent_var.set(agent_id) if agent_id else None
+def call_context(call_id: str, agent_id: str = "", site: str = "") -> Iterator[None]:
+    """Log lines written inside the block carry ``call_id`` (and ``agent_id``, and the
+    ``site`` whose work it is, when given)."""
+    tokens = [(call_var, call_var.set(call_id or "-"))]
+    if agent_id:
+        tokens.append((agent_var, agent_var.set(agent_id)))
+    if site:
+        tokens.append((site_var, site_var.set(site)))
     try:
         yield
     finally:
-        if agent_token is not None:
-            agent_var.reset(agent_token)
-        call_var.reset(call_token)
+        for var, token in reversed(tokens):
+            var.reset(token)
 
 
 class ContextFilter(logging.Filter):

@@ -42,6 +42,9 @@ def test_json_lines_carry_the_context_and_mask_numbers() -> None:
     assert (line["call_id"], line["agent"], line["level"]) == ("call_1", "KM-0001", "INFO")
     assert "13912345678" not in line["msg"] and line["ts"].endswith("Z")
     assert call_var.get() == "-" and agent_var.get() == "-"  # reset after the block
+    with call_context("call_2", site="DL"):
+        assert _record("x").site == "DL"  # type: ignore[attr-defined]
+    assert _record("x").site == "-"  # type: ignore[attr-defined]
 
 
 def test_unknown_log_format_is_a_clear_error() -> None:

@@ -205,7 +205,7 @@ class EventsConsumer:
             APPLIED.labels(e.site).inc()
             LAG.observe(max(0.0, (now_ms - e.at_ms) / 1000.0))
             if debug:  # the call's trail across processes, on its own log lines
-                with call_context(call_of(e)):
+                with call_context(call_of(e), site=e.site):
                     log.debug("events: applied %s #%d %s", e.site, e.seq, e.kind)
         for e in events:
             if e.event_id not in fresh_ids:
