@@ -26,7 +26,8 @@ def test_every_change_takes_a_version_and_finals_go_to_the_file(tmp_path: Path) 
     assert (first.site_id, first.where, first.state) == ("KM", "DL", "connected")
     book.final(second, "refused", "no_live_site")
     book.moved(second, "queued")  # a final call stays final
-    assert second.state == "refused"
+    book.final(second, "ended", "END_REASON_CALLER_HANGUP")
+    assert (second.state, second.reason) == ("refused", "no_live_site")
     assert [c.call_id for c in book.changed_after(0, open_only=True)] == [first.call_id]
     assert book.counts() == {"connected": 1, "refused": 1}
     written = [json.loads(line) for line in (tmp_path / "ledger.jsonl").read_text().splitlines()]

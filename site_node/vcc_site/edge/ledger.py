@@ -89,6 +89,10 @@ class Ledger:
             self._touch(call)
 
     def final(self, call: EdgeCall, state: str, reason: str) -> None:
+        """The call's final state, once: a call already ended, lost or refused stays so
+        (two passes racing over one call write one line)."""
+        if call.ended_at:
+            return
         call.state, call.reason, call.ended_at = state, reason, self.clock()
         self._touch(call)
         if self.path is not None:
