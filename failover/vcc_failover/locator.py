@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 from vcc_domain.errors import Unavailable
 from vcc_failover.lease import get_prefix
+from vcc_proto.names import LEADER_KEY as LEADER_KEY
 
-LEADER_KEY = "/vcc/hub/leader"
 # After etcd could not be reached, lookups for this long fail at once with the same
 # error. Every caller (LeaderClient) retries with its own back-off, and each lookup opens
 # an etcd client: with etcd unreachable, the background loops of a site asking again and

@@ -29,12 +29,11 @@ from vcc_domain.province import Province
 from vcc_failover.aio import cancel_and_wait
 from vcc_failover.leadership import Leadership
 from vcc_failover.lease import ETCD_ERRORS, new_client
-from vcc_failover.locator import LEADER_KEY
+from vcc_proto.names import LEADER_KEY, ROUTING_PREFIX, SITE_KEY_PREFIX
 
 log = logging.getLogger(__name__)
+SITE_PREFIX = SITE_KEY_PREFIX  # the name other modules import
 
-SITE_PREFIX = "/vcc/sites/"
-ROUTING_PREFIX = "/vcc/routing/"
 
 
 def routing_key(area_code: str) -> str:

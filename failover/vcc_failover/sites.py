@@ -9,15 +9,30 @@ for ``cache_s`` so a hot path does not ask etcd on every call. A static map
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from vcc_domain.errors import Unavailable
 from vcc_failover.lease import get_prefix
+from vcc_proto.names import SITE_KEY_PREFIX
+from vcc_proto.settings import setting
 
-SITE_KEY_PREFIX = "/vcc/sites/"
 STATIC_ENV = "VCC_SITE_ENDPOINTS"
+
+
+@dataclass(frozen=True, slots=True)
+class SiteEndpointSettings:
+    """How a process finds other sites' gRPC endpoints."""
+
+    static: str = setting(STATIC_ENV, "", "fixed site endpoints KM=host:port,DL=...; a site "
+                          "listed here is not looked up in etcd")
+
+    def static_map(self) -> dict[str, str]:
+        return parse_static(self.static)
+
+    def endpoints(self, etcd_endpoints: Sequence[str]) -> SiteEndpoints:
+        return SiteEndpoints(etcd_endpoints, self.static_map())
 
 
 def parse_static(text: str) -> dict[str, str]:
@@ -43,8 +58,7 @@ class SiteEndpoints:
     def __init__(self, etcd_endpoints: Sequence[str], static: Mapping[str, str] | None = None,
                  *, cache_s: float = 2.0, etcd_retry_s: float = 0.2) -> None:
         self.etcd = list(etcd_endpoints)
-        self.static = dict(static if static is not None
-                           else parse_static(os.environ.get(STATIC_ENV, "")))
+        self.static = dict(static or {})
         self.cache_s = cache_s
         self.etcd_retry_s = etcd_retry_s
         self._cache: dict[str, tuple[str, float]] = {}

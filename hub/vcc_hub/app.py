@@ -3,14 +3,13 @@
 The hub keeps the shared directory and business models, brokers routing between sites,
 and consolidates statistics and settlement. This module wires the gRPC host, metrics,
 the hub's database, its etcd registration and its NATS connection (creating the
-province's JetStream streams); the directory, routing and report services plug into
-``build_services``.
+province's JetStream streams), then builds its parts in order with plain constructors
+(:func:`start_parts`), each given its settings and the parts it uses.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import logging
 import os
@@ -22,9 +21,15 @@ from prometheus_client import Gauge, Info
 
 from vcc_domain.province import Province, load_province_file
 from vcc_failover.background import BackgroundLease
-from vcc_failover.leadership import StaticLeadership
-from vcc_hub.components import START_ORDER, Component, HubContext
-from vcc_proto.nodeconfig import NodeConfig, clock_from_env
+from vcc_hub.components import Component, HubContext
+from vcc_hub.components.directory import DirectoryComponent, start_directory
+from vcc_hub.components.events import HubEvents, start_events
+from vcc_hub.components.ha import start_ha
+from vcc_hub.components.reports import ReportsComponent, start_reports
+from vcc_hub.components.routing import RoutingComponent, start_routing
+from vcc_hub.settings import HubNodeSettings, load_hub_settings
+from vcc_proto.names import hub_key
+from vcc_proto.nodeconfig import NodeConfig
 from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
 from vcc_proto.observability import configure_logging, site_var, start_metrics_server
 from vcc_proto.server import (
@@ -44,8 +49,6 @@ log = logging.getLogger(__name__)
 HUB_UP = Gauge("vcc_hub_up", "1 while the hub process is serving", ["node"])
 HUB_INFO = Info("vcc_hub", "Static facts about this hub process")
 
-HUB_KEY_PREFIX = "/vcc/hubs/"
-
 
 @dataclass
 class Hub:
@@ -63,17 +66,42 @@ def load_hub(config: NodeConfig) -> Hub:
     return Hub(config=config, province=province, state=state)
 
 
-async def start_components(ctx: HubContext) -> list[Component]:
-    """Start every hub component in order (``ha`` first: it decides leadership)."""
-    started: list[Component] = []
-    for name in START_ORDER:
-        module = importlib.import_module(f"vcc_hub.components.{name}")
-        started.append(await module.start(ctx))
-    return started
+@dataclass
+class HubParts:
+    """The hub's running parts, in start order."""
+
+    ha: Component
+    directory: DirectoryComponent
+    events: HubEvents
+    routing: RoutingComponent
+    reports: ReportsComponent
+
+    def in_start_order(self) -> list[Component]:
+        return [self.ha, self.directory, self.events, self.routing, self.reports]
+
+    def services(self) -> list[ServedService]:
+        return [svc for part in self.in_start_order() for svc in part.services()]
+
+    async def stop(self) -> None:
+        for part in reversed(self.in_start_order()):
+            await part.stop()
 
 
-async def run_hub(config: NodeConfig) -> None:
-    """Run a hub process until SIGTERM/SIGINT."""
+async def start_parts(ctx: HubContext, settings: HubNodeSettings) -> HubParts:
+    """Start the hub's parts in order: HA first (it decides leadership, which the others
+    consult for every write), then the directory, which routing and reports read."""
+    leadership, ha = await start_ha(ctx)
+    directory = await start_directory(ctx, leadership)
+    events = await start_events(ctx, leadership, settings.sites, settings.events)
+    routing = start_routing(ctx, directory.service, settings.sites, settings.routing)
+    reports = await start_reports(ctx, leadership, directory.service, settings.reports)
+    return HubParts(ha, directory, events, routing, reports)
+
+
+async def run_hub(config: NodeConfig, settings: HubNodeSettings | None = None) -> None:
+    """Run a hub process until SIGTERM/SIGINT (``settings``: default from the
+    environment)."""
+    settings = settings or load_hub_settings()
     configure_logging(config.log_level, config.log_file, config.log_format)
     hub = load_hub(config)
     site_var.set(hub.state.node_id)
@@ -95,15 +123,14 @@ async def run_hub(config: NodeConfig) -> None:
                           on_connected=on_connected)
     nats.start()
     ctx = HubContext(config=config, province=hub.province, engine=engine, nats=nats,
-                     state=hub.state, leadership=StaticLeadership(hub.state.grpc_endpoint),
-                     clock=clock_from_env())
-    components = await start_components(ctx)
-    services = hub.build_services() + [svc for c in components for svc in c.services()]
+                     state=hub.state, clock=settings.time.clock())
+    parts = await start_parts(ctx, settings)
+    services = hub.build_services() + parts.services()
     host = GrpcHost(config.host, grpc_port, services)
     await host.start()
     if config.metrics_port:
         start_metrics_server(config.metrics_port, config.host)
-    lease = BackgroundLease(list(config.etcd_endpoints), HUB_KEY_PREFIX + hub.state.node_id,
+    lease = BackgroundLease(list(config.etcd_endpoints), hub_key(hub.state.node_id),
                             _registration(hub), config.lease_ttl_s)
     lease.start()
     HUB_INFO.info({"node": hub.state.node_id, "grpc": hub.state.grpc_endpoint})
@@ -116,8 +143,7 @@ async def run_hub(config: NodeConfig) -> None:
     finally:
         HUB_UP.labels(hub.state.node_id).set(0)
         await host.stop()
-        for component in reversed(components):
-            await component.stop()
+        await parts.stop()
         await nats.stop()
         await lease.stop()
         await engine.dispose()

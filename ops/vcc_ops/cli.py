@@ -21,10 +21,12 @@ from vcc_ops.compose_check import compose
 from vcc_ops.demo.cli import demo
 from vcc_ops.directory_cli import directory
 from vcc_ops.drills.cli import drill
-from vcc_ops.edge_cli import edge
 from vcc_ops.report_cli import report, settle
+from vcc_ops.settings_cli import settings, settings_options, take_flags
 from vcc_ops.simulate.cli import simulate
 from vcc_ops.workorders_cli import workorders
+from vcc_site.edge.settings import EdgeSettings
+from vcc_site.settings import SiteSettings
 
 EXAMPLE_PROVINCE = "yunnan.toml"
 
@@ -87,20 +89,30 @@ def province_check(path: Path | None, as_json: bool) -> None:
 # -- processes --------------------------------------------------------------------------
 
 
-def _node_options(func: Any) -> Any:
-    """Options every service process takes; each can also come from a VCC_* variable."""
+def _node_options(func: Any = None, *, messaging: bool = True) -> Any:
+    """Options every service process takes; each can also come from a VCC_* variable.
+    ``messaging=False`` (the edge): without NATS, database and stream options."""
+    if func is None:
+        return lambda f: _node_options(f, messaging=messaging)
+
+    def messaging(option: Any) -> list[Any]:  # hub and site: NATS, database, streams
+        return [option] if with_messaging else []
+
+    with_messaging = messaging
+
     opts = [
         click.option("--province", "province_file", envvar="VCC_PROVINCE",
                      type=click.Path(dir_okay=False, path_type=Path), default=None,
                      help="Province file (TOML). Default: the shipped example province."),
         click.option("--data-dir", envvar="VCC_DATA_DIR", type=click.Path(file_okay=False, path_type=Path),
                      default=Path(".vcc/data"), show_default=True, help="Where the node keeps its files."),
-        click.option("--nats", "nats", envvar="VCC_NATS", default="nats://127.0.0.1:4222",
-                     show_default=True, help="NATS server URL(s), comma separated."),
+        *messaging(click.option("--nats", "nats", envvar="VCC_NATS",
+                                default="nats://127.0.0.1:4222", show_default=True,
+                                help="NATS server URL(s), comma separated.")),
         click.option("--etcd", "etcd", envvar="VCC_ETCD", default="127.0.0.1:2379", show_default=True,
                      help="etcd endpoint(s) host:port, comma separated."),
-        click.option("--db", "db", envvar="VCC_DB", default=None,
-                     help="SQLAlchemy database URL. Default: a SQLite file in --data-dir."),
+        *messaging(click.option("--db", "db", envvar="VCC_DB", default=None,
+                                help="SQLAlchemy database URL. Default: a SQLite file in --data-dir.")),
         click.option("--host", envvar="VCC_HOST", default="127.0.0.1", show_default=True,
                      help="Address to listen on."),
         click.option("--advertise-host", envvar="VCC_ADVERTISE_HOST", default=None,
@@ -109,12 +121,14 @@ def _node_options(func: Any) -> Any:
                      help="gRPC port (0 = any free port)."),
         click.option("--metrics-port", envvar="VCC_METRICS_PORT", type=int, default=0,
                      show_default=True, help="Prometheus /metrics port (0 = do not expose)."),
-        click.option("--stream-replicas", envvar="VCC_STREAM_REPLICAS", type=int, default=1,
-                     show_default=True, help="JetStream replicas for the province's streams."),
+        *messaging(click.option("--stream-replicas", envvar="VCC_STREAM_REPLICAS", type=int,
+                                default=1, show_default=True,
+                                help="JetStream replicas for the province's streams.")),
         click.option("--node-id", envvar="VCC_NODE_ID", default="", help="Stable name of this process."),
         click.option("--log-file", envvar="VCC_LOG_FILE", type=click.Path(dir_okay=False, path_type=Path),
                      default=None, help="Write logs here instead of stderr."),
-        click.option("--log-level", envvar="VCC_LOG_LEVEL", default="INFO", show_default=True),
+        click.option("--log-level", envvar="VCC_LOG_LEVEL", default="INFO", show_default=True,
+                     help="Logging level: DEBUG, INFO, WARNING or ERROR."),
         click.option("--log-format", envvar="VCC_LOG_FORMAT", type=click.Choice(["text", "json"]),
                      default="text", show_default=True, help="Log lines as text or JSON lines."),
     ]
@@ -129,12 +143,12 @@ def _node_config(kw: dict[str, Any]) -> Any:
     return NodeConfig(
         province_file=_province(kw["province_file"]),
         data_dir=kw["data_dir"],
-        nats_urls=tuple(u for u in kw["nats"].split(",") if u),
+        nats_urls=tuple(u for u in kw.get("nats", "").split(",") if u),
         etcd_endpoints=tuple(e for e in kw["etcd"].split(",") if e),
-        database_url=kw["db"],
+        database_url=kw.get("db"),
         host=kw["host"],
         advertise_host=kw["advertise_host"] or kw["host"],
-        stream_replicas=kw["stream_replicas"],
+        stream_replicas=kw.get("stream_replicas", 1),
         grpc_port=kw["grpc_port"],
         metrics_port=kw["metrics_port"],
         node_id=kw["node_id"],
@@ -147,30 +161,39 @@ def _node_config(kw: dict[str, Any]) -> Any:
 @main.command()
 @_node_options
 def hub(**kw: Any) -> None:
-    """Run a provincial hub process in the foreground."""
+    """Run a provincial hub process in the foreground (settings: `vcc settings`)."""
     from vcc_hub.app import run_hub
+    from vcc_hub.settings import load_hub_settings
 
-    asyncio.run(run_hub(_node_config(kw)))
+    settings = load_hub_settings()  # a bad VCC_* value stops the process here
+    asyncio.run(run_hub(_node_config(kw), settings))
 
 
 @main.command()
 @click.option("--site", "site_id", envvar="VCC_SITE", required=True,
               help="Site ID from the province file, e.g. KM.")
-@click.option("--seed-customers", envvar="VCC_SEED_CUSTOMERS", type=int, default=2000,
-              show_default=True, help="Synthetic customers to create in an empty site database.")
-@click.option("--hub", "hub_endpoint", envvar="VCC_HUB", default="",
-              help="Fixed hub gRPC endpoint host:port. Default: find the leader in etcd.")
+@settings_options(SiteSettings)
 @_node_options
-def site(site_id: str, seed_customers: int, hub_endpoint: str, **kw: Any) -> None:
-    """Run one city site node in the foreground."""
-    from dataclasses import replace
-
+def site(site_id: str, **kw: Any) -> None:
+    """Run one city site node in the foreground (settings: `vcc settings`)."""
     from vcc_site.app import run_site
+    from vcc_site.settings import load_site_settings
 
-    config = _node_config(kw)
-    config = replace(config, extra={**config.extra, "seed_customers": str(seed_customers),
-                                    "hub_endpoint": hub_endpoint})
-    asyncio.run(run_site(config, site_id))
+    settings = load_site_settings(flags=take_flags(SiteSettings, kw))
+    asyncio.run(run_site(_node_config(kw), site_id, settings))
+
+
+@main.command()
+@settings_options(EdgeSettings)
+@_node_options(messaging=False)
+def edge(**kw: Any) -> None:
+    """Run the access edge in the foreground: callers reach the nearest live site
+    (settings: `vcc settings`)."""
+    from vcc_site.edge.app import run_edge
+    from vcc_site.edge.settings import load_edge_settings
+
+    settings = load_edge_settings(flags=take_flags(EdgeSettings, kw))
+    asyncio.run(run_edge(_node_config(kw), settings))
 
 
 @main.command()
@@ -240,11 +263,11 @@ main.add_command(campaign)
 main.add_command(compose)
 main.add_command(directory)
 main.add_command(drill)
-main.add_command(edge)
 main.add_command(demo)
 
 main.add_command(report)
 main.add_command(settle)
+main.add_command(settings)
 main.add_command(simulate)
 main.add_command(workorders)
 

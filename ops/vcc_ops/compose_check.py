@@ -68,8 +68,7 @@ def _check(c: compose_model.Compose, path: Path, cli: click.Group) -> ComposeRep
     compose_infra.check_nats(c)
     compose_infra.check_nats_exporters(c)
     compose_infra.check_etcd(c)
-    code_env = {kind: compose_vcc.env_read_by_code(pkgs)
-                for kind, pkgs in compose_vcc.PROCESS_PACKAGES.items()}
+    code_env = compose_vcc.settings_env()
     procs = [p for svc in c.of_kind("vcc")
              if (p := compose_vcc.resolve_process(c, svc, cli, code_env)) is not None]
     province = compose_vcc.province_file(c, procs)

@@ -4,19 +4,14 @@
   click command objects of ``vcc_ops.cli.main``: the command must exist and take every
   option given, with values of the right type.
 * Every ``VCC_*`` variable must be read by that process: the ``envvar`` of one of the
-  command's options, or a name the process's packages read from the environment
-  themselves (found in their source; names built at run time, e.g. ``f"VCC_{name}"``,
-  are not found and are reported).
+  command's options, or a variable of one of the process's settings classes
+  (:mod:`vcc_ops.settings_registry`), with a value its type accepts.
 * Settings are resolved as the process resolves them (flag, else variable, else
   default) and every address is checked against the services of the file.
 """
 
 from __future__ import annotations
 
-import ast
-import functools
-import importlib.util
-import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -25,14 +20,10 @@ import click
 
 from vcc_ops import compose_model
 from vcc_ops.compose_model import Compose, Service, host_port, is_ipv4
+from vcc_ops.settings_registry import PROCESSES, parts_for, variables_for
+from vcc_proto.settings import SettingsError, load
 
-# Packages whose code runs in each kind of process (beyond its click options).
-PROCESS_PACKAGES = {
-    "hub": ("vcc_hub", "vcc_replication", "vcc_failover", "vcc_proto", "vcc_domain"),
-    "site": ("vcc_site", "vcc_replication", "vcc_failover", "vcc_proto", "vcc_domain"),
-}
 LISTEN_ALL = ("0.0.0.0", "::")
-ENV_NAME = re.compile(r"VCC_[A-Z0-9]+(?:_[A-Z0-9]+)*")
 
 
 @dataclass
@@ -44,25 +35,19 @@ class VccProcess:
     valid: bool = True  # False: a setting is missing or malformed (already reported)
 
 
-@functools.cache
-def env_read_by_code(packages: tuple[str, ...]) -> frozenset[str]:
-    """``VCC_*`` names appearing as string constants in the packages' source (JetStream
-    stream names, which look alike, left out)."""
-    from vcc_replication.streams import PROVINCE_STREAMS
+def settings_env() -> dict[str, frozenset[str]]:
+    """The ``VCC_*`` variables each process's settings classes read."""
+    return {kind: frozenset(variables_for(kind)) for kind in PROCESSES}
 
-    names: set[str] = set()
-    for package in packages:
-        spec = importlib.util.find_spec(package)
-        for root in (spec.submodule_search_locations or []) if spec else []:
-            for path in Path(root).rglob("*.py"):
-                text = path.read_text(encoding="utf-8")
-                if path.name.endswith(("_pb2.py", "_pb2_grpc.py")) or "VCC_" not in text:
-                    continue
-                for node in ast.walk(ast.parse(text)):
-                    if (isinstance(node, ast.Constant) and isinstance(node.value, str)
-                            and ENV_NAME.fullmatch(node.value)):
-                        names.add(node.value)
-    return frozenset(names - {s.name for s in PROVINCE_STREAMS})
+
+def check_settings(c: Compose, where: str, kind: str, env: dict[str, str],
+                   flags: dict[str, object]) -> None:
+    """Each settings class of the process loads from the service's flags and environment."""
+    for part in parts_for(kind):
+        try:
+            load(part, env, flags)
+        except SettingsError as exc:
+            c.problems.append(f"{where}: {exc}")
 
 
 def _plain(value: Any) -> Any:
@@ -113,15 +98,19 @@ def resolve_process(c: Compose, svc: Service, cli: click.Group,
         except click.BadParameter as exc:
             c.problems.append(f"{where}: {source}: {exc.format_message()}")
             valid = False
-    kind = path[1] if len(path) == 2 and path[1] in PROCESS_PACKAGES else ""
+    kind = path[1] if len(path) == 2 and path[1] in PROCESSES else ""
     envvars = {p.envvar for p in cmd.params if isinstance(p.envvar, str)} | code_env.get(kind, frozenset())
     for key in sorted(svc.env):
         if key.startswith("VCC_") and key not in envvars:
             c.problems.append(f"{where} does not read {key}: it is neither an option's variable "
-                              f"(see `{' '.join(path)} --help`) nor read by the process's code")
+                              f"(see `{' '.join(path)} --help`) nor a setting of the process "
+                              f"(see `vcc settings`)")
     if not kind:
         c.problems.append(f"{where} is not a hub or site process")
         return None
+    flags = {p.envvar: settings.get(str(p.name)) for p in cmd.params
+             if isinstance(p.envvar, str) and p.envvar in code_env.get(kind, frozenset())}
+    check_settings(c, where, kind, svc.env, flags)
     return VccProcess(svc, kind, settings, envvars, valid)
 
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from vcc_domain.clock import Clock, ScaledClock, SystemClock
+from vcc_proto.settings import SettingsError, setting
 
 
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
-    """Where a process listens and what it connects to."""
+    """Where a process listens and what it connects to (the ``vcc hub`` / ``vcc site``
+    options, each also a ``VCC_*`` variable: see ``vcc settings``)."""
 
     province_file: Path
     data_dir: Path
@@ -29,19 +29,26 @@ class NodeConfig:
     log_level: str = "INFO"
     log_file: Path | None = None
     log_format: str = "text"  # "text" | "json"
-    extra: dict[str, str] = field(default_factory=dict)
 
     def sqlite_url(self, name: str) -> str:
         return f"sqlite:///{(self.data_dir / f'{name}.db').resolve()}"
 
 
-def clock_from_env(env: Mapping[str, str] | None = None) -> Clock:
-    """``VCC_TIME_SPEED`` (and ``VCC_TIME_EPOCH``, wall seconds) give province time running
-    faster than the wall (:class:`~vcc_domain.clock.ScaledClock`, used by ``vcc demo``);
-    without them, the system clock."""
-    values = os.environ if env is None else env
-    raw = values.get("VCC_TIME_SPEED", "").strip()
-    if not raw or float(raw) == 1.0:
-        return SystemClock()
-    epoch = values.get("VCC_TIME_EPOCH", "").strip()
-    return ScaledClock(float(raw), float(epoch) if epoch else None)
+@dataclass(frozen=True, slots=True)
+class TimeSettings:
+    """Province time: the wall clock, or a faster one for ``vcc demo``."""
+
+    speed: float = setting("VCC_TIME_SPEED", 1.0,
+                           "province time runs this many times faster than the wall clock")
+    epoch: float | None = setting("VCC_TIME_EPOCH", None,
+                                  "wall time (Unix seconds) where scaled province time "
+                                  "starts; none: the process's start", default_text="start")
+
+    def clock(self) -> Clock:
+        if self.speed == 1.0:
+            return SystemClock()
+        if not self.speed > 1.0:
+            raise SettingsError(f"a time speed-up must be at least 1, not {self.speed!r}",
+                                field="VCC_TIME_SPEED")
+        return ScaledClock(self.speed, self.epoch)
+

@@ -17,15 +17,12 @@ from dataclasses import dataclass
 
 from nats.js import JetStreamContext
 
+from vcc_proto.names import DIRECTORY_STREAM as DIRECTORY_STREAM
+from vcc_proto.names import DIRECTORY_SUBJECT as DIRECTORY_SUBJECT
+from vcc_proto.names import SITE_EVENTS_STREAM as SITE_EVENTS_STREAM
+from vcc_proto.names import SITE_EVENTS_SUBJECTS
+from vcc_proto.names import site_events_subject as site_events_subject
 from vcc_replication.jetstream import ensure_stream
-
-SITE_EVENTS_STREAM = "VCC_SITE_EVENTS"
-DIRECTORY_STREAM = "VCC_DIRECTORY"
-DIRECTORY_SUBJECT = "vcc.directory.deltas"
-
-
-def site_events_subject(site_id: str) -> str:
-    return f"vcc.site.{site_id}.events"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +33,7 @@ class StreamSpec:
 
 
 PROVINCE_STREAMS = (
-    StreamSpec(SITE_EVENTS_STREAM, ("vcc.site.*.events",)),
+    StreamSpec(SITE_EVENTS_STREAM, (SITE_EVENTS_SUBJECTS,)),
     StreamSpec(DIRECTORY_STREAM, (DIRECTORY_SUBJECT,)),
 )
 

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import cast
 
 from prometheus_client import Gauge, Info
 
@@ -25,8 +23,9 @@ from vcc_domain.province import Province, load_province_file
 from vcc_failover.background import BackgroundLease
 from vcc_failover.leadership import HubLocator, StaticHubLocator
 from vcc_failover.locator import EtcdHubLocator
-from vcc_failover.sites import STATIC_ENV, SiteEndpoints, parse_static
-from vcc_proto.nodeconfig import NodeConfig, clock_from_env
+from vcc_failover.sites import SiteEndpointSettings
+from vcc_proto.names import site_key
+from vcc_proto.nodeconfig import NodeConfig
 from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
 from vcc_proto.observability import configure_logging, site_var, start_metrics_server
 from vcc_proto.server import (
@@ -37,11 +36,15 @@ from vcc_proto.server import (
     settle_heap,
 )
 from vcc_replication.background import BackgroundNats
-from vcc_site.adapters.grpc_site import Republisher, republisher_in, site_services
+from vcc_site.adapters.grpc_site import Republisher, site_services
 from vcc_site.adapters.grpc_workorders import work_order_services
 from vcc_site.adapters.remote_customers import GrpcHomeSiteReader, GrpcHubCopyReader
-from vcc_site.components import START_ORDER, Component, SiteContext
-from vcc_site.components.workorders import calendar_from_config
+from vcc_site.components import Component, NoComponent, SiteContext
+from vcc_site.components.directory_sync import DirectorySyncComponent, start_directory_sync
+from vcc_site.components.overflow import OverflowComponent
+from vcc_site.components.relay import RelayComponent, start_relay
+from vcc_site.components.transfer import HubTransfers, start_transfers
+from vcc_site.components.workorders import start_work_orders
 from vcc_site.service.access import AccessService
 from vcc_site.service.core import SiteCore
 from vcc_site.service.customers import RemoteCustomers, publish_profiles
@@ -50,8 +53,13 @@ from vcc_site.service.notices import NoticeDispatcher, WebhookNotifier
 from vcc_site.service.ownership import start_settling
 from vcc_site.service.recovery import recover, seed_site
 from vcc_site.service.selfservice import SelfService
-from vcc_site.service.transfer import RemoteTransfer
 from vcc_site.service.workorders import WorkOrderService  # work orders (issue 9)
+from vcc_site.settings import (
+    RemoteReadSettings,
+    SiteNodeSettings,
+    SiteSettings,
+    load_site_settings,
+)
 from vcc_site.store.api import SiteStore
 from vcc_site.store.sql import SqlSiteStore
 
@@ -59,13 +67,6 @@ log = logging.getLogger(__name__)
 
 SITE_UP = Gauge("vcc_site_up", "1 while the site node process is serving", ["site"])
 SITE_INFO = Info("vcc_site", "Static facts about this site node")
-
-SITE_KEY_PREFIX = "/vcc/sites/"
-DEFAULT_CUSTOMERS = 2000
-REMOTE_READ_BUDGET_MS = 300  # the most a remote customer read may add to call setup
-CUSTOMER_CACHE_MS = 2000  # how long a remote read's result is reused
-SETTLE_FIRST_S = 2.0  # calls taken over before a crash: wait this long for the origins
-# to say who owns them before serving (the rest is asked about in the background)
 
 
 @dataclass
@@ -86,36 +87,74 @@ class SiteNode:
                 *(work_order_services(self.workorders) if self.workorders else [])]
 
 
-def load_site(config: NodeConfig, site_id: str, store: SiteStore,
-              clock: Clock | None = None) -> SiteNode:
-    """Build a site node over ``store`` (nothing is started)."""
+def load_site(config: NodeConfig, site_id: str, store: SiteStore, clock: Clock | None = None,
+              settings: SiteNodeSettings | None = None) -> SiteNode:
+    """Build a site node over ``store`` (nothing is started; ``settings``: the defaults)."""
+    settings = settings or SiteNodeSettings()
     province = load_province_file(config.province_file)
     if site_id not in {s.id for s in province.sites}:
         known = ", ".join(s.id for s in province.sites)
         raise ConfigError(f"unknown site {site_id!r}; the province has {known}", field="--site")
     state = NodeState(kind="site", site_id=site_id, node_id=config.node_id or f"site-{site_id}")
     fatal = asyncio.Event()
-    core = SiteCore(province, site_id, store, clock or clock_from_env(),
+    core = SiteCore(province, site_id, store, clock or settings.time.clock(),
                     on_fatal=lambda _exc: fatal.set())
     access = AccessService(core, SelfService(core))
-    orders = WorkOrderService(core, calendar_from_config(config))
-    webhook = config.extra.get("notify_webhook") or os.environ.get("VCC_NOTIFY_WEBHOOK", "")
-    if webhook:
-        orders.notices = NoticeDispatcher(WebhookNotifier(webhook))
+    access.answer_delay_s = settings.faults.transfer_answer_delay_ms / 1000
+    orders = WorkOrderService(core, settings.work_orders.calendar())
+    if settings.notify.webhook:
+        orders.notices = NoticeDispatcher(WebhookNotifier(settings.notify.webhook))
     return SiteNode(config, site_id, province, state, core, access, DeskService(core), fatal,
                     orders)
 
 
-async def run_site(config: NodeConfig, site_id: str) -> None:
-    """Run a site node until SIGTERM/SIGINT (or a fatal storage failure)."""
+@dataclass
+class SiteParts:
+    """The site's parts that talk to the province, in start order."""
+
+    directory: DirectorySyncComponent
+    relay: RelayComponent
+    transfers: HubTransfers
+    overflow: OverflowComponent
+    work_orders: Component
+
+    def in_start_order(self) -> list[Component]:
+        return [self.directory, self.relay, self.transfers, self.overflow, self.work_orders]
+
+    async def stop(self) -> None:
+        for part in reversed(self.in_start_order()):
+            await part.stop()
+
+
+async def start_parts(ctx: SiteContext, node: SiteNode, settings: SiteNodeSettings) -> SiteParts:
+    """Start the site's province-facing parts in order: the directory (applied before
+    serving), the outbox relay, the hub transfer client (given to the desk), overflow
+    (moving calls with that client under the access service's per-call lock) and the
+    work-order background."""
+    directory = await start_directory_sync(ctx, settings.directory)
+    relay = await start_relay(ctx, settings.relay)
+    transfers = start_transfers(ctx, settings.sites)
+    overflow = OverflowComponent(ctx, settings.overflow, transfers.transfer, node.access._lock)
+    work_orders: Component = NoComponent()
+    if node.workorders is not None:
+        work_orders = start_work_orders(node.workorders, ctx.config.etcd_endpoints,
+                                        settings.sites, settings.work_orders)
+    node.desk.remote_transfer = transfers.transfer
+    return SiteParts(directory, relay, transfers, overflow, work_orders)
+
+
+async def run_site(config: NodeConfig, site_id: str,
+                   settings: SiteNodeSettings | None = None) -> None:
+    """Run a site node until SIGTERM/SIGINT (or a fatal storage failure); ``settings``:
+    default from the environment."""
+    settings = settings or load_site_settings()
     configure_logging(config.log_level, config.log_file, config.log_format)
     site_var.set(site_id)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = await SqlSiteStore.open(config.database_url or config.sqlite_url(f"site-{site_id}"),
                                     site_id)
-    node = load_site(config, site_id, store)
-    customers = int(config.extra.get("seed_customers", DEFAULT_CUSTOMERS))
-    await seed_site(node.core, customers)
+    node = load_site(config, site_id, store, settings=settings)
+    await seed_site(node.core, settings.site.seed_customers)
     await publish_profiles(node.core)
     taken_over = await recover(node.core)  # asked about once the components run
 
@@ -127,24 +166,19 @@ async def run_site(config: NodeConfig, site_id: str) -> None:
     nats = BackgroundNats(list(config.nats_urls), name=f"site-{site_id}")
     nats.start()
     ctx = SiteContext(config=config, site_id=site_id, core=node.core, store=store, nats=nats,
-                      hub=hub_locator(config), state=node.state)
-    readers = remote_readers(config, site_id, ctx.hub)
-    budget_ms, cache_ms = remote_read_limits(config, node.province)
-    node.access.remote = RemoteCustomers(node.core, readers[0], readers[1], budget_ms=budget_ms,
-                                         hub_budget_ms=budget_ms, cache_ms=cache_ms)
-    ctx.extras["call_lock"] = node.access._lock  # the overflow monitor moves calls under it
-    ctx.extras["workorders"] = node.workorders  # forwarder and overdue scan: components
-    components = await start_components(ctx)
-    node.desk.remote_transfer = remote_transfer_in(ctx.extras)
+                      hub=hub_locator(config, settings.site), state=node.state)
+    readers = remote_readers(config, site_id, ctx.hub, settings.sites)
+    node.access.remote = remote_customers(node, readers, settings.remote_read)
+    parts = await start_parts(ctx, node, settings)
     settling = start_settling(node.core, taken_over)  # their origins say who owns them;
-    await asyncio.wait({settling}, timeout=SETTLE_FIRST_S)  # most answer at once
-    services = node.build_services(republisher_in(ctx.extras)) + [
-        svc for c in components for svc in c.services()]
+    await asyncio.wait({settling}, timeout=settings.site.settle_first_s)  # most answer at once
+    services = node.build_services(parts.relay.relay) + [
+        svc for c in parts.in_start_order() for svc in c.services()]
     host = GrpcHost(config.host, grpc_port, services)
     await host.start()
     if config.metrics_port:
         start_metrics_server(config.metrics_port, config.host)
-    lease = BackgroundLease(list(config.etcd_endpoints), SITE_KEY_PREFIX + site_id,
+    lease = BackgroundLease(list(config.etcd_endpoints), site_key(site_id),
                             _registration(node), config.lease_ttl_s)
     lease.start()
     figures = asyncio.create_task(_publish_figures(node.core), name="figures")
@@ -164,8 +198,7 @@ async def run_site(config: NodeConfig, site_id: str) -> None:
         await host.stop()
         node.core.cancel_timers()
         await node.core.drain()
-        for component in reversed(components):
-            await component.stop()
+        await parts.stop()
         await nats.stop()
         await lease.stop()
         for reader in readers:
@@ -175,48 +208,27 @@ async def run_site(config: NodeConfig, site_id: str) -> None:
         raise SystemExit("site stopped after a storage failure; see the log")
 
 
-async def start_components(ctx: SiteContext) -> list[Component]:
-    started: list[Component] = []
-    for name in START_ORDER:
-        module = importlib.import_module(f"vcc_site.components.{name}")
-        started.append(await module.start(ctx))
-    return started
-
-
-def remote_readers(config: NodeConfig, site_id: str,
-                   hub: HubLocator) -> tuple[GrpcHomeSiteReader, GrpcHubCopyReader]:
+def remote_readers(config: NodeConfig, site_id: str, hub: HubLocator,
+                   sites: SiteEndpointSettings) -> tuple[GrpcHomeSiteReader, GrpcHubCopyReader]:
     """Readers of customers homed elsewhere: other sites (endpoints from etcd, or the
-    static map ``site_endpoints`` / ``VCC_SITE_ENDPOINTS``) and the hub's copy."""
-    static = config.extra.get("site_endpoints") or os.environ.get(STATIC_ENV, "")
-    endpoints = SiteEndpoints(list(config.etcd_endpoints), parse_static(static))
-    return GrpcHomeSiteReader(site_id, endpoints), GrpcHubCopyReader(site_id, hub)
+    static map ``VCC_SITE_ENDPOINTS``) and the hub's copy."""
+    return (GrpcHomeSiteReader(site_id, sites.endpoints(config.etcd_endpoints)),
+            GrpcHubCopyReader(site_id, hub))
 
 
-def remote_read_limits(config: NodeConfig, province: Province) -> tuple[int, int]:
-    """How long a remote customer read may hold up call setup, and how long results are
-    cached: at most 300 ms (or the province's ``remote_read_timeout_ms`` if lower) at the
-    home site, the same again at the hub (budget, cache ms); overridable by ``VCC_REMOTE_READ_BUDGET_MS`` and
-    ``VCC_CUSTOMER_CACHE_MS``."""
-    def setting(name: str, default: int) -> int:
-        raw = config.extra.get(name.lower()) or os.environ.get(f"VCC_{name}", "")
-        return int(raw) if raw.strip().isdigit() else default
-
-    budget = setting("REMOTE_READ_BUDGET_MS",
-                     min(REMOTE_READ_BUDGET_MS, province.routing.remote_read_timeout_ms))
-    return budget, setting("CUSTOMER_CACHE_MS", CUSTOMER_CACHE_MS)
+def remote_customers(node: SiteNode, readers: tuple[GrpcHomeSiteReader, GrpcHubCopyReader],
+                     settings: RemoteReadSettings) -> RemoteCustomers:
+    """Remote customer reads: at most ``budget_ms`` at the home site, the same again at
+    the hub, results reused for ``cache_ms``."""
+    budget_ms = settings.budget_for(node.province.routing.remote_read_timeout_ms)
+    return RemoteCustomers(node.core, readers[0], readers[1], budget_ms=budget_ms,
+                           hub_budget_ms=budget_ms, cache_ms=settings.cache_ms)
 
 
-def remote_transfer_in(extras: dict[str, object]) -> RemoteTransfer | None:
-    """The hub transfer client the ``transfer`` component registered, if any."""
-    found = extras.get("remote_transfer")
-    return cast(RemoteTransfer, found) if callable(found) else None
-
-
-def hub_locator(config: NodeConfig) -> HubLocator:
+def hub_locator(config: NodeConfig, settings: SiteSettings) -> HubLocator:
     """How this site finds the hub leader: a fixed endpoint if configured, else etcd."""
-    fixed = config.extra.get("hub_endpoint", "")
-    if fixed:
-        return StaticHubLocator(fixed)
+    if settings.hub_endpoint:
+        return StaticHubLocator(settings.hub_endpoint)
     return EtcdHubLocator(list(config.etcd_endpoints))
 
 

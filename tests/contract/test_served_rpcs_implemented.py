@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from vcc_domain.clock import SystemClock
-from vcc_failover.leadership import StaticLeadership
-from vcc_hub.app import load_hub, start_components
+from vcc_hub.app import load_hub, start_parts
 from vcc_hub.components import HubContext
+from vcc_hub.settings import HubNodeSettings
 from vcc_ops.cli import example_province_path
 from vcc_proto.nodeconfig import NodeConfig
 from vcc_proto.server import ServedService
@@ -42,13 +42,12 @@ def _hub_services(tmp_path: Path) -> list[ServedService]:
         await fencing.migrate(engine)
         ctx = HubContext(config=config, province=hub.province, engine=engine,
                          nats=BackgroundNats(["nats://127.0.0.1:1"], name="test"),
-                         state=hub.state, leadership=StaticLeadership(), clock=SystemClock())
-        components = await start_components(ctx)
+                         state=hub.state, clock=SystemClock())
+        parts = await start_parts(ctx, HubNodeSettings())
         try:
-            return hub.build_services() + [s for c in components for s in c.services()]
+            return hub.build_services() + parts.services()
         finally:
-            for component in reversed(components):
-                await component.stop()
+            await parts.stop()
             await engine.dispose()
 
     return asyncio.run(build())

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import sys
 import time
@@ -48,9 +49,10 @@ class EdgeProc:
         argv = [sys.executable, "-m", "vcc_ops.cli", "edge",
                 "--province", str(fast_province(tmp)), "--data-dir", str(tmp / "data"),
                 "--etcd", etcd, "--grpc-port", str(self.port), "--node-id", "edge-x",
-                "--site-endpoints", site_endpoints, "--log-file", str(self.log),
-                "--log-format", "json", "--log-level", "DEBUG", "--sweep-every-s", "0"]
-        self.proc = ManagedProcess("edge", argv, tmp / "edge.out")
+                "--log-file", str(self.log), "--log-format", "json", "--log-level", "DEBUG",
+                "--sweep-every-s", "0"]
+        env = {**os.environ, "VCC_SITE_ENDPOINTS": site_endpoints}
+        self.proc = ManagedProcess("edge", argv, tmp / "edge.out", env=env)
 
     def start(self) -> EdgeProc:
         self.proc.start()

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from vcc_domain.errors import ConfigError, NotFound
+from vcc_ops.settings_registry import variables_for
 from vcc_site.edge.grpc_edge import from_message, to_message
 from vcc_site.edge.ledger import Ledger
-from vcc_site.edge.settings import EDGE_SETTINGS, EdgeSettings, read_edge_settings
+from vcc_site.edge.settings import EdgeSettings, load_edge_settings
 
 
 def test_every_change_takes_a_version_and_finals_go_to_the_file(tmp_path: Path) -> None:
@@ -45,24 +46,16 @@ def test_an_entry_survives_the_wire() -> None:
     assert back == call
 
 
-def test_settings_flags_win_over_variables_over_defaults(tmp_path: Path) -> None:
-    env = {"VCC_PROVINCE": str(tmp_path / "p.toml"), "VCC_GRPC_PORT": "7001",
-           "VCC_ETCD": "a:1, b:2", "VCC_LOG_FORMAT": "json"}
-    settings = read_edge_settings({"grpc_port": "7002", "log_file": None}, env)
-    assert settings.grpc_port == 7002 and settings.etcd_endpoints == ("a:1", "b:2")
-    assert settings.log_format == "json" and settings.log_file is None
-    assert settings.sweep_every_s == EdgeSettings.__dataclass_fields__["sweep_every_s"].default
-    assert settings.ledger_path == Path(".vcc/data") / "edge-ledger.jsonl"
-    assert {s.name for s in EDGE_SETTINGS} == set(EdgeSettings.__dataclass_fields__)
+def test_settings_flags_win_over_variables_over_defaults() -> None:
+    env = {"VCC_EDGE_RPC_TIMEOUT_S": "3", "VCC_EDGE_SWEEP_EVERY_S": "5",
+           "VCC_SITE_ENDPOINTS": "KM=a:1,DL=b:2"}
+    settings = load_edge_settings(env, {"VCC_EDGE_SWEEP_EVERY_S": "0.5"})
+    assert settings.edge.rpc_timeout_s == 3.0 and settings.edge.sweep_every_s == 0.5
+    assert settings.edge.probe_every_s == EdgeSettings().probe_every_s
+    assert settings.sites.static_map() == {"KM": "a:1", "DL": "b:2"}
+    assert "VCC_EDGE_PROBE_EVERY_S" in variables_for("edge")
 
 
-def test_bad_settings_are_refused_with_their_name(tmp_path: Path) -> None:
-    env = {"VCC_PROVINCE": str(tmp_path / "p.toml")}
-    with pytest.raises(ConfigError, match="VCC_GRPC_PORT"):
-        read_edge_settings({}, {**env, "VCC_GRPC_PORT": "many"})
-    with pytest.raises(ConfigError, match="--sweep-every-s"):
-        read_edge_settings({"sweep_every_s": "soon"}, env)
-    with pytest.raises(ConfigError, match="province"):
-        read_edge_settings({}, {})
-    with pytest.raises(ConfigError, match="json"):
-        read_edge_settings({"log_format": "xml"}, env)
+def test_bad_settings_are_refused_with_their_name() -> None:
+    with pytest.raises(ConfigError, match="VCC_EDGE_RPC_TIMEOUT_S"):
+        load_edge_settings({"VCC_EDGE_RPC_TIMEOUT_S": "soon"})

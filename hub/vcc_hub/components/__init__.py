@@ -1,19 +1,16 @@
-"""Pluggable parts of the hub, started in order by the composition root.
-
-Each module here has ``async def start(ctx: HubContext) -> Component``. ``ha`` runs
-first and may replace ``ctx.leadership``; the others read it for every write.
-"""
+"""The hub's parts, each built by a plain function the composition root calls in order
+(``vcc_hub.app.start_parts``): high availability first (it decides leadership), then the
+directory, site events, routing and reports, each given what it needs explicitly."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vcc_domain.clock import Clock
 from vcc_domain.province import Province
-from vcc_failover.leadership import Leadership
 from vcc_proto.nodeconfig import NodeConfig
 from vcc_proto.nodeinfo import NodeState
 from vcc_proto.server import ServedService
@@ -22,14 +19,14 @@ from vcc_replication.background import BackgroundNats
 
 @dataclass
 class HubContext:
+    """What every hub part may use: the process's configuration and connections."""
+
     config: NodeConfig
     province: Province  # the province file the hub was started with
     engine: AsyncEngine  # the hub database (shared by all hub processes in HA)
     nats: BackgroundNats
     state: NodeState
-    leadership: Leadership
     clock: Clock
-    extras: dict[str, object] = field(default_factory=dict)  # components share objects here
 
 
 class Component(Protocol):
@@ -39,13 +36,10 @@ class Component(Protocol):
 
 
 class NoComponent:
-    """A component with nothing to serve (placeholder for a part not built yet)."""
+    """A part with nothing to serve or stop (e.g. HA without etcd)."""
 
     def services(self) -> list[ServedService]:
         return []
 
     async def stop(self) -> None:
         return None
-
-
-START_ORDER = ("ha", "directory", "events", "routing", "reports")

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 
 from vcc_domain.errors import NotLeader
+from vcc_failover.leadership import Leadership
 from vcc_hub.adapters.directory_codec import delta_bytes
 from vcc_hub.adapters.grpc_directory import directory_service
-from vcc_hub.components import Component, HubContext
+from vcc_hub.components import HubContext
 from vcc_hub.service.directory import DirectoryService
 from vcc_proto.server import ServedService
 
@@ -31,19 +32,18 @@ class DirectoryComponent:
         await self.service.stop()
 
 
-async def start(ctx: HubContext) -> Component:
+async def start_directory(ctx: HubContext, leadership: Leadership) -> DirectoryComponent:
     def on_version(version: int) -> None:
         ctx.state.directory_version = version
 
-    service = DirectoryService(ctx.engine, ctx.leadership, ctx.clock, ctx.nats,
+    service = DirectoryService(ctx.engine, leadership, ctx.clock, ctx.nats,
                                on_version=on_version, encode_delta=delta_bytes)
     await service.migrate()
-    if ctx.leadership.is_leader:
+    if leadership.is_leader:
         try:
             await service.import_file_if_empty(ctx.config.province_file)
         except NotLeader:
             pass
     on_version(await service.version())
     service.start(import_source=ctx.config.province_file)
-    ctx.extras["directory"] = service
     return DirectoryComponent(service)

@@ -3,12 +3,15 @@ customer copies they keep (``Customers`` service)."""
 
 from __future__ import annotations
 
-from vcc_hub.components import Component, HubContext
-from vcc_hub.events.consumer import EventsConsumer, SiteDirectory, grace_from, static_sites_from
+from vcc_failover.leadership import Leadership
+from vcc_failover.sites import SiteEndpointSettings
+from vcc_hub.components import HubContext
+from vcc_hub.events.consumer import EventsConsumer, SiteDirectory
 from vcc_hub.events.customers import CustomersServicer
 from vcc_hub.events.service import ReplicationServicer
 from vcc_hub.events.tables import MIGRATIONS
 from vcc_hub.events.workorders_service import ProvinceWorkOrdersServicer
+from vcc_hub.settings import EventsSettings
 from vcc_proto.server import ServedService
 from vcc_proto.v1 import hub_pb2_grpc
 
@@ -33,15 +36,13 @@ class HubEvents:
         await self.consumer.stop()
 
 
-async def start(ctx: HubContext) -> Component:
+async def start_events(ctx: HubContext, leadership: Leadership, sites: SiteEndpointSettings,
+                       settings: EventsSettings) -> HubEvents:
     await MIGRATIONS.upgrade(ctx.engine)
-    extra = dict(ctx.config.extra)
-    sites = SiteDirectory(list(ctx.config.etcd_endpoints), static_sites_from(extra))
-    consumer = EventsConsumer(ctx.engine, ctx.nats, lambda: ctx.leadership, ctx.clock, sites,
-                              grace_s=grace_from(extra))
+    directory = SiteDirectory(list(ctx.config.etcd_endpoints), sites.static_map())
+    consumer = EventsConsumer(ctx.engine, ctx.nats, lambda: leadership, ctx.clock, directory,
+                              grace_s=settings.gap_grace_s)
     consumer.start()
-    component = HubEvents(consumer, ReplicationServicer(ctx.engine, consumer, ctx.clock),
-                          CustomersServicer(ctx.engine),
-                          ProvinceWorkOrdersServicer(ctx.engine, ctx.province, ctx.clock))
-    ctx.extras["events"] = component
-    return component
+    return HubEvents(consumer, ReplicationServicer(ctx.engine, consumer, ctx.clock),
+                     CustomersServicer(ctx.engine),
+                     ProvinceWorkOrdersServicer(ctx.engine, ctx.province, ctx.clock))

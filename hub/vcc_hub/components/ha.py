@@ -1,6 +1,6 @@
 """Hub component: high availability (leader election) and the routing map.
 
-Starts first. It replaces ``ctx.leadership`` with an :class:`EtcdLeadership` campaigning
+Starts first. It returns the hub's leadership: an :class:`EtcdLeadership` campaigning
 in the background (start-up never waits for etcd), keeps ``ctx.state.is_leader`` /
 ``leader_endpoint`` current for ``Node.GetInfo``, moves the database fence to the new
 token as a leader takes office (so a deposed leader's late write is refused from then
@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 
 from vcc_failover.election import EtcdLeadership, LeadershipChange
-from vcc_failover.leadership import StaticLeadership
+from vcc_failover.leadership import Leadership, StaticLeadership
 from vcc_failover.routing_map import RoutingMapWriter
 from vcc_hub.components import Component, HubContext, NoComponent
 from vcc_proto.server import ServedService
@@ -37,14 +37,15 @@ class HaComponent:
         await self.leadership.stop()
 
 
-async def start(ctx: HubContext) -> Component:
+async def start_ha(ctx: HubContext) -> tuple[Leadership, Component]:
+    """The hub's leadership (the other parts consult it for every write) and the part that
+    runs the election and the routing map."""
     endpoints = list(ctx.config.etcd_endpoints)
     if not endpoints:
         log.warning("no etcd endpoint configured: this hub leads alone, without election")
-        ctx.leadership = StaticLeadership(ctx.state.grpc_endpoint)
         ctx.state.is_leader = True
         ctx.state.leader_endpoint = ctx.state.grpc_endpoint
-        return NoComponent()
+        return StaticLeadership(ctx.state.grpc_endpoint), NoComponent()
 
     async def fence_database(token: int) -> None:
         async with ctx.engine.begin() as conn:
@@ -64,10 +65,7 @@ async def start(ctx: HubContext) -> Component:
         ctx.state.leader_endpoint = change.leader_endpoint
 
     leadership.add_listener(show)
-    ctx.leadership = leadership
-    ctx.extras["leadership"] = leadership
     leadership.start()
     writer = RoutingMapWriter(endpoints, ctx.province, leadership)
-    ctx.extras["routing_map"] = writer
     writer.start()
-    return HaComponent(leadership, writer)
+    return leadership, HaComponent(leadership, writer)

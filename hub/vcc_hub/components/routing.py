@@ -2,23 +2,22 @@
 
 Validates against the current directory (the directory component's latest snapshot,
 parsed once per version; the province file the hub started with until there is one).
-Site endpoints come from etcd ``/vcc/sites/<ID>`` or the static map ``site_endpoints`` /
-``VCC_SITE_ENDPOINTS``. Brokering writes nothing to the hub database: any hub answers.
+Site endpoints come from etcd ``/vcc/sites/<ID>`` or the static map ``VCC_SITE_ENDPOINTS``. Brokering writes nothing to the hub database: any hub answers.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 
 from vcc_domain.directory_doc import validate
 from vcc_domain.province import Province
-from vcc_failover.sites import STATIC_ENV, SiteEndpoints, parse_static
+from vcc_failover.sites import SiteEndpointSettings
 from vcc_hub.adapters.grpc_routing import RoutingServicer, routing_service
 from vcc_hub.adapters.transfer_broker import TransferBroker
-from vcc_hub.components import Component, HubContext
+from vcc_hub.components import HubContext
 from vcc_hub.domain.overflow import OverflowAdvisor
 from vcc_hub.service.directory import DirectoryService
+from vcc_hub.settings import RoutingSettings
 from vcc_proto.server import ServedService
 
 log = logging.getLogger(__name__)
@@ -27,15 +26,14 @@ log = logging.getLogger(__name__)
 class CurrentProvince:
     """The directory's latest version as a Province (re-parsed only when it changes)."""
 
-    def __init__(self, ctx: HubContext) -> None:
+    def __init__(self, ctx: HubContext, directory: DirectoryService) -> None:
         self.ctx = ctx
+        self.directory = directory
         self._version = -1
         self._province = ctx.province
 
     async def __call__(self) -> Province:
-        directory = self.ctx.extras.get("directory")
-        if not isinstance(directory, DirectoryService):
-            return self._province
+        directory = self.directory
         version = self.ctx.state.directory_version
         if version != self._version or version <= 0:
             try:
@@ -61,16 +59,11 @@ class RoutingComponent:
         await self.broker.close()
 
 
-async def start(ctx: HubContext) -> Component:
-    extra = dict(ctx.config.extra)
-    static = extra.get("site_endpoints") or os.environ.get(STATIC_ENV, "")
-    sites = SiteEndpoints(list(ctx.config.etcd_endpoints), parse_static(static))
-    raw_timeout = extra.get("transfer_accept_timeout_s", "")
-    province = CurrentProvince(ctx)
+def start_routing(ctx: HubContext, directory: DirectoryService, sites: SiteEndpointSettings,
+                  settings: RoutingSettings) -> RoutingComponent:
+    province = CurrentProvince(ctx, directory)
     advisor = OverflowAdvisor()
-    broker = TransferBroker(province, sites, ctx.clock,
-                            float(raw_timeout) if raw_timeout else None,
+    broker = TransferBroker(province, sites.endpoints(ctx.config.etcd_endpoints), ctx.clock,
+                            settings.transfer_accept_timeout_s,
                             on_outcome=advisor.transfer_outcome)
-    component = RoutingComponent(broker, RoutingServicer(broker, advisor, province))
-    ctx.extras["routing"] = component
-    return component
+    return RoutingComponent(broker, RoutingServicer(broker, advisor, province))

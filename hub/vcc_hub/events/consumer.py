@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 
@@ -31,6 +30,7 @@ from vcc_domain.errors import Fenced, NotLeader, Unavailable
 from vcc_failover.leadership import Leadership
 from vcc_hub.events.apply import apply_batch, load_tracker
 from vcc_proto.channels import ChannelPool
+from vcc_proto.names import SITE_EVENTS_STREAM, SITE_EVENTS_SUBJECTS, SITE_KEY_PREFIX
 from vcc_proto.observability import call_context
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
@@ -38,13 +38,11 @@ from vcc_replication.background import BackgroundNats
 from vcc_replication.db import run_transaction
 from vcc_replication.events import ContiguousTracker, Gap, SiteEvent, decode
 from vcc_replication.jetstream import RETRYABLE
-from vcc_replication.streams import SITE_EVENTS_STREAM
 
 log = logging.getLogger(__name__)
 
 DURABLE = "vcc-hub-events"
-SUBJECT_FILTER = "vcc.site.*.events"
-SITE_KEY_PREFIX = "/vcc/sites/"
+SUBJECT_FILTER = SITE_EVENTS_SUBJECTS
 MAX_REPAIR_RANGE = 20_000
 
 LAG = Histogram("vcc_hub_replication_lag_seconds",
@@ -272,13 +270,3 @@ def call_of(event: SiteEvent) -> str:
     if call_id:
         return str(call_id)
     return event.aggregate_id if event.kind.startswith(("call.", "cdr.")) else ""
-
-
-def grace_from(extra: dict[str, str]) -> float:
-    raw = extra.get("event_gap_grace_s") or os.environ.get("VCC_EVENT_GAP_GRACE_S") or "2.0"
-    return float(raw)
-
-
-def static_sites_from(extra: dict[str, str]) -> dict[str, str]:
-    raw = extra.get("site_endpoints") or os.environ.get("VCC_SITE_ENDPOINTS") or ""
-    return SiteDirectory.parse_static(raw)

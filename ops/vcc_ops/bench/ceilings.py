@@ -160,13 +160,14 @@ def grpc_echo_ceiling(seconds: float = 5.0, serial_seconds: float = 1.0, channel
 
 async def _publish_load(url: str, seconds: float, batch: int) -> dict[str, Any]:
     from vcc_domain.ids import new_id
+    from vcc_proto.names import SITE_EVENTS_SUBJECTS
     from vcc_replication.events import SiteEvent, encode, headers
     from vcc_replication.jetstream import connect, ensure_stream
     from vcc_replication.streams import SITE_EVENTS_STREAM, StreamSpec, site_events_subject
 
     nc = await connect(url, "bench-ceiling")
     try:
-        spec = StreamSpec(SITE_EVENTS_STREAM, ("vcc.site.*.events",))
+        spec = StreamSpec(SITE_EVENTS_STREAM, (SITE_EVENTS_SUBJECTS,))
         await ensure_stream(nc.jetstream(), spec.name, list(spec.subjects), replicas=1,
                             duplicate_window_s=spec.duplicate_window_s)
         subject = site_events_subject("KM")

@@ -54,11 +54,12 @@ def drill(scenario: str, plan_file: Path | None, province_file: Path | None, wor
     )
     from vcc_ops.drills.report import write_html, write_json
     from vcc_ops.drills.runner import Objectives
+    from vcc_site.sync.relay import DROP_EVENT_ENV
 
     setup = ProvinceSetup(province_file or example_province_path(), workdir,
                           sites.split(",") if sites else None, cluster, hubs, postgres)
     if defect_drop_event:
-        setup.node_env["VCC_FAULT_DROP_EVENT"] = str(defect_drop_event)
+        setup.node_env[DROP_EVENT_ENV] = str(defect_drop_event)
     traffic: dict[str, Any] = {"calls_per_s": calls_per_s}
     if scenario == "plan":
         if plan_file is None:

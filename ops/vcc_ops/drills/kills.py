@@ -9,9 +9,10 @@ import time
 from typing import Any
 
 from vcc_domain.errors import ConfigError
-from vcc_failover.routing_map import SITE_PREFIX, routing_key
+from vcc_failover.routing_map import routing_key
 from vcc_ops.drills.context import DrillContext, Scenario, caught_up, since, states
 from vcc_ops.infra.postgres import PostgresServer
+from vcc_proto.names import ROUTING_PREFIX, SITE_KEY_PREFIX, hub_key, site_key
 
 
 class SiteKill(Scenario):
@@ -35,11 +36,11 @@ class SiteKill(Scenario):
             return min(taken) if taken else None
 
         async def lease_gone() -> bool:
-            return SITE_PREFIX + site not in await ctx.etcd_get(SITE_PREFIX + site)
+            return site_key(site) not in await ctx.etcd_get(site_key(site))
 
         async def map_moved() -> bool:
             keys = [routing_key(a) for a in areas]
-            found = await ctx.etcd_get("/vcc/routing/")
+            found = await ctx.etcd_get(ROUTING_PREFIX)
             return all(site not in json.loads(found.get(k, '{"sites": []}'))["sites"]
                        for k in keys)
 
@@ -78,7 +79,7 @@ class SiteKill(Scenario):
         areas = ctx.areas(site)
 
         async def back() -> bool:
-            found = await ctx.etcd_get("/vcc/routing/")
+            found = await ctx.etcd_get(ROUTING_PREFIX)
             return all(json.loads(found.get(routing_key(a), '{"sites": [""]}'))["sites"][:1]
                        == [site] for a in areas)
 
@@ -114,7 +115,7 @@ class HubLeaderKill(Scenario):
         await asyncio.to_thread(ctx.launcher.restart_node, self.old)
 
     async def recovered(self, ctx: DrillContext) -> dict[str, Any]:
-        key = "/vcc/hubs/" + self.old
+        key = hub_key(self.old)
 
         async def standby_back() -> bool:
             return key in await ctx.etcd_get(key)
@@ -138,7 +139,7 @@ class ServerKill(Scenario):
         name = self.server(ctx)
         await asyncio.to_thread(ctx.launcher.infra_server(name).kill)
         self.killed_at = ctx.mark(f"SIGKILL {name}", "fault")
-        self.sites_before = set((await ctx.etcd_get(SITE_PREFIX)).keys())
+        self.sites_before = set((await ctx.etcd_get(SITE_KEY_PREFIX)).keys())
 
     async def observe(self, ctx: DrillContext) -> dict[str, Any]:
         """Through the hold (longer, up to ``observe_s``, until the hub applies site
@@ -150,7 +151,7 @@ class ServerKill(Scenario):
         resumed: float | None = None
         while time.monotonic() < (hold_until if resumed is not None else deadline):
             try:
-                now_sites = set((await ctx.etcd_get(SITE_PREFIX)).keys())
+                now_sites = set((await ctx.etcd_get(SITE_KEY_PREFIX)).keys())
                 lapses |= self.sites_before - now_sites
                 leaders.add(await ctx.leader())
             except Exception:

@@ -11,7 +11,7 @@ import statistics
 import time
 from typing import Any
 
-from vcc_failover.routing_map import SITE_PREFIX, routing_key
+from vcc_failover.routing_map import routing_key
 from vcc_ops.drills.context import (
     DrillContext,
     Scenario,
@@ -21,6 +21,7 @@ from vcc_ops.drills.context import (
 )
 from vcc_ops.drills.proxy import PROXY_HOST, Rule
 from vcc_ops.infra.ports import HOST
+from vcc_proto.names import ROUTING_PREFIX, site_key
 
 PROBE_PINGS = 5
 PROBE_TIMEOUT_S = 10.0
@@ -93,12 +94,12 @@ class SitePartition(_Cuts):
 
     async def observe(self, ctx: DrillContext) -> dict[str, Any]:
         site = ctx.site()
-        areas, key = ctx.areas(site), SITE_PREFIX + site
+        areas, key = ctx.areas(site), site_key(site)
         lease_kept = first_in_map = True
         while time.time() - self.cut_at < ctx.hold_s():
             with contextlib.suppress(Exception):  # an etcd hiccup is not the site's
                 lease_kept &= key in await ctx.etcd_get(key)
-                found = await ctx.etcd_get("/vcc/routing/")
+                found = await ctx.etcd_get(ROUTING_PREFIX)
                 first_in_map &= all(
                     json.loads(found.get(routing_key(a), '{"sites": [""]}'))["sites"][:1]
                     == [site] for a in areas)

@@ -13,6 +13,7 @@ from typing import Any
 from vcc_ops.drills.checks import ProvinceDatabases, run_checks, service_level
 from vcc_ops.drills.scenarios import DrillContext, Traffic, scenario
 from vcc_ops.launcher import ProvinceLauncher
+from vcc_proto.names import SITE_KEY_PREFIX, site_key
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +142,9 @@ async def run_drill(launcher: ProvinceLauncher, traffic: Traffic, name: str,
     ctx = DrillContext(launcher, traffic, list(launcher.infra.etcd_endpoints), params, db)
     try:
         async def ready() -> bool:  # every site registered (routing map built) and a leader
-            sites = await ctx.etcd_get("/vcc/sites/")
+            sites = await ctx.etcd_get(SITE_KEY_PREFIX)
             return bool(await ctx.leader()) and all(
-                f"/vcc/sites/{site}" in sites for site in launcher.site_ids)
+                site_key(site) in sites for site in launcher.site_ids)
 
         waited = await ctx.wait(ready, options.observe_s)
         ctx.mark("province ready" if waited is not None else "province NOT ready", "phase")

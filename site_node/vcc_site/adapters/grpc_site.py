@@ -169,12 +169,6 @@ class Republisher(Protocol):
         ...
 
 
-def republisher_in(extras: dict[str, object]) -> Republisher | None:
-    """The republisher a site component registered in ``SiteContext.extras``, if any."""
-    found = extras.get("republisher")
-    return found if isinstance(found, Republisher) else None
-
-
 class RemoteServicer(site_pb2_grpc.RemoteServicer):
     """What the hub and other sites ask of this site."""
 

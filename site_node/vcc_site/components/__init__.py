@@ -1,12 +1,13 @@
-"""Pluggable parts of a site node that talk to the province (hub, broker).
+"""The site's parts that talk to the province (hub, broker, other sites).
 
-Each module here has ``async def start(ctx: SiteContext) -> Component``; they start after
-the site serves its callers and never block it: a site keeps serving with the hub gone.
+The composition root (``vcc_site.app``) builds them in order with plain constructors,
+giving each its settings and the objects it uses; they start after the site can serve its
+callers and never block it: a site keeps serving with the hub gone.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from vcc_failover.leadership import HubLocator
@@ -20,6 +21,8 @@ from vcc_site.store.sql import SqlSiteStore
 
 @dataclass
 class SiteContext:
+    """What every site part may use: the process's configuration and connections."""
+
     config: NodeConfig
     site_id: str
     core: SiteCore
@@ -27,7 +30,6 @@ class SiteContext:
     nats: BackgroundNats
     hub: HubLocator
     state: NodeState
-    extras: dict[str, object] = field(default_factory=dict)
 
 
 class Component(Protocol):
@@ -42,6 +44,3 @@ class NoComponent:
 
     async def stop(self) -> None:
         return None
-
-
-START_ORDER = ("directory_sync", "relay", "transfer", "overflow", "workorders")

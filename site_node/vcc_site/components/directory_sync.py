@@ -9,7 +9,8 @@ gone the site serves its last version.
 from __future__ import annotations
 
 from vcc_proto.server import ServedService
-from vcc_site.components import Component, SiteContext
+from vcc_site.components import SiteContext
+from vcc_site.settings import DirectorySyncSettings
 from vcc_site.sync.directory import DirectorySync
 
 
@@ -24,10 +25,9 @@ class DirectorySyncComponent:
         await self.sync.stop()
 
 
-async def start(ctx: SiteContext) -> Component:
-    poll_s = float(ctx.config.extra.get("directory_poll_s", "10"))
-    sync = DirectorySync(ctx, poll_every_s=poll_s)
+async def start_directory_sync(ctx: SiteContext,
+                               settings: DirectorySyncSettings) -> DirectorySyncComponent:
+    sync = DirectorySync(ctx, poll_every_s=settings.poll_s)
     await sync.load()
     sync.start()
-    ctx.extras["directory_sync"] = sync
     return DirectorySyncComponent(sync)

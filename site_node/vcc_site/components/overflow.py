@@ -1,18 +1,18 @@
 """Site component: queue figures to the hub and overflow by expected wait (ARCHITECTURE §3.2).
 
-* every ``REPORT_S`` (1 s) the site's per-business queue figures go to the hub leader
+* every ``report_s`` (1 s) the site's per-business queue figures go to the hub leader
   (``Routing.ReportQueueFigures``); a hub that is down or slow is skipped (one try, short
   deadline) and the site carries on;
-* every ``MONITOR_S`` (0.5 s) the :class:`~vcc_site.service.overflow.OverflowMonitor`
+* every ``monitor_s`` (0.5 s) the :class:`~vcc_site.service.overflow.OverflowMonitor`
   asks the hub (``Routing.AdviseOverflow``) about waiting calls whose expected wait is
   past the business's threshold and moves them with the ``transfer`` component's broker
-  client (leg kind OVERFLOW);
+  client (leg kind OVERFLOW), under the same per-call lock as the caller's requests;
 * every ``ACCURACY_LOG_S`` (10 s), when new calls were measured, and at stop, a log line
   with the expected-wait mean absolute error (also the ``vcc_site_ewt_mae_seconds``
   gauge).
 
-Overflow is on unless ``VCC_OVERFLOW=off`` (or the node config's extra ``overflow=off``);
-with it off the site still reports its figures (other sites may overflow to it).
+Settings: :class:`~vcc_site.settings.OverflowSettings`; with overflow off
+(``VCC_OVERFLOW=off``) the site still reports its figures (other sites may overflow to it).
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import Callable
-from typing import cast
 
 import grpc.aio
 
@@ -31,33 +29,29 @@ from vcc_proto.server import ServedService
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
-from vcc_site.components import Component, SiteContext
+from vcc_site.components import SiteContext
 from vcc_site.service.overflow import Advice, OverflowMonitor
-from vcc_site.service.transfer import Handoff, RemoteTransfer, TransferAnswer
+from vcc_site.service.transfer import RemoteTransfer
+from vcc_site.settings import OverflowSettings
 
 log = logging.getLogger(__name__)
 
-REPORT_S = 1.0
-MONITOR_S = 0.5
 ACCURACY_LOG_S = 10.0
-HUB_DEADLINE_S = 0.8  # a report or a question the hub does not answer in this is skipped
-ENV = "VCC_OVERFLOW"
-
-
-def overflow_enabled(ctx: SiteContext) -> bool:
-    raw = ctx.config.extra.get("overflow") or os.environ.get(ENV, "on")
-    return raw.strip().lower() not in ("off", "0", "false", "no")
 
 
 class OverflowComponent:
-    def __init__(self, ctx: SiteContext, transfer: RemoteTransfer | None,
-                 lock: Callable[[str], asyncio.Lock] | None) -> None:
+    """``transfer`` moves a call through the hub's broker; ``call_lock`` is the access
+    service's per-call lock, so a move never interleaves with the caller's requests."""
+
+    def __init__(self, ctx: SiteContext, settings: OverflowSettings, transfer: RemoteTransfer,
+                 call_lock: Callable[[str], asyncio.Lock]) -> None:
         self.ctx = ctx
-        self.client = LeaderClient(ctx.hub, attempts=1, deadline_s=HUB_DEADLINE_S,
+        self.settings = settings
+        self.client = LeaderClient(ctx.hub, attempts=1, deadline_s=settings.hub_deadline_s,
                                    backoff_initial_s=0.05, backoff_max_s=0.2)
-        enabled = overflow_enabled(ctx) and transfer is not None and lock is not None
-        self.monitor = OverflowMonitor(ctx.core, self.advise, transfer or _no_transfer,
-                                       lock or _own_lock(), enabled=enabled)
+        enabled = settings.enabled
+        self.monitor = OverflowMonitor(ctx.core, self.advise, transfer, call_lock,
+                                       enabled=enabled)
         self._tasks = [asyncio.create_task(self._report_loop(), name="queue-figures"),
                        asyncio.create_task(self._monitor_loop(), name="overflow")]
         self._logged = 0
@@ -75,7 +69,8 @@ class OverflowComponent:
         request = h.ReportQueueFiguresRequest(site_id=core.site_id, figures=figures)
 
         async def send(channel: grpc.aio.Channel) -> None:
-            await hg.RoutingStub(channel).ReportQueueFigures(request, timeout=HUB_DEADLINE_S)
+            await hg.RoutingStub(channel).ReportQueueFigures(
+                request, timeout=self.settings.hub_deadline_s)
 
         await self.client.call(send)
 
@@ -87,7 +82,7 @@ class OverflowComponent:
 
         async def ask(channel: grpc.aio.Channel) -> h.OverflowAdvice:
             reply: h.OverflowAdvice = await hg.RoutingStub(channel).AdviseOverflow(
-                request, timeout=HUB_DEADLINE_S)
+                request, timeout=self.settings.hub_deadline_s)
             return reply
 
         try:
@@ -109,11 +104,11 @@ class OverflowComponent:
                 if failures in (1, 30) or failures % 300 == 0:
                     log.info("queue figures not reported to the hub (%d in a row): %s",
                              failures, exc)
-            since_log += REPORT_S
+            since_log += self.settings.report_s
             if since_log >= ACCURACY_LOG_S:
                 since_log = 0.0
                 self.log_accuracy()
-            await asyncio.sleep(REPORT_S)
+            await asyncio.sleep(self.settings.report_s)
 
     async def _monitor_loop(self) -> None:
         while True:
@@ -123,7 +118,7 @@ class OverflowComponent:
                 raise
             except Exception:  # one bad tick must not stop overflow
                 log.exception("overflow monitor tick failed")
-            await asyncio.sleep(MONITOR_S)
+            await asyncio.sleep(self.settings.monitor_s)
 
     def log_accuracy(self, force: bool = False) -> None:
         m = self.ctx.core.metrics
@@ -149,19 +144,3 @@ class OverflowComponent:
         self.log_accuracy(force=True)
         await self.client.close()
 
-
-async def _no_transfer(_handoff: Handoff) -> TransferAnswer:
-    raise RuntimeError("no hub transfer client")
-
-
-def _own_lock() -> Callable[[str], asyncio.Lock]:
-    locks: dict[str, asyncio.Lock] = {}
-    return lambda call_id: locks.setdefault(call_id, asyncio.Lock())
-
-
-async def start(ctx: SiteContext) -> Component:
-    transfer = ctx.extras.get("remote_transfer")
-    lock = ctx.extras.get("call_lock")
-    return OverflowComponent(
-        ctx, cast(RemoteTransfer, transfer) if callable(transfer) else None,
-        cast(Callable[[str], asyncio.Lock], lock) if callable(lock) else None)

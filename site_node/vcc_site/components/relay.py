@@ -1,13 +1,13 @@
 """Site component: the outbox relay (site events up to the hub, gap repair, pruning).
 
-The relay registers itself as ``ctx.extras["republisher"]``; the composition root hands
-it to the ``Remote`` servicer so the hub's ``RepublishEvents`` reaches it.
+The composition root hands the relay to the ``Remote`` servicer so the hub's
+``RepublishEvents`` reaches it.
 """
 
 from __future__ import annotations
 
 from vcc_proto.server import ServedService
-from vcc_site.components import Component, SiteContext
+from vcc_site.components import SiteContext
 from vcc_site.sync.relay import OutboxRelay, RelaySettings
 
 
@@ -22,9 +22,7 @@ class RelayComponent:
         await self.relay.stop()
 
 
-async def start(ctx: SiteContext) -> Component:
-    relay = OutboxRelay(ctx.store, ctx.nats, ctx.site_id, ctx.hub,
-                        RelaySettings.from_extra(dict(ctx.config.extra)))
+async def start_relay(ctx: SiteContext, settings: RelaySettings) -> RelayComponent:
+    relay = OutboxRelay(ctx.store, ctx.nats, ctx.site_id, ctx.hub, settings)
     await relay.start()
-    ctx.extras["republisher"] = relay
     return RelayComponent(relay)

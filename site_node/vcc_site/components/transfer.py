@@ -3,9 +3,9 @@
 Also plugs a :class:`SitePeerClient` into the core (``core.peers``): direct site-to-site
 calls about consult legs (``Remote.ConcludeConsult`` / ``Remote.ReportLeg``).
 
-Registers ``ctx.extras["remote_transfer"]``, a :data:`~vcc_site.service.transfer.RemoteTransfer`
+:meth:`HubTransfers.transfer` is a :data:`~vcc_site.service.transfer.RemoteTransfer`
 that sends a call's context to ``Routing.BrokerTransfer`` on the hub; the composition
-root hands it to the desk. Brokering is not a hub write, so any hub may answer; the hub
+root hands it to the desk and to the overflow monitor. Brokering is not a hub write, so any hub may answer; the hub
 is found with the site's locator and a lost hub fails fast (two tries, about a second):
 the desk then answers "hub unreachable" and the caller stays with the agent.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -23,7 +22,7 @@ import grpc.aio
 
 from vcc_domain.errors import Unavailable
 from vcc_failover.hub_client import LeaderClient
-from vcc_failover.sites import STATIC_ENV, SiteEndpoints, parse_static
+from vcc_failover.sites import SiteEndpointSettings
 from vcc_proto.server import ServedService
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import hub_pb2 as h
@@ -31,7 +30,7 @@ from vcc_proto.v1 import hub_pb2_grpc as hg
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 from vcc_site.adapters import codec
-from vcc_site.components import Component, SiteContext
+from vcc_site.components import SiteContext
 from vcc_site.service.transfer import (
     KEPT,
     REFUSED,
@@ -52,11 +51,11 @@ TRIP_MARGIN_S = 2.0  # the broker's own accept timer plus this, per try
 
 
 class HubTransfers:
-    def __init__(self, ctx: SiteContext) -> None:
+    def __init__(self, ctx: SiteContext, sites: SiteEndpointSettings) -> None:
         self.ctx = ctx
         self.client = LeaderClient(ctx.hub, attempts=HUB_ATTEMPTS, deadline_s=HUB_FIND_S,
                                    backoff_initial_s=0.05, backoff_max_s=0.3)
-        self.peers = SitePeerClient(ctx)
+        self.peers = SitePeerClient(ctx, sites)
 
     async def transfer(self, handoff: Handoff) -> TransferAnswer:
         timeout_s = self.ctx.core.policy.transfer_accept_timeout_s + TRIP_MARGIN_S
@@ -87,11 +86,10 @@ class SitePeerClient:
     ATTEMPTS = 3
     TIMEOUT_S = 2.0
 
-    def __init__(self, ctx: SiteContext) -> None:
+    def __init__(self, ctx: SiteContext, sites: SiteEndpointSettings) -> None:
         self.site_id = ctx.site_id
         self.clock = ctx.core.clock  # leg times in the site's (province) time
-        static = ctx.config.extra.get("site_endpoints") or os.environ.get(STATIC_ENV, "")
-        self.endpoints = SiteEndpoints(list(ctx.config.etcd_endpoints), parse_static(static))
+        self.endpoints = sites.endpoints(ctx.config.etcd_endpoints)
         self.channels: dict[str, grpc.aio.Channel] = {}
 
     async def _stub(self, site_id: str) -> sg.RemoteStub:
@@ -194,8 +192,8 @@ def _target(handoff: Handoff) -> c.TransferTarget:
     return c.TransferTarget(site_id=handoff.target_site, business_id=handoff.business_id)
 
 
-async def start(ctx: SiteContext) -> Component:
-    transfers = HubTransfers(ctx)
-    ctx.extras["remote_transfer"] = transfers.transfer
+def start_transfers(ctx: SiteContext, sites: SiteEndpointSettings) -> HubTransfers:
+    """The hub transfer client; also plugs the peer client into the core."""
+    transfers = HubTransfers(ctx, sites)
     ctx.core.peers = transfers.peers
     return transfers

@@ -1,14 +1,10 @@
 """Site component: work orders in the background (issue 9).
 
-Takes the node's :class:`~vcc_site.service.workorders.WorkOrderService` from
-``ctx.extras["workorders"]``, gives it a forwarder to other sites' ``WorkOrders.Accept``
-(endpoints from etcd ``/vcc/sites/<X>`` or the static map ``site_endpoints`` /
-``VCC_SITE_ENDPOINTS``), and runs every ``work_order_scan_s`` seconds (default 60) the
-overdue scan (escalate and chase) and the retry of orders waiting for their home site.
-
-The calendar: :func:`calendar_from_config` (``holidays`` / ``workdays`` as comma-separated
-ISO dates in the node's extra settings or ``VCC_HOLIDAYS`` / ``VCC_WORKDAYS``; default the
-2025 national schedule).
+Gives the node's :class:`~vcc_site.service.workorders.WorkOrderService` a forwarder to
+other sites' ``WorkOrders.Accept`` (endpoints from etcd ``/vcc/sites/<X>`` or the static
+map ``VCC_SITE_ENDPOINTS``), and runs every ``VCC_WORK_ORDER_SCAN_S`` seconds (default 60)
+the overdue scan (escalate and chase) and the retry of orders waiting for their home site.
+The calendar comes from :class:`~vcc_site.settings.WorkOrderSettings`.
 """
 
 from __future__ import annotations
@@ -16,26 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
+from collections.abc import Sequence
 
-from vcc_domain.calendar import CN_2025, WorkCalendar, calendar_from_lists
-from vcc_failover.sites import STATIC_ENV, SiteEndpoints, parse_static
-from vcc_proto.nodeconfig import NodeConfig
+from vcc_failover.sites import SiteEndpointSettings
 from vcc_proto.server import ServedService
 from vcc_site.adapters.grpc_workorders import GrpcWorkOrderForwarder
-from vcc_site.components import Component, NoComponent, SiteContext
 from vcc_site.service.workorders import WorkOrderService
+from vcc_site.settings import WorkOrderSettings
 
 log = logging.getLogger(__name__)
-SCAN_EVERY_S = 60.0
-
-
-def calendar_from_config(config: NodeConfig) -> WorkCalendar:
-    holidays = config.extra.get("holidays") or os.environ.get("VCC_HOLIDAYS", "")
-    workdays = config.extra.get("workdays") or os.environ.get("VCC_WORKDAYS", "")
-    if not holidays and not workdays:
-        return CN_2025
-    return calendar_from_lists(holidays.split(","), workdays.split(","))
 
 
 async def _loop(service: WorkOrderService, every_s: float) -> None:
@@ -64,14 +49,8 @@ class WorkOrderRunner:
         await self.forwarder.close()
 
 
-async def start(ctx: SiteContext) -> Component:
-    service = ctx.extras.get("workorders")
-    if not isinstance(service, WorkOrderService):
-        return NoComponent()
-    static = ctx.config.extra.get("site_endpoints") or os.environ.get(STATIC_ENV, "")
-    forwarder = GrpcWorkOrderForwarder(SiteEndpoints(list(ctx.config.etcd_endpoints),
-                                                     parse_static(static)))
+def start_work_orders(service: WorkOrderService, etcd_endpoints: Sequence[str],
+                      sites: SiteEndpointSettings, settings: WorkOrderSettings) -> WorkOrderRunner:
+    forwarder = GrpcWorkOrderForwarder(sites.endpoints(etcd_endpoints))
     service.forwarder = forwarder
-    raw = ctx.config.extra.get("work_order_scan_s", "")
-    every = float(raw) if raw else SCAN_EVERY_S
-    return WorkOrderRunner(service, forwarder, every)
+    return WorkOrderRunner(service, forwarder, settings.scan_s)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import weakref
 from collections import OrderedDict
@@ -39,7 +38,6 @@ from vcc_site.store.api import CallRecord, UnitOfWork
 
 log = logging.getLogger(__name__)
 
-ANSWER_DELAY_ENV = "VCC_FAULT_TRANSFER_ANSWER_DELAY_MS"
 KEEP_TRANSFER_ANSWERS = 10_000  # transfer request IDs remembered for idempotency
 
 NUMBER = re.compile(r"^\+?[0-9]{3,20}$")
@@ -96,9 +94,8 @@ class AccessService:
         self._transfers_in: OrderedDict[str, asyncio.Future[TransferAnswer]] = OrderedDict()
         # fault injection for drills and tests: hold the answer to AcceptTransfer this
         # long AFTER the call was queued here (a site killed in that window must not
-        # leave the call owned twice)
-        raw = os.environ.get(ANSWER_DELAY_ENV, "")
-        self.answer_delay_s = int(raw) / 1000 if raw.strip().isdigit() else 0.0
+        # leave the call owned twice); set from FaultSettings by the composition root
+        self.answer_delay_s = 0.0
 
     def _lock(self, call_id: str) -> asyncio.Lock:
         lock = self._locks.get(call_id)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from prometheus_client import Counter, Gauge
 
 from vcc_domain.errors import Unavailable
 from vcc_failover.leadership import HubLocator
+from vcc_proto.settings import setting
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
 from vcc_replication.background import BackgroundNats
@@ -69,28 +69,22 @@ PRUNED = Counter("vcc_site_outbox_pruned_total", "Outbox rows pruned after confi
 
 @dataclass(frozen=True, slots=True)
 class RelaySettings:
-    batch: int = 1000  # rows read and published per round
-    poll_s: float = 0.05  # wake-up interval without a commit notification
-    publish_timeout_s: float = 5.0
-    status_every_s: float = 5.0  # how often the hub's confirmed sequence is asked
-    retention_s: float = 3600.0  # sent rows are kept this long after the hub confirmed
-    hub_timeout_s: float = 2.0
+    """The outbox relay's pace and patience."""
 
-    @classmethod
-    def from_extra(cls, extra: dict[str, str]) -> RelaySettings:
-        def num(key: str, default: float) -> float:
-            raw = extra.get(key)
-            return float(raw) if raw else default
-
-        d = cls()
-        return cls(
-            batch=int(num("relay_batch", d.batch)),
-            poll_s=num("relay_poll_s", d.poll_s),
-            publish_timeout_s=num("relay_publish_timeout_s", d.publish_timeout_s),
-            status_every_s=num("relay_status_every_s", d.status_every_s),
-            retention_s=num("outbox_retention_s", d.retention_s),
-            hub_timeout_s=num("relay_hub_timeout_s", d.hub_timeout_s),
-        )
+    batch: int = setting("VCC_RELAY_BATCH", 1000, "outbox rows read and published per round")
+    poll_s: float = setting("VCC_RELAY_POLL_S", 0.05,
+                            "relay wake-up interval without a commit notification")
+    publish_timeout_s: float = setting("VCC_RELAY_PUBLISH_TIMEOUT_S", 5.0,
+                                       "how long the relay waits for the broker's acks")
+    status_every_s: float = setting("VCC_RELAY_STATUS_EVERY_S", 5.0,
+                                    "how often the hub is asked how far it has applied")
+    retention_s: float = setting("VCC_OUTBOX_RETENTION_S", 3600.0,
+                                 "sent outbox rows are kept this long after the hub confirmed")
+    hub_timeout_s: float = setting("VCC_RELAY_HUB_TIMEOUT_S", 2.0,
+                                   "deadline of the relay's status question to the hub")
+    drop_event_seq: int = setting(DROP_EVENT_ENV, 0,
+                                  "TEST-ONLY defect for drills: never publish the event of "
+                                  "this outbox sequence (0: off)")
 
 
 def to_wire(site_id: str, row: OutboxRow) -> SiteEvent:
@@ -126,7 +120,7 @@ class OutboxRelay:
         self._inbox_prefix = ""
         self._waiters: dict[str, asyncio.Future[None]] = {}
         self._token = 0
-        self._drop_seq = int(os.environ.get(DROP_EVENT_ENV, "0") or 0)
+        self._drop_seq = self.settings.drop_event_seq
         if self._drop_seq:
             log.error("TEST-ONLY DEFECT ON: %s=%d, site %s will drop that event",
                       DROP_EVENT_ENV, self._drop_seq, site_id)
