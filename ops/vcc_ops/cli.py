@@ -89,16 +89,19 @@ def province_check(path: Path | None, as_json: bool) -> None:
 # -- processes --------------------------------------------------------------------------
 
 
-def _node_options(func: Any = None, *, messaging: bool = True) -> Any:
-    """Options every service process takes; each can also come from a VCC_* variable.
-    ``messaging=False`` (the edge): without NATS, database and stream options."""
-    if func is None:
-        return lambda f: _node_options(f, messaging=messaging)
+def _node_options(func: Any) -> Any:
+    """Options every service process takes; each can also come from a VCC_* variable."""
+    return _process_options(func, messaging=True)
 
-    def messaging(option: Any) -> list[Any]:  # hub and site: NATS, database, streams
-        return [option] if with_messaging else []
 
-    with_messaging = messaging
+def _edge_options(func: Any) -> Any:
+    """The edge's process options: no NATS, database or stream options."""
+    return _process_options(func, messaging=False)
+
+
+def _process_options(func: Any, messaging: bool) -> Any:
+    def if_messaging(option: Any) -> list[Any]:  # hub and site: NATS, database, streams
+        return [option] if messaging else []
 
     opts = [
         click.option("--province", "province_file", envvar="VCC_PROVINCE",
@@ -106,12 +109,12 @@ def _node_options(func: Any = None, *, messaging: bool = True) -> Any:
                      help="Province file (TOML). Default: the shipped example province."),
         click.option("--data-dir", envvar="VCC_DATA_DIR", type=click.Path(file_okay=False, path_type=Path),
                      default=Path(".vcc/data"), show_default=True, help="Where the node keeps its files."),
-        *messaging(click.option("--nats", "nats", envvar="VCC_NATS",
+        *if_messaging(click.option("--nats", "nats", envvar="VCC_NATS",
                                 default="nats://127.0.0.1:4222", show_default=True,
                                 help="NATS server URL(s), comma separated.")),
         click.option("--etcd", "etcd", envvar="VCC_ETCD", default="127.0.0.1:2379", show_default=True,
                      help="etcd endpoint(s) host:port, comma separated."),
-        *messaging(click.option("--db", "db", envvar="VCC_DB", default=None,
+        *if_messaging(click.option("--db", "db", envvar="VCC_DB", default=None,
                                 help="SQLAlchemy database URL. Default: a SQLite file in --data-dir.")),
         click.option("--host", envvar="VCC_HOST", default="127.0.0.1", show_default=True,
                      help="Address to listen on."),
@@ -121,7 +124,7 @@ def _node_options(func: Any = None, *, messaging: bool = True) -> Any:
                      help="gRPC port (0 = any free port)."),
         click.option("--metrics-port", envvar="VCC_METRICS_PORT", type=int, default=0,
                      show_default=True, help="Prometheus /metrics port (0 = do not expose)."),
-        *messaging(click.option("--stream-replicas", envvar="VCC_STREAM_REPLICAS", type=int,
+        *if_messaging(click.option("--stream-replicas", envvar="VCC_STREAM_REPLICAS", type=int,
                                 default=1, show_default=True,
                                 help="JetStream replicas for the province's streams.")),
         click.option("--node-id", envvar="VCC_NODE_ID", default="", help="Stable name of this process."),
@@ -185,7 +188,7 @@ def site(site_id: str, **kw: Any) -> None:
 
 @main.command()
 @settings_options(EdgeSettings)
-@_node_options(messaging=False)
+@_edge_options
 def edge(**kw: Any) -> None:
     """Run the access edge in the foreground: callers reach the nearest live site
     (settings: `vcc settings`)."""
