@@ -47,6 +47,8 @@ from vcc_replication.streams import ensure_province_streams
 log = logging.getLogger(__name__)
 
 HUB_UP = Gauge("vcc_hub_up", "1 while the hub process is serving", ["node"])
+HUB_LEADER = Gauge("vcc_hub_leader", "1 while this hub process leads the province, else 0",
+                   ["node"])
 HUB_INFO = Info("vcc_hub", "Static facts about this hub process")
 
 
@@ -135,6 +137,7 @@ async def run_hub(config: NodeConfig, settings: HubNodeSettings | None = None) -
     lease.start()
     HUB_INFO.info({"node": hub.state.node_id, "grpc": hub.state.grpc_endpoint})
     HUB_UP.labels(hub.state.node_id).set(1)
+    HUB_LEADER.labels(hub.state.node_id).set_function(lambda: 1 if hub.state.is_leader else 0)
     await host.set_serving(True)
     settle_heap()
     log.info("hub %s serving on %s", hub.state.node_id, hub.state.grpc_endpoint)

@@ -21,6 +21,7 @@ from vcc_ops.compose_check import compose
 from vcc_ops.demo.cli import demo
 from vcc_ops.directory_cli import directory
 from vcc_ops.drills.cli import drill
+from vcc_ops.events_cli import events
 from vcc_ops.report_cli import report, settle
 from vcc_ops.settings_cli import settings, settings_options, take_flags
 from vcc_ops.simulate.cli import simulate
@@ -266,6 +267,7 @@ main.add_command(campaign)
 main.add_command(compose)
 main.add_command(directory)
 main.add_command(drill)
+main.add_command(events)
 main.add_command(demo)
 
 main.add_command(report)

@@ -13,8 +13,10 @@ statically, from the parsed YAML and the project's own code:
   streams with as many replicas as nodes; etcd: 3 members agreeing on
   ``--initial-cluster``; CockroachDB: 3 nodes, one city locality each, agreeing
   ``--join``, an init job creating exactly the databases the URLs name;
-* Prometheus scrapes every process on the port it serves metrics on; both hubs and
-  every site of the province file run; host port mappings do not collide.
+* Prometheus scrapes every process on the port it serves metrics on and loads rule files
+  mounted from the project; Grafana's datasource is that Prometheus and its dashboards
+  are mounted (``compose_monitoring``); both hubs and every site of the province file
+  run; host port mappings do not collide.
 
 :func:`check_compose` returns every problem found, each naming the service.
 """
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import click
 
-from vcc_ops import compose_infra, compose_model, compose_vcc
+from vcc_ops import compose_infra, compose_model, compose_monitoring, compose_vcc
 
 DEFAULT_FILE = "docker-compose.multisite.yml"
 
@@ -80,6 +82,7 @@ def _check(c: compose_model.Compose, path: Path, cli: click.Group) -> ComposeRep
     databases = compose_infra.check_crdb(c, None if site_ids is None else set(site_ids))
     compose_vcc.check_processes(c, procs, site_ids, databases)
     compose_infra.check_prometheus(c)
+    compose_monitoring.check_grafana(c)
     compose_model.check_ports(c)
     summary = {
         "hubs": sorted(p.svc.name for p in procs if p.command == "hub"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from vcc_ops import compose_monitoring
 from vcc_ops.compose_model import Compose, Service, go_flags, host_port, load_yaml
 
 NATS_NODES = ETCD_NODES = CRDB_NODES = 3
@@ -337,6 +338,7 @@ def check_prometheus(c: Compose) -> None:
         c.problem(prom.name, f"{conf_path} is not a file mounted from the project")
         return
     conf = load_yaml(local.read_text(encoding="utf-8")) or {}
+    compose_monitoring.check_prometheus_rules(c, prom, conf)
     scraped: set[str] = set()
     for job in conf.get("scrape_configs") or []:
         path = job.get("metrics_path", "/metrics")

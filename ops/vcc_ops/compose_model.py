@@ -27,6 +27,7 @@ PUBLIC_IMAGES = {
     "cockroachdb/cockroach": "crdb",
     "prom/prometheus": "prometheus",
     "natsio/prometheus-nats-exporter": "nats-exporter",
+    "grafana/grafana": "grafana",
 }
 
 
@@ -131,7 +132,7 @@ class Dockerfile:
 class Service:
     name: str
     spec: dict[str, Any]
-    kind: str  # vcc | nats | nats-exporter | etcd | crdb | crdb-job | prometheus | unknown
+    kind: str  # vcc | nats | nats-exporter | etcd | crdb | crdb-job | prometheus | grafana | unknown
     argv: list[str]
     env: dict[str, str]
     names: set[str]  # how other containers reach it

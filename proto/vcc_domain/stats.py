@@ -46,7 +46,8 @@ class StatsConfig:
 
 @dataclass(frozen=True, slots=True)
 class Cdr:
-    """The fields of a CDR (``CdrRecord``) that figures and charges use."""
+    """The fields of a CDR that figures and charges use (the whole record is the ``Cdr``
+    message of ``vcc_proto/v1/events.proto``; the domain imports no protobuf)."""
 
     call_id: str
     site_id: str

@@ -16,6 +16,8 @@ SITE_EVENTS_STREAM = "VCC_SITE_EVENTS"  # every site event up to the hub
 SITE_EVENTS_SUBJECTS = "vcc.site.*.events"  # one subject per site
 DIRECTORY_STREAM = "VCC_DIRECTORY"  # directory deltas down from the hub
 DIRECTORY_SUBJECT = "vcc.directory.deltas"
+DEAD_LETTER_STREAM = "VCC_DEAD_LETTERS"  # site events the hub gave up on
+DEAD_LETTER_SUBJECTS = "vcc.deadletter.*"  # one subject per site
 
 
 def site_key(site_id: str) -> str:
@@ -28,3 +30,13 @@ def hub_key(node_id: str) -> str:
 
 def site_events_subject(site_id: str) -> str:
     return f"vcc.site.{site_id}.events"
+
+
+def dead_letter_subject(site_id: str) -> str:
+    return f"vcc.deadletter.{site_id or '_unknown'}"
+
+
+def site_of_subject(subject: str) -> str:
+    """The site of a ``vcc.site.<SITE>.events`` subject ("" for another subject)."""
+    parts = subject.split(".")
+    return parts[2] if len(parts) == 4 and parts[:2] == ["vcc", "site"] else ""

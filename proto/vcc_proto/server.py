@@ -23,6 +23,7 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from vcc_proto.observability import agent_var, call_var
+from vcc_proto.rpc_metrics import RpcMetrics
 
 log = logging.getLogger(__name__)
 rpc_log = logging.getLogger("vcc_proto.rpc")  # one DEBUG line per request about a call
@@ -174,7 +175,7 @@ class GrpcHost:
 
     async def start(self) -> int:
         server = grpc.aio.server(
-            interceptors=[CallContextInterceptor()],
+            interceptors=[RpcMetrics(), CallContextInterceptor()],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

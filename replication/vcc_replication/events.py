@@ -1,12 +1,25 @@
 """Site events on the wire, and the hub's per-site contiguous-sequence tracker.
 
 Wire format of one site event on ``VCC_SITE_EVENTS`` (subject ``vcc.site.<SITE>.events``):
-a JSON object ``{"site", "seq", "event_id", "kind", "aggregate_id", "at_ms", "payload"}``
-with headers ``Nats-Msg-Id`` (the event ID, so the broker drops a re-publish inside its
-duplicate window) and ``Vcc-Seq`` (the site's gap-free event sequence, readable without
-decoding the body). A deliberate re-publish for gap repair uses a *different* message ID
-(:func:`republish_msg_id`): the broker may still remember the original ID after the
-message itself was lost, and the hub's inbox (keyed by event ID) drops true duplicates.
+the protobuf message ``vcc_proto.v1.SiteEvent`` (``vcc_proto/v1/events.proto``: an
+envelope with one body per event kind; read its evolution rule before changing it), with
+headers ``Nats-Msg-Id`` (the event ID, so the broker drops a re-publish inside its
+duplicate window), ``Vcc-Seq`` (the site's gap-free event sequence, readable without
+decoding the body) and ``Vcc-Site``. A deliberate re-publish for gap repair uses a
+*different* message ID (:func:`republish_msg_id`): the broker may still remember the
+original ID after the message itself was lost, and the hub's inbox (keyed by event ID)
+drops true duplicates.
+
+A site stores each outbox event as the envelope without ``site`` and ``seq``
+(:func:`stored`); :func:`encode_stored` puts them in front when publishing. Protobuf
+merges concatenated messages field by field, so this is the same message as encoding a
+whole :class:`SiteEvent`, without parsing the stored bytes again.
+
+:func:`decode` refuses (``ValueError``) bytes that are not a site event, an event whose
+body is missing or of a kind this build does not know (an unknown oneof field), and
+out-of-range values (sequence below 1, no site or event ID, negative times, durations or
+amounts). Unknown *fields* of known messages are ignored, so an older hub reads what a
+newer site sends.
 
 :class:`ContiguousTracker` is pure: per site it holds the highest sequence ``c`` such
 that every sequence ``1..c`` was seen, the out-of-order sequences seen above ``c``, and
@@ -17,71 +30,191 @@ open past a grace time can be repaired).
 from __future__ import annotations
 
 import bisect
-import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from google.protobuf.message import DecodeError, Message
+
+from vcc_proto.v1 import events_pb2 as pb
 
 MSG_ID_HEADER = "Nats-Msg-Id"
 SEQ_HEADER = "Vcc-Seq"
 SITE_HEADER = "Vcc-Site"
 
-
-@dataclass(frozen=True, slots=True)
-class SiteEvent:
-    site: str
-    seq: int
-    event_id: str
-    kind: str
-    aggregate_id: str
-    at_ms: int
-    payload: dict[str, Any]
+SiteEvent = pb.SiteEvent
+WORK_ORDER_FAMILY = "work_order"
+#: every oneof field of the body: one per event kind (work_order: the whole family)
+BODY_FIELDS: frozenset[str] = frozenset(
+    f.name for f in pb.SiteEvent.DESCRIPTOR.oneofs_by_name["body"].fields)
 
 
-def encode(event: SiteEvent) -> bytes:
-    return json.dumps(
-        {
-            "site": event.site,
-            "seq": event.seq,
-            "event_id": event.event_id,
-            "kind": event.kind,
-            "aggregate_id": event.aggregate_id,
-            "at_ms": event.at_ms,
-            "payload": event.payload,
-        },
-        separators=(",", ":"),
-        ensure_ascii=False,
-    ).encode()
+def _message_types() -> dict[str, Callable[..., Message]]:
+    oneof = pb.SiteEvent.DESCRIPTOR.oneofs_by_name["body"]
+    return {f.name: getattr(pb, f.message_type.name) for f in oneof.fields
+            if f.message_type is not None}
 
 
-def decode(data: bytes) -> SiteEvent:
-    """Parse one wire message; ValueError if it is not a well-formed site event."""
+_BODY_TYPES = _message_types()
+
+
+def body_type(kind: str) -> Callable[..., Message]:
+    """The message class of an event kind's body (ValueError for an unknown kind)."""
+    found = _BODY_TYPES.get(body_field(kind))
+    if found is None:
+        raise ValueError(f"no event kind {kind!r} in events.proto")
+    return found
+
+
+def body_field(kind: str) -> str:
+    """The body's oneof field of an event kind ("call.offered" -> "call_offered")."""
+    if kind.startswith(WORK_ORDER_FAMILY + "."):
+        return WORK_ORDER_FAMILY
+    return kind.replace(".", "_")
+
+
+def event(site: str, seq: int, event_id: str, kind: str, aggregate_id: str, at_ms: int,
+          body: Message) -> pb.SiteEvent:
+    """A whole site event (ValueError for a kind the contract does not have)."""
+    name = body_field(kind)
+    if name not in BODY_FIELDS:
+        raise ValueError(f"no event kind {kind!r} in events.proto")
+    one: dict[str, Any] = {name: body}
+    return pb.SiteEvent(site=site, seq=seq, event_id=event_id, kind=kind,
+                        aggregate_id=aggregate_id, at_ms=at_ms, **one)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+#: per body field: its key on the wire (field number, length-delimited) and message type
+_BODY_KEYS = {f.name: (_varint(f.number << 3 | 2), f.message_type)
+              for f in pb.SiteEvent.DESCRIPTOR.oneofs_by_name["body"].fields}
+
+
+def stored(event_id: str, kind: str, aggregate_id: str, at_ms: int, body: Message) -> bytes:
+    """An outbox event as a site stores it: the envelope without site and sequence.
+
+    The body is serialized once and framed as its oneof field (protobuf's own encoding of
+    a length-delimited field), instead of being copied into an envelope message first."""
+    found = _BODY_KEYS.get(body_field(kind))
+    if found is None or found[1] is not body.DESCRIPTOR:
+        raise ValueError(f"no event kind {kind!r} with a {type(body).__name__} body in "
+                         "events.proto")
+    head = pb.SiteEvent(event_id=event_id, kind=kind, aggregate_id=aggregate_id,
+                        at_ms=at_ms).SerializeToString()
+    data = body.SerializeToString()
+    return head + found[0] + _varint(len(data)) + data
+
+
+def encode_stored(site: str, seq: int, data: bytes) -> bytes:
+    """The wire bytes of a stored event (:func:`stored`) once it has its sequence."""
+    return pb.SiteEvent(site=site, seq=seq).SerializeToString() + data
+
+
+def body_of(event: pb.SiteEvent) -> Message:
+    """The event's body message (ValueError if none is set)."""
+    name = event.WhichOneof("body")
+    if name is None:
+        raise ValueError("the event has no body")
+    body: Message = getattr(event, name)
+    return body
+
+
+def encode(event: pb.SiteEvent) -> bytes:
+    return event.SerializeToString()
+
+
+class InvalidEvent(ValueError):
+    """Bytes that are not a valid site event. ``envelope`` is the parsed message when its
+    site, sequence and event ID are usable (a bad body or value), else None."""
+
+    def __init__(self, message: str, envelope: pb.SiteEvent | None = None) -> None:
+        super().__init__(message)
+        self.envelope = envelope
+
+
+MAX_SEQ = 2**63 - 1  # the hub stores sequences as signed 64-bit integers
+
+
+def decode(data: bytes) -> pb.SiteEvent:
+    """Parse one wire message; InvalidEvent (a ValueError) if it is not a well-formed
+    site event of a kind this build knows."""
+    event = pb.SiteEvent()
     try:
-        raw = json.loads(data)
-        payload = raw["payload"]
-        if not isinstance(payload, dict):
-            raise TypeError("payload is not an object")
-        event = SiteEvent(
-            site=str(raw["site"]),
-            seq=int(raw["seq"]),
-            event_id=str(raw["event_id"]),
-            kind=str(raw["kind"]),
-            aggregate_id=str(raw["aggregate_id"]),
-            at_ms=int(raw["at_ms"]),
-            payload=payload,
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"not a site event: {exc}") from exc
-    if event.seq < 1 or not event.event_id or not event.site:
-        raise ValueError("not a site event: seq, event_id and site are required")
+        event.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise InvalidEvent(f"not a site event: {exc}") from exc
+    if not 1 <= event.seq <= MAX_SEQ or not event.event_id or not event.site:
+        raise InvalidEvent("not a site event: seq (from 1), event_id and site are required")
+    try:
+        _check(event)
+    except ValueError as exc:
+        raise InvalidEvent(str(exc), event) from exc
     return event
 
 
-def headers(event: SiteEvent, msg_id: str | None = None) -> dict[str, str]:
-    return {
-        MSG_ID_HEADER: msg_id or event.event_id,
-        SEQ_HEADER: str(event.seq),
-        SITE_HEADER: event.site,
-    }
+def _check(event: pb.SiteEvent) -> None:
+    if not event.kind or event.at_ms < 0:
+        raise ValueError("not a site event: a kind and a time (at_ms >= 0) are required")
+    name = event.WhichOneof("body")
+    if name is None:
+        raise ValueError(f"unknown event kind {event.kind!r}: no body this hub knows")
+    if name != body_field(event.kind):
+        raise ValueError(f"event kind {event.kind!r} does not match its body {name!r}")
+    check = _CHECKS.get(name)
+    if check is not None:
+        check(getattr(event, name))
+
+
+def _not_negative(what: str, msg: Message, names: tuple[str, ...]) -> None:
+    for name in names:
+        if getattr(msg, name) < 0:
+            raise ValueError(f"out of range: {what}.{name} = {getattr(msg, name)} < 0")
+
+
+CDR_NUMBERS = tuple(f.name for f in pb.Cdr.DESCRIPTOR.fields
+                    if f.cpp_type == f.CPPTYPE_INT64)
+LEG_NUMBERS = tuple(f.name for f in pb.Leg.DESCRIPTOR.fields if f.cpp_type == f.CPPTYPE_INT64)
+
+
+def _check_cdr(body: pb.CdrCreated) -> None:
+    cdr = body.cdr
+    if not cdr.cdr_id or not cdr.call_id:
+        raise ValueError("out of range: a CDR needs a cdr_id and a call_id")
+    _not_negative("cdr", cdr, CDR_NUMBERS)
+    for leg in body.legs:
+        _not_negative("leg", leg, LEG_NUMBERS)
+
+
+def _check_customer(body: pb.CustomerUpdated) -> None:
+    _not_negative("customer", body.customer, ("bill_fen", "bill_due_at_ms",
+                                              "open_work_orders", "updated_at_ms"))
+    _not_negative("customer_updated", body, ("pin_failures", "locked_until_ms"))
+
+
+def _check_answered(body: pb.CallAnswered) -> None:
+    _not_negative("call_answered", body, ("answered_at_ms",))
+
+
+_CHECKS: dict[str, Callable[[Any], None]] = {
+    "cdr_created": _check_cdr, "customer_updated": _check_customer,
+    "call_answered": _check_answered, "consult_answered": _check_answered,
+}
+
+
+def headers(event: pb.SiteEvent, msg_id: str | None = None) -> dict[str, str]:
+    return wire_headers(event.site, event.seq, event.event_id, msg_id)
+
+
+def wire_headers(site: str, seq: int, event_id: str, msg_id: str | None = None) -> dict[str, str]:
+    return {MSG_ID_HEADER: msg_id or event_id, SEQ_HEADER: str(seq), SITE_HEADER: site}
 
 
 def republish_msg_id(event_id: str, attempt_ms: int) -> str:

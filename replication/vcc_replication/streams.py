@@ -4,6 +4,10 @@
   (``vcc.site.<SITE>.events``); messages carry ``Nats-Msg-Id`` = event ID so a
   re-publish inside the duplicate window is dropped by the server, and the hub's inbox
   drops anything older.
+* ``VCC_DEAD_LETTERS`` keeps site events the hub could neither decode nor apply after
+  a bounded number of deliveries (``vcc.deadletter.<SITE>``): the original bytes and
+  headers plus the error, the delivery count and the site (``Vcc-Dead-*`` headers); they
+  are listed by ``vcc events dead-letters`` and never applied by themselves.
 * ``VCC_DIRECTORY`` carries directory deltas down from the hub (``vcc.directory.deltas``),
   one message per directory version.
 
@@ -17,11 +21,14 @@ from dataclasses import dataclass
 
 from nats.js import JetStreamContext
 
+from vcc_proto.names import DEAD_LETTER_STREAM as DEAD_LETTER_STREAM
+from vcc_proto.names import DEAD_LETTER_SUBJECTS, SITE_EVENTS_SUBJECTS
 from vcc_proto.names import DIRECTORY_STREAM as DIRECTORY_STREAM
 from vcc_proto.names import DIRECTORY_SUBJECT as DIRECTORY_SUBJECT
 from vcc_proto.names import SITE_EVENTS_STREAM as SITE_EVENTS_STREAM
-from vcc_proto.names import SITE_EVENTS_SUBJECTS
+from vcc_proto.names import dead_letter_subject as dead_letter_subject
 from vcc_proto.names import site_events_subject as site_events_subject
+from vcc_proto.names import site_of_subject as site_of_subject
 from vcc_replication.jetstream import ensure_stream
 
 
@@ -35,6 +42,7 @@ class StreamSpec:
 PROVINCE_STREAMS = (
     StreamSpec(SITE_EVENTS_STREAM, (SITE_EVENTS_SUBJECTS,)),
     StreamSpec(DIRECTORY_STREAM, (DIRECTORY_SUBJECT,)),
+    StreamSpec(DEAD_LETTER_STREAM, (DEAD_LETTER_SUBJECTS,)),
 )
 
 

@@ -21,13 +21,15 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.message import Message
 
 from tests.integration._helpers.site import Client, SiteProcess, fast_province, until
 from vcc_ops.infra import EtcdServer, ManagedProcess, NatsServer, free_port
 from vcc_proto.server import check_health
+from vcc_proto.v1 import events_pb2 as pb
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
-from vcc_replication.events import SiteEvent, encode, headers
+from vcc_replication.events import SiteEvent, encode, event, headers
 from vcc_replication.jetstream import connect
 from vcc_replication.streams import SITE_EVENTS_STREAM, ensure_province_streams
 
@@ -154,31 +156,35 @@ def synthetic_events(site: str, calls: int) -> list[SiteEvent]:
     seq = 0
     t0 = 1_700_000_000_000
 
-    def emit(kind: str, aggregate: str, payload: dict[str, Any]) -> None:
+    def emit(kind: str, aggregate: str, body: Message) -> None:
         nonlocal seq
         seq += 1
-        events.append(SiteEvent(site, seq, f"evt_{site}_{seq:06d}", kind, aggregate,
-                                t0 + seq, payload))
+        events.append(event(site, seq, f"evt_{site}_{seq:06d}", kind, aggregate, t0 + seq,
+                            body))
 
     for i in range(calls):
         call_id = f"call_{site}_{i:05d}"
         agent = f"{site}-{i % 7:04d}"
-        base = {"call_id": call_id, "site_id": site, "business_id": "general",
-                "tier": "ordinary", "priority": "ordinary"}
-        emit("call.arrived", call_id, {**base, "state": "ivr", "agent_id": ""})
-        emit("call.queued", call_id, {**base, "state": "queued", "agent_id": ""})
-        emit("agent.state", agent, {"agent_id": agent, "session_id": f"ses_{agent}",
-                                    "state": "busy", "reason": "", "call_id": call_id})
-        emit("call.answered", call_id, {**base, "state": "connected", "agent_id": agent})
-        cdr = {"cdr_id": f"cdr_{site}_{i:05d}", "call_id": call_id, "site_id": site,
-               "home_site": site, "entry_site": site, "business_id": "general",
-               "tier": "ordinary", "caller_masked": "137****0000", "outcome": "answered",
-               "arrival_at_ms": t0 + i, "answered_at_ms": t0 + i + 5, "ended_at_ms": t0 + i + 90,
-               "wait_ms": 5 + i % 11, "ring_ms": 3, "talk_ms": 60 + i % 13, "hold_ms": 0,
-               "agent_id": agent, "transferred": False, "overflowed": i % 5 == 0,
-               "ivr_path": ["main", "0"]}
-        emit("call.ended", call_id, {**base, "state": "ended", "agent_id": agent})
-        emit("cdr.created", call_id, {**base, "state": "ended", "agent_id": agent, "cdr": cdr})
+
+        def info(state: str, agent_id: str = "") -> pb.CallInfo:
+            return pb.CallInfo(call_id=call_id, site_id=site, business_id="general",  # noqa: B023
+                               tier="ordinary", priority="ordinary", state=state,
+                               agent_id=agent_id)
+
+        emit("call.arrived", call_id, pb.CallArrived(call=info("ivr")))
+        emit("call.queued", call_id, pb.CallQueued(call=info("queued")))
+        emit("agent.state", agent, pb.AgentStateChanged(
+            agent_id=agent, session_id=f"ses_{agent}", state="busy", reason="", call_id=call_id))
+        emit("call.answered", call_id, pb.CallAnswered(call=info("connected", agent)))
+        cdr = pb.Cdr(cdr_id=f"cdr_{site}_{i:05d}", call_id=call_id, site_id=site,
+                     home_site=site, entry_site=site, business_id="general",
+                     tier="ordinary", caller_masked="137****0000", outcome="answered",
+                     arrival_at_ms=t0 + i, answered_at_ms=t0 + i + 5, ended_at_ms=t0 + i + 90,
+                     wait_ms=5 + i % 11, ring_ms=3, talk_ms=60 + i % 13, hold_ms=0,
+                     agent_id=agent, transferred=False, overflowed=i % 5 == 0,
+                     ivr_path=["main", "0"])
+        emit("call.ended", call_id, pb.CallEnded(call=info("ended", agent)))
+        emit("cdr.created", call_id, pb.CdrCreated(call=info("ended", agent), cdr=cdr))
     return events
 
 
@@ -186,9 +192,9 @@ async def _publish_all(url: str, batch: list[tuple[SiteEvent, str]]) -> None:
     nc = await connect(url, "test-publisher")
     js = nc.jetstream()
     await ensure_province_streams(js)
-    for event, msg_id in batch:
-        await js.publish(f"vcc.site.{event.site}.events", encode(event),
-                         headers=headers(event, msg_id), timeout=10)
+    for e, msg_id in batch:
+        await js.publish(f"vcc.site.{e.site}.events", encode(e),
+                         headers=headers(e, msg_id), timeout=10)
     await nc.drain()
 
 

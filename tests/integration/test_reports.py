@@ -23,6 +23,7 @@ from typing import Any
 import grpc
 import pytest
 from alembic import command
+from google.protobuf.message import Message
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -44,10 +45,11 @@ from vcc_hub.store.reports import Loaded
 from vcc_ops.bench.report import generate
 from vcc_ops.bench.report_ingest import create_hub_db, site_events
 from vcc_ops.infra import EtcdServer, NatsServer
+from vcc_proto.v1 import events_pb2 as pb
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
 from vcc_replication.db import make_engine
-from vcc_replication.events import SiteEvent
+from vcc_replication.events import SiteEvent, event
 from vcc_replication.jetstream import connect
 from vcc_replication.streams import SITE_EVENTS_STREAM
 
@@ -63,11 +65,10 @@ class Feed:
         self.events: list[SiteEvent] = []
         self.cdrs: list[dict[str, Any]] = []
 
-    def emit(self, site: str, kind: str, aggregate: str, at_ms: int,
-             payload: dict[str, Any]) -> None:
+    def emit(self, site: str, kind: str, aggregate: str, at_ms: int, body: Message) -> None:
         seq = self.seq[site] = self.seq.get(site, 0) + 1
-        self.events.append(SiteEvent(site, seq, f"evt_{site}_{seq:06d}", kind, aggregate,
-                                     at_ms, payload))
+        self.events.append(event(site, seq, f"evt_{site}_{seq:06d}", kind, aggregate,
+                                 at_ms, body))
 
     def call(self, i: int, site: str, home: str, at: int, *, outcome: str = "answered",
              wait_ms: int = 8_000, talk_ms: int = 100_000, tier: str = "ordinary",
@@ -86,13 +87,13 @@ class Feed:
                "overflowed": site != home, "ivr_path": []}
         if answered:
             self.emit(site, "agent.state", agent, at + wait_ms,
-                      {"agent_id": agent, "state": "busy", "call_id": call_id})
+                      pb.AgentStateChanged(agent_id=agent, state="busy", call_id=call_id))
             self.emit(site, "agent.state", agent, end,
-                      {"agent_id": agent, "state": "wrap_up", "call_id": call_id})
+                      pb.AgentStateChanged(agent_id=agent, state="wrap_up", call_id=call_id))
             self.emit(site, "agent.state", agent, end + 20_000,
-                      {"agent_id": agent, "state": "ready", "call_id": ""})
-        self.emit(site, "cdr.created", call_id, end, {"call_id": call_id, "state": "ended",
-                                                      "cdr": cdr})
+                      pb.AgentStateChanged(agent_id=agent, state="ready", call_id=""))
+        self.emit(site, "cdr.created", call_id, end, pb.CdrCreated(
+            call=pb.CallInfo(call_id=call_id, state="ended"), cdr=pb.Cdr(**cdr)))
         self.cdrs.append(cdr)
 
 
@@ -248,6 +249,13 @@ def hub_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+def _with_id(e: SiteEvent, event_id: str) -> SiteEvent:
+    copy = SiteEvent()
+    copy.CopyFrom(e)
+    copy.event_id = event_id
+    return copy
+
+
 async def _apply(engine: AsyncEngine, events: list[SiteEvent]) -> int:
     """Apply events as the hub's consumer does (batches, one fenced transaction each)."""
     async with engine.connect() as conn:
@@ -306,7 +314,7 @@ async def test_report_from_rollups_equals_recomputation_from_raw_cdrs(hub_url: s
         while await aggregator.step():
             pass
 
-        states = [AgentStateRow(e.site, e.seq, e.payload["agent_id"], e.payload["state"],
+        states = [AgentStateRow(e.site, e.seq, e.agent_state.agent_id, e.agent_state.state,
                                 e.at_ms) for e in events if e.kind == "agent.state"]
         again = recompute(cdrs, states, target_of(province), config)
         charges = [settle_into(rate_cdr(c, tariff_of(province)), {"2026-09"}) for c in cdrs]
@@ -352,7 +360,7 @@ async def test_report_from_rollups_equals_recomputation_from_raw_cdrs(hub_url: s
                 assert await store.reconcile(conn, period, province, config) == []
 
         snap = await _snapshot(engine, ROLLUP_TABLES)
-        again_ids = [replace(e, event_id=e.event_id + "~again") for e in events]
+        again_ids = [_with_id(e, e.event_id + "~again") for e in events]
         assert await _apply(engine, events + again_ids) == 0
         assert await aggregator.step() == 0
         assert await _snapshot(engine, ROLLUP_TABLES) == snap

@@ -20,7 +20,9 @@ from sqlalchemy.engine import Connection
 
 from vcc_domain.errors import ConfigError, Conflict, Unavailable
 from vcc_proto.server import free_tcp_port
+from vcc_proto.v1 import events_pb2 as pb
 from vcc_replication.db import make_engine
+from vcc_replication.events import body_type
 from vcc_site.store.api import (
     AgentStateRecord,
     AuditRecord,
@@ -60,7 +62,7 @@ def call(call_id: str, state: str = "queued", **kw: object) -> CallRecord:
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
-def cdr(call_id: str, cdr_id: str | None = None) -> CdrRecord:
+def cdr(call_id: str, cdr_id: str | None = None, ended_at_ms: int = 9_000) -> CdrRecord:
     return CdrRecord(
         cdr_id=cdr_id or f"cdr-{call_id}",
         call_id=call_id,
@@ -73,7 +75,7 @@ def cdr(call_id: str, cdr_id: str | None = None) -> CdrRecord:
         outcome="answered",
         arrival_at_ms=1_000,
         answered_at_ms=2_000,
-        ended_at_ms=9_000,
+        ended_at_ms=ended_at_ms,
         wait_ms=1_000,
         ring_ms=500,
         talk_ms=7_000,
@@ -85,8 +87,9 @@ def cdr(call_id: str, cdr_id: str | None = None) -> CdrRecord:
     )
 
 
-def event(n: int | str, kind: str = "call.updated", at_ms: int = 1_000) -> Event:
-    return Event(f"evt_{n}", kind, f"call-{n}", {"n": str(n), "nested": [1, 2]}, at_ms)
+def event(n: int | str, kind: str = "call.queued", at_ms: int = 1_000) -> Event:
+    info = pb.CallInfo(call_id=f"call-{n}", state=str(n), priority="vip")
+    return Event(f"evt_{n}", kind, f"call-{n}", body_type(kind)(call=info), at_ms)
 
 
 @pytest.fixture(params=["sqlite-direct", "sqlite-engine", "postgresql"])
@@ -240,7 +243,7 @@ async def test_agent_records_counts_and_repeats(store: SqlSiteStore) -> None:
             await store.commit(UnitOfWork().add(repeated).emit(event("r")))
     await store.commit(UnitOfWork().add(replace(session, logout_at_ms=99)))
     assert await store.open_sessions() == []
-    await store.commit(UnitOfWork().add(cdr("c1"), replace(cdr("c2"), ended_at_ms=20_000)))
+    await store.commit(UnitOfWork().add(cdr("c1"), cdr("c2", ended_at_ms=20_000)))
     assert [c.call_id for c in await store.cdrs()] == ["c1", "c2"]
     assert [c.call_id for c in await store.cdrs(after_ended_at_ms=9_000)] == ["c2"]
     assert await store.counts() == {
@@ -329,3 +332,64 @@ async def test_a_database_that_refuses_connections_is_unavailable_for_reads() ->
     finally:
         await store.close()
         await store.engine.dispose()
+
+
+LEGACY_OUTBOX = [  # (kind, JSON payload) as sites wrote them before events were protobuf
+    ("call.answered", {"call_id": "call-1", "site_id": "KM", "state": "connected",
+                       "business_id": "billing", "tier": "vip", "priority": "vip",
+                       "agent_id": "KM-0001", "answered_at_ms": 1_700_000_000.25}),
+    ("cdr.created", {"call_id": "call-1", "site_id": "KM", "state": "ended", "tier": "vip",
+                     "cdr": {"cdr_id": "cdr-1", "call_id": "call-1", "site_id": "KM",
+                             "talk_ms": 7_000, "transferred": True, "ivr_path": ["1", "2"]},
+                     "legs": [{"leg_id": "leg-1", "serving_site": "KM", "offered_at_ms": 5}]}),
+    ("work_order.created", {"order": {"order_id": "wo-1", "owner_site": "KM", "version": 2,
+                                      "fields": {"address": "x"}}, "action": "created",
+                            "actor": "KM-0001"}),
+    ("customer.updated", {"customer_id": "KM-C1", "action": "pin_set", "pin_failures": 1,
+                          "customer": {"customer_id": "KM-C1", "balance_fen": -5,
+                                       "pin_set": True}}),
+]
+
+
+def _to_0003(connection: Connection) -> None:
+    from alembic import command
+
+    from vcc_site.store.migrations import alembic_config
+
+    command.upgrade(alembic_config(connection), "0003")
+
+
+async def test_migration_turns_json_outbox_rows_into_protobuf(db_url: str) -> None:
+    import json
+
+    from sqlalchemy import text
+
+    engine = make_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_to_0003)
+            for seq, (kind, payload) in enumerate(LEGACY_OUTBOX, start=1):
+                await conn.execute(text(
+                    "INSERT INTO outbox (seq, event_id, kind, aggregate_id, payload, at_ms, "
+                    "sent_at_ms) VALUES (:seq, :id, :kind, 'agg', :payload, 9, 0)"),
+                    {"seq": seq, "id": f"evt_{seq}", "kind": kind,
+                     "payload": json.dumps(payload)})
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+    store = await SqlSiteStore.open(db_url, SITE)
+    try:
+        rows = await store.outbox_after(0)
+    finally:
+        await store.close()
+    assert [r.event.kind for r in rows] == [k for k, _ in LEGACY_OUTBOX]
+    answered, created, order, customer = (r.event.body for r in rows)
+    assert isinstance(answered, pb.CallAnswered) and answered.call.agent_id == "KM-0001"
+    assert answered.call.state == "connected" and answered.answered_at_ms == 1_700_000_000_250
+    assert isinstance(created, pb.CdrCreated) and created.call.state == "ended"
+    assert created.cdr.talk_ms == 7_000 and list(created.cdr.ivr_path) == ["1", "2"]
+    assert created.legs[0].serving_site == "KM"
+    assert isinstance(order, pb.WorkOrderChanged) and order.order.version == 2
+    assert dict(order.order.fields) == {"address": "x"} and order.actor == "KM-0001"
+    assert isinstance(customer, pb.CustomerUpdated) and customer.customer.balance_fen == -5
+    assert rows[0].data and rows[0].event.event_id == "evt_1"

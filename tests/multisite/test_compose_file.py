@@ -28,6 +28,8 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.multisite.yml"
 NATS_CONF = REPO / "ops" / "docker" / "nats.conf"
 PROMETHEUS = REPO / "ops" / "docker" / "prometheus.yml"
+RULES = REPO / "ops" / "prometheus" / "rules"
+GRAFANA = REPO / "ops" / "grafana"
 
 
 def _problems(report: ComposeReport) -> str:
@@ -118,6 +120,17 @@ BROKEN = [
     ("comma splitting a flow-sequence item", [("\"--join=crdb-1,crdb-2,crdb-3\",\n              \"--locality=region=yunnan,zone=DL\"",
                                                 "--join=crdb-1,crdb-2,crdb-3,\n              \"--locality=region=yunnan,zone=DL\"")],
      "crdb-3: stray argument(s) ['crdb-2', 'crdb-3']"),
+    ("rules not mounted", [("      - ./ops/prometheus/rules:/etc/prometheus/rules:ro\n", "")],
+     "prometheus: rule_files /etc/prometheus/rules/*.yml: matches no file mounted from the project"),
+    ("rules folder missing", [("./ops/prometheus/rules:", "./ops/prometheus/rulez:")],
+     "prometheus: mounts ./ops/prometheus/rulez, which does not exist"),
+    ("dashboards not mounted", [("      - ./ops/grafana/dashboards:/var/lib/grafana/dashboards:ro\n", "")],
+     "grafana: dashboard provider vcc: /var/lib/grafana/dashboards holds no dashboard mounted from the project"),
+    ("grafana provisioning not mounted", [("./ops/grafana/provisioning:/etc/grafana/provisioning:ro",
+                                          "./ops/grafana/provisioning:/etc/grafana/provision:ro")],
+     "grafana: /etc/grafana/provisioning is not a folder mounted from the project"),
+    ("grafana published on a port it does not serve", [("3000:3000", "3000:3001")],
+     "grafana: publishes container port 3001, but it listens on [3000]"),
     ("etcd members disagreeing", [("--name=etcd-3,", "--name=etcd-4,")],
      "etcd-3: --initial-cluster names ['etcd-1', 'etcd-2', 'etcd-3'], members are ['etcd-1', 'etcd-2', 'etcd-4']"),
 ]
@@ -181,3 +194,54 @@ def test_a_file_that_does_not_parse_is_reported(tmp_path: Path) -> None:
 def test_the_shipped_prometheus_config_parses() -> None:
     conf = load_yaml(PROMETHEUS.read_text(encoding="utf-8"))
     assert {job["job_name"] for job in conf["scrape_configs"]} >= {"vcc-hub", "vcc-site"}
+
+
+def test_monitoring_files_are_mounted() -> None:
+    """Prometheus loads the rule files and Grafana its datasource and dashboard."""
+    compose = load_yaml(COMPOSE.read_text(encoding="utf-8"))
+    prom = compose["services"]["prometheus"]["volumes"]
+    grafana = compose["services"]["grafana"]["volumes"]
+    assert "./ops/prometheus/rules:/etc/prometheus/rules:ro" in prom
+    assert {"./ops/grafana/provisioning:/etc/grafana/provisioning:ro",
+            "./ops/grafana/dashboards:/var/lib/grafana/dashboards:ro"} <= set(grafana)
+    for mount in [*prom, *grafana]:
+        assert (REPO / mount.split(":")[0]).exists(), mount
+    assert sorted(p.name for p in RULES.glob("*.yml")) == ["vcc-alerts.yml", "vcc-recording.yml"]
+    assert load_yaml(PROMETHEUS.read_text(encoding="utf-8"))["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+    assert list((GRAFANA / "dashboards").glob("*.json"))
+
+
+def _with_mounted_folder(tmp_path: Path, source: Path, name: str, edit: tuple[str, str]) -> Path:
+    """A copy whose mounted folder ``source`` has one edit in its file ``name``."""
+    copy = tmp_path / source.name
+    shutil.copytree(source, copy)
+    target = copy / name
+    text = target.read_text(encoding="utf-8")
+    assert edit[0] in text
+    target.write_text(text.replace(edit[0], edit[1]), encoding="utf-8")
+    return _broken_copy(tmp_path, [(f"./{source.relative_to(REPO)}:", f"{copy}:")])
+
+
+def test_a_rule_without_expr_is_reported(tmp_path: Path) -> None:
+    path = _with_mounted_folder(tmp_path, RULES, "vcc-alerts.yml",
+                                ("        expr: up{job=\"vcc-site\"} == 0\n", ""))
+    report = check_compose(path, project_dir=REPO)
+    assert "prometheus: rule file vcc-alerts.yml: group vcc-availability: a rule without a " \
+        "record/alert name or an expr" in report.problems, _problems(report)
+
+
+def test_a_grafana_datasource_off_prometheus_is_reported(tmp_path: Path) -> None:
+    path = _with_mounted_folder(tmp_path, GRAFANA / "provisioning", "datasources/prometheus.yml",
+                                ("http://prometheus:9090", "http://prometheus:9091"))
+    report = check_compose(path, project_dir=REPO)
+    assert "grafana: datasource Prometheus: http://prometheus:9091: prometheus listens on 9090" \
+        in report.problems, _problems(report)
+
+
+def test_a_dashboard_on_an_unknown_datasource_is_reported(tmp_path: Path) -> None:
+    path = _with_mounted_folder(tmp_path, GRAFANA / "dashboards", "vcc-province.json",
+                                ('"uid": "vcc-prometheus"', '"uid": "other"'))
+    report = check_compose(path, project_dir=REPO)
+    assert any(p.startswith("grafana: dashboard vcc-province.json: panel ") and
+               "uses datasource uid 'other', not provisioned (vcc-prometheus)" in p
+               for p in report.problems), _problems(report)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vcc_replication.events import ContiguousTracker, SiteEvent, decode, encode, headers
+from vcc_proto.v1 import events_pb2 as pb
+from vcc_replication.events import ContiguousTracker, decode, encode, event, headers
 
 
 @st.composite
@@ -74,6 +75,7 @@ def test_load_restores_out_of_order_sequences() -> None:
 
 
 def test_wire_format_round_trip() -> None:
-    event = SiteEvent("KM", 7, "evt_1", "call.ended", "call_1", 123, {"a": [1, "x"]})
-    assert decode(encode(event)) == event
-    assert headers(event) == {"Nats-Msg-Id": "evt_1", "Vcc-Seq": "7", "Vcc-Site": "KM"}
+    e = event("KM", 7, "evt_1", "call.ended", "call_1", 123,
+              pb.CallEnded(call=pb.CallInfo(call_id="call_1"), end_reason="completed"))
+    assert decode(encode(e)) == e
+    assert headers(e) == {"Nats-Msg-Id": "evt_1", "Vcc-Seq": "7", "Vcc-Site": "KM"}

@@ -8,6 +8,7 @@ from vcc_failover.sites import SiteEndpointSettings
 from vcc_hub.components import HubContext
 from vcc_hub.events.consumer import EventsConsumer, SiteDirectory
 from vcc_hub.events.customers import CustomersServicer
+from vcc_hub.events.lag import LAG
 from vcc_hub.events.service import ReplicationServicer
 from vcc_hub.events.tables import MIGRATIONS
 from vcc_hub.events.workorders_service import ProvinceWorkOrdersServicer
@@ -42,6 +43,7 @@ async def start_events(ctx: HubContext, leadership: Leadership, sites: SiteEndpo
     directory = SiteDirectory(list(ctx.config.etcd_endpoints), sites.static_map())
     consumer = EventsConsumer(ctx.engine, ctx.nats, lambda: leadership, ctx.clock, directory,
                               grace_s=settings.gap_grace_s)
+    LAG.bound_to(site.id for site in ctx.province.sites)  # lag series: one per site
     consumer.start()
     return HubEvents(consumer, ReplicationServicer(ctx.engine, consumer, ctx.clock),
                      CustomersServicer(ctx.engine),

@@ -11,6 +11,7 @@ higher sequence than the one it holds.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, tuple_
@@ -19,14 +20,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vcc_hub.events import tables as t
 from vcc_hub.events.workorders import apply_work_orders
+from vcc_proto.v1 import events_pb2 as pb
 from vcc_replication.events import ContiguousTracker, SiteEvent
 from vcc_replication.fencing import advance_fence
 
-CDR_FIELDS = (
-    "cdr_id", "call_id", "site_id", "home_site", "entry_site", "business_id", "tier",
-    "caller_masked", "outcome", "arrival_at_ms", "answered_at_ms", "ended_at_ms", "wait_ms",
-    "ring_ms", "talk_ms", "hold_ms", "agent_id", "transferred", "overflowed",
-)
+#: the hub's ``cdrs`` columns filled from a CDR: every field of the ``Cdr`` message (the
+#: one definition of a CDR) but ``ivr_path``, stored as JSON text
+CDR_COLUMNS = tuple(f.name for f in pb.Cdr.DESCRIPTOR.fields if f.name != "ivr_path")
+#: the customer profile's fields, each a column of ``customers`` of the same name
+PROFILE_COLUMNS = tuple(f.name for f in pb.CustomerProfile.DESCRIPTOR.fields)
+#: bodies whose call state the hub's ``calls`` copy follows (a consult leg's do not)
+CALL_BODIES = frozenset(f.name for f in pb.SiteEvent.DESCRIPTOR.oneofs_by_name["body"].fields
+                        if f.name.startswith("call_")) | {"cdr_created"}
+#: the inbox's kind for an event moved to the dead letters (its sequence counts as seen)
+DEAD_LETTER_KIND = "dead_letter"
 
 
 def _insert(conn: AsyncConnection, table: Any) -> Any:
@@ -80,14 +87,12 @@ async def apply_batch(
 async def _apply_cdrs(conn: AsyncConnection, events: list[SiteEvent]) -> None:
     rows: list[dict[str, Any]] = []
     for e in events:
-        if e.kind != "cdr.created":
+        if e.WhichOneof("body") != "cdr_created" or not e.cdr_created.HasField("cdr"):
             continue
-        cdr = e.payload.get("cdr")
-        if not isinstance(cdr, dict):
-            continue
-        row = {name: cdr.get(name) for name in CDR_FIELDS}
+        cdr = e.cdr_created.cdr
+        row = {name: getattr(cdr, name) for name in CDR_COLUMNS}
         row["site_id"] = row["site_id"] or e.site
-        row["ivr_path"] = json.dumps(list(cdr.get("ivr_path") or []), ensure_ascii=False)
+        row["ivr_path"] = json.dumps(list(cdr.ivr_path), ensure_ascii=False)
         row["event_seq"] = e.seq
         rows.append(row)
     if rows:
@@ -95,28 +100,33 @@ async def _apply_cdrs(conn: AsyncConnection, events: list[SiteEvent]) -> None:
         await conn.execute(stmt, rows)
 
 
+def _call_of(e: SiteEvent) -> pb.CallInfo | None:
+    """The call an event changes the state of (None: not a call, or no state change)."""
+    name = e.WhichOneof("body")
+    if name not in CALL_BODIES:
+        return None
+    info: pb.CallInfo = getattr(e, name).call
+    return info if info.state else None
+
+
 async def _apply_calls(conn: AsyncConnection, events: list[SiteEvent]) -> None:
-    latest: dict[tuple[str, str], SiteEvent] = {}
+    latest: dict[tuple[str, str], tuple[SiteEvent, pb.CallInfo]] = {}
     for e in events:
-        if not (e.kind.startswith("call.") or e.kind == "cdr.created"):
+        info = _call_of(e)
+        if info is None:
             continue
-        if "state" not in e.payload:
-            continue
-        key = (e.site, str(e.payload.get("call_id") or e.aggregate_id))
+        key = (e.site, info.call_id or e.aggregate_id)
         held = latest.get(key)
-        if held is None or held.seq < e.seq:
-            latest[key] = e
+        if held is None or held[0].seq < e.seq:
+            latest[key] = (e, info)
     if not latest:
         return
     rows = [{
-        "site_id": site, "call_id": call_id,
-        "state": str(e.payload.get("state", "")),
-        "business_id": str(e.payload.get("business_id") or ""),
-        "tier": str(e.payload.get("tier") or ""),
-        "priority": str(e.payload.get("priority") or ""),
-        "agent_id": str(e.payload.get("agent_id") or ""),
-        "last_kind": e.kind, "last_seq": e.seq, "updated_at_ms": e.at_ms,
-    } for (site, call_id), e in sorted(latest.items())]
+        "site_id": site, "call_id": call_id, "state": info.state,
+        "business_id": info.business_id, "tier": info.tier, "priority": info.priority,
+        "agent_id": info.agent_id, "last_kind": e.kind, "last_seq": e.seq,
+        "updated_at_ms": e.at_ms,
+    } for (site, call_id), (e, info) in sorted(latest.items())]
     ins = _insert(conn, t.calls)
     stmt = ins.on_conflict_do_update(
         index_elements=["site_id", "call_id"],
@@ -131,34 +141,24 @@ async def _apply_calls(conn: AsyncConnection, events: list[SiteEvent]) -> None:
 async def _apply_agent_states(conn: AsyncConnection, events: list[SiteEvent]) -> None:
     rows = [{
         "site": e.site, "seq": e.seq,
-        "agent_id": str(e.payload.get("agent_id") or e.aggregate_id),
-        "session_id": str(e.payload.get("session_id") or ""),
-        "state": str(e.payload.get("state") or ""),
-        "reason": str(e.payload.get("reason") or ""),
-        "call_id": str(e.payload.get("call_id") or ""),
-        "at_ms": e.at_ms,
-    } for e in events if e.kind == "agent.state"]
+        "agent_id": e.agent_state.agent_id or e.aggregate_id,
+        "session_id": e.agent_state.session_id, "state": e.agent_state.state,
+        "reason": e.agent_state.reason, "call_id": e.agent_state.call_id, "at_ms": e.at_ms,
+    } for e in events if e.WhichOneof("body") == "agent_state"]
     if rows:
         await conn.execute(_insert(conn, t.agent_states).on_conflict_do_nothing(), rows)
 
 
-CUSTOMER_FIELDS = ("customer_id", "home_site", "phone", "account_no", "name", "tier")
-CUSTOMER_NUMBERS = ("balance_fen", "bill_fen", "bill_due_at_ms", "open_work_orders",
-                    "updated_at_ms")
-
-
 def customer_row(e: SiteEvent) -> dict[str, Any] | None:
     """The hub's copy of a customer from a ``customer.updated`` event carrying the whole
-    profile (``payload["customer"]``); None for an event without one."""
-    profile = e.payload.get("customer")
-    if e.kind != "customer.updated" or not isinstance(profile, dict):
+    profile; None for an event without one."""
+    if e.WhichOneof("body") != "customer_updated" or not e.customer_updated.HasField("customer"):
         return None
-    if not profile.get("customer_id"):
+    profile = e.customer_updated.customer
+    if not profile.customer_id:
         return None
-    row: dict[str, Any] = {name: str(profile.get(name) or "") for name in CUSTOMER_FIELDS}
-    row.update({name: int(profile.get(name) or 0) for name in CUSTOMER_NUMBERS})
+    row: dict[str, Any] = {name: getattr(profile, name) for name in PROFILE_COLUMNS}
     row["home_site"] = row["home_site"] or e.site
-    row["pin_set"] = bool(profile.get("pin_set"))
     row["as_of_ms"] = e.at_ms
     row["event_seq"] = e.seq
     return row
@@ -190,6 +190,11 @@ async def _advance_progress(conn: AsyncConnection, events: list[SiteEvent],
     seqs: dict[str, list[int]] = {}
     for e in events:
         seqs.setdefault(e.site, []).append(e.seq)
+    await _progress(conn, seqs, tracker, now_ms)
+
+
+async def _progress(conn: AsyncConnection, seqs: dict[str, list[int]],
+                    tracker: ContiguousTracker, now_ms: int) -> None:
     rows = [{"site": site, "contiguous_seq": tracker.preview(site, s), "updated_at_ms": now_ms}
             for site, s in sorted(seqs.items())]
     ins = _insert(conn, t.site_progress)
@@ -200,6 +205,36 @@ async def _advance_progress(conn: AsyncConnection, events: list[SiteEvent],
         where=t.site_progress.c.contiguous_seq < ins.excluded.contiguous_seq,
     )
     await conn.execute(stmt, rows)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadMark:
+    """An event moved to the dead letters whose envelope named its site and sequence."""
+
+    site: str
+    seq: int
+    event_id: str
+    at_ms: int
+
+
+async def mark_dead(conn: AsyncConnection, token: int, marks: list[DeadMark],
+                    tracker: ContiguousTracker, now_ms: int) -> list[DeadMark]:
+    """Count dead-lettered events as seen (an inbox row of kind ``dead_letter``), so the
+    sequence moves on and gap repair does not ask for them again; returns the marks that
+    were new. Re-publishing the same event later is then dropped as a duplicate: to apply
+    it after a fix, delete its inbox row (the dead letter keeps its bytes)."""
+    await advance_fence(conn, token)
+    fresh = {(m.site, m.seq): m for m in marks if not tracker.seen(m.site, m.seq)}
+    if not fresh:
+        return []
+    rows = [{"event_id": m.event_id, "site": m.site, "seq": m.seq, "kind": DEAD_LETTER_KIND,
+             "at_ms": m.at_ms, "applied_at_ms": now_ms} for m in fresh.values()]
+    await conn.execute(_insert(conn, t.inbox).on_conflict_do_nothing(), rows)
+    seqs: dict[str, list[int]] = {}
+    for site, seq in fresh:
+        seqs.setdefault(site, []).append(seq)
+    await _progress(conn, seqs, tracker, now_ms)
+    return list(fresh.values())
 
 
 async def load_tracker(conn: AsyncConnection, now: float) -> ContiguousTracker:

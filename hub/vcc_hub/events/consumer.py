@@ -9,6 +9,15 @@ Gap repair: every half second the open gaps of each site are checked; a gap open
 than ``grace_s`` makes the hub ask the site (``Remote.RepublishEvents``) to publish that
 range again, and the gap's timer restarts (so a site that is down is asked again later,
 not in a loop). Sites are found through ``SiteDirectory`` (a static map or etcd).
+
+Dead letters: an event that cannot be decoded, or whose apply fails for a reason of its
+own (a batch that fails is applied again one event at a time to find it), is delivered
+again after a short delay, up to ``MAX_DELIVERIES`` times; then it is published to
+``VCC_DEAD_LETTERS`` (:mod:`vcc_replication.dead_letters`), counted in
+``vcc_hub_events_dead_lettered_total`` and acknowledged. Other events of its site keep
+being applied meanwhile. A dead letter whose envelope gave its site and sequence is
+recorded in the inbox as seen (kind ``dead_letter``), so the contiguous sequence moves
+past it and gap repair does not ask for it forever.
 """
 
 from __future__ import annotations
@@ -22,13 +31,15 @@ from collections.abc import Callable
 
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vcc_domain.clock import Clock
 from vcc_domain.errors import Fenced, NotLeader, Unavailable
 from vcc_failover.leadership import Leadership
-from vcc_hub.events.apply import apply_batch, load_tracker
+from vcc_hub.events.apply import DeadMark, apply_batch, load_tracker, mark_dead
+from vcc_hub.events.lag import LAG
 from vcc_proto.channels import ChannelPool
 from vcc_proto.names import SITE_EVENTS_STREAM, SITE_EVENTS_SUBJECTS, SITE_KEY_PREFIX
 from vcc_proto.observability import call_context
@@ -36,8 +47,21 @@ from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 from vcc_replication.background import BackgroundNats
 from vcc_replication.db import run_transaction
-from vcc_replication.events import ContiguousTracker, Gap, SiteEvent, decode
+from vcc_replication.dead_letters import (
+    MAX_DELIVERIES,
+    REDELIVER_DELAY_S,
+    publish_dead_letter,
+)
+from vcc_replication.events import (
+    SITE_HEADER,
+    ContiguousTracker,
+    Gap,
+    InvalidEvent,
+    SiteEvent,
+    decode,
+)
 from vcc_replication.jetstream import RETRYABLE
+from vcc_replication.streams import DEAD_LETTER_STREAM, site_of_subject
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +69,15 @@ DURABLE = "vcc-hub-events"
 SUBJECT_FILTER = SITE_EVENTS_SUBJECTS
 MAX_REPAIR_RANGE = 20_000
 
-LAG = Histogram("vcc_hub_replication_lag_seconds",
-                "From a site event's time to its apply at the hub",
-                buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
 APPLIED = Counter("vcc_hub_events_applied_total", "Site events applied at the hub", ["site"])
 DUPLICATES = Counter("vcc_hub_events_duplicate_total",
                      "Site events delivered again and dropped by the inbox", ["site"])
 OPEN_GAPS = Gauge("vcc_hub_open_gaps", "Missing ranges above the contiguous sequence", ["site"])
 CONTIGUOUS = Gauge("vcc_hub_contiguous_seq", "Highest contiguous event sequence applied",
                    ["site"])
+DEAD_LETTERED = Counter("vcc_hub_events_dead_lettered_total",
+                        "Site events moved to the dead letters (not decodable or not applicable)",
+                        ["site", "reason"])
 REPAIRS = Counter("vcc_hub_gap_repairs_total", "RepublishEvents requests sent to sites",
                   ["site", "outcome"])
 
@@ -180,17 +204,42 @@ class EventsConsumer:
             await self._apply(msgs)
 
     async def _apply(self, msgs: list[Msg]) -> None:
-        tracker = self.tracker
-        assert tracker is not None
-        events: list[SiteEvent] = []
-        good: list[Msg] = []
+        """Apply a batch in one transaction; if that fails for a reason of the events
+        (not the database or leadership), apply them one by one so the good ones go in
+        and each culprit is refused alone (redelivered, then dead-lettered)."""
+        decoded: list[tuple[Msg, SiteEvent]] = []
         for msg in msgs:
             try:
-                events.append(decode(msg.data))
-                good.append(msg)
-            except ValueError as exc:
-                log.error("events: dropping a malformed message on %s: %s", msg.subject, exc)
-                await msg.term()
+                decoded.append((msg, decode(msg.data)))
+            except InvalidEvent as exc:
+                await self._refuse(msg, "decode", exc, exc.envelope)
+        if not decoded:
+            return
+        try:
+            await self._commit([e for _, e in decoded])
+        except Exception as exc:
+            if systemic(exc):
+                raise
+            log.warning("events: a batch of %d failed (%r); applying one by one",
+                        len(decoded), exc)
+            for msg, event in decoded:
+                try:
+                    await self._commit([event])
+                except Exception as one:
+                    if systemic(one):
+                        raise
+                    await self._refuse(msg, "apply", one, event)
+                    continue
+                with contextlib.suppress(Exception):
+                    await msg.ack()
+            return
+        for msg, _ in decoded:
+            with contextlib.suppress(Exception):
+                await msg.ack()
+
+    async def _commit(self, events: list[SiteEvent]) -> None:
+        tracker = self.tracker
+        assert tracker is not None
         token = self._leadership().require()
         now_ms = int(self._clock.now() * 1000)
         new = await run_transaction(
@@ -201,19 +250,67 @@ class EventsConsumer:
         for e in new:
             tracker.observe(e.site, e.seq, now)
             APPLIED.labels(e.site).inc()
-            LAG.observe(max(0.0, (now_ms - e.at_ms) / 1000.0))
+            LAG.observe(e.site, (now_ms - e.at_ms) / 1000.0)
             if debug:  # the call's trail across processes, on its own log lines
                 with call_context(call_of(e), site=e.site):
                     log.debug("events: applied %s #%d %s", e.site, e.seq, e.kind)
         for e in events:
             if e.event_id not in fresh_ids:
                 DUPLICATES.labels(e.site).inc()
-        for site in {e.site for e in events}:
+        self._figures({e.site for e in events})
+
+    def _figures(self, sites: set[str]) -> None:
+        tracker = self.tracker
+        assert tracker is not None
+        for site in sites:
             CONTIGUOUS.labels(site).set(tracker.contiguous(site))
             OPEN_GAPS.labels(site).set(len(tracker.gaps(site)))
-        for msg in good:
+
+    async def _refuse(self, msg: Msg, reason: str, exc: Exception,
+                      event: SiteEvent | None) -> None:
+        """An event that cannot be decoded or applied: delivered again later, until the
+        last allowed delivery moves it to the dead letters and acknowledges it. A dead
+        letter whose envelope named its site and sequence counts as seen (the sequence
+        moves on; gap repair does not ask for it again); bytes without one leave any gap
+        to gap repair, which gets the site's own copy of that sequence."""
+        deliveries = msg.metadata.num_delivered or 1
+        if deliveries < MAX_DELIVERIES:
+            log.warning("events: refused a message on %s (%s, delivery %d of %d): %s",
+                        msg.subject, reason, deliveries, MAX_DELIVERIES, exc)
             with contextlib.suppress(Exception):
-                await msg.ack()
+                await msg.nak(delay=REDELIVER_DELAY_S)
+            return
+        site = (event.site if event is not None else "") or (
+            (msg.headers or {}).get(SITE_HEADER) or site_of_subject(msg.subject))
+        now_ms = int(self._clock.now() * 1000)
+        await publish_dead_letter(self._nats.js, msg, site, reason, str(exc), deliveries,
+                                  now_ms)
+        if event is not None:
+            try:
+                await self._mark_dead(event, now_ms)
+            except Exception as mark_exc:
+                if systemic(mark_exc):
+                    raise
+                # e.g. an ID too long for the inbox: the letter is kept, the gap stays
+                log.error("events: could not record dead-lettered %s #%d as seen: %r",
+                          event.site, event.seq, mark_exc)
+        DEAD_LETTERED.labels(site, reason).inc()
+        log.error("events: moved a message on %s to %s after %d deliveries (%s): %s",
+                  msg.subject, DEAD_LETTER_STREAM, deliveries, reason, exc)
+        with contextlib.suppress(Exception):
+            await msg.ack()
+
+    async def _mark_dead(self, event: SiteEvent, now_ms: int) -> None:
+        tracker = self.tracker
+        assert tracker is not None
+        token = self._leadership().require()
+        mark = DeadMark(event.site, event.seq, event.event_id, max(0, event.at_ms))
+        new = await run_transaction(
+            self._engine, lambda conn: mark_dead(conn, token, [mark], tracker, now_ms))
+        now = self._clock.monotonic()
+        for m in new:
+            tracker.observe(m.site, m.seq, now)
+        self._figures({event.site})
 
     async def _drop(self) -> None:
         self.tracker = None
@@ -264,9 +361,20 @@ class EventsConsumer:
             self._repairing.discard((site, gap.first))
 
 
+def systemic(exc: BaseException) -> bool:
+    """A failure of the database, the broker or leadership, not of the events applied:
+    the batch waits (nothing is refused or dead-lettered for it)."""
+    if isinstance(exc, Fenced | NotLeader | Unavailable | OSError | TimeoutError
+                  | OperationalError | InterfaceError):
+        return True
+    return bool(getattr(exc, "connection_invalidated", False))
+
+
 def call_of(event: SiteEvent) -> str:
-    """The call an event is about ("" if none)."""
-    call_id = event.payload.get("call_id") if isinstance(event.payload, dict) else None
-    if call_id:
-        return str(call_id)
-    return event.aggregate_id if event.kind.startswith(("call.", "cdr.")) else ""
+    """The call an event is about ("" if none): a call event's aggregate, else the
+    call its body names (a CDR, an agent's state)."""
+    if event.kind.startswith(("call.", "consult.")):
+        return event.aggregate_id
+    body = getattr(event, event.WhichOneof("body") or "", None)
+    found = getattr(body, "call_id", "") or getattr(getattr(body, "cdr", None), "call_id", "")
+    return str(found)

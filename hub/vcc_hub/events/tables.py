@@ -1,9 +1,11 @@
 """The hub's events schema: the inbox, per-site progress, and the hub's copies.
 
 * ``inbox`` — one row per applied site event (keyed by event ID, unique per site and
-  sequence): a replay finds its row and changes nothing.
+  sequence): a replay finds its row and changes nothing. An event moved to the dead
+  letters has a row of kind ``dead_letter`` (its sequence counts as seen).
 * ``site_progress`` — each site's highest contiguous sequence applied at the hub.
-* ``cdrs`` — every CDR of every site (all ``CdrRecord`` fields), one per call per site.
+* ``cdrs`` — every CDR of every site (every field of the ``Cdr`` message of
+  ``events.proto``, ``ivr_path`` as JSON), one per call per site.
 * ``calls`` — the latest state of each call at each site (newest event sequence wins,
   whatever order the events arrived in).
 * ``agent_states`` — every agent state change, appended.

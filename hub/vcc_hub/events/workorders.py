@@ -1,6 +1,6 @@
 """The hub's province-wide copy of work orders, and its figures (issue 9).
 
-Sites emit ``work_order.<action>`` events carrying the whole order (``payload["order"]``).
+Sites emit ``work_order.<action>`` events carrying the whole order (``WorkOrderChanged``).
 Only the site where an order lives writes the copy (``owner_site`` equal to the event's
 site; a serving site's reference row is ignored); the highest ``version`` wins, whatever
 order events arrive in and whichever site sent them (an order handed over from KM to DL
@@ -14,6 +14,7 @@ pure code as a site (:mod:`vcc_domain.workorder_figures`); the reports can call 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, String, Table, Text, select
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from vcc_domain.workorder_figures import OrderFigures, order_figures
 from vcc_domain.workorders import WorkOrder
 from vcc_hub.events.tables import metadata
+from vcc_proto.workorders import order_record
 from vcc_replication.events import SiteEvent
 
 work_orders = Table(
@@ -48,23 +50,19 @@ _FIELDS = frozenset(WorkOrder.__dataclass_fields__)
 
 def order_row(e: SiteEvent) -> dict[str, Any] | None:
     """The copy's row from a ``work_order.*`` event of the owning site, else None."""
-    order = e.payload.get("order")
-    if not e.kind.startswith("work_order.") or not isinstance(order, dict):
+    if e.WhichOneof("body") != "work_order" or not e.work_order.HasField("order"):
         return None
-    if not order.get("order_id") or order.get("owner_site") != e.site:
+    order = e.work_order.order
+    if not order.order_id or order.owner_site != e.site:
         return None
     return {
-        "order_id": str(order["order_id"]), "owner_site": e.site,
-        "origin_site": str(order.get("origin_site") or ""),
-        "business_id": str(order.get("business_id") or ""),
-        "order_type": str(order.get("order_type") or ""),
-        "department": str(order.get("department") or ""),
-        "state": str(order.get("state") or ""),
-        "record": json.dumps(order, ensure_ascii=False, sort_keys=True),
-        "created_at_ms": int(order.get("created_at_ms") or 0),
-        "answer_due_ms": int(order.get("answer_due_ms") or 0),
-        "answered_at_ms": int(order.get("answered_at_ms") or 0),
-        "version": int(order.get("version") or 0),
+        "order_id": order.order_id, "owner_site": e.site,
+        "origin_site": order.origin_site, "business_id": order.business_id,
+        "order_type": order.order_type, "department": order.department,
+        "state": order.state,
+        "record": json.dumps(asdict(order_record(order)), ensure_ascii=False, sort_keys=True),
+        "created_at_ms": order.created_at_ms, "answer_due_ms": order.answer_due_ms,
+        "answered_at_ms": order.answered_at_ms, "version": order.version,
         "from_site": e.site, "event_seq": e.seq, "as_of_ms": e.at_ms,
     }
 

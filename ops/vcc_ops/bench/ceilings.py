@@ -161,7 +161,9 @@ def grpc_echo_ceiling(seconds: float = 5.0, serial_seconds: float = 1.0, channel
 async def _publish_load(url: str, seconds: float, batch: int) -> dict[str, Any]:
     from vcc_domain.ids import new_id
     from vcc_proto.names import SITE_EVENTS_SUBJECTS
-    from vcc_replication.events import SiteEvent, encode, headers
+    from vcc_proto.v1 import events_pb2 as pb
+    from vcc_replication.events import encode, headers
+    from vcc_replication.events import event as site_event
     from vcc_replication.jetstream import connect, ensure_stream
     from vcc_replication.streams import SITE_EVENTS_STREAM, StreamSpec, site_events_subject
 
@@ -185,9 +187,9 @@ async def _publish_load(url: str, seconds: float, batch: int) -> dict[str, Any]:
 
         await nc.subscribe(prefix + ".*", cb=on_ack)
         loop = asyncio.get_running_loop()
-        payload = {"call_id": "call_x", "site_id": "KM", "business_id": "general",
-                   "tier": "ordinary", "priority": "ordinary", "state": "queued",
-                   "agent_id": "KM-0001"}
+        body = pb.CallQueued(call=pb.CallInfo(
+            call_id="call_x", site_id="KM", business_id="general", tier="ordinary",
+            priority="ordinary", state="queued", agent_id="KM-0001"))
         seq = 0
         token = 0
 
@@ -198,8 +200,8 @@ async def _publish_load(url: str, seconds: float, batch: int) -> dict[str, Any]:
             for _ in range(batch):
                 seq += 1
                 token += 1
-                event = SiteEvent("KM", seq, new_id("evt"), "call.queued", "call_x",
-                                  int(time.time() * 1000), payload)
+                event = site_event("KM", seq, new_id("evt"), "call.queued", "call_x",
+                                   int(time.time() * 1000), body)
                 reply = f"{prefix}.{token}"
                 future: asyncio.Future[None] = loop.create_future()
                 waiters[reply] = future
@@ -225,8 +227,8 @@ async def _publish_load(url: str, seconds: float, batch: int) -> dict[str, Any]:
             "js_publish_batch_p99_ms": _ms(_percentile(ordered, 0.99)),
             "js_publish_msgs": count,
             "js_publish_refused": refused,
-            "js_publish_msg_bytes": len(encode(SiteEvent("KM", seq, new_id("evt"),
-                                                         "call.queued", "call_x", 0, payload))),
+            "js_publish_msg_bytes": len(encode(site_event("KM", seq, new_id("evt"),
+                                                          "call.queued", "call_x", 0, body))),
         }
     finally:
         await nc.close()

@@ -44,30 +44,33 @@ def _percentile(ordered: list[float], q: float) -> float:
 
 
 def _events_for_call(i: int, now_ms: int) -> list[Any]:
+    from vcc_proto.v1 import events_pb2 as pb
     from vcc_site.store.api import Event
 
     call_id = new_id("call")
     agent = f"KM-{i % 150:04d}"
-    base = {"call_id": call_id, "site_id": "KM", "business_id": "general", "tier": "ordinary",
-            "priority": "ordinary"}
-    cdr = {"cdr_id": new_id("cdr"), "call_id": call_id, "site_id": "KM", "home_site": "KM",
-           "entry_site": "KM", "business_id": "general", "tier": "ordinary",
-           "caller_masked": "137****0000", "outcome": "answered", "arrival_at_ms": now_ms,
-           "answered_at_ms": now_ms, "ended_at_ms": now_ms, "wait_ms": 5, "ring_ms": 3,
-           "talk_ms": 60, "hold_ms": 0, "agent_id": agent, "transferred": False,
-           "overflowed": False, "ivr_path": ["main", "0"]}
+
+    def info(state: str, agent_id: str = "") -> pb.CallInfo:
+        return pb.CallInfo(call_id=call_id, site_id="KM", business_id="general",
+                           tier="ordinary", priority="ordinary", state=state, agent_id=agent_id)
+
+    cdr = pb.Cdr(cdr_id=new_id("cdr"), call_id=call_id, site_id="KM", home_site="KM",
+                 entry_site="KM", business_id="general", tier="ordinary",
+                 caller_masked="137****0000", outcome="answered", arrival_at_ms=now_ms,
+                 answered_at_ms=now_ms, ended_at_ms=now_ms, wait_ms=5, ring_ms=3, talk_ms=60,
+                 hold_ms=0, agent_id=agent, transferred=False, overflowed=False,
+                 ivr_path=["main", "0"])
     return [
-        Event(new_id("evt"), "call.queued", call_id, {**base, "state": "queued",
-                                                      "agent_id": ""}, now_ms),
-        Event(new_id("evt"), "agent.state", agent,
-              {"agent_id": agent, "session_id": "ses_bench", "state": "busy", "reason": "",
-               "call_id": call_id}, now_ms),
-        Event(new_id("evt"), "call.answered", call_id, {**base, "state": "connected",
-                                                        "agent_id": agent}, now_ms),
-        Event(new_id("evt"), "call.ended", call_id, {**base, "state": "ended",
-                                                     "agent_id": agent}, now_ms),
-        Event(new_id("evt"), "cdr.created", call_id, {**base, "state": "ended",
-                                                      "agent_id": agent, "cdr": cdr}, now_ms),
+        Event(new_id("evt"), "call.queued", call_id, pb.CallQueued(call=info("queued")), now_ms),
+        Event(new_id("evt"), "agent.state", agent, pb.AgentStateChanged(
+            agent_id=agent, session_id="ses_bench", state="busy", reason="", call_id=call_id),
+            now_ms),
+        Event(new_id("evt"), "call.answered", call_id,
+              pb.CallAnswered(call=info("connected", agent)), now_ms),
+        Event(new_id("evt"), "call.ended", call_id, pb.CallEnded(call=info("ended", agent)),
+              now_ms),
+        Event(new_id("evt"), "cdr.created", call_id,
+              pb.CdrCreated(call=info("ended", agent), cdr=cdr), now_ms),
     ]
 
 

@@ -18,25 +18,28 @@ import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+
+from google.protobuf.message import Message
 
 from vcc_domain.clock import SystemClock
 from vcc_domain.province import Province
 from vcc_domain.stats import Cdr, StatsConfig
 from vcc_failover.leadership import StaticLeadership
 from vcc_hub.events import tables as ev
+from vcc_hub.events.apply import CDR_COLUMNS
 from vcc_hub.service.aggregator import Aggregator
 from vcc_hub.store import report_tables as rt
+from vcc_proto.v1 import events_pb2 as pb
 from vcc_replication import fencing
 from vcc_replication.db import make_engine
-from vcc_replication.events import SiteEvent
+from vcc_replication.events import SiteEvent, event
 
 CALLER = "137****0000"
 
 
-def cdr_record(cdr: Cdr) -> dict[str, Any]:
-    """The ``CdrRecord`` fields of a generated CDR, as a site publishes them."""
-    return {**asdict(cdr), "caller_masked": CALLER, "ivr_path": []}
+def cdr_record(cdr: Cdr) -> pb.Cdr:
+    """A generated CDR as a site publishes it (the ``Cdr`` message)."""
+    return pb.Cdr(**asdict(cdr), caller_masked=CALLER)
 
 
 def acw_ms(cdr: Cdr) -> int:
@@ -45,22 +48,22 @@ def acw_ms(cdr: Cdr) -> int:
 
 def site_events(cdrs: Iterable[Cdr]) -> dict[str, list[SiteEvent]]:
     """Per site, the events of ``cdrs`` in time order with sequences 1, 2, 3, ..."""
-    raw: dict[str, list[tuple[int, int, str, str, dict[str, Any]]]] = {}
+    raw: dict[str, list[tuple[int, int, str, str, Message]]] = {}
     for n, c in enumerate(cdrs):
         out = raw.setdefault(c.site_id, [])
         if c.answered_at_ms and c.agent_id:
             for at, state, call in ((c.answered_at_ms, "busy", c.call_id),
                                     (c.ended_at_ms, "wrap_up", c.call_id),
                                     (c.ended_at_ms + acw_ms(c), "ready", "")):
-                out.append((at, n, "agent.state", c.agent_id,
-                            {"agent_id": c.agent_id, "state": state, "call_id": call}))
-        out.append((c.ended_at_ms, n, "cdr.created", c.call_id,
-                    {"call_id": c.call_id, "state": "ended", "cdr": cdr_record(c)}))
+                out.append((at, n, "agent.state", c.agent_id, pb.AgentStateChanged(
+                    agent_id=c.agent_id, state=state, call_id=call)))
+        out.append((c.ended_at_ms, n, "cdr.created", c.call_id, pb.CdrCreated(
+            call=pb.CallInfo(call_id=c.call_id, state="ended"), cdr=cdr_record(c))))
     events: dict[str, list[SiteEvent]] = {}
     for site, items in sorted(raw.items()):
         items.sort(key=lambda e: (e[0], e[1], e[2] == "cdr.created"))
-        events[site] = [SiteEvent(site, seq, f"evt_{site}_{seq:09d}", kind, agg, at, payload)
-                        for seq, (at, _n, kind, agg, payload) in enumerate(items, start=1)]
+        events[site] = [event(site, seq, f"evt_{site}_{seq:09d}", kind, agg, at, body)
+                        for seq, (at, _n, kind, agg, body) in enumerate(items, start=1)]
     return events
 
 
@@ -85,12 +88,15 @@ def write_events(path: Path, events: dict[str, list[SiteEvent]], now_ms: int) ->
             cdr_rows, state_rows = [], []
             for e in items:
                 if e.kind == "cdr.created":
-                    rec = {**e.payload["cdr"], "event_seq": e.seq,
-                           "ivr_path": json.dumps(e.payload["cdr"]["ivr_path"])}
+                    cdr = e.cdr_created.cdr
+                    rec = {name: getattr(cdr, name) for name in CDR_COLUMNS}
+                    rec.update(event_seq=e.seq, ivr_path=json.dumps(list(cdr.ivr_path)))
                     cdr_rows.append(tuple(rec[c] for c in cdr_cols))
                 else:
-                    rec = {"site": site, "seq": e.seq, "session_id": "", "reason": "",
-                           "at_ms": e.at_ms, **e.payload}
+                    a = e.agent_state
+                    rec = {"site": site, "seq": e.seq, "session_id": a.session_id,
+                           "reason": a.reason, "at_ms": e.at_ms, "agent_id": a.agent_id,
+                           "state": a.state, "call_id": a.call_id}
                     state_rows.append(tuple(rec[c] for c in state_cols))
             db.executemany(f"INSERT INTO cdrs ({','.join(cdr_cols)}) VALUES "
                            f"({','.join('?' * len(cdr_cols))})", cdr_rows)

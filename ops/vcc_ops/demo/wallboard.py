@@ -54,7 +54,9 @@ class ProcessFigures:
                 self.waiting[site] = int(sum(x.value for x in samples))
         with contextlib.suppress(Exception):
             hub = scrape(self.hub_metrics, ["vcc_hub_replication_lag_seconds"])
-            got = {x.name: x.value for x in hub["vcc_hub_replication_lag_seconds"]}
+            got: dict[str, float] = {}  # summed over the per-site series
+            for x in hub["vcc_hub_replication_lag_seconds"]:
+                got[x.name] = got.get(x.name, 0.0) + x.value
             total = got.get("vcc_hub_replication_lag_seconds_sum", 0.0)
             count = got.get("vcc_hub_replication_lag_seconds_count", 0.0)
             d_sum, d_count = total - self._last[0], count - self._last[1]

@@ -16,20 +16,23 @@ open incidents, computed from the site's orders); the incoming leader acknowledg
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+
+from google.protobuf.message import Message
 
 from vcc_domain import outbound as ob
 from vcc_domain.errors import InvalidInput, NotFound
 from vcc_domain.handover import Handover, acknowledge, build_handover
 from vcc_domain.ids import new_id
 from vcc_domain.outbound import CampaignEntry
+from vcc_proto.v1 import events_pb2 as pb
+from vcc_proto.v1 import site_pb2 as s
 from vcc_site.service.core import SiteCore
 from vcc_site.store.api import Event, UnitOfWork
 from vcc_site.store.wo_reads import work_order_reads
 
 
-def _event(kind: str, aggregate: str, payload: dict[str, Any], at_ms: int) -> Event:
-    return Event(new_id("evt"), kind, aggregate, payload, at_ms)
+def _event(kind: str, aggregate: str, body: Message, at_ms: int) -> Event:
+    return Event(new_id("evt"), kind, aggregate, body, at_ms)
 
 
 class CampaignService:
@@ -48,7 +51,7 @@ class CampaignService:
         entries = ob.parse_campaign_csv(campaign_id, kind, csv_text, now)
         uow = UnitOfWork().add(*entries).emit(_event(
             "campaign.loaded", campaign_id,
-            {"campaign_id": campaign_id, "kind": kind, "entries": len(entries)}, now))
+            pb.CampaignLoaded(campaign_id=campaign_id, kind=kind, entries=len(entries)), now))
         await self.core.store.commit(uow)
         return entries
 
@@ -69,9 +72,11 @@ class CampaignService:
             raise NotFound(f"no entry {entry_no} in {campaign_id}", field="entry_no")
         now = self.core.now_ms()
         entry = ob.record_attempt(found[0], outcome, now, self.max_attempts)
-        payload = {"entry": asdict(entry), "agent_id": agent_id}
+        sent = asdict(entry)
+        del sent["updated_at_ms"]  # the event's own time
+        body = pb.CampaignAttempt(entry=s.CampaignEntry(**sent), agent_id=agent_id)
         await self.core.store.commit(UnitOfWork().add(entry).emit(
-            _event("campaign.attempt", campaign_id, payload, now)))
+            _event("campaign.attempt", campaign_id, body, now)))
         return entry
 
     async def returned(self, campaign_id: str) -> list[CampaignEntry]:
@@ -102,4 +107,5 @@ class HandoverService:
 
     async def _save(self, handover: Handover, kind: str) -> None:
         await self.core.store.commit(UnitOfWork().add(handover).emit(_event(
-            kind, handover.handover_id, {"handover": asdict(handover)}, self.core.now_ms())))
+            kind, handover.handover_id, pb.HandoverChanged(handover=s.HandoverView(
+                **asdict(handover))), self.core.now_ms())))

@@ -22,6 +22,7 @@ from vcc_domain.errors import Conflict, NotFound
 from vcc_domain.ids import new_id
 from vcc_domain.province import Business, Province
 from vcc_proto.observability import call_context
+from vcc_proto.v1.events_pb2 import Leg
 from vcc_site.domain.acd import Acd
 from vcc_site.domain.queue import EndReason, Priority
 from vcc_site.domain.results import (
@@ -95,7 +96,7 @@ class SiteCore:
         self.agents: dict[str, LiveAgent] = {}  # by agent id
         self.sessions: dict[str, LiveAgent] = {}  # by session token
         self.desk = DeskEvents()
-        self.metrics = metrics or SiteMetrics(site_id)
+        self.metrics = metrics or SiteMetrics(site_id, province)
         self._on_fatal = on_fatal
         self._ring_timers: dict[str, asyncio.TimerHandle] = {}  # by call id
         self._wrap_timers: dict[str, asyncio.TimerHandle] = {}  # by agent id
@@ -300,10 +301,9 @@ class SiteCore:
             cdr = call.cdr(OUTCOMES[e.reason])
             uow.add(final, cdr).emit(
                 call.event("call.ended", now, end_reason=e.reason.value),
-                call.event("cdr.created", now, cdr=_cdr_payload(cdr),
-                           legs=legs_payload(call.all_legs())),
+                call.event("cdr.created", now, cdr=cdr, legs=legs_payload(call.all_legs())),
             )
-            self.metrics.call_ended(call.business_id, OUTCOMES[e.reason])
+            self.metrics.call_ended(call.business_id, OUTCOMES[e.reason], call.tier)
         if e.agent_id is not None:
             agent = self.agents.get(e.agent_id)
             if agent is not None:
@@ -323,7 +323,7 @@ class SiteCore:
         cdr = call.cdr(outcome)
         uow.add(call.record(now), cdr).emit(
             call.event("call.ended", now, end_reason=reason),
-            call.event("cdr.created", now, cdr=_cdr_payload(cdr)),
+            call.event("cdr.created", now, cdr=cdr),
         )
         self.metrics.call_ended(call.business_id, outcome)
 
@@ -424,17 +424,9 @@ class SiteCore:
         self._wrap_timers.clear()
 
 
-def legs_payload(legs: list[LegRecord]) -> list[dict[str, object]]:
+def legs_payload(legs: list[LegRecord]) -> list[Leg]:
     """Legs as carried by ``cdr.created``: where each was served and whose caller it was."""
-    return [{"leg_id": g.leg_id, "kind": g.kind, "serving_site": g.site_id,
-             "home_site": g.home_site, "agent_id": g.agent_id,
-             "offered_at_ms": g.offered_at_ms, "answered_at_ms": g.answered_at_ms,
-             "ended_at_ms": g.ended_at_ms, "end_reason": g.end_reason} for g in legs]
-
-
-def _cdr_payload(cdr: object) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for f in cdr.__dataclass_fields__:  # type: ignore[attr-defined]
-        value = getattr(cdr, f)
-        out[f] = list(value) if isinstance(value, tuple) else value
-    return out
+    return [Leg(leg_id=g.leg_id, kind=g.kind, serving_site=g.site_id, home_site=g.home_site,
+                agent_id=g.agent_id, offered_at_ms=g.offered_at_ms,
+                answered_at_ms=g.answered_at_ms, ended_at_ms=g.ended_at_ms,
+                end_reason=g.end_reason) for g in legs]

@@ -19,11 +19,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from vcc_domain.errors import NotFound, Unavailable
 from vcc_domain.ids import new_id
+from vcc_proto.v1 import events_pb2 as pb
 from vcc_site.service.core import SiteCore
 from vcc_site.store.api import AuditRecord, CustomerRecord, Event, UnitOfWork
 
@@ -37,20 +38,22 @@ HUB = "hub"
 # -- profiles up to the hub ----------------------------------------------------------------
 
 
-def profile(record: CustomerRecord) -> dict[str, Any]:
+def profile(record: CustomerRecord) -> pb.CustomerProfile:
     """The customer as shipped off-site: everything but the PIN hash and lock state."""
-    out = asdict(record)
-    for secret in ("pin_hash", "pin_failures", "pin_locked_until_ms"):
-        out.pop(secret, None)
-    out["pin_set"] = record.pin_hash is not None
-    return out
+    r = record
+    return pb.CustomerProfile(
+        customer_id=r.customer_id, home_site=r.home_site, phone=r.phone,
+        account_no=r.account_no, name=r.name, tier=r.tier, balance_fen=r.balance_fen,
+        bill_fen=r.bill_fen, bill_due_at_ms=r.bill_due_at_ms,
+        open_work_orders=r.open_work_orders, updated_at_ms=r.updated_at_ms,
+        pin_set=r.pin_hash is not None)
 
 
 def profile_event(record: CustomerRecord, now_ms: int, action: str,
                   **extra: Any) -> Event:
-    payload = {"customer_id": record.customer_id, "action": action,
-               "customer": profile(record), **extra}
-    return Event(new_id("evt"), "customer.updated", record.customer_id, payload, now_ms)
+    body = pb.CustomerUpdated(customer_id=record.customer_id, action=action,
+                              customer=profile(record), **extra)
+    return Event(new_id("evt"), "customer.updated", record.customer_id, body, now_ms)
 
 
 async def publish_profiles(core: SiteCore) -> int:
@@ -212,8 +215,8 @@ class RemoteCustomers:
         age = f"; as of {found.as_of_ms} (age {max(0, at - found.as_of_ms)} ms)" if found else ""
         detail = f"call {call_id}; home {home}; from {source or '-'}{age}"
         uow.add(AuditRecord(new_id("req"), at, actor, action, subject, detail))
-        uow.emit(Event(new_id("evt"), "customer.remote_read", subject, {
-            "customer_id": found.record.customer_id if found else "",
-            "home_site": home, "source": source, "actor": actor, "call_id": call_id,
-            "action": action, "as_of_ms": found.as_of_ms if found else 0,
-            "site_id": self.core.site_id}, at))
+        uow.emit(Event(new_id("evt"), "customer.remote_read", subject, pb.CustomerRemoteRead(
+            customer_id=found.record.customer_id if found else "",
+            home_site=home, source=source, actor=actor, call_id=call_id,
+            action=action, as_of_ms=found.as_of_ms if found else 0,
+            site_id=self.core.site_id), at))

@@ -21,6 +21,7 @@ from vcc_domain.errors import (
 )
 from vcc_domain.ids import new_id
 from vcc_proto.observability import agent_var
+from vcc_proto.v1 import events_pb2 as pb
 from vcc_site.domain.results import Assignment, Connected, Queued
 from vcc_site.domain.secrets import (
     LockoutPolicy,
@@ -197,6 +198,9 @@ class DeskService:
         now = core.now_ms()
         core._cancel_ring(call.slot)
         call.state = "connected"
+        if not call.answered_at_ms and not call.consult_for:  # its first answer: the wait
+            core.metrics.answered(call.business_id, call.tier,
+                                  max(0, now - call.queued_at_ms) / 1000 if call.queued_at_ms else 0.0)
         call.answered(now)
         if call.leg is not None:
             call.ring_ms += max(0, now - call.leg.offered_at_ms)
@@ -204,7 +208,7 @@ class DeskService:
         uow = UnitOfWork().add(*call.rows(now))
         if call.leg is not None:
             uow.add(call.leg)
-        uow.emit(call.event("call.answered", now, answered_at_ms=result.at))
+        uow.emit(call.event("call.answered", now, answered_at_ms=round(result.at * 1000)))
         core.sync_agent(agent.agent_id, uow, now)
         await core.submit(uow)
         if call.consult_for:  # a consult leg served here: tell the call's owner
@@ -264,9 +268,10 @@ class DeskService:
             if record.attached.get("consult_for") != core.site_id:  # not a same-site leg
                 uow.add(replace(record, disposition=disposition, notes=notes,
                                 updated_at_ms=now))
+            info = pb.CallInfo(call_id=call_id, site_id=core.site_id,  # state: unchanged
+                               agent_id=agent.agent_id)
             uow.emit(Event(new_id("evt"), "call.wrapped_up", call_id,
-                           {"call_id": call_id, "agent_id": agent.agent_id,
-                            "disposition": disposition}, now))
+                           pb.CallWrappedUp(call=info, disposition=disposition), now))
         agent.wrap_call_id, agent.wrap_record = "", None
         core.apply(core.acd.wrap_up_done(agent.agent_id), uow)
         core.sync_agent(agent.agent_id, uow, core.now_ms())

@@ -14,6 +14,8 @@ from typing import Any
 
 from vcc_domain.ids import new_id
 from vcc_domain.privacy import mask_phone
+from vcc_proto.v1 import events_pb2 as pb
+from vcc_replication.events import body_type
 from vcc_site.domain.ivr import IvrSession
 from vcc_site.service.transfer import ConsultLeg
 from vcc_site.store.api import (
@@ -194,20 +196,17 @@ class LiveCall:
         )
 
     def event(self, kind: str, now_ms: int, **extra: Any) -> Event:
-        payload: dict[str, Any] = {
-            "call_id": self.call_id,
-            "site_id": self.site_id,
-            "state": self.state,
-            "business_id": self.business_id,
-            "tier": self.tier,
-            "priority": self.priority,
-            "agent_id": self.agent_id,
-            **extra,
-        }
+        """An event of this call: the kind's message (``events.proto``) with the call as
+        it is now and ``extra`` fields of that message."""
+        owner = ""
         if self.consult_for and kind.startswith("call."):  # a consult leg, not the call
             kind = "consult." + kind.removeprefix("call.")
-            payload["owner_site"] = self.consult_for
-        return Event(new_id("evt"), kind, self.call_id, payload, now_ms)
+            owner = self.consult_for
+        info = pb.CallInfo(call_id=self.call_id, site_id=self.site_id, state=self.state,
+                           business_id=self.business_id, tier=self.tier,
+                           priority=self.priority, agent_id=self.agent_id, owner_site=owner)
+        return Event(new_id("evt"), kind, self.call_id, body_type(kind)(call=info, **extra),
+                     now_ms)
 
 
 @dataclass
@@ -246,11 +245,6 @@ class LiveAgent:
         return done
 
     def event(self, now_ms: int) -> Event:
-        payload = {
-            "agent_id": self.agent_id,
-            "session_id": self.session_id,
-            "state": self.state,
-            "reason": self.reason,
-            "call_id": self.call_id,
-        }
-        return Event(new_id("evt"), "agent.state", self.agent_id, payload, now_ms)
+        body = pb.AgentStateChanged(agent_id=self.agent_id, session_id=self.session_id,
+                                    state=self.state, reason=self.reason, call_id=self.call_id)
+        return Event(new_id("evt"), "agent.state", self.agent_id, body, now_ms)

@@ -1,8 +1,25 @@
-"""Prometheus metrics of a site node (module-level collectors, labelled by site)."""
+"""Prometheus metrics of a site node (module-level collectors, labelled by site).
+
+The answer-wait histogram is what a service level is computed from in PromQL: its buckets
+include every service-level target of the province (``within_s`` of each tier, default and
+per business), and ``vcc_site_service_level_target`` carries each (business, tier)'s target
+with a ``within_s`` label spelled as the histogram's ``le`` of the bucket at that target,
+so a recording rule picks the right bucket with ``label_replace`` to ``le`` and
+``and on (site, business, tier, le)`` (ops/prometheus/rules). A gauge may not carry an
+``le`` label itself (``promtool check metrics``).
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
+
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.utils import floatToGoString
+
+from vcc_domain.province import Province
+
+log = logging.getLogger(__name__)
 
 CALLS_OFFERED = Counter("vcc_site_calls_offered_total", "Calls offered to the site",
                         ["site", "business"])
@@ -31,11 +48,63 @@ EWT_SAMPLES = Counter("vcc_site_ewt_samples_total",
 EWT_ERROR = Histogram("vcc_site_ewt_error_seconds",
                       "Absolute error of the predicted wait, per call", ["site"],
                       buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600))
+ABANDONED = Counter("vcc_site_calls_abandoned_total",
+                    "Calls the caller hung up on while queued or ringing (not in the IVR)",
+                    ["site", "business", "tier"])
+TRANSFERRED = Counter("vcc_site_calls_transferred_out_total",
+                      "Calls that left this site by a transfer to another site",
+                      ["site", "business"])
+OVERFLOWED = Counter("vcc_site_calls_overflowed_out_total",
+                     "Calls that left this site by overflow to another site", ["site", "business"])
+SL_TARGET = Gauge("vcc_site_service_level_target",
+                  "Service-level target: share of calls to answer within `within_s` seconds",
+                  ["site", "business", "tier", "within_s"])
+
+#: Answer-wait buckets besides the province's targets: a few seconds to ten minutes.
+ANSWER_WAIT_SPREAD: tuple[float, ...] = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600)
+_answer_wait: Histogram | None = None
+_answer_wait_buckets: frozenset[float] = frozenset()
+
+
+def service_level_targets(province: Province) -> set[float]:
+    """Every ``within_s`` of the province: the tier defaults and each business's own."""
+    targets = {float(t.within_s) for t in province.tiers.service_levels.values()}
+    for business in province.businesses:
+        targets.update(float(t.within_s) for t in business.service_levels.values())
+    return targets
+
+
+def answer_wait_histogram(targets: Iterable[float]) -> Histogram:
+    """The process's answer-wait histogram, its buckets the spread plus ``targets``.
+
+    Collectors are process-wide: the first province seen fixes the buckets. A node runs
+    one province, so a later call with a target the buckets lack only happens when a test
+    runs several provinces in one process; it is logged, not fatal.
+    """
+    global _answer_wait, _answer_wait_buckets
+    wanted = set(targets)
+    if _answer_wait is None:
+        _answer_wait_buckets = frozenset(ANSWER_WAIT_SPREAD) | wanted
+        _answer_wait = Histogram(
+            "vcc_site_answer_wait_seconds",
+            "Wait of a call from queueing to its first answer (0: answered without queueing)",
+            ["site", "business", "tier"], buckets=sorted(_answer_wait_buckets))
+    missing = wanted - _answer_wait_buckets
+    if missing:
+        log.warning("service-level targets %s s are not answer-wait buckets of this process",
+                    sorted(missing))
+    return _answer_wait
 
 
 class SiteMetrics:
-    def __init__(self, site_id: str) -> None:
+    def __init__(self, site_id: str, province: Province | None = None) -> None:
         self.site = site_id
+        targets = service_level_targets(province) if province is not None else set()
+        self._answer_wait = answer_wait_histogram(targets)
+        self._waits: dict[tuple[str, str], Histogram] = {}  # label children, per (business, tier)
+        self._abandons: dict[tuple[str, str], Counter] = {}
+        if province is not None:
+            self._publish_targets(province)
         self.ewt_samples = 0
         self.ewt_abs_error_s = 0.0  # sum over the samples
         self.ewt_bias_s = 0.0  # sum of predicted - actual (> 0: predictions too long)
@@ -59,8 +128,40 @@ class SiteMetrics:
     def offered_to_agent(self, business: str) -> None:
         CALLS_TO_AGENT.labels(self.site, business).inc()
 
-    def call_ended(self, business: str, outcome: str) -> None:
+    def _publish_targets(self, province: Province) -> None:
+        """Set each (business, tier) target of this site and create its answer and abandon
+        series at zero, so service-level rules see them before the first call."""
+        for business in province.businesses:
+            if not business.accepts(self.site):
+                continue
+            for tier, target in business.service_levels.items():
+                le = str(floatToGoString(float(target.within_s)))  # type: ignore[no-untyped-call]
+                SL_TARGET.labels(self.site, business.id, tier, le).set(target.percent / 100)
+                self._waits[(business.id, tier)] = self._answer_wait.labels(
+                    self.site, business.id, tier)
+                self._abandons[(business.id, tier)] = ABANDONED.labels(
+                    self.site, business.id, tier)
+
+    def answered(self, business: str, tier: str, waited_s: float) -> None:
+        """A call's first answer (at this site), after ``waited_s`` in queue."""
+        child = self._waits.get((business, tier))
+        if child is None:
+            child = self._waits[(business, tier)] = self._answer_wait.labels(
+                self.site, business, tier)
+        child.observe(waited_s)
+
+    def call_ended(self, business: str, outcome: str, tier: str = "") -> None:
         CALLS_ENDED.labels(self.site, business, outcome).inc()
+        if outcome == "abandoned":
+            child = self._abandons.get((business, tier))
+            if child is None:
+                child = self._abandons[(business, tier)] = ABANDONED.labels(
+                    self.site, business, tier or "unknown")
+            child.inc()
+        elif outcome == "transferred_out":
+            TRANSFERRED.labels(self.site, business).inc()
+        elif outcome == "overflowed_out":
+            OVERFLOWED.labels(self.site, business).inc()
 
     def ring_no_answer(self) -> None:
         RING_NO_ANSWER.labels(self.site).inc()

@@ -14,7 +14,8 @@ from dataclasses import replace
 
 from vcc_domain.ids import new_id
 from vcc_domain.privacy import mask_phone
-from vcc_site.service.core import SiteCore, _cdr_payload
+from vcc_proto.v1 import events_pb2 as pb
+from vcc_site.service.core import SiteCore
 from vcc_site.store.api import CallRecord, CdrRecord, CredentialRecord, Event, UnitOfWork
 from vcc_site.store.customers import synthetic_customers
 
@@ -84,12 +85,12 @@ def close_lost(uow: UnitOfWork, call: CallRecord, now: int) -> None:
         transferred=call.transferred, overflowed=call.overflowed, ivr_path=call.ivr_path,
     )
     # the CDR goes up to the hub like any other (its ``cdr.created`` event)
+    info = pb.CallInfo(call_id=call.call_id, site_id=call.site_id)  # state: unchanged
     uow.add(ended, cdr).emit(
         Event(new_id("evt"), "call.ended", call.call_id,
-              {"call_id": call.call_id, "end_reason": "lost", "site_id": call.site_id}, now),
-        Event(new_id("evt"), "cdr.created", call.call_id,
-              {"call_id": call.call_id, "site_id": call.site_id,
-               "cdr": _cdr_payload(cdr)}, now))
+              pb.CallEnded(call=info, end_reason="lost"), now),
+        Event(new_id("evt"), "cdr.created", call.call_id, pb.CdrCreated(call=info, cdr=cdr),
+              now))
 
 
 def close_without_cdr(uow: UnitOfWork, call: CallRecord, now: int, reason: str,
@@ -97,6 +98,6 @@ def close_without_cdr(uow: UnitOfWork, call: CallRecord, now: int, reason: str,
     """The call (or leg) is not this site's to account for: its record ends, no CDR."""
     ended = replace(call, state="ended", ended_at_ms=now, end_reason=reason,
                     updated_at_ms=now)
+    info = pb.CallInfo(call_id=call.call_id, site_id=call.site_id)  # state: unchanged
     uow.add(ended).emit(Event(new_id("evt"), kind, call.call_id,
-                              {"call_id": call.call_id, "end_reason": reason,
-                               "site_id": call.site_id}, now))
+                              pb.CallEnded(call=info, end_reason=reason), now))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Protocol
 
 from vcc_domain import workorders as wo
@@ -29,6 +29,8 @@ from vcc_domain.ids import new_id
 from vcc_domain.province import WorkOrderSpec
 from vcc_domain.workorder_figures import OrderFigures, order_figures
 from vcc_domain.workorders import WorkOrder
+from vcc_proto.v1 import events_pb2 as pb
+from vcc_proto.workorders import order_msg
 from vcc_site.service.core import SiteCore
 from vcc_site.service.notices import NoticeDispatcher
 from vcc_site.store.api import Event, UnitOfWork
@@ -49,8 +51,8 @@ class WorkOrderForwarder(Protocol):
 
 
 def order_event(order: WorkOrder, action: str, at_ms: int, actor: str = "") -> Event:
-    payload = {"order": asdict(order), "action": action, "actor": actor}
-    return Event(new_id("evt"), f"work_order.{action}", order.order_id, payload, at_ms)
+    body = pb.WorkOrderChanged(order=order_msg(order), action=action, actor=actor)
+    return Event(new_id("evt"), f"work_order.{action}", order.order_id, body, at_ms)
 
 
 class WorkOrderService:

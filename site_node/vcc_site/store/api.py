@@ -12,11 +12,14 @@ All times are integer milliseconds since the Unix epoch (``*_ms``); money is int
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
+
+from google.protobuf.message import Message
 
 from vcc_domain.handover import Handover
 from vcc_domain.outbound import CampaignEntry
 from vcc_domain.workorders import WorkOrder
+from vcc_proto.v1.events_pb2 import Cdr
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,30 +87,10 @@ class LegRecord:
     home_site: str = ""  # the caller's home site (customer's, else the caller's area's)
 
 
-@dataclass(frozen=True, slots=True)
-class CdrRecord:
-    """The one final record of a call at this site; written once, never updated."""
-
-    cdr_id: str
-    call_id: str
-    site_id: str  # serving site
-    home_site: str  # caller's home site (for settlement)
-    entry_site: str
-    business_id: str
-    tier: str
-    caller_masked: str
-    outcome: str  # answered | abandoned | transferred_out | overflowed_out | lost | self_service
-    arrival_at_ms: int
-    answered_at_ms: int
-    ended_at_ms: int
-    wait_ms: int
-    ring_ms: int
-    talk_ms: int
-    hold_ms: int
-    agent_id: str
-    transferred: bool
-    overflowed: bool
-    ivr_path: tuple[str, ...] = ()
+#: The one final record of a call at this site; written once, never updated. It is the
+#: protobuf message of the events contract (``vcc_proto/v1/events.proto``), the same the
+#: hub, the reports and settlement read: its fields are defined there only.
+CdrRecord = Cdr
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +142,7 @@ class Event:
     event_id: str  # global, "evt_..."
     kind: str  # call.offered, call.ended, cdr.created, agent.state, customer.updated, ...
     aggregate_id: str  # call id, agent id, customer id
-    payload: dict[str, Any]
+    body: Message  # the kind's message of ``vcc_proto/v1/events.proto`` (CallOffered, ...)
     at_ms: int
 
 
@@ -168,6 +151,7 @@ class OutboxRow:
     seq: int
     event: Event
     sent_at_ms: int = 0
+    data: bytes = b""  # the event as stored (``vcc_replication.events.stored``)
 
 
 Row = (

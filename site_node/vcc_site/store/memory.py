@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from vcc_domain.errors import Conflict, Unavailable
+from vcc_replication.events import stored
 from vcc_site.store import tables as t
 from vcc_site.store.api import (
     AgentStateRecord,
@@ -65,7 +66,9 @@ class MemorySiteStore:
         seqs = []
         for event in events:
             self._last_seq += 1
-            self.outbox[self._last_seq] = OutboxRow(seq=self._last_seq, event=event)
+            self.outbox[self._last_seq] = OutboxRow(
+                seq=self._last_seq, event=event, data=stored(
+                    event.event_id, event.kind, event.aggregate_id, event.at_ms, event.body))
             self._event_ids.add(event.event_id)
             seqs.append(self._last_seq)
         self.commits += 1

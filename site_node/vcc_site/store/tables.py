@@ -11,6 +11,7 @@ module describes it for queries. Keep the two in step.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 from typing import Any, TypeVar
@@ -27,6 +28,7 @@ from sqlalchemy import (
     Text,
 )
 
+from vcc_replication.events import SiteEvent, body_of, stored
 from vcc_site.store.api import (
     AgentStateRecord,
     AuditRecord,
@@ -193,7 +195,7 @@ outbox = Table(
     Column("event_id", ID, nullable=False, unique=True),
     Column("kind", String(64), nullable=False),
     Column("aggregate_id", ID, nullable=False),
-    Column("payload", Text, nullable=False),  # JSON object
+    Column("payload", Text, nullable=False),  # protobuf SiteEvent in base64 (stored_text)
     Column("at_ms", BigInteger, nullable=False),
     Column("sent_at_ms", BigInteger, nullable=False),
 )
@@ -251,7 +253,9 @@ _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 def _field_names(cls: Any) -> tuple[str, ...]:
     names = _FIELD_NAMES.get(cls)
     if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+        descriptor = getattr(cls, "DESCRIPTOR", None)  # a protobuf message (the CDR)
+        names = _FIELD_NAMES[cls] = (tuple(f.name for f in descriptor.fields) if descriptor
+                                     else tuple(f.name for f in dataclasses.fields(cls)))
     return names
 
 
@@ -270,7 +274,7 @@ def to_row(record: Row) -> dict[str, Any]:
     for name in _field_names(type(record)):
         value = getattr(record, name)
         if name in spec.json_fields:
-            value = dumps(list(value) if isinstance(value, tuple) else value)
+            value = dumps(value if isinstance(value, dict) else list(value))
         row[name] = value
     return row
 
@@ -295,19 +299,27 @@ def event_row(seq: int, event: Event) -> dict[str, Any]:
         "event_id": event.event_id,
         "kind": event.kind,
         "aggregate_id": event.aggregate_id,
-        "payload": dumps(event.payload),
+        "payload": stored_text(event),
         "at_ms": event.at_ms,
         "sent_at_ms": 0,
     }
 
 
+def stored_text(event: Event) -> str:
+    """The outbox's ``payload`` column: the event's protobuf envelope (without site and
+    sequence, :func:`vcc_replication.events.stored`) in base64, as the column is text."""
+    data = stored(event.event_id, event.kind, event.aggregate_id, event.at_ms, event.body)
+    return base64.b64encode(data).decode("ascii")
+
+
 def outbox_from_row(row: Any) -> OutboxRow:
     m = row._mapping
+    data = base64.b64decode(m["payload"])
     event = Event(
         event_id=m["event_id"],
         kind=m["kind"],
         aggregate_id=m["aggregate_id"],
-        payload=json.loads(m["payload"]),
+        body=body_of(SiteEvent.FromString(data)),
         at_ms=m["at_ms"],
     )
-    return OutboxRow(seq=m["seq"], event=event, sent_at_ms=m["sent_at_ms"])
+    return OutboxRow(seq=m["seq"], event=event, sent_at_ms=m["sent_at_ms"], data=data)

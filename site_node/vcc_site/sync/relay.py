@@ -43,7 +43,7 @@ from vcc_proto.settings import setting
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
 from vcc_replication.background import BackgroundNats
-from vcc_replication.events import SiteEvent, encode, headers, republish_msg_id
+from vcc_replication.events import encode_stored, republish_msg_id, stored, wire_headers
 from vcc_replication.streams import site_events_subject
 from vcc_site.store.api import OutboxRow
 from vcc_site.store.sql import SqlSiteStore
@@ -87,9 +87,11 @@ class RelaySettings:
                                   "this outbox sequence (0: off)")
 
 
-def to_wire(site_id: str, row: OutboxRow) -> SiteEvent:
+def to_wire(site_id: str, row: OutboxRow) -> bytes:
+    """The protobuf ``SiteEvent`` of an outbox row (its stored bytes after site and seq)."""
     e = row.event
-    return SiteEvent(site_id, row.seq, e.event_id, e.kind, e.aggregate_id, e.at_ms, e.payload)
+    data = row.data or stored(e.event_id, e.kind, e.aggregate_id, e.at_ms, e.body)
+    return encode_stored(site_id, row.seq, data)
 
 
 class OutboxRelay:
@@ -212,16 +214,16 @@ class OutboxRelay:
                     dropped.set_result(None)
                     futures.append(dropped)
                     continue
-                event = to_wire(self.site_id, row)
-                msg_id = republish_msg_id(event.event_id, stamp) if republish else None
+                event_id = row.event.event_id
+                msg_id = republish_msg_id(event_id, stamp) if republish else None
                 self._token += 1
                 token = f"{prefix}.{self._token}"
                 future: asyncio.Future[None] = loop.create_future()
                 waiters[token] = future
                 tokens.append(token)
                 futures.append(future)
-                await nc.publish(self.subject, encode(event), reply=token,
-                                 headers=headers(event, msg_id))
+                await nc.publish(self.subject, to_wire(self.site_id, row), reply=token,
+                                 headers=wire_headers(self.site_id, row.seq, event_id, msg_id))
             await nc.flush(timeout=max(1, int(self.settings.publish_timeout_s)))
             await asyncio.wait(futures, timeout=self.settings.publish_timeout_s)
         except Exception as exc:

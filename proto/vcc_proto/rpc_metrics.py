@@ -1,0 +1,184 @@
+"""Per-method gRPC server metrics: an interceptor every :class:`~vcc_proto.server.GrpcHost`
+installs.
+
+Three families, named as the Go ``grpc-ecosystem/go-grpc-prometheus`` names them so the
+usual dashboards and queries apply:
+
+* ``grpc_server_handled_total{grpc_type, grpc_service, grpc_method, grpc_code}``: RPCs
+  completed, by status code (the rate and the error ratio);
+* ``grpc_server_handling_seconds{grpc_type, grpc_service, grpc_method}``: time from the
+  handler's start to its end (for a streaming response: the stream's whole life, so
+  latency panels select ``grpc_type="unary"``);
+* ``grpc_server_msg_sent_total{...}``: messages written on server streams.
+
+Why our own interceptor rather than a library: the packages that do this for Python
+(``py-grpc-prometheus`` and its fork ``grpc-prometheus-metrics`` 0.0.5, one release) are
+built for the threaded server; the fork's ``grpc.aio`` interceptor imports a private
+module (``grpc.aio._interceptor``), builds new closures and a new method handler on every
+call, looks label children up on every call, awaits an async generator for server
+streams, and misses RPCs that end through ``context.abort`` (``AbortError`` is not an
+``RpcError``), which is how every error of ours ends. ``grpc-interceptor`` gives an async
+base class but no metrics, and ``grpcio-observability`` exports through OpenTelemetry,
+a second metrics stack beside the ``prometheus_client`` registry the processes serve.
+
+Cost per call: gRPC asks the interceptor for every RPC, so the wrapped handler of each
+method is built once and cached (keyed by the method, checked against the handler the
+server returned); label children are resolved once per (method, code). A call then costs
+two ``perf_counter`` reads, one dict lookup, one ``inc`` and one ``observe``. Unknown
+methods are not counted, so the label values are bounded by the services served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from prometheus_client import Counter, Histogram
+
+HANDLED = Counter("grpc_server_handled_total", "RPCs completed on the server, by status code",
+                  ["grpc_type", "grpc_service", "grpc_method", "grpc_code"])
+HANDLING = Histogram(
+    "grpc_server_handling_seconds",
+    "Time the server took to handle an RPC (a streaming response: the stream's life)",
+    ["grpc_type", "grpc_service", "grpc_method"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+MSG_SENT = Counter("grpc_server_msg_sent_total", "Messages sent on server-streaming RPCs",
+                   ["grpc_type", "grpc_service", "grpc_method"])
+
+Behavior = Callable[..., Any]
+
+
+def _grpc_type(handler: grpc.RpcMethodHandler) -> str:
+    if handler.request_streaming and handler.response_streaming:
+        return "bidi_stream"
+    if handler.request_streaming:
+        return "client_stream"
+    return "server_stream" if handler.response_streaming else "unary"
+
+
+def _split(method: str) -> tuple[str, str]:
+    """``"/pkg.Service/Method"`` -> ``("pkg.Service", "Method")``."""
+    service, _, name = method.lstrip("/").rpartition("/")
+    return service or "unknown", name
+
+
+class MethodMetrics:
+    """The label children of one method, resolved once."""
+
+    __slots__ = ("_codes", "_labels", "handling", "sent")
+
+    def __init__(self, grpc_type: str, service: str, method: str) -> None:
+        self._labels = (grpc_type, service, method)
+        self.handling = HANDLING.labels(*self._labels)
+        self.sent = MSG_SENT.labels(*self._labels)
+        self._codes: dict[Any, Any] = {}
+
+    def done(self, started: float, code: Any) -> None:
+        self.handling.observe(time.perf_counter() - started)
+        child = self._codes.get(code)
+        if child is None:
+            child = self._codes[code] = HANDLED.labels(*self._labels, _code_name(code))
+        child.inc()
+
+
+def _code_name(code: Any) -> str:
+    if isinstance(code, grpc.StatusCode):
+        return str(code.name)
+    for status in grpc.StatusCode:  # an int from the C core (once per method and code)
+        if status.value[0] == code:
+            return str(status.name)
+    return "UNKNOWN"
+
+
+def _code(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException | None) -> Any:
+    """The status the RPC ends with: what the context holds (set by ``abort`` or
+    ``set_code``), else OK, CANCELLED or UNKNOWN from how the handler ended."""
+    code = context.code()
+    if code is not None and code != grpc.StatusCode.OK and code != 0:
+        return code
+    if exc is None:
+        return grpc.StatusCode.OK
+    if isinstance(exc, (grpc.aio.AbortError, grpc.aio.AioRpcError)) and code is not None:
+        return code
+    if isinstance(exc, asyncio.CancelledError):
+        return grpc.StatusCode.CANCELLED
+    return grpc.StatusCode.UNKNOWN
+
+
+def _wrap_unary_response(inner: Behavior, m: MethodMetrics) -> Behavior:
+    async def behavior(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            reply = await inner(request, context)
+        except BaseException as exc:
+            m.done(started, _code(context, exc))
+            raise
+        m.done(started, _code(context, None))
+        return reply
+
+    return behavior
+
+
+def _wrap_stream_response(inner: Behavior, m: MethodMetrics) -> Behavior:
+    if not inspect.isasyncgenfunction(inner):  # writes with context.write, returns None
+        return _wrap_unary_response(inner, m)
+
+    async def behavior(request: Any, context: grpc.aio.ServicerContext[Any, Any]
+                       ) -> AsyncIterator[Any]:
+        started = time.perf_counter()
+        try:
+            async for item in inner(request, context):
+                m.sent.inc()
+                yield item
+        except BaseException as exc:
+            m.done(started, _code(context, exc))
+            raise
+        m.done(started, _code(context, None))
+
+    return behavior
+
+
+def _instrumented(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    grpc_type = _grpc_type(handler)
+    m = MethodMetrics(grpc_type, *_split(method))
+    de, ser = handler.request_deserializer, handler.response_serializer
+    if grpc_type == "unary":
+        return grpc.unary_unary_rpc_method_handler(
+            _wrap_unary_response(handler.unary_unary, m), de, ser)
+    if grpc_type == "server_stream":
+        return grpc.unary_stream_rpc_method_handler(
+            _wrap_stream_response(handler.unary_stream, m), de, ser)
+    if grpc_type == "client_stream":
+        return grpc.stream_unary_rpc_method_handler(
+            _wrap_unary_response(handler.stream_unary, m), de, ser)
+    return grpc.stream_stream_rpc_method_handler(
+        _wrap_stream_response(handler.stream_stream, m), de, ser)
+
+
+class RpcMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # untyped in the stubs
+    """Counts and times every RPC of the server it is installed on (see the module doc)."""
+
+    def __init__(self) -> None:
+        # method -> (the handler the server returned, our instrumented copy of it)
+        self._cache: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:  # no such method: gRPC answers UNIMPLEMENTED, not counted
+            return handler
+        method = handler_call_details.method
+        cached = self._cache.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        instrumented = _instrumented(handler, method)
+        self._cache[method] = (handler, instrumented)
+        return instrumented
