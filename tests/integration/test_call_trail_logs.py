@@ -169,7 +169,9 @@ async def test_one_call_is_found_by_its_id_in_every_process_log(
 
     async def traced() -> dict[str, int]:
         counts = {"edge": len(json_lines_of(logs["edge"], call_id)),
-                  **{name: len(text_lines_of(logs[name], call_id)) for name in ("KM", "DL", "hub")}}
+                  **{name: len(text_lines_of(logs[name], call_id)) for name in ("KM", "DL", "hub")},
+                  "hub events": sum("events: applied" in line  # the event boundary too
+                                    for line in text_lines_of(logs["hub"], call_id))}
         return counts if all(counts.values()) else {}
 
     counts = await until(traced, "the call's ID on log lines of the edge, KM, DL and the hub", 60)
