@@ -35,7 +35,7 @@ from vcc_domain.rating import build_statement, period_bounds_ms, rate_cdr, settl
 from vcc_domain.sqi import SqiConfig
 from vcc_domain.stats import AgentStateRow, Cdr, StatsConfig, recompute
 from vcc_failover.leadership import StaticLeadership
-from vcc_hub.events.apply import apply_batch, load_tracker
+from vcc_hub.adapters.events_apply import apply_batch, load_tracker
 from vcc_hub.service.aggregator import Aggregator, target_of, tariff_of
 from vcc_hub.service.report_render import render
 from vcc_hub.service.report_views import build

@@ -18,7 +18,7 @@ import pytest
 from tests.integration._helpers.province import Node, hub_node, site_node
 from tests.integration._helpers.site import Client, until
 from vcc_domain.workorder_figures import total
-from vcc_hub.events.workorders import province_figures, province_order
+from vcc_hub.store.workorders import province_figures, province_order
 from vcc_ops.infra import EtcdServer, NatsServer
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg

@@ -85,7 +85,7 @@ NAME = re.compile(r"(?<![\w:\"'$.])([a-zA-Z_][a-zA-Z0-9_]*(?::[a-zA-Z0-9_]+)+|"
                   r"(?:vcc|grpc)_[a-zA-Z0-9_]+)")
 
 
-EXPORTING_MODULES = ("vcc_hub.app", "vcc_hub.events.consumer", "vcc_proto.rpc_metrics",
+EXPORTING_MODULES = ("vcc_hub.app", "vcc_hub.adapters.nats_events", "vcc_proto.rpc_metrics",
                      "vcc_site.app", "vcc_site.service.metrics", "vcc_site.sync.relay")
 
 

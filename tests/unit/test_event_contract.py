@@ -212,7 +212,7 @@ def test_the_cdr_message_is_the_one_definition_of_a_cdr() -> None:
     from dataclasses import fields
 
     from vcc_domain.stats import Cdr as FiguresView
-    from vcc_hub.events import tables as hub_tables
+    from vcc_hub.store import event_tables as hub_tables
     from vcc_site.store import tables as site_tables
 
     message = {f.name for f in pb.Cdr.DESCRIPTOR.fields}

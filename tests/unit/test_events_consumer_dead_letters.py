@@ -12,11 +12,11 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy.exc import OperationalError
 
-import vcc_hub.events.consumer as consumer_module
+import vcc_hub.adapters.nats_events as consumer_module
 from vcc_domain.clock import ManualClock
 from vcc_failover.leadership import StaticLeadership
-from vcc_hub.events import tables as ev
-from vcc_hub.events.consumer import EventsConsumer, SiteDirectory
+from vcc_hub.adapters.nats_events import EventsConsumer, SiteDirectory
+from vcc_hub.store import event_tables as ev
 from vcc_proto.v1 import events_pb2 as pb
 from vcc_replication import fencing
 from vcc_replication.db import make_engine

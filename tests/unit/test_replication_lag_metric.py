@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from vcc_hub.events.lag import OTHER, SiteLag
+from vcc_hub.adapters.event_metrics import OTHER, SiteLag
 
 
 def _count(site: str) -> float:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from vcc_failover.leadership import Leadership
 from vcc_failover.sites import SiteEndpointSettings
+from vcc_hub.adapters.event_metrics import LAG
+from vcc_hub.adapters.grpc_customers import CustomersServicer
+from vcc_hub.adapters.grpc_replication import ReplicationServicer
+from vcc_hub.adapters.grpc_workorders import ProvinceWorkOrdersServicer
+from vcc_hub.adapters.nats_events import EventsConsumer, SiteDirectory
 from vcc_hub.components import HubContext
-from vcc_hub.events.consumer import EventsConsumer, SiteDirectory
-from vcc_hub.events.customers import CustomersServicer
-from vcc_hub.events.lag import LAG
-from vcc_hub.events.service import ReplicationServicer
-from vcc_hub.events.tables import MIGRATIONS
-from vcc_hub.events.workorders_service import ProvinceWorkOrdersServicer
 from vcc_hub.settings import EventsSettings
+from vcc_hub.store.event_tables import MIGRATIONS
 from vcc_proto.server import ServedService
 from vcc_proto.v1 import hub_pb2_grpc
 

@@ -46,7 +46,7 @@ from vcc_domain.stats import (
 )
 from vcc_failover.leadership import Leadership
 from vcc_hub.domain.rollups import rollups_of
-from vcc_hub.events import tables as ev
+from vcc_hub.store import event_tables as ev
 from vcc_hub.store import report_tables as t
 from vcc_hub.store.rollups import add_rollups, add_sums, insert_for
 from vcc_replication.fencing import advance_fence

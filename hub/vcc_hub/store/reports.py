@@ -36,7 +36,6 @@ from vcc_domain.stats import (
     recompute,
 )
 from vcc_hub.domain.rollups import SiteIntervalKey, split_range, statement_from_sums
-from vcc_hub.events import tables as ev
 from vcc_hub.service.aggregator import (
     Aggregator,
     charge_from_row,
@@ -45,6 +44,7 @@ from vcc_hub.service.aggregator import (
     target_of,
     tariff_of,
 )
+from vcc_hub.store import event_tables as ev
 from vcc_hub.store import report_tables as t
 from vcc_hub.store import rollups as rs
 from vcc_hub.store.rollups import in_range

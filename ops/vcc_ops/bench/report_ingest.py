@@ -25,9 +25,9 @@ from vcc_domain.clock import SystemClock
 from vcc_domain.province import Province
 from vcc_domain.stats import Cdr, StatsConfig
 from vcc_failover.leadership import StaticLeadership
-from vcc_hub.events import tables as ev
-from vcc_hub.events.apply import CDR_COLUMNS
+from vcc_hub.adapters.events_apply import CDR_COLUMNS
 from vcc_hub.service.aggregator import Aggregator
+from vcc_hub.store import event_tables as ev
 from vcc_hub.store import report_tables as rt
 from vcc_proto.v1 import events_pb2 as pb
 from vcc_replication import fencing

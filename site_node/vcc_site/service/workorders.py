@@ -3,7 +3,7 @@ close, chase, the overdue scan, and forwarding to the caller's home site.
 
 Every change is ONE unit of work: the order's row and a ``work_order.<action>`` outbox
 event carrying the whole order (``payload["order"]``), so the hub keeps a province-wide
-copy (``vcc_hub.events.workorders``), newest ``version`` winning.
+copy (``vcc_hub.store.workorders``), newest ``version`` winning.
 
 **Where an order lives.** An order belongs to the caller's home site. An agent at KM
 serving a caller homed at DL creates the order at KM's service, which mints the ID and

@@ -1,4 +1,4 @@
-"""The hub's province-wide copy of work orders, and its figures (issue 9).
+"""The hub's province-wide copy of work orders, and its figures.
 
 Sites emit ``work_order.<action>`` events carrying the whole order (``WorkOrderChanged``).
 Only the site where an order lives writes the copy (``owner_site`` equal to the event's
@@ -14,7 +14,6 @@ pure code as a site (:mod:`vcc_domain.workorder_figures`); the reports can call 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, String, Table, Text, select
@@ -23,9 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from vcc_domain.workorder_figures import OrderFigures, order_figures
 from vcc_domain.workorders import WorkOrder
-from vcc_hub.events.tables import metadata
-from vcc_proto.workorders import order_record
-from vcc_replication.events import SiteEvent
+from vcc_hub.store.event_tables import metadata
 
 work_orders = Table(
     "work_orders", metadata,
@@ -48,32 +45,11 @@ work_orders = Table(
 _FIELDS = frozenset(WorkOrder.__dataclass_fields__)
 
 
-def order_row(e: SiteEvent) -> dict[str, Any] | None:
-    """The copy's row from a ``work_order.*`` event of the owning site, else None."""
-    if e.WhichOneof("body") != "work_order" or not e.work_order.HasField("order"):
-        return None
-    order = e.work_order.order
-    if not order.order_id or order.owner_site != e.site:
-        return None
-    return {
-        "order_id": order.order_id, "owner_site": e.site,
-        "origin_site": order.origin_site, "business_id": order.business_id,
-        "order_type": order.order_type, "department": order.department,
-        "state": order.state,
-        "record": json.dumps(asdict(order_record(order)), ensure_ascii=False, sort_keys=True),
-        "created_at_ms": order.created_at_ms, "answer_due_ms": order.answer_due_ms,
-        "answered_at_ms": order.answered_at_ms, "version": order.version,
-        "from_site": e.site, "event_seq": e.seq, "as_of_ms": e.at_ms,
-    }
-
-
-async def apply_work_orders(conn: AsyncConnection, events: list[SiteEvent]) -> None:
-    """Upsert the newest version of every order in ``events`` (inside apply_batch)."""
+async def upsert_newest(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Keep the newest ``version`` of each order among ``rows`` and the stored copy
+    (inside the events' transaction); rows are :data:`work_orders` columns."""
     latest: dict[str, dict[str, Any]] = {}
-    for e in events:
-        row = order_row(e)
-        if row is None:
-            continue
+    for row in rows:
         held = latest.get(row["order_id"])
         if held is None or held["version"] < row["version"]:
             latest[row["order_id"]] = row

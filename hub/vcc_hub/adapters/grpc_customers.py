@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vcc_domain.errors import InvalidInput, NotFound
-from vcc_hub.events import tables as t
+from vcc_hub.store import event_tables as t
 from vcc_proto.status import grpc_errors
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import hub_pb2 as h

@@ -1,5 +1,5 @@
 """The hub's ``ProvinceWorkOrders`` gRPC service: reads of the province-wide copies of
-every site's work orders (``vcc_hub.events.workorders``) and their figures."""
+every site's work orders (``vcc_hub.store.workorders``) and their figures."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from vcc_domain.errors import InvalidInput
 from vcc_domain.province import Province
 from vcc_domain.workorder_figures import total
 from vcc_domain.workorders import is_overdue
-from vcc_hub.events.workorders import province_figures, province_orders
+from vcc_hub.store.workorders import province_figures, province_orders
 from vcc_proto.status import grpc_errors
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg

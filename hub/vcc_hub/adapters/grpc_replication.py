@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vcc_domain.clock import Clock
 from vcc_domain.errors import InvalidInput
-from vcc_hub.events import tables as t
-from vcc_hub.events.consumer import EventsConsumer
+from vcc_hub.adapters.nats_events import EventsConsumer
+from vcc_hub.store import event_tables as t
 from vcc_proto.status import grpc_errors
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc

@@ -18,8 +18,8 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from vcc_hub.events import tables as t
-from vcc_hub.events.workorders import apply_work_orders
+from vcc_hub.adapters.events_workorders import apply_work_orders
+from vcc_hub.store import event_tables as t
 from vcc_proto.v1 import events_pb2 as pb
 from vcc_replication.events import ContiguousTracker, SiteEvent
 from vcc_replication.fencing import advance_fence
@@ -79,7 +79,7 @@ async def apply_batch(
     await _apply_calls(conn, new)
     await _apply_agent_states(conn, new)
     await _apply_customers(conn, new)
-    await apply_work_orders(conn, new)  # issue 9: vcc_hub.events.workorders
+    await apply_work_orders(conn, new)  # issue 9: vcc_hub.store.workorders
     await _advance_progress(conn, new, tracker, now_ms)
     return new
 

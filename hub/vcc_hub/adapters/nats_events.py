@@ -1,7 +1,7 @@
 """The hub's consumer of site events, with gap repair.
 
 While this hub leads, a durable pull consumer on ``VCC_SITE_EVENTS`` fetches batches;
-each batch is applied in ONE fenced transaction (:func:`~vcc_hub.events.apply.apply_batch`)
+each batch is applied in ONE fenced transaction (:func:`~vcc_hub.adapters.events_apply.apply_batch`)
 and acknowledged after the commit. When leadership is lost the consumer is dropped; a
 new term reloads the tracker from the database (another leader may have written).
 
@@ -38,8 +38,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from vcc_domain.clock import Clock
 from vcc_domain.errors import Fenced, NotLeader, Unavailable
 from vcc_failover.leadership import Leadership
-from vcc_hub.events.apply import DeadMark, apply_batch, load_tracker, mark_dead
-from vcc_hub.events.lag import LAG
+from vcc_hub.adapters.event_metrics import LAG
+from vcc_hub.adapters.events_apply import DeadMark, apply_batch, load_tracker, mark_dead
 from vcc_proto.channels import ChannelPool
 from vcc_proto.names import SITE_EVENTS_STREAM, SITE_EVENTS_SUBJECTS, SITE_KEY_PREFIX
 from vcc_proto.observability import call_context

@@ -1,1 +1,0 @@
-"""Site events at the hub: inbox, contiguous sequences, gap repair, the hub copies."""
