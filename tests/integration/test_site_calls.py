@@ -221,7 +221,7 @@ async def test_bad_input_gets_a_precise_status_and_changes_nothing(client: Clien
     assert await _code(acc.OfferCall(s.OfferCallRequest(
         caller_number=stranger(12), dialed_code="1000", entry_site_id="XX"))) \
         == grpc.StatusCode.NOT_FOUND
-    assert await _code(client.login("NOBODY-1")) == grpc.StatusCode.NOT_FOUND
+    assert await _code(client.login("NOBODY-1")) == grpc.StatusCode.UNAUTHENTICATED
     agent = await client.login(GENERAL_A)
     assert await _code(client.login(GENERAL_A)) == grpc.StatusCode.FAILED_PRECONDITION
     assert await _code(agent.answer(step.call_id)) == grpc.StatusCode.FAILED_PRECONDITION

@@ -44,6 +44,7 @@ ASK_ACCOUNT = Text("请输入合同号或电话号码，以#号键结束。",
 ASK_PIN = Text("请输入六位密码。", "Please key your 6-digit PIN.")
 IDENTIFIED_ASK_PIN = Text("已识别您的来电号码，请输入六位查询密码。",
                           "We recognised your line. Please key your 6-digit PIN.")
+ASK_OLD_PIN = Text("请输入原六位密码。", "Please key your current 6-digit PIN.")
 ASK_NEW_PIN = Text("请输入新的六位密码。", "Please key your new 6-digit PIN.")
 ASK_CONFIRM_PIN = Text("请再次输入新密码。", "Please key the new PIN again.")
 ASK_NAME_KEY = Text("请输入要查询的单位名称，以#号键结束。",
@@ -121,6 +122,7 @@ class Stage(StrEnum):
     MENU = "menu"
     ACCOUNT = "account"
     PIN = "pin"
+    OLD_PIN = "old_pin"
     NEW_PIN = "new_pin"
     CONFIRM_PIN = "confirm_pin"
     NAME_KEY = "name_key"
@@ -135,6 +137,7 @@ _HASH_STAGES = frozenset({Stage.ACCOUNT, Stage.NAME_KEY})  # variable length, en
 _STAGES: dict[Stage, tuple[Text, Collect]] = {
     Stage.ACCOUNT: (ASK_ACCOUNT, _NUMBER_COLLECT),
     Stage.PIN: (ASK_PIN, _PIN_COLLECT),
+    Stage.OLD_PIN: (ASK_OLD_PIN, _PIN_COLLECT),
     Stage.NEW_PIN: (ASK_NEW_PIN, _PIN_COLLECT),
     Stage.CONFIRM_PIN: (ASK_CONFIRM_PIN, _PIN_COLLECT),
     Stage.NAME_KEY: (ASK_NAME_KEY, _NUMBER_COLLECT),
@@ -155,6 +158,7 @@ class IvrSession:
     path: list[str] = field(default_factory=list)
     collected: dict[str, str] = field(default_factory=dict, repr=False)
     outcome: Queue | End | None = None
+    pin_set: bool = False  # the customer has a PIN: changing it asks for it first
 
     @property
     def menu(self) -> IvrMenu:
@@ -186,6 +190,7 @@ def start_ivr(
     *,
     caller_identified: bool = False,
     caller_account: str | None = None,
+    pin_set: bool = False,
 ) -> tuple[IvrSession, IvrStep]:
     """A new session at the menu's root. ``caller_identified``: the call comes from the
     customer's own (bound) line -- bill queries then skip keying the account (the
@@ -193,7 +198,8 @@ def start_ivr(
     if lang not in LANGUAGES:
         raise InvalidInput(f"language must be one of {sorted(LANGUAGES)}, got {lang!r}",
                            field="lang")
-    session = IvrSession(business, lang, caller_identified, caller_account, business.ivr.root)
+    session = IvrSession(business, lang, caller_identified, caller_account, business.ivr.root,
+                         pin_set=pin_set)
     if not business.ivr.root or not business.ivr.nodes:
         return session, _queue(session, business.id, ())
     return session, _enter(session, business.ivr.root, (), 0)
@@ -265,6 +271,8 @@ def _start_service(
         if not session.caller_identified:
             session.path.append(f"{node.id}:not_own_line")
             return _after(session, node, (*before, NOT_OWN_LINE), "not_own_line", hops)
+        if session.pin_set:  # a caller number can be spoofed: the current PIN first
+            return _ask(session, Stage.OLD_PIN, (*before, *_said(node.prompt)))
         return _ask(session, Stage.NEW_PIN, before, node.prompt)
     if service is SelfService.DIRECTORY_114 and _said(node.prompt):
         return _ask(session, Stage.NAME_KEY, before, node.prompt)
@@ -375,6 +383,14 @@ def _on_pin(session: IvrSession, value: str) -> IvrStep:
     return _run(session, (), inputs)
 
 
+def _on_old_pin(session: IvrSession, value: str) -> IvrStep:
+    if not _PIN.fullmatch(value):
+        return _invalid(session, "old_pin", (BAD_PIN,) if value else ())
+    session.collected["old_pin"] = value
+    _accept(session, "old_pin")
+    return _ask(session, Stage.NEW_PIN, ())
+
+
 def _on_new_pin(session: IvrSession, value: str) -> IvrStep:
     if not _PIN.fullmatch(value):
         return _invalid(session, "new_pin", (BAD_PIN,) if value else ())
@@ -390,7 +406,8 @@ def _on_confirm_pin(session: IvrSession, value: str) -> IvrStep:
         session.collected.pop("new_pin", None)
         return _invalid(session, "confirm_pin:mismatch", (PIN_MISMATCH,), Stage.NEW_PIN)
     _accept(session, "confirm_pin")
-    return _run(session, (), {"pin": value})
+    old = session.collected.get("old_pin")
+    return _run(session, (), {"pin": value, "old_pin": old} if old else {"pin": value})
 
 
 def _on_name_key(session: IvrSession, value: str) -> IvrStep:
@@ -406,6 +423,7 @@ def _on_name_key(session: IvrSession, value: str) -> IvrStep:
 _HANDLERS = {
     Stage.ACCOUNT: _on_account,
     Stage.PIN: _on_pin,
+    Stage.OLD_PIN: _on_old_pin,
     Stage.NEW_PIN: _on_new_pin,
     Stage.CONFIRM_PIN: _on_confirm_pin,
     Stage.NAME_KEY: _on_name_key,

@@ -83,6 +83,9 @@ class LockoutPolicy:
 
     max_failures: int
     lock_s: int
+    #: 0: a hard lock of ``lock_s`` at the limit. Else the first lock lasts
+    #: ``backoff_s`` and each further failure after it doubles it, up to ``lock_s``.
+    backoff_s: int = 0
 
     def __post_init__(self) -> None:
         if self.max_failures < 1:
@@ -92,14 +95,21 @@ class LockoutPolicy:
 
     @classmethod
     def for_agents(cls, routing: RoutingPolicy) -> LockoutPolicy:
-        """Agent logins: ``agent_login_failures`` failures lock ``agent_lock_minutes``."""
-        return cls(routing.agent_login_failures, routing.agent_lock_minutes * 60)
+        """Agent logins: ``agent_login_failures`` failures lock for ``AGENT_BACKOFF_S``,
+        doubling with each further failure up to ``agent_lock_minutes``. A hard
+        15-minute lock would let three anonymous requests take an agent off the phones
+        for a quarter of an hour; the back-off costs a guesser as much per guess while a
+        mistyping agent waits half a minute."""
+        return cls(routing.agent_login_failures, routing.agent_lock_minutes * 60,
+                   min(AGENT_BACKOFF_S, routing.agent_lock_minutes * 60))
 
     @classmethod
     def for_pins(cls, routing: RoutingPolicy) -> LockoutPolicy:
         """Account PINs: ``pin_failures`` failures lock ``pin_lock_minutes``."""
         return cls(routing.pin_failures, routing.pin_lock_minutes * 60)
 
+
+AGENT_BACKOFF_S = 30  # the first lock of an agent ID after the failure limit
 
 #: Defaults from :class:`RoutingPolicy` (DOMAIN.md): agents 3 failures / 15 minutes,
 #: PINs 5 failures / 30 minutes.
@@ -134,6 +144,36 @@ def after_failure(
     if failures >= policy.max_failures:
         return failures, now_ms + policy.lock_s * 1000
     return failures, 0
+
+
+def lock_ms(failures: int, policy: LockoutPolicy) -> int:
+    """How long ``failures`` consecutive failures lock (0 below the limit)."""
+    if failures < policy.max_failures:
+        return 0
+    if not policy.backoff_s:
+        return policy.lock_s * 1000
+    doublings = min(failures - policy.max_failures, 32)
+    return min(policy.backoff_s * 2**doublings, policy.lock_s) * 1000
+
+
+def charge_attempt(
+    failures: int, locked_until_ms: int, now_ms: int, policy: LockoutPolicy
+) -> tuple[int, int] | None:
+    """New ``(failures, locked_until_ms)`` charging one attempt *before* the secret is
+    checked, or None while a lock is in force (refuse without checking).
+
+    Charging first bounds concurrent guesses: of many attempts in flight at once, only
+    ``max_failures`` get past the counter before the lock; a right secret then clears it
+    (:func:`after_success`). A hard lock that has expired starts a fresh set of tries; a
+    back-off policy keeps counting until a success, so each lock is longer.
+    """
+    if locked_until_ms > now_ms:
+        return None
+    if not policy.backoff_s and 0 < locked_until_ms <= now_ms:
+        failures = 0
+    failures = max(failures, 0) + 1
+    span = lock_ms(failures, policy)
+    return failures, (now_ms + span if span else 0)
 
 
 def after_success() -> tuple[int, int]:

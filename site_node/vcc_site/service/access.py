@@ -106,7 +106,8 @@ class AccessService:
         )
         session, step = ivr_engine.start_ivr(
             business, caller_identified=customer is not None,
-            caller_account=customer.account_no if customer else None)
+            caller_account=customer.account_no if customer else None,
+            pin_set=customer is not None and customer.pin_hash is not None)
         call.ivr = session
         core.add_call(call)
         core.metrics.offered(business.id)

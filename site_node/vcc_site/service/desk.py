@@ -8,6 +8,7 @@ refused. Every request carries the session token issued at login.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -20,16 +21,18 @@ from vcc_domain.errors import (
     Unauthenticated,
 )
 from vcc_domain.ids import new_id
+from vcc_domain.province import Agent
 from vcc_proto.observability import agent_var
 from vcc_proto.v1 import events_pb2 as pb
 from vcc_site.domain.call import CallState
 from vcc_site.domain.results import Assignment, Queued
 from vcc_site.domain.secrets import (
     LockoutPolicy,
-    after_failure,
     check_locked,
+    hash_secret,
     verify_secret,
 )
+from vcc_site.service import attempts
 from vcc_site.service.core import SiteCore
 from vcc_site.service.desk_consult import ConsultDesk
 from vcc_site.service.desk_transfer import TransferDesk
@@ -57,6 +60,13 @@ MAX_PASSWORD = 1024
 MAX_DEVICE = 128
 MAX_DISPOSITION = 64
 MAX_NOTES = 2000
+WRONG_LOGIN = "wrong agent ID or password"
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to check a password against when there is no agent to check it for."""
+    return hash_secret(secrets.token_urlsafe(16))
 
 
 def _limit(value: str, limit: int, field: str, *, required: bool = True) -> str:
@@ -86,36 +96,59 @@ class DeskService:
         return agent
 
     async def login(self, agent_id: str, password: str, device: str = "") -> LiveAgent:
+        """Sign in. An unknown ID, an agent of another site, one without a password and
+        a wrong password all answer the same UNAUTHENTICATED (after a hash check of the
+        same cost), so the answer does not tell which IDs exist. Each attempt is counted
+        in the database before the hash check (:mod:`.attempts`); a lock answers
+        PERMISSION_DENIED with its end."""
         core = self.core
         _limit(agent_id, MAX_ID, "agent_id")
         _limit(password, MAX_PASSWORD, "password")
         _limit(device, MAX_DEVICE, "device", required=False)
-        try:
-            profile = core.province.agent(agent_id)
-        except NotFound:
-            raise NotFound(f"unknown agent {agent_id!r}", field="agent_id") from None
-        if profile.home_site != core.site_id or not profile.takes_calls:
-            raise Conflict(f"agent {agent_id!r} does not take calls at site {core.site_id}",
-                           field="agent_id")
-        cred = await core.store.credential(agent_id)
-        if cred is None:
-            raise Unauthenticated(f"agent {agent_id!r} has no password set", field="password")
         now = core.now_ms()
-        check_locked(cred.failures, cred.locked_until_ms, now)
-        if not await asyncio.to_thread(verify_secret, cred.password_hash, password):
-            failures, until = after_failure(cred.failures, now, self.lockout,
-                                            locked_until_ms=cred.locked_until_ms)
+        profile = self._profile(agent_id)
+        cred = await core.store.credential(agent_id) if profile is not None else None
+        if profile is None or cred is None:
+            await asyncio.to_thread(verify_secret, _dummy_hash(), password)
             core.metrics.login_failed()
-            action = "login_locked" if until else "login_failed"
-            await core.submit(UnitOfWork().add(
-                replace(cred, failures=failures, locked_until_ms=until),
-                AuditRecord(new_id("req"), now, agent_id, action, agent_id, f"device {device}")))
-            if until:
-                check_locked(failures, until, now)
-            left = self.lockout.max_failures - failures
-            raise Unauthenticated(f"wrong agent ID or password; {left} attempt(s) left "
-                                  "before the ID is locked", field="password")
+            log.info("login refused: %s is not an agent with a password at site %s",
+                     agent_id, core.site_id)
+            raise Unauthenticated(WRONG_LOGIN, field="password")
+
+        async def read() -> tuple[int, int] | None:
+            found = await core.store.credential(agent_id)
+            return (found.failures, found.locked_until_ms) if found else None
+
+        charged = await attempts.charge(core.store, "agent", agent_id, read, now, self.lockout)
+        if charged is None or charged.locked:
+            core.metrics.login_failed()
+            await self._audit(agent_id, "login_locked_refused", device, now)
+            check_locked(charged.failures if charged else 0,
+                         charged.locked_until_ms if charged else now + 1, now)
+        assert charged is not None
+        if not await asyncio.to_thread(verify_secret, cred.password_hash, password):
+            core.metrics.login_failed()
+            locked = charged.locked_until_ms > now
+            await self._audit(agent_id, "login_locked" if locked else "login_failed",
+                              device, now)
+            check_locked(charged.failures, charged.locked_until_ms, now)
+            raise Unauthenticated(WRONG_LOGIN, field="password")
+        await attempts.clear(core.store, "agent", agent_id, read)
         return await self._open_session(agent_id, profile.name, device, cred, now)
+
+    def _profile(self, agent_id: str) -> Agent | None:
+        """The agent when it takes calls at this site, else None."""
+        try:
+            profile = self.core.province.agent(agent_id)
+        except NotFound:
+            return None
+        if profile.home_site != self.core.site_id or not profile.takes_calls:
+            return None
+        return profile
+
+    async def _audit(self, agent_id: str, action: str, device: str, now: int) -> None:
+        await self.core.submit(UnitOfWork().add(
+            AuditRecord(new_id("req"), now, agent_id, action, agent_id, f"device {device}")))
 
     async def _open_session(self, agent_id: str, name: str, device: str,
                             cred: CredentialRecord, now: int) -> LiveAgent:
@@ -130,7 +163,6 @@ class DeskService:
         core.log_in(agent, dict(profile.skills), profile.general_level or 0)
         uow = UnitOfWork().add(
             SessionRecord(agent.session_id, agent_id, device, now),
-            replace(cred, failures=0, locked_until_ms=0),
             AuditRecord(new_id("req"), now, agent_id, "login", agent_id, f"device {device}"),
         ).emit(agent.event(now))
         await core.submit(uow)

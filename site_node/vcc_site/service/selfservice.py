@@ -10,20 +10,18 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from vcc_domain.errors import InvalidInput, Locked
+from vcc_domain.errors import InvalidInput
 from vcc_domain.ids import new_id
 from vcc_domain.province import SelfService as Kind
 from vcc_domain.province import Text
 from vcc_site.domain import ivr as ivr_engine
 from vcc_site.domain.secrets import (
     LockoutPolicy,
-    after_failure,
-    after_success,
-    check_locked,
     hash_secret,
     validate_new_pin,
     verify_secret,
 )
+from vcc_site.service import attempts
 from vcc_site.service.core import SiteCore
 from vcc_site.service.customers import profile_event
 from vcc_site.service.live import LiveCall
@@ -64,37 +62,59 @@ class SelfService:
             customer = await core.store.customer_by_account(account)
         if customer is None:
             return _fail(_say("账号不存在。", "There is no such account."))
-        now = core.now_ms()
-        try:
-            check_locked(customer.pin_failures, customer.pin_locked_until_ms, now)
-        except Locked as exc:
-            await self._audit(call, customer, "pin_locked_refused", str(exc))
-            return _fail(_say("该账户因多次密码错误已被锁定，请稍后再试或转人工。",
-                              "This account is locked after too many wrong PINs. "
-                              "Try later or ask an agent."), to_agent=True)
-        if customer.pin_hash is None:
-            return _fail(_say("您尚未设置查询密码，请从本机拨打设置。",
-                              "No PIN is set yet; set one from your own phone."))
-        ok = await asyncio.to_thread(verify_secret, customer.pin_hash, inputs.get("pin", ""))
-        if not ok:
-            failures, until = after_failure(customer.pin_failures, now, self.pin_policy,
-                                            locked_until_ms=customer.pin_locked_until_ms)
-            core.metrics.pin_failed()
-            await self._save(call, replace(customer, pin_failures=failures,
-                                           pin_locked_until_ms=until, updated_at_ms=now),
-                             "pin_locked" if until else "pin_failed")
-            return _fail(_say("密码错误。", "Wrong PIN."), to_agent=bool(until))
-        failures, until = after_success()
-        await self._save(call, replace(customer, pin_failures=failures, pin_locked_until_ms=until,
-                                       updated_at_ms=now), "pin_verified")
+        checked = await self._check_pin(call, customer, inputs.get("pin", ""))
+        if isinstance(checked, ivr_engine.ServiceResult):
+            return checked
+        customer = checked
         return ivr_engine.ServiceResult(ok=True, prompts=(_say(
             f"您的账户本期账单 {yuan(customer.bill_fen)} 元，余额 {yuan(customer.balance_fen)} 元。",
             f"Your latest bill is {yuan(customer.bill_fen)} yuan; "
             f"your balance is {yuan(customer.balance_fen)} yuan."),))
 
+    async def _check_pin(self, call: LiveCall, customer: CustomerRecord,
+                         pin: str) -> CustomerRecord | ivr_engine.ServiceResult:
+        """The customer as stored now when ``pin`` is theirs, else the answer to play.
+        The attempt is counted in the database before the check (:mod:`.attempts`),
+        so wrong PINs add up across calls, retries and concurrent calls."""
+        core = self.core
+        cid = customer.customer_id
+        fresh = await core.store.customer(cid) or customer
+        if fresh.pin_hash is None:
+            return _fail(_say("您尚未设置查询密码，请从本机拨打设置。",
+                              "No PIN is set yet; set one from your own phone."))
+        now = core.now_ms()
+
+        async def read() -> tuple[int, int] | None:
+            found = await core.store.customer(cid)
+            return (found.pin_failures, found.pin_locked_until_ms) if found else None
+
+        charged = await attempts.charge(core.store, "customer", cid, read, now,
+                                        self.pin_policy)
+        if charged is None or charged.locked:
+            await self._audit(call, fresh, "pin_locked_refused",
+                              f"call {call.call_id}, locked after "
+                              f"{charged.failures if charged else 0} failures")
+            return _fail(_say("该账户因多次密码错误已被锁定，请稍后再试或转人工。",
+                              "This account is locked after too many wrong PINs. "
+                              "Try later or ask an agent."), to_agent=True)
+        if not await asyncio.to_thread(verify_secret, fresh.pin_hash, pin):
+            core.metrics.pin_failed()
+            locked = charged.locked_until_ms > now
+            await self._save(call, replace(fresh, pin_failures=charged.failures,
+                                           pin_locked_until_ms=charged.locked_until_ms,
+                                           updated_at_ms=now),
+                             "pin_locked" if locked else "pin_failed", counted=True)
+            return _fail(_say("密码错误。", "Wrong PIN."), to_agent=locked)
+        await attempts.clear(core.store, "customer", cid, read)
+        verified = replace(fresh, pin_failures=0, pin_locked_until_ms=0, updated_at_ms=now)
+        await self._save(call, verified, "pin_verified", counted=True)
+        return verified
+
     # -- set PIN from own line ----------------------------------------------------------------
 
     async def _set_pin(self, call: LiveCall, inputs: dict[str, str]) -> ivr_engine.ServiceResult:
+        """Set a PIN from the customer's own line; changing one needs the current PIN
+        (``old_pin``, counted like any PIN check): a caller number alone can be spoofed."""
         customer = call.customer
         if customer is None:
             return _fail(_say("请从您登记的电话拨打以设置密码。",
@@ -106,9 +126,19 @@ class SelfService:
             pin = validate_new_pin(inputs.get("pin", ""))
         except InvalidInput:
             return _fail(_say("密码过于简单或格式不对。", "That PIN is too simple or malformed."))
+        fresh = await self.core.store.customer(customer.customer_id) or customer
+        if fresh.pin_hash is not None:
+            if not inputs.get("old_pin"):
+                await self._audit(call, fresh, "pin_change_refused", "no current PIN given")
+                return _fail(_say("修改密码需要先输入原密码。",
+                                  "To change your PIN, key your current PIN first."))
+            checked = await self._check_pin(call, fresh, inputs["old_pin"])
+            if isinstance(checked, ivr_engine.ServiceResult):
+                return checked
+            fresh = checked
         pin_hash = await asyncio.to_thread(hash_secret, pin)
         now = self.core.now_ms()
-        updated = replace(customer, pin_hash=pin_hash, pin_failures=0, pin_locked_until_ms=0,
+        updated = replace(fresh, pin_hash=pin_hash, pin_failures=0, pin_locked_until_ms=0,
                           updated_at_ms=now)
         call.customer = updated
         await self._save(call, updated, "pin_set")
@@ -133,9 +163,15 @@ class SelfService:
 
     # -- recording --------------------------------------------------------------------------
 
-    async def _save(self, call: LiveCall, customer: CustomerRecord, action: str) -> None:
+    async def _save(self, call: LiveCall, customer: CustomerRecord, action: str, *,
+                    counted: bool = False) -> None:
+        """Record a PIN event; ``counted``: the counter is already in the database
+        (written by :mod:`.attempts`), so the row is not written again over a newer
+        count -- only the audit row and the profile event."""
         now = self.core.now_ms()
-        uow = UnitOfWork().add(customer, _audit(call, customer, action, now))
+        uow = UnitOfWork().add(_audit(call, customer, action, now))
+        if not counted:
+            uow.add(customer)
         uow.emit(profile_event(customer, now, action, pin_failures=customer.pin_failures,
                                locked_until_ms=customer.pin_locked_until_ms))
         await self.core.submit(uow)

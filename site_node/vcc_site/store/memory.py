@@ -158,6 +158,22 @@ class MemorySiteStore:
         found: CredentialRecord | None = self.tables["credentials"].get((agent_id,))
         return found
 
+    async def swap_failures(self, kind: str, key: str, old: tuple[int, int],
+                            new: tuple[int, int]) -> bool:
+        if kind == "agent":
+            cred: CredentialRecord | None = self.tables["credentials"].get((key,))
+            if cred is None or (cred.failures, cred.locked_until_ms) != old:
+                return False
+            self.tables["credentials"][(key,)] = replace(
+                cred, failures=new[0], locked_until_ms=new[1])
+            return True
+        customer: CustomerRecord | None = self.tables["customers"].get((key,))
+        if customer is None or (customer.pin_failures, customer.pin_locked_until_ms) != old:
+            return False
+        self.tables["customers"][(key,)] = replace(
+            customer, pin_failures=new[0], pin_locked_until_ms=new[1])
+        return True
+
     async def call(self, call_id: str) -> CallRecord | None:
         found: CallRecord | None = self.tables["calls"].get((call_id,))
         return found

@@ -253,6 +253,23 @@ class SqlSiteStore:
     async def credential(self, agent_id: str) -> CredentialRecord | None:
         return await self._by(CredentialRecord, "agent_id", agent_id)
 
+    async def swap_failures(self, kind: str, key: str, old: tuple[int, int],
+                            new: tuple[int, int]) -> bool:
+        if kind == "agent":
+            table, id_col, count, until = t.credentials, "agent_id", "failures", \
+                "locked_until_ms"
+        else:
+            table, id_col, count, until = t.customers, "customer_id", "pin_failures", \
+                "pin_locked_until_ms"
+        c = table.c
+        stmt = (update(table)
+                .where(c[id_col] == key, c[count] == old[0], c[until] == old[1])
+                .values({count: new[0], until: new[1]}))
+        changed = await self._exec(stmt) == 1
+        if changed and kind != "agent":
+            self._by_phone.clear()
+        return changed
+
     async def call(self, call_id: str) -> CallRecord | None:
         return await self._by(CallRecord, "call_id", call_id)
 

@@ -82,7 +82,7 @@ def test_hash_cost_is_bounded() -> None:
 
 def test_defaults_come_from_routing_policy() -> None:
     routing = RoutingPolicy()
-    assert AGENT_LOCKOUT == LockoutPolicy(3, 15 * 60)
+    assert AGENT_LOCKOUT == LockoutPolicy(3, 15 * 60, backoff_s=30)
     assert PIN_LOCKOUT == LockoutPolicy(5, 30 * 60)
     custom = RoutingPolicy(pin_failures=4, pin_lock_minutes=10)
     assert LockoutPolicy.for_pins(custom) == LockoutPolicy(4, 600)
