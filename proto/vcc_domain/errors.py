@@ -17,6 +17,7 @@ class ErrorKind(StrEnum):
     UNAUTHENTICATED = "unauthenticated"  # wrong password
     LOCKED = "locked"  # too many failures, locked for a while
     UNAVAILABLE = "unavailable"  # a dependency (hub, other site) cannot be reached
+    EXHAUSTED = "exhausted"  # a capacity or bound is full (trunks, IVR ports)
     NOT_LEADER = "not_leader"  # a hub follower refusing a write
     FENCED = "fenced"  # a write carrying a stale fencing token
     INTERNAL = "internal"
@@ -59,6 +60,13 @@ class Locked(VccError):
 
 class Unavailable(VccError):
     kind = ErrorKind.UNAVAILABLE
+
+
+class ResourceExhausted(Unavailable):
+    """A capacity is full (all trunks or IVR ports in use): try later. A kind of
+    :class:`Unavailable`, so code retrying elsewhere on Unavailable still does."""
+
+    kind = ErrorKind.EXHAUSTED
 
 
 class NotLeader(VccError):

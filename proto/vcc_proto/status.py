@@ -50,6 +50,7 @@ from vcc_domain.errors import (
     Locked,
     NotFound,
     NotLeader,
+    ResourceExhausted,
     Unauthenticated,
     Unavailable,
     VccError,
@@ -70,6 +71,7 @@ STATUS_OF_KIND: dict[ErrorKind, grpc.StatusCode] = {
     ErrorKind.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
     ErrorKind.LOCKED: grpc.StatusCode.PERMISSION_DENIED,
     ErrorKind.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorKind.EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ErrorKind.NOT_LEADER: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorKind.FENCED: grpc.StatusCode.ABORTED,
     ErrorKind.INTERNAL: grpc.StatusCode.INTERNAL,
@@ -82,6 +84,7 @@ CLASS_OF_KIND: dict[ErrorKind, type[VccError]] = {
     ErrorKind.UNAUTHENTICATED: Unauthenticated,
     ErrorKind.LOCKED: Locked,
     ErrorKind.UNAVAILABLE: Unavailable,
+    ErrorKind.EXHAUSTED: ResourceExhausted,
     ErrorKind.NOT_LEADER: NotLeader,
     ErrorKind.FENCED: Fenced,
     ErrorKind.INTERNAL: VccError,
@@ -99,7 +102,7 @@ KIND_OF_STATUS: dict[grpc.StatusCode, ErrorKind] = {
     grpc.StatusCode.UNAVAILABLE: ErrorKind.UNAVAILABLE,
     grpc.StatusCode.DEADLINE_EXCEEDED: ErrorKind.UNAVAILABLE,
     grpc.StatusCode.CANCELLED: ErrorKind.UNAVAILABLE,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: ErrorKind.UNAVAILABLE,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ErrorKind.EXHAUSTED,
     grpc.StatusCode.ABORTED: ErrorKind.FENCED,
 }
 

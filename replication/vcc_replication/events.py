@@ -141,6 +141,10 @@ class InvalidEvent(ValueError):
 
 
 MAX_SEQ = 2**63 - 1  # the hub stores sequences as signed 64-bit integers
+#: The most events one ``Remote.RepublishEvents`` asks for: the hub repairs a longer gap
+#: in several requests, and a site refuses a longer range (a request for 1..10^12 would
+#: otherwise publish the whole outbox again).
+MAX_REPUBLISH_RANGE = 20_000
 
 
 def decode(data: bytes) -> pb.SiteEvent:

@@ -2,6 +2,12 @@
 
 Reports, statements and reconciliation are reads (any hub answers); closing a period is
 a write and only the leader accepts it (a follower answers FAILED_PRECONDITION naming it).
+
+Bounds: a report covers at most ``MAX_REPORT_DAYS`` days (INVALID_ARGUMENT naming
+``from_at_ms``; an unset ``from_at_ms`` means that many days before ``to_at_ms``), and
+ends at most a day from now. A period is closed only after it has ended (Beijing time):
+closing one that has not answers FAILED_PRECONDITION naming ``period_id``, since a
+closed period is final and its later calls could no longer be settled.
 """
 
 from __future__ import annotations
@@ -10,9 +16,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias
 
 from vcc_domain.clock import Clock
-from vcc_domain.errors import InvalidInput
+from vcc_domain.errors import Conflict, InvalidInput
 from vcc_domain.province import Province
-from vcc_domain.rating import Statement, check_period
+from vcc_domain.rating import Statement, check_period, period_bounds_ms
 from vcc_domain.sqi import SqiConfig
 from vcc_hub.adapters.directory_codec import actor_text
 from vcc_hub.service.aggregator import Aggregator, target_of
@@ -28,6 +34,32 @@ Ctx: TypeAlias = Any
 VIEW_NAMES = {h.REPORT_VIEW_PROVINCE: "province", h.REPORT_VIEW_SITE: "site",
               h.REPORT_VIEW_AGENT: "agent", h.REPORT_VIEW_INTERVAL: "interval",
               h.REPORT_VIEW_UNSPECIFIED: "province"}
+DAY_MS = 86_400_000
+MAX_REPORT_DAYS = 400  # a year and a bit: this month against the same month last year
+
+
+def report_range(from_ms: int, to_ms: int, now_ms: int) -> tuple[int, int]:
+    """``[lo, hi)`` of a report request within the bounds (see the module docstring)."""
+    hi = to_ms or now_ms
+    if hi > now_ms + DAY_MS:
+        raise InvalidInput("a report ends at most a day from now", field="to_at_ms")
+    lo = from_ms or max(0, hi - MAX_REPORT_DAYS * DAY_MS)
+    if hi <= lo:
+        raise InvalidInput("to_at_ms must be after from_at_ms", field="to_at_ms")
+    if hi - lo > MAX_REPORT_DAYS * DAY_MS:
+        raise InvalidInput(f"a report covers at most {MAX_REPORT_DAYS} days",
+                           field="from_at_ms")
+    return lo, hi
+
+
+def check_period_ended(period_id: str, now_ms: int) -> None:
+    """FAILED_PRECONDITION unless the period is over."""
+    _, end = period_bounds_ms(check_period(period_id))
+    if end > now_ms:
+        raise Conflict(f"period {period_id} has not ended yet; it can be closed from the "
+                       "first day of the next month", field="period_id")
+
+
 FORMAT_NAMES = {h.REPORT_FORMAT_TABLE: "table", h.REPORT_FORMAT_CSV: "csv",
                 h.REPORT_FORMAT_JSON: "json", h.REPORT_FORMAT_HTML: "html",
                 h.REPORT_FORMAT_UNSPECIFIED: "table"}
@@ -63,9 +95,7 @@ class ReportsServicer(hub_pb2_grpc.ReportsServicer):
         if fmt is None:
             raise InvalidInput("unknown report format", field="format")
         now = int(self.clock.now() * 1000)
-        lo, hi = request.from_at_ms, request.to_at_ms or now
-        if hi <= lo:
-            raise InvalidInput("to_at_ms must be after from_at_ms", field="to_at_ms")
+        lo, hi = report_range(request.from_at_ms, request.to_at_ms, now)
         province = await self.province()
         async with self.aggregator.engine.connect() as conn:
             loaded = await store.load(conn, lo, hi, list(request.site_ids), request.agent_id,
@@ -77,7 +107,7 @@ class ReportsServicer(hub_pb2_grpc.ReportsServicer):
 
     @grpc_errors
     async def CloseSettlement(self, request: h.SettlementPeriod, context: Ctx) -> h.Statement:
-        check_period(request.period_id)
+        check_period_ended(request.period_id, int(self.clock.now() * 1000))
         st = await store.close_period(self.aggregator, request.period_id,
                                       actor_text(request.actor), await self.province(),
                                       int(self.clock.now() * 1000))

@@ -53,6 +53,7 @@ from vcc_replication.dead_letters import (
     publish_dead_letter,
 )
 from vcc_replication.events import (
+    MAX_REPUBLISH_RANGE,
     SITE_HEADER,
     ContiguousTracker,
     Gap,
@@ -67,7 +68,7 @@ log = logging.getLogger(__name__)
 
 DURABLE = "vcc-hub-events"
 SUBJECT_FILTER = SITE_EVENTS_SUBJECTS
-MAX_REPAIR_RANGE = 20_000
+MAX_REPAIR_RANGE = MAX_REPUBLISH_RANGE
 
 APPLIED = Counter("vcc_hub_events_applied_total", "Site events applied at the hub", ["site"])
 DUPLICATES = Counter("vcc_hub_events_duplicate_total",

@@ -18,6 +18,7 @@ from vcc_proto.status import grpc_errors
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc
+from vcc_replication.events import MAX_REPUBLISH_RANGE
 from vcc_site.adapters import codec
 from vcc_site.domain.results import Assignment, Queued
 from vcc_site.service.access import AccessService
@@ -242,6 +243,9 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
     async def RepublishEvents(self, request: s.RepublishEventsRequest, context: Ctx) -> s.RepublishEventsReply:
         if request.from_seq < 1 or request.to_seq < request.from_seq:
             raise InvalidInput("give a range 1 <= from_seq <= to_seq", field="from_seq")
+        if request.to_seq - request.from_seq >= MAX_REPUBLISH_RANGE:
+            raise InvalidInput(f"a range holds at most {MAX_REPUBLISH_RANGE} events; ask "
+                               "for a longer gap in parts", field="to_seq")
         if self.republisher is None:
             raise Unavailable("event replication to the hub is not running at this site",
                               field="from_seq")
