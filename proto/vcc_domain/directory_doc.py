@@ -47,6 +47,7 @@ from datetime import date, datetime, time
 from typing import Any
 
 from vcc_domain.errors import ConfigError, InvalidInput, NotFound
+from vcc_domain.nesting import check_depth, parse_bounded
 from vcc_domain.province import Province, parse_province_mapping
 
 Document = dict[str, Any]
@@ -117,10 +118,10 @@ def jsonable(value: Any) -> Any:
 def document_from_toml(text: str, source: str = "<province>") -> Document:
     """A province file's text as a document (not yet validated: see :func:`validate`)."""
     try:
-        data = tomllib.loads(text)
+        data = parse_bounded(lambda: tomllib.loads(text), "toml")
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: malformed TOML: {exc}", field="toml", source=source) from None
-    result = jsonable(data)
+    result = jsonable(check_depth(data, "toml"))
     assert isinstance(result, dict)
     return result
 
@@ -141,7 +142,7 @@ def loads_json(raw: bytes | str, field: str, *, max_bytes: int = MAX_ENTITY_BYTE
         raise InvalidInput(f"{field}: {size} bytes is over the limit of {max_bytes} bytes",
                            field=field)
     try:
-        return jsonable(json.loads(raw))
+        return jsonable(check_depth(parse_bounded(lambda: json.loads(raw), field), field))
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"{field}: malformed JSON: {exc}", field=field) from None
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vcc_domain.errors import ConfigError
+from vcc_domain.nesting import check_depth, parse_bounded
 from vcc_domain.province import (
     LEVEL_MAX,
     LEVEL_MIN,
@@ -49,10 +50,16 @@ DEFAULT_OVERFLOW_S = 30
 _LINE = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 
 
+#: Bounds of agent-group expansion: a few lines of TOML must not expand to millions of
+#: agents. A province of 16 cities at 200 seats has 3,200; these leave ample room.
+MAX_GROUP_AGENTS = 5_000
+MAX_AGENTS = 50_000
+
+
 def parse_province(text: str, source: str = "<province>") -> Province:
     """Parse and validate province TOML; raises ConfigError listing every problem."""
     try:
-        data = tomllib.loads(text)
+        data = parse_bounded(lambda: tomllib.loads(text), "toml")
     except tomllib.TOMLDecodeError as exc:
         raise _toml_error(exc, source) from None
     return parse_province_mapping(data, source)
@@ -67,6 +74,7 @@ def parse_province_mapping(data: Mapping[str, Any], source: str = "<province>") 
     if not isinstance(data, Mapping):
         raise ConfigError(f"a province document must be a table, got {type(data).__name__}",
                           source=source)
+    check_depth(data, "province")
     problems = Problems()
     province = _read(Table(data, "", problems))
     if problems or province is None:
@@ -271,6 +279,9 @@ def _read_agents(root: Table, site_ids: set[str], skill_ids: set[str],
         group = _read_group(t, site_ids, skill_ids, site_names, next_number)
         if group is None:
             continue
+        if len(agents) + group.count > MAX_AGENTS:
+            t.problem("count", f"the province would have more than {MAX_AGENTS} agents")
+            break  # expanding further only costs memory: the file is refused anyway
         next_number[group.id_prefix] = max(next_number.get(group.id_prefix, 1),
                                            group.start + group.count)
         for agent in expand_agent_group(group):
@@ -286,7 +297,7 @@ def _read_group(t: Table, site_ids: set[str], skill_ids: set[str], site_names: d
     site = t.string("site")
     if site and site not in site_ids:
         t.problem("site", f"unknown site {site!r}")
-    count = t.integer("count", lo=1, hi=100_000)
+    count = t.integer("count", lo=1, hi=MAX_GROUP_AGENTS)
     prefix = t.string("id_prefix", site, pattern=AGENT_ID)
     start = t.integer("start", next_number.get(prefix, 1), lo=0)
     role = t.string("role", choices=frozenset(Role))
