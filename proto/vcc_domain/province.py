@@ -267,6 +267,8 @@ class RoutingPolicy:
     max_invalid_tries: int = 3  # IVR default; a business menu may override it
     outbound_max_attempts: int = 3  # then back to the billing center for a written notice
     remote_read_timeout_ms: int = 1500  # reading a customer at another site
+    ivr_limit_s: int = 600  # a call in the IVR longer than this is ended by the site
+    queue_limit_s: int = 1800  # a call waiting longer than this is ended by the site
 
 
 @dataclass(frozen=True, slots=True)

@@ -182,7 +182,7 @@ async def run_site(config: NodeConfig, site_id: str,
     lease = BackgroundLease(list(config.etcd_endpoints), site_key(site_id),
                             _registration(node), config.lease_ttl_s)
     lease.start()
-    figures = asyncio.create_task(_publish_figures(node.core), name="figures")
+    figures = asyncio.create_task(_every_second(node), name="figures")
     SITE_INFO.info({"site": site_id, "grpc": node.state.grpc_endpoint})
     SITE_UP.labels(site_id).set(1)
     await host.set_serving(True)
@@ -243,8 +243,13 @@ def _registration(node: SiteNode) -> str:
     })
 
 
-async def _publish_figures(core: SiteCore) -> None:
+async def _every_second(node: SiteNode) -> None:
+    """Publish the gauges; end calls past the IVR or queue time limit."""
     while True:
         with contextlib.suppress(Exception):
-            core.publish_figures()
+            node.core.publish_figures()
+        try:
+            await node.access.enforce_limits()
+        except Exception:
+            log.exception("site: ending calls past their time limits failed")
         await asyncio.sleep(1.0)

@@ -90,13 +90,20 @@ def _ms(seconds: float) -> float:
 # -- the site process ----------------------------------------------------------------------
 
 
+BENCH_CAPACITY = 1_000_000  # trunks and IVR ports of the bench's site
+
+
 def bench_province(workdir: Path) -> Path:
-    """The example province with short ring and wrap-up limits, written to ``workdir``."""
+    """The example province with short ring and wrap-up limits, written to ``workdir``.
+    Kunming's trunk and IVR-port capacity is lifted: the bench measures how many calls
+    the site handles, not how many lines the example gives it."""
     from vcc_ops.cli import example_province_path
 
     text = example_province_path().read_text()
     for old, new in (("ring_timeout_s = 12 ", f"ring_timeout_s = {RING_TIMEOUT_S} "),
-                     ("wrapup_s = 60 ", f"wrapup_s = {WRAPUP_S} ")):
+                     ("wrapup_s = 60 ", f"wrapup_s = {WRAPUP_S} "),
+                     ("trunk_lines = 780 ", f"trunk_lines = {BENCH_CAPACITY} "),
+                     ("ivr_ports = 450\n", f"ivr_ports = {BENCH_CAPACITY}\n")):
         if old not in text:
             raise RuntimeError(f"the example province has no {old.strip()!r} to change")
         text = text.replace(old, new, 1)

@@ -87,7 +87,8 @@ from vcc_site.domain.results import (
 )
 
 RING_NO_ANSWER = "ring_no_answer"
-_REMOVABLE = frozenset({EndReason.TRANSFERRED_OUT, EndReason.OVERFLOWED, EndReason.LOST})
+_REMOVABLE = frozenset({EndReason.TRANSFERRED_OUT, EndReason.OVERFLOWED, EndReason.LOST,
+                        EndReason.QUEUE_TIMEOUT})
 
 
 class Acd:

@@ -46,6 +46,7 @@ class EndReason(StrEnum):
     TRANSFERRED_OUT = "transferred_out"  # left this ACD for another site or seat
     OVERFLOWED = "overflowed"  # moved to a better site while waiting
     LOST = "lost"  # lost with the site or the switch
+    QUEUE_TIMEOUT = "queue_timeout"  # waited past the queue time limit; the site ended it
 
 
 Entry = tuple[int, int, float, int, str]  # (priority, head_key, arrival, token, call_id)

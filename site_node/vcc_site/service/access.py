@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from vcc_domain.errors import Conflict, InvalidInput, NotFound
+from vcc_domain.errors import Conflict, InvalidInput, NotFound, ResourceExhausted
 from vcc_domain.ids import id_prefix, new_id
-from vcc_domain.province import Text
+from vcc_domain.province import Business, Text
+from vcc_site.domain import admission
 from vcc_site.domain import ivr as ivr_engine
 from vcc_site.domain.call import CallState
-from vcc_site.domain.queue import Priority
+from vcc_site.domain.queue import EndReason, Priority
 from vcc_site.domain.results import Assignment, Queued
 from vcc_site.service.callers import CODE, NUMBER, PRIORITY_OF_TIER, caller_home
 from vcc_site.service.core import SiteCore
@@ -83,9 +84,9 @@ class AccessService:
             if call_id in core.calls or await core.store.call(call_id) is not None:
                 raise Conflict(f"call {call_id!r} is already known here", field="call_id")
         now = core.now_ms()
-        if original_arrival_ms and not 0 < original_arrival_ms <= now + 60_000:
-            raise InvalidInput("must be in the past", field="original_arrival_at_ms")
+        self._check_arrival(original_arrival_ms, now)
         business = core.province.business_for_code(dialed_code)
+        self._admit(business)
         call_id = call_id or new_id("call")
         customer = await core.store.customer_by_phone(caller)
         source, as_of, uow = "", 0, UnitOfWork()
@@ -102,7 +103,7 @@ class AccessService:
             customer=customer, tier=tier, priority=PRIORITY_OF_TIER[tier].name.lower(),
             arrival_at_ms=original_arrival_ms or now,
             customer_source=source, customer_as_of_ms=as_of,
-            caller_home=caller_home(core, caller),
+            caller_home=caller_home(core, caller), entered_at_ms=now,
         )
         session, step = ivr_engine.start_ivr(
             business, caller_identified=customer is not None,
@@ -114,6 +115,64 @@ class AccessService:
         async with self.core.call_lock(call.call_id):
             uow.emit(call.event("call.arrived", now, dialed_code=dialed_code))
             return await self._advance(call, step, uow)
+
+    def _check_arrival(self, original_arrival_ms: int, now: int) -> None:
+        """An original arrival before now claims the call waited elsewhere (it jumps the
+        queue by it). Until requests carry who sent them, it is at least bounded by how
+        long a call may wait before it moves; only a hub's move should bring one."""
+        if not original_arrival_ms:
+            return
+        if not 0 < original_arrival_ms <= now + admission.CLOCK_SLACK_MS:
+            raise InvalidInput("must be in the past", field="original_arrival_at_ms")
+        if original_arrival_ms < admission.earliest_arrival_ms(now, self.core.province.routing):
+            raise InvalidInput("is earlier than a call can wait before it moves",
+                               field="original_arrival_at_ms")
+
+    def _admit(self, business: Business) -> None:
+        """RESOURCE_EXHAUSTED when all trunks (or, for a call starting in the IVR, all
+        IVR ports) of this site are in use; counted in ``vcc_site_calls_refused_total``."""
+        core = self.core
+        capacity = admission.Capacity.of(core.province.site(core.site_id))
+        live = len(core.calls)
+        enters_ivr = bool(business.ivr.root and business.ivr.nodes)
+        in_ivr = 0
+        if enters_ivr and capacity.ivr_ports is not None and live >= capacity.ivr_ports:
+            in_ivr = sum(1 for c in core.calls.values() if c.life.state is CallState.IVR)
+        refused = admission.refusal(capacity, live, in_ivr, enters_ivr)
+        if refused is not None:
+            core.metrics.refused(refused)
+            limit = capacity.trunk_lines if refused == admission.TRUNKS else capacity.ivr_ports
+            raise ResourceExhausted(f"all {limit} {refused.replace('_', ' ')} of site "
+                                    f"{core.site_id} are in use; try again later",
+                                    resource=refused)
+
+    async def enforce_limits(self) -> int:
+        """End calls past the IVR or queue time limit (each with a reason and a CDR);
+        returns how many ended."""
+        core = self.core
+        policy, now = core.province.routing, core.now_ms()
+        overdue = [c.call_id for c in core.calls.values() if not c.consult_for and (
+            (c.life.state is CallState.IVR
+             and admission.ivr_overdue(c.entered_at_ms or c.arrival_at_ms, now, policy))
+            or (c.life.state is CallState.QUEUED
+                and admission.queue_overdue(c.queued_at_ms, now, policy)))]
+        ended = 0
+        for call_id in overdue:
+            async with core.call_lock(call_id):
+                call = core.calls.get(call_id)
+                if call is None:
+                    continue
+                uow, state = UnitOfWork(), call.life.state
+                if state is CallState.IVR:
+                    core.end_in_ivr(call, admission.IVR_TIMEOUT, admission.IVR_TIMEOUT, uow)
+                elif state is CallState.QUEUED:
+                    core.apply(core.acd.remove_call(call.acd_key, EndReason.QUEUE_TIMEOUT), uow)
+                else:
+                    continue
+                core.metrics.timed_out(state.value)
+                await core.submit(uow)
+                ended += 1
+        return ended
 
     async def _require_live(self, call_id: str) -> None:
         if call_id in self.core.calls:

@@ -40,6 +40,7 @@ OUTCOMES = {  # the CDR's outcome of a call that ended in the ACD, by the ACD's 
     EndReason.TRANSFERRED_OUT: "transferred_out",
     EndReason.OVERFLOWED: "overflowed_out",
     EndReason.LOST: "lost",
+    EndReason.QUEUE_TIMEOUT: "abandoned",  # not served: counted with the abandoned calls
 }
 
 
@@ -82,6 +83,7 @@ class LiveCall:
     # the consulting agent and "conference" once the owner joined everyone
     consult_for: str = ""
     consult_leg_id: str = ""
+    entered_at_ms: int = 0  # when the call reached this site (the IVR time limit counts)
     consult_agent: str = ""
     consult_mode: str = ""
     # the site owning the caller's area code: the payer for a caller who is nobody's

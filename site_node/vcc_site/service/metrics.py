@@ -39,6 +39,12 @@ QUEUE_EWT = Gauge("vcc_site_queue_expected_wait_seconds", "Expected wait of a ne
                   ["site", "business"])
 AGENTS = Gauge("vcc_site_agents", "Logged-in agents by state", ["site", "state"])
 LOGIN_FAILURES = Counter("vcc_site_login_failures_total", "Failed agent logins", ["site"])
+CALLS_REFUSED = Counter("vcc_site_calls_refused_total",
+                        "Calls refused for want of a trunk line or an IVR port",
+                        ["site", "resource"])
+CALLS_TIMED_OUT = Counter("vcc_site_calls_timed_out_total",
+                          "Calls the site ended at the IVR or queue time limit",
+                          ["site", "state"])
 PIN_FAILURES = Counter("vcc_site_pin_failures_total", "Failed customer PIN checks", ["site"])
 EWT_MAE = Gauge("vcc_site_ewt_mae_seconds",
                 "Mean absolute error of the expected wait predicted when a call queued "
@@ -171,6 +177,12 @@ class SiteMetrics:
 
     def login_failed(self) -> None:
         LOGIN_FAILURES.labels(self.site).inc()
+
+    def refused(self, resource: str) -> None:
+        CALLS_REFUSED.labels(self.site, resource).inc()
+
+    def timed_out(self, state: str) -> None:
+        CALLS_TIMED_OUT.labels(self.site, state).inc()
 
     def pin_failed(self) -> None:
         PIN_FAILURES.labels(self.site).inc()
