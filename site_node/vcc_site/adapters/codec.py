@@ -29,7 +29,9 @@ END_REASONS = {"caller_hangup": c.END_REASON_CALLER_HANGUP, "completed": c.END_R
                "overflowed": c.END_REASON_TRANSFERRED_OUT, "lost": c.END_REASON_SITE_LOST,
                "no_answer": c.END_REASON_REFUSED, "transferred": c.END_REASON_TRANSFERRED_OUT,
                "origin_kept": c.END_REASON_TRANSFERRED_OUT,
-               "moved_on": c.END_REASON_TRANSFERRED_OUT}
+               "moved_on": c.END_REASON_TRANSFERRED_OUT,
+               # ended by the site at a time limit (refused further service)
+               "ivr_timeout": c.END_REASON_REFUSED, "queue_timeout": c.END_REASON_REFUSED}
 CALL_STATE_NAMES.update({v: k for k, v in CALL_STATES.items()})
 AGENT_STATES = {"logged_out": s.AGENT_STATE_LOGGED_OUT, "ready": s.AGENT_STATE_READY,
                 "not_ready": s.AGENT_STATE_NOT_READY, "ringing": s.AGENT_STATE_RINGING,
