@@ -153,7 +153,7 @@ def lock_ms(failures: int, policy: LockoutPolicy) -> int:
     if not policy.backoff_s:
         return policy.lock_s * 1000
     doublings = min(failures - policy.max_failures, 32)
-    return min(policy.backoff_s * 2**doublings, policy.lock_s) * 1000
+    return min(policy.backoff_s << doublings, policy.lock_s) * 1000
 
 
 def charge_attempt(

@@ -164,7 +164,8 @@ class AccessService:
                     continue
                 uow, state = UnitOfWork(), call.life.state
                 if state is CallState.IVR:
-                    core.end_in_ivr(call, admission.IVR_TIMEOUT, admission.IVR_TIMEOUT, uow)
+                    # the CDR's outcome is one the reports know: ended in the IVR
+                    core.end_in_ivr(call, admission.IVR_TIMEOUT, "ivr_hangup", uow)
                 elif state is CallState.QUEUED:
                     core.apply(core.acd.remove_call(call.acd_key, EndReason.QUEUE_TIMEOUT), uow)
                 else:
