@@ -22,6 +22,7 @@ from vcc_ops.demo.cli import demo
 from vcc_ops.directory_cli import directory
 from vcc_ops.drills.cli import drill
 from vcc_ops.events_cli import events
+from vcc_ops.pki_cli import pki_group
 from vcc_ops.report_cli import report, settle
 from vcc_ops.settings_cli import settings, settings_options, take_flags
 from vcc_ops.simulate.cli import simulate
@@ -269,7 +270,7 @@ main.add_command(directory)
 main.add_command(drill)
 main.add_command(events)
 main.add_command(demo)
-
+main.add_command(pki_group)
 main.add_command(report)
 main.add_command(settle)
 main.add_command(settings)
