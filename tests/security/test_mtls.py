@@ -232,5 +232,5 @@ async def test_plaintext_stays_the_default_and_has_no_identity() -> None:
 
 
 def test_a_node_directory_without_its_files_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(pki.PkiError, match="missing .*tls.key"):
+    with pytest.raises(pki.PkiError, match=r"missing .*tls\.key"):
         ServerTls(tmp_path)
