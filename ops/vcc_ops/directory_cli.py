@@ -34,6 +34,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from vcc_domain.directory_doc import KINDS, jsonable
 from vcc_domain.errors import ErrorKind, NotLeader, Unavailable, VccError
 from vcc_ops.exits import Exit
+from vcc_ops.progress import working
 from vcc_ops.target import etcd_endpoints, workdir_option
 from vcc_proto.status import from_rpc_error, leader_of
 from vcc_proto.v1 import common_pb2 as c
@@ -342,7 +343,8 @@ def import_cmd(ctx: click.Context, path: Path) -> None:
         raise CliFailure(f"cannot read {path}: {exc}") from None
 
     def work(client: HubClient) -> None:
-        reply = client.import_toml(text)
+        with working(f"importing {path} at the hub"):
+            reply = client.import_toml(text)
         click.echo(f"imported {path}: directory version {reply.version}")
     _run(ctx, work)
 

@@ -26,8 +26,11 @@ from vcc_replication.dead_letters import DeadLetter, list_dead_letters
 async def fetch_dead_letters(urls: list[str], limit: int = 100,
                              timeout_s: float = 5.0) -> list[DeadLetter]:
     """The newest ``limit`` dead letters from the broker at ``urls``."""
+    async def quiet(_exc: Exception) -> None:  # the caller reports the failure once
+        return None
+
     nc = await nats.connect(servers=urls, connect_timeout=timeout_s, max_reconnect_attempts=1,
-                            allow_reconnect=False)
+                            allow_reconnect=False, error_cb=quiet)
     try:
         return await list_dead_letters(nc.jetstream(timeout=timeout_s), limit)
     finally:

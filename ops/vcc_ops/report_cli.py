@@ -37,6 +37,7 @@ from vcc_domain.rating import BEIJING
 from vcc_failover.hub_client import call_leader
 from vcc_failover.leadership import HubLocator, StaticHubLocator
 from vcc_ops.exits import Exit
+from vcc_ops.progress import working
 from vcc_ops.target import DEFAULT_WORKDIR, describe, etcd_endpoints, workdir_option
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import hub_pb2 as h
@@ -125,7 +126,8 @@ def _report(view: str, target: HubTarget, from_: str, to: str, sites: tuple[str,
         reply: h.Report = await stub.GetReport(request, timeout=60)
         return reply
 
-    report = _call(target, fn)
+    with working(f"the {view} report from the hub"):
+        report = _call(target, fn)
     if out:
         Path(out).write_bytes(report.content)
         click.echo(f"wrote {out} ({len(report.content)} bytes, {report.content_type})")
@@ -165,7 +167,8 @@ def _period_call(target: HubTarget, method: str, period: str) -> Any:
     async def fn(stub: hg.ReportsStub) -> Any:
         return await getattr(stub, method)(request, timeout=120)
 
-    return _call(target, fn)
+    with working(f"{method} {period} at the hub"):
+        return _call(target, fn)
 
 
 @report.command("reconcile")
