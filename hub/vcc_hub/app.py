@@ -104,7 +104,7 @@ async def run_hub(config: NodeConfig, settings: HubNodeSettings | None = None) -
     """Run a hub process until SIGTERM/SIGINT (``settings``: default from the
     environment)."""
     settings = settings or load_hub_settings()
-    configure_logging(config.log_level, config.log_file)
+    configure_logging(config.log_level, config.log_file, config.log_format)
     hub = load_hub(config)
     site_var.set(hub.state.node_id)
     config.data_dir.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,7 @@ from vcc_ops.report_cli import report, settle
 from vcc_ops.settings_cli import settings, settings_options, take_flags
 from vcc_ops.simulate.cli import simulate
 from vcc_ops.workorders_cli import workorders
+from vcc_site.edge.settings import EdgeSettings
 from vcc_site.settings import SiteSettings
 
 EXAMPLE_PROVINCE = "yunnan.toml"
@@ -97,18 +98,31 @@ def province_check(path: Path | None, as_json: bool) -> None:
 
 def _node_options(func: Any) -> Any:
     """Options every service process takes; each can also come from a VCC_* variable."""
+    return _process_options(func, messaging=True)
+
+
+def _edge_options(func: Any) -> Any:
+    """The edge's process options: no NATS, database or stream options."""
+    return _process_options(func, messaging=False)
+
+
+def _process_options(func: Any, messaging: bool) -> Any:
+    def if_messaging(option: Any) -> list[Any]:  # hub and site: NATS, database, streams
+        return [option] if messaging else []
+
     opts = [
         click.option("--province", "province_file", envvar="VCC_PROVINCE",
                      type=click.Path(dir_okay=False, path_type=Path), default=None,
                      help="Province file (TOML). Default: the shipped example province."),
         click.option("--data-dir", envvar="VCC_DATA_DIR", type=click.Path(file_okay=False, path_type=Path),
                      default=Path(".vcc/data"), show_default=True, help="Where the node keeps its files."),
-        click.option("--nats", "nats", envvar="VCC_NATS", default="nats://127.0.0.1:4222",
-                     show_default=True, help="NATS server URL(s), comma separated."),
+        *if_messaging(click.option("--nats", "nats", envvar="VCC_NATS",
+                                default="nats://127.0.0.1:4222", show_default=True,
+                                help="NATS server URL(s), comma separated.")),
         click.option("--etcd", "etcd", envvar="VCC_ETCD", default="127.0.0.1:2379", show_default=True,
                      help="etcd endpoint(s) host:port, comma separated."),
-        click.option("--db", "db", envvar="VCC_DB", default=None,
-                     help="SQLAlchemy database URL. Default: a SQLite file in --data-dir."),
+        *if_messaging(click.option("--db", "db", envvar="VCC_DB", default=None,
+                                help="SQLAlchemy database URL. Default: a SQLite file in --data-dir.")),
         click.option("--host", envvar="VCC_HOST", default="127.0.0.1", show_default=True,
                      help="Address to listen on."),
         click.option("--advertise-host", envvar="VCC_ADVERTISE_HOST", default=None,
@@ -117,13 +131,16 @@ def _node_options(func: Any) -> Any:
                      help="gRPC port (0 = any free port)."),
         click.option("--metrics-port", envvar="VCC_METRICS_PORT", type=int, default=0,
                      show_default=True, help="Prometheus /metrics port (0 = do not expose)."),
-        click.option("--stream-replicas", envvar="VCC_STREAM_REPLICAS", type=int, default=1,
-                     show_default=True, help="JetStream replicas for the province's streams."),
+        *if_messaging(click.option("--stream-replicas", envvar="VCC_STREAM_REPLICAS", type=int,
+                                default=1, show_default=True,
+                                help="JetStream replicas for the province's streams.")),
         click.option("--node-id", envvar="VCC_NODE_ID", default="", help="Stable name of this process."),
         click.option("--log-file", envvar="VCC_LOG_FILE", type=click.Path(dir_okay=False, path_type=Path),
                      default=None, help="Write logs here instead of stderr."),
         click.option("--log-level", envvar="VCC_LOG_LEVEL", default="INFO", show_default=True,
                      help="Logging level: DEBUG, INFO, WARNING or ERROR."),
+        click.option("--log-format", envvar="VCC_LOG_FORMAT", type=click.Choice(["text", "json"]),
+                     default="text", show_default=True, help="Log lines as text or JSON lines."),
     ]
     for opt in reversed(opts):
         func = opt(func)
@@ -136,17 +153,18 @@ def _node_config(kw: dict[str, Any]) -> Any:
     return NodeConfig(
         province_file=_province(kw["province_file"]),
         data_dir=kw["data_dir"],
-        nats_urls=tuple(u for u in kw["nats"].split(",") if u),
+        nats_urls=tuple(u for u in kw.get("nats", "").split(",") if u),
         etcd_endpoints=tuple(e for e in kw["etcd"].split(",") if e),
-        database_url=kw["db"],
+        database_url=kw.get("db"),
         host=kw["host"],
         advertise_host=kw["advertise_host"] or kw["host"],
-        stream_replicas=kw["stream_replicas"],
+        stream_replicas=kw.get("stream_replicas", 1),
         grpc_port=kw["grpc_port"],
         metrics_port=kw["metrics_port"],
         node_id=kw["node_id"],
         log_file=kw["log_file"],
         log_level=kw["log_level"],
+        log_format=kw["log_format"],
     )
 
 
@@ -176,6 +194,19 @@ def site(site_id: str, **kw: Any) -> None:
 
 
 @main.command()
+@settings_options(EdgeSettings)
+@_edge_options
+def edge(**kw: Any) -> None:
+    """Run the access edge in the foreground: callers reach the nearest live site
+    (settings: `vcc settings`)."""
+    from vcc_site.edge.app import run_edge
+    from vcc_site.edge.settings import load_edge_settings
+
+    settings = load_edge_settings(flags=take_flags(EdgeSettings, kw))
+    asyncio.run(run_edge(_node_config(kw), settings))
+
+
+@main.command()
 @province_option
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path(".vcc"),
               show_default=True, help="Where logs, data and the state file go.")
@@ -184,12 +215,16 @@ def site(site_id: str, **kw: Any) -> None:
 @click.option("--sites", default=None, help="Only these sites (comma separated). Default: all.")
 @click.option("--cluster", is_flag=True, help="3 NATS servers (R3 streams) and 3 etcd members.")
 @click.option("--hubs", type=int, default=1, show_default=True, help="Hub processes (one leads).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="Log lines of every process as text or JSON. Default: VCC_LOG_FORMAT or text.")
 @click.option("--demo", is_flag=True,
               help="Also run the demo's callers and agent bots (province time 30x the wall "
                    "clock) with a live wallboard, until Ctrl-C.")
 def up(province_file: Path | None, workdir: Path, postgres: bool, nats_sync: str | None,
-       sites: str | None, cluster: bool = False, hubs: int = 1, demo: bool = False) -> None:
-    """Start NATS, etcd, the hub and every site as separate processes; Ctrl-C stops all."""
+       sites: str | None, cluster: bool = False, hubs: int = 1,
+       log_format: str | None = None, demo: bool = False) -> None:
+    """Start NATS, etcd, the hub, every site and the access edge as separate processes;
+    Ctrl-C stops all."""
     from vcc_ops.launcher import ProvinceLauncher
 
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -203,7 +238,7 @@ def up(province_file: Path | None, workdir: Path, postgres: bool, nats_sync: str
         _province(province_file), workdir, postgres=postgres, nats_sync_interval=nats_sync,
         sites=sites.split(",") if sites else None,
         progress=lambda msg: click.echo(f"vcc up: {msg}", err=True),
-        cluster=cluster, hubs=hubs,
+        cluster=cluster, hubs=hubs, log_format=log_format,
     )
     try:
         state = launcher.start()

@@ -1,6 +1,7 @@
-"""Run a whole province locally: infrastructure, the hub and one process per site.
+"""Run a whole province locally: infrastructure, the hub, one process per site and the
+access edge (``vcc edge``, where callers come in).
 
-Used by ``vcc up`` (and later ``vcc demo`` and the drills). Every service process is a
+Used by ``vcc up``, ``vcc demo`` and the drills. Every service process is a
 separate OS process started through :class:`~vcc_ops.infra.process.ManagedProcess`, so a
 crash or a SIGKILL of the launcher takes no orphan with it. The launcher writes a state
 file (``<workdir>/state.json``) that ``vcc status`` reads.
@@ -35,6 +36,7 @@ from vcc_ops.infra.stack import Infrastructure
 from vcc_proto.server import check_health
 
 STATE_FILE = "state.json"
+SERVICE_KINDS = ("hub", "site", "edge")  # our gRPC processes (health-checked)
 
 
 @dataclass
@@ -42,7 +44,7 @@ class NodeRecord:
     """One service process as recorded in the state file."""
 
     name: str
-    kind: str  # "hub" | "site" | "nats" | "etcd" | "postgres"
+    kind: str  # "hub" | "site" | "edge" | "nats" | "etcd" | "postgres"
     pid: int | None
     grpc: str = ""
     metrics: str = ""
@@ -93,6 +95,8 @@ class ProvinceLauncher:
         cluster: bool = False,
         hubs: int = 1,
         faults: bool = False,
+        edge: bool = True,
+        log_format: str | None = None,
     ) -> None:
         self.province_file = province_file.resolve()
         self.province: Province = load_province_file(self.province_file)  # validates first
@@ -110,6 +114,8 @@ class ProvinceLauncher:
         self.cluster = cluster
         self.hub_names = [f"hub-{i}" for i in range(1, max(1, hubs) + 1)]
         self.faults: FaultNet | None = FaultNet() if faults else None
+        self.edge_names = ["edge"] if edge else []  # the access edge process(es)
+        self.log_format = log_format
         self.infra: Infrastructure | None = None
         self.processes: dict[str, ManagedProcess] = {}
         self.state: RunState | None = None
@@ -147,8 +153,10 @@ class ProvinceLauncher:
                 self.wait_healthy(health_timeout_s)  # database before the others open it
         for site_id in self.site_ids:
             self._start_node("site", f"site-{site_id}", site_id)
+        for edge_name in self.edge_names:
+            self._start_node("edge", edge_name, None)
         self.state.write(self.state_path)
-        self.progress("waiting for the hub and every site to report healthy")
+        self.progress("waiting for the hub, every site and the edge to report healthy")
         self.wait_healthy(health_timeout_s)
         self.state.write(self.state_path)
         return self.state
@@ -212,27 +220,30 @@ class ProvinceLauncher:
         args = [
             "--province", str(self.province_file),
             "--data-dir", str(self.workdir / "data"),
-            "--nats", self.nats_url,
             "--etcd", ",".join(self.etcd_endpoints),
             "--grpc-port", str(grpc_port),
             "--metrics-port", str(metrics_port),
             "--log-file", str(log_path),
             "--node-id", name,
         ]  # fmt: skip
+        if self.log_format:
+            args += ["--log-format", self.log_format]
+        if kind != "edge":  # the edge talks to etcd and the sites only
+            args += ["--nats", self.nats_url]
         if site_id is not None:
             args += ["--site", site_id]
-        if self.cluster:
+        if self.cluster and kind != "edge":
             args += ["--stream-replicas", str(len(self.infra.nats_servers))]
         if self.faults is not None:  # others reach this node through its proxy
             args += ["--advertise-host", PROXY_HOST]
             self.faults.add(name, grpc_port, (HOST, grpc_port))
-        db = self._database_url(name)
+        db = self._database_url(name) if kind != "edge" else None
         if db:
             args += ["--db", db]
         env = {**os.environ, **self.node_env} if self.node_env else None
         proc = ManagedProcess(name, node_argv(kind, args), log_path.with_suffix(".out"), env=env)
         proc.start()
-        if self.faults is not None:
+        if self.faults is not None:  # the proxies name its connections
             self.faults.names.register(proc.pid, name)
         self.processes[name] = proc
         self.state.nodes.append(
@@ -247,9 +258,16 @@ class ProvinceLauncher:
         )
         self.progress(f"started {name} (pid {proc.pid})")
 
+    @property
+    def edge_endpoint(self) -> str:
+        """Where callers reach the access edge process (directly, not through a proxy)."""
+        if not self.edge_names:
+            raise ConfigError("this province runs no access edge", field="edge")
+        return self.node(self.edge_names[0]).grpc
+
     def wait_healthy(self, timeout_s: float) -> None:
         assert self.state is not None
-        pending = {n.name: n for n in self.state.nodes if n.kind in ("hub", "site")}
+        pending = {n.name: n for n in self.state.nodes if n.kind in SERVICE_KINDS}
         deadline = time.monotonic() + timeout_s
         while pending:
             for name, node in list(pending.items()):
@@ -274,12 +292,12 @@ class ProvinceLauncher:
         raise ConfigError(f"no process named {name!r}", field="node")
 
     def kill_node(self, name: str) -> None:
-        """SIGKILL one hub or site process (its whole process group)."""
+        """SIGKILL one hub, site or edge process (its whole process group)."""
         self.processes[name].kill()
         self.progress(f"killed {name}")
 
     def restart_node(self, name: str, health_timeout_s: float = 60.0) -> None:
-        """Start a killed (or stopped) hub or site again with the same ports and data."""
+        """Start a killed (or stopped) hub, site or edge again with the same ports and data."""
         proc = self.processes[name]
         if proc.alive:
             proc.stop(timeout=10)

@@ -15,11 +15,13 @@ from typing import Any
 
 from vcc_hub.settings import HubNodeSettings
 from vcc_proto.settings import SettingInfo, describe, parts_of, spec_of
+from vcc_site.edge.settings import EdgeNodeSettings
 from vcc_site.settings import SiteNodeSettings
 
 PROCESSES: dict[str, type[Any]] = {
     "site": SiteNodeSettings,
     "hub": HubNodeSettings,
+    "edge": EdgeNodeSettings,
 }
 
 

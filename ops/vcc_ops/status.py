@@ -11,7 +11,7 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
-from vcc_ops.launcher import STATE_FILE, RunState
+from vcc_ops.launcher import SERVICE_KINDS, STATE_FILE, RunState
 from vcc_proto.server import check_health
 
 
@@ -26,7 +26,7 @@ def _http_ok(url: str) -> bool:
 def _node_health(kind: str, grpc: str, metrics: str, alive: bool) -> str:
     if not alive:
         return "down"
-    if kind in ("hub", "site"):
+    if kind in SERVICE_KINDS:
         ok = asyncio.run(check_health(grpc, timeout_s=2.0))
         return "healthy" if ok else "unhealthy"
     if metrics:

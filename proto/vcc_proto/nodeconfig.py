@@ -28,6 +28,7 @@ class NodeConfig:
     lease_ttl_s: float = 2.0
     log_level: str = "INFO"
     log_file: Path | None = None
+    log_format: str = "text"  # "text" | "json"
 
     def sqlite_url(self, name: str) -> str:
         return f"sqlite:///{(self.data_dir / f'{name}.db').resolve()}"

@@ -11,6 +11,9 @@ import grpc
 from vcc_proto.server import ServedService
 from vcc_proto.v1 import node_pb2, node_pb2_grpc
 
+KINDS = {"hub": node_pb2.PROCESS_KIND_HUB, "site": node_pb2.PROCESS_KIND_SITE,
+         "edge": node_pb2.PROCESS_KIND_EDGE}
+
 
 def software_version() -> str:
     try:
@@ -23,7 +26,7 @@ def software_version() -> str:
 class NodeState:
     """Mutable facts about this process, filled in as it starts and runs."""
 
-    kind: str  # "hub" | "site"
+    kind: str  # "hub" | "site" | "edge"
     site_id: str
     node_id: str
     started_at: float = field(default_factory=time.time)
@@ -42,7 +45,7 @@ class NodeInfoServicer(node_pb2_grpc.NodeServicer):
         self, request: node_pb2.GetInfoRequest, context: grpc.aio.ServicerContext
     ) -> node_pb2.NodeInfo:
         s = self._state
-        kind = node_pb2.PROCESS_KIND_HUB if s.kind == "hub" else node_pb2.PROCESS_KIND_SITE
+        kind = KINDS.get(s.kind, node_pb2.PROCESS_KIND_UNSPECIFIED)
         return node_pb2.NodeInfo(
             kind=kind,
             site_id=s.site_id,

@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from vcc_proto.v1 import hub_pb2, hub_pb2_grpc, node_pb2, node_pb2_grpc, site_pb2, site_pb2_grpc
+from vcc_proto.v1 import (
+    edge_pb2,
+    edge_pb2_grpc,
+    hub_pb2,
+    hub_pb2_grpc,
+    node_pb2,
+    node_pb2_grpc,
+    site_pb2,
+    site_pb2_grpc,
+)
 
 PACKAGE = "vcc_proto.v1"
 
@@ -30,6 +39,7 @@ SERVICES: dict[str, tuple[ModuleType, str]] = {
     "Customers": (hub_pb2_grpc, "add_CustomersServicer_to_server"),
     "ProvinceWorkOrders": (hub_pb2_grpc, "add_ProvinceWorkOrdersServicer_to_server"),
     "Node": (node_pb2_grpc, "add_NodeServicer_to_server"),
+    "Edge": (edge_pb2_grpc, "add_EdgeServicer_to_server"),
 }
 
 # The message module (holding DESCRIPTOR) of each *_pb2_grpc module.
@@ -37,12 +47,14 @@ _PB2_OF: dict[str, ModuleType] = {
     site_pb2_grpc.__name__: site_pb2,
     hub_pb2_grpc.__name__: hub_pb2,
     node_pb2_grpc.__name__: node_pb2,
+    edge_pb2_grpc.__name__: edge_pb2,
 }
 
 # Services each kind of process serves (besides grpc.health.v1.Health and reflection).
 SITE_SERVICES = ("Node", "Access", "AgentDesk", "Remote", "WorkOrders")
 HUB_SERVICES = ("Node", "Directory", "Routing", "Reports", "Replication", "Customers",
                 "ProvinceWorkOrders")
+EDGE_SERVICES = ("Node", "Edge")
 
 
 @dataclass(frozen=True)

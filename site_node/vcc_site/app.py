@@ -149,7 +149,7 @@ async def run_site(config: NodeConfig, site_id: str,
     """Run a site node until SIGTERM/SIGINT (or a fatal storage failure); ``settings``:
     default from the environment."""
     settings = settings or load_site_settings()
-    configure_logging(config.log_level, config.log_file)
+    configure_logging(config.log_level, config.log_file, config.log_format)
     site_var.set(site_id)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = await SqlSiteStore.open(config.database_url or config.sqlite_url(f"site-{site_id}"),

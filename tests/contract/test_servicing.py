@@ -8,7 +8,7 @@ import grpc.aio
 import pytest
 
 from vcc_proto import servicing
-from vcc_proto.v1 import hub_pb2, node_pb2, node_pb2_grpc, site_pb2, site_pb2_grpc
+from vcc_proto.v1 import edge_pb2, hub_pb2, node_pb2, node_pb2_grpc, site_pb2, site_pb2_grpc
 
 
 def make_complete_servicer(service_name: str) -> object:
@@ -70,9 +70,11 @@ def test_registry_matches_the_contracts() -> None:
         *site_pb2.DESCRIPTOR.services_by_name,
         *hub_pb2.DESCRIPTOR.services_by_name,
         *node_pb2.DESCRIPTOR.services_by_name,
+        *edge_pb2.DESCRIPTOR.services_by_name,
     }
     assert set(servicing.SERVICES) == declared
-    assert set(servicing.SITE_SERVICES) | set(servicing.HUB_SERVICES) == declared
+    served = {*servicing.SITE_SERVICES, *servicing.HUB_SERVICES, *servicing.EDGE_SERVICES}
+    assert served == declared
     for name in declared:
         info = servicing.service_info(name)
         assert info.full_name == f"vcc_proto.v1.{name}"

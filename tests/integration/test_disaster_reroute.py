@@ -19,8 +19,8 @@ from tests.integration._helpers.province import Node, hub_node, site_node
 from tests.integration._helpers.site import fast_province, until
 from vcc_domain.province import load_province_file
 from vcc_failover.routing_map import read_routing_map
-from vcc_ops.access_edge import AccessEdge
 from vcc_ops.infra import EtcdServer, NatsServer
+from vcc_site.edge.service import AccessEdge
 from vcc_site.store.customers import phone_for
 
 REROUTE_BOUND_S = 20.0  # generous: the target is the lease TTL (2 s) + 1 s

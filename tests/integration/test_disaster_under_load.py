@@ -30,10 +30,11 @@ from tests.integration._helpers.province import Node, hub_node, site_node
 from tests.integration._helpers.site import PASSWORD, fast_province, until
 from vcc_domain.province import Province, load_province_file
 from vcc_failover.routing_map import read_routing_map
-from vcc_ops.access_edge import AccessEdge, EdgeCall
 from vcc_ops.infra import EtcdServer, NatsServer
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
+from vcc_site.edge.ledger import EdgeCall
+from vcc_site.edge.service import AccessEdge
 from vcc_site.store.customers import phone_for
 
 TARGET_S = 3.0  # lease TTL (2 s) + 1 s

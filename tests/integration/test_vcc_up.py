@@ -89,12 +89,17 @@ def test_up_runs_hub_sites_nats_etcd_and_ctrl_c_stops_all(
     kinds = [n["kind"] for n in report["nodes"]]
     assert kinds.count("hub") == 1 and kinds.count("site") >= 4
     assert "nats" in kinds and "etcd" in kinds
+    assert kinds.count("edge") == 1, "the access edge is a process of its own"
     pids = _pids(workdir)
     assert len(set(pids.values())) == len(pids), "every node is its own OS process"
 
     site = next(n for n in report["nodes"] if n["kind"] == "site")
     with urllib.request.urlopen(f"http://{site['metrics']}/metrics", timeout=10) as resp:
         assert b"vcc_site_up" in resp.read()
+    edge = next(n for n in report["nodes"] if n["kind"] == "edge")
+    assert edge["health"] == "healthy"
+    with urllib.request.urlopen(f"http://{edge['metrics']}/metrics", timeout=10) as resp:
+        assert b"vcc_edge_calls_placed_total" in resp.read()
 
     proc.send_signal(signal.SIGINT)
     proc.wait(STOP_TIMEOUT_S)

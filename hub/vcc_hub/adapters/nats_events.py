@@ -42,6 +42,7 @@ from vcc_hub.adapters.event_metrics import LAG
 from vcc_hub.adapters.events_apply import DeadMark, apply_batch, load_tracker, mark_dead
 from vcc_proto.channels import ChannelPool
 from vcc_proto.names import SITE_EVENTS_STREAM, SITE_EVENTS_SUBJECTS, SITE_KEY_PREFIX
+from vcc_proto.observability import call_context
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 from vcc_replication.background import BackgroundNats
@@ -245,10 +246,14 @@ class EventsConsumer:
             self._engine, lambda conn: apply_batch(conn, token, events, tracker, now_ms))
         now = self._clock.monotonic()
         fresh_ids = {e.event_id for e in new}
+        debug = log.isEnabledFor(logging.DEBUG)
         for e in new:
             tracker.observe(e.site, e.seq, now)
             APPLIED.labels(e.site).inc()
             LAG.observe(e.site, (now_ms - e.at_ms) / 1000.0)
+            if debug:  # the call's trail across processes, on its own log lines
+                with call_context(call_of(e), site=e.site):
+                    log.debug("events: applied %s #%d %s", e.site, e.seq, e.kind)
         for e in events:
             if e.event_id not in fresh_ids:
                 DUPLICATES.labels(e.site).inc()
@@ -363,3 +368,13 @@ def systemic(exc: BaseException) -> bool:
                   | OperationalError | InterfaceError):
         return True
     return bool(getattr(exc, "connection_invalidated", False))
+
+
+def call_of(event: SiteEvent) -> str:
+    """The call an event is about ("" if none): a call event's aggregate, else the
+    call its body names (a CDR, an agent's state)."""
+    if event.kind.startswith(("call.", "consult.")):
+        return event.aggregate_id
+    body = getattr(event, event.WhichOneof("body") or "", None)
+    found = getattr(body, "call_id", "") or getattr(getattr(body, "cdr", None), "call_id", "")
+    return str(found)

@@ -30,7 +30,8 @@ def sign_in_lines(launcher: ProvinceLauncher, state: RunState, workdir: str) -> 
              f"  .venv/bin/vcc status{_wd(workdir)}          processes, health, endpoints",
              f"  .venv/bin/vcc board --watch 2{_wd(workdir)} the real-time board",
              f"  .venv/bin/vcc report province{_wd(workdir)} today's consolidated figures",
-             f"hub gRPC {grpc_of.get('hub-1', '?')}; metrics: `vcc status` lists every /metrics URL",
+             f"hub gRPC {grpc_of.get('hub-1', '?')}; callers come in at the access edge "
+             f"{grpc_of.get('edge', '?')}; `vcc status` lists every /metrics URL",
              "sign in at a site's AgentDesk gRPC (Login) with an agent ID and the example's "
              f"demo password {DEMO_PASSWORD_NOTE!r}:"]
     for site in launcher.province.sites:
@@ -72,7 +73,7 @@ async def _drive(opts: DemoOptions, launcher: ProvinceLauncher, state: RunState,
     hub = next(n for n in state.nodes if n.kind == "hub")
     config = TrafficConfig(calls_per_s=BASE_CALLS_PER_S * opts.rate_scale, speed=opts.speed,
                            seed=opts.seed, surge_site="", surge_factor=1.0)
-    traffic = ProvinceTraffic(launcher.province, state.etcd_endpoints, grpc_of.__getitem__,
+    traffic = ProvinceTraffic(launcher.province, launcher.edge_endpoint, grpc_of.__getitem__,
                               config, agents_per_site=opts.agents_per_site)
     progress("logging agent bots in at every site")
     counts = await traffic.start_agents()

@@ -24,9 +24,9 @@ import grpc.aio
 import sqlalchemy as sa
 
 from vcc_domain.rating import BEIJING
-from vcc_ops.access_edge import EdgeCall
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
+from vcc_site.edge.ledger import EdgeCall
 
 FIGURES = ("offered", "answered", "abandoned", "service_level", "asa_s", "aht_s",
            "transfer_rate", "overflow_in", "overflow_out", "occupancy")

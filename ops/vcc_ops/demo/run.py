@@ -94,7 +94,7 @@ async def _drive(opts: DemoOptions, launcher: ProvinceLauncher, state: RunState,
     config = TrafficConfig(calls_per_s=BASE_CALLS_PER_S * opts.rate_scale, speed=opts.speed,
                            seed=opts.seed, surge_site=surge, surge_factor=opts.surge_factor,
                            surge_from_s=opts.duration_s * 0.25, surge_to_s=opts.duration_s * 0.75)
-    traffic = ProvinceTraffic(launcher.province, state.etcd_endpoints, grpc_of.__getitem__,
+    traffic = ProvinceTraffic(launcher.province, launcher.edge_endpoint, grpc_of.__getitem__,
                               config, agents_per_site=opts.agents_per_site)
     progress("logging agent bots in at every site")
     counts = await traffic.start_agents()

@@ -7,8 +7,9 @@ addresses instead of the servers' (hubs and sites *advertise* a proxy: they list
 the proxy finds which process opened it (the client socket's inode in ``/proc/net/tcp``,
 looked up in the ``/proc/<pid>/fd`` of the registered processes), so faults are rules
 over *(source, destination)* names with shell patterns: ``cut(src="site-KM",
-dst="hub-*")`` cuts KM from the hubs and nothing else. A connection from an
-unregistered process (the drill's own access edge and bots) is named ``edge``, unless
+dst="hub-*")`` cuts KM from the hubs and nothing else. The access edge process is
+registered as ``edge``; a connection from an unregistered process (the drill's own agent
+bots and callers) is named ``edge`` too, unless
 the drill named its local port (:meth:`ProcessNames.name_port`: a probe that measures a
 link as a given process sees it).
 

@@ -70,14 +70,14 @@ class ProvinceTrafficAdapter:
 def make_traffic(launcher: ProvinceLauncher, *, calls_per_s: float = 4.0, speed: float = 30.0,
                  agents_per_site: int | None = 6, seed: int = 1, drain_s: float = 20.0
                  ) -> ProvinceTrafficAdapter:
-    """Live traffic for a drill: Poisson callers through the access edge, agent bots
+    """Live traffic for a drill: Poisson callers through the access edge process, agent bots
     logged in at every site (directly, not through the fault proxies)."""
     from vcc_ops.traffic.plan import TrafficConfig
     from vcc_ops.traffic.run import ProvinceTraffic
 
     assert launcher.infra is not None
     traffic = ProvinceTraffic(
-        launcher.province, list(launcher.infra.etcd_endpoints),
+        launcher.province, launcher.edge_endpoint,
         lambda site: launcher.node(f"site-{site}").grpc,
         TrafficConfig(calls_per_s=calls_per_s, speed=speed, seed=seed),
         sites=launcher.site_ids, agents_per_site=agents_per_site)

@@ -8,7 +8,7 @@ in province time, slept as ``t / speed`` wall seconds.
 
 Shared with the callers (same process): ``answered[call_id]`` is set when an agent
 answers, so a waiting caller stops counting patience; a bot that ends a call tells the
-access edge (``edge.ended``), as the switch would see the line released.
+access edge process (``edge.ended``), as the switch would see the line released.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ import grpc
 import grpc.aio
 
 from vcc_domain.province import Agent, Province
-from vcc_ops.access_edge import AccessEdge
 from vcc_ops.traffic.orders import WorkOrderDesk
 from vcc_ops.traffic.plan import PlannedCall, TrafficConfig
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
+from vcc_site.edge.client import EdgeClient
 
 log = logging.getLogger(__name__)
 DEMO_PASSWORD = "vcc-demo-2026"
@@ -43,7 +43,7 @@ class Shared:
 
     config: TrafficConfig
     province: Province
-    edge: AccessEdge
+    edge: EdgeClient
     rng: random.Random
     answered: dict[str, asyncio.Event] = field(default_factory=dict)
     plans: dict[str, PlannedCall] = field(default_factory=dict)
@@ -146,7 +146,7 @@ class AgentBot:
             await self._sleep(handle)
             try:
                 await self.stub.HangUp(self._act(call_id), timeout=10)
-                shared.edge.ended(call_id, "END_REASON_AGENT_HANGUP")
+                await shared.edge.ended(call_id, "END_REASON_AGENT_HANGUP")
             except grpc.aio.AioRpcError as exc:
                 if exc.code() not in GONE:
                     shared.error(f"{self.agent.id} hang up {call_id}: {exc.code().name}")

@@ -2,14 +2,15 @@
 
 :class:`ProvinceTraffic` is what ``vcc demo`` and the failover drills drive::
 
-    traffic = ProvinceTraffic(province, etcd_endpoints, endpoint_of, config)
+    traffic = ProvinceTraffic(province, edge_endpoint, endpoint_of, config)
     await traffic.start()          # bots log in at every site, callers start arriving
     ...                            # traffic.snapshot() for a wallboard
     summary = await traffic.stop() # no new callers; calls drain; bots log out
 
-Callers go through the :class:`~vcc_ops.access_edge.AccessEdge` (nearest live site from
-the etcd routing map, its ledger of every call and final state). A caller waits in the
-queue for at most their patience, then hangs up (an abandon).
+Callers go through the access edge process (``vcc edge``: nearest live site from the etcd
+routing map, its ledger of every call and final state) over gRPC
+(:class:`~vcc_site.edge.client.EdgeClient`, which keeps a copy of the ledger). A caller
+waits in the queue for at most their patience, then hangs up (an abandon).
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vcc_domain.province import Province
-from vcc_ops.access_edge import FINAL, AccessEdge
 from vcc_ops.traffic.bots import BotPool, Shared
 from vcc_ops.traffic.orders import WorkOrderDesk
 from vcc_ops.traffic.plan import CallPlanner, IvrWalker, PlannedCall, TrafficConfig
 from vcc_proto.v1 import site_pb2 as s
+from vcc_site.edge.client import EdgeClient
+from vcc_site.edge.ledger import FINAL
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +47,14 @@ class TrafficSummary:
 
 
 class ProvinceTraffic:
-    def __init__(self, province: Province, etcd_endpoints: Sequence[str],
+    def __init__(self, province: Province, edge_endpoint: str,
                  endpoint_of: Callable[[str], str], config: TrafficConfig, *,
                  sites: Sequence[str] | None = None, agents_per_site: int | None = None,
                  sl_target_s: float = 20.0) -> None:
         self.province = province
         self.config = config
         self.sites = list(sites or [x.id for x in province.sites])
-        self.edge = AccessEdge(list(etcd_endpoints), province)
+        self.edge = EdgeClient(edge_endpoint)
         self.shared = Shared(config, province, self.edge, random.Random(config.seed + 1))
         self.bots = BotPool(self.shared, endpoint_of, agents_per_site)
         self.orders = WorkOrderDesk(province, endpoint_of, config.speed)

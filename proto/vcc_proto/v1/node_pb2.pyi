@@ -30,6 +30,8 @@ class _ProcessKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ProcessKi
     """A provincial hub (leader or standby)."""
     PROCESS_KIND_SITE: _ProcessKind.ValueType  # 2
     """A city site node."""
+    PROCESS_KIND_EDGE: _ProcessKind.ValueType  # 3
+    """An access edge (callers in front of the sites)."""
 
 class ProcessKind(_ProcessKind, metaclass=_ProcessKindEnumTypeWrapper): ...
 
@@ -38,6 +40,8 @@ PROCESS_KIND_HUB: ProcessKind.ValueType  # 1
 """A provincial hub (leader or standby)."""
 PROCESS_KIND_SITE: ProcessKind.ValueType  # 2
 """A city site node."""
+PROCESS_KIND_EDGE: ProcessKind.ValueType  # 3
+"""An access edge (callers in front of the sites)."""
 Global___ProcessKind: _TypeAlias = ProcessKind  # noqa: Y015
 
 @_typing.final
@@ -70,7 +74,7 @@ class NodeInfo(_message.Message):
     IS_LEADER_FIELD_NUMBER: _builtins.int
     LEADER_ENDPOINT_FIELD_NUMBER: _builtins.int
     kind: Global___ProcessKind.ValueType
-    """Hub or site."""
+    """Hub, site or edge."""
     site_id: _builtins.str
     """Site served (empty for a hub)."""
     node_id: _builtins.str

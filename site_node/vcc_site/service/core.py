@@ -20,6 +20,7 @@ from vcc_domain.clock import Clock, wall_seconds
 from vcc_domain.errors import Conflict, NotFound
 from vcc_domain.ids import new_id
 from vcc_domain.province import Business, Province
+from vcc_proto.observability import call_context
 from vcc_proto.v1.events_pb2 import Leg
 from vcc_site.domain.acd import Acd
 from vcc_site.domain.call import CallLeft, CallState, LegEnded, LegKind
@@ -361,10 +362,11 @@ class SiteCore(LiveRegistry):
             handle.cancel()
 
     def _fire(self, action: Callable[[str, str], None], agent_id: str, call_id: str) -> None:
-        try:
-            action(agent_id, call_id)
-        except (Conflict, NotFound) as exc:  # overtaken by events: nothing to do
-            log.debug("timer for %s/%s ignored: %s", agent_id, call_id, exc)
+        with call_context(call_id, agent_id):  # log lines name the timer's call and agent
+            try:
+                action(agent_id, call_id)
+            except (Conflict, NotFound) as exc:  # overtaken by events: nothing to do
+                log.debug("timer for %s/%s ignored: %s", agent_id, call_id, exc)
 
     def _ring_expired(self, agent_id: str, call_id: str) -> None:
         decision = self.acd.ring_no_answer(agent_id, self.live_call(call_id).acd_key)

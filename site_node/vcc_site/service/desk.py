@@ -20,6 +20,7 @@ from vcc_domain.errors import (
     Unauthenticated,
 )
 from vcc_domain.ids import new_id
+from vcc_proto.observability import agent_var
 from vcc_proto.v1 import events_pb2 as pb
 from vcc_site.domain.results import Assignment, Connected, Queued
 from vcc_site.domain.secrets import (
@@ -81,6 +82,7 @@ class DeskService:
         agent = self.core.sessions.get(token) if token else None
         if agent is None:
             raise Unauthenticated("no such session; log in again", field="session_token")
+        agent_var.set(agent.agent_id)  # this request's log lines name the agent
         return agent
 
     async def login(self, agent_id: str, password: str, device: str = "") -> LiveAgent:
