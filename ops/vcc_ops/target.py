@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,7 +17,7 @@ import click
 
 from vcc_ops.launcher import STATE_FILE, RunState
 
-F = TypeVar("F")
+F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_ETCD = "127.0.0.1:2379"
 DEFAULT_NATS = "nats://127.0.0.1:4222"
@@ -60,8 +61,7 @@ def workdir_option(func: F) -> F:
         show_default=True,
         help="Find the province that `vcc up --workdir D` runs from its state file "
              "(when --hub/--etcd/--nats are not given).")
-    out: Any = option(func)
-    return out
+    return option(func)
 
 
 def describe(workdir: Path) -> str:
