@@ -220,9 +220,15 @@ def edge(**kw: Any) -> None:
 @click.option("--demo", is_flag=True,
               help="Also run the demo's callers and agent bots (province time 30x the wall "
                    "clock) with a live wallboard, until Ctrl-C.")
+@click.option("--rate-scale", type=float, default=1.0, show_default=True,
+              help="With --demo: multiplies the offered load (55 calls per wall second at 1).")
+@click.option("--agents-per-site", type=int, default=None,
+              help="With --demo: log in at most this many bots per site (default: all who "
+                   "take calls).")
 def up(province_file: Path | None, workdir: Path, postgres: bool, nats_sync: str | None,
        sites: str | None, cluster: bool = False, hubs: int = 1,
-       log_format: str | None = None, demo: bool = False) -> None:
+       log_format: str | None = None, demo: bool = False, rate_scale: float = 1.0,
+       agents_per_site: int | None = None) -> None:
     """Start NATS, etcd, the hub, every site and the access edge as separate processes;
     Ctrl-C stops all."""
     from vcc_ops.launcher import ProvinceLauncher
@@ -232,7 +238,7 @@ def up(province_file: Path | None, workdir: Path, postgres: bool, nats_sync: str
         if postgres or cluster or hubs != 1 or sites or nats_sync:
             raise click.UsageError("--demo runs the whole province on SQLite with one hub; "
                                    "leave out --postgres, --cluster, --hubs, --sites, --nats-sync")
-        _up_demo(_province(province_file), workdir)
+        _up_demo(_province(province_file), workdir, rate_scale, agents_per_site, log_format)
         return
     launcher = ProvinceLauncher(
         _province(province_file), workdir, postgres=postgres, nats_sync_interval=nats_sync,
@@ -257,11 +263,13 @@ def _raise_interrupt(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _up_demo(province_file: Path, workdir: Path) -> None:
+def _up_demo(province_file: Path, workdir: Path, rate_scale: float,
+             agents_per_site: int | None, log_format: str | None) -> None:
     from vcc_ops.demo.live import run_until_stopped, sign_in_lines
     from vcc_ops.demo.run import DemoOptions
 
-    opts = DemoOptions(province_file, workdir, duration_s=math.inf)
+    opts = DemoOptions(province_file, workdir, duration_s=math.inf, rate_scale=rate_scale,
+                       agents_per_site=agents_per_site)
     with steps("vcc up") as progress:
 
         def announce(launcher: Any, state: Any) -> None:
@@ -269,7 +277,7 @@ def _up_demo(province_file: Path, workdir: Path) -> None:
             for line in sign_in_lines(launcher, state, str(workdir)):
                 click.echo(f"vcc up: {line}")
 
-        run_until_stopped(opts, progress, announce)
+        run_until_stopped(opts, progress, announce, log_format=log_format)
     click.echo("vcc up: stopped", err=True)
 
 

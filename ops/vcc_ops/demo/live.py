@@ -50,11 +50,12 @@ def _wd(workdir: str) -> str:
 
 
 def run_until_stopped(opts: DemoOptions, progress: Callable[[str], None],
-                      announce: Callable[[ProvinceLauncher, RunState], None]) -> None:
+                      announce: Callable[[ProvinceLauncher, RunState], None],
+                      log_format: str | None = None) -> None:
     """Start the province with traffic; return when Ctrl-C (or SIGTERM) stops it."""
     epoch = time.time()
     launcher = ProvinceLauncher(
-        opts.province_file, opts.workdir, progress=progress,
+        opts.province_file, opts.workdir, progress=progress, log_format=log_format,
         node_env={"VCC_TIME_SPEED": str(opts.speed), "VCC_TIME_EPOCH": repr(epoch)})
     try:
         state = launcher.start()
