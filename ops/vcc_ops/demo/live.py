@@ -27,9 +27,9 @@ def sign_in_lines(launcher: ProvinceLauncher, state: RunState, workdir: str) -> 
     """What to open and how to sign in, printed once the province is up."""
     grpc_of = {n.name: n.grpc for n in state.nodes}
     lines = ["the province is up; in another terminal (same folder):",
-             f"  .venv/bin/vcc status{_wd(workdir)}          processes, health, endpoints",
-             f"  .venv/bin/vcc board --watch 2{_wd(workdir)} the real-time board",
-             f"  .venv/bin/vcc report province{_wd(workdir)} today's consolidated figures",
+             f"  .venv/bin/vcc status{_wd(workdir)}  (processes, health, endpoints)",
+             f"  .venv/bin/vcc board --watch 2{_wd(workdir)}  (the real-time board)",
+             f"  .venv/bin/vcc report province{_wd(workdir)}  (the consolidated figures)",
              f"hub gRPC {grpc_of.get('hub-1', '?')}; callers come in at the access edge "
              f"{grpc_of.get('edge', '?')}; `vcc status` lists every /metrics URL",
              "sign in at a site's AgentDesk gRPC (Login) with an agent ID and the example's "
@@ -37,9 +37,11 @@ def sign_in_lines(launcher: ProvinceLauncher, state: RunState, workdir: str) -> 
     for site in launcher.province.sites:
         if f"site-{site.id}" not in grpc_of:
             continue
-        free = [a.id for a in launcher.province.agents_at(site.id)
-                if a.password_hash and not a.takes_calls]
-        who = f"e.g. {free[0]} (not a bot)" if free else "its agents are all bots"
+        free = sorted((a for a in launcher.province.agents_at(site.id)
+                       if a.password_hash and not a.takes_calls),
+                      key=lambda a: a.role.value == "system_admin")
+        free_ids = [a.id for a in free]
+        who = f"e.g. {free_ids[0]} (not a bot)" if free_ids else "its agents are all bots"
         lines.append(f"  {site.id} at {grpc_of[f'site-{site.id}']}: {who}")
     lines.append("Ctrl-C stops the callers, the bots and every process")
     return lines
