@@ -100,8 +100,8 @@ def load_site(config: NodeConfig, site_id: str, store: SiteStore, clock: Clock |
     fatal = asyncio.Event()
     core = SiteCore(province, site_id, store, clock or settings.time.clock(),
                     on_fatal=lambda _exc: fatal.set())
-    access = AccessService(core, SelfService(core))
     moves = CallMoves(core, answer_delay_s=settings.faults.transfer_answer_delay_ms / 1000)
+    access = AccessService(core, SelfService(core), moves=moves)
     orders = WorkOrderService(core, settings.work_orders.calendar())
     if settings.notify.webhook:
         orders.notices = NoticeDispatcher(WebhookNotifier(settings.notify.webhook))
@@ -130,17 +130,17 @@ class SiteParts:
 async def start_parts(ctx: SiteContext, node: SiteNode, settings: SiteNodeSettings) -> SiteParts:
     """Start the site's province-facing parts in order: the directory (applied before
     serving), the outbox relay, the hub transfer client (given to the service moving calls
-    between sites), overflow (moving calls with that client under the core's per-call
-    lock) and the work-order background."""
+    between sites), overflow (asking that service to move waiting calls) and the
+    work-order background."""
     directory = await start_directory_sync(ctx, settings.directory)
     relay = await start_relay(ctx, settings.relay)
     transfers = start_transfers(ctx, settings.sites)
-    overflow = OverflowComponent(ctx, settings.overflow, transfers.transfer, node.core.call_lock)
+    node.moves.remote_transfer, node.moves.peers = transfers.transfer, transfers.peers
+    overflow = OverflowComponent(ctx, settings.overflow, node.moves)
     work_orders: Component = NoComponent()
     if node.workorders is not None:
         work_orders = start_work_orders(node.workorders, ctx.config.etcd_endpoints,
                                         settings.sites, settings.work_orders)
-    node.moves.remote_transfer = transfers.transfer
     return SiteParts(directory, relay, transfers, overflow, work_orders)
 
 

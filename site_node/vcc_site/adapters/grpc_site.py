@@ -24,7 +24,7 @@ from vcc_site.service.access import AccessService
 from vcc_site.service.core import SiteCore
 from vcc_site.service.desk import DeskService
 from vcc_site.service.moves import CallMoves
-from vcc_site.service.ownership import ownership_of
+from vcc_site.service.moves.ownership import ownership_of
 from vcc_site.service.transfer import KEPT, RELEASED, UNKNOWN, TransferAnswer
 from vcc_site.store.api import AuditRecord, UnitOfWork
 

@@ -5,8 +5,9 @@
   deadline) and the site carries on;
 * every ``monitor_s`` (0.5 s) the :class:`~vcc_site.service.overflow.OverflowMonitor`
   asks the hub (``Routing.AdviseOverflow``) about waiting calls whose expected wait is
-  past the business's threshold and moves them with the ``transfer`` component's broker
-  client (leg kind OVERFLOW), under the same per-call lock as the caller's requests;
+  past the business's threshold and has :class:`~vcc_site.service.moves.CallMoves` move
+  them through the hub's broker (leg kind OVERFLOW), under the same per-call lock as the
+  caller's requests;
 * every ``ACCURACY_LOG_S`` (10 s), when new calls were measured, and at stop, a log line
   with the expected-wait mean absolute error (also the ``vcc_site_ewt_mae_seconds``
   gauge).
@@ -20,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 
 import grpc.aio
 
@@ -30,8 +30,8 @@ from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
 from vcc_site.components import SiteContext
+from vcc_site.service.moves import CallMoves
 from vcc_site.service.overflow import Advice, OverflowMonitor
-from vcc_site.service.transfer import RemoteTransfer
 from vcc_site.settings import OverflowSettings
 
 log = logging.getLogger(__name__)
@@ -40,18 +40,16 @@ ACCURACY_LOG_S = 10.0
 
 
 class OverflowComponent:
-    """``transfer`` moves a call through the hub's broker; ``call_lock`` is the access
-    service's per-call lock, so a move never interleaves with the caller's requests."""
+    """``moves`` moves a call through the hub's broker under the core's per-call lock, so
+    a move never interleaves with the caller's requests."""
 
-    def __init__(self, ctx: SiteContext, settings: OverflowSettings, transfer: RemoteTransfer,
-                 call_lock: Callable[[str], asyncio.Lock]) -> None:
+    def __init__(self, ctx: SiteContext, settings: OverflowSettings, moves: CallMoves) -> None:
         self.ctx = ctx
         self.settings = settings
         self.client = LeaderClient(ctx.hub, attempts=1, deadline_s=settings.hub_deadline_s,
                                    backoff_initial_s=0.05, backoff_max_s=0.2)
         enabled = settings.enabled
-        self.monitor = OverflowMonitor(ctx.core, self.advise, transfer, call_lock,
-                                       enabled=enabled)
+        self.monitor = OverflowMonitor(ctx.core, self.advise, moves, enabled=enabled)
         self._tasks = [asyncio.create_task(self._report_loop(), name="queue-figures"),
                        asyncio.create_task(self._monitor_loop(), name="overflow")]
         self._logged = 0

@@ -1,11 +1,12 @@
 """Site component: cross-site transfers through the hub's broker (ARCHITECTURE §3.3).
 
-Also plugs a :class:`SitePeerClient` into the core (``core.peers``): direct site-to-site
+Also holds a :class:`SitePeerClient` (``peers``, given to ``CallMoves``): direct site-to-site
 calls about consult legs (``Remote.ConcludeConsult`` / ``Remote.ReportLeg``).
 
 :meth:`HubTransfers.transfer` is a :data:`~vcc_site.service.transfer.RemoteTransfer`
 that sends a call's context to ``Routing.BrokerTransfer`` on the hub; the composition
-root hands it to the desk and to the overflow monitor. Brokering is not a hub write, so any hub may answer; the hub
+root hands it to :class:`~vcc_site.service.moves.CallMoves` (an agent's transfer or
+consultation, an overflow). Brokering is not a hub write, so any hub may answer; the hub
 is found with the site's locator and a lost hub fails fast (two tries, about a second):
 the desk then answers "hub unreachable" and the caller stays with the agent.
 """
@@ -193,7 +194,5 @@ def _target(handoff: Handoff) -> c.TransferTarget:
 
 
 def start_transfers(ctx: SiteContext, sites: SiteEndpointSettings) -> HubTransfers:
-    """The hub transfer client; also plugs the peer client into the core."""
-    transfers = HubTransfers(ctx, sites)
-    ctx.core.peers = transfers.peers
-    return transfers
+    """The hub transfer client and the client of other sites (``peers``)."""
+    return HubTransfers(ctx, sites)

@@ -213,6 +213,11 @@ class CallLife:
         """Answered by the agent of the current leg (connected, held or consulting)."""
         return self.state in _TALKING
 
+    @property
+    def on_hold(self) -> bool:
+        """The caller is on hold (held, or while its agent consults another)."""
+        return self.state in _ON_HOLD
+
     def _at(self, now_ms: int) -> int:
         return now_ms if now_ms > self.last_ms else self.last_ms
 

@@ -8,48 +8,25 @@ the other; different calls never wait for each other.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 
 from vcc_domain.errors import Conflict, InvalidInput, NotFound
 from vcc_domain.ids import id_prefix, new_id
 from vcc_domain.province import Text
 from vcc_site.domain import ivr as ivr_engine
+from vcc_site.domain.call import CallState
 from vcc_site.domain.queue import Priority
 from vcc_site.domain.results import Assignment, Queued
-from vcc_site.service import handover
+from vcc_site.service.callers import CODE, NUMBER, PRIORITY_OF_TIER, caller_home
 from vcc_site.service.core import SiteCore
-from vcc_site.service.customers import RemoteCustomers, area_code_of
+from vcc_site.service.customers import RemoteCustomers
 from vcc_site.service.live import LiveCall
+from vcc_site.service.moves import CallMoves
 from vcc_site.service.selfservice import SelfService
 from vcc_site.store.api import CallRecord, UnitOfWork
 
 log = logging.getLogger(__name__)
 
-
-NUMBER = re.compile(r"^\+?[0-9]{3,20}$")
-CODE = re.compile(r"^[0-9]{3,8}$")
-
-PRIORITY_OF_TIER = {
-    "vip": Priority.VIP,
-    "high": Priority.HIGH,
-    "middle": Priority.MIDDLE,
-    "ordinary": Priority.ORDINARY,
-    "blacklist": Priority.BLACKLIST,
-}
-
-
-
-def caller_home(core: SiteCore, number: str) -> str:
-    """The site owning the number's area code ("" for a number from outside the province)."""
-    codes = sorted({code for site in core.province.sites for code in site.area_codes})
-    area = area_code_of(number, codes)
-    if area is None:
-        return ""
-    try:
-        return core.province.home_site(area).id
-    except NotFound:
-        return ""
 
 @dataclass(frozen=True, slots=True)
 class StepView:
@@ -70,10 +47,13 @@ class StepView:
 
 class AccessService:
     def __init__(self, core: SiteCore, selfservice: SelfService,
-                 remote: RemoteCustomers | None = None) -> None:
+                 remote: RemoteCustomers | None = None, *,
+                 moves: CallMoves | None = None) -> None:
         self.core = core
         self.selfservice = selfservice
         self.remote = remote  # reads callers homed at other sites (None: local only)
+        # a call's consult leg (here or at another site) ends with the call through it
+        self.moves = moves or CallMoves(core)
 
     # -- use cases ----------------------------------------------------------------------
 
@@ -147,7 +127,7 @@ class AccessService:
         async with self.core.call_lock(call_id):
             await self._require_live(call_id)  # it may have ended while we waited
             call = self.core.live_call(call_id)
-            if call.state != "ivr" or call.ivr is None:
+            if call.life.state is not CallState.IVR or call.ivr is None:
                 raise Conflict(f"call {call_id!r} is not in the IVR (it is {call.state})",
                                field="call_id")
             step = ivr_engine.on_digits(call.ivr, digits)
@@ -163,12 +143,9 @@ class AccessService:
             await self._require_live(call_id)
             call = core.live_call(call_id)
             uow = UnitOfWork()
-            if call.state == "ivr":
-                core.end_in_ivr(call, "caller_hangup", "ivr_hangup", uow)
-            else:
-                core.apply(core.acd.hang_up(call.acd_key), uow)
+            core.hang_up(call, uow)
             record = call.record(core.now_ms())
-            handover.cancel_consult(core, call, "")  # a consult leg elsewhere ends with the call
+            self.moves.cancel_consult(call, "")  # a consult leg elsewhere ends with the call
             await core.submit(uow)
         return record
 

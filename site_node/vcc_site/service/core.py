@@ -13,47 +13,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
 
 from vcc_domain.clock import Clock, wall_seconds
 from vcc_domain.errors import Conflict, NotFound
 from vcc_domain.ids import new_id
 from vcc_domain.province import Business, Province
 from vcc_proto.observability import call_context
-from vcc_proto.v1.events_pb2 import Leg
 from vcc_site.domain.acd import Acd
 from vcc_site.domain.call import CallLeft, CallState, LegEnded, LegKind
 from vcc_site.domain.queue import EndReason, Priority
-from vcc_site.domain.results import (
-    AgentUpdate,
-    Assignment,
-    CallEnded,
-    Queued,
-    Requeued,
-)
-from vcc_site.service.figures import BusinessQueue, business_queues
-from vcc_site.service.live import LiveCall, ms
+from vcc_site.domain.results import AgentUpdate, Assignment, CallEnded, Connected, Queued, Requeued
+from vcc_site.service.commits import Commits
+from vcc_site.service.figures import BusinessQueue, business_queues, publish_gauges
+from vcc_site.service.live import OUTCOMES, LiveAgent, LiveCall, legs_payload, ms
 from vcc_site.service.metrics import SiteMetrics
 from vcc_site.service.notify import DeskEvents
 from vcc_site.service.registry import LiveRegistry
-from vcc_site.service.transfer import SitePeers
-from vcc_site.store.api import LegRecord, SiteStore, UnitOfWork
+from vcc_site.store.api import SiteStore, UnitOfWork
 
 log = logging.getLogger(__name__)
-
-OUTCOMES = {
-    EndReason.COMPLETED: "answered",
-    EndReason.ABANDONED: "abandoned",
-    EndReason.TRANSFERRED_OUT: "transferred_out",
-    EndReason.OVERFLOWED: "overflowed_out",
-    EndReason.LOST: "lost",
-}
 
 Result = Assignment | Queued | Requeued | CallEnded | AgentUpdate | None
 
 
-class SiteCore(LiveRegistry):
+class SiteCore(LiveRegistry, Commits):
     """The ACD and the live calls and agents around it, and the use cases that change them
     (each synchronous up to ``submit``)."""
 
@@ -67,26 +51,20 @@ class SiteCore(LiveRegistry):
         metrics: SiteMetrics | None = None,
         on_fatal: Callable[[BaseException], None] = lambda _exc: None,
     ) -> None:
-        super().__init__()
+        LiveRegistry.__init__(self)
+        Commits.__init__(self, store, on_fatal)
         self.province = province
         self.site_id = site_id
-        self.store = store
         self.clock = clock
         self.policy = province.routing
         self.acd = Acd(clock)
         self.desk = DeskEvents()
         self.metrics = metrics or SiteMetrics(site_id, province)
-        self._on_fatal = on_fatal
         self._ring_timers: dict[str, asyncio.TimerHandle] = {}  # by call id
         self._wrap_timers: dict[str, asyncio.TimerHandle] = {}  # by agent id
-        self._pending: set[asyncio.Future[list[int]]] = set()
         # expected-wait accuracy: the wait predicted when a call first queued here, by
         # call id, until an agent is offered it (then |predicted - actual| is recorded)
         self._predicted: dict[str, int] = {}
-        # direct calls to other sites about consult legs (set by the ``transfer``
-        # component; None: this site cannot consult across sites)
-        self.peers: SitePeers | None = None
-        self._background: set[asyncio.Task[None]] = set()
 
     # -- clock and lookups --------------------------------------------------------------
 
@@ -103,39 +81,10 @@ class SiteCore(LiveRegistry):
 
     def publish_figures(self) -> None:
         """Refresh the queue and agent gauges (called every second by the app)."""
-        for f in self.queue_figures():
-            self.metrics.queue(f.business_id, f.waiting, f.longest_wait_ms / 1000, f.ewt_ms / 1000)
-        counts = dict.fromkeys(("ready", "not_ready", "ringing", "busy", "wrap_up"), 0)
-        for agent in self._agents.values():
-            counts[agent.state] = counts.get(agent.state, 0) + 1
-        self.metrics.agents(counts)
+        publish_gauges(self.metrics, self.queue_figures(),
+                       (agent.state for agent in self._agents.values()))
 
-    # -- committing ---------------------------------------------------------------------
-
-    def submit(self, uow: UnitOfWork) -> asyncio.Future[list[int]]:
-        """Hand a unit of work to the store now; await the result for durability.
-
-        Units are handed over in the order ``submit`` is called (each becomes a task
-        started in creation order, and the store queues it on its first step).
-        """
-        fut = asyncio.ensure_future(self.store.commit(uow))
-        self._pending.add(fut)
-        fut.add_done_callback(self._committed)
-        return fut
-
-    def _committed(self, fut: asyncio.Future[list[int]]) -> None:
-        self._pending.discard(fut)
-        if fut.cancelled():
-            return
-        exc = fut.exception()
-        if exc is not None:  # every unit was built after memory changed: they now disagree
-            log.critical("commit failed; memory and database diverged: %r", exc)
-            self._on_fatal(exc)
-
-    async def drain(self) -> None:
-        """Wait for every submitted unit of work (used at shutdown and in tests)."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+    # -- the ACD's calls ------------------------------------------------------------------
 
     def route(self, call: LiveCall, business: Business, priority: Priority, uow: UnitOfWork,
               skill: str | None = None, reserve: str = "") -> Result:
@@ -173,6 +122,11 @@ class SiteCore(LiveRegistry):
         decision = self.acd.remove_call(call.acd_key, reason)
         del self._by_key[call.acd_key]
         return decision
+
+    def end_in_acd(self, call: LiveCall, reason: EndReason, uow: UnitOfWork) -> None:
+        """End a call in the ACD as ``reason`` (it moved to another site); its agent goes
+        to wrap-up."""
+        self.apply(self.acd.remove_call(call.acd_key, reason), uow)
 
     def end_call(self, call: LiveCall, reason: EndReason, uow: UnitOfWork) -> None:
         """End a call held out of the ACD (an overflow another site took)."""
@@ -297,19 +251,74 @@ class SiteCore(LiveRegistry):
         )
         self.metrics.call_ended(call.business_id, outcome)
 
-    # -- background work ----------------------------------------------------------------
+    # -- agents' and callers' use cases (each fills ``uow``; the caller submits it) -------
 
-    def background(self, coro: Coroutine[Any, Any, None], what: str) -> None:
-        """Run a best-effort task (a report to another site); failures are logged."""
-        async def guarded() -> None:
-            try:
-                await coro
-            except Exception as exc:  # best effort, logged
-                log.warning("%s failed: %r", what, exc)
+    def log_in(self, agent: LiveAgent, skills: dict[str, int], general_level: int) -> None:
+        """A new session of an agent not logged in (Conflict if they are, nothing changed)."""
+        self.acd.login(agent.agent_id, skills, general_level)
+        self.add_agent(agent)
+        self.desk.open(agent.session_id)
 
-        task = asyncio.ensure_future(guarded())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+    def log_out(self, agent: LiveAgent, uow: UnitOfWork) -> int:
+        """The agent's session ends (Conflict while on a call); returns the time."""
+        update = self.acd.logout(agent.agent_id)
+        now = self.now_ms()
+        self.apply(update, uow)
+        self.drop_agent(agent)
+        self.desk.close(agent.session_id, now)
+        return now
+
+    def agent_ready(self, agent_id: str, uow: UnitOfWork) -> None:
+        self.apply(self.acd.agent_ready(agent_id), uow)
+        self.sync_agent(agent_id, uow, self.now_ms())
+
+    def agent_not_ready(self, agent_id: str, reason: str, uow: UnitOfWork) -> None:
+        self.apply(self.acd.not_ready(agent_id, reason), uow)
+
+    def answer(self, agent_id: str, call: LiveCall, uow: UnitOfWork) -> int:
+        """The agent answers ``call`` ringing at them; returns the time."""
+        result: Connected = self.acd.answer(agent_id, call.acd_key)
+        now = self.now_ms()
+        self.cancel_ring(call.slot)
+        if not call.answered_at_ms and not call.consult_for:  # its first answer: the wait
+            self.metrics.answered(call.business_id, call.tier, max(
+                0, now - call.queued_at_ms) / 1000 if call.queued_at_ms else 0.0)
+        call.life.answer(now)
+        uow.add(*call.rows(now))
+        if call.leg is not None:
+            uow.add(call.leg_row(call.leg))
+        uow.emit(call.event("call.answered", now, answered_at_ms=round(result.at * 1000)))
+        self.sync_agent(agent_id, uow, now)
+        return now
+
+    def agent_hang_up(self, agent_id: str, uow: UnitOfWork) -> None:
+        """The agent ends the call they are on (its agent goes to wrap-up)."""
+        self.apply(self.acd.agent_hang_up(agent_id), uow)
+
+    def hang_up(self, call: LiveCall, uow: UnitOfWork) -> None:
+        """The caller hangs up (in the IVR, waiting, ringing or talking), or a consult leg
+        served here is ended by its owner."""
+        if call.life.state is CallState.IVR:
+            self.end_in_ivr(call, "caller_hangup", "ivr_hangup", uow)
+        else:
+            self.apply(self.acd.hang_up(call.acd_key), uow)
+
+    def ring_no_answer(self, agent_id: str, call_id: str, uow: UnitOfWork) -> None:
+        """The ring limit ran out: the call is taken back from the agent."""
+        decision = self.acd.ring_no_answer(agent_id, self.live_call(call_id).acd_key)
+        self._ring_timers.pop(call_id, None)  # only once the (agent, call) pair is right
+        self.apply(decision, uow)
+        self.metrics.ring_no_answer()
+
+    def wrap_up_done(self, agent_id: str, uow: UnitOfWork) -> None:
+        """The agent's after-call work ends (by the desk or the wrap-up limit)."""
+        decision = self.acd.wrap_up_done(agent_id)
+        self._wrap_timers.pop(agent_id, None)
+        agent = self._agents.get(agent_id)
+        if agent is not None:
+            agent.wrap_call_id, agent.wrap_record = "", None
+        self.apply(decision, uow)
+        self.sync_agent(agent_id, uow, self.now_ms())
 
     # -- agents -------------------------------------------------------------------------
 
@@ -369,22 +378,13 @@ class SiteCore(LiveRegistry):
                 log.debug("timer for %s/%s ignored: %s", agent_id, call_id, exc)
 
     def _ring_expired(self, agent_id: str, call_id: str) -> None:
-        decision = self.acd.ring_no_answer(agent_id, self.live_call(call_id).acd_key)
-        self._ring_timers.pop(call_id, None)  # only once the (agent, call) pair is right
         uow = UnitOfWork()
-        self.apply(decision, uow)
-        self.metrics.ring_no_answer()
+        self.ring_no_answer(agent_id, call_id, uow)
         self.submit(uow)
 
     def _wrap_expired(self, agent_id: str, _call_id: str) -> None:
-        decision = self.acd.wrap_up_done(agent_id)
-        self._wrap_timers.pop(agent_id, None)
-        agent = self._agents.get(agent_id)
-        if agent is not None:
-            agent.wrap_call_id, agent.wrap_record = "", None
         uow = UnitOfWork()
-        self.apply(decision, uow)
-        self.sync_agent(agent_id, uow, self.now_ms())
+        self.wrap_up_done(agent_id, uow)
         self.submit(uow)
 
     def cancel_timers(self) -> None:
@@ -393,10 +393,3 @@ class SiteCore(LiveRegistry):
         self._ring_timers.clear()
         self._wrap_timers.clear()
 
-
-def legs_payload(legs: list[LegRecord]) -> list[Leg]:
-    """Legs as carried by ``cdr.created``: where each was served and whose caller it was."""
-    return [Leg(leg_id=g.leg_id, kind=g.kind, serving_site=g.site_id, home_site=g.home_site,
-                agent_id=g.agent_id, offered_at_ms=g.offered_at_ms,
-                answered_at_ms=g.answered_at_ms, ended_at_ms=g.ended_at_ms,
-                end_reason=g.end_reason) for g in legs]

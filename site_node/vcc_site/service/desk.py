@@ -22,14 +22,14 @@ from vcc_domain.errors import (
 from vcc_domain.ids import new_id
 from vcc_proto.observability import agent_var
 from vcc_proto.v1 import events_pb2 as pb
-from vcc_site.domain.results import Assignment, Connected, Queued
+from vcc_site.domain.call import CallState
+from vcc_site.domain.results import Assignment, Queued
 from vcc_site.domain.secrets import (
     LockoutPolicy,
     after_failure,
     check_locked,
     verify_secret,
 )
-from vcc_site.service import handover
 from vcc_site.service.core import SiteCore
 from vcc_site.service.desk_consult import ConsultDesk
 from vcc_site.service.desk_transfer import TransferDesk
@@ -125,11 +125,9 @@ class DeskService:
             raise Conflict(f"agent {agent_id!r} is already logged in on device "
                            f"{current.device or '?'}; log out there first", field="agent_id")
         profile = core.province.agent(agent_id)
-        core.acd.login(agent_id, dict(profile.skills), profile.general_level or 0)
         agent = LiveAgent(agent_id, name, new_id("sess"), secrets.token_urlsafe(32), device,
                           now, since_ms=now)
-        core.add_agent(agent)
-        core.desk.open(agent.session_id)
+        core.log_in(agent, dict(profile.skills), profile.general_level or 0)
         uow = UnitOfWork().add(
             SessionRecord(agent.session_id, agent_id, device, now),
             replace(cred, failures=0, locked_until_ms=0),
@@ -141,14 +139,10 @@ class DeskService:
     async def logout(self, token: str) -> LiveAgent:
         core = self.core
         agent = self.session(token)
-        update = core.acd.logout(agent.agent_id)  # Conflict while on a call
-        now = core.now_ms()
         uow = UnitOfWork()
-        core.apply(update, uow)
+        now = core.log_out(agent, uow)  # Conflict while on a call
         uow.add(SessionRecord(agent.session_id, agent.agent_id, agent.device, agent.login_at_ms,
                               now))
-        core.drop_agent(agent)
-        core.desk.close(agent.session_id, now)
         await core.submit(uow)
         return agent
 
@@ -157,8 +151,7 @@ class DeskService:
     async def set_ready(self, token: str) -> LiveAgent:
         agent = self.session(token)
         uow = UnitOfWork()
-        self.core.apply(self.core.acd.agent_ready(agent.agent_id), uow)
-        self.core.sync_agent(agent.agent_id, uow, self.core.now_ms())
+        self.core.agent_ready(agent.agent_id, uow)
         await self.core.submit(uow)
         return agent
 
@@ -167,7 +160,7 @@ class DeskService:
         if reason not in NOT_READY_REASONS:
             raise InvalidInput(f"must be one of {sorted(NOT_READY_REASONS)}", field="reason")
         uow = UnitOfWork()
-        self.core.apply(self.core.acd.not_ready(agent.agent_id, reason), uow)
+        self.core.agent_not_ready(agent.agent_id, reason, uow)
         await self.core.submit(uow)
         return agent
 
@@ -176,7 +169,7 @@ class DeskService:
     def _my_call(self, agent: LiveAgent, call_id: str) -> LiveCall:
         call = self.core.calls.get(call_id)
         if call is not None and call.agent_id != agent.agent_id:  # a same-site consult leg?
-            call = handover.local_entry(self.core, call)
+            call = self.moves.local_entry(call)
         if call is None or call.agent_id != agent.agent_id:
             raise Conflict(f"call {call_id!r} is not offered to or held by you", field="call_id")
         if call.transferring:
@@ -191,29 +184,20 @@ class DeskService:
         core = self.core
         agent = self.session(token)
         call = self._my_call(agent, call_id)
-        result: Connected = core.acd.answer(agent.agent_id, call.acd_key)
-        now = core.now_ms()
-        core.cancel_ring(call.slot)
-        if not call.answered_at_ms and not call.consult_for:  # its first answer: the wait
-            core.metrics.answered(call.business_id, call.tier,
-                                  max(0, now - call.queued_at_ms) / 1000 if call.queued_at_ms else 0.0)
-        call.life.answer(now)
-        uow = UnitOfWork().add(*call.rows(now))
-        if call.leg is not None:
-            uow.add(call.leg_row(call.leg))
-        uow.emit(call.event("call.answered", now, answered_at_ms=round(result.at * 1000)))
-        core.sync_agent(agent.agent_id, uow, now)
+        uow = UnitOfWork()
+        now = core.answer(agent.agent_id, call, uow)
         await core.submit(uow)
         if call.consult_for:  # a consult leg served here: tell the call's owner
-            handover.report_consult_leg(core, call, "connected")
+            self.moves.report_consult_leg(call, CallState.CONNECTED.stored)
         return call.record(now)
 
     async def hold(self, token: str, call_id: str, *, on: bool) -> CallRecord:
         core = self.core
         call = self._my_call(self.session(token), call_id)
-        have = "connected" if on else "held"
-        if call.state != have:
-            raise Conflict(f"call {call_id!r} is {call.state}, not {have}", field="call_id")
+        have = CallState.CONNECTED if on else CallState.HELD
+        if not (call.life.state is have if on else call.life.on_hold):
+            raise Conflict(f"call {call_id!r} is {call.state}, not {have.stored}",
+                           field="call_id")
         now = core.now_ms()
         if on:
             call.life.hold(now)
@@ -227,7 +211,7 @@ class DeskService:
         core = self.core
         agent = self.session(token)
         call = self._my_call(agent, call_id)
-        if call.state not in ("connected", "held"):
+        if not call.life.talking:
             raise Conflict(f"call {call_id!r} is {call.state}; answer it first", field="call_id")
         if call.consult is not None and call.consult.state == CONFERENCE:
             # the consulting agent leaves a conference: the consulted agent keeps the call
@@ -235,12 +219,12 @@ class DeskService:
             if left is not None:
                 return left
         uow = UnitOfWork()
-        core.apply(core.acd.agent_hang_up(agent.agent_id), uow)
+        core.agent_hang_up(agent.agent_id, uow)
         record = call.record(core.now_ms())
-        handover.cancel_consult(core, call, agent.agent_id)
+        self.moves.cancel_consult(call, agent.agent_id)
         await core.submit(uow)
         if call.consult_for:  # the consulted agent left the consult leg: tell the owner
-            handover.report_consult_leg(core, call, "ended", "agent_hangup")
+            self.moves.report_consult_leg(call, CallState.ENDED.stored, "agent_hangup")
         return record
 
     async def wrap_up(self, token: str, call_id: str, disposition: str, notes: str) -> LiveAgent:
@@ -263,9 +247,7 @@ class DeskService:
                                agent_id=agent.agent_id)
             uow.emit(Event(new_id("evt"), "call.wrapped_up", call_id,
                            pb.CallWrappedUp(call=info, disposition=disposition), now))
-        agent.wrap_call_id, agent.wrap_record = "", None
-        core.apply(core.acd.wrap_up_done(agent.agent_id), uow)
-        core.sync_agent(agent.agent_id, uow, core.now_ms())
+        core.wrap_up_done(agent.agent_id, uow)
         await core.submit(uow)
         return agent
 

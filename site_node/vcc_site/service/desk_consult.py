@@ -5,9 +5,10 @@ takes the call; this agent goes to wrap-up) or ``conference`` (all three; the ca
 owned here until this agent hangs up, then it moves to the consulted agent).
 
 At another site the leg is brokered by the hub like a transfer (a ``CallContext`` of kind
-CONSULT) and concluded over ``Remote.ConcludeConsult``; at this site it is a shadow entry
-of the call (:mod:`vcc_site.service.local_consult`). Either way the call has one owner and
-ends with one final CDR.
+CONSULT) and concluded over ``Remote.ConcludeConsult``, both by
+:class:`~vcc_site.service.moves.CallMoves`; at this site it is a shadow entry of the call
+(:mod:`vcc_site.service.local_consult`). Either way the call has one owner and ends with
+one final CDR.
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ from typing import TYPE_CHECKING
 
 from vcc_domain.errors import Conflict, InvalidInput, Unavailable
 from vcc_domain.ids import new_id
-from vcc_site.service import handover, local_consult
+from vcc_site.service import local_consult
 from vcc_site.service.desk_transfer import TransferDesk
 from vcc_site.service.live import LiveAgent, LiveCall
 from vcc_site.service.transfer import (
     CANCEL,
     COMPLETE_TRANSFER,
     CONFERENCE,
-    REFUSED,
     TIMEOUT,
     ConsultLeg,
     TransferAnswer,
@@ -52,7 +52,7 @@ class ConsultDesk:
         no leg; the caller stays held with this agent, who resumes the call."""
         core = self.core
         call_id = call.call_id
-        if call.state not in ("connected", "held"):
+        if not call.life.talking:
             raise Conflict(f"call {call_id!r} is {call.state}; only a call you are on can be "
                            "consulted about", field="call_id")
         if call.consult is not None or call.consult_for:
@@ -73,8 +73,8 @@ class ConsultDesk:
         self._hold(call, consult)
         settled = asyncio.Event()
         call.transfer_settled = settled
-        consult_event = handover.consult_event
-        consult_event(core, agent, "requested", call, consult)
+        consult_event = self.moves.consult_event
+        consult_event(agent, "requested", call, consult)
         try:
             if remote:
                 answer = await self.moves.ask_hub(handoff,
@@ -97,7 +97,7 @@ class ConsultDesk:
                      consult.site_id)
             return answer
         call.close_consult(core.now_ms())
-        consult_event(core, agent, "refused", call, consult, answer.reason)
+        consult_event(agent, "refused", call, consult, answer.reason)
         core.desk.publish(agent.session_id, "notice", core.now_ms(), level="warning",
                           code=f"consult_{answer.outcome}",
                           text=f"consultation about call {call_id} with site "
@@ -124,22 +124,22 @@ class ConsultDesk:
         if mode == CONFERENCE and consult.state == CONFERENCE:
             return call.record(core.now_ms())
         if mode == CANCEL:
-            handover.cancel_consult(core, call, agent.agent_id)
-            handover.consult_event(core, agent, "cancelled", call, consult)
+            self.moves.cancel_consult(call, agent.agent_id)
+            self.moves.consult_event(agent, "cancelled", call, consult)
             return await self.resume(call)
         answer = await self._conclude(call, consult, mode, agent.agent_id)
         if core.calls.get(call.call_id) is not call:
             raise Conflict(f"call {call.call_id!r} ended meanwhile", field="call_id")
         if not answer.accepted:
             if mode == COMPLETE_TRANSFER:  # the leg is closed; the caller stays here
-                handover.cancel_consult(core, call, agent.agent_id)
-                handover.consult_event(core, agent, "refused", call, consult, answer.reason)
+                self.moves.cancel_consult(call, agent.agent_id)
+                self.moves.consult_event(agent, "refused", call, consult, answer.reason)
             err = Unavailable if answer.outcome == TIMEOUT else Conflict
             raise err(f"site {consult.site_id} {answer.outcome} the {mode}: {answer.reason}; "
                       "the caller is still with you", field="mode")
         if mode == CONFERENCE:
             consult.state, consult.agent_id = CONFERENCE, answer.agent_id or consult.agent_id
-            handover.consult_event(core, agent, "conferenced", call, consult)
+            self.moves.consult_event(agent, "conferenced", call, consult)
             return await self.resume(call)
         return await self._moved(agent, call, consult)
 
@@ -151,17 +151,7 @@ class ConsultDesk:
             answer = local_consult.conclude(core, call, mode, uow)
             await core.submit(uow)
             return answer
-        if core.peers is None:
-            return TransferAnswer(REFUSED, call.call_id, consult.site_id,
-                                  reason="this site cannot reach other sites")
-        settled = asyncio.Event()
-        call.transfer_settled = settled  # a caller's hang-up waits for the outcome
-        try:
-            return await core.peers.conclude(consult.site_id, call.call_id,
-                                             consult.leg_id, mode, agent_id)
-        finally:
-            call.transfer_settled = None
-            settled.set()
+        return await self.moves.conclude_remote(call, consult, mode, agent_id)
 
     async def _moved(self, agent: LiveAgent, call: LiveCall,
                      consult: ConsultLeg) -> CallRecord:
@@ -170,12 +160,12 @@ class ConsultDesk:
         core = self.core
         call.close_consult(core.now_ms())
         if consult.site_id == core.site_id:
-            handover.consult_event(core, agent, "transferred", call, consult)
+            self.moves.consult_event(agent, "transferred", call, consult)
             return call.record(core.now_ms())
         uow = UnitOfWork()
-        handover.transfer_out(core, call, consult.site_id, "consultation completed", uow)
+        self.moves.moved_out(call, consult, uow)
         record = call.record(core.now_ms())
-        handover.consult_event(core, agent, "transferred", call, consult)
+        self.moves.consult_event(agent, "transferred", call, consult)
         await core.submit(uow)
         log.info("consult: call %s moved to %s (leg %s)", call.call_id, consult.site_id,
                  consult.leg_id)
@@ -196,7 +186,7 @@ class ConsultDesk:
     async def resume(self, call: LiveCall) -> CallRecord:
         core = self.core
         now = core.now_ms()
-        if call.state == "held":
+        if call.life.on_hold:
             call.life.resume(now)
             await core.submit(UnitOfWork().add(call.record(now)).emit(
                 call.event("call.resumed", now)))

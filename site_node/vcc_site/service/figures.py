@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from vcc_domain.province import Business
 from vcc_site.domain.acd import Acd
 from vcc_site.service.live import ms
+from vcc_site.service.metrics import SiteMetrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,3 +52,14 @@ def business_queues(acd: Acd, businesses: list[Business], now: int) -> list[Busi
             as_of_ms=now,
         ))
     return out
+
+
+def publish_gauges(metrics: SiteMetrics, queues: list[BusinessQueue],
+                   agent_states: Iterable[str]) -> None:
+    """Refresh the queue gauges and the count of agents in each state."""
+    for f in queues:
+        metrics.queue(f.business_id, f.waiting, f.longest_wait_ms / 1000, f.ewt_ms / 1000)
+    counts = dict.fromkeys(("ready", "not_ready", "ringing", "busy", "wrap_up"), 0)
+    for state in agent_states:
+        counts[state] = counts.get(state, 0) + 1
+    metrics.agents(counts)

@@ -9,7 +9,7 @@ persists together.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any
 
 from vcc_domain.ids import new_id
@@ -18,6 +18,7 @@ from vcc_proto.v1 import events_pb2 as pb
 from vcc_replication.events import body_type
 from vcc_site.domain.call import CallLife, CallState, Leg
 from vcc_site.domain.ivr import IvrSession
+from vcc_site.domain.queue import EndReason
 from vcc_site.service.transfer import ConsultLeg
 from vcc_site.store.api import (
     AgentStateRecord,
@@ -31,6 +32,15 @@ from vcc_site.store.api import (
 
 def ms(seconds: float) -> int:
     return round(seconds * 1000)
+
+
+OUTCOMES = {  # the CDR's outcome of a call that ended in the ACD, by the ACD's end reason
+    EndReason.COMPLETED: "answered",
+    EndReason.ABANDONED: "abandoned",
+    EndReason.TRANSFERRED_OUT: "transferred_out",
+    EndReason.OVERFLOWED: "overflowed_out",
+    EndReason.LOST: "lost",
+}
 
 
 @dataclass
@@ -81,16 +91,17 @@ class LiveCall:
     # the key of this entry in the core's live calls: the call ID, except for a consult
     # leg served at the call's own site (``shadow``), which lives beside the call itself
     slot: str = ""
-    # the call's life here (state, legs, times): changed only by its transitions; None
-    # at construction = a call arriving here, in the IVR
-    life: CallLife = None  # type: ignore[assignment]
+    # the life of a call (or consult leg) taken over from another agent or site
+    # (``CallLife.transferred_in``); None: a call arriving here, in the IVR
+    taken_over: InitVar[CallLife | None] = None
+    # the call's life here (state, legs, times): changed only by its transitions
+    life: CallLife = field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, taken_over: CallLife | None) -> None:
         self.acd_key = self.acd_key or self.call_id
         self.slot = self.slot or self.call_id
-        if self.life is None:
-            self.life = CallLife(self.call_id, self.site_id, self.arrival_at_ms,
-                                 consult=bool(self.consult_for))
+        self.life = taken_over if taken_over is not None else CallLife(
+            self.call_id, self.site_id, self.arrival_at_ms, consult=bool(self.consult_for))
 
     # -- the life's state and times, read-only (change them through ``life``) -----------
 
@@ -298,3 +309,11 @@ class LiveAgent:
         body = pb.AgentStateChanged(agent_id=self.agent_id, session_id=self.session_id,
                                     state=self.state, reason=self.reason, call_id=self.call_id)
         return Event(new_id("evt"), "agent.state", self.agent_id, body, now_ms)
+
+
+def legs_payload(legs: list[LegRecord]) -> list[pb.Leg]:
+    """Legs as carried by ``cdr.created``: where each was served and whose caller it was."""
+    return [pb.Leg(leg_id=g.leg_id, kind=g.kind, serving_site=g.site_id,
+                   home_site=g.home_site, agent_id=g.agent_id, offered_at_ms=g.offered_at_ms,
+                   answered_at_ms=g.answered_at_ms, ended_at_ms=g.ended_at_ms,
+                   end_reason=g.end_reason) for g in legs]

@@ -21,7 +21,8 @@ from vcc_domain.outbound import PENDING, CampaignEntry
 from vcc_domain.province import Business, BusinessKind
 from vcc_site.domain.queue import Priority
 from vcc_site.domain.results import Assignment, Queued
-from vcc_site.service.access import PRIORITY_OF_TIER, StepView, caller_home
+from vcc_site.service.access import StepView
+from vcc_site.service.callers import PRIORITY_OF_TIER, caller_home
 from vcc_site.service.campaigns import CampaignService
 from vcc_site.service.core import SiteCore
 from vcc_site.service.live import LiveCall

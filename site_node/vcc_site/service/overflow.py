@@ -21,31 +21,29 @@ province would otherwise ask about every waiting call twice a second):
    ``overflowed`` set); anything else (refused, timeout, hub unreachable): it re-enters
    the ACD in its class with its original arrival, i.e. at the same place in line.
 
+These steps are :meth:`CallMoves.overflow <vcc_site.service.moves.CallMoves.overflow>`;
+the monitor only chooses which calls to move, and when.
+
 Moves run one at a time, so calls of a business leave in the order they are served.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from vcc_domain.errors import Conflict, NotFound
-from vcc_domain.ids import new_id
+from vcc_site.domain.call import CallState
 from vcc_site.domain.queue import Priority
-from vcc_site.service import handover
 from vcc_site.service.core import SiteCore
 from vcc_site.service.live import LiveCall
-from vcc_site.service.moves import handoff_of
-from vcc_site.service.transfer import REFUSED, TIMEOUT, RemoteTransfer, TransferAnswer
-from vcc_site.store.api import UnitOfWork
+from vcc_site.service.moves import CallMoves
 
 log = logging.getLogger(__name__)
 
 RETRY_S = 2.0  # a call that failed to move is not tried again for this long
 STAY_PAUSE_S = 1.0  # wall seconds without asking about a business the hub said to keep
-TRIP_MARGIN_S = 4.0  # on top of the broker's accept timer
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +66,11 @@ class OverflowStats:
 
 
 class OverflowMonitor:
-    def __init__(self, core: SiteCore, advise: Advise, transfer: RemoteTransfer,
-                 lock: Callable[[str], asyncio.Lock], *, enabled: bool = True,
-                 max_asks: int = 10) -> None:
+    def __init__(self, core: SiteCore, advise: Advise, moves: CallMoves, *,
+                 enabled: bool = True, max_asks: int = 10) -> None:
         self.core = core
         self.advise = advise
-        self.transfer = transfer
-        self.lock = lock
+        self.moves = moves  # moves a call, under its lock
         self.enabled = enabled
         self.max_asks = max_asks
         self.stats = OverflowStats()
@@ -89,7 +85,7 @@ class OverflowMonitor:
         suppress_ms = core.policy.overflow_suppression_s * 1000
         out: dict[str, list[tuple[LiveCall, float]]] = {}
         for call in list(core.calls.values()):
-            if call.state != "queued" or call.transferring or call.transferred:
+            if call.life.state is not CallState.QUEUED or call.transferring or call.transferred:
                 continue
             if call.consult_for:  # a consult leg: the call is owned elsewhere
                 continue
@@ -129,7 +125,8 @@ class OverflowMonitor:
                 self._quiet_until[business_id] = now + STAY_PAUSE_S * self._speed()
                 continue
             for call, ewt in calls[: self.max_asks]:
-                if self.core.calls.get(call.call_id) is not call or call.state != "queued":
+                if self.core.calls.get(call.call_id) is not call \
+                        or call.life.state is not CallState.QUEUED:
                     continue
                 self.stats.asked += 1
                 advice = await self.advise(business_id, round(ewt * 1000), waiting, call.call_id)
@@ -145,50 +142,15 @@ class OverflowMonitor:
 
     async def move(self, call: LiveCall, advice: Advice) -> bool:
         """Move one waiting call to the advised site; True if it left."""
-        core = self.core
-        async with self.lock(call.call_id):
-            if core.calls.get(call.call_id) is not call or call.state != "queued" \
-                    or call.transferring:
-                return False
-            try:
-                skill = handover.overflow_hold(core, call)
-            except (Conflict, NotFound):
-                return False
-            settled = asyncio.Event()
-            request_id = new_id("req")
-            call.transferring, call.transfer_settled = request_id, settled
-            answer = TransferAnswer(REFUSED, call.call_id, advice.site_id, reason="not sent")
-            try:
-                answer = await self._send(call, advice.site_id, request_id)
-            finally:  # also when cancelled: the call is never left outside the ACD
-                uow = UnitOfWork()
-                if answer.accepted:
-                    handover.overflow_out(core, call, advice.site_id, uow)
-                    self.stats.moved += 1
-                else:
-                    handover.overflow_back(core, call, skill, uow)
-                    self._failed_at[call.call_id] = core.now_ms()
-                    self.stats.failed += 1
-                call.transferring, call.transfer_settled = "", None
-                settled.set()
-                await core.submit(uow)
-        log.info("overflow %s: call %s -> %s: %s%s (%s)", request_id, call.call_id,
-                 advice.site_id, answer.outcome, f" ({answer.reason})" if answer.reason else "",
-                 advice.reason)
+        answer = await self.moves.overflow(call, advice.site_id, advice.reason)
+        if answer is None:
+            return False
+        if answer.accepted:
+            self.stats.moved += 1
+        else:
+            self._failed_at[call.call_id] = self.core.now_ms()
+            self.stats.failed += 1
         return answer.accepted
-
-    async def _send(self, call: LiveCall, site_id: str, request_id: str) -> TransferAnswer:
-        core = self.core
-        handoff = handoff_of(call, core.site_id, site_id, kind="overflow",
-                             priority=call.priority, request_id=request_id)
-        timeout_s = core.policy.transfer_accept_timeout_s + TRIP_MARGIN_S
-        try:
-            return await asyncio.wait_for(self.transfer(handoff), timeout_s)
-        except TimeoutError:
-            return TransferAnswer(TIMEOUT, call.call_id, site_id,
-                                  reason=f"no answer from the hub within {timeout_s} s")
-        except Exception as exc:  # hub unreachable or refused: the call stays
-            return TransferAnswer(REFUSED, call.call_id, site_id, reason=f"hub: {exc}")
 
 
 def _klass(call: LiveCall) -> int:

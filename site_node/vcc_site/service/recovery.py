@@ -47,7 +47,7 @@ async def recover(core: SiteCore) -> list[CallRecord]:
     for a call owned elsewhere ends without a CDR (its owner writes it). A call this site
     had TAKEN OVER from another site may still be owned there (the transfer was accepted
     here, but the answer never reached the origin): those are returned, untouched, for
-    :func:`vcc_site.service.ownership.settle_taken_over` to ask the origin first.
+    :func:`vcc_site.service.moves.ownership.settle_taken_over` to ask the origin first.
     """
     now = core.now_ms()
     uow = UnitOfWork()

@@ -18,7 +18,7 @@ from vcc_site.service.live import LiveAgent, LiveCall
 class LiveRegistry:
     def __init__(self) -> None:
         # calls by ``LiveCall.slot`` (the call id, or for a same-site consult leg beside
-        # its call ``handover.consult_slot``); ACD key -> slot (a call re-enters the ACD
+        # its call ``moves.targets.consult_slot``); ACD key -> slot (a call re-enters the ACD
         # under a new key when it is transferred; its id never changes); agents by agent
         # id and by session token
         self._calls: dict[str, LiveCall] = {}

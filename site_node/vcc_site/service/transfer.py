@@ -1,9 +1,10 @@
 """What a call carries from one site to another, and what the other side answers.
 
-Plain data, no protobuf: the desk builds a :class:`Handoff` when an agent transfers a call
-to another site and hands it to a :data:`RemoteTransfer` (the hub client, plugged in by
-the ``transfer`` site component); the receiving site's ``Remote.AcceptTransfer`` decodes
-the same :class:`Handoff` and answers with a :class:`TransferAnswer`.
+Plain data, no protobuf: ``CallMoves`` builds a :class:`Handoff` when a call is sent to
+another site (an agent's transfer or consultation, an overflow) and hands it to a
+:data:`RemoteTransfer` (the hub client of the ``transfer`` site component); the receiving
+site's ``Remote.AcceptTransfer`` decodes the same :class:`Handoff` and answers with a
+:class:`TransferAnswer`.
 """
 
 from __future__ import annotations
@@ -103,7 +104,8 @@ class Ownership:
 
 class SitePeers(Protocol):
     """Direct calls between sites about a consult leg (``Remote.ConcludeConsult`` and
-    ``Remote.ReportLeg``); plugged in by the ``transfer`` site component."""
+    ``Remote.ReportLeg``, ``Remote.GetCallOwnership``): the ``transfer`` site
+    component's client, given to ``CallMoves``."""
 
     async def conclude(self, site_id: str, call_id: str, leg_id: str, mode: str,
                        agent_id: str) -> TransferAnswer:

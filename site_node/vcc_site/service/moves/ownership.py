@@ -21,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from vcc_site.domain.call import CallState
 from vcc_site.service.core import SiteCore
 from vcc_site.service.recovery import close_lost, close_without_cdr
-from vcc_site.service.transfer import KEPT, RELEASED, UNKNOWN, Ownership
+from vcc_site.service.transfer import KEPT, RELEASED, UNKNOWN, Ownership, SitePeers
 from vcc_site.store.api import CallRecord, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -40,14 +41,14 @@ async def ownership_of(core: SiteCore, call_id: str) -> Ownership:
     record = await core.store.call(call_id)
     if record is None or record.attached.get("consult_for"):
         return Ownership(UNKNOWN)  # never had it, or only served a consult leg of it
-    if record.state != "ended":  # open but not live: this site is recovering it itself
+    if record.state != CallState.ENDED.stored:  # open, not live: recovering it itself
         return Ownership(KEPT, state=record.state)
     to_site = record.attached.get("transferred_to_site") if record.end_reason == \
         "transferred_out" else record.attached.get("overflowed_to_site") \
         if record.end_reason == "overflowed" else None
     if to_site:
-        return Ownership(RELEASED, to_site=to_site, state="ended")
-    return Ownership(KEPT, state="ended")
+        return Ownership(RELEASED, to_site=to_site, state=CallState.ENDED.stored)
+    return Ownership(KEPT, state=CallState.ENDED.stored)
 
 
 def decide(core: SiteCore, call: CallRecord, answer: Ownership, uow: UnitOfWork) -> None:
@@ -66,12 +67,12 @@ def decide(core: SiteCore, call: CallRecord, answer: Ownership, uow: UnitOfWork)
                 else "", "lost here (CDR written)" if mine else "no CDR here")
 
 
-async def settle_taken_over(core: SiteCore, calls: list[CallRecord]) -> None:
+async def settle_taken_over(core: SiteCore, peers: SitePeers | None,
+                            calls: list[CallRecord]) -> None:
     """Ask each call's origin who owns it, until every call is decided (see above)."""
     waiting = list(calls)
     delay = RETRY_INITIAL_S
     while waiting:
-        peers = core.peers
         later: list[CallRecord] = []
         uow = UnitOfWork()
         for call in waiting:
@@ -92,11 +93,12 @@ async def settle_taken_over(core: SiteCore, calls: list[CallRecord]) -> None:
             delay = min(RETRY_MAX_S, delay * 2)
 
 
-def start_settling(core: SiteCore, calls: list[CallRecord]) -> asyncio.Task[None]:
+def start_settling(core: SiteCore, peers: SitePeers | None,
+                   calls: list[CallRecord]) -> asyncio.Task[None]:
     """:func:`settle_taken_over` as a task (failures logged, never raised)."""
     async def guarded() -> None:
         try:
-            await settle_taken_over(core, calls)
+            await settle_taken_over(core, peers, calls)
         except Exception:
             log.exception("settling the calls taken over before the stop failed")
 

@@ -1,0 +1,34 @@
+"""Who is calling: the checks of a caller's number and dialed code, a customer tier's
+priority class, and the site owning a number's area code."""
+
+from __future__ import annotations
+
+import re
+
+from vcc_domain.errors import NotFound
+from vcc_site.domain.queue import Priority
+from vcc_site.service.core import SiteCore
+from vcc_site.service.customers import area_code_of
+
+NUMBER = re.compile(r"^\+?[0-9]{3,20}$")
+CODE = re.compile(r"^[0-9]{3,8}$")
+
+PRIORITY_OF_TIER = {
+    "vip": Priority.VIP,
+    "high": Priority.HIGH,
+    "middle": Priority.MIDDLE,
+    "ordinary": Priority.ORDINARY,
+    "blacklist": Priority.BLACKLIST,
+}
+
+
+def caller_home(core: SiteCore, number: str) -> str:
+    """The site owning the number's area code ("" for a number from outside the province)."""
+    codes = sorted({code for site in core.province.sites for code in site.area_codes})
+    area = area_code_of(number, codes)
+    if area is None:
+        return ""
+    try:
+        return core.province.home_site(area).id
+    except NotFound:
+        return ""
