@@ -325,7 +325,7 @@ def run(argv: list[str] | None = None) -> None:
     set_quiet(as_json)
     try:
         code = main.main(args, prog_name="vcc", standalone_mode=False)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("Aborted!", err=True)
         sys.exit(130)
     except click.ClickException as err:

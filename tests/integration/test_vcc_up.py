@@ -153,3 +153,22 @@ def test_client_commands_find_the_province_from_its_state_file(
     elsewhere = _client("report", "reconcile", "2026-11", "--json",
                         "--workdir", str(tmp_path / "empty"), cwd=tmp_path)
     assert elsewhere.returncode == 3, elsewhere.stdout + elsewhere.stderr
+
+
+def test_container_health_check_asks_the_process_grpc_health(
+    province_up: tuple[subprocess.Popen[bytes], Path],
+) -> None:
+    """The image's HEALTHCHECK (`python -m vcc_ops.healthcheck`) passes for a serving
+    process and fails where nothing serves."""
+    _proc, workdir = province_up
+    hub = next(n for n in _status(workdir)["nodes"] if n["kind"] == "hub")
+
+    def check(port: str) -> int:
+        env = {**os.environ, "VCC_GRPC_PORT": port}
+        return subprocess.run([sys.executable, "-m", "vcc_ops.healthcheck"], env=env,
+                              capture_output=True, timeout=60).returncode
+
+    assert check(hub["grpc"].rsplit(":", 1)[1]) == 0
+    from vcc_ops.infra import free_port
+
+    assert check(str(free_port())) == 1
