@@ -40,6 +40,12 @@ class Unreachable(click.ClickException):
     exit_code = Exit.UNREACHABLE
 
 
+class BadInput(click.ClickException):
+    """A file or value the command cannot use: exit 2."""
+
+    exit_code = Exit.USAGE
+
+
 class CheckFailed(click.ClickException):
     """The command found a difference or a check failed: exit 1."""
 

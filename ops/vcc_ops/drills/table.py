@@ -16,6 +16,8 @@ from typing import Any
 
 import click
 
+from vcc_ops.exits import BadInput
+
 BEGIN, END = "<!-- drills:begin -->", "<!-- drills:end -->"
 
 # scenario -> (the fault, what it measures)
@@ -154,7 +156,7 @@ def rewrite_readme(readme: Path, section: str) -> None:
     text = readme.read_text(encoding="utf-8")
     pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
     if not pattern.search(text):
-        raise click.ClickException(f"{readme}: no {BEGIN} ... {END} markers")
+        raise BadInput(f"{readme}: no {BEGIN} ... {END} markers")
     readme.write_text(pattern.sub(lambda _m: f"{BEGIN}\n{section}\n{END}", text),
                       encoding="utf-8")
 
