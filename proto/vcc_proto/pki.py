@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from vcc_domain.errors import VccError
+from vcc_domain.errors import InvalidInput
 
 TRUST_DOMAIN = "vcc"
 KINDS = ("hub", "site", "edge", "ops")
@@ -50,7 +50,7 @@ NODE_CERT, NODE_KEY = "tls.crt", "tls.key"
 PREV = ".prev"
 
 
-class PkiError(VccError):
+class PkiError(InvalidInput):
     """A PKI request that cannot be done as asked (the message says why and what to do)."""
 
 
