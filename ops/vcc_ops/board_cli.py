@@ -10,25 +10,28 @@ whose figures are older than a few seconds is flagged STALE.
 ::
 
     vcc board                     # every site, once
-    vcc board --site KM --watch 2 # Kunming, refreshed every 2 s until Ctrl-C
+    vcc board --site KM --watch 2 # Kunming, updated in place every 2 s until Ctrl-C
+
+The hub is ``--hub``, else the leader found in etcd (``--etcd``, else the province that
+``vcc up`` runs in ``--workdir``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import click
 import grpc.aio
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
 
-from vcc_domain.errors import ErrorKind, VccError
 from vcc_domain.rating import BEIJING
-from vcc_failover.hub_client import call_leader
-from vcc_ops.report_cli import _locator
+from vcc_ops.report_cli import HubTarget, call_hub, hub_options
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
 
@@ -82,27 +85,37 @@ def render(data: dict[str, Any]) -> str:
 
 @click.command("board")
 @click.option("--site", "sites", multiple=True, help="Only this site (repeatable). Default: all.")
-@click.option("--hub", default="", help="Hub host:port (default: the leader found in etcd).")
-@click.option("--etcd", default="", envvar="VCC_ETCD", help="etcd endpoints, comma separated.")
-@click.option("--watch", type=float, default=0.0, help="Refresh every this many seconds.")
+@hub_options
+@click.option("--watch", type=float, default=0.0,
+              help="Update in place every this many seconds until Ctrl-C.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def board(sites: tuple[str, ...], hub: str, etcd: str, watch: float, as_json: bool) -> None:
+def board(sites: tuple[str, ...], target: HubTarget, watch: float, as_json: bool) -> None:
     """The real-time board: queues and agents per site and business, and the day so far."""
-    locator = _locator(hub, etcd)
 
-    async def once() -> dict[str, Any]:
-        return await call_leader(locator, lambda ch: read_board(ch, list(sites)))
+    def once() -> dict[str, Any]:
+        return call_hub(target, lambda ch: read_board(ch, list(sites)))
 
     try:
+        if watch > 0 and not as_json and Console().is_terminal:
+            _watch_live(once, watch)
+            return
         while True:
-            data = asyncio.run(once())
+            data = once()
             click.echo(json.dumps(data, indent=1) if as_json else render(data))
             if watch <= 0:
                 break
             time.sleep(watch)
             click.echo("")
-    except VccError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1 if exc.kind in (ErrorKind.UNAVAILABLE, ErrorKind.INTERNAL) else 2)
     except KeyboardInterrupt:
         pass
+
+
+def _watch_live(once: Callable[[], dict[str, Any]], every_s: float) -> None:
+    """The board redrawn in place (rich Live) until Ctrl-C."""
+    with Live(Text(render(once())), auto_refresh=False, screen=False) as live:
+        while True:
+            time.sleep(every_s)
+            data = once()
+            stamp = datetime.now(BEIJING).strftime("%H:%M:%S")
+            live.update(Text(f"vcc board at {stamp} (every {every_s:g} s; Ctrl-C stops)\n"
+                             + render(data)), refresh=True)

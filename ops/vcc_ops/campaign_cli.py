@@ -40,9 +40,11 @@ def run(site: str, campaign_id: str, kind: str, csv_file: Path, ratio: float,
     take the calls the customers pick up at their desks); prints the figures and the
     customers returned to the billing center."""
     from vcc_ops.outbound import SimulatedDialer, run_campaign
+    from vcc_ops.progress import working
 
     dialer = SimulatedDialer(answer_rate, seed=seed, recorded=recorded)
-    result = asyncio.run(run_campaign(site, campaign_id, kind, csv_file.read_text("utf-8"),
-                                      ratio=ratio, dialer=dialer, patience_s=patience,
-                                      give_up_s=give_up_after))
+    with working(f"campaign {campaign_id} at {site}"):
+        result = asyncio.run(run_campaign(site, campaign_id, kind, csv_file.read_text("utf-8"),
+                                          ratio=ratio, dialer=dialer, patience_s=patience,
+                                          give_up_s=give_up_after))
     click.echo(json.dumps(result, indent=1, ensure_ascii=False))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import signal
 import sys
 from importlib import resources
@@ -12,9 +13,8 @@ from typing import Any
 
 import click
 
-from vcc_domain.errors import VccError
-from vcc_ops.bench.all import bench_all
-from vcc_ops.bench.table import bench_table
+from vcc_domain.errors import ConfigError, VccError
+from vcc_ops.bench.cli import bench
 from vcc_ops.board_cli import board
 from vcc_ops.campaign_cli import campaign
 from vcc_ops.compose_check import compose
@@ -22,6 +22,9 @@ from vcc_ops.demo.cli import demo
 from vcc_ops.directory_cli import directory
 from vcc_ops.drills.cli import drill
 from vcc_ops.events_cli import events
+from vcc_ops.exits import Exit, fail, fail_click, fail_vcc, json_requested
+from vcc_ops.pki_cli import pki_group
+from vcc_ops.progress import set_quiet, steps
 from vcc_ops.report_cli import report, settle
 from vcc_ops.settings_cli import settings, settings_options, take_flags
 from vcc_ops.simulate.cli import simulate
@@ -68,10 +71,14 @@ def province() -> None:
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 def province_check(path: Path | None, as_json: bool) -> None:
-    """Validate a province file and summarise it (default: the example)."""
+    """Validate a province file and summarise it (default: the example); exit 1 naming the
+    wrong field when it is not valid."""
     from vcc_domain.province import load_province_file
 
-    prov = load_province_file(_province(path))
+    try:
+        prov = load_province_file(_province(path))
+    except ConfigError as err:
+        fail(err.message, Exit.DIFFERENCE, as_json=as_json, field=err.field)
     summary = {
         "name": prov.name,
         "sites": {s.id: {"seats": s.seats, "agents": len(prov.agents_at(s.id))} for s in prov.sites},
@@ -211,27 +218,35 @@ def edge(**kw: Any) -> None:
 @click.option("--hubs", type=int, default=1, show_default=True, help="Hub processes (one leads).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
               help="Log lines of every process as text or JSON. Default: VCC_LOG_FORMAT or text.")
+@click.option("--demo", is_flag=True,
+              help="Also run the demo's callers and agent bots (province time 30x the wall "
+                   "clock) with a live wallboard, until Ctrl-C.")
+@click.option("--rate-scale", type=float, default=1.0, show_default=True,
+              help="With --demo: multiplies the offered load (55 calls per wall second at 1).")
+@click.option("--agents-per-site", type=int, default=None,
+              help="With --demo: log in at most this many bots per site (default: all who "
+                   "take calls).")
 def up(province_file: Path | None, workdir: Path, postgres: bool, nats_sync: str | None,
        sites: str | None, cluster: bool = False, hubs: int = 1,
-       log_format: str | None = None) -> None:
+       log_format: str | None = None, demo: bool = False, rate_scale: float = 1.0,
+       agents_per_site: int | None = None) -> None:
     """Start NATS, etcd, the hub, every site and the access edge as separate processes;
     Ctrl-C stops all."""
     from vcc_ops.launcher import ProvinceLauncher
 
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    if demo:
+        if postgres or cluster or hubs != 1 or sites or nats_sync:
+            raise click.UsageError("--demo runs the whole province on SQLite with one hub; "
+                                   "leave out --postgres, --cluster, --hubs, --sites, --nats-sync")
+        _up_demo(_province(province_file), workdir, rate_scale, agents_per_site, log_format)
+        return
     launcher = ProvinceLauncher(
         _province(province_file), workdir, postgres=postgres, nats_sync_interval=nats_sync,
         sites=sites.split(",") if sites else None,
         progress=lambda msg: click.echo(f"vcc up: {msg}", err=True),
         cluster=cluster, hubs=hubs, log_format=log_format,
     )
-    stopping = False
-
-    def _request_stop(signum: int, _frame: Any) -> None:
-        nonlocal stopping
-        stopping = True
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _request_stop)
     try:
         state = launcher.start()
         click.echo(f"vcc up: province running ({len(state.nodes)} processes); "
@@ -243,6 +258,28 @@ def up(province_file: Path | None, workdir: Path, postgres: bool, nats_sync: str
     finally:
         launcher.stop()
         click.echo("vcc up: stopped", err=True)
+
+
+def _raise_interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _up_demo(province_file: Path, workdir: Path, rate_scale: float,
+             agents_per_site: int | None, log_format: str | None) -> None:
+    from vcc_ops.demo.live import run_until_stopped, sign_in_lines
+    from vcc_ops.demo.run import DemoOptions
+
+    opts = DemoOptions(province_file, workdir, duration_s=math.inf, rate_scale=rate_scale,
+                       agents_per_site=agents_per_site)
+    with steps("vcc up") as progress:
+
+        def announce(launcher: Any, state: Any) -> None:
+            progress.done()  # the wallboard takes the terminal from here
+            for line in sign_in_lines(launcher, state, str(workdir)):
+                click.echo(f"vcc up: {line}")
+
+        run_until_stopped(opts, progress, announce, log_format=log_format)
+    click.echo("vcc up: stopped", err=True)
 
 
 @main.command()
@@ -262,6 +299,7 @@ def status(workdir: Path, as_json: bool) -> None:
         sys.exit(1)
 
 
+main.add_command(bench)
 main.add_command(board)
 main.add_command(campaign)
 main.add_command(compose)
@@ -269,7 +307,7 @@ main.add_command(directory)
 main.add_command(drill)
 main.add_command(events)
 main.add_command(demo)
-
+main.add_command(pki_group)
 main.add_command(report)
 main.add_command(settle)
 main.add_command(settings)
@@ -277,163 +315,28 @@ main.add_command(simulate)
 main.add_command(workorders)
 
 
-# -- benchmarks -------------------------------------------------------------------------
-
-
-@main.group()
-def bench() -> None:
-    """Measure performance; every figure is named with its unit and percentile."""
-
-
-@bench.command("route")
-@click.option("--agents", type=int, default=2000, show_default=True)
-@click.option("--waiting", type=int, default=10000, show_default=True, help="Calls kept waiting.")
-@click.option("--businesses", type=int, default=20, show_default=True)
-@click.option("--decisions", type=int, default=50000, show_default=True, help="Timed decisions per run.")
-@click.option("--runs", type=int, default=3, show_default=True, help="Runs; the median is reported.")
-@click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the result as JSON to this file.")
-def bench_route(agents: int, waiting: int, businesses: int, decisions: int, runs: int, seed: int,
-                json_file: Path | None) -> None:
-    """Pure ACD routing decisions: decisions_per_s and decision_p50_ms / decision_p99_ms."""
-    from vcc_ops.bench.route import median_of_runs
-
-    result = median_of_runs(runs=runs, agents=agents, waiting=waiting, businesses=businesses,
-                            decisions=decisions, seed=seed)
-    text = json.dumps(result, indent=2)
-    if json_file is not None:
-        json_file.write_text(text + "\n")
-    click.echo(text)
-
-
-@bench.command("site")
-@click.option("--calls", type=int, default=3000, show_default=True, help="Measured calls per run.")
-@click.option("--rate", type=float, default=None,
-              help="Offered calls per second (open loop). Default: as fast as the site takes them.")
-@click.option("--agents", type=int, default=150, show_default=True, help="Simulated KM agents.")
-@click.option("--talk-ms", type=float, default=20.0, show_default=True,
-              help="Each call is talked for a random 0..talk-ms ms.")
-@click.option("--db", default="sqlite", show_default=True,
-              help="sqlite, postgres (embedded, started for the run) or a SQLAlchemy URL.")
-@click.option("--runs", type=int, default=3, show_default=True, help="Runs; the median is reported.")
-@click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the result as JSON to this file.")
-def bench_site(calls: int, rate: float | None, agents: int, talk_ms: float, db: str, runs: int,
-               seed: int, json_file: Path | None) -> None:
-    """A real KM site over gRPC with simulated agents: calls_per_s, offer_to_agent_p99_ms."""
-    from vcc_ops.bench.site import median_of_runs as site_median
-
-    result = site_median(runs=runs, calls=calls, rate=rate, agents=agents, talk_ms=talk_ms,
-                         db=db, seed=seed)
-    text = json.dumps(result, indent=2)
-    if json_file is not None:
-        json_file.write_text(text + "\n")
-    click.echo(text)
-
-
-@bench.command("directory")
-@click.option("--sites", type=int, default=4, show_default=True)
-@click.option("--changes", type=int, default=200, show_default=True, help="Timed changes per run.")
-@click.option("--runs", type=int, default=3, show_default=True, help="Runs; the median is reported.")
-def bench_directory(sites: int, changes: int, runs: int) -> None:
-    """Change at the hub to applied at every site: change_to_all_sites_p50_ms / _p99_ms."""
-    from vcc_ops.bench.directory import median_of_runs as directory_median
-
-    click.echo(json.dumps(directory_median(runs=runs, sites=sites, changes=changes), indent=2))
 
 
 
-@bench.command("report")
-@click.option("--cdrs", type=int, default=10_000_000, show_default=True,
-              help="Generated CDRs of the month.")
-@click.option("--period", default="2026-10", show_default=True, help="The month (YYYY-MM).")
-@click.option("--charges/--no-charges", default=True, show_default=True,
-              help="Also store one call_charges row per CDR, as the hub does.")
-@click.option("--runs", type=int, default=3, show_default=True,
-              help="Report runs; the median is reported (ingestion is one pass).")
-@click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--ingest-sample", type=int, default=200_000, show_default=True,
-              help="Calls put through the hub's real aggregation steps (at the month's rate).")
-@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the result as JSON to this file.")
-def bench_report(cdrs: int, period: str, charges: bool, runs: int, seed: int,
-                 ingest_sample: int, json_file: Path | None) -> None:
-    """Ingestion into aggregates (ingest_cdrs_per_s) and a month's province report (report_s)."""
-    from vcc_ops.bench.report import median_of_runs as report_median
-
-    result = report_median(cdrs=cdrs, seed=seed, runs=runs, period=period, charges=charges,
-                           sample=ingest_sample)
-    text = json.dumps(result, indent=2)
-    if json_file is not None:
-        json_file.write_text(text + "\n")
-    click.echo(text)
-
-
-@bench.command("replication")
-@click.option("--rate", type=float, default=5000.0, show_default=True,
-              help="Events committed at the site per second (open loop); 0 = as fast as possible.")
-@click.option("--seconds", type=float, default=10.0, show_default=True,
-              help="Producing window per run.")
-@click.option("--unit", type=int, default=50, show_default=True,
-              help="Events per site commit (one unit of work).")
-@click.option("--runs", type=int, default=3, show_default=True, help="Runs; the median is reported.")
-@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the result as JSON to this file.")
-def bench_replication(rate: float, seconds: float, unit: int, runs: int,
-                      json_file: Path | None) -> None:
-    """Site outbox -> relay -> JetStream -> hub: events_per_s and lag_p50_ms / lag_p99_ms."""
-    from vcc_ops.bench.replication import median_of_runs as replication_median
-
-    result = replication_median(runs=runs, rate=rate, seconds=seconds, unit=unit)
-    text = json.dumps(result, indent=2)
-    if json_file is not None:
-        json_file.write_text(text + "\n")
-    click.echo(text)
-
-
-@bench.command("transfer")
-@click.option("--rate", type=float, default=20.0, show_default=True,
-              help="Background calls per second into KM (open loop).")
-@click.option("--seconds", type=float, default=10.0, show_default=True, help="Calling window per run.")
-@click.option("--share", type=float, default=0.3, show_default=True,
-              help="Share of KM's calls its agents transfer to DL.")
-@click.option("--km-agents", type=int, default=20, show_default=True)
-@click.option("--dl-agents", type=int, default=10, show_default=True)
-@click.option("--talk-ms", type=float, default=200.0, show_default=True)
-@click.option("--runs", type=int, default=3, show_default=True, help="Runs; the median is reported.")
-@click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the result as JSON to this file.")
-def bench_transfer(rate: float, seconds: float, share: float, km_agents: int, dl_agents: int,
-                   talk_ms: float, runs: int, seed: int, json_file: Path | None) -> None:
-    """KM -> hub -> DL transfers under load: transfer_to_offer_p50_ms / _p99_ms."""
-    from vcc_ops.bench.transfer import median_of_runs as transfer_median
-
-    result = transfer_median(runs=runs, rate=rate, seconds=seconds, share=share,
-                             km_agents=km_agents, dl_agents=dl_agents, talk_ms=talk_ms,
-                             seed=seed)
-    text = json.dumps(result, indent=2)
-    if json_file is not None:
-        json_file.write_text(text + "\n")
-    click.echo(text)
-
-
-bench.add_command(bench_all)
-bench.add_command(bench_table)
-
-
-def run() -> None:
-    """Entry point that turns our errors into a clear message and exit code 2."""
+def run(argv: list[str] | None = None) -> None:
+    """Entry point: one place maps failures to exit codes (see ``vcc_ops.exits``) and, for a
+    command given ``--json``, prints them as JSON."""
+    args = sys.argv[1:] if argv is None else argv
+    as_json = json_requested(main, args)
+    set_quiet(as_json)
     try:
-        main(standalone_mode=True)
+        code = main.main(args, prog_name="vcc", standalone_mode=False)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("Aborted!", err=True)
+        sys.exit(130)
+    except click.ClickException as err:
+        fail_click(err, as_json=as_json)
     except VccError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)
+        fail_vcc(err, as_json=as_json)
     except OSError as err:
-        click.echo(f"error: {err.strerror or err}: {err.filename or ''}".rstrip(": "), err=True)
-        sys.exit(2)
+        fail(f"{err.strerror or err}: {err.filename or ''}".rstrip(": "),
+             Exit.USAGE if err.filename else Exit.UNREACHABLE, as_json=as_json)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

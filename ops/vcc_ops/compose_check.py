@@ -30,6 +30,7 @@ from pathlib import Path
 import click
 
 from vcc_ops import compose_infra, compose_model, compose_monitoring, compose_vcc
+from vcc_ops.exits import BadInput
 
 DEFAULT_FILE = "docker-compose.multisite.yml"
 
@@ -108,7 +109,7 @@ def compose() -> None:
 def compose_check(path: Path, project_directory: Path | None) -> None:
     """Check FILE (default: docker-compose.multisite.yml) against the project's code."""
     if not path.is_file():
-        raise click.ClickException(f"{path}: no such file")
+        raise BadInput(f"{path}: no such file")
     report = check_compose(path, project_directory)
     if report.problems:
         for problem in report.problems:

@@ -11,9 +11,10 @@ and how each is addressed)::
     vcc directory assign fault_report --sites KM,DL
     vcc directory import province.toml
 
-The hub is ``--hub host:port`` or the leader found in etcd (``--etcd``). A follower's
-NOT_LEADER answer is followed to the leader it names, with backoff. Bad input (a change
-the hub refuses, a malformed file) exits with code 2 and the message naming the field.
+The hub is ``--hub host:port`` or the leader found in etcd (``--etcd``, else the province
+``vcc up`` runs in ``--workdir``). A follower's NOT_LEADER answer is followed to the
+leader it names, with backoff. Bad input (a change the hub refuses, a malformed file)
+exits with code 2 and the message naming the field; an unreachable hub exits 3.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from vcc_domain.directory_doc import KINDS, jsonable
 from vcc_domain.errors import ErrorKind, NotLeader, Unavailable, VccError
+from vcc_ops.exits import Exit
+from vcc_ops.progress import working
+from vcc_ops.target import etcd_endpoints, workdir_option
 from vcc_proto.status import from_rpc_error, leader_of
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import hub_pb2 as h
@@ -57,9 +61,9 @@ class CliFailure(click.ClickException):
 
 
 class HubUnreachable(CliFailure):
-    """The hub could not be reached or failed: exit code 1."""
+    """The hub could not be reached or failed: exit code 3."""
 
-    exit_code = 1
+    exit_code = Exit.UNREACHABLE
 
 
 class _Retry(Exception):
@@ -206,14 +210,17 @@ def _run(ctx: click.Context, fn: Callable[[HubClient], None]) -> None:
 
 @click.group()
 @click.option("--hub", envvar="VCC_HUB", default="", help="Hub gRPC endpoint host:port.")
-@click.option("--etcd", envvar="VCC_ETCD", default="127.0.0.1:2379", show_default=True,
-              help="etcd endpoint(s) to find the hub leader when --hub is not given.")
+@click.option("--etcd", envvar="VCC_ETCD", default="",
+              help="etcd endpoint(s) to find the hub leader when --hub is not given "
+                   "(default: the running province's, else 127.0.0.1:2379).")
+@workdir_option
 @click.option("--operator", envvar="USER", default="operator", help="Recorded as the actor.")
 @click.option("--timeout", "timeout_s", type=float, default=10.0, show_default=True)
 @click.pass_context
-def directory(ctx: click.Context, hub: str, etcd: str, operator: str, timeout_s: float) -> None:
+def directory(ctx: click.Context, hub: str, etcd: str, workdir: Path, operator: str,
+              timeout_s: float) -> None:
     """Read and change the provincial directory (sites, skills, businesses, agents, ...)."""
-    ctx.obj = HubClient(hub, etcd, operator, timeout_s)
+    ctx.obj = HubClient(hub, ",".join(etcd_endpoints(etcd, workdir)), operator, timeout_s)
 
 
 @directory.command("list")
@@ -336,7 +343,8 @@ def import_cmd(ctx: click.Context, path: Path) -> None:
         raise CliFailure(f"cannot read {path}: {exc}") from None
 
     def work(client: HubClient) -> None:
-        reply = client.import_toml(text)
+        with working(f"importing {path} at the hub"):
+            reply = client.import_toml(text)
         click.echo(f"imported {path}: directory version {reply.version}")
     _run(ctx, work)
 

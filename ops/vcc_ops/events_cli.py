@@ -3,7 +3,8 @@
 ``vcc events dead-letters [--json]`` lists the site events the hub gave up on (the
 ``VCC_DEAD_LETTERS`` stream: events it could not decode or apply after a bounded number
 of deliveries), newest last, with the site, why, the error and the delivery count. NATS
-is ``--nats`` or ``VCC_NATS``, as for the service processes.
+is ``--nats`` or ``VCC_NATS``, as for the service processes, else the province ``vcc up``
+runs in ``--workdir``; an unreachable NATS exits 3.
 """
 
 from __future__ import annotations
@@ -11,18 +12,25 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 import nats
 
+from vcc_ops import target
+from vcc_ops.exits import Unreachable
+from vcc_ops.target import workdir_option
 from vcc_replication.dead_letters import DeadLetter, list_dead_letters
 
 
 async def fetch_dead_letters(urls: list[str], limit: int = 100,
                              timeout_s: float = 5.0) -> list[DeadLetter]:
     """The newest ``limit`` dead letters from the broker at ``urls``."""
+    async def quiet(_exc: Exception) -> None:  # the caller reports the failure once
+        return None
+
     nc = await nats.connect(servers=urls, connect_timeout=timeout_s, max_reconnect_attempts=1,
-                            allow_reconnect=False)
+                            allow_reconnect=False, error_cb=quiet)
     try:
         return await list_dead_letters(nc.jetstream(timeout=timeout_s), limit)
     finally:
@@ -51,18 +59,20 @@ def events() -> None:
 
 
 @events.command("dead-letters")
-@click.option("--nats", "nats_urls", envvar="VCC_NATS", default="nats://127.0.0.1:4222",
-              show_default=True, help="NATS server URL(s), comma separated.")
+@click.option("--nats", "nats_urls", envvar="VCC_NATS", default="",
+              help="NATS server URL(s), comma separated (default: the running province's, "
+                   "else nats://127.0.0.1:4222).")
+@workdir_option
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000),
               help="How many of the newest to list.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array (with the bytes in base64).")
-def dead_letters_cmd(nats_urls: str, limit: int, as_json: bool) -> None:
+def dead_letters_cmd(nats_urls: str, workdir: Path, limit: int, as_json: bool) -> None:
     """List the site events the hub moved to the dead letters."""
-    urls = [u for u in nats_urls.split(",") if u]
+    urls = target.nats_urls(nats_urls, workdir)
     try:
         letters = asyncio.run(fetch_dead_letters(urls, limit))
     except Exception as exc:
-        raise click.ClickException(f"cannot read the dead letters from {nats_urls}: {exc!r}") from exc
+        raise Unreachable(f"cannot read the dead letters from {','.join(urls)}: {exc!r}") from exc
     if as_json:
         click.echo(json.dumps([d.jsonable() for d in letters], ensure_ascii=False, indent=2))
     else:

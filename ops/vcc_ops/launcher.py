@@ -29,6 +29,7 @@ from pathlib import Path
 from vcc_domain.errors import ConfigError, Unavailable
 from vcc_domain.province import Province, load_province_file
 from vcc_ops.drills.proxy import PROXY_HOST, FaultNet
+from vcc_ops.infra.local import require_local_servers
 from vcc_ops.infra.ports import HOST, free_port
 from vcc_ops.infra.process import ManagedProcess, ServerProcess
 from vcc_ops.infra.stack import Infrastructure
@@ -124,6 +125,7 @@ class ProvinceLauncher:
         return self.workdir / STATE_FILE
 
     def start(self, health_timeout_s: float = 90.0) -> RunState:
+        require_local_servers(self.use_postgres)
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "logs").mkdir(exist_ok=True)
         self.progress("starting NATS JetStream and etcd" + (" and PostgreSQL" if self.use_postgres else ""))

@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from vcc_ops.exits import BadInput
 from vcc_ops.settings_registry import PROCESSES, all_settings
 from vcc_proto.settings import SettingInfo, describe, spec_of
 
@@ -147,7 +148,7 @@ def settings(ctx: click.Context, as_json: bool, markdown: bool, readme: Path | N
         try:
             readme.write_text(replace_section(readme.read_text(), readme_block(cli)))
         except ValueError as err:
-            raise click.ClickException(f"{readme}: {err}") from err
+            raise BadInput(f"{readme}: {err}") from err
         click.echo(f"updated the settings table of {readme}")
         return
     rows = setting_rows(cli)

@@ -5,15 +5,13 @@
     vcc workorders list [--site DL] [--open] [--overdue] [--json]
     vcc workorders figures [--site DL] [--json]
 
-The hub is ``--hub host:port`` or the leader found in etcd (``--etcd``). An unknown site
-exits 2; an unreachable hub exits 1.
+The hub is ``--hub host:port`` or the leader found in etcd (``--etcd``, else the province
+``vcc up`` runs in ``--workdir``). An unknown site exits 2; an unreachable hub exits 3.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -21,36 +19,29 @@ import click
 import grpc.aio
 from google.protobuf.json_format import MessageToDict
 
-from vcc_domain.errors import ErrorKind, VccError
-from vcc_failover.hub_client import call_leader
-from vcc_ops.report_cli import _locator
+from vcc_ops.report_cli import HubTarget, call_hub, hub_options
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
 
 T = TypeVar("T")
-hub_options = [
-    click.option("--hub", default="", help="Hub host:port (default: the leader found in etcd)."),
-    click.option("--etcd", default="", envvar="VCC_ETCD", help="etcd endpoints, comma separated."),
+_common = [
+    hub_options,
     click.option("--site", default="", help="Only orders owned by this site."),
     click.option("--json", "as_json", is_flag=True, help="Print JSON."),
 ]
 
 
 def _options(func: Any) -> Any:
-    for option in reversed(hub_options):
+    for option in reversed(_common):
         func = option(func)
     return func
 
 
-def _call(hub: str, etcd: str, fn: Callable[[hg.ProvinceWorkOrdersStub], Awaitable[T]]) -> T:
+def _call(target: HubTarget, fn: Callable[[hg.ProvinceWorkOrdersStub], Awaitable[T]]) -> T:
     async def run(channel: grpc.aio.Channel) -> T:
         return await fn(hg.ProvinceWorkOrdersStub(channel))
 
-    try:
-        return asyncio.run(call_leader(_locator(hub, etcd), run))
-    except VccError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1 if exc.kind in (ErrorKind.UNAVAILABLE, ErrorKind.INTERNAL) else 2)
+    return call_hub(target, run)
 
 
 def _dict(msg: Any) -> dict[str, Any]:
@@ -67,10 +58,10 @@ def workorders() -> None:
 @click.option("--open", "open_only", is_flag=True, help="Leave out closed orders.")
 @click.option("--overdue", is_flag=True, help="Only orders past their answer deadline.")
 @click.option("--limit", type=int, default=1000, show_default=True)
-def list_orders(hub: str, etcd: str, site: str, as_json: bool, open_only: bool, overdue: bool,
+def list_orders(target: HubTarget, site: str, as_json: bool, open_only: bool, overdue: bool,
                 limit: int) -> None:
     """List orders, oldest first."""
-    reply = _call(hub, etcd, lambda stub: stub.ListOrders(h.ListProvinceOrdersRequest(
+    reply = _call(target, lambda stub: stub.ListOrders(h.ListProvinceOrdersRequest(
         owner_site_id=site, open_only=open_only, overdue_only=overdue, limit=limit), timeout=30))
     if as_json:
         click.echo(json.dumps([_dict(o) for o in reply.orders], ensure_ascii=False, indent=1))
@@ -83,9 +74,9 @@ def list_orders(hub: str, etcd: str, site: str, as_json: bool, open_only: bool, 
 
 @workorders.command("figures")
 @_options
-def figures(hub: str, etcd: str, site: str, as_json: bool) -> None:
+def figures(target: HubTarget, site: str, as_json: bool) -> None:
     """On-time rate by kind and department, outstanding, overdue, callbacks."""
-    reply = _call(hub, etcd, lambda stub: stub.GetFigures(
+    reply = _call(target, lambda stub: stub.GetFigures(
         h.ProvinceFiguresRequest(owner_site_id=site), timeout=30))
     if as_json:
         click.echo(json.dumps([_dict(f) for f in reply.figures], ensure_ascii=False, indent=1))

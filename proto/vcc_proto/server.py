@@ -15,7 +15,7 @@ import signal
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -24,6 +24,9 @@ from grpc_reflection.v1alpha import reflection
 
 from vcc_proto.observability import agent_var, call_var
 from vcc_proto.rpc_metrics import RpcMetrics
+
+if TYPE_CHECKING:
+    from vcc_proto.tls import ClientTls, ServerTls
 
 log = logging.getLogger(__name__)
 rpc_log = logging.getLogger("vcc_proto.rpc")  # one DEBUG line per request about a call
@@ -164,10 +167,15 @@ class CallContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
 
 class GrpcHost:
-    """Owns one ``grpc.aio`` server; health reflects readiness of the whole process."""
+    """Owns one ``grpc.aio`` server; health reflects readiness of the whole process.
 
-    def __init__(self, host: str, port: int, services: list[ServedService]) -> None:
+    With ``tls`` the port requires mutual TLS (:class:`vcc_proto.tls.ServerTls`); without
+    it the port is plaintext."""
+
+    def __init__(self, host: str, port: int, services: list[ServedService],
+                 tls: ServerTls | None = None) -> None:
         self._address = f"{host}:{port}"
+        self._tls = tls
         self.services = list(services)
         self.health = health_aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
@@ -188,7 +196,10 @@ class GrpcHost:
         names = [svc.name for svc in self.services]
         names += [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
         reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], server)
-        self.port = server.add_insecure_port(self._address)
+        if self._tls is None:
+            self.port = server.add_insecure_port(self._address)
+        else:
+            self.port = server.add_secure_port(self._address, self._tls.credentials())
         if self.port == 0:
             raise OSError(f"cannot bind gRPC server to {self._address}")
         await server.start()
@@ -245,10 +256,13 @@ def install_stop_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def check_health(target: str, timeout_s: float = 2.0, service: str = "") -> bool:
-    """True when the standard health service at ``target`` answers SERVING."""
+async def check_health(target: str, timeout_s: float = 2.0, service: str = "",
+                       tls: ClientTls | None = None) -> bool:
+    """True when the standard health service at ``target`` answers SERVING (over mutual
+    TLS when ``tls`` is given)."""
+    channel = grpc.aio.insecure_channel(target) if tls is None else tls.channel(target)
     try:
-        async with grpc.aio.insecure_channel(target) as channel:
+        async with channel:
             stub = health_pb2_grpc.HealthStub(channel)
             reply = await stub.Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=timeout_s

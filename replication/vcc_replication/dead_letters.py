@@ -95,8 +95,10 @@ async def list_dead_letters(js: JetStreamContext, limit: int = 100) -> list[Dead
     except nats.js.errors.NotFoundError:
         return []
     first, last = info.state.first_seq, info.state.last_seq
+    if last == 0:  # an empty stream: there is no message 0 to ask for
+        return []
     out: list[DeadLetter] = []
-    for seq in range(max(first, last - limit + 1), last + 1):
+    for seq in range(max(first, last - limit + 1, 1), last + 1):
         try:
             raw = await js.get_msg(DEAD_LETTER_STREAM, seq)
         except nats.js.errors.NotFoundError:

@@ -118,3 +118,57 @@ def test_sigkill_of_vcc_up_leaves_no_orphan(
     _wait_until(
         lambda: all(_gone(p) for p in pids.values()), STOP_TIMEOUT_S, "every child to die with the CLI"
     )
+
+
+def _client(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("VCC_HUB", "VCC_ETCD", "VCC_NATS")}
+    return subprocess.run([*VCC, *args], capture_output=True, text=True, timeout=120, cwd=cwd,
+                          env=env)
+
+
+def test_client_commands_find_the_province_from_its_state_file(
+    province_up: tuple[subprocess.Popen[bytes], Path], tmp_path: Path,
+) -> None:
+    """No --hub/--etcd/--nats: the running province's etcd (random port) and NATS come from
+    the state file, by --workdir or from the default `.vcc` of the current folder."""
+    _proc, workdir = province_up
+    here = tmp_path / "operator"
+    here.mkdir()
+    (here / ".vcc").symlink_to(workdir)
+    board = _client("board", "--json", cwd=here)
+    assert board.returncode == 0, board.stderr
+    assert {row["site"] for row in json.loads(board.stdout)["live"]} >= {"KM", "DL"}
+    sites = _client("directory", "--workdir", str(workdir), "list", "site", "--json", cwd=tmp_path)
+    assert sites.returncode == 0, sites.stderr
+    assert "KM" in sites.stdout
+    balanced = _client("report", "reconcile", "2026-11", "--json", cwd=here)
+    assert balanced.returncode == 0, balanced.stdout + balanced.stderr
+    assert json.loads(balanced.stdout)["balanced"] is True
+    letters = _client("events", "dead-letters", "--json", cwd=here)
+    assert letters.returncode == 0, letters.stderr
+    assert json.loads(letters.stdout) == []
+    figures = _client("workorders", "figures", "--json", cwd=here)
+    assert figures.returncode == 0, figures.stderr
+    # a folder without a state file falls back to the default ports, where nothing runs
+    elsewhere = _client("report", "reconcile", "2026-11", "--json",
+                        "--workdir", str(tmp_path / "empty"), cwd=tmp_path)
+    assert elsewhere.returncode == 3, elsewhere.stdout + elsewhere.stderr
+
+
+def test_container_health_check_asks_the_process_grpc_health(
+    province_up: tuple[subprocess.Popen[bytes], Path],
+) -> None:
+    """The image's HEALTHCHECK (`python -m vcc_ops.healthcheck`) passes for a serving
+    process and fails where nothing serves."""
+    _proc, workdir = province_up
+    hub = next(n for n in _status(workdir)["nodes"] if n["kind"] == "hub")
+
+    def check(port: str) -> int:
+        env = {**os.environ, "VCC_GRPC_PORT": port}
+        return subprocess.run([sys.executable, "-m", "vcc_ops.healthcheck"], env=env,
+                              capture_output=True, timeout=60).returncode
+
+    assert check(hub["grpc"].rsplit(":", 1)[1]) == 0
+    from vcc_ops.infra import free_port
+
+    assert check(str(free_port())) == 1

@@ -38,6 +38,8 @@ from typing import Any
 import click
 import psutil
 
+from vcc_ops.progress import steps
+
 SCHEMA = "vcc-bench-all/1"
 BUDGET_S = 570.0  # the whole run stays under ten minutes
 QUICK_BUDGET_S = 240.0
@@ -381,8 +383,9 @@ def bench_all(json_file: Path, quick: bool, only: str | None) -> None:
     command = " ".join(["vcc bench all --json", str(json_file), *(["--quick"] if quick else []),
                         *([f"--only {only}"] if only else [])])
     try:
-        doc = run_all(quick=quick, only=only.split(",") if only else None, command=command,
-                      progress=lambda msg: click.echo(f"bench all: {msg}", err=True))
+        with steps("bench all") as progress:
+            doc = run_all(quick=quick, only=only.split(",") if only else None, command=command,
+                          progress=progress)
     except ValueError as err:
         raise click.UsageError(str(err)) from err
     json_file.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from vcc_ops.exits import BadInput
+
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
 
@@ -125,5 +127,5 @@ def bench_table(json_file: Path, readme: Path | None) -> None:
     try:
         update_readme(readme, doc, str(json_file))
     except ValueError as err:
-        raise click.ClickException(f"{readme}: {err}") from err
+        raise BadInput(f"{readme}: {err}") from err
     click.echo(f"updated the benchmark section of {readme} from {json_file}")

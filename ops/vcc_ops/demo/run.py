@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -29,6 +28,7 @@ from vcc_domain.errors import InvalidInput
 from vcc_ops.demo import report as rep
 from vcc_ops.demo.wallboard import ProcessFigures, board_rows, plain, render
 from vcc_ops.launcher import ProvinceLauncher, RunState
+from vcc_ops.progress import Steps, steps
 from vcc_ops.traffic.plan import TrafficConfig
 from vcc_ops.traffic.run import ProvinceTraffic
 from vcc_proto.v1 import hub_pb2 as h
@@ -102,7 +102,9 @@ async def _drive(opts: DemoOptions, launcher: ProvinceLauncher, state: RunState,
     figures = ProcessFigures(metrics_of, hub.metrics, opts.speed)
     from_ms = province_ms(epoch, opts.speed)
     traffic.start_callers()
-    await _wallboard(traffic, figures, opts.duration_s)
+    if isinstance(progress, Steps):
+        progress.done()  # the wallboard takes the terminal from here
+    await wallboard(traffic, figures, opts.duration_s)
     progress("no more callers; waiting for the calls in progress to end")
     summary = await traffic.stop(drain_s=opts.drain_s)
     cpu = cpu_seconds(state)
@@ -150,7 +152,7 @@ def cpu_seconds(state: RunState) -> dict[str, float]:
     return out
 
 
-async def _wallboard(traffic: ProvinceTraffic, figures: ProcessFigures, duration_s: float) -> None:
+async def wallboard(traffic: ProvinceTraffic, figures: ProcessFigures, duration_s: float) -> None:
     console = Console()
     started = time.monotonic()
     title = "vcc demo wallboard (wall clock figures)"
@@ -191,10 +193,8 @@ def exit_status(report: dict[str, Any]) -> int:
 
 
 def main_entry(opts: DemoOptions) -> int:
-    def progress(msg: str) -> None:
-        print(f"demo: {msg}", file=sys.stderr, flush=True)
-
-    report = run_demo(opts, progress)
+    with steps("demo") as progress:
+        report = run_demo(opts, progress)
     print(rep.text_table(report))
     t = report["traffic"]
     print(f"\n{t['offered']} calls offered in {report['wall_s']} s "

@@ -54,6 +54,7 @@ def drill(scenario: str, plan_file: Path | None, province_file: Path | None, wor
     )
     from vcc_ops.drills.report import write_html, write_json
     from vcc_ops.drills.runner import Objectives
+    from vcc_ops.progress import steps
     from vcc_site.sync.relay import DROP_EVENT_ENV
 
     setup = ProvinceSetup(province_file or example_province_path(), workdir,
@@ -73,8 +74,8 @@ def drill(scenario: str, plan_file: Path | None, province_file: Path | None, wor
         params = {k: v for k, v in {"site": site, "node": node, "delay_ms": delay_ms}.items() if v}
         drills = [DrillSpec.parse({"scenario": scenario, "steady_s": steady_s,
                                    "hold_s": hold_s, **params})]
-    result = run_standalone(setup, drills, objectives, traffic,
-                            lambda msg: click.echo(f"vcc drill: {msg}", err=True))
+    with steps("vcc drill") as progress:
+        result = run_standalone(setup, drills, objectives, traffic, progress)
     if json_file is not None:
         write_json(result, json_file)
     if html_file is not None:

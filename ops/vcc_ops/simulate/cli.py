@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from vcc_ops.progress import working
 from vcc_ops.simulate.engine import SimConfig, SimResult, hours_for
 from vcc_ops.simulate.engine import simulate as run_simulation
 from vcc_ops.simulate.staffing import StaffResult, staff
@@ -98,7 +99,8 @@ def simulate(ctx: click.Context, /, agents: int, target_s: float, json_file: Pat
         return
     config = _config(agents, target_s, kw)
     started = time.perf_counter()
-    result = run_simulation(config)
+    with working(f"simulating {config.duration_h:g} virtual hours"):
+        result = run_simulation(config)
     wall_s = time.perf_counter() - started
     speed = {"sim_calls_per_s": round(result.simulated_calls / max(wall_s, 1e-9)),
              "sim_wall_s": round(wall_s, 3)}
@@ -142,7 +144,8 @@ def staff_cmd(target_sl: float, target_s: float, below: int, json_file: Path | N
     --target-s, starting from the Erlang C answer minus --below; prints every candidate."""
     config = _config(1, target_s, kw)
     started = time.perf_counter()
-    result = staff(config, target_sl, below=below)
+    with working("simulating candidate staffing levels"):
+        result = staff(config, target_sl, below=below)
     wall_s = time.perf_counter() - started
     calls = sum(c.result.simulated_calls for c in result.candidates)
     speed = {"sim_calls_per_s": round(calls / max(wall_s, 1e-9)), "sim_wall_s": round(wall_s, 3)}

@@ -1,0 +1,73 @@
+"""Where the province a client command talks to is: flags, else ``vcc up``'s state file.
+
+A flag (or its ``VCC_*`` variable) wins; without one, the state file that ``vcc up``
+writes in ``--workdir`` (default ``.vcc``) gives the etcd endpoints and the NATS URL of
+the running province; without that, the default local ports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from vcc_ops.launcher import STATE_FILE, RunState
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_ETCD = "127.0.0.1:2379"
+DEFAULT_NATS = "nats://127.0.0.1:4222"
+DEFAULT_WORKDIR = Path(".vcc")
+
+
+def running_state(workdir: Path) -> RunState | None:
+    """The state file of a province started in ``workdir``, if there is a readable one."""
+    path = workdir / STATE_FILE
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+        return RunState.read(path)
+    return None
+
+
+def etcd_endpoints(etcd: str, workdir: Path) -> list[str]:
+    """``--etcd`` if given, else the running province's etcd, else the default port."""
+    given = [e for e in etcd.split(",") if e.strip()]
+    if given:
+        return given
+    state = running_state(workdir)
+    if state is not None and state.etcd_endpoints:
+        return list(state.etcd_endpoints)
+    return [DEFAULT_ETCD]
+
+
+def nats_urls(nats: str, workdir: Path) -> list[str]:
+    """``--nats`` if given, else the running province's NATS, else the default port."""
+    given = [u for u in nats.split(",") if u.strip()]
+    if given:
+        return given
+    state = running_state(workdir)
+    if state is not None and state.nats_url:
+        return [u for u in state.nats_url.split(",") if u]
+    return [DEFAULT_NATS]
+
+
+def workdir_option(func: F) -> F:
+    """``--workdir``: where ``vcc up`` wrote its state file."""
+    option = click.option(
+        "--workdir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_WORKDIR,
+        show_default=True,
+        help="Find the province that `vcc up --workdir D` runs from its state file "
+             "(when --hub/--etcd/--nats are not given).")
+    return option(func)
+
+
+def describe(workdir: Path) -> str:
+    """Where the endpoints came from, for an error message."""
+    state = running_state(workdir)
+    if state is None:
+        return f"no state file in {workdir}"
+    return f"state file {workdir / STATE_FILE}: " + json.dumps(
+        {"etcd": state.etcd_endpoints, "nats": state.nats_url})
