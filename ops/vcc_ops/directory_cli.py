@@ -32,8 +32,8 @@ import grpc
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from vcc_domain.directory_doc import KINDS, jsonable
-from vcc_domain.errors import ErrorKind, NotLeader, Unavailable, VccError
-from vcc_ops.exits import Exit
+from vcc_domain.errors import NotLeader, Unavailable, VccError
+from vcc_ops.exits import UNREACHABLE_KINDS, Exit
 from vcc_ops.progress import working
 from vcc_ops.target import etcd_endpoints, workdir_option
 from vcc_proto.status import from_rpc_error, leader_of
@@ -203,7 +203,7 @@ def _run(ctx: click.Context, fn: Callable[[HubClient], None]) -> None:
     try:
         fn(client)
     except VccError as err:
-        if err.kind in (ErrorKind.UNAVAILABLE, ErrorKind.INTERNAL, ErrorKind.NOT_LEADER):
+        if err.kind in UNREACHABLE_KINDS:
             raise HubUnreachable(str(err)) from None
         raise CliFailure(str(err)) from None
 

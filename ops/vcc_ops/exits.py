@@ -26,7 +26,8 @@ class Exit(IntEnum):
     UNREACHABLE = 3
 
 
-UNREACHABLE_KINDS = (ErrorKind.UNAVAILABLE, ErrorKind.NOT_LEADER, ErrorKind.INTERNAL)
+UNREACHABLE_KINDS = (ErrorKind.UNAVAILABLE, ErrorKind.EXHAUSTED, ErrorKind.NOT_LEADER,
+                     ErrorKind.INTERNAL)
 
 
 def exit_of(err: VccError) -> Exit:
