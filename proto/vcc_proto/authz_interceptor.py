@@ -74,7 +74,7 @@ class Refused(Exception):
         self.code = code
 
 
-def _rule_of(method: str) -> Rule | None:
+def rule_of_method(method: str) -> Rule | None:
     """The table's rule for a ``/package.Service/Method`` path; open services get one
     that admits every node kind; None when the table has no entry."""
     service, _, name = method.lstrip("/").partition("/")
@@ -152,7 +152,7 @@ class AuthzInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             await context.abort(err.code, str(err))
 
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        found = _rule_of(method)
+        found = rule_of_method(method)
         guard = self._guard
         kw = {"request_deserializer": handler.request_deserializer,
               "response_serializer": handler.response_serializer}
