@@ -140,7 +140,8 @@ TABLE: dict[str, Rule] = {
     # Every process: who it is.
     "Node.GetInfo": rule("hub site edge ops", "operations"),
     # The access edge: callers' calls come from the telephony side (the operator tool's
-    # traffic stands in for it); a site releases the line when its agent hangs up.
+    # traffic stands in for it). The far end releases the line when an agent hangs up:
+    # today the traffic's agent bots do it; a site is admitted for when it does it itself.
     "Edge.PlaceCall": rule("ops"),
     "Edge.SendDigits": rule("ops"),
     "Edge.HangUp": rule("ops"),
