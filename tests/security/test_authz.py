@@ -155,6 +155,17 @@ async def test_health_is_open_to_every_node(province: Path, served: Served) -> N
                                   tls=ClientTls(pki.node_dir(province, who)))
 
 
+async def test_reflection_streams_through_the_check(province: Path, served: Served) -> None:
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    async with channel_as(province, KM, served.target) as km:
+        stub = reflection_pb2_grpc.ServerReflectionStub(km)
+        asks = iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        replies = [r async for r in stub.ServerReflectionInfo(asks, timeout=TIMEOUT_S)]
+    names = [s.name for s in replies[0].list_services_response.service]
+    assert "vcc_proto.v1.Routing" in names
+
+
 async def test_a_caller_naming_no_node_is_unauthenticated(province: Path) -> None:
     s = await _serve(ServerTls(pki.node_dir(province, HUB)),
                      AuthzInterceptor(identity_of=lambda _context: None))
