@@ -22,7 +22,7 @@ The kinds, in short:
 * ``ops``: the operator tool (``vcc`` commands, the demo, traffic, benchmarks, and the
   gateway agent desktops sign in through until a desktop has its own credential).
 
-The roles are the seeds' (``/work/shared/USERS.md``): agent (话务员), team leader (班长),
+The roles are those of the people the province serves: agent (话务员), team leader (班长),
 quality inspector (质检), data maintenance (数据维护), site administrator (系统管理),
 province manager, operations. No person has a credential of their own yet: the roles are
 the policy the person session tokens will be checked against.

@@ -8,18 +8,18 @@ For each RPC the caller's identity is the node in the verified peer certificate
 
 * no identity (a certificate that names no vcc node): UNAUTHENTICATED;
 * an RPC the table has no entry for (and not health or reflection): PERMISSION_DENIED;
-* a person (see below) whose role the entry does not list, or else a node kind it does
-  not list: PERMISSION_DENIED;
+* a node kind the entry does not list: PERMISSION_DENIED;
 * a *site* certificate whose request names another site in the entry's ``own_site``
-  field (or leaves it empty): PERMISSION_DENIED. A node acts only as itself.
+  field (or leaves it empty): PERMISSION_DENIED. A node acts only as itself;
+* a person (see below) whose role the entry does not list: PERMISSION_DENIED.
 
 People: person session tokens do not exist yet. The hook is ``person_of(metadata)``, a
 callable given the RPC's invocation metadata that returns the :class:`Person` the request
 carries a valid session token for, or None. It defaults to "no person", so today every
-check is on the node certificate. Once it answers, a request carrying a person is
-checked against the entry's roles instead of its node kinds (the node is still required
-to present a valid certificate); what a person may do only as themselves (``own_person``)
-is left to the servicer that knows the sessions.
+check is on the node certificate. Once it answers, a request carrying a person must pass
+both: the node that carries it (an ``ops`` desktop gateway, say) must be of an allowed
+kind, and the person's role must be listed. What a person may do only as themselves
+(``own_person``) is left to the servicer that knows the sessions.
 
 The rule, the request-field path and the wrapped handler are looked up once per method
 and cached; a call costs the identity lookup (gRPC's auth context; the certificate is
@@ -126,13 +126,6 @@ class AuthzInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if found is None:
             raise Refused(grpc.StatusCode.PERMISSION_DENIED,
                           f"{method} is in no entry of the authorization table")
-        person = (None if self._person_of is no_person
-                  else self._person_of(context.invocation_metadata() or ()))
-        if person is not None:
-            if not found.allows_role(person.role):
-                raise Refused(grpc.StatusCode.PERMISSION_DENIED,
-                              f"role {person.role} may not call {method}")
-            return
         if not found.allows_node(who.kind):
             raise Refused(grpc.StatusCode.PERMISSION_DENIED,
                           f"{who} may not call {method} (allowed: "
@@ -143,6 +136,11 @@ class AuthzInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 raise Refused(grpc.StatusCode.PERMISSION_DENIED,
                               f"{who} may act only as itself: {found.own_site} is "
                               f"{named!r}, not {who.id!r}")
+        if self._person_of is not no_person:
+            person = self._person_of(context.invocation_metadata() or ())
+            if person is not None and not found.allows_role(person.role):
+                raise Refused(grpc.StatusCode.PERMISSION_DENIED,
+                              f"role {person.role} may not call {method}")
 
     async def _guard(self, method: str, found: Rule | None, context: Any,
                      request: Any) -> None:

@@ -184,11 +184,14 @@ async def test_a_person_is_checked_by_role_through_the_hook(province: Path) -> N
 
     s = await _serve(ServerTls(pki.node_dir(province, HUB)), AuthzInterceptor(person_of=person_of))
     try:
-        async with channel_as(province, KM, s.target) as km:
-            await board(km, [("x-test-role", "province_manager")])
-            assert await code_of(board(km, [("x-test-role", "agent")])) == \
+        async with channel_as(province, OPS, s.target) as ops:
+            await board(ops, [("x-test-role", "province_manager")])
+            await board(ops)  # no person: the node alone, as today
+            assert await code_of(board(ops, [("x-test-role", "agent")])) == \
                 grpc.StatusCode.PERMISSION_DENIED
-            assert await code_of(board(km)) == grpc.StatusCode.PERMISSION_DENIED
+        async with channel_as(province, KM, s.target) as km:  # the node must be allowed too
+            assert await code_of(board(km, [("x-test-role", "province_manager")])) == \
+                grpc.StatusCode.PERMISSION_DENIED
     finally:
         await s.host.stop(0)
 
