@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from vcc_domain.errors import ConfigError, VccError
+from vcc_ops.authz_cli import authz
 from vcc_ops.bench.cli import bench
 from vcc_ops.board_cli import board
 from vcc_ops.campaign_cli import campaign
@@ -299,6 +300,7 @@ def status(workdir: Path, as_json: bool) -> None:
         sys.exit(1)
 
 
+main.add_command(authz)
 main.add_command(bench)
 main.add_command(board)
 main.add_command(campaign)

@@ -125,13 +125,14 @@ def readme_block(cli: click.Group) -> str:
             + render_markdown(setting_rows(cli)))
 
 
-def replace_section(text: str, block: str) -> str:
-    """``text`` with what lies between the settings markers replaced by ``block``."""
-    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(END) < text.index(BEGIN):
-        raise ValueError(f"expected one {BEGIN} followed by one {END}")
-    head, rest = text.split(BEGIN, 1)
-    _old, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{block.rstrip()}\n{END}{tail}"
+def replace_section(text: str, block: str, begin: str = BEGIN, end: str = END) -> str:
+    """``text`` with what lies between the markers (the settings ones unless given)
+    replaced by ``block``."""
+    if text.count(begin) != 1 or text.count(end) != 1 or text.index(end) < text.index(begin):
+        raise ValueError(f"expected one {begin} followed by one {end}")
+    head, rest = text.split(begin, 1)
+    _old, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{block.rstrip()}\n{end}{tail}"
 
 
 @click.command("settings")

@@ -26,6 +26,7 @@ from vcc_proto.observability import agent_var, call_var
 from vcc_proto.rpc_metrics import RpcMetrics
 
 if TYPE_CHECKING:
+    from vcc_proto.authz_interceptor import AuthzInterceptor
     from vcc_proto.tls import ClientTls, ServerTls
 
 log = logging.getLogger(__name__)
@@ -169,13 +170,16 @@ class CallContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 class GrpcHost:
     """Owns one ``grpc.aio`` server; health reflects readiness of the whole process.
 
-    With ``tls`` the port requires mutual TLS (:class:`vcc_proto.tls.ServerTls`); without
-    it the port is plaintext."""
+    With ``tls`` the port requires mutual TLS (:class:`vcc_proto.tls.ServerTls`) and every
+    RPC is checked against the authorization table (``authz``, by default an
+    :class:`vcc_proto.authz_interceptor.AuthzInterceptor` with no person hook); without it
+    the port is plaintext and nothing is checked."""
 
     def __init__(self, host: str, port: int, services: list[ServedService],
-                 tls: ServerTls | None = None) -> None:
+                 tls: ServerTls | None = None, authz: AuthzInterceptor | None = None) -> None:
         self._address = f"{host}:{port}"
         self._tls = tls
+        self._authz = authz
         self.services = list(services)
         self.health = health_aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
@@ -183,7 +187,7 @@ class GrpcHost:
 
     async def start(self) -> int:
         server = grpc.aio.server(
-            interceptors=[RpcMetrics(), CallContextInterceptor()],
+            interceptors=self._interceptors(),
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -208,6 +212,16 @@ class GrpcHost:
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         log.info("gRPC listening on %s", self._address)
         return self.port
+
+    def _interceptors(self) -> list[grpc.aio.ServerInterceptor]:
+        """Metrics, log context and, on a TLS port, authorization (innermost, so refused
+        calls are counted and logged like any other)."""
+        chain: list[grpc.aio.ServerInterceptor] = [RpcMetrics(), CallContextInterceptor()]
+        if self._tls is not None:
+            from vcc_proto.authz_interceptor import AuthzInterceptor
+
+            chain.append(self._authz if self._authz is not None else AuthzInterceptor())
+        return chain
 
     async def set_serving(self, serving: bool) -> None:
         status = (

@@ -103,6 +103,16 @@ def method_path(service_name: str, method: str) -> str:
     return f"/{info.full_name}/{method}"
 
 
+def request_descriptor(service_name: str, method: str) -> Any:
+    """The message descriptor of an RPC's request type."""
+    short = _short(service_name)
+    services = _PB2_OF[SERVICES[short][0].__name__].DESCRIPTOR.services_by_name
+    found = services[short].methods_by_name.get(method)
+    if found is None:
+        raise KeyError(f"{short} has no RPC {method!r}")
+    return found.input_type
+
+
 def unimplemented_methods(servicer: object, service_name: str) -> list[str]:
     """RPCs of the service that the servicer's class does not implement, in proto order.
 

@@ -1,0 +1,216 @@
+"""The server interceptor that enforces :data:`vcc_proto.authz.TABLE` on a mutual-TLS port.
+
+:class:`GrpcHost <vcc_proto.server.GrpcHost>` installs it only when it serves TLS; a
+plaintext port has no identities and is served as before, unchecked.
+
+For each RPC the caller's identity is the node in the verified peer certificate
+(:func:`vcc_proto.tls.identity_of`); then:
+
+* no identity (a certificate that names no vcc node): UNAUTHENTICATED;
+* an RPC the table has no entry for (and not health or reflection): PERMISSION_DENIED;
+* a node kind the entry does not list: PERMISSION_DENIED;
+* a *site* certificate whose request names another site in the entry's ``own_site``
+  field (or leaves it empty): PERMISSION_DENIED. A node acts only as itself;
+* a person (see below) whose role the entry does not list: PERMISSION_DENIED.
+
+People: person session tokens do not exist yet. The hook is ``person_of(metadata)``, a
+callable given the RPC's invocation metadata that returns the :class:`Person` the request
+carries a valid session token for, or None. It defaults to "no person", so today every
+check is on the node certificate. Once it answers, a request carrying a person must pass
+both: the node that carries it (an ``ops`` desktop gateway, say) must be of an allowed
+kind, and the person's role must be listed. What a person may do only as themselves
+(``own_person``) is left to the servicer that knows the sessions.
+
+The rule, the request-field path and the wrapped handler are looked up once per method
+and cached; a call costs the identity lookup (gRPC's auth context; the certificate is
+parsed once per distinct certificate), a dictionary lookup and at most a field read.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from prometheus_client import Counter
+
+from vcc_proto.authz import OPEN_SERVICES, PACKAGE_PREFIX, Rule, rule_for
+from vcc_proto.pki import Identity
+from vcc_proto.tls import identity_of
+
+REFUSED = Counter("vcc_authz_refused_total",
+                  "RPCs refused by the authorization table, by method and status code",
+                  ["method", "code"])
+
+_OPEN = Rule(frozenset({"hub", "site", "edge", "ops"}), frozenset())
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A signed-in person a request acts for (from a session token)."""
+
+    id: str
+    role: str
+    site_id: str = ""
+
+
+Metadata = Sequence[tuple[str, Any]]
+PersonOf = Callable[[Metadata], Person | None]
+IdentityOf = Callable[[Any], Identity | None]
+
+
+def no_person(_metadata: Metadata) -> Person | None:
+    """The default hook: person session tokens are not built yet."""
+    return None
+
+
+class Refused(Exception):
+    """Why a call is refused: the status code and its message."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def rule_of_method(method: str) -> Rule | None:
+    """The table's rule for a ``/package.Service/Method`` path; open services get one
+    that admits every node kind; None when the table has no entry."""
+    service, _, name = method.lstrip("/").partition("/")
+    if service in OPEN_SERVICES:
+        return _OPEN
+    if not service.startswith(PACKAGE_PREFIX):
+        return None
+    return rule_for(service.removeprefix(PACKAGE_PREFIX), name)
+
+
+def _read(request: Any, path: tuple[str, ...]) -> str:
+    value = request
+    for part in path:
+        value = getattr(value, part, "")
+    return str(value)
+
+
+class AuthzInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Refuses each RPC the authorization table does not allow for its caller."""
+
+    def __init__(self, person_of: PersonOf = no_person,
+                 identity_of: IdentityOf = identity_of) -> None:
+        self._person_of = person_of
+        self._identity_of = identity_of
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method: str = handler_call_details.method
+        known = self._wrapped.get(method)
+        if known is not None and known[0] is handler:
+            return known[1]
+        wrapped = self._wrap(method, handler)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def check(self, method: str, found: Rule | None, context: Any, request: Any) -> None:
+        """Raise :class:`Refused` unless the caller of ``context`` may make this call."""
+        who = self._identity_of(context)
+        if who is None:
+            raise Refused(grpc.StatusCode.UNAUTHENTICATED,
+                          "a client certificate naming a vcc node is required")
+        if found is None:
+            raise Refused(grpc.StatusCode.PERMISSION_DENIED,
+                          f"{method} is in no entry of the authorization table")
+        if not found.allows_node(who.kind):
+            raise Refused(grpc.StatusCode.PERMISSION_DENIED,
+                          f"{who} may not call {method} (allowed: "
+                          f"{', '.join(sorted(found.nodes)) or 'people only'})")
+        if found.own_site and who.kind == "site" and request is not None:
+            named = _read(request, tuple(found.own_site.split(".")))
+            if named != who.id:
+                raise Refused(grpc.StatusCode.PERMISSION_DENIED,
+                              f"{who} may act only as itself: {found.own_site} is "
+                              f"{named!r}, not {who.id!r}")
+        if self._person_of is not no_person:
+            person = self._person_of(context.invocation_metadata() or ())
+            if person is not None and not found.allows_role(person.role):
+                raise Refused(grpc.StatusCode.PERMISSION_DENIED,
+                              f"role {person.role} may not call {method}")
+
+    async def _guard(self, method: str, found: Rule | None, context: Any,
+                     request: Any) -> None:
+        try:
+            self.check(method, found, context, request)
+        except Refused as err:
+            REFUSED.labels(method, err.code.name).inc()
+            await context.abort(err.code, str(err))
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        found = rule_of_method(method)
+        guard = self._guard
+        kw = {"request_deserializer": handler.request_deserializer,
+              "response_serializer": handler.response_serializer}
+        if handler.unary_unary is not None:
+            inner_uu = handler.unary_unary
+
+            async def unary_unary(request: Any, context: Any) -> Any:
+                await guard(method, found, context, request)
+                return await inner_uu(request, context)
+
+            return grpc.unary_unary_rpc_method_handler(unary_unary, **kw)
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._unary_stream(method, found, handler.unary_stream), **kw)
+        if handler.stream_unary is not None:
+            inner_su = handler.stream_unary
+
+            async def stream_unary(requests: Any, context: Any) -> Any:
+                await guard(method, found, context, None)
+                return await inner_su(requests, context)
+
+            return grpc.stream_unary_rpc_method_handler(stream_unary, **kw)
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                self._stream_stream(method, found, handler.stream_stream), **kw)
+        return handler
+
+    def _unary_stream(self, method: str, found: Rule | None,
+                      inner: Callable[..., Any]) -> Callable[..., Any]:
+        guard = self._guard
+        if inspect.isasyncgenfunction(inner):
+
+            async def stream(request: Any, context: Any) -> AsyncIterator[Any]:
+                await guard(method, found, context, request)
+                async for item in inner(request, context):
+                    yield item
+
+            return stream
+
+        async def write(request: Any, context: Any) -> Any:  # writes with context.write
+            await guard(method, found, context, request)
+            return await inner(request, context)
+
+        return write
+
+    def _stream_stream(self, method: str, found: Rule | None,
+                       inner: Callable[..., Any]) -> Callable[..., Any]:
+        guard = self._guard
+
+        async def stream(requests: Any, context: Any) -> AsyncIterator[Any]:
+            await guard(method, found, context, None)
+            replies = inner(requests, context)
+            if hasattr(replies, "__aiter__"):
+                async for item in replies:
+                    yield item
+            elif inspect.isawaitable(replies):  # a handler that writes with context.write
+                await replies
+            else:
+                for item in replies:
+                    yield item
+
+        return stream
