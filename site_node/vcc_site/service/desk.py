@@ -120,12 +120,12 @@ class DeskService:
             return (found.failures, found.locked_until_ms) if found else None
 
         charged = await attempts.charge(core.store, "agent", agent_id, read, now, self.lockout)
-        if charged is None or charged.locked:
+        if charged is None:  # the credential went away meanwhile (directory change)
+            raise Unauthenticated(WRONG_LOGIN, field="password")
+        if charged.locked:
             core.metrics.login_failed()
             await self._audit(agent_id, "login_locked_refused", device, now)
-            check_locked(charged.failures if charged else 0,
-                         charged.locked_until_ms if charged else now + 1, now)
-        assert charged is not None
+            check_locked(charged.failures, max(charged.locked_until_ms, now + 1), now)
         if not await asyncio.to_thread(verify_secret, cred.password_hash, password):
             core.metrics.login_failed()
             locked = charged.locked_until_ms > now
