@@ -192,10 +192,11 @@ def _check_listening(c: Compose, proc: VccProcess) -> None:
 def _check_connections(c: Compose, proc: VccProcess, databases: set[str]) -> None:
     s, name = proc.settings, proc.svc.name
     nats_nodes = c.of_kind("nats")
-    if s["stream_replicas"] != len(nats_nodes):
-        c.problem(name, f"stream replicas {s['stream_replicas']} (--stream-replicas / VCC_STREAM_REPLICAS); "
-                        f"the NATS cluster has {len(nats_nodes)} nodes")
-    _check_endpoints(c, name, "NATS URL", str(s["nats"]).split(","), "nats", "client", 4222)
+    if "nats" in s:  # the edge talks to no broker (and keeps no database)
+        if s["stream_replicas"] != len(nats_nodes):
+            c.problem(name, f"stream replicas {s['stream_replicas']} (--stream-replicas / "
+                            f"VCC_STREAM_REPLICAS); the NATS cluster has {len(nats_nodes)} nodes")
+        _check_endpoints(c, name, "NATS URL", str(s["nats"]).split(","), "nats", "client", 4222)
     etcd = [e for e in str(s["etcd"]).split(",") if e]
     named = [e for e in etcd if not is_ipv4(host_port(e, 2379)[0])]
     if named:
@@ -205,7 +206,8 @@ def _check_connections(c: Compose, proc: VccProcess, databases: set[str]) -> Non
     hub = str(s.get("hub_endpoint") or "")
     if hub:
         _check_endpoints(c, name, "hub endpoint", [hub], "vcc", "grpc", -1, every=False)
-    _check_database(c, proc, databases)
+    if proc.command != "edge":  # the edge keeps its ledger in a file, no database
+        _check_database(c, proc, databases)
 
 
 def _check_endpoints(c: Compose, where: str, what: str, endpoints: list[str], kind: str,

@@ -306,14 +306,14 @@ class SiteCore(LiveRegistry, Commits):
     def ring_no_answer(self, agent_id: str, call_id: str, uow: UnitOfWork) -> None:
         """The ring limit ran out: the call is taken back from the agent."""
         decision = self.acd.ring_no_answer(agent_id, self.live_call(call_id).acd_key)
-        self._ring_timers.pop(call_id, None)  # only once the (agent, call) pair is right
+        self.cancel_ring(call_id)  # only once the (agent, call) pair is right
         self.apply(decision, uow)
         self.metrics.ring_no_answer()
 
     def wrap_up_done(self, agent_id: str, uow: UnitOfWork) -> None:
         """The agent's after-call work ends (by the desk or the wrap-up limit)."""
         decision = self.acd.wrap_up_done(agent_id)
-        self._wrap_timers.pop(agent_id, None)
+        self._cancel_wrap(agent_id)  # ended by the desk: its limit must not fire later
         agent = self._agents.get(agent_id)
         if agent is not None:
             agent.wrap_call_id, agent.wrap_record = "", None
