@@ -103,8 +103,12 @@ class LeaderRecord:
     def parse(cls, raw: bytes, create_revision: int) -> LeaderRecord:
         try:
             data = json.loads(raw)
-            return cls(str(data.get("node", "")), str(data.get("grpc", "")),
-                       int(data.get("token", 0) or 0), create_revision)
+            return cls(
+                str(data.get("node", "")),
+                str(data.get("grpc", "")),
+                int(data.get("token", 0) or 0),
+                create_revision,
+            )
         except (ValueError, TypeError, AttributeError):
             return cls("", "", 0, create_revision)
 
@@ -305,8 +309,12 @@ class EtcdLeadership:
             return
         token = int(response.header.revision)
         if token <= self._term.token:
-            log.error("election: etcd revision %d does not exceed our previous token %d; "
-                      "was etcd reset? refusing to lead", token, self._term.token)
+            log.error(
+                "election: etcd revision %d does not exceed our previous token %d; "
+                "was etcd reset? refusing to lead",
+                token,
+                self._term.token,
+            )
             await self._revoke()
             return
         # Write our token into the value, only while the key is still the one we created.
@@ -353,7 +361,8 @@ class EtcdLeadership:
             if response.kvs:
                 item = response.kvs[0]
                 self._set_leader_endpoint(
-                    LeaderRecord.parse(item.value, int(item.create_revision)).grpc)
+                    LeaderRecord.parse(item.value, int(item.create_revision)).grpc
+                )
             await self._revoke()
             return
         self._publish()
@@ -405,8 +414,7 @@ class EtcdLeadership:
 
     def _step_down(self, reason: str) -> None:
         if self._term.leading:
-            log.warning("hub %s steps down (token %d): %s", self.node_id, self._term.token,
-                        reason)
+            log.warning("hub %s steps down (token %d): %s", self.node_id, self._term.token, reason)
         self._term.lost()
         self._publish()
 

@@ -87,8 +87,7 @@ class LeaderClient:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(attempts or self.attempts)
             | stop_after_delay(deadline_s if deadline_s is not None else self.deadline_s),
-            wait=wait_random_exponential(multiplier=self.backoff_initial_s,
-                                         max=self.backoff_max_s),
+            wait=wait_random_exponential(multiplier=self.backoff_initial_s, max=self.backoff_max_s),
             retry=retry_if_exception(_retryable),
             before_sleep=self._before_sleep,
             reraise=True,

@@ -60,8 +60,10 @@ class Follower:
         return self._leader
 
     def require(self) -> int:
-        raise NotLeader(f"this hub is not the leader; the leader is at {self._leader or '?'}",
-                        leader=self._leader)
+        raise NotLeader(
+            f"this hub is not the leader; the leader is at {self._leader or '?'}",
+            leader=self._leader,
+        )
 
 
 class HubLocator(Protocol):

@@ -27,9 +27,14 @@ FAIL_HOLD_S = 1.0
 class EtcdHubLocator:
     """Reads the leader record; concurrent lookups share one etcd read."""
 
-    def __init__(self, endpoints: list[str], *, retry_for_s: float = 2.0,
-                 fail_hold_s: float = FAIL_HOLD_S,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        endpoints: list[str],
+        *,
+        retry_for_s: float = 2.0,
+        fail_hold_s: float = FAIL_HOLD_S,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._endpoints = endpoints
         self._retry_for_s = retry_for_s
         self._fail_hold_s = fail_hold_s
@@ -52,8 +57,7 @@ class EtcdHubLocator:
 
     async def _read(self) -> str:
         try:
-            found = await get_prefix(self._endpoints, LEADER_KEY,
-                                     retry_for_s=self._retry_for_s)
+            found = await get_prefix(self._endpoints, LEADER_KEY, retry_for_s=self._retry_for_s)
         except Unavailable as exc:
             self._failed = (self._monotonic() + self._fail_hold_s, exc)
             raise

@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 SITE_PREFIX = SITE_KEY_PREFIX  # the name other modules import
 
 
-
 def routing_key(area_code: str) -> str:
     return ROUTING_PREFIX + area_code
 
@@ -57,7 +56,7 @@ def live_sites_of(kvs: Iterable[Any]) -> set[str]:
     """Site IDs from the registration keys of a range response."""
     found = set()
     for item in kvs:
-        site_id = item.key.decode()[len(SITE_PREFIX):]
+        site_id = item.key.decode()[len(SITE_PREFIX) :]
         if site_id and "/" not in site_id:
             found.add(site_id)
     return found
@@ -124,8 +123,9 @@ class RoutingMapWriter:
             await self._client.connect()
         kv = self._client.kv
         assert kv is not None
-        sites = await kv.get(SITE_PREFIX, range_end=prefix_range_end(SITE_PREFIX),
-                             keys_only=True, timeout=2.0)
+        sites = await kv.get(
+            SITE_PREFIX, range_end=prefix_range_end(SITE_PREFIX), keys_only=True, timeout=2.0
+        )
         revision = int(sites.header.revision)
         wanted = compute_routing(self.province, live_sites_of(sites.kvs))
         if self._written is None or self._written_token != token:
@@ -134,29 +134,37 @@ class RoutingMapWriter:
         changed = {a: s for a, s in wanted.items() if self._written.get(a) != s}
         if not changed:
             return False
-        puts = [kv.txn_op_put(routing_key(area), json.dumps({"sites": ids, "revision": revision}))
-                for area, ids in sorted(changed.items())]
+        puts = [
+            kv.txn_op_put(routing_key(area), json.dumps({"sites": ids, "revision": revision}))
+            for area, ids in sorted(changed.items())
+        ]
         response = await kv.txn(
             compare=[kv.txn_compare_create_revision(self.leader_key, token)],
             success=puts,
             timeout=2.0,
         )
         if not response.succeeded:
-            log.warning("routing map not written: the leader key is no longer ours (token %d)",
-                        token)
+            log.warning(
+                "routing map not written: the leader key is no longer ours (token %d)", token
+            )
             self._written = None
             return False
         self._written.update(changed)
         self.writes += 1
-        log.info("routing map updated at revision %d: %s", revision,
-                 ", ".join(f"{a}->{'/'.join(s) or '-'}" for a, s in sorted(changed.items())))
+        log.info(
+            "routing map updated at revision %d: %s",
+            revision,
+            ", ".join(f"{a}->{'/'.join(s) or '-'}" for a, s in sorted(changed.items())),
+        )
         return True
 
     async def _read_map(self, kv: Any) -> dict[str, list[str]]:
-        response = await kv.get(ROUTING_PREFIX, range_end=prefix_range_end(ROUTING_PREFIX),
-                                timeout=2.0)
-        return {item.key.decode()[len(ROUTING_PREFIX):]: _sites_of(item.value)
-                for item in response.kvs}
+        response = await kv.get(
+            ROUTING_PREFIX, range_end=prefix_range_end(ROUTING_PREFIX), timeout=2.0
+        )
+        return {
+            item.key.decode()[len(ROUTING_PREFIX) :]: _sites_of(item.value) for item in response.kvs
+        }
 
 
 def _sites_of(raw: bytes) -> list[str]:
@@ -176,11 +184,13 @@ async def read_routing_map(endpoints: Sequence[str]) -> dict[str, list[str]]:
         async with new_client(endpoints) as client:
             assert client.kv is not None
             response = await client.kv.get(
-                ROUTING_PREFIX, range_end=prefix_range_end(ROUTING_PREFIX), timeout=3.0)
+                ROUTING_PREFIX, range_end=prefix_range_end(ROUTING_PREFIX), timeout=3.0
+            )
     except ETCD_ERRORS as exc:
         raise Unavailable(f"etcd at {','.join(endpoints)} unreachable: {exc}") from exc
-    return {item.key.decode()[len(ROUTING_PREFIX):]: _sites_of(item.value)
-            for item in response.kvs}
+    return {
+        item.key.decode()[len(ROUTING_PREFIX) :]: _sites_of(item.value) for item in response.kvs
+    }
 
 
 async def live_sites_for(endpoints: Sequence[str], area_code: str) -> list[str]:
@@ -194,16 +204,19 @@ async def live_sites_for(endpoints: Sequence[str], area_code: str) -> list[str]:
             assert kv is not None
             response = await kv.txn(
                 compare=[],
-                success=[kv.txn_op_get(routing_key(area_code)),
-                         kv.txn_op_get(SITE_PREFIX, range_end=prefix_range_end(SITE_PREFIX))],
+                success=[
+                    kv.txn_op_get(routing_key(area_code)),
+                    kv.txn_op_get(SITE_PREFIX, range_end=prefix_range_end(SITE_PREFIX)),
+                ],
                 timeout=3.0,
             )
     except ETCD_ERRORS as exc:
         raise Unavailable(f"etcd at {','.join(endpoints)} unreachable: {exc}") from exc
     entry = response.responses[0].response_range.kvs
     if not entry:
-        raise NotFound(f"no routing map for area code {area_code!r} (no hub has led yet?)",
-                       field="area_code")
+        raise NotFound(
+            f"no routing map for area code {area_code!r} (no hub has led yet?)", field="area_code"
+        )
     live = live_sites_of(response.responses[1].response_range.kvs)
     return [s for s in _sites_of(entry[0].value) if s in live]
 
@@ -233,8 +246,10 @@ class RouteCache:
                     await self._read()
                     self._read_at = loop.time()
         if area_code not in self._routes:
-            raise NotFound(f"no routing map for area code {area_code!r} (no hub has led yet?)",
-                           field="area_code")
+            raise NotFound(
+                f"no routing map for area code {area_code!r} (no hub has led yet?)",
+                field="area_code",
+            )
         return list(self._routes[area_code])
 
     async def _read(self) -> None:
@@ -247,8 +262,10 @@ class RouteCache:
             assert kv is not None
             response = await kv.txn(
                 compare=[],
-                success=[kv.txn_op_get(ROUTING_PREFIX, range_end=prefix_range_end(ROUTING_PREFIX)),
-                         kv.txn_op_get(SITE_PREFIX, range_end=prefix_range_end(SITE_PREFIX))],
+                success=[
+                    kv.txn_op_get(ROUTING_PREFIX, range_end=prefix_range_end(ROUTING_PREFIX)),
+                    kv.txn_op_get(SITE_PREFIX, range_end=prefix_range_end(SITE_PREFIX)),
+                ],
                 timeout=3.0,
             )
         except ETCD_ERRORS as exc:
@@ -256,9 +273,11 @@ class RouteCache:
             raise Unavailable(f"etcd at {','.join(self.endpoints)} unreachable: {exc}") from exc
         live = live_sites_of(response.responses[1].response_range.kvs)
         self._routes = {
-            kv_.key.decode().removeprefix(ROUTING_PREFIX): [s for s in _sites_of(kv_.value)
-                                                            if s in live]
-            for kv_ in response.responses[0].response_range.kvs}
+            kv_.key.decode().removeprefix(ROUTING_PREFIX): [
+                s for s in _sites_of(kv_.value) if s in live
+            ]
+            for kv_ in response.responses[0].response_range.kvs
+        }
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -277,4 +296,3 @@ async def nearest_live_site(endpoints: Sequence[str], area_code: str) -> str:
     if not sites:
         raise Unavailable(f"no live site can take calls for area code {area_code!r}")
     return sites[0]
-

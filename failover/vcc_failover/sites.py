@@ -25,8 +25,11 @@ STATIC_ENV = "VCC_SITE_ENDPOINTS"
 class SiteEndpointSettings:
     """How a process finds other sites' gRPC endpoints."""
 
-    static: str = setting(STATIC_ENV, "", "fixed site endpoints KM=host:port,DL=...; a site "
-                          "listed here is not looked up in etcd")
+    static: str = setting(
+        STATIC_ENV,
+        "",
+        "fixed site endpoints KM=host:port,DL=...; a site listed here is not looked up in etcd",
+    )
 
     def static_map(self) -> dict[str, str]:
         return parse_static(self.static)
@@ -55,8 +58,14 @@ def grpc_of(raw: str) -> str:
 
 
 class SiteEndpoints:
-    def __init__(self, etcd_endpoints: Sequence[str], static: Mapping[str, str] | None = None,
-                 *, cache_s: float = 2.0, etcd_retry_s: float = 0.2) -> None:
+    def __init__(
+        self,
+        etcd_endpoints: Sequence[str],
+        static: Mapping[str, str] | None = None,
+        *,
+        cache_s: float = 2.0,
+        etcd_retry_s: float = 0.2,
+    ) -> None:
         self.etcd = list(etcd_endpoints)
         self.static = dict(static or {})
         self.cache_s = cache_s

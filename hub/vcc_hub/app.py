@@ -47,8 +47,9 @@ from vcc_replication.streams import ensure_province_streams
 log = logging.getLogger(__name__)
 
 HUB_UP = Gauge("vcc_hub_up", "1 while the hub process is serving", ["node"])
-HUB_LEADER = Gauge("vcc_hub_leader", "1 while this hub process leads the province, else 0",
-                   ["node"])
+HUB_LEADER = Gauge(
+    "vcc_hub_leader", "1 while this hub process leads the province, else 0", ["node"]
+)
 HUB_INFO = Info("vcc_hub", "Static facts about this hub process")
 
 
@@ -121,19 +122,28 @@ async def run_hub(config: NodeConfig, settings: HubNodeSettings | None = None) -
     async def on_connected(js: JetStreamContext) -> None:
         await ensure_province_streams(js, replicas=config.stream_replicas)
 
-    nats = BackgroundNats(list(config.nats_urls), name=hub.state.node_id,
-                          on_connected=on_connected)
+    nats = BackgroundNats(list(config.nats_urls), name=hub.state.node_id, on_connected=on_connected)
     nats.start()
-    ctx = HubContext(config=config, province=hub.province, engine=engine, nats=nats,
-                     state=hub.state, clock=settings.time.clock())
+    ctx = HubContext(
+        config=config,
+        province=hub.province,
+        engine=engine,
+        nats=nats,
+        state=hub.state,
+        clock=settings.time.clock(),
+    )
     parts = await start_parts(ctx, settings)
     services = hub.build_services() + parts.services()
     host = GrpcHost(config.host, grpc_port, services)
     await host.start()
     if config.metrics_port:
         start_metrics_server(config.metrics_port, config.host)
-    lease = BackgroundLease(list(config.etcd_endpoints), hub_key(hub.state.node_id),
-                            _registration(hub), config.lease_ttl_s)
+    lease = BackgroundLease(
+        list(config.etcd_endpoints),
+        hub_key(hub.state.node_id),
+        _registration(hub),
+        config.lease_ttl_s,
+    )
     lease.start()
     HUB_INFO.info({"node": hub.state.node_id, "grpc": hub.state.grpc_endpoint})
     HUB_UP.labels(hub.state.node_id).set(1)
@@ -153,10 +163,12 @@ async def run_hub(config: NodeConfig, settings: HubNodeSettings | None = None) -
 
 
 def _registration(hub: Hub) -> str:
-    return json.dumps({
-        "node": hub.state.node_id,
-        "grpc": hub.state.grpc_endpoint,
-        "metrics": hub.state.metrics_endpoint,
-        "pid": os.getpid(),
-        "started_at": time.time(),
-    })
+    return json.dumps(
+        {
+            "node": hub.state.node_id,
+            "grpc": hub.state.grpc_endpoint,
+            "metrics": hub.state.metrics_endpoint,
+            "pid": os.getpid(),
+            "started_at": time.time(),
+        }
+    )

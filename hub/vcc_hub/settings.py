@@ -22,8 +22,11 @@ from vcc_proto.settings import SettingsError, load_parts, setting
 class EventsSettings:
     """Site events: consumer and gap repair."""
 
-    gap_grace_s: float = setting("VCC_EVENT_GAP_GRACE_S", 2.0, "a gap in a site's events "
-                                 "older than this makes the hub ask the site to re-publish")
+    gap_grace_s: float = setting(
+        "VCC_EVENT_GAP_GRACE_S",
+        2.0,
+        "a gap in a site's events older than this makes the hub ask the site to re-publish",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,35 +34,46 @@ class RoutingSettings:
     """The routing broker (transfers and overflow between sites)."""
 
     transfer_accept_timeout_s: float | None = setting(
-        "VCC_TRANSFER_ACCEPT_TIMEOUT_S", None, "how long a target site has to accept a "
-        "brokered transfer", default_text="the province's transfer_accept_timeout_s")
+        "VCC_TRANSFER_ACCEPT_TIMEOUT_S",
+        None,
+        "how long a target site has to accept a brokered transfer",
+        default_text="the province's transfer_accept_timeout_s",
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class ReportsSettings:
     """Statistics, service-quality index and settlement."""
 
-    interval_min: float = setting("VCC_REPORTS_INTERVAL_MIN", 15.0,
-                                  "length of a statistics interval, minutes")
-    short_abandon_s: float = setting("VCC_SHORT_ABANDON_S", 5.0, "a call abandoned sooner "
-                                     "than this counts as a short abandon")
-    sqi: str = setting("VCC_SQI", "{}", "JSON weights and targets of the service-quality "
-                       "index (SqiConfig); {}: the defaults")
+    interval_min: float = setting(
+        "VCC_REPORTS_INTERVAL_MIN", 15.0, "length of a statistics interval, minutes"
+    )
+    short_abandon_s: float = setting(
+        "VCC_SHORT_ABANDON_S", 5.0, "a call abandoned sooner than this counts as a short abandon"
+    )
+    sqi: str = setting(
+        "VCC_SQI",
+        "{}",
+        "JSON weights and targets of the service-quality index (SqiConfig); {}: the defaults",
+    )
     poll_s: float = setting("VCC_REPORTS_POLL_S", 0.5, "aggregation poll when idle, seconds")
 
     def __post_init__(self) -> None:
         self.sqi_config()  # a bad index definition stops the hub at start
 
     def stats_config(self) -> StatsConfig:
-        return StatsConfig(interval_ms=int(self.interval_min * 60_000),
-                           short_abandon_ms=int(self.short_abandon_s * 1000))
+        return StatsConfig(
+            interval_ms=int(self.interval_min * 60_000),
+            short_abandon_ms=int(self.short_abandon_s * 1000),
+        )
 
     def sqi_config(self) -> SqiConfig:
         try:
             return SqiConfig.from_mapping(json.loads(self.sqi))
         except (ValueError, TypeError, AttributeError) as exc:
-            raise SettingsError(f"not a service-quality index definition: {exc}",
-                                field="VCC_SQI") from None
+            raise SettingsError(
+                f"not a service-quality index definition: {exc}", field="VCC_SQI"
+            ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +87,9 @@ class HubNodeSettings:
     reports: ReportsSettings = field(default_factory=ReportsSettings)
 
 
-def load_hub_settings(env: Mapping[str, str] | None = None,
-                      flags: Mapping[str, object] | None = None) -> HubNodeSettings:
+def load_hub_settings(
+    env: Mapping[str, str] | None = None, flags: Mapping[str, object] | None = None
+) -> HubNodeSettings:
     """The hub's settings from ``flags`` (by variable name), else ``env`` (default: the
     process's environment), else the defaults."""
     return load_parts(HubNodeSettings, env, flags)

@@ -47,36 +47,62 @@ def start_of_today_ms(now: float | None = None) -> int:
 async def read_board(channel: grpc.aio.Channel, sites: list[str]) -> dict[str, Any]:
     """The live rows and each site's day so far, as plain data."""
     board: h.Board = await hg.RoutingStub(channel).GetBoard(
-        h.GetBoardRequest(site_ids=sites), timeout=10)
-    report = await hg.ReportsStub(channel).GetReport(h.GetReportRequest(
-        view=h.REPORT_VIEW_PROVINCE, from_at_ms=start_of_today_ms(), site_ids=sites,
-        format=h.REPORT_FORMAT_JSON), timeout=30)
-    today = {row["site"]: {k: row.get(k) for k in TODAY}
-             for row in json.loads(report.content).get("rows", [])}
+        h.GetBoardRequest(site_ids=sites), timeout=10
+    )
+    report = await hg.ReportsStub(channel).GetReport(
+        h.GetReportRequest(
+            view=h.REPORT_VIEW_PROVINCE,
+            from_at_ms=start_of_today_ms(),
+            site_ids=sites,
+            format=h.REPORT_FORMAT_JSON,
+        ),
+        timeout=30,
+    )
+    today = {
+        row["site"]: {k: row.get(k) for k in TODAY}
+        for row in json.loads(report.content).get("rows", [])
+    }
     live = []
     for row in board.rows:
         f = row.figures
-        live.append({"site": f.site_id, "business": f.business_id, "waiting": f.waiting,
-                     "longest_wait_s": f.longest_wait_ms / 1000, "ewt_s": f.ewt_ms / 1000,
-                     "ready": f.agents_ready, "busy": f.agents_busy,
-                     "wrap_up": f.agents_wrap_up, "away": f.agents_not_ready,
-                     "age_ms": row.age_ms})
-    return {"as_of_ms": board.as_of_ms, "live": live, "today": today,
-            "stale_sites": list(board.stale_site_ids)}
+        live.append(
+            {
+                "site": f.site_id,
+                "business": f.business_id,
+                "waiting": f.waiting,
+                "longest_wait_s": f.longest_wait_ms / 1000,
+                "ewt_s": f.ewt_ms / 1000,
+                "ready": f.agents_ready,
+                "busy": f.agents_busy,
+                "wrap_up": f.agents_wrap_up,
+                "away": f.agents_not_ready,
+                "age_ms": row.age_ms,
+            }
+        )
+    return {
+        "as_of_ms": board.as_of_ms,
+        "live": live,
+        "today": today,
+        "stale_sites": list(board.stale_site_ids),
+    }
 
 
 def render(data: dict[str, Any]) -> str:
     lines = [f"{'site':<6}{'business':<14}" + "".join(f"{c:>15}" for c in LIVE)]
     for row in data["live"]:
-        cells = "".join(f"{row[c]:>15.1f}" if isinstance(row[c], float) else f"{row[c]:>15}"
-                        for c in LIVE)
+        cells = "".join(
+            f"{row[c]:>15.1f}" if isinstance(row[c], float) else f"{row[c]:>15}" for c in LIVE
+        )
         lines.append(f"{row['site']:<6}{row['business']:<14}{cells}")
     lines.append("")
     lines.append(f"{'today':<20}" + "".join(f"{c:>15}" for c in TODAY))
     for site, row in data["today"].items():
-        cells = "".join(f"{'-':>15}" if row[c] is None else
-                        (f"{row[c]:>15.1%}" if c == "service_level" else f"{row[c]:>15}")
-                        for c in TODAY)
+        cells = "".join(
+            f"{'-':>15}"
+            if row[c] is None
+            else (f"{row[c]:>15.1%}" if c == "service_level" else f"{row[c]:>15}")
+            for c in TODAY
+        )
         lines.append(f"{site:<20}{cells}")
     for site in data["stale_sites"]:
         lines.append(f"STALE: {site} has not reported its queue figures recently")
@@ -86,8 +112,9 @@ def render(data: dict[str, Any]) -> str:
 @click.command("board")
 @click.option("--site", "sites", multiple=True, help="Only this site (repeatable). Default: all.")
 @hub_options
-@click.option("--watch", type=float, default=0.0,
-              help="Update in place every this many seconds until Ctrl-C.")
+@click.option(
+    "--watch", type=float, default=0.0, help="Update in place every this many seconds until Ctrl-C."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def board(sites: tuple[str, ...], target: HubTarget, watch: float, as_json: bool) -> None:
     """The real-time board: queues and agents per site and business, and the day so far."""
@@ -117,5 +144,7 @@ def _watch_live(once: Callable[[], dict[str, Any]], every_s: float) -> None:
             time.sleep(every_s)
             data = once()
             stamp = datetime.now(BEIJING).strftime("%H:%M:%S")
-            live.update(Text(f"vcc board at {stamp} (every {every_s:g} s; Ctrl-C stops)\n"
-                             + render(data)), refresh=True)
+            live.update(
+                Text(f"vcc board at {stamp} (every {every_s:g} s; Ctrl-C stops)\n" + render(data)),
+                refresh=True,
+            )

@@ -82,15 +82,19 @@ def province_check(path: Path | None, as_json: bool) -> None:
         fail(err.message, Exit.DIFFERENCE, as_json=as_json, field=err.field)
     summary = {
         "name": prov.name,
-        "sites": {s.id: {"seats": s.seats, "agents": len(prov.agents_at(s.id))} for s in prov.sites},
+        "sites": {
+            s.id: {"seats": s.seats, "agents": len(prov.agents_at(s.id))} for s in prov.sites
+        },
         "businesses": len(prov.businesses),
         "agents": len(prov.agents),
     }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
-        click.echo(f"{prov.name}: {len(prov.sites)} sites, {summary['agents']} agents, "
-                   f"{summary['businesses']} businesses")
+        click.echo(
+            f"{prov.name}: {len(prov.sites)} sites, {summary['agents']} agents, "
+            f"{summary['businesses']} businesses"
+        )
         for sid, s in summary["sites"].items():  # type: ignore[attr-defined]
             click.echo(f"  {sid}: {s['seats']} seats, {s['agents']} agents")
 
@@ -113,36 +117,113 @@ def _process_options(func: Any, messaging: bool) -> Any:
         return [option] if messaging else []
 
     opts = [
-        click.option("--province", "province_file", envvar="VCC_PROVINCE",
-                     type=click.Path(dir_okay=False, path_type=Path), default=None,
-                     help="Province file (TOML). Default: the shipped example province."),
-        click.option("--data-dir", envvar="VCC_DATA_DIR", type=click.Path(file_okay=False, path_type=Path),
-                     default=Path(".vcc/data"), show_default=True, help="Where the node keeps its files."),
-        *if_messaging(click.option("--nats", "nats", envvar="VCC_NATS",
-                                default="nats://127.0.0.1:4222", show_default=True,
-                                help="NATS server URL(s), comma separated.")),
-        click.option("--etcd", "etcd", envvar="VCC_ETCD", default="127.0.0.1:2379", show_default=True,
-                     help="etcd endpoint(s) host:port, comma separated."),
-        *if_messaging(click.option("--db", "db", envvar="VCC_DB", default=None,
-                                help="SQLAlchemy database URL. Default: a SQLite file in --data-dir.")),
-        click.option("--host", envvar="VCC_HOST", default="127.0.0.1", show_default=True,
-                     help="Address to listen on."),
-        click.option("--advertise-host", envvar="VCC_ADVERTISE_HOST", default=None,
-                     help="Host name other processes use to reach this one. Default: --host."),
-        click.option("--grpc-port", envvar="VCC_GRPC_PORT", type=int, default=0, show_default=True,
-                     help="gRPC port (0 = any free port)."),
-        click.option("--metrics-port", envvar="VCC_METRICS_PORT", type=int, default=0,
-                     show_default=True, help="Prometheus /metrics port (0 = do not expose)."),
-        *if_messaging(click.option("--stream-replicas", envvar="VCC_STREAM_REPLICAS", type=int,
-                                default=1, show_default=True,
-                                help="JetStream replicas for the province's streams.")),
-        click.option("--node-id", envvar="VCC_NODE_ID", default="", help="Stable name of this process."),
-        click.option("--log-file", envvar="VCC_LOG_FILE", type=click.Path(dir_okay=False, path_type=Path),
-                     default=None, help="Write logs here instead of stderr."),
-        click.option("--log-level", envvar="VCC_LOG_LEVEL", default="INFO", show_default=True,
-                     help="Logging level: DEBUG, INFO, WARNING or ERROR."),
-        click.option("--log-format", envvar="VCC_LOG_FORMAT", type=click.Choice(["text", "json"]),
-                     default="text", show_default=True, help="Log lines as text or JSON lines."),
+        click.option(
+            "--province",
+            "province_file",
+            envvar="VCC_PROVINCE",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Province file (TOML). Default: the shipped example province.",
+        ),
+        click.option(
+            "--data-dir",
+            envvar="VCC_DATA_DIR",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=Path(".vcc/data"),
+            show_default=True,
+            help="Where the node keeps its files.",
+        ),
+        *if_messaging(
+            click.option(
+                "--nats",
+                "nats",
+                envvar="VCC_NATS",
+                default="nats://127.0.0.1:4222",
+                show_default=True,
+                help="NATS server URL(s), comma separated.",
+            )
+        ),
+        click.option(
+            "--etcd",
+            "etcd",
+            envvar="VCC_ETCD",
+            default="127.0.0.1:2379",
+            show_default=True,
+            help="etcd endpoint(s) host:port, comma separated.",
+        ),
+        *if_messaging(
+            click.option(
+                "--db",
+                "db",
+                envvar="VCC_DB",
+                default=None,
+                help="SQLAlchemy database URL. Default: a SQLite file in --data-dir.",
+            )
+        ),
+        click.option(
+            "--host",
+            envvar="VCC_HOST",
+            default="127.0.0.1",
+            show_default=True,
+            help="Address to listen on.",
+        ),
+        click.option(
+            "--advertise-host",
+            envvar="VCC_ADVERTISE_HOST",
+            default=None,
+            help="Host name other processes use to reach this one. Default: --host.",
+        ),
+        click.option(
+            "--grpc-port",
+            envvar="VCC_GRPC_PORT",
+            type=int,
+            default=0,
+            show_default=True,
+            help="gRPC port (0 = any free port).",
+        ),
+        click.option(
+            "--metrics-port",
+            envvar="VCC_METRICS_PORT",
+            type=int,
+            default=0,
+            show_default=True,
+            help="Prometheus /metrics port (0 = do not expose).",
+        ),
+        *if_messaging(
+            click.option(
+                "--stream-replicas",
+                envvar="VCC_STREAM_REPLICAS",
+                type=int,
+                default=1,
+                show_default=True,
+                help="JetStream replicas for the province's streams.",
+            )
+        ),
+        click.option(
+            "--node-id", envvar="VCC_NODE_ID", default="", help="Stable name of this process."
+        ),
+        click.option(
+            "--log-file",
+            envvar="VCC_LOG_FILE",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Write logs here instead of stderr.",
+        ),
+        click.option(
+            "--log-level",
+            envvar="VCC_LOG_LEVEL",
+            default="INFO",
+            show_default=True,
+            help="Logging level: DEBUG, INFO, WARNING or ERROR.",
+        ),
+        click.option(
+            "--log-format",
+            envvar="VCC_LOG_FORMAT",
+            type=click.Choice(["text", "json"]),
+            default="text",
+            show_default=True,
+            help="Log lines as text or JSON lines.",
+        ),
     ]
     for opt in reversed(opts):
         func = opt(func)
@@ -182,8 +263,13 @@ def hub(**kw: Any) -> None:
 
 
 @main.command()
-@click.option("--site", "site_id", envvar="VCC_SITE", required=True,
-              help="Site ID from the province file, e.g. KM.")
+@click.option(
+    "--site",
+    "site_id",
+    envvar="VCC_SITE",
+    required=True,
+    help="Site ID from the province file, e.g. KM.",
+)
 @settings_options(SiteSettings)
 @_node_options
 def site(site_id: str, **kw: Any) -> None:
@@ -210,27 +296,58 @@ def edge(**kw: Any) -> None:
 
 @main.command()
 @province_option
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path(".vcc"),
-              show_default=True, help="Where logs, data and the state file go.")
-@click.option("--postgres", is_flag=True, help="Give every node a PostgreSQL database instead of SQLite.")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".vcc"),
+    show_default=True,
+    help="Where logs, data and the state file go.",
+)
+@click.option(
+    "--postgres", is_flag=True, help="Give every node a PostgreSQL database instead of SQLite."
+)
 @click.option("--nats-sync", default=None, help="JetStream fsync interval, e.g. 'always' or '2m'.")
 @click.option("--sites", default=None, help="Only these sites (comma separated). Default: all.")
 @click.option("--cluster", is_flag=True, help="3 NATS servers (R3 streams) and 3 etcd members.")
 @click.option("--hubs", type=int, default=1, show_default=True, help="Hub processes (one leads).")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
-              help="Log lines of every process as text or JSON. Default: VCC_LOG_FORMAT or text.")
-@click.option("--demo", is_flag=True,
-              help="Also run the demo's callers and agent bots (province time 30x the wall "
-                   "clock) with a live wallboard, until Ctrl-C.")
-@click.option("--rate-scale", type=float, default=1.0, show_default=True,
-              help="With --demo: multiplies the offered load (55 calls per wall second at 1).")
-@click.option("--agents-per-site", type=int, default=None,
-              help="With --demo: log in at most this many bots per site (default: all who "
-                   "take calls).")
-def up(province_file: Path | None, workdir: Path, postgres: bool, nats_sync: str | None,
-       sites: str | None, cluster: bool = False, hubs: int = 1,
-       log_format: str | None = None, demo: bool = False, rate_scale: float = 1.0,
-       agents_per_site: int | None = None) -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Log lines of every process as text or JSON. Default: VCC_LOG_FORMAT or text.",
+)
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Also run the demo's callers and agent bots (province time 30x the wall "
+    "clock) with a live wallboard, until Ctrl-C.",
+)
+@click.option(
+    "--rate-scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="With --demo: multiplies the offered load (55 calls per wall second at 1).",
+)
+@click.option(
+    "--agents-per-site",
+    type=int,
+    default=None,
+    help="With --demo: log in at most this many bots per site (default: all who take calls).",
+)
+def up(
+    province_file: Path | None,
+    workdir: Path,
+    postgres: bool,
+    nats_sync: str | None,
+    sites: str | None,
+    cluster: bool = False,
+    hubs: int = 1,
+    log_format: str | None = None,
+    demo: bool = False,
+    rate_scale: float = 1.0,
+    agents_per_site: int | None = None,
+) -> None:
     """Start NATS, etcd, the hub, every site and the access edge as separate processes;
     Ctrl-C stops all."""
     from vcc_ops.launcher import ProvinceLauncher
@@ -238,20 +355,29 @@ def up(province_file: Path | None, workdir: Path, postgres: bool, nats_sync: str
     signal.signal(signal.SIGTERM, _raise_interrupt)
     if demo:
         if postgres or cluster or hubs != 1 or sites or nats_sync:
-            raise click.UsageError("--demo runs the whole province on SQLite with one hub; "
-                                   "leave out --postgres, --cluster, --hubs, --sites, --nats-sync")
+            raise click.UsageError(
+                "--demo runs the whole province on SQLite with one hub; "
+                "leave out --postgres, --cluster, --hubs, --sites, --nats-sync"
+            )
         _up_demo(_province(province_file), workdir, rate_scale, agents_per_site, log_format)
         return
     launcher = ProvinceLauncher(
-        _province(province_file), workdir, postgres=postgres, nats_sync_interval=nats_sync,
+        _province(province_file),
+        workdir,
+        postgres=postgres,
+        nats_sync_interval=nats_sync,
         sites=sites.split(",") if sites else None,
         progress=lambda msg: click.echo(f"vcc up: {msg}", err=True),
-        cluster=cluster, hubs=hubs, log_format=log_format,
+        cluster=cluster,
+        hubs=hubs,
+        log_format=log_format,
     )
     try:
         state = launcher.start()
-        click.echo(f"vcc up: province running ({len(state.nodes)} processes); "
-                   f"`vcc status --workdir {workdir}` lists them. Ctrl-C stops everything.")
+        click.echo(
+            f"vcc up: province running ({len(state.nodes)} processes); "
+            f"`vcc status --workdir {workdir}` lists them. Ctrl-C stops everything."
+        )
         while True:
             signal.pause()
     except KeyboardInterrupt:
@@ -265,13 +391,23 @@ def _raise_interrupt(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _up_demo(province_file: Path, workdir: Path, rate_scale: float,
-             agents_per_site: int | None, log_format: str | None) -> None:
+def _up_demo(
+    province_file: Path,
+    workdir: Path,
+    rate_scale: float,
+    agents_per_site: int | None,
+    log_format: str | None,
+) -> None:
     from vcc_ops.demo.live import run_until_stopped, sign_in_lines
     from vcc_ops.demo.run import DemoOptions
 
-    opts = DemoOptions(province_file, workdir, duration_s=math.inf, rate_scale=rate_scale,
-                       agents_per_site=agents_per_site)
+    opts = DemoOptions(
+        province_file,
+        workdir,
+        duration_s=math.inf,
+        rate_scale=rate_scale,
+        agents_per_site=agents_per_site,
+    )
     with steps("vcc up") as progress:
 
         def announce(launcher: Any, state: Any) -> None:
@@ -284,8 +420,12 @@ def _up_demo(province_file: Path, workdir: Path, rate_scale: float,
 
 
 @main.command()
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path(".vcc"),
-              show_default=True)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".vcc"),
+    show_default=True,
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(workdir: Path, as_json: bool) -> None:
     """List the processes of a running province with their health and endpoints."""
@@ -317,9 +457,6 @@ main.add_command(simulate)
 main.add_command(workorders)
 
 
-
-
-
 def run(argv: list[str] | None = None) -> None:
     """Entry point: one place maps failures to exit codes (see ``vcc_ops.exits``) and, for a
     command given ``--json``, prints them as JSON."""
@@ -336,8 +473,11 @@ def run(argv: list[str] | None = None) -> None:
     except VccError as err:
         fail_vcc(err, as_json=as_json)
     except OSError as err:
-        fail(f"{err.strerror or err}: {err.filename or ''}".rstrip(": "),
-             Exit.USAGE if err.filename else Exit.UNREACHABLE, as_json=as_json)
+        fail(
+            f"{err.strerror or err}: {err.filename or ''}".rstrip(": "),
+            Exit.USAGE if err.filename else Exit.UNREACHABLE,
+            as_json=as_json,
+        )
     sys.exit(code if isinstance(code, int) else 0)
 
 

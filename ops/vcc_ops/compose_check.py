@@ -46,8 +46,9 @@ class ComposeReport:
         return not self.problems
 
 
-def check_compose(path: Path, project_dir: Path | None = None,
-                  cli: click.Group | None = None) -> ComposeReport:
+def check_compose(
+    path: Path, project_dir: Path | None = None, cli: click.Group | None = None
+) -> ComposeReport:
     """Check a compose file; relative paths in it are read from ``project_dir`` (default:
     the file's folder, as Compose does)."""
     if cli is None:
@@ -72,8 +73,11 @@ def _check(c: compose_model.Compose, path: Path, cli: click.Group) -> ComposeRep
     compose_infra.check_nats_exporters(c)
     compose_infra.check_etcd(c)
     code_env = compose_vcc.settings_env()
-    procs = [p for svc in c.of_kind("vcc")
-             if (p := compose_vcc.resolve_process(c, svc, cli, code_env)) is not None]
+    procs = [
+        p
+        for svc in c.of_kind("vcc")
+        if (p := compose_vcc.resolve_process(c, svc, cli, code_env)) is not None
+    ]
     province = compose_vcc.province_file(c, procs)
     site_ids: list[str] | None = None  # unknown after a province problem: not checked
     if province is not None:
@@ -104,8 +108,12 @@ def compose() -> None:
 
 @compose.command("check")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_FILE)
-@click.option("--project-directory", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where relative paths in the file are read from. Default: the file's folder.")
+@click.option(
+    "--project-directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where relative paths in the file are read from. Default: the file's folder.",
+)
 def compose_check(path: Path, project_directory: Path | None) -> None:
     """Check FILE (default: docker-compose.multisite.yml) against the project's code."""
     if not path.is_file():
@@ -117,6 +125,8 @@ def compose_check(path: Path, project_directory: Path | None) -> None:
         click.echo(f"{path}: {len(report.problems)} problem(s)", err=True)
         sys.exit(1)
     s = report.summary
-    click.echo(f"{path}: OK: {len(s['hubs'])} hubs, sites {', '.join(s['sites'])}, "
-               f"{len(s['nats'])} NATS, {len(s['etcd'])} etcd, {len(s['cockroachdb'])} CockroachDB "
-               f"nodes, databases {', '.join(s['databases'])}")
+    click.echo(
+        f"{path}: OK: {len(s['hubs'])} hubs, sites {', '.join(s['sites'])}, "
+        f"{len(s['nats'])} NATS, {len(s['etcd'])} etcd, {len(s['cockroachdb'])} CockroachDB "
+        f"nodes, databases {', '.join(s['databases'])}"
+    )

@@ -53,7 +53,7 @@ class NatsConf:
             start = self.pos
             while self._peek() and self._peek() not in " \t\r\n:={":
                 self.pos += 1
-            key = self.text[start:self.pos].strip("\"'")
+            key = self.text[start : self.pos].strip("\"'")
             if not key:
                 raise ValueError(f"expected a key at offset {start}")
             self._skip()
@@ -67,15 +67,18 @@ class NatsConf:
         if ch in ("{", "["):
             self.pos += 1
             return self._map("}") if ch == "{" else self._array()
-        if ch in ("\"", "'"):
+        if ch in ('"', "'"):
             end = self.text.index(ch, self.pos + 1)
-            value, self.pos = self.text[self.pos + 1:end], end + 1
+            value, self.pos = self.text[self.pos + 1 : end], end + 1
             return value
         start = self.pos
-        while self._peek() and self._peek() not in "\n,;]}" and not (
-                self._peek() == "#" and self.text[self.pos - 1] in " \t"):
+        while (
+            self._peek()
+            and self._peek() not in "\n,;]}"
+            and not (self._peek() == "#" and self.text[self.pos - 1] in " \t")
+        ):
             self.pos += 1
-        raw = self.text[start:self.pos].strip()
+        raw = self.text[start : self.pos].strip()
         if raw.isdigit():
             return int(raw)
         return {"true": True, "false": False}.get(raw.lower(), raw)
@@ -97,8 +100,11 @@ class NatsConf:
 
 def _no_stray(c: Compose, svc: Service, stray: list[str]) -> None:
     if stray:
-        c.problem(svc.name, f"stray argument(s) {stray}: a comma inside a YAML flow sequence "
-                            "[a, b] splits the item; quote flags whose value has commas")
+        c.problem(
+            svc.name,
+            f"stray argument(s) {stray}: a comma inside a YAML flow sequence "
+            "[a, b] splits the item; quote flags whose value has commas",
+        )
 
 
 def check_nats(c: Compose) -> None:
@@ -114,7 +120,9 @@ def check_nats(c: Compose) -> None:
         conf_path = flags.get("c") or flags.get("config")
         conf: dict[str, Any] = {}
         if conf_path is None:
-            c.problem(svc.name, "runs NATS without --config; the cluster is set up in a config file")
+            c.problem(
+                svc.name, "runs NATS without --config; the cluster is set up in a config file"
+            )
         elif (local := c.mounted_file(svc, conf_path)) is None or not local.is_file():
             c.problem(svc.name, f"--config {conf_path} is not a file mounted from the project")
         else:
@@ -123,7 +131,12 @@ def check_nats(c: Compose) -> None:
             except ValueError as exc:
                 c.problem(svc.name, f"{conf_path} does not parse: {exc}")
         confs[svc.name] = conf
-        name = flags.get("server_name") or flags.get("n") or flags.get("name") or conf.get("server_name")
+        name = (
+            flags.get("server_name")
+            or flags.get("n")
+            or flags.get("name")
+            or conf.get("server_name")
+        )
         if not name:
             c.problem(svc.name, "has no server_name; JetStream clustering needs one per node")
         elif name in names:
@@ -132,8 +145,12 @@ def check_nats(c: Compose) -> None:
             names[str(name)] = svc.name
         cluster = conf.get("cluster") or {}
         svc.listens["client"] = int(flags.get("p") or flags.get("port") or conf.get("port", 4222))
-        svc.listens["http"] = int(flags.get("m") or flags.get("http_port") or conf.get("http_port", 0))
-        svc.listens["cluster"] = int(cluster.get("port", 0)) or host_port(str(cluster.get("listen", "")), 0)[1]
+        svc.listens["http"] = int(
+            flags.get("m") or flags.get("http_port") or conf.get("http_port", 0)
+        )
+        svc.listens["cluster"] = (
+            int(cluster.get("port", 0)) or host_port(str(cluster.get("listen", "")), 0)[1]
+        )
     for svc in nodes:
         _check_nats_conf(c, svc, confs[svc.name], nodes)
 
@@ -147,7 +164,10 @@ def _check_nats_conf(c: Compose, svc: Service, conf: dict[str, Any], nodes: list
     else:
         if not js.get("store_dir"):
             c.problem(svc.name, "jetstream has no store_dir: streams need file storage")
-        if str(js.get("sync_interval", "")).lower() != "always" and js.get("sync_always") is not True:
+        if (
+            str(js.get("sync_interval", "")).lower() != "always"
+            and js.get("sync_always") is not True
+        ):
             c.problem(svc.name, "jetstream does not sync every write (sync_interval: always)")
     if not svc.listens["http"]:
         c.problem(svc.name, "has no http_port: its monitoring endpoint cannot be scraped")
@@ -163,22 +183,46 @@ def _check_nats_conf(c: Compose, svc: Service, conf: dict[str, Any], nodes: list
         if target is None or target.kind != "nats":
             c.problem(svc.name, f"route {route} names no NATS service of the file")
         elif port != target.listens.get("cluster"):
-            c.problem(svc.name, f"route {route}: {target.name} listens for routes on "
-                                f"{target.listens.get('cluster')}")
+            c.problem(
+                svc.name,
+                f"route {route}: {target.name} listens for routes on "
+                f"{target.listens.get('cluster')}",
+            )
         else:
             routed.add(target.name)
     missing = sorted({n.name for n in nodes} - routed)
     if len(routes) != NATS_NODES or missing:
-        c.problem(svc.name, f"cluster routes {routes} do not name each of the {NATS_NODES} "
-                            f"NATS nodes once (missing: {', '.join(missing) or 'none'})")
+        c.problem(
+            svc.name,
+            f"cluster routes {routes} do not name each of the {NATS_NODES} "
+            f"NATS nodes once (missing: {', '.join(missing) or 'none'})",
+        )
 
 
 def check_nats_exporters(c: Compose) -> None:
     watched: set[str] = set()
     for svc in c.of_kind("nats-exporter"):
-        flags, urls = go_flags(svc.argv, booleans=(
-            "varz", "connz", "connz_detailed", "routez", "subz", "healthz", "gatewayz", "leafz",
-            "accstatz", "channelz", "serverz", "use_internal_server_id", "use_server_name", "D", "V", "DV"))
+        flags, urls = go_flags(
+            svc.argv,
+            booleans=(
+                "varz",
+                "connz",
+                "connz_detailed",
+                "routez",
+                "subz",
+                "healthz",
+                "gatewayz",
+                "leafz",
+                "accstatz",
+                "channelz",
+                "serverz",
+                "use_internal_server_id",
+                "use_server_name",
+                "D",
+                "V",
+                "DV",
+            ),
+        )
         svc.listens["metrics"] = int(flags.get("p") or flags.get("port") or 7777)
         if len(urls) != 1:
             c.problem(svc.name, f"should name one NATS monitoring URL, names {urls}")
@@ -188,14 +232,20 @@ def check_nats_exporters(c: Compose) -> None:
         if target is None or target.kind != "nats":
             c.problem(svc.name, f"watches {urls[0]}, which is no NATS service of the file")
         elif port != target.listens.get("http"):
-            c.problem(svc.name, f"watches {urls[0]}, but {target.name} serves monitoring on "
-                                f"{target.listens.get('http')}")
+            c.problem(
+                svc.name,
+                f"watches {urls[0]}, but {target.name} serves monitoring on "
+                f"{target.listens.get('http')}",
+            )
         else:
             watched.add(target.name)
     for svc in c.of_kind("nats"):
         if svc.name not in watched:
-            c.problem(svc.name, "no prometheus-nats-exporter watches it (NATS monitoring is JSON, "
-                                "Prometheus cannot scrape it directly)")
+            c.problem(
+                svc.name,
+                "no prometheus-nats-exporter watches it (NATS monitoring is JSON, "
+                "Prometheus cannot scrape it directly)",
+            )
 
 
 # -- etcd -----------------------------------------------------------------------------------
@@ -215,7 +265,9 @@ def check_etcd(c: Compose) -> None:
         flags, stray = go_flags(argv)
         _no_stray(c, svc, stray)
         flags_of[svc.name] = flags
-        svc.listens["client"] = host_port(flags.get("listen-client-urls", "").split(",")[0], 2379)[1]
+        svc.listens["client"] = host_port(flags.get("listen-client-urls", "").split(",")[0], 2379)[
+            1
+        ]
         svc.listens["peer"] = host_port(flags.get("listen-peer-urls", "").split(",")[0], 2380)[1]
         for url in flags.get("advertise-client-urls", "").split(","):
             host, port = host_port(url, 2379)
@@ -230,17 +282,24 @@ def check_etcd(c: Compose) -> None:
         flags = flags_of[svc.name]
         initial = _url_map(flags.get("initial-cluster", ""))
         if set(initial) != set(members):
-            c.problem(svc.name, f"--initial-cluster names {sorted(initial)}, members are "
-                                f"{sorted(members)}")
+            c.problem(
+                svc.name,
+                f"--initial-cluster names {sorted(initial)}, members are {sorted(members)}",
+            )
         for member, url in initial.items():
             host, port = host_port(url, 2380)
             owner = members.get(member)
             if owner is None or c.resolve(host) is not owner or port != owner.listens["peer"]:
-                c.problem(svc.name, f"--initial-cluster entry {member}={url} does not reach "
-                                    f"member {member}'s peer port")
+                c.problem(
+                    svc.name,
+                    f"--initial-cluster entry {member}={url} does not reach "
+                    f"member {member}'s peer port",
+                )
         own = initial.get(flags.get("name", ""))
         if own is not None and flags.get("initial-advertise-peer-urls") != own:
-            c.problem(svc.name, "--initial-advertise-peer-urls differs from its --initial-cluster entry")
+            c.problem(
+                svc.name, "--initial-advertise-peer-urls differs from its --initial-cluster entry"
+            )
 
 
 # -- CockroachDB ----------------------------------------------------------------------------
@@ -260,7 +319,9 @@ def check_crdb(c: Compose, site_ids: set[str] | None) -> set[str]:
     for svc in nodes:
         flags, stray = go_flags(svc.argv[1:], booleans=("insecure", "background"))
         _no_stray(c, svc, stray)
-        svc.listens["sql"] = host_port(flags.get("listen-addr") or flags.get("sql-addr") or "", 26257)[1]
+        svc.listens["sql"] = host_port(
+            flags.get("listen-addr") or flags.get("sql-addr") or "", 26257
+        )[1]
         svc.listens["http"] = host_port(flags.get("http-addr", ""), 8080)[1]
         if c.resolve(host_port(flags.get("advertise-addr", ""), 26257)[0]) is not svc:
             c.problem(svc.name, f"--advertise-addr={flags.get('advertise-addr')} does not name it")
@@ -300,9 +361,11 @@ def _check_crdb_init(c: Compose, nodes: list[Service]) -> set[str]:
         host, port = host_port(init.group(1), 26257)
         target = c.resolve(host)
         if target is None or target.kind != "crdb" or port != target.listens.get("sql"):
-            c.problem(job.name, f"initialises {init.group(1)}, not a CockroachDB node's SQL address")
+            c.problem(
+                job.name, f"initialises {init.group(1)}, not a CockroachDB node's SQL address"
+            )
     if str(job.spec.get("restart", "no")) not in ("no", "on-failure"):
-        c.problem(job.name, "a one-off job must not restart after it succeeds (restart: \"no\")")
+        c.problem(job.name, 'a one-off job must not restart after it succeeds (restart: "no")')
     deps = job.spec.get("depends_on") or []
     if not {n.name for n in nodes} <= set(deps):
         c.problem(job.name, "does not depend on every CockroachDB node")
@@ -358,8 +421,11 @@ def _check_target(c: Compose, job: str, path: str, target: str, scraped: set[str
         c.problem(where, f"target {target} is no service of the compose file")
         return
     if svc.kind not in SCRAPE:
-        c.problem(where, f"target {target}: {svc.kind} serves no Prometheus metrics"
-                         + (" (scrape its prometheus-nats-exporter)" if svc.kind == "nats" else ""))
+        c.problem(
+            where,
+            f"target {target}: {svc.kind} serves no Prometheus metrics"
+            + (" (scrape its prometheus-nats-exporter)" if svc.kind == "nats" else ""),
+        )
         return
     role, expected_path = SCRAPE[svc.kind]
     if role not in svc.listens:  # its settings are malformed, reported already
@@ -367,6 +433,8 @@ def _check_target(c: Compose, job: str, path: str, target: str, scraped: set[str
     elif port != svc.listens[role]:
         c.problem(where, f"target {target}: {svc.name} serves metrics on port {svc.listens[role]}")
     elif path != expected_path:
-        c.problem(where, f"target {target}: {svc.name} serves metrics at {expected_path}, not {path}")
+        c.problem(
+            where, f"target {target}: {svc.name} serves metrics at {expected_path}, not {path}"
+        )
     else:
         scraped.add(svc.name)

@@ -132,7 +132,9 @@ class Dockerfile:
 class Service:
     name: str
     spec: dict[str, Any]
-    kind: str  # vcc | nats | nats-exporter | etcd | crdb | crdb-job | prometheus | grafana | unknown
+    kind: (
+        str  # vcc | nats | nats-exporter | etcd | crdb | crdb-job | prometheus | grafana | unknown
+    )
     argv: list[str]
     env: dict[str, str]
     names: set[str]  # how other containers reach it
@@ -226,7 +228,11 @@ def load(path: Path, project_dir: Path | None = None) -> Compose:
         spec = spec or {}
         argv = as_argv(spec.get("entrypoint")) + as_argv(spec.get("command"))
         if "build" in spec and compose.dockerfile is not None:
-            entry = as_argv(spec["entrypoint"]) if "entrypoint" in spec else compose.dockerfile.entrypoint
+            entry = (
+                as_argv(spec["entrypoint"])
+                if "entrypoint" in spec
+                else compose.dockerfile.entrypoint
+            )
             cmd = as_argv(spec["command"]) if "command" in spec else compose.dockerfile.cmd
             argv = entry + cmd
         names = {name, *[str(x) for x in (spec.get("hostname"), spec.get("container_name")) if x]}
@@ -236,8 +242,9 @@ def load(path: Path, project_dir: Path | None = None) -> Compose:
             for net in networks.values():
                 names.update((net or {}).get("aliases") or [])
                 ipv4 = (net or {}).get("ipv4_address") or ipv4
-        compose.services[name] = Service(name, spec, _kind(spec, argv), argv,
-                                         _environment(spec), names, ipv4)
+        compose.services[name] = Service(
+            name, spec, _kind(spec, argv), argv, _environment(spec), names, ipv4
+        )
     return compose
 
 
@@ -250,21 +257,31 @@ def check_images(c: Compose) -> None:
         if "build" in svc.spec:
             build = svc.spec["build"]
             context = build if isinstance(build, str) else build.get("context", ".")
-            dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
+            dockerfile = (
+                "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
+            )
             if c.local(context) != c.project_dir or dockerfile != DOCKERFILE:
-                c.problem(svc.name, f"builds {context}/{dockerfile}; vcc images build {DOCKERFILE} "
-                                    "with the repository as context")
+                c.problem(
+                    svc.name,
+                    f"builds {context}/{dockerfile}; vcc images build {DOCKERFILE} "
+                    "with the repository as context",
+                )
             elif c.dockerfile is None:
                 c.problem(svc.name, f"{DOCKERFILE} does not exist")
             if image.endswith(":latest"):
                 c.problem(svc.name, f"image tag `{image}` is `latest`; name a version")
             continue
         if svc.kind == "unknown":
-            c.problem(svc.name, f"image `{image}` is neither built from {DOCKERFILE} nor one of "
-                                f"the pinned public images ({', '.join(sorted(PUBLIC_IMAGES))})")
+            c.problem(
+                svc.name,
+                f"image `{image}` is neither built from {DOCKERFILE} nor one of "
+                f"the pinned public images ({', '.join(sorted(PUBLIC_IMAGES))})",
+            )
             continue
         tag = image.split("@")[0].rsplit(":", 1)[1] if ":" in image.split("/")[-1] else ""
-        if "@sha256:" not in image and (not tag or tag == "latest" or not any(ch.isdigit() for ch in tag)):
+        if "@sha256:" not in image and (
+            not tag or tag == "latest" or not any(ch.isdigit() for ch in tag)
+        ):
             c.problem(svc.name, f"image `{image}` has no explicit version tag")
 
 
@@ -282,7 +299,9 @@ def check_references(c: Compose) -> None:
                 if not c.local(source).exists():
                     c.problem(svc.name, f"mounts {source}, which does not exist")
             elif source and source not in declared:
-                c.problem(svc.name, f"uses volume `{source}`, not declared under top-level `volumes`")
+                c.problem(
+                    svc.name, f"uses volume `{source}`, not declared under top-level `volumes`"
+                )
 
 
 def _published(spec: dict[str, Any]) -> list[tuple[str, int, int, str]]:
@@ -291,8 +310,14 @@ def _published(spec: dict[str, Any]) -> list[tuple[str, int, int, str]]:
     for entry in spec.get("ports") or []:
         if isinstance(entry, dict):
             if entry.get("published") is not None:
-                out.append((str(entry.get("host_ip", "0.0.0.0")), int(entry["published"]),
-                            int(entry["target"]), str(entry.get("protocol", "tcp"))))
+                out.append(
+                    (
+                        str(entry.get("host_ip", "0.0.0.0")),
+                        int(entry["published"]),
+                        int(entry["target"]),
+                        str(entry.get("protocol", "tcp")),
+                    )
+                )
             continue
         text, _, proto = str(entry).partition("/")
         parts = text.rsplit(":", 2)
@@ -313,20 +338,34 @@ def check_ports(c: Compose) -> None:
                     c.problem(svc.name, f"host port {host}/{proto} is already published by {other}")
             taken.setdefault((host, proto), []).append((ip, svc.name))
             if svc.listens and target not in svc.listens.values():
-                c.problem(svc.name, f"publishes container port {target}, but it listens on "
-                                    f"{sorted(set(svc.listens.values()))}")
+                c.problem(
+                    svc.name,
+                    f"publishes container port {target}, but it listens on "
+                    f"{sorted(set(svc.listens.values()))}",
+                )
 
 
 def check_network(c: Compose) -> None:
     """Fixed addresses lie in the network's subnet, outside the range Docker hands out."""
-    configs = (((c.data.get("networks") or {}).get("default") or {}).get("ipam") or {}).get("config") or []
+    configs = (((c.data.get("networks") or {}).get("default") or {}).get("ipam") or {}).get(
+        "config"
+    ) or []
     for svc in c.services.values():
         if svc.ipv4 is None:
             continue
         addr = ipaddress.IPv4Address(svc.ipv4)
-        inside = [cfg for cfg in configs if addr in ipaddress.ip_network(cfg.get("subnet", "0.0.0.0/32"))]
+        inside = [
+            cfg for cfg in configs if addr in ipaddress.ip_network(cfg.get("subnet", "0.0.0.0/32"))
+        ]
         if not inside:
-            c.problem(svc.name, f"fixed address {svc.ipv4} is not in a subnet of the default network")
-        elif any(cfg.get("ip_range") and addr in ipaddress.ip_network(cfg["ip_range"]) for cfg in inside):
-            c.problem(svc.name, f"fixed address {svc.ipv4} lies in ip_range, where Docker may give "
-                                "it to another container first")
+            c.problem(
+                svc.name, f"fixed address {svc.ipv4} is not in a subnet of the default network"
+            )
+        elif any(
+            cfg.get("ip_range") and addr in ipaddress.ip_network(cfg["ip_range"]) for cfg in inside
+        ):
+            c.problem(
+                svc.name,
+                f"fixed address {svc.ipv4} lies in ip_range, where Docker may give "
+                "it to another container first",
+            )

@@ -55,15 +55,17 @@ def _rule_problems(path: Path) -> list[str]:
         for rule in (group or {}).get("rules") or []:
             name = rule.get("record") or rule.get("alert")
             if not name or not rule.get("expr"):
-                out.append(f"group {group.get('name')}: a rule without a record/alert name "
-                           "or an expr")
+                out.append(
+                    f"group {group.get('name')}: a rule without a record/alert name or an expr"
+                )
     return out
 
 
 def check_prometheus_rules(c: Compose, prom: Service, conf: dict[str, Any]) -> None:
     """Every rule file pattern matches mounted rule files."""
-    config_dir = PurePosixPath(go_flags(prom.argv)[0].get(
-        "config.file", "/etc/prometheus/prometheus.yml")).parent
+    config_dir = PurePosixPath(
+        go_flags(prom.argv)[0].get("config.file", "/etc/prometheus/prometheus.yml")
+    ).parent
     for pattern in conf.get("rule_files") or []:
         full = str(config_dir / str(pattern))  # relative patterns: from the config's folder
         files = _glob(c, prom, full)
@@ -84,7 +86,9 @@ def check_grafana(c: Compose) -> None:
         svc.listens["web"] = int(svc.env.get("GF_SERVER_HTTP_PORT") or 3000)
         provisioning = mounted_path(c, svc, "/etc/grafana/provisioning")
         if provisioning is None or not provisioning.is_dir():
-            c.problem(svc.name, "/etc/grafana/provisioning is not a folder mounted from the project")
+            c.problem(
+                svc.name, "/etc/grafana/provisioning is not a folder mounted from the project"
+            )
             continue
         uids = _check_datasources(c, svc, provisioning / "datasources", proms)
         _check_dashboards(c, svc, provisioning / "dashboards", uids)
@@ -100,19 +104,27 @@ def _check_datasources(c: Compose, svc: Service, folder: Path, proms: list[Servi
             url = urlsplit(str(ds.get("url", "")))
             target = c.resolve(url.hostname or "")
             if target is None or target not in proms:
-                c.problem(svc.name, f"datasource {ds.get('name')}: {ds.get('url')} is not the "
-                                    "Prometheus service")
+                c.problem(
+                    svc.name,
+                    f"datasource {ds.get('name')}: {ds.get('url')} is not the Prometheus service",
+                )
             elif url.port != target.listens.get("web", 9090):
-                c.problem(svc.name, f"datasource {ds.get('name')}: {ds.get('url')}: "
-                                    f"{target.name} listens on {target.listens.get('web', 9090)}")
+                c.problem(
+                    svc.name,
+                    f"datasource {ds.get('name')}: {ds.get('url')}: "
+                    f"{target.name} listens on {target.listens.get('web', 9090)}",
+                )
     if not uids:
         c.problem(svc.name, "provisions no datasource (provisioning/datasources)")
     return uids
 
 
 def _check_dashboards(c: Compose, svc: Service, folder: Path, uids: set[str]) -> None:
-    providers = [p for path in _yaml_files(folder)
-                 for p in (load_yaml(path.read_text(encoding="utf-8")) or {}).get("providers") or []]
+    providers = [
+        p
+        for path in _yaml_files(folder)
+        for p in (load_yaml(path.read_text(encoding="utf-8")) or {}).get("providers") or []
+    ]
     if not providers:
         c.problem(svc.name, "provisions no dashboard provider (provisioning/dashboards)")
     for provider in providers:
@@ -120,8 +132,11 @@ def _check_dashboards(c: Compose, svc: Service, folder: Path, uids: set[str]) ->
         local = mounted_path(c, svc, where) if where else None
         boards = sorted(local.glob("*.json")) if local is not None and local.is_dir() else []
         if not boards:
-            c.problem(svc.name, f"dashboard provider {provider.get('name')}: {where or '(no path)'} "
-                                "holds no dashboard mounted from the project")
+            c.problem(
+                svc.name,
+                f"dashboard provider {provider.get('name')}: {where or '(no path)'} "
+                "holds no dashboard mounted from the project",
+            )
         for board in boards:
             for problem in dashboard_problems(board, uids):
                 c.problem(svc.name, f"dashboard {board.name}: {problem}")
@@ -138,11 +153,15 @@ def dashboard_problems(path: Path, datasource_uids: set[str]) -> list[str]:
     if not panels:
         out.append("has no panels")
     for panel in panels:
-        for ds in [panel.get("datasource") or {}, *((t.get("datasource") or {})
-                                                    for t in panel.get("targets") or [])]:
+        for ds in [
+            panel.get("datasource") or {},
+            *((t.get("datasource") or {}) for t in panel.get("targets") or []),
+        ]:
             uid = ds.get("uid") if isinstance(ds, dict) else None
             if uid is not None and uid not in datasource_uids:
-                out.append(f"panel {panel.get('title')!r} uses datasource uid {uid!r}, not "
-                           f"provisioned ({', '.join(sorted(datasource_uids))})")
+                out.append(
+                    f"panel {panel.get('title')!r} uses datasource uid {uid!r}, not "
+                    f"provisioned ({', '.join(sorted(datasource_uids))})"
+                )
                 break
     return out

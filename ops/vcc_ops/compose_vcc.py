@@ -40,8 +40,9 @@ def settings_env() -> dict[str, frozenset[str]]:
     return {kind: frozenset(variables_for(kind)) for kind in PROCESSES}
 
 
-def check_settings(c: Compose, where: str, kind: str, env: dict[str, str],
-                   flags: dict[str, object]) -> None:
+def check_settings(
+    c: Compose, where: str, kind: str, env: dict[str, str], flags: dict[str, object]
+) -> None:
     """Each settings class of the process loads from the service's flags and environment."""
     for part in parts_for(kind):
         try:
@@ -54,8 +55,9 @@ def _plain(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool | Path) else None
 
 
-def resolve_process(c: Compose, svc: Service, cli: click.Group,
-                    code_env: dict[str, frozenset[str]]) -> VccProcess | None:
+def resolve_process(
+    c: Compose, svc: Service, cli: click.Group, code_env: dict[str, frozenset[str]]
+) -> VccProcess | None:
     """Parse the service's argv with the click command it names; None if it is wrong."""
     argv = svc.argv
     if not argv or PurePosixPath(argv[0]).name != "vcc":
@@ -67,8 +69,11 @@ def resolve_process(c: Compose, svc: Service, cli: click.Group,
     while isinstance(cmd, click.Group):
         sub = cmd.get_command(ctx, args[0]) if args and not args[0].startswith("-") else None
         if sub is None:
-            c.problem(svc.name, f"`{' '.join(path)}` has no command {args[:1] or '(none given)'}; "
-                                f"commands: {', '.join(cmd.list_commands(ctx))}")
+            c.problem(
+                svc.name,
+                f"`{' '.join(path)}` has no command {args[:1] or '(none given)'}; "
+                f"commands: {', '.join(cmd.list_commands(ctx))}",
+            )
             return None
         path.append(args.pop(0))
         ctx, cmd = click.Context(sub, info_name=path[-1], parent=ctx), sub
@@ -99,17 +104,24 @@ def resolve_process(c: Compose, svc: Service, cli: click.Group,
             c.problems.append(f"{where}: {source}: {exc.format_message()}")
             valid = False
     kind = path[1] if len(path) == 2 and path[1] in PROCESSES else ""
-    envvars = {p.envvar for p in cmd.params if isinstance(p.envvar, str)} | code_env.get(kind, frozenset())
+    envvars = {p.envvar for p in cmd.params if isinstance(p.envvar, str)} | code_env.get(
+        kind, frozenset()
+    )
     for key in sorted(svc.env):
         if key.startswith("VCC_") and key not in envvars:
-            c.problems.append(f"{where} does not read {key}: it is neither an option's variable "
-                              f"(see `{' '.join(path)} --help`) nor a setting of the process "
-                              f"(see `vcc settings`)")
+            c.problems.append(
+                f"{where} does not read {key}: it is neither an option's variable "
+                f"(see `{' '.join(path)} --help`) nor a setting of the process "
+                f"(see `vcc settings`)"
+            )
     if not kind:
         c.problems.append(f"{where} is not a hub or site process")
         return None
-    flags = {p.envvar: settings.get(str(p.name)) for p in cmd.params
-             if isinstance(p.envvar, str) and p.envvar in code_env.get(kind, frozenset())}
+    flags = {
+        p.envvar: settings.get(str(p.name))
+        for p in cmd.params
+        if isinstance(p.envvar, str) and p.envvar in code_env.get(kind, frozenset())
+    }
     check_settings(c, where, kind, svc.env, flags)
     return VccProcess(svc, kind, settings, envvars, valid)
 
@@ -124,48 +136,70 @@ def province_file(c: Compose, procs: list[VccProcess]) -> Path | None:
         if image_path is None:
             files[proc.svc.name] = example_province_path()
             continue
-        local = None if c.dockerfile is None else c.dockerfile.local_file(str(image_path), c.project_dir)
+        local = (
+            None
+            if c.dockerfile is None
+            else c.dockerfile.local_file(str(image_path), c.project_dir)
+        )
         if local is None or not local.is_file():
-            c.problem(proc.svc.name, f"province file {image_path} is not a file of the project "
-                                     f"that {compose_model.DOCKERFILE} copies into the image")
+            c.problem(
+                proc.svc.name,
+                f"province file {image_path} is not a file of the project "
+                f"that {compose_model.DOCKERFILE} copies into the image",
+            )
             return None
         files[proc.svc.name] = local
     if len(set(files.values())) > 1:
-        c.problem("vcc", f"processes read different province files: {sorted(set(map(str, files.values())))}")
+        c.problem(
+            "vcc",
+            f"processes read different province files: {sorted(set(map(str, files.values())))}",
+        )
         return None
     return next(iter(files.values()), None)
 
 
-def check_processes(c: Compose, procs: list[VccProcess], site_ids: list[str] | None,
-                    databases: set[str]) -> None:
+def check_processes(
+    c: Compose, procs: list[VccProcess], site_ids: list[str] | None, databases: set[str]
+) -> None:
     """Every process's settings; the sites against ``site_ids`` (None: not known)."""
     hubs = [p for p in procs if p.command == "hub"]
     if len(hubs) < 2:
-        c.problem("vcc", f"{len(hubs)} hub process(es); the province runs two hubs (leader and standby)")
+        c.problem(
+            "vcc", f"{len(hubs)} hub process(es); the province runs two hubs (leader and standby)"
+        )
     sites: dict[str, list[str]] = {}
     for proc in procs:
         if proc.command == "site":
             sites.setdefault(str(proc.settings.get("site_id")), []).append(proc.svc.name)
     for site in site_ids or []:
         if len(sites.get(site, [])) != 1:
-            c.problem("vcc", f"site {site} of the province has {len(sites.get(site, []))} services "
-                             f"({', '.join(sites.get(site, [])) or 'none'}); it needs exactly one")
+            c.problem(
+                "vcc",
+                f"site {site} of the province has {len(sites.get(site, []))} services "
+                f"({', '.join(sites.get(site, [])) or 'none'}); it needs exactly one",
+            )
     for site, names in sites.items():
         if site_ids is not None and site not in site_ids:
-            c.problem(names[0], f"runs site {site}, which is not a site of the province ({site_ids})")
+            c.problem(
+                names[0], f"runs site {site}, which is not a site of the province ({site_ids})"
+            )
     node_ids: dict[str, str] = {}
     procs = [p for p in procs if p.valid]  # the rest cannot start: reported already
     for proc in procs:
         node_id = str(proc.settings.get("node_id") or "")
         if not node_id or node_id in node_ids:
-            c.problem(proc.svc.name, f"node id {node_id!r} is empty or also {node_ids.get(node_id)}'s")
+            c.problem(
+                proc.svc.name, f"node id {node_id!r} is empty or also {node_ids.get(node_id)}'s"
+            )
         node_ids[node_id] = proc.svc.name
         _check_listening(c, proc)
     for proc in procs:
         _check_connections(c, proc, databases)
     hub_dbs = {_db_name(p) for p in hubs}
     if len(hub_dbs) > 1:
-        c.problem("vcc", f"the hubs use different databases {sorted(map(str, hub_dbs))}; they share one")
+        c.problem(
+            "vcc", f"the hubs use different databases {sorted(map(str, hub_dbs))}; they share one"
+        )
     site_dbs = [_db_name(p) for p in procs if p.command == "site"]
     if len(set(site_dbs)) != len(site_dbs) or hub_dbs & set(site_dbs):
         c.problem("vcc", f"sites must each have their own database: {site_dbs}")
@@ -174,10 +208,15 @@ def check_processes(c: Compose, procs: list[VccProcess], site_ids: list[str] | N
 def _check_listening(c: Compose, proc: VccProcess) -> None:
     s, svc = proc.settings, proc.svc
     if s["host"] not in LISTEN_ALL:
-        c.problem(svc.name, f"listens on {s['host']} only; other containers cannot reach it (0.0.0.0)")
+        c.problem(
+            svc.name, f"listens on {s['host']} only; other containers cannot reach it (0.0.0.0)"
+        )
     advertise = s["advertise_host"] or s["host"]
     if advertise not in svc.names:
-        c.problem(svc.name, f"advertises {advertise}, which is not its name ({', '.join(sorted(svc.names))})")
+        c.problem(
+            svc.name,
+            f"advertises {advertise}, which is not its name ({', '.join(sorted(svc.names))})",
+        )
     for role, key in (("grpc", "grpc_port"), ("metrics", "metrics_port")):
         if not s[key]:
             c.problem(svc.name, f"{key} is 0 (any free port / off): it needs a fixed port")
@@ -185,8 +224,13 @@ def _check_listening(c: Compose, proc: VccProcess) -> None:
     deps = svc.spec.get("depends_on") or {}
     jobs = [j.name for j in c.of_kind("crdb-job")]
     for job in jobs:
-        if not isinstance(deps, dict) or (deps.get(job) or {}).get("condition") != "service_completed_successfully":
-            c.problem(svc.name, f"does not wait for {job} (condition: service_completed_successfully)")
+        if (
+            not isinstance(deps, dict)
+            or (deps.get(job) or {}).get("condition") != "service_completed_successfully"
+        ):
+            c.problem(
+                svc.name, f"does not wait for {job} (condition: service_completed_successfully)"
+            )
 
 
 def _check_connections(c: Compose, proc: VccProcess, databases: set[str]) -> None:
@@ -194,14 +238,20 @@ def _check_connections(c: Compose, proc: VccProcess, databases: set[str]) -> Non
     nats_nodes = c.of_kind("nats")
     if "nats" in s:  # the edge talks to no broker (and keeps no database)
         if s["stream_replicas"] != len(nats_nodes):
-            c.problem(name, f"stream replicas {s['stream_replicas']} (--stream-replicas / "
-                            f"VCC_STREAM_REPLICAS); the NATS cluster has {len(nats_nodes)} nodes")
+            c.problem(
+                name,
+                f"stream replicas {s['stream_replicas']} (--stream-replicas / "
+                f"VCC_STREAM_REPLICAS); the NATS cluster has {len(nats_nodes)} nodes",
+            )
         _check_endpoints(c, name, "NATS URL", str(s["nats"]).split(","), "nats", "client", 4222)
     etcd = [e for e in str(s["etcd"]).split(",") if e]
     named = [e for e in etcd if not is_ipv4(host_port(e, 2379)[0])]
     if named:
-        c.problem(name, f"etcd endpoints {', '.join(named)} are not IPv4 addresses: the etcd client "
-                        "(etcd3aio) dials an `ipv4:` gRPC target, which resolves no host names")
+        c.problem(
+            name,
+            f"etcd endpoints {', '.join(named)} are not IPv4 addresses: the etcd client "
+            "(etcd3aio) dials an `ipv4:` gRPC target, which resolves no host names",
+        )
     _check_endpoints(c, name, "etcd endpoint", etcd, "etcd", "client", 2379)
     hub = str(s.get("hub_endpoint") or "")
     if hub:
@@ -210,8 +260,17 @@ def _check_connections(c: Compose, proc: VccProcess, databases: set[str]) -> Non
         _check_database(c, proc, databases)
 
 
-def _check_endpoints(c: Compose, where: str, what: str, endpoints: list[str], kind: str,
-                     role: str, default_port: int, *, every: bool = True) -> None:
+def _check_endpoints(
+    c: Compose,
+    where: str,
+    what: str,
+    endpoints: list[str],
+    kind: str,
+    role: str,
+    default_port: int,
+    *,
+    every: bool = True,
+) -> None:
     reached: set[str] = set()
     for endpoint in endpoints:
         host, port = host_port(endpoint, default_port)
@@ -219,8 +278,11 @@ def _check_endpoints(c: Compose, where: str, what: str, endpoints: list[str], ki
         if target is None or target.kind != kind:
             c.problem(where, f"{what} {endpoint}: {host} is no {kind} service of the file")
         elif port != target.listens.get(role):
-            c.problem(where, f"{what} {endpoint}: {target.name} listens on {target.listens.get(role)}, "
-                             f"not {port}")
+            c.problem(
+                where,
+                f"{what} {endpoint}: {target.name} listens on {target.listens.get(role)}, "
+                f"not {port}",
+            )
         else:
             reached.add(target.name)
     missing = sorted({n.name for n in c.of_kind(kind)} - reached)
@@ -244,8 +306,11 @@ def _check_database(c: Compose, proc: VccProcess, databases: set[str]) -> None:
 
     name, url = proc.svc.name, proc.settings.get("db")
     if not url:
-        c.problem(name, "has no database URL (--db / VCC_DB): SQLite in a container is not the "
-                        "province's CockroachDB")
+        c.problem(
+            name,
+            "has no database URL (--db / VCC_DB): SQLite in a container is not the "
+            "province's CockroachDB",
+        )
         return
     try:
         parsed = make_url(str(url))
@@ -257,13 +322,22 @@ def _check_database(c: Compose, proc: VccProcess, databases: set[str]) -> None:
     if target is None or target.kind != "crdb":
         c.problem(name, f"database host {parsed.host} is no CockroachDB node of the file")
     elif (parsed.port or 26257) != target.listens.get("sql"):
-        c.problem(name, f"database port {parsed.port} is not {target.name}'s SQL port "
-                        f"{target.listens.get('sql')}")
+        c.problem(
+            name,
+            f"database port {parsed.port} is not {target.name}'s SQL port "
+            f"{target.listens.get('sql')}",
+        )
     if parsed.database not in databases:
-        c.problem(name, f"database {parsed.database} is not created by the init job "
-                        f"(it creates {', '.join(sorted(databases)) or 'none'})")
+        c.problem(
+            name,
+            f"database {parsed.database} is not created by the init job "
+            f"(it creates {', '.join(sorted(databases)) or 'none'})",
+        )
     site = str(proc.settings.get("site_id") or "")
     local = [n.name for n in c.of_kind("crdb") if site and site in n.locality]
     if local and (target is None or target.name not in local):
-        c.problem(name, f"site {site} should use the CockroachDB node of its own locality "
-                        f"({', '.join(local)}), not {parsed.host}")
+        c.problem(
+            name,
+            f"site {site} should use the CockroachDB node of its own locality "
+            f"({', '.join(local)}), not {parsed.host}",
+        )

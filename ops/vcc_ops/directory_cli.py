@@ -44,11 +44,16 @@ from vcc_proto.v1 import hub_pb2_grpc as hg
 T = TypeVar("T")
 
 KIND_ENUM: dict[str, int] = {
-    "site": h.ENTITY_KIND_SITE, "skill": h.ENTITY_KIND_SKILL,
-    "business": h.ENTITY_KIND_BUSINESS, "agent": h.ENTITY_KIND_AGENT,
-    "tariff": h.ENTITY_KIND_TARIFF, "routing": h.ENTITY_KIND_ROUTING_POLICY,
-    "directory_entry": h.ENTITY_KIND_DIRECTORY_ENTRY, "agent_group": h.ENTITY_KIND_AGENT_GROUP,
-    "tiers": h.ENTITY_KIND_TIERS, "province": h.ENTITY_KIND_PROVINCE,
+    "site": h.ENTITY_KIND_SITE,
+    "skill": h.ENTITY_KIND_SKILL,
+    "business": h.ENTITY_KIND_BUSINESS,
+    "agent": h.ENTITY_KIND_AGENT,
+    "tariff": h.ENTITY_KIND_TARIFF,
+    "routing": h.ENTITY_KIND_ROUTING_POLICY,
+    "directory_entry": h.ENTITY_KIND_DIRECTORY_ENTRY,
+    "agent_group": h.ENTITY_KIND_AGENT_GROUP,
+    "tiers": h.ENTITY_KIND_TIERS,
+    "province": h.ENTITY_KIND_PROVINCE,
     "document": h.ENTITY_KIND_DOCUMENT,
 }
 KIND_CHOICE = click.Choice(sorted(KINDS))
@@ -93,9 +98,12 @@ class HubClient:
     def call(self, fn: Callable[[hg.DirectoryStub], T]) -> T:
         """Run ``fn`` against the leader; follow NOT_LEADER and retry UNAVAILABLE."""
         try:
-            for attempt in Retrying(stop=stop_after_attempt(6),
-                                    wait=wait_exponential(multiplier=0.2, max=2.0),
-                                    retry=retry_if_exception_type(_Retry), reraise=True):
+            for attempt in Retrying(
+                stop=stop_after_attempt(6),
+                wait=wait_exponential(multiplier=0.2, max=2.0),
+                retry=retry_if_exception_type(_Retry),
+                reraise=True,
+            ):
                 with attempt:
                     return self._once(fn)
         except _Retry as exc:
@@ -122,33 +130,46 @@ class HubClient:
     # -- requests ----------------------------------------------------------------------
 
     def entities(self, kind: str) -> tuple[int, list[tuple[str, Any]]]:
-        reply: h.ListEntitiesReply = self.call(lambda s: s.ListEntities(
-            h.ListEntitiesRequest(kind=KIND_ENUM[kind]), timeout=self.timeout_s))  # type: ignore[arg-type]
-        items = [(i, json.loads(e)) for i, e in zip(reply.entity_ids, reply.entities_json,
-                                                    strict=True)]
+        reply: h.ListEntitiesReply = self.call(
+            lambda s: s.ListEntities(
+                h.ListEntitiesRequest(kind=KIND_ENUM[kind]),  # type: ignore[arg-type]
+                timeout=self.timeout_s,
+            )
+        )
+        items = [
+            (i, json.loads(e)) for i, e in zip(reply.entity_ids, reply.entities_json, strict=True)
+        ]
         return reply.version, items
 
     def entity(self, kind: str, ident: str) -> Any | None:
         return next((e for i, e in self.entities(kind)[1] if i == ident), None)
 
     def apply(self, changes: list[h.DirectoryChange]) -> h.ApplyChangeReply:
-        request = h.ApplyChangeRequest(changes=changes, actor=self.actor,
-                                       request_id=f"req_cli{uuid.uuid4().hex}")
+        request = h.ApplyChangeRequest(
+            changes=changes, actor=self.actor, request_id=f"req_cli{uuid.uuid4().hex}"
+        )
         reply: h.ApplyChangeReply = self.call(
-            lambda s: s.ApplyChange(request, timeout=self.timeout_s))
+            lambda s: s.ApplyChange(request, timeout=self.timeout_s)
+        )
         return reply
 
     def import_toml(self, text: str) -> h.ApplyChangeReply:
-        request = h.ImportProvinceRequest(toml=text, actor=self.actor,
-                                          request_id=f"req_cli{uuid.uuid4().hex}")
+        request = h.ImportProvinceRequest(
+            toml=text, actor=self.actor, request_id=f"req_cli{uuid.uuid4().hex}"
+        )
         reply: h.ApplyChangeReply = self.call(
-            lambda s: s.ImportProvince(request, timeout=self.timeout_s))
+            lambda s: s.ImportProvince(request, timeout=self.timeout_s)
+        )
         return reply
 
 
 def upsert(kind: str, ident: str, entity: Any) -> h.DirectoryChange:
-    return h.DirectoryChange(op=h.DirectoryChange.OP_UPSERT, kind=KIND_ENUM[kind],  # type: ignore[arg-type]
-                             entity_id=ident, entity_json=json.dumps(entity).encode("utf-8"))
+    return h.DirectoryChange(
+        op=h.DirectoryChange.OP_UPSERT,
+        kind=KIND_ENUM[kind],  # type: ignore[arg-type]
+        entity_id=ident,
+        entity_json=json.dumps(entity).encode("utf-8"),
+    )
 
 
 def read_entity_file(path: Path) -> dict[str, Any]:
@@ -159,8 +180,9 @@ def read_entity_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as exc:
-        raise CliFailure(f"--file: {path} is not valid {path.suffix.lstrip('.') or 'JSON'}: "
-                         f"{exc}") from None
+        raise CliFailure(
+            f"--file: {path} is not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}"
+        ) from None
     if not isinstance(data, dict):
         raise CliFailure(f"--file: {path} must hold one table (the entity)")
     result = jsonable(data)
@@ -210,15 +232,20 @@ def _run(ctx: click.Context, fn: Callable[[HubClient], None]) -> None:
 
 @click.group()
 @click.option("--hub", envvar="VCC_HUB", default="", help="Hub gRPC endpoint host:port.")
-@click.option("--etcd", envvar="VCC_ETCD", default="",
-              help="etcd endpoint(s) to find the hub leader when --hub is not given "
-                   "(default: the running province's, else 127.0.0.1:2379).")
+@click.option(
+    "--etcd",
+    envvar="VCC_ETCD",
+    default="",
+    help="etcd endpoint(s) to find the hub leader when --hub is not given "
+    "(default: the running province's, else 127.0.0.1:2379).",
+)
 @workdir_option
 @click.option("--operator", envvar="USER", default="operator", help="Recorded as the actor.")
 @click.option("--timeout", "timeout_s", type=float, default=10.0, show_default=True)
 @click.pass_context
-def directory(ctx: click.Context, hub: str, etcd: str, workdir: Path, operator: str,
-              timeout_s: float) -> None:
+def directory(
+    ctx: click.Context, hub: str, etcd: str, workdir: Path, operator: str, timeout_s: float
+) -> None:
     """Read and change the provincial directory (sites, skills, businesses, agents, ...)."""
     ctx.obj = HubClient(hub, ",".join(etcd_endpoints(etcd, workdir)), operator, timeout_s)
 
@@ -229,16 +256,23 @@ def directory(ctx: click.Context, hub: str, etcd: str, workdir: Path, operator: 
 @click.pass_context
 def list_cmd(ctx: click.Context, kind: str, as_json: bool) -> None:
     """List the entities of KIND at the latest version."""
+
     def work(client: HubClient) -> None:
         version, items = client.entities(kind)
         if as_json:
-            click.echo(json.dumps({"version": version, "entities": [e for _, e in items]},
-                                  ensure_ascii=False, indent=2))
+            click.echo(
+                json.dumps(
+                    {"version": version, "entities": [e for _, e in items]},
+                    ensure_ascii=False,
+                    indent=2,
+                )
+            )
             return
         click.echo(f"directory version {version}: {len(items)} {kind}(s)")
         for ident, entity in items:
             name = entity.get("name", "") if isinstance(entity, dict) else ""
             click.echo(f"  {ident or '-'}  {name}".rstrip())
+
     _run(ctx, work)
 
 
@@ -248,11 +282,13 @@ def list_cmd(ctx: click.Context, kind: str, as_json: bool) -> None:
 @click.pass_context
 def show_cmd(ctx: click.Context, kind: str, ident: str) -> None:
     """Print one entity as JSON (singletons such as routing need no ID)."""
+
     def work(client: HubClient) -> None:
         found = client.entity(kind, ident)
         if found is None:
             raise CliFailure(f"no {kind} {ident!r}")
         click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+
     _run(ctx, work)
 
 
@@ -260,13 +296,24 @@ def _change_command(name: str, must_exist: bool) -> Callable[..., None]:
     @directory.command(name)
     @click.argument("kind", type=KIND_CHOICE)
     @click.argument("ident", metavar="[ID]", required=False, default="")
-    @click.option("--file", "file", type=click.Path(dir_okay=False, path_type=Path),
-                  default=None, help="The entity as a table (.toml or .json).")
-    @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-                  help="Set one field (a.b=... for nested; JSON values such as 5, [\"x\"]).")
+    @click.option(
+        "--file",
+        "file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="The entity as a table (.toml or .json).",
+    )
+    @click.option(
+        "--set",
+        "sets",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help='Set one field (a.b=... for nested; JSON values such as 5, ["x"]).',
+    )
     @click.pass_context
-    def command(ctx: click.Context, kind: str, ident: str, file: Path | None,
-                sets: tuple[str, ...]) -> None:
+    def command(
+        ctx: click.Context, kind: str, ident: str, file: Path | None, sets: tuple[str, ...]
+    ) -> None:
         if file is None and not sets:
             raise CliFailure("give --file or at least one --set")
 
@@ -282,12 +329,18 @@ def _change_command(name: str, must_exist: bool) -> Callable[..., None]:
                 entity = dict(current)
             entity = apply_sets(entity, sets)
             reply = client.apply([upsert(kind, key, entity)])
-            click.echo(f"{kind} {key or ''} {'updated' if must_exist else 'added'}: "
-                       f"directory version {reply.version}".replace("  ", " "))
+            click.echo(
+                f"{kind} {key or ''} {'updated' if must_exist else 'added'}: "
+                f"directory version {reply.version}".replace("  ", " ")
+            )
+
         _run(ctx, work)
 
-    command.__doc__ = ("Update an existing entity (whole with --file, or fields with --set)."
-                       if must_exist else "Add a new entity from --file and/or --set.")
+    command.__doc__ = (
+        "Update an existing entity (whole with --file, or fields with --set)."
+        if must_exist
+        else "Add a new entity from --file and/or --set."
+    )
     return command
 
 
@@ -301,23 +354,30 @@ update_cmd = _change_command("update", must_exist=True)
 @click.pass_context
 def remove_cmd(ctx: click.Context, kind: str, ident: str) -> None:
     """Remove an entity (refused while something still refers to it)."""
+
     def work(client: HubClient) -> None:
-        change = h.DirectoryChange(op=h.DirectoryChange.OP_DELETE, kind=KIND_ENUM[kind],  # type: ignore[arg-type]
-                                   entity_id=ident)
+        change = h.DirectoryChange(
+            op=h.DirectoryChange.OP_DELETE,
+            kind=KIND_ENUM[kind],  # type: ignore[arg-type]
+            entity_id=ident,
+        )
         reply = client.apply([change])
         click.echo(f"{kind} {ident} removed: directory version {reply.version}")
+
     _run(ctx, work)
 
 
 @directory.command("assign")
 @click.argument("business")
-@click.option("--sites", required=True, help="Sites that accept the business, e.g. KM,DL "
-                                             "(or 'all').")
+@click.option(
+    "--sites", required=True, help="Sites that accept the business, e.g. KM,DL (or 'all')."
+)
 @click.pass_context
 def assign_cmd(ctx: click.Context, business: str, sites: str) -> None:
     """Set which sites accept BUSINESS."""
-    chosen: Any = "all" if sites.strip() == "all" else [s.strip() for s in sites.split(",")
-                                                        if s.strip()]
+    chosen: Any = (
+        "all" if sites.strip() == "all" else [s.strip() for s in sites.split(",") if s.strip()]
+    )
     if not chosen:
         raise CliFailure("--sites: give at least one site")
 
@@ -327,8 +387,8 @@ def assign_cmd(ctx: click.Context, business: str, sites: str) -> None:
             raise CliFailure(f"no business {business!r}")
         entity = {**current, "accepting_sites": chosen}
         reply = client.apply([upsert("business", business, entity)])
-        click.echo(f"business {business} accepted at {sites}: directory version "
-                   f"{reply.version}")
+        click.echo(f"business {business} accepted at {sites}: directory version {reply.version}")
+
     _run(ctx, work)
 
 
@@ -346,6 +406,7 @@ def import_cmd(ctx: click.Context, path: Path) -> None:
         with working(f"importing {path} at the hub"):
             reply = client.import_toml(text)
         click.echo(f"imported {path}: directory version {reply.version}")
+
     _run(ctx, work)
 
 

@@ -23,14 +23,21 @@ from vcc_ops.target import workdir_option
 from vcc_replication.dead_letters import DeadLetter, list_dead_letters
 
 
-async def fetch_dead_letters(urls: list[str], limit: int = 100,
-                             timeout_s: float = 5.0) -> list[DeadLetter]:
+async def fetch_dead_letters(
+    urls: list[str], limit: int = 100, timeout_s: float = 5.0
+) -> list[DeadLetter]:
     """The newest ``limit`` dead letters from the broker at ``urls``."""
+
     async def quiet(_exc: Exception) -> None:  # the caller reports the failure once
         return None
 
-    nc = await nats.connect(servers=urls, connect_timeout=timeout_s, max_reconnect_attempts=1,
-                            allow_reconnect=False, error_cb=quiet)
+    nc = await nats.connect(
+        servers=urls,
+        connect_timeout=timeout_s,
+        max_reconnect_attempts=1,
+        allow_reconnect=False,
+        error_cb=quiet,
+    )
     try:
         return await list_dead_letters(nc.jetstream(timeout=timeout_s), limit)
     finally:
@@ -46,10 +53,14 @@ def _when(at_ms: int) -> str:
 def render(letters: list[DeadLetter]) -> str:
     if not letters:
         return "no dead letters"
-    lines = [f"{'#':>5}  {'site':<6} {'reason':<7} {'seq':>8} {'tries':>5}  {'when (UTC)':<19}  error"]
+    lines = [
+        f"{'#':>5}  {'site':<6} {'reason':<7} {'seq':>8} {'tries':>5}  {'when (UTC)':<19}  error"
+    ]
     for d in letters:
-        lines.append(f"{d.stream_seq:>5}  {d.site:<6} {d.reason:<7} {d.event_seq or '-':>8} "
-                     f"{d.deliveries:>5}  {_when(d.at_ms):<19}  {d.error}")
+        lines.append(
+            f"{d.stream_seq:>5}  {d.site:<6} {d.reason:<7} {d.event_seq or '-':>8} "
+            f"{d.deliveries:>5}  {_when(d.at_ms):<19}  {d.error}"
+        )
     return "\n".join(lines)
 
 
@@ -59,12 +70,22 @@ def events() -> None:
 
 
 @events.command("dead-letters")
-@click.option("--nats", "nats_urls", envvar="VCC_NATS", default="",
-              help="NATS server URL(s), comma separated (default: the running province's, "
-                   "else nats://127.0.0.1:4222).")
+@click.option(
+    "--nats",
+    "nats_urls",
+    envvar="VCC_NATS",
+    default="",
+    help="NATS server URL(s), comma separated (default: the running province's, "
+    "else nats://127.0.0.1:4222).",
+)
 @workdir_option
-@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000),
-              help="How many of the newest to list.")
+@click.option(
+    "--limit",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="How many of the newest to list.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON array (with the bytes in base64).")
 def dead_letters_cmd(nats_urls: str, workdir: Path, limit: int, as_json: bool) -> None:
     """List the site events the hub moved to the dead letters."""

@@ -26,8 +26,12 @@ class Exit(IntEnum):
     UNREACHABLE = 3
 
 
-UNREACHABLE_KINDS = (ErrorKind.UNAVAILABLE, ErrorKind.EXHAUSTED, ErrorKind.NOT_LEADER,
-                     ErrorKind.INTERNAL)
+UNREACHABLE_KINDS = (
+    ErrorKind.UNAVAILABLE,
+    ErrorKind.EXHAUSTED,
+    ErrorKind.NOT_LEADER,
+    ErrorKind.INTERNAL,
+)
 
 
 def exit_of(err: VccError) -> Exit:
@@ -60,8 +64,14 @@ def resolve_command(root: click.Group, argv: list[str]) -> click.Command:
     while isinstance(cmd, click.Group):
         i = 0
         while i < len(args) and args[i].startswith("-"):
-            opt = next((p for p in cmd.params if isinstance(p, click.Option)
-                        and args[i].split("=", 1)[0] in p.opts), None)
+            opt = next(
+                (
+                    p
+                    for p in cmd.params
+                    if isinstance(p, click.Option) and args[i].split("=", 1)[0] in p.opts
+                ),
+                None,
+            )
             takes_value = opt is not None and not opt.is_flag and not opt.count
             i += 2 if takes_value and "=" not in args[i] else 1
         if i >= len(args):
@@ -69,21 +79,21 @@ def resolve_command(root: click.Group, argv: list[str]) -> click.Command:
         sub = cmd.get_command(click.Context(cmd), args[i])
         if sub is None:
             return cmd
-        cmd, args = sub, args[i + 1:]
+        cmd, args = sub, args[i + 1 :]
     return cmd
 
 
 def json_requested(root: click.Group, argv: list[str]) -> bool:
     """Whether the command line asked for JSON on stdout: a ``--json`` flag (not ``--json
     FILE``) or ``--format json``."""
-    if "--format=json" in argv or any(a == "--format" and b == "json"
-                                      for a, b in itertools.pairwise(argv)):
+    if "--format=json" in argv or any(
+        a == "--format" and b == "json" for a, b in itertools.pairwise(argv)
+    ):
         return True
     if "--json" not in argv:
         return False
     cmd = resolve_command(root, argv)
-    return any(isinstance(p, click.Option) and "--json" in p.opts and p.is_flag
-               for p in cmd.params)
+    return any(isinstance(p, click.Option) and "--json" in p.opts and p.is_flag for p in cmd.params)
 
 
 def fail(message: str, code: int, *, as_json: bool, field: str | None = None) -> NoReturn:

@@ -107,7 +107,9 @@ class ProvinceLauncher:
         self.site_ids = sites or known
         unknown = [s for s in self.site_ids if s not in known]
         if unknown:
-            raise ConfigError(f"unknown site(s) {unknown}; the province has {known}", field="--sites")
+            raise ConfigError(
+                f"unknown site(s) {unknown}; the province has {known}", field="--sites"
+            )
         self.progress = progress
         # extra environment of every hub and site process (e.g. VCC_TIME_SPEED for vcc demo)
         self.node_env = dict(node_env or {})
@@ -128,7 +130,9 @@ class ProvinceLauncher:
         require_local_servers(self.use_postgres)
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "logs").mkdir(exist_ok=True)
-        self.progress("starting NATS JetStream and etcd" + (" and PostgreSQL" if self.use_postgres else ""))
+        self.progress(
+            "starting NATS JetStream and etcd" + (" and PostgreSQL" if self.use_postgres else "")
+        )
         self.infra = Infrastructure(
             self.workdir / "infra",
             postgres=self.use_postgres,
@@ -166,12 +170,22 @@ class ProvinceLauncher:
         infra = self.infra
         one = not self.cluster
         records = [
-            NodeRecord("nats" if one else n.server_name, "nats", n.pid,
-                       metrics=f"http://127.0.0.1:{n.monitor_port}/healthz", log=str(n.log_path))
+            NodeRecord(
+                "nats" if one else n.server_name,
+                "nats",
+                n.pid,
+                metrics=f"http://127.0.0.1:{n.monitor_port}/healthz",
+                log=str(n.log_path),
+            )
             for n in infra.nats_servers
         ] + [
-            NodeRecord("etcd" if one else m.name, "etcd", m.pid, metrics=f"{m.client_url}/health",
-                       log=str(m.log_path))
+            NodeRecord(
+                "etcd" if one else m.name,
+                "etcd",
+                m.pid,
+                metrics=f"{m.client_url}/health",
+                log=str(m.log_path),
+            )
             for m in infra.etcd_members
         ]
         if infra.postgres is not None:

@@ -49,8 +49,9 @@ class SimulatedDialer:
     seconds (``answered``, or ``notified`` by a recorded message when ``recorded``); the
     others are no answer / busy."""
 
-    def __init__(self, answer_rate: float = 0.7, ring_s: float = 0.05, seed: int = 1,
-                 recorded: bool = False) -> None:
+    def __init__(
+        self, answer_rate: float = 0.7, ring_s: float = 0.05, seed: int = 1, recorded: bool = False
+    ) -> None:
         self.answer_rate = answer_rate
         self.ring_s = ring_s
         self.rng = random.Random(seed)
@@ -64,9 +65,19 @@ class SimulatedDialer:
 
 
 def entry_of(msg: s.CampaignEntry) -> CampaignEntry:
-    return CampaignEntry(msg.campaign_id, msg.entry_no, msg.kind, msg.customer_id, msg.phone,
-                         msg.tier, msg.notice, msg.attempts, msg.state, msg.result,
-                         msg.last_attempt_at_ms)
+    return CampaignEntry(
+        msg.campaign_id,
+        msg.entry_no,
+        msg.kind,
+        msg.customer_id,
+        msg.phone,
+        msg.tier,
+        msg.notice,
+        msg.attempts,
+        msg.state,
+        msg.result,
+        msg.last_attempt_at_ms,
+    )
 
 
 @dataclass
@@ -80,9 +91,17 @@ class RunFigures:
 
 
 class PacedCampaign:
-    def __init__(self, channel: grpc.aio.Channel, campaign_id: str, dialer: Dialer, *,
-                 business_id: str = "outbound", ratio: float = 1.0,
-                 patience_s: float = 30.0, poll_s: float = 0.05) -> None:
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        campaign_id: str,
+        dialer: Dialer,
+        *,
+        business_id: str = "outbound",
+        ratio: float = 1.0,
+        patience_s: float = 30.0,
+        poll_s: float = 0.05,
+    ) -> None:
         self.orders = sg.WorkOrdersStub(channel)
         self.remote = sg.RemoteStub(channel)
         self.access = sg.AccessStub(channel)
@@ -97,13 +116,15 @@ class PacedCampaign:
         self.errors: list[str] = []
 
     async def load(self, kind: str, csv_text: str) -> list[CampaignEntry]:
-        reply = await self.orders.LoadCampaign(s.LoadCampaignRequest(
-            campaign_id=self.campaign_id, kind=kind, csv=csv_text), timeout=30)
+        reply = await self.orders.LoadCampaign(
+            s.LoadCampaignRequest(campaign_id=self.campaign_id, kind=kind, csv=csv_text), timeout=30
+        )
         return [entry_of(e) for e in reply.entries]
 
     async def ready_agents(self) -> int:
         reply = await self.remote.GetQueueFigures(
-            s.GetQueueFiguresRequest(business_id=self.business_id), timeout=10)
+            s.GetQueueFiguresRequest(business_id=self.business_id), timeout=10
+        )
         return sum(f.agents_ready for f in reply.figures)
 
     async def step(self) -> list[CampaignEntry]:
@@ -123,8 +144,9 @@ class PacedCampaign:
 
     async def pending(self) -> list[CampaignEntry]:
         """The campaign's pending entries as the site holds them."""
-        reply = await self.orders.ListCampaign(s.CampaignRef(campaign_id=self.campaign_id),
-                                               timeout=10)
+        reply = await self.orders.ListCampaign(
+            s.CampaignRef(campaign_id=self.campaign_id), timeout=10
+        )
         return [e for e in map(entry_of, reply.entries) if e.state == PENDING]
 
     async def _attempt(self, entry: CampaignEntry) -> None:
@@ -132,9 +154,15 @@ class PacedCampaign:
             outcome, agent = await self.dialer.dial(entry), ""
             if outcome == ANSWERED:
                 outcome, agent = await self.to_agent(entry)
-            await self.orders.RecordOutbound(s.RecordOutboundRequest(
-                campaign_id=self.campaign_id, entry_no=entry.entry_no, outcome=outcome,
-                agent_id=agent or "outbound-runner"), timeout=10)
+            await self.orders.RecordOutbound(
+                s.RecordOutboundRequest(
+                    campaign_id=self.campaign_id,
+                    entry_no=entry.entry_no,
+                    outcome=outcome,
+                    agent_id=agent or "outbound-runner",
+                ),
+                timeout=10,
+            )
             self.figures.attempts += 1
             self.figures.reached += outcome in SUCCESS
             self.figures.outcomes[outcome] = self.figures.outcomes.get(outcome, 0) + 1
@@ -149,9 +177,12 @@ class PacedCampaign:
         """The customer picked up: the site queues the call for a ready agent. Returns
         (``reached``, agent) once an agent answered, (``abandoned``, "") when the
         customer hung up first (after ``patience_s``) or the call ended unanswered."""
-        step = await self.orders.ConnectOutbound(s.ConnectOutboundRequest(
-            campaign_id=self.campaign_id, entry_no=entry.entry_no,
-            business_id=self.business_id), timeout=10)
+        step = await self.orders.ConnectOutbound(
+            s.ConnectOutboundRequest(
+                campaign_id=self.campaign_id, entry_no=entry.entry_no, business_id=self.business_id
+            ),
+            timeout=10,
+        )
         ref = s.CallRef(call_id=step.call_id)
         deadline = asyncio.get_running_loop().time() + self.patience_s
         while True:
@@ -179,28 +210,43 @@ class PacedCampaign:
             await asyncio.sleep(poll_s)
 
     async def returned(self) -> Sequence[CampaignEntry]:
-        reply = await self.orders.ReturnedList(s.CampaignRef(campaign_id=self.campaign_id),
-                                               timeout=10)
+        reply = await self.orders.ReturnedList(
+            s.CampaignRef(campaign_id=self.campaign_id), timeout=10
+        )
         return [entry_of(e) for e in reply.entries]
 
 
-async def run_campaign(site: str, campaign_id: str, kind: str, csv_text: str, *,
-                       ratio: float, dialer: Dialer, patience_s: float = 30.0,
-                       give_up_s: float | None = None) -> dict[str, object]:
+async def run_campaign(
+    site: str,
+    campaign_id: str,
+    kind: str,
+    csv_text: str,
+    *,
+    ratio: float,
+    dialer: Dialer,
+    patience_s: float = 30.0,
+    give_up_s: float | None = None,
+) -> dict[str, object]:
     """Load a list at ``site`` (host:port), run it to the end (or until ``give_up_s``
     seconds passed with nothing to start: no agent ready), report the figures."""
     poll_s = 0.2
     idle_rounds = None if give_up_s is None else max(1, int(give_up_s / poll_s))
     async with grpc.aio.insecure_channel(site) as channel:
-        campaign = PacedCampaign(channel, campaign_id, dialer, ratio=ratio,
-                                 patience_s=patience_s)
+        campaign = PacedCampaign(channel, campaign_id, dialer, ratio=ratio, patience_s=patience_s)
         loaded = await campaign.load(kind, csv_text)
         figures = await campaign.run(poll_s, idle_rounds)
         pending = await campaign.pending()
         returned = await campaign.returned()
-    return {"campaign": campaign_id, "entries": len(loaded), "attempts": figures.attempts,
-            "reached": figures.reached, "outcomes": figures.outcomes,
-            "answered_by": figures.answered_by, "max_in_flight": figures.max_in_flight,
-            "rounds": figures.rounds, "still_pending": [e.customer_id for e in pending],
-            "returned_to_billing": [e.customer_id for e in returned],
-            "errors": campaign.errors}
+    return {
+        "campaign": campaign_id,
+        "entries": len(loaded),
+        "attempts": figures.attempts,
+        "reached": figures.reached,
+        "outcomes": figures.outcomes,
+        "answered_by": figures.answered_by,
+        "max_in_flight": figures.max_in_flight,
+        "rounds": figures.rounds,
+        "still_pending": [e.customer_id for e in pending],
+        "returned_to_billing": [e.customer_id for e in returned],
+        "errors": campaign.errors,
+    }

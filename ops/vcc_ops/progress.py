@@ -37,9 +37,13 @@ class Steps:
         self.prefix = prefix
         self._bar: Progress | None = None
         if live_enabled():
-            self._bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                                 TimeElapsedColumn(), console=Console(stderr=True),
-                                 transient=True)
+            self._bar = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
             self._task = self._bar.add_task(prefix, total=None)
             self._bar.start()
 
@@ -72,7 +76,12 @@ def working(message: str) -> Iterator[None]:
     if not live_enabled():
         yield
         return
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
         bar.add_task(message, total=None)
         yield

@@ -44,10 +44,18 @@ from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
 
 T = TypeVar("T")
-VIEWS = {"province": h.REPORT_VIEW_PROVINCE, "site": h.REPORT_VIEW_SITE,
-         "agent": h.REPORT_VIEW_AGENT, "interval": h.REPORT_VIEW_INTERVAL}
-FORMATS = {"table": h.REPORT_FORMAT_TABLE, "csv": h.REPORT_FORMAT_CSV,
-           "json": h.REPORT_FORMAT_JSON, "html": h.REPORT_FORMAT_HTML}
+VIEWS = {
+    "province": h.REPORT_VIEW_PROVINCE,
+    "site": h.REPORT_VIEW_SITE,
+    "agent": h.REPORT_VIEW_AGENT,
+    "interval": h.REPORT_VIEW_INTERVAL,
+}
+FORMATS = {
+    "table": h.REPORT_FORMAT_TABLE,
+    "csv": h.REPORT_FORMAT_CSV,
+    "json": h.REPORT_FORMAT_JSON,
+    "html": h.REPORT_FORMAT_HTML,
+}
 
 
 def parse_time(text: str) -> int:
@@ -111,16 +119,33 @@ def hub_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """``--hub``, ``--etcd`` and ``--workdir``, given to the command as ``target``."""
     f = _pack_target(f)
     f = workdir_option(f)
-    f = click.option("--etcd", default="", envvar="VCC_ETCD",
-                     help="etcd endpoints (comma separated) to find the hub leader")(f)
+    f = click.option(
+        "--etcd",
+        default="",
+        envvar="VCC_ETCD",
+        help="etcd endpoints (comma separated) to find the hub leader",
+    )(f)
     return click.option("--hub", default="", envvar="VCC_HUB", help="hub host:port")(f)
 
 
-def _report(view: str, target: HubTarget, from_: str, to: str, sites: tuple[str, ...],
-            agent: str, fmt: str, out: str) -> None:
-    request = h.GetReportRequest(view=VIEWS[view], from_at_ms=parse_time(from_),
-                                 to_at_ms=parse_time(to), site_ids=list(sites),
-                                 format=FORMATS[fmt], agent_id=agent)
+def _report(
+    view: str,
+    target: HubTarget,
+    from_: str,
+    to: str,
+    sites: tuple[str, ...],
+    agent: str,
+    fmt: str,
+    out: str,
+) -> None:
+    request = h.GetReportRequest(
+        view=VIEWS[view],
+        from_at_ms=parse_time(from_),
+        to_at_ms=parse_time(to),
+        site_ids=list(sites),
+        format=FORMATS[fmt],
+        agent_id=agent,
+    )
 
     async def fn(stub: hg.ReportsStub) -> h.Report:
         reply: h.Report = await stub.GetReport(request, timeout=60)
@@ -149,8 +174,15 @@ def _view_command(view: str) -> click.Command:
     @click.option("--agent", default="", help="only this agent (agent view)")
     @click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default="table")
     @click.option("--out", default="", help="write to this file instead of stdout")
-    def command(target: HubTarget, from_: str, to: str, sites: tuple[str, ...], agent: str,
-                fmt: str, out: str) -> None:
+    def command(
+        target: HubTarget,
+        from_: str,
+        to: str,
+        sites: tuple[str, ...],
+        agent: str,
+        fmt: str,
+        out: str,
+    ) -> None:
         _report(view, target, from_, to, sites, agent, fmt, out)
 
     command.__doc__ = f"The {view} report."
@@ -179,13 +211,30 @@ def reconcile(target: HubTarget, period: str, as_json: bool) -> None:
     """Recompute PERIOD (YYYY-MM) from raw CDRs; exit 1 on any difference."""
     reply: h.ReconcileReply = _period_call(target, "Reconcile", period)
     if as_json:
-        click.echo(json.dumps({"period": period, "balanced": reply.balanced, "differences": [
-            {"item": d.item, "statement_fen": d.statement_fen, "computed_fen": d.computed_fen,
-             "cdr_id": d.cdr_id} for d in reply.differences]}, indent=1))
+        click.echo(
+            json.dumps(
+                {
+                    "period": period,
+                    "balanced": reply.balanced,
+                    "differences": [
+                        {
+                            "item": d.item,
+                            "statement_fen": d.statement_fen,
+                            "computed_fen": d.computed_fen,
+                            "cdr_id": d.cdr_id,
+                        }
+                        for d in reply.differences
+                    ],
+                },
+                indent=1,
+            )
+        )
     else:
         for d in reply.differences:
-            click.echo(f"DIFF {d.item}: stored {d.statement_fen} computed {d.computed_fen}"
-                       + (f" ({d.cdr_id})" if d.cdr_id else ""))
+            click.echo(
+                f"DIFF {d.item}: stored {d.statement_fen} computed {d.computed_fen}"
+                + (f" ({d.cdr_id})" if d.cdr_id else "")
+            )
     if not reply.balanced:
         click.echo(f"{period}: {len(reply.differences)} difference(s)", err=True)
         sys.exit(Exit.DIFFERENCE)
@@ -196,8 +245,9 @@ def reconcile(target: HubTarget, period: str, as_json: bool) -> None:
 def statement_dict(st: h.Statement) -> dict[str, Any]:
     from google.protobuf.json_format import MessageToDict
 
-    return MessageToDict(st, preserving_proto_field_name=True,
-                         always_print_fields_with_no_presence=True)
+    return MessageToDict(
+        st, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
 
 
 @click.group("settle")

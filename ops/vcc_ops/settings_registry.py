@@ -50,5 +50,4 @@ def variables_for(process: str) -> set[str]:
 
 def all_settings() -> list[tuple[SettingInfo, list[str]]]:
     """Every setting with the processes reading it."""
-    return [(info, processes) for part, processes in all_parts().items()
-            for info in describe(part)]
+    return [(info, processes) for part, processes in all_parts().items() for info in describe(part)]

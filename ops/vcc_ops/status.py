@@ -76,8 +76,14 @@ def render_status(report: dict[str, Any]) -> None:
         table.add_column(col)
     for n in report["nodes"]:
         colour = {"healthy": "green", "down": "red"}.get(n["health"], "yellow")
-        table.add_row(n["name"], n["kind"], str(n["pid"]), f"[{colour}]{n['health']}[/]",
-                      n["grpc"], n["metrics"])
+        table.add_row(
+            n["name"],
+            n["kind"],
+            str(n["pid"]),
+            f"[{colour}]{n['health']}[/]",
+            n["grpc"],
+            n["metrics"],
+        )
     console.print(table)
     if report["reason"]:
         console.print(report["reason"])

@@ -57,10 +57,13 @@ def nats_urls(nats: str, workdir: Path) -> list[str]:
 def workdir_option(func: F) -> F:
     """``--workdir``: where ``vcc up`` wrote its state file."""
     option = click.option(
-        "--workdir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_WORKDIR,
+        "--workdir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=DEFAULT_WORKDIR,
         show_default=True,
         help="Find the province that `vcc up --workdir D` runs from its state file "
-             "(when --hub/--etcd/--nats are not given).")
+        "(when --hub/--etcd/--nats are not given).",
+    )
     return option(func)
 
 
@@ -70,4 +73,5 @@ def describe(workdir: Path) -> str:
     if state is None:
         return f"no state file in {workdir}"
     return f"state file {workdir / STATE_FILE}: " + json.dumps(
-        {"etcd": state.etcd_endpoints, "nats": state.nats_url})
+        {"etcd": state.etcd_endpoints, "nats": state.nats_url}
+    )

@@ -58,17 +58,26 @@ def workorders() -> None:
 @click.option("--open", "open_only", is_flag=True, help="Leave out closed orders.")
 @click.option("--overdue", is_flag=True, help="Only orders past their answer deadline.")
 @click.option("--limit", type=int, default=1000, show_default=True)
-def list_orders(target: HubTarget, site: str, as_json: bool, open_only: bool, overdue: bool,
-                limit: int) -> None:
+def list_orders(
+    target: HubTarget, site: str, as_json: bool, open_only: bool, overdue: bool, limit: int
+) -> None:
     """List orders, oldest first."""
-    reply = _call(target, lambda stub: stub.ListOrders(h.ListProvinceOrdersRequest(
-        owner_site_id=site, open_only=open_only, overdue_only=overdue, limit=limit), timeout=30))
+    reply = _call(
+        target,
+        lambda stub: stub.ListOrders(
+            h.ListProvinceOrdersRequest(
+                owner_site_id=site, open_only=open_only, overdue_only=overdue, limit=limit
+            ),
+            timeout=30,
+        ),
+    )
     if as_json:
         click.echo(json.dumps([_dict(o) for o in reply.orders], ensure_ascii=False, indent=1))
         return
     for o in reply.orders:
-        click.echo(f"{o.order_id}  {o.owner_site:<4} {o.order_type:<13} {o.state:<13} "
-                   f"{o.department}")
+        click.echo(
+            f"{o.order_id}  {o.owner_site:<4} {o.order_type:<13} {o.state:<13} {o.department}"
+        )
     click.echo(f"{len(reply.orders)} orders")
 
 
@@ -76,14 +85,20 @@ def list_orders(target: HubTarget, site: str, as_json: bool, open_only: bool, ov
 @_options
 def figures(target: HubTarget, site: str, as_json: bool) -> None:
     """On-time rate by kind and department, outstanding, overdue, callbacks."""
-    reply = _call(target, lambda stub: stub.GetFigures(
-        h.ProvinceFiguresRequest(owner_site_id=site), timeout=30))
+    reply = _call(
+        target,
+        lambda stub: stub.GetFigures(h.ProvinceFiguresRequest(owner_site_id=site), timeout=30),
+    )
     if as_json:
         click.echo(json.dumps([_dict(f) for f in reply.figures], ensure_ascii=False, indent=1))
         return
-    click.echo(f"{'kind':<14}{'department':<32}{'total':>7}{'answered':>9}{'on time':>9}"
-               f"{'outstanding':>12}{'overdue':>8}{'callbacks':>10}")
+    click.echo(
+        f"{'kind':<14}{'department':<32}{'total':>7}{'answered':>9}{'on time':>9}"
+        f"{'outstanding':>12}{'overdue':>8}{'callbacks':>10}"
+    )
     for f in reply.figures:
-        click.echo(f"{f.kind:<14}{f.department[:31]:<32}{f.total:>7}{f.answered:>9}"
-                   f"{f.answered_on_time:>9}{f.outstanding:>12}{f.overdue:>8}"
-                   f"{f.callbacks_done:>5}/{f.callbacks_required:<4}")
+        click.echo(
+            f"{f.kind:<14}{f.department[:31]:<32}{f.total:>7}{f.answered:>9}"
+            f"{f.answered_on_time:>9}{f.outstanding:>12}{f.overdue:>8}"
+            f"{f.callbacks_done:>5}/{f.callbacks_required:<4}"
+        )

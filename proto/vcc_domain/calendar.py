@@ -108,12 +108,15 @@ class WorkCalendar:
         return self.day_start_ms(due + timedelta(days=1))
 
 
-def calendar_from_lists(holidays: Iterable[str] = (), workdays: Iterable[str] = (),
-                        *, cutoff_hour: int = 17) -> WorkCalendar:
+def calendar_from_lists(
+    holidays: Iterable[str] = (), workdays: Iterable[str] = (), *, cutoff_hour: int = 17
+) -> WorkCalendar:
     """A calendar from ISO dates (``"2025-10-01"``), e.g. read from configuration."""
-    return WorkCalendar(frozenset(date.fromisoformat(d.strip()) for d in holidays if d.strip()),
-                        frozenset(date.fromisoformat(d.strip()) for d in workdays if d.strip()),
-                        cutoff_hour=cutoff_hour)
+    return WorkCalendar(
+        frozenset(date.fromisoformat(d.strip()) for d in holidays if d.strip()),
+        frozenset(date.fromisoformat(d.strip()) for d in workdays if d.strip()),
+        cutoff_hour=cutoff_hour,
+    )
 
 
 def _span(first: str, last: str) -> list[str]:
@@ -124,8 +127,13 @@ def _span(first: str, last: str) -> list[str]:
 #: The national schedule of 2025 (holidays and make-up working days), the default of a
 #: site; configure other years with ``calendar_from_lists``.
 CN_2025 = calendar_from_lists(
-    holidays=["2025-01-01", *_span("2025-01-28", "2025-02-04"), *_span("2025-04-04", "2025-04-06"),
-              *_span("2025-05-01", "2025-05-05"), *_span("2025-05-31", "2025-06-02"),
-              *_span("2025-10-01", "2025-10-08")],
+    holidays=[
+        "2025-01-01",
+        *_span("2025-01-28", "2025-02-04"),
+        *_span("2025-04-04", "2025-04-06"),
+        *_span("2025-05-01", "2025-05-05"),
+        *_span("2025-05-31", "2025-06-02"),
+        *_span("2025-10-01", "2025-10-08"),
+    ],
     workdays=["2025-01-26", "2025-02-08", "2025-04-27", "2025-09-28", "2025-10-11"],
 )

@@ -71,4 +71,3 @@ def wall_seconds(clock: Clock, seconds: float) -> float:
     """How long ``seconds`` of the clock's time last on the wall (for event-loop timers)."""
     speed = getattr(clock, "speed", 1.0)
     return seconds / speed if isinstance(speed, int | float) and speed > 0 else seconds
-

@@ -63,19 +63,22 @@ class KindSpec:
     singleton: bool = False
 
 
-KINDS: dict[str, KindSpec] = {k.kind: k for k in (
-    KindSpec("site", "sites", "id"),
-    KindSpec("skill", "skills", "id"),
-    KindSpec("business", "businesses", "id"),
-    KindSpec("agent", "agents", "id"),
-    KindSpec("agent_group", "agent_groups", None),
-    KindSpec("tariff", "tariffs", "version"),
-    KindSpec("directory_entry", "directory", "number"),
-    KindSpec("routing", "routing", None, singleton=True),
-    KindSpec("tiers", "customer_tiers", None, singleton=True),
-    KindSpec("province", "province", None, singleton=True),
-    KindSpec("document", "", None, singleton=True),
-)}
+KINDS: dict[str, KindSpec] = {
+    k.kind: k
+    for k in (
+        KindSpec("site", "sites", "id"),
+        KindSpec("skill", "skills", "id"),
+        KindSpec("business", "businesses", "id"),
+        KindSpec("agent", "agents", "id"),
+        KindSpec("agent_group", "agent_groups", None),
+        KindSpec("tariff", "tariffs", "version"),
+        KindSpec("directory_entry", "directory", "number"),
+        KindSpec("routing", "routing", None, singleton=True),
+        KindSpec("tiers", "customer_tiers", None, singleton=True),
+        KindSpec("province", "province", None, singleton=True),
+        KindSpec("document", "", None, singleton=True),
+    )
+}
 OPS = ("upsert", "delete")
 
 
@@ -96,8 +99,9 @@ class Change:
 def kind_spec(kind: str, field: str = "kind") -> KindSpec:
     spec = KINDS.get(kind)
     if spec is None:
-        raise InvalidInput(f"unknown entity kind {kind!r}; expected one of "
-                           f"{', '.join(KINDS)}", field=field)
+        raise InvalidInput(
+            f"unknown entity kind {kind!r}; expected one of {', '.join(KINDS)}", field=field
+        )
     return spec
 
 
@@ -127,8 +131,9 @@ def document_from_toml(text: str, source: str = "<province>") -> Document:
 
 
 def canonical_json(doc: Any) -> bytes:
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode("utf-8")
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
 
 
 def document_hash(doc: Document) -> str:
@@ -139,8 +144,9 @@ def loads_json(raw: bytes | str, field: str, *, max_bytes: int = MAX_ENTITY_BYTE
     """Parse JSON from the API, naming ``field`` when it is too large or malformed."""
     size = len(raw.encode("utf-8") if isinstance(raw, str) else raw)
     if size > max_bytes:
-        raise InvalidInput(f"{field}: {size} bytes is over the limit of {max_bytes} bytes",
-                           field=field)
+        raise InvalidInput(
+            f"{field}: {size} bytes is over the limit of {max_bytes} bytes", field=field
+        )
     try:
         return jsonable(check_depth(parse_bounded(lambda: json.loads(raw), field), field))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -155,8 +161,15 @@ def change_from_dict(data: Any, index: int = 0) -> Change:
     unknown = sorted(set(data) - {"kind", "op", "id", "entity"})
     if unknown:
         raise InvalidInput(f"{at}.{unknown[0]}: unknown key", field=f"{at}.{unknown[0]}")
-    return check_change(Change(str(data.get("kind", "")), str(data.get("op", "")),
-                               str(data.get("id", "") or ""), data.get("entity")), index)
+    return check_change(
+        Change(
+            str(data.get("kind", "")),
+            str(data.get("op", "")),
+            str(data.get("id", "") or ""),
+            data.get("entity"),
+        ),
+        index,
+    )
 
 
 def check_change(change: Change, index: int = 0) -> Change:
@@ -164,14 +177,17 @@ def check_change(change: Change, index: int = 0) -> Change:
     at = f"changes[{index}]"
     spec = kind_spec(change.kind, f"{at}.kind")
     if change.op not in OPS:
-        raise InvalidInput(f"{at}.op: must be upsert or delete, got {change.op!r}",
-                           field=f"{at}.op")
+        raise InvalidInput(
+            f"{at}.op: must be upsert or delete, got {change.op!r}", field=f"{at}.op"
+        )
     if change.op == "upsert" and not isinstance(change.entity, Mapping):
-        raise InvalidInput(f"{at}.entity: an upsert needs the entity as a table",
-                           field=f"{at}.entity")
+        raise InvalidInput(
+            f"{at}.entity: an upsert needs the entity as a table", field=f"{at}.entity"
+        )
     if change.op == "delete" and spec.singleton:
-        raise InvalidInput(f"{at}.op: {change.kind} cannot be deleted, only replaced",
-                           field=f"{at}.op")
+        raise InvalidInput(
+            f"{at}.op: {change.kind} cannot be deleted, only replaced", field=f"{at}.op"
+        )
     if change.op == "delete" and not change.id:
         raise InvalidInput(f"{at}.id: a delete names the entity", field=f"{at}.id")
     return change
@@ -222,8 +238,10 @@ def _apply_keyed(items: list[Any], key: str, change: Change, at: str) -> None:
         entity = dict(jsonable(change.entity))
         given = entity.get(key)
         if change.id and given is not None and str(given) != change.id:
-            raise InvalidInput(f"{at}.entity.{key}: {given!r} does not match the id "
-                               f"{change.id!r} of the change", field=f"{at}.entity.{key}")
+            raise InvalidInput(
+                f"{at}.entity.{key}: {given!r} does not match the id {change.id!r} of the change",
+                field=f"{at}.entity.{key}",
+            )
         if given is None:
             if not change.id:
                 raise InvalidInput(f"{at}.id: the entity has no {key}", field=f"{at}.id")
@@ -231,8 +249,14 @@ def _apply_keyed(items: list[Any], key: str, change: Change, at: str) -> None:
         target = str(entity[key])
     else:
         entity, target = {}, change.id
-    pos = next((n for n, item in enumerate(items)
-                if isinstance(item, Mapping) and str(item.get(key)) == target), None)
+    pos = next(
+        (
+            n
+            for n, item in enumerate(items)
+            if isinstance(item, Mapping) and str(item.get(key)) == target
+        ),
+        None,
+    )
     if change.op == "delete":
         if pos is None:
             raise NotFound(f"{at}.id: no {change.kind} {target!r}", field=f"{at}.id")
@@ -250,12 +274,16 @@ def _apply_positional(items: list[Any], change: Change, at: str) -> None:
     try:
         pos = int(change.id)
     except ValueError:
-        raise InvalidInput(f"{at}.id: a {change.kind} is addressed by its position "
-                           f"(0, 1, ...), got {change.id!r}", field=f"{at}.id") from None
+        raise InvalidInput(
+            f"{at}.id: a {change.kind} is addressed by its position (0, 1, ...), got {change.id!r}",
+            field=f"{at}.id",
+        ) from None
     limit = len(items) if change.op == "upsert" else len(items) - 1
     if not 0 <= pos <= limit:
-        raise NotFound(f"{at}.id: no {change.kind} at position {pos} "
-                       f"(there are {len(items)})", field=f"{at}.id")
+        raise NotFound(
+            f"{at}.id: no {change.kind} at position {pos} (there are {len(items)})",
+            field=f"{at}.id",
+        )
     if change.op == "delete":
         del items[pos]
     elif pos == len(items):
@@ -280,8 +308,9 @@ def validate(doc: Document, source: str = "directory") -> Province:
         raise ConfigError(err.message, field=first, **err.details) from None
 
 
-def apply_and_validate(doc: Document, changes: Sequence[Change],
-                       source: str = "directory") -> tuple[Document, Province]:
+def apply_and_validate(
+    doc: Document, changes: Sequence[Change], source: str = "directory"
+) -> tuple[Document, Province]:
     new = apply_changes(doc, changes)
     return new, validate(new, source)
 

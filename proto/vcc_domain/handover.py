@@ -28,22 +28,37 @@ class Handover:
     acknowledged_at_ms: int = 0
 
 
-def build_handover(handover_id: str, site_id: str, outgoing: str, orders: Iterable[WorkOrder],
-                   now_ms: int, notes: str = "") -> Handover:
+def build_handover(
+    handover_id: str,
+    site_id: str,
+    outgoing: str,
+    orders: Iterable[WorkOrder],
+    now_ms: int,
+    notes: str = "",
+) -> Handover:
     mine = [o for o in orders if not o.is_reference]
     unfinished = sorted(o.order_id for o in mine if o.state != CLOSED)
     callbacks = [o.order_id for o in due_callbacks(mine, now_ms)]
-    incidents = sorted({o.incident for o in mine
-                        if o.incident and o.state in OPEN_DEPARTMENT})
-    return Handover(handover_id, site_id, outgoing, now_ms, tuple(unfinished),
-                    tuple(callbacks), tuple(incidents), notes)
+    incidents = sorted({o.incident for o in mine if o.incident and o.state in OPEN_DEPARTMENT})
+    return Handover(
+        handover_id,
+        site_id,
+        outgoing,
+        now_ms,
+        tuple(unfinished),
+        tuple(callbacks),
+        tuple(incidents),
+        notes,
+    )
 
 
 def acknowledge(handover: Handover, incoming: str, now_ms: int) -> Handover:
     if handover.acknowledged_at_ms:
-        raise Conflict(f"handover {handover.handover_id} was already acknowledged by "
-                       f"{handover.incoming_leader}", field="handover")
+        raise Conflict(
+            f"handover {handover.handover_id} was already acknowledged by "
+            f"{handover.incoming_leader}",
+            field="handover",
+        )
     if not incoming or incoming == handover.outgoing_leader:
-        raise InvalidInput("the incoming leader must be another person",
-                           field="incoming_leader")
+        raise InvalidInput("the incoming leader must be another person", field="incoming_leader")
     return replace(handover, incoming_leader=incoming, acknowledged_at_ms=now_ms)

@@ -60,8 +60,11 @@ def new_id(prefix: str, now_ms: int | None = None) -> str:
 def id_prefix(value: str) -> str:
     """The type prefix of a global ID; raises ValueError on a malformed ID."""
     prefix, sep, body = value.partition("_")
-    if not sep or prefix not in PREFIXES or len(body) != 26 or any(
-        c not in _CROCKFORD for c in body
+    if (
+        not sep
+        or prefix not in PREFIXES
+        or len(body) != 26
+        or any(c not in _CROCKFORD for c in body)
     ):
         raise ValueError(f"malformed id: {value[:64]!r}")
     return prefix

@@ -26,8 +26,9 @@ def parse_bounded(parse: Callable[[], T], field: str) -> T:
     try:
         return parse()
     except RecursionError:
-        raise InvalidInput(f"the document is nested deeper than {MAX_DEPTH} levels",
-                           field=field) from None
+        raise InvalidInput(
+            f"the document is nested deeper than {MAX_DEPTH} levels", field=field
+        ) from None
 
 
 def check_depth(value: Any, field: str, limit: int = MAX_DEPTH) -> Any:
@@ -43,7 +44,6 @@ def check_depth(value: Any, field: str, limit: int = MAX_DEPTH) -> Any:
         else:
             continue
         if depth > limit:
-            raise InvalidInput(f"the document is nested deeper than {limit} levels",
-                               field=field)
+            raise InvalidInput(f"the document is nested deeper than {limit} levels", field=field)
         stack.extend((child, depth + 1) for child in children)
     return value

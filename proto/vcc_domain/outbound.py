@@ -52,26 +52,34 @@ def call_order(entries: Iterable[CampaignEntry]) -> list[CampaignEntry]:
     """Pending entries in calling order: key customers first, then fewest attempts, then
     tier, then list position."""
     pending = [e for e in entries if e.state == PENDING]
-    return sorted(pending, key=lambda e: (e.tier not in KEY_TIERS, e.attempts,
-                                          tier_rank(e.tier), e.entry_no))
+    return sorted(
+        pending, key=lambda e: (e.tier not in KEY_TIERS, e.attempts, tier_rank(e.tier), e.entry_no)
+    )
 
 
-def record_attempt(entry: CampaignEntry, outcome: str, now_ms: int,
-                   max_attempts: int = 3) -> CampaignEntry:
+def record_attempt(
+    entry: CampaignEntry, outcome: str, now_ms: int, max_attempts: int = 3
+) -> CampaignEntry:
     """The entry after one attempt with ``outcome`` (success or failure codes above)."""
     if entry.state != PENDING:
-        raise Conflict(f"entry {entry.entry_no} of {entry.campaign_id} is {entry.state}",
-                       field="state")
+        raise Conflict(
+            f"entry {entry.entry_no} of {entry.campaign_id} is {entry.state}", field="state"
+        )
     if outcome not in SUCCESS | FAILURE:
-        raise InvalidInput(f"unknown outcome; one of {sorted(SUCCESS | FAILURE)}",
-                           field="outcome")
+        raise InvalidInput(f"unknown outcome; one of {sorted(SUCCESS | FAILURE)}", field="outcome")
     attempts = entry.attempts + 1
     if outcome in SUCCESS:
         state = DONE
     else:
         state = RETURNED if attempts >= max_attempts else PENDING
-    return replace(entry, attempts=attempts, state=state, result=outcome,
-                   last_attempt_at_ms=now_ms, updated_at_ms=now_ms)
+    return replace(
+        entry,
+        attempts=attempts,
+        state=state,
+        result=outcome,
+        last_attempt_at_ms=now_ms,
+        updated_at_ms=now_ms,
+    )
 
 
 def returned_list(entries: Iterable[CampaignEntry]) -> list[CampaignEntry]:
@@ -79,8 +87,9 @@ def returned_list(entries: Iterable[CampaignEntry]) -> list[CampaignEntry]:
     return sorted((e for e in entries if e.state == RETURNED), key=lambda e: e.entry_no)
 
 
-def parse_campaign_csv(campaign_id: str, kind: str, text: str,
-                       now_ms: int = 0) -> list[CampaignEntry]:
+def parse_campaign_csv(
+    campaign_id: str, kind: str, text: str, now_ms: int = 0
+) -> list[CampaignEntry]:
     """Entries from CSV with a header: ``customer_id,phone[,tier][,notice]``."""
     if kind not in KINDS:
         raise InvalidInput(f"unknown campaign kind; one of {sorted(KINDS)}", field="kind")
@@ -96,9 +105,18 @@ def parse_campaign_csv(campaign_id: str, kind: str, text: str,
         tier = (row.get("tier") or "ordinary").strip() or "ordinary"
         if tier not in TIERS:
             raise InvalidInput(f"row {n + 2}: unknown tier {tier!r}", field="csv.tier")
-        entries.append(CampaignEntry(campaign_id, n, kind, (row.get("customer_id") or "").strip(),
-                                     phone, tier, (row.get("notice") or "").strip(),
-                                     updated_at_ms=now_ms))
+        entries.append(
+            CampaignEntry(
+                campaign_id,
+                n,
+                kind,
+                (row.get("customer_id") or "").strip(),
+                phone,
+                tier,
+                (row.get("notice") or "").strip(),
+                updated_at_ms=now_ms,
+            )
+        )
     return entries
 
 
@@ -117,8 +135,9 @@ def pace(ready_agents: int, in_flight: int, ratio: float = 1.0) -> int:
     return max(0, int(ready_agents * ratio) - in_flight)
 
 
-def next_batch(entries: Iterable[CampaignEntry], in_flight: Iterable[int],
-               slots: int) -> list[CampaignEntry]:
+def next_batch(
+    entries: Iterable[CampaignEntry], in_flight: Iterable[int], slots: int
+) -> list[CampaignEntry]:
     """The next ``slots`` pending entries in calling order, leaving out those being called."""
     busy = set(in_flight)
-    return [e for e in call_order(entries) if e.entry_no not in busy][:max(0, slots)]
+    return [e for e in call_order(entries) if e.entry_no not in busy][: max(0, slots)]

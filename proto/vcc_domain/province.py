@@ -220,10 +220,21 @@ def expand_agent_group(group: AgentGroup) -> tuple[Agent, ...]:
             skills = dict.fromkeys(group.skills, level)
         else:
             skills = {group.skills[i % len(group.skills)]: level}
-        general = group.general_levels[i % len(group.general_levels)] if group.general_levels else None
+        general = (
+            group.general_levels[i % len(group.general_levels)] if group.general_levels else None
+        )
         agent_id = group.agent_id(i)
-        agents.append(Agent(agent_id, f"{group.name_prefix} {agent_id}", group.site, group.role,
-                            skills, general, group.password_hash))
+        agents.append(
+            Agent(
+                agent_id,
+                f"{group.name_prefix} {agent_id}",
+                group.site,
+                group.role,
+                skills,
+                general,
+                group.password_hash,
+            )
+        )
     return tuple(agents)
 
 
@@ -249,7 +260,10 @@ class Tariff:
     def inter_site_fee_fen(self, handled_s: float) -> int:
         if handled_s <= 0:
             return 0
-        return self.inter_site_fen_per_call + math.ceil(handled_s / 60) * self.inter_site_fen_per_minute
+        return (
+            self.inter_site_fen_per_call
+            + math.ceil(handled_s / 60) * self.inter_site_fen_per_minute
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,8 +416,11 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 def _plain(value: Any) -> Any:
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)
-                if not f.name.startswith("_")}
+        return {
+            f.name: _plain(getattr(value, f.name))
+            for f in fields(value)
+            if not f.name.startswith("_")
+        }
     if isinstance(value, StrEnum):
         return value.value
     if isinstance(value, Mapping):

@@ -26,7 +26,9 @@ def read_ivr(t: Table | None, default_max_invalid: int) -> IvrMenu:
     ids: dict[str, int] = {}
     for i, node in enumerate(nodes):
         if node.id and node.id in ids:
-            t.problem(f"nodes[{i}].id", f"duplicate IVR node {node.id!r} (first at nodes[{ids[node.id]}])")
+            t.problem(
+                f"nodes[{i}].id", f"duplicate IVR node {node.id!r} (first at nodes[{ids[node.id]}])"
+            )
         ids.setdefault(node.id, i)
     if root and root not in ids:
         t.problem("root", f"unknown IVR node {root!r}")
@@ -62,11 +64,20 @@ def _read_node(t: Table) -> IvrNode:
     if kind == NodeKind.SELF_SERVICE and not t.has("service"):
         t.problem("service", f"a self_service node needs one of {', '.join(SelfService)}")
     if kind != NodeKind.SELF_SERVICE and (service or after is not None):
-        t.problem("service" if service else "next",
-                  f"only self_service nodes have service/next (this node is {kind!r})")
+        t.problem(
+            "service" if service else "next",
+            f"only self_service nodes have service/next (this node is {kind!r})",
+        )
     t.close()
-    return IvrNode(node_id, NodeKind(kind or NodeKind.MENU), prompt, options, queue,
-                   SelfService(service) if service else None, after)
+    return IvrNode(
+        node_id,
+        NodeKind(kind or NodeKind.MENU),
+        prompt,
+        options,
+        queue,
+        SelfService(service) if service else None,
+        after,
+    )
 
 
 def read_work_order(t: Table | None) -> WorkOrderSpec | None:
@@ -76,8 +87,9 @@ def read_work_order(t: Table | None) -> WorkOrderSpec | None:
     deadline = t.integer("deadline_working_days", lo=0, hi=365)
     latest = t.integer("latest_working_days", deadline, lo=0, hi=365)
     if latest < deadline:
-        t.problem("latest_working_days", f"must be >= deadline_working_days ({deadline}), "
-                                         f"got {latest}")
+        t.problem(
+            "latest_working_days", f"must be >= deadline_working_days ({deadline}), got {latest}"
+        )
     spec = WorkOrderSpec(
         type=t.string("type", pattern=FIELD_NAME),
         department=t.string("department"),

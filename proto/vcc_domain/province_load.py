@@ -72,8 +72,9 @@ def parse_province_mapping(data: Mapping[str, Any], source: str = "<province>") 
     reader checks it, so every problem still names its field path.
     """
     if not isinstance(data, Mapping):
-        raise ConfigError(f"a province document must be a table, got {type(data).__name__}",
-                          source=source)
+        raise ConfigError(
+            f"a province document must be a table, got {type(data).__name__}", source=source
+        )
     check_depth(data, "province")
     problems = Problems()
     province = _read(Table(data, "", problems))
@@ -87,7 +88,9 @@ def load_province_file(path: str | Path) -> Province:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read province file {str(path)!r}: {exc}", source=str(path)) from None
+        raise ConfigError(
+            f"cannot read province file {str(path)!r}: {exc}", source=str(path)
+        ) from None
     return parse_province(text, str(path))
 
 
@@ -95,10 +98,11 @@ def _toml_error(exc: tomllib.TOMLDecodeError, source: str) -> ConfigError:
     message = str(exc)
     match = _LINE.search(message)
     if match is None:
-        return ConfigError(f"{message} (malformed TOML)", field="end of file", source=source,
-                           problems=[message])
+        return ConfigError(
+            f"{message} (malformed TOML)", field="end of file", source=source, problems=[message]
+        )
     line, column = match.groups()
-    text = f"{message[:match.start()]} (column {column})"
+    text = f"{message[: match.start()]} (column {column})"
     return ConfigError(text, field=f"line {line}", source=source, problems=[f"line {line}: {text}"])
 
 
@@ -133,8 +137,9 @@ def _read(root: Table) -> Province | None:
 
     routing = _read_routing(root.table("routing"))
     tiers = _read_tiers(root.table("customer_tiers"))
-    businesses = _read_businesses(root.tables("businesses", required=True), routing, tiers,
-                                  site_ids, skill_ids, p)
+    businesses = _read_businesses(
+        root.tables("businesses", required=True), routing, tiers, site_ids, skill_ids, p
+    )
     business_ids = {b.id for b in businesses}
     if general and general not in business_ids:
         p.add("province.general_business", f"unknown business {general!r}")
@@ -150,8 +155,19 @@ def _read(root: Table) -> Province | None:
     root.close()
     if p:
         return None
-    return Province(name, access, general, tuple(sites), tuple(skills), tuple(businesses),
-                    tuple(agents), tuple(tariffs), routing, tiers, tuple(directory))
+    return Province(
+        name,
+        access,
+        general,
+        tuple(sites),
+        tuple(skills),
+        tuple(businesses),
+        tuple(agents),
+        tuple(tariffs),
+        routing,
+        tiers,
+        tuple(directory),
+    )
 
 
 def _read_routing(t: Table | None) -> RoutingPolicy:
@@ -174,8 +190,10 @@ def _read_sl(t: Table | None, defaults: dict[str, SLTarget]) -> dict[str, SLTarg
             continue
         if sub is not None:
             base = defaults[tier]
-            out[tier] = SLTarget(sub.integer("percent", base.percent, lo=0, hi=100),
-                                 sub.integer("within_s", base.within_s, lo=1))
+            out[tier] = SLTarget(
+                sub.integer("percent", base.percent, lo=0, hi=100),
+                sub.integer("within_s", base.within_s, lo=1),
+            )
             sub.close()
     return out
 
@@ -186,14 +204,21 @@ def _read_tiers(t: Table | None) -> CustomerTiers:
     levels = _read_sl(t.table("service_level"), DEFAULT_SL)
     callback: dict[str, int] = {"middle": 24}
     if t.has("callback_within_hours"):
-        callback = t.number_map("callback_within_hours", 1, 24 * 30, integer=True,
-                                key_choices=frozenset(TIERS))
+        callback = t.number_map(
+            "callback_within_hours", 1, 24 * 30, integer=True, key_choices=frozenset(TIERS)
+        )
     t.close()
     return CustomerTiers(levels, callback)
 
 
-def _read_businesses(tables: list[Table], routing: RoutingPolicy, tiers: CustomerTiers,
-                     site_ids: set[str], skill_ids: set[str], p: Problems) -> list[Business]:
+def _read_businesses(
+    tables: list[Table],
+    routing: RoutingPolicy,
+    tiers: CustomerTiers,
+    site_ids: set[str],
+    skill_ids: set[str],
+    p: Problems,
+) -> list[Business]:
     out: list[Business] = []
     code_owner: dict[str, str] = {}
     for t in tables:
@@ -202,22 +227,29 @@ def _read_businesses(tables: list[Table], routing: RoutingPolicy, tiers: Custome
         codes = t.strings("dialed_codes", (), CODE)
         for i, code in enumerate(codes):
             if code in code_owner:
-                t.problem(f"dialed_codes[{i}]",
-                          f"{code!r} is already used by business {code_owner[code]!r}")
+                t.problem(
+                    f"dialed_codes[{i}]",
+                    f"{code!r} is already used by business {code_owner[code]!r}",
+                )
             code_owner.setdefault(code, bid)
         skill = t.string("skill", pattern=LOWER_ID)
         if skill and skill not in skill_ids:
             t.problem("skill", f"unknown skill {skill!r}")
-        out.append(Business(
-            id=bid, name=t.string("name"), kind=BusinessKind(kind or "inquiry"),
-            dialed_codes=codes, skill=skill,
-            ivr=read_ivr(t.table("ivr", required=True), routing.max_invalid_tries),
-            service_levels=_read_sl(t.table("service_level"), dict(tiers.service_levels)),
-            overflow_after_s=t.integer("overflow_after_s", DEFAULT_OVERFLOW_S, lo=0),
-            accepting_sites=_accepting(t, site_ids),
-            work_order=read_work_order(t.table("work_order")),
-            requires_identity=t.boolean("requires_identity", False),
-        ))
+        out.append(
+            Business(
+                id=bid,
+                name=t.string("name"),
+                kind=BusinessKind(kind or "inquiry"),
+                dialed_codes=codes,
+                skill=skill,
+                ivr=read_ivr(t.table("ivr", required=True), routing.max_invalid_tries),
+                service_levels=_read_sl(t.table("service_level"), dict(tiers.service_levels)),
+                overflow_after_s=t.integer("overflow_after_s", DEFAULT_OVERFLOW_S, lo=0),
+                accepting_sites=_accepting(t, site_ids),
+                work_order=read_work_order(t.table("work_order")),
+                requires_identity=t.boolean("requires_identity", False),
+            )
+        )
         t.close()
     _dupes(((t.at("id"), b.id) for t, b in zip(tables, out, strict=True)), "business", p)
     ids = {b.id for b in out}
@@ -236,8 +268,10 @@ def _accepting(t: Table, site_ids: set[str]) -> tuple[str, ...]:
         t.strings("accepting_sites", ())
         return tuple(sorted(site_ids))
     if isinstance(t.data["accepting_sites"], str):
-        t.problem("accepting_sites", f"must be \"all\" or an array of site ids, got "
-                                     f"{t.data['accepting_sites']!r}")
+        t.problem(
+            "accepting_sites",
+            f'must be "all" or an array of site ids, got {t.data["accepting_sites"]!r}',
+        )
     chosen = t.strings("accepting_sites", ())
     for i, sid in enumerate(chosen):
         if sid and sid not in site_ids:
@@ -252,8 +286,9 @@ def _check_role(t: Table, role: str, has_skills: bool, general: Any, general_key
         t.problem("skills", "a specialist needs at least one skill")
 
 
-def _read_agents(root: Table, site_ids: set[str], skill_ids: set[str],
-                 site_names: dict[str, str]) -> list[Agent]:
+def _read_agents(
+    root: Table, site_ids: set[str], skill_ids: set[str], site_names: dict[str, str]
+) -> list[Agent]:
     roles = frozenset(Role)
     agents: list[Agent] = []
     owners: list[tuple[str, str]] = []
@@ -270,8 +305,17 @@ def _read_agents(root: Table, site_ids: set[str], skill_ids: set[str],
                 t.problem(f"skills.{name}", f"unknown skill {name!r}")
         _check_role(t, role, bool(skills), general, "general_level")
         password_hash = t.string("password_hash", "", pattern=PASSWORD_HASH)
-        agents.append(Agent(agent_id, t.string("name"), site, Role(role or "general"),
-                            skills, general, password_hash))
+        agents.append(
+            Agent(
+                agent_id,
+                t.string("name"),
+                site,
+                Role(role or "general"),
+                skills,
+                general,
+                password_hash,
+            )
+        )
         owners.append((t.at("id"), agent_id))
         t.close()
     next_number: dict[str, int] = {}
@@ -282,8 +326,9 @@ def _read_agents(root: Table, site_ids: set[str], skill_ids: set[str],
         if len(agents) + group.count > MAX_AGENTS:
             t.problem("count", f"the province would have more than {MAX_AGENTS} agents")
             break  # expanding further only costs memory: the file is refused anyway
-        next_number[group.id_prefix] = max(next_number.get(group.id_prefix, 1),
-                                           group.start + group.count)
+        next_number[group.id_prefix] = max(
+            next_number.get(group.id_prefix, 1), group.start + group.count
+        )
         for agent in expand_agent_group(group):
             agents.append(agent)
             owners.append((t.path, agent.id))
@@ -291,8 +336,13 @@ def _read_agents(root: Table, site_ids: set[str], skill_ids: set[str],
     return agents
 
 
-def _read_group(t: Table, site_ids: set[str], skill_ids: set[str], site_names: dict[str, str],
-                next_number: dict[str, int]) -> AgentGroup | None:
+def _read_group(
+    t: Table,
+    site_ids: set[str],
+    skill_ids: set[str],
+    site_names: dict[str, str],
+    next_number: dict[str, int],
+) -> AgentGroup | None:
     before = len(t.problems.items)
     site = t.string("site")
     if site and site not in site_ids:
@@ -316,28 +366,50 @@ def _read_group(t: Table, site_ids: set[str], skill_ids: set[str], site_names: d
     t.close()
     if len(t.problems.items) > before:
         return None
-    return AgentGroup(site, count, prefix, start, Role(role), skills, GroupPattern(pattern),
-                      levels, general, name_prefix, password_hash)
+    return AgentGroup(
+        site,
+        count,
+        prefix,
+        start,
+        Role(role),
+        skills,
+        GroupPattern(pattern),
+        levels,
+        general,
+        name_prefix,
+        password_hash,
+    )
 
 
 def _read_tariffs(tables: list[Table]) -> list[Tariff]:
     out = []
     for t in tables:
-        out.append(Tariff(
-            version=t.string("version"),
-            effective_from=t.day("effective_from"),
-            access_fen_per_unit=t.integer("access_fen_per_unit", 18, lo=0),
-            unit_seconds=t.integer("unit_seconds", 180, lo=1),
-            inter_site_fen_per_call=t.integer("inter_site_fen_per_call", 0, lo=0),
-            inter_site_fen_per_minute=t.integer("inter_site_fen_per_minute", 6, lo=0),
-        ))
+        out.append(
+            Tariff(
+                version=t.string("version"),
+                effective_from=t.day("effective_from"),
+                access_fen_per_unit=t.integer("access_fen_per_unit", 18, lo=0),
+                unit_seconds=t.integer("unit_seconds", 180, lo=1),
+                inter_site_fen_per_call=t.integer("inter_site_fen_per_call", 0, lo=0),
+                inter_site_fen_per_minute=t.integer("inter_site_fen_per_minute", 6, lo=0),
+            )
+        )
         t.close()
     if tables:
         p = tables[0].problems
-        _dupes(((t.at("version"), x.version) for t, x in zip(tables, out, strict=True)),
-               "tariff version", p)
-        _dupes(((t.at("effective_from"), x.effective_from.isoformat())
-                for t, x in zip(tables, out, strict=True)), "effective_from", p)
+        _dupes(
+            ((t.at("version"), x.version) for t, x in zip(tables, out, strict=True)),
+            "tariff version",
+            p,
+        )
+        _dupes(
+            (
+                (t.at("effective_from"), x.effective_from.isoformat())
+                for t, x in zip(tables, out, strict=True)
+            ),
+            "effective_from",
+            p,
+        )
     return sorted(out, key=lambda x: x.effective_from)
 
 
@@ -345,7 +417,12 @@ def _read_entry(t: Table, area_codes: set[str]) -> DirectoryEntry:
     area = t.string("area_code")
     if area and area not in area_codes:
         t.problem("area_code", f"unknown area code {area!r} (no site serves it)")
-    entry = DirectoryEntry(t.string("name"), t.string("number", pattern=PHONE), area,
-                           t.string("category", ""), t.strings("keywords", ()))
+    entry = DirectoryEntry(
+        t.string("name"),
+        t.string("number", pattern=PHONE),
+        area,
+        t.string("category", ""),
+        t.strings("keywords", ()),
+    )
     t.close()
     return entry

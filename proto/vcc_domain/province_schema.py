@@ -23,8 +23,14 @@ class _Required:
 
 REQUIRED: Final = _Required()
 
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
-               list: "an array", dict: "a table"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+    list: "an array",
+    dict: "a table",
+}
 
 
 def type_name(value: Any) -> str:
@@ -87,8 +93,13 @@ class Table:
             self.problem(key, f"must be {want}, got {type_name(value)} {value!r}")
         return ok
 
-    def string(self, key: str, default: Any = REQUIRED, pattern: re.Pattern[str] | None = None,
-            choices: frozenset[str] | None = None) -> str:
+    def string(
+        self,
+        key: str,
+        default: Any = REQUIRED,
+        pattern: re.Pattern[str] | None = None,
+        choices: frozenset[str] | None = None,
+    ) -> str:
         present, value = self._get(key, default)
         if not present:
             return default if isinstance(default, str) else ""
@@ -96,8 +107,9 @@ class Table:
             return ""
         return self.check_str(key, value, pattern, choices)
 
-    def check_str(self, key: str, value: str, pattern: re.Pattern[str] | None,
-                  choices: frozenset[str] | None) -> str:
+    def check_str(
+        self, key: str, value: str, pattern: re.Pattern[str] | None, choices: frozenset[str] | None
+    ) -> str:
         if choices is not None and value not in choices:
             self.problem(key, f"must be one of {', '.join(sorted(choices))}; got {value!r}")
             return ""
@@ -112,8 +124,9 @@ class Table:
         self._seen.add(key)
         return self.string(key, None, pattern) if key in self.data else None
 
-    def integer(self, key: str, default: Any = REQUIRED, lo: int | None = None,
-            hi: int | None = None) -> int:
+    def integer(
+        self, key: str, default: Any = REQUIRED, lo: int | None = None, hi: int | None = None
+    ) -> int:
         present, value = self._get(key, default)
         if not present:
             return default if isinstance(default, int) else 0
@@ -159,8 +172,13 @@ class Table:
             self.problem(key, f"must be a date like 2024-01-01, got {value!r}")
         return date.min
 
-    def strings(self, key: str, default: Any = REQUIRED, pattern: re.Pattern[str] | None = None,
-             nonempty: bool = False) -> tuple[str, ...]:
+    def strings(
+        self,
+        key: str,
+        default: Any = REQUIRED,
+        pattern: re.Pattern[str] | None = None,
+        nonempty: bool = False,
+    ) -> tuple[str, ...]:
         present, value = self._get(key, default)
         if not present:
             return tuple(default) if isinstance(default, tuple | list) else ()
@@ -186,8 +204,14 @@ class Table:
                 out.append(self.check_int(f"{key}[{i}]", item, lo, hi))
         return tuple(out)
 
-    def number_map(self, key: str, lo: float, hi: float, integer: bool = False,
-                   key_choices: frozenset[str] | None = None) -> dict[str, Any]:
+    def number_map(
+        self,
+        key: str,
+        lo: float,
+        hi: float,
+        integer: bool = False,
+        key_choices: frozenset[str] | None = None,
+    ) -> dict[str, Any]:
         """An inline table of name -> number, e.g. ``skills = { billing = 4 }``."""
         sub = self.table(key)
         out: dict[str, Any] = {}
@@ -196,8 +220,9 @@ class Table:
         for name, value in sub.data.items():
             sub._seen.add(name)
             if key_choices is not None and name not in key_choices:
-                sub.problem(name, f"unknown key {name!r}; expected one of "
-                                  f"{', '.join(sorted(key_choices))}")
+                sub.problem(
+                    name, f"unknown key {name!r}; expected one of {', '.join(sorted(key_choices))}"
+                )
                 continue
             kind = int if integer else (int, float)
             if not sub._typed(name, value, kind, "an integer" if integer else "a number"):

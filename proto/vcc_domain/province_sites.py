@@ -46,8 +46,10 @@ def check_sites(sites: list[Site], p: Problems) -> None:
         seen_ids.add(s.id)
         for j, code in enumerate(s.area_codes):
             if code in area_owner and area_owner[code] != s.id:
-                p.add(f"{path}.area_codes[{j}]", f"{code!r} is already served by site "
-                                                 f"{area_owner[code]!r}")
+                p.add(
+                    f"{path}.area_codes[{j}]",
+                    f"{code!r} is already served by site {area_owner[code]!r}",
+                )
             area_owner.setdefault(code, s.id)
         for key, port in (("grpc_port", s.grpc_port), ("metrics_port", s.metrics_port)):
             if port is not None:
@@ -59,8 +61,9 @@ def check_sites(sites: list[Site], p: Problems) -> None:
     _check_pairs(sites, p)
 
 
-def _check_distance(sites: list[Site], index: dict[str, int], i: int, other: str, km: float,
-                    p: Problems) -> None:
+def _check_distance(
+    sites: list[Site], index: dict[str, int], i: int, other: str, km: float, p: Problems
+) -> None:
     s = sites[i]
     path = f"sites[{i}].distances_km.{other}"
     if other not in index:
@@ -70,17 +73,21 @@ def _check_distance(sites: list[Site], index: dict[str, int], i: int, other: str
     else:
         back = sites[index[other]].distances_km.get(s.id)
         if back is not None and back != km and index[other] < i:
-            p.add(path, f"{km} km disagrees with sites[{index[other]}].distances_km.{s.id} "
-                        f"= {back} km")
+            p.add(
+                path,
+                f"{km} km disagrees with sites[{index[other]}].distances_km.{s.id} = {back} km",
+            )
 
 
 def _check_pairs(sites: list[Site], p: Problems) -> None:
     for i, a in enumerate(sites):
-        for b in sites[i + 1:]:
+        for b in sites[i + 1 :]:
             if not a.id or not b.id or a.id == b.id:
                 continue
             explicit = b.id in a.distances_km or a.id in b.distances_km
             coords = None not in (a.lat, a.lon, b.lat, b.lon)
             if not explicit and not coords:
-                p.add(f"sites[{i}]", f"no distance to site {b.id!r}: give lat/lon on both "
-                                     f"sites or distances_km")
+                p.add(
+                    f"sites[{i}]",
+                    f"no distance to site {b.id!r}: give lat/lon on both sites or distances_km",
+                )

@@ -88,8 +88,11 @@ class Charge:
         return (self.site_id, self.call_id)
 
     def same_amounts(self, other: Charge) -> bool:
-        return (self.access_fen, self.handling_fee_fen, self.access_units) == \
-            (other.access_fen, other.handling_fee_fen, other.access_units)
+        return (self.access_fen, self.handling_fee_fen, self.access_units) == (
+            other.access_fen,
+            other.handling_fee_fen,
+            other.access_units,
+        )
 
 
 def rate_cdr(cdr: Cdr, tariff_on: Callable[[date], Tariff]) -> Charge:
@@ -102,11 +105,24 @@ def rate_cdr(cdr: Cdr, tariff_on: Callable[[date], Tariff]) -> Charge:
     fee = 0
     handled = max(0, cdr.talk_ms)
     if cdr.site_id != cdr.home_site and handled > 0:
-        fee = tariff.inter_site_fen_per_call \
+        fee = (
+            tariff.inter_site_fen_per_call
             + _ceil_div(handled, 60_000) * tariff.inter_site_fen_per_minute
-    return Charge(cdr.cdr_id, cdr.call_id, cdr.site_id, cdr.home_site,
-                  period_of(cdr.arrival_at_ms), cdr.arrival_at_ms, duration, units,
-                  units * tariff.access_fen_per_unit, handled, fee, tariff.version)
+        )
+    return Charge(
+        cdr.cdr_id,
+        cdr.call_id,
+        cdr.site_id,
+        cdr.home_site,
+        period_of(cdr.arrival_at_ms),
+        cdr.arrival_at_ms,
+        duration,
+        units,
+        units * tariff.access_fen_per_unit,
+        handled,
+        fee,
+        tariff.version,
+    )
 
 
 def settle_into(charge: Charge, closed: Iterable[str]) -> Charge:
@@ -117,8 +133,14 @@ def settle_into(charge: Charge, closed: Iterable[str]) -> Charge:
     period = charge.period_id
     while period in closed_set:
         period = next_period(period)
-    return Charge(**{**asdict(charge), "period_id": period, "adjustment": True,
-                     "original_period": charge.period_id})
+    return Charge(
+        **{
+            **asdict(charge),
+            "period_id": period,
+            "adjustment": True,
+            "original_period": charge.period_id,
+        }
+    )
 
 
 # -- statements ------------------------------------------------------------------------
@@ -172,8 +194,14 @@ class Statement:
         return {(e.payer_site_id, e.serving_site_id): e.handling_fee_fen for e in self.entries}
 
 
-def build_statement(period_id: str, charges: Iterable[Charge], sites: Iterable[str] = (),
-                    *, closed: bool = False, closed_at_ms: int = 0) -> Statement:
+def build_statement(
+    period_id: str,
+    charges: Iterable[Charge],
+    sites: Iterable[str] = (),
+    *,
+    closed: bool = False,
+    closed_at_ms: int = 0,
+) -> Statement:
     """The statement of ``period_id`` from the charges settled in it."""
     st = Statement(period_id, closed, closed_at_ms)
     entries: dict[tuple[str, str], Entry] = {}
@@ -201,8 +229,9 @@ def build_statement(period_id: str, charges: Iterable[Charge], sites: Iterable[s
             e.handled_minutes += minutes
             st.handled_minutes += minutes
             payer.payable_fen += ch.handling_fee_fen
-            positions.setdefault(ch.site_id, Position(ch.site_id)).receivable_fen += \
-                ch.handling_fee_fen
+            positions.setdefault(
+                ch.site_id, Position(ch.site_id)
+            ).receivable_fen += ch.handling_fee_fen
     for p in positions.values():
         p.net_fen = p.receivable_fen - p.payable_fen
     st.access_minutes = _ceil_div(access_ms, 60_000)
@@ -247,19 +276,38 @@ def diff_statements(stated: Statement, computed: Statement) -> list[Difference]:
     return out
 
 
-def diff_charges(stored: Mapping[tuple[str, str], Charge],
-                 recomputed: Mapping[tuple[str, str], Charge]) -> list[Difference]:
+def diff_charges(
+    stored: Mapping[tuple[str, str], Charge], recomputed: Mapping[tuple[str, str], Charge]
+) -> list[Difference]:
     """Per-call charges that are missing, extra, or rated differently."""
     out: list[Difference] = []
     for key in sorted(set(stored) | set(recomputed)):
         a, b = stored.get(key), recomputed.get(key)
         if a is None and b is not None:
-            out.append(Difference(f"charge missing {key[0]}/{key[1]}", 0,
-                                  b.access_fen + b.handling_fee_fen, b.cdr_id))
+            out.append(
+                Difference(
+                    f"charge missing {key[0]}/{key[1]}",
+                    0,
+                    b.access_fen + b.handling_fee_fen,
+                    b.cdr_id,
+                )
+            )
         elif b is None and a is not None:
-            out.append(Difference(f"charge without CDR {key[0]}/{key[1]}",
-                                  a.access_fen + a.handling_fee_fen, 0, a.cdr_id))
+            out.append(
+                Difference(
+                    f"charge without CDR {key[0]}/{key[1]}",
+                    a.access_fen + a.handling_fee_fen,
+                    0,
+                    a.cdr_id,
+                )
+            )
         elif a is not None and b is not None and not a.same_amounts(b):
-            out.append(Difference(f"charge {key[0]}/{key[1]}", a.access_fen + a.handling_fee_fen,
-                                  b.access_fen + b.handling_fee_fen, a.cdr_id))
+            out.append(
+                Difference(
+                    f"charge {key[0]}/{key[1]}",
+                    a.access_fen + a.handling_fee_fen,
+                    b.access_fen + b.handling_fee_fen,
+                    a.cdr_id,
+                )
+            )
     return out

@@ -31,7 +31,12 @@ from vcc_domain.province import SLTarget
 from vcc_domain.stats import AgentFigures, Figures
 
 DEFAULT_WEIGHTS: Mapping[str, float] = {
-    "service_level": 40.0, "acw": 15.0, "ring": 15.0, "talk": 15.0, "transfer": 15.0}
+    "service_level": 40.0,
+    "acw": 15.0,
+    "ring": 15.0,
+    "talk": 15.0,
+    "transfer": 15.0,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +51,13 @@ class SqiConfig:
     def from_mapping(cls, m: Mapping[str, Any]) -> SqiConfig:
         weights = dict(DEFAULT_WEIGHTS)
         weights.update({k: float(v) for k, v in dict(m.get("weights") or {}).items()})
-        return cls(weights=weights,
-                   acw_target_s=float(m.get("acw_target_s", 60.0)),
-                   ring_target_s=float(m.get("ring_target_s", 12.0)),
-                   talk_target_s=float(m.get("talk_target_s", 150.0)),
-                   transfer_target=float(m.get("transfer_target", 0.03)))
+        return cls(
+            weights=weights,
+            acw_target_s=float(m.get("acw_target_s", 60.0)),
+            ring_target_s=float(m.get("ring_target_s", 12.0)),
+            talk_target_s=float(m.get("talk_target_s", 150.0)),
+            transfer_target=float(m.get("transfer_target", 0.03)),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +70,14 @@ class SqiComponent:
     points: float  # contribution to the index, 0..100 over all components
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "measured": self.measured, "target": self.target,
-                "attainment": self.attainment, "weight": self.weight, "points": self.points}
+        return {
+            "name": self.name,
+            "measured": self.measured,
+            "target": self.target,
+            "attainment": self.attainment,
+            "weight": self.weight,
+            "points": self.points,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +90,11 @@ class Sqi:
         return [c.as_dict() for c in self.components]
 
 
-FORMULA = ("SQI = 100 × Σ wᵢ·aᵢ / Σ wᵢ over components with data; aᵢ = min(1, SL/target) "
-           "per tier (volume-weighted) for service level, and min(1, target/measured) for "
-           "after-call work, ring time, talk time and transfer rate")
+FORMULA = (
+    "SQI = 100 × Σ wᵢ·aᵢ / Σ wᵢ over components with data; aᵢ = min(1, SL/target) "
+    "per tier (volume-weighted) for service level, and min(1, target/measured) for "
+    "after-call work, ring time, talk time and transfer rate"
+)
 
 
 def lower_is_better(measured: float | None, target: float) -> float | None:
@@ -90,8 +105,12 @@ def lower_is_better(measured: float | None, target: float) -> float | None:
     return target / measured
 
 
-def compute_sqi(by_tier: Mapping[str, Figures], agents: AgentFigures,
-                target_of: Callable[[str], SLTarget], config: SqiConfig) -> Sqi:
+def compute_sqi(
+    by_tier: Mapping[str, Figures],
+    agents: AgentFigures,
+    target_of: Callable[[str], SLTarget],
+    config: SqiConfig,
+) -> Sqi:
     total = Figures()
     sl_num = 0.0
     sl_den = 0
@@ -118,11 +137,14 @@ def compute_sqi(by_tier: Mapping[str, Figures], agents: AgentFigures,
         ("acw", acw, config.acw_target_s, lower_is_better(acw, config.acw_target_s)),
         ("ring", ring, config.ring_target_s, lower_is_better(ring, config.ring_target_s)),
         ("talk", talk, config.talk_target_s, lower_is_better(talk, config.talk_target_s)),
-        ("transfer", transfer, config.transfer_target,
-         lower_is_better(transfer, config.transfer_target)),
+        (
+            "transfer",
+            transfer,
+            config.transfer_target,
+            lower_is_better(transfer, config.transfer_target),
+        ),
     ]
-    weight_sum = sum(config.weights.get(name, 0.0) for name, _m, _t, a in measured
-                     if a is not None)
+    weight_sum = sum(config.weights.get(name, 0.0) for name, _m, _t, a in measured if a is not None)
     components: list[SqiComponent] = []
     value = 0.0
     for name, m, target, a in measured:
@@ -135,8 +157,7 @@ def compute_sqi(by_tier: Mapping[str, Figures], agents: AgentFigures,
     return Sqi(round(value, 2) if weight_sum > 0 else None, tuple(components))
 
 
-def _sl_target_label(by_tier: Mapping[str, Figures],
-                     target_of: Callable[[str], SLTarget]) -> float:
+def _sl_target_label(by_tier: Mapping[str, Figures], target_of: Callable[[str], SLTarget]) -> float:
     """The volume-weighted target percentage (for display next to the measured SL)."""
     den = sum(f.sl_calls for f in by_tier.values())
     if not den:

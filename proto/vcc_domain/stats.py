@@ -157,8 +157,7 @@ def cdr_figures(cdr: Cdr, target: SLTarget, config: StatsConfig) -> Figures:
         f.talk_ms, f.hold_ms, f.ring_ms = cdr.talk_ms, cdr.hold_ms, cdr.ring_ms
         f.sl_calls = 1
         f.answered_within = int(cdr.wait_ms <= target.within_s * 1000)
-        if cdr.transferred and (cdr.outcome == "transferred_out"
-                                or cdr.site_id == cdr.entry_site):
+        if cdr.transferred and (cdr.outcome == "transferred_out" or cdr.site_id == cdr.entry_site):
             f.transferred = 1
     elif cdr.outcome == "abandoned":
         if cdr.wait_ms < config.short_abandon_ms:
@@ -181,9 +180,9 @@ def cdr_figures(cdr: Cdr, target: SLTarget, config: StatsConfig) -> Figures:
     return f
 
 
-def aggregate_cdrs(cdrs: Iterable[Cdr], target_of: Callable[[str], SLTarget],
-                   config: StatsConfig) -> tuple[dict[StatKey, Figures],
-                                                 dict[AgentKey, AgentFigures]]:
+def aggregate_cdrs(
+    cdrs: Iterable[Cdr], target_of: Callable[[str], SLTarget], config: StatsConfig
+) -> tuple[dict[StatKey, Figures], dict[AgentKey, AgentFigures]]:
     """Figures per site × business × tier × interval, and per-agent call figures."""
     stats: dict[StatKey, Figures] = {}
     agents: dict[AgentKey, AgentFigures] = {}
@@ -228,8 +227,9 @@ class Span:
     duration_ms: int
 
 
-def close_spans(open_states: dict[tuple[str, str], OpenState],
-                rows: Iterable[AgentStateRow]) -> list[Span]:
+def close_spans(
+    open_states: dict[tuple[str, str], OpenState], rows: Iterable[AgentStateRow]
+) -> list[Span]:
     """Walk state changes in sequence order; each closes the agent's open state.
 
     ``open_states`` (keyed by site and agent) is updated in place, so a caller can keep it
@@ -240,8 +240,9 @@ def close_spans(open_states: dict[tuple[str, str], OpenState],
         key = (row.site, row.agent_id)
         held = open_states.get(key)
         if held is not None:
-            spans.append(Span(row.site, row.agent_id, held.state, held.at_ms,
-                              max(0, row.at_ms - held.at_ms)))
+            spans.append(
+                Span(row.site, row.agent_id, held.state, held.at_ms, max(0, row.at_ms - held.at_ms))
+            )
         open_states[key] = OpenState(row.state, row.at_ms)
     return spans
 
@@ -254,8 +255,9 @@ def aggregate_spans(spans: Iterable[Span], config: StatsConfig) -> dict[AgentKey
     for s in spans:
         if s.state == "logged_out":
             continue
-        a = agents.setdefault((s.site, s.agent_id, interval_start(s.start_ms, config.interval_ms)),
-                              AgentFigures())
+        a = agents.setdefault(
+            (s.site, s.agent_id, interval_start(s.start_ms, config.interval_ms)), AgentFigures()
+        )
         a.staffed_ms += s.duration_ms
         if s.state == "wrap_up":
             a.acw_ms += s.duration_ms
@@ -293,8 +295,9 @@ def rollup(items: Mapping[K, Figures], key_of: Callable[[K], K2]) -> dict[K2, Fi
     return out
 
 
-def rollup_agents(items: Mapping[K, AgentFigures],
-                  key_of: Callable[[K], K2]) -> dict[K2, AgentFigures]:
+def rollup_agents(
+    items: Mapping[K, AgentFigures], key_of: Callable[[K], K2]
+) -> dict[K2, AgentFigures]:
     out: dict[K2, AgentFigures] = {}
     for key, value in items.items():
         out.setdefault(key_of(key), AgentFigures()).add(value)
@@ -337,8 +340,12 @@ class Aggregates:
     agents: dict[AgentKey, AgentFigures] = field(default_factory=dict)
 
 
-def recompute(cdrs: Iterable[Cdr], states: Iterable[AgentStateRow],
-              target_of: Callable[[str], SLTarget], config: StatsConfig) -> Aggregates:
+def recompute(
+    cdrs: Iterable[Cdr],
+    states: Iterable[AgentStateRow],
+    target_of: Callable[[str], SLTarget],
+    config: StatsConfig,
+) -> Aggregates:
     stats, agents = aggregate_cdrs(cdrs, target_of, config)
     merge_into(agents, aggregate_spans(close_spans({}, states), config))
     return Aggregates(stats, agents)

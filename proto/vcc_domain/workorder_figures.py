@@ -43,12 +43,17 @@ class OrderFigures:
 def _add(f: OrderFigures, o: WorkOrder, now_ms: int) -> OrderFigures:
     on_time = answered_on_time(o)
     return OrderFigures(
-        f.kind, f.department, f.total + 1,
-        f.answered + (on_time is not None), f.answered_on_time + bool(on_time),
-        f.outstanding + (o.state != CLOSED), f.overdue + is_overdue(o, now_ms),
+        f.kind,
+        f.department,
+        f.total + 1,
+        f.answered + (on_time is not None),
+        f.answered_on_time + bool(on_time),
+        f.outstanding + (o.state != CLOSED),
+        f.overdue + is_overdue(o, now_ms),
         f.escalated + (o.escalation >= 2),
         f.callbacks_required + o.callback_required,
-        f.callbacks_done + bool(o.callback_required and o.callback_done_at_ms))
+        f.callbacks_done + bool(o.callback_required and o.callback_done_at_ms),
+    )
 
 
 def order_figures(orders: Iterable[WorkOrder], now_ms: int) -> list[OrderFigures]:
@@ -66,10 +71,16 @@ def total(figures: Iterable[OrderFigures]) -> OrderFigures:
     """All rows summed (kind and department ``"*"``)."""
     out = OrderFigures("*", "*")
     for f in figures:
-        out = OrderFigures("*", "*", out.total + f.total, out.answered + f.answered,
-                           out.answered_on_time + f.answered_on_time,
-                           out.outstanding + f.outstanding, out.overdue + f.overdue,
-                           out.escalated + f.escalated,
-                           out.callbacks_required + f.callbacks_required,
-                           out.callbacks_done + f.callbacks_done)
+        out = OrderFigures(
+            "*",
+            "*",
+            out.total + f.total,
+            out.answered + f.answered,
+            out.answered_on_time + f.answered_on_time,
+            out.outstanding + f.outstanding,
+            out.overdue + f.overdue,
+            out.escalated + f.escalated,
+            out.callbacks_required + f.callbacks_required,
+            out.callbacks_done + f.callbacks_done,
+        )
     return out

@@ -56,8 +56,9 @@ LEVEL_NONE, LEVEL_OVERDUE, LEVEL_ESCALATED = 0, 1, 2
 LEVEL_NAMES = ("on_time", "overdue", "escalated")
 
 #: Fields a department or campaign fills in later; never required at creation.
-FEEDBACK_FIELDS = frozenset({"repair_team", "repair_phone", "departure_time",
-                             "expected_repair_time", "result", "attempts"})
+FEEDBACK_FIELDS = frozenset(
+    {"repair_team", "repair_phone", "departure_time", "expected_repair_time", "result", "attempts"}
+)
 #: Fields any order may carry besides its form.
 OPTIONAL_FIELDS = frozenset({"area", "street", "customer_type", "incident", "notes"})
 MAX_FIELD_CHARS = 2000
@@ -123,11 +124,11 @@ def validate_fields(spec: WorkOrderSpec, values: Mapping[str, str]) -> dict[str,
     out: dict[str, str] = {}
     for name, value in values.items():
         if len(name) > MAX_FIELD_NAME or name not in allowed:
-            raise InvalidInput(f"unknown field for a {spec.type} order",
-                               field=f"fields.{name[:MAX_FIELD_NAME]}")
+            raise InvalidInput(
+                f"unknown field for a {spec.type} order", field=f"fields.{name[:MAX_FIELD_NAME]}"
+            )
         if len(value) > MAX_FIELD_CHARS:
-            raise InvalidInput(f"longer than {MAX_FIELD_CHARS} characters",
-                               field=f"fields.{name}")
+            raise InvalidInput(f"longer than {MAX_FIELD_CHARS} characters", field=f"fields.{name}")
         out[name] = value.strip()
     for name in spec.fields:
         if name not in FEEDBACK_FIELDS and not out.get(name):
@@ -145,21 +146,45 @@ def area_of(values: Mapping[str, str]) -> str:
     return address.replace("，", ",").split(",")[0].strip()
 
 
-def new_order(spec: WorkOrderSpec, cal: WorkCalendar, *, order_id: str, site_id: str,
-              owner_site: str, call_id: str, business_id: str, values: Mapping[str, str],
-              now_ms: int, customer_id: str = "", caller_number: str = "",
-              agent_id: str = "") -> WorkOrder:
+def new_order(
+    spec: WorkOrderSpec,
+    cal: WorkCalendar,
+    *,
+    order_id: str,
+    site_id: str,
+    owner_site: str,
+    call_id: str,
+    business_id: str,
+    values: Mapping[str, str],
+    now_ms: int,
+    customer_id: str = "",
+    caller_number: str = "",
+    agent_id: str = "",
+) -> WorkOrder:
     checked = validate_fields(spec, values)
     return WorkOrder(
-        order_id=order_id, site_id=site_id, owner_site=owner_site, origin_site=site_id,
-        call_id=call_id, business_id=business_id, order_type=spec.type,
-        department=spec.department, state=CREATED, created_at_ms=now_ms,
+        order_id=order_id,
+        site_id=site_id,
+        owner_site=owner_site,
+        origin_site=site_id,
+        call_id=call_id,
+        business_id=business_id,
+        order_type=spec.type,
+        department=spec.department,
+        state=CREATED,
+        created_at_ms=now_ms,
         answer_due_ms=cal.deadline_ms(now_ms, spec.deadline_working_days),
-        latest_due_ms=cal.deadline_ms(now_ms, max(spec.latest_working_days,
-                                                   spec.deadline_working_days)),
-        customer_id=customer_id, caller_number=caller_number, agent_id=agent_id,
-        fields=checked, area=area_of(checked), incident=checked.get("incident", ""),
-        updated_at_ms=now_ms)
+        latest_due_ms=cal.deadline_ms(
+            now_ms, max(spec.latest_working_days, spec.deadline_working_days)
+        ),
+        customer_id=customer_id,
+        caller_number=caller_number,
+        agent_id=agent_id,
+        fields=checked,
+        area=area_of(checked),
+        incident=checked.get("incident", ""),
+        updated_at_ms=now_ms,
+    )
 
 
 # -- lifecycle ---------------------------------------------------------------------------
@@ -167,10 +192,12 @@ def new_order(spec: WorkOrderSpec, cal: WorkCalendar, *, order_id: str, site_id:
 
 def _move(order: WorkOrder, to: str, now_ms: int, **changes: object) -> WorkOrder:
     if to not in TRANSITIONS[order.state]:
-        raise Conflict(f"work order {order.order_id} is {order.state}; cannot become {to}",
-                       field="state", state=order.state)
-    return replace(order, state=to, updated_at_ms=now_ms, version=order.version + 1,
-                   **changes)  # type: ignore[arg-type]
+        raise Conflict(
+            f"work order {order.order_id} is {order.state}; cannot become {to}",
+            field="state",
+            state=order.state,
+        )
+    return replace(order, state=to, updated_at_ms=now_ms, version=order.version + 1, **changes)  # type: ignore[arg-type]
 
 
 def _feedback(order: WorkOrder, details: Mapping[str, str]) -> dict[str, str]:
@@ -182,28 +209,43 @@ def _feedback(order: WorkOrder, details: Mapping[str, str]) -> dict[str, str]:
 
 def dispatch(order: WorkOrder, now_ms: int, details: Mapping[str, str] = {}) -> WorkOrder:
     """The department took the order (fault repair: crew, phone, departure, expected)."""
-    return _move(order, DISPATCHED, now_ms, dispatched_at_ms=now_ms,
-                 fields=_feedback(order, details))
+    return _move(
+        order, DISPATCHED, now_ms, dispatched_at_ms=now_ms, fields=_feedback(order, details)
+    )
 
 
 def progress(order: WorkOrder, now_ms: int, details: Mapping[str, str] = {}) -> WorkOrder:
     return _move(order, IN_PROGRESS, now_ms, fields=_feedback(order, details))
 
 
-def answer(order: WorkOrder, spec: WorkOrderSpec, cal: WorkCalendar, now_ms: int,
-           result: str, details: Mapping[str, str] = {}, *,
-           callback: bool | None = None) -> WorkOrder:
+def answer(
+    order: WorkOrder,
+    spec: WorkOrderSpec,
+    cal: WorkCalendar,
+    now_ms: int,
+    result: str,
+    details: Mapping[str, str] = {},
+    *,
+    callback: bool | None = None,
+) -> WorkOrder:
     """The result came back. ``callback``: whether this order is called back (None: the
     business's rule for a single order, i.e. when it calls back 100 %)."""
     if not result.strip():
         raise InvalidInput("a result is required", field="result")
     wanted = spec.callback_percent >= 100 if callback is None else callback
     cb_from, cb_due = schedule_callback(cal, now_ms, order.fields.get("customer_type", ""))
-    return _move(order, ANSWERED, now_ms, answered_at_ms=now_ms, result=result.strip(),
-                 fields=_feedback(order, {**details, "result": result.strip()}),
-                 reply_due_ms=cal.deadline_ms(now_ms, spec.reply_working_days),
-                 callback_required=wanted, callback_from_ms=cb_from if wanted else 0,
-                 callback_due_ms=cb_due if wanted else 0)
+    return _move(
+        order,
+        ANSWERED,
+        now_ms,
+        answered_at_ms=now_ms,
+        result=result.strip(),
+        fields=_feedback(order, {**details, "result": result.strip()}),
+        reply_due_ms=cal.deadline_ms(now_ms, spec.reply_working_days),
+        callback_required=wanted,
+        callback_from_ms=cb_from if wanted else 0,
+        callback_due_ms=cb_due if wanted else 0,
+    )
 
 
 def reply(order: WorkOrder, now_ms: int) -> WorkOrder:
@@ -214,14 +256,18 @@ def reply(order: WorkOrder, now_ms: int) -> WorkOrder:
 def callback_done(order: WorkOrder, now_ms: int, result: str) -> WorkOrder:
     if not order.callback_required:
         raise Conflict(f"work order {order.order_id} has no callback", field="callback")
-    return _move(order, CALLBACK_DONE, now_ms, callback_done_at_ms=now_ms,
-                 callback_result=result.strip() or "done")
+    return _move(
+        order,
+        CALLBACK_DONE,
+        now_ms,
+        callback_done_at_ms=now_ms,
+        callback_result=result.strip() or "done",
+    )
 
 
 def close(order: WorkOrder, now_ms: int) -> WorkOrder:
     if order.state == REPLIED and order.callback_required:
-        raise Conflict(f"work order {order.order_id} still needs its callback",
-                       field="callback")
+        raise Conflict(f"work order {order.order_id} still needs its callback", field="callback")
     return _move(order, CLOSED, now_ms, closed_at_ms=now_ms)
 
 
@@ -229,8 +275,7 @@ def chase(order: WorkOrder, now_ms: int) -> WorkOrder:
     """催办: remind whoever owes the next step (counted; the state does not change)."""
     if order.state == CLOSED:
         raise Conflict(f"work order {order.order_id} is closed", field="state")
-    return replace(order, chased=order.chased + 1, updated_at_ms=now_ms,
-                   version=order.version + 1)
+    return replace(order, chased=order.chased + 1, updated_at_ms=now_ms, version=order.version + 1)
 
 
 # -- overdue and escalation ---------------------------------------------------------------
@@ -244,8 +289,12 @@ def escalation_level(order: WorkOrder, now_ms: int) -> int:
         return LEVEL_OVERDUE if now_ms >= order.answer_due_ms else LEVEL_NONE
     if order.state == ANSWERED and order.reply_due_ms and now_ms >= order.reply_due_ms:
         return LEVEL_OVERDUE
-    if (order.state == REPLIED and order.callback_required and order.callback_due_ms
-            and now_ms >= order.callback_due_ms):
+    if (
+        order.state == REPLIED
+        and order.callback_required
+        and order.callback_due_ms
+        and now_ms >= order.callback_due_ms
+    ):
         return LEVEL_OVERDUE
     return LEVEL_NONE
 
@@ -260,14 +309,22 @@ def escalate(order: WorkOrder, now_ms: int) -> WorkOrder | None:
     level = escalation_level(order, now_ms)
     if level <= order.escalation:
         return None
-    return replace(order, escalation=level, chased=order.chased + 1, updated_at_ms=now_ms,
-                   version=order.version + 1)
+    return replace(
+        order,
+        escalation=level,
+        chased=order.chased + 1,
+        updated_at_ms=now_ms,
+        version=order.version + 1,
+    )
 
 
 def scan_overdue(orders: Iterable[WorkOrder], now_ms: int) -> list[WorkOrder]:
     """Every order of ``orders`` whose escalation rose, as changed."""
-    return [o for o in (escalate(order, now_ms) for order in orders
-                        if not order.is_reference) if o is not None]
+    return [
+        o
+        for o in (escalate(order, now_ms) for order in orders if not order.is_reference)
+        if o is not None
+    ]
 
 
 def answered_on_time(order: WorkOrder) -> bool | None:
@@ -280,8 +337,7 @@ def answered_on_time(order: WorkOrder) -> bool | None:
 # -- callbacks -----------------------------------------------------------------------------
 
 
-def schedule_callback(cal: WorkCalendar, result_at_ms: int,
-                      customer_type: str) -> tuple[int, int]:
+def schedule_callback(cal: WorkCalendar, result_at_ms: int, customer_type: str) -> tuple[int, int]:
     """(earliest, due) of a callback: within 1 working day of the result; businesses in
     working hours, residents after work (from ``day_end_hour``)."""
     due = cal.deadline_ms(result_at_ms, CALLBACK_DAYS)
@@ -290,8 +346,9 @@ def schedule_callback(cal: WorkCalendar, result_at_ms: int,
     earliest = cal.at_ms(day, hour)
     if earliest < result_at_ms:  # that window has begun: call from now (same day) ...
         earliest = result_at_ms
-        if cal.local_hour(result_at_ms) >= (cal.day_end_hour if customer_type == "business"
-                                            else cal.evening_end_hour):
+        if cal.local_hour(result_at_ms) >= (
+            cal.day_end_hour if customer_type == "business" else cal.evening_end_hour
+        ):
             earliest = cal.at_ms(cal.next_working_day(day), hour)  # ... or next window
     return earliest, due
 
@@ -300,8 +357,7 @@ def sample_size(affected: int, percent: int) -> int:
     return 0 if affected <= 0 else min(affected, math.ceil(affected * percent / 100))
 
 
-def select_callbacks(orders: Iterable[WorkOrder], percent: int,
-                     seed: str | int = 0) -> set[str]:
+def select_callbacks(orders: Iterable[WorkOrder], percent: int, seed: str | int = 0) -> set[str]:
     """Order IDs to call back among ``orders`` (one incident's affected callers).
 
     ``percent >= 100``: all. Otherwise every area gets ``ceil(percent % of its callers)``
@@ -325,8 +381,14 @@ def select_callbacks(orders: Iterable[WorkOrder], percent: int,
 
 def due_callbacks(orders: Iterable[WorkOrder], now_ms: int) -> list[WorkOrder]:
     """Replied orders whose callback is pending and may be made now, most urgent first."""
-    found = [o for o in orders if o.state == REPLIED and o.callback_required
-             and not o.callback_done_at_ms and o.callback_from_ms <= now_ms]
+    found = [
+        o
+        for o in orders
+        if o.state == REPLIED
+        and o.callback_required
+        and not o.callback_done_at_ms
+        and o.callback_from_ms <= now_ms
+    ]
     return sorted(found, key=lambda o: (o.callback_due_ms, o.order_id))
 
 

@@ -37,8 +37,15 @@ from dataclasses import dataclass
 
 from vcc_proto.pki import KINDS
 
-ROLES = ("agent", "team_leader", "quality_inspector", "data_maintenance", "site_admin",
-         "province_manager", "operations")
+ROLES = (
+    "agent",
+    "team_leader",
+    "quality_inspector",
+    "data_maintenance",
+    "site_admin",
+    "province_manager",
+    "operations",
+)
 OWN_PERSON = ("", "session", "agent_id")
 
 
@@ -89,8 +96,9 @@ TABLE: dict[str, Rule] = {
     "AgentDesk.Consult": rule("ops", _DESK, own_person="session"),
     "AgentDesk.ConsultComplete": rule("ops", _DESK, own_person="session"),
     # Site: what other nodes ask of a site.
-    "Remote.LookupCustomer": rule("site ops", "data_maintenance quality_inspector",
-                                  own_site="actor.site_id"),
+    "Remote.LookupCustomer": rule(
+        "site ops", "data_maintenance quality_inspector", own_site="actor.site_id"
+    ),
     "Remote.AcceptTransfer": rule("hub"),
     "Remote.ConcludeConsult": rule("site", own_site="actor.site_id"),
     "Remote.ReportLeg": rule("site", own_site="site_id"),
@@ -121,8 +129,9 @@ TABLE: dict[str, Rule] = {
     "Directory.GetDeltas": rule("site ops", "operations", own_site="site_id"),
     "Directory.ApplyChange": rule("ops", "data_maintenance site_admin"),
     "Directory.ImportProvince": rule("ops", "operations"),
-    "Directory.ListEntities": rule("ops", "data_maintenance site_admin province_manager "
-                                          "operations"),
+    "Directory.ListEntities": rule(
+        "ops", "data_maintenance site_admin province_manager operations"
+    ),
     # Hub: routing between sites (a site speaks only for itself).
     "Routing.AdviseOverflow": rule("site", own_site="site_id"),
     "Routing.BrokerTransfer": rule("site", own_site="from_site_id"),
@@ -155,8 +164,11 @@ TABLE: dict[str, Rule] = {
 PACKAGE_PREFIX = "vcc_proto.v1."
 
 # Standard services every process serves; any authenticated caller may use them.
-OPEN_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
-                 "grpc.reflection.v1.ServerReflection")
+OPEN_SERVICES = (
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1alpha.ServerReflection",
+    "grpc.reflection.v1.ServerReflection",
+)
 
 
 def rule_for(service: str, method: str) -> Rule | None:

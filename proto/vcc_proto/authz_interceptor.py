@@ -40,9 +40,11 @@ from vcc_proto.authz import OPEN_SERVICES, PACKAGE_PREFIX, Rule, rule_for
 from vcc_proto.pki import Identity
 from vcc_proto.tls import identity_of
 
-REFUSED = Counter("vcc_authz_refused_total",
-                  "RPCs refused by the authorization table, by method and status code",
-                  ["method", "code"])
+REFUSED = Counter(
+    "vcc_authz_refused_total",
+    "RPCs refused by the authorization table, by method and status code",
+    ["method", "code"],
+)
 
 _OPEN = Rule(frozenset({"hub", "site", "edge", "ops"}), frozenset())
 
@@ -95,8 +97,9 @@ def _read(request: Any, path: tuple[str, ...]) -> str:
 class AuthzInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Refuses each RPC the authorization table does not allow for its caller."""
 
-    def __init__(self, person_of: PersonOf = no_person,
-                 identity_of: IdentityOf = identity_of) -> None:
+    def __init__(
+        self, person_of: PersonOf = no_person, identity_of: IdentityOf = identity_of
+    ) -> None:
         self._person_of = person_of
         self._identity_of = identity_of
         self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
@@ -121,29 +124,36 @@ class AuthzInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         """Raise :class:`Refused` unless the caller of ``context`` may make this call."""
         who = self._identity_of(context)
         if who is None:
-            raise Refused(grpc.StatusCode.UNAUTHENTICATED,
-                          "a client certificate naming a vcc node is required")
+            raise Refused(
+                grpc.StatusCode.UNAUTHENTICATED,
+                "a client certificate naming a vcc node is required",
+            )
         if found is None:
-            raise Refused(grpc.StatusCode.PERMISSION_DENIED,
-                          f"{method} is in no entry of the authorization table")
+            raise Refused(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"{method} is in no entry of the authorization table",
+            )
         if not found.allows_node(who.kind):
-            raise Refused(grpc.StatusCode.PERMISSION_DENIED,
-                          f"{who} may not call {method} (allowed: "
-                          f"{', '.join(sorted(found.nodes)) or 'people only'})")
+            raise Refused(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"{who} may not call {method} (allowed: "
+                f"{', '.join(sorted(found.nodes)) or 'people only'})",
+            )
         if found.own_site and who.kind == "site" and request is not None:
             named = _read(request, tuple(found.own_site.split(".")))
             if named != who.id:
-                raise Refused(grpc.StatusCode.PERMISSION_DENIED,
-                              f"{who} may act only as itself: {found.own_site} is "
-                              f"{named!r}, not {who.id!r}")
+                raise Refused(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"{who} may act only as itself: {found.own_site} is {named!r}, not {who.id!r}",
+                )
         if self._person_of is not no_person:
             person = self._person_of(context.invocation_metadata() or ())
             if person is not None and not found.allows_role(person.role):
-                raise Refused(grpc.StatusCode.PERMISSION_DENIED,
-                              f"role {person.role} may not call {method}")
+                raise Refused(
+                    grpc.StatusCode.PERMISSION_DENIED, f"role {person.role} may not call {method}"
+                )
 
-    async def _guard(self, method: str, found: Rule | None, context: Any,
-                     request: Any) -> None:
+    async def _guard(self, method: str, found: Rule | None, context: Any, request: Any) -> None:
         try:
             self.check(method, found, context, request)
         except Refused as err:
@@ -153,8 +163,10 @@ class AuthzInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         found = rule_of_method(method)
         guard = self._guard
-        kw = {"request_deserializer": handler.request_deserializer,
-              "response_serializer": handler.response_serializer}
+        kw = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
         if handler.unary_unary is not None:
             inner_uu = handler.unary_unary
 
@@ -165,7 +177,8 @@ class AuthzInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return grpc.unary_unary_rpc_method_handler(unary_unary, **kw)
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                self._unary_stream(method, found, handler.unary_stream), **kw)
+                self._unary_stream(method, found, handler.unary_stream), **kw
+            )
         if handler.stream_unary is not None:
             inner_su = handler.stream_unary
 
@@ -176,11 +189,13 @@ class AuthzInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return grpc.stream_unary_rpc_method_handler(stream_unary, **kw)
         if handler.stream_stream is not None:
             return grpc.stream_stream_rpc_method_handler(
-                self._stream_stream(method, found, handler.stream_stream), **kw)
+                self._stream_stream(method, found, handler.stream_stream), **kw
+            )
         return handler
 
-    def _unary_stream(self, method: str, found: Rule | None,
-                      inner: Callable[..., Any]) -> Callable[..., Any]:
+    def _unary_stream(
+        self, method: str, found: Rule | None, inner: Callable[..., Any]
+    ) -> Callable[..., Any]:
         guard = self._guard
         if inspect.isasyncgenfunction(inner):
 
@@ -197,8 +212,9 @@ class AuthzInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         return write
 
-    def _stream_stream(self, method: str, found: Rule | None,
-                       inner: Callable[..., Any]) -> Callable[..., Any]:
+    def _stream_stream(
+        self, method: str, found: Rule | None, inner: Callable[..., Any]
+    ) -> Callable[..., Any]:
         guard = self._guard
 
         async def stream(requests: Any, context: Any) -> AsyncIterator[Any]:

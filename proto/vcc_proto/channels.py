@@ -23,8 +23,10 @@ class ChannelPool:
         channel = self._channels.get(endpoint)
         if channel is None:
             channel = self._channels[endpoint] = (
-                grpc.aio.insecure_channel(endpoint) if self._tls is None
-                else self._tls.channel(endpoint))
+                grpc.aio.insecure_channel(endpoint)
+                if self._tls is None
+                else self._tls.channel(endpoint)
+            )
         return channel
 
     async def close(self) -> None:

@@ -6,7 +6,9 @@ Each is defined here once; the modules that use them import them from here.
 from __future__ import annotations
 
 # -- etcd --------------------------------------------------------------------------------
-SITE_KEY_PREFIX = "/vcc/sites/"  # /vcc/sites/<SITE> = JSON {"grpc": ..., ...} under the site's lease
+SITE_KEY_PREFIX = (
+    "/vcc/sites/"  # /vcc/sites/<SITE> = JSON {"grpc": ..., ...} under the site's lease
+)
 HUB_KEY_PREFIX = "/vcc/hubs/"  # /vcc/hubs/<NODE> = JSON registration under the hub's lease
 ROUTING_PREFIX = "/vcc/routing/"  # /vcc/routing/<area code> = JSON {"sites": [...], ...}
 LEADER_KEY = "/vcc/hub/leader"  # held by the leader hub under its election lease

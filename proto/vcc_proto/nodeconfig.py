@@ -38,17 +38,21 @@ class NodeConfig:
 class TimeSettings:
     """Province time: the wall clock, or a faster one for ``vcc demo``."""
 
-    speed: float = setting("VCC_TIME_SPEED", 1.0,
-                           "province time runs this many times faster than the wall clock")
-    epoch: float | None = setting("VCC_TIME_EPOCH", None,
-                                  "wall time (Unix seconds) where scaled province time "
-                                  "starts; none: the process's start", default_text="start")
+    speed: float = setting(
+        "VCC_TIME_SPEED", 1.0, "province time runs this many times faster than the wall clock"
+    )
+    epoch: float | None = setting(
+        "VCC_TIME_EPOCH",
+        None,
+        "wall time (Unix seconds) where scaled province time starts; none: the process's start",
+        default_text="start",
+    )
 
     def clock(self) -> Clock:
         if self.speed == 1.0:
             return SystemClock()
         if not self.speed > 1.0:
-            raise SettingsError(f"a time speed-up must be at least 1, not {self.speed!r}",
-                                field="VCC_TIME_SPEED")
+            raise SettingsError(
+                f"a time speed-up must be at least 1, not {self.speed!r}", field="VCC_TIME_SPEED"
+            )
         return ScaledClock(self.speed, self.epoch)
-

@@ -11,8 +11,11 @@ import grpc
 from vcc_proto.server import ServedService
 from vcc_proto.v1 import node_pb2, node_pb2_grpc
 
-KINDS = {"hub": node_pb2.PROCESS_KIND_HUB, "site": node_pb2.PROCESS_KIND_SITE,
-         "edge": node_pb2.PROCESS_KIND_EDGE}
+KINDS = {
+    "hub": node_pb2.PROCESS_KIND_HUB,
+    "site": node_pb2.PROCESS_KIND_SITE,
+    "edge": node_pb2.PROCESS_KIND_EDGE,
+}
 
 
 def software_version() -> str:

@@ -82,14 +82,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
-def configure_logging(level: str = "INFO", log_file: Path | None = None,
-                      log_format: str = "text") -> None:
+def configure_logging(
+    level: str = "INFO", log_file: Path | None = None, log_format: str = "text"
+) -> None:
     """Configure the root logger; call once from a process entry point.
 
     ``log_format`` is ``text`` (:data:`LOG_FORMAT`) or ``json`` (:class:`JsonFormatter`)."""
     if log_format not in LOG_FORMATS:
-        raise ConfigError(f"log format must be one of {LOG_FORMATS}, not {log_format!r}",
-                          field="--log-format")
+        raise ConfigError(
+            f"log format must be one of {LOG_FORMATS}, not {log_format!r}", field="--log-format"
+        )
     handler: logging.Handler = (
         logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
     )

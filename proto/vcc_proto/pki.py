@@ -78,8 +78,11 @@ def identity(kind: str, node_id: str) -> Identity:
     if kind not in KINDS:
         raise PkiError(f"unknown node kind {kind!r}; one of {', '.join(KINDS)}", field="kind")
     if not NODE_ID.fullmatch(node_id):
-        raise PkiError(f"bad node id {node_id!r}: 1 to 63 letters, digits, '_', '.' or '-', "
-                       "starting with a letter or digit", field="id")
+        raise PkiError(
+            f"bad node id {node_id!r}: 1 to 63 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit",
+            field="id",
+        )
     return Identity(kind, node_id)
 
 
@@ -88,7 +91,7 @@ def identity_from_uri(uri: str) -> Identity | None:
     prefix = f"spiffe://{TRUST_DOMAIN}/"
     if not uri.startswith(prefix):
         return None
-    kind, _, node_id = uri[len(prefix):].partition("/")
+    kind, _, node_id = uri[len(prefix) :].partition("/")
     if kind not in KINDS or not NODE_ID.fullmatch(node_id):
         return None
     return Identity(kind, node_id)
@@ -124,8 +127,9 @@ def _write(path: Path, data: bytes, mode: int) -> None:
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _cert_pem(cert: x509.Certificate) -> bytes:
@@ -148,12 +152,15 @@ def read_key(path: Path) -> ec.EllipticCurvePrivateKey:
     except FileNotFoundError:
         raise PkiError(f"no key at {path}", field="dir") from None
     if mode & 0o077:
-        raise PkiError(f"{path} is readable by others (mode {mode:04o}); "
-                       f"run: chmod 600 {path}", field="dir")
+        raise PkiError(
+            f"{path} is readable by others (mode {mode:04o}); run: chmod 600 {path}", field="dir"
+        )
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (ValueError, TypeError) as err:
-        raise PkiError(f"{path} is not an unencrypted PEM private key: {err}", field="dir") from None
+        raise PkiError(
+            f"{path} is not an unencrypted PEM private key: {err}", field="dir"
+        ) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise PkiError(f"{path} is not an EC key", field="dir")
     return key
@@ -183,26 +190,44 @@ def init_ca(directory: Path, name: str = "vcc province", days: int = CA_DAYS) ->
     if days < 1:
         raise PkiError(f"a CA must be valid for at least a day, not {days}", field="days")
     if (directory / CA_KEY).exists() or (directory / CA_CERT).exists():
-        raise PkiError(f"a CA exists already in {directory}; a new one would orphan every "
-                       "certificate it signed", field="dir")
+        raise PkiError(
+            f"a CA exists already in {directory}; a new one would orphan every "
+            "certificate it signed",
+            field="dir",
+        )
     directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, name),
-                         x509.NameAttribute(NameOID.COMMON_NAME, f"{name} CA")])
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, name),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{name} CA"),
+        ]
+    )
     now = _now()
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     cert = (
         x509.CertificateBuilder()
-        .subject_name(subject).issuer_name(subject)
+        .subject_name(subject)
+        .issuer_name(subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
-                                     key_encipherment=False, data_encipherment=False,
-                                     key_agreement=False, key_cert_sign=True, crl_sign=True,
-                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(ski, critical=False)
         .sign(key, hashes.SHA256())
     )
@@ -213,8 +238,9 @@ def init_ca(directory: Path, name: str = "vcc province", days: int = CA_DAYS) ->
 
 def load_ca(directory: Path) -> Authority:
     if not (directory / CA_CERT).exists():
-        raise PkiError(f"no CA in {directory}; create one with: vcc pki init --dir {directory}",
-                       field="dir")
+        raise PkiError(
+            f"no CA in {directory}; create one with: vcc pki init --dir {directory}", field="dir"
+        )
     cert = read_cert(directory / CA_CERT)
     key = read_key(directory / CA_KEY)
     if not key_matches(key, cert):
@@ -236,9 +262,14 @@ def _sans(who: Identity, dns: Sequence[str], ips: Sequence[str]) -> x509.Subject
     return x509.SubjectAlternativeName(names)
 
 
-def sign_node(ca: Authority, who: Identity, key: ec.EllipticCurvePrivateKey,
-              dns: Sequence[str] = (), ips: Sequence[str] = (),
-              days: int = NODE_DAYS) -> x509.Certificate:
+def sign_node(
+    ca: Authority,
+    who: Identity,
+    key: ec.EllipticCurvePrivateKey,
+    dns: Sequence[str] = (),
+    ips: Sequence[str] = (),
+    days: int = NODE_DAYS,
+) -> x509.Certificate:
     """A node certificate for ``who`` (server and client use), ending no later than the CA."""
     if days < 1:
         raise PkiError(f"a certificate must be valid for at least a day, not {days}", field="days")
@@ -254,16 +285,31 @@ def sign_node(ca: Authority, who: Identity, key: ec.EllipticCurvePrivateKey,
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
-                                     key_encipherment=False, data_encipherment=False,
-                                     key_agreement=False, key_cert_sign=False, crl_sign=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
-                                              ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
         .add_extension(_sans(who, dns, ips), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
-                       critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
+        )
         .sign(ca.key, hashes.SHA256())
     )
 
@@ -272,38 +318,54 @@ def node_dir(directory: Path, who: Identity) -> Path:
     return directory / who.label
 
 
-def _write_node(ca: Authority, where: Path, key: ec.EllipticCurvePrivateKey,
-                cert: x509.Certificate) -> None:
+def _write_node(
+    ca: Authority, where: Path, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate
+) -> None:
     where.mkdir(mode=0o700, parents=True, exist_ok=True)
     _write(where / CA_CERT, _cert_pem(ca.cert), 0o644)
     _write(where / NODE_KEY, _key_pem(key), 0o600)  # the key first: see the module's text
     _write(where / NODE_CERT, _cert_pem(cert), 0o644)
 
 
-def issue(directory: Path, who: Identity, dns: Sequence[str] = (), ips: Sequence[str] = (),
-          days: int = NODE_DAYS) -> x509.Certificate:
+def issue(
+    directory: Path,
+    who: Identity,
+    dns: Sequence[str] = (),
+    ips: Sequence[str] = (),
+    days: int = NODE_DAYS,
+) -> x509.Certificate:
     """A first key and certificate for ``who`` (refused when it has one: rotate it)."""
     ca = load_ca(directory)
     where = node_dir(directory, who)
     if (where / NODE_CERT).exists():
-        raise PkiError(f"{who} has a certificate already ({where / NODE_CERT}); "
-                       f"replace it with: vcc pki rotate --kind {who.kind} --id {who.id}",
-                       field="id")
+        raise PkiError(
+            f"{who} has a certificate already ({where / NODE_CERT}); "
+            f"replace it with: vcc pki rotate --kind {who.kind} --id {who.id}",
+            field="id",
+        )
     key = ec.generate_private_key(ec.SECP256R1())
     cert = sign_node(ca, who, key, dns, ips, days)
     _write_node(ca, where, key, cert)
     return cert
 
 
-def rotate(directory: Path, who: Identity, dns: Sequence[str] | None = None,
-           ips: Sequence[str] | None = None, days: int = NODE_DAYS) -> x509.Certificate:
+def rotate(
+    directory: Path,
+    who: Identity,
+    dns: Sequence[str] | None = None,
+    ips: Sequence[str] | None = None,
+    days: int = NODE_DAYS,
+) -> x509.Certificate:
     """A new key and certificate for ``who``; the current pair is kept as ``.prev`` (a
     fallback until it expires). Without ``dns``/``ips`` the current certificate's are kept."""
     ca = load_ca(directory)
     where = node_dir(directory, who)
     if not (where / NODE_CERT).exists():
-        raise PkiError(f"{who} has no certificate in {directory}; issue one with: "
-                       f"vcc pki issue --kind {who.kind} --id {who.id}", field="id")
+        raise PkiError(
+            f"{who} has no certificate in {directory}; issue one with: "
+            f"vcc pki issue --kind {who.kind} --id {who.id}",
+            field="id",
+        )
     current = read_cert(where / NODE_CERT)
     if dns is None or ips is None:
         old_dns, old_ips = sans_of(current)
@@ -351,8 +413,9 @@ def _info(path: Path, who: str) -> CertInfo:
 def inventory(directory: Path) -> list[CertInfo]:
     """The CA and every node certificate (current and previous) in ``directory``."""
     if not (directory / CA_CERT).exists():
-        raise PkiError(f"no CA in {directory}; create one with: vcc pki init --dir {directory}",
-                       field="dir")
+        raise PkiError(
+            f"no CA in {directory}; create one with: vcc pki init --dir {directory}", field="dir"
+        )
     found = [_info(directory / CA_CERT, "ca")]
     for sub in sorted(p for p in directory.iterdir() if p.is_dir()):
         for name in (NODE_CERT, NODE_CERT + PREV):

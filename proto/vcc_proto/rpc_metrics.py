@@ -39,16 +39,22 @@ from typing import Any
 import grpc
 from prometheus_client import Counter, Histogram
 
-HANDLED = Counter("grpc_server_handled_total", "RPCs completed on the server, by status code",
-                  ["grpc_type", "grpc_service", "grpc_method", "grpc_code"])
+HANDLED = Counter(
+    "grpc_server_handled_total",
+    "RPCs completed on the server, by status code",
+    ["grpc_type", "grpc_service", "grpc_method", "grpc_code"],
+)
 HANDLING = Histogram(
     "grpc_server_handling_seconds",
     "Time the server took to handle an RPC (a streaming response: the stream's life)",
     ["grpc_type", "grpc_service", "grpc_method"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-MSG_SENT = Counter("grpc_server_msg_sent_total", "Messages sent on server-streaming RPCs",
-                   ["grpc_type", "grpc_service", "grpc_method"])
+MSG_SENT = Counter(
+    "grpc_server_msg_sent_total",
+    "Messages sent on server-streaming RPCs",
+    ["grpc_type", "grpc_service", "grpc_method"],
+)
 
 Behavior = Callable[..., Any]
 
@@ -128,8 +134,9 @@ def _wrap_stream_response(inner: Behavior, m: MethodMetrics) -> Behavior:
     if not inspect.isasyncgenfunction(inner):  # writes with context.write, returns None
         return _wrap_unary_response(inner, m)
 
-    async def behavior(request: Any, context: grpc.aio.ServicerContext[Any, Any]
-                       ) -> AsyncIterator[Any]:
+    async def behavior(
+        request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
         started = time.perf_counter()
         try:
             async for item in inner(request, context):
@@ -149,15 +156,19 @@ def _instrumented(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethod
     de, ser = handler.request_deserializer, handler.response_serializer
     if grpc_type == "unary":
         return grpc.unary_unary_rpc_method_handler(
-            _wrap_unary_response(handler.unary_unary, m), de, ser)
+            _wrap_unary_response(handler.unary_unary, m), de, ser
+        )
     if grpc_type == "server_stream":
         return grpc.unary_stream_rpc_method_handler(
-            _wrap_stream_response(handler.unary_stream, m), de, ser)
+            _wrap_stream_response(handler.unary_stream, m), de, ser
+        )
     if grpc_type == "client_stream":
         return grpc.stream_unary_rpc_method_handler(
-            _wrap_unary_response(handler.stream_unary, m), de, ser)
+            _wrap_unary_response(handler.stream_unary, m), de, ser
+        )
     return grpc.stream_stream_rpc_method_handler(
-        _wrap_stream_response(handler.stream_stream, m), de, ser)
+        _wrap_stream_response(handler.stream_stream, m), de, ser
+    )
 
 
 class RpcMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # untyped in the stubs

@@ -130,8 +130,11 @@ class CallContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         found = self._fields.get(method)
         if found is None:
             descriptor = getattr(request, "DESCRIPTOR", None)
-            found = ((field_path(descriptor, CALL_FIELDS), field_path(descriptor, AGENT_FIELDS))
-                     if descriptor is not None else (None, None))
+            found = (
+                (field_path(descriptor, CALL_FIELDS), field_path(descriptor, AGENT_FIELDS))
+                if descriptor is not None
+                else (None, None)
+            )
             self._fields[method] = found
         call_path, agent_path = found
         call_id = read_path(request, call_path) if call_path is not None else ""
@@ -175,8 +178,14 @@ class GrpcHost:
     :class:`vcc_proto.authz_interceptor.AuthzInterceptor` with no person hook); without it
     the port is plaintext and nothing is checked."""
 
-    def __init__(self, host: str, port: int, services: list[ServedService],
-                 tls: ServerTls | None = None, authz: AuthzInterceptor | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        services: list[ServedService],
+        tls: ServerTls | None = None,
+        authz: AuthzInterceptor | None = None,
+    ) -> None:
         self._address = f"{host}:{port}"
         self._tls = tls
         self._authz = authz
@@ -192,7 +201,7 @@ class GrpcHost:
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.so_reuseport", 0),
-            ]
+            ],
         )
         for svc in self.services:
             svc.add_to_server(svc.servicer, server)
@@ -270,8 +279,9 @@ def install_stop_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def check_health(target: str, timeout_s: float = 2.0, service: str = "",
-                       tls: ClientTls | None = None) -> bool:
+async def check_health(
+    target: str, timeout_s: float = 2.0, service: str = "", tls: ClientTls | None = None
+) -> bool:
     """True when the standard health service at ``target`` answers SERVING (over mutual
     TLS when ``tls`` is given)."""
     channel = grpc.aio.insecure_channel(target) if tls is None else tls.channel(target)

@@ -52,8 +52,15 @@ _PB2_OF: dict[str, ModuleType] = {
 
 # Services each kind of process serves (besides grpc.health.v1.Health and reflection).
 SITE_SERVICES = ("Node", "Access", "AgentDesk", "Remote", "WorkOrders")
-HUB_SERVICES = ("Node", "Directory", "Routing", "Reports", "Replication", "Customers",
-                "ProvinceWorkOrders")
+HUB_SERVICES = (
+    "Node",
+    "Directory",
+    "Routing",
+    "Reports",
+    "Replication",
+    "Customers",
+    "ProvinceWorkOrders",
+)
 EDGE_SERVICES = ("Node", "Edge")
 
 

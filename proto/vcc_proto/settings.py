@@ -50,11 +50,9 @@ class SettingsError(ConfigError):
     """A setting has a value its type does not accept."""
 
 
-def setting(env: str, default: Any, help: str, *, flag: str = "",
-            default_text: str = "") -> Any:
+def setting(env: str, default: Any, help: str, *, flag: str = "", default_text: str = "") -> Any:
     """A dataclass field set by ``env`` (and ``flag``), ``default`` when neither is given."""
-    return dataclasses.field(default=default,
-                             metadata={_KEY: Spec(env, help, flag, default_text)})
+    return dataclasses.field(default=default, metadata={_KEY: Spec(env, help, flag, default_text)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +82,17 @@ def describe(cls: type[Any]) -> list[SettingInfo]:
         if spec is None:
             continue
         default = spec.default_text or _show(f.default)
-        out.append(SettingInfo(cls.__name__, f.name, spec.env, spec.flag,
-                               _type_name(hints[f.name]), default, spec.help))
+        out.append(
+            SettingInfo(
+                cls.__name__,
+                f.name,
+                spec.env,
+                spec.flag,
+                _type_name(hints[f.name]),
+                default,
+                spec.help,
+            )
+        )
     return out
 
 
@@ -93,8 +100,9 @@ def variables(cls: type[Any]) -> list[str]:
     return [info.env for info in describe(cls)]
 
 
-def load(cls: type[T], env: Mapping[str, str] | None = None,
-         flags: Mapping[str, object] | None = None) -> T:
+def load(
+    cls: type[T], env: Mapping[str, str] | None = None, flags: Mapping[str, object] | None = None
+) -> T:
     """An instance of the settings class ``cls``: each field from ``flags[variable]``
     (a value given on the command line), else ``env[variable]`` (default: the process's
     environment), else its default. Raises :class:`SettingsError` naming the variable."""
@@ -116,13 +124,16 @@ def load(cls: type[T], env: Mapping[str, str] | None = None,
     return cls(**values)
 
 
-def load_parts(bundle: type[T], env: Mapping[str, str] | None = None,
-               flags: Mapping[str, object] | None = None) -> T:
+def load_parts(
+    bundle: type[T], env: Mapping[str, str] | None = None, flags: Mapping[str, object] | None = None
+) -> T:
     """An instance of ``bundle``, a dataclass whose every field is a settings class, each
     part loaded with :func:`load` from the same ``env`` and ``flags``."""
     hints = typing.get_type_hints(bundle)
-    parts = {f.name: load(hints[f.name], env, flags)
-             for f in dataclasses.fields(typing.cast(Any, bundle))}
+    parts = {
+        f.name: load(hints[f.name], env, flags)
+        for f in dataclasses.fields(typing.cast(Any, bundle))
+    }
     return bundle(**parts)
 
 

@@ -45,9 +45,11 @@ from vcc_proto.pki import (
 
 log = logging.getLogger(__name__)
 
-CERT_EXPIRY = Gauge("vcc_tls_cert_expiry_seconds",
-                    "Unix time at which a certificate this process serves or presents expires",
-                    ["kind", "id"])
+CERT_EXPIRY = Gauge(
+    "vcc_tls_cert_expiry_seconds",
+    "Unix time at which a certificate this process serves or presents expires",
+    ["kind", "id"],
+)
 CA_LABELS = ("ca", "province")
 
 
@@ -70,22 +72,28 @@ def read_material(directory: Path) -> Material:
         cert_pem = (directory / NODE_CERT).read_bytes()
         ca_pem = (directory / CA_CERT).read_bytes()
     except FileNotFoundError as err:
-        raise PkiError(f"missing {err.filename}: a node directory holds {NODE_KEY}, "
-                       f"{NODE_CERT} and {CA_CERT} (vcc pki issue)", field="tls_dir") from None
+        raise PkiError(
+            f"missing {err.filename}: a node directory holds {NODE_KEY}, "
+            f"{NODE_CERT} and {CA_CERT} (vcc pki issue)",
+            field="tls_dir",
+        ) from None
     try:
         cert = x509.load_pem_x509_certificate(cert_pem)
         key = serialization.load_pem_private_key(key_pem, password=None)
         ca = x509.load_pem_x509_certificate(ca_pem)
     except (ValueError, TypeError) as err:
-        raise PkiError(f"unreadable key or certificate in {directory}: {err}",
-                       field="tls_dir") from None
+        raise PkiError(
+            f"unreadable key or certificate in {directory}: {err}", field="tls_dir"
+        ) from None
     if key.public_key() != cert.public_key():
-        raise PkiError(f"{directory / NODE_KEY} is not the key of {directory / NODE_CERT}",
-                       field="tls_dir")
+        raise PkiError(
+            f"{directory / NODE_KEY} is not the key of {directory / NODE_CERT}", field="tls_dir"
+        )
     who = identity_of_cert(cert)
     if who is None:
-        raise PkiError(f"{directory / NODE_CERT} names no vcc identity (a spiffe://vcc/ URI)",
-                       field="tls_dir")
+        raise PkiError(
+            f"{directory / NODE_CERT} names no vcc identity (a spiffe://vcc/ URI)", field="tls_dir"
+        )
     CERT_EXPIRY.labels(*CA_LABELS).set(ca.not_valid_after_utc.timestamp())
     not_after = cert.not_valid_after_utc.timestamp()
     CERT_EXPIRY.labels(who.kind, who.id).set(not_after)
@@ -145,7 +153,8 @@ class ServerTls:
     @staticmethod
     def _config(material: Material) -> Any:
         return grpc.ssl_server_certificate_configuration(
-            [(material.key_pem, material.cert_pem)], root_certificates=material.ca_pem)
+            [(material.key_pem, material.cert_pem)], root_certificates=material.ca_pem
+        )
 
     def _fetch(self) -> Any:
         try:
@@ -157,7 +166,8 @@ class ServerTls:
 
     def credentials(self) -> grpc.ServerCredentials:
         return grpc.dynamic_ssl_server_credentials(
-            self._config(self._files.material), self._fetch, require_client_authentication=True)
+            self._config(self._files.material), self._fetch, require_client_authentication=True
+        )
 
 
 class ClientTls:
@@ -177,18 +187,24 @@ class ClientTls:
     def credentials(self) -> grpc.ChannelCredentials:
         self._files.refresh()
         material = self._files.material
-        return grpc.ssl_channel_credentials(root_certificates=material.ca_pem,
-                                            private_key=material.key_pem,
-                                            certificate_chain=material.cert_pem)
+        return grpc.ssl_channel_credentials(
+            root_certificates=material.ca_pem,
+            private_key=material.key_pem,
+            certificate_chain=material.cert_pem,
+        )
 
     def options(self) -> list[tuple[str, Any]]:
         if self.server_name is None:
             return []
         return [("grpc.ssl_target_name_override", self.server_name)]
 
-    def channel(self, target: str, options: list[tuple[str, Any]] | None = None) -> grpc.aio.Channel:
+    def channel(
+        self, target: str, options: list[tuple[str, Any]] | None = None
+    ) -> grpc.aio.Channel:
         """A new ``grpc.aio`` channel to ``target`` over mutual TLS."""
-        return grpc.aio.secure_channel(target, self.credentials(), [*self.options(), *(options or [])])
+        return grpc.aio.secure_channel(
+            target, self.credentials(), [*self.options(), *(options or [])]
+        )
 
 
 def _text(value: Any) -> str:

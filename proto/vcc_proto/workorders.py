@@ -25,9 +25,17 @@ def order_record(msg: s.WorkOrder) -> WorkOrder:
 
 
 def figure_msg(f: OrderFigures) -> s.WorkOrderFigure:
-    return s.WorkOrderFigure(kind=f.kind, department=f.department, total=f.total,
-                             answered=f.answered, answered_on_time=f.answered_on_time,
-                             outstanding=f.outstanding, overdue=f.overdue,
-                             escalated=f.escalated, callbacks_required=f.callbacks_required,
-                             callbacks_done=f.callbacks_done, on_time_rate=f.on_time_rate,
-                             callback_rate=f.callback_rate)
+    return s.WorkOrderFigure(
+        kind=f.kind,
+        department=f.department,
+        total=f.total,
+        answered=f.answered,
+        answered_on_time=f.answered_on_time,
+        outstanding=f.outstanding,
+        overdue=f.overdue,
+        escalated=f.escalated,
+        callbacks_required=f.callbacks_required,
+        callbacks_done=f.callbacks_done,
+        on_time_rate=f.on_time_rate,
+        callback_rate=f.callback_rate,
+    )

@@ -135,8 +135,11 @@ async def connect(engine: AsyncEngine, wait_s: float = CONNECT_WAIT_S) -> AsyncC
         except (OperationalError, InterfaceError) as exc:
             if loop.time() + delay > deadline:
                 raise
-            log.warning("database not reachable (%s); trying again in %.2f s",
-                        str(exc).splitlines()[0][:160], delay)
+            log.warning(
+                "database not reachable (%s); trying again in %.2f s",
+                str(exc).splitlines()[0][:160],
+                delay,
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
 

@@ -55,29 +55,46 @@ class DeadLetter:
     data: bytes
 
     def jsonable(self) -> dict[str, Any]:
-        return {"stream_seq": self.stream_seq, "site": self.site, "reason": self.reason,
-                "error": self.error, "deliveries": self.deliveries, "at_ms": self.at_ms,
-                "subject": self.subject, "origin_seq": self.origin_seq,
-                "event_seq": self.event_seq, "event_id": self.event_id,
-                "size": len(self.data), "data_b64": base64.b64encode(self.data).decode()}
+        return {
+            "stream_seq": self.stream_seq,
+            "site": self.site,
+            "reason": self.reason,
+            "error": self.error,
+            "deliveries": self.deliveries,
+            "at_ms": self.at_ms,
+            "subject": self.subject,
+            "origin_seq": self.origin_seq,
+            "event_seq": self.event_seq,
+            "event_id": self.event_id,
+            "size": len(self.data),
+            "data_b64": base64.b64encode(self.data).decode(),
+        }
 
 
 def _header_text(text: str) -> str:
     return _UNSAFE.sub(" ", text)[:MAX_ERROR_CHARS]
 
 
-async def publish_dead_letter(js: JetStreamContext, msg: Msg, site: str, reason: str,
-                              error: str, deliveries: int, at_ms: int) -> None:
+async def publish_dead_letter(
+    js: JetStreamContext, msg: Msg, site: str, reason: str, error: str, deliveries: int, at_ms: int
+) -> None:
     """Publish ``msg`` to the dead letters (deduplicated by its stream sequence, so a
     retry after a lost acknowledgement does not list it twice)."""
     origin = msg.metadata.sequence.stream
     headers = {k: v for k, v in (msg.headers or {}).items() if k != MSG_ID_HEADER}
-    headers.update({
-        MSG_ID_HEADER: f"dead:{origin}", SITE_HEADER: site, REASON_HEADER: reason,
-        ERROR_HEADER: _header_text(error) or "-", DELIVERIES_HEADER: str(deliveries),
-        AT_HEADER: str(at_ms), SUBJECT_HEADER: msg.subject, STREAM_SEQ_HEADER: str(origin),
-        "Vcc-Dead-Event-Id": (msg.headers or {}).get(MSG_ID_HEADER, ""),
-    })
+    headers.update(
+        {
+            MSG_ID_HEADER: f"dead:{origin}",
+            SITE_HEADER: site,
+            REASON_HEADER: reason,
+            ERROR_HEADER: _header_text(error) or "-",
+            DELIVERIES_HEADER: str(deliveries),
+            AT_HEADER: str(at_ms),
+            SUBJECT_HEADER: msg.subject,
+            STREAM_SEQ_HEADER: str(origin),
+            "Vcc-Dead-Event-Id": (msg.headers or {}).get(MSG_ID_HEADER, ""),
+        }
+    )
     await js.publish(dead_letter_subject(site), msg.data, timeout=5.0, headers=headers)
 
 
@@ -104,10 +121,19 @@ async def list_dead_letters(js: JetStreamContext, limit: int = 100) -> list[Dead
         except nats.js.errors.NotFoundError:
             continue
         h = raw.headers or {}
-        out.append(DeadLetter(
-            stream_seq=seq, site=h.get(SITE_HEADER, ""), reason=h.get(REASON_HEADER, ""),
-            error=h.get(ERROR_HEADER, ""), deliveries=_int(h.get(DELIVERIES_HEADER)),
-            at_ms=_int(h.get(AT_HEADER)), subject=h.get(SUBJECT_HEADER, ""),
-            origin_seq=_int(h.get(STREAM_SEQ_HEADER)), event_seq=h.get(SEQ_HEADER, ""),
-            event_id=h.get("Vcc-Dead-Event-Id", ""), data=raw.data or b""))
+        out.append(
+            DeadLetter(
+                stream_seq=seq,
+                site=h.get(SITE_HEADER, ""),
+                reason=h.get(REASON_HEADER, ""),
+                error=h.get(ERROR_HEADER, ""),
+                deliveries=_int(h.get(DELIVERIES_HEADER)),
+                at_ms=_int(h.get(AT_HEADER)),
+                subject=h.get(SUBJECT_HEADER, ""),
+                origin_seq=_int(h.get(STREAM_SEQ_HEADER)),
+                event_seq=h.get(SEQ_HEADER, ""),
+                event_id=h.get("Vcc-Dead-Event-Id", ""),
+                data=raw.data or b"",
+            )
+        )
     return out

@@ -46,13 +46,15 @@ SiteEvent = pb.SiteEvent
 WORK_ORDER_FAMILY = "work_order"
 #: every oneof field of the body: one per event kind (work_order: the whole family)
 BODY_FIELDS: frozenset[str] = frozenset(
-    f.name for f in pb.SiteEvent.DESCRIPTOR.oneofs_by_name["body"].fields)
+    f.name for f in pb.SiteEvent.DESCRIPTOR.oneofs_by_name["body"].fields
+)
 
 
 def _message_types() -> dict[str, Callable[..., Message]]:
     oneof = pb.SiteEvent.DESCRIPTOR.oneofs_by_name["body"]
-    return {f.name: getattr(pb, f.message_type.name) for f in oneof.fields
-            if f.message_type is not None}
+    return {
+        f.name: getattr(pb, f.message_type.name) for f in oneof.fields if f.message_type is not None
+    }
 
 
 _BODY_TYPES = _message_types()
@@ -73,15 +75,23 @@ def body_field(kind: str) -> str:
     return kind.replace(".", "_")
 
 
-def event(site: str, seq: int, event_id: str, kind: str, aggregate_id: str, at_ms: int,
-          body: Message) -> pb.SiteEvent:
+def event(
+    site: str, seq: int, event_id: str, kind: str, aggregate_id: str, at_ms: int, body: Message
+) -> pb.SiteEvent:
     """A whole site event (ValueError for a kind the contract does not have)."""
     name = body_field(kind)
     if name not in BODY_FIELDS:
         raise ValueError(f"no event kind {kind!r} in events.proto")
     one: dict[str, Any] = {name: body}
-    return pb.SiteEvent(site=site, seq=seq, event_id=event_id, kind=kind,
-                        aggregate_id=aggregate_id, at_ms=at_ms, **one)
+    return pb.SiteEvent(
+        site=site,
+        seq=seq,
+        event_id=event_id,
+        kind=kind,
+        aggregate_id=aggregate_id,
+        at_ms=at_ms,
+        **one,
+    )
 
 
 def _varint(n: int) -> bytes:
@@ -94,8 +104,10 @@ def _varint(n: int) -> bytes:
 
 
 #: per body field: its key on the wire (field number, length-delimited) and message type
-_BODY_KEYS = {f.name: (_varint(f.number << 3 | 2), f.message_type)
-              for f in pb.SiteEvent.DESCRIPTOR.oneofs_by_name["body"].fields}
+_BODY_KEYS = {
+    f.name: (_varint(f.number << 3 | 2), f.message_type)
+    for f in pb.SiteEvent.DESCRIPTOR.oneofs_by_name["body"].fields
+}
 
 
 def stored(event_id: str, kind: str, aggregate_id: str, at_ms: int, body: Message) -> bytes:
@@ -105,10 +117,12 @@ def stored(event_id: str, kind: str, aggregate_id: str, at_ms: int, body: Messag
     a length-delimited field), instead of being copied into an envelope message first."""
     found = _BODY_KEYS.get(body_field(kind))
     if found is None or found[1] is not body.DESCRIPTOR:
-        raise ValueError(f"no event kind {kind!r} with a {type(body).__name__} body in "
-                         "events.proto")
-    head = pb.SiteEvent(event_id=event_id, kind=kind, aggregate_id=aggregate_id,
-                        at_ms=at_ms).SerializeToString()
+        raise ValueError(
+            f"no event kind {kind!r} with a {type(body).__name__} body in events.proto"
+        )
+    head = pb.SiteEvent(
+        event_id=event_id, kind=kind, aggregate_id=aggregate_id, at_ms=at_ms
+    ).SerializeToString()
     data = body.SerializeToString()
     return head + found[0] + _varint(len(data)) + data
 
@@ -183,8 +197,7 @@ def _not_negative(what: str, msg: Message, names: tuple[str, ...]) -> None:
             raise ValueError(f"out of range: {what}.{name} = {getattr(msg, name)} < 0")
 
 
-CDR_NUMBERS = tuple(f.name for f in pb.Cdr.DESCRIPTOR.fields
-                    if f.cpp_type == f.CPPTYPE_INT64)
+CDR_NUMBERS = tuple(f.name for f in pb.Cdr.DESCRIPTOR.fields if f.cpp_type == f.CPPTYPE_INT64)
 LEG_NUMBERS = tuple(f.name for f in pb.Leg.DESCRIPTOR.fields if f.cpp_type == f.CPPTYPE_INT64)
 
 
@@ -198,8 +211,11 @@ def _check_cdr(body: pb.CdrCreated) -> None:
 
 
 def _check_customer(body: pb.CustomerUpdated) -> None:
-    _not_negative("customer", body.customer, ("bill_fen", "bill_due_at_ms",
-                                              "open_work_orders", "updated_at_ms"))
+    _not_negative(
+        "customer",
+        body.customer,
+        ("bill_fen", "bill_due_at_ms", "open_work_orders", "updated_at_ms"),
+    )
     _not_negative("customer_updated", body, ("pin_failures", "locked_until_ms"))
 
 
@@ -208,8 +224,10 @@ def _check_answered(body: pb.CallAnswered) -> None:
 
 
 _CHECKS: dict[str, Callable[[Any], None]] = {
-    "cdr_created": _check_cdr, "customer_updated": _check_customer,
-    "call_answered": _check_answered, "consult_answered": _check_answered,
+    "cdr_created": _check_cdr,
+    "customer_updated": _check_customer,
+    "call_answered": _check_answered,
+    "consult_answered": _check_answered,
 }
 
 

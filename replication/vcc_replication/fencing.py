@@ -25,8 +25,9 @@ hub_fence = Table(
     Column("token", BigInteger, nullable=False),
 )
 
-MIGRATIONS = Migrations(Path(__file__).resolve().parent / "fence_migrations",
-                        "hub_fence_alembic_version")
+MIGRATIONS = Migrations(
+    Path(__file__).resolve().parent / "fence_migrations", "hub_fence_alembic_version"
+)
 
 
 async def migrate(engine: AsyncEngine) -> None:
@@ -36,16 +37,18 @@ async def migrate(engine: AsyncEngine) -> None:
 async def advance_fence(conn: AsyncConnection, token: int) -> None:
     """Inside a write transaction: accept ``token`` if it is the newest, else raise."""
     result = await conn.execute(
-        update(hub_fence).where(hub_fence.c.id == 1, hub_fence.c.token <= token)
-        .values(token=token)
+        update(hub_fence).where(hub_fence.c.id == 1, hub_fence.c.token <= token).values(token=token)
     )
     if result.rowcount == 0:
-        newest = (await conn.execute(select(hub_fence.c.token).where(hub_fence.c.id == 1)))
+        newest = await conn.execute(select(hub_fence.c.token).where(hub_fence.c.id == 1))
         raise Fenced(
             f"write refused: fencing token {token} is older than {newest.scalar_one()}; "
-            "this hub is no longer the leader", token=token)
+            "this hub is no longer the leader",
+            token=token,
+        )
 
 
 async def current_fence(conn: AsyncConnection) -> int:
-    return int((await conn.execute(select(hub_fence.c.token).where(hub_fence.c.id == 1)))
-               .scalar_one())
+    return int(
+        (await conn.execute(select(hub_fence.c.token).where(hub_fence.c.id == 1))).scalar_one()
+    )

@@ -83,13 +83,20 @@ class SiteNode:
     workorders: WorkOrderService | None = None
 
     def build_services(self, republisher: Republisher | None = None) -> list[ServedService]:
-        return [node_service(NodeInfoServicer(self.state)),
-                *site_services(self.core, self.access, self.desk, self.moves, republisher),
-                *(work_order_services(self.workorders) if self.workorders else [])]
+        return [
+            node_service(NodeInfoServicer(self.state)),
+            *site_services(self.core, self.access, self.desk, self.moves, republisher),
+            *(work_order_services(self.workorders) if self.workorders else []),
+        ]
 
 
-def load_site(config: NodeConfig, site_id: str, store: SiteStore, clock: Clock | None = None,
-              settings: SiteNodeSettings | None = None) -> SiteNode:
+def load_site(
+    config: NodeConfig,
+    site_id: str,
+    store: SiteStore,
+    clock: Clock | None = None,
+    settings: SiteNodeSettings | None = None,
+) -> SiteNode:
     """Build a site node over ``store`` (nothing is started; ``settings``: the defaults)."""
     settings = settings or SiteNodeSettings()
     province = load_province_file(config.province_file)
@@ -98,15 +105,26 @@ def load_site(config: NodeConfig, site_id: str, store: SiteStore, clock: Clock |
         raise ConfigError(f"unknown site {site_id!r}; the province has {known}", field="--site")
     state = NodeState(kind="site", site_id=site_id, node_id=config.node_id or f"site-{site_id}")
     fatal = asyncio.Event()
-    core = SiteCore(province, site_id, store, clock or settings.time.clock(),
-                    on_fatal=lambda _exc: fatal.set())
+    core = SiteCore(
+        province, site_id, store, clock or settings.time.clock(), on_fatal=lambda _exc: fatal.set()
+    )
     moves = CallMoves(core, answer_delay_s=settings.faults.transfer_answer_delay_ms / 1000)
     access = AccessService(core, SelfService(core), moves=moves)
     orders = WorkOrderService(core, settings.work_orders.calendar())
     if settings.notify.webhook:
         orders.notices = NoticeDispatcher(WebhookNotifier(settings.notify.webhook))
-    return SiteNode(config, site_id, province, state, core, access, DeskService(core, moves),
-                    moves, fatal, orders)
+    return SiteNode(
+        config,
+        site_id,
+        province,
+        state,
+        core,
+        access,
+        DeskService(core, moves),
+        moves,
+        fatal,
+        orders,
+    )
 
 
 @dataclass
@@ -139,21 +157,24 @@ async def start_parts(ctx: SiteContext, node: SiteNode, settings: SiteNodeSettin
     overflow = OverflowComponent(ctx, settings.overflow, node.moves)
     work_orders: Component = NoComponent()
     if node.workorders is not None:
-        work_orders = start_work_orders(node.workorders, ctx.config.etcd_endpoints,
-                                        settings.sites, settings.work_orders)
+        work_orders = start_work_orders(
+            node.workorders, ctx.config.etcd_endpoints, settings.sites, settings.work_orders
+        )
     return SiteParts(directory, relay, transfers, overflow, work_orders)
 
 
-async def run_site(config: NodeConfig, site_id: str,
-                   settings: SiteNodeSettings | None = None) -> None:
+async def run_site(
+    config: NodeConfig, site_id: str, settings: SiteNodeSettings | None = None
+) -> None:
     """Run a site node until SIGTERM/SIGINT (or a fatal storage failure); ``settings``:
     default from the environment."""
     settings = settings or load_site_settings()
     configure_logging(config.log_level, config.log_file, config.log_format)
     site_var.set(site_id)
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    store = await SqlSiteStore.open(config.database_url or config.sqlite_url(f"site-{site_id}"),
-                                    site_id)
+    store = await SqlSiteStore.open(
+        config.database_url or config.sqlite_url(f"site-{site_id}"), site_id
+    )
     node = load_site(config, site_id, store, settings=settings)
     await seed_site(node.core, settings.site.seed_customers)
     await publish_profiles(node.core)
@@ -166,21 +187,30 @@ async def run_site(config: NodeConfig, site_id: str,
     node.state.metrics_endpoint = f"{config.advertise_host}:{config.metrics_port}"
     nats = BackgroundNats(list(config.nats_urls), name=f"site-{site_id}")
     nats.start()
-    ctx = SiteContext(config=config, site_id=site_id, core=node.core, store=store, nats=nats,
-                      hub=hub_locator(config, settings.site), state=node.state)
+    ctx = SiteContext(
+        config=config,
+        site_id=site_id,
+        core=node.core,
+        store=store,
+        nats=nats,
+        hub=hub_locator(config, settings.site),
+        state=node.state,
+    )
     readers = remote_readers(config, site_id, ctx.hub, settings.sites)
     node.access.remote = remote_customers(node, readers, settings.remote_read)
     parts = await start_parts(ctx, node, settings)
     settling = node.moves.settle(taken_over)  # their origins say who owns them;
     await asyncio.wait({settling}, timeout=settings.site.settle_first_s)  # most answer at once
     services = node.build_services(parts.relay.relay) + [
-        svc for c in parts.in_start_order() for svc in c.services()]
+        svc for c in parts.in_start_order() for svc in c.services()
+    ]
     host = GrpcHost(config.host, grpc_port, services)
     await host.start()
     if config.metrics_port:
         start_metrics_server(config.metrics_port, config.host)
-    lease = BackgroundLease(list(config.etcd_endpoints), site_key(site_id),
-                            _registration(node), config.lease_ttl_s)
+    lease = BackgroundLease(
+        list(config.etcd_endpoints), site_key(site_id), _registration(node), config.lease_ttl_s
+    )
     lease.start()
     figures = asyncio.create_task(_every_second(node), name="figures")
     SITE_INFO.info({"site": site_id, "grpc": node.state.grpc_endpoint})
@@ -209,21 +239,33 @@ async def run_site(config: NodeConfig, site_id: str,
         raise SystemExit("site stopped after a storage failure; see the log")
 
 
-def remote_readers(config: NodeConfig, site_id: str, hub: HubLocator,
-                   sites: SiteEndpointSettings) -> tuple[GrpcHomeSiteReader, GrpcHubCopyReader]:
+def remote_readers(
+    config: NodeConfig, site_id: str, hub: HubLocator, sites: SiteEndpointSettings
+) -> tuple[GrpcHomeSiteReader, GrpcHubCopyReader]:
     """Readers of customers homed elsewhere: other sites (endpoints from etcd, or the
     static map ``VCC_SITE_ENDPOINTS``) and the hub's copy."""
-    return (GrpcHomeSiteReader(site_id, sites.endpoints(config.etcd_endpoints)),
-            GrpcHubCopyReader(site_id, hub))
+    return (
+        GrpcHomeSiteReader(site_id, sites.endpoints(config.etcd_endpoints)),
+        GrpcHubCopyReader(site_id, hub),
+    )
 
 
-def remote_customers(node: SiteNode, readers: tuple[GrpcHomeSiteReader, GrpcHubCopyReader],
-                     settings: RemoteReadSettings) -> RemoteCustomers:
+def remote_customers(
+    node: SiteNode,
+    readers: tuple[GrpcHomeSiteReader, GrpcHubCopyReader],
+    settings: RemoteReadSettings,
+) -> RemoteCustomers:
     """Remote customer reads: at most ``budget_ms`` at the home site, the same again at
     the hub, results reused for ``cache_ms``."""
     budget_ms = settings.budget_for(node.province.routing.remote_read_timeout_ms)
-    return RemoteCustomers(node.core, readers[0], readers[1], budget_ms=budget_ms,
-                           hub_budget_ms=budget_ms, cache_ms=settings.cache_ms)
+    return RemoteCustomers(
+        node.core,
+        readers[0],
+        readers[1],
+        budget_ms=budget_ms,
+        hub_budget_ms=budget_ms,
+        cache_ms=settings.cache_ms,
+    )
 
 
 def hub_locator(config: NodeConfig, settings: SiteSettings) -> HubLocator:
@@ -234,13 +276,15 @@ def hub_locator(config: NodeConfig, settings: SiteSettings) -> HubLocator:
 
 
 def _registration(node: SiteNode) -> str:
-    return json.dumps({
-        "site": node.site_id,
-        "grpc": node.state.grpc_endpoint,
-        "metrics": node.state.metrics_endpoint,
-        "pid": os.getpid(),
-        "started_at": time.time(),
-    })
+    return json.dumps(
+        {
+            "site": node.site_id,
+            "grpc": node.state.grpc_endpoint,
+            "metrics": node.state.metrics_endpoint,
+            "pid": os.getpid(),
+            "started_at": time.time(),
+        }
+    )
 
 
 async def _every_second(node: SiteNode) -> None:

@@ -24,24 +24,40 @@ REMOTE_READ_BUDGET_MS = 300  # the most a remote customer read may add to call s
 class SiteSettings:
     """The site node itself."""
 
-    seed_customers: int = setting("VCC_SEED_CUSTOMERS", 2000, "synthetic customers created "
-                                  "in an empty site database", flag="--seed-customers")
-    hub_endpoint: str = setting("VCC_HUB", "", "fixed hub gRPC endpoint host:port; empty: "
-                                "find the hub leader in etcd", flag="--hub")
-    settle_first_s: float = setting("VCC_SETTLE_FIRST_S", 2.0, "at start, how long to wait "
-                                    "for the origins of calls taken over before a crash to "
-                                    "say who owns them before serving")
+    seed_customers: int = setting(
+        "VCC_SEED_CUSTOMERS",
+        2000,
+        "synthetic customers created in an empty site database",
+        flag="--seed-customers",
+    )
+    hub_endpoint: str = setting(
+        "VCC_HUB",
+        "",
+        "fixed hub gRPC endpoint host:port; empty: find the hub leader in etcd",
+        flag="--hub",
+    )
+    settle_first_s: float = setting(
+        "VCC_SETTLE_FIRST_S",
+        2.0,
+        "at start, how long to wait "
+        "for the origins of calls taken over before a crash to "
+        "say who owns them before serving",
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class RemoteReadSettings:
     """Reads of callers homed at other sites (at the home site, then the hub's copy)."""
 
-    budget_ms: int = setting("VCC_REMOTE_READ_BUDGET_MS", 0, "the most a remote customer "
-                             "read may add to call setup, per try (home site, then hub)",
-                             default_text="min(300, the province's remote_read_timeout_ms)")
-    cache_ms: int = setting("VCC_CUSTOMER_CACHE_MS", 2000,
-                            "how long a remote customer read's result is reused")
+    budget_ms: int = setting(
+        "VCC_REMOTE_READ_BUDGET_MS",
+        0,
+        "the most a remote customer read may add to call setup, per try (home site, then hub)",
+        default_text="min(300, the province's remote_read_timeout_ms)",
+    )
+    cache_ms: int = setting(
+        "VCC_CUSTOMER_CACHE_MS", 2000, "how long a remote customer read's result is reused"
+    )
 
     def budget_for(self, province_limit_ms: int) -> int:
         return self.budget_ms or min(REMOTE_READ_BUDGET_MS, province_limit_ms)
@@ -51,45 +67,69 @@ class RemoteReadSettings:
 class OverflowSettings:
     """Queue figures to the hub and overflow by expected wait."""
 
-    enabled: bool = setting("VCC_OVERFLOW", True, "move waiting calls to a site the hub "
-                            "advises when their expected wait is past the threshold "
-                            "(figures are reported either way)")
-    report_s: float = setting("VCC_QUEUE_REPORT_S", 1.0,
-                              "how often queue figures go to the hub leader")
-    monitor_s: float = setting("VCC_OVERFLOW_MONITOR_S", 0.5,
-                               "how often waiting calls are checked for overflow")
-    hub_deadline_s: float = setting("VCC_OVERFLOW_HUB_DEADLINE_S", 0.8, "a figures report "
-                                    "or overflow question the hub does not answer in this "
-                                    "is skipped")
+    enabled: bool = setting(
+        "VCC_OVERFLOW",
+        True,
+        "move waiting calls to a site the hub "
+        "advises when their expected wait is past the threshold "
+        "(figures are reported either way)",
+    )
+    report_s: float = setting(
+        "VCC_QUEUE_REPORT_S", 1.0, "how often queue figures go to the hub leader"
+    )
+    monitor_s: float = setting(
+        "VCC_OVERFLOW_MONITOR_S", 0.5, "how often waiting calls are checked for overflow"
+    )
+    hub_deadline_s: float = setting(
+        "VCC_OVERFLOW_HUB_DEADLINE_S",
+        0.8,
+        "a figures report or overflow question the hub does not answer in this is skipped",
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class DirectorySyncSettings:
     """Following the hub's versioned directory."""
 
-    poll_s: float = setting("VCC_DIRECTORY_POLL_S", 10.0, "how often the hub is asked for "
-                            "a newer directory version besides the broker's deltas")
+    poll_s: float = setting(
+        "VCC_DIRECTORY_POLL_S",
+        10.0,
+        "how often the hub is asked for a newer directory version besides the broker's deltas",
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class NotifySettings:
     """Notices about work orders (fault reports) to an outside system."""
 
-    webhook: str = setting("VCC_NOTIFY_WEBHOOK", "", "http(s) URL notices are POSTed to; "
-                           "empty: notices are only counted")
+    webhook: str = setting(
+        "VCC_NOTIFY_WEBHOOK",
+        "",
+        "http(s) URL notices are POSTed to; empty: notices are only counted",
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class WorkOrderSettings:
     """Work orders: calendar and background scan."""
 
-    holidays: tuple[str, ...] = setting("VCC_HOLIDAYS", (), "ISO dates, comma separated, "
-                                        "that are not workdays", default_text="2025 schedule")
-    workdays: tuple[str, ...] = setting("VCC_WORKDAYS", (), "ISO weekend dates, comma "
-                                        "separated, that are workdays",
-                                        default_text="2025 schedule")
-    scan_s: float = setting("VCC_WORK_ORDER_SCAN_S", 60.0, "how often overdue orders are "
-                            "escalated and unforwarded ones retried")
+    holidays: tuple[str, ...] = setting(
+        "VCC_HOLIDAYS",
+        (),
+        "ISO dates, comma separated, that are not workdays",
+        default_text="2025 schedule",
+    )
+    workdays: tuple[str, ...] = setting(
+        "VCC_WORKDAYS",
+        (),
+        "ISO weekend dates, comma separated, that are workdays",
+        default_text="2025 schedule",
+    )
+    scan_s: float = setting(
+        "VCC_WORK_ORDER_SCAN_S",
+        60.0,
+        "how often overdue orders are escalated and unforwarded ones retried",
+    )
 
     def __post_init__(self) -> None:
         for env, dates in (("VCC_HOLIDAYS", self.holidays), ("VCC_WORKDAYS", self.workdays)):
@@ -97,8 +137,9 @@ class WorkOrderSettings:
                 try:
                     date.fromisoformat(text)
                 except ValueError:
-                    raise SettingsError(f"{text!r} is not an ISO date (2025-10-01)",
-                                        field=env) from None
+                    raise SettingsError(
+                        f"{text!r} is not an ISO date (2025-10-01)", field=env
+                    ) from None
 
     def calendar(self) -> WorkCalendar:
         if not self.holidays and not self.workdays:
@@ -111,8 +152,11 @@ class FaultSettings:
     """Test-only defects for drills and tests (all off by default)."""
 
     transfer_answer_delay_ms: int = setting(
-        "VCC_FAULT_TRANSFER_ANSWER_DELAY_MS", 0, "TEST-ONLY: hold the answer to "
-        "AcceptTransfer this long after the call was queued here (0: off)")
+        "VCC_FAULT_TRANSFER_ANSWER_DELAY_MS",
+        0,
+        "TEST-ONLY: hold the answer to "
+        "AcceptTransfer this long after the call was queued here (0: off)",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +175,9 @@ class SiteNodeSettings:
     faults: FaultSettings = field(default_factory=FaultSettings)
 
 
-def load_site_settings(env: Mapping[str, str] | None = None,
-                       flags: Mapping[str, object] | None = None) -> SiteNodeSettings:
+def load_site_settings(
+    env: Mapping[str, str] | None = None, flags: Mapping[str, object] | None = None
+) -> SiteNodeSettings:
     """The site's settings from ``flags`` (by variable name), else ``env`` (default: the
     process's environment), else the defaults."""
     return load_parts(SiteNodeSettings, env, flags)

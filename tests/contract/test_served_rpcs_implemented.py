@@ -40,9 +40,14 @@ def _hub_services(tmp_path: Path) -> list[ServedService]:
         hub = load_hub(config)
         engine = make_engine(f"sqlite:///{tmp_path / 'hub.db'}")
         await fencing.migrate(engine)
-        ctx = HubContext(config=config, province=hub.province, engine=engine,
-                         nats=BackgroundNats(["nats://127.0.0.1:1"], name="test"),
-                         state=hub.state, clock=SystemClock())
+        ctx = HubContext(
+            config=config,
+            province=hub.province,
+            engine=engine,
+            nats=BackgroundNats(["nats://127.0.0.1:1"], name="test"),
+            state=hub.state,
+            clock=SystemClock(),
+        )
         parts = await start_parts(ctx, HubNodeSettings())
         try:
             return hub.build_services() + parts.services()

@@ -27,14 +27,26 @@ from vcc_ops.launcher import ProvinceLauncher
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
-SHORT = {"steady_s": 3.0, "hold_s": 4.0, "observe_s": 15.0, "after_s": 2.0, "drain_s": 10.0,
-         "catch_up_s": 20.0}
+SHORT = {
+    "steady_s": 3.0,
+    "hold_s": 4.0,
+    "observe_s": 15.0,
+    "after_s": 2.0,
+    "drain_s": 10.0,
+    "catch_up_s": 20.0,
+}
 
 
 @pytest.fixture(scope="module")
 def province(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProvinceLauncher]:
-    launcher = ProvinceLauncher(example_province_path(), tmp_path_factory.mktemp("drill"),
-                                sites=["KM", "QJ", "DL"], cluster=True, hubs=2, faults=True)
+    launcher = ProvinceLauncher(
+        example_province_path(),
+        tmp_path_factory.mktemp("drill"),
+        sites=["KM", "QJ", "DL"],
+        cluster=True,
+        hubs=2,
+        faults=True,
+    )
     launcher.start()
     try:
         yield launcher
@@ -44,12 +56,20 @@ def province(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProvinceLaunc
 
 async def drill(launcher: ProvinceLauncher, name: str, **params: Any) -> dict[str, Any]:
     options = DrillOptions(**SHORT, params=params)
-    traffic = make_traffic(launcher, calls_per_s=3.0, agents_per_site=4,
-                           drain_s=options.drain_s)
+    traffic = make_traffic(launcher, calls_per_s=3.0, agents_per_site=4, drain_s=options.drain_s)
     report = await run_drill(launcher, traffic, name, options=options)
-    print(json.dumps({"scenario": name, "verdict": report["verdict"],
-                      "measured": report["measured"], "calls": report["calls"],
-                      "service_level": report["service_level"]}, default=str))
+    print(
+        json.dumps(
+            {
+                "scenario": name,
+                "verdict": report["verdict"],
+                "measured": report["measured"],
+                "calls": report["calls"],
+                "service_level": report["service_level"],
+            },
+            default=str,
+        )
+    )
     assert "<svg" in html_page([report], name)
     return report
 
@@ -115,8 +135,13 @@ async def test_etcd_member_kill(province: ProvinceLauncher) -> None:
 
 @pytest.fixture
 def defective(tmp_path: Path) -> Iterator[ProvinceLauncher]:
-    launcher = ProvinceLauncher(example_province_path(), tmp_path / "defect", sites=["KM", "QJ"],
-                                faults=True, node_env={"VCC_FAULT_DROP_EVENT": "5"})
+    launcher = ProvinceLauncher(
+        example_province_path(),
+        tmp_path / "defect",
+        sites=["KM", "QJ"],
+        faults=True,
+        node_env={"VCC_FAULT_DROP_EVENT": "5"},
+    )
     launcher.start()
     try:
         yield launcher

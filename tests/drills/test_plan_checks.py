@@ -45,10 +45,16 @@ def test_score_fails_a_slow_reroute_and_a_lost_event() -> None:
     bad.note("events_lost", "KM#5 call.ended")
     lost = score("site-kill", {"reroute_s": 1.0}, bad.as_dict(), Objectives(), ("reroute_s",))
     assert lost["failed"] == ["events_lost", "invariants"]
-    report = {**lost, "measured": {"reroute_s": 1.0}, "checks": bad.as_dict(),
-              "timeline": [{"t_s": 1.0, "kind": "fault", "what": "SIGKILL site-DL"},
-                           {"t_s": 3.0, "kind": "restore", "what": "restart site-DL"}],
-              "series": {"offered": [1, 2, 3, 2], "lost": [0, 1, 0, 0]},
-              "service_level": {"before": {"offered": 3, "service_level_pct": 100.0}}}
+    report = {
+        **lost,
+        "measured": {"reroute_s": 1.0},
+        "checks": bad.as_dict(),
+        "timeline": [
+            {"t_s": 1.0, "kind": "fault", "what": "SIGKILL site-DL"},
+            {"t_s": 3.0, "kind": "restore", "what": "restart site-DL"},
+        ],
+        "series": {"offered": [1, 2, 3, 2], "lost": [0, 1, 0, 0]},
+        "service_level": {"before": {"offered": 3, "service_level_pct": 100.0}},
+    }
     page = html_page([report], "drill")
     assert "<svg" in page and "FAIL" in page and "KM#5" in page

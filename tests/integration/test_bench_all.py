@@ -16,9 +16,16 @@ from vcc_ops.bench.all import BENCHES, run_one
 from vcc_ops.bench.table import BEGIN, END
 from vcc_ops.cli import main
 
-CEILINGS = ("grpc_echo_calls_per_s", "grpc_echo_p99_ms", "grpc_echo_serial_p99_ms",
-            "js_publish_msgs_per_s", "js_publish_batch_p99_ms", "sqlite_commits_per_s",
-            "sqlite_raw_commits_per_s", "py_calls_per_s")
+CEILINGS = (
+    "grpc_echo_calls_per_s",
+    "grpc_echo_p99_ms",
+    "grpc_echo_serial_p99_ms",
+    "js_publish_msgs_per_s",
+    "js_publish_batch_p99_ms",
+    "sqlite_commits_per_s",
+    "sqlite_raw_commits_per_s",
+    "py_calls_per_s",
+)
 
 
 def _positive(value: Any) -> bool:
@@ -64,7 +71,7 @@ def test_quick_run_writes_every_section_and_the_readme_table(tmp_path: Path) -> 
     assert run.exit_code == 0, run.output
     text = readme.read_text()
     assert text.startswith(before + BEGIN + "\n") and text.endswith("\n" + END + after)
-    section = text[len(before) + len(BEGIN):-len(END + after)]
+    section = text[len(before) + len(BEGIN) : -len(END + after)]
     assert "the old table" not in section
     assert doc["command"] in section and "| bench | figure |" in section
     for bench in BENCHES:

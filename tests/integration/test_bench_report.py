@@ -47,8 +47,7 @@ def test_bench_report_totals_equal_generated_cdrs(tmp_path: Path) -> None:
     assert rows["PROVINCE"]["offered"] == N
     assert rows["PROVINCE"]["answered"] == answered
     assert rows["PROVINCE"]["abandoned"] + rows["PROVINCE"]["short_abandoned"] == abandoned
-    assert {s: r["offered"] for s, r in rows.items() if s != "PROVINCE"} == \
-        dict(expected_sites)
+    assert {s: r["offered"] for s, r in rows.items() if s != "PROVINCE"} == dict(expected_sites)
     assert rows["PROVINCE"]["avg_acw_s"] is not None
     statement = report["charts"]["statement"]
     assert statement["calls"] == N

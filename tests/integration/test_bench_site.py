@@ -21,9 +21,18 @@ def _check(result: dict[str, object], calls: int) -> None:
     assert result["reached_agent"] == calls, "every offered call reached an agent"
     assert result["answered"] == calls, "every offered call was answered"
     assert result["duplicate_offers"] == 0
-    for key in ("calls_per_s", "offered_calls_per_s", "offer_to_agent_p50_ms",
-                "offer_to_agent_p99_ms", "call_setup_p50_ms", "call_setup_p99_ms",
-                "queue_entry_p50_ms", "queue_entry_p99_ms", "site_cpu_s", "wall_s"):
+    for key in (
+        "calls_per_s",
+        "offered_calls_per_s",
+        "offer_to_agent_p50_ms",
+        "offer_to_agent_p99_ms",
+        "call_setup_p50_ms",
+        "call_setup_p99_ms",
+        "queue_entry_p50_ms",
+        "queue_entry_p99_ms",
+        "site_cpu_s",
+        "wall_s",
+    ):
         value = result[key]
         assert isinstance(value, int | float) and value > 0, (key, value)
     assert result["offer_to_agent_p50_ms"] <= result["offer_to_agent_p99_ms"]  # type: ignore[operator]
@@ -37,8 +46,23 @@ def test_open_loop_calls_all_reach_an_agent_and_are_answered() -> None:
 
 def test_cli_writes_the_median_as_json(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    run = CliRunner().invoke(main, ["bench", "site", "--calls", "40", "--agents", "8",
-                                    "--talk-ms", "5", "--runs", "1", "--json", str(out)])
+    run = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            "site",
+            "--calls",
+            "40",
+            "--agents",
+            "8",
+            "--talk-ms",
+            "5",
+            "--runs",
+            "1",
+            "--json",
+            str(out),
+        ],
+    )
     assert run.exit_code == 0, run.output
     result = json.loads(out.read_text())
     assert result["runs"] == 1 and len(result["per_run"]) == 1

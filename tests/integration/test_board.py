@@ -26,8 +26,9 @@ KM_AGENT = "KM-0131"
 
 
 @pytest.fixture
-def province(tmp_path: Path, nats_server: NatsServer,
-             etcd_server: EtcdServer) -> Iterator[Province]:
+def province(
+    tmp_path: Path, nats_server: NatsServer, etcd_server: EtcdServer
+) -> Iterator[Province]:
     with linked_province(tmp_path, nats_server.url, etcd_server.endpoint) as found:
         yield found
 
@@ -55,6 +56,7 @@ async def test_board_shows_waiting_calls_and_agents(province: Province) -> None:
                 board = await routing.GetBoard(h.GetBoardRequest(site_ids=["KM"]))
                 rows = [r for r in board.rows if r.figures.business_id == "general"]
                 return bool(rows) and rows[0].figures.waiting == 0
+
             await until(drained, "the board shows the queue empty", 30)
 
             everything = await routing.GetBoard(h.GetBoardRequest())
@@ -72,9 +74,22 @@ def test_vcc_board_cli(province: Province) -> None:
     """The command line reads the same board from the hub; an unknown site exits 2."""
     deadline = time.monotonic() + 60
     while True:  # KM reports its figures every second once it runs
-        cli = subprocess.run([sys.executable, "-m", "vcc_ops.cli", "board", "--hub",
-                              province.hub.target, "--site", "KM", "--json"],
-                             capture_output=True, text=True, timeout=60)
+        cli = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "vcc_ops.cli",
+                "board",
+                "--hub",
+                province.hub.target,
+                "--site",
+                "KM",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert cli.returncode == 0, cli.stderr
         data = json.loads(cli.stdout)
         if data["live"] or time.monotonic() > deadline:
@@ -82,7 +97,19 @@ def test_vcc_board_cli(province: Province) -> None:
         time.sleep(0.5)
     assert {row["site"] for row in data["live"]} == {"KM"}
     assert all(row["age_ms"] < 10_000 for row in data["live"])
-    bad = subprocess.run([sys.executable, "-m", "vcc_ops.cli", "board", "--hub",
-                          province.hub.target, "--site", "ZZ"],
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vcc_ops.cli",
+            "board",
+            "--hub",
+            province.hub.target,
+            "--site",
+            "ZZ",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "ZZ" in bad.stderr

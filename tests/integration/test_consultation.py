@@ -38,8 +38,9 @@ Phase = s.ConsultEvent
 
 
 @pytest.fixture
-def province(tmp_path: Path, nats_server: NatsServer,
-             etcd_server: EtcdServer) -> Iterator[Province]:
+def province(
+    tmp_path: Path, nats_server: NatsServer, etcd_server: EtcdServer
+) -> Iterator[Province]:
     with linked_province(tmp_path, nats_server.url, etcd_server.endpoint) as found:
         yield found
 
@@ -54,11 +55,15 @@ async def clients(province: Province) -> AsyncIterator[tuple[Client, Client]]:
         await dl.close()
 
 
-def _consult(desk: Desk, call_id: str, business: str = "general",
-             note: str = "") -> s.TransferRequest:
-    return s.TransferRequest(session_token=desk.token, call_id=call_id,
-                             target=c.TransferTarget(site_id="DL", business_id=business),
-                             note=note)
+def _consult(
+    desk: Desk, call_id: str, business: str = "general", note: str = ""
+) -> s.TransferRequest:
+    return s.TransferRequest(
+        session_token=desk.token,
+        call_id=call_id,
+        target=c.TransferTarget(site_id="DL", business_id=business),
+        note=note,
+    )
 
 
 def _complete(desk: Desk, call_id: str, mode: int) -> s.ConsultCompleteRequest:
@@ -80,8 +85,11 @@ async def _true(value: bool) -> bool:
 
 
 def _phases(desk: Desk, call_id: str) -> list[int]:
-    return [e.consult.phase for e in desk.events
-            if e.HasField("consult") and e.consult.call_id == call_id]
+    return [
+        e.consult.phase
+        for e in desk.events
+        if e.HasField("consult") and e.consult.call_id == call_id
+    ]
 
 
 async def _consult_offer(dl_desk: Desk, call_id: str) -> s.Offer:
@@ -95,8 +103,7 @@ async def _consult_offer(dl_desk: Desk, call_id: str) -> s.Offer:
     return found
 
 
-async def _open_consult(km: Client, desk: Desk, dl_desk: Desk, call_id: str,
-                        note: str) -> None:
+async def _open_consult(km: Client, desk: Desk, dl_desk: Desk, call_id: str, note: str) -> None:
     result = await km.desk.Consult(_consult(desk, call_id, note=note))
     assert result.outcome == R.OUTCOME_ACCEPTED, result
     held = await km.call(call_id)
@@ -105,8 +112,10 @@ async def _open_consult(km: Client, desk: Desk, dl_desk: Desk, call_id: str,
     assert offer.kind == c.LEG_KIND_CONSULT and offer.leg_id == result.leg_id
     assert note in offer.screen_pop.notes
     await dl_desk.answer(call_id)
-    await until(lambda: _true(Phase.PHASE_CONNECTED in _phases(desk, call_id)),
-                "the consulting agent hears the consulted agent answered")
+    await until(
+        lambda: _true(Phase.PHASE_CONNECTED in _phases(desk, call_id)),
+        "the consulting agent hears the consulted agent answered",
+    )
 
 
 async def _ready_again(desk: Desk, call_id: str) -> None:
@@ -121,16 +130,22 @@ async def _ready_again(desk: Desk, call_id: str) -> None:
 def _final_cdrs(province: Province, call_id: str) -> list[tuple[str, str]]:
     out = []
     for site in (province.km, province.dl):
-        out += [(site.site, str(outcome)) for (outcome,) in site.rows(
-            "SELECT outcome FROM cdrs WHERE call_id = ? AND outcome != 'transferred_out'",
-            call_id)]
+        out += [
+            (site.site, str(outcome))
+            for (outcome,) in site.rows(
+                "SELECT outcome FROM cdrs WHERE call_id = ? AND outcome != 'transferred_out'",
+                call_id,
+            )
+        ]
     return out
 
 
 def _no_agent_overlap(province: Province) -> None:
     for site in (province.km, province.dl):
-        legs = site.rows("SELECT agent_id, offered_at_ms, ended_at_ms, call_id FROM legs "
-                         "WHERE agent_id != '' ORDER BY agent_id, offered_at_ms")
+        legs = site.rows(
+            "SELECT agent_id, offered_at_ms, ended_at_ms, call_id FROM legs "
+            "WHERE agent_id != '' ORDER BY agent_id, offered_at_ms"
+        )
         for (a1, _, end1, call1), (a2, start2, _, call2) in itertools.pairwise(legs):
             if a1 == a2:
                 assert end1 and end1 <= start2, f"{a1} on {call1} and {call2} at once"
@@ -163,9 +178,17 @@ async def test_consultation(province: Province, clients: tuple[Client, Client]) 
     await _open_consult(km, desk, dl_desk, call1, "cancel me")
     view = await km.desk.ConsultComplete(_complete(desk, call1, s.CONSULT_MODE_CANCEL))
     assert view.state == c.CALL_STATE_CONNECTED and view.agent_id == KM_A
-    await until(lambda: _true(any(e.HasField("call_state") and e.call_state.call_id == call1
-                                  and e.call_state.state == c.CALL_STATE_ENDED
-                                  for e in dl_desk.events)), "the consult leg ends at DL")
+    await until(
+        lambda: _true(
+            any(
+                e.HasField("call_state")
+                and e.call_state.call_id == call1
+                and e.call_state.state == c.CALL_STATE_ENDED
+                for e in dl_desk.events
+            )
+        ),
+        "the consult leg ends at DL",
+    )
     await desk.hang_up(call1)
     await _ready_again(dl_desk, call1)
     await _ready_again(desk, call1)
@@ -185,7 +208,8 @@ async def test_consultation(province: Province, clients: tuple[Client, Client]) 
     await _ready_again(desk, call2)
     assert _final_cdrs(province, call2) == [("DL", "answered")]
     assert province.km.rows("SELECT outcome FROM cdrs WHERE call_id = ?", call2) == [
-        ("transferred_out",)]
+        ("transferred_out",)
+    ]
 
     # (conference): all three; owned by KM until A hangs up, then by DL
     call3 = await _connected(km, desk, 3)

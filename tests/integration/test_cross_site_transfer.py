@@ -38,8 +38,9 @@ def stranger(n: int) -> str:
 
 
 @pytest.fixture
-def province(tmp_path: Path, nats_server: NatsServer,
-             etcd_server: EtcdServer) -> Iterator[Province]:
+def province(
+    tmp_path: Path, nats_server: NatsServer, etcd_server: EtcdServer
+) -> Iterator[Province]:
     with linked_province(tmp_path, nats_server.url, etcd_server.endpoint) as found:
         yield found
 
@@ -54,10 +55,15 @@ async def clients(province: Province) -> AsyncIterator[tuple[Client, Client]]:
         await dl.close()
 
 
-def _transfer(desk: Desk, call_id: str, site: str, business: str, note: str = "") -> s.TransferRequest:
-    return s.TransferRequest(session_token=desk.token, call_id=call_id,
-                             target=c.TransferTarget(site_id=site, business_id=business),
-                             note=note)
+def _transfer(
+    desk: Desk, call_id: str, site: str, business: str, note: str = ""
+) -> s.TransferRequest:
+    return s.TransferRequest(
+        session_token=desk.token,
+        call_id=call_id,
+        target=c.TransferTarget(site_id=site, business_id=business),
+        note=note,
+    )
 
 
 async def _connected_call(km: Client, desks: dict[str, Desk], caller: str) -> tuple[str, Desk]:
@@ -109,15 +115,22 @@ async def test_cross_site_transfer(province: Province, clients: tuple[Client, Cl
     await until(lambda: _wrapping(desk), "the KM agent in wrap-up")
     kinds = _timeline(desk, call_id)
     assert kinds.index("transferring") < kinds.index("wrap_up"), kinds
-    cdrs = province.km.rows("SELECT outcome, transferred, agent_id FROM cdrs WHERE call_id = ?",
-                            call_id)
+    cdrs = province.km.rows(
+        "SELECT outcome, transferred, agent_id FROM cdrs WHERE call_id = ?", call_id
+    )
     assert cdrs == [("transferred_out", 1, desk.agent_id)]
 
     # a repeated AcceptTransfer (same request) does not make a second call at DL
-    ctx = c.CallContext(call_id="call_01JD0000000000000000000001", new_leg_id="leg_01JD0000000000000000000001",
-                        caller_number=stranger(9), dialed_code="1000", business_id="general",
-                        from_site_id="KM", original_arrival_at_ms=int(time.time() * 1000) - 5000,
-                        priority=c.PRIORITY_CLASS_TRANSFERRED)
+    ctx = c.CallContext(
+        call_id="call_01JD0000000000000000000001",
+        new_leg_id="leg_01JD0000000000000000000001",
+        caller_number=stranger(9),
+        dialed_code="1000",
+        business_id="general",
+        from_site_id="KM",
+        original_arrival_at_ms=int(time.time() * 1000) - 5000,
+        priority=c.PRIORITY_CLASS_TRANSFERRED,
+    )
     request = s.AcceptTransferRequest(context=ctx, request_id="req_01JD0000000000000000000001")
     first, again = await dl.remote.AcceptTransfer(request), await dl.remote.AcceptTransfer(request)
     assert first.outcome == R.OUTCOME_ACCEPTED and again == first
@@ -169,6 +182,5 @@ def _timeline(desk: Desk, call_id: str) -> list[str]:
         if e.HasField("call_state") and e.call_state.call_id == call_id:
             out.append(c.CallState.Name(e.call_state.state).removeprefix("CALL_STATE_").lower())
         elif e.HasField("agent_state"):
-            out.append(s.AgentState.Name(e.agent_state.state).removeprefix("AGENT_STATE_")
-                       .lower())
+            out.append(s.AgentState.Name(e.agent_state.state).removeprefix("AGENT_STATE_").lower())
     return out

@@ -25,24 +25,37 @@ UNKNOWN_KIND_SEQ, OUT_OF_RANGE_SEQ = 4, 5
 
 def _bad_events() -> list[tuple[bytes, dict[str, str]]]:
     """(bytes, headers) of three malformed messages of site KM."""
-    garbage = (b"\xde\xad\xbe\xef not an event", {"Nats-Msg-Id": "garbage-1",
-                                                   "Vcc-Site": "KM"})
+    garbage = (b"\xde\xad\xbe\xef not an event", {"Nats-Msg-Id": "garbage-1", "Vcc-Site": "KM"})
     # a kind from a newer site: body oneof field 999 (tag 999 << 3 | 2, empty)
-    newer = pb.SiteEvent(site="KM", seq=UNKNOWN_KIND_SEQ, event_id="evt_bad_kind",
-                         kind="call.teleported", aggregate_id="call_x", at_ms=1)
+    newer = pb.SiteEvent(
+        site="KM",
+        seq=UNKNOWN_KIND_SEQ,
+        event_id="evt_bad_kind",
+        kind="call.teleported",
+        aggregate_id="call_x",
+        at_ms=1,
+    )
     unknown = (newer.SerializeToString() + b"\xba\x3e\x00", headers(newer))
     negative = pb.SiteEvent(
-        site="KM", seq=OUT_OF_RANGE_SEQ, event_id="evt_bad_value", kind="cdr.created",
-        aggregate_id="call_y", at_ms=1, cdr_created=pb.CdrCreated(cdr=pb.Cdr(
-            cdr_id="cdr_bad", call_id="call_y", site_id="KM", talk_ms=-60_000)))
+        site="KM",
+        seq=OUT_OF_RANGE_SEQ,
+        event_id="evt_bad_value",
+        kind="cdr.created",
+        aggregate_id="call_y",
+        at_ms=1,
+        cdr_created=pb.CdrCreated(
+            cdr=pb.Cdr(cdr_id="cdr_bad", call_id="call_y", site_id="KM", talk_ms=-60_000)
+        ),
+    )
     return [garbage, unknown, (encode(negative), headers(negative))]
 
 
 async def _publish(url: str) -> int:
     """Good events of KM with sequences 4 and 5 replaced by malformed ones, and garbage
     in between; returns the last good sequence."""
-    good = [e for e in synthetic_events("KM", 3)
-            if e.seq not in (UNKNOWN_KIND_SEQ, OUT_OF_RANGE_SEQ)]
+    good = [
+        e for e in synthetic_events("KM", 3) if e.seq not in (UNKNOWN_KIND_SEQ, OUT_OF_RANGE_SEQ)
+    ]
     nc = await connect(url, "test-dead-letters")
     js = nc.jetstream()
     await ensure_province_streams(js)
@@ -56,7 +69,8 @@ async def _publish(url: str) -> int:
 
 
 def test_malformed_events_are_dead_lettered_and_do_not_block_the_site(
-        tmp_path: Path, nats_server: NatsServer, etcd_server: EtcdServer) -> None:
+    tmp_path: Path, nats_server: NatsServer, etcd_server: EtcdServer
+) -> None:
     hub = HubProcess(tmp_path, nats_server.url, etcd_server.endpoint).start()
     try:
         last = asyncio.run(_publish(nats_server.url))
@@ -79,19 +93,35 @@ def test_malformed_events_are_dead_lettered_and_do_not_block_the_site(
             await until(three_letters, "three dead letters", timeout_s=60)
 
         asyncio.run(wait())
-        applied = hub.rows("SELECT seq FROM inbox WHERE site = 'KM' AND kind != 'dead_letter' "
-                           "ORDER BY seq")
-        assert [s for (s,) in applied] == [s for s in range(1, last + 1)
-                                           if s not in (UNKNOWN_KIND_SEQ, OUT_OF_RANGE_SEQ)]
+        applied = hub.rows(
+            "SELECT seq FROM inbox WHERE site = 'KM' AND kind != 'dead_letter' ORDER BY seq"
+        )
+        assert [s for (s,) in applied] == [
+            s for s in range(1, last + 1) if s not in (UNKNOWN_KIND_SEQ, OUT_OF_RANGE_SEQ)
+        ]
         assert hub.rows("SELECT seq FROM inbox WHERE kind = 'dead_letter' ORDER BY seq") == [
-            (UNKNOWN_KIND_SEQ,), (OUT_OF_RANGE_SEQ,)]
+            (UNKNOWN_KIND_SEQ,),
+            (OUT_OF_RANGE_SEQ,),
+        ]
         assert hub.rows("SELECT count(*) FROM cdrs") == [(3,)]
         assert hub.rows("SELECT count(*) FROM cdrs WHERE cdr_id = 'cdr_bad'") == [(0,)]
 
         out = subprocess.run(
-            [sys.executable, "-m", "vcc_ops.cli", "events", "dead-letters", "--json",
-             "--nats", nats_server.url], capture_output=True, text=True, timeout=60,
-            check=True)
+            [
+                sys.executable,
+                "-m",
+                "vcc_ops.cli",
+                "events",
+                "dead-letters",
+                "--json",
+                "--nats",
+                nats_server.url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
         letters = json.loads(out.stdout)
         assert len(letters) == 3
         assert {d["site"] for d in letters} == {"KM"}
@@ -103,9 +133,20 @@ def test_malformed_events_are_dead_lettered_and_do_not_block_the_site(
         assert "cdr.talk_ms" in by_seq[str(OUT_OF_RANGE_SEQ)]["error"]
         assert by_seq[""]["data_b64"]  # the original bytes are kept
         text = subprocess.run(
-            [sys.executable, "-m", "vcc_ops.cli", "events", "dead-letters",
-             "--nats", nats_server.url], capture_output=True, text=True, timeout=60,
-            check=True).stdout
+            [
+                sys.executable,
+                "-m",
+                "vcc_ops.cli",
+                "events",
+                "dead-letters",
+                "--nats",
+                nats_server.url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
         assert "call.teleported" in text and text.count("KM") >= 3
     finally:
         hub.stop()

@@ -12,13 +12,28 @@ from pathlib import Path
 import psutil
 import pytest
 
-FIELDS = ("offered", "answered", "abandoned", "service_level", "asa_s", "aht_s",
-          "transfer_rate", "overflow_in", "overflow_out", "cdrs_at_hub", "cdrs_missing")
+FIELDS = (
+    "offered",
+    "answered",
+    "abandoned",
+    "service_level",
+    "asa_s",
+    "aht_s",
+    "transfer_rate",
+    "overflow_in",
+    "overflow_out",
+    "cdrs_at_hub",
+    "cdrs_missing",
+)
 
 
 def vcc(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vcc_ops.cli", *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "vcc_ops.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def processes_under(workdir: Path) -> list[psutil.Process]:
@@ -32,9 +47,24 @@ def processes_under(workdir: Path) -> list[psutil.Process]:
 
 def test_a_short_demo_reports_every_call_and_balanced_settlement(tmp_path: Path) -> None:
     workdir, out = tmp_path / "work", tmp_path / "demo.json"
-    run = vcc("demo", "--duration", "12", "--rate-scale", "0.2", "--agents-per-site", "12",
-              "--surge", "QJ:4", "--seed", "5", "--workdir", str(workdir), "--report", str(out),
-              timeout=420)
+    run = vcc(
+        "demo",
+        "--duration",
+        "12",
+        "--rate-scale",
+        "0.2",
+        "--agents-per-site",
+        "12",
+        "--surge",
+        "QJ:4",
+        "--seed",
+        "5",
+        "--workdir",
+        str(workdir),
+        "--report",
+        str(out),
+        timeout=420,
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     report = json.loads(out.read_text())
     assert set(report["sites"]) == {"KM", "QJ", "DL", "YX", "HH"}
@@ -54,13 +84,17 @@ def test_a_short_demo_reports_every_call_and_balanced_settlement(tmp_path: Path)
     assert not processes_under(workdir), "a demo process outlived vcc demo"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--surge", "XX:2"], "unknown site 'XX'"),
-    (["--duration", "0"], "--duration must be positive"),
-    (["--surge", "QJ:x"], "not SITE:FACTOR"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--surge", "XX:2"], "unknown site 'XX'"),
+        (["--duration", "0"], "--duration must be positive"),
+        (["--surge", "QJ:x"], "not SITE:FACTOR"),
+    ],
+)
 def test_bad_demo_options_are_refused_before_anything_starts(
-        tmp_path: Path, args: list[str], message: str) -> None:
+    tmp_path: Path, args: list[str], message: str
+) -> None:
     run = vcc("demo", *args, "--workdir", str(tmp_path / "w"), timeout=60)
     assert run.returncode == 2
     assert message in run.stderr

@@ -22,10 +22,24 @@ VCC = [sys.executable, "-m", "vcc_ops.cli"]
 @pytest.fixture
 def hub(tmp_path: Path, nats_server: NatsServer) -> Iterator[str]:
     port = free_port()
-    argv = [*VCC, "hub", "--province", str(example_province_path()),
-            "--data-dir", str(tmp_path / "hub"), "--nats", nats_server.url, "--etcd", "",
-            "--grpc-port", str(port), "--node-id", "hub-cli", "--log-file",
-            str(tmp_path / "hub.log")]
+    argv = [
+        *VCC,
+        "hub",
+        "--province",
+        str(example_province_path()),
+        "--data-dir",
+        str(tmp_path / "hub"),
+        "--nats",
+        nats_server.url,
+        "--etcd",
+        "",
+        "--grpc-port",
+        str(port),
+        "--node-id",
+        "hub-cli",
+        "--log-file",
+        str(tmp_path / "hub.log"),
+    ]
     proc = ManagedProcess("hub", argv, tmp_path / "hub.out")
     proc.start()
     target = f"127.0.0.1:{port}"
@@ -41,8 +55,12 @@ def hub(tmp_path: Path, nats_server: NatsServer) -> Iterator[str]:
 
 
 def directory(hub: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*VCC, "directory", "--hub", hub, "--operator", "test", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [*VCC, "directory", "--hub", hub, "--operator", "test", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _listed(hub: str, kind: str) -> list[dict[str, object]]:

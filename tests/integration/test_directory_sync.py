@@ -27,8 +27,10 @@ from vcc_proto.v1 import hub_pb2_grpc as hg
 from vcc_replication.jetstream import publish
 from vcc_replication.streams import DIRECTORY_SUBJECT
 
-LEAD_HASH = ("$argon2id$v=19$m=12288,t=3,p=1$8qHABoWz7IVL4cuwgZGbgQ$"
-             "07tFsFci5YLwZHp26qqQi4JTdmitQA0Eam59PrKIWSs")
+LEAD_HASH = (
+    "$argon2id$v=19$m=12288,t=3,p=1$8qHABoWz7IVL4cuwgZGbgQ$"
+    "07tFsFci5YLwZHp26qqQi4JTdmitQA0Eam59PrKIWSs"
+)
 
 
 class Province:
@@ -52,8 +54,9 @@ class Province:
 
 
 @pytest.fixture
-def province(tmp_path: Path, nats_server: NatsServer,
-             etcd_server: EtcdServer) -> Iterator[Province]:
+def province(
+    tmp_path: Path, nats_server: NatsServer, etcd_server: EtcdServer
+) -> Iterator[Province]:
     p = Province(tmp_path, nats_server.url, etcd_server.endpoint)
     p.hub.start()
     try:
@@ -67,10 +70,20 @@ def province(tmp_path: Path, nats_server: NatsServer,
 
 
 def lead_change(name: str, skills: dict[str, int]) -> h.DirectoryChange:
-    entity = {"id": "KM-LEAD", "name": name, "home_site": "KM", "role": "specialist",
-              "skills": skills, "password_hash": LEAD_HASH}
-    return h.DirectoryChange(op=h.DirectoryChange.OP_UPSERT, kind=h.ENTITY_KIND_AGENT,
-                             entity_id="KM-LEAD", entity_json=json.dumps(entity).encode())
+    entity = {
+        "id": "KM-LEAD",
+        "name": name,
+        "home_site": "KM",
+        "role": "specialist",
+        "skills": skills,
+        "password_hash": LEAD_HASH,
+    }
+    return h.DirectoryChange(
+        op=h.DirectoryChange.OP_UPSERT,
+        kind=h.ENTITY_KIND_AGENT,
+        entity_id="KM-LEAD",
+        entity_json=json.dumps(entity).encode(),
+    )
 
 
 async def versions(channels: dict[str, grpc.aio.Channel]) -> dict[str, int]:
@@ -88,9 +101,12 @@ async def test_directory_reaches_every_site(province: Province) -> None:
         await until(lambda: _all_at(channels, start), "sites at the imported version")
 
         # (a) an agent's skills (and name) changed at the hub: applied at every site
-        reply = await stub.ApplyChange(h.ApplyChangeRequest(
-            changes=[lead_change("Lead, billing now", {"billing": 5, "fault": 2})],
-            actor=actor), timeout=10)
+        reply = await stub.ApplyChange(
+            h.ApplyChangeRequest(
+                changes=[lead_change("Lead, billing now", {"billing": 5, "fault": 2})], actor=actor
+            ),
+            timeout=10,
+        )
         assert reply.version == start + 1
         await until(lambda: _all_at(channels, reply.version), "change at every site")
         km = Client(province.sites["KM"].target)
@@ -109,8 +125,12 @@ async def test_directory_reaches_every_site(province: Province) -> None:
             await stub.ApplyChange(h.ApplyChangeRequest(changes=[bad], actor=actor), timeout=10)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert (from_rpc_error(err.value).field or "").endswith("skills.no_such_skill")
-        malformed = h.DirectoryChange(op=h.DirectoryChange.OP_UPSERT, kind=h.ENTITY_KIND_AGENT,
-                                      entity_id="KM-LEAD", entity_json=b"{oops")
+        malformed = h.DirectoryChange(
+            op=h.DirectoryChange.OP_UPSERT,
+            kind=h.ENTITY_KIND_AGENT,
+            entity_id="KM-LEAD",
+            entity_json=b"{oops",
+        )
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await stub.ApplyChange(h.ApplyChangeRequest(changes=[malformed]), timeout=10)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -126,9 +146,13 @@ async def test_directory_reaches_every_site(province: Province) -> None:
         del channels["DL"]
         latest = reply.version
         for i in range(100):
-            r = await stub.ApplyChange(h.ApplyChangeRequest(
-                changes=[agent_change("TEST-01", f"Test agent {i}", {"billing": 1 + i % 5})],
-                actor=actor), timeout=10)
+            r = await stub.ApplyChange(
+                h.ApplyChangeRequest(
+                    changes=[agent_change("TEST-01", f"Test agent {i}", {"billing": 1 + i % 5})],
+                    actor=actor,
+                ),
+                timeout=10,
+            )
             latest = r.version
         assert latest == reply.version + 100
         await until(lambda: _all_at(channels, latest), "KM follows the 100 changes")
@@ -145,9 +169,13 @@ async def test_directory_reaches_every_site(province: Province) -> None:
         finally:
             await nc.close()
         for i in range(2):
-            await stub.ApplyChange(h.ApplyChangeRequest(
-                changes=[agent_change("TEST-01", f"After loss {i}", {"fault": 1 + i})],
-                actor=actor), timeout=10)
+            await stub.ApplyChange(
+                h.ApplyChangeRequest(
+                    changes=[agent_change("TEST-01", f"After loss {i}", {"fault": 1 + i})],
+                    actor=actor,
+                ),
+                timeout=10,
+            )
         await until(lambda: _all_at(channels, latest + 2), "gap filled at every site", 30)
         for node in province.sites.values():
             assert "directory gap" in node.log.read_text()

@@ -28,8 +28,11 @@ SITES = ("KM", "QJ", "DL")
 
 
 @pytest.fixture
-async def province(tmp_path, etcd_server: EtcdServer,  # type: ignore[no-untyped-def]
-                   nats_server: NatsServer) -> AsyncIterator[dict[str, Node]]:
+async def province(
+    tmp_path,
+    etcd_server: EtcdServer,  # type: ignore[no-untyped-def]
+    nats_server: NatsServer,
+) -> AsyncIterator[dict[str, Node]]:
     etcd, nats = etcd_server.endpoint, nats_server.url
     nodes = {"hub": hub_node(tmp_path, nats, etcd).launch()}
     try:
@@ -43,12 +46,14 @@ async def province(tmp_path, etcd_server: EtcdServer,  # type: ignore[no-untyped
 
 
 async def test_site_killed_its_area_goes_to_the_next_nearest(
-        province: dict[str, Node], etcd_server: EtcdServer, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    province: dict[str, Node], etcd_server: EtcdServer, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     etcd = [etcd_server.endpoint]
     prov = load_province_file(fast_province(tmp_path))
     edge = AccessEdge(etcd, prov, ledger_path=tmp_path / "edge-ledger.jsonl")
     survivors = [s.id for s in prov.nearest_sites("0872") if s.id in {"KM", "QJ"}]
     try:
+
         async def dl_first() -> bool:
             try:
                 return (await edge.route("0872"))[:1] == ["DL"]
@@ -86,7 +91,9 @@ async def test_site_killed_its_area_goes_to_the_next_nearest(
         assert counts.get("lost") == 3 and counts.get("queued") == 2, counts
         ledger = (tmp_path / "edge-ledger.jsonl").read_text().splitlines()
         assert len(ledger) == 3 and all('"site_lost"' in line for line in ledger)
-        print(f"\nreroute after SIGKILL of DL: routing map moved 0872 to {survivors[0]} "
-              f"in {reroute_s:.2f} s; calls lost with DL: {len(lost)}")
+        print(
+            f"\nreroute after SIGKILL of DL: routing map moved 0872 to {survivors[0]} "
+            f"in {reroute_s:.2f} s; calls lost with DL: {len(lost)}"
+        )
     finally:
         await edge.close()

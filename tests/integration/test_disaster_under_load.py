@@ -47,8 +47,11 @@ NO_OVERFLOW = {"VCC_OVERFLOW": "off"}  # one CDR per call: no overflow legs in t
 
 
 def general_agents(prov: Province, site: str, n: int) -> list[str]:
-    return [a.id for a in prov.agents_at(site)
-            if a.takes_calls and a.general_level is not None and a.id != f"{site}-LEAD"][:n]
+    return [
+        a.id
+        for a in prov.agents_at(site)
+        if a.takes_calls and a.general_level is not None and a.id != f"{site}-LEAD"
+    ][:n]
 
 
 @dataclass
@@ -64,8 +67,9 @@ class Bot:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> Bot:
-        reply = await self.stub.Login(s.LoginRequest(agent_id=self.agent_id, password=PASSWORD,
-                                                     device=f"bot-{self.agent_id}"))
+        reply = await self.stub.Login(
+            s.LoginRequest(agent_id=self.agent_id, password=PASSWORD, device=f"bot-{self.agent_id}")
+        )
         self.token = reply.session_token
         self._spawn(self._listen())
         await self.stub.SetReady(s.SessionRef(session_token=self.token))
@@ -89,8 +93,9 @@ class Bot:
             self.answered[call_id] = time.monotonic()
             await asyncio.sleep(TALK_S)
             await self.stub.HangUp(act)
-            await self.stub.WrapUp(s.WrapUpRequest(session_token=self.token, call_id=call_id,
-                                                   disposition="done"))
+            await self.stub.WrapUp(
+                s.WrapUpRequest(session_token=self.token, call_id=call_id, disposition="done")
+            )
         except grpc.aio.AioRpcError as exc:
             self.errors.append(f"{self.site} {call_id}: {exc.code().name} {exc.details()}")
 
@@ -115,8 +120,10 @@ class Bots:
         channel = grpc.aio.insecure_channel(target)
         self.channels.append(channel)
         stub = sg.AgentDeskStub(channel)
-        self.bots[site] = [await Bot(stub, agent, site, self.answered[site]).start()
-                           for agent in general_agents(self.prov, site, AGENTS[site])]
+        self.bots[site] = [
+            await Bot(stub, agent, site, self.answered[site]).start()
+            for agent in general_agents(self.prov, site, AGENTS[site])
+        ]
 
     async def close(self, site: str | None = None) -> None:
         for name, bots in list(self.bots.items()):
@@ -131,8 +138,9 @@ class Bots:
 
 
 @pytest.fixture
-async def province(tmp_path: Path, etcd_server: EtcdServer,
-                   nats_server: NatsServer) -> AsyncIterator[dict[str, Node]]:
+async def province(
+    tmp_path: Path, etcd_server: EtcdServer, nats_server: NatsServer
+) -> AsyncIterator[dict[str, Node]]:
     etcd, nats = etcd_server.endpoint, nats_server.url
     nodes = {"hub": hub_node(tmp_path, nats, etcd).launch()}
     try:
@@ -179,8 +187,9 @@ async def _sweeper(edge: AccessEdge) -> None:
         await asyncio.sleep(0.2)
 
 
-async def test_site_killed_under_load(province: dict[str, Node], etcd_server: EtcdServer,
-                                      tmp_path: Path) -> None:
+async def test_site_killed_under_load(
+    province: dict[str, Node], etcd_server: EtcdServer, tmp_path: Path
+) -> None:
     started = time.monotonic()
     etcd = [etcd_server.endpoint]
     prov = load_province_file(fast_province(tmp_path))
@@ -190,6 +199,7 @@ async def test_site_killed_under_load(province: dict[str, Node], etcd_server: Et
     sweeper: asyncio.Task[None] | None = None
     dl = province["DL"]
     try:
+
         async def dl_first() -> bool:
             try:
                 return (await edge.route("0872"))[:1] == ["DL"]
@@ -203,8 +213,11 @@ async def test_site_killed_under_load(province: dict[str, Node], etcd_server: Et
         stream.start()
 
         def open_at_dl() -> list[EdgeCall]:
-            return [c for c in edge.ledger.values()
-                    if c.site_id == "DL" and c.state not in {"ended", "lost", "refused"}]
+            return [
+                c
+                for c in edge.ledger.values()
+                if c.site_id == "DL" and c.state not in {"ended", "lost", "refused"}
+            ]
 
         async def dl_loaded() -> bool:  # calls connected AND waiting at DL
             return bool(bots.answered["DL"]) and len(open_at_dl()) >= 3
@@ -215,12 +228,17 @@ async def test_site_killed_under_load(province: dict[str, Node], etcd_server: Et
         killed = time.monotonic()
 
         async def answered_elsewhere() -> float:
-            times = [t for site in ("KM", "QJ") for cid, t in bots.answered[site].items()
-                     if t > killed and (cid in edge.ledger and edge.ledger[cid].area_code == "0872")]
+            times = [
+                t
+                for site in ("KM", "QJ")
+                for cid, t in bots.answered[site].items()
+                if t > killed and (cid in edge.ledger and edge.ledger[cid].area_code == "0872")
+            ]
             return min(times) if times else 0.0
 
-        first_answer = await until(answered_elsewhere, "an 0872 call answered at KM or QJ",
-                                   ANSWER_BOUND_S)
+        first_answer = await until(
+            answered_elsewhere, "an 0872 call answered at KM or QJ", ANSWER_BOUND_S
+        )
         answer_s = first_answer - killed
 
         async def map_moved() -> bool:
@@ -245,16 +263,16 @@ async def test_site_killed_under_load(province: dict[str, Node], etcd_server: Et
 
         await until(dl_calls_lost, "the edge to count DL's calls lost", 15)
         edge_lost = sorted(c.call_id for c in edge.lost())
-        assert edge_lost and all(c.site_id == "DL" and c.reason == "site_lost"
-                                 for c in edge.lost())
+        assert edge_lost and all(c.site_id == "DL" and c.reason == "site_lost" for c in edge.lost())
         await bots.close("DL")
 
         # -- DL returns: recovery records its lost calls, the area comes back ------------
         restarted = time.monotonic()
         dl.launch()
         await dl.healthy()
-        lost_cdrs = dl.rows("SELECT call_id, count(*) FROM cdrs WHERE outcome = 'lost' "
-                            "GROUP BY call_id")
+        lost_cdrs = dl.rows(
+            "SELECT call_id, count(*) FROM cdrs WHERE outcome = 'lost' GROUP BY call_id"
+        )
         assert all(n == 1 for _, n in lost_cdrs), lost_cdrs
         dl_lost = sorted(cid for cid, _ in lost_cdrs)
         # a call DL ended itself just before the kill, between two sweeps, has its own
@@ -276,8 +294,10 @@ async def test_site_killed_under_load(province: dict[str, Node], etcd_server: Et
         await until(answered_at_dl, "the returned DL to answer a call for 0872", 15)
 
         async def hub_has_lost() -> list[tuple[str, int]]:
-            rows = province["hub"].rows("SELECT call_id, count(*) FROM cdrs WHERE "
-                                        "site_id = 'DL' AND outcome = 'lost' GROUP BY call_id")
+            rows = province["hub"].rows(
+                "SELECT call_id, count(*) FROM cdrs WHERE "
+                "site_id = 'DL' AND outcome = 'lost' GROUP BY call_id"
+            )
             return rows if sorted(cid for cid, _ in rows) == dl_lost else []
 
         await until(hub_has_lost, "DL's lost CDRs at the hub", 20)
@@ -299,14 +319,16 @@ async def test_site_killed_under_load(province: dict[str, Node], etcd_server: Et
         counts = edge.counts()
         errors = [e for site_bots in bots.bots.values() for b in site_bots for e in b.errors]
         total_s = time.monotonic() - started
-        print(f"\nDL SIGKILLed under load: first 0872 call answered at KM/QJ "
-              f"{answer_s:.2f} s after the kill (target TTL+1 s = {TARGET_S:.1f} s, "
-              f"{'met' if answer_s <= TARGET_S else 'MISSED'}); routing map moved in "
-              f"{map_s:.2f} s; calls offered {len(edge.ledger)}, edge counts {counts}; "
-              f"lost with DL {len(edge_lost)} (lost CDRs at DL and hub {len(dl_lost)}, "
-              f"ended at DL just before the kill {len(ended_before)}); refused "
-              f"{len(refused)}; 0872 back at DL {back_s:.2f} s after restart; "
-              f"bot errors {len(errors)}; test body {total_s:.1f} s")
+        print(
+            f"\nDL SIGKILLed under load: first 0872 call answered at KM/QJ "
+            f"{answer_s:.2f} s after the kill (target TTL+1 s = {TARGET_S:.1f} s, "
+            f"{'met' if answer_s <= TARGET_S else 'MISSED'}); routing map moved in "
+            f"{map_s:.2f} s; calls offered {len(edge.ledger)}, edge counts {counts}; "
+            f"lost with DL {len(edge_lost)} (lost CDRs at DL and hub {len(dl_lost)}, "
+            f"ended at DL just before the kill {len(ended_before)}); refused "
+            f"{len(refused)}; 0872 back at DL {back_s:.2f} s after restart; "
+            f"bot errors {len(errors)}; test body {total_s:.1f} s"
+        )
         assert answer_s < ANSWER_BOUND_S
     finally:
         if sweeper is not None:

@@ -42,13 +42,31 @@ class HubProcess:
         self.db_path = tmp / f"{name}.db"
         self.port = free_port()
         self.target = f"127.0.0.1:{self.port}"
-        argv = [sys.executable, "-m", "vcc_ops.cli", "hub",
-                "--province", str(fast_province(tmp)), "--data-dir", str(tmp / f"{name}-data"),
-                "--nats", nats_url, "--etcd", etcd, "--db", f"sqlite:///{self.db_path}",
-                "--grpc-port", str(self.port), "--node-id", name,
-                "--log-file", str(tmp / f"{name}.log")]
-        self.proc = ManagedProcess(name, argv, tmp / f"{name}.out",
-                                   env={**_env(), "VCC_EVENT_GAP_GRACE_S": "1.0"})
+        argv = [
+            sys.executable,
+            "-m",
+            "vcc_ops.cli",
+            "hub",
+            "--province",
+            str(fast_province(tmp)),
+            "--data-dir",
+            str(tmp / f"{name}-data"),
+            "--nats",
+            nats_url,
+            "--etcd",
+            etcd,
+            "--db",
+            f"sqlite:///{self.db_path}",
+            "--grpc-port",
+            str(self.port),
+            "--node-id",
+            name,
+            "--log-file",
+            str(tmp / f"{name}.log"),
+        ]
+        self.proc = ManagedProcess(
+            name, argv, tmp / f"{name}.out", env={**_env(), "VCC_EVENT_GAP_GRACE_S": "1.0"}
+        )
 
     def start(self) -> HubProcess:
         self.proc.start()
@@ -61,8 +79,9 @@ class HubProcess:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not await check_health(self.target, timeout_s=1.0):
             if not self.proc.alive:
-                raise AssertionError(f"hub exited with {self.proc.returncode}: "
-                                     f"{self.proc.log_tail()}")
+                raise AssertionError(
+                    f"hub exited with {self.proc.returncode}: {self.proc.log_tail()}"
+                )
             if time.monotonic() > deadline:
                 raise AssertionError("hub not healthy in time")
             await asyncio.sleep(0.2)
@@ -78,7 +97,8 @@ class HubProcess:
     async def status(self, site: str) -> h.ReplicationStatus:
         async with grpc.aio.insecure_channel(self.target) as channel:
             reply: h.ReplicationStatus = await hg.ReplicationStub(channel).GetReplicationStatus(
-                h.ReplicationStatusRequest(site_id=site), timeout=5)
+                h.ReplicationStatusRequest(site_id=site), timeout=5
+            )
             return reply
 
 
@@ -103,11 +123,32 @@ class ReplicatingSite(SiteProcess):
 
     def __init__(self, tmp: Path, nats_url: str, etcd: str, hub: str) -> None:
         super().__init__(tmp)
-        argv = [sys.executable, "-m", "vcc_ops.cli", "site", "--site", self.site,
-                "--province", str(self.province), "--data-dir", str(tmp / "data"),
-                "--nats", nats_url, "--etcd", etcd, "--hub", hub,
-                "--db", self.db_url, "--grpc-port", str(self.port),
-                "--seed-customers", "40", "--log-file", str(tmp / "site.log")]
+        argv = [
+            sys.executable,
+            "-m",
+            "vcc_ops.cli",
+            "site",
+            "--site",
+            self.site,
+            "--province",
+            str(self.province),
+            "--data-dir",
+            str(tmp / "data"),
+            "--nats",
+            nats_url,
+            "--etcd",
+            etcd,
+            "--hub",
+            hub,
+            "--db",
+            self.db_url,
+            "--grpc-port",
+            str(self.port),
+            "--seed-customers",
+            "40",
+            "--log-file",
+            str(tmp / "site.log"),
+        ]
         self.proc = ManagedProcess("site-KM", argv, tmp / "site.out")
         self.db_path = tmp / "site.db"
 
@@ -137,8 +178,9 @@ def hub(tmp_path: Path, nats_server: NatsServer, etcd: str) -> Iterator[HubProce
 
 
 @pytest.fixture
-def site(tmp_path: Path, nats_server: NatsServer, etcd: str,
-         hub: HubProcess) -> Iterator[ReplicatingSite]:
+def site(
+    tmp_path: Path, nats_server: NatsServer, etcd: str, hub: HubProcess
+) -> Iterator[ReplicatingSite]:
     proc = ReplicatingSite(tmp_path, nats_server.url, etcd, hub.target)
     proc.start()
     try:
@@ -159,30 +201,55 @@ def synthetic_events(site: str, calls: int) -> list[SiteEvent]:
     def emit(kind: str, aggregate: str, body: Message) -> None:
         nonlocal seq
         seq += 1
-        events.append(event(site, seq, f"evt_{site}_{seq:06d}", kind, aggregate, t0 + seq,
-                            body))
+        events.append(event(site, seq, f"evt_{site}_{seq:06d}", kind, aggregate, t0 + seq, body))
 
     for i in range(calls):
         call_id = f"call_{site}_{i:05d}"
         agent = f"{site}-{i % 7:04d}"
 
         def info(state: str, agent_id: str = "") -> pb.CallInfo:
-            return pb.CallInfo(call_id=call_id, site_id=site, business_id="general",  # noqa: B023
-                               tier="ordinary", priority="ordinary", state=state,
-                               agent_id=agent_id)
+            return pb.CallInfo(
+                call_id=call_id,  # noqa: B023
+                site_id=site,
+                business_id="general",
+                tier="ordinary",
+                priority="ordinary",
+                state=state,
+                agent_id=agent_id,
+            )
 
         emit("call.arrived", call_id, pb.CallArrived(call=info("ivr")))
         emit("call.queued", call_id, pb.CallQueued(call=info("queued")))
-        emit("agent.state", agent, pb.AgentStateChanged(
-            agent_id=agent, session_id=f"ses_{agent}", state="busy", reason="", call_id=call_id))
+        emit(
+            "agent.state",
+            agent,
+            pb.AgentStateChanged(
+                agent_id=agent, session_id=f"ses_{agent}", state="busy", reason="", call_id=call_id
+            ),
+        )
         emit("call.answered", call_id, pb.CallAnswered(call=info("connected", agent)))
-        cdr = pb.Cdr(cdr_id=f"cdr_{site}_{i:05d}", call_id=call_id, site_id=site,
-                     home_site=site, entry_site=site, business_id="general",
-                     tier="ordinary", caller_masked="137****0000", outcome="answered",
-                     arrival_at_ms=t0 + i, answered_at_ms=t0 + i + 5, ended_at_ms=t0 + i + 90,
-                     wait_ms=5 + i % 11, ring_ms=3, talk_ms=60 + i % 13, hold_ms=0,
-                     agent_id=agent, transferred=False, overflowed=i % 5 == 0,
-                     ivr_path=["main", "0"])
+        cdr = pb.Cdr(
+            cdr_id=f"cdr_{site}_{i:05d}",
+            call_id=call_id,
+            site_id=site,
+            home_site=site,
+            entry_site=site,
+            business_id="general",
+            tier="ordinary",
+            caller_masked="137****0000",
+            outcome="answered",
+            arrival_at_ms=t0 + i,
+            answered_at_ms=t0 + i + 5,
+            ended_at_ms=t0 + i + 90,
+            wait_ms=5 + i % 11,
+            ring_ms=3,
+            talk_ms=60 + i % 13,
+            hold_ms=0,
+            agent_id=agent,
+            transferred=False,
+            overflowed=i % 5 == 0,
+            ivr_path=["main", "0"],
+        )
         emit("call.ended", call_id, pb.CallEnded(call=info("ended", agent)))
         emit("cdr.created", call_id, pb.CdrCreated(call=info("ended", agent), cdr=cdr))
     return events
@@ -193,8 +260,9 @@ async def _publish_all(url: str, batch: list[tuple[SiteEvent, str]]) -> None:
     js = nc.jetstream()
     await ensure_province_streams(js)
     for e, msg_id in batch:
-        await js.publish(f"vcc.site.{e.site}.events", encode(e),
-                         headers=headers(e, msg_id), timeout=10)
+        await js.publish(
+            f"vcc.site.{e.site}.events", encode(e), headers=headers(e, msg_id), timeout=10
+        )
     await nc.drain()
 
 
@@ -213,8 +281,7 @@ def snapshot(hub: HubProcess) -> dict[str, Any]:
         "cdrs": hub.rows("SELECT * FROM cdrs ORDER BY cdr_id"),
         "calls": hub.rows("SELECT * FROM calls ORDER BY site_id, call_id"),
         "agent_states": hub.rows("SELECT * FROM agent_states ORDER BY site, seq"),
-        "sums": hub.rows("SELECT count(*), sum(talk_ms), sum(wait_ms), sum(overflowed) "
-                         "FROM cdrs"),
+        "sums": hub.rows("SELECT count(*), sum(talk_ms), sum(wait_ms), sum(overflowed) FROM cdrs"),
     }
 
 
@@ -227,7 +294,8 @@ async def _applied(hub: HubProcess, expected: dict[str, int]) -> bool:
 
 
 async def test_duplicates_and_disorder_leave_identical_tables(
-        tmp_path: Path, nats_server: NatsServer, etcd: str) -> None:
+    tmp_path: Path, nats_server: NatsServer, etcd: str
+) -> None:
     events = synthetic_events("KM", 60) + synthetic_events("DL", 40)
     expected = {"KM": 360, "DL": 240}
     clean = HubProcess(tmp_path, nats_server.url, etcd, name="hub-clean")
@@ -285,12 +353,14 @@ async def _hub_caught_up(hub: HubProcess, site: ReplicatingSite) -> bool:
 
 def assert_exactly_once(hub: HubProcess, site: ReplicatingSite) -> None:
     last = site.last_seq()
-    seqs = hub.rows("SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM inbox "
-                    "WHERE site = 'KM'")[0]
+    seqs = hub.rows(
+        "SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM inbox WHERE site = 'KM'"
+    )[0]
     assert seqs == (last, last, 1, last)
     site_cdrs = sorted(site.rows("SELECT cdr_id, call_id, talk_ms, outcome FROM cdrs"))
-    hub_cdrs = sorted(hub.rows("SELECT cdr_id, call_id, talk_ms, outcome FROM cdrs "
-                               "WHERE site_id = 'KM'"))
+    hub_cdrs = sorted(
+        hub.rows("SELECT cdr_id, call_id, talk_ms, outcome FROM cdrs WHERE site_id = 'KM'")
+    )
     assert site_cdrs and hub_cdrs == site_cdrs
 
 
@@ -298,7 +368,8 @@ def assert_exactly_once(hub: HubProcess, site: ReplicatingSite) -> None:
 
 
 async def test_events_lost_by_the_broker_are_detected_and_republished(
-        nats_server: NatsServer, hub: HubProcess, site: ReplicatingSite) -> None:
+    nats_server: NatsServer, hub: HubProcess, site: ReplicatingSite
+) -> None:
     client = Client(site.target)
     try:
         desks = [await client.login(GENERAL_A)]
@@ -344,7 +415,8 @@ HUB_DOWN_S = 30.0
 
 
 async def test_calls_flow_with_the_hub_down_and_every_cdr_arrives_once(
-        hub: HubProcess, site: ReplicatingSite) -> None:
+    hub: HubProcess, site: ReplicatingSite
+) -> None:
     client = Client(site.target)
     try:
         desks = [await client.login(GENERAL_A), await client.login(GENERAL_B)]

@@ -66,11 +66,23 @@ def hook() -> Iterator[Hook]:
 
 def fault_order(**kw: Any) -> WorkOrder:
     base: dict[str, Any] = dict(
-        order_id="wo_1", site_id="QJ", owner_site="QJ", origin_site="QJ", call_id="call_1",
-        business_id="fault", order_type="fault_repair", department="Repair dispatch",
-        state="dispatched", created_at_ms=1, answer_due_ms=2, latest_due_ms=3,
-        caller_number=phone_for("0874", 7), area="Qilin", incident="inc-1",
-        fields={"repair_team": "QJ crew 3", "name": "x"})
+        order_id="wo_1",
+        site_id="QJ",
+        owner_site="QJ",
+        origin_site="QJ",
+        call_id="call_1",
+        business_id="fault",
+        order_type="fault_repair",
+        department="Repair dispatch",
+        state="dispatched",
+        created_at_ms=1,
+        answer_due_ms=2,
+        latest_due_ms=3,
+        caller_number=phone_for("0874", 7),
+        area="Qilin",
+        incident="inc-1",
+        fields={"repair_team": "QJ crew 3", "name": "x"},
+    )
     return WorkOrder(**{**base, **kw})
 
 
@@ -83,8 +95,11 @@ async def test_webhook_retries_a_failure_and_records_a_dead_server(hook: Hook) -
     assert notice["order_id"] == "wo_1" and notice["action"] == "dispatch"
     assert notice["details"] == {"repair_team": "QJ crew 3"}  # form fields stay private
 
-    dead = NoticeDispatcher(WebhookNotifier(f"http://127.0.0.1:{free_port()}/x", timeout_s=0.5),
-                            attempts=2, backoff_s=0.01)
+    dead = NoticeDispatcher(
+        WebhookNotifier(f"http://127.0.0.1:{free_port()}/x", timeout_s=0.5),
+        attempts=2,
+        backoff_s=0.01,
+    )
     dead.after_feedback([fault_order()], "answer", 6)
     await dead.drain()
     assert dead.sent == 0 and len(dead.failed) == 1
@@ -94,9 +109,11 @@ async def test_webhook_retries_a_failure_and_records_a_dead_server(hook: Hook) -
 
 
 async def test_department_feedback_on_a_fault_order_notifies_the_caller(
-        tmp_path: Path, etcd_server: EtcdServer, nats_server: NatsServer, hook: Hook) -> None:
-    node = site_node(tmp_path, "QJ", nats_server.url, etcd_server.endpoint,
-                     env={"VCC_NOTIFY_WEBHOOK": hook.url}).launch()
+    tmp_path: Path, etcd_server: EtcdServer, nats_server: NatsServer, hook: Hook
+) -> None:
+    node = site_node(
+        tmp_path, "QJ", nats_server.url, etcd_server.endpoint, env={"VCC_NOTIFY_WEBHOOK": hook.url}
+    ).launch()
     caller = phone_for("0874", 3)
     client = Client(node.target)
     try:
@@ -107,21 +124,37 @@ async def test_department_feedback_on_a_fault_order_notifies_the_caller(
 
         async def offered() -> bool:
             return step.call_id in desk.offers()
+
         await until(offered, "the fault call offered", 30)
         await desk.answer(step.call_id)
         async with grpc.aio.insecure_channel(node.target) as channel:
             orders = sg.WorkOrdersStub(channel)
-            order = await orders.Create(s.CreateWorkOrderRequest(
-                session_token=desk.token, call_id=step.call_id,
-                fields={"name": "李女士", "address": "麒麟区 1 号", "phone": caller,
-                        "symptom": "no dial tone"}), timeout=10)
-            changed = await orders.Feedback(s.WorkOrderFeedbackRequest(
-                order_id=order.order_id, action="dispatch",
-                details={"repair_team": "QJ crew 3", "departure_time": "14:00"}), timeout=10)
+            order = await orders.Create(
+                s.CreateWorkOrderRequest(
+                    session_token=desk.token,
+                    call_id=step.call_id,
+                    fields={
+                        "name": "李女士",
+                        "address": "麒麟区 1 号",
+                        "phone": caller,
+                        "symptom": "no dial tone",
+                    },
+                ),
+                timeout=10,
+            )
+            changed = await orders.Feedback(
+                s.WorkOrderFeedbackRequest(
+                    order_id=order.order_id,
+                    action="dispatch",
+                    details={"repair_team": "QJ crew 3", "departure_time": "14:00"},
+                ),
+                timeout=10,
+            )
             assert changed.orders[0].state == "dispatched"  # committed whatever the hook does
 
             async def delivered() -> list[dict[str, Any]]:
                 return hook.received
+
             got = await until(delivered, "the notice at the webhook", 30)
         notice = got[0]["notice"]
         assert notice["order_id"] == order.order_id and notice["phone"] == caller

@@ -51,10 +51,26 @@ class HubProc:
         self.port = free_port()
         self.endpoint = f"127.0.0.1:{self.port}"
         log = workdir / f"{name}.log"
-        argv = [sys.executable, "-m", "vcc_ops.cli", "hub",
-                "--data-dir", str(workdir / name), "--nats", nats, "--etcd", etcd,
-                "--db", db, "--grpc-port", str(self.port), "--node-id", name,
-                "--log-file", str(log)]
+        argv = [
+            sys.executable,
+            "-m",
+            "vcc_ops.cli",
+            "hub",
+            "--data-dir",
+            str(workdir / name),
+            "--nats",
+            nats,
+            "--etcd",
+            etcd,
+            "--db",
+            db,
+            "--grpc-port",
+            str(self.port),
+            "--node-id",
+            name,
+            "--log-file",
+            str(log),
+        ]
         self.proc = ManagedProcess(name, argv, log.with_suffix(".out"))
 
     def start(self) -> None:
@@ -65,14 +81,16 @@ async def get_info(endpoint: str) -> node_pb2.NodeInfo | None:
     try:
         async with grpc.aio.insecure_channel(endpoint) as ch:
             reply: node_pb2.NodeInfo = await node_pb2_grpc.NodeStub(ch).GetInfo(
-                node_pb2.GetInfoRequest(), timeout=1.0)
+                node_pb2.GetInfoRequest(), timeout=1.0
+            )
             return reply
     except grpc.RpcError:
         return None
 
 
-async def wait_for(what: str, check: Callable[[], Awaitable[bool]], within_s: float,
-                   every_s: float = 0.05) -> float:
+async def wait_for(
+    what: str, check: Callable[[], Awaitable[bool]], within_s: float, every_s: float = 0.05
+) -> float:
     """Poll an async predicate; return the time it took."""
     start = time.monotonic()
     deadline = start + within_s
@@ -86,16 +104,27 @@ async def wait_for(what: str, check: Callable[[], Awaitable[bool]], within_s: fl
 
 def entry_change(i: int) -> hub_pb2.DirectoryChange:
     number = f"0871-9{i:05d}"
-    entity = {"name": f"HA test entry {i}", "number": number, "area_code": "0871",
-              "category": "test", "keywords": []}
+    entity = {
+        "name": f"HA test entry {i}",
+        "number": number,
+        "area_code": "0871",
+        "category": "test",
+        "keywords": [],
+    }
     return hub_pb2.DirectoryChange(
-        op=hub_pb2.DirectoryChange.OP_UPSERT, kind=hub_pb2.ENTITY_KIND_DIRECTORY_ENTRY,
-        entity_id=number, entity_json=json.dumps(entity).encode())
+        op=hub_pb2.DirectoryChange.OP_UPSERT,
+        kind=hub_pb2.ENTITY_KIND_DIRECTORY_ENTRY,
+        entity_id=number,
+        entity_json=json.dumps(entity).encode(),
+    )
 
 
 def apply_request(i: int) -> hub_pb2.ApplyChangeRequest:
-    return hub_pb2.ApplyChangeRequest(changes=[entry_change(i)], request_id=f"req-ha-{i:04d}",
-                                      actor=common_pb2.Actor(operator="ha-test"))
+    return hub_pb2.ApplyChangeRequest(
+        changes=[entry_change(i)],
+        request_id=f"req-ha-{i:04d}",
+        actor=common_pb2.Actor(operator="ha-test"),
+    )
 
 
 async def leader_record(etcd: str) -> dict[str, Any]:
@@ -104,11 +133,16 @@ async def leader_record(etcd: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def hub_pair(tmp_path: Path, etcd_server: EtcdServer, nats_server: NatsServer,
-             postgres_server: PostgresServer) -> Iterator[tuple[HubProc, HubProc, str]]:
+def hub_pair(
+    tmp_path: Path,
+    etcd_server: EtcdServer,
+    nats_server: NatsServer,
+    postgres_server: PostgresServer,
+) -> Iterator[tuple[HubProc, HubProc, str]]:
     db = postgres_server.create_database(f"hub_ha_{int(time.time() * 1000) % 10**9}")
-    hubs = [HubProc(n, tmp_path, etcd_server.endpoint, nats_server.url, db)
-            for n in ("hub-a", "hub-b")]
+    hubs = [
+        HubProc(n, tmp_path, etcd_server.endpoint, nats_server.url, db) for n in ("hub-a", "hub-b")
+    ]
     try:
         yield hubs[0], hubs[1], db
     finally:
@@ -130,8 +164,7 @@ async def test_leader_killed_during_a_stream_of_changes(
     info_a, info_b = await get_info(a.endpoint), await get_info(b.endpoint)
     assert info_a is not None and info_b is not None
     assert info_a.is_leader and not info_b.is_leader
-    await wait_for("hub-b to know the leader",
-                   lambda: _names_leader(b, a.endpoint), 10)
+    await wait_for("hub-b to know the leader", lambda: _names_leader(b, a.endpoint), 10)
     async with grpc.aio.insecure_channel(b.endpoint) as ch:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await hub_pb2_grpc.DirectoryStub(ch).ApplyChange(apply_request(99999), timeout=5)
@@ -147,18 +180,22 @@ async def test_leader_killed_during_a_stream_of_changes(
 
     async def stream() -> None:
         for i in range(CHANGES):
+
             async def send(ch: grpc.aio.Channel, i: int = i) -> hub_pb2.ApplyChangeReply:
-                reply: hub_pb2.ApplyChangeReply = await hub_pb2_grpc.DirectoryStub(ch)\
-                    .ApplyChange(apply_request(i), timeout=3)
+                reply: hub_pb2.ApplyChangeReply = await hub_pb2_grpc.DirectoryStub(ch).ApplyChange(
+                    apply_request(i), timeout=3
+                )
                 return reply
+
             reply = await client.call(send)
             versions[i] = reply.version
             await asyncio.sleep(0.02)
 
     writer = asyncio.create_task(stream())
     try:
-        await wait_for("some changes before the kill",
-                       _count_at_least(versions, KILL_AFTER, writer), 60)
+        await wait_for(
+            "some changes before the kill", _count_at_least(versions, KILL_AFTER, writer), 60
+        )
         a.proc.kill()
         takeover_s = await wait_for("hub-b to lead", lambda: _leads(b), TAKEOVER_BOUND_S, 0.02)
         await asyncio.wait_for(writer, 90)
@@ -167,8 +204,7 @@ async def test_leader_killed_during_a_stream_of_changes(
         with suppress(asyncio.CancelledError, Exception):
             await writer
         await client.close()
-    print(f"\nhub takeover after SIGKILL: {takeover_s:.2f} s; "
-          f"client retries: {client.retries}")
+    print(f"\nhub takeover after SIGKILL: {takeover_s:.2f} s; client retries: {client.retries}")
     new_token = int((await leader_record(etcd_server.endpoint))["token"])
     assert new_token > old_token
 
@@ -176,11 +212,16 @@ async def test_leader_killed_during_a_stream_of_changes(
     engine = make_engine(db)
     try:
         async with engine.connect() as conn:
-            rows = (await conn.execute(text(
-                "SELECT version, change_id, token FROM directory_versions ORDER BY version")))\
-                .all()
-            state_version = (await conn.execute(text(
-                "SELECT version FROM directory_state WHERE id = 1"))).scalar_one()
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT version, change_id, token FROM directory_versions ORDER BY version"
+                    )
+                )
+            ).all()
+            state_version = (
+                await conn.execute(text("SELECT version FROM directory_state WHERE id = 1"))
+            ).scalar_one()
         all_versions = [int(r.version) for r in rows]
         assert all_versions == list(range(all_versions[0], all_versions[-1] + 1))
         assert all_versions[-1] == state_version
@@ -188,7 +229,8 @@ async def test_leader_killed_during_a_stream_of_changes(
         ids = [r.change_id for r in ours]
         assert sorted(ids) == [f"req-ha-{i:04d}" for i in range(CHANGES)]  # each exactly once
         assert {r.change_id: int(r.version) for r in ours} == {
-            f"req-ha-{i:04d}": v for i, v in versions.items()}
+            f"req-ha-{i:04d}": v for i, v in versions.items()
+        }
         assert {int(r.token) for r in ours} <= {old_token, new_token}
         assert any(int(r.token) == new_token for r in ours)
 
@@ -230,15 +272,18 @@ async def test_paused_leader_cannot_write_after_takeover(
     async with grpc.aio.insecure_channel(a.endpoint) as ch:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await hub_pb2_grpc.DirectoryStub(ch).ApplyChange(apply_request(2), timeout=10)
-    assert refused.value.code() in (grpc.StatusCode.FAILED_PRECONDITION,
-                                    grpc.StatusCode.ABORTED), refused.value
+    assert refused.value.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ABORTED), (
+        refused.value
+    )
     await wait_for("hub-a to know it follows", lambda: _names_leader(a, b.endpoint), 10)
     engine = make_engine(db)
     try:
         async with engine.connect() as conn:
-            late = (await conn.execute(text(
-                "SELECT count(*) FROM directory_versions WHERE change_id = 'req-ha-0002'")))\
-                .scalar_one()
+            late = (
+                await conn.execute(
+                    text("SELECT count(*) FROM directory_versions WHERE change_id = 'req-ha-0002'")
+                )
+            ).scalar_one()
             fence = await current_fence(conn)
         assert late == 0
         assert fence > old_token
@@ -254,11 +299,12 @@ async def test_routing_map_follows_site_leases(
     ids = [s.id for s in province.sites]
     assert len(ids) >= 3
     doomed = ids[1]
-    holder = ManagedProcess("doomed-site", [sys.executable, str(HELPERS / "lease_holder.py"),
-                                            ep, SITE_PREFIX + doomed, "{}", "2"],
-                            tmp_path / "holder.log")
-    hub = HubProc("hub-r", tmp_path, ep, nats_server.url,
-                  f"sqlite:///{tmp_path / 'hub-r.db'}")
+    holder = ManagedProcess(
+        "doomed-site",
+        [sys.executable, str(HELPERS / "lease_holder.py"), ep, SITE_PREFIX + doomed, "{}", "2"],
+        tmp_path / "holder.log",
+    )
+    hub = HubProc("hub-r", tmp_path, ep, nats_server.url, f"sqlite:///{tmp_path / 'hub-r.db'}")
     async with _registered(ep, [s for s in ids if s != doomed]):
         holder.start()
         try:
@@ -300,8 +346,9 @@ async def _registered(endpoint: str, site_ids: list[str]) -> AsyncIterator[None]
         lease = await client.lease.grant(60, timeout=5)
         try:
             for site_id in site_ids:
-                await client.kv.put(SITE_PREFIX + site_id, json.dumps({"site": site_id}),
-                                    lease=lease.ID, timeout=5)
+                await client.kv.put(
+                    SITE_PREFIX + site_id, json.dumps({"site": site_id}), lease=lease.ID, timeout=5
+                )
             yield
         finally:
             with suppress(*ETCD_ERRORS):
@@ -327,10 +374,12 @@ async def _names_leader(h: HubProc, leader: str) -> bool:
     return info is not None and info.leader_endpoint == leader
 
 
-def _count_at_least(d: dict[int, int], n: int, writer: asyncio.Task[None]
-                    ) -> Callable[[], Awaitable[bool]]:
+def _count_at_least(
+    d: dict[int, int], n: int, writer: asyncio.Task[None]
+) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         if writer.done():
             writer.result()  # raises the writer's error, if any
         return len(d) >= n
+
     return check

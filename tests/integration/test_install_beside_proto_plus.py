@@ -17,13 +17,21 @@ import pytest
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-OUR_PACKAGES = ["vcc_domain", "vcc_proto", "vcc_site", "vcc_hub", "vcc_replication",
-                "vcc_failover", "vcc_ops"]
+OUR_PACKAGES = [
+    "vcc_domain",
+    "vcc_proto",
+    "vcc_site",
+    "vcc_hub",
+    "vcc_replication",
+    "vcc_failover",
+    "vcc_ops",
+]
 
 
 def _run(*cmd: str | Path, cwd: Path | None = None) -> str:
-    result = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, cwd=cwd,
-                            timeout=900)
+    result = subprocess.run(
+        [str(c) for c in cmd], capture_output=True, text=True, cwd=cwd, timeout=900
+    )
     assert result.returncode == 0, f"{cmd} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
 

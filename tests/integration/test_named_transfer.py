@@ -33,8 +33,9 @@ R = c.TransferResult
 
 
 @pytest.fixture
-def province(tmp_path: Path, nats_server: NatsServer,
-             etcd_server: EtcdServer) -> Iterator[Province]:
+def province(
+    tmp_path: Path, nats_server: NatsServer, etcd_server: EtcdServer
+) -> Iterator[Province]:
     with linked_province(tmp_path, nats_server.url, etcd_server.endpoint) as found:
         yield found
 
@@ -49,10 +50,15 @@ async def clients(province: Province) -> AsyncIterator[tuple[Client, Client]]:
         await dl.close()
 
 
-def _to_agent(desk: Desk, call_id: str, agent_id: str, site: str = "",
-              note: str = "") -> s.TransferRequest:
-    return s.TransferRequest(session_token=desk.token, call_id=call_id, note=note,
-                             target=c.TransferTarget(site_id=site, agent_id=agent_id))
+def _to_agent(
+    desk: Desk, call_id: str, agent_id: str, site: str = "", note: str = ""
+) -> s.TransferRequest:
+    return s.TransferRequest(
+        session_token=desk.token,
+        call_id=call_id,
+        note=note,
+        target=c.TransferTarget(site_id=site, agent_id=agent_id),
+    )
 
 
 async def _true(value: bool) -> bool:
@@ -61,8 +67,10 @@ async def _true(value: bool) -> bool:
 
 async def _offer(desk: Desk, call_id: str) -> s.Offer:
     async def found() -> s.Offer | None:
-        return next((e.offer for e in desk.events
-                     if e.HasField("offer") and e.offer.call_id == call_id), None)
+        return next(
+            (e.offer for e in desk.events if e.HasField("offer") and e.offer.call_id == call_id),
+            None,
+        )
 
     offer: s.Offer = await until(found, f"the offer of {call_id} at {desk.agent_id}")
     return offer
@@ -79,8 +87,10 @@ async def _connected(km: Client, desks: dict[str, Desk], caller: str) -> tuple[s
 
 async def _ready(desk: Desk) -> None:
     async def ready() -> bool:
-        return any(e.HasField("agent_state") and e.agent_state.state == s.AGENT_STATE_READY
-                   for e in desk.events[-3:])
+        return any(
+            e.HasField("agent_state") and e.agent_state.state == s.AGENT_STATE_READY
+            for e in desk.events[-3:]
+        )
 
     await until(ready, f"{desk.agent_id} ready after wrap-up")
 
@@ -104,7 +114,9 @@ async def test_named_transfer(province: Province, clients: tuple[Client, Client]
     view = await dl.call(call1)
     assert view.serving_site_id == "DL" and view.agent_id == DL_LOW
     assert [(g.site_id, g.home_site_id, g.agent_id) for g in view.legs] == [
-        ("KM", "KM", first.agent_id), ("DL", "KM", DL_LOW)]
+        ("KM", "KM", first.agent_id),
+        ("DL", "KM", DL_LOW),
+    ]
 
     # (b) refusals: the caller stays with the KM agent
     other = desks[KM_B if first.agent_id == KM_A else KM_A]
@@ -113,12 +125,23 @@ async def test_named_transfer(province: Province, clients: tuple[Client, Client]
     consult = await km.desk.Consult(_to_agent(second, call2, DL_HIGH, note="a question"))
     assert consult.outcome == R.OUTCOME_ACCEPTED and consult.agent_id == DL_HIGH, consult
     assert (await _offer(high, call2)).kind == c.LEG_KIND_CONSULT
-    view = await km.desk.ConsultComplete(s.ConsultCompleteRequest(
-        session_token=second.token, call_id=call2, mode=s.CONSULT_MODE_CANCEL))
+    view = await km.desk.ConsultComplete(
+        s.ConsultCompleteRequest(
+            session_token=second.token, call_id=call2, mode=s.CONSULT_MODE_CANCEL
+        )
+    )
     assert view.state == c.CALL_STATE_CONNECTED and view.agent_id == second.agent_id
-    await until(lambda: _true(any(e.HasField("call_state") and e.call_state.call_id == call2
-                                  and e.call_state.state == c.CALL_STATE_ENDED
-                                  for e in high.events)), "the consult leg ends at DL")
+    await until(
+        lambda: _true(
+            any(
+                e.HasField("call_state")
+                and e.call_state.call_id == call2
+                and e.call_state.state == c.CALL_STATE_ENDED
+                for e in high.events
+            )
+        ),
+        "the consult leg ends at DL",
+    )
     refused = await km.desk.Consult(_to_agent(second, call2, DL_LOW))
     assert refused.outcome == R.OUTCOME_REFUSED and "busy" in refused.reason, refused
     await km.desk.Resume(second.act(call2))
@@ -126,8 +149,10 @@ async def test_named_transfer(province: Province, clients: tuple[Client, Client]
     assert busy.outcome == R.OUTCOME_REFUSED and "busy" in busy.reason, busy
     absent = await km.desk.Transfer(_to_agent(second, call2, "DL-0040"))
     assert absent.outcome == R.OUTCOME_REFUSED and "not logged in" in absent.reason, absent
-    for agent, code in (("DL-9999", grpc.StatusCode.NOT_FOUND),
-                        ("KM-QA-0001", grpc.StatusCode.NOT_FOUND)):
+    for agent, code in (
+        ("DL-9999", grpc.StatusCode.NOT_FOUND),
+        ("KM-QA-0001", grpc.StatusCode.NOT_FOUND),
+    ):
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await km.desk.Transfer(_to_agent(second, call2, agent))
         assert err.value.code() == code, agent
@@ -152,16 +177,23 @@ async def test_named_transfer(province: Province, clients: tuple[Client, Client]
     await low.hang_up(call1)
 
     async def cdrs_written() -> bool:
-        return bool(province.km.rows("SELECT 1 FROM cdrs WHERE call_id = ?", call2)) and \
-            bool(province.dl.rows("SELECT 1 FROM cdrs WHERE call_id = ?", call1))
+        return bool(province.km.rows("SELECT 1 FROM cdrs WHERE call_id = ?", call2)) and bool(
+            province.dl.rows("SELECT 1 FROM cdrs WHERE call_id = ?", call1)
+        )
 
     await until(cdrs_written, "the final CDRs")
-    assert province.km.rows("SELECT outcome, agent_id FROM cdrs WHERE call_id = ?", call2) \
-        == [("answered", KM_C)]
+    assert province.km.rows("SELECT outcome, agent_id FROM cdrs WHERE call_id = ?", call2) == [
+        ("answered", KM_C)
+    ]
     assert province.km.rows("SELECT outcome FROM cdrs WHERE call_id = ?", call1) == [
-        ("transferred_out",)]
-    assert province.dl.rows("SELECT outcome, agent_id FROM cdrs WHERE call_id = ?", call1) \
-        == [("answered", DL_LOW)]
-    legs = province.km.rows("SELECT agent_id, kind, site_id, home_site FROM legs WHERE "
-                            "call_id = ? ORDER BY offered_at_ms", call2)
+        ("transferred_out",)
+    ]
+    assert province.dl.rows("SELECT outcome, agent_id FROM cdrs WHERE call_id = ?", call1) == [
+        ("answered", DL_LOW)
+    ]
+    legs = province.km.rows(
+        "SELECT agent_id, kind, site_id, home_site FROM legs WHERE "
+        "call_id = ? ORDER BY offered_at_ms",
+        call2,
+    )
     assert legs == [(second.agent_id, "initial", "KM", "KM"), (KM_C, "transfer", "KM", "KM")]

@@ -24,9 +24,17 @@ from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 
 NEVER = "13700000002"  # this customer never answers
-ROWS = ["customer_id,phone,tier", "c0,13700000000,ordinary", "c1,13700000001,vip",
-        "c2,13700000002,middle", "c3,13700000003,high", "c4,13700000004,ordinary",
-        "c5,13700000005,ordinary", "c6,13700000006,ordinary", "c7,13700000007,vip"]
+ROWS = [
+    "customer_id,phone,tier",
+    "c0,13700000000,ordinary",
+    "c1,13700000001,vip",
+    "c2,13700000002,middle",
+    "c3,13700000003,high",
+    "c4,13700000004,ordinary",
+    "c5,13700000005,ordinary",
+    "c6,13700000006,ordinary",
+    "c7,13700000007,vip",
+]
 
 
 class Dialer:
@@ -79,8 +87,9 @@ class Agents:
 
 
 @pytest.fixture
-async def km(tmp_path: Path, etcd_server: EtcdServer,
-             nats_server: NatsServer) -> AsyncIterator[Node]:
+async def km(
+    tmp_path: Path, etcd_server: EtcdServer, nats_server: NatsServer
+) -> AsyncIterator[Node]:
     node = site_node(tmp_path, "KM", nats_server.url, etcd_server.endpoint).launch()
     try:
         yield await node.healthy()
@@ -109,6 +118,7 @@ async def test_paced_campaign(km: Node) -> None:
 
             async def all_on_calls() -> bool:
                 return len(agents.answered) == 3 and not campaign.in_flight
+
             await until(all_on_calls, "the three customers talking to the three agents", 30)
             assert {a for a, _ in agents.answered} == set(OUTBOUND_AGENTS)
             for _, call_id in agents.answered:
@@ -139,21 +149,26 @@ OUTBOUND_AGENTS = ("KM-0008", "KM-0016", "KM-0024")  # outbound skill
 async def test_a_customer_no_agent_takes_is_abandoned(km: Node) -> None:
     async with grpc.aio.insecure_channel(km.target) as channel:
         campaign = PacedCampaign(channel, "outage-2026-11", Dialer(), patience_s=0.3)
-        [entry] = await campaign.load("outage_notice",
-                                      "customer_id,phone,tier\nc9,13700000009,vip\n")
+        [entry] = await campaign.load(
+            "outage_notice", "customer_id,phone,tier\nc9,13700000009,vip\n"
+        )
         assert await campaign.to_agent(entry) == ("abandoned", "")  # no agent logged in
         assert [e.state for e in await campaign.pending()] == ["pending"]  # not recorded yet
         orders = sg.WorkOrdersStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as unknown:
-            await orders.ConnectOutbound(s.ConnectOutboundRequest(
-                campaign_id="outage-2026-11", entry_no=7))
+            await orders.ConnectOutbound(
+                s.ConnectOutboundRequest(campaign_id="outage-2026-11", entry_no=7)
+            )
         assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
-        await orders.RecordOutbound(s.RecordOutboundRequest(
-            campaign_id="outage-2026-11", entry_no=0, outcome="abandoned"))
-        done = await orders.RecordOutbound(s.RecordOutboundRequest(
-            campaign_id="outage-2026-11", entry_no=0, outcome="sms_sent"))
+        await orders.RecordOutbound(
+            s.RecordOutboundRequest(campaign_id="outage-2026-11", entry_no=0, outcome="abandoned")
+        )
+        done = await orders.RecordOutbound(
+            s.RecordOutboundRequest(campaign_id="outage-2026-11", entry_no=0, outcome="sms_sent")
+        )
         assert (done.entries[0].attempts, done.entries[0].state) == (2, "done")
         with pytest.raises(grpc.aio.AioRpcError) as finished:
-            await orders.ConnectOutbound(s.ConnectOutboundRequest(
-                campaign_id="outage-2026-11", entry_no=0))
+            await orders.ConnectOutbound(
+                s.ConnectOutboundRequest(campaign_id="outage-2026-11", entry_no=0)
+            )
         assert finished.value.code() == grpc.StatusCode.FAILED_PRECONDITION

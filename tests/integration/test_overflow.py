@@ -50,7 +50,9 @@ R = c.TransferResult
 
 def scaled_province(path: Path) -> None:
     text = path.read_text()
-    text = text.replace('skill = "general"\noverflow_after_s = 30', 'skill = "general"\noverflow_after_s = 2', 1)
+    text = text.replace(
+        'skill = "general"\noverflow_after_s = 30', 'skill = "general"\noverflow_after_s = 2', 1
+    )
     text = text.replace("overflow_margin_s = 10 ", "overflow_margin_s = 1 ", 1)
     text = text.replace("transfer_cost_s = 5 ", "transfer_cost_s = 1 ", 1)
     assert "overflow_after_s = 2" in text and "overflow_margin_s = 1 " in text
@@ -71,8 +73,9 @@ class Bot:
     ready_on_start: bool = True
 
     async def start(self) -> Bot:
-        reply = await self.stub.Login(s.LoginRequest(agent_id=self.agent_id, password=PASSWORD,
-                                                     device=f"bot-{self.agent_id}"))
+        reply = await self.stub.Login(
+            s.LoginRequest(agent_id=self.agent_id, password=PASSWORD, device=f"bot-{self.agent_id}")
+        )
         self.token = reply.session_token
         self._spawn(self._listen())
         if self.ready_on_start:
@@ -83,8 +86,9 @@ class Bot:
         await self.stub.SetReady(s.SessionRef(session_token=self.token))
 
     async def not_ready(self) -> None:
-        await self.stub.SetNotReady(s.SetNotReadyRequest(
-            session_token=self.token, reason=s.NOT_READY_REASON_BREAK))
+        await self.stub.SetNotReady(
+            s.SetNotReadyRequest(session_token=self.token, reason=s.NOT_READY_REASON_BREAK)
+        )
 
     def _spawn(self, coro: object) -> None:
         task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
@@ -104,8 +108,9 @@ class Bot:
             await self.stub.Answer(act)
             await asyncio.sleep(self.talk_s)
             await self.stub.HangUp(act)
-            await self.stub.WrapUp(s.WrapUpRequest(session_token=self.token, call_id=call_id,
-                                                   disposition="done"))
+            await self.stub.WrapUp(
+                s.WrapUpRequest(session_token=self.token, call_id=call_id, disposition="done")
+            )
         except grpc.aio.AioRpcError as exc:
             self.errors.append(f"{call_id}: {exc.code().name} {exc.details()}")
 
@@ -133,8 +138,13 @@ async def province(tmp: Path, nats: str, etcd: str, overflow: bool) -> AsyncIter
     km = site_node(tmp, "KM", nats, etcd, env={"VCC_OVERFLOW": "on" if overflow else "off"})
     # DL only receives (its own overflow off: the ranking check leaves calls waiting there)
     dl = site_node(tmp, "DL", nats, etcd, env={"VCC_OVERFLOW": "off"})
-    hub = Node(tmp, "hub", ["hub", "--nats", nats, "--etcd", etcd, "--node-id", "hub"],
-               tmp / "hub.db", env={"VCC_SITE_ENDPOINTS": f"KM={km.target},DL={dl.target}"})
+    hub = Node(
+        tmp,
+        "hub",
+        ["hub", "--nats", nats, "--etcd", etcd, "--node-id", "hub"],
+        tmp / "hub.db",
+        env={"VCC_SITE_ENDPOINTS": f"KM={km.target},DL={dl.target}"},
+    )
     for site in (km, dl):  # sites find the hub at its fixed endpoint
         site.proc.argv += ["--hub", hub.target]
     scaled_province(tmp / "province.toml")
@@ -160,7 +170,8 @@ def final_cdrs(run: Run, call_ids: list[str]) -> dict[str, tuple[str, str, int, 
     out: dict[str, tuple[str, str, int, int, int]] = {}
     for node, site in ((run.km, "KM"), (run.dl, "DL")):
         for call_id, outcome, arrival, answered, overflowed in node.rows(
-                "SELECT call_id, outcome, arrival_at_ms, answered_at_ms, overflowed FROM cdrs"):
+            "SELECT call_id, outcome, arrival_at_ms, answered_at_ms, overflowed FROM cdrs"
+        ):
             if call_id in call_ids and outcome != "overflowed_out":
                 out[call_id] = (site, outcome, arrival, answered, overflowed)
     return out
@@ -170,8 +181,10 @@ async def loaded_run(run: Run) -> float:
     """The seeded load at KM; returns KM's service level."""
     rng = random.Random(SEED)
     gaps = [rng.expovariate(1 / MEAN_GAP_S) for _ in range(CALLS)]
-    async with grpc.aio.insecure_channel(run.km.target) as km_ch, \
-            grpc.aio.insecure_channel(run.dl.target) as dl_ch:
+    async with (
+        grpc.aio.insecure_channel(run.km.target) as km_ch,
+        grpc.aio.insecure_channel(run.dl.target) as dl_ch,
+    ):
         bots = [await Bot(sg.AgentDeskStub(km_ch), a, TALK_S).start() for a in KM_AGENTS]
         bots += [await Bot(sg.AgentDeskStub(dl_ch), a, TALK_S).start() for a in DL_AGENTS]
         await asyncio.sleep(2.5)  # both sites have reported figures to the hub
@@ -216,7 +229,8 @@ def km_accuracy(run: Run) -> str:
 
 
 async def test_overflow_raises_the_loaded_sites_service_level(
-        tmp_path: Path, nats_server: NatsServer, etcd_server: EtcdServer) -> None:
+    tmp_path: Path, nats_server: NatsServer, etcd_server: EtcdServer
+) -> None:
     nats, etcd = nats_server.url, etcd_server.endpoint
     for part in ("off", "on"):
         (tmp_path / part).mkdir()
@@ -227,25 +241,34 @@ async def test_overflow_raises_the_loaded_sites_service_level(
 
     async with province(tmp_path / "on", nats, etcd, overflow=True) as on:
         sl_on = await loaded_run(on)
-        moved = on.km.rows("SELECT call_id, arrival_at_ms, overflowed FROM cdrs "
-                           "WHERE outcome = 'overflowed_out'")
+        moved = on.km.rows(
+            "SELECT call_id, arrival_at_ms, overflowed FROM cdrs WHERE outcome = 'overflowed_out'"
+        )
         assert moved and all(row[2] == 1 for row in moved), moved
-        at_dl = {row[0]: row[1:] for row in on.dl.rows(
-            "SELECT call_id, arrival_at_ms, priority, overflowed, transferred, entry_site "
-            "FROM calls")}
+        at_dl = {
+            row[0]: row[1:]
+            for row in on.dl.rows(
+                "SELECT call_id, arrival_at_ms, priority, overflowed, transferred, entry_site "
+                "FROM calls"
+            )
+        }
         for call_id, arrival, _ in moved:  # same call id, original arrival, own class
             assert at_dl[call_id] == (arrival, "ordinary", 1, 0, "KM"), at_dl[call_id]
-        legs = on.dl.rows("SELECT l.call_id, c.arrival_at_ms FROM legs l JOIN calls c "
-                          "ON c.call_id = l.call_id WHERE l.kind = 'overflow' "
-                          "ORDER BY l.offered_at_ms, l.rowid")
+        legs = on.dl.rows(
+            "SELECT l.call_id, c.arrival_at_ms FROM legs l JOIN calls c "
+            "ON c.call_id = l.call_id WHERE l.kind = 'overflow' "
+            "ORDER BY l.offered_at_ms, l.rowid"
+        )
         arrivals = [a for _, a in legs]
         assert len(legs) == len(moved)
         assert arrivals == sorted(arrivals), "overflowed calls offered out of arrival order"
         await ranking_at_target(on)
     accuracy_on = km_accuracy(on)
 
-    print(f"\nKM service level (answered within {SL_S:g} s of arrival), {CALLS} calls: "
-          f"overflow off {sl_off:.0%}, on {sl_on:.0%}; {len(moved)} calls overflowed to DL")
+    print(
+        f"\nKM service level (answered within {SL_S:g} s of arrival), {CALLS} calls: "
+        f"overflow off {sl_off:.0%}, on {sl_on:.0%}; {len(moved)} calls overflowed to DL"
+    )
     print(f"off: {accuracy_off}\non:  {accuracy_on}")
     assert sl_on > sl_off
     assert sl_on - sl_off >= 0.2, (sl_off, sl_on)
@@ -261,12 +284,21 @@ async def ranking_at_target(run: Run) -> None:
         for n, age_s in enumerate((3, 9, 6)):  # accepted newest, oldest, middle
             call_id = f"call_01JD0000000000000000000F{n:02d}"
             ctx = c.CallContext(
-                call_id=call_id, new_leg_id=f"leg_01JD0000000000000000000F{n:02d}",
-                leg_kind=c.LEG_KIND_OVERFLOW, caller_number=f"13800000{n:03d}",
-                dialed_code="1000", business_id="general", from_site_id="KM",
-                original_arrival_at_ms=now - age_s * 1000, priority=c.PRIORITY_CLASS_ORDINARY)
-            reply = await remote.AcceptTransfer(s.AcceptTransferRequest(
-                context=ctx, request_id=f"req_01JD0000000000000000000F{n:02d}"))
+                call_id=call_id,
+                new_leg_id=f"leg_01JD0000000000000000000F{n:02d}",
+                leg_kind=c.LEG_KIND_OVERFLOW,
+                caller_number=f"13800000{n:03d}",
+                dialed_code="1000",
+                business_id="general",
+                from_site_id="KM",
+                original_arrival_at_ms=now - age_s * 1000,
+                priority=c.PRIORITY_CLASS_ORDINARY,
+            )
+            reply = await remote.AcceptTransfer(
+                s.AcceptTransferRequest(
+                    context=ctx, request_id=f"req_01JD0000000000000000000F{n:02d}"
+                )
+            )
             assert reply.outcome == R.OUTCOME_ACCEPTED and not reply.agent_id, reply
             expected.append((age_s, call_id))
         local = await offer(access, "13700009999")  # arrives now, after all three

@@ -43,8 +43,10 @@ SITE_DOWN_RULE = 'expr: up{job="vcc-site"} == 0\n        for: 1m'
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        pytest.skip(f"{name} not installed: apt-get install prometheus (Debian's package "
-                    "provides prometheus and promtool)")
+        pytest.skip(
+            f"{name} not installed: apt-get install prometheus (Debian's package "
+            "provides prometheus and promtool)"
+        )
     return path
 
 
@@ -60,8 +62,12 @@ def _wait(predicate: Callable[[], Any], what: str, timeout_s: float = WAIT_S) ->
 
 
 def _status(workdir: Path) -> dict[str, Any]:
-    out = subprocess.run([*VCC, "status", "--workdir", str(workdir), "--json"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [*VCC, "status", "--workdir", str(workdir), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return json.loads(out.stdout) if out.stdout.strip() else {"running": False, "nodes": []}
 
 
@@ -70,8 +76,11 @@ def _healthy(workdir: Path, proc: subprocess.Popen[bytes]) -> dict[str, Any] | N
         raise AssertionError(f"vcc up exited early with {proc.returncode}")
     report = _status(workdir)
     nodes = [n for n in report.get("nodes", []) if n["kind"] in ("hub", "site")]
-    ok = report.get("running") and len(nodes) == 1 + len(SITES) and all(
-        n["health"] == "healthy" for n in report["nodes"])
+    ok = (
+        report.get("running")
+        and len(nodes) == 1 + len(SITES)
+        and all(n["health"] == "healthy" for n in report["nodes"])
+    )
     return report if ok else None
 
 
@@ -80,8 +89,12 @@ def province(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dic
     """The running province's hub and site nodes by name (``metrics``: host:port, ``pid``)."""
     tmp = tmp_path_factory.mktemp("province")
     log = (tmp / "vcc-up.log").open("wb")
-    proc = subprocess.Popen([*VCC, "up", "--workdir", str(tmp / "run"), "--sites", ",".join(SITES)],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [*VCC, "up", "--workdir", str(tmp / "run"), "--sites", ",".join(SITES)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         report = _wait(lambda: _healthy(tmp / "run", proc), "a healthy province", START_TIMEOUT_S)
         yield {n["name"]: n for n in report["nodes"] if n["kind"] in ("hub", "site")}
@@ -105,10 +118,12 @@ def test_promtool_check_metrics_on_every_process(province: dict[str, dict[str, A
     promtool = _tool("promtool")
     for name, node in province.items():
         text = _scrape(node["metrics"])
-        done = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
-                              text=True, timeout=60)
-        assert done.returncode == 0 and not done.stdout.strip() and not done.stderr.strip(), \
+        done = subprocess.run(
+            [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0 and not done.stdout.strip() and not done.stderr.strip(), (
             f"{name}: {done.stdout}{done.stderr}"
+        )
         assert "grpc_server_handled_total{" in text, name  # health checks went through
         if node["kind"] == "site":
             assert 'vcc_site_answer_wait_seconds_bucket{business="fault"' in text
@@ -143,9 +158,16 @@ class Prometheus:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = (tmp / "prometheus.log").open("wb")
         self.proc = subprocess.Popen(
-            [_tool("prometheus"), f"--config.file={tmp / 'prometheus.yml'}",
-             f"--storage.tsdb.path={tmp / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                _tool("prometheus"),
+                f"--config.file={tmp / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.log_path = tmp / "prometheus.log"
 
     def get(self, path: str, **params: str) -> Any:
@@ -164,15 +186,19 @@ class Prometheus:
         except OSError as exc:
             if self.proc.poll() is not None:
                 raise AssertionError(
-                    f"prometheus exited: {self.log_path.read_text()[-2000:]}") from exc
+                    f"prometheus exited: {self.log_path.read_text()[-2000:]}"
+                ) from exc
             return False
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         return list(self.get("/api/v1/query", query=expr)["result"])
 
     def alerts(self, name: str, state: str) -> list[dict[str, Any]]:
-        return [a for a in self.get("/api/v1/alerts")["alerts"]
-                if a["labels"]["alertname"] == name and a["state"] == state]
+        return [
+            a
+            for a in self.get("/api/v1/alerts")["alerts"]
+            if a["labels"]["alertname"] == name and a["state"] == state
+        ]
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -218,16 +244,19 @@ def _dashboard_queries() -> list[tuple[str, str]]:
 
 
 def test_prometheus_evaluates_the_rules_and_fires_site_down(
-    province: dict[str, dict[str, Any]], prometheus: Prometheus,
+    province: dict[str, dict[str, Any]],
+    prometheus: Prometheus,
 ) -> None:
     prom = prometheus
-    _wait(lambda: len([s for s in prom.query('up == 1')]) == len(province),
-          "every process scraped")
+    _wait(lambda: len([s for s in prom.query("up == 1")]) == len(province), "every process scraped")
     _wait(lambda: _rules_healthy(prom), "every rule evaluated without error")
     # the target's bucket is found on real data: one series per (site, business, tier)
-    within = _wait(lambda: prom.query(
-        'site_business_tier:vcc_answered_within_target:rate5m{business="fault", tier="vip"}'),
-        "the answered-within-target rate")
+    within = _wait(
+        lambda: prom.query(
+            'site_business_tier:vcc_answered_within_target:rate5m{business="fault", tier="vip"}'
+        ),
+        "the answered-within-target rate",
+    )
     assert sorted(s["metric"]["site"] for s in within) == sorted(SITES)
     assert _wait(lambda: prom.query("vcc_hub_leader == 1"), "a leading hub")
     for title, expr in _dashboard_queries():

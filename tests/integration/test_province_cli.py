@@ -25,7 +25,9 @@ def _run_up(tmp_path: Path, province: Path) -> subprocess.CompletedProcess[str]:
     workdir = tmp_path / "run"
     result = subprocess.run(
         [*VCC, "up", "--province", str(province), "--workdir", str(workdir)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert not workdir.exists(), "nothing may start for an invalid province"
     return result
@@ -54,7 +56,8 @@ def test_invalid_field_is_named(tmp_path: Path, old: str, new: str, field: str) 
 
 
 def test_example_province_checks_clean() -> None:
-    result = subprocess.run([*VCC, "province", "check", "--json"], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [*VCC, "province", "check", "--json"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert '"KM"' in result.stdout

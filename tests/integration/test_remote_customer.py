@@ -30,16 +30,20 @@ GENERAL_A = "KM-0131"
 
 
 @pytest.fixture
-async def province(tmp_path, etcd_server: EtcdServer,  # type: ignore[no-untyped-def]
-                   nats_server: NatsServer) -> AsyncIterator[tuple[Node, Node, Node]]:
+async def province(
+    tmp_path,
+    etcd_server: EtcdServer,  # type: ignore[no-untyped-def]
+    nats_server: NatsServer,
+) -> AsyncIterator[tuple[Node, Node, Node]]:
     etcd, nats = etcd_server.endpoint, nats_server.url
     hub = hub_node(tmp_path, nats, etcd).launch()
     nodes = [hub]
     try:
         await hub.healthy()
         dl = site_node(tmp_path, "DL", nats, etcd, hub.target).launch()
-        km = site_node(tmp_path, "KM", nats, etcd, hub.target,
-                       env={"VCC_CUSTOMER_CACHE_MS": "200"}).launch()
+        km = site_node(
+            tmp_path, "KM", nats, etcd, hub.target, env={"VCC_CUSTOMER_CACHE_MS": "200"}
+        ).launch()
         nodes += [dl, km]
         await asyncio.gather(dl.healthy(), km.healthy())
         yield hub, km, dl
@@ -52,7 +56,8 @@ async def hub_copy(hub: Node, phone: str) -> h.CustomerCopy | None:
     async with grpc.aio.insecure_channel(hub.target) as ch:
         try:
             reply: h.CustomerCopy = await hg.CustomersStub(ch).GetCustomerCopy(
-                h.GetCustomerCopyRequest(phone_number=phone), timeout=5)
+                h.GetCustomerCopyRequest(phone_number=phone), timeout=5
+            )
             return reply
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
@@ -68,8 +73,9 @@ async def pop_of(client: Client, desk: Desk, caller: str) -> tuple[c.CustomerSum
     setup_s = time.monotonic() - started
 
     async def offered() -> s.Offer | None:
-        found = [e.offer for e in desk.events
-                 if e.HasField("offer") and e.offer.call_id == step.call_id]
+        found = [
+            e.offer for e in desk.events if e.HasField("offer") and e.offer.call_id == step.call_id
+        ]
         return found[0] if found else None
 
     offer = await until(offered, f"the offer of {step.call_id}")
@@ -80,7 +86,8 @@ async def pop_of(client: Client, desk: Desk, caller: str) -> tuple[c.CustomerSum
 
 
 async def test_remote_customer_from_home_site_then_hub_copy(
-        province: tuple[Node, Node, Node]) -> None:
+    province: tuple[Node, Node, Node],
+) -> None:
     hub, km, dl = province
     copy = await until(lambda: hub_copy(hub, DL_VIP), "the hub's copy of DL's VIP", 60)
     assert copy.customer.customer_id == "DL-C000000" and copy.customer.tier == c.TIER_VIP
@@ -96,10 +103,12 @@ async def test_remote_customer_from_home_site_then_hub_copy(
         assert pop.customer_id == "DL-C000000"
         assert pop.tier == c.TIER_VIP and pop.home_site_id == "DL"
         assert pop.read_from_site_id == "DL" and not pop.from_hub_copy
-        km_audit = km.rows("SELECT actor, action, detail FROM audit WHERE subject = ?",
-                           "DL-C000000")
-        assert any(a == "access" and act == "remote_read" and "from DL" in d
-                   for a, act, d in km_audit), km_audit
+        km_audit = km.rows(
+            "SELECT actor, action, detail FROM audit WHERE subject = ?", "DL-C000000"
+        )
+        assert any(
+            a == "access" and act == "remote_read" and "from DL" in d for a, act, d in km_audit
+        ), km_audit
         dl_audit = await until(lambda: _served(dl), "DL's audit of the served read")
         assert any(actor.startswith("remote:KM") for actor, _ in dl_audit)
 
@@ -123,6 +132,8 @@ async def test_remote_customer_from_home_site_then_hub_copy(
 
 
 async def _served(dl: Node) -> list[tuple[str, str]]:
-    rows = dl.rows("SELECT actor, action FROM audit WHERE subject = ? "
-                   "AND action = 'served_remote_read'", "DL-C000000")
+    rows = dl.rows(
+        "SELECT actor, action FROM audit WHERE subject = ? AND action = 'served_remote_read'",
+        "DL-C000000",
+    )
     return [(str(a), str(b)) for a, b in rows]

@@ -32,8 +32,10 @@ from vcc_ops.bench.report import example_province, generate
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser",
-                                                        "google-chrome")) if p), None)
+CHROMIUM = next(
+    (p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p),
+    None,
+)
 WIDTH, HEIGHT = 1400, 2000
 BLUE, RED = (0x1F, 0x77, 0xB4), (0xD6, 0x27, 0x28)  # PALETTE[0] / bars, negative bars
 
@@ -41,10 +43,25 @@ BLUE, RED = (0x1F, 0x77, 0xB4), (0xD6, 0x27, 0x28)  # PALETTE[0] / bars, negativ
 def chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:
     assert CHROMIUM is not None
     return subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={profile}", "--hide-scrollbars", *args],
-        capture_output=True, text=True, timeout=120, check=False)
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--hide-scrollbars",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
@@ -52,8 +69,8 @@ def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     pos, idat, header = 8, b"", b""
     while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
         pos += 12 + length
         if kind == b"IHDR":
             header = body
@@ -70,7 +87,7 @@ def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
     prev = bytearray(stride)
     for y in range(height):
         start = y * (stride + 1)
-        ftype, line = raw[start], bytearray(raw[start + 1:start + 1 + stride])
+        ftype, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
         if ftype == 1:
             for i in range(bpp, stride):
                 line[i] = (line[i] + line[i - bpp]) & 0xFF
@@ -92,8 +109,11 @@ def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
             assert ftype == 0, f"bad PNG filter {ftype}"
         rows.append(bytes(line))
         prev = line
-    return width, height, [r if bpp == 3 else bytes(b for i, b in enumerate(r) if i % 4 != 3)
-                           for r in rows]
+    return (
+        width,
+        height,
+        [r if bpp == 3 else bytes(b for i, b in enumerate(r) if i % 4 != 3) for r in rows],
+    )
 
 
 def report_html() -> bytes:
@@ -109,22 +129,35 @@ def report_html() -> bytes:
         merge_into(stats, s)
         merge_into(agents, a)
         charges += [rate_cdr(c, tariff_of(province)) for c in chunk]
-    data = build("province", Loaded(stats, agents, charges, hi), target_of(province),
-                 SqiConfig(), config.interval_ms, lo, hi)
+    data = build(
+        "province",
+        Loaded(stats, agents, charges, hi),
+        target_of(province),
+        SqiConfig(),
+        config.interval_ms,
+        lo,
+        hi,
+    )
     # one point a day per site keeps the line chart legible
-    data.charts["service_level"] = {site: pts[::96] for site, pts in
-                                    data.charts["service_level"].items()}
+    data.charts["service_level"] = {
+        site: pts[::96] for site, pts in data.charts["service_level"].items()
+    }
     return render(data, "html")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install "
-                                             "chromium); the HTML screenshot test needs it")
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Chromium is not installed (apt-get install "
+    "chromium); the HTML screenshot test needs it",
+)
 def test_html_report_charts_render_in_headless_chromium(tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     page.write_bytes(report_html())
     shot = tmp_path / "report.png"
-    out = chromium([f"--screenshot={shot}", f"--window-size={WIDTH},{HEIGHT}",
-                    page.as_uri()], tmp_path / "profile-shot")
+    out = chromium(
+        [f"--screenshot={shot}", f"--window-size={WIDTH},{HEIGHT}", page.as_uri()],
+        tmp_path / "profile-shot",
+    )
     assert shot.exists(), out.stderr[-2000:]
     width, height, rows = decode_png(shot.read_bytes())
     assert (width, height) == (WIDTH, HEIGHT)
@@ -143,8 +176,10 @@ def test_html_report_charts_render_in_headless_chromium(tmp_path: Path) -> None:
     svgs = re.findall(r"<svg\b[^>]*>.*?</svg>", dom, flags=re.S)
     ids = {m for s in svgs for m in re.findall(r'id="([^"]+)"', s[:200])}
     assert {"chart-sl", "chart-volume", "chart-net"} <= ids, ids
-    by_id = {re.search(r'id="([^"]+)"', s[:200]).group(1): s  # type: ignore[union-attr]
-             for s in svgs}
+    by_id = {
+        re.search(r'id="([^"]+)"', s[:200]).group(1): s  # type: ignore[union-attr]
+        for s in svgs
+    }
     assert "<title>Service level per site</title>" in by_id["chart-sl"]
     assert by_id["chart-sl"].count('class="series"') == len(example_province().sites)
     assert by_id["chart-sl"].count("<circle") > 20

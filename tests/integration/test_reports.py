@@ -67,33 +67,76 @@ class Feed:
 
     def emit(self, site: str, kind: str, aggregate: str, at_ms: int, body: Message) -> None:
         seq = self.seq[site] = self.seq.get(site, 0) + 1
-        self.events.append(event(site, seq, f"evt_{site}_{seq:06d}", kind, aggregate,
-                                 at_ms, body))
+        self.events.append(event(site, seq, f"evt_{site}_{seq:06d}", kind, aggregate, at_ms, body))
 
-    def call(self, i: int, site: str, home: str, at: int, *, outcome: str = "answered",
-             wait_ms: int = 8_000, talk_ms: int = 100_000, tier: str = "ordinary",
-             business: str = "general") -> None:
+    def call(
+        self,
+        i: int,
+        site: str,
+        home: str,
+        at: int,
+        *,
+        outcome: str = "answered",
+        wait_ms: int = 8_000,
+        talk_ms: int = 100_000,
+        tier: str = "ordinary",
+        business: str = "general",
+    ) -> None:
         answered = outcome == "answered"
         agent = f"{site}-{i % 3:04d}"
         call_id = f"call_{site}_{i:04d}"
         end = at + wait_ms + (talk_ms if answered else 0)
-        cdr = {"cdr_id": f"cdr_{site}_{i:04d}", "call_id": call_id, "site_id": site,
-               "home_site": home, "entry_site": home, "business_id": business, "tier": tier,
-               "caller_masked": "137****0000", "outcome": outcome, "arrival_at_ms": at,
-               "answered_at_ms": at + wait_ms if answered else 0, "ended_at_ms": end,
-               "wait_ms": wait_ms, "ring_ms": 3_000 if answered else 0,
-               "talk_ms": talk_ms if answered else 0, "hold_ms": 0,
-               "agent_id": agent if answered else "", "transferred": False,
-               "overflowed": site != home, "ivr_path": []}
+        cdr = {
+            "cdr_id": f"cdr_{site}_{i:04d}",
+            "call_id": call_id,
+            "site_id": site,
+            "home_site": home,
+            "entry_site": home,
+            "business_id": business,
+            "tier": tier,
+            "caller_masked": "137****0000",
+            "outcome": outcome,
+            "arrival_at_ms": at,
+            "answered_at_ms": at + wait_ms if answered else 0,
+            "ended_at_ms": end,
+            "wait_ms": wait_ms,
+            "ring_ms": 3_000 if answered else 0,
+            "talk_ms": talk_ms if answered else 0,
+            "hold_ms": 0,
+            "agent_id": agent if answered else "",
+            "transferred": False,
+            "overflowed": site != home,
+            "ivr_path": [],
+        }
         if answered:
-            self.emit(site, "agent.state", agent, at + wait_ms,
-                      pb.AgentStateChanged(agent_id=agent, state="busy", call_id=call_id))
-            self.emit(site, "agent.state", agent, end,
-                      pb.AgentStateChanged(agent_id=agent, state="wrap_up", call_id=call_id))
-            self.emit(site, "agent.state", agent, end + 20_000,
-                      pb.AgentStateChanged(agent_id=agent, state="ready", call_id=""))
-        self.emit(site, "cdr.created", call_id, end, pb.CdrCreated(
-            call=pb.CallInfo(call_id=call_id, state="ended"), cdr=pb.Cdr(**cdr)))
+            self.emit(
+                site,
+                "agent.state",
+                agent,
+                at + wait_ms,
+                pb.AgentStateChanged(agent_id=agent, state="busy", call_id=call_id),
+            )
+            self.emit(
+                site,
+                "agent.state",
+                agent,
+                end,
+                pb.AgentStateChanged(agent_id=agent, state="wrap_up", call_id=call_id),
+            )
+            self.emit(
+                site,
+                "agent.state",
+                agent,
+                end + 20_000,
+                pb.AgentStateChanged(agent_id=agent, state="ready", call_id=""),
+            )
+        self.emit(
+            site,
+            "cdr.created",
+            call_id,
+            end,
+            pb.CdrCreated(call=pb.CallInfo(call_id=call_id, state="ended"), cdr=pb.Cdr(**cdr)),
+        )
         self.cdrs.append(cdr)
 
 
@@ -103,16 +146,20 @@ def reports_snapshot(hub: HubProcess) -> dict[str, Any]:
         "agents": hub.rows("SELECT * FROM report_agents ORDER BY 1, 2, 3"),
         "open": hub.rows("SELECT * FROM report_agent_open ORDER BY 1, 2"),
         "cursor": hub.rows("SELECT site, seq FROM report_cursor ORDER BY 1"),
-        "charges": hub.rows("SELECT site_id, call_id, period_id, access_fen, handling_fee_fen, "
-                            "adjustment FROM call_charges ORDER BY 1, 2"),
-        "periods": hub.rows("SELECT period_id, closed_at_ms, statement FROM "
-                            "settlement_periods ORDER BY 1"),
+        "charges": hub.rows(
+            "SELECT site_id, call_id, period_id, access_fen, handling_fee_fen, "
+            "adjustment FROM call_charges ORDER BY 1, 2"
+        ),
+        "periods": hub.rows(
+            "SELECT period_id, closed_at_ms, statement FROM settlement_periods ORDER BY 1"
+        ),
     }
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vcc_ops.cli", *args], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "vcc_ops.cli", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 async def reached(hub: HubProcess, feed: Feed) -> bool:
@@ -124,7 +171,8 @@ async def reached(hub: HubProcess, feed: Feed) -> bool:
 
 
 async def test_reports_settlement_and_reconciliation(
-        tmp_path: Path, nats_server: NatsServer, etcd_server: EtcdServer) -> None:
+    tmp_path: Path, nats_server: NatsServer, etcd_server: EtcdServer
+) -> None:
     NATS_URL[:] = [nats_server.url]
     province = load_province_file(example_province_path())
     feed = Feed()
@@ -134,8 +182,14 @@ async def test_reports_settlement_and_reconciliation(
     feed.call(20, "KM", "KM", base + 5_000, outcome="abandoned", wait_ms=4_999, talk_ms=0)
     feed.call(21, "KM", "KM", base + 6_000, outcome="abandoned", wait_ms=5_000, talk_ms=0)
     for i in range(6):  # QJ serves KM's and DL's callers (overflow)
-        feed.call(100 + i, "QJ", "KM" if i % 2 else "DL", base + 900_000 + i * 60_000,
-                  talk_ms=181_000, tier="vip")
+        feed.call(
+            100 + i,
+            "QJ",
+            "KM" if i % 2 else "DL",
+            base + 900_000 + i * 60_000,
+            talk_ms=181_000,
+            tier="vip",
+        )
     hub = HubProcess(tmp_path, nats_server.url, etcd_server.endpoint)
     await hub.astart()
     try:
@@ -144,9 +198,15 @@ async def test_reports_settlement_and_reconciliation(
 
         async with grpc.aio.insecure_channel(hub.target) as channel:
             stub = hg.ReportsStub(channel)
-            rep = await stub.GetReport(h.GetReportRequest(
-                view=h.REPORT_VIEW_PROVINCE, from_at_ms=OCT_START, to_at_ms=OCT_END,
-                format=h.REPORT_FORMAT_JSON), timeout=30)
+            rep = await stub.GetReport(
+                h.GetReportRequest(
+                    view=h.REPORT_VIEW_PROVINCE,
+                    from_at_ms=OCT_START,
+                    to_at_ms=OCT_END,
+                    format=h.REPORT_FORMAT_JSON,
+                ),
+                timeout=30,
+            )
             data = json.loads(rep.content)
             rows = {r["site"]: r for r in data["rows"]}
             assert rows["KM"]["offered"] == 14 and rows["KM"]["answered"] == 12
@@ -155,36 +215,70 @@ async def test_reports_settlement_and_reconciliation(
             assert rows["PROVINCE"]["offered"] == 20
             assert rows["KM"]["avg_acw_s"] == 20.0
             assert data["sqi"]["PROVINCE"]["components"][0]["name"] == "service_level"
-            csv_rep = await stub.GetReport(h.GetReportRequest(
-                view=h.REPORT_VIEW_SITE, from_at_ms=OCT_START, to_at_ms=OCT_END,
-                format=h.REPORT_FORMAT_CSV), timeout=30)
+            csv_rep = await stub.GetReport(
+                h.GetReportRequest(
+                    view=h.REPORT_VIEW_SITE,
+                    from_at_ms=OCT_START,
+                    to_at_ms=OCT_END,
+                    format=h.REPORT_FORMAT_CSV,
+                ),
+                timeout=30,
+            )
             assert csv_rep.content.decode().splitlines()[0].startswith("site,business,tier")
-            html_rep = await stub.GetReport(h.GetReportRequest(
-                view=h.REPORT_VIEW_PROVINCE, from_at_ms=OCT_START, to_at_ms=OCT_END,
-                format=h.REPORT_FORMAT_HTML), timeout=30)
+            html_rep = await stub.GetReport(
+                h.GetReportRequest(
+                    view=h.REPORT_VIEW_PROVINCE,
+                    from_at_ms=OCT_START,
+                    to_at_ms=OCT_END,
+                    format=h.REPORT_FORMAT_HTML,
+                ),
+                timeout=30,
+            )
             page = html_rep.content.decode()
             assert "<svg" in page and 'id="chart-sl"' in page and "<script" not in page
 
             expected = build_statement(
-                "2026-10", [rate_cdr(Cdr.from_mapping(c), province.tariff_on)
-                            for c in feed.cdrs], [s.id for s in province.sites])
-            first = await stub.CloseSettlement(h.SettlementPeriod(period_id="2026-10"),
-                                               timeout=30)
-            again = await stub.CloseSettlement(h.SettlementPeriod(period_id="2026-10"),
-                                               timeout=30)
+                "2026-10",
+                [rate_cdr(Cdr.from_mapping(c), province.tariff_on) for c in feed.cdrs],
+                [s.id for s in province.sites],
+            )
+            first = await stub.CloseSettlement(h.SettlementPeriod(period_id="2026-10"), timeout=30)
+            again = await stub.CloseSettlement(h.SettlementPeriod(period_id="2026-10"), timeout=30)
             assert first == again and first.closed
             assert first.total_access_fen == expected.total_access_fen
             assert first.total_handling_fee_fen == expected.total_handling_fee_fen > 0
             assert sum(p.net_fen for p in first.positions) == 0
 
         # CLI: report formats and statement
-        out = cli("report", "province", "--hub", hub.target, "--from", "2026-10-01",
-                  "--to", "2026-11-01", "--format", "csv")
+        out = cli(
+            "report",
+            "province",
+            "--hub",
+            hub.target,
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-11-01",
+            "--format",
+            "csv",
+        )
         assert out.returncode == 0, out.stderr
         assert out.stdout.startswith("site,offered")
         page_file = tmp_path / "report.html"
-        out = cli("report", "province", "--hub", hub.target, "--from", "2026-10-01",
-                  "--to", "2026-11-01", "--format", "html", "--out", str(page_file))
+        out = cli(
+            "report",
+            "province",
+            "--hub",
+            hub.target,
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-11-01",
+            "--format",
+            "html",
+            "--out",
+            str(page_file),
+        )
         assert out.returncode == 0 and "<svg" in page_file.read_text()
         out = cli("settle", "statement", "2026-10", "--hub", hub.target)
         assert out.returncode == 0 and json.loads(out.stdout)["closed"] is True
@@ -196,13 +290,14 @@ async def test_reports_settlement_and_reconciliation(
         feed.call(300, "QJ", "KM", base + 3_600_000, talk_ms=30_000)
         await _publish_all(nats_server.url, [(e, e.event_id) for e in feed.events[before:]])
         await until(lambda: reached(hub, feed), "the late CDR", timeout_s=60)
-        late = hub.rows("SELECT period_id, adjustment, original_period FROM call_charges "
-                        "WHERE call_id = 'call_QJ_0300'")
+        late = hub.rows(
+            "SELECT period_id, adjustment, original_period FROM call_charges "
+            "WHERE call_id = 'call_QJ_0300'"
+        )
         assert late == [("2026-11", 1, "2026-10")]
         async with grpc.aio.insecure_channel(hub.target) as channel:
             stub = hg.ReportsStub(channel)
-            oct_again = await stub.GetStatement(h.SettlementPeriod(period_id="2026-10"),
-                                                timeout=30)
+            oct_again = await stub.GetStatement(h.SettlementPeriod(period_id="2026-10"), timeout=30)
             nov = await stub.GetStatement(h.SettlementPeriod(period_id="2026-11"), timeout=30)
         assert oct_again == first
         assert nov.adjustments_fen > 0 and not nov.closed and nov.calls == 1
@@ -245,7 +340,8 @@ def hub_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'hub.db'}"
     url: str = request.getfixturevalue("postgres_server").create_database(
-        f"reports_{uuid.uuid4().hex[:12]}")
+        f"reports_{uuid.uuid4().hex[:12]}"
+    )
     return url
 
 
@@ -263,22 +359,33 @@ async def _apply(engine: AsyncEngine, events: list[SiteEvent]) -> int:
     applied = 0
     for i in range(0, len(events), 1_000):
         async with engine.begin() as conn:
-            new = await apply_batch(conn, 1, events[i:i + 1_000], tracker, 0)
+            new = await apply_batch(conn, 1, events[i : i + 1_000], tracker, 0)
         for e in new:
             tracker.observe(e.site, e.seq, 0.0)
         applied += len(new)
     return applied
 
 
-ROLLUP_TABLES = ("report_intervals", "report_agents", "report_agent_open", "report_cursor",
-                 "report_days", "report_site_intervals", "report_agent_days",
-                 "report_site_agent_intervals", "charge_days", "charge_buckets")
+ROLLUP_TABLES = (
+    "report_intervals",
+    "report_agents",
+    "report_agent_open",
+    "report_cursor",
+    "report_days",
+    "report_site_intervals",
+    "report_agent_days",
+    "report_site_agent_intervals",
+    "charge_days",
+    "charge_buckets",
+)
 
 
 async def _snapshot(engine: AsyncEngine, tables: tuple[str, ...]) -> dict[str, list[Any]]:
     async with engine.connect() as conn:
-        return {name: sorted(tuple(r) for r in await conn.execute(text(
-            f"SELECT * FROM {name}"))) for name in tables}
+        return {
+            name: sorted(tuple(r) for r in await conn.execute(text(f"SELECT * FROM {name}")))
+            for name in tables
+        }
 
 
 def _renamed(cdrs: list[Cdr], prefix: str) -> list[Cdr]:
@@ -306,16 +413,18 @@ async def test_report_from_rollups_equals_recomputation_from_raw_cdrs(hub_url: s
     async def source() -> Province:
         return province
 
-    aggregator = Aggregator(engine, lambda: leader, ManualClock(1_790_000_000.0), source,
-                            config)
+    aggregator = Aggregator(engine, lambda: leader, ManualClock(1_790_000_000.0), source, config)
     try:
         await store.close_period(aggregator, "2026-09", "test", province, 1)
         assert await _apply(engine, events) == len(events)
         while await aggregator.step():
             pass
 
-        states = [AgentStateRow(e.site, e.seq, e.agent_state.agent_id, e.agent_state.state,
-                                e.at_ms) for e in events if e.kind == "agent.state"]
+        states = [
+            AgentStateRow(e.site, e.seq, e.agent_state.agent_id, e.agent_state.state, e.at_ms)
+            for e in events
+            if e.kind == "agent.state"
+        ]
         again = recompute(cdrs, states, target_of(province), config)
         charges = [settle_into(rate_cdr(c, tariff_of(province)), {"2026-09"}) for c in cdrs]
         assert sum(c.adjustment for c in charges) == len(sep)
@@ -325,37 +434,58 @@ async def test_report_from_rollups_equals_recomputation_from_raw_cdrs(hub_url: s
         ragged = (OCT_START + 2 * day + 83_123, OCT_START + 16 * day + 49_012_345)
         inside = (OCT_START + 5 * day + 7_777_777, OCT_START + 5 * day + 30_000_000)
         cases: list[tuple[str, int, int, list[str], str]] = [
-            (v, OCT_START, OCT_END, [], "") for v in ("province", "site", "agent",
-                                                           "interval")]
-        cases += [("province", sep0, OCT_END, [], ""), ("province", *ragged, [], ""),
-                  ("interval", *ragged, [], ""), ("agent", *ragged, ["KM", "QJ"], ""),
-                  ("site", *inside, [], ""), ("interval", *inside, ["DL"], ""),
-                  ("province", OCT_START, OCT_END, ["QJ"], agent),
-                  ("interval", *ragged, [], agent), ("province", *inside, ["HH", "YX"], "")]
+            (v, OCT_START, OCT_END, [], "") for v in ("province", "site", "agent", "interval")
+        ]
+        cases += [
+            ("province", sep0, OCT_END, [], ""),
+            ("province", *ragged, [], ""),
+            ("interval", *ragged, [], ""),
+            ("agent", *ragged, ["KM", "QJ"], ""),
+            ("site", *inside, [], ""),
+            ("interval", *inside, ["DL"], ""),
+            ("province", OCT_START, OCT_END, ["QJ"], agent),
+            ("interval", *ragged, [], agent),
+            ("province", *inside, ["HH", "YX"], ""),
+        ]
         for view, lo, hi, sites, who in cases:
             async with engine.connect() as conn:
-                got = await store.load(conn, lo, hi, sites, who,
-                                       per_interval_agents=view == "interval")
+                got = await store.load(
+                    conn, lo, hi, sites, who, per_interval_agents=view == "interval"
+                )
 
             def keep(site: str, at: int) -> bool:
                 return lo <= at < hi and (not sites or site in sites)  # noqa: B023
 
             want = Loaded(
                 {k: f for k, f in again.stats.items() if keep(k[0], k[3])},
-                {k: a for k, a in again.agents.items()
-                 if keep(k[0], k[2]) and (not who or k[1] == who)},
-                [c for c in charges if lo <= c.arrival_at_ms < hi
-                 and (not sites or c.site_id in sites or c.home_site in sites)],
-                got.as_of_ms)
-            rendered = [render(build(view, d, target_of(province), SqiConfig(),
-                                     config.interval_ms, lo, hi), "json") for d in (got, want)]
+                {
+                    k: a
+                    for k, a in again.agents.items()
+                    if keep(k[0], k[2]) and (not who or k[1] == who)
+                },
+                [
+                    c
+                    for c in charges
+                    if lo <= c.arrival_at_ms < hi
+                    and (not sites or c.site_id in sites or c.home_site in sites)
+                ],
+                got.as_of_ms,
+            )
+            rendered = [
+                render(
+                    build(view, d, target_of(province), SqiConfig(), config.interval_ms, lo, hi),
+                    "json",
+                )
+                for d in (got, want)
+            ]
             assert rendered[0] == rendered[1], (view, lo, hi, sites, who)
             assert json.loads(rendered[0])["rows"], (view, lo, hi, sites, who)
 
         sites = [s.id for s in province.sites]
         async with engine.connect() as conn:
             assert await store.statement(conn, "2026-10", province) == build_statement(
-                "2026-10", charges, sites)
+                "2026-10", charges, sites
+            )
             for period in ("2026-09", "2026-10"):
                 assert await store.reconcile(conn, period, province, config) == []
 
@@ -372,16 +502,19 @@ async def test_report_from_rollups_equals_recomputation_from_raw_cdrs(hub_url: s
                 await conn.execute(text(f"UPDATE {table} SET ready_ms = 0, staffed_ms = 0"))
         snap = await _snapshot(engine, ROLLUP_TABLES)
         async with engine.begin() as conn:
-            await conn.run_sync(lambda c: command.downgrade(rt.MIGRATIONS.config(c),
-                                                            "reports_0001"))
+            await conn.run_sync(
+                lambda c: command.downgrade(rt.MIGRATIONS.config(c), "reports_0001")
+            )
         await rt.MIGRATIONS.upgrade(engine)
         assert await _snapshot(engine, ROLLUP_TABLES) == snap
 
         async with engine.begin() as conn:
-            await conn.execute(text("UPDATE report_days SET offered = offered + 1 WHERE "
-                                    "site_id = 'QJ'"))
-            await conn.execute(text("UPDATE charge_buckets SET calls = calls + 1 WHERE "
-                                    "site_id = 'DL'"))
+            await conn.execute(
+                text("UPDATE report_days SET offered = offered + 1 WHERE site_id = 'QJ'")
+            )
+            await conn.execute(
+                text("UPDATE charge_buckets SET calls = calls + 1 WHERE site_id = 'DL'")
+            )
         async with engine.connect() as conn:
             items = [d.item for d in await store.reconcile(conn, "2026-10", province, config)]
         assert any(i.startswith("rollup day QJ/") and i.endswith(" offered") for i in items)

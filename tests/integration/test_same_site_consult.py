@@ -53,8 +53,9 @@ async def km(site: SiteProcess) -> AsyncIterator[Client]:
 
 def _consult(desk: Desk, call_id: str, *, agent: str = "", business: str = "") -> s.TransferRequest:
     target = c.TransferTarget(agent_id=agent) if agent else c.TransferTarget(business_id=business)
-    return s.TransferRequest(session_token=desk.token, call_id=call_id, target=target,
-                             note="a question")
+    return s.TransferRequest(
+        session_token=desk.token, call_id=call_id, target=target, note="a question"
+    )
 
 
 def _complete(desk: Desk, call_id: str, mode: int) -> s.ConsultCompleteRequest:
@@ -107,23 +108,33 @@ async def _open(km: Client, owner: Desk, other: Desk, call_id: str, **target: st
     assert result.agent_id == other.agent_id
     held = await km.call(call_id)
     assert held.state == c.CALL_STATE_HELD and held.agent_id == owner.agent_id
-    offer = next(e.offer for e in other.events
-                 if e.HasField("offer") and e.offer.call_id == call_id)
+    offer = next(
+        e.offer for e in other.events if e.HasField("offer") and e.offer.call_id == call_id
+    )
     assert offer.kind == c.LEG_KIND_CONSULT and offer.leg_id == result.leg_id
     assert "a question" in offer.screen_pop.notes
     await other.answer(call_id)
-    await until(lambda: _true(Phase.PHASE_CONNECTED in _phases(owner, call_id)),
-                "the consulting agent hears the consulted agent answered")
+    await until(
+        lambda: _true(Phase.PHASE_CONNECTED in _phases(owner, call_id)),
+        "the consulting agent hears the consulted agent answered",
+    )
 
 
 def _phases(desk: Desk, call_id: str) -> list[int]:
-    return [e.consult.phase for e in desk.events
-            if e.HasField("consult") and e.consult.call_id == call_id]
+    return [
+        e.consult.phase
+        for e in desk.events
+        if e.HasField("consult") and e.consult.call_id == call_id
+    ]
 
 
 def _ended_at(desk: Desk, call_id: str) -> bool:
-    return any(e.HasField("call_state") and e.call_state.call_id == call_id
-               and e.call_state.state == c.CALL_STATE_ENDED for e in desk.events)
+    return any(
+        e.HasField("call_state")
+        and e.call_state.call_id == call_id
+        and e.call_state.state == c.CALL_STATE_ENDED
+        for e in desk.events
+    )
 
 
 async def _one_cdr(site: SiteProcess, km: Client, call_id: str) -> tuple[str, str]:
@@ -131,8 +142,9 @@ async def _one_cdr(site: SiteProcess, km: Client, call_id: str) -> tuple[str, st
         return (await km.call(call_id)).state == c.CALL_STATE_ENDED
 
     await until(ended, f"the end of {call_id}")
-    await until(lambda: _true(bool(_rows(site, "SELECT 1 FROM cdrs WHERE call_id = ?",
-                                         call_id))), "the CDR")
+    await until(
+        lambda: _true(bool(_rows(site, "SELECT 1 FROM cdrs WHERE call_id = ?", call_id))), "the CDR"
+    )
     rows = _rows(site, "SELECT outcome, agent_id FROM cdrs WHERE call_id = ?", call_id)
     assert len(rows) == 1, rows
     return rows[0]
@@ -154,8 +166,10 @@ async def test_same_site_consultation(site: SiteProcess, km: Client) -> None:
     assert refused.outcome == R.OUTCOME_REFUSED and "not logged in" in refused.reason
     assert (await km.call(call0)).state == c.CALL_STATE_HELD
     assert Phase.PHASE_REFUSED in _phases(owner, call0)
-    for agent, code in (("KM-9999", grpc.StatusCode.NOT_FOUND),
-                        (owner.agent_id, grpc.StatusCode.INVALID_ARGUMENT)):
+    for agent, code in (
+        ("KM-9999", grpc.StatusCode.NOT_FOUND),
+        (owner.agent_id, grpc.StatusCode.INVALID_ARGUMENT),
+    ):
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await km.desk.Consult(_consult(owner, call0, agent=agent))
         assert err.value.code() == code, agent
@@ -176,17 +190,25 @@ async def test_same_site_consultation(site: SiteProcess, km: Client) -> None:
     await _open(km, owner, other, call2, agent=other.agent_id)
     view = await km.desk.ConsultComplete(_complete(owner, call2, s.CONSULT_MODE_TRANSFER))
     assert view.state == c.CALL_STATE_CONNECTED and view.agent_id == other.agent_id
-    await until(lambda: _true(Phase.PHASE_TRANSFERRED in _phases(owner, call2)),
-                "the consulting agent hears of the transfer")
+    await until(
+        lambda: _true(Phase.PHASE_TRANSFERRED in _phases(owner, call2)),
+        "the consulting agent hears of the transfer",
+    )
     with pytest.raises(grpc.aio.AioRpcError) as err:  # no longer the consulting agent's
         await owner.hang_up(call2)
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     await other.hang_up(call2)
     assert await _one_cdr(site, km, call2) == ("answered", other.agent_id)
-    legs = _rows(site, "SELECT agent_id, kind, site_id, home_site FROM legs WHERE call_id = ? "
-                 "ORDER BY offered_at_ms", call2)
-    assert legs == [(owner.agent_id, "initial", "KM", "KM"),
-                    (other.agent_id, "consult", "KM", "KM")]
+    legs = _rows(
+        site,
+        "SELECT agent_id, kind, site_id, home_site FROM legs WHERE call_id = ? "
+        "ORDER BY offered_at_ms",
+        call2,
+    )
+    assert legs == [
+        (owner.agent_id, "initial", "KM", "KM"),
+        (other.agent_id, "consult", "KM", "KM"),
+    ]
 
     # (conference): all three, then the consulting agent leaves
     call3, owner, other = await _connected(km, desks, 3)
@@ -207,8 +229,11 @@ async def test_same_site_consultation(site: SiteProcess, km: Client) -> None:
     assert await _one_cdr(site, km, call4) == ("answered", owner.agent_id)
 
     # no agent held two calls at once; no call row besides the five calls
-    legs = _rows(site, "SELECT agent_id, offered_at_ms, ended_at_ms, call_id FROM legs "
-                 "WHERE agent_id != '' ORDER BY agent_id, offered_at_ms")
+    legs = _rows(
+        site,
+        "SELECT agent_id, offered_at_ms, ended_at_ms, call_id FROM legs "
+        "WHERE agent_id != '' ORDER BY agent_id, offered_at_ms",
+    )
     for (a1, _, end1, one), (a2, start2, _, two) in itertools.pairwise(legs):
         if a1 == a2:
             assert end1 and int(end1) <= int(start2), f"{a1} on {one} and {two} at once"

@@ -50,12 +50,16 @@ async def client(site: tuple[SiteProcess, str]) -> AsyncIterator[Client]:
 def _samples(endpoint: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     with urllib.request.urlopen(f"http://{endpoint}/metrics", timeout=10) as resp:
         text = resp.read().decode()
-    return {(x.name, frozenset(x.labels.items())): x.value
-            for family in text_string_to_metric_families(text) for x in family.samples}
+    return {
+        (x.name, frozenset(x.labels.items())): x.value
+        for family in text_string_to_metric_families(text)
+        for x in family.samples
+    }
 
 
-def _get(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
-         **labels: str) -> float | None:
+def _get(
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float | None:
     return samples.get((name, frozenset(labels.items())))
 
 
@@ -63,8 +67,9 @@ async def _true(value: bool) -> bool:
     return value
 
 
-async def test_answer_wait_abandons_and_grpc_metrics(site: tuple[SiteProcess, str],
-                                                      client: Client) -> None:
+async def test_answer_wait_abandons_and_grpc_metrics(
+    site: tuple[SiteProcess, str], client: Client
+) -> None:
     agent = await client.login(GENERAL_A)
     vip = await client.offer(VIP, "1000", "0")
     other = await client.offer(STRANGER, "1000", "0")
@@ -84,14 +89,20 @@ async def test_answer_wait_abandons_and_grpc_metrics(site: tuple[SiteProcess, st
     assert _get(got, "vcc_site_answer_wait_seconds_bucket", **general, tier="vip", le="+Inf") == 1
     assert _get(got, "vcc_site_calls_abandoned_total", **general, tier="ordinary") == 1
     assert _get(got, "vcc_site_calls_abandoned_total", **general, tier="vip") == 0
-    assert _get(got, "vcc_site_service_level_target", **general, tier="vip",
-                within_s="20.0") == 0.9
-    answer = {"grpc_type": "unary", "grpc_service": "vcc_proto.v1.AgentDesk",
-              "grpc_method": "Answer"}
+    assert _get(got, "vcc_site_service_level_target", **general, tier="vip", within_s="20.0") == 0.9
+    answer = {
+        "grpc_type": "unary",
+        "grpc_service": "vcc_proto.v1.AgentDesk",
+        "grpc_method": "Answer",
+    }
     assert _get(got, "grpc_server_handled_total", **answer, grpc_code="OK") == 1
-    assert _get(got, "grpc_server_handled_total", **answer,
-                grpc_code=refused.value.code().name) == 1
+    assert (
+        _get(got, "grpc_server_handled_total", **answer, grpc_code=refused.value.code().name) == 1
+    )
     assert _get(got, "grpc_server_handling_seconds_count", **answer) == 2
-    events = {"grpc_type": "server_stream", "grpc_service": "vcc_proto.v1.AgentDesk",
-              "grpc_method": "Events"}
+    events = {
+        "grpc_type": "server_stream",
+        "grpc_service": "vcc_proto.v1.AgentDesk",
+        "grpc_method": "Events",
+    }
     assert (_get(got, "grpc_server_msg_sent_total", **events) or 0) >= 1

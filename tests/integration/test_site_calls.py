@@ -85,9 +85,14 @@ async def test_transferred_call_goes_ahead_of_vip(client: Client) -> None:
     await first.answer(ordinary)
     vip = (await client.offer(VIP, "1000", "0")).call_id
     assert await client.state_of(vip) == QUEUED
-    result = await client.desk.Transfer(s.TransferRequest(
-        session_token=first.token, call_id=ordinary,
-        target=c.TransferTarget(business_id="general"), note="caller asked for billing"))
+    result = await client.desk.Transfer(
+        s.TransferRequest(
+            session_token=first.token,
+            call_id=ordinary,
+            target=c.TransferTarget(business_id="general"),
+            note="caller asked for billing",
+        )
+    )
     assert result.outcome == c.TransferResult.OUTCOME_ACCEPTED
     status = await second.ready()
     assert status.call_id == ordinary, "the transferred call is served before the VIP"
@@ -95,7 +100,9 @@ async def test_transferred_call_goes_ahead_of_vip(client: Client) -> None:
     assert view.priority == c.PRIORITY_CLASS_TRANSFERRED
     await until(lambda: _has_offer(second, ordinary), "the transferred offer event")
     offer = next(e.offer for e in second.events if e.HasField("offer"))
-    assert offer.kind == c.LEG_KIND_TRANSFER and "caller asked for billing" in offer.screen_pop.notes
+    assert (
+        offer.kind == c.LEG_KIND_TRANSFER and "caller asked for billing" in offer.screen_pop.notes
+    )
 
 
 async def _rings(desk: Any, call_id: str) -> bool:
@@ -200,8 +207,10 @@ async def test_wrap_up_then_automatic_ready(client: Client) -> None:
     view = await client.access.HangUp(s.CallRef(call_id=call_id))  # the caller hangs up
     assert view.state == ENDED
     await until(lambda: _true((s.AGENT_STATE_WRAP_UP, 0) in agent.states()), "wrap-up")
-    await until(lambda: _true(agent.states()[-1] == (s.AGENT_STATE_READY, 0)),
-                "automatic ready after the wrap-up time")
+    await until(
+        lambda: _true(agent.states()[-1] == (s.AGENT_STATE_READY, 0)),
+        "automatic ready after the wrap-up time",
+    )
 
 
 async def _code(coro: Any) -> grpc.StatusCode:
@@ -212,27 +221,45 @@ async def _code(coro: Any) -> grpc.StatusCode:
 
 async def test_bad_input_gets_a_precise_status_and_changes_nothing(client: Client) -> None:
     acc = client.access
-    assert await _code(acc.SendDigits(s.SendDigitsRequest(call_id="call_nope", digits="1"))) \
+    assert (
+        await _code(acc.SendDigits(s.SendDigitsRequest(call_id="call_nope", digits="1")))
         == grpc.StatusCode.NOT_FOUND
+    )
     step = await client.offer(stranger(11), "1000")
     assert await _code(client.digits(step.call_id, "abc")) == grpc.StatusCode.INVALID_ARGUMENT
     assert await client.state_of(step.call_id) == c.CALL_STATE_IVR
     assert await _code(client.offer("1" * 40, "1000")) == grpc.StatusCode.INVALID_ARGUMENT
-    assert await _code(acc.OfferCall(s.OfferCallRequest(
-        caller_number=stranger(12), dialed_code="1000", entry_site_id="XX"))) \
+    assert (
+        await _code(
+            acc.OfferCall(
+                s.OfferCallRequest(
+                    caller_number=stranger(12), dialed_code="1000", entry_site_id="XX"
+                )
+            )
+        )
         == grpc.StatusCode.NOT_FOUND
+    )
     assert await _code(client.login("NOBODY-1")) == grpc.StatusCode.UNAUTHENTICATED
     agent = await client.login(GENERAL_A)
     assert await _code(client.login(GENERAL_A)) == grpc.StatusCode.FAILED_PRECONDITION
     assert await _code(agent.answer(step.call_id)) == grpc.StatusCode.FAILED_PRECONDITION
-    assert await _code(client.desk.SetReady(s.SessionRef(session_token="forged"))) \
+    assert (
+        await _code(client.desk.SetReady(s.SessionRef(session_token="forged")))
         == grpc.StatusCode.UNAUTHENTICATED
-    assert await _code(client.desk.WrapUp(s.WrapUpRequest(
-        session_token=agent.token, call_id=step.call_id, notes="x" * 5000))) \
+    )
+    assert (
+        await _code(
+            client.desk.WrapUp(
+                s.WrapUpRequest(session_token=agent.token, call_id=step.call_id, notes="x" * 5000)
+            )
+        )
         == grpc.StatusCode.INVALID_ARGUMENT
+    )
     for _ in range(2):
-        assert await _code(client.login(GENERAL_B, "wrong-password")) \
+        assert (
+            await _code(client.login(GENERAL_B, "wrong-password"))
             == grpc.StatusCode.UNAUTHENTICATED
+        )
     with pytest.raises(grpc.aio.AioRpcError) as locked:
         await client.login(GENERAL_B, "wrong-password")
     assert locked.value.code() == grpc.StatusCode.PERMISSION_DENIED
@@ -248,8 +275,10 @@ async def test_hang_up_racing_an_answer_ends_the_call_once(client: Client) -> No
         call_id = (await client.offer(stranger(20 + n), "1000", "0")).call_id
         await until(lambda cid=call_id: _rings(agent, cid), "the offer")
         answer, hang = await asyncio.gather(
-            agent.answer(call_id), client.access.HangUp(s.CallRef(call_id=call_id)),
-            return_exceptions=True)
+            agent.answer(call_id),
+            client.access.HangUp(s.CallRef(call_id=call_id)),
+            return_exceptions=True,
+        )
         assert not isinstance(hang, BaseException), hang
         assert hang.state == ENDED
         if isinstance(answer, BaseException):  # the hang-up won: nothing to answer

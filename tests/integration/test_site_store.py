@@ -335,19 +335,59 @@ async def test_a_database_that_refuses_connections_is_unavailable_for_reads() ->
 
 
 LEGACY_OUTBOX = [  # (kind, JSON payload) as sites wrote them before events were protobuf
-    ("call.answered", {"call_id": "call-1", "site_id": "KM", "state": "connected",
-                       "business_id": "billing", "tier": "vip", "priority": "vip",
-                       "agent_id": "KM-0001", "answered_at_ms": 1_700_000_000.25}),
-    ("cdr.created", {"call_id": "call-1", "site_id": "KM", "state": "ended", "tier": "vip",
-                     "cdr": {"cdr_id": "cdr-1", "call_id": "call-1", "site_id": "KM",
-                             "talk_ms": 7_000, "transferred": True, "ivr_path": ["1", "2"]},
-                     "legs": [{"leg_id": "leg-1", "serving_site": "KM", "offered_at_ms": 5}]}),
-    ("work_order.created", {"order": {"order_id": "wo-1", "owner_site": "KM", "version": 2,
-                                      "fields": {"address": "x"}}, "action": "created",
-                            "actor": "KM-0001"}),
-    ("customer.updated", {"customer_id": "KM-C1", "action": "pin_set", "pin_failures": 1,
-                          "customer": {"customer_id": "KM-C1", "balance_fen": -5,
-                                       "pin_set": True}}),
+    (
+        "call.answered",
+        {
+            "call_id": "call-1",
+            "site_id": "KM",
+            "state": "connected",
+            "business_id": "billing",
+            "tier": "vip",
+            "priority": "vip",
+            "agent_id": "KM-0001",
+            "answered_at_ms": 1_700_000_000.25,
+        },
+    ),
+    (
+        "cdr.created",
+        {
+            "call_id": "call-1",
+            "site_id": "KM",
+            "state": "ended",
+            "tier": "vip",
+            "cdr": {
+                "cdr_id": "cdr-1",
+                "call_id": "call-1",
+                "site_id": "KM",
+                "talk_ms": 7_000,
+                "transferred": True,
+                "ivr_path": ["1", "2"],
+            },
+            "legs": [{"leg_id": "leg-1", "serving_site": "KM", "offered_at_ms": 5}],
+        },
+    ),
+    (
+        "work_order.created",
+        {
+            "order": {
+                "order_id": "wo-1",
+                "owner_site": "KM",
+                "version": 2,
+                "fields": {"address": "x"},
+            },
+            "action": "created",
+            "actor": "KM-0001",
+        },
+    ),
+    (
+        "customer.updated",
+        {
+            "customer_id": "KM-C1",
+            "action": "pin_set",
+            "pin_failures": 1,
+            "customer": {"customer_id": "KM-C1", "balance_fen": -5, "pin_set": True},
+        },
+    ),
 ]
 
 
@@ -369,11 +409,13 @@ async def test_migration_turns_json_outbox_rows_into_protobuf(db_url: str) -> No
         async with engine.begin() as conn:
             await conn.run_sync(_to_0003)
             for seq, (kind, payload) in enumerate(LEGACY_OUTBOX, start=1):
-                await conn.execute(text(
-                    "INSERT INTO outbox (seq, event_id, kind, aggregate_id, payload, at_ms, "
-                    "sent_at_ms) VALUES (:seq, :id, :kind, 'agg', :payload, 9, 0)"),
-                    {"seq": seq, "id": f"evt_{seq}", "kind": kind,
-                     "payload": json.dumps(payload)})
+                await conn.execute(
+                    text(
+                        "INSERT INTO outbox (seq, event_id, kind, aggregate_id, payload, at_ms, "
+                        "sent_at_ms) VALUES (:seq, :id, :kind, 'agg', :payload, 9, 0)"
+                    ),
+                    {"seq": seq, "id": f"evt_{seq}", "kind": kind, "payload": json.dumps(payload)},
+                )
         await migrate(engine)
     finally:
         await engine.dispose()

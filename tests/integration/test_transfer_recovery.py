@@ -33,10 +33,12 @@ R = c.TransferResult
 
 
 @pytest.fixture
-def province(tmp_path: Path, nats_server: NatsServer,
-             etcd_server: EtcdServer) -> Iterator[Province]:
-    with linked_province(tmp_path, nats_server.url, etcd_server.endpoint,
-                         dl_env={DELAY: "30000"}) as p:
+def province(
+    tmp_path: Path, nats_server: NatsServer, etcd_server: EtcdServer
+) -> Iterator[Province]:
+    with linked_province(
+        tmp_path, nats_server.url, etcd_server.endpoint, dl_env={DELAY: "30000"}
+    ) as p:
         yield p
 
 
@@ -45,8 +47,11 @@ async def _true(value: bool) -> bool:
 
 
 def _transfer(desk: Desk, call_id: str) -> s.TransferRequest:
-    return s.TransferRequest(session_token=desk.token, call_id=call_id,
-                             target=c.TransferTarget(site_id="DL", business_id="general"))
+    return s.TransferRequest(
+        session_token=desk.token,
+        call_id=call_id,
+        target=c.TransferTarget(site_id="DL", business_id="general"),
+    )
 
 
 async def _answered_at_km(km: Client, desk: Desk, caller: str) -> str:
@@ -69,8 +74,9 @@ async def _restart(dl: LinkedSite) -> None:
     await until(healthy, "DL serving again", timeout_s=90)
 
 
-def _has_rows(site: LinkedSite, sql: str, call_id: str, want: list[tuple[object, ...]] | None
-              = None) -> Callable[[], Awaitable[bool]]:
+def _has_rows(
+    site: LinkedSite, sql: str, call_id: str, want: list[tuple[object, ...]] | None = None
+) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         rows = site.rows(sql, call_id)
         return rows == want if want is not None else bool(rows)
@@ -99,8 +105,10 @@ async def test_restart_after_accept_asks_the_origin(province: Province) -> None:
 
         await _restart(province.dl)
         record = "SELECT state, end_reason FROM calls WHERE call_id = ?"
-        await until(_has_rows(province.dl, record, call1, [("ended", "origin_kept")]),
-                    "DL closes the call it did not own")
+        await until(
+            _has_rows(province.dl, record, call1, [("ended", "origin_kept")]),
+            "DL closes the call it did not own",
+        )
         await desk.hang_up(call1)
         cdrs = "SELECT outcome FROM cdrs WHERE call_id = ?"
         await until(_has_rows(province.km, cdrs, call1), "KM's CDR")

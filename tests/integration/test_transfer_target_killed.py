@@ -26,8 +26,9 @@ R = c.TransferResult
 
 
 @pytest.fixture
-def province(tmp_path: Path, nats_server: NatsServer,
-             etcd_server: EtcdServer) -> Iterator[Province]:
+def province(
+    tmp_path: Path, nats_server: NatsServer, etcd_server: EtcdServer
+) -> Iterator[Province]:
     delay = {"VCC_FAULT_TRANSFER_ANSWER_DELAY_MS": "30000"}
     with linked_province(tmp_path, nats_server.url, etcd_server.endpoint, dl_env=delay) as p:
         yield p
@@ -50,9 +51,12 @@ async def test_target_killed_mid_transfer(province: Province) -> None:
         await until(lambda: _true(call_id in desk.offers()), "the offer at KM")
         await desk.answer(call_id)
 
-        request = s.TransferRequest(session_token=desk.token, call_id=call_id,
-                                    target=c.TransferTarget(site_id="DL", business_id="general"),
-                                    note="to Dali")
+        request = s.TransferRequest(
+            session_token=desk.token,
+            call_id=call_id,
+            target=c.TransferTarget(site_id="DL", business_id="general"),
+            note="to Dali",
+        )
         transfer = asyncio.ensure_future(km.desk.Transfer(request, timeout=60))
         # DL has queued the call and offered it to its agent, but holds its answer
         await until(lambda: _true(call_id in dl_desk.offers()), "the offer at DL")
@@ -63,18 +67,28 @@ async def test_target_killed_mid_transfer(province: Province) -> None:
         assert result.outcome in (R.OUTCOME_REFUSED, R.OUTCOME_TIMEOUT), result
         view = await km.call(call_id)
         assert view.state == c.CALL_STATE_CONNECTED and view.agent_id == KM_A  # back at origin
-        await until(lambda: _true(any(e.HasField("notice") and e.notice.code.startswith(
-            "transfer_") for e in desk.events)), "the failed-transfer notice")
+        await until(
+            lambda: _true(
+                any(
+                    e.HasField("notice") and e.notice.code.startswith("transfer_")
+                    for e in desk.events
+                )
+            ),
+            "the failed-transfer notice",
+        )
         await desk.hang_up(call_id)  # the agent carries on and ends the call
 
-        assert province.km.rows("SELECT outcome, agent_id FROM cdrs WHERE call_id = ?",
-                                call_id) == [("answered", KM_A)]
+        assert province.km.rows(
+            "SELECT outcome, agent_id FROM cdrs WHERE call_id = ?", call_id
+        ) == [("answered", KM_A)]
         assert province.dl.rows("SELECT count(*) FROM cdrs WHERE call_id = ?", call_id) == [(0,)]
         # never connected at DL: no leg of the call was answered there
-        assert province.dl.rows("SELECT count(*) FROM legs WHERE call_id = ? AND "
-                                "answered_at_ms > 0", call_id) == [(0,)]
-        assert province.km.rows("SELECT agent_id FROM legs WHERE call_id = ? AND "
-                                "answered_at_ms > 0", call_id) == [(KM_A,)]
+        assert province.dl.rows(
+            "SELECT count(*) FROM legs WHERE call_id = ? AND answered_at_ms > 0", call_id
+        ) == [(0,)]
+        assert province.km.rows(
+            "SELECT agent_id FROM legs WHERE call_id = ? AND answered_at_ms > 0", call_id
+        ) == [(KM_A,)]
     finally:
         await km.close()
         await dl.close()

@@ -26,7 +26,9 @@ STOP_TIMEOUT_S = 90.0
 def _status(workdir: Path) -> dict[str, Any]:
     out = subprocess.run(
         [*VCC, "status", "--workdir", str(workdir), "--json"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     return json.loads(out.stdout) if out.stdout.strip() else {"running": False, "nodes": []}
 
@@ -65,7 +67,9 @@ def province_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]
     log = (tmp_path / "vcc-up.log").open("wb")
     proc = subprocess.Popen(
         [*VCC, "up", "--workdir", str(workdir)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         _wait_until(lambda: _all_healthy(workdir, proc), START_TIMEOUT_S, "a healthy province")
@@ -103,7 +107,9 @@ def test_up_runs_hub_sites_nats_etcd_and_ctrl_c_stops_all(
 
     proc.send_signal(signal.SIGINT)
     proc.wait(STOP_TIMEOUT_S)
-    _wait_until(lambda: all(_gone(p) for p in pids.values()), STOP_TIMEOUT_S, "all processes to stop")
+    _wait_until(
+        lambda: all(_gone(p) for p in pids.values()), STOP_TIMEOUT_S, "all processes to stop"
+    )
     assert not (workdir / "state.json").exists()
 
 
@@ -116,18 +122,22 @@ def test_sigkill_of_vcc_up_leaves_no_orphan(
     proc.send_signal(signal.SIGKILL)  # only the CLI itself, not its process group
     proc.wait(30)
     _wait_until(
-        lambda: all(_gone(p) for p in pids.values()), STOP_TIMEOUT_S, "every child to die with the CLI"
+        lambda: all(_gone(p) for p in pids.values()),
+        STOP_TIMEOUT_S,
+        "every child to die with the CLI",
     )
 
 
 def _client(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("VCC_HUB", "VCC_ETCD", "VCC_NATS")}
-    return subprocess.run([*VCC, *args], capture_output=True, text=True, timeout=120, cwd=cwd,
-                          env=env)
+    return subprocess.run(
+        [*VCC, *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=env
+    )
 
 
 def test_client_commands_find_the_province_from_its_state_file(
-    province_up: tuple[subprocess.Popen[bytes], Path], tmp_path: Path,
+    province_up: tuple[subprocess.Popen[bytes], Path],
+    tmp_path: Path,
 ) -> None:
     """No --hub/--etcd/--nats: the running province's etcd (random port) and NATS come from
     the state file, by --workdir or from the default `.vcc` of the current folder."""
@@ -150,8 +160,15 @@ def test_client_commands_find_the_province_from_its_state_file(
     figures = _client("workorders", "figures", "--json", cwd=here)
     assert figures.returncode == 0, figures.stderr
     # a folder without a state file falls back to the default ports, where nothing runs
-    elsewhere = _client("report", "reconcile", "2026-11", "--json",
-                        "--workdir", str(tmp_path / "empty"), cwd=tmp_path)
+    elsewhere = _client(
+        "report",
+        "reconcile",
+        "2026-11",
+        "--json",
+        "--workdir",
+        str(tmp_path / "empty"),
+        cwd=tmp_path,
+    )
     assert elsewhere.returncode == 3, elsewhere.stdout + elsewhere.stderr
 
 
@@ -165,8 +182,9 @@ def test_container_health_check_asks_the_process_grpc_health(
 
     def check(port: str) -> int:
         env = {**os.environ, "VCC_GRPC_PORT": port}
-        return subprocess.run([sys.executable, "-m", "vcc_ops.healthcheck"], env=env,
-                              capture_output=True, timeout=60).returncode
+        return subprocess.run(
+            [sys.executable, "-m", "vcc_ops.healthcheck"], env=env, capture_output=True, timeout=60
+        ).returncode
 
     assert check(hub["grpc"].rsplit(":", 1)[1]) == 0
     from vcc_ops.infra import free_port

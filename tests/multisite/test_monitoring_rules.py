@@ -36,14 +36,15 @@ LABELS = {"grpc_type", "grpc_service", "grpc_method", "grpc_code"}  # not metric
 def promtool() -> str:
     path = shutil.which("promtool")
     if path is None:
-        pytest.skip("promtool not installed: apt-get install prometheus (Debian's package "
-                    "provides promtool and prometheus)")
+        pytest.skip(
+            "promtool not installed: apt-get install prometheus (Debian's package "
+            "provides promtool and prometheus)"
+        )
     return path
 
 
 def _run(*args: str, cwd: Path | None = None) -> str:
-    done = subprocess.run([promtool(), *args], capture_output=True, text=True, timeout=120,
-                          cwd=cwd)
+    done = subprocess.run([promtool(), *args], capture_output=True, text=True, timeout=120, cwd=cwd)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout + done.stderr
 
@@ -70,23 +71,39 @@ def test_promtool_unit_tests_of_the_alerts() -> None:
 
 
 def test_unit_tests_cover_every_alert() -> None:
-    alerts = {r["alert"] for f in RULES.glob("*.yml")
-              for g in load_yaml(f.read_text(encoding="utf-8"))["groups"]
-              for r in g["rules"] if "alert" in r}
+    alerts = {
+        r["alert"]
+        for f in RULES.glob("*.yml")
+        for g in load_yaml(f.read_text(encoding="utf-8"))["groups"]
+        for r in g["rules"]
+        if "alert" in r
+    }
     tests = load_yaml((RULE_TESTS / "vcc-alerts.test.yml").read_text(encoding="utf-8"))["tests"]
-    fired = {t["alertname"] for group in tests for t in group.get("alert_rule_test", [])
-             if t["exp_alerts"]}
+    fired = {
+        t["alertname"]
+        for group in tests
+        for t in group.get("alert_rule_test", [])
+        if t["exp_alerts"]
+    }
     assert alerts - fired == set(), "alerts never shown to fire in a promtool test"
 
 
 # -- names ------------------------------------------------------------------------------
 
-NAME = re.compile(r"(?<![\w:\"'$.])([a-zA-Z_][a-zA-Z0-9_]*(?::[a-zA-Z0-9_]+)+|"
-                  r"(?:vcc|grpc)_[a-zA-Z0-9_]+)")
+NAME = re.compile(
+    r"(?<![\w:\"'$.])([a-zA-Z_][a-zA-Z0-9_]*(?::[a-zA-Z0-9_]+)+|"
+    r"(?:vcc|grpc)_[a-zA-Z0-9_]+)"
+)
 
 
-EXPORTING_MODULES = ("vcc_hub.app", "vcc_hub.adapters.nats_events", "vcc_proto.rpc_metrics",
-                     "vcc_site.app", "vcc_site.service.metrics", "vcc_site.sync.relay")
+EXPORTING_MODULES = (
+    "vcc_hub.app",
+    "vcc_hub.adapters.nats_events",
+    "vcc_proto.rpc_metrics",
+    "vcc_site.app",
+    "vcc_site.service.metrics",
+    "vcc_site.sync.relay",
+)
 
 
 def _exported_names() -> set[str]:
@@ -98,15 +115,22 @@ def _exported_names() -> set[str]:
 
 
 def _recorded() -> set[str]:
-    return {r["record"] for f in RULES.glob("*.yml")
-            for g in load_yaml(f.read_text(encoding="utf-8"))["groups"]
-            for r in g["rules"] if "record" in r}
+    return {
+        r["record"]
+        for f in RULES.glob("*.yml")
+        for g in load_yaml(f.read_text(encoding="utf-8"))["groups"]
+        for r in g["rules"]
+        if "record" in r
+    }
 
 
 def _exprs() -> list[tuple[str, str]]:
-    out = [(f"{f.name} {r.get('alert') or r.get('record')}", r["expr"])
-           for f in RULES.glob("*.yml")
-           for g in load_yaml(f.read_text(encoding="utf-8"))["groups"] for r in g["rules"]]
+    out = [
+        (f"{f.name} {r.get('alert') or r.get('record')}", r["expr"])
+        for f in RULES.glob("*.yml")
+        for g in load_yaml(f.read_text(encoding="utf-8"))["groups"]
+        for r in g["rules"]
+    ]
     for board in DASHBOARDS.glob("*.json"):
         for panel in json.loads(board.read_text(encoding="utf-8"))["panels"]:
             out += [(f"{board.name} {panel['title']}", t["expr"]) for t in panel.get("targets", [])]
@@ -118,8 +142,12 @@ def test_rules_and_dashboard_name_only_metrics_that_exist() -> None:
     # the dead-letter counter comes with the protobuf events work; until it is merged the
     # name is taken from the rules' own documentation of it
     known.add("vcc_hub_events_dead_lettered_total")
-    unknown = {(where, name) for where, expr in _exprs() for name in NAME.findall(expr)
-               if name not in known}
+    unknown = {
+        (where, name)
+        for where, expr in _exprs()
+        for name in NAME.findall(expr)
+        if name not in known
+    }
     assert unknown == set()
 
 
@@ -127,9 +155,16 @@ def test_dashboard_variables_and_panels() -> None:
     board = json.loads((DASHBOARDS / "vcc-province.json").read_text(encoding="utf-8"))
     assert [v["name"] for v in board["templating"]["list"]] == ["site", "business", "job"]
     titles = {p["title"] for p in board["panels"]}
-    for wanted in ("Service level by site", "Calls waiting", "Answer wait (quantiles over 5 min)",
-                   "Agents by state", "Replication lag per site (p95 / p50 over 5 min)",
-                   "gRPC requests by method (per second)", "gRPC latency p99 (unary, 5 min)",
-                   "gRPC errors by code (per second)", "Dead-lettered site events (last hour)",
-                   "Answered and abandoned (per minute)"):
+    for wanted in (
+        "Service level by site",
+        "Calls waiting",
+        "Answer wait (quantiles over 5 min)",
+        "Agents by state",
+        "Replication lag per site (p95 / p50 over 5 min)",
+        "gRPC requests by method (per second)",
+        "gRPC latency p99 (unary, 5 min)",
+        "gRPC errors by code (per second)",
+        "Dead-lettered site events (last hour)",
+        "Answered and abandoned (per minute)",
+    ):
         assert wanted in titles

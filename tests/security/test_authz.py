@@ -35,8 +35,9 @@ class FakeRouting(hub_pb2_grpc.RoutingServicer):  # type: ignore[misc]
     def __init__(self) -> None:
         self.reported: list[str] = []
 
-    async def ReportQueueFigures(self, request: hub_pb2.ReportQueueFiguresRequest,
-                                 context: Any) -> hub_pb2.ReportQueueFiguresReply:
+    async def ReportQueueFigures(
+        self, request: hub_pb2.ReportQueueFiguresRequest, context: Any
+    ) -> hub_pb2.ReportQueueFiguresReply:
         self.reported.append(request.site_id)
         return hub_pb2.ReportQueueFiguresReply()
 
@@ -47,8 +48,9 @@ class FakeRouting(hub_pb2_grpc.RoutingServicer):  # type: ignore[misc]
 class FakeDesk(site_pb2_grpc.AgentDeskServicer):  # type: ignore[misc]
     """A server stream of two events."""
 
-    async def Events(self, request: site_pb2.SessionRef,
-                     context: Any) -> AsyncIterator[site_pb2.AgentEvent]:
+    async def Events(
+        self, request: site_pb2.SessionRef, context: Any
+    ) -> AsyncIterator[site_pb2.AgentEvent]:
         for _ in range(2):
             yield site_pb2.AgentEvent()
 
@@ -76,10 +78,14 @@ class Served:
 async def _serve(tls: ServerTls | None, authz: AuthzInterceptor | None = None) -> Served:
     routing = FakeRouting()
     services = [
-        ServedService(service_info("Routing").full_name, routing,
-                      hub_pb2_grpc.add_RoutingServicer_to_server),
-        ServedService(service_info("AgentDesk").full_name, FakeDesk(),
-                      site_pb2_grpc.add_AgentDeskServicer_to_server),
+        ServedService(
+            service_info("Routing").full_name, routing, hub_pb2_grpc.add_RoutingServicer_to_server
+        ),
+        ServedService(
+            service_info("AgentDesk").full_name,
+            FakeDesk(),
+            site_pb2_grpc.add_AgentDeskServicer_to_server,
+        ),
     ]
     host = GrpcHost("127.0.0.1", 0, services, tls=tls, authz=authz)
     await host.start()
@@ -98,21 +104,26 @@ def channel_as(province: Path, who: pki.Identity, target: str) -> grpc.aio.Chann
     return ClientTls(pki.node_dir(province, who)).channel(target)
 
 
-async def report(channel: grpc.aio.Channel, site_id: str,
-                 metadata: Sequence[tuple[str, str]] = ()) -> None:
+async def report(
+    channel: grpc.aio.Channel, site_id: str, metadata: Sequence[tuple[str, str]] = ()
+) -> None:
     await hub_pb2_grpc.RoutingStub(channel).ReportQueueFigures(
-        hub_pb2.ReportQueueFiguresRequest(site_id=site_id), timeout=TIMEOUT_S,
-        metadata=tuple(metadata))
+        hub_pb2.ReportQueueFiguresRequest(site_id=site_id),
+        timeout=TIMEOUT_S,
+        metadata=tuple(metadata),
+    )
 
 
 async def board(channel: grpc.aio.Channel, metadata: Sequence[tuple[str, str]] = ()) -> None:
-    await hub_pb2_grpc.RoutingStub(channel).GetBoard(hub_pb2.GetBoardRequest(),
-                                                     timeout=TIMEOUT_S, metadata=tuple(metadata))
+    await hub_pb2_grpc.RoutingStub(channel).GetBoard(
+        hub_pb2.GetBoardRequest(), timeout=TIMEOUT_S, metadata=tuple(metadata)
+    )
 
 
 async def events(channel: grpc.aio.Channel) -> int:
-    stream = site_pb2_grpc.AgentDeskStub(channel).Events(site_pb2.SessionRef(session_token="t"),
-                                                         timeout=TIMEOUT_S)
+    stream = site_pb2_grpc.AgentDeskStub(channel).Events(
+        site_pb2.SessionRef(session_token="t"), timeout=TIMEOUT_S
+    )
     return len([event async for event in stream])
 
 
@@ -123,8 +134,10 @@ async def code_of(call: Any) -> grpc.StatusCode:
 
 
 def refused(method: str, code: str) -> float:
-    return REGISTRY.get_sample_value("vcc_authz_refused_total",
-                                     {"method": method, "code": code}) or 0.0
+    return (
+        REGISTRY.get_sample_value("vcc_authz_refused_total", {"method": method, "code": code})
+        or 0.0
+    )
 
 
 async def test_a_site_calling_an_operator_rpc_is_refused(province: Path, served: Served) -> None:
@@ -151,8 +164,9 @@ async def test_a_site_reports_only_for_itself(province: Path, served: Served) ->
 
 async def test_health_is_open_to_every_node(province: Path, served: Served) -> None:
     for who in (KM, OPS):
-        assert await check_health(served.target, timeout_s=TIMEOUT_S,
-                                  tls=ClientTls(pki.node_dir(province, who)))
+        assert await check_health(
+            served.target, timeout_s=TIMEOUT_S, tls=ClientTls(pki.node_dir(province, who))
+        )
 
 
 async def test_reflection_streams_through_the_check(province: Path, served: Served) -> None:
@@ -167,8 +181,9 @@ async def test_reflection_streams_through_the_check(province: Path, served: Serv
 
 
 async def test_a_caller_naming_no_node_is_unauthenticated(province: Path) -> None:
-    s = await _serve(ServerTls(pki.node_dir(province, HUB)),
-                     AuthzInterceptor(identity_of=lambda _context: None))
+    s = await _serve(
+        ServerTls(pki.node_dir(province, HUB)), AuthzInterceptor(identity_of=lambda _context: None)
+    )
     try:
         async with channel_as(province, OPS, s.target) as ops:
             assert await code_of(board(ops)) == grpc.StatusCode.UNAUTHENTICATED
@@ -187,11 +202,15 @@ async def test_a_person_is_checked_by_role_through_the_hook(province: Path) -> N
         async with channel_as(province, OPS, s.target) as ops:
             await board(ops, [("x-test-role", "province_manager")])
             await board(ops)  # no person: the node alone, as today
-            assert await code_of(board(ops, [("x-test-role", "agent")])) == \
-                grpc.StatusCode.PERMISSION_DENIED
+            assert (
+                await code_of(board(ops, [("x-test-role", "agent")]))
+                == grpc.StatusCode.PERMISSION_DENIED
+            )
         async with channel_as(province, KM, s.target) as km:  # the node must be allowed too
-            assert await code_of(board(km, [("x-test-role", "province_manager")])) == \
-                grpc.StatusCode.PERMISSION_DENIED
+            assert (
+                await code_of(board(km, [("x-test-role", "province_manager")]))
+                == grpc.StatusCode.PERMISSION_DENIED
+            )
     finally:
         await s.host.stop(0)
 

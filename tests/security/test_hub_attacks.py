@@ -22,8 +22,9 @@ from vcc_proto.v1 import hub_pb2_grpc as hg
 
 
 @pytest.fixture
-async def hub(tmp_path: Path, nats_server: NatsServer,
-              etcd_server: EtcdServer) -> AsyncIterator[grpc.aio.Channel]:
+async def hub(
+    tmp_path: Path, nats_server: NatsServer, etcd_server: EtcdServer
+) -> AsyncIterator[grpc.aio.Channel]:
     proc = HubProcess(tmp_path, nats_server.url, etcd_server.endpoint)
     await proc.astart()
     channel = grpc.aio.insecure_channel(proc.target)
@@ -47,8 +48,7 @@ async def test_closing_a_period_that_has_not_ended_is_refused(hub: grpc.aio.Chan
     stub = hg.ReportsStub(hub)
     this_month = time.strftime("%Y-%m", time.gmtime(time.time() + 8 * 3600))  # Beijing
     for period in ("2099-01", this_month):
-        err = await _error(stub.CloseSettlement(h.SettlementPeriod(period_id=period),
-                                                timeout=30))
+        err = await _error(stub.CloseSettlement(h.SettlementPeriod(period_id=period), timeout=30))
         assert err.code() == grpc.StatusCode.FAILED_PRECONDITION, err.details()
         assert from_rpc_error(err).field == "period_id"
         statement = await stub.GetStatement(h.SettlementPeriod(period_id=period), timeout=30)
@@ -58,28 +58,41 @@ async def test_closing_a_period_that_has_not_ended_is_refused(hub: grpc.aio.Chan
 async def test_report_ranges_are_bounded(hub: grpc.aio.Channel) -> None:
     stub = hg.ReportsStub(hub)
     now = int(time.time() * 1000)
-    err = await _error(stub.GetReport(h.GetReportRequest(
-        view=h.REPORT_VIEW_INTERVAL, from_at_ms=1, to_at_ms=now), timeout=30))
+    err = await _error(
+        stub.GetReport(
+            h.GetReportRequest(view=h.REPORT_VIEW_INTERVAL, from_at_ms=1, to_at_ms=now), timeout=30
+        )
+    )
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert from_rpc_error(err).field == "from_at_ms"
-    err = await _error(stub.GetReport(h.GetReportRequest(
-        view=h.REPORT_VIEW_PROVINCE, from_at_ms=now, to_at_ms=10**15), timeout=30))
+    err = await _error(
+        stub.GetReport(
+            h.GetReportRequest(view=h.REPORT_VIEW_PROVINCE, from_at_ms=now, to_at_ms=10**15),
+            timeout=30,
+        )
+    )
     assert from_rpc_error(err).field == "to_at_ms"
     await stub.GetReport(h.GetReportRequest(view=h.REPORT_VIEW_PROVINCE), timeout=30)
 
 
-async def test_deeply_nested_directory_input_is_invalid_not_internal(
-        hub: grpc.aio.Channel) -> None:
+async def test_deeply_nested_directory_input_is_invalid_not_internal(hub: grpc.aio.Channel) -> None:
     stub = hg.DirectoryStub(hub)
     before = await directory_version(hub)
     nested = b'{"id": "KM-X", "skills": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
-    change = h.DirectoryChange(op=h.DirectoryChange.OP_UPSERT, kind=h.ENTITY_KIND_AGENT,
-                               entity_id="KM-X", entity_json=nested)
+    change = h.DirectoryChange(
+        op=h.DirectoryChange.OP_UPSERT,
+        kind=h.ENTITY_KIND_AGENT,
+        entity_id="KM-X",
+        entity_json=nested,
+    )
     err = await _error(stub.ApplyChange(h.ApplyChangeRequest(changes=[change]), timeout=30))
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err.details()
     assert from_rpc_error(err).field == "changes[0].entity_json"
-    err = await _error(stub.ImportProvince(h.ImportProvinceRequest(
-        toml="x = " + "[" * 50_000 + "]" * 50_000), timeout=30))
+    err = await _error(
+        stub.ImportProvince(
+            h.ImportProvinceRequest(toml="x = " + "[" * 50_000 + "]" * 50_000), timeout=30
+        )
+    )
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err.details()
     assert len(err.details() or "") < 2_000, "a short message, no traceback"
     assert await directory_version(hub) == before
@@ -88,11 +101,18 @@ async def test_deeply_nested_directory_input_is_invalid_not_internal(
 async def test_agent_groups_cannot_expand_to_millions(hub: grpc.aio.Channel) -> None:
     stub = hg.DirectoryStub(hub)
     before = await directory_version(hub)
-    group = {"site": "KM", "count": 100_000, "id_prefix": "KMZ", "role": "general",
-             "general_levels": [3]}
-    change = h.DirectoryChange(op=h.DirectoryChange.OP_UPSERT,
-                               kind=h.ENTITY_KIND_AGENT_GROUP,
-                               entity_json=json.dumps(group).encode())
+    group = {
+        "site": "KM",
+        "count": 100_000,
+        "id_prefix": "KMZ",
+        "role": "general",
+        "general_levels": [3],
+    }
+    change = h.DirectoryChange(
+        op=h.DirectoryChange.OP_UPSERT,
+        kind=h.ENTITY_KIND_AGENT_GROUP,
+        entity_json=json.dumps(group).encode(),
+    )
     err = await _error(stub.ApplyChange(h.ApplyChangeRequest(changes=[change]), timeout=30))
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err.details()
     assert "count" in (from_rpc_error(err).field or ""), err.details()

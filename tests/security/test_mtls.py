@@ -107,14 +107,18 @@ def served_serial(target: str, client_dir: Path) -> int:
     ctx.load_cert_chain(client_dir / "tls.crt", client_dir / "tls.key")
     ctx.set_alpn_protocols(["h2"])
     host, port = target.rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=TIMEOUT_S) as sock, \
-            ctx.wrap_socket(sock, server_hostname=host) as tls:
+    with (
+        socket.create_connection((host, int(port)), timeout=TIMEOUT_S) as sock,
+        ctx.wrap_socket(sock, server_hostname=host) as tls,
+    ):
         der = tls.getpeercert(binary_form=True)
     assert der is not None
     return x509.load_der_x509_certificate(der).serial_number
 
 
-async def test_a_province_client_is_served_and_identified(province: Province, served: Served) -> None:
+async def test_a_province_client_is_served_and_identified(
+    province: Province, served: Served
+) -> None:
     pool = ChannelPool(tls=ClientTls(pki.node_dir(province.dir, KM)))
     try:
         reply = await get_info(pool.get(served.target))
@@ -127,21 +131,35 @@ async def test_a_province_client_is_served_and_identified(province: Province, se
     assert await check_health(served.target, timeout_s=TIMEOUT_S, tls=client)
 
 
-async def test_a_client_without_a_certificate_is_refused(province: Province, served: Served) -> None:
+async def test_a_client_without_a_certificate_is_refused(
+    province: Province, served: Served
+) -> None:
     ca_only = grpc.ssl_channel_credentials(root_certificates=(province.dir / "ca.crt").read_bytes())
-    assert await refused_code(grpc.aio.secure_channel(served.target, ca_only)) == grpc.StatusCode.UNAVAILABLE
-    assert await refused_code(grpc.aio.insecure_channel(served.target)) == grpc.StatusCode.UNAVAILABLE
+    assert (
+        await refused_code(grpc.aio.secure_channel(served.target, ca_only))
+        == grpc.StatusCode.UNAVAILABLE
+    )
+    assert (
+        await refused_code(grpc.aio.insecure_channel(served.target)) == grpc.StatusCode.UNAVAILABLE
+    )
     assert not await check_health(served.target, timeout_s=TIMEOUT_S)
     assert served.node.seen == []
 
 
-async def test_a_client_certified_by_another_ca_is_refused(province: Province, served: Served) -> None:
+async def test_a_client_certified_by_another_ca_is_refused(
+    province: Province, served: Served
+) -> None:
     foreign = pki.node_dir(province.other, KM)
     # trusts our CA for the server, but presents a certificate of the other CA
-    creds = grpc.ssl_channel_credentials(root_certificates=(province.dir / "ca.crt").read_bytes(),
-                                         private_key=(foreign / "tls.key").read_bytes(),
-                                         certificate_chain=(foreign / "tls.crt").read_bytes())
-    assert await refused_code(grpc.aio.secure_channel(served.target, creds)) == grpc.StatusCode.UNAVAILABLE
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=(province.dir / "ca.crt").read_bytes(),
+        private_key=(foreign / "tls.key").read_bytes(),
+        certificate_chain=(foreign / "tls.crt").read_bytes(),
+    )
+    assert (
+        await refused_code(grpc.aio.secure_channel(served.target, creds))
+        == grpc.StatusCode.UNAVAILABLE
+    )
     # and a client of the other province does not trust our server either
     other_client = ClientTls(foreign).channel(served.target)
     assert await refused_code(other_client) == grpc.StatusCode.UNAVAILABLE
@@ -149,11 +167,16 @@ async def test_a_client_certified_by_another_ca_is_refused(province: Province, s
 
 
 async def test_a_rotated_certificate_is_served_to_new_connections_without_restart(
-        province: Province, served: Served) -> None:
+    province: Province, served: Served
+) -> None:
     km_dir = pki.node_dir(province.dir, KM)
     before = await asyncio.to_thread(served_serial, served.target, km_dir)
-    assert before == x509.load_pem_x509_certificate(
-        (pki.node_dir(province.dir, HUB) / "tls.crt").read_bytes()).serial_number
+    assert (
+        before
+        == x509.load_pem_x509_certificate(
+            (pki.node_dir(province.dir, HUB) / "tls.crt").read_bytes()
+        ).serial_number
+    )
     old_channel = ClientTls(km_dir).channel(served.target)
     await get_info(old_channel)
 
@@ -165,12 +188,15 @@ async def test_a_rotated_certificate_is_served_to_new_connections_without_restar
         assert (await get_info(fresh)).node_id == "site/KM"
     await get_info(old_channel)  # the connection made before goes on
     await old_channel.close()
-    expiry = REGISTRY.get_sample_value("vcc_tls_cert_expiry_seconds", {"kind": "hub", "id": "hub-1"})
+    expiry = REGISTRY.get_sample_value(
+        "vcc_tls_cert_expiry_seconds", {"kind": "hub", "id": "hub-1"}
+    )
     assert expiry == rotated.not_valid_after_utc.timestamp()
 
 
 async def test_a_client_picks_up_its_rotated_certificate_for_new_channels(
-        province: Province, served: Served) -> None:
+    province: Province, served: Served
+) -> None:
     client = ClientTls(pki.node_dir(province.dir, KM))
     first = client.channel(served.target)
     await get_info(first)
@@ -211,10 +237,14 @@ def test_expiry_gauge_names_the_node_and_the_ca(province: Province) -> None:
     node = x509.load_pem_x509_certificate((pki.node_dir(province.dir, KM) / "tls.crt").read_bytes())
     ca = x509.load_pem_x509_certificate((province.dir / "ca.crt").read_bytes())
     assert client.identity == KM
-    assert REGISTRY.get_sample_value("vcc_tls_cert_expiry_seconds",
-                                     {"kind": "site", "id": "KM"}) == node.not_valid_after_utc.timestamp()
-    assert REGISTRY.get_sample_value("vcc_tls_cert_expiry_seconds",
-                                     {"kind": "ca", "id": "province"}) == ca.not_valid_after_utc.timestamp()
+    assert (
+        REGISTRY.get_sample_value("vcc_tls_cert_expiry_seconds", {"kind": "site", "id": "KM"})
+        == node.not_valid_after_utc.timestamp()
+    )
+    assert (
+        REGISTRY.get_sample_value("vcc_tls_cert_expiry_seconds", {"kind": "ca", "id": "province"})
+        == ca.not_valid_after_utc.timestamp()
+    )
 
 
 async def test_plaintext_stays_the_default_and_has_no_identity() -> None:

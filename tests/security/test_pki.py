@@ -69,8 +69,21 @@ def test_init_makes_a_ten_year_p256_ca_with_a_private_key(ca_dir: Path) -> None:
 
 
 def test_issue_names_the_node_in_its_san_and_is_signed_by_the_ca(ca_dir: Path) -> None:
-    out = ok("issue", "--dir", str(ca_dir), "--kind", "site", "--id", "KM",
-             "--dns", "km.vcc.local", "--ip", "127.0.0.1", "--ip", "::1")
+    out = ok(
+        "issue",
+        "--dir",
+        str(ca_dir),
+        "--kind",
+        "site",
+        "--id",
+        "KM",
+        "--dns",
+        "km.vcc.local",
+        "--ip",
+        "127.0.0.1",
+        "--ip",
+        "::1",
+    )
     assert "spiffe://vcc/site/KM" in out
     node = ca_dir / "site-KM"
     c = cert(node / "tls.crt")
@@ -94,8 +107,13 @@ def test_every_kind_can_be_issued_and_a_certificate_never_outlives_its_ca(tmp_pa
     ok("init", "--dir", str(d), "--days", "30")
     for kind, node_id in (("hub", "hub-1"), ("edge", "edge-1"), ("ops", "alice")):
         ok("issue", "--dir", str(d), "--kind", kind, "--id", node_id)
-        assert pki.identity_of_cert(cert(d / f"{kind}-{node_id}" / "tls.crt")) == Identity(kind, node_id)
-    assert cert(d / "hub-hub-1" / "tls.crt").not_valid_after_utc <= cert(d / "ca.crt").not_valid_after_utc
+        assert pki.identity_of_cert(cert(d / f"{kind}-{node_id}" / "tls.crt")) == Identity(
+            kind, node_id
+        )
+    assert (
+        cert(d / "hub-hub-1" / "tls.crt").not_valid_after_utc
+        <= cert(d / "ca.crt").not_valid_after_utc
+    )
 
 
 def test_rotate_makes_a_new_key_and_keeps_the_old_pair_as_prev(ca_dir: Path) -> None:
@@ -121,7 +139,12 @@ def test_show_lists_identities_and_expiry(ca_dir: Path) -> None:
     ok("issue", "--dir", str(ca_dir), "--kind", "hub", "--id", "hub-1", "--days", "10")
     ok("rotate", "--dir", str(ca_dir), "--kind", "site", "--id", "KM")
     text = ok("show", "--dir", str(ca_dir))
-    assert [line.split()[0] for line in text.splitlines()] == ["ca", "hub/hub-1", "site/KM", "site/KM"]
+    assert [line.split()[0] for line in text.splitlines()] == [
+        "ca",
+        "hub/hub-1",
+        "site/KM",
+        "site/KM",
+    ]
     assert "(previous)" in text
     listed = json.loads(ok("show", "--dir", str(ca_dir), "--json"))
     by_who = {item["who"]: item for item in listed}
@@ -137,12 +160,15 @@ def test_clear_refusals(ca_dir: Path, tmp_path: Path) -> None:
     assert bad_kind.exit_code == 2 and "'printer' is not one of" in bad_kind.output
     assert "bad node id" in refused("issue", "--dir", str(ca_dir), "--kind", "site", "--id", "K M")
     assert "bad node id" in refused("issue", "--dir", str(ca_dir), "--kind", "site", "--id", "../x")
-    assert "bad IP address" in refused("issue", "--dir", str(ca_dir), "--kind", "site", "--id",
-                                       "KM", "--ip", "10.0.0.300")
+    assert "bad IP address" in refused(
+        "issue", "--dir", str(ca_dir), "--kind", "site", "--id", "KM", "--ip", "10.0.0.300"
+    )
     missing = tmp_path / "nowhere"
     assert "no CA in" in refused("issue", "--dir", str(missing), "--kind", "site", "--id", "KM")
     assert "no CA in" in refused("show", "--dir", str(missing))
-    assert "has no certificate" in refused("rotate", "--dir", str(ca_dir), "--kind", "site", "--id", "KM")
+    assert "has no certificate" in refused(
+        "rotate", "--dir", str(ca_dir), "--kind", "site", "--id", "KM"
+    )
     ok("issue", "--dir", str(ca_dir), "--kind", "site", "--id", "KM")
     assert "pki rotate" in refused("issue", "--dir", str(ca_dir), "--kind", "site", "--id", "KM")
     (ca_dir / "ca.key").chmod(0o644)
@@ -152,9 +178,24 @@ def test_clear_refusals(ca_dir: Path, tmp_path: Path) -> None:
 
 
 def test_the_vcc_command_prints_the_error_and_exits_2(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "vcc_ops.cli", "pki", "issue", "--dir",
-                           str(tmp_path / "none"), "--kind", "site", "--id", "KM"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vcc_ops.cli",
+            "pki",
+            "issue",
+            "--dir",
+            str(tmp_path / "none"),
+            "--kind",
+            "site",
+            "--id",
+            "KM",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert "error:" in done.stderr and "vcc pki init" in done.stderr
     assert "Traceback" not in done.stderr

@@ -46,8 +46,12 @@ def _limited(tmp: Path, **values: int) -> SiteProcess:
     site = SiteProcess(tmp)
     text = site.province.read_text()
     for key, value in values.items():
-        old = {"trunk_lines": "trunk_lines = 780 ", "ivr_ports": "ivr_ports = 450\n",
-               "ivr_limit_s": "ivr_limit_s = 600 ", "queue_limit_s": "queue_limit_s = 1800 "}[key]
+        old = {
+            "trunk_lines": "trunk_lines = 780 ",
+            "ivr_ports": "ivr_ports = 450\n",
+            "ivr_limit_s": "ivr_limit_s = 600 ",
+            "queue_limit_s": "queue_limit_s = 1800 ",
+        }[key]
         assert old in text, old
         text = text.replace(old, f"{key} = {value}" + ("\n" if old.endswith("\n") else " "), 1)
     site.province.write_text(text)
@@ -85,8 +89,9 @@ async def test_unknown_id_and_wrong_password_get_the_same_answer(client: Client)
 
 
 async def test_concurrent_wrong_passwords_cannot_pass_the_limit(client: Client) -> None:
-    errors = await asyncio.gather(*(_error(client.login(GENERAL_B, f"guess-{n:04d}"))
-                                    for n in range(30)))
+    errors = await asyncio.gather(
+        *(_error(client.login(GENERAL_B, f"guess-{n:04d}")) for n in range(30))
+    )
     codes = [e.code() for e in errors]
     # three attempts reach the password check (the third locks); the rest are refused
     assert codes.count(grpc.StatusCode.UNAUTHENTICATED) <= 2, codes
@@ -157,19 +162,28 @@ async def test_a_spoofed_own_line_cannot_change_the_pin(client: Client) -> None:
 
 
 async def test_an_arrival_far_in_the_past_is_refused(client: Client) -> None:
-    err = await _error(client.access.OfferCall(s.OfferCallRequest(
-        caller_number=stranger(1), dialed_code="1000", original_arrival_at_ms=1)))
+    err = await _error(
+        client.access.OfferCall(
+            s.OfferCallRequest(
+                caller_number=stranger(1), dialed_code="1000", original_arrival_at_ms=1
+            )
+        )
+    )
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "original_arrival_at_ms" in (err.details() or "")
     recent = int(time.time() * 1000) - 60_000  # a call that waited a minute elsewhere
-    step = await client.access.OfferCall(s.OfferCallRequest(
-        caller_number=stranger(2), dialed_code="1000", original_arrival_at_ms=recent))
+    step = await client.access.OfferCall(
+        s.OfferCallRequest(
+            caller_number=stranger(2), dialed_code="1000", original_arrival_at_ms=recent
+        )
+    )
     assert (await client.call(step.call_id)).original_arrival_at_ms == recent
 
 
 async def test_republishing_a_huge_range_is_refused(client: Client) -> None:
-    err = await _error(client.remote.RepublishEvents(
-        s.RepublishEventsRequest(from_seq=1, to_seq=10**12)))
+    err = await _error(
+        client.remote.RepublishEvents(s.RepublishEventsRequest(from_seq=1, to_seq=10**12))
+    )
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "to_seq" in (err.details() or "")
 
@@ -221,8 +235,10 @@ async def test_the_site_ends_calls_past_the_ivr_and_queue_limits(timed: SiteProc
         queued = await cl.offer(stranger(2), "1000", "0")
         assert queued.WhichOneof("next") == "queued"
         for call_id in (in_ivr.call_id, queued.call_id):
+
             async def ended(cid: str = call_id) -> bool:
                 return await cl.state_of(cid) == ENDED
+
             await until(ended, "the site ends the call at its limit", timeout_s=30)
             view = await cl.call(call_id)
             assert view.end_reason == c.END_REASON_REFUSED and view.ended_at_ms > 0

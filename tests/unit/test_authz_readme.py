@@ -32,8 +32,9 @@ def test_vcc_authz_prints_text_json_and_markdown() -> None:
 def test_readme_authz_table_is_up_to_date() -> None:
     text = README.read_text(encoding="utf-8")
     expected = replace_section(text, readme_block(), BEGIN, END)
-    assert text == expected, ("the README's authorization table is out of date: run "
-                              "`vcc authz --readme README.md`")
+    assert text == expected, (
+        "the README's authorization table is out of date: run `vcc authz --readme README.md`"
+    )
 
 
 def test_readme_option_refuses_a_file_without_markers(tmp_path: Path) -> None:

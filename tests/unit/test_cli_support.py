@@ -42,8 +42,15 @@ def test_steps_are_plain_lines_off_a_terminal(capsys: pytest.CaptureFixture[str]
 
 def _state(workdir: Path, etcd: list[str], nats: str) -> None:
     workdir.mkdir(parents=True)
-    RunState(launcher_pid=1, started_at=0.0, province="p.toml", workdir=str(workdir),
-             nats_url=nats, etcd_endpoints=etcd, postgres_url=None).write(workdir / STATE_FILE)
+    RunState(
+        launcher_pid=1,
+        started_at=0.0,
+        province="p.toml",
+        workdir=str(workdir),
+        nats_url=nats,
+        etcd_endpoints=etcd,
+        postgres_url=None,
+    ).write(workdir / STATE_FILE)
 
 
 def test_a_flag_beats_the_state_file_which_beats_the_default(tmp_path: Path) -> None:
@@ -54,7 +61,9 @@ def test_a_flag_beats_the_state_file_which_beats_the_default(tmp_path: Path) -> 
     assert target.etcd_endpoints("", wd) == ["127.0.0.1:40001"]
     assert target.nats_urls("", wd) == ["nats://127.0.0.1:40002"]
     assert target.etcd_endpoints("10.0.0.1:2379,10.0.0.2:2379", wd) == [
-        "10.0.0.1:2379", "10.0.0.2:2379"]
+        "10.0.0.1:2379",
+        "10.0.0.2:2379",
+    ]
     assert target.nats_urls("nats://x:1", wd) == ["nats://x:1"]
 
 

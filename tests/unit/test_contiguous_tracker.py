@@ -29,7 +29,9 @@ def test_any_permutation_with_duplicates_ends_contiguous(case: tuple[int, list[i
 
 
 @given(shuffled_with_duplicates(), st.data())
-def test_missing_sequences_are_reported_as_gaps(case: tuple[int, list[int]], data: st.DataObject) -> None:
+def test_missing_sequences_are_reported_as_gaps(
+    case: tuple[int, list[int]], data: st.DataObject
+) -> None:
     n, seqs = case
     missing = set(data.draw(st.lists(st.integers(1, n), max_size=10)))
     tracker = ContiguousTracker()
@@ -57,7 +59,10 @@ def test_gap_keeps_its_first_seen_time_when_split() -> None:
     tracker.observe("KM", 5, now=3.0)  # splits into 2..4 and 6..9, both since t=1
     gaps = tracker.gaps("KM")
     assert [(g.first, g.last, g.since) for g in gaps] == [(2, 4, 1.0), (6, 9, 1.0)]
-    assert [(g.first, g.last) for g in tracker.overdue("KM", now=3.5, grace=2.0)] == [(2, 4), (6, 9)]
+    assert [(g.first, g.last) for g in tracker.overdue("KM", now=3.5, grace=2.0)] == [
+        (2, 4),
+        (6, 9),
+    ]
     assert tracker.overdue("KM", now=2.5, grace=2.0) == []
     tracker.restart_timer("KM", gaps[0], now=4.0)
     assert [(g.first, g.last) for g in tracker.overdue("KM", now=4.5, grace=2.0)] == [(6, 9)]
@@ -75,7 +80,14 @@ def test_load_restores_out_of_order_sequences() -> None:
 
 
 def test_wire_format_round_trip() -> None:
-    e = event("KM", 7, "evt_1", "call.ended", "call_1", 123,
-              pb.CallEnded(call=pb.CallInfo(call_id="call_1"), end_reason="completed"))
+    e = event(
+        "KM",
+        7,
+        "evt_1",
+        "call.ended",
+        "call_1",
+        123,
+        pb.CallEnded(call=pb.CallInfo(call_id="call_1"), end_reason="completed"),
+    )
     assert decode(encode(e)) == e
     assert headers(e) == {"Nats-Msg-Id": "evt_1", "Vcc-Seq": "7", "Vcc-Site": "KM"}

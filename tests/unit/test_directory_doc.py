@@ -32,8 +32,14 @@ def doc(text: str) -> dict:  # type: ignore[type-arg]
 
 
 def lead(**extra: object) -> dict:  # type: ignore[type-arg]
-    return {"id": "KM-LEAD", "name": "Lead", "home_site": "KM", "role": "specialist",
-            "skills": {"billing": 5}, **extra}
+    return {
+        "id": "KM-LEAD",
+        "name": "Lead",
+        "home_site": "KM",
+        "role": "specialist",
+        "skills": {"billing": 5},
+        **extra,
+    }
 
 
 def test_document_is_the_province_file(doc: dict, text: str) -> None:  # type: ignore[type-arg]
@@ -53,8 +59,10 @@ def test_upsert_replaces_agent_and_changes_skills(doc: dict) -> None:  # type: i
 
 
 def test_changes_apply_in_order(doc: dict) -> None:  # type: ignore[type-arg]
-    changes = [Change("skill", "upsert", "night", {"id": "night", "name": "Night desk"}),
-               Change("agent", "upsert", "KM-LEAD", lead(skills={"night": 2}))]
+    changes = [
+        Change("skill", "upsert", "night", {"id": "night", "name": "Night desk"}),
+        Change("agent", "upsert", "KM-LEAD", lead(skills={"night": 2})),
+    ]
     _, province = apply_and_validate(doc, changes)
     assert province.agent("KM-LEAD").skills == {"night": 2}
     # reversed, the agent refers to a skill that does not exist yet at that point, but the
@@ -62,9 +70,13 @@ def test_changes_apply_in_order(doc: dict) -> None:  # type: ignore[type-arg]
     _, again = apply_and_validate(doc, list(reversed(changes)))
     assert again.agent("KM-LEAD").skills == {"night": 2}
     # a later change overrides an earlier one on the same entity
-    _, last = apply_and_validate(doc, [Change("agent", "upsert", "KM-LEAD", lead()),
-                                      Change("agent", "upsert", "KM-LEAD",
-                                             lead(skills={"fault": 1}))])
+    _, last = apply_and_validate(
+        doc,
+        [
+            Change("agent", "upsert", "KM-LEAD", lead()),
+            Change("agent", "upsert", "KM-LEAD", lead(skills={"fault": 1})),
+        ],
+    )
     assert last.agent("KM-LEAD").skills == {"fault": 1}
 
 
@@ -107,10 +119,10 @@ def test_delete_and_addressing(doc: dict) -> None:  # type: ignore[type-arg]
 def test_singletons_and_agent_groups(doc: dict) -> None:  # type: ignore[type-arg]
     routing = {**doc["routing"], "ring_timeout_s": 20}
     groups = len(doc["agent_groups"])
-    group = {"site": "DL", "count": 3, "id_prefix": "DLX", "role": "general",
-             "general_levels": [2]}
-    _, province = apply_and_validate(doc, [Change("routing", "upsert", "", routing),
-                                           Change("agent_group", "upsert", "", group)])
+    group = {"site": "DL", "count": 3, "id_prefix": "DLX", "role": "general", "general_levels": [2]}
+    _, province = apply_and_validate(
+        doc, [Change("routing", "upsert", "", routing), Change("agent_group", "upsert", "", group)]
+    )
     assert province.routing.ring_timeout_s == 20
     assert province.agent("DLX-0001").home_site == "DL"
     assert [i for i, _ in list_entities(doc, "agent_group")] == [str(n) for n in range(groups)]

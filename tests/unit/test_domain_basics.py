@@ -15,7 +15,9 @@ def test_ids_are_unique_prefixed_and_time_ordered() -> None:
     assert all(id_prefix(i) == "call" for i in ids)
 
 
-@pytest.mark.parametrize("bad", ["", "call", "call_", "nope_01J0000000000000000000000", "call_01J!"])
+@pytest.mark.parametrize(
+    "bad", ["", "call", "call_", "nope_01J0000000000000000000000", "call_01J!"]
+)
 def test_malformed_ids_are_rejected(bad: str) -> None:
     with pytest.raises(ValueError):
         id_prefix(bad)

@@ -17,7 +17,8 @@ def test_readme_drill_table_is_generated_from_bench_gameday() -> None:
     found = re.search(re.escape(BEGIN) + r"\n(.*?)\n" + re.escape(END), readme, re.S)
     assert found, "README has no drills markers"
     assert found.group(1) == render(doc, "bench/gameday.json"), (
-        "stale: run `python -m vcc_ops.drills.table bench/gameday.json --readme README.md`")
+        "stale: run `python -m vcc_ops.drills.table bench/gameday.json --readme README.md`"
+    )
 
 
 def test_every_scenario_has_a_row_and_a_failure_is_named() -> None:

@@ -47,8 +47,11 @@ def test_an_entry_survives_the_wire() -> None:
 
 
 def test_settings_flags_win_over_variables_over_defaults() -> None:
-    env = {"VCC_EDGE_RPC_TIMEOUT_S": "3", "VCC_EDGE_SWEEP_EVERY_S": "5",
-           "VCC_SITE_ENDPOINTS": "KM=a:1,DL=b:2"}
+    env = {
+        "VCC_EDGE_RPC_TIMEOUT_S": "3",
+        "VCC_EDGE_SWEEP_EVERY_S": "5",
+        "VCC_SITE_ENDPOINTS": "KM=a:1,DL=b:2",
+    }
     settings = load_edge_settings(env, {"VCC_EDGE_SWEEP_EVERY_S": "0.5"})
     assert settings.edge.rpc_timeout_s == 3.0 and settings.edge.sweep_every_s == 0.5
     assert settings.edge.probe_every_s == EdgeSettings().probe_every_s

@@ -126,8 +126,9 @@ class ElectionMachine(RuleBasedStateMachine):
             assert self.etcd.lease_expiry > self.now
 
 
-ElectionMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=60,
-                                             deadline=None)
+ElectionMachine.TestCase.settings = settings(
+    max_examples=300, stateful_step_count=60, deadline=None
+)
 TestElection = ElectionMachine.TestCase
 
 

@@ -27,8 +27,9 @@ from vcc_replication.events import ContiguousTracker, encode, event, headers
 class FakeMsg:
     def __init__(self, data: bytes, hdrs: dict[str, str], delivered: int, stream_seq: int) -> None:
         self.data, self.headers, self.subject = data, hdrs, "vcc.site.KM.events"
-        self.metadata = SimpleNamespace(num_delivered=delivered,
-                                        sequence=SimpleNamespace(stream=stream_seq))
+        self.metadata = SimpleNamespace(
+            num_delivered=delivered, sequence=SimpleNamespace(stream=stream_seq)
+        )
         self.acked = self.naked = False
 
     async def ack(self) -> None:
@@ -47,8 +48,15 @@ class FakeJs:
 
 
 def _msg(seq: int, aggregate: str, delivered: int = 1) -> FakeMsg:
-    e = event("KM", seq, f"evt_{seq}", "call.queued", aggregate, 1_000 + seq,
-              pb.CallQueued(call=pb.CallInfo(call_id=aggregate, state="queued")))
+    e = event(
+        "KM",
+        seq,
+        f"evt_{seq}",
+        "call.queued",
+        aggregate,
+        1_000 + seq,
+        pb.CallQueued(call=pb.CallInfo(call_id=aggregate, state="queued")),
+    )
     return FakeMsg(encode(e), headers(e), delivered, 100 + seq)
 
 
@@ -68,8 +76,13 @@ async def consumer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
     monkeypatch.setattr(consumer_module, "apply_batch", poisoned)
     js = FakeJs()
-    c = EventsConsumer(engine, SimpleNamespace(js=js), lambda: StaticLeadership(),  # type: ignore[arg-type]
-                       ManualClock(), SiteDirectory([], {}))
+    c = EventsConsumer(
+        engine,
+        SimpleNamespace(js=js),
+        lambda: StaticLeadership(),  # type: ignore[arg-type]
+        ManualClock(),
+        SiteDirectory([], {}),
+    )
     c.tracker = ContiguousTracker()
     try:
         yield c, js
@@ -78,8 +91,12 @@ async def consumer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def _dead(reason: str) -> float:
-    return REGISTRY.get_sample_value("vcc_hub_events_dead_lettered_total",
-                                     {"site": "KM", "reason": reason}) or 0.0
+    return (
+        REGISTRY.get_sample_value(
+            "vcc_hub_events_dead_lettered_total", {"site": "KM", "reason": reason}
+        )
+        or 0.0
+    )
 
 
 async def test_a_bad_event_is_isolated_then_dead_lettered(consumer: Any) -> None:

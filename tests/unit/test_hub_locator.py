@@ -21,8 +21,9 @@ class FakeEtcd:
         self.gate = asyncio.Event()
         self.gate.set()
 
-    async def get_prefix(self, endpoints: list[str], prefix: str, *,
-                         retry_for_s: float) -> dict[str, str]:
+    async def get_prefix(
+        self, endpoints: list[str], prefix: str, *, retry_for_s: float
+    ) -> dict[str, str]:
         self.reads += 1
         await self.gate.wait()
         if isinstance(self.answer, Exception):

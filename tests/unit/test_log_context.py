@@ -54,8 +54,10 @@ def test_unknown_log_format_is_a_clear_error() -> None:
 
 def test_field_paths_follow_message_fields() -> None:
     assert field_path(s.CallAction.DESCRIPTOR, ("call_id",)) == ("call_id",)
-    assert field_path(h.BrokerTransferRequest.DESCRIPTOR,
-                      ("call_id", "context.call_id")) == ("context", "call_id")
+    assert field_path(h.BrokerTransferRequest.DESCRIPTOR, ("call_id", "context.call_id")) == (
+        "context",
+        "call_id",
+    )
     assert field_path(s.SessionRef.DESCRIPTOR, ("call_id", "context.call_id")) is None
 
 
@@ -76,10 +78,14 @@ class _Desk(sg.AgentDeskServicer):
 
 
 async def test_interceptor_sets_the_call_per_request() -> None:
-    host = GrpcHost("127.0.0.1", 0, [
-        ServedService("vcc_proto.v1.Access", _Access(), sg.add_AccessServicer_to_server),
-        ServedService("vcc_proto.v1.AgentDesk", _Desk(), sg.add_AgentDeskServicer_to_server),
-    ])
+    host = GrpcHost(
+        "127.0.0.1",
+        0,
+        [
+            ServedService("vcc_proto.v1.Access", _Access(), sg.add_AccessServicer_to_server),
+            ServedService("vcc_proto.v1.AgentDesk", _Desk(), sg.add_AgentDeskServicer_to_server),
+        ],
+    )
     port = await host.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:

@@ -14,8 +14,10 @@ TIERS = ("vip", "high", "middle", "ordinary", "blacklist")
 
 
 def entries(tiers: list[str]) -> list[CampaignEntry]:
-    return [CampaignEntry("c1", i, "bill_notice", f"cust{i}", f"1370000{i:04d}", tier)
-            for i, tier in enumerate(tiers)]
+    return [
+        CampaignEntry("c1", i, "bill_notice", f"cust{i}", f"1370000{i:04d}", tier)
+        for i, tier in enumerate(tiers)
+    ]
 
 
 def test_pace_by_hand() -> None:
@@ -24,8 +26,10 @@ def test_pace_by_hand() -> None:
     assert pace(ready_agents=4, in_flight=6) == 0  # never negative
     assert pace(ready_agents=0, in_flight=0) == 0  # nobody free: nobody dialed
     assert pace(ready_agents=3, in_flight=2, ratio=1.5) == 2  # int(4.5) - 2
-    for bad in ({"ready_agents": -1, "in_flight": 0}, {"ready_agents": 1, "in_flight": 0,
-                                                        "ratio": 0.0}):
+    for bad in (
+        {"ready_agents": -1, "in_flight": 0},
+        {"ready_agents": 1, "in_flight": 0, "ratio": 0.0},
+    ):
         with pytest.raises(InvalidInput):
             pace(**bad)  # type: ignore[arg-type]
 
@@ -46,11 +50,15 @@ def test_next_batch_takes_key_customers_first_and_skips_calls_in_flight() -> Non
     assert next_batch(listed, [], 0) == []
 
 
-@given(ready=st.integers(0, 30), ratio=st.floats(0.1, 3.0),
-       tiers=st.lists(st.sampled_from(TIERS), max_size=40),
-       rounds=st.lists(st.integers(0, 5), max_size=20))
-def test_a_paced_run_never_exceeds_the_ready_agents(ready: int, ratio: float,
-                                                    tiers: list[str], rounds: list[int]) -> None:
+@given(
+    ready=st.integers(0, 30),
+    ratio=st.floats(0.1, 3.0),
+    tiers=st.lists(st.sampled_from(TIERS), max_size=40),
+    rounds=st.lists(st.integers(0, 5), max_size=20),
+)
+def test_a_paced_run_never_exceeds_the_ready_agents(
+    ready: int, ratio: float, tiers: list[str], rounds: list[int]
+) -> None:
     """Rounds of: start what the pacing allows, then finish some calls."""
     listed = entries(tiers)
     in_flight: list[int] = []
@@ -62,6 +70,11 @@ def test_a_paced_run_never_exceeds_the_ready_agents(ready: int, ratio: float,
         assert len(in_flight) <= max(int(ready * ratio), 0)
         done, in_flight = in_flight[:finished], in_flight[finished:]
         called |= set(done)
-        listed = [e if e.entry_no not in done else
-                  CampaignEntry(e.campaign_id, e.entry_no, e.kind, e.customer_id, e.phone,
-                                e.tier, state="done") for e in listed]
+        listed = [
+            e
+            if e.entry_no not in done
+            else CampaignEntry(
+                e.campaign_id, e.entry_no, e.kind, e.customer_id, e.phone, e.tier, state="done"
+            )
+            for e in listed
+        ]

@@ -25,8 +25,14 @@ class Clock:
 
 
 def figures(ewt_ms: int, ready: int = 0, busy: int = 4, aht_ms: int = 60_000) -> QueueFigures:
-    return QueueFigures("", business_id="general", ewt_ms=ewt_ms, agents_ready=ready,
-                        agents_busy=busy, aht_ms=aht_ms)
+    return QueueFigures(
+        "",
+        business_id="general",
+        ewt_ms=ewt_ms,
+        agents_ready=ready,
+        agents_busy=busy,
+        aht_ms=aht_ms,
+    )
 
 
 def ask(advisor: OverflowAdvisor, local_ms: int) -> Advice:
@@ -61,8 +67,9 @@ def test_a_site_that_lost_a_race_is_suppressed() -> None:
     clock = Clock()
     advisor = OverflowAdvisor(clock)
     advisor.report(PROVINCE, "DL", [figures(0, ready=5)])
-    advisor.transfer_outcome(TransferOutcome("call_x", "general", overflow=True, accepted=False),
-                             "DL")
+    advisor.transfer_outcome(
+        TransferOutcome("call_x", "general", overflow=True, accepted=False), "DL"
+    )
     advice = ask(advisor, 600_000)
     assert not advice.advised_site_id and "DL" in advice.reason
     clock.t += PROVINCE.routing.overflow_suppression_s

@@ -94,8 +94,10 @@ def test_businesses_carry_ivr_sla_and_work_orders() -> None:
     assert fault.service_levels["ordinary"].percent == 85
     assert fault.work_order is not None and fault.work_order.callback_percent == 5
     complaint = PROVINCE.business("complaint").work_order
-    assert complaint is not None and (complaint.deadline_working_days,
-                                      complaint.latest_working_days) == (2, 4)
+    assert complaint is not None and (
+        complaint.deadline_working_days,
+        complaint.latest_working_days,
+    ) == (2, 4)
     assert PROVINCE.business("whistleblowing").accepting_sites == ("KM",)
     assert PROVINCE.business("general").accepts("HH")
     menu = PROVINCE.business("general").ivr
@@ -129,29 +131,53 @@ def test_content_hash_is_stable_and_follows_content() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ('home_site = "KM"\nrole = "system_admin"', 'home_site = "XX"\nrole = "system_admin"',
-         "agents[0].home_site: unknown site 'XX'"),
-        ('dialed_codes = ["114"]', 'dialed_codes = ["112"]',
-         "businesses[2].dialed_codes[0]: '112' is already used by business 'fault'"),
+        (
+            'home_site = "KM"\nrole = "system_admin"',
+            'home_site = "XX"\nrole = "system_admin"',
+            "agents[0].home_site: unknown site 'XX'",
+        ),
+        (
+            'dialed_codes = ["114"]',
+            'dialed_codes = ["112"]',
+            "businesses[2].dialed_codes[0]: '112' is already used by business 'fault'",
+        ),
         ("seats = 200", "seats = -5", "sites[0].seats: must be >= 0, got -5"),
         ("seats = 200", 'seats = "200"', "sites[0].seats: must be an integer"),
         ("ivr_ports = 450", "ivr_port = 450", "sites[0].ivr_port: unknown key 'ivr_port'"),
-        ('"5" = "directory"', '"5" = "nowhere"',
-         "businesses[0].ivr.nodes[0].options.5: unknown IVR node 'nowhere'"),
+        (
+            '"5" = "directory"',
+            '"5" = "nowhere"',
+            "businesses[0].ivr.nodes[0].options.5: unknown IVR node 'nowhere'",
+        ),
         ('queue = "bill"', 'queue = "billz"', "businesses[0].ivr.nodes[1].queue: unknown business"),
         ('name = "Yunnan"\n', "", "province.name: required field is missing"),
         ('id = "QJ"', 'id = "KM"', "sites[1].id: duplicate site 'KM'"),
-        ("distances_km = { DL = 330.0 }", "distances_km = { XX = 3.0 }",
-         "sites[0].distances_km.XX: unknown site 'XX'"),
-        ('accepting_sites = ["KM"]', 'accepting_sites = ["ZZ"]',
-         "businesses[5].accepting_sites[0]: unknown site 'ZZ'"),
+        (
+            "distances_km = { DL = 330.0 }",
+            "distances_km = { XX = 3.0 }",
+            "sites[0].distances_km.XX: unknown site 'XX'",
+        ),
+        (
+            'accepting_sites = ["KM"]',
+            'accepting_sites = ["ZZ"]',
+            "businesses[5].accepting_sites[0]: unknown site 'ZZ'",
+        ),
         ('skill = "fault"', 'skill = "faults"', "businesses[1].skill: unknown skill 'faults'"),
-        ("skills = { complaint = 5, fault = 5 }", "skills = { complaint = 6 }",
-         "agents[1].skills.complaint: must be between 1 and 5, got 6"),
-        ("vip = { percent = 90, within_s = 20 }", "vip = { percent = 101, within_s = 20 }",
-         "customer_tiers.service_level.vip.percent: must be <= 100, got 101"),
-        ('id_prefix = "KM-DM"', 'id_prefix = "KM-QA"\nstart = 1',
-         "agent_groups[5]: duplicate agent id 'KM-QA-0001'"),
+        (
+            "skills = { complaint = 5, fault = 5 }",
+            "skills = { complaint = 6 }",
+            "agents[1].skills.complaint: must be between 1 and 5, got 6",
+        ),
+        (
+            "vip = { percent = 90, within_s = 20 }",
+            "vip = { percent = 101, within_s = 20 }",
+            "customer_tiers.service_level.vip.percent: must be <= 100, got 101",
+        ),
+        (
+            'id_prefix = "KM-DM"',
+            'id_prefix = "KM-QA"\nstart = 1',
+            "agent_groups[5]: duplicate agent id 'KM-QA-0001'",
+        ),
         ('role = "qa"', 'role = "cleaner"', "agent_groups[4].role: must be one of"),
         ("general_levels = [2, 3, 4, 3, 5]", "", "agent_groups[1].general_levels: a general agent"),
     ],
@@ -200,11 +226,16 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     pattern=st.sampled_from(list(GroupPattern)),
 )
 def test_group_expansion_yields_count_agents_with_stable_unique_ids(
-    count: int, start: int, prefix: str, skills: list[str], levels: list[int],
+    count: int,
+    start: int,
+    prefix: str,
+    skills: list[str],
+    levels: list[int],
     pattern: GroupPattern,
 ) -> None:
-    group = AgentGroup("KM", count, prefix, start, Role.SPECIALIST, tuple(skills), pattern,
-                       tuple(levels))
+    group = AgentGroup(
+        "KM", count, prefix, start, Role.SPECIALIST, tuple(skills), pattern, tuple(levels)
+    )
     agents = expand_agent_group(group)
     assert len(agents) == count
     assert len({a.id for a in agents}) == count
@@ -215,8 +246,9 @@ def test_group_expansion_yields_count_agents_with_stable_unique_ids(
         assert all(lvl in levels for lvl in a.skills.values())
 
 
-@given(st.sampled_from([s.id for s in PROVINCE.sites]),
-       st.sampled_from([s.id for s in PROVINCE.sites]))
+@given(
+    st.sampled_from([s.id for s in PROVINCE.sites]), st.sampled_from([s.id for s in PROVINCE.sites])
+)
 def test_distance_is_symmetric_and_zero_only_to_itself(a: str, b: str) -> None:
     d = PROVINCE.distance_km(a, b)
     assert d == PROVINCE.distance_km(b, a)

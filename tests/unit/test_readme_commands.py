@@ -77,7 +77,8 @@ EXAMPLES = readme_examples(README.read_text(encoding="utf-8"))
 def test_the_readme_has_examples_of_every_command() -> None:
     named = {argv[0] for example in EXAMPLES for argv in argvs(example) if argv}
     assert not set(main.commands) - named, (
-        f"commands without a README example: {sorted(set(main.commands) - named)}")
+        f"commands without a README example: {sorted(set(main.commands) - named)}"
+    )
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
@@ -87,12 +88,15 @@ def test_readme_example_parses(example: str) -> None:
         assert error is None, f"README example `{example}` ({argv}): {error}"
 
 
-@pytest.mark.parametrize("argv", [
-    ["bench", "directory", "--made-up-option", "F"],
-    ["up", "--no-such-flag"],
-    ["report", "no-such-view"],
-    ["directory", "--hub", "h:1", "list", "agent", "--bogus"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["bench", "directory", "--made-up-option", "F"],
+        ["up", "--no-such-flag"],
+        ["report", "no-such-view"],
+        ["directory", "--hub", "h:1", "list", "agent", "--bogus"],
+    ],
+)
 def test_a_made_up_command_or_option_fails(argv: list[str]) -> None:
     assert parse_error(argv) is not None
 
@@ -103,6 +107,9 @@ def test_alternatives_and_placeholders_are_expanded() -> None:
         ["report", "site", "--format", "table|csv", "--out", "F"],
     ]
     assert argvs("vcc settings [--json \\| --markdown] ...") == [
-        ["settings", "--json", "--markdown"]]
-    assert readme_examples("x `vcc status` y\n```\npip install . && .venv/bin/vcc up\n```\n") \
-        == ["vcc status", ".venv/bin/vcc up"]
+        ["settings", "--json", "--markdown"]
+    ]
+    assert readme_examples("x `vcc status` y\n```\npip install . && .venv/bin/vcc up\n```\n") == [
+        "vcc status",
+        ".venv/bin/vcc up",
+    ]

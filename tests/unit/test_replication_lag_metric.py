@@ -24,8 +24,12 @@ def test_lag_is_labelled_by_the_provinces_sites_only() -> None:
     assert _count("DL") == before["DL"] + 1
     assert _count(OTHER) == before[OTHER] + 2
     assert _count("XX1") == before["XX1"] == 0
-    assert REGISTRY.get_sample_value("vcc_hub_replication_lag_seconds_bucket",
-                                     {"site": OTHER, "le": "0.005"}) is not None
+    assert (
+        REGISTRY.get_sample_value(
+            "vcc_hub_replication_lag_seconds_bucket", {"site": OTHER, "le": "0.005"}
+        )
+        is not None
+    )
 
 
 def test_unbound_lag_labels_every_site() -> None:

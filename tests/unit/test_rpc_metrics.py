@@ -36,27 +36,35 @@ async def broken(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) ->
     raise RuntimeError("bug")
 
 
-async def three(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[bytes]:
+async def three(
+    request: bytes, context: grpc.aio.ServicerContext[Any, Any]
+) -> AsyncIterator[bytes]:
     for i in range(3):
         yield bytes([i])
 
 
 def _handlers() -> grpc.GenericRpcHandler:
-    unary = {name: grpc.unary_unary_rpc_method_handler(fn, _same, _same)
-             for name, fn in (("Ok", ok), ("Refused", refused), ("Broken", broken))}
+    unary = {
+        name: grpc.unary_unary_rpc_method_handler(fn, _same, _same)
+        for name, fn in (("Ok", ok), ("Refused", refused), ("Broken", broken))
+    }
     stream = {"Three": grpc.unary_stream_rpc_method_handler(three, _same, _same)}
     return grpc.method_handlers_generic_handler(SERVICE, {**unary, **stream})
 
 
 def _handled(method: str, code: str, grpc_type: str = "unary") -> float:
-    value = REGISTRY.get_sample_value("grpc_server_handled_total", {
-        "grpc_type": grpc_type, "grpc_service": SERVICE, "grpc_method": method, "grpc_code": code})
+    value = REGISTRY.get_sample_value(
+        "grpc_server_handled_total",
+        {"grpc_type": grpc_type, "grpc_service": SERVICE, "grpc_method": method, "grpc_code": code},
+    )
     return value or 0.0
 
 
 def _timed(method: str, grpc_type: str = "unary") -> float:
-    value = REGISTRY.get_sample_value("grpc_server_handling_seconds_count", {
-        "grpc_type": grpc_type, "grpc_service": SERVICE, "grpc_method": method})
+    value = REGISTRY.get_sample_value(
+        "grpc_server_handling_seconds_count",
+        {"grpc_type": grpc_type, "grpc_service": SERVICE, "grpc_method": method},
+    )
     return value or 0.0
 
 
@@ -81,36 +89,55 @@ async def _call(channel: grpc.aio.Channel, method: str) -> grpc.StatusCode:
     return grpc.StatusCode.OK
 
 
-async def test_counts_each_call_by_method_and_status(probe: tuple[grpc.aio.Channel, RpcMetrics]) -> None:
+async def test_counts_each_call_by_method_and_status(
+    probe: tuple[grpc.aio.Channel, RpcMetrics],
+) -> None:
     channel, _ = probe
-    before = {(m, c): _handled(m, c) for m, c in
-              (("Ok", "OK"), ("Refused", "FAILED_PRECONDITION"), ("Broken", "UNKNOWN"))}
+    before = {
+        (m, c): _handled(m, c)
+        for m, c in (("Ok", "OK"), ("Refused", "FAILED_PRECONDITION"), ("Broken", "UNKNOWN"))
+    }
     timed_before = _timed("Ok")
     assert await _call(channel, "Ok") == grpc.StatusCode.OK
     assert await _call(channel, "Ok") == grpc.StatusCode.OK
     assert await _call(channel, "Refused") == grpc.StatusCode.FAILED_PRECONDITION
     assert await _call(channel, "Broken") == grpc.StatusCode.UNKNOWN
     assert _handled("Ok", "OK") - before[("Ok", "OK")] == 2
-    assert _handled("Refused", "FAILED_PRECONDITION") - before[("Refused", "FAILED_PRECONDITION")] == 1
+    assert (
+        _handled("Refused", "FAILED_PRECONDITION") - before[("Refused", "FAILED_PRECONDITION")] == 1
+    )
     assert _handled("Broken", "UNKNOWN") - before[("Broken", "UNKNOWN")] == 1
     assert _timed("Ok") - timed_before == 2
     assert _handled("Refused", "OK") == 0
 
 
-async def test_streams_count_messages_and_completion(probe: tuple[grpc.aio.Channel, RpcMetrics]) -> None:
+async def test_streams_count_messages_and_completion(
+    probe: tuple[grpc.aio.Channel, RpcMetrics],
+) -> None:
     channel, _ = probe
-    sent = REGISTRY.get_sample_value("grpc_server_msg_sent_total", {
-        "grpc_type": "server_stream", "grpc_service": SERVICE, "grpc_method": "Three"}) or 0.0
+    sent = (
+        REGISTRY.get_sample_value(
+            "grpc_server_msg_sent_total",
+            {"grpc_type": "server_stream", "grpc_service": SERVICE, "grpc_method": "Three"},
+        )
+        or 0.0
+    )
     done = _handled("Three", "OK", "server_stream")
-    got = [m async for m in channel.unary_stream(f"/{SERVICE}/Three", _same, _same)(b"", timeout=10)]
+    got = [
+        m async for m in channel.unary_stream(f"/{SERVICE}/Three", _same, _same)(b"", timeout=10)
+    ]
     assert got == [b"\x00", b"\x01", b"\x02"]
-    after = REGISTRY.get_sample_value("grpc_server_msg_sent_total", {
-        "grpc_type": "server_stream", "grpc_service": SERVICE, "grpc_method": "Three"})
+    after = REGISTRY.get_sample_value(
+        "grpc_server_msg_sent_total",
+        {"grpc_type": "server_stream", "grpc_service": SERVICE, "grpc_method": "Three"},
+    )
     assert after == sent + 3
     assert _handled("Three", "OK", "server_stream") == done + 1
 
 
-async def test_handler_is_instrumented_once_per_method(probe: tuple[grpc.aio.Channel, RpcMetrics]) -> None:
+async def test_handler_is_instrumented_once_per_method(
+    probe: tuple[grpc.aio.Channel, RpcMetrics],
+) -> None:
     channel, interceptor = probe
     await _call(channel, "Ok")
     first = interceptor._cache[f"/{SERVICE}/Ok"][1]

@@ -37,9 +37,17 @@ def test_defaults_when_nothing_is_given() -> None:
 
 
 def test_variables_are_converted_to_the_field_types() -> None:
-    got = load(Sample, {"VCC_T_COUNT": "7", "VCC_T_RATIO": "2", "VCC_T_ON": "off",
-                        "VCC_T_NAME": "km", "VCC_T_PATH": "/tmp/x",
-                        "VCC_T_ITEMS": "a, b,,c"})
+    got = load(
+        Sample,
+        {
+            "VCC_T_COUNT": "7",
+            "VCC_T_RATIO": "2",
+            "VCC_T_ON": "off",
+            "VCC_T_NAME": "km",
+            "VCC_T_PATH": "/tmp/x",
+            "VCC_T_ITEMS": "a, b,,c",
+        },
+    )
     assert got == Sample(7, 2.0, False, "km", Path("/tmp/x"), ("a", "b", "c"))
 
 
@@ -50,11 +58,14 @@ def test_a_flag_beats_its_variable() -> None:
     assert load(Sample, {"VCC_T_COUNT": "7"}, flags={"VCC_T_COUNT": None}).count == 7
 
 
-@pytest.mark.parametrize(("env", "named"), [
-    ({"VCC_T_COUNT": "many"}, "VCC_T_COUNT: 'many' is not a valid int"),
-    ({"VCC_T_RATIO": "nan"}, "VCC_T_RATIO: 'nan' is not a valid float"),
-    ({"VCC_T_ON": "maybe"}, "VCC_T_ON: 'maybe' is not a valid bool"),
-])
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"VCC_T_COUNT": "many"}, "VCC_T_COUNT: 'many' is not a valid int"),
+        ({"VCC_T_RATIO": "nan"}, "VCC_T_RATIO: 'nan' is not a valid float"),
+        ({"VCC_T_ON": "maybe"}, "VCC_T_ON: 'maybe' is not a valid bool"),
+    ],
+)
 def test_a_bad_variable_is_an_error_naming_it(env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError) as caught:
         load(Sample, env)
@@ -75,14 +86,25 @@ def test_settings_are_frozen() -> None:
 def test_describe_lists_variable_flag_type_default_and_meaning() -> None:
     first = describe(Sample)[0]
     assert (first.env, first.flag, first.type, first.default, first.help) == (
-        "VCC_T_COUNT", "--count", "int", "3", "how many")
+        "VCC_T_COUNT",
+        "--count",
+        "int",
+        "3",
+        "how many",
+    )
     assert describe(Sample)[4].type == "path or none"
 
 
 def test_site_settings_load_every_part_from_one_environment() -> None:
-    got = load_site_settings({"VCC_OVERFLOW": "off", "VCC_RELAY_BATCH": "10",
-                              "VCC_SITE_ENDPOINTS": "KM=h:1", "VCC_TIME_SPEED": "60"},
-                             flags={"VCC_SEED_CUSTOMERS": 5})
+    got = load_site_settings(
+        {
+            "VCC_OVERFLOW": "off",
+            "VCC_RELAY_BATCH": "10",
+            "VCC_SITE_ENDPOINTS": "KM=h:1",
+            "VCC_TIME_SPEED": "60",
+        },
+        flags={"VCC_SEED_CUSTOMERS": 5},
+    )
     assert not got.overflow.enabled and got.relay.batch == 10
     assert got.sites.static_map() == {"KM": "h:1"} and got.site.seed_customers == 5
     assert isinstance(got.time.clock(), ScaledClock)
@@ -122,8 +144,9 @@ def test_vcc_settings_prints_json_and_markdown() -> None:
 def test_readme_settings_table_is_up_to_date() -> None:
     text = README.read_text(encoding="utf-8")
     expected = replace_section(text, readme_block(main))
-    assert text == expected, ("the README's settings table is out of date: run "
-                              "`vcc settings --readme README.md`")
+    assert text == expected, (
+        "the README's settings table is out of date: run `vcc settings --readme README.md`"
+    )
 
 
 def test_replace_section_needs_one_pair_of_markers() -> None:

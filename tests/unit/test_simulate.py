@@ -32,8 +32,9 @@ from vcc_ops.simulate import (
 from vcc_ops.simulate.engine import _Run
 
 RATE = 200 / 3600  # calls per second
-TEXTBOOK = SimConfig(agents=14, calls_per_hour=200, aht_s=180, target_s=20,
-                     duration_h=800, warmup_h=2, seed=1)
+TEXTBOOK = SimConfig(
+    agents=14, calls_per_hour=200, aht_s=180, target_s=20, duration_h=800, warmup_h=2, seed=1
+)
 
 
 def test_erlang_c_gives_the_textbook_figures() -> None:
@@ -75,8 +76,9 @@ def test_simulation_reproduces_the_textbook_erlang_c_case() -> None:
 
 
 def test_patience_makes_callers_abandon_as_erlang_a_predicts() -> None:
-    base = SimConfig(agents=13, calls_per_hour=200, aht_s=180, target_s=20,
-                     duration_h=300, warmup_h=2, seed=1)
+    base = SimConfig(
+        agents=13, calls_per_hour=200, aht_s=180, target_s=20, duration_h=300, warmup_h=2, seed=1
+    )
     patient = simulate(base)
     impatient = simulate(replace(base, patience_s=120.0))
     assert patient.abandoned == 0
@@ -92,8 +94,18 @@ def test_patience_makes_callers_abandon_as_erlang_a_predicts() -> None:
 
 
 def test_same_seed_same_result_and_ring_delay_wrapup_are_accounted() -> None:
-    config = SimConfig(agents=5, calls_per_hour=80, aht_s=180, target_s=20, duration_h=40,
-                       warmup_h=1, patience_s=60, wrapup_s=30, ring_delay_s=4, seed=7)
+    config = SimConfig(
+        agents=5,
+        calls_per_hour=80,
+        aht_s=180,
+        target_s=20,
+        duration_h=40,
+        warmup_h=1,
+        patience_s=60,
+        wrapup_s=30,
+        ring_delay_s=4,
+        seed=7,
+    )
     first, second = simulate(config), simulate(config)
     assert first == second
     assert first != simulate(replace(config, seed=8))
@@ -117,9 +129,19 @@ class _CheckedRun(_Run):
 
 
 def test_the_acd_stays_consistent_through_rings_abandons_and_wrap_ups() -> None:
-    run = _CheckedRun(SimConfig(agents=5, calls_per_hour=120, aht_s=180, duration_h=10,
-                                warmup_h=1, patience_s=60, wrapup_s=30, ring_delay_s=4,
-                                seed=3))
+    run = _CheckedRun(
+        SimConfig(
+            agents=5,
+            calls_per_hour=120,
+            aht_s=180,
+            duration_h=10,
+            warmup_h=1,
+            patience_s=60,
+            wrapup_s=30,
+            ring_delay_s=4,
+            seed=3,
+        )
+    )
     result = run.run()
     run.acd.check_invariants()
     assert run.events > 2000
@@ -128,8 +150,9 @@ def test_the_acd_stays_consistent_through_rings_abandons_and_wrap_ups() -> None:
 
 
 def test_staff_finds_the_erlang_c_staffing_and_one_fewer_fails() -> None:
-    base = SimConfig(agents=1, calls_per_hour=200, aht_s=180, target_s=20,
-                     duration_h=200, warmup_h=2, seed=1)
+    base = SimConfig(
+        agents=1, calls_per_hour=200, aht_s=180, target_s=20, duration_h=200, warmup_h=2, seed=1
+    )
     result = staff(base, 0.85, below=2)
     assert result.erlang_c_agents == 14
     assert result.agents == 14
@@ -144,9 +167,14 @@ def test_staff_finds_the_erlang_c_staffing_and_one_fewer_fails() -> None:
 
 @pytest.mark.parametrize(
     ("change", "field"),
-    [({"agents": 0}, "agents"), ({"calls_per_hour": -1.0}, "calls_per_hour"),
-     ({"aht_s": 0.0}, "aht"), ({"patience_s": 0.0}, "patience"),
-     ({"duration_h": math.nan}, "duration_h"), ({"wrapup_s": -1.0}, "wrapup")],
+    [
+        ({"agents": 0}, "agents"),
+        ({"calls_per_hour": -1.0}, "calls_per_hour"),
+        ({"aht_s": 0.0}, "aht"),
+        ({"patience_s": 0.0}, "patience"),
+        ({"duration_h": math.nan}, "duration_h"),
+        ({"wrapup_s": -1.0}, "wrapup"),
+    ],
 )
 def test_bad_input_is_refused_naming_the_field(change: dict[str, object], field: str) -> None:
     with pytest.raises(InvalidInput) as err:
@@ -176,24 +204,66 @@ def test_cli_turns_bad_input_into_exit_2(
 
 def test_cli_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "sim.json"
-    args = ["simulate", "--agents", "13", "--calls-per-hour", "200", "--aht", "180",
-            "--target", "20", "--duration-h", "20", "--patience", "120", "--json", str(out)]
+    args = [
+        "simulate",
+        "--agents",
+        "13",
+        "--calls-per-hour",
+        "200",
+        "--aht",
+        "180",
+        "--target",
+        "20",
+        "--duration-h",
+        "20",
+        "--patience",
+        "120",
+        "--json",
+        str(out),
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     figures = json.loads(out.read_text())
     assert json.loads(result.output) == figures
-    for key in ("offered", "answered", "abandoned", "service_level", "asa_s", "aht_s",
-                "occupancy", "abandon_rate", "erlang_c_service_level", "erlang_c_asa_s",
-                "erlang_a_service_level", "erlang_a_abandon_rate", "sim_calls_per_s"):
+    for key in (
+        "offered",
+        "answered",
+        "abandoned",
+        "service_level",
+        "asa_s",
+        "aht_s",
+        "occupancy",
+        "abandon_rate",
+        "erlang_c_service_level",
+        "erlang_c_asa_s",
+        "erlang_a_service_level",
+        "erlang_a_abandon_rate",
+        "sim_calls_per_s",
+    ):
         assert key in figures, key
     assert figures["offered"] == figures["answered"] + figures["abandoned"] > 3000
     assert figures["sim_calls_per_s"] > 0
     assert figures["config"]["patience_s"] == 120.0
 
     staffed = tmp_path / "staff.json"
-    args = ["simulate", "staff", "--target-sl", "0.85", "--target-s", "20",
-            "--calls-per-hour", "200", "--aht", "180", "--duration-h", "20", "--below", "1",
-            "--json", str(staffed)]
+    args = [
+        "simulate",
+        "staff",
+        "--target-sl",
+        "0.85",
+        "--target-s",
+        "20",
+        "--calls-per-hour",
+        "200",
+        "--aht",
+        "180",
+        "--duration-h",
+        "20",
+        "--below",
+        "1",
+        "--json",
+        str(staffed),
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     answer = json.loads(staffed.read_text())

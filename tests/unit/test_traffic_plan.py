@@ -21,15 +21,17 @@ def test_same_seed_same_callers() -> None:
     b = CallPlanner(PROVINCE, TrafficConfig(seed=7))
     assert [a.draw() for _ in range(200)] == [b.draw() for _ in range(200)]
     c = CallPlanner(PROVINCE, TrafficConfig(seed=8))
-    assert [c.draw() for _ in range(50)] != [CallPlanner(PROVINCE, TrafficConfig(seed=7)).draw()
-                                             for _ in range(50)]
+    assert [c.draw() for _ in range(50)] != [
+        CallPlanner(PROVINCE, TrafficConfig(seed=7)).draw() for _ in range(50)
+    ]
 
 
 def test_callers_follow_the_seat_weights_and_code_mix() -> None:
     planner = CallPlanner(PROVINCE, TrafficConfig(seed=3))
     calls = [planner.draw() for _ in range(20_000)]
-    km_share = sum(1 for call in calls
-                   if call.area_code in PROVINCE.site("KM").area_codes) / len(calls)
+    km_share = sum(1 for call in calls if call.area_code in PROVINCE.site("KM").area_codes) / len(
+        calls
+    )
     assert km_share == pytest.approx(planner.site_share("KM"), abs=0.02)
     codes = Counter(call.dialed_code for call in calls)
     share_1000 = planner.code_weights[planner.codes.index("1000")] / sum(planner.code_weights)
@@ -49,8 +51,9 @@ def test_surge_callers_come_from_the_surge_site() -> None:
 @pytest.mark.parametrize("code", sorted({c for b in PROVINCE.businesses for c in b.dialed_codes}))
 def test_the_ivr_walk_reaches_a_queue_node(code: str) -> None:
     """Walking every business's menu with the walker's choices ends at a queue node."""
-    planner = CallPlanner(PROVINCE, TrafficConfig(seed=1, invalid_key_share=0,
-                                                  self_service_share=0))
+    planner = CallPlanner(
+        PROVINCE, TrafficConfig(seed=1, invalid_key_share=0, self_service_share=0)
+    )
     business = PROVINCE.business_for_code(code)
     for i in range(20):
         call = planner.draw()
@@ -85,8 +88,9 @@ def test_a_pin_prompt_gets_six_digits_and_a_walk_is_bounded() -> None:
     assert answers[-1] is None  # the caller gives up instead of keying forever
 
 
-@pytest.mark.parametrize("bad", [{"calls_per_s": 0}, {"speed": 0.5}, {"handle_s": -1},
-                                 {"transfer_share": 1.5}])
+@pytest.mark.parametrize(
+    "bad", [{"calls_per_s": 0}, {"speed": 0.5}, {"handle_s": -1}, {"transfer_share": 1.5}]
+)
 def test_bad_traffic_settings_are_refused(bad: dict[str, float]) -> None:
     with pytest.raises(InvalidInput):
         TrafficConfig(**bad)  # type: ignore[arg-type]
@@ -97,6 +101,7 @@ def test_scaled_clock_runs_faster_and_timers_shrink() -> None:
     assert clock.now() > 1_000.0 + 30 * 0.9 * (clock.now() - 1_000.0) / 30  # sanity: moves
     t0, m0 = clock.now(), clock.monotonic()
     import time
+
     time.sleep(0.05)
     assert clock.now() - t0 >= 30 * 0.05 * 0.9
     assert clock.monotonic() - m0 >= 30 * 0.05 * 0.9

@@ -34,21 +34,61 @@ from vcc_site.store.api import CallRecord, UnitOfWork
 from vcc_site.store.memory import MemorySiteStore
 
 CAL = WorkCalendar()
-COMPLAINT = WorkOrderSpec("complaint", "Service quality office", 2, 4, 1, 100,
-                          ("name", "phone", "subject", "details", "desired_outcome"))
-FAULT = WorkOrderSpec("fault_repair", "Repair dispatch", 1, 2, 1, 5,
-                      ("name", "address", "phone", "symptom", "repair_team", "departure_time",
-                       "expected_repair_time", "result"))
-COMPLAINT_FIELDS = {"name": "张三", "phone": "13800000000", "subject": "tariff",
-                    "details": "charged twice", "desired_outcome": "refund"}
+COMPLAINT = WorkOrderSpec(
+    "complaint",
+    "Service quality office",
+    2,
+    4,
+    1,
+    100,
+    ("name", "phone", "subject", "details", "desired_outcome"),
+)
+FAULT = WorkOrderSpec(
+    "fault_repair",
+    "Repair dispatch",
+    1,
+    2,
+    1,
+    5,
+    (
+        "name",
+        "address",
+        "phone",
+        "symptom",
+        "repair_team",
+        "departure_time",
+        "expected_repair_time",
+        "result",
+    ),
+)
+COMPLAINT_FIELDS = {
+    "name": "张三",
+    "phone": "13800000000",
+    "subject": "tariff",
+    "details": "charged twice",
+    "desired_outcome": "refund",
+}
 
 
-def order(spec: WorkOrderSpec = COMPLAINT, at_ms: int | None = None, n: int = 0,
-          values: dict[str, str] | None = None, cal: WorkCalendar = CAL) -> wo.WorkOrder:
+def order(
+    spec: WorkOrderSpec = COMPLAINT,
+    at_ms: int | None = None,
+    n: int = 0,
+    values: dict[str, str] | None = None,
+    cal: WorkCalendar = CAL,
+) -> wo.WorkOrder:
     at = cal.at_ms(date(2025, 3, 7), 10) if at_ms is None else at_ms  # a Friday
-    return wo.new_order(spec, cal, order_id=f"wo_{n:04d}", site_id="KM", owner_site="KM",
-                        call_id=f"call_{n}", business_id="complaint",
-                        values=values or COMPLAINT_FIELDS, now_ms=at)
+    return wo.new_order(
+        spec,
+        cal,
+        order_id=f"wo_{n:04d}",
+        site_id="KM",
+        owner_site="KM",
+        call_id=f"call_{n}",
+        business_id="complaint",
+        values=values or COMPLAINT_FIELDS,
+        now_ms=at,
+    )
 
 
 # -- form ------------------------------------------------------------------------------
@@ -68,8 +108,16 @@ def test_required_unknown_and_oversized_fields_are_named() -> None:
         wo.validate_fields(COMPLAINT, {**COMPLAINT_FIELDS, "details": "x" * 2001})
     assert big.value.field == "fields.details"
     # feedback fields are not required at creation; optional ones are allowed
-    ok = wo.validate_fields(FAULT, {"name": "李四", "address": "人民路, 5号", "phone": "1",
-                                    "symptom": "no dial tone", "street": "人民路"})
+    ok = wo.validate_fields(
+        FAULT,
+        {
+            "name": "李四",
+            "address": "人民路, 5号",
+            "phone": "1",
+            "symptom": "no dial tone",
+            "street": "人民路",
+        },
+    )
     assert ok["street"] == "人民路"
 
 
@@ -165,8 +213,9 @@ def test_fault_sample_is_at_least_five_percent_and_spread_over_the_area() -> Non
     assert by_street == set(streets)  # every street represented
     assert wo.select_callbacks(orders, 5, seed="incident-1") == chosen  # deterministic
     assert wo.select_callbacks(list(reversed(orders)), 5, seed="incident-1") == chosen
-    per_street = {s: sum(1 for o in orders if o.area == s and o.order_id in chosen)
-                  for s in streets}
+    per_street = {
+        s: sum(1 for o in orders if o.area == s and o.order_id in chosen) for s in streets
+    }
     assert per_street == {"人民路": 3, "北京路": 2, "东风路": 1, "滇池路": 1}
 
 
@@ -216,8 +265,9 @@ def test_outbound_key_customers_first_and_three_attempts() -> None:
 def test_handover_lists_and_is_acknowledged_once() -> None:
     open_one = replace(order(n=1), incident="inc-9")
     answered = wo.reply(wo.answer(wo.dispatch(order(n=2), 1), COMPLAINT, CAL, 2, "ok"), 3)
-    h = build_handover("chg_1", "KM", "KM-0001", [open_one, answered],
-                       now_ms=answered.callback_due_ms)
+    h = build_handover(
+        "chg_1", "KM", "KM-0001", [open_one, answered], now_ms=answered.callback_due_ms
+    )
     assert h.unfinished_orders == ("wo_0001", "wo_0002")
     assert h.due_callbacks == ("wo_0002",) and h.open_incidents == ("inc-9",)
     with pytest.raises(InvalidInput):
@@ -265,11 +315,24 @@ async def _service(forwarder: FakeForwarder | None = None) -> tuple[WorkOrderSer
     core = SiteCore(province, "KM", store, clock)
     core.add_agent(SimpleNamespace(agent_id="KM-0001", token="tok"))  # type: ignore[arg-type]
     for n, home in (("1", "KM"), ("2", "DL")):
-        await store.commit(UnitOfWork().add(CallRecord(
-            call_id=f"call_{n}", site_id="KM", entry_site="KM", home_site=home,
-            caller_number="19871000001", dialed_code="1000", business_id="complaint",
-            customer_id=f"{home}-C000001", tier="ordinary", priority="ordinary", state="ended",
-            arrival_at_ms=0)))
+        await store.commit(
+            UnitOfWork().add(
+                CallRecord(
+                    call_id=f"call_{n}",
+                    site_id="KM",
+                    entry_site="KM",
+                    home_site=home,
+                    caller_number="19871000001",
+                    dialed_code="1000",
+                    business_id="complaint",
+                    customer_id=f"{home}-C000001",
+                    tier="ordinary",
+                    priority="ordinary",
+                    state="ended",
+                    arrival_at_ms=0,
+                )
+            )
+        )
     return WorkOrderService(core, CAL, forwarder), clock
 
 
@@ -289,9 +352,18 @@ async def test_service_lifecycle_emits_events_and_escalates() -> None:
     assert closed.state == "closed"
     store = svc.core.store
     kinds = [r.event.kind for r in await store.outbox_after(0)]
-    assert kinds[-6:] == ["work_order.created", "work_order.dispatch", "work_order.escalated",
-                          "work_order.answer", "work_order.replied", "work_order.callback_done",
-                          "work_order.closed"][-6:]
+    assert (
+        kinds[-6:]
+        == [
+            "work_order.created",
+            "work_order.dispatch",
+            "work_order.escalated",
+            "work_order.answer",
+            "work_order.replied",
+            "work_order.callback_done",
+            "work_order.closed",
+        ][-6:]
+    )
     [fig] = await svc.figures()
     assert fig.answered == 1 and fig.answered_on_time == 0 and fig.callbacks_done == 1
     with pytest.raises(InvalidInput):
@@ -322,9 +394,14 @@ async def test_fault_incident_answer_selects_callbacks_and_campaigns_and_handove
     orders = []
     for i in range(40):
         street = ("人民路", "北京路")[i % 2]
-        orders.append(await svc.create("tok", "call_1", {**fault_fields,
-                                                          "address": f"{street}, {i}号"},
-                                       business_id="fault"))
+        orders.append(
+            await svc.create(
+                "tok",
+                "call_1",
+                {**fault_fields, "address": f"{street}, {i}号"},
+                business_id="fault",
+            )
+        )
     for o in orders:
         await svc.feedback(o.order_id, "dispatch", {"repair_team": "crew 3"})
     changed = await svc.feedback(orders[0].order_id, "answer", {}, "line restored")

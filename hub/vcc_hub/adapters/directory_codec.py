@@ -46,8 +46,9 @@ def change_from_proto(msg: h.DirectoryChange, index: int) -> Change:
     entity: Any = None
     if op == "upsert":
         if not msg.entity_json:
-            raise InvalidInput(f"{at}.entity_json: an upsert needs the entity (JSON)",
-                               field=f"{at}.entity_json")
+            raise InvalidInput(
+                f"{at}.entity_json: an upsert needs the entity (JSON)", field=f"{at}.entity_json"
+            )
         entity = loads_json(msg.entity_json, f"{at}.entity_json")
     return check_change(Change(kind, op, msg.entity_id, entity), index)
 
@@ -60,16 +61,22 @@ def changes_from_proto(msgs: Sequence[h.DirectoryChange]) -> list[Change]:
 
 def change_to_proto(change: Change) -> h.DirectoryChange:
     return h.DirectoryChange(
-        op=OP_TO_ENUM[change.op], kind=KIND_TO_ENUM[change.kind], entity_id=change.id,  # type: ignore[arg-type]
-        entity_json=canonical_json(change.entity) if change.entity is not None else b"")
+        op=OP_TO_ENUM[change.op],
+        kind=KIND_TO_ENUM[change.kind],  # type: ignore[arg-type]
+        entity_id=change.id,
+        entity_json=canonical_json(change.entity) if change.entity is not None else b"",
+    )
 
 
 def delta_to_proto(delta: Delta) -> h.DirectoryDelta:
     return h.DirectoryDelta(
-        version=delta.version, change_id=delta.change_id,
+        version=delta.version,
+        change_id=delta.change_id,
         changes=[change_to_proto(ch) for ch in delta.changes],
-        committed_at_ms=delta.at_ms, actor=actor_from_text(delta.actor),
-        document_hash=delta.doc_hash)
+        committed_at_ms=delta.at_ms,
+        actor=actor_from_text(delta.actor),
+        document_hash=delta.doc_hash,
+    )
 
 
 def delta_bytes(delta: Delta) -> bytes:
@@ -78,12 +85,22 @@ def delta_bytes(delta: Delta) -> bytes:
 
 
 def actor_text(actor: c.Actor) -> str:
-    parts = [f"{k}={v}" for k, v in (("operator", actor.operator), ("site", actor.site_id),
-                                     ("agent", actor.agent_id)) if v]
+    parts = [
+        f"{k}={v}"
+        for k, v in (
+            ("operator", actor.operator),
+            ("site", actor.site_id),
+            ("agent", actor.agent_id),
+        )
+        if v
+    ]
     return ",".join(parts)[:200] or "unknown"
 
 
 def actor_from_text(text: str) -> c.Actor:
     fields = dict(p.split("=", 1) for p in text.split(",") if "=" in p)
-    return c.Actor(operator=fields.get("operator", ""), site_id=fields.get("site", ""),
-                   agent_id=fields.get("agent", ""))
+    return c.Actor(
+        operator=fields.get("operator", ""),
+        site_id=fields.get("site", ""),
+        agent_id=fields.get("agent", ""),
+    )

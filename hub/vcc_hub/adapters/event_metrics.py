@@ -14,8 +14,11 @@ from prometheus_client import Histogram
 OTHER = "other"
 
 LAG_SECONDS = Histogram(
-    "vcc_hub_replication_lag_seconds", "From a site event's time to its apply at the hub",
-    ["site"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
+    "vcc_hub_replication_lag_seconds",
+    "From a site event's time to its apply at the hub",
+    ["site"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
 
 
 class SiteLag:

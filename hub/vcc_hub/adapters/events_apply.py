@@ -30,8 +30,11 @@ CDR_COLUMNS = tuple(f.name for f in pb.Cdr.DESCRIPTOR.fields if f.name != "ivr_p
 #: the customer profile's fields, each a column of ``customers`` of the same name
 PROFILE_COLUMNS = tuple(f.name for f in pb.CustomerProfile.DESCRIPTOR.fields)
 #: bodies whose call state the hub's ``calls`` copy follows (a consult leg's do not)
-CALL_BODIES = frozenset(f.name for f in pb.SiteEvent.DESCRIPTOR.oneofs_by_name["body"].fields
-                        if f.name.startswith("call_")) | {"cdr_created"}
+CALL_BODIES = frozenset(
+    f.name
+    for f in pb.SiteEvent.DESCRIPTOR.oneofs_by_name["body"].fields
+    if f.name.startswith("call_")
+) | {"cdr_created"}
 #: the inbox's kind for an event moved to the dead letters (its sequence counts as seen)
 DEAD_LETTER_KIND = "dead_letter"
 
@@ -61,20 +64,44 @@ async def apply_batch(
         by_seq[(event.site, event.seq)] = event
     if not by_id:
         return []
-    known_ids = set((await conn.execute(
-        select(t.inbox.c.event_id).where(t.inbox.c.event_id.in_(list(by_id)))
-    )).scalars())
-    known_seqs = {(r.site, r.seq) for r in (await conn.execute(
-        select(t.inbox.c.site, t.inbox.c.seq).where(
-            tuple_(t.inbox.c.site, t.inbox.c.seq).in_(list(by_seq)))
-    ))}
-    new = [e for e in by_id.values()
-           if e.event_id not in known_ids and (e.site, e.seq) not in known_seqs]
+    known_ids = set(
+        (
+            await conn.execute(
+                select(t.inbox.c.event_id).where(t.inbox.c.event_id.in_(list(by_id)))
+            )
+        ).scalars()
+    )
+    known_seqs = {
+        (r.site, r.seq)
+        for r in (
+            await conn.execute(
+                select(t.inbox.c.site, t.inbox.c.seq).where(
+                    tuple_(t.inbox.c.site, t.inbox.c.seq).in_(list(by_seq))
+                )
+            )
+        )
+    }
+    new = [
+        e
+        for e in by_id.values()
+        if e.event_id not in known_ids and (e.site, e.seq) not in known_seqs
+    ]
     if not new:
         return []
-    await conn.execute(t.inbox.insert(), [
-        {"event_id": e.event_id, "site": e.site, "seq": e.seq, "kind": e.kind,
-         "at_ms": e.at_ms, "applied_at_ms": now_ms} for e in new])
+    await conn.execute(
+        t.inbox.insert(),
+        [
+            {
+                "event_id": e.event_id,
+                "site": e.site,
+                "seq": e.seq,
+                "kind": e.kind,
+                "at_ms": e.at_ms,
+                "applied_at_ms": now_ms,
+            }
+            for e in new
+        ],
+    )
     await _apply_cdrs(conn, new)
     await _apply_calls(conn, new)
     await _apply_agent_states(conn, new)
@@ -121,30 +148,57 @@ async def _apply_calls(conn: AsyncConnection, events: list[SiteEvent]) -> None:
             latest[key] = (e, info)
     if not latest:
         return
-    rows = [{
-        "site_id": site, "call_id": call_id, "state": info.state,
-        "business_id": info.business_id, "tier": info.tier, "priority": info.priority,
-        "agent_id": info.agent_id, "last_kind": e.kind, "last_seq": e.seq,
-        "updated_at_ms": e.at_ms,
-    } for (site, call_id), (e, info) in sorted(latest.items())]
+    rows = [
+        {
+            "site_id": site,
+            "call_id": call_id,
+            "state": info.state,
+            "business_id": info.business_id,
+            "tier": info.tier,
+            "priority": info.priority,
+            "agent_id": info.agent_id,
+            "last_kind": e.kind,
+            "last_seq": e.seq,
+            "updated_at_ms": e.at_ms,
+        }
+        for (site, call_id), (e, info) in sorted(latest.items())
+    ]
     ins = _insert(conn, t.calls)
     stmt = ins.on_conflict_do_update(
         index_elements=["site_id", "call_id"],
-        set_={c: ins.excluded[c] for c in ("state", "business_id", "tier", "priority",
-                                           "agent_id", "last_kind", "last_seq",
-                                           "updated_at_ms")},
+        set_={
+            c: ins.excluded[c]
+            for c in (
+                "state",
+                "business_id",
+                "tier",
+                "priority",
+                "agent_id",
+                "last_kind",
+                "last_seq",
+                "updated_at_ms",
+            )
+        },
         where=t.calls.c.last_seq < ins.excluded.last_seq,
     )
     await conn.execute(stmt, rows)
 
 
 async def _apply_agent_states(conn: AsyncConnection, events: list[SiteEvent]) -> None:
-    rows = [{
-        "site": e.site, "seq": e.seq,
-        "agent_id": e.agent_state.agent_id or e.aggregate_id,
-        "session_id": e.agent_state.session_id, "state": e.agent_state.state,
-        "reason": e.agent_state.reason, "call_id": e.agent_state.call_id, "at_ms": e.at_ms,
-    } for e in events if e.WhichOneof("body") == "agent_state"]
+    rows = [
+        {
+            "site": e.site,
+            "seq": e.seq,
+            "agent_id": e.agent_state.agent_id or e.aggregate_id,
+            "session_id": e.agent_state.session_id,
+            "state": e.agent_state.state,
+            "reason": e.agent_state.reason,
+            "call_id": e.agent_state.call_id,
+            "at_ms": e.at_ms,
+        }
+        for e in events
+        if e.WhichOneof("body") == "agent_state"
+    ]
     if rows:
         await conn.execute(_insert(conn, t.agent_states).on_conflict_do_nothing(), rows)
 
@@ -185,23 +239,29 @@ async def _apply_customers(conn: AsyncConnection, events: list[SiteEvent]) -> No
     await conn.execute(stmt, [latest[k] for k in sorted(latest)])
 
 
-async def _advance_progress(conn: AsyncConnection, events: list[SiteEvent],
-                            tracker: ContiguousTracker, now_ms: int) -> None:
+async def _advance_progress(
+    conn: AsyncConnection, events: list[SiteEvent], tracker: ContiguousTracker, now_ms: int
+) -> None:
     seqs: dict[str, list[int]] = {}
     for e in events:
         seqs.setdefault(e.site, []).append(e.seq)
     await _progress(conn, seqs, tracker, now_ms)
 
 
-async def _progress(conn: AsyncConnection, seqs: dict[str, list[int]],
-                    tracker: ContiguousTracker, now_ms: int) -> None:
-    rows = [{"site": site, "contiguous_seq": tracker.preview(site, s), "updated_at_ms": now_ms}
-            for site, s in sorted(seqs.items())]
+async def _progress(
+    conn: AsyncConnection, seqs: dict[str, list[int]], tracker: ContiguousTracker, now_ms: int
+) -> None:
+    rows = [
+        {"site": site, "contiguous_seq": tracker.preview(site, s), "updated_at_ms": now_ms}
+        for site, s in sorted(seqs.items())
+    ]
     ins = _insert(conn, t.site_progress)
     stmt = ins.on_conflict_do_update(
         index_elements=["site"],
-        set_={"contiguous_seq": ins.excluded.contiguous_seq,
-              "updated_at_ms": ins.excluded.updated_at_ms},
+        set_={
+            "contiguous_seq": ins.excluded.contiguous_seq,
+            "updated_at_ms": ins.excluded.updated_at_ms,
+        },
         where=t.site_progress.c.contiguous_seq < ins.excluded.contiguous_seq,
     )
     await conn.execute(stmt, rows)
@@ -217,8 +277,13 @@ class DeadMark:
     at_ms: int
 
 
-async def mark_dead(conn: AsyncConnection, token: int, marks: list[DeadMark],
-                    tracker: ContiguousTracker, now_ms: int) -> list[DeadMark]:
+async def mark_dead(
+    conn: AsyncConnection,
+    token: int,
+    marks: list[DeadMark],
+    tracker: ContiguousTracker,
+    now_ms: int,
+) -> list[DeadMark]:
     """Count dead-lettered events as seen (an inbox row of kind ``dead_letter``), so the
     sequence moves on and gap repair does not ask for them again; returns the marks that
     were new. Re-publishing the same event later is then dropped as a duplicate: to apply
@@ -227,8 +292,17 @@ async def mark_dead(conn: AsyncConnection, token: int, marks: list[DeadMark],
     fresh = {(m.site, m.seq): m for m in marks if not tracker.seen(m.site, m.seq)}
     if not fresh:
         return []
-    rows = [{"event_id": m.event_id, "site": m.site, "seq": m.seq, "kind": DEAD_LETTER_KIND,
-             "at_ms": m.at_ms, "applied_at_ms": now_ms} for m in fresh.values()]
+    rows = [
+        {
+            "event_id": m.event_id,
+            "site": m.site,
+            "seq": m.seq,
+            "kind": DEAD_LETTER_KIND,
+            "at_ms": m.at_ms,
+            "applied_at_ms": now_ms,
+        }
+        for m in fresh.values()
+    ]
     await conn.execute(_insert(conn, t.inbox).on_conflict_do_nothing(), rows)
     seqs: dict[str, list[int]] = {}
     for site, seq in fresh:
@@ -240,11 +314,16 @@ async def mark_dead(conn: AsyncConnection, token: int, marks: list[DeadMark],
 async def load_tracker(conn: AsyncConnection, now: float) -> ContiguousTracker:
     """The tracker as the database has it (contiguous figures and seqs seen above them)."""
     tracker = ContiguousTracker()
-    progress = (await conn.execute(select(t.site_progress.c.site,
-                                          t.site_progress.c.contiguous_seq))).all()
+    progress = (
+        await conn.execute(select(t.site_progress.c.site, t.site_progress.c.contiguous_seq))
+    ).all()
     for site, contiguous in progress:
-        above = list((await conn.execute(
-            select(t.inbox.c.seq).where(t.inbox.c.site == site, t.inbox.c.seq > contiguous)
-        )).scalars())
+        above = list(
+            (
+                await conn.execute(
+                    select(t.inbox.c.seq).where(t.inbox.c.site == site, t.inbox.c.seq > contiguous)
+                )
+            ).scalars()
+        )
         tracker.load(site, int(contiguous), [int(s) for s in above], now)
     return tracker

@@ -26,14 +26,21 @@ def order_row(e: SiteEvent) -> dict[str, Any] | None:
     if not order.order_id or order.owner_site != e.site:
         return None
     return {
-        "order_id": order.order_id, "owner_site": e.site,
-        "origin_site": order.origin_site, "business_id": order.business_id,
-        "order_type": order.order_type, "department": order.department,
+        "order_id": order.order_id,
+        "owner_site": e.site,
+        "origin_site": order.origin_site,
+        "business_id": order.business_id,
+        "order_type": order.order_type,
+        "department": order.department,
         "state": order.state,
         "record": json.dumps(asdict(order_record(order)), ensure_ascii=False, sort_keys=True),
-        "created_at_ms": order.created_at_ms, "answer_due_ms": order.answer_due_ms,
-        "answered_at_ms": order.answered_at_ms, "version": order.version,
-        "from_site": e.site, "event_seq": e.seq, "as_of_ms": e.at_ms,
+        "created_at_ms": order.created_at_ms,
+        "answer_due_ms": order.answer_due_ms,
+        "answered_at_ms": order.answered_at_ms,
+        "version": order.version,
+        "from_site": e.site,
+        "event_seq": e.seq,
+        "as_of_ms": e.at_ms,
     }
 
 

@@ -20,8 +20,13 @@ from vcc_proto.v1 import hub_pb2_grpc
 
 Ctx: TypeAlias = Any
 
-TIERS = {"vip": c.TIER_VIP, "high": c.TIER_HIGH, "middle": c.TIER_MIDDLE,
-         "ordinary": c.TIER_ORDINARY, "blacklist": c.TIER_BLACKLIST}
+TIERS = {
+    "vip": c.TIER_VIP,
+    "high": c.TIER_HIGH,
+    "middle": c.TIER_MIDDLE,
+    "ordinary": c.TIER_ORDINARY,
+    "blacklist": c.TIER_BLACKLIST,
+}
 
 
 class CustomersServicer(hub_pb2_grpc.CustomersServicer):
@@ -29,8 +34,9 @@ class CustomersServicer(hub_pb2_grpc.CustomersServicer):
         self.engine = engine
 
     @grpc_errors
-    async def GetCustomerCopy(self, request: h.GetCustomerCopyRequest,
-                              context: Ctx) -> h.CustomerCopy:
+    async def GetCustomerCopy(
+        self, request: h.GetCustomerCopyRequest, context: Ctx
+    ) -> h.CustomerCopy:
         key = request.WhichOneof("key")
         col = t.customers.c
         if key == "customer_id":
@@ -45,10 +51,16 @@ class CustomersServicer(hub_pb2_grpc.CustomersServicer):
             raise NotFound("the hub holds no copy of this customer", field=key)
         m = row._mapping
         customer = c.Customer(
-            customer_id=m["customer_id"], name=m["name"],
-            tier=TIERS.get(m["tier"], c.TIER_UNSPECIFIED), home_site_id=m["home_site"],
-            phone_numbers=[m["phone"]], contract_number=m["account_no"],
-            balance_fen=int(m["balance_fen"]), open_work_orders=int(m["open_work_orders"]),
-            updated_at_ms=int(m["updated_at_ms"]))
-        return h.CustomerCopy(customer=customer, as_of_ms=int(m["as_of_ms"]),
-                              event_seq=int(m["event_seq"]))
+            customer_id=m["customer_id"],
+            name=m["name"],
+            tier=TIERS.get(m["tier"], c.TIER_UNSPECIFIED),
+            home_site_id=m["home_site"],
+            phone_numbers=[m["phone"]],
+            contract_number=m["account_no"],
+            balance_fen=int(m["balance_fen"]),
+            open_work_orders=int(m["open_work_orders"]),
+            updated_at_ms=int(m["updated_at_ms"]),
+        )
+        return h.CustomerCopy(
+            customer=customer, as_of_ms=int(m["as_of_ms"]), event_seq=int(m["event_seq"])
+        )

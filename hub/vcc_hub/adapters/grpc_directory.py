@@ -28,50 +28,67 @@ class DirectoryServicer(hg.DirectoryServicer):
         self.service = service
 
     @grpc_errors
-    async def GetSnapshot(self, request: h.GetSnapshotRequest,
-                          context: Context) -> h.DirectorySnapshot:
+    async def GetSnapshot(
+        self, request: h.GetSnapshotRequest, context: Context
+    ) -> h.DirectorySnapshot:
         snap = await self.service.snapshot()
         return h.DirectorySnapshot(
-            version=snap.version, document_json=canonical_json(snap.document),
-            document_hash=snap.doc_hash, taken_at_ms=int(self.service.clock.now() * 1000))
+            version=snap.version,
+            document_json=canonical_json(snap.document),
+            document_hash=snap.doc_hash,
+            taken_at_ms=int(self.service.clock.now() * 1000),
+        )
 
     @grpc_errors
     async def GetDeltas(self, request: h.GetDeltasRequest, context: Context) -> h.GetDeltasReply:
         answer = await self.service.deltas_since(request.since_version, request.max_deltas)
-        return h.GetDeltasReply(deltas=[codec.delta_to_proto(d) for d in answer.deltas],
-                                snapshot_required=answer.snapshot_required,
-                                latest_version=answer.latest_version)
+        return h.GetDeltasReply(
+            deltas=[codec.delta_to_proto(d) for d in answer.deltas],
+            snapshot_required=answer.snapshot_required,
+            latest_version=answer.latest_version,
+        )
 
     @grpc_errors
-    async def ApplyChange(self, request: h.ApplyChangeRequest,
-                          context: Context) -> h.ApplyChangeReply:
+    async def ApplyChange(
+        self, request: h.ApplyChangeRequest, context: Context
+    ) -> h.ApplyChangeReply:
         self.service.leadership.require()  # a follower says so before parsing anything
         changes = codec.changes_from_proto(request.changes)
         expected = request.expected_version if request.HasField("expected_version") else None
         done = await self.service.apply_change(
-            changes, expected_version=expected, actor=codec.actor_text(request.actor),
-            request_id=request.request_id)
+            changes,
+            expected_version=expected,
+            actor=codec.actor_text(request.actor),
+            request_id=request.request_id,
+        )
         return h.ApplyChangeReply(version=done.version, change_id=done.change_id)
 
     @grpc_errors
-    async def ImportProvince(self, request: h.ImportProvinceRequest,
-                             context: Context) -> h.ApplyChangeReply:
+    async def ImportProvince(
+        self, request: h.ImportProvinceRequest, context: Context
+    ) -> h.ApplyChangeReply:
         self.service.leadership.require()
         expected = request.expected_version if request.HasField("expected_version") else None
         done = await self.service.import_province(
-            request.toml, actor=codec.actor_text(request.actor), request_id=request.request_id,
-            expected_version=expected)
+            request.toml,
+            actor=codec.actor_text(request.actor),
+            request_id=request.request_id,
+            expected_version=expected,
+        )
         assert done is not None
         return h.ApplyChangeReply(version=done.version, change_id=done.change_id)
 
     @grpc_errors
-    async def ListEntities(self, request: h.ListEntitiesRequest,
-                           context: Context) -> h.ListEntitiesReply:
+    async def ListEntities(
+        self, request: h.ListEntitiesRequest, context: Context
+    ) -> h.ListEntitiesReply:
         kind = codec.kind_of(request.kind, "kind")
         version, items = await self.service.list_entities(kind)
-        return h.ListEntitiesReply(version=version,
-                                   entities_json=[canonical_json(e) for _, e in items],
-                                   entity_ids=[i for i, _ in items])
+        return h.ListEntitiesReply(
+            version=version,
+            entities_json=[canonical_json(e) for _, e in items],
+            entity_ids=[i for i, _ in items],
+        )
 
 
 def directory_service(service: DirectoryService) -> ServedService:

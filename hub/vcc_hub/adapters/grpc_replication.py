@@ -25,20 +25,32 @@ class ReplicationServicer(hub_pb2_grpc.ReplicationServicer):
         self.clock = clock
 
     @grpc_errors
-    async def GetReplicationStatus(self, request: h.ReplicationStatusRequest,
-                                   context: Ctx) -> h.ReplicationStatus:
+    async def GetReplicationStatus(
+        self, request: h.ReplicationStatusRequest, context: Ctx
+    ) -> h.ReplicationStatus:
         site = request.site_id
         if not site:
             raise InvalidInput("give the site to report on", field="site_id")
         now_ms = int(self.clock.now() * 1000)
         tracker = self.consumer.tracker
         if tracker is not None:
-            return h.ReplicationStatus(site_id=site, contiguous_seq=tracker.contiguous(site),
-                                       highest_seq=tracker.highest(site),
-                                       open_gaps=len(tracker.gaps(site)), as_of_ms=now_ms)
+            return h.ReplicationStatus(
+                site_id=site,
+                contiguous_seq=tracker.contiguous(site),
+                highest_seq=tracker.highest(site),
+                open_gaps=len(tracker.gaps(site)),
+                as_of_ms=now_ms,
+            )
         async with self.engine.connect() as conn:
-            contiguous = (await conn.execute(
-                select(t.site_progress.c.contiguous_seq).where(t.site_progress.c.site == site)
-            )).scalar_one_or_none() or 0
-        return h.ReplicationStatus(site_id=site, contiguous_seq=int(contiguous),
-                                   highest_seq=int(contiguous), open_gaps=0, as_of_ms=now_ms)
+            contiguous = (
+                await conn.execute(
+                    select(t.site_progress.c.contiguous_seq).where(t.site_progress.c.site == site)
+                )
+            ).scalar_one_or_none() or 0
+        return h.ReplicationStatus(
+            site_id=site,
+            contiguous_seq=int(contiguous),
+            highest_seq=int(contiguous),
+            open_gaps=0,
+            as_of_ms=now_ms,
+        )

@@ -31,9 +31,13 @@ from vcc_proto.v1 import hub_pb2_grpc
 
 Ctx: TypeAlias = Any
 
-VIEW_NAMES = {h.REPORT_VIEW_PROVINCE: "province", h.REPORT_VIEW_SITE: "site",
-              h.REPORT_VIEW_AGENT: "agent", h.REPORT_VIEW_INTERVAL: "interval",
-              h.REPORT_VIEW_UNSPECIFIED: "province"}
+VIEW_NAMES = {
+    h.REPORT_VIEW_PROVINCE: "province",
+    h.REPORT_VIEW_SITE: "site",
+    h.REPORT_VIEW_AGENT: "agent",
+    h.REPORT_VIEW_INTERVAL: "interval",
+    h.REPORT_VIEW_UNSPECIFIED: "province",
+}
 DAY_MS = 86_400_000
 MAX_REPORT_DAYS = 400  # a year and a bit: this month against the same month last year
 
@@ -47,8 +51,7 @@ def report_range(from_ms: int, to_ms: int, now_ms: int) -> tuple[int, int]:
     if hi <= lo:
         raise InvalidInput("to_at_ms must be after from_at_ms", field="to_at_ms")
     if hi - lo > MAX_REPORT_DAYS * DAY_MS:
-        raise InvalidInput(f"a report covers at most {MAX_REPORT_DAYS} days",
-                           field="from_at_ms")
+        raise InvalidInput(f"a report covers at most {MAX_REPORT_DAYS} days", field="from_at_ms")
     return lo, hi
 
 
@@ -56,31 +59,61 @@ def check_period_ended(period_id: str, now_ms: int) -> None:
     """FAILED_PRECONDITION unless the period is over."""
     _, end = period_bounds_ms(check_period(period_id))
     if end > now_ms:
-        raise Conflict(f"period {period_id} has not ended yet; it can be closed from the "
-                       "first day of the next month", field="period_id")
+        raise Conflict(
+            f"period {period_id} has not ended yet; it can be closed from the "
+            "first day of the next month",
+            field="period_id",
+        )
 
 
-FORMAT_NAMES = {h.REPORT_FORMAT_TABLE: "table", h.REPORT_FORMAT_CSV: "csv",
-                h.REPORT_FORMAT_JSON: "json", h.REPORT_FORMAT_HTML: "html",
-                h.REPORT_FORMAT_UNSPECIFIED: "table"}
+FORMAT_NAMES = {
+    h.REPORT_FORMAT_TABLE: "table",
+    h.REPORT_FORMAT_CSV: "csv",
+    h.REPORT_FORMAT_JSON: "json",
+    h.REPORT_FORMAT_HTML: "html",
+    h.REPORT_FORMAT_UNSPECIFIED: "table",
+}
 
 
 def statement_to_proto(st: Statement) -> h.Statement:
     return h.Statement(
-        period_id=st.period_id, closed=st.closed, closed_at_ms=st.closed_at_ms,
-        entries=[h.SettlementEntry(payer_site_id=e.payer_site_id,
-                                   serving_site_id=e.serving_site_id, calls=e.calls,
-                                   handling_fee_fen=e.handling_fee_fen) for e in st.entries],
-        positions=[h.NetPosition(site_id=p.site_id, receivable_fen=p.receivable_fen,
-                                 payable_fen=p.payable_fen, net_fen=p.net_fen,
-                                 access_fen=p.access_fen) for p in st.positions],
-        calls=st.calls, total_access_fen=st.total_access_fen,
-        total_handling_fee_fen=st.total_handling_fee_fen, adjustments_fen=st.adjustments_fen)
+        period_id=st.period_id,
+        closed=st.closed,
+        closed_at_ms=st.closed_at_ms,
+        entries=[
+            h.SettlementEntry(
+                payer_site_id=e.payer_site_id,
+                serving_site_id=e.serving_site_id,
+                calls=e.calls,
+                handling_fee_fen=e.handling_fee_fen,
+            )
+            for e in st.entries
+        ],
+        positions=[
+            h.NetPosition(
+                site_id=p.site_id,
+                receivable_fen=p.receivable_fen,
+                payable_fen=p.payable_fen,
+                net_fen=p.net_fen,
+                access_fen=p.access_fen,
+            )
+            for p in st.positions
+        ],
+        calls=st.calls,
+        total_access_fen=st.total_access_fen,
+        total_handling_fee_fen=st.total_handling_fee_fen,
+        adjustments_fen=st.adjustments_fen,
+    )
 
 
 class ReportsServicer(hub_pb2_grpc.ReportsServicer):
-    def __init__(self, aggregator: Aggregator, province: Callable[[], Awaitable[Province]],
-                 clock: Clock, sqi_config: SqiConfig) -> None:
+    def __init__(
+        self,
+        aggregator: Aggregator,
+        province: Callable[[], Awaitable[Province]],
+        clock: Clock,
+        sqi_config: SqiConfig,
+    ) -> None:
         self.aggregator = aggregator
         self.province = province
         self.clock = clock
@@ -98,19 +131,40 @@ class ReportsServicer(hub_pb2_grpc.ReportsServicer):
         lo, hi = report_range(request.from_at_ms, request.to_at_ms, now)
         province = await self.province()
         async with self.aggregator.engine.connect() as conn:
-            loaded = await store.load(conn, lo, hi, list(request.site_ids), request.agent_id,
-                                      per_interval_agents=view == "interval")
-        data = build(view, loaded, target_of(province), self.sqi_config,
-                     self.aggregator.config.interval_ms, lo, hi)
-        return h.Report(content=render(data, fmt), content_type=CONTENT_TYPES[fmt],
-                        generated_at_ms=now, data_as_of_ms=loaded.as_of_ms)
+            loaded = await store.load(
+                conn,
+                lo,
+                hi,
+                list(request.site_ids),
+                request.agent_id,
+                per_interval_agents=view == "interval",
+            )
+        data = build(
+            view,
+            loaded,
+            target_of(province),
+            self.sqi_config,
+            self.aggregator.config.interval_ms,
+            lo,
+            hi,
+        )
+        return h.Report(
+            content=render(data, fmt),
+            content_type=CONTENT_TYPES[fmt],
+            generated_at_ms=now,
+            data_as_of_ms=loaded.as_of_ms,
+        )
 
     @grpc_errors
     async def CloseSettlement(self, request: h.SettlementPeriod, context: Ctx) -> h.Statement:
         check_period_ended(request.period_id, int(self.clock.now() * 1000))
-        st = await store.close_period(self.aggregator, request.period_id,
-                                      actor_text(request.actor), await self.province(),
-                                      int(self.clock.now() * 1000))
+        st = await store.close_period(
+            self.aggregator,
+            request.period_id,
+            actor_text(request.actor),
+            await self.province(),
+            int(self.clock.now() * 1000),
+        )
         return statement_to_proto(st)
 
     @grpc_errors
@@ -125,10 +179,17 @@ class ReportsServicer(hub_pb2_grpc.ReportsServicer):
         check_period(request.period_id)
         province = await self.province()
         async with self.aggregator.engine.connect() as conn:
-            diffs = await store.reconcile(conn, request.period_id, province,
-                                          self.aggregator.config)
+            diffs = await store.reconcile(conn, request.period_id, province, self.aggregator.config)
         return h.ReconcileReply(
-            period_id=request.period_id, balanced=not diffs,
-            differences=[h.ReconcileDifference(item=d.item, statement_fen=d.statement_fen,
-                                               computed_fen=d.computed_fen, cdr_id=d.cdr_id)
-                         for d in diffs])
+            period_id=request.period_id,
+            balanced=not diffs,
+            differences=[
+                h.ReconcileDifference(
+                    item=d.item,
+                    statement_fen=d.statement_fen,
+                    computed_fen=d.computed_fen,
+                    cdr_id=d.cdr_id,
+                )
+                for d in diffs
+            ],
+        )

@@ -20,35 +20,49 @@ Ctx: TypeAlias = Any  # grpc.aio.ServicerContext (untyped in grpcio)
 
 
 class RoutingServicer(hg.RoutingServicer):
-    def __init__(self, broker: TransferBroker, advisor: OverflowAdvisor,
-                 province: Callable[[], Awaitable[Province]]) -> None:
+    def __init__(
+        self,
+        broker: TransferBroker,
+        advisor: OverflowAdvisor,
+        province: Callable[[], Awaitable[Province]],
+    ) -> None:
         self.broker = broker
         self.advisor = advisor
         self.province = province
 
     @grpc_errors
-    async def BrokerTransfer(self, request: h.BrokerTransferRequest, context: Ctx) -> c.TransferResult:
-        return await self.broker.broker(request.request_id, request.context,
-                                        request.from_site_id, request.target)
+    async def BrokerTransfer(
+        self, request: h.BrokerTransferRequest, context: Ctx
+    ) -> c.TransferResult:
+        return await self.broker.broker(
+            request.request_id, request.context, request.from_site_id, request.target
+        )
 
     @grpc_errors
-    async def AdviseOverflow(self, request: h.AdviseOverflowRequest, context: Ctx) -> h.OverflowAdvice:
-        advice = self.advisor.advise(await self.province(), request.site_id,
-                                     request.business_id, request.local_ewt_ms)
-        return h.OverflowAdvice(advised_site_id=advice.advised_site_id,
-                                predicted_ewt_ms=advice.predicted_ewt_ms, reason=advice.reason)
+    async def AdviseOverflow(
+        self, request: h.AdviseOverflowRequest, context: Ctx
+    ) -> h.OverflowAdvice:
+        advice = self.advisor.advise(
+            await self.province(), request.site_id, request.business_id, request.local_ewt_ms
+        )
+        return h.OverflowAdvice(
+            advised_site_id=advice.advised_site_id,
+            predicted_ewt_ms=advice.predicted_ewt_ms,
+            reason=advice.reason,
+        )
 
     @grpc_errors
-    async def ReportQueueFigures(self, request: h.ReportQueueFiguresRequest,
-                                 context: Ctx) -> h.ReportQueueFiguresReply:
-        self.advisor.report(await self.province(), request.site_id,
-                            [figures_from_proto(f) for f in request.figures])
+    async def ReportQueueFigures(
+        self, request: h.ReportQueueFiguresRequest, context: Ctx
+    ) -> h.ReportQueueFiguresReply:
+        self.advisor.report(
+            await self.province(), request.site_id, [figures_from_proto(f) for f in request.figures]
+        )
         return h.ReportQueueFiguresReply()
 
     @grpc_errors
     async def GetBoard(self, request: h.GetBoardRequest, context: Ctx) -> h.Board:
-        board = board_to_proto(self.advisor.board(await self.province(),
-                                                  list(request.site_ids)))
+        board = board_to_proto(self.advisor.board(await self.province(), list(request.site_ids)))
         board.as_of_ms = round(time.time() * 1000)
         return board
 

@@ -35,8 +35,9 @@ class ProvinceWorkOrdersServicer(hg.ProvinceWorkOrdersServicer):
         return site_id
 
     @grpc_errors
-    async def ListOrders(self, request: h.ListProvinceOrdersRequest,
-                         context: Ctx) -> s.ListWorkOrdersReply:
+    async def ListOrders(
+        self, request: h.ListProvinceOrdersRequest, context: Ctx
+    ) -> s.ListWorkOrdersReply:
         if not 0 <= request.limit <= MAX_LIMIT:
             raise InvalidInput(f"must be within 0..{MAX_LIMIT}", field="limit")
         site = self._site(request.owner_site_id)
@@ -48,10 +49,12 @@ class ProvinceWorkOrdersServicer(hg.ProvinceWorkOrdersServicer):
         return s.ListWorkOrdersReply(orders=[order_msg(o) for o in orders[-limit:]])
 
     @grpc_errors
-    async def GetFigures(self, request: h.ProvinceFiguresRequest,
-                         context: Ctx) -> s.WorkOrderFiguresReply:
+    async def GetFigures(
+        self, request: h.ProvinceFiguresRequest, context: Ctx
+    ) -> s.WorkOrderFiguresReply:
         site = self._site(request.owner_site_id)
         now_ms = int(self.clock.now() * 1000)
         rows = await province_figures(self.engine, now_ms, site)
-        return s.WorkOrderFiguresReply(figures=[figure_msg(f) for f in [*rows, total(rows)]],
-                                       as_of_ms=now_ms)
+        return s.WorkOrderFiguresReply(
+            figures=[figure_msg(f) for f in [*rows, total(rows)]], as_of_ms=now_ms
+        )

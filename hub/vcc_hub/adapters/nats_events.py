@@ -71,16 +71,21 @@ SUBJECT_FILTER = SITE_EVENTS_SUBJECTS
 MAX_REPAIR_RANGE = MAX_REPUBLISH_RANGE
 
 APPLIED = Counter("vcc_hub_events_applied_total", "Site events applied at the hub", ["site"])
-DUPLICATES = Counter("vcc_hub_events_duplicate_total",
-                     "Site events delivered again and dropped by the inbox", ["site"])
+DUPLICATES = Counter(
+    "vcc_hub_events_duplicate_total",
+    "Site events delivered again and dropped by the inbox",
+    ["site"],
+)
 OPEN_GAPS = Gauge("vcc_hub_open_gaps", "Missing ranges above the contiguous sequence", ["site"])
-CONTIGUOUS = Gauge("vcc_hub_contiguous_seq", "Highest contiguous event sequence applied",
-                   ["site"])
-DEAD_LETTERED = Counter("vcc_hub_events_dead_lettered_total",
-                        "Site events moved to the dead letters (not decodable or not applicable)",
-                        ["site", "reason"])
-REPAIRS = Counter("vcc_hub_gap_repairs_total", "RepublishEvents requests sent to sites",
-                  ["site", "outcome"])
+CONTIGUOUS = Gauge("vcc_hub_contiguous_seq", "Highest contiguous event sequence applied", ["site"])
+DEAD_LETTERED = Counter(
+    "vcc_hub_events_dead_lettered_total",
+    "Site events moved to the dead letters (not decodable or not applicable)",
+    ["site", "reason"],
+)
+REPAIRS = Counter(
+    "vcc_hub_gap_repairs_total", "RepublishEvents requests sent to sites", ["site", "outcome"]
+)
 
 
 class SiteDirectory:
@@ -145,8 +150,10 @@ class EventsConsumer:
         self._asks: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._consume_forever(), name="hub-events"),
-                       asyncio.create_task(self._repair_forever(), name="hub-event-gaps")]
+        self._tasks = [
+            asyncio.create_task(self._consume_forever(), name="hub-events"),
+            asyncio.create_task(self._repair_forever(), name="hub-event-gaps"),
+        ]
 
     async def stop(self) -> None:
         for task in [*self._tasks, *self._asks]:
@@ -186,12 +193,17 @@ class EventsConsumer:
         if self._sub is None:
             async with self._engine.connect() as conn:
                 self.tracker = await load_tracker(conn, self._clock.monotonic())
-            config = ConsumerConfig(durable_name=DURABLE, ack_policy=AckPolicy.EXPLICIT,
-                                    deliver_policy=DeliverPolicy.ALL,
-                                    filter_subject=SUBJECT_FILTER, ack_wait=10.0,
-                                    max_ack_pending=50_000)
+            config = ConsumerConfig(
+                durable_name=DURABLE,
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                filter_subject=SUBJECT_FILTER,
+                ack_wait=10.0,
+                max_ack_pending=50_000,
+            )
             self._sub = await self._nats.js.pull_subscribe(
-                SUBJECT_FILTER, durable=DURABLE, stream=SITE_EVENTS_STREAM, config=config)
+                SUBJECT_FILTER, durable=DURABLE, stream=SITE_EVENTS_STREAM, config=config
+            )
             log.info("events: consuming %s as %s", SITE_EVENTS_STREAM, DURABLE)
         sub = self._sub
         try:
@@ -221,8 +233,7 @@ class EventsConsumer:
         except Exception as exc:
             if systemic(exc):
                 raise
-            log.warning("events: a batch of %d failed (%r); applying one by one",
-                        len(decoded), exc)
+            log.warning("events: a batch of %d failed (%r); applying one by one", len(decoded), exc)
             for msg, event in decoded:
                 try:
                     await self._commit([event])
@@ -244,7 +255,8 @@ class EventsConsumer:
         token = self._leadership().require()
         now_ms = int(self._clock.now() * 1000)
         new = await run_transaction(
-            self._engine, lambda conn: apply_batch(conn, token, events, tracker, now_ms))
+            self._engine, lambda conn: apply_batch(conn, token, events, tracker, now_ms)
+        )
         now = self._clock.monotonic()
         fresh_ids = {e.event_id for e in new}
         debug = log.isEnabledFor(logging.DEBUG)
@@ -267,8 +279,7 @@ class EventsConsumer:
             CONTIGUOUS.labels(site).set(tracker.contiguous(site))
             OPEN_GAPS.labels(site).set(len(tracker.gaps(site)))
 
-    async def _refuse(self, msg: Msg, reason: str, exc: Exception,
-                      event: SiteEvent | None) -> None:
+    async def _refuse(self, msg: Msg, reason: str, exc: Exception, event: SiteEvent | None) -> None:
         """An event that cannot be decoded or applied: delivered again later, until the
         last allowed delivery moves it to the dead letters and acknowledges it. A dead
         letter whose envelope named its site and sequence counts as seen (the sequence
@@ -276,16 +287,22 @@ class EventsConsumer:
         to gap repair, which gets the site's own copy of that sequence."""
         deliveries = msg.metadata.num_delivered or 1
         if deliveries < MAX_DELIVERIES:
-            log.warning("events: refused a message on %s (%s, delivery %d of %d): %s",
-                        msg.subject, reason, deliveries, MAX_DELIVERIES, exc)
+            log.warning(
+                "events: refused a message on %s (%s, delivery %d of %d): %s",
+                msg.subject,
+                reason,
+                deliveries,
+                MAX_DELIVERIES,
+                exc,
+            )
             with contextlib.suppress(Exception):
                 await msg.nak(delay=REDELIVER_DELAY_S)
             return
         site = (event.site if event is not None else "") or (
-            (msg.headers or {}).get(SITE_HEADER) or site_of_subject(msg.subject))
+            (msg.headers or {}).get(SITE_HEADER) or site_of_subject(msg.subject)
+        )
         now_ms = int(self._clock.now() * 1000)
-        await publish_dead_letter(self._nats.js, msg, site, reason, str(exc), deliveries,
-                                  now_ms)
+        await publish_dead_letter(self._nats.js, msg, site, reason, str(exc), deliveries, now_ms)
         if event is not None:
             try:
                 await self._mark_dead(event, now_ms)
@@ -293,11 +310,21 @@ class EventsConsumer:
                 if systemic(mark_exc):
                     raise
                 # e.g. an ID too long for the inbox: the letter is kept, the gap stays
-                log.error("events: could not record dead-lettered %s #%d as seen: %r",
-                          event.site, event.seq, mark_exc)
+                log.error(
+                    "events: could not record dead-lettered %s #%d as seen: %r",
+                    event.site,
+                    event.seq,
+                    mark_exc,
+                )
         DEAD_LETTERED.labels(site, reason).inc()
-        log.error("events: moved a message on %s to %s after %d deliveries (%s): %s",
-                  msg.subject, DEAD_LETTER_STREAM, deliveries, reason, exc)
+        log.error(
+            "events: moved a message on %s to %s after %d deliveries (%s): %s",
+            msg.subject,
+            DEAD_LETTER_STREAM,
+            deliveries,
+            reason,
+            exc,
+        )
         with contextlib.suppress(Exception):
             await msg.ack()
 
@@ -307,7 +334,8 @@ class EventsConsumer:
         token = self._leadership().require()
         mark = DeadMark(event.site, event.seq, event.event_id, max(0, event.at_ms))
         new = await run_transaction(
-            self._engine, lambda conn: mark_dead(conn, token, [mark], tracker, now_ms))
+            self._engine, lambda conn: mark_dead(conn, token, [mark], tracker, now_ms)
+        )
         now = self._clock.monotonic()
         for m in new:
             tracker.observe(m.site, m.seq, now)
@@ -345,19 +373,31 @@ class EventsConsumer:
             endpoint = await self._sites.endpoint(site)
             channel = self._channels.get(endpoint)
             reply = await sg.RemoteStub(channel).RepublishEvents(
-                s.RepublishEventsRequest(from_seq=gap.first, to_seq=last), timeout=10.0)
-            log.info("events: asked %s to re-publish %d..%d: %d sent (lowest held %d)",
-                     site, gap.first, last, reply.count, reply.lowest_held_seq)
+                s.RepublishEventsRequest(from_seq=gap.first, to_seq=last), timeout=10.0
+            )
+            log.info(
+                "events: asked %s to re-publish %d..%d: %d sent (lowest held %d)",
+                site,
+                gap.first,
+                last,
+                reply.count,
+                reply.lowest_held_seq,
+            )
             if reply.lowest_held_seq > gap.first:
-                log.error("events: site %s no longer holds %d..%d; those events are lost",
-                          site, gap.first, min(last, reply.lowest_held_seq - 1))
+                log.error(
+                    "events: site %s no longer holds %d..%d; those events are lost",
+                    site,
+                    gap.first,
+                    min(last, reply.lowest_held_seq - 1),
+                )
             REPAIRS.labels(site, "ok").inc()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             REPAIRS.labels(site, "failed").inc()
-            log.warning("events: could not ask %s to re-publish %d..%d: %s",
-                        site, gap.first, last, exc)
+            log.warning(
+                "events: could not ask %s to re-publish %d..%d: %s", site, gap.first, last, exc
+            )
         finally:
             self._repairing.discard((site, gap.first))
 
@@ -365,8 +405,16 @@ class EventsConsumer:
 def systemic(exc: BaseException) -> bool:
     """A failure of the database, the broker or leadership, not of the events applied:
     the batch waits (nothing is refused or dead-lettered for it)."""
-    if isinstance(exc, Fenced | NotLeader | Unavailable | OSError | TimeoutError
-                  | OperationalError | InterfaceError):
+    if isinstance(
+        exc,
+        Fenced
+        | NotLeader
+        | Unavailable
+        | OSError
+        | TimeoutError
+        | OperationalError
+        | InterfaceError,
+    ):
         return True
     return bool(getattr(exc, "connection_invalidated", False))
 

@@ -50,17 +50,25 @@ R = c.TransferResult
 KEEP_ANSWERS = 10_000
 DEADLINE_MARGIN_S = 0.5  # the target's deadline is this much shorter than the broker's timer
 
-TRANSFERS = Counter("vcc_hub_transfers_total", "Cross-site transfers brokered, by outcome",
-                    ["outcome"])
-BROKER_SECONDS = Histogram("vcc_hub_transfer_broker_seconds",
-                           "From a transfer request to the target site's answer",
-                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+TRANSFERS = Counter(
+    "vcc_hub_transfers_total", "Cross-site transfers brokered, by outcome", ["outcome"]
+)
+BROKER_SECONDS = Histogram(
+    "vcc_hub_transfer_broker_seconds",
+    "From a transfer request to the target site's answer",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 
 
 class TransferBroker:
-    def __init__(self, province: Callable[[], Awaitable[Province]], sites: SiteEndpoints,
-                 clock: Clock, accept_timeout_s: float | None = None,
-                 on_outcome: Callable[[TransferOutcome, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        province: Callable[[], Awaitable[Province]],
+        sites: SiteEndpoints,
+        clock: Clock,
+        accept_timeout_s: float | None = None,
+        on_outcome: Callable[[TransferOutcome, str], None] | None = None,
+    ) -> None:
         self._province = province
         self._on_outcome = on_outcome  # told every outcome (the overflow advisor's suppression)
         self._sites = sites
@@ -73,8 +81,9 @@ class TransferBroker:
         with contextlib.suppress(Exception):
             await self._channels.close()
 
-    async def broker(self, request_id: str, context: c.CallContext, from_site: str,
-                     target: c.TransferTarget) -> R:
+    async def broker(
+        self, request_id: str, context: c.CallContext, from_site: str, target: c.TransferTarget
+    ) -> R:
         """Validate, then ask the target; a repeated request ID gets the first answer."""
         province = await self._province()
         ctx, target_site = self._validate(province, context, from_site, target)
@@ -92,10 +101,13 @@ class TransferBroker:
                 self._answers.pop(key, None)
             raise
 
-    def _validate(self, province: Province, context: c.CallContext, from_site: str,
-                  target: c.TransferTarget) -> tuple[c.CallContext, str]:
-        for name, value, prefix in (("context.call_id", context.call_id, "call"),
-                                    ("context.new_leg_id", context.new_leg_id, "leg")):
+    def _validate(
+        self, province: Province, context: c.CallContext, from_site: str, target: c.TransferTarget
+    ) -> tuple[c.CallContext, str]:
+        for name, value, prefix in (
+            ("context.call_id", context.call_id, "call"),
+            ("context.new_leg_id", context.new_leg_id, "leg"),
+        ):
             try:
                 if id_prefix(value) != prefix:
                     raise ValueError(value)
@@ -114,37 +126,42 @@ class TransferBroker:
         try:
             business = province.business(business_id)
         except NotFound:
-            raise NotFound(f"unknown business {business_id!r}",
-                           field="target.business_id") from None
+            raise NotFound(
+                f"unknown business {business_id!r}", field="target.business_id"
+            ) from None
         skill = target.skill_id if what == "skill_id" else ""
         if skill and skill not in {sk.id for sk in province.skills}:
             raise NotFound(f"unknown skill {skill!r}", field="target.skill_id")
         if not site:  # the hub chooses: the nearest other site that accepts the business
             candidates = [x for x in business.accepting_sites if x != from_site]
             if not candidates:
-                raise NotFound(f"no other site accepts business {business.id!r}",
-                               field="target.site_id")
+                raise NotFound(
+                    f"no other site accepts business {business.id!r}", field="target.site_id"
+                )
             site = min(candidates, key=lambda x: _distance(province, from_site, x))
         if site not in site_ids:
             raise NotFound(f"unknown site {site!r}", field="target.site_id")
         if site == from_site:
-            raise InvalidInput("the call is already at that site; transfer it locally",
-                               field="target.site_id")
+            raise InvalidInput(
+                "the call is already at that site; transfer it locally", field="target.site_id"
+            )
         out = c.CallContext()
         out.CopyFrom(context)
         out.business_id, out.target_skill_id, out.from_site_id = business.id, skill, from_site
         out.target_agent_id = agent_id
         overflow = context.leg_kind == c.LEG_KIND_OVERFLOW
-        if overflow and context.priority in (c.PRIORITY_CLASS_UNSPECIFIED,
-                                             c.PRIORITY_CLASS_TRANSFERRED):
-            raise InvalidInput("an overflowed call keeps the caller's own priority class",
-                               field="context.priority")
+        if overflow and context.priority in (
+            c.PRIORITY_CLASS_UNSPECIFIED,
+            c.PRIORITY_CLASS_TRANSFERRED,
+        ):
+            raise InvalidInput(
+                "an overflowed call keeps the caller's own priority class", field="context.priority"
+            )
         if not overflow:  # an overflow keeps the caller's own class and place in line
             out.priority = c.PRIORITY_CLASS_TRANSFERRED
         return out, site
 
-    async def _ask(self, province: Province, request_id: str, ctx: c.CallContext,
-                   site: str) -> R:
+    async def _ask(self, province: Province, request_id: str, ctx: c.CallContext, site: str) -> R:
         started = time.perf_counter()
         result = await self._ask_target(province, request_id, ctx, site)
         elapsed = time.perf_counter() - started
@@ -152,19 +169,34 @@ class TransferBroker:
         TRANSFERS.labels(outcome).inc()
         if self._on_outcome is not None:
             try:
-                self._on_outcome(TransferOutcome(
-                    ctx.call_id, ctx.business_id, ctx.leg_kind == c.LEG_KIND_OVERFLOW,
-                    result.outcome == R.OUTCOME_ACCEPTED, result.reason), site)
+                self._on_outcome(
+                    TransferOutcome(
+                        ctx.call_id,
+                        ctx.business_id,
+                        ctx.leg_kind == c.LEG_KIND_OVERFLOW,
+                        result.outcome == R.OUTCOME_ACCEPTED,
+                        result.reason,
+                    ),
+                    site,
+                )
             except Exception:
                 log.exception("transfer %s: outcome hook failed", request_id)
         BROKER_SECONDS.observe(elapsed)
-        log.info("transfer %s: call %s %s -> %s: %s%s (%.0f ms)", request_id, ctx.call_id,
-                 ctx.from_site_id, site, outcome,
-                 f" ({result.reason})" if result.reason else "", elapsed * 1000)
+        log.info(
+            "transfer %s: call %s %s -> %s: %s%s (%.0f ms)",
+            request_id,
+            ctx.call_id,
+            ctx.from_site_id,
+            site,
+            outcome,
+            f" ({result.reason})" if result.reason else "",
+            elapsed * 1000,
+        )
         return result
 
-    async def _ask_target(self, province: Province, request_id: str, ctx: c.CallContext,
-                          site: str) -> R:
+    async def _ask_target(
+        self, province: Province, request_id: str, ctx: c.CallContext, site: str
+    ) -> R:
         def refused(reason: str, outcome: int = R.OUTCOME_REFUSED) -> R:
             return R(outcome=outcome, call_id=ctx.call_id, site_id=site, reason=reason)  # type: ignore[arg-type]
 
@@ -177,16 +209,19 @@ class TransferBroker:
         except Unavailable as exc:
             return refused(f"site {site} is not reachable: {exc.message}")
         deadline_ms = int(self._clock.now() * 1000) + int((timeout_s - DEADLINE_MARGIN_S) * 1000)
-        request = s.AcceptTransferRequest(context=ctx, request_id=request_id,
-                                          deadline_ms=deadline_ms)
+        request = s.AcceptTransferRequest(
+            context=ctx, request_id=request_id, deadline_ms=deadline_ms
+        )
         try:
             reply: R = await sg.RemoteStub(self._channel(endpoint)).AcceptTransfer(
-                request, timeout=timeout_s)
+                request, timeout=timeout_s
+            )
         except grpc.aio.AioRpcError as error:
             code = error.code()
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                return refused(f"site {site} did not answer within {timeout_s:g} s",
-                               R.OUTCOME_TIMEOUT)
+                return refused(
+                    f"site {site} did not answer within {timeout_s:g} s", R.OUTCOME_TIMEOUT
+                )
             if code == grpc.StatusCode.UNAVAILABLE:
                 self._sites.forget(site)
                 return refused(f"site {site} is unreachable")
@@ -211,8 +246,10 @@ def _agent_site(province: Province, agent_id: str, site_id: str) -> str:
     if not profile.takes_calls:
         raise NotFound(f"agent {agent_id!r} does not take calls", field="target.agent_id")
     if site_id and site_id != profile.home_site:
-        raise InvalidInput(f"agent {agent_id!r} works at site {profile.home_site}, not "
-                           f"{site_id}", field="target.site_id")
+        raise InvalidInput(
+            f"agent {agent_id!r} works at site {profile.home_site}, not {site_id}",
+            field="target.site_id",
+        )
     return profile.home_site
 
 

@@ -36,8 +36,9 @@ async def start_directory(ctx: HubContext, leadership: Leadership) -> DirectoryC
     def on_version(version: int) -> None:
         ctx.state.directory_version = version
 
-    service = DirectoryService(ctx.engine, leadership, ctx.clock, ctx.nats,
-                               on_version=on_version, encode_delta=delta_bytes)
+    service = DirectoryService(
+        ctx.engine, leadership, ctx.clock, ctx.nats, on_version=on_version, encode_delta=delta_bytes
+    )
     await service.migrate()
     if leadership.is_leader:
         try:

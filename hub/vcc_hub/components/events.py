@@ -18,33 +18,54 @@ from vcc_proto.v1 import hub_pb2_grpc
 
 
 class HubEvents:
-    def __init__(self, consumer: EventsConsumer, servicer: ReplicationServicer,
-                 customers: CustomersServicer, orders: ProvinceWorkOrdersServicer) -> None:
+    def __init__(
+        self,
+        consumer: EventsConsumer,
+        servicer: ReplicationServicer,
+        customers: CustomersServicer,
+        orders: ProvinceWorkOrdersServicer,
+    ) -> None:
         self.consumer = consumer
         self.servicer = servicer
         self.customers = customers
         self.orders = orders
 
     def services(self) -> list[ServedService]:
-        return [ServedService("vcc_proto.v1.Replication", self.servicer,
-                              hub_pb2_grpc.add_ReplicationServicer_to_server),
-                ServedService("vcc_proto.v1.Customers", self.customers,
-                              hub_pb2_grpc.add_CustomersServicer_to_server),
-                ServedService("vcc_proto.v1.ProvinceWorkOrders", self.orders,
-                              hub_pb2_grpc.add_ProvinceWorkOrdersServicer_to_server)]
+        return [
+            ServedService(
+                "vcc_proto.v1.Replication",
+                self.servicer,
+                hub_pb2_grpc.add_ReplicationServicer_to_server,
+            ),
+            ServedService(
+                "vcc_proto.v1.Customers",
+                self.customers,
+                hub_pb2_grpc.add_CustomersServicer_to_server,
+            ),
+            ServedService(
+                "vcc_proto.v1.ProvinceWorkOrders",
+                self.orders,
+                hub_pb2_grpc.add_ProvinceWorkOrdersServicer_to_server,
+            ),
+        ]
 
     async def stop(self) -> None:
         await self.consumer.stop()
 
 
-async def start_events(ctx: HubContext, leadership: Leadership, sites: SiteEndpointSettings,
-                       settings: EventsSettings) -> HubEvents:
+async def start_events(
+    ctx: HubContext, leadership: Leadership, sites: SiteEndpointSettings, settings: EventsSettings
+) -> HubEvents:
     await MIGRATIONS.upgrade(ctx.engine)
     directory = SiteDirectory(list(ctx.config.etcd_endpoints), sites.static_map())
-    consumer = EventsConsumer(ctx.engine, ctx.nats, lambda: leadership, ctx.clock, directory,
-                              grace_s=settings.gap_grace_s)
+    consumer = EventsConsumer(
+        ctx.engine, ctx.nats, lambda: leadership, ctx.clock, directory, grace_s=settings.gap_grace_s
+    )
     LAG.bound_to(site.id for site in ctx.province.sites)  # lag series: one per site
     consumer.start()
-    return HubEvents(consumer, ReplicationServicer(ctx.engine, consumer, ctx.clock),
-                     CustomersServicer(ctx.engine),
-                     ProvinceWorkOrdersServicer(ctx.engine, ctx.province, ctx.clock))
+    return HubEvents(
+        consumer,
+        ReplicationServicer(ctx.engine, consumer, ctx.clock),
+        CustomersServicer(ctx.engine),
+        ProvinceWorkOrdersServicer(ctx.engine, ctx.province, ctx.clock),
+    )

@@ -41,19 +41,30 @@ class ReportsComponent:
         self.servicer = servicer
 
     def services(self) -> list[ServedService]:
-        return [ServedService("vcc_proto.v1.Reports", self.servicer,
-                              hub_pb2_grpc.add_ReportsServicer_to_server)]
+        return [
+            ServedService(
+                "vcc_proto.v1.Reports", self.servicer, hub_pb2_grpc.add_ReportsServicer_to_server
+            )
+        ]
 
     async def stop(self) -> None:
         await self.aggregator.stop()
 
 
-async def start_reports(ctx: HubContext, leadership: Leadership, directory: DirectoryService,
-                        settings: ReportsSettings) -> ReportsComponent:
+async def start_reports(
+    ctx: HubContext, leadership: Leadership, directory: DirectoryService, settings: ReportsSettings
+) -> ReportsComponent:
     await MIGRATIONS.upgrade(ctx.engine)
     province = ProvinceCache(ctx.province, directory)
-    aggregator = Aggregator(ctx.engine, lambda: leadership, ctx.clock, province,
-                            settings.stats_config(), poll_s=settings.poll_s)
+    aggregator = Aggregator(
+        ctx.engine,
+        lambda: leadership,
+        ctx.clock,
+        province,
+        settings.stats_config(),
+        poll_s=settings.poll_s,
+    )
     aggregator.start()
-    return ReportsComponent(aggregator, ReportsServicer(aggregator, province, ctx.clock,
-                                                        settings.sqi_config()))
+    return ReportsComponent(
+        aggregator, ReportsServicer(aggregator, province, ctx.clock, settings.sqi_config())
+    )

@@ -42,8 +42,9 @@ class CurrentProvince:
                     self._province = validate(snap.document, f"directory v{snap.version}")
                     self._version = snap.version
             except Exception as exc:  # keep routing on the last good version
-                log.warning("routing: cannot read the directory (%s); using version %d",
-                            exc, self._version)
+                log.warning(
+                    "routing: cannot read the directory (%s); using version %d", exc, self._version
+                )
         return self._province
 
 
@@ -59,11 +60,19 @@ class RoutingComponent:
         await self.broker.close()
 
 
-def start_routing(ctx: HubContext, directory: DirectoryService, sites: SiteEndpointSettings,
-                  settings: RoutingSettings) -> RoutingComponent:
+def start_routing(
+    ctx: HubContext,
+    directory: DirectoryService,
+    sites: SiteEndpointSettings,
+    settings: RoutingSettings,
+) -> RoutingComponent:
     province = CurrentProvince(ctx, directory)
     advisor = OverflowAdvisor()
-    broker = TransferBroker(province, sites.endpoints(ctx.config.etcd_endpoints), ctx.clock,
-                            settings.transfer_accept_timeout_s,
-                            on_outcome=advisor.transfer_outcome)
+    broker = TransferBroker(
+        province,
+        sites.endpoints(ctx.config.etcd_endpoints),
+        ctx.clock,
+        settings.transfer_accept_timeout_s,
+        on_outcome=advisor.transfer_outcome,
+    )
     return RoutingComponent(broker, RoutingServicer(broker, advisor, province))

@@ -132,8 +132,14 @@ class OverflowAdvisor:
         if not outcome.overflow or outcome.accepted:
             return
         self._lost[(site, outcome.business_id)] = self._clock()
-        log.info("overflow of call %s to %s not accepted (%s): %s suppressed for %s",
-                 outcome.call_id, site, outcome.reason, site, outcome.business_id)
+        log.info(
+            "overflow of call %s to %s not accepted (%s): %s suppressed for %s",
+            outcome.call_id,
+            site,
+            outcome.reason,
+            site,
+            outcome.business_id,
+        )
 
     def expected_wait_ms(self, held: _Held) -> float:
         """The site's expected wait for one more call, counting calls advised to it since
@@ -146,8 +152,9 @@ class OverflowAdvisor:
             return 0.0
         return (pending - f.agents_ready + 1) * f.aht_ms / staffed
 
-    def advise(self, province: Province, site_id: str, business_id: str,
-               local_ewt_ms: int) -> Advice:
+    def advise(
+        self, province: Province, site_id: str, business_id: str, local_ewt_ms: int
+    ) -> Advice:
         """Advice for a call waiting at ``site_id`` with expected wait ``local_ewt_ms``."""
         province.site(site_id)
         try:
@@ -185,8 +192,13 @@ class OverflowAdvisor:
             return Advice(reason=why)
         _, site, predicted, held = best
         if predicted + margin_ms > local_ewt_ms:
-            return Advice(reason=f"no site beats the local wait by {margin_ms} ms "
-                                 f"(best {site}: {predicted:.0f} ms after transfer cost)")
+            return Advice(
+                reason=f"no site beats the local wait by {margin_ms} ms "
+                f"(best {site}: {predicted:.0f} ms after transfer cost)"
+            )
         held.advised += 1
-        return Advice(site, round(predicted),
-                      f"{site} expects {predicted:.0f} ms against {local_ewt_ms} ms here")
+        return Advice(
+            site,
+            round(predicted),
+            f"{site} expects {predicted:.0f} ms against {local_ewt_ms} ms here",
+        )

@@ -95,9 +95,14 @@ class ChargeSums:
 CHARGE_SUM_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ChargeSums))
 
 
-def statement_from_sums(period_id: str, sums: Mapping[PairKey, ChargeSums],
-                        sites: Iterable[str] = (), *, closed: bool = False,
-                        closed_at_ms: int = 0) -> Statement:
+def statement_from_sums(
+    period_id: str,
+    sums: Mapping[PairKey, ChargeSums],
+    sites: Iterable[str] = (),
+    *,
+    closed: bool = False,
+    closed_at_ms: int = 0,
+) -> Statement:
     """The statement :func:`vcc_domain.rating.build_statement` gives for the charges
     whose sums per (serving site, home site) are ``sums`` (all settled in ``period_id``)."""
     st = Statement(period_id, closed, closed_at_ms)
@@ -139,16 +144,17 @@ def by_pair(sums: Mapping[ChargeKey, ChargeSums]) -> dict[PairKey, ChargeSums]:
     return out
 
 
-def sum_charges(charges: Iterable[Charge], bucket_ms: int = DAY_MS,
-                ) -> dict[ChargeKey, ChargeSums]:
+def sum_charges(
+    charges: Iterable[Charge],
+    bucket_ms: int = DAY_MS,
+) -> dict[ChargeKey, ChargeSums]:
     """Charges summed per serving site × home site × period × bucket of arrival
     (Beijing days, or fixed buckets of ``bucket_ms``)."""
     out: dict[ChargeKey, ChargeSums] = {}
     for ch in charges:
         at = ch.arrival_at_ms
         start = day_start(at) if bucket_ms == DAY_MS else at - at % bucket_ms
-        out.setdefault((ch.site_id, ch.home_site, ch.period_id, start),
-                       ChargeSums()).add_charge(ch)
+        out.setdefault((ch.site_id, ch.home_site, ch.period_id, start), ChargeSums()).add_charge(ch)
     return out
 
 
@@ -166,8 +172,10 @@ _FIGURES = attrgetter(*FIGURE_FIELDS)
 _AGENTS = attrgetter(*AGENT_FIELDS)
 
 
-def _sum_by(items: Iterable[tuple[Any, Any]], get: Callable[[Any], tuple[int, ...]],
-            ) -> dict[Any, list[int]]:
+def _sum_by(
+    items: Iterable[tuple[Any, Any]],
+    get: Callable[[Any], tuple[int, ...]],
+) -> dict[Any, list[int]]:
     """Field-wise sums of ``(key, value)`` pairs per key (as lists; fast for many keys)."""
     out: dict[Any, list[int]] = {}
     for key, value in items:
@@ -176,21 +184,26 @@ def _sum_by(items: Iterable[tuple[Any, Any]], get: Callable[[Any], tuple[int, ..
     return out
 
 
-def rollups_of(stats: Mapping[StatKey, Figures], agents: Mapping[AgentKey, AgentFigures],
-               charges: Iterable[Charge]) -> Rollups:
+def rollups_of(
+    stats: Mapping[StatKey, Figures],
+    agents: Mapping[AgentKey, AgentFigures],
+    charges: Iterable[Charge],
+) -> Rollups:
     """The roll-ups of interval aggregates and charges (of one aggregation step, or all)."""
     r = Rollups()
-    days = _sum_by((((site, biz, tier, day_start(start)), f)
-                    for (site, biz, tier, start), f in stats.items()), _FIGURES)
+    days = _sum_by(
+        (((site, biz, tier, day_start(start)), f) for (site, biz, tier, start), f in stats.items()),
+        _FIGURES,
+    )
     r.days = {k: Figures(*v) for k, v in days.items()}
-    sites = _sum_by((((site, start), f) for (site, _b, _t, start), f in stats.items()),
-                    _FIGURES)
+    sites = _sum_by((((site, start), f) for (site, _b, _t, start), f in stats.items()), _FIGURES)
     r.site_intervals = {k: Figures(*v) for k, v in sites.items()}
-    agent_days = _sum_by((((site, agent, day_start(start)), a)
-                          for (site, agent, start), a in agents.items()), _AGENTS)
+    agent_days = _sum_by(
+        (((site, agent, day_start(start)), a) for (site, agent, start), a in agents.items()),
+        _AGENTS,
+    )
     r.agent_days = {k: AgentFigures(*v) for k, v in agent_days.items()}
-    site_agents = _sum_by((((site, start), a) for (site, _a, start), a in agents.items()),
-                          _AGENTS)
+    site_agents = _sum_by((((site, start), a) for (site, _a, start), a in agents.items()), _AGENTS)
     r.site_agent_intervals = {k: AgentFigures(*v) for k, v in site_agents.items()}
     r.charge_buckets = sum_charges(charges, CHARGE_BUCKET_MS)
     for (site, home, period, start), cs in r.charge_buckets.items():  # a bucket is in a day

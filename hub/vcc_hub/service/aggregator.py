@@ -65,6 +65,7 @@ def target_of(province: Province) -> Callable[[str], SLTarget]:
             return province.tiers.target(tier)
         except KeyError:
             return DEFAULT_TARGET
+
     return target
 
 
@@ -74,15 +75,28 @@ def tariff_of(province: Province) -> Callable[[date], Tariff]:
             return province.tariff_on(day)
         except NotFound:
             return DEFAULT_TARIFF
+
     return tariff
 
 
 def charge_from_row(row: Any) -> Charge:
     m = row._mapping
-    return Charge(m["cdr_id"], m["call_id"], m["site_id"], m["home_site"], m["period_id"],
-                  int(m["arrival_at_ms"]), int(m["duration_ms"]), int(m["access_units"]),
-                  int(m["access_fen"]), int(m["handled_ms"]), int(m["handling_fee_fen"]),
-                  m["tariff_version"], bool(m["adjustment"]), m["original_period"])
+    return Charge(
+        m["cdr_id"],
+        m["call_id"],
+        m["site_id"],
+        m["home_site"],
+        m["period_id"],
+        int(m["arrival_at_ms"]),
+        int(m["duration_ms"]),
+        int(m["access_units"]),
+        int(m["access_fen"]),
+        int(m["handled_ms"]),
+        int(m["handling_fee_fen"]),
+        m["tariff_version"],
+        bool(m["adjustment"]),
+        m["original_period"],
+    )
 
 
 CDR_COLUMNS = [ev.cdrs.c[f.name] for f in fields(Cdr)]
@@ -91,28 +105,72 @@ CDR_COLUMNS = [ev.cdrs.c[f.name] for f in fields(Cdr)]
 def cdr_from_row(row: Any) -> Cdr:
     """A :class:`Cdr` from a row of :data:`CDR_COLUMNS` (same values as
     :meth:`Cdr.from_mapping`, without its per-field inspection)."""
-    (call_id, site_id, home_site, entry_site, business_id, tier, outcome, arrival, answered,
-     ended, wait, ring, talk, hold, agent_id, transferred, overflowed, cdr_id) = row
-    return Cdr(call_id or "", site_id or "", home_site or "", entry_site or "",
-               business_id or "", tier or "", outcome or "", int(arrival or 0),
-               int(answered or 0), int(ended or 0), int(wait or 0), int(ring or 0),
-               int(talk or 0), int(hold or 0), agent_id or "", bool(transferred),
-               bool(overflowed), cdr_id or "")
+    (
+        call_id,
+        site_id,
+        home_site,
+        entry_site,
+        business_id,
+        tier,
+        outcome,
+        arrival,
+        answered,
+        ended,
+        wait,
+        ring,
+        talk,
+        hold,
+        agent_id,
+        transferred,
+        overflowed,
+        cdr_id,
+    ) = row
+    return Cdr(
+        call_id or "",
+        site_id or "",
+        home_site or "",
+        entry_site or "",
+        business_id or "",
+        tier or "",
+        outcome or "",
+        int(arrival or 0),
+        int(answered or 0),
+        int(ended or 0),
+        int(wait or 0),
+        int(ring or 0),
+        int(talk or 0),
+        int(hold or 0),
+        agent_id or "",
+        bool(transferred),
+        bool(overflowed),
+        cdr_id or "",
+    )
 
 
 HELD_CHARGES = select(t.call_charges.c.call_id).where(
     t.call_charges.c.site_id == bindparam("site"),
-    t.call_charges.c.call_id.in_(bindparam("ids", expanding=True)))
+    t.call_charges.c.call_id.in_(bindparam("ids", expanding=True)),
+)
 
 
 def charge_row(ch: Charge, rated_at_ms: int) -> dict[str, Any]:
-    return {"cdr_id": ch.cdr_id, "call_id": ch.call_id, "site_id": ch.site_id,
-            "home_site": ch.home_site, "period_id": ch.period_id,
-            "arrival_at_ms": ch.arrival_at_ms, "duration_ms": ch.duration_ms,
-            "access_units": ch.access_units, "access_fen": ch.access_fen,
-            "handled_ms": ch.handled_ms, "handling_fee_fen": ch.handling_fee_fen,
-            "tariff_version": ch.tariff_version, "adjustment": ch.adjustment,
-            "original_period": ch.original_period, "rated_at_ms": rated_at_ms}
+    return {
+        "cdr_id": ch.cdr_id,
+        "call_id": ch.call_id,
+        "site_id": ch.site_id,
+        "home_site": ch.home_site,
+        "period_id": ch.period_id,
+        "arrival_at_ms": ch.arrival_at_ms,
+        "duration_ms": ch.duration_ms,
+        "access_units": ch.access_units,
+        "access_fen": ch.access_fen,
+        "handled_ms": ch.handled_ms,
+        "handling_fee_fen": ch.handling_fee_fen,
+        "tariff_version": ch.tariff_version,
+        "adjustment": ch.adjustment,
+        "original_period": ch.original_period,
+        "rated_at_ms": rated_at_ms,
+    }
 
 
 async def closed_periods(conn: AsyncConnection) -> set[str]:
@@ -125,8 +183,15 @@ async def cursors(conn: AsyncConnection) -> dict[str, int]:
 
 
 class Aggregator:
-    def __init__(self, engine: AsyncEngine, leadership: Callable[[], Leadership], clock: Clock,
-                 province: ProvinceSource, config: StatsConfig, poll_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        leadership: Callable[[], Leadership],
+        clock: Clock,
+        province: ProvinceSource,
+        config: StatsConfig,
+        poll_s: float = 0.5,
+    ) -> None:
         self.engine = engine
         self.leadership = leadership
         self.clock = clock
@@ -173,8 +238,12 @@ class Aggregator:
         province = await self.province()
         async with self.lock, self.engine.begin() as conn:
             await advance_fence(conn, token)
-            progress = {r.site: int(r.contiguous_seq) for r in await conn.execute(
-                select(ev.site_progress.c.site, ev.site_progress.c.contiguous_seq))}
+            progress = {
+                r.site: int(r.contiguous_seq)
+                for r in await conn.execute(
+                    select(ev.site_progress.c.site, ev.site_progress.c.contiguous_seq)
+                )
+            }
             held = await cursors(conn)
             covered = 0
             for site, contiguous in sorted(progress.items()):
@@ -186,55 +255,101 @@ class Aggregator:
                 covered += upto - start
             return covered
 
-    async def _site_step(self, conn: AsyncConnection, province: Province, site: str,
-                         after: int, upto: int) -> None:
+    async def _site_step(
+        self, conn: AsyncConnection, province: Province, site: str, after: int, upto: int
+    ) -> None:
         now = int(self.clock.now() * 1000)
-        cdrs = [cdr_from_row(r) for r in (await conn.execute(select(*CDR_COLUMNS).where(
-            ev.cdrs.c.site_id == site, ev.cdrs.c.event_seq > after,
-            ev.cdrs.c.event_seq <= upto))).all()]
+        cdrs = [
+            cdr_from_row(r)
+            for r in (
+                await conn.execute(
+                    select(*CDR_COLUMNS).where(
+                        ev.cdrs.c.site_id == site,
+                        ev.cdrs.c.event_seq > after,
+                        ev.cdrs.c.event_seq <= upto,
+                    )
+                )
+            ).all()
+        ]
         stats, agents = aggregate_cdrs(cdrs, target_of(province), self.config)
         sa = ev.agent_states
-        state_rows = [AgentStateRow(site, int(seq), agent, state, int(at))
-                      for seq, agent, state, at in (await conn.execute(
-                          select(sa.c.seq, sa.c.agent_id, sa.c.state, sa.c.at_ms)
-                          .where(sa.c.site == site, sa.c.seq > after, sa.c.seq <= upto))).all()]
+        state_rows = [
+            AgentStateRow(site, int(seq), agent, state, int(at))
+            for seq, agent, state, at in (
+                await conn.execute(
+                    select(sa.c.seq, sa.c.agent_id, sa.c.state, sa.c.at_ms).where(
+                        sa.c.site == site, sa.c.seq > after, sa.c.seq <= upto
+                    )
+                )
+            ).all()
+        ]
         if state_rows:
             ids = sorted({r.agent_id for r in state_rows})
-            open_states = {(r.site, r.agent_id): OpenState(r.state, int(r.at_ms))
-                           for r in await conn.execute(select(t.report_agent_open).where(
-                               t.report_agent_open.c.site == site,
-                               t.report_agent_open.c.agent_id.in_(ids)))}
-            merge_into(agents, aggregate_spans(close_spans(open_states, state_rows),
-                                               self.config))
+            open_states = {
+                (r.site, r.agent_id): OpenState(r.state, int(r.at_ms))
+                for r in await conn.execute(
+                    select(t.report_agent_open).where(
+                        t.report_agent_open.c.site == site, t.report_agent_open.c.agent_id.in_(ids)
+                    )
+                )
+            }
+            merge_into(agents, aggregate_spans(close_spans(open_states, state_rows), self.config))
             ins = insert_for(conn, t.report_agent_open)
-            await conn.execute(ins.on_conflict_do_update(
-                index_elements=["site", "agent_id"],
-                set_={"state": ins.excluded.state, "at_ms": ins.excluded.at_ms}),
-                [{"site": s, "agent_id": a, "state": o.state, "at_ms": o.at_ms}
-                 for (s, a), o in sorted(open_states.items())])
-        await add_sums(conn, t.report_intervals, ["site_id", "business_id", "tier",
-                                                  "interval_start_ms"], FIGURE_FIELDS,
-                       [{"site_id": k[0], "business_id": k[1], "tier": k[2],
-                         "interval_start_ms": k[3], **f.as_dict()}
-                        for k, f in sorted(stats.items())])
-        await add_sums(conn, t.report_agents, ["site_id", "agent_id", "interval_start_ms"],
-                       AGENT_FIELDS,
-                       [{"site_id": k[0], "agent_id": k[1], "interval_start_ms": k[2],
-                         **f.as_dict()} for k, f in sorted(agents.items())])
+            await conn.execute(
+                ins.on_conflict_do_update(
+                    index_elements=["site", "agent_id"],
+                    set_={"state": ins.excluded.state, "at_ms": ins.excluded.at_ms},
+                ),
+                [
+                    {"site": s, "agent_id": a, "state": o.state, "at_ms": o.at_ms}
+                    for (s, a), o in sorted(open_states.items())
+                ],
+            )
+        await add_sums(
+            conn,
+            t.report_intervals,
+            ["site_id", "business_id", "tier", "interval_start_ms"],
+            FIGURE_FIELDS,
+            [
+                {
+                    "site_id": k[0],
+                    "business_id": k[1],
+                    "tier": k[2],
+                    "interval_start_ms": k[3],
+                    **f.as_dict(),
+                }
+                for k, f in sorted(stats.items())
+            ],
+        )
+        await add_sums(
+            conn,
+            t.report_agents,
+            ["site_id", "agent_id", "interval_start_ms"],
+            AGENT_FIELDS,
+            [
+                {"site_id": k[0], "agent_id": k[1], "interval_start_ms": k[2], **f.as_dict()}
+                for k, f in sorted(agents.items())
+            ],
+        )
         charges = await self._new_charges(conn, province, site, cdrs)
         if charges:
-            await conn.execute(insert_for(conn, t.call_charges),
-                               [charge_row(ch, now) for ch in charges])
+            await conn.execute(
+                insert_for(conn, t.call_charges), [charge_row(ch, now) for ch in charges]
+            )
         await add_rollups(conn, rollups_of(stats, agents, charges))
         ins = insert_for(conn, t.report_cursor)
-        await conn.execute(ins.on_conflict_do_update(
-            index_elements=["site"],
-            set_={"seq": ins.excluded.seq, "updated_at_ms": ins.excluded.updated_at_ms},
-            where=t.report_cursor.c.seq < ins.excluded.seq),
-            [{"site": site, "seq": upto, "updated_at_ms": now}])
+        await conn.execute(
+            ins.on_conflict_do_update(
+                index_elements=["site"],
+                set_={"seq": ins.excluded.seq, "updated_at_ms": ins.excluded.updated_at_ms},
+                where=t.report_cursor.c.seq < ins.excluded.seq,
+            ),
+            [{"site": site, "seq": upto, "updated_at_ms": now}],
+        )
 
-    async def _new_charges(self, conn: AsyncConnection, province: Province, site: str,
-                           cdrs: list[Cdr]) -> list[Charge]:
+    async def _new_charges(
+        self, conn: AsyncConnection, province: Province, site: str, cdrs: list[Cdr]
+    ) -> list[Charge]:
         """The charges of ``cdrs`` not yet rated (a CDR reaches the step once, so this is
         all of them; the check keeps charges and their roll-ups equal whatever happens)."""
         if not cdrs:
@@ -242,12 +357,14 @@ class Aggregator:
         held: set[str] = set()
         ids = [c.call_id for c in cdrs]
         for i in range(0, len(ids), 5_000):
-            held.update((await conn.execute(HELD_CHARGES, {
-                "site": site, "ids": ids[i:i + 5_000]})).scalars())
+            held.update(
+                (
+                    await conn.execute(HELD_CHARGES, {"site": site, "ids": ids[i : i + 5_000]})
+                ).scalars()
+            )
         closed = await closed_periods(conn)
         tariff = tariff_of(province)
-        return [settle_into(rate_cdr(c, tariff), closed) for c in cdrs
-                if c.call_id not in held]
+        return [settle_into(rate_cdr(c, tariff), closed) for c in cdrs if c.call_id not in held]
 
 
 def statement_json(data: dict[str, Any]) -> str:

@@ -152,16 +152,29 @@ class DirectoryService:
     async def snapshot(self) -> Snapshot:
         """The latest version and its whole document."""
         async with self.engine.connect() as conn:
-            row = (await conn.execute(
-                select(directory_state.c.version, directory_state.c.doc_hash)
-                .where(directory_state.c.id == 1))).one()
+            row = (
+                await conn.execute(
+                    select(directory_state.c.version, directory_state.c.doc_hash).where(
+                        directory_state.c.id == 1
+                    )
+                )
+            ).one()
             cached = self._cache
-            if cached is not None and cached.version == row.version \
-                    and cached.doc_hash == row.doc_hash:
+            if (
+                cached is not None
+                and cached.version == row.version
+                and cached.doc_hash == row.doc_hash
+            ):
                 return cached
-            row = (await conn.execute(
-                select(directory_state.c.version, directory_state.c.document,
-                       directory_state.c.doc_hash).where(directory_state.c.id == 1))).one()
+            row = (
+                await conn.execute(
+                    select(
+                        directory_state.c.version,
+                        directory_state.c.document,
+                        directory_state.c.doc_hash,
+                    ).where(directory_state.c.id == 1)
+                )
+            ).one()
         snap = Snapshot(int(row.version), json.loads(row.document), row.doc_hash)
         self._cache = snap
         return snap
@@ -170,15 +183,24 @@ class DirectoryService:
         """Deltas ``since+1, since+2, ...`` without gaps; snapshot_required if compacted."""
         limit = max_deltas if 0 < max_deltas <= DEFAULT_MAX_DELTAS else DEFAULT_MAX_DELTAS
         async with self.engine.connect() as conn:
-            latest = int((await conn.execute(
-                select(directory_state.c.version).where(directory_state.c.id == 1)))
-                .scalar_one())
+            latest = int(
+                (
+                    await conn.execute(
+                        select(directory_state.c.version).where(directory_state.c.id == 1)
+                    )
+                ).scalar_one()
+            )
             if since >= latest:
                 # Ahead of the hub (its database was replaced): only a snapshot helps.
                 return DeltasAnswer([], since > latest, latest)
-            rows = (await conn.execute(
-                select(directory_versions).where(directory_versions.c.version > since)
-                .order_by(directory_versions.c.version).limit(limit))).all()
+            rows = (
+                await conn.execute(
+                    select(directory_versions)
+                    .where(directory_versions.c.version > since)
+                    .order_by(directory_versions.c.version)
+                    .limit(limit)
+                )
+            ).all()
         if not rows or int(rows[0].version) != since + 1:
             return DeltasAnswer([], True, latest)
         deltas = [_delta_of(r) for r in rows]
@@ -222,8 +244,10 @@ class DirectoryService:
         if isinstance(source, str):
             size = len(source.encode("utf-8"))
             if size > MAX_ENTITY_BYTES:
-                raise InvalidInput(f"toml: {size} bytes is over the limit of "
-                                   f"{MAX_ENTITY_BYTES} bytes", field="toml")
+                raise InvalidInput(
+                    f"toml: {size} bytes is over the limit of {MAX_ENTITY_BYTES} bytes",
+                    field="toml",
+                )
             doc = document_from_toml(source, "toml")
         else:
             doc = source
@@ -236,8 +260,9 @@ class DirectoryService:
                 return None
             raise
 
-    async def _commit(self, changes: list[Change], expected: int | None, actor: str,
-                      request_id: str) -> Committed | None:
+    async def _commit(
+        self, changes: list[Change], expected: int | None, actor: str, request_id: str
+    ) -> Committed | None:
         token = self.leadership.require()
         change_id = request_id or new_id("chg")
         async with self._lock:
@@ -247,11 +272,15 @@ class DirectoryService:
                     return found
                 base = await self.snapshot()
                 if expected is not None and base.version != expected:
-                    raise Conflict(f"the directory is at version {base.version}, not "
-                                   f"{expected}; re-read and try again",
-                                   field="expected_version", latest_version=base.version)
+                    raise Conflict(
+                        f"the directory is at version {base.version}, not "
+                        f"{expected}; re-read and try again",
+                        field="expected_version",
+                        latest_version=base.version,
+                    )
                 doc, _province = await asyncio.to_thread(
-                    apply_and_validate, base.document, changes, "directory")
+                    apply_and_validate, base.document, changes, "directory"
+                )
                 try:
                     delta = await self._write(base, doc, changes, change_id, actor, token)
                 except _LostRace:
@@ -271,8 +300,15 @@ class DirectoryService:
                 return Committed(delta.version, change_id)
         raise Conflict("the directory is changing too fast; try again", field="expected_version")
 
-    async def _write(self, base: Snapshot, doc: Document, changes: list[Change],
-                     change_id: str, actor: str, token: int) -> Delta:
+    async def _write(
+        self,
+        base: Snapshot,
+        doc: Document,
+        changes: list[Change],
+        change_id: str,
+        actor: str,
+        token: int,
+    ) -> Delta:
         version = base.version + 1
         text = canonical_json(doc).decode("utf-8")
         digest = document_hash(doc)
@@ -282,23 +318,39 @@ class DirectoryService:
             moved = await conn.execute(
                 update(directory_state)
                 .where(directory_state.c.id == 1, directory_state.c.version == base.version)
-                .values(version=version, document=text, doc_hash=digest))
+                .values(version=version, document=text, doc_hash=digest)
+            )
             if moved.rowcount != 1:
                 raise _LostRace()
-            await conn.execute(insert(directory_versions).values(
-                version=version, change_id=change_id, changes=changes_to_json(changes),
-                doc_hash=digest, actor=actor[:200], at_ms=now_ms, token=token))
+            await conn.execute(
+                insert(directory_versions).values(
+                    version=version,
+                    change_id=change_id,
+                    changes=changes_to_json(changes),
+                    doc_hash=digest,
+                    actor=actor[:200],
+                    at_ms=now_ms,
+                    token=token,
+                )
+            )
             if version > self.keep_versions:
-                await conn.execute(delete(directory_versions).where(
-                    directory_versions.c.version <= version - self.keep_versions))
+                await conn.execute(
+                    delete(directory_versions).where(
+                        directory_versions.c.version <= version - self.keep_versions
+                    )
+                )
         self._cache = Snapshot(version, doc, digest)
         return Delta(version, change_id, changes, digest, actor, now_ms)
 
     async def _find_change(self, change_id: str) -> Committed | None:
         async with self.engine.connect() as conn:
-            version = (await conn.execute(
-                select(directory_versions.c.version)
-                .where(directory_versions.c.change_id == change_id))).scalar_one_or_none()
+            version = (
+                await conn.execute(
+                    select(directory_versions.c.version).where(
+                        directory_versions.c.change_id == change_id
+                    )
+                )
+            ).scalar_one_or_none()
         return None if version is None else Committed(int(version), change_id)
 
     # -- publishing ----------------------------------------------------------------------
@@ -316,23 +368,36 @@ class DirectoryService:
         if nats is None or not nats.ready.is_set() or not nats.connected:
             raise Unavailable("NATS is not connected")
         for delta in deltas:
-            await publish(nats.js, DIRECTORY_SUBJECT, self._encode(delta),
-                          f"dir-{delta.version}", give_up_after_s=give_up_after_s)
+            await publish(
+                nats.js,
+                DIRECTORY_SUBJECT,
+                self._encode(delta),
+                f"dir-{delta.version}",
+                give_up_after_s=give_up_after_s,
+            )
             async with self.engine.begin() as conn:
                 await conn.execute(
                     update(directory_state)
-                    .where(directory_state.c.id == 1,
-                           directory_state.c.published_version < delta.version)
-                    .values(published_version=delta.version))
+                    .where(
+                        directory_state.c.id == 1,
+                        directory_state.c.published_version < delta.version,
+                    )
+                    .values(published_version=delta.version)
+                )
 
     async def republish_pending(self) -> int:
         """Publish every committed version newer than the last one published."""
         async with self.engine.connect() as conn:
-            row = (await conn.execute(
-                select(directory_state.c.version, directory_state.c.published_version)
-                .where(directory_state.c.id == 1))).one()
-            oldest = (await conn.execute(select(func.min(directory_versions.c.version))))\
-                .scalar_one_or_none()
+            row = (
+                await conn.execute(
+                    select(directory_state.c.version, directory_state.c.published_version).where(
+                        directory_state.c.id == 1
+                    )
+                )
+            ).one()
+            oldest = (
+                await conn.execute(select(func.min(directory_versions.c.version)))
+            ).scalar_one_or_none()
         version, published = int(row.version), int(row.published_version)
         if published >= version:
             return 0
@@ -361,16 +426,21 @@ class DirectoryService:
 
     async def import_file_if_empty(self, path: Path) -> Committed | None:
         text = await asyncio.to_thread(path.read_text, encoding="utf-8")
-        committed = await self.import_province(text, actor="operator=hub-start",
-                                               only_if_empty=True)
+        committed = await self.import_province(text, actor="operator=hub-start", only_if_empty=True)
         if committed is not None:
             log.info("directory imported from %s as version %d", path, committed.version)
         return committed
 
 
 def _delta_of(row: Any) -> Delta:
-    return Delta(int(row.version), row.change_id, changes_from_json(row.changes),
-                 row.doc_hash, row.actor, int(row.at_ms))
+    return Delta(
+        int(row.version),
+        row.change_id,
+        changes_from_json(row.changes),
+        row.doc_hash,
+        row.actor,
+        int(row.at_ms),
+    )
 
 
 def _not_published(delta: Delta) -> bytes:
@@ -379,10 +449,8 @@ def _not_published(delta: Delta) -> bytes:
 
 def changes_to_json(changes: Sequence[Change]) -> str:
     """Changes as stored in ``directory_versions.changes``."""
-    return json.dumps([ch.to_dict() for ch in changes], ensure_ascii=False,
-                      separators=(",", ":"))
+    return json.dumps([ch.to_dict() for ch in changes], ensure_ascii=False, separators=(",", ":"))
 
 
 def changes_from_json(text: str) -> list[Change]:
-    return [Change(d["kind"], d["op"], d.get("id", ""), d.get("entity"))
-            for d in json.loads(text)]
+    return [Change(d["kind"], d["op"], d.get("id", ""), d.get("entity")) for d in json.loads(text)]

@@ -42,32 +42,70 @@ def fmt_time(ms: int) -> str:
 
 def _figures_row(f: Figures, acw: AgentFigures | None) -> dict[str, Any]:
     d = derived(f, acw)
-    row: dict[str, Any] = {k: v for k, v in f.as_dict().items()
-                           if k in ("offered", "answered", "abandoned", "short_abandoned",
-                                    "overflow_in", "overflow_out", "transferred")}
+    row: dict[str, Any] = {
+        k: v
+        for k, v in f.as_dict().items()
+        if k
+        in (
+            "offered",
+            "answered",
+            "abandoned",
+            "short_abandoned",
+            "overflow_in",
+            "overflow_out",
+            "transferred",
+        )
+    }
     for k, v in d.items():
         row[k] = None if v is None else round(v, 4)
     return row
 
 
-FIG_COLUMNS = ["offered", "answered", "abandoned", "short_abandoned", "service_level",
-               "asa_s", "aht_s", "avg_talk_s", "avg_acw_s", "avg_ring_s", "transfer_rate",
-               "overflow_in", "overflow_out", "occupancy"]
+FIG_COLUMNS = [
+    "offered",
+    "answered",
+    "abandoned",
+    "short_abandoned",
+    "service_level",
+    "asa_s",
+    "aht_s",
+    "avg_talk_s",
+    "avg_acw_s",
+    "avg_ring_s",
+    "transfer_rate",
+    "overflow_in",
+    "overflow_out",
+    "occupancy",
+]
 
 
-def build(view: str, loaded: Loaded, target_of: Callable[[str], SLTarget],
-          sqi_config: SqiConfig, interval_ms: int, from_ms: int, to_ms: int) -> ReportData:
+def build(
+    view: str,
+    loaded: Loaded,
+    target_of: Callable[[str], SLTarget],
+    sqi_config: SqiConfig,
+    interval_ms: int,
+    from_ms: int,
+    to_ms: int,
+) -> ReportData:
     # one pass over the loaded rows (days or intervals); the rest rolls up these sums
     stats = rollup(loaded.stats, lambda k: (k[0], k[1], k[2]))
     agents = loaded.agents
     by_site_agents = rollup_agents(agents, lambda k: k[0])
-    notes = [f"SQI: {FORMULA}",
-             "Short abandons (queue wait under the threshold) are counted apart and left "
-             "out of service level; calls count in the interval of their arrival."]
+    notes = [
+        f"SQI: {FORMULA}",
+        "Short abandons (queue wait under the threshold) are counted apart and left "
+        "out of service level; calls count in the interval of their arrival.",
+    ]
 
     def site_sqi(site: str | None) -> dict[str, Any]:
-        tiers = dict(sorted(rollup({k: v for k, v in stats.items()
-                                    if site is None or k[0] == site}, lambda k: k[2]).items()))
+        tiers = dict(
+            sorted(
+                rollup(
+                    {k: v for k, v in stats.items() if site is None or k[0] == site}, lambda k: k[2]
+                ).items()
+            )
+        )
         # sorted: the SQI's float sums over tiers do not depend on the order rows were read
         ag = AgentFigures()
         for s, a in by_site_agents.items():
@@ -81,8 +119,12 @@ def build(view: str, loaded: Loaded, target_of: Callable[[str], SLTarget],
     if view == "province":
         by_site = rollup(stats, lambda k: k[0])
         for site in sorted(set(by_site) | set(by_site_agents)):
-            row = {"site": site, **_figures_row(by_site.get(site, Figures()),
-                                                by_site_agents.get(site, AgentFigures()))}
+            row = {
+                "site": site,
+                **_figures_row(
+                    by_site.get(site, Figures()), by_site_agents.get(site, AgentFigures())
+                ),
+            }
             sqi[site] = site_sqi(site)
             row["sqi"] = sqi[site]["value"]
             rows.append(row)
@@ -93,37 +135,67 @@ def build(view: str, loaded: Loaded, target_of: Callable[[str], SLTarget],
         for a in by_site_agents.values():
             all_agents.add(a)
         sqi["PROVINCE"] = site_sqi(None)
-        rows.append({"site": "PROVINCE", **_figures_row(total, all_agents),
-                     "sqi": sqi["PROVINCE"]["value"]})
+        rows.append(
+            {"site": "PROVINCE", **_figures_row(total, all_agents), "sqi": sqi["PROVINCE"]["value"]}
+        )
         columns = ["site", *FIG_COLUMNS, "sqi"]
     elif view == "site":
         for key, f in sorted(stats.items()):
-            rows.append({"site": key[0], "business": key[1], "tier": key[2],
-                         **_figures_row(f, None),
-                         "sl_target": target_of(key[2]).percent / 100})
+            rows.append(
+                {
+                    "site": key[0],
+                    "business": key[1],
+                    "tier": key[2],
+                    **_figures_row(f, None),
+                    "sl_target": target_of(key[2]).percent / 100,
+                }
+            )
         for site in sorted({k[0] for k in stats}):
             sqi[site] = site_sqi(site)
         columns = ["site", "business", "tier", *FIG_COLUMNS, "sl_target"]
     elif view == "agent":
         for (site, agent), a in sorted(rollup_agents(agents, lambda k: (k[0], k[1])).items()):
             handle = a.talk_ms + a.hold_ms + a.acw_ms
-            rows.append({"site": site, "agent": agent, "calls": a.calls,
-                         "handle_s": handle / 1000, "talk_s": a.talk_ms / 1000,
-                         "acw_s": a.acw_ms / 1000, "not_ready_s": a.not_ready_ms / 1000,
-                         "aht_s": round(handle / a.calls / 1000, 3) if a.calls else None,
-                         "occupancy": None if (o := occupancy(a)) is None else round(o, 4)})
-        columns = ["site", "agent", "calls", "handle_s", "talk_s", "acw_s", "not_ready_s",
-                   "aht_s", "occupancy"]
+            rows.append(
+                {
+                    "site": site,
+                    "agent": agent,
+                    "calls": a.calls,
+                    "handle_s": handle / 1000,
+                    "talk_s": a.talk_ms / 1000,
+                    "acw_s": a.acw_ms / 1000,
+                    "not_ready_s": a.not_ready_ms / 1000,
+                    "aht_s": round(handle / a.calls / 1000, 3) if a.calls else None,
+                    "occupancy": None if (o := occupancy(a)) is None else round(o, 4),
+                }
+            )
+        columns = [
+            "site",
+            "agent",
+            "calls",
+            "handle_s",
+            "talk_s",
+            "acw_s",
+            "not_ready_s",
+            "aht_s",
+            "occupancy",
+        ]
     else:
-        ag_int = rollup_agents(_site_agent_intervals(loaded),
-                               lambda k: (k[0], k[1] - k[1] % interval_ms))
+        ag_int = rollup_agents(
+            _site_agent_intervals(loaded), lambda k: (k[0], k[1] - k[1] % interval_ms)
+        )
         for (site, start), f in sorted(_site_series(loaded, interval_ms).items()):
-            rows.append({"site": site, "interval": fmt_time(start), "interval_start_ms": start,
-                         **_figures_row(f, ag_int.get((site, start)))})
+            rows.append(
+                {
+                    "site": site,
+                    "interval": fmt_time(start),
+                    "interval_start_ms": start,
+                    **_figures_row(f, ag_int.get((site, start))),
+                }
+            )
         columns = ["site", "interval", *FIG_COLUMNS]
     charts = _charts(loaded, stats, interval_ms)
-    title = (f"{view.capitalize()} report {fmt_time(from_ms)} – {fmt_time(to_ms)} "
-             f"(Beijing time)")
+    title = f"{view.capitalize()} report {fmt_time(from_ms)} – {fmt_time(to_ms)} (Beijing time)"
     return ReportData(view, title, from_ms, to_ms, columns, rows, sqi, charts, notes)
 
 
@@ -154,8 +226,9 @@ def _settlement(loaded: Loaded) -> Statement:
     return build_statement("range", [replace(c, period_id="range") for c in loaded.charges])
 
 
-def _charts(loaded: Loaded, stats: dict[tuple[str, str, str], Figures],
-            interval_ms: int) -> dict[str, Any]:
+def _charts(
+    loaded: Loaded, stats: dict[tuple[str, str, str], Figures], interval_ms: int
+) -> dict[str, Any]:
     sl: dict[str, list[tuple[int, float]]] = {}
     for (site, start), f in sorted(_site_series(loaded, interval_ms).items()):
         if f.sl_calls:
@@ -163,5 +236,9 @@ def _charts(loaded: Loaded, stats: dict[tuple[str, str, str], Figures],
     volume = {b: f.offered for b, f in sorted(rollup(stats, lambda k: k[1]).items())}
     st = _settlement(loaded)
     positions = {p.site_id: p.net_fen for p in st.positions}
-    return {"service_level": sl, "volume_by_business": volume, "net_positions_fen": positions,
-            "statement": st.as_dict()}
+    return {
+        "service_level": sl,
+        "volume_by_business": volume,
+        "net_positions_fen": positions,
+        "statement": st.as_dict(),
+    }

@@ -40,5 +40,6 @@ directory_versions = Table(
     Column("token", BigInteger, nullable=False),
 )
 
-MIGRATIONS = Migrations(Path(__file__).resolve().parent / "migrations" / "directory",
-                        "hub_directory_alembic_version")
+MIGRATIONS = Migrations(
+    Path(__file__).resolve().parent / "migrations" / "directory", "hub_directory_alembic_version"
+)

@@ -130,5 +130,6 @@ customers = Table(
     Column("event_seq", BigInteger, nullable=False),
 )
 
-MIGRATIONS = Migrations(Path(__file__).resolve().parent / "migrations" / "events",
-                        "hub_events_alembic_version")
+MIGRATIONS = Migrations(
+    Path(__file__).resolve().parent / "migrations" / "events", "hub_events_alembic_version"
+)

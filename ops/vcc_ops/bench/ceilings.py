@@ -66,7 +66,8 @@ async def serve_echo(port: int) -> None:
         return request
 
     handler = grpc.method_handlers_generic_handler(
-        ECHO_SERVICE, {"Echo": grpc.unary_unary_rpc_method_handler(echo)})
+        ECHO_SERVICE, {"Echo": grpc.unary_unary_rpc_method_handler(echo)}
+    )
 
     def add(_servicer: object, server: grpc.aio.Server) -> None:
         server.add_generic_rpc_handlers((handler,))
@@ -80,8 +81,9 @@ async def serve_echo(port: int) -> None:
     await host.stop(grace_s=0.5)
 
 
-async def _echo_load(target: str, seconds: float, channels: int,
-                     concurrency: int) -> tuple[int, float, list[float], int]:
+async def _echo_load(
+    target: str, seconds: float, channels: int, concurrency: int
+) -> tuple[int, float, list[float], int]:
     """``concurrency`` callers back to back for ``seconds``: (calls, span, latencies, errors)."""
     chans = [grpc.aio.insecure_channel(target) for _ in range(channels)]
     calls = [ch.unary_unary(ECHO_METHOD) for ch in chans]
@@ -116,8 +118,9 @@ async def _echo_load(target: str, seconds: float, channels: int,
     return len(latencies), span, sorted(latencies), errors
 
 
-def grpc_echo_ceiling(seconds: float = 5.0, serial_seconds: float = 1.0, channels: int = 4,
-                      concurrency: int = 32) -> dict[str, Any]:
+def grpc_echo_ceiling(
+    seconds: float = 5.0, serial_seconds: float = 1.0, channels: int = 4, concurrency: int = 32
+) -> dict[str, Any]:
     """Start the echo server in its own process and measure it; the figures."""
     from vcc_ops.infra import ManagedProcess, free_port
     from vcc_proto.server import check_health
@@ -125,8 +128,11 @@ def grpc_echo_ceiling(seconds: float = 5.0, serial_seconds: float = 1.0, channel
     with tempfile.TemporaryDirectory(prefix="vcc-ceiling-echo-") as tmp:
         port = free_port()
         target = f"127.0.0.1:{port}"
-        proc = ManagedProcess("grpc-echo", [sys.executable, "-m", "vcc_ops.bench.ceilings",
-                                            "serve-echo", str(port)], Path(tmp) / "echo.out")
+        proc = ManagedProcess(
+            "grpc-echo",
+            [sys.executable, "-m", "vcc_ops.bench.ceilings", "serve-echo", str(port)],
+            Path(tmp) / "echo.out",
+        )
         proc.start()
         try:
             deadline = time.monotonic() + START_TIMEOUT_S
@@ -138,7 +144,8 @@ def grpc_echo_ceiling(seconds: float = 5.0, serial_seconds: float = 1.0, channel
                 time.sleep(0.1)
             _, _, serial, serial_errors = asyncio.run(_echo_load(target, serial_seconds, 1, 1))
             count, span, lat, errors = asyncio.run(
-                _echo_load(target, seconds, channels, concurrency))
+                _echo_load(target, seconds, channels, concurrency)
+            )
         finally:
             proc.stop(timeout=10)
     return {
@@ -149,9 +156,13 @@ def grpc_echo_ceiling(seconds: float = 5.0, serial_seconds: float = 1.0, channel
         "grpc_echo_serial_p99_ms": _ms(_percentile(serial, 0.99)),
         "grpc_echo_calls": count,
         "grpc_echo_errors": errors + serial_errors,
-        "grpc_echo_params": {"seconds": seconds, "serial_seconds": serial_seconds,
-                             "channels": channels, "concurrency": concurrency,
-                             "payload_bytes": 64},
+        "grpc_echo_params": {
+            "seconds": seconds,
+            "serial_seconds": serial_seconds,
+            "channels": channels,
+            "concurrency": concurrency,
+            "payload_bytes": 64,
+        },
     }
 
 
@@ -170,8 +181,13 @@ async def _publish_load(url: str, seconds: float, batch: int) -> dict[str, Any]:
     nc = await connect(url, "bench-ceiling")
     try:
         spec = StreamSpec(SITE_EVENTS_STREAM, (SITE_EVENTS_SUBJECTS,))
-        await ensure_stream(nc.jetstream(), spec.name, list(spec.subjects), replicas=1,
-                            duplicate_window_s=spec.duplicate_window_s)
+        await ensure_stream(
+            nc.jetstream(),
+            spec.name,
+            list(spec.subjects),
+            replicas=1,
+            duplicate_window_s=spec.duplicate_window_s,
+        )
         subject = site_events_subject("KM")
         prefix = nc.new_inbox()
         waiters: dict[str, asyncio.Future[None]] = {}
@@ -187,9 +203,17 @@ async def _publish_load(url: str, seconds: float, batch: int) -> dict[str, Any]:
 
         await nc.subscribe(prefix + ".*", cb=on_ack)
         loop = asyncio.get_running_loop()
-        body = pb.CallQueued(call=pb.CallInfo(
-            call_id="call_x", site_id="KM", business_id="general", tier="ordinary",
-            priority="ordinary", state="queued", agent_id="KM-0001"))
+        body = pb.CallQueued(
+            call=pb.CallInfo(
+                call_id="call_x",
+                site_id="KM",
+                business_id="general",
+                tier="ordinary",
+                priority="ordinary",
+                state="queued",
+                agent_id="KM-0001",
+            )
+        )
         seq = 0
         token = 0
 
@@ -200,8 +224,9 @@ async def _publish_load(url: str, seconds: float, batch: int) -> dict[str, Any]:
             for _ in range(batch):
                 seq += 1
                 token += 1
-                event = site_event("KM", seq, new_id("evt"), "call.queued", "call_x",
-                                   int(time.time() * 1000), body)
+                event = site_event(
+                    "KM", seq, new_id("evt"), "call.queued", "call_x", int(time.time() * 1000), body
+                )
                 reply = f"{prefix}.{token}"
                 future: asyncio.Future[None] = loop.create_future()
                 waiters[reply] = future
@@ -227,8 +252,9 @@ async def _publish_load(url: str, seconds: float, batch: int) -> dict[str, Any]:
             "js_publish_batch_p99_ms": _ms(_percentile(ordered, 0.99)),
             "js_publish_msgs": count,
             "js_publish_refused": refused,
-            "js_publish_msg_bytes": len(encode(site_event("KM", seq, new_id("evt"),
-                                                          "call.queued", "call_x", 0, body))),
+            "js_publish_msg_bytes": len(
+                encode(site_event("KM", seq, new_id("evt"), "call.queued", "call_x", 0, body))
+            ),
         }
     finally:
         await nc.close()
@@ -245,8 +271,12 @@ def js_publish_ceiling(seconds: float = 5.0, batch: int = 1000) -> dict[str, Any
             result = asyncio.run(_publish_load(server.url, seconds, batch))
         finally:
             server.stop()
-    result["js_publish_params"] = {"seconds": seconds, "batch": batch,
-                                   "storage": "file", "sync_interval": "default"}
+    result["js_publish_params"] = {
+        "seconds": seconds,
+        "batch": batch,
+        "storage": "file",
+        "sync_interval": "default",
+    }
     return result
 
 
@@ -300,8 +330,13 @@ def sqlite_ceiling(seconds: float = 3.0, workdir: Path | None = None) -> dict[st
     return {
         "sqlite_commits_per_s": round(count / span, 1),
         "sqlite_raw_commits_per_s": round(raw_count / raw_span, 1),
-        "sqlite_params": {"seconds": seconds, "journal_mode": "WAL", "synchronous": "NORMAL",
-                          "rows_per_commit": 1, "sqlite_version": sqlite3.sqlite_version},
+        "sqlite_params": {
+            "seconds": seconds,
+            "journal_mode": "WAL",
+            "synchronous": "NORMAL",
+            "rows_per_commit": 1,
+            "sqlite_version": sqlite3.sqlite_version,
+        },
     }
 
 

@@ -13,8 +13,12 @@ from vcc_ops.bench.table import bench_table
 from vcc_ops.progress import working
 
 json_file_option = click.option(
-    "--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-    help="Also write the result as JSON to this file.")
+    "--json",
+    "json_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the result as JSON to this file.",
+)
 
 
 def _emit(result: dict[str, Any], json_file: Path | None) -> None:
@@ -33,48 +37,91 @@ def bench() -> None:
 @click.option("--agents", type=int, default=2000, show_default=True)
 @click.option("--waiting", type=int, default=10000, show_default=True, help="Calls kept waiting.")
 @click.option("--businesses", type=int, default=20, show_default=True)
-@click.option("--decisions", type=int, default=50000, show_default=True, help="Timed decisions per run.")
-@click.option("--runs", type=int, default=3, show_default=True, help="Runs; the median is reported.")
+@click.option(
+    "--decisions", type=int, default=50000, show_default=True, help="Timed decisions per run."
+)
+@click.option(
+    "--runs", type=int, default=3, show_default=True, help="Runs; the median is reported."
+)
 @click.option("--seed", type=int, default=1, show_default=True)
 @json_file_option
-def bench_route(agents: int, waiting: int, businesses: int, decisions: int, runs: int, seed: int,
-                json_file: Path | None) -> None:
+def bench_route(
+    agents: int,
+    waiting: int,
+    businesses: int,
+    decisions: int,
+    runs: int,
+    seed: int,
+    json_file: Path | None,
+) -> None:
     """Pure ACD routing decisions: decisions_per_s and decision_p50_ms / decision_p99_ms."""
     from vcc_ops.bench.route import median_of_runs
 
     with working(f"bench route: {runs} run(s)"):
-        result = median_of_runs(runs=runs, agents=agents, waiting=waiting, businesses=businesses,
-                                decisions=decisions, seed=seed)
+        result = median_of_runs(
+            runs=runs,
+            agents=agents,
+            waiting=waiting,
+            businesses=businesses,
+            decisions=decisions,
+            seed=seed,
+        )
     _emit(result, json_file)
 
 
 @bench.command("site")
 @click.option("--calls", type=int, default=3000, show_default=True, help="Measured calls per run.")
-@click.option("--rate", type=float, default=None,
-              help="Offered calls per second (open loop). Default: as fast as the site takes them.")
+@click.option(
+    "--rate",
+    type=float,
+    default=None,
+    help="Offered calls per second (open loop). Default: as fast as the site takes them.",
+)
 @click.option("--agents", type=int, default=150, show_default=True, help="Simulated KM agents.")
-@click.option("--talk-ms", type=float, default=20.0, show_default=True,
-              help="Each call is talked for a random 0..talk-ms ms.")
-@click.option("--db", default="sqlite", show_default=True,
-              help="sqlite, postgres (embedded, started for the run) or a SQLAlchemy URL.")
-@click.option("--runs", type=int, default=3, show_default=True, help="Runs; the median is reported.")
+@click.option(
+    "--talk-ms",
+    type=float,
+    default=20.0,
+    show_default=True,
+    help="Each call is talked for a random 0..talk-ms ms.",
+)
+@click.option(
+    "--db",
+    default="sqlite",
+    show_default=True,
+    help="sqlite, postgres (embedded, started for the run) or a SQLAlchemy URL.",
+)
+@click.option(
+    "--runs", type=int, default=3, show_default=True, help="Runs; the median is reported."
+)
 @click.option("--seed", type=int, default=1, show_default=True)
 @json_file_option
-def bench_site(calls: int, rate: float | None, agents: int, talk_ms: float, db: str, runs: int,
-               seed: int, json_file: Path | None) -> None:
+def bench_site(
+    calls: int,
+    rate: float | None,
+    agents: int,
+    talk_ms: float,
+    db: str,
+    runs: int,
+    seed: int,
+    json_file: Path | None,
+) -> None:
     """A real KM site over gRPC with simulated agents: calls_per_s, offer_to_agent_p99_ms."""
     from vcc_ops.bench.site import median_of_runs as site_median
 
     with working(f"bench site: {runs} run(s)"):
-        result = site_median(runs=runs, calls=calls, rate=rate, agents=agents, talk_ms=talk_ms,
-                             db=db, seed=seed)
+        result = site_median(
+            runs=runs, calls=calls, rate=rate, agents=agents, talk_ms=talk_ms, db=db, seed=seed
+        )
     _emit(result, json_file)
 
 
 @bench.command("directory")
 @click.option("--sites", type=int, default=4, show_default=True)
 @click.option("--changes", type=int, default=200, show_default=True, help="Timed changes per run.")
-@click.option("--runs", type=int, default=3, show_default=True, help="Runs; the median is reported.")
+@click.option(
+    "--runs", type=int, default=3, show_default=True, help="Runs; the median is reported."
+)
 @json_file_option
 def bench_directory(sites: int, changes: int, runs: int, json_file: Path | None) -> None:
     """Change at the hub to applied at every site: change_to_all_sites_p50_ms / _p99_ms."""
@@ -86,39 +133,76 @@ def bench_directory(sites: int, changes: int, runs: int, json_file: Path | None)
 
 
 @bench.command("report")
-@click.option("--cdrs", type=int, default=10_000_000, show_default=True,
-              help="Generated CDRs of the month.")
+@click.option(
+    "--cdrs", type=int, default=10_000_000, show_default=True, help="Generated CDRs of the month."
+)
 @click.option("--period", default="2026-10", show_default=True, help="The month (YYYY-MM).")
-@click.option("--charges/--no-charges", default=True, show_default=True,
-              help="Also store one call_charges row per CDR, as the hub does.")
-@click.option("--runs", type=int, default=3, show_default=True,
-              help="Report runs; the median is reported (ingestion is one pass).")
+@click.option(
+    "--charges/--no-charges",
+    default=True,
+    show_default=True,
+    help="Also store one call_charges row per CDR, as the hub does.",
+)
+@click.option(
+    "--runs",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Report runs; the median is reported (ingestion is one pass).",
+)
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--ingest-sample", type=int, default=200_000, show_default=True,
-              help="Calls put through the hub's real aggregation steps (at the month's rate).")
+@click.option(
+    "--ingest-sample",
+    type=int,
+    default=200_000,
+    show_default=True,
+    help="Calls put through the hub's real aggregation steps (at the month's rate).",
+)
 @json_file_option
-def bench_report(cdrs: int, period: str, charges: bool, runs: int, seed: int,
-                 ingest_sample: int, json_file: Path | None) -> None:
+def bench_report(
+    cdrs: int,
+    period: str,
+    charges: bool,
+    runs: int,
+    seed: int,
+    ingest_sample: int,
+    json_file: Path | None,
+) -> None:
     """Ingestion into aggregates (ingest_cdrs_per_s) and a month's province report (report_s)."""
     from vcc_ops.bench.report import median_of_runs as report_median
 
     with working(f"bench report: {runs} run(s)"):
-        result = report_median(cdrs=cdrs, seed=seed, runs=runs, period=period, charges=charges,
-                               sample=ingest_sample)
+        result = report_median(
+            cdrs=cdrs, seed=seed, runs=runs, period=period, charges=charges, sample=ingest_sample
+        )
     _emit(result, json_file)
 
 
 @bench.command("replication")
-@click.option("--rate", type=float, default=5000.0, show_default=True,
-              help="Events committed at the site per second (open loop); 0 = as fast as possible.")
-@click.option("--seconds", type=float, default=10.0, show_default=True,
-              help="Producing window per run.")
-@click.option("--unit", type=int, default=50, show_default=True,
-              help="Events per site commit (one unit of work).")
-@click.option("--runs", type=int, default=3, show_default=True, help="Runs; the median is reported.")
+@click.option(
+    "--rate",
+    type=float,
+    default=5000.0,
+    show_default=True,
+    help="Events committed at the site per second (open loop); 0 = as fast as possible.",
+)
+@click.option(
+    "--seconds", type=float, default=10.0, show_default=True, help="Producing window per run."
+)
+@click.option(
+    "--unit",
+    type=int,
+    default=50,
+    show_default=True,
+    help="Events per site commit (one unit of work).",
+)
+@click.option(
+    "--runs", type=int, default=3, show_default=True, help="Runs; the median is reported."
+)
 @json_file_option
-def bench_replication(rate: float, seconds: float, unit: int, runs: int,
-                      json_file: Path | None) -> None:
+def bench_replication(
+    rate: float, seconds: float, unit: int, runs: int, json_file: Path | None
+) -> None:
     """Site outbox -> relay -> JetStream -> hub: events_per_s and lag_p50_ms / lag_p99_ms."""
     from vcc_ops.bench.replication import median_of_runs as replication_median
 
@@ -128,26 +212,56 @@ def bench_replication(rate: float, seconds: float, unit: int, runs: int,
 
 
 @bench.command("transfer")
-@click.option("--rate", type=float, default=20.0, show_default=True,
-              help="Background calls per second into KM (open loop).")
-@click.option("--seconds", type=float, default=10.0, show_default=True, help="Calling window per run.")
-@click.option("--share", type=float, default=0.3, show_default=True,
-              help="Share of KM's calls its agents transfer to DL.")
+@click.option(
+    "--rate",
+    type=float,
+    default=20.0,
+    show_default=True,
+    help="Background calls per second into KM (open loop).",
+)
+@click.option(
+    "--seconds", type=float, default=10.0, show_default=True, help="Calling window per run."
+)
+@click.option(
+    "--share",
+    type=float,
+    default=0.3,
+    show_default=True,
+    help="Share of KM's calls its agents transfer to DL.",
+)
 @click.option("--km-agents", type=int, default=20, show_default=True)
 @click.option("--dl-agents", type=int, default=10, show_default=True)
 @click.option("--talk-ms", type=float, default=200.0, show_default=True)
-@click.option("--runs", type=int, default=3, show_default=True, help="Runs; the median is reported.")
+@click.option(
+    "--runs", type=int, default=3, show_default=True, help="Runs; the median is reported."
+)
 @click.option("--seed", type=int, default=1, show_default=True)
 @json_file_option
-def bench_transfer(rate: float, seconds: float, share: float, km_agents: int, dl_agents: int,
-                   talk_ms: float, runs: int, seed: int, json_file: Path | None) -> None:
+def bench_transfer(
+    rate: float,
+    seconds: float,
+    share: float,
+    km_agents: int,
+    dl_agents: int,
+    talk_ms: float,
+    runs: int,
+    seed: int,
+    json_file: Path | None,
+) -> None:
     """KM -> hub -> DL transfers under load: transfer_to_offer_p50_ms / _p99_ms."""
     from vcc_ops.bench.transfer import median_of_runs as transfer_median
 
     with working(f"bench transfer: {runs} run(s)"):
-        result = transfer_median(runs=runs, rate=rate, seconds=seconds, share=share,
-                                 km_agents=km_agents, dl_agents=dl_agents, talk_ms=talk_ms,
-                                 seed=seed)
+        result = transfer_median(
+            runs=runs,
+            rate=rate,
+            seconds=seconds,
+            share=share,
+            km_agents=km_agents,
+            dl_agents=dl_agents,
+            talk_ms=talk_ms,
+            seed=seed,
+        )
     _emit(result, json_file)
 
 

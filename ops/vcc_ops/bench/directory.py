@@ -55,10 +55,28 @@ class HubNode:
         self.port = free_port()
         self.target = f"127.0.0.1:{self.port}"
         self.log = workdir / "hub.log"
-        argv = [sys.executable, "-m", "vcc_ops.cli", "hub", "--province", str(province),
-                "--data-dir", str(workdir / "hub-data"), "--nats", nats_url, "--etcd", etcd,
-                "--db", f"sqlite:///{workdir / 'hub.db'}", "--grpc-port", str(self.port),
-                "--node-id", "hub-1", "--log-file", str(self.log)]
+        argv = [
+            sys.executable,
+            "-m",
+            "vcc_ops.cli",
+            "hub",
+            "--province",
+            str(province),
+            "--data-dir",
+            str(workdir / "hub-data"),
+            "--nats",
+            nats_url,
+            "--etcd",
+            etcd,
+            "--db",
+            f"sqlite:///{workdir / 'hub.db'}",
+            "--grpc-port",
+            str(self.port),
+            "--node-id",
+            "hub-1",
+            "--log-file",
+            str(self.log),
+        ]
         self.proc = ManagedProcess("hub-1", argv, workdir / "hub.out")
 
     def start(self) -> HubNode:
@@ -73,18 +91,48 @@ class HubNode:
 class SiteNode:
     """A site process on SQLite in ``workdir``, told where the hub is."""
 
-    def __init__(self, workdir: Path, site: str, province: Path, nats_url: str, etcd: str,
-                 hub: str, customers: int = 20) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        site: str,
+        province: Path,
+        nats_url: str,
+        etcd: str,
+        hub: str,
+        customers: int = 20,
+    ) -> None:
         self.site = site
         self.port = free_port()
         self.target = f"127.0.0.1:{self.port}"
         self.log = workdir / f"site-{site}.log"
-        argv = [sys.executable, "-m", "vcc_ops.cli", "site", "--site", site,
-                "--province", str(province), "--data-dir", str(workdir / f"data-{site}"),
-                "--nats", nats_url, "--etcd", etcd, "--hub", hub,
-                "--db", f"sqlite:///{workdir / f'site-{site}.db'}",
-                "--grpc-port", str(self.port), "--seed-customers", str(customers),
-                "--node-id", f"site-{site}", "--log-file", str(self.log)]
+        argv = [
+            sys.executable,
+            "-m",
+            "vcc_ops.cli",
+            "site",
+            "--site",
+            site,
+            "--province",
+            str(province),
+            "--data-dir",
+            str(workdir / f"data-{site}"),
+            "--nats",
+            nats_url,
+            "--etcd",
+            etcd,
+            "--hub",
+            hub,
+            "--db",
+            f"sqlite:///{workdir / f'site-{site}.db'}",
+            "--grpc-port",
+            str(self.port),
+            "--seed-customers",
+            str(customers),
+            "--node-id",
+            f"site-{site}",
+            "--log-file",
+            str(self.log),
+        ]
         self.proc = ManagedProcess(f"site-{site}", argv, workdir / f"site-{site}.out")
 
     def start(self) -> SiteNode:
@@ -101,13 +149,23 @@ async def directory_version(channel: grpc.aio.Channel, timeout_s: float = 2.0) -
     return int(info.directory_version)
 
 
-def agent_change(agent_id: str, name: str, skills: dict[str, int],
-                 home_site: str = "KM") -> h.DirectoryChange:
+def agent_change(
+    agent_id: str, name: str, skills: dict[str, int], home_site: str = "KM"
+) -> h.DirectoryChange:
     """Upsert of an explicit specialist agent (file form, as JSON)."""
-    entity = {"id": agent_id, "name": name, "home_site": home_site, "role": "specialist",
-              "skills": skills}
-    return h.DirectoryChange(op=h.DirectoryChange.OP_UPSERT, kind=h.ENTITY_KIND_AGENT,
-                             entity_id=agent_id, entity_json=json.dumps(entity).encode())
+    entity = {
+        "id": agent_id,
+        "name": name,
+        "home_site": home_site,
+        "role": "specialist",
+        "skills": skills,
+    }
+    return h.DirectoryChange(
+        op=h.DirectoryChange.OP_UPSERT,
+        kind=h.ENTITY_KIND_AGENT,
+        entity_id=agent_id,
+        entity_json=json.dumps(entity).encode(),
+    )
 
 
 async def _measure(hub: str, sites: list[str], changes: int) -> list[float]:
@@ -118,17 +176,18 @@ async def _measure(hub: str, sites: list[str], changes: int) -> list[float]:
     try:
         latencies: list[float] = []
         for i in range(changes):
-            change = agent_change("BENCH-01", f"Bench agent {i}",
-                                  {"billing": 1 + i % 5, "fault": 1 + (i + 2) % 5})
+            change = agent_change(
+                "BENCH-01", f"Bench agent {i}", {"billing": 1 + i % 5, "fault": 1 + (i + 2) % 5}
+            )
             started = time.perf_counter()
-            reply = await stub.ApplyChange(h.ApplyChangeRequest(changes=[change], actor=actor),
-                                           timeout=10.0)
+            reply = await stub.ApplyChange(
+                h.ApplyChangeRequest(changes=[change], actor=actor), timeout=10.0
+            )
             pending = list(channels)
             deadline = time.monotonic() + 30.0
             while pending:
                 versions = await asyncio.gather(*(directory_version(ch) for ch in pending))
-                pending = [ch for ch, v in zip(pending, versions, strict=True)
-                           if v < reply.version]
+                pending = [ch for ch, v in zip(pending, versions, strict=True) if v < reply.version]
                 if pending:
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"version {reply.version} not at every site in 30 s")
@@ -146,8 +205,9 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[k]
 
 
-def run_directory_bench(sites: int = 4, changes: int = 200,
-                        workdir: Path | None = None) -> dict[str, Any]:
+def run_directory_bench(
+    sites: int = 4, changes: int = 200, workdir: Path | None = None
+) -> dict[str, Any]:
     """One run: a fresh province (NATS, etcd, hub, ``sites`` sites), ``changes`` changes."""
     if not 1 <= sites <= len(BENCH_SITES):
         raise ValueError(f"sites must be 1..{len(BENCH_SITES)}")
@@ -163,12 +223,12 @@ def run_directory_bench(sites: int = 4, changes: int = 200,
             nodes: list[SiteNode] = []
             try:
                 for site in BENCH_SITES[:sites]:
-                    nodes.append(SiteNode(root, site, province, infra.nats_url, etcd,
-                                          hub.target).start())
+                    nodes.append(
+                        SiteNode(root, site, province, infra.nats_url, etcd, hub.target).start()
+                    )
                 # One warm-up change (connections, first subscription) is not measured.
                 asyncio.run(_measure(hub.target, [s.target for s in nodes], 1))
-                latencies = asyncio.run(_measure(hub.target, [s.target for s in nodes],
-                                                 changes))
+                latencies = asyncio.run(_measure(hub.target, [s.target for s in nodes], changes))
             finally:
                 for node in nodes:
                     node.stop()
@@ -187,6 +247,5 @@ def median_of_runs(runs: int = 3, sites: int = 4, changes: int = 200) -> dict[st
         key: round(statistics.median(r[key] for r in results), 2)
         for key in ("change_to_all_sites_p50_ms", "change_to_all_sites_p99_ms")
     }
-    out.update({"changes": changes, "sites": sites, "runs": runs,
-                "per_run": results})
+    out.update({"changes": changes, "sites": sites, "runs": runs, "per_run": results})
     return out

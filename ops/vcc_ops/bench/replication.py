@@ -51,26 +51,66 @@ def _events_for_call(i: int, now_ms: int) -> list[Any]:
     agent = f"KM-{i % 150:04d}"
 
     def info(state: str, agent_id: str = "") -> pb.CallInfo:
-        return pb.CallInfo(call_id=call_id, site_id="KM", business_id="general",
-                           tier="ordinary", priority="ordinary", state=state, agent_id=agent_id)
+        return pb.CallInfo(
+            call_id=call_id,
+            site_id="KM",
+            business_id="general",
+            tier="ordinary",
+            priority="ordinary",
+            state=state,
+            agent_id=agent_id,
+        )
 
-    cdr = pb.Cdr(cdr_id=new_id("cdr"), call_id=call_id, site_id="KM", home_site="KM",
-                 entry_site="KM", business_id="general", tier="ordinary",
-                 caller_masked="137****0000", outcome="answered", arrival_at_ms=now_ms,
-                 answered_at_ms=now_ms, ended_at_ms=now_ms, wait_ms=5, ring_ms=3, talk_ms=60,
-                 hold_ms=0, agent_id=agent, transferred=False, overflowed=False,
-                 ivr_path=["main", "0"])
+    cdr = pb.Cdr(
+        cdr_id=new_id("cdr"),
+        call_id=call_id,
+        site_id="KM",
+        home_site="KM",
+        entry_site="KM",
+        business_id="general",
+        tier="ordinary",
+        caller_masked="137****0000",
+        outcome="answered",
+        arrival_at_ms=now_ms,
+        answered_at_ms=now_ms,
+        ended_at_ms=now_ms,
+        wait_ms=5,
+        ring_ms=3,
+        talk_ms=60,
+        hold_ms=0,
+        agent_id=agent,
+        transferred=False,
+        overflowed=False,
+        ivr_path=["main", "0"],
+    )
     return [
         Event(new_id("evt"), "call.queued", call_id, pb.CallQueued(call=info("queued")), now_ms),
-        Event(new_id("evt"), "agent.state", agent, pb.AgentStateChanged(
-            agent_id=agent, session_id="ses_bench", state="busy", reason="", call_id=call_id),
-            now_ms),
-        Event(new_id("evt"), "call.answered", call_id,
-              pb.CallAnswered(call=info("connected", agent)), now_ms),
-        Event(new_id("evt"), "call.ended", call_id, pb.CallEnded(call=info("ended", agent)),
-              now_ms),
-        Event(new_id("evt"), "cdr.created", call_id,
-              pb.CdrCreated(call=info("ended", agent), cdr=cdr), now_ms),
+        Event(
+            new_id("evt"),
+            "agent.state",
+            agent,
+            pb.AgentStateChanged(
+                agent_id=agent, session_id="ses_bench", state="busy", reason="", call_id=call_id
+            ),
+            now_ms,
+        ),
+        Event(
+            new_id("evt"),
+            "call.answered",
+            call_id,
+            pb.CallAnswered(call=info("connected", agent)),
+            now_ms,
+        ),
+        Event(
+            new_id("evt"), "call.ended", call_id, pb.CallEnded(call=info("ended", agent)), now_ms
+        ),
+        Event(
+            new_id("evt"),
+            "cdr.created",
+            call_id,
+            pb.CdrCreated(call=info("ended", agent), cdr=cdr),
+            now_ms,
+        ),
     ]
 
 
@@ -140,12 +180,32 @@ async def _run(workdir: Path, rate: float, seconds: float, unit: int) -> dict[st
     etcd.start()
     hub_db = workdir / "hub.db"
     port = free_port()
-    hub = ManagedProcess("hub", [
-        sys.executable, "-m", "vcc_ops.cli", "hub", "--province", str(bench_province(workdir)),
-        "--data-dir", str(workdir / "hub-data"), "--nats", nats_server.url,
-        "--etcd", etcd.endpoint, "--db", f"sqlite:///{hub_db}", "--grpc-port", str(port),
-        "--log-file", str(workdir / "hub.log"), "--log-level", "WARNING",
-    ], workdir / "hub.out")
+    hub = ManagedProcess(
+        "hub",
+        [
+            sys.executable,
+            "-m",
+            "vcc_ops.cli",
+            "hub",
+            "--province",
+            str(bench_province(workdir)),
+            "--data-dir",
+            str(workdir / "hub-data"),
+            "--nats",
+            nats_server.url,
+            "--etcd",
+            etcd.endpoint,
+            "--db",
+            f"sqlite:///{hub_db}",
+            "--grpc-port",
+            str(port),
+            "--log-file",
+            str(workdir / "hub.log"),
+            "--log-level",
+            "WARNING",
+        ],
+        workdir / "hub.out",
+    )
     store = None
     relay = None
     nats = None
@@ -157,8 +217,9 @@ async def _run(workdir: Path, rate: float, seconds: float, unit: int) -> dict[st
                 raise RuntimeError(f"the hub did not start: {hub.log_tail()}")
             await asyncio.sleep(0.2)
         store = await SqlSiteStore.open(f"sqlite:///{workdir / 'site.db'}", "KM")
-        nats = BackgroundNats([nats_server.url], name="bench-site",
-                              on_connected=ensure_province_streams)
+        nats = BackgroundNats(
+            [nats_server.url], name="bench-site", on_connected=ensure_province_streams
+        )
         nats.start()
         await asyncio.wait_for(nats.ready.wait(), 30)
         relay = OutboxRelay(store, nats, "KM", None)
@@ -206,8 +267,9 @@ async def _run(workdir: Path, rate: float, seconds: float, unit: int) -> dict[st
         nats_server.stop()
 
 
-def run_replication_bench(rate: float = 5000.0, seconds: float = 10.0,
-                          unit: int = 50) -> dict[str, Any]:
+def run_replication_bench(
+    rate: float = 5000.0, seconds: float = 10.0, unit: int = 50
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="vcc-bench-repl-") as tmp:
         result = asyncio.run(_run(Path(tmp), rate, seconds, unit))
     result.update({"rate": rate, "seconds": seconds, "unit": unit})

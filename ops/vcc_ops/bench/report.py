@@ -47,11 +47,11 @@ __all__ = ["example_province", "generate", "median_of_runs", "report_once", "run
 INGEST_SAMPLE = 200_000
 MEASURES = {
     "ingest_cdrs_per_s": "calls counted per second of wall time by the hub's aggregation "
-                         "steps (reads, figures, rating, upserts, cursor; SQLite) over the "
-                         "ingest sample, agent state events included",
+    "steps (reads, figures, rating, upserts, cursor; SQLite) over the "
+    "ingest sample, agent state events included",
     "ingest_events_per_s": "site events (CDRs and agent state changes) per second, same run",
     "report_s": "median wall seconds of the hub's GetReport path (load + build + render "
-                "JSON) for the province view of the month over the report database",
+    "JSON) for the province view of the month over the report database",
     "report_load_s": "median seconds of store.load (database reads) in report_s",
     "report_build_render_s": "median seconds of views.build + render in report_s",
     "report_views_s": "seconds of one GetReport path per other view, over the month",
@@ -60,8 +60,9 @@ MEASURES = {
 }
 
 
-async def report_once(path: Path, province: Province, lo: int, hi: int, config: StatsConfig,
-                      view: str = "province") -> tuple[float, float, bytes]:
+async def report_once(
+    path: Path, province: Province, lo: int, hi: int, config: StatsConfig, view: str = "province"
+) -> tuple[float, float, bytes]:
     """The hub's ``GetReport`` path on the database at ``path``: (load s, build+render s,
     JSON content)."""
     engine = make_engine(f"sqlite:///{path}")
@@ -89,19 +90,27 @@ async def statement_once(path: Path, province: Province, period: str) -> float:
         await engine.dispose()
 
 
-def ingest_sample(province: Province, period: str, cdrs: int, sample: int,
-                  seed: int) -> tuple[list[Cdr], int]:
+def ingest_sample(
+    province: Province, period: str, cdrs: int, sample: int, seed: int
+) -> tuple[list[Cdr], int]:
     """``sample`` calls at the rate of ``cdrs`` a month, and the span they arrive in (ms)."""
     lo, hi = period_bounds_ms(period)
     span = (hi - lo) * sample // max(1, cdrs)
-    calls = [c for chunk in generate(province, period, sample, seed + 1, span_ms=span)
-             for c in chunk]
+    calls = [
+        c for chunk in generate(province, period, sample, seed + 1, span_ms=span) for c in chunk
+    ]
     return calls, span
 
 
-def run(cdrs: int, seed: int = 1, runs: int = 3, period: str = "2026-10",
-        charges: bool = True, workdir: Path | None = None,
-        sample: int = INGEST_SAMPLE) -> dict[str, Any]:
+def run(
+    cdrs: int,
+    seed: int = 1,
+    runs: int = 3,
+    period: str = "2026-10",
+    charges: bool = True,
+    workdir: Path | None = None,
+    sample: int = INGEST_SAMPLE,
+) -> dict[str, Any]:
     province = example_province()
     config = StatsConfig()
     lo, hi = period_bounds_ms(period)
@@ -152,12 +161,17 @@ def run(cdrs: int, seed: int = 1, runs: int = 3, period: str = "2026-10",
     }
 
 
-def median_of_runs(cdrs: int, seed: int, runs: int, period: str = "2026-10",
-                   charges: bool = True, sample: int = INGEST_SAMPLE) -> dict[str, Any]:
+def median_of_runs(
+    cdrs: int,
+    seed: int,
+    runs: int,
+    period: str = "2026-10",
+    charges: bool = True,
+    sample: int = INGEST_SAMPLE,
+) -> dict[str, Any]:
     """One ingestion sample and one report database; the report is timed ``runs`` times
     (median)."""
-    result = run(cdrs=cdrs, seed=seed, runs=runs, period=period, charges=charges,
-                 sample=sample)
+    result = run(cdrs=cdrs, seed=seed, runs=runs, period=period, charges=charges, sample=sample)
     result.pop("report")
     result["report_runs"] = result.pop("runs")
     result["ingest_runs"] = 1

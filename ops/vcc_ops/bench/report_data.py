@@ -49,8 +49,14 @@ from vcc_hub.store.rollups import AGENT_DAY_KEYS, CHARGE_KEYS, DAY_KEYS, SITE_IN
 from vcc_ops.bench.report_ingest import acw_ms, create_hub_db
 
 CHUNK = 100_000
-OUTCOMES = (("answered", 80), ("abandoned", 12), ("lost", 2), ("ivr_hangup", 3),
-            ("overflowed_out", 2), ("transferred_out", 1))
+OUTCOMES = (
+    ("answered", 80),
+    ("abandoned", 12),
+    ("lost", 2),
+    ("ivr_hangup", 3),
+    ("overflowed_out", 2),
+    ("transferred_out", 1),
+)
 CHARGE_COLUMNS = [*(f.name for f in fields(Charge)), "rated_at_ms"]
 
 
@@ -58,8 +64,9 @@ def example_province() -> Province:
     return load_province_file(Path(__file__).resolve().parents[1] / "examples" / "yunnan.toml")
 
 
-def generate(province: Province, period: str, count: int, seed: int,
-             chunk: int = CHUNK, span_ms: int = 0) -> Iterator[list[Cdr]]:
+def generate(
+    province: Province, period: str, count: int, seed: int, chunk: int = CHUNK, span_ms: int = 0
+) -> Iterator[list[Cdr]]:
     """``count`` CDRs arriving in ``period`` (in its first ``span_ms`` when given), in
     chunks (deterministic for a seed)."""
     rnd = random.Random(seed)
@@ -95,18 +102,39 @@ def generate(province: Province, period: str, count: int, seed: int,
             talk = 10_000 + int(rand() * 590_000) if answered else 0
             ring = 1_000 + int(rand() * 7_000) if answered else 0
             agent = f"{site}-{int(rand() * seats[site]) + 1:04d}" if answered else ""
-            out.append(Cdr(f"call_{num:08d}", site, home, home, business_of[i], tier_of[i],
-                           outcome, at, at + wait if answered else 0, at + wait + talk, wait,
-                           ring, talk, 0, agent, answered and num % 20 == 0, site != home,
-                           f"cdr_{num:08d}"))
+            out.append(
+                Cdr(
+                    f"call_{num:08d}",
+                    site,
+                    home,
+                    home,
+                    business_of[i],
+                    tier_of[i],
+                    outcome,
+                    at,
+                    at + wait if answered else 0,
+                    at + wait + talk,
+                    wait,
+                    ring,
+                    talk,
+                    0,
+                    agent,
+                    answered and num % 20 == 0,
+                    site != home,
+                    f"cdr_{num:08d}",
+                )
+            )
         made += n
         yield out
 
 
 def wrapup_spans(cdrs: Iterable[Cdr]) -> list[Span]:
     """After-call work of :func:`acw_ms` after every answered call (as the ingest events)."""
-    return [Span(c.site_id, c.agent_id, "wrap_up", c.ended_at_ms, acw_ms(c))
-            for c in cdrs if c.answered_at_ms and c.agent_id]
+    return [
+        Span(c.site_id, c.agent_id, "wrap_up", c.ended_at_ms, acw_ms(c))
+        for c in cdrs
+        if c.answered_at_ms and c.agent_id
+    ]
 
 
 _FIGURES = attrgetter(*FIGURE_FIELDS)
@@ -135,22 +163,28 @@ class Sums:
             held = stats.get(key)
             stats[key] = f if held is None else tuple(map(add, held, f))
             if c.agent_id and c.answered_at_ms > 0:
-                for akey, a in (((c.site_id, c.agent_id, start),
-                                 (1, c.talk_ms, c.hold_ms, 0, 0, 0, 0, 0)),
-                                ((c.site_id, c.agent_id, c.ended_at_ms - c.ended_at_ms % iv),
-                                 (0, 0, 0, acw_ms(c), 1, 0, 0, acw_ms(c)))):  # wrap-up is staffed
+                for akey, a in (
+                    ((c.site_id, c.agent_id, start), (1, c.talk_ms, c.hold_ms, 0, 0, 0, 0, 0)),
+                    (
+                        (c.site_id, c.agent_id, c.ended_at_ms - c.ended_at_ms % iv),
+                        (0, 0, 0, acw_ms(c), 1, 0, 0, acw_ms(c)),
+                    ),
+                ):  # wrap-up is staffed
                     was = agents.get(akey)
                     agents[akey] = a if was is None else tuple(map(add, was, a))
         rated = [rate_cdr(c, self.tariff) for c in cdrs]
         for ch in rated:
             at = ch.arrival_at_ms
-            self.buckets.setdefault((ch.site_id, ch.home_site, ch.period_id,
-                                     at - at % CHARGE_BUCKET_MS), ChargeSums()).add_charge(ch)
+            self.buckets.setdefault(
+                (ch.site_id, ch.home_site, ch.period_id, at - at % CHARGE_BUCKET_MS), ChargeSums()
+            ).add_charge(ch)
         return rated
 
     def figures(self) -> tuple[dict[StatKey, Figures], dict[AgentKey, AgentFigures]]:
-        return ({k: Figures(*v) for k, v in self.stats.items()},
-                {k: AgentFigures(*v) for k, v in self.agents.items()})
+        return (
+            {k: Figures(*v) for k, v in self.stats.items()},
+            {k: AgentFigures(*v) for k, v in self.agents.items()},
+        )
 
 
 @dataclass(frozen=True)
@@ -168,18 +202,31 @@ class Built:
 astuple_fast = attrgetter(*CHARGE_COLUMNS[:-1])
 
 
-def _insert(db: sqlite3.Connection, table: str, keys: list[str], names: tuple[str, ...],
-            items: Mapping[Any, Any]) -> int:
+def _insert(
+    db: sqlite3.Connection,
+    table: str,
+    keys: list[str],
+    names: tuple[str, ...],
+    items: Mapping[Any, Any],
+) -> int:
     cols = [*keys, *names]
     get = attrgetter(*names)
-    db.executemany(f"INSERT INTO {table} ({','.join(cols)}) VALUES "
-                   f"({','.join('?' * len(cols))})",
-                   ((*k, *get(v)) for k, v in items.items()))
+    db.executemany(
+        f"INSERT INTO {table} ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+        ((*k, *get(v)) for k, v in items.items()),
+    )
     return len(items)
 
 
-def build_report_db(path: Path, province: Province, period: str, count: int, seed: int,
-                    config: StatsConfig, charges: bool = True) -> Built:
+def build_report_db(
+    path: Path,
+    province: Province,
+    period: str,
+    count: int,
+    seed: int,
+    config: StatsConfig,
+    charges: bool = True,
+) -> Built:
     """Generate ``count`` CDRs of ``period`` and store what the hub keeps for them."""
     t0 = time.perf_counter()
     asyncio.run(create_hub_db(f"sqlite:///{path}"))
@@ -188,8 +235,10 @@ def build_report_db(path: Path, province: Province, period: str, count: int, see
     db = sqlite3.connect(path)
     db.execute("PRAGMA synchronous=OFF")
     db.execute("PRAGMA cache_size=-1000000")  # 1 GB: the arrival index takes random inserts
-    insert = (f"INSERT INTO call_charges ({','.join(CHARGE_COLUMNS)}) VALUES "
-              f"({','.join('?' * len(CHARGE_COLUMNS))})")
+    insert = (
+        f"INSERT INTO call_charges ({','.join(CHARGE_COLUMNS)}) VALUES "
+        f"({','.join('?' * len(CHARGE_COLUMNS))})"
+    )
     made = 0
     for chunk in generate(province, period, count, seed):
         rated = sums.add(chunk)
@@ -204,22 +253,44 @@ def build_report_db(path: Path, province: Province, period: str, count: int, see
         days.setdefault((site, home, period_id, day_start(start)), ChargeSums()).add(cs)
     buckets = sums.buckets
     with db:
-        n_int = _insert(db, "report_intervals", ["site_id", "business_id", "tier",
-                                                 "interval_start_ms"], FIGURE_FIELDS, stats)
-        n_ag = _insert(db, "report_agents", ["site_id", "agent_id", "interval_start_ms"],
-                       AGENT_FIELDS, agents)
-        rolled = (_insert(db, "report_days", DAY_KEYS, FIGURE_FIELDS, r.days)
-                  + _insert(db, "report_site_intervals", SITE_INTERVAL_KEYS, FIGURE_FIELDS,
-                            r.site_intervals)
-                  + _insert(db, "report_agent_days", AGENT_DAY_KEYS, AGENT_FIELDS,
-                            r.agent_days)
-                  + _insert(db, "report_site_agent_intervals", SITE_INTERVAL_KEYS,
-                            AGENT_FIELDS, r.site_agent_intervals)
-                  + _insert(db, "charge_days", CHARGE_KEYS, CHARGE_SUM_FIELDS, days)
-                  + _insert(db, "charge_buckets", CHARGE_KEYS, CHARGE_SUM_FIELDS, buckets))
-        db.executemany("INSERT INTO report_cursor (site, seq, updated_at_ms) VALUES (?, ?, ?)",
-                       [(s.id, 0, now_ms) for s in province.sites])
+        n_int = _insert(
+            db,
+            "report_intervals",
+            ["site_id", "business_id", "tier", "interval_start_ms"],
+            FIGURE_FIELDS,
+            stats,
+        )
+        n_ag = _insert(
+            db, "report_agents", ["site_id", "agent_id", "interval_start_ms"], AGENT_FIELDS, agents
+        )
+        rolled = (
+            _insert(db, "report_days", DAY_KEYS, FIGURE_FIELDS, r.days)
+            + _insert(
+                db, "report_site_intervals", SITE_INTERVAL_KEYS, FIGURE_FIELDS, r.site_intervals
+            )
+            + _insert(db, "report_agent_days", AGENT_DAY_KEYS, AGENT_FIELDS, r.agent_days)
+            + _insert(
+                db,
+                "report_site_agent_intervals",
+                SITE_INTERVAL_KEYS,
+                AGENT_FIELDS,
+                r.site_agent_intervals,
+            )
+            + _insert(db, "charge_days", CHARGE_KEYS, CHARGE_SUM_FIELDS, days)
+            + _insert(db, "charge_buckets", CHARGE_KEYS, CHARGE_SUM_FIELDS, buckets)
+        )
+        db.executemany(
+            "INSERT INTO report_cursor (site, seq, updated_at_ms) VALUES (?, ?, ?)",
+            [(s.id, 0, now_ms) for s in province.sites],
+        )
     db.close()
-    return Built(made, n_int, n_ag, rolled, made if charges else 0,
-                 time.perf_counter() - t0, sum(f.offered for f in stats.values()),
-                 sum(f.answered for f in stats.values()))
+    return Built(
+        made,
+        n_int,
+        n_ag,
+        rolled,
+        made if charges else 0,
+        time.perf_counter() - t0,
+        sum(f.offered for f in stats.values()),
+        sum(f.answered for f in stats.values()),
+    )

@@ -52,18 +52,38 @@ def site_events(cdrs: Iterable[Cdr]) -> dict[str, list[SiteEvent]]:
     for n, c in enumerate(cdrs):
         out = raw.setdefault(c.site_id, [])
         if c.answered_at_ms and c.agent_id:
-            for at, state, call in ((c.answered_at_ms, "busy", c.call_id),
-                                    (c.ended_at_ms, "wrap_up", c.call_id),
-                                    (c.ended_at_ms + acw_ms(c), "ready", "")):
-                out.append((at, n, "agent.state", c.agent_id, pb.AgentStateChanged(
-                    agent_id=c.agent_id, state=state, call_id=call)))
-        out.append((c.ended_at_ms, n, "cdr.created", c.call_id, pb.CdrCreated(
-            call=pb.CallInfo(call_id=c.call_id, state="ended"), cdr=cdr_record(c))))
+            for at, state, call in (
+                (c.answered_at_ms, "busy", c.call_id),
+                (c.ended_at_ms, "wrap_up", c.call_id),
+                (c.ended_at_ms + acw_ms(c), "ready", ""),
+            ):
+                out.append(
+                    (
+                        at,
+                        n,
+                        "agent.state",
+                        c.agent_id,
+                        pb.AgentStateChanged(agent_id=c.agent_id, state=state, call_id=call),
+                    )
+                )
+        out.append(
+            (
+                c.ended_at_ms,
+                n,
+                "cdr.created",
+                c.call_id,
+                pb.CdrCreated(
+                    call=pb.CallInfo(call_id=c.call_id, state="ended"), cdr=cdr_record(c)
+                ),
+            )
+        )
     events: dict[str, list[SiteEvent]] = {}
     for site, items in sorted(raw.items()):
         items.sort(key=lambda e: (e[0], e[1], e[2] == "cdr.created"))
-        events[site] = [event(site, seq, f"evt_{site}_{seq:09d}", kind, agg, at, body)
-                        for seq, (at, _n, kind, agg, body) in enumerate(items, start=1)]
+        events[site] = [
+            event(site, seq, f"evt_{site}_{seq:09d}", kind, agg, at, body)
+            for seq, (at, _n, kind, agg, body) in enumerate(items, start=1)
+        ]
     return events
 
 
@@ -94,16 +114,30 @@ def write_events(path: Path, events: dict[str, list[SiteEvent]], now_ms: int) ->
                     cdr_rows.append(tuple(rec[c] for c in cdr_cols))
                 else:
                     a = e.agent_state
-                    rec = {"site": site, "seq": e.seq, "session_id": a.session_id,
-                           "reason": a.reason, "at_ms": e.at_ms, "agent_id": a.agent_id,
-                           "state": a.state, "call_id": a.call_id}
+                    rec = {
+                        "site": site,
+                        "seq": e.seq,
+                        "session_id": a.session_id,
+                        "reason": a.reason,
+                        "at_ms": e.at_ms,
+                        "agent_id": a.agent_id,
+                        "state": a.state,
+                        "call_id": a.call_id,
+                    }
                     state_rows.append(tuple(rec[c] for c in state_cols))
-            db.executemany(f"INSERT INTO cdrs ({','.join(cdr_cols)}) VALUES "
-                           f"({','.join('?' * len(cdr_cols))})", cdr_rows)
-            db.executemany(f"INSERT INTO agent_states ({','.join(state_cols)}) VALUES "
-                           f"({','.join('?' * len(state_cols))})", state_rows)
-            db.execute("INSERT INTO site_progress (site, contiguous_seq, updated_at_ms) "
-                       "VALUES (?, ?, ?)", (site, len(items), now_ms))
+            db.executemany(
+                f"INSERT INTO cdrs ({','.join(cdr_cols)}) VALUES ({','.join('?' * len(cdr_cols))})",
+                cdr_rows,
+            )
+            db.executemany(
+                f"INSERT INTO agent_states ({','.join(state_cols)}) VALUES "
+                f"({','.join('?' * len(state_cols))})",
+                state_rows,
+            )
+            db.execute(
+                "INSERT INTO site_progress (site, contiguous_seq, updated_at_ms) VALUES (?, ?, ?)",
+                (site, len(items), now_ms),
+            )
     db.close()
 
 

@@ -100,10 +100,12 @@ def bench_province(workdir: Path) -> Path:
     from vcc_ops.cli import example_province_path
 
     text = example_province_path().read_text()
-    for old, new in (("ring_timeout_s = 12 ", f"ring_timeout_s = {RING_TIMEOUT_S} "),
-                     ("wrapup_s = 60 ", f"wrapup_s = {WRAPUP_S} "),
-                     ("trunk_lines = 780 ", f"trunk_lines = {BENCH_CAPACITY} "),
-                     ("ivr_ports = 450\n", f"ivr_ports = {BENCH_CAPACITY}\n")):
+    for old, new in (
+        ("ring_timeout_s = 12 ", f"ring_timeout_s = {RING_TIMEOUT_S} "),
+        ("wrapup_s = 60 ", f"wrapup_s = {WRAPUP_S} "),
+        ("trunk_lines = 780 ", f"trunk_lines = {BENCH_CAPACITY} "),
+        ("ivr_ports = 450\n", f"ivr_ports = {BENCH_CAPACITY}\n"),
+    ):
         if old not in text:
             raise RuntimeError(f"the example province has no {old.strip()!r} to change")
         text = text.replace(old, new, 1)
@@ -113,8 +115,9 @@ def bench_province(workdir: Path) -> Path:
 
 
 @contextmanager
-def site_process(workdir: Path, db: str = "sqlite",
-                 customers: int = SEED_CUSTOMERS) -> Iterator[tuple[ManagedProcess, str, Path]]:
+def site_process(
+    workdir: Path, db: str = "sqlite", customers: int = SEED_CUSTOMERS
+) -> Iterator[tuple[ManagedProcess, str, Path]]:
     """Start a KM site node on a free port; yields (process, gRPC target, province file).
 
     ``db`` is "sqlite" (a file in ``workdir``), "postgres" (an embedded PostgreSQL
@@ -132,11 +135,32 @@ def site_process(workdir: Path, db: str = "sqlite",
         url = db
     port = free_port()
     target = f"127.0.0.1:{port}"
-    argv = [sys.executable, "-m", "vcc_ops.cli", "site", "--site", SITE,
-            "--province", str(province), "--data-dir", str(workdir / "data"),
-            "--nats", "nats://127.0.0.1:1", "--etcd", "127.0.0.1:1",
-            "--db", url, "--grpc-port", str(port), "--seed-customers", str(customers),
-            "--log-level", "WARNING", "--log-file", str(workdir / "site.log")]
+    argv = [
+        sys.executable,
+        "-m",
+        "vcc_ops.cli",
+        "site",
+        "--site",
+        SITE,
+        "--province",
+        str(province),
+        "--data-dir",
+        str(workdir / "data"),
+        "--nats",
+        "nats://127.0.0.1:1",
+        "--etcd",
+        "127.0.0.1:1",
+        "--db",
+        url,
+        "--grpc-port",
+        str(port),
+        "--seed-customers",
+        str(customers),
+        "--log-level",
+        "WARNING",
+        "--log-file",
+        str(workdir / "site.log"),
+    ]
     proc = ManagedProcess(f"site-{SITE}", argv, workdir / "site.out")
     try:
         proc.start()
@@ -188,8 +212,15 @@ class _Tally:
 class _Bot:
     """One logged-in agent: reads its event stream and serves every call offered."""
 
-    def __init__(self, stub: sg.AgentDeskStub, agent_id: str, token: str, tally: _Tally,
-                 rng: random.Random, talk_ms: float) -> None:
+    def __init__(
+        self,
+        stub: sg.AgentDeskStub,
+        agent_id: str,
+        token: str,
+        tally: _Tally,
+        rng: random.Random,
+        talk_ms: float,
+    ) -> None:
         self.stub, self.agent_id, self.token = stub, agent_id, token
         self.tally, self.rng, self.talk_ms = tally, rng, talk_ms
         self.tasks: set[asyncio.Task[None]] = set()
@@ -224,8 +255,9 @@ class _Bot:
             if talk > 0:
                 await asyncio.sleep(talk)
             await self.stub.HangUp(s.CallAction(session_token=self.token, call_id=call_id))
-            await self.stub.WrapUp(s.WrapUpRequest(session_token=self.token, call_id=call_id,
-                                                   disposition="resolved"))
+            await self.stub.WrapUp(
+                s.WrapUpRequest(session_token=self.token, call_id=call_id, disposition="resolved")
+            )
         except grpc.aio.AioRpcError as exc:
             self.tally.error(exc)
 
@@ -243,8 +275,11 @@ class _Bot:
 
 def bench_agents(province: Province, count: int, rng: random.Random) -> list[Agent]:
     """``count`` KM call-taking agents whose skill a route reaches, in a seeded order."""
-    eligible = [a for a in province.agents_at(SITE)
-                if a.takes_calls and any(sk in ROUTES for sk in a.skills)]
+    eligible = [
+        a
+        for a in province.agents_at(SITE)
+        if a.takes_calls and any(sk in ROUTES for sk in a.skills)
+    ]
     if count > len(eligible):
         raise ValueError(f"at most {len(eligible)} agents can take benchmark calls at {SITE}")
     return rng.sample(eligible, count)
@@ -257,8 +292,7 @@ def _route_of(agent: Agent) -> tuple[str, str]:
 # -- callers -------------------------------------------------------------------------------
 
 
-async def _one_call(access: sg.AccessStub, caller: str, code: str, key: str,
-                    tally: _Tally) -> bool:
+async def _one_call(access: sg.AccessStub, caller: str, code: str, key: str, tally: _Tally) -> bool:
     """Offer one call and key the menu; True once it entered the queue (or an agent)."""
     try:
         t0 = time.perf_counter()
@@ -280,8 +314,13 @@ async def _one_call(access: sg.AccessStub, caller: str, code: str, key: str,
     return True
 
 
-async def _callers(stubs: list[sg.AccessStub], plan: list[tuple[str, str, str]],
-                   rate: float | None, concurrency: int, tally: _Tally) -> tuple[float, float]:
+async def _callers(
+    stubs: list[sg.AccessStub],
+    plan: list[tuple[str, str, str]],
+    rate: float | None,
+    concurrency: int,
+    tally: _Tally,
+) -> tuple[float, float]:
     """Offer every planned call; returns (first send, last send) perf_counter times."""
     entered = 0
 
@@ -317,8 +356,9 @@ async def _callers(stubs: list[sg.AccessStub], plan: list[tuple[str, str, str]],
     return start, last
 
 
-def _plan(n: int, bots: list[Agent], rng: random.Random, customers: int,
-          tag: int) -> list[tuple[str, str, str]]:
+def _plan(
+    n: int, bots: list[Agent], rng: random.Random, customers: int, tag: int
+) -> list[tuple[str, str, str]]:
     """(caller number, dialed code, menu key) per call: half known customers."""
     from vcc_site.store.customers import phone_for
 
@@ -336,9 +376,15 @@ def _plan(n: int, bots: list[Agent], rng: random.Random, customers: int,
 # -- one run -------------------------------------------------------------------------------
 
 
-async def _phase(stubs: list[sg.AccessStub], plan: list[tuple[str, str, str]],
-                 rate: float | None, concurrency: int, bots: list[_Bot], site: psutil.Process,
-                 timeout_s: float) -> tuple[_Tally, dict[str, Any]]:
+async def _phase(
+    stubs: list[sg.AccessStub],
+    plan: list[tuple[str, str, str]],
+    rate: float | None,
+    concurrency: int,
+    bots: list[_Bot],
+    site: psutil.Process,
+    timeout_s: float,
+) -> tuple[_Tally, dict[str, Any]]:
     tally = _Tally()
     for bot in bots:
         bot.tally = tally
@@ -360,7 +406,8 @@ async def _phase(stubs: list[sg.AccessStub], plan: list[tuple[str, str, str]],
         "calls": len(plan),
         "calls_per_s": round(len(waits) / span, 1) if span > 0 else 0.0,
         "offered_calls_per_s": round(len(plan) / (last_send - start), 1)
-        if last_send > start else 0.0,
+        if last_send > start
+        else 0.0,
         "offer_to_agent_p50_ms": _ms(_percentile(waits, 0.50)),
         "offer_to_agent_p99_ms": _ms(_percentile(waits, 0.99)),
         "offer_to_agent_max_ms": _ms(waits[-1]) if waits else 0.0,
@@ -377,17 +424,29 @@ async def _phase(stubs: list[sg.AccessStub], plan: list[tuple[str, str, str]],
         "errors": tally.errors,
         "error_samples": tally.error_samples,
         "wall_s": round(span, 3),
-        "site_cpu_s": round((site_cpu1.user + site_cpu1.system)
-                            - (site_cpu0.user + site_cpu0.system), 3),
-        "bench_cpu_s": round((me_cpu1.user + me_cpu1.system)
-                             - (me_cpu0.user + me_cpu0.system), 3),
+        "site_cpu_s": round(
+            (site_cpu1.user + site_cpu1.system) - (site_cpu0.user + site_cpu0.system), 3
+        ),
+        "bench_cpu_s": round((me_cpu1.user + me_cpu1.system) - (me_cpu0.user + me_cpu0.system), 3),
     }
     return tally, figures
 
 
-async def _drive(target: str, province: Province, site_pid: int, *, calls: int,
-                 rate: float | None, agents: int, talk_ms: float, seed: int, channels: int,
-                 concurrency: int, warmup: int, customers: int) -> dict[str, Any]:
+async def _drive(
+    target: str,
+    province: Province,
+    site_pid: int,
+    *,
+    calls: int,
+    rate: float | None,
+    agents: int,
+    talk_ms: float,
+    seed: int,
+    channels: int,
+    concurrency: int,
+    warmup: int,
+    customers: int,
+) -> dict[str, Any]:
     rng = random.Random(seed)
     chans = [grpc.aio.insecure_channel(target) for _ in range(channels)]
     desks = [sg.AgentDeskStub(ch) for ch in chans]
@@ -400,10 +459,12 @@ async def _drive(target: str, province: Province, site_pid: int, *, calls: int,
     async def login(i: int, agent: Agent) -> _Bot:
         stub = desks[i % channels]
         async with login_gate:
-            reply = await stub.Login(s.LoginRequest(agent_id=agent.id, password=PASSWORD,
-                                                    device=f"bench-{agent.id}"))
-        return _Bot(stub, agent.id, reply.session_token, tally,
-                    random.Random(rng.random()), talk_ms)
+            reply = await stub.Login(
+                s.LoginRequest(agent_id=agent.id, password=PASSWORD, device=f"bench-{agent.id}")
+            )
+        return _Bot(
+            stub, agent.id, reply.session_token, tally, random.Random(rng.random()), talk_ms
+        )
 
     try:
         t0 = time.perf_counter()
@@ -415,25 +476,41 @@ async def _drive(target: str, province: Province, site_pid: int, *, calls: int,
         site = psutil.Process(site_pid)
         timeout_s = 60.0 + (calls / rate if rate else calls / 50)
         if warmup:
-            await _phase(access, _plan(warmup, chosen, rng, customers, seed + 5), rate,
-                         concurrency, bots, site, timeout_s)
-        _, figures = await _phase(access, _plan(calls, chosen, rng, customers, seed),
-                                  rate, concurrency, bots, site, timeout_s)
+            await _phase(
+                access,
+                _plan(warmup, chosen, rng, customers, seed + 5),
+                rate,
+                concurrency,
+                bots,
+                site,
+                timeout_s,
+            )
+        _, figures = await _phase(
+            access,
+            _plan(calls, chosen, rng, customers, seed),
+            rate,
+            concurrency,
+            bots,
+            site,
+            timeout_s,
+        )
     finally:
         for bot in bots:
             await bot.close()
         for ch in chans:
             await ch.close()
-    figures.update({
-        "rate_target_per_s": rate,
-        "concurrency": None if rate else concurrency,
-        "agents": agents,
-        "talk_ms_max": talk_ms,
-        "channels": channels,
-        "warmup_calls": warmup,
-        "login_s": round(login_s, 3),
-        "seed": seed,
-    })
+    figures.update(
+        {
+            "rate_target_per_s": rate,
+            "concurrency": None if rate else concurrency,
+            "agents": agents,
+            "talk_ms_max": talk_ms,
+            "channels": channels,
+            "warmup_calls": warmup,
+            "login_s": round(login_s, 3),
+            "seed": seed,
+        }
+    )
     return figures
 
 
@@ -460,10 +537,22 @@ def run_site_bench(
         with site_process(workdir, db, customers) as (proc, target, province_file):
             province = load_province_file(province_file)
             assert proc.pid is not None
-            figures = asyncio.run(_drive(
-                target, province, proc.pid, calls=calls, rate=rate, agents=agents,
-                talk_ms=talk_ms, seed=seed, channels=channels, concurrency=concurrency,
-                warmup=warmup, customers=customers))
+            figures = asyncio.run(
+                _drive(
+                    target,
+                    province,
+                    proc.pid,
+                    calls=calls,
+                    rate=rate,
+                    agents=agents,
+                    talk_ms=talk_ms,
+                    seed=seed,
+                    channels=channels,
+                    concurrency=concurrency,
+                    warmup=warmup,
+                    customers=customers,
+                )
+            )
             if not proc.alive:
                 raise RuntimeError(f"the site died during the run:\n{proc.log_tail()}")
     figures["db"] = db if db in ("sqlite", "postgres") else "url"
@@ -496,8 +585,16 @@ def median_of_runs(runs: int = 3, **kwargs: Any) -> dict[str, Any]:
     out = dict(results[0])
     for key in MEDIAN_KEYS:
         out[key] = statistics.median(r[key] for r in results)
-    for key in ("calls", "entered_queue", "reached_agent", "answered", "connected_at_once",
-                "queued_first", "duplicate_offers", "errors"):
+    for key in (
+        "calls",
+        "entered_queue",
+        "reached_agent",
+        "answered",
+        "connected_at_once",
+        "queued_first",
+        "duplicate_offers",
+        "errors",
+    ):
         out[key] = sum(r[key] for r in results)
     out["error_samples"] = [e for r in results for e in r["error_samples"]][:5]
     out["seed"] = seed

@@ -43,10 +43,12 @@ def _machine(doc: dict[str, Any]) -> str:
     load0, load1 = m.get("load_avg_start") or ["?"], m.get("load_avg_end") or ["?"]
     commit = (m.get("git_commit") or "unknown")[:12]
     dirty = " with uncommitted changes" if m.get("git_dirty") else ""
-    return (f"{m.get('cpu_model', '?')}, {m.get('cores_logical', '?')} logical cores "
-            f"({m.get('cores_usable', '?')} usable), {m.get('memory_gib', '?')} GiB, "
-            f"Python {m.get('python', '?')}, {m.get('platform', '?')}; 1-min load average "
-            f"{load0[0]} at start, {load1[0]} at end; commit `{commit}`{dirty}")
+    return (
+        f"{m.get('cpu_model', '?')}, {m.get('cores_logical', '?')} logical cores "
+        f"({m.get('cores_usable', '?')} usable), {m.get('memory_gib', '?')} GiB, "
+        f"Python {m.get('python', '?')}, {m.get('platform', '?')}; 1-min load average "
+        f"{load0[0]} at start, {load1[0]} at end; commit `{commit}`{dirty}"
+    )
 
 
 def render_table(doc: dict[str, Any], source: str = "FILE.json") -> str:
@@ -68,21 +70,37 @@ def render_table(doc: dict[str, Any], source: str = "FILE.json") -> str:
         record = benches.get(name, {})
         status = record.get("status", "missing")
         value = _num(row.get("value")) if status == "ok" else f"*{status}*"
-        ceiling = (f"`{row['ceiling']}` = {_num(row.get('ceiling_value'))}"
-                   if row.get("ceiling") else "—")
-        wall = "" if name in seen else _num(record.get("wall_s")) + (
-            f" ({_num(record['cpu_s'])})" if "cpu_s" in record else "")
-        lines.append(f"| {name if name not in seen else ''} | `{row['figure']}` | {value} | "
-                     f"{_ratio(row)} | {ceiling} | {wall} |")
+        ceiling = (
+            f"`{row['ceiling']}` = {_num(row.get('ceiling_value'))}" if row.get("ceiling") else "—"
+        )
+        wall = (
+            ""
+            if name in seen
+            else _num(record.get("wall_s"))
+            + (f" ({_num(record['cpu_s'])})" if "cpu_s" in record else "")
+        )
+        lines.append(
+            f"| {name if name not in seen else ''} | `{row['figure']}` | {value} | "
+            f"{_ratio(row)} | {ceiling} | {wall} |"
+        )
         seen.add(name)
-    ceilings = {k: v for k, v in doc.get("ceilings", {}).items()
-                if k.endswith(("_per_s", "_ms")) and isinstance(v, int | float)}
+    ceilings = {
+        k: v
+        for k, v in doc.get("ceilings", {}).items()
+        if k.endswith(("_per_s", "_ms")) and isinstance(v, int | float)
+    }
     if ceilings:
         lines += ["", "| ceiling | value |", "|---|---:|"]
         lines += [f"| `{k}` | {_num(v)} |" for k, v in ceilings.items()]
-    lines += ["", "Ratios: a plain number is figure / ceiling (the share of the bare "
-              "ceiling reached); `N×` is latency / floor (how many bare round trips it is "
-              "worth).", "", "Parameters and anything that did not run:", ""]
+    lines += [
+        "",
+        "Ratios: a plain number is figure / ceiling (the share of the bare "
+        "ceiling reached); `N×` is latency / floor (how many bare round trips it is "
+        "worth).",
+        "",
+        "Parameters and anything that did not run:",
+        "",
+    ]
     for name, record in benches.items():
         note = ""
         if record.get("status") != "ok":
@@ -116,8 +134,12 @@ def load(path: Path) -> dict[str, Any]:
 
 @click.command("table")
 @click.argument("json_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--readme", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help=f"Replace the section between {BEGIN} and {END} in this file.")
+@click.option(
+    "--readme",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help=f"Replace the section between {BEGIN} and {END} in this file.",
+)
 def bench_table(json_file: Path, readme: Path | None) -> None:
     """Print the Markdown table of a `vcc bench all` JSON (or put it in a README)."""
     doc = load(json_file)

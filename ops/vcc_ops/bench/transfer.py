@@ -43,8 +43,13 @@ from vcc_proto.v1 import site_pb2_grpc as sg
 
 PASSWORD = "vcc-demo-2026"
 START_TIMEOUT_S = 90.0
-MEDIAN_KEYS = ("transfer_to_offer_p50_ms", "transfer_to_offer_p99_ms",
-               "transfer_to_offer_max_ms", "transfer_rpc_p50_ms", "transfer_rpc_p99_ms")
+MEDIAN_KEYS = (
+    "transfer_to_offer_p50_ms",
+    "transfer_to_offer_p99_ms",
+    "transfer_to_offer_max_ms",
+    "transfer_rpc_p50_ms",
+    "transfer_rpc_p99_ms",
+)
 
 
 def _percentile(ordered: list[float], q: float) -> float:
@@ -70,8 +75,16 @@ class _Tally:
 
 
 class _Bot:
-    def __init__(self, stub: sg.AgentDeskStub, token: str, site: str, tally: _Tally,
-                 rng: random.Random, share: float, talk_s: float) -> None:
+    def __init__(
+        self,
+        stub: sg.AgentDeskStub,
+        token: str,
+        site: str,
+        tally: _Tally,
+        rng: random.Random,
+        share: float,
+        talk_s: float,
+    ) -> None:
         self.stub, self.token, self.site, self.tally = stub, token, site, tally
         self.rng, self.share, self.talk_s = rng, share, talk_s
         self.serving: set[asyncio.Future[None]] = set()
@@ -101,16 +114,20 @@ class _Bot:
             await self.stub.Answer(self.act(call_id))
             if self.site == "KM" and self.rng.random() < self.share:
                 request = s.TransferRequest(
-                    session_token=self.token, call_id=call_id, note="bench",
-                    target=c.TransferTarget(site_id="DL", business_id="general"))
+                    session_token=self.token,
+                    call_id=call_id,
+                    note="bench",
+                    target=c.TransferTarget(site_id="DL", business_id="general"),
+                )
                 t0 = time.perf_counter()
                 self.tally.asked[call_id] = t0
                 result = await self.stub.Transfer(request, timeout=30)
                 self.tally.rpc.append(time.perf_counter() - t0)
                 if result.outcome == c.TransferResult.OUTCOME_ACCEPTED:
                     self.tally.accepted += 1
-                    await self.stub.WrapUp(s.WrapUpRequest(session_token=self.token,
-                                                           call_id=call_id))
+                    await self.stub.WrapUp(
+                        s.WrapUpRequest(session_token=self.token, call_id=call_id)
+                    )
                     return
                 self.tally.not_accepted += 1
                 self.tally.asked.pop(call_id, None)
@@ -132,8 +149,17 @@ def _start(proc: ManagedProcess, target: str) -> None:
         time.sleep(0.2)
 
 
-async def _drive(km: str, dl: str, agents: list[tuple[str, str]], *, rate: float,
-                 seconds: float, share: float, talk_ms: float, seed: int) -> dict[str, Any]:
+async def _drive(
+    km: str,
+    dl: str,
+    agents: list[tuple[str, str]],
+    *,
+    rate: float,
+    seconds: float,
+    share: float,
+    talk_ms: float,
+    seed: int,
+) -> dict[str, Any]:
     rng = random.Random(seed)
     tally = _Tally()
     channels = {"KM": grpc.aio.insecure_channel(km), "DL": grpc.aio.insecure_channel(dl)}
@@ -141,10 +167,10 @@ async def _drive(km: str, dl: str, agents: list[tuple[str, str]], *, rate: float
     try:
         for site, agent_id in agents:
             stub = sg.AgentDeskStub(channels[site])
-            reply = await stub.Login(s.LoginRequest(agent_id=agent_id, password=PASSWORD,
-                                                    device="bench"))
-            bots.append(_Bot(stub, reply.session_token, site, tally, rng, share,
-                             talk_ms / 1000))
+            reply = await stub.Login(
+                s.LoginRequest(agent_id=agent_id, password=PASSWORD, device="bench")
+            )
+            bots.append(_Bot(stub, reply.session_token, site, tally, rng, share, talk_ms / 1000))
             await stub.SetReady(s.SessionRef(session_token=reply.session_token))
         access = sg.AccessStub(channels["KM"])
         start = time.perf_counter()
@@ -153,8 +179,9 @@ async def _drive(km: str, dl: str, agents: list[tuple[str, str]], *, rate: float
         async def call(i: int) -> None:
             await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
             try:
-                step = await access.OfferCall(s.OfferCallRequest(
-                    caller_number=f"1390000{i:04d}", dialed_code="1000"))
+                step = await access.OfferCall(
+                    s.OfferCallRequest(caller_number=f"1390000{i:04d}", dialed_code="1000")
+                )
                 await access.SendDigits(s.SendDigitsRequest(call_id=step.call_id, digits="0"))
             except grpc.aio.AioRpcError as exc:
                 tally.error(exc)
@@ -177,8 +204,12 @@ async def _drive(km: str, dl: str, agents: list[tuple[str, str]], *, rate: float
         "transfer_to_offer_max_ms": round((lat[-1] if lat else 0.0) * 1000, 3),
         "transfer_rpc_p50_ms": round(_percentile(rpc, 0.50) * 1000, 3),
         "transfer_rpc_p99_ms": round(_percentile(rpc, 0.99) * 1000, 3),
-        "transfers": len(tally.asked), "measured": len(lat), "accepted": tally.accepted,
-        "not_accepted": tally.not_accepted, "calls": calls, "errors": tally.errors,
+        "transfers": len(tally.asked),
+        "measured": len(lat),
+        "accepted": tally.accepted,
+        "not_accepted": tally.not_accepted,
+        "calls": calls,
+        "errors": tally.errors,
         "error_samples": tally.samples,
     }
 
@@ -189,16 +220,22 @@ def _agents(province_file: Path, km: int, dl: int) -> list[tuple[str, str]]:
     province = load_province_file(province_file)
 
     def general(site: str) -> list[str]:
-        return [a.id for a in province.agents_at(site)
-                if a.takes_calls and a.general_level]
+        return [a.id for a in province.agents_at(site) if a.takes_calls and a.general_level]
 
     km_ids, dl_ids = general("KM")[:km], general("DL")[:dl]
     return [("KM", a) for a in km_ids] + [("DL", a) for a in dl_ids]
 
 
-def run_transfer_bench(*, rate: float = 20.0, seconds: float = 10.0, share: float = 0.3,
-                       km_agents: int = 20, dl_agents: int = 10, talk_ms: float = 200.0,
-                       seed: int = 1) -> dict[str, Any]:
+def run_transfer_bench(
+    *,
+    rate: float = 20.0,
+    seconds: float = 10.0,
+    share: float = 0.3,
+    km_agents: int = 20,
+    dl_agents: int = 10,
+    talk_ms: float = 200.0,
+    seed: int = 1,
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="vcc-bench-transfer-") as tmp:
         work = Path(tmp)
         nats, etcd = NatsServer(work / "nats"), EtcdServer(work / "etcd")
@@ -209,35 +246,93 @@ def run_transfer_bench(*, rate: float = 20.0, seconds: float = 10.0, share: floa
             province = bench_province(work)
             ports = {name: free_port() for name in ("hub", "KM", "DL")}
             targets = {k: f"127.0.0.1:{v}" for k, v in ports.items()}
-            common = ["--province", str(province), "--nats", nats.url, "--etcd", etcd.endpoint,
-                      "--log-level", "WARNING"]
-            hub = ManagedProcess("hub", [
-                sys.executable, "-m", "vcc_ops.cli", "hub", *common,
-                "--data-dir", str(work / "hub"), "--db", f"sqlite:///{work / 'hub.db'}",
-                "--grpc-port", str(ports["hub"]), "--node-id", "hub-bench",
-                "--log-file", str(work / "hub.log")], work / "hub.out")
+            common = [
+                "--province",
+                str(province),
+                "--nats",
+                nats.url,
+                "--etcd",
+                etcd.endpoint,
+                "--log-level",
+                "WARNING",
+            ]
+            hub = ManagedProcess(
+                "hub",
+                [
+                    sys.executable,
+                    "-m",
+                    "vcc_ops.cli",
+                    "hub",
+                    *common,
+                    "--data-dir",
+                    str(work / "hub"),
+                    "--db",
+                    f"sqlite:///{work / 'hub.db'}",
+                    "--grpc-port",
+                    str(ports["hub"]),
+                    "--node-id",
+                    "hub-bench",
+                    "--log-file",
+                    str(work / "hub.log"),
+                ],
+                work / "hub.out",
+            )
             procs.append(hub)
             _start(hub, targets["hub"])
             for site in ("KM", "DL"):
-                proc = ManagedProcess(f"site-{site}", [
-                    sys.executable, "-m", "vcc_ops.cli", "site", "--site", site, *common,
-                    "--hub", targets["hub"], "--data-dir", str(work / site),
-                    "--db", f"sqlite:///{work / f'{site}.db'}",
-                    "--grpc-port", str(ports[site]), "--seed-customers", "100",
-                    "--log-file", str(work / f"{site}.log")], work / f"{site}.out")
+                proc = ManagedProcess(
+                    f"site-{site}",
+                    [
+                        sys.executable,
+                        "-m",
+                        "vcc_ops.cli",
+                        "site",
+                        "--site",
+                        site,
+                        *common,
+                        "--hub",
+                        targets["hub"],
+                        "--data-dir",
+                        str(work / site),
+                        "--db",
+                        f"sqlite:///{work / f'{site}.db'}",
+                        "--grpc-port",
+                        str(ports[site]),
+                        "--seed-customers",
+                        "100",
+                        "--log-file",
+                        str(work / f"{site}.log"),
+                    ],
+                    work / f"{site}.out",
+                )
                 procs.append(proc)
                 _start(proc, targets[site])
             agents = _agents(province, km_agents, dl_agents)
-            result = asyncio.run(_drive(targets["KM"], targets["DL"], agents, rate=rate,
-                                        seconds=seconds, share=share, talk_ms=talk_ms,
-                                        seed=seed))
+            result = asyncio.run(
+                _drive(
+                    targets["KM"],
+                    targets["DL"],
+                    agents,
+                    rate=rate,
+                    seconds=seconds,
+                    share=share,
+                    talk_ms=talk_ms,
+                    seed=seed,
+                )
+            )
         finally:
             for proc in reversed(procs):
                 proc.stop(timeout=20)
             etcd.stop()
             nats.stop()
-    result.update(rate_calls_per_s=rate, seconds=seconds, transfer_share=share,
-                  km_agents=km_agents, dl_agents=dl_agents, talk_ms=talk_ms)
+    result.update(
+        rate_calls_per_s=rate,
+        seconds=seconds,
+        transfer_share=share,
+        km_agents=km_agents,
+        dl_agents=dl_agents,
+        talk_ms=talk_ms,
+    )
     return result
 
 

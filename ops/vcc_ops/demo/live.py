@@ -26,20 +26,27 @@ DEMO_PASSWORD_NOTE = "vcc-demo-2026"  # the example province's demo password (se
 def sign_in_lines(launcher: ProvinceLauncher, state: RunState, workdir: str) -> list[str]:
     """What to open and how to sign in, printed once the province is up."""
     grpc_of = {n.name: n.grpc for n in state.nodes}
-    lines = ["the province is up; in another terminal (same folder):",
-             f"  .venv/bin/vcc status{_wd(workdir)}  (processes, health, endpoints)",
-             f"  .venv/bin/vcc board --watch 2{_wd(workdir)}  (the real-time board)",
-             f"  .venv/bin/vcc report province{_wd(workdir)}  (the consolidated figures)",
-             f"hub gRPC {grpc_of.get('hub-1', '?')}; callers come in at the access edge "
-             f"{grpc_of.get('edge', '?')}; `vcc status` lists every /metrics URL",
-             "sign in at a site's AgentDesk gRPC (Login) with an agent ID and the example's "
-             f"demo password {DEMO_PASSWORD_NOTE!r}:"]
+    lines = [
+        "the province is up; in another terminal (same folder):",
+        f"  .venv/bin/vcc status{_wd(workdir)}  (processes, health, endpoints)",
+        f"  .venv/bin/vcc board --watch 2{_wd(workdir)}  (the real-time board)",
+        f"  .venv/bin/vcc report province{_wd(workdir)}  (the consolidated figures)",
+        f"hub gRPC {grpc_of.get('hub-1', '?')}; callers come in at the access edge "
+        f"{grpc_of.get('edge', '?')}; `vcc status` lists every /metrics URL",
+        "sign in at a site's AgentDesk gRPC (Login) with an agent ID and the example's "
+        f"demo password {DEMO_PASSWORD_NOTE!r}:",
+    ]
     for site in launcher.province.sites:
         if f"site-{site.id}" not in grpc_of:
             continue
-        free = sorted((a for a in launcher.province.agents_at(site.id)
-                       if a.password_hash and not a.takes_calls),
-                      key=lambda a: a.role.value == "system_admin")
+        free = sorted(
+            (
+                a
+                for a in launcher.province.agents_at(site.id)
+                if a.password_hash and not a.takes_calls
+            ),
+            key=lambda a: a.role.value == "system_admin",
+        )
         free_ids = [a.id for a in free]
         who = f"e.g. {free_ids[0]} (not a bot)" if free_ids else "its agents are all bots"
         lines.append(f"  {site.id} at {grpc_of[f'site-{site.id}']}: {who}")
@@ -51,14 +58,21 @@ def _wd(workdir: str) -> str:
     return "" if workdir in (".vcc", "") else f" --workdir {workdir}"
 
 
-def run_until_stopped(opts: DemoOptions, progress: Callable[[str], None],
-                      announce: Callable[[ProvinceLauncher, RunState], None],
-                      log_format: str | None = None) -> None:
+def run_until_stopped(
+    opts: DemoOptions,
+    progress: Callable[[str], None],
+    announce: Callable[[ProvinceLauncher, RunState], None],
+    log_format: str | None = None,
+) -> None:
     """Start the province with traffic; return when Ctrl-C (or SIGTERM) stops it."""
     epoch = time.time()
     launcher = ProvinceLauncher(
-        opts.province_file, opts.workdir, progress=progress, log_format=log_format,
-        node_env={"VCC_TIME_SPEED": str(opts.speed), "VCC_TIME_EPOCH": repr(epoch)})
+        opts.province_file,
+        opts.workdir,
+        progress=progress,
+        log_format=log_format,
+        node_env={"VCC_TIME_SPEED": str(opts.speed), "VCC_TIME_EPOCH": repr(epoch)},
+    )
     try:
         state = launcher.start()
         asyncio.run(_drive(opts, launcher, state, progress, announce))
@@ -68,16 +82,30 @@ def run_until_stopped(opts: DemoOptions, progress: Callable[[str], None],
         launcher.stop()
 
 
-async def _drive(opts: DemoOptions, launcher: ProvinceLauncher, state: RunState,
-                 progress: Callable[[str], None],
-                 announce: Callable[[ProvinceLauncher, RunState], None]) -> None:
+async def _drive(
+    opts: DemoOptions,
+    launcher: ProvinceLauncher,
+    state: RunState,
+    progress: Callable[[str], None],
+    announce: Callable[[ProvinceLauncher, RunState], None],
+) -> None:
     grpc_of = {n.name.removeprefix("site-"): n.grpc for n in state.nodes if n.kind == "site"}
     metrics_of = {n.name.removeprefix("site-"): n.metrics for n in state.nodes if n.kind == "site"}
     hub = next(n for n in state.nodes if n.kind == "hub")
-    config = TrafficConfig(calls_per_s=BASE_CALLS_PER_S * opts.rate_scale, speed=opts.speed,
-                           seed=opts.seed, surge_site="", surge_factor=1.0)
-    traffic = ProvinceTraffic(launcher.province, launcher.edge_endpoint, grpc_of.__getitem__,
-                              config, agents_per_site=opts.agents_per_site)
+    config = TrafficConfig(
+        calls_per_s=BASE_CALLS_PER_S * opts.rate_scale,
+        speed=opts.speed,
+        seed=opts.seed,
+        surge_site="",
+        surge_factor=1.0,
+    )
+    traffic = ProvinceTraffic(
+        launcher.province,
+        launcher.edge_endpoint,
+        grpc_of.__getitem__,
+        config,
+        agents_per_site=opts.agents_per_site,
+    )
     progress("logging agent bots in at every site")
     counts = await traffic.start_agents()
     progress("agents logged in: " + ", ".join(f"{k} {v}" for k, v in counts.items()))

@@ -28,8 +28,18 @@ from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
 from vcc_site.edge.ledger import EdgeCall
 
-FIGURES = ("offered", "answered", "abandoned", "service_level", "asa_s", "aht_s",
-           "transfer_rate", "overflow_in", "overflow_out", "occupancy")
+FIGURES = (
+    "offered",
+    "answered",
+    "abandoned",
+    "service_level",
+    "asa_s",
+    "aht_s",
+    "transfer_rate",
+    "overflow_in",
+    "overflow_out",
+    "occupancy",
+)
 TIMES = ("asa_s", "aht_s")
 
 
@@ -48,8 +58,10 @@ def hub_cdr_calls(hub_db: Path, from_ms: int) -> dict[str, list[str]]:
     engine = sa.create_engine(f"sqlite:///{hub_db}")
     try:
         with engine.connect() as conn:
-            rows = conn.execute(sa.text(
-                "SELECT call_id, site_id FROM cdrs WHERE arrival_at_ms >= :f"), {"f": from_ms})
+            rows = conn.execute(
+                sa.text("SELECT call_id, site_id FROM cdrs WHERE arrival_at_ms >= :f"),
+                {"f": from_ms},
+            )
             out: dict[str, list[str]] = defaultdict(list)
             for call_id, site_id in rows:
                 out[call_id].append(site_id)
@@ -73,10 +85,18 @@ def cdr_check(ledger: dict[str, EdgeCall], cdrs: dict[str, list[str]]) -> dict[s
     return out
 
 
-async def hub_report(channel: grpc.aio.Channel, from_ms: int, to_ms: int,
-                     fmt: h.ReportFormat.ValueType = h.REPORT_FORMAT_JSON) -> bytes:
-    reply = await hg.ReportsStub(channel).GetReport(h.GetReportRequest(
-        view=h.REPORT_VIEW_PROVINCE, from_at_ms=from_ms, to_at_ms=to_ms, format=fmt), timeout=60)
+async def hub_report(
+    channel: grpc.aio.Channel,
+    from_ms: int,
+    to_ms: int,
+    fmt: h.ReportFormat.ValueType = h.REPORT_FORMAT_JSON,
+) -> bytes:
+    reply = await hg.ReportsStub(channel).GetReport(
+        h.GetReportRequest(
+            view=h.REPORT_VIEW_PROVINCE, from_at_ms=from_ms, to_at_ms=to_ms, format=fmt
+        ),
+        timeout=60,
+    )
     return bytes(reply.content)
 
 
@@ -90,21 +110,41 @@ async def statements(channel: grpc.aio.Channel, periods: list[str]) -> dict[str,
         st = await stub.GetStatement(h.SettlementPeriod(period_id=period), timeout=60)
         closed[period] = st.closed
         for e in st.entries:
-            entries.append({"period": period, "payer_site": e.payer_site_id,
-                            "serving_site": e.serving_site_id, "calls": e.calls,
-                            "handling_fee_fen": e.handling_fee_fen})
+            entries.append(
+                {
+                    "period": period,
+                    "payer_site": e.payer_site_id,
+                    "serving_site": e.serving_site_id,
+                    "calls": e.calls,
+                    "handling_fee_fen": e.handling_fee_fen,
+                }
+            )
         for p in st.positions:
             net[p.site_id] += p.net_fen
             access[p.site_id] += p.access_fen
-    return {"periods": periods, "closed": closed, "entries": entries,
-            "net_positions_fen": dict(net), "access_fen": dict(access),
-            "net_sum_fen": sum(net.values())}
+    return {
+        "periods": periods,
+        "closed": closed,
+        "entries": entries,
+        "net_positions_fen": dict(net),
+        "access_fen": dict(access),
+        "net_sum_fen": sum(net.values()),
+    }
 
 
-def build(*, province: str, speed: float, wall_s: float, from_ms: int, to_ms: int,
-          hub_json: dict[str, Any], checks: dict[str, Counter[str]],
-          settlement: dict[str, Any], traffic: dict[str, Any],
-          extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def build(
+    *,
+    province: str,
+    speed: float,
+    wall_s: float,
+    from_ms: int,
+    to_ms: int,
+    hub_json: dict[str, Any],
+    checks: dict[str, Counter[str]],
+    settlement: dict[str, Any],
+    traffic: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     rows = {row["site"]: row for row in hub_json.get("rows", [])}
     sites: dict[str, Any] = {}
     for site, row in rows.items():
@@ -117,8 +157,10 @@ def build(*, province: str, speed: float, wall_s: float, from_ms: int, to_ms: in
     report = {
         "province": province,
         "time_speed": speed,
-        "time_note": (f"province time runs {speed:g}x the wall clock: times are province "
-                      f"seconds; 'wall' gives them in wall seconds"),
+        "time_note": (
+            f"province time runs {speed:g}x the wall clock: times are province "
+            f"seconds; 'wall' gives them in wall seconds"
+        ),
         "wall_s": round(wall_s, 1),
         "province_s": round(wall_s * speed, 1),
         "range_ms": [from_ms, to_ms],
@@ -142,15 +184,32 @@ def _figures(row: dict[str, Any], check: Counter[str], speed: float) -> dict[str
 
 
 def text_table(report: dict[str, Any]) -> str:
-    cols = ("offered", "answered", "abandoned", "service_level", "asa_s", "aht_s",
-            "transfer_rate", "overflow_in", "overflow_out", "cdrs_at_hub", "cdrs_missing", "net_fen")
+    cols = (
+        "offered",
+        "answered",
+        "abandoned",
+        "service_level",
+        "asa_s",
+        "aht_s",
+        "transfer_rate",
+        "overflow_in",
+        "overflow_out",
+        "cdrs_at_hub",
+        "cdrs_missing",
+        "net_fen",
+    )
     lines = [f"{'site':<9}" + "".join(f"{c:>14}" for c in cols)]
     nets = report["settlement"]["net_positions_fen"]
     for site, fig in [*report["sites"].items(), ("PROVINCE", report["province_totals"])]:
         cells = []
         for c in cols:
-            v = nets.get(site, 0) if c == "net_fen" and site != "PROVINCE" else \
-                report["settlement"]["net_sum_fen"] if c == "net_fen" else fig.get(c)
+            v = (
+                nets.get(site, 0)
+                if c == "net_fen" and site != "PROVINCE"
+                else report["settlement"]["net_sum_fen"]
+                if c == "net_fen"
+                else fig.get(c)
+            )
             cells.append(f"{'-' if v is None else (f'{v:.3f}' if isinstance(v, float) else v):>14}")
         lines.append(f"{site:<9}" + "".join(cells))
     return "\n".join(lines)
@@ -159,15 +218,15 @@ def text_table(report: dict[str, Any]) -> str:
 def write_html(path: Path, report: dict[str, Any], hub_html: bytes) -> None:
     body = html.escape(text_table(report))
     doc = f"""<!doctype html><html><head><meta charset="utf-8">
-<title>vcc demo report: {html.escape(report['province'])}</title>
+<title>vcc demo report: {html.escape(report["province"])}</title>
 <style>body{{font-family:sans-serif;margin:1.5em}} pre{{background:#f4f4f4;padding:1em}}
 iframe{{width:100%;height:1400px;border:1px solid #ccc}}</style></head><body>
-<h1>vcc demo: {html.escape(report['province'])}</h1>
-<p>{html.escape(report['time_note'])}. Ran {report['wall_s']} wall seconds
-= {report['province_s']} province seconds.</p>
+<h1>vcc demo: {html.escape(report["province"])}</h1>
+<p>{html.escape(report["time_note"])}. Ran {report["wall_s"]} wall seconds
+= {report["province_s"]} province seconds.</p>
 <h2>Per site (province times; CDRs checked against the access edge)</h2><pre>{body}</pre>
-<h2>Settlement</h2><pre>{html.escape(json.dumps(report['settlement'], indent=1))}</pre>
+<h2>Settlement</h2><pre>{html.escape(json.dumps(report["settlement"], indent=1))}</pre>
 <h2>The hub's consolidated report</h2>
-<iframe title="hub report" srcdoc="{html.escape(hub_html.decode(errors='replace'), quote=True)}"></iframe>
+<iframe title="hub report" srcdoc="{html.escape(hub_html.decode(errors="replace"), quote=True)}"></iframe>
 </body></html>"""
     path.write_text(doc, encoding="utf-8")

@@ -66,12 +66,16 @@ def run_demo(opts: DemoOptions, progress: Callable[[str], None]) -> dict[str, An
     """Run the whole demo; returns the report (also written where asked)."""
     epoch = time.time()
     launcher = ProvinceLauncher(
-        opts.province_file, opts.workdir, progress=progress,
-        node_env={"VCC_TIME_SPEED": str(opts.speed), "VCC_TIME_EPOCH": repr(epoch)})
+        opts.province_file,
+        opts.workdir,
+        progress=progress,
+        node_env={"VCC_TIME_SPEED": str(opts.speed), "VCC_TIME_EPOCH": repr(epoch)},
+    )
     known = [x.id for x in launcher.province.sites]
     if opts.surge_site and opts.surge_site not in known:
-        raise InvalidInput(f"unknown site {opts.surge_site!r}; the province has {known}",
-                           field="--surge")
+        raise InvalidInput(
+            f"unknown site {opts.surge_site!r}; the province has {known}", field="--surge"
+        )
     try:
         state = launcher.start()
         return asyncio.run(_drive(opts, launcher, state, epoch, progress))
@@ -84,18 +88,34 @@ def province_ms(epoch: float, speed: float) -> int:
     return int((epoch + (time.time() - epoch) * speed) * 1000)
 
 
-async def _drive(opts: DemoOptions, launcher: ProvinceLauncher, state: RunState, epoch: float,
-                 progress: Callable[[str], None]) -> dict[str, Any]:
+async def _drive(
+    opts: DemoOptions,
+    launcher: ProvinceLauncher,
+    state: RunState,
+    epoch: float,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
     nodes = {n.name: n for n in state.nodes}
     grpc_of = {n.name.removeprefix("site-"): n.grpc for n in state.nodes if n.kind == "site"}
     metrics_of = {n.name.removeprefix("site-"): n.metrics for n in state.nodes if n.kind == "site"}
     hub = nodes["hub-1"]
     surge = opts.surge_site
-    config = TrafficConfig(calls_per_s=BASE_CALLS_PER_S * opts.rate_scale, speed=opts.speed,
-                           seed=opts.seed, surge_site=surge, surge_factor=opts.surge_factor,
-                           surge_from_s=opts.duration_s * 0.25, surge_to_s=opts.duration_s * 0.75)
-    traffic = ProvinceTraffic(launcher.province, launcher.edge_endpoint, grpc_of.__getitem__,
-                              config, agents_per_site=opts.agents_per_site)
+    config = TrafficConfig(
+        calls_per_s=BASE_CALLS_PER_S * opts.rate_scale,
+        speed=opts.speed,
+        seed=opts.seed,
+        surge_site=surge,
+        surge_factor=opts.surge_factor,
+        surge_from_s=opts.duration_s * 0.25,
+        surge_to_s=opts.duration_s * 0.75,
+    )
+    traffic = ProvinceTraffic(
+        launcher.province,
+        launcher.edge_endpoint,
+        grpc_of.__getitem__,
+        config,
+        agents_per_site=opts.agents_per_site,
+    )
     progress("logging agent bots in at every site")
     counts = await traffic.start_agents()
     progress("agents logged in: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
@@ -121,19 +141,32 @@ async def _drive(opts: DemoOptions, launcher: ProvinceLauncher, state: RunState,
         hub_html = await rep.hub_report(channel, lo, hi, fmt=h.REPORT_FORMAT_HTML)
         settlement = await rep.statements(channel, rep.periods_between(from_ms, to_ms))
     report = rep.build(
-        province=launcher.province.name, speed=opts.speed, wall_s=summary.wall_s,
-        from_ms=from_ms, to_ms=to_ms, hub_json=hub_json, checks=checks,
+        province=launcher.province.name,
+        speed=opts.speed,
+        wall_s=summary.wall_s,
+        from_ms=from_ms,
+        to_ms=to_ms,
+        hub_json=hub_json,
+        checks=checks,
         settlement=settlement,
-        traffic={**asdict(summary), "agents_logged_in": counts,
-                 "surge": {"site": surge, "factor": opts.surge_factor,
-                           "extra_calls": traffic.surge_calls},
-                 "offered_calls_per_s_wall": round(summary.offered / opts.duration_s, 2),
-                 "config": {k: v for k, v in asdict(config).items() if k != "code_mix"}},
-        extra={"work_orders": traffic.work_orders, "cpu_s": cpu})
+        traffic={
+            **asdict(summary),
+            "agents_logged_in": counts,
+            "surge": {
+                "site": surge,
+                "factor": opts.surge_factor,
+                "extra_calls": traffic.surge_calls,
+            },
+            "offered_calls_per_s_wall": round(summary.offered / opts.duration_s, 2),
+            "config": {k: v for k, v in asdict(config).items() if k != "code_mix"},
+        },
+        extra={"work_orders": traffic.work_orders, "cpu_s": cpu},
+    )
     if opts.report_json is not None:
         opts.report_json.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
-    html_path = opts.report_html or (opts.report_json.with_suffix(".html")
-                                     if opts.report_json is not None else None)
+    html_path = opts.report_html or (
+        opts.report_json.with_suffix(".html") if opts.report_json is not None else None
+    )
     if html_path is not None:
         rep.write_html(html_path, report, hub_html)
     return report
@@ -157,8 +190,11 @@ async def wallboard(traffic: ProvinceTraffic, figures: ProcessFigures, duration_
     started = time.monotonic()
     title = "vcc demo wallboard (wall clock figures)"
     if console.is_terminal:
-        with Live(render(board_rows(traffic.snapshot(), figures), title), console=console,
-                  refresh_per_second=2) as live:
+        with Live(
+            render(board_rows(traffic.snapshot(), figures), title),
+            console=console,
+            refresh_per_second=2,
+        ) as live:
             while time.monotonic() - started < duration_s:
                 await asyncio.sleep(1.0)
                 await figures.refresh_async()
@@ -173,8 +209,9 @@ async def wallboard(traffic: ProvinceTraffic, figures: ProcessFigures, duration_
             print(plain(board_rows(traffic.snapshot(), figures), elapsed), flush=True)
 
 
-async def _wait_cdrs(traffic: ProvinceTraffic, hub_db: Path, from_ms: int,
-                     timeout_s: float) -> dict[str, list[str]]:
+async def _wait_cdrs(
+    traffic: ProvinceTraffic, hub_db: Path, from_ms: int, timeout_s: float
+) -> dict[str, list[str]]:
     deadline = time.monotonic() + timeout_s
     while True:
         cdrs: dict[str, list[str]] = {}
@@ -197,12 +234,18 @@ def main_entry(opts: DemoOptions) -> int:
         report = run_demo(opts, progress)
     print(rep.text_table(report))
     t = report["traffic"]
-    print(f"\n{t['offered']} calls offered in {report['wall_s']} s "
-          f"({t['offered_calls_per_s_wall']}/s wall) = {report['province_s'] / 3600:.2f} h "
-          f"of province time at {report['time_speed']:g}x; edge: {t['states']}")
+    print(
+        f"\n{t['offered']} calls offered in {report['wall_s']} s "
+        f"({t['offered_calls_per_s_wall']}/s wall) = {report['province_s'] / 3600:.2f} h "
+        f"of province time at {report['time_speed']:g}x; edge: {t['states']}"
+    )
     wo = report.get("work_orders", {})
-    print(f"work orders: {wo.get('created', 0)} created, {wo.get('replied', 0)} answered, "
-          f"{wo.get('callbacks_done', 0)} callbacks made")
-    print(f"settlement: net positions {report['settlement']['net_positions_fen']} fen, "
-          f"sum {report['settlement']['net_sum_fen']}")
+    print(
+        f"work orders: {wo.get('created', 0)} created, {wo.get('replied', 0)} answered, "
+        f"{wo.get('callbacks_done', 0)} callbacks made"
+    )
+    print(
+        f"settlement: net positions {report['settlement']['net_positions_fen']} fen, "
+        f"sum {report['settlement']['net_sum_fen']}"
+    )
     return exit_status(report)

@@ -16,8 +16,18 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 from rich.table import Table
 
-COLUMNS = ("offered", "waiting", "answered", "abandoned", "service_level", "ready", "busy",
-           "overflow_in", "overflow_out", "lag_ms")
+COLUMNS = (
+    "offered",
+    "waiting",
+    "answered",
+    "abandoned",
+    "service_level",
+    "ready",
+    "busy",
+    "overflow_in",
+    "overflow_out",
+    "lag_ms",
+)
 
 
 def scrape(endpoint: str, names: Iterable[str], timeout_s: float = 1.0) -> dict[str, list[Any]]:
@@ -79,13 +89,27 @@ def board_rows(snapshot: dict[str, Any], figures: ProcessFigures) -> list[dict[s
         row["service_level"] = live.get("service_level")
         row["lag_ms"] = None
         rows.append(row)
-        for k in ("offered", "waiting", "answered", "abandoned", "ready", "busy",
-                  "overflow_in", "overflow_out", "in_target"):
+        for k in (
+            "offered",
+            "waiting",
+            "answered",
+            "abandoned",
+            "ready",
+            "busy",
+            "overflow_in",
+            "overflow_out",
+            "in_target",
+        ):
             total[k] = total.get(k, 0) + (live.get(k, 0) if k != "waiting" else row["waiting"])
     decided = total.get("answered", 0) + total.get("abandoned", 0)
-    rows.append({**{k: int(v) for k, v in total.items()}, "site": "PROVINCE",
-                 "service_level": total.get("in_target", 0) / decided if decided else None,
-                 "lag_ms": figures.lag_ms})
+    rows.append(
+        {
+            **{k: int(v) for k, v in total.items()},
+            "site": "PROVINCE",
+            "service_level": total.get("in_target", 0) / decided if decided else None,
+            "lag_ms": figures.lag_ms,
+        }
+    )
     return rows
 
 
@@ -114,6 +138,8 @@ def plain(rows: list[dict[str, Any]], elapsed_s: float) -> str:
     """A one-line summary for a terminal that is not interactive."""
     p = rows[-1]
     sl = p.get("service_level")
-    return (f"[{elapsed_s:5.0f} s] offered {p.get('offered', 0)} answered {p.get('answered', 0)} "
-            f"abandoned {p.get('abandoned', 0)} waiting {p.get('waiting', 0)} "
-            f"SL {'-' if sl is None else f'{sl:.0%}'} overflow {p.get('overflow_in', 0)}")
+    return (
+        f"[{elapsed_s:5.0f} s] offered {p.get('offered', 0)} answered {p.get('answered', 0)} "
+        f"abandoned {p.get('abandoned', 0)} waiting {p.get('waiting', 0)} "
+        f"SL {'-' if sl is None else f'{sl:.0%}'} overflow {p.get('overflow_in', 0)}"
+    )

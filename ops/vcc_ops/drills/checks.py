@@ -77,9 +77,15 @@ class CheckResult:
     def failures(self) -> list[str]:
         """Each broken invariant, in words; empty when all hold."""
         out = []
-        for name in ("events_lost", "duplicates", "double_assignments",
-                     "calls_without_final_cdr", "calls_with_many_final_cdrs",
-                     "calls_lost_without_reason", "calls_open"):
+        for name in (
+            "events_lost",
+            "duplicates",
+            "double_assignments",
+            "calls_without_final_cdr",
+            "calls_with_many_final_cdrs",
+            "calls_lost_without_reason",
+            "calls_open",
+        ):
             value = getattr(self, name)
             if value:
                 out.append(f"{name} = {value} (e.g. {', '.join(self.examples.get(name, []))})")
@@ -99,8 +105,10 @@ class ProvinceDatabases:
     def __init__(self, hub_url: str, site_urls: Mapping[str, str]) -> None:
         # pre-ping: pooled connections survive a database restart (the db-restart drill)
         self.hub = create_engine(sync_url(hub_url), pool_pre_ping=True)
-        self.sites = {site: create_engine(sync_url(url), pool_pre_ping=True)
-                      for site, url in site_urls.items()}
+        self.sites = {
+            site: create_engine(sync_url(url), pool_pre_ping=True)
+            for site, url in site_urls.items()
+        }
 
     def close(self) -> None:
         for engine in [self.hub, *self.sites.values()]:
@@ -111,8 +119,10 @@ class ProvinceDatabases:
         return int(rows[0][0]) if rows else 0
 
     def hub_contiguous(self) -> dict[str, int]:
-        return {str(s): int(q) for s, q in _rows(self.hub, "SELECT site, contiguous_seq "
-                                                            "FROM site_progress")}
+        return {
+            str(s): int(q)
+            for s, q in _rows(self.hub, "SELECT site, contiguous_seq FROM site_progress")
+        }
 
     def caught_up(self) -> bool:
         """True when the hub has applied every site's events without a gap."""
@@ -122,25 +132,34 @@ class ProvinceDatabases:
     def replication_lags_ms(self, start_ms: int, end_ms: int) -> list[int]:
         """For each site event of ``[start_ms, end_ms)`` (event time) applied at the hub:
         milliseconds from the event to its application."""
-        return [int(applied) - int(at) for at, applied in _rows(
-            self.hub, "SELECT at_ms, applied_at_ms FROM inbox WHERE at_ms >= :lo AND at_ms < :hi",
-            lo=start_ms, hi=end_ms)]
+        return [
+            int(applied) - int(at)
+            for at, applied in _rows(
+                self.hub,
+                "SELECT at_ms, applied_at_ms FROM inbox WHERE at_ms >= :lo AND at_ms < :hi",
+                lo=start_ms,
+                hi=end_ms,
+            )
+        ]
 
     def hub_applied_since(self, at_ms: int) -> int:
         """How many site events of ``at_ms`` or later (event time) the hub applied."""
-        return int(_rows(self.hub, "SELECT COUNT(*) FROM inbox WHERE at_ms >= :at",
-                         at=at_ms)[0][0])
+        return int(_rows(self.hub, "SELECT COUNT(*) FROM inbox WHERE at_ms >= :at", at=at_ms)[0][0])
 
     def hub_cdrs(self) -> list[dict[str, Any]]:
-        rows = _rows(self.hub, "SELECT call_id, site_id, outcome, arrival_at_ms, answered_at_ms, "
-                               "wait_ms FROM cdrs")
+        rows = _rows(
+            self.hub,
+            "SELECT call_id, site_id, outcome, arrival_at_ms, answered_at_ms, wait_ms FROM cdrs",
+        )
         keys = ("call_id", "site_id", "outcome", "arrival_at_ms", "answered_at_ms", "wait_ms")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
 
 def check_events(db: ProvinceDatabases, result: CheckResult) -> None:
     inbox: dict[str, tuple[str, int]] = {
-        str(e): (str(s), int(q)) for e, s, q in _rows(db.hub, "SELECT event_id, site, seq FROM inbox")}
+        str(e): (str(s), int(q))
+        for e, s, q in _rows(db.hub, "SELECT event_id, site, seq FROM inbox")
+    }
     hub_cdrs = {(str(s), str(c)) for c, s in _rows(db.hub, "SELECT call_id, site_id FROM cdrs")}
     for site, engine in db.sites.items():
         for seq, event_id, kind in _rows(engine, "SELECT seq, event_id, kind FROM outbox"):
@@ -175,13 +194,18 @@ def _overlaps(intervals: Iterable[tuple[int, int, str]]) -> list[tuple[str, str]
 
 def check_assignments(db: ProvinceDatabases, result: CheckResult, now_ms: int) -> None:
     for site, engine in db.sites.items():
-        call_end = {str(c): int(e) for c, e in
-                    _rows(engine, "SELECT call_id, ended_at_ms FROM calls WHERE ended_at_ms > 0")}
+        call_end = {
+            str(c): int(e)
+            for c, e in _rows(
+                engine, "SELECT call_id, ended_at_ms FROM calls WHERE ended_at_ms > 0"
+            )
+        }
         by_agent: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
         by_call: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
         for call, agent, kind, offered, answered, ended in _rows(
-                engine, "SELECT call_id, agent_id, kind, offered_at_ms, answered_at_ms, "
-                        "ended_at_ms FROM legs"):
+            engine,
+            "SELECT call_id, agent_id, kind, offered_at_ms, answered_at_ms, ended_at_ms FROM legs",
+        ):
             if not agent:
                 continue
             start = int(offered or answered)
@@ -202,8 +226,9 @@ def check_assignments(db: ProvinceDatabases, result: CheckResult, now_ms: int) -
 
 
 def check_calls(db: ProvinceDatabases, ledger: Iterable[LedgerCall], result: CheckResult) -> None:
-    finals: Counter[str] = Counter(c["call_id"] for c in db.hub_cdrs()
-                                   if c["outcome"] not in LEFT_SITE)
+    finals: Counter[str] = Counter(
+        c["call_id"] for c in db.hub_cdrs() if c["outcome"] not in LEFT_SITE
+    )
     reasons: Counter[str] = Counter()
     for call in ledger:
         result.ledger_calls += 1
@@ -225,7 +250,9 @@ def check_calls(db: ProvinceDatabases, ledger: Iterable[LedgerCall], result: Che
         n = finals.get(call.call_id, 0)
         if n == 0:
             result.calls_without_final_cdr += 1
-            result.note("calls_without_final_cdr", f"{call.call_id} ({call.state} at {call.site_id})")
+            result.note(
+                "calls_without_final_cdr", f"{call.call_id} ({call.state} at {call.site_id})"
+            )
         elif n > 1:
             result.calls_with_many_final_cdrs += 1
             result.note("calls_with_many_final_cdrs", f"{call.call_id} x{n}")
@@ -240,8 +267,13 @@ def run_checks(db: ProvinceDatabases, ledger: Iterable[LedgerCall], now_ms: int)
     return result
 
 
-def service_level(cdrs: Iterable[Mapping[str, Any]], ledger: Iterable[LedgerCall],
-                  start_s: float, end_s: float, within_s: float = 20.0) -> dict[str, Any]:
+def service_level(
+    cdrs: Iterable[Mapping[str, Any]],
+    ledger: Iterable[LedgerCall],
+    start_s: float,
+    end_s: float,
+    within_s: float = 20.0,
+) -> dict[str, Any]:
     """Share of the calls that arrived in ``[start_s, end_s)`` (wall seconds) answered
     within ``within_s``; refused and lost calls count as not answered in time."""
     lo, hi = int(start_s * 1000), int(end_s * 1000)
@@ -256,8 +288,12 @@ def service_level(cdrs: Iterable[Mapping[str, Any]], ledger: Iterable[LedgerCall
     refused = sum(1 for c in ledger if c.state == "refused" and start_s <= c.offered_at < end_s)
     offered += refused
     sl = round(100.0 * answered_in_time / offered, 1) if offered else None
-    return {"offered": offered, "answered_within_target": answered_in_time,
-            "refused": refused, "service_level_pct": sl}
+    return {
+        "offered": offered,
+        "answered_within_target": answered_in_time,
+        "refused": refused,
+        "service_level_pct": sl,
+    }
 
 
 def dumps(result: CheckResult) -> str:

@@ -10,20 +10,38 @@ from typing import Any
 import click
 
 # the names of vcc_ops.drills.scenarios.SCENARIOS (not imported: keeps `vcc --help` quick)
-SCENARIO_NAMES = ("db-restart", "etcd-member-kill", "hub-leader-kill", "hub-partition",
-                  "nats-node-kill", "site-kill", "site-partition", "slow-link")
+SCENARIO_NAMES = (
+    "db-restart",
+    "etcd-member-kill",
+    "hub-leader-kill",
+    "hub-partition",
+    "nats-node-kill",
+    "site-kill",
+    "site-partition",
+    "slow-link",
+)
 
 
 @click.command("drill")
 @click.argument("scenario", type=click.Choice([*SCENARIO_NAMES, "plan"]))
 @click.argument("plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--province", "province_file", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Province file. Default: the example (Yunnan).")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path(".vcc-drill"), show_default=True)
+@click.option(
+    "--province",
+    "province_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Province file. Default: the example (Yunnan).",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".vcc-drill"),
+    show_default=True,
+)
 @click.option("--sites", default="KM,QJ,DL", show_default=True, help="Sites to run.")
-@click.option("--cluster/--single", default=True, show_default=True,
-              help="3 NATS + 3 etcd, or one of each.")
+@click.option(
+    "--cluster/--single", default=True, show_default=True, help="3 NATS + 3 etcd, or one of each."
+)
 @click.option("--hubs", type=int, default=2, show_default=True)
 @click.option("--postgres", is_flag=True, help="PostgreSQL instead of SQLite (db-restart).")
 @click.option("--site", default="", help="The site a site drill hits (default: the last).")
@@ -36,13 +54,34 @@ SCENARIO_NAMES = ("db-restart", "etcd-member-kill", "hub-leader-kill", "hub-part
 @click.option("--takeover-s", type=float, default=3.0, show_default=True, help="Objective.")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--defect-drop-event", type=int, default=0, hidden=True,
-              help="TEST ONLY: every site drops the event of this outbox sequence.")
-def drill(scenario: str, plan_file: Path | None, province_file: Path | None, workdir: Path,
-          sites: str, cluster: bool, hubs: int, postgres: bool, site: str, node: str,
-          delay_ms: float, steady_s: float, hold_s: float, calls_per_s: float,
-          reroute_s: float, takeover_s: float, json_file: Path | None, html_file: Path | None,
-          defect_drop_event: int) -> None:
+@click.option(
+    "--defect-drop-event",
+    type=int,
+    default=0,
+    hidden=True,
+    help="TEST ONLY: every site drops the event of this outbox sequence.",
+)
+def drill(
+    scenario: str,
+    plan_file: Path | None,
+    province_file: Path | None,
+    workdir: Path,
+    sites: str,
+    cluster: bool,
+    hubs: int,
+    postgres: bool,
+    site: str,
+    node: str,
+    delay_ms: float,
+    steady_s: float,
+    hold_s: float,
+    calls_per_s: float,
+    reroute_s: float,
+    takeover_s: float,
+    json_file: Path | None,
+    html_file: Path | None,
+    defect_drop_event: int,
+) -> None:
     """Run a failover drill (or a game-day PLAN file) on a province started for it, under
     live traffic; print the scored report; exit 1 on FAIL."""
     from vcc_ops.cli import example_province_path
@@ -57,8 +96,14 @@ def drill(scenario: str, plan_file: Path | None, province_file: Path | None, wor
     from vcc_ops.progress import steps
     from vcc_site.sync.relay import DROP_EVENT_ENV
 
-    setup = ProvinceSetup(province_file or example_province_path(), workdir,
-                          sites.split(",") if sites else None, cluster, hubs, postgres)
+    setup = ProvinceSetup(
+        province_file or example_province_path(),
+        workdir,
+        sites.split(",") if sites else None,
+        cluster,
+        hubs,
+        postgres,
+    )
     if defect_drop_event:
         setup.node_env[DROP_EVENT_ENV] = str(defect_drop_event)
     traffic: dict[str, Any] = {"calls_per_s": calls_per_s}
@@ -72,20 +117,29 @@ def drill(scenario: str, plan_file: Path | None, province_file: Path | None, wor
     else:
         objectives = Objectives(reroute_s=reroute_s, takeover_s=takeover_s)
         params = {k: v for k, v in {"site": site, "node": node, "delay_ms": delay_ms}.items() if v}
-        drills = [DrillSpec.parse({"scenario": scenario, "steady_s": steady_s,
-                                   "hold_s": hold_s, **params})]
+        drills = [
+            DrillSpec.parse(
+                {"scenario": scenario, "steady_s": steady_s, "hold_s": hold_s, **params}
+            )
+        ]
     with steps("vcc drill") as progress:
         result = run_standalone(setup, drills, objectives, traffic, progress)
     if json_file is not None:
         write_json(result, json_file)
     if html_file is not None:
-        write_html(result["drills"], html_file, f"vcc drill {scenario}",
-                   f"{result['verdict']}: {result['score']} drills passed")
+        write_html(
+            result["drills"],
+            html_file,
+            f"vcc drill {scenario}",
+            f"{result['verdict']}: {result['score']} drills passed",
+        )
     for report in result["drills"]:
         click.echo(f"{report['scenario']}: {report['verdict']}")
         for row in report["objectives"]:
-            click.echo(f"  {'ok  ' if row['pass'] else 'FAIL'} {row['objective']}: "
-                       f"{row['measured']} (target {row['target']})")
+            click.echo(
+                f"  {'ok  ' if row['pass'] else 'FAIL'} {row['objective']}: "
+                f"{row['measured']} (target {row['target']})"
+            )
     click.echo(json.dumps({"verdict": result["verdict"], "score": result["score"]}))
     if result["verdict"] != "PASS":
         sys.exit(1)

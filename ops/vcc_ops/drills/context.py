@@ -59,15 +59,17 @@ class DrillContext:
 
     def mark(self, what: str, kind: str = "event", **extra: Any) -> float:
         now = time.time()
-        self.timeline.append({"t_s": round(now - self.t0, 3), "at": now, "what": what,
-                              "kind": kind, **extra})
+        self.timeline.append(
+            {"t_s": round(now - self.t0, 3), "at": now, "what": what, "kind": kind, **extra}
+        )
         return now
 
     @property
     def faults(self) -> FaultNet:
         if self.launcher.faults is None:
-            raise ConfigError("this drill cuts links: start the province with faults on",
-                              field="faults")
+            raise ConfigError(
+                "this drill cuts links: start the province with faults on", field="faults"
+            )
         return self.launcher.faults
 
     async def etcd_get(self, prefix: str) -> dict[str, str]:
@@ -112,8 +114,11 @@ class DrillContext:
 
     def area_calls(self, areas: Sequence[str], start: float, end: float) -> list[Any]:
         """The ledger's calls of ``areas`` offered in ``[start, end)`` (wall seconds)."""
-        return [c for c in self.traffic.edge.ledger.values()
-                if c.area_code in areas and start <= c.offered_at < end]
+        return [
+            c
+            for c in self.traffic.edge.ledger.values()
+            if c.area_code in areas and start <= c.offered_at < end
+        ]
 
     async def progress(self) -> dict[str, tuple[int, int]]:
         """Per site: (its last outbox sequence, the hub's contiguous sequence of it)."""
@@ -172,6 +177,5 @@ async def caught_up(ctx: DrillContext, since_at: float) -> dict[str, Any]:
 
     now = time.time()
     took = since(since_at, await ctx.wait(done, ctx.within_s()), now)
-    ctx.mark("hub caught up with every site" if took is not None else "hub still behind",
-             "recover")
+    ctx.mark("hub caught up with every site" if took is not None else "hub still behind", "recover")
     return {"recovery_s": took}

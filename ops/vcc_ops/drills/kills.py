@@ -30,9 +30,14 @@ class SiteKill(Scenario):
         ledger = ctx.traffic.edge.ledger
 
         def rerouted() -> float | None:
-            taken = [c.offered_at for c in ledger.values()
-                     if c.area_code in areas and c.offered_at >= start and c.site_id
-                     and c.site_id != site]
+            taken = [
+                c.offered_at
+                for c in ledger.values()
+                if c.area_code in areas
+                and c.offered_at >= start
+                and c.site_id
+                and c.site_id != site
+            ]
             return min(taken) if taken else None
 
         async def lease_gone() -> bool:
@@ -41,8 +46,7 @@ class SiteKill(Scenario):
         async def map_moved() -> bool:
             keys = [routing_key(a) for a in areas]
             found = await ctx.etcd_get(ROUTING_PREFIX)
-            return all(site not in json.loads(found.get(k, '{"sites": []}'))["sites"]
-                       for k in keys)
+            return all(site not in json.loads(found.get(k, '{"sites": []}'))["sites"] for k in keys)
 
         async def call_rerouted() -> bool:
             return rerouted() is not None
@@ -56,17 +60,28 @@ class SiteKill(Scenario):
         await ctx.wait(call_rerouted, ctx.within_s())
         first = rerouted()
         if first is not None:
-            ctx.timeline.append({"t_s": round(first - ctx.t0, 3), "at": first, "kind": "reroute",
-                                 "what": f"first new {'/'.join(areas)} call taken elsewhere"})
+            ctx.timeline.append(
+                {
+                    "t_s": round(first - ctx.t0, 3),
+                    "at": first,
+                    "kind": "reroute",
+                    "what": f"first new {'/'.join(areas)} call taken elsewhere",
+                }
+            )
         await ctx.hold_rest(start)
         # New calls of the area after the loss that failed: refused, or taken by the dead
         # site. From the last of them on, every new call was taken elsewhere.
         after = ctx.area_calls(areas, start, time.time())
         failed = [c.offered_at for c in after if c.state == "refused" or c.site_id == site]
         reroute = None if first is None else round(max([start, *failed]) - start, 3)
-        return {"detection_s": detected, "routing_map_s": moved, "reroute_s": reroute,
-                "first_rerouted_call_s": None if first is None else round(first - start, 3),
-                "new_area_calls": len(after), "new_area_calls_failed": len(failed)}
+        return {
+            "detection_s": detected,
+            "routing_map_s": moved,
+            "reroute_s": reroute,
+            "first_rerouted_call_s": None if first is None else round(first - start, 3),
+            "new_area_calls": len(after),
+            "new_area_calls_failed": len(failed),
+        }
 
     async def restore(self, ctx: DrillContext) -> None:
         site = ctx.site()
@@ -80,8 +95,10 @@ class SiteKill(Scenario):
 
         async def back() -> bool:
             found = await ctx.etcd_get(ROUTING_PREFIX)
-            return all(json.loads(found.get(routing_key(a), '{"sites": [""]}'))["sites"][:1]
-                       == [site] for a in areas)
+            return all(
+                json.loads(found.get(routing_key(a), '{"sites": [""]}'))["sites"][:1] == [site]
+                for a in areas
+            )
 
         now = time.time()
         took = since(self.restored_at, await ctx.wait(back, ctx.within_s()), now)
@@ -158,13 +175,19 @@ class ServerKill(Scenario):
                 pass
             # the first event written after the kill applied at the hub (events already
             # in flight at the kill do not count)
-            if resumed is None and (await asyncio.to_thread(
-                    ctx.db.hub_applied_since, int(self.killed_at * 1000))) > 0:
+            if (
+                resumed is None
+                and (await asyncio.to_thread(ctx.db.hub_applied_since, int(self.killed_at * 1000)))
+                > 0
+            ):
                 resumed = round(time.time() - self.killed_at, 3)
                 ctx.mark("hub applies new site events again", "detect")
             await asyncio.sleep(0.2)
-        return {"site_leases_lost": sorted(lapses), "leader_changes": len(leaders - {""}) - 1,
-                "replication_resumed_s": resumed}
+        return {
+            "site_leases_lost": sorted(lapses),
+            "leader_changes": len(leaders - {""}) - 1,
+            "replication_resumed_s": resumed,
+        }
 
     async def restore(self, ctx: DrillContext) -> None:
         name = self.server(ctx)
@@ -191,8 +214,9 @@ class DbRestart(Scenario):
     def pg(self, ctx: DrillContext) -> PostgresServer:
         pg = ctx.launcher.infra.postgres if ctx.launcher.infra is not None else None
         if pg is None:
-            raise ConfigError("db-restart needs the province on PostgreSQL (--postgres)",
-                              field="scenario")
+            raise ConfigError(
+                "db-restart needs the province on PostgreSQL (--postgres)", field="scenario"
+            )
         return pg
 
     async def inject(self, ctx: DrillContext) -> None:
@@ -203,8 +227,11 @@ class DbRestart(Scenario):
 
     async def observe(self, ctx: DrillContext) -> dict[str, Any]:
         await ctx.hold_rest(self.killed_at)
-        during = [c for c in ctx.traffic.edge.ledger.values()
-                  if self.killed_at <= c.offered_at < time.time()]
+        during = [
+            c
+            for c in ctx.traffic.edge.ledger.values()
+            if self.killed_at <= c.offered_at < time.time()
+        ]
         return {"calls_during_outage": len(during), "outage_call_states": states(during)}
 
     async def restore(self, ctx: DrillContext) -> None:
@@ -216,8 +243,10 @@ class DbRestart(Scenario):
 
     async def recovered(self, ctx: DrillContext) -> dict[str, Any]:
         after = await _retry(ctx, ctx.progress)
-        lost = {s: max(0, self.before[s][0] - after[s][0]) + max(0, self.before[s][1] - after[s][1])
-                for s in self.before}
+        lost = {
+            s: max(0, self.before[s][0] - after[s][0]) + max(0, self.before[s][1] - after[s][1])
+            for s in self.before
+        }
 
         async def every_site_writes() -> bool:
             now = await ctx.progress()
@@ -225,15 +254,22 @@ class DbRestart(Scenario):
 
         now = time.time()
         resumed = since(self.up_at, await ctx.wait(every_site_writes, ctx.within_s()), now)
-        ctx.mark("every site commits again" if resumed is not None
-                 else "some site does not write", "recover")
-        taken = sorted(c.offered_at for c in ctx.traffic.edge.ledger.values()
-                       if c.offered_at >= self.up_at and c.site_id)
-        return {"db_restart_s": round(self.up_at - self.restored_at, 3),
-                "writes_resumed_s": resumed,
-                "first_call_taken_s": round(taken[0] - self.up_at, 3) if taken else None,
-                "committed_writes_lost": sum(lost.values()),
-                **await caught_up(ctx, self.restored_at)}
+        ctx.mark(
+            "every site commits again" if resumed is not None else "some site does not write",
+            "recover",
+        )
+        taken = sorted(
+            c.offered_at
+            for c in ctx.traffic.edge.ledger.values()
+            if c.offered_at >= self.up_at and c.site_id
+        )
+        return {
+            "db_restart_s": round(self.up_at - self.restored_at, 3),
+            "writes_resumed_s": resumed,
+            "first_call_taken_s": round(taken[0] - self.up_at, 3) if taken else None,
+            "committed_writes_lost": sum(lost.values()),
+            **await caught_up(ctx, self.restored_at),
+        }
 
 
 async def _retry(ctx: DrillContext, read: Any) -> Any:

@@ -60,8 +60,11 @@ class HubPartition(_Cuts):
 
     def rules(self, ctx: DrillContext) -> list[Rule]:
         f = ctx.faults
-        return [f.cut(src="site-*", dst=self.hub), f.cut(src=self.hub, dst="site-*"),
-                f.cut(src=self.hub, dst="nats*")]
+        return [
+            f.cut(src="site-*", dst=self.hub),
+            f.cut(src=self.hub, dst="site-*"),
+            f.cut(src=self.hub, dst="nats*"),
+        ]
 
     async def recovered(self, ctx: DrillContext) -> dict[str, Any]:
         return await caught_up(ctx, self.restored_at)
@@ -84,9 +87,13 @@ class SitePartition(_Cuts):
 
     def rules(self, ctx: DrillContext) -> list[Rule]:
         f, me = ctx.faults, f"site-{ctx.site()}"
-        return [f.cut(src=me, dst="hub-*"), f.cut(src="hub-*", dst=me),
-                f.cut(src=me, dst="nats*"), f.cut(src="site-*", dst=me),
-                f.cut(src=me, dst="site-*")]
+        return [
+            f.cut(src=me, dst="hub-*"),
+            f.cut(src="hub-*", dst=me),
+            f.cut(src=me, dst="nats*"),
+            f.cut(src="site-*", dst=me),
+            f.cut(src=me, dst="site-*"),
+        ]
 
     async def inject(self, ctx: DrillContext) -> None:
         self.before = (await ctx.progress())[ctx.site()]
@@ -101,8 +108,9 @@ class SitePartition(_Cuts):
                 lease_kept &= key in await ctx.etcd_get(key)
                 found = await ctx.etcd_get(ROUTING_PREFIX)
                 first_in_map &= all(
-                    json.loads(found.get(routing_key(a), '{"sites": [""]}'))["sites"][:1]
-                    == [site] for a in areas)
+                    json.loads(found.get(routing_key(a), '{"sites": [""]}'))["sites"][:1] == [site]
+                    for a in areas
+                )
             await asyncio.sleep(0.25)
         self.at_heal = (await ctx.progress())[site]
         calls = ctx.area_calls(areas, self.cut_at, time.time())
@@ -111,7 +119,8 @@ class SitePartition(_Cuts):
             "area_calls_at_site": sum(1 for c in calls if c.site_id == site),
             "area_calls_elsewhere": sum(1 for c in calls if c.site_id not in ("", site)),
             "area_call_states": states(calls),
-            "site_lease_kept": lease_kept, "site_first_in_routing_map": first_in_map,
+            "site_lease_kept": lease_kept,
+            "site_first_in_routing_map": first_in_map,
             "site_events_during": self.at_heal[0] - self.before[0],
             "hub_applied_during": self.at_heal[1] - self.before[1],
             "backlog_at_heal": self.at_heal[0] - self.at_heal[1],
@@ -141,8 +150,10 @@ class SlowLink(_Cuts):
 
     def rules(self, ctx: DrillContext) -> list[Rule]:
         ms = self.delay_ms(ctx)
-        return [ctx.faults.slow(ms, src="site-*", dst="hub-*"),
-                ctx.faults.slow(ms, src="site-*", dst="nats*")]
+        return [
+            ctx.faults.slow(ms, src="site-*", dst="hub-*"),
+            ctx.faults.slow(ms, src="site-*", dst="nats*"),
+        ]
 
     async def inject(self, ctx: DrillContext) -> None:
         self.rtt_before = await nats_rtt_ms(ctx, f"site-{ctx.site()}")
@@ -152,28 +163,36 @@ class SlowLink(_Cuts):
         during = await nats_rtt_ms(ctx, f"site-{ctx.site()}")
         ctx.mark(f"site-{ctx.site()} -> NATS round trip {during} ms", "detect")
         await ctx.hold_rest(self.cut_at)
-        added = None if during is None or self.rtt_before is None else round(
-            during - self.rtt_before, 1)
-        return {"link_rtt_ms_before": self.rtt_before, "link_rtt_ms_during": during,
-                "added_rtt_ms": added}
+        added = (
+            None
+            if during is None or self.rtt_before is None
+            else round(during - self.rtt_before, 1)
+        )
+        return {
+            "link_rtt_ms_before": self.rtt_before,
+            "link_rtt_ms_during": during,
+            "added_rtt_ms": added,
+        }
 
     async def recovered(self, ctx: DrillContext) -> dict[str, Any]:
         figures = await caught_up(ctx, self.restored_at)
         figures["link_rtt_ms_after"] = await nats_rtt_ms(ctx, f"site-{ctx.site()}")
         span = self.restored_at - self.cut_at
-        windows = {"before": (max(ctx.t0, self.cut_at - span), self.cut_at),
-                   "during": (self.cut_at, self.restored_at),
-                   "after": (self.restored_at, self.restored_at + span)}
+        windows = {
+            "before": (max(ctx.t0, self.cut_at - span), self.cut_at),
+            "during": (self.cut_at, self.restored_at),
+            "after": (self.restored_at, self.restored_at + span),
+        }
         for window, (lo, hi) in windows.items():
-            lags = await asyncio.to_thread(ctx.db.replication_lags_ms, int(lo * 1000),
-                                           int(hi * 1000))
+            lags = await asyncio.to_thread(
+                ctx.db.replication_lags_ms, int(lo * 1000), int(hi * 1000)
+            )
             figures[f"replication_p50_ms_{window}"] = percentile(lags, 50)
             figures[f"replication_p99_ms_{window}"] = percentile(lags, 99)
         return figures
 
 
-async def nats_rtt_ms(ctx: DrillContext, as_name: str, pings: int = PROBE_PINGS
-                      ) -> float | None:
+async def nats_rtt_ms(ctx: DrillContext, as_name: str, pings: int = PROBE_PINGS) -> float | None:
     """Median round trip (ms) of a NATS ``PING`` through the proxy in front of the first
     NATS server, on a connection the proxy names ``as_name`` (so the link rules of that
     process apply to it); None if the server could not be reached."""
@@ -188,8 +207,9 @@ async def nats_rtt_ms(ctx: DrillContext, as_name: str, pings: int = PROBE_PINGS
     owned = True
     try:
         sock.setblocking(False)
-        await asyncio.wait_for(asyncio.get_running_loop().sock_connect(
-            sock, (PROXY_HOST, port)), PROBE_TIMEOUT_S)
+        await asyncio.wait_for(
+            asyncio.get_running_loop().sock_connect(sock, (PROXY_HOST, port)), PROBE_TIMEOUT_S
+        )
         reader, writer = await asyncio.open_connection(sock=sock)
         owned = False  # the stream's transport closes the socket now
         try:

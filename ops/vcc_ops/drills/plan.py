@@ -53,9 +53,17 @@ class ProvinceSetup:
     node_env: dict[str, str] = field(default_factory=dict)
 
     def launcher(self, progress: Callable[[str], None]) -> ProvinceLauncher:
-        return ProvinceLauncher(self.province_file, self.workdir, postgres=self.postgres,
-                                sites=self.sites, progress=progress, node_env=self.node_env,
-                                cluster=self.cluster, hubs=self.hubs, faults=True)
+        return ProvinceLauncher(
+            self.province_file,
+            self.workdir,
+            postgres=self.postgres,
+            sites=self.sites,
+            progress=progress,
+            node_env=self.node_env,
+            cluster=self.cluster,
+            hubs=self.hubs,
+            faults=True,
+        )
 
 
 @dataclass
@@ -68,8 +76,9 @@ class DrillSpec:
         raw = dict(raw)
         name = str(raw.pop("scenario", ""))
         if name not in SCENARIOS:
-            raise ConfigError(f"unknown scenario {name!r}; one of {sorted(SCENARIOS)}",
-                              field="drill.scenario")
+            raise ConfigError(
+                f"unknown scenario {name!r}; one of {sorted(SCENARIOS)}", field="drill.scenario"
+            )
         opts = {k: float(raw.pop(k)) for k in list(raw) if k in OPTION_KEYS}
         return cls(name, DrillOptions(**opts, params=raw))
 
@@ -89,21 +98,34 @@ def load_plan(path: Path) -> tuple[dict[str, Any], Objectives, dict[str, Any], l
     return raw.get("province", {}), objectives, raw.get("traffic", {}), drills
 
 
-async def run_drills(launcher: ProvinceLauncher, drills: list[DrillSpec],
-                     objectives: Objectives, traffic: dict[str, Any]) -> dict[str, Any]:
+async def run_drills(
+    launcher: ProvinceLauncher,
+    drills: list[DrillSpec],
+    objectives: Objectives,
+    traffic: dict[str, Any],
+) -> dict[str, Any]:
     """Run ``drills`` in sequence on a started launcher; the scored game day."""
     reports = []
     for spec in drills:
         live = make_traffic(launcher, drain_s=spec.options.drain_s, **traffic)
         reports.append(await run_drill(launcher, live, spec.scenario, objectives, spec.options))
     passed = sum(1 for r in reports if r["verdict"] == "PASS")
-    return {"verdict": "PASS" if passed == len(reports) else "FAIL",
-            "score": f"{passed}/{len(reports)}", "score_pct": round(100 * passed / len(reports), 1),
-            "finished_at": time.time(), "drills": reports}
+    return {
+        "verdict": "PASS" if passed == len(reports) else "FAIL",
+        "score": f"{passed}/{len(reports)}",
+        "score_pct": round(100 * passed / len(reports), 1),
+        "finished_at": time.time(),
+        "drills": reports,
+    }
 
 
-def run_standalone(setup: ProvinceSetup, drills: list[DrillSpec], objectives: Objectives,
-                   traffic: dict[str, Any], progress: Callable[[str], None]) -> dict[str, Any]:
+def run_standalone(
+    setup: ProvinceSetup,
+    drills: list[DrillSpec],
+    objectives: Objectives,
+    traffic: dict[str, Any],
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
     """Start a province (with fault proxies), run the drills, stop it."""
     launcher = setup.launcher(progress)
     try:

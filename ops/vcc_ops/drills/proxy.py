@@ -147,8 +147,9 @@ class FaultNet:
         self._conns: set[_Conn] = set()
         self._servers: dict[str, list[asyncio.Server]] = {}
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fault-net",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="fault-net", daemon=True
+        )
         self._thread.start()
         self.stats: dict[str, int] = {"accepted": 0, "refused": 0, "closed_by_cut": 0}
 
@@ -165,15 +166,19 @@ class FaultNet:
 
     # -- proxies ----------------------------------------------------------------------
 
-    def add(self, dst: str, listen_port: int, upstream: tuple[str, int],
-            listen_host: str = PROXY_HOST) -> str:
+    def add(
+        self, dst: str, listen_port: int, upstream: tuple[str, int], listen_host: str = PROXY_HOST
+    ) -> str:
         """Listen on ``listen_host:listen_port`` and forward to ``upstream``; the
         connections are named ``dst``. Returns the proxy's ``host:port``."""
 
         async def start() -> None:
             server = await asyncio.start_server(
                 lambda r, w: self._accept(r, w, dst, upstream, listen_port),
-                listen_host, listen_port, reuse_address=True)
+                listen_host,
+                listen_port,
+                reuse_address=True,
+            )
             self._servers.setdefault(dst, []).append(server)
 
         self._call(start())
@@ -226,8 +231,7 @@ class FaultNet:
             removed = [rule] if rule is not None else list(self.rules)
             self.rules = [r for r in self.rules if r not in removed]
             for conn in list(self._conns):
-                if any(r.action == "blackhole" and r.matches(conn.src, conn.dst)
-                       for r in removed):
+                if any(r.action == "blackhole" and r.matches(conn.src, conn.dst) for r in removed):
                     self._conns.discard(conn)
                     conn.close()
 
@@ -241,16 +245,27 @@ class FaultNet:
         return None
 
     def _delay_s(self, src: str, dst: str) -> float:
-        return max((r.delay_ms for r in self.rules
-                    if r.action == "slow" and r.matches(src, dst)), default=0.0) / 1000.0
+        return (
+            max(
+                (r.delay_ms for r in self.rules if r.action == "slow" and r.matches(src, dst)),
+                default=0.0,
+            )
+            / 1000.0
+        )
 
     def connections(self) -> list[tuple[str, str]]:
         return self._sync(lambda: sorted((c.src, c.dst) for c in self._conns))
 
     # -- forwarding -------------------------------------------------------------------
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                      dst: str, upstream: tuple[str, int], listen_port: int) -> None:
+    async def _accept(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        dst: str,
+        upstream: tuple[str, int],
+        listen_port: int,
+    ) -> None:
         peer = writer.get_extra_info("peername")
         src = self.names.owner(int(peer[1]), listen_port) if peer else EDGE
         if self._blocked(src, dst) is not None:
@@ -270,8 +285,9 @@ class FaultNet:
             asyncio.create_task(self._pump(up_reader, writer, conn)),
         ]
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    conn: _Conn) -> None:
+    async def _pump(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: _Conn
+    ) -> None:
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
         sender = asyncio.create_task(self._send(queue, writer, conn))
         try:
@@ -293,8 +309,9 @@ class FaultNet:
                 self._conns.discard(conn)
                 conn.close()
 
-    async def _send(self, queue: asyncio.Queue[tuple[float, bytes]],
-                    writer: asyncio.StreamWriter, conn: _Conn) -> None:
+    async def _send(
+        self, queue: asyncio.Queue[tuple[float, bytes]], writer: asyncio.StreamWriter, conn: _Conn
+    ) -> None:
         while True:
             due, data = await queue.get()
             if not data:

@@ -67,9 +67,15 @@ class ProvinceTrafficAdapter:
         await self.traffic.bots.start_site(site)
 
 
-def make_traffic(launcher: ProvinceLauncher, *, calls_per_s: float = 4.0, speed: float = 30.0,
-                 agents_per_site: int | None = 6, seed: int = 1, drain_s: float = 20.0
-                 ) -> ProvinceTrafficAdapter:
+def make_traffic(
+    launcher: ProvinceLauncher,
+    *,
+    calls_per_s: float = 4.0,
+    speed: float = 30.0,
+    agents_per_site: int | None = 6,
+    seed: int = 1,
+    drain_s: float = 20.0,
+) -> ProvinceTrafficAdapter:
     """Live traffic for a drill: Poisson callers through the access edge process, agent bots
     logged in at every site (directly, not through the fault proxies)."""
     from vcc_ops.traffic.plan import TrafficConfig
@@ -77,10 +83,13 @@ def make_traffic(launcher: ProvinceLauncher, *, calls_per_s: float = 4.0, speed:
 
     assert launcher.infra is not None
     traffic = ProvinceTraffic(
-        launcher.province, launcher.edge_endpoint,
+        launcher.province,
+        launcher.edge_endpoint,
         lambda site: launcher.node(f"site-{site}").grpc,
         TrafficConfig(calls_per_s=calls_per_s, speed=speed, seed=seed),
-        sites=launcher.site_ids, agents_per_site=agents_per_site)
+        sites=launcher.site_ids,
+        agents_per_site=agents_per_site,
+    )
     return ProvinceTrafficAdapter(traffic, drain_s)
 
 
@@ -111,28 +120,53 @@ def _series(ledger: Any, t0: float, end: float) -> dict[str, list[int]]:
     return out
 
 
-def score(name: str, measured: dict[str, Any], checks: dict[str, Any],
-          objectives: Objectives, scored: tuple[str, ...]) -> dict[str, Any]:
+def score(
+    name: str,
+    measured: dict[str, Any],
+    checks: dict[str, Any],
+    objectives: Objectives,
+    scored: tuple[str, ...],
+) -> dict[str, Any]:
     rows = []
     for key in scored:
         target, value = getattr(objectives, key), measured.get(key)
-        rows.append({"objective": key, "target": target, "measured": value,
-                     "pass": value is not None and value <= target})
+        rows.append(
+            {
+                "objective": key,
+                "target": target,
+                "measured": value,
+                "pass": value is not None and value <= target,
+            }
+        )
     for key in ("events_lost", "duplicates", "double_assignments"):
         target, value = getattr(objectives, key), checks[key]
-        rows.append({"objective": key, "target": target, "measured": value,
-                     "pass": value <= target})
-    rows.append({"objective": "invariants", "target": "all hold",
-                 "measured": "; ".join(checks["failures"]) or "all hold",
-                 "pass": checks["passed"]})
+        rows.append(
+            {"objective": key, "target": target, "measured": value, "pass": value <= target}
+        )
+    rows.append(
+        {
+            "objective": "invariants",
+            "target": "all hold",
+            "measured": "; ".join(checks["failures"]) or "all hold",
+            "pass": checks["passed"],
+        }
+    )
     failed = [r["objective"] for r in rows if not r["pass"]]
-    return {"scenario": name, "verdict": "FAIL" if failed else "PASS", "failed": failed,
-            "objectives": rows}
+    return {
+        "scenario": name,
+        "verdict": "FAIL" if failed else "PASS",
+        "failed": failed,
+        "objectives": rows,
+    }
 
 
-async def run_drill(launcher: ProvinceLauncher, traffic: Traffic, name: str,
-                    objectives: Objectives | None = None,
-                    options: DrillOptions | None = None) -> dict[str, Any]:
+async def run_drill(
+    launcher: ProvinceLauncher,
+    traffic: Traffic,
+    name: str,
+    objectives: Objectives | None = None,
+    options: DrillOptions | None = None,
+) -> dict[str, Any]:
     """One drill against a running launcher; returns the report (see :func:`score`)."""
     objectives, options = objectives or Objectives(), options or DrillOptions()
     drill = scenario(name)
@@ -141,10 +175,12 @@ async def run_drill(launcher: ProvinceLauncher, traffic: Traffic, name: str,
     params = {"hold_s": options.hold_s, "observe_s": options.observe_s, **options.params}
     ctx = DrillContext(launcher, traffic, list(launcher.infra.etcd_endpoints), params, db)
     try:
+
         async def ready() -> bool:  # every site registered (routing map built) and a leader
             sites = await ctx.etcd_get(SITE_KEY_PREFIX)
             return bool(await ctx.leader()) and all(
-                site_key(site) in sites for site in launcher.site_ids)
+                site_key(site) in sites for site in launcher.site_ids
+            )
 
         waited = await ctx.wait(ready, options.observe_s)
         ctx.mark("province ready" if waited is not None else "province NOT ready", "phase")
@@ -152,8 +188,11 @@ async def run_drill(launcher: ProvinceLauncher, traffic: Traffic, name: str,
         ctx.mark("traffic starts", "phase")
         await traffic.start()
         await asyncio.sleep(options.steady_s)
-        steady = {"leader": await ctx.leader(), "snapshot": traffic.snapshot(),
-                  "processes_alive": all(p.alive for p in launcher.processes.values())}
+        steady = {
+            "leader": await ctx.leader(),
+            "snapshot": traffic.snapshot(),
+            "processes_alive": all(p.alive for p in launcher.processes.values()),
+        }
         steady["ok"] = bool(waited is not None and steady["leader"] and steady["processes_alive"])
         ctx.mark("steady state checked", "phase", ok=steady["ok"])
         await drill.inject(ctx)
@@ -168,27 +207,36 @@ async def run_drill(launcher: ProvinceLauncher, traffic: Traffic, name: str,
         caught = await ctx.wait(lambda: asyncio.to_thread(db.caught_up), options.catch_up_s)
         ctx.mark("hub caught up" if caught is not None else "hub still behind", "phase")
         ledger = traffic.edge.ledger
-        checks = (await asyncio.to_thread(run_checks, db, list(ledger.values()),
-                                          int(time.time() * 1000))).as_dict()
+        checks = (
+            await asyncio.to_thread(run_checks, db, list(ledger.values()), int(time.time() * 1000))
+        ).as_dict()
         cdrs = await asyncio.to_thread(db.hub_cdrs)
         calls = list(ledger.values())
-        sl = {"before": service_level(cdrs, calls, ctx.t0, t_fault),
-              "during": service_level(cdrs, calls, t_fault, t_restore),
-              "after": service_level(cdrs, calls, t_restore, t_after)}
+        sl = {
+            "before": service_level(cdrs, calls, ctx.t0, t_fault),
+            "during": service_level(cdrs, calls, t_fault, t_restore),
+            "after": service_level(cdrs, calls, t_restore, t_after),
+        }
         report = score(name, measured, checks, objectives, drill.objectives)
         if not steady["ok"]:
             report["verdict"] = "FAIL"
             report["failed"].append("steady_state")
-        report.update({
-            "measured": measured, "checks": checks, "service_level": sl,
-            "steady_state": steady, "objectives_config": asdict(objectives),
-            "calls": {"offered": len(calls), **Counter(c.state for c in calls)},
-            "lost_calls_why": checks["lost_reasons"],
-            "timeline": [{k: v for k, v in e.items() if k != "at"} for e in ctx.timeline],
-            "series": _series(ledger, ctx.t0, t_after),
-            "traffic": asdict(summary) if hasattr(summary, "__dataclass_fields__") else {},
-            "started_at": ctx.t0, "params": {k: v for k, v in params.items()},
-        })
+        report.update(
+            {
+                "measured": measured,
+                "checks": checks,
+                "service_level": sl,
+                "steady_state": steady,
+                "objectives_config": asdict(objectives),
+                "calls": {"offered": len(calls), **Counter(c.state for c in calls)},
+                "lost_calls_why": checks["lost_reasons"],
+                "timeline": [{k: v for k, v in e.items() if k != "at"} for e in ctx.timeline],
+                "series": _series(ledger, ctx.t0, t_after),
+                "traffic": asdict(summary) if hasattr(summary, "__dataclass_fields__") else {},
+                "started_at": ctx.t0,
+                "params": {k: v for k, v in params.items()},
+            }
+        )
         log.info("drill %s: %s %s", name, report["verdict"], report["failed"])
         return report
     finally:

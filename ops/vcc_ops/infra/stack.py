@@ -47,8 +47,9 @@ class Infrastructure:
             self.nats_servers = nats_cluster.servers
             self.etcd_members = EtcdCluster(self.workdir / "etcd").members
         else:
-            self.nats_servers = [NatsServer(self.workdir / "nats",
-                                            sync_interval=nats_sync_interval)]
+            self.nats_servers = [
+                NatsServer(self.workdir / "nats", sync_interval=nats_sync_interval)
+            ]
             self.etcd_members = [EtcdServer(self.workdir / "etcd")]
         self.nats = self.nats_servers[0]
         self.etcd = self.etcd_members[0]
@@ -71,7 +72,9 @@ class Infrastructure:
 
     def start(self) -> Infrastructure:
         groups: list[list[NatsServer] | list[EtcdServer] | list[PostgresServer]] = [
-            self.nats_servers, self.etcd_members]
+            self.nats_servers,
+            self.etcd_members,
+        ]
         if self.postgres is not None:
             groups.append([self.postgres])
         try:

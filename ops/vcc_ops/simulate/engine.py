@@ -68,8 +68,9 @@ class SimConfig:
     def validate(self) -> None:
         """Raise InvalidInput naming the first option that cannot be simulated."""
         if isinstance(self.agents, bool) or not isinstance(self.agents, int) or self.agents < 1:
-            raise InvalidInput(f"must be a whole number of at least 1, not {self.agents!r}",
-                               field="agents")
+            raise InvalidInput(
+                f"must be a whole number of at least 1, not {self.agents!r}", field="agents"
+            )
         _positive(self.calls_per_hour, "calls_per_hour")
         _positive(self.aht_s, "aht")
         _positive(self.duration_h, "duration_h")
@@ -205,8 +206,9 @@ class _Run:
         self.count += 1
         call_id = f"call{self.count:09d}"
         talk = self.talks.expovariate(1.0 / cfg.aht_s)
-        patience = (math.inf if cfg.patience_s is None
-                    else self.patiences.expovariate(1.0 / cfg.patience_s))
+        patience = (
+            math.inf if cfg.patience_s is None else self.patiences.expovariate(1.0 / cfg.patience_s)
+        )
         lo, hi = self.window
         batch = min(BATCHES - 1, int((now - lo) / (hi - lo) * BATCHES)) if lo <= now < hi else -1
         self.callers[call_id] = _Caller(now, talk, patience, batch)
@@ -281,8 +283,11 @@ class _Run:
         window_s = self.window[1] - self.window[0]
         handle = cfg.handle_s
         ec = erlang_c(cfg.agents, cfg.rate_per_s, handle, cfg.target_s)
-        ea = (None if cfg.patience_s is None
-              else erlang_a(cfg.agents, cfg.rate_per_s, handle, cfg.target_s, cfg.patience_s))
+        ea = (
+            None
+            if cfg.patience_s is None
+            else erlang_a(cfg.agents, cfg.rate_per_s, handle, cfg.target_s, cfg.patience_s)
+        )
         return SimResult(
             agents=cfg.agents,
             offered=self.offered,

@@ -92,8 +92,10 @@ def _poisson_weights(mean: float, eps: float = 1e-13) -> list[float]:
     m = 0
     cumulative = 0.0
     while True:
-        log_p = m * math.log(mean) - mean - math.lgamma(m + 1) if mean > 0 else (
-            0.0 if m == 0 else -math.inf
+        log_p = (
+            m * math.log(mean) - mean - math.lgamma(m + 1)
+            if mean > 0
+            else (0.0 if m == 0 else -math.inf)
         )
         p = math.exp(log_p)
         weights.append(p)
@@ -103,9 +105,7 @@ def _poisson_weights(mean: float, eps: float = 1e-13) -> list[float]:
         m += 1
 
 
-def _answered_within(
-    ahead: list[float], n: int, mu: float, theta: float, target_s: float
-) -> float:
+def _answered_within(ahead: list[float], n: int, mu: float, theta: float, target_s: float) -> float:
     """Mass answered within the target, for waiting arrivals with ``ahead[i]`` = P(an
     arrival finds every agent busy and ``i`` callers ahead of it)."""
     if target_s <= 0 or not ahead:

@@ -56,14 +56,14 @@ def staff(base: SimConfig, target_sl: float, *, below: int = 3) -> StaffResult:
 
     ``base.agents`` is ignored (any valid number); every other setting is simulated as is.
     """
-    if isinstance(target_sl, bool) or not isinstance(target_sl, int | float) or not (
-        0.0 < target_sl < 1.0
+    if (
+        isinstance(target_sl, bool)
+        or not isinstance(target_sl, int | float)
+        or not (0.0 < target_sl < 1.0)
     ):
-        raise InvalidInput(f"must be a share between 0 and 1, not {target_sl!r}",
-                           field="target_sl")
+        raise InvalidInput(f"must be a share between 0 and 1, not {target_sl!r}", field="target_sl")
     if isinstance(below, bool) or not isinstance(below, int) or below < 0:
-        raise InvalidInput(f"must be a whole number of at least 0, not {below!r}",
-                           field="below")
+        raise InvalidInput(f"must be a whole number of at least 0, not {below!r}", field="below")
     base.validate()
     handle = base.handle_s
     ec = erlang_c_agents(base.rate_per_s, handle, base.target_s, target_sl)
@@ -75,8 +75,11 @@ def staff(base: SimConfig, target_sl: float, *, below: int = 3) -> StaffResult:
             raise InvalidInput(f"no answer after {MAX_CANDIDATES} candidates", field="target_sl")
         result = simulate(replace(base, agents=agents))
         se = result.service_level_se
-        candidate = Candidate(result, result.service_level >= target_sl,
-                              abs(result.service_level - target_sl) < 2 * se)
+        candidate = Candidate(
+            result,
+            result.service_level >= target_sl,
+            abs(result.service_level - target_sl) < 2 * se,
+        )
         tried[agents] = candidate
         return candidate
 

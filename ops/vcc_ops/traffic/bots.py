@@ -76,8 +76,12 @@ class AgentBot:
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def start(self, password: str = DEMO_PASSWORD) -> None:
-        reply = await self.stub.Login(s.LoginRequest(agent_id=self.agent.id, password=password,
-                                                     device=f"bot-{self.agent.id}"), timeout=20)
+        reply = await self.stub.Login(
+            s.LoginRequest(
+                agent_id=self.agent.id, password=password, device=f"bot-{self.agent.id}"
+            ),
+            timeout=20,
+        )
         self.token = reply.session_token
         self._spawn(self._listen())
         await self.stub.SetReady(s.SessionRef(session_token=self.token), timeout=10)
@@ -93,9 +97,11 @@ class AgentBot:
             async for event in self.stub.Events(s.SessionRef(session_token=self.token)):
                 if event.HasField("offer"):
                     self._spawn(self._serve(event.offer))
-                elif (event.HasField("agent_state")
-                      and event.agent_state.state == s.AGENT_STATE_NOT_READY
-                      and event.agent_state.not_ready_reason == s.NOT_READY_REASON_RING_NO_ANSWER):
+                elif (
+                    event.HasField("agent_state")
+                    and event.agent_state.state == s.AGENT_STATE_NOT_READY
+                    and event.agent_state.not_ready_reason == s.NOT_READY_REASON_RING_NO_ANSWER
+                ):
                     # the site made us not-ready (we answered too late): back to work
                     self.shared.counters["ring_no_answer"] += 1
                     self._spawn(self._ready_again())
@@ -136,7 +142,7 @@ class AgentBot:
             shared.answered_event(call_id).set()
             plan = shared.plans.get(call_id)
             handle = plan.handle_s if plan else cfg.handle_s
-            transfer = (plan is not None and plan.transfer and offer.kind == c.LEG_KIND_INITIAL)
+            transfer = plan is not None and plan.transfer and offer.kind == c.LEG_KIND_INITIAL
             if transfer:
                 await self._sleep(handle * 0.3)
                 if await self._transfer(call_id, offer.screen_pop.business_id):
@@ -151,8 +157,11 @@ class AgentBot:
                 if exc.code() not in GONE:
                     shared.error(f"{self.agent.id} hang up {call_id}: {exc.code().name}")
             business = offer.screen_pop.business_id
-            if (shared.orders is not None and shared.orders.has_form(business)
-                    and shared.rng.random() < cfg.work_order_share):
+            if (
+                shared.orders is not None
+                and shared.orders.has_form(business)
+                and shared.rng.random() < cfg.work_order_share
+            ):
                 await shared.orders.create(self.site, self.token, call_id, business, self.agent.id)
                 await self._wrap_up(call_id, "work_order")
                 return
@@ -172,9 +181,15 @@ class AgentBot:
         if not others:
             return False
         target = c.TransferTarget(site_id=shared.rng.choice(others), business_id=business_id)
-        result = await self.stub.Transfer(s.TransferRequest(
-            session_token=self.token, call_id=call_id, target=target,
-            note=f"demo transfer by {self.agent.id}"), timeout=15)
+        result = await self.stub.Transfer(
+            s.TransferRequest(
+                session_token=self.token,
+                call_id=call_id,
+                target=target,
+                note=f"demo transfer by {self.agent.id}",
+            ),
+            timeout=15,
+        )
         outcome = c.TransferResult.Outcome.Name(result.outcome)
         shared.counters[f"transfer_{outcome.removeprefix('OUTCOME_').lower()}"] += 1
         return bool(result.outcome == c.TransferResult.OUTCOME_ACCEPTED)
@@ -184,16 +199,20 @@ class AgentBot:
         self.state = "wrap_up"
         await self._sleep(shared.rng.expovariate(1 / cfg.acw_s) if cfg.acw_s > 0 else 0.0)
         try:
-            await self.stub.WrapUp(s.WrapUpRequest(session_token=self.token, call_id=call_id,
-                                                   disposition=disposition), timeout=10)
+            await self.stub.WrapUp(
+                s.WrapUpRequest(session_token=self.token, call_id=call_id, disposition=disposition),
+                timeout=10,
+            )
         except grpc.aio.AioRpcError as exc:
             if exc.code() not in GONE:  # the site's wrap-up timer may have been first
                 shared.error(f"{self.agent.id} wrap up {call_id}: {exc.code().name}")
         if shared.rng.random() < cfg.break_share:
             self.state = "not_ready"
             with contextlib.suppress(grpc.aio.AioRpcError):
-                await self.stub.SetNotReady(s.SetNotReadyRequest(
-                    session_token=self.token, reason=s.NOT_READY_REASON_BREAK), timeout=10)
+                await self.stub.SetNotReady(
+                    s.SetNotReadyRequest(session_token=self.token, reason=s.NOT_READY_REASON_BREAK),
+                    timeout=10,
+                )
                 shared.counters["breaks"] += 1
                 await self._sleep(shared.rng.expovariate(1 / cfg.break_s))
                 await self.stub.SetReady(s.SessionRef(session_token=self.token), timeout=10)
@@ -220,8 +239,13 @@ def call_takers(province: Province, site: str, limit: int | None = None) -> list
 class BotPool:
     """The bots of every site; a site's bots can be dropped and logged in again."""
 
-    def __init__(self, shared: Shared, endpoint_of: Callable[[str], str],
-                 agents_per_site: int | None = None, login_concurrency: int = 8) -> None:
+    def __init__(
+        self,
+        shared: Shared,
+        endpoint_of: Callable[[str], str],
+        agents_per_site: int | None = None,
+        login_concurrency: int = 8,
+    ) -> None:
         self.shared = shared
         self.endpoint_of = endpoint_of
         self.agents_per_site = agents_per_site
@@ -233,8 +257,10 @@ class BotPool:
         channel = grpc.aio.insecure_channel(self.endpoint_of(site))
         self.channels[site] = channel
         stub = sg.AgentDeskStub(channel)
-        bots = [AgentBot(a, site, stub, self.shared)
-                for a in call_takers(self.shared.province, site, self.agents_per_site)]
+        bots = [
+            AgentBot(a, site, stub, self.shared)
+            for a in call_takers(self.shared.province, site, self.agents_per_site)
+        ]
         gate = asyncio.Semaphore(self.login_concurrency)
 
         async def login(bot: AgentBot) -> None:

@@ -34,8 +34,13 @@ class OpenOrder:
 
 
 class WorkOrderDesk:
-    def __init__(self, province: Province, endpoint_of: Callable[[str], str], speed: float,
-                 answer_after_s: float = 900.0) -> None:
+    def __init__(
+        self,
+        province: Province,
+        endpoint_of: Callable[[str], str],
+        speed: float,
+        answer_after_s: float = 900.0,
+    ) -> None:
         self.province = province
         self.endpoint_of = endpoint_of
         self.answer_after_wall_s = answer_after_s / speed
@@ -58,21 +63,27 @@ class WorkOrderDesk:
             return self.province.business(business_id).work_order is not None
         return False
 
-    async def create(self, site: str, token: str, call_id: str, business_id: str,
-                     agent_id: str) -> None:
+    async def create(
+        self, site: str, token: str, call_id: str, business_id: str, agent_id: str
+    ) -> None:
         spec = self.province.business(business_id).work_order
         if spec is None:
             return
         fields = {name: f"{name} (demo, {agent_id})" for name in spec.fields}
         try:
-            order = await self._stub(site).Create(s.CreateWorkOrderRequest(
-                session_token=token, call_id=call_id, fields=fields), timeout=15)
+            order = await self._stub(site).Create(
+                s.CreateWorkOrderRequest(session_token=token, call_id=call_id, fields=fields),
+                timeout=15,
+            )
         except grpc.aio.AioRpcError as exc:
             self._error(f"create at {site} for {call_id}: {exc.code().name} {exc.details()}")
             return
         self.created += 1
-        self.open.append(OpenOrder(order.order_id, order.owner_site or site,
-                                   order.callback_required, time.monotonic()))
+        self.open.append(
+            OpenOrder(
+                order.order_id, order.owner_site or site, order.callback_required, time.monotonic()
+            )
+        )
 
     async def run(self) -> None:
         """The back office: answer orders once they are old enough, then call back."""
@@ -88,42 +99,59 @@ class WorkOrderDesk:
             try:
                 await self._advance(order)
             except grpc.aio.AioRpcError as exc:
-                self._error(f"{order.order_id} at {order.owner_site} ({order.stage}): "
-                            f"{exc.code().name} {exc.details()}")
+                self._error(
+                    f"{order.order_id} at {order.owner_site} ({order.stage}): "
+                    f"{exc.code().name} {exc.details()}"
+                )
             self.open.remove(order)
 
     async def _advance(self, order: OpenOrder) -> None:
         stub = self._stub(order.owner_site)
         if order.stage == "created":  # the department's side
             for action in ("dispatch", "answer"):
-                await stub.Feedback(s.WorkOrderFeedbackRequest(
-                    order_id=order.order_id, action=action, actor="department",
-                    result="done" if action == "answer" else ""), timeout=15)
+                await stub.Feedback(
+                    s.WorkOrderFeedbackRequest(
+                        order_id=order.order_id,
+                        action=action,
+                        actor="department",
+                        result="done" if action == "answer" else "",
+                    ),
+                    timeout=15,
+                )
             order.stage = "answered"
         if order.stage == "answered":
-            replied = await stub.Reply(s.WorkOrderStep(order_id=order.order_id,
-                                                       actor="back-office"), timeout=15)
+            replied = await stub.Reply(
+                s.WorkOrderStep(order_id=order.order_id, actor="back-office"), timeout=15
+            )
             self.replied += 1
             order.callback_required = order.callback_required or replied.callback_required
             order.stage = "replied"
         if order.stage == "replied" and order.callback_required:
-            await stub.CallbackDone(s.WorkOrderStep(
-                order_id=order.order_id, actor="callback-desk",
-                result="customer satisfied"), timeout=15)
+            await stub.CallbackDone(
+                s.WorkOrderStep(
+                    order_id=order.order_id, actor="callback-desk", result="customer satisfied"
+                ),
+                timeout=15,
+            )
             self.callbacks += 1
             order.stage = "called_back"
         if order.stage in ("replied", "called_back"):
-            await stub.Close(s.WorkOrderStep(order_id=order.order_id, actor="back-office"),
-                             timeout=15)
+            await stub.Close(
+                s.WorkOrderStep(order_id=order.order_id, actor="back-office"), timeout=15
+            )
             self.closed += 1
             order.stage = "closed"
 
     async def figures(self, sites: list[str]) -> dict[str, Any]:
         """Each site's work-order totals (the ``*`` row of ``WorkOrders.GetFigures``)."""
-        out: dict[str, Any] = {"created": self.created, "replied": self.replied,
-                               "callbacks_done": self.callbacks, "closed": self.closed,
-                               "errors": self.errors[:10],
-                               "sites": {}}
+        out: dict[str, Any] = {
+            "created": self.created,
+            "replied": self.replied,
+            "callbacks_done": self.callbacks,
+            "closed": self.closed,
+            "errors": self.errors[:10],
+            "sites": {},
+        }
         for site in sites:
             try:
                 reply = await self._stub(site).GetFigures(s.WorkOrderFiguresRequest(), timeout=15)
@@ -133,10 +161,14 @@ class WorkOrderDesk:
             for f in reply.figures:
                 if f.kind == "*" and f.department == "*":
                     out["sites"][site] = {
-                        "total": f.total, "answered": f.answered,
-                        "answered_on_time": f.answered_on_time, "outstanding": f.outstanding,
-                        "overdue": f.overdue, "callbacks_required": f.callbacks_required,
-                        "callbacks_done": f.callbacks_done}
+                        "total": f.total,
+                        "answered": f.answered,
+                        "answered_on_time": f.answered_on_time,
+                        "outstanding": f.outstanding,
+                        "overdue": f.overdue,
+                        "callbacks_required": f.callbacks_required,
+                        "callbacks_done": f.callbacks_done,
+                    }
         return out
 
     def _error(self, what: str) -> None:

@@ -24,8 +24,15 @@ from vcc_domain.province import Business, NodeKind, Province
 from vcc_site.store.customers import phone_for
 
 # Share of each dialed code in the province's calls (rest spread evenly over the others).
-DEFAULT_CODE_MIX = {"1000": 0.40, "112": 0.15, "114": 0.10, "95598": 0.10, "189": 0.10,
-                    "180": 0.05, "170": 0.10}
+DEFAULT_CODE_MIX = {
+    "1000": 0.40,
+    "112": 0.15,
+    "114": 0.10,
+    "95598": 0.10,
+    "189": 0.10,
+    "180": 0.05,
+    "170": 0.10,
+}
 
 
 @dataclass(frozen=True)
@@ -65,8 +72,14 @@ class TrafficConfig:
         for name in ("handle_s", "ring_s"):
             if not getattr(self, name) > 0:
                 problems.append(f"{name} must be positive")
-        for name in ("unknown_share", "invalid_key_share", "self_service_share",
-                     "transfer_share", "break_share", "work_order_share"):
+        for name in (
+            "unknown_share",
+            "invalid_key_share",
+            "self_service_share",
+            "transfer_share",
+            "break_share",
+            "work_order_share",
+        ):
             if not 0 <= getattr(self, name) <= 1:
                 problems.append(f"{name} must be within 0..1")
         if problems:
@@ -122,8 +135,9 @@ class CallPlanner:
     def site_share(self, site_id: str) -> float:
         """The share of the province's callers who live in the site's areas."""
         mine = set(self.province.site(site_id).area_codes)
-        return sum(w for a, w in zip(self.areas, self.area_weights, strict=True)
-                   if a in mine) / sum(self.area_weights)
+        return sum(
+            w for a, w in zip(self.areas, self.area_weights, strict=True) if a in mine
+        ) / sum(self.area_weights)
 
     def draw(self, site_id: str = "") -> PlannedCall:
         """The next caller (from ``site_id``'s areas only, if given)."""
@@ -138,13 +152,20 @@ class CallPlanner:
             index = rng.randrange(cfg.customers_per_site)
         code = rng.choices(self.codes, self.code_weights)[0]
         patience = rng.expovariate(1 / cfg.patience_s) if cfg.patience_s > 0 else math.inf
-        mu = math.log(cfg.handle_s) - cfg.handle_sigma ** 2 / 2  # mean of the log-normal = handle_s
+        mu = math.log(cfg.handle_s) - cfg.handle_sigma**2 / 2  # mean of the log-normal = handle_s
         handle = min(rng.lognormvariate(mu, cfg.handle_sigma), cfg.handle_s * 6)
         self.count += 1
-        return PlannedCall(self.count, area, phone_for(area, index), code, patience, handle,
-                           rng.random() < cfg.invalid_key_share,
-                           rng.random() < cfg.self_service_share,
-                           rng.random() < cfg.transfer_share)
+        return PlannedCall(
+            self.count,
+            area,
+            phone_for(area, index),
+            code,
+            patience,
+            handle,
+            rng.random() < cfg.invalid_key_share,
+            rng.random() < cfg.self_service_share,
+            rng.random() < cfg.transfer_share,
+        )
 
 
 class IvrWalker:

@@ -47,10 +47,17 @@ class TrafficSummary:
 
 
 class ProvinceTraffic:
-    def __init__(self, province: Province, edge_endpoint: str,
-                 endpoint_of: Callable[[str], str], config: TrafficConfig, *,
-                 sites: Sequence[str] | None = None, agents_per_site: int | None = None,
-                 sl_target_s: float = 20.0) -> None:
+    def __init__(
+        self,
+        province: Province,
+        edge_endpoint: str,
+        endpoint_of: Callable[[str], str],
+        config: TrafficConfig,
+        *,
+        sites: Sequence[str] | None = None,
+        agents_per_site: int | None = None,
+        sl_target_s: float = 20.0,
+    ) -> None:
         self.province = province
         self.config = config
         self.sites = list(sites or [x.id for x in province.sites])
@@ -139,9 +146,14 @@ class ProvinceTraffic:
         with contextlib.suppress(Exception):
             await self.edge.sweep()
         await self.edge.close()
-        return TrafficSummary(time.monotonic() - self.started_at, self.offered,
-                              self.edge.counts(), dict(self.shared.counters),
-                              list(self.shared.errors), undrained)
+        return TrafficSummary(
+            time.monotonic() - self.started_at,
+            self.offered,
+            self.edge.counts(),
+            dict(self.shared.counters),
+            list(self.shared.errors),
+            undrained,
+        )
 
     def open_calls(self) -> list[Any]:
         return [call for call in self.edge.ledger.values() if call.state not in FINAL]
@@ -188,8 +200,9 @@ class ProvinceTraffic:
 
         self.offered += 1
         try:
-            call = await self.edge.offer(planned.caller, planned.dialed_code,
-                                         area_code=planned.area_code, chooser=choose)
+            call = await self.edge.offer(
+                planned.caller, planned.dialed_code, area_code=planned.area_code, chooser=choose
+            )
         except Exception as exc:
             shared.error(f"offer {planned.caller[:5]}***: {type(exc).__name__} {exc}")
             return
@@ -199,8 +212,12 @@ class ProvinceTraffic:
         queued_at = time.monotonic()  # out of the IVR: the wait for an agent starts
         answered = shared.answered_event(call.call_id)
         try:
-            await asyncio.wait_for(answered.wait(), self.config.wall(planned.patience_s)
-                                   if planned.patience_s != float("inf") else None)
+            await asyncio.wait_for(
+                answered.wait(),
+                self.config.wall(planned.patience_s)
+                if planned.patience_s != float("inf")
+                else None,
+            )
             self.waits[call.call_id] = time.monotonic() - queued_at
         except TimeoutError:
             if answered.is_set():
@@ -241,16 +258,22 @@ class ProvinceTraffic:
             elif call.state == "lost":
                 row["lost"] += 1
             elif call.state == "ended":
-                row["abandoned" if call.reason.endswith("ABANDONED") or
-                    call.reason.endswith("CALLER_HANGUP") else "ended_other"] += 1
+                row[
+                    "abandoned"
+                    if call.reason.endswith("ABANDONED") or call.reason.endswith("CALLER_HANGUP")
+                    else "ended_other"
+                ] += 1
             elif call.state == "queued":
                 row["waiting"] += 1
         out: dict[str, Any] = {}
         for site, row in per.items():
             states = self.bots.states(site)
             decided = row["answered"] + row["abandoned"]
-            out[site] = {**row, "service_level": (row["in_target"] / decided) if decided else None,
-                         "ready": states.get("ready", 0),
-                         "busy": states.get("busy", 0) + states.get("wrap_up", 0),
-                         "not_ready": states.get("not_ready", 0)}
+            out[site] = {
+                **row,
+                "service_level": (row["in_target"] / decided) if decided else None,
+                "ready": states.get("ready", 0),
+                "busy": states.get("busy", 0) + states.get("wrap_up", 0),
+                "not_ready": states.get("not_ready", 0),
+            }
         return out

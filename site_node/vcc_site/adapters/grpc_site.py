@@ -32,8 +32,11 @@ from vcc_site.store.api import AuditRecord, UnitOfWork
 Ctx: TypeAlias = Any  # grpc.aio.ServicerContext (untyped in grpcio)
 log = logging.getLogger(__name__)
 _O = s.CallOwnershipReply
-OWNERSHIP_VALUES = {KEPT: _O.OWNERSHIP_KEPT, RELEASED: _O.OWNERSHIP_RELEASED,
-                    UNKNOWN: _O.OWNERSHIP_UNKNOWN}
+OWNERSHIP_VALUES = {
+    KEPT: _O.OWNERSHIP_KEPT,
+    RELEASED: _O.OWNERSHIP_RELEASED,
+    UNKNOWN: _O.OWNERSHIP_UNKNOWN,
+}
 
 
 class AccessServicer(site_pb2_grpc.AccessServicer):
@@ -43,8 +46,12 @@ class AccessServicer(site_pb2_grpc.AccessServicer):
     @grpc_errors
     async def OfferCall(self, request: s.OfferCallRequest, context: Ctx) -> s.CallStep:
         view = await self.access.offer_call(
-            request.caller_number, request.dialed_code, request.entry_site_id,
-            request.call_id, request.original_arrival_at_ms)
+            request.caller_number,
+            request.dialed_code,
+            request.entry_site_id,
+            request.call_id,
+            request.original_arrival_at_ms,
+        )
         return codec.step(view, self.access.core.site_id)
 
     @grpc_errors
@@ -72,9 +79,13 @@ class AgentDeskServicer(site_pb2_grpc.AgentDeskServicer):
     @grpc_errors
     async def Login(self, request: s.LoginRequest, context: Ctx) -> s.LoginReply:
         agent = await self.desk.login(request.agent_id, request.password, request.device)
-        return s.LoginReply(session_token=agent.token, session_id=agent.session_id,
-                            status=codec.agent_status(agent), site_id=self.desk.core.site_id,
-                            agent_name=agent.name)
+        return s.LoginReply(
+            session_token=agent.token,
+            session_id=agent.session_id,
+            status=codec.agent_status(agent),
+            site_id=self.desk.core.site_id,
+            agent_name=agent.name,
+        )
 
     @grpc_errors
     async def Logout(self, request: s.SessionRef, context: Ctx) -> s.AgentStatus:
@@ -105,12 +116,15 @@ class AgentDeskServicer(site_pb2_grpc.AgentDeskServicer):
 
     @grpc_errors
     async def Hold(self, request: s.CallAction, context: Ctx) -> s.CallView:
-        return codec.call_view(await self.desk.hold(request.session_token, request.call_id, on=True))
+        return codec.call_view(
+            await self.desk.hold(request.session_token, request.call_id, on=True)
+        )
 
     @grpc_errors
     async def Resume(self, request: s.CallAction, context: Ctx) -> s.CallView:
         return codec.call_view(
-            await self.desk.hold(request.session_token, request.call_id, on=False))
+            await self.desk.hold(request.session_token, request.call_id, on=False)
+        )
 
     @grpc_errors
     async def HangUp(self, request: s.CallAction, context: Ctx) -> s.CallView:
@@ -118,8 +132,9 @@ class AgentDeskServicer(site_pb2_grpc.AgentDeskServicer):
 
     @grpc_errors
     async def WrapUp(self, request: s.WrapUpRequest, context: Ctx) -> s.AgentStatus:
-        agent = await self.desk.wrap_up(request.session_token, request.call_id,
-                                        request.disposition, request.notes)
+        agent = await self.desk.wrap_up(
+            request.session_token, request.call_id, request.disposition, request.notes
+        )
         return codec.agent_status(agent)
 
     @grpc_errors
@@ -127,14 +142,21 @@ class AgentDeskServicer(site_pb2_grpc.AgentDeskServicer):
         target = request.target
         what = target.WhichOneof("what")
         decision = await self.desk.transfer(
-            request.session_token, request.call_id, site_id=target.site_id,
+            request.session_token,
+            request.call_id,
+            site_id=target.site_id,
             business_id=target.business_id if what == "business_id" else "",
             skill_id=target.skill_id if what == "skill_id" else "",
-            agent_id=target.agent_id if what == "agent_id" else "", note=request.note)
+            agent_id=target.agent_id if what == "agent_id" else "",
+            note=request.note,
+        )
         if isinstance(decision, TransferAnswer):  # to another site, through the hub
             return codec.transfer_result(decision)
-        result = c.TransferResult(outcome=c.TransferResult.OUTCOME_ACCEPTED,
-                                  call_id=request.call_id, site_id=self.desk.core.site_id)
+        result = c.TransferResult(
+            outcome=c.TransferResult.OUTCOME_ACCEPTED,
+            call_id=request.call_id,
+            site_id=self.desk.core.site_id,
+        )
         if isinstance(decision, Queued):
             result.queue_position = decision.waiting
         elif isinstance(decision, Assignment):
@@ -146,10 +168,14 @@ class AgentDeskServicer(site_pb2_grpc.AgentDeskServicer):
         target = request.target
         what = target.WhichOneof("what")
         answer = await self.desk.consult(
-            request.session_token, request.call_id, site_id=target.site_id,
+            request.session_token,
+            request.call_id,
+            site_id=target.site_id,
             business_id=target.business_id if what == "business_id" else "",
             skill_id=target.skill_id if what == "skill_id" else "",
-            agent_id=target.agent_id if what == "agent_id" else "", note=request.note)
+            agent_id=target.agent_id if what == "agent_id" else "",
+            note=request.note,
+        )
         return codec.transfer_result(answer)
 
     @grpc_errors
@@ -159,7 +185,8 @@ class AgentDeskServicer(site_pb2_grpc.AgentDeskServicer):
             self.desk.session(request.session_token)
             raise InvalidInput("choose transfer, conference or cancel", field="mode")
         return codec.call_view(
-            await self.desk.consult_complete(request.session_token, request.call_id, mode))
+            await self.desk.consult_complete(request.session_token, request.call_id, mode)
+        )
 
 
 @runtime_checkable
@@ -174,8 +201,9 @@ class Republisher(Protocol):
 class RemoteServicer(site_pb2_grpc.RemoteServicer):
     """What the hub and other sites ask of this site."""
 
-    def __init__(self, core: SiteCore, republisher: Republisher | None = None,
-                 moves: CallMoves | None = None) -> None:
+    def __init__(
+        self, core: SiteCore, republisher: Republisher | None = None, moves: CallMoves | None = None
+    ) -> None:
         self.core = core
         self.republisher = republisher
         # takes transferred calls in, serves and hears about consult legs, answers who
@@ -183,7 +211,9 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
         self.moves = moves
 
     @grpc_errors
-    async def LookupCustomer(self, request: s.LookupCustomerRequest, context: Ctx) -> s.LookupCustomerReply:
+    async def LookupCustomer(
+        self, request: s.LookupCustomerRequest, context: Ctx
+    ) -> s.LookupCustomerReply:
         store = self.core.store
         key = request.WhichOneof("key")
         if key == "customer_id":
@@ -198,16 +228,26 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
         who = f"remote:{actor.site_id or '?'}" + (f"/{actor.agent_id}" if actor.agent_id else "")
         now = self.core.now_ms()
         # every read by another site is audited here too (the reader audits its side)
-        self.core.submit(UnitOfWork().add(AuditRecord(
-            new_id("req"), now, who, "served_remote_read" if record else "remote_read_miss",
-            record.customer_id if record else f"{key}:{mask_phone(request.phone_number)}",
-            (request.reason or "")[:200])))
+        self.core.submit(
+            UnitOfWork().add(
+                AuditRecord(
+                    new_id("req"),
+                    now,
+                    who,
+                    "served_remote_read" if record else "remote_read_miss",
+                    record.customer_id if record else f"{key}:{mask_phone(request.phone_number)}",
+                    (request.reason or "")[:200],
+                )
+            )
+        )
         if record is None:
             raise NotFound("no such customer at this site", field=key)
         return s.LookupCustomerReply(customer=codec.customer(record), as_of_ms=now)
 
     @grpc_errors
-    async def AcceptTransfer(self, request: s.AcceptTransferRequest, context: Ctx) -> c.TransferResult:
+    async def AcceptTransfer(
+        self, request: s.AcceptTransferRequest, context: Ctx
+    ) -> c.TransferResult:
         if not request.HasField("context") or not request.context.call_id:
             raise InvalidInput("give the call context", field="context")
         if self.moves is None:
@@ -217,7 +257,9 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
         return codec.transfer_result(answer)
 
     @grpc_errors
-    async def ConcludeConsult(self, request: s.ConcludeConsultRequest, context: Ctx) -> c.TransferResult:
+    async def ConcludeConsult(
+        self, request: s.ConcludeConsultRequest, context: Ctx
+    ) -> c.TransferResult:
         mode = codec.CONSULT_MODES.get(request.mode)
         if mode is None:
             raise InvalidInput("choose transfer, conference or cancel", field="mode")
@@ -225,8 +267,9 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
             raise InvalidInput("give the call and its consult leg", field="consult_leg_id")
         if self.moves is None:
             raise Unavailable("this site does not take consultations", field="call_id")
-        answer = await self.moves.conclude_consult(request.call_id, request.consult_leg_id,
-                                                    mode, request.actor.site_id)
+        answer = await self.moves.conclude_consult(
+            request.call_id, request.consult_leg_id, mode, request.actor.site_id
+        )
         return codec.transfer_result(answer)
 
     @grpc_errors
@@ -235,57 +278,104 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
         if self.moves is None or state is None:
             return s.ReportLegReply(known=request.call_id in self.core.calls)
         known = self.moves.leg_reported(
-            request.call_id, request.leg_id, state, request.agent_id, request.site_id,
-            codec.END_REASON_NAMES.get(request.end_reason, ""))
+            request.call_id,
+            request.leg_id,
+            state,
+            request.agent_id,
+            request.site_id,
+            codec.END_REASON_NAMES.get(request.end_reason, ""),
+        )
         return s.ReportLegReply(known=known)
 
     @grpc_errors
-    async def RepublishEvents(self, request: s.RepublishEventsRequest, context: Ctx) -> s.RepublishEventsReply:
+    async def RepublishEvents(
+        self, request: s.RepublishEventsRequest, context: Ctx
+    ) -> s.RepublishEventsReply:
         if request.from_seq < 1 or request.to_seq < request.from_seq:
             raise InvalidInput("give a range 1 <= from_seq <= to_seq", field="from_seq")
         if request.to_seq - request.from_seq >= MAX_REPUBLISH_RANGE:
-            raise InvalidInput(f"a range holds at most {MAX_REPUBLISH_RANGE} events; ask "
-                               "for a longer gap in parts", field="to_seq")
+            raise InvalidInput(
+                f"a range holds at most {MAX_REPUBLISH_RANGE} events; ask "
+                "for a longer gap in parts",
+                field="to_seq",
+            )
         if self.republisher is None:
-            raise Unavailable("event replication to the hub is not running at this site",
-                              field="from_seq")
+            raise Unavailable(
+                "event replication to the hub is not running at this site", field="from_seq"
+            )
         count, lowest = await self.republisher.republish(request.from_seq, request.to_seq)
         return s.RepublishEventsReply(count=count, lowest_held_seq=lowest)
 
     @grpc_errors
-    async def GetCallOwnership(self, request: s.CallOwnershipRequest,
-                               context: Ctx) -> s.CallOwnershipReply:
+    async def GetCallOwnership(
+        self, request: s.CallOwnershipRequest, context: Ctx
+    ) -> s.CallOwnershipReply:
         if not request.call_id:
             raise InvalidInput("give the call", field="call_id")
-        found = await self.moves.ownership(request.call_id) if self.moves is not None \
+        found = (
+            await self.moves.ownership(request.call_id)
+            if self.moves is not None
             else await ownership_of(self.core, request.call_id)
-        log.info("ownership of call %s asked by %s: %s%s", request.call_id,
-                 request.site_id or "?", found.answer,
-                 f" to {found.to_site}" if found.to_site else "")
+        )
+        log.info(
+            "ownership of call %s asked by %s: %s%s",
+            request.call_id,
+            request.site_id or "?",
+            found.answer,
+            f" to {found.to_site}" if found.to_site else "",
+        )
         return s.CallOwnershipReply(
-            ownership=OWNERSHIP_VALUES[found.answer], released_to_site_id=found.to_site,
-            state=codec.CALL_STATES.get(found.state, c.CALL_STATE_UNSPECIFIED))
+            ownership=OWNERSHIP_VALUES[found.answer],
+            released_to_site_id=found.to_site,
+            state=codec.CALL_STATES.get(found.state, c.CALL_STATE_UNSPECIFIED),
+        )
 
     @grpc_errors
-    async def GetQueueFigures(self, request: s.GetQueueFiguresRequest, context: Ctx) -> s.GetQueueFiguresReply:
+    async def GetQueueFigures(
+        self, request: s.GetQueueFiguresRequest, context: Ctx
+    ) -> s.GetQueueFiguresReply:
         figures = self.core.queue_figures(request.business_id or None)
-        return s.GetQueueFiguresReply(figures=[
-            c.QueueFigures(site_id=self.core.site_id, business_id=f.business_id, waiting=f.waiting,
-                           longest_wait_ms=f.longest_wait_ms, ewt_ms=f.ewt_ms,
-                           agents_ready=f.agents_ready, agents_busy=f.agents_busy,
-                           agents_not_ready=f.agents_not_ready, agents_wrap_up=f.agents_wrap_up,
-                           aht_ms=f.aht_ms, as_of_ms=f.as_of_ms)
-            for f in figures])
+        return s.GetQueueFiguresReply(
+            figures=[
+                c.QueueFigures(
+                    site_id=self.core.site_id,
+                    business_id=f.business_id,
+                    waiting=f.waiting,
+                    longest_wait_ms=f.longest_wait_ms,
+                    ewt_ms=f.ewt_ms,
+                    agents_ready=f.agents_ready,
+                    agents_busy=f.agents_busy,
+                    agents_not_ready=f.agents_not_ready,
+                    agents_wrap_up=f.agents_wrap_up,
+                    aht_ms=f.aht_ms,
+                    as_of_ms=f.as_of_ms,
+                )
+                for f in figures
+            ]
+        )
 
 
-def site_services(core: SiteCore, access: AccessService, desk: DeskService,
-                  moves: CallMoves, republisher: Republisher | None = None,
-                  ) -> list[ServedService]:
+def site_services(
+    core: SiteCore,
+    access: AccessService,
+    desk: DeskService,
+    moves: CallMoves,
+    republisher: Republisher | None = None,
+) -> list[ServedService]:
     return [
-        ServedService("vcc_proto.v1.Access", AccessServicer(access),
-                      site_pb2_grpc.add_AccessServicer_to_server),
-        ServedService("vcc_proto.v1.AgentDesk", AgentDeskServicer(desk),
-                      site_pb2_grpc.add_AgentDeskServicer_to_server),
-        ServedService("vcc_proto.v1.Remote", RemoteServicer(core, republisher, moves),
-                      site_pb2_grpc.add_RemoteServicer_to_server),
+        ServedService(
+            "vcc_proto.v1.Access",
+            AccessServicer(access),
+            site_pb2_grpc.add_AccessServicer_to_server,
+        ),
+        ServedService(
+            "vcc_proto.v1.AgentDesk",
+            AgentDeskServicer(desk),
+            site_pb2_grpc.add_AgentDeskServicer_to_server,
+        ),
+        ServedService(
+            "vcc_proto.v1.Remote",
+            RemoteServicer(core, republisher, moves),
+            site_pb2_grpc.add_RemoteServicer_to_server,
+        ),
     ]

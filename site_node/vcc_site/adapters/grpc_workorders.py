@@ -31,25 +31,40 @@ FORWARD_TIMEOUT_S = 2.0
 
 
 def entry_msg(e: CampaignEntry) -> s.CampaignEntry:
-    return s.CampaignEntry(campaign_id=e.campaign_id, entry_no=e.entry_no, kind=e.kind,
-                           customer_id=e.customer_id, phone=e.phone, tier=e.tier,
-                           notice=e.notice, attempts=e.attempts, state=e.state,
-                           result=e.result, last_attempt_at_ms=e.last_attempt_at_ms)
+    return s.CampaignEntry(
+        campaign_id=e.campaign_id,
+        entry_no=e.entry_no,
+        kind=e.kind,
+        customer_id=e.customer_id,
+        phone=e.phone,
+        tier=e.tier,
+        notice=e.notice,
+        attempts=e.attempts,
+        state=e.state,
+        result=e.result,
+        last_attempt_at_ms=e.last_attempt_at_ms,
+    )
 
 
 def handover_msg(h: Handover) -> s.HandoverView:
-    return s.HandoverView(handover_id=h.handover_id, site_id=h.site_id,
-                          outgoing_leader=h.outgoing_leader, created_at_ms=h.created_at_ms,
-                          unfinished_orders=list(h.unfinished_orders),
-                          due_callbacks=list(h.due_callbacks),
-                          open_incidents=list(h.open_incidents), notes=h.notes,
-                          incoming_leader=h.incoming_leader,
-                          acknowledged_at_ms=h.acknowledged_at_ms)
+    return s.HandoverView(
+        handover_id=h.handover_id,
+        site_id=h.site_id,
+        outgoing_leader=h.outgoing_leader,
+        created_at_ms=h.created_at_ms,
+        unfinished_orders=list(h.unfinished_orders),
+        due_callbacks=list(h.due_callbacks),
+        open_incidents=list(h.open_incidents),
+        notes=h.notes,
+        incoming_leader=h.incoming_leader,
+        acknowledged_at_ms=h.acknowledged_at_ms,
+    )
 
 
 class WorkOrdersServicer(sg.WorkOrdersServicer):
-    def __init__(self, orders: WorkOrderService, campaigns: CampaignService,
-                 handovers: HandoverService) -> None:
+    def __init__(
+        self, orders: WorkOrderService, campaigns: CampaignService, handovers: HandoverService
+    ) -> None:
         self.orders = orders
         self.campaigns = campaigns
         self.handovers = handovers
@@ -57,9 +72,15 @@ class WorkOrdersServicer(sg.WorkOrdersServicer):
 
     @grpc_errors
     async def Create(self, request: s.CreateWorkOrderRequest, context: Ctx) -> s.WorkOrder:
-        return order_msg(await self.orders.create(
-            request.session_token, request.call_id, dict(request.fields),
-            request.business_id, request.home_site_id))
+        return order_msg(
+            await self.orders.create(
+                request.session_token,
+                request.call_id,
+                dict(request.fields),
+                request.business_id,
+                request.home_site_id,
+            )
+        )
 
     @grpc_errors
     async def Accept(self, request: s.AcceptWorkOrderRequest, context: Ctx) -> s.WorkOrder:
@@ -70,18 +91,19 @@ class WorkOrdersServicer(sg.WorkOrdersServicer):
         return order_msg(await self.orders.get(request.order_id))
 
     @grpc_errors
-    async def List(self, request: s.ListWorkOrdersRequest,
-                   context: Ctx) -> s.ListWorkOrdersReply:
-        found = await self.orders.orders(open_only=request.open_only, state=request.state,
-                                         limit=request.limit or 1000)
+    async def List(self, request: s.ListWorkOrdersRequest, context: Ctx) -> s.ListWorkOrdersReply:
+        found = await self.orders.orders(
+            open_only=request.open_only, state=request.state, limit=request.limit or 1000
+        )
         return s.ListWorkOrdersReply(orders=[order_msg(o) for o in found])
 
     @grpc_errors
-    async def Feedback(self, request: s.WorkOrderFeedbackRequest,
-                       context: Ctx) -> s.ListWorkOrdersReply:
-        changed = await self.orders.feedback(request.order_id, request.action,
-                                             dict(request.details), request.result,
-                                             request.actor)
+    async def Feedback(
+        self, request: s.WorkOrderFeedbackRequest, context: Ctx
+    ) -> s.ListWorkOrdersReply:
+        changed = await self.orders.feedback(
+            request.order_id, request.action, dict(request.details), request.result, request.actor
+        )
         return s.ListWorkOrdersReply(orders=[order_msg(o) for o in changed])
 
     @grpc_errors
@@ -90,8 +112,9 @@ class WorkOrdersServicer(sg.WorkOrdersServicer):
 
     @grpc_errors
     async def CallbackDone(self, request: s.WorkOrderStep, context: Ctx) -> s.WorkOrder:
-        return order_msg(await self.orders.callback_done(request.order_id, request.result,
-                                                         request.actor))
+        return order_msg(
+            await self.orders.callback_done(request.order_id, request.result, request.actor)
+        )
 
     @grpc_errors
     async def Close(self, request: s.WorkOrderStep, context: Ctx) -> s.WorkOrder:
@@ -102,15 +125,17 @@ class WorkOrdersServicer(sg.WorkOrdersServicer):
         return order_msg(await self.orders.chase(request.order_id, request.actor))
 
     @grpc_errors
-    async def GetFigures(self, request: s.WorkOrderFiguresRequest,
-                         context: Ctx) -> s.WorkOrderFiguresReply:
+    async def GetFigures(
+        self, request: s.WorkOrderFiguresRequest, context: Ctx
+    ) -> s.WorkOrderFiguresReply:
         rows = await self.orders.figures()
-        return s.WorkOrderFiguresReply(figures=[figure_msg(f) for f in [*rows, total(rows)]],
-                                       as_of_ms=self.orders.core.now_ms())
+        return s.WorkOrderFiguresReply(
+            figures=[figure_msg(f) for f in [*rows, total(rows)]],
+            as_of_ms=self.orders.core.now_ms(),
+        )
 
     @grpc_errors
-    async def LoadCampaign(self, request: s.LoadCampaignRequest,
-                           context: Ctx) -> s.CampaignReply:
+    async def LoadCampaign(self, request: s.LoadCampaignRequest, context: Ctx) -> s.CampaignReply:
         entries = await self.campaigns.load(request.campaign_id, request.kind, request.csv)
         return s.CampaignReply(entries=[entry_msg(e) for e in entries])
 
@@ -121,21 +146,24 @@ class WorkOrdersServicer(sg.WorkOrdersServicer):
 
     @grpc_errors
     async def ListCampaign(self, request: s.CampaignRef, context: Ctx) -> s.CampaignReply:
-        return s.CampaignReply(entries=[entry_msg(e) for e in
-                                        await self.campaigns.entries(request.campaign_id)])
+        return s.CampaignReply(
+            entries=[entry_msg(e) for e in await self.campaigns.entries(request.campaign_id)]
+        )
 
     @grpc_errors
-    async def ConnectOutbound(self, request: s.ConnectOutboundRequest,
-                              context: Ctx) -> s.CallStep:
-        view = await self.outbound.connect(request.campaign_id, request.entry_no,
-                                           request.business_id)
+    async def ConnectOutbound(self, request: s.ConnectOutboundRequest, context: Ctx) -> s.CallStep:
+        view = await self.outbound.connect(
+            request.campaign_id, request.entry_no, request.business_id
+        )
         return step_msg(view, self.orders.core.site_id)
 
     @grpc_errors
-    async def RecordOutbound(self, request: s.RecordOutboundRequest,
-                             context: Ctx) -> s.CampaignReply:
-        entry = await self.campaigns.record(request.campaign_id, request.entry_no,
-                                            request.outcome, request.agent_id)
+    async def RecordOutbound(
+        self, request: s.RecordOutboundRequest, context: Ctx
+    ) -> s.CampaignReply:
+        entry = await self.campaigns.record(
+            request.campaign_id, request.entry_no, request.outcome, request.agent_id
+        )
         return s.CampaignReply(entries=[entry_msg(entry)])
 
     @grpc_errors
@@ -144,23 +172,25 @@ class WorkOrdersServicer(sg.WorkOrdersServicer):
         return s.CampaignReply(entries=[entry_msg(e) for e in entries])
 
     @grpc_errors
-    async def CreateHandover(self, request: s.CreateHandoverRequest,
-                             context: Ctx) -> s.HandoverView:
-        return handover_msg(await self.handovers.create(request.outgoing_leader,
-                                                        request.notes))
+    async def CreateHandover(
+        self, request: s.CreateHandoverRequest, context: Ctx
+    ) -> s.HandoverView:
+        return handover_msg(await self.handovers.create(request.outgoing_leader, request.notes))
 
     @grpc_errors
-    async def AcknowledgeHandover(self, request: s.AcknowledgeHandoverRequest,
-                                  context: Ctx) -> s.HandoverView:
-        return handover_msg(await self.handovers.acknowledge(request.handover_id,
-                                                             request.incoming_leader))
+    async def AcknowledgeHandover(
+        self, request: s.AcknowledgeHandoverRequest, context: Ctx
+    ) -> s.HandoverView:
+        return handover_msg(
+            await self.handovers.acknowledge(request.handover_id, request.incoming_leader)
+        )
 
 
 def work_order_services(orders: WorkOrderService) -> list[ServedService]:
-    servicer = WorkOrdersServicer(orders, CampaignService(orders.core),
-                                  HandoverService(orders.core))
-    return [ServedService("vcc_proto.v1.WorkOrders", servicer,
-                          sg.add_WorkOrdersServicer_to_server)]
+    servicer = WorkOrdersServicer(
+        orders, CampaignService(orders.core), HandoverService(orders.core)
+    )
+    return [ServedService("vcc_proto.v1.WorkOrders", servicer, sg.add_WorkOrdersServicer_to_server)]
 
 
 class GrpcWorkOrderForwarder:
@@ -178,7 +208,8 @@ class GrpcWorkOrderForwarder:
                 endpoint = await self.endpoints.endpoint(home_site)
                 channel = self._channels.get(endpoint)
                 reply: s.WorkOrder = await sg.WorkOrdersStub(channel).Accept(
-                    s.AcceptWorkOrderRequest(order=order_msg(order)), timeout=self.timeout_s)
+                    s.AcceptWorkOrderRequest(order=order_msg(order)), timeout=self.timeout_s
+                )
         except grpc.aio.AioRpcError as exc:
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 self.endpoints.forget(home_site)

@@ -34,8 +34,13 @@ from vcc_proto.v1 import site_pb2_grpc as sg
 from vcc_site.adapters.codec import customer_record
 from vcc_site.store.api import CustomerRecord
 
-RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-                       grpc.StatusCode.RESOURCE_EXHAUSTED})
+RETRYABLE = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    }
+)
 MAX_ATTEMPTS = 3
 HUB_CACHE_S = 2.0
 
@@ -61,12 +66,15 @@ class GrpcHomeSiteReader:
         self.endpoints = endpoints
         self.channels = ChannelPool()
 
-    async def read(self, site_id: str, phone: str, *, actor: str, reason: str,
-                   budget_s: float) -> tuple[CustomerRecord, int] | None:
+    async def read(
+        self, site_id: str, phone: str, *, actor: str, reason: str, budget_s: float
+    ) -> tuple[CustomerRecord, int] | None:
         deadline = time.monotonic() + budget_s
         request = s.LookupCustomerRequest(
-            phone_number=phone, reason=reason,
-            actor=c.Actor(site_id=self.site_id, agent_id="" if actor == "access" else actor))
+            phone_number=phone,
+            reason=reason,
+            actor=c.Actor(site_id=self.site_id, agent_id="" if actor == "access" else actor),
+        )
         try:
             async with asyncio.timeout(budget_s):
                 async for attempt in _retrying(budget_s):
@@ -75,15 +83,17 @@ class GrpcHomeSiteReader:
                         stub = sg.RemoteStub(self.channels.get(endpoint))
                         try:
                             reply: s.LookupCustomerReply = await stub.LookupCustomer(
-                                request, timeout=max(0.01, deadline - time.monotonic()))
+                                request, timeout=max(0.01, deadline - time.monotonic())
+                            )
                         except grpc.aio.AioRpcError as exc:
                             if exc.code() == grpc.StatusCode.NOT_FOUND:
                                 return None
                             self.endpoints.forget(site_id)
                             raise
         except (TimeoutError, grpc.aio.AioRpcError, Unavailable, OSError) as exc:
-            raise Unavailable(f"site {site_id} did not answer within "
-                              f"{budget_s * 1000:.0f} ms: {_describe(exc)}") from exc
+            raise Unavailable(
+                f"site {site_id} did not answer within {budget_s * 1000:.0f} ms: {_describe(exc)}"
+            ) from exc
         return customer_record(reply.customer), reply.as_of_ms
 
     async def close(self) -> None:
@@ -104,12 +114,15 @@ class GrpcHubCopyReader:
         self._endpoint = (endpoint, time.monotonic())
         return endpoint
 
-    async def read(self, phone: str, *, actor: str, reason: str,
-                   budget_s: float) -> tuple[CustomerRecord, int] | None:
+    async def read(
+        self, phone: str, *, actor: str, reason: str, budget_s: float
+    ) -> tuple[CustomerRecord, int] | None:
         deadline = time.monotonic() + budget_s
         request = h.GetCustomerCopyRequest(
-            phone_number=phone, reason=reason,
-            actor=c.Actor(site_id=self.site_id, agent_id="" if actor == "access" else actor))
+            phone_number=phone,
+            reason=reason,
+            actor=c.Actor(site_id=self.site_id, agent_id="" if actor == "access" else actor),
+        )
         try:
             async with asyncio.timeout(budget_s):
                 async for attempt in _retrying(budget_s):
@@ -117,15 +130,17 @@ class GrpcHubCopyReader:
                         stub = hg.CustomersStub(self.channels.get(await self._hub_endpoint()))
                         try:
                             reply: h.CustomerCopy = await stub.GetCustomerCopy(
-                                request, timeout=max(0.01, deadline - time.monotonic()))
+                                request, timeout=max(0.01, deadline - time.monotonic())
+                            )
                         except grpc.aio.AioRpcError as exc:
                             if exc.code() == grpc.StatusCode.NOT_FOUND:
                                 return None
                             self._endpoint = None
                             raise
         except (TimeoutError, grpc.aio.AioRpcError, Unavailable, OSError) as exc:
-            raise Unavailable(f"the hub did not answer within {budget_s * 1000:.0f} ms: "
-                              f"{_describe(exc)}") from exc
+            raise Unavailable(
+                f"the hub did not answer within {budget_s * 1000:.0f} ms: {_describe(exc)}"
+            ) from exc
         return customer_record(reply.customer), reply.as_of_ms
 
     async def close(self) -> None:

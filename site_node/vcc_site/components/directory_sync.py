@@ -25,8 +25,9 @@ class DirectorySyncComponent:
         await self.sync.stop()
 
 
-async def start_directory_sync(ctx: SiteContext,
-                               settings: DirectorySyncSettings) -> DirectorySyncComponent:
+async def start_directory_sync(
+    ctx: SiteContext, settings: DirectorySyncSettings
+) -> DirectorySyncComponent:
     sync = DirectorySync(ctx, poll_every_s=settings.poll_s)
     await sync.load()
     sync.start()

@@ -46,41 +46,66 @@ class OverflowComponent:
     def __init__(self, ctx: SiteContext, settings: OverflowSettings, moves: CallMoves) -> None:
         self.ctx = ctx
         self.settings = settings
-        self.client = LeaderClient(ctx.hub, attempts=1, deadline_s=settings.hub_deadline_s,
-                                   backoff_initial_s=0.05, backoff_max_s=0.2)
+        self.client = LeaderClient(
+            ctx.hub,
+            attempts=1,
+            deadline_s=settings.hub_deadline_s,
+            backoff_initial_s=0.05,
+            backoff_max_s=0.2,
+        )
         enabled = settings.enabled
         self.monitor = OverflowMonitor(ctx.core, self.advise, moves, enabled=enabled)
-        self._tasks = [asyncio.create_task(self._report_loop(), name="queue-figures"),
-                       asyncio.create_task(self._monitor_loop(), name="overflow")]
+        self._tasks = [
+            asyncio.create_task(self._report_loop(), name="queue-figures"),
+            asyncio.create_task(self._monitor_loop(), name="overflow"),
+        ]
         self._logged = 0
-        log.info("overflow by expected wait is %s at site %s",
-                 "on" if enabled else "off", ctx.site_id)
+        log.info(
+            "overflow by expected wait is %s at site %s", "on" if enabled else "off", ctx.site_id
+        )
 
     async def report(self) -> None:
         core = self.ctx.core
-        figures = [c.QueueFigures(
-            site_id=core.site_id, business_id=f.business_id, waiting=f.waiting,
-            longest_wait_ms=f.longest_wait_ms, ewt_ms=f.ewt_ms, agents_ready=f.agents_ready,
-            agents_busy=f.agents_busy, agents_not_ready=f.agents_not_ready,
-            agents_wrap_up=f.agents_wrap_up, aht_ms=f.aht_ms, as_of_ms=f.as_of_ms)
-            for f in core.queue_figures()]
+        figures = [
+            c.QueueFigures(
+                site_id=core.site_id,
+                business_id=f.business_id,
+                waiting=f.waiting,
+                longest_wait_ms=f.longest_wait_ms,
+                ewt_ms=f.ewt_ms,
+                agents_ready=f.agents_ready,
+                agents_busy=f.agents_busy,
+                agents_not_ready=f.agents_not_ready,
+                agents_wrap_up=f.agents_wrap_up,
+                aht_ms=f.aht_ms,
+                as_of_ms=f.as_of_ms,
+            )
+            for f in core.queue_figures()
+        ]
         request = h.ReportQueueFiguresRequest(site_id=core.site_id, figures=figures)
 
         async def send(channel: grpc.aio.Channel) -> None:
             await hg.RoutingStub(channel).ReportQueueFigures(
-                request, timeout=self.settings.hub_deadline_s)
+                request, timeout=self.settings.hub_deadline_s
+            )
 
         await self.client.call(send)
 
-    async def advise(self, business_id: str, local_ewt_ms: int, waiting: int,
-                     call_id: str) -> Advice:
-        request = h.AdviseOverflowRequest(site_id=self.ctx.site_id, business_id=business_id,
-                                          local_ewt_ms=local_ewt_ms, waiting=waiting,
-                                          call_id=call_id)
+    async def advise(
+        self, business_id: str, local_ewt_ms: int, waiting: int, call_id: str
+    ) -> Advice:
+        request = h.AdviseOverflowRequest(
+            site_id=self.ctx.site_id,
+            business_id=business_id,
+            local_ewt_ms=local_ewt_ms,
+            waiting=waiting,
+            call_id=call_id,
+        )
 
         async def ask(channel: grpc.aio.Channel) -> h.OverflowAdvice:
             reply: h.OverflowAdvice = await hg.RoutingStub(channel).AdviseOverflow(
-                request, timeout=self.settings.hub_deadline_s)
+                request, timeout=self.settings.hub_deadline_s
+            )
             return reply
 
         try:
@@ -100,8 +125,9 @@ class OverflowComponent:
             except Exception as exc:  # the hub may be down; keep serving
                 failures += 1
                 if failures in (1, 30) or failures % 300 == 0:
-                    log.info("queue figures not reported to the hub (%d in a row): %s",
-                             failures, exc)
+                    log.info(
+                        "queue figures not reported to the hub (%d in a row): %s", failures, exc
+                    )
             since_log += self.settings.report_s
             if since_log >= ACCURACY_LOG_S:
                 since_log = 0.0
@@ -125,10 +151,18 @@ class OverflowComponent:
         self._logged = m.ewt_samples
         bias = m.ewt_bias_s / m.ewt_samples if m.ewt_samples else 0.0
         stats = self.monitor.stats
-        log.info("expected-wait accuracy at %s: %d queued calls measured, MAE %.2f s, "
-                 "bias %+.2f s; overflow asked %d advised %d moved %d failed %d",
-                 self.ctx.site_id, m.ewt_samples, m.ewt_mae_s, bias, stats.asked,
-                 stats.advised, stats.moved, stats.failed)
+        log.info(
+            "expected-wait accuracy at %s: %d queued calls measured, MAE %.2f s, "
+            "bias %+.2f s; overflow asked %d advised %d moved %d failed %d",
+            self.ctx.site_id,
+            m.ewt_samples,
+            m.ewt_mae_s,
+            bias,
+            stats.asked,
+            stats.advised,
+            stats.moved,
+            stats.failed,
+        )
 
     def services(self) -> list[ServedService]:
         return []
@@ -141,4 +175,3 @@ class OverflowComponent:
                 await task
         self.log_accuracy(force=True)
         await self.client.close()
-

@@ -54,19 +54,28 @@ TRIP_MARGIN_S = 2.0  # the broker's own accept timer plus this, per try
 class HubTransfers:
     def __init__(self, ctx: SiteContext, sites: SiteEndpointSettings) -> None:
         self.ctx = ctx
-        self.client = LeaderClient(ctx.hub, attempts=HUB_ATTEMPTS, deadline_s=HUB_FIND_S,
-                                   backoff_initial_s=0.05, backoff_max_s=0.3)
+        self.client = LeaderClient(
+            ctx.hub,
+            attempts=HUB_ATTEMPTS,
+            deadline_s=HUB_FIND_S,
+            backoff_initial_s=0.05,
+            backoff_max_s=0.3,
+        )
         self.peers = SitePeerClient(ctx, sites)
 
     async def transfer(self, handoff: Handoff) -> TransferAnswer:
         timeout_s = self.ctx.core.policy.transfer_accept_timeout_s + TRIP_MARGIN_S
         request = h.BrokerTransferRequest(
-            context=codec.call_context(handoff), from_site_id=handoff.from_site,
-            target=_target(handoff), request_id=handoff.request_id)
+            context=codec.call_context(handoff),
+            from_site_id=handoff.from_site,
+            target=_target(handoff),
+            request_id=handoff.request_id,
+        )
 
         async def broker(channel: grpc.aio.Channel) -> c.TransferResult:
             reply: c.TransferResult = await hg.RoutingStub(channel).BrokerTransfer(
-                request, timeout=timeout_s)
+                request, timeout=timeout_s
+            )
             return reply
 
         return codec.transfer_answer(await self.client.call(broker))
@@ -106,8 +115,10 @@ class SitePeerClient:
             try:
                 return await rpc(await self._stub(site_id))
             except grpc.aio.AioRpcError as exc:
-                if exc.code() not in (grpc.StatusCode.UNAVAILABLE,
-                                      grpc.StatusCode.DEADLINE_EXCEEDED):
+                if exc.code() not in (
+                    grpc.StatusCode.UNAVAILABLE,
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                ):
                     raise
                 last = exc
                 self.endpoints.forget(site_id)
@@ -117,11 +128,15 @@ class SitePeerClient:
         assert last is not None
         raise last
 
-    async def conclude(self, site_id: str, call_id: str, leg_id: str, mode: str,
-                       agent_id: str) -> TransferAnswer:
+    async def conclude(
+        self, site_id: str, call_id: str, leg_id: str, mode: str, agent_id: str
+    ) -> TransferAnswer:
         request = s.ConcludeConsultRequest(
-            call_id=call_id, consult_leg_id=leg_id, mode=codec.CONSULT_MODE_VALUES[mode],
-            actor=c.Actor(site_id=self.site_id, agent_id=agent_id))
+            call_id=call_id,
+            consult_leg_id=leg_id,
+            mode=codec.CONSULT_MODE_VALUES[mode],
+            actor=c.Actor(site_id=self.site_id, agent_id=agent_id),
+        )
 
         async def rpc(stub: sg.RemoteStub) -> c.TransferResult:
             reply: c.TransferResult = await stub.ConcludeConsult(request, timeout=self.TIMEOUT_S)
@@ -131,19 +146,34 @@ class SitePeerClient:
             return codec.transfer_answer(await self._call(site_id, rpc))
         except grpc.aio.AioRpcError as exc:
             outcome = TIMEOUT if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED else REFUSED
-            return TransferAnswer(outcome, call_id, site_id, leg_id,
-                                  reason=f"site {site_id}: {exc.details() or exc.code().name}")
+            return TransferAnswer(
+                outcome,
+                call_id,
+                site_id,
+                leg_id,
+                reason=f"site {site_id}: {exc.details() or exc.code().name}",
+            )
         except Unavailable as exc:
-            return TransferAnswer(REFUSED, call_id, site_id, leg_id,
-                                  reason=f"site {site_id} is unreachable: {exc.message}")
+            return TransferAnswer(
+                REFUSED,
+                call_id,
+                site_id,
+                leg_id,
+                reason=f"site {site_id} is unreachable: {exc.message}",
+            )
 
-    async def report_leg(self, site_id: str, call_id: str, leg_id: str, state: str,
-                         agent_id: str, end_reason: str) -> bool:
+    async def report_leg(
+        self, site_id: str, call_id: str, leg_id: str, state: str, agent_id: str, end_reason: str
+    ) -> bool:
         request = s.ReportLegRequest(
-            call_id=call_id, leg_id=leg_id, state=codec.LEG_STATE_VALUES[state],
-            agent_id=agent_id, site_id=self.site_id,
+            call_id=call_id,
+            leg_id=leg_id,
+            state=codec.LEG_STATE_VALUES[state],
+            agent_id=agent_id,
+            site_id=self.site_id,
             end_reason=codec.END_REASONS.get(end_reason, c.END_REASON_UNSPECIFIED),
-            at_ms=int(self.clock.now() * 1000))
+            at_ms=int(self.clock.now() * 1000),
+        )
 
         async def rpc(stub: sg.RemoteStub) -> bool:
             reply: s.ReportLegReply = await stub.ReportLeg(request, timeout=self.TIMEOUT_S)
@@ -160,7 +190,8 @@ class SitePeerClient:
 
         async def rpc(stub: sg.RemoteStub) -> s.CallOwnershipReply:
             reply: s.CallOwnershipReply = await stub.GetCallOwnership(
-                request, timeout=self.TIMEOUT_S)
+                request, timeout=self.TIMEOUT_S
+            )
             return reply
 
         try:
@@ -171,8 +202,9 @@ class SitePeerClient:
         answer = OWNERSHIPS.get(reply.ownership)
         if answer is None:
             return None
-        return Ownership(answer, reply.released_to_site_id,
-                         codec.CALL_STATE_NAMES.get(reply.state, ""))
+        return Ownership(
+            answer, reply.released_to_site_id, codec.CALL_STATE_NAMES.get(reply.state, "")
+        )
 
     async def close(self) -> None:
         channels, self.channels = self.channels, {}
@@ -181,8 +213,11 @@ class SitePeerClient:
 
 
 _O = s.CallOwnershipReply
-OWNERSHIPS = {_O.OWNERSHIP_KEPT: KEPT, _O.OWNERSHIP_RELEASED: RELEASED,
-              _O.OWNERSHIP_UNKNOWN: UNKNOWN}
+OWNERSHIPS = {
+    _O.OWNERSHIP_KEPT: KEPT,
+    _O.OWNERSHIP_RELEASED: RELEASED,
+    _O.OWNERSHIP_UNKNOWN: UNKNOWN,
+}
 
 
 def _target(handoff: Handoff) -> c.TransferTarget:

@@ -34,8 +34,9 @@ async def _loop(service: WorkOrderService, every_s: float) -> None:
 
 
 class WorkOrderRunner:
-    def __init__(self, service: WorkOrderService, forwarder: GrpcWorkOrderForwarder,
-                 every_s: float) -> None:
+    def __init__(
+        self, service: WorkOrderService, forwarder: GrpcWorkOrderForwarder, every_s: float
+    ) -> None:
         self.forwarder = forwarder
         self.task = asyncio.create_task(_loop(service, every_s), name="work-orders")
 
@@ -49,8 +50,12 @@ class WorkOrderRunner:
         await self.forwarder.close()
 
 
-def start_work_orders(service: WorkOrderService, etcd_endpoints: Sequence[str],
-                      sites: SiteEndpointSettings, settings: WorkOrderSettings) -> WorkOrderRunner:
+def start_work_orders(
+    service: WorkOrderService,
+    etcd_endpoints: Sequence[str],
+    sites: SiteEndpointSettings,
+    settings: WorkOrderSettings,
+) -> WorkOrderRunner:
     forwarder = GrpcWorkOrderForwarder(sites.endpoints(etcd_endpoints))
     service.forwarder = forwarder
     return WorkOrderRunner(service, forwarder, settings.scan_s)

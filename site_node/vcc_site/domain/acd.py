@@ -87,8 +87,9 @@ from vcc_site.domain.results import (
 )
 
 RING_NO_ANSWER = "ring_no_answer"
-_REMOVABLE = frozenset({EndReason.TRANSFERRED_OUT, EndReason.OVERFLOWED, EndReason.LOST,
-                        EndReason.QUEUE_TIMEOUT})
+_REMOVABLE = frozenset(
+    {EndReason.TRANSFERRED_OUT, EndReason.OVERFLOWED, EndReason.LOST, EndReason.QUEUE_TIMEOUT}
+)
 
 
 class Acd:
@@ -244,8 +245,9 @@ class Acd:
             raise Conflict(f"call {call_id!r} is already known", field="call_id")
         chosen = None if reserve is None else self._agent(reserve)
         if chosen is not None and chosen.state is not AgentState.READY:
-            raise Conflict(f"agent {reserve!r} is {chosen.state.value}, not ready",
-                           field="agent_id")
+            raise Conflict(
+                f"agent {reserve!r} is {chosen.state.value}, not ready", field="agent_id"
+            )
         call = Call(
             call_id, business, skill, priority, float(when), vip or priority is Priority.VIP
         )

@@ -59,7 +59,9 @@ class CallState(StrEnum):
 
 
 _STORED = {s: s.value for s in CallState} | {
-    CallState.CONSULTING: "held", CallState.TRANSFERRED_OUT: "ended"}
+    CallState.CONSULTING: "held",
+    CallState.TRANSFERRED_OUT: "ended",
+}
 _TERMINAL = frozenset({CallState.ENDED, CallState.TRANSFERRED_OUT})
 _TALKING = frozenset({CallState.CONNECTED, CallState.HELD, CallState.CONSULTING})
 _ON_HOLD = frozenset({CallState.HELD, CallState.CONSULTING})
@@ -88,6 +90,7 @@ class Leg:
 
 
 # -- events ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class CallQueued:
@@ -153,8 +156,18 @@ class CallLeft:
     at_ms: int
 
 
-CallEvent = (CallQueued | CallOffered | CallAnswered | LegEnded | CallHeld | CallResumed
-             | ConsultOpened | ConsultClosed | CallTransferredIn | CallLeft)
+CallEvent = (
+    CallQueued
+    | CallOffered
+    | CallAnswered
+    | LegEnded
+    | CallHeld
+    | CallResumed
+    | ConsultOpened
+    | ConsultClosed
+    | CallTransferredIn
+    | CallLeft
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +177,7 @@ class Step:
 
 
 # -- the machine ----------------------------------------------------------------------------
+
 
 @dataclass(slots=True)
 class CallLife:
@@ -190,16 +204,31 @@ class CallLife:
     last_ms: int = 0  # the latest time seen (times never go back)
 
     @classmethod
-    def transferred_in(cls, call_id: str, site_id: str, arrival_at_ms: int, from_site: str,
-                       leg_id: str, now_ms: int, *, prior_end_ms: int = 0,
-                       consult: bool = False) -> tuple[CallLife, Step]:
+    def transferred_in(
+        cls,
+        call_id: str,
+        site_id: str,
+        arrival_at_ms: int,
+        from_site: str,
+        leg_id: str,
+        now_ms: int,
+        *,
+        prior_end_ms: int = 0,
+        consult: bool = False,
+    ) -> tuple[CallLife, Step]:
         """A call (or a consult leg of it) taken over from ``from_site``: it waits here.
         ``prior_end_ms``: when its last leg there ended (its legs here start later, even
         if this site's clock is behind)."""
         if not leg_id:
             raise InvalidInput("a transferred call needs the leg it opens", field="leg_id")
-        life = cls(call_id, site_id, arrival_at_ms, CallState.QUEUED, consult=consult,
-                   last_ms=max(now_ms, arrival_at_ms, prior_end_ms))
+        life = cls(
+            call_id,
+            site_id,
+            arrival_at_ms,
+            CallState.QUEUED,
+            consult=consult,
+            last_ms=max(now_ms, arrival_at_ms, prior_end_ms),
+        )
         return life, Step(life.state, (CallTransferredIn(from_site, leg_id, life.last_ms),))
 
     # -- queries ----------------------------------------------------------------------
@@ -222,8 +251,9 @@ class CallLife:
         return now_ms if now_ms > self.last_ms else self.last_ms
 
     def _refuse(self, what: str) -> Conflict:
-        return Conflict(f"call {self.call_id!r} is {self.state.stored}; cannot {what}",
-                        field="call_id")
+        return Conflict(
+            f"call {self.call_id!r} is {self.state.stored}; cannot {what}", field="call_id"
+        )
 
     def _require(self, allowed: frozenset[CallState], what: str) -> None:
         if self.state not in allowed:
@@ -293,8 +323,9 @@ class CallLife:
         """Its agent consults another agent on ``leg_id``; the caller is held."""
         self._require(_TALKING, "consult about it")
         if self.consult_leg:
-            raise Conflict(f"call {self.call_id!r} already has a consultation open",
-                           field="call_id")
+            raise Conflict(
+                f"call {self.call_id!r} already has a consultation open", field="call_id"
+            )
         if not leg_id:
             raise InvalidInput("a consultation needs its leg", field="leg_id")
         at = self.last_ms = self._at(now_ms)
@@ -335,8 +366,9 @@ class CallLife:
         answered there): it continues in that state, with that leg's agent."""
         self._require(_QUEUED, "hand it to the consulted agent")
         if other.state not in _ADOPTABLE:
-            raise Conflict(f"consult leg of call {other.call_id!r} is {other.state.stored}",
-                           field="call_id")
+            raise Conflict(
+                f"consult leg of call {other.call_id!r} is {other.state.stored}", field="call_id"
+            )
         at = self.last_ms = self._at(max(now_ms, other.last_ms))
         self.state, self.agent_id, self.leg = other.state, other.agent_id, other.leg
         self.offered_at_ms = other.offered_at_ms
@@ -354,8 +386,7 @@ class CallLife:
         """A consult leg served here becomes the call itself: owned here from now on (its
         end is final here)."""
         if not self.consult or not self.state.live:
-            raise Conflict(f"call {self.call_id!r} is not a live consult leg here",
-                           field="call_id")
+            raise Conflict(f"call {self.call_id!r} is not a live consult leg here", field="call_id")
         at = self.last_ms = self._at(now_ms)
         self.consult = False
         return Step(self.state, (CallTransferredIn(from_site, leg_id, at),))

@@ -39,23 +39,30 @@ _DIGITS = re.compile(r"[0-9*#]{0,32}", re.ASCII)
 _NUMBER = re.compile(r"[0-9]{1,20}", re.ASCII)
 _PIN = re.compile(r"[0-9]{6}", re.ASCII)
 
-ASK_ACCOUNT = Text("请输入合同号或电话号码，以#号键结束。",
-                   "Please key your contract or phone number, then the hash key.")
+ASK_ACCOUNT = Text(
+    "请输入合同号或电话号码，以#号键结束。",
+    "Please key your contract or phone number, then the hash key.",
+)
 ASK_PIN = Text("请输入六位密码。", "Please key your 6-digit PIN.")
-IDENTIFIED_ASK_PIN = Text("已识别您的来电号码，请输入六位查询密码。",
-                          "We recognised your line. Please key your 6-digit PIN.")
+IDENTIFIED_ASK_PIN = Text(
+    "已识别您的来电号码，请输入六位查询密码。",
+    "We recognised your line. Please key your 6-digit PIN.",
+)
 ASK_OLD_PIN = Text("请输入原六位密码。", "Please key your current 6-digit PIN.")
 ASK_NEW_PIN = Text("请输入新的六位密码。", "Please key your new 6-digit PIN.")
 ASK_CONFIRM_PIN = Text("请再次输入新密码。", "Please key the new PIN again.")
-ASK_NAME_KEY = Text("请输入要查询的单位名称，以#号键结束。",
-                    "Please key the name you are looking for, then the hash key.")
+ASK_NAME_KEY = Text(
+    "请输入要查询的单位名称，以#号键结束。",
+    "Please key the name you are looking for, then the hash key.",
+)
 HASH_HINT = Text("输入完毕请按#号键。", "Finish with the hash key.")
 BAD_NUMBER = Text("号码无效。", "That number is not valid.")
 BAD_PIN = Text("密码应为六位数字。", "A PIN is exactly 6 digits.")
 WEAK_PIN = Text("密码过于简单，请换一个。", "That PIN is too easy to guess; please choose another.")
 PIN_MISMATCH = Text("两次输入的密码不一致。", "The two PINs do not match.")
-NOT_OWN_LINE = Text("只能从本机设置或修改密码。",
-                    "You can set or change your PIN only from your own line.")
+NOT_OWN_LINE = Text(
+    "只能从本机设置或修改密码。", "You can set or change your PIN only from your own line."
+)
 TO_AGENT = Text("正在为您转接人工服务，请稍候。", "Connecting you to an agent, please hold.")
 
 
@@ -196,10 +203,12 @@ def start_ivr(
     customer's own (bound) line -- bill queries then skip keying the account (the
     service uses ``caller_account`` or its own lookup) and setting a PIN is allowed."""
     if lang not in LANGUAGES:
-        raise InvalidInput(f"language must be one of {sorted(LANGUAGES)}, got {lang!r}",
-                           field="lang")
-    session = IvrSession(business, lang, caller_identified, caller_account, business.ivr.root,
-                         pin_set=pin_set)
+        raise InvalidInput(
+            f"language must be one of {sorted(LANGUAGES)}, got {lang!r}", field="lang"
+        )
+    session = IvrSession(
+        business, lang, caller_identified, caller_account, business.ivr.root, pin_set=pin_set
+    )
     if not business.ivr.root or not business.ivr.nodes:
         return session, _queue(session, business.id, ())
     return session, _enter(session, business.ivr.root, (), 0)
@@ -210,8 +219,7 @@ def on_digits(session: IvrSession, digits: str) -> IvrStep:
     timeout). Bad characters or over 32 keys: InvalidInput and the session is unchanged.
     A finished session, or one waiting for a service result: Conflict."""
     if not isinstance(digits, str) or not _DIGITS.fullmatch(digits):
-        raise InvalidInput(f"digits are up to {MAX_DIGITS} keys of 0-9, * and #",
-                           field="digits")
+        raise InvalidInput(f"digits are up to {MAX_DIGITS} keys of 0-9, * and #", field="digits")
     if session.stage is Stage.DONE:
         raise Conflict("the IVR of this call has finished", field="digits")
     if session.stage is Stage.SERVICE:
@@ -348,8 +356,9 @@ def _on_menu_keys(session: IvrSession, digits: str) -> IvrStep:
     return step
 
 
-def _invalid(session: IvrSession, shown: str, notice: tuple[Text, ...],
-             restage: Stage | None = None) -> IvrStep:
+def _invalid(
+    session: IvrSession, shown: str, notice: tuple[Text, ...], restage: Stage | None = None
+) -> IvrStep:
     """Count an invalid input; re-ask (at ``restage`` if given) or go to an agent."""
     session.invalid_count += 1
     session.path.append(f"{session.node_id}:{shown}(invalid)")

@@ -100,8 +100,11 @@ class LockoutPolicy:
         15-minute lock would let three anonymous requests take an agent off the phones
         for a quarter of an hour; the back-off costs a guesser as much per guess while a
         mistyping agent waits half a minute."""
-        return cls(routing.agent_login_failures, routing.agent_lock_minutes * 60,
-                   min(AGENT_BACKOFF_S, routing.agent_lock_minutes * 60))
+        return cls(
+            routing.agent_login_failures,
+            routing.agent_lock_minutes * 60,
+            min(AGENT_BACKOFF_S, routing.agent_lock_minutes * 60),
+        )
 
     @classmethod
     def for_pins(cls, routing: RoutingPolicy) -> LockoutPolicy:
@@ -206,17 +209,20 @@ def validate_new_pin(pin: str) -> str:
     """:func:`validate_pin` plus refusing weak PINs (InvalidInput, field ``pin``)."""
     validate_pin(pin)
     if is_weak_pin(pin):
-        raise InvalidInput("this PIN is too easy to guess; choose another", field="pin",
-                           reason="weak")
+        raise InvalidInput(
+            "this PIN is too easy to guess; choose another", field="pin", reason="weak"
+        )
     return pin
 
 
 def validate_password(password: str) -> str:
     """An agent password: 8..1024 characters, not only whitespace."""
     if not isinstance(password, str) or len(password) < PASSWORD_MIN_CHARS:
-        raise InvalidInput(f"a password has at least {PASSWORD_MIN_CHARS} characters",
-                           field="password")
+        raise InvalidInput(
+            f"a password has at least {PASSWORD_MIN_CHARS} characters", field="password"
+        )
     if len(password) > MAX_SECRET_CHARS or not password.strip():
-        raise InvalidInput("a password must be at most 1024 characters and not blank",
-                           field="password")
+        raise InvalidInput(
+            "a password must be at most 1024 characters and not blank", field="password"
+        )
     return password

@@ -29,11 +29,14 @@ log = logging.getLogger(__name__)
 
 def build_edge(config: NodeConfig, settings: EdgeNodeSettings) -> AccessEdge:
     province = load_province_file(config.province_file)
-    return AccessEdge(list(config.etcd_endpoints), province,
-                      static_endpoints=settings.sites.static_map(),
-                      rpc_timeout_s=settings.edge.rpc_timeout_s,
-                      ledger_path=ledger_path(config),
-                      route_refresh_s=settings.edge.route_refresh_s)
+    return AccessEdge(
+        list(config.etcd_endpoints),
+        province,
+        static_endpoints=settings.sites.static_map(),
+        rpc_timeout_s=settings.edge.rpc_timeout_s,
+        ledger_path=ledger_path(config),
+        route_refresh_s=settings.edge.route_refresh_s,
+    )
 
 
 def ledger_path(config: NodeConfig) -> Path:
@@ -49,20 +52,27 @@ async def run_edge(config: NodeConfig, settings: EdgeNodeSettings) -> None:
     stop = asyncio.Event()
     install_stop_signals(stop)
     port = config.grpc_port or free_tcp_port(config.host)
-    state = NodeState(kind="edge", site_id="", node_id=config.node_id or "edge",
-                      grpc_endpoint=f"{config.advertise_host}:{port}",
-                      metrics_endpoint=f"{config.advertise_host}:{config.metrics_port}"
-                      if config.metrics_port else "")
-    host = GrpcHost(config.host, port,
-                    [node_service(NodeInfoServicer(state)), *edge_services(edge)])
+    state = NodeState(
+        kind="edge",
+        site_id="",
+        node_id=config.node_id or "edge",
+        grpc_endpoint=f"{config.advertise_host}:{port}",
+        metrics_endpoint=f"{config.advertise_host}:{config.metrics_port}"
+        if config.metrics_port
+        else "",
+    )
+    host = GrpcHost(
+        config.host, port, [node_service(NodeInfoServicer(state)), *edge_services(edge)]
+    )
     await host.start()
     if config.metrics_port:
         start_metrics_server(config.metrics_port, config.host)
     sweeper = asyncio.create_task(sweep_forever(edge, settings.edge), name="sweep")
     await host.set_serving(True)
     settle_heap()
-    log.info("edge %s serving on %s; ledger %s", state.node_id, state.grpc_endpoint,
-             ledger_path(config))
+    log.info(
+        "edge %s serving on %s; ledger %s", state.node_id, state.grpc_endpoint, ledger_path(config)
+    )
     try:
         await stop.wait()
     finally:

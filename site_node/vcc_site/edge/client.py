@@ -41,22 +41,33 @@ class EdgeClient:
             return call
         return known
 
-    async def place(self, caller: str, dialed_code: str,
-                    area_code: str = "") -> tuple[EdgeCall, s.CallStep | None]:
+    async def place(
+        self, caller: str, dialed_code: str, area_code: str = ""
+    ) -> tuple[EdgeCall, s.CallStep | None]:
         with translate_rpc_errors():
-            reply = await self.stub.PlaceCall(e.PlaceCallRequest(
-                caller_number=caller, dialed_code=dialed_code, area_code=area_code),
-                timeout=self.rpc_timeout_s)
+            reply = await self.stub.PlaceCall(
+                e.PlaceCallRequest(
+                    caller_number=caller, dialed_code=dialed_code, area_code=area_code
+                ),
+                timeout=self.rpc_timeout_s,
+            )
         return self._keep(reply.call), reply.step if reply.HasField("step") else None
 
     async def send_digits(self, call_id: str, digits: str) -> tuple[EdgeCall, s.CallStep | None]:
         with translate_rpc_errors():
-            reply = await self.stub.SendDigits(e.EdgeDigitsRequest(call_id=call_id, digits=digits),
-                                               timeout=self.rpc_timeout_s)
+            reply = await self.stub.SendDigits(
+                e.EdgeDigitsRequest(call_id=call_id, digits=digits), timeout=self.rpc_timeout_s
+            )
         return self._keep(reply.call), reply.step if reply.HasField("step") else None
 
-    async def offer(self, caller: str, dialed_code: str, *digits: str,
-                    area_code: str = "", chooser: Chooser | None = None) -> EdgeCall:
+    async def offer(
+        self,
+        caller: str,
+        dialed_code: str,
+        *digits: str,
+        area_code: str = "",
+        chooser: Chooser | None = None,
+    ) -> EdgeCall:
         """Place a call and walk its IVR: ``digits`` in turn, or what ``chooser`` answers
         to each collect step (None: the caller hangs up)."""
         call, step = await self.place(caller, dialed_code, area_code)
@@ -72,8 +83,9 @@ class EdgeClient:
 
     async def hang_up(self, call_id: str) -> EdgeCall:
         with translate_rpc_errors():
-            reply = await self.stub.HangUp(e.EdgeCallRef(call_id=call_id),
-                                           timeout=self.rpc_timeout_s)
+            reply = await self.stub.HangUp(
+                e.EdgeCallRef(call_id=call_id), timeout=self.rpc_timeout_s
+            )
         return self._keep(reply)
 
     async def ended(self, call_id: str, reason: str) -> EdgeCall | None:
@@ -82,23 +94,25 @@ class EdgeClient:
         try:
             with translate_rpc_errors():
                 reply = await self.stub.ReleaseCall(
-                    e.ReleaseCallRequest(call_id=call_id, reason=reason),
-                    timeout=self.rpc_timeout_s)
+                    e.ReleaseCallRequest(call_id=call_id, reason=reason), timeout=self.rpc_timeout_s
+                )
         except (NotFound, Unavailable):
             return None
         return self._keep(reply)
 
     async def get(self, call_id: str) -> EdgeCall:
         with translate_rpc_errors():
-            reply = await self.stub.GetCall(e.EdgeCallRef(call_id=call_id),
-                                            timeout=self.rpc_timeout_s)
+            reply = await self.stub.GetCall(
+                e.EdgeCallRef(call_id=call_id), timeout=self.rpc_timeout_s
+            )
         return self._keep(reply)
 
     async def sweep(self, probe_live: bool = True) -> list[EdgeCall]:
         """Have the edge bring its open calls up to date, then refresh the local copy."""
         with translate_rpc_errors():
-            reply = await self.stub.Sweep(e.SweepRequest(probe_live=probe_live),
-                                          timeout=max(self.rpc_timeout_s, 30.0))
+            reply = await self.stub.Sweep(
+                e.SweepRequest(probe_live=probe_live), timeout=max(self.rpc_timeout_s, 30.0)
+            )
         lost = [self._keep(msg) for msg in reply.lost]
         await self.refresh()
         return lost
@@ -106,16 +120,19 @@ class EdgeClient:
     async def refresh(self) -> None:
         """Read the ledger entries changed since the last refresh."""
         with translate_rpc_errors():
-            reply = await self.stub.ListCalls(e.ListCallsRequest(after_version=self.version),
-                                              timeout=max(self.rpc_timeout_s, 30.0))
+            reply = await self.stub.ListCalls(
+                e.ListCallsRequest(after_version=self.version),
+                timeout=max(self.rpc_timeout_s, 30.0),
+            )
         for msg in reply.calls:
             self._keep(msg)
         self.version = max(self.version, reply.version)
 
     async def remote_counts(self) -> e.EdgeCounts:
         with translate_rpc_errors():
-            reply: e.EdgeCounts = await self.stub.GetCounts(e.GetCountsRequest(),
-                                                            timeout=self.rpc_timeout_s)
+            reply: e.EdgeCounts = await self.stub.GetCounts(
+                e.GetCountsRequest(), timeout=self.rpc_timeout_s
+            )
         return reply
 
     def counts(self) -> dict[str, int]:

@@ -19,27 +19,49 @@ from vcc_site.edge.service import AccessEdge
 
 Ctx: TypeAlias = Any  # grpc.aio.ServicerContext (untyped in grpcio)
 
-STATE_OF = {"ivr": e.EDGE_CALL_STATE_IVR, "queued": e.EDGE_CALL_STATE_QUEUED,
-            "offered": e.EDGE_CALL_STATE_OFFERED, "connected": e.EDGE_CALL_STATE_CONNECTED,
-            "held": e.EDGE_CALL_STATE_HELD, "ended": e.EDGE_CALL_STATE_ENDED,
-            "lost": e.EDGE_CALL_STATE_LOST, "refused": e.EDGE_CALL_STATE_REFUSED}
+STATE_OF = {
+    "ivr": e.EDGE_CALL_STATE_IVR,
+    "queued": e.EDGE_CALL_STATE_QUEUED,
+    "offered": e.EDGE_CALL_STATE_OFFERED,
+    "connected": e.EDGE_CALL_STATE_CONNECTED,
+    "held": e.EDGE_CALL_STATE_HELD,
+    "ended": e.EDGE_CALL_STATE_ENDED,
+    "lost": e.EDGE_CALL_STATE_LOST,
+    "refused": e.EDGE_CALL_STATE_REFUSED,
+}
 STATE_NAME = {v: k for k, v in STATE_OF.items()}
 
 
 def to_message(call: EdgeCall) -> e.EdgeCall:
-    return e.EdgeCall(call_id=call.call_id, caller_number=call.caller, area_code=call.area_code,
-                      site_id=call.site_id, offered_at_ms=round(call.offered_at * 1000),
-                      state=STATE_OF[call.state], reason=call.reason, tried=call.tried,
-                      ended_at_ms=round(call.ended_at * 1000), at_site_id=call.at_site,
-                      version=call.version)
+    return e.EdgeCall(
+        call_id=call.call_id,
+        caller_number=call.caller,
+        area_code=call.area_code,
+        site_id=call.site_id,
+        offered_at_ms=round(call.offered_at * 1000),
+        state=STATE_OF[call.state],
+        reason=call.reason,
+        tried=call.tried,
+        ended_at_ms=round(call.ended_at * 1000),
+        at_site_id=call.at_site,
+        version=call.version,
+    )
 
 
 def from_message(msg: e.EdgeCall) -> EdgeCall:
-    return EdgeCall(call_id=msg.call_id, caller=msg.caller_number, area_code=msg.area_code,
-                    site_id=msg.site_id, offered_at=msg.offered_at_ms / 1000,
-                    state=STATE_NAME.get(msg.state, "refused"), reason=msg.reason,
-                    tried=list(msg.tried), ended_at=msg.ended_at_ms / 1000,
-                    at_site=msg.at_site_id, version=msg.version)
+    return EdgeCall(
+        call_id=msg.call_id,
+        caller=msg.caller_number,
+        area_code=msg.area_code,
+        site_id=msg.site_id,
+        offered_at=msg.offered_at_ms / 1000,
+        state=STATE_NAME.get(msg.state, "refused"),
+        reason=msg.reason,
+        tried=list(msg.tried),
+        ended_at=msg.ended_at_ms / 1000,
+        at_site=msg.at_site_id,
+        version=msg.version,
+    )
 
 
 def _step(call: EdgeCall, step: s.CallStep | None) -> e.EdgeStep:
@@ -64,8 +86,9 @@ class EdgeServicer(edge_pb2_grpc.EdgeServicer):
         if not request.caller_number or not request.dialed_code:
             raise InvalidInput("caller_number and dialed_code are required", field="caller_number")
         with translate_rpc_errors():
-            call, step = await self.edge.place(request.caller_number, request.dialed_code,
-                                               request.area_code)
+            call, step = await self.edge.place(
+                request.caller_number, request.dialed_code, request.area_code
+            )
         return _step(call, step)
 
     @grpc_errors

@@ -49,8 +49,7 @@ class EdgeCall:
 class Ledger:
     """Call ID -> :class:`EdgeCall`; every change goes through a method here."""
 
-    def __init__(self, path: Path | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: Path | None = None, clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self.clock = clock
         self.calls: dict[str, EdgeCall] = {}
@@ -101,8 +100,11 @@ class Ledger:
 
     def changed_after(self, version: int, open_only: bool = False) -> list[EdgeCall]:
         """Entries changed after ``version``, oldest change first."""
-        found = [c for c in self.calls.values() if c.version > version
-                 and not (open_only and c.state in FINAL)]
+        found = [
+            c
+            for c in self.calls.values()
+            if c.version > version and not (open_only and c.state in FINAL)
+        ]
         return sorted(found, key=lambda c: c.version)
 
     def open_calls(self) -> list[EdgeCall]:

@@ -46,15 +46,27 @@ GONE = frozenset({grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION
 UNSEEN_PASSES = 2  # probes that find a moved call at no live site before it is lost
 Chooser = Callable[[s.CallStep], "str | None"]
 STEP_STATES = {"collect": "ivr", "queued": "queued", "connected": "offered", "ended": "ended"}
-CALL_STATES = {c.CALL_STATE_IVR: "ivr", c.CALL_STATE_QUEUED: "queued",
-               c.CALL_STATE_OFFERED: "offered", c.CALL_STATE_CONNECTED: "connected",
-               c.CALL_STATE_HELD: "held", c.CALL_STATE_ENDED: "ended"}
+CALL_STATES = {
+    c.CALL_STATE_IVR: "ivr",
+    c.CALL_STATE_QUEUED: "queued",
+    c.CALL_STATE_OFFERED: "offered",
+    c.CALL_STATE_CONNECTED: "connected",
+    c.CALL_STATE_HELD: "held",
+    c.CALL_STATE_ENDED: "ended",
+}
 
 
 class AccessEdge:
-    def __init__(self, etcd_endpoints: Sequence[str], province: Province | None = None, *,
-                 static_endpoints: dict[str, str] | None = None, rpc_timeout_s: float = 2.0,
-                 ledger_path: Path | None = None, route_refresh_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        etcd_endpoints: Sequence[str],
+        province: Province | None = None,
+        *,
+        static_endpoints: dict[str, str] | None = None,
+        rpc_timeout_s: float = 2.0,
+        ledger_path: Path | None = None,
+        route_refresh_s: float = 0.5,
+    ) -> None:
         self.etcd = list(etcd_endpoints)
         self.province = province
         self.sites = SiteEndpoints(self.etcd, static_endpoints or {})
@@ -73,8 +85,11 @@ class AccessEdge:
     # -- routing ----------------------------------------------------------------------
 
     def area_of(self, caller: str) -> str:
-        codes = sorted({code for site in self.province.sites for code in site.area_codes}) \
-            if self.province else []
+        codes = (
+            sorted({code for site in self.province.sites for code in site.area_codes})
+            if self.province
+            else []
+        )
         area = area_code_of(caller, codes)
         if area is None:
             raise NotFound(f"no area code of the province matches {caller!r}", field="caller")
@@ -89,8 +104,9 @@ class AccessEdge:
 
     # -- calls ------------------------------------------------------------------------
 
-    async def place(self, caller: str, dialed_code: str,
-                    area_code: str = "") -> tuple[EdgeCall, s.CallStep | None]:
+    async def place(
+        self, caller: str, dialed_code: str, area_code: str = ""
+    ) -> tuple[EdgeCall, s.CallStep | None]:
         """Offer a new call at the nearest live site of the caller's area (the next one
         if that site does not answer); a call no site took is ``refused``."""
         area = area_code or self.area_of(caller)
@@ -104,13 +120,18 @@ class AccessEdge:
                 step = await self._offer_at(call, site, dialed_code)
                 if step is not None:
                     PLACED.labels(site).inc()
-                    self.book.taken(call, site, STEP_STATES.get(step.WhichOneof("next") or "", "ivr"))
+                    self.book.taken(
+                        call, site, STEP_STATES.get(step.WhichOneof("next") or "", "ivr")
+                    )
                     self._after_step(call, step)
                     return call, step
             self.book.final(call, "refused", "no_live_site")
             REFUSED.labels(area).inc()
-            log.info("call refused: no live site of area %s answered (tried %s)", area,
-                     call.tried or "none")
+            log.info(
+                "call refused: no live site of area %s answered (tried %s)",
+                area,
+                call.tried or "none",
+            )
             return call, None
 
     async def _offer_at(self, call: EdgeCall, site: str, dialed_code: str) -> s.CallStep | None:
@@ -118,9 +139,12 @@ class AccessEdge:
         try:
             stub = sg.AccessStub(await self._channel(site))
             started = time.perf_counter()
-            step: s.CallStep = await stub.OfferCall(s.OfferCallRequest(
-                caller_number=call.caller, dialed_code=dialed_code, call_id=call.call_id),
-                timeout=self.rpc_timeout_s)
+            step: s.CallStep = await stub.OfferCall(
+                s.OfferCallRequest(
+                    caller_number=call.caller, dialed_code=dialed_code, call_id=call.call_id
+                ),
+                timeout=self.rpc_timeout_s,
+            )
             OFFER_SECONDS.observe(time.perf_counter() - started)
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("offered at %s: %s", site, step.WhichOneof("next"))
@@ -142,8 +166,9 @@ class AccessEdge:
         with call_context(call_id):
             try:
                 stub = sg.AccessStub(await self._channel(call.where))
-                step = await stub.SendDigits(s.SendDigitsRequest(call_id=call_id, digits=digits),
-                                             timeout=self.rpc_timeout_s)
+                step = await stub.SendDigits(
+                    s.SendDigitsRequest(call_id=call_id, digits=digits), timeout=self.rpc_timeout_s
+                )
             except grpc.aio.AioRpcError as exc:
                 if exc.code() not in NOT_ANSWERING | GONE:
                     raise
@@ -156,8 +181,14 @@ class AccessEdge:
             self._after_step(call, step)
             return call, step
 
-    async def offer(self, caller: str, dialed_code: str, *digits: str,
-                    area_code: str = "", chooser: Chooser | None = None) -> EdgeCall:
+    async def offer(
+        self,
+        caller: str,
+        dialed_code: str,
+        *digits: str,
+        area_code: str = "",
+        chooser: Chooser | None = None,
+    ) -> EdgeCall:
         """:meth:`place` a call, then send ``digits`` (IVR choices), or, with ``chooser``,
         whatever it answers to each collect step (None: the caller hangs up). Always
         returns the ledger entry."""
@@ -186,8 +217,7 @@ class AccessEdge:
             for site in self._sites_from(call.where):
                 try:
                     stub = sg.AccessStub(await self._channel(site))
-                    view = await stub.HangUp(s.CallRef(call_id=call_id),
-                                             timeout=self.rpc_timeout_s)
+                    view = await stub.HangUp(s.CallRef(call_id=call_id), timeout=self.rpc_timeout_s)
                 except grpc.aio.AioRpcError as exc:
                     if exc.code() in GONE:
                         if call.state in FINAL:  # ended meanwhile (the agent hung up)
@@ -266,8 +296,9 @@ class AccessEdge:
             if site not in registered:
                 continue
             view = await self._read_view(site, call.call_id)
-            if view is None or (view.state == c.CALL_STATE_ENDED
-                                and view.end_reason == c.END_REASON_TRANSFERRED_OUT):
+            if view is None or (
+                view.state == c.CALL_STATE_ENDED and view.end_reason == c.END_REASON_TRANSFERRED_OUT
+            ):
                 continue
             log.debug("call followed from %s to %s", call.where, site)
             self.book.moved(call, call.state, at_site=site)
@@ -278,8 +309,9 @@ class AccessEdge:
         """A call's view at one site; None if unknown there or the site does not answer."""
         try:
             stub = sg.AccessStub(await self._channel(site))
-            view: s.CallView = await stub.GetCall(s.CallRef(call_id=call_id),
-                                                  timeout=self.rpc_timeout_s)
+            view: s.CallView = await stub.GetCall(
+                s.CallRef(call_id=call_id), timeout=self.rpc_timeout_s
+            )
         except (grpc.aio.AioRpcError, Unavailable):
             return None
         return view

@@ -15,18 +15,32 @@ from vcc_proto.settings import load_parts, setting
 class EdgeSettings:
     """How the edge talks to the sites and keeps its ledger up to date."""
 
-    rpc_timeout_s: float = setting("VCC_EDGE_RPC_TIMEOUT_S", 2.0, "deadline of each request "
-                                   "to a site (a site past it is tried as not answering)",
-                                   flag="--rpc-timeout-s")
-    route_refresh_s: float = setting("VCC_EDGE_ROUTE_REFRESH_S", 0.5, "the routing map is "
-                                     "re-read from etcd at most this often (0: for every call)",
-                                     flag="--route-refresh-s")
-    sweep_every_s: float = setting("VCC_EDGE_SWEEP_EVERY_S", 2.0, "open calls of sites that "
-                                   "are gone are marked lost this often (0: only when asked)",
-                                   flag="--sweep-every-s")
-    probe_every_s: float = setting("VCC_EDGE_PROBE_EVERY_S", 10.0, "every open call is read "
-                                   "from its site (ended, moved, lost) this often (0: only "
-                                   "when asked)", flag="--probe-every-s")
+    rpc_timeout_s: float = setting(
+        "VCC_EDGE_RPC_TIMEOUT_S",
+        2.0,
+        "deadline of each request to a site (a site past it is tried as not answering)",
+        flag="--rpc-timeout-s",
+    )
+    route_refresh_s: float = setting(
+        "VCC_EDGE_ROUTE_REFRESH_S",
+        0.5,
+        "the routing map is re-read from etcd at most this often (0: for every call)",
+        flag="--route-refresh-s",
+    )
+    sweep_every_s: float = setting(
+        "VCC_EDGE_SWEEP_EVERY_S",
+        2.0,
+        "open calls of sites that are gone are marked lost this often (0: only when asked)",
+        flag="--sweep-every-s",
+    )
+    probe_every_s: float = setting(
+        "VCC_EDGE_PROBE_EVERY_S",
+        10.0,
+        "every open call is read "
+        "from its site (ended, moved, lost) this often (0: only "
+        "when asked)",
+        flag="--probe-every-s",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +51,9 @@ class EdgeNodeSettings:
     sites: SiteEndpointSettings = field(default_factory=SiteEndpointSettings)
 
 
-def load_edge_settings(env: Mapping[str, str] | None = None,
-                       flags: Mapping[str, object] | None = None) -> EdgeNodeSettings:
+def load_edge_settings(
+    env: Mapping[str, str] | None = None, flags: Mapping[str, object] | None = None
+) -> EdgeNodeSettings:
     """The edge's settings from ``flags`` (by variable name), else ``env`` (default: the
     process's environment), else the defaults."""
     return load_parts(EdgeNodeSettings, env, flags)

@@ -47,9 +47,14 @@ class StepView:
 
 
 class AccessService:
-    def __init__(self, core: SiteCore, selfservice: SelfService,
-                 remote: RemoteCustomers | None = None, *,
-                 moves: CallMoves | None = None) -> None:
+    def __init__(
+        self,
+        core: SiteCore,
+        selfservice: SelfService,
+        remote: RemoteCustomers | None = None,
+        *,
+        moves: CallMoves | None = None,
+    ) -> None:
         self.core = core
         self.selfservice = selfservice
         self.remote = remote  # reads callers homed at other sites (None: local only)
@@ -69,8 +74,9 @@ class AccessService:
         core = self.core
         caller = caller_number.strip()
         if not NUMBER.match(caller):
-            raise InvalidInput("must be 3-20 digits, optionally with a leading +",
-                               field="caller_number")
+            raise InvalidInput(
+                "must be 3-20 digits, optionally with a leading +", field="caller_number"
+            )
         if not CODE.match(dialed_code):
             raise InvalidInput("must be 3-8 digits", field="dialed_code")
         entry = entry_site or core.site_id
@@ -98,17 +104,27 @@ class AccessService:
                 raise Conflict(f"call {call_id!r} is already known here", field="call_id")
         tier = customer.tier if customer else "ordinary"
         call = LiveCall(
-            call_id=call_id, site_id=core.site_id, entry_site=entry,
-            caller_number=caller, dialed_code=dialed_code, business_id=business.id,
-            customer=customer, tier=tier, priority=PRIORITY_OF_TIER[tier].name.lower(),
+            call_id=call_id,
+            site_id=core.site_id,
+            entry_site=entry,
+            caller_number=caller,
+            dialed_code=dialed_code,
+            business_id=business.id,
+            customer=customer,
+            tier=tier,
+            priority=PRIORITY_OF_TIER[tier].name.lower(),
             arrival_at_ms=original_arrival_ms or now,
-            customer_source=source, customer_as_of_ms=as_of,
-            caller_home=caller_home(core, caller), entered_at_ms=now,
+            customer_source=source,
+            customer_as_of_ms=as_of,
+            caller_home=caller_home(core, caller),
+            entered_at_ms=now,
         )
         session, step = ivr_engine.start_ivr(
-            business, caller_identified=customer is not None,
+            business,
+            caller_identified=customer is not None,
             caller_account=customer.account_no if customer else None,
-            pin_set=customer is not None and customer.pin_hash is not None)
+            pin_set=customer is not None and customer.pin_hash is not None,
+        )
         call.ivr = session
         core.add_call(call)
         core.metrics.offered(business.id)
@@ -125,8 +141,9 @@ class AccessService:
         if not 0 < original_arrival_ms <= now + admission.CLOCK_SLACK_MS:
             raise InvalidInput("must be in the past", field="original_arrival_at_ms")
         if original_arrival_ms < admission.earliest_arrival_ms(now, self.core.province.routing):
-            raise InvalidInput("is earlier than a call can wait before it moves",
-                               field="original_arrival_at_ms")
+            raise InvalidInput(
+                "is earlier than a call can wait before it moves", field="original_arrival_at_ms"
+            )
 
     def _admit(self, business: Business) -> None:
         """RESOURCE_EXHAUSTED when all trunks (or, for a call starting in the IVR, all
@@ -142,20 +159,32 @@ class AccessService:
         if refused is not None:
             core.metrics.refused(refused)
             limit = capacity.trunk_lines if refused == admission.TRUNKS else capacity.ivr_ports
-            raise ResourceExhausted(f"all {limit} {refused.replace('_', ' ')} of site "
-                                    f"{core.site_id} are in use; try again later",
-                                    resource=refused)
+            raise ResourceExhausted(
+                f"all {limit} {refused.replace('_', ' ')} of site "
+                f"{core.site_id} are in use; try again later",
+                resource=refused,
+            )
 
     async def enforce_limits(self) -> int:
         """End calls past the IVR or queue time limit (each with a reason and a CDR);
         returns how many ended."""
         core = self.core
         policy, now = core.province.routing, core.now_ms()
-        overdue = [c.call_id for c in core.calls.values() if not c.consult_for and (
-            (c.life.state is CallState.IVR
-             and admission.ivr_overdue(c.entered_at_ms or c.arrival_at_ms, now, policy))
-            or (c.life.state is CallState.QUEUED
-                and admission.queue_overdue(c.queued_at_ms, now, policy)))]
+        overdue = [
+            c.call_id
+            for c in core.calls.values()
+            if not c.consult_for
+            and (
+                (
+                    c.life.state is CallState.IVR
+                    and admission.ivr_overdue(c.entered_at_ms or c.arrival_at_ms, now, policy)
+                )
+                or (
+                    c.life.state is CallState.QUEUED
+                    and admission.queue_overdue(c.queued_at_ms, now, policy)
+                )
+            )
+        ]
         ended = 0
         for call_id in overdue:
             async with core.call_lock(call_id):
@@ -181,16 +210,16 @@ class AccessService:
         record = await self.core.store.call(call_id)
         if record is None:
             raise NotFound(f"unknown call {call_id!r}", field="call_id")
-        raise Conflict(f"call {call_id!r} has already ended ({record.end_reason})",
-                       field="call_id")
+        raise Conflict(f"call {call_id!r} has already ended ({record.end_reason})", field="call_id")
 
     async def send_digits(self, call_id: str, digits: str) -> StepView:
         async with self.core.call_lock(call_id):
             await self._require_live(call_id)  # it may have ended while we waited
             call = self.core.live_call(call_id)
             if call.life.state is not CallState.IVR or call.ivr is None:
-                raise Conflict(f"call {call_id!r} is not in the IVR (it is {call.state})",
-                               field="call_id")
+                raise Conflict(
+                    f"call {call_id!r} is not in the IVR (it is {call.state})", field="call_id"
+                )
             step = ivr_engine.on_digits(call.ivr, digits)
             return await self._advance(call, step, UnitOfWork())
 
@@ -236,16 +265,22 @@ class AccessService:
         if isinstance(action, ivr_engine.Collect):
             uow.add(call.record(now))
             await core.submit(uow)
-            return StepView(call.call_id, tuple(prompts), call.ivr.node_id if call.ivr else "",
-                            "collect", collect=action)
+            return StepView(
+                call.call_id,
+                tuple(prompts),
+                call.ivr.node_id if call.ivr else "",
+                "collect",
+                collect=action,
+            )
         if isinstance(action, ivr_engine.End):
             core.end_in_ivr(call, action.reason, "self_service", uow)
             await core.submit(uow)
             return StepView(call.call_id, tuple(prompts), "", "ended", end_reason=action.reason)
         return await self._queue(call, action.business_id or call.business_id, prompts, uow)
 
-    async def _queue(self, call: LiveCall, business_id: str, prompts: list[Text],
-                     uow: UnitOfWork) -> StepView:
+    async def _queue(
+        self, call: LiveCall, business_id: str, prompts: list[Text], uow: UnitOfWork
+    ) -> StepView:
         core = self.core
         business = core.business(business_id)
         call.business_id = business.id
@@ -254,11 +289,25 @@ class AccessService:
         await core.submit(uow)
         if isinstance(decision, Assignment):
             leg = call.leg.leg_id if call.leg else ""
-            return StepView(call.call_id, tuple(prompts), "", "connected", business_id=business.id,
-                            agent_id=decision.agent_id, leg_id=leg)
+            return StepView(
+                call.call_id,
+                tuple(prompts),
+                "",
+                "connected",
+                business_id=business.id,
+                agent_id=decision.agent_id,
+                leg_id=leg,
+            )
         assert isinstance(decision, Queued)
-        return StepView(call.call_id, tuple(prompts), "", "queued", business_id=business.id,
-                        position=decision.waiting, expected_wait_ms=int(decision.ewt_s * 1000))
+        return StepView(
+            call.call_id,
+            tuple(prompts),
+            "",
+            "queued",
+            business_id=business.id,
+            position=decision.waiting,
+            expected_wait_ms=int(decision.ewt_s * 1000),
+        )
 
     def _record_path(self, call: LiveCall) -> None:
         if call.ivr is None:

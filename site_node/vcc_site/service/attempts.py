@@ -30,8 +30,9 @@ class Charge:
 Reader = Callable[[], Awaitable[tuple[int, int] | None]]
 
 
-async def charge(store: SiteStore, kind: str, key: str, read: Reader, now_ms: int,
-                 policy: LockoutPolicy) -> Charge | None:
+async def charge(
+    store: SiteStore, kind: str, key: str, read: Reader, now_ms: int, policy: LockoutPolicy
+) -> Charge | None:
     """Charge one attempt at ``key``; None when the row is gone."""
     for _ in range(SWAP_TRIES):
         current = await read()

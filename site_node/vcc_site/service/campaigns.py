@@ -49,9 +49,18 @@ class CampaignService:
             raise InvalidInput("give a new campaign id", field="campaign_id")
         now = self.core.now_ms()
         entries = ob.parse_campaign_csv(campaign_id, kind, csv_text, now)
-        uow = UnitOfWork().add(*entries).emit(_event(
-            "campaign.loaded", campaign_id,
-            pb.CampaignLoaded(campaign_id=campaign_id, kind=kind, entries=len(entries)), now))
+        uow = (
+            UnitOfWork()
+            .add(*entries)
+            .emit(
+                _event(
+                    "campaign.loaded",
+                    campaign_id,
+                    pb.CampaignLoaded(campaign_id=campaign_id, kind=kind, entries=len(entries)),
+                    now,
+                )
+            )
+        )
         await self.core.store.commit(uow)
         return entries
 
@@ -65,8 +74,9 @@ class CampaignService:
         order = ob.call_order(await self.entries(campaign_id))
         return order[0] if order else None
 
-    async def record(self, campaign_id: str, entry_no: int, outcome: str,
-                     agent_id: str = "") -> CampaignEntry:
+    async def record(
+        self, campaign_id: str, entry_no: int, outcome: str, agent_id: str = ""
+    ) -> CampaignEntry:
         found = [e for e in await self.entries(campaign_id) if e.entry_no == entry_no]
         if not found:
             raise NotFound(f"no entry {entry_no} in {campaign_id}", field="entry_no")
@@ -75,8 +85,9 @@ class CampaignService:
         sent = asdict(entry)
         del sent["updated_at_ms"]  # the event's own time
         body = pb.CampaignAttempt(entry=s.CampaignEntry(**sent), agent_id=agent_id)
-        await self.core.store.commit(UnitOfWork().add(entry).emit(
-            _event("campaign.attempt", campaign_id, body, now)))
+        await self.core.store.commit(
+            UnitOfWork().add(entry).emit(_event("campaign.attempt", campaign_id, body, now))
+        )
         return entry
 
     async def returned(self, campaign_id: str) -> list[CampaignEntry]:
@@ -91,8 +102,14 @@ class HandoverService:
     async def create(self, outgoing_leader: str, notes: str = "") -> Handover:
         self.core.province.agent(outgoing_leader)
         now = self.core.now_ms()
-        handover = build_handover(new_id("chg"), self.core.site_id, outgoing_leader,
-                                  await self.reads.orders(open_only=True), now, notes)
+        handover = build_handover(
+            new_id("chg"),
+            self.core.site_id,
+            outgoing_leader,
+            await self.reads.orders(open_only=True),
+            now,
+            notes,
+        )
         await self._save(handover, "handover.created")
         return handover
 
@@ -106,6 +123,15 @@ class HandoverService:
         return handover
 
     async def _save(self, handover: Handover, kind: str) -> None:
-        await self.core.store.commit(UnitOfWork().add(handover).emit(_event(
-            kind, handover.handover_id, pb.HandoverChanged(handover=s.HandoverView(
-                **asdict(handover))), self.core.now_ms())))
+        await self.core.store.commit(
+            UnitOfWork()
+            .add(handover)
+            .emit(
+                _event(
+                    kind,
+                    handover.handover_id,
+                    pb.HandoverChanged(handover=s.HandoverView(**asdict(handover))),
+                    self.core.now_ms(),
+                )
+            )
+        )

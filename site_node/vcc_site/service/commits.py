@@ -18,8 +18,9 @@ log = logging.getLogger(__name__)
 
 
 class Commits:
-    def __init__(self, store: SiteStore,
-                 on_fatal: Callable[[BaseException], None] = lambda _exc: None) -> None:
+    def __init__(
+        self, store: SiteStore, on_fatal: Callable[[BaseException], None] = lambda _exc: None
+    ) -> None:
         self.store = store
         self._on_fatal = on_fatal
         self._pending: set[asyncio.Future[list[int]]] = set()
@@ -52,6 +53,7 @@ class Commits:
 
     def background(self, coro: Coroutine[Any, Any, None], what: str) -> None:
         """Run a best-effort task (a report to another site); failures are logged."""
+
         async def guarded() -> None:
             try:
                 await coro

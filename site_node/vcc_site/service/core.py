@@ -75,19 +75,30 @@ class SiteCore(LiveRegistry, Commits):
         return self.province.business(business_id)
 
     def queue_figures(self, business_id: str | None = None) -> list[BusinessQueue]:
-        businesses = [self.business(business_id)] if business_id else [
-            b for b in self.province.businesses if b.accepts(self.site_id)]
+        businesses = (
+            [self.business(business_id)]
+            if business_id
+            else [b for b in self.province.businesses if b.accepts(self.site_id)]
+        )
         return business_queues(self.acd, businesses, self.now_ms())
 
     def publish_figures(self) -> None:
         """Refresh the queue and agent gauges (called every second by the app)."""
-        publish_gauges(self.metrics, self.queue_figures(),
-                       (agent.state for agent in self._agents.values()))
+        publish_gauges(
+            self.metrics, self.queue_figures(), (agent.state for agent in self._agents.values())
+        )
 
     # -- the ACD's calls ------------------------------------------------------------------
 
-    def route(self, call: LiveCall, business: Business, priority: Priority, uow: UnitOfWork,
-              skill: str | None = None, reserve: str = "") -> Result:
+    def route(
+        self,
+        call: LiveCall,
+        business: Business,
+        priority: Priority,
+        uow: UnitOfWork,
+        skill: str | None = None,
+        reserve: str = "",
+    ) -> Result:
         """Offer a call to the ACD (first time, or again under a new key after a transfer)
         and apply its decision; ``reserve``: offer it to this READY agent (Conflict if
         not ready; nothing changed)."""
@@ -95,9 +106,14 @@ class SiteCore(LiveRegistry, Commits):
         started = time.perf_counter()
         try:
             decision = self.acd.offer_call(
-                call.acd_key, business=business.id, skill=skill or business.skill,
-                priority=priority, arrival=call.arrival_at_ms / 1000,
-                vip=call.tier == "vip", reserve=reserve or None)
+                call.acd_key,
+                business=business.id,
+                skill=skill or business.skill,
+                priority=priority,
+                arrival=call.arrival_at_ms / 1000,
+                vip=call.tier == "vip",
+                reserve=reserve or None,
+            )
         except Exception:
             del self._by_key[call.acd_key]
             raise
@@ -105,8 +121,15 @@ class SiteCore(LiveRegistry, Commits):
         self.apply(decision, uow)
         return decision
 
-    def admit(self, call: LiveCall, business: Business, priority: Priority, uow: UnitOfWork,
-              skill: str | None = None, reserve: str = "") -> Result:
+    def admit(
+        self,
+        call: LiveCall,
+        business: Business,
+        priority: Priority,
+        uow: UnitOfWork,
+        skill: str | None = None,
+        reserve: str = "",
+    ) -> Result:
         """A new live entry (a call offered, transferred in, a consult leg) is routed; if
         the ACD refuses it, it is forgotten again."""
         self.add_call(call)
@@ -159,19 +182,33 @@ class SiteCore(LiveRegistry, Commits):
 
     def _assigned(self, a: Assignment, uow: UnitOfWork, now: int) -> None:
         call = self._calls[self._by_key[a.call_id]]
-        kind = LegKind.CONSULT if call.consult_for else LegKind.TRANSFER if call.transferred \
-            else LegKind.OVERFLOW if call.overflowed else LegKind.INITIAL
+        kind = (
+            LegKind.CONSULT
+            if call.consult_for
+            else LegKind.TRANSFER
+            if call.transferred
+            else LegKind.OVERFLOW
+            if call.overflowed
+            else LegKind.INITIAL
+        )
         self._wait_actual(call, now)
         leg_id, call.next_leg_id = call.next_leg_id or new_id("leg"), ""
         call.life.offer(a.agent_id, leg_id, kind, now)
         assert call.leg is not None  # just offered
-        uow.add(call.leg_row(call.leg), *call.rows(now)).emit(call.event("call.offered", now, via=a.via.value,
-                                                      leg_id=leg_id))
+        uow.add(call.leg_row(call.leg), *call.rows(now)).emit(
+            call.event("call.offered", now, via=a.via.value, leg_id=leg_id)
+        )
         agent = self._agents.get(a.agent_id)
         if agent is not None:
             agent.call_id = call.call_id
-            self.desk.publish(agent.session_id, "offer", now, call=call, leg_id=leg_id,
-                              ring_timeout_ms=self.policy.ring_timeout_s * 1000)
+            self.desk.publish(
+                agent.session_id,
+                "offer",
+                now,
+                call=call,
+                leg_id=leg_id,
+                ring_timeout_ms=self.policy.ring_timeout_s * 1000,
+            )
         self.sync_agent(a.agent_id, uow, now)
         self.start_ring_timer(a.agent_id, call.slot)
         self.metrics.offered_to_agent(call.business_id)
@@ -198,8 +235,14 @@ class SiteCore(LiveRegistry, Commits):
         agent = self._agents.get(agent_id)
         if agent is not None:
             agent.call_id = ""
-            self.desk.publish(agent.session_id, "call_state", now, call_id=call.call_id,
-                              state="ended", end_reason="no_answer" if why == "no_answer" else why)
+            self.desk.publish(
+                agent.session_id,
+                "call_state",
+                now,
+                call_id=call.call_id,
+                state="ended",
+                end_reason="no_answer" if why == "no_answer" else why,
+            )
         self.sync_agent(agent_id, uow, now)
 
     def _ended(self, e: CallEnded, uow: UnitOfWork, now: int) -> None:
@@ -210,8 +253,7 @@ class SiteCore(LiveRegistry, Commits):
         left = self._end_life(call, e.reason.value, uow, now)
         final = call.record(now)
         if call.consult_for:  # a consult leg ends: the call lives on at its owner, no CDR
-            uow.add(*call.rows(now)).emit(call.event("call.ended", now,
-                                                     end_reason=e.reason.value))
+            uow.add(*call.rows(now)).emit(call.event("call.ended", now, end_reason=e.reason.value))
         else:  # the call's CDR here (its part of it, when it moved on to another site)
             cdr = call.cdr(OUTCOMES[e.reason])
             uow.add(final, cdr).emit(
@@ -225,8 +267,14 @@ class SiteCore(LiveRegistry, Commits):
                 agent.call_id = ""
                 if left.answered:
                     agent.wrap_call_id, agent.wrap_record = call.call_id, final
-                self.desk.publish(agent.session_id, "call_state", now, call_id=call.call_id,
-                                  state="ended", end_reason=e.reason.value)
+                self.desk.publish(
+                    agent.session_id,
+                    "call_state",
+                    now,
+                    call_id=call.call_id,
+                    state="ended",
+                    end_reason=e.reason.value,
+                )
             self.sync_agent(e.agent_id, uow, now)
         self.apply(e.next, uow)
 
@@ -281,8 +329,11 @@ class SiteCore(LiveRegistry, Commits):
         now = self.now_ms()
         self.cancel_ring(call.slot)
         if not call.answered_at_ms and not call.consult_for:  # its first answer: the wait
-            self.metrics.answered(call.business_id, call.tier, max(
-                0, now - call.queued_at_ms) / 1000 if call.queued_at_ms else 0.0)
+            self.metrics.answered(
+                call.business_id,
+                call.tier,
+                max(0, now - call.queued_at_ms) / 1000 if call.queued_at_ms else 0.0,
+            )
         call.life.answer(now)
         uow.add(*call.rows(now))
         if call.leg is not None:
@@ -334,7 +385,7 @@ class SiteCore(LiveRegistry, Commits):
         if done is None:
             return
         if done.duration_ms > 0:  # a 0 ms stretch would reuse a history key (agent,
-            uow.add(done)         # start, state) already written in the same millisecond
+            uow.add(done)  # start, state) already written in the same millisecond
         uow.emit(agent.event(now))
         self.desk.publish(agent.session_id, "agent_state", now, agent=agent)
         if state == "wrap_up":
@@ -348,8 +399,11 @@ class SiteCore(LiveRegistry, Commits):
         self.cancel_ring(call_id)
         loop = asyncio.get_running_loop()
         self._ring_timers[call_id] = loop.call_later(
-            wall_seconds(self.clock, self.policy.ring_timeout_s), self._fire, self._ring_expired,
-            agent_id, call_id
+            wall_seconds(self.clock, self.policy.ring_timeout_s),
+            self._fire,
+            self._ring_expired,
+            agent_id,
+            call_id,
         )
 
     def cancel_ring(self, call_id: str) -> None:
@@ -361,8 +415,11 @@ class SiteCore(LiveRegistry, Commits):
         self._cancel_wrap(agent_id)
         loop = asyncio.get_running_loop()
         self._wrap_timers[agent_id] = loop.call_later(
-            wall_seconds(self.clock, self.policy.wrapup_s), self._fire, self._wrap_expired,
-            agent_id, ""
+            wall_seconds(self.clock, self.policy.wrapup_s),
+            self._fire,
+            self._wrap_expired,
+            agent_id,
+            "",
         )
 
     def _cancel_wrap(self, agent_id: str) -> None:
@@ -392,4 +449,3 @@ class SiteCore(LiveRegistry, Commits):
             handle.cancel()
         self._ring_timers.clear()
         self._wrap_timers.clear()
-

@@ -42,17 +42,25 @@ def profile(record: CustomerRecord) -> pb.CustomerProfile:
     """The customer as shipped off-site: everything but the PIN hash and lock state."""
     r = record
     return pb.CustomerProfile(
-        customer_id=r.customer_id, home_site=r.home_site, phone=r.phone,
-        account_no=r.account_no, name=r.name, tier=r.tier, balance_fen=r.balance_fen,
-        bill_fen=r.bill_fen, bill_due_at_ms=r.bill_due_at_ms,
-        open_work_orders=r.open_work_orders, updated_at_ms=r.updated_at_ms,
-        pin_set=r.pin_hash is not None)
+        customer_id=r.customer_id,
+        home_site=r.home_site,
+        phone=r.phone,
+        account_no=r.account_no,
+        name=r.name,
+        tier=r.tier,
+        balance_fen=r.balance_fen,
+        bill_fen=r.bill_fen,
+        bill_due_at_ms=r.bill_due_at_ms,
+        open_work_orders=r.open_work_orders,
+        updated_at_ms=r.updated_at_ms,
+        pin_set=r.pin_hash is not None,
+    )
 
 
-def profile_event(record: CustomerRecord, now_ms: int, action: str,
-                  **extra: Any) -> Event:
-    body = pb.CustomerUpdated(customer_id=record.customer_id, action=action,
-                              customer=profile(record), **extra)
+def profile_event(record: CustomerRecord, now_ms: int, action: str, **extra: Any) -> Event:
+    body = pb.CustomerUpdated(
+        customer_id=record.customer_id, action=action, customer=profile(record), **extra
+    )
     return Event(new_id("evt"), "customer.updated", record.customer_id, body, now_ms)
 
 
@@ -67,8 +75,7 @@ async def publish_profiles(core: SiteCore) -> int:
         if not page:
             break
         now = core.now_ms()
-        await store.commit(UnitOfWork().emit(
-            *(profile_event(r, now, "published") for r in page)))
+        await store.commit(UnitOfWork().emit(*(profile_event(r, now, "published") for r in page)))
         total += len(page)
         after = page[-1].customer_id
     await store.set_meta(PUBLISHED_META, str(core.now_ms()))
@@ -81,15 +88,17 @@ async def publish_profiles(core: SiteCore) -> int:
 
 
 class HomeSiteReader(Protocol):
-    async def read(self, site_id: str, phone: str, *, actor: str, reason: str,
-                   budget_s: float) -> tuple[CustomerRecord, int] | None:
+    async def read(
+        self, site_id: str, phone: str, *, actor: str, reason: str, budget_s: float
+    ) -> tuple[CustomerRecord, int] | None:
         """(record, as-of ms) from the customer's home site; None if it has no such
         customer; raises Unavailable if it did not answer within ``budget_s``."""
 
 
 class HubCopyReader(Protocol):
-    async def read(self, phone: str, *, actor: str, reason: str,
-                   budget_s: float) -> tuple[CustomerRecord, int] | None:
+    async def read(
+        self, phone: str, *, actor: str, reason: str, budget_s: float
+    ) -> tuple[CustomerRecord, int] | None:
         """(record, as-of ms) of the hub's copy; None if it holds none; Unavailable if the
         hub did not answer within ``budget_s``."""
 
@@ -118,9 +127,18 @@ def area_code_of(number: str, area_codes: list[str]) -> str | None:
 
 
 class RemoteCustomers:
-    def __init__(self, core: SiteCore, sites: HomeSiteReader, hub: HubCopyReader, *,
-                 budget_ms: int = 300, hub_budget_ms: int = 300, cache_ms: int = 2000,
-                 down_s: float = 3.0, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        core: SiteCore,
+        sites: HomeSiteReader,
+        hub: HubCopyReader,
+        *,
+        budget_ms: int = 300,
+        hub_budget_ms: int = 300,
+        cache_ms: int = 2000,
+        down_s: float = 3.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.core = core
         self.sites = sites
         self.hub = hub
@@ -143,8 +161,9 @@ class RemoteCustomers:
         except NotFound:
             return None
 
-    async def lookup(self, number: str, *, call_id: str, uow: UnitOfWork,
-                     actor: str = "access") -> FoundCustomer | None:
+    async def lookup(
+        self, number: str, *, call_id: str, uow: UnitOfWork, actor: str = "access"
+    ) -> FoundCustomer | None:
         """The caller's customer record from their home site or the hub's copy; None for a
         caller unknown at both (or homed here). Audit rows and events go into ``uow``."""
         home = self.home_site_of(number)
@@ -160,8 +179,9 @@ class RemoteCustomers:
         answered = False
         if self._down_until.get(home, 0.0) <= now:
             try:
-                got = await self.sites.read(home, number, actor=actor, reason=call_id,
-                                            budget_s=self.budget_s)
+                got = await self.sites.read(
+                    home, number, actor=actor, reason=call_id, budget_s=self.budget_s
+                )
                 answered = True
                 self._down_until.pop(home, None)
                 if got is not None:
@@ -172,15 +192,15 @@ class RemoteCustomers:
                 self._down_until[home] = self._now() + self.down_s
         if not answered:
             try:
-                got = await self.hub.read(number, actor=actor, reason=call_id,
-                                          budget_s=self.hub_budget_s)
+                got = await self.hub.read(
+                    number, actor=actor, reason=call_id, budget_s=self.hub_budget_s
+                )
                 answered = True
                 if got is not None:
                     found = FoundCustomer(got[0], HUB, got[1])
                     self.reads["hub"] += 1
             except Unavailable as exc:
-                log.warning("neither site %s nor the hub answered a customer read: %s",
-                            home, exc)
+                log.warning("neither site %s nor the hub answered a customer read: %s", home, exc)
         if not answered:
             self.reads["failed"] += 1
             self._audit(uow, actor, call_id, home, None, failed=True)
@@ -198,9 +218,17 @@ class RemoteCustomers:
         for key in [k for k, (until, _) in self._cache.items() if until <= now]:
             del self._cache[key]
 
-    def _audit(self, uow: UnitOfWork, actor: str, call_id: str, home: str,
-               found: FoundCustomer | None, *, cached: bool = False,
-               failed: bool = False) -> None:
+    def _audit(
+        self,
+        uow: UnitOfWork,
+        actor: str,
+        call_id: str,
+        home: str,
+        found: FoundCustomer | None,
+        *,
+        cached: bool = False,
+        failed: bool = False,
+    ) -> None:
         at = self.core.now_ms()
         if failed:
             action, source = "remote_read_failed", ""
@@ -215,8 +243,21 @@ class RemoteCustomers:
         age = f"; as of {found.as_of_ms} (age {max(0, at - found.as_of_ms)} ms)" if found else ""
         detail = f"call {call_id}; home {home}; from {source or '-'}{age}"
         uow.add(AuditRecord(new_id("req"), at, actor, action, subject, detail))
-        uow.emit(Event(new_id("evt"), "customer.remote_read", subject, pb.CustomerRemoteRead(
-            customer_id=found.record.customer_id if found else "",
-            home_site=home, source=source, actor=actor, call_id=call_id,
-            action=action, as_of_ms=found.as_of_ms if found else 0,
-            site_id=self.core.site_id), at))
+        uow.emit(
+            Event(
+                new_id("evt"),
+                "customer.remote_read",
+                subject,
+                pb.CustomerRemoteRead(
+                    customer_id=found.record.customer_id if found else "",
+                    home_site=home,
+                    source=source,
+                    actor=actor,
+                    call_id=call_id,
+                    action=action,
+                    as_of_ms=found.as_of_ms if found else 0,
+                    site_id=self.core.site_id,
+                ),
+                at,
+            )
+        )

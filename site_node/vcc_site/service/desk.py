@@ -111,8 +111,11 @@ class DeskService:
         if profile is None or cred is None:
             await asyncio.to_thread(verify_secret, _dummy_hash(), password)
             core.metrics.login_failed()
-            log.info("login refused: %s is not an agent with a password at site %s",
-                     agent_id, core.site_id)
+            log.info(
+                "login refused: %s is not an agent with a password at site %s",
+                agent_id,
+                core.site_id,
+            )
             raise Unauthenticated(WRONG_LOGIN, field="password")
 
         async def read() -> tuple[int, int] | None:
@@ -129,8 +132,7 @@ class DeskService:
         if not await asyncio.to_thread(verify_secret, cred.password_hash, password):
             core.metrics.login_failed()
             locked = charged.locked_until_ms > now
-            await self._audit(agent_id, "login_locked" if locked else "login_failed",
-                              device, now)
+            await self._audit(agent_id, "login_locked" if locked else "login_failed", device, now)
             check_locked(charged.failures, charged.locked_until_ms, now)
             raise Unauthenticated(WRONG_LOGIN, field="password")
         await attempts.clear(core.store, "agent", agent_id, read)
@@ -147,24 +149,36 @@ class DeskService:
         return profile
 
     async def _audit(self, agent_id: str, action: str, device: str, now: int) -> None:
-        await self.core.submit(UnitOfWork().add(
-            AuditRecord(new_id("req"), now, agent_id, action, agent_id, f"device {device}")))
+        await self.core.submit(
+            UnitOfWork().add(
+                AuditRecord(new_id("req"), now, agent_id, action, agent_id, f"device {device}")
+            )
+        )
 
-    async def _open_session(self, agent_id: str, name: str, device: str,
-                            cred: CredentialRecord, now: int) -> LiveAgent:
+    async def _open_session(
+        self, agent_id: str, name: str, device: str, cred: CredentialRecord, now: int
+    ) -> LiveAgent:
         core = self.core
         current = core.agents.get(agent_id)
         if current is not None:  # checked after the password so it reveals nothing
-            raise Conflict(f"agent {agent_id!r} is already logged in on device "
-                           f"{current.device or '?'}; log out there first", field="agent_id")
+            raise Conflict(
+                f"agent {agent_id!r} is already logged in on device "
+                f"{current.device or '?'}; log out there first",
+                field="agent_id",
+            )
         profile = core.province.agent(agent_id)
-        agent = LiveAgent(agent_id, name, new_id("sess"), secrets.token_urlsafe(32), device,
-                          now, since_ms=now)
+        agent = LiveAgent(
+            agent_id, name, new_id("sess"), secrets.token_urlsafe(32), device, now, since_ms=now
+        )
         core.log_in(agent, dict(profile.skills), profile.general_level or 0)
-        uow = UnitOfWork().add(
-            SessionRecord(agent.session_id, agent_id, device, now),
-            AuditRecord(new_id("req"), now, agent_id, "login", agent_id, f"device {device}"),
-        ).emit(agent.event(now))
+        uow = (
+            UnitOfWork()
+            .add(
+                SessionRecord(agent.session_id, agent_id, device, now),
+                AuditRecord(new_id("req"), now, agent_id, "login", agent_id, f"device {device}"),
+            )
+            .emit(agent.event(now))
+        )
         await core.submit(uow)
         return agent
 
@@ -173,8 +187,9 @@ class DeskService:
         agent = self.session(token)
         uow = UnitOfWork()
         now = core.log_out(agent, uow)  # Conflict while on a call
-        uow.add(SessionRecord(agent.session_id, agent.agent_id, agent.device, agent.login_at_ms,
-                              now))
+        uow.add(
+            SessionRecord(agent.session_id, agent.agent_id, agent.device, agent.login_at_ms, now)
+        )
         await core.submit(uow)
         return agent
 
@@ -205,11 +220,15 @@ class DeskService:
         if call is None or call.agent_id != agent.agent_id:
             raise Conflict(f"call {call_id!r} is not offered to or held by you", field="call_id")
         if call.transferring:
-            raise Conflict(f"call {call_id!r} is being transferred to another site; wait for "
-                           "the outcome", field="call_id")
+            raise Conflict(
+                f"call {call_id!r} is being transferred to another site; wait for the outcome",
+                field="call_id",
+            )
         if call.consult is not None and call.consult.state == "pending":
-            raise Conflict(f"a consultation about call {call_id!r} is being set up; wait for "
-                           "the outcome", field="call_id")
+            raise Conflict(
+                f"a consultation about call {call_id!r} is being set up; wait for the outcome",
+                field="call_id",
+            )
         return call
 
     async def answer(self, token: str, call_id: str) -> CallRecord:
@@ -228,15 +247,17 @@ class DeskService:
         call = self._my_call(self.session(token), call_id)
         have = CallState.CONNECTED if on else CallState.HELD
         if not (call.life.state is have if on else call.life.on_hold):
-            raise Conflict(f"call {call_id!r} is {call.state}, not {have.stored}",
-                           field="call_id")
+            raise Conflict(f"call {call_id!r} is {call.state}, not {have.stored}", field="call_id")
         now = core.now_ms()
         if on:
             call.life.hold(now)
         else:
             call.life.resume(now)
-        await core.submit(UnitOfWork().add(*call.rows(now)).emit(
-            call.event("call.held" if on else "call.resumed", now)))
+        await core.submit(
+            UnitOfWork()
+            .add(*call.rows(now))
+            .emit(call.event("call.held" if on else "call.resumed", now))
+        )
         return call.record(now)
 
     async def hang_up(self, token: str, call_id: str) -> CallRecord:
@@ -273,41 +294,78 @@ class DeskService:
         if record is not None:
             now = core.now_ms()
             if record.attached.get("consult_for") != core.site_id:  # not a same-site leg
-                uow.add(replace(record, disposition=disposition, notes=notes,
-                                updated_at_ms=now))
-            info = pb.CallInfo(call_id=call_id, site_id=core.site_id,  # state: unchanged
-                               agent_id=agent.agent_id)
-            uow.emit(Event(new_id("evt"), "call.wrapped_up", call_id,
-                           pb.CallWrappedUp(call=info, disposition=disposition), now))
+                uow.add(replace(record, disposition=disposition, notes=notes, updated_at_ms=now))
+            info = pb.CallInfo(
+                call_id=call_id,
+                site_id=core.site_id,  # state: unchanged
+                agent_id=agent.agent_id,
+            )
+            uow.emit(
+                Event(
+                    new_id("evt"),
+                    "call.wrapped_up",
+                    call_id,
+                    pb.CallWrappedUp(call=info, disposition=disposition),
+                    now,
+                )
+            )
         core.wrap_up_done(agent.agent_id, uow)
         await core.submit(uow)
         return agent
 
     # -- transfer and consultation (desk_transfer, desk_consult) ---------------------
 
-    async def transfer(self, token: str, call_id: str, *, site_id: str = "",
-                       business_id: str = "", skill_id: str = "", agent_id: str = "",
-                       note: str = "") -> Queued | Assignment | TransferAnswer | None:
+    async def transfer(
+        self,
+        token: str,
+        call_id: str,
+        *,
+        site_id: str = "",
+        business_id: str = "",
+        skill_id: str = "",
+        agent_id: str = "",
+        note: str = "",
+    ) -> Queued | Assignment | TransferAnswer | None:
         """Transfer a call this agent holds to a business, a skill or a named agent, here
         or at another site (see :mod:`vcc_site.service.desk_transfer`)."""
         agent = self.session(token)
         _limit(note, MAX_NOTES, "note", required=False)
         call = self._my_call(agent, call_id)
-        return await self.transfers.transfer(agent, call, site_id=site_id,
-                                             business_id=business_id, skill_id=skill_id,
-                                             agent_id=agent_id, note=note)
+        return await self.transfers.transfer(
+            agent,
+            call,
+            site_id=site_id,
+            business_id=business_id,
+            skill_id=skill_id,
+            agent_id=agent_id,
+            note=note,
+        )
 
-    async def consult(self, token: str, call_id: str, *, site_id: str = "",
-                      business_id: str = "", skill_id: str = "", agent_id: str = "",
-                      note: str = "") -> TransferAnswer:
+    async def consult(
+        self,
+        token: str,
+        call_id: str,
+        *,
+        site_id: str = "",
+        business_id: str = "",
+        skill_id: str = "",
+        agent_id: str = "",
+        note: str = "",
+    ) -> TransferAnswer:
         """Hold the caller and open a consult leg to another agent, here or at another
         site (see :mod:`vcc_site.service.desk_consult`)."""
         agent = self.session(token)
         _limit(note, MAX_NOTES, "note", required=False)
         call = self._my_call(agent, call_id)
-        return await self.consults.consult(agent, call, site_id=site_id,
-                                           business_id=business_id, skill_id=skill_id,
-                                           agent_id=agent_id, note=note)
+        return await self.consults.consult(
+            agent,
+            call,
+            site_id=site_id,
+            business_id=business_id,
+            skill_id=skill_id,
+            agent_id=agent_id,
+            note=note,
+        )
 
     async def consult_complete(self, token: str, call_id: str, mode: str) -> CallRecord:
         """End this agent's consultation: ``cancel``, ``transfer`` or ``conference``."""

@@ -44,30 +44,48 @@ class ConsultDesk:
         self.moves = desk.moves
         self.transfers = transfers
 
-    async def consult(self, agent: LiveAgent, call: LiveCall, *, site_id: str,
-                      business_id: str, skill_id: str, agent_id: str,
-                      note: str) -> TransferAnswer:
+    async def consult(
+        self,
+        agent: LiveAgent,
+        call: LiveCall,
+        *,
+        site_id: str,
+        business_id: str,
+        skill_id: str,
+        agent_id: str,
+        note: str,
+    ) -> TransferAnswer:
         """Hold the caller and open a consult leg. ACCEPTED: the leg is open (queued or
         ringing at the consulted agent; end it with :meth:`complete`). REFUSED/TIMEOUT:
         no leg; the caller stays held with this agent, who resumes the call."""
         core = self.core
         call_id = call.call_id
         if not call.life.talking:
-            raise Conflict(f"call {call_id!r} is {call.state}; only a call you are on can be "
-                           "consulted about", field="call_id")
+            raise Conflict(
+                f"call {call_id!r} is {call.state}; only a call you are on can be consulted about",
+                field="call_id",
+            )
         if call.consult is not None or call.consult_for:
-            raise Conflict(f"call {call_id!r} already has a consultation open",
-                           field="call_id")
+            raise Conflict(f"call {call_id!r} already has a consultation open", field="call_id")
         remote = self.transfers.route(agent, call, site_id, agent_id)
         if remote:
-            handoff = self.moves.handoff(call, remote, kind="consult",
-                                         from_agent=agent.agent_id, business_id=business_id,
-                                         skill_id=skill_id, note=note, target_agent=agent_id)
+            handoff = self.moves.handoff(
+                call,
+                remote,
+                kind="consult",
+                from_agent=agent.agent_id,
+                business_id=business_id,
+                skill_id=skill_id,
+                note=note,
+                target_agent=agent_id,
+            )
             leg_id, request_id = handoff.new_leg_id, handoff.request_id
         else:
-            business, skill = (core.province.business(call.business_id), None) \
-                if agent_id or not (business_id or skill_id) \
+            business, skill = (
+                (core.province.business(call.business_id), None)
+                if agent_id or not (business_id or skill_id)
                 else self.transfers.target(call, business_id, skill_id)
+            )
             leg_id, request_id = new_id("leg"), new_id("req")
         consult = ConsultLeg(leg_id, remote or core.site_id, request_id)
         self._hold(call, consult)
@@ -77,12 +95,12 @@ class ConsultDesk:
         consult_event(agent, "requested", call, consult)
         try:
             if remote:
-                answer = await self.moves.ask_hub(handoff,
-                                                  core.policy.transfer_accept_timeout_s)
+                answer = await self.moves.ask_hub(handoff, core.policy.transfer_accept_timeout_s)
             else:
                 uow = UnitOfWork()
-                answer = local_consult.open_consult(core, call, business, skill, agent_id,
-                                                    note, leg_id, uow)
+                answer = local_consult.open_consult(
+                    core, call, business, skill, agent_id, note, leg_id, uow
+                )
                 await core.submit(uow)
         finally:
             call.transfer_settled = None
@@ -93,23 +111,34 @@ class ConsultDesk:
         if answer.accepted:
             consult.state = "accepted"
             consult.agent_id = answer.agent_id
-            log.info("consult %s: call %s leg %s accepted at %s", request_id, call_id, leg_id,
-                     consult.site_id)
+            log.info(
+                "consult %s: call %s leg %s accepted at %s",
+                request_id,
+                call_id,
+                leg_id,
+                consult.site_id,
+            )
             return answer
         call.close_consult(core.now_ms())
         consult_event(agent, "refused", call, consult, answer.reason)
-        core.desk.publish(agent.session_id, "notice", core.now_ms(), level="warning",
-                          code=f"consult_{answer.outcome}",
-                          text=f"consultation about call {call_id} with site "
-                               f"{consult.site_id} {answer.outcome}: {answer.reason}; the "
-                               "caller is on hold with you")
+        core.desk.publish(
+            agent.session_id,
+            "notice",
+            core.now_ms(),
+            level="warning",
+            code=f"consult_{answer.outcome}",
+            text=f"consultation about call {call_id} with site "
+            f"{consult.site_id} {answer.outcome}: {answer.reason}; the "
+            "caller is on hold with you",
+        )
         return answer
 
     def _hold(self, call: LiveCall, consult: ConsultLeg) -> None:
         now = self.core.now_ms()
         if call.open_consult(consult, now):  # the caller was connected: now held
-            self.core.submit(UnitOfWork().add(call.record(now)).emit(
-                call.event("call.held", now, why="consult")))
+            self.core.submit(
+                UnitOfWork().add(call.record(now)).emit(call.event("call.held", now, why="consult"))
+            )
 
     async def complete(self, agent: LiveAgent, call: LiveCall, mode: str) -> CallRecord:
         """End this agent's consultation as ``mode``. If the consulted side cannot be
@@ -135,16 +164,20 @@ class ConsultDesk:
                 self.moves.cancel_consult(call, agent.agent_id)
                 self.moves.consult_event(agent, "refused", call, consult, answer.reason)
             err = Unavailable if answer.outcome == TIMEOUT else Conflict
-            raise err(f"site {consult.site_id} {answer.outcome} the {mode}: {answer.reason}; "
-                      "the caller is still with you", field="mode")
+            raise err(
+                f"site {consult.site_id} {answer.outcome} the {mode}: {answer.reason}; "
+                "the caller is still with you",
+                field="mode",
+            )
         if mode == CONFERENCE:
             consult.state, consult.agent_id = CONFERENCE, answer.agent_id or consult.agent_id
             self.moves.consult_event(agent, "conferenced", call, consult)
             return await self.resume(call)
         return await self._moved(agent, call, consult)
 
-    async def _conclude(self, call: LiveCall, consult: ConsultLeg, mode: str,
-                        agent_id: str) -> TransferAnswer:
+    async def _conclude(
+        self, call: LiveCall, consult: ConsultLeg, mode: str, agent_id: str
+    ) -> TransferAnswer:
         core = self.core
         if consult.site_id == core.site_id:
             uow = UnitOfWork()
@@ -153,8 +186,7 @@ class ConsultDesk:
             return answer
         return await self.moves.conclude_remote(call, consult, mode, agent_id)
 
-    async def _moved(self, agent: LiveAgent, call: LiveCall,
-                     consult: ConsultLeg) -> CallRecord:
+    async def _moved(self, agent: LiveAgent, call: LiveCall, consult: ConsultLeg) -> CallRecord:
         """The consulted agent took the call over. At another site the call ends here as
         transferred out; here it already continues with that agent."""
         core = self.core
@@ -167,8 +199,9 @@ class ConsultDesk:
         record = call.record(core.now_ms())
         self.moves.consult_event(agent, "transferred", call, consult)
         await core.submit(uow)
-        log.info("consult: call %s moved to %s (leg %s)", call.call_id, consult.site_id,
-                 consult.leg_id)
+        log.info(
+            "consult: call %s moved to %s (leg %s)", call.call_id, consult.site_id, consult.leg_id
+        )
         return record
 
     async def leave_conference(self, agent: LiveAgent, call: LiveCall) -> CallRecord | None:
@@ -179,8 +212,12 @@ class ConsultDesk:
         answer = await self._conclude(call, consult, COMPLETE_TRANSFER, agent.agent_id)
         if answer.accepted and self.core.calls.get(call.call_id) is call:
             return await self._moved(agent, call, consult)
-        log.warning("conference of call %s: site %s did not take the call over (%s); it "
-                    "ends here", call.call_id, consult.site_id, answer.reason)
+        log.warning(
+            "conference of call %s: site %s did not take the call over (%s); it ends here",
+            call.call_id,
+            consult.site_id,
+            answer.reason,
+        )
         return None
 
     async def resume(self, call: LiveCall) -> CallRecord:
@@ -188,6 +225,7 @@ class ConsultDesk:
         now = core.now_ms()
         if call.life.on_hold:
             call.life.resume(now)
-            await core.submit(UnitOfWork().add(call.record(now)).emit(
-                call.event("call.resumed", now)))
+            await core.submit(
+                UnitOfWork().add(call.record(now)).emit(call.event("call.resumed", now))
+            )
         return call.record(now)

@@ -39,23 +39,26 @@ def business_queues(acd: Acd, businesses: list[Business], now: int) -> list[Busi
     for b in businesses:
         q = acd.queue_figures(b.skill)
         waiting = per_business.get(b.id)
-        out.append(BusinessQueue(
-            business_id=b.id,
-            waiting=waiting.waiting if waiting else 0,
-            longest_wait_ms=ms(waiting.longest_wait_s) if waiting else 0,
-            ewt_ms=ms(q.ewt_s),
-            agents_ready=q.agents_ready,
-            agents_busy=q.agents_busy + q.agents_ringing,
-            agents_not_ready=q.agents_not_ready,
-            agents_wrap_up=q.agents_wrap_up,
-            aht_ms=ms(q.aht_s),
-            as_of_ms=now,
-        ))
+        out.append(
+            BusinessQueue(
+                business_id=b.id,
+                waiting=waiting.waiting if waiting else 0,
+                longest_wait_ms=ms(waiting.longest_wait_s) if waiting else 0,
+                ewt_ms=ms(q.ewt_s),
+                agents_ready=q.agents_ready,
+                agents_busy=q.agents_busy + q.agents_ringing,
+                agents_not_ready=q.agents_not_ready,
+                agents_wrap_up=q.agents_wrap_up,
+                aht_ms=ms(q.aht_s),
+                as_of_ms=now,
+            )
+        )
     return out
 
 
-def publish_gauges(metrics: SiteMetrics, queues: list[BusinessQueue],
-                   agent_states: Iterable[str]) -> None:
+def publish_gauges(
+    metrics: SiteMetrics, queues: list[BusinessQueue], agent_states: Iterable[str]
+) -> None:
     """Refresh the queue gauges and the count of agents in each state."""
     for f in queues:
         metrics.queue(f.business_id, f.waiting, f.longest_wait_ms / 1000, f.ewt_ms / 1000)

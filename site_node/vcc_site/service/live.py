@@ -102,8 +102,13 @@ class LiveCall:
     def __post_init__(self, taken_over: CallLife | None) -> None:
         self.acd_key = self.acd_key or self.call_id
         self.slot = self.slot or self.call_id
-        self.life = taken_over if taken_over is not None else CallLife(
-            self.call_id, self.site_id, self.arrival_at_ms, consult=bool(self.consult_for))
+        self.life = (
+            taken_over
+            if taken_over is not None
+            else CallLife(
+                self.call_id, self.site_id, self.arrival_at_ms, consult=bool(self.consult_for)
+            )
+        )
 
     # -- the life's state and times, read-only (change them through ``life``) -----------
 
@@ -167,9 +172,18 @@ class LiveCall:
 
     def leg_row(self, leg: Leg) -> LegRecord:
         """A leg of this call as the store keeps it."""
-        return LegRecord(leg.leg_id, self.call_id, leg.site_id, leg.agent_id, leg.kind.value,
-                         leg.offered_at_ms, leg.answered_at_ms, leg.ended_at_ms,
-                         leg.end_reason, home_site=self.home_site)
+        return LegRecord(
+            leg.leg_id,
+            self.call_id,
+            leg.site_id,
+            leg.agent_id,
+            leg.kind.value,
+            leg.offered_at_ms,
+            leg.answered_at_ms,
+            leg.ended_at_ms,
+            leg.end_reason,
+            home_site=self.home_site,
+        )
 
     @property
     def shadow(self) -> bool:
@@ -265,11 +279,17 @@ class LiveCall:
         if self.consult_for and kind.startswith("call."):  # a consult leg, not the call
             kind = "consult." + kind.removeprefix("call.")
             owner = self.consult_for
-        info = pb.CallInfo(call_id=self.call_id, site_id=self.site_id, state=self.state,
-                           business_id=self.business_id, tier=self.tier,
-                           priority=self.priority, agent_id=self.agent_id, owner_site=owner)
-        return Event(new_id("evt"), kind, self.call_id, body_type(kind)(call=info, **extra),
-                     now_ms)
+        info = pb.CallInfo(
+            call_id=self.call_id,
+            site_id=self.site_id,
+            state=self.state,
+            business_id=self.business_id,
+            tier=self.tier,
+            priority=self.priority,
+            agent_id=self.agent_id,
+            owner_site=owner,
+        )
+        return Event(new_id("evt"), kind, self.call_id, body_type(kind)(call=info, **extra), now_ms)
 
 
 @dataclass
@@ -308,14 +328,29 @@ class LiveAgent:
         return done
 
     def event(self, now_ms: int) -> Event:
-        body = pb.AgentStateChanged(agent_id=self.agent_id, session_id=self.session_id,
-                                    state=self.state, reason=self.reason, call_id=self.call_id)
+        body = pb.AgentStateChanged(
+            agent_id=self.agent_id,
+            session_id=self.session_id,
+            state=self.state,
+            reason=self.reason,
+            call_id=self.call_id,
+        )
         return Event(new_id("evt"), "agent.state", self.agent_id, body, now_ms)
 
 
 def legs_payload(legs: list[LegRecord]) -> list[pb.Leg]:
     """Legs as carried by ``cdr.created``: where each was served and whose caller it was."""
-    return [pb.Leg(leg_id=g.leg_id, kind=g.kind, serving_site=g.site_id,
-                   home_site=g.home_site, agent_id=g.agent_id, offered_at_ms=g.offered_at_ms,
-                   answered_at_ms=g.answered_at_ms, ended_at_ms=g.ended_at_ms,
-                   end_reason=g.end_reason) for g in legs]
+    return [
+        pb.Leg(
+            leg_id=g.leg_id,
+            kind=g.kind,
+            serving_site=g.site_id,
+            home_site=g.home_site,
+            agent_id=g.agent_id,
+            offered_at_ms=g.offered_at_ms,
+            answered_at_ms=g.answered_at_ms,
+            ended_at_ms=g.ended_at_ms,
+            end_reason=g.end_reason,
+        )
+        for g in legs
+    ]

@@ -49,8 +49,16 @@ def _other_staff(core: SiteCore, skill: str, exclude: str) -> bool:
     return False
 
 
-def open_consult(core: SiteCore, call: LiveCall, business: Business, skill: str | None,
-                 reserve: str, note: str, leg_id: str, uow: UnitOfWork) -> TransferAnswer:
+def open_consult(
+    core: SiteCore,
+    call: LiveCall,
+    business: Business,
+    skill: str | None,
+    reserve: str,
+    note: str,
+    leg_id: str,
+    uow: UnitOfWork,
+) -> TransferAnswer:
     """Open a consult leg of ``call`` (held by its agent) at this site; REFUSED (nothing
     changed) when the named agent is not ready or nobody else can serve the skill."""
     site, owner_agent = core.site_id, call.agent_id
@@ -63,26 +71,52 @@ def open_consult(core: SiteCore, call: LiveCall, business: Business, skill: str 
         if why:
             return refused(why)
     elif not _other_staff(core, skill or business.skill, owner_agent):
-        return refused(f"no other agent who can serve skill {skill or business.skill!r} "
-                       f"is logged in at site {site}")
+        return refused(
+            f"no other agent who can serve skill {skill or business.skill!r} "
+            f"is logged in at site {site}"
+        )
     slot = consult_slot(call.call_id, leg_id)
     now = core.now_ms()
-    life, _ = CallLife.transferred_in(call.call_id, site, call.arrival_at_ms, site, leg_id, now,
-                                      prior_end_ms=call.life.last_ms, consult=True)
+    life, _ = CallLife.transferred_in(
+        call.call_id,
+        site,
+        call.arrival_at_ms,
+        site,
+        leg_id,
+        now,
+        prior_end_ms=call.life.last_ms,
+        consult=True,
+    )
     entry = LiveCall(
-        call_id=call.call_id, site_id=site, entry_site=call.entry_site,
-        caller_number=call.caller_number, dialed_code=call.dialed_code,
-        business_id=business.id, customer=call.customer, tier=call.tier,
-        priority="transferred", arrival_at_ms=call.arrival_at_ms,
-        ivr_path=list(call.ivr_path), transferred=True,
+        call_id=call.call_id,
+        site_id=site,
+        entry_site=call.entry_site,
+        caller_number=call.caller_number,
+        dialed_code=call.dialed_code,
+        business_id=business.id,
+        customer=call.customer,
+        tier=call.tier,
+        priority="transferred",
+        arrival_at_ms=call.arrival_at_ms,
+        ivr_path=list(call.ivr_path),
+        transferred=True,
         attached={**call.attached, "consult_for": site},
-        notes=[*call.notes, note] if note else list(call.notes), next_leg_id=leg_id,
-        prior_legs=call.all_legs(), customer_source=call.customer_source,
-        customer_as_of_ms=call.customer_as_of_ms, caller_home=call.caller_home,
-        consult_for=site, consult_leg_id=leg_id, consult_agent=owner_agent,
-        acd_key=slot, slot=slot, taken_over=life)
-    uow.emit(entry.event("call.requested", now, from_agent=owner_agent, leg_id=leg_id,
-                         to_agent=reserve))
+        notes=[*call.notes, note] if note else list(call.notes),
+        next_leg_id=leg_id,
+        prior_legs=call.all_legs(),
+        customer_source=call.customer_source,
+        customer_as_of_ms=call.customer_as_of_ms,
+        caller_home=call.caller_home,
+        consult_for=site,
+        consult_leg_id=leg_id,
+        consult_agent=owner_agent,
+        acd_key=slot,
+        slot=slot,
+        taken_over=life,
+    )
+    uow.emit(
+        entry.event("call.requested", now, from_agent=owner_agent, leg_id=leg_id, to_agent=reserve)
+    )
     decision = core.admit(entry, business, Priority.TRANSFERRED, uow, skill, reserve)
     if isinstance(decision, Assignment):
         return TransferAnswer(ACCEPTED, call.call_id, site, leg_id, agent_id=decision.agent_id)
@@ -100,12 +134,19 @@ def conclude(core: SiteCore, call: LiveCall, mode: str, uow: UnitOfWork) -> Tran
     if entry is None:
         if mode == CANCEL:
             return TransferAnswer(ACCEPTED, call.call_id, site, leg_id)
-        return TransferAnswer(REFUSED, call.call_id, site, leg_id,
-                              reason="the consult leg has already ended")
+        return TransferAnswer(
+            REFUSED, call.call_id, site, leg_id, reason="the consult leg has already ended"
+        )
     if mode == CONFERENCE:
         if not entry.life.talking:
-            return TransferAnswer(REFUSED, call.call_id, site, leg_id, agent_id=entry.agent_id,
-                                  reason="the consulted agent has not answered yet")
+            return TransferAnswer(
+                REFUSED,
+                call.call_id,
+                site,
+                leg_id,
+                agent_id=entry.agent_id,
+                reason="the consulted agent has not answered yet",
+            )
         entry.consult_mode = CONFERENCE
         uow.emit(entry.event("call.conferenced", core.now_ms()))
         return TransferAnswer(ACCEPTED, call.call_id, site, leg_id, agent_id=entry.agent_id)
@@ -130,9 +171,20 @@ def adopt(core: SiteCore, call: LiveCall, entry: LiveCall, uow: UnitOfWork) -> N
     uow.add(call.record(now))
     if call.leg is not None:
         uow.add(call.leg_row(call.leg))
-    uow.emit(call.event("call.transferred", now, from_agent=from_agent,
-                        to_agent=call.agent_id, via="consultation"))
+    uow.emit(
+        call.event(
+            "call.transferred",
+            now,
+            from_agent=from_agent,
+            to_agent=call.agent_id,
+            via="consultation",
+        )
+    )
     if call.life.state is CallState.OFFERED:  # still ringing: the ring limit now runs for the call
         core.start_ring_timer(call.agent_id, call.slot)
-    log.info("consult leg %s of call %s: the call moved to agent %s", entry.consult_leg_id,
-             call.call_id, call.agent_id or "(queued)")
+    log.info(
+        "consult leg %s of call %s: the call moved to agent %s",
+        entry.consult_leg_id,
+        call.call_id,
+        call.agent_id or "(queued)",
+    )

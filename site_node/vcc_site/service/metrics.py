@@ -21,50 +21,77 @@ from vcc_domain.province import Province
 
 log = logging.getLogger(__name__)
 
-CALLS_OFFERED = Counter("vcc_site_calls_offered_total", "Calls offered to the site",
-                        ["site", "business"])
-CALLS_TO_AGENT = Counter("vcc_site_calls_offered_to_agent_total",
-                         "Times a call rang at an agent", ["site", "business"])
-CALLS_ENDED = Counter("vcc_site_calls_ended_total", "Calls ended, by outcome",
-                      ["site", "business", "outcome"])
+CALLS_OFFERED = Counter(
+    "vcc_site_calls_offered_total", "Calls offered to the site", ["site", "business"]
+)
+CALLS_TO_AGENT = Counter(
+    "vcc_site_calls_offered_to_agent_total", "Times a call rang at an agent", ["site", "business"]
+)
+CALLS_ENDED = Counter(
+    "vcc_site_calls_ended_total", "Calls ended, by outcome", ["site", "business", "outcome"]
+)
 RING_NO_ANSWER = Counter("vcc_site_ring_no_answer_total", "Offers not answered in time", ["site"])
 ROUTE_DECISION = Histogram(
-    "vcc_site_route_decision_seconds", "Time the ACD takes to decide one routing step",
-    ["site"], buckets=(0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01),
+    "vcc_site_route_decision_seconds",
+    "Time the ACD takes to decide one routing step",
+    ["site"],
+    buckets=(0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01),
 )
 QUEUE_WAITING = Gauge("vcc_site_queue_waiting", "Calls waiting", ["site", "business"])
-QUEUE_LONGEST_WAIT = Gauge("vcc_site_queue_longest_wait_seconds", "Longest current wait",
-                           ["site", "business"])
-QUEUE_EWT = Gauge("vcc_site_queue_expected_wait_seconds", "Expected wait of a new caller",
-                  ["site", "business"])
+QUEUE_LONGEST_WAIT = Gauge(
+    "vcc_site_queue_longest_wait_seconds", "Longest current wait", ["site", "business"]
+)
+QUEUE_EWT = Gauge(
+    "vcc_site_queue_expected_wait_seconds", "Expected wait of a new caller", ["site", "business"]
+)
 AGENTS = Gauge("vcc_site_agents", "Logged-in agents by state", ["site", "state"])
 LOGIN_FAILURES = Counter("vcc_site_login_failures_total", "Failed agent logins", ["site"])
-CALLS_REFUSED = Counter("vcc_site_calls_refused_total",
-                        "Calls refused for want of a trunk line or an IVR port",
-                        ["site", "resource"])
-CALLS_TIMED_OUT = Counter("vcc_site_calls_timed_out_total",
-                          "Calls the site ended at the IVR or queue time limit",
-                          ["site", "state"])
+CALLS_REFUSED = Counter(
+    "vcc_site_calls_refused_total",
+    "Calls refused for want of a trunk line or an IVR port",
+    ["site", "resource"],
+)
+CALLS_TIMED_OUT = Counter(
+    "vcc_site_calls_timed_out_total",
+    "Calls the site ended at the IVR or queue time limit",
+    ["site", "state"],
+)
 PIN_FAILURES = Counter("vcc_site_pin_failures_total", "Failed customer PIN checks", ["site"])
-EWT_MAE = Gauge("vcc_site_ewt_mae_seconds",
-                "Mean absolute error of the expected wait predicted when a call queued "
-                "against its actual wait to the first offer (calls that queued here)", ["site"])
-EWT_SAMPLES = Counter("vcc_site_ewt_samples_total",
-                      "Calls whose predicted and actual waits were compared", ["site"])
-EWT_ERROR = Histogram("vcc_site_ewt_error_seconds",
-                      "Absolute error of the predicted wait, per call", ["site"],
-                      buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600))
-ABANDONED = Counter("vcc_site_calls_abandoned_total",
-                    "Calls the caller hung up on while queued or ringing (not in the IVR)",
-                    ["site", "business", "tier"])
-TRANSFERRED = Counter("vcc_site_calls_transferred_out_total",
-                      "Calls that left this site by a transfer to another site",
-                      ["site", "business"])
-OVERFLOWED = Counter("vcc_site_calls_overflowed_out_total",
-                     "Calls that left this site by overflow to another site", ["site", "business"])
-SL_TARGET = Gauge("vcc_site_service_level_target",
-                  "Service-level target: share of calls to answer within `within_s` seconds",
-                  ["site", "business", "tier", "within_s"])
+EWT_MAE = Gauge(
+    "vcc_site_ewt_mae_seconds",
+    "Mean absolute error of the expected wait predicted when a call queued "
+    "against its actual wait to the first offer (calls that queued here)",
+    ["site"],
+)
+EWT_SAMPLES = Counter(
+    "vcc_site_ewt_samples_total", "Calls whose predicted and actual waits were compared", ["site"]
+)
+EWT_ERROR = Histogram(
+    "vcc_site_ewt_error_seconds",
+    "Absolute error of the predicted wait, per call",
+    ["site"],
+    buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600),
+)
+ABANDONED = Counter(
+    "vcc_site_calls_abandoned_total",
+    "Calls the caller hung up on while queued or ringing (not in the IVR)",
+    ["site", "business", "tier"],
+)
+TRANSFERRED = Counter(
+    "vcc_site_calls_transferred_out_total",
+    "Calls that left this site by a transfer to another site",
+    ["site", "business"],
+)
+OVERFLOWED = Counter(
+    "vcc_site_calls_overflowed_out_total",
+    "Calls that left this site by overflow to another site",
+    ["site", "business"],
+)
+SL_TARGET = Gauge(
+    "vcc_site_service_level_target",
+    "Service-level target: share of calls to answer within `within_s` seconds",
+    ["site", "business", "tier", "within_s"],
+)
 
 #: Answer-wait buckets besides the province's targets: a few seconds to ten minutes.
 ANSWER_WAIT_SPREAD: tuple[float, ...] = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600)
@@ -94,11 +121,15 @@ def answer_wait_histogram(targets: Iterable[float]) -> Histogram:
         _answer_wait = Histogram(
             "vcc_site_answer_wait_seconds",
             "Wait of a call from queueing to its first answer (0: answered without queueing)",
-            ["site", "business", "tier"], buckets=sorted(_answer_wait_buckets))
+            ["site", "business", "tier"],
+            buckets=sorted(_answer_wait_buckets),
+        )
     missing = wanted - _answer_wait_buckets
     if missing:
-        log.warning("service-level targets %s s are not answer-wait buckets of this process",
-                    sorted(missing))
+        log.warning(
+            "service-level targets %s s are not answer-wait buckets of this process",
+            sorted(missing),
+        )
     return _answer_wait
 
 
@@ -144,16 +175,17 @@ class SiteMetrics:
                 le = str(floatToGoString(float(target.within_s)))  # type: ignore[no-untyped-call]
                 SL_TARGET.labels(self.site, business.id, tier, le).set(target.percent / 100)
                 self._waits[(business.id, tier)] = self._answer_wait.labels(
-                    self.site, business.id, tier)
-                self._abandons[(business.id, tier)] = ABANDONED.labels(
-                    self.site, business.id, tier)
+                    self.site, business.id, tier
+                )
+                self._abandons[(business.id, tier)] = ABANDONED.labels(self.site, business.id, tier)
 
     def answered(self, business: str, tier: str, waited_s: float) -> None:
         """A call's first answer (at this site), after ``waited_s`` in queue."""
         child = self._waits.get((business, tier))
         if child is None:
             child = self._waits[(business, tier)] = self._answer_wait.labels(
-                self.site, business, tier)
+                self.site, business, tier
+            )
         child.observe(waited_s)
 
     def call_ended(self, business: str, outcome: str, tier: str = "") -> None:
@@ -162,7 +194,8 @@ class SiteMetrics:
             child = self._abandons.get((business, tier))
             if child is None:
                 child = self._abandons[(business, tier)] = ABANDONED.labels(
-                    self.site, business, tier or "unknown")
+                    self.site, business, tier or "unknown"
+                )
             child.inc()
         elif outcome == "transferred_out":
             TRANSFERRED.labels(self.site, business).inc()

@@ -77,12 +77,14 @@ class WebhookNotifier:
         self.timeout_s = timeout_s
 
     async def send(self, notice: FaultNotice) -> None:
-        await asyncio.to_thread(self._post, json.dumps({"notice": asdict(notice)},
-                                                       ensure_ascii=False).encode())
+        await asyncio.to_thread(
+            self._post, json.dumps({"notice": asdict(notice)}, ensure_ascii=False).encode()
+        )
 
     def _post(self, body: bytes) -> None:
-        request = urllib.request.Request(self.url, data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as resp:
                 if not 200 <= resp.status < 300:
@@ -99,18 +101,31 @@ def notices_for(orders: Iterable[WorkOrder], action: str, at_ms: int) -> list[Fa
     for order in orders:
         if order.order_type != FAULT_TYPE or not order.caller_number or action not in TEXTS:
             continue
-        details = {k: v for k, v in order.fields.items()
-                   if k in ("repair_team", "repair_phone", "departure_time",
-                            "expected_repair_time")}
-        out.append(FaultNotice(order.order_id, action, order.caller_number, order.area,
-                               order.incident, TEXTS[action], details,
-                               order.result if action == "answer" else "", at_ms))
+        details = {
+            k: v
+            for k, v in order.fields.items()
+            if k in ("repair_team", "repair_phone", "departure_time", "expected_repair_time")
+        }
+        out.append(
+            FaultNotice(
+                order.order_id,
+                action,
+                order.caller_number,
+                order.area,
+                order.incident,
+                TEXTS[action],
+                details,
+                order.result if action == "answer" else "",
+                at_ms,
+            )
+        )
     return out
 
 
 class NoticeDispatcher:
-    def __init__(self, notifier: Notifier | None = None, attempts: int = 3,
-                 backoff_s: float = 0.2) -> None:
+    def __init__(
+        self, notifier: Notifier | None = None, attempts: int = 3, backoff_s: float = 0.2
+    ) -> None:
         self.notifier: Notifier = notifier or NoNotifier()
         self.attempts = attempts
         self.backoff_s = backoff_s
@@ -129,22 +144,33 @@ class NoticeDispatcher:
     async def _deliver(self, notice: FaultNotice) -> None:
         try:
             async for attempt in AsyncRetrying(
-                    stop=stop_after_attempt(self.attempts),
-                    wait=wait_exponential(multiplier=self.backoff_s, max=2.0),
-                    retry=retry_if_exception_type(NoticeFailed), reraise=True):
+                stop=stop_after_attempt(self.attempts),
+                wait=wait_exponential(multiplier=self.backoff_s, max=2.0),
+                retry=retry_if_exception_type(NoticeFailed),
+                reraise=True,
+            ):
                 with attempt:
                     await self.notifier.send(notice)
         except NoticeFailed as exc:
             self.failed.append((notice, str(exc)))
             NOTICES.labels("failed").inc()
-            log.warning("notice %s of order %s to %s failed after %d attempts: %s",
-                        notice.action, notice.order_id, mask_phone(notice.phone),
-                        self.attempts, exc)
+            log.warning(
+                "notice %s of order %s to %s failed after %d attempts: %s",
+                notice.action,
+                notice.order_id,
+                mask_phone(notice.phone),
+                self.attempts,
+                exc,
+            )
             return
         self.sent += 1
         NOTICES.labels("sent").inc()
-        log.info("notice %s of order %s sent to %s", notice.action, notice.order_id,
-                 mask_phone(notice.phone))
+        log.info(
+            "notice %s of order %s sent to %s",
+            notice.action,
+            notice.order_id,
+            mask_phone(notice.phone),
+        )
 
     async def drain(self) -> None:
         """Wait for the notices in flight (tests, shutdown)."""

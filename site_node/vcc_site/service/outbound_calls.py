@@ -48,12 +48,12 @@ class OutboundCalls:
         if not found:
             raise NotFound(f"no entry {entry_no} in {campaign_id}", field="entry_no")
         if found[0].state != PENDING:
-            raise Conflict(f"entry {entry_no} of {campaign_id} is {found[0].state}",
-                           field="entry_no")
+            raise Conflict(
+                f"entry {entry_no} of {campaign_id} is {found[0].state}", field="entry_no"
+            )
         return found[0]
 
-    async def connect(self, campaign_id: str, entry_no: int,
-                      business_id: str = "") -> StepView:
+    async def connect(self, campaign_id: str, entry_no: int, business_id: str = "") -> StepView:
         """The entry's customer answered the network's call: queue it for an agent."""
         core = self.core
         business = self.business(business_id)
@@ -64,23 +64,56 @@ class OutboundCalls:
         tier = customer.tier if customer else entry.tier
         now = core.now_ms()
         call = LiveCall(
-            call_id=new_id("call"), site_id=core.site_id, entry_site=core.site_id,
-            caller_number=entry.phone, dialed_code="", business_id=business.id,
-            customer=customer, tier=tier, priority=PRIORITY_OF_TIER[tier].name.lower(),
-            arrival_at_ms=now, caller_home=caller_home(core, entry.phone),
-            attached={"direction": "outbound", "campaign_id": campaign_id,
-                      "entry_no": str(entry_no), "campaign_kind": entry.kind,
-                      "notice": entry.notice})
+            call_id=new_id("call"),
+            site_id=core.site_id,
+            entry_site=core.site_id,
+            caller_number=entry.phone,
+            dialed_code="",
+            business_id=business.id,
+            customer=customer,
+            tier=tier,
+            priority=PRIORITY_OF_TIER[tier].name.lower(),
+            arrival_at_ms=now,
+            caller_home=caller_home(core, entry.phone),
+            attached={
+                "direction": "outbound",
+                "campaign_id": campaign_id,
+                "entry_no": str(entry_no),
+                "campaign_kind": entry.kind,
+                "notice": entry.notice,
+            },
+        )
         core.metrics.offered(business.id)
-        uow = UnitOfWork().emit(call.event("call.arrived", now, dialed_code="",
-                                           direction="outbound", campaign_id=campaign_id,
-                                           entry_no=entry_no))
+        uow = UnitOfWork().emit(
+            call.event(
+                "call.arrived",
+                now,
+                dialed_code="",
+                direction="outbound",
+                campaign_id=campaign_id,
+                entry_no=entry_no,
+            )
+        )
         decision = core.admit(call, business, Priority[call.priority.upper()], uow)
         await core.submit(uow)
         if isinstance(decision, Assignment):
             leg = call.leg.leg_id if call.leg else ""
-            return StepView(call.call_id, (), "", "connected", business_id=business.id,
-                            agent_id=decision.agent_id, leg_id=leg)
+            return StepView(
+                call.call_id,
+                (),
+                "",
+                "connected",
+                business_id=business.id,
+                agent_id=decision.agent_id,
+                leg_id=leg,
+            )
         assert isinstance(decision, Queued)
-        return StepView(call.call_id, (), "", "queued", business_id=business.id,
-                        position=decision.waiting, expected_wait_ms=int(decision.ewt_s * 1000))
+        return StepView(
+            call.call_id,
+            (),
+            "",
+            "queued",
+            business_id=business.id,
+            position=decision.waiting,
+            expected_wait_ms=int(decision.ewt_s * 1000),
+        )

@@ -66,8 +66,15 @@ class OverflowStats:
 
 
 class OverflowMonitor:
-    def __init__(self, core: SiteCore, advise: Advise, moves: CallMoves, *,
-                 enabled: bool = True, max_asks: int = 10) -> None:
+    def __init__(
+        self,
+        core: SiteCore,
+        advise: Advise,
+        moves: CallMoves,
+        *,
+        enabled: bool = True,
+        max_asks: int = 10,
+    ) -> None:
         self.core = core
         self.advise = advise
         self.moves = moves  # moves a call, under its lock
@@ -119,14 +126,17 @@ class OverflowMonitor:
             # instead of asking about every waiting call twice a second
             longest, longest_ewt = max(calls, key=lambda ce: ce[1])
             self.stats.asked += 1
-            probe = await self.advise(business_id, round(longest_ewt * 1000), waiting,
-                                      longest.call_id)
+            probe = await self.advise(
+                business_id, round(longest_ewt * 1000), waiting, longest.call_id
+            )
             if not probe.site_id:
                 self._quiet_until[business_id] = now + STAY_PAUSE_S * self._speed()
                 continue
             for call, ewt in calls[: self.max_asks]:
-                if self.core.calls.get(call.call_id) is not call \
-                        or call.life.state is not CallState.QUEUED:
+                if (
+                    self.core.calls.get(call.call_id) is not call
+                    or call.life.state is not CallState.QUEUED
+                ):
                     continue
                 self.stats.asked += 1
                 advice = await self.advise(business_id, round(ewt * 1000), waiting, call.call_id)

@@ -65,39 +65,59 @@ async def recover(core: SiteCore) -> list[CallRecord]:
         log.warning("recovered after a stop: %d records closed", len(uow.rows))
         await core.store.commit(uow)
     if pending:
-        log.warning("recovered after a stop: %d calls taken over from other sites wait for "
-                    "their origin to say who owns them", len(pending))
+        log.warning(
+            "recovered after a stop: %d calls taken over from other sites wait for "
+            "their origin to say who owns them",
+            len(pending),
+        )
     return pending
 
 
 def close_lost(uow: UnitOfWork, call: CallRecord, now: int) -> None:
     """The site owned the call and lost it: it ends with its final CDR (outcome lost)."""
-    ended = replace(call, state="ended", ended_at_ms=now, end_reason="lost",
-                    updated_at_ms=now)
+    ended = replace(call, state="ended", ended_at_ms=now, end_reason="lost", updated_at_ms=now)
     cdr = CdrRecord(
-        cdr_id=new_id("cdr"), call_id=call.call_id, site_id=call.site_id,
-        home_site=call.home_site, entry_site=call.entry_site, business_id=call.business_id,
-        tier=call.tier, caller_masked=mask_phone(call.caller_number), outcome="lost",
-        arrival_at_ms=call.arrival_at_ms, answered_at_ms=call.answered_at_ms,
-        ended_at_ms=now, wait_ms=0, ring_ms=0,
+        cdr_id=new_id("cdr"),
+        call_id=call.call_id,
+        site_id=call.site_id,
+        home_site=call.home_site,
+        entry_site=call.entry_site,
+        business_id=call.business_id,
+        tier=call.tier,
+        caller_masked=mask_phone(call.caller_number),
+        outcome="lost",
+        arrival_at_ms=call.arrival_at_ms,
+        answered_at_ms=call.answered_at_ms,
+        ended_at_ms=now,
+        wait_ms=0,
+        ring_ms=0,
         talk_ms=max(0, now - call.answered_at_ms) if call.answered_at_ms else 0,
-        hold_ms=call.hold_ms, agent_id=call.agent_id if call.answered_at_ms else "",
-        transferred=call.transferred, overflowed=call.overflowed, ivr_path=call.ivr_path,
+        hold_ms=call.hold_ms,
+        agent_id=call.agent_id if call.answered_at_ms else "",
+        transferred=call.transferred,
+        overflowed=call.overflowed,
+        ivr_path=call.ivr_path,
     )
     # the CDR goes up to the hub like any other (its ``cdr.created`` event)
     info = pb.CallInfo(call_id=call.call_id, site_id=call.site_id)  # state: unchanged
     uow.add(ended, cdr).emit(
-        Event(new_id("evt"), "call.ended", call.call_id,
-              pb.CallEnded(call=info, end_reason="lost"), now),
-        Event(new_id("evt"), "cdr.created", call.call_id, pb.CdrCreated(call=info, cdr=cdr),
-              now))
+        Event(
+            new_id("evt"),
+            "call.ended",
+            call.call_id,
+            pb.CallEnded(call=info, end_reason="lost"),
+            now,
+        ),
+        Event(new_id("evt"), "cdr.created", call.call_id, pb.CdrCreated(call=info, cdr=cdr), now),
+    )
 
 
-def close_without_cdr(uow: UnitOfWork, call: CallRecord, now: int, reason: str,
-                      kind: str = "call.ended") -> None:
+def close_without_cdr(
+    uow: UnitOfWork, call: CallRecord, now: int, reason: str, kind: str = "call.ended"
+) -> None:
     """The call (or leg) is not this site's to account for: its record ends, no CDR."""
-    ended = replace(call, state="ended", ended_at_ms=now, end_reason=reason,
-                    updated_at_ms=now)
+    ended = replace(call, state="ended", ended_at_ms=now, end_reason=reason, updated_at_ms=now)
     info = pb.CallInfo(call_id=call.call_id, site_id=call.site_id)  # state: unchanged
-    uow.add(ended).emit(Event(new_id("evt"), kind, call.call_id,
-                              pb.CallEnded(call=info, end_reason=reason), now))
+    uow.add(ended).emit(
+        Event(new_id("evt"), kind, call.call_id, pb.CallEnded(call=info, end_reason=reason), now)
+    )

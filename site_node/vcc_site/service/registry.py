@@ -30,8 +30,7 @@ class LiveRegistry:
         self.sessions: Mapping[str, LiveAgent] = MappingProxyType(self._sessions)
         # one lock per live call: requests about one call run one after the other (a lock
         # nobody holds or waits on is dropped by itself)
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary())
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._rekeys = 0  # ACD keys of calls back from a refused overflow
 
     def live_call(self, call_id: str) -> LiveCall:

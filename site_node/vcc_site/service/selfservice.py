@@ -66,13 +66,20 @@ class SelfService:
         if isinstance(checked, ivr_engine.ServiceResult):
             return checked
         customer = checked
-        return ivr_engine.ServiceResult(ok=True, prompts=(_say(
-            f"您的账户本期账单 {yuan(customer.bill_fen)} 元，余额 {yuan(customer.balance_fen)} 元。",
-            f"Your latest bill is {yuan(customer.bill_fen)} yuan; "
-            f"your balance is {yuan(customer.balance_fen)} yuan."),))
+        return ivr_engine.ServiceResult(
+            ok=True,
+            prompts=(
+                _say(
+                    f"您的账户本期账单 {yuan(customer.bill_fen)} 元，余额 {yuan(customer.balance_fen)} 元。",
+                    f"Your latest bill is {yuan(customer.bill_fen)} yuan; "
+                    f"your balance is {yuan(customer.balance_fen)} yuan.",
+                ),
+            ),
+        )
 
-    async def _check_pin(self, call: LiveCall, customer: CustomerRecord,
-                         pin: str) -> CustomerRecord | ivr_engine.ServiceResult:
+    async def _check_pin(
+        self, call: LiveCall, customer: CustomerRecord, pin: str
+    ) -> CustomerRecord | ivr_engine.ServiceResult:
         """The customer as stored now when ``pin`` is theirs, else the answer to play.
         The attempt is counted in the database before the check (:mod:`.attempts`),
         so wrong PINs add up across calls, retries and concurrent calls."""
@@ -80,30 +87,47 @@ class SelfService:
         cid = customer.customer_id
         fresh = await core.store.customer(cid) or customer
         if fresh.pin_hash is None:
-            return _fail(_say("您尚未设置查询密码，请从本机拨打设置。",
-                              "No PIN is set yet; set one from your own phone."))
+            return _fail(
+                _say(
+                    "您尚未设置查询密码，请从本机拨打设置。",
+                    "No PIN is set yet; set one from your own phone.",
+                )
+            )
         now = core.now_ms()
 
         async def read() -> tuple[int, int] | None:
             found = await core.store.customer(cid)
             return (found.pin_failures, found.pin_locked_until_ms) if found else None
 
-        charged = await attempts.charge(core.store, "customer", cid, read, now,
-                                        self.pin_policy)
+        charged = await attempts.charge(core.store, "customer", cid, read, now, self.pin_policy)
         if charged is None or charged.locked:
-            await self._audit(call, fresh, "pin_locked_refused",
-                              f"call {call.call_id}, locked after "
-                              f"{charged.failures if charged else 0} failures")
-            return _fail(_say("该账户因多次密码错误已被锁定，请稍后再试或转人工。",
-                              "This account is locked after too many wrong PINs. "
-                              "Try later or ask an agent."), to_agent=True)
+            await self._audit(
+                call,
+                fresh,
+                "pin_locked_refused",
+                f"call {call.call_id}, locked after {charged.failures if charged else 0} failures",
+            )
+            return _fail(
+                _say(
+                    "该账户因多次密码错误已被锁定，请稍后再试或转人工。",
+                    "This account is locked after too many wrong PINs. Try later or ask an agent.",
+                ),
+                to_agent=True,
+            )
         if not await asyncio.to_thread(verify_secret, fresh.pin_hash, pin):
             core.metrics.pin_failed()
             locked = charged.locked_until_ms > now
-            await self._save(call, replace(fresh, pin_failures=charged.failures,
-                                           pin_locked_until_ms=charged.locked_until_ms,
-                                           updated_at_ms=now),
-                             "pin_locked" if locked else "pin_failed", counted=True)
+            await self._save(
+                call,
+                replace(
+                    fresh,
+                    pin_failures=charged.failures,
+                    pin_locked_until_ms=charged.locked_until_ms,
+                    updated_at_ms=now,
+                ),
+                "pin_locked" if locked else "pin_failed",
+                counted=True,
+            )
             return _fail(_say("密码错误。", "Wrong PIN."), to_agent=locked)
         await attempts.clear(core.store, "customer", cid, read)
         verified = replace(fresh, pin_failures=0, pin_locked_until_ms=0, updated_at_ms=now)
@@ -117,11 +141,19 @@ class SelfService:
         (``old_pin``, counted like any PIN check): a caller number alone can be spoofed."""
         customer = call.customer
         if customer is None:
-            return _fail(_say("请从您登记的电话拨打以设置密码。",
-                              "Please call from your registered phone to set a PIN."))
+            return _fail(
+                _say(
+                    "请从您登记的电话拨打以设置密码。",
+                    "Please call from your registered phone to set a PIN.",
+                )
+            )
         if customer.home_site != self.core.site_id:  # read from elsewhere: not ours to change
-            return _fail(_say("请拨打您归属地的客服中心设置密码。",
-                              "Please set your PIN through your home city's center."))
+            return _fail(
+                _say(
+                    "请拨打您归属地的客服中心设置密码。",
+                    "Please set your PIN through your home city's center.",
+                )
+            )
         try:
             pin = validate_new_pin(inputs.get("pin", ""))
         except InvalidInput:
@@ -130,41 +162,59 @@ class SelfService:
         if fresh.pin_hash is not None:
             if not inputs.get("old_pin"):
                 await self._audit(call, fresh, "pin_change_refused", "no current PIN given")
-                return _fail(_say("修改密码需要先输入原密码。",
-                                  "To change your PIN, key your current PIN first."))
+                return _fail(
+                    _say(
+                        "修改密码需要先输入原密码。",
+                        "To change your PIN, key your current PIN first.",
+                    )
+                )
             checked = await self._check_pin(call, fresh, inputs["old_pin"])
             if isinstance(checked, ivr_engine.ServiceResult):
                 return checked
             fresh = checked
         pin_hash = await asyncio.to_thread(hash_secret, pin)
         now = self.core.now_ms()
-        updated = replace(fresh, pin_hash=pin_hash, pin_failures=0, pin_locked_until_ms=0,
-                          updated_at_ms=now)
+        updated = replace(
+            fresh, pin_hash=pin_hash, pin_failures=0, pin_locked_until_ms=0, updated_at_ms=now
+        )
         call.customer = updated
         await self._save(call, updated, "pin_set")
-        return ivr_engine.ServiceResult(ok=True, prompts=(_say("密码设置成功。", "Your PIN is set."),))
+        return ivr_engine.ServiceResult(
+            ok=True, prompts=(_say("密码设置成功。", "Your PIN is set."),)
+        )
 
     # -- 114 and outage -------------------------------------------------------------------------
 
     def _directory(self, call: LiveCall, inputs: dict[str, str]) -> ivr_engine.ServiceResult:
         key = inputs.get("name_key", "")
-        entries = [e for e in self.core.province.directory
-                   if not key or key in e.number or any(key in k for k in e.keywords)]
+        entries = [
+            e
+            for e in self.core.province.directory
+            if not key or key in e.number or any(key in k for k in e.keywords)
+        ]
         if not entries:
             return _fail(_say("未查到相关号码。", "No listing found."))
         said = "; ".join(f"{e.name} {e.number}" for e in entries[:3])
-        return ivr_engine.ServiceResult(ok=True, prompts=(_say(f"查询结果：{said}",
-                                                               f"Listings: {said}"),))
+        return ivr_engine.ServiceResult(
+            ok=True, prompts=(_say(f"查询结果：{said}", f"Listings: {said}"),)
+        )
 
     def _outage(self, call: LiveCall) -> ivr_engine.ServiceResult:
-        return ivr_engine.ServiceResult(ok=True, prompts=(_say(
-            "您所在区域目前没有计划停电或线路检修。",
-            "There is no planned outage or line work in your area."),))
+        return ivr_engine.ServiceResult(
+            ok=True,
+            prompts=(
+                _say(
+                    "您所在区域目前没有计划停电或线路检修。",
+                    "There is no planned outage or line work in your area.",
+                ),
+            ),
+        )
 
     # -- recording --------------------------------------------------------------------------
 
-    async def _save(self, call: LiveCall, customer: CustomerRecord, action: str, *,
-                    counted: bool = False) -> None:
+    async def _save(
+        self, call: LiveCall, customer: CustomerRecord, action: str, *, counted: bool = False
+    ) -> None:
         """Record a PIN event; ``counted``: the counter is already in the database
         (written by :mod:`.attempts`), so the row is not written again over a newer
         count -- only the audit row and the profile event."""
@@ -172,23 +222,31 @@ class SelfService:
         uow = UnitOfWork().add(_audit(call, customer, action, now))
         if not counted:
             uow.add(customer)
-        uow.emit(profile_event(customer, now, action, pin_failures=customer.pin_failures,
-                               locked_until_ms=customer.pin_locked_until_ms))
+        uow.emit(
+            profile_event(
+                customer,
+                now,
+                action,
+                pin_failures=customer.pin_failures,
+                locked_until_ms=customer.pin_locked_until_ms,
+            )
+        )
         await self.core.submit(uow)
 
-    async def _audit(self, call: LiveCall, customer: CustomerRecord, action: str, detail: str) -> None:
+    async def _audit(
+        self, call: LiveCall, customer: CustomerRecord, action: str, detail: str
+    ) -> None:
         now = self.core.now_ms()
         await self.core.submit(UnitOfWork().add(_audit(call, customer, action, now, detail)))
 
 
-def _audit(call: LiveCall, customer: CustomerRecord, action: str, now: int,
-           detail: str = "") -> AuditRecord:
-    return AuditRecord(new_id("req"), now, "ivr", action, customer.customer_id,
-                       detail or f"call {call.call_id}")
+def _audit(
+    call: LiveCall, customer: CustomerRecord, action: str, now: int, detail: str = ""
+) -> AuditRecord:
+    return AuditRecord(
+        new_id("req"), now, "ivr", action, customer.customer_id, detail or f"call {call.call_id}"
+    )
 
 
 def _fail(prompt: Text, to_agent: bool = False) -> ivr_engine.ServiceResult:
     return ivr_engine.ServiceResult(ok=False, prompts=(prompt,), to_agent=to_agent)
-
-
-

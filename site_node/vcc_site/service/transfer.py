@@ -107,14 +107,16 @@ class SitePeers(Protocol):
     ``Remote.ReportLeg``, ``Remote.GetCallOwnership``): the ``transfer`` site
     component's client, given to ``CallMoves``."""
 
-    async def conclude(self, site_id: str, call_id: str, leg_id: str, mode: str,
-                       agent_id: str) -> TransferAnswer:
+    async def conclude(
+        self, site_id: str, call_id: str, leg_id: str, mode: str, agent_id: str
+    ) -> TransferAnswer:
         """Ask the site serving a consult leg to end it as ``mode``; an unreachable
         site is a TIMEOUT/REFUSED answer, not an error."""
         ...
 
-    async def report_leg(self, site_id: str, call_id: str, leg_id: str, state: str,
-                         agent_id: str, end_reason: str) -> bool:
+    async def report_leg(
+        self, site_id: str, call_id: str, leg_id: str, state: str, agent_id: str, end_reason: str
+    ) -> bool:
         """Tell the owning site how a consult leg served here went; returns whether the
         owner still knows the call (False: end the leg here)."""
         ...

@@ -56,8 +56,14 @@ def order_event(order: WorkOrder, action: str, at_ms: int, actor: str = "") -> E
 
 
 class WorkOrderService:
-    def __init__(self, core: SiteCore, calendar: WorkCalendar = CN_2025,
-                 forwarder: WorkOrderForwarder | None = None, *, seed: str = "") -> None:
+    def __init__(
+        self,
+        core: SiteCore,
+        calendar: WorkCalendar = CN_2025,
+        forwarder: WorkOrderForwarder | None = None,
+        *,
+        seed: str = "",
+    ) -> None:
         self.core = core
         self.calendar = calendar
         self.forwarder = forwarder
@@ -75,31 +81,36 @@ class WorkOrderService:
     def spec(self, business_id: str) -> WorkOrderSpec:
         spec = self.core.province.business(business_id).work_order
         if spec is None:
-            raise InvalidInput(f"business {business_id!r} has no work-order form",
-                               field="business_id")
+            raise InvalidInput(
+                f"business {business_id!r} has no work-order form", field="business_id"
+            )
         return spec
 
     async def _save(self, order: WorkOrder, action: str, actor: str = "") -> WorkOrder:
-        await self.core.store.commit(UnitOfWork().add(order).emit(
-            order_event(order, action, self.core.now_ms(), actor)))
+        await self.core.store.commit(
+            UnitOfWork().add(order).emit(order_event(order, action, self.core.now_ms(), actor))
+        )
         return order
 
     async def get(self, order_id: str) -> WorkOrder:
         found = await self.reads.order(order_id)
         if found is None:
-            raise NotFound(f"no work order {order_id!r} at site {self.site_id}",
-                           field="order_id")
+            raise NotFound(f"no work order {order_id!r} at site {self.site_id}", field="order_id")
         return found
 
     async def _owned(self, order_id: str) -> WorkOrder:
         order = await self.get(order_id)
         if order.is_reference:
-            raise Conflict(f"work order {order_id} lives at site {order.owner_site}",
-                           field="order_id", owner_site=order.owner_site)
+            raise Conflict(
+                f"work order {order_id} lives at site {order.owner_site}",
+                field="order_id",
+                owner_site=order.owner_site,
+            )
         return order
 
-    async def orders(self, *, open_only: bool = False, state: str = "",
-                   limit: int = 1000) -> list[WorkOrder]:
+    async def orders(
+        self, *, open_only: bool = False, state: str = "", limit: int = 1000
+    ) -> list[WorkOrder]:
         return await self.reads.orders(open_only=open_only, state=state, limit=limit)
 
     # -- creation ---------------------------------------------------------------------
@@ -113,11 +124,21 @@ class WorkOrderService:
         record = await self.core.store.call(call_id)
         if record is None:
             raise NotFound(f"no call {call_id!r} at site {self.site_id}", field="call_id")
-        return (record.business_id, record.customer_id or "", record.caller_number,
-                record.home_site)
+        return (
+            record.business_id,
+            record.customer_id or "",
+            record.caller_number,
+            record.home_site,
+        )
 
-    async def create(self, session_token: str, call_id: str, values: Mapping[str, str],
-                     business_id: str = "", home_site: str = "") -> WorkOrder:
+    async def create(
+        self,
+        session_token: str,
+        call_id: str,
+        values: Mapping[str, str],
+        business_id: str = "",
+        home_site: str = "",
+    ) -> WorkOrder:
         """An agent's order during or after ``call_id``; ``business_id`` picks the form
         (default: the call's business), ``home_site`` overrides the caller's home."""
         agent = self.core.sessions.get(session_token) if session_token else None
@@ -128,25 +149,45 @@ class WorkOrderService:
         spec = self.spec(business_id)
         home = home_site or home or self.site_id
         self.core.province.site(home)
-        order = wo.new_order(spec, self.calendar, order_id=new_id("wo"), site_id=self.site_id,
-                             owner_site=self.site_id, call_id=call_id, business_id=business_id,
-                             values=values, now_ms=self.core.now_ms(), customer_id=customer,
-                             caller_number=number, agent_id=agent.agent_id)
+        order = wo.new_order(
+            spec,
+            self.calendar,
+            order_id=new_id("wo"),
+            site_id=self.site_id,
+            owner_site=self.site_id,
+            call_id=call_id,
+            business_id=business_id,
+            values=values,
+            now_ms=self.core.now_ms(),
+            customer_id=customer,
+            caller_number=number,
+            agent_id=agent.agent_id,
+        )
         if home == self.site_id:
             return await self._save(order, "created", agent.agent_id)
-        return await self._hand_over(replace(order, forward_state=PENDING + home), home,
-                                     agent.agent_id)
+        return await self._hand_over(
+            replace(order, forward_state=PENDING + home), home, agent.agent_id
+        )
 
     async def _hand_over(self, order: WorkOrder, home: str, actor: str) -> WorkOrder:
         """Forward to ``home``; on success keep a reference, else keep it here pending."""
         if self.forwarder is not None:
-            there = replace(order, site_id=home, owner_site=home, forward_state=RECEIVED,
-                            version=order.version + 1)
+            there = replace(
+                order,
+                site_id=home,
+                owner_site=home,
+                forward_state=RECEIVED,
+                version=order.version + 1,
+            )
             try:
                 stored = await self.forwarder.forward(home, there)
             except Unavailable as exc:
-                log.warning("work order %s: home site %s unreachable, kept here: %s",
-                            order.order_id, home, exc)
+                log.warning(
+                    "work order %s: home site %s unreachable, kept here: %s",
+                    order.order_id,
+                    home,
+                    exc,
+                )
             else:
                 ref = replace(stored, site_id=self.site_id, forward_state=FORWARDED)
                 return await self._save(ref, "referenced", actor)
@@ -157,8 +198,9 @@ class WorkOrderService:
     async def accept(self, order: WorkOrder) -> WorkOrder:
         """Another site hands over an order homed here (idempotent on the order ID)."""
         if order.owner_site != self.site_id:
-            raise InvalidInput(f"order belongs to {order.owner_site}, not {self.site_id}",
-                               field="owner_site")
+            raise InvalidInput(
+                f"order belongs to {order.owner_site}, not {self.site_id}", field="owner_site"
+            )
         held = await self.reads.order(order.order_id)
         if held is not None and not held.is_reference:
             return held
@@ -178,8 +220,14 @@ class WorkOrderService:
 
     # -- department feedback and the center's steps ------------------------------------
 
-    async def feedback(self, order_id: str, action: str, details: Mapping[str, str],
-                       result: str = "", actor: str = "") -> list[WorkOrder]:
+    async def feedback(
+        self,
+        order_id: str,
+        action: str,
+        details: Mapping[str, str],
+        result: str = "",
+        actor: str = "",
+    ) -> list[WorkOrder]:
         """A department's feedback: ``dispatch`` (fault: repair_team, repair_phone,
         departure_time, expected_repair_time), ``progress`` or ``answer`` with the result.
         An answer to a fault order of an incident answers every open order of that
@@ -201,18 +249,26 @@ class WorkOrderService:
         self.notices.after_feedback(changed, action, now)  # committed: now tell customers
         return changed
 
-    async def _answer(self, order: WorkOrder, now: int, details: Mapping[str, str],
-                      result: str) -> list[WorkOrder]:
+    async def _answer(
+        self, order: WorkOrder, now: int, details: Mapping[str, str], result: str
+    ) -> list[WorkOrder]:
         spec = self.spec(order.business_id)
         group = [order]
         if order.incident:
-            group += [o for o in await self.reads.orders(incident=order.incident)
-                      if o.order_id != order.order_id and not o.is_reference
-                      and o.state in (wo.DISPATCHED, wo.IN_PROGRESS)]
-        chosen = wo.select_callbacks(group, spec.callback_percent,
-                                     f"{self.seed}:{order.incident or order.order_id}")
-        return [wo.answer(o, spec, self.calendar, now, result, details,
-                          callback=o.order_id in chosen) for o in group]
+            group += [
+                o
+                for o in await self.reads.orders(incident=order.incident)
+                if o.order_id != order.order_id
+                and not o.is_reference
+                and o.state in (wo.DISPATCHED, wo.IN_PROGRESS)
+            ]
+        chosen = wo.select_callbacks(
+            group, spec.callback_percent, f"{self.seed}:{order.incident or order.order_id}"
+        )
+        return [
+            wo.answer(o, spec, self.calendar, now, result, details, callback=o.order_id in chosen)
+            for o in group
+        ]
 
     async def reply(self, order_id: str, actor: str = "") -> WorkOrder:
         order = wo.reply(await self._owned(order_id), self.core.now_ms())

@@ -206,8 +206,9 @@ class SiteStore(Protocol):
     async def customer_by_account(self, account_no: str) -> CustomerRecord | None: ...
     async def customer(self, customer_id: str) -> CustomerRecord | None: ...
     async def credential(self, agent_id: str) -> CredentialRecord | None: ...
-    async def swap_failures(self, kind: str, key: str, old: tuple[int, int],
-                            new: tuple[int, int]) -> bool:
+    async def swap_failures(
+        self, kind: str, key: str, old: tuple[int, int], new: tuple[int, int]
+    ) -> bool:
         """Set ``(failures, locked_until_ms)`` of an agent's credential (``kind``
         "agent") or a customer's PIN ("customer") to ``new`` only if they are still
         ``old``, in one statement; False when another attempt changed them first (read

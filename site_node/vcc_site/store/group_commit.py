@@ -68,8 +68,14 @@ class _SeqMoved(Exception):
 class GroupCommit:
     """The writer task of one store; ``after(rows)`` runs after each durable batch."""
 
-    def __init__(self, engine: AsyncEngine, direct_db: direct.SqliteDirect | None, *,
-                 max_batch: int, after: Callable[[list[Row]], None]) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        direct_db: direct.SqliteDirect | None,
+        *,
+        max_batch: int,
+        after: Callable[[list[Row]], None],
+    ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.engine = engine
@@ -148,7 +154,8 @@ class GroupCommit:
             try:
                 if self._direct is not None:
                     results, last = await self._direct.transact(
-                        lambda conn: self._write_direct(conn, batch))
+                        lambda conn: self._write_direct(conn, batch)
+                    )
                 else:
                     results, last = await run_transaction(
                         self.engine, lambda conn: self._write(conn, batch)
@@ -168,10 +175,14 @@ class GroupCommit:
         results, outbox_rows, seq = _numbered(batch, expected)
         move = {"key": t.LAST_SEQ_KEY, "old": str(expected), "new": str(seq)}
         upserts, inserts = _grouped(batch)
-        writes = [(self.upsert_sql(t.SPECS[kind].table, t.SPECS[kind].key), rows)
-                  for kind, rows in upserts.items()]
-        writes += [(self._insert_sql(t.SPECS[kind].table, list(rows[0])), rows)
-                   for kind, rows in inserts.items()]
+        writes = [
+            (self.upsert_sql(t.SPECS[kind].table, t.SPECS[kind].key), rows)
+            for kind, rows in upserts.items()
+        ]
+        writes += [
+            (self._insert_sql(t.SPECS[kind].table, list(rows[0])), rows)
+            for kind, rows in inserts.items()
+        ]
         if outbox_rows:
             writes.append((self._insert_sql(t.outbox, list(outbox_rows[0])), outbox_rows))
         return _Plan(results, seq, move if outbox_rows else None, writes)
@@ -277,7 +288,8 @@ def _grouped(
 
 
 _LAST_SEQ_SQL = direct.compiled(
-    select(t.site_meta.c.value).where(t.site_meta.c.key == bindparam("key")))
+    select(t.site_meta.c.value).where(t.site_meta.c.key == bindparam("key"))
+)
 
 
 @functools.cache

@@ -67,8 +67,12 @@ class MemorySiteStore:
         for event in events:
             self._last_seq += 1
             self.outbox[self._last_seq] = OutboxRow(
-                seq=self._last_seq, event=event, data=stored(
-                    event.event_id, event.kind, event.aggregate_id, event.at_ms, event.body))
+                seq=self._last_seq,
+                event=event,
+                data=stored(
+                    event.event_id, event.kind, event.aggregate_id, event.at_ms, event.body
+                ),
+            )
             self._event_ids.add(event.event_id)
             seqs.append(self._last_seq)
         self.commits += 1
@@ -158,20 +162,23 @@ class MemorySiteStore:
         found: CredentialRecord | None = self.tables["credentials"].get((agent_id,))
         return found
 
-    async def swap_failures(self, kind: str, key: str, old: tuple[int, int],
-                            new: tuple[int, int]) -> bool:
+    async def swap_failures(
+        self, kind: str, key: str, old: tuple[int, int], new: tuple[int, int]
+    ) -> bool:
         if kind == "agent":
             cred: CredentialRecord | None = self.tables["credentials"].get((key,))
             if cred is None or (cred.failures, cred.locked_until_ms) != old:
                 return False
             self.tables["credentials"][(key,)] = replace(
-                cred, failures=new[0], locked_until_ms=new[1])
+                cred, failures=new[0], locked_until_ms=new[1]
+            )
             return True
         customer: CustomerRecord | None = self.tables["customers"].get((key,))
         if customer is None or (customer.pin_failures, customer.pin_locked_until_ms) != old:
             return False
         self.tables["customers"][(key,)] = replace(
-            customer, pin_failures=new[0], pin_locked_until_ms=new[1])
+            customer, pin_failures=new[0], pin_locked_until_ms=new[1]
+        )
         return True
 
     async def call(self, call_id: str) -> CallRecord | None:

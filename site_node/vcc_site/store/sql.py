@@ -62,8 +62,7 @@ class SqlSiteStore:
         # on a SQLite file, batches and lookups run on the loop thread (.sqlite_direct)
         path = direct.sqlite_file(engine) if direct_sqlite else None
         self._direct = direct.SqliteDirect(path) if path else None
-        self._group = GroupCommit(engine, self._direct, max_batch=max_batch,
-                                  after=self._committed)
+        self._group = GroupCommit(engine, self._direct, max_batch=max_batch, after=self._committed)
         self._closed = False
         self.on_commit: list[Callable[[], None]] = []  # called after each durable commit
         # caller number -> customer (or None): every call looks its caller up, customers
@@ -76,12 +75,22 @@ class SqlSiteStore:
 
     @classmethod
     async def open(
-        cls, url: str, site_id: str, *, max_batch: int = 256, migrate: bool = True,
+        cls,
+        url: str,
+        site_id: str,
+        *,
+        max_batch: int = 256,
+        migrate: bool = True,
         direct_sqlite: bool = True,
     ) -> SqlSiteStore:
         """A store on a new engine for ``url`` (disposed by :meth:`close`)."""
-        store = cls(make_engine(url), site_id, max_batch=max_batch, owns_engine=True,
-                    direct_sqlite=direct_sqlite)
+        store = cls(
+            make_engine(url),
+            site_id,
+            max_batch=max_batch,
+            owns_engine=True,
+            direct_sqlite=direct_sqlite,
+        )
         if migrate:
             await store.migrate()
         return store
@@ -182,8 +191,10 @@ class SqlSiteStore:
         if t.LAST_SEQ_KEY in values:
             raise ValueError("the outbox sequence is only moved by commit()")
         if values:
-            await self._exec(self._upsert_stmt(t.site_meta, ["key"]),
-                             [{"key": k, "value": v} for k, v in values.items()])
+            await self._exec(
+                self._upsert_stmt(t.site_meta, ["key"]),
+                [{"key": k, "value": v} for k, v in values.items()],
+            )
 
     # -- reads ----------------------------------------------------------------------
 
@@ -201,8 +212,9 @@ class SqlSiteStore:
             finally:
                 await conn.close()
 
-    async def _one(self, kind: type[R], stmt: Executable,
-                   params: dict[str, Any] | None = None) -> R | None:
+    async def _one(
+        self, kind: type[R], stmt: Executable, params: dict[str, Any] | None = None
+    ) -> R | None:
         async with self._reading() as conn:
             row = (await conn.execute(stmt, params)).first()
         return None if row is None else t.from_row(kind, row)
@@ -253,18 +265,24 @@ class SqlSiteStore:
     async def credential(self, agent_id: str) -> CredentialRecord | None:
         return await self._by(CredentialRecord, "agent_id", agent_id)
 
-    async def swap_failures(self, kind: str, key: str, old: tuple[int, int],
-                            new: tuple[int, int]) -> bool:
+    async def swap_failures(
+        self, kind: str, key: str, old: tuple[int, int], new: tuple[int, int]
+    ) -> bool:
         if kind == "agent":
-            table, id_col, count, until = t.credentials, "agent_id", "failures", \
-                "locked_until_ms"
+            table, id_col, count, until = t.credentials, "agent_id", "failures", "locked_until_ms"
         else:
-            table, id_col, count, until = t.customers, "customer_id", "pin_failures", \
-                "pin_locked_until_ms"
+            table, id_col, count, until = (
+                t.customers,
+                "customer_id",
+                "pin_failures",
+                "pin_locked_until_ms",
+            )
         c = table.c
-        stmt = (update(table)
-                .where(c[id_col] == key, c[count] == old[0], c[until] == old[1])
-                .values({count: new[0], until: new[1]}))
+        stmt = (
+            update(table)
+            .where(c[id_col] == key, c[count] == old[0], c[until] == old[1])
+            .values({count: new[0], until: new[1]})
+        )
         changed = await self._exec(stmt) == 1
         if changed and kind != "agent":
             self._by_phone.clear()

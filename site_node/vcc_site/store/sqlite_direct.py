@@ -82,8 +82,9 @@ class SqliteDirect:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            conn = sqlite3.connect(self.path, timeout=0, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(
+                self.path, timeout=0, isolation_level=None, check_same_thread=False
+            )
             sqlite_pragmas(conn)
             conn.execute("PRAGMA wal_autocheckpoint=0")  # see _maybe_checkpoint
             conn.row_factory = sqlite3.Row
@@ -102,8 +103,9 @@ class SqliteDirect:
                 result = self._in_transaction(fn)
             except Busy as exc:
                 if loop.time() + delay > deadline:
-                    raise _wrapped(sqlite3.OperationalError("database is locked"),
-                                   "BEGIN IMMEDIATE") from exc
+                    raise _wrapped(
+                        sqlite3.OperationalError("database is locked"), "BEGIN IMMEDIATE"
+                    ) from exc
                 self.busy_retries += 1
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.05)

@@ -254,8 +254,11 @@ def _field_names(cls: Any) -> tuple[str, ...]:
     names = _FIELD_NAMES.get(cls)
     if names is None:
         descriptor = getattr(cls, "DESCRIPTOR", None)  # a protobuf message (the CDR)
-        names = _FIELD_NAMES[cls] = (tuple(f.name for f in descriptor.fields) if descriptor
-                                     else tuple(f.name for f in dataclasses.fields(cls)))
+        names = _FIELD_NAMES[cls] = (
+            tuple(f.name for f in descriptor.fields)
+            if descriptor
+            else tuple(f.name for f in dataclasses.fields(cls))
+        )
     return names
 
 

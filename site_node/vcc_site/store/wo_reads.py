@@ -19,8 +19,9 @@ from vcc_site.store import wo_tables as w
 
 class WorkOrderReads(Protocol):
     async def order(self, order_id: str) -> WorkOrder | None: ...
-    async def orders(self, *, open_only: bool = False, state: str = "", incident: str = "",
-                     limit: int = 10_000) -> list[WorkOrder]: ...
+    async def orders(
+        self, *, open_only: bool = False, state: str = "", incident: str = "", limit: int = 10_000
+    ) -> list[WorkOrder]: ...
     async def entries(self, campaign_id: str) -> list[CampaignEntry]: ...
     async def handover(self, handover_id: str) -> Handover | None: ...
     async def handovers(self, limit: int = 100) -> list[Handover]: ...
@@ -36,12 +37,14 @@ class SqlWorkOrderReads:
         return [t.from_row(kind, row) for row in rows]
 
     async def order(self, order_id: str) -> WorkOrder | None:
-        found = await self._all(WorkOrder, select(w.work_orders).where(
-            w.work_orders.c.order_id == order_id))
+        found = await self._all(
+            WorkOrder, select(w.work_orders).where(w.work_orders.c.order_id == order_id)
+        )
         return found[0] if found else None
 
-    async def orders(self, *, open_only: bool = False, state: str = "", incident: str = "",
-                     limit: int = 10_000) -> list[WorkOrder]:
+    async def orders(
+        self, *, open_only: bool = False, state: str = "", incident: str = "", limit: int = 10_000
+    ) -> list[WorkOrder]:
         c = w.work_orders.c
         stmt = select(w.work_orders)
         if open_only:
@@ -54,18 +57,23 @@ class SqlWorkOrderReads:
 
     async def entries(self, campaign_id: str) -> list[CampaignEntry]:
         c = w.campaign_entries.c
-        return await self._all(CampaignEntry, select(w.campaign_entries).where(
-            c.campaign_id == campaign_id).order_by(c.entry_no))
+        return await self._all(
+            CampaignEntry,
+            select(w.campaign_entries).where(c.campaign_id == campaign_id).order_by(c.entry_no),
+        )
 
     async def handover(self, handover_id: str) -> Handover | None:
-        found = await self._all(Handover, select(w.handovers).where(
-            w.handovers.c.handover_id == handover_id))
+        found = await self._all(
+            Handover, select(w.handovers).where(w.handovers.c.handover_id == handover_id)
+        )
         return found[0] if found else None
 
     async def handovers(self, limit: int = 100) -> list[Handover]:
         c = w.handovers.c
-        return await self._all(Handover, select(w.handovers).order_by(
-            c.created_at_ms.desc(), c.handover_id).limit(limit))
+        return await self._all(
+            Handover,
+            select(w.handovers).order_by(c.created_at_ms.desc(), c.handover_id).limit(limit),
+        )
 
 
 class MemoryWorkOrderReads:
@@ -78,17 +86,22 @@ class MemoryWorkOrderReads:
         found: WorkOrder | None = self.tables["work_orders"].get((order_id,))
         return found
 
-    async def orders(self, *, open_only: bool = False, state: str = "", incident: str = "",
-                     limit: int = 10_000) -> list[WorkOrder]:
+    async def orders(
+        self, *, open_only: bool = False, state: str = "", incident: str = "", limit: int = 10_000
+    ) -> list[WorkOrder]:
         found: list[WorkOrder] = [
-            o for o in self.tables["work_orders"].values()
-            if (not open_only or o.state != CLOSED) and (not state or o.state == state)
-            and (not incident or o.incident == incident)]
+            o
+            for o in self.tables["work_orders"].values()
+            if (not open_only or o.state != CLOSED)
+            and (not state or o.state == state)
+            and (not incident or o.incident == incident)
+        ]
         return sorted(found, key=lambda o: (o.created_at_ms, o.order_id))[:limit]
 
     async def entries(self, campaign_id: str) -> list[CampaignEntry]:
-        found: list[CampaignEntry] = [e for e in self.tables["campaign_entries"].values()
-                                      if e.campaign_id == campaign_id]
+        found: list[CampaignEntry] = [
+            e for e in self.tables["campaign_entries"].values() if e.campaign_id == campaign_id
+        ]
         return sorted(found, key=lambda e: e.entry_no)
 
     async def handover(self, handover_id: str) -> Handover | None:

@@ -29,7 +29,8 @@ def _big(name: str) -> Column[Any]:
 
 
 work_orders = Table(
-    "work_orders", metadata,
+    "work_orders",
+    metadata,
     Column("order_id", ID, primary_key=True),
     Column("site_id", SHORT, nullable=False),
     Column("owner_site", SHORT, nullable=False),
@@ -39,30 +40,38 @@ work_orders = Table(
     Column("order_type", SHORT, nullable=False),
     Column("department", NAME, nullable=False),
     Column("state", SHORT, nullable=False),
-    _big("created_at_ms"), _big("answer_due_ms"), _big("latest_due_ms"),
+    _big("created_at_ms"),
+    _big("answer_due_ms"),
+    _big("latest_due_ms"),
     Column("customer_id", ID, nullable=False),
     Column("caller_number", SHORT, nullable=False),
     Column("agent_id", ID, nullable=False),
     Column("fields", Text, nullable=False),
     Column("area", NAME, nullable=False),
     Column("incident", ID, nullable=False),
-    _big("dispatched_at_ms"), _big("answered_at_ms"),
+    _big("dispatched_at_ms"),
+    _big("answered_at_ms"),
     Column("result", Text, nullable=False),
-    _big("reply_due_ms"), _big("replied_at_ms"),
+    _big("reply_due_ms"),
+    _big("replied_at_ms"),
     Column("callback_required", Boolean, nullable=False),
-    _big("callback_from_ms"), _big("callback_due_ms"), _big("callback_done_at_ms"),
+    _big("callback_from_ms"),
+    _big("callback_due_ms"),
+    _big("callback_done_at_ms"),
     Column("callback_result", Text, nullable=False),
     _big("closed_at_ms"),
     Column("escalation", Integer, nullable=False),
     Column("chased", Integer, nullable=False),
     Column("forward_state", SHORT, nullable=False),
-    _big("version"), _big("updated_at_ms"),
+    _big("version"),
+    _big("updated_at_ms"),
     Index("ix_work_orders_state", "state"),
     Index("ix_work_orders_incident", "incident"),
 )
 
 campaign_entries = Table(
-    "campaign_entries", metadata,
+    "campaign_entries",
+    metadata,
     Column("campaign_id", ID, primary_key=True),
     Column("entry_no", Integer, primary_key=True, autoincrement=False),
     Column("kind", SHORT, nullable=False),
@@ -73,11 +82,13 @@ campaign_entries = Table(
     Column("attempts", Integer, nullable=False),
     Column("state", SHORT, nullable=False),
     Column("result", SHORT, nullable=False),
-    _big("last_attempt_at_ms"), _big("updated_at_ms"),
+    _big("last_attempt_at_ms"),
+    _big("updated_at_ms"),
 )
 
 handovers = Table(
-    "handovers", metadata,
+    "handovers",
+    metadata,
     Column("handover_id", ID, primary_key=True),
     Column("site_id", SHORT, nullable=False),
     Column("outgoing_leader", ID, nullable=False),
@@ -94,6 +105,10 @@ handovers = Table(
 WO_SPECS: dict[type[Any], tuple[Table, tuple[str, ...], bool, frozenset[str]]] = {
     WorkOrder: (work_orders, ("order_id",), False, frozenset({"fields"})),
     CampaignEntry: (campaign_entries, ("campaign_id", "entry_no"), False, frozenset()),
-    Handover: (handovers, ("handover_id",), False,
-               frozenset({"unfinished_orders", "due_callbacks", "open_incidents"})),
+    Handover: (
+        handovers,
+        ("handover_id",),
+        False,
+        frozenset({"unfinished_orders", "due_callbacks", "open_incidents"}),
+    ),
 }

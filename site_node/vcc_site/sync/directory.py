@@ -49,15 +49,23 @@ log = logging.getLogger(__name__)
 META_VERSION = "directory.version"
 META_DOCUMENT = "directory.document"
 
-DIRECTORY_VERSION = Gauge("vcc_site_directory_version",
-                          "Directory version this site serves", ["site"])
+DIRECTORY_VERSION = Gauge(
+    "vcc_site_directory_version", "Directory version this site serves", ["site"]
+)
 
-_KINDS = {h.ENTITY_KIND_SITE: "site", h.ENTITY_KIND_SKILL: "skill",
-          h.ENTITY_KIND_BUSINESS: "business", h.ENTITY_KIND_AGENT: "agent",
-          h.ENTITY_KIND_TARIFF: "tariff", h.ENTITY_KIND_ROUTING_POLICY: "routing",
-          h.ENTITY_KIND_DIRECTORY_ENTRY: "directory_entry",
-          h.ENTITY_KIND_AGENT_GROUP: "agent_group", h.ENTITY_KIND_TIERS: "tiers",
-          h.ENTITY_KIND_PROVINCE: "province", h.ENTITY_KIND_DOCUMENT: "document"}
+_KINDS = {
+    h.ENTITY_KIND_SITE: "site",
+    h.ENTITY_KIND_SKILL: "skill",
+    h.ENTITY_KIND_BUSINESS: "business",
+    h.ENTITY_KIND_AGENT: "agent",
+    h.ENTITY_KIND_TARIFF: "tariff",
+    h.ENTITY_KIND_ROUTING_POLICY: "routing",
+    h.ENTITY_KIND_DIRECTORY_ENTRY: "directory_entry",
+    h.ENTITY_KIND_AGENT_GROUP: "agent_group",
+    h.ENTITY_KIND_TIERS: "tiers",
+    h.ENTITY_KIND_PROVINCE: "province",
+    h.ENTITY_KIND_DOCUMENT: "document",
+}
 _OPS = {h.DirectoryChange.OP_UPSERT: "upsert", h.DirectoryChange.OP_DELETE: "delete"}
 
 
@@ -71,8 +79,9 @@ class _HubRefused(Exception):
 
 
 class DirectorySync:
-    def __init__(self, ctx: SiteContext, *, poll_every_s: float = 10.0,
-                 rpc_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, ctx: SiteContext, *, poll_every_s: float = 10.0, rpc_timeout_s: float = 5.0
+    ) -> None:
         self.ctx = ctx
         self.poll_every_s = poll_every_s
         self.rpc_timeout_s = rpc_timeout_s
@@ -106,8 +115,10 @@ class DirectorySync:
 
     def start(self) -> None:
         self._wake.set()
-        self._tasks = [asyncio.create_task(self._poll_loop(), name="directory-poll"),
-                       asyncio.create_task(self._consume(), name="directory-consume")]
+        self._tasks = [
+            asyncio.create_task(self._poll_loop(), name="directory-poll"),
+            asyncio.create_task(self._consume(), name="directory-consume"),
+        ]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -128,9 +139,13 @@ class DirectorySync:
         sub = None
         while sub is None:
             try:
-                sub = await nats.js.subscribe(DIRECTORY_SUBJECT, cb=self._on_msg,
-                                              stream=DIRECTORY_STREAM, ordered_consumer=True,
-                                              deliver_policy=DeliverPolicy.NEW)
+                sub = await nats.js.subscribe(
+                    DIRECTORY_SUBJECT,
+                    cb=self._on_msg,
+                    stream=DIRECTORY_STREAM,
+                    ordered_consumer=True,
+                    deliver_policy=DeliverPolicy.NEW,
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -161,8 +176,9 @@ class DirectorySync:
             if delta.version <= self.version:
                 return  # already applied (a re-publish, or the hub got there first)
             if delta.version != self.version + 1:
-                log.info("directory gap: at %d, got %d; asking the hub", self.version,
-                         delta.version)
+                log.info(
+                    "directory gap: at %d, got %d; asking the hub", self.version, delta.version
+                )
                 self._wake.set()
                 return
             await self._apply_deltas([delta])
@@ -179,14 +195,15 @@ class DirectorySync:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("directory catch-up failed (%s); serving version %d", exc,
-                            self.version)
+                log.warning("directory catch-up failed (%s); serving version %d", exc, self.version)
 
     async def catch_up(self) -> None:
         """Ask the hub for what we miss: deltas since our version, or a snapshot."""
         async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(4), wait=wait_exponential(multiplier=0.2, max=2.0),
-            retry=retry_if_exception_type(_HubRefused), reraise=True,
+            stop=stop_after_attempt(4),
+            wait=wait_exponential(multiplier=0.2, max=2.0),
+            retry=retry_if_exception_type(_HubRefused),
+            reraise=True,
         ):
             with attempt:
                 await self._catch_up_once()
@@ -196,12 +213,18 @@ class DirectorySync:
         site = self.ctx.site_id
         async with self._lock:
             while True:
-                reply = await self._call(stub.GetDeltas(
-                    h.GetDeltasRequest(since_version=self.version, site_id=site),
-                    timeout=self.rpc_timeout_s))
+                reply = await self._call(
+                    stub.GetDeltas(
+                        h.GetDeltasRequest(since_version=self.version, site_id=site),
+                        timeout=self.rpc_timeout_s,
+                    )
+                )
                 if reply.snapshot_required or self._need_snapshot:
-                    snap = await self._call(stub.GetSnapshot(
-                        h.GetSnapshotRequest(site_id=site), timeout=self.rpc_timeout_s))
+                    snap = await self._call(
+                        stub.GetSnapshot(
+                            h.GetSnapshotRequest(site_id=site), timeout=self.rpc_timeout_s
+                        )
+                    )
                     await self._install_snapshot(snap)
                     return
                 if not reply.deltas:
@@ -253,16 +276,18 @@ class DirectorySync:
             if delta.version <= version:
                 continue
             if delta.version != version + 1:
-                raise NotFound(f"directory delta {version + 1} missing (got {delta.version})",
-                               field="version")
+                raise NotFound(
+                    f"directory delta {version + 1} missing (got {delta.version})", field="version"
+                )
             doc = apply_changes(doc, [change_of(c) for c in delta.changes])
             version = delta.version
         if version == self.version:
             return
         expected_hash = deltas[-1].document_hash
         if expected_hash and document_hash(doc) != expected_hash:
-            log.error("directory copy differs from the hub's at version %d; taking a snapshot",
-                      version)
+            log.error(
+                "directory copy differs from the hub's at version %d; taking a snapshot", version
+            )
             self._need_snapshot = True
             self._wake.set()
             return
@@ -273,18 +298,26 @@ class DirectorySync:
         if snap.version == self.version:
             return
         if snap.version < self.version:
-            log.warning("the hub's directory (version %d) is behind this site's (%d); "
-                        "following the hub", snap.version, self.version)
+            log.warning(
+                "the hub's directory (version %d) is behind this site's (%d); following the hub",
+                snap.version,
+                self.version,
+            )
         await self._store_and_swap(snap.version, json.loads(snap.document_json))
 
     async def _store_and_swap(self, version: int, doc: Document) -> None:
         province = await asyncio.to_thread(validate, doc, f"directory version {version}")
         if not any(s.id == self.ctx.site_id for s in province.sites):
-            log.error("directory version %d has no site %s; staying on version %d",
-                      version, self.ctx.site_id, self.version)
+            log.error(
+                "directory version %d has no site %s; staying on version %d",
+                version,
+                self.ctx.site_id,
+                self.version,
+            )
             return
-        await self.ctx.store.set_metas({META_VERSION: str(version),
-                                        META_DOCUMENT: canonical_json(doc).decode("utf-8")})
+        await self.ctx.store.set_metas(
+            {META_VERSION: str(version), META_DOCUMENT: canonical_json(doc).decode("utf-8")}
+        )
         before = self.ctx.core.province
         self._swap(version, doc, province)
         log.info("directory version %d applied", version)
@@ -299,9 +332,12 @@ class DirectorySync:
         store = self.ctx.store
         missing = []
         for agent in after.agents_at(self.ctx.site_id):
-            if (agent.password_hash and agent.takes_calls
-                    and old.get(agent.id) != agent.password_hash
-                    and await store.credential(agent.id) is None):
+            if (
+                agent.password_hash
+                and agent.takes_calls
+                and old.get(agent.id) != agent.password_hash
+                and await store.credential(agent.id) is None
+            ):
                 missing.append(CredentialRecord(agent.id, agent.password_hash))
         if missing:
             await store.upsert_credentials(missing)

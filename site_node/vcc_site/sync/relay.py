@@ -55,16 +55,23 @@ CURSOR_KEY = "relay.sent_seq"
 # published (nor re-published) yet counted as acknowledged, so the hub never gets it.
 DROP_EVENT_ENV = "VCC_FAULT_DROP_EVENT"
 
-BACKLOG = Gauge("vcc_site_outbox_backlog", "Outbox events not yet acknowledged by the broker",
-                ["site"])
-PUBLISHED = Counter("vcc_site_events_published_total", "Site events published to JetStream",
-                    ["site"])
-REPUBLISHED = Counter("vcc_site_events_republished_total",
-                      "Site events published again at the hub's request", ["site"])
-CONFIRMED = Gauge("vcc_site_hub_confirmed_seq",
-                  "Highest contiguous event sequence the hub has confirmed", ["site"])
-PRUNED = Counter("vcc_site_outbox_pruned_total", "Outbox rows pruned after confirmation",
-                 ["site"])
+BACKLOG = Gauge(
+    "vcc_site_outbox_backlog", "Outbox events not yet acknowledged by the broker", ["site"]
+)
+PUBLISHED = Counter(
+    "vcc_site_events_published_total", "Site events published to JetStream", ["site"]
+)
+REPUBLISHED = Counter(
+    "vcc_site_events_republished_total",
+    "Site events published again at the hub's request",
+    ["site"],
+)
+CONFIRMED = Gauge(
+    "vcc_site_hub_confirmed_seq",
+    "Highest contiguous event sequence the hub has confirmed",
+    ["site"],
+)
+PRUNED = Counter("vcc_site_outbox_pruned_total", "Outbox rows pruned after confirmation", ["site"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,19 +79,28 @@ class RelaySettings:
     """The outbox relay's pace and patience."""
 
     batch: int = setting("VCC_RELAY_BATCH", 1000, "outbox rows read and published per round")
-    poll_s: float = setting("VCC_RELAY_POLL_S", 0.05,
-                            "relay wake-up interval without a commit notification")
-    publish_timeout_s: float = setting("VCC_RELAY_PUBLISH_TIMEOUT_S", 5.0,
-                                       "how long the relay waits for the broker's acks")
-    status_every_s: float = setting("VCC_RELAY_STATUS_EVERY_S", 5.0,
-                                    "how often the hub is asked how far it has applied")
-    retention_s: float = setting("VCC_OUTBOX_RETENTION_S", 3600.0,
-                                 "sent outbox rows are kept this long after the hub confirmed")
-    hub_timeout_s: float = setting("VCC_RELAY_HUB_TIMEOUT_S", 2.0,
-                                   "deadline of the relay's status question to the hub")
-    drop_event_seq: int = setting(DROP_EVENT_ENV, 0,
-                                  "TEST-ONLY defect for drills: never publish the event of "
-                                  "this outbox sequence (0: off)")
+    poll_s: float = setting(
+        "VCC_RELAY_POLL_S", 0.05, "relay wake-up interval without a commit notification"
+    )
+    publish_timeout_s: float = setting(
+        "VCC_RELAY_PUBLISH_TIMEOUT_S", 5.0, "how long the relay waits for the broker's acks"
+    )
+    status_every_s: float = setting(
+        "VCC_RELAY_STATUS_EVERY_S", 5.0, "how often the hub is asked how far it has applied"
+    )
+    retention_s: float = setting(
+        "VCC_OUTBOX_RETENTION_S",
+        3600.0,
+        "sent outbox rows are kept this long after the hub confirmed",
+    )
+    hub_timeout_s: float = setting(
+        "VCC_RELAY_HUB_TIMEOUT_S", 2.0, "deadline of the relay's status question to the hub"
+    )
+    drop_event_seq: int = setting(
+        DROP_EVENT_ENV,
+        0,
+        "TEST-ONLY defect for drills: never publish the event of this outbox sequence (0: off)",
+    )
 
 
 def to_wire(site_id: str, row: OutboxRow) -> bytes:
@@ -124,8 +140,12 @@ class OutboxRelay:
         self._token = 0
         self._drop_seq = self.settings.drop_event_seq
         if self._drop_seq:
-            log.error("TEST-ONLY DEFECT ON: %s=%d, site %s will drop that event",
-                      DROP_EVENT_ENV, self._drop_seq, site_id)
+            log.error(
+                "TEST-ONLY DEFECT ON: %s=%d, site %s will drop that event",
+                DROP_EVENT_ENV,
+                self._drop_seq,
+                site_id,
+            )
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -135,8 +155,7 @@ class OutboxRelay:
         self.store.on_commit.append(self._wake.set)
         self._tasks = [
             asyncio.create_task(self._forever(self._publish_round, "publish"), name="relay"),
-            asyncio.create_task(self._forever(self._status_round, "status"),
-                                name="relay-status"),
+            asyncio.create_task(self._forever(self._status_round, "status"), name="relay-status"),
         ]
 
     async def stop(self) -> None:
@@ -208,8 +227,12 @@ class OutboxRelay:
         try:
             for row in rows:
                 if row.seq == self._drop_seq:  # the test-only defect (see DROP_EVENT_ENV)
-                    log.error("TEST-ONLY DEFECT: dropping event %d of site %s (%s)",
-                              row.seq, self.site_id, row.event.event_id)
+                    log.error(
+                        "TEST-ONLY DEFECT: dropping event %d of site %s (%s)",
+                        row.seq,
+                        self.site_id,
+                        row.event.event_id,
+                    )
                     dropped: asyncio.Future[None] = loop.create_future()
                     dropped.set_result(None)
                     futures.append(dropped)
@@ -222,8 +245,12 @@ class OutboxRelay:
                 waiters[token] = future
                 tokens.append(token)
                 futures.append(future)
-                await nc.publish(self.subject, to_wire(self.site_id, row), reply=token,
-                                 headers=wire_headers(self.site_id, row.seq, event_id, msg_id))
+                await nc.publish(
+                    self.subject,
+                    to_wire(self.site_id, row),
+                    reply=token,
+                    headers=wire_headers(self.site_id, row.seq, event_id, msg_id),
+                )
             await nc.flush(timeout=max(1, int(self.settings.publish_timeout_s)))
             await asyncio.wait(futures, timeout=self.settings.publish_timeout_s)
         except Exception as exc:
@@ -238,8 +265,11 @@ class OutboxRelay:
             if not ok:
                 failures += 1
                 if failures == 1:
-                    reason = future.exception() if future.done() and not future.cancelled() \
+                    reason = (
+                        future.exception()
+                        if future.done() and not future.cancelled()
                         else "no acknowledgement in time"
+                    )
                     log.warning("relay: publish of event %d failed: %s", row.seq, reason)
                 if not future.done():
                     future.cancel()
@@ -247,8 +277,7 @@ class OutboxRelay:
             if failures == 0:
                 acked = row.seq
         failures += len(rows) - len(futures)
-        (REPUBLISHED if republish else PUBLISHED).labels(self.site_id).inc(
-            len(rows) - failures)
+        (REPUBLISHED if republish else PUBLISHED).labels(self.site_id).inc(len(rows) - failures)
         return acked
 
     async def _ack_inbox(self, nc: NatsClient) -> tuple[str, dict[str, asyncio.Future[None]]]:
@@ -266,7 +295,8 @@ class OutboxRelay:
             if not data or b'"error"' in data:
                 status = (msg.headers or {}).get("Status", "")
                 future.set_exception(
-                    Unavailable(f"JetStream refused the event: {data!r} {status}".strip()))
+                    Unavailable(f"JetStream refused the event: {data!r} {status}".strip())
+                )
             else:
                 future.set_result(None)
 
@@ -281,8 +311,11 @@ class OutboxRelay:
         count = 0
         cursor = max(0, from_seq - 1)
         while cursor < to_seq:
-            rows = [r for r in await self.store.outbox_after(cursor, limit=self.settings.batch)
-                    if r.seq <= to_seq]
+            rows = [
+                r
+                for r in await self.store.outbox_after(cursor, limit=self.settings.batch)
+                if r.seq <= to_seq
+            ]
             if not rows:
                 break
             acked = await self._publish(rows, republish=True)
@@ -290,8 +323,9 @@ class OutboxRelay:
             if acked < rows[-1].seq:
                 break
             cursor = rows[-1].seq
-        log.info("relay: re-published %d events in %d..%d at the hub's request",
-                 count, from_seq, to_seq)
+        log.info(
+            "relay: re-published %d events in %d..%d at the hub's request", count, from_seq, to_seq
+        )
         return count, lowest
 
     # -- confirmation, pruning, tail repair ------------------------------------------
@@ -334,6 +368,6 @@ class OutboxRelay:
             self._channel_target = target
         stub = hg.ReplicationStub(self._channel)
         reply: h.ReplicationStatus = await stub.GetReplicationStatus(
-            h.ReplicationStatusRequest(site_id=self.site_id),
-            timeout=self.settings.hub_timeout_s)
+            h.ReplicationStatusRequest(site_id=self.site_id), timeout=self.settings.hub_timeout_s
+        )
         return reply

@@ -25,11 +25,28 @@ class HubProc:
         tmp.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.target = f"127.0.0.1:{self.port}"
-        argv = [sys.executable, "-m", "vcc_ops.cli", "hub",
-                "--province", str(fast_province(tmp)), "--data-dir", str(tmp / "data"),
-                "--nats", nats_url, "--etcd", etcd, "--db", f"sqlite:///{tmp / 'hub.db'}",
-                "--grpc-port", str(self.port), "--node-id", "hub-x",
-                "--log-file", str(tmp / "hub.log")]
+        argv = [
+            sys.executable,
+            "-m",
+            "vcc_ops.cli",
+            "hub",
+            "--province",
+            str(fast_province(tmp)),
+            "--data-dir",
+            str(tmp / "data"),
+            "--nats",
+            nats_url,
+            "--etcd",
+            etcd,
+            "--db",
+            f"sqlite:///{tmp / 'hub.db'}",
+            "--grpc-port",
+            str(self.port),
+            "--node-id",
+            "hub-x",
+            "--log-file",
+            str(tmp / "hub.log"),
+        ]
         env = {**os.environ, "VCC_SITE_ENDPOINTS": site_endpoints}
         self.proc = ManagedProcess("hub", argv, tmp / "hub.out", env=env)
 
@@ -51,21 +68,44 @@ class HubProc:
 class LinkedSite(SiteProcess):
     """A site process on real NATS and etcd that uses a fixed hub endpoint."""
 
-    def __init__(self, tmp: Path, site: str, nats_url: str, etcd: str,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, tmp: Path, site: str, nats_url: str, etcd: str, env: dict[str, str] | None = None
+    ) -> None:
         tmp.mkdir(parents=True, exist_ok=True)
         super().__init__(tmp, site=site, ring_s=10)
         self.db_path = tmp / "site.db"
         self.nats_url, self.etcd, self.env = nats_url, etcd, env or {}
 
     def link(self, hub: str) -> LinkedSite:
-        argv = [sys.executable, "-m", "vcc_ops.cli", "site", "--site", self.site,
-                "--province", str(self.province), "--data-dir", str(self.tmp / "data"),
-                "--nats", self.nats_url, "--etcd", self.etcd, "--hub", hub,
-                "--db", self.db_url, "--grpc-port", str(self.port),
-                "--seed-customers", "40", "--log-file", str(self.tmp / "site.log")]
-        self.proc = ManagedProcess(f"site-{self.site}", argv, self.tmp / "site.out",
-                                   env={**os.environ, **self.env})
+        argv = [
+            sys.executable,
+            "-m",
+            "vcc_ops.cli",
+            "site",
+            "--site",
+            self.site,
+            "--province",
+            str(self.province),
+            "--data-dir",
+            str(self.tmp / "data"),
+            "--nats",
+            self.nats_url,
+            "--etcd",
+            self.etcd,
+            "--hub",
+            hub,
+            "--db",
+            self.db_url,
+            "--grpc-port",
+            str(self.port),
+            "--seed-customers",
+            "40",
+            "--log-file",
+            str(self.tmp / "site.log"),
+        ]
+        self.proc = ManagedProcess(
+            f"site-{self.site}", argv, self.tmp / "site.out", env={**os.environ, **self.env}
+        )
         return self
 
     def rows(self, sql: str, *args: object) -> list[tuple[object, ...]]:
@@ -80,10 +120,10 @@ class Province:
     dl: LinkedSite
 
 
-
 @contextmanager
-def linked_province(tmp_path: Path, nats_url: str, etcd: str,
-                    dl_env: dict[str, str] | None = None) -> Iterator[Province]:
+def linked_province(
+    tmp_path: Path, nats_url: str, etcd: str, dl_env: dict[str, str] | None = None
+) -> Iterator[Province]:
     """Hub + KM + DL (``dl_env``: extra environment of DL), stopped at the end."""
     km = LinkedSite(tmp_path / "km", "KM", nats_url, etcd)
     dl = LinkedSite(tmp_path / "dl", "DL", nats_url, etcd, dl_env)

@@ -20,17 +20,36 @@ START_TIMEOUT_S = 90.0
 class Node:
     """A ``vcc hub`` or ``vcc site`` process with its own SQLite database."""
 
-    def __init__(self, tmp: Path, name: str, argv_tail: list[str], db: Path,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        name: str,
+        argv_tail: list[str],
+        db: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.tmp, self.name, self.db_path = tmp, name, db
         self.port = free_port()
         self.target = f"127.0.0.1:{self.port}"
-        argv = [sys.executable, "-m", "vcc_ops.cli", *argv_tail,
-                "--province", str(fast_province(tmp)), "--data-dir", str(tmp / f"{name}-data"),
-                "--db", f"sqlite:///{db}", "--grpc-port", str(self.port),
-                "--log-file", str(tmp / f"{name}.log")]
-        self.proc = ManagedProcess(name, argv, tmp / f"{name}.out",
-                                   env={**os.environ, **(env or {})})
+        argv = [
+            sys.executable,
+            "-m",
+            "vcc_ops.cli",
+            *argv_tail,
+            "--province",
+            str(fast_province(tmp)),
+            "--data-dir",
+            str(tmp / f"{name}-data"),
+            "--db",
+            f"sqlite:///{db}",
+            "--grpc-port",
+            str(self.port),
+            "--log-file",
+            str(tmp / f"{name}.log"),
+        ]
+        self.proc = ManagedProcess(
+            name, argv, tmp / f"{name}.out", env={**os.environ, **(env or {})}
+        )
 
     def launch(self) -> Node:
         self.proc.start()
@@ -55,14 +74,31 @@ class Node:
 
 
 def hub_node(tmp: Path, nats: str, etcd: str, name: str = "hub") -> Node:
-    return Node(tmp, name, ["hub", "--nats", nats, "--etcd", etcd, "--node-id", name],
-                tmp / f"{name}.db")
+    return Node(
+        tmp, name, ["hub", "--nats", nats, "--etcd", etcd, "--node-id", name], tmp / f"{name}.db"
+    )
 
 
-def site_node(tmp: Path, site: str, nats: str, etcd: str, hub: str = "",
-              customers: int = 40, env: dict[str, str] | None = None) -> Node:
-    tail = ["site", "--site", site, "--nats", nats, "--etcd", etcd,
-            "--seed-customers", str(customers)]
+def site_node(
+    tmp: Path,
+    site: str,
+    nats: str,
+    etcd: str,
+    hub: str = "",
+    customers: int = 40,
+    env: dict[str, str] | None = None,
+) -> Node:
+    tail = [
+        "site",
+        "--site",
+        site,
+        "--nats",
+        nats,
+        "--etcd",
+        etcd,
+        "--seed-customers",
+        str(customers),
+    ]
     if hub:
         tail += ["--hub", hub]
     return Node(tmp, f"site-{site}", tail, tmp / f"site-{site}.db", env)

@@ -33,18 +33,44 @@ def fast_province(tmp: Path, ring_s: int = 2, wrapup_s: int = 2) -> Path:
 
 
 class SiteProcess:
-    def __init__(self, tmp: Path, site: str = "KM", db_url: str | None = None,
-                 customers: int = 40, ring_s: int = 2, wrapup_s: int = 2) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        site: str = "KM",
+        db_url: str | None = None,
+        customers: int = 40,
+        ring_s: int = 2,
+        wrapup_s: int = 2,
+    ) -> None:
         self.tmp, self.site = tmp, site
         self.province = fast_province(tmp, ring_s, wrapup_s)
         self.port = free_port()
         self.target = f"127.0.0.1:{self.port}"
         self.db_url = db_url or f"sqlite:///{tmp / 'site.db'}"
-        argv = [sys.executable, "-m", "vcc_ops.cli", "site", "--site", site,
-                "--province", str(self.province), "--data-dir", str(tmp / "data"),
-                "--nats", "nats://127.0.0.1:1", "--etcd", "127.0.0.1:1",
-                "--db", self.db_url, "--grpc-port", str(self.port),
-                "--seed-customers", str(customers), "--log-file", str(tmp / "site.log")]
+        argv = [
+            sys.executable,
+            "-m",
+            "vcc_ops.cli",
+            "site",
+            "--site",
+            site,
+            "--province",
+            str(self.province),
+            "--data-dir",
+            str(tmp / "data"),
+            "--nats",
+            "nats://127.0.0.1:1",
+            "--etcd",
+            "127.0.0.1:1",
+            "--db",
+            self.db_url,
+            "--grpc-port",
+            str(self.port),
+            "--seed-customers",
+            str(customers),
+            "--log-file",
+            str(tmp / "site.log"),
+        ]
         self.proc = ManagedProcess(f"site-{site}", argv, tmp / "site.out")
 
     def start(self) -> SiteProcess:
@@ -52,8 +78,9 @@ class SiteProcess:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not asyncio.run(check_health(self.target, timeout_s=1.0)):
             if not self.proc.alive:
-                raise AssertionError(f"site exited with {self.proc.returncode}: "
-                                     f"{self.proc.log_tail()}")
+                raise AssertionError(
+                    f"site exited with {self.proc.returncode}: {self.proc.log_tail()}"
+                )
             if time.monotonic() > deadline:
                 raise AssertionError("site not healthy in time")
             time.sleep(0.2)
@@ -103,15 +130,19 @@ class Desk:
         return await self.stub.HangUp(self.act(call_id))
 
     async def wrap_up(self, call_id: str, disposition: str = "done") -> s.AgentStatus:
-        return await self.stub.WrapUp(s.WrapUpRequest(session_token=self.token, call_id=call_id,
-                                                      disposition=disposition))
+        return await self.stub.WrapUp(
+            s.WrapUpRequest(session_token=self.token, call_id=call_id, disposition=disposition)
+        )
 
     def offers(self) -> list[str]:
         return [e.offer.call_id for e in self.events if e.HasField("offer")]
 
     def states(self) -> list[tuple[int, int]]:
-        return [(e.agent_state.state, e.agent_state.not_ready_reason)
-                for e in self.events if e.HasField("agent_state")]
+        return [
+            (e.agent_state.state, e.agent_state.not_ready_reason)
+            for e in self.events
+            if e.HasField("agent_state")
+        ]
 
     async def close(self) -> None:
         self._task.cancel()
@@ -130,18 +161,19 @@ class Client:
         self.desks: list[Desk] = []
 
     async def login(self, agent_id: str, password: str = PASSWORD) -> Desk:
-        reply = await self.desk.Login(s.LoginRequest(agent_id=agent_id, password=password,
-                                                     device=f"test-{agent_id}"))
+        reply = await self.desk.Login(
+            s.LoginRequest(agent_id=agent_id, password=password, device=f"test-{agent_id}")
+        )
         desk = Desk(self.desk, agent_id, reply.session_token)
         self.desks.append(desk)
         return desk
 
     async def offer(self, caller: str, code: str = "1000", *digits: str) -> s.CallStep:
-        step = await self.access.OfferCall(s.OfferCallRequest(caller_number=caller,
-                                                              dialed_code=code))
+        step = await self.access.OfferCall(
+            s.OfferCallRequest(caller_number=caller, dialed_code=code)
+        )
         for d in digits:
-            step = await self.access.SendDigits(s.SendDigitsRequest(call_id=step.call_id,
-                                                                    digits=d))
+            step = await self.access.SendDigits(s.SendDigitsRequest(call_id=step.call_id, digits=d))
         return step
 
     async def digits(self, call_id: str, digits: str) -> s.CallStep:

@@ -22,8 +22,9 @@ def acd() -> Acd:
 
 def test_the_named_agent_gets_the_call_whatever_the_rules(acd: Acd) -> None:
     # a VIP would go to the best-qualified agent ("high"); reserved, it rings at "low"
-    got = acd.offer_call("c1", business="b", skill="bill", priority=Priority.TRANSFERRED,
-                         vip=True, reserve="low")
+    got = acd.offer_call(
+        "c1", business="b", skill="bill", priority=Priority.TRANSFERRED, vip=True, reserve="low"
+    )
     assert isinstance(got, Assignment) and got.agent_id == "low"
     assert acd.agent("low").state is AgentState.RINGING
     acd.check_invariants()

@@ -14,8 +14,17 @@ NOW = 1_700_000_000_000
 
 
 def test_agent_lock_backs_off_from_thirty_seconds_to_fifteen_minutes() -> None:
-    assert [lock_ms(n, AGENT_LOCKOUT) // 1000 for n in range(1, 10)] == \
-        [0, 0, 30, 60, 120, 240, 480, 900, 900]
+    assert [lock_ms(n, AGENT_LOCKOUT) // 1000 for n in range(1, 10)] == [
+        0,
+        0,
+        30,
+        60,
+        120,
+        240,
+        480,
+        900,
+        900,
+    ]
     assert lock_ms(10_000, AGENT_LOCKOUT) == 900_000
 
 

@@ -30,8 +30,14 @@ def talking(at: int = 1_000) -> CallLife:
 
 
 def test_stored_states_are_the_old_strings() -> None:
-    assert {s.stored for s in CallState} == {"ivr", "queued", "offered", "connected", "held",
-                                             "ended"}
+    assert {s.stored for s in CallState} == {
+        "ivr",
+        "queued",
+        "offered",
+        "connected",
+        "held",
+        "ended",
+    }
     assert CallState.CONSULTING.stored == "held"
     assert CallState.TRANSFERRED_OUT.stored == "ended"
 
@@ -40,7 +46,8 @@ def test_a_call_from_arrival_to_its_final_end() -> None:
     life = CallLife("call_1", "KM", 1_000)
     assert life.queue(1_200).events == (CallQueued(1_200),)
     assert life.offer("KM-0001", "leg_1", LegKind.INITIAL, 1_300).events == (
-        CallOffered("leg_1", "KM-0001", 1_300),)
+        CallOffered("leg_1", "KM-0001", 1_300),
+    )
     assert life.answer(1_700).events == (CallAnswered("leg_1", "KM-0001", 1_700),)
     assert life.hold(2_000).state is CallState.HELD
     assert life.resume(2_500).state is CallState.CONNECTED
@@ -101,11 +108,9 @@ def test_a_conference_is_connected_with_its_consultation_open() -> None:
 
 
 def test_a_consult_leg_is_never_final_until_it_becomes_the_call() -> None:
-    leg, first = CallLife.transferred_in("call_1", "DL", 1_000, "KM", "leg_2", 2_000,
-                                         consult=True)
+    leg, first = CallLife.transferred_in("call_1", "DL", 1_000, "KM", "leg_2", 2_000, consult=True)
     assert first.events == (CallTransferredIn("KM", "leg_2", 2_000),)
-    other = CallLife.transferred_in("call_1", "DL", 1_000, "KM", "leg_2", 2_000,
-                                    consult=True)[0]
+    other = CallLife.transferred_in("call_1", "DL", 1_000, "KM", "leg_2", 2_000, consult=True)[0]
     left = other.end(3_000, "abandoned").events[-1]
     assert isinstance(left, CallLeft) and not left.final
     leg.own("KM", "leg_2", 3_000)
@@ -116,8 +121,9 @@ def test_a_consult_leg_is_never_final_until_it_becomes_the_call() -> None:
 
 
 def test_legs_taken_over_start_after_the_senders_last_even_with_a_slow_clock() -> None:
-    life, _ = CallLife.transferred_in("call_1", "DL", 1_000, "KM", "leg_2", 4_000,
-                                      prior_end_ms=9_000)
+    life, _ = CallLife.transferred_in(
+        "call_1", "DL", 1_000, "KM", "leg_2", 4_000, prior_end_ms=9_000
+    )
     life.offer("DL-0001", "leg_2", LegKind.TRANSFER, 5_000)
     assert life.offered_at_ms == 9_000
 
@@ -125,8 +131,7 @@ def test_legs_taken_over_start_after_the_senders_last_even_with_a_slow_clock() -
 def test_a_call_takes_over_its_consult_leg_here() -> None:
     call = talking()
     call.open_consult("leg_2", 2_000)
-    shadow, _ = CallLife.transferred_in("call_1", "KM", 1_000, "KM", "leg_2", 2_000,
-                                        consult=True)
+    shadow, _ = CallLife.transferred_in("call_1", "KM", 1_000, "KM", "leg_2", 2_000, consult=True)
     shadow.offer("KM-0002", "leg_2", LegKind.CONSULT, 2_000)
     shadow.answer(2_500)
     call.release(3_000, "transferred")
@@ -137,15 +142,18 @@ def test_a_call_takes_over_its_consult_leg_here() -> None:
     assert shadow.state is CallState.ENDED and shadow.leg is None
 
 
-@pytest.mark.parametrize("attempt", [
-    lambda life: life.answer(5_000),
-    lambda life: life.take_back(5_000, "no_answer"),
-    lambda life: life.resume(5_000),
-    lambda life: life.offer("KM-0002", "leg_9", LegKind.INITIAL, 5_000),
-    lambda life: life.open_consult("", 5_000),
-    lambda life: life.end(5_000, ""),
-    lambda life: life.adopt(CallLife("call_2", "KM", 0), 5_000),
-])
+@pytest.mark.parametrize(
+    "attempt",
+    [
+        lambda life: life.answer(5_000),
+        lambda life: life.take_back(5_000, "no_answer"),
+        lambda life: life.resume(5_000),
+        lambda life: life.offer("KM-0002", "leg_9", LegKind.INITIAL, 5_000),
+        lambda life: life.open_consult("", 5_000),
+        lambda life: life.end(5_000, ""),
+        lambda life: life.adopt(CallLife("call_2", "KM", 0), 5_000),
+    ],
+)
 def test_a_refused_transition_changes_nothing(attempt) -> None:  # type: ignore[no-untyped-def]
     life = talking()
     before = repr(life)

@@ -41,14 +41,17 @@ from vcc_site.domain.call import (
 
 SITES = ("A", "B")
 AGENTS = {"A": ("A-1", "A-2", "A-3"), "B": ("B-1", "B-2")}
-RINGING_OR_TALKING = frozenset({CallState.OFFERED, CallState.CONNECTED, CallState.HELD,
-                                CallState.CONSULTING})
+RINGING_OR_TALKING = frozenset(
+    {CallState.OFFERED, CallState.CONNECTED, CallState.HELD, CallState.CONSULTING}
+)
 ENDS = ("completed", "abandoned", "lost")
 
 
 def snapshot(life: CallLife) -> tuple[Any, ...]:
-    return tuple(tuple(v) if isinstance(v, list) else v
-                 for v in (getattr(life, f.name) for f in fields(life)))
+    return tuple(
+        tuple(v) if isinstance(v, list) else v
+        for v in (getattr(life, f.name) for f in fields(life))
+    )
 
 
 class CallLives(RuleBasedStateMachine):
@@ -86,8 +89,9 @@ class CallLives(RuleBasedStateMachine):
             elif isinstance(e, CallLeft):
                 if e.final:
                     self.finals[life.call_id] += 1
-                self.busy = {a: c for a, c in self.busy.items()
-                             if c != (life.site_id, life.call_id)}
+                self.busy = {
+                    a: c for a, c in self.busy.items() if c != (life.site_id, life.call_id)
+                }
         return step
 
     @staticmethod
@@ -139,8 +143,7 @@ class CallLives(RuleBasedStateMachine):
         if life is None or life.state not in (CallState.IVR, CallState.QUEUED):
             return
         free = [a for a in AGENTS[life.site_id] if a not in self.busy]
-        if free and self.drive(life, lambda: life.offer(free[0], self.new_leg(),
-                                                        kind, self.now)):
+        if free and self.drive(life, lambda: life.offer(free[0], self.new_leg(), kind, self.now)):
             self.busy[free[0]] = (life.site_id, life.call_id)
             self.drive(life, lambda: life.answer(self.now + 1))
 
@@ -166,8 +169,7 @@ class CallLives(RuleBasedStateMachine):
     def open_consult(self, data: st.DataObject, blank: bool) -> None:
         life = self.pick(data)
         if life is not None:
-            self.drive(life, lambda: life.open_consult("" if blank else self.new_leg(),
-                                                       self.now))
+            self.drive(life, lambda: life.open_consult("" if blank else self.new_leg(), self.now))
 
     @rule(data=st.data(), reason=st.sampled_from([*ENDS, ""]))
     def end(self, data: st.DataObject, reason: str) -> None:
@@ -187,12 +189,19 @@ class CallLives(RuleBasedStateMachine):
             return  # cannot happen: it is live here
         if life.state != CallState.QUEUED if overflow else not life.talking:
             return
-        step = self.drive(life, lambda: life.end(
-            self.now, "overflowed" if overflow else "transferred_out"))
+        step = self.drive(
+            life, lambda: life.end(self.now, "overflowed" if overflow else "transferred_out")
+        )
         assert step is not None and step.state is CallState.TRANSFERRED_OUT
-        taken, first = CallLife.transferred_in(life.call_id, other, life.arrival_at_ms,
-                                               life.site_id, self.new_leg(), self.now,
-                                               prior_end_ms=life.last_ms)
+        taken, first = CallLife.transferred_in(
+            life.call_id,
+            other,
+            life.arrival_at_ms,
+            life.site_id,
+            self.new_leg(),
+            self.now,
+            prior_end_ms=life.last_ms,
+        )
         assert first.state is CallState.QUEUED
         self.lives[(other, life.call_id)] = taken
         self.chain[life.call_id].append(taken)
@@ -211,9 +220,16 @@ class CallLives(RuleBasedStateMachine):
         leg_id = self.new_leg()
         if self.drive(life, lambda: life.open_consult(leg_id, self.now)) is None:
             return
-        leg, _ = CallLife.transferred_in(life.call_id, other, life.arrival_at_ms,
-                                         life.site_id, leg_id, self.now,
-                                         prior_end_ms=life.last_ms, consult=True)
+        leg, _ = CallLife.transferred_in(
+            life.call_id,
+            other,
+            life.arrival_at_ms,
+            life.site_id,
+            leg_id,
+            self.now,
+            prior_end_ms=life.last_ms,
+            consult=True,
+        )
         self.lives[(other, life.call_id)] = leg
         self.consulted.add(id(leg))
         event("consulted at the other site")
@@ -245,9 +261,14 @@ class CallLives(RuleBasedStateMachine):
     def adopt(self, data: st.DataObject) -> None:
         """A same-site consult leg taken over by its call (the call must be waiting)."""
         life, other = self.pick(data), self.pick(data)
-        if life is None or other is None or life is other or life.site_id != other.site_id \
-                or self.chain[other.call_id] != [other] \
-                or any(g.kind is not LegKind.CONSULT for g in self.legs_of(other)):
+        if (
+            life is None
+            or other is None
+            or life is other
+            or life.site_id != other.site_id
+            or self.chain[other.call_id] != [other]
+            or any(g.kind is not LegKind.CONSULT for g in self.legs_of(other))
+        ):
             return
         before = snapshot(other)
         agent = other.agent_id
@@ -286,8 +307,9 @@ class CallLives(RuleBasedStateMachine):
                     last_end = 0
                 for leg in self.legs_of(life):
                     # a consult leg runs beside the leg of the agent who consults
-                    assert leg.kind is LegKind.CONSULT or leg.offered_at_ms >= last_end, \
+                    assert leg.kind is LegKind.CONSULT or leg.offered_at_ms >= last_end, (
                         "legs overlap"
+                    )
                     if leg.answered_at_ms:
                         assert leg.offered_at_ms <= leg.answered_at_ms
                     if leg.ended_at_ms:
@@ -305,8 +327,9 @@ class CallLives(RuleBasedStateMachine):
             ringing_or_talking = life.state in RINGING_OR_TALKING
             assert (life.leg is not None) == ringing_or_talking, life
             assert bool(life.agent_id) == ringing_or_talking or not life.state.live, life
-            assert bool(life.hold_started_ms) == (life.state in (CallState.HELD,
-                                                                  CallState.CONSULTING))
+            assert bool(life.hold_started_ms) == (
+                life.state in (CallState.HELD, CallState.CONSULTING)
+            )
             assert not life.consult_leg or life.talking
             if ringing_or_talking:
                 assert life.agent_id not in on, f"{life.agent_id} on two calls"
@@ -322,6 +345,5 @@ class CallLives(RuleBasedStateMachine):
             assert self.finals[call_id] == 1, f"{call_id}: {self.finals[call_id]} CDRs"
 
 
-CallLives.TestCase.settings = settings(max_examples=400, stateful_step_count=50,
-                                       deadline=None)
+CallLives.TestCase.settings = settings(max_examples=400, stateful_step_count=50, deadline=None)
 test_call_lives = CallLives.TestCase

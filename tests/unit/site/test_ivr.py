@@ -45,8 +45,14 @@ def biz(business_id: str) -> Business:
 
 
 def snapshot(session: IvrSession) -> tuple[object, ...]:
-    return (session.node_id, session.stage, session.invalid_count, list(session.path),
-            dict(session.collected), session.outcome)
+    return (
+        session.node_id,
+        session.stage,
+        session.invalid_count,
+        list(session.path),
+        dict(session.collected),
+        session.outcome,
+    )
 
 
 # -- menus -------------------------------------------------------------------------------------
@@ -169,8 +175,7 @@ def test_bill_query_asks_account_then_pin_then_runs_service() -> None:
     step = on_service_result(session, ServiceResult(True, (answer,)))
     assert step.prompts == (answer, biz("bill").ivr.node("main").prompt)
     assert isinstance(step.action, Collect) and session.node_id == "main"
-    assert session.path_text() == ("main:1 > bill_query:account > bill_query:pin > "
-                                   "bill_query:ok")
+    assert session.path_text() == ("main:1 > bill_query:account > bill_query:pin > bill_query:ok")
     assert "482915" not in session.path_text()
 
 
@@ -309,9 +314,10 @@ def test_service_without_next_ends() -> None:
 # -- property -----------------------------------------------------------------------------------
 
 DIGIT_STRINGS = st.text(alphabet="0123456789*#", max_size=8)
-EVENTS = st.lists(st.one_of(DIGIT_STRINGS, st.builds(ServiceResult, st.booleans(),
-                                                     st.just(()), st.booleans())),
-                  max_size=40)
+EVENTS = st.lists(
+    st.one_of(DIGIT_STRINGS, st.builds(ServiceResult, st.booleans(), st.just(()), st.booleans())),
+    max_size=40,
+)
 
 
 def well_formed(step: IvrStep) -> None:
@@ -325,10 +331,14 @@ def well_formed(step: IvrStep) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(business_id=st.sampled_from([b.id for b in YUNNAN.businesses if b.ivr.nodes]),
-       identified=st.booleans(), events=EVENTS)
-def test_random_input_never_crashes(business_id: str, identified: bool,
-                                    events: list[str | ServiceResult]) -> None:
+@given(
+    business_id=st.sampled_from([b.id for b in YUNNAN.businesses if b.ivr.nodes]),
+    identified=st.booleans(),
+    events=EVENTS,
+)
+def test_random_input_never_crashes(
+    business_id: str, identified: bool, events: list[str | ServiceResult]
+) -> None:
     session, step = start_ivr(biz(business_id), caller_identified=identified)
     well_formed(step)
     limit = session.max_invalid

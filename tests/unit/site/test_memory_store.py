@@ -35,17 +35,36 @@ def call(call_id: str, state: str = "queued") -> CallRecord:
 
 def cdr(call_id: str, cdr_id: str | None = None) -> CdrRecord:
     return CdrRecord(
-        cdr_id=cdr_id or f"cdr-{call_id}", call_id=call_id, site_id=SITE, home_site=SITE,
-        entry_site=SITE, business_id="billing", tier="ordinary", caller_masked="198****0001",
-        outcome="answered", arrival_at_ms=1_000, answered_at_ms=2_000, ended_at_ms=9_000,
-        wait_ms=1_000, ring_ms=500, talk_ms=7_000, hold_ms=0, agent_id="a1",
-        transferred=False, overflowed=False,
+        cdr_id=cdr_id or f"cdr-{call_id}",
+        call_id=call_id,
+        site_id=SITE,
+        home_site=SITE,
+        entry_site=SITE,
+        business_id="billing",
+        tier="ordinary",
+        caller_masked="198****0001",
+        outcome="answered",
+        arrival_at_ms=1_000,
+        answered_at_ms=2_000,
+        ended_at_ms=9_000,
+        wait_ms=1_000,
+        ring_ms=500,
+        talk_ms=7_000,
+        hold_ms=0,
+        agent_id="a1",
+        transferred=False,
+        overflowed=False,
     )
 
 
 def event(n: int | str, at_ms: int = 1_000) -> Event:
-    return Event(f"evt_{n}", "call.queued", f"call-{n}",
-                 pb.CallQueued(call=pb.CallInfo(call_id=f"call-{n}")), at_ms)
+    return Event(
+        f"evt_{n}",
+        "call.queued",
+        f"call-{n}",
+        pb.CallQueued(call=pb.CallInfo(call_id=f"call-{n}")),
+        at_ms,
+    )
 
 
 def test_memory_store_satisfies_the_protocol() -> None:

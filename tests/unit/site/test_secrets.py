@@ -48,8 +48,15 @@ def test_wrong_secret_is_false() -> None:
     assert verify_secret(hashed, "") is False
 
 
-@pytest.mark.parametrize("bad", ["", "not a hash", "$argon2id$v=19$m=1,t=1,p=1$xx$yy",
-                                 "$2b$12$abcdefghijklmnopqrstuuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "not a hash",
+        "$argon2id$v=19$m=1,t=1,p=1$xx$yy",
+        "$2b$12$abcdefghijklmnopqrstuuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    ],
+)
 def test_malformed_hash_is_false_and_needs_rehash(bad: str) -> None:
     assert verify_secret(bad, "482915") is False
     assert needs_rehash(bad)
@@ -150,8 +157,9 @@ def test_invalid_pin_format(pin: str) -> None:
     assert pin not in err.value.message or not pin
 
 
-@pytest.mark.parametrize("pin", ["000000", "777777", "123456", "654321", "890123", "121212",
-                                 "123123", "098765"])
+@pytest.mark.parametrize(
+    "pin", ["000000", "777777", "123456", "654321", "890123", "121212", "123123", "098765"]
+)
 def test_weak_pins(pin: str) -> None:
     assert is_weak_pin(pin)
     with pytest.raises(InvalidInput) as err:

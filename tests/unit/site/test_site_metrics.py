@@ -35,38 +35,80 @@ def test_every_target_of_the_province_is_a_bucket() -> None:
 def test_target_gauge_names_the_bucket_of_each_business_and_tier() -> None:
     SiteMetrics("DL", PROVINCE)
     fault = next(b for b in PROVINCE.businesses if b.id == "fault")
-    assert _value("vcc_site_service_level_target", site="DL", business="fault", tier="vip",
-                  within_s="15.0") == fault.service_levels["vip"].percent / 100 == 0.95
-    assert _value("vcc_site_service_level_target", site="DL", business="fault",
-                  tier="ordinary", within_s="20.0") == 0.85
+    assert (
+        _value(
+            "vcc_site_service_level_target",
+            site="DL",
+            business="fault",
+            tier="vip",
+            within_s="15.0",
+        )
+        == fault.service_levels["vip"].percent / 100
+        == 0.95
+    )
+    assert (
+        _value(
+            "vcc_site_service_level_target",
+            site="DL",
+            business="fault",
+            tier="ordinary",
+            within_s="20.0",
+        )
+        == 0.85
+    )
     # the series exist from the start, before any call: rates and ratios need no `or`
-    assert REGISTRY.get_sample_value("vcc_site_answer_wait_seconds_count", {
-        "site": "DL", "business": "fault", "tier": "middle"}) == 0.0
-    assert REGISTRY.get_sample_value("vcc_site_calls_abandoned_total", {
-        "site": "DL", "business": "fault", "tier": "middle"}) == 0.0
+    assert (
+        REGISTRY.get_sample_value(
+            "vcc_site_answer_wait_seconds_count",
+            {"site": "DL", "business": "fault", "tier": "middle"},
+        )
+        == 0.0
+    )
+    assert (
+        REGISTRY.get_sample_value(
+            "vcc_site_calls_abandoned_total", {"site": "DL", "business": "fault", "tier": "middle"}
+        )
+        == 0.0
+    )
 
 
 def test_answers_abandons_transfers_and_overflows_are_counted() -> None:
     m = SiteMetrics("QJ", PROVINCE)
-    within = _value("vcc_site_answer_wait_seconds_bucket", site="QJ", business="fault",
-                    tier="vip", le="15.0")
+    within = _value(
+        "vcc_site_answer_wait_seconds_bucket", site="QJ", business="fault", tier="vip", le="15.0"
+    )
     count = _value("vcc_site_answer_wait_seconds_count", site="QJ", business="fault", tier="vip")
     m.answered("fault", "vip", 14.5)
     m.answered("fault", "vip", 15.5)
-    assert _value("vcc_site_answer_wait_seconds_bucket", site="QJ", business="fault",
-                  tier="vip", le="15.0") == within + 1
-    assert _value("vcc_site_answer_wait_seconds_count", site="QJ", business="fault",
-                  tier="vip") == count + 2
+    assert (
+        _value(
+            "vcc_site_answer_wait_seconds_bucket",
+            site="QJ",
+            business="fault",
+            tier="vip",
+            le="15.0",
+        )
+        == within + 1
+    )
+    assert (
+        _value("vcc_site_answer_wait_seconds_count", site="QJ", business="fault", tier="vip")
+        == count + 2
+    )
     abandoned = _value("vcc_site_calls_abandoned_total", site="QJ", business="fault", tier="vip")
     m.call_ended("fault", "abandoned", "vip")
     m.call_ended("fault", "answered", "vip")
-    assert _value("vcc_site_calls_abandoned_total", site="QJ", business="fault",
-                  tier="vip") == abandoned + 1
+    assert (
+        _value("vcc_site_calls_abandoned_total", site="QJ", business="fault", tier="vip")
+        == abandoned + 1
+    )
     transferred = _value("vcc_site_calls_transferred_out_total", site="QJ", business="fault")
     overflowed = _value("vcc_site_calls_overflowed_out_total", site="QJ", business="fault")
     m.call_ended("fault", "transferred_out", "vip")
     m.call_ended("fault", "overflowed_out", "ordinary")
-    assert _value("vcc_site_calls_transferred_out_total", site="QJ",
-                  business="fault") == transferred + 1
-    assert _value("vcc_site_calls_overflowed_out_total", site="QJ",
-                  business="fault") == overflowed + 1
+    assert (
+        _value("vcc_site_calls_transferred_out_total", site="QJ", business="fault")
+        == transferred + 1
+    )
+    assert (
+        _value("vcc_site_calls_overflowed_out_total", site="QJ", business="fault") == overflowed + 1
+    )

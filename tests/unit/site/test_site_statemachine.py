@@ -66,18 +66,27 @@ CALLERS = [phone_for("0871", i) for i in range(4)] + ["13700000001", "1370000000
 #           vip, blacklist, high, middle                 strangers (ordinary)
 CODES = ["1000", "1000", "1000", "1000", "170", "112", "99999"]  # 99999: unknown -> general
 KEYS = ["0", "0", "0", "1", "1", "1", "9", "2", "5", "*", "42"]  # 0 agent, 1 bill, 9 invalid
-RACE_OPS = ["answer", "caller_hang_up", "agent_hang_up", "transfer", "logout", "not_ready",
-            "ring_timeout", "wrap_up", "hold"]
+RACE_OPS = [
+    "answer",
+    "caller_hang_up",
+    "agent_hang_up",
+    "transfer",
+    "logout",
+    "not_ready",
+    "ring_timeout",
+    "wrap_up",
+    "hold",
+]
 
 _text = example_province_path().read_text()
 _slow = _text.replace("ring_timeout_s = 12 ", f"ring_timeout_s = {NEVER_S} ", 1).replace(
-    "wrapup_s = 60 ", f"wrapup_s = {NEVER_S} ", 1)
+    "wrapup_s = 60 ", f"wrapup_s = {NEVER_S} ", 1
+)
 assert _slow.count(str(NEVER_S)) == 2, "the example province's timer lines changed"
 PROVINCE = parse_province(_slow, "yunnan (slow timers)")
 # The real password, hashed with tiny argon2 parameters: the real verification path runs
 # (argon2 reads its parameters from the hash) in well under a millisecond.
-CHEAP_HASH = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1,
-                            type=Type.ID).hash(PASSWORD)
+CHEAP_HASH = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID).hash(PASSWORD)
 
 
 class YieldingStore(MemorySiteStore):
@@ -115,8 +124,7 @@ class SiteMachine(RuleBasedStateMachine):
         self.clock = ManualClock()
         self.store = YieldingStore(SITE)
         self.fatal: list[BaseException] = []
-        self.core = SiteCore(PROVINCE, SITE, self.store, self.clock,
-                             on_fatal=self.fatal.append)
+        self.core = SiteCore(PROVINCE, SITE, self.store, self.clock, on_fatal=self.fatal.append)
         self.access = AccessService(self.core, SelfService(self.core))
         self.desk = DeskService(self.core)
         self.offered: list[str] = []  # every call id the site accepted, in order
@@ -132,6 +140,7 @@ class SiteMachine(RuleBasedStateMachine):
     def run(self, op: Callable[[], Awaitable[Any]]) -> Any:
         async def go() -> Any:
             return await op()
+
         return self.loop.run_until_complete(go())
 
     def drain(self) -> None:
@@ -155,27 +164,57 @@ class SiteMachine(RuleBasedStateMachine):
     def fire(self, handler: Callable[[str, str], None], agent_id: str, call_id: str) -> None:
         """What a due timer does: ``SiteCore._fire`` on the loop (it swallows the
         Conflict/NotFound of a timer overtaken by events)."""
+
         async def go() -> None:
             self.core._fire(handler, agent_id, call_id)
+
         self.run(go)
 
     def snapshot(self) -> tuple[Any, ...]:
         core = self.core
-        calls = tuple(sorted(
-            (c.call_id, c.state, c.agent_id, c.acd_key, c.business_id, c.transferred,
-             c.hold_ms, c.hold_started_ms, len(c.legs), c.leg, c.ivr_path and tuple(c.ivr_path))
-            for c in core.calls.values()))
-        agents = tuple(sorted(
-            (a.agent_id, a.state, a.reason, a.call_id, a.wrap_call_id, a.token)
-            for a in core.agents.values()))
+        calls = tuple(
+            sorted(
+                (
+                    c.call_id,
+                    c.state,
+                    c.agent_id,
+                    c.acd_key,
+                    c.business_id,
+                    c.transferred,
+                    c.hold_ms,
+                    c.hold_started_ms,
+                    len(c.legs),
+                    c.leg,
+                    c.ivr_path and tuple(c.ivr_path),
+                )
+                for c in core.calls.values()
+            )
+        )
+        agents = tuple(
+            sorted(
+                (a.agent_id, a.state, a.reason, a.call_id, a.wrap_call_id, a.token)
+                for a in core.agents.values()
+            )
+        )
         acd_agents = tuple(self.acd_agent(a) for a in AGENTS)
-        acd_calls = tuple(core.acd.call(c.acd_key) for c in core.calls.values()
-                          if c.state != "ivr")
-        tables = {name: dict(rows) for name, rows in self.store.tables.items()
-                  if name not in ("credentials", "audit")}  # a wrong password counts there
-        return (calls, agents, acd_agents, acd_calls, core.acd.waiting,
-                tuple(sorted(core._ring_timers)), tuple(sorted(core._wrap_timers)),
-                tuple(sorted(core.sessions)), tables, len(self.store.outbox))
+        acd_calls = tuple(core.acd.call(c.acd_key) for c in core.calls.values() if c.state != "ivr")
+        tables = {
+            name: dict(rows)
+            for name, rows in self.store.tables.items()
+            if name not in ("credentials", "audit")
+        }  # a wrong password counts there
+        return (
+            calls,
+            agents,
+            acd_agents,
+            acd_calls,
+            core.acd.waiting,
+            tuple(sorted(core._ring_timers)),
+            tuple(sorted(core._wrap_timers)),
+            tuple(sorted(core.sessions)),
+            tables,
+            len(self.store.outbox),
+        )
 
     def acd_agent(self, agent_id: str) -> Any:
         try:
@@ -192,9 +231,11 @@ class SiteMachine(RuleBasedStateMachine):
     def pick_agent(self, data: st.DataObject, *states: str) -> str:
         """Mostly an agent in one of ``states`` (where the operation may succeed), else
         any agent of the pool (where it is usually refused)."""
-        fitting = [a for a in AGENTS
-                   if (self.core.agents[a].state if a in self.core.agents else "logged_out")
-                   in states]
+        fitting = [
+            a
+            for a in AGENTS
+            if (self.core.agents[a].state if a in self.core.agents else "logged_out") in states
+        ]
         if fitting and data.draw(st.integers(0, 4), label="other agent") < 4:
             return data.draw(st.sampled_from(fitting), label="agent")
         return data.draw(st.sampled_from(AGENTS), label="agent")
@@ -254,12 +295,16 @@ class SiteMachine(RuleBasedStateMachine):
                 self.core._ring_timers[call_id].cancel()
                 ringing_at = self.core.calls[call_id].agent_id
                 self.core._fire(self.core._ring_expired, ringing_at, call_id)
+
         return ring_timeout
 
     # -- rules: callers -----------------------------------------------------------------
 
-    @rule(caller=st.sampled_from(CALLERS), code=st.sampled_from(CODES),
-          keys=st.lists(st.sampled_from(KEYS), max_size=3))
+    @rule(
+        caller=st.sampled_from(CALLERS),
+        code=st.sampled_from(CODES),
+        keys=st.lists(st.sampled_from(KEYS), max_size=3),
+    )
     def offer(self, caller: str, code: str, keys: list[str]) -> None:
         before = len(self.offered)
         self.attempt("offer", lambda: self.op_offer(caller, code, keys))
@@ -270,16 +315,26 @@ class SiteMachine(RuleBasedStateMachine):
         """Straight to an agent: 1000, then 0 (general business) or 1 (bill, billing)."""
         self.offer(caller, "1000", [key])
 
-    @initialize(calls=st.lists(st.tuples(st.sampled_from(CALLERS), st.sampled_from(CODES),
-                                         st.lists(st.sampled_from(KEYS), max_size=3)),
-                               min_size=1, max_size=5))
+    @initialize(
+        calls=st.lists(
+            st.tuples(
+                st.sampled_from(CALLERS),
+                st.sampled_from(CODES),
+                st.lists(st.sampled_from(KEYS), max_size=3),
+            ),
+            min_size=1,
+            max_size=5,
+        )
+    )
     def callers_waiting(self, calls: list[tuple[str, str, list[str]]]) -> None:
         """Callers already dialing when the run starts."""
         for caller, code, keys in calls:
             self.offer(caller, code, keys)
 
-    @rule(caller=st.sampled_from(["", "12", "abc", "+86 871 1234"]),
-          code=st.sampled_from(["1000", "1", "10a0"]))
+    @rule(
+        caller=st.sampled_from(["", "12", "abc", "+86 871 1234"]),
+        code=st.sampled_from(["1000", "1", "10a0"]),
+    )
     def bad_offer(self, caller: str, code: str) -> None:
         self.attempt("bad_offer", lambda: self.access.offer_call(caller, code))
 
@@ -303,8 +358,10 @@ class SiteMachine(RuleBasedStateMachine):
 
     # -- rules: agents ------------------------------------------------------------------
 
-    @initialize(agents=st.lists(st.sampled_from(AGENTS), min_size=1, max_size=4, unique=True),
-                ready=st.lists(st.booleans(), min_size=4, max_size=4))
+    @initialize(
+        agents=st.lists(st.sampled_from(AGENTS), min_size=1, max_size=4, unique=True),
+        ready=st.lists(st.booleans(), min_size=4, max_size=4),
+    )
     def staff(self, agents: list[str], ready: list[bool]) -> None:
         """A shift starts: some agents log in, some of them become ready."""
         for agent_id, go in zip(agents, ready, strict=False):
@@ -356,13 +413,17 @@ class SiteMachine(RuleBasedStateMachine):
         self.attempt(f"hold(on={on})", lambda: self.desk.hold(token, call_id, on=on))
 
     @precondition(lambda self: bool(self.offered))
-    @rule(data=st.data(),
-          business=st.sampled_from(["general", "bill", "bill", "", "no_such_business"]))
+    @rule(
+        data=st.data(),
+        business=st.sampled_from(["general", "bill", "bill", "", "no_such_business"]),
+    )
     def transfer(self, data: st.DataObject, business: str) -> None:
         agent = self.pick_agent(data, "busy")
         call_id, token = self.call_of(agent, data, "call_id"), self.token(agent)
-        self.attempt(f"transfer({business})", lambda: self.desk.transfer(
-            token, call_id, business_id=business, note="please help"))
+        self.attempt(
+            f"transfer({business})",
+            lambda: self.desk.transfer(token, call_id, business_id=business, note="please help"),
+        )
 
     @precondition(lambda self: bool(self.offered))
     @rule(data=st.data())
@@ -378,8 +439,9 @@ class SiteMachine(RuleBasedStateMachine):
     def ring_no_answer(self, data: st.DataObject) -> None:
         """The ring timer of a ringing call fires: the agent goes not-ready, the call
         goes back to the head of its class (and may ring elsewhere at once)."""
-        call_id = data.draw(st.sampled_from(
-            [c for c in self.offered if c in self.core._ring_timers]), label="call")
+        call_id = data.draw(
+            st.sampled_from([c for c in self.offered if c in self.core._ring_timers]), label="call"
+        )
         agent_id = self.core.calls[call_id].agent_id
         assert self.core.agents[agent_id].state == "ringing"
         self.core._ring_timers[call_id].cancel()  # it is running now
@@ -441,12 +503,14 @@ class SiteMachine(RuleBasedStateMachine):
     # -- invariants -----------------------------------------------------------------------
 
     def cdrs_per_call(self) -> Counter[str]:
-        return Counter(r.call_id for r in self.store.tables["cdrs"].values()
-                       if isinstance(r, CdrRecord))
+        return Counter(
+            r.call_id for r in self.store.tables["cdrs"].values() if isinstance(r, CdrRecord)
+        )
 
     def events_per_call(self, kind: str) -> Counter[str]:
-        return Counter(row.event.aggregate_id for row in self.store.outbox.values()
-                       if row.event.kind == kind)
+        return Counter(
+            row.event.aggregate_id for row in self.store.outbox.values() if row.event.kind == kind
+        )
 
     @invariant()
     def consistent(self) -> None:
@@ -463,7 +527,8 @@ class SiteMachine(RuleBasedStateMachine):
             assert agent.state == view.state.value, (agent_id, agent.state, view)
             if agent.call_id:
                 assert agent.call_id not in held, (
-                    f"call {agent.call_id} held by {held.get(agent.call_id)} and {agent_id}")
+                    f"call {agent.call_id} held by {held.get(agent.call_id)} and {agent_id}"
+                )
                 held[agent.call_id] = agent_id
                 call = core.calls[agent.call_id]
                 assert call.agent_id == agent_id
@@ -473,8 +538,10 @@ class SiteMachine(RuleBasedStateMachine):
                 assert agent.state in ("ready", "not_ready", "wrap_up"), agent
         for agent_id in AGENTS:
             if agent_id not in core.agents:
-                assert self.acd_agent(agent_id) is None or \
-                    self.acd_agent(agent_id).state.value == "logged_out"
+                assert (
+                    self.acd_agent(agent_id) is None
+                    or self.acd_agent(agent_id).state.value == "logged_out"
+                )
 
         # calls: a call's agent holds it; states agree with the ACD
         for call_id, call in core.calls.items():
@@ -486,7 +553,8 @@ class SiteMachine(RuleBasedStateMachine):
                 want = "offered" if call.state == "offered" else "connected"
                 assert acd_call.state.value == want, (call.state, acd_call.state)
                 assert core.agents[call.agent_id].state == (
-                    "ringing" if call.state == "offered" else "busy")
+                    "ringing" if call.state == "offered" else "busy"
+                )
             else:
                 assert call.agent_id == "" and call_id not in held, call
             if call.state == "queued":
@@ -504,8 +572,7 @@ class SiteMachine(RuleBasedStateMachine):
 
         # timers: exactly the ringing calls and the wrapping-up agents have one
         assert set(core._ring_timers) == {c for c, v in core.calls.items() if v.state == "offered"}
-        assert set(core._wrap_timers) == {a for a, v in core.agents.items()
-                                          if v.state == "wrap_up"}
+        assert set(core._wrap_timers) == {a for a, v in core.agents.items() if v.state == "wrap_up"}
 
         # every offered call is live, or ended with exactly one CDR and terminal event
         cdrs = self.cdrs_per_call()
@@ -517,7 +584,11 @@ class SiteMachine(RuleBasedStateMachine):
                 assert (cdrs[call_id], ended[call_id], created[call_id]) == (0, 0, 0), call_id
             else:
                 assert (cdrs[call_id], ended[call_id], created[call_id]) == (1, 1, 1), (
-                    call_id, cdrs[call_id], ended[call_id], created[call_id])
+                    call_id,
+                    cdrs[call_id],
+                    ended[call_id],
+                    created[call_id],
+                )
                 record = self.store.tables["calls"][(call_id,)]
                 assert record.state == "ended" and record.end_reason, record
         assert set(cdrs) <= set(self.offered)
@@ -561,8 +632,9 @@ class SiteMachine(RuleBasedStateMachine):
 
 
 SiteMachine.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=40, deadline=None,
+    max_examples=60,
+    stateful_step_count=40,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestSiteStateMachine = SiteMachine.TestCase
-

@@ -48,9 +48,11 @@ class Armed:
     def live(self, name: str, agent_id: str) -> list[asyncio.TimerHandle]:
         """Timers named ``name`` for ``agent_id`` that are neither cancelled nor done."""
         now = asyncio.get_running_loop().time()
-        return [h for n, args, h in self.handles
-                if n == name and args and args[0] == agent_id and not h.cancelled()
-                and h.when() > now]
+        return [
+            h
+            for n, args, h in self.handles
+            if n == name and args and args[0] == agent_id and not h.cancelled() and h.when() > now
+        ]
 
 
 async def _site() -> tuple[SiteCore, AccessService, DeskService, str]:
@@ -64,8 +66,9 @@ async def _site() -> tuple[SiteCore, AccessService, DeskService, str]:
     return core, access, desk, agent.token
 
 
-async def _answered_then_hung_up(core: SiteCore, access: AccessService, desk: DeskService,
-                                 token: str, number: str) -> str:
+async def _answered_then_hung_up(
+    core: SiteCore, access: AccessService, desk: DeskService, token: str, number: str
+) -> str:
     step = await access.offer_call(number, "1000")
     while step.kind == "collect":
         step = await access.send_digits(step.call_id, "0")

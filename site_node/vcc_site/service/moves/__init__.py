@@ -44,8 +44,13 @@ __all__ = ["CallMoves", "handoff_of"]
 
 
 class CallMoves:
-    def __init__(self, core: SiteCore, *, answer_delay_s: float = 0.0,
-                 remote_transfer: RemoteTransfer | None = None) -> None:
+    def __init__(
+        self,
+        core: SiteCore,
+        *,
+        answer_delay_s: float = 0.0,
+        remote_transfer: RemoteTransfer | None = None,
+    ) -> None:
         self.core = core
         # the hub's transfer broker (set by the composition root); None: this site cannot
         # transfer, consult or overflow to other sites
@@ -65,34 +70,67 @@ class CallMoves:
 
     # -- calls sent to other sites ------------------------------------------------------
 
-    def handoff(self, call: LiveCall, to_site: str, *, kind: str, from_agent: str,
-                business_id: str = "", skill_id: str = "", note: str = "",
-                target_agent: str = "") -> Handoff:
+    def handoff(
+        self,
+        call: LiveCall,
+        to_site: str,
+        *,
+        kind: str,
+        from_agent: str,
+        business_id: str = "",
+        skill_id: str = "",
+        note: str = "",
+        target_agent: str = "",
+    ) -> Handoff:
         """What an agent's transfer or consultation of ``call`` carries to ``to_site``;
         NotFound for an unknown business or skill."""
         province = self.core.province
         business = province.business(business_id or call.business_id)  # NotFound if unknown
         if skill_id and skill_id not in {s.id for s in province.skills}:
             raise NotFound(f"unknown skill {skill_id!r}", field="target.skill_id")
-        return handoff_of(call, self.core.site_id, to_site, kind=kind, business_id=business.id,
-                          from_agent=from_agent, note=note, target_skill=skill_id,
-                          target_agent=target_agent)
+        return handoff_of(
+            call,
+            self.core.site_id,
+            to_site,
+            kind=kind,
+            business_id=business.id,
+            from_agent=from_agent,
+            note=note,
+            target_skill=skill_id,
+            target_agent=target_agent,
+        )
 
     async def ask_hub(self, handoff: Handoff, timeout_s: int) -> TransferAnswer:
         """Ask the hub's broker to have ``handoff`` taken at its target site. A refusal,
         a timeout or an unreachable hub is an answer; bad input is raised."""
         return await outgoing.ask_hub(self.remote_transfer, handoff, timeout_s)
 
-    async def transfer_to_site(self, agent: LiveAgent, call: LiveCall, site_id: str, *,
-                               business_id: str, skill_id: str, agent_id: str,
-                               note: str) -> TransferAnswer:
+    async def transfer_to_site(
+        self,
+        agent: LiveAgent,
+        call: LiveCall,
+        site_id: str,
+        *,
+        business_id: str,
+        skill_id: str,
+        agent_id: str,
+        note: str,
+    ) -> TransferAnswer:
         """An agent's transfer of ``call`` to another site: ended here only once that
         site accepted it (:func:`.outgoing.transfer_to_site`)."""
-        handoff = self.handoff(call, site_id, kind="transfer", from_agent=agent.agent_id,
-                               business_id=business_id, skill_id=skill_id, note=note,
-                               target_agent=agent_id)
-        return await outgoing.transfer_to_site(self.core, self.remote_transfer, agent, call,
-                                               handoff, note)
+        handoff = self.handoff(
+            call,
+            site_id,
+            kind="transfer",
+            from_agent=agent.agent_id,
+            business_id=business_id,
+            skill_id=skill_id,
+            note=note,
+            target_agent=agent_id,
+        )
+        return await outgoing.transfer_to_site(
+            self.core, self.remote_transfer, agent, call, handoff, note
+        )
 
     async def overflow(self, call: LiveCall, site_id: str, why: str = "") -> TransferAnswer | None:
         """Move a waiting call to ``site_id`` as the hub advised (``why``), under its lock
@@ -101,17 +139,20 @@ class CallMoves:
 
     # -- consult legs -------------------------------------------------------------------
 
-    async def conclude_consult(self, call_id: str, leg_id: str, mode: str,
-                               owner_site: str) -> TransferAnswer:
+    async def conclude_consult(
+        self, call_id: str, leg_id: str, mode: str, owner_site: str
+    ) -> TransferAnswer:
         """The owning site ends a consult leg served here (``Remote.ConcludeConsult``)."""
         return await consult.conclude_consult(self.core, call_id, leg_id, mode, owner_site)
 
-    def leg_reported(self, call_id: str, leg_id: str, state: str, agent_id: str,
-                     site_id: str, end_reason: str) -> bool:
+    def leg_reported(
+        self, call_id: str, leg_id: str, state: str, agent_id: str, site_id: str, end_reason: str
+    ) -> bool:
         """Another site reports a consult leg of a call owned here (``Remote.ReportLeg``);
         False when this site has no such open consultation."""
-        return consult.leg_reported(self.core, call_id, leg_id, state, agent_id, site_id,
-                                    end_reason)
+        return consult.leg_reported(
+            self.core, call_id, leg_id, state, agent_id, site_id, end_reason
+        )
 
     def report_consult_leg(self, entry: LiveCall, state: str, end_reason: str = "") -> None:
         """Tell the owner of a consult leg served here how it went."""
@@ -130,13 +171,15 @@ class CallMoves:
         consult leg, wherever it is served."""
         consult.cancel_consult(self.core, self.peers, call, agent_id)
 
-    def consult_event(self, agent: LiveAgent, phase: str, call: LiveCall,
-                      leg: ConsultLeg, reason: str = "") -> None:
+    def consult_event(
+        self, agent: LiveAgent, phase: str, call: LiveCall, leg: ConsultLeg, reason: str = ""
+    ) -> None:
         """Tell the consulting agent's desk how their consultation goes."""
         consult.consult_event(self.core, agent, phase, call, leg, reason)
 
-    async def conclude_remote(self, call: LiveCall, leg: ConsultLeg, mode: str,
-                              agent_id: str) -> TransferAnswer:
+    async def conclude_remote(
+        self, call: LiveCall, leg: ConsultLeg, mode: str, agent_id: str
+    ) -> TransferAnswer:
         """Ask the site serving ``leg`` to end it as ``mode``."""
         return await consult.conclude_remote(self.peers, call, leg, mode, agent_id)
 

@@ -39,8 +39,10 @@ log = logging.getLogger(__name__)
 
 # -- a consult leg served here for a call owned elsewhere ------------------------------------
 
-async def conclude_consult(core: SiteCore, call_id: str, leg_id: str, mode: str,
-                           owner_site: str) -> TransferAnswer:
+
+async def conclude_consult(
+    core: SiteCore, call_id: str, leg_id: str, mode: str, owner_site: str
+) -> TransferAnswer:
     """The owning site ends a consult leg served here (``Remote.ConcludeConsult``).
 
     cancel: the leg ends (no CDR here; an agent on it goes to wrap-up). transfer: the
@@ -57,8 +59,11 @@ async def conclude_consult(core: SiteCore, call_id: str, leg_id: str, mode: str,
 
     async with core.call_lock(call_id):
         call = core.calls.get(call_id)
-        if call is None or call.consult_leg_id != leg_id or (
-                owner_site and call.consult_for not in ("", owner_site)):
+        if (
+            call is None
+            or call.consult_leg_id != leg_id
+            or (owner_site and call.consult_for not in ("", owner_site))
+        ):
             if mode == CANCEL:
                 return answer(ACCEPTED, "the consult leg has already ended")
             return answer(REFUSED, f"no consult leg {leg_id} of call {call_id} at site {site}")
@@ -88,12 +93,18 @@ async def conclude_consult(core: SiteCore, call_id: str, leg_id: str, mode: str,
         uow.add(call.record(now))
         if call.leg is not None:
             uow.add(call.leg_row(call.leg))
-        uow.emit(call.event("call.transferred_in", now, from_site=owner,
-                            from_agent=call.consult_agent, leg_id=leg_id,
-                            via="consultation"))
+        uow.emit(
+            call.event(
+                "call.transferred_in",
+                now,
+                from_site=owner,
+                from_agent=call.consult_agent,
+                leg_id=leg_id,
+                via="consultation",
+            )
+        )
         await core.submit(uow)
-        log.info("consult leg %s of call %s became the call here (from %s)", leg_id,
-                 call_id, owner)
+        log.info("consult leg %s of call %s became the call here (from %s)", leg_id, call_id, owner)
         return answer(ACCEPTED, call=call)
 
 
@@ -104,8 +115,9 @@ def end_consult_leg(core: SiteCore, entry: LiveCall, uow: UnitOfWork) -> None:
     core.hang_up(entry, uow)
 
 
-def report_consult_leg(core: SiteCore, peers: SitePeers | None, entry: LiveCall, state: str,
-                       end_reason: str = "") -> None:
+def report_consult_leg(
+    core: SiteCore, peers: SitePeers | None, entry: LiveCall, state: str, end_reason: str = ""
+) -> None:
     """Tell the owner of a consult leg served here how it went: at once when the owner
     is this site, else in the background over ``peers``."""
     owner, leg_id, agent_id = entry.consult_for, entry.consult_leg_id, entry.agent_id
@@ -118,12 +130,15 @@ def report_consult_leg(core: SiteCore, peers: SitePeers | None, entry: LiveCall,
         return
 
     async def report() -> None:
-        known = await peers.report_leg(owner, entry.call_id, leg_id, state, agent_id,
-                                       end_reason)
+        known = await peers.report_leg(owner, entry.call_id, leg_id, state, agent_id, end_reason)
         live = core.calls.get(entry.slot)
         if not known and live is entry and entry.consult_for and state != CallState.ENDED:
-            log.info("consult leg %s of call %s: the owner %s no longer knows it; "
-                     "ending it", leg_id, entry.call_id, owner)
+            log.info(
+                "consult leg %s of call %s: the owner %s no longer knows it; ending it",
+                leg_id,
+                entry.call_id,
+                owner,
+            )
             uow = UnitOfWork()
             end_consult_leg(core, entry, uow)
             await core.submit(uow)
@@ -133,16 +148,37 @@ def report_consult_leg(core: SiteCore, peers: SitePeers | None, entry: LiveCall,
 
 # -- consult legs: the owning side --------------------------------------------------------
 
-def consult_event(core: SiteCore, agent: LiveAgent, phase: str, call: LiveCall,
-                  consult: ConsultLeg, reason: str = "") -> None:
-    core.desk.publish(agent.session_id, "consult", core.now_ms(), phase=phase,
-                      call_id=call.call_id, leg_id=consult.leg_id,
-                      peer_agent_id=consult.agent_id, peer_site_id=consult.site_id,
-                      reason=reason)
+
+def consult_event(
+    core: SiteCore,
+    agent: LiveAgent,
+    phase: str,
+    call: LiveCall,
+    consult: ConsultLeg,
+    reason: str = "",
+) -> None:
+    core.desk.publish(
+        agent.session_id,
+        "consult",
+        core.now_ms(),
+        phase=phase,
+        call_id=call.call_id,
+        leg_id=consult.leg_id,
+        peer_agent_id=consult.agent_id,
+        peer_site_id=consult.site_id,
+        reason=reason,
+    )
 
 
-def leg_reported(core: SiteCore, call_id: str, leg_id: str, state: str, agent_id: str,
-                 site_id: str, end_reason: str) -> bool:
+def leg_reported(
+    core: SiteCore,
+    call_id: str,
+    leg_id: str,
+    state: str,
+    agent_id: str,
+    site_id: str,
+    end_reason: str,
+) -> bool:
     """The site serving a consult leg of a call owned here reports it
     (``Remote.ReportLeg``, or directly for a same-site leg); False when this site has no
     such open consultation."""
@@ -161,8 +197,14 @@ def leg_reported(core: SiteCore, call_id: str, leg_id: str, state: str, agent_id
     if state == CallState.ENDED:
         call.close_consult(core.now_ms())
         if agent is not None:
-            consult_event(core, agent, "cancelled", call, consult,
-                          f"the consulted agent left ({end_reason or 'hung up'})")
+            consult_event(
+                core,
+                agent,
+                "cancelled",
+                call,
+                consult,
+                f"the consulted agent left ({end_reason or 'hung up'})",
+            )
     return True
 
 
@@ -174,8 +216,7 @@ def local_entry(core: SiteCore, call: LiveCall) -> LiveCall | None:
     return core.calls.get(consult_slot(call.call_id, consult.leg_id))
 
 
-def cancel_consult(core: SiteCore, peers: SitePeers | None, call: LiveCall,
-                   agent_id: str) -> None:
+def cancel_consult(core: SiteCore, peers: SitePeers | None, call: LiveCall, agent_id: str) -> None:
     """The call ended (or its consultation was dropped) here at its owner: end its consult
     leg (at once when it is served here, else by asking that site in the background)."""
     entry, consult = local_entry(core, call), call.consult
@@ -190,9 +231,10 @@ def cancel_consult(core: SiteCore, peers: SitePeers | None, call: LiveCall,
         return
     if peers is None:
         return
-    core.background(_discard(peers.conclude(consult.site_id, call.call_id, consult.leg_id,
-                                            CANCEL, agent_id)),
-                    f"cancel of consult leg {consult.leg_id} at {consult.site_id}")
+    core.background(
+        _discard(peers.conclude(consult.site_id, call.call_id, consult.leg_id, CANCEL, agent_id)),
+        f"cancel of consult leg {consult.leg_id} at {consult.site_id}",
+    )
 
 
 async def _discard(aw: Awaitable[object]) -> None:
@@ -201,18 +243,20 @@ async def _discard(aw: Awaitable[object]) -> None:
 
 # -- a consult leg at another site, of a call owned here ---------------------------------
 
-async def conclude_remote(peers: SitePeers | None, call: LiveCall, consult: ConsultLeg,
-                          mode: str, agent_id: str) -> TransferAnswer:
+
+async def conclude_remote(
+    peers: SitePeers | None, call: LiveCall, consult: ConsultLeg, mode: str, agent_id: str
+) -> TransferAnswer:
     """Ask the site serving ``consult`` to end it as ``mode``; an unreachable site is an
     answer, not an error. A caller's hang-up meanwhile waits for the outcome."""
     if peers is None:
-        return TransferAnswer(REFUSED, call.call_id, consult.site_id,
-                              reason="this site cannot reach other sites")
+        return TransferAnswer(
+            REFUSED, call.call_id, consult.site_id, reason="this site cannot reach other sites"
+        )
     settled = asyncio.Event()
     call.transfer_settled = settled  # a caller's hang-up waits for the outcome
     try:
-        return await peers.conclude(consult.site_id, call.call_id,
-                                         consult.leg_id, mode, agent_id)
+        return await peers.conclude(consult.site_id, call.call_id, consult.leg_id, mode, agent_id)
     finally:
         call.transfer_settled = None
         settled.set()

@@ -49,8 +49,10 @@ class TransfersIn:
         priority with its original arrival time, carrying its notes, IVR path, attached
         data and previous legs into the screen pop. Idempotent by request ID.
         """
-        for field_name, value, prefix in (("context.call_id", handoff.call_id, "call"),
-                                          ("context.new_leg_id", handoff.new_leg_id, "leg")):
+        for field_name, value, prefix in (
+            ("context.call_id", handoff.call_id, "call"),
+            ("context.new_leg_id", handoff.new_leg_id, "leg"),
+        ):
             try:
                 if id_prefix(value) != prefix:
                     raise ValueError(value)
@@ -77,8 +79,12 @@ class TransfersIn:
         site = core.site_id
 
         def refuse(reason: str) -> TransferAnswer:
-            log.info("transfer in of call %s from %s refused: %s", handoff.call_id,
-                     handoff.from_site, reason)
+            log.info(
+                "transfer in of call %s from %s refused: %s",
+                handoff.call_id,
+                handoff.from_site,
+                reason,
+            )
             return TransferAnswer(REFUSED, handoff.call_id, site, reason=reason)
 
         try:
@@ -91,12 +97,22 @@ class TransfersIn:
         if skill not in {s.id for s in core.province.skills}:
             return refuse(f"skill {skill!r} is not known at site {site}")
         staff = core.acd.queue_figures(skill)
-        if not handoff.target_agent and staff.agents_ready + staff.agents_busy \
-                + staff.agents_ringing + staff.agents_not_ready + staff.agents_wrap_up == 0:
+        if (
+            not handoff.target_agent
+            and staff.agents_ready
+            + staff.agents_busy
+            + staff.agents_ringing
+            + staff.agents_not_ready
+            + staff.agents_wrap_up
+            == 0
+        ):
             return refuse(f"no agent who can serve skill {skill!r} is logged in at site {site}")
         known = await core.store.call(handoff.call_id)
-        if known is not None and known.state == CallState.ENDED.stored \
-                and known.attached.get("consult_for"):
+        if (
+            known is not None
+            and known.state == CallState.ENDED.stored
+            and known.attached.get("consult_for")
+        ):
             known = None  # only an earlier consult leg served here: no CDR, may come again
         if handoff.call_id in core.calls or known is not None:
             return refuse(f"call {handoff.call_id} is already known at site {site}")
@@ -114,26 +130,45 @@ class TransfersIn:
         # an overflow keeps the caller's own class (and, like a transfer, the original
         # arrival): it is ranked among this site's callers by when it first arrived
         overflow = handoff.kind == "overflow"
-        klass = PRIORITY_OF_TIER.get(handoff.priority, Priority.ORDINARY) if overflow \
+        klass = (
+            PRIORITY_OF_TIER.get(handoff.priority, Priority.ORDINARY)
+            if overflow
             else Priority.TRANSFERRED
+        )
         arrival = handoff.original_arrival_ms or now
         life, _ = CallLife.transferred_in(
-            handoff.call_id, site, arrival, handoff.from_site, handoff.new_leg_id, now,
+            handoff.call_id,
+            site,
+            arrival,
+            handoff.from_site,
+            handoff.new_leg_id,
+            now,
             prior_end_ms=max((g.ended_at_ms for g in legs), default=0),
-            consult=handoff.kind == "consult")
+            consult=handoff.kind == "consult",
+        )
         call = LiveCall(
-            call_id=handoff.call_id, site_id=site,
+            call_id=handoff.call_id,
+            site_id=site,
             entry_site=legs[0].site_id if legs else handoff.from_site,
-            caller_number=handoff.caller_number, dialed_code=handoff.dialed_code,
-            business_id=business.id, customer=customer, tier=handoff.tier,
+            caller_number=handoff.caller_number,
+            dialed_code=handoff.dialed_code,
+            business_id=business.id,
+            customer=customer,
+            tier=handoff.tier,
             priority=klass.name.lower(),
             arrival_at_ms=arrival,
-            ivr_path=list(handoff.ivr_path), transferred=not overflow, overflowed=overflow,
-            attached=dict(handoff.attached), notes=list(handoff.notes),
-            next_leg_id=handoff.new_leg_id, prior_legs=legs,
+            ivr_path=list(handoff.ivr_path),
+            transferred=not overflow,
+            overflowed=overflow,
+            attached=dict(handoff.attached),
+            notes=list(handoff.notes),
+            next_leg_id=handoff.new_leg_id,
+            prior_legs=legs,
             customer_source=handoff.customer_source if customer is not None else "",
             customer_as_of_ms=handoff.customer_as_of_ms,
-            caller_home=caller_home(core, handoff.caller_number), taken_over=life)
+            caller_home=caller_home(core, handoff.caller_number),
+            taken_over=life,
+        )
         call.acd_key = f"{call.call_id}/{len(legs) + 1}"
         if handoff.kind == "consult":  # a consult leg: the call stays at its owner
             call.consult_for, call.consult_leg_id = handoff.from_site, handoff.new_leg_id
@@ -141,19 +176,31 @@ class TransfersIn:
             call.attached["consult_for"] = handoff.from_site
         else:  # taken over: on a restart, ask this site whether it kept the call
             call.attached["transferred_from_site"] = handoff.from_site
-        uow = UnitOfWork().emit(call.event(
-            "call.transferred_in", now, from_site=handoff.from_site,
-            from_agent=handoff.from_agent, request_id=handoff.request_id,
-            leg_id=handoff.new_leg_id))
+        uow = UnitOfWork().emit(
+            call.event(
+                "call.transferred_in",
+                now,
+                from_site=handoff.from_site,
+                from_agent=handoff.from_agent,
+                request_id=handoff.request_id,
+                leg_id=handoff.new_leg_id,
+            )
+        )
         decision = core.admit(call, business, klass, uow, skill, handoff.target_agent)
         await core.submit(uow)
         if self.answer_delay_s:  # fault injection (drills and tests): answer late
             await asyncio.sleep(self.answer_delay_s)
-        log.info("transfer in of call %s from %s accepted (%s)", call.call_id,
-                 handoff.from_site, type(decision).__name__)
+        log.info(
+            "transfer in of call %s from %s accepted (%s)",
+            call.call_id,
+            handoff.from_site,
+            type(decision).__name__,
+        )
         if isinstance(decision, Assignment):
-            return TransferAnswer(ACCEPTED, call.call_id, site, handoff.new_leg_id,
-                                  agent_id=decision.agent_id)
+            return TransferAnswer(
+                ACCEPTED, call.call_id, site, handoff.new_leg_id, agent_id=decision.agent_id
+            )
         position = decision.waiting if isinstance(decision, Queued) else 0
-        return TransferAnswer(ACCEPTED, call.call_id, site, handoff.new_leg_id,
-                              queue_position=position)
+        return TransferAnswer(
+            ACCEPTED, call.call_id, site, handoff.new_leg_id, queue_position=position
+        )

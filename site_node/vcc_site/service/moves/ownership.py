@@ -43,9 +43,13 @@ async def ownership_of(core: SiteCore, call_id: str) -> Ownership:
         return Ownership(UNKNOWN)  # never had it, or only served a consult leg of it
     if record.state != CallState.ENDED.stored:  # open, not live: recovering it itself
         return Ownership(KEPT, state=record.state)
-    to_site = record.attached.get("transferred_to_site") if record.end_reason == \
-        "transferred_out" else record.attached.get("overflowed_to_site") \
-        if record.end_reason == "overflowed" else None
+    to_site = (
+        record.attached.get("transferred_to_site")
+        if record.end_reason == "transferred_out"
+        else record.attached.get("overflowed_to_site")
+        if record.end_reason == "overflowed"
+        else None
+    )
     if to_site:
         return Ownership(RELEASED, to_site=to_site, state=CallState.ENDED.stored)
     return Ownership(KEPT, state=CallState.ENDED.stored)
@@ -55,20 +59,27 @@ def decide(core: SiteCore, call: CallRecord, answer: Ownership, uow: UnitOfWork)
     """Close a call taken over from another site, as the origin's answer says."""
     now = core.now_ms()
     origin = call.attached.get("transferred_from_site", "")
-    mine = answer.answer == UNKNOWN or (answer.answer == RELEASED
-                                        and answer.to_site == core.site_id)
+    mine = answer.answer == UNKNOWN or (
+        answer.answer == RELEASED and answer.to_site == core.site_id
+    )
     if mine:
         close_lost(uow, call, now)
     else:
-        close_without_cdr(uow, call, now, "origin_kept" if answer.answer == KEPT
-                          else "moved_on")
-    log.warning("call %s taken over from %s before the stop: %s says %s%s; %s", call.call_id,
-                origin, origin, answer.answer, f" to {answer.to_site}" if answer.to_site
-                else "", "lost here (CDR written)" if mine else "no CDR here")
+        close_without_cdr(uow, call, now, "origin_kept" if answer.answer == KEPT else "moved_on")
+    log.warning(
+        "call %s taken over from %s before the stop: %s says %s%s; %s",
+        call.call_id,
+        origin,
+        origin,
+        answer.answer,
+        f" to {answer.to_site}" if answer.to_site else "",
+        "lost here (CDR written)" if mine else "no CDR here",
+    )
 
 
-async def settle_taken_over(core: SiteCore, peers: SitePeers | None,
-                            calls: list[CallRecord]) -> None:
+async def settle_taken_over(
+    core: SiteCore, peers: SitePeers | None, calls: list[CallRecord]
+) -> None:
     """Ask each call's origin who owns it, until every call is decided (see above)."""
     waiting = list(calls)
     delay = RETRY_INITIAL_S
@@ -77,8 +88,7 @@ async def settle_taken_over(core: SiteCore, peers: SitePeers | None,
         uow = UnitOfWork()
         for call in waiting:
             origin = call.attached.get("transferred_from_site", "")
-            answer = await peers.ownership(origin, call.call_id) if peers is not None \
-                else None
+            answer = await peers.ownership(origin, call.call_id) if peers is not None else None
             if answer is None:
                 later.append(call)
             else:
@@ -87,15 +97,20 @@ async def settle_taken_over(core: SiteCore, peers: SitePeers | None,
             await core.submit(uow)
         waiting = later
         if waiting:
-            log.warning("%d calls taken over before the stop wait for their origin; asking "
-                        "again in %.1f s", len(waiting), delay)
+            log.warning(
+                "%d calls taken over before the stop wait for their origin; asking again in %.1f s",
+                len(waiting),
+                delay,
+            )
             await asyncio.sleep(delay)
             delay = min(RETRY_MAX_S, delay * 2)
 
 
-def start_settling(core: SiteCore, peers: SitePeers | None,
-                   calls: list[CallRecord]) -> asyncio.Task[None]:
+def start_settling(
+    core: SiteCore, peers: SitePeers | None, calls: list[CallRecord]
+) -> asyncio.Task[None]:
     """:func:`settle_taken_over` as a task (failures logged, never raised)."""
+
     async def guarded() -> None:
         try:
             await settle_taken_over(core, peers, calls)

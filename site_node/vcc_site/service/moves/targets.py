@@ -14,8 +14,12 @@ from vcc_site.service.core import SiteCore
 from vcc_site.service.live import LiveCall
 from vcc_site.service.transfer import Handoff
 
-_BUSY = {AgentState.BUSY: "busy on a call", AgentState.RINGING: "busy (a call is ringing)",
-         AgentState.WRAP_UP: "in after-call work", AgentState.NOT_READY: "not ready"}
+_BUSY = {
+    AgentState.BUSY: "busy on a call",
+    AgentState.RINGING: "busy (a call is ringing)",
+    AgentState.WRAP_UP: "in after-call work",
+    AgentState.NOT_READY: "not ready",
+}
 
 
 def consult_slot(call_id: str, leg_id: str) -> str:
@@ -47,21 +51,43 @@ def agent_site(core: SiteCore, agent_id: str) -> str:
     return profile.home_site
 
 
-def handoff_of(call: LiveCall, from_site: str, to_site: str, *, kind: str,
-               business_id: str = "", from_agent: str = "", note: str = "",
-               target_skill: str = "", target_agent: str = "", priority: str = "",
-               request_id: str = "") -> Handoff:
+def handoff_of(
+    call: LiveCall,
+    from_site: str,
+    to_site: str,
+    *,
+    kind: str,
+    business_id: str = "",
+    from_agent: str = "",
+    note: str = "",
+    target_skill: str = "",
+    target_agent: str = "",
+    priority: str = "",
+    request_id: str = "",
+) -> Handoff:
     """What ``call`` carries to ``to_site`` (a transfer, a consult leg or an overflow)."""
     return Handoff(
-        call_id=call.call_id, new_leg_id=new_id("leg"), from_site=from_site,
-        from_agent=from_agent, caller_number=call.caller_number,
-        dialed_code=call.dialed_code, business_id=business_id or call.business_id,
-        customer=call.customer, customer_source=call.customer_source or from_site,
-        customer_as_of_ms=call.customer_as_of_ms or (
-            call.customer.updated_at_ms if call.customer else 0),
-        tier=call.tier, ivr_path=tuple(call.ivr_path),
+        call_id=call.call_id,
+        new_leg_id=new_id("leg"),
+        from_site=from_site,
+        from_agent=from_agent,
+        caller_number=call.caller_number,
+        dialed_code=call.dialed_code,
+        business_id=business_id or call.business_id,
+        customer=call.customer,
+        customer_source=call.customer_source or from_site,
+        customer_as_of_ms=call.customer_as_of_ms
+        or (call.customer.updated_at_ms if call.customer else 0),
+        tier=call.tier,
+        ivr_path=tuple(call.ivr_path),
         notes=tuple([*call.notes, note] if note else call.notes),
-        attached=dict(call.attached), legs=tuple(call.all_legs()),
-        original_arrival_ms=call.arrival_at_ms, target_site=to_site,
-        target_skill=target_skill, target_agent=target_agent,
-        request_id=request_id or new_id("req"), kind=kind, priority=priority)
+        attached=dict(call.attached),
+        legs=tuple(call.all_legs()),
+        original_arrival_ms=call.arrival_at_ms,
+        target_site=to_site,
+        target_skill=target_skill,
+        target_agent=target_agent,
+        request_id=request_id or new_id("req"),
+        kind=kind,
+        priority=priority,
+    )

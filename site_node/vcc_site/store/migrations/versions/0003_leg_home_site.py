@@ -17,8 +17,7 @@ depends_on: str | None = None
 
 
 def upgrade() -> None:
-    op.add_column("legs", sa.Column("home_site", sa.String(32), nullable=False,
-                                    server_default=""))
+    op.add_column("legs", sa.Column("home_site", sa.String(32), nullable=False, server_default=""))
 
 
 def downgrade() -> None:

@@ -27,9 +27,15 @@ branch_labels: str | None = None
 depends_on: str | None = None
 
 CALL_FIELDS = frozenset(f.name for f in pb.CallInfo.DESCRIPTOR.fields)
-outbox = sa.table("outbox", sa.column("seq", sa.BigInteger), sa.column("event_id", sa.String),
-                  sa.column("kind", sa.String), sa.column("aggregate_id", sa.String),
-                  sa.column("at_ms", sa.BigInteger), sa.column("payload", sa.Text))
+outbox = sa.table(
+    "outbox",
+    sa.column("seq", sa.BigInteger),
+    sa.column("event_id", sa.String),
+    sa.column("kind", sa.String),
+    sa.column("aggregate_id", sa.String),
+    sa.column("at_ms", sa.BigInteger),
+    sa.column("payload", sa.Text),
+)
 
 
 def to_body(kind: str, payload: dict[str, Any]) -> Any:
@@ -49,8 +55,11 @@ def upgrade() -> None:
     for r in rows:
         body = to_body(r.kind, json.loads(r.payload))
         data = stored(r.event_id, r.kind, r.aggregate_id, r.at_ms, body)
-        conn.execute(outbox.update().where(outbox.c.seq == r.seq).values(
-            payload=base64.b64encode(data).decode("ascii")))
+        conn.execute(
+            outbox.update()
+            .where(outbox.c.seq == r.seq)
+            .values(payload=base64.b64encode(data).decode("ascii"))
+        )
 
 
 def downgrade() -> None:
@@ -59,6 +68,10 @@ def downgrade() -> None:
         body = body_of(pb.SiteEvent.FromString(base64.b64decode(r.payload)))
         data = json_format.MessageToDict(body, preserving_proto_field_name=True)
         data.update(data.pop("call", {}))
-        conn.execute(outbox.update().where(outbox.c.seq == r.seq).values(
-            payload=json.dumps(data, separators=(",", ":"), sort_keys=True,
-                               ensure_ascii=False)))
+        conn.execute(
+            outbox.update()
+            .where(outbox.c.seq == r.seq)
+            .values(
+                payload=json.dumps(data, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+            )
+        )

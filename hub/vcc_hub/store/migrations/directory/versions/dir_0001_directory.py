@@ -32,8 +32,9 @@ def upgrade() -> None:
         sa.Column("at_ms", sa.BigInteger, nullable=False),
         sa.Column("token", sa.BigInteger, nullable=False),
     )
-    op.bulk_insert(state, [{"id": 1, "version": 0, "document": "{}", "doc_hash": "",
-                            "published_version": 0}])
+    op.bulk_insert(
+        state, [{"id": 1, "version": 0, "document": "{}", "doc_hash": "", "published_version": 0}]
+    )
 
 
 def downgrade() -> None:

@@ -12,8 +12,25 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-FIGURE_FIELDS = ('offered', 'answered', 'abandoned', 'short_abandoned', 'ivr_ended', 'lost', 'sl_calls', 'answered_within', 'wait_answered_ms', 'talk_ms', 'hold_ms', 'ring_ms', 'transferred', 'overflow_in', 'overflow_out', 'transferred_out')
-AGENT_FIELDS = ('calls', 'talk_ms', 'hold_ms', 'acw_ms', 'wrapups', 'not_ready_ms')
+FIGURE_FIELDS = (
+    "offered",
+    "answered",
+    "abandoned",
+    "short_abandoned",
+    "ivr_ended",
+    "lost",
+    "sl_calls",
+    "answered_within",
+    "wait_answered_ms",
+    "talk_ms",
+    "hold_ms",
+    "ring_ms",
+    "transferred",
+    "overflow_in",
+    "overflow_out",
+    "transferred_out",
+)
+AGENT_FIELDS = ("calls", "talk_ms", "hold_ms", "acw_ms", "wrapups", "not_ready_ms")
 
 
 def _sums(names: tuple[str, ...]) -> list[sa.Column[int]]:
@@ -79,6 +96,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_call_charges_period_id", table_name="call_charges")
-    for name in ("settlement_periods", "call_charges", "report_agent_open", "report_agents",
-                 "report_intervals", "report_cursor"):
+    for name in (
+        "settlement_periods",
+        "call_charges",
+        "report_agent_open",
+        "report_agents",
+        "report_intervals",
+        "report_cursor",
+    ):
         op.drop_table(name)

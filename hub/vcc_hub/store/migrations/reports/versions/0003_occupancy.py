@@ -21,8 +21,7 @@ def upgrade() -> None:
     for table in TABLES:
         with op.batch_alter_table(table) as batch:
             for name in NEW:
-                batch.add_column(sa.Column(name, sa.BigInteger, nullable=False,
-                                           server_default="0"))
+                batch.add_column(sa.Column(name, sa.BigInteger, nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
