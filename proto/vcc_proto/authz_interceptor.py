@@ -116,7 +116,7 @@ class AuthzInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         known = self._wrapped.get(method)
         if known is not None and known[0] is handler:
             return known[1]
-        wrapped = self._wrap(method, handler)
+        wrapped = self.wrap(method, handler)
         self._wrapped[method] = (handler, wrapped)
         return wrapped
 
@@ -160,7 +160,8 @@ class AuthzInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             REFUSED.labels(method, err.code.name).inc()
             await context.abort(err.code, str(err))
 
-    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """``handler`` checked first (also what a host applies when it registers a method)."""
         found = rule_of_method(method)
         guard = self._guard
         kw = {

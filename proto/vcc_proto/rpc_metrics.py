@@ -1,5 +1,6 @@
-"""Per-method gRPC server metrics: an interceptor every :class:`~vcc_proto.server.GrpcHost`
-installs.
+"""Per-method gRPC server metrics, for every method a :class:`~vcc_proto.server.GrpcHost`
+serves (through :func:`vcc_proto.served.observed`) or as the :class:`RpcMetrics`
+interceptor on any other ``grpc.aio`` server.
 
 Three families, named as the Go ``grpc-ecosystem/go-grpc-prometheus`` names them so the
 usual dashboards and queries apply:
@@ -59,7 +60,7 @@ MSG_SENT = Counter(
 Behavior = Callable[..., Any]
 
 
-def _grpc_type(handler: grpc.RpcMethodHandler) -> str:
+def grpc_type_of(handler: grpc.RpcMethodHandler) -> str:
     if handler.request_streaming and handler.response_streaming:
         return "bidi_stream"
     if handler.request_streaming:
@@ -67,7 +68,7 @@ def _grpc_type(handler: grpc.RpcMethodHandler) -> str:
     return "server_stream" if handler.response_streaming else "unary"
 
 
-def _split(method: str) -> tuple[str, str]:
+def method_parts(method: str) -> tuple[str, str]:
     """``"/pkg.Service/Method"`` -> ``("pkg.Service", "Method")``."""
     service, _, name = method.lstrip("/").rpartition("/")
     return service or "unknown", name
@@ -101,7 +102,7 @@ def _code_name(code: Any) -> str:
     return "UNKNOWN"
 
 
-def _code(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException | None) -> Any:
+def status_of(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException | None) -> Any:
     """The status the RPC ends with: what the context holds (set by ``abort`` or
     ``set_code``), else OK, CANCELLED or UNKNOWN from how the handler ended."""
     code = context.code()
@@ -122,9 +123,9 @@ def _wrap_unary_response(inner: Behavior, m: MethodMetrics) -> Behavior:
         try:
             reply = await inner(request, context)
         except BaseException as exc:
-            m.done(started, _code(context, exc))
+            m.done(started, status_of(context, exc))
             raise
-        m.done(started, _code(context, None))
+        m.done(started, status_of(context, None))
         return reply
 
     return behavior
@@ -143,16 +144,16 @@ def _wrap_stream_response(inner: Behavior, m: MethodMetrics) -> Behavior:
                 m.sent.inc()
                 yield item
         except BaseException as exc:
-            m.done(started, _code(context, exc))
+            m.done(started, status_of(context, exc))
             raise
-        m.done(started, _code(context, None))
+        m.done(started, status_of(context, None))
 
     return behavior
 
 
 def _instrumented(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
-    grpc_type = _grpc_type(handler)
-    m = MethodMetrics(grpc_type, *_split(method))
+    grpc_type = grpc_type_of(handler)
+    m = MethodMetrics(grpc_type, *method_parts(method))
     de, ser = handler.request_deserializer, handler.response_serializer
     if grpc_type == "unary":
         return grpc.unary_unary_rpc_method_handler(

@@ -22,7 +22,8 @@ from vcc_proto.observability import (
     call_var,
     configure_logging,
 )
-from vcc_proto.server import GrpcHost, ServedService, field_path
+from vcc_proto.served import field_path
+from vcc_proto.server import GrpcHost, ServedService
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg

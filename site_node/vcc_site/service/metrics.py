@@ -140,6 +140,15 @@ class SiteMetrics:
         self._answer_wait = answer_wait_histogram(targets)
         self._waits: dict[tuple[str, str], Histogram] = {}  # label children, per (business, tier)
         self._abandons: dict[tuple[str, str], Counter] = {}
+        # label children used on every call, resolved once (``labels`` takes a lock and
+        # builds a key each time)
+        self._offered: dict[str, Counter] = {}
+        self._to_agent: dict[str, Counter] = {}
+        self._ended: dict[tuple[str, str], Counter] = {}
+        self._decision = ROUTE_DECISION.labels(site_id)
+        self._ewt_samples = EWT_SAMPLES.labels(site_id)
+        self._ewt_error = EWT_ERROR.labels(site_id)
+        self._ewt_mae = EWT_MAE.labels(site_id)
         if province is not None:
             self._publish_targets(province)
         self.ewt_samples = 0
@@ -151,19 +160,25 @@ class SiteMetrics:
         self.ewt_samples += 1
         self.ewt_abs_error_s += error
         self.ewt_bias_s += predicted_s - actual_s
-        EWT_SAMPLES.labels(self.site).inc()
-        EWT_ERROR.labels(self.site).observe(error)
-        EWT_MAE.labels(self.site).set(self.ewt_mae_s)
+        self._ewt_samples.inc()
+        self._ewt_error.observe(error)
+        self._ewt_mae.set(self.ewt_mae_s)
 
     @property
     def ewt_mae_s(self) -> float:
         return self.ewt_abs_error_s / self.ewt_samples if self.ewt_samples else 0.0
 
     def offered(self, business: str) -> None:
-        CALLS_OFFERED.labels(self.site, business).inc()
+        child = self._offered.get(business)
+        if child is None:
+            child = self._offered[business] = CALLS_OFFERED.labels(self.site, business)
+        child.inc()
 
     def offered_to_agent(self, business: str) -> None:
-        CALLS_TO_AGENT.labels(self.site, business).inc()
+        child = self._to_agent.get(business)
+        if child is None:
+            child = self._to_agent[business] = CALLS_TO_AGENT.labels(self.site, business)
+        child.inc()
 
     def _publish_targets(self, province: Province) -> None:
         """Set each (business, tier) target of this site and create its answer and abandon
@@ -189,7 +204,12 @@ class SiteMetrics:
         child.observe(waited_s)
 
     def call_ended(self, business: str, outcome: str, tier: str = "") -> None:
-        CALLS_ENDED.labels(self.site, business, outcome).inc()
+        ended = self._ended.get((business, outcome))
+        if ended is None:
+            ended = self._ended[(business, outcome)] = CALLS_ENDED.labels(
+                self.site, business, outcome
+            )
+        ended.inc()
         if outcome == "abandoned":
             child = self._abandons.get((business, tier))
             if child is None:
@@ -206,7 +226,7 @@ class SiteMetrics:
         RING_NO_ANSWER.labels(self.site).inc()
 
     def decision(self, seconds: float) -> None:
-        ROUTE_DECISION.labels(self.site).observe(seconds)
+        self._decision.observe(seconds)
 
     def login_failed(self) -> None:
         LOGIN_FAILURES.labels(self.site).inc()
