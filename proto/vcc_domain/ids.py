@@ -34,20 +34,30 @@ os.register_at_fork(after_in_child=_reseed)
 _PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
 
 
-_SHIFTS = range(120, -1, -10)  # 13 pairs of characters: 130 bits, the top 2 always 0
+# 26 characters: the 48-bit time as 5 pairs (its top 2 bits always 0), then the 80
+# random bits as 8 pairs
+_TIME_SHIFTS = range(40, -1, -10)
+_RANDOM_SHIFTS = range(70, -1, -10)
+# the last time's 10 characters, as (ms, text) in one binding: many IDs share a
+# millisecond, and one assignment cannot be seen half done by another thread
+_stamp: tuple[int, str] = (-1, "")
 
 
-def _encode(value: int) -> str:
-    """A 128-bit ``value`` as 26 Crockford base32 characters, most significant first."""
-    return "".join([_PAIRS[(value >> shift) & 1023] for shift in _SHIFTS])
+def _encode(value: int, shifts: range) -> str:
+    """``value`` as Crockford base32 character pairs, most significant first."""
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in shifts])
 
 
 def new_ulid(now_ms: int | None = None) -> str:
     """A 26-character ULID: 48 bits of milliseconds then 80 random bits."""
+    global _stamp
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    if not 0 <= ms < 2**48:
-        raise ValueError(f"timestamp out of range for a ULID: {ms}")
-    return _encode((ms << 80) | _rng.getrandbits(80))
+    stamp = _stamp
+    if stamp[0] != ms:
+        if not 0 <= ms < 2**48:
+            raise ValueError(f"timestamp out of range for a ULID: {ms}")
+        stamp = _stamp = (ms, _encode(ms, _TIME_SHIFTS))
+    return stamp[1] + _encode(_rng.getrandbits(80), _RANDOM_SHIFTS)
 
 
 def new_id(prefix: str, now_ms: int | None = None) -> str:

@@ -31,7 +31,7 @@ backwards and its legs never overlap.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from vcc_domain.errors import Conflict, InvalidInput
@@ -287,7 +287,7 @@ class CallLife:
         leg = self.leg
         assert leg is not None
         self.ring_ms += at - leg.offered_at_ms
-        self.leg = replace(leg, answered_at_ms=at)
+        self.leg = Leg(leg.leg_id, leg.kind, leg.site_id, leg.agent_id, leg.offered_at_ms, at)
         if not self.answered_at_ms:
             self.answered_at_ms = at
         self.leg_answered_ms, self.leg_hold_base_ms = at, self.hold_ms
@@ -421,7 +421,16 @@ class CallLife:
         leg = self.leg
         if leg is None:
             raise self._refuse("end its leg")
-        ended = replace(leg, ended_at_ms=at, end_reason=why)
+        ended = Leg(  # not dataclasses.replace: it looks the fields up on every call
+            leg.leg_id,
+            leg.kind,
+            leg.site_id,
+            leg.agent_id,
+            leg.offered_at_ms,
+            leg.answered_at_ms,
+            at,
+            why,
+        )
         self.legs.append(ended)
         self.leg = None
         return ended

@@ -29,10 +29,10 @@ class Commits:
     def submit(self, uow: UnitOfWork) -> asyncio.Future[list[int]]:
         """Hand a unit of work to the store now; await the result for durability.
 
-        Units are handed over in the order ``submit`` is called (each becomes a task
-        started in creation order, and the store queues it on its first step).
+        Units are handed over in the order ``submit`` is called (the store queues each
+        at once, ``SiteStore.enqueue``).
         """
-        fut = asyncio.ensure_future(self.store.commit(uow))
+        fut = self.store.enqueue(uow)
         self._pending.add(fut)
         fut.add_done_callback(self._committed)
         return fut

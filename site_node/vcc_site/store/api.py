@@ -11,6 +11,7 @@ All times are integer milliseconds since the Unix epoch (``*_ms``); money is int
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -201,6 +202,10 @@ class SiteStore(Protocol):
         ``AgentStateRecord``/``AuditRecord`` repeated, raises ``Conflict`` and writes
         nothing of this unit. Returns only after the transaction is durable.
         """
+
+    def enqueue(self, uow: UnitOfWork) -> asyncio.Future[list[int]]:
+        """:meth:`commit` as a future: the unit is handed over now, in call order (no
+        task per unit on the hot path)."""
 
     async def customer_by_phone(self, phone: str) -> CustomerRecord | None: ...
     async def customer_by_account(self, account_no: str) -> CustomerRecord | None: ...

@@ -89,11 +89,15 @@ class GroupCommit:
         self._inserts: dict[tuple[str, tuple[str, ...]], str] = {}  # (table, columns) -> SQL
 
     async def commit(self, uow: UnitOfWork) -> list[int]:
+        return await self.enqueue(uow)
+
+    def enqueue(self, uow: UnitOfWork) -> asyncio.Future[list[int]]:
+        """Queue ``uow`` now (in call order); the future is its sequences once durable."""
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Pending(tuple(uow.rows), tuple(uow.events), future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._run_writer(), name="site-store-writer")
-        return await future
+        return future
 
     async def close(self) -> None:
         """Finish every unit already queued and stop the writer."""

@@ -53,6 +53,9 @@ class MemorySiteStore:
     async def migrate(self) -> None:
         return None
 
+    def enqueue(self, uow: UnitOfWork) -> asyncio.Future[list[int]]:
+        return asyncio.ensure_future(self.commit(uow))
+
     async def commit(self, uow: UnitOfWork) -> list[int]:
         if self._closed:
             raise Unavailable("the site store is closed")

@@ -117,6 +117,17 @@ class SqlSiteStore:
             return []
         return await self._group.commit(uow)
 
+    def enqueue(self, uow: UnitOfWork) -> asyncio.Future[list[int]]:
+        """:meth:`commit` without a task of its own: queued now, in call order."""
+        if self._closed or not uow:
+            done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+            if self._closed:
+                done.set_exception(Unavailable("the site store is closed"))
+            else:
+                done.set_result([])
+            return done
+        return self._group.enqueue(uow)
+
     async def close(self) -> None:
         """Finish every unit already submitted, stop the writer, dispose an owned engine."""
         if self._closed:
