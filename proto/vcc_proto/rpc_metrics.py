@@ -22,42 +22,135 @@ streams, and misses RPCs that end through ``context.abort`` (``AbortError`` is n
 base class but no metrics, and ``grpcio-observability`` exports through OpenTelemetry,
 a second metrics stack beside the ``prometheus_client`` registry the processes serve.
 
-Cost per call: gRPC asks the interceptor for every RPC, so the wrapped handler of each
-method is built once and cached (keyed by the method, checked against the handler the
-server returned); label children are resolved once per (method, code). A call then costs
-two ``perf_counter`` reads, one dict lookup, one ``inc`` and one ``observe``. Unknown
-methods are not counted, so the label values are bounded by the services served.
+Cost per call: the wrapped handler of each method is built once (by the host when it
+registers the method; by the interceptor on the first call, then cached, keyed by the
+method and checked against the handler the server returned). A call then costs two
+``perf_counter`` reads and a few additions to plain numbers (:class:`MethodMetrics`).
+Unknown methods are not counted, so the label values are bounded by the services
+served.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import inspect
+import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import grpc
-from prometheus_client import Counter, Histogram
+from prometheus_client import REGISTRY
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
-HANDLED = Counter(
-    "grpc_server_handled_total",
-    "RPCs completed on the server, by status code",
-    ["grpc_type", "grpc_service", "grpc_method", "grpc_code"],
-)
-HANDLING = Histogram(
-    "grpc_server_handling_seconds",
-    "Time the server took to handle an RPC (a streaming response: the stream's life)",
-    ["grpc_type", "grpc_service", "grpc_method"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-)
-MSG_SENT = Counter(
-    "grpc_server_msg_sent_total",
-    "Messages sent on server-streaming RPCs",
-    ["grpc_type", "grpc_service", "grpc_method"],
-)
+LABELS = ["grpc_type", "grpc_service", "grpc_method"]
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_LE = [str(floatToGoString(b)) for b in (*BUCKETS, math.inf)]  # type: ignore[no-untyped-call]
+_OK = grpc.StatusCode.OK
 
 Behavior = Callable[..., Any]
+
+
+class MethodMetrics:
+    """The series of one (grpc_type, service, method): plain numbers, bumped by the loop
+    that serves the method and read by :class:`RpcCollector` when metrics are scraped.
+
+    Not ``prometheus_client`` children: each of their ``inc`` and ``observe`` takes a
+    lock and checks the metric's state, and a status code as a dictionary key hashes
+    an enum in Python; here a call costs a bisect, three additions and a comparison.
+    One instance per label set (:meth:`of`), shared by every server of the process."""
+
+    __slots__ = ("counts", "created", "labels", "ok", "others", "sent", "total_s")
+
+    def __init__(self, labels: tuple[str, str, str]) -> None:
+        self.labels = labels
+        self.counts = [0] * (len(BUCKETS) + 1)  # per bucket (not cumulative), then +Inf
+        self.total_s = 0.0
+        self.ok = 0  # RPCs ended OK
+        self.others: dict[Any, int] = {}  # other status codes (enum or C-core int)
+        self.sent = 0  # messages written on a server stream
+        self.created = time.time()
+
+    @classmethod
+    def of(cls, grpc_type: str, service: str, method: str) -> MethodMetrics:
+        labels = (grpc_type, service, method)
+        found = _SERIES.get(labels)
+        if found is None:
+            found = _SERIES[labels] = cls(labels)
+        return found
+
+    def done(self, started: float, code: Any) -> None:
+        elapsed = time.perf_counter() - started
+        self.counts[bisect.bisect_left(BUCKETS, elapsed)] += 1
+        self.total_s += elapsed
+        if code is _OK:
+            self.ok += 1
+        else:
+            self.others[code] = self.others.get(code, 0) + 1
+
+    def handled(self) -> dict[str, int]:
+        """RPCs so far by status code name."""
+        found = {"OK": self.ok} if self.ok else {}
+        for code, n in list(self.others.items()):  # a code may come as an enum and an int
+            name = _code_name(code)
+            found[name] = found.get(name, 0) + n
+        return found
+
+
+_SERIES: dict[tuple[str, str, str], MethodMetrics] = {}
+
+
+class RpcCollector(Collector):
+    """Exposes every :class:`MethodMetrics` as the three families of the module doc."""
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(self._families())
+
+    def collect(self) -> Iterator[Metric]:
+        handled, handling, sent = self._families()
+        for m in list(_SERIES.values()):
+            labels = list(m.labels)
+            for name, n in m.handled().items():
+                handled.add_metric([*labels, name], n, created=m.created)
+            cumulative, buckets = 0, []
+            for le, n in zip(_LE, list(m.counts), strict=True):
+                cumulative += n
+                buckets.append((le, float(cumulative)))
+            handling.add_metric(labels, buckets, m.total_s)
+            handling.samples.append(
+                Sample(
+                    "grpc_server_handling_seconds_created",
+                    dict(zip(LABELS, labels, strict=True)),
+                    m.created,
+                )
+            )
+            sent.add_metric(labels, m.sent, created=m.created)
+        return iter((handled, handling, sent))
+
+    @staticmethod
+    def _families() -> tuple[CounterMetricFamily, HistogramMetricFamily, CounterMetricFamily]:
+        return (
+            CounterMetricFamily(
+                "grpc_server_handled",
+                "RPCs completed on the server, by status code",
+                labels=[*LABELS, "grpc_code"],
+            ),
+            HistogramMetricFamily(
+                "grpc_server_handling_seconds",
+                "Time the server took to handle an RPC (a streaming response: the stream's life)",
+                labels=LABELS,
+            ),
+            CounterMetricFamily(
+                "grpc_server_msg_sent", "Messages sent on server-streaming RPCs", labels=LABELS
+            ),
+        )
+
+
+REGISTRY.register(RpcCollector())
 
 
 def grpc_type_of(handler: grpc.RpcMethodHandler) -> str:
@@ -72,25 +165,6 @@ def method_parts(method: str) -> tuple[str, str]:
     """``"/pkg.Service/Method"`` -> ``("pkg.Service", "Method")``."""
     service, _, name = method.lstrip("/").rpartition("/")
     return service or "unknown", name
-
-
-class MethodMetrics:
-    """The label children of one method, resolved once."""
-
-    __slots__ = ("_codes", "_labels", "handling", "sent")
-
-    def __init__(self, grpc_type: str, service: str, method: str) -> None:
-        self._labels = (grpc_type, service, method)
-        self.handling = HANDLING.labels(*self._labels)
-        self.sent = MSG_SENT.labels(*self._labels)
-        self._codes: dict[Any, Any] = {}
-
-    def done(self, started: float, code: Any) -> None:
-        self.handling.observe(time.perf_counter() - started)
-        child = self._codes.get(code)
-        if child is None:
-            child = self._codes[code] = HANDLED.labels(*self._labels, _code_name(code))
-        child.inc()
 
 
 def _code_name(code: Any) -> str:
@@ -141,7 +215,7 @@ def _wrap_stream_response(inner: Behavior, m: MethodMetrics) -> Behavior:
         started = time.perf_counter()
         try:
             async for item in inner(request, context):
-                m.sent.inc()
+                m.sent += 1
                 yield item
         except BaseException as exc:
             m.done(started, status_of(context, exc))
@@ -153,7 +227,7 @@ def _wrap_stream_response(inner: Behavior, m: MethodMetrics) -> Behavior:
 
 def _instrumented(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
     grpc_type = grpc_type_of(handler)
-    m = MethodMetrics(grpc_type, *method_parts(method))
+    m = MethodMetrics.of(grpc_type, *method_parts(method))
     de, ser = handler.request_deserializer, handler.response_serializer
     if grpc_type == "unary":
         return grpc.unary_unary_rpc_method_handler(

@@ -138,7 +138,6 @@ def _unary(inner: Callable[..., Any], m: MethodMetrics, ctx: LogContext | None) 
 def _stream(inner: Callable[..., Any], m: MethodMetrics, ctx: LogContext | None) -> Any:
     if not inspect.isasyncgenfunction(inner):  # writes with context.write, returns None
         return _unary(inner, m, ctx)
-    sent = m.sent
 
     async def behavior(request: Any, context: Any) -> AsyncIterator[Any]:
         started = time.perf_counter()
@@ -146,7 +145,7 @@ def _stream(inner: Callable[..., Any], m: MethodMetrics, ctx: LogContext | None)
             ctx.enter(request)
         try:
             async for item in inner(request, context):
-                sent.inc()
+                m.sent += 1
                 yield item
         except BaseException as exc:
             m.done(started, status_of(context, exc))
@@ -159,7 +158,7 @@ def _stream(inner: Callable[..., Any], m: MethodMetrics, ctx: LogContext | None)
 def observed(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
     """``handler`` counted, timed and with its log context, in one wrapper."""
     kind = grpc_type_of(handler)
-    m = MethodMetrics(kind, *method_parts(method))
+    m = MethodMetrics.of(kind, *method_parts(method))
     ctx = LogContext.of(method, handler)
     de, ser = handler.request_deserializer, handler.response_serializer
     if kind == "unary":

@@ -62,10 +62,21 @@ _BODY_TYPES = _message_types()
 
 def body_type(kind: str) -> Callable[..., Message]:
     """The message class of an event kind's body (ValueError for an unknown kind)."""
-    found = _BODY_TYPES.get(body_field(kind))
+    found = _KIND_TYPES.get(kind)
     if found is None:
-        raise ValueError(f"no event kind {kind!r} in events.proto")
+        found = _BODY_TYPES.get(body_field(kind))
+        if found is None:
+            raise ValueError(f"no event kind {kind!r} in events.proto")
+        if len(_KIND_TYPES) < KINDS_CACHED:
+            _KIND_TYPES[kind] = found
     return found
+
+
+# Per kind as the site names it, filled as kinds are seen (each event is built and stored
+# once per change of a call: the kind's body field is not worked out again each time).
+# Kinds are a few dozen literals; the bound only guards against an odd caller.
+KINDS_CACHED = 256
+_KIND_TYPES: dict[str, Callable[..., Message]] = {}
 
 
 def body_field(kind: str) -> str:
@@ -95,6 +106,8 @@ def event(
 
 
 def _varint(n: int) -> bytes:
+    if n < 0x80:
+        return _ONE_BYTE[n]
     out = bytearray()
     while n >= 0x80:
         out.append(n & 0x7F | 0x80)
@@ -103,11 +116,14 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
+_ONE_BYTE = [bytes((n,)) for n in range(0x80)]
+
 #: per body field: its key on the wire (field number, length-delimited) and message type
 _BODY_KEYS = {
     f.name: (_varint(f.number << 3 | 2), f.message_type)
     for f in pb.SiteEvent.DESCRIPTOR.oneofs_by_name["body"].fields
 }
+_KIND_KEYS: dict[str, tuple[bytes, Any]] = {}  # the same by kind (see _KIND_TYPES)
 
 
 def stored(event_id: str, kind: str, aggregate_id: str, at_ms: int, body: Message) -> bytes:
@@ -115,7 +131,11 @@ def stored(event_id: str, kind: str, aggregate_id: str, at_ms: int, body: Messag
 
     The body is serialized once and framed as its oneof field (protobuf's own encoding of
     a length-delimited field), instead of being copied into an envelope message first."""
-    found = _BODY_KEYS.get(body_field(kind))
+    found = _KIND_KEYS.get(kind)
+    if found is None:
+        found = _BODY_KEYS.get(body_field(kind))
+        if found is not None and len(_KIND_KEYS) < KINDS_CACHED:
+            _KIND_KEYS[kind] = found
     if found is None or found[1] is not body.DESCRIPTOR:
         raise ValueError(
             f"no event kind {kind!r} with a {type(body).__name__} body in events.proto"

@@ -15,6 +15,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from vcc_proto.rpc_metrics import RpcMetrics
+from vcc_proto.server import GrpcHost, ServedService
 
 SERVICE = "vcc_test.Probe"
 
@@ -150,3 +151,40 @@ async def test_unknown_methods_are_not_counted(probe: tuple[grpc.aio.Channel, Rp
     assert await _call(channel, "Nope") == grpc.StatusCode.UNIMPLEMENTED
     assert f"/{SERVICE}/Nope" not in interceptor._cache
     assert _handled("Nope", "UNIMPLEMENTED") == 0
+
+
+async def test_a_host_counts_the_methods_it_registers() -> None:
+    """A :class:`GrpcHost` wraps each method once when it registers it (no interceptor):
+    its calls are counted and timed like the interceptor's."""
+
+    def add(_servicer: object, server: Any) -> None:
+        server.add_generic_rpc_handlers((_handlers(),))
+
+    host = GrpcHost("127.0.0.1", 0, [ServedService(SERVICE, None, add)])
+    port = await host.start()
+    try:
+        ok, refused, timed = (
+            _handled("Ok", "OK"),
+            _handled("Refused", "FAILED_PRECONDITION"),
+            _timed("Ok"),
+        )
+        sent = _sent("Three")
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            assert await _call(channel, "Ok") == grpc.StatusCode.OK
+            assert await _call(channel, "Refused") == grpc.StatusCode.FAILED_PRECONDITION
+            three = channel.unary_stream(f"/{SERVICE}/Three", _same, _same)
+            assert len([m async for m in three(b"", timeout=10)]) == 3
+        assert _handled("Ok", "OK") == ok + 1
+        assert _handled("Refused", "FAILED_PRECONDITION") == refused + 1
+        assert _timed("Ok") == timed + 1
+        assert _sent("Three") == sent + 3
+    finally:
+        await host.stop()
+
+
+def _sent(method: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "grpc_server_msg_sent_total",
+        {"grpc_type": "server_stream", "grpc_service": SERVICE, "grpc_method": method},
+    )
+    return value or 0.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from vcc_domain.errors import NotFound
+from vcc_domain.province import Province
 from vcc_site.domain.queue import Priority
 from vcc_site.service.core import SiteCore
 from vcc_site.service.customers import area_code_of
@@ -22,10 +23,24 @@ PRIORITY_OF_TIER = {
 }
 
 
+# the province's area codes, longest first, with the province they were read from (a
+# province is never changed in place: a new directory version is a new object)
+_codes: tuple[Province | None, list[str]] = (None, [])
+
+
+def _area_codes(province: Province) -> list[str]:
+    global _codes
+    seen, codes = _codes
+    if seen is not province:
+        every = sorted({code for site in province.sites for code in site.area_codes})
+        codes = sorted(every, key=len, reverse=True)
+        _codes = (province, codes)
+    return codes
+
+
 def caller_home(core: SiteCore, number: str) -> str:
     """The site owning the number's area code ("" for a number from outside the province)."""
-    codes = sorted({code for site in core.province.sites for code in site.area_codes})
-    area = area_code_of(number, codes)
+    area = area_code_of(number, _area_codes(core.province))
     if area is None:
         return ""
     try:

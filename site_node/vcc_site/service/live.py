@@ -279,14 +279,15 @@ class LiveCall:
         if self.consult_for and kind.startswith("call."):  # a consult leg, not the call
             kind = "consult." + kind.removeprefix("call.")
             owner = self.consult_for
+        life = self.life
         info = pb.CallInfo(
             call_id=self.call_id,
             site_id=self.site_id,
-            state=self.state,
+            state=life.stored_state,
             business_id=self.business_id,
             tier=self.tier,
             priority=self.priority,
-            agent_id=self.agent_id,
+            agent_id=life.agent_id,
             owner_site=owner,
         )
         return Event(new_id("evt"), kind, self.call_id, body_type(kind)(call=info, **extra), now_ms)
