@@ -182,7 +182,7 @@ def wrapper(authz: Wrap | None = None) -> Wrap:
     return wrap
 
 
-class _WrappedGeneric(grpc.GenericRpcHandler):
+class _WrappedGeneric(grpc.GenericRpcHandler):  # type: ignore[misc]  # untyped in the stubs
     """A generic handler whose method handlers come wrapped (each built once)."""
 
     def __init__(self, inner: grpc.GenericRpcHandler, wrap: Wrap) -> None:

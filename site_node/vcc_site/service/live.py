@@ -279,18 +279,14 @@ class LiveCall:
         if self.consult_for and kind.startswith("call."):  # a consult leg, not the call
             kind = "consult." + kind.removeprefix("call.")
             owner = self.consult_for
-        life = self.life
-        info = pb.CallInfo(
-            call_id=self.call_id,
-            site_id=self.site_id,
-            state=life.stored_state,
-            business_id=self.business_id,
-            tier=self.tier,
-            priority=self.priority,
-            agent_id=life.agent_id,
-            owner_site=owner,
-        )
-        return Event(new_id("evt"), kind, self.call_id, body_type(kind)(call=info, **extra), now_ms)
+        body: Any = body_type(kind)(**extra)
+        info: pb.CallInfo = body.call  # filled in place (one built apart is copied in)
+        info.call_id, info.site_id = self.call_id, self.site_id
+        info.state, info.agent_id = self.life.stored_state, self.life.agent_id
+        info.business_id, info.tier, info.priority = self.business_id, self.tier, self.priority
+        if owner:
+            info.owner_site = owner
+        return Event(new_id("evt"), kind, self.call_id, body, now_ms)
 
 
 @dataclass
