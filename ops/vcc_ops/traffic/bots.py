@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,6 +53,10 @@ class Shared:
     counters: Counter[str] = field(default_factory=Counter)
     orders: WorkOrderDesk | None = None
     errors: list[str] = field(default_factory=list)
+    # monotonic time a bot first read an offer of the call, and the time just before the
+    # caller's request that put it in the queue was sent (offer-to-agent latency)
+    offer_seen_at: dict[str, float] = field(default_factory=dict)
+    queued_at: dict[str, float] = field(default_factory=dict)
 
     def answered_event(self, call_id: str) -> asyncio.Event:
         event = self.answered.get(call_id)
@@ -96,6 +101,7 @@ class AgentBot:
         with contextlib.suppress(grpc.aio.AioRpcError, asyncio.CancelledError):
             async for event in self.stub.Events(s.SessionRef(session_token=self.token)):
                 if event.HasField("offer"):
+                    self.shared.offer_seen_at.setdefault(event.offer.call_id, time.monotonic())
                     self._spawn(self._serve(event.offer))
                 elif (
                     event.HasField("agent_state")
