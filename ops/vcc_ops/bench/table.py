@@ -51,6 +51,25 @@ def _machine(doc: dict[str, Any]) -> str:
     )
 
 
+def _province_kinds(record: dict[str, Any]) -> list[str]:
+    """The province bench's cost per process kind: CPU per call and idle CPU."""
+    result = record.get("result", {}) if record.get("status") == "ok" else {}
+    per_call, idle = result.get("cpu_ms_per_call"), result.get("idle_cpu_pct")
+    if not isinstance(per_call, dict) or not isinstance(idle, dict):
+        return []
+    count = result.get("processes", {})
+    lines = [
+        "",
+        "| province: process kind | processes | CPU ms per call | idle CPU % of one core |",
+        "|---|---:|---:|---:|",
+    ]
+    for kind, ms in per_call.items():
+        lines.append(
+            f"| {kind} | {_num(count.get(kind, 1))} | {_num(ms)} | {_num(idle.get(kind))} |"
+        )
+    return lines
+
+
 def render_table(doc: dict[str, Any], source: str = "FILE.json") -> str:
     """The whole Markdown block: provenance, headline table, ceilings, parameters."""
     benches: dict[str, dict[str, Any]] = doc.get("benches", {})
@@ -92,6 +111,7 @@ def render_table(doc: dict[str, Any], source: str = "FILE.json") -> str:
     if ceilings:
         lines += ["", "| ceiling | value |", "|---|---:|"]
         lines += [f"| `{k}` | {_num(v)} |" for k, v in ceilings.items()]
+    lines += _province_kinds(benches.get("province", {}))
     lines += [
         "",
         "Ratios: a plain number is figure / ceiling (the share of the bare "
