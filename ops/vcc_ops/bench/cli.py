@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from vcc_ops.bench.all import bench_all
+from vcc_ops.bench.scale_cli import bench_scale
 from vcc_ops.bench.table import bench_table
 from vcc_ops.progress import working
 
@@ -332,4 +333,5 @@ def bench_province(
 
 
 bench.add_command(bench_all)
+bench.add_command(bench_scale)
 bench.add_command(bench_table)

@@ -132,15 +132,15 @@ def render_table(doc: dict[str, Any], source: str = "FILE.json") -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_section(text: str, block: str) -> str:
+def replace_section(text: str, block: str, begin: str = BEGIN, end: str = END) -> str:
     """``text`` with everything between the markers replaced by ``block``."""
-    if text.count(BEGIN) != 1 or text.count(END) != 1:
-        raise ValueError(f"expected exactly one {BEGIN} and one {END}")
-    head, rest = text.split(BEGIN, 1)
-    if END not in rest:
-        raise ValueError(f"{END} comes before {BEGIN}")
-    _old, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{block.rstrip()}\n{END}{tail}"
+    if text.count(begin) != 1 or text.count(end) != 1:
+        raise ValueError(f"expected exactly one {begin} and one {end}")
+    head, rest = text.split(begin, 1)
+    if end not in rest:
+        raise ValueError(f"{end} comes before {begin}")
+    _old, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{block.rstrip()}\n{end}{tail}"
 
 
 def update_readme(readme: Path, doc: dict[str, Any], source: str) -> None:
