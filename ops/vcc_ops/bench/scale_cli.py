@@ -91,6 +91,13 @@ def render_scale_table(doc: dict[str, Any]) -> str:
     help="Also write the result as JSON to this file.",
 )
 @click.option(
+    "--render",
+    "render_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Run nothing: print (with --readme, write) the table of an earlier run's JSON.",
+)
+@click.option(
     "--readme",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
@@ -104,6 +111,7 @@ def bench_scale(
     idle_s: float,
     sites_per_process: int,
     json_file: Path | None,
+    render_file: Path | None,
     readme: Path | None,
 ) -> None:
     """One hub serving N light sites (real gRPC, NATS, etcd; no ACD): hub CPU per event,
@@ -112,6 +120,9 @@ def bench_scale(
 
     from vcc_ops.bench.scale import run_scale
 
+    if render_file is not None:
+        _table(json.loads(render_file.read_text()), readme)
+        return
     try:
         counts = [int(x) for x in sites.split(",") if x.strip()]
     except ValueError as err:
@@ -137,7 +148,17 @@ def bench_scale(
     text = json.dumps(doc, indent=2)
     if json_file is not None:
         json_file.write_text(text + "\n")
-    if readme is not None:
-        readme.write_text(replace_section(readme.read_text(), render_scale_table(doc), BEGIN, END))
     click.echo(text)
-    click.echo(render_scale_table(doc), err=True)
+    _table(doc, readme, err=True)
+
+
+def _table(doc: dict[str, Any], readme: Path | None, err: bool = False) -> None:
+    block = render_scale_table(doc)
+    if readme is None:
+        click.echo(block, nl=False, err=err)
+        return
+    try:
+        readme.write_text(replace_section(readme.read_text(), block, BEGIN, END))
+    except ValueError as exc:
+        raise BadInput(f"{readme}: {exc}") from exc
+    click.echo(f"updated the scale table of {readme}", err=err)
