@@ -249,7 +249,7 @@ BENCHES: tuple[Bench, ...] = (
             "agents_per_site": 10,
             "idle_s": 2.0,
             "settle_s": 1.0,
-            "drain_s": 30.0,
+            "drain_s": 45.0,
         },
         (
             Headline("province_calls_per_s"),
@@ -259,7 +259,7 @@ BENCHES: tuple[Bench, ...] = (
             Headline("idle_site_cpu_pct"),
         ),
         300,
-        quick_limit_s=120.0,
+        quick_limit_s=180.0,
     ),
 )
 

@@ -69,7 +69,7 @@ QUICK: dict[str, Any] = {
     "agents_per_site": 10,
     "idle_s": 2.0,
     "settle_s": 1.0,
-    "drain_s": 30.0,
+    "drain_s": 45.0,
 }
 
 
