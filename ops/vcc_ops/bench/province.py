@@ -46,7 +46,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +200,17 @@ def _figures(
     }
 
 
+def _add_idle(result: dict[str, Any], idle: dict[str, Any]) -> None:
+    """The idle figures, and the CPU per call above what the idle province would use."""
+    result.update(idle)
+    idle_cores = sum(idle["idle_cpu_pct"].values()) / 100
+    idle_ms = idle_cores * result["window_s"] * 1000 / max(1, result["calls"])
+    result["province_cpu_ms_per_call_above_idle"] = round(
+        result["province_cpu_ms_per_call"] - idle_ms, 3
+    )
+    result["idle_site_cpu_pct"] = idle["idle_cpu_pct_per_process"].get("site", 0.0)
+
+
 def run_province_bench(
     *,
     rate: float = 50.0,
@@ -215,14 +226,13 @@ def run_province_bench(
     from vcc_ops.cli import example_province_path
 
     province = example_province_path()
+    params: dict[str, Any] = {"rate": rate, "seconds": seconds, "speed": speed}
+    params |= {"agents_per_site": agents_per_site, "idle_s": idle_s, "settle_s": settle_s}
+    params |= {"seed": seed}
     with tempfile.TemporaryDirectory(prefix="vcc-bench-province-") as tmp:
         workdir = Path(tmp)
-        epoch = time.time()
-        launcher = ProvinceLauncher(
-            province,
-            workdir,
-            node_env={"VCC_TIME_SPEED": str(speed), "VCC_TIME_EPOCH": repr(epoch)},
-        )
+        speed_env = {"VCC_TIME_SPEED": str(speed), "VCC_TIME_EPOCH": repr(time.time())}
+        launcher = ProvinceLauncher(province, workdir, node_env=speed_env)
         try:
             t0 = time.monotonic()
             state = launcher.start()
@@ -231,36 +241,15 @@ def run_province_bench(
             idle = _idle(state, idle_s)
             sites = {n.name.removeprefix("site-"): n.grpc for n in state.nodes if n.kind == "site"}
             cfg = LoadConfig(
-                str(province),
-                launcher.edge_endpoint,
-                sites,
-                rate,
-                seconds,
-                speed,
-                seed,
-                agents_per_site,
-                drain_s,
+                str(province), launcher.edge_endpoint, sites, rate, seconds, speed, seed
             )
+            cfg = replace(cfg, agents_per_site=agents_per_site, drain_s=drain_s)
             result = _load(launcher, state, cfg, workdir)
         finally:
             launcher.stop()
-    result.update(idle)
-    idle_cores = sum(idle["idle_cpu_pct"].values()) / 100
-    idle_ms = idle_cores * result["window_s"] * 1000 / max(1, result["calls"])
-    result["province_cpu_ms_per_call_above_idle"] = round(
-        result["province_cpu_ms_per_call"] - idle_ms, 3
-    )
-    result["idle_site_cpu_pct"] = idle["idle_cpu_pct_per_process"].get("site", 0.0)
+    _add_idle(result, idle)
     result["start_s"] = round(start_s, 1)
-    result["params"] = {
-        "rate": rate,
-        "seconds": seconds,
-        "speed": speed,
-        "agents_per_site": agents_per_site,
-        "idle_s": idle_s,
-        "settle_s": settle_s,
-        "seed": seed,
-    }
+    result["params"] = params
     return result
 
 

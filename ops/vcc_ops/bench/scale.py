@@ -63,6 +63,8 @@ from vcc_ops.bench.scale_sites import (
 )
 
 START_TIMEOUT_S = 300.0
+Snapshot = tuple[float, dict[str, float]]  # (monotonic time, CPU seconds per kind)
+Worker = tuple[Any, Path, Path]  # (process, log, result file)
 
 
 def _cpu_s(pid: int | None) -> float:
@@ -206,7 +208,7 @@ def _change_latencies(
 
 def _start_workers(
     root: Path, ids: list[str], per_process: int, base: dict[str, Any]
-) -> list[tuple[Any, Path, Path]]:
+) -> list[Worker]:
     """The light-site processes; (process, log, result file) each."""
     from vcc_ops.infra.process import ManagedProcess
 
@@ -264,12 +266,54 @@ def run_scale_one(
                 hub.stop()
 
 
+class _Cpu:
+    """CPU seconds of the hub, NATS, etcd and the light-site processes."""
+
+    def __init__(self, hub: Any, infra: Any, workers: list[Worker]) -> None:
+        self.pids = {
+            "hub": [hub.proc.pid],
+            "nats": [s.pid for s in infra.nats_servers],
+            "etcd": [m.pid for m in infra.etcd_members],
+            "light_sites": [p.pid for p, _l, _o in workers],
+        }
+
+    def now(self) -> Snapshot:
+        return time.monotonic(), {k: sum(_cpu_s(p) for p in v) for k, v in self.pids.items()}
+
+
+def _share(a: Snapshot, b: Snapshot) -> dict[str, float]:
+    """Cores used per kind between two snapshots."""
+    return {k: (b[1][k] - a[1][k]) / (b[0] - a[0]) for k in a[1]}
+
+
+def _events(workers: list[Worker], hub_db: Path, seconds: float) -> tuple[int, int]:
+    """Phase 2: the light sites' events until the hub applied them; (produced, applied)."""
+    for proc, _log, _out in workers:
+        _signal(proc, GO_SIGNAL)
+    produced = 0
+    for proc, log, _out in workers:
+        produced += int(_wait_log(log, MARK_PRODUCED, proc, seconds + 120).split()[-1])
+    return produced, _wait_applied(hub_db, produced, timeout_s=180)
+
+
+def _applied_at(workers: list[Worker]) -> dict[str, dict[str, float]]:
+    """Stop the light sites; when each applied each directory version."""
+    for proc, _log, _out in workers:
+        _signal(proc, STOP_SIGNAL)
+    at: dict[str, dict[str, float]] = {}
+    for proc, _log, out in workers:
+        proc.wait(60)
+        with contextlib.suppress(OSError, ValueError):
+            at.update(json.loads(out.read_text())["applied_at"])
+    return at
+
+
 def _measure(
     n: int,
     root: Path,
     hub: Any,
     infra: Any,
-    workers: list[tuple[Any, Path, Path]],
+    workers: list[Worker],
     province: Any,
     changes: int,
     idle_s: float,
@@ -280,45 +324,18 @@ def _measure(
         _wait_log(log, MARK_READY, proc, START_TIMEOUT_S)
     ready_s = time.monotonic() - t_start
     routing = asyncio.run(_routing(list(infra.etcd_endpoints), province, n, timeout_s=60))
-    pids = {
-        "hub": [hub.proc.pid],
-        "nats": [s.pid for s in infra.nats_servers],
-        "etcd": [m.pid for m in infra.etcd_members],
-        "light_sites": [p.pid for p, _l, _o in workers],
-    }
-
-    def cpu() -> tuple[float, dict[str, float]]:
-        return time.monotonic(), {k: sum(_cpu_s(p) for p in v) for k, v in pids.items()}
-
-    def share(
-        a: tuple[float, dict[str, float]], b: tuple[float, dict[str, float]]
-    ) -> dict[str, float]:
-        return {k: (b[1][k] - a[1][k]) / (b[0] - a[0]) for k in a[1]}
-
-    c0 = cpu()
-    time.sleep(idle_s)  # the idle window: sites connected, no events
-    c1 = cpu()
-    for proc, _log, _out in workers:  # the events
-        _signal(proc, GO_SIGNAL)
-    produced = 0
-    for proc, log, _out in workers:
-        line = _wait_log(log, MARK_PRODUCED, proc, seconds + 120)
-        produced += int(line.split()[-1])
-    applied = _wait_applied(root / "hub.db", produced, timeout_s=180)
-    c2 = cpu()
+    cpu = _Cpu(hub, infra, workers)
+    c0 = cpu.now()
+    time.sleep(idle_s)  # phase 1, idle: sites connected, no events
+    c1 = cpu.now()
+    produced, applied = _events(workers, root / "hub.db", seconds)
+    c2 = cpu.now()
     gap_s = 1.0 + 0.05 * n  # one change is everywhere before the next (see the module doc)
-    sent = asyncio.run(_changes(hub.target, changes, gap_s))  # the directory changes
-    c3 = cpu()
-    for proc, _log, _out in workers:
-        _signal(proc, STOP_SIGNAL)
-    at: dict[str, dict[str, float]] = {}
-    for proc, _log, out in workers:
-        proc.wait(60)
-        with contextlib.suppress(OSError, ValueError):
-            at.update(json.loads(out.read_text())["applied_at"])
+    sent = asyncio.run(_changes(hub.target, changes, gap_s))  # phase 3, the directory
+    c3 = cpu.now()
+    dir_ms, dir_missing, first_ms = _change_latencies(sent, _applied_at(workers))
     lags = [float(done - made) for made, done in _inbox(root / "hub.db")]
-    dir_ms, dir_missing, first_ms = _change_latencies(sent, at)
-    idle, load, directory = share(c0, c1), share(c1, c2), share(c2, c3)
+    idle, load, directory = _share(c0, c1), _share(c1, c2), _share(c2, c3)
     window = c2[0] - c1[0]
     per_event = (load["hub"] - idle["hub"]) * window * 1000 / max(1, applied)
     per_change = (directory["hub"] - idle["hub"]) * (c3[0] - c2[0]) * 1000 / max(1, len(sent))
