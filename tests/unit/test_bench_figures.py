@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from vcc_domain.province import load_province_file
+from vcc_ops.bench.province import scaled_capacity
 from vcc_ops.bench.province_figures import cpu_per_kind, delta_buckets, histogram_quantile
 from vcc_ops.bench.scale import _change_latencies
 from vcc_ops.bench.scale_cli import render_scale_table
@@ -79,3 +80,18 @@ def test_the_bench_table_shows_the_province_cost_per_process_kind() -> None:
     doc = {"benches": {"province": {"status": "ok", "result": result, "params": {}}}}
     text = render_table(doc)
     assert "| site | 5 | 27 | 17.2 |" in text and "| loadgen | 1 | 3 | — |" in text
+
+
+def test_capacity_scale_multiplies_agents_seats_trunks_and_ports(tmp_path: Path) -> None:
+    example = example_province_path()
+    assert scaled_capacity(example, 1, tmp_path / "p.toml") == example
+    base = load_province_file(example)
+    big = load_province_file(scaled_capacity(example, 3, tmp_path / "p.toml"))
+    # every agent group is K times as large (the few agents listed one by one stay)
+    assert 2.9 * len(base.agents) < len(big.agents) <= 3 * len(base.agents)
+    for before, after in zip(base.sites, big.sites, strict=True):
+        assert after.seats == 3 * before.seats
+        assert after.trunk_lines == 3 * (before.trunk_lines or 0)
+        assert after.ivr_ports == 3 * (before.ivr_ports or 0)
+    with pytest.raises(ValueError, match="at least 1"):
+        scaled_capacity(example, 0, tmp_path / "p.toml")
