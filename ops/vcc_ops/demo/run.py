@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc.aio
 import psutil
 from rich.console import Console
 from rich.live import Live
@@ -31,6 +30,7 @@ from vcc_ops.launcher import ProvinceLauncher, RunState
 from vcc_ops.progress import Steps, steps
 from vcc_ops.traffic.plan import TrafficConfig
 from vcc_ops.traffic.run import ProvinceTraffic
+from vcc_proto.channels import open_channel
 from vcc_proto.v1 import hub_pb2 as h
 
 INTERVAL_MS = 15 * 60 * 1000
@@ -52,6 +52,7 @@ class DemoOptions:
     # a fault storm at one city in the middle half of the run, so that calls overflow
     surge_site: str = "QJ"
     surge_factor: float = 3.0
+    insecure: bool = False  # plaintext gRPC (default: mutual TLS)
 
     def __post_init__(self) -> None:
         if not self.duration_s > 0:
@@ -69,6 +70,7 @@ def run_demo(opts: DemoOptions, progress: Callable[[str], None]) -> dict[str, An
         opts.province_file,
         opts.workdir,
         progress=progress,
+        insecure=opts.insecure,
         node_env={"VCC_TIME_SPEED": str(opts.speed), "VCC_TIME_EPOCH": repr(epoch)},
     )
     known = [x.id for x in launcher.province.sites]
@@ -136,7 +138,7 @@ async def _drive(
     to_ms = max(to_ms, province_ms(epoch, opts.speed))
     # whole 15-minute intervals around the run (the data are this run's only: fresh databases)
     lo, hi = from_ms - from_ms % INTERVAL_MS, to_ms - to_ms % INTERVAL_MS + INTERVAL_MS
-    async with grpc.aio.insecure_channel(hub.grpc) as channel:
+    async with open_channel(hub.grpc) as channel:
         hub_json = json.loads(await rep.hub_report(channel, lo, hi))
         hub_html = await rep.hub_report(channel, lo, hi, fmt=h.REPORT_FORMAT_HTML)
         settlement = await rep.statements(channel, rep.periods_between(from_ms, to_ms))
