@@ -15,7 +15,10 @@ close to expiry is rotated).
 from __future__ import annotations
 
 import logging
+import urllib.request
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from vcc_ops.drills.proxy import PROXY_HOST
 from vcc_proto import pki
@@ -83,3 +86,24 @@ class LaunchTls:
 def _days_left(cert_path: Path) -> float:
     cert = pki.read_cert(cert_path)
     return pki.CertInfo(cert_path, "", 0, cert.not_valid_after_utc, (), ()).days_left()
+
+
+def authz_refusals(metrics_endpoints: dict[str, str], timeout_s: float = 5.0) -> dict[str, float]:
+    """RPCs the authorization table refused, summed over the given processes' ``/metrics``
+    (``name -> host:port``), as ``"process method code" -> count``; a process that does not
+    answer is left out. A province whose own calls are refused is misconfigured."""
+    found: dict[str, float] = {}
+    for name, endpoint in metrics_endpoints.items():
+        try:
+            with urllib.request.urlopen(f"http://{endpoint}/metrics", timeout=timeout_s) as resp:
+                text = resp.read().decode()
+        except OSError:
+            continue
+        for family in text_string_to_metric_families(text):
+            if family.name != "vcc_authz_refused":
+                continue
+            for sample in family.samples:
+                if sample.name.endswith("_total") and sample.value:
+                    key = f"{name} {sample.labels['method']} {sample.labels['code']}"
+                    found[key] = found.get(key, 0.0) + sample.value
+    return found

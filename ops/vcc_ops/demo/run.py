@@ -26,7 +26,8 @@ from rich.live import Live
 from vcc_domain.errors import InvalidInput
 from vcc_ops.demo import report as rep
 from vcc_ops.demo.wallboard import ProcessFigures, board_rows, plain, render
-from vcc_ops.launcher import ProvinceLauncher, RunState
+from vcc_ops.launch_tls import authz_refusals
+from vcc_ops.launcher import SERVICE_KINDS, ProvinceLauncher, RunState
 from vcc_ops.progress import Steps, steps
 from vcc_ops.traffic.plan import TrafficConfig
 from vcc_ops.traffic.run import ProvinceTraffic
@@ -162,7 +163,14 @@ async def _drive(
             "offered_calls_per_s_wall": round(summary.offered / opts.duration_s, 2),
             "config": {k: v for k, v in asdict(config).items() if k != "code_mix"},
         },
-        extra={"work_orders": traffic.work_orders, "cpu_s": cpu},
+        extra={
+            "work_orders": traffic.work_orders,
+            "cpu_s": cpu,
+            "grpc_security": "mutual TLS" if state.tls else "plaintext (--insecure)",
+            "authz_refused": authz_refusals(
+                {n.name: n.metrics for n in state.nodes if n.kind in SERVICE_KINDS}
+            ),
+        },
     )
     if opts.report_json is not None:
         opts.report_json.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
@@ -226,9 +234,11 @@ async def _wait_cdrs(
 
 
 def exit_status(report: dict[str, Any]) -> int:
-    """0 when every call has its CDR at the hub and the net positions sum to zero."""
+    """0 when every call has its CDR at the hub, the net positions sum to zero and no call
+    the province's processes made to each other was refused by the authorization table."""
     missing = report["province_totals"]["cdrs_missing"]
-    return 0 if missing == 0 and report["settlement"]["net_sum_fen"] == 0 else 1
+    refused = report.get("authz_refused", {})
+    return 0 if missing == 0 and report["settlement"]["net_sum_fen"] == 0 and not refused else 1
 
 
 def main_entry(opts: DemoOptions) -> int:
@@ -249,5 +259,10 @@ def main_entry(opts: DemoOptions) -> int:
     print(
         f"settlement: net positions {report['settlement']['net_positions_fen']} fen, "
         f"sum {report['settlement']['net_sum_fen']}"
+    )
+    refused = report.get("authz_refused", {})
+    print(
+        f"gRPC: {report.get('grpc_security', '?')}; calls refused by the authorization "
+        f"table: {refused or 'none'}"
     )
     return exit_status(report)
