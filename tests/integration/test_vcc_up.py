@@ -19,6 +19,11 @@ import psutil
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from vcc_ops.launch_tls import authz_refusals
+from vcc_proto.tls import ClientTls
+from vcc_proto.v1 import site_pb2 as s
+from vcc_proto.v1 import site_pb2_grpc as sg
+
 pytestmark = pytest.mark.integration
 
 VCC = [sys.executable, "-m", "vcc_ops.cli"]
@@ -191,11 +196,29 @@ def _plaintext_health(target: str) -> grpc.StatusCode | None:
     return asyncio.run(ask())
 
 
+def _republish_as_operator(target: str, workdir: Path) -> grpc.StatusCode | None:
+    """Ask a site to re-publish events (a hub's request) with the operator certificate."""
+
+    async def ask() -> grpc.StatusCode | None:
+        tls = ClientTls(workdir / "pki" / "ops-vcc-ops")
+        async with tls.channel(target) as channel:
+            try:
+                await sg.RemoteStub(channel).RepublishEvents(
+                    s.RepublishEventsRequest(from_seq=1, to_seq=1), timeout=10
+                )
+            except grpc.aio.AioRpcError as err:
+                return err.code()
+        return None
+
+    return asyncio.run(ask())
+
+
 def test_only_mutual_tls_is_served_and_the_health_check_presents_the_node_certificate(
     province_up: tuple[subprocess.Popen[bytes], Path],
 ) -> None:
-    """Without --insecure every hub, site and edge refuses a plaintext client; the
-    image's HEALTHCHECK (`python -m vcc_ops.healthcheck`) passes with the process's own
+    """Without --insecure every hub, site and edge refuses a plaintext client and checks
+    each caller against the authorization table (the operator may not ask a site to
+    re-publish its events: PERMISSION_DENIED, counted); the image's HEALTHCHECK (`python -m vcc_ops.healthcheck`) passes with the process's own
     certificate directory (VCC_TLS_DIR) and fails without it or where nothing serves."""
     _proc, workdir = province_up
     report = _status(workdir)
@@ -203,6 +226,10 @@ def test_only_mutual_tls_is_served_and_the_health_check_presents_the_node_certif
     services = [n for n in report["nodes"] if n["kind"] in ("hub", "site", "edge")]
     for node in services:
         assert _plaintext_health(node["grpc"]) == grpc.StatusCode.UNAVAILABLE, node["name"]
+    site = next(n for n in services if n["kind"] == "site")
+    assert _republish_as_operator(site["grpc"], workdir) == grpc.StatusCode.PERMISSION_DENIED
+    refused = authz_refusals({site["name"]: site["metrics"]})
+    assert refused == {f"{site['name']} /vcc_proto.v1.Remote/RepublishEvents PERMISSION_DENIED": 1}
     hub = next(n for n in services if n["kind"] == "hub")
     hub_dir = workdir / "pki" / "hub-hub-1"
 
