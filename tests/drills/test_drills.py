@@ -64,6 +64,7 @@ async def drill(launcher: ProvinceLauncher, name: str, **params: Any) -> dict[st
             {
                 "scenario": name,
                 "verdict": report["verdict"],
+                "failed": report["failed"],
                 "measured": report["measured"],
                 "calls": report["calls"],
                 "service_level": report["service_level"],
