@@ -90,7 +90,7 @@ def workdir_option(func: F) -> F:
         show_default=True,
         callback=_use_workdir_tls,
         help="Find the province that `vcc up --workdir D` runs from its state file "
-        "(when --hub/--etcd/--nats are not given).",
+        "(when --hub/--etcd/--nats are not given); call it with its operator certificate.",
     )
     return option(func)
 
