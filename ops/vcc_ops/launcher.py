@@ -317,7 +317,7 @@ class ProvinceLauncher:
                 proc = self.processes[name]
                 if not proc.alive:
                     raise Unavailable(f"{name} exited during start; see {node.log}")
-                if asyncio.run(check_health(node.grpc, 1.0, tls=self.client_tls)):
+                if asyncio.run(check_health(node.grpc, 1.0, tls=self.client_tls, pid=proc.pid)):
                     self.progress(f"{name} healthy at {node.grpc}")
                     del pending[name]
             if pending and time.monotonic() > deadline:
@@ -350,7 +350,7 @@ class ProvinceLauncher:
             self.faults.names.register(proc.pid, name)
         record = self.node(name)
         deadline = time.monotonic() + health_timeout_s
-        while not asyncio.run(check_health(record.grpc, 1.0, tls=self.client_tls)):
+        while not asyncio.run(check_health(record.grpc, 1.0, tls=self.client_tls, pid=proc.pid)):
             if not proc.alive or time.monotonic() > deadline:
                 raise Unavailable(f"{name} did not come back healthy; see {record.log}")
             time.sleep(0.2)
