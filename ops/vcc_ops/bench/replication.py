@@ -189,6 +189,7 @@ async def _run(workdir: Path, rate: float, seconds: float, unit: int) -> dict[st
             "-m",
             "vcc_ops.cli",
             "hub",
+            "--insecure",  # measured without TLS
             "--province",
             str(bench_province(workdir)),
             "--data-dir",

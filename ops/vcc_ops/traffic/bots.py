@@ -28,6 +28,7 @@ import grpc.aio
 from vcc_domain.province import Agent, Province
 from vcc_ops.traffic.orders import WorkOrderDesk
 from vcc_ops.traffic.plan import PlannedCall, TrafficConfig
+from vcc_proto.channels import open_channel
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
@@ -260,7 +261,7 @@ class BotPool:
         self.channels: dict[str, grpc.aio.Channel] = {}
 
     async def start_site(self, site: str) -> int:
-        channel = grpc.aio.insecure_channel(self.endpoint_of(site))
+        channel = open_channel(self.endpoint_of(site))
         self.channels[site] = channel
         stub = sg.AgentDeskStub(channel)
         bots = [
