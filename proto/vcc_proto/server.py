@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
+from vcc_proto.channels import open_channel
 from vcc_proto.ports import free_port
 from vcc_proto.served import Registrar, wrapper
 from vcc_proto.v1 import node_pb2, node_pb2_grpc
@@ -165,10 +166,11 @@ async def check_health(
     pid: int | None = None,
 ) -> bool:
     """True when the standard health service at ``target`` answers SERVING (over mutual
-    TLS when ``tls`` is given). With ``pid``, the answer must also come from that process
-    (its ``Node.GetInfo``): another process answering raises ``ServedByAnother``, since
-    waiting longer would not make the port ours."""
-    channel = grpc.aio.insecure_channel(target) if tls is None else tls.channel(target)
+    TLS with ``tls`` or the process's client certificate, see :mod:`vcc_proto.channels`).
+    With ``pid``, the answer must also come from that process (its ``Node.GetInfo``):
+    another process answering raises ``ServedByAnother``, since waiting longer would not
+    make the port ours."""
+    channel = open_channel(target, tls=tls)
     try:
         async with channel:
             stub = health_pb2_grpc.HealthStub(channel)
