@@ -24,6 +24,7 @@ from vcc_failover.background import BackgroundLease
 from vcc_failover.leadership import HubLocator, StaticHubLocator
 from vcc_failover.locator import EtcdHubLocator
 from vcc_failover.sites import SiteEndpointSettings
+from vcc_proto.authz_interceptor import AuthzInterceptor, no_person
 from vcc_proto.names import site_key
 from vcc_proto.nodeconfig import NodeConfig
 from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
@@ -36,6 +37,7 @@ from vcc_proto.server import (
     settle_heap,
 )
 from vcc_replication.background import BackgroundNats
+from vcc_site.adapters.grpc_people import people_service
 from vcc_site.adapters.grpc_site import Republisher, site_services
 from vcc_site.adapters.grpc_workorders import work_order_services
 from vcc_site.adapters.remote_customers import GrpcHomeSiteReader, GrpcHubCopyReader
@@ -51,6 +53,7 @@ from vcc_site.service.customers import RemoteCustomers, publish_profiles
 from vcc_site.service.desk import DeskService
 from vcc_site.service.moves import CallMoves
 from vcc_site.service.notices import NoticeDispatcher, WebhookNotifier
+from vcc_site.service.people import PeopleService
 from vcc_site.service.recovery import recover, seed_site
 from vcc_site.service.selfservice import SelfService
 from vcc_site.service.workorders import WorkOrderService  # work orders (issue 9)
@@ -81,13 +84,19 @@ class SiteNode:
     moves: CallMoves  # calls moving between sites
     fatal: asyncio.Event = field(default_factory=asyncio.Event)
     workorders: WorkOrderService | None = None
+    people: PeopleService | None = None
 
     def build_services(self, republisher: Republisher | None = None) -> list[ServedService]:
         return [
             node_service(NodeInfoServicer(self.state)),
             *site_services(self.core, self.access, self.desk, self.moves, republisher),
             *(work_order_services(self.workorders) if self.workorders else []),
+            *([people_service(self.people)] if self.people else []),
         ]
+
+    def authz(self) -> AuthzInterceptor:
+        """The authorization check of a TLS port: node certificates and people's tokens."""
+        return AuthzInterceptor(self.people.person_of if self.people else no_person)
 
 
 def load_site(
@@ -124,6 +133,7 @@ def load_site(
         moves,
         fatal,
         orders,
+        PeopleService(core),
     )
 
 
@@ -204,7 +214,7 @@ async def run_site(
     services = node.build_services(parts.relay.relay) + [
         svc for c in parts.in_start_order() for svc in c.services()
     ]
-    host = GrpcHost(config.host, grpc_port, services)
+    host = GrpcHost(config.host, grpc_port, services, authz=node.authz())
     await host.start()
     if config.metrics_port:
         start_metrics_server(config.metrics_port, config.host)

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 
 async def seed_site(core: SiteCore, customers: int) -> None:
-    """Synthetic customers for an empty site; credentials for agents that have none."""
+    """Synthetic customers for an empty site; initial credentials (to be changed at the
+    first sign-in) for the site's people that have none."""
     store = core.store
     counts = await store.counts()
     if customers > 0 and counts.get("customers", 0) == 0:
@@ -33,11 +34,11 @@ async def seed_site(core: SiteCore, customers: int) -> None:
         log.info("seeded %d synthetic customers", len(records))
     missing = []
     for agent in core.province.agents_at(core.site_id):
-        if agent.password_hash and agent.takes_calls and await store.credential(agent.id) is None:
-            missing.append(CredentialRecord(agent.id, agent.password_hash))
+        if agent.password_hash and await store.credential(agent.id) is None:
+            missing.append(CredentialRecord(agent.id, agent.password_hash, must_change=True))
     if missing:
         await store.upsert_credentials(missing)  # type: ignore[attr-defined]
-        log.info("set initial credentials of %d agents", len(missing))
+        log.info("set initial credentials of %d people", len(missing))
 
 
 async def recover(core: SiteCore) -> list[CallRecord]:
