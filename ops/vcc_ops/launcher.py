@@ -33,6 +33,7 @@ from vcc_ops.infra.local import require_local_servers
 from vcc_ops.infra.ports import HOST, free_port
 from vcc_ops.infra.process import ManagedProcess, ServerProcess
 from vcc_ops.infra.stack import Infrastructure
+from vcc_ops.people_secrets import provision
 from vcc_proto.server import check_health
 
 STATE_FILE = "state.json"
@@ -130,6 +131,8 @@ class ProvinceLauncher:
         require_local_servers(self.use_postgres)
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "logs").mkdir(exist_ok=True)
+        for line in provision(self.province, self.site_ids, self.workdir / "data", self.workdir):
+            self.progress(line)  # people's initial secrets (none in the province file)
         self.progress(
             "starting NATS JetStream and etcd" + (" and PostgreSQL" if self.use_postgres else "")
         )

@@ -51,6 +51,7 @@ from vcc_site.service.access import AccessService
 from vcc_site.service.core import SiteCore
 from vcc_site.service.customers import RemoteCustomers, publish_profiles
 from vcc_site.service.desk import DeskService
+from vcc_site.service.initial_secrets import read_hashes
 from vcc_site.service.moves import CallMoves
 from vcc_site.service.notices import NoticeDispatcher, WebhookNotifier
 from vcc_site.service.people import PeopleService
@@ -186,7 +187,8 @@ async def run_site(
         config.database_url or config.sqlite_url(f"site-{site_id}"), site_id
     )
     node = load_site(config, site_id, store, settings=settings)
-    await seed_site(node.core, settings.site.seed_customers)
+    initial = read_hashes(config.data_dir, site_id)  # this site's people only
+    await seed_site(node.core, settings.site.seed_customers, initial)
     await publish_profiles(node.core)
     taken_over = await recover(node.core)  # asked about once the components run
 

@@ -271,3 +271,16 @@ async def test_removal_from_the_directory_ends_the_session(site: Site) -> None:
     )
     assert (await refused(site.who(token))).code() == UNAUTH
     assert (await refused(site.sign_in(AGENT))).code() == UNAUTH
+
+
+async def test_a_person_without_a_password_gets_one_from_the_site_admin(site: Site) -> None:
+    newcomer = "KM-QA-0002"
+    site.core.store.tables["credentials"].pop((newcomer,))  # type: ignore[attr-defined]
+    assert (await refused(site.sign_in(newcomer))).code() == UNAUTH
+    admin = await site.ready(ADMIN)
+    reply = await site.stub.ResetPassword(
+        p.PersonRef(person_id=newcomer), metadata=bearer(admin), timeout=TIMEOUT_S
+    )
+    assert reply.person.role == "quality_inspector"
+    first = await site.sign_in(newcomer, reply.one_time_password)
+    assert first.person.must_change_password

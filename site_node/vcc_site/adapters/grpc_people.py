@@ -34,7 +34,7 @@ def person_msg(state: PersonState) -> p.PersonView:
     )
 
 
-class PeopleServicer(pg.PeopleServicer):  # type: ignore[misc]
+class PeopleServicer(pg.PeopleServicer):
     def __init__(self, people: PeopleService) -> None:
         self.people = people
 

@@ -198,7 +198,8 @@ class PeopleService:
         return await self.sign_in(me.id, new)
 
     async def reset_password(self, actor: Person | None, person_id: str) -> tuple[PersonState, str]:
-        """A new one-time password for ``person_id`` (to change at the next sign-in)."""
+        """A new one-time password for ``person_id`` (to change at the next sign-in); also
+        how a person new in the directory without an initial password gets one."""
         profile, _old = await self._managed(actor, person_id)
         secret = secrets.token_urlsafe(ONE_TIME_BYTES)
         hashed = await asyncio.to_thread(hash_secret, secret)
@@ -214,6 +215,8 @@ class PeopleService:
     async def unlock(self, actor: Person | None, person_id: str) -> PersonState:
         """Lift the lock (and the failure count) of ``person_id``."""
         profile, cred = await self._managed(actor, person_id)
+        if cred is None:
+            raise NotFound(f"{person_id!r} has no password yet; reset it", field="person_id")
 
         async def read() -> tuple[int, int] | None:
             found = await self.core.store.credential(person_id)
@@ -225,13 +228,13 @@ class PeopleService:
 
     async def _managed(
         self, actor: Person | None, person_id: str
-    ) -> tuple[Agent, CredentialRecord]:
-        """The person ``actor`` may reset or unlock; Forbidden (PERMISSION_DENIED) else."""
+    ) -> tuple[Agent, CredentialRecord | None]:
+        """The person ``actor`` may reset or unlock and their credential (None: none yet);
+        Forbidden (PERMISSION_DENIED) when ``actor`` may not."""
         if actor is None:
             raise Unauthenticated("sign in first: this needs a person", field="authorization")
         target = self.profile(person_id)
-        cred = await self.core.store.credential(person_id) if target else None
-        if target is None or cred is None:
+        if target is None:
             raise NotFound(
                 f"no person {person_id!r} at site {self.core.site_id}", field="person_id"
             )
@@ -240,7 +243,7 @@ class PeopleService:
         if not (mine and may_manage(actor.role, role)):
             await self._audit(_actor(actor), "manage_refused", person_id, self.core.now_ms())
             raise Forbidden(f"a {actor.role} may not manage a {role} here", field="person_id")
-        return target, cred
+        return target, await self.core.store.credential(person_id)
 
     # -- audit -----------------------------------------------------------------------------
 
