@@ -33,7 +33,7 @@ from vcc_ops.infra.local import require_local_servers
 from vcc_ops.infra.ports import HOST, free_port
 from vcc_ops.infra.process import ManagedProcess, ServerProcess
 from vcc_ops.infra.stack import Infrastructure
-from vcc_ops.people_secrets import provision
+from vcc_ops.people_secrets import provision, read_sheet
 from vcc_proto.server import check_health
 
 STATE_FILE = "state.json"
@@ -122,6 +122,10 @@ class ProvinceLauncher:
         self.infra: Infrastructure | None = None
         self.processes: dict[str, ManagedProcess] = {}
         self.state: RunState | None = None
+
+    def initial_secrets(self) -> dict[str, str]:
+        """Each person's initial secret as given at start (for the demo's agent bots)."""
+        return read_sheet(self.workdir)
 
     @property
     def state_path(self) -> Path:

@@ -89,3 +89,21 @@ def provision(province: Province, site_ids: list[str], data_dir: Path, workdir: 
     if len(issued) > PRINT_AT_MOST:
         return [head]
     return [head, *sheet.read_text(encoding="utf-8").splitlines()]
+
+
+def read_sheet(workdir: Path) -> dict[str, str]:
+    """Each person's initial secret from the operator's sheet ({} when there is none)."""
+    try:
+        rows = (workdir / SHEET).read_text(encoding="utf-8").splitlines()[1:]
+    except FileNotFoundError:
+        return {}
+    return {cols[1]: cols[4] for cols in (r.split("\t") for r in rows) if len(cols) == 5}
+
+
+def with_password_hash(province_text: str, hashed: str) -> str:
+    """Province text whose every agent and agent group has the initial password hash
+    ``hashed``: one password for everybody, for benchmarks and tests only."""
+    line = f'password_hash = "{hashed}"\n'
+    for table in ("[[agents]]\n", "[[agent_groups]]\n"):
+        province_text = province_text.replace(table, table + line)
+    return province_text

@@ -13,8 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.integration._helpers.site import until
-from vcc_ops.cli import example_province_path
+from tests.integration._helpers.site import PASSWORD, fast_province, until
 from vcc_proto import pki
 from vcc_proto.nodeconfig import NodeConfig
 from vcc_proto.server import GrpcHost
@@ -50,7 +49,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     pki.issue(certs, QJ)
     pki.issue(certs, OPS)
     config = NodeConfig(
-        province_file=example_province_path(),
+        province_file=fast_province(tmp_path),
         data_dir=tmp_path,
         nats_urls=("nats://127.0.0.1:1",),
         etcd_endpoints=("127.0.0.1:1",),
@@ -85,7 +84,7 @@ async def test_a_remote_read_is_audited_as_the_certificate_says(served: Served) 
 
 
 async def test_people_sign_in_through_the_gateway_only(served: Served) -> None:
-    request = p.SignInRequest(person_id="KM-0131", password="vcc-demo-2026")
+    request = p.SignInRequest(person_id="KM-0131", password=PASSWORD)
     async with served.channel(OPS) as channel:
         reply = await pg.PeopleStub(channel).SignIn(request, timeout=TIMEOUT_S)
     assert reply.person.role == "agent" and reply.person.must_change_password

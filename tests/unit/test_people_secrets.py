@@ -13,6 +13,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from tests.integration._helpers.site import TEST_HASH
 from vcc_domain.clock import ManualClock
 from vcc_domain.province import Province, load_province_file
 from vcc_ops.cli import example_province_path, main
@@ -25,9 +26,12 @@ from vcc_site.store.memory import MemorySiteStore
 
 
 def _without_hashes(sites: tuple[str, ...]) -> Province:
-    """The example province with no password hash for the people of ``sites``."""
+    """The example province (which ships no password hashes) with one for everybody
+    but the people of ``sites``."""
     base = load_province_file(example_province_path())
-    agents = tuple(replace(a, password_hash="") if a.home_site in sites else a for a in base.agents)
+    agents = tuple(
+        a if a.home_site in sites else replace(a, password_hash=TEST_HASH) for a in base.agents
+    )
     return replace(base, agents=agents)
 
 
@@ -69,6 +73,12 @@ def test_the_site_installs_its_initial_hashes_to_change_at_sign_in(tmp_path: Pat
         assert verify_secret(cred.password_hash, _sheet(tmp_path)[person][1])
 
     asyncio.run(run())
+
+
+def test_the_example_ships_no_secrets() -> None:
+    province = load_province_file(example_province_path())
+    assert province.agents and not any(a.password_hash for a in province.agents)
+    assert "$argon2id$" not in example_province_path().read_text()
 
 
 def test_a_bad_hashes_file_is_ignored(tmp_path: Path) -> None:

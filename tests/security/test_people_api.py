@@ -19,9 +19,10 @@ from pathlib import Path
 import grpc
 import pytest
 
+from tests.integration._helpers.site import PASSWORD, with_test_password
 from vcc_domain.clock import ManualClock
 from vcc_domain.people import SessionPolicy
-from vcc_domain.province import Province, load_province_file
+from vcc_domain.province import Province, parse_province
 from vcc_ops.cli import example_province_path
 from vcc_proto import pki
 from vcc_proto.authz_interceptor import AuthzInterceptor
@@ -35,7 +36,7 @@ from vcc_site.service.people import WRONG_SIGN_IN, PeopleService
 from vcc_site.service.recovery import seed_site
 from vcc_site.store.memory import MemorySiteStore
 
-INITIAL = "vcc-demo-2026"  # the example province's initial password of everybody
+INITIAL = PASSWORD  # the tests' initial password of everybody
 NEW = "a-better-secret-1"
 AGENT, AGENT_B, AGENT_C = "KM-0131", "KM-0133", "KM-0135"
 LEADER, QA, ADMIN = "KM-0190", "KM-QA-0001", "ADMIN-01"
@@ -57,7 +58,7 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def province() -> Province:
-    return load_province_file(example_province_path())
+    return parse_province(with_test_password(example_province_path().read_text()), "yunnan")
 
 
 @dataclass
