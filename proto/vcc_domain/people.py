@@ -55,6 +55,7 @@ MANAGES: dict[str, frozenset[str]] = {
 
 BEARER = "bearer "
 TOKEN_BYTES = 32
+MAX_SESSIONS_PER_PERSON = 8  # a further sign-in ends the person's oldest session
 
 
 def person_role(seat: Role) -> str:
@@ -134,8 +135,14 @@ class SessionTable:
     def open(
         self, person_id: str, role: str, site_id: str, now_ms: int, *, must_change: bool = False
     ) -> tuple[str, PersonSession]:
-        """A new session: the token (give it to the person, once) and its record."""
+        """A new session: the token (give it to the person, once) and its record. At
+        most :data:`MAX_SESSIONS_PER_PERSON` per person: the oldest one ends first."""
         self.sweep(now_ms)
+        mine = sorted(
+            (s.started_ms, d) for d, s in self._by_digest.items() if s.person_id == person_id
+        )
+        for _started, digest in mine[: max(0, len(mine) - MAX_SESSIONS_PER_PERSON + 1)]:
+            del self._by_digest[digest]
         token = new_token()
         session = PersonSession(
             token_digest(token), person_id, role, site_id, now_ms, now_ms, must_change

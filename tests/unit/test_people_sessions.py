@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vcc_domain.people import (
+    MAX_SESSIONS_PER_PERSON,
     PERSON_ROLES,
     ROLE_OF_SEAT,
     SessionPolicy,
@@ -90,6 +91,13 @@ def test_revoke_one_and_all_of_a_person() -> None:
     assert table.revoke(a) is not None and table.revoke(a) is None
     assert table.revoke_person("KM-0131") == 1
     assert table.use(b, T0) is None and table.use(c, T0) is not None
+
+
+def test_a_person_keeps_at_most_a_few_sessions() -> None:
+    table = SessionTable(POLICY)
+    tokens = [table.open("KM-0131", "agent", "KM", T0 + i)[0] for i in range(10)]
+    live = [t for t in tokens if table.use(t, T0 + 20) is not None]
+    assert live == tokens[-MAX_SESSIONS_PER_PERSON:]
 
 
 @given(st.text(max_size=80))

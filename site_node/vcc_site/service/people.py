@@ -146,6 +146,7 @@ class PeopleService:
         cred = await store.credential(person_id) if profile is not None else None
         if profile is None or cred is None:
             await asyncio.to_thread(verify_secret, dummy_hash(), password)
+            core.metrics.login_failed()
             raise Unauthenticated(WRONG_SIGN_IN, field="password")
 
         async def read() -> tuple[int, int] | None:
@@ -155,9 +156,11 @@ class PeopleService:
         now = core.now_ms()
         charged = await attempts.charge(store, "agent", person_id, read, now, self.lockout)
         if charged is None or charged.locked:
+            core.metrics.login_failed()
             await self._audit(_who(person_id), f"{action}_locked_refused", person_id, now)
             raise Unauthenticated(WRONG_SIGN_IN, field="password")
         if not await asyncio.to_thread(verify_secret, cred.password_hash, password):
+            core.metrics.login_failed()
             outcome = "locked" if charged.locked_until_ms > now else "failed"
             await self._audit(_who(person_id), f"{action}_{outcome}", person_id, now)
             raise Unauthenticated(WRONG_SIGN_IN, field="password")
