@@ -11,14 +11,16 @@ import stat
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from tests.integration._helpers.site import TEST_HASH
 from vcc_domain.clock import ManualClock
+from vcc_domain.errors import InvalidInput
 from vcc_domain.province import Province, load_province_file
 from vcc_ops.cli import example_province_path, main
 from vcc_ops.people_secrets import SHEET, provision
-from vcc_site.domain.secrets import verify_secret
+from vcc_site.domain.secrets import hash_generated_secret, hash_secret, verify_secret
 from vcc_site.service.core import SiteCore
 from vcc_site.service.initial_secrets import hashes_path, read_hashes
 from vcc_site.service.recovery import seed_site
@@ -96,3 +98,12 @@ def test_hash_password() -> None:
     assert verify_secret(done.output.strip(), "a-good-password")
     short = runner.invoke(main, ["hash-password", "--stdin"], input="short\n")
     assert short.exit_code == 2 and "at least 8 characters" in short.output
+
+
+def test_generated_secrets_get_the_cheap_hash_and_passwords_the_full_one() -> None:
+    cheap = hash_generated_secret("x" * 16)
+    assert cheap.startswith("$argon2id$v=19$m=8,t=1,p=1$") and verify_secret(cheap, "x" * 16)
+    assert not verify_secret(cheap, "x" * 15)
+    assert "$m=12288,t=3," in hash_secret("a-chosen-password")
+    with pytest.raises(InvalidInput):
+        hash_generated_secret("too-short")

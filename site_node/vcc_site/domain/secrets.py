@@ -35,6 +35,13 @@ _HASHER = PasswordHasher(
     salt_len=16,
     type=Type.ID,
 )
+# Generated secrets (random, at least 72 bits) cannot be guessed whatever the hash costs,
+# so they are hashed at argon2's minimum cost: a province's initial secrets are made in
+# milliseconds, not minutes. A person's own password always gets the full cost.
+GENERATED_MIN_CHARS = 12
+_GENERATED_HASHER = PasswordHasher(
+    time_cost=1, memory_cost=8, parallelism=1, hash_len=32, salt_len=16, type=Type.ID
+)
 _PIN = re.compile(r"[0-9]{6}", re.ASCII)
 _ASCENDING = "0123456789"
 _DESCENDING = "9876543210"
@@ -50,6 +57,18 @@ def hash_secret(secret: str) -> str:
     if len(secret) > MAX_SECRET_CHARS:
         raise InvalidInput(f"a secret has at most {MAX_SECRET_CHARS} characters", field="secret")
     return _HASHER.hash(secret)
+
+
+def hash_generated_secret(secret: str) -> str:
+    """An argon2id PHC string for a *randomly generated* secret (an initial or one-time
+    password), at minimum cost; :func:`verify_secret` checks it like any other."""
+    if not isinstance(secret, str) or len(secret) < GENERATED_MIN_CHARS:
+        raise InvalidInput(
+            f"a generated secret has at least {GENERATED_MIN_CHARS} characters", field="secret"
+        )
+    if len(secret) > MAX_SECRET_CHARS:
+        raise InvalidInput(f"a secret has at most {MAX_SECRET_CHARS} characters", field="secret")
+    return _GENERATED_HASHER.hash(secret)
 
 
 def verify_secret(hashed: str, secret: str) -> bool:
