@@ -72,6 +72,8 @@ _PROVINCE = "province_manager operations"
 _SITE_PEOPLE = "agent team_leader quality_inspector data_maintenance site_admin"
 _MANAGERS = "team_leader site_admin"
 
+#: RPCs that take no session: a bearer token sent with them (a stale one, say) is ignored.
+WITHOUT_SESSION = frozenset({"People.SignIn"})
 #: What a person who must change their initial password may call (else PERMISSION_DENIED).
 WHILE_MUST_CHANGE = frozenset({"People.ChangePassword", "People.SignOut", "People.WhoAmI"})
 

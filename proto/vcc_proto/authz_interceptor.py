@@ -17,7 +17,8 @@ People: a request may carry a person's session token as ``authorization: Bearer
 <token>`` (:func:`vcc_domain.people.bearer_token`). The hook ``person_of(metadata)`` (a
 site gives its :class:`PeopleService <vcc_site.service.people.PeopleService>`'s) returns
 the :class:`Person` of a live session, or None. A bearer token the hook does not know
-(expired, revoked, made up, malformed) is UNAUTHENTICATED; a person must pass both the
+(expired, revoked, made up, malformed) is UNAUTHENTICATED, except on the RPCs of
+:data:`vcc_proto.authz.WITHOUT_SESSION` (signing in), which ignore it; a person must pass both the
 node that carries them (the ``ops`` desktop gateway) and their role; a person who must
 still change their initial password may call only :data:`vcc_proto.authz.WHILE_MUST_CHANGE`.
 What a person may do only as themselves (``own_person``) is left to the servicer that
@@ -45,7 +46,14 @@ import grpc
 from prometheus_client import Counter
 
 from vcc_domain.people import bearer_token
-from vcc_proto.authz import OPEN_SERVICES, PACKAGE_PREFIX, WHILE_MUST_CHANGE, Rule, rule_for
+from vcc_proto.authz import (
+    OPEN_SERVICES,
+    PACKAGE_PREFIX,
+    WHILE_MUST_CHANGE,
+    WITHOUT_SESSION,
+    Rule,
+    rule_for,
+)
 from vcc_proto.pki import Identity
 from vcc_proto.tls import identity_of
 
@@ -205,6 +213,8 @@ class AuthzInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         _CALLER.set(Caller(who, person))
 
     def _person(self, method: str, found: Rule, context: Any) -> Person | None:
+        if _short(method) in WITHOUT_SESSION:
+            return None
         metadata = context.invocation_metadata() or ()
         person = self._person_of(metadata)
         if person is None:

@@ -183,6 +183,10 @@ async def test_one_error_for_unknown_wrong_other_site_and_locked(site: Site) -> 
 async def test_sign_out_and_made_up_tokens_are_refused(site: Site) -> None:
     token = (await site.sign_in(AGENT)).session_token
     await site.stub.SignOut(p.SignOutRequest(), metadata=bearer(token), timeout=TIMEOUT_S)
+    again = await site.stub.SignIn(  # a stale token sent along does not stop a sign-in
+        p.SignInRequest(person_id=AGENT, password=INITIAL), metadata=bearer(token)
+    )
+    await site.stub.SignOut(p.SignOutRequest(), metadata=bearer(again.session_token))
     for bad in [token, "made-up-token"]:
         err = await refused(site.who(bad))
         assert err.code() == UNAUTH, bad
