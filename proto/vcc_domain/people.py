@@ -184,3 +184,24 @@ class SessionTable:
 
     def __len__(self) -> int:
         return len(self._by_digest)
+
+
+@dataclass(frozen=True, slots=True)
+class PersonState:
+    """A person as the node they sign in at knows them (``site_id`` "" at the hub)."""
+
+    id: str
+    name: str
+    role: str
+    site_id: str
+    must_change: bool
+    locked_until_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A new session: the token (shown once), its record and the person."""
+
+    token: str
+    session: PersonSession
+    person: PersonState

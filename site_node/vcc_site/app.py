@@ -29,6 +29,7 @@ from vcc_proto.names import site_key
 from vcc_proto.nodeconfig import NodeConfig
 from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
 from vcc_proto.observability import configure_logging, site_var, start_metrics_server
+from vcc_proto.people_servicer import people_service
 from vcc_proto.server import (
     GrpcHost,
     ServedService,
@@ -37,7 +38,6 @@ from vcc_proto.server import (
     settle_heap,
 )
 from vcc_replication.background import BackgroundNats
-from vcc_site.adapters.grpc_people import people_service
 from vcc_site.adapters.grpc_site import Republisher, site_services
 from vcc_site.adapters.grpc_workorders import work_order_services
 from vcc_site.adapters.remote_customers import GrpcHomeSiteReader, GrpcHubCopyReader

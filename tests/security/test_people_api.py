@@ -26,11 +26,11 @@ from vcc_domain.province import Province, parse_province
 from vcc_ops.cli import example_province_path
 from vcc_proto import pki
 from vcc_proto.authz_interceptor import AuthzInterceptor
+from vcc_proto.people_servicer import people_service
 from vcc_proto.server import GrpcHost
 from vcc_proto.tls import ClientTls, ServerTls
 from vcc_proto.v1 import people_pb2 as p
 from vcc_proto.v1 import people_pb2_grpc as pg
-from vcc_site.adapters.grpc_people import people_service
 from vcc_site.service.core import SiteCore
 from vcc_site.service.people import WRONG_SIGN_IN, PeopleService
 from vcc_site.service.recovery import seed_site

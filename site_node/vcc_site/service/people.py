@@ -22,14 +22,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from vcc_domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from vcc_domain.ids import new_id
 from vcc_domain.people import (
     PersonSession,
+    PersonState,
     SessionPolicy,
     SessionTable,
+    SignedIn,
     bearer_token,
     may_manage,
     person_role,
@@ -53,25 +55,6 @@ log = logging.getLogger(__name__)
 WRONG_SIGN_IN = "wrong ID or password, or locked after repeated failures"
 MAX_ID = 64
 ONE_TIME_BYTES = 9  # 12 URL-safe characters
-
-
-@dataclass(frozen=True, slots=True)
-class PersonState:
-    """A person as the site knows them."""
-
-    id: str
-    name: str
-    role: str
-    site_id: str
-    must_change: bool
-    locked_until_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class SignedIn:
-    token: str
-    session: PersonSession
-    person: PersonState
 
 
 class PeopleService:

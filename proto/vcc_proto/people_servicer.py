@@ -1,4 +1,8 @@
-"""gRPC side of people: the ``People`` servicer over :class:`PeopleService`.
+"""The ``People`` gRPC servicer, over the people of a site or of the province (the hub).
+
+Both serve the same contract (``people.proto``) over a :class:`PeopleBackend`: a site's
+:class:`vcc_site.service.people.PeopleService` (its seats) or the hub's
+:class:`vcc_hub.service.people.HubPeopleService` (province managers, operations).
 
 The caller's session token comes from the ``authorization: Bearer <token>`` metadata.
 On a TLS port the authorization interceptor has already turned it into the person
@@ -9,18 +13,33 @@ matter (who may reset or unlock whom) in both cases.
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 from vcc_domain.errors import Unauthenticated
-from vcc_domain.people import bearer_token
+from vcc_domain.people import PersonSession, PersonState, SessionTable, SignedIn, bearer_token
 from vcc_proto.authz_interceptor import Person, current_caller
 from vcc_proto.server import ServedService
 from vcc_proto.status import grpc_errors
 from vcc_proto.v1 import people_pb2 as p
 from vcc_proto.v1 import people_pb2_grpc as pg
-from vcc_site.service.people import PeopleService, PersonState, SignedIn
 
 Ctx: TypeAlias = Any
+
+
+class PeopleBackend(Protocol):
+    """What a node that signs people in offers the servicer."""
+
+    sessions: SessionTable
+
+    def person_for(self, token: str) -> Person | None: ...
+    async def state(self, person_id: str) -> PersonState: ...
+    async def sign_in(self, person_id: str, password: str) -> SignedIn: ...
+    async def sign_out(self, token: str) -> PersonSession: ...
+    async def change_password(self, token: str, old: str, new: str) -> SignedIn: ...
+    async def reset_password(
+        self, actor: Person | None, person_id: str
+    ) -> tuple[PersonState, str]: ...
+    async def unlock(self, actor: Person | None, person_id: str) -> PersonState: ...
 
 
 def person_msg(state: PersonState) -> p.PersonView:
@@ -35,7 +54,7 @@ def person_msg(state: PersonState) -> p.PersonView:
 
 
 class PeopleServicer(pg.PeopleServicer):
-    def __init__(self, people: PeopleService) -> None:
+    def __init__(self, people: PeopleBackend) -> None:
         self.people = people
 
     def _token(self, context: Ctx) -> str:
@@ -93,7 +112,7 @@ class PeopleServicer(pg.PeopleServicer):
         return person_msg(await self.people.unlock(self._person(context), request.person_id))
 
 
-def people_service(people: PeopleService) -> ServedService:
+def people_service(people: PeopleBackend) -> ServedService:
     return ServedService(
         "vcc_proto.v1.People", PeopleServicer(people), pg.add_PeopleServicer_to_server
     )
