@@ -2,7 +2,7 @@
 
 Every person of the started sites whose directory entry carries no password hash gets a
 random initial secret. Each site is given the argon2id hashes of its own people only
-(:mod:`vcc_site.service.initial_secrets`, mode 0600); the secrets themselves go to the
+(:mod:`vcc_proto.initial_secrets`, mode 0600); the secrets themselves go to the
 operator in one sheet (``<workdir>/initial-secrets.tsv``, mode 0600: site, person, role,
 name, secret), printed at start when short. Each must be changed at the first sign-in
 (``People.SignIn`` then ``People.ChangePassword``). A work folder that already has its
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vcc_domain.people import person_role
-from vcc_domain.province import Agent, Province
+from vcc_domain.province import Province
+from vcc_proto.initial_secrets import HUB, hashes_path
 from vcc_site.domain.secrets import hash_generated_secret
-from vcc_site.service.initial_secrets import hashes_path
 
 SHEET = "initial-secrets.tsv"
 SECRET_BYTES = 12  # 16 URL-safe characters
@@ -31,20 +31,36 @@ PRINT_AT_MOST = 20  # lines of the sheet printed at start; more: only its path
 
 
 @dataclass(frozen=True, slots=True)
+class Needing:
+    """A person to give an initial secret, and where they sign in (a site or the hub)."""
+
+    at: str  # site ID, or HUB for the province's people
+    id: str
+    role: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class Issued:
-    site_id: str
-    person: Agent
+    person: Needing
     secret: str
 
 
-def needing_secrets(province: Province, site_ids: Iterable[str]) -> list[Agent]:
-    """The people of these sites whose directory entry has no password hash."""
-    return [a for s in site_ids for a in province.agents_at(s) if not a.password_hash]
+def needing_secrets(province: Province, site_ids: Iterable[str]) -> list[Needing]:
+    """The people of these sites whose directory entry has no password hash, and the
+    province's people (whose hashes are never in the directory)."""
+    out = [
+        Needing(s, a.id, person_role(a.role), a.name)
+        for s in site_ids
+        for a in province.agents_at(s)
+        if not a.password_hash
+    ]
+    return out + [Needing(HUB, p.id, p.role, p.name) for p in province.people]
 
 
-def issue(people: list[Agent]) -> list[Issued]:
+def issue(people: list[Needing]) -> list[Issued]:
     """A fresh random secret for each person."""
-    return [Issued(p.home_site, p, secrets.token_urlsafe(SECRET_BYTES)) for p in people]
+    return [Issued(p, secrets.token_urlsafe(SECRET_BYTES)) for p in people]
 
 
 def _private(path: Path, text: str) -> None:
@@ -59,12 +75,12 @@ def write(issued: list[Issued], data_dir: Path, sheet: Path) -> None:
     hashes = [hash_generated_secret(i.secret) for i in issued]  # random: a cheap hash will do
     by_site: dict[str, dict[str, str]] = {}
     for item, hashed in zip(issued, hashes, strict=True):
-        by_site.setdefault(item.site_id, {})[item.person.id] = hashed
+        by_site.setdefault(item.person.at, {})[item.person.id] = hashed
     for site_id, table in by_site.items():
         _private(hashes_path(data_dir, site_id), json.dumps(table, indent=1, sort_keys=True))
-    lines = ["site\tperson\trole\tname\tinitial secret"]
+    lines = ["signs in at\tperson\trole\tname\tinitial secret"]
     lines += [
-        f"{i.site_id}\t{i.person.id}\t{person_role(i.person.role)}\t{i.person.name}\t{i.secret}"
+        f"{i.person.at}\t{i.person.id}\t{i.person.role}\t{i.person.name}\t{i.secret}"
         for i in issued
     ]
     _private(sheet, "\n".join(lines) + "\n")

@@ -45,12 +45,14 @@ ROLE_OF_SEAT: dict[Role, str] = {
     Role.SYSTEM_ADMIN: "site_admin",
 }
 
-#: Whose password a role may reset and whose lock it may lift, at its own site: a team
-#: leader manages agents; a site administrator manages everybody at the site but
-#: themselves (they change their own password with the old one).
+#: Whose password a role may reset and whose lock it may lift, where it signs in: a team
+#: leader manages agents and a site administrator everybody at their site; operations
+#: manage the province's people at the hub; nobody manages themselves (they change their
+#: own password with the old one).
 MANAGES: dict[str, frozenset[str]] = {
     "team_leader": frozenset({"agent"}),
     "site_admin": frozenset(PERSON_ROLES) - {"province_manager", "operations"},
+    "operations": frozenset({"province_manager", "operations"}),
 }
 
 BEARER = "bearer "
@@ -181,6 +183,10 @@ class SessionTable:
         for digest in gone:
             del self._by_digest[digest]
         return len(gone)
+
+    def people(self) -> set[str]:
+        """Who has a session (live or not yet swept)."""
+        return {s.person_id for s in self._by_digest.values()}
 
     def __len__(self) -> int:
         return len(self._by_digest)

@@ -345,8 +345,8 @@ class Province:
         object.__setattr__(self, "_sites", {s.id: s for s in self.sites})
         at = {s.id: tuple(a for a in self.agents if a.home_site == s.id) for s in self.sites}
         object.__setattr__(self, "_agents_at", at)
-        index = {f"b:{b.id}": b for b in self.businesses} | {f"a:{a.id}": a for a in self.agents}
-        index |= {f"p:{p.id}": p for p in self.people}
+        index: dict[str, Any] = {f"b:{b.id}": b for b in self.businesses}
+        index |= {f"a:{a.id}": a for a in self.agents} | {f"p:{p.id}": p for p in self.people}
         object.__setattr__(self, "_index", index)
 
     # -- lookups -------------------------------------------------------------------------

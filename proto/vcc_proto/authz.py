@@ -69,8 +69,8 @@ _DESK = "agent"  # a seat: the agent at it
 _LEADS = "agent team_leader"
 _OVERSEE = "team_leader quality_inspector province_manager operations"
 _PROVINCE = "province_manager operations"
-_SITE_PEOPLE = "agent team_leader quality_inspector data_maintenance site_admin"
-_MANAGERS = "team_leader site_admin"
+_EVERYONE = " ".join(PERSON_ROLES)
+_MANAGERS = "team_leader site_admin operations"  # see vcc_domain.people.MANAGES
 
 #: RPCs that take no session: a bearer token sent with them (a stale one, say) is ignored.
 WITHOUT_SESSION = frozenset({"People.SignIn"})
@@ -148,12 +148,13 @@ TABLE: dict[str, Rule] = {
     "Customers.GetCustomerCopy": rule("site", "data_maintenance", own_site="actor.site_id"),
     "ProvinceWorkOrders.ListOrders": rule("ops", _PROVINCE),
     "ProvinceWorkOrders.GetFigures": rule("ops", "quality_inspector " + _PROVINCE),
-    # Site: people sign in at their home site (the desktop gateway carries them); the
-    # session token is the bearer. Reset and unlock are for those who manage others.
+    # Sites and the hub: people sign in where they belong (a site's people at their home
+    # site, the province's at the hub), carried by the desktop gateway; the session token
+    # is the bearer. Reset and unlock are for those who manage others.
     "People.SignIn": rule("ops"),
-    "People.SignOut": rule("ops", _SITE_PEOPLE),
-    "People.WhoAmI": rule("ops", _SITE_PEOPLE),
-    "People.ChangePassword": rule("ops", _SITE_PEOPLE),
+    "People.SignOut": rule("ops", _EVERYONE),
+    "People.WhoAmI": rule("ops", _EVERYONE),
+    "People.ChangePassword": rule("ops", _EVERYONE),
     "People.ResetPassword": rule("ops", _MANAGERS),
     "People.Unlock": rule("ops", _MANAGERS),
     # Every process: who it is.

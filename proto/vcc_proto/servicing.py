@@ -64,6 +64,7 @@ HUB_SERVICES = (
     "Replication",
     "Customers",
     "ProvinceWorkOrders",
+    "People",
 )
 EDGE_SERVICES = ("Node", "Edge")
 

@@ -25,6 +25,7 @@ from vcc_failover.leadership import HubLocator, StaticHubLocator
 from vcc_failover.locator import EtcdHubLocator
 from vcc_failover.sites import SiteEndpointSettings
 from vcc_proto.authz_interceptor import AuthzInterceptor, no_person
+from vcc_proto.initial_secrets import read_hashes
 from vcc_proto.names import site_key
 from vcc_proto.nodeconfig import NodeConfig
 from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
@@ -51,7 +52,6 @@ from vcc_site.service.access import AccessService
 from vcc_site.service.core import SiteCore
 from vcc_site.service.customers import RemoteCustomers, publish_profiles
 from vcc_site.service.desk import DeskService
-from vcc_site.service.initial_secrets import read_hashes
 from vcc_site.service.moves import CallMoves
 from vcc_site.service.notices import NoticeDispatcher, WebhookNotifier
 from vcc_site.service.people import PeopleService

@@ -20,9 +20,9 @@ from vcc_domain.errors import InvalidInput
 from vcc_domain.province import Province, load_province_file
 from vcc_ops.cli import example_province_path, main
 from vcc_ops.people_secrets import SHEET, provision
+from vcc_proto.initial_secrets import HUB, hashes_path, read_hashes
 from vcc_site.domain.secrets import hash_generated_secret, hash_secret, verify_secret
 from vcc_site.service.core import SiteCore
-from vcc_site.service.initial_secrets import hashes_path, read_hashes
 from vcc_site.service.recovery import seed_site
 from vcc_site.store.memory import MemorySiteStore
 
@@ -49,9 +49,13 @@ def test_each_site_gets_only_its_own_people(tmp_path: Path) -> None:
     people = province.agents_at("YX")
     assert lines and str(tmp_path / SHEET) in lines[0]
     sheet = _sheet(tmp_path)
-    assert set(sheet) == {a.id for a in people}  # KM's people have their directory hash
-    assert len({secret for _site, secret in sheet.values()}) == len(people)  # per person
+    province_people = {p.id for p in province.people}
+    assert province_people  # the example has a province manager and operations
+    # KM's people have their directory hash; the province's people never have one
+    assert set(sheet) == {a.id for a in people} | province_people
+    assert len({secret for _site, secret in sheet.values()}) == len(sheet)  # per person
     assert not hashes_path(data, "KM").exists()
+    assert set(read_hashes(data, HUB)) == province_people
     hashes = read_hashes(data, "YX")
     some = people[0].id
     assert verify_secret(hashes[some], sheet[some][1])

@@ -28,7 +28,7 @@ async def seed_site(
 ) -> None:
     """Synthetic customers for an empty site; initial credentials (to be changed at the
     first sign-in) for the site's people that have none: the hash given to this site in
-    ``initial`` (:mod:`vcc_site.service.initial_secrets`), else the directory's."""
+    ``initial`` (:mod:`vcc_proto.initial_secrets`), else the directory's."""
     store = core.store
     counts = await store.counts()
     if customers > 0 and counts.get("customers", 0) == 0:

@@ -1,13 +1,14 @@
-"""Initial password hashes a site is given for its own people, outside the directory.
+"""Initial password hashes a node is given for its own people, outside the directory.
 
 A province file need not carry password hashes (the example ships none): whoever starts
 the province (``vcc up``, ``vcc demo``) makes a random initial secret per person, gives
 each site the argon2id hashes of *its* people only, in
-``<data-dir>/initial-secrets/<SITE>.json`` (``{"person ID": "hash"}``, mode 0600), and
-hands the secrets themselves to the operator. At start the site installs a hash for each
-of its people who has no credential yet (:func:`vcc_site.service.recovery.seed_site`);
+``<data-dir>/initial-secrets/<SITE>.json`` (``{"person ID": "hash"}``, mode 0600), the
+hub those of the province's people (``hub.json``), and hands the secrets themselves to
+the operator. At start a node installs a hash for each of its people who has no
+credential yet (:func:`vcc_site.service.recovery.seed_site`, the hub's people service);
 such a password must be changed at the first sign-in. A person without any initial hash
-gets one from a site administrator (``People.ResetPassword``).
+gets one from who manages them (``People.ResetPassword``).
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ FOLDER = "initial-secrets"
 MAX_FILE_BYTES = 4 * 1024 * 1024
 
 
+HUB = "hub"  # the file of the province's people, who sign in at the hub
+
+
 def hashes_path(data_dir: Path, site_id: str) -> Path:
-    """Where the initial hashes of ``site_id``'s people are."""
+    """Where the initial hashes of ``site_id``'s people are (:data:`HUB`: the hub's)."""
     return Path(data_dir) / FOLDER / f"{site_id}.json"
 
 
