@@ -31,6 +31,7 @@ from vcc_proto.nodeconfig import NodeConfig
 from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
 from vcc_proto.observability import configure_logging, site_var, start_metrics_server
 from vcc_proto.people_servicer import people_service
+from vcc_proto.pki import identity
 from vcc_proto.server import (
     GrpcHost,
     ServedService,
@@ -38,6 +39,7 @@ from vcc_proto.server import (
     install_stop_signals,
     settle_heap,
 )
+from vcc_proto.transport import open_transport
 from vcc_replication.background import BackgroundNats
 from vcc_site.adapters.grpc_site import Republisher, site_services
 from vcc_site.adapters.grpc_workorders import work_order_services
@@ -182,6 +184,7 @@ async def run_site(
     settings = settings or load_site_settings()
     configure_logging(config.log_level, config.log_file, config.log_format)
     site_var.set(site_id)
+    transport = open_transport(settings.tls, identity("site", site_id))
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = await SqlSiteStore.open(
         config.database_url or config.sqlite_url(f"site-{site_id}"), site_id
@@ -216,7 +219,7 @@ async def run_site(
     services = node.build_services(parts.relay.relay) + [
         svc for c in parts.in_start_order() for svc in c.services()
     ]
-    host = GrpcHost(config.host, grpc_port, services, authz=node.authz())
+    host = GrpcHost(config.host, grpc_port, services, tls=transport.server, authz=node.authz())
     await host.start()
     if config.metrics_port:
         start_metrics_server(config.metrics_port, config.host)
