@@ -1,0 +1,153 @@
+"""etcd users: every client of a process signs in as that process's user.
+
+etcd answers an ``Authenticate`` with a token that later calls carry in their metadata;
+the token dies with an etcd restart (simple tokens live in the member's memory), after
+some idle minutes, and when the users or roles change. :class:`TokenInterceptor` sits on
+the client's gRPC channel: it signs in on first use, adds the token to every call, and
+when etcd refuses a token it signs in again and repeats a unary call once (a stream, a
+watch or a lease keep-alive, is refused and its owner opens it again with the new token).
+
+The process's user is set once at start (:func:`use_credentials`, from its settings);
+every client :func:`vcc_failover.lease.new_client` makes then signs in as that user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterable, Awaitable, Callable
+from typing import Any
+
+import grpc
+import grpc.aio
+from etcd3aio import Etcd3Client
+from etcd3aio._protobuf import AuthenticateRequest, AuthStub
+
+from vcc_proto.access import Credentials
+
+log = logging.getLogger(__name__)
+
+AUTHENTICATE = "/etcdserverpb.Auth/Authenticate"
+SIGN_IN_TIMEOUT_S = 3.0
+_process_user: list[Credentials | None] = [None]
+
+
+def use_credentials(credentials: Credentials | None) -> None:
+    """Every etcd client made from now on in this process signs in as ``credentials``."""
+    _process_user[0] = credentials
+
+
+def process_credentials() -> Credentials | None:
+    return _process_user[0]
+
+
+def token_refused(exc: grpc.aio.AioRpcError) -> bool:
+    """etcd no longer takes the token: restarted, expired, or the users changed."""
+    code, details = exc.code(), exc.details() or ""
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return "password" not in details  # a wrong password is not cured by signing in
+    return code == grpc.StatusCode.INVALID_ARGUMENT and "auth store is old" in details
+
+
+class TokenInterceptor(
+    grpc.aio.UnaryUnaryClientInterceptor,
+    grpc.aio.UnaryStreamClientInterceptor,
+    grpc.aio.StreamUnaryClientInterceptor,
+    grpc.aio.StreamStreamClientInterceptor,
+):
+    """Signs in as ``credentials`` and puts the token on every call but the sign-in."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self.credentials = credentials
+        self.channel: grpc.aio.Channel | None = None
+        self._token: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def token(self, refused: str | None = None) -> str:
+        """The current token; a new one when there is none or ``refused`` is it."""
+        async with self._lock:
+            if self._token is None or self._token == refused:
+                assert self.channel is not None, "interceptor not bound to its channel"
+                stub = AuthStub(self.channel)
+                request = AuthenticateRequest(
+                    name=self.credentials.user, password=self.credentials.password
+                )
+                response = await stub.Authenticate(request, timeout=SIGN_IN_TIMEOUT_S)
+                self._token = str(response.token)
+            return self._token
+
+    def _details(self, details: grpc.aio.ClientCallDetails, token: str) -> Any:
+        metadata = [(k, v) for k, v in (details.metadata or ()) if k != "token"]
+        metadata.append(("token", token))
+        return details._replace(metadata=grpc.aio.Metadata(*metadata))  # type: ignore[attr-defined]
+
+    def _forget_on_refusal(self, token: str) -> Callable[[Any], None]:
+        def done(call: Any) -> None:
+            code = call.code() if not call.cancelled() else None
+            if code == grpc.StatusCode.UNAUTHENTICATED and self._token == token:
+                self._token = None
+
+        return done
+
+    async def intercept_unary_unary(
+        self, continuation: Callable[..., Awaitable[Any]], details: Any, request: Any
+    ) -> Any:
+        if _method(details) == AUTHENTICATE:
+            return await continuation(details, request)
+        token = await self.token()
+        call = await continuation(self._details(details, token), request)
+        try:
+            return await call
+        except grpc.aio.AioRpcError as exc:
+            if not token_refused(exc):
+                raise
+            log.info("etcd refused the token of %s (%s); signing in again", self.credentials.user, exc.details())
+        token = await self.token(refused=token)
+        return await (await continuation(self._details(details, token), request))
+
+    async def intercept_unary_stream(
+        self, continuation: Callable[..., Awaitable[Any]], details: Any, request: Any
+    ) -> Any:
+        token = await self.token()
+        call = await continuation(self._details(details, token), request)
+        call.add_done_callback(self._forget_on_refusal(token))
+        return call
+
+    async def intercept_stream_unary(
+        self, continuation: Callable[..., Awaitable[Any]], details: Any, requests: Any
+    ) -> Any:
+        token = await self.token()
+        call = await continuation(self._details(details, token), requests)
+        call.add_done_callback(self._forget_on_refusal(token))
+        return call
+
+    async def intercept_stream_stream(
+        self,
+        continuation: Callable[..., Awaitable[Any]],
+        details: Any,
+        requests: AsyncIterable[Any] | Any,
+    ) -> Any:
+        token = await self.token()
+        call = await continuation(self._details(details, token), requests)
+        call.add_done_callback(self._forget_on_refusal(token))
+        return call
+
+
+def _method(details: Any) -> str:
+    method = details.method
+    return method.decode() if isinstance(method, bytes) else str(method)
+
+
+def sign_in_as(client: Etcd3Client, credentials: Credentials) -> None:
+    """Make ``client`` (not connected yet) sign in as ``credentials`` on its channel."""
+    manager = client._manager
+    interceptor = TokenInterceptor(credentials)
+
+    def get_channel(**_tls: Any) -> grpc.aio.Channel:
+        channel = grpc.aio.insecure_channel(
+            manager.target, options=manager.grpc_options, interceptors=[interceptor]
+        )
+        interceptor.channel = channel
+        return channel
+
+    manager.get_channel = get_channel  # type: ignore[method-assign]
