@@ -101,7 +101,11 @@ class TokenInterceptor(
         except grpc.aio.AioRpcError as exc:
             if not token_refused(exc):
                 raise
-            log.info("etcd refused the token of %s (%s); signing in again", self.credentials.user, exc.details())
+            log.info(
+                "etcd refused the token of %s (%s); signing in again",
+                self.credentials.user,
+                exc.details(),
+            )
         token = await self.token(refused=token)
         return await (await continuation(self._details(details, token), request))
 

@@ -28,7 +28,9 @@ from pathlib import Path
 
 from vcc_domain.errors import ConfigError, Unavailable
 from vcc_domain.province import Province, load_province_file
+from vcc_failover.etcd_auth import use_credentials
 from vcc_ops.drills.proxy import PROXY_HOST, FaultNet
+from vcc_ops.infra.access import ACCESS_FILE, OPS_USER, ProvinceAccess
 from vcc_ops.infra.local import require_local_servers
 from vcc_ops.infra.ports import HOST, free_port
 from vcc_ops.infra.process import ManagedProcess, ServerProcess
@@ -118,6 +120,8 @@ class ProvinceLauncher:
         self.faults: FaultNet | None = FaultNet() if faults else None
         self.edge_names = ["edge"] if edge else []  # the access edge process(es)
         self.log_format = log_format
+        # one NATS and etcd user per node (and ops: this process's drills, vcc commands)
+        self.access = ProvinceAccess.generate(self.hub_names, self.site_ids, self.edge_names)
         self.infra: Infrastructure | None = None
         self.processes: dict[str, ManagedProcess] = {}
         self.state: RunState | None = None
@@ -138,8 +142,11 @@ class ProvinceLauncher:
             postgres=self.use_postgres,
             nats_sync_interval=self.nats_sync_interval,
             cluster=self.cluster,
+            access=self.access,
         )
         self.infra.start()
+        self.access.write_ops_file(self.workdir)
+        use_credentials(self.access.user(OPS_USER).credentials)
         self._proxy_infrastructure()
         self.state = RunState(
             launcher_pid=os.getpid(),
@@ -254,7 +261,7 @@ class ProvinceLauncher:
         db = self._database_url(name) if kind != "edge" else None
         if db:
             args += ["--db", db]
-        env = {**os.environ, **self.node_env} if self.node_env else None
+        env = {**os.environ, **self.node_env, **self.access.env_for(name)}
         proc = ManagedProcess(name, node_argv(kind, args), log_path.with_suffix(".out"), env=env)
         proc.start()
         if self.faults is not None:  # the proxies name its connections
@@ -360,5 +367,5 @@ class ProvinceLauncher:
             self.infra = None
         if self.faults is not None:
             self.faults.stop()
-        if self.state_path.exists():
-            self.state_path.unlink()
+        self.state_path.unlink(missing_ok=True)
+        (self.workdir / ACCESS_FILE).unlink(missing_ok=True)

@@ -3,6 +3,9 @@
 A flag (or its ``VCC_*`` variable) wins; without one, the state file that ``vcc up``
 writes in ``--workdir`` (default ``.vcc``) gives the etcd endpoints and the NATS URL of
 the running province; without that, the default local ports.
+
+The operator's user on NATS and etcd likewise: ``VCC_NATS_USER``/``VCC_ETCD_USER`` (and
+their passwords) if set, else the ``ops`` user that ``vcc up`` left in ``--workdir``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ from typing import Any, TypeVar
 
 import click
 
+from vcc_failover.etcd_auth import use_credentials
+from vcc_ops.infra.access import read_ops_file
 from vcc_ops.launcher import STATE_FILE, RunState
+from vcc_proto.access import AccessSettings, Credentials
+from vcc_proto.settings import load
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,8 +39,17 @@ def running_state(workdir: Path) -> RunState | None:
     return None
 
 
+def operator(workdir: Path) -> tuple[Credentials | None, Credentials | None]:
+    """The operator's NATS and etcd users (see the module's text)."""
+    settings = load(AccessSettings)
+    ops = read_ops_file(workdir)
+    return settings.nats() or ops, settings.etcd() or ops
+
+
 def etcd_endpoints(etcd: str, workdir: Path) -> list[str]:
-    """``--etcd`` if given, else the running province's etcd, else the default port."""
+    """``--etcd`` if given, else the running province's etcd, else the default port;
+    this process's etcd clients sign in as the operator from now on."""
+    use_credentials(operator(workdir)[1])
     given = [e for e in etcd.split(",") if e.strip()]
     if given:
         return given

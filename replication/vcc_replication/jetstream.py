@@ -91,14 +91,21 @@ async def ensure_stream(
     *,
     replicas: int = 1,
     duplicate_window_s: float = 120.0,
+    max_age_s: float | None = None,
+    max_bytes: int | None = None,
+    max_msg_size: int | None = None,
 ) -> None:
-    """Create the stream, or bring an existing one to this configuration."""
+    """Create the stream, or bring an existing one to this configuration (``None``
+    limits: none; the oldest messages go first when the age or size limit is reached)."""
     config = StreamConfig(
         name=name,
         subjects=list(subjects),
         storage=StorageType.FILE,
         num_replicas=replicas,
         duplicate_window=duplicate_window_s,
+        max_age=max_age_s,
+        max_bytes=max_bytes,
+        max_msg_size=max_msg_size,
     )
     async for attempt in _retrying(30.0):
         with attempt:

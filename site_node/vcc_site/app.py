@@ -21,6 +21,7 @@ from vcc_domain.clock import Clock
 from vcc_domain.errors import ConfigError
 from vcc_domain.province import Province, load_province_file
 from vcc_failover.background import BackgroundLease
+from vcc_failover.etcd_auth import use_credentials
 from vcc_failover.leadership import HubLocator, StaticHubLocator
 from vcc_failover.locator import EtcdHubLocator
 from vcc_failover.sites import SiteEndpointSettings
@@ -170,6 +171,7 @@ async def run_site(
     default from the environment."""
     settings = settings or load_site_settings()
     configure_logging(config.log_level, config.log_file, config.log_format)
+    use_credentials(settings.access.etcd())  # every etcd client of the process
     site_var.set(site_id)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = await SqlSiteStore.open(
@@ -185,7 +187,9 @@ async def run_site(
     grpc_port = config.grpc_port or free_tcp_port(config.host)
     node.state.grpc_endpoint = f"{config.advertise_host}:{grpc_port}"
     node.state.metrics_endpoint = f"{config.advertise_host}:{config.metrics_port}"
-    nats = BackgroundNats(list(config.nats_urls), name=f"site-{site_id}")
+    nats = BackgroundNats(
+        list(config.nats_urls), name=f"site-{site_id}", credentials=settings.access.nats()
+    )
     nats.start()
     ctx = SiteContext(
         config=config,

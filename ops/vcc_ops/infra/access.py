@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc.aio
 from etcd3aio import Etcd3Client, PermissionType, prefix_range_end
 
 from vcc_proto.access import Credentials, access_env
@@ -151,8 +152,10 @@ class ProvinceAccess:
             try:
                 if (await auth.auth_status(timeout=5.0)).enabled:
                     return
-            except Exception:  # noqa: BLE001 - enabled and refusing an anonymous status
-                return
+            except grpc.aio.AioRpcError as exc:
+                if "user name is empty" in (exc.details() or ""):
+                    return  # on already: it answers no anonymous question
+                raise
             await auth.user_add(ROOT_USER, self.root.password, timeout=5.0)
             await auth.user_grant_role(ROOT_USER, "root", timeout=5.0)
             await self._role(client, "hub", [HUB_KEY_PREFIX, ROUTING_PREFIX], [LEADER_KEY])

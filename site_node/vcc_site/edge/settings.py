@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from vcc_failover.sites import SiteEndpointSettings
+from vcc_proto.access import AccessSettings
 from vcc_proto.settings import load_parts, setting
 
 
@@ -49,6 +50,7 @@ class EdgeNodeSettings:
 
     edge: EdgeSettings = field(default_factory=EdgeSettings)
     sites: SiteEndpointSettings = field(default_factory=SiteEndpointSettings)
+    access: AccessSettings = field(default_factory=AccessSettings)
 
 
 def load_edge_settings(
