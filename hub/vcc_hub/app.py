@@ -107,7 +107,7 @@ async def run_hub(config: NodeConfig, settings: HubNodeSettings | None = None) -
     environment)."""
     settings = settings or load_hub_settings()
     configure_logging(config.log_level, config.log_file, config.log_format)
-    use_credentials(settings.access.etcd())  # every etcd client of the process
+    use_credentials(settings.etcd_user.credentials())  # every etcd client of the process
     hub = load_hub(config)
     site_var.set(hub.state.node_id)
     config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -128,7 +128,7 @@ async def run_hub(config: NodeConfig, settings: HubNodeSettings | None = None) -
         list(config.nats_urls),
         name=hub.state.node_id,
         on_connected=on_connected,
-        credentials=settings.access.nats(),
+        credentials=settings.nats_user.credentials(),
     )
     nats.start()
     ctx = HubContext(

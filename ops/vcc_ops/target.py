@@ -21,7 +21,7 @@ import click
 from vcc_failover.etcd_auth import use_credentials
 from vcc_ops.infra.access import read_ops_file
 from vcc_ops.launcher import STATE_FILE, RunState
-from vcc_proto.access import AccessSettings, Credentials
+from vcc_proto.access import Credentials, EtcdUserSettings, NatsUserSettings
 from vcc_proto.settings import load
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,9 +41,11 @@ def running_state(workdir: Path) -> RunState | None:
 
 def operator(workdir: Path) -> tuple[Credentials | None, Credentials | None]:
     """The operator's NATS and etcd users (see the module's text)."""
-    settings = load(AccessSettings)
     ops = read_ops_file(workdir)
-    return settings.nats() or ops, settings.etcd() or ops
+    return (
+        load(NatsUserSettings).credentials() or ops,
+        load(EtcdUserSettings).credentials() or ops,
+    )
 
 
 def etcd_endpoints(etcd: str, workdir: Path) -> list[str]:

@@ -30,30 +30,35 @@ class Credentials:
 
 
 @dataclass(frozen=True, slots=True)
-class AccessSettings:
-    """This process's users on NATS and etcd."""
+class NatsUserSettings:
+    """This process's user on NATS."""
 
-    nats_user: str = setting(
+    user: str = setting(
         NATS_USER_ENV, "", "NATS user of this process; empty: connect without credentials"
     )
-    nats_password: str = setting(
-        NATS_PASSWORD_ENV, "", "password of the NATS user", default_text="none"
-    )
-    etcd_user: str = setting(
-        ETCD_USER_ENV, "", "etcd user of this process; empty: connect without credentials"
-    )
-    etcd_password: str = setting(
-        ETCD_PASSWORD_ENV, "", "password of the etcd user", default_text="none"
-    )
+    password: str = setting(NATS_PASSWORD_ENV, "", "password of the NATS user", default_text="none")
 
     def __repr__(self) -> str:
-        return f"AccessSettings(nats_user={self.nats_user!r}, etcd_user={self.etcd_user!r})"
+        return f"NatsUserSettings(user={self.user!r})"
 
-    def nats(self) -> Credentials | None:
-        return Credentials(self.nats_user, self.nats_password) if self.nats_user else None
+    def credentials(self) -> Credentials | None:
+        return Credentials(self.user, self.password) if self.user else None
 
-    def etcd(self) -> Credentials | None:
-        return Credentials(self.etcd_user, self.etcd_password) if self.etcd_user else None
+
+@dataclass(frozen=True, slots=True)
+class EtcdUserSettings:
+    """This process's user on etcd."""
+
+    user: str = setting(
+        ETCD_USER_ENV, "", "etcd user of this process; empty: connect without credentials"
+    )
+    password: str = setting(ETCD_PASSWORD_ENV, "", "password of the etcd user", default_text="none")
+
+    def __repr__(self) -> str:
+        return f"EtcdUserSettings(user={self.user!r})"
+
+    def credentials(self) -> Credentials | None:
+        return Credentials(self.user, self.password) if self.user else None
 
 
 def access_env(nats: Credentials | None, etcd: Credentials | None) -> dict[str, str]:

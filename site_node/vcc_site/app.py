@@ -171,7 +171,7 @@ async def run_site(
     default from the environment."""
     settings = settings or load_site_settings()
     configure_logging(config.log_level, config.log_file, config.log_format)
-    use_credentials(settings.access.etcd())  # every etcd client of the process
+    use_credentials(settings.etcd_user.credentials())  # every etcd client of the process
     site_var.set(site_id)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = await SqlSiteStore.open(
@@ -188,7 +188,7 @@ async def run_site(
     node.state.grpc_endpoint = f"{config.advertise_host}:{grpc_port}"
     node.state.metrics_endpoint = f"{config.advertise_host}:{config.metrics_port}"
     nats = BackgroundNats(
-        list(config.nats_urls), name=f"site-{site_id}", credentials=settings.access.nats()
+        list(config.nats_urls), name=f"site-{site_id}", credentials=settings.nats_user.credentials()
     )
     nats.start()
     ctx = SiteContext(

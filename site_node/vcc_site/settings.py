@@ -13,7 +13,7 @@ from datetime import date
 
 from vcc_domain.calendar import CN_2025, WorkCalendar, calendar_from_lists
 from vcc_failover.sites import SiteEndpointSettings
-from vcc_proto.access import AccessSettings
+from vcc_proto.access import EtcdUserSettings, NatsUserSettings
 from vcc_proto.nodeconfig import TimeSettings
 from vcc_proto.settings import SettingsError, load_parts, setting
 from vcc_site.sync.relay import RelaySettings
@@ -174,7 +174,8 @@ class SiteNodeSettings:
     work_orders: WorkOrderSettings = field(default_factory=WorkOrderSettings)
     relay: RelaySettings = field(default_factory=RelaySettings)
     faults: FaultSettings = field(default_factory=FaultSettings)
-    access: AccessSettings = field(default_factory=AccessSettings)
+    nats_user: NatsUserSettings = field(default_factory=NatsUserSettings)
+    etcd_user: EtcdUserSettings = field(default_factory=EtcdUserSettings)
 
 
 def load_site_settings(

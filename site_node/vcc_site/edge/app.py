@@ -48,7 +48,7 @@ def ledger_path(config: NodeConfig) -> Path:
 async def run_edge(config: NodeConfig, settings: EdgeNodeSettings) -> None:
     """Run the access edge until SIGTERM/SIGINT."""
     configure_logging(config.log_level, config.log_file, config.log_format)
-    use_credentials(settings.access.etcd())  # every etcd client of the process
+    use_credentials(settings.etcd_user.credentials())  # every etcd client of the process
     config.data_dir.mkdir(parents=True, exist_ok=True)
     edge = build_edge(config, settings)
     stop = asyncio.Event()

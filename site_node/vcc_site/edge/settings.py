@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from vcc_failover.sites import SiteEndpointSettings
-from vcc_proto.access import AccessSettings
+from vcc_proto.access import EtcdUserSettings
 from vcc_proto.settings import load_parts, setting
 
 
@@ -50,7 +50,7 @@ class EdgeNodeSettings:
 
     edge: EdgeSettings = field(default_factory=EdgeSettings)
     sites: SiteEndpointSettings = field(default_factory=SiteEndpointSettings)
-    access: AccessSettings = field(default_factory=AccessSettings)
+    etcd_user: EtcdUserSettings = field(default_factory=EtcdUserSettings)
 
 
 def load_edge_settings(
