@@ -28,8 +28,11 @@ from vcc_proto.access import Credentials
 log = logging.getLogger(__name__)
 
 AUTHENTICATE = "/etcdserverpb.Auth/Authenticate"
-SIGN_IN_TIMEOUT_S = 3.0
+SIGN_IN_TIMEOUT_S = 5.0
 _process_user: list[Credentials | None] = [None]
+# The last token of each user at each etcd (by target): a new client (many calls make
+# one) starts with it instead of signing in again, which costs etcd a password hash.
+_tokens: dict[tuple[str, str], str] = {}
 
 
 def use_credentials(credentials: Credentials | None) -> None:
@@ -57,23 +60,27 @@ class TokenInterceptor(
 ):
     """Signs in as ``credentials`` and puts the token on every call but the sign-in."""
 
-    def __init__(self, credentials: Credentials) -> None:
+    def __init__(self, credentials: Credentials, target: str = "") -> None:
         self.credentials = credentials
         self.channel: grpc.aio.Channel | None = None
-        self._token: str | None = None
+        self._shared = (target, credentials.user)
+        self._token: str | None = _tokens.get(self._shared)
         self._lock = asyncio.Lock()
 
     async def token(self, refused: str | None = None) -> str:
         """The current token; a new one when there is none or ``refused`` is it."""
         async with self._lock:
-            if self._token is None or self._token == refused:
+            if refused is not None:
+                self._forget(refused)
+            self._token = self._token or _tokens.get(self._shared)
+            if self._token is None:
                 assert self.channel is not None, "interceptor not bound to its channel"
                 stub = AuthStub(self.channel)
                 request = AuthenticateRequest(
                     name=self.credentials.user, password=self.credentials.password
                 )
                 response = await stub.Authenticate(request, timeout=SIGN_IN_TIMEOUT_S)
-                self._token = str(response.token)
+                self._token = _tokens[self._shared] = str(response.token)
             return self._token
 
     def _details(self, details: grpc.aio.ClientCallDetails, token: str) -> Any:
@@ -81,11 +88,17 @@ class TokenInterceptor(
         metadata.append(("token", token))
         return details._replace(metadata=grpc.aio.Metadata(*metadata))  # type: ignore[attr-defined]
 
+    def _forget(self, token: str) -> None:
+        if self._token == token:
+            self._token = None
+        if _tokens.get(self._shared) == token:
+            del _tokens[self._shared]
+
     def _forget_on_refusal(self, token: str) -> Callable[[Any], None]:
         def done(call: Any) -> None:
             code = call.code() if not call.cancelled() else None
-            if code == grpc.StatusCode.UNAUTHENTICATED and self._token == token:
-                self._token = None
+            if code == grpc.StatusCode.UNAUTHENTICATED:
+                self._forget(token)
 
         return done
 
@@ -145,7 +158,7 @@ def _method(details: Any) -> str:
 def sign_in_as(client: Etcd3Client, credentials: Credentials) -> None:
     """Make ``client`` (not connected yet) sign in as ``credentials`` on its channel."""
     manager = client._manager
-    interceptor = TokenInterceptor(credentials)
+    interceptor = TokenInterceptor(credentials, manager.target)
 
     def get_channel(**_tls: Any) -> grpc.aio.Channel:
         channel = grpc.aio.insecure_channel(
