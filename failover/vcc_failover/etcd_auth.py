@@ -52,11 +52,11 @@ def token_refused(exc: grpc.aio.AioRpcError) -> bool:
     return code == grpc.StatusCode.INVALID_ARGUMENT and "auth store is old" in details
 
 
-class TokenInterceptor(
-    grpc.aio.UnaryUnaryClientInterceptor,
-    grpc.aio.UnaryStreamClientInterceptor,
-    grpc.aio.StreamUnaryClientInterceptor,
-    grpc.aio.StreamStreamClientInterceptor,
+class TokenInterceptor(  # the interceptor classes are untyped in the stubs
+    grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[misc]
+    grpc.aio.UnaryStreamClientInterceptor,  # type: ignore[misc]
+    grpc.aio.StreamUnaryClientInterceptor,  # type: ignore[misc]
+    grpc.aio.StreamStreamClientInterceptor,  # type: ignore[misc]
 ):
     """Signs in as ``credentials`` and puts the token on every call but the sign-in."""
 
@@ -86,7 +86,7 @@ class TokenInterceptor(
     def _details(self, details: grpc.aio.ClientCallDetails, token: str) -> Any:
         metadata = [(k, v) for k, v in (details.metadata or ()) if k != "token"]
         metadata.append(("token", token))
-        return details._replace(metadata=grpc.aio.Metadata(*metadata))  # type: ignore[attr-defined]
+        return details._replace(metadata=grpc.aio.Metadata(*metadata))
 
     def _forget(self, token: str) -> None:
         if self._token == token:
@@ -167,4 +167,4 @@ def sign_in_as(client: Etcd3Client, credentials: Credentials) -> None:
         interceptor.channel = channel
         return channel
 
-    manager.get_channel = get_channel  # type: ignore[method-assign]
+    manager.get_channel = get_channel  # type: ignore[method-assign,assignment]
