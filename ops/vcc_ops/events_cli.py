@@ -20,7 +20,7 @@ import nats
 from vcc_ops import target
 from vcc_ops.exits import Unreachable
 from vcc_ops.target import workdir_option
-from vcc_proto.access import Credentials
+from vcc_proto.access import Credentials, inbox_prefix
 from vcc_replication.dead_letters import DeadLetter, list_dead_letters
 
 
@@ -40,6 +40,7 @@ async def fetch_dead_letters(
         connect_timeout=timeout_s,
         max_reconnect_attempts=1,
         allow_reconnect=False,
+        inbox_prefix=inbox_prefix(credentials),
         user=credentials.user if credentials is not None else None,
         password=credentials.password if credentials is not None else None,
         error_cb=quiet,

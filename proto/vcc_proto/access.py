@@ -61,6 +61,12 @@ class EtcdUserSettings:
         return Credentials(self.user, self.password) if self.user else None
 
 
+def inbox_prefix(credentials: Credentials | None) -> str:
+    """Where a client's replies arrive on NATS: ``_INBOX.<user>.*`` (the only subjects a
+    user may subscribe to, so no one reads another node's replies and deliveries)."""
+    return f"_INBOX.{credentials.user}" if credentials is not None else "_INBOX"
+
+
 def access_env(nats: Credentials | None, etcd: Credentials | None) -> dict[str, str]:
     """The variables that give a child process these users."""
     env: dict[str, str] = {}

@@ -27,7 +27,7 @@ from tenacity import (
 )
 
 from vcc_domain.errors import Unavailable
-from vcc_proto.access import Credentials
+from vcc_proto.access import Credentials, inbox_prefix
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ async def connect(
             ping_interval=5,
             max_outstanding_pings=2,
             error_cb=_quiet_errors(name),
+            inbox_prefix=inbox_prefix(credentials),
             user=credentials.user if credentials is not None else None,
             password=credentials.password if credentials is not None else None,
         )

@@ -163,6 +163,42 @@ def test_a_site_publishes_only_its_own_events_and_administers_nothing(
     asyncio.run(run())
 
 
+def test_a_site_reads_no_other_node_s_inbox(province: Province) -> None:
+    """Replies and JetStream deliveries go to ``_INBOX.<user>.*``: KM may not subscribe to
+    the hub's (where every site's events are delivered to it) nor to all inboxes."""
+
+    async def run() -> None:
+        errors: list[str] = []
+
+        async def on_error(exc: Exception) -> None:
+            errors.append(str(exc))
+
+        km = province.user("site-KM")
+        nc = await nats.connect(
+            province.infra.nats_url,
+            user=km.user,
+            password=km.password,
+            inbox_prefix="_INBOX.site-KM",
+            error_cb=on_error,
+        )
+        try:
+            for subject in ("_INBOX.hub.>", "_INBOX.>", "vcc.site.QJ.events"):
+                await nc.subscribe(subject)
+
+                async def refused(subject: str = subject) -> bool:
+                    said = [e.lower() for e in errors]  # the client lowercases them
+                    return any("subscription" in e and subject.lower() in e for e in said)
+
+                await until(refused, f"the subscription to {subject} refused", 10)
+            await nc.subscribe("_INBOX.site-KM.x")  # its own
+            await nc.flush()
+            assert not any("_inbox.site-km" in e.lower() for e in errors)
+        finally:
+            await nc.close()
+
+    asyncio.run(run())
+
+
 def test_an_event_naming_another_site_is_dead_lettered_and_changes_nothing(
     province: Province,
 ) -> None:

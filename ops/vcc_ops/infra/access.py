@@ -15,8 +15,8 @@ edge      none                                         read ``/vcc/``
 ops       read the dead letters                        read ``/vcc/``
 ========  ===========================================  =====================================
 
-Every user subscribes only to inboxes (``_INBOX.>``), where JetStream answers and
-delivers. Anonymous clients are refused by both servers. The NATS passwords are written
+Every user subscribes only to its own inboxes (``_INBOX.<user>.>``), where JetStream
+answers and delivers: no node reads the replies or deliveries of another. Anonymous clients are refused by both servers. The NATS passwords are written
 in clear into the server's configuration file (readable by its owner only): hashed
 passwords would need a bcrypt library the project does not carry.
 """
@@ -33,7 +33,7 @@ from pathlib import Path
 import grpc.aio
 from etcd3aio import Etcd3Client, PermissionType, prefix_range_end
 
-from vcc_proto.access import Credentials, access_env
+from vcc_proto.access import Credentials, access_env, inbox_prefix
 from vcc_proto.names import (
     DEAD_LETTER_STREAM,
     DEAD_LETTER_SUBJECTS,
@@ -50,7 +50,6 @@ KINDS = ("hub", "site", "edge", "ops")
 OPS_USER = "ops"
 ROOT_USER = "root"
 VCC_PREFIX = "/vcc/"
-INBOXES = "_INBOX.>"
 ACCESS_FILE = "access.json"  # in a province's workdir: the ops user, for vcc commands
 
 
@@ -92,7 +91,7 @@ def nats_rights(user: NodeUser) -> tuple[list[str], list[str]]:
         ]
     else:
         return [], []
-    return publish, [INBOXES]
+    return publish, [inbox_prefix(user.credentials) + ".>"]
 
 
 def _quoted(items: Sequence[str]) -> str:
