@@ -295,7 +295,7 @@ class ProvinceLauncher:
                 proc = self.processes[name]
                 if not proc.alive:
                     raise Unavailable(f"{name} exited during start; see {node.log}")
-                if asyncio.run(check_health(node.grpc, timeout_s=1.0)):
+                if asyncio.run(check_health(node.grpc, timeout_s=1.0, pid=proc.pid)):
                     self.progress(f"{name} healthy at {node.grpc}")
                     del pending[name]
             if pending and time.monotonic() > deadline:
@@ -328,7 +328,7 @@ class ProvinceLauncher:
             self.faults.names.register(proc.pid, name)
         record = self.node(name)
         deadline = time.monotonic() + health_timeout_s
-        while not asyncio.run(check_health(record.grpc, timeout_s=1.0)):
+        while not asyncio.run(check_health(record.grpc, timeout_s=1.0, pid=proc.pid)):
             if not proc.alive or time.monotonic() > deadline:
                 raise Unavailable(f"{name} did not come back healthy; see {record.log}")
             time.sleep(0.2)

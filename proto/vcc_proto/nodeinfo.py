@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -60,6 +61,7 @@ class NodeInfoServicer(node_pb2_grpc.NodeServicer):
             metrics_endpoint=f"http://{s.metrics_endpoint}/metrics" if s.metrics_endpoint else "",
             is_leader=s.is_leader,
             leader_endpoint=s.leader_endpoint,
+            pid=os.getpid(),
         )
 
 

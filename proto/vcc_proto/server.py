@@ -12,7 +12,6 @@ import gc
 import inspect
 import logging
 import signal
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,7 +22,9 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from vcc_proto.observability import agent_var, call_var
+from vcc_proto.ports import free_port
 from vcc_proto.rpc_metrics import RpcMetrics
+from vcc_proto.v1 import node_pb2, node_pb2_grpc
 
 if TYPE_CHECKING:
     from vcc_proto.authz_interceptor import AuthzInterceptor
@@ -266,10 +267,9 @@ def settle_heap() -> None:
 
 
 def free_tcp_port(host: str = "127.0.0.1") -> int:
-    """A port that is free right now (so a process can advertise it before serving)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port that is free right now (so a process can advertise it before serving),
+    reserved against the other vcc processes on this machine."""
+    return free_port(host)
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:
@@ -279,11 +279,21 @@ def install_stop_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
+class ServedByAnother(RuntimeError):
+    """The port a process was started on is answered by a different process."""
+
+
 async def check_health(
-    target: str, timeout_s: float = 2.0, service: str = "", tls: ClientTls | None = None
+    target: str,
+    timeout_s: float = 2.0,
+    service: str = "",
+    tls: ClientTls | None = None,
+    pid: int | None = None,
 ) -> bool:
     """True when the standard health service at ``target`` answers SERVING (over mutual
-    TLS when ``tls`` is given)."""
+    TLS when ``tls`` is given). With ``pid``, the answer must also come from that process
+    (its ``Node.GetInfo``): another process answering raises ``ServedByAnother``, since
+    waiting longer would not make the port ours."""
     channel = grpc.aio.insecure_channel(target) if tls is None else tls.channel(target)
     try:
         async with channel:
@@ -291,6 +301,15 @@ async def check_health(
             reply = await stub.Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=timeout_s
             )
+            if reply.status != health_pb2.HealthCheckResponse.SERVING:
+                return False
+            if pid is None:
+                return True
+            info = await node_pb2_grpc.NodeStub(channel).GetInfo(
+                node_pb2.GetInfoRequest(), timeout=timeout_s
+            )
     except grpc.RpcError:
         return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+    if info.pid != pid:
+        raise ServedByAnother(f"{target} is answered by process {info.pid}, not by {pid}")
+    return True

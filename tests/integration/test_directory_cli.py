@@ -44,7 +44,7 @@ def hub(tmp_path: Path, nats_server: NatsServer) -> Iterator[str]:
     proc.start()
     target = f"127.0.0.1:{port}"
     deadline = time.monotonic() + 90
-    while not asyncio.run(check_health(target, timeout_s=1.0)):
+    while not asyncio.run(check_health(target, timeout_s=1.0, pid=proc.pid)):
         assert proc.alive, proc.log_tail()
         assert time.monotonic() < deadline, "hub not healthy in time"
         time.sleep(0.2)

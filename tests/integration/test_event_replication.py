@@ -87,7 +87,7 @@ class HubProcess:
         """``start`` from inside a running event loop."""
         self.proc.start()
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not await check_health(self.target, timeout_s=1.0):
+        while not await check_health(self.target, timeout_s=1.0, pid=self.proc.pid):
             if not self.proc.alive:
                 raise AssertionError(
                     f"hub exited with {self.proc.returncode}: {self.proc.log_tail()}"
@@ -120,7 +120,7 @@ def _env() -> dict[str, str]:
 
 def _wait_healthy(target: str, proc: ManagedProcess) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
-    while not asyncio.run(check_health(target, timeout_s=1.0)):
+    while not asyncio.run(check_health(target, timeout_s=1.0, pid=proc.pid)):
         if not proc.alive:
             raise AssertionError(f"{proc.name} exited: {proc.log_tail()}")
         if time.monotonic() > deadline:

@@ -69,7 +69,7 @@ async def _restart(dl: LinkedSite) -> None:
 
     async def healthy() -> bool:
         assert dl.proc.alive, dl.proc.log_tail()
-        return await check_health(dl.target, timeout_s=1.0)
+        return await check_health(dl.target, timeout_s=1.0, pid=dl.proc.pid)
 
     await until(healthy, "DL serving again", timeout_s=90)
 

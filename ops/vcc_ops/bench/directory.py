@@ -39,7 +39,7 @@ BENCH_SITES = ("KM", "QJ", "DL", "YX", "HH")
 
 def _wait_healthy(proc: ManagedProcess, target: str, timeout_s: float = START_TIMEOUT_S) -> None:
     deadline = time.monotonic() + timeout_s
-    while not asyncio.run(check_health(target, timeout_s=1.0)):
+    while not asyncio.run(check_health(target, timeout_s=1.0, pid=proc.pid)):
         if not proc.alive:
             raise RuntimeError(f"{proc.name} exited: {proc.log_tail()}")
         if time.monotonic() > deadline:

@@ -212,7 +212,7 @@ async def _run(workdir: Path, rate: float, seconds: float, unit: int) -> dict[st
     try:
         hub.start()
         deadline = time.monotonic() + 90
-        while not await check_health(f"127.0.0.1:{port}", timeout_s=1.0):
+        while not await check_health(f"127.0.0.1:{port}", timeout_s=1.0, pid=hub.pid):
             if not hub.alive or time.monotonic() > deadline:
                 raise RuntimeError(f"the hub did not start: {hub.log_tail()}")
             await asyncio.sleep(0.2)

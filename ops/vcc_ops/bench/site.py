@@ -165,7 +165,7 @@ def site_process(
     try:
         proc.start()
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not asyncio.run(check_health(target, timeout_s=1.0)):
+        while not asyncio.run(check_health(target, timeout_s=1.0, pid=proc.pid)):
             if not proc.alive:
                 raise RuntimeError(f"the site exited at start:\n{proc.log_tail()}")
             if time.monotonic() > deadline:

@@ -141,7 +141,7 @@ class _Bot:
 def _start(proc: ManagedProcess, target: str) -> None:
     proc.start()
     deadline = time.monotonic() + START_TIMEOUT_S
-    while not asyncio.run(check_health(target, timeout_s=1.0)):
+    while not asyncio.run(check_health(target, timeout_s=1.0, pid=proc.pid)):
         if not proc.alive:
             raise RuntimeError(f"{proc.name} exited at start:\n{proc.log_tail()}")
         if time.monotonic() > deadline:

@@ -24,19 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17vcc_proto/v1/node.proto\x12\x0cvcc_proto.v1\"\x10\n\x0eGetInfoRequest\"\xf5\x01\n\x08NodeInfo\x12\'\n\x04kind\x18\x01 \x01(\x0e\x32\x19.vcc_proto.v1.ProcessKind\x12\x0f\n\x07site_id\x18\x02 \x01(\t\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x15\n\rstarted_at_ms\x18\x05 \x01(\x03\x12\x19\n\x11\x64irectory_version\x18\x06 \x01(\x03\x12\x15\n\rgrpc_endpoint\x18\x07 \x01(\t\x12\x18\n\x10metrics_endpoint\x18\x08 \x01(\t\x12\x11\n\tis_leader\x18\t \x01(\x08\x12\x17\n\x0fleader_endpoint\x18\n \x01(\t*o\n\x0bProcessKind\x12\x1c\n\x18PROCESS_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10PROCESS_KIND_HUB\x10\x01\x12\x15\n\x11PROCESS_KIND_SITE\x10\x02\x12\x15\n\x11PROCESS_KIND_EDGE\x10\x03\x32G\n\x04Node\x12?\n\x07GetInfo\x12\x1c.vcc_proto.v1.GetInfoRequest\x1a\x16.vcc_proto.v1.NodeInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17vcc_proto/v1/node.proto\x12\x0cvcc_proto.v1\"\x10\n\x0eGetInfoRequest\"\x82\x02\n\x08NodeInfo\x12\'\n\x04kind\x18\x01 \x01(\x0e\x32\x19.vcc_proto.v1.ProcessKind\x12\x0f\n\x07site_id\x18\x02 \x01(\t\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x15\n\rstarted_at_ms\x18\x05 \x01(\x03\x12\x19\n\x11\x64irectory_version\x18\x06 \x01(\x03\x12\x15\n\rgrpc_endpoint\x18\x07 \x01(\t\x12\x18\n\x10metrics_endpoint\x18\x08 \x01(\t\x12\x11\n\tis_leader\x18\t \x01(\x08\x12\x17\n\x0fleader_endpoint\x18\n \x01(\t\x12\x0b\n\x03pid\x18\x0b \x01(\x03*o\n\x0bProcessKind\x12\x1c\n\x18PROCESS_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10PROCESS_KIND_HUB\x10\x01\x12\x15\n\x11PROCESS_KIND_SITE\x10\x02\x12\x15\n\x11PROCESS_KIND_EDGE\x10\x03\x32G\n\x04Node\x12?\n\x07GetInfo\x12\x1c.vcc_proto.v1.GetInfoRequest\x1a\x16.vcc_proto.v1.NodeInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vcc_proto.v1.node_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PROCESSKIND']._serialized_start=307
-  _globals['_PROCESSKIND']._serialized_end=418
+  _globals['_PROCESSKIND']._serialized_start=320
+  _globals['_PROCESSKIND']._serialized_end=431
   _globals['_GETINFOREQUEST']._serialized_start=41
   _globals['_GETINFOREQUEST']._serialized_end=57
   _globals['_NODEINFO']._serialized_start=60
-  _globals['_NODEINFO']._serialized_end=305
-  _globals['_NODE']._serialized_start=420
-  _globals['_NODE']._serialized_end=491
+  _globals['_NODEINFO']._serialized_end=318
+  _globals['_NODE']._serialized_start=433
+  _globals['_NODE']._serialized_end=504
 # @@protoc_insertion_point(module_scope)

@@ -73,6 +73,7 @@ class NodeInfo(_message.Message):
     METRICS_ENDPOINT_FIELD_NUMBER: _builtins.int
     IS_LEADER_FIELD_NUMBER: _builtins.int
     LEADER_ENDPOINT_FIELD_NUMBER: _builtins.int
+    PID_FIELD_NUMBER: _builtins.int
     kind: Global___ProcessKind.ValueType
     """Hub, site or edge."""
     site_id: _builtins.str
@@ -93,6 +94,10 @@ class NodeInfo(_message.Message):
     """Hubs: true for the current leader. Sites: always false."""
     leader_endpoint: _builtins.str
     """Hubs: gRPC endpoint of the current leader as last seen in etcd; empty if unknown."""
+    pid: _builtins.int
+    """Operating-system process id, so whoever started the process can tell it from
+    another process that answers on the same port.
+    """
     def __init__(
         self,
         *,
@@ -106,10 +111,11 @@ class NodeInfo(_message.Message):
         metrics_endpoint: _builtins.str = ...,
         is_leader: _builtins.bool = ...,
         leader_endpoint: _builtins.str = ...,
+        pid: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["directory_version", b"directory_version", "grpc_endpoint", b"grpc_endpoint", "is_leader", b"is_leader", "kind", b"kind", "leader_endpoint", b"leader_endpoint", "metrics_endpoint", b"metrics_endpoint", "node_id", b"node_id", "site_id", b"site_id", "started_at_ms", b"started_at_ms", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["directory_version", b"directory_version", "grpc_endpoint", b"grpc_endpoint", "is_leader", b"is_leader", "kind", b"kind", "leader_endpoint", b"leader_endpoint", "metrics_endpoint", b"metrics_endpoint", "node_id", b"node_id", "pid", b"pid", "site_id", b"site_id", "started_at_ms", b"started_at_ms", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -53,7 +53,7 @@ class HubProc:
     def start(self) -> HubProc:
         self.proc.start()
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not asyncio.run(check_health(self.target, timeout_s=1.0)):
+        while not asyncio.run(check_health(self.target, timeout_s=1.0, pid=self.proc.pid)):
             if not self.proc.alive:
                 raise AssertionError(f"hub exited: {self.proc.log_tail()}")
             if time.monotonic() > deadline:

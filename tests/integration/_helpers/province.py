@@ -57,7 +57,7 @@ class Node:
 
     async def healthy(self) -> Node:
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not await check_health(self.target, timeout_s=1.0):
+        while not await check_health(self.target, timeout_s=1.0, pid=self.proc.pid):
             if not self.proc.alive:
                 raise AssertionError(f"{self.name} exited: {self.proc.log_tail()}")
             if time.monotonic() > deadline:

@@ -76,7 +76,7 @@ class SiteProcess:
     def start(self) -> SiteProcess:
         self.proc.start()
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not asyncio.run(check_health(self.target, timeout_s=1.0)):
+        while not asyncio.run(check_health(self.target, timeout_s=1.0, pid=self.proc.pid)):
             if not self.proc.alive:
                 raise AssertionError(
                     f"site exited with {self.proc.returncode}: {self.proc.log_tail()}"
