@@ -1,8 +1,11 @@
 """etcd users: every client of a process signs in as that process's user.
 
-etcd answers an ``Authenticate`` with a token that later calls carry in their metadata;
-the token dies with an etcd restart (simple tokens live in the member's memory), after
-some idle minutes, and when the users or roles change. :class:`TokenInterceptor` sits on
+etcd answers an ``Authenticate`` with a token that later calls carry in their metadata.
+``vcc up`` runs etcd with signed (JWT) tokens, which any member checks with the province's
+key, also after a restart, and which expire after an hour; etcd's default simple tokens
+live in a member's memory (a restarted member refuses them) and die after idle minutes.
+Any token dies when the users or roles change. A process signs in again when its token
+is older than :data:`REFRESH_AFTER_S`. :class:`TokenInterceptor` sits on
 the client's gRPC channel: it signs in on first use, adds the token to every call, and
 when etcd refuses a token it signs in again and repeats a unary call once (a stream, a
 watch or a lease keep-alive, is refused and its owner opens it again with the new token).
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Any
 
@@ -32,7 +36,8 @@ SIGN_IN_TIMEOUT_S = 5.0
 _process_user: list[Credentials | None] = [None]
 # The last token of each user at each etcd (by target): a new client (many calls make
 # one) starts with it instead of signing in again, which costs etcd a password hash.
-_tokens: dict[tuple[str, str], str] = {}
+_tokens: dict[tuple[str, str], tuple[str, float]] = {}  # -> (token, monotonic signed-in time)
+REFRESH_AFTER_S = 20 * 60.0  # well inside the signed tokens' hour
 
 
 def use_credentials(credentials: Credentials | None) -> None:
@@ -64,15 +69,17 @@ class TokenInterceptor(  # the interceptor classes are untyped in the stubs
         self.credentials = credentials
         self.channel: grpc.aio.Channel | None = None
         self._shared = (target, credentials.user)
-        self._token: str | None = _tokens.get(self._shared)
+        self._token: str | None = None
         self._lock = asyncio.Lock()
 
     async def token(self, refused: str | None = None) -> str:
-        """The current token; a new one when there is none or ``refused`` is it."""
+        """The current token; a new one when there is none, it is old, or ``refused``."""
+        if refused is None and (current := self._fresh()) is not None:
+            return current
         async with self._lock:
             if refused is not None:
                 self._forget(refused)
-            self._token = self._token or _tokens.get(self._shared)
+            self._token = self._fresh()
             if self._token is None:
                 assert self.channel is not None, "interceptor not bound to its channel"
                 stub = AuthStub(self.channel)
@@ -80,8 +87,15 @@ class TokenInterceptor(  # the interceptor classes are untyped in the stubs
                     name=self.credentials.user, password=self.credentials.password
                 )
                 response = await stub.Authenticate(request, timeout=SIGN_IN_TIMEOUT_S)
-                self._token = _tokens[self._shared] = str(response.token)
+                self._token = str(response.token)
+                _tokens[self._shared] = (self._token, time.monotonic())
             return self._token
+
+    def _fresh(self) -> str | None:
+        shared = _tokens.get(self._shared)
+        if shared is None or time.monotonic() - shared[1] >= REFRESH_AFTER_S:
+            return None
+        return shared[0]
 
     def _details(self, details: grpc.aio.ClientCallDetails, token: str) -> Any:
         metadata = [(k, v) for k, v in (details.metadata or ()) if k != "token"]
@@ -91,7 +105,8 @@ class TokenInterceptor(  # the interceptor classes are untyped in the stubs
     def _forget(self, token: str) -> None:
         if self._token == token:
             self._token = None
-        if _tokens.get(self._shared) == token:
+        shared = _tokens.get(self._shared)
+        if shared is not None and shared[0] == token:
             del _tokens[self._shared]
 
     def _forget_on_refusal(self, token: str) -> Callable[[Any], None]:

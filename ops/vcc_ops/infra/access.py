@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc.aio
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from etcd3aio import Etcd3Client, PermissionType, prefix_range_end
 
 from vcc_proto.access import Credentials, access_env, inbox_prefix
@@ -142,6 +144,28 @@ class ProvinceAccess:
 
     # -- etcd ----------------------------------------------------------------------------
 
+    @staticmethod
+    def etcd_token_option(directory: Path, ttl: str = "1h") -> str:
+        """etcd's ``--auth-token``: tokens signed with a new key of this run (written to
+        ``directory``, owner only), which every member checks, also after a restart."""
+        directory.mkdir(parents=True, exist_ok=True)
+        key = ec.generate_private_key(ec.SECP256R1())
+        private, public = directory / "token.key", directory / "token.pub"
+        _write_private(
+            private,
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.TraditionalOpenSSL,
+                serialization.NoEncryption(),
+            ),
+        )
+        public.write_bytes(
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        return f"jwt,pub-key={public},priv-key={private},sign-method=ES256,ttl={ttl}"
+
     async def secure_etcd(self, endpoints: Sequence[str]) -> None:
         """Create the roles and users and turn authentication on (once: a restarted
         member keeps them in its data)."""
@@ -192,9 +216,7 @@ class ProvinceAccess:
         """``<workdir>/access.json``: the ops user, readable by its owner only."""
         path = workdir / ACCESS_FILE
         ops = self.users[OPS_USER]
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump({"user": ops.name, "password": ops.password}, out)
+        _write_private(path, json.dumps({"user": ops.name, "password": ops.password}).encode())
         return path
 
 
@@ -205,6 +227,12 @@ def read_ops_file(workdir: Path) -> Credentials | None:
         return Credentials(str(raw["user"]), str(raw["password"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
 
 
 def _password() -> str:

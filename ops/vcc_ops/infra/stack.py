@@ -48,12 +48,14 @@ class Infrastructure:
         self.cluster = cluster
         self.access = access  # one user per node on NATS and etcd; None: open servers
         authorization = access.nats_authorization() if access is not None else ""
+        etcd_dir = self.workdir / "etcd"
+        auth_token = access.etcd_token_option(etcd_dir) if access is not None else ""
         if cluster:
             nats_cluster = NatsCluster(
                 self.workdir / "nats", sync_interval=nats_sync_interval, authorization=authorization
             )
             self.nats_servers = nats_cluster.servers
-            self.etcd_members = EtcdCluster(self.workdir / "etcd").members
+            self.etcd_members = EtcdCluster(etcd_dir, auth_token=auth_token).members
         else:
             self.nats_servers = [
                 NatsServer(
@@ -62,7 +64,7 @@ class Infrastructure:
                     authorization=authorization,
                 )
             ]
-            self.etcd_members = [EtcdServer(self.workdir / "etcd")]
+            self.etcd_members = [EtcdServer(etcd_dir, auth_token=auth_token)]
         self.nats = self.nats_servers[0]
         self.etcd = self.etcd_members[0]
         self.postgres = PostgresServer(self.workdir / "pg") if postgres else None
