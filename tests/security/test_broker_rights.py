@@ -5,6 +5,8 @@ NATS: an anonymous client (or a wrong password) is not let in; the site KM publi
 own events but not QJ's, not directory deltas, and cannot create, delete or read streams
 it has no business with. The hub dead-letters an event whose payload names another site
 than its subject, and that changes nothing: QJ's genuine events are applied afterwards.
+KM may not subscribe to another node's inboxes. Every stream has age, size and message
+size limits.
 etcd: an anonymous client reads nothing; QJ writes its own registration but not KM's,
 not the routing map, not the leader key; a routing key rewritten by hand (as root) is put
 back by the leading hub.
@@ -36,6 +38,7 @@ from vcc_replication.dead_letters import list_dead_letters
 from vcc_replication.events import encode, headers
 from vcc_replication.jetstream import connect
 from vcc_replication.streams import (
+    DEAD_LETTER_STREAM,
     DIRECTORY_STREAM,
     DIRECTORY_SUBJECT,
     SITE_EVENTS_STREAM,
@@ -329,3 +332,18 @@ async def _value(client: object, key: str) -> str | None:
     kv = client.kv  # type: ignore[attr-defined]
     response = await kv.get(key, timeout=5)
     return response.kvs[0].value.decode() if response.kvs else None
+
+
+def test_the_hub_declares_every_stream_with_limits(province: Province) -> None:
+    async def run() -> None:
+        nc = await connect(province.infra.nats_url, "hub", credentials=province.user("hub"))
+        try:
+            for stream in (SITE_EVENTS_STREAM, DIRECTORY_STREAM, DEAD_LETTER_STREAM):
+                config = (await nc.jetstream().stream_info(stream)).config
+                assert config.max_age == 7 * 24 * 3600, stream
+                assert config.max_bytes == 1024 * 1024 * 1024, stream
+                assert config.max_msg_size == 1024 * 1024, stream
+        finally:
+            await nc.drain()
+
+    asyncio.run(run())
