@@ -26,6 +26,7 @@ from vcc_hub.components import Component, HubContext
 from vcc_hub.components.directory import DirectoryComponent, start_directory
 from vcc_hub.components.events import HubEvents, start_events
 from vcc_hub.components.ha import start_ha
+from vcc_hub.components.people import PeopleComponent, start_people
 from vcc_hub.components.reports import ReportsComponent, start_reports
 from vcc_hub.components.routing import RoutingComponent, start_routing
 from vcc_hub.settings import HubNodeSettings, load_hub_settings
@@ -33,6 +34,7 @@ from vcc_proto.names import hub_key
 from vcc_proto.nodeconfig import NodeConfig
 from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
 from vcc_proto.observability import configure_logging, site_var, start_metrics_server
+from vcc_proto.pki import identity
 from vcc_proto.server import (
     GrpcHost,
     ServedService,
@@ -40,6 +42,7 @@ from vcc_proto.server import (
     install_stop_signals,
     settle_heap,
 )
+from vcc_proto.transport import open_transport
 from vcc_replication import fencing
 from vcc_replication.background import BackgroundNats
 from vcc_replication.db import make_engine, ping
@@ -79,9 +82,10 @@ class HubParts:
     events: HubEvents
     routing: RoutingComponent
     reports: ReportsComponent
+    people: PeopleComponent
 
     def in_start_order(self) -> list[Component]:
-        return [self.ha, self.directory, self.events, self.routing, self.reports]
+        return [self.ha, self.directory, self.events, self.routing, self.reports, self.people]
 
     def services(self) -> list[ServedService]:
         return [svc for part in self.in_start_order() for svc in part.services()]
@@ -99,7 +103,8 @@ async def start_parts(ctx: HubContext, settings: HubNodeSettings) -> HubParts:
     events = await start_events(ctx, leadership, settings.sites, settings.events)
     routing = start_routing(ctx, directory.service, settings.sites, settings.routing)
     reports = await start_reports(ctx, leadership, directory.service, settings.reports)
-    return HubParts(ha, directory, events, routing, reports)
+    people = await start_people(ctx, directory.service)
+    return HubParts(ha, directory, events, routing, reports, people)
 
 
 async def run_hub(config: NodeConfig, settings: HubNodeSettings | None = None) -> None:
@@ -110,6 +115,7 @@ async def run_hub(config: NodeConfig, settings: HubNodeSettings | None = None) -
     use_credentials(settings.etcd_user.credentials())  # every etcd client of the process
     hub = load_hub(config)
     site_var.set(hub.state.node_id)
+    transport = open_transport(settings.tls, identity("hub", hub.state.node_id))
     config.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(config.database_url or config.sqlite_url("hub"))
     await ping(engine)
@@ -141,7 +147,9 @@ async def run_hub(config: NodeConfig, settings: HubNodeSettings | None = None) -
     )
     parts = await start_parts(ctx, settings)
     services = hub.build_services() + parts.services()
-    host = GrpcHost(config.host, grpc_port, services)
+    host = GrpcHost(
+        config.host, grpc_port, services, tls=transport.server, authz=parts.people.authz()
+    )
     await host.start()
     if config.metrics_port:
         start_metrics_server(config.metrics_port, config.host)

@@ -17,6 +17,7 @@ from vcc_failover.sites import SiteEndpointSettings
 from vcc_proto.access import EtcdUserSettings, NatsUserSettings
 from vcc_proto.nodeconfig import TimeSettings
 from vcc_proto.settings import SettingsError, load_parts, setting
+from vcc_proto.transport import TlsSettings
 from vcc_replication.streams import StreamLimitSettings
 
 
@@ -90,6 +91,7 @@ class HubNodeSettings:
     nats_user: NatsUserSettings = field(default_factory=NatsUserSettings)
     etcd_user: EtcdUserSettings = field(default_factory=EtcdUserSettings)
     streams: StreamLimitSettings = field(default_factory=StreamLimitSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
 
 def load_hub_settings(

@@ -13,12 +13,18 @@ proxy (:mod:`vcc_ops.drills.proxy`) in front of every server, hub and site: proc
 are given (and hubs and sites advertise) the proxies' addresses, so a drill can cut or
 slow any link; :meth:`ProvinceLauncher.kill_node` and :meth:`restart_node` kill and
 restart one process on the same ports and data.
+
+Every hub, site and edge serves and calls gRPC over mutual TLS with a certificate of the
+province PKI the launcher keeps in the workdir (:mod:`vcc_ops.launch_tls`); the launcher
+itself, and the client commands reading the state file, present the operator tool's.
+``insecure=True`` runs them all in plaintext instead, with a warning.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 import time
@@ -28,14 +34,21 @@ from pathlib import Path
 
 from vcc_domain.errors import ConfigError, Unavailable
 from vcc_domain.province import Province, load_province_file
-from vcc_failover.etcd_auth import use_credentials
+from vcc_failover.etcd_auth import process_credentials, use_credentials
 from vcc_ops.drills.proxy import PROXY_HOST, FaultNet
 from vcc_ops.infra.access import ACCESS_FILE, OPS_USER, ProvinceAccess
 from vcc_ops.infra.local import require_local_servers
 from vcc_ops.infra.ports import HOST, free_port
 from vcc_ops.infra.process import ManagedProcess, ServerProcess
 from vcc_ops.infra.stack import Infrastructure
+from vcc_ops.launch_tls import CHILD_VARIABLES, INSECURE_WARNING, LaunchTls
+from vcc_ops.people_secrets import provision, read_sheet
+from vcc_proto.access import Credentials
+from vcc_proto.channels import use_client_tls
 from vcc_proto.server import check_health
+from vcc_proto.tls import ClientTls
+
+log = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
 SERVICE_KINDS = ("hub", "site", "edge")  # our gRPC processes (health-checked)
@@ -63,6 +76,7 @@ class RunState:
     etcd_endpoints: list[str]
     postgres_url: str | None
     nodes: list[NodeRecord] = field(default_factory=list)
+    tls: dict[str, str] = field(default_factory=dict)  # launch_tls paths; empty: plaintext
 
     def write(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -99,6 +113,7 @@ class ProvinceLauncher:
         faults: bool = False,
         edge: bool = True,
         log_format: str | None = None,
+        insecure: bool = False,
     ) -> None:
         self.province_file = province_file.resolve()
         self.province: Province = load_province_file(self.province_file)  # validates first
@@ -122,9 +137,17 @@ class ProvinceLauncher:
         self.log_format = log_format
         # one NATS and etcd user per node (and ops: this process's drills, vcc commands)
         self.access = ProvinceAccess.generate(self.hub_names, self.site_ids, self.edge_names)
+        self._previous_etcd_user: Credentials | None = None
+        self.tls = None if insecure else LaunchTls(self.workdir)
+        self.client_tls: ClientTls | None = None  # the operator tool's, once started
+        self._previous_tls: ClientTls | None = None
         self.infra: Infrastructure | None = None
         self.processes: dict[str, ManagedProcess] = {}
         self.state: RunState | None = None
+
+    def initial_secrets(self) -> dict[str, str]:
+        """Each person's initial secret as given at start (for the demo's agent bots)."""
+        return read_sheet(self.workdir)
 
     @property
     def state_path(self) -> Path:
@@ -134,6 +157,9 @@ class ProvinceLauncher:
         require_local_servers(self.use_postgres)
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "logs").mkdir(exist_ok=True)
+        self._prepare_tls()
+        for line in provision(self.province, self.site_ids, self.workdir / "data", self.workdir):
+            self.progress(line)  # people's initial secrets (none in the province file)
         self.progress(
             "starting NATS JetStream and etcd" + (" and PostgreSQL" if self.use_postgres else "")
         )
@@ -146,6 +172,7 @@ class ProvinceLauncher:
         )
         self.infra.start()
         self.access.write_ops_file(self.workdir)
+        self._previous_etcd_user = process_credentials()
         use_credentials(self.access.user(OPS_USER).credentials)
         self._proxy_infrastructure()
         self.state = RunState(
@@ -157,6 +184,7 @@ class ProvinceLauncher:
             etcd_endpoints=self.etcd_endpoints,
             postgres_url=self.infra.postgres_url,
             nodes=self._infra_records(),
+            tls=self.tls.record() if self.tls is not None else {},
         )
         for i, hub_name in enumerate(self.hub_names):
             self._start_node("hub", hub_name, None)
@@ -171,6 +199,16 @@ class ProvinceLauncher:
         self.wait_healthy(health_timeout_s)
         self.state.write(self.state_path)
         return self.state
+
+    def _prepare_tls(self) -> None:
+        """The PKI and the operator tool's certificate, used by every call made in this
+        process from here to :meth:`stop` (or the plaintext warning)."""
+        if self.tls is None:
+            self.progress(f"WARNING {INSECURE_WARNING}")
+            log.warning(INSECURE_WARNING)
+        else:
+            self.client_tls = self.tls.prepare(self.province.name)
+        self._previous_tls = use_client_tls(self.client_tls)
 
     def _infra_records(self) -> list[NodeRecord]:
         assert self.infra is not None
@@ -253,6 +291,7 @@ class ProvinceLauncher:
             args += ["--nats", self.nats_url]
         if site_id is not None:
             args += ["--site", site_id]
+        args += self.tls.process_args(kind, name, site_id) if self.tls else ["--insecure"]
         if self.cluster and kind != "edge":
             args += ["--stream-replicas", str(len(self.infra.nats_servers))]
         if self.faults is not None:  # others reach this node through its proxy
@@ -261,7 +300,8 @@ class ProvinceLauncher:
         db = self._database_url(name) if kind != "edge" else None
         if db:
             args += ["--db", db]
-        env = {**os.environ, **self.node_env, **self.access.env_for(name)}
+        env = {k: v for k, v in {**os.environ, **self.node_env}.items() if k not in CHILD_VARIABLES}
+        env |= self.access.env_for(name)
         proc = ManagedProcess(name, node_argv(kind, args), log_path.with_suffix(".out"), env=env)
         proc.start()
         if self.faults is not None:  # the proxies name its connections
@@ -295,7 +335,7 @@ class ProvinceLauncher:
                 proc = self.processes[name]
                 if not proc.alive:
                     raise Unavailable(f"{name} exited during start; see {node.log}")
-                if asyncio.run(check_health(node.grpc, timeout_s=1.0, pid=proc.pid)):
+                if asyncio.run(check_health(node.grpc, 1.0, tls=self.client_tls, pid=proc.pid)):
                     self.progress(f"{name} healthy at {node.grpc}")
                     del pending[name]
             if pending and time.monotonic() > deadline:
@@ -328,7 +368,7 @@ class ProvinceLauncher:
             self.faults.names.register(proc.pid, name)
         record = self.node(name)
         deadline = time.monotonic() + health_timeout_s
-        while not asyncio.run(check_health(record.grpc, timeout_s=1.0, pid=proc.pid)):
+        while not asyncio.run(check_health(record.grpc, 1.0, tls=self.client_tls, pid=proc.pid)):
             if not proc.alive or time.monotonic() > deadline:
                 raise Unavailable(f"{name} did not come back healthy; see {record.log}")
             time.sleep(0.2)
@@ -369,3 +409,5 @@ class ProvinceLauncher:
             self.faults.stop()
         self.state_path.unlink(missing_ok=True)
         (self.workdir / ACCESS_FILE).unlink(missing_ok=True)
+        use_credentials(self._previous_etcd_user)
+        use_client_tls(self._previous_tls)

@@ -16,6 +16,7 @@ from vcc_failover.sites import SiteEndpointSettings
 from vcc_proto.access import EtcdUserSettings, NatsUserSettings
 from vcc_proto.nodeconfig import TimeSettings
 from vcc_proto.settings import SettingsError, load_parts, setting
+from vcc_proto.transport import TlsSettings
 from vcc_site.sync.relay import RelaySettings
 
 REMOTE_READ_BUDGET_MS = 300  # the most a remote customer read may add to call setup
@@ -176,6 +177,7 @@ class SiteNodeSettings:
     faults: FaultSettings = field(default_factory=FaultSettings)
     nats_user: NatsUserSettings = field(default_factory=NatsUserSettings)
     etcd_user: EtcdUserSettings = field(default_factory=EtcdUserSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
 
 def load_site_settings(

@@ -57,12 +57,14 @@ class ProvinceTraffic:
         sites: Sequence[str] | None = None,
         agents_per_site: int | None = None,
         sl_target_s: float = 20.0,
+        passwords: dict[str, str] | None = None,
     ) -> None:
         self.province = province
         self.config = config
         self.sites = list(sites or [x.id for x in province.sites])
         self.edge = EdgeClient(edge_endpoint)
         self.shared = Shared(config, province, self.edge, random.Random(config.seed + 1))
+        self.shared.passwords = dict(passwords or {})
         self.bots = BotPool(self.shared, endpoint_of, agents_per_site)
         self.orders = WorkOrderDesk(province, endpoint_of, config.speed)
         self.shared.orders = self.orders
@@ -194,8 +196,11 @@ class ProvinceTraffic:
     async def _call(self, planned: PlannedCall) -> None:
         shared = self.shared
         walker = IvrWalker(self.province, planned, random.Random(planned.index))
+        keyed_at = time.monotonic()  # just before the request that queues the call
 
         def choose(step: s.CallStep) -> str | None:
+            nonlocal keyed_at
+            keyed_at = time.monotonic()
             return walker.choose(step.ivr_node_id, step.collect.secret, step.collect.max_digits)
 
         self.offered += 1
@@ -207,6 +212,7 @@ class ProvinceTraffic:
             shared.error(f"offer {planned.caller[:5]}***: {type(exc).__name__} {exc}")
             return
         shared.plans[call.call_id] = planned
+        shared.queued_at[call.call_id] = keyed_at
         if call.state in FINAL:
             return
         queued_at = time.monotonic()  # out of the IVR: the wait for an agent starts

@@ -37,6 +37,7 @@ from vcc_domain.directory_doc import (
 )
 from vcc_domain.errors import NotFound, NotLeader, Unavailable, VccError
 from vcc_domain.province import Province
+from vcc_proto.channels import open_channel
 from vcc_proto.status import from_rpc_error, leader_of
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
@@ -257,7 +258,7 @@ class DirectorySync:
         self._leader_hint = ""
         if self._channel is None or endpoint != self._endpoint:
             await self._drop_channel()
-            self._channel = grpc.aio.insecure_channel(endpoint)
+            self._channel = open_channel(endpoint)
             self._endpoint = endpoint
         return self._channel
 
@@ -327,18 +328,18 @@ class DirectorySync:
             log.exception("credentials of new agents not set")
 
     async def _initial_credentials(self, before: Province, after: Province) -> None:
-        """Initial passwords of agents new at this site (existing passwords are kept)."""
+        """Initial passwords of people new at this site (existing passwords are kept);
+        they must be changed at the first sign-in."""
         old = {a.id: a.password_hash for a in before.agents if a.home_site == self.ctx.site_id}
         store = self.ctx.store
         missing = []
         for agent in after.agents_at(self.ctx.site_id):
             if (
                 agent.password_hash
-                and agent.takes_calls
                 and old.get(agent.id) != agent.password_hash
                 and await store.credential(agent.id) is None
             ):
-                missing.append(CredentialRecord(agent.id, agent.password_hash))
+                missing.append(CredentialRecord(agent.id, agent.password_hash, must_change=True))
         if missing:
             await store.upsert_credentials(missing)
 
