@@ -32,6 +32,7 @@ from vcc_ops.simulate.cli import simulate
 from vcc_ops.workorders_cli import workorders
 from vcc_site.edge.settings import EdgeSettings
 from vcc_site.settings import SiteSettings
+from vcc_site.web.settings import WebSettings
 
 EXAMPLE_PROVINCE = "yunnan.toml"
 
@@ -271,13 +272,15 @@ def hub(**kw: Any) -> None:
     help="Site ID from the province file, e.g. KM.",
 )
 @settings_options(SiteSettings)
+@settings_options(WebSettings)
 @_node_options
 def site(site_id: str, **kw: Any) -> None:
     """Run one city site node in the foreground (settings: `vcc settings`)."""
     from vcc_site.app import run_site
     from vcc_site.settings import load_site_settings
 
-    settings = load_site_settings(flags=take_flags(SiteSettings, kw))
+    flags = {**take_flags(SiteSettings, kw), **take_flags(WebSettings, kw)}
+    settings = load_site_settings(flags=flags)
     asyncio.run(run_site(_node_config(kw), site_id, settings))
 
 

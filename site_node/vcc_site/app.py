@@ -62,6 +62,7 @@ from vcc_site.settings import (
 )
 from vcc_site.store.api import SiteStore
 from vcc_site.store.sql import SqlSiteStore
+from vcc_site.web.server import WebServer, grpc_target, page_facts, start_web
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +217,7 @@ async def run_site(
     SITE_INFO.info({"site": site_id, "grpc": node.state.grpc_endpoint})
     SITE_UP.labels(site_id).set(1)
     await host.set_serving(True)
+    web = await start_site_web(node, settings, grpc_port)
     settle_heap()
     log.info("site %s serving on %s", site_id, node.state.grpc_endpoint)
     try:
@@ -226,6 +228,8 @@ async def run_site(
         SITE_UP.labels(site_id).set(0)
         figures.cancel()
         settling.cancel()
+        if web is not None:
+            await web.stop()
         await host.stop()
         node.core.cancel_timers()
         await node.core.drain()
@@ -237,6 +241,18 @@ async def run_site(
         await store.close()
     if node.fatal.is_set():
         raise SystemExit("site stopped after a storage failure; see the log")
+
+
+async def start_site_web(
+    node: SiteNode, settings: SiteNodeSettings, grpc_port: int
+) -> WebServer | None:
+    """The agent desktop pages, a client of this site's gRPC port (None: not asked for)."""
+    if not settings.web.enabled:
+        return None
+    config = node.config
+    facts = page_facts(node.province, node.site_id, node.core.clock, settings.web.https)
+    target = grpc_target(config.host, grpc_port)
+    return await start_web(settings.web, facts, target, config.host, config.advertise_host)
 
 
 def remote_readers(

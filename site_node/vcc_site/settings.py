@@ -16,6 +16,7 @@ from vcc_failover.sites import SiteEndpointSettings
 from vcc_proto.nodeconfig import TimeSettings
 from vcc_proto.settings import SettingsError, load_parts, setting
 from vcc_site.sync.relay import RelaySettings
+from vcc_site.web.settings import WebSettings
 
 REMOTE_READ_BUDGET_MS = 300  # the most a remote customer read may add to call setup
 
@@ -173,6 +174,7 @@ class SiteNodeSettings:
     work_orders: WorkOrderSettings = field(default_factory=WorkOrderSettings)
     relay: RelaySettings = field(default_factory=RelaySettings)
     faults: FaultSettings = field(default_factory=FaultSettings)
+    web: WebSettings = field(default_factory=WebSettings)
 
 
 def load_site_settings(
