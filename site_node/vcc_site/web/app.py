@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vcc_domain.errors import ErrorKind, VccError
 from vcc_site.web import guard, present
@@ -261,5 +262,29 @@ class DeskPages:
         ]
 
 
-def create_app(pages: DeskPages) -> Starlette:
-    return Starlette(routes=pages.routes())
+SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
+def with_security_headers(app: ASGIApp) -> ASGIApp:
+    """Every answer: scripts and styles from this origin only, never framed."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await app(scope, receive, send_with_headers)
+
+    return wrapped
+
+
+def create_app(pages: DeskPages) -> ASGIApp:
+    return with_security_headers(Starlette(routes=pages.routes()))

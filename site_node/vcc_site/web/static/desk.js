@@ -74,6 +74,7 @@
   let call = null;    // { call_id, state, pop }
   let es = null;
   let wrapEnd = 0;
+  let focusNext = "";  // the control to focus once it is enabled (the pop's answer key)
 
   const t = (key) => (M[lang][key] !== undefined ? M[lang][key] : key);
 
@@ -151,6 +152,8 @@
     $("pop").hidden = !call;
     if (call) renderPop();
     $("wrapup-form").hidden = state !== "wrap_up";
+    const next = focusNext ? $(focusNext) : null;
+    if (next && !next.disabled && !next.closest("[hidden]")) { next.focus(); focusNext = ""; }
   }
 
   function renderPop() {
@@ -176,7 +179,8 @@
 
   function tick() {
     if (call && call.pop.arrival_at_ms) {
-      const s = Math.max(0, Math.round((Date.now() - call.pop.arrival_at_ms) / 1000));
+      const until = call.state === "offered" ? Date.now() : call.answered || Date.now();
+      const s = Math.max(0, Math.round((until - call.pop.arrival_at_ms) / 1000));
       $("pop-wait").textContent = `${s} ${t("seconds")}`;
     }
     if (agent && agent.state === "wrap_up") {
@@ -193,21 +197,20 @@
         const was = agent ? agent.state : "";
         agent = ev;
         if (IDLE.has(ev.state)) call = null;
-        if (ev.state === "busy" && call && call.state === "offered") call.state = "connected";
+        if (ev.state === "busy" && call && call.state === "offered") setCallState("connected");
         if (ev.state === "wrap_up") {
           wrapEnd = Date.now() + (ev.wrapup_left_ms || 0);
-          if (call && call.state !== "ended") call.state = "ended";
-          if (was !== "wrap_up") $("disposition").focus();
+          if (call && call.state !== "ended") setCallState("ended");
+          if (was !== "wrap_up") focusNext = "disposition";
         }
         break;
       }
       case "offer":
         call = { call_id: ev.call_id, state: "offered", pop: ev.pop };
-        render();
-        $("answer").focus();
-        return;
+        focusNext = "answer";
+        break;
       case "call":
-        if (call && call.call_id === ev.call_id) call.state = ev.state;
+        if (call && call.call_id === ev.call_id) setCallState(ev.state);
         break;
       case "transfer":
         showTransfer(ev);
@@ -223,6 +226,11 @@
         return;
     }
     render();
+  }
+
+  function setCallState(state) {
+    if (call.state === "offered" && state !== "offered") call.answered = Date.now();
+    call.state = state;
   }
 
   function showTransfer(ev) {
@@ -313,8 +321,9 @@
     $("wrapup-form").addEventListener("submit", (e) => {
       e.preventDefault();
       act(async () => {
-        if (!agent || !agent.call_id) return;
-        await api("/api/wrap-up", { call_id: agent.call_id, disposition: $("disposition").value, notes: $("wrap-notes").value });
+        const callId = (agent && agent.call_id) || (call && call.call_id);
+        if (!callId) return;
+        await api("/api/wrap-up", { call_id: callId, disposition: $("disposition").value, notes: $("wrap-notes").value });
         $("wrap-notes").value = "";
         say(t("n_wrapped"));
       });

@@ -1,0 +1,203 @@
+"""The agent desktop in a real Chromium (Playwright) against a real site process.
+
+A KM site runs with NATS and etcd and serves its pages (``--web-port``). A billing agent
+signs in (after a wrong password), becomes ready by keyboard; a VIP caller who keyed
+their PIN is offered through the Access gRPC API; the screen pop shows the masked number,
+tier, business, IVR path and PIN check; the agent answers, hangs up and wraps up by
+keyboard; the session ended at the site shows a clear message. No console errors but the
+deliberate wrong sign-in's 401. Screenshots are kept in the test's directory.
+
+Skipped, saying what to install, without Chromium or the Playwright package.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from tests.integration._helpers.site import PASSWORD, SiteProcess
+from vcc_domain.privacy import mask_phone
+from vcc_ops.infra import EtcdServer, NatsServer, free_port
+from vcc_proto.v1 import common_pb2 as c
+from vcc_proto.v1 import site_pb2 as s
+from vcc_proto.v1 import site_pb2_grpc as sg
+from vcc_site.store.customers import phone_for
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = next(
+    (p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p),
+    None,
+)
+try:
+    from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
+except ImportError:  # pragma: no cover - the dev extra installs it
+    sync_playwright = None  # type: ignore[assignment]
+
+BILLING_AGENT = "KM-0001"  # billing specialist at KM
+VIP = phone_for("0871", 0)  # seeded customer 0 of KM is a VIP
+WAIT_MS = 20_000
+
+
+def desk_site(tmp: Path, nats: NatsServer, etcd: EtcdServer) -> tuple[SiteProcess, str]:
+    web_port = free_port()
+    site = SiteProcess(
+        tmp,
+        ring_s=60,
+        wrapup_s=60,
+        nats=nats.url,
+        etcd=etcd.endpoint,
+        extra_args=("--web-port", str(web_port)),
+    )
+    return site.start(), f"http://127.0.0.1:{web_port}/"
+
+
+@pytest.fixture
+def site(
+    tmp_path: Path, nats_server: NatsServer, etcd_server: EtcdServer
+) -> Iterator[tuple[SiteProcess, str]]:
+    if CHROMIUM is None:
+        pytest.skip(
+            "Chromium is not installed (apt-get install chromium); the desktop test needs it"
+        )
+    if sync_playwright is None:
+        pytest.skip("the Playwright package is missing (pip install -e '.[dev]')")
+    proc, url = desk_site(tmp_path, nats_server, etcd_server)
+    try:
+        yield proc, url
+    finally:
+        proc.stop()
+
+
+def pin_verified_caller(access: sg.AccessStub) -> str:
+    """The VIP sets a PIN from their own line, calls again, reads the bill with the PIN
+    and asks for an agent: the call queues for billing with the PIN checked."""
+    step = access.OfferCall(s.OfferCallRequest(caller_number=VIP, dialed_code="170"))
+    for digits in ("2", "246813", "246813"):
+        step = access.SendDigits(s.SendDigitsRequest(call_id=step.call_id, digits=digits))
+    access.HangUp(s.CallRef(call_id=step.call_id))
+    step = access.OfferCall(s.OfferCallRequest(caller_number=VIP, dialed_code="170"))
+    for digits in ("1", "246813", "0"):
+        step = access.SendDigits(s.SendDigitsRequest(call_id=step.call_id, digits=digits))
+    assert step.WhichOneof("next") in ("queued", "connected"), step
+    return str(step.call_id)
+
+
+def shot(page: Page, tmp: Path, name: str) -> None:
+    page.screenshot(path=str(tmp / f"desk-{name}.png"), full_page=True)
+
+
+def test_agent_signs_in_takes_a_call_and_wraps_up(
+    site: tuple[SiteProcess, str], tmp_path: Path
+) -> None:
+    proc, url = site
+    channel = grpc.insecure_channel(proc.target)
+    access, desk = sg.AccessStub(channel), sg.AgentDeskStub(channel)
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.set_default_timeout(WAIT_MS)
+        expect.set_options(timeout=WAIT_MS)
+        page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+
+        def on_console(msg: ConsoleMessage) -> None:
+            if msg.type == "error":
+                errors.append(f"{msg.text} at {msg.location.get('url', '')}")
+
+        page.on("console", on_console)
+        try:
+            walk_through(page, url, access, desk, tmp_path)
+        finally:
+            shot(page, tmp_path, "last")
+            browser.close()
+            channel.close()
+    login_401 = [e for e in errors if "401" in e and e.endswith("/api/login")]
+    assert len(login_401) == 1, errors  # the deliberate wrong password, nothing else
+    assert [e for e in errors if e not in login_401] == []
+
+
+def walk_through(
+    page: Page, url: str, access: sg.AccessStub, desk: sg.AgentDeskStub, tmp: Path
+) -> None:
+    page.goto(url)
+    expect(page.locator("h1")).to_contain_text("坐席工作台")  # Chinese by default
+
+    # a wrong password: a clear message, the form stays
+    page.fill("#agent-id", BILLING_AGENT)
+    page.fill("#password", "not-the-password")
+    page.press("#password", "Enter")
+    expect(page.locator("#login-error")).to_have_text("工号或密码错误。")
+    shot(page, tmp, "wrong-password")
+
+    page.fill("#password", PASSWORD)
+    page.press("#password", "Enter")
+    expect(page.locator("#desk")).to_be_visible()
+    expect(page.locator("#agent-state")).to_have_text(re.compile("示忙"))
+    page.keyboard.press("Alt+R")  # ready, by keyboard
+    expect(page.locator("#agent-state")).to_have_text("空闲")
+
+    call_id = pin_verified_caller(access)
+    pop = page.locator("#pop")
+    expect(pop).to_be_visible()
+    expect(page.locator("#pop-number")).to_have_text(mask_phone(VIP))
+    expect(page.locator("#pop-tier")).to_have_text("VIP 客户")
+    expect(page.locator("#pop-pin")).to_have_text("已验证")
+    expect(page.locator("#pop-business")).to_contain_text("Bill and payment query (话费查询) · 170")
+    expect(page.locator("#pop-ivr")).to_contain_text("bill_query")
+    expect(page.locator("#pop-state")).to_have_text("振铃")
+    expect(page.locator("#answer")).to_be_focused()  # the pop puts the answer key at hand
+    shot(page, tmp, "offer")
+
+    page.keyboard.press("Alt+A")
+    expect(page.locator("#pop-state")).to_have_text("通话中")
+    page.keyboard.press("Alt+L")  # English
+    expect(page.locator("h1")).to_contain_text("Agent desktop")
+    expect(page.locator("#pop-tier")).to_have_text("VIP")
+    expect(page.locator("#transfer-form")).to_be_visible()
+    shot(page, tmp, "talking")
+
+    page.keyboard.press("Alt+U")
+    expect(page.locator("#wrapup-form")).to_be_visible()
+    expect(page.locator("#agent-state")).to_have_text("Wrap-up")
+    expect(page.locator("#countdown")).to_have_text(re.compile(r"^[1-6]?\d s$"))
+    assert access.GetCall(s.CallRef(call_id=call_id)).state == c.CALL_STATE_ENDED
+    page.select_option("#disposition", "resolved")
+    page.fill("#wrap-notes", "bill explained")
+    shot(page, tmp, "wrap-up")
+    page.keyboard.press("Alt+W")
+    expect(page.locator("#agent-state")).to_have_text("Ready")
+    expect(page.locator("#wrapup-form")).to_be_hidden()
+    expect(pop).to_be_hidden()
+
+    # the site ends the session (as a sign-out elsewhere would): the page says so
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == "vcc_session")
+    desk.Logout(s.SessionRef(session_token=token))
+    expect(page.locator("#login-error")).to_have_text(
+        "Your session has ended; please sign in again."
+    )
+    expect(page.locator("#login")).to_be_visible()
+    refused_requests(page, url)
+
+
+def refused_requests(page: Page, url: str) -> None:
+    """The ended session's cookie is refused; a POST without the CSRF value or from
+    another origin is refused before anything reaches the site."""
+    jar = {c["name"]: c for c in page.context.cookies()}
+    assert jar["vcc_session"]["httpOnly"] and jar["vcc_session"]["sameSite"] == "Strict"
+    token = jar["vcc_csrf"]["value"]
+    stale = page.request.post(f"{url}api/ready", headers={"X-VCC-CSRF": token}, data="{}")
+    assert (stale.status, stale.json()["error"]) == (401, "session_expired")
+    bare = page.request.post(f"{url}api/ready", data="{}")
+    assert (bare.status, bare.json()["error"]) == (403, "csrf")
+    foreign = page.request.post(
+        f"{url}api/login",
+        headers={"X-VCC-CSRF": token, "Origin": "https://evil.example"},
+        data='{"agent_id": "KM-0001", "password": "x"}',
+    )
+    assert (foreign.status, foreign.json()["error"]) == (403, "csrf")
