@@ -354,6 +354,7 @@ def up(
     """Start NATS, etcd, the hub, every site and the access edge as separate processes;
     Ctrl-C stops all."""
     from vcc_ops.launcher import ProvinceLauncher
+    from vcc_ops.web_links import desktop_lines
 
     signal.signal(signal.SIGTERM, _raise_interrupt)
     if demo:
@@ -377,6 +378,8 @@ def up(
     )
     try:
         state = launcher.start()
+        for line in desktop_lines([(n.name, n.web) for n in state.nodes]):
+            click.echo(f"vcc up: {line}")
         click.echo(
             f"vcc up: province running ({len(state.nodes)} processes); "
             f"`vcc status --workdir {workdir}` lists them. Ctrl-C stops everything."

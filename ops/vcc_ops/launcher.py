@@ -33,6 +33,7 @@ from vcc_ops.infra.local import require_local_servers
 from vcc_ops.infra.ports import HOST, free_port
 from vcc_ops.infra.process import ManagedProcess, ServerProcess
 from vcc_ops.infra.stack import Infrastructure
+from vcc_ops.web_links import web_args
 from vcc_proto.server import check_health
 
 STATE_FILE = "state.json"
@@ -49,6 +50,7 @@ class NodeRecord:
     grpc: str = ""
     metrics: str = ""
     log: str = ""
+    web: str = ""  # a site's agent desktop URL
 
 
 @dataclass
@@ -244,8 +246,10 @@ class ProvinceLauncher:
             args += ["--log-format", self.log_format]
         if kind != "edge":  # the edge talks to etcd and the sites only
             args += ["--nats", self.nats_url]
+        web_url = ""
         if site_id is not None:
-            args += ["--site", site_id]
+            web, web_url = web_args()
+            args += ["--site", site_id, *web]
         if self.cluster and kind != "edge":
             args += ["--stream-replicas", str(len(self.infra.nats_servers))]
         if self.faults is not None:  # others reach this node through its proxy
@@ -268,6 +272,7 @@ class ProvinceLauncher:
                 grpc=f"127.0.0.1:{grpc_port}",
                 metrics=f"127.0.0.1:{metrics_port}",
                 log=str(log_path),
+                web=web_url,
             )
         )
         self.progress(f"started {name} (pid {proc.pid})")

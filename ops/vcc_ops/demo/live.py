@@ -19,6 +19,7 @@ from vcc_ops.demo.wallboard import ProcessFigures
 from vcc_ops.launcher import ProvinceLauncher, RunState
 from vcc_ops.traffic.plan import TrafficConfig
 from vcc_ops.traffic.run import ProvinceTraffic
+from vcc_ops.web_links import desktop_lines
 
 DEMO_PASSWORD_NOTE = "vcc-demo-2026"  # the example province's demo password (see yunnan.toml)
 
@@ -50,6 +51,7 @@ def sign_in_lines(launcher: ProvinceLauncher, state: RunState, workdir: str) -> 
         free_ids = [a.id for a in free]
         who = f"e.g. {free_ids[0]} (not a bot)" if free_ids else "its agents are all bots"
         lines.append(f"  {site.id} at {grpc_of[f'site-{site.id}']}: {who}")
+    lines += desktop_lines([(n.name, n.web) for n in state.nodes])
     lines.append("Ctrl-C stops the callers, the bots and every process")
     return lines
 
