@@ -1,6 +1,7 @@
 """The agent desktop in a real Chromium (Playwright) against a real site process.
 
-A KM site runs with NATS and etcd and serves its pages (``--web-port``). A billing agent
+A KM site runs with NATS and etcd and serves its pages over HTTPS (``--web-port``, a
+self-signed certificate the browser is told to accept). A billing agent
 signs in (after a wrong password), becomes ready by keyboard; a VIP caller who keyed
 their PIN is offered through the Access gRPC API; the screen pop shows the masked number,
 tier, business, IVR path and PIN check; the agent answers, hangs up and wraps up by
@@ -12,13 +13,19 @@ Skipped, saying what to install, without Chromium or the Playwright package.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.integration._helpers.site import PASSWORD, SiteProcess
 from vcc_domain.privacy import mask_phone
@@ -44,17 +51,53 @@ VIP = phone_for("0871", 0)  # seeded customer 0 of KM is a VIP
 WAIT_MS = 20_000
 
 
+def self_signed(tmp: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key (the browser is told to accept it)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vcc-site-KM")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "web.crt", tmp / "web.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
 def desk_site(tmp: Path, nats: NatsServer, etcd: EtcdServer) -> tuple[SiteProcess, str]:
+    """A KM site serving its pages over HTTPS."""
     web_port = free_port()
+    cert, key = self_signed(tmp)
     site = SiteProcess(
         tmp,
         ring_s=60,
         wrapup_s=60,
         nats=nats.url,
         etcd=etcd.endpoint,
-        extra_args=("--web-port", str(web_port)),
+        extra_args=(
+            *("--web-port", str(web_port)),
+            *("--web-tls-cert", str(cert), "--web-tls-key", str(key)),
+        ),
     )
-    return site.start(), f"http://127.0.0.1:{web_port}/"
+    return site.start(), f"https://127.0.0.1:{web_port}/"
 
 
 @pytest.fixture
@@ -101,7 +144,10 @@ def test_agent_signs_in_takes_a_call_and_wraps_up(
     errors: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        context = browser.new_context(
+            viewport={"width": 1100, "height": 900}, ignore_https_errors=True
+        )
+        page = context.new_page()
         page.set_default_timeout(WAIT_MS)
         expect.set_options(timeout=WAIT_MS)
         page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
@@ -189,7 +235,8 @@ def refused_requests(page: Page, url: str) -> None:
     """The ended session's cookie is refused; a POST without the CSRF value or from
     another origin is refused before anything reaches the site."""
     jar = {c["name"]: c for c in page.context.cookies()}
-    assert jar["vcc_session"]["httpOnly"] and jar["vcc_session"]["sameSite"] == "Strict"
+    session = jar["vcc_session"]
+    assert session["httpOnly"] and session["secure"] and session["sameSite"] == "Strict"
     token = jar["vcc_csrf"]["value"]
     stale = page.request.post(f"{url}api/ready", headers={"X-VCC-CSRF": token}, data="{}")
     assert (stale.status, stale.json()["error"]) == (401, "session_expired")
