@@ -42,11 +42,13 @@ CHROMIUM = next(
     None,
 )
 try:
-    from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
+    from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 except ImportError:  # pragma: no cover - the dev extra installs it
     sync_playwright = None  # type: ignore[assignment]
 
 BILLING_AGENT = "KM-0001"  # billing specialist at KM
+COMPLAINT_AGENT = "KM-LEAD"  # the shift leader takes complaints
+STRANGER = "13700001234"  # not a customer: an ordinary caller
 VIP = phone_for("0871", 0)  # seeded customer 0 of KM is a VIP
 WAIT_MS = 20_000
 
@@ -135,7 +137,7 @@ def shot(page: Page, tmp: Path, name: str) -> None:
     page.screenshot(path=str(tmp / f"desk-{name}.png"), full_page=True)
 
 
-def test_agent_signs_in_takes_a_call_and_wraps_up(
+def test_agents_take_a_call_and_a_transfer_by_keyboard(
     site: tuple[SiteProcess, str], tmp_path: Path
 ) -> None:
     proc, url = site
@@ -144,23 +146,15 @@ def test_agent_signs_in_takes_a_call_and_wraps_up(
     errors: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        context = browser.new_context(
-            viewport={"width": 1100, "height": 900}, ignore_https_errors=True
-        )
-        page = context.new_page()
-        page.set_default_timeout(WAIT_MS)
-        expect.set_options(timeout=WAIT_MS)
-        page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-
-        def on_console(msg: ConsoleMessage) -> None:
-            if msg.type == "error":
-                errors.append(f"{msg.text} at {msg.location.get('url', '')}")
-
-        page.on("console", on_console)
+        first, second = (browser_page(browser, errors) for _ in range(2))
         try:
-            walk_through(page, url, access, desk, tmp_path)
+            sign_in_after_a_wrong_password(first, url, tmp_path)
+            take_a_call(first, access, tmp_path)
+            transfer_a_call(first, second, url, access, tmp_path)
+            end_the_session(first, url, desk)
         finally:
-            shot(page, tmp_path, "last")
+            shot(first, tmp_path, "last")
+            shot(second, tmp_path, "last-second")
             browser.close()
             channel.close()
     login_401 = [e for e in errors if "401" in e and e.endswith("/api/login")]
@@ -168,29 +162,47 @@ def test_agent_signs_in_takes_a_call_and_wraps_up(
     assert [e for e in errors if e not in login_401] == []
 
 
-def walk_through(
-    page: Page, url: str, access: sg.AccessStub, desk: sg.AgentDeskStub, tmp: Path
-) -> None:
+def browser_page(browser: Browser, errors: list[str]) -> Page:
+    """A page of its own browser context (own cookies), collecting console errors."""
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, ignore_https_errors=True)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    expect.set_options(timeout=WAIT_MS)
+    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+
+    def on_console(msg: ConsoleMessage) -> None:
+        if msg.type == "error":
+            errors.append(f"{msg.text} at {msg.location.get('url', '')}")
+
+    page.on("console", on_console)
+    return page
+
+
+def sign_in(page: Page, agent_id: str) -> None:
+    page.fill("#agent-id", agent_id)
+    page.fill("#password", PASSWORD)
+    page.press("#password", "Enter")
+    expect(page.locator("#desk")).to_be_visible()
+    expect(page.locator("#agent-name")).to_contain_text(agent_id)
+    page.keyboard.press("Alt+R")  # ready, by keyboard
+    expect(page.locator("#agent-state")).to_have_text(re.compile("^(空闲|Ready)$"))
+
+
+def sign_in_after_a_wrong_password(page: Page, url: str, tmp: Path) -> None:
     page.goto(url)
     expect(page.locator("h1")).to_contain_text("坐席工作台")  # Chinese by default
-
-    # a wrong password: a clear message, the form stays
     page.fill("#agent-id", BILLING_AGENT)
     page.fill("#password", "not-the-password")
     page.press("#password", "Enter")
     expect(page.locator("#login-error")).to_have_text("工号或密码错误。")
     shot(page, tmp, "wrong-password")
+    sign_in(page, BILLING_AGENT)
 
-    page.fill("#password", PASSWORD)
-    page.press("#password", "Enter")
-    expect(page.locator("#desk")).to_be_visible()
-    expect(page.locator("#agent-state")).to_have_text(re.compile("示忙"))
-    page.keyboard.press("Alt+R")  # ready, by keyboard
-    expect(page.locator("#agent-state")).to_have_text("空闲")
 
+def take_a_call(page: Page, access: sg.AccessStub, tmp: Path) -> None:
+    """The pop of a VIP who keyed their PIN; answer, hold, retrieve, hang up, wrap up."""
     call_id = pin_verified_caller(access)
-    pop = page.locator("#pop")
-    expect(pop).to_be_visible()
+    expect(page.locator("#pop")).to_be_visible()
     expect(page.locator("#pop-number")).to_have_text(mask_phone(VIP))
     expect(page.locator("#pop-tier")).to_have_text("VIP 客户")
     expect(page.locator("#pop-pin")).to_have_text("已验证")
@@ -201,6 +213,10 @@ def walk_through(
     shot(page, tmp, "offer")
 
     page.keyboard.press("Alt+A")
+    expect(page.locator("#pop-state")).to_have_text("通话中")
+    page.keyboard.press("Alt+H")
+    expect(page.locator("#pop-state")).to_have_text("保持中")
+    page.keyboard.press("Alt+G")
     expect(page.locator("#pop-state")).to_have_text("通话中")
     page.keyboard.press("Alt+L")  # English
     expect(page.locator("h1")).to_contain_text("Agent desktop")
@@ -219,9 +235,47 @@ def walk_through(
     page.keyboard.press("Alt+W")
     expect(page.locator("#agent-state")).to_have_text("Ready")
     expect(page.locator("#wrapup-form")).to_be_hidden()
-    expect(pop).to_be_hidden()
+    expect(page.locator("#pop")).to_be_hidden()
 
-    # the site ends the session (as a sign-out elsewhere would): the page says so
+
+def transfer_a_call(first: Page, second: Page, url: str, access: sg.AccessStub, tmp: Path) -> None:
+    """The billing agent sends a caller to complaints with a note; the complaints agent's
+    page pops with the same call and the note."""
+    second.goto(url)
+    sign_in(second, COMPLAINT_AGENT)
+    step = access.OfferCall(s.OfferCallRequest(caller_number=STRANGER, dialed_code="170"))
+    step = access.SendDigits(s.SendDigitsRequest(call_id=step.call_id, digits="0"))
+    expect(first.locator("#pop-number")).to_have_text(mask_phone(STRANGER))
+    first.keyboard.press("Alt+A")
+    expect(first.locator("#pop-state")).to_have_text("Talking")
+    first.select_option("#t-site", "KM")
+    first.select_option("#t-business", "complaint")
+    first.fill("#t-note", "wants to complain about roaming charges")
+    first.keyboard.press("Alt+T")
+    expect(first.locator("#notice")).to_contain_text("Transferred")
+    expect(first.locator("#agent-state")).to_have_text("Wrap-up")
+
+    expect(second.locator("#pop-number")).to_have_text(mask_phone(STRANGER))
+    expect(second.locator("#pop-notes")).to_contain_text("wants to complain about roaming charges")
+    expect(second.locator("#pop-tier")).to_have_text("普通客户")
+    expect(second.locator("#pop-kind")).to_have_text("转接来电")
+    shot(second, tmp, "transferred")
+    second.keyboard.press("Alt+A")
+    expect(second.locator("#pop-state")).to_have_text("通话中")
+    assert access.GetCall(s.CallRef(call_id=step.call_id)).agent_id == COMPLAINT_AGENT
+    second.keyboard.press("Alt+U")
+    expect(second.locator("#wrapup-form")).to_be_visible()
+    second.keyboard.press("Alt+W")
+    expect(second.locator("#agent-state")).to_have_text("空闲")
+    second.select_option("#reason", "break")
+    second.keyboard.press("Alt+N")
+    expect(second.locator("#agent-state")).to_have_text("示忙 · 休息")
+    first.keyboard.press("Alt+W")
+    expect(first.locator("#agent-state")).to_have_text("Ready")
+
+
+def end_the_session(page: Page, url: str, desk: sg.AgentDeskStub) -> None:
+    """The site ends the session (as a sign-out elsewhere would): the page says so."""
     token = next(c["value"] for c in page.context.cookies() if c["name"] == "vcc_session")
     desk.Logout(s.SessionRef(session_token=token))
     expect(page.locator("#login-error")).to_have_text(

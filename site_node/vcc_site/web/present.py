@@ -67,12 +67,16 @@ def screen_pop(pop: s.ScreenPop) -> Json:
     }
 
 
-def offer(msg: s.Offer) -> Json:
+def offer(msg: s.Offer, at_ms: int = 0) -> Json:
+    """``waited_ms``: from the call's first arrival to the offer, in the site's time (the
+    browser's clock and a demo's faster province time never meet)."""
+    arrival = msg.screen_pop.original_arrival_at_ms
     return {
         "type": "offer",
         "call_id": msg.call_id,
         "kind": _name(c.LegKind.Name(msg.kind), "LEG_KIND_"),
         "ring_timeout_ms": msg.ring_timeout_ms,
+        "waited_ms": max(0, at_ms - arrival) if at_ms and arrival else 0,
         "pop": screen_pop(msg.screen_pop),
     }
 
@@ -106,7 +110,7 @@ def event(msg: s.AgentEvent) -> Json | None:
     if kind == "agent_state":
         return agent_status(msg.agent_state)
     if kind == "offer":
-        return offer(msg.offer)
+        return offer(msg.offer, msg.at_ms)
     if kind == "call_state":
         return {
             "type": "call",

@@ -31,7 +31,8 @@
       e_internal: "出现内部错误。", e_network: "与服务器的连接中断，正在重连…",
       n_signed_in: "已登录。", n_transfer_accepted: "转接成功。", n_transfer_refused: "转接被拒绝：",
       n_transfer_timeout: "转接超时，通话仍由您处理。", n_wrapped: "话后处理完成。",
-      n_signed_out: "已退出。"
+      n_signed_out: "已退出。",
+      k_transfer: "转接来电", k_consult: "咨询", k_overflow: "溢出来电", k_reroute: "改路由来电"
     },
     en: {
       title: "Agent desktop", signin: "Agent sign-in", agent_id: "Agent ID", password: "Password",
@@ -63,7 +64,8 @@
       e_network: "Connection to the server lost; reconnecting…",
       n_signed_in: "Signed in.", n_transfer_accepted: "Transferred.", n_transfer_refused: "Transfer refused: ",
       n_transfer_timeout: "The transfer timed out; the call stays with you.", n_wrapped: "Wrap-up done.",
-      n_signed_out: "Signed out."
+      n_signed_out: "Signed out.",
+      k_transfer: "transferred", k_consult: "consultation", k_overflow: "overflowed", k_reroute: "rerouted"
     }
   };
   const IDLE = new Set(["ready", "not_ready", "logged_out"]);
@@ -171,6 +173,8 @@
     pin.className = p.pin_verified ? "yes" : "no";
     $("pop-orders").textContent = String(c.open_work_orders);
     $("pop-state").textContent = t("c_" + call.state);
+    $("pop-wait").textContent = `${Math.round(call.waited_ms / 1000)} ${t("seconds")}`;
+    $("pop-kind").textContent = call.kind === "initial" ? "" : t("k_" + call.kind);
     const notes = [...p.previous_legs.filter((l) => l.note).map((l) => `${siteName(l.site_id)} ${l.agent_id}: ${l.note}`), ...p.notes];
     $("pop-notes-box").hidden = notes.length === 0;
     $("pop-notes").replaceChildren(...notes.map((n) => { const li = document.createElement("li"); li.textContent = n; return li; }));
@@ -178,11 +182,6 @@
   }
 
   function tick() {
-    if (call && call.pop.arrival_at_ms) {
-      const until = call.state === "offered" ? Date.now() : call.answered || Date.now();
-      const s = Math.max(0, Math.round((until - call.pop.arrival_at_ms) / 1000));
-      $("pop-wait").textContent = `${s} ${t("seconds")}`;
-    }
     if (agent && agent.state === "wrap_up") {
       $("countdown").textContent = `${Math.max(0, Math.ceil((wrapEnd - Date.now()) / 1000))} ${t("seconds")}`;
     }
@@ -206,7 +205,7 @@
         break;
       }
       case "offer":
-        call = { call_id: ev.call_id, state: "offered", pop: ev.pop };
+        call = { call_id: ev.call_id, state: "offered", pop: ev.pop, kind: ev.kind, waited_ms: ev.waited_ms };
         focusNext = "answer";
         break;
       case "call":
@@ -228,10 +227,7 @@
     render();
   }
 
-  function setCallState(state) {
-    if (call.state === "offered" && state !== "offered") call.answered = Date.now();
-    call.state = state;
-  }
+  function setCallState(state) { call.state = state; }
 
   function showTransfer(ev) {
     if (ev.outcome === "accepted") say(t("n_transfer_accepted") + ` ${siteName(ev.site_id)}`);
