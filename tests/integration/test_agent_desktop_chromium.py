@@ -214,6 +214,10 @@ def take_a_call(page: Page, access: sg.AccessStub, tmp: Path) -> None:
 
     page.keyboard.press("Alt+A")
     expect(page.locator("#pop-state")).to_have_text("通话中")
+    page.reload()  # a page that reconnects is shown the call it is on
+    expect(page.locator("#pop-number")).to_have_text(mask_phone(VIP))
+    expect(page.locator("#pop-state")).to_have_text("通话中")
+    expect(page.locator("#agent-state")).to_have_text("通话中")
     page.keyboard.press("Alt+H")
     expect(page.locator("#pop-state")).to_have_text("保持中")
     page.keyboard.press("Alt+G")
