@@ -78,9 +78,9 @@ class DeskPages:
             code = "wrong_login"
         elif login and err.kind is ErrorKind.CONFLICT:
             code = "already_signed_in"
-        return guard.refused(code, err.message, status)
+        return guard.refused(code, err.message, status, err.field or "")
 
-    async def body(self, request: Request) -> dict[str, str]:
+    async def json_body(self, request: Request) -> dict[str, Any]:
         raw = await request.body()
         if len(raw) > MAX_BODY:
             raise ApiError(guard.refused("invalid", "request too large", 413))
@@ -90,6 +90,11 @@ class DeskPages:
             raise ApiError(guard.refused("invalid", "the body is not JSON", 400)) from None
         if not isinstance(data, dict):
             raise ApiError(guard.refused("invalid", "the body is not a JSON object", 400))
+        return data
+
+    async def body(self, request: Request) -> dict[str, str]:
+        """The body's text and number members as text."""
+        data = await self.json_body(request)
         return {str(k): str(v) for k, v in data.items() if isinstance(v, str | int)}
 
     def session(self, request: Request) -> Feed:
@@ -218,6 +223,17 @@ class DeskPages:
         )
         return JSONResponse(present.transfer_result(result))
 
+    async def work_order(self, request: Request, feed: Feed) -> Response:
+        data = await self.json_body(request)
+        raw = data.get("fields")
+        if not isinstance(raw, dict):
+            return guard.refused("invalid", "fill in the form", 400, "fields")
+        fields = {str(k): str(v) for k, v in raw.items() if isinstance(v, str)}
+        order = await self.client.create_work_order(
+            feed.token, str(data.get("call_id", "")), fields
+        )
+        return JSONResponse(present.work_order(order))
+
     async def events(self, request: Request) -> Response:
         try:
             feed = self.session(request)
@@ -258,6 +274,7 @@ class DeskPages:
             Route("/api/call/{action}", post(self.call_action), methods=["POST"]),
             Route("/api/wrap-up", post(self.wrap_up), methods=["POST"]),
             Route("/api/transfer", post(self.transfer), methods=["POST"]),
+            Route("/api/work-order", post(self.work_order), methods=["POST"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
 

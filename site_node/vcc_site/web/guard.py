@@ -44,8 +44,10 @@ def ensure_csrf(request: Request, response: Response, https: bool) -> None:
         )
 
 
-def refused(code: str, detail: str, status: int) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail}, status_code=status)
+def refused(code: str, detail: str, status: int, field: str = "") -> JSONResponse:
+    """An error the page shows: ``code`` (translated there), the site's ``detail`` and the
+    input it is about, if any (``fields.question``)."""
+    return JSONResponse({"error": code, "detail": detail, "field": field}, status_code=status)
 
 
 def check_post(request: Request) -> JSONResponse | None:

@@ -136,3 +136,15 @@ def event(msg: s.AgentEvent) -> Json | None:
             return {"type": "closed"}
         return {"type": "notice", "level": level, "code": msg.notice.code, "text": msg.notice.text}
     return None
+
+
+def work_order(order: s.WorkOrder) -> Json:
+    return {
+        "type": "work_order",
+        "order_id": order.order_id,
+        "order_type": order.order_type,
+        "department": order.department,
+        "state": order.state,
+        "owner_site": order.owner_site,
+        "answer_due_ms": order.answer_due_ms,
+    }

@@ -18,7 +18,8 @@ import uvicorn
 
 from vcc_domain.clock import Clock, wall_seconds
 from vcc_domain.errors import ConfigError
-from vcc_domain.province import Province
+from vcc_domain.province import Business, Province
+from vcc_domain.workorders import FEEDBACK_FIELDS
 from vcc_proto.server import free_tcp_port
 from vcc_proto.tls import ClientTls
 from vcc_site.web.app import DeskPages, PageFacts, create_app
@@ -61,12 +62,18 @@ def page_facts(province: Province, site_id: str, clock: Clock, https: bool) -> P
         site_name=site.name,
         sites=[{"id": s.id, "name": s.name} for s in province.sites],
         businesses=[
-            {"id": b.id, "name": b.name, "sites": list(b.accepting_sites)}
+            {"id": b.id, "name": b.name, "sites": list(b.accepting_sites), "form": form_of(b)}
             for b in province.businesses
         ],
         wrapup_ms=round(wall_seconds(clock, province.routing.wrapup_s) * 1000),
         https=https,
     )
+
+
+def form_of(business: Business) -> list[str]:
+    """The fields an agent fills in to open an order of ``business`` (none: no form)."""
+    spec = business.work_order
+    return [f for f in spec.fields if f not in FEEDBACK_FIELDS] if spec is not None else []
 
 
 def grpc_target(host: str, port: int) -> str:

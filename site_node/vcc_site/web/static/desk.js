@@ -17,7 +17,7 @@
       transfer_btn: "转接", wrapup: "话后处理", disposition: "处理结果", d_resolved: "已解决",
       d_work_order: "转工单", d_callback: "需回访", d_other: "其他", notes_field: "备注",
       wrapup_btn: "完成话后",
-      keys: "快捷键：Alt+R 示闲 · Alt+N 示忙 · Alt+A 接听 · Alt+H 保持 · Alt+G 取回 · Alt+U 挂断 · Alt+T 转接 · Alt+W 完成话后 · Alt+O 退出 · Alt+L 语言",
+      keys: "快捷键：Alt+R 示闲 · Alt+N 示忙 · Alt+A 接听 · Alt+H 保持 · Alt+G 取回 · Alt+U 挂断 · Alt+T 转接 · Alt+K 创建工单 · Alt+W 完成话后 · Alt+O 退出 · Alt+L 语言",
       t_vip: "VIP 客户", t_high: "高端客户", t_middle: "中端客户", t_ordinary: "普通客户", t_blacklist: "黑名单",
       t_unspecified: "未知", unknown_caller: "非注册客户", pin_yes: "已验证", pin_no: "未验证",
       c_offered: "振铃", c_connected: "通话中", c_held: "保持中", c_consulting: "咨询中",
@@ -32,6 +32,11 @@
       n_signed_in: "已登录。", n_transfer_accepted: "转接成功。", n_transfer_refused: "转接被拒绝：",
       n_transfer_timeout: "转接超时，通话仍由您处理。", n_wrapped: "话后处理完成。",
       n_signed_out: "已退出。",
+      work_order: "工单", wo_create: "创建工单", n_order: "已创建工单 ",
+      f_account: "账号", f_phone: "联系电话", f_question: "问题描述", f_name: "姓名", f_address: "地址",
+      f_symptom: "故障现象", f_subject: "主题", f_details: "详情", f_desired_outcome: "期望结果",
+      f_contact_allowed: "可否联系", f_suggestion: "建议", f_id_number: "证件号码", f_service: "业务",
+      f_requested_date: "预约日期", f_notice: "通知内容",
       k_transfer: "转接来电", k_consult: "咨询", k_overflow: "溢出来电", k_reroute: "改路由来电"
     },
     en: {
@@ -47,7 +52,7 @@
       to_site: "To city", to_business: "Business", note: "Note", transfer_btn: "Transfer",
       wrapup: "Wrap-up", disposition: "Outcome", d_resolved: "Resolved", d_work_order: "Work order",
       d_callback: "Call back", d_other: "Other", notes_field: "Notes", wrapup_btn: "Finish wrap-up",
-      keys: "Keys: Alt+R ready · Alt+N not ready · Alt+A answer · Alt+H hold · Alt+G retrieve · Alt+U hang up · Alt+T transfer · Alt+W finish wrap-up · Alt+O sign out · Alt+L language",
+      keys: "Keys: Alt+R ready · Alt+N not ready · Alt+A answer · Alt+H hold · Alt+G retrieve · Alt+U hang up · Alt+T transfer · Alt+K work order · Alt+W finish wrap-up · Alt+O sign out · Alt+L language",
       t_vip: "VIP", t_high: "High", t_middle: "Middle", t_ordinary: "Ordinary", t_blacklist: "Blacklist",
       t_unspecified: "Unknown", unknown_caller: "Not a customer", pin_yes: "Verified", pin_no: "Not verified",
       c_offered: "Ringing", c_connected: "Talking", c_held: "On hold", c_consulting: "Consulting",
@@ -65,6 +70,11 @@
       n_signed_in: "Signed in.", n_transfer_accepted: "Transferred.", n_transfer_refused: "Transfer refused: ",
       n_transfer_timeout: "The transfer timed out; the call stays with you.", n_wrapped: "Wrap-up done.",
       n_signed_out: "Signed out.",
+      work_order: "Work order", wo_create: "Open work order", n_order: "Work order opened: ",
+      f_account: "Account", f_phone: "Phone", f_question: "Question", f_name: "Name", f_address: "Address",
+      f_symptom: "Symptom", f_subject: "Subject", f_details: "Details", f_desired_outcome: "Desired outcome",
+      f_contact_allowed: "May we contact you", f_suggestion: "Suggestion", f_id_number: "ID number",
+      f_service: "Service", f_requested_date: "Requested date", f_notice: "Notice",
       k_transfer: "transferred", k_consult: "consultation", k_overflow: "overflowed", k_reroute: "rerouted"
     }
   };
@@ -76,6 +86,7 @@
   let call = null;    // { call_id, state, pop }
   let es = null;
   let wrapEnd = 0;
+  let session = false;  // signed in on this page (a sign-in may beat the start-up check)
   let focusNext = "";  // the control to focus once it is enabled (the pop's answer key)
 
   const t = (key) => (M[lang][key] !== undefined ? M[lang][key] : key);
@@ -97,7 +108,7 @@
       throw Object.assign(new Error("network"), { code: "network", detail: "" });
     }
     const data = await r.json().catch(() => ({}));
-    if (!r.ok) throw Object.assign(new Error(data.detail || ""), { code: data.error || "internal", detail: data.detail || "" });
+    if (!r.ok) throw Object.assign(new Error(data.detail || ""), { code: data.error || "internal", detail: data.detail || "", field: data.field || "" });
     return data;
   }
 
@@ -106,6 +117,8 @@
     if (err.code === "session_expired") { signedOut("e_session_expired"); return; }
     const detail = err.detail && !["wrong_login", "csrf"].includes(err.code) ? ` (${err.detail})` : "";
     $("error").textContent = t("e_" + err.code) + detail;
+    const input = err.field && err.field.startsWith("fields.") ? $("wo-f-" + err.field.slice(7)) : null;
+    if (input) { input.setAttribute("aria-invalid", "true"); input.focus(); }
   }
 
   function applyLang() {
@@ -178,7 +191,34 @@
     const notes = [...p.previous_legs.filter((l) => l.note).map((l) => `${siteName(l.site_id)} ${l.agent_id}: ${l.note}`), ...p.notes];
     $("pop-notes-box").hidden = notes.length === 0;
     $("pop-notes").replaceChildren(...notes.map((n) => { const li = document.createElement("li"); li.textContent = n; return li; }));
+    renderOrderForm();
     tick();
+  }
+
+  function formOf(businessId) {
+    const b = meta.businesses.find((x) => x.id === businessId);
+    return b ? b.form : [];
+  }
+
+  function renderOrderForm() {
+    const form = formOf(call.pop.business_id), box = $("wo-fields");
+    $("wo-form").hidden = !form.length || call.order || !["connected", "held", "ended"].includes(call.state);
+    if (box.dataset.call !== call.call_id) {
+      box.dataset.call = call.call_id;
+      box.replaceChildren(...form.map((name) => {
+        const label = document.createElement("label"), span = document.createElement("span");
+        const input = document.createElement("input");
+        span.dataset.field = name;
+        input.id = "wo-f-" + name; input.name = name; input.maxLength = 2000;
+        input.addEventListener("input", () => input.removeAttribute("aria-invalid"));
+        label.append(span, " ", input);
+        return label;
+      }));
+    }
+    box.querySelectorAll("span[data-field]").forEach((s) => {
+      const key = "f_" + s.dataset.field;
+      s.textContent = M[lang][key] || s.dataset.field;
+    });
   }
 
   function tick() {
@@ -247,6 +287,7 @@
   }
 
   function signedIn() {
+    session = true;
     $("login").hidden = true; $("desk").hidden = false; $("who").hidden = false; $("signout").hidden = false;
     listen();
     render();
@@ -254,6 +295,7 @@
   }
 
   function signedOut(messageKey) {
+    session = false;
     if (es) { es.close(); es = null; }
     agent = null; call = null;
     $("desk").hidden = true; $("who").hidden = true; $("signout").hidden = true; $("login").hidden = false;
@@ -314,6 +356,18 @@
         showTransfer(ev);
       });
     });
+    $("wo-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      act(async () => {
+        if (!call) return;
+        const fields = {};
+        $("wo-fields").querySelectorAll("input").forEach((i) => { fields[i.name] = i.value; });
+        const order = await api("/api/work-order", { call_id: call.call_id, fields });
+        call.order = order.order_id;
+        say(t("n_order") + `${order.order_id} · ${order.department}`);
+        render();
+      });
+    });
     $("wrapup-form").addEventListener("submit", (e) => {
       e.preventDefault();
       act(async () => {
@@ -341,6 +395,7 @@
     applyLang();
     setInterval(tick, 500);
     const me = await (await fetch("/api/me", { credentials: "same-origin" })).json();
+    if (session) return;
     if (me.signed_in) signedIn(); else signedOut("");
   }
 
