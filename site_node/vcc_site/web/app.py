@@ -212,14 +212,16 @@ class DeskPages:
 
     async def transfer(self, request: Request, feed: Feed) -> Response:
         data = await self.body(request)
-        if not data.get("business_id"):
-            return guard.refused("invalid", "choose the business to transfer to", 400)
+        agent_id = data.get("agent_id", "").strip()
+        if not data.get("business_id") and not agent_id:
+            return guard.refused("invalid", "choose a business or give an agent ID", 400)
         result = await self.client.transfer(
             feed.token,
             data.get("call_id", ""),
             data.get("site_id", ""),
-            data["business_id"],
+            data.get("business_id", ""),
             data.get("note", ""),
+            agent_id,
         )
         return JSONResponse(present.transfer_result(result))
 

@@ -93,15 +93,22 @@ class DeskClient:
             )
 
     async def transfer(
-        self, token: str, call_id: str, site_id: str, business_id: str, note: str
+        self,
+        token: str,
+        call_id: str,
+        site_id: str,
+        business_id: str,
+        note: str,
+        agent_id: str = "",
     ) -> c.TransferResult:
-        """Blind transfer to a business (at ``site_id``; empty: the hub chooses)."""
-        request = s.TransferRequest(
-            session_token=token,
-            call_id=call_id,
-            target=c.TransferTarget(site_id=site_id, business_id=business_id),
-            note=note,
+        """Blind transfer to a named agent (wherever they work), else to a business at
+        ``site_id`` (empty: the hub chooses)."""
+        target = (
+            c.TransferTarget(agent_id=agent_id)
+            if agent_id
+            else c.TransferTarget(site_id=site_id, business_id=business_id)
         )
+        request = s.TransferRequest(session_token=token, call_id=call_id, target=target, note=note)
         with translate_rpc_errors():
             reply: c.TransferResult = await self.stub.Transfer(
                 request, timeout=max(self.rpc_timeout_s, 30.0)

@@ -13,7 +13,7 @@
       s_wrap_up: "话后处理", incoming: "来电", customer: "客户", tier: "客户等级", home: "归属地",
       business: "业务", ivr: "语音导航路径", pin: "密码验证", orders: "未结工单", waited: "等待",
       call_state: "通话状态", notes: "转接备注", answer: "接听", hold: "保持", resume: "取回",
-      hangup: "挂断", transfer: "转接", to_site: "目标地市", to_business: "业务", note: "备注",
+      hangup: "挂断", transfer: "转接", to_site: "目标地市", to_business: "业务", to_agent: "或指定坐席工号", note: "备注",
       transfer_btn: "转接", wrapup: "话后处理", disposition: "处理结果", d_resolved: "已解决",
       d_work_order: "转工单", d_callback: "需回访", d_other: "其他", notes_field: "备注",
       wrapup_btn: "完成话后",
@@ -49,7 +49,7 @@
       tier: "Tier", home: "Home city", business: "Business", ivr: "IVR path", pin: "PIN",
       orders: "Open work orders", waited: "Waited", call_state: "Call", notes: "Transfer notes",
       answer: "Answer", hold: "Hold", resume: "Retrieve", hangup: "Hang up", transfer: "Transfer",
-      to_site: "To city", to_business: "Business", note: "Note", transfer_btn: "Transfer",
+      to_site: "To city", to_business: "Business", to_agent: "or agent ID", note: "Note", transfer_btn: "Transfer",
       wrapup: "Wrap-up", disposition: "Outcome", d_resolved: "Resolved", d_work_order: "Work order",
       d_callback: "Call back", d_other: "Other", notes_field: "Notes", wrapup_btn: "Finish wrap-up",
       keys: "Keys: Alt+R ready · Alt+N not ready · Alt+A answer · Alt+H hold · Alt+G retrieve · Alt+U hang up · Alt+T transfer · Alt+K work order · Alt+W finish wrap-up · Alt+O sign out · Alt+L language",
@@ -270,7 +270,10 @@
   function setCallState(state) { call.state = state; }
 
   function showTransfer(ev) {
-    if (ev.outcome === "accepted") say(t("n_transfer_accepted") + ` ${siteName(ev.site_id)}`);
+    if (ev.outcome === "accepted") {
+      say(t("n_transfer_accepted") + ` ${siteName(ev.site_id)}${ev.agent_id ? " " + ev.agent_id : ""}`);
+      $("t-note").value = ""; $("t-agent").value = "";
+    }
     else if (ev.outcome === "timeout") $("error").textContent = t("n_transfer_timeout");
     else $("error").textContent = t("n_transfer_refused") + ev.reason;
   }
@@ -351,7 +354,8 @@
       act(async () => {
         if (!call) return;
         const ev = await api("/api/transfer", {
-          call_id: call.call_id, site_id: $("t-site").value, business_id: $("t-business").value, note: $("t-note").value
+          call_id: call.call_id, site_id: $("t-site").value, business_id: $("t-business").value,
+          agent_id: $("t-agent").value.trim(), note: $("t-note").value
         });
         showTransfer(ev);
       });
