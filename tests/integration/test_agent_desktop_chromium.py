@@ -1,12 +1,16 @@
 """The agent desktop in a real Chromium (Playwright) against a real site process.
 
 A KM site runs with NATS and etcd and serves its pages over HTTPS (``--web-port``, a
-self-signed certificate the browser is told to accept). A billing agent
-signs in (after a wrong password), becomes ready by keyboard; a VIP caller who keyed
-their PIN is offered through the Access gRPC API; the screen pop shows the masked number,
-tier, business, IVR path and PIN check; the agent answers, hangs up and wraps up by
-keyboard; the session ended at the site shows a clear message. No console errors but the
-deliberate wrong sign-in's 401. Screenshots are kept in the test's directory.
+self-signed certificate the browser is told to accept). A billing agent signs in after a
+wrong password and becomes ready by keyboard; a VIP caller who keyed their PIN is offered
+through the Access gRPC API; the screen pop shows the masked number, tier, business, IVR
+path and PIN check. By keyboard the agent answers, reloads (the call is still shown),
+holds, retrieves, hangs up, opens a work order (a missing field is named first) and wraps
+up. A second caller is transferred to complaints with a note: the second agent's page
+(after refusing an agent signed in twice) pops with the same call and the note. The
+session ended at the site shows a clear message, and stale, CSRF-less and foreign
+requests are refused. No console errors but the three deliberate error answers.
+Screenshots are kept in the test's directory.
 
 Skipped, saying what to install, without Chromium or the Playwright package.
 """
