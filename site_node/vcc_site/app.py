@@ -216,11 +216,12 @@ async def run_site(
     figures = asyncio.create_task(_every_second(node), name="figures")
     SITE_INFO.info({"site": site_id, "grpc": node.state.grpc_endpoint})
     SITE_UP.labels(site_id).set(1)
-    web = await start_site_web(node, settings, grpc_port)  # serving once healthy
-    await host.set_serving(True)
-    settle_heap()
-    log.info("site %s serving on %s", site_id, node.state.grpc_endpoint)
+    web: WebServer | None = None
     try:
+        web = await start_site_web(node, settings, grpc_port)  # serving once healthy
+        await host.set_serving(True)
+        settle_heap()
+        log.info("site %s serving on %s", site_id, node.state.grpc_endpoint)
         done = {asyncio.create_task(stop.wait()), asyncio.create_task(node.fatal.wait())}
         await asyncio.wait(done, return_when=asyncio.FIRST_COMPLETED)
     finally:

@@ -106,6 +106,12 @@ async def start_web(
         lifespan="off",
         timeout_graceful_shutdown=2,
     )
+    try:
+        config.load()  # reads the certificate and key now, so a bad file stops the start
+    except (OSError, ValueError) as err:
+        sock.close()
+        await pages.client.close()
+        raise ConfigError(f"the web pages' TLS material: {err}", field="VCC_WEB_TLS_CERT") from None
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="web")
     loop = asyncio.get_running_loop()
