@@ -81,9 +81,11 @@ class DeskPages:
         return guard.refused(code, err.message, status, err.field or "")
 
     async def json_body(self, request: Request) -> dict[str, Any]:
-        raw = await request.body()
-        if len(raw) > MAX_BODY:
-            raise ApiError(guard.refused("invalid", "request too large", 413))
+        raw = bytearray()
+        async for chunk in request.stream():  # never more than MAX_BODY held
+            raw += chunk
+            if len(raw) > MAX_BODY:
+                raise ApiError(guard.refused("invalid", "request too large", 413))
         try:
             data = json.loads(raw or b"{}")
         except ValueError:
