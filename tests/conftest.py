@@ -8,12 +8,19 @@ its servers with it). Tests that use these fixtures, and every test under
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from vcc_ops.infra import EtcdServer, NatsServer, PostgresServer
+
+# Single hub, site and edge processes that tests start directly (tests/integration/_helpers
+# and several test modules) serve plaintext gRPC: every `vcc hub|site|edge` they spawn
+# inherits this. Provinces the launcher starts (vcc up, the demo, the drills) run mutual
+# TLS: it gives each process its certificate and drops this variable from its environment.
+os.environ.setdefault("VCC_INSECURE", "1")
 
 SERVER_FIXTURES = frozenset({"nats_server", "etcd_server", "postgres_server", "infra_workdir"})
 

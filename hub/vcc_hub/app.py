@@ -32,6 +32,7 @@ from vcc_proto.names import hub_key
 from vcc_proto.nodeconfig import NodeConfig
 from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
 from vcc_proto.observability import configure_logging, site_var, start_metrics_server
+from vcc_proto.pki import identity
 from vcc_proto.server import (
     GrpcHost,
     ServedService,
@@ -39,6 +40,7 @@ from vcc_proto.server import (
     install_stop_signals,
     settle_heap,
 )
+from vcc_proto.transport import open_transport
 from vcc_replication import fencing
 from vcc_replication.background import BackgroundNats
 from vcc_replication.db import make_engine, ping
@@ -108,6 +110,7 @@ async def run_hub(config: NodeConfig, settings: HubNodeSettings | None = None) -
     configure_logging(config.log_level, config.log_file, config.log_format)
     hub = load_hub(config)
     site_var.set(hub.state.node_id)
+    transport = open_transport(settings.tls, identity("hub", hub.state.node_id))
     config.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(config.database_url or config.sqlite_url("hub"))
     await ping(engine)
@@ -134,7 +137,7 @@ async def run_hub(config: NodeConfig, settings: HubNodeSettings | None = None) -
     )
     parts = await start_parts(ctx, settings)
     services = hub.build_services() + parts.services()
-    host = GrpcHost(config.host, grpc_port, services)
+    host = GrpcHost(config.host, grpc_port, services, tls=transport.server)
     await host.start()
     if config.metrics_port:
         start_metrics_server(config.metrics_port, config.host)

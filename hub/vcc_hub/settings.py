@@ -16,6 +16,7 @@ from vcc_domain.stats import StatsConfig
 from vcc_failover.sites import SiteEndpointSettings
 from vcc_proto.nodeconfig import TimeSettings
 from vcc_proto.settings import SettingsError, load_parts, setting
+from vcc_proto.transport import TlsSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,7 @@ class HubNodeSettings:
     events: EventsSettings = field(default_factory=EventsSettings)
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     reports: ReportsSettings = field(default_factory=ReportsSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
 
 def load_hub_settings(

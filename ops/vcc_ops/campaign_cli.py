@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from vcc_ops.target import workdir_option
+
 
 @click.group("campaign")
 def campaign() -> None:
@@ -58,6 +60,7 @@ def campaign() -> None:
     help="Stop after this many seconds with nothing to dial (no agent ready).",
 )
 @click.option("--seed", type=int, default=1, show_default=True)
+@workdir_option
 def run(
     site: str,
     campaign_id: str,
@@ -69,6 +72,7 @@ def run(
     patience: float,
     give_up_after: float | None,
     seed: int,
+    workdir: Path,
 ) -> None:
     """Load the list at the site and call it, paced by the ready outbound agents (who
     take the calls the customers pick up at their desks); prints the figures and the

@@ -24,12 +24,14 @@ from vcc_ops.directory_cli import directory
 from vcc_ops.drills.cli import drill
 from vcc_ops.events_cli import events
 from vcc_ops.exits import Exit, fail, fail_click, fail_vcc, json_requested
+from vcc_ops.launch_tls import INSECURE_HELP
 from vcc_ops.pki_cli import pki_group
 from vcc_ops.progress import set_quiet, steps
 from vcc_ops.report_cli import report, settle
 from vcc_ops.settings_cli import settings, settings_options, take_flags
 from vcc_ops.simulate.cli import simulate
 from vcc_ops.workorders_cli import workorders
+from vcc_proto.transport import TlsSettings
 from vcc_site.edge.settings import EdgeSettings
 from vcc_site.settings import SiteSettings
 from vcc_site.web.settings import WebSettings
@@ -253,13 +255,15 @@ def _node_config(kw: dict[str, Any]) -> Any:
 
 
 @main.command()
+@settings_options(TlsSettings)
 @_node_options
 def hub(**kw: Any) -> None:
     """Run a provincial hub process in the foreground (settings: `vcc settings`)."""
     from vcc_hub.app import run_hub
     from vcc_hub.settings import load_hub_settings
 
-    settings = load_hub_settings()  # a bad VCC_* value stops the process here
+    # a bad VCC_* value stops the process here
+    settings = load_hub_settings(flags=take_flags(TlsSettings, kw))
     asyncio.run(run_hub(_node_config(kw), settings))
 
 
@@ -272,6 +276,7 @@ def hub(**kw: Any) -> None:
     help="Site ID from the province file, e.g. KM.",
 )
 @settings_options(SiteSettings)
+@settings_options(TlsSettings)
 @settings_options(WebSettings)
 @_node_options
 def site(site_id: str, **kw: Any) -> None:
@@ -279,13 +284,18 @@ def site(site_id: str, **kw: Any) -> None:
     from vcc_site.app import run_site
     from vcc_site.settings import load_site_settings
 
-    flags = {**take_flags(SiteSettings, kw), **take_flags(WebSettings, kw)}
+    flags = {
+        **take_flags(SiteSettings, kw),
+        **take_flags(TlsSettings, kw),
+        **take_flags(WebSettings, kw),
+    }
     settings = load_site_settings(flags=flags)
     asyncio.run(run_site(_node_config(kw), site_id, settings))
 
 
 @main.command()
 @settings_options(EdgeSettings)
+@settings_options(TlsSettings)
 @_edge_options
 def edge(**kw: Any) -> None:
     """Run the access edge in the foreground: callers reach the nearest live site
@@ -293,7 +303,8 @@ def edge(**kw: Any) -> None:
     from vcc_site.edge.app import run_edge
     from vcc_site.edge.settings import load_edge_settings
 
-    settings = load_edge_settings(flags=take_flags(EdgeSettings, kw))
+    flags = {**take_flags(EdgeSettings, kw), **take_flags(TlsSettings, kw)}
+    settings = load_edge_settings(flags=flags)
     asyncio.run(run_edge(_node_config(kw), settings))
 
 
@@ -338,6 +349,7 @@ def edge(**kw: Any) -> None:
     default=None,
     help="With --demo: log in at most this many bots per site (default: all who take calls).",
 )
+@click.option("--insecure", is_flag=True, help=INSECURE_HELP)
 def up(
     province_file: Path | None,
     workdir: Path,
@@ -350,6 +362,7 @@ def up(
     demo: bool = False,
     rate_scale: float = 1.0,
     agents_per_site: int | None = None,
+    insecure: bool = False,
 ) -> None:
     """Start NATS, etcd, the hub, every site and the access edge as separate processes;
     Ctrl-C stops all."""
@@ -363,7 +376,9 @@ def up(
                 "--demo runs the whole province on SQLite with one hub; "
                 "leave out --postgres, --cluster, --hubs, --sites, --nats-sync"
             )
-        _up_demo(_province(province_file), workdir, rate_scale, agents_per_site, log_format)
+        _up_demo(
+            _province(province_file), workdir, rate_scale, agents_per_site, log_format, insecure
+        )
         return
     launcher = ProvinceLauncher(
         _province(province_file),
@@ -375,6 +390,7 @@ def up(
         cluster=cluster,
         hubs=hubs,
         log_format=log_format,
+        insecure=insecure,
     )
     try:
         state = launcher.start()
@@ -403,6 +419,7 @@ def _up_demo(
     rate_scale: float,
     agents_per_site: int | None,
     log_format: str | None,
+    insecure: bool = False,
 ) -> None:
     from vcc_ops.demo.live import run_until_stopped, sign_in_lines
     from vcc_ops.demo.run import DemoOptions
@@ -413,6 +430,7 @@ def _up_demo(
         duration_s=math.inf,
         rate_scale=rate_scale,
         agents_per_site=agents_per_site,
+        insecure=insecure,
     )
     with steps("vcc up") as progress:
 

@@ -36,6 +36,7 @@ from vcc_domain.errors import NotLeader, Unavailable, VccError
 from vcc_ops.exits import UNREACHABLE_KINDS, Exit
 from vcc_ops.progress import working
 from vcc_ops.target import etcd_endpoints, workdir_option
+from vcc_proto.channels import open_sync_channel
 from vcc_proto.status import from_rpc_error, leader_of
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import hub_pb2 as h
@@ -112,7 +113,7 @@ class HubClient:
 
     def _once(self, fn: Callable[[hg.DirectoryStub], T]) -> T:
         endpoint = self._locate()
-        with grpc.insecure_channel(endpoint) as channel:
+        with open_sync_channel(endpoint) as channel:
             try:
                 return fn(hg.DirectoryStub(channel))
             except grpc.RpcError as exc:

@@ -13,12 +13,18 @@ proxy (:mod:`vcc_ops.drills.proxy`) in front of every server, hub and site: proc
 are given (and hubs and sites advertise) the proxies' addresses, so a drill can cut or
 slow any link; :meth:`ProvinceLauncher.kill_node` and :meth:`restart_node` kill and
 restart one process on the same ports and data.
+
+Every hub, site and edge serves and calls gRPC over mutual TLS with a certificate of the
+province PKI the launcher keeps in the workdir (:mod:`vcc_ops.launch_tls`); the launcher
+itself, and the client commands reading the state file, present the operator tool's.
+``insecure=True`` runs them all in plaintext instead, with a warning.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 import time
@@ -33,8 +39,13 @@ from vcc_ops.infra.local import require_local_servers
 from vcc_ops.infra.ports import HOST, free_port
 from vcc_ops.infra.process import ManagedProcess, ServerProcess
 from vcc_ops.infra.stack import Infrastructure
+from vcc_ops.launch_tls import CHILD_VARIABLES, INSECURE_WARNING, LaunchTls
 from vcc_ops.web_links import web_args
+from vcc_proto.channels import use_client_tls
 from vcc_proto.server import check_health
+from vcc_proto.tls import ClientTls
+
+log = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
 SERVICE_KINDS = ("hub", "site", "edge")  # our gRPC processes (health-checked)
@@ -63,6 +74,7 @@ class RunState:
     etcd_endpoints: list[str]
     postgres_url: str | None
     nodes: list[NodeRecord] = field(default_factory=list)
+    tls: dict[str, str] = field(default_factory=dict)  # launch_tls paths; empty: plaintext
 
     def write(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -99,6 +111,7 @@ class ProvinceLauncher:
         faults: bool = False,
         edge: bool = True,
         log_format: str | None = None,
+        insecure: bool = False,
     ) -> None:
         self.province_file = province_file.resolve()
         self.province: Province = load_province_file(self.province_file)  # validates first
@@ -120,6 +133,9 @@ class ProvinceLauncher:
         self.faults: FaultNet | None = FaultNet() if faults else None
         self.edge_names = ["edge"] if edge else []  # the access edge process(es)
         self.log_format = log_format
+        self.tls = None if insecure else LaunchTls(self.workdir)
+        self.client_tls: ClientTls | None = None  # the operator tool's, once started
+        self._previous_tls: ClientTls | None = None
         self.infra: Infrastructure | None = None
         self.processes: dict[str, ManagedProcess] = {}
         self.state: RunState | None = None
@@ -132,6 +148,7 @@ class ProvinceLauncher:
         require_local_servers(self.use_postgres)
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "logs").mkdir(exist_ok=True)
+        self._prepare_tls()
         self.progress(
             "starting NATS JetStream and etcd" + (" and PostgreSQL" if self.use_postgres else "")
         )
@@ -152,6 +169,7 @@ class ProvinceLauncher:
             etcd_endpoints=self.etcd_endpoints,
             postgres_url=self.infra.postgres_url,
             nodes=self._infra_records(),
+            tls=self.tls.record() if self.tls is not None else {},
         )
         for i, hub_name in enumerate(self.hub_names):
             self._start_node("hub", hub_name, None)
@@ -166,6 +184,16 @@ class ProvinceLauncher:
         self.wait_healthy(health_timeout_s)
         self.state.write(self.state_path)
         return self.state
+
+    def _prepare_tls(self) -> None:
+        """The PKI and the operator tool's certificate, used by every call made in this
+        process from here to :meth:`stop` (or the plaintext warning)."""
+        if self.tls is None:
+            self.progress(f"WARNING {INSECURE_WARNING}")
+            log.warning(INSECURE_WARNING)
+        else:
+            self.client_tls = self.tls.prepare(self.province.name)
+        self._previous_tls = use_client_tls(self.client_tls)
 
     def _infra_records(self) -> list[NodeRecord]:
         assert self.infra is not None
@@ -248,8 +276,9 @@ class ProvinceLauncher:
             args += ["--nats", self.nats_url]
         web_url = ""
         if site_id is not None:
-            web, web_url = web_args()
+            web, web_url = web_args(site_id, self.tls)
             args += ["--site", site_id, *web]
+        args += self.tls.process_args(kind, name, site_id) if self.tls else ["--insecure"]
         if self.cluster and kind != "edge":
             args += ["--stream-replicas", str(len(self.infra.nats_servers))]
         if self.faults is not None:  # others reach this node through its proxy
@@ -258,7 +287,7 @@ class ProvinceLauncher:
         db = self._database_url(name) if kind != "edge" else None
         if db:
             args += ["--db", db]
-        env = {**os.environ, **self.node_env} if self.node_env else None
+        env = {k: v for k, v in {**os.environ, **self.node_env}.items() if k not in CHILD_VARIABLES}
         proc = ManagedProcess(name, node_argv(kind, args), log_path.with_suffix(".out"), env=env)
         proc.start()
         if self.faults is not None:  # the proxies name its connections
@@ -293,7 +322,7 @@ class ProvinceLauncher:
                 proc = self.processes[name]
                 if not proc.alive:
                     raise Unavailable(f"{name} exited during start; see {node.log}")
-                if asyncio.run(check_health(node.grpc, timeout_s=1.0, pid=proc.pid)):
+                if asyncio.run(check_health(node.grpc, 1.0, tls=self.client_tls, pid=proc.pid)):
                     self.progress(f"{name} healthy at {node.grpc}")
                     del pending[name]
             if pending and time.monotonic() > deadline:
@@ -326,7 +355,7 @@ class ProvinceLauncher:
             self.faults.names.register(proc.pid, name)
         record = self.node(name)
         deadline = time.monotonic() + health_timeout_s
-        while not asyncio.run(check_health(record.grpc, timeout_s=1.0, pid=proc.pid)):
+        while not asyncio.run(check_health(record.grpc, 1.0, tls=self.client_tls, pid=proc.pid)):
             if not proc.alive or time.monotonic() > deadline:
                 raise Unavailable(f"{name} did not come back healthy; see {record.log}")
             time.sleep(0.2)
@@ -367,3 +396,4 @@ class ProvinceLauncher:
             self.faults.stop()
         if self.state_path.exists():
             self.state_path.unlink()
+        use_client_tls(self._previous_tls)

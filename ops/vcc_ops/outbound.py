@@ -32,6 +32,7 @@ from typing import Protocol
 import grpc.aio
 
 from vcc_domain.outbound import ANSWERED, PENDING, SUCCESS, CampaignEntry, next_batch, pace
+from vcc_proto.channels import open_channel
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
@@ -231,7 +232,7 @@ async def run_campaign(
     seconds passed with nothing to start: no agent ready), report the figures."""
     poll_s = 0.2
     idle_rounds = None if give_up_s is None else max(1, int(give_up_s / poll_s))
-    async with grpc.aio.insecure_channel(site) as channel:
+    async with open_channel(site) as channel:
         campaign = PacedCampaign(channel, campaign_id, dialer, ratio=ratio, patience_s=patience_s)
         loaded = await campaign.load(kind, csv_text)
         figures = await campaign.run(poll_s, idle_rounds)

@@ -34,15 +34,21 @@ def settings_options(cls: type[Any]) -> Callable[[Any], Any]:
 
     def decorate(func: Any) -> Any:
         for info in reversed(describe(cls)):
-            if info.flag:
-                func = click.option(
-                    info.flag,
-                    info.name,
-                    envvar=info.env,
-                    default=None,
-                    metavar=info.type.split()[0].upper(),
-                    help=f"{info.help} [{info.env}; default: {info.default or '(empty)'}]",
-                )(func)
+            if not info.flag:
+                continue
+            shape: dict[str, Any] = (  # a yes/no setting is a bare flag
+                {"is_flag": True}
+                if info.type == "bool"
+                else {"metavar": info.type.split()[0].upper()}
+            )
+            func = click.option(
+                info.flag,
+                info.name,
+                envvar=info.env,
+                default=None,
+                help=f"{info.help} [{info.env}; default: {info.default or '(empty)'}]",
+                **shape,
+            )(func)
         return func
 
     return decorate

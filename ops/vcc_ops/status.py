@@ -12,7 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from vcc_ops.launcher import SERVICE_KINDS, STATE_FILE, RunState
+from vcc_ops.target import ops_tls
+from vcc_proto.pki import PkiError
 from vcc_proto.server import check_health
+from vcc_proto.tls import ClientTls
 
 
 def _http_ok(url: str) -> bool:
@@ -23,11 +26,13 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def _node_health(kind: str, grpc: str, metrics: str, alive: bool) -> str:
+def _node_health(
+    kind: str, grpc: str, metrics: str, alive: bool, tls: ClientTls | None = None
+) -> str:
     if not alive:
         return "down"
     if kind in SERVICE_KINDS:
-        ok = asyncio.run(check_health(grpc, timeout_s=2.0))
+        ok = asyncio.run(check_health(grpc, timeout_s=2.0, tls=tls))
         return "healthy" if ok else "unhealthy"
     if metrics:
         return "healthy" if _http_ok(metrics) else "unhealthy"
@@ -41,6 +46,10 @@ def collect_status(workdir: Path) -> dict[str, Any]:
         return {"running": False, "reason": f"no province running in {workdir}", "nodes": []}
     state = RunState.read(path)
     launcher_alive = psutil.pid_exists(state.launcher_pid)
+    try:
+        tls = ops_tls(workdir)
+    except PkiError:  # its certificate is gone: the nodes show as unhealthy
+        tls = None
     nodes = []
     for node in state.nodes:
         alive = node.pid is not None and psutil.pid_exists(node.pid)
@@ -49,7 +58,7 @@ def collect_status(workdir: Path) -> dict[str, Any]:
                 "name": node.name,
                 "kind": node.kind,
                 "pid": node.pid,
-                "health": _node_health(node.kind, node.grpc, node.metrics, alive),
+                "health": _node_health(node.kind, node.grpc, node.metrics, alive, tls),
                 "grpc": node.grpc,
                 "metrics": node.metrics,
                 "log": node.log,
@@ -62,6 +71,7 @@ def collect_status(workdir: Path) -> dict[str, Any]:
         "province": state.province,
         "nats_url": state.nats_url,
         "etcd_endpoints": state.etcd_endpoints,
+        "grpc_security": "mutual TLS" if state.tls else "PLAINTEXT (--insecure)",
         "nodes": nodes,
     }
 

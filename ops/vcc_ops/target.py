@@ -3,12 +3,17 @@
 A flag (or its ``VCC_*`` variable) wins; without one, the state file that ``vcc up``
 writes in ``--workdir`` (default ``.vcc``) gives the etcd endpoints and the NATS URL of
 the running province; without that, the default local ports.
+
+Credentials likewise: ``VCC_TLS_DIR`` (an operator tool's certificate directory, ``vcc pki
+issue --kind ops``) if set, else the operator certificate the launcher recorded in the
+state file, else plaintext. Every command taking ``--workdir`` calls with them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,6 +21,8 @@ from typing import Any, TypeVar
 import click
 
 from vcc_ops.launcher import STATE_FILE, RunState
+from vcc_proto.channels import use_client_tls
+from vcc_proto.tls import ClientTls
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,15 +61,36 @@ def nats_urls(nats: str, workdir: Path) -> list[str]:
     return [DEFAULT_NATS]
 
 
+def ops_tls(workdir: Path) -> ClientTls | None:
+    """The operator tool's credentials: ``VCC_TLS_DIR``, else the running province's
+    operator certificate, else None (plaintext)."""
+    given = os.environ.get("VCC_TLS_DIR", "").strip()
+    if given:
+        return ClientTls(Path(given))
+    state = running_state(workdir)
+    if state is not None and state.tls.get("ops"):
+        return ClientTls(Path(state.tls["ops"]))
+    return None
+
+
+def _use_workdir_tls(ctx: click.Context, _param: click.Parameter, workdir: Path) -> Path:
+    """Calls of this command present the operator credentials of ``workdir`` (put back
+    when the command's context closes, so a command run in-process leaves none behind)."""
+    previous = use_client_tls(ops_tls(workdir))
+    ctx.call_on_close(lambda: use_client_tls(previous))
+    return workdir
+
+
 def workdir_option(func: F) -> F:
-    """``--workdir``: where ``vcc up`` wrote its state file."""
+    """``--workdir``: where ``vcc up`` wrote its state file (and its operator certificate)."""
     option = click.option(
         "--workdir",
         type=click.Path(file_okay=False, path_type=Path),
         default=DEFAULT_WORKDIR,
         show_default=True,
+        callback=_use_workdir_tls,
         help="Find the province that `vcc up --workdir D` runs from its state file "
-        "(when --hub/--etcd/--nats are not given).",
+        "(when --hub/--etcd/--nats are not given); call it with its operator certificate.",
     )
     return option(func)
 

@@ -1,20 +1,60 @@
-"""One gRPC channel per endpoint, reused across calls and closed together.
+"""gRPC channels of a process: one per endpoint in a :class:`ChannelPool`, or one at a time
+with :func:`open_channel`, over mutual TLS when the process has a client certificate.
 
-With a :class:`vcc_proto.tls.ClientTls` the channels use mutual TLS; each new channel is
-built from the node's certificate files as they are then (a rotated certificate is used by
-the channels opened after it)."""
+A process has one identity, so its client credentials are set once where it starts
+(:func:`use_client_tls`: the hub, site and edge from their ``--tls-dir``, the launcher and
+the operator commands from the province's operator certificate) and every channel it opens
+afterwards presents them; without them channels are plaintext. Each new channel is built
+from the certificate files as they are then (a rotated certificate is used by the channels
+opened after it)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 if TYPE_CHECKING:
     from vcc_proto.tls import ClientTls
 
+_process_tls: list[ClientTls | None] = [None]
+
+
+def use_client_tls(tls: ClientTls | None) -> ClientTls | None:
+    """Make ``tls`` the credentials of every channel opened from now on (None: plaintext);
+    returns the previous ones so a caller can put them back."""
+    previous = _process_tls[0]
+    _process_tls[0] = tls
+    return previous
+
+
+def client_tls() -> ClientTls | None:
+    """The process's client credentials (None: plaintext)."""
+    return _process_tls[0]
+
+
+def open_channel(
+    target: str, options: list[tuple[str, Any]] | None = None, tls: ClientTls | None = None
+) -> grpc.aio.Channel:
+    """A ``grpc.aio`` channel to ``target``: mutual TLS with ``tls`` or the process's
+    credentials, else plaintext."""
+    tls = tls or client_tls()
+    if tls is None:
+        return grpc.aio.insecure_channel(target, options)
+    return tls.channel(target, options)
+
+
+def open_sync_channel(target: str) -> grpc.Channel:
+    """A blocking channel to ``target`` with the process's credentials (else plaintext)."""
+    tls = client_tls()
+    if tls is None:
+        return grpc.insecure_channel(target)
+    return grpc.secure_channel(target, tls.credentials(), tls.options())
+
 
 class ChannelPool:
+    """One channel per endpoint (``tls``: these credentials, else the process's)."""
+
     def __init__(self, tls: ClientTls | None = None) -> None:
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._tls = tls
@@ -22,11 +62,7 @@ class ChannelPool:
     def get(self, endpoint: str) -> grpc.aio.Channel:
         channel = self._channels.get(endpoint)
         if channel is None:
-            channel = self._channels[endpoint] = (
-                grpc.aio.insecure_channel(endpoint)
-                if self._tls is None
-                else self._tls.channel(endpoint)
-            )
+            channel = self._channels[endpoint] = open_channel(endpoint, tls=self._tls)
         return channel
 
     async def close(self) -> None:

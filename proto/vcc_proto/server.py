@@ -21,6 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
+from vcc_proto.channels import open_channel
 from vcc_proto.observability import agent_var, call_var
 from vcc_proto.ports import free_port
 from vcc_proto.rpc_metrics import RpcMetrics
@@ -291,10 +292,11 @@ async def check_health(
     pid: int | None = None,
 ) -> bool:
     """True when the standard health service at ``target`` answers SERVING (over mutual
-    TLS when ``tls`` is given). With ``pid``, the answer must also come from that process
-    (its ``Node.GetInfo``): another process answering raises ``ServedByAnother``, since
-    waiting longer would not make the port ours."""
-    channel = grpc.aio.insecure_channel(target) if tls is None else tls.channel(target)
+    TLS with ``tls`` or the process's client certificate, see :mod:`vcc_proto.channels`).
+    With ``pid``, the answer must also come from that process (its ``Node.GetInfo``):
+    another process answering raises ``ServedByAnother``, since waiting longer would not
+    make the port ours."""
+    channel = open_channel(target, tls=tls)
     try:
         async with channel:
             stub = health_pb2_grpc.HealthStub(channel)

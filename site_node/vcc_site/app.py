@@ -28,6 +28,7 @@ from vcc_proto.names import site_key
 from vcc_proto.nodeconfig import NodeConfig
 from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
 from vcc_proto.observability import configure_logging, site_var, start_metrics_server
+from vcc_proto.pki import identity
 from vcc_proto.server import (
     GrpcHost,
     ServedService,
@@ -35,6 +36,7 @@ from vcc_proto.server import (
     install_stop_signals,
     settle_heap,
 )
+from vcc_proto.transport import open_transport
 from vcc_replication.background import BackgroundNats
 from vcc_site.adapters.grpc_site import Republisher, site_services
 from vcc_site.adapters.grpc_workorders import work_order_services
@@ -62,7 +64,7 @@ from vcc_site.settings import (
 )
 from vcc_site.store.api import SiteStore
 from vcc_site.store.sql import SqlSiteStore
-from vcc_site.web.server import WebServer, grpc_target, page_facts, start_web
+from vcc_site.web.server import WebServer, gateway_tls, grpc_target, page_facts, start_web
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +174,7 @@ async def run_site(
     settings = settings or load_site_settings()
     configure_logging(config.log_level, config.log_file, config.log_format)
     site_var.set(site_id)
+    transport = open_transport(settings.tls, identity("site", site_id))
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = await SqlSiteStore.open(
         config.database_url or config.sqlite_url(f"site-{site_id}"), site_id
@@ -205,7 +208,7 @@ async def run_site(
     services = node.build_services(parts.relay.relay) + [
         svc for c in parts.in_start_order() for svc in c.services()
     ]
-    host = GrpcHost(config.host, grpc_port, services)
+    host = GrpcHost(config.host, grpc_port, services, tls=transport.server)
     await host.start()
     if config.metrics_port:
         start_metrics_server(config.metrics_port, config.host)
@@ -218,7 +221,7 @@ async def run_site(
     SITE_UP.labels(site_id).set(1)
     web: WebServer | None = None
     try:
-        web = await start_site_web(node, settings, grpc_port)  # serving once healthy
+        web = await start_site_web(node, settings, grpc_port, transport.secure)
         await host.set_serving(True)
         settle_heap()
         log.info("site %s serving on %s", site_id, node.state.grpc_endpoint)
@@ -245,15 +248,20 @@ async def run_site(
 
 
 async def start_site_web(
-    node: SiteNode, settings: SiteNodeSettings, grpc_port: int
+    node: SiteNode, settings: SiteNodeSettings, grpc_port: int, secure: bool
 ) -> WebServer | None:
-    """The agent desktop pages, a client of this site's gRPC port (None: not asked for)."""
+    """The agent desktop pages, a client of this site's gRPC port (None: not asked for);
+    ``secure``: the port requires mutual TLS, so the pages present their gateway's
+    certificate."""
     if not settings.web.enabled:
         return None
     config = node.config
     facts = page_facts(node.province, node.site_id, node.core.clock, settings.web.https)
     target = grpc_target(config.host, grpc_port)
-    return await start_web(settings.web, facts, target, config.host, config.advertise_host)
+    grpc_tls = gateway_tls(settings.web, secure)
+    return await start_web(
+        settings.web, facts, target, config.host, config.advertise_host, grpc_tls
+    )
 
 
 def remote_readers(

@@ -15,6 +15,7 @@ from vcc_domain.calendar import CN_2025, WorkCalendar, calendar_from_lists
 from vcc_failover.sites import SiteEndpointSettings
 from vcc_proto.nodeconfig import TimeSettings
 from vcc_proto.settings import SettingsError, load_parts, setting
+from vcc_proto.transport import TlsSettings
 from vcc_site.sync.relay import RelaySettings
 from vcc_site.web.settings import WebSettings
 
@@ -174,6 +175,7 @@ class SiteNodeSettings:
     work_orders: WorkOrderSettings = field(default_factory=WorkOrderSettings)
     relay: RelaySettings = field(default_factory=RelaySettings)
     faults: FaultSettings = field(default_factory=FaultSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
     web: WebSettings = field(default_factory=WebSettings)
 
 

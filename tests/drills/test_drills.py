@@ -1,7 +1,8 @@
 """Short failover drills on a real local province under live traffic (issue 8).
 
 One province for the module: 3 NATS servers (R3 streams), 3 etcd members, two hubs and
-sites KM, QJ and DL, every connection through the fault proxies. Each test runs one
+sites KM, QJ and DL, every connection through the fault proxies, gRPC over mutual TLS
+(no call between the processes may be refused by the authorization table). Each test runs one
 drill in its short form and asserts the invariant checks held (events lost, duplicates,
 double assignments, one final CDR per call); measured times are printed, never asserted.
 A second, small province carries the test-only defect (one event dropped by the sites'
@@ -63,6 +64,7 @@ async def drill(launcher: ProvinceLauncher, name: str, **params: Any) -> dict[st
             {
                 "scenario": name,
                 "verdict": report["verdict"],
+                "failed": report["failed"],
                 "measured": report["measured"],
                 "calls": report["calls"],
                 "service_level": report["service_level"],
@@ -75,6 +77,7 @@ async def drill(launcher: ProvinceLauncher, name: str, **params: Any) -> dict[st
 
 
 def assert_invariants(report: dict[str, Any]) -> None:
+    assert report["authz_refused"] == {}, "a call between the province's processes was refused"
     checks = report["checks"]
     assert checks["events_published"] > 0
     assert checks["events_lost"] == 0, checks["examples"]

@@ -77,6 +77,8 @@ def test_a_short_demo_reports_every_call_and_balanced_settlement(tmp_path: Path)
     assert report["settlement"]["net_sum_fen"] == 0
     assert sum(report["settlement"]["net_positions_fen"].values()) == 0
     assert report["time_speed"] == 30
+    assert report["grpc_security"] == "mutual TLS"
+    assert report["authz_refused"] == {}, "a call between the province's processes was refused"
     orders = report["work_orders"]
     assert orders["created"] == sum(site.get("total", 0) for site in orders["sites"].values())
     assert (out.with_suffix(".html")).read_text().count("<iframe") == 1

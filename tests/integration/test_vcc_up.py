@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -13,8 +14,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import psutil
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from vcc_ops.launch_tls import authz_refusals
+from vcc_proto.tls import ClientTls
+from vcc_proto.v1 import site_pb2 as s
+from vcc_proto.v1 import site_pb2_grpc as sg
 
 pytestmark = pytest.mark.integration
 
@@ -172,21 +180,107 @@ def test_client_commands_find_the_province_from_its_state_file(
     assert elsewhere.returncode == 3, elsewhere.stdout + elsewhere.stderr
 
 
-def test_container_health_check_asks_the_process_grpc_health(
+def _plaintext_health(target: str) -> grpc.StatusCode | None:
+    """None when a plaintext gRPC health check is answered, else the failure's code."""
+
+    async def ask() -> grpc.StatusCode | None:
+        async with grpc.aio.insecure_channel(target) as channel:
+            try:
+                await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=10
+                )
+            except grpc.aio.AioRpcError as err:
+                return err.code()
+        return None
+
+    return asyncio.run(ask())
+
+
+def _republish_as_operator(target: str, workdir: Path) -> grpc.StatusCode | None:
+    """Ask a site to re-publish events (a hub's request) with the operator certificate."""
+
+    async def ask() -> grpc.StatusCode | None:
+        tls = ClientTls(workdir / "pki" / "ops-vcc-ops")
+        async with tls.channel(target) as channel:
+            try:
+                await sg.RemoteStub(channel).RepublishEvents(
+                    s.RepublishEventsRequest(from_seq=1, to_seq=1), timeout=10
+                )
+            except grpc.aio.AioRpcError as err:
+                return err.code()
+        return None
+
+    return asyncio.run(ask())
+
+
+def test_only_mutual_tls_is_served_and_the_health_check_presents_the_node_certificate(
     province_up: tuple[subprocess.Popen[bytes], Path],
 ) -> None:
-    """The image's HEALTHCHECK (`python -m vcc_ops.healthcheck`) passes for a serving
-    process and fails where nothing serves."""
+    """Without --insecure every hub, site and edge refuses a plaintext client and checks
+    each caller against the authorization table (the operator may not ask a site to
+    re-publish its events: PERMISSION_DENIED, counted); the image's HEALTHCHECK (`python -m vcc_ops.healthcheck`) passes with the process's own
+    certificate directory (VCC_TLS_DIR) and fails without it or where nothing serves."""
     _proc, workdir = province_up
-    hub = next(n for n in _status(workdir)["nodes"] if n["kind"] == "hub")
+    report = _status(workdir)
+    assert report["grpc_security"] == "mutual TLS"
+    services = [n for n in report["nodes"] if n["kind"] in ("hub", "site", "edge")]
+    for node in services:
+        assert _plaintext_health(node["grpc"]) == grpc.StatusCode.UNAVAILABLE, node["name"]
+    site = next(n for n in services if n["kind"] == "site")
+    assert _republish_as_operator(site["grpc"], workdir) == grpc.StatusCode.PERMISSION_DENIED
+    refused = authz_refusals({site["name"]: site["metrics"]})
+    assert refused == {f"{site['name']} /vcc_proto.v1.Remote/RepublishEvents PERMISSION_DENIED": 1}
+    hub = next(n for n in services if n["kind"] == "hub")
+    hub_dir = workdir / "pki" / "hub-hub-1"
 
-    def check(port: str) -> int:
-        env = {**os.environ, "VCC_GRPC_PORT": port}
+    def check(port: str, tls_dir: Path | None) -> int:
+        env = {k: v for k, v in os.environ.items() if k != "VCC_TLS_DIR"}
+        env["VCC_GRPC_PORT"] = port
+        if tls_dir is not None:
+            env["VCC_TLS_DIR"] = str(tls_dir)
         return subprocess.run(
             [sys.executable, "-m", "vcc_ops.healthcheck"], env=env, capture_output=True, timeout=60
         ).returncode
 
-    assert check(hub["grpc"].rsplit(":", 1)[1]) == 0
+    port = hub["grpc"].rsplit(":", 1)[1]
+    assert check(port, hub_dir) == 0
+    assert check(port, None) == 1
     from vcc_ops.infra import free_port
 
-    assert check(str(free_port())) == 1
+    assert check(str(free_port()), hub_dir) == 1
+
+
+def test_insecure_up_serves_plaintext_and_warns(tmp_path: Path) -> None:
+    """`vcc up --insecure` (one site) serves plaintext gRPC, says so at start, and every
+    process logs the warning."""
+    workdir, log_path = tmp_path / "run", tmp_path / "vcc-up.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [*VCC, "up", "--insecure", "--sites", "KM", "--workdir", str(workdir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _wait_until(lambda: _running(workdir, proc), START_TIMEOUT_S, "a healthy province")
+        assert "PLAINTEXT" in log_path.read_text()
+        report = _status(workdir)
+        assert report["grpc_security"] == "PLAINTEXT (--insecure)"
+        services = [n for n in report["nodes"] if n["kind"] in ("hub", "site", "edge")]
+        assert len(services) == 3
+        for node in services:
+            assert _plaintext_health(node["grpc"]) is None, node["name"]
+            assert "PLAINTEXT (--insecure)" in Path(node["log"]).read_text(), node["name"]
+        assert not (workdir / "pki").exists()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.wait(STOP_TIMEOUT_S)
+
+
+def _running(workdir: Path, proc: subprocess.Popen[bytes]) -> bool:
+    if proc.poll() is not None:
+        raise AssertionError(f"vcc up exited early with {proc.returncode}")
+    report = _status(workdir)
+    nodes = report.get("nodes", [])
+    return bool(report.get("running") and nodes and all(n["health"] == "healthy" for n in nodes))

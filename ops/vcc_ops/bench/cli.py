@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from vcc_ops.bench.all import bench_all
+from vcc_ops.bench.scale_cli import bench_scale
 from vcc_ops.bench.table import bench_table
 from vcc_ops.progress import working
 
@@ -265,5 +266,82 @@ def bench_transfer(
     _emit(result, json_file)
 
 
+@bench.command("province")
+@click.option(
+    "--rate", type=float, default=50.0, show_default=True, help="Offered calls per wall second."
+)
+@click.option(
+    "--seconds", type=float, default=30.0, show_default=True, help="Wall seconds of offering."
+)
+@click.option(
+    "--speed",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Province seconds per wall second (as in vcc demo).",
+)
+@click.option(
+    "--agents-per-site",
+    type=int,
+    default=None,
+    help="Log in at most this many agent bots per site (default: all who take calls).",
+)
+@click.option(
+    "--idle-seconds",
+    "idle_s",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Idle window measured before the load.",
+)
+@click.option(
+    "--capacity-scale",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Run the example with K times its agents, seats, trunks and IVR ports (at speed 30 "
+    "its 410 agents answer at most about 85 calls/s).",
+)
+@click.option("--runs", type=int, default=1, show_default=True, help="Runs; medians reported.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--quick", is_flag=True, help="A few seconds of light load (a smoke run, about a minute)."
+)
+@json_file_option
+def bench_province(
+    rate: float,
+    seconds: float,
+    speed: float,
+    agents_per_site: int | None,
+    idle_s: float,
+    capacity_scale: int,
+    runs: int,
+    seed: int,
+    quick: bool,
+    json_file: Path | None,
+) -> None:
+    """The whole province (edge, hub, sites, NATS, etcd) end to end: province_calls_per_s,
+    offer_to_agent_p99_ms, replication_lag_p99_ms, CPU ms per call per process kind."""
+    from vcc_ops.bench.province import QUICK
+    from vcc_ops.bench.province import median_of_runs as province_median
+
+    params: dict[str, Any] = {
+        "rate": rate,
+        "seconds": seconds,
+        "speed": speed,
+        "agents_per_site": agents_per_site,
+        "idle_s": idle_s,
+        "capacity_scale": capacity_scale,
+        "runs": runs,
+        "seed": seed,
+    }
+    if quick:
+        params.update(QUICK)
+    with working(f"bench province: {params['runs']} run(s)"):
+        result = province_median(**params)
+    _emit(result, json_file)
+
+
 bench.add_command(bench_all)
+bench.add_command(bench_scale)
 bench.add_command(bench_table)

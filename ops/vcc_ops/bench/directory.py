@@ -60,6 +60,7 @@ class HubNode:
             "-m",
             "vcc_ops.cli",
             "hub",
+            "--insecure",  # measured without TLS
             "--province",
             str(province),
             "--data-dir",
@@ -110,6 +111,7 @@ class SiteNode:
             "-m",
             "vcc_ops.cli",
             "site",
+            "--insecure",  # measured without TLS
             "--site",
             site,
             "--province",

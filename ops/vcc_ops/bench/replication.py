@@ -43,17 +43,19 @@ def _percentile(ordered: list[float], q: float) -> float:
     return ordered[k]
 
 
-def _events_for_call(i: int, now_ms: int) -> list[Any]:
+def events_for_call(i: int, now_ms: int, site: str = "KM") -> list[Any]:
+    """The five events of one answered call at ``site`` (queued, agent busy, answered,
+    ended, CDR), each stamped ``now_ms``."""
     from vcc_proto.v1 import events_pb2 as pb
     from vcc_site.store.api import Event
 
     call_id = new_id("call")
-    agent = f"KM-{i % 150:04d}"
+    agent = f"{site}-{i % 150:04d}"
 
     def info(state: str, agent_id: str = "") -> pb.CallInfo:
         return pb.CallInfo(
             call_id=call_id,
-            site_id="KM",
+            site_id=site,
             business_id="general",
             tier="ordinary",
             priority="ordinary",
@@ -64,9 +66,9 @@ def _events_for_call(i: int, now_ms: int) -> list[Any]:
     cdr = pb.Cdr(
         cdr_id=new_id("cdr"),
         call_id=call_id,
-        site_id="KM",
-        home_site="KM",
-        entry_site="KM",
+        site_id=site,
+        home_site=site,
+        entry_site=site,
         business_id="general",
         tier="ordinary",
         caller_masked="137****0000",
@@ -137,7 +139,7 @@ async def _produce(store: Any, rate: float, seconds: float, unit: int) -> tuple[
         now_ms = int(time.time() * 1000)
         uow = UnitOfWork()
         while len(uow.events) < unit:
-            uow.emit(*_events_for_call(calls, now_ms))
+            uow.emit(*events_for_call(calls, now_ms))
             calls += 1
         produced += len(uow.events)
         task = asyncio.create_task(store.commit(uow))
@@ -187,6 +189,7 @@ async def _run(workdir: Path, rate: float, seconds: float, unit: int) -> dict[st
             "-m",
             "vcc_ops.cli",
             "hub",
+            "--insecure",  # measured without TLS
             "--province",
             str(bench_province(workdir)),
             "--data-dir",

@@ -140,6 +140,7 @@ def site_process(
         "-m",
         "vcc_ops.cli",
         "site",
+        "--insecure",  # measured without TLS
         "--site",
         SITE,
         "--province",

@@ -51,6 +51,25 @@ def _machine(doc: dict[str, Any]) -> str:
     )
 
 
+def _province_kinds(record: dict[str, Any]) -> list[str]:
+    """The province bench's cost per process kind: CPU per call and idle CPU."""
+    result = record.get("result", {}) if record.get("status") == "ok" else {}
+    per_call, idle = result.get("cpu_ms_per_call"), result.get("idle_cpu_pct")
+    if not isinstance(per_call, dict) or not isinstance(idle, dict):
+        return []
+    count = result.get("processes", {})
+    lines = [
+        "",
+        "| province: process kind | processes | CPU ms per call | idle CPU % of one core |",
+        "|---|---:|---:|---:|",
+    ]
+    for kind, ms in per_call.items():
+        lines.append(
+            f"| {kind} | {_num(count.get(kind, 1))} | {_num(ms)} | {_num(idle.get(kind))} |"
+        )
+    return lines
+
+
 def render_table(doc: dict[str, Any], source: str = "FILE.json") -> str:
     """The whole Markdown block: provenance, headline table, ceilings, parameters."""
     benches: dict[str, dict[str, Any]] = doc.get("benches", {})
@@ -92,6 +111,7 @@ def render_table(doc: dict[str, Any], source: str = "FILE.json") -> str:
     if ceilings:
         lines += ["", "| ceiling | value |", "|---|---:|"]
         lines += [f"| `{k}` | {_num(v)} |" for k, v in ceilings.items()]
+    lines += _province_kinds(benches.get("province", {}))
     lines += [
         "",
         "Ratios: a plain number is figure / ceiling (the share of the bare "
@@ -112,15 +132,15 @@ def render_table(doc: dict[str, Any], source: str = "FILE.json") -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_section(text: str, block: str) -> str:
+def replace_section(text: str, block: str, begin: str = BEGIN, end: str = END) -> str:
     """``text`` with everything between the markers replaced by ``block``."""
-    if text.count(BEGIN) != 1 or text.count(END) != 1:
-        raise ValueError(f"expected exactly one {BEGIN} and one {END}")
-    head, rest = text.split(BEGIN, 1)
-    if END not in rest:
-        raise ValueError(f"{END} comes before {BEGIN}")
-    _old, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{block.rstrip()}\n{END}{tail}"
+    if text.count(begin) != 1 or text.count(end) != 1:
+        raise ValueError(f"expected exactly one {begin} and one {end}")
+    head, rest = text.split(begin, 1)
+    if end not in rest:
+        raise ValueError(f"{end} comes before {begin}")
+    _old, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{block.rstrip()}\n{end}{tail}"
 
 
 def update_readme(readme: Path, doc: dict[str, Any], source: str) -> None:

@@ -263,6 +263,7 @@ def run_transfer_bench(
                     "-m",
                     "vcc_ops.cli",
                     "hub",
+                    "--insecure",  # measured without TLS
                     *common,
                     "--data-dir",
                     str(work / "hub"),
@@ -287,6 +288,7 @@ def run_transfer_bench(
                         "-m",
                         "vcc_ops.cli",
                         "site",
+                        "--insecure",  # measured without TLS
                         "--site",
                         site,
                         *common,

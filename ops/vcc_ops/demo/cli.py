@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from vcc_ops.launch_tls import INSECURE_HELP
+
 
 @click.command("demo")
 @click.option(
@@ -68,6 +70,7 @@ import click
     default=None,
     help="Logs and data (default: a fresh temporary directory).",
 )
+@click.option("--insecure", is_flag=True, help=INSECURE_HELP)
 def demo(
     province_file: Path | None,
     duration: float,
@@ -78,6 +81,7 @@ def demo(
     agents_per_site: int | None,
     surge: str,
     workdir: Path | None,
+    insecure: bool = False,
 ) -> None:
     """Run a living province: callers, agents, overflow and transfers between cities, a
     live wallboard, then the consolidated report and settlement. Exit 0 when every call
@@ -109,6 +113,7 @@ def demo(
         agents_per_site,
         surge_site=surge_site,
         surge_factor=surge_factor,
+        insecure=insecure,
     )
     click.echo(f"vcc demo: logs and data under {work}", err=True)
     sys.exit(main_entry(opts))

@@ -73,6 +73,7 @@ def run_until_stopped(
         opts.workdir,
         progress=progress,
         log_format=log_format,
+        insecure=opts.insecure,
         node_env={"VCC_TIME_SPEED": str(opts.speed), "VCC_TIME_EPOCH": repr(epoch)},
     )
     try:

@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc.aio
 import psutil
 from rich.console import Console
 from rich.live import Live
@@ -27,10 +26,12 @@ from rich.live import Live
 from vcc_domain.errors import InvalidInput
 from vcc_ops.demo import report as rep
 from vcc_ops.demo.wallboard import ProcessFigures, board_rows, plain, render
-from vcc_ops.launcher import ProvinceLauncher, RunState
+from vcc_ops.launch_tls import authz_refusals
+from vcc_ops.launcher import SERVICE_KINDS, ProvinceLauncher, RunState
 from vcc_ops.progress import Steps, steps
 from vcc_ops.traffic.plan import TrafficConfig
 from vcc_ops.traffic.run import ProvinceTraffic
+from vcc_proto.channels import open_channel
 from vcc_proto.v1 import hub_pb2 as h
 
 INTERVAL_MS = 15 * 60 * 1000
@@ -52,6 +53,7 @@ class DemoOptions:
     # a fault storm at one city in the middle half of the run, so that calls overflow
     surge_site: str = "QJ"
     surge_factor: float = 3.0
+    insecure: bool = False  # plaintext gRPC (default: mutual TLS)
 
     def __post_init__(self) -> None:
         if not self.duration_s > 0:
@@ -69,6 +71,7 @@ def run_demo(opts: DemoOptions, progress: Callable[[str], None]) -> dict[str, An
         opts.province_file,
         opts.workdir,
         progress=progress,
+        insecure=opts.insecure,
         node_env={"VCC_TIME_SPEED": str(opts.speed), "VCC_TIME_EPOCH": repr(epoch)},
     )
     known = [x.id for x in launcher.province.sites]
@@ -136,7 +139,7 @@ async def _drive(
     to_ms = max(to_ms, province_ms(epoch, opts.speed))
     # whole 15-minute intervals around the run (the data are this run's only: fresh databases)
     lo, hi = from_ms - from_ms % INTERVAL_MS, to_ms - to_ms % INTERVAL_MS + INTERVAL_MS
-    async with grpc.aio.insecure_channel(hub.grpc) as channel:
+    async with open_channel(hub.grpc) as channel:
         hub_json = json.loads(await rep.hub_report(channel, lo, hi))
         hub_html = await rep.hub_report(channel, lo, hi, fmt=h.REPORT_FORMAT_HTML)
         settlement = await rep.statements(channel, rep.periods_between(from_ms, to_ms))
@@ -160,7 +163,14 @@ async def _drive(
             "offered_calls_per_s_wall": round(summary.offered / opts.duration_s, 2),
             "config": {k: v for k, v in asdict(config).items() if k != "code_mix"},
         },
-        extra={"work_orders": traffic.work_orders, "cpu_s": cpu},
+        extra={
+            "work_orders": traffic.work_orders,
+            "cpu_s": cpu,
+            "grpc_security": "mutual TLS" if state.tls else "plaintext (--insecure)",
+            "authz_refused": authz_refusals(
+                {n.name: n.metrics for n in state.nodes if n.kind in SERVICE_KINDS}
+            ),
+        },
     )
     if opts.report_json is not None:
         opts.report_json.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
@@ -224,9 +234,11 @@ async def _wait_cdrs(
 
 
 def exit_status(report: dict[str, Any]) -> int:
-    """0 when every call has its CDR at the hub and the net positions sum to zero."""
+    """0 when every call has its CDR at the hub, the net positions sum to zero and no call
+    the province's processes made to each other was refused by the authorization table."""
     missing = report["province_totals"]["cdrs_missing"]
-    return 0 if missing == 0 and report["settlement"]["net_sum_fen"] == 0 else 1
+    refused = report.get("authz_refused", {})
+    return 0 if missing == 0 and report["settlement"]["net_sum_fen"] == 0 and not refused else 1
 
 
 def main_entry(opts: DemoOptions) -> int:
@@ -247,5 +259,10 @@ def main_entry(opts: DemoOptions) -> int:
     print(
         f"settlement: net positions {report['settlement']['net_positions_fen']} fen, "
         f"sum {report['settlement']['net_sum_fen']}"
+    )
+    refused = report.get("authz_refused", {})
+    print(
+        f"gRPC: {report.get('grpc_security', '?')}; calls refused by the authorization "
+        f"table: {refused or 'none'}"
     )
     return exit_status(report)

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from vcc_ops.launch_tls import INSECURE_HELP
+
 # the names of vcc_ops.drills.scenarios.SCENARIOS (not imported: keeps `vcc --help` quick)
 SCENARIO_NAMES = (
     "db-restart",
@@ -61,6 +63,7 @@ SCENARIO_NAMES = (
     hidden=True,
     help="TEST ONLY: every site drops the event of this outbox sequence.",
 )
+@click.option("--insecure", is_flag=True, help=INSECURE_HELP)
 def drill(
     scenario: str,
     plan_file: Path | None,
@@ -81,6 +84,7 @@ def drill(
     json_file: Path | None,
     html_file: Path | None,
     defect_drop_event: int,
+    insecure: bool = False,
 ) -> None:
     """Run a failover drill (or a game-day PLAN file) on a province started for it, under
     live traffic; print the scored report; exit 1 on FAIL."""
@@ -103,6 +107,7 @@ def drill(
         cluster,
         hubs,
         postgres,
+        insecure=insecure,
     )
     if defect_drop_event:
         setup.node_env[DROP_EVENT_ENV] = str(defect_drop_event)

@@ -51,6 +51,7 @@ class ProvinceSetup:
     hubs: int = 2
     postgres: bool = False
     node_env: dict[str, str] = field(default_factory=dict)
+    insecure: bool = False  # plaintext gRPC (default: mutual TLS)
 
     def launcher(self, progress: Callable[[str], None]) -> ProvinceLauncher:
         return ProvinceLauncher(
@@ -63,6 +64,7 @@ class ProvinceSetup:
             cluster=self.cluster,
             hubs=self.hubs,
             faults=True,
+            insecure=self.insecure,
         )
 
 

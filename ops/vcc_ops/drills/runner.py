@@ -12,7 +12,8 @@ from typing import Any
 
 from vcc_ops.drills.checks import ProvinceDatabases, run_checks, service_level
 from vcc_ops.drills.scenarios import DrillContext, Traffic, scenario
-from vcc_ops.launcher import ProvinceLauncher
+from vcc_ops.launch_tls import authz_refusals
+from vcc_ops.launcher import SERVICE_KINDS, ProvinceLauncher
 from vcc_proto.names import SITE_KEY_PREFIX, site_key
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,13 @@ def score(
     }
 
 
+def refusals(launcher: ProvinceLauncher) -> dict[str, float]:
+    """Calls the authorization table refused at the hubs, sites and edge (since each
+    process started)."""
+    nodes = launcher.state.nodes if launcher.state is not None else []
+    return authz_refusals({n.name: n.metrics for n in nodes if n.kind in SERVICE_KINDS})
+
+
 async def run_drill(
     launcher: ProvinceLauncher,
     traffic: Traffic,
@@ -221,6 +229,10 @@ async def run_drill(
         if not steady["ok"]:
             report["verdict"] = "FAIL"
             report["failed"].append("steady_state")
+        refused = refusals(launcher)
+        if refused:  # the province's own calls must all be allowed by the table
+            report["verdict"] = "FAIL"
+            report["failed"].append("authz_refused")
         report.update(
             {
                 "measured": measured,
@@ -235,6 +247,7 @@ async def run_drill(
                 "traffic": asdict(summary) if hasattr(summary, "__dataclass_fields__") else {},
                 "started_at": ctx.t0,
                 "params": {k: v for k, v in params.items()},
+                "authz_refused": refused,
             }
         )
         log.info("drill %s: %s %s", name, report["verdict"], report["failed"])

@@ -3,8 +3,10 @@
 Each child starts in its own session (so its whole process group can be signalled) and
 with ``PR_SET_PDEATHSIG = SIGKILL`` (so the kernel kills it if the thread that started it
 dies, even by SIGKILL). The death signal is armed after any user switch, because Linux
-clears it when the credentials change. Start servers from the main thread: the signal
-follows the starting *thread*, not the process.
+clears it when the credentials change. The signal follows the starting *thread*, not the
+process: a child started from a short-lived thread (``asyncio.to_thread``, say) would be
+killed when that thread ends, so starts from any thread other than the main one go
+through one spawner thread that lives as long as the process.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,6 +40,21 @@ class StartupError(RuntimeError):
 # have held at the moment of the fork; the child would then die or hang before exec).
 _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 _SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+
+_spawner_lock = threading.Lock()
+_spawner: ThreadPoolExecutor | None = None
+
+
+def _spawn(start: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    """Run ``start`` on a thread that lives as long as this process (see the module doc)."""
+    global _spawner
+    if threading.current_thread() is threading.main_thread():
+        return start()
+    with _spawner_lock:
+        if _spawner is None:
+            _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vcc-spawner")
+        spawner = _spawner
+    return spawner.submit(start).result()
 
 
 def _arm_parent_death_signal(parent_pid: int) -> Callable[[], None]:
@@ -116,16 +135,19 @@ class ManagedProcess:
         else:
             extra = run_as(self.user)
             argv, preexec = self.argv, _arm_parent_death_signal(os.getpid())
-        self._proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=self.env,
-            cwd=self.cwd,
-            start_new_session=True,
-            preexec_fn=preexec,
-            **extra,
+        log = self._log
+        self._proc = _spawn(
+            lambda: subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=self.cwd,
+                start_new_session=True,
+                preexec_fn=preexec,
+                **extra,
+            )
         )
 
     def wait(self, timeout: float | None = None) -> int | None:

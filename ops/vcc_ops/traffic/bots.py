@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ import grpc.aio
 from vcc_domain.province import Agent, Province
 from vcc_ops.traffic.orders import WorkOrderDesk
 from vcc_ops.traffic.plan import PlannedCall, TrafficConfig
+from vcc_proto.channels import open_channel
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
@@ -52,6 +54,10 @@ class Shared:
     counters: Counter[str] = field(default_factory=Counter)
     orders: WorkOrderDesk | None = None
     errors: list[str] = field(default_factory=list)
+    # monotonic time a bot first read an offer of the call, and the time just before the
+    # caller's request that put it in the queue was sent (offer-to-agent latency)
+    offer_seen_at: dict[str, float] = field(default_factory=dict)
+    queued_at: dict[str, float] = field(default_factory=dict)
 
     def answered_event(self, call_id: str) -> asyncio.Event:
         event = self.answered.get(call_id)
@@ -96,6 +102,7 @@ class AgentBot:
         with contextlib.suppress(grpc.aio.AioRpcError, asyncio.CancelledError):
             async for event in self.stub.Events(s.SessionRef(session_token=self.token)):
                 if event.HasField("offer"):
+                    self.shared.offer_seen_at.setdefault(event.offer.call_id, time.monotonic())
                     self._spawn(self._serve(event.offer))
                 elif (
                     event.HasField("agent_state")
@@ -254,7 +261,7 @@ class BotPool:
         self.channels: dict[str, grpc.aio.Channel] = {}
 
     async def start_site(self, site: str) -> int:
-        channel = grpc.aio.insecure_channel(self.endpoint_of(site))
+        channel = open_channel(self.endpoint_of(site))
         self.channels[site] = channel
         stub = sg.AgentDeskStub(channel)
         bots = [

@@ -20,6 +20,7 @@ from typing import Any
 import grpc.aio
 
 from vcc_domain.province import Province
+from vcc_proto.channels import open_channel
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 
@@ -55,7 +56,7 @@ class WorkOrderDesk:
     def _stub(self, site: str) -> sg.WorkOrdersStub:
         channel = self.channels.get(site)
         if channel is None:
-            channel = self.channels[site] = grpc.aio.insecure_channel(self.endpoint_of(site))
+            channel = self.channels[site] = open_channel(self.endpoint_of(site))
         return sg.WorkOrdersStub(channel)
 
     def has_form(self, business_id: str) -> bool:

@@ -194,8 +194,11 @@ class ProvinceTraffic:
     async def _call(self, planned: PlannedCall) -> None:
         shared = self.shared
         walker = IvrWalker(self.province, planned, random.Random(planned.index))
+        keyed_at = time.monotonic()  # just before the request that queues the call
 
         def choose(step: s.CallStep) -> str | None:
+            nonlocal keyed_at
+            keyed_at = time.monotonic()
             return walker.choose(step.ivr_node_id, step.collect.secret, step.collect.max_digits)
 
         self.offered += 1
@@ -207,6 +210,7 @@ class ProvinceTraffic:
             shared.error(f"offer {planned.caller[:5]}***: {type(exc).__name__} {exc}")
             return
         shared.plans[call.call_id] = planned
+        shared.queued_at[call.call_id] = keyed_at
         if call.state in FINAL:
             return
         queued_at = time.monotonic()  # out of the IVR: the wait for an agent starts

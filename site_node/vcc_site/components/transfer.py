@@ -24,6 +24,7 @@ import grpc.aio
 from vcc_domain.errors import Unavailable
 from vcc_failover.hub_client import LeaderClient
 from vcc_failover.sites import SiteEndpointSettings
+from vcc_proto.channels import open_channel
 from vcc_proto.server import ServedService
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import hub_pb2 as h
@@ -106,7 +107,7 @@ class SitePeerClient:
         endpoint = await self.endpoints.endpoint(site_id)
         channel = self.channels.get(endpoint)
         if channel is None:
-            channel = self.channels[endpoint] = grpc.aio.insecure_channel(endpoint)
+            channel = self.channels[endpoint] = open_channel(endpoint)
         return sg.RemoteStub(channel)
 
     async def _call(self, site_id: str, rpc: Callable[[sg.RemoteStub], Awaitable[T]]) -> T:

@@ -19,7 +19,9 @@ from vcc_domain.province import load_province_file
 from vcc_proto.nodeconfig import NodeConfig
 from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
 from vcc_proto.observability import configure_logging, start_metrics_server
+from vcc_proto.pki import identity
 from vcc_proto.server import GrpcHost, free_tcp_port, install_stop_signals, settle_heap
+from vcc_proto.transport import open_transport
 from vcc_site.edge.grpc_edge import edge_services
 from vcc_site.edge.service import AccessEdge
 from vcc_site.edge.settings import EdgeNodeSettings, EdgeSettings
@@ -47,6 +49,7 @@ def ledger_path(config: NodeConfig) -> Path:
 async def run_edge(config: NodeConfig, settings: EdgeNodeSettings) -> None:
     """Run the access edge until SIGTERM/SIGINT."""
     configure_logging(config.log_level, config.log_file, config.log_format)
+    transport = open_transport(settings.tls, identity("edge", config.node_id or "edge"))
     config.data_dir.mkdir(parents=True, exist_ok=True)
     edge = build_edge(config, settings)
     stop = asyncio.Event()
@@ -62,7 +65,10 @@ async def run_edge(config: NodeConfig, settings: EdgeNodeSettings) -> None:
         else "",
     )
     host = GrpcHost(
-        config.host, port, [node_service(NodeInfoServicer(state)), *edge_services(edge)]
+        config.host,
+        port,
+        [node_service(NodeInfoServicer(state)), *edge_services(edge)],
+        tls=transport.server,
     )
     await host.start()
     if config.metrics_port:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from vcc_failover.sites import SiteEndpointSettings
 from vcc_proto.settings import load_parts, setting
+from vcc_proto.transport import TlsSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,7 @@ class EdgeNodeSettings:
 
     edge: EdgeSettings = field(default_factory=EdgeSettings)
     sites: SiteEndpointSettings = field(default_factory=SiteEndpointSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
 
 def load_edge_settings(

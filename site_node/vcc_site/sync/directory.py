@@ -37,6 +37,7 @@ from vcc_domain.directory_doc import (
 )
 from vcc_domain.errors import NotFound, NotLeader, Unavailable, VccError
 from vcc_domain.province import Province
+from vcc_proto.channels import open_channel
 from vcc_proto.status import from_rpc_error, leader_of
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
@@ -257,7 +258,7 @@ class DirectorySync:
         self._leader_hint = ""
         if self._channel is None or endpoint != self._endpoint:
             await self._drop_channel()
-            self._channel = grpc.aio.insecure_channel(endpoint)
+            self._channel = open_channel(endpoint)
             self._endpoint = endpoint
         return self._channel
 

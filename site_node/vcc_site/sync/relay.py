@@ -39,6 +39,7 @@ from prometheus_client import Counter, Gauge
 
 from vcc_domain.errors import Unavailable
 from vcc_failover.leadership import HubLocator
+from vcc_proto.channels import open_channel
 from vcc_proto.settings import setting
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
@@ -364,7 +365,7 @@ class OutboxRelay:
         if self._channel is None or target != self._channel_target:
             if self._channel is not None:
                 await self._channel.close()
-            self._channel = grpc.aio.insecure_channel(target)
+            self._channel = open_channel(target)
             self._channel_target = target
         stub = hg.ReplicationStub(self._channel)
         reply: h.ReplicationStatus = await stub.GetReplicationStatus(

@@ -76,6 +76,20 @@ def form_of(business: Business) -> list[str]:
     return [f for f in spec.fields if f not in FEEDBACK_FIELDS] if spec is not None else []
 
 
+def gateway_tls(settings: WebSettings, secure: bool) -> ClientTls | None:
+    """What the pages present to the site's gRPC port: nothing in plaintext, else their
+    gateway certificate (the site's own would be refused: sites may not act as desks)."""
+    if not secure:
+        return None
+    if settings.grpc_tls_dir is None:
+        raise ConfigError(
+            "the site's gRPC port requires mutual TLS: give the pages an operator "
+            "certificate to reach it with (--web-grpc-tls-dir; `vcc pki issue ops web-<SITE>`)",
+            field="VCC_WEB_GRPC_TLS_DIR",
+        )
+    return ClientTls(settings.grpc_tls_dir)
+
+
 def grpc_target(host: str, port: int) -> str:
     """The site's gRPC port as seen from its own process."""
     return f"{LOOPBACK if host in ('', '0.0.0.0', '::') else host}:{port}"

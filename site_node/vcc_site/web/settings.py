@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from vcc_proto.settings import SettingsError, setting
 
@@ -26,6 +27,16 @@ class WebSettings:
     )
     tls_key: str = setting(
         "VCC_WEB_TLS_KEY", "", "PEM private key of VCC_WEB_TLS_CERT", flag="--web-tls-key"
+    )
+
+    grpc_tls_dir: Path | None = setting(
+        "VCC_WEB_GRPC_TLS_DIR",
+        None,
+        "certificate directory the pages present to the site's own gRPC port under mutual "
+        "TLS: an operator (ops) identity, the gateway desktops sign in through "
+        "(`vcc pki issue ops web-KM`); none: plaintext, when the site runs --insecure",
+        flag="--web-grpc-tls-dir",
+        default_text="none",
     )
 
     def __post_init__(self) -> None:
