@@ -195,6 +195,7 @@ def sign_in(page: Page, agent_id: str) -> None:
     page.press("#password", "Enter")
     expect(page.locator("#desk")).to_be_visible()
     expect(page.locator("#agent-name")).to_contain_text(agent_id)
+    expect(page.locator("#ready")).to_be_enabled()  # the site said: not ready
     page.keyboard.press("Alt+R")  # ready, by keyboard
     expect(page.locator("#agent-state")).to_have_text(re.compile("^(空闲|Ready)$"))
 
@@ -285,6 +286,7 @@ def transfer_a_call(first: Page, second: Page, url: str, access: sg.AccessStub, 
     step = access.OfferCall(s.OfferCallRequest(caller_number=STRANGER, dialed_code="170"))
     step = access.SendDigits(s.SendDigitsRequest(call_id=step.call_id, digits="0"))
     expect(first.locator("#pop-number")).to_have_text(mask_phone(STRANGER))
+    expect(first.locator("#answer")).to_be_enabled()  # the seat rings
     first.keyboard.press("Alt+A")
     expect(first.locator("#pop-state")).to_have_text("Talking")
     first.select_option("#t-site", "KM")
@@ -299,6 +301,7 @@ def transfer_a_call(first: Page, second: Page, url: str, access: sg.AccessStub, 
     expect(second.locator("#pop-tier")).to_have_text("普通客户")
     expect(second.locator("#pop-kind")).to_have_text("转接来电")
     shot(second, tmp, "transferred")
+    expect(second.locator("#answer")).to_be_enabled()
     second.keyboard.press("Alt+A")
     expect(second.locator("#pop-state")).to_have_text("通话中")
     assert access.GetCall(s.CallRef(call_id=step.call_id)).agent_id == COMPLAINT_AGENT
