@@ -25,6 +25,7 @@ from vcc_hub.components import Component, HubContext
 from vcc_hub.components.directory import DirectoryComponent, start_directory
 from vcc_hub.components.events import HubEvents, start_events
 from vcc_hub.components.ha import start_ha
+from vcc_hub.components.people import PeopleComponent, start_people
 from vcc_hub.components.reports import ReportsComponent, start_reports
 from vcc_hub.components.routing import RoutingComponent, start_routing
 from vcc_hub.settings import HubNodeSettings, load_hub_settings
@@ -80,9 +81,10 @@ class HubParts:
     events: HubEvents
     routing: RoutingComponent
     reports: ReportsComponent
+    people: PeopleComponent
 
     def in_start_order(self) -> list[Component]:
-        return [self.ha, self.directory, self.events, self.routing, self.reports]
+        return [self.ha, self.directory, self.events, self.routing, self.reports, self.people]
 
     def services(self) -> list[ServedService]:
         return [svc for part in self.in_start_order() for svc in part.services()]
@@ -100,7 +102,8 @@ async def start_parts(ctx: HubContext, settings: HubNodeSettings) -> HubParts:
     events = await start_events(ctx, leadership, settings.sites, settings.events)
     routing = start_routing(ctx, directory.service, settings.sites, settings.routing)
     reports = await start_reports(ctx, leadership, directory.service, settings.reports)
-    return HubParts(ha, directory, events, routing, reports)
+    people = await start_people(ctx, directory.service)
+    return HubParts(ha, directory, events, routing, reports, people)
 
 
 async def run_hub(config: NodeConfig, settings: HubNodeSettings | None = None) -> None:
@@ -137,7 +140,9 @@ async def run_hub(config: NodeConfig, settings: HubNodeSettings | None = None) -
     )
     parts = await start_parts(ctx, settings)
     services = hub.build_services() + parts.services()
-    host = GrpcHost(config.host, grpc_port, services, tls=transport.server)
+    host = GrpcHost(
+        config.host, grpc_port, services, tls=transport.server, authz=parts.people.authz()
+    )
     await host.start()
     if config.metrics_port:
         start_metrics_server(config.metrics_port, config.host)

@@ -25,6 +25,7 @@ from vcc_ops.drills.cli import drill
 from vcc_ops.events_cli import events
 from vcc_ops.exits import Exit, fail, fail_click, fail_vcc, json_requested
 from vcc_ops.launch_tls import INSECURE_HELP
+from vcc_ops.people_cli import hash_password
 from vcc_ops.pki_cli import pki_group
 from vcc_ops.progress import set_quiet, steps
 from vcc_ops.report_cli import report, settle
@@ -472,6 +473,7 @@ main.add_command(compose)
 main.add_command(directory)
 main.add_command(drill)
 main.add_command(events)
+main.add_command(hash_password)
 main.add_command(demo)
 main.add_command(pki_group)
 main.add_command(report)

@@ -40,6 +40,7 @@ from vcc_ops.infra.ports import HOST, free_port
 from vcc_ops.infra.process import ManagedProcess, ServerProcess
 from vcc_ops.infra.stack import Infrastructure
 from vcc_ops.launch_tls import CHILD_VARIABLES, INSECURE_WARNING, LaunchTls
+from vcc_ops.people_secrets import provision, read_sheet
 from vcc_ops.web_links import web_args
 from vcc_proto.channels import use_client_tls
 from vcc_proto.server import check_health
@@ -140,6 +141,10 @@ class ProvinceLauncher:
         self.processes: dict[str, ManagedProcess] = {}
         self.state: RunState | None = None
 
+    def initial_secrets(self) -> dict[str, str]:
+        """Each person's initial secret as given at start (for the demo's agent bots)."""
+        return read_sheet(self.workdir)
+
     @property
     def state_path(self) -> Path:
         return self.workdir / STATE_FILE
@@ -149,6 +154,8 @@ class ProvinceLauncher:
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "logs").mkdir(exist_ok=True)
         self._prepare_tls()
+        for line in provision(self.province, self.site_ids, self.workdir / "data", self.workdir):
+            self.progress(line)  # people's initial secrets (none in the province file)
         self.progress(
             "starting NATS JetStream and etcd" + (" and PostgreSQL" if self.use_postgres else "")
         )

@@ -16,6 +16,7 @@ class ErrorKind(StrEnum):
     CONFLICT = "conflict"  # state does not allow it (already logged in, not offered to you)
     UNAUTHENTICATED = "unauthenticated"  # wrong password
     LOCKED = "locked"  # too many failures, locked for a while
+    FORBIDDEN = "forbidden"  # a signed-in person whose role may not do this
     UNAVAILABLE = "unavailable"  # a dependency (hub, other site) cannot be reached
     EXHAUSTED = "exhausted"  # a capacity or bound is full (trunks, IVR ports)
     NOT_LEADER = "not_leader"  # a hub follower refusing a write
@@ -56,6 +57,12 @@ class Unauthenticated(VccError):
 
 class Locked(VccError):
     kind = ErrorKind.LOCKED
+
+
+class Forbidden(VccError):
+    """The caller is known but may not do this (a person's role, another site's person)."""
+
+    kind = ErrorKind.FORBIDDEN
 
 
 class Unavailable(VccError):

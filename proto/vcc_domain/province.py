@@ -306,6 +306,20 @@ class DirectoryEntry:
     keywords: tuple[str, ...] = ()
 
 
+#: Roles of people of the province (not of a site): they sign in at the hub.
+PROVINCE_ROLES = ("province_manager", "operations")
+
+
+@dataclass(frozen=True, slots=True)
+class ProvincePerson:
+    """A person of the province, not of a site (a province manager, operations): signs
+    in at the hub. Their initial password is given to the hub, never in the directory."""
+
+    id: str
+    name: str
+    role: str  # one of PROVINCE_ROLES
+
+
 @dataclass(frozen=True, slots=True)
 class Province:
     name: str
@@ -319,6 +333,7 @@ class Province:
     routing: RoutingPolicy
     tiers: CustomerTiers
     directory: tuple[DirectoryEntry, ...] = ()
+    people: tuple[ProvincePerson, ...] = ()  # of the province, not of a site
     _by_code: dict[str, Business] = field(init=False, repr=False, compare=False)
     _sites: dict[str, Site] = field(init=False, repr=False, compare=False)
     _agents_at: dict[str, tuple[Agent, ...]] = field(init=False, repr=False, compare=False)
@@ -330,7 +345,8 @@ class Province:
         object.__setattr__(self, "_sites", {s.id: s for s in self.sites})
         at = {s.id: tuple(a for a in self.agents if a.home_site == s.id) for s in self.sites}
         object.__setattr__(self, "_agents_at", at)
-        index = {f"b:{b.id}": b for b in self.businesses} | {f"a:{a.id}": a for a in self.agents}
+        index: dict[str, Any] = {f"b:{b.id}": b for b in self.businesses}
+        index |= {f"a:{a.id}": a for a in self.agents} | {f"p:{p.id}": p for p in self.people}
         object.__setattr__(self, "_index", index)
 
     # -- lookups -------------------------------------------------------------------------
@@ -352,6 +368,11 @@ class Province:
         if isinstance(found, Agent):
             return found
         raise NotFound(f"unknown agent {agent_id!r}", field="agent")
+
+    def person(self, person_id: str) -> ProvincePerson | None:
+        """A person of the province (not of a site), None when there is none."""
+        found = self._index.get(f"p:{person_id}")
+        return found if isinstance(found, ProvincePerson) else None
 
     def business_for_code(self, dialed_code: str) -> Business:
         """The business a dialed code means; unrecognised codes get the general business."""

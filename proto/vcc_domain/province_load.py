@@ -20,6 +20,7 @@ from vcc_domain.nesting import check_depth, parse_bounded
 from vcc_domain.province import (
     LEVEL_MAX,
     LEVEL_MIN,
+    PROVINCE_ROLES,
     TIERS,
     Agent,
     AgentGroup,
@@ -29,6 +30,7 @@ from vcc_domain.province import (
     DirectoryEntry,
     GroupPattern,
     Province,
+    ProvincePerson,
     Role,
     RoutingPolicy,
     Skill,
@@ -152,6 +154,7 @@ def _read(root: Table) -> Province | None:
     tariffs = _read_tariffs(root.tables("tariffs", required=True))
     area_codes = {c for s in sites for c in s.area_codes}
     directory = [_read_entry(t, area_codes) for t in root.tables("directory")]
+    people = _read_people(root, {a.id for a in agents})
     root.close()
     if p:
         return None
@@ -167,7 +170,25 @@ def _read(root: Table) -> Province | None:
         routing,
         tiers,
         tuple(directory),
+        tuple(people),
     )
+
+
+def _read_people(root: Table, agent_ids: set[str]) -> list[ProvincePerson]:
+    """``[[people]]``: people of the province (id, name, role), who sign in at the hub."""
+    people = []
+    for t in root.tables("people"):
+        person_id = t.string("id", pattern=AGENT_ID)
+        if person_id in agent_ids:
+            t.problem("id", f"{person_id!r} is already an agent's ID")
+        people.append(
+            ProvincePerson(
+                person_id, t.string("name"), t.string("role", choices=frozenset(PROVINCE_ROLES))
+            )
+        )
+        t.close()
+    _dupes(((f"people[{i}].id", p.id) for i, p in enumerate(people)), "person", root.problems)
+    return people
 
 
 def _read_routing(t: Table | None) -> RoutingPolicy:

@@ -24,8 +24,10 @@ The kinds, in short:
 
 The roles are those of the people the province serves: agent (话务员), team leader (班长),
 quality inspector (质检), data maintenance (数据维护), site administrator (系统管理),
-province manager, operations. No person has a credential of their own yet: the roles are
-the policy the person session tokens will be checked against.
+province manager, operations (:mod:`vcc_domain.people`). A person signs in at their site
+(``People.SignIn``) and sends the session token as ``authorization: Bearer <token>``;
+the request must then pass both the node that carries it and the person's role. A person
+who must still change their initial password may call only :data:`WHILE_MUST_CHANGE`.
 
 ``vcc authz`` prints the table; ``vcc authz --readme README.md`` rewrites the README's
 copy between ``<!-- authz:begin -->`` and ``<!-- authz:end -->``.
@@ -35,17 +37,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vcc_domain.people import PERSON_ROLES
 from vcc_proto.pki import KINDS
 
-ROLES = (
-    "agent",
-    "team_leader",
-    "quality_inspector",
-    "data_maintenance",
-    "site_admin",
-    "province_manager",
-    "operations",
-)
+ROLES = PERSON_ROLES
 OWN_PERSON = ("", "session", "agent_id")
 
 
@@ -74,6 +69,13 @@ _DESK = "agent"  # a seat: the agent at it
 _LEADS = "agent team_leader"
 _OVERSEE = "team_leader quality_inspector province_manager operations"
 _PROVINCE = "province_manager operations"
+_EVERYONE = " ".join(PERSON_ROLES)
+_MANAGERS = "team_leader site_admin operations"  # see vcc_domain.people.MANAGES
+
+#: RPCs that take no session: a bearer token sent with them (a stale one, say) is ignored.
+WITHOUT_SESSION = frozenset({"People.SignIn"})
+#: What a person who must change their initial password may call (else PERMISSION_DENIED).
+WHILE_MUST_CHANGE = frozenset({"People.ChangePassword", "People.SignOut", "People.WhoAmI"})
 
 TABLE: dict[str, Rule] = {
     # Site: calls from the access edge (and the operator tool's traffic and outbound).
@@ -146,6 +148,15 @@ TABLE: dict[str, Rule] = {
     "Customers.GetCustomerCopy": rule("site", "data_maintenance", own_site="actor.site_id"),
     "ProvinceWorkOrders.ListOrders": rule("ops", _PROVINCE),
     "ProvinceWorkOrders.GetFigures": rule("ops", "quality_inspector " + _PROVINCE),
+    # Sites and the hub: people sign in where they belong (a site's people at their home
+    # site, the province's at the hub), carried by the desktop gateway; the session token
+    # is the bearer. Reset and unlock are for those who manage others.
+    "People.SignIn": rule("ops"),
+    "People.SignOut": rule("ops", _EVERYONE),
+    "People.WhoAmI": rule("ops", _EVERYONE),
+    "People.ChangePassword": rule("ops", _EVERYONE),
+    "People.ResetPassword": rule("ops", _MANAGERS),
+    "People.Unlock": rule("ops", _MANAGERS),
     # Every process: who it is.
     "Node.GetInfo": rule("hub site edge ops", "operations"),
     # The access edge: callers' calls come from the telephony side (the operator tool's

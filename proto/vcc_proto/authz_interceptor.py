@@ -13,13 +13,21 @@ For each RPC the caller's identity is the node in the verified peer certificate
   field (or leaves it empty): PERMISSION_DENIED. A node acts only as itself;
 * a person (see below) whose role the entry does not list: PERMISSION_DENIED.
 
-People: person session tokens do not exist yet. The hook is ``person_of(metadata)``, a
-callable given the RPC's invocation metadata that returns the :class:`Person` the request
-carries a valid session token for, or None. It defaults to "no person", so today every
-check is on the node certificate. Once it answers, a request carrying a person must pass
-both: the node that carries it (an ``ops`` desktop gateway, say) must be of an allowed
-kind, and the person's role must be listed. What a person may do only as themselves
-(``own_person``) is left to the servicer that knows the sessions.
+People: a request may carry a person's session token as ``authorization: Bearer
+<token>`` (:func:`vcc_domain.people.bearer_token`). The hook ``person_of(metadata)`` (a
+site gives its :class:`PeopleService <vcc_site.service.people.PeopleService>`'s) returns
+the :class:`Person` of a live session, or None. A bearer token the hook does not know
+(expired, revoked, made up, malformed) is UNAUTHENTICATED, except on the RPCs of
+:data:`vcc_proto.authz.WITHOUT_SESSION` (signing in), which ignore it; a person must pass both the
+node that carries them (the ``ops`` desktop gateway) and their role; a person who must
+still change their initial password may call only :data:`vcc_proto.authz.WHILE_MUST_CHANGE`.
+What a person may do only as themselves (``own_person``) is left to the servicer that
+knows the sessions. A node without the hook (the default ``no_person``) ignores bearer
+tokens and checks the node alone.
+
+The identity that passed (the node and the person, :class:`Caller`) is put in a context
+variable for the handler: :func:`current_caller`, and :func:`actor_of` names the actor of
+an audit row from it rather than from what the request says.
 
 The rule, the request-field path and the wrapped handler are looked up once per method
 and cached; a call costs the identity lookup (gRPC's auth context; the certificate is
@@ -30,13 +38,22 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from prometheus_client import Counter
 
-from vcc_proto.authz import OPEN_SERVICES, PACKAGE_PREFIX, Rule, rule_for
+from vcc_domain.people import bearer_token
+from vcc_proto.authz import (
+    OPEN_SERVICES,
+    PACKAGE_PREFIX,
+    WHILE_MUST_CHANGE,
+    WITHOUT_SESSION,
+    Rule,
+    rule_for,
+)
 from vcc_proto.pki import Identity
 from vcc_proto.tls import identity_of
 
@@ -56,6 +73,44 @@ class Person:
     id: str
     role: str
     site_id: str = ""
+    must_change: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who an RPC was checked as: the node of the peer certificate and the person."""
+
+    node: Identity | None
+    person: Person | None = None
+
+    @property
+    def actor(self) -> str:
+        """The actor of an audit row: ``person:<id>`` or the node (``site:KM``)."""
+        if self.person is not None:
+            return f"person:{self.person.id}"
+        return str(self.node) if self.node is not None else ""
+
+
+_CALLER: ContextVar[Caller | None] = ContextVar("vcc_caller", default=None)
+
+
+def current_caller() -> Caller | None:
+    """The identity the authorization interceptor checked this RPC as (None on a
+    plaintext port, where nothing is checked)."""
+    return _CALLER.get()
+
+
+def actor_of(claimed: str, limit: int = 64) -> str:
+    """The actor to record: the checked identity when there is one, followed by what the
+    request claimed when that says more (``site:QJ claims remote:QJ/QJ-0007``); else
+    ``claimed`` (a plaintext port, where nothing is checked). At most ``limit`` chars."""
+    caller = _CALLER.get()
+    verified = caller.actor if caller is not None else ""
+    if not verified:
+        return claimed[:limit]
+    if claimed and claimed != verified:
+        return f"{verified} claims {claimed}"[:limit]
+    return verified[:limit]
 
 
 Metadata = Sequence[tuple[str, Any]]
@@ -64,7 +119,7 @@ IdentityOf = Callable[[Any], Identity | None]
 
 
 def no_person(_metadata: Metadata) -> Person | None:
-    """The default hook: person session tokens are not built yet."""
+    """The default hook: this node knows no person sessions."""
     return None
 
 
@@ -85,6 +140,12 @@ def rule_of_method(method: str) -> Rule | None:
     if not service.startswith(PACKAGE_PREFIX):
         return None
     return rule_for(service.removeprefix(PACKAGE_PREFIX), name)
+
+
+def _short(method: str) -> str:
+    """``/vcc_proto.v1.People/SignIn`` -> ``People.SignIn``."""
+    service, _, name = method.lstrip("/").partition("/")
+    return f"{service.removeprefix(PACKAGE_PREFIX)}.{name}"
 
 
 def _read(request: Any, path: tuple[str, ...]) -> str:
@@ -146,12 +207,33 @@ class AuthzInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     grpc.StatusCode.PERMISSION_DENIED,
                     f"{who} may act only as itself: {found.own_site} is {named!r}, not {who.id!r}",
                 )
+        person = None
         if self._person_of is not no_person:
-            person = self._person_of(context.invocation_metadata() or ())
-            if person is not None and not found.allows_role(person.role):
+            person = self._person(method, found, context)
+        _CALLER.set(Caller(who, person))
+
+    def _person(self, method: str, found: Rule, context: Any) -> Person | None:
+        if _short(method) in WITHOUT_SESSION:
+            return None
+        metadata = context.invocation_metadata() or ()
+        person = self._person_of(metadata)
+        if person is None:
+            if bearer_token(metadata) is not None:
                 raise Refused(
-                    grpc.StatusCode.PERMISSION_DENIED, f"role {person.role} may not call {method}"
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    "the session token is expired, revoked or unknown; sign in again",
                 )
+            return None
+        if not found.allows_role(person.role):
+            raise Refused(
+                grpc.StatusCode.PERMISSION_DENIED, f"role {person.role} may not call {method}"
+            )
+        if person.must_change and _short(method) not in WHILE_MUST_CHANGE:
+            raise Refused(
+                grpc.StatusCode.PERMISSION_DENIED,
+                "change your initial password first (People.ChangePassword)",
+            )
+        return person
 
     async def _guard(self, method: str, found: Rule | None, context: Any, request: Any) -> None:
         try:

@@ -20,6 +20,8 @@ from vcc_proto.v1 import (
     hub_pb2_grpc,
     node_pb2,
     node_pb2_grpc,
+    people_pb2,
+    people_pb2_grpc,
     site_pb2,
     site_pb2_grpc,
 )
@@ -32,6 +34,7 @@ SERVICES: dict[str, tuple[ModuleType, str]] = {
     "AgentDesk": (site_pb2_grpc, "add_AgentDeskServicer_to_server"),
     "Remote": (site_pb2_grpc, "add_RemoteServicer_to_server"),
     "WorkOrders": (site_pb2_grpc, "add_WorkOrdersServicer_to_server"),
+    "People": (people_pb2_grpc, "add_PeopleServicer_to_server"),
     "Directory": (hub_pb2_grpc, "add_DirectoryServicer_to_server"),
     "Routing": (hub_pb2_grpc, "add_RoutingServicer_to_server"),
     "Reports": (hub_pb2_grpc, "add_ReportsServicer_to_server"),
@@ -48,10 +51,11 @@ _PB2_OF: dict[str, ModuleType] = {
     hub_pb2_grpc.__name__: hub_pb2,
     node_pb2_grpc.__name__: node_pb2,
     edge_pb2_grpc.__name__: edge_pb2,
+    people_pb2_grpc.__name__: people_pb2,
 }
 
 # Services each kind of process serves (besides grpc.health.v1.Health and reflection).
-SITE_SERVICES = ("Node", "Access", "AgentDesk", "Remote", "WorkOrders")
+SITE_SERVICES = ("Node", "Access", "AgentDesk", "Remote", "WorkOrders", "People")
 HUB_SERVICES = (
     "Node",
     "Directory",
@@ -60,6 +64,7 @@ HUB_SERVICES = (
     "Replication",
     "Customers",
     "ProvinceWorkOrders",
+    "People",
 )
 EDGE_SERVICES = ("Node", "Edge")
 

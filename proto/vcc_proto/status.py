@@ -13,6 +13,7 @@ NOT_FOUND           NOT_FOUND
 CONFLICT            FAILED_PRECONDITION
 UNAUTHENTICATED     UNAUTHENTICATED
 LOCKED              PERMISSION_DENIED    message says until when (``until_ms`` detail)
+FORBIDDEN           PERMISSION_DENIED    a person's role may not do this
 UNAVAILABLE         UNAVAILABLE
 NOT_LEADER          FAILED_PRECONDITION  leader endpoint in ``vcc-leader``
 FENCED              ABORTED
@@ -46,6 +47,7 @@ from vcc_domain.errors import (
     Conflict,
     ErrorKind,
     Fenced,
+    Forbidden,
     InvalidInput,
     Locked,
     NotFound,
@@ -70,6 +72,7 @@ STATUS_OF_KIND: dict[ErrorKind, grpc.StatusCode] = {
     ErrorKind.CONFLICT: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorKind.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
     ErrorKind.LOCKED: grpc.StatusCode.PERMISSION_DENIED,
+    ErrorKind.FORBIDDEN: grpc.StatusCode.PERMISSION_DENIED,
     ErrorKind.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ErrorKind.EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ErrorKind.NOT_LEADER: grpc.StatusCode.FAILED_PRECONDITION,
@@ -83,6 +86,7 @@ CLASS_OF_KIND: dict[ErrorKind, type[VccError]] = {
     ErrorKind.CONFLICT: Conflict,
     ErrorKind.UNAUTHENTICATED: Unauthenticated,
     ErrorKind.LOCKED: Locked,
+    ErrorKind.FORBIDDEN: Forbidden,
     ErrorKind.UNAVAILABLE: Unavailable,
     ErrorKind.EXHAUSTED: ResourceExhausted,
     ErrorKind.NOT_LEADER: NotLeader,

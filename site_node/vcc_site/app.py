@@ -24,10 +24,13 @@ from vcc_failover.background import BackgroundLease
 from vcc_failover.leadership import HubLocator, StaticHubLocator
 from vcc_failover.locator import EtcdHubLocator
 from vcc_failover.sites import SiteEndpointSettings
+from vcc_proto.authz_interceptor import AuthzInterceptor, no_person
+from vcc_proto.initial_secrets import read_hashes
 from vcc_proto.names import site_key
 from vcc_proto.nodeconfig import NodeConfig
 from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
 from vcc_proto.observability import configure_logging, site_var, start_metrics_server
+from vcc_proto.people_servicer import people_service
 from vcc_proto.pki import identity
 from vcc_proto.server import (
     GrpcHost,
@@ -53,6 +56,7 @@ from vcc_site.service.customers import RemoteCustomers, publish_profiles
 from vcc_site.service.desk import DeskService
 from vcc_site.service.moves import CallMoves
 from vcc_site.service.notices import NoticeDispatcher, WebhookNotifier
+from vcc_site.service.people import PeopleService
 from vcc_site.service.recovery import recover, seed_site
 from vcc_site.service.selfservice import SelfService
 from vcc_site.service.workorders import WorkOrderService  # work orders (issue 9)
@@ -84,13 +88,19 @@ class SiteNode:
     moves: CallMoves  # calls moving between sites
     fatal: asyncio.Event = field(default_factory=asyncio.Event)
     workorders: WorkOrderService | None = None
+    people: PeopleService | None = None
 
     def build_services(self, republisher: Republisher | None = None) -> list[ServedService]:
         return [
             node_service(NodeInfoServicer(self.state)),
             *site_services(self.core, self.access, self.desk, self.moves, republisher),
             *(work_order_services(self.workorders) if self.workorders else []),
+            *([people_service(self.people)] if self.people else []),
         ]
+
+    def authz(self) -> AuthzInterceptor:
+        """The authorization check of a TLS port: node certificates and people's tokens."""
+        return AuthzInterceptor(self.people.person_of if self.people else no_person)
 
 
 def load_site(
@@ -127,6 +137,7 @@ def load_site(
         moves,
         fatal,
         orders,
+        PeopleService(core),
     )
 
 
@@ -180,7 +191,8 @@ async def run_site(
         config.database_url or config.sqlite_url(f"site-{site_id}"), site_id
     )
     node = load_site(config, site_id, store, settings=settings)
-    await seed_site(node.core, settings.site.seed_customers)
+    initial = read_hashes(config.data_dir, site_id)  # this site's people only
+    await seed_site(node.core, settings.site.seed_customers, initial)
     await publish_profiles(node.core)
     taken_over = await recover(node.core)  # asked about once the components run
 
@@ -208,7 +220,7 @@ async def run_site(
     services = node.build_services(parts.relay.relay) + [
         svc for c in parts.in_start_order() for svc in c.services()
     ]
-    host = GrpcHost(config.host, grpc_port, services, tls=transport.server)
+    host = GrpcHost(config.host, grpc_port, services, tls=transport.server, authz=node.authz())
     await host.start()
     if config.metrics_port:
         start_metrics_server(config.metrics_port, config.host)

@@ -8,7 +8,15 @@ import grpc.aio
 import pytest
 
 from vcc_proto import servicing
-from vcc_proto.v1 import edge_pb2, hub_pb2, node_pb2, node_pb2_grpc, site_pb2, site_pb2_grpc
+from vcc_proto.v1 import (
+    edge_pb2,
+    hub_pb2,
+    node_pb2,
+    node_pb2_grpc,
+    people_pb2,
+    site_pb2,
+    site_pb2_grpc,
+)
 
 
 def make_complete_servicer(service_name: str) -> object:
@@ -71,6 +79,7 @@ def test_registry_matches_the_contracts() -> None:
         *hub_pb2.DESCRIPTOR.services_by_name,
         *node_pb2.DESCRIPTOR.services_by_name,
         *edge_pb2.DESCRIPTOR.services_by_name,
+        *people_pb2.DESCRIPTOR.services_by_name,
     }
     assert set(servicing.SERVICES) == declared
     served = {*servicing.SITE_SERVICES, *servicing.HUB_SERVICES, *servicing.EDGE_SERVICES}

@@ -78,6 +78,9 @@ async def drill(launcher: ProvinceLauncher, name: str, **params: Any) -> dict[st
 
 def assert_invariants(report: dict[str, Any]) -> None:
     assert report["authz_refused"] == {}, "a call between the province's processes was refused"
+    # Every process alive and a leader before the fault (a process restarted by an earlier
+    # drill must still be running).
+    assert "steady_state" not in report["failed"], report["steady_state"]
     checks = report["checks"]
     assert checks["events_published"] > 0
     assert checks["events_lost"] == 0, checks["examples"]

@@ -74,7 +74,9 @@ def test_up_demo_runs_callers_until_ctrl_c(tmp_path: Path) -> None:
 
         _wait(up, 300, "vcc up --demo to say the province is up")
         text = log_path.read_text()
-        assert "vcc-demo-2026" in text and "AgentDesk" in text and "vcc board" in text
+        assert "initial-secrets.tsv" in text and "People gRPC" in text and "vcc board" in text
+        sheet = (workdir / "initial-secrets.tsv").read_text().splitlines()
+        assert len(sheet) > 400 and len({row.split("\t")[4] for row in sheet[1:]}) == len(sheet) - 1
 
         def calls_answered() -> bool:
             today = _board(workdir).get("today", {})

@@ -15,10 +15,13 @@ import grpc
 from vcc_domain.directory_doc import canonical_json
 from vcc_hub.adapters import directory_codec as codec
 from vcc_hub.service.directory import DirectoryService
+from vcc_proto.authz_interceptor import actor_of
 from vcc_proto.server import ServedService
 from vcc_proto.status import grpc_errors
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
+
+ACTOR_LIMIT = 200  # an audit actor as the directory and settlement keep it
 
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
@@ -58,7 +61,7 @@ class DirectoryServicer(hg.DirectoryServicer):
         done = await self.service.apply_change(
             changes,
             expected_version=expected,
-            actor=codec.actor_text(request.actor),
+            actor=actor_of(codec.actor_text(request.actor), ACTOR_LIMIT),
             request_id=request.request_id,
         )
         return h.ApplyChangeReply(version=done.version, change_id=done.change_id)
@@ -71,7 +74,7 @@ class DirectoryServicer(hg.DirectoryServicer):
         expected = request.expected_version if request.HasField("expected_version") else None
         done = await self.service.import_province(
             request.toml,
-            actor=codec.actor_text(request.actor),
+            actor=actor_of(codec.actor_text(request.actor), ACTOR_LIMIT),
             request_id=request.request_id,
             expected_version=expected,
         )

@@ -25,9 +25,12 @@ from vcc_hub.service.aggregator import Aggregator, target_of
 from vcc_hub.service.report_render import CONTENT_TYPES, render
 from vcc_hub.service.report_views import build
 from vcc_hub.store import reports as store
+from vcc_proto.authz_interceptor import actor_of
 from vcc_proto.status import grpc_errors
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc
+
+ACTOR_LIMIT = 200  # an audit actor as the directory and settlement keep it
 
 Ctx: TypeAlias = Any
 
@@ -161,7 +164,7 @@ class ReportsServicer(hub_pb2_grpc.ReportsServicer):
         st = await store.close_period(
             self.aggregator,
             request.period_id,
-            actor_text(request.actor),
+            actor_of(actor_text(request.actor), ACTOR_LIMIT),
             await self.province(),
             int(self.clock.now() * 1000),
         )

@@ -4,13 +4,14 @@
 province-file form) and its hash, plus the newest version known published on JetStream.
 ``directory_versions`` keeps the delta of each of the last :data:`KEEP_VERSIONS`
 versions; older ones are compacted away and a site that far behind takes a snapshot.
+``people_credentials`` and ``people_audit``: the province's people who sign in at the hub.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
 
 from vcc_replication.migrations import Migrations
 
@@ -38,6 +39,28 @@ directory_versions = Table(
     Column("actor", String(200), nullable=False),
     Column("at_ms", BigInteger, nullable=False),
     Column("token", BigInteger, nullable=False),
+)
+
+# The province's people (who sign in at the hub): their credentials and what was done.
+people_credentials = Table(
+    "people_credentials",
+    metadata,
+    Column("person_id", String(64), primary_key=True),
+    Column("password_hash", Text, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("locked_until_ms", BigInteger, nullable=False),
+    Column("must_change", Boolean, nullable=False),
+)
+
+people_audit = Table(
+    "people_audit",
+    metadata,
+    Column("audit_id", String(64), primary_key=True),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Index("ix_people_audit_subject", "subject"),
 )
 
 MIGRATIONS = Migrations(

@@ -264,7 +264,9 @@ def run_province_bench(
             cfg = LoadConfig(
                 str(province), launcher.edge_endpoint, sites, rate, seconds, speed, seed
             )
-            cfg = replace(cfg, agents_per_site=agents_per_site, drain_s=drain_s)
+            cfg = replace(
+                cfg, agents_per_site=agents_per_site, drain_s=drain_s, workdir=str(workdir)
+            )
             result = _load(launcher, state, cfg, workdir)
         finally:
             launcher.stop()

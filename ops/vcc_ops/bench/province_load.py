@@ -27,8 +27,11 @@ from typing import Any
 import psutil
 
 from vcc_domain.province import load_province_file
+from vcc_ops.people_secrets import read_sheet
+from vcc_ops.target import ops_tls
 from vcc_ops.traffic.plan import TrafficConfig
 from vcc_ops.traffic.run import ProvinceTraffic
+from vcc_proto.channels import use_client_tls
 
 MARK_AGENTS = "PROVINCE-LOAD agents"
 MARK_STARTED = "PROVINCE-LOAD started"
@@ -46,6 +49,7 @@ class LoadConfig:
     seed: int = 1
     agents_per_site: int | None = None
     drain_s: float = 60.0
+    workdir: str = ""  # the launcher's: the bots sign in with the people's initial secrets
 
 
 def _percentile(ordered: list[float], q: float) -> float:
@@ -75,9 +79,16 @@ def latencies(traffic: ProvinceTraffic) -> list[float]:
 
 async def run_load(cfg: LoadConfig) -> dict[str, Any]:
     province = load_province_file(Path(cfg.province_file))
+    if cfg.workdir:  # the province's operator certificate (none when it runs --insecure)
+        use_client_tls(ops_tls(Path(cfg.workdir)))
     config = TrafficConfig(calls_per_s=cfg.rate, speed=cfg.speed, seed=cfg.seed)
     traffic = ProvinceTraffic(
-        province, cfg.edge, cfg.sites.__getitem__, config, agents_per_site=cfg.agents_per_site
+        province,
+        cfg.edge,
+        cfg.sites.__getitem__,
+        config,
+        agents_per_site=cfg.agents_per_site,
+        passwords=read_sheet(Path(cfg.workdir)) if cfg.workdir else None,
     )
     counts = await traffic.start_agents()
     _say(MARK_AGENTS, counts)

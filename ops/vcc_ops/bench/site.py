@@ -96,10 +96,13 @@ BENCH_CAPACITY = 1_000_000  # trunks and IVR ports of the bench's site
 def bench_province(workdir: Path) -> Path:
     """The example province with short ring and wrap-up limits, written to ``workdir``.
     Kunming's trunk and IVR-port capacity is lifted: the bench measures how many calls
-    the site handles, not how many lines the example gives it."""
+    the site handles, not how many lines the example gives it. Every agent's initial
+    password is :data:`PASSWORD` (the example ships none)."""
     from vcc_ops.cli import example_province_path
+    from vcc_ops.people_secrets import with_password_hash
+    from vcc_site.domain.secrets import hash_secret
 
-    text = example_province_path().read_text()
+    text = with_password_hash(example_province_path().read_text(), hash_secret(PASSWORD))
     for old, new in (
         ("ring_timeout_s = 12 ", f"ring_timeout_s = {RING_TIMEOUT_S} "),
         ("wrapup_s = 60 ", f"wrapup_s = {WRAPUP_S} "),

@@ -17,11 +17,10 @@ from collections.abc import Callable
 from vcc_ops.demo.run import BASE_CALLS_PER_S, DemoOptions, wallboard
 from vcc_ops.demo.wallboard import ProcessFigures
 from vcc_ops.launcher import ProvinceLauncher, RunState
+from vcc_ops.people_secrets import SHEET
 from vcc_ops.traffic.plan import TrafficConfig
 from vcc_ops.traffic.run import ProvinceTraffic
 from vcc_ops.web_links import desktop_lines
-
-DEMO_PASSWORD_NOTE = "vcc-demo-2026"  # the example province's demo password (see yunnan.toml)
 
 
 def sign_in_lines(launcher: ProvinceLauncher, state: RunState, workdir: str) -> list[str]:
@@ -34,18 +33,14 @@ def sign_in_lines(launcher: ProvinceLauncher, state: RunState, workdir: str) -> 
         f"  .venv/bin/vcc report province{_wd(workdir)}  (the consolidated figures)",
         f"hub gRPC {grpc_of.get('hub-1', '?')}; callers come in at the access edge "
         f"{grpc_of.get('edge', '?')}; `vcc status` lists every /metrics URL",
-        "sign in at a site's AgentDesk gRPC (Login) with an agent ID and the example's "
-        f"demo password {DEMO_PASSWORD_NOTE!r}:",
+        "sign in at a site's People gRPC (SignIn, then ChangePassword) with a person's ID "
+        f"and their initial secret from {launcher.workdir / SHEET}:",
     ]
     for site in launcher.province.sites:
         if f"site-{site.id}" not in grpc_of:
             continue
         free = sorted(
-            (
-                a
-                for a in launcher.province.agents_at(site.id)
-                if a.password_hash and not a.takes_calls
-            ),
+            (a for a in launcher.province.agents_at(site.id) if not a.takes_calls),
             key=lambda a: a.role.value == "system_admin",
         )
         free_ids = [a.id for a in free]
@@ -108,6 +103,7 @@ async def _drive(
         grpc_of.__getitem__,
         config,
         agents_per_site=opts.agents_per_site,
+        passwords=launcher.initial_secrets(),
     )
     progress("logging agent bots in at every site")
     counts = await traffic.start_agents()

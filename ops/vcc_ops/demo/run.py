@@ -118,6 +118,7 @@ async def _drive(
         grpc_of.__getitem__,
         config,
         agents_per_site=opts.agents_per_site,
+        passwords=launcher.initial_secrets(),
     )
     progress("logging agent bots in at every site")
     counts = await traffic.start_agents()

@@ -90,6 +90,7 @@ def make_traffic(
         TrafficConfig(calls_per_s=calls_per_s, speed=speed, seed=seed),
         sites=launcher.site_ids,
         agents_per_site=agents_per_site,
+        passwords=launcher.initial_secrets(),
     )
     return ProvinceTrafficAdapter(traffic, drain_s)
 

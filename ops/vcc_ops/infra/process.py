@@ -41,6 +41,17 @@ class StartupError(RuntimeError):
 _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 _SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 
+_SH = shutil.which("sh") or "/bin/sh"
+
+
+def _parent_guard(parent_pid: int) -> list[str]:
+    """A shell prefix that exits instead of running the command when the parent died
+    before setpriv armed the death signal (nobody would ever signal the orphan), and
+    otherwise execs the command (same pid, the signal kept)."""
+    script = f'if [ "$PPID" != "{parent_pid}" ]; then exit 1; fi; exec "$0" "$@"'
+    return [_SH, "-c", script]
+
+
 _spawner_lock = threading.Lock()
 _spawner: ThreadPoolExecutor | None = None
 
@@ -130,7 +141,11 @@ class ManagedProcess:
             # restarted event-engine thread segfaults the child (a PostgreSQL restarted as
             # its system user under a live drill died with SIGSEGV before exec).
             extra: dict[str, Any] = {}
-            argv = [_SETPRIV, *setpriv_user(self.user), "--pdeathsig", "KILL", "--", *self.argv]
+            argv = [
+                *[_SETPRIV, *setpriv_user(self.user), "--pdeathsig", "KILL", "--"],
+                *_parent_guard(os.getpid()),
+                *self.argv,
+            ]
             preexec = None
         else:
             extra = run_as(self.user)

@@ -57,12 +57,14 @@ class ProvinceTraffic:
         sites: Sequence[str] | None = None,
         agents_per_site: int | None = None,
         sl_target_s: float = 20.0,
+        passwords: dict[str, str] | None = None,
     ) -> None:
         self.province = province
         self.config = config
         self.sites = list(sites or [x.id for x in province.sites])
         self.edge = EdgeClient(edge_endpoint)
         self.shared = Shared(config, province, self.edge, random.Random(config.seed + 1))
+        self.shared.passwords = dict(passwords or {})
         self.bots = BotPool(self.shared, endpoint_of, agents_per_site)
         self.orders = WorkOrderDesk(province, endpoint_of, config.speed)
         self.shared.orders = self.orders

@@ -13,6 +13,7 @@ from typing import Any, Protocol, TypeAlias, runtime_checkable
 from vcc_domain.errors import InvalidInput, NotFound, Unavailable
 from vcc_domain.ids import new_id
 from vcc_domain.privacy import mask_phone
+from vcc_proto.authz_interceptor import actor_of
 from vcc_proto.server import ServedService
 from vcc_proto.status import grpc_errors
 from vcc_proto.v1 import common_pb2 as c
@@ -225,7 +226,10 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
         else:
             raise InvalidInput("give a customer id, phone number or contract number", field="key")
         actor = request.actor
-        who = f"remote:{actor.site_id or '?'}" + (f"/{actor.agent_id}" if actor.agent_id else "")
+        claimed = f"remote:{actor.site_id or '?'}" + (
+            f"/{actor.agent_id}" if actor.agent_id else ""
+        )
+        who = actor_of(claimed)  # the certificate's (or person's) identity, not the claim
         now = self.core.now_ms()
         # every read by another site is audited here too (the reader audits its side)
         self.core.submit(

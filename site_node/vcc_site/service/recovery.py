@@ -10,6 +10,7 @@ agents log in again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
 
 from vcc_domain.ids import new_id
@@ -22,8 +23,12 @@ from vcc_site.store.customers import synthetic_customers
 log = logging.getLogger(__name__)
 
 
-async def seed_site(core: SiteCore, customers: int) -> None:
-    """Synthetic customers for an empty site; credentials for agents that have none."""
+async def seed_site(
+    core: SiteCore, customers: int, initial: Mapping[str, str] | None = None
+) -> None:
+    """Synthetic customers for an empty site; initial credentials (to be changed at the
+    first sign-in) for the site's people that have none: the hash given to this site in
+    ``initial`` (:mod:`vcc_proto.initial_secrets`), else the directory's."""
     store = core.store
     counts = await store.counts()
     if customers > 0 and counts.get("customers", 0) == 0:
@@ -33,11 +38,12 @@ async def seed_site(core: SiteCore, customers: int) -> None:
         log.info("seeded %d synthetic customers", len(records))
     missing = []
     for agent in core.province.agents_at(core.site_id):
-        if agent.password_hash and agent.takes_calls and await store.credential(agent.id) is None:
-            missing.append(CredentialRecord(agent.id, agent.password_hash))
+        hashed = (initial or {}).get(agent.id) or agent.password_hash
+        if hashed and await store.credential(agent.id) is None:
+            missing.append(CredentialRecord(agent.id, hashed, must_change=True))
     if missing:
         await store.upsert_credentials(missing)  # type: ignore[attr-defined]
-        log.info("set initial credentials of %d agents", len(missing))
+        log.info("set initial credentials of %d people", len(missing))
 
 
 async def recover(core: SiteCore) -> list[CallRecord]:

@@ -121,6 +121,7 @@ class CredentialRecord:
     password_hash: str  # argon2
     failures: int = 0
     locked_until_ms: int = 0
+    must_change: bool = False  # an initial or reset password: change it at sign-in
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 from vcc_replication.events import SiteEvent, body_of, stored
@@ -174,6 +175,7 @@ credentials = Table(
     Column("password_hash", Text, nullable=False),
     Column("failures", Integer, nullable=False),
     Column("locked_until_ms", BigInteger, nullable=False),
+    Column("must_change", Boolean, nullable=False, server_default=false()),
 )
 
 audit = Table(

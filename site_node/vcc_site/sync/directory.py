@@ -328,18 +328,18 @@ class DirectorySync:
             log.exception("credentials of new agents not set")
 
     async def _initial_credentials(self, before: Province, after: Province) -> None:
-        """Initial passwords of agents new at this site (existing passwords are kept)."""
+        """Initial passwords of people new at this site (existing passwords are kept);
+        they must be changed at the first sign-in."""
         old = {a.id: a.password_hash for a in before.agents if a.home_site == self.ctx.site_id}
         store = self.ctx.store
         missing = []
         for agent in after.agents_at(self.ctx.site_id):
             if (
                 agent.password_hash
-                and agent.takes_calls
                 and old.get(agent.id) != agent.password_hash
                 and await store.credential(agent.id) is None
             ):
-                missing.append(CredentialRecord(agent.id, agent.password_hash))
+                missing.append(CredentialRecord(agent.id, agent.password_hash, must_change=True))
         if missing:
             await store.upsert_credentials(missing)
 

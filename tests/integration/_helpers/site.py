@@ -13,18 +13,33 @@ import grpc
 
 from vcc_ops.cli import example_province_path
 from vcc_ops.infra import ManagedProcess, free_port
+from vcc_ops.people_secrets import with_password_hash
 from vcc_proto.server import check_health
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 
 PASSWORD = "vcc-demo-2026"
+# argon2id of PASSWORD: the tests' provinces give it to everybody (the example ships none)
+TEST_HASH = (
+    "$argon2id$v=19$m=12288,t=3,p=1$8qHABoWz7IVL4cuwgZGbgQ$"
+    "07tFsFci5YLwZHp26qqQi4JTdmitQA0Eam59PrKIWSs"
+)
+
+
+def with_test_password(text: str) -> str:
+    """Province text whose every agent and agent group has the initial password
+    :data:`PASSWORD` (the example province ships no password hashes)."""
+    return with_password_hash(text, TEST_HASH)
+
+
 START_TIMEOUT_S = 90.0
 
 
 def fast_province(tmp: Path, ring_s: int = 2, wrapup_s: int = 2) -> Path:
-    """The example province with short ring and wrap-up limits (test time)."""
-    text = example_province_path().read_text()
+    """The example province with short ring and wrap-up limits (test time) and the test
+    password for everybody."""
+    text = with_test_password(example_province_path().read_text())
     text = text.replace("ring_timeout_s = 12 ", f"ring_timeout_s = {ring_s} ", 1)
     text = text.replace("wrapup_s = 60 ", f"wrapup_s = {wrapup_s} ", 1)
     path = tmp / "province.toml"

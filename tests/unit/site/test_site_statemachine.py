@@ -40,6 +40,7 @@ from hypothesis.stateful import (
     rule,
 )
 
+from tests.integration._helpers.site import with_test_password
 from vcc_domain.clock import ManualClock
 from vcc_domain.errors import Conflict, InvalidInput, Locked, NotFound, Unauthenticated
 from vcc_domain.province import parse_province
@@ -78,7 +79,7 @@ RACE_OPS = [
     "hold",
 ]
 
-_text = example_province_path().read_text()
+_text = with_test_password(example_province_path().read_text())
 _slow = _text.replace("ring_timeout_s = 12 ", f"ring_timeout_s = {NEVER_S} ", 1).replace(
     "wrapup_s = 60 ", f"wrapup_s = {NEVER_S} ", 1
 )

@@ -13,6 +13,7 @@ from typing import Any
 
 from argon2 import PasswordHasher, Type
 
+from tests.integration._helpers.site import with_test_password
 from vcc_domain.clock import ManualClock
 from vcc_domain.province import parse_province
 from vcc_ops.cli import example_province_path
@@ -24,7 +25,7 @@ from vcc_site.service.selfservice import SelfService
 from vcc_site.store.api import CredentialRecord
 from vcc_site.store.memory import MemorySiteStore
 
-PROVINCE = parse_province(example_province_path().read_text(), "yunnan")
+PROVINCE = parse_province(with_test_password(example_province_path().read_text()), "yunnan")
 AGENT = "KM-0131"
 PASSWORD = "timer-test-pw"
 HASH = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID).hash(PASSWORD)

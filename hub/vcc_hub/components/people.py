@@ -1,0 +1,64 @@
+"""Hub component: the province's people (province managers, operations) sign in here.
+
+Installs the initial password hashes the hub was given for them
+(``<data-dir>/initial-secrets/hub.json``, :mod:`vcc_proto.initial_secrets`) for those
+without a credential, follows the directory's people every couple of seconds (a person
+removed loses their sessions), serves the People gRPC service and gives the
+authorization check its session hook (:meth:`authz`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from vcc_hub.components import HubContext
+from vcc_hub.components.routing import CurrentProvince
+from vcc_hub.service.directory import DirectoryService
+from vcc_hub.service.people import HubPeopleService
+from vcc_hub.store.people import PeopleStore
+from vcc_proto.authz_interceptor import AuthzInterceptor
+from vcc_proto.initial_secrets import HUB, read_hashes
+from vcc_proto.people_servicer import people_service
+from vcc_proto.server import ServedService
+
+log = logging.getLogger(__name__)
+
+REFRESH_S = 2.0
+
+
+class PeopleComponent:
+    def __init__(self, service: HubPeopleService) -> None:
+        self.service = service
+        self._task = asyncio.create_task(self._follow(), name="people-directory")
+
+    def services(self) -> list[ServedService]:
+        return [people_service(self.service)]
+
+    def authz(self) -> AuthzInterceptor:
+        """The authorization check of a TLS port: node certificates and people's tokens."""
+        return AuthzInterceptor(self.service.person_of)
+
+    async def _follow(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_S)
+            try:
+                await self.service.refresh()
+            except Exception as exc:  # keep the last known people
+                log.warning("people: cannot read the directory: %s", exc)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+async def start_people(ctx: HubContext, directory: DirectoryService) -> PeopleComponent:
+    store = PeopleStore(ctx.engine)  # its tables come with the directory's migrations
+    service = HubPeopleService(store, CurrentProvince(ctx, directory), ctx.clock)
+    installed = await store.install_missing(read_hashes(ctx.config.data_dir, HUB))
+    if installed:
+        log.info("set initial credentials of %d people of the province", installed)
+    await service.refresh()
+    return PeopleComponent(service)
