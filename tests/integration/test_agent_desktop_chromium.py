@@ -2,7 +2,8 @@
 
 A KM site runs with NATS and etcd and serves its pages over HTTPS (``--web-port``, a
 self-signed certificate the browser is told to accept). A billing agent signs in after a
-wrong password and becomes ready by keyboard; a VIP caller who keyed their PIN is offered
+wrong password, sets a password of their own (first sign-in) and becomes ready by
+keyboard; a VIP caller who keyed their PIN is offered
 through the Access gRPC API; the screen pop shows the masked number, tier, business, IVR
 path and PIN check. By keyboard the agent answers, reloads (the call is still shown),
 holds, retrieves, hangs up, opens a work order (a missing field is named first) and wraps
@@ -53,6 +54,7 @@ except ImportError:  # pragma: no cover - the dev extra installs it
 BILLING_AGENT = "KM-0001"  # billing specialist at KM
 COMPLAINT_AGENT = "KM-LEAD"  # the shift leader takes complaints
 STRANGER = "13700001234"  # not a customer: an ordinary caller
+NEW_PASSWORD = "seat-of-my-own-2026"  # chosen at the first sign-in
 VIP = phone_for("0871", 0)  # seeded customer 0 of KM is a VIP
 WAIT_MS = 20_000
 
@@ -190,9 +192,16 @@ def browser_page(browser: Browser, errors: list[str]) -> Page:
 
 
 def sign_in(page: Page, agent_id: str) -> None:
+    """First sign-in: the initial password, then a new one of the agent's own."""
     page.fill("#agent-id", agent_id)
     page.fill("#password", PASSWORD)
     page.press("#password", "Enter")
+    expect(page.locator("#change")).to_be_visible()
+    expect(page.locator("#new-password")).to_be_focused()
+    page.keyboard.type(NEW_PASSWORD)
+    page.keyboard.press("Tab")
+    page.keyboard.type(NEW_PASSWORD)
+    page.keyboard.press("Enter")
     expect(page.locator("#desk")).to_be_visible()
     expect(page.locator("#agent-name")).to_contain_text(agent_id)
     expect(page.locator("#ready")).to_be_enabled()  # the site said: not ready
@@ -279,7 +288,7 @@ def transfer_a_call(first: Page, second: Page, url: str, access: sg.AccessStub, 
     page pops with the same call and the note."""
     second.goto(url)
     second.fill("#agent-id", BILLING_AGENT)  # signed in on the first page
-    second.fill("#password", PASSWORD)
+    second.fill("#password", NEW_PASSWORD)
     second.press("#password", "Enter")
     expect(second.locator("#login-error")).to_have_text("该工号已在其他设备登录，请先在那里退出。")
     sign_in(second, COMPLAINT_AGENT)

@@ -152,6 +152,8 @@ class DeskPages:
         return JSONResponse({"signed_in": True, "agent_id": feed.agent_id, "name": feed.name})
 
     async def login(self, request: Request) -> Response:
+        """The person signs in (``People.SignIn``); on their initial password the page
+        asks for a new one first, else the seat opens (``AgentDesk.Login``)."""
         refusal = guard.check_post(request)
         if refusal is not None:
             return refusal
@@ -160,24 +162,67 @@ class DeskPages:
             agent_id, password = data.get("agent_id", "").strip(), data.get("password", "")
             if not agent_id or not password:
                 return guard.refused("missing", "give your agent ID and password", 400)
-            agent = request.headers.get("user-agent", "")[:60]
-            reply = await self.client.login(agent_id, password, f"web {agent}")
+            person = await self.client.sign_in(agent_id, password)
         except ApiError as err:
             return err.response
         except VccError as err:
             return self.failure(err, login=True)
-        self.feeds.open(
-            reply.session_token,
-            agent_id,
-            reply.agent_name,
-            present.agent_status(reply.status),
+        if person.person.must_change_password:
+            response = JSONResponse({"must_change": True, "agent_id": agent_id})
+            guard.set_person(response, person.session_token, self.facts.https)
+            return response
+        return await self.open_desk(request, agent_id, password, person.session_token)
+
+    async def change_password(self, request: Request) -> Response:
+        """The first sign-in's new password, then the seat opens with it."""
+        refusal = guard.check_post(request)
+        if refusal is not None:
+            return refusal
+        bearer = request.cookies.get(guard.PERSON_COOKIE, "")
+        try:
+            data = await self.body(request)
+            new = data.get("new_password", "")
+            if not bearer:
+                return guard.refused("session_expired", "sign in again", 401)
+            person = await self.client.change_password(bearer, data.get("old_password", ""), new)
+        except ApiError as err:
+            return err.response
+        except VccError as err:
+            if err.kind is ErrorKind.UNAUTHENTICATED:
+                return guard.refused("change_refused", err.message, 401)
+            return self.failure(err)
+        agent_id = person.person.person_id
+        return await self.open_desk(request, agent_id, new, person.session_token)
+
+    async def open_desk(
+        self, request: Request, agent_id: str, password: str, person_token: str
+    ) -> Response:
+        agent = request.headers.get("user-agent", "")[:60]
+        try:
+            reply = await self.client.login(agent_id, password, f"web {agent}")
+        except VccError as err:
+            await self._sign_out(person_token)  # no seat: no person session left behind
+            response = self.failure(err, login=True)
+            guard.clear_session(response, self.facts.https)
+            return response
+        feed = self.feeds.open(
+            reply.session_token, agent_id, reply.agent_name, present.agent_status(reply.status)
         )
+        feed.person_token = person_token
         response = JSONResponse({"agent_id": agent_id, "name": reply.agent_name})
         guard.set_session(response, reply.session_token, self.facts.https)
+        guard.set_person(response, person_token, self.facts.https)
         return response
+
+    async def _sign_out(self, person_token: str) -> None:
+        try:
+            await self.client.sign_out(person_token)
+        except VccError as err:  # already ended: nothing to undo
+            log.info("person sign-out: %s", err)
 
     async def logout(self, request: Request, feed: Feed) -> Response:
         await self.client.logout(feed.token)
+        await self._sign_out(feed.person_token)
         response = JSONResponse({"ok": True})
         guard.clear_session(response, self.facts.https)
         return response
@@ -272,6 +317,7 @@ class DeskPages:
             Route("/api/me", self.me),
             Route("/api/events", self.events),
             Route("/api/login", self.login, methods=["POST"]),
+            Route("/api/change-password", self.change_password, methods=["POST"]),
             Route("/api/logout", post(self.logout), methods=["POST"]),
             Route("/api/ready", post(self.ready), methods=["POST"]),
             Route("/api/not-ready", post(self.not_ready), methods=["POST"]),

@@ -14,6 +14,8 @@ import grpc.aio
 from vcc_proto.status import translate_rpc_errors
 from vcc_proto.tls import ClientTls
 from vcc_proto.v1 import common_pb2 as c
+from vcc_proto.v1 import people_pb2 as p
+from vcc_proto.v1 import people_pb2_grpc as pg
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 
@@ -38,6 +40,35 @@ class DeskClient:
         )
         self.stub = sg.AgentDeskStub(self._channel)
         self.orders = sg.WorkOrdersStub(self._channel)
+        self.people = pg.PeopleStub(self._channel)
+
+    # -- the person (People): sign-in, the first-sign-in password change, sign-out --------
+
+    async def sign_in(self, person_id: str, password: str) -> p.SignInReply:
+        with translate_rpc_errors():
+            reply: p.SignInReply = await self.people.SignIn(
+                p.SignInRequest(person_id=person_id, password=password),
+                timeout=self.rpc_timeout_s,
+            )
+        return reply
+
+    async def change_password(self, bearer: str, old: str, new: str) -> p.SignInReply:
+        """A new password; the person's sessions end and a new one is returned."""
+        with translate_rpc_errors():
+            reply: p.SignInReply = await self.people.ChangePassword(
+                p.ChangePasswordRequest(old_password=old, new_password=new),
+                timeout=self.rpc_timeout_s,
+                metadata=_bearer(bearer),
+            )
+        return reply
+
+    async def sign_out(self, bearer: str) -> None:
+        with translate_rpc_errors():
+            await self.people.SignOut(
+                p.SignOutRequest(), timeout=self.rpc_timeout_s, metadata=_bearer(bearer)
+            )
+
+    # -- the seat (AgentDesk) -----------------------------------------------------------------
 
     async def login(self, agent_id: str, password: str, device: str) -> s.LoginReply:
         with translate_rpc_errors():
@@ -134,3 +165,7 @@ class DeskClient:
 
     async def close(self) -> None:
         await self._channel.close()
+
+
+def _bearer(token: str) -> tuple[tuple[str, str]]:
+    return (("authorization", f"Bearer {token}"),)

@@ -48,6 +48,7 @@ class Feed:
         self._pages: set[asyncio.Queue[Json]] = set()
         self._task: asyncio.Task[None] | None = None
         self.ended = False
+        self.person_token = ""  # the person's session (People), ended at sign-out
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"desk-feed-{self.agent_id}")

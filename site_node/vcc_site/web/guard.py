@@ -2,6 +2,8 @@
 
 * ``vcc_session``: the site's session token from ``AgentDesk.Login``; HttpOnly,
   SameSite=Strict, Secure when the pages are served over HTTPS.
+* ``vcc_person``: the person's session from ``People.SignIn`` (the same flags), used to
+  change the initial password before the desk opens and to sign the person out.
 * ``vcc_csrf``: a random value the page's script reads and repeats in the
   ``X-VCC-CSRF`` header of every POST (double submit). A POST must also come from this
   origin when the browser names one (``Origin``), so a form on another site can neither
@@ -17,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 SESSION_COOKIE = "vcc_session"
+PERSON_COOKIE = "vcc_person"  # the person's session (People) while the desk is not open
 CSRF_COOKIE = "vcc_csrf"
 CSRF_HEADER = "x-vcc-csrf"
 
@@ -27,8 +30,15 @@ def set_session(response: Response, token: str, https: bool) -> None:
     )
 
 
+def set_person(response: Response, token: str, https: bool) -> None:
+    response.set_cookie(
+        PERSON_COOKIE, token, httponly=True, secure=https, samesite="strict", path="/"
+    )
+
+
 def clear_session(response: Response, https: bool) -> None:
-    response.delete_cookie(SESSION_COOKIE, httponly=True, secure=https, samesite="strict", path="/")
+    for name in (SESSION_COOKIE, PERSON_COOKIE):
+        response.delete_cookie(name, httponly=True, secure=https, samesite="strict", path="/")
 
 
 def ensure_csrf(request: Request, response: Response, https: bool) -> None:

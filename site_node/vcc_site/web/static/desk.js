@@ -5,6 +5,9 @@
 (() => {
   const M = {
     zh: {
+      change_title: "首次登录：请设置新密码", new_password: "新密码", confirm_password: "确认新密码",
+      change_btn: "设置并登录", e_mismatch: "两次输入的新密码不一致。",
+      e_change_refused: "当前密码有误或登录已过期，请重新登录。",
       title: "坐席工作台", signin: "坐席登录", agent_id: "工号", password: "密码", signin_btn: "登录",
       signout: "退出", desk: "工作台", ready: "示闲", not_ready: "示忙", reason: "示忙原因",
       r_away: "暂离", r_break: "休息", r_training: "培训", r_other: "其他", r_ring_no_answer: "振铃未接",
@@ -40,6 +43,10 @@
       k_transfer: "转接来电", k_consult: "咨询", k_overflow: "溢出来电", k_reroute: "改路由来电"
     },
     en: {
+      change_title: "First sign-in: choose a new password", new_password: "New password",
+      confirm_password: "New password again", change_btn: "Set and sign in",
+      e_mismatch: "The two new passwords differ.",
+      e_change_refused: "The current password is wrong or the sign-in expired; sign in again.",
       title: "Agent desktop", signin: "Agent sign-in", agent_id: "Agent ID", password: "Password",
       signin_btn: "Sign in", signout: "Sign out", desk: "Desktop", ready: "Ready", not_ready: "Not ready",
       reason: "Reason", r_away: "Away", r_break: "Break", r_training: "Training", r_other: "Other",
@@ -86,6 +93,7 @@
   let call = null;    // { call_id, state, pop }
   let es = null;
   let wrapEnd = 0;
+  let initial = "";  // the initial password, kept in memory only until it is changed
   let session = false;  // signed in on this page (a sign-in may beat the start-up check)
   let focusNext = "";  // the control to focus once it is enabled (the pop's answer key)
 
@@ -291,6 +299,8 @@
 
   function signedIn() {
     session = true;
+    initial = "";
+    $("change").hidden = true;
     $("login").hidden = true; $("desk").hidden = false; $("who").hidden = false; $("signout").hidden = false;
     listen();
     render();
@@ -299,6 +309,8 @@
 
   function signedOut(messageKey) {
     session = false;
+    initial = "";
+    $("change").hidden = true;
     if (es) { es.close(); es = null; }
     agent = null; call = null;
     $("desk").hidden = true; $("who").hidden = true; $("signout").hidden = true; $("login").hidden = false;
@@ -324,13 +336,36 @@
       e.preventDefault();
       $("login-error").textContent = "";
       try {
-        await api("/api/login", { agent_id: $("agent-id").value, password: $("password").value });
+        const reply = await api("/api/login", { agent_id: $("agent-id").value, password: $("password").value });
+        if (reply.must_change) {
+          initial = $("password").value;
+          $("password").value = "";
+          $("login").hidden = true; $("change").hidden = false;
+          $("change-error").textContent = "";
+          $("new-password").focus();
+          return;
+        }
         $("password").value = "";
         say(t("n_signed_in"));
         signedIn();
       } catch (err) {
         $("login-error").textContent = t("e_" + err.code) + (err.code === "locked" ? ` (${err.detail})` : "");
         $("password").select();
+      }
+    });
+    $("change-form").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const fresh = $("new-password").value;
+      if (fresh !== $("confirm-password").value) { $("change-error").textContent = t("e_mismatch"); return; }
+      try {
+        await api("/api/change-password", { old_password: initial, new_password: fresh });
+        $("new-password").value = ""; $("confirm-password").value = "";
+        say(t("n_signed_in"));
+        signedIn();
+      } catch (err) {
+        if (err.code === "change_refused" || err.code === "session_expired") { signedOut("e_change_refused"); return; }
+        $("change-error").textContent = t("e_" + err.code) + (err.detail ? ` (${err.detail})` : "");
+        $("new-password").select();
       }
     });
     $("lang").addEventListener("click", () => {
