@@ -43,6 +43,7 @@ from vcc_ops.infra.process import ManagedProcess, ServerProcess
 from vcc_ops.infra.stack import Infrastructure
 from vcc_ops.launch_tls import CHILD_VARIABLES, INSECURE_WARNING, LaunchTls
 from vcc_ops.people_secrets import provision, read_sheet
+from vcc_ops.web_links import web_args
 from vcc_proto.access import Credentials
 from vcc_proto.channels import use_client_tls
 from vcc_proto.server import check_health
@@ -64,6 +65,7 @@ class NodeRecord:
     grpc: str = ""
     metrics: str = ""
     log: str = ""
+    web: str = ""  # a site's agent desktop URL
 
 
 @dataclass
@@ -289,8 +291,10 @@ class ProvinceLauncher:
             args += ["--log-format", self.log_format]
         if kind != "edge":  # the edge talks to etcd and the sites only
             args += ["--nats", self.nats_url]
+        web_url = ""
         if site_id is not None:
-            args += ["--site", site_id]
+            web, web_url = web_args(site_id, self.tls)
+            args += ["--site", site_id, *web]
         args += self.tls.process_args(kind, name, site_id) if self.tls else ["--insecure"]
         if self.cluster and kind != "edge":
             args += ["--stream-replicas", str(len(self.infra.nats_servers))]
@@ -315,6 +319,7 @@ class ProvinceLauncher:
                 grpc=f"127.0.0.1:{grpc_port}",
                 metrics=f"127.0.0.1:{metrics_port}",
                 log=str(log_path),
+                web=web_url,
             )
         )
         self.progress(f"started {name} (pid {proc.pid})")

@@ -18,6 +18,7 @@ from vcc_proto.nodeconfig import TimeSettings
 from vcc_proto.settings import SettingsError, load_parts, setting
 from vcc_proto.transport import TlsSettings
 from vcc_site.sync.relay import RelaySettings
+from vcc_site.web.settings import WebSettings
 
 REMOTE_READ_BUDGET_MS = 300  # the most a remote customer read may add to call setup
 
@@ -178,6 +179,7 @@ class SiteNodeSettings:
     nats_user: NatsUserSettings = field(default_factory=NatsUserSettings)
     etcd_user: EtcdUserSettings = field(default_factory=EtcdUserSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
+    web: WebSettings = field(default_factory=WebSettings)
 
 
 def load_site_settings(
