@@ -82,6 +82,11 @@ class RoutingMapWriter:
         self.poll_s = poll_s
         self.leader_key = leader_key
         self.writes = 0  # transactions that changed the map
+        # The map wanted for the last set of live sites (recomputed only when it changes:
+        # distances for every area are quadratic in the number of sites), and each routing
+        # key as last parsed, by its modification revision.
+        self._wanted: tuple[frozenset[str], dict[str, list[str]]] | None = None
+        self._parsed: dict[bytes, tuple[int, list[str] | None]] = {}
         self._client: Etcd3Client | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -133,9 +138,11 @@ class RoutingMapWriter:
             timeout=2.0,
         )
         revision = int(snapshot.header.revision)
-        live = live_sites_of(snapshot.responses[0].response_range.kvs)
-        wanted = compute_routing(self.province, live)
-        in_etcd = _map_of(snapshot.responses[1].response_range.kvs)
+        live = frozenset(live_sites_of(snapshot.responses[0].response_range.kvs))
+        if self._wanted is None or self._wanted[0] != live:
+            self._wanted = (live, compute_routing(self.province, live))
+        wanted = self._wanted[1]
+        in_etcd = self._map_in(snapshot.responses[1].response_range.kvs)
         changed = {a: s for a, s in wanted.items() if in_etcd.get(a) != s}
         stray = sorted(set(in_etcd) - set(wanted))
         if not changed and not stray:
@@ -165,18 +172,28 @@ class RoutingMapWriter:
         )
         return True
 
+    def _map_in(self, kvs: Iterable[Any]) -> dict[str, list[str] | None]:
+        """Area -> its sites as etcd has them; a key unchanged since the last pass is not
+        parsed again."""
+        found: dict[str, list[str] | None] = {}
+        parsed: dict[bytes, tuple[int, list[str] | None]] = {}
+        for item in kvs:
+            revision = int(item.mod_revision)
+            known = self._parsed.get(item.key)
+            sites = known[1] if known is not None and known[0] == revision else _parse(item.value)
+            parsed[item.key] = (revision, sites)
+            found[item.key.decode()[len(ROUTING_PREFIX) :]] = sites
+        self._parsed = parsed
+        return found
 
-def _map_of(kvs: Iterable[Any]) -> dict[str, list[str] | None]:
-    """Area -> its sites as etcd has them (None: not a list the writer would write)."""
-    found: dict[str, list[str] | None] = {}
-    for item in kvs:
-        try:
-            sites = json.loads(item.value)["sites"]
-            ok = isinstance(sites, list) and all(isinstance(s, str) for s in sites)
-        except (ValueError, KeyError, TypeError):
-            ok = False
-        found[item.key.decode()[len(ROUTING_PREFIX) :]] = sites if ok else None
-    return found
+
+def _parse(raw: bytes) -> list[str] | None:
+    """An area's sites from its value (None: not a list the writer would write)."""
+    try:
+        sites = json.loads(raw)["sites"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return sites if isinstance(sites, list) and all(isinstance(s, str) for s in sites) else None
 
 
 def _sites_of(raw: bytes) -> list[str]:
