@@ -27,6 +27,8 @@ from tenacity import (
 
 from vcc_domain.errors import Unavailable
 from vcc_failover.aio import cancel_and_wait
+from vcc_failover.etcd_auth import process_credentials, sign_in_as
+from vcc_proto.access import Credentials
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +44,20 @@ FAST_RECONNECT = (
 )
 
 
-def new_client(endpoints: Sequence[str], *, rpc_max_attempts: int = 3) -> Etcd3Client:
-    """An etcd client that reconnects within a second of etcd coming back."""
+def new_client(
+    endpoints: Sequence[str],
+    *,
+    rpc_max_attempts: int = 3,
+    credentials: Credentials | None = None,
+) -> Etcd3Client:
+    """An etcd client that reconnects within a second of etcd coming back, signed in as
+    ``credentials`` (default: the process's etcd user, if it has one)."""
     client = Etcd3Client(list(endpoints), rpc_max_attempts=rpc_max_attempts)
     # etcd3aio exposes no channel options; its connection manager keeps them in a list.
     client._manager.grpc_options.extend(FAST_RECONNECT)
+    user = credentials or process_credentials()
+    if user is not None:
+        sign_in_as(client, user)
     return client
 
 

@@ -5,8 +5,10 @@ The leader hub keeps, for every area code of the province, the key
 ``/vcc/routing/<area_code>`` = JSON ``{"sites": [...], "revision": N}``: the province's
 sites by distance from the area's home site (:meth:`Province.nearest_sites`), keeping only
 those whose registration key exists; ``revision`` is the etcd revision at which that set
-of live sites was read. The writer polls the registrations every 250 ms and rewrites only
-the areas whose list changed, in one transaction guarded by the leader key's create
+of live sites was read. The writer reads the registrations and the map every 250 ms (one
+snapshot) and rewrites the areas whose entry in etcd differs from what it should be,
+whoever wrote it (only hubs may; a key changed by hand is put back), and deletes the
+entries of area codes the province does not have, in one transaction guarded by the leader key's create
 revision (the leader's fencing token): a deposed hub's write does nothing.
 
 The map keys carry no lease, so access edges can still read the last map while no hub
@@ -80,8 +82,11 @@ class RoutingMapWriter:
         self.poll_s = poll_s
         self.leader_key = leader_key
         self.writes = 0  # transactions that changed the map
-        self._written: dict[str, list[str]] | None = None  # what we know is in etcd
-        self._written_token = 0
+        # The map wanted for the last set of live sites (recomputed only when it changes:
+        # distances for every area are quadratic in the number of sites), and each routing
+        # key as last parsed, by its modification revision.
+        self._wanted: tuple[frozenset[str], dict[str, list[str]]] | None = None
+        self._parsed: dict[bytes, tuple[int, list[str] | None]] = {}
         self._client: Etcd3Client | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -115,7 +120,6 @@ class RoutingMapWriter:
     async def sync_once(self) -> bool:
         """One pass (leader only): returns True if the map in etcd was changed."""
         if not self.leadership.is_leader:
-            self._written = None  # re-read what is there when we lead again
             return False
         token = self.leadership.require()
         if self._client is None:
@@ -123,21 +127,30 @@ class RoutingMapWriter:
             await self._client.connect()
         kv = self._client.kv
         assert kv is not None
-        sites = await kv.get(
-            SITE_PREFIX, range_end=prefix_range_end(SITE_PREFIX), keys_only=True, timeout=2.0
+        # The registrations and the map as etcd has them now (one snapshot): a key someone
+        # else rewrote or added is put back, not only what differs from our last write.
+        snapshot = await kv.txn(
+            compare=[],
+            success=[
+                kv.txn_op_get(SITE_PREFIX, range_end=prefix_range_end(SITE_PREFIX)),
+                kv.txn_op_get(ROUTING_PREFIX, range_end=prefix_range_end(ROUTING_PREFIX)),
+            ],
+            timeout=2.0,
         )
-        revision = int(sites.header.revision)
-        wanted = compute_routing(self.province, live_sites_of(sites.kvs))
-        if self._written is None or self._written_token != token:
-            self._written = await self._read_map(kv)
-            self._written_token = token
-        changed = {a: s for a, s in wanted.items() if self._written.get(a) != s}
-        if not changed:
+        revision = int(snapshot.header.revision)
+        live = frozenset(live_sites_of(snapshot.responses[0].response_range.kvs))
+        if self._wanted is None or self._wanted[0] != live:
+            self._wanted = (live, compute_routing(self.province, live))
+        wanted = self._wanted[1]
+        in_etcd = self._map_in(snapshot.responses[1].response_range.kvs)
+        changed = {a: s for a, s in wanted.items() if in_etcd.get(a) != s}
+        stray = sorted(set(in_etcd) - set(wanted))
+        if not changed and not stray:
             return False
         puts = [
             kv.txn_op_put(routing_key(area), json.dumps({"sites": ids, "revision": revision}))
             for area, ids in sorted(changed.items())
-        ]
+        ] + [kv.txn_op_delete(routing_key(area)) for area in stray]
         response = await kv.txn(
             compare=[kv.txn_compare_create_revision(self.leader_key, token)],
             success=puts,
@@ -147,24 +160,40 @@ class RoutingMapWriter:
             log.warning(
                 "routing map not written: the leader key is no longer ours (token %d)", token
             )
-            self._written = None
             return False
-        self._written.update(changed)
         self.writes += 1
         log.info(
             "routing map updated at revision %d: %s",
             revision,
-            ", ".join(f"{a}->{'/'.join(s) or '-'}" for a, s in sorted(changed.items())),
+            ", ".join(
+                [f"{a}->{'/'.join(s) or '-'}" for a, s in sorted(changed.items())]
+                + [f"{a} removed" for a in stray]
+            ),
         )
         return True
 
-    async def _read_map(self, kv: Any) -> dict[str, list[str]]:
-        response = await kv.get(
-            ROUTING_PREFIX, range_end=prefix_range_end(ROUTING_PREFIX), timeout=2.0
-        )
-        return {
-            item.key.decode()[len(ROUTING_PREFIX) :]: _sites_of(item.value) for item in response.kvs
-        }
+    def _map_in(self, kvs: Iterable[Any]) -> dict[str, list[str] | None]:
+        """Area -> its sites as etcd has them; a key unchanged since the last pass is not
+        parsed again."""
+        found: dict[str, list[str] | None] = {}
+        parsed: dict[bytes, tuple[int, list[str] | None]] = {}
+        for item in kvs:
+            revision = int(item.mod_revision)
+            known = self._parsed.get(item.key)
+            sites = known[1] if known is not None and known[0] == revision else _parse(item.value)
+            parsed[item.key] = (revision, sites)
+            found[item.key.decode()[len(ROUTING_PREFIX) :]] = sites
+        self._parsed = parsed
+        return found
+
+
+def _parse(raw: bytes) -> list[str] | None:
+    """An area's sites from its value (None: not a list the writer would write)."""
+    try:
+        sites = json.loads(raw)["sites"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return sites if isinstance(sites, list) and all(isinstance(s, str) for s in sites) else None
 
 
 def _sites_of(raw: bytes) -> list[str]:

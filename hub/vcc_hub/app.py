@@ -21,6 +21,7 @@ from prometheus_client import Gauge, Info
 
 from vcc_domain.province import Province, load_province_file
 from vcc_failover.background import BackgroundLease
+from vcc_failover.etcd_auth import use_credentials
 from vcc_hub.components import Component, HubContext
 from vcc_hub.components.directory import DirectoryComponent, start_directory
 from vcc_hub.components.events import HubEvents, start_events
@@ -111,6 +112,7 @@ async def run_hub(config: NodeConfig, settings: HubNodeSettings | None = None) -
     environment)."""
     settings = settings or load_hub_settings()
     configure_logging(config.log_level, config.log_file, config.log_format)
+    use_credentials(settings.etcd_user.credentials())  # every etcd client of the process
     hub = load_hub(config)
     site_var.set(hub.state.node_id)
     transport = open_transport(settings.tls, identity("hub", hub.state.node_id))
@@ -126,9 +128,14 @@ async def run_hub(config: NodeConfig, settings: HubNodeSettings | None = None) -
     hub.state.metrics_endpoint = f"{config.advertise_host}:{config.metrics_port}"
 
     async def on_connected(js: JetStreamContext) -> None:
-        await ensure_province_streams(js, replicas=config.stream_replicas)
+        await ensure_province_streams(js, config.stream_replicas, settings.streams)
 
-    nats = BackgroundNats(list(config.nats_urls), name=hub.state.node_id, on_connected=on_connected)
+    nats = BackgroundNats(
+        list(config.nats_urls),
+        name=hub.state.node_id,
+        on_connected=on_connected,
+        credentials=settings.nats_user.credentials(),
+    )
     nats.start()
     ctx = HubContext(
         config=config,

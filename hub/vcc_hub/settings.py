@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from vcc_domain.sqi import SqiConfig
 from vcc_domain.stats import StatsConfig
 from vcc_failover.sites import SiteEndpointSettings
+from vcc_proto.access import EtcdUserSettings, NatsUserSettings
 from vcc_proto.nodeconfig import TimeSettings
 from vcc_proto.settings import SettingsError, load_parts, setting
 from vcc_proto.transport import TlsSettings
+from vcc_replication.streams import StreamLimitSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,9 @@ class HubNodeSettings:
     events: EventsSettings = field(default_factory=EventsSettings)
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     reports: ReportsSettings = field(default_factory=ReportsSettings)
+    nats_user: NatsUserSettings = field(default_factory=NatsUserSettings)
+    etcd_user: EtcdUserSettings = field(default_factory=EtcdUserSettings)
+    streams: StreamLimitSettings = field(default_factory=StreamLimitSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
 
 

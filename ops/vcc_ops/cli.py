@@ -35,6 +35,7 @@ from vcc_ops.workorders_cli import workorders
 from vcc_proto.transport import TlsSettings
 from vcc_site.edge.settings import EdgeSettings
 from vcc_site.settings import SiteSettings
+from vcc_site.web.settings import WebSettings
 
 EXAMPLE_PROVINCE = "yunnan.toml"
 
@@ -277,13 +278,18 @@ def hub(**kw: Any) -> None:
 )
 @settings_options(SiteSettings)
 @settings_options(TlsSettings)
+@settings_options(WebSettings)
 @_node_options
 def site(site_id: str, **kw: Any) -> None:
     """Run one city site node in the foreground (settings: `vcc settings`)."""
     from vcc_site.app import run_site
     from vcc_site.settings import load_site_settings
 
-    flags = {**take_flags(SiteSettings, kw), **take_flags(TlsSettings, kw)}
+    flags = {
+        **take_flags(SiteSettings, kw),
+        **take_flags(TlsSettings, kw),
+        **take_flags(WebSettings, kw),
+    }
     settings = load_site_settings(flags=flags)
     asyncio.run(run_site(_node_config(kw), site_id, settings))
 
@@ -362,6 +368,7 @@ def up(
     """Start NATS, etcd, the hub, every site and the access edge as separate processes;
     Ctrl-C stops all."""
     from vcc_ops.launcher import ProvinceLauncher
+    from vcc_ops.web_links import desktop_lines
 
     signal.signal(signal.SIGTERM, _raise_interrupt)
     if demo:
@@ -388,6 +395,8 @@ def up(
     )
     try:
         state = launcher.start()
+        for line in desktop_lines([(n.name, n.web) for n in state.nodes]):
+            click.echo(f"vcc up: {line}")
         click.echo(
             f"vcc up: province running ({len(state.nodes)} processes); "
             f"`vcc status --workdir {workdir}` lists them. Ctrl-C stops everything."

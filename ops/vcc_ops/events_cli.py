@@ -20,11 +20,15 @@ import nats
 from vcc_ops import target
 from vcc_ops.exits import Unreachable
 from vcc_ops.target import workdir_option
+from vcc_proto.access import Credentials, inbox_prefix
 from vcc_replication.dead_letters import DeadLetter, list_dead_letters
 
 
 async def fetch_dead_letters(
-    urls: list[str], limit: int = 100, timeout_s: float = 5.0
+    urls: list[str],
+    limit: int = 100,
+    timeout_s: float = 5.0,
+    credentials: Credentials | None = None,
 ) -> list[DeadLetter]:
     """The newest ``limit`` dead letters from the broker at ``urls``."""
 
@@ -36,6 +40,9 @@ async def fetch_dead_letters(
         connect_timeout=timeout_s,
         max_reconnect_attempts=1,
         allow_reconnect=False,
+        inbox_prefix=inbox_prefix(credentials),
+        user=credentials.user if credentials is not None else None,
+        password=credentials.password if credentials is not None else None,
         error_cb=quiet,
     )
     try:
@@ -90,8 +97,9 @@ def events() -> None:
 def dead_letters_cmd(nats_urls: str, workdir: Path, limit: int, as_json: bool) -> None:
     """List the site events the hub moved to the dead letters."""
     urls = target.nats_urls(nats_urls, workdir)
+    operator = target.operator(workdir)
     try:
-        letters = asyncio.run(fetch_dead_letters(urls, limit))
+        letters = asyncio.run(fetch_dead_letters(urls, limit, credentials=operator[0]))
     except Exception as exc:
         raise Unreachable(f"cannot read the dead letters from {','.join(urls)}: {exc!r}") from exc
     if as_json:

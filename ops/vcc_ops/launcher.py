@@ -34,13 +34,17 @@ from pathlib import Path
 
 from vcc_domain.errors import ConfigError, Unavailable
 from vcc_domain.province import Province, load_province_file
+from vcc_failover.etcd_auth import process_credentials, use_credentials
 from vcc_ops.drills.proxy import PROXY_HOST, FaultNet
+from vcc_ops.infra.access import ACCESS_FILE, OPS_USER, ProvinceAccess
 from vcc_ops.infra.local import require_local_servers
 from vcc_ops.infra.ports import HOST, free_port
 from vcc_ops.infra.process import ManagedProcess, ServerProcess
 from vcc_ops.infra.stack import Infrastructure
 from vcc_ops.launch_tls import CHILD_VARIABLES, INSECURE_WARNING, LaunchTls
 from vcc_ops.people_secrets import provision, read_sheet
+from vcc_ops.web_links import web_args
+from vcc_proto.access import Credentials
 from vcc_proto.channels import use_client_tls
 from vcc_proto.server import check_health
 from vcc_proto.tls import ClientTls
@@ -61,6 +65,7 @@ class NodeRecord:
     grpc: str = ""
     metrics: str = ""
     log: str = ""
+    web: str = ""  # a site's agent desktop URL
 
 
 @dataclass
@@ -132,6 +137,9 @@ class ProvinceLauncher:
         self.faults: FaultNet | None = FaultNet() if faults else None
         self.edge_names = ["edge"] if edge else []  # the access edge process(es)
         self.log_format = log_format
+        # one NATS and etcd user per node (and ops: this process's drills, vcc commands)
+        self.access = ProvinceAccess.generate(self.hub_names, self.site_ids, self.edge_names)
+        self._previous_etcd_user: Credentials | None = None
         self.tls = None if insecure else LaunchTls(self.workdir)
         self.client_tls: ClientTls | None = None  # the operator tool's, once started
         self._previous_tls: ClientTls | None = None
@@ -162,8 +170,12 @@ class ProvinceLauncher:
             postgres=self.use_postgres,
             nats_sync_interval=self.nats_sync_interval,
             cluster=self.cluster,
+            access=self.access,
         )
         self.infra.start()
+        self.access.write_ops_file(self.workdir)
+        self._previous_etcd_user = process_credentials()
+        use_credentials(self.access.user(OPS_USER).credentials)
         self._proxy_infrastructure()
         self.state = RunState(
             launcher_pid=os.getpid(),
@@ -279,8 +291,10 @@ class ProvinceLauncher:
             args += ["--log-format", self.log_format]
         if kind != "edge":  # the edge talks to etcd and the sites only
             args += ["--nats", self.nats_url]
+        web_url = ""
         if site_id is not None:
-            args += ["--site", site_id]
+            web, web_url = web_args(site_id, self.tls)
+            args += ["--site", site_id, *web]
         args += self.tls.process_args(kind, name, site_id) if self.tls else ["--insecure"]
         if self.cluster and kind != "edge":
             args += ["--stream-replicas", str(len(self.infra.nats_servers))]
@@ -291,6 +305,7 @@ class ProvinceLauncher:
         if db:
             args += ["--db", db]
         env = {k: v for k, v in {**os.environ, **self.node_env}.items() if k not in CHILD_VARIABLES}
+        env |= self.access.env_for(name)
         proc = ManagedProcess(name, node_argv(kind, args), log_path.with_suffix(".out"), env=env)
         proc.start()
         if self.faults is not None:  # the proxies name its connections
@@ -304,6 +319,7 @@ class ProvinceLauncher:
                 grpc=f"127.0.0.1:{grpc_port}",
                 metrics=f"127.0.0.1:{metrics_port}",
                 log=str(log_path),
+                web=web_url,
             )
         )
         self.progress(f"started {name} (pid {proc.pid})")
@@ -396,6 +412,7 @@ class ProvinceLauncher:
             self.infra = None
         if self.faults is not None:
             self.faults.stop()
-        if self.state_path.exists():
-            self.state_path.unlink()
+        self.state_path.unlink(missing_ok=True)
+        (self.workdir / ACCESS_FILE).unlink(missing_ok=True)
+        use_credentials(self._previous_etcd_user)
         use_client_tls(self._previous_tls)

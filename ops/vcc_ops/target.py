@@ -7,6 +7,9 @@ the running province; without that, the default local ports.
 Credentials likewise: ``VCC_TLS_DIR`` (an operator tool's certificate directory, ``vcc pki
 issue --kind ops``) if set, else the operator certificate the launcher recorded in the
 state file, else plaintext. Every command taking ``--workdir`` calls with them.
+
+The operator's user on NATS and etcd likewise: ``VCC_NATS_USER``/``VCC_ETCD_USER`` (and
+their passwords) if set, else the ``ops`` user that ``vcc up`` left in ``--workdir``.
 """
 
 from __future__ import annotations
@@ -20,8 +23,12 @@ from typing import Any, TypeVar
 
 import click
 
+from vcc_failover.etcd_auth import use_credentials
+from vcc_ops.infra.access import read_ops_file
 from vcc_ops.launcher import STATE_FILE, RunState
+from vcc_proto.access import Credentials, EtcdUserSettings, NatsUserSettings
 from vcc_proto.channels import use_client_tls
+from vcc_proto.settings import load
 from vcc_proto.tls import ClientTls
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,8 +46,19 @@ def running_state(workdir: Path) -> RunState | None:
     return None
 
 
+def operator(workdir: Path) -> tuple[Credentials | None, Credentials | None]:
+    """The operator's NATS and etcd users (see the module's text)."""
+    ops = read_ops_file(workdir)
+    return (
+        load(NatsUserSettings).credentials() or ops,
+        load(EtcdUserSettings).credentials() or ops,
+    )
+
+
 def etcd_endpoints(etcd: str, workdir: Path) -> list[str]:
-    """``--etcd`` if given, else the running province's etcd, else the default port."""
+    """``--etcd`` if given, else the running province's etcd, else the default port;
+    this process's etcd clients sign in as the operator from now on."""
+    use_credentials(operator(workdir)[1])
     given = [e for e in etcd.split(",") if e.strip()]
     if given:
         return given

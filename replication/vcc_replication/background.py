@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
+from vcc_proto.access import Credentials
 from vcc_replication.jetstream import connect
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,9 @@ class BackgroundNats:
         name: str,
         on_connected: OnConnected | None = None,
         retry_every_s: float = 1.0,
+        credentials: Credentials | None = None,
     ) -> None:
+        self._credentials = credentials
         self._url = ",".join(urls)
         self._name = name
         self._on_connected = on_connected
@@ -56,7 +59,7 @@ class BackgroundNats:
     async def _run(self) -> None:
         while self.client is None:
             try:
-                self.client = await connect(self._url, self._name)
+                self.client = await connect(self._url, self._name, credentials=self._credentials)
             except Exception as exc:
                 log.warning("NATS not reachable yet (%s); retrying", exc)
                 await asyncio.sleep(self._retry_every_s)

@@ -28,7 +28,7 @@ MAX_DELIVERIES = 5
 #: how long a refused message waits before it is delivered again
 REDELIVER_DELAY_S = 0.2
 
-REASON_HEADER = "Vcc-Dead-Reason"  # decode | apply
+REASON_HEADER = "Vcc-Dead-Reason"  # decode | apply | site (named another site than its subject)
 ERROR_HEADER = "Vcc-Dead-Error"
 DELIVERIES_HEADER = "Vcc-Dead-Deliveries"
 AT_HEADER = "Vcc-Dead-At-Ms"

@@ -27,6 +27,7 @@ from tenacity import (
 )
 
 from vcc_domain.errors import Unavailable
+from vcc_proto.access import Credentials, inbox_prefix
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,15 @@ def _quiet_errors(name: str, every_s: float = 30.0) -> Callable[[Exception], Awa
     return on_error
 
 
-async def connect(url: str, name: str, *, connect_timeout_s: float = 10.0) -> NatsClient:
-    """Connect and keep reconnecting forever, every half second, across server restarts."""
+async def connect(
+    url: str,
+    name: str,
+    *,
+    connect_timeout_s: float = 10.0,
+    credentials: Credentials | None = None,
+) -> NatsClient:
+    """Connect (as ``credentials``' user, if given) and keep reconnecting forever, every
+    half second, across server restarts."""
     try:
         return await nats.connect(
             servers=url.split(","),
@@ -69,6 +77,9 @@ async def connect(url: str, name: str, *, connect_timeout_s: float = 10.0) -> Na
             ping_interval=5,
             max_outstanding_pings=2,
             error_cb=_quiet_errors(name),
+            inbox_prefix=inbox_prefix(credentials),
+            user=credentials.user if credentials is not None else None,
+            password=credentials.password if credentials is not None else None,
         )
     except (OSError, nats.errors.Error, TimeoutError) as exc:
         raise Unavailable(f"NATS at {url} unreachable: {exc!r}") from exc
@@ -81,14 +92,21 @@ async def ensure_stream(
     *,
     replicas: int = 1,
     duplicate_window_s: float = 120.0,
+    max_age_s: float | None = None,
+    max_bytes: int | None = None,
+    max_msg_size: int | None = None,
 ) -> None:
-    """Create the stream, or bring an existing one to this configuration."""
+    """Create the stream, or bring an existing one to this configuration (``None``
+    limits: none; the oldest messages go first when the age or size limit is reached)."""
     config = StreamConfig(
         name=name,
         subjects=list(subjects),
         storage=StorageType.FILE,
         num_replicas=replicas,
         duplicate_window=duplicate_window_s,
+        max_age=max_age_s,
+        max_bytes=max_bytes,
+        max_msg_size=max_msg_size,
     )
     async for attempt in _retrying(30.0):
         with attempt:

@@ -10,6 +10,7 @@
   are listed by ``vcc events dead-letters`` and never applied by themselves.
 * ``VCC_DIRECTORY`` carries directory deltas down from the hub (``vcc.directory.deltas``),
   one message per directory version.
+* Every stream is bounded in age, bytes and message size (:class:`StreamLimitSettings`).
 
 Streams use file storage. Durability does not rest on the broker: sites keep their
 outbox until the hub confirms, and directory versions can always be re-read over gRPC.
@@ -29,6 +30,7 @@ from vcc_proto.names import SITE_EVENTS_STREAM as SITE_EVENTS_STREAM
 from vcc_proto.names import dead_letter_subject as dead_letter_subject
 from vcc_proto.names import site_events_subject as site_events_subject
 from vcc_proto.names import site_of_subject as site_of_subject
+from vcc_proto.settings import SettingsError, setting
 from vcc_replication.jetstream import ensure_stream
 
 
@@ -46,7 +48,39 @@ PROVINCE_STREAMS = (
 )
 
 
-async def ensure_province_streams(js: JetStreamContext, replicas: int = 1) -> None:
+@dataclass(frozen=True, slots=True)
+class StreamLimitSettings:
+    """Limits of every province stream (the hub declares the streams)."""
+
+    max_age_h: float = setting(
+        "VCC_STREAM_MAX_AGE_H",
+        7 * 24.0,
+        "a stream drops messages older than this many hours (sites keep their outbox "
+        "until the hub confirms; the directory is re-read over gRPC)",
+    )
+    max_mb: int = setting(
+        "VCC_STREAM_MAX_MB", 1024, "each stream keeps at most this many MiB (oldest dropped)"
+    )
+    max_msg_kb: int = setting(
+        "VCC_STREAM_MAX_MSG_KB", 1024, "the largest message a stream accepts, KiB"
+    )
+
+    def __post_init__(self) -> None:
+        for name, value in (
+            ("VCC_STREAM_MAX_AGE_H", self.max_age_h),
+            ("VCC_STREAM_MAX_MB", self.max_mb),
+            ("VCC_STREAM_MAX_MSG_KB", self.max_msg_kb),
+        ):
+            if not value > 0:
+                raise SettingsError(f"a stream limit must be positive, not {value!r}", field=name)
+
+
+async def ensure_province_streams(
+    js: JetStreamContext,
+    replicas: int = 1,
+    limits: StreamLimitSettings | None = None,
+) -> None:
+    limits = limits or StreamLimitSettings()
     for spec in PROVINCE_STREAMS:
         await ensure_stream(
             js,
@@ -54,4 +88,7 @@ async def ensure_province_streams(js: JetStreamContext, replicas: int = 1) -> No
             list(spec.subjects),
             replicas=replicas,
             duplicate_window_s=spec.duplicate_window_s,
+            max_age_s=limits.max_age_h * 3600.0,
+            max_bytes=limits.max_mb * 1024 * 1024,
+            max_msg_size=limits.max_msg_kb * 1024,
         )

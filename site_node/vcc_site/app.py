@@ -21,6 +21,7 @@ from vcc_domain.clock import Clock
 from vcc_domain.errors import ConfigError
 from vcc_domain.province import Province, load_province_file
 from vcc_failover.background import BackgroundLease
+from vcc_failover.etcd_auth import use_credentials
 from vcc_failover.leadership import HubLocator, StaticHubLocator
 from vcc_failover.locator import EtcdHubLocator
 from vcc_failover.sites import SiteEndpointSettings
@@ -68,6 +69,7 @@ from vcc_site.settings import (
 )
 from vcc_site.store.api import SiteStore
 from vcc_site.store.sql import SqlSiteStore
+from vcc_site.web.server import WebServer, gateway_tls, grpc_target, page_facts, start_web
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +185,7 @@ async def run_site(
     default from the environment."""
     settings = settings or load_site_settings()
     configure_logging(config.log_level, config.log_file, config.log_format)
+    use_credentials(settings.etcd_user.credentials())  # every etcd client of the process
     site_var.set(site_id)
     transport = open_transport(settings.tls, identity("site", site_id))
     config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -200,7 +203,9 @@ async def run_site(
     grpc_port = config.grpc_port or free_tcp_port(config.host)
     node.state.grpc_endpoint = f"{config.advertise_host}:{grpc_port}"
     node.state.metrics_endpoint = f"{config.advertise_host}:{config.metrics_port}"
-    nats = BackgroundNats(list(config.nats_urls), name=f"site-{site_id}")
+    nats = BackgroundNats(
+        list(config.nats_urls), name=f"site-{site_id}", credentials=settings.nats_user.credentials()
+    )
     nats.start()
     ctx = SiteContext(
         config=config,
@@ -230,10 +235,12 @@ async def run_site(
     figures = asyncio.create_task(_every_second(node), name="figures")
     SITE_INFO.info({"site": site_id, "grpc": node.state.grpc_endpoint})
     SITE_UP.labels(site_id).set(1)
-    await host.set_serving(True)
-    settle_heap()
-    log.info("site %s serving on %s", site_id, node.state.grpc_endpoint)
+    web: WebServer | None = None
     try:
+        web = await start_site_web(node, settings, grpc_port, transport.secure)
+        await host.set_serving(True)
+        settle_heap()
+        log.info("site %s serving on %s", site_id, node.state.grpc_endpoint)
         done = {asyncio.create_task(stop.wait()), asyncio.create_task(node.fatal.wait())}
         await asyncio.wait(done, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -241,6 +248,8 @@ async def run_site(
         SITE_UP.labels(site_id).set(0)
         figures.cancel()
         settling.cancel()
+        if web is not None:
+            await web.stop()
         await host.stop()
         node.core.cancel_timers()
         await node.core.drain()
@@ -252,6 +261,23 @@ async def run_site(
         await store.close()
     if node.fatal.is_set():
         raise SystemExit("site stopped after a storage failure; see the log")
+
+
+async def start_site_web(
+    node: SiteNode, settings: SiteNodeSettings, grpc_port: int, secure: bool
+) -> WebServer | None:
+    """The agent desktop pages, a client of this site's gRPC port (None: not asked for);
+    ``secure``: the port requires mutual TLS, so the pages present their gateway's
+    certificate."""
+    if not settings.web.enabled:
+        return None
+    config = node.config
+    facts = page_facts(node.province, node.site_id, node.core.clock, settings.web.https)
+    target = grpc_target(config.host, grpc_port)
+    grpc_tls = gateway_tls(settings.web, secure)
+    return await start_web(
+        settings.web, facts, target, config.host, config.advertise_host, grpc_tls
+    )
 
 
 def remote_readers(

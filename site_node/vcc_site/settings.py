@@ -13,10 +13,12 @@ from datetime import date
 
 from vcc_domain.calendar import CN_2025, WorkCalendar, calendar_from_lists
 from vcc_failover.sites import SiteEndpointSettings
+from vcc_proto.access import EtcdUserSettings, NatsUserSettings
 from vcc_proto.nodeconfig import TimeSettings
 from vcc_proto.settings import SettingsError, load_parts, setting
 from vcc_proto.transport import TlsSettings
 from vcc_site.sync.relay import RelaySettings
+from vcc_site.web.settings import WebSettings
 
 REMOTE_READ_BUDGET_MS = 300  # the most a remote customer read may add to call setup
 
@@ -174,7 +176,10 @@ class SiteNodeSettings:
     work_orders: WorkOrderSettings = field(default_factory=WorkOrderSettings)
     relay: RelaySettings = field(default_factory=RelaySettings)
     faults: FaultSettings = field(default_factory=FaultSettings)
+    nats_user: NatsUserSettings = field(default_factory=NatsUserSettings)
+    etcd_user: EtcdUserSettings = field(default_factory=EtcdUserSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
+    web: WebSettings = field(default_factory=WebSettings)
 
 
 def load_site_settings(

@@ -38,7 +38,14 @@ GENERAL_A, GENERAL_B = "KM-0131", "KM-0133"
 
 
 class HubProcess:
-    def __init__(self, tmp: Path, nats_url: str, etcd: str, name: str = "hub") -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        nats_url: str,
+        etcd: str,
+        name: str = "hub",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.db_path = tmp / f"{name}.db"
         self.port = free_port()
         self.target = f"127.0.0.1:{self.port}"
@@ -65,7 +72,10 @@ class HubProcess:
             str(tmp / f"{name}.log"),
         ]
         self.proc = ManagedProcess(
-            name, argv, tmp / f"{name}.out", env={**_env(), "VCC_EVENT_GAP_GRACE_S": "1.0"}
+            name,
+            argv,
+            tmp / f"{name}.out",
+            env={**_env(), "VCC_EVENT_GAP_GRACE_S": "1.0", **(env or {})},
         )
 
     def start(self) -> HubProcess:

@@ -10,7 +10,9 @@ than ``grace_s`` makes the hub ask the site (``Remote.RepublishEvents``) to publ
 range again, and the gap's timer restarts (so a site that is down is asked again later,
 not in a loop). Sites are found through ``SiteDirectory`` (a static map or etcd).
 
-Dead letters: an event that cannot be decoded, or whose apply fails for a reason of its
+An event whose payload names another site than its subject (``vcc.site.<SITE>.events``,
+which only that site's NATS user may publish on) is dead-lettered at once (reason
+``site``) and never applied. Dead letters: an event that cannot be decoded, or whose apply fails for a reason of its
 own (a batch that fails is applied again one event at a time to find it), is delivered
 again after a short delay, up to ``MAX_DELIVERIES`` times; then it is published to
 ``VCC_DEAD_LETTERS`` (:mod:`vcc_replication.dead_letters`), counted in
@@ -223,9 +225,14 @@ class EventsConsumer:
         decoded: list[tuple[Msg, SiteEvent]] = []
         for msg in msgs:
             try:
-                decoded.append((msg, decode(msg.data)))
+                event = decode(msg.data)
             except InvalidEvent as exc:
                 await self._refuse(msg, "decode", exc, exc.envelope)
+                continue
+            if event.site != site_of_subject(msg.subject):
+                await self._refuse_foreign(msg, event)
+                continue
+            decoded.append((msg, event))
         if not decoded:
             return
         try:
@@ -325,6 +332,20 @@ class EventsConsumer:
             reason,
             exc,
         )
+        with contextlib.suppress(Exception):
+            await msg.ack()
+
+    async def _refuse_foreign(self, msg: Msg, event: SiteEvent) -> None:
+        """An event whose payload names another site than the subject it came on: a node
+        speaking for another. Dead-lettered at once under the publishing site's subject,
+        never applied nor counted as the named site's sequence."""
+        site = site_of_subject(msg.subject)
+        error = f"event of site {event.site!r} published on {msg.subject}"
+        now_ms = int(self._clock.now() * 1000)
+        deliveries = msg.metadata.num_delivered or 1
+        await publish_dead_letter(self._nats.js, msg, site, "site", error, deliveries, now_ms)
+        DEAD_LETTERED.labels(site, "site").inc()
+        log.error("events: moved a message to %s: %s", DEAD_LETTER_STREAM, error)
         with contextlib.suppress(Exception):
             await msg.ack()
 

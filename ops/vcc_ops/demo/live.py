@@ -20,6 +20,7 @@ from vcc_ops.launcher import ProvinceLauncher, RunState
 from vcc_ops.people_secrets import SHEET
 from vcc_ops.traffic.plan import TrafficConfig
 from vcc_ops.traffic.run import ProvinceTraffic
+from vcc_ops.web_links import desktop_lines
 
 
 def sign_in_lines(launcher: ProvinceLauncher, state: RunState, workdir: str) -> list[str]:
@@ -45,6 +46,7 @@ def sign_in_lines(launcher: ProvinceLauncher, state: RunState, workdir: str) -> 
         free_ids = [a.id for a in free]
         who = f"e.g. {free_ids[0]} (not a bot)" if free_ids else "its agents are all bots"
         lines.append(f"  {site.id} at {grpc_of[f'site-{site.id}']}: {who}")
+    lines += desktop_lines([(n.name, n.web) for n in state.nodes])
     lines.append("Ctrl-C stops the callers, the bots and every process")
     return lines
 

@@ -40,6 +40,7 @@ class EtcdServer(ServerProcess):
         peer_port: int | None = None,
         initial_cluster: str | None = None,
         cluster_token: str = "vcc",
+        auth_token: str = "",
     ) -> None:
         self.workdir = Path(workdir)
         self.name = name
@@ -48,6 +49,7 @@ class EtcdServer(ServerProcess):
         self.peer_port = peer_port if peer_port is not None else free_port()
         self._initial_cluster = initial_cluster
         self.cluster_token = cluster_token
+        self.auth_token = auth_token  # etcd's --auth-token ("": its default, simple tokens)
         self.data_dir = self.workdir / f"{name}.data"
         self._proc: ManagedProcess | None = None
 
@@ -81,7 +83,10 @@ class EtcdServer(ServerProcess):
             f"--initial-cluster-token={self.cluster_token}",
             "--initial-cluster-state=new",
             "--log-level=warn",
-        ]
+            # users' passwords are random (vcc_ops.infra.access), so a cheap hash loses
+            # nothing, and every sign-in of every client costs etcd one hash
+            "--bcrypt-cost=4",
+        ] + ([f"--auth-token={self.auth_token}"] if self.auth_token else [])
 
     def launch(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -105,7 +110,7 @@ class EtcdServer(ServerProcess):
 class EtcdCluster:
     """``size`` etcd members on loopback; a majority must be up for health."""
 
-    def __init__(self, workdir: Path | str, size: int = 3) -> None:
+    def __init__(self, workdir: Path | str, size: int = 3, auth_token: str = "") -> None:
         ports = [(free_port(), free_port()) for _ in range(size)]
         initial = ",".join(f"etcd{i}=http://{HOST}:{peer}" for i, (_, peer) in enumerate(ports))
         self.members = [
@@ -115,6 +120,7 @@ class EtcdCluster:
                 client_port=client,
                 peer_port=peer,
                 initial_cluster=initial,
+                auth_token=auth_token,
             )
             for i, (client, peer) in enumerate(ports)
         ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sysconfig
 from dataclasses import dataclass, field
@@ -51,8 +52,10 @@ class NatsServer(ServerProcess):
         *,
         server_name: str = "nats0",
         monitor_port: int | None = None,
+        authorization: str = "",
     ) -> None:
         self.workdir = Path(workdir)
+        self.authorization = authorization  # users and rights (vcc_ops.infra.access)
         self.server_name = server_name
         self.sync_interval = sync_interval
         self.cluster = cluster
@@ -82,6 +85,8 @@ class NatsServer(ServerProcess):
         if self.sync_interval is not None:
             lines.append(f"  sync_interval: {self.sync_interval}")
         lines.append("}")
+        if self.authorization:
+            lines.append(self.authorization)
         if self.cluster is not None:
             routes = ", ".join(f'"nats-route://{HOST}:{p}"' for p in self.cluster.peer_ports)
             lines += [
@@ -100,7 +105,9 @@ class NatsServer(ServerProcess):
         """Start the process without waiting for health (a cluster starts all first)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(self.config_text())
+        fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:  # it may hold passwords: its owner's eyes only
+            out.write(self.config_text())
         argv = [nats_server_binary(), "-c", str(self.config_path)]
         self._proc = ManagedProcess(f"nats-server {self.server_name}", argv, self.log_path)
         self._proc.start()
@@ -123,7 +130,11 @@ class NatsCluster:
     """``size`` routed nats-servers sharing one JetStream domain (R3 streams)."""
 
     def __init__(
-        self, workdir: Path | str, size: int = 3, sync_interval: str | None = None
+        self,
+        workdir: Path | str,
+        size: int = 3,
+        sync_interval: str | None = None,
+        authorization: str = "",
     ) -> None:
         route_ports = [free_port() for _ in range(size)]
         self.servers = [
@@ -131,6 +142,7 @@ class NatsCluster:
                 workdir,
                 sync_interval=sync_interval,
                 server_name=f"nats{i}",
+                authorization=authorization,
                 cluster=ClusterSpec(
                     name="vcc",
                     port=route_ports[i],

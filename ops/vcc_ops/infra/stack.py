@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import signal
@@ -10,6 +11,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Protocol
 
+from vcc_ops.infra.access import ProvinceAccess
 from vcc_ops.infra.etcd import EtcdCluster, EtcdServer
 from vcc_ops.infra.nats import NatsCluster, NatsServer
 from vcc_ops.infra.postgres import PostgresServer
@@ -26,7 +28,8 @@ class Infrastructure:
 
     ``with Infrastructure(tmp) as infra: ...`` starts NATS and etcd (and PostgreSQL with
     ``postgres=True``), each healthy before the block runs, and stops them on the way out,
-    exceptions included. ``cluster=True`` starts 3 routed NATS servers (JetStream) and a
+    exceptions included. With ``access``, NATS and etcd let in only its users, each with
+    its node's rights (:mod:`vcc_ops.infra.access`). ``cluster=True`` starts 3 routed NATS servers (JetStream) and a
     3-member etcd cluster instead of one of each (``nats_servers``, ``etcd_members``;
     ``nats`` and ``etcd`` are then the first of each). ``stop()`` is idempotent and safe from ``atexit`` or a signal
     handler; :meth:`stop_on_exit` installs both.
@@ -39,18 +42,29 @@ class Infrastructure:
         postgres: bool = False,
         nats_sync_interval: str | None = None,
         cluster: bool = False,
+        access: ProvinceAccess | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.cluster = cluster
+        self.access = access  # one user per node on NATS and etcd; None: open servers
+        authorization = access.nats_authorization() if access is not None else ""
+        etcd_dir = self.workdir / "etcd"
+        auth_token = access.etcd_token_option(etcd_dir) if access is not None else ""
         if cluster:
-            nats_cluster = NatsCluster(self.workdir / "nats", sync_interval=nats_sync_interval)
+            nats_cluster = NatsCluster(
+                self.workdir / "nats", sync_interval=nats_sync_interval, authorization=authorization
+            )
             self.nats_servers = nats_cluster.servers
-            self.etcd_members = EtcdCluster(self.workdir / "etcd").members
+            self.etcd_members = EtcdCluster(etcd_dir, auth_token=auth_token).members
         else:
             self.nats_servers = [
-                NatsServer(self.workdir / "nats", sync_interval=nats_sync_interval)
+                NatsServer(
+                    self.workdir / "nats",
+                    sync_interval=nats_sync_interval,
+                    authorization=authorization,
+                )
             ]
-            self.etcd_members = [EtcdServer(self.workdir / "etcd")]
+            self.etcd_members = [EtcdServer(etcd_dir, auth_token=auth_token)]
         self.nats = self.nats_servers[0]
         self.etcd = self.etcd_members[0]
         self.postgres = PostgresServer(self.workdir / "pg") if postgres else None
@@ -90,6 +104,8 @@ class Infrastructure:
                     server.launch()
                 for server in group:
                     server.wait_healthy()
+            if self.access is not None:
+                asyncio.run(self.access.secure_etcd(self.etcd_endpoints))
         except BaseException:
             self.stop()
             raise

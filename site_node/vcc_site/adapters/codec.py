@@ -213,6 +213,8 @@ def agent_status(agent: LiveAgent) -> s.AgentStatus:
 def call_customer(call: LiveCall) -> c.CustomerSummary:
     """The call's customer summary, marked with where it was read (and as of when)."""
     summary = customer_summary(call.customer, call.customer_as_of_ms)
+    if not summary.masked_number:  # an unknown caller: the desktop still shows the line
+        summary.masked_number = mask_phone(call.caller_number)
     if call.customer is not None:
         if call.customer_source == "hub":
             summary.from_hub_copy = True

@@ -16,6 +16,7 @@ import logging
 from pathlib import Path
 
 from vcc_domain.province import load_province_file
+from vcc_failover.etcd_auth import use_credentials
 from vcc_proto.nodeconfig import NodeConfig
 from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
 from vcc_proto.observability import configure_logging, start_metrics_server
@@ -49,6 +50,7 @@ def ledger_path(config: NodeConfig) -> Path:
 async def run_edge(config: NodeConfig, settings: EdgeNodeSettings) -> None:
     """Run the access edge until SIGTERM/SIGINT."""
     configure_logging(config.log_level, config.log_file, config.log_format)
+    use_credentials(settings.etcd_user.credentials())  # every etcd client of the process
     transport = open_transport(settings.tls, identity("edge", config.node_id or "edge"))
     config.data_dir.mkdir(parents=True, exist_ok=True)
     edge = build_edge(config, settings)

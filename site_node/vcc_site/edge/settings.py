@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from vcc_failover.sites import SiteEndpointSettings
+from vcc_proto.access import EtcdUserSettings
 from vcc_proto.settings import load_parts, setting
 from vcc_proto.transport import TlsSettings
 
@@ -50,6 +51,7 @@ class EdgeNodeSettings:
 
     edge: EdgeSettings = field(default_factory=EdgeSettings)
     sites: SiteEndpointSettings = field(default_factory=SiteEndpointSettings)
+    etcd_user: EtcdUserSettings = field(default_factory=EtcdUserSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
 
 

@@ -131,6 +131,7 @@ class SelfService:
             return _fail(_say("密码错误。", "Wrong PIN."), to_agent=locked)
         await attempts.clear(core.store, "customer", cid, read)
         verified = replace(fresh, pin_failures=0, pin_locked_until_ms=0, updated_at_ms=now)
+        call.attached["pin_verified"] = "1"  # the agent's screen pop shows it
         await self._save(call, verified, "pin_verified", counted=True)
         return verified
 

@@ -56,6 +56,9 @@ class SiteProcess:
         customers: int = 40,
         ring_s: int = 2,
         wrapup_s: int = 2,
+        nats: str = "nats://127.0.0.1:1",
+        etcd: str = "127.0.0.1:1",
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.tmp, self.site = tmp, site
         self.province = fast_province(tmp, ring_s, wrapup_s)
@@ -74,9 +77,9 @@ class SiteProcess:
             "--data-dir",
             str(tmp / "data"),
             "--nats",
-            "nats://127.0.0.1:1",
+            nats,
             "--etcd",
-            "127.0.0.1:1",
+            etcd,
             "--db",
             self.db_url,
             "--grpc-port",
@@ -85,6 +88,7 @@ class SiteProcess:
             str(customers),
             "--log-file",
             str(tmp / "site.log"),
+            *extra_args,
         ]
         self.proc = ManagedProcess(f"site-{site}", argv, tmp / "site.out")
 

@@ -1,0 +1,29 @@
+"""The agent desktop pages of the sites a local province starts (``vcc up``, ``vcc demo``).
+
+Each site process serves its pages on a port chosen here (``--web-port``), plain HTTP on
+127.0.0.1 (a certificate and key for HTTPS are the ``--web-tls-*`` options). Under the
+launcher's mutual TLS the pages reach their site's gRPC port as an operator gateway
+(``ops/web-<SITE>``, issued from the launcher's PKI), since a site's own certificate may
+not act as a desk. The launcher records the URL with the node; the start message shows it.
+"""
+
+from __future__ import annotations
+
+from vcc_ops.infra.ports import HOST, free_port
+from vcc_ops.launch_tls import LaunchTls
+from vcc_proto import pki
+
+
+def web_args(site_id: str, tls: LaunchTls | None) -> tuple[list[str], str]:
+    """The site options serving the pages, and their URL."""
+    port = free_port()
+    args = ["--web-port", str(port)]
+    if tls is not None:
+        gateway = tls.certificate(pki.identity("ops", f"web-{site_id}"))
+        args += ["--web-grpc-tls-dir", str(gateway)]
+    return args, f"http://{HOST}:{port}/"
+
+
+def desktop_lines(nodes: list[tuple[str, str]]) -> list[str]:
+    """``agent desktop KM: http://...`` for every (node name, web URL) with pages."""
+    return [f"agent desktop {name.removeprefix('site-')}: {url}" for name, url in nodes if url]

@@ -1,0 +1,171 @@
+"""The agent desktop's client of the site's ``AgentDesk`` gRPC service.
+
+Every call is translated to the project's errors (:mod:`vcc_domain.errors`), so the web
+layer answers a wrong password, a lock or an ended session the same way whatever the
+transport said.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc.aio
+
+from vcc_proto.status import translate_rpc_errors
+from vcc_proto.tls import ClientTls
+from vcc_proto.v1 import common_pb2 as c
+from vcc_proto.v1 import people_pb2 as p
+from vcc_proto.v1 import people_pb2_grpc as pg
+from vcc_proto.v1 import site_pb2 as s
+from vcc_proto.v1 import site_pb2_grpc as sg
+
+NOT_READY_REASONS = {
+    "away": s.NOT_READY_REASON_AWAY,
+    "break": s.NOT_READY_REASON_BREAK,
+    "training": s.NOT_READY_REASON_TRAINING,
+    "other": s.NOT_READY_REASON_OTHER,
+}
+
+
+class DeskClient:
+    """One channel to the site, shared by every signed-in agent of the pages."""
+
+    def __init__(
+        self, endpoint: str, tls: ClientTls | None = None, rpc_timeout_s: float = 10.0
+    ) -> None:
+        self.endpoint = endpoint
+        self.rpc_timeout_s = rpc_timeout_s
+        self._channel = (
+            grpc.aio.insecure_channel(endpoint) if tls is None else tls.channel(endpoint)
+        )
+        self.stub = sg.AgentDeskStub(self._channel)
+        self.orders = sg.WorkOrdersStub(self._channel)
+        self.people = pg.PeopleStub(self._channel)
+
+    # -- the person (People): sign-in, the first-sign-in password change, sign-out --------
+
+    async def sign_in(self, person_id: str, password: str) -> p.SignInReply:
+        with translate_rpc_errors():
+            reply: p.SignInReply = await self.people.SignIn(
+                p.SignInRequest(person_id=person_id, password=password),
+                timeout=self.rpc_timeout_s,
+            )
+        return reply
+
+    async def change_password(self, bearer: str, old: str, new: str) -> p.SignInReply:
+        """A new password; the person's sessions end and a new one is returned."""
+        with translate_rpc_errors():
+            reply: p.SignInReply = await self.people.ChangePassword(
+                p.ChangePasswordRequest(old_password=old, new_password=new),
+                timeout=self.rpc_timeout_s,
+                metadata=_bearer(bearer),
+            )
+        return reply
+
+    async def sign_out(self, bearer: str) -> None:
+        with translate_rpc_errors():
+            await self.people.SignOut(
+                p.SignOutRequest(), timeout=self.rpc_timeout_s, metadata=_bearer(bearer)
+            )
+
+    # -- the seat (AgentDesk) -----------------------------------------------------------------
+
+    async def login(self, agent_id: str, password: str, device: str) -> s.LoginReply:
+        with translate_rpc_errors():
+            reply: s.LoginReply = await self.stub.Login(
+                s.LoginRequest(agent_id=agent_id, password=password, device=device),
+                timeout=self.rpc_timeout_s,
+            )
+        return reply
+
+    async def logout(self, token: str) -> s.AgentStatus:
+        with translate_rpc_errors():
+            reply: s.AgentStatus = await self.stub.Logout(
+                s.SessionRef(session_token=token), timeout=self.rpc_timeout_s
+            )
+        return reply
+
+    async def set_ready(self, token: str) -> s.AgentStatus:
+        with translate_rpc_errors():
+            reply: s.AgentStatus = await self.stub.SetReady(
+                s.SessionRef(session_token=token), timeout=self.rpc_timeout_s
+            )
+        return reply
+
+    async def set_not_ready(self, token: str, reason: str) -> s.AgentStatus:
+        with translate_rpc_errors():
+            reply: s.AgentStatus = await self.stub.SetNotReady(
+                s.SetNotReadyRequest(session_token=token, reason=NOT_READY_REASONS[reason]),
+                timeout=self.rpc_timeout_s,
+            )
+        return reply
+
+    async def call_action(self, action: str, token: str, call_id: str) -> s.CallView:
+        """``answer``, ``hold``, ``resume`` or ``hangup`` on one call."""
+        method = {
+            "answer": self.stub.Answer,
+            "hold": self.stub.Hold,
+            "resume": self.stub.Resume,
+            "hangup": self.stub.HangUp,
+        }[action]
+        with translate_rpc_errors():
+            reply: s.CallView = await method(
+                s.CallAction(session_token=token, call_id=call_id), timeout=self.rpc_timeout_s
+            )
+        return reply
+
+    async def wrap_up(self, token: str, call_id: str, disposition: str, notes: str) -> None:
+        with translate_rpc_errors():
+            await self.stub.WrapUp(
+                s.WrapUpRequest(
+                    session_token=token, call_id=call_id, disposition=disposition, notes=notes
+                ),
+                timeout=self.rpc_timeout_s,
+            )
+
+    async def transfer(
+        self,
+        token: str,
+        call_id: str,
+        site_id: str,
+        business_id: str,
+        note: str,
+        agent_id: str = "",
+    ) -> c.TransferResult:
+        """Blind transfer to a named agent (wherever they work), else to a business at
+        ``site_id`` (empty: the hub chooses)."""
+        target = (
+            c.TransferTarget(agent_id=agent_id)
+            if agent_id
+            else c.TransferTarget(site_id=site_id, business_id=business_id)
+        )
+        request = s.TransferRequest(session_token=token, call_id=call_id, target=target, note=note)
+        with translate_rpc_errors():
+            reply: c.TransferResult = await self.stub.Transfer(
+                request, timeout=max(self.rpc_timeout_s, 30.0)
+            )
+        return reply
+
+    async def create_work_order(
+        self, token: str, call_id: str, fields: dict[str, str]
+    ) -> s.WorkOrder:
+        """An order on the call's business form (validated by the site, field by field)."""
+        with translate_rpc_errors():
+            reply: s.WorkOrder = await self.orders.Create(
+                s.CreateWorkOrderRequest(session_token=token, call_id=call_id, fields=fields),
+                timeout=self.rpc_timeout_s,
+            )
+        return reply
+
+    async def events(self, token: str) -> AsyncIterator[s.AgentEvent]:
+        """The session's event stream until the session ends (errors translated)."""
+        with translate_rpc_errors():
+            async for event in self.stub.Events(s.SessionRef(session_token=token)):
+                yield event
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
+def _bearer(token: str) -> tuple[tuple[str, str]]:
+    return (("authorization", f"Bearer {token}"),)

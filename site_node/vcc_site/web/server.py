@@ -1,0 +1,160 @@
+"""Serving the agent desktop from the site process: uvicorn in the site's event loop.
+
+Over HTTPS when a certificate and key are configured (listening where the site's gRPC
+listens), else plain HTTP on 127.0.0.1 only: a password never crosses a network in
+clear. The pages reach the site through its gRPC port on loopback, as any desktop would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import uvicorn
+
+from vcc_domain.clock import Clock, wall_seconds
+from vcc_domain.errors import ConfigError
+from vcc_domain.province import Business, Province
+from vcc_domain.workorders import FEEDBACK_FIELDS
+from vcc_proto.server import free_tcp_port
+from vcc_proto.tls import ClientTls
+from vcc_site.web.app import DeskPages, PageFacts, create_app
+from vcc_site.web.client import DeskClient
+from vcc_site.web.settings import WebSettings
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 10.0
+LOOPBACK = "127.0.0.1"
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: the site process owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class WebServer:
+    url: str
+    pages: DeskPages
+    server: _Server
+    task: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        await self.pages.feeds.close()  # ends the pages' event streams first
+        self.server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        await self.pages.client.close()
+
+
+def page_facts(province: Province, site_id: str, clock: Clock, https: bool) -> PageFacts:
+    site = province.site(site_id)
+    return PageFacts(
+        site_id=site_id,
+        site_name=site.name,
+        sites=[{"id": s.id, "name": s.name} for s in province.sites],
+        businesses=[
+            {"id": b.id, "name": b.name, "sites": list(b.accepting_sites), "form": form_of(b)}
+            for b in province.businesses
+        ],
+        wrapup_ms=round(wall_seconds(clock, province.routing.wrapup_s) * 1000),
+        https=https,
+    )
+
+
+def form_of(business: Business) -> list[str]:
+    """The fields an agent fills in to open an order of ``business`` (none: no form)."""
+    spec = business.work_order
+    return [f for f in spec.fields if f not in FEEDBACK_FIELDS] if spec is not None else []
+
+
+def gateway_tls(settings: WebSettings, secure: bool) -> ClientTls | None:
+    """What the pages present to the site's gRPC port: nothing in plaintext, else their
+    gateway certificate (the site's own would be refused: sites may not act as desks)."""
+    if not secure:
+        return None
+    if settings.grpc_tls_dir is None:
+        raise ConfigError(
+            "the site's gRPC port requires mutual TLS: give the pages an operator "
+            "certificate to reach it with (--web-grpc-tls-dir; `vcc pki issue ops web-<SITE>`)",
+            field="VCC_WEB_GRPC_TLS_DIR",
+        )
+    return ClientTls(settings.grpc_tls_dir)
+
+
+def grpc_target(host: str, port: int) -> str:
+    """The site's gRPC port as seen from its own process."""
+    return f"{LOOPBACK if host in ('', '0.0.0.0', '::') else host}:{port}"
+
+
+async def start_web(
+    settings: WebSettings,
+    facts: PageFacts,
+    grpc_endpoint: str,
+    host: str,
+    advertise_host: str = "",
+    grpc_tls: ClientTls | None = None,
+) -> WebServer:
+    """Serve the pages; ``host``: where the site listens and ``advertise_host`` how it is
+    reached (both used only with HTTPS)."""
+    bind = host if settings.https else LOOPBACK
+    port = settings.port or free_tcp_port(bind)
+    sock = listen(bind, port)
+    pages = DeskPages(DeskClient(grpc_endpoint, grpc_tls), facts)
+    config = uvicorn.Config(
+        create_app(pages),
+        host=bind,
+        port=port,
+        ssl_certfile=settings.tls_cert or None,
+        ssl_keyfile=settings.tls_key or None,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=2,
+    )
+    try:
+        config.load()  # reads the certificate and key now, so a bad file stops the start
+    except (OSError, ValueError) as err:
+        sock.close()
+        await pages.client.close()
+        raise ConfigError(f"the web pages' TLS material: {err}", field="VCC_WEB_TLS_CERT") from None
+    server = _Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="web")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + START_TIMEOUT_S
+    while not server.started:  # uvicorn tells nothing else once it serves the socket
+        if task.done() or loop.time() > deadline:
+            server.should_exit = True
+            sock.close()
+            await pages.client.close()
+            raise ConfigError(f"the web pages did not start on {bind}:{port}", field="--web-port")
+        await asyncio.sleep(0.02)
+    scheme = "https" if settings.https else "http"
+    shown = LOOPBACK if bind == LOOPBACK else (advertise_host or bind)
+    url = f"{scheme}://{shown}:{port}/"
+    log.info("agent desktop at %s", url)
+    return WebServer(url, pages, server, task)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (ConfigError naming it when taken)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise ConfigError(
+            f"the web pages cannot listen on {host}:{port}: {err.strerror}", field="--web-port"
+        ) from None
+    sock.listen(128)
+    return sock
