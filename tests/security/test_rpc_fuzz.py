@@ -9,7 +9,7 @@ UNKNOWN, and every process must still be alive and serving at the end. Random by
 publishes on its own event subject are dead-lettered by the hub; other subjects refuse
 them, and an anonymous client is not let in at all.
 
-``VCC_FUZZ_EXAMPLES`` (default 15) sets the requests per RPC and caller;
+``VCC_FUZZ_EXAMPLES`` (default 25) sets the requests per RPC and caller;
 ``VCC_FUZZ_RANDOM=1`` draws new ones at every run instead of the same derandomized set.
 """
 
@@ -37,11 +37,14 @@ from tests.security.proto_strategies import messages
 from vcc_ops.cli import example_province_path
 from vcc_ops.launch_tls import LaunchTls
 from vcc_ops.launcher import ProvinceLauncher
+from vcc_ops.people_secrets import SHEET
 from vcc_proto import pki
-from vcc_proto.authz import TABLE
+from vcc_proto.authz import TABLE, WITHOUT_SESSION
 from vcc_proto.server import check_health
 from vcc_proto.tls import ClientTls
 from vcc_proto.v1 import edge_pb2, hub_pb2, node_pb2, people_pb2, site_pb2
+from vcc_proto.v1 import people_pb2_grpc as pg
+from vcc_proto.v1 import site_pb2_grpc as sg
 from vcc_replication.jetstream import connect
 from vcc_replication.streams import (
     DEAD_LETTER_STREAM,
@@ -51,7 +54,7 @@ from vcc_replication.streams import (
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES = int(os.environ.get("VCC_FUZZ_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("VCC_FUZZ_EXAMPLES", "25"))
 RANDOM = os.environ.get("VCC_FUZZ_RANDOM") == "1"
 CALL_TIMEOUT_S = 15.0
 STREAM_TIMEOUT_S = 1.5  # a server stream is cut after this (or STREAM_READ messages)
@@ -66,9 +69,6 @@ DOCUMENTED = frozenset({
     C.OK, C.INVALID_ARGUMENT, C.NOT_FOUND, C.FAILED_PRECONDITION, C.PERMISSION_DENIED,
     C.UNAUTHENTICATED, C.RESOURCE_EXHAUSTED, C.ALREADY_EXISTS, C.ABORTED, C.OUT_OF_RANGE,
 })  # fmt: skip
-#: RPCs that reach another site or process; with only KM running, the other end of a
-#: request naming QJ, say, is not there, and the RPC says so.
-MAY_BE_UNAVAILABLE: frozenset[str] = frozenset()
 
 # Where each service is served: the processes of this province (by launcher name).
 SERVED_BY = {
@@ -80,6 +80,17 @@ SERVED_BY = {
     "People": (HUB, SITE_NODE),
     "Node": (HUB, SITE_NODE, EDGE),
 }  # fmt: skip
+# Where people sign in (the sheet's "signs in at") and the roles found there.
+PEOPLE_AT = {HUB: "hub", SITE_NODE: SITE, EDGE: ""}
+ROLES_AT = {
+    SITE: ("agent", "team_leader", "quality_inspector", "data_maintenance", "site_admin"),
+    "hub": ("province_manager", "operations"),
+    "": (),
+}
+NEW_PASSWORD = "fuzzing-is-fun-1"
+#: RPCs that may end the sessions the fuzzing uses: fuzzed after every other.
+ENDS_SESSIONS = ("People.ChangePassword", "AgentDesk.Logout", "People.SignOut")
+DESK_ROLES = ("agent",)  # people who take calls: signed in at a desk too
 # The certificate each node kind presents here (ops: the operator tool's).
 IDENTITY_OF_KIND = {
     "ops": pki.identity("ops", "vcc-ops"),
@@ -98,8 +109,10 @@ def _methods() -> list[MethodDescriptor]:
 
 
 def _cases() -> list[tuple[str, str, str]]:
-    """(``Service.Method``, process, caller kind) for every RPC, process and admitted kind
-    (the operator tool always: it may be refused, and must be refused cleanly)."""
+    """(``Service.Method``, process, caller) for every RPC, process and admitted node kind
+    (the operator tool always: it may be refused, and must be refused cleanly), and every
+    admitted role of a person signed in at that process (``ops+<role>``: the operator
+    tool's certificate carrying the person's session token, as the desktop gateway does)."""
     cases = []
     for method in _methods():
         key = f"{method.containing_service.name}.{method.name}"
@@ -107,7 +120,12 @@ def _cases() -> list[tuple[str, str, str]]:
         kinds = ["ops", *sorted(k for k in rule.nodes if k != "ops")]
         for process in SERVED_BY[method.containing_service.name]:
             cases.extend((key, process, kind) for kind in kinds)
-    return cases
+            if "ops" in rule.nodes and key not in WITHOUT_SESSION:
+                roles = sorted(rule.roles & set(ROLES_AT[PEOPLE_AT[process]]))
+                cases.extend((key, process, f"ops+{role}") for role in roles)
+    return sorted(
+        cases, key=lambda case: ENDS_SESSIONS.index(case[0]) + 1 if case[0] in ENDS_SESSIONS else 0
+    )  # those last
 
 
 METHODS = {f"{m.containing_service.name}.{m.name}": m for m in _methods()}
@@ -118,6 +136,8 @@ SEEN: dict[str, Counter[str]] = {key: Counter() for key in METHODS}  # RPC -> co
 class Province:
     launcher: ProvinceLauncher
     channels: dict[tuple[str, str], grpc.Channel]  # (process, kind) -> channel
+    people: dict[tuple[str, str], tuple[str, str]]  # (signs in at, role) -> (ID, token)
+    desks: dict[str, str]  # role -> the session token of its person's desk (Login)
 
     def channel(self, process: str, kind: str) -> grpc.Channel:
         key = (process, kind)
@@ -137,13 +157,53 @@ def province(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Province]:
         example_province_path(), tmp_path_factory.mktemp("fuzz"), sites=[SITE]
     )
     launcher.start()
-    p = Province(launcher, {})
+    p = Province(launcher, {}, {}, {})
+    _sign_in_one_per_role(p)
     try:
         yield p
     finally:
         for channel in p.channels.values():
             channel.close()
         launcher.stop()
+
+
+def _sign_in_one_per_role(p: Province) -> None:
+    """Sign in one person of every role (at KM and at the hub) and change the initial
+    password: a session token that passes the role check."""
+    sheet = (p.launcher.workdir / SHEET).read_text(encoding="utf-8").splitlines()[1:]
+    wanted: dict[tuple[str, str], str] = {}
+    for row in sheet:
+        at, person, role, _name, _secret = row.split("\t")
+        wanted.setdefault((at, role), person)
+    secrets = p.launcher.initial_secrets()
+    for (at, role), person in wanted.items():
+        process = HUB if at == "hub" else f"site-{at}"
+        if process not in (HUB, SITE_NODE):
+            continue
+        stub = pg.PeopleStub(p.channel(process, "ops"))
+        first = stub.SignIn(
+            people_pb2.SignInRequest(person_id=person, password=secrets[person]),
+            timeout=CALL_TIMEOUT_S,
+        )
+        changed = stub.ChangePassword(
+            people_pb2.ChangePasswordRequest(
+                old_password=secrets[person], new_password=NEW_PASSWORD
+            ),
+            metadata=_bearer(first.session_token),
+            timeout=CALL_TIMEOUT_S,
+        )
+        p.people[(at, role)] = (person, changed.session_token)
+        if process == SITE_NODE and role in DESK_ROLES:
+            desk = sg.AgentDeskStub(p.channel(process, "ops")).Login(
+                site_pb2.LoginRequest(agent_id=person, password=NEW_PASSWORD, device="fuzz"),
+                metadata=_bearer(changed.session_token),
+                timeout=CALL_TIMEOUT_S,
+            )
+            p.desks[role] = desk.session_token
+
+
+def _bearer(token: str) -> tuple[tuple[str, str]]:
+    return (("authorization", f"Bearer {token}"),)
 
 
 def _set_dotted(msg: Message, path: str, value: str) -> None:
@@ -153,14 +213,19 @@ def _set_dotted(msg: Message, path: str, value: str) -> None:
     setattr(msg, last, value)
 
 
-def _call(channel: grpc.Channel, method: MethodDescriptor, request: Message) -> grpc.StatusCode:
+def _call(
+    channel: grpc.Channel,
+    method: MethodDescriptor,
+    request: Message,
+    metadata: tuple[tuple[str, str], ...] = (),
+) -> grpc.StatusCode:
     path = f"/{method.containing_service.full_name}/{method.name}"
     reply = GetMessageClass(method.output_type)
     if method.server_streaming:
         stream = channel.unary_stream(
             path, request_serializer=type(request).SerializeToString,
             response_deserializer=reply.FromString,
-        )(request, timeout=STREAM_TIMEOUT_S)  # fmt: skip
+        )(request, timeout=STREAM_TIMEOUT_S, metadata=metadata)  # fmt: skip
         try:
             for i, _ in enumerate(stream):
                 if i + 1 >= STREAM_READ:
@@ -174,7 +239,7 @@ def _call(channel: grpc.Channel, method: MethodDescriptor, request: Message) -> 
         channel.unary_unary(
             path, request_serializer=type(request).SerializeToString,
             response_deserializer=reply.FromString,
-        )(request, timeout=CALL_TIMEOUT_S)  # fmt: skip
+        )(request, timeout=CALL_TIMEOUT_S, metadata=metadata)  # fmt: skip
     except grpc.RpcError as err:
         return err.code()  # type: ignore[no-any-return]
     return C.OK
@@ -186,8 +251,17 @@ def test_every_rpc_answers_fuzzed_requests_with_a_documented_status(
 ) -> None:
     method = METHODS[rpc]
     own_site = TABLE[rpc].own_site if kind == "site" else ""
-    channel = province.channel(process, kind)
-    allowed = DOCUMENTED | ({C.UNAVAILABLE} if rpc in MAY_BE_UNAVAILABLE else set())
+    node_kind, _, role = kind.partition("+")
+    channel = province.channel(process, node_kind)
+    person, metadata = "", ()
+    if role:
+        person, token = province.people[(PEOPLE_AT[process], role)]
+        metadata = _bearer(token)
+    own_person = TABLE[rpc].own_person if role else ""
+    person_field = own_person if own_person in method.input_type.fields_by_name else ""
+    desk = province.desks.get(role, "") if process == SITE_NODE else ""
+    if "session_token" not in method.input_type.fields_by_name:
+        desk = ""
 
     @settings(
         max_examples=EXAMPLES,
@@ -200,9 +274,13 @@ def test_every_rpc_answers_fuzzed_requests_with_a_documented_status(
     def fuzz(request: Message, as_itself: bool) -> None:
         if own_site and as_itself:
             _set_dotted(request, own_site, SITE)
-        code = _call(channel, method, request)
+        if person_field == "agent_id" and as_itself:
+            setattr(request, person_field, person)
+        if desk and as_itself:
+            request.session_token = desk  # type: ignore[attr-defined]
+        code = _call(channel, method, request, metadata)
         SEEN[rpc][code.name] += 1
-        assert code in allowed, f"{rpc} on {process} as {kind}: {code.name}"
+        assert code in DOCUMENTED, f"{rpc} on {process} as {kind}: {code.name}"
         assert province.alive()[process], f"{process} died on {rpc}"
 
     fuzz()
