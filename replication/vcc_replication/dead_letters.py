@@ -36,6 +36,10 @@ SUBJECT_HEADER = "Vcc-Dead-Subject"
 STREAM_SEQ_HEADER = "Vcc-Dead-Stream-Seq"
 MAX_ERROR_CHARS = 500
 _UNSAFE = re.compile(r"[\r\n\x00-\x1f]+")
+# A site ID fit for a subject token and a header: the site named in a payload is the
+# sender's word and may hold spaces, dots, wildcards or line breaks, which would make the
+# publish a protocol error that closes the hub's connection.
+_SITE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,7 @@ async def publish_dead_letter(
     """Publish ``msg`` to the dead letters (deduplicated by its stream sequence, so a
     retry after a lost acknowledgement does not list it twice)."""
     origin = msg.metadata.sequence.stream
+    site = site if _SITE_ID.fullmatch(site) else ""
     headers = {k: v for k, v in (msg.headers or {}).items() if k != MSG_ID_HEADER}
     headers.update(
         {

@@ -305,8 +305,9 @@ class EventsConsumer:
             with contextlib.suppress(Exception):
                 await msg.nak(delay=REDELIVER_DELAY_S)
             return
-        site = (event.site if event is not None else "") or (
-            (msg.headers or {}).get(SITE_HEADER) or site_of_subject(msg.subject)
+        # the subject's site first: NATS lets a site publish only on its own subject
+        site = site_of_subject(msg.subject) or (
+            (event.site if event is not None else "") or (msg.headers or {}).get(SITE_HEADER, "")
         )
         now_ms = int(self._clock.now() * 1000)
         await publish_dead_letter(self._nats.js, msg, site, reason, str(exc), deliveries, now_ms)
