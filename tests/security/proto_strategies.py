@@ -109,6 +109,7 @@ def scalar(field: FieldDescriptor, depth: int) -> st.SearchStrategy[Any]:
     if kind == T.TYPE_ENUM:
         return enum_numbers(field)
     if kind in (T.TYPE_MESSAGE, T.TYPE_GROUP):
+        assert field.message_type is not None
         return messages(field.message_type, depth + 1)
     raise AssertionError(f"unhandled field type {kind} of {field.full_name}")
 
@@ -122,11 +123,7 @@ def _is_map(field: FieldDescriptor) -> bool:
 
 
 def _is_repeated(field: FieldDescriptor) -> bool:
-    return (
-        bool(field.is_repeated)
-        if hasattr(field, "is_repeated")
-        else field.label == T.LABEL_REPEATED
-    )
+    return bool(field.is_repeated)
 
 
 def _fill(draw: st.DrawFn, msg: Message, field: FieldDescriptor, depth: int) -> None:
@@ -134,8 +131,10 @@ def _fill(draw: st.DrawFn, msg: Message, field: FieldDescriptor, depth: int) -> 
     if field.type == T.TYPE_MESSAGE and depth >= DEPTH_CAP:
         return
     if _is_map(field):
-        key_f = field.message_type.fields_by_name["key"]
-        value_f = field.message_type.fields_by_name["value"]
+        entry = field.message_type
+        assert entry is not None
+        key_f = entry.fields_by_name["key"]
+        value_f = entry.fields_by_name["value"]
         entries = draw(
             st.dictionaries(scalar(key_f, depth), scalar(value_f, depth), max_size=MAX_REPEATED)
         )
