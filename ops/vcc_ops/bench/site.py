@@ -44,6 +44,7 @@ talks plaintext, for the cost of security. ``grpc_security`` records which.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import statistics
 import sys
@@ -60,7 +61,7 @@ import psutil
 
 from vcc_domain.province import Agent, Province, load_province_file
 from vcc_ops.infra import ManagedProcess, PostgresServer, free_port
-from vcc_ops.launch_tls import LaunchTls
+from vcc_ops.launch_tls import CHILD_VARIABLES, LaunchTls
 from vcc_proto.channels import open_channel, use_client_tls
 from vcc_proto.server import check_health
 from vcc_proto.tls import ClientTls
@@ -188,7 +189,9 @@ def site_process(
         "--log-file",
         str(workdir / "site.log"),
     ]
-    proc = ManagedProcess(f"site-{SITE}", argv, workdir / "site.out")
+    # security is given as flags, as the launcher does: none inherited from the environment
+    env = {k: v for k, v in os.environ.items() if k not in CHILD_VARIABLES}
+    proc = ManagedProcess(f"site-{SITE}", argv, workdir / "site.out", env)
     previous = use_client_tls(client)
     try:
         proc.start()
