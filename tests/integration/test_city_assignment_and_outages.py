@@ -13,23 +13,35 @@ Dali only (Qujing, the nearer, is not running), whistle-blowing reports in Qujin
 (b) A Kunming caller who chooses a whistle-blowing report (180, then 2), accepted only in
     Qujing (down), is refused: ``Ended`` with reason REFUSED, detail ``not_accepted``, a
     prompt telling the caller; one final CDR ``not_accepted``; counted.
+
+Outages (one province started for the module, shared by both tests): a data-maintenance
+person enters an unplanned outage for Kunming's area at the hub (``Directory.ApplyChange``,
+kind OUTAGE); it reaches both sites with the directory; a Kunming caller choosing the
+outage notices of 112 hears it, a Dali caller does not; once deleted, nobody does.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration._helpers.linked import Province, linked_province
 from tests.integration._helpers.site import Client, until
+from vcc_ops.bench.directory import directory_version
 from vcc_ops.infra import EtcdServer, NatsServer, free_port
 from vcc_proto.v1 import common_pb2 as c
+from vcc_proto.v1 import hub_pb2 as h
+from vcc_proto.v1 import hub_pb2_grpc as hg
+from vcc_proto.v1 import site_pb2 as s
 
 DL_AGENT = "DL-0034"  # a general agent at Dali (suggestions need the general skill)
 KM_CALLER, KM_CALLER_2 = "08715550071", "08715550072"
@@ -44,23 +56,36 @@ def varied(text: str) -> str:
     return text.replace(WHISTLE, 'accepting_sites = ["QJ"]', 1)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def metrics_port() -> int:
     return free_port()
 
 
-@pytest.fixture
-def province(
-    tmp_path: Path, nats_server: NatsServer, etcd_server: EtcdServer, metrics_port: int
-) -> Iterator[Province]:
-    with linked_province(
-        tmp_path,
-        nats_server.url,
-        etcd_server.endpoint,
-        edit=varied,
-        km_env={"VCC_METRICS_PORT": str(metrics_port)},
-    ) as found:
-        yield found
+@pytest.fixture(scope="module")
+def tmp_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("province")
+
+
+@pytest.fixture(scope="module")
+def province(tmp_path: Path, metrics_port: int) -> Iterator[Province]:
+    """Real NATS, etcd, hub, KM and DL, started once for the module."""
+    nats_server, etcd_server = NatsServer(tmp_path / "nats"), EtcdServer(tmp_path / "etcd")
+    nats_server.start()
+    try:
+        etcd_server.start()
+        try:
+            with linked_province(
+                tmp_path,
+                nats_server.url,
+                etcd_server.endpoint,
+                edit=varied,
+                km_env={"VCC_METRICS_PORT": str(metrics_port)},
+            ) as found:
+                yield found
+        finally:
+            etcd_server.stop()
+    finally:
+        nats_server.stop()
 
 
 @pytest.fixture
@@ -165,3 +190,77 @@ async def test_a_business_kunming_does_not_accept_is_served_at_the_nearest_live_
     ]
     assert _counted(metrics_port, "not_accepted", "whistleblowing") == 1
     assert refused.call_id not in desk.offers()
+
+
+def _outage(now_ms: int) -> h.DirectoryChange:
+    at = datetime.fromtimestamp(now_ms / 1000, timezone(timedelta(hours=8)))
+    entity = {
+        "id": "km-cable-cut",
+        "kind": "unplanned",
+        "area_codes": ["0871"],
+        "starts_at": (at - timedelta(hours=1)).isoformat(),
+        "ends_at": (at + timedelta(hours=3)).isoformat(),
+        "notice": {
+            "zh": "盘龙区光缆中断，正在抢修",
+            "en": "cable cut in Panlong, repair under way",
+        },
+        "incident": "inc-0871-cable",
+    }
+    return h.DirectoryChange(
+        op=h.DirectoryChange.OP_UPSERT,
+        kind=h.ENTITY_KIND_OUTAGE,
+        entity_id="km-cable-cut",
+        entity_json=json.dumps(entity).encode(),
+    )
+
+
+async def _heard(client: Client, caller: str) -> list[str]:
+    step = await client.offer(caller, "112", "3")  # fault reports: outage notices
+    await client.access.HangUp(s.CallRef(call_id=step.call_id))
+    return [p.text for p in step.prompts if p.language == "en"]
+
+
+async def _all_at(channels: list[grpc.aio.Channel], version: int) -> bool:
+    return all([await directory_version(ch) >= version for ch in channels])
+
+
+NONE = "There is no planned outage or line work in your area."
+
+
+async def test_an_outage_entered_at_the_hub_is_read_to_callers_of_its_area(
+    province: Province, clients: tuple[Client, Client]
+) -> None:
+    km, dl = clients
+    hub = grpc.aio.insecure_channel(province.hub.target)
+    directory = hg.DirectoryStub(hub)
+    actor = c.Actor(site_id="KM", operator="KM-DM001")  # a data-maintenance person
+    try:
+        assert NONE in await _heard(km, "08715550081")
+        reply = await directory.ApplyChange(
+            h.ApplyChangeRequest(changes=[_outage(int(time.time() * 1000))], actor=actor),
+            timeout=10,
+        )
+        sites = [km.channel, dl.channel]
+        await until(lambda: _all_at(sites, reply.version), "the outage at both sites")
+        heard = await _heard(km, "08715550082")
+        assert any("cable cut in Panlong, repair under way" in p for p in heard), heard
+        assert any(p.startswith("Unplanned outage since ") for p in heard), heard
+        assert NONE in await _heard(dl, "08725550081")  # Dali's area is not affected
+
+        gone = await directory.ApplyChange(
+            h.ApplyChangeRequest(
+                changes=[
+                    h.DirectoryChange(
+                        op=h.DirectoryChange.OP_DELETE,
+                        kind=h.ENTITY_KIND_OUTAGE,
+                        entity_id="km-cable-cut",
+                    )
+                ],
+                actor=actor,
+            ),
+            timeout=10,
+        )
+        await until(lambda: _all_at(sites, gone.version), "the deletion at both sites")
+        assert NONE in await _heard(km, "08715550083")
+    finally:
+        await hub.close()
