@@ -65,6 +65,16 @@ def notices_for(
     return sorted(found, key=lambda o: (not o.in_force(at_ms), o.starts_at_ms, o.id))
 
 
+def incident_for(outages: Iterable[Outage], area_code: str, at_ms: int) -> str:
+    """The incident a fault report from ``area_code`` at ``at_ms`` belongs to: that of the
+    area's outage in force (earliest start; its ``incident``, else its id); "" if none."""
+    now = [o for o in outages if area_code in o.area_codes and o.in_force(at_ms)]
+    if not now:
+        return ""
+    first = min(now, key=lambda o: (o.starts_at_ms, o.id))
+    return first.incident or first.id
+
+
 def spoken(outage: Outage, at_ms: int) -> Text:
     """What a caller hears about ``outage`` (times in Beijing time)."""
     start, end = _clock(outage.starts_at_ms), _clock(outage.ends_at_ms)

@@ -17,7 +17,8 @@ Dali only (Qujing, the nearer, is not running), whistle-blowing reports in Qujin
 Outages (one province started for the module, shared by both tests): a data-maintenance
 person enters an unplanned outage for Kunming's area at the hub (``Directory.ApplyChange``,
 kind OUTAGE); it reaches both sites with the directory; a Kunming caller choosing the
-outage notices of 112 hears it, a Dali caller does not; once deleted, nobody does.
+outage notices of 112 hears it, a Dali caller does not; a fault order written for a
+Kunming caller meanwhile carries the outage's incident; once deleted, nobody hears it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
 from vcc_proto.v1 import site_pb2 as s
+from vcc_proto.v1 import site_pb2_grpc as sg
 
 DL_AGENT = "DL-0034"  # a general agent at Dali (suggestions need the general skill)
 KM_CALLER, KM_CALLER_2 = "08715550071", "08715550072"
@@ -225,6 +227,29 @@ async def _all_at(channels: list[grpc.aio.Channel], version: int) -> bool:
 
 
 NONE = "There is no planned outage or line work in your area."
+KM_AGENT = "KM-0131"
+FAULT = {
+    "name": "Li Wei",
+    "address": "Panlong, 1 Beijing Rd",
+    "phone": "08715550084",
+    "symptom": "no dial tone",
+}
+
+
+async def _fault_reported(km: Client, caller: str) -> s.WorkOrder:
+    """A Kunming caller reports a fault (112, then 1); the agent writes the order."""
+    desk = await km.login(KM_AGENT)
+    await desk.ready()
+    step = await km.offer(caller, "112", "1")
+    await until(lambda: _true(step.call_id in desk.offers()), "the fault report's offer")
+    await desk.answer(step.call_id)
+    order: s.WorkOrder = await sg.WorkOrdersStub(km.channel).Create(
+        s.CreateWorkOrderRequest(session_token=desk.token, call_id=step.call_id, fields=FAULT),
+        timeout=10,
+    )
+    await desk.hang_up(step.call_id)
+    await desk.wrap_up(step.call_id)
+    return order
 
 
 async def test_an_outage_entered_at_the_hub_is_read_to_callers_of_its_area(
@@ -246,6 +271,8 @@ async def test_an_outage_entered_at_the_hub_is_read_to_callers_of_its_area(
         assert any("cable cut in Panlong, repair under way" in p for p in heard), heard
         assert any(p.startswith("Unplanned outage since ") for p in heard), heard
         assert NONE in await _heard(dl, "08725550081")  # Dali's area is not affected
+        order = await _fault_reported(km, "08715550084")
+        assert order.incident == "inc-0871-cable"  # the fault order links to the outage
 
         gone = await directory.ApplyChange(
             h.ApplyChangeRequest(

@@ -10,7 +10,7 @@ import pytest
 from vcc_domain.clock import ManualClock
 from vcc_domain.directory_doc import Change, apply_and_validate, document_from_toml
 from vcc_domain.errors import ConfigError
-from vcc_domain.outages import Outage, notices_for, spoken
+from vcc_domain.outages import Outage, incident_for, notices_for, spoken
 from vcc_domain.province import Text
 from vcc_ops.cli import example_province_path
 from vcc_site.service.access import AccessService
@@ -129,3 +129,15 @@ async def test_the_ivr_outage_node_reads_the_outages_of_the_callers_area(
     assert "There is no planned outage or line work in your area." in dali
     clock.advance(4 * 3600)  # 13:00: over
     assert "There is no planned outage or line work in your area." in await heard("08715550002")
+
+
+def test_a_fault_reported_during_an_outage_belongs_to_its_incident() -> None:
+    notice = Text("停机", "outage")
+    now = _ms("2026-12-05T09:00:00+08:00")
+    cut = Outage("km-cut", "unplanned", ("0871",), now - H, 0, notice, incident="inc-7")
+    work = Outage("km-work", "planned", ("0871",), now - 2 * H, now + H, notice)
+    coming = Outage("km-later", "planned", ("0871",), now + H, now + 2 * H, notice, "inc-9")
+    assert incident_for([cut, coming], "0871", now) == "inc-7"
+    assert incident_for([cut, work], "0871", now) == "km-work"  # the earlier; no incident: id
+    assert incident_for([coming], "0871", now) == ""  # not yet in force
+    assert incident_for([cut], "0872", now) == ""
