@@ -94,7 +94,7 @@ class SiteCore(LiveRegistry, Commits):
         """The live wallboard of this site (of one business if given)."""
         return site_board(
             self.site_id,
-            self.served_businesses(),
+            list(self.province.businesses),
             self.queue_figures(business_id),
             self._agents.values(),
             self.today,
