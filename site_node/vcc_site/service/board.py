@@ -5,7 +5,8 @@ The board is made from what the site already holds: the queue figures it publish
 tallies of the calls that ended here, counted by the reports' own rules
 (:func:`vcc_domain.stats.cdr_figures`: service level = answered within the tier's target
 / (answered + abandons that are not short + lost unanswered)). The tallies are kept in
-memory from the CDRs the site writes, so after a restart they count from the restart.
+memory from the CDRs the site writes, and read back from its database at start
+(:func:`~vcc_site.service.recovery.count_today`).
 
 :class:`BoardSignal` is bumped by every change of the site's state (each unit of work
 handed to the store); :func:`watch` sends a board at once and then one after each change,
@@ -33,6 +34,12 @@ UTC_OFFSET_HOURS = 8  # the province's days are China's (no daylight saving)
 def local_day(at_ms: int) -> str:
     moment = datetime.fromtimestamp(at_ms / 1000, UTC) + timedelta(hours=UTC_OFFSET_HOURS)
     return moment.date().isoformat()
+
+
+def day_start_ms(at_ms: int) -> int:
+    """When the local day of ``at_ms`` began."""
+    offset = UTC_OFFSET_HOURS * 3_600_000
+    return (at_ms + offset) // 86_400_000 * 86_400_000 - offset
 
 
 class BoardSignal:
@@ -72,6 +79,8 @@ class DayTally:
 
     def add(self, cdr: CdrRecord, business: Business | None) -> None:
         day = local_day(cdr.ended_at_ms or cdr.arrival_at_ms)
+        if day < self.day:  # an earlier day's call: not today's
+            return
         if day != self.day:
             self.day, self.figures = day, {}
         if business is None or cdr.tier not in business.service_levels:
