@@ -69,5 +69,16 @@ async def watch_board(core: SiteCore, business_id: str) -> AsyncIterator[s.SiteB
     """Boards of the site (of one business if given) as it changes."""
     if business_id:
         core.business(business_id)  # NotFound before the stream starts
-    async for board in b.watch(core.board_signal, lambda: core.board(business_id or None)):
+
+    def make() -> b.SiteBoard:
+        return b.site_board(
+            core.site_id,
+            list(core.province.businesses),
+            core.queue_figures(business_id or None),
+            core.agents.values(),
+            core.today,
+            core.now_ms(),
+        )
+
+    async for board in b.watch(core.board_signal, make):
         yield site_board(board)

@@ -24,7 +24,7 @@ from vcc_site.domain.acd import Acd
 from vcc_site.domain.call import CallLeft, CallState, LegEnded, LegKind
 from vcc_site.domain.queue import EndReason, Priority
 from vcc_site.domain.results import AgentUpdate, Assignment, CallEnded, Connected, Queued, Requeued
-from vcc_site.service.board import BoardSignal, DayTally, SiteBoard, site_board
+from vcc_site.service.board import BoardSignal, DayTally
 from vcc_site.service.commits import Commits
 from vcc_site.service.figures import BusinessQueue, business_queues, publish_gauges
 from vcc_site.service.live import OUTCOMES, LiveAgent, LiveCall, legs_payload, ms
@@ -89,17 +89,6 @@ class SiteCore(LiveRegistry, Commits):
 
     def served_businesses(self) -> list[Business]:
         return [b for b in self.province.businesses if b.accepts(self.site_id)]
-
-    def board(self, business_id: str | None = None) -> SiteBoard:
-        """The live wallboard of this site (of one business if given)."""
-        return site_board(
-            self.site_id,
-            list(self.province.businesses),
-            self.queue_figures(business_id),
-            self._agents.values(),
-            self.today,
-            self.now_ms(),
-        )
 
     def submit(self, uow: UnitOfWork) -> asyncio.Future[list[int]]:
         """Every change of the site's calls and agents ends here: the board changed."""
