@@ -56,6 +56,7 @@ KIND_ENUM: dict[str, int] = {
     "tiers": h.ENTITY_KIND_TIERS,
     "province": h.ENTITY_KIND_PROVINCE,
     "document": h.ENTITY_KIND_DOCUMENT,
+    "outage": h.ENTITY_KIND_OUTAGE,
 }
 KIND_CHOICE = click.Choice(sorted(KINDS))
 

@@ -25,5 +25,11 @@ def web_args(site_id: str, tls: LaunchTls | None) -> tuple[list[str], str]:
 
 
 def desktop_lines(nodes: list[tuple[str, str]]) -> list[str]:
-    """``agent desktop KM: http://...`` for every (node name, web URL) with pages."""
-    return [f"agent desktop {name.removeprefix('site-')}: {url}" for name, url in nodes if url]
+    """``agent desktop KM: http://...`` and ``team leader wallboard KM: http://.../board``
+    for every (node name, web URL) with pages."""
+    lines = []
+    for name, url in nodes:
+        if url:
+            site = name.removeprefix("site-")
+            lines += [f"agent desktop {site}: {url}", f"team leader wallboard {site}: {url}board"]
+    return lines

@@ -3,7 +3,7 @@
 The hub's directory *is* the province document: the TOML tables of a province file read
 into plain JSON-able data (``province``, ``sites``, ``skills``, ``businesses``,
 ``agents``, ``agent_groups``, ``tariffs``, ``routing``, ``customer_tiers``,
-``directory``, ``people``), dates written as ISO strings. There is one schema and one validator: a
+``directory``, ``people``, ``outages``), dates written as ISO strings. There is one schema and one validator: a
 change is applied to a copy of the document and the whole result is re-read by the
 province loader (:func:`vcc_domain.province.parse_province_mapping`), so an invalid
 change is refused with the loader's message naming the field (``agents[3].home_site:
@@ -27,6 +27,8 @@ tariff             ``[[tariffs]]``      ``version``
 directory_entry    ``[[directory]]``    ``number`` (the listed phone number)
 person             ``[[people]]``       ``id`` (people of the province: they sign in at
                                         the hub)
+outage             ``[[outages]]``      ``id`` (planned and unplanned outages per area,
+                                        entered by data maintenance; read by the IVR)
 routing            ``[routing]``        singleton (id ``""``)
 tiers              ``[customer_tiers]`` singleton (id ``""``)
 province           ``[province]``       singleton (id ``""``)
@@ -76,6 +78,7 @@ KINDS: dict[str, KindSpec] = {
         KindSpec("tariff", "tariffs", "version"),
         KindSpec("directory_entry", "directory", "number"),
         KindSpec("person", "people", "id"),
+        KindSpec("outage", "outages", "id"),
         KindSpec("routing", "routing", None, singleton=True),
         KindSpec("tiers", "customer_tiers", None, singleton=True),
         KindSpec("province", "province", None, singleton=True),

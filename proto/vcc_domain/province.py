@@ -18,9 +18,12 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vcc_domain.errors import NotFound
+
+if TYPE_CHECKING:  # the outage module reads its tables with the province's schema
+    from vcc_domain.outages import Outage
 
 #: Customer tiers in queue-priority order (DOMAIN.md §3): VIP first, blacklist last.
 TIERS: tuple[str, ...] = ("vip", "high", "middle", "ordinary", "blacklist")
@@ -334,6 +337,7 @@ class Province:
     tiers: CustomerTiers
     directory: tuple[DirectoryEntry, ...] = ()
     people: tuple[ProvincePerson, ...] = ()  # of the province, not of a site
+    outages: tuple[Outage, ...] = ()  # per area, read to callers by the IVR
     _by_code: dict[str, Business] = field(init=False, repr=False, compare=False)
     _sites: dict[str, Site] = field(init=False, repr=False, compare=False)
     _agents_at: dict[str, tuple[Agent, ...]] = field(init=False, repr=False, compare=False)

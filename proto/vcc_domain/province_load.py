@@ -17,6 +17,7 @@ from typing import Any
 
 from vcc_domain.errors import ConfigError
 from vcc_domain.nesting import check_depth, parse_bounded
+from vcc_domain.outages import read_outages
 from vcc_domain.province import (
     LEVEL_MAX,
     LEVEL_MIN,
@@ -155,6 +156,7 @@ def _read(root: Table) -> Province | None:
     area_codes = {c for s in sites for c in s.area_codes}
     directory = [_read_entry(t, area_codes) for t in root.tables("directory")]
     people = _read_people(root, {a.id for a in agents})
+    outages = read_outages(root.tables("outages"), area_codes, p)
     root.close()
     if p:
         return None
@@ -171,6 +173,7 @@ def _read(root: Table) -> Province | None:
         tiers,
         tuple(directory),
         tuple(people),
+        tuple(outages),
     )
 
 

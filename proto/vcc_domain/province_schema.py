@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Final
 
 from vcc_domain.errors import ConfigError
@@ -171,6 +171,25 @@ class Table:
         if present:
             self.problem(key, f"must be a date like 2024-01-01, got {value!r}")
         return date.min
+
+    def instant_ms(self, key: str, default: Any = REQUIRED) -> int:
+        """A moment with its UTC offset (TOML ``2026-12-05T08:00:00+08:00``, or the same as
+        an ISO string in the directory's JSON), as ms since the epoch; 0 when absent."""
+        present, value = self._get(key, default)
+        if not present:
+            return 0
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                pass
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return round(value.timestamp() * 1000)
+        self.problem(
+            key,
+            f"must be a date and time with its offset, like 2026-12-05T08:00:00+08:00; got {value!r}",
+        )
+        return 0
 
     def strings(
         self,

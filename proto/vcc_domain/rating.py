@@ -5,7 +5,7 @@ Rating one CDR (tariff: the one in force on the Beijing date of ``arrival_at_ms`
 * **Access charge**, paid by the caller's home site: ``ceil(duration / unit) × fen per
   unit`` (180 s is one unit, 181 s two), where duration = ``ended_at_ms - arrival_at_ms``.
   It is charged once per call, on its *final* CDR; the CDR a site writes when a call left
-  it (``transferred_out``, ``overflowed_out``) carries no access charge.
+  it (``transferred_out``, ``overflowed_out``, ``assigned_out``) carries no access charge.
 * **Inter-site handling fee**, when the serving site (``site_id``) is not the caller's
   home site and it handled talk time (overflow, transfer, disaster): paid by the home site
   to the serving site, ``Tariff.inter_site_fee_fen(talk)`` — one per CDR, so each site that

@@ -35,7 +35,7 @@ from vcc_domain.province import SLTarget
 DEFAULT_INTERVAL_MS = 15 * 60 * 1000
 DEFAULT_SHORT_ABANDON_MS = 5_000
 DEFAULT_TARGET = SLTarget(85, 20)
-LEFT_SITE = frozenset({"transferred_out", "overflowed_out"})
+LEFT_SITE = frozenset({"transferred_out", "overflowed_out", "assigned_out"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,7 +58,7 @@ from vcc_site.service.desk import DeskService
 from vcc_site.service.moves import CallMoves
 from vcc_site.service.notices import NoticeDispatcher, WebhookNotifier
 from vcc_site.service.people import PeopleService
-from vcc_site.service.recovery import recover, seed_site
+from vcc_site.service.recovery import count_today, recover, seed_site
 from vcc_site.service.selfservice import SelfService
 from vcc_site.service.workorders import WorkOrderService  # work orders (issue 9)
 from vcc_site.settings import (
@@ -197,6 +197,7 @@ async def run_site(
     await seed_site(node.core, settings.site.seed_customers, initial)
     await publish_profiles(node.core)
     taken_over = await recover(node.core)  # asked about once the components run
+    log.info("the board counts %d calls ended here today", await count_today(node.core))
 
     stop = asyncio.Event()
     install_stop_signals(stop)

@@ -28,8 +28,12 @@ CEILINGS = (
 )
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _positive(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    return _number(value) and bool(value > 0)
 
 
 def _check_document(doc: dict[str, Any]) -> None:
@@ -53,6 +57,17 @@ def _check_document(doc: dict[str, Any]) -> None:
         assert _positive(row["value"]), row
         if row["ceiling"] is not None:
             assert _positive(row["ceiling_value"]) and _positive(row["ratio"]), row
+    for name, security in (
+        ("site", "mutual TLS"),
+        ("site_insecure", "plaintext"),
+        ("site_capacity", "mutual TLS"),
+        ("site_capacity_insecure", "plaintext"),
+    ):
+        assert doc["benches"][name]["result"]["grpc_security"] == security, name
+    cost = doc["security_cost"]
+    for key in ("tls_cost_calls_per_s_pct", "tls_cost_p99_pct"):
+        assert _number(cost[key]), (key, cost)  # a cost may be negative on a noisy machine
+    assert len(cost["pairs"]) == 4 and all(_number(p["cost_pct"]) for p in cost["pairs"])
 
 
 def test_quick_run_writes_every_section_and_the_readme_table(tmp_path: Path) -> None:
@@ -76,6 +91,8 @@ def test_quick_run_writes_every_section_and_the_readme_table(tmp_path: Path) -> 
     assert doc["command"] in section and "| bench | figure |" in section
     for bench in BENCHES:
         assert f"| {bench.name} |" in section or not bench.headlines
+    assert "| cost of mutual TLS |" in section
+    assert "`tls_cost_calls_per_s_pct`" in section and "`tls_cost_p99_pct`" in section
     printed = runner.invoke(main, ["bench", "table", str(out)])
     assert printed.exit_code == 0 and printed.output.strip() == section.strip()
     again = runner.invoke(main, ["bench", "table", str(out), "--readme", str(readme)])

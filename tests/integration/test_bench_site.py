@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from vcc_ops.bench.site import run_site_bench
 from vcc_ops.cli import main
+from vcc_proto.channels import client_tls
 
 
 def _check(result: dict[str, object], calls: int) -> None:
@@ -42,6 +43,14 @@ def test_open_loop_calls_all_reach_an_agent_and_are_answered() -> None:
     result = run_site_bench(calls=60, rate=40, agents=10, talk_ms=5, warmup=5, channels=2)
     _check(result, 60)
     assert result["connected_at_once"] + result["queued_first"] == 60
+    assert result["grpc_security"] == "mutual TLS"  # the product's default
+
+
+def test_insecure_run_is_plaintext_and_leaves_no_client_credentials() -> None:
+    result = run_site_bench(calls=20, rate=40, agents=4, talk_ms=5, warmup=2, tls=False)
+    _check(result, 20)
+    assert result["grpc_security"] == "plaintext"
+    assert client_tls() is None
 
 
 def test_cli_writes_the_median_as_json(tmp_path: Path) -> None:
@@ -59,6 +68,7 @@ def test_cli_writes_the_median_as_json(tmp_path: Path) -> None:
             "5",
             "--runs",
             "1",
+            "--insecure",
             "--json",
             str(out),
         ],
@@ -66,4 +76,5 @@ def test_cli_writes_the_median_as_json(tmp_path: Path) -> None:
     assert run.exit_code == 0, run.output
     result = json.loads(out.read_text())
     assert result["runs"] == 1 and len(result["per_run"]) == 1
+    assert result["grpc_security"] == "plaintext"
     _check(result, 40)

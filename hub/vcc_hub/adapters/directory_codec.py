@@ -24,6 +24,7 @@ KIND_TO_ENUM: dict[str, int] = {
     "tiers": h.ENTITY_KIND_TIERS,
     "province": h.ENTITY_KIND_PROVINCE,
     "document": h.ENTITY_KIND_DOCUMENT,
+    "outage": h.ENTITY_KIND_OUTAGE,
 }
 ENUM_TO_KIND = {v: k for k, v in KIND_TO_ENUM.items()}
 OP_TO_ENUM = {"upsert": h.DirectoryChange.OP_UPSERT, "delete": h.DirectoryChange.OP_DELETE}

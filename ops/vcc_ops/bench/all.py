@@ -12,6 +12,10 @@ time, and the headline figures each with a ratio to its ceiling:
 * ``share``: figure / ceiling, the share of the bare ceiling reached (throughputs);
 * ``times``: figure / floor, how many bare round trips a latency is worth.
 
+The site benches run over mutual TLS (the product's default) and again in plaintext
+(``site_insecure``, ``site_capacity_insecure``, same loads); ``security_cost``
+(:mod:`vcc_ops.bench.security_cost`) is what TLS costs in calls/s and p99, in percent.
+
 :mod:`vcc_ops.bench.table` turns the JSON into the Markdown table of the README.
 """
 
@@ -38,6 +42,7 @@ from typing import Any
 import click
 import psutil
 
+from vcc_ops.bench.security_cost import security_cost
 from vcc_ops.progress import steps
 
 SCHEMA = "vcc-bench-all/1"
@@ -135,6 +140,8 @@ RUNNERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "route": _median_of_runs("route"),
     "site": _median_of_runs("site"),
     "site_capacity": _median_of_runs("site"),
+    "site_insecure": _median_of_runs("site"),
+    "site_capacity_insecure": _median_of_runs("site"),
     "replication": _replication,
     "directory": _median_of_runs("directory"),
     "transfer": _median_of_runs("transfer"),
@@ -146,6 +153,49 @@ RUNNERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 # ``vcc simulate`` options; 1,800 calls/h for 111.1 h is about 200,000 calls
 _SIM = {"agents": 100, "calls-per-hour": 1800, "aht": 180, "patience": 120, "wrapup": 10, "seed": 1}
 
+# the site's target: 300 calls/s offered (open loop), p99 offer-to-agent under 20 ms
+_SITE_PACED: dict[str, dict[str, Any]] = {
+    "full": {"runs": 3, "calls": 3000, "rate": 300.0, "agents": 150, "talk_ms": 20.0},
+    "quick": {"runs": 1, "calls": 40, "rate": 20.0, "agents": 8, "talk_ms": 5.0, "warmup": 10},
+}
+# as fast as the site takes them (32 callers back to back): its capacity
+_SITE_CAPACITY: dict[str, dict[str, Any]] = {
+    "full": {"runs": 1, "calls": 3000, "agents": 150, "talk_ms": 20.0},
+    "quick": {"runs": 1, "calls": 40, "agents": 8, "talk_ms": 5.0, "warmup": 10},
+}
+
+
+def _site(
+    name: str, load: dict[str, dict[str, Any]], tls: bool, headlines: tuple[Headline, ...]
+) -> Bench:
+    """A site bench over mutual TLS (the product's way) or plaintext (its cost)."""
+    extra = {"db": "sqlite", "tls": tls}
+    return Bench(name, {**load["full"], **extra}, {**load["quick"], **extra}, headlines, 180)
+
+
+# over mutual TLS as `vcc up` runs, each followed by the same load in plaintext: the cost
+# of security (no headlines of their own: `security_cost` compares them)
+SITE_BENCHES: tuple[Bench, ...] = (
+    _site(
+        "site",
+        _SITE_PACED,
+        True,
+        (Headline("calls_per_s"), Headline("offer_to_agent_p99_ms", "grpc_echo_p99_ms", "times")),
+    ),
+    _site("site_insecure", _SITE_PACED, False, ()),
+    _site(
+        "site_capacity",
+        _SITE_CAPACITY,
+        True,
+        (
+            Headline("calls_per_s", "grpc_echo_calls_per_s"),
+            Headline("calls_per_s", "sqlite_commits_per_s"),
+            Headline("offer_to_agent_p99_ms", "grpc_echo_p99_ms", "times"),
+        ),
+    ),
+    _site("site_capacity_insecure", _SITE_CAPACITY, False, ()),
+)
+
 BENCHES: tuple[Bench, ...] = (
     Bench("ceilings", {"quick": False}, {"quick": True}, (), 120),
     Bench(
@@ -155,34 +205,7 @@ BENCHES: tuple[Bench, ...] = (
         (Headline("decisions_per_s", "py_calls_per_s"), Headline("decision_p99_ms")),
         120,
     ),
-    # issue 3's target: 300 calls/s offered (open loop), p99 offer-to-agent under 20 ms
-    Bench(
-        "site",
-        {"runs": 3, "calls": 3000, "rate": 300.0, "agents": 150, "talk_ms": 20.0, "db": "sqlite"},
-        {
-            "runs": 1,
-            "calls": 40,
-            "rate": 20.0,
-            "agents": 8,
-            "talk_ms": 5.0,
-            "db": "sqlite",
-            "warmup": 10,
-        },
-        (Headline("calls_per_s"), Headline("offer_to_agent_p99_ms", "grpc_echo_p99_ms", "times")),
-        180,
-    ),
-    # as fast as the site takes them (32 callers back to back): its capacity
-    Bench(
-        "site_capacity",
-        {"runs": 1, "calls": 3000, "agents": 150, "talk_ms": 20.0, "db": "sqlite"},
-        {"runs": 1, "calls": 40, "agents": 8, "talk_ms": 5.0, "db": "sqlite", "warmup": 10},
-        (
-            Headline("calls_per_s", "grpc_echo_calls_per_s"),
-            Headline("calls_per_s", "sqlite_commits_per_s"),
-            Headline("offer_to_agent_p99_ms", "grpc_echo_p99_ms", "times"),
-        ),
-        120,
-    ),
+    *SITE_BENCHES,
     Bench(
         "replication",
         {"runs": 1, "rate": 5000.0, "seconds": 5.0, "unit": 50, "capacity_seconds": 5.0},
@@ -474,6 +497,7 @@ def run_all(
         },
         "benches": benches,
         "headlines": headlines(benches),
+        "security_cost": security_cost(benches),
     }
 
 

@@ -96,6 +96,13 @@ def bench_route(
     "--runs", type=int, default=3, show_default=True, help="Runs; the median is reported."
 )
 @click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--tls/--insecure",
+    default=True,
+    show_default=True,
+    help="gRPC over mutual TLS with a province PKI made for the run (as `vcc up` runs), or "
+    "plaintext (the site started --insecure) for the cost of security.",
+)
 @json_file_option
 def bench_site(
     calls: int,
@@ -105,14 +112,23 @@ def bench_site(
     db: str,
     runs: int,
     seed: int,
+    tls: bool,
     json_file: Path | None,
 ) -> None:
     """A real KM site over gRPC with simulated agents: calls_per_s, offer_to_agent_p99_ms."""
+    from vcc_ops.bench.site import SECURITY
     from vcc_ops.bench.site import median_of_runs as site_median
 
-    with working(f"bench site: {runs} run(s)"):
+    with working(f"bench site ({SECURITY[tls]}): {runs} run(s)"):
         result = site_median(
-            runs=runs, calls=calls, rate=rate, agents=agents, talk_ms=talk_ms, db=db, seed=seed
+            runs=runs,
+            calls=calls,
+            rate=rate,
+            agents=agents,
+            talk_ms=talk_ms,
+            db=db,
+            seed=seed,
+            tls=tls,
         )
     _emit(result, json_file)
 

@@ -33,11 +33,18 @@ Figures (``time.perf_counter`` in this one process; the site is another process)
   for this process, which is the other half of a 2-core machine).
 
 A first ``warmup`` calls (not measured) open the connections and warm the caches.
+
+Security: by default (``tls=True``, as ``vcc up`` runs) the bench makes a province PKI in
+its temporary workdir (:class:`~vcc_ops.launch_tls.LaunchTls`), the site serves gRPC over
+mutual TLS with its own certificate and checks every RPC, and this process's channels
+present the operator tool's certificate; ``tls=False`` runs the site ``--insecure`` and
+talks plaintext, for the cost of security. ``grpc_security`` records which.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import statistics
 import sys
@@ -54,7 +61,10 @@ import psutil
 
 from vcc_domain.province import Agent, Province, load_province_file
 from vcc_ops.infra import ManagedProcess, PostgresServer, free_port
+from vcc_ops.launch_tls import CHILD_VARIABLES, LaunchTls
+from vcc_proto.channels import open_channel, use_client_tls
 from vcc_proto.server import check_health
+from vcc_proto.tls import ClientTls
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 
@@ -75,6 +85,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "complaint": ("1000", "4"),
     "directory": ("114", "0"),
 }
+SECURITY = {True: "mutual TLS", False: "plaintext"}
 
 
 def _percentile(ordered: list[float], q: float) -> float:
@@ -117,16 +128,29 @@ def bench_province(workdir: Path) -> Path:
     return path
 
 
+def bench_security(workdir: Path, tls: bool) -> tuple[list[str], ClientTls | None]:
+    """The site's security flags and the credentials this process presents: a province
+    PKI in ``workdir`` (the site's certificate, the operator tool's), or plaintext."""
+    if not tls:
+        return ["--insecure"], None
+    pki = LaunchTls(workdir)
+    client = pki.prepare("bench")
+    return pki.process_args("site", f"site-{SITE}", SITE), client
+
+
 @contextmanager
 def site_process(
-    workdir: Path, db: str = "sqlite", customers: int = SEED_CUSTOMERS
+    workdir: Path, db: str = "sqlite", customers: int = SEED_CUSTOMERS, *, tls: bool = True
 ) -> Iterator[tuple[ManagedProcess, str, Path]]:
     """Start a KM site node on a free port; yields (process, gRPC target, province file).
 
     ``db`` is "sqlite" (a file in ``workdir``), "postgres" (an embedded PostgreSQL
-    started for the run) or a SQLAlchemy URL.
+    started for the run) or a SQLAlchemy URL. With ``tls`` the site serves mutual TLS and
+    this process's channels present the operator certificate until the site stops (see
+    :func:`bench_security`); without, both sides are plaintext.
     """
     province = bench_province(workdir)
+    security, client = bench_security(workdir, tls)
     pg: PostgresServer | None = None
     if db == "sqlite":
         url = f"sqlite:///{workdir / 'site.db'}"
@@ -143,7 +167,7 @@ def site_process(
         "-m",
         "vcc_ops.cli",
         "site",
-        "--insecure",  # measured without TLS
+        *security,
         "--site",
         SITE,
         "--province",
@@ -165,7 +189,10 @@ def site_process(
         "--log-file",
         str(workdir / "site.log"),
     ]
-    proc = ManagedProcess(f"site-{SITE}", argv, workdir / "site.out")
+    # security is given as flags, as the launcher does: none inherited from the environment
+    env = {k: v for k, v in os.environ.items() if k not in CHILD_VARIABLES}
+    proc = ManagedProcess(f"site-{SITE}", argv, workdir / "site.out", env)
+    previous = use_client_tls(client)
     try:
         proc.start()
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -178,6 +205,7 @@ def site_process(
         yield proc, target, province
     finally:
         proc.stop(timeout=20)
+        use_client_tls(previous)
         if pg is not None:
             pg.stop()
 
@@ -452,7 +480,7 @@ async def _drive(
     customers: int,
 ) -> dict[str, Any]:
     rng = random.Random(seed)
-    chans = [grpc.aio.insecure_channel(target) for _ in range(channels)]
+    chans = [open_channel(target) for _ in range(channels)]
     desks = [sg.AgentDeskStub(ch) for ch in chans]
     access = [sg.AccessStub(ch) for ch in chans]
     chosen = bench_agents(province, agents, rng)
@@ -530,15 +558,17 @@ def run_site_bench(
     concurrency: int = 32,
     warmup: int = 200,
     customers: int = SEED_CUSTOMERS,
+    tls: bool = True,
 ) -> dict[str, Any]:
-    """Start a KM site, log in ``agents`` bots, drive ``calls`` calls; return the figures."""
+    """Start a KM site (over mutual TLS unless ``tls`` is False), log in ``agents`` bots,
+    drive ``calls`` calls; return the figures."""
     if calls < 1 or agents < 1 or channels < 1 or concurrency < 1:
         raise ValueError("calls, agents, channels and concurrency must be positive")
     if rate is not None and rate <= 0:
         raise ValueError("rate must be positive (or None for as fast as possible)")
     with tempfile.TemporaryDirectory(prefix="vcc-bench-site-") as tmp:
         workdir = Path(tmp)
-        with site_process(workdir, db, customers) as (proc, target, province_file):
+        with site_process(workdir, db, customers, tls=tls) as (proc, target, province_file):
             province = load_province_file(province_file)
             assert proc.pid is not None
             figures = asyncio.run(
@@ -560,6 +590,7 @@ def run_site_bench(
             if not proc.alive:
                 raise RuntimeError(f"the site died during the run:\n{proc.log_tail()}")
     figures["db"] = db if db in ("sqlite", "postgres") else "url"
+    figures["grpc_security"] = SECURITY[tls]
     return figures
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from vcc_ops.bench.security_cost import render as render_security_cost
 from vcc_ops.exits import BadInput
 
 BEGIN = "<!-- bench:begin -->"
@@ -112,6 +113,7 @@ def render_table(doc: dict[str, Any], source: str = "FILE.json") -> str:
         lines += ["", "| ceiling | value |", "|---|---:|"]
         lines += [f"| `{k}` | {_num(v)} |" for k, v in ceilings.items()]
     lines += _province_kinds(benches.get("province", {}))
+    lines += render_security_cost(doc.get("security_cost"))
     lines += [
         "",
         "Ratios: a plain number is figure / ceiling (the share of the bare "

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-LEFT_SITE = frozenset({"transferred_out", "overflowed_out"})
+LEFT_SITE = frozenset({"transferred_out", "overflowed_out", "assigned_out"})
 FINAL_STATES = frozenset({"ended", "lost", "refused"})
 NOT_SERVICE = frozenset({"ivr_hangup", "self_service"})
 EXAMPLES = 10

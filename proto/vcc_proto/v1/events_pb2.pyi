@@ -648,7 +648,11 @@ class Cdr(_message.Message):
     tier: _builtins.str
     caller_masked: _builtins.str
     outcome: _builtins.str
-    """answered | abandoned | transferred_out | overflowed_out | lost | self_service."""
+    """answered | abandoned | transferred_out | overflowed_out | lost | self_service
+    | ivr_hangup | assigned_out (the call left a site that does not accept its business
+    for the nearest one that does; not final) | not_accepted (no live site accepting
+    its business took it).
+    """
     arrival_at_ms: _builtins.int
     answered_at_ms: _builtins.int
     ended_at_ms: _builtins.int

@@ -47,6 +47,10 @@ class _EntityKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EntityKind
     """The [province] table: name, access codes, general business (singleton)."""
     ENTITY_KIND_DOCUMENT: _EntityKind.ValueType  # 11
     """The whole province document (an import replaces everything in one version)."""
+    ENTITY_KIND_OUTAGE: _EntityKind.ValueType  # 12
+    """A [[outages]] table: a planned or unplanned outage per area (by its id), read to
+    callers by the IVR's outage notice; entered by data maintenance.
+    """
 
 class EntityKind(_EntityKind, metaclass=_EntityKindEnumTypeWrapper):
     """Kinds of directory entity."""
@@ -67,6 +71,10 @@ ENTITY_KIND_PROVINCE: EntityKind.ValueType  # 10
 """The [province] table: name, access codes, general business (singleton)."""
 ENTITY_KIND_DOCUMENT: EntityKind.ValueType  # 11
 """The whole province document (an import replaces everything in one version)."""
+ENTITY_KIND_OUTAGE: EntityKind.ValueType  # 12
+"""A [[outages]] table: a planned or unplanned outage per area (by its id), read to
+callers by the IVR's outage notice; entered by data maintenance.
+"""
 Global___EntityKind: _TypeAlias = EntityKind  # noqa: Y015
 
 class _ReportView:

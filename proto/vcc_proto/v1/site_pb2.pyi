@@ -1404,6 +1404,177 @@ class GetQueueFiguresReply(_message.Message):
 Global___GetQueueFiguresReply: _TypeAlias = GetQueueFiguresReply  # noqa: Y015
 
 @_typing.final
+class WatchBoardRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUSINESS_ID_FIELD_NUMBER: _builtins.int
+    business_id: _builtins.str
+    """Only this business; empty for all the site serves."""
+    def __init__(
+        self,
+        *,
+        business_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchBoardRequest: _TypeAlias = WatchBoardRequest  # noqa: Y015
+
+@_typing.final
+class TierLevel(_message.Message):
+    """A tier's service level today at this site against its target (the reports' method:
+    answered within the target / (answered + abandons not short + lost unanswered)).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIER_FIELD_NUMBER: _builtins.int
+    ANSWERED_WITHIN_FIELD_NUMBER: _builtins.int
+    SL_CALLS_FIELD_NUMBER: _builtins.int
+    TARGET_PERCENT_FIELD_NUMBER: _builtins.int
+    TARGET_WITHIN_S_FIELD_NUMBER: _builtins.int
+    tier: _builtins.str
+    answered_within: _builtins.int
+    """Calls answered within the target wait."""
+    sl_calls: _builtins.int
+    """Calls the service level is judged on (0: none yet today)."""
+    target_percent: _builtins.int
+    """Target: target_percent % answered within target_within_s seconds."""
+    target_within_s: _builtins.int
+    def __init__(
+        self,
+        *,
+        tier: _builtins.str = ...,
+        answered_within: _builtins.int = ...,
+        sl_calls: _builtins.int = ...,
+        target_percent: _builtins.int = ...,
+        target_within_s: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answered_within", b"answered_within", "sl_calls", b"sl_calls", "target_percent", b"target_percent", "target_within_s", b"target_within_s", "tier", b"tier"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TierLevel: _TypeAlias = TierLevel  # noqa: Y015
+
+@_typing.final
+class BusinessBoard(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIGURES_FIELD_NUMBER: _builtins.int
+    TIERS_FIELD_NUMBER: _builtins.int
+    ABANDONED_TODAY_FIELD_NUMBER: _builtins.int
+    ANSWERED_TODAY_FIELD_NUMBER: _builtins.int
+    OFFERED_TODAY_FIELD_NUMBER: _builtins.int
+    abandoned_today: _builtins.int
+    """Calls abandoned today (short abandons included), answered today and offered today."""
+    answered_today: _builtins.int
+    offered_today: _builtins.int
+    @_builtins.property
+    def figures(self) -> _common_pb2.QueueFigures:
+        """The live queue figures (as GetQueueFigures answers them)."""
+
+    @_builtins.property
+    def tiers(self) -> _containers.RepeatedCompositeFieldContainer[Global___TierLevel]:
+        """Service level by tier, today (calls counted as they end at this site)."""
+
+    def __init__(
+        self,
+        *,
+        figures: _common_pb2.QueueFigures | None = ...,
+        tiers: _abc.Iterable[Global___TierLevel] | None = ...,
+        abandoned_today: _builtins.int = ...,
+        answered_today: _builtins.int = ...,
+        offered_today: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["figures", b"figures"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["abandoned_today", b"abandoned_today", "answered_today", b"answered_today", "figures", b"figures", "offered_today", b"offered_today", "tiers", b"tiers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BusinessBoard: _TypeAlias = BusinessBoard  # noqa: Y015
+
+@_typing.final
+class AgentOnBoard(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    SINCE_MS_FIELD_NUMBER: _builtins.int
+    CALL_ID_FIELD_NUMBER: _builtins.int
+    agent_id: _builtins.str
+    name: _builtins.str
+    state: _builtins.str
+    """ready, not_ready, ringing, busy, wrap_up."""
+    reason: _builtins.str
+    """Why not ready (login, away, break, training, other, ring_no_answer)."""
+    since_ms: _builtins.int
+    """Since when the agent is in this state (site time, ms)."""
+    call_id: _builtins.str
+    """The call the agent rings with or serves, if any."""
+    def __init__(
+        self,
+        *,
+        agent_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        state: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        since_ms: _builtins.int = ...,
+        call_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "call_id", b"call_id", "name", b"name", "reason", b"reason", "since_ms", b"since_ms", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AgentOnBoard: _TypeAlias = AgentOnBoard  # noqa: Y015
+
+@_typing.final
+class SiteBoard(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SITE_ID_FIELD_NUMBER: _builtins.int
+    AS_OF_MS_FIELD_NUMBER: _builtins.int
+    BUSINESSES_FIELD_NUMBER: _builtins.int
+    AGENTS_FIELD_NUMBER: _builtins.int
+    DAY_FIELD_NUMBER: _builtins.int
+    site_id: _builtins.str
+    as_of_ms: _builtins.int
+    """When the board was made (site time, ms)."""
+    day: _builtins.str
+    """Day the "today" figures are of (local date, YYYY-MM-DD)."""
+    @_builtins.property
+    def businesses(self) -> _containers.RepeatedCompositeFieldContainer[Global___BusinessBoard]: ...
+    @_builtins.property
+    def agents(self) -> _containers.RepeatedCompositeFieldContainer[Global___AgentOnBoard]:
+        """The signed-in agents, by agent ID."""
+
+    def __init__(
+        self,
+        *,
+        site_id: _builtins.str = ...,
+        as_of_ms: _builtins.int = ...,
+        businesses: _abc.Iterable[Global___BusinessBoard] | None = ...,
+        agents: _abc.Iterable[Global___AgentOnBoard] | None = ...,
+        day: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "as_of_ms", b"as_of_ms", "businesses", b"businesses", "day", b"day", "site_id", b"site_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SiteBoard: _TypeAlias = SiteBoard  # noqa: Y015
+
+@_typing.final
 class CallOwnershipRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

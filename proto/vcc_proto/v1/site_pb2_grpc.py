@@ -889,6 +889,11 @@ class RemoteStub:
                 request_serializer=vcc__proto_dot_v1_dot_site__pb2.GetQueueFiguresRequest.SerializeToString,
                 response_deserializer=vcc__proto_dot_v1_dot_site__pb2.GetQueueFiguresReply.FromString,
                 _registered_method=True)
+        self.WatchBoard = channel.unary_stream(
+                '/vcc_proto.v1.Remote/WatchBoard',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.WatchBoardRequest.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.SiteBoard.FromString,
+                _registered_method=True)
         self.GetCallOwnership = channel.unary_unary(
                 '/vcc_proto.v1.Remote/GetCallOwnership',
                 request_serializer=vcc__proto_dot_v1_dot_site__pb2.CallOwnershipRequest.SerializeToString,
@@ -946,6 +951,14 @@ class RemoteServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchBoard(self, request, context):
+        """The site's live wallboard (team leaders): one board at once, then a new one after
+        each change of the site's calls or agents, at most one about every 250 ms.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetCallOwnership(self, request, context):
         """Whether this site still owns a call it handed (or tried to hand) to the asking site.
         Asked by a site restarting after a crash about each open call it had taken over, so
@@ -987,6 +1000,11 @@ def add_RemoteServicer_to_server(servicer, server):
                     servicer.GetQueueFigures,
                     request_deserializer=vcc__proto_dot_v1_dot_site__pb2.GetQueueFiguresRequest.FromString,
                     response_serializer=vcc__proto_dot_v1_dot_site__pb2.GetQueueFiguresReply.SerializeToString,
+            ),
+            'WatchBoard': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchBoard,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.WatchBoardRequest.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.SiteBoard.SerializeToString,
             ),
             'GetCallOwnership': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCallOwnership,
@@ -1157,6 +1175,33 @@ class Remote:
             '/vcc_proto.v1.Remote/GetQueueFigures',
             vcc__proto_dot_v1_dot_site__pb2.GetQueueFiguresRequest.SerializeToString,
             vcc__proto_dot_v1_dot_site__pb2.GetQueueFiguresReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchBoard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/vcc_proto.v1.Remote/WatchBoard',
+            vcc__proto_dot_v1_dot_site__pb2.WatchBoardRequest.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.SiteBoard.FromString,
             options,
             channel_credentials,
             insecure,

@@ -340,6 +340,10 @@ class RemoteStub:
     """
     GetQueueFigures: _grpc.UnaryUnaryMultiCallable[_site_pb2.GetQueueFiguresRequest, _site_pb2.GetQueueFiguresReply]
     """Live queue figures of this site."""
+    WatchBoard: _grpc.UnaryStreamMultiCallable[_site_pb2.WatchBoardRequest, _site_pb2.SiteBoard]
+    """The site's live wallboard (team leaders): one board at once, then a new one after
+    each change of the site's calls or agents, at most one about every 250 ms.
+    """
     GetCallOwnership: _grpc.UnaryUnaryMultiCallable[_site_pb2.CallOwnershipRequest, _site_pb2.CallOwnershipReply]
     """Whether this site still owns a call it handed (or tried to hand) to the asking site.
     Asked by a site restarting after a crash about each open call it had taken over, so
@@ -370,6 +374,10 @@ class RemoteAsyncStub(RemoteStub):
     """
     GetQueueFigures: _aio.UnaryUnaryMultiCallable[_site_pb2.GetQueueFiguresRequest, _site_pb2.GetQueueFiguresReply]  # type: ignore[assignment]
     """Live queue figures of this site."""
+    WatchBoard: _aio.UnaryStreamMultiCallable[_site_pb2.WatchBoardRequest, _site_pb2.SiteBoard]  # type: ignore[assignment]
+    """The site's live wallboard (team leaders): one board at once, then a new one after
+    each change of the site's calls or agents, at most one about every 250 ms.
+    """
     GetCallOwnership: _aio.UnaryUnaryMultiCallable[_site_pb2.CallOwnershipRequest, _site_pb2.CallOwnershipReply]  # type: ignore[assignment]
     """Whether this site still owns a call it handed (or tried to hand) to the asking site.
     Asked by a site restarting after a crash about each open call it had taken over, so
@@ -433,6 +441,16 @@ class RemoteServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_site_pb2.GetQueueFiguresReply, _abc.Awaitable[_site_pb2.GetQueueFiguresReply]]:
         """Live queue figures of this site."""
+
+    @_abc_1.abstractmethod
+    def WatchBoard(
+        self,
+        request: _site_pb2.WatchBoardRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_site_pb2.SiteBoard], _abc.AsyncIterator[_site_pb2.SiteBoard]]:
+        """The site's live wallboard (team leaders): one board at once, then a new one after
+        each change of the site's calls or agents, at most one about every 250 ms.
+        """
 
     @_abc_1.abstractmethod
     def GetCallOwnership(

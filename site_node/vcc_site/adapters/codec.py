@@ -53,6 +53,8 @@ END_REASONS = {
     # ended by the site at a time limit (refused further service)
     "ivr_timeout": c.END_REASON_REFUSED,
     "queue_timeout": c.END_REASON_REFUSED,
+    # no live site that accepts the call's business took it (which city serves what)
+    "not_accepted": c.END_REASON_REFUSED,
 }
 CALL_STATE_NAMES.update({v: k for k, v in CALL_STATES.items()})
 AGENT_STATES = {
@@ -104,12 +106,12 @@ def step(view: StepView, site_id: str) -> s.CallStep:
                 business_id=view.business_id,
                 position=view.position,
                 expected_wait_ms=view.expected_wait_ms,
-                site_id=site_id,
+                site_id=view.site_id or site_id,
             )
         )
     elif view.kind == "connected":
         msg.connected.CopyFrom(
-            s.Connected(agent_id=view.agent_id, leg_id=view.leg_id, site_id=site_id)
+            s.Connected(agent_id=view.agent_id, leg_id=view.leg_id, site_id=view.site_id or site_id)
         )
     else:
         msg.ended.CopyFrom(

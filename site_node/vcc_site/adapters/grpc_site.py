@@ -20,7 +20,7 @@ from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc
 from vcc_replication.events import MAX_REPUBLISH_RANGE
-from vcc_site.adapters import codec
+from vcc_site.adapters import codec, grpc_board
 from vcc_site.domain.results import Assignment, Queued
 from vcc_site.service.access import AccessService
 from vcc_site.service.core import SiteCore
@@ -340,23 +340,15 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
     ) -> s.GetQueueFiguresReply:
         figures = self.core.queue_figures(request.business_id or None)
         return s.GetQueueFiguresReply(
-            figures=[
-                c.QueueFigures(
-                    site_id=self.core.site_id,
-                    business_id=f.business_id,
-                    waiting=f.waiting,
-                    longest_wait_ms=f.longest_wait_ms,
-                    ewt_ms=f.ewt_ms,
-                    agents_ready=f.agents_ready,
-                    agents_busy=f.agents_busy,
-                    agents_not_ready=f.agents_not_ready,
-                    agents_wrap_up=f.agents_wrap_up,
-                    aht_ms=f.aht_ms,
-                    as_of_ms=f.as_of_ms,
-                )
-                for f in figures
-            ]
+            figures=[grpc_board.queue_figures(self.core.site_id, f) for f in figures]
         )
+
+    @grpc_errors
+    async def WatchBoard(
+        self, request: s.WatchBoardRequest, context: Ctx
+    ) -> AsyncIterator[s.SiteBoard]:
+        async for board in grpc_board.watch_board(self.core, request.business_id):
+            yield board
 
 
 def site_services(

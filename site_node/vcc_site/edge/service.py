@@ -120,9 +120,9 @@ class AccessEdge:
                 step = await self._offer_at(call, site, dialed_code)
                 if step is not None:
                     PLACED.labels(site).inc()
-                    self.book.taken(
-                        call, site, STEP_STATES.get(step.WhichOneof("next") or "", "ivr")
-                    )
+                    state = STEP_STATES.get(step.WhichOneof("next") or "", "ivr")
+                    self.book.taken(call, site, state)
+                    self.book.moved(call, state, _step_site(step))  # served elsewhere
                     self._after_step(call, step)
                     return call, step
             self.book.final(call, "refused", "no_live_site")
@@ -177,7 +177,9 @@ class AccessEdge:
             except Unavailable:
                 self._lost(call)
                 return call, None
-            self.book.moved(call, STEP_STATES.get(step.WhichOneof("next") or "", "ivr"))
+            self.book.moved(
+                call, STEP_STATES.get(step.WhichOneof("next") or "", "ivr"), _step_site(step)
+            )
             self._after_step(call, step)
             return call, step
 
@@ -352,3 +354,14 @@ class _Kv:
 
     def __init__(self, key: str) -> None:
         self.key = key.encode()
+
+
+def _step_site(step: s.CallStep) -> str:
+    """The site whose queue or agent has the call after ``step`` ("" = the one asked): a
+    site that does not accept the call's business hands it to one that does."""
+    which = step.WhichOneof("next")
+    if which == "queued":
+        return str(step.queued.site_id)
+    if which == "connected":
+        return str(step.connected.site_id)
+    return ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from vcc_domain.assignment import placement
 from vcc_domain.errors import Conflict, InvalidInput, NotFound, ResourceExhausted
 from vcc_domain.ids import id_prefix, new_id
 from vcc_domain.province import Business, Text
@@ -23,6 +24,7 @@ from vcc_site.service.core import SiteCore
 from vcc_site.service.customers import RemoteCustomers
 from vcc_site.service.live import LiveCall
 from vcc_site.service.moves import CallMoves
+from vcc_site.service.moves.assigned import NOT_SERVED_PROMPT
 from vcc_site.service.selfservice import SelfService
 from vcc_site.store.api import CallRecord, UnitOfWork
 
@@ -44,6 +46,7 @@ class StepView:
     agent_id: str = ""
     leg_id: str = ""
     end_reason: str = ""
+    site_id: str = ""  # the site whose queue or agent has the call ("" = this one)
 
 
 class AccessService:
@@ -285,6 +288,9 @@ class AccessService:
         business = core.business(business_id)
         call.business_id = business.id
         call.ivr = None
+        where = placement(core.province, business.id, core.site_id)
+        if not where.here:
+            return await self._elsewhere(call, where.candidates, prompts, uow)
         decision = core.route(call, business, Priority[call.priority.upper()], uow)
         await core.submit(uow)
         if isinstance(decision, Assignment):
@@ -307,6 +313,54 @@ class AccessService:
             business_id=business.id,
             position=decision.waiting,
             expected_wait_ms=int(decision.ewt_s * 1000),
+        )
+
+    async def _elsewhere(
+        self, call: LiveCall, candidates: tuple[str, ...], prompts: list[Text], uow: UnitOfWork
+    ) -> StepView:
+        """This site does not accept the call's business: the nearest site that does and
+        takes it serves it (same call ID, own class, original arrival); none: the caller
+        is told and the call ends as ``not_accepted``."""
+        core = self.core
+        await core.submit(uow)  # the call's IVR steps so far, before it leaves
+        uow = UnitOfWork()
+        moved = await self.moves.serve_elsewhere(call, candidates, uow)
+        await core.submit(uow)
+        answer = moved.answer
+        if answer is None:
+            log.info(
+                "call %s: no site accepting business %s took it (%s)",
+                call.call_id,
+                call.business_id,
+                "; ".join(moved.refusals) or "no site accepts it",
+            )
+            return StepView(
+                call.call_id,
+                (*prompts, NOT_SERVED_PROMPT),
+                "",
+                "ended",
+                business_id=call.business_id,
+                end_reason=call.end_reason,
+            )
+        if answer.agent_id:
+            return StepView(
+                call.call_id,
+                tuple(prompts),
+                "",
+                "connected",
+                business_id=call.business_id,
+                agent_id=answer.agent_id,
+                leg_id=answer.leg_id,
+                site_id=answer.site_id,
+            )
+        return StepView(
+            call.call_id,
+            tuple(prompts),
+            "",
+            "queued",
+            business_id=call.business_id,
+            position=answer.queue_position,
+            site_id=answer.site_id,
         )
 
     def _record_path(self, call: LiveCall) -> None:

@@ -47,3 +47,8 @@ def caller_home(core: SiteCore, number: str) -> str:
         return core.province.home_site(area).id
     except NotFound:
         return ""
+
+
+def caller_area(core: SiteCore, number: str) -> str:
+    """The province area code of a caller's number ("" for a number from outside)."""
+    return area_code_of(number, _area_codes(core.province)) or ""

@@ -24,6 +24,7 @@ from vcc_site.domain.acd import Acd
 from vcc_site.domain.call import CallLeft, CallState, LegEnded, LegKind
 from vcc_site.domain.queue import EndReason, Priority
 from vcc_site.domain.results import AgentUpdate, Assignment, CallEnded, Connected, Queued, Requeued
+from vcc_site.service.board import BoardSignal, DayTally
 from vcc_site.service.commits import Commits
 from vcc_site.service.figures import BusinessQueue, business_queues, publish_gauges
 from vcc_site.service.live import OUTCOMES, LiveAgent, LiveCall, legs_payload, ms
@@ -59,6 +60,8 @@ class SiteCore(LiveRegistry, Commits):
         self.policy = province.routing
         self.acd = Acd(clock)
         self.desk = DeskEvents()
+        self.board_signal = BoardSignal()  # bumped by every change of calls or agents
+        self.today = DayTally()  # the calls that ended here today, for the board
         self.metrics = metrics or SiteMetrics(site_id, province)
         self._ring_timers: dict[str, asyncio.TimerHandle] = {}  # by call id
         self._wrap_timers: dict[str, asyncio.TimerHandle] = {}  # by agent id
@@ -75,12 +78,22 @@ class SiteCore(LiveRegistry, Commits):
         return self.province.business(business_id)
 
     def queue_figures(self, business_id: str | None = None) -> list[BusinessQueue]:
-        businesses = (
-            [self.business(business_id)]
-            if business_id
-            else [b for b in self.province.businesses if b.accepts(self.site_id)]
-        )
+        businesses = [self.business(business_id)] if business_id else self.served_businesses()
         return business_queues(self.acd, businesses, self.now_ms())
+
+    def find_business(self, business_id: str) -> Business | None:
+        try:
+            return self.business(business_id)
+        except NotFound:
+            return None
+
+    def served_businesses(self) -> list[Business]:
+        return [b for b in self.province.businesses if b.accepts(self.site_id)]
+
+    def submit(self, uow: UnitOfWork) -> asyncio.Future[list[int]]:
+        """Every change of the site's calls and agents ends here: the board changed."""
+        self.board_signal.changed()
+        return Commits.submit(self, uow)
 
     def publish_figures(self) -> None:
         """Refresh the queue and agent gauges (called every second by the app)."""
@@ -261,6 +274,7 @@ class SiteCore(LiveRegistry, Commits):
                 call.event("cdr.created", now, cdr=cdr, legs=legs_payload(call.all_legs())),
             )
             self.metrics.call_ended(call.business_id, OUTCOMES[e.reason], call.tier)
+            self.today.add(cdr, self.find_business(call.business_id))
         if e.agent_id is not None:
             agent = self._agents.get(e.agent_id)
             if agent is not None:
@@ -298,6 +312,7 @@ class SiteCore(LiveRegistry, Commits):
             call.event("cdr.created", now, cdr=cdr),
         )
         self.metrics.call_ended(call.business_id, outcome)
+        self.today.add(cdr, self.find_business(call.business_id))
 
     # -- agents' and callers' use cases (each fills ``uow``; the caller submits it) -------
 

@@ -87,6 +87,13 @@ OVERFLOWED = Counter(
     "Calls that left this site by overflow to another site",
     ["site", "business"],
 )
+BY_ASSIGNMENT = Counter(
+    "vcc_site_calls_by_assignment_total",
+    "Calls for a business this site does not accept: moved to the nearest site that "
+    "accepts it (outcome assigned_out), or refused because none that does took it "
+    "(outcome not_accepted)",
+    ["site", "business", "outcome"],
+)
 SL_TARGET = Gauge(
     "vcc_site_service_level_target",
     "Service-level target: share of calls to answer within `within_s` seconds",
@@ -221,6 +228,8 @@ class SiteMetrics:
             TRANSFERRED.labels(self.site, business).inc()
         elif outcome == "overflowed_out":
             OVERFLOWED.labels(self.site, business).inc()
+        elif outcome in ("assigned_out", "not_accepted"):
+            BY_ASSIGNMENT.labels(self.site, business, outcome).inc()
 
     def ring_no_answer(self) -> None:
         RING_NO_ANSWER.labels(self.site).inc()

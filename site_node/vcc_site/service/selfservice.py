@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from vcc_domain.errors import InvalidInput
 from vcc_domain.ids import new_id
+from vcc_domain.outages import notices_for, spoken
 from vcc_domain.province import SelfService as Kind
 from vcc_domain.province import Text
 from vcc_site.domain import ivr as ivr_engine
@@ -22,6 +23,7 @@ from vcc_site.domain.secrets import (
     verify_secret,
 )
 from vcc_site.service import attempts
+from vcc_site.service.callers import caller_area
 from vcc_site.service.core import SiteCore
 from vcc_site.service.customers import profile_event
 from vcc_site.service.live import LiveCall
@@ -201,15 +203,22 @@ class SelfService:
         )
 
     def _outage(self, call: LiveCall) -> ivr_engine.ServiceResult:
-        return ivr_engine.ServiceResult(
-            ok=True,
-            prompts=(
-                _say(
-                    "您所在区域目前没有计划停电或线路检修。",
-                    "There is no planned outage or line work in your area.",
+        """The outages of the caller's area in force or coming (entered at the hub by data
+        maintenance, synced with the directory), else that there is none."""
+        now = self.core.now_ms()
+        area = caller_area(self.core, call.caller_number)
+        found = notices_for(self.core.province.outages, area, now) if area else []
+        if not found:
+            return ivr_engine.ServiceResult(
+                ok=True,
+                prompts=(
+                    _say(
+                        "您所在区域目前没有计划停电或线路检修。",
+                        "There is no planned outage or line work in your area.",
+                    ),
                 ),
-            ),
-        )
+            )
+        return ivr_engine.ServiceResult(ok=True, prompts=tuple(spoken(o, now) for o in found[:3]))
 
     # -- recording --------------------------------------------------------------------------
 

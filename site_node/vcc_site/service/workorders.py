@@ -26,17 +26,21 @@ from vcc_domain import workorders as wo
 from vcc_domain.calendar import CN_2025, WorkCalendar
 from vcc_domain.errors import Conflict, InvalidInput, NotFound, Unauthenticated, Unavailable
 from vcc_domain.ids import new_id
+from vcc_domain.outages import incident_for
 from vcc_domain.province import WorkOrderSpec
 from vcc_domain.workorder_figures import OrderFigures, order_figures
 from vcc_domain.workorders import WorkOrder
 from vcc_proto.v1 import events_pb2 as pb
 from vcc_proto.workorders import order_msg
+from vcc_site.service.callers import caller_area
 from vcc_site.service.core import SiteCore
 from vcc_site.service.notices import NoticeDispatcher
 from vcc_site.store.api import Event, UnitOfWork
 from vcc_site.store.wo_reads import work_order_reads
 
 log = logging.getLogger(__name__)
+
+FAULT_REPAIR = "fault_repair"  # the work-order type of fault reports
 
 PENDING = "pending:"
 FORWARDED, RECEIVED = "forwarded", "received"
@@ -149,6 +153,12 @@ class WorkOrderService:
         spec = self.spec(business_id)
         home = home_site or home or self.site_id
         self.core.province.site(home)
+        if spec.type == FAULT_REPAIR and not values.get("incident"):
+            # a fault reported during an outage of the caller's area belongs to it
+            area = caller_area(self.core, number)
+            incident = incident_for(self.core.province.outages, area, self.core.now_ms())
+            if incident:
+                values = {**values, "incident": incident}
         order = wo.new_order(
             spec,
             self.calendar,

@@ -66,6 +66,7 @@ _KINDS = {
     h.ENTITY_KIND_TIERS: "tiers",
     h.ENTITY_KIND_PROVINCE: "province",
     h.ENTITY_KIND_DOCUMENT: "document",
+    h.ENTITY_KIND_OUTAGE: "outage",
 }
 _OPS = {h.DirectoryChange.OP_UPSERT: "upsert", h.DirectoryChange.OP_DELETE: "delete"}
 

@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vcc_domain.errors import ErrorKind, VccError
+from vcc_proto.v1 import people_pb2 as p
 from vcc_site.web import guard, present
 from vcc_site.web.client import NOT_READY_REASONS, DeskClient
 from vcc_site.web.feed import Feed, Feeds
@@ -151,6 +152,35 @@ class DeskPages:
             return JSONResponse({"signed_in": False})
         return JSONResponse({"signed_in": True, "agent_id": feed.agent_id, "name": feed.name})
 
+    async def person_sign_in(self, request: Request) -> tuple[str, str, p.SignInReply]:
+        """The person of a sign-in form (``People.SignIn``): their ID, password and
+        session; raises :class:`ApiError` with the refusal to show. The desk and the
+        wallboard sign people in with it."""
+        data = await self.body(request)
+        person_id, password = data.get("agent_id", "").strip(), data.get("password", "")
+        if not person_id or not password:
+            raise ApiError(guard.refused("missing", "give your agent ID and password", 400))
+        try:
+            return person_id, password, await self.client.sign_in(person_id, password)
+        except VccError as err:
+            raise ApiError(self.failure(err, login=True)) from None
+
+    async def person_new_password(self, request: Request, cookie: str) -> tuple[str, p.SignInReply]:
+        """The first sign-in's new password for the person whose session is in
+        ``cookie``: the new password and session; raises :class:`ApiError`."""
+        bearer = request.cookies.get(cookie, "")
+        data = await self.body(request)
+        new = data.get("new_password", "")
+        if not bearer:
+            raise ApiError(guard.refused("session_expired", "sign in again", 401))
+        try:
+            person = await self.client.change_password(bearer, data.get("old_password", ""), new)
+        except VccError as err:
+            if err.kind is ErrorKind.UNAUTHENTICATED:
+                raise ApiError(guard.refused("change_refused", err.message, 401)) from None
+            raise ApiError(self.failure(err)) from None
+        return new, person
+
     async def login(self, request: Request) -> Response:
         """The person signs in (``People.SignIn``); on their initial password the page
         asks for a new one first, else the seat opens (``AgentDesk.Login``)."""
@@ -158,15 +188,9 @@ class DeskPages:
         if refusal is not None:
             return refusal
         try:
-            data = await self.body(request)
-            agent_id, password = data.get("agent_id", "").strip(), data.get("password", "")
-            if not agent_id or not password:
-                return guard.refused("missing", "give your agent ID and password", 400)
-            person = await self.client.sign_in(agent_id, password)
+            agent_id, password, person = await self.person_sign_in(request)
         except ApiError as err:
             return err.response
-        except VccError as err:
-            return self.failure(err, login=True)
         if person.person.must_change_password:
             response = JSONResponse({"must_change": True, "agent_id": agent_id})
             guard.set_person(response, person.session_token, self.facts.https)
@@ -178,19 +202,10 @@ class DeskPages:
         refusal = guard.check_post(request)
         if refusal is not None:
             return refusal
-        bearer = request.cookies.get(guard.PERSON_COOKIE, "")
         try:
-            data = await self.body(request)
-            new = data.get("new_password", "")
-            if not bearer:
-                return guard.refused("session_expired", "sign in again", 401)
-            person = await self.client.change_password(bearer, data.get("old_password", ""), new)
+            new, person = await self.person_new_password(request, guard.PERSON_COOKIE)
         except ApiError as err:
             return err.response
-        except VccError as err:
-            if err.kind is ErrorKind.UNAUTHENTICATED:
-                return guard.refused("change_refused", err.message, 401)
-            return self.failure(err)
         agent_id = person.person.person_id
         return await self.open_desk(request, agent_id, new, person.session_token)
 
@@ -353,5 +368,6 @@ def with_security_headers(app: ASGIApp) -> ASGIApp:
     return wrapped
 
 
-def create_app(pages: DeskPages) -> ASGIApp:
-    return with_security_headers(Starlette(routes=pages.routes()))
+def create_app(pages: DeskPages, more: list[Route] | None = None) -> ASGIApp:
+    """The desk's routes and ``more`` (the wallboard's)."""
+    return with_security_headers(Starlette(routes=[*(more or []), *pages.routes()]))

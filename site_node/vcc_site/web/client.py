@@ -41,6 +41,7 @@ class DeskClient:
         self.stub = sg.AgentDeskStub(self._channel)
         self.orders = sg.WorkOrdersStub(self._channel)
         self.people = pg.PeopleStub(self._channel)
+        self.remote = sg.RemoteStub(self._channel)
 
     # -- the person (People): sign-in, the first-sign-in password change, sign-out --------
 
@@ -67,6 +68,23 @@ class DeskClient:
             await self.people.SignOut(
                 p.SignOutRequest(), timeout=self.rpc_timeout_s, metadata=_bearer(bearer)
             )
+
+    async def who_am_i(self, bearer: str) -> p.PersonView:
+        with translate_rpc_errors():
+            reply: p.PersonView = await self.people.WhoAmI(
+                p.WhoAmIRequest(), timeout=self.rpc_timeout_s, metadata=_bearer(bearer)
+            )
+        return reply
+
+    # -- the wallboard (team leaders) -------------------------------------------------------
+
+    async def watch_board(self, bearer: str) -> AsyncIterator[s.SiteBoard]:
+        """The site's boards as it changes, as the bearer (errors translated)."""
+        with translate_rpc_errors():
+            async for board in self.remote.WatchBoard(
+                s.WatchBoardRequest(), metadata=_bearer(bearer)
+            ):
+                yield board
 
     # -- the seat (AgentDesk) -----------------------------------------------------------------
 

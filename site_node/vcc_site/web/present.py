@@ -148,3 +148,50 @@ def work_order(order: s.WorkOrder) -> Json:
         "owner_site": order.owner_site,
         "answer_due_ms": order.answer_due_ms,
     }
+
+
+def board(msg: s.SiteBoard) -> Json:
+    """The wallboard: per business the live queue and today's figures, and the agents."""
+    return {
+        "type": "board",
+        "site_id": msg.site_id,
+        "as_of_ms": msg.as_of_ms,
+        "day": msg.day,
+        "businesses": [
+            {
+                "business_id": b.figures.business_id,
+                "waiting": b.figures.waiting,
+                "longest_wait_ms": b.figures.longest_wait_ms,
+                "ewt_ms": b.figures.ewt_ms,
+                "agents_ready": b.figures.agents_ready,
+                "agents_busy": b.figures.agents_busy,
+                "agents_wrap_up": b.figures.agents_wrap_up,
+                "agents_not_ready": b.figures.agents_not_ready,
+                "abandoned": b.abandoned_today,
+                "answered": b.answered_today,
+                "offered": b.offered_today,
+                "tiers": [
+                    {
+                        "tier": t.tier,
+                        "answered_within": t.answered_within,
+                        "sl_calls": t.sl_calls,
+                        "target_percent": t.target_percent,
+                        "target_within_s": t.target_within_s,
+                    }
+                    for t in b.tiers
+                ],
+            }
+            for b in msg.businesses
+        ],
+        "agents": [
+            {
+                "agent_id": a.agent_id,
+                "name": a.name,
+                "state": a.state,
+                "reason": a.reason,
+                "in_state_ms": max(0, msg.as_of_ms - a.since_ms),
+                "call_id": a.call_id,
+            }
+            for a in msg.agents
+        ],
+    }

@@ -23,6 +23,7 @@ from vcc_domain.workorders import FEEDBACK_FIELDS
 from vcc_proto.server import free_tcp_port
 from vcc_proto.tls import ClientTls
 from vcc_site.web.app import DeskPages, PageFacts, create_app
+from vcc_site.web.board import BoardPages
 from vcc_site.web.client import DeskClient
 from vcc_site.web.settings import WebSettings
 
@@ -110,7 +111,7 @@ async def start_web(
     sock = listen(bind, port)
     pages = DeskPages(DeskClient(grpc_endpoint, grpc_tls), facts)
     config = uvicorn.Config(
-        create_app(pages),
+        create_app(pages, BoardPages(pages).routes()),
         host=bind,
         port=port,
         ssl_certfile=settings.tls_cert or None,

@@ -8,7 +8,7 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,12 +122,22 @@ class Province:
 
 @contextmanager
 def linked_province(
-    tmp_path: Path, nats_url: str, etcd: str, dl_env: dict[str, str] | None = None
+    tmp_path: Path,
+    nats_url: str,
+    etcd: str,
+    dl_env: dict[str, str] | None = None,
+    edit: Callable[[str], str] | None = None,
+    km_env: dict[str, str] | None = None,
 ) -> Iterator[Province]:
-    """Hub + KM + DL (``dl_env``: extra environment of DL), stopped at the end."""
-    km = LinkedSite(tmp_path / "km", "KM", nats_url, etcd)
+    """Hub + KM + DL (``dl_env``, ``km_env``: extra environment of DL, KM; ``edit``: a
+    change of the province file every node loads), stopped at the end."""
+    km = LinkedSite(tmp_path / "km", "KM", nats_url, etcd, km_env)
     dl = LinkedSite(tmp_path / "dl", "DL", nats_url, etcd, dl_env)
-    hub = HubProc(tmp_path / "hub", nats_url, etcd, f"KM={km.target},DL={dl.target}").start()
+    hub = HubProc(tmp_path / "hub", nats_url, etcd, f"KM={km.target},DL={dl.target}")
+    if edit is not None:
+        for path in (km.province, dl.province, tmp_path / "hub" / "province.toml"):
+            path.write_text(edit(path.read_text()))
+    hub.start()
     started: list[LinkedSite] = []
     try:
         for site in (km, dl):

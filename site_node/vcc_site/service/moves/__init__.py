@@ -5,7 +5,9 @@
   request ID;
 * calls sent to other sites (:mod:`.outgoing`): an agent's transfer
   (``transfer_to_site``) and an overflow by expected wait (``overflow``), both through
-  the hub's broker (``ask_hub``); ``handoff`` builds what a call carries there;
+  the hub's broker (``ask_hub``); ``handoff`` builds what a call carries there; a call
+  for a business this site does not accept, to the nearest site that does
+  (:mod:`.assigned`, ``serve_elsewhere``);
 * consult legs (:mod:`.consult`), at this site or another: the serving side
   (``conclude_consult``, ``end_consult_leg``, ``report_consult_leg``) and the owning side
   (``leg_reported``, ``cancel_consult``, ``conclude_remote``, ``moved_out``);
@@ -26,7 +28,7 @@ import asyncio
 from vcc_domain.errors import NotFound
 from vcc_site.service.core import SiteCore
 from vcc_site.service.live import LiveAgent, LiveCall
-from vcc_site.service.moves import consult, outgoing
+from vcc_site.service.moves import assigned, consult, outgoing
 from vcc_site.service.moves.incoming import TransfersIn
 from vcc_site.service.moves.ownership import ownership_of, start_settling
 from vcc_site.service.moves.targets import handoff_of
@@ -136,6 +138,16 @@ class CallMoves:
         """Move a waiting call to ``site_id`` as the hub advised (``why``), under its lock
         (:func:`.outgoing.overflow`); None: not tried."""
         return await outgoing.overflow(self.core, self.remote_transfer, call, site_id, why)
+
+    async def serve_elsewhere(
+        self, call: LiveCall, candidates: tuple[str, ...], uow: UnitOfWork
+    ) -> assigned.Assigned:
+        """A call for a business this site does not accept goes to the first of
+        ``candidates`` (nearest first) that takes it, or is refused; it ends here either
+        way (:func:`.assigned.serve_elsewhere`)."""
+        return await assigned.serve_elsewhere(
+            self.core, self.remote_transfer, call, candidates, uow
+        )
 
     # -- consult legs -------------------------------------------------------------------
 

@@ -212,7 +212,7 @@ async def overflow(
         call.transferring, call.transfer_settled = request_id, settled
         answer = TransferAnswer(REFUSED, call.call_id, site_id, reason="not sent")
         try:
-            answer = await _send_overflow(core, remote_transfer, call, site_id, request_id)
+            answer = await send_overflow(core, remote_transfer, call, site_id, request_id)
         finally:  # also when cancelled: the call is never left outside the ACD
             uow = UnitOfWork()
             if answer.accepted:
@@ -234,7 +234,7 @@ async def overflow(
     return answer
 
 
-async def _send_overflow(
+async def send_overflow(
     core: SiteCore,
     remote_transfer: RemoteTransfer | None,
     call: LiveCall,

@@ -1,0 +1,172 @@
+"""The team leader's live wallboard page (``GET /board``).
+
+A team leader (or a site administrator) signs in with the desk's own sign-in
+(:meth:`DeskPages.person_sign_in`, ``People.SignIn``); an agent or any other role is
+refused with a clear message and their new session ended. The person's session is kept in
+its own cookie (``vcc_lead``) so a desk open in the same browser is not disturbed. The page
+listens on ``GET /api/board/events``: Server-Sent Events, one per board the site pushes
+on ``Remote.WatchBoard`` (called as the person, so the site's authorization applies too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from vcc_domain.errors import Unauthenticated, VccError
+from vcc_proto.v1 import people_pb2 as p
+from vcc_site.web import guard, present
+from vcc_site.web.app import KEEPALIVE_S, STATIC, ApiError, DeskPages
+from vcc_site.web.present import Json
+
+log = logging.getLogger(__name__)
+
+LEAD_COOKIE = "vcc_lead"
+BOARD_ROLES = frozenset({"team_leader", "site_admin"})
+PAGE_QUEUE = 16  # boards a slow page may lag behind (only the newest matters)
+
+
+class BoardPages:
+    def __init__(self, desk: DeskPages) -> None:
+        self.desk = desk
+        self.client = desk.client
+        self.https = desk.facts.https
+
+    def _set(self, response: Response, token: str) -> None:
+        response.set_cookie(
+            LEAD_COOKIE, token, httponly=True, secure=self.https, samesite="strict", path="/"
+        )
+
+    def _clear(self, response: Response) -> None:
+        response.delete_cookie(
+            LEAD_COOKIE, httponly=True, secure=self.https, samesite="strict", path="/"
+        )
+
+    def _signed_in(self, person: p.SignInReply) -> Response:
+        view = person.person
+        response = JSONResponse(
+            {
+                "must_change": view.must_change_password,
+                "person_id": view.person_id,
+                "name": view.name,
+                "role": view.role,
+            }
+        )
+        self._set(response, person.session_token)
+        return response
+
+    async def page(self, request: Request) -> Response:
+        response = FileResponse(STATIC / "board.html", headers={"Cache-Control": "no-store"})
+        guard.ensure_csrf(request, response, self.https)
+        return response
+
+    async def login(self, request: Request) -> Response:
+        refusal = guard.check_post(request)
+        if refusal is not None:
+            return refusal
+        try:
+            _, _, person = await self.desk.person_sign_in(request)
+        except ApiError as err:
+            return err.response
+        role = person.person.role
+        if role not in BOARD_ROLES:
+            with contextlib.suppress(VccError):  # their session is of no use here
+                await self.client.sign_out(person.session_token)
+            return guard.refused(
+                "wrong_role", f"a {role} may not open the wallboard (team leaders only)", 403
+            )
+        return self._signed_in(person)
+
+    async def change_password(self, request: Request) -> Response:
+        refusal = guard.check_post(request)
+        if refusal is not None:
+            return refusal
+        try:
+            _, person = await self.desk.person_new_password(request, LEAD_COOKIE)
+        except ApiError as err:
+            return err.response
+        return self._signed_in(person)
+
+    async def me(self, request: Request) -> Response:
+        """Whether this browser's wallboard session is alive (never an error status)."""
+        bearer = request.cookies.get(LEAD_COOKIE, "")
+        if not bearer:
+            return JSONResponse({"signed_in": False})
+        try:
+            view = await self.client.who_am_i(bearer)
+        except VccError:
+            return JSONResponse({"signed_in": False})
+        ok = view.role in BOARD_ROLES and not view.must_change_password
+        return JSONResponse({"signed_in": ok, "name": view.name, "person_id": view.person_id})
+
+    async def logout(self, request: Request) -> Response:
+        refusal = guard.check_post(request)
+        if refusal is not None:
+            return refusal
+        bearer = request.cookies.get(LEAD_COOKIE, "")
+        if bearer:
+            with contextlib.suppress(VccError):  # already ended: nothing to undo
+                await self.client.sign_out(bearer)
+        response = JSONResponse({"ok": True})
+        self._clear(response)
+        return response
+
+    async def events(self, request: Request) -> Response:
+        bearer = request.cookies.get(LEAD_COOKIE, "")
+        if not bearer:
+            return guard.refused("session_expired", "sign in again", 401)
+        return StreamingResponse(
+            self._stream(bearer),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    async def _stream(self, bearer: str) -> AsyncIterator[str]:
+        queue: asyncio.Queue[Json] = asyncio.Queue(PAGE_QUEUE)
+        reader = asyncio.create_task(self._read(bearer, queue), name="board-feed")
+        try:
+            while True:
+                try:
+                    event = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    yield ": keepalive\n\n"
+                    continue
+                yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
+                if event["type"] == "closed":
+                    return
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+    async def _read(self, bearer: str, queue: asyncio.Queue[Json]) -> None:
+        closed: Json = {"type": "closed", "code": "unavailable"}
+        try:
+            async for board in self.client.watch_board(bearer):
+                if queue.full():  # a page that lags: the newest board is all it needs
+                    queue.get_nowait()
+                queue.put_nowait(present.board(board))
+        except Unauthenticated:
+            closed = {"type": "closed", "code": "session_expired"}
+        except VccError as err:
+            log.warning("wallboard stream ended: %s", err)
+        if queue.full():
+            queue.get_nowait()
+        queue.put_nowait(closed)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/board", self.page),
+            Route("/api/board/me", self.me),
+            Route("/api/board/events", self.events),
+            Route("/api/board/login", self.login, methods=["POST"]),
+            Route("/api/board/change-password", self.change_password, methods=["POST"]),
+            Route("/api/board/logout", self.logout, methods=["POST"]),
+        ]

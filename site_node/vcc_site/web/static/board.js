@@ -1,0 +1,228 @@
+// The team leader's live wallboard: sign-in (team leaders and site administrators only),
+// then one EventSource on /api/board/events (a board each time the site changes). Times
+// in a state and the longest wait run on between boards from the page's own clock.
+"use strict";
+(() => {
+  const M = {
+    zh: {
+      title: "班长实时监控", signin: "班长登录", person_id: "工号", password: "密码", signin_btn: "登录", signout: "退出",
+      change_title: "首次登录：请设置新密码", new_password: "新密码", confirm_password: "确认新密码", change_btn: "设置并登录",
+      queues: "业务队列", agents: "坐席状态", h_business: "业务", h_waiting: "排队", h_longest: "最长等待", h_ewt: "预计等待",
+      h_sl: "服务水平（今日/目标）", h_abandoned: "今日放弃", h_answered: "今日接通", h_agents: "坐席（空闲/通话/整理/未就绪）",
+      h_agent: "工号", h_name: "姓名", h_state: "状态", h_in_state: "持续",
+      s_ready: "空闲", s_not_ready: "未就绪", s_ringing: "振铃", s_busy: "通话中", s_wrap_up: "事后整理",
+      t_vip: "VIP", t_high: "高端", t_middle: "中端", t_ordinary: "普通", t_blacklist: "黑名单",
+      live_on: "实时", live_off: "已断开", as_of: "数据时间", seconds: "秒", none_yet: "暂无",
+      n_signed_in: "已登录，实时数据推送中。", n_signed_out: "已退出。",
+      e_wrong_login: "工号或密码错误（多次错误将被锁定）。", e_locked: "账号已锁定，请稍后再试或联系管理员。",
+      e_wrong_role: "此页面仅供班长（及系统管理员）使用；坐席请使用坐席工作台。", e_missing: "请输入工号和密码。",
+      e_mismatch: "两次输入的新密码不一致。", e_change_refused: "当前密码有误或登录已过期，请重新登录。",
+      e_session_expired: "登录已过期，请重新登录。", e_unavailable: "与站点的连接中断，正在重连……", e_network: "网络错误，请重试。",
+      e_csrf: "页面已过期，请刷新后重试。", e_invalid: "输入有误。", e_internal: "系统错误。"
+    },
+    en: {
+      title: "Team leader wallboard", signin: "Team leader sign-in", person_id: "Staff ID", password: "Password", signin_btn: "Sign in", signout: "Sign out",
+      change_title: "First sign-in: choose a new password", new_password: "New password", confirm_password: "Confirm new password", change_btn: "Set and sign in",
+      queues: "Queues by business", agents: "Agents", h_business: "Business", h_waiting: "Waiting", h_longest: "Longest wait", h_ewt: "Expected wait",
+      h_sl: "Service level (today / target)", h_abandoned: "Abandoned today", h_answered: "Answered today", h_agents: "Agents (ready/busy/wrap-up/not ready)",
+      h_agent: "Agent", h_name: "Name", h_state: "State", h_in_state: "For",
+      s_ready: "Ready", s_not_ready: "Not ready", s_ringing: "Ringing", s_busy: "On a call", s_wrap_up: "Wrap-up",
+      t_vip: "VIP", t_high: "High", t_middle: "Middle", t_ordinary: "Ordinary", t_blacklist: "Blacklist",
+      live_on: "live", live_off: "disconnected", as_of: "As of", seconds: "s", none_yet: "none yet",
+      n_signed_in: "Signed in; the board updates live.", n_signed_out: "Signed out.",
+      e_wrong_login: "Wrong staff ID or password (repeated failures lock the account).", e_locked: "The account is locked; try later or ask an administrator.",
+      e_wrong_role: "This page is for team leaders (and site administrators) only; agents use the agent desktop.", e_missing: "Give your staff ID and password.",
+      e_mismatch: "The two new passwords differ.", e_change_refused: "Wrong current password or the sign-in expired; sign in again.",
+      e_session_expired: "Your sign-in expired; sign in again.", e_unavailable: "Lost the site; reconnecting…", e_network: "Network error; try again.",
+      e_csrf: "The page is stale; reload and try again.", e_invalid: "Invalid input.", e_internal: "System error."
+    }
+  };
+  const $ = (id) => document.getElementById(id);
+  let lang = localStorage.getItem("vcc-lang") === "en" ? "en" : "zh";
+  let meta = { businesses: [] };
+  let board = null;     // the last board
+  let received = 0;     // when it arrived (page clock), for times running on
+  let es = null;
+  let initial = "";     // the initial password, in memory only until it is changed
+  const t = (key) => (M[lang][key] !== undefined ? M[lang][key] : key);
+
+  function csrf() {
+    const hit = document.cookie.split("; ").find((c) => c.startsWith("vcc_csrf="));
+    return hit ? decodeURIComponent(hit.slice(9)) : "";
+  }
+
+  async function api(path, body) {
+    let r;
+    try {
+      r = await fetch(path, {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-VCC-CSRF": csrf() },
+        body: JSON.stringify(body || {})
+      });
+    } catch (e) {
+      throw Object.assign(new Error("network"), { code: "network", detail: "" });
+    }
+    const data = await r.json().catch(() => ({}));
+    if (!r.ok) throw Object.assign(new Error(data.detail || ""), { code: data.error || "internal", detail: data.detail || "" });
+    return data;
+  }
+
+  function say(text) { $("notice").textContent = text; $("error").textContent = ""; }
+
+  function applyLang() {
+    document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+    document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+    $("lang").textContent = lang === "zh" ? "English" : "中文";
+    document.title = t("title") + " · vcc";
+    render();
+  }
+
+  function secs(ms) {
+    const s = Math.max(0, Math.round(ms / 1000));
+    return s < 60 ? `${s} ${t("seconds")}` : `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  }
+  function businessName(id) { const b = meta.businesses.find((x) => x.id === id); return b ? b.name : id; }
+  function cell(text, cls) { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; return td; }
+
+  function slCell(tiers) {
+    const td = document.createElement("td");
+    td.className = "sl";
+    td.append(...tiers.map((x) => {
+      const div = document.createElement("div");
+      const pct = x.sl_calls ? Math.round((100 * x.answered_within) / x.sl_calls) : null;
+      div.className = pct === null ? "sl-none" : pct >= x.target_percent ? "sl-ok" : "sl-bad";
+      div.dataset.tier = x.tier;
+      div.textContent = `${t("t_" + x.tier)} ${pct === null ? "—" : pct + "%"} / ${x.target_percent}% ≤${x.target_within_s}${t("seconds")}`;
+      return div;
+    }));
+    return td;
+  }
+
+  function render() {
+    if (!board) return;
+    const ran = Date.now() - received;
+    $("queue-rows").replaceChildren(...board.businesses.map((b) => {
+      const tr = document.createElement("tr");
+      tr.id = "b-" + b.business_id;
+      tr.append(
+        cell(businessName(b.business_id)),
+        cell(String(b.waiting), "waiting" + (b.waiting ? " some" : "")),
+        cell(b.waiting ? secs(b.longest_wait_ms + ran) : "—", "longest"),
+        cell(secs(b.ewt_ms), "ewt"),
+        slCell(b.tiers),
+        cell(String(b.abandoned), "abandoned"),
+        cell(String(b.answered), "answered"),
+        cell(`${b.agents_ready} / ${b.agents_busy} / ${b.agents_wrap_up} / ${b.agents_not_ready}`, "agents")
+      );
+      return tr;
+    }));
+    const counts = {};
+    board.agents.forEach((a) => { counts[a.state] = (counts[a.state] || 0) + 1; });
+    $("agent-counts").textContent = ["ready", "ringing", "busy", "wrap_up", "not_ready"].map((s) => `${t("s_" + s)} ${counts[s] || 0}`).join(" · ");
+    $("agent-rows").replaceChildren(...board.agents.map((a) => {
+      const tr = document.createElement("tr");
+      tr.id = "a-" + a.agent_id;
+      tr.append(cell(a.agent_id), cell(a.name), cell(t("s_" + a.state), "state " + a.state), cell(secs(a.in_state_ms + ran), "in-state"));
+      return tr;
+    }));
+    $("as-of").textContent = `${t("as_of")} ${new Date(received).toLocaleTimeString()} · ${board.day}`;
+  }
+
+  function live(on) {
+    const el = $("live");
+    el.className = "live " + (on ? "on" : "off");
+    el.textContent = t(on ? "live_on" : "live_off");
+  }
+
+  function listen() {
+    if (es) es.close();
+    es = new EventSource("/api/board/events");
+    es.onopen = () => live(true);
+    es.onmessage = (m) => {
+      const ev = JSON.parse(m.data);
+      if (ev.type === "board") { board = ev; received = Date.now(); $("error").textContent = ""; render(); return; }
+      if (ev.type === "closed") {
+        es.close(); es = null; live(false);
+        if (ev.code === "session_expired") { signedOut("e_session_expired"); return; }
+        $("error").textContent = t("e_unavailable");
+        setTimeout(() => { if (!$("board").hidden) listen(); }, 2000);
+      }
+    };
+    es.onerror = () => live(false);  // the browser reconnects by itself
+  }
+
+  function signedIn(name) {
+    $("login").hidden = true; $("change").hidden = true;
+    $("board").hidden = false; $("who").hidden = false; $("signout").hidden = false;
+    $("person-name").textContent = name || "";
+    listen();
+  }
+
+  function signedOut(why) {
+    if (es) { es.close(); es = null; }
+    board = null;
+    $("board").hidden = true; $("who").hidden = true; $("signout").hidden = true; $("change").hidden = true;
+    $("login").hidden = false;
+    $("error").textContent = why ? t(why) : "";
+    $("person-id").focus();
+  }
+
+  function bind() {
+    $("login-form").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      $("login-error").textContent = "";
+      try {
+        const reply = await api("/api/board/login", { agent_id: $("person-id").value, password: $("password").value });
+        if (reply.must_change) {
+          initial = $("password").value;
+          $("password").value = "";
+          $("login").hidden = true; $("change").hidden = false;
+          $("new-password").focus();
+          return;
+        }
+        $("password").value = "";
+        say(t("n_signed_in"));
+        signedIn(reply.name);
+      } catch (err) {
+        $("login-error").textContent = t("e_" + err.code) + (err.code === "locked" ? ` (${err.detail})` : "");
+        $("password").select();
+      }
+    });
+    $("change-form").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const fresh = $("new-password").value;
+      if (fresh !== $("confirm-password").value) { $("change-error").textContent = t("e_mismatch"); return; }
+      try {
+        const reply = await api("/api/board/change-password", { old_password: initial, new_password: fresh });
+        initial = ""; $("new-password").value = ""; $("confirm-password").value = "";
+        say(t("n_signed_in"));
+        signedIn(reply.name);
+      } catch (err) {
+        if (err.code === "change_refused" || err.code === "session_expired") { signedOut("e_change_refused"); return; }
+        $("change-error").textContent = t("e_" + err.code) + (err.detail ? ` (${err.detail})` : "");
+      }
+    });
+    $("lang").addEventListener("click", () => {
+      lang = lang === "zh" ? "en" : "zh";
+      localStorage.setItem("vcc-lang", lang);
+      applyLang();
+    });
+    $("signout").addEventListener("click", async () => {
+      try { await api("/api/board/logout"); } catch (err) { /* signed out either way */ }
+      signedOut("");
+      say(t("n_signed_out"));
+    });
+  }
+
+  async function start() {
+    bind();
+    meta = await (await fetch("/api/meta", { credentials: "same-origin" })).json();
+    $("site-name").textContent = `· ${meta.site_name} (${meta.site_id})`;
+    applyLang();
+    setInterval(render, 1000);
+    const me = await (await fetch("/api/board/me", { credentials: "same-origin" })).json();
+    if (me.signed_in) signedIn(me.name); else signedOut("");
+  }
+
+  start();
+})();
