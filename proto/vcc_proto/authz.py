@@ -107,6 +107,7 @@ TABLE: dict[str, Rule] = {
     "Remote.RepublishEvents": rule("hub"),
     "Remote.GetQueueFigures": rule("hub ops", "team_leader operations"),
     "Remote.WatchBoard": rule("ops", "team_leader site_admin operations"),
+    "Remote.Supervise": rule("ops", "team_leader site_admin"),
     "Remote.GetCallOwnership": rule("site", own_site="site_id"),
     # Site: work orders, outbound campaigns and shift handover (people at the site).
     "WorkOrders.Create": rule("ops", _LEADS),

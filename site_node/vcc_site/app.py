@@ -273,7 +273,8 @@ async def start_site_web(
     if not settings.web.enabled:
         return None
     config = node.config
-    facts = page_facts(node.province, node.site_id, node.core.clock, settings.web.https)
+    web = settings.web
+    facts = page_facts(node.province, node.site_id, node.core.clock, web.https, web.talk_target_s)
     target = grpc_target(config.host, grpc_port)
     grpc_tls = gateway_tls(settings.web, secure)
     return await start_web(

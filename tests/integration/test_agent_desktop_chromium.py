@@ -90,8 +90,10 @@ def self_signed(tmp: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def desk_site(tmp: Path, nats: NatsServer, etcd: EtcdServer) -> tuple[SiteProcess, str]:
-    """A KM site serving its pages over HTTPS."""
+def desk_site(
+    tmp: Path, nats: NatsServer, etcd: EtcdServer, extra: tuple[str, ...] = ()
+) -> tuple[SiteProcess, str]:
+    """A KM site serving its pages over HTTPS (``extra``: more site options)."""
     web_port = free_port()
     cert, key = self_signed(tmp)
     site = SiteProcess(
@@ -103,6 +105,7 @@ def desk_site(tmp: Path, nats: NatsServer, etcd: EtcdServer) -> tuple[SiteProces
         extra_args=(
             *("--web-port", str(web_port)),
             *("--web-tls-cert", str(cert), "--web-tls-key", str(key)),
+            *extra,
         ),
     )
     return site.start(), f"https://127.0.0.1:{web_port}/"

@@ -113,6 +113,40 @@ CONSULT_MODE_CANCEL: ConsultMode.ValueType  # 3
 """Drop the consult leg; the caller comes back to the consulting agent."""
 Global___ConsultMode: _TypeAlias = ConsultMode  # noqa: Y015
 
+class _SuperviseAction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SuperviseActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SuperviseAction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SUPERVISE_ACTION_UNSPECIFIED: _SuperviseAction.ValueType  # 0
+    SUPERVISE_ACTION_FORCE_NOT_READY: _SuperviseAction.ValueType  # 1
+    """Not ready now (a call ringing goes back to the queue); refused while on a call."""
+    SUPERVISE_ACTION_FORCE_SIGN_OUT: _SuperviseAction.ValueType  # 2
+    """End the agent's session; refused while on a call."""
+    SUPERVISE_ACTION_LISTEN: _SuperviseAction.ValueType  # 3
+    """Listen to the agent's call, unheard."""
+    SUPERVISE_ACTION_WHISPER: _SuperviseAction.ValueType  # 4
+    """Speak to the agent only."""
+    SUPERVISE_ACTION_BARGE_IN: _SuperviseAction.ValueType  # 5
+    """Join the call (caller, agent and team leader)."""
+
+class SuperviseAction(_SuperviseAction, metaclass=_SuperviseActionEnumTypeWrapper):
+    """What a team leader does to an agent (Remote.Supervise)."""
+
+SUPERVISE_ACTION_UNSPECIFIED: SuperviseAction.ValueType  # 0
+SUPERVISE_ACTION_FORCE_NOT_READY: SuperviseAction.ValueType  # 1
+"""Not ready now (a call ringing goes back to the queue); refused while on a call."""
+SUPERVISE_ACTION_FORCE_SIGN_OUT: SuperviseAction.ValueType  # 2
+"""End the agent's session; refused while on a call."""
+SUPERVISE_ACTION_LISTEN: SuperviseAction.ValueType  # 3
+"""Listen to the agent's call, unheard."""
+SUPERVISE_ACTION_WHISPER: SuperviseAction.ValueType  # 4
+"""Speak to the agent only."""
+SUPERVISE_ACTION_BARGE_IN: SuperviseAction.ValueType  # 5
+"""Join the call (caller, agent and team leader)."""
+Global___SuperviseAction: _TypeAlias = SuperviseAction  # noqa: Y015
+
 @_typing.final
 class OfferCallRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -1402,6 +1436,71 @@ class GetQueueFiguresReply(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetQueueFiguresReply: _TypeAlias = GetQueueFiguresReply  # noqa: Y015
+
+@_typing.final
+class SuperviseRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    SUPERVISOR_ID_FIELD_NUMBER: _builtins.int
+    agent_id: _builtins.str
+    """The agent acted on (signed in at this site)."""
+    action: Global___SuperviseAction.ValueType
+    reason: _builtins.str
+    """Why; required to force not-ready or sign-out (shown to the agent and audited)."""
+    supervisor_id: _builtins.str
+    """Who asks, as the caller claims it (on a mutual-TLS port the audit names the signed-in
+    person of the bearer token; this is recorded beside it when it says more).
+    """
+    def __init__(
+        self,
+        *,
+        agent_id: _builtins.str = ...,
+        action: Global___SuperviseAction.ValueType = ...,
+        reason: _builtins.str = ...,
+        supervisor_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "agent_id", b"agent_id", "reason", b"reason", "supervisor_id", b"supervisor_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuperviseRequest: _TypeAlias = SuperviseRequest  # noqa: Y015
+
+@_typing.final
+class SuperviseReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    CALL_ID_FIELD_NUMBER: _builtins.int
+    AUDIT_ID_FIELD_NUMBER: _builtins.int
+    agent_id: _builtins.str
+    """The agent."""
+    state: _builtins.str
+    """The agent's state after the action (not_ready, logged_out, busy, ...)."""
+    call_id: _builtins.str
+    """The call of a listen-in, whisper or barge-in."""
+    audit_id: _builtins.str
+    """The audit row that records the action."""
+    def __init__(
+        self,
+        *,
+        agent_id: _builtins.str = ...,
+        state: _builtins.str = ...,
+        call_id: _builtins.str = ...,
+        audit_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "audit_id", b"audit_id", "call_id", b"call_id", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuperviseReply: _TypeAlias = SuperviseReply  # noqa: Y015
 
 @_typing.final
 class WatchBoardRequest(_message.Message):

@@ -894,6 +894,11 @@ class RemoteStub:
                 request_serializer=vcc__proto_dot_v1_dot_site__pb2.WatchBoardRequest.SerializeToString,
                 response_deserializer=vcc__proto_dot_v1_dot_site__pb2.SiteBoard.FromString,
                 _registered_method=True)
+        self.Supervise = channel.unary_unary(
+                '/vcc_proto.v1.Remote/Supervise',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.SuperviseRequest.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.SuperviseReply.FromString,
+                _registered_method=True)
         self.GetCallOwnership = channel.unary_unary(
                 '/vcc_proto.v1.Remote/GetCallOwnership',
                 request_serializer=vcc__proto_dot_v1_dot_site__pb2.CallOwnershipRequest.SerializeToString,
@@ -959,6 +964,18 @@ class RemoteServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Supervise(self, request, context):
+        """A team leader's (or site administrator's) action on one of this site's signed-in
+        agents: force not-ready or sign-out with a reason, or ask to listen in, whisper or
+        barge in on the agent's call (recorded now; carried out with audio once the SIP edge
+        lands). Audited with the bearer as the actor; the agent's desk is told (not of a
+        listen-in). NOT_FOUND when the agent is not signed in here, FAILED_PRECONDITION when
+        the agent's state does not allow it (on a call, or not on one).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetCallOwnership(self, request, context):
         """Whether this site still owns a call it handed (or tried to hand) to the asking site.
         Asked by a site restarting after a crash about each open call it had taken over, so
@@ -1005,6 +1022,11 @@ def add_RemoteServicer_to_server(servicer, server):
                     servicer.WatchBoard,
                     request_deserializer=vcc__proto_dot_v1_dot_site__pb2.WatchBoardRequest.FromString,
                     response_serializer=vcc__proto_dot_v1_dot_site__pb2.SiteBoard.SerializeToString,
+            ),
+            'Supervise': grpc.unary_unary_rpc_method_handler(
+                    servicer.Supervise,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.SuperviseRequest.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.SuperviseReply.SerializeToString,
             ),
             'GetCallOwnership': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCallOwnership,
@@ -1202,6 +1224,33 @@ class Remote:
             '/vcc_proto.v1.Remote/WatchBoard',
             vcc__proto_dot_v1_dot_site__pb2.WatchBoardRequest.SerializeToString,
             vcc__proto_dot_v1_dot_site__pb2.SiteBoard.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Supervise(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.Remote/Supervise',
+            vcc__proto_dot_v1_dot_site__pb2.SuperviseRequest.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.SuperviseReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -344,6 +344,14 @@ class RemoteStub:
     """The site's live wallboard (team leaders): one board at once, then a new one after
     each change of the site's calls or agents, at most one about every 250 ms.
     """
+    Supervise: _grpc.UnaryUnaryMultiCallable[_site_pb2.SuperviseRequest, _site_pb2.SuperviseReply]
+    """A team leader's (or site administrator's) action on one of this site's signed-in
+    agents: force not-ready or sign-out with a reason, or ask to listen in, whisper or
+    barge in on the agent's call (recorded now; carried out with audio once the SIP edge
+    lands). Audited with the bearer as the actor; the agent's desk is told (not of a
+    listen-in). NOT_FOUND when the agent is not signed in here, FAILED_PRECONDITION when
+    the agent's state does not allow it (on a call, or not on one).
+    """
     GetCallOwnership: _grpc.UnaryUnaryMultiCallable[_site_pb2.CallOwnershipRequest, _site_pb2.CallOwnershipReply]
     """Whether this site still owns a call it handed (or tried to hand) to the asking site.
     Asked by a site restarting after a crash about each open call it had taken over, so
@@ -377,6 +385,14 @@ class RemoteAsyncStub(RemoteStub):
     WatchBoard: _aio.UnaryStreamMultiCallable[_site_pb2.WatchBoardRequest, _site_pb2.SiteBoard]  # type: ignore[assignment]
     """The site's live wallboard (team leaders): one board at once, then a new one after
     each change of the site's calls or agents, at most one about every 250 ms.
+    """
+    Supervise: _aio.UnaryUnaryMultiCallable[_site_pb2.SuperviseRequest, _site_pb2.SuperviseReply]  # type: ignore[assignment]
+    """A team leader's (or site administrator's) action on one of this site's signed-in
+    agents: force not-ready or sign-out with a reason, or ask to listen in, whisper or
+    barge in on the agent's call (recorded now; carried out with audio once the SIP edge
+    lands). Audited with the bearer as the actor; the agent's desk is told (not of a
+    listen-in). NOT_FOUND when the agent is not signed in here, FAILED_PRECONDITION when
+    the agent's state does not allow it (on a call, or not on one).
     """
     GetCallOwnership: _aio.UnaryUnaryMultiCallable[_site_pb2.CallOwnershipRequest, _site_pb2.CallOwnershipReply]  # type: ignore[assignment]
     """Whether this site still owns a call it handed (or tried to hand) to the asking site.
@@ -450,6 +466,20 @@ class RemoteServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_site_pb2.SiteBoard], _abc.AsyncIterator[_site_pb2.SiteBoard]]:
         """The site's live wallboard (team leaders): one board at once, then a new one after
         each change of the site's calls or agents, at most one about every 250 ms.
+        """
+
+    @_abc_1.abstractmethod
+    def Supervise(
+        self,
+        request: _site_pb2.SuperviseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.SuperviseReply, _abc.Awaitable[_site_pb2.SuperviseReply]]:
+        """A team leader's (or site administrator's) action on one of this site's signed-in
+        agents: force not-ready or sign-out with a reason, or ask to listen in, whisper or
+        barge in on the agent's call (recorded now; carried out with audio once the SIP edge
+        lands). Audited with the bearer as the actor; the agent's desk is told (not of a
+        listen-in). NOT_FOUND when the agent is not signed in here, FAILED_PRECONDITION when
+        the agent's state does not allow it (on a call, or not on one).
         """
 
     @_abc_1.abstractmethod

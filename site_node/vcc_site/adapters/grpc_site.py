@@ -27,6 +27,7 @@ from vcc_site.service.core import SiteCore
 from vcc_site.service.desk import DeskService
 from vcc_site.service.moves import CallMoves
 from vcc_site.service.moves.ownership import ownership_of
+from vcc_site.service.supervise import supervise
 from vcc_site.service.transfer import KEPT, RELEASED, UNKNOWN, TransferAnswer
 from vcc_site.store.api import AuditRecord, UnitOfWork
 
@@ -349,6 +350,17 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
     ) -> AsyncIterator[s.SiteBoard]:
         async for board in grpc_board.watch_board(self.core, request.business_id):
             yield board
+
+    @grpc_errors
+    async def Supervise(self, request: s.SuperviseRequest, context: Ctx) -> s.SuperviseReply:
+        action = s.SuperviseAction.Name(request.action).removeprefix("SUPERVISE_ACTION_").lower()
+        claimed = f"person:{request.supervisor_id}" if request.supervisor_id else "supervisor"
+        done = await supervise(
+            self.core, actor_of(claimed), request.agent_id, action, request.reason
+        )
+        return s.SuperviseReply(
+            agent_id=done.agent_id, state=done.state, call_id=done.call_id, audit_id=done.audit_id
+        )
 
 
 def site_services(

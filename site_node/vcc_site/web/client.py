@@ -86,6 +86,33 @@ class DeskClient:
             ):
                 yield board
 
+    async def supervise(
+        self, bearer: str, agent_id: str, action: str, reason: str, supervisor_id: str
+    ) -> s.SuperviseReply:
+        """A team leader's action on an agent (``force_not_ready``, ``force_sign_out``,
+        ``listen``, ``whisper``, ``barge_in``), as the bearer."""
+        request = s.SuperviseRequest(
+            agent_id=agent_id,
+            action=s.SuperviseAction.Value(f"SUPERVISE_ACTION_{action.upper()}"),
+            reason=reason,
+            supervisor_id=supervisor_id,
+        )
+        with translate_rpc_errors():
+            reply: s.SuperviseReply = await self.remote.Supervise(
+                request, timeout=self.rpc_timeout_s, metadata=_bearer(bearer)
+            )
+        return reply
+
+    async def unlock(self, bearer: str, person_id: str) -> p.PersonView:
+        """Lift the lock of a person's repeated failed sign-ins, as the bearer."""
+        with translate_rpc_errors():
+            reply: p.PersonView = await self.people.Unlock(
+                p.PersonRef(person_id=person_id),
+                timeout=self.rpc_timeout_s,
+                metadata=_bearer(bearer),
+            )
+        return reply
+
     # -- the seat (AgentDesk) -----------------------------------------------------------------
 
     async def login(self, agent_id: str, password: str, device: str) -> s.LoginReply:
