@@ -97,6 +97,8 @@ TABLE: dict[str, Rule] = {
     "AgentDesk.Transfer": rule("ops", _DESK, own_person="session"),
     "AgentDesk.Consult": rule("ops", _DESK, own_person="session"),
     "AgentDesk.ConsultComplete": rule("ops", _DESK, own_person="session"),
+    "AgentDesk.GetMyDay": rule("ops", _DESK, own_person="session"),
+    "AgentDesk.GetReadyWhere": rule("ops", _DESK, own_person="session"),
     # Site: what other nodes ask of a site.
     "Remote.LookupCustomer": rule(
         "site ops", "data_maintenance quality_inspector", own_site="actor.site_id"
@@ -140,7 +142,8 @@ TABLE: dict[str, Rule] = {
     "Routing.AdviseOverflow": rule("site", own_site="site_id"),
     "Routing.BrokerTransfer": rule("site", own_site="from_site_id"),
     "Routing.ReportQueueFigures": rule("site", own_site="site_id"),
-    "Routing.GetBoard": rule("ops", "team_leader province_manager operations"),
+    # (a site reads it for its agents choosing a transfer target)
+    "Routing.GetBoard": rule("site ops", "team_leader province_manager operations"),
     # Hub: reports and the month's settlement.
     "Reports.GetReport": rule("ops", _OVERSEE),
     "Reports.CloseSettlement": rule("ops", "province_manager"),

@@ -169,6 +169,7 @@ async def start_parts(ctx: SiteContext, node: SiteNode, settings: SiteNodeSettin
     relay = await start_relay(ctx, settings.relay)
     transfers = start_transfers(ctx, settings.sites)
     node.moves.remote_transfer, node.moves.peers = transfers.transfer, transfers.peers
+    node.desk.board = transfers.board
     overflow = OverflowComponent(ctx, settings.overflow, node.moves)
     work_orders: Component = NoComponent()
     if node.workorders is not None:

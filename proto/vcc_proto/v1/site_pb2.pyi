@@ -780,6 +780,81 @@ class TransferRequest(_message.Message):
 Global___TransferRequest: _TypeAlias = TransferRequest  # noqa: Y015
 
 @_typing.final
+class AgentDay(_message.Message):
+    """An agent's own figures today (AgentDesk.GetMyDay)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DAY_FIELD_NUMBER: _builtins.int
+    ANSWERED_FIELD_NUMBER: _builtins.int
+    TRANSFERRED_FIELD_NUMBER: _builtins.int
+    RING_MS_FIELD_NUMBER: _builtins.int
+    TALK_MS_FIELD_NUMBER: _builtins.int
+    WRAP_UPS_FIELD_NUMBER: _builtins.int
+    WRAP_UP_MS_FIELD_NUMBER: _builtins.int
+    day: _builtins.str
+    """The local day (YYYY-MM-DD, UTC+8)."""
+    answered: _builtins.int
+    """Calls the agent answered (their CDR names the agent), of which transferred away."""
+    transferred: _builtins.int
+    ring_ms: _builtins.int
+    """Sums over those calls: ringing at the agent and talking (hold included), ms."""
+    talk_ms: _builtins.int
+    wrap_ups: _builtins.int
+    """After-call work stretches finished today and their sum, ms."""
+    wrap_up_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        day: _builtins.str = ...,
+        answered: _builtins.int = ...,
+        transferred: _builtins.int = ...,
+        ring_ms: _builtins.int = ...,
+        talk_ms: _builtins.int = ...,
+        wrap_ups: _builtins.int = ...,
+        wrap_up_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answered", b"answered", "day", b"day", "ring_ms", b"ring_ms", "talk_ms", b"talk_ms", "transferred", b"transferred", "wrap_up_ms", b"wrap_up_ms", "wrap_ups", b"wrap_ups"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AgentDay: _TypeAlias = AgentDay  # noqa: Y015
+
+@_typing.final
+class ReadyWhereReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIGURES_FIELD_NUMBER: _builtins.int
+    STALE_SITE_IDS_FIELD_NUMBER: _builtins.int
+    PROVINCE_FIELD_NUMBER: _builtins.int
+    province: _builtins.bool
+    """True: the province's board from the hub; false: this site only (hub unreachable)."""
+    @_builtins.property
+    def figures(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.QueueFigures]:
+        """Per site and business (the hub's last report of each site, or this site's own)."""
+
+    @_builtins.property
+    def stale_site_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Sites whose report is too old to trust."""
+
+    def __init__(
+        self,
+        *,
+        figures: _abc.Iterable[_common_pb2.QueueFigures] | None = ...,
+        stale_site_ids: _abc.Iterable[_builtins.str] | None = ...,
+        province: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["figures", b"figures", "province", b"province", "stale_site_ids", b"stale_site_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReadyWhereReply: _TypeAlias = ReadyWhereReply  # noqa: Y015
+
+@_typing.final
 class ConsultCompleteRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -315,6 +315,16 @@ class AgentDeskStub:
                 request_serializer=vcc__proto_dot_v1_dot_site__pb2.ConsultCompleteRequest.SerializeToString,
                 response_deserializer=vcc__proto_dot_v1_dot_site__pb2.CallView.FromString,
                 _registered_method=True)
+        self.GetMyDay = channel.unary_unary(
+                '/vcc_proto.v1.AgentDesk/GetMyDay',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.SessionRef.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.AgentDay.FromString,
+                _registered_method=True)
+        self.GetReadyWhere = channel.unary_unary(
+                '/vcc_proto.v1.AgentDesk/GetReadyWhere',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.SessionRef.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.ReadyWhereReply.FromString,
+                _registered_method=True)
 
 
 class AgentDeskServicer:
@@ -416,6 +426,22 @@ class AgentDeskServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetMyDay(self, request, context):
+        """The agent's own figures today (the site's day, UTC+8), from the calls that ended here
+        (CDRs) and the agent's state history, to compare with the agents' targets.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReadyWhere(self, request, context):
+        """Who is ready where, to choose a transfer target: every site's figures per business
+        from the hub's board, or this site's own when the hub cannot be reached.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentDeskServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -483,6 +509,16 @@ def add_AgentDeskServicer_to_server(servicer, server):
                     servicer.ConsultComplete,
                     request_deserializer=vcc__proto_dot_v1_dot_site__pb2.ConsultCompleteRequest.FromString,
                     response_serializer=vcc__proto_dot_v1_dot_site__pb2.CallView.SerializeToString,
+            ),
+            'GetMyDay': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMyDay,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.SessionRef.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.AgentDay.SerializeToString,
+            ),
+            'GetReadyWhere': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReadyWhere,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.SessionRef.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.ReadyWhereReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -838,6 +874,60 @@ class AgentDesk:
             '/vcc_proto.v1.AgentDesk/ConsultComplete',
             vcc__proto_dot_v1_dot_site__pb2.ConsultCompleteRequest.SerializeToString,
             vcc__proto_dot_v1_dot_site__pb2.CallView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMyDay(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.AgentDesk/GetMyDay',
+            vcc__proto_dot_v1_dot_site__pb2.SessionRef.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.AgentDay.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReadyWhere(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.AgentDesk/GetReadyWhere',
+            vcc__proto_dot_v1_dot_site__pb2.SessionRef.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.ReadyWhereReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -156,6 +156,14 @@ class AgentDeskStub:
     """Hold the caller and open a consult leg to another agent, skill or site."""
     ConsultComplete: _grpc.UnaryUnaryMultiCallable[_site_pb2.ConsultCompleteRequest, _site_pb2.CallView]
     """End a consultation: transfer, conference or cancel."""
+    GetMyDay: _grpc.UnaryUnaryMultiCallable[_site_pb2.SessionRef, _site_pb2.AgentDay]
+    """The agent's own figures today (the site's day, UTC+8), from the calls that ended here
+    (CDRs) and the agent's state history, to compare with the agents' targets.
+    """
+    GetReadyWhere: _grpc.UnaryUnaryMultiCallable[_site_pb2.SessionRef, _site_pb2.ReadyWhereReply]
+    """Who is ready where, to choose a transfer target: every site's figures per business
+    from the hub's board, or this site's own when the hub cannot be reached.
+    """
 
 @_typing.type_check_only
 class AgentDeskAsyncStub(AgentDeskStub):
@@ -196,6 +204,14 @@ class AgentDeskAsyncStub(AgentDeskStub):
     """Hold the caller and open a consult leg to another agent, skill or site."""
     ConsultComplete: _aio.UnaryUnaryMultiCallable[_site_pb2.ConsultCompleteRequest, _site_pb2.CallView]  # type: ignore[assignment]
     """End a consultation: transfer, conference or cancel."""
+    GetMyDay: _aio.UnaryUnaryMultiCallable[_site_pb2.SessionRef, _site_pb2.AgentDay]  # type: ignore[assignment]
+    """The agent's own figures today (the site's day, UTC+8), from the calls that ended here
+    (CDRs) and the agent's state history, to compare with the agents' targets.
+    """
+    GetReadyWhere: _aio.UnaryUnaryMultiCallable[_site_pb2.SessionRef, _site_pb2.ReadyWhereReply]  # type: ignore[assignment]
+    """Who is ready where, to choose a transfer target: every site's figures per business
+    from the hub's board, or this site's own when the hub cannot be reached.
+    """
 
 class AgentDeskServicer(metaclass=_abc_1.ABCMeta):
     """The agent's desktop. Every request but Login carries the session token from Login;
@@ -311,6 +327,26 @@ class AgentDeskServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_site_pb2.CallView, _abc.Awaitable[_site_pb2.CallView]]:
         """End a consultation: transfer, conference or cancel."""
+
+    @_abc_1.abstractmethod
+    def GetMyDay(
+        self,
+        request: _site_pb2.SessionRef,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.AgentDay, _abc.Awaitable[_site_pb2.AgentDay]]:
+        """The agent's own figures today (the site's day, UTC+8), from the calls that ended here
+        (CDRs) and the agent's state history, to compare with the agents' targets.
+        """
+
+    @_abc_1.abstractmethod
+    def GetReadyWhere(
+        self,
+        request: _site_pb2.SessionRef,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.ReadyWhereReply, _abc.Awaitable[_site_pb2.ReadyWhereReply]]:
+        """Who is ready where, to choose a transfer target: every site's figures per business
+        from the hub's board, or this site's own when the hub cannot be reached.
+        """
 
 def add_AgentDeskServicer_to_server(servicer: AgentDeskServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

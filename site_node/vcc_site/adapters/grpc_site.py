@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from vcc_domain.errors import InvalidInput, NotFound, Unavailable
@@ -22,6 +23,7 @@ from vcc_proto.v1 import site_pb2_grpc
 from vcc_replication.events import MAX_REPUBLISH_RANGE
 from vcc_site.adapters import codec, grpc_board
 from vcc_site.domain.results import Assignment, Queued
+from vcc_site.service import desk_info
 from vcc_site.service.access import AccessService
 from vcc_site.service.core import SiteCore
 from vcc_site.service.desk import DeskService
@@ -189,6 +191,23 @@ class AgentDeskServicer(site_pb2_grpc.AgentDeskServicer):
         return codec.call_view(
             await self.desk.consult_complete(request.session_token, request.call_id, mode)
         )
+
+    @grpc_errors
+    async def GetMyDay(self, request: s.SessionRef, context: Ctx) -> s.AgentDay:
+        agent = self.desk.session(request.session_token)
+        day = await desk_info.my_day(self.desk.core, agent.agent_id)
+        return s.AgentDay(**asdict(day))
+
+    @grpc_errors
+    async def GetReadyWhere(self, request: s.SessionRef, context: Ctx) -> s.ReadyWhereReply:
+        self.desk.session(request.session_token)
+        core = self.desk.core
+
+        def own() -> list[c.QueueFigures]:
+            return [grpc_board.queue_figures(core.site_id, f) for f in core.queue_figures()]
+
+        figures, stale, province = await desk_info.ready_where(core, self.desk.board, own)
+        return s.ReadyWhereReply(figures=figures, stale_site_ids=stale, province=province)
 
 
 @runtime_checkable

@@ -25,6 +25,7 @@ from vcc_proto.tls import ClientTls
 from vcc_site.web.app import DeskPages, PageFacts, create_app
 from vcc_site.web.board import BoardPages
 from vcc_site.web.client import DeskClient
+from vcc_site.web.desk_extra import DeskExtras
 from vcc_site.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ async def start_web(
     sock = listen(bind, port)
     pages = DeskPages(DeskClient(grpc_endpoint, grpc_tls), facts)
     config = uvicorn.Config(
-        create_app(pages, BoardPages(pages).routes()),
+        create_app(pages, [*BoardPages(pages).routes(), *DeskExtras(pages).routes()]),
         host=bind,
         port=port,
         ssl_certfile=settings.tls_cert or None,
