@@ -266,6 +266,30 @@ def take_a_call(page: Page, access: sg.AccessStub, orders: sg.WorkOrdersStub, tm
     expect(page.locator("#agent-state")).to_have_text("Ready")
     expect(page.locator("#wrapup-form")).to_be_hidden()
     expect(page.locator("#pop")).to_be_hidden()
+    # the agent's own figures today (read again once a call is done): one call, no transfer
+    expect(page.locator("#md-answered td.value")).to_have_text("1")
+    expect(page.locator("#md-transfer td.value")).to_have_text("0%")
+    expect(page.locator("#md-talk td.goal")).to_have_text("Target ≤ 150 s")
+    expect(page.locator("#callbacks li")).to_have_text("Nothing due.")
+
+
+def consult_and_cancel(first: Page, second: Page) -> None:
+    """The first agent consults the complaints agent by name; the consulted page pops a
+    consultation; once connected the first agent cancels and has the caller back."""
+    first.fill("#t-agent", COMPLAINT_AGENT)
+    first.keyboard.press("Alt+C")
+    expect(second.locator("#pop-kind")).to_have_text("咨询")
+    expect(second.locator("#answer")).to_be_enabled()
+    second.keyboard.press("Alt+A")
+    expect(first.locator("#consult-state")).to_contain_text(f"{COMPLAINT_AGENT} · connected")
+    expect(first.locator("#consult-transfer")).to_be_enabled()
+    first.keyboard.press("Alt+X")
+    expect(first.locator("#consult-bar")).to_be_hidden()
+    expect(first.locator("#pop-state")).to_have_text("Talking")
+    expect(second.locator("#wrapup-form")).to_be_visible()
+    second.keyboard.press("Alt+W")
+    expect(second.locator("#agent-state")).to_have_text("空闲")
+    first.fill("#t-agent", "")
 
 
 def open_work_order(page: Page, orders: sg.WorkOrdersStub, call_id: str) -> None:
@@ -301,7 +325,11 @@ def transfer_a_call(first: Page, second: Page, url: str, access: sg.AccessStub, 
     expect(first.locator("#answer")).to_be_enabled()  # the seat rings
     first.keyboard.press("Alt+A")
     expect(first.locator("#pop-state")).to_have_text("Talking")
-    first.select_option("#t-site", "KM")
+    # who is ready where (no hub in this test: this site's own figures)
+    expect(first.locator("#rw-KM-complaint td.ready")).to_have_text("1")
+    consult_and_cancel(first, second)
+    first.click("#rw-KM-complaint")  # the row chooses the target
+    expect(first.locator("#t-business")).to_have_value("complaint")
     first.select_option("#t-business", "complaint")
     first.fill("#t-note", "wants to complain about roaming charges")
     first.keyboard.press("Alt+T")
