@@ -99,6 +99,7 @@ TABLE: dict[str, Rule] = {
     "AgentDesk.ConsultComplete": rule("ops", _DESK, own_person="session"),
     "AgentDesk.GetMyDay": rule("ops", _DESK, own_person="session"),
     "AgentDesk.GetReadyWhere": rule("ops", _DESK, own_person="session"),
+    "AgentDesk.GetRecentCalls": rule("ops", _DESK, own_person="session"),
     # Site: what other nodes ask of a site.
     "Remote.LookupCustomer": rule(
         "site ops", "data_maintenance quality_inspector", own_site="actor.site_id"

@@ -319,10 +319,13 @@ def transfer_a_call(first: Page, second: Page, url: str, access: sg.AccessStub, 
     second.press("#password", "Enter")
     expect(second.locator("#login-error")).to_have_text("该工号已在其他设备登录，请先在那里退出。")
     sign_in(second, COMPLAINT_AGENT)
+    early = access.OfferCall(s.OfferCallRequest(caller_number=STRANGER, dialed_code="170"))
+    access.HangUp(s.CallRef(call_id=early.call_id))  # gave up in the menu: a recent call
     step = access.OfferCall(s.OfferCallRequest(caller_number=STRANGER, dialed_code="170"))
     step = access.SendDigits(s.SendDigitsRequest(call_id=step.call_id, digits="0"))
     expect(first.locator("#pop-number")).to_have_text(mask_phone(STRANGER))
     expect(first.locator("#answer")).to_be_enabled()  # the seat rings
+    expect(first.locator(f'#recent li[data-call="{early.call_id}"]')).to_contain_text("Bill")
     first.keyboard.press("Alt+A")
     expect(first.locator("#pop-state")).to_have_text("Talking")
     # who is ready where (no hub in this test: this site's own figures)

@@ -823,6 +823,72 @@ class AgentDay(_message.Message):
 Global___AgentDay: _TypeAlias = AgentDay  # noqa: Y015
 
 @_typing.final
+class RecentCall(_message.Message):
+    """One earlier call of a caller (AgentDesk.GetRecentCalls)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALL_ID_FIELD_NUMBER: _builtins.int
+    ARRIVAL_AT_MS_FIELD_NUMBER: _builtins.int
+    BUSINESS_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    END_REASON_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    DISPOSITION_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    call_id: _builtins.str
+    arrival_at_ms: _builtins.int
+    business_id: _builtins.str
+    state: _builtins.str
+    """ended, or the state of a call still open."""
+    end_reason: _builtins.str
+    """Why it ended (agent_hangup, caller_hangup, transferred, ...)."""
+    agent_id: _builtins.str
+    """The agent who last had it here."""
+    disposition: _builtins.str
+    """The wrap-up's outcome and notes (numbers masked)."""
+    notes: _builtins.str
+    def __init__(
+        self,
+        *,
+        call_id: _builtins.str = ...,
+        arrival_at_ms: _builtins.int = ...,
+        business_id: _builtins.str = ...,
+        state: _builtins.str = ...,
+        end_reason: _builtins.str = ...,
+        agent_id: _builtins.str = ...,
+        disposition: _builtins.str = ...,
+        notes: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "arrival_at_ms", b"arrival_at_ms", "business_id", b"business_id", "call_id", b"call_id", "disposition", b"disposition", "end_reason", b"end_reason", "notes", b"notes", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecentCall: _TypeAlias = RecentCall  # noqa: Y015
+
+@_typing.final
+class RecentCallsReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALLS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def calls(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecentCall]: ...
+    def __init__(
+        self,
+        *,
+        calls: _abc.Iterable[Global___RecentCall] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calls", b"calls"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecentCallsReply: _TypeAlias = RecentCallsReply  # noqa: Y015
+
+@_typing.final
 class ReadyWhereReply(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

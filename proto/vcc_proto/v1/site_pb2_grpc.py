@@ -325,6 +325,11 @@ class AgentDeskStub:
                 request_serializer=vcc__proto_dot_v1_dot_site__pb2.SessionRef.SerializeToString,
                 response_deserializer=vcc__proto_dot_v1_dot_site__pb2.ReadyWhereReply.FromString,
                 _registered_method=True)
+        self.GetRecentCalls = channel.unary_unary(
+                '/vcc_proto.v1.AgentDesk/GetRecentCalls',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.CallAction.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.RecentCallsReply.FromString,
+                _registered_method=True)
 
 
 class AgentDeskServicer:
@@ -442,6 +447,14 @@ class AgentDeskServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRecentCalls(self, request, context):
+        """The latest earlier calls at this site of the caller of a call offered to or held by
+        the agent (for the screen pop), newest first; numbers in notes masked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentDeskServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -519,6 +532,11 @@ def add_AgentDeskServicer_to_server(servicer, server):
                     servicer.GetReadyWhere,
                     request_deserializer=vcc__proto_dot_v1_dot_site__pb2.SessionRef.FromString,
                     response_serializer=vcc__proto_dot_v1_dot_site__pb2.ReadyWhereReply.SerializeToString,
+            ),
+            'GetRecentCalls': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRecentCalls,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.CallAction.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.RecentCallsReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -928,6 +946,33 @@ class AgentDesk:
             '/vcc_proto.v1.AgentDesk/GetReadyWhere',
             vcc__proto_dot_v1_dot_site__pb2.SessionRef.SerializeToString,
             vcc__proto_dot_v1_dot_site__pb2.ReadyWhereReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRecentCalls(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.AgentDesk/GetRecentCalls',
+            vcc__proto_dot_v1_dot_site__pb2.CallAction.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.RecentCallsReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -164,6 +164,10 @@ class AgentDeskStub:
     """Who is ready where, to choose a transfer target: every site's figures per business
     from the hub's board, or this site's own when the hub cannot be reached.
     """
+    GetRecentCalls: _grpc.UnaryUnaryMultiCallable[_site_pb2.CallAction, _site_pb2.RecentCallsReply]
+    """The latest earlier calls at this site of the caller of a call offered to or held by
+    the agent (for the screen pop), newest first; numbers in notes masked.
+    """
 
 @_typing.type_check_only
 class AgentDeskAsyncStub(AgentDeskStub):
@@ -211,6 +215,10 @@ class AgentDeskAsyncStub(AgentDeskStub):
     GetReadyWhere: _aio.UnaryUnaryMultiCallable[_site_pb2.SessionRef, _site_pb2.ReadyWhereReply]  # type: ignore[assignment]
     """Who is ready where, to choose a transfer target: every site's figures per business
     from the hub's board, or this site's own when the hub cannot be reached.
+    """
+    GetRecentCalls: _aio.UnaryUnaryMultiCallable[_site_pb2.CallAction, _site_pb2.RecentCallsReply]  # type: ignore[assignment]
+    """The latest earlier calls at this site of the caller of a call offered to or held by
+    the agent (for the screen pop), newest first; numbers in notes masked.
     """
 
 class AgentDeskServicer(metaclass=_abc_1.ABCMeta):
@@ -346,6 +354,16 @@ class AgentDeskServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_site_pb2.ReadyWhereReply, _abc.Awaitable[_site_pb2.ReadyWhereReply]]:
         """Who is ready where, to choose a transfer target: every site's figures per business
         from the hub's board, or this site's own when the hub cannot be reached.
+        """
+
+    @_abc_1.abstractmethod
+    def GetRecentCalls(
+        self,
+        request: _site_pb2.CallAction,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.RecentCallsReply, _abc.Awaitable[_site_pb2.RecentCallsReply]]:
+        """The latest earlier calls at this site of the caller of a call offered to or held by
+        the agent (for the screen pop), newest first; numbers in notes masked.
         """
 
 def add_AgentDeskServicer_to_server(servicer: AgentDeskServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -209,6 +209,26 @@ class AgentDeskServicer(site_pb2_grpc.AgentDeskServicer):
         figures, stale, province = await desk_info.ready_where(core, self.desk.board, own)
         return s.ReadyWhereReply(figures=figures, stale_site_ids=stale, province=province)
 
+    @grpc_errors
+    async def GetRecentCalls(self, request: s.CallAction, context: Ctx) -> s.RecentCallsReply:
+        agent = self.desk.session(request.session_token)
+        found = await desk_info.recent_calls(self.desk.core, agent.agent_id, request.call_id)
+        return s.RecentCallsReply(
+            calls=[
+                s.RecentCall(
+                    call_id=r.call_id,
+                    arrival_at_ms=r.arrival_at_ms,
+                    business_id=r.business_id,
+                    state=r.state,
+                    end_reason=r.end_reason,
+                    agent_id=r.agent_id,
+                    disposition=r.disposition,
+                    notes=r.notes,
+                )
+                for r in found
+            ]
+        )
+
 
 @runtime_checkable
 class Republisher(Protocol):

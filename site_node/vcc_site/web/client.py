@@ -238,6 +238,13 @@ class DeskClient:
             )
         return reply
 
+    async def recent_calls(self, token: str, call_id: str) -> list[s.RecentCall]:
+        with translate_rpc_errors():
+            reply: s.RecentCallsReply = await self.stub.GetRecentCalls(
+                s.CallAction(session_token=token, call_id=call_id), timeout=self.rpc_timeout_s
+            )
+        return list(reply.calls)
+
     async def work_orders(self, bearer: str, state: str) -> list[s.WorkOrder]:
         """The site's open orders in ``state``, as the person ``bearer``."""
         with translate_rpc_errors():

@@ -7,6 +7,8 @@
   compares them with the agents' targets (``/api/meta`` ``kpi``);
 * ``GET /api/ready-where``: who is ready where, per city and business
   (``AgentDesk.GetReadyWhere``: the hub's board, or this site's own figures);
+* ``GET /api/recent-calls?call_id=``: the caller's earlier calls at this site, for the
+  screen pop (``AgentDesk.GetRecentCalls``);
 * ``GET /api/callbacks``: the agent's work orders awaiting their reply to the caller or a
   callback (``WorkOrders.List`` as the signed-in person), callers' numbers masked.
 """
@@ -19,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from vcc_domain.errors import ErrorKind, VccError
+from vcc_domain.errors import Conflict, ErrorKind, VccError
 from vcc_domain.privacy import mask_phone
 from vcc_domain.workorders import ANSWERED, REPLIED
 from vcc_proto.v1 import site_pb2 as s
@@ -122,6 +124,31 @@ class DeskExtras:
             {"province": reply.province, "stale": list(reply.stale_site_ids), "rows": rows}
         )
 
+    async def recent_calls(self, request: Request, feed: Feed) -> Response:
+        try:
+            calls = await self.client.recent_calls(
+                feed.token, request.query_params.get("call_id", "")
+            )
+        except Conflict:  # the call left the agent before the page asked: nothing to show
+            calls = []
+        return JSONResponse(
+            {
+                "calls": [
+                    {
+                        "call_id": r.call_id,
+                        "arrival_at_ms": r.arrival_at_ms,
+                        "business_id": r.business_id,
+                        "state": r.state,
+                        "end_reason": r.end_reason,
+                        "agent_id": r.agent_id,
+                        "disposition": r.disposition,
+                        "notes": r.notes,
+                    }
+                    for r in calls
+                ]
+            }
+        )
+
     async def callbacks(self, request: Request, feed: Feed) -> Response:
         bearer = feed.person_token
         replies = await self.client.work_orders(bearer, ANSWERED)
@@ -145,4 +172,5 @@ class DeskExtras:
             Route("/api/my-day", get(self.my_day)),
             Route("/api/ready-where", get(self.ready_where)),
             Route("/api/callbacks", get(self.callbacks)),
+            Route("/api/recent-calls", get(self.recent_calls)),
         ]

@@ -15,7 +15,8 @@
   let initial = "";  // the initial password, kept in memory only until it is changed
   let session = false;  // signed in on this page (a sign-in may beat the start-up check)
   let focusNext = "";
-  let farewell = "";  // why the team leader signed this agent out, shown at the sign-in  // the control to focus once it is enabled (the pop's answer key)
+  let farewell = "";
+  let tried = false;  // the sign-in form was sent (maybe before the start-up check ended)  // why the team leader signed this agent out, shown at the sign-in  // the control to focus once it is enabled (the pop's answer key)
 
   const t = (key) => (M[lang][key] !== undefined ? M[lang][key] : key);
   const hooks = { event: [], render: [], signedIn: [], signedOut: [] };  // desk_more.js
@@ -261,6 +262,7 @@
   function bind() {
     $("login-form").addEventListener("submit", async (e) => {
       e.preventDefault();
+      tried = true;
       $("login-error").textContent = "";
       try {
         const reply = await api("/api/login", { agent_id: $("agent-id").value, password: $("password").value });
@@ -361,7 +363,7 @@
     applyLang();
     setInterval(tick, 500);
     const me = await (await fetch("/api/me", { credentials: "same-origin" })).json();
-    if (session) return;
+    if (session || tried) return;  // a sign-in beat this check: its answer stands
     if (me.signed_in) signedIn(); else signedOut("");
   }
 

@@ -10,6 +10,7 @@
   let rwCall = "";      // the call whose ready-where table was read
   let day = null;       // the last /api/my-day
   let orders = null;    // the last /api/callbacks
+  let recent = { call_id: "", calls: [] };  // the popped caller's earlier calls
 
   async function get(path) {
     const r = await fetch(path, { credentials: "same-origin" });
@@ -141,6 +142,25 @@
     }));
   }
 
+  // -- the caller's recent calls (in the pop) ---------------------------------------------
+  async function recentCalls(callId) {
+    recent = { call_id: callId, calls: [] };
+    const r = await get(`/api/recent-calls?call_id=${encodeURIComponent(callId)}`);
+    if (recent.call_id === callId) { recent.calls = r.calls; renderRecent(); }
+  }
+
+  function renderRecent() {
+    $("recent-box").hidden = !recent.calls.length;
+    $("recent").replaceChildren(...recent.calls.map((x) => {
+      const li = document.createElement("li");
+      li.dataset.call = x.call_id;
+      const outcome = x.disposition && (t("d_" + x.disposition) !== "d_" + x.disposition ? t("d_" + x.disposition) : x.disposition);
+      const what = [x.agent_id, outcome, x.notes].filter(Boolean).join(" · ");
+      li.textContent = `${new Date(x.arrival_at_ms).toLocaleString()} · ${D.businessName(x.business_id)}${what ? " · " + what : ""}`;
+      return li;
+    }));
+  }
+
   // -- wiring --------------------------------------------------------------------------------
   D.hooks.event.push((ev) => {
     onConsult(ev);
@@ -150,11 +170,13 @@
     renderConsult();
     renderDay();
     renderCallbacks();
+    if (D.call && recent.call_id !== D.call.call_id) act(() => recentCalls(D.call.call_id));
+    if (D.call) renderRecent();
     const talking = D.call && D.call.state === "connected";
     if (talking && rwCall !== D.call.call_id) { rwCall = D.call.call_id; act(readyWhere); }
   });
   D.hooks.signedIn.push(() => { act(myDay); act(callbacks); });
-  D.hooks.signedOut.push(() => { consult = null; day = null; orders = null; rwCall = ""; });
+  D.hooks.signedOut.push(() => { consult = null; day = null; orders = null; rwCall = ""; recent = { call_id: "", calls: [] }; });
 
   $("consult").addEventListener("click", () => act(startConsult));
   $("consult-transfer").addEventListener("click", () => act(() => endConsult("transfer")));
