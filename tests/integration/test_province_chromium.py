@@ -51,7 +51,7 @@ if sync_playwright is not None:
     from playwright.sync_api import Page, expect
 
 KM_AGENT, DL_AGENT, KM_LEADER = "KM-0001", "DL-0001", "KM-0190"
-MANAGER = "YN-PM-01"
+MANAGER, OPERATIONS = "YN-PM-01", "YN-OPS-01"
 VIP = phone_for("0871", 0)  # seeded customer 0 of KM is a VIP
 NOTE = "caller moved to Dali, bill question"
 NEW_PASSWORD = "my-own-secret-2026"
@@ -136,7 +136,7 @@ def cross_site_call(km: Page, dl: Page, access: sg.AccessStub, tmp: Path) -> str
     km.select_option("#t-business", "bill")
     km.fill("#t-note", NOTE)
     km.keyboard.press("Alt+T")
-    expect(km.locator("#agent-state")).to_have_text("事后整理")
+    expect(km.locator("#agent-state")).to_have_text("话后处理")
 
     expect(dl.locator("#pop-number")).to_have_text(mask_phone(VIP))
     expect(dl.locator("#pop-notes")).to_contain_text(NOTE)
@@ -155,15 +155,17 @@ def cross_site_call(km: Page, dl: Page, access: sg.AccessStub, tmp: Path) -> str
     return call_id
 
 
-def console_sign_in(page: Page, url: str, secret: str, tmp: Path) -> None:
+def console_sign_in(page: Page, url: str, secret: str, tmp: Path, wrong: bool = True) -> None:
+    """The province manager (after a wrong password), or operations."""
     page.goto(url)
-    expect(page.locator("#login-h")).to_have_text("省级管理人员登录")  # Chinese by default
-    page.fill("#person-id", MANAGER)
-    page.fill("#password", "not-the-password")
-    page.press("#password", "Enter")
-    expect(page.locator("#login-error")).to_contain_text("工号或密码错误")
-    shot(page, tmp, "console-wrong-password")
-    page.fill("#person-id", MANAGER)
+    if wrong:
+        expect(page.locator("#login-h")).to_have_text("省级管理人员登录")  # Chinese by default
+        page.fill("#person-id", MANAGER)
+        page.fill("#password", "not-the-password")
+        page.press("#password", "Enter")
+        expect(page.locator("#login-error")).to_contain_text("工号或密码错误")
+        shot(page, tmp, "console-wrong-password")
+    page.fill("#person-id", MANAGER if wrong else OPERATIONS)
     page.fill("#password", secret)
     page.press("#password", "Enter")
     expect(page.locator("#new-password")).to_be_focused()
@@ -172,7 +174,8 @@ def console_sign_in(page: Page, url: str, secret: str, tmp: Path) -> None:
     page.press("#confirm-password", "Enter")
     expect(page.locator("#board")).to_be_visible()
     for site in ("KM", "DL"):  # pushed by the hub: both sites report, neither is stale
-        expect(page.locator(f"#site-{site} td.status")).to_have_text("正常")
+        expect(page.locator(f"#site-{site} td.status")).to_have_text(re.compile("^(正常|live)$"))
+    expect(page.locator("#site-QJ td.status")).to_have_text(re.compile("^(无上报|no report)$"))
 
 
 def report_counts(page: Page, site: str, answered: int) -> None:
@@ -188,6 +191,32 @@ def report_counts(page: Page, site: str, answered: int) -> None:
             return
         assert time.monotonic() < deadline, page.locator("#report-table").inner_text()
         page.wait_for_timeout(500)
+
+
+def change_the_directory(page: Page, tmp: Path) -> None:
+    """Operations edit a 114 entry: an unknown area code is refused on that field; the
+    fixed entry becomes version 2, whose difference names the field changed."""
+    page.click("#tab-directory")
+    page.click("#dir-btn")
+    expect(page.locator("#dir-version")).to_have_text("Version 1")
+    page.click("#edit-0")
+    page.fill("#f-area_code", "9999")
+    page.click("#entry-save")
+    expect(page.locator("#err-area_code")).to_contain_text("unknown area code")
+    expect(page.locator("#f-area_code")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#f-area_code")).to_be_focused()
+    page.fill("#f-area_code", "0871")
+    page.fill("#f-name", "Kunming airport enquiries")
+    page.click("#entry-save")
+    expect(page.locator("#notice")).to_have_text("Saved as version 2")
+    page.click("#dir-history-btn")
+    page.click("#v-2")
+    expect(page.locator("#diff")).to_contain_text("upsert directory_entry 0871-96566")
+    changed = page.locator("#diff table tr")
+    expect(changed).to_have_count(1)
+    expect(changed.locator("td").nth(0)).to_have_text("name")
+    expect(changed.locator("td").nth(2)).to_have_text('"Kunming airport enquiries"')
+    shot(page, tmp, "console-directory")
 
 
 def export_csv(page: Page, tmp: Path) -> list[dict[str, str]]:
@@ -231,23 +260,21 @@ def test_a_call_across_two_cities_in_every_console(province: Province, tmp_path:
             expect(console.locator("#statement-summary")).to_contain_text("未关账")
             expect(console.locator("#close-form")).to_be_visible()  # a province manager may
             shot(console, tmp_path, "console-settlement")
-            console.click("#tab-directory")
-            console.click("#dir-history-btn")
-            console.click("#v-1")
-            expect(console.locator("#diff")).to_contain_text("document")
-            shot(console, tmp_path, "console-directory")
-
             console.click("#lang")
             expect(console.locator("#tab-board")).to_have_text("Province board")
             ended_session(console, pg.PeopleStub(hub))
+            console_sign_in(console, console_url, sec[OPERATIONS], tmp_path, wrong=False)
+            change_the_directory(console, tmp_path)
         finally:
             browser.close()
             channel.close()
             hub.close()
-    # Chromium logs each error answer: the wrong password and the ended session's request
-    assert len(errors) == 2, errors
+    # Chromium logs each error answer: the wrong password, the ended session's request and
+    # the refused directory change
+    assert len(errors) == 3, errors
     assert "401" in errors[0] and errors[0].endswith("/api/login"), errors
     assert "401" in errors[1] and "/api/work-orders" in errors[1], errors
+    assert "400" in errors[2] and errors[2].endswith("/api/directory"), errors
 
 
 def ended_session(page: Page, people: pg.PeopleStub) -> None:
