@@ -36,9 +36,8 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 COOKIE = "vcc_province"
 CONSOLE_ROLES = frozenset({"province_manager", "operations"})
-ERRORS: dict[
-    ErrorKind, tuple[int, str]
-] = {  # error kind -> (HTTP status, code the page translates)
+# error kind -> (HTTP status, code the page translates)
+ERRORS: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.UNAUTHENTICATED: (401, "session_expired"),
     ErrorKind.FORBIDDEN: (403, "forbidden"),
     ErrorKind.LOCKED: (403, "locked"),
