@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncGenerator
 from typing import Any, cast
 
 import pytest
@@ -22,6 +23,7 @@ from vcc_hub.web.app import COOKIE, ConsolePages
 from vcc_hub.web.client import HubClient
 from vcc_hub.web.views import ConsoleFacts, day_range
 from vcc_ops.cli import example_province_path
+from vcc_ops.web_links import desktop_lines
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import people_pb2 as p
@@ -268,7 +270,9 @@ async def test_the_board_stream_pushes_after_a_report_and_when_a_site_goes_quiet
 ) -> None:
     servicer, now = routing
     await servicer.ReportQueueFigures(report("KM", 1), None)
-    stream = servicer.WatchBoard(h.GetBoardRequest(site_ids=["KM"]), None).__aiter__()
+    stream = cast(
+        AsyncGenerator[h.Board, None], servicer.WatchBoard(h.GetBoardRequest(site_ids=["KM"]), None)
+    )
     first = await asyncio.wait_for(anext(stream), 5)
     assert first.rows[0].figures.waiting == 1 and list(first.stale_site_ids) == []
     pending = asyncio.ensure_future(anext(stream))
@@ -281,3 +285,12 @@ async def test_the_board_stream_pushes_after_a_report_and_when_a_site_goes_quiet
     third = await asyncio.wait_for(pending, 5)
     assert list(third.stale_site_ids) == ["KM"]
     await stream.aclose()
+
+
+def test_vcc_up_prints_the_province_console_with_the_desks() -> None:
+    lines = desktop_lines([("hub-1", "http://127.0.0.1:9000/"), ("site-KM", "http://h:1/")])
+    assert lines == [
+        "province console (hub-1): http://127.0.0.1:9000/",
+        "agent desktop KM: http://h:1/",
+        "team leader wallboard KM: http://h:1/board",
+    ]
