@@ -26,6 +26,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import grpc
@@ -33,6 +34,7 @@ import pytest
 
 from tests.integration.test_agent_desktop_chromium import CHROMIUM, browser_page, sync_playwright
 from vcc_domain.privacy import mask_phone
+from vcc_domain.rating import BEIJING
 from vcc_ops.cli import example_province_path
 from vcc_ops.launch_tls import LaunchTls
 from vcc_ops.launcher import ProvinceLauncher
@@ -193,9 +195,37 @@ def report_counts(page: Page, site: str, answered: int) -> None:
         page.wait_for_timeout(500)
 
 
+def last_month() -> str:
+    now = datetime.now(BEIJING)
+    return f"{now.year - 1}-12" if now.month == 1 else f"{now.year}-{now.month - 1:02d}"
+
+
+def close_last_month(page: Page, tmp: Path) -> None:
+    """The province manager closes last month: only after typing the period again."""
+    period = last_month()
+    page.click("#tab-settlement")
+    page.fill("#period", period)
+    page.click("#statement-btn")
+    expect(page.locator("#statement-summary")).to_contain_text("未关账")
+    expect(page.locator("#close-form")).to_be_visible()  # a province manager may close
+    page.fill("#close-confirm", "1999-01")
+    page.click("#close-btn")
+    expect(page.locator("#error")).to_contain_text("确认的结算期不一致")
+    expect(page.locator("#statement-summary")).to_contain_text("未关账")
+    page.fill("#close-confirm", period)
+    page.click("#close-btn")
+    expect(page.locator("#statement-summary")).to_contain_text(f"{period} · 已关账")
+    expect(page.locator("#close-form")).to_be_hidden()
+    shot(page, tmp, "console-settlement")
+
+
 def change_the_directory(page: Page, tmp: Path) -> None:
     """Operations edit a 114 entry: an unknown area code is refused on that field; the
     fixed entry becomes version 2, whose difference names the field changed."""
+    page.click("#tab-settlement")
+    page.click("#statement-btn")
+    expect(page.locator("#statement-summary")).to_contain_text("open")
+    expect(page.locator("#close-form")).to_be_hidden()  # operations may not close a period
     page.click("#tab-directory")
     page.click("#dir-btn")
     expect(page.locator("#dir-version")).to_have_text("Version 1")
@@ -255,11 +285,7 @@ def test_a_call_across_two_cities_in_every_console(province: Province, tmp_path:
             assert rows["KM"]["answered"] == "1" and rows["DL"]["answered"] == "1", rows
             assert rows["PROVINCE"]["answered"] == "2", rows
 
-            console.click("#tab-settlement")
-            console.click("#statement-btn")
-            expect(console.locator("#statement-summary")).to_contain_text("未关账")
-            expect(console.locator("#close-form")).to_be_visible()  # a province manager may
-            shot(console, tmp_path, "console-settlement")
+            close_last_month(console, tmp_path)
             console.click("#lang")
             expect(console.locator("#tab-board")).to_have_text("Province board")
             ended_session(console, pg.PeopleStub(hub))
@@ -269,12 +295,13 @@ def test_a_call_across_two_cities_in_every_console(province: Province, tmp_path:
             browser.close()
             channel.close()
             hub.close()
-    # Chromium logs each error answer: the wrong password, the ended session's request and
-    # the refused directory change
-    assert len(errors) == 3, errors
+    # Chromium logs each error answer: the wrong password, the unconfirmed close, the ended
+    # session's request and the refused directory change
+    assert len(errors) == 4, errors
     assert "401" in errors[0] and errors[0].endswith("/api/login"), errors
-    assert "401" in errors[1] and "/api/work-orders" in errors[1], errors
-    assert "400" in errors[2] and errors[2].endswith("/api/directory"), errors
+    assert "400" in errors[1] and errors[1].endswith("/api/statement/close"), errors
+    assert "401" in errors[2] and "/api/work-orders" in errors[2], errors
+    assert "400" in errors[3] and errors[3].endswith("/api/directory"), errors
 
 
 def ended_session(page: Page, people: pg.PeopleStub) -> None:

@@ -15,7 +15,7 @@
       reports: "报表", view: "视图", v_province: "全省", v_site: "站点", v_agent: "坐席", v_interval: "时段", day: "日期", site: "站点",
       all_sites: "全部", show: "查询", csv: "导出 CSV", settlement: "结算", period: "结算期", h_receivable: "应收（元）",
       h_payable: "应付（元）", h_net: "净额（元）", h_access: "接入费（元）", close_warn: "关账后不可更改。请再次输入结算期以确认：",
-      close_btn: "关账", closed: "已关账", open: "未关账（临时）", calls: "话单数", directory: "目录", kind: "类别", new_entry: "新增",
+      close_btn: "关账", h_payer: "付费站点（来电归属）", h_serving: "服务站点", h_fee: "跨站服务费（元）", closed: "已关账", open: "未关账（临时）", calls: "话单数", directory: "目录", kind: "类别", new_entry: "新增",
       history: "版本历史", h_fields: "内容", save: "保存", cancel: "取消", edit: "编辑", h_version: "版本", h_time: "时间",
       h_actor: "操作人", h_changes: "变更", diff: "差异", version: "版本", orders: "全省工单", open_only: "仅未关闭", overdue_only: "仅超时",
       h_order: "工单", h_type: "类型", h_department: "部门", h_state: "状态", h_created: "创建", h_due: "答复期限",
@@ -37,7 +37,7 @@
       reports: "Reports", view: "View", v_province: "Province", v_site: "Site", v_agent: "Agent", v_interval: "Interval", day: "Day", site: "Site",
       all_sites: "All", show: "Show", csv: "Export CSV", settlement: "Settlement", period: "Period", h_receivable: "Receivable (yuan)",
       h_payable: "Payable (yuan)", h_net: "Net (yuan)", h_access: "Access (yuan)", close_warn: "Closing is final. Type the period again to confirm:",
-      close_btn: "Close period", closed: "closed", open: "open (provisional)", calls: "CDRs", directory: "Directory", kind: "Kind", new_entry: "New",
+      close_btn: "Close period", h_payer: "Payer (callers' home)", h_serving: "Serving site", h_fee: "Handling fee (yuan)", closed: "closed", open: "open (provisional)", calls: "CDRs", directory: "Directory", kind: "Kind", new_entry: "New",
       history: "Version history", h_fields: "Fields", save: "Save", cancel: "Cancel", edit: "Edit", h_version: "Version", h_time: "Time",
       h_actor: "By", h_changes: "Changes", diff: "Difference", version: "Version", orders: "Province work orders", open_only: "Open only", overdue_only: "Overdue only",
       h_order: "Order", h_type: "Type", h_department: "Department", h_state: "State", h_created: "Created", h_due: "Answer due",
@@ -205,6 +205,8 @@
       " · " + t("calls") + " " + st.calls + " · " + t("h_access") + " " + yuan(st.total_access_fen);
     const body = $("positions"); body.textContent = "";
     for (const p of st.positions) body.appendChild(cells(document.createElement("tr"), [p.site_id, yuan(p.receivable_fen), yuan(p.payable_fen), yuan(p.net_fen), yuan(p.access_fen)]));
+    const entries = $("entries"); entries.textContent = "";
+    for (const e of st.entries) entries.appendChild(cells(document.createElement("tr"), [e.payer, e.serving, e.calls, yuan(e.fee_fen)]));
     $("close-form").hidden = st.closed || !me || me.role !== "province_manager";
   }
   $("statement-form").addEventListener("submit", async (ev) => {
