@@ -133,8 +133,8 @@ TABLE: dict[str, Rule] = {
     "WorkOrders.AcknowledgeHandover": rule("ops", "team_leader"),
     # Hub: the directory (sites pull their own copy; people change it).
     "Directory.GetSnapshot": rule("site ops", "operations", own_site="site_id"),
-    "Directory.GetDeltas": rule("site ops", "operations", own_site="site_id"),
-    "Directory.ApplyChange": rule("ops", "data_maintenance site_admin"),
+    "Directory.GetDeltas": rule("site ops", _PROVINCE, own_site="site_id"),
+    "Directory.ApplyChange": rule("ops", "data_maintenance site_admin operations"),
     "Directory.ImportProvince": rule("ops", "operations"),
     "Directory.ListEntities": rule(
         "ops", "data_maintenance site_admin province_manager operations"
@@ -145,6 +145,7 @@ TABLE: dict[str, Rule] = {
     "Routing.ReportQueueFigures": rule("site", own_site="site_id"),
     # (a site reads it for its agents choosing a transfer target)
     "Routing.GetBoard": rule("site ops", "team_leader province_manager operations"),
+    "Routing.WatchBoard": rule("ops", "team_leader province_manager operations"),
     # Hub: reports and the month's settlement.
     "Reports.GetReport": rule("ops", _OVERSEE),
     "Reports.CloseSettlement": rule("ops", "province_manager"),
