@@ -109,14 +109,13 @@ def bench_province(workdir: Path, more: str = "") -> Path:
     """The example province with short ring and wrap-up limits, written to ``workdir``.
     Kunming's trunk and IVR-port capacity is lifted: the bench measures how many calls
     the site handles, not how many lines the example gives it. Every agent's initial
-    password is :data:`PASSWORD` (the example ships none). ``more``: TOML appended (more
-    agent groups, say)."""
+    password is :data:`PASSWORD` (the example ships none). ``more``: TOML appended after
+    (more agent groups with their own ``password_hash``, say)."""
     from vcc_ops.cli import example_province_path
     from vcc_ops.people_secrets import with_password_hash
     from vcc_site.domain.secrets import hash_secret
 
-    example = example_province_path().read_text() + more
-    text = with_password_hash(example, hash_secret(PASSWORD))
+    text = with_password_hash(example_province_path().read_text(), hash_secret(PASSWORD))
     for old, new in (
         ("ring_timeout_s = 12 ", f"ring_timeout_s = {RING_TIMEOUT_S} "),
         ("wrapup_s = 60 ", f"wrapup_s = {WRAPUP_S} "),
@@ -127,7 +126,7 @@ def bench_province(workdir: Path, more: str = "") -> Path:
             raise RuntimeError(f"the example province has no {old.strip()!r} to change")
         text = text.replace(old, new, 1)
     path = workdir / "province.toml"
-    path.write_text(text)
+    path.write_text(text + more)
     return path
 
 
