@@ -92,15 +92,22 @@ class Page:
             f"X-VCC-CSRF: {self.csrf}\r\nCookie: {self._cookie_header()}\r\n\r\n"
         ).encode() + data
         async with self._lock:
-            reader, writer = await self._open()
-            try:
-                writer.write(request)
-                status, headers = await _head(reader)
-                length = int(dict(headers).get("content-length", "0"))
-                raw = await reader.readexactly(length)
-            except (OSError, asyncio.IncompleteReadError):
-                await self.close()
-                raise
+            for attempt in (1, 2):
+                reused = self._conn is not None
+                reader, writer = await self._open()
+                try:
+                    writer.write(request)
+                    status, headers = await _head(reader)
+                    length = int(dict(headers).get("content-length", "0"))
+                    raw = await reader.readexactly(length)
+                    break
+                except (OSError, asyncio.IncompleteReadError) as err:
+                    await self.close()
+                    # the server closed an idle kept-alive connection before this request
+                    # (as browsers do, send it again once on a new connection)
+                    stale = isinstance(err, asyncio.IncompleteReadError) and not err.partial
+                    if not (reused and stale and attempt == 1):
+                        raise
         self._keep(headers)
         answer: dict[str, Any] = json.loads(raw or b"{}")
         if not 200 <= status < 300:
