@@ -8,6 +8,7 @@
   const t = D.t;
   let consult = null;   // { call_id, phase, peer }
   let rwCall = "";      // the call whose ready-where table was read
+  let rwProvince = true;  // it came from the hub's board (else this site's own)
   let day = null;       // the last /api/my-day
   let orders = null;    // the last /api/callbacks
   let recent = { call_id: "", calls: [] };  // the popped caller's earlier calls
@@ -35,7 +36,9 @@
     const body = target();
     const r = await D.api("/api/consult", body);
     if (r.outcome !== "accepted") { $("error").textContent = t("n_consult_refused") + r.reason; return; }
-    consult = { call_id: body.call_id, phase: "requested", peer: r.agent_id || body.agent_id, site: r.site_id };
+    // the stream may have told its steps (requested, even connected) before this answer
+    const phase = consult && consult.call_id === body.call_id ? consult.phase : "requested";
+    consult = { call_id: body.call_id, phase, peer: r.agent_id || body.agent_id, site: r.site_id };
     D.render();
   }
 
@@ -50,7 +53,7 @@
   function onConsult(ev) {
     if (ev.type !== "consult") return;
     if (!consult || consult.call_id !== ev.call_id) {
-      if (ev.phase !== "requested") return;  // a consult of this agent by another
+      if (ev.phase !== "requested") return;  // (also: this agent's own, before its answer)
       consult = { call_id: ev.call_id, phase: ev.phase, peer: ev.peer_agent_id, site: ev.peer_site_id, incoming: true };
     }
     consult.phase = ev.phase;
@@ -76,6 +79,7 @@
   // -- who is ready where ------------------------------------------------------------------
   async function readyWhere() {
     const r = await get("/api/ready-where");
+    rwProvince = r.province;
     $("rw-note").textContent = r.province ? "" : t("rw_local");
     $("rw-rows").replaceChildren(...r.rows.map((x) => {
       const tr = document.createElement("tr");
@@ -170,6 +174,7 @@
     renderConsult();
     renderDay();
     renderCallbacks();
+    $("rw-note").textContent = rwProvince ? "" : t("rw_local");
     if (D.call && recent.call_id !== D.call.call_id) act(() => recentCalls(D.call.call_id));
     if (D.call) renderRecent();
     const talking = D.call && D.call.state === "connected";
