@@ -16,12 +16,15 @@ work order is written on the first call. Then:
 * the assessment has the agent's row (three answered calls, wrap-ups, the final score,
   the rating, the checked order, a weighted score), its team's and the site's; the
   province's (``vcc report assessment``) sums every running site;
-* every step is audited at the site.
+* every step is audited at the site, and the hub (on PostgreSQL) counts the rating in
+  Kunming's service-quality index (the satisfaction component, 5 of 5).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import grpc
 import pytest
@@ -32,6 +35,8 @@ from vcc_domain.rating import period_of
 from vcc_ops.assessment_cli import province_assessment
 from vcc_ops.infra import EtcdServer, NatsServer, PostgresServer
 from vcc_proto.v1 import common_pb2 as c
+from vcc_proto.v1 import hub_pb2 as h
+from vcc_proto.v1 import hub_pb2_grpc as hg
 from vcc_proto.v1 import quality_pb2 as q
 from vcc_proto.v1 import quality_pb2_grpc as qg
 from vcc_proto.v1 import site_pb2 as s
@@ -207,3 +212,22 @@ async def test_inspection_rating_and_assessment(province: Province, km: Client) 
     }
     assert {"qa_sampled", "qa_scored", "qa_disputed", "qa_reviewed", "call_rated"} <= actions
     assert "wo_checked" in actions
+
+    # the rating reaches the hub and its service-quality index
+    async def hub_sqi() -> dict[str, Any] | None:
+        async with grpc.aio.insecure_channel(province.hub.target) as channel:
+            rep = await hg.ReportsStub(channel).GetReport(
+                h.GetReportRequest(
+                    view=h.REPORT_VIEW_PROVINCE,
+                    from_at_ms=view.ended_at_ms - 3_600_000,
+                    to_at_ms=view.ended_at_ms + 3_600_000,
+                    format=h.REPORT_FORMAT_JSON,
+                ),
+                timeout=30,
+            )
+        sqi = json.loads(rep.content)["sqi"].get("KM") or {}
+        found = [x for x in sqi.get("components", []) if x["name"] == "satisfaction"]
+        return found[0] if found else None
+
+    satisfaction = await until(hub_sqi, "the rating in the hub's SQI", timeout_s=60)
+    assert satisfaction["measured"] == 5.0 and satisfaction["attainment"] == 1.0

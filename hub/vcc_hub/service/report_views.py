@@ -111,7 +111,9 @@ def build(
         for s, a in by_site_agents.items():
             if site is None or s == site:
                 ag.add(a)
-        result = compute_sqi(tiers, ag, target_of, sqi_config)
+        rated = [v for k, v in loaded.ratings.items() if site is None or k == site]
+        ratings = (sum(n for n, _ in rated), sum(t for _, t in rated))
+        result = compute_sqi(tiers, ag, target_of, sqi_config, ratings)
         return {"value": result.value, "components": result.explain()}
 
     rows: list[dict[str, Any]] = []

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import and_, or_, select, tuple_
+from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vcc_domain.province import Province
@@ -70,6 +70,7 @@ class Loaded:
     site_intervals: dict[SiteIntervalKey, Figures] | None = None
     site_agent_intervals: dict[SiteIntervalKey, AgentFigures] | None = None
     settlement: Statement | None = None
+    ratings: dict[str, tuple[int, int]] = field(default_factory=dict)  # site -> (n, sum)
 
 
 async def load(
@@ -94,7 +95,24 @@ async def load(
         else None
     )
     settlement = statement_from_sums("range", await rs.read_range_sums(conn, plan, sites))
-    return Loaded(stats, agents, [], await as_of(conn), site_intervals, site_agents, settlement)
+    loaded = Loaded(stats, agents, [], await as_of(conn), site_intervals, site_agents, settlement)
+    loaded.ratings = await read_ratings(conn, lo, hi, sites)
+    return loaded
+
+
+async def read_ratings(
+    conn: AsyncConnection, lo: int, hi: int, sites: list[str]
+) -> dict[str, tuple[int, int]]:
+    """site -> (ratings, sum of the keys) of callers' ratings keyed in [lo, hi)."""
+    r = ev.ratings.c
+    stmt = (
+        select(r.site_id, func.count(), func.sum(r.score))
+        .where(r.rated_at_ms >= lo, r.rated_at_ms < hi)
+        .group_by(r.site_id)
+    )
+    if sites:
+        stmt = stmt.where(r.site_id.in_(sites))
+    return {str(s): (int(n), int(total or 0)) for s, n, total in await conn.execute(stmt)}
 
 
 async def as_of(conn: AsyncConnection) -> int:

@@ -4,7 +4,8 @@ When an agent hangs up a call of a business with ``satisfaction_survey``, the ca
 as always (its CDR is written at the hang-up, so the rating never changes talk time or
 charges) and a rating is offered: the call's view carries the rating step (prompt and a
 one-key collect), and the caller's key comes back through ``Access.SendDigits`` for the
-ended call. A valid key (1–5) writes one rating row (and audit); an invalid key gets the
+ended call. A valid key (1–5) writes one rating row, its audit row and a ``rating.created``
+event (the hub's copy feeds the service-quality index); an invalid key gets the
 reprompt; no key in time (``""``), the caller hanging up, or the offer expiring means no
 rating. Offers are kept in memory, bounded and expiring: a site restarting loses only
 ratings not yet keyed.
@@ -18,9 +19,10 @@ from vcc_domain import satisfaction as sat
 from vcc_domain.errors import Conflict
 from vcc_domain.ids import new_id
 from vcc_domain.rating import period_of
+from vcc_proto.v1 import events_pb2 as pb
 from vcc_site.domain import ivr as ivr_engine
 from vcc_site.service.core import SiteCore
-from vcc_site.store.api import AuditRecord, UnitOfWork
+from vcc_site.store.api import AuditRecord, Event, UnitOfWork
 from vcc_site.store.qa_reads import quality_reads
 
 OFFER_TTL_MS = 60_000  # province time for the caller to key a rating after the hang-up
@@ -87,7 +89,16 @@ class Surveys:
             audit = AuditRecord(
                 new_id("req", now), now, "caller", "call_rated", call_id, f"score {step.score}"
             )
-            await self.core.submit(UnitOfWork().add(rating, audit))
+            body = pb.RatingCreated(
+                call_id=call_id,
+                site_id=self.core.site_id,
+                agent_id=survey.agent_id,
+                business_id=survey.business_id,
+                score=step.score,
+                rated_at_ms=now,
+            )
+            event = Event(new_id("evt"), "rating.created", call_id, body, now)
+            await self.core.submit(UnitOfWork().add(rating, audit).emit(event))
             self.core.metrics.rated(survey.business_id, step.score)
         return step
 
