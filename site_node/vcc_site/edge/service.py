@@ -163,6 +163,8 @@ class AccessEdge:
         """The caller keyed ``digits``: the site's next step (None if the site is gone:
         the call is lost with it)."""
         call = self.book.get(call_id)
+        if call.state in FINAL:  # a key after the agent hung up: the call's rating
+            return call, await self._rate(call, digits)
         with call_context(call_id):
             try:
                 stub = sg.AccessStub(await self._channel(call.where))
@@ -182,6 +184,17 @@ class AccessEdge:
             )
             self._after_step(call, step)
             return call, step
+
+    async def _rate(self, call: EdgeCall, digits: str) -> s.CallStep:
+        """The caller's key for the rating the site offered when the agent hung up; the
+        call stays ended in the ledger (the site refuses when no rating is offered)."""
+        with call_context(call.call_id):
+            stub = sg.AccessStub(await self._channel(call.where))
+            step: s.CallStep = await stub.SendDigits(
+                s.SendDigitsRequest(call_id=call.call_id, digits=digits),
+                timeout=self.rpc_timeout_s,
+            )
+            return step
 
     async def offer(
         self,
