@@ -3,7 +3,7 @@
 At every site the first quality inspector draws the month's sample (``Quality.DrawSample``)
 and scores each sampled call on its business's form (mostly good calls: each item
 60–100 % of its points); one agent in ten disputes the score and the site's second
-inspector reviews it again; one work order in five is checked (correct 99.5 % of the
+inspector reviews it again; half the work orders are checked (correct 99.5 % of the
 time, key fields of inquiry orders right 97 %). The report then carries per site the
 sample, the scores, disputes, work-order correctness against the seed's targets and the
 callers' ratings, and the assessment per site, team and the province
@@ -25,7 +25,7 @@ from vcc_proto.v1 import quality_pb2_grpc as qg
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 
-DISPUTE_SHARE, CHECK_SHARE = 0.1, 0.2
+DISPUTE_SHARE, CHECK_SHARE = 0.1, 0.5
 CORRECT_SHARE, KEY_RIGHT_SHARE = 0.995, 0.97
 TIMEOUT_S = 60.0
 

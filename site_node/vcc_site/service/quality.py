@@ -4,7 +4,8 @@ work-order checks (the rules are :mod:`vcc_domain.quality`).
 Every change is one unit of work: the review (or check) row and an audit row naming the
 actor, the action and the call (or order), so who scored what, who disputed and who
 reviewed again is on record. The form is the business's ``quality_form`` in the current
-directory; a business without one cannot be scored (the inspector is told so).
+directory: the sample is drawn from the calls of businesses that have one (a business
+without a form has nothing to score a call on).
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ class QualityService:
             if not answered_by_agent(cdr):
                 continue
             business = self.core.find_business(cdr.business_id) if cdr.business_id else None
-            complaint = business is not None and business.kind is BusinessKind.COMPLAINT
+            if business is None or business.quality_form is None:
+                continue  # nothing to score it on
+            complaint = business.kind is BusinessKind.COMPLAINT
             cands.append(q.Candidate(cdr.call_id, cdr.agent_id, cdr.business_id, complaint))
         drawn = q.draw_sample(period, cands, province.quality.sample_percent)
         known = {r.call_id for r in await self.reads.reviews(period)}
