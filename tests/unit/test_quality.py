@@ -200,3 +200,23 @@ def test_sqi_takes_the_callers_ratings_when_there_are_some() -> None:
     sat_c = next(c for c in rated.components if c.name == "satisfaction")
     assert sat_c.attainment == 0.5 and rated.value is not None and before.value is not None
     assert rated.value < before.value
+
+
+def test_assessment_table_and_a_bad_period_refused() -> None:
+    from click.testing import CliRunner
+
+    from vcc_ops.assessment_cli import assessment, render
+
+    one = a.KpiFigures(answered=2, ring_ms=2000, talk_ms=2000, quality_total_bp=9000,
+                       quality_reviews=1)  # fmt: skip
+    rows = a.roll_up({"KM-0001": one}, lambda _a: "KM-T01", lambda _a: "KM", a.weights_of(None))
+    data = {
+        "sites": [r.as_dict() for r in rows if r.level == "site"],
+        "teams": [r.as_dict() for r in rows if r.level == "team"],
+        "province": next(r.as_dict() for r in rows if r.level == "province"),
+        "missing_sites": ["DL"],
+    }
+    text = render(data)
+    assert "PROVINCE" in text and "KM-T01" in text and "MISSING: DL" in text
+    result = CliRunner().invoke(assessment, ["2026-13", "--site-endpoints", "KM=127.0.0.1:1"])
+    assert result.exit_code == 2 and "period must be YYYY-MM" in result.output
