@@ -460,3 +460,9 @@ async def test_quality_rows_round_trip(store: SqlSiteStore) -> None:
     with pytest.raises(Conflict):
         await store.commit(UnitOfWork().add(replace(rating, score=1)))
     assert await reads.rating("call-1") == rating
+    wraps = [
+        AgentStateRecord("A1", "s1", "wrap_up", "", at, at + 20_000, 20_000) for at in (10, 99)
+    ]
+    await store.commit(UnitOfWork().add(*wraps, replace(wraps[0], state="busy")))
+    assert await reads.wrap_ups(0, 99) == [wraps[0]]  # the month's after-call work
+    assert await reads.callback_orders(0, 10**13) == []

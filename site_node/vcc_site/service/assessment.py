@@ -22,16 +22,12 @@ from vcc_domain.workorders import WorkOrder
 from vcc_site.service.core import SiteCore
 from vcc_site.service.quality import answered_by_agent, period_cdrs
 from vcc_site.store.qa_reads import quality_reads
-from vcc_site.store.wo_reads import work_order_reads
-
-WRAP_UP = "wrap_up"
 
 
 class AssessmentService:
     def __init__(self, core: SiteCore) -> None:
         self.core = core
         self.reads = quality_reads(core.store)
-        self.orders = work_order_reads(core.store)
 
     def teams(self) -> dict[str, str]:
         province = self.core.province
@@ -50,14 +46,9 @@ class AssessmentService:
                 more = a.KpiFigures(1, cdr.ring_ms, cdr.talk_ms, int(cdr.transferred))
                 bump(cdr.agent_id, more)
         start, end = period_bounds_ms(period)
-        for agent in list(figs):
-            wraps = [
-                s
-                for s in await self.core.store.state_history(agent)
-                if s.state == WRAP_UP and start <= s.started_at_ms < end
-            ]
-            bump(agent, a.KpiFigures(wrapups=len(wraps), acw_ms=sum(s.duration_ms for s in wraps)))
-        for order in await self.orders.orders():
+        for wrap in await self.reads.wrap_ups(start, end):
+            bump(wrap.agent_id, a.KpiFigures(wrapups=1, acw_ms=wrap.duration_ms))
+        for order in await self.reads.callback_orders(start, end):
             due, on_time = self._callback(order, start, end)
             if order.agent_id and due:
                 bump(order.agent_id, a.KpiFigures(callbacks_due=due, callbacks_on_time=on_time))

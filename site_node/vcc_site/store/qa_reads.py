@@ -7,13 +7,18 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.sql import Select
 
 from vcc_domain.quality import OrderCheck, QaReview
 from vcc_domain.satisfaction import Rating
+from vcc_domain.workorders import WorkOrder
 from vcc_site.store import qa_tables as q
 from vcc_site.store import tables as t
+from vcc_site.store import wo_tables as w
+from vcc_site.store.api import AgentStateRecord
+
+WRAP_UP = "wrap_up"
 
 
 class QualityReads(Protocol):
@@ -23,6 +28,12 @@ class QualityReads(Protocol):
     async def checks(self, period: str) -> list[OrderCheck]: ...
     async def rating(self, call_id: str) -> Rating | None: ...
     async def ratings(self, period: str) -> list[Rating]: ...
+    async def wrap_ups(self, start_ms: int, end_ms: int) -> list[AgentStateRecord]: ...
+    async def callback_orders(self, start_ms: int, end_ms: int) -> list[WorkOrder]: ...
+
+
+def _in(value: int, start_ms: int, end_ms: int) -> bool:
+    return start_ms <= value < end_ms
 
 
 class SqlQualityReads:
@@ -68,6 +79,26 @@ class SqlQualityReads:
         stmt = select(q.ratings).where(c.period == period).order_by(c.call_id)
         return await self._all(Rating, stmt)
 
+    async def wrap_ups(self, start_ms: int, end_ms: int) -> list[AgentStateRecord]:
+        """Every agent's after-call work stretches that started in [start, end)."""
+        c = t.agent_state_history.c
+        stmt = select(t.agent_state_history).where(
+            c.state == WRAP_UP, c.started_at_ms >= start_ms, c.started_at_ms < end_ms
+        )
+        return await self._all(AgentStateRecord, stmt.order_by(c.agent_id, c.started_at_ms))
+
+    async def callback_orders(self, start_ms: int, end_ms: int) -> list[WorkOrder]:
+        """Orders with a callback due, or done, in [start, end)."""
+        c = w.work_orders.c
+        stmt = select(w.work_orders).where(
+            c.callback_required.is_(True),
+            or_(
+                and_(c.callback_due_ms >= start_ms, c.callback_due_ms < end_ms),
+                and_(c.callback_done_at_ms >= start_ms, c.callback_done_at_ms < end_ms),
+            ),
+        )
+        return await self._all(WorkOrder, stmt.order_by(c.order_id))
+
 
 class MemoryQualityReads:
     """Over :class:`~vcc_site.store.memory.MemorySiteStore` ``tables``."""
@@ -106,6 +137,26 @@ class MemoryQualityReads:
     async def ratings(self, period: str) -> list[Rating]:
         found: list[Rating] = [r for r in self.tables["ratings"].values() if r.period == period]
         return sorted(found, key=lambda r: r.call_id)
+
+    async def wrap_ups(self, start_ms: int, end_ms: int) -> list[AgentStateRecord]:
+        found: list[AgentStateRecord] = [
+            r
+            for r in self.tables["agent_state_history"].values()
+            if r.state == WRAP_UP and _in(r.started_at_ms, start_ms, end_ms)
+        ]
+        return sorted(found, key=lambda r: (r.agent_id, r.started_at_ms))
+
+    async def callback_orders(self, start_ms: int, end_ms: int) -> list[WorkOrder]:
+        found: list[WorkOrder] = [
+            o
+            for o in self.tables["work_orders"].values()
+            if o.callback_required
+            and (
+                _in(o.callback_due_ms, start_ms, end_ms)
+                or _in(o.callback_done_at_ms, start_ms, end_ms)
+            )
+        ]
+        return sorted(found, key=lambda o: o.order_id)
 
 
 def quality_reads(store: object) -> QualityReads:
