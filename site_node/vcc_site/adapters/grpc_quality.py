@@ -193,7 +193,8 @@ class QualityServicer(qg.QualityServicer):
 
     @grpc_errors
     async def Dispute(self, request: pb.DisputeRequest, context: Ctx) -> pb.QaReview:
-        r = await self.quality.dispute(request.review_id, request.agent_id, request.reason)
+        agent = _acting(request.agent_id)  # a signed-in agent disputes only as themselves
+        r = await self.quality.dispute(request.review_id, agent, request.reason)
         return review_msg(r)
 
     @grpc_errors
