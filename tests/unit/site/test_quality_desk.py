@@ -77,3 +77,15 @@ async def test_sample_scores_and_assessment_figures() -> None:
     assert (figures.quality_reviews, figures.quality_total_bp) == (1, 10_000)
     rows, teams = await AssessmentService(core).assess(period)
     assert [r.level for r in rows][-1] == "site" and teams[AGENT].startswith("KM-T")
+
+
+def test_the_signed_in_person_acts_not_the_id_the_request_names() -> None:
+    from vcc_proto import authz_interceptor as ai
+    from vcc_site.adapters.grpc_quality import _acting
+
+    assert _acting("KM-0131") == "KM-0131"  # plaintext: nobody checked, the request's ID
+    token = ai._CALLER.set(ai.Caller(None, ai.Person("KM-0133", "agent", "KM")))
+    try:
+        assert _acting("KM-0131") == "KM-0133"  # cannot dispute as somebody else
+    finally:
+        ai._CALLER.reset(token)
