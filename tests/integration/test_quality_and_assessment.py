@@ -225,9 +225,12 @@ async def test_inspection_rating_and_assessment(province: Province, km: Client) 
                 ),
                 timeout=30,
             )
-        sqi = json.loads(rep.content)["sqi"].get("KM") or {}
+        data = json.loads(rep.content)
+        sqi = data["sqi"].get("KM") or {}
         found = [x for x in sqi.get("components", []) if x["name"] == "satisfaction"]
-        return found[0] if found else None
+        km_row = next(r for r in data["rows"] if r["site"] == "KM")
+        return {**found[0], "row": km_row} if found else None
 
     satisfaction = await until(hub_sqi, "the rating in the hub's SQI", timeout_s=60)
     assert satisfaction["measured"] == 5.0 and satisfaction["attainment"] == 1.0
+    assert (satisfaction["row"]["rated"], satisfaction["row"]["satisfaction"]) == (1, 5.0)

@@ -70,7 +70,9 @@ class Loaded:
     site_intervals: dict[SiteIntervalKey, Figures] | None = None
     site_agent_intervals: dict[SiteIntervalKey, AgentFigures] | None = None
     settlement: Statement | None = None
-    ratings: dict[str, tuple[int, int]] = field(default_factory=dict)  # site -> (n, sum)
+    # callers' ratings keyed in the range: (count, sum of keys) per site and per agent
+    ratings: dict[str, tuple[int, int]] = field(default_factory=dict)
+    agent_ratings: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
 
 
 async def load(
@@ -96,23 +98,27 @@ async def load(
     )
     settlement = statement_from_sums("range", await rs.read_range_sums(conn, plan, sites))
     loaded = Loaded(stats, agents, [], await as_of(conn), site_intervals, site_agents, settlement)
-    loaded.ratings = await read_ratings(conn, lo, hi, sites)
+    loaded.agent_ratings = await read_ratings(conn, lo, hi, sites)
+    for (site, _agent), (n, total) in loaded.agent_ratings.items():
+        held = loaded.ratings.get(site, (0, 0))
+        loaded.ratings[site] = (held[0] + n, held[1] + total)
     return loaded
 
 
 async def read_ratings(
     conn: AsyncConnection, lo: int, hi: int, sites: list[str]
-) -> dict[str, tuple[int, int]]:
-    """site -> (ratings, sum of the keys) of callers' ratings keyed in [lo, hi)."""
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """(site, agent) -> (ratings, sum of the keys) of callers' ratings keyed in [lo, hi)."""
     r = ev.ratings.c
     stmt = (
-        select(r.site_id, func.count(), func.sum(r.score))
+        select(r.site_id, r.agent_id, func.count(), func.sum(r.score))
         .where(r.rated_at_ms >= lo, r.rated_at_ms < hi)
-        .group_by(r.site_id)
+        .group_by(r.site_id, r.agent_id)
     )
     if sites:
         stmt = stmt.where(r.site_id.in_(sites))
-    return {str(s): (int(n), int(total or 0)) for s, n, total in await conn.execute(stmt)}
+    rows = await conn.execute(stmt)
+    return {(str(s), str(a)): (int(n), int(total or 0)) for s, a, n, total in rows}
 
 
 async def as_of(conn: AsyncConnection) -> int:
