@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import asdict
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from vcc_domain.errors import InvalidInput, NotFound, Unavailable
@@ -21,9 +20,8 @@ from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc
 from vcc_replication.events import MAX_REPUBLISH_RANGE
-from vcc_site.adapters import codec, grpc_board
+from vcc_site.adapters import codec, grpc_board, grpc_desk_info
 from vcc_site.domain.results import Assignment, Queued
-from vcc_site.service import desk_info
 from vcc_site.service.access import AccessService, rating_offer
 from vcc_site.service.core import SiteCore
 from vcc_site.service.desk import DeskService
@@ -198,40 +196,15 @@ class AgentDeskServicer(site_pb2_grpc.AgentDeskServicer):
 
     @grpc_errors
     async def GetMyDay(self, request: s.SessionRef, context: Ctx) -> s.AgentDay:
-        agent = self.desk.session(request.session_token)
-        day = await desk_info.my_day(self.desk.core, agent.agent_id)
-        return s.AgentDay(**asdict(day))
+        return await grpc_desk_info.my_day(self.desk, request.session_token)
 
     @grpc_errors
     async def GetReadyWhere(self, request: s.SessionRef, context: Ctx) -> s.ReadyWhereReply:
-        self.desk.session(request.session_token)
-        core = self.desk.core
-
-        def own() -> list[c.QueueFigures]:
-            return [grpc_board.queue_figures(core.site_id, f) for f in core.queue_figures()]
-
-        figures, stale, province = await desk_info.ready_where(core, self.desk.board, own)
-        return s.ReadyWhereReply(figures=figures, stale_site_ids=stale, province=province)
+        return await grpc_desk_info.ready_where(self.desk, request.session_token)
 
     @grpc_errors
     async def GetRecentCalls(self, request: s.CallAction, context: Ctx) -> s.RecentCallsReply:
-        agent = self.desk.session(request.session_token)
-        found = await desk_info.recent_calls(self.desk.core, agent.agent_id, request.call_id)
-        return s.RecentCallsReply(
-            calls=[
-                s.RecentCall(
-                    call_id=r.call_id,
-                    arrival_at_ms=r.arrival_at_ms,
-                    business_id=r.business_id,
-                    state=r.state,
-                    end_reason=r.end_reason,
-                    agent_id=r.agent_id,
-                    disposition=r.disposition,
-                    notes=r.notes,
-                )
-                for r in found
-            ]
-        )
+        return await grpc_desk_info.recent_calls(self.desk, request.session_token, request.call_id)
 
 
 @runtime_checkable
