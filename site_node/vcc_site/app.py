@@ -33,6 +33,7 @@ from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
 from vcc_proto.observability import configure_logging, site_var, start_metrics_server
 from vcc_proto.people_servicer import people_service
 from vcc_proto.pki import identity
+from vcc_proto.refusal_audit import RefusalAudit
 from vcc_proto.server import (
     GrpcHost,
     ServedService,
@@ -59,6 +60,7 @@ from vcc_site.service.moves import CallMoves
 from vcc_site.service.notices import NoticeDispatcher, WebhookNotifier
 from vcc_site.service.people import PeopleService
 from vcc_site.service.recovery import count_today, recover, seed_site
+from vcc_site.service.refusals import refusal_audit
 from vcc_site.service.selfservice import SelfService
 from vcc_site.service.workorders import WorkOrderService  # work orders (issue 9)
 from vcc_site.settings import (
@@ -90,6 +92,7 @@ class SiteNode:
     fatal: asyncio.Event = field(default_factory=asyncio.Event)
     workorders: WorkOrderService | None = None
     people: PeopleService | None = None
+    refusals: RefusalAudit | None = None
 
     def build_services(self, republisher: Republisher | None = None) -> list[ServedService]:
         return [
@@ -101,7 +104,11 @@ class SiteNode:
 
     def authz(self) -> AuthzInterceptor:
         """The authorization check of a TLS port: node certificates and people's tokens."""
-        return AuthzInterceptor(self.people.person_of if self.people else no_person)
+        if self.refusals is None:
+            self.refusals = refusal_audit(self.core)
+        return AuthzInterceptor(
+            self.people.person_of if self.people else no_person, audit=self.refusals
+        )
 
 
 def load_site(
@@ -334,6 +341,8 @@ async def _every_second(node: SiteNode) -> None:
     while True:
         with contextlib.suppress(Exception):
             node.core.publish_figures()
+        if node.refusals is not None:  # the summaries of a minute of refused calls
+            await node.refusals.flush()
         try:
             await node.access.enforce_limits()
         except Exception:

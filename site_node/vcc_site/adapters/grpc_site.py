@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypeAlias, runtime_checkable
 from vcc_domain.errors import InvalidInput, NotFound, Unavailable
 from vcc_domain.ids import new_id
 from vcc_domain.privacy import mask_phone
-from vcc_proto.authz_interceptor import actor_of
+from vcc_proto.authz_interceptor import actor_of, current_caller
 from vcc_proto.server import ServedService
 from vcc_proto.status import grpc_errors
 from vcc_proto.v1 import common_pb2 as c
@@ -79,7 +79,11 @@ class AgentDeskServicer(site_pb2_grpc.AgentDeskServicer):
 
     @grpc_errors
     async def Login(self, request: s.LoginRequest, context: Ctx) -> s.LoginReply:
-        agent = await self.desk.login(request.agent_id, request.password, request.device)
+        # on a checked port (mutual TLS) an initial password must be changed first
+        checked = current_caller() is not None
+        agent = await self.desk.login(
+            request.agent_id, request.password, request.device, first_change=checked
+        )
         return s.LoginReply(
             session_token=agent.token,
             session_id=agent.session_id,
