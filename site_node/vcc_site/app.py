@@ -133,7 +133,9 @@ def load_site(
     access = AccessService(core, SelfService(core), moves=moves)
     orders = WorkOrderService(core, settings.work_orders.calendar())
     if settings.notify.webhook:
-        orders.notices = NoticeDispatcher(WebhookNotifier(settings.notify.webhook))
+        notifier = WebhookNotifier(settings.notify.webhook)
+        orders.notices = NoticeDispatcher(notifier)
+        access.selfservice.notifier = notifier  # one-time codes for setting a PIN
     return SiteNode(
         config,
         site_id,

@@ -7,6 +7,9 @@ clock) on a mutual-TLS port with the node's own authorization check.
 * A call the authorization table refuses is audited with the identity presented, the RPC
   and the reason; a flood of them writes one row, then one summary when the minute ends.
 * A work-order step records the checked identity, not the request's ``actor``.
+* A caller number identifies the caller for self-service only when the access edge sent
+  it: from the edge a customer's own line gets a one-time code to set a PIN; the same
+  number from another identity (the operator tool) is nobody's line.
 """
 
 from __future__ import annotations
@@ -31,12 +34,25 @@ from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 from vcc_site.app import SiteNode, load_site
 from vcc_site.service.desk import CHANGE_FIRST
+from vcc_site.service.notices import Notice
 from vcc_site.service.recovery import seed_site
+from vcc_site.store.customers import phone_for
 from vcc_site.store.memory import MemorySiteStore
 
 KM, QJ, OPS = pki.identity("site", "KM"), pki.identity("site", "QJ"), pki.identity("ops", "desk")
+EDGE = pki.identity("edge", "edge")
 AGENT, NEW = "KM-0131", "a-better-secret-1"
 TIMEOUT_S = 10
+
+
+class Recorder:
+    """The notifier: what would be sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[Notice] = []
+
+    async def send(self, notice: Notice) -> None:
+        self.sent.append(notice)
 
 
 @dataclass
@@ -45,6 +61,7 @@ class Served:
     certs: Path
     target: str
     clock: ManualClock
+    notifier: Recorder
 
     def channel(self, who: pki.Identity) -> grpc.aio.Channel:
         return ClientTls(pki.node_dir(self.certs, who)).channel(self.target)
@@ -61,6 +78,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     pki.issue(certs, KM, ips=["127.0.0.1"])
     pki.issue(certs, QJ)
     pki.issue(certs, OPS)
+    pki.issue(certs, EDGE)
     config = NodeConfig(
         province_file=fast_province(tmp_path),
         data_dir=tmp_path,
@@ -70,12 +88,14 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     clock = ManualClock()
     node = load_site(config, "KM", MemorySiteStore("KM"), clock=clock)
     await seed_site(node.core, 5)
+    notifier = Recorder()
+    node.access.selfservice.notifier = notifier
     tls = ServerTls(pki.node_dir(certs, KM))
     host = GrpcHost("127.0.0.1", 0, node.build_services(), tls=tls, authz=node.authz())
     await host.start()
     await host.set_serving(True)
     try:
-        yield Served(node, certs, f"127.0.0.1:{host.port}", clock)
+        yield Served(node, certs, f"127.0.0.1:{host.port}", clock, notifier)
     finally:
         await host.stop(0)
 
@@ -171,3 +191,24 @@ async def test_a_work_order_step_records_the_checked_identity(served: Served) ->
         if isinstance(r.event.body, pb.WorkOrderChanged) and r.event.body.action == "chased"
     ]
     assert [b.actor for b in chased] == ["ops/desk claims KM-0190"]
+
+
+async def test_only_the_edge_s_caller_number_identifies_a_line(served: Served) -> None:
+    line = phone_for("0871", 1)  # a synthetic customer of KM, no PIN yet
+    offer = s.OfferCallRequest(caller_number=line, dialed_code="170")
+    async with served.channel(OPS) as channel:  # the operator tool claims the number
+        access = sg.AccessStub(channel)
+        step = await access.OfferCall(offer, timeout=TIMEOUT_S)
+        step = await access.SendDigits(
+            s.SendDigitsRequest(call_id=step.call_id, digits="2"), timeout=TIMEOUT_S
+        )
+    assert "only from your own line" in " ".join(p.text for p in step.prompts)
+    assert served.notifier.sent == []
+    async with served.channel(EDGE) as channel:
+        access = sg.AccessStub(channel)
+        step = await access.OfferCall(offer, timeout=TIMEOUT_S)
+        step = await access.SendDigits(
+            s.SendDigitsRequest(call_id=step.call_id, digits="2"), timeout=TIMEOUT_S
+        )
+    assert "one-time code" in " ".join(p.text for p in step.prompts)
+    assert [n.phone for n in served.notifier.sent] == [line]

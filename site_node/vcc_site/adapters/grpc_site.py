@@ -52,6 +52,7 @@ class AccessServicer(site_pb2_grpc.AccessServicer):
             request.entry_site_id,
             request.call_id,
             request.original_arrival_at_ms,
+            number_trusted=_from_edge(),
         )
         return codec.step(view, self.access.core.site_id)
 
@@ -71,6 +72,13 @@ class AccessServicer(site_pb2_grpc.AccessServicer):
         live = core.calls.get(request.call_id)
         legs = live.all_legs() if live is not None else await core.store.legs(record.call_id)
         return codec.call_view(record, legs)
+
+
+def _from_edge() -> bool:
+    """The caller number may identify the caller: it comes from the access edge (on a
+    checked port), or the port checks nobody (plaintext, as before)."""
+    caller = current_caller()
+    return caller is None or (caller.node is not None and caller.node.kind == "edge")
 
 
 class AgentDeskServicer(site_pb2_grpc.AgentDeskServicer):
