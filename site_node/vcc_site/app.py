@@ -41,6 +41,7 @@ from vcc_proto.server import (
     install_stop_signals,
     settle_heap,
 )
+from vcc_proto.status import ERRORS
 from vcc_proto.transport import open_transport
 from vcc_replication.background import BackgroundNats
 from vcc_site.adapters.grpc_site import Republisher, site_services
@@ -345,6 +346,7 @@ async def _every_second(node: SiteNode) -> None:
             node.core.publish_figures()
         if node.refusals is not None:  # the summaries of a minute of refused calls
             await node.refusals.flush()
+        ERRORS.flush()  # and of the handlers' unexpected errors not logged
         try:
             await node.access.enforce_limits()
         except Exception:

@@ -24,6 +24,7 @@ from vcc_proto.initial_secrets import HUB, read_hashes
 from vcc_proto.people_servicer import people_service
 from vcc_proto.refusal_audit import RefusalAudit, RefusalRow
 from vcc_proto.server import ServedService
+from vcc_proto.status import ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class PeopleComponent:
         while True:
             await asyncio.sleep(REFRESH_S)
             await self.refusals.flush()  # the summaries of a minute of refused calls
+            ERRORS.flush()  # and of the handlers' unexpected errors not logged
             try:
                 await self.service.refresh()
             except Exception as exc:  # keep the last known people
