@@ -28,6 +28,7 @@ PUBLIC_IMAGES = {
     "prom/prometheus": "prometheus",
     "natsio/prometheus-nats-exporter": "nats-exporter",
     "grafana/grafana": "grafana",
+    "busybox": "tool",  # the volume-ownership job
 }
 
 
@@ -94,6 +95,7 @@ class Dockerfile:
     entrypoint: list[str] = field(default_factory=list)
     cmd: list[str] = field(default_factory=list)
     copies: list[tuple[str, str]] = field(default_factory=list)  # (context path, image path)
+    user: str = ""  # USER: who the processes run as
 
     @classmethod
     def read(cls, path: Path) -> Dockerfile:
@@ -107,6 +109,8 @@ class Dockerfile:
             instr, arg = instr.upper(), arg.strip()
             if instr == "WORKDIR":
                 workdir = workdir / arg
+            elif instr == "USER":
+                df.user = arg
             elif instr in ("ENTRYPOINT", "CMD"):
                 argv = json.loads(arg) if arg.startswith("[") else ["/bin/sh", "-c", arg]
                 setattr(df, "entrypoint" if instr == "ENTRYPOINT" else "cmd", argv)
@@ -201,7 +205,7 @@ def _environment(spec: dict[str, Any]) -> dict[str, str]:
 
 def _kind(spec: dict[str, Any], argv: list[str]) -> str:
     if "build" in spec:
-        return "vcc"
+        return "vcc-job" if argv[1:2] == ["compose"] else "vcc"
     repo = str(spec.get("image", "")).split("@")[0].rsplit(":", 1)[0]
     kind = PUBLIC_IMAGES.get(repo, "unknown")
     if kind == "crdb" and (not argv or argv[0] != "start"):
