@@ -308,7 +308,7 @@ def check_references(c: Compose) -> None:
                 )
 
 
-def _published(spec: dict[str, Any]) -> list[tuple[str, int, int, str]]:
+def published(spec: dict[str, Any]) -> list[tuple[str, int, int, str]]:
     """(host ip, host port, container port, protocol) of every published port."""
     out: list[tuple[str, int, int, str]] = []
     for entry in spec.get("ports") or []:
@@ -336,7 +336,7 @@ def check_ports(c: Compose) -> None:
     """Host port mappings do not collide and go to a port the service listens on."""
     taken: dict[tuple[int, str], list[tuple[str, str]]] = {}
     for svc in c.services.values():
-        for ip, host, target, proto in _published(svc.spec):
+        for ip, host, target, proto in published(svc.spec):
             for other_ip, other in taken.get((host, proto), []):
                 if "0.0.0.0" in (ip, other_ip) or ip == other_ip:
                     c.problem(svc.name, f"host port {host}/{proto} is already published by {other}")

@@ -5,7 +5,9 @@ has them keeps them) writes one sub-folder per container, each mounted only into
 container (a volume ``subpath``), so no node reads another's secrets:
 
 * ``<node>/tls``: the node's certificate of the province PKI (``vcc pki``: hubs, sites,
-  the edge; ``ops/tls`` the operator's), served and presented with mutual TLS;
+  the edge; ``ops/tls`` the operator's), served and presented with mutual TLS, and the
+  HTTPS certificate of its pages; ``<node>/web-grpc``: the operator identity its pages
+  (the hub's province console, a site's agent desk) present to its gRPC port;
 * ``<node>/crdb``: the CockroachDB CA and the node's SQL client certificate (user
   ``hub_1``, ``site_km``, :func:`sql_user`); ``crdb-N/crdb`` a database node's
   certificate, ``crdb-init/crdb`` the ``root`` client of the init job;
@@ -140,6 +142,10 @@ def write_secrets(out: Path, province_file: Path) -> list[str]:
         _private(out / node / "vcc.env", "".join(f"{k}={v}\n" for k, v in env.items()).encode())
         if node not in (EDGE, "ops"):
             crdb.client(out / node / "crdb", sql_user(node))
+            # the node's console or agent desk pages call its own gRPC port as an operator
+            web = pki.identity("ops", f"web-{node}")
+            pki.issue(ca_dir, web)
+            shutil.copytree(pki.node_dir(ca_dir, web), out / node / "web-grpc")
     for host in CRDB_NODES:
         crdb.node(out / host / "crdb", host)
     crdb.client(out / "crdb-init" / "crdb", "root")

@@ -12,7 +12,8 @@
   certificates, and the init job creates that user and grants it that database;
 * NATS includes the users file; etcd members use signed tokens and an ``etcd-auth`` job
   creates the users, which every vcc process waits for;
-* only the edge and Grafana publish ports on the host.
+* only the edge, Grafana and the consoles (a hub's province console, a site's agent
+  desk, on their HTTPS port) publish ports on the host.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from vcc_ops.compose_model import Compose, Service, as_argv
+from vcc_ops.compose_model import Compose, Service, as_argv, published
 
 PUBLISHED_OK = {"edge", "grafana"}  # the callers' way in, and the console
 ROOT_USERS = {"", "0", "root"}
@@ -152,8 +153,13 @@ def _check_url(
 
 def check_ports_public(c: Compose) -> None:
     for svc in c.services.values():
-        if svc.spec.get("ports") and svc.name not in PUBLISHED_OK:
+        if not svc.spec.get("ports") or svc.name in PUBLISHED_OK:
+            continue
+        console = svc.listens.get("console")
+        targets = {t for _ip, _host, t, _proto in published(svc.spec)}
+        if svc.kind != "vcc" or console is None or targets != {console}:
             c.problem(
                 svc.name,
-                "publishes a port on the host; only the edge and the console (grafana) do",
+                "publishes a port on the host that is not its console; only the edge, the "
+                "consoles (province console, agent desk) and grafana are published",
             )

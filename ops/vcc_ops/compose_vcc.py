@@ -223,6 +223,10 @@ def _check_listening(c: Compose, proc: VccProcess) -> None:
         if not s[key]:
             c.problem(svc.name, f"{key} is 0 (any free port / off): it needs a fixed port")
         svc.listens[role] = int(s[key])
+    for variable in ("VCC_CONSOLE_PORT", "VCC_WEB_PORT"):  # the hub's console, a site's desk
+        port = svc.env.get(variable, "")
+        if port.isdigit() and int(port) > 0:
+            svc.listens["console"] = int(port)
     deps = svc.spec.get("depends_on") or {}
     jobs = [j.name for j in c.of_kind("crdb-job")]
     for job in jobs:
