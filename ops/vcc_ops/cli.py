@@ -24,6 +24,7 @@ from vcc_ops.compose_check import compose
 from vcc_ops.demo.cli import demo
 from vcc_ops.directory_cli import directory
 from vcc_ops.drills.cli import drill
+from vcc_ops.env_file import EnvFileError, load_env_file
 from vcc_ops.events_cli import events
 from vcc_ops.exits import Exit, fail, fail_click, fail_vcc, json_requested
 from vcc_ops.launch_tls import INSECURE_HELP
@@ -64,6 +65,10 @@ def _province(path: Path | None) -> Path:
 @click.version_option(package_name="vcc")
 def main() -> None:
     """vcc: a provincial virtual call center (hub + city site nodes)."""
+    try:
+        load_env_file()  # VCC_ENV_FILE: secrets an init job wrote (the compose province)
+    except (OSError, EnvFileError) as exc:
+        raise click.ClickException(f"VCC_ENV_FILE: {exc}") from exc
 
 
 # -- province ---------------------------------------------------------------------------

@@ -50,7 +50,7 @@ def site(
         pytest.skip("Chromium is not installed (apt-get install chromium); the test needs it")
     if sync_playwright is None:
         pytest.skip("the Playwright package is missing (pip install -e '.[dev]')")
-    proc, url = desk_site(tmp_path, nats_server, etcd_server, ("--web-talk-target-s", "1"))
+    proc, url = desk_site(tmp_path, nats_server, etcd_server, extra=("--web-talk-target-s", "1"))
     try:
         yield proc, url
     finally:

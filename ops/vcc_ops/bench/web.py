@@ -43,8 +43,9 @@ from vcc_domain.province import Agent, Province, load_province_file
 from vcc_ops.bench import site as sb
 from vcc_ops.bench.web_client import HttpError, Page
 from vcc_ops.infra import free_port
+from vcc_ops.traffic.seat import open_seat
 from vcc_proto.channels import open_channel
-from vcc_proto.v1 import site_pb2 as s
+from vcc_proto.v1 import people_pb2_grpc as pg
 from vcc_proto.v1 import site_pb2_grpc as sg
 
 WEB_PREFIX = "KM-WEB"
@@ -180,11 +181,11 @@ async def _open_desktops(url: str, agents: list[Agent], talk_ms: float) -> list[
     return pages
 
 
-async def _bot(stub: sg.AgentDeskStub, agent: Agent, p: dict[str, Any]) -> sb._Bot:
-    async with p["gate"]:
-        reply = await stub.Login(
-            s.LoginRequest(agent_id=agent.id, password=sb.PASSWORD, device="bench")
-        )
+async def _bot(
+    stub: sg.AgentDeskStub, people: pg.PeopleStub, agent: Agent, p: dict[str, Any]
+) -> sb._Bot:
+    async with p["gate"]:  # a checked site asks for the initial password's change first
+        reply, _used = await open_seat(stub, people, agent.id, sb.PASSWORD, f"bench-{agent.id}")
     return sb._Bot(
         stub, agent.id, reply.session_token, sb._Tally(), random.Random(agent.id), p["talk_ms"]
     )
@@ -214,6 +215,7 @@ async def _drive(
     p = {**p, "gate": asyncio.Semaphore(16)}
     chans = [open_channel(target) for _ in range(2)]
     desks = [sg.AgentDeskStub(ch) for ch in chans]
+    people = [pg.PeopleStub(ch) for ch in chans]
     access = [sg.AccessStub(ch) for ch in chans]
     pool = [a for a in province.agents_at(sb.SITE) if not a.id.startswith(WEB_PREFIX)]
     eligible = [a for a in pool if a.takes_calls and any(k in sb.ROUTES for k in a.skills)]
@@ -225,7 +227,8 @@ async def _drive(
     timeout_s = 60.0 + p["calls"] / p["rate"]
     rate, calls = p["rate"], p["calls"]
     try:
-        bots = list(await asyncio.gather(*(_bot(desks[i % 2], a, p) for i, a in enumerate(chosen))))
+        logins = (_bot(desks[i % 2], people[i % 2], a, p) for i, a in enumerate(chosen))
+        bots = list(await asyncio.gather(*logins))
         for bot in bots:
             bot.start()
         await asyncio.gather(*(b.ready() for b in bots))

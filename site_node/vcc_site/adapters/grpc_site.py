@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypeAlias, runtime_checkable
 from vcc_domain.errors import InvalidInput, NotFound, Unavailable
 from vcc_domain.ids import new_id
 from vcc_domain.privacy import mask_phone
-from vcc_proto.authz_interceptor import actor_of
+from vcc_proto.authz_interceptor import actor_of, current_caller
 from vcc_proto.server import ServedService
 from vcc_proto.status import grpc_errors
 from vcc_proto.v1 import common_pb2 as c
@@ -53,6 +53,7 @@ class AccessServicer(site_pb2_grpc.AccessServicer):
             request.entry_site_id,
             request.call_id,
             request.original_arrival_at_ms,
+            number_trusted=_from_edge(),
         )
         return codec.step(view, self.access.core.site_id)
 
@@ -78,13 +79,24 @@ class AccessServicer(site_pb2_grpc.AccessServicer):
         return view
 
 
+def _from_edge() -> bool:
+    """The caller number may identify the caller: it comes from the access edge (on a
+    checked port), or the port checks nobody (plaintext, as before)."""
+    caller = current_caller()
+    return caller is None or (caller.node is not None and caller.node.kind == "edge")
+
+
 class AgentDeskServicer(site_pb2_grpc.AgentDeskServicer):
     def __init__(self, desk: DeskService) -> None:
         self.desk = desk
 
     @grpc_errors
     async def Login(self, request: s.LoginRequest, context: Ctx) -> s.LoginReply:
-        agent = await self.desk.login(request.agent_id, request.password, request.device)
+        # on a checked port (mutual TLS) an initial password must be changed first
+        checked = current_caller() is not None
+        agent = await self.desk.login(
+            request.agent_id, request.password, request.device, first_change=checked
+        )
         return s.LoginReply(
             session_token=agent.token,
             session_id=agent.session_id,
