@@ -31,6 +31,7 @@ from vcc_ops.progress import set_quiet, steps
 from vcc_ops.report_cli import report, settle
 from vcc_ops.settings_cli import settings, settings_options, take_flags
 from vcc_ops.simulate.cli import simulate
+from vcc_ops.sip_cli import sip_agent, sip_edge
 from vcc_ops.workorders_cli import workorders
 from vcc_proto.transport import TlsSettings
 from vcc_site.edge.settings import EdgeSettings
@@ -474,6 +475,8 @@ main.add_command(directory)
 main.add_command(drill)
 main.add_command(events)
 main.add_command(hash_password)
+main.add_command(sip_agent)
+main.add_command(sip_edge)
 main.add_command(demo)
 main.add_command(pki_group)
 main.add_command(report)

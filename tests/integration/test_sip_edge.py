@@ -1,0 +1,277 @@
+"""Callers over SIP, end to end with real parts: SIPp callers on a trunk, Kamailio as the
+province's SIP edge (``vcc sip-edge``), each site's SIP agent (``vcc sip-agent``, sippy)
+driving the real site process over gRPC, and SIPp agent phones registered at the edge.
+
+One province for the module: etcd, NATS, the hub (routing-map writer), sites KM and YX
+(YX is the next-nearest site of KM's area 0871), both with a SIP agent and one agent
+phone each. Skipped, naming the packages to install, where Kamailio or SIPp are missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc.aio
+import pytest
+
+from tests.integration._helpers.province import Node, hub_node, site_node
+from tests.integration._helpers.site import PASSWORD, fast_province
+from tests.sip.scenarios import caller_scenario, need_sip_tools, scenario
+from vcc_ops.infra import EtcdServer, ManagedProcess, NatsServer, free_port
+from vcc_ops.infra.kamailio import kill_leftover
+from vcc_proto.v1 import common_pb2 as c
+from vcc_proto.v1 import site_pb2 as s
+from vcc_proto.v1 import site_pb2_grpc as sg
+from vcc_site.store.customers import phone_for
+
+HOST = "127.0.0.1"
+PHONES = {"KM": "KM-0130", "YX": "YX-0023"}  # general agents: they take 1000 and 170
+SIPP_TIMEOUT_S = 40
+
+
+@dataclass
+class SipProvince:
+    tmp: Path
+    nodes: dict[str, Node]
+    edge: str  # Kamailio host:port
+    trunk_port: int
+    agents: dict[str, ManagedProcess]
+
+
+def _wait_file(path: Path, proc: ManagedProcess, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        if not proc.alive:
+            raise AssertionError(f"{proc.name} exited: {proc.log_tail(40)}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{proc.name} not ready in time: {proc.log_tail(40)}")
+        time.sleep(0.1)
+
+
+def _vcc(*args: str) -> list[str]:
+    return [sys.executable, "-m", "vcc_ops.cli", *args]
+
+
+@pytest.fixture(scope="module")
+def sip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipProvince]:
+    need_sip_tools()
+    tmp = tmp_path_factory.mktemp("sip")
+    etcd, nats = EtcdServer(tmp / "etcd"), NatsServer(tmp / "nats")
+    etcd.start()
+    nats.start()
+    procs: list[ManagedProcess | Node] = []
+    try:
+        nodes = {"hub": hub_node(tmp, nats.url, etcd.endpoint).launch()}
+        procs.append(nodes["hub"])
+        for site in PHONES:
+            nodes[site] = site_node(tmp, site, nats.url, etcd.endpoint).launch()
+            procs.append(nodes[site])
+
+        async def healthy() -> None:
+            await asyncio.gather(*(n.healthy() for n in nodes.values()))
+
+        asyncio.run(healthy())
+        sip_ports = {site: free_port() for site in PHONES}
+        edge_port, trunk_port = free_port(), free_port()
+        edge = f"{HOST}:{edge_port}"
+        kamailio = ManagedProcess(
+            "sip-edge",
+            _vcc(
+                "sip-edge",
+                "--province",
+                str(fast_province(tmp)),
+                "--etcd",
+                etcd.endpoint,
+                "--site-sip",
+                ",".join(f"{site}={HOST}:{port}" for site, port in sip_ports.items()),
+                "--trunk",
+                f"{HOST}:{trunk_port}",
+                "--sip-port",
+                str(edge_port),
+                "--workdir",
+                str(tmp / "edge"),
+                "--log-file",
+                str(tmp / "sip-edge.log"),
+            ),
+            tmp / "sip-edge.out",
+        )
+        kamailio.start()
+        procs.append(kamailio)
+        _wait_file(tmp / "edge" / "sip-edge.ready", kamailio)
+        agents = {}
+        for site, agent_id in PHONES.items():
+            phones = tmp / f"phones-{site}.txt"
+            phones.write_text(f"{agent_id} {PASSWORD}\n")
+            phones.chmod(0o600)
+            agents[site] = ManagedProcess(
+                f"sip-agent-{site}",
+                _vcc(
+                    "sip-agent",
+                    "--site-grpc",
+                    nodes[site].target,
+                    "--port",
+                    str(sip_ports[site]),
+                    "--edge",
+                    edge,
+                    "--phones",
+                    str(phones),
+                    "--ready-file",
+                    str(tmp / f"sip-agent-{site}.ready"),
+                    "--log-file",
+                    str(tmp / f"sip-agent-{site}.log"),
+                ),
+                tmp / f"sip-agent-{site}.out",
+                env={**os.environ, "SIPLOG_BEND": "none"},
+            )
+            agents[site].start()
+            procs.append(agents[site])
+        for site in PHONES:
+            _wait_file(tmp / f"sip-agent-{site}.ready", agents[site])
+        yield SipProvince(tmp, nodes, edge, trunk_port, agents)
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+        kill_leftover(tmp / "edge")
+        nats.stop()
+        etcd.stop()
+
+
+class Phone:
+    """A SIPp agent phone: listening (phone.xml), then registered at the edge."""
+
+    def __init__(self, sip: SipProvince, agent_id: str) -> None:
+        self.sip, self.agent_id = sip, agent_id
+        self.port = free_port()
+        self.log = sip.tmp / f"phone-{agent_id}-{self.port}.log"
+        self.proc = subprocess.Popen(
+            _sipp(
+                scenario("phone.xml"),
+                self.port,
+                "-log_file",
+                str(self.log),
+                "-trace_logs",
+                "-trace_msg",
+            ),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=sip.tmp,
+        )
+        register = subprocess.run(
+            _sipp(
+                scenario("register.xml"),
+                free_port(),
+                sip.edge,
+                "-key",
+                "agent",
+                agent_id,
+                "-key",
+                "contact",
+                f"{HOST}:{self.port}",
+            ),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=SIPP_TIMEOUT_S,
+            cwd=sip.tmp,
+        )
+        assert register.returncode == 0, register.stderr.decode()[-2000:]
+
+    def finished(self) -> str:
+        """Wait for the phone's call to end; the vcc call ID it was rung for."""
+        _, err = self.proc.communicate(timeout=SIPP_TIMEOUT_S)
+        assert self.proc.returncode == 0, f"phone: {err.decode()[-2000:]}"
+        for line in self.log.read_text().splitlines():
+            if line.startswith("vcc-call-id ") and len(line.split()) > 1:
+                return line.split()[1]
+        raise AssertionError(f"the phone logged no call ID: {self.log.read_text()[-2000:]}")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _sipp(xml: Path, port: int, *rest: str) -> list[str]:
+    return [
+        "sipp",
+        "-sf",
+        str(xml),
+        "-i",
+        HOST,
+        "-p",
+        str(port),
+        "-m",
+        "1",
+        "-timeout",
+        f"{SIPP_TIMEOUT_S}s",
+        "-timeout_error",
+        "-nostdin",
+        *rest,
+    ]
+
+
+def _call(
+    sip: SipProvince, caller: str, dialed: str, keys: str
+) -> subprocess.CompletedProcess[bytes]:
+    xml = caller_scenario(sip.tmp, keys)
+    return subprocess.run(
+        _sipp(xml, sip.trunk_port, sip.edge, "-s", dialed, "-key", "caller", caller),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=SIPP_TIMEOUT_S + 10,
+        cwd=sip.tmp,
+    )
+
+
+def _view(node: Node, call_id: str) -> s.CallView:
+    async def read() -> s.CallView:
+        async with grpc.aio.insecure_channel(node.target) as channel:
+            return await sg.AccessStub(channel).GetCall(s.CallRef(call_id=call_id), timeout=5)
+
+    return asyncio.run(read())
+
+
+def test_keys_walk_the_ivr_and_the_agents_phone_rings(sip: SipProvince) -> None:
+    """An invalid key is reprompted, 0 queues for an agent, whose phone rings, answers
+    and hangs up; the caller is released."""
+    phone = Phone(sip, PHONES["KM"])
+    try:
+        done = _call(sip, phone_for("0871", 3), "1000", "90")
+        assert done.returncode == 0, done.stderr.decode()[-3000:]
+        call_id = phone.finished()
+    finally:
+        phone.close()
+    view = _view(sip.nodes["KM"], call_id)
+    path = [(st.node_id, st.digits) for st in view.ivr_path]
+    assert path[:2] == [("main", "9(invalid)"), ("main", "0")], path  # reprompted after 9
+    assert view.agent_id == PHONES["KM"] and view.answered_at_ms > 0
+    assert view.state == c.CALL_STATE_ENDED, c.CallState.Name(view.state)
+    assert view.caller_number.endswith(phone_for("0871", 3)[-4:])  # the trunk's (masked)
+
+
+def test_wrong_pin_is_reprompted_then_an_agent(sip: SipProvince) -> None:
+    """The caller sets a PIN from their own line, keys a wrong one for the bill (the IVR
+    says so and returns to its menu), then asks for an agent."""
+    caller = phone_for("0871", 5)
+    phone = Phone(sip, PHONES["KM"])
+    try:
+        done = _call(sip, caller, "170", "2246813246813" + "1111111" + "0")
+        assert done.returncode == 0, done.stderr.decode()[-3000:]
+        call_id = phone.finished()
+    finally:
+        phone.close()
+    view = _view(sip.nodes["KM"], call_id)
+    path = [(st.node_id, st.digits) for st in view.ivr_path]
+    assert ("set_pin", "ok") in path, path  # the PIN was set from the caller's own line
+    at = path.index(("main", "1"))
+    # the wrong PIN: the check failed and the caller is back at the menu, where 0 queues
+    assert path[at + 1 : at + 3] == [("bill_query", "pin"), ("bill_query", "failed")], path
+    assert path[at + 3] == ("main", "0"), path
+    assert view.agent_id == PHONES["KM"]
