@@ -280,19 +280,24 @@ def test_wrong_pin_is_reprompted_then_an_agent(sip: SipProvince) -> None:
 def test_site_killed_new_invites_reach_the_next_site(sip: SipProvince) -> None:
     """KM's site process is killed (its SIP agent stays, answering 503, as would a
     site whose lease has not lapsed yet): a new call of KM's area is taken by YX, the next
-    nearest site, through the edge's failover. Runs last: KM stays down."""
+    nearest site, through the edge's failover. Then KM's SIP agent dies too (nothing
+    answers at KM's address): the edge's timeout moves the next call on. Runs last."""
     sip.nodes["KM"].proc.kill()
+    _reaches_yx(sip, phone_for("0871", 7))
+    sip.agents["KM"].kill()
+    _reaches_yx(sip, phone_for("0871", 8))
+
+
+def _reaches_yx(sip: SipProvince, caller: str) -> None:
     phone = Phone(sip, PHONES["YX"])
     started = time.monotonic()
     try:
-        done = _call(sip, phone_for("0871", 7), "1000", "0")
+        done = _call(sip, caller, "1000", "0")
         assert done.returncode == 0, done.stderr.decode()[-3000:]
         call_id = phone.finished()
     finally:
         phone.close()
-    print(
-        f"call of a killed site's area answered by the next site in {time.monotonic() - started:.2f} s"
-    )
+    print(f"a call of KM's area answered at YX in {time.monotonic() - started:.2f} s")
     view = _view(sip.nodes["YX"], call_id)
     assert view.entry_site_id == "YX" and view.agent_id == PHONES["YX"], view
     assert [(st.node_id, st.digits) for st in view.ivr_path][:1] == [("main", "0")]
