@@ -43,6 +43,8 @@ class SipProvince:
     edge: str  # Kamailio host:port
     trunk_port: int
     agents: dict[str, ManagedProcess]
+    etcd: str
+    sip_ports: dict[str, int]
 
 
 def _wait_file(path: Path, proc: ManagedProcess, timeout_s: float = 60.0) -> None:
@@ -57,6 +59,43 @@ def _wait_file(path: Path, proc: ManagedProcess, timeout_s: float = 60.0) -> Non
 
 def _vcc(*args: str) -> list[str]:
     return [sys.executable, "-m", "vcc_ops.cli", *args]
+
+
+def _sip_edge(
+    tmp: Path,
+    name: str,
+    etcd: str,
+    sip_ports: dict[str, int],
+    edge_port: int,
+    trunk_port: int,
+    *extra: str,
+) -> ManagedProcess:
+    """A started ``vcc sip-edge`` (Kamailio in ``tmp/name``), ready."""
+    proc = ManagedProcess(
+        f"sip-{name}",
+        _vcc(
+            "sip-edge",
+            "--province",
+            str(fast_province(tmp)),
+            "--etcd",
+            etcd,
+            "--site-sip",
+            ",".join(f"{site}={HOST}:{port}" for site, port in sip_ports.items()),
+            "--trunk",
+            f"{HOST}:{trunk_port}",
+            "--sip-port",
+            str(edge_port),
+            "--workdir",
+            str(tmp / name),
+            "--log-file",
+            str(tmp / f"sip-{name}.log"),
+            *extra,
+        ),
+        tmp / f"sip-{name}.out",
+    )
+    proc.start()
+    _wait_file(tmp / name / "sip-edge.ready", proc)
+    return proc
 
 
 @pytest.fixture(scope="module")
@@ -81,30 +120,8 @@ def sip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipProvince]:
         sip_ports = {site: free_port() for site in PHONES}
         edge_port, trunk_port = free_port(), free_port()
         edge = f"{HOST}:{edge_port}"
-        kamailio = ManagedProcess(
-            "sip-edge",
-            _vcc(
-                "sip-edge",
-                "--province",
-                str(fast_province(tmp)),
-                "--etcd",
-                etcd.endpoint,
-                "--site-sip",
-                ",".join(f"{site}={HOST}:{port}" for site, port in sip_ports.items()),
-                "--trunk",
-                f"{HOST}:{trunk_port}",
-                "--sip-port",
-                str(edge_port),
-                "--workdir",
-                str(tmp / "edge"),
-                "--log-file",
-                str(tmp / "sip-edge.log"),
-            ),
-            tmp / "sip-edge.out",
-        )
-        kamailio.start()
+        kamailio = _sip_edge(tmp, "edge", etcd.endpoint, sip_ports, edge_port, trunk_port)
         procs.append(kamailio)
-        _wait_file(tmp / "edge" / "sip-edge.ready", kamailio)
         agents = {}
         for site, agent_id in PHONES.items():
             phones = tmp / f"phones-{site}.txt"
@@ -134,11 +151,12 @@ def sip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipProvince]:
             procs.append(agents[site])
         for site in PHONES:
             _wait_file(tmp / f"sip-agent-{site}.ready", agents[site])
-        yield SipProvince(tmp, nodes, edge, trunk_port, agents)
+        yield SipProvince(tmp, nodes, edge, trunk_port, agents, etcd.endpoint, sip_ports)
     finally:
         for proc in reversed(procs):
             proc.stop()
         kill_leftover(tmp / "edge")
+        kill_leftover(tmp / "full-edge")
         nats.stop()
         etcd.stop()
 
@@ -275,6 +293,44 @@ def test_wrong_pin_is_reprompted_then_an_agent(sip: SipProvince) -> None:
     assert path[at + 1 : at + 3] == [("bill_query", "pin"), ("bill_query", "failed")], path
     assert path[at + 3] == ("main", "0"), path
     assert view.agent_id == PHONES["KM"]
+
+
+def test_beyond_trunk_capacity_503_with_retry_after(sip: SipProvince) -> None:
+    """An edge whose site trunks are full (capacity 0 here, so no call has to be held
+    open) refuses a new call with 503 and a Retry-After header (the scenario fails
+    without one)."""
+    edge_port = free_port()
+    full = _sip_edge(
+        sip.tmp,
+        "full-edge",
+        sip.etcd,
+        sip.sip_ports,
+        edge_port,
+        sip.trunk_port,
+        "--trunk-capacity",
+        "0",
+    )
+    try:
+        done = subprocess.run(
+            _sipp(
+                scenario("busy.xml"),
+                sip.trunk_port,
+                f"{HOST}:{edge_port}",
+                "-s",
+                "1000",
+                "-key",
+                "caller",
+                phone_for("0871", 9),
+            ),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=SIPP_TIMEOUT_S + 10,
+            cwd=sip.tmp,
+        )
+        assert done.returncode == 0, done.stderr.decode()[-3000:]
+    finally:
+        full.stop()
+    assert "trunk of site KM full" in (sip.tmp / "full-edge" / "kamailio.log").read_text()
 
 
 def test_site_killed_new_invites_reach_the_next_site(sip: SipProvince) -> None:
