@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,8 +27,10 @@ from starlette.routing import Route
 
 from vcc_domain.errors import NotFound, Unavailable
 from vcc_domain.province import Province
+from vcc_failover.etcd_auth import use_credentials
 from vcc_ops.infra.kamailio import EdgeConfig, KamailioEdge
 from vcc_ops.infra.ports import HOST, free_port
+from vcc_proto.access import ETCD_PASSWORD_ENV, ETCD_USER_ENV, EtcdUserSettings
 from vcc_proto.server import install_stop_signals
 from vcc_site.edge.service import AccessEdge
 
@@ -87,8 +90,17 @@ def parse_pairs(text: str) -> dict[str, str]:
     return pairs
 
 
+def _etcd_user_from_env() -> dict[str, str]:
+    """The etcd user the launcher gives this process (``VCC_ETCD_USER``/``_PASSWORD``)."""
+    return {
+        "user": os.environ.get(ETCD_USER_ENV, ""),
+        "password": os.environ.get(ETCD_PASSWORD_ENV, ""),
+    }
+
+
 async def run_sip_edge(settings: SipEdgeSettings, province: Province) -> None:
     """Serve the routing query and run Kamailio until cancelled (or Kamailio exits)."""
+    use_credentials(EtcdUserSettings(**_etcd_user_from_env()).credentials())
     edge = AccessEdge(settings.etcd, province)
     routes = SipRoutes(edge, settings.site_sip)
     server = uvicorn.Server(

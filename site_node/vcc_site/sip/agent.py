@@ -171,6 +171,7 @@ class SiteSipAgent:
             return
         leg.call_id = step.call_id
         self.calls[step.call_id] = state
+        log.info("SIP call taken by the site as %s (dialed %s)", step.call_id, dialed)
         self.sip_call(leg.answer)
         while step.WhichOneof("next") == "collect":
             log.debug("call %s at IVR node %s", step.call_id, step.ivr_node_id)
