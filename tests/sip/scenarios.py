@@ -1,34 +1,17 @@
-"""SIPp scenario files for the SIP tests (and their keys filled in)."""
+"""The SIP tests' view of the SIPp scenarios (``vcc_ops.sipp``): skip loudly without the
+tools."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
-HERE = Path(__file__).parent / "scenarios"
-INSTALL = "apt-get install -y kamailio kamailio-utils-modules sip-tester"
+from vcc_ops.sipp import INSTALL, caller_scenario, missing_tools, scenario
+
+__all__ = ["caller_scenario", "need_sip_tools", "scenario"]
 
 
 def need_sip_tools() -> None:
     """Skip (loudly, naming the packages) when Kamailio or SIPp are not installed."""
-    missing = [b for b in ("kamailio", "sipp") if shutil.which(b) is None]
-    if shutil.which("kamailio") is None and Path("/usr/sbin/kamailio").exists():
-        missing.remove("kamailio")
+    missing = missing_tools()
     if missing:
         pytest.skip(f"{' and '.join(missing)} not installed: {INSTALL}")
-
-
-def caller_scenario(into: Path, keys: str) -> Path:
-    """The caller's scenario keying ``keys`` one SIP INFO each (CSeq from 2)."""
-    key = (HERE / "key.xml.in").read_text()
-    blocks = [key.replace("CSEQ", str(2 + n)).replace("KEY", k) for n, k in enumerate(keys)]
-    text = (HERE / "caller.xml.in").read_text().replace("<!-- KEYS -->", "\n".join(blocks))
-    path = into / f"caller-{keys.replace('#', 'H').replace('*', 'S')}.xml"
-    path.write_text(text)
-    return path
-
-
-def scenario(name: str) -> Path:
-    return HERE / name
