@@ -34,14 +34,14 @@ def _wait_ready(path: Path, proc: ManagedProcess) -> str:
     return path.read_text().strip()
 
 
-def start_sip(launcher: ProvinceLauncher, trunk: str) -> str:
-    """Start every site's SIP agent and the SIP edge; returns the edge's ``host:port``
-    (where the trunk sends its INVITEs). The processes join the launcher's, so
-    ``launcher.stop()`` stops them."""
+def start_sip(launcher: ProvinceLauncher, trunk: str, phones: dict[str, Path] | None = None) -> str:
+    """Start every site's SIP agent (with the site's phones file from ``phones``, if any)
+    and the SIP edge; returns the edge's ``host:port`` (where the trunk sends its
+    INVITEs). The processes join the launcher's, so ``launcher.stop()`` stops them."""
     if launcher.tls is not None:
         raise ConfigError("--sip runs its processes on plaintext gRPC for now", field="--insecure")
-    if launcher.state is None:
-        raise ConfigError("start the province first", field="--sip")
+    if launcher.state is None or not launcher.edge_names:
+        raise ConfigError("start the province, with its access edge, first", field="--sip")
     sip_dir = launcher.workdir / "sip"
     sip_dir.mkdir(parents=True, exist_ok=True)
     logs = launcher.workdir / "logs"
@@ -61,6 +61,8 @@ def start_sip(launcher: ProvinceLauncher, trunk: str) -> str:
             "--ready-file", str(ready),
             "--log-file", str(logs / f"{name}.log"),
         )  # fmt: skip
+        if phones and site in phones:
+            argv += ["--phones", str(phones[site])]
         proc = ManagedProcess(name, argv, logs / f"{name}.out", env=env)
         proc.start()
         launcher.processes[name] = proc
@@ -81,7 +83,10 @@ def start_sip(launcher: ProvinceLauncher, trunk: str) -> str:
         "--log-file", str(logs / "sip-edge.log"),
     )  # fmt: skip
     edge = ManagedProcess(
-        "sip-edge", argv, logs / "sip-edge.out", env={**env, **launcher.access.env_for("edge")}
+        "sip-edge",
+        argv,
+        logs / "sip-edge.out",
+        env={**env, **launcher.access.env_for(launcher.edge_names[0])},
     )
     edge.start()
     launcher.processes["sip-edge"] = edge
