@@ -87,6 +87,7 @@ def sip_edge(
 )
 @click.option("--ready-file", type=click.Path(path_type=Path), default=None)
 @click.option("--log-file", type=click.Path(path_type=Path), default=None)
+@click.option("--etcd", default="", help="etcd endpoints (to follow a call transferred away).")
 def sip_agent(
     site_grpc: str,
     host: str,
@@ -95,6 +96,7 @@ def sip_agent(
     phones: Path | None,
     ready_file: Path | None,
     log_file: Path | None,
+    etcd: str,
 ) -> None:
     """Run a site's SIP agent in the foreground: SIP calls become the site's calls."""
     from vcc_site.sip.app import SipAgentSettings, run_sip_agent
@@ -108,5 +110,6 @@ def sip_agent(
             edge=_host_port(edge),
             phones_file=phones,
             ready_file=ready_file,
+            etcd=tuple(e for e in etcd.split(",") if e),
         )
     )

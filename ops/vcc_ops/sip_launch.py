@@ -42,6 +42,7 @@ def start_sip(launcher: ProvinceLauncher, trunk: str, phones: dict[str, Path] | 
         raise ConfigError("--sip runs its processes on plaintext gRPC for now", field="--insecure")
     if launcher.state is None or not launcher.edge_names:
         raise ConfigError("start the province, with its access edge, first", field="--sip")
+    edge_user = launcher.edge_names[0]  # reads the routing map and site registrations
     sip_dir = launcher.workdir / "sip"
     sip_dir.mkdir(parents=True, exist_ok=True)
     logs = launcher.workdir / "logs"
@@ -60,10 +61,13 @@ def start_sip(launcher: ProvinceLauncher, trunk: str, phones: dict[str, Path] | 
             "--edge", f"{HOST}:{edge_port}",
             "--ready-file", str(ready),
             "--log-file", str(logs / f"{name}.log"),
+            "--etcd", ",".join(launcher.etcd_endpoints),
         )  # fmt: skip
         if phones and site in phones:
             argv += ["--phones", str(phones[site])]
-        proc = ManagedProcess(name, argv, logs / f"{name}.out", env=env)
+        proc = ManagedProcess(
+            name, argv, logs / f"{name}.out", env={**env, **launcher.access.env_for(edge_user)}
+        )
         proc.start()
         launcher.processes[name] = proc
         agents.append((ready, proc))
@@ -86,7 +90,7 @@ def start_sip(launcher: ProvinceLauncher, trunk: str, phones: dict[str, Path] | 
         "sip-edge",
         argv,
         logs / "sip-edge.out",
-        env={**env, **launcher.access.env_for(launcher.edge_names[0])},
+        env={**env, **launcher.access.env_for(edge_user)},
     )
     edge.start()
     launcher.processes["sip-edge"] = edge

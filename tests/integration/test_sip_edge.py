@@ -143,6 +143,8 @@ def sip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipProvince]:
                     str(tmp / f"sip-agent-{site}.ready"),
                     "--log-file",
                     str(tmp / f"sip-agent-{site}.log"),
+                    "--etcd",
+                    etcd.endpoint,
                 ),
                 tmp / f"sip-agent-{site}.out",
                 env={**os.environ, "SIPLOG_BEND": "none"},
@@ -164,18 +166,19 @@ def sip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipProvince]:
 class Phone:
     """A SIPp agent phone: listening (phone.xml), then registered at the edge."""
 
-    def __init__(self, sip: SipProvince, agent_id: str) -> None:
+    def __init__(self, sip: SipProvince, agent_id: str, xml: str = "phone.xml", *keys: str) -> None:
         self.sip, self.agent_id = sip, agent_id
         self.port = free_port()
         self.log = sip.tmp / f"phone-{agent_id}-{self.port}.log"
         self.proc = subprocess.Popen(
             _sipp(
-                scenario("phone.xml"),
+                scenario(xml),
                 self.port,
                 "-log_file",
                 str(self.log),
                 "-trace_logs",
                 "-trace_msg",
+                *keys,
             ),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -293,6 +296,27 @@ def test_wrong_pin_is_reprompted_then_an_agent(sip: SipProvince) -> None:
     assert path[at + 1 : at + 3] == [("bill_query", "pin"), ("bill_query", "failed")], path
     assert path[at + 3] == ("main", "0"), path
     assert view.agent_id == PHONES["KM"]
+
+
+def test_agent_transfers_to_another_city_whose_phone_rings_with_the_same_call_id(
+    sip: SipProvince,
+) -> None:
+    """KM's agent answers, then transfers blind (REFER to YX.general): YX's site takes
+    the call through the hub, its ACD offers it to YX's agent, whose phone rings with the
+    same call ID; when that agent hangs up, the caller's line (held at KM) is released."""
+    km_phone = Phone(sip, PHONES["KM"], "phone_refer.xml", "-key", "target", "YX.general")
+    yx_phone = Phone(sip, PHONES["YX"])
+    try:
+        done = _call(sip, phone_for("0871", 11), "1000", "0")
+        assert done.returncode == 0, done.stderr.decode()[-3000:]
+        call_id = km_phone.finished()
+        assert yx_phone.finished() == call_id
+    finally:
+        km_phone.close()
+        yx_phone.close()
+    assert _view(sip.nodes["KM"], call_id).end_reason == c.END_REASON_TRANSFERRED_OUT
+    view = _view(sip.nodes["YX"], call_id)
+    assert view.agent_id == PHONES["YX"] and view.state == c.CALL_STATE_ENDED, view
 
 
 def test_beyond_trunk_capacity_503_with_retry_after(sip: SipProvince) -> None:

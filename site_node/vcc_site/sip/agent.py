@@ -24,6 +24,8 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from vcc_domain.errors import Unavailable
+from vcc_failover.sites import SiteEndpoints
 from vcc_proto.channels import ChannelPool
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
@@ -34,6 +36,7 @@ from vcc_site.sip.ua import CallerLeg, PhoneLeg
 log = logging.getLogger(__name__)
 
 RPC_TIMEOUT_S = 5.0
+FOLLOW_EVERY_S = 0.5  # how often a transferred call is read at the site that has it
 NOT_THERE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 SipCall = Callable[..., None]
 
@@ -58,8 +61,15 @@ class Phone:
 class SiteSipAgent:
     """One site's SIP calls and agent phones (see the module's docstring)."""
 
-    def __init__(self, site_target: str, phones: dict[str, str], stack_factory: Any) -> None:
+    def __init__(
+        self,
+        site_target: str,
+        phones: dict[str, str],
+        stack_factory: Any,
+        sites: SiteEndpoints | None = None,
+    ) -> None:
         self.site_target = site_target
+        self.sites = sites  # other sites' gRPC endpoints (following transferred calls)
         self.phones = {a: Phone(a, pw) for a, pw in phones.items()}
         self.loop: asyncio.AbstractEventLoop | None = None
         self._pool = ChannelPool()
@@ -121,6 +131,9 @@ class SiteSipAgent:
 
     def phone_gone(self, leg: PhoneLeg, code: int) -> None:
         self._on_loop(lambda: self._spawn(self._phone_gone(leg, code)))
+
+    def phone_transferred(self, leg: PhoneLeg, target: str) -> None:
+        self._on_loop(lambda: self._spawn(self._transfer(leg, target)))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` on the loop, keeping a reference until it is done."""
@@ -266,6 +279,51 @@ class SiteSipAgent:
         except grpc.aio.AioRpcError as exc:
             log.info("agent hang-up of %s: %s", leg.call_id, exc.code().name)
         state = self.calls.pop(leg.call_id, None)
+        if state is not None:
+            self._legs.pop(id(state.leg), None)
+            self.sip_call(state.leg.hang_up)
+
+    # -- blind transfer from the phone (REFER) ------------------------------------------
+
+    async def _transfer(self, leg: PhoneLeg, target: str) -> None:
+        """The agent's phone REFERred the call to ``SITE`` or ``SITE.business``: the
+        site's transfer (the call keeps its ID), then the caller's line is held here
+        until the call ends at the site that has it."""
+        phone = self.phones[leg.agent_id]
+        phone.legs.pop(leg.call_id, None)
+        site_id, _, business = target.partition(".")
+        request = s.TransferRequest(
+            session_token=phone.token,
+            call_id=leg.call_id,
+            target=c.TransferTarget(site_id=site_id, business_id=business),
+        )
+        try:
+            result = await self.desk.Transfer(request, timeout=RPC_TIMEOUT_S * 2)
+            await self.desk.WrapUp(
+                s.WrapUpRequest(session_token=phone.token, call_id=leg.call_id, disposition=""),
+                timeout=RPC_TIMEOUT_S,
+            )
+        except grpc.aio.AioRpcError as exc:
+            log.warning("transfer of %s to %s: %s", leg.call_id, target, exc.code().name)
+            return
+        log.info("call %s transferred to %s: %s", leg.call_id, target, result.outcome)
+        if result.outcome == c.TransferResult.OUTCOME_ACCEPTED:
+            self._spawn(self._follow(leg.call_id, result.site_id or site_id))
+
+    async def _follow(self, call_id: str, site_id: str) -> None:
+        """Hold the caller's line until the call ends at ``site_id``, then release it."""
+        while call_id in self.calls:
+            try:
+                if self.sites is None:
+                    raise LookupError("no etcd to find the other site")
+                stub = sg.AccessStub(self._pool.get(await self.sites.endpoint(site_id)))
+                view = await stub.GetCall(s.CallRef(call_id=call_id), timeout=RPC_TIMEOUT_S)
+                if view.state == c.CALL_STATE_ENDED:
+                    break
+            except (grpc.aio.AioRpcError, LookupError, Unavailable) as exc:
+                log.info("following %s at %s: %s", call_id, site_id, exc)
+            await asyncio.sleep(FOLLOW_EVERY_S)
+        state = self.calls.pop(call_id, None)
         if state is not None:
             self._legs.pop(id(state.leg), None)
             self.sip_call(state.leg.hang_up)

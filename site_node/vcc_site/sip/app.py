@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from vcc_failover.sites import SiteEndpoints
 from vcc_site.sip.agent import SiteSipAgent
 from vcc_site.sip.ua import SipStack
 
@@ -28,6 +29,7 @@ class SipAgentSettings:
     edge: tuple[str, int]  # the province's SIP edge (Kamailio)
     phones_file: Path | None = None
     ready_file: Path | None = None
+    etcd: tuple[str, ...] = ()  # to find other sites (a transferred call is followed)
 
 
 def read_phones(path: Path | None) -> dict[str, str]:
@@ -48,7 +50,8 @@ def read_phones(path: Path | None) -> dict[str, str]:
 
 def run_sip_agent(settings: SipAgentSettings) -> None:
     """Serve until SIGTERM or SIGINT; raises if the site refuses a phone's sign-in."""
-    agent = SiteSipAgent(settings.site_target, read_phones(settings.phones_file), None)
+    sites = SiteEndpoints(list(settings.etcd), {}) if settings.etcd else None
+    agent = SiteSipAgent(settings.site_target, read_phones(settings.phones_file), None, sites)
     stack = SipStack(settings.host, settings.port, settings.edge, agent)
     agent.stack, agent.sip_call = stack, stack.call
     loop = asyncio.new_event_loop()

@@ -47,6 +47,7 @@ class Calls(Protocol):
     def caller_gone(self, leg: CallerLeg) -> None: ...
     def phone_answered(self, leg: PhoneLeg) -> None: ...
     def phone_gone(self, leg: PhoneLeg, code: int) -> None: ...
+    def phone_transferred(self, leg: PhoneLeg, target: str) -> None: ...
 
 
 def sdp_text(host: str, port: int) -> str:
@@ -127,7 +128,11 @@ class PhoneLeg:
             self.stack.calls.phone_answered(self)
         elif isinstance(event, CCEventDisconnect | CCEventFail) and not self.gone:
             self.gone = True
-            code = event.getData()[0] if isinstance(event, CCEventFail) else 0
+            data = event.getData()
+            if isinstance(event, CCEventDisconnect) and data is not None:  # REFER: blind
+                self.stack.calls.phone_transferred(self, str(data.getUrl().username or ""))
+                return
+            code = data[0] if isinstance(event, CCEventFail) else 0
             self.stack.calls.phone_gone(self, int(code))
 
     def hang_up(self) -> None:
