@@ -298,6 +298,23 @@ def test_wrong_pin_is_reprompted_then_an_agent(sip: SipProvince) -> None:
     assert view.agent_id == PHONES["KM"]
 
 
+def test_hold_and_retrieve_from_the_phone(sip: SipProvince) -> None:
+    """The agent's phone puts the caller on hold (re-INVITE, send-only) and takes the call
+    back: the site holds and resumes the call (its CDR counts the hold time)."""
+    phone = Phone(sip, PHONES["KM"], "phone_hold.xml")
+    try:
+        done = _call(sip, phone_for("0871", 13), "1000", "0")
+        assert done.returncode == 0, done.stderr.decode()[-3000:]
+        call_id = phone.finished()
+    finally:
+        phone.close()
+    deadline = time.monotonic() + 30
+    while not (rows := sip.nodes["KM"].rows("SELECT hold_ms FROM cdrs WHERE call_id = ?", call_id)):
+        assert time.monotonic() < deadline, "no CDR for the call"
+        time.sleep(0.2)
+    assert rows[0][0] > 0, rows
+
+
 def test_agent_transfers_to_another_city_whose_phone_rings_with_the_same_call_id(
     sip: SipProvince,
 ) -> None:

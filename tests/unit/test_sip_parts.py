@@ -89,3 +89,12 @@ def test_kamailio_config_trusts_only_trunks_and_sites(tmp_path: Path) -> None:
     assert 'remove_hf("X-VCC-Caller")' in text and "X-VCC-Caller: $fU" in text
     assert "$var(busy) >= 3" in text and "Retry-After: 7" in text
     assert 'sl_send_reply("403", "Not A Trunk")' in text
+
+
+def test_hold_offers() -> None:
+    from vcc_site.sip.ua import is_hold
+
+    assert is_hold("v=0\r\nc=IN IP4 10.0.0.1\r\na=sendonly\r\n")
+    assert is_hold("v=0\r\na=inactive\r\n")
+    assert is_hold("v=0\r\nc=IN IP4 0.0.0.0\r\n")
+    assert not is_hold("v=0\r\nc=IN IP4 10.0.0.1\r\na=sendrecv\r\n")

@@ -56,6 +56,8 @@ class Phone:
     token: str = ""
     task: asyncio.Task[None] | None = None
     legs: dict[str, PhoneLeg] = field(default_factory=dict)  # by call ID
+    # the desk's actions on a call in the order the phone asked for them
+    acting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class SiteSipAgent:
@@ -131,6 +133,9 @@ class SiteSipAgent:
 
     def phone_gone(self, leg: PhoneLeg, code: int) -> None:
         self._on_loop(lambda: self._spawn(self._phone_gone(leg, code)))
+
+    def phone_held(self, leg: PhoneLeg, held: bool) -> None:
+        self._on_loop(lambda: self._spawn(self._hold(leg, held)))
 
     def phone_transferred(self, leg: PhoneLeg, target: str) -> None:
         self._on_loop(lambda: self._spawn(self._transfer(leg, target)))
@@ -255,14 +260,28 @@ class SiteSipAgent:
     async def _answered(self, leg: PhoneLeg) -> None:
         phone = self.phones[leg.agent_id]
         try:
-            await self.desk.Answer(
-                s.CallAction(session_token=phone.token, call_id=leg.call_id),
-                timeout=RPC_TIMEOUT_S,
-            )
+            async with phone.acting:
+                await self.desk.Answer(
+                    s.CallAction(session_token=phone.token, call_id=leg.call_id),
+                    timeout=RPC_TIMEOUT_S,
+                )
         except grpc.aio.AioRpcError as exc:  # the offer was taken back meanwhile
             log.info("answer of %s refused: %s", leg.call_id, exc.code().name)
             phone.legs.pop(leg.call_id, None)
             self.sip_call(leg.hang_up)
+
+    async def _hold(self, leg: PhoneLeg, held: bool) -> None:
+        """The phone put the call on hold (send-only/inactive media) or took it back."""
+        phone = self.phones[leg.agent_id]
+        action = s.CallAction(session_token=phone.token, call_id=leg.call_id)
+        async with phone.acting:
+            try:
+                if held:
+                    await self.desk.Hold(action, timeout=RPC_TIMEOUT_S)
+                else:
+                    await self.desk.Resume(action, timeout=RPC_TIMEOUT_S)
+            except grpc.aio.AioRpcError as exc:
+                log.info("%s of %s: %s", "hold" if held else "resume", leg.call_id, exc.code().name)
 
     async def _phone_gone(self, leg: PhoneLeg, code: int) -> None:
         phone = self.phones[leg.agent_id]
@@ -271,7 +290,8 @@ class SiteSipAgent:
             return  # released by us, or never answered (the ACD's ring timer decides)
         action = s.CallAction(session_token=phone.token, call_id=leg.call_id)
         try:
-            await self.desk.HangUp(action, timeout=RPC_TIMEOUT_S)
+            async with phone.acting:
+                await self.desk.HangUp(action, timeout=RPC_TIMEOUT_S)
             await self.desk.WrapUp(
                 s.WrapUpRequest(session_token=phone.token, call_id=leg.call_id, disposition=""),
                 timeout=RPC_TIMEOUT_S,

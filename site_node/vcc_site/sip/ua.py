@@ -21,6 +21,7 @@ from sippy.CCEvents import (
     CCEventInfo,
     CCEventRing,
     CCEventTry,
+    CCEventUpdate,
 )
 from sippy.Core.EventDispatcher import ED2
 from sippy.MsgBody import MsgBody
@@ -48,6 +49,7 @@ class Calls(Protocol):
     def phone_answered(self, leg: PhoneLeg) -> None: ...
     def phone_gone(self, leg: PhoneLeg, code: int) -> None: ...
     def phone_transferred(self, leg: PhoneLeg, target: str) -> None: ...
+    def phone_held(self, leg: PhoneLeg, held: bool) -> None: ...
 
 
 def sdp_text(host: str, port: int) -> str:
@@ -64,6 +66,14 @@ def sdp_text(host: str, port: int) -> str:
         "a=rtpmap:101 telephone-event/8000\r\n"
         "a=fmtp:101 0-15\r\n"
         "a=sendrecv\r\n"
+    )
+
+
+def is_hold(sdp: str) -> bool:
+    """An offer putting us on hold: send-only or inactive media, or the old 0.0.0.0."""
+    lines = {line.strip() for line in sdp.splitlines()}
+    return bool(lines & {"a=sendonly", "a=inactive"}) or any(
+        line.startswith("c=") and line.endswith(" 0.0.0.0") for line in lines
     )
 
 
@@ -126,6 +136,11 @@ class PhoneLeg:
         if isinstance(event, CCEventConnect) and not self.answered:
             self.answered = True
             self.stack.calls.phone_answered(self)
+        elif isinstance(event, CCEventUpdate) and not self.gone:  # re-INVITE: hold or not
+            body = event.getData()
+            held = body is not None and is_hold(str(body.content))
+            self.ua.recvEvent(CCEventConnect((200, "OK", self.stack.our_sdp())))
+            self.stack.calls.phone_held(self, held)
         elif isinstance(event, CCEventDisconnect | CCEventFail) and not self.gone:
             self.gone = True
             data = event.getData()
