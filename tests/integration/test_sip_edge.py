@@ -239,9 +239,9 @@ def _sipp(xml: Path, port: int, *rest: str) -> list[str]:
 
 
 def _call(
-    sip: SipProvince, caller: str, dialed: str, keys: str
+    sip: SipProvince, caller: str, dialed: str, keys: str, template: str = "caller"
 ) -> subprocess.CompletedProcess[bytes]:
-    xml = caller_scenario(sip.tmp, keys)
+    xml = caller_scenario(sip.tmp, keys, template)
     return subprocess.run(
         _sipp(xml, sip.trunk_port, sip.edge, "-s", dialed, "-key", "caller", caller),
         stdin=subprocess.DEVNULL,
@@ -372,6 +372,24 @@ def test_beyond_trunk_capacity_503_with_retry_after(sip: SipProvince) -> None:
     finally:
         full.stop()
     assert "trunk of site KM full" in (sip.tmp / "full-edge" / "kamailio.log").read_text()
+
+
+def test_ring_no_answer_cancels_the_ringing_phone(sip: SipProvince) -> None:
+    """Nobody answers KM's agent's phone: the site's ring timer takes the offer back (its
+    rule: the agent is made not ready, the call requeued) and the site's agent cancels
+    the ringing (the phone's scenario fails without a CANCEL). The caller then gives up.
+    Leaves KM's agent not ready: runs just before the site is killed."""
+    phone = Phone(sip, PHONES["KM"], "phone_noanswer.xml")
+    try:
+        done = _call(sip, phone_for("0871", 15), "1000", "0", "caller_gives_up")
+        assert done.returncode == 0, done.stderr.decode()[-3000:]
+        call_id = phone.finished()
+    finally:
+        phone.close()
+    legs = sip.nodes["KM"].rows(
+        "SELECT end_reason FROM legs WHERE call_id = ? AND agent_id = ?", call_id, PHONES["KM"]
+    )
+    assert ("no_answer",) in legs, legs
 
 
 def test_site_killed_new_invites_reach_the_next_site(sip: SipProvince) -> None:

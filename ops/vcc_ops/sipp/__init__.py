@@ -18,12 +18,13 @@ def missing_tools() -> list[str]:
     return missing
 
 
-def caller_scenario(into: Path, keys: str) -> Path:
-    """The caller's scenario keying ``keys`` one SIP INFO each (CSeq from 2)."""
+def caller_scenario(into: Path, keys: str, template: str = "caller") -> Path:
+    """The caller's scenario keying ``keys`` one SIP INFO each (CSeq from 2);
+    ``template`` "caller_gives_up" hangs up after 8 s if nobody released the line."""
     key = (HERE / "key.xml.in").read_text()
     blocks = [key.replace("CSEQ", str(2 + n)).replace("KEY", k) for n, k in enumerate(keys)]
-    text = (HERE / "caller.xml.in").read_text().replace("<!-- KEYS -->", "\n".join(blocks))
-    path = into / f"caller-{keys.replace('#', 'H').replace('*', 'S')}.xml"
+    text = (HERE / f"{template}.xml.in").read_text().replace("<!-- KEYS -->", "\n".join(blocks))
+    path = into / f"{template}-{keys.replace('#', 'H').replace('*', 'S')}.xml"
     path.write_text(text)
     return path
 

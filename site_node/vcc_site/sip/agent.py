@@ -236,6 +236,15 @@ class SiteSipAgent:
         which = event.WhichOneof("event")
         if which == "offer":
             self._ring(phone, event.offer.call_id)
+        elif which == "agent_state" and event.agent_state.state in (
+            s.AGENT_STATE_READY,
+            s.AGENT_STATE_NOT_READY,
+            s.AGENT_STATE_LOGGED_OUT,
+        ):  # no longer ringing (the offer was taken back): stop every unanswered ring
+            for call_id, leg in list(phone.legs.items()):
+                if not leg.answered:
+                    phone.legs.pop(call_id, None)
+                    self.sip_call(leg.hang_up)
         elif which == "call_state":
             changed = event.call_state
             leg = phone.legs.get(changed.call_id)
