@@ -36,6 +36,7 @@ from vcc_site.sip.ua import CallerLeg, PhoneLeg
 log = logging.getLogger(__name__)
 
 RPC_TIMEOUT_S = 5.0
+NOT_RINGING = frozenset({s.AGENT_STATE_READY, s.AGENT_STATE_NOT_READY, s.AGENT_STATE_LOGGED_OUT})
 FOLLOW_EVERY_S = 0.5  # how often a transferred call is read at the site that has it
 NOT_THERE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 SipCall = Callable[..., None]
@@ -236,25 +237,27 @@ class SiteSipAgent:
         which = event.WhichOneof("event")
         if which == "offer":
             self._ring(phone, event.offer.call_id)
-        elif which == "agent_state" and event.agent_state.state in (
-            s.AGENT_STATE_READY,
-            s.AGENT_STATE_NOT_READY,
-            s.AGENT_STATE_LOGGED_OUT,
-        ):  # no longer ringing (the offer was taken back): stop every unanswered ring
-            for call_id, leg in list(phone.legs.items()):
-                if not leg.answered:
-                    phone.legs.pop(call_id, None)
-                    self.sip_call(leg.hang_up)
+        elif which == "agent_state" and event.agent_state.state in NOT_RINGING:
+            self._stop_ringing(phone)  # the offer was taken back (ring-no-answer)
         elif which == "call_state":
-            changed = event.call_state
-            leg = phone.legs.get(changed.call_id)
-            ringing_over = leg is not None and not leg.answered
-            if leg is not None and (
-                changed.state == c.CALL_STATE_ENDED
-                or (ringing_over and changed.state != c.CALL_STATE_OFFERED)
-            ):
-                phone.legs.pop(changed.call_id, None)
-                self.sip_call(leg.hang_up)
+            self._call_changed(phone, event.call_state)
+
+    def _stop_ringing(self, phone: Phone) -> None:
+        for call_id, ringing in list(phone.legs.items()):
+            if not ringing.answered:
+                phone.legs.pop(call_id, None)
+                self.sip_call(ringing.hang_up)
+
+    def _call_changed(self, phone: Phone, changed: s.CallStateChanged) -> None:
+        """Release the phone when its call ended, or stop it ringing when the call is no
+        longer offered to it."""
+        leg = phone.legs.get(changed.call_id)
+        if leg is None:
+            return
+        ringing_over = not leg.answered and changed.state != c.CALL_STATE_OFFERED
+        if changed.state == c.CALL_STATE_ENDED or ringing_over:
+            phone.legs.pop(changed.call_id, None)
+            self.sip_call(leg.hang_up)
 
     def _ring(self, phone: Phone, call_id: str) -> None:
         state = self.calls.get(call_id)
