@@ -34,6 +34,7 @@ from vcc_site.store.customers import phone_for
 HOST = "127.0.0.1"
 PHONES = {"KM": "KM-0130", "YX": "YX-0023"}  # general agents: they take 1000 and 170
 SIPP_TIMEOUT_S = 40
+RING_S = 4  # the ACD's ring-no-answer timer in this module's province
 
 
 @dataclass
@@ -76,7 +77,7 @@ def _sip_edge(
         _vcc(
             "sip-edge",
             "--province",
-            str(fast_province(tmp)),
+            str(tmp / "province.toml"),  # as the sites read it (see the fixture)
             "--etcd",
             etcd,
             "--site-sip",
@@ -107,11 +108,14 @@ def sip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipProvince]:
     nats.start()
     procs: list[ManagedProcess | Node] = []
     try:
-        nodes = {"hub": hub_node(tmp, nats.url, etcd.endpoint).launch()}
-        procs.append(nodes["hub"])
+        nodes = {"hub": hub_node(tmp, nats.url, etcd.endpoint)}
         for site in PHONES:
-            nodes[site] = site_node(tmp, site, nats.url, etcd.endpoint).launch()
-            procs.append(nodes[site])
+            nodes[site] = site_node(tmp, site, nats.url, etcd.endpoint)
+        # a ring timer a loaded machine's SIP round trips fit in (each node writes the
+        # default 2 s file when built; all read this one when launched)
+        fast_province(tmp, ring_s=RING_S)
+        for node in nodes.values():
+            procs.append(node.launch())
 
         async def healthy() -> None:
             await asyncio.gather(*(n.healthy() for n in nodes.values()))

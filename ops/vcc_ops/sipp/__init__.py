@@ -20,7 +20,7 @@ def missing_tools() -> list[str]:
 
 def caller_scenario(into: Path, keys: str, template: str = "caller") -> Path:
     """The caller's scenario keying ``keys`` one SIP INFO each (CSeq from 2);
-    ``template`` "caller_gives_up" hangs up after 8 s if nobody released the line."""
+    ``template`` "caller_gives_up" hangs up after 10 s if nobody released the line."""
     key = (HERE / "key.xml.in").read_text()
     blocks = [key.replace("CSEQ", str(2 + n)).replace("KEY", k) for n, k in enumerate(keys)]
     text = (HERE / f"{template}.xml.in").read_text().replace("<!-- KEYS -->", "\n".join(blocks))
