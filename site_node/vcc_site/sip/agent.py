@@ -330,7 +330,8 @@ class SiteSipAgent:
             target=c.TransferTarget(site_id=site_id, business_id=business),
         )
         try:
-            result = await self.desk.Transfer(request, timeout=RPC_TIMEOUT_S * 2)
+            async with phone.acting:  # after the answer the phone gave before its REFER
+                result = await self.desk.Transfer(request, timeout=RPC_TIMEOUT_S * 2)
             await self.desk.WrapUp(
                 s.WrapUpRequest(session_token=phone.token, call_id=leg.call_id, disposition=""),
                 timeout=RPC_TIMEOUT_S,
