@@ -431,32 +431,6 @@ def test_ring_no_answer_cancels_the_ringing_phone(sip: SipProvince) -> None:
     assert ("no_answer",) in legs, legs
 
 
-def test_site_killed_new_invites_reach_the_next_site(sip: SipProvince) -> None:
-    """KM's site process is killed (its SIP agent stays, answering 503, as would a
-    site whose lease has not lapsed yet): a new call of KM's area is taken by YX, the next
-    nearest site, through the edge's failover. Then KM's SIP agent dies too (nothing
-    answers at KM's address): the edge's timeout moves the next call on. Runs last."""
-    sip.nodes["KM"].proc.kill()
-    _reaches_yx(sip, phone_for("0871", 7))
-    sip.agents["KM"].kill()
-    _reaches_yx(sip, phone_for("0871", 8))
-
-
-def _reaches_yx(sip: SipProvince, caller: str) -> None:
-    phone = Phone(sip, PHONES["YX"])
-    started = time.monotonic()
-    try:
-        done = _call(sip, caller, "1000", "0")
-        assert done.returncode == 0, done.stderr.decode()[-3000:]
-        call_id = phone.finished()
-    finally:
-        phone.close()
-    print(f"a call of KM's area answered at YX in {time.monotonic() - started:.2f} s")
-    view = _view(sip.nodes["YX"], call_id)
-    assert view.entry_site_id == "YX" and view.agent_id == PHONES["YX"], view
-    assert [(st.node_id, st.digits) for st in view.ivr_path][:1] == [("main", "0")]
-
-
 def _pcap_span(path: Path) -> tuple[int, float]:
     """Packets in a pcap file and the seconds from its first to its last."""
     data = path.read_bytes()
@@ -501,3 +475,29 @@ def test_answered_call_is_recorded_at_the_site_for_its_talk_time(sip: SipProvinc
     # rtpengine names the file after the SIP Call-ID, percent-escaped
     assert unquote(new[0].name).startswith(found.group(1)) and found.group(2) == PHONES["KM"]
     assert abs(float(found.group(3)) - span_s) <= 0.5
+
+
+def test_site_killed_new_invites_reach_the_next_site(sip: SipProvince) -> None:
+    """KM's site process is killed (its SIP agent stays, answering 503, as would a
+    site whose lease has not lapsed yet): a new call of KM's area is taken by YX, the next
+    nearest site, through the edge's failover. Then KM's SIP agent dies too (nothing
+    answers at KM's address): the edge's timeout moves the next call on. Runs last."""
+    sip.nodes["KM"].proc.kill()
+    _reaches_yx(sip, phone_for("0871", 7))
+    sip.agents["KM"].kill()
+    _reaches_yx(sip, phone_for("0871", 8))
+
+
+def _reaches_yx(sip: SipProvince, caller: str) -> None:
+    phone = Phone(sip, PHONES["YX"])
+    started = time.monotonic()
+    try:
+        done = _call(sip, caller, "1000", "0")
+        assert done.returncode == 0, done.stderr.decode()[-3000:]
+        call_id = phone.finished()
+    finally:
+        phone.close()
+    print(f"a call of KM's area answered at YX in {time.monotonic() - started:.2f} s")
+    view = _view(sip.nodes["YX"], call_id)
+    assert view.entry_site_id == "YX" and view.agent_id == PHONES["YX"], view
+    assert [(st.node_id, st.digits) for st in view.ivr_path][:1] == [("main", "0")]
