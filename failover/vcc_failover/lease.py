@@ -29,6 +29,7 @@ from vcc_domain.errors import Unavailable
 from vcc_failover.aio import cancel_and_wait
 from vcc_failover.etcd_auth import process_credentials, sign_in_as
 from vcc_proto.access import Credentials
+from vcc_proto.broker_tls import etcd_hostports, etcd_tls_options
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,11 @@ def new_client(
     credentials: Credentials | None = None,
 ) -> Etcd3Client:
     """An etcd client that reconnects within a second of etcd coming back, signed in as
-    ``credentials`` (default: the process's etcd user, if it has one)."""
-    client = Etcd3Client(list(endpoints), rpc_max_attempts=rpc_max_attempts)
+    ``credentials`` (default: the process's etcd user, if it has one); ``https://``
+    endpoints over TLS trusting the province CA (:mod:`vcc_proto.broker_tls`)."""
+    hostports, secure = etcd_hostports(endpoints)
+    options = etcd_tls_options(hostports) if secure else {}
+    client = Etcd3Client(hostports, rpc_max_attempts=rpc_max_attempts, **options)
     # etcd3aio exposes no channel options; its connection manager keeps them in a list.
     client._manager.grpc_options.extend(FAST_RECONNECT)
     user = credentials or process_credentials()

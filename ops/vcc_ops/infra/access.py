@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from etcd3aio import Etcd3Client, PermissionType, prefix_range_end
 
 from vcc_proto.access import Credentials, access_env, inbox_prefix
+from vcc_proto.broker_tls import etcd_hostports, etcd_tls_options
 from vcc_proto.names import (
     DEAD_LETTER_STREAM,
     DEAD_LETTER_SUBJECTS,
@@ -47,6 +48,7 @@ from vcc_proto.names import (
     site_events_subject,
     site_key,
 )
+from vcc_proto.tls import ClientTls
 
 KINDS = ("hub", "site", "edge", "ops")
 OPS_USER = "ops"
@@ -166,10 +168,12 @@ class ProvinceAccess:
         )
         return f"jwt,pub-key={public},priv-key={private},sign-method=ES256,ttl={ttl}"
 
-    async def secure_etcd(self, endpoints: Sequence[str]) -> None:
+    async def secure_etcd(self, endpoints: Sequence[str], tls: ClientTls | None = None) -> None:
         """Create the roles and users and turn authentication on (once: a restarted
-        member keeps them in its data)."""
-        async with Etcd3Client(list(endpoints)) as client:
+        member keeps them in its data); ``https://`` endpoints with ``tls``'s CA."""
+        hostports, secure = etcd_hostports(endpoints)
+        options = etcd_tls_options(hostports, tls) if secure else {}
+        async with Etcd3Client(hostports, **options) as client:
             auth = client.auth
             assert auth is not None
             try:

@@ -10,6 +10,13 @@ document, the result is re-read by the province loader, stored, and only then is
 A gap, a start, and every ``poll_every_s`` as a safety net, the site asks the hub leader
 over gRPC for the deltas since its version (GetDeltas), or a snapshot when those were
 compacted. With the hub and the broker gone the site keeps serving its last version.
+
+Every version, from the broker or the hub, must be signed by a hub of the province CA
+(:mod:`vcc_proto.signing`, checked against the site's own ``ca.crt``) and produce the
+document hash it signs; anything else is refused before it touches the copy, logged and
+counted in ``vcc_site_directory_refused_total{reason}``, and the hub is asked instead. A
+site without a certificate (``--insecure``) applies unsigned versions (a warning at
+start).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from typing import Any
 import grpc
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from vcc_domain.directory_doc import (
@@ -37,7 +44,8 @@ from vcc_domain.directory_doc import (
 )
 from vcc_domain.errors import NotFound, NotLeader, Unavailable, VccError
 from vcc_domain.province import Province
-from vcc_proto.channels import open_channel
+from vcc_proto.channels import client_tls, open_channel
+from vcc_proto.signing import DirectoryVerifier, SignatureRefused
 from vcc_proto.status import from_rpc_error, leader_of
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
@@ -52,6 +60,12 @@ META_DOCUMENT = "directory.document"
 
 DIRECTORY_VERSION = Gauge(
     "vcc_site_directory_version", "Directory version this site serves", ["site"]
+)
+DIRECTORY_REFUSED = Counter(
+    "vcc_site_directory_refused_total",
+    "Directory versions refused: unsigned, signed by no hub of the province CA, a signature "
+    "that does not verify, or a document that differs from the signed hash",
+    ["site", "reason"],
 )
 
 _KINDS = {
@@ -96,6 +110,8 @@ class DirectorySync:
         self._endpoint = ""
         self._leader_hint = ""
         self._need_snapshot = False
+        tls = client_tls()  # the site's certificate: its CA checks the hub's signatures
+        self._verifier = DirectoryVerifier(tls) if tls is not None else None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -116,6 +132,8 @@ class DirectorySync:
         log.info("serving directory version %d from the site database", self.version)
 
     def start(self) -> None:
+        if self._verifier is None:
+            log.warning("no site certificate (--insecure): directory versions are applied unsigned")
         self._wake.set()
         self._tasks = [
             asyncio.create_task(self._poll_loop(), name="directory-poll"),
@@ -174,6 +192,11 @@ class DirectorySync:
             self._wake.set()
 
     async def on_delta(self, delta: h.DirectoryDelta) -> None:
+        try:
+            self._check(delta.version, delta.document_hash, delta, "the broker")
+        except SignatureRefused:
+            self._wake.set()  # the hub answers with the genuine version, if there is one
+            return
         async with self._lock:
             if delta.version <= self.version:
                 return  # already applied (a re-publish, or the hub got there first)
@@ -281,12 +304,15 @@ class DirectorySync:
                 raise NotFound(
                     f"directory delta {version + 1} missing (got {delta.version})", field="version"
                 )
+            self._check(delta.version, delta.document_hash, delta, "the hub")
             doc = apply_changes(doc, [change_of(c) for c in delta.changes])
             version = delta.version
         if version == self.version:
             return
         expected_hash = deltas[-1].document_hash
         if expected_hash and document_hash(doc) != expected_hash:
+            if self._verifier is not None:
+                DIRECTORY_REFUSED.labels(self.ctx.site_id, "hash").inc()
             log.error(
                 "directory copy differs from the hub's at version %d; taking a snapshot", version
             )
@@ -305,7 +331,32 @@ class DirectorySync:
                 snap.version,
                 self.version,
             )
-        await self._store_and_swap(snap.version, json.loads(snap.document_json))
+        self._check(snap.version, snap.document_hash, snap, "the hub")
+        doc = json.loads(snap.document_json)
+        if self._verifier is not None and document_hash(doc) != snap.document_hash:
+            self._refused("hash", f"snapshot {snap.version} differs from its signed hash")
+        await self._store_and_swap(snap.version, doc)
+
+    def _check(
+        self,
+        version: int,
+        doc_hash: str,
+        signed: h.DirectoryDelta | h.DirectorySnapshot,
+        origin: str,
+    ) -> None:
+        """Refuse (:class:`SignatureRefused`, counted and logged) a version no hub of the
+        province signed; with no certificate (--insecure) everything passes."""
+        if self._verifier is None:
+            return
+        try:
+            self._verifier.verify(version, doc_hash, signed.signature, signed.signer_certificate)
+        except SignatureRefused as refused:
+            self._refused(refused.reason, f"{refused} (from {origin})")
+
+    def _refused(self, reason: str, message: str) -> None:
+        DIRECTORY_REFUSED.labels(self.ctx.site_id, reason).inc()
+        log.warning("directory version refused: %s", message)
+        raise SignatureRefused(reason, message)
 
     async def _store_and_swap(self, version: int, doc: Document) -> None:
         province = await asyncio.to_thread(validate, doc, f"directory version {version}")
