@@ -9,8 +9,9 @@ node      NATS                                         etcd
 ========  ===========================================  =====================================
 hub       the JetStream API (streams, consumers),      read ``/vcc/``; write the routing
           publish directory deltas and dead letters    map, the leader key, ``/vcc/hubs/``
-site KM   publish ``vcc.site.KM.events`` only; read    read ``/vcc/``; write only its own
-          the directory stream (its own consumers)     ``/vcc/sites/KM``
+site KM   publish ``vcc.site.KM.events`` only; fetch   read ``/vcc/``; write only its own
+          from ``vcc-dir-KM``, the directory consumer  ``/vcc/sites/KM``
+          the hub made for it (it creates none)
 edge      none                                         read ``/vcc/``
 ops       read the dead letters                        read ``/vcc/``
 ========  ===========================================  =====================================
@@ -45,6 +46,7 @@ from vcc_proto.names import (
     HUB_KEY_PREFIX,
     LEADER_KEY,
     ROUTING_PREFIX,
+    directory_consumer,
     site_events_subject,
     site_key,
 )
@@ -76,16 +78,13 @@ def nats_rights(user: NodeUser) -> tuple[list[str], list[str]]:
     if user.kind == "hub":
         publish = ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", DIRECTORY_SUBJECT, DEAD_LETTER_SUBJECTS]
     elif user.kind == "site":
-        api = "$JS.API"
-        publish = [
+        consumer = f"{DIRECTORY_STREAM}.{directory_consumer(user.site)}"
+        publish = [  # fetch from and acknowledge the consumer the hub made for it
             site_events_subject(user.site),
-            f"{api}.INFO",
-            f"{api}.STREAM.INFO.{DIRECTORY_STREAM}",
-            f"{api}.CONSUMER.CREATE.{DIRECTORY_STREAM}",
-            f"{api}.CONSUMER.CREATE.{DIRECTORY_STREAM}.>",
-            f"{api}.CONSUMER.INFO.{DIRECTORY_STREAM}.*",
-            f"{api}.CONSUMER.DELETE.{DIRECTORY_STREAM}.*",
-            f"$JS.FC.{DIRECTORY_STREAM}.>",
+            "$JS.API.INFO",
+            f"$JS.API.CONSUMER.MSG.NEXT.{consumer}",
+            f"$JS.API.CONSUMER.INFO.{consumer}",
+            f"$JS.ACK.{consumer}.>",
         ]
     elif user.kind == "ops":
         publish = [

@@ -3,10 +3,11 @@
 The site's copy is the province document (the province file's tables, as JSON) and the
 version it reflects, both kept in ``site_meta`` and written in ONE transaction. On start
 the last applied copy is loaded (and the site serves it, not its start-up file). Deltas
-arrive on JetStream (an ordered consumer delivering new messages); a delta is applied
-only when its version is exactly the current one plus one: the changes are applied to the
-document, the result is re-read by the province loader, stored, and only then is
-``core.province`` swapped (one assignment: a caller sees the old or the new version).
+arrive on JetStream, fetched from the durable pull consumer the hub made for the site; a
+delta is applied only when its version is exactly the current one plus one: the changes
+are applied to the document, the result is re-read by the province loader, stored, and
+only then is ``core.province`` swapped (one assignment: a caller sees the old or the new
+version).
 A gap, a start, and every ``poll_every_s`` as a safety net, the site asks the hub leader
 over gRPC for the deltas since its version (GetDeltas), or a snapshot when those were
 compacted. With the hub and the broker gone the site keeps serving its last version.
@@ -29,8 +30,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import grpc
+import nats.errors as nats_errors
 from nats.aio.msg import Msg
-from nats.js.api import DeliverPolicy
 from prometheus_client import Counter, Gauge
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
@@ -49,12 +50,14 @@ from vcc_proto.signing import DirectoryVerifier, SignatureRefused
 from vcc_proto.status import from_rpc_error, leader_of
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
-from vcc_replication.streams import DIRECTORY_STREAM, DIRECTORY_SUBJECT
+from vcc_replication.streams import DIRECTORY_STREAM, directory_consumer
 from vcc_site.components import SiteContext
 from vcc_site.store.api import CredentialRecord
 
 log = logging.getLogger(__name__)
 
+FETCH_BATCH = 64
+FETCH_WAIT_S = 5.0
 META_VERSION = "directory.version"
 META_DOCUMENT = "directory.document"
 
@@ -154,27 +157,35 @@ class DirectorySync:
     # -- from the broker -----------------------------------------------------------------
 
     async def _consume(self) -> None:
+        """Fetch deltas from the durable consumer the hub made for this site (the site
+        may create none); anything missed meanwhile is asked of the hub."""
         nats = self.ctx.nats
         await nats.ready.wait()
-        sub = None
-        while sub is None:
-            try:
-                sub = await nats.js.subscribe(
-                    DIRECTORY_SUBJECT,
-                    cb=self._on_msg,
-                    stream=DIRECTORY_STREAM,
-                    ordered_consumer=True,
-                    deliver_policy=DeliverPolicy.NEW,
-                )
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("cannot subscribe to directory deltas yet (%s); retrying", exc)
-                await asyncio.sleep(1.0)
-        # Anything committed between our last catch-up and the subscription: ask the hub.
+        durable = directory_consumer(self.ctx.site_id)
+        sub = await nats.js.pull_subscribe_bind(durable=durable, stream=DIRECTORY_STREAM)
         self._wake.set()
+        missing = False
         try:
-            await asyncio.Event().wait()
+            while True:
+                try:
+                    msgs = await sub.fetch(FETCH_BATCH, timeout=FETCH_WAIT_S)
+                except asyncio.CancelledError:
+                    raise
+                except nats_errors.TimeoutError:
+                    continue
+                except Exception as exc:  # no consumer yet (the hub makes it), broker away
+                    if not missing:
+                        log.warning("directory consumer %s not usable yet (%s)", durable, exc)
+                    missing = True
+                    await asyncio.sleep(1.0)
+                    continue
+                if missing:  # what was committed meanwhile: ask the hub
+                    missing = False
+                    self._wake.set()
+                for msg in msgs:
+                    await self._on_msg(msg)
+                    with contextlib.suppress(Exception):
+                        await msg.ack()
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
