@@ -11,7 +11,7 @@ from vcc_ops.infra.process import (
     StartupError,
     http_get_json,
 )
-from vcc_proto.pki import NODE_CERT, NODE_KEY
+from vcc_proto.pki import CA_CERT, NODE_CERT, NODE_KEY
 
 
 def etcd_binary() -> str:
@@ -78,7 +78,8 @@ class EtcdServer(ServerProcess):
 
     @property
     def peer_url(self) -> str:
-        return f"http://{HOST}:{self.peer_port}"
+        scheme = "https" if self.tls_dir is not None else "http"
+        return f"{scheme}://{HOST}:{self.peer_port}"
 
     @property
     def log_path(self) -> Path:
@@ -106,9 +107,15 @@ class EtcdServer(ServerProcess):
         if self.auth_token:
             argv.append(f"--auth-token={self.auth_token}")
         if self.tls_dir is not None:  # clients check it against the province CA
+            cert, key = self.tls_dir / NODE_CERT, self.tls_dir / NODE_KEY
             argv += [
-                f"--cert-file={self.tls_dir / NODE_CERT}",
-                f"--key-file={self.tls_dir / NODE_KEY}",
+                f"--cert-file={cert}",
+                f"--key-file={key}",
+                # members: mutual TLS, both ends of the CA
+                f"--peer-cert-file={cert}",
+                f"--peer-key-file={key}",
+                f"--peer-trusted-ca-file={self.tls_dir / CA_CERT}",
+                "--peer-client-cert-auth",
             ]
         return argv
 
@@ -143,7 +150,8 @@ class EtcdCluster:
         tls_dir: Path | None = None,
     ) -> None:
         ports = [(free_port(), free_port()) for _ in range(size)]
-        initial = ",".join(f"etcd{i}=http://{HOST}:{peer}" for i, (_, peer) in enumerate(ports))
+        scheme = "https" if tls_dir is not None else "http"
+        initial = ",".join(f"etcd{i}={scheme}://{HOST}:{peer}" for i, (_, peer) in enumerate(ports))
         self.members = [
             EtcdServer(
                 workdir,

@@ -56,6 +56,20 @@ def tls_block(tls_dir: Path) -> list[str]:
     ]
 
 
+def route_tls_block(tls_dir: Path) -> list[str]:
+    """Routes between the servers of a cluster: each presents its certificate and checks
+    the other's against the province CA."""
+    return [
+        "tls {",
+        f'  cert_file: "{tls_dir / NODE_CERT}"',
+        f'  key_file: "{tls_dir / NODE_KEY}"',
+        f'  ca_file: "{tls_dir / CA_CERT}"',
+        "  verify: true",
+        "  timeout: 2",
+        "}",
+    ]
+
+
 class NatsServer(ServerProcess):
     """One nats-server; ``sync_interval`` is the JetStream fsync policy (None = default)."""
 
@@ -118,8 +132,10 @@ class NatsServer(ServerProcess):
                 # clients keep the URLs they were given (a proxy in front of each server,
                 # in drills): the cluster does not advertise its own addresses to them
                 "  no_advertise: true",
-                "}",
             ]
+            if self.tls_dir is not None:  # routes: mutual TLS, both ends of the CA
+                lines += ["  " + line for line in route_tls_block(self.tls_dir)]
+            lines.append("}")
         return "\n".join(lines) + "\n"
 
     def launch(self) -> None:
