@@ -107,14 +107,15 @@ async def ensure_directory_consumers(js: JetStreamContext, sites: Sequence[str])
     creation on; a site fills anything older over gRPC). The hub makes them: a site may
     only fetch from its own, so it never names where the broker delivers."""
     for site in sites:
+        durable = directory_consumer(site)
         config = ConsumerConfig(
-            durable_name=directory_consumer(site),
+            durable_name=durable,
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.NEW,
             filter_subject=DIRECTORY_SUBJECT,
             inactive_threshold=DIRECTORY_CONSUMER_IDLE_S,
         )
         try:
-            await js.consumer_info(DIRECTORY_STREAM, config.durable_name)
+            await js.consumer_info(DIRECTORY_STREAM, durable)
         except nats.js.errors.NotFoundError:
             await js.add_consumer(DIRECTORY_STREAM, config)
