@@ -56,7 +56,9 @@ from vcc_site.store.api import CredentialRecord
 
 log = logging.getLogger(__name__)
 
-FETCH_BATCH = 64
+# One message per fetch: a waiting fetch of more returns only when the batch is full or
+# its time is up, which would hold a delta back for up to FETCH_WAIT_S.
+FETCH_BATCH = 1
 FETCH_WAIT_S = 5.0
 META_VERSION = "directory.version"
 META_DOCUMENT = "directory.document"
