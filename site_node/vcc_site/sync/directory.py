@@ -164,7 +164,15 @@ class DirectorySync:
         nats = self.ctx.nats
         await nats.ready.wait()
         durable = directory_consumer(self.ctx.site_id)
-        sub = await nats.js.pull_subscribe_bind(durable=durable, stream=DIRECTORY_STREAM)
+        sub = None
+        while sub is None:
+            try:
+                sub = await nats.js.pull_subscribe_bind(durable=durable, stream=DIRECTORY_STREAM)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("cannot bind the directory consumer yet (%s); retrying", exc)
+                await asyncio.sleep(1.0)
         self._wake.set()
         missing = False
         try:
