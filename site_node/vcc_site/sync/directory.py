@@ -32,11 +32,10 @@ from typing import Any
 import grpc
 import nats.errors as nats_errors
 from nats.aio.msg import Msg
-from prometheus_client import Counter, Gauge
+from prometheus_client import Gauge
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from vcc_domain.directory_doc import (
-    Change,
     Document,
     apply_changes,
     canonical_json,
@@ -46,13 +45,14 @@ from vcc_domain.directory_doc import (
 from vcc_domain.errors import NotFound, NotLeader, Unavailable, VccError
 from vcc_domain.province import Province
 from vcc_proto.channels import client_tls, open_channel
-from vcc_proto.signing import DirectoryVerifier, SignatureRefused
+from vcc_proto.signing import SignatureRefused
 from vcc_proto.status import from_rpc_error, leader_of
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
 from vcc_replication.streams import DIRECTORY_STREAM, directory_consumer
 from vcc_site.components import SiteContext
 from vcc_site.store.api import CredentialRecord
+from vcc_site.sync.directory_wire import SignedVersions, change_of
 
 log = logging.getLogger(__name__)
 
@@ -66,33 +66,6 @@ META_DOCUMENT = "directory.document"
 DIRECTORY_VERSION = Gauge(
     "vcc_site_directory_version", "Directory version this site serves", ["site"]
 )
-DIRECTORY_REFUSED = Counter(
-    "vcc_site_directory_refused_total",
-    "Directory versions refused: unsigned, signed by no hub of the province CA, a signature "
-    "that does not verify, or a document that differs from the signed hash",
-    ["site", "reason"],
-)
-
-_KINDS = {
-    h.ENTITY_KIND_SITE: "site",
-    h.ENTITY_KIND_SKILL: "skill",
-    h.ENTITY_KIND_BUSINESS: "business",
-    h.ENTITY_KIND_AGENT: "agent",
-    h.ENTITY_KIND_TARIFF: "tariff",
-    h.ENTITY_KIND_ROUTING_POLICY: "routing",
-    h.ENTITY_KIND_DIRECTORY_ENTRY: "directory_entry",
-    h.ENTITY_KIND_AGENT_GROUP: "agent_group",
-    h.ENTITY_KIND_TIERS: "tiers",
-    h.ENTITY_KIND_PROVINCE: "province",
-    h.ENTITY_KIND_DOCUMENT: "document",
-    h.ENTITY_KIND_OUTAGE: "outage",
-}
-_OPS = {h.DirectoryChange.OP_UPSERT: "upsert", h.DirectoryChange.OP_DELETE: "delete"}
-
-
-def change_of(msg: h.DirectoryChange) -> Change:
-    entity: Any = json.loads(msg.entity_json) if msg.entity_json else None
-    return Change(_KINDS.get(msg.kind, "?"), _OPS.get(msg.op, "?"), msg.entity_id, entity)
 
 
 class _HubRefused(Exception):
@@ -115,8 +88,7 @@ class DirectorySync:
         self._endpoint = ""
         self._leader_hint = ""
         self._need_snapshot = False
-        tls = client_tls()  # the site's certificate: its CA checks the hub's signatures
-        self._verifier = DirectoryVerifier(tls) if tls is not None else None
+        self._guard = SignedVersions(ctx.site_id, client_tls())
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -137,7 +109,7 @@ class DirectorySync:
         log.info("serving directory version %d from the site database", self.version)
 
     def start(self) -> None:
-        if self._verifier is None:
+        if not self._guard.on:
             log.warning("no site certificate (--insecure): directory versions are applied unsigned")
         self._wake.set()
         self._tasks = [
@@ -214,7 +186,7 @@ class DirectorySync:
 
     async def on_delta(self, delta: h.DirectoryDelta) -> None:
         try:
-            self._check(delta.version, delta.document_hash, delta, "the broker")
+            self._guard.check(delta.version, delta.document_hash, delta, "the broker")
         except SignatureRefused:
             self._wake.set()  # the hub answers with the genuine version, if there is one
             return
@@ -325,15 +297,14 @@ class DirectorySync:
                 raise NotFound(
                     f"directory delta {version + 1} missing (got {delta.version})", field="version"
                 )
-            self._check(delta.version, delta.document_hash, delta, "the hub")
+            self._guard.check(delta.version, delta.document_hash, delta, "the hub")
             doc = apply_changes(doc, [change_of(c) for c in delta.changes])
             version = delta.version
         if version == self.version:
             return
         expected_hash = deltas[-1].document_hash
         if expected_hash and document_hash(doc) != expected_hash:
-            if self._verifier is not None:
-                DIRECTORY_REFUSED.labels(self.ctx.site_id, "hash").inc()
+            self._guard.count("hash")
             log.error(
                 "directory copy differs from the hub's at version %d; taking a snapshot", version
             )
@@ -352,32 +323,11 @@ class DirectorySync:
                 snap.version,
                 self.version,
             )
-        self._check(snap.version, snap.document_hash, snap, "the hub")
+        self._guard.check(snap.version, snap.document_hash, snap, "the hub")
         doc = json.loads(snap.document_json)
-        if self._verifier is not None and document_hash(doc) != snap.document_hash:
-            self._refused("hash", f"snapshot {snap.version} differs from its signed hash")
+        if self._guard.on and document_hash(doc) != snap.document_hash:
+            self._guard.refuse("hash", f"snapshot {snap.version} differs from its signed hash")
         await self._store_and_swap(snap.version, doc)
-
-    def _check(
-        self,
-        version: int,
-        doc_hash: str,
-        signed: h.DirectoryDelta | h.DirectorySnapshot,
-        origin: str,
-    ) -> None:
-        """Refuse (:class:`SignatureRefused`, counted and logged) a version no hub of the
-        province signed; with no certificate (--insecure) everything passes."""
-        if self._verifier is None:
-            return
-        try:
-            self._verifier.verify(version, doc_hash, signed.signature, signed.signer_certificate)
-        except SignatureRefused as refused:
-            self._refused(refused.reason, f"{refused} (from {origin})")
-
-    def _refused(self, reason: str, message: str) -> None:
-        DIRECTORY_REFUSED.labels(self.ctx.site_id, reason).inc()
-        log.warning("directory version refused: %s", message)
-        raise SignatureRefused(reason, message)
 
     async def _store_and_swap(self, version: int, doc: Document) -> None:
         province = await asyncio.to_thread(validate, doc, f"directory version {version}")
