@@ -43,6 +43,10 @@ FAST_RECONNECT = (
     ("grpc.min_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 1000),
 )
+# gRPC also takes the minimum back-off as the time a connection attempt may take. Over TLS
+# the attempt includes the handshake, which on a busy machine (or through the drills'
+# proxies) can exceed 200 ms: every attempt would then be cut short and retried at once.
+TLS_CONNECT = (("grpc.min_reconnect_backoff_ms", 3000),)
 
 
 def new_client(
@@ -58,7 +62,8 @@ def new_client(
     options = etcd_tls_options(hostports) if secure else {}
     client = Etcd3Client(hostports, rpc_max_attempts=rpc_max_attempts, **options)
     # etcd3aio exposes no channel options; its connection manager keeps them in a list.
-    client._manager.grpc_options.extend(FAST_RECONNECT)
+    reconnect = dict(FAST_RECONNECT) | (dict(TLS_CONNECT) if secure else {})
+    client._manager.grpc_options.extend(reconnect.items())
     user = credentials or process_credentials()
     if user is not None:
         sign_in_as(client, user)
