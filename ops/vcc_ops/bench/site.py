@@ -62,9 +62,11 @@ import psutil
 from vcc_domain.province import Agent, Province, load_province_file
 from vcc_ops.infra import ManagedProcess, PostgresServer, free_port
 from vcc_ops.launch_tls import CHILD_VARIABLES, LaunchTls
+from vcc_ops.traffic.seat import open_seat
 from vcc_proto.channels import open_channel, use_client_tls
 from vcc_proto.server import check_health
 from vcc_proto.tls import ClientTls
+from vcc_proto.v1 import people_pb2_grpc as pg
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 
@@ -491,9 +493,8 @@ async def _drive(
     async def login(i: int, agent: Agent) -> _Bot:
         stub = desks[i % channels]
         async with login_gate:
-            reply = await stub.Login(
-                s.LoginRequest(agent_id=agent.id, password=PASSWORD, device=f"bench-{agent.id}")
-            )
+            people = pg.PeopleStub(chans[i % channels])  # a checked site: change it first
+            reply, _used = await open_seat(stub, people, agent.id, PASSWORD, f"bench-{agent.id}")
         return _Bot(
             stub, agent.id, reply.session_token, tally, random.Random(rng.random()), talk_ms
         )

@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypeAlias, runtime_checkable
 from vcc_domain.errors import InvalidInput, NotFound, Unavailable
 from vcc_domain.ids import new_id
 from vcc_domain.privacy import mask_phone
-from vcc_proto.authz_interceptor import actor_of
+from vcc_proto.authz_interceptor import actor_of, current_caller
 from vcc_proto.server import ServedService
 from vcc_proto.status import grpc_errors
 from vcc_proto.v1 import common_pb2 as c
@@ -22,7 +22,7 @@ from vcc_proto.v1 import site_pb2_grpc
 from vcc_replication.events import MAX_REPUBLISH_RANGE
 from vcc_site.adapters import codec, grpc_board
 from vcc_site.domain.results import Assignment, Queued
-from vcc_site.service.access import AccessService
+from vcc_site.service.access import AccessService, rating_offer
 from vcc_site.service.core import SiteCore
 from vcc_site.service.desk import DeskService
 from vcc_site.service.moves import CallMoves
@@ -52,6 +52,7 @@ class AccessServicer(site_pb2_grpc.AccessServicer):
             request.entry_site_id,
             request.call_id,
             request.original_arrival_at_ms,
+            number_trusted=_from_edge(),
         )
         return codec.step(view, self.access.core.site_id)
 
@@ -70,7 +71,18 @@ class AccessServicer(site_pb2_grpc.AccessServicer):
         core = self.access.core
         live = core.calls.get(request.call_id)
         legs = live.all_legs() if live is not None else await core.store.legs(record.call_id)
-        return codec.call_view(record, legs)
+        view = codec.call_view(record, legs)
+        surveys = self.access.surveys
+        if surveys is not None and surveys.pending(request.call_id) is not None:
+            view.rating.CopyFrom(codec.step(rating_offer(request.call_id), core.site_id))
+        return view
+
+
+def _from_edge() -> bool:
+    """The caller number may identify the caller: it comes from the access edge (on a
+    checked port), or the port checks nobody (plaintext, as before)."""
+    caller = current_caller()
+    return caller is None or (caller.node is not None and caller.node.kind == "edge")
 
 
 class AgentDeskServicer(site_pb2_grpc.AgentDeskServicer):
@@ -79,7 +91,11 @@ class AgentDeskServicer(site_pb2_grpc.AgentDeskServicer):
 
     @grpc_errors
     async def Login(self, request: s.LoginRequest, context: Ctx) -> s.LoginReply:
-        agent = await self.desk.login(request.agent_id, request.password, request.device)
+        # on a checked port (mutual TLS) an initial password must be changed first
+        checked = current_caller() is not None
+        agent = await self.desk.login(
+            request.agent_id, request.password, request.device, first_change=checked
+        )
         return s.LoginReply(
             session_token=agent.token,
             session_id=agent.session_id,
