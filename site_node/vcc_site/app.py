@@ -194,6 +194,7 @@ async def start_parts(ctx: SiteContext, node: SiteNode, settings: SiteNodeSettin
     relay = await start_relay(ctx, settings.relay)
     transfers = start_transfers(ctx, settings.sites)
     node.moves.remote_transfer, node.moves.peers = transfers.transfer, transfers.peers
+    node.desk.board = transfers.board
     overflow = OverflowComponent(ctx, settings.overflow, node.moves)
     work_orders: Component = NoComponent()
     if node.workorders is not None:
@@ -298,7 +299,8 @@ async def start_site_web(
     if not settings.web.enabled:
         return None
     config = node.config
-    facts = page_facts(node.province, node.site_id, node.core.clock, settings.web.https)
+    web = settings.web
+    facts = page_facts(node.province, node.site_id, node.core.clock, web.https, web.talk_target_s)
     target = grpc_target(config.host, grpc_port)
     grpc_tls = gateway_tls(settings.web, secure)
     return await start_web(

@@ -93,9 +93,14 @@ def self_signed(tmp: Path) -> tuple[Path, Path]:
 
 
 def desk_site(
-    tmp: Path, nats: NatsServer, etcd: EtcdServer, hook: Hook | None = None
+    tmp: Path,
+    nats: NatsServer,
+    etcd: EtcdServer,
+    hook: Hook | None = None,
+    extra: tuple[str, ...] = (),
 ) -> tuple[SiteProcess, str]:
-    """A KM site serving its pages over HTTPS (one-time PIN codes to ``hook``)."""
+    """A KM site serving its pages over HTTPS (one-time PIN codes to ``hook``; ``extra``:
+    more site options)."""
     web_port = free_port()
     cert, key = self_signed(tmp)
     site = SiteProcess(
@@ -107,6 +112,7 @@ def desk_site(
         extra_args=(
             *("--web-port", str(web_port)),
             *("--web-tls-cert", str(cert), "--web-tls-key", str(key)),
+            *extra,
         ),
         env={"VCC_NOTIFY_WEBHOOK": hook.url} if hook is not None else None,
     )
@@ -284,6 +290,30 @@ def take_a_call(
     expect(page.locator("#agent-state")).to_have_text("Ready")
     expect(page.locator("#wrapup-form")).to_be_hidden()
     expect(page.locator("#pop")).to_be_hidden()
+    # the agent's own figures today (read again once a call is done): one call, no transfer
+    expect(page.locator("#md-answered td.value")).to_have_text("1")
+    expect(page.locator("#md-transfer td.value")).to_have_text("0%")
+    expect(page.locator("#md-talk td.goal")).to_have_text("Target ≤ 150 s")
+    expect(page.locator("#callbacks li")).to_have_text("Nothing due.")
+
+
+def consult_and_cancel(first: Page, second: Page) -> None:
+    """The first agent consults the complaints agent by name; the consulted page pops a
+    consultation; once connected the first agent cancels and has the caller back."""
+    first.fill("#t-agent", COMPLAINT_AGENT)
+    first.keyboard.press("Alt+C")
+    expect(second.locator("#pop-kind")).to_have_text("咨询")
+    expect(second.locator("#answer")).to_be_enabled()
+    second.keyboard.press("Alt+A")
+    expect(first.locator("#consult-state")).to_contain_text(f"{COMPLAINT_AGENT} · connected")
+    expect(first.locator("#consult-transfer")).to_be_enabled()
+    first.keyboard.press("Alt+X")
+    expect(first.locator("#consult-bar")).to_be_hidden()
+    expect(first.locator("#pop-state")).to_have_text("Talking")
+    expect(second.locator("#wrapup-form")).to_be_visible()
+    second.keyboard.press("Alt+W")
+    expect(second.locator("#agent-state")).to_have_text("空闲")
+    first.fill("#t-agent", "")
 
 
 def open_work_order(page: Page, orders: sg.WorkOrdersStub, call_id: str) -> None:
@@ -313,13 +343,20 @@ def transfer_a_call(first: Page, second: Page, url: str, access: sg.AccessStub, 
     second.press("#password", "Enter")
     expect(second.locator("#login-error")).to_have_text("该工号已在其他设备登录，请先在那里退出。")
     sign_in(second, COMPLAINT_AGENT)
+    early = access.OfferCall(s.OfferCallRequest(caller_number=STRANGER, dialed_code="170"))
+    access.HangUp(s.CallRef(call_id=early.call_id))  # gave up in the menu: a recent call
     step = access.OfferCall(s.OfferCallRequest(caller_number=STRANGER, dialed_code="170"))
     step = access.SendDigits(s.SendDigitsRequest(call_id=step.call_id, digits="0"))
     expect(first.locator("#pop-number")).to_have_text(mask_phone(STRANGER))
     expect(first.locator("#answer")).to_be_enabled()  # the seat rings
+    expect(first.locator(f'#recent li[data-call="{early.call_id}"]')).to_contain_text("Bill")
     first.keyboard.press("Alt+A")
     expect(first.locator("#pop-state")).to_have_text("Talking")
-    first.select_option("#t-site", "KM")
+    # who is ready where (no hub in this test: this site's own figures)
+    expect(first.locator("#rw-KM-complaint td.ready")).to_have_text("1")
+    consult_and_cancel(first, second)
+    first.click("#rw-KM-complaint")  # the row chooses the target
+    expect(first.locator("#t-business")).to_have_value("complaint")
     first.select_option("#t-business", "complaint")
     first.fill("#t-note", "wants to complain about roaming charges")
     first.keyboard.press("Alt+T")

@@ -20,13 +20,14 @@ from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc
 from vcc_replication.events import MAX_REPUBLISH_RANGE
-from vcc_site.adapters import codec, grpc_board
+from vcc_site.adapters import codec, grpc_board, grpc_desk_info
 from vcc_site.domain.results import Assignment, Queued
 from vcc_site.service.access import AccessService, rating_offer
 from vcc_site.service.core import SiteCore
 from vcc_site.service.desk import DeskService
 from vcc_site.service.moves import CallMoves
 from vcc_site.service.moves.ownership import ownership_of
+from vcc_site.service.supervise import supervise
 from vcc_site.service.transfer import KEPT, RELEASED, UNKNOWN, TransferAnswer
 from vcc_site.store.api import AuditRecord, UnitOfWork
 
@@ -205,6 +206,18 @@ class AgentDeskServicer(site_pb2_grpc.AgentDeskServicer):
             await self.desk.consult_complete(request.session_token, request.call_id, mode)
         )
 
+    @grpc_errors
+    async def GetMyDay(self, request: s.SessionRef, context: Ctx) -> s.AgentDay:
+        return await grpc_desk_info.my_day(self.desk, request.session_token)
+
+    @grpc_errors
+    async def GetReadyWhere(self, request: s.SessionRef, context: Ctx) -> s.ReadyWhereReply:
+        return await grpc_desk_info.ready_where(self.desk, request.session_token)
+
+    @grpc_errors
+    async def GetRecentCalls(self, request: s.CallAction, context: Ctx) -> s.RecentCallsReply:
+        return await grpc_desk_info.recent_calls(self.desk, request.session_token, request.call_id)
+
 
 @runtime_checkable
 class Republisher(Protocol):
@@ -365,6 +378,17 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
     ) -> AsyncIterator[s.SiteBoard]:
         async for board in grpc_board.watch_board(self.core, request.business_id):
             yield board
+
+    @grpc_errors
+    async def Supervise(self, request: s.SuperviseRequest, context: Ctx) -> s.SuperviseReply:
+        action = s.SuperviseAction.Name(request.action).removeprefix("SUPERVISE_ACTION_").lower()
+        claimed = f"person:{request.supervisor_id}" if request.supervisor_id else "supervisor"
+        done = await supervise(
+            self.core, actor_of(claimed), request.agent_id, action, request.reason
+        )
+        return s.SuperviseReply(
+            agent_id=done.agent_id, state=done.state, call_id=done.call_id, audit_id=done.audit_id
+        )
 
 
 def site_services(

@@ -35,6 +35,7 @@ from vcc_site.domain.secrets import (
 from vcc_site.service import attempts
 from vcc_site.service.core import SiteCore
 from vcc_site.service.desk_consult import ConsultDesk
+from vcc_site.service.desk_info import BoardSource
 from vcc_site.service.desk_transfer import TransferDesk
 from vcc_site.service.live import LiveAgent, LiveCall
 from vcc_site.service.moves import CallMoves
@@ -90,6 +91,8 @@ class DeskService:
         self.moves = moves or CallMoves(core)
         self.transfers = TransferDesk(self)
         self.consults = ConsultDesk(self, self.transfers)
+        # the hub's board of every site (who is ready where); set once the hub client runs
+        self.board: BoardSource | None = None
         self.surveys: Surveys | None = None  # the caller's rating after the agent hangs up
 
     # -- sessions ---------------------------------------------------------------------------
