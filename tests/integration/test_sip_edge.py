@@ -307,6 +307,53 @@ def test_keys_walk_the_ivr_and_the_agents_phone_rings(sip: SipProvince) -> None:
     assert view.caller_number.endswith(phone_for("0871", 3)[-4:])  # the trunk's (masked)
 
 
+def _pcap_span(path: Path) -> tuple[int, float]:
+    """Packets in a pcap file and the seconds from its first to its last."""
+    data = path.read_bytes()
+    at, stamps = 24, []
+    while at + 16 <= len(data):
+        sec, usec, size, _ = struct.unpack("<IIII", data[at : at + 16])
+        stamps.append(sec + usec / 1e6)
+        at += 16 + size
+    return len(stamps), (stamps[-1] - stamps[0]) if stamps else 0.0
+
+
+def test_answered_call_is_recorded_at_the_site_for_its_talk_time(sip: SipProvince) -> None:
+    """The caller talks (real RTP through rtpengine, where the site's SIP agent anchored
+    it); from the agent's answer to the hang-up rtpengine records it into a pcap at the
+    site, as long as the site's own talk time (within 0.5 s). Placed before the tests
+    that leave KM's agent not ready (ring-no-answer) or KM dead (site killed)."""
+    if sip.rtpengine is None:
+        pytest.skip(f"rtpengine not installed: {RTPENGINE_INSTALL}")
+    if not TALK_AUDIO.exists():
+        pytest.skip(f"{TALK_AUDIO} missing: apt-get install -y sip-tester")
+    before = set(sip.rtpengine.pcap_dir.glob("*.pcap"))
+    phone = Phone(sip, PHONES["KM"], "phone_talks.xml")
+    try:
+        done = _call(sip, phone_for("0871", 5), "1000", "0", "caller_talks")
+        assert done.returncode == 0, done.stderr.decode()[-3000:]
+        call_id = phone.finished()
+    finally:
+        phone.close()
+    view = _view(sip.nodes["KM"], call_id)
+    assert view.agent_id == PHONES["KM"] and view.answered_at_ms > 0 and view.ended_at_ms > 0
+    talk_s = (view.ended_at_ms - view.answered_at_ms) / 1000
+    new = sorted(set(sip.rtpengine.pcap_dir.glob("*.pcap")) - before)
+    assert len(new) == 1, (new, sip.rtpengine.pcap_dir)
+    packets, span_s = _pcap_span(new[0])
+    assert packets > 50, f"{packets} packets recorded in {new[0]}"
+    print(f"recorded {packets} packets over {span_s:.2f} s; talk time {talk_s:.2f} s")
+    assert abs(span_s - talk_s) <= 0.5, f"recorded {span_s:.2f} s, talk time {talk_s:.2f} s"
+    log_text = (sip.tmp / "sip-agent-KM.log").read_text()
+    found = re.search(
+        rf"recorded call {call_id} \(SIP ([^)]+)\) agent (\S+): ([0-9.]+) s", log_text
+    )
+    assert found is not None, log_text[-2000:]
+    # rtpengine names the file after the SIP Call-ID, percent-escaped
+    assert unquote(new[0].name).startswith(found.group(1)) and found.group(2) == PHONES["KM"]
+    assert abs(float(found.group(3)) - span_s) <= 0.5
+
+
 def test_wrong_pin_is_reprompted_then_an_agent(sip: SipProvince) -> None:
     """With a PIN set (over gRPC, with the one-time code the site sends to the caller's
     phone), the caller keys a wrong one for the bill over SIP: the IVR says so and returns
@@ -429,52 +476,6 @@ def test_ring_no_answer_cancels_the_ringing_phone(sip: SipProvince) -> None:
         "SELECT end_reason FROM legs WHERE call_id = ? AND agent_id = ?", call_id, PHONES["KM"]
     )
     assert ("no_answer",) in legs, legs
-
-
-def _pcap_span(path: Path) -> tuple[int, float]:
-    """Packets in a pcap file and the seconds from its first to its last."""
-    data = path.read_bytes()
-    at, stamps = 24, []
-    while at + 16 <= len(data):
-        sec, usec, size, _ = struct.unpack("<IIII", data[at : at + 16])
-        stamps.append(sec + usec / 1e6)
-        at += 16 + size
-    return len(stamps), (stamps[-1] - stamps[0]) if stamps else 0.0
-
-
-def test_answered_call_is_recorded_at_the_site_for_its_talk_time(sip: SipProvince) -> None:
-    """The caller talks (real RTP through rtpengine, where the site's SIP agent anchored
-    it); from the agent's answer to the hang-up rtpengine records it into a pcap at the
-    site, as long as the site's own talk time (within 0.5 s)."""
-    if sip.rtpengine is None:
-        pytest.skip(f"rtpengine not installed: {RTPENGINE_INSTALL}")
-    if not TALK_AUDIO.exists():
-        pytest.skip(f"{TALK_AUDIO} missing: apt-get install -y sip-tester")
-    before = set(sip.rtpengine.pcap_dir.glob("*.pcap"))
-    phone = Phone(sip, PHONES["KM"], "phone_talks.xml")
-    try:
-        done = _call(sip, phone_for("0871", 5), "1000", "0", "caller_talks")
-        assert done.returncode == 0, done.stderr.decode()[-3000:]
-        call_id = phone.finished()
-    finally:
-        phone.close()
-    view = _view(sip.nodes["KM"], call_id)
-    assert view.agent_id == PHONES["KM"] and view.answered_at_ms > 0 and view.ended_at_ms > 0
-    talk_s = (view.ended_at_ms - view.answered_at_ms) / 1000
-    new = sorted(set(sip.rtpengine.pcap_dir.glob("*.pcap")) - before)
-    assert len(new) == 1, (new, sip.rtpengine.pcap_dir)
-    packets, span_s = _pcap_span(new[0])
-    assert packets > 50, f"{packets} packets recorded in {new[0]}"
-    print(f"recorded {packets} packets over {span_s:.2f} s; talk time {talk_s:.2f} s")
-    assert abs(span_s - talk_s) <= 0.5, f"recorded {span_s:.2f} s, talk time {talk_s:.2f} s"
-    log_text = (sip.tmp / "sip-agent-KM.log").read_text()
-    found = re.search(
-        rf"recorded call {call_id} \(SIP ([^)]+)\) agent (\S+): ([0-9.]+) s", log_text
-    )
-    assert found is not None, log_text[-2000:]
-    # rtpengine names the file after the SIP Call-ID, percent-escaped
-    assert unquote(new[0].name).startswith(found.group(1)) and found.group(2) == PHONES["KM"]
-    assert abs(float(found.group(3)) - span_s) <= 0.5
 
 
 def test_site_killed_new_invites_reach_the_next_site(sip: SipProvince) -> None:
