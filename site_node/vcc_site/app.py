@@ -52,6 +52,7 @@ from vcc_site.components.relay import RelayComponent, start_relay
 from vcc_site.components.transfer import HubTransfers, start_transfers
 from vcc_site.components.workorders import start_work_orders
 from vcc_site.service.access import AccessService
+from vcc_site.service.callbacks import CallbackWork
 from vcc_site.service.core import SiteCore
 from vcc_site.service.customers import RemoteCustomers, publish_profiles
 from vcc_site.service.desk import DeskService
@@ -90,6 +91,7 @@ class SiteNode:
     fatal: asyncio.Event = field(default_factory=asyncio.Event)
     workorders: WorkOrderService | None = None
     people: PeopleService | None = None
+    callbacks: CallbackWork | None = None
 
     def build_services(self, republisher: Republisher | None = None) -> list[ServedService]:
         return [
@@ -127,6 +129,9 @@ def load_site(
     orders = WorkOrderService(core, settings.work_orders.calendar())
     if settings.notify.webhook:
         orders.notices = NoticeDispatcher(WebhookNotifier(settings.notify.webhook))
+    desk = DeskService(core, moves)
+    callbacks = CallbackWork(core)  # callbacks are offered to agents like calls
+    desk.callbacks = callbacks
     return SiteNode(
         config,
         site_id,
@@ -134,11 +139,12 @@ def load_site(
         state,
         core,
         access,
-        DeskService(core, moves),
+        desk,
         moves,
         fatal,
         orders,
         PeopleService(core),
+        callbacks,
     )
 
 
@@ -338,4 +344,9 @@ async def _every_second(node: SiteNode) -> None:
             await node.access.enforce_limits()
         except Exception:
             log.exception("site: ending calls past their time limits failed")
+        if node.callbacks is not None:
+            try:
+                await node.callbacks.offer_due()
+            except Exception:
+                log.exception("site: offering due callbacks failed")
         await asyncio.sleep(1.0)

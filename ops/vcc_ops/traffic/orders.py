@@ -4,8 +4,9 @@ and the center calls the customer back.
 An agent ends a share of the calls of a business with a work-order form by filling the
 form (``WorkOrders.Create`` at their site; an order for a caller homed elsewhere lives at
 the home site). After ``answer_after_s`` province seconds the department dispatches and answers it
-(``Feedback`` at the owning site), the center replies (``Reply``) and, if the order needs
-a callback, makes it (``CallbackDone``); then the order is closed (``Close``). The report shows each site's work-order figures.
+(``Feedback`` at the owning site) and the center replies (``Reply``); a callback the order
+needs is offered by the site to a ready agent (a bot, which answers and wraps up with the
+outcome); once it is recorded the order is closed (``Close``). The report shows each site's work-order figures.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import grpc.aio
 
+from vcc_domain.callbacks import ABANDONED_KIND
 from vcc_domain.province import Province
 from vcc_proto.channels import open_channel
 from vcc_proto.v1 import site_pb2 as s
@@ -104,7 +106,10 @@ class WorkOrderDesk:
                     f"{order.order_id} at {order.owner_site} ({order.stage}): "
                     f"{exc.code().name} {exc.details()}"
                 )
-            self.open.remove(order)
+                self.open.remove(order)
+                continue
+            if order.stage != "replied":  # done; a replied order awaits its callback
+                self.open.remove(order)
 
     async def _advance(self, order: OpenOrder) -> None:
         stub = self._stub(order.owner_site)
@@ -128,12 +133,10 @@ class WorkOrderDesk:
             order.callback_required = order.callback_required or replied.callback_required
             order.stage = "replied"
         if order.stage == "replied" and order.callback_required:
-            await stub.CallbackDone(
-                s.WorkOrderStep(
-                    order_id=order.order_id, actor="callback-desk", result="customer satisfied"
-                ),
-                timeout=15,
-            )
+            # the site offers the callback to a ready agent (a bot); close it once made
+            held = await stub.Get(s.WorkOrderRef(order_id=order.order_id), timeout=15)
+            if not held.callback_done_at_ms:
+                return  # not made yet: asked again on the next pass
             self.callbacks += 1
             order.stage = "called_back"
         if order.stage in ("replied", "called_back"):
@@ -160,8 +163,17 @@ class WorkOrderDesk:
                 out["sites"][site] = {"error": exc.code().name}
                 continue
             for f in reply.figures:
+                if f.kind == ABANDONED_KIND:
+                    out["sites"].setdefault(site, {})["abandoned_callbacks"] = {
+                        "required": f.callbacks_required,
+                        "done": f.callbacks_done,
+                        "on_time": f.callbacks_on_time,
+                        "late": f.callbacks_late,
+                        "missed": f.callbacks_missed,
+                    }
                 if f.kind == "*" and f.department == "*":
                     out["sites"][site] = {
+                        **out["sites"].get(site, {}),
                         "total": f.total,
                         "answered": f.answered,
                         "answered_on_time": f.answered_on_time,
@@ -169,6 +181,9 @@ class WorkOrderDesk:
                         "overdue": f.overdue,
                         "callbacks_required": f.callbacks_required,
                         "callbacks_done": f.callbacks_done,
+                        "callbacks_on_time": f.callbacks_on_time,
+                        "callbacks_late": f.callbacks_late,
+                        "callbacks_missed": f.callbacks_missed,
                     }
         return out
 

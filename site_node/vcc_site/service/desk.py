@@ -13,6 +13,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from typing import Protocol
 
 from vcc_domain.errors import (
     Conflict,
@@ -77,6 +78,14 @@ def _limit(value: str, limit: int, field: str, *, required: bool = True) -> str:
     return value
 
 
+class CallbackOutcome(Protocol):
+    async def outcome(
+        self, record: CallRecord, disposition: str, agent_id: str, uow: UnitOfWork
+    ) -> None:
+        """Record a callback call's outcome (its disposition) in ``uow``; else nothing."""
+        ...
+
+
 class DeskService:
     def __init__(self, core: SiteCore, moves: CallMoves | None = None) -> None:
         self.core = core
@@ -85,6 +94,8 @@ class DeskService:
         self.moves = moves or CallMoves(core)
         self.transfers = TransferDesk(self)
         self.consults = ConsultDesk(self, self.transfers)
+        # records a callback's outcome at its wrap-up (None: callbacks are not agents' work)
+        self.callbacks: CallbackOutcome | None = None
 
     # -- sessions ---------------------------------------------------------------------------
 
@@ -295,6 +306,8 @@ class DeskService:
             now = core.now_ms()
             if record.attached.get("consult_for") != core.site_id:  # not a same-site leg
                 uow.add(replace(record, disposition=disposition, notes=notes, updated_at_ms=now))
+            if self.callbacks is not None:
+                await self.callbacks.outcome(record, disposition, agent.agent_id, uow)
             info = pb.CallInfo(
                 call_id=call_id,
                 site_id=core.site_id,  # state: unchanged
