@@ -127,6 +127,7 @@ TABLE: dict[str, Rule] = {
     "WorkOrders.ReturnedList": rule("ops", "team_leader data_maintenance"),
     "WorkOrders.CreateHandover": rule("ops", "team_leader"),
     "WorkOrders.AcknowledgeHandover": rule("ops", "team_leader"),
+    "WorkOrders.ListHandovers": rule("ops", "team_leader"),
     # Hub: the directory (sites pull their own copy; people change it).
     "Directory.GetSnapshot": rule("site ops", "operations", own_site="site_id"),
     "Directory.GetDeltas": rule("site ops", "operations", own_site="site_id"),

@@ -53,6 +53,7 @@ from vcc_site.components.transfer import HubTransfers, start_transfers
 from vcc_site.components.workorders import start_work_orders
 from vcc_site.service.access import AccessService
 from vcc_site.service.callbacks import CallbackWork
+from vcc_site.service.campaigns import HandoverService
 from vcc_site.service.core import SiteCore
 from vcc_site.service.customers import RemoteCustomers, publish_profiles
 from vcc_site.service.desk import DeskService
@@ -92,12 +93,13 @@ class SiteNode:
     workorders: WorkOrderService | None = None
     people: PeopleService | None = None
     callbacks: CallbackWork | None = None
+    handovers: HandoverService | None = None
 
     def build_services(self, republisher: Republisher | None = None) -> list[ServedService]:
         return [
             node_service(NodeInfoServicer(self.state)),
             *site_services(self.core, self.access, self.desk, self.moves, republisher),
-            *(work_order_services(self.workorders) if self.workorders else []),
+            *(work_order_services(self.workorders, self.handovers) if self.workorders else []),
             *([people_service(self.people)] if self.people else []),
         ]
 
@@ -130,6 +132,9 @@ def load_site(
     if settings.notify.webhook:
         orders.notices = NoticeDispatcher(WebhookNotifier(settings.notify.webhook))
     desk = DeskService(core, moves)
+    people = PeopleService(core)
+    handovers = HandoverService(core, people.signed_in)  # leaders sign in to hand over
+    people.leader_sign_out = handovers.release  # ... and out only once handed over
     callbacks = CallbackWork(core)  # callbacks are offered to agents like calls
     desk.callbacks = callbacks
     return SiteNode(
@@ -143,8 +148,9 @@ def load_site(
         moves,
         fatal,
         orders,
-        PeopleService(core),
+        people,
         callbacks,
+        handovers,
     )
 
 

@@ -2374,6 +2374,46 @@ class AcknowledgeHandoverRequest(_message.Message):
 Global___AcknowledgeHandoverRequest: _TypeAlias = AcknowledgeHandoverRequest  # noqa: Y015
 
 @_typing.final
+class ListHandoversRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIMIT_FIELD_NUMBER: _builtins.int
+    limit: _builtins.int
+    """At most this many (0: 100)."""
+    def __init__(
+        self,
+        *,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListHandoversRequest: _TypeAlias = ListHandoversRequest  # noqa: Y015
+
+@_typing.final
+class ListHandoversReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HANDOVERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def handovers(self) -> _containers.RepeatedCompositeFieldContainer[Global___HandoverView]: ...
+    def __init__(
+        self,
+        *,
+        handovers: _abc.Iterable[Global___HandoverView] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["handovers", b"handovers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListHandoversReply: _TypeAlias = ListHandoversReply  # noqa: Y015
+
+@_typing.final
 class HandoverView(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
