@@ -14,10 +14,11 @@ mean. :func:`split_by_business` shares a site's forecast among its businesses.
 **Shifts** (:func:`plan_shifts`): every shift lasts ``shift_intervals`` with one break of
 ``break_intervals`` starting between ``break_from`` and ``break_to`` intervals into it.
 The week is a cycle (a Sunday night shift covers Monday's first hours). Greedy: sweep the
-week, and where fewer agents are on the phone than required, start enough shifts there;
-then each shift takes its break where the most agents are spare; intervals a break left
-short get more shifts, until none is short; finally every shift whose working intervals
-all have a spare agent is dropped (latest first). Then :func:`assign` gives the shifts to
+week, and where fewer agents are on the phone than required, start enough shifts there,
+each taking its break where the most agents are spare (breaks lie ahead of the sweep, so
+one pass covers the week); sweep again with the shifts reaching past Sunday midnight
+until they stay the same; finally every shift whose working intervals all have a spare
+agent is dropped (latest first). Then :func:`assign` gives the shifts to
 agents: at most one shift a day, ``rest_intervals`` between two, ``max_shifts`` a week.
 """
 
@@ -136,16 +137,16 @@ def plan_shifts(required: Sequence[int], rules: ShiftRules = ShiftRules()) -> li
     rules.validate()
     if len(required) != WEEK or any(r < 0 for r in required):
         raise InvalidInput(f"give {WEEK} non-negative numbers of agents", field="required")
-    shifts: list[Shift] = []
-    staffed = [0] * WEEK
-    _sweep(shifts, staffed, required, rules)
-    # the week is a cycle: the first sweep staffed Monday's first hours before it knew
-    # the Sunday night shifts reaching into them; sweep those hours again knowing it
-    for s in [s for s in shifts if s.start < rules.shift_intervals]:
-        shifts.remove(s)
-        for j in s.working():
-            staffed[j] -= 1
-    _sweep(shifts, staffed, required, rules)
+    # the week is a cycle: shifts of Sunday night reach into Monday's first hours; sweep
+    # again knowing them until they stay the same
+    fixed: list[Shift] = []
+    for _round in range(4):
+        shifts, staffed = list(fixed), on_phone(fixed)
+        _sweep(shifts, staffed, required, rules)
+        wrapping = [s for s in shifts if s.start + rules.shift_intervals > WEEK]
+        if wrapping == fixed:
+            break
+        fixed = wrapping
     return _drop_spare(shifts, staffed, required)
 
 

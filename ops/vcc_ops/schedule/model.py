@@ -9,7 +9,9 @@ wrap-up, ring delay, patience and the service-level target. :func:`demo_model` a
 with the simulator on a fixed seed (cached, since a week repeats few distinct loads):
 ``required(calls)``, the fewest agents whose simulated service level over the interval's
 steady state meets the target (the search starts at the Erlang A answer), and
-``predict(agents, calls)``, the simulated service level with that many agents.
+``predict(agents, calls)``, the simulated service level with that many agents on another
+seed (the search stops at the first draw that meets the target, so its own figure is
+biased upwards).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from vcc_ops.traffic.plan import CallPlanner, TrafficConfig
 
 INTERVAL_S = INTERVAL_MS / 1000
 DEMO_CALLS_PER_WALL_S = 55.0  # ``vcc demo`` at --rate-scale 1 (vcc_ops.demo.run)
+PREDICT_SEED = 7919  # the prediction's seed is the search's plus this
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +77,20 @@ class SimStaffing:
     model: CallModel
     calls_simulated: int = 8000  # callers per simulated steady state
     seed: int = 1
-    _sl: dict[tuple[int, float], float] = field(default_factory=dict)
+    _sl: dict[tuple[int, float, int], float] = field(default_factory=dict)
     _need: dict[float, int] = field(default_factory=dict)
 
     def predict(self, agents: int, calls: float) -> float:
-        key = (agents, round(calls, 1))
+        """The service level published with the schedule: simulated on a seed of its own,
+        so it is not the lucky draw that made the search stop at ``agents``."""
+        return self._simulated(agents, calls, self.seed + PREDICT_SEED)
+
+    def _simulated(self, agents: int, calls: float, seed: int) -> float:
+        key = (agents, round(calls, 1), seed)
         if agents <= 0:
             return 0.0
         if key not in self._sl:
-            cfg = self.model.config(agents, key[1], self.calls_simulated, self.seed)
+            cfg = self.model.config(agents, key[1], self.calls_simulated, seed)
             self._sl[key] = simulate(cfg).service_level
         return self._sl[key]
 
@@ -99,11 +107,15 @@ class SimStaffing:
         n = max(1, int(rate * handle * 0.8))
         while _erlang(n, rate, handle, m) < m.target_sl:
             n += 1
-        if self.predict(n, calls) >= m.target_sl:
-            while n > 1 and self.predict(n - 1, calls) >= m.target_sl:
+
+        def meets(agents: int) -> bool:
+            return self._simulated(agents, calls, self.seed) >= m.target_sl
+
+        if meets(n):
+            while n > 1 and meets(n - 1):
                 n -= 1
             return n
-        while self.predict(n, calls) < m.target_sl:
+        while not meets(n):
             n += 1
         return n
 

@@ -5,7 +5,7 @@ each interval.
 Like :mod:`vcc_ops.simulate.engine` (Poisson arrivals, exponential talk and patience, a
 fixed ring delay and wrap-up; separate random streams), but with time-varying staffing
 and load: an agent on a call when their break or shift end comes finishes the call and
-its wrap-up first. The run starts ``warmup`` intervals before the measured window so the
+its wrap-up first (then takes the whole break, or leaves). The run starts ``warmup`` intervals before the measured window so the
 queue is in its usual state, and counts callers by the interval they arrived in:
 offered, and answered within the target.
 """
@@ -87,8 +87,7 @@ class _Replay:
             tag = f"{agent}/{week}"
             self.push(on, _ON, tag)
             if b1 > on and r.break_intervals:
-                self.push(max(b0, on), _BREAK, tag)
-                self.push(b1, _BACK, tag)
+                self.push(max(b0, on), _BREAK, tag)  # its end is set when it begins
             self.push(stop * INTERVAL_S, _OFF, tag)
 
     # -- events ---------------------------------------------------------------------------
@@ -102,7 +101,7 @@ class _Replay:
         elif kind in (_BREAK, _OFF):
             self._leave(key, kind)
         elif kind == _BACK:
-            if self.pending.pop(key, None) is None and self._state(key) is AgentState.NOT_READY:
+            if self._state(key) is AgentState.NOT_READY:
                 self._assigned(self.acd.agent_ready(key), key)
         elif kind == _ANSWER:
             self._answer(key)
@@ -130,8 +129,9 @@ class _Replay:
     def _go(self, agent: str, kind: int) -> None:
         if kind == _OFF:
             self.acd.logout(agent)
-        else:
+        else:  # the whole break, from when the agent is free
             self.acd.not_ready(agent, "break")
+            self.push(self.now + self.s.shifts[0].rules.break_intervals * INTERVAL_S, _BACK, agent)
 
     def _apply_pending(self, agent: str) -> bool:
         kind = self.pending.pop(agent, None)
