@@ -147,7 +147,8 @@ class WorkOrderDesk:
             order.stage = "closed"
 
     async def figures(self, sites: list[str]) -> dict[str, Any]:
-        """Each site's work-order totals (the ``*`` row of ``WorkOrders.GetFigures``)."""
+        """Each site's work-order totals (the ``*`` row of ``WorkOrders.GetFigures``); the
+        callbacks owed to callers who gave up apart (the site opens those itself)."""
         out: dict[str, Any] = {
             "created": self.created,
             "replied": self.replied,
@@ -162,29 +163,7 @@ class WorkOrderDesk:
             except grpc.aio.AioRpcError as exc:
                 out["sites"][site] = {"error": exc.code().name}
                 continue
-            for f in reply.figures:
-                if f.kind == ABANDONED_KIND:
-                    out["sites"].setdefault(site, {})["abandoned_callbacks"] = {
-                        "required": f.callbacks_required,
-                        "done": f.callbacks_done,
-                        "on_time": f.callbacks_on_time,
-                        "late": f.callbacks_late,
-                        "missed": f.callbacks_missed,
-                    }
-                if f.kind == "*" and f.department == "*":
-                    out["sites"][site] = {
-                        **out["sites"].get(site, {}),
-                        "total": f.total,
-                        "answered": f.answered,
-                        "answered_on_time": f.answered_on_time,
-                        "outstanding": f.outstanding,
-                        "overdue": f.overdue,
-                        "callbacks_required": f.callbacks_required,
-                        "callbacks_done": f.callbacks_done,
-                        "callbacks_on_time": f.callbacks_on_time,
-                        "callbacks_late": f.callbacks_late,
-                        "callbacks_missed": f.callbacks_missed,
-                    }
+            out["sites"][site] = _site_figures(list(reply.figures))
         return out
 
     def _error(self, what: str) -> None:
@@ -195,3 +174,32 @@ class WorkOrderDesk:
         for channel in self.channels.values():
             await channel.close()
         self.channels.clear()
+
+
+def _site_figures(figures: list[s.WorkOrderFigure]) -> dict[str, Any]:
+    """The agents' orders (``total`` etc.: the ``*`` row less the abandoned-call
+    callbacks), every required callback judged, and the abandoned-call callbacks."""
+    whole = next((f for f in figures if f.kind == "*" and f.department == "*"), None)
+    if whole is None:
+        return {}
+    owed = [f for f in figures if f.kind == ABANDONED_KIND]
+    less = sum(f.total for f in owed)
+    return {
+        "total": whole.total - less,
+        "answered": whole.answered,
+        "answered_on_time": whole.answered_on_time,
+        "outstanding": whole.outstanding - sum(f.outstanding for f in owed),
+        "overdue": whole.overdue - sum(f.overdue for f in owed),
+        "callbacks_required": whole.callbacks_required,
+        "callbacks_done": whole.callbacks_done,
+        "callbacks_on_time": whole.callbacks_on_time,
+        "callbacks_late": whole.callbacks_late,
+        "callbacks_missed": whole.callbacks_missed,
+        "abandoned_callbacks": {
+            "required": sum(f.callbacks_required for f in owed),
+            "done": sum(f.callbacks_done for f in owed),
+            "on_time": sum(f.callbacks_on_time for f in owed),
+            "late": sum(f.callbacks_late for f in owed),
+            "missed": sum(f.callbacks_missed for f in owed),
+        },
+    }
