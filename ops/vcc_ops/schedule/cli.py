@@ -6,6 +6,7 @@
         --out km-week.json
     vcc schedule plan --site KM --week 2026-12-07 --demo-load --out km-week.json
     vcc schedule check km-week.json          # predicted against the hub's actual figures
+    vcc schedule replay km-week.json --runs 24   # predicted against simulated runs
 
 ``plan`` reads the site's offered calls per 15-minute interval from the hub's interval
 report over ``--from``/``--to`` (or takes the demo's load), forecasts the week
@@ -13,7 +14,8 @@ report over ``--from``/``--to`` (or takes the demo's load), forecasts the week
 (:class:`vcc_ops.schedule.model.SimStaffing`), lays out shifts and breaks and gives them
 to the site's call-taking agents; it prints each day and writes the schedule as JSON for
 the team leader. ``check`` compares its predicted service level per interval with the
-hub's interval report for the same week (intervals with calls only).
+hub's interval report for the same week (intervals with calls only); ``replay`` with
+the mean of seeded simulated runs of the schedule (:mod:`vcc_ops.schedule.replay`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from vcc_domain.schedule import (
     INTERVAL_MS,
     WEEK_MS,
     Schedule,
+    Shift,
     build_schedule,
     compare,
     forecast_week,
@@ -37,6 +40,7 @@ from vcc_domain.schedule import (
 )
 from vcc_ops.report_cli import HubTarget, _call, hub_options, parse_time
 from vcc_ops.schedule.model import SimStaffing, demo_calls, demo_model
+from vcc_ops.schedule.replay import replay
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
 
@@ -179,3 +183,47 @@ def check(target: HubTarget, path: str) -> None:
         )
     worst = max((abs(c.points) for c in checks), default=0.0)
     click.echo(f"{len(checks)} intervals with calls; largest difference {worst:.1f} points")
+
+
+def schedule_from_json(data: dict[str, Any]) -> Schedule:
+    """A schedule written by ``plan`` (its own shift rules: 8 h, 30-minute break)."""
+    start = int(data["week_start_ms"])
+    intervals = data["intervals"]
+    shifts = tuple(
+        Shift(
+            (int(s["start_ms"]) - start) // INTERVAL_MS,
+            (int(s["break_start_ms"]) - start) // INTERVAL_MS,
+            agent_id=str(s["agent_id"]),
+        )
+        for s in data["shifts"]
+    )
+    return Schedule(
+        str(data["site"]),
+        start,
+        tuple(float(i["calls"]) for i in intervals),
+        tuple(int(i["required"]) for i in intervals),
+        shifts,
+        tuple(int(i["on_phone"]) for i in intervals),
+        tuple(float(i["predicted_sl"]) for i in intervals),
+    )
+
+
+@schedule.command("replay")
+@click.argument("path")
+@click.option("--first", default=28, show_default=True, help="first interval of the week")
+@click.option("--last", default=36, show_default=True, help="interval after the last")
+@click.option("--runs", default=8, show_default=True, help="seeded runs, averaged")
+def replay_command(path: str, first: int, last: int, runs: int) -> None:
+    """Simulate the schedule (demo call model) and print predicted against simulated."""
+    built = schedule_from_json(json.loads(Path(path).read_text()))
+    measured = replay(built, demo_model(), first, last, seeds=range(1, runs + 1))
+    worst = 0.0
+    for i, m in sorted(measured.items()):
+        points = (m.service_level - built.predicted_sl[i]) * 100
+        worst = max(worst, abs(points))
+        click.echo(
+            f"interval {i:3d}: {built.on_phone[i]} on the phone, predicted "
+            f"{built.predicted_sl[i]:.1%}, simulated {m.service_level:.1%} ({points:+.1f} "
+            f"points, {m.offered} calls in {runs} runs)"
+        )
+    click.echo(f"largest difference {worst:.1f} points")
