@@ -118,6 +118,12 @@ def schedule() -> None:
 @click.option("--demo-load", is_flag=True, help="the demo's load instead of the history")
 @click.option("--province", "province_file", default="", help="province file (the example)")
 @click.option("--out", default="", help="write the schedule here (JSON)")
+@click.option(
+    "--calls-simulated",
+    default=20_000,
+    show_default=True,
+    help="callers per steady-state simulation (more: slower, steadier predictions)",
+)
 def plan(
     target: HubTarget,
     site: str,
@@ -127,6 +133,7 @@ def plan(
     demo_load: bool,
     province_file: str,
     out: str,
+    calls_simulated: int,
 ) -> None:
     """Forecast, staff with the simulator, lay out shifts and breaks, publish."""
     province = _province(province_file)
@@ -140,7 +147,7 @@ def plan(
             raise click.BadParameter("give --from and --to (or --demo-load)")
         rows = hub_intervals(target, site, lo, hi)
         calls = forecast_week(((r["interval_start_ms"], r["offered"]) for r in rows), lo, hi)
-    staffing = SimStaffing(demo_model())
+    staffing = SimStaffing(demo_model(), calls_simulated=calls_simulated)
     agents = [a.id for a in province.agents_at(site) if a.takes_calls]
     result = build_schedule(site, start, calls, staffing.required, staffing.predict, agents)
     for day in range(7):

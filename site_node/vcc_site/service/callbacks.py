@@ -25,7 +25,6 @@ import logging
 
 from vcc_domain import callbacks as cb
 from vcc_domain import workorders as wo
-from vcc_domain.errors import NotFound
 from vcc_domain.ids import new_id
 from vcc_domain.province import Business, BusinessKind
 from vcc_domain.workorders import WorkOrder
@@ -131,10 +130,11 @@ class CallbackWork:
             return
         order_id = record.attached.get("order_id", "")
         order = await self.reads.order(order_id)
-        if order is None or order.is_reference:
-            raise NotFound(f"no work order {order_id!r} here", field="order_id")
-        if order.callback_done_at_ms:
-            return  # recorded already (by hand through WorkOrders.CallbackDone)
+        if order is None or order.is_reference or order.state != wo.REPLIED:
+            # recorded already (by hand, WorkOrders.CallbackDone) or gone: the wrap-up
+            # itself must not fail for it
+            log.info("callback %s not recorded at wrap-up: %s", order_id, order and order.state)
+            return
         now = self.core.now_ms()
         done = wo.callback_done(order, now, cb.check_outcome(disposition))
         uow.add(done).emit(_order_event(done, "callback_done", now, agent_id))
