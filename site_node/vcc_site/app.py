@@ -42,6 +42,7 @@ from vcc_proto.server import (
 )
 from vcc_proto.transport import open_transport
 from vcc_replication.background import BackgroundNats
+from vcc_site.adapters.grpc_quality import quality_services
 from vcc_site.adapters.grpc_site import Republisher, site_services
 from vcc_site.adapters.grpc_workorders import work_order_services
 from vcc_site.adapters.remote_customers import GrpcHomeSiteReader, GrpcHubCopyReader
@@ -52,6 +53,7 @@ from vcc_site.components.relay import RelayComponent, start_relay
 from vcc_site.components.transfer import HubTransfers, start_transfers
 from vcc_site.components.workorders import start_work_orders
 from vcc_site.service.access import AccessService
+from vcc_site.service.assessment import AssessmentService
 from vcc_site.service.callbacks import CallbackWork
 from vcc_site.service.campaigns import HandoverService
 from vcc_site.service.core import SiteCore
@@ -60,8 +62,10 @@ from vcc_site.service.desk import DeskService
 from vcc_site.service.moves import CallMoves
 from vcc_site.service.notices import NoticeDispatcher, WebhookNotifier
 from vcc_site.service.people import PeopleService
+from vcc_site.service.quality import QualityService
 from vcc_site.service.recovery import count_today, recover, seed_site
 from vcc_site.service.selfservice import SelfService
+from vcc_site.service.surveys import Surveys
 from vcc_site.service.workorders import WorkOrderService  # work orders (issue 9)
 from vcc_site.settings import (
     RemoteReadSettings,
@@ -92,6 +96,7 @@ class SiteNode:
     fatal: asyncio.Event = field(default_factory=asyncio.Event)
     workorders: WorkOrderService | None = None
     people: PeopleService | None = None
+    surveys: Surveys | None = None  # callers' ratings after the agent hangs up
     callbacks: CallbackWork | None = None
     handovers: HandoverService | None = None
 
@@ -101,7 +106,14 @@ class SiteNode:
             *site_services(self.core, self.access, self.desk, self.moves, republisher),
             *(work_order_services(self.workorders, self.handovers) if self.workorders else []),
             *([people_service(self.people)] if self.people else []),
+            *(self._quality() if self.surveys else []),
         ]
+
+    def _quality(self) -> list[ServedService]:
+        assert self.surveys is not None
+        return quality_services(
+            QualityService(self.core), AssessmentService(self.core), self.surveys
+        )
 
     def authz(self) -> AuthzInterceptor:
         """The authorization check of a TLS port: node certificates and people's tokens."""
@@ -137,6 +149,7 @@ def load_site(
     people.leader_sign_out = handovers.release  # ... and out only once handed over
     callbacks = CallbackWork(core)  # callbacks are offered to agents like calls
     desk.callbacks = callbacks
+    surveys = access.surveys = desk.surveys = Surveys(core)
     return SiteNode(
         config,
         site_id,
@@ -149,8 +162,9 @@ def load_site(
         fatal,
         orders,
         people,
-        callbacks,
-        handovers,
+        surveys=surveys,
+        callbacks=callbacks,
+        handovers=handovers,
     )
 
 

@@ -40,6 +40,7 @@ from vcc_site.service.desk_transfer import TransferDesk
 from vcc_site.service.live import LiveAgent, LiveCall
 from vcc_site.service.moves import CallMoves
 from vcc_site.service.notify import DeskEvent
+from vcc_site.service.surveys import Surveys
 from vcc_site.service.transfer import (
     CONFERENCE,
     TransferAnswer,
@@ -96,6 +97,7 @@ class DeskService:
         self.consults = ConsultDesk(self, self.transfers)
         # records a callback's outcome at its wrap-up (None: callbacks are not agents' work)
         self.callbacks: CallbackOutcome | None = None
+        self.surveys: Surveys | None = None  # the caller's rating after the agent hangs up
 
     # -- sessions ---------------------------------------------------------------------------
 
@@ -289,6 +291,8 @@ class DeskService:
         await core.submit(uow)
         if call.consult_for:  # the consulted agent left the consult leg: tell the owner
             self.moves.report_consult_leg(call, CallState.ENDED.stored, "agent_hangup")
+        elif self.surveys is not None and record.state == CallState.ENDED.stored:
+            self.surveys.offer_after_agent(call_id, agent.agent_id, call.business_id)
         return record
 
     async def wrap_up(self, token: str, call_id: str, disposition: str, notes: str) -> LiveAgent:
