@@ -39,6 +39,7 @@ CALLS_SIMULATED = 200_000  # callers per steady-state simulation of the staffing
     os.environ.get("VCC_SCHEDULE_ACCEPTANCE") != "1",
     reason="minutes of simulation (see the module doc)",
 )
+@pytest.mark.timeout(3600)  # minutes of CPU, more on a busy machine
 def test_predicted_service_level_is_within_3_points_of_a_simulated_run() -> None:
     province = load_province_file(example_province_path())
     calls = demo_calls(province, SITE)
