@@ -128,6 +128,8 @@ class HandoverService:
             require_signed_in(person, self.signed_in(), field)
 
     async def list(self, limit: int = 100) -> list[Handover]:
+        if not 1 <= limit <= 1000:
+            raise InvalidInput(f"must be between 1 and 1000, not {limit}", field="limit")
         return await self.reads.handovers(limit)
 
     async def release(self, leader: str, since_ms: int) -> Handover:
