@@ -2,7 +2,7 @@
 
 Units of work commit through :mod:`vcc_site.store.group_commit` (one writer, batched,
 gap-free outbox sequence); reads go through a bounded number of pooled connections, or
-on a SQLite file through the loop thread's own connection (:mod:`.sqlite_direct`).
+on a SQLite file through the loop thread's own connection (:mod:`vcc_replication.sqlite_direct`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
 from vcc_domain.errors import ConfigError, Unavailable
+from vcc_replication import sqlite_direct as direct
 from vcc_replication.db import READ_CONCURRENCY, connect, make_engine, run_transaction
-from vcc_site.store import sqlite_direct as direct
 from vcc_site.store import tables as t
 from vcc_site.store.api import (
     AgentStateRecord,
@@ -59,7 +59,7 @@ class SqlSiteStore:
         self.engine = engine
         self.site_id = site_id
         self._owns_engine = owns_engine
-        # on a SQLite file, batches and lookups run on the loop thread (.sqlite_direct)
+        # on a SQLite file, batches and lookups run on the loop thread (sqlite_direct)
         path = direct.sqlite_file(engine) if direct_sqlite else None
         self._direct = direct.SqliteDirect(path) if path else None
         self._group = GroupCommit(engine, self._direct, max_batch=max_batch, after=self._committed)
