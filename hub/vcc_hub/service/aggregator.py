@@ -201,12 +201,18 @@ class Aggregator:
         self.lock = asyncio.Lock()  # steps and period closes never interleave in-process
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self._wake = asyncio.Event()  # set by the event consumer after each applied batch
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="reports-aggregator")
 
+    def wake(self) -> None:
+        """New events were applied: step now rather than at the next poll."""
+        self._wake.set()
+
     async def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             try:
@@ -228,9 +234,10 @@ class Aggregator:
                 log.exception("reports aggregation step failed; retrying")
             if not busy:
                 try:
-                    await asyncio.wait_for(self._stop.wait(), self.poll_s)
+                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
                 except TimeoutError:
                     pass
+                self._wake.clear()
 
     async def step(self) -> int:
         """Aggregate what is applied and not yet counted; returns events covered."""
