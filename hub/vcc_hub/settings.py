@@ -59,9 +59,7 @@ class ReportsSettings:
         "{}",
         "JSON weights and targets of the service-quality index (SqiConfig); {}: the defaults",
     )
-    poll_s: float = setting(
-        "VCC_REPORTS_POLL_S", 5.0, "aggregation poll when no applied batch woke it, seconds"
-    )
+    poll_s: float = setting("VCC_REPORTS_POLL_S", 0.5, "aggregation poll when idle, seconds")
 
     def __post_init__(self) -> None:
         self.sqi_config()  # a bad index definition stops the hub at start

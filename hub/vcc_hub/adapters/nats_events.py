@@ -155,6 +155,7 @@ class EventsConsumer:
         self.batch = batch
         self.tracker: ContiguousTracker | None = None
         self._sub: object | None = None
+        self._sub_generation = 0  # the NATS connection the subscription was made on
         self._tasks: list[asyncio.Task[None]] = []
         self._channels = ChannelPool()
         self._repairing: set[tuple[str, int]] = set()
@@ -204,7 +205,11 @@ class EventsConsumer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._nats.ready.wait(), 1.0)
             return
+        if self._sub is not None and self._sub_generation != self._nats.generation:
+            log.warning("events: NATS connected again; subscribing again")
+            await self._drop()  # the subscription died with the old client
         if self._sub is None:
+            self._sub_generation = self._nats.generation
             async with self._engine.connect() as conn:
                 self.tracker = await load_tracker(conn, self._clock.monotonic())
             config = ConsumerConfig(

@@ -136,8 +136,13 @@ class DirectorySync:
     # -- from the broker -----------------------------------------------------------------
 
     async def _consume(self) -> None:
+        while True:  # again on every new NATS connection (the subscription dies with one)
+            await self._consume_one()
+
+    async def _consume_one(self) -> None:
         nats = self.ctx.nats
         await nats.ready.wait()
+        lost = nats.lost
         sub = None
         while sub is None:
             try:
@@ -156,7 +161,7 @@ class DirectorySync:
         # Anything committed between our last catch-up and the subscription: ask the hub.
         self._wake.set()
         try:
-            await asyncio.Event().wait()
+            await lost.wait()
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
