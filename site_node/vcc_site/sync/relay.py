@@ -202,9 +202,8 @@ class OutboxRelay:
             return self.settings.poll_s
         acked = await self._publish(rows, republish=False)
         if acked > self.sent_seq:
-            await self.store.mark_sent(acked, self._now_ms())
+            await self.store.record_sent(self.sent_seq, acked, self._now_ms(), CURSOR_KEY)
             self.sent_seq = acked
-            await self.store.set_meta(CURSOR_KEY, str(acked))
         backlog = max(0, rows[-1].seq - self.sent_seq)
         if len(rows) == self.settings.batch:
             backlog = max(backlog, await self.store.last_seq() - self.sent_seq)
