@@ -30,6 +30,7 @@ from vcc_hub.components.people import PeopleComponent, start_people
 from vcc_hub.components.reports import ReportsComponent, start_reports
 from vcc_hub.components.routing import RoutingComponent, start_routing
 from vcc_hub.settings import HubNodeSettings, load_hub_settings
+from vcc_hub.web.server import ConsoleServer, console_tls, start_console
 from vcc_proto.names import hub_key
 from vcc_proto.nodeconfig import NodeConfig
 from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
@@ -152,6 +153,7 @@ async def run_hub(config: NodeConfig, settings: HubNodeSettings | None = None) -
         config.host, grpc_port, services, tls=transport.server, authz=parts.people.authz()
     )
     await host.start()
+    console = await start_hub_console(hub, settings, grpc_port, transport.secure)
     if config.metrics_port:
         start_metrics_server(config.metrics_port, config.host)
     lease = BackgroundLease(
@@ -171,11 +173,32 @@ async def run_hub(config: NodeConfig, settings: HubNodeSettings | None = None) -
         await stop.wait()
     finally:
         HUB_UP.labels(hub.state.node_id).set(0)
+        if console is not None:
+            await console.stop()
         await host.stop()
         await parts.stop()
         await nats.stop()
         await lease.stop()
         await engine.dispose()
+
+
+async def start_hub_console(
+    hub: Hub, settings: HubNodeSettings, grpc_port: int, secure: bool
+) -> ConsoleServer | None:
+    """The province console pages, a client of this hub's gRPC port (None: not asked
+    for); ``secure``: the port requires mutual TLS, so the pages present their operator
+    certificate."""
+    if not settings.console.enabled:
+        return None
+    config = hub.config
+    return await start_console(
+        settings.console,
+        hub.province,
+        config.host,
+        grpc_port,
+        config.advertise_host,
+        console_tls(settings.console, secure),
+    )
 
 
 def _registration(hub: Hub) -> str:

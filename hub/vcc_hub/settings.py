@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from vcc_domain.sqi import SqiConfig
 from vcc_domain.stats import StatsConfig
 from vcc_failover.sites import SiteEndpointSettings
+from vcc_hub.web.settings import ConsoleSettings
 from vcc_proto.access import EtcdUserSettings, NatsUserSettings
 from vcc_proto.nodeconfig import TimeSettings
 from vcc_proto.settings import SettingsError, load_parts, setting
@@ -92,6 +93,7 @@ class HubNodeSettings:
     etcd_user: EtcdUserSettings = field(default_factory=EtcdUserSettings)
     streams: StreamLimitSettings = field(default_factory=StreamLimitSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
 
 
 def load_hub_settings(

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from vcc_domain.errors import ConfigError, VccError
+from vcc_hub.web.settings import ConsoleSettings
 from vcc_ops.authz_cli import authz
 from vcc_ops.bench.cli import bench
 from vcc_ops.board_cli import board
@@ -257,6 +258,7 @@ def _node_config(kw: dict[str, Any]) -> Any:
 
 @main.command()
 @settings_options(TlsSettings)
+@settings_options(ConsoleSettings)
 @_node_options
 def hub(**kw: Any) -> None:
     """Run a provincial hub process in the foreground (settings: `vcc settings`)."""
@@ -264,7 +266,8 @@ def hub(**kw: Any) -> None:
     from vcc_hub.settings import load_hub_settings
 
     # a bad VCC_* value stops the process here
-    settings = load_hub_settings(flags=take_flags(TlsSettings, kw))
+    flags = {**take_flags(TlsSettings, kw), **take_flags(ConsoleSettings, kw)}
+    settings = load_hub_settings(flags=flags)
     asyncio.run(run_hub(_node_config(kw), settings))
 
 

@@ -1,10 +1,12 @@
-"""The agent desktop pages of the sites a local province starts (``vcc up``, ``vcc demo``).
+"""The web pages a local province starts (``vcc up``, ``vcc demo``): each site's agent
+desktop and wallboard, and the hub's province console.
 
 Each site process serves its pages on a port chosen here (``--web-port``), plain HTTP on
 127.0.0.1 (a certificate and key for HTTPS are the ``--web-tls-*`` options). Under the
 launcher's mutual TLS the pages reach their site's gRPC port as an operator gateway
 (``ops/web-<SITE>``, issued from the launcher's PKI), since a site's own certificate may
-not act as a desk. The launcher records the URL with the node; the start message shows it.
+not act as a desk; the hub's console likewise as ``ops/web-hub``. The launcher records
+the URL with the node; the start message shows it.
 """
 
 from __future__ import annotations
@@ -24,12 +26,25 @@ def web_args(site_id: str, tls: LaunchTls | None) -> tuple[list[str], str]:
     return args, f"http://{HOST}:{port}/"
 
 
+def console_args(tls: LaunchTls | None) -> tuple[list[str], str]:
+    """The hub options serving the province console, and its URL."""
+    port = free_port()
+    args = ["--console-port", str(port)]
+    if tls is not None:
+        gateway = tls.certificate(pki.identity("ops", "web-hub"))
+        args += ["--console-grpc-tls-dir", str(gateway)]
+    return args, f"http://{HOST}:{port}/"
+
+
 def desktop_lines(nodes: list[tuple[str, str]]) -> list[str]:
     """``agent desktop KM: http://...`` and ``team leader wallboard KM: http://.../board``
-    for every (node name, web URL) with pages."""
+    for every site (node name, web URL) with pages, ``province console: http://...`` for
+    the hubs."""
     lines = []
     for name, url in nodes:
-        if url:
+        if url and name.startswith("hub"):
+            lines.append(f"province console ({name}): {url}")
+        elif url:
             site = name.removeprefix("site-")
             lines += [f"agent desktop {site}: {url}", f"team leader wallboard {site}: {url}board"]
     return lines

@@ -129,8 +129,8 @@ TABLE: dict[str, Rule] = {
     "WorkOrders.AcknowledgeHandover": rule("ops", "team_leader"),
     # Hub: the directory (sites pull their own copy; people change it).
     "Directory.GetSnapshot": rule("site ops", "operations", own_site="site_id"),
-    "Directory.GetDeltas": rule("site ops", "operations", own_site="site_id"),
-    "Directory.ApplyChange": rule("ops", "data_maintenance site_admin"),
+    "Directory.GetDeltas": rule("site ops", _PROVINCE, own_site="site_id"),
+    "Directory.ApplyChange": rule("ops", "data_maintenance site_admin operations"),
     "Directory.ImportProvince": rule("ops", "operations"),
     "Directory.ListEntities": rule(
         "ops", "data_maintenance site_admin province_manager operations"
@@ -140,6 +140,7 @@ TABLE: dict[str, Rule] = {
     "Routing.BrokerTransfer": rule("site", own_site="from_site_id"),
     "Routing.ReportQueueFigures": rule("site", own_site="site_id"),
     "Routing.GetBoard": rule("ops", "team_leader province_manager operations"),
+    "Routing.WatchBoard": rule("ops", "team_leader province_manager operations"),
     # Hub: reports and the month's settlement.
     "Reports.GetReport": rule("ops", _OVERSEE),
     "Reports.CloseSettlement": rule("ops", "province_manager"),

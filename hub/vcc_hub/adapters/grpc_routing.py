@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import fields
 from typing import Any, TypeAlias
 
@@ -18,6 +20,9 @@ from vcc_proto.v1 import hub_pb2_grpc as hg
 
 Ctx: TypeAlias = Any  # grpc.aio.ServicerContext (untyped in grpcio)
 
+WATCH_GAP_S = 0.25  # a watcher gets at most one board this often (reports come in bursts)
+STALE_CHECK_S = 1.0  # how often a quiet watcher checks whether a site turned stale
+
 
 class RoutingServicer(hg.RoutingServicer):
     def __init__(
@@ -29,6 +34,11 @@ class RoutingServicer(hg.RoutingServicer):
         self.broker = broker
         self.advisor = advisor
         self.province = province
+        self._changed = asyncio.Event()  # set (and replaced) at every report
+
+    def _bump(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     @grpc_errors
     async def BrokerTransfer(
@@ -58,6 +68,7 @@ class RoutingServicer(hg.RoutingServicer):
         self.advisor.report(
             await self.province(), request.site_id, [figures_from_proto(f) for f in request.figures]
         )
+        self._bump()
         return h.ReportQueueFiguresReply()
 
     @grpc_errors
@@ -65,6 +76,31 @@ class RoutingServicer(hg.RoutingServicer):
         board = board_to_proto(self.advisor.board(await self.province(), list(request.site_ids)))
         board.as_of_ms = round(time.time() * 1000)
         return board
+
+    @grpc_errors
+    async def WatchBoard(self, request: h.GetBoardRequest, context: Ctx) -> AsyncIterator[h.Board]:
+        """The board now, then after each burst of reports, or when the stale sites change
+        though no report came (a site that stops reporting is news too)."""
+        sites = list(request.site_ids)
+        while True:
+            changed = self._changed
+            board = self.advisor.board(await self.province(), sites)
+            out = board_to_proto(board)
+            out.as_of_ms = round(time.time() * 1000)
+            yield out
+            while not await self._until_change(changed):
+                if self.advisor.board(await self.province(), sites).stale_site_ids != (
+                    board.stale_site_ids
+                ):
+                    break
+            await asyncio.sleep(WATCH_GAP_S)
+
+    @staticmethod
+    async def _until_change(changed: asyncio.Event) -> bool:
+        """True once ``changed`` is set, False after a quiet STALE_CHECK_S."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(changed.wait(), STALE_CHECK_S)
+        return changed.is_set()
 
 
 FIGURE_FIELDS = tuple(f.name for f in fields(QueueFigures))  # the same names in common.proto

@@ -46,6 +46,9 @@ def sign_in_lines(launcher: ProvinceLauncher, state: RunState, workdir: str) -> 
         free_ids = [a.id for a in free]
         who = f"e.g. {free_ids[0]} (not a bot)" if free_ids else "its agents are all bots"
         lines.append(f"  {site.id} at {grpc_of[f'site-{site.id}']}: {who}")
+    people = [f"{p.id} ({p.role})" for p in launcher.province.people]
+    if people:
+        lines.append(f"  the hub's province console: {', '.join(people)}")
     lines += desktop_lines([(n.name, n.web) for n in state.nodes])
     lines.append("Ctrl-C stops the callers, the bots and every process")
     return lines

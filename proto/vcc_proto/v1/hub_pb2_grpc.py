@@ -314,6 +314,11 @@ class RoutingStub:
                 request_serializer=vcc__proto_dot_v1_dot_hub__pb2.GetBoardRequest.SerializeToString,
                 response_deserializer=vcc__proto_dot_v1_dot_hub__pb2.Board.FromString,
                 _registered_method=True)
+        self.WatchBoard = channel.unary_stream(
+                '/vcc_proto.v1.Routing/WatchBoard',
+                request_serializer=vcc__proto_dot_v1_dot_hub__pb2.GetBoardRequest.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_hub__pb2.Board.FromString,
+                _registered_method=True)
 
 
 class RoutingServicer:
@@ -350,6 +355,14 @@ class RoutingServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchBoard(self, request, context):
+        """The board as it changes: one at once, then one after the sites' reports change it
+        (at most a few a second) or a site turns stale or fresh (leader only, as GetBoard).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RoutingServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -370,6 +383,11 @@ def add_RoutingServicer_to_server(servicer, server):
             ),
             'GetBoard': grpc.unary_unary_rpc_method_handler(
                     servicer.GetBoard,
+                    request_deserializer=vcc__proto_dot_v1_dot_hub__pb2.GetBoardRequest.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_hub__pb2.Board.SerializeToString,
+            ),
+            'WatchBoard': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchBoard,
                     request_deserializer=vcc__proto_dot_v1_dot_hub__pb2.GetBoardRequest.FromString,
                     response_serializer=vcc__proto_dot_v1_dot_hub__pb2.Board.SerializeToString,
             ),
@@ -481,6 +499,33 @@ class Routing:
             request,
             target,
             '/vcc_proto.v1.Routing/GetBoard',
+            vcc__proto_dot_v1_dot_hub__pb2.GetBoardRequest.SerializeToString,
+            vcc__proto_dot_v1_dot_hub__pb2.Board.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchBoard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/vcc_proto.v1.Routing/WatchBoard',
             vcc__proto_dot_v1_dot_hub__pb2.GetBoardRequest.SerializeToString,
             vcc__proto_dot_v1_dot_hub__pb2.Board.FromString,
             options,

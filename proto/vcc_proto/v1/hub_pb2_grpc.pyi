@@ -149,6 +149,10 @@ class RoutingStub:
     """The real-time board: each site's latest queue figures per business with their age
     (leader only: the sites report to the leader). NOT_FOUND for an unknown site.
     """
+    WatchBoard: _grpc.UnaryStreamMultiCallable[_hub_pb2.GetBoardRequest, _hub_pb2.Board]
+    """The board as it changes: one at once, then one after the sites' reports change it
+    (at most a few a second) or a site turns stale or fresh (leader only, as GetBoard).
+    """
 
 @_typing.type_check_only
 class RoutingAsyncStub(RoutingStub):
@@ -166,6 +170,10 @@ class RoutingAsyncStub(RoutingStub):
     GetBoard: _aio.UnaryUnaryMultiCallable[_hub_pb2.GetBoardRequest, _hub_pb2.Board]  # type: ignore[assignment]
     """The real-time board: each site's latest queue figures per business with their age
     (leader only: the sites report to the leader). NOT_FOUND for an unknown site.
+    """
+    WatchBoard: _aio.UnaryStreamMultiCallable[_hub_pb2.GetBoardRequest, _hub_pb2.Board]  # type: ignore[assignment]
+    """The board as it changes: one at once, then one after the sites' reports change it
+    (at most a few a second) or a site turns stale or fresh (leader only, as GetBoard).
     """
 
 class RoutingServicer(metaclass=_abc_1.ABCMeta):
@@ -205,6 +213,16 @@ class RoutingServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_hub_pb2.Board, _abc.Awaitable[_hub_pb2.Board]]:
         """The real-time board: each site's latest queue figures per business with their age
         (leader only: the sites report to the leader). NOT_FOUND for an unknown site.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchBoard(
+        self,
+        request: _hub_pb2.GetBoardRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_hub_pb2.Board], _abc.AsyncIterator[_hub_pb2.Board]]:
+        """The board as it changes: one at once, then one after the sites' reports change it
+        (at most a few a second) or a site turns stale or fresh (leader only, as GetBoard).
         """
 
 def add_RoutingServicer_to_server(servicer: RoutingServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
