@@ -89,7 +89,9 @@ class OverflowComponent:
             )
             for f in core.queue_figures()
         ]
-        same = [(f.business_id, f.waiting, f.longest_wait_ms, f.ewt_ms, f.aht_ms) for f in figures]
+        same: list[tuple[object, ...]] = [
+            (f.business_id, f.waiting, f.longest_wait_ms, f.ewt_ms, f.aht_ms) for f in figures
+        ]
         same += [
             (f.agents_ready, f.agents_busy, f.agents_not_ready, f.agents_wrap_up) for f in figures
         ]
