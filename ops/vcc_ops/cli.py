@@ -15,6 +15,7 @@ import click
 
 from vcc_domain.errors import ConfigError, VccError
 from vcc_hub.web.settings import ConsoleSettings
+from vcc_ops.assessment_cli import assessment
 from vcc_ops.authz_cli import authz
 from vcc_ops.bench.cli import bench
 from vcc_ops.board_cli import board
@@ -23,6 +24,7 @@ from vcc_ops.compose_check import compose
 from vcc_ops.demo.cli import demo
 from vcc_ops.directory_cli import directory
 from vcc_ops.drills.cli import drill
+from vcc_ops.env_file import EnvFileError, load_env_file
 from vcc_ops.events_cli import events
 from vcc_ops.exits import Exit, fail, fail_click, fail_vcc, json_requested
 from vcc_ops.launch_tls import INSECURE_HELP
@@ -63,6 +65,10 @@ def _province(path: Path | None) -> Path:
 @click.version_option(package_name="vcc")
 def main() -> None:
     """vcc: a provincial virtual call center (hub + city site nodes)."""
+    try:
+        load_env_file()  # VCC_ENV_FILE: secrets an init job wrote (the compose province)
+    except (OSError, EnvFileError) as exc:
+        raise click.ClickException(f"VCC_ENV_FILE: {exc}") from exc
 
 
 # -- province ---------------------------------------------------------------------------
@@ -479,6 +485,7 @@ main.add_command(events)
 main.add_command(hash_password)
 main.add_command(demo)
 main.add_command(pki_group)
+report.add_command(assessment)
 main.add_command(report)
 main.add_command(settle)
 main.add_command(settings)

@@ -97,6 +97,9 @@ TABLE: dict[str, Rule] = {
     "AgentDesk.Transfer": rule("ops", _DESK, own_person="session"),
     "AgentDesk.Consult": rule("ops", _DESK, own_person="session"),
     "AgentDesk.ConsultComplete": rule("ops", _DESK, own_person="session"),
+    "AgentDesk.GetMyDay": rule("ops", _DESK, own_person="session"),
+    "AgentDesk.GetReadyWhere": rule("ops", _DESK, own_person="session"),
+    "AgentDesk.GetRecentCalls": rule("ops", _DESK, own_person="session"),
     # Site: what other nodes ask of a site.
     "Remote.LookupCustomer": rule(
         "site ops", "data_maintenance quality_inspector", own_site="actor.site_id"
@@ -107,6 +110,7 @@ TABLE: dict[str, Rule] = {
     "Remote.RepublishEvents": rule("hub"),
     "Remote.GetQueueFigures": rule("hub ops", "team_leader operations"),
     "Remote.WatchBoard": rule("ops", "team_leader site_admin operations"),
+    "Remote.Supervise": rule("ops", "team_leader site_admin"),
     "Remote.GetCallOwnership": rule("site", own_site="site_id"),
     # Site: work orders, outbound campaigns and shift handover (people at the site).
     "WorkOrders.Create": rule("ops", _LEADS),
@@ -127,6 +131,17 @@ TABLE: dict[str, Rule] = {
     "WorkOrders.ReturnedList": rule("ops", "team_leader data_maintenance"),
     "WorkOrders.CreateHandover": rule("ops", "team_leader"),
     "WorkOrders.AcknowledgeHandover": rule("ops", "team_leader"),
+    # Site: quality inspection, ratings and the monthly assessment (an agent disputes only
+    # their own score; an inspector scores, the signed-in inspector being the one recorded).
+    "Quality.DrawSample": rule("ops", "quality_inspector team_leader"),
+    "Quality.ListReviews": rule("ops", "agent team_leader quality_inspector"),
+    "Quality.Score": rule("ops", "quality_inspector"),
+    "Quality.Dispute": rule("ops", _DESK, own_person="agent_id"),
+    "Quality.SecondReview": rule("ops", "quality_inspector"),
+    "Quality.CheckOrder": rule("ops", "quality_inspector"),
+    "Quality.GetCorrectness": rule("ops", _OVERSEE),
+    "Quality.GetSatisfaction": rule("ops", _OVERSEE),
+    "Quality.GetAssessment": rule("ops", f"{_OVERSEE} site_admin"),
     # Hub: the directory (sites pull their own copy; people change it).
     "Directory.GetSnapshot": rule("site ops", "operations", own_site="site_id"),
     "Directory.GetDeltas": rule("site ops", _PROVINCE, own_site="site_id"),
@@ -139,7 +154,8 @@ TABLE: dict[str, Rule] = {
     "Routing.AdviseOverflow": rule("site", own_site="site_id"),
     "Routing.BrokerTransfer": rule("site", own_site="from_site_id"),
     "Routing.ReportQueueFigures": rule("site", own_site="site_id"),
-    "Routing.GetBoard": rule("ops", "team_leader province_manager operations"),
+    # (a site reads it for its agents choosing a transfer target)
+    "Routing.GetBoard": rule("site ops", "team_leader province_manager operations"),
     "Routing.WatchBoard": rule("ops", "team_leader province_manager operations"),
     # Hub: reports and the month's settlement.
     "Reports.GetReport": rule("ops", _OVERSEE),

@@ -1,8 +1,8 @@
 """The writes of a batch of new site events at the hub, as SQL text and rows (pure).
 
 :func:`writes_of` turns the events that are new to the inbox into ``(sql, rows)`` pairs:
-inbox rows, the hub's copies (CDRs, latest call state, agent states, customers, work
-orders) and each site's contiguous sequence. The SQL is what SQLAlchemy compiles from the
+inbox rows, the hub's copies (CDRs, latest call state, agent states, customers, ratings,
+work orders) and each site's contiguous sequence. The SQL is what SQLAlchemy compiles from the
 tables, once per dialect, with named parameters: the same text runs through the asyncio
 engine (``text()``) and on the loop thread's own SQLite connection, and the dialects'
 upserts (which SQLAlchemy does not cache) are not compiled again for every batch.
@@ -70,6 +70,7 @@ def writes_of(
         ("calls", call_rows(new)),
         ("agent_states", agent_state_rows(new)),
         ("customers", customer_rows(new)),
+        ("ratings", rating_rows(new)),
         ("work_orders", workorders.newest([r for r in map(order_row, new) if r is not None])),
         ("progress", progress_rows(seqs_by_site(new), tracker, now_ms)),
     ):
@@ -191,6 +192,23 @@ def customer_rows(events: list[SiteEvent]) -> list[dict[str, Any]]:
     return [latest[k] for k in sorted(latest)]
 
 
+def rating_rows(events: list[SiteEvent]) -> list[dict[str, Any]]:
+    """The hub's copy of each caller's rating (a score outside 1-5 is not kept)."""
+    return [
+        {
+            "site_id": e.rating_created.site_id or e.site,
+            "call_id": e.rating_created.call_id,
+            "agent_id": e.rating_created.agent_id,
+            "business_id": e.rating_created.business_id,
+            "score": e.rating_created.score,
+            "rated_at_ms": e.rating_created.rated_at_ms,
+            "event_seq": e.seq,
+        }
+        for e in events
+        if e.WhichOneof("body") == "rating_created" and 1 <= e.rating_created.score <= 5
+    ]
+
+
 @functools.cache
 def statements(dialect: str) -> dict[str, str]:
     """Each write's SQL for ``dialect`` ("sqlite" or a PostgreSQL one), compiled once."""
@@ -223,6 +241,7 @@ def statements(dialect: str) -> dict[str, str]:
         ),
         "agent_states": sql(d.insert(t.agent_states).on_conflict_do_nothing()),
         "customers": newest_wins(t.customers, ["customer_id"], "event_seq"),
+        "ratings": sql(d.insert(t.ratings).on_conflict_do_nothing()),
         "work_orders": sql(workorders.upsert_statement(dialect)),
         "progress": newest_wins(t.site_progress, ["site"], "contiguous_seq"),
     }

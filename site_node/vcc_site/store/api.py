@@ -19,6 +19,8 @@ from google.protobuf.message import Message
 
 from vcc_domain.handover import Handover
 from vcc_domain.outbound import CampaignEntry
+from vcc_domain.quality import OrderCheck, QaReview
+from vcc_domain.satisfaction import Rating
 from vcc_domain.workorders import WorkOrder
 from vcc_proto.v1.events_pb2 import Cdr
 
@@ -168,6 +170,9 @@ Row = (
     | WorkOrder  # work orders, campaigns, handovers: vcc_site.store.wo_tables
     | CampaignEntry
     | Handover
+    | QaReview  # quality inspection and ratings: vcc_site.store.qa_tables
+    | OrderCheck
+    | Rating
 )
 
 
@@ -224,6 +229,10 @@ class SiteStore(Protocol):
     async def call(self, call_id: str) -> CallRecord | None: ...
     async def open_calls(self) -> list[CallRecord]:
         """Calls not in state ``ended`` (for recovery after a restart)."""
+
+    async def calls_of_caller(self, caller_number: str, limit: int) -> list[CallRecord]:
+        """The caller's latest calls at this site, newest first (at most ``limit``)."""
+        ...
 
     async def open_sessions(self) -> list[SessionRecord]: ...
     async def cdr(self, call_id: str) -> CdrRecord | None: ...

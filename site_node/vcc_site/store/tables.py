@@ -43,6 +43,7 @@ from vcc_site.store.api import (
     Row,
     SessionRecord,
 )
+from vcc_site.store.qa_tables import QA_SPECS
 from vcc_site.store.wo_tables import WO_SPECS
 
 R = TypeVar("R")
@@ -101,6 +102,7 @@ calls = Table(
     Column("notes", Text, nullable=False),
     Column("updated_at_ms", BigInteger, nullable=False),
     Index("ix_calls_state", "state"),
+    Index("ix_calls_caller_number", "caller_number", "arrival_at_ms"),
 )
 
 legs = Table(
@@ -239,6 +241,9 @@ COUNTED_TABLES: tuple[Table, ...] = (*RECORD_TABLES, outbox)
 SPECS.update({kind: Spec(*spec) for kind, spec in WO_SPECS.items()})  # not counted
 for _wo in WO_SPECS.values():  # copies in this metadata, for schema checks
     _wo[0].to_metadata(metadata)
+SPECS.update({kind: Spec(*spec) for kind, spec in QA_SPECS.items()})  # not counted
+for _qa in QA_SPECS.values():
+    _qa[0].to_metadata(metadata)
 
 
 _JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False)

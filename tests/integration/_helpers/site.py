@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -59,6 +60,7 @@ class SiteProcess:
         nats: str = "nats://127.0.0.1:1",
         etcd: str = "127.0.0.1:1",
         extra_args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
         self.tmp, self.site = tmp, site
         self.province = fast_province(tmp, ring_s, wrapup_s)
@@ -90,7 +92,9 @@ class SiteProcess:
             str(tmp / "site.log"),
             *extra_args,
         ]
-        self.proc = ManagedProcess(f"site-{site}", argv, tmp / "site.out")
+        self.proc = ManagedProcess(
+            f"site-{site}", argv, tmp / "site.out", {**os.environ, **env} if env else None
+        )
 
     def start(self) -> SiteProcess:
         self.proc.start()
