@@ -21,7 +21,7 @@ from vcc_replication.db import make_engine, run_transaction
 from vcc_replication.events import ContiguousTracker, SiteEvent, event
 from vcc_replication.sqlite_direct import SqliteDirect
 
-TABLES = [ev.inbox, ev.site_progress, ev.cdrs, ev.calls, ev.agent_states, ev.customers]
+TABLES = [ev.inbox, ev.site_progress, ev.cdrs, ev.calls, ev.agent_states, ev.customers, ev.ratings]
 
 
 def _call(site: str, seq: int, kind: str, call_id: str, state: str) -> SiteEvent:
@@ -49,6 +49,9 @@ def _batches() -> list[list[SiteEvent]]:
             "KM", 7, "KM_7", "work_order.answer", "wo_1", 1_007, pb.WorkOrderChanged(order=order)
         ),
         _call("DL", 1, "call.queued", "d1", "queued"),
+        event(
+            "DL", 2, "DL_2", "rating.created", "d1", 1_002, pb.RatingCreated(call_id="d1", score=5)
+        ),
         _call("KM", 2, "call.answered", "c1", "talking"),  # repeated within the batch
     ]
     second = [
@@ -66,7 +69,9 @@ def _batches() -> list[list[SiteEvent]]:
             "KM", 8, "KM_8", "customer.updated", "cu_1", 1_008, pb.CustomerUpdated(customer=newer)
         ),
         _call("DL", 3, "call.ended", "d1", "ended"),
-        _call("DL", 2, "call.answered", "d1", "talking"),  # older than DL 3: ignored
+        event(
+            "DL", 4, "DL_4", "rating.created", "d9", 1_004, pb.RatingCreated(call_id="d9", score=9)
+        ),
     ]
     return [first, second]
 
@@ -105,13 +110,14 @@ async def test_the_direct_path_writes_what_the_engine_writes(tmp_path: Path) -> 
         assert len(a) == 4  # the replay and the repeat were dropped
         dumped = await _dump(via_loop)
         assert dumped == await _dump(via_engine)
-        assert len(dumped["inbox"]) == 11 and len(dumped["cdrs"]) == 1
+        assert len(dumped["inbox"]) == 12 and len(dumped["cdrs"]) == 1
+        assert [(r[0], r[1], r[4]) for r in dumped["ratings"]] == [("DL", "d1", 5)]  # not 9
         calls = {r[1]: r[2] for r in dumped["calls"]}
         assert calls == {"c1": "talking", "d1": "ended"}
         assert [r[-1] for r in dumped["customers"]] == [8]  # the newer profile
         assert [r[11] for r in dumped["work_orders"]] == [2]  # the higher version
         progress = {r[0]: r[1] for r in dumped["site_progress"]}
-        assert progress == {"KM": 8, "DL": 3}
+        assert progress == {"KM": 8, "DL": 4}
         # the same batch again: nothing new, nothing changed
         again = ContiguousTracker()
         assert await db.transact(lambda c: apply_batch_direct(c, 1, _batches()[0], again, 9)) == []
