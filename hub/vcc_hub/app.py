@@ -104,7 +104,6 @@ async def start_parts(ctx: HubContext, settings: HubNodeSettings) -> HubParts:
     events = await start_events(ctx, leadership, settings.sites, settings.events)
     routing = start_routing(ctx, directory.service, settings.sites, settings.routing)
     reports = await start_reports(ctx, leadership, directory.service, settings.reports)
-    events.consumer.on_applied.append(reports.aggregator.wake)  # aggregate as events land
     people = await start_people(ctx, directory.service)
     return HubParts(ha, directory, events, routing, reports, people)
 

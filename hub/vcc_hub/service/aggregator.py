@@ -17,7 +17,6 @@ and leaves the events component untouched. Cost: figures wait for a gap to be re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -56,7 +55,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TARIFF = Tariff("default", date(1970, 1, 1))
 MAX_EVENTS_PER_STEP = 5_000
-IDLE_POLL_S = 5.0  # a step without new events woken by the consumer: this often
 
 ProvinceSource = Callable[[], Awaitable[Province]]
 
@@ -203,18 +201,12 @@ class Aggregator:
         self.lock = asyncio.Lock()  # steps and period closes never interleave in-process
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
-        self._wake = asyncio.Event()  # set by the event consumer after each applied batch
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="reports-aggregator")
 
-    def wake(self) -> None:
-        """New events were applied: step now rather than at the next poll."""
-        self._wake.set()
-
     async def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             try:
@@ -235,18 +227,10 @@ class Aggregator:
             except Exception:
                 log.exception("reports aggregation step failed; retrying")
             if not busy:
-                await self._pause()
-
-    async def _pause(self) -> None:
-        """``poll_s`` (events are aggregated in batches, as they arrive under load), then
-        until the consumer applies more, or ``IDLE_POLL_S`` (a fenced transaction twice a
-        second was most of an idle hub's database work)."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), self.poll_s)
-        if not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), IDLE_POLL_S)
-        self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._stop.wait(), self.poll_s)
+                except TimeoutError:
+                    pass
 
     async def step(self) -> int:
         """Aggregate what is applied and not yet counted; returns events covered."""
