@@ -404,6 +404,32 @@ def bench_province(
     _emit(result, json_file)
 
 
+@bench.command("sip")
+@click.option("--calls", type=int, default=300, show_default=True, help="Calls offered.")
+@click.option("--rate", type=float, default=20.0, show_default=True, help="Calls per second.")
+@click.option("--agents", type=int, default=10, show_default=True, help="Agent phones.")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".vcc-bench-sip"),
+    show_default=True,
+)
+@json_file_option
+def bench_sip(calls: int, rate: float, agents: int, workdir: Path, json_file: Path | None) -> None:
+    """SIPp callers keying the IVR through the SIP edge to one site with SIPp agent phones
+    (needs Kamailio and SIPp; see README, "SIP edge")."""
+    from vcc_ops.bench.sip import run_sip_bench
+
+    result = run_sip_bench(
+        workdir.resolve(), calls, rate, agents,
+        progress=lambda m: click.echo(f"vcc bench sip: {m}", err=True),
+    )  # fmt: skip
+    text = json.dumps(result, indent=2)
+    click.echo(text)
+    if json_file is not None:
+        json_file.write_text(text + "\n")
+
+
 bench.add_command(bench_all)
 bench.add_command(bench_scale)
 bench.add_command(bench_table)
