@@ -160,7 +160,6 @@ class EventsConsumer:
         self._channels = ChannelPool()
         self._repairing: set[tuple[str, int]] = set()
         self._asks: set[asyncio.Task[None]] = set()
-        self.on_applied: list[Callable[[], None]] = []  # called after each batch with new events
 
     def start(self) -> None:
         self._tasks = [
@@ -300,15 +299,6 @@ class EventsConsumer:
             if e.event_id not in fresh_ids:
                 DUPLICATES.labels(e.site).inc()
         self._figures({e.site for e in events})
-        if new:
-            self._applied()
-
-    def _applied(self) -> None:
-        for hook in self.on_applied:
-            try:
-                hook()
-            except Exception:
-                log.exception("events: an on_applied hook failed")
 
     def _figures(self, sites: set[str]) -> None:
         tracker = self.tracker
@@ -393,8 +383,6 @@ class EventsConsumer:
         for m in new:
             tracker.observe(m.site, m.seq, now)
         self._figures({event.site})
-        if new:
-            self._applied()
 
     async def _drop(self) -> None:
         self.tracker = None
