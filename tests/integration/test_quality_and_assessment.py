@@ -228,8 +228,11 @@ async def test_inspection_rating_and_assessment(province: Province, km: Client) 
         data = json.loads(rep.content)
         sqi = data["sqi"].get("KM") or {}
         found = [x for x in sqi.get("components", []) if x["name"] == "satisfaction"]
-        km_row = next(r for r in data["rows"] if r["site"] == "KM")
-        return {**found[0], "row": km_row} if found else None
+        # the rating and the roll-ups land in separate steps: wait until both are there
+        km_row = next((r for r in data["rows"] if r["site"] == "KM"), None)
+        if not found or km_row is None or not km_row.get("rated"):
+            return None
+        return {**found[0], "row": km_row}
 
     satisfaction = await until(hub_sqi, "the rating in the hub's SQI", timeout_s=60)
     assert satisfaction["measured"] == 5.0 and satisfaction["attainment"] == 1.0
