@@ -9,6 +9,8 @@ its servers with it). Tests that use these fixtures, and every test under
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,11 +66,19 @@ def etcd_server(infra_workdir: Path) -> Iterator[EtcdServer]:
 
 
 @pytest.fixture(scope="module")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    """One PostgreSQL per test module; use ``create_database`` for isolation."""
-    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL per test module; use ``create_database`` for isolation.
+
+    Its directory is not under pytest's base temp: run as root, PostgreSQL runs as its own
+    user and must traverse every directory above its data, and any pytest session starting
+    on the machine makes ``/tmp/pytest-of-<user>`` private again (0700), which broke
+    initdb mid-run ("pg_control: Permission denied") when two sessions overlapped.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="vcc-test-postgres-"))
+    server = PostgresServer(workdir)
     server.start()
     try:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
