@@ -25,7 +25,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import grpc
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -35,6 +34,7 @@ from cryptography.x509.oid import NameOID
 from tests.integration._helpers.site import PASSWORD, SiteProcess
 from vcc_domain.privacy import mask_phone
 from vcc_ops.infra import EtcdServer, NatsServer, free_port
+from vcc_proto.channels import open_sync_channel
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
@@ -147,7 +147,7 @@ def test_agents_take_a_call_and_a_transfer_by_keyboard(
     site: tuple[SiteProcess, str], tmp_path: Path
 ) -> None:
     proc, url = site
-    channel = grpc.insecure_channel(proc.target)
+    channel = open_sync_channel(proc.target)
     access, desk = sg.AccessStub(channel), sg.AgentDeskStub(channel)
     errors: list[str] = []
     with sync_playwright() as pw:

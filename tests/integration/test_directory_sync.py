@@ -20,6 +20,7 @@ import pytest
 from tests.integration._helpers.site import PASSWORD, Client, fast_province, until
 from vcc_ops.bench.directory import HubNode, SiteNode, agent_change, directory_version
 from vcc_ops.infra import EtcdServer, NatsServer
+from vcc_proto.channels import open_channel
 from vcc_proto.status import from_rpc_error
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import hub_pb2 as h
@@ -91,10 +92,10 @@ async def versions(channels: dict[str, grpc.aio.Channel]) -> dict[str, int]:
 
 
 async def test_directory_reaches_every_site(province: Province) -> None:
-    hub = grpc.aio.insecure_channel(province.hub.target)
+    hub = open_channel(province.hub.target)
     stub = hg.DirectoryStub(hub)
     actor = c.Actor(operator="test")
-    channels = {s: grpc.aio.insecure_channel(n.target) for s, n in province.sites.items()}
+    channels = {s: open_channel(n.target) for s, n in province.sites.items()}
     try:
         start = await until(lambda: directory_version(hub), "hub imported its province")
         assert start >= 1
@@ -157,7 +158,7 @@ async def test_directory_reaches_every_site(province: Province) -> None:
         assert latest == reply.version + 100
         await until(lambda: _all_at(channels, latest), "KM follows the 100 changes")
         await province.restart("DL")
-        channels["DL"] = grpc.aio.insecure_channel(province.sites["DL"].target)
+        channels["DL"] = open_channel(province.sites["DL"].target)
         await until(lambda: _all_at(channels, latest), "DL caught up after restart", 60)
         assert f"directory version {latest} applied" in province.sites["DL"].log.read_text()
 

@@ -31,6 +31,7 @@ from tests.integration._helpers.site import PASSWORD, fast_province, until
 from vcc_domain.province import Province, load_province_file
 from vcc_failover.routing_map import read_routing_map
 from vcc_ops.infra import EtcdServer, NatsServer
+from vcc_proto.channels import open_channel
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 from vcc_site.edge.ledger import EdgeCall
@@ -117,7 +118,7 @@ class Bots:
         self.answered: dict[str, dict[str, float]] = {site: {} for site in SITES}
 
     async def start(self, site: str, target: str) -> None:
-        channel = grpc.aio.insecure_channel(target)
+        channel = open_channel(target)
         self.channels.append(channel)
         stub = sg.AgentDeskStub(channel)
         self.bots[site] = [

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 
 from tests.integration._helpers.site import PASSWORD, SiteProcess
@@ -24,6 +23,7 @@ from tests.integration.test_agent_desktop_chromium import (
     sync_playwright,
 )
 from vcc_ops.infra import EtcdServer, NatsServer
+from vcc_proto.channels import open_sync_channel
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 
@@ -58,7 +58,7 @@ def waiting(page: Page) -> object:
 
 def test_a_team_leader_sees_a_caller_wait(site: tuple[SiteProcess, str], tmp_path: Path) -> None:
     proc, url = site
-    channel = grpc.insecure_channel(proc.target)
+    channel = open_sync_channel(proc.target)
     access = sg.AccessStub(channel)
     errors: list[str] = []
     with sync_playwright() as pw:

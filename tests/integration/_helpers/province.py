@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.integration._helpers import tls as test_tls
 from tests.integration._helpers.site import fast_province
 from vcc_ops.infra import ManagedProcess, free_port
 from vcc_proto.server import check_health
@@ -27,6 +28,7 @@ class Node:
         argv_tail: list[str],
         db: Path,
         env: dict[str, str] | None = None,
+        tls_args: list[str] | None = None,
     ) -> None:
         self.tmp, self.name, self.db_path = tmp, name, db
         self.port = free_port()
@@ -46,6 +48,7 @@ class Node:
             str(self.port),
             "--log-file",
             str(tmp / f"{name}.log"),
+            *(tls_args or []),
         ]
         self.proc = ManagedProcess(
             name, argv, tmp / f"{name}.out", env={**os.environ, **(env or {})}
@@ -57,7 +60,9 @@ class Node:
 
     async def healthy(self) -> Node:
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not await check_health(self.target, timeout_s=1.0, pid=self.proc.pid):
+        while not await check_health(
+            self.target, timeout_s=1.0, tls=test_tls.client(), pid=self.proc.pid
+        ):
             if not self.proc.alive:
                 raise AssertionError(f"{self.name} exited: {self.proc.log_tail()}")
             if time.monotonic() > deadline:
@@ -74,9 +79,8 @@ class Node:
 
 
 def hub_node(tmp: Path, nats: str, etcd: str, name: str = "hub") -> Node:
-    return Node(
-        tmp, name, ["hub", "--nats", nats, "--etcd", etcd, "--node-id", name], tmp / f"{name}.db"
-    )
+    tail = ["hub", "--nats", nats, "--etcd", etcd, "--node-id", name]
+    return Node(tmp, name, tail, tmp / f"{name}.db", tls_args=test_tls.node_args("hub", name))
 
 
 def site_node(
@@ -101,4 +105,5 @@ def site_node(
     ]
     if hub:
         tail += ["--hub", hub]
-    return Node(tmp, f"site-{site}", tail, tmp / f"site-{site}.db", env)
+    tls_args = test_tls.node_args("site", f"site-{site}", site)
+    return Node(tmp, f"site-{site}", tail, tmp / f"site-{site}.db", env, tls_args)

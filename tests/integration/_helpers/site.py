@@ -11,10 +11,13 @@ from typing import Any
 
 import grpc
 
+from tests.integration._helpers import tls as test_tls
 from vcc_ops.cli import example_province_path
 from vcc_ops.infra import ManagedProcess, free_port
 from vcc_ops.people_secrets import with_password_hash
+from vcc_proto.channels import open_channel
 from vcc_proto.server import check_health
+from vcc_proto.tls import ClientTls
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
@@ -88,14 +91,19 @@ class SiteProcess:
             str(customers),
             "--log-file",
             str(tmp / "site.log"),
+            *test_tls.node_args("site", f"site-{site}", site),
             *extra_args,
         ]
+        if "--web-port" in extra_args:  # its pages reach it as an operator gateway
+            argv += ["--web-grpc-tls-dir", str(test_tls.cert_dir("ops", f"web-{site}"))]
         self.proc = ManagedProcess(f"site-{site}", argv, tmp / "site.out")
 
     def start(self) -> SiteProcess:
         self.proc.start()
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not asyncio.run(check_health(self.target, timeout_s=1.0, pid=self.proc.pid)):
+        while not asyncio.run(
+            check_health(self.target, timeout_s=1.0, tls=test_tls.client(), pid=self.proc.pid)
+        ):
             if not self.proc.alive:
                 raise AssertionError(
                     f"site exited with {self.proc.returncode}: {self.proc.log_tail()}"
@@ -172,8 +180,10 @@ class Desk:
 
 
 class Client:
-    def __init__(self, target: str) -> None:
-        self.channel = grpc.aio.insecure_channel(target)
+    """Calls a site as the operator tool (``tls``: as another identity)."""
+
+    def __init__(self, target: str, tls: ClientTls | None = None) -> None:
+        self.channel = open_channel(target, tls=tls or test_tls.client())
         self.access = sg.AccessStub(self.channel)
         self.desk = sg.AgentDeskStub(self.channel)
         self.remote = sg.RemoteStub(self.channel)
