@@ -17,6 +17,7 @@ import grpc
 import nats
 import pytest
 
+from tests.integration._helpers import tls as test_tls
 from tests.integration._helpers.site import PASSWORD, Client, fast_province, until
 from vcc_ops.bench.directory import HubNode, SiteNode, agent_change, directory_version
 from vcc_ops.infra import EtcdServer, NatsServer
@@ -34,20 +35,30 @@ LEAD_HASH = (
 )
 
 
+def _secure(argv: list[str], tls_args: list[str]) -> None:
+    """The benchmark's nodes run in plaintext (measured without TLS); these tests run them
+    with their certificates, as a province does."""
+    at = argv.index("--insecure")
+    argv[at : at + 1] = tls_args
+
+
 class Province:
     def __init__(self, tmp: Path, nats_url: str, etcd: str) -> None:
         self.tmp = tmp
         self.file = fast_province(tmp)
         self.nats_url, self.etcd = nats_url, etcd
         self.hub = HubNode(tmp, self.file, nats_url, etcd)
+        _secure(self.hub.proc.argv, test_tls.node_args("hub", "hub-1"))
         self.sites = {s: self._site(s) for s in ("KM", "DL")}
 
     def _site(self, site: str) -> SiteNode:
-        return SiteNode(self.tmp, site, self.file, self.nats_url, self.etcd, self.hub.target)
+        node = SiteNode(self.tmp, site, self.file, self.nats_url, self.etcd, self.hub.target)
+        _secure(node.proc.argv, test_tls.node_args("site", f"site-{site}", site))
+        return node
 
     async def restart(self, site: str) -> SiteNode:
         old = self.sites[site]
-        node = SiteNode(self.tmp, site, self.file, self.nats_url, self.etcd, self.hub.target)
+        node = self._site(site)
         node.port, node.target = old.port, old.target
         node.proc.argv[node.proc.argv.index("--grpc-port") + 1] = str(old.port)
         self.sites[site] = await asyncio.to_thread(node.start)
