@@ -15,6 +15,7 @@ import click
 
 from vcc_domain.errors import ConfigError, VccError
 from vcc_hub.web.settings import ConsoleSettings
+from vcc_ops.assessment_cli import assessment
 from vcc_ops.authz_cli import authz
 from vcc_ops.bench.cli import bench
 from vcc_ops.board_cli import board
@@ -479,6 +480,7 @@ main.add_command(events)
 main.add_command(hash_password)
 main.add_command(demo)
 main.add_command(pki_group)
+report.add_command(assessment)
 main.add_command(report)
 main.add_command(settle)
 main.add_command(settings)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vcc_domain.errors import NotFound
+from vcc_domain.quality import QualityForm, QualityPolicy
 
 if TYPE_CHECKING:  # the outage module reads its tables with the province's schema
     from vcc_domain.outages import Outage
@@ -168,6 +169,8 @@ class Business:
     accepting_sites: tuple[str, ...]  # resolved: "all" becomes every site id
     work_order: WorkOrderSpec | None = None
     requires_identity: bool = False
+    quality_form: QualityForm | None = None  # the inspectors' scoring form
+    satisfaction_survey: bool = False  # offer the caller a keypad rating after the agent
 
     def accepts(self, site_id: str) -> bool:
         return site_id in self.accepting_sites
@@ -338,6 +341,7 @@ class Province:
     directory: tuple[DirectoryEntry, ...] = ()
     people: tuple[ProvincePerson, ...] = ()  # of the province, not of a site
     outages: tuple[Outage, ...] = ()  # per area, read to callers by the IVR
+    quality: QualityPolicy = field(default_factory=QualityPolicy)  # sampling, weights
     _by_code: dict[str, Business] = field(init=False, repr=False, compare=False)
     _sites: dict[str, Site] = field(init=False, repr=False, compare=False)
     _agents_at: dict[str, tuple[Agent, ...]] = field(init=False, repr=False, compare=False)

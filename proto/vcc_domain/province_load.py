@@ -40,6 +40,7 @@ from vcc_domain.province import (
     expand_agent_group,
 )
 from vcc_domain.province_ivr import read_ivr, read_work_order
+from vcc_domain.province_quality import read_quality_form, read_quality_policy
 from vcc_domain.province_schema import Problems, Table
 from vcc_domain.province_sites import check_sites, read_site
 
@@ -157,6 +158,7 @@ def _read(root: Table) -> Province | None:
     directory = [_read_entry(t, area_codes) for t in root.tables("directory")]
     people = _read_people(root, {a.id for a in agents})
     outages = read_outages(root.tables("outages"), area_codes, p)
+    quality = read_quality_policy(root.table("quality"))
     root.close()
     if p:
         return None
@@ -174,6 +176,7 @@ def _read(root: Table) -> Province | None:
         tuple(directory),
         tuple(people),
         tuple(outages),
+        quality,
     )
 
 
@@ -272,6 +275,8 @@ def _read_businesses(
                 accepting_sites=_accepting(t, site_ids),
                 work_order=read_work_order(t.table("work_order")),
                 requires_identity=t.boolean("requires_identity", False),
+                quality_form=read_quality_form(t.table("quality_form")),
+                satisfaction_survey=t.boolean("satisfaction_survey", False),
             )
         )
         t.close()

@@ -14,8 +14,12 @@ for missing another):
   ≤ 12 s), ``talk`` (average talk time, ≤ 150 s), ``transfer`` (transferred / answered,
   ≤ 3 %): "lower is better" figures, aᵢ = 1 when the measured value m ≤ target T,
   else T / m.
+* ``satisfaction`` (the callers' keypad ratings 1–5 after the agent, where the business
+  asks for them): aᵢ = (average − 1) / 4; left out without ratings, so an index over a
+  range with no ratings is what it was before ratings existed.
 
-Default weights: service level 40, after-call work 15, ring 15, talk 15, transfer 15.
+Default weights: service level 40, after-call work 15, ring 15, talk 15, transfer 15,
+satisfaction 10.
 A component without data (no answered calls, no wrap-ups) is left out and the remaining
 weights are renormalised; with no data at all the index is None. Work-order correctness
 (also a DOMAIN.md §5 target) is not measured from CDRs and is not part of the index.
@@ -36,6 +40,7 @@ DEFAULT_WEIGHTS: Mapping[str, float] = {
     "ring": 15.0,
     "talk": 15.0,
     "transfer": 15.0,
+    "satisfaction": 10.0,
 }
 
 
@@ -93,7 +98,8 @@ class Sqi:
 FORMULA = (
     "SQI = 100 × Σ wᵢ·aᵢ / Σ wᵢ over components with data; aᵢ = min(1, SL/target) "
     "per tier (volume-weighted) for service level, and min(1, target/measured) for "
-    "after-call work, ring time, talk time and transfer rate"
+    "after-call work, ring time, talk time and transfer rate; (average rating − 1) / 4 "
+    "for satisfaction"
 )
 
 
@@ -110,7 +116,10 @@ def compute_sqi(
     agents: AgentFigures,
     target_of: Callable[[str], SLTarget],
     config: SqiConfig,
+    ratings: tuple[int, int] | None = None,
 ) -> Sqi:
+    """``ratings``: (count, sum of the keys) of the callers' ratings, None or (0, _)
+    without any."""
     total = Figures()
     sl_num = 0.0
     sl_den = 0
@@ -144,6 +153,10 @@ def compute_sqi(
             lower_is_better(transfer, config.transfer_target),
         ),
     ]
+    if ratings is not None and ratings[0] > 0:
+        count, total_keys = ratings
+        average = total_keys / count
+        measured.append(("satisfaction", average, 5.0, (average - 1) / 4))
     weight_sum = sum(config.weights.get(name, 0.0) for name, _m, _t, a in measured if a is not None)
     components: list[SqiComponent] = []
     value = 0.0

@@ -127,6 +127,17 @@ TABLE: dict[str, Rule] = {
     "WorkOrders.ReturnedList": rule("ops", "team_leader data_maintenance"),
     "WorkOrders.CreateHandover": rule("ops", "team_leader"),
     "WorkOrders.AcknowledgeHandover": rule("ops", "team_leader"),
+    # Site: quality inspection, ratings and the monthly assessment (an agent disputes only
+    # their own score; an inspector scores, the signed-in inspector being the one recorded).
+    "Quality.DrawSample": rule("ops", "quality_inspector team_leader"),
+    "Quality.ListReviews": rule("ops", "agent team_leader quality_inspector"),
+    "Quality.Score": rule("ops", "quality_inspector"),
+    "Quality.Dispute": rule("ops", _DESK, own_person="agent_id"),
+    "Quality.SecondReview": rule("ops", "quality_inspector"),
+    "Quality.CheckOrder": rule("ops", "quality_inspector"),
+    "Quality.GetCorrectness": rule("ops", _OVERSEE),
+    "Quality.GetSatisfaction": rule("ops", _OVERSEE),
+    "Quality.GetAssessment": rule("ops", f"{_OVERSEE} site_admin"),
     # Hub: the directory (sites pull their own copy; people change it).
     "Directory.GetSnapshot": rule("site ops", "operations", own_site="site_id"),
     "Directory.GetDeltas": rule("site ops", _PROVINCE, own_site="site_id"),

@@ -22,6 +22,8 @@ from vcc_proto.v1 import (
     node_pb2_grpc,
     people_pb2,
     people_pb2_grpc,
+    quality_pb2,
+    quality_pb2_grpc,
     site_pb2,
     site_pb2_grpc,
 )
@@ -34,6 +36,7 @@ SERVICES: dict[str, tuple[ModuleType, str]] = {
     "AgentDesk": (site_pb2_grpc, "add_AgentDeskServicer_to_server"),
     "Remote": (site_pb2_grpc, "add_RemoteServicer_to_server"),
     "WorkOrders": (site_pb2_grpc, "add_WorkOrdersServicer_to_server"),
+    "Quality": (quality_pb2_grpc, "add_QualityServicer_to_server"),
     "People": (people_pb2_grpc, "add_PeopleServicer_to_server"),
     "Directory": (hub_pb2_grpc, "add_DirectoryServicer_to_server"),
     "Routing": (hub_pb2_grpc, "add_RoutingServicer_to_server"),
@@ -52,10 +55,11 @@ _PB2_OF: dict[str, ModuleType] = {
     node_pb2_grpc.__name__: node_pb2,
     edge_pb2_grpc.__name__: edge_pb2,
     people_pb2_grpc.__name__: people_pb2,
+    quality_pb2_grpc.__name__: quality_pb2,
 }
 
 # Services each kind of process serves (besides grpc.health.v1.Health and reflection).
-SITE_SERVICES = ("Node", "Access", "AgentDesk", "Remote", "WorkOrders", "People")
+SITE_SERVICES = ("Node", "Access", "AgentDesk", "Remote", "WorkOrders", "People", "Quality")
 HUB_SERVICES = (
     "Node",
     "Directory",

@@ -42,6 +42,7 @@ from vcc_proto.server import (
 )
 from vcc_proto.transport import open_transport
 from vcc_replication.background import BackgroundNats
+from vcc_site.adapters.grpc_quality import quality_services
 from vcc_site.adapters.grpc_site import Republisher, site_services
 from vcc_site.adapters.grpc_workorders import work_order_services
 from vcc_site.adapters.remote_customers import GrpcHomeSiteReader, GrpcHubCopyReader
@@ -52,14 +53,17 @@ from vcc_site.components.relay import RelayComponent, start_relay
 from vcc_site.components.transfer import HubTransfers, start_transfers
 from vcc_site.components.workorders import start_work_orders
 from vcc_site.service.access import AccessService
+from vcc_site.service.assessment import AssessmentService
 from vcc_site.service.core import SiteCore
 from vcc_site.service.customers import RemoteCustomers, publish_profiles
 from vcc_site.service.desk import DeskService
 from vcc_site.service.moves import CallMoves
 from vcc_site.service.notices import NoticeDispatcher, WebhookNotifier
 from vcc_site.service.people import PeopleService
+from vcc_site.service.quality import QualityService
 from vcc_site.service.recovery import count_today, recover, seed_site
 from vcc_site.service.selfservice import SelfService
+from vcc_site.service.surveys import Surveys
 from vcc_site.service.workorders import WorkOrderService  # work orders (issue 9)
 from vcc_site.settings import (
     RemoteReadSettings,
@@ -90,6 +94,7 @@ class SiteNode:
     fatal: asyncio.Event = field(default_factory=asyncio.Event)
     workorders: WorkOrderService | None = None
     people: PeopleService | None = None
+    surveys: Surveys | None = None  # callers' ratings after the agent hangs up
 
     def build_services(self, republisher: Republisher | None = None) -> list[ServedService]:
         return [
@@ -97,7 +102,14 @@ class SiteNode:
             *site_services(self.core, self.access, self.desk, self.moves, republisher),
             *(work_order_services(self.workorders) if self.workorders else []),
             *([people_service(self.people)] if self.people else []),
+            *(self._quality() if self.surveys else []),
         ]
+
+    def _quality(self) -> list[ServedService]:
+        assert self.surveys is not None
+        return quality_services(
+            QualityService(self.core), AssessmentService(self.core), self.surveys
+        )
 
     def authz(self) -> AuthzInterceptor:
         """The authorization check of a TLS port: node certificates and people's tokens."""
@@ -127,6 +139,8 @@ def load_site(
     orders = WorkOrderService(core, settings.work_orders.calendar())
     if settings.notify.webhook:
         orders.notices = NoticeDispatcher(WebhookNotifier(settings.notify.webhook))
+    desk = DeskService(core, moves)
+    surveys = access.surveys = desk.surveys = Surveys(core)
     return SiteNode(
         config,
         site_id,
@@ -134,11 +148,12 @@ def load_site(
         state,
         core,
         access,
-        DeskService(core, moves),
+        desk,
         moves,
         fatal,
         orders,
         PeopleService(core),
+        surveys,
     )
 
 

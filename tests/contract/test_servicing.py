@@ -14,6 +14,7 @@ from vcc_proto.v1 import (
     node_pb2,
     node_pb2_grpc,
     people_pb2,
+    quality_pb2,
     site_pb2,
     site_pb2_grpc,
 )
@@ -80,6 +81,7 @@ def test_registry_matches_the_contracts() -> None:
         *node_pb2.DESCRIPTOR.services_by_name,
         *edge_pb2.DESCRIPTOR.services_by_name,
         *people_pb2.DESCRIPTOR.services_by_name,
+        *quality_pb2.DESCRIPTOR.services_by_name,
     }
     assert set(servicing.SERVICES) == declared
     served = {*servicing.SITE_SERVICES, *servicing.HUB_SERVICES, *servicing.EDGE_SERVICES}

@@ -81,6 +81,15 @@ def test_a_short_demo_reports_every_call_and_balanced_settlement(tmp_path: Path)
     assert report["authz_refused"] == {}, "a call between the province's processes was refused"
     orders = report["work_orders"]
     assert orders["created"] == sum(site.get("total", 0) for site in orders["sites"].values())
+    quality = report["quality"]  # the month's inspection, ratings and assessment
+    assert set(quality["sites"]) == {"KM", "QJ", "DL", "YX", "HH"}
+    km = quality["sites"]["KM"]
+    assert km["inspection"]["sampled"] >= 1 and km["inspection"]["scored"] >= 1
+    assert sum(site["ratings"] for site in quality["sites"].values()) > 0
+    assessed = quality["assessment"]
+    assert assessed["province"]["answered"] == sum(r["answered"] for r in assessed["sites"])
+    assert assessed["province"]["score_bp"] is not None and not assessed["missing_sites"]
+    assert "province assessment" in run.stdout
     assert (out.with_suffix(".html")).read_text().count("<iframe") == 1
     assert "PROVINCE" in run.stdout
     assert not processes_under(workdir), "a demo process outlived vcc demo"

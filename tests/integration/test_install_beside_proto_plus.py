@@ -1,13 +1,17 @@
 """Our packages install beside `proto-plus` (which owns the top-level `proto`) and both import.
 
-Builds a wheel of this project, installs it with its dependencies and `proto-plus` into a
-fresh virtual environment, and imports both there.
+Builds a wheel of this project and installs it with `proto-plus` into a fresh virtual
+environment, and imports both there. The dependencies (grpcio, protobuf, SQLAlchemy ...) are
+not downloaded again: the fresh environment reads them from this one's site-packages, added
+*after* its own (a plain directory on the path: this environment's editable-install hooks,
+which would put the source tree first, are not run there).
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import sysconfig
 import venv
 import zipfile
 from pathlib import Path
@@ -45,9 +49,24 @@ def test_install_beside_proto_plus(tmp_path: Path) -> None:
     assert "proto" not in top_level and "ops" not in top_level, top_level
 
     env_dir = tmp_path / "venv"
-    venv.EnvBuilder(with_pip=True).create(env_dir)
+    venv.EnvBuilder(with_pip=False).create(env_dir)
     py = env_dir / "bin" / "python"
-    _run(py, "-m", "pip", "install", "-q", "proto-plus", wheel)
+    own_site = env_dir / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    (own_site / "site-packages" / "zz_outer_site.pth").write_text(
+        sysconfig.get_paths()["purelib"] + "\n"
+    )
+    _run(
+        sys.executable,
+        "-m",
+        "pip",
+        "--python",
+        py,
+        "install",
+        "-q",
+        "--no-deps",
+        "proto-plus",
+        wheel,
+    )
     probe = (
         "import proto, importlib; assert hasattr(proto, 'Message'), proto.__file__; "
         f"[importlib.import_module(m) for m in {OUR_PACKAGES!r}]; "
@@ -57,3 +76,5 @@ def test_install_beside_proto_plus(tmp_path: Path) -> None:
     out = _run(py, "-c", probe, cwd=tmp_path)
     assert out.startswith("ok") and "proto_plus" not in out.split()[0]
     assert "site-packages/proto/" in out
+    where = _run(py, "-c", "import vcc_ops; print(vcc_ops.__file__)", cwd=tmp_path)
+    assert where.startswith(str(env_dir)), f"vcc_ops imported from outside the fresh env: {where}"

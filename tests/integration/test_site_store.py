@@ -19,6 +19,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
 from vcc_domain.errors import ConfigError, Conflict, Unavailable
+from vcc_domain.quality import OrderCheck, QaReview
+from vcc_domain.satisfaction import Rating
 from vcc_proto.server import free_tcp_port
 from vcc_proto.v1 import events_pb2 as pb
 from vcc_replication.db import make_engine
@@ -36,6 +38,7 @@ from vcc_site.store.api import (
 )
 from vcc_site.store.customers import synthetic_customers
 from vcc_site.store.migrations import current_revision, head_revision, migrate
+from vcc_site.store.qa_reads import quality_reads
 from vcc_site.store.sql import SqlSiteStore
 from vcc_site.store.tables import metadata
 
@@ -435,3 +438,31 @@ async def test_migration_turns_json_outbox_rows_into_protobuf(db_url: str) -> No
     assert dict(order.order.fields) == {"address": "x"} and order.actor == "KM-0001"
     assert isinstance(customer, pb.CustomerUpdated) and customer.customer.balance_fen == -5
     assert rows[0].data and rows[0].event.event_id == "evt_1"
+
+
+async def test_quality_rows_round_trip(store: SqlSiteStore) -> None:
+    """Inspection reviews (points as JSON), work-order checks and ratings (one per call)."""
+    review = QaReview(
+        "qa-1", SITE, "2026-12", "call-1", "A1", "general", "sample", 5, state="scored",
+        inspector="QA1", points={"greeting": 10, "accuracy": 35}, score_bp=9000,
+    )  # fmt: skip
+    check = OrderCheck(
+        "wo_1", SITE, "2026-12", "A1", "general", "inquiry", True, True, False, "QA1", 7
+    )
+    rating = Rating("call-1", SITE, "A1", "general", 4, 9, "2026-12")
+    await store.commit(UnitOfWork().add(review, check, rating))
+    reads = quality_reads(store)
+    assert await reads.review("qa-1") == review
+    assert await reads.reviews("2026-12", "A1", "scored") == [review]
+    assert await reads.reviews("2026-11") == []
+    assert await reads.checks("2026-12") == [check]
+    assert await reads.ratings("2026-12") == [rating]
+    with pytest.raises(Conflict):
+        await store.commit(UnitOfWork().add(replace(rating, score=1)))
+    assert await reads.rating("call-1") == rating
+    wraps = [
+        AgentStateRecord("A1", "s1", "wrap_up", "", at, at + 20_000, 20_000) for at in (10, 99)
+    ]
+    await store.commit(UnitOfWork().add(*wraps, replace(wraps[0], state="busy")))
+    assert await reads.wrap_ups(0, 99) == [wraps[0]]  # the month's after-call work
+    assert await reads.callback_orders(0, 10**13) == []

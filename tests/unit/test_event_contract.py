@@ -210,6 +210,17 @@ SAMPLES: dict[str, tuple[str, Message]] = {
             handover=s.HandoverView(handover_id="chg_1", incoming_leader="L2", acknowledged_at_ms=9)
         ),
     ),
+    "rating_created": (
+        "rating.created",
+        pb.RatingCreated(
+            call_id="call_1",
+            site_id="KM",
+            agent_id="A1",
+            business_id="general",
+            score=4,
+            rated_at_ms=7,
+        ),
+    ),
 }
 
 

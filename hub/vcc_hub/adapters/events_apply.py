@@ -106,6 +106,7 @@ async def apply_batch(
     await _apply_calls(conn, new)
     await _apply_agent_states(conn, new)
     await _apply_customers(conn, new)
+    await _apply_ratings(conn, new)
     await apply_work_orders(conn, new)  # issue 9: vcc_hub.store.workorders
     await _advance_progress(conn, new, tracker, now_ms)
     return new
@@ -125,6 +126,24 @@ async def _apply_cdrs(conn: AsyncConnection, events: list[SiteEvent]) -> None:
     if rows:
         stmt = _insert(conn, t.cdrs).on_conflict_do_nothing()
         await conn.execute(stmt, rows)
+
+
+async def _apply_ratings(conn: AsyncConnection, events: list[SiteEvent]) -> None:
+    rows = [
+        {
+            "site_id": e.rating_created.site_id or e.site,
+            "call_id": e.rating_created.call_id,
+            "agent_id": e.rating_created.agent_id,
+            "business_id": e.rating_created.business_id,
+            "score": e.rating_created.score,
+            "rated_at_ms": e.rating_created.rated_at_ms,
+            "event_seq": e.seq,
+        }
+        for e in events
+        if e.WhichOneof("body") == "rating_created" and 1 <= e.rating_created.score <= 5
+    ]
+    if rows:
+        await conn.execute(_insert(conn, t.ratings).on_conflict_do_nothing(), rows)
 
 
 def _call_of(e: SiteEvent) -> pb.CallInfo | None:

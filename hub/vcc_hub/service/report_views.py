@@ -79,6 +79,15 @@ FIG_COLUMNS = [
 ]
 
 
+RATED_COLUMNS = ["rated", "satisfaction"]
+
+
+def _rated(ratings: tuple[int, int]) -> dict[str, Any]:
+    """Callers' ratings: how many, and their average (1-5, None without any)."""
+    n, total = ratings
+    return {"rated": n, "satisfaction": round(total / n, 2) if n else None}
+
+
 def build(
     view: str,
     loaded: Loaded,
@@ -111,7 +120,9 @@ def build(
         for s, a in by_site_agents.items():
             if site is None or s == site:
                 ag.add(a)
-        result = compute_sqi(tiers, ag, target_of, sqi_config)
+        rated = [v for k, v in loaded.ratings.items() if site is None or k == site]
+        ratings = (sum(n for n, _ in rated), sum(t for _, t in rated))
+        result = compute_sqi(tiers, ag, target_of, sqi_config, ratings)
         return {"value": result.value, "components": result.explain()}
 
     rows: list[dict[str, Any]] = []
@@ -126,6 +137,7 @@ def build(
                 ),
             }
             sqi[site] = site_sqi(site)
+            row |= _rated(loaded.ratings.get(site, (0, 0)))
             row["sqi"] = sqi[site]["value"]
             rows.append(row)
         total = Figures()
@@ -135,10 +147,16 @@ def build(
         for a in by_site_agents.values():
             all_agents.add(a)
         sqi["PROVINCE"] = site_sqi(None)
+        every = list(loaded.ratings.values())
         rows.append(
-            {"site": "PROVINCE", **_figures_row(total, all_agents), "sqi": sqi["PROVINCE"]["value"]}
+            {
+                "site": "PROVINCE",
+                **_figures_row(total, all_agents),
+                **_rated((sum(n for n, _ in every), sum(t for _, t in every))),
+                "sqi": sqi["PROVINCE"]["value"],
+            }
         )
-        columns = ["site", *FIG_COLUMNS, "sqi"]
+        columns = ["site", *FIG_COLUMNS, *RATED_COLUMNS, "sqi"]
     elif view == "site":
         for key, f in sorted(stats.items()):
             rows.append(
@@ -167,6 +185,7 @@ def build(
                     "not_ready_s": a.not_ready_ms / 1000,
                     "aht_s": round(handle / a.calls / 1000, 3) if a.calls else None,
                     "occupancy": None if (o := occupancy(a)) is None else round(o, 4),
+                    **_rated(loaded.agent_ratings.get((site, agent), (0, 0))),
                 }
             )
         columns = [
@@ -179,6 +198,7 @@ def build(
             "not_ready_s",
             "aht_s",
             "occupancy",
+            *RATED_COLUMNS,
         ]
     else:
         ag_int = rollup_agents(

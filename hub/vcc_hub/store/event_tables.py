@@ -12,6 +12,7 @@
 * ``customers`` — read-only copies of every site's customer profiles (from
   ``customer.updated`` events; never a PIN hash), newest event sequence wins; ``as_of_ms``
   is when the home site published that version (for showing the copy's age).
+* ``ratings`` — callers' keypad ratings (``rating.created``), one per call per site.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -128,6 +130,19 @@ customers = Table(
     Column("updated_at_ms", BigInteger, nullable=False),
     Column("as_of_ms", BigInteger, nullable=False),
     Column("event_seq", BigInteger, nullable=False),
+)
+
+ratings = Table(
+    "ratings",
+    metadata,
+    Column("site_id", String(16), primary_key=True),
+    Column("call_id", ID, primary_key=True),
+    Column("agent_id", String(32), nullable=False),
+    Column("business_id", String(64), nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("rated_at_ms", BigInteger, nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+    Index("ix_ratings_rated_at_ms", "rated_at_ms"),
 )
 
 MIGRATIONS = Migrations(

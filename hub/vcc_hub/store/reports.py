@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import and_, or_, select, tuple_
+from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vcc_domain.province import Province
@@ -70,6 +70,9 @@ class Loaded:
     site_intervals: dict[SiteIntervalKey, Figures] | None = None
     site_agent_intervals: dict[SiteIntervalKey, AgentFigures] | None = None
     settlement: Statement | None = None
+    # callers' ratings keyed in the range: (count, sum of keys) per site and per agent
+    ratings: dict[str, tuple[int, int]] = field(default_factory=dict)
+    agent_ratings: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
 
 
 async def load(
@@ -94,7 +97,28 @@ async def load(
         else None
     )
     settlement = statement_from_sums("range", await rs.read_range_sums(conn, plan, sites))
-    return Loaded(stats, agents, [], await as_of(conn), site_intervals, site_agents, settlement)
+    loaded = Loaded(stats, agents, [], await as_of(conn), site_intervals, site_agents, settlement)
+    loaded.agent_ratings = await read_ratings(conn, lo, hi, sites)
+    for (site, _agent), (n, total) in loaded.agent_ratings.items():
+        held = loaded.ratings.get(site, (0, 0))
+        loaded.ratings[site] = (held[0] + n, held[1] + total)
+    return loaded
+
+
+async def read_ratings(
+    conn: AsyncConnection, lo: int, hi: int, sites: list[str]
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """(site, agent) -> (ratings, sum of the keys) of callers' ratings keyed in [lo, hi)."""
+    r = ev.ratings.c
+    stmt = (
+        select(r.site_id, r.agent_id, func.count(), func.sum(r.score))
+        .where(r.rated_at_ms >= lo, r.rated_at_ms < hi)
+        .group_by(r.site_id, r.agent_id)
+    )
+    if sites:
+        stmt = stmt.where(r.site_id.in_(sites))
+    rows = await conn.execute(stmt)
+    return {(str(s), str(a)): (int(n), int(total or 0)) for s, a, n, total in rows}
 
 
 async def as_of(conn: AsyncConnection) -> int:

@@ -215,6 +215,32 @@ def text_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _pct(bp: Any) -> str:
+    return "-" if bp is None else f"{bp / 100:.1f}%"
+
+
+def quality_lines(report: dict[str, Any]) -> str:
+    """Per site: the month's inspection, work-order correctness, ratings and the
+    assessment's score; then the province's score."""
+    q = report.get("quality") or {}
+    if not q:
+        return "quality: not run"
+    scores = {r["subject"]: r["score_bp"] for r in q["assessment"].get("sites", [])}
+    lines = [f"quality and assessment, {q['period']} (scores and rates in %):"]
+    for site, f in q["sites"].items():
+        i = f["inspection"]
+        avg = f["rating_avg_centi"]
+        lines.append(
+            f"  {site}: sampled {i.get('sampled', 0)}, scored {i.get('scored', 0)}, "
+            f"disputed {i.get('disputed', 0)}; orders checked {f['work_orders_checked']}, "
+            f"correct {_pct(f['work_orders_correct'])}, key fields "
+            f"{_pct(f['key_fields_right'])}; ratings {f['ratings']} (average "
+            f"{'-' if avg is None else avg / 100:}); assessment {_pct(scores.get(site))}"
+        )
+    lines.append(f"  province assessment: {_pct(q['assessment']['province']['score_bp'])}")
+    return "\n".join(lines)
+
+
 def write_html(path: Path, report: dict[str, Any], hub_html: bytes) -> None:
     body = html.escape(text_table(report))
     doc = f"""<!doctype html><html><head><meta charset="utf-8">
@@ -225,6 +251,8 @@ iframe{{width:100%;height:1400px;border:1px solid #ccc}}</style></head><body>
 <p>{html.escape(report["time_note"])}. Ran {report["wall_s"]} wall seconds
 = {report["province_s"]} province seconds.</p>
 <h2>Per site (province times; CDRs checked against the access edge)</h2><pre>{body}</pre>
+<h2>Quality inspection, satisfaction and assessment</h2>
+<pre>{html.escape(quality_lines(report))}</pre>
 <h2>Settlement</h2><pre>{html.escape(json.dumps(report["settlement"], indent=1))}</pre>
 <h2>The hub's consolidated report</h2>
 <iframe title="hub report" srcdoc="{html.escape(hub_html.decode(errors="replace"), quote=True)}"></iframe>

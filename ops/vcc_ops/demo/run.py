@@ -25,6 +25,7 @@ from rich.live import Live
 
 from vcc_domain.errors import InvalidInput
 from vcc_ops.demo import report as rep
+from vcc_ops.demo.quality import quality_round
 from vcc_ops.demo.wallboard import ProcessFigures, board_rows, plain, render
 from vcc_ops.launch_tls import authz_refusals
 from vcc_ops.launcher import SERVICE_KINDS, ProvinceLauncher, RunState
@@ -144,6 +145,10 @@ async def _drive(
         hub_json = json.loads(await rep.hub_report(channel, lo, hi))
         hub_html = await rep.hub_report(channel, lo, hi, fmt=h.REPORT_FORMAT_HTML)
         settlement = await rep.statements(channel, rep.periods_between(from_ms, to_ms))
+    progress("quality desk: the month's sample scored, work orders checked, the assessment")
+    quality = await quality_round(
+        launcher.province, grpc_of, rep.periods_between(from_ms, to_ms)[-1], opts.seed
+    )
     report = rep.build(
         province=launcher.province.name,
         speed=opts.speed,
@@ -166,6 +171,7 @@ async def _drive(
         },
         extra={
             "work_orders": traffic.work_orders,
+            "quality": quality,
             "cpu_s": cpu,
             "grpc_security": "mutual TLS" if state.tls else "plaintext (--insecure)",
             "authz_refused": authz_refusals(
@@ -261,6 +267,7 @@ def main_entry(opts: DemoOptions) -> int:
         f"settlement: net positions {report['settlement']['net_positions_fen']} fen, "
         f"sum {report['settlement']['net_sum_fen']}"
     )
+    print(rep.quality_lines(report))
     refused = report.get("authz_refused", {})
     print(
         f"gRPC: {report.get('grpc_security', '?')}; calls refused by the authorization "

@@ -28,6 +28,7 @@ import grpc.aio
 from vcc_domain.province import Agent, Province
 from vcc_ops.traffic.orders import WorkOrderDesk
 from vcc_ops.traffic.plan import PlannedCall, TrafficConfig
+from vcc_ops.traffic.ratings import asks_for_rating, caller_rates
 from vcc_proto.channels import open_channel
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
@@ -163,6 +164,8 @@ class AgentBot:
             try:
                 await self.stub.HangUp(self._act(call_id), timeout=10)
                 await shared.edge.ended(call_id, "END_REASON_AGENT_HANGUP")
+                if asks_for_rating(shared, offer.screen_pop.business_id):
+                    self._spawn(caller_rates(shared, call_id))
             except grpc.aio.AioRpcError as exc:
                 if exc.code() not in GONE:
                     shared.error(f"{self.agent.id} hang up {call_id}: {exc.code().name}")

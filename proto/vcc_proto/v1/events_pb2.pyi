@@ -84,6 +84,7 @@ class SiteEvent(_message.Message):
     CAMPAIGN_ATTEMPT_FIELD_NUMBER: _builtins.int
     HANDOVER_CREATED_FIELD_NUMBER: _builtins.int
     HANDOVER_ACKNOWLEDGED_FIELD_NUMBER: _builtins.int
+    RATING_CREATED_FIELD_NUMBER: _builtins.int
     site: _builtins.str
     """Site that emitted the event (e.g. "KM")."""
     seq: _builtins.int
@@ -168,6 +169,10 @@ class SiteEvent(_message.Message):
     def handover_created(self) -> Global___HandoverChanged: ...
     @_builtins.property
     def handover_acknowledged(self) -> Global___HandoverChanged: ...
+    @_builtins.property
+    def rating_created(self) -> Global___RatingCreated:
+        """A caller's keypad rating of a call after the agent hung up ("rating.created")."""
+
     def __init__(
         self,
         *,
@@ -210,12 +215,13 @@ class SiteEvent(_message.Message):
         campaign_attempt: Global___CampaignAttempt | None = ...,
         handover_created: Global___HandoverChanged | None = ...,
         handover_acknowledged: Global___HandoverChanged | None = ...,
+        rating_created: Global___RatingCreated | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["agent_state", b"agent_state", "body", b"body", "call_answered", b"call_answered", "call_arrived", b"call_arrived", "call_conferenced", b"call_conferenced", "call_ended", b"call_ended", "call_held", b"call_held", "call_offered", b"call_offered", "call_overflowed", b"call_overflowed", "call_queued", b"call_queued", "call_requested", b"call_requested", "call_resumed", b"call_resumed", "call_transferred", b"call_transferred", "call_transferred_in", b"call_transferred_in", "call_wrapped_up", b"call_wrapped_up", "campaign_attempt", b"campaign_attempt", "campaign_loaded", b"campaign_loaded", "cdr_created", b"cdr_created", "consult_answered", b"consult_answered", "consult_conferenced", b"consult_conferenced", "consult_ended", b"consult_ended", "consult_held", b"consult_held", "consult_offered", b"consult_offered", "consult_overflowed", b"consult_overflowed", "consult_queued", b"consult_queued", "consult_requested", b"consult_requested", "consult_resumed", b"consult_resumed", "consult_transferred", b"consult_transferred", "consult_transferred_in", b"consult_transferred_in", "customer_remote_read", b"customer_remote_read", "customer_updated", b"customer_updated", "handover_acknowledged", b"handover_acknowledged", "handover_created", b"handover_created", "work_order", b"work_order"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["agent_state", b"agent_state", "body", b"body", "call_answered", b"call_answered", "call_arrived", b"call_arrived", "call_conferenced", b"call_conferenced", "call_ended", b"call_ended", "call_held", b"call_held", "call_offered", b"call_offered", "call_overflowed", b"call_overflowed", "call_queued", b"call_queued", "call_requested", b"call_requested", "call_resumed", b"call_resumed", "call_transferred", b"call_transferred", "call_transferred_in", b"call_transferred_in", "call_wrapped_up", b"call_wrapped_up", "campaign_attempt", b"campaign_attempt", "campaign_loaded", b"campaign_loaded", "cdr_created", b"cdr_created", "consult_answered", b"consult_answered", "consult_conferenced", b"consult_conferenced", "consult_ended", b"consult_ended", "consult_held", b"consult_held", "consult_offered", b"consult_offered", "consult_overflowed", b"consult_overflowed", "consult_queued", b"consult_queued", "consult_requested", b"consult_requested", "consult_resumed", b"consult_resumed", "consult_transferred", b"consult_transferred", "consult_transferred_in", b"consult_transferred_in", "customer_remote_read", b"customer_remote_read", "customer_updated", b"customer_updated", "handover_acknowledged", b"handover_acknowledged", "handover_created", b"handover_created", "rating_created", b"rating_created", "work_order", b"work_order"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_state", b"agent_state", "aggregate_id", b"aggregate_id", "at_ms", b"at_ms", "body", b"body", "call_answered", b"call_answered", "call_arrived", b"call_arrived", "call_conferenced", b"call_conferenced", "call_ended", b"call_ended", "call_held", b"call_held", "call_offered", b"call_offered", "call_overflowed", b"call_overflowed", "call_queued", b"call_queued", "call_requested", b"call_requested", "call_resumed", b"call_resumed", "call_transferred", b"call_transferred", "call_transferred_in", b"call_transferred_in", "call_wrapped_up", b"call_wrapped_up", "campaign_attempt", b"campaign_attempt", "campaign_loaded", b"campaign_loaded", "cdr_created", b"cdr_created", "consult_answered", b"consult_answered", "consult_conferenced", b"consult_conferenced", "consult_ended", b"consult_ended", "consult_held", b"consult_held", "consult_offered", b"consult_offered", "consult_overflowed", b"consult_overflowed", "consult_queued", b"consult_queued", "consult_requested", b"consult_requested", "consult_resumed", b"consult_resumed", "consult_transferred", b"consult_transferred", "consult_transferred_in", b"consult_transferred_in", "customer_remote_read", b"customer_remote_read", "customer_updated", b"customer_updated", "event_id", b"event_id", "handover_acknowledged", b"handover_acknowledged", "handover_created", b"handover_created", "kind", b"kind", "seq", b"seq", "site", b"site", "work_order", b"work_order"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_state", b"agent_state", "aggregate_id", b"aggregate_id", "at_ms", b"at_ms", "body", b"body", "call_answered", b"call_answered", "call_arrived", b"call_arrived", "call_conferenced", b"call_conferenced", "call_ended", b"call_ended", "call_held", b"call_held", "call_offered", b"call_offered", "call_overflowed", b"call_overflowed", "call_queued", b"call_queued", "call_requested", b"call_requested", "call_resumed", b"call_resumed", "call_transferred", b"call_transferred", "call_transferred_in", b"call_transferred_in", "call_wrapped_up", b"call_wrapped_up", "campaign_attempt", b"campaign_attempt", "campaign_loaded", b"campaign_loaded", "cdr_created", b"cdr_created", "consult_answered", b"consult_answered", "consult_conferenced", b"consult_conferenced", "consult_ended", b"consult_ended", "consult_held", b"consult_held", "consult_offered", b"consult_offered", "consult_overflowed", b"consult_overflowed", "consult_queued", b"consult_queued", "consult_requested", b"consult_requested", "consult_resumed", b"consult_resumed", "consult_transferred", b"consult_transferred", "consult_transferred_in", b"consult_transferred_in", "customer_remote_read", b"customer_remote_read", "customer_updated", b"customer_updated", "event_id", b"event_id", "handover_acknowledged", b"handover_acknowledged", "handover_created", b"handover_created", "kind", b"kind", "rating_created", b"rating_created", "seq", b"seq", "site", b"site", "work_order", b"work_order"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["call_arrived", "call_queued", "call_offered", "call_answered", "call_held", "call_resumed", "call_ended", "call_transferred", "call_transferred_in", "call_overflowed", "call_conferenced", "call_requested", "call_wrapped_up", "consult_queued", "consult_offered", "consult_answered", "consult_held", "consult_resumed", "consult_ended", "consult_transferred", "consult_transferred_in", "consult_overflowed", "consult_conferenced", "consult_requested", "cdr_created", "agent_state", "customer_updated", "customer_remote_read", "work_order", "campaign_loaded", "campaign_attempt", "handover_created", "handover_acknowledged"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["call_arrived", "call_queued", "call_offered", "call_answered", "call_held", "call_resumed", "call_ended", "call_transferred", "call_transferred_in", "call_overflowed", "call_conferenced", "call_requested", "call_wrapped_up", "consult_queued", "consult_offered", "consult_answered", "consult_held", "consult_resumed", "consult_ended", "consult_transferred", "consult_transferred_in", "consult_overflowed", "consult_conferenced", "consult_requested", "cdr_created", "agent_state", "customer_updated", "customer_remote_read", "work_order", "campaign_loaded", "campaign_attempt", "handover_created", "handover_acknowledged", "rating_created"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
@@ -1028,3 +1034,41 @@ class HandoverChanged(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___HandoverChanged: _TypeAlias = HandoverChanged  # noqa: Y015
+
+@_typing.final
+class RatingCreated(_message.Message):
+    """A caller's rating (1-5) of a call, keyed after the agent hung up; one per call, at the
+    serving site. The hub keeps a copy for the service-quality index.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALL_ID_FIELD_NUMBER: _builtins.int
+    SITE_ID_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    BUSINESS_ID_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    RATED_AT_MS_FIELD_NUMBER: _builtins.int
+    call_id: _builtins.str
+    site_id: _builtins.str
+    agent_id: _builtins.str
+    business_id: _builtins.str
+    score: _builtins.int
+    rated_at_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        call_id: _builtins.str = ...,
+        site_id: _builtins.str = ...,
+        agent_id: _builtins.str = ...,
+        business_id: _builtins.str = ...,
+        score: _builtins.int = ...,
+        rated_at_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "business_id", b"business_id", "call_id", b"call_id", "rated_at_ms", b"rated_at_ms", "score", b"score", "site_id", b"site_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RatingCreated: _TypeAlias = RatingCreated  # noqa: Y015

@@ -405,6 +405,7 @@ class CallView(_message.Message):
     IVR_PATH_FIELD_NUMBER: _builtins.int
     LEGS_FIELD_NUMBER: _builtins.int
     QUEUE_POSITION_FIELD_NUMBER: _builtins.int
+    RATING_FIELD_NUMBER: _builtins.int
     call_id: _builtins.str
     """Global call ID."""
     state: _common_pb2.CallState.ValueType
@@ -447,6 +448,13 @@ class CallView(_message.Message):
     def legs(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.LegSummary]:
         """Legs, oldest first."""
 
+    @_builtins.property
+    def rating(self) -> Global___CallStep:
+        """After the agent hung up, when the business asks callers to rate the call: the
+        rating step to run (play its prompts, collect one key, send it with SendDigits; no
+        key in time sends ""). Unset otherwise.
+        """
+
     def __init__(
         self,
         *,
@@ -468,10 +476,11 @@ class CallView(_message.Message):
         ivr_path: _abc.Iterable[_common_pb2.IvrStep] | None = ...,
         legs: _abc.Iterable[_common_pb2.LegSummary] | None = ...,
         queue_position: _builtins.int = ...,
+        rating: Global___CallStep | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "rating", b"rating"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "answered_at_ms", b"answered_at_ms", "arrived_at_ms", b"arrived_at_ms", "business_id", b"business_id", "call_id", b"call_id", "caller_number", b"caller_number", "customer", b"customer", "dialed_code", b"dialed_code", "end_reason", b"end_reason", "ended_at_ms", b"ended_at_ms", "entry_site_id", b"entry_site_id", "ivr_path", b"ivr_path", "legs", b"legs", "original_arrival_at_ms", b"original_arrival_at_ms", "priority", b"priority", "queue_position", b"queue_position", "serving_site_id", b"serving_site_id", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "answered_at_ms", b"answered_at_ms", "arrived_at_ms", b"arrived_at_ms", "business_id", b"business_id", "call_id", b"call_id", "caller_number", b"caller_number", "customer", b"customer", "dialed_code", b"dialed_code", "end_reason", b"end_reason", "ended_at_ms", b"ended_at_ms", "entry_site_id", b"entry_site_id", "ivr_path", b"ivr_path", "legs", b"legs", "original_arrival_at_ms", b"original_arrival_at_ms", "priority", b"priority", "queue_position", b"queue_position", "rating", b"rating", "serving_site_id", b"serving_site_id", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -22,7 +22,7 @@ from vcc_proto.v1 import site_pb2_grpc
 from vcc_replication.events import MAX_REPUBLISH_RANGE
 from vcc_site.adapters import codec, grpc_board
 from vcc_site.domain.results import Assignment, Queued
-from vcc_site.service.access import AccessService
+from vcc_site.service.access import AccessService, rating_offer
 from vcc_site.service.core import SiteCore
 from vcc_site.service.desk import DeskService
 from vcc_site.service.moves import CallMoves
@@ -70,7 +70,11 @@ class AccessServicer(site_pb2_grpc.AccessServicer):
         core = self.access.core
         live = core.calls.get(request.call_id)
         legs = live.all_legs() if live is not None else await core.store.legs(record.call_id)
-        return codec.call_view(record, legs)
+        view = codec.call_view(record, legs)
+        surveys = self.access.surveys
+        if surveys is not None and surveys.pending(request.call_id) is not None:
+            view.rating.CopyFrom(codec.step(rating_offer(request.call_id), core.site_id))
+        return view
 
 
 class AgentDeskServicer(site_pb2_grpc.AgentDeskServicer):

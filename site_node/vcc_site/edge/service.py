@@ -25,7 +25,7 @@ from pathlib import Path
 import grpc
 import grpc.aio
 
-from vcc_domain.errors import NotFound, Unavailable
+from vcc_domain.errors import Conflict, NotFound, Unavailable
 from vcc_domain.province import Province
 from vcc_failover.lease import get_prefix
 from vcc_failover.routing_map import SITE_PREFIX, RouteCache, live_sites_for, live_sites_of
@@ -163,6 +163,8 @@ class AccessEdge:
         """The caller keyed ``digits``: the site's next step (None if the site is gone:
         the call is lost with it)."""
         call = self.book.get(call_id)
+        if call.state in FINAL:  # a key after the agent hung up: the call's rating
+            return call, await self._rate(call, digits)
         with call_context(call_id):
             try:
                 stub = sg.AccessStub(await self._channel(call.where))
@@ -182,6 +184,31 @@ class AccessEdge:
             )
             self._after_step(call, step)
             return call, step
+
+    async def _rate(self, call: EdgeCall, digits: str) -> s.CallStep:
+        """The caller's key for the rating offered when the agent hung up, at the site
+        that served the call (the call may have moved since the edge last saw it: the
+        other sites are asked in turn); the call stays ended in the ledger. Refused
+        (FAILED_PRECONDITION) when no site offers a rating for it."""
+        refused: grpc.aio.AioRpcError | None = None
+        with call_context(call.call_id):
+            for site in self._sites_from(call.where):
+                try:
+                    stub = sg.AccessStub(await self._channel(site))
+                    step: s.CallStep = await stub.SendDigits(
+                        s.SendDigitsRequest(call_id=call.call_id, digits=digits),
+                        timeout=self.rpc_timeout_s,
+                    )
+                    return step
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() not in GONE | NOT_ANSWERING:
+                        raise
+                    refused = refused or exc
+                except Unavailable:
+                    continue  # that site is not registered (down)
+        if refused is not None:
+            raise refused
+        raise Conflict(f"no rating is offered for call {call.call_id}", field="call_id")
 
     async def offer(
         self,

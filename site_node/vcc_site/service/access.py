@@ -14,11 +14,13 @@ from vcc_domain.assignment import placement
 from vcc_domain.errors import Conflict, InvalidInput, NotFound, ResourceExhausted
 from vcc_domain.ids import id_prefix, new_id
 from vcc_domain.province import Business, Text
+from vcc_domain.satisfaction import PROMPT, REPROMPTED, SurveyStep
 from vcc_site.domain import admission
 from vcc_site.domain import ivr as ivr_engine
 from vcc_site.domain.call import CallState
 from vcc_site.domain.queue import EndReason, Priority
 from vcc_site.domain.results import Assignment, Queued
+from vcc_site.service import surveys
 from vcc_site.service.callers import CODE, NUMBER, PRIORITY_OF_TIER, caller_home
 from vcc_site.service.core import SiteCore
 from vcc_site.service.customers import RemoteCustomers
@@ -26,6 +28,7 @@ from vcc_site.service.live import LiveCall
 from vcc_site.service.moves import CallMoves
 from vcc_site.service.moves.assigned import NOT_SERVED_PROMPT
 from vcc_site.service.selfservice import SelfService
+from vcc_site.service.surveys import Surveys
 from vcc_site.store.api import CallRecord, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,18 @@ class StepView:
     site_id: str = ""  # the site whose queue or agent has the call ("" = this one)
 
 
+def rating_step(call_id: str, step: SurveyStep) -> StepView:
+    """The edge's next step in the rating: collect again after a reprompt, else end."""
+    if step.outcome == REPROMPTED:
+        return StepView(call_id, (step.prompt,), "rating", "collect", collect=surveys.COLLECT)
+    return StepView(call_id, (step.prompt,), "rating", "ended", end_reason="agent_hangup")
+
+
+def rating_offer(call_id: str) -> StepView:
+    """The rating step offered when the agent hung up (see :mod:`vcc_site.service.surveys`)."""
+    return StepView(call_id, (PROMPT,), "rating", "collect", collect=surveys.COLLECT)
+
+
 class AccessService:
     def __init__(
         self,
@@ -63,6 +78,7 @@ class AccessService:
         self.remote = remote  # reads callers homed at other sites (None: local only)
         # a call's consult leg (here or at another site) ends with the call through it
         self.moves = moves or CallMoves(core)
+        self.surveys: Surveys | None = None  # the caller's rating after the agent hangs up
 
     # -- use cases ----------------------------------------------------------------------
 
@@ -216,6 +232,8 @@ class AccessService:
         raise Conflict(f"call {call_id!r} has already ended ({record.end_reason})", field="call_id")
 
     async def send_digits(self, call_id: str, digits: str) -> StepView:
+        if self.surveys is not None and self.surveys.pending(call_id) is not None:
+            return rating_step(call_id, await self.surveys.press(call_id, digits))
         async with self.core.call_lock(call_id):
             await self._require_live(call_id)  # it may have ended while we waited
             call = self.core.live_call(call_id)
@@ -228,6 +246,9 @@ class AccessService:
 
     async def hang_up(self, call_id: str) -> CallRecord:
         core = self.core
+        if self.surveys is not None and self.surveys.pending(call_id) is not None:
+            self.surveys.drop(call_id)  # hung up on the rating: no rating
+            return await self.get_call(call_id)
         async with self.core.call_lock(call_id):
             live = core.calls.get(call_id)
             settled = live.transfer_settled if live is not None else None

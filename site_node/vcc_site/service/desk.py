@@ -39,6 +39,7 @@ from vcc_site.service.desk_transfer import TransferDesk
 from vcc_site.service.live import LiveAgent, LiveCall
 from vcc_site.service.moves import CallMoves
 from vcc_site.service.notify import DeskEvent
+from vcc_site.service.surveys import Surveys
 from vcc_site.service.transfer import (
     CONFERENCE,
     TransferAnswer,
@@ -85,6 +86,7 @@ class DeskService:
         self.moves = moves or CallMoves(core)
         self.transfers = TransferDesk(self)
         self.consults = ConsultDesk(self, self.transfers)
+        self.surveys: Surveys | None = None  # the caller's rating after the agent hangs up
 
     # -- sessions ---------------------------------------------------------------------------
 
@@ -278,6 +280,8 @@ class DeskService:
         await core.submit(uow)
         if call.consult_for:  # the consulted agent left the consult leg: tell the owner
             self.moves.report_consult_leg(call, CallState.ENDED.stored, "agent_hangup")
+        elif self.surveys is not None and record.state == CallState.ENDED.stored:
+            self.surveys.offer_after_agent(call_id, agent.agent_id, call.business_id)
         return record
 
     async def wrap_up(self, token: str, call_id: str, disposition: str, notes: str) -> LiveAgent:

@@ -94,6 +94,11 @@ BY_ASSIGNMENT = Counter(
     "(outcome not_accepted)",
     ["site", "business", "outcome"],
 )
+RATINGS = Counter(
+    "vcc_site_call_ratings_total",
+    "Callers' keypad ratings after the agent hung up, by business and key (1-5)",
+    ["site", "business", "score"],
+)
 SL_TARGET = Gauge(
     "vcc_site_service_level_target",
     "Service-level target: share of calls to answer within `within_s` seconds",
@@ -230,6 +235,9 @@ class SiteMetrics:
             OVERFLOWED.labels(self.site, business).inc()
         elif outcome in ("assigned_out", "not_accepted"):
             BY_ASSIGNMENT.labels(self.site, business, outcome).inc()
+
+    def rated(self, business: str, score: int) -> None:
+        RATINGS.labels(self.site, business, str(score)).inc()
 
     def ring_no_answer(self) -> None:
         RING_NO_ANSWER.labels(self.site).inc()

@@ -19,6 +19,8 @@ from google.protobuf.message import Message
 
 from vcc_domain.handover import Handover
 from vcc_domain.outbound import CampaignEntry
+from vcc_domain.quality import OrderCheck, QaReview
+from vcc_domain.satisfaction import Rating
 from vcc_domain.workorders import WorkOrder
 from vcc_proto.v1.events_pb2 import Cdr
 
@@ -168,6 +170,9 @@ Row = (
     | WorkOrder  # work orders, campaigns, handovers: vcc_site.store.wo_tables
     | CampaignEntry
     | Handover
+    | QaReview  # quality inspection and ratings: vcc_site.store.qa_tables
+    | OrderCheck
+    | Rating
 )
 
 

@@ -43,6 +43,7 @@ from vcc_site.store.api import (
     Row,
     SessionRecord,
 )
+from vcc_site.store.qa_tables import QA_SPECS
 from vcc_site.store.wo_tables import WO_SPECS
 
 R = TypeVar("R")
@@ -239,6 +240,9 @@ COUNTED_TABLES: tuple[Table, ...] = (*RECORD_TABLES, outbox)
 SPECS.update({kind: Spec(*spec) for kind, spec in WO_SPECS.items()})  # not counted
 for _wo in WO_SPECS.values():  # copies in this metadata, for schema checks
     _wo[0].to_metadata(metadata)
+SPECS.update({kind: Spec(*spec) for kind, spec in QA_SPECS.items()})  # not counted
+for _qa in QA_SPECS.values():
+    _qa[0].to_metadata(metadata)
 
 
 _JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False)

@@ -22,7 +22,9 @@ START_TIMEOUT_S = 90.0
 
 
 class HubProc:
-    def __init__(self, tmp: Path, nats_url: str, etcd: str, site_endpoints: str) -> None:
+    def __init__(
+        self, tmp: Path, nats_url: str, etcd: str, site_endpoints: str, db: str = ""
+    ) -> None:
         tmp.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.target = f"127.0.0.1:{self.port}"
@@ -40,7 +42,7 @@ class HubProc:
             "--etcd",
             etcd,
             "--db",
-            f"sqlite:///{tmp / 'hub.db'}",
+            db or f"sqlite:///{tmp / 'hub.db'}",
             "--grpc-port",
             str(self.port),
             "--node-id",
@@ -133,12 +135,14 @@ def linked_province(
     dl_env: dict[str, str] | None = None,
     edit: Callable[[str], str] | None = None,
     km_env: dict[str, str] | None = None,
+    hub_db: str = "",
 ) -> Iterator[Province]:
     """Hub + KM + DL (``dl_env``, ``km_env``: extra environment of DL, KM; ``edit``: a
-    change of the province file every node loads), stopped at the end."""
+    change of the province file every node loads; ``hub_db``: the hub's database URL,
+    default SQLite), stopped at the end."""
     km = LinkedSite(tmp_path / "km", "KM", nats_url, etcd, km_env)
     dl = LinkedSite(tmp_path / "dl", "DL", nats_url, etcd, dl_env)
-    hub = HubProc(tmp_path / "hub", nats_url, etcd, f"KM={km.target},DL={dl.target}")
+    hub = HubProc(tmp_path / "hub", nats_url, etcd, f"KM={km.target},DL={dl.target}", hub_db)
     if edit is not None:
         for path in (km.province, dl.province, tmp_path / "hub" / "province.toml"):
             path.write_text(edit(path.read_text()))
