@@ -24,6 +24,7 @@ from vcc_ops.compose_check import compose
 from vcc_ops.demo.cli import demo
 from vcc_ops.directory_cli import directory
 from vcc_ops.drills.cli import drill
+from vcc_ops.env_file import EnvFileError, load_env_file
 from vcc_ops.events_cli import events
 from vcc_ops.exits import Exit, fail, fail_click, fail_vcc, json_requested
 from vcc_ops.launch_tls import INSECURE_HELP
@@ -33,6 +34,7 @@ from vcc_ops.progress import set_quiet, steps
 from vcc_ops.report_cli import report, settle
 from vcc_ops.settings_cli import settings, settings_options, take_flags
 from vcc_ops.simulate.cli import simulate
+from vcc_ops.sip_cli import sip_agent, sip_edge
 from vcc_ops.workorders_cli import workorders
 from vcc_proto.transport import TlsSettings
 from vcc_site.edge.settings import EdgeSettings
@@ -64,6 +66,10 @@ def _province(path: Path | None) -> Path:
 @click.version_option(package_name="vcc")
 def main() -> None:
     """vcc: a provincial virtual call center (hub + city site nodes)."""
+    try:
+        load_env_file()  # VCC_ENV_FILE: secrets an init job wrote (the compose province)
+    except (OSError, EnvFileError) as exc:
+        raise click.ClickException(f"VCC_ENV_FILE: {exc}") from exc
 
 
 # -- province ---------------------------------------------------------------------------
@@ -355,6 +361,17 @@ def edge(**kw: Any) -> None:
     help="With --demo: log in at most this many bots per site (default: all who take calls).",
 )
 @click.option("--insecure", is_flag=True, help=INSECURE_HELP)
+@click.option(
+    "--sip",
+    is_flag=True,
+    help="Also start the SIP edge (Kamailio) and every site's SIP agent (needs --insecure).",
+)
+@click.option(
+    "--sip-trunk",
+    default="127.0.0.1:5090",
+    show_default=True,
+    help="With --sip: host:port of the trunk (e.g. SIPp -p 5090) allowed to offer calls.",
+)
 def up(
     province_file: Path | None,
     workdir: Path,
@@ -368,6 +385,8 @@ def up(
     rate_scale: float = 1.0,
     agents_per_site: int | None = None,
     insecure: bool = False,
+    sip: bool = False,
+    sip_trunk: str = "127.0.0.1:5090",
 ) -> None:
     """Start NATS, etcd, the hub, every site and the access edge as separate processes;
     Ctrl-C stops all."""
@@ -397,8 +416,14 @@ def up(
         log_format=log_format,
         insecure=insecure,
     )
+    if sip and not insecure:
+        raise click.UsageError("--sip runs plaintext gRPC for now: add --insecure")
     try:
         state = launcher.start()
+        if sip:
+            from vcc_ops.sip_launch import start_sip
+
+            click.echo(f"vcc up: SIP edge at {start_sip(launcher, sip_trunk)} (trunk {sip_trunk})")
         for line in desktop_lines([(n.name, n.web) for n in state.nodes]):
             click.echo(f"vcc up: {line}")
         click.echo(
@@ -478,6 +503,8 @@ main.add_command(directory)
 main.add_command(drill)
 main.add_command(events)
 main.add_command(hash_password)
+main.add_command(sip_agent)
+main.add_command(sip_edge)
 main.add_command(demo)
 main.add_command(pki_group)
 report.add_command(assessment)

@@ -16,7 +16,11 @@ statically, from the parsed YAML and the project's own code:
 * Prometheus scrapes every process on the port it serves metrics on and loads rule files
   mounted from the project; Grafana's datasource is that Prometheus and its dashboards
   are mounted (``compose_monitoring``); both hubs and every site of the province file
-  run; host port mappings do not collide.
+  run; host port mappings do not collide;
+* trust (``compose_security``): secrets made by an init job, each container reading only
+  its own; non-root containers; mutual TLS and per-node NATS/etcd users for every vcc
+  process; CockroachDB with TLS and one SQL user per node; only the edge and Grafana
+  published on the host.
 
 :func:`check_compose` returns every problem found, each naming the service.
 """
@@ -29,7 +33,13 @@ from pathlib import Path
 
 import click
 
-from vcc_ops import compose_infra, compose_model, compose_monitoring, compose_vcc
+from vcc_ops import (
+    compose_infra,
+    compose_model,
+    compose_monitoring,
+    compose_security,
+    compose_vcc,
+)
 from vcc_ops.exits import BadInput
 
 DEFAULT_FILE = "docker-compose.multisite.yml"
@@ -89,6 +99,13 @@ def _check(c: compose_model.Compose, path: Path, cli: click.Group) -> ComposeRep
     compose_infra.check_prometheus(c)
     compose_monitoring.check_grafana(c)
     compose_model.check_ports(c)
+    compose_security.check_secrets(c)
+    compose_security.check_users(c)
+    compose_security.check_vcc_tls(c)
+    compose_security.check_nats_users(c)
+    urls = {p.svc.name: str(p.settings.get("db")) for p in procs if p.settings.get("db")}
+    compose_security.check_crdb_tls(c, urls)
+    compose_security.check_ports_public(c)
     summary = {
         "hubs": sorted(p.svc.name for p in procs if p.command == "hub"),
         "sites": [str(p.settings.get("site_id")) for p in procs if p.command == "site"],
@@ -130,3 +147,13 @@ def compose_check(path: Path, project_directory: Path | None) -> None:
         f"{len(s['nats'])} NATS, {len(s['etcd'])} etcd, {len(s['cockroachdb'])} CockroachDB "
         f"nodes, databases {', '.join(s['databases'])}"
     )
+
+
+def _add_secret_jobs() -> None:
+    from vcc_ops.compose_secrets import compose_etcd_auth, compose_secrets
+
+    compose.add_command(compose_secrets)
+    compose.add_command(compose_etcd_auth)
+
+
+_add_secret_jobs()

@@ -28,6 +28,7 @@ PUBLIC_IMAGES = {
     "prom/prometheus": "prometheus",
     "natsio/prometheus-nats-exporter": "nats-exporter",
     "grafana/grafana": "grafana",
+    "busybox": "tool",  # the volume-ownership job
 }
 
 
@@ -94,6 +95,7 @@ class Dockerfile:
     entrypoint: list[str] = field(default_factory=list)
     cmd: list[str] = field(default_factory=list)
     copies: list[tuple[str, str]] = field(default_factory=list)  # (context path, image path)
+    user: str = ""  # USER: who the processes run as
 
     @classmethod
     def read(cls, path: Path) -> Dockerfile:
@@ -107,6 +109,8 @@ class Dockerfile:
             instr, arg = instr.upper(), arg.strip()
             if instr == "WORKDIR":
                 workdir = workdir / arg
+            elif instr == "USER":
+                df.user = arg
             elif instr in ("ENTRYPOINT", "CMD"):
                 argv = json.loads(arg) if arg.startswith("[") else ["/bin/sh", "-c", arg]
                 setattr(df, "entrypoint" if instr == "ENTRYPOINT" else "cmd", argv)
@@ -201,7 +205,7 @@ def _environment(spec: dict[str, Any]) -> dict[str, str]:
 
 def _kind(spec: dict[str, Any], argv: list[str]) -> str:
     if "build" in spec:
-        return "vcc"
+        return "vcc-job" if argv[1:2] == ["compose"] else "vcc"
     repo = str(spec.get("image", "")).split("@")[0].rsplit(":", 1)[0]
     kind = PUBLIC_IMAGES.get(repo, "unknown")
     if kind == "crdb" and (not argv or argv[0] != "start"):
@@ -304,7 +308,7 @@ def check_references(c: Compose) -> None:
                 )
 
 
-def _published(spec: dict[str, Any]) -> list[tuple[str, int, int, str]]:
+def published(spec: dict[str, Any]) -> list[tuple[str, int, int, str]]:
     """(host ip, host port, container port, protocol) of every published port."""
     out: list[tuple[str, int, int, str]] = []
     for entry in spec.get("ports") or []:
@@ -332,7 +336,7 @@ def check_ports(c: Compose) -> None:
     """Host port mappings do not collide and go to a port the service listens on."""
     taken: dict[tuple[int, str], list[tuple[str, str]]] = {}
     for svc in c.services.values():
-        for ip, host, target, proto in _published(svc.spec):
+        for ip, host, target, proto in published(svc.spec):
             for other_ip, other in taken.get((host, proto), []):
                 if "0.0.0.0" in (ip, other_ip) or ip == other_ip:
                     c.problem(svc.name, f"host port {host}/{proto} is already published by {other}")

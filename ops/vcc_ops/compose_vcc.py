@@ -20,6 +20,7 @@ import click
 
 from vcc_ops import compose_model
 from vcc_ops.compose_model import Compose, Service, host_port, is_ipv4
+from vcc_ops.env_file import ENV_FILE
 from vcc_ops.settings_registry import PROCESSES, parts_for, variables_for
 from vcc_proto.settings import SettingsError, load
 
@@ -107,6 +108,7 @@ def resolve_process(
     envvars = {p.envvar for p in cmd.params if isinstance(p.envvar, str)} | code_env.get(
         kind, frozenset()
     )
+    envvars.add(ENV_FILE)  # read by `vcc` itself before any command (vcc_ops.env_file)
     for key in sorted(svc.env):
         if key.startswith("VCC_") and key not in envvars:
             c.problems.append(
@@ -221,6 +223,10 @@ def _check_listening(c: Compose, proc: VccProcess) -> None:
         if not s[key]:
             c.problem(svc.name, f"{key} is 0 (any free port / off): it needs a fixed port")
         svc.listens[role] = int(s[key])
+    for variable in ("VCC_CONSOLE_PORT", "VCC_WEB_PORT"):  # the hub's console, a site's desk
+        port = svc.env.get(variable, "")
+        if port.isdigit() and int(port) > 0:
+            svc.listens["console"] = int(port)
     deps = svc.spec.get("depends_on") or {}
     jobs = [j.name for j in c.of_kind("crdb-job")]
     for job in jobs:

@@ -97,6 +97,9 @@ TABLE: dict[str, Rule] = {
     "AgentDesk.Transfer": rule("ops", _DESK, own_person="session"),
     "AgentDesk.Consult": rule("ops", _DESK, own_person="session"),
     "AgentDesk.ConsultComplete": rule("ops", _DESK, own_person="session"),
+    "AgentDesk.GetMyDay": rule("ops", _DESK, own_person="session"),
+    "AgentDesk.GetReadyWhere": rule("ops", _DESK, own_person="session"),
+    "AgentDesk.GetRecentCalls": rule("ops", _DESK, own_person="session"),
     # Site: what other nodes ask of a site.
     "Remote.LookupCustomer": rule(
         "site ops", "data_maintenance quality_inspector", own_site="actor.site_id"
@@ -107,6 +110,7 @@ TABLE: dict[str, Rule] = {
     "Remote.RepublishEvents": rule("hub"),
     "Remote.GetQueueFigures": rule("hub ops", "team_leader operations"),
     "Remote.WatchBoard": rule("ops", "team_leader site_admin operations"),
+    "Remote.Supervise": rule("ops", "team_leader site_admin"),
     "Remote.GetCallOwnership": rule("site", own_site="site_id"),
     # Site: work orders, outbound campaigns and shift handover (people at the site).
     "WorkOrders.Create": rule("ops", _LEADS),
@@ -150,7 +154,8 @@ TABLE: dict[str, Rule] = {
     "Routing.AdviseOverflow": rule("site", own_site="site_id"),
     "Routing.BrokerTransfer": rule("site", own_site="from_site_id"),
     "Routing.ReportQueueFigures": rule("site", own_site="site_id"),
-    "Routing.GetBoard": rule("ops", "team_leader province_manager operations"),
+    # (a site reads it for its agents choosing a transfer target)
+    "Routing.GetBoard": rule("site ops", "team_leader province_manager operations"),
     "Routing.WatchBoard": rule("ops", "team_leader province_manager operations"),
     # Hub: reports and the month's settlement.
     "Reports.GetReport": rule("ops", _OVERSEE),

@@ -13,6 +13,10 @@ For each RPC the caller's identity is the node in the verified peer certificate
   field (or leaves it empty): PERMISSION_DENIED. A node acts only as itself;
 * a person (see below) whose role the entry does not list: PERMISSION_DENIED.
 
+Every refusal is counted (``vcc_authz_refused_total``) and audited through
+:class:`~vcc_proto.refusal_audit.RefusalAudit` (the node's sink; bounded per actor,
+method and minute): the actor is the identity presented, or ``anonymous``.
+
 People: a request may carry a person's session token as ``authorization: Bearer
 <token>`` (:func:`vcc_domain.people.bearer_token`). The hook ``person_of(metadata)`` (a
 site gives its :class:`PeopleService <vcc_site.service.people.PeopleService>`'s) returns
@@ -55,6 +59,7 @@ from vcc_proto.authz import (
     rule_for,
 )
 from vcc_proto.pki import Identity
+from vcc_proto.refusal_audit import RefusalAudit
 from vcc_proto.tls import identity_of
 
 REFUSED = Counter(
@@ -126,9 +131,10 @@ def no_person(_metadata: Metadata) -> Person | None:
 class Refused(Exception):
     """Why a call is refused: the status code and its message."""
 
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+    def __init__(self, code: grpc.StatusCode, message: str, actor: str = "anonymous") -> None:
         super().__init__(message)
         self.code = code
+        self.actor = actor  # who the caller presented themselves as, for the audit
 
 
 def rule_of_method(method: str) -> Rule | None:
@@ -159,10 +165,14 @@ class AuthzInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Refuses each RPC the authorization table does not allow for its caller."""
 
     def __init__(
-        self, person_of: PersonOf = no_person, identity_of: IdentityOf = identity_of
+        self,
+        person_of: PersonOf = no_person,
+        identity_of: IdentityOf = identity_of,
+        audit: RefusalAudit | None = None,
     ) -> None:
         self._person_of = person_of
         self._identity_of = identity_of
+        self.audit = audit or RefusalAudit()  # without a node's sink: bounded log lines
         self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
@@ -189,6 +199,17 @@ class AuthzInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 grpc.StatusCode.UNAUTHENTICATED,
                 "a client certificate naming a vcc node is required",
             )
+        try:
+            rule = self._check_node(method, found, who, request)
+        except Refused as err:
+            err.actor = str(who)
+            raise
+        person = None
+        if self._person_of is not no_person:
+            person = self._person(method, rule, context, who)
+        _CALLER.set(Caller(who, person))
+
+    def _check_node(self, method: str, found: Rule | None, who: Identity, request: Any) -> Rule:
         if found is None:
             raise Refused(
                 grpc.StatusCode.PERMISSION_DENIED,
@@ -207,12 +228,9 @@ class AuthzInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     grpc.StatusCode.PERMISSION_DENIED,
                     f"{who} may act only as itself: {found.own_site} is {named!r}, not {who.id!r}",
                 )
-        person = None
-        if self._person_of is not no_person:
-            person = self._person(method, found, context)
-        _CALLER.set(Caller(who, person))
+        return found
 
-    def _person(self, method: str, found: Rule, context: Any) -> Person | None:
+    def _person(self, method: str, found: Rule, context: Any, who: Identity) -> Person | None:
         if _short(method) in WITHOUT_SESSION:
             return None
         metadata = context.invocation_metadata() or ()
@@ -222,16 +240,21 @@ class AuthzInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 raise Refused(
                     grpc.StatusCode.UNAUTHENTICATED,
                     "the session token is expired, revoked or unknown; sign in again",
+                    f"{who} with an unknown session",
                 )
             return None
+        actor = f"person:{person.id} via {who}"
         if not found.allows_role(person.role):
             raise Refused(
-                grpc.StatusCode.PERMISSION_DENIED, f"role {person.role} may not call {method}"
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"role {person.role} may not call {method}",
+                actor,
             )
         if person.must_change and _short(method) not in WHILE_MUST_CHANGE:
             raise Refused(
                 grpc.StatusCode.PERMISSION_DENIED,
                 "change your initial password first (People.ChangePassword)",
+                actor,
             )
         return person
 
@@ -240,6 +263,7 @@ class AuthzInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             self.check(method, found, context, request)
         except Refused as err:
             REFUSED.labels(method, err.code.name).inc()
+            await self.audit.record(err.actor, _short(method), err.code.name, str(err))
             await context.abort(err.code, str(err))
 
     def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:

@@ -57,6 +57,7 @@ from vcc_domain.errors import (
     Unavailable,
     VccError,
 )
+from vcc_proto.error_log import ErrorLog
 
 log = logging.getLogger(__name__)
 
@@ -164,16 +165,22 @@ async def abort_with(context: grpc.aio.ServicerContext[Any, Any], err: VccError)
     raise AssertionError("unreachable: context.abort returned")  # pragma: no cover
 
 
-async def _abort_unexpected(context: grpc.aio.ServicerContext[Any, Any], name: str) -> NoReturn:
-    log.exception("unexpected error in %s", name)
+ERRORS = ErrorLog(log)  # bounded per method, numbers masked (vcc_proto.error_log)
+
+
+async def _abort_unexpected(
+    context: grpc.aio.ServicerContext[Any, Any], name: str, exc: Exception
+) -> NoReturn:
+    ERRORS.error(name, exc)
     await abort_with(context, VccError(f"internal error in {name}; see the server log"))
 
 
 def grpc_errors(method: F) -> F:
     """Decorate an async servicer method (unary or server-streaming) to map VccError.
 
-    A VccError aborts the RPC with its mapped status; any other exception is logged and
-    becomes INTERNAL without leaking its text. ``context.abort`` raised inside the method
+    A VccError aborts the RPC with its mapped status; any other exception becomes
+    INTERNAL without leaking its text, and is logged with its numbers masked, at most a
+    few tracebacks per method a minute (:class:`~vcc_proto.error_log.ErrorLog`). ``context.abort`` raised inside the method
     passes through untouched.
     """
     name = method.__qualname__
@@ -191,8 +198,8 @@ def grpc_errors(method: F) -> F:
                 raise
             except VccError as err:
                 await abort_with(context, err)
-            except Exception:
-                await _abort_unexpected(context, name)
+            except Exception as exc:
+                await _abort_unexpected(context, name, exc)
 
         return cast(F, stream_wrapper)
 
@@ -209,8 +216,8 @@ def grpc_errors(method: F) -> F:
             raise
         except VccError as err:
             await abort_with(context, err)
-        except Exception:
-            await _abort_unexpected(context, name)
+        except Exception as exc:
+            await _abort_unexpected(context, name, exc)
 
     return cast(F, unary_wrapper)
 

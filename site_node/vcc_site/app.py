@@ -33,6 +33,7 @@ from vcc_proto.nodeinfo import NodeInfoServicer, NodeState, node_service
 from vcc_proto.observability import configure_logging, site_var, start_metrics_server
 from vcc_proto.people_servicer import people_service
 from vcc_proto.pki import identity
+from vcc_proto.refusal_audit import RefusalAudit
 from vcc_proto.server import (
     GrpcHost,
     ServedService,
@@ -40,6 +41,7 @@ from vcc_proto.server import (
     install_stop_signals,
     settle_heap,
 )
+from vcc_proto.status import ERRORS
 from vcc_proto.transport import open_transport
 from vcc_replication.background import BackgroundNats
 from vcc_site.adapters.grpc_quality import quality_services
@@ -62,6 +64,7 @@ from vcc_site.service.notices import NoticeDispatcher, WebhookNotifier
 from vcc_site.service.people import PeopleService
 from vcc_site.service.quality import QualityService
 from vcc_site.service.recovery import count_today, recover, seed_site
+from vcc_site.service.refusals import refusal_audit
 from vcc_site.service.selfservice import SelfService
 from vcc_site.service.surveys import Surveys
 from vcc_site.service.workorders import WorkOrderService  # work orders (issue 9)
@@ -95,6 +98,7 @@ class SiteNode:
     workorders: WorkOrderService | None = None
     people: PeopleService | None = None
     surveys: Surveys | None = None  # callers' ratings after the agent hangs up
+    refusals: RefusalAudit | None = None  # audit of calls the authorization refused
 
     def build_services(self, republisher: Republisher | None = None) -> list[ServedService]:
         return [
@@ -113,7 +117,11 @@ class SiteNode:
 
     def authz(self) -> AuthzInterceptor:
         """The authorization check of a TLS port: node certificates and people's tokens."""
-        return AuthzInterceptor(self.people.person_of if self.people else no_person)
+        if self.refusals is None:
+            self.refusals = refusal_audit(self.core)
+        return AuthzInterceptor(
+            self.people.person_of if self.people else no_person, audit=self.refusals
+        )
 
 
 def load_site(
@@ -138,7 +146,9 @@ def load_site(
     access = AccessService(core, SelfService(core), moves=moves)
     orders = WorkOrderService(core, settings.work_orders.calendar())
     if settings.notify.webhook:
-        orders.notices = NoticeDispatcher(WebhookNotifier(settings.notify.webhook))
+        notifier = WebhookNotifier(settings.notify.webhook)
+        orders.notices = NoticeDispatcher(notifier)
+        access.selfservice.notifier = notifier  # one-time codes for setting a PIN
     desk = DeskService(core, moves)
     surveys = access.surveys = desk.surveys = Surveys(core)
     return SiteNode(
@@ -184,6 +194,7 @@ async def start_parts(ctx: SiteContext, node: SiteNode, settings: SiteNodeSettin
     relay = await start_relay(ctx, settings.relay)
     transfers = start_transfers(ctx, settings.sites)
     node.moves.remote_transfer, node.moves.peers = transfers.transfer, transfers.peers
+    node.desk.board = transfers.board
     overflow = OverflowComponent(ctx, settings.overflow, node.moves)
     work_orders: Component = NoComponent()
     if node.workorders is not None:
@@ -288,7 +299,8 @@ async def start_site_web(
     if not settings.web.enabled:
         return None
     config = node.config
-    facts = page_facts(node.province, node.site_id, node.core.clock, settings.web.https)
+    web = settings.web
+    facts = page_facts(node.province, node.site_id, node.core.clock, web.https, web.talk_target_s)
     target = grpc_target(config.host, grpc_port)
     grpc_tls = gateway_tls(settings.web, secure)
     return await start_web(
@@ -349,6 +361,9 @@ async def _every_second(node: SiteNode) -> None:
     while True:
         with contextlib.suppress(Exception):
             node.core.publish_figures()
+        if node.refusals is not None:  # the summaries of a minute of refused calls
+            await node.refusals.flush()
+        ERRORS.flush()  # and of the handlers' unexpected errors not logged
         try:
             await node.access.enforce_limits()
         except Exception:

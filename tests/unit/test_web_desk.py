@@ -61,12 +61,15 @@ def test_the_pop_carries_what_the_desktop_shows_and_no_full_number() -> None:
 def test_the_site_closing_the_stream_becomes_closed() -> None:
     closed = s.AgentEvent(notice=s.Notice(code="closed", text="closed"))
     assert present.event(closed) == {"type": "closed"}
-    warn = s.AgentEvent(notice=s.Notice(level=s.Notice.LEVEL_WARNING, code="x", text="hub away"))
+    warn = s.AgentEvent(
+        at_ms=1234, notice=s.Notice(level=s.Notice.LEVEL_WARNING, code="x", text="hub away")
+    )
     assert present.event(warn) == {
         "type": "notice",
         "level": "warning",
         "code": "x",
         "text": "hub away",
+        "at_ms": 1234,  # the site's time of the event (push latency)
     }
 
 

@@ -13,15 +13,18 @@ import asyncio
 import contextlib
 import logging
 
+from vcc_domain.ids import new_id
 from vcc_hub.components import HubContext
 from vcc_hub.components.routing import CurrentProvince
 from vcc_hub.service.directory import DirectoryService
 from vcc_hub.service.people import HubPeopleService
-from vcc_hub.store.people import PeopleStore
+from vcc_hub.store.people import AuditRow, PeopleStore
 from vcc_proto.authz_interceptor import AuthzInterceptor
 from vcc_proto.initial_secrets import HUB, read_hashes
 from vcc_proto.people_servicer import people_service
+from vcc_proto.refusal_audit import RefusalAudit, RefusalRow
 from vcc_proto.server import ServedService
+from vcc_proto.status import ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,7 @@ REFRESH_S = 2.0
 class PeopleComponent:
     def __init__(self, service: HubPeopleService) -> None:
         self.service = service
+        self.refusals = RefusalAudit(self._audit_refusals, service.now_ms)
         self._task = asyncio.create_task(self._follow(), name="people-directory")
 
     def services(self) -> list[ServedService]:
@@ -38,11 +42,21 @@ class PeopleComponent:
 
     def authz(self) -> AuthzInterceptor:
         """The authorization check of a TLS port: node certificates and people's tokens."""
-        return AuthzInterceptor(self.service.person_of)
+        return AuthzInterceptor(self.service.person_of, audit=self.refusals)
+
+    async def _audit_refusals(self, rows: list[RefusalRow]) -> None:
+        """Refused calls in the hub's people audit (no detail column: the status, or the
+        count of a minute's further refusals, goes in the action)."""
+        for row in rows:
+            action = f"refused:{row.code}" if row.count == 1 else f"refused:x{row.count}"
+            audit = AuditRow(new_id("req"), row.at_ms, row.actor[:64], action[:32], row.method[:64])
+            await self.service.store.audit(audit)
 
     async def _follow(self) -> None:
         while True:
             await asyncio.sleep(REFRESH_S)
+            await self.refusals.flush()  # the summaries of a minute of refused calls
+            ERRORS.flush()  # and of the handlers' unexpected errors not logged
             try:
                 await self.service.refresh()
             except Exception as exc:  # keep the last known people

@@ -142,6 +142,7 @@ RUNNERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "site_capacity": _median_of_runs("site"),
     "site_insecure": _median_of_runs("site"),
     "site_capacity_insecure": _median_of_runs("site"),
+    "web": _median_of_runs("web"),
     "replication": _replication,
     "directory": _median_of_runs("directory"),
     "transfer": _median_of_runs("transfer"),
@@ -206,6 +207,14 @@ BENCHES: tuple[Bench, ...] = (
         120,
     ),
     *SITE_BENCHES,
+    # agent desktops on the push channel at the site's paced rate (target push p99 250 ms)
+    Bench(
+        "web",
+        {"runs": 1, "calls": 3000, "rate": 300.0, "agents": 150, "desktops": 200},
+        {"runs": 1, "calls": 40, "rate": 20.0, "agents": 6, "desktops": 10, "warmup": 5},
+        (Headline("push_p99_ms"), Headline("calls_per_s_ratio"), Headline("p99_ratio")),
+        240,
+    ),
     Bench(
         "replication",
         {"runs": 1, "rate": 5000.0, "seconds": 5.0, "unit": 50, "capacity_seconds": 5.0},

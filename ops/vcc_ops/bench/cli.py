@@ -133,6 +133,52 @@ def bench_site(
     _emit(result, json_file)
 
 
+@bench.command("web")
+@click.option("--calls", type=int, default=3000, show_default=True, help="Calls per phase.")
+@click.option(
+    "--rate", type=float, default=300.0, show_default=True, help="Offered calls per second."
+)
+@click.option("--agents", type=int, default=150, show_default=True, help="gRPC agent bots.")
+@click.option(
+    "--desktops", type=int, default=200, show_default=True, help="Agent desktop pages (HTTP)."
+)
+@click.option("--talk-ms", type=float, default=20.0, show_default=True)
+@click.option("--warmup", type=int, default=200, show_default=True, help="Unmeasured calls first.")
+@click.option("--runs", type=int, default=1, show_default=True, help="Runs; the median.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--tls/--insecure", default=True, show_default=True, help="The site's gRPC port.")
+@json_file_option
+def bench_web(
+    calls: int,
+    rate: float,
+    agents: int,
+    desktops: int,
+    talk_ms: float,
+    warmup: int,
+    runs: int,
+    seed: int,
+    tls: bool,
+    json_file: Path | None,
+) -> None:
+    """Agent desktops on the push channel while a KM site takes calls: push_p99_ms, and
+    the site's calls_per_s and p99 with and without desktops."""
+    from vcc_ops.bench.web import median_of_runs as web_median
+
+    with working(f"bench web: {desktops} desktops, {runs} run(s)"):
+        result = web_median(
+            runs=runs,
+            calls=calls,
+            rate=rate,
+            agents=agents,
+            desktops=desktops,
+            talk_ms=talk_ms,
+            warmup=warmup,
+            seed=seed,
+            tls=tls,
+        )
+    _emit(result, json_file)
+
+
 @bench.command("directory")
 @click.option("--sites", type=int, default=4, show_default=True)
 @click.option("--changes", type=int, default=200, show_default=True, help="Timed changes per run.")
@@ -356,6 +402,32 @@ def bench_province(
     with working(f"bench province: {params['runs']} run(s)"):
         result = province_median(**params)
     _emit(result, json_file)
+
+
+@bench.command("sip")
+@click.option("--calls", type=int, default=300, show_default=True, help="Calls offered.")
+@click.option("--rate", type=float, default=20.0, show_default=True, help="Calls per second.")
+@click.option("--agents", type=int, default=10, show_default=True, help="Agent phones.")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".vcc-bench-sip"),
+    show_default=True,
+)
+@json_file_option
+def bench_sip(calls: int, rate: float, agents: int, workdir: Path, json_file: Path | None) -> None:
+    """SIPp callers keying the IVR through the SIP edge to one site with SIPp agent phones
+    (needs Kamailio and SIPp; see README, "SIP edge")."""
+    from vcc_ops.bench.sip import run_sip_bench
+
+    result = run_sip_bench(
+        workdir.resolve(), calls, rate, agents,
+        progress=lambda m: click.echo(f"vcc bench sip: {m}", err=True),
+    )  # fmt: skip
+    text = json.dumps(result, indent=2)
+    click.echo(text)
+    if json_file is not None:
+        json_file.write_text(text + "\n")
 
 
 bench.add_command(bench_all)

@@ -50,11 +50,11 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 import psutil
@@ -62,9 +62,12 @@ import psutil
 from vcc_domain.province import Agent, Province, load_province_file
 from vcc_ops.infra import ManagedProcess, PostgresServer, free_port
 from vcc_ops.launch_tls import CHILD_VARIABLES, LaunchTls
+from vcc_ops.traffic.seat import open_seat
+from vcc_proto import pki
 from vcc_proto.channels import open_channel, use_client_tls
 from vcc_proto.server import check_health
 from vcc_proto.tls import ClientTls
+from vcc_proto.v1 import people_pb2_grpc as pg
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 
@@ -104,11 +107,12 @@ def _ms(seconds: float) -> float:
 BENCH_CAPACITY = 1_000_000  # trunks and IVR ports of the bench's site
 
 
-def bench_province(workdir: Path) -> Path:
+def bench_province(workdir: Path, more: str = "") -> Path:
     """The example province with short ring and wrap-up limits, written to ``workdir``.
     Kunming's trunk and IVR-port capacity is lifted: the bench measures how many calls
     the site handles, not how many lines the example gives it. Every agent's initial
-    password is :data:`PASSWORD` (the example ships none)."""
+    password is :data:`PASSWORD` (the example ships none). ``more``: TOML appended after
+    (more agent groups with their own ``password_hash``, say)."""
     from vcc_ops.cli import example_province_path
     from vcc_ops.people_secrets import with_password_hash
     from vcc_site.domain.secrets import hash_secret
@@ -124,7 +128,7 @@ def bench_province(workdir: Path) -> Path:
             raise RuntimeError(f"the example province has no {old.strip()!r} to change")
         text = text.replace(old, new, 1)
     path = workdir / "province.toml"
-    path.write_text(text)
+    path.write_text(text + more)
     return path
 
 
@@ -140,17 +144,30 @@ def bench_security(workdir: Path, tls: bool) -> tuple[list[str], ClientTls | Non
 
 @contextmanager
 def site_process(
-    workdir: Path, db: str = "sqlite", customers: int = SEED_CUSTOMERS, *, tls: bool = True
+    workdir: Path,
+    db: str = "sqlite",
+    customers: int = SEED_CUSTOMERS,
+    *,
+    tls: bool = True,
+    web_port: int = -1,
+    more_province: str = "",
 ) -> Iterator[tuple[ManagedProcess, str, Path]]:
     """Start a KM site node on a free port; yields (process, gRPC target, province file).
 
     ``db`` is "sqlite" (a file in ``workdir``), "postgres" (an embedded PostgreSQL
     started for the run) or a SQLAlchemy URL. With ``tls`` the site serves mutual TLS and
     this process's channels present the operator certificate until the site stops (see
-    :func:`bench_security`); without, both sides are plaintext.
+    :func:`bench_security`); without, both sides are plaintext. ``web_port`` (>= 0) serves
+    the agent desktop pages there (plain HTTP on 127.0.0.1, reaching the site's gRPC port
+    as ``ops/web-KM`` under mutual TLS); ``more_province``: see :func:`bench_province`.
     """
-    province = bench_province(workdir)
+    province = bench_province(workdir, more_province)
     security, client = bench_security(workdir, tls)
+    if web_port >= 0:
+        security += ["--web-port", str(web_port)]
+        if tls:
+            gateway = LaunchTls(workdir).certificate(pki.identity("ops", f"web-{SITE}"))
+            security += ["--web-grpc-tls-dir", str(gateway)]
     pg: PostgresServer | None = None
     if db == "sqlite":
         url = f"sqlite:///{workdir / 'site.db'}"
@@ -239,6 +256,13 @@ class _Tally:
     def check_done(self) -> None:
         if self.expected >= 0 and len(self.answered) >= self.expected:
             self.served.set()
+
+
+class Server(Protocol):
+    """An agent that serves offered calls (a gRPC bot here, a desktop page in ``web``)."""
+
+    tally: _Tally
+    tasks: set[asyncio.Task[None]]
 
 
 class _Bot:
@@ -413,7 +437,7 @@ async def _phase(
     plan: list[tuple[str, str, str]],
     rate: float | None,
     concurrency: int,
-    bots: list[_Bot],
+    bots: Sequence[Server],
     site: psutil.Process,
     timeout_s: float,
 ) -> tuple[_Tally, dict[str, Any]]:
@@ -491,9 +515,8 @@ async def _drive(
     async def login(i: int, agent: Agent) -> _Bot:
         stub = desks[i % channels]
         async with login_gate:
-            reply = await stub.Login(
-                s.LoginRequest(agent_id=agent.id, password=PASSWORD, device=f"bench-{agent.id}")
-            )
+            people = pg.PeopleStub(chans[i % channels])  # a checked site: change it first
+            reply, _used = await open_seat(stub, people, agent.id, PASSWORD, f"bench-{agent.id}")
         return _Bot(
             stub, agent.id, reply.session_token, tally, random.Random(rng.random()), talk_ms
         )

@@ -29,8 +29,10 @@ from vcc_domain.province import Agent, Province
 from vcc_ops.traffic.orders import WorkOrderDesk
 from vcc_ops.traffic.plan import PlannedCall, TrafficConfig
 from vcc_ops.traffic.ratings import asks_for_rating, caller_rates
+from vcc_ops.traffic.seat import open_seat
 from vcc_proto.channels import open_channel
 from vcc_proto.v1 import common_pb2 as c
+from vcc_proto.v1 import people_pb2_grpc as pg
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 from vcc_site.edge.client import EdgeClient
@@ -75,10 +77,18 @@ class Shared:
 
 
 class AgentBot:
-    def __init__(self, agent: Agent, site: str, stub: sg.AgentDeskStub, shared: Shared) -> None:
+    def __init__(
+        self,
+        agent: Agent,
+        site: str,
+        stub: sg.AgentDeskStub,
+        shared: Shared,
+        people: pg.PeopleStub | None = None,
+    ) -> None:
         self.agent = agent
         self.site = site
         self.stub = stub
+        self.people = people  # to change an initial password (a checked site asks first)
         self.shared = shared
         self.token = ""
         self.state = "logged_out"  # ready | busy | wrap_up | not_ready | logged_out
@@ -86,12 +96,10 @@ class AgentBot:
 
     async def start(self, password: str | None = None) -> None:
         password = password or self.shared.passwords.get(self.agent.id, DEMO_PASSWORD)
-        reply = await self.stub.Login(
-            s.LoginRequest(
-                agent_id=self.agent.id, password=password, device=f"bot-{self.agent.id}"
-            ),
-            timeout=20,
+        reply, used = await open_seat(
+            self.stub, self.people, self.agent.id, password, f"bot-{self.agent.id}"
         )
+        self.shared.passwords[self.agent.id] = used
         self.token = reply.session_token
         self._spawn(self._listen())
         await self.stub.SetReady(s.SessionRef(session_token=self.token), timeout=10)
@@ -269,9 +277,9 @@ class BotPool:
     async def start_site(self, site: str) -> int:
         channel = open_channel(self.endpoint_of(site))
         self.channels[site] = channel
-        stub = sg.AgentDeskStub(channel)
+        stub, people = sg.AgentDeskStub(channel), pg.PeopleStub(channel)
         bots = [
-            AgentBot(a, site, stub, self.shared)
+            AgentBot(a, site, stub, self.shared, people)
             for a in call_takers(self.shared.province, site, self.agents_per_site)
         ]
         gate = asyncio.Semaphore(self.login_concurrency)

@@ -113,6 +113,40 @@ CONSULT_MODE_CANCEL: ConsultMode.ValueType  # 3
 """Drop the consult leg; the caller comes back to the consulting agent."""
 Global___ConsultMode: _TypeAlias = ConsultMode  # noqa: Y015
 
+class _SuperviseAction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SuperviseActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SuperviseAction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SUPERVISE_ACTION_UNSPECIFIED: _SuperviseAction.ValueType  # 0
+    SUPERVISE_ACTION_FORCE_NOT_READY: _SuperviseAction.ValueType  # 1
+    """Not ready now (a call ringing goes back to the queue); refused while on a call."""
+    SUPERVISE_ACTION_FORCE_SIGN_OUT: _SuperviseAction.ValueType  # 2
+    """End the agent's session; refused while on a call."""
+    SUPERVISE_ACTION_LISTEN: _SuperviseAction.ValueType  # 3
+    """Listen to the agent's call, unheard."""
+    SUPERVISE_ACTION_WHISPER: _SuperviseAction.ValueType  # 4
+    """Speak to the agent only."""
+    SUPERVISE_ACTION_BARGE_IN: _SuperviseAction.ValueType  # 5
+    """Join the call (caller, agent and team leader)."""
+
+class SuperviseAction(_SuperviseAction, metaclass=_SuperviseActionEnumTypeWrapper):
+    """What a team leader does to an agent (Remote.Supervise)."""
+
+SUPERVISE_ACTION_UNSPECIFIED: SuperviseAction.ValueType  # 0
+SUPERVISE_ACTION_FORCE_NOT_READY: SuperviseAction.ValueType  # 1
+"""Not ready now (a call ringing goes back to the queue); refused while on a call."""
+SUPERVISE_ACTION_FORCE_SIGN_OUT: SuperviseAction.ValueType  # 2
+"""End the agent's session; refused while on a call."""
+SUPERVISE_ACTION_LISTEN: SuperviseAction.ValueType  # 3
+"""Listen to the agent's call, unheard."""
+SUPERVISE_ACTION_WHISPER: SuperviseAction.ValueType  # 4
+"""Speak to the agent only."""
+SUPERVISE_ACTION_BARGE_IN: SuperviseAction.ValueType  # 5
+"""Join the call (caller, agent and team leader)."""
+Global___SuperviseAction: _TypeAlias = SuperviseAction  # noqa: Y015
+
 @_typing.final
 class OfferCallRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -753,6 +787,147 @@ class TransferRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TransferRequest: _TypeAlias = TransferRequest  # noqa: Y015
+
+@_typing.final
+class AgentDay(_message.Message):
+    """An agent's own figures today (AgentDesk.GetMyDay)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DAY_FIELD_NUMBER: _builtins.int
+    ANSWERED_FIELD_NUMBER: _builtins.int
+    TRANSFERRED_FIELD_NUMBER: _builtins.int
+    RING_MS_FIELD_NUMBER: _builtins.int
+    TALK_MS_FIELD_NUMBER: _builtins.int
+    WRAP_UPS_FIELD_NUMBER: _builtins.int
+    WRAP_UP_MS_FIELD_NUMBER: _builtins.int
+    day: _builtins.str
+    """The local day (YYYY-MM-DD, UTC+8)."""
+    answered: _builtins.int
+    """Calls the agent answered (their CDR names the agent), of which transferred away."""
+    transferred: _builtins.int
+    ring_ms: _builtins.int
+    """Sums over those calls: ringing at the agent and talking (hold included), ms."""
+    talk_ms: _builtins.int
+    wrap_ups: _builtins.int
+    """After-call work stretches finished today and their sum, ms."""
+    wrap_up_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        day: _builtins.str = ...,
+        answered: _builtins.int = ...,
+        transferred: _builtins.int = ...,
+        ring_ms: _builtins.int = ...,
+        talk_ms: _builtins.int = ...,
+        wrap_ups: _builtins.int = ...,
+        wrap_up_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answered", b"answered", "day", b"day", "ring_ms", b"ring_ms", "talk_ms", b"talk_ms", "transferred", b"transferred", "wrap_up_ms", b"wrap_up_ms", "wrap_ups", b"wrap_ups"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AgentDay: _TypeAlias = AgentDay  # noqa: Y015
+
+@_typing.final
+class RecentCall(_message.Message):
+    """One earlier call of a caller (AgentDesk.GetRecentCalls)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALL_ID_FIELD_NUMBER: _builtins.int
+    ARRIVAL_AT_MS_FIELD_NUMBER: _builtins.int
+    BUSINESS_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    END_REASON_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    DISPOSITION_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    call_id: _builtins.str
+    arrival_at_ms: _builtins.int
+    business_id: _builtins.str
+    state: _builtins.str
+    """ended, or the state of a call still open."""
+    end_reason: _builtins.str
+    """Why it ended (agent_hangup, caller_hangup, transferred, ...)."""
+    agent_id: _builtins.str
+    """The agent who last had it here."""
+    disposition: _builtins.str
+    """The wrap-up's outcome and notes (numbers masked)."""
+    notes: _builtins.str
+    def __init__(
+        self,
+        *,
+        call_id: _builtins.str = ...,
+        arrival_at_ms: _builtins.int = ...,
+        business_id: _builtins.str = ...,
+        state: _builtins.str = ...,
+        end_reason: _builtins.str = ...,
+        agent_id: _builtins.str = ...,
+        disposition: _builtins.str = ...,
+        notes: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "arrival_at_ms", b"arrival_at_ms", "business_id", b"business_id", "call_id", b"call_id", "disposition", b"disposition", "end_reason", b"end_reason", "notes", b"notes", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecentCall: _TypeAlias = RecentCall  # noqa: Y015
+
+@_typing.final
+class RecentCallsReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALLS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def calls(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecentCall]: ...
+    def __init__(
+        self,
+        *,
+        calls: _abc.Iterable[Global___RecentCall] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calls", b"calls"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecentCallsReply: _TypeAlias = RecentCallsReply  # noqa: Y015
+
+@_typing.final
+class ReadyWhereReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIGURES_FIELD_NUMBER: _builtins.int
+    STALE_SITE_IDS_FIELD_NUMBER: _builtins.int
+    PROVINCE_FIELD_NUMBER: _builtins.int
+    province: _builtins.bool
+    """True: the province's board from the hub; false: this site only (hub unreachable)."""
+    @_builtins.property
+    def figures(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.QueueFigures]:
+        """Per site and business (the hub's last report of each site, or this site's own)."""
+
+    @_builtins.property
+    def stale_site_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Sites whose report is too old to trust."""
+
+    def __init__(
+        self,
+        *,
+        figures: _abc.Iterable[_common_pb2.QueueFigures] | None = ...,
+        stale_site_ids: _abc.Iterable[_builtins.str] | None = ...,
+        province: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["figures", b"figures", "province", b"province", "stale_site_ids", b"stale_site_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReadyWhereReply: _TypeAlias = ReadyWhereReply  # noqa: Y015
 
 @_typing.final
 class ConsultCompleteRequest(_message.Message):
@@ -1411,6 +1586,71 @@ class GetQueueFiguresReply(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetQueueFiguresReply: _TypeAlias = GetQueueFiguresReply  # noqa: Y015
+
+@_typing.final
+class SuperviseRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    SUPERVISOR_ID_FIELD_NUMBER: _builtins.int
+    agent_id: _builtins.str
+    """The agent acted on (signed in at this site)."""
+    action: Global___SuperviseAction.ValueType
+    reason: _builtins.str
+    """Why; required to force not-ready or sign-out (shown to the agent and audited)."""
+    supervisor_id: _builtins.str
+    """Who asks, as the caller claims it (on a mutual-TLS port the audit names the signed-in
+    person of the bearer token; this is recorded beside it when it says more).
+    """
+    def __init__(
+        self,
+        *,
+        agent_id: _builtins.str = ...,
+        action: Global___SuperviseAction.ValueType = ...,
+        reason: _builtins.str = ...,
+        supervisor_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "agent_id", b"agent_id", "reason", b"reason", "supervisor_id", b"supervisor_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuperviseRequest: _TypeAlias = SuperviseRequest  # noqa: Y015
+
+@_typing.final
+class SuperviseReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    CALL_ID_FIELD_NUMBER: _builtins.int
+    AUDIT_ID_FIELD_NUMBER: _builtins.int
+    agent_id: _builtins.str
+    """The agent."""
+    state: _builtins.str
+    """The agent's state after the action (not_ready, logged_out, busy, ...)."""
+    call_id: _builtins.str
+    """The call of a listen-in, whisper or barge-in."""
+    audit_id: _builtins.str
+    """The audit row that records the action."""
+    def __init__(
+        self,
+        *,
+        agent_id: _builtins.str = ...,
+        state: _builtins.str = ...,
+        call_id: _builtins.str = ...,
+        audit_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "audit_id", b"audit_id", "call_id", b"call_id", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuperviseReply: _TypeAlias = SuperviseReply  # noqa: Y015
 
 @_typing.final
 class WatchBoardRequest(_message.Message):

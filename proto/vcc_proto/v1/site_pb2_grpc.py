@@ -315,6 +315,21 @@ class AgentDeskStub:
                 request_serializer=vcc__proto_dot_v1_dot_site__pb2.ConsultCompleteRequest.SerializeToString,
                 response_deserializer=vcc__proto_dot_v1_dot_site__pb2.CallView.FromString,
                 _registered_method=True)
+        self.GetMyDay = channel.unary_unary(
+                '/vcc_proto.v1.AgentDesk/GetMyDay',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.SessionRef.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.AgentDay.FromString,
+                _registered_method=True)
+        self.GetReadyWhere = channel.unary_unary(
+                '/vcc_proto.v1.AgentDesk/GetReadyWhere',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.SessionRef.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.ReadyWhereReply.FromString,
+                _registered_method=True)
+        self.GetRecentCalls = channel.unary_unary(
+                '/vcc_proto.v1.AgentDesk/GetRecentCalls',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.CallAction.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.RecentCallsReply.FromString,
+                _registered_method=True)
 
 
 class AgentDeskServicer:
@@ -416,6 +431,30 @@ class AgentDeskServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetMyDay(self, request, context):
+        """The agent's own figures today (the site's day, UTC+8), from the calls that ended here
+        (CDRs) and the agent's state history, to compare with the agents' targets.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReadyWhere(self, request, context):
+        """Who is ready where, to choose a transfer target: every site's figures per business
+        from the hub's board, or this site's own when the hub cannot be reached.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRecentCalls(self, request, context):
+        """The latest earlier calls at this site of the caller of a call offered to or held by
+        the agent (for the screen pop), newest first; numbers in notes masked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentDeskServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -483,6 +522,21 @@ def add_AgentDeskServicer_to_server(servicer, server):
                     servicer.ConsultComplete,
                     request_deserializer=vcc__proto_dot_v1_dot_site__pb2.ConsultCompleteRequest.FromString,
                     response_serializer=vcc__proto_dot_v1_dot_site__pb2.CallView.SerializeToString,
+            ),
+            'GetMyDay': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMyDay,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.SessionRef.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.AgentDay.SerializeToString,
+            ),
+            'GetReadyWhere': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReadyWhere,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.SessionRef.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.ReadyWhereReply.SerializeToString,
+            ),
+            'GetRecentCalls': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRecentCalls,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.CallAction.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.RecentCallsReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -848,6 +902,87 @@ class AgentDesk:
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def GetMyDay(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.AgentDesk/GetMyDay',
+            vcc__proto_dot_v1_dot_site__pb2.SessionRef.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.AgentDay.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReadyWhere(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.AgentDesk/GetReadyWhere',
+            vcc__proto_dot_v1_dot_site__pb2.SessionRef.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.ReadyWhereReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRecentCalls(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.AgentDesk/GetRecentCalls',
+            vcc__proto_dot_v1_dot_site__pb2.CallAction.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.RecentCallsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class RemoteStub:
     """Called by the hub and by other sites (never by agents or callers).
@@ -893,6 +1028,11 @@ class RemoteStub:
                 '/vcc_proto.v1.Remote/WatchBoard',
                 request_serializer=vcc__proto_dot_v1_dot_site__pb2.WatchBoardRequest.SerializeToString,
                 response_deserializer=vcc__proto_dot_v1_dot_site__pb2.SiteBoard.FromString,
+                _registered_method=True)
+        self.Supervise = channel.unary_unary(
+                '/vcc_proto.v1.Remote/Supervise',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.SuperviseRequest.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.SuperviseReply.FromString,
                 _registered_method=True)
         self.GetCallOwnership = channel.unary_unary(
                 '/vcc_proto.v1.Remote/GetCallOwnership',
@@ -959,6 +1099,18 @@ class RemoteServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Supervise(self, request, context):
+        """A team leader's (or site administrator's) action on one of this site's signed-in
+        agents: force not-ready or sign-out with a reason, or ask to listen in, whisper or
+        barge in on the agent's call (recorded now; carried out with audio once the SIP edge
+        lands). Audited with the bearer as the actor; the agent's desk is told (not of a
+        listen-in). NOT_FOUND when the agent is not signed in here, FAILED_PRECONDITION when
+        the agent's state does not allow it (on a call, or not on one).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetCallOwnership(self, request, context):
         """Whether this site still owns a call it handed (or tried to hand) to the asking site.
         Asked by a site restarting after a crash about each open call it had taken over, so
@@ -1005,6 +1157,11 @@ def add_RemoteServicer_to_server(servicer, server):
                     servicer.WatchBoard,
                     request_deserializer=vcc__proto_dot_v1_dot_site__pb2.WatchBoardRequest.FromString,
                     response_serializer=vcc__proto_dot_v1_dot_site__pb2.SiteBoard.SerializeToString,
+            ),
+            'Supervise': grpc.unary_unary_rpc_method_handler(
+                    servicer.Supervise,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.SuperviseRequest.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.SuperviseReply.SerializeToString,
             ),
             'GetCallOwnership': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCallOwnership,
@@ -1202,6 +1359,33 @@ class Remote:
             '/vcc_proto.v1.Remote/WatchBoard',
             vcc__proto_dot_v1_dot_site__pb2.WatchBoardRequest.SerializeToString,
             vcc__proto_dot_v1_dot_site__pb2.SiteBoard.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Supervise(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.Remote/Supervise',
+            vcc__proto_dot_v1_dot_site__pb2.SuperviseRequest.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.SuperviseReply.FromString,
             options,
             channel_credentials,
             insecure,

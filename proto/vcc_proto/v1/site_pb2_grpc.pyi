@@ -156,6 +156,18 @@ class AgentDeskStub:
     """Hold the caller and open a consult leg to another agent, skill or site."""
     ConsultComplete: _grpc.UnaryUnaryMultiCallable[_site_pb2.ConsultCompleteRequest, _site_pb2.CallView]
     """End a consultation: transfer, conference or cancel."""
+    GetMyDay: _grpc.UnaryUnaryMultiCallable[_site_pb2.SessionRef, _site_pb2.AgentDay]
+    """The agent's own figures today (the site's day, UTC+8), from the calls that ended here
+    (CDRs) and the agent's state history, to compare with the agents' targets.
+    """
+    GetReadyWhere: _grpc.UnaryUnaryMultiCallable[_site_pb2.SessionRef, _site_pb2.ReadyWhereReply]
+    """Who is ready where, to choose a transfer target: every site's figures per business
+    from the hub's board, or this site's own when the hub cannot be reached.
+    """
+    GetRecentCalls: _grpc.UnaryUnaryMultiCallable[_site_pb2.CallAction, _site_pb2.RecentCallsReply]
+    """The latest earlier calls at this site of the caller of a call offered to or held by
+    the agent (for the screen pop), newest first; numbers in notes masked.
+    """
 
 @_typing.type_check_only
 class AgentDeskAsyncStub(AgentDeskStub):
@@ -196,6 +208,18 @@ class AgentDeskAsyncStub(AgentDeskStub):
     """Hold the caller and open a consult leg to another agent, skill or site."""
     ConsultComplete: _aio.UnaryUnaryMultiCallable[_site_pb2.ConsultCompleteRequest, _site_pb2.CallView]  # type: ignore[assignment]
     """End a consultation: transfer, conference or cancel."""
+    GetMyDay: _aio.UnaryUnaryMultiCallable[_site_pb2.SessionRef, _site_pb2.AgentDay]  # type: ignore[assignment]
+    """The agent's own figures today (the site's day, UTC+8), from the calls that ended here
+    (CDRs) and the agent's state history, to compare with the agents' targets.
+    """
+    GetReadyWhere: _aio.UnaryUnaryMultiCallable[_site_pb2.SessionRef, _site_pb2.ReadyWhereReply]  # type: ignore[assignment]
+    """Who is ready where, to choose a transfer target: every site's figures per business
+    from the hub's board, or this site's own when the hub cannot be reached.
+    """
+    GetRecentCalls: _aio.UnaryUnaryMultiCallable[_site_pb2.CallAction, _site_pb2.RecentCallsReply]  # type: ignore[assignment]
+    """The latest earlier calls at this site of the caller of a call offered to or held by
+    the agent (for the screen pop), newest first; numbers in notes masked.
+    """
 
 class AgentDeskServicer(metaclass=_abc_1.ABCMeta):
     """The agent's desktop. Every request but Login carries the session token from Login;
@@ -312,6 +336,36 @@ class AgentDeskServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_site_pb2.CallView, _abc.Awaitable[_site_pb2.CallView]]:
         """End a consultation: transfer, conference or cancel."""
 
+    @_abc_1.abstractmethod
+    def GetMyDay(
+        self,
+        request: _site_pb2.SessionRef,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.AgentDay, _abc.Awaitable[_site_pb2.AgentDay]]:
+        """The agent's own figures today (the site's day, UTC+8), from the calls that ended here
+        (CDRs) and the agent's state history, to compare with the agents' targets.
+        """
+
+    @_abc_1.abstractmethod
+    def GetReadyWhere(
+        self,
+        request: _site_pb2.SessionRef,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.ReadyWhereReply, _abc.Awaitable[_site_pb2.ReadyWhereReply]]:
+        """Who is ready where, to choose a transfer target: every site's figures per business
+        from the hub's board, or this site's own when the hub cannot be reached.
+        """
+
+    @_abc_1.abstractmethod
+    def GetRecentCalls(
+        self,
+        request: _site_pb2.CallAction,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.RecentCallsReply, _abc.Awaitable[_site_pb2.RecentCallsReply]]:
+        """The latest earlier calls at this site of the caller of a call offered to or held by
+        the agent (for the screen pop), newest first; numbers in notes masked.
+        """
+
 def add_AgentDeskServicer_to_server(servicer: AgentDeskServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
 class RemoteStub:
@@ -343,6 +397,14 @@ class RemoteStub:
     WatchBoard: _grpc.UnaryStreamMultiCallable[_site_pb2.WatchBoardRequest, _site_pb2.SiteBoard]
     """The site's live wallboard (team leaders): one board at once, then a new one after
     each change of the site's calls or agents, at most one about every 250 ms.
+    """
+    Supervise: _grpc.UnaryUnaryMultiCallable[_site_pb2.SuperviseRequest, _site_pb2.SuperviseReply]
+    """A team leader's (or site administrator's) action on one of this site's signed-in
+    agents: force not-ready or sign-out with a reason, or ask to listen in, whisper or
+    barge in on the agent's call (recorded now; carried out with audio once the SIP edge
+    lands). Audited with the bearer as the actor; the agent's desk is told (not of a
+    listen-in). NOT_FOUND when the agent is not signed in here, FAILED_PRECONDITION when
+    the agent's state does not allow it (on a call, or not on one).
     """
     GetCallOwnership: _grpc.UnaryUnaryMultiCallable[_site_pb2.CallOwnershipRequest, _site_pb2.CallOwnershipReply]
     """Whether this site still owns a call it handed (or tried to hand) to the asking site.
@@ -377,6 +439,14 @@ class RemoteAsyncStub(RemoteStub):
     WatchBoard: _aio.UnaryStreamMultiCallable[_site_pb2.WatchBoardRequest, _site_pb2.SiteBoard]  # type: ignore[assignment]
     """The site's live wallboard (team leaders): one board at once, then a new one after
     each change of the site's calls or agents, at most one about every 250 ms.
+    """
+    Supervise: _aio.UnaryUnaryMultiCallable[_site_pb2.SuperviseRequest, _site_pb2.SuperviseReply]  # type: ignore[assignment]
+    """A team leader's (or site administrator's) action on one of this site's signed-in
+    agents: force not-ready or sign-out with a reason, or ask to listen in, whisper or
+    barge in on the agent's call (recorded now; carried out with audio once the SIP edge
+    lands). Audited with the bearer as the actor; the agent's desk is told (not of a
+    listen-in). NOT_FOUND when the agent is not signed in here, FAILED_PRECONDITION when
+    the agent's state does not allow it (on a call, or not on one).
     """
     GetCallOwnership: _aio.UnaryUnaryMultiCallable[_site_pb2.CallOwnershipRequest, _site_pb2.CallOwnershipReply]  # type: ignore[assignment]
     """Whether this site still owns a call it handed (or tried to hand) to the asking site.
@@ -450,6 +520,20 @@ class RemoteServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_site_pb2.SiteBoard], _abc.AsyncIterator[_site_pb2.SiteBoard]]:
         """The site's live wallboard (team leaders): one board at once, then a new one after
         each change of the site's calls or agents, at most one about every 250 ms.
+        """
+
+    @_abc_1.abstractmethod
+    def Supervise(
+        self,
+        request: _site_pb2.SuperviseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.SuperviseReply, _abc.Awaitable[_site_pb2.SuperviseReply]]:
+        """A team leader's (or site administrator's) action on one of this site's signed-in
+        agents: force not-ready or sign-out with a reason, or ask to listen in, whisper or
+        barge in on the agent's call (recorded now; carried out with audio once the SIP edge
+        lands). Audited with the bearer as the actor; the agent's desk is told (not of a
+        listen-in). NOT_FOUND when the agent is not signed in here, FAILED_PRECONDITION when
+        the agent's state does not allow it (on a call, or not on one).
         """
 
     @_abc_1.abstractmethod

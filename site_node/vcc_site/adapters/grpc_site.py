@@ -13,20 +13,21 @@ from typing import Any, Protocol, TypeAlias, runtime_checkable
 from vcc_domain.errors import InvalidInput, NotFound, Unavailable
 from vcc_domain.ids import new_id
 from vcc_domain.privacy import mask_phone
-from vcc_proto.authz_interceptor import actor_of
+from vcc_proto.authz_interceptor import actor_of, current_caller
 from vcc_proto.server import ServedService
 from vcc_proto.status import grpc_errors
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc
 from vcc_replication.events import MAX_REPUBLISH_RANGE
-from vcc_site.adapters import codec, grpc_board
+from vcc_site.adapters import codec, grpc_board, grpc_desk_info
 from vcc_site.domain.results import Assignment, Queued
 from vcc_site.service.access import AccessService, rating_offer
 from vcc_site.service.core import SiteCore
 from vcc_site.service.desk import DeskService
 from vcc_site.service.moves import CallMoves
 from vcc_site.service.moves.ownership import ownership_of
+from vcc_site.service.supervise import supervise
 from vcc_site.service.transfer import KEPT, RELEASED, UNKNOWN, TransferAnswer
 from vcc_site.store.api import AuditRecord, UnitOfWork
 
@@ -52,6 +53,7 @@ class AccessServicer(site_pb2_grpc.AccessServicer):
             request.entry_site_id,
             request.call_id,
             request.original_arrival_at_ms,
+            number_trusted=_from_edge(),
         )
         return codec.step(view, self.access.core.site_id)
 
@@ -77,13 +79,24 @@ class AccessServicer(site_pb2_grpc.AccessServicer):
         return view
 
 
+def _from_edge() -> bool:
+    """The caller number may identify the caller: it comes from the access edge (on a
+    checked port), or the port checks nobody (plaintext, as before)."""
+    caller = current_caller()
+    return caller is None or (caller.node is not None and caller.node.kind == "edge")
+
+
 class AgentDeskServicer(site_pb2_grpc.AgentDeskServicer):
     def __init__(self, desk: DeskService) -> None:
         self.desk = desk
 
     @grpc_errors
     async def Login(self, request: s.LoginRequest, context: Ctx) -> s.LoginReply:
-        agent = await self.desk.login(request.agent_id, request.password, request.device)
+        # on a checked port (mutual TLS) an initial password must be changed first
+        checked = current_caller() is not None
+        agent = await self.desk.login(
+            request.agent_id, request.password, request.device, first_change=checked
+        )
         return s.LoginReply(
             session_token=agent.token,
             session_id=agent.session_id,
@@ -192,6 +205,18 @@ class AgentDeskServicer(site_pb2_grpc.AgentDeskServicer):
         return codec.call_view(
             await self.desk.consult_complete(request.session_token, request.call_id, mode)
         )
+
+    @grpc_errors
+    async def GetMyDay(self, request: s.SessionRef, context: Ctx) -> s.AgentDay:
+        return await grpc_desk_info.my_day(self.desk, request.session_token)
+
+    @grpc_errors
+    async def GetReadyWhere(self, request: s.SessionRef, context: Ctx) -> s.ReadyWhereReply:
+        return await grpc_desk_info.ready_where(self.desk, request.session_token)
+
+    @grpc_errors
+    async def GetRecentCalls(self, request: s.CallAction, context: Ctx) -> s.RecentCallsReply:
+        return await grpc_desk_info.recent_calls(self.desk, request.session_token, request.call_id)
 
 
 @runtime_checkable
@@ -353,6 +378,17 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
     ) -> AsyncIterator[s.SiteBoard]:
         async for board in grpc_board.watch_board(self.core, request.business_id):
             yield board
+
+    @grpc_errors
+    async def Supervise(self, request: s.SuperviseRequest, context: Ctx) -> s.SuperviseReply:
+        action = s.SuperviseAction.Name(request.action).removeprefix("SUPERVISE_ACTION_").lower()
+        claimed = f"person:{request.supervisor_id}" if request.supervisor_id else "supervisor"
+        done = await supervise(
+            self.core, actor_of(claimed), request.agent_id, action, request.reason
+        )
+        return s.SuperviseReply(
+            agent_id=done.agent_id, state=done.state, call_id=done.call_id, audit_id=done.audit_id
+        )
 
 
 def site_services(

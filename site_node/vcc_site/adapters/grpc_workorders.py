@@ -15,6 +15,7 @@ from vcc_domain.outbound import CampaignEntry
 from vcc_domain.workorder_figures import total
 from vcc_domain.workorders import WorkOrder
 from vcc_failover.sites import SiteEndpoints
+from vcc_proto.authz_interceptor import actor_of
 from vcc_proto.channels import ChannelPool
 from vcc_proto.server import ServedService
 from vcc_proto.status import from_rpc_error, grpc_errors
@@ -102,27 +103,33 @@ class WorkOrdersServicer(sg.WorkOrdersServicer):
         self, request: s.WorkOrderFeedbackRequest, context: Ctx
     ) -> s.ListWorkOrdersReply:
         changed = await self.orders.feedback(
-            request.order_id, request.action, dict(request.details), request.result, request.actor
+            request.order_id,
+            request.action,
+            dict(request.details),
+            request.result,
+            actor_of(request.actor),
         )
         return s.ListWorkOrdersReply(orders=[order_msg(o) for o in changed])
 
     @grpc_errors
     async def Reply(self, request: s.WorkOrderStep, context: Ctx) -> s.WorkOrder:
-        return order_msg(await self.orders.reply(request.order_id, request.actor))
+        return order_msg(await self.orders.reply(request.order_id, actor_of(request.actor)))
 
     @grpc_errors
     async def CallbackDone(self, request: s.WorkOrderStep, context: Ctx) -> s.WorkOrder:
         return order_msg(
-            await self.orders.callback_done(request.order_id, request.result, request.actor)
+            await self.orders.callback_done(
+                request.order_id, request.result, actor_of(request.actor)
+            )
         )
 
     @grpc_errors
     async def Close(self, request: s.WorkOrderStep, context: Ctx) -> s.WorkOrder:
-        return order_msg(await self.orders.close(request.order_id, request.actor))
+        return order_msg(await self.orders.close(request.order_id, actor_of(request.actor)))
 
     @grpc_errors
     async def Chase(self, request: s.WorkOrderStep, context: Ctx) -> s.WorkOrder:
-        return order_msg(await self.orders.chase(request.order_id, request.actor))
+        return order_msg(await self.orders.chase(request.order_id, actor_of(request.actor)))
 
     @grpc_errors
     async def GetFigures(

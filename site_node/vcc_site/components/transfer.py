@@ -81,6 +81,17 @@ class HubTransfers:
 
         return codec.transfer_answer(await self.client.call(broker))
 
+    async def board(self) -> h.Board:
+        """The hub's board of every site (for agents choosing a transfer target)."""
+
+        async def read(channel: grpc.aio.Channel) -> h.Board:
+            reply: h.Board = await hg.RoutingStub(channel).GetBoard(
+                h.GetBoardRequest(), timeout=HUB_FIND_S
+            )
+            return reply
+
+        return await self.client.call(read)
+
     def services(self) -> list[ServedService]:
         return []
 

@@ -28,6 +28,24 @@ from enum import StrEnum
 
 from vcc_domain.errors import Conflict, InvalidInput
 from vcc_domain.province import Business, IvrMenu, IvrNode, NodeKind, SelfService, Text
+from vcc_site.domain.ivr_texts import (
+    ASK_ACCOUNT,
+    ASK_CODE,
+    ASK_CONFIRM_PIN,
+    ASK_NAME_KEY,
+    ASK_NEW_PIN,
+    ASK_OLD_PIN,
+    ASK_PIN,
+    BAD_NUMBER,
+    BAD_PIN,
+    FORGOT_HINT,
+    HASH_HINT,
+    IDENTIFIED_ASK_PIN,
+    NOT_OWN_LINE,
+    PIN_MISMATCH,
+    TO_AGENT,
+    WEAK_PIN,
+)
 from vcc_site.domain.secrets import PIN_LENGTH, is_weak_pin
 
 MAX_DIGITS = 32  # one on_digits call
@@ -38,32 +56,6 @@ LANGUAGES = frozenset({"zh", "en"})
 _DIGITS = re.compile(r"[0-9*#]{0,32}", re.ASCII)
 _NUMBER = re.compile(r"[0-9]{1,20}", re.ASCII)
 _PIN = re.compile(r"[0-9]{6}", re.ASCII)
-
-ASK_ACCOUNT = Text(
-    "请输入合同号或电话号码，以#号键结束。",
-    "Please key your contract or phone number, then the hash key.",
-)
-ASK_PIN = Text("请输入六位密码。", "Please key your 6-digit PIN.")
-IDENTIFIED_ASK_PIN = Text(
-    "已识别您的来电号码，请输入六位查询密码。",
-    "We recognised your line. Please key your 6-digit PIN.",
-)
-ASK_OLD_PIN = Text("请输入原六位密码。", "Please key your current 6-digit PIN.")
-ASK_NEW_PIN = Text("请输入新的六位密码。", "Please key your new 6-digit PIN.")
-ASK_CONFIRM_PIN = Text("请再次输入新密码。", "Please key the new PIN again.")
-ASK_NAME_KEY = Text(
-    "请输入要查询的单位名称，以#号键结束。",
-    "Please key the name you are looking for, then the hash key.",
-)
-HASH_HINT = Text("输入完毕请按#号键。", "Finish with the hash key.")
-BAD_NUMBER = Text("号码无效。", "That number is not valid.")
-BAD_PIN = Text("密码应为六位数字。", "A PIN is exactly 6 digits.")
-WEAK_PIN = Text("密码过于简单，请换一个。", "That PIN is too easy to guess; please choose another.")
-PIN_MISMATCH = Text("两次输入的密码不一致。", "The two PINs do not match.")
-NOT_OWN_LINE = Text(
-    "只能从本机设置或修改密码。", "You can set or change your PIN only from your own line."
-)
-TO_AGENT = Text("正在为您转接人工服务，请稍候。", "Connecting you to an agent, please hold.")
 
 
 # -- what the engine tells the access edge -------------------------------------------------
@@ -123,6 +115,7 @@ class ServiceResult:
     ok: bool
     prompts: tuple[Text, ...] = ()
     to_agent: bool = False
+    code_sent: bool = False  # a one-time code went to the customer's phone: ask for it
 
 
 class Stage(StrEnum):
@@ -130,6 +123,7 @@ class Stage(StrEnum):
     ACCOUNT = "account"
     PIN = "pin"
     OLD_PIN = "old_pin"
+    CODE = "code"  # the one-time code sent to the customer's registered phone
     NEW_PIN = "new_pin"
     CONFIRM_PIN = "confirm_pin"
     NAME_KEY = "name_key"
@@ -145,6 +139,7 @@ _STAGES: dict[Stage, tuple[Text, Collect]] = {
     Stage.ACCOUNT: (ASK_ACCOUNT, _NUMBER_COLLECT),
     Stage.PIN: (ASK_PIN, _PIN_COLLECT),
     Stage.OLD_PIN: (ASK_OLD_PIN, _PIN_COLLECT),
+    Stage.CODE: (ASK_CODE, _PIN_COLLECT),
     Stage.NEW_PIN: (ASK_NEW_PIN, _PIN_COLLECT),
     Stage.CONFIRM_PIN: (ASK_CONFIRM_PIN, _PIN_COLLECT),
     Stage.NAME_KEY: (ASK_NAME_KEY, _NUMBER_COLLECT),
@@ -242,6 +237,8 @@ def on_service_result(session: IvrSession, result: ServiceResult) -> IvrStep:
     if result.to_agent:
         session.path.append("to_agent")
         return _queue(session, session.business.id, prompts)
+    if result.code_sent:  # setting a PIN goes on with the code the customer received
+        return _ask(session, Stage.CODE, prompts)
     return _after(session, node, prompts, "self_service_done", 0)
 
 
@@ -280,8 +277,10 @@ def _start_service(
             session.path.append(f"{node.id}:not_own_line")
             return _after(session, node, (*before, NOT_OWN_LINE), "not_own_line", hops)
         if session.pin_set:  # a caller number can be spoofed: the current PIN first
-            return _ask(session, Stage.OLD_PIN, (*before, *_said(node.prompt)))
-        return _ask(session, Stage.NEW_PIN, before, node.prompt)
+            asked = _ask(session, Stage.OLD_PIN, (*before, *_said(node.prompt)))
+            return IvrStep((*asked.prompts, FORGOT_HINT), asked.action)
+        # no PIN yet: a one-time code to the registered phone proves the line
+        return _run(session, (*before, *_said(node.prompt)), {"send_code": "1"})
     if service is SelfService.DIRECTORY_114 and _said(node.prompt):
         return _ask(session, Stage.NAME_KEY, before, node.prompt)
     return _run(session, before + _said(node.prompt), {})
@@ -393,10 +392,21 @@ def _on_pin(session: IvrSession, value: str) -> IvrStep:
 
 
 def _on_old_pin(session: IvrSession, value: str) -> IvrStep:
+    if value == "*":  # forgotten: a one-time code to the registered phone instead
+        _accept(session, "old_pin:forgotten")
+        return _run(session, (), {"send_code": "1"})
     if not _PIN.fullmatch(value):
         return _invalid(session, "old_pin", (BAD_PIN,) if value else ())
     session.collected["old_pin"] = value
     _accept(session, "old_pin")
+    return _ask(session, Stage.NEW_PIN, ())
+
+
+def _on_code(session: IvrSession, value: str) -> IvrStep:
+    if not _PIN.fullmatch(value):
+        return _invalid(session, "code", (BAD_PIN,) if value else ())
+    session.collected["code"] = value
+    _accept(session, "code")
     return _ask(session, Stage.NEW_PIN, ())
 
 
@@ -415,8 +425,8 @@ def _on_confirm_pin(session: IvrSession, value: str) -> IvrStep:
         session.collected.pop("new_pin", None)
         return _invalid(session, "confirm_pin:mismatch", (PIN_MISMATCH,), Stage.NEW_PIN)
     _accept(session, "confirm_pin")
-    old = session.collected.get("old_pin")
-    return _run(session, (), {"pin": value, "old_pin": old} if old else {"pin": value})
+    proof = {k: v for k, v in session.collected.items() if k in ("old_pin", "code")}
+    return _run(session, (), {"pin": value, **proof})
 
 
 def _on_name_key(session: IvrSession, value: str) -> IvrStep:
@@ -433,6 +443,7 @@ _HANDLERS = {
     Stage.ACCOUNT: _on_account,
     Stage.PIN: _on_pin,
     Stage.OLD_PIN: _on_old_pin,
+    Stage.CODE: _on_code,
     Stage.NEW_PIN: _on_new_pin,
     Stage.CONFIRM_PIN: _on_confirm_pin,
     Stage.NAME_KEY: _on_name_key,

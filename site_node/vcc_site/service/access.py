@@ -89,7 +89,12 @@ class AccessService:
         entry_site: str = "",
         call_id: str = "",
         original_arrival_ms: int = 0,
+        *,
+        number_trusted: bool = True,
     ) -> StepView:
+        """A new call. ``number_trusted``: the caller number comes from the access edge
+        (a checked edge identity, or an unchecked port); otherwise it still finds the
+        customer (tier, screen pop) but identifies nobody for self-service."""
         core = self.core
         caller = caller_number.strip()
         if not NUMBER.match(caller):
@@ -137,12 +142,14 @@ class AccessService:
             customer_as_of_ms=as_of,
             caller_home=caller_home(core, caller),
             entered_at_ms=now,
+            number_trusted=number_trusted,
         )
+        line = customer if number_trusted else None
         session, step = ivr_engine.start_ivr(
             business,
-            caller_identified=customer is not None,
-            caller_account=customer.account_no if customer else None,
-            pin_set=customer is not None and customer.pin_hash is not None,
+            caller_identified=line is not None,
+            caller_account=line.account_no if line else None,
+            pin_set=line is not None and line.pin_hash is not None,
         )
         call.ivr = session
         core.add_call(call)

@@ -35,6 +35,7 @@ from vcc_site.domain.secrets import (
 from vcc_site.service import attempts
 from vcc_site.service.core import SiteCore
 from vcc_site.service.desk_consult import ConsultDesk
+from vcc_site.service.desk_info import BoardSource
 from vcc_site.service.desk_transfer import TransferDesk
 from vcc_site.service.live import LiveAgent, LiveCall
 from vcc_site.service.moves import CallMoves
@@ -62,6 +63,10 @@ MAX_DEVICE = 128
 MAX_DISPOSITION = 64
 MAX_NOTES = 2000
 WRONG_LOGIN = "wrong agent ID or password"
+CHANGE_FIRST = (
+    "change your initial password first (People.SignIn, then People.ChangePassword); "
+    "the seat opens with the new one"
+)
 
 
 @functools.cache
@@ -86,6 +91,8 @@ class DeskService:
         self.moves = moves or CallMoves(core)
         self.transfers = TransferDesk(self)
         self.consults = ConsultDesk(self, self.transfers)
+        # the hub's board of every site (who is ready where); set once the hub client runs
+        self.board: BoardSource | None = None
         self.surveys: Surveys | None = None  # the caller's rating after the agent hangs up
 
     # -- sessions ---------------------------------------------------------------------------
@@ -97,12 +104,16 @@ class DeskService:
         agent_var.set(agent.agent_id)  # this request's log lines name the agent
         return agent
 
-    async def login(self, agent_id: str, password: str, device: str = "") -> LiveAgent:
+    async def login(
+        self, agent_id: str, password: str, device: str = "", *, first_change: bool = False
+    ) -> LiveAgent:
         """Sign in. An unknown ID, an agent of another site, one without a password and
         a wrong password all answer the same UNAUTHENTICATED (after a hash check of the
         same cost), so the answer does not tell which IDs exist. Each attempt is counted
         in the database before the hash check (:mod:`.attempts`); a lock answers
-        PERMISSION_DENIED with its end."""
+        PERMISSION_DENIED with its end. With ``first_change`` (a checked port), an initial
+        or reset password that is right still opens no seat: FAILED_PRECONDITION
+        :data:`CHANGE_FIRST` (told only to who knows the password), audited."""
         core = self.core
         _limit(agent_id, MAX_ID, "agent_id")
         _limit(password, MAX_PASSWORD, "password")
@@ -138,6 +149,9 @@ class DeskService:
             check_locked(charged.failures, charged.locked_until_ms, now)
             raise Unauthenticated(WRONG_LOGIN, field="password")
         await attempts.clear(core.store, "agent", agent_id, read)
+        if first_change and cred.must_change:
+            await self._audit(agent_id, "login_refused_must_change", device, now)
+            raise Conflict(CHANGE_FIRST, field="password")
         return await self._open_session(agent_id, profile.name, device, cred, now)
 
     def _profile(self, agent_id: str) -> Agent | None:

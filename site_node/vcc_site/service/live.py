@@ -89,6 +89,9 @@ class LiveCall:
     # the site owning the caller's area code: the payer for a caller who is nobody's
     # customer (settlement needs a home site for every call)
     caller_home: str = ""
+    # the caller number came from the access edge (or an unchecked port): it may identify
+    # the caller for self-service (bill by line, setting a PIN)
+    number_trusted: bool = True
 
     # the key of this entry in the core's live calls: the call ID, except for a consult
     # leg served at the call's own site (``shadow``), which lives beside the call itself

@@ -11,6 +11,8 @@ masked).
 
 Notifiers: :class:`WebhookNotifier` (HTTP POST of the notice as JSON to
 ``VCC_NOTIFY_WEBHOOK``), :class:`NoNotifier` (the default: notices are only counted).
+The same notifier carries the one-time codes for setting a PIN (:class:`CodeNotice`,
+sent at once by the IVR's self-service, not through the dispatcher).
 """
 
 from __future__ import annotations
@@ -53,13 +55,29 @@ class FaultNotice:
     at_ms: int = 0
 
 
+@dataclass(frozen=True)
+class CodeNotice:
+    """A one-time code for setting a PIN, to the customer's registered phone (an SMS)."""
+
+    phone: str
+    text: str  # holds the code: never logged
+    action: str = "pin_code"
+    at_ms: int = 0
+
+    def __repr__(self) -> str:
+        return f"CodeNotice(phone={mask_phone(self.phone)!r}, action={self.action!r})"
+
+
+Notice = FaultNotice | CodeNotice
+
+
 class Notifier(Protocol):
-    async def send(self, notice: FaultNotice) -> None:
+    async def send(self, notice: Notice) -> None:
         """Deliver one notice; raise on failure (the dispatcher retries)."""
 
 
 class NoNotifier:
-    async def send(self, notice: FaultNotice) -> None:
+    async def send(self, notice: Notice) -> None:
         return None
 
 
@@ -76,7 +94,7 @@ class WebhookNotifier:
         self.url = url
         self.timeout_s = timeout_s
 
-    async def send(self, notice: FaultNotice) -> None:
+    async def send(self, notice: Notice) -> None:
         await asyncio.to_thread(
             self._post, json.dumps({"notice": asdict(notice)}, ensure_ascii=False).encode()
         )

@@ -13,9 +13,11 @@ from dataclasses import replace
 from vcc_domain.errors import InvalidInput
 from vcc_domain.ids import new_id
 from vcc_domain.outages import notices_for, spoken
+from vcc_domain.privacy import mask_phone
 from vcc_domain.province import SelfService as Kind
 from vcc_domain.province import Text
 from vcc_site.domain import ivr as ivr_engine
+from vcc_site.domain.pin_codes import PinCodes
 from vcc_site.domain.secrets import (
     LockoutPolicy,
     hash_secret,
@@ -27,6 +29,7 @@ from vcc_site.service.callers import caller_area
 from vcc_site.service.core import SiteCore
 from vcc_site.service.customers import profile_event
 from vcc_site.service.live import LiveCall
+from vcc_site.service.notices import CodeNotice, NoNotifier, Notifier
 from vcc_site.store.api import AuditRecord, CustomerRecord, UnitOfWork
 
 
@@ -39,9 +42,12 @@ def _say(zh: str, en: str) -> Text:
 
 
 class SelfService:
-    def __init__(self, core: SiteCore) -> None:
+    def __init__(self, core: SiteCore, notifier: Notifier | None = None) -> None:
         self.core = core
         self.pin_policy = LockoutPolicy.for_pins(core.province.routing)
+        # one-time codes for setting a PIN go to the registered phone through it
+        self.notifier: Notifier = notifier or NoNotifier()
+        self.codes = PinCodes()
 
     async def run(self, call: LiveCall, action: ivr_engine.RunService) -> ivr_engine.ServiceResult:
         kind = action.service
@@ -59,7 +65,7 @@ class SelfService:
         core = self.core
         account = inputs.get("account", "")
         if inputs.get("account_source") == "caller" or not account:
-            customer = call.customer
+            customer = call.customer if call.number_trusted else None
         else:
             customer = await core.store.customer_by_account(account)
         if customer is None:
@@ -140,10 +146,12 @@ class SelfService:
     # -- set PIN from own line ----------------------------------------------------------------
 
     async def _set_pin(self, call: LiveCall, inputs: dict[str, str]) -> ivr_engine.ServiceResult:
-        """Set a PIN from the customer's own line; changing one needs the current PIN
-        (``old_pin``, counted like any PIN check): a caller number alone can be spoofed."""
+        """Set a PIN from the customer's own line. A caller number alone can be spoofed:
+        changing a PIN needs the current one (``old_pin``, counted like any PIN check);
+        setting the first one, or a forgotten one, needs the one-time ``code`` sent to the
+        registered phone (``send_code`` asks for it)."""
         customer = call.customer
-        if customer is None:
+        if customer is None or not call.number_trusted:
             return _fail(
                 _say(
                     "请从您登记的电话拨打以设置密码。",
@@ -157,34 +165,69 @@ class SelfService:
                     "Please set your PIN through your home city's center.",
                 )
             )
+        fresh = await self.core.store.customer(customer.customer_id) or customer
+        if inputs.get("send_code"):
+            return await self._send_code(call, fresh)
         try:
             pin = validate_new_pin(inputs.get("pin", ""))
         except InvalidInput:
             return _fail(_say("密码过于简单或格式不对。", "That PIN is too simple or malformed."))
-        fresh = await self.core.store.customer(customer.customer_id) or customer
-        if fresh.pin_hash is not None:
-            if not inputs.get("old_pin"):
-                await self._audit(call, fresh, "pin_change_refused", "no current PIN given")
-                return _fail(
-                    _say(
-                        "修改密码需要先输入原密码。",
-                        "To change your PIN, key your current PIN first.",
-                    )
-                )
-            checked = await self._check_pin(call, fresh, inputs["old_pin"])
-            if isinstance(checked, ivr_engine.ServiceResult):
-                return checked
-            fresh = checked
+        proved = await self._prove(call, fresh, inputs)
+        if isinstance(proved, ivr_engine.ServiceResult):
+            return proved
         pin_hash = await asyncio.to_thread(hash_secret, pin)
         now = self.core.now_ms()
         updated = replace(
-            fresh, pin_hash=pin_hash, pin_failures=0, pin_locked_until_ms=0, updated_at_ms=now
+            proved, pin_hash=pin_hash, pin_failures=0, pin_locked_until_ms=0, updated_at_ms=now
         )
         call.customer = updated
         await self._save(call, updated, "pin_set")
         return ivr_engine.ServiceResult(
             ok=True, prompts=(_say("密码设置成功。", "Your PIN is set."),)
         )
+
+    async def _prove(
+        self, call: LiveCall, fresh: CustomerRecord, inputs: dict[str, str]
+    ) -> CustomerRecord | ivr_engine.ServiceResult:
+        """The customer when the caller proved the line: the current PIN, or a one-time
+        code sent to the registered phone; else the answer to play."""
+        if inputs.get("old_pin") and fresh.pin_hash is not None:
+            return await self._check_pin(call, fresh, inputs["old_pin"])
+        code = inputs.get("code", "")
+        cid = fresh.customer_id
+        if code and self.codes.redeem(cid, code, self.core.now_ms()):
+            await self._audit(call, fresh, "pin_code_used", f"call {call.call_id}")
+            return fresh
+        why = "wrong or expired code" if code else "no current PIN or code given"
+        await self._audit(call, fresh, "pin_change_refused", why)
+        return _fail(
+            _say("验证码错误或已过期。", "That code is wrong or has expired.")
+            if code
+            else _say(
+                "修改密码需要先输入原密码。", "To change your PIN, key your current PIN first."
+            )
+        )
+
+    async def _send_code(self, call: LiveCall, fresh: CustomerRecord) -> ivr_engine.ServiceResult:
+        """Send a one-time code to the customer's registered phone (not the caller's
+        number as presented: a spoofer does not receive it)."""
+        now = self.core.now_ms()
+        cid = fresh.customer_id
+        if not self.codes.may_send(cid, now):
+            await self._audit(call, fresh, "pin_code_refused", "too many codes sent")
+            return _fail(_say("验证码发送过于频繁，请稍后再试。", "Too many codes; try later."))
+        if isinstance(self.notifier, NoNotifier):  # no way to reach the phone configured
+            await self._audit(call, fresh, "pin_code_failed", "no notifier configured")
+            return _fail(_say("暂时无法发送验证码。", "We cannot send a code now; try later."))
+        code = self.codes.issue(cid, now)
+        text = f"Your one-time code to set your PIN: {code} (5 minutes). 设置密码验证码：{code}"
+        try:
+            await self.notifier.send(CodeNotice(fresh.phone, text, at_ms=now))
+        except Exception as exc:  # the notifier is down: no code, no PIN change
+            await self._audit(call, fresh, "pin_code_failed", f"notifier: {type(exc).__name__}")
+            return _fail(_say("暂时无法发送验证码。", "We cannot send a code now; try later."))
+        await self._audit(call, fresh, "pin_code_sent", f"to {mask_phone(fresh.phone)}")
+        return ivr_engine.ServiceResult(ok=True, code_sent=True)
 
     # -- 114 and outage -------------------------------------------------------------------------
 

@@ -230,6 +230,10 @@ class SiteStore(Protocol):
     async def open_calls(self) -> list[CallRecord]:
         """Calls not in state ``ended`` (for recovery after a restart)."""
 
+    async def calls_of_caller(self, caller_number: str, limit: int) -> list[CallRecord]:
+        """The caller's latest calls at this site, newest first (at most ``limit``)."""
+        ...
+
     async def open_sessions(self) -> list[SessionRecord]: ...
     async def cdr(self, call_id: str) -> CdrRecord | None: ...
     async def legs(self, call_id: str) -> list[LegRecord]:

@@ -192,6 +192,10 @@ class MemorySiteStore:
         calls: list[CallRecord] = [c for c in self._rows(CallRecord) if c.state != "ended"]
         return sorted(calls, key=lambda c: (c.arrival_at_ms, c.call_id))
 
+    async def calls_of_caller(self, caller_number: str, limit: int) -> list[CallRecord]:
+        calls = [c for c in self._rows(CallRecord) if c.caller_number == caller_number]
+        return sorted(calls, key=lambda c: (-c.arrival_at_ms, c.call_id))[:limit]
+
     async def open_sessions(self) -> list[SessionRecord]:
         found: list[SessionRecord] = [s for s in self._rows(SessionRecord) if not s.logout_at_ms]
         return sorted(found, key=lambda s: (s.login_at_ms, s.session_id))

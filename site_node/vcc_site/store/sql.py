@@ -307,6 +307,16 @@ class SqlSiteStore:
         stmt = select(t.calls).where(c.state != "ended").order_by(c.arrival_at_ms, c.call_id)
         return await self._all(CallRecord, stmt)
 
+    async def calls_of_caller(self, caller_number: str, limit: int) -> list[CallRecord]:
+        c = t.calls.c
+        stmt = (
+            select(t.calls)
+            .where(c.caller_number == caller_number)
+            .order_by(c.arrival_at_ms.desc(), c.call_id)
+            .limit(limit)
+        )
+        return await self._all(CallRecord, stmt)
+
     async def open_sessions(self) -> list[SessionRecord]:
         c = t.agent_sessions.c
         stmt = (

@@ -102,6 +102,7 @@ calls = Table(
     Column("notes", Text, nullable=False),
     Column("updated_at_ms", BigInteger, nullable=False),
     Index("ix_calls_state", "state"),
+    Index("ix_calls_caller_number", "caller_number", "arrival_at_ms"),
 )
 
 legs = Table(

@@ -37,6 +37,7 @@ CALL_ACTIONS = frozenset({"answer", "hold", "resume", "hangup"})
 ERRORS = {  # error kind -> (HTTP status, code the page translates)
     ErrorKind.UNAUTHENTICATED: (401, "session_expired"),
     ErrorKind.LOCKED: (403, "locked"),
+    ErrorKind.FORBIDDEN: (403, "forbidden"),
     ErrorKind.CONFLICT: (409, "conflict"),
     ErrorKind.INVALID: (400, "invalid"),
     ErrorKind.NOT_FOUND: (404, "not_found"),
@@ -55,6 +56,7 @@ class PageFacts:
     businesses: list[dict[str, Any]]  # id, name, sites (accepting)
     wrapup_ms: int
     https: bool
+    kpi: dict[str, int] | None = None  # the agents' targets: ring_s, acw_s, talk_s, transfer_pct
 
 
 class ApiError(Exception):
@@ -142,6 +144,7 @@ class DeskPages:
                 "sites": f.sites,
                 "businesses": f.businesses,
                 "reasons": sorted(NOT_READY_REASONS),
+                "kpi": f.kpi or {},
             }
         )
 

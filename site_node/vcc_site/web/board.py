@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from vcc_domain.errors import Unauthenticated, VccError
+from vcc_domain.errors import ErrorKind, Unauthenticated, VccError
 from vcc_proto.v1 import people_pb2 as p
 from vcc_site.web import guard, present
 from vcc_site.web.app import KEEPALIVE_S, STATIC, ApiError, DeskPages
@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 LEAD_COOKIE = "vcc_lead"
 BOARD_ROLES = frozenset({"team_leader", "site_admin"})
 PAGE_QUEUE = 16  # boards a slow page may lag behind (only the newest matters)
+# what the console does to an agent: unlock (People.Unlock), the rest Remote.Supervise
+AGENT_ACTIONS = frozenset(
+    {"unlock", "force_not_ready", "force_sign_out", "listen", "whisper", "barge_in"}
+)
 
 
 class BoardPages:
@@ -118,6 +122,49 @@ class BoardPages:
         self._clear(response)
         return response
 
+    async def agent_action(self, request: Request) -> Response:
+        """The console's action on an agent, as the signed-in team leader (whose role is
+        checked here as well as by the site)."""
+        refusal = guard.check_post(request)
+        if refusal is not None:
+            return refusal
+        action = request.path_params["action"]
+        if action not in AGENT_ACTIONS:
+            return guard.refused("not_found", f"no agent action {action!r}", 404)
+        bearer = request.cookies.get(LEAD_COOKIE, "")
+        try:
+            data = await self.desk.body(request)
+            agent_id = data.get("agent_id", "").strip()
+            if not agent_id:
+                return guard.refused("invalid", "give the agent ID", 400, "agent_id")
+            if not bearer:
+                return guard.refused("session_expired", "sign in again", 401)
+            view = await self.client.who_am_i(bearer)
+            if view.role not in BOARD_ROLES:
+                return guard.refused("wrong_role", f"a {view.role} may not act on agents", 403)
+            if action == "unlock":
+                person = await self.client.unlock(bearer, agent_id)
+                return JSONResponse({"agent_id": person.person_id, "action": action})
+            reply = await self.client.supervise(
+                bearer, agent_id, action, data.get("reason", ""), view.person_id
+            )
+        except ApiError as err:
+            return err.response
+        except VccError as err:
+            response = self.desk.failure(err)
+            if err.kind is ErrorKind.UNAUTHENTICATED:
+                self._clear(response)
+            return response
+        return JSONResponse(
+            {
+                "agent_id": reply.agent_id,
+                "action": action,
+                "state": reply.state,
+                "call_id": reply.call_id,
+                "audit_id": reply.audit_id,
+            }
+        )
+
     async def events(self, request: Request) -> Response:
         bearer = request.cookies.get(LEAD_COOKIE, "")
         if not bearer:
@@ -169,4 +216,5 @@ class BoardPages:
             Route("/api/board/login", self.login, methods=["POST"]),
             Route("/api/board/change-password", self.change_password, methods=["POST"]),
             Route("/api/board/logout", self.logout, methods=["POST"]),
+            Route("/api/board/agent/{action}", self.agent_action, methods=["POST"]),
         ]

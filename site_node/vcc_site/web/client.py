@@ -26,6 +26,12 @@ NOT_READY_REASONS = {
     "other": s.NOT_READY_REASON_OTHER,
 }
 
+CONSULT_MODES = {
+    "transfer": s.CONSULT_MODE_TRANSFER,
+    "conference": s.CONSULT_MODE_CONFERENCE,
+    "cancel": s.CONSULT_MODE_CANCEL,
+}
+
 
 class DeskClient:
     """One channel to the site, shared by every signed-in agent of the pages."""
@@ -85,6 +91,33 @@ class DeskClient:
                 s.WatchBoardRequest(), metadata=_bearer(bearer)
             ):
                 yield board
+
+    async def supervise(
+        self, bearer: str, agent_id: str, action: str, reason: str, supervisor_id: str
+    ) -> s.SuperviseReply:
+        """A team leader's action on an agent (``force_not_ready``, ``force_sign_out``,
+        ``listen``, ``whisper``, ``barge_in``), as the bearer."""
+        request = s.SuperviseRequest(
+            agent_id=agent_id,
+            action=s.SuperviseAction.Value(f"SUPERVISE_ACTION_{action.upper()}"),
+            reason=reason,
+            supervisor_id=supervisor_id,
+        )
+        with translate_rpc_errors():
+            reply: s.SuperviseReply = await self.remote.Supervise(
+                request, timeout=self.rpc_timeout_s, metadata=_bearer(bearer)
+            )
+        return reply
+
+    async def unlock(self, bearer: str, person_id: str) -> p.PersonView:
+        """Lift the lock of a person's repeated failed sign-ins, as the bearer."""
+        with translate_rpc_errors():
+            reply: p.PersonView = await self.people.Unlock(
+                p.PersonRef(person_id=person_id),
+                timeout=self.rpc_timeout_s,
+                metadata=_bearer(bearer),
+            )
+        return reply
 
     # -- the seat (AgentDesk) -----------------------------------------------------------------
 
@@ -163,6 +196,64 @@ class DeskClient:
                 request, timeout=max(self.rpc_timeout_s, 30.0)
             )
         return reply
+
+    async def consult(
+        self, token: str, call_id: str, site_id: str, business_id: str, note: str, agent_id: str
+    ) -> c.TransferResult:
+        """Hold the caller and open a consult leg to a named agent or a business."""
+        target = (
+            c.TransferTarget(agent_id=agent_id)
+            if agent_id
+            else c.TransferTarget(site_id=site_id, business_id=business_id)
+        )
+        request = s.TransferRequest(session_token=token, call_id=call_id, target=target, note=note)
+        with translate_rpc_errors():
+            reply: c.TransferResult = await self.stub.Consult(
+                request, timeout=max(self.rpc_timeout_s, 30.0)
+            )
+        return reply
+
+    async def consult_complete(self, token: str, call_id: str, mode: str) -> s.CallView:
+        """End the consultation: ``transfer``, ``conference`` or ``cancel``."""
+        request = s.ConsultCompleteRequest(
+            session_token=token, call_id=call_id, mode=CONSULT_MODES[mode]
+        )
+        with translate_rpc_errors():
+            reply: s.CallView = await self.stub.ConsultComplete(
+                request, timeout=max(self.rpc_timeout_s, 30.0)
+            )
+        return reply
+
+    async def my_day(self, token: str) -> s.AgentDay:
+        with translate_rpc_errors():
+            reply: s.AgentDay = await self.stub.GetMyDay(
+                s.SessionRef(session_token=token), timeout=self.rpc_timeout_s
+            )
+        return reply
+
+    async def ready_where(self, token: str) -> s.ReadyWhereReply:
+        with translate_rpc_errors():
+            reply: s.ReadyWhereReply = await self.stub.GetReadyWhere(
+                s.SessionRef(session_token=token), timeout=self.rpc_timeout_s
+            )
+        return reply
+
+    async def recent_calls(self, token: str, call_id: str) -> list[s.RecentCall]:
+        with translate_rpc_errors():
+            reply: s.RecentCallsReply = await self.stub.GetRecentCalls(
+                s.CallAction(session_token=token, call_id=call_id), timeout=self.rpc_timeout_s
+            )
+        return list(reply.calls)
+
+    async def work_orders(self, bearer: str, state: str) -> list[s.WorkOrder]:
+        """The site's open orders in ``state``, as the person ``bearer``."""
+        with translate_rpc_errors():
+            reply: s.ListWorkOrdersReply = await self.orders.List(
+                s.ListWorkOrdersRequest(open_only=True, state=state),
+                timeout=self.rpc_timeout_s,
+                metadata=_bearer(bearer),
+            )
+        return list(reply.orders)
 
     async def create_work_order(
         self, token: str, call_id: str, fields: dict[str, str]

@@ -105,7 +105,15 @@ def transfer_result(result: c.TransferResult) -> Json:
 
 
 def event(msg: s.AgentEvent) -> Json | None:
-    """The page's form of one desk event; None for one the page does not show."""
+    """The page's form of one desk event (with ``at_ms``: when it happened at the site);
+    None for one the page does not show."""
+    shown = _event(msg)
+    if shown is not None and shown["type"] != "closed":
+        shown["at_ms"] = msg.at_ms
+    return shown
+
+
+def _event(msg: s.AgentEvent) -> Json | None:
     kind = msg.WhichOneof("event")
     if kind == "agent_state":
         return agent_status(msg.agent_state)

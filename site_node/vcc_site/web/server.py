@@ -25,11 +25,16 @@ from vcc_proto.tls import ClientTls
 from vcc_site.web.app import DeskPages, PageFacts, create_app
 from vcc_site.web.board import BoardPages
 from vcc_site.web.client import DeskClient
+from vcc_site.web.desk_extra import DeskExtras
 from vcc_site.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 10.0
+# the agents' own targets the desk and the console show (ring and after-call work are the
+# province's ring-no-answer and wrap-up limits)
+TALK_TARGET_S = 150
+TRANSFER_TARGET_PCT = 3
 LOOPBACK = "127.0.0.1"
 
 
@@ -56,7 +61,9 @@ class WebServer:
         await self.pages.client.close()
 
 
-def page_facts(province: Province, site_id: str, clock: Clock, https: bool) -> PageFacts:
+def page_facts(
+    province: Province, site_id: str, clock: Clock, https: bool, talk_s: int = TALK_TARGET_S
+) -> PageFacts:
     site = province.site(site_id)
     return PageFacts(
         site_id=site_id,
@@ -68,6 +75,12 @@ def page_facts(province: Province, site_id: str, clock: Clock, https: bool) -> P
         ],
         wrapup_ms=round(wall_seconds(clock, province.routing.wrapup_s) * 1000),
         https=https,
+        kpi={
+            "ring_s": province.routing.ring_timeout_s,
+            "acw_s": province.routing.wrapup_s,
+            "talk_s": talk_s,
+            "transfer_pct": TRANSFER_TARGET_PCT,
+        },
     )
 
 
@@ -111,7 +124,7 @@ async def start_web(
     sock = listen(bind, port)
     pages = DeskPages(DeskClient(grpc_endpoint, grpc_tls), facts)
     config = uvicorn.Config(
-        create_app(pages, BoardPages(pages).routes()),
+        create_app(pages, [*BoardPages(pages).routes(), *DeskExtras(pages).routes()]),
         host=bind,
         port=port,
         ssl_certfile=settings.tls_cert or None,

@@ -29,6 +29,14 @@ class WebSettings:
         "VCC_WEB_TLS_KEY", "", "PEM private key of VCC_WEB_TLS_CERT", flag="--web-tls-key"
     )
 
+    talk_target_s: int = setting(
+        "VCC_WEB_TALK_TARGET_S",
+        150,
+        "an agent's talk time target, seconds: the desk shows the agent's average against "
+        "it and the team leader's console warns of a call talked longer",
+        flag="--web-talk-target-s",
+    )
+
     grpc_tls_dir: Path | None = setting(
         "VCC_WEB_GRPC_TLS_DIR",
         None,
@@ -44,6 +52,8 @@ class WebSettings:
             raise SettingsError(
                 "give both the certificate and its key, or neither", field="VCC_WEB_TLS_KEY"
             )
+        if self.talk_target_s < 1:
+            raise SettingsError("must be at least 1 second", field="VCC_WEB_TALK_TARGET_S")
         if self.port < -1 or self.port > 65535:
             raise SettingsError(f"{self.port} is not a port", field="VCC_WEB_PORT")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -62,6 +63,7 @@ class SiteProcess:
         nats: str = "nats://127.0.0.1:1",
         etcd: str = "127.0.0.1:1",
         extra_args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
         self.tmp, self.site = tmp, site
         self.province = fast_province(tmp, ring_s, wrapup_s)
@@ -96,7 +98,9 @@ class SiteProcess:
         ]
         if "--web-port" in extra_args:  # its pages reach it as an operator gateway
             argv += ["--web-grpc-tls-dir", str(test_tls.cert_dir("ops", f"web-{site}"))]
-        self.proc = ManagedProcess(f"site-{site}", argv, tmp / "site.out")
+        self.proc = ManagedProcess(
+            f"site-{site}", argv, tmp / "site.out", {**os.environ, **env} if env else None
+        )
 
     def start(self) -> SiteProcess:
         self.proc.start()
@@ -180,10 +184,14 @@ class Desk:
 
 
 class Client:
-    """Calls a site as the operator tool (``tls``: as another identity)."""
+    """Calls a site as the operator tool (``tls``: as another identity; ``insecure``: in
+    plaintext)."""
 
-    def __init__(self, target: str, tls: ClientTls | None = None) -> None:
-        self.channel = open_channel(target, tls=tls or test_tls.client())
+    def __init__(self, target: str, tls: ClientTls | None = None, insecure: bool = False) -> None:
+        if insecure:  # a site run --insecure
+            self.channel = grpc.aio.insecure_channel(target)
+        else:
+            self.channel = open_channel(target, tls=tls or test_tls.client())
         self.access = sg.AccessStub(self.channel)
         self.desk = sg.AgentDeskStub(self.channel)
         self.remote = sg.RemoteStub(self.channel)

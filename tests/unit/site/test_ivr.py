@@ -12,12 +12,6 @@ from hypothesis import strategies as st
 from vcc_domain.errors import Conflict, InvalidInput
 from vcc_domain.province import Business, Province, SelfService, Text, load_province_file
 from vcc_site.domain.ivr import (
-    BAD_PIN,
-    IDENTIFIED_ASK_PIN,
-    NOT_OWN_LINE,
-    PIN_MISMATCH,
-    TO_AGENT,
-    WEAK_PIN,
     Collect,
     End,
     IvrSession,
@@ -29,6 +23,16 @@ from vcc_site.domain.ivr import (
     on_digits,
     on_service_result,
     start_ivr,
+)
+from vcc_site.domain.ivr_texts import (
+    ASK_CODE,
+    BAD_PIN,
+    FORGOT_HINT,
+    IDENTIFIED_ASK_PIN,
+    NOT_OWN_LINE,
+    PIN_MISMATCH,
+    TO_AGENT,
+    WEAK_PIN,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -225,18 +229,44 @@ def test_digits_while_service_runs_and_result_without_service_conflict() -> None
 # -- set PIN ----------------------------------------------------------------------------------
 
 
-def test_set_pin_from_own_line() -> None:
-    session, _ = start_ivr(biz("bill"), caller_identified=True)
+CODE = "480213"  # the one-time code the customer received
+
+
+def _at_new_pin(session: IvrSession) -> None:
+    """Option 2 (set PIN) on the customer's own line with no PIN yet: a code is sent,
+    the caller keys it, and the IVR asks for the new PIN."""
     step = on_digits(session, "2")
     assert step.prompts == (biz("bill").ivr.node("set_pin").prompt,)
-    assert step.action == Collect(6, 10_000, terminator="#")
+    assert step.action == RunService(SelfService.SET_PIN, {"send_code": "1"})
+    step = on_service_result(session, ServiceResult(True, code_sent=True))
+    assert step.prompts == (ASK_CODE,) and step.action == Collect(6, 10_000, terminator="#")
+    on_digits(session, CODE)
+    assert session.stage is Stage.NEW_PIN
+
+
+def test_set_pin_from_own_line_needs_the_code_sent_to_it() -> None:
+    session, _ = start_ivr(biz("bill"), caller_identified=True)
+    _at_new_pin(session)
     on_digits(session, "739164")
     assert session.stage is Stage.CONFIRM_PIN
     step = on_digits(session, "739164")
-    assert step.action == RunService(SelfService.SET_PIN, {"pin": "739164"})
+    assert step.action == RunService(SelfService.SET_PIN, {"pin": "739164", "code": CODE})
     step = on_service_result(session, ServiceResult(True))
     assert session.node_id == "main" and isinstance(step.action, Collect)
-    assert "739164" not in session.path_text()
+    assert "739164" not in session.path_text() and CODE not in session.path_text()
+
+
+def test_a_set_pin_is_changed_with_the_old_one_or_a_code_when_forgotten() -> None:
+    session, _ = start_ivr(biz("bill"), caller_identified=True, pin_set=True)
+    step = on_digits(session, "2")
+    assert step.prompts[-1] == FORGOT_HINT and session.stage is Stage.OLD_PIN
+    on_digits(session, "*")  # forgotten
+    assert session.stage is Stage.SERVICE and "set_pin:old_pin:forgotten" in session.path
+    on_service_result(session, ServiceResult(True, code_sent=True))
+    on_digits(session, CODE)
+    on_digits(session, "739164")
+    step = on_digits(session, "739164")
+    assert step.action == RunService(SelfService.SET_PIN, {"pin": "739164", "code": CODE})
 
 
 def test_set_pin_not_identified_is_refused_and_returns_to_next() -> None:
@@ -250,26 +280,26 @@ def test_set_pin_not_identified_is_refused_and_returns_to_next() -> None:
 @pytest.mark.parametrize("weak", ["000000", "123456", "654321", "121212", "999999"])
 def test_weak_pin_reasks(weak: str) -> None:
     session, _ = start_ivr(biz("bill"), caller_identified=True)
-    on_digits(session, "2")
+    _at_new_pin(session)
     step = on_digits(session, weak)
     assert step.prompts[0] == WEAK_PIN and session.stage is Stage.NEW_PIN
 
 
 def test_mismatched_pin_starts_over() -> None:
     session, _ = start_ivr(biz("bill"), caller_identified=True)
-    on_digits(session, "2")
+    _at_new_pin(session)
     on_digits(session, "739164")
     step = on_digits(session, "739165")
     assert step.prompts[0] == PIN_MISMATCH and session.stage is Stage.NEW_PIN
-    assert session.collected == {}
+    assert session.collected == {"code": CODE}  # the code stays for the retry
     on_digits(session, "582047")
     step = on_digits(session, "582047")
-    assert step.action == RunService(SelfService.SET_PIN, {"pin": "582047"})
+    assert step.action == RunService(SelfService.SET_PIN, {"pin": "582047", "code": CODE})
 
 
 def test_repeated_weak_pins_end_at_agent() -> None:
     session, _ = start_ivr(biz("bill"), caller_identified=True)
-    on_digits(session, "2")
+    _at_new_pin(session)
     for _ in range(2):
         on_digits(session, "111111")
     step = on_digits(session, "111111")

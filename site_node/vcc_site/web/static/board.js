@@ -18,7 +18,13 @@
       e_wrong_role: "此页面仅供班长（及系统管理员）使用；坐席请使用坐席工作台。", e_missing: "请输入工号和密码。",
       e_mismatch: "两次输入的新密码不一致。", e_change_refused: "当前密码有误或登录已过期，请重新登录。",
       e_session_expired: "登录已过期，请重新登录。", e_unavailable: "与站点的连接中断，正在重连……", e_network: "网络错误，请重试。",
-      e_csrf: "页面已过期，请刷新后重试。", e_invalid: "输入有误。", e_internal: "系统错误。"
+      e_csrf: "页面已过期，请刷新后重试。", e_invalid: "输入有误。", e_internal: "系统错误。",
+      alerts: "告警", no_alerts: "无告警：各项指标正常。", console: "坐席管理", sv_agent: "坐席工号", sv_reason: "原因",
+      a_force_not_ready: "强制示忙", a_force_sign_out: "强制签出", a_listen: "监听", a_whisper: "耳语", a_barge_in: "强插", a_unlock: "解锁",
+      sv_keys: "快捷键：Alt+N 强制示忙 · Alt+S 强制签出 · Alt+J 监听 · Alt+W 耳语 · Alt+B 强插 · Alt+U 解锁（点击坐席行可选中）",
+      sv_done: "已执行", sv_recorded: "（已记录，语音功能待 SIP 接入）", e_not_found: "该坐席未在本站点登录或不存在。",
+      e_conflict: "坐席当前状态不允许此操作。", e_forbidden: "您无权执行此操作。", e_need_agent: "请输入坐席工号。",
+      al_sl: "服务水平低于目标", al_ringing: "振铃超时", al_wrap_up: "话后处理超时", al_busy: "通话超时"
     },
     en: {
       title: "Team leader wallboard", signin: "Team leader sign-in", person_id: "Staff ID", password: "Password", signin_btn: "Sign in", signout: "Sign out",
@@ -34,12 +40,18 @@
       e_wrong_role: "This page is for team leaders (and site administrators) only; agents use the agent desktop.", e_missing: "Give your staff ID and password.",
       e_mismatch: "The two new passwords differ.", e_change_refused: "Wrong current password or the sign-in expired; sign in again.",
       e_session_expired: "Your sign-in expired; sign in again.", e_unavailable: "Lost the site; reconnecting…", e_network: "Network error; try again.",
-      e_csrf: "The page is stale; reload and try again.", e_invalid: "Invalid input.", e_internal: "System error."
+      e_csrf: "The page is stale; reload and try again.", e_invalid: "Invalid input.", e_internal: "System error.",
+      alerts: "Alerts", no_alerts: "No alerts: every figure is within its target.", console: "Agent actions", sv_agent: "Agent ID", sv_reason: "Reason",
+      a_force_not_ready: "Force not ready", a_force_sign_out: "Force sign-out", a_listen: "Listen in", a_whisper: "Whisper", a_barge_in: "Barge in", a_unlock: "Unlock",
+      sv_keys: "Keys: Alt+N force not ready · Alt+S force sign-out · Alt+J listen · Alt+W whisper · Alt+B barge in · Alt+U unlock (click an agent's row to choose it)",
+      sv_done: "Done:", sv_recorded: " (recorded; the audio comes with the SIP edge)", e_not_found: "That agent is not signed in here or does not exist.",
+      e_conflict: "The agent's state does not allow that now.", e_forbidden: "You may not do that.", e_need_agent: "Give the agent ID.",
+      al_sl: "service level below target", al_ringing: "ringing too long", al_wrap_up: "after-call work too long", al_busy: "talking too long"
     }
   };
   const $ = (id) => document.getElementById(id);
   let lang = localStorage.getItem("vcc-lang") === "en" ? "en" : "zh";
-  let meta = { businesses: [] };
+  let meta = { businesses: [], kpi: {} };
   let board = null;     // the last board
   let received = 0;     // when it arrived (page clock), for times running on
   let es = null;
@@ -63,7 +75,7 @@
       throw Object.assign(new Error("network"), { code: "network", detail: "" });
     }
     const data = await r.json().catch(() => ({}));
-    if (!r.ok) throw Object.assign(new Error(data.detail || ""), { code: data.error || "internal", detail: data.detail || "" });
+    if (!r.ok) throw Object.assign(new Error(data.detail || ""), { code: data.error || "internal", detail: data.detail || "", field: data.field || "" });
     return data;
   }
 
@@ -122,10 +134,61 @@
     $("agent-rows").replaceChildren(...board.agents.map((a) => {
       const tr = document.createElement("tr");
       tr.id = "a-" + a.agent_id;
-      tr.append(cell(a.agent_id), cell(a.name), cell(t("s_" + a.state), "state " + a.state), cell(secs(a.in_state_ms + ran), "in-state"));
+      tr.dataset.agent = a.agent_id;
+      if (a.agent_id === $("sv-agent").value) tr.className = "chosen";
+      const over = overLimit(a, ran);
+      tr.append(cell(a.agent_id), cell(a.name), cell(t("s_" + a.state), "state " + a.state), cell(secs(a.in_state_ms + ran), "in-state" + (over ? " over" : "")));
       return tr;
     }));
+    renderAlerts(ran);
+    const ids = board.agents.map((a) => a.agent_id).join(",");
+    if ($("sv-agents").dataset.ids !== ids) {
+      $("sv-agents").dataset.ids = ids;
+      $("sv-agents").replaceChildren(...board.agents.map((a) => { const o = document.createElement("option"); o.value = a.agent_id; o.textContent = a.name; return o; }));
+    }
     $("as-of").textContent = `${t("as_of")} ${new Date(received).toLocaleTimeString()} · ${board.day}`;
+  }
+
+  // the limit of each state (seconds) from the agents' targets: ring, talk, after-call work
+  function limitOf(state) {
+    const k = meta.kpi || {};
+    return { ringing: k.ring_s, busy: k.talk_s, wrap_up: k.acw_s }[state];
+  }
+  function overLimit(a, ran) {
+    const limit = limitOf(a.state);
+    return limit ? a.in_state_ms + ran > limit * 1000 : false;
+  }
+
+  function renderAlerts(ran) {
+    const out = [];
+    board.businesses.forEach((b) => b.tiers.forEach((x) => {
+      if (x.sl_calls && (100 * x.answered_within) / x.sl_calls < x.target_percent) {
+        const pct = Math.round((100 * x.answered_within) / x.sl_calls);
+        out.push({ id: `sl-${b.business_id}-${x.tier}`, text: `${businessName(b.business_id)} · ${t("t_" + x.tier)}: ${t("al_sl")} (${pct}% < ${x.target_percent}%)` });
+      }
+    }));
+    board.agents.forEach((a) => {
+      if (overLimit(a, ran)) out.push({ id: `st-${a.agent_id}`, text: `${a.agent_id} ${a.name}: ${t("al_" + a.state)} (${secs(a.in_state_ms + ran)} > ${limitOf(a.state)} ${t("seconds")})` });
+    });
+    const list = $("alerts");
+    if (!out.length) { const li = document.createElement("li"); li.className = "none"; li.textContent = t("no_alerts"); list.replaceChildren(li); return; }
+    list.replaceChildren(...out.map((x) => { const li = document.createElement("li"); li.dataset.alert = x.id; li.textContent = x.text; return li; }));
+  }
+
+  async function agentAction(action) {
+    const agentId = $("sv-agent").value.trim();
+    $("sv-result").textContent = "";
+    if (!agentId) { $("error").textContent = t("e_need_agent"); $("sv-agent").focus(); return; }
+    try {
+      const r = await api(`/api/board/agent/${action}`, { agent_id: agentId, reason: $("sv-reason").value });
+      const audio = ["listen", "whisper", "barge_in"].includes(action) ? t("sv_recorded") : "";
+      $("error").textContent = "";
+      $("sv-result").textContent = `${t("sv_done")} ${t("a_" + action)} · ${r.agent_id}${r.call_id ? " · " + r.call_id : ""}${audio}`;
+    } catch (err) {
+      if (err.code === "session_expired") { signedOut("e_session_expired"); return; }
+      $("error").textContent = t("e_" + err.code) + (err.detail ? ` (${err.detail})` : "");
+      if (err.field === "reason") $("sv-reason").focus();
+    }
   }
 
   function live(on) {
@@ -206,6 +269,20 @@
       lang = lang === "zh" ? "en" : "zh";
       localStorage.setItem("vcc-lang", lang);
       applyLang();
+    });
+    document.querySelectorAll("#sv-form button[data-action]").forEach((b) => b.addEventListener("click", () => agentAction(b.dataset.action)));
+    $("sv-form").addEventListener("submit", (e) => e.preventDefault());
+    $("agent-rows").addEventListener("click", (e) => {
+      const tr = e.target.closest("tr[data-agent]");
+      if (tr) { $("sv-agent").value = tr.dataset.agent; render(); }
+    });
+    document.addEventListener("keydown", (e) => {
+      if (!e.altKey || e.ctrlKey || e.metaKey) return;
+      const el = document.querySelector(`button[data-key="${e.key.toLowerCase()}"]`);
+      if (!el || el.disabled || el.closest("[hidden]")) return;
+      e.preventDefault();
+      el.focus();
+      el.click();
     });
     $("signout").addEventListener("click", async () => {
       try { await api("/api/board/logout"); } catch (err) { /* signed out either way */ }

@@ -3,88 +3,7 @@
 // a JSON POST carrying the CSRF value (cookie vcc_csrf repeated in X-VCC-CSRF).
 "use strict";
 (() => {
-  const M = {
-    zh: {
-      change_title: "首次登录：请设置新密码", new_password: "新密码", confirm_password: "确认新密码",
-      change_btn: "设置并登录", e_mismatch: "两次输入的新密码不一致。",
-      e_change_refused: "当前密码有误或登录已过期，请重新登录。",
-      title: "坐席工作台", signin: "坐席登录", agent_id: "工号", password: "密码", signin_btn: "登录",
-      signout: "退出", desk: "工作台", ready: "示闲", not_ready: "示忙", reason: "示忙原因",
-      r_away: "暂离", r_break: "休息", r_training: "培训", r_other: "其他", r_ring_no_answer: "振铃未接",
-      r_unspecified: "",
-      s_logged_out: "未登录", s_ready: "空闲", s_not_ready: "示忙", s_ringing: "振铃", s_busy: "通话中",
-      s_wrap_up: "话后处理", incoming: "来电", customer: "客户", tier: "客户等级", home: "归属地",
-      business: "业务", ivr: "语音导航路径", pin: "密码验证", orders: "未结工单", waited: "等待",
-      call_state: "通话状态", notes: "转接备注", answer: "接听", hold: "保持", resume: "取回",
-      hangup: "挂断", transfer: "转接", to_site: "目标地市", to_business: "业务", to_agent: "或指定坐席工号", note: "备注",
-      transfer_btn: "转接", wrapup: "话后处理", disposition: "处理结果", d_resolved: "已解决",
-      d_work_order: "转工单", d_callback: "需回访", d_other: "其他", notes_field: "备注",
-      wrapup_btn: "完成话后",
-      keys: "快捷键：Alt+R 示闲 · Alt+N 示忙 · Alt+A 接听 · Alt+H 保持 · Alt+G 取回 · Alt+U 挂断 · Alt+T 转接 · Alt+K 创建工单 · Alt+W 完成话后 · Alt+O 退出 · Alt+L 语言",
-      t_vip: "VIP 客户", t_high: "高端客户", t_middle: "中端客户", t_ordinary: "普通客户", t_blacklist: "黑名单",
-      t_unspecified: "未知", unknown_caller: "非注册客户", pin_yes: "已验证", pin_no: "未验证",
-      c_offered: "振铃", c_connected: "通话中", c_held: "保持中", c_consulting: "咨询中",
-      c_transferring: "转接中", c_ended: "已结束", c_queued: "排队", c_ivr: "语音导航",
-      seconds: "秒", hub_copy: "（省中心副本）",
-      e_wrong_login: "工号或密码错误。", e_locked: "登录失败次数过多，账号已暂时锁定。",
-      e_already_signed_in: "该工号已在其他设备登录，请先在那里退出。", e_missing: "请输入工号和密码。",
-      e_session_expired: "会话已过期或已结束，请重新登录。", e_session_ended: "会话已结束，请重新登录。",
-      e_conflict: "当前状态下不能执行此操作。", e_invalid: "输入有误。", e_not_found: "找不到对象。",
-      e_unavailable: "服务暂不可用，请稍后再试。", e_csrf: "页面已过期，请刷新后重试。",
-      e_internal: "出现内部错误。", e_network: "与服务器的连接中断，正在重连…",
-      n_signed_in: "已登录。", n_transfer_accepted: "转接成功。", n_transfer_refused: "转接被拒绝：",
-      n_transfer_timeout: "转接超时，通话仍由您处理。", n_wrapped: "话后处理完成。",
-      n_signed_out: "已退出。",
-      work_order: "工单", wo_create: "创建工单", n_order: "已创建工单 ",
-      f_account: "账号", f_phone: "联系电话", f_question: "问题描述", f_name: "姓名", f_address: "地址",
-      f_symptom: "故障现象", f_subject: "主题", f_details: "详情", f_desired_outcome: "期望结果",
-      f_contact_allowed: "可否联系", f_suggestion: "建议", f_id_number: "证件号码", f_service: "业务",
-      f_requested_date: "预约日期", f_notice: "通知内容",
-      k_transfer: "转接来电", k_consult: "咨询", k_overflow: "溢出来电", k_reroute: "改路由来电"
-    },
-    en: {
-      change_title: "First sign-in: choose a new password", new_password: "New password",
-      confirm_password: "New password again", change_btn: "Set and sign in",
-      e_mismatch: "The two new passwords differ.",
-      e_change_refused: "The current password is wrong or the sign-in expired; sign in again.",
-      title: "Agent desktop", signin: "Agent sign-in", agent_id: "Agent ID", password: "Password",
-      signin_btn: "Sign in", signout: "Sign out", desk: "Desktop", ready: "Ready", not_ready: "Not ready",
-      reason: "Reason", r_away: "Away", r_break: "Break", r_training: "Training", r_other: "Other",
-      r_ring_no_answer: "Ring, no answer", r_unspecified: "",
-      s_logged_out: "Signed out", s_ready: "Ready", s_not_ready: "Not ready", s_ringing: "Ringing",
-      s_busy: "On a call", s_wrap_up: "Wrap-up", incoming: "Call from", customer: "Customer",
-      tier: "Tier", home: "Home city", business: "Business", ivr: "IVR path", pin: "PIN",
-      orders: "Open work orders", waited: "Waited", call_state: "Call", notes: "Transfer notes",
-      answer: "Answer", hold: "Hold", resume: "Retrieve", hangup: "Hang up", transfer: "Transfer",
-      to_site: "To city", to_business: "Business", to_agent: "or agent ID", note: "Note", transfer_btn: "Transfer",
-      wrapup: "Wrap-up", disposition: "Outcome", d_resolved: "Resolved", d_work_order: "Work order",
-      d_callback: "Call back", d_other: "Other", notes_field: "Notes", wrapup_btn: "Finish wrap-up",
-      keys: "Keys: Alt+R ready · Alt+N not ready · Alt+A answer · Alt+H hold · Alt+G retrieve · Alt+U hang up · Alt+T transfer · Alt+K work order · Alt+W finish wrap-up · Alt+O sign out · Alt+L language",
-      t_vip: "VIP", t_high: "High", t_middle: "Middle", t_ordinary: "Ordinary", t_blacklist: "Blacklist",
-      t_unspecified: "Unknown", unknown_caller: "Not a customer", pin_yes: "Verified", pin_no: "Not verified",
-      c_offered: "Ringing", c_connected: "Talking", c_held: "On hold", c_consulting: "Consulting",
-      c_transferring: "Transferring", c_ended: "Ended", c_queued: "Queued", c_ivr: "In the IVR",
-      seconds: "s", hub_copy: " (province copy)",
-      e_wrong_login: "Wrong agent ID or password.", e_locked: "Too many failed sign-ins: the ID is locked for a while.",
-      e_already_signed_in: "This agent is signed in on another device; sign out there first.",
-      e_missing: "Give your agent ID and password.",
-      e_session_expired: "Your session has expired or ended; please sign in again.",
-      e_session_ended: "Your session has ended; please sign in again.",
-      e_conflict: "That is not possible in the current state.", e_invalid: "Invalid input.",
-      e_not_found: "Not found.", e_unavailable: "The service is unavailable; try again shortly.",
-      e_csrf: "The page is out of date; reload it and try again.", e_internal: "An internal error occurred.",
-      e_network: "Connection to the server lost; reconnecting…",
-      n_signed_in: "Signed in.", n_transfer_accepted: "Transferred.", n_transfer_refused: "Transfer refused: ",
-      n_transfer_timeout: "The transfer timed out; the call stays with you.", n_wrapped: "Wrap-up done.",
-      n_signed_out: "Signed out.",
-      work_order: "Work order", wo_create: "Open work order", n_order: "Work order opened: ",
-      f_account: "Account", f_phone: "Phone", f_question: "Question", f_name: "Name", f_address: "Address",
-      f_symptom: "Symptom", f_subject: "Subject", f_details: "Details", f_desired_outcome: "Desired outcome",
-      f_contact_allowed: "May we contact you", f_suggestion: "Suggestion", f_id_number: "ID number",
-      f_service: "Service", f_requested_date: "Requested date", f_notice: "Notice",
-      k_transfer: "transferred", k_consult: "consultation", k_overflow: "overflowed", k_reroute: "rerouted"
-    }
-  };
+  const M = window.VCC_DESK_M;
   const IDLE = new Set(["ready", "not_ready", "logged_out"]);
   const $ = (id) => document.getElementById(id);
   let lang = localStorage.getItem("vcc-lang") === "en" ? "en" : "zh";
@@ -95,9 +14,12 @@
   let wrapEnd = 0;
   let initial = "";  // the initial password, kept in memory only until it is changed
   let session = false;  // signed in on this page (a sign-in may beat the start-up check)
-  let focusNext = "";  // the control to focus once it is enabled (the pop's answer key)
+  let focusNext = "";
+  let farewell = "";
+  let tried = false;  // the sign-in form was sent (maybe before the start-up check ended)  // why the team leader signed this agent out, shown at the sign-in  // the control to focus once it is enabled (the pop's answer key)
 
   const t = (key) => (M[lang][key] !== undefined ? M[lang][key] : key);
+  const hooks = { event: [], render: [], signedIn: [], signedOut: [] };  // desk_more.js
 
   function csrf() {
     const hit = document.cookie.split("; ").find((c) => c.startsWith("vcc_csrf="));
@@ -175,6 +97,7 @@
     $("pop").hidden = !call;
     if (call) renderPop();
     $("wrapup-form").hidden = state !== "wrap_up";
+    hooks.render.forEach((h) => h());
     const next = focusNext ? $(focusNext) : null;
     if (next && !next.disabled && !next.closest("[hidden]")) { next.focus(); focusNext = ""; }
   }
@@ -267,11 +190,13 @@
         break;
       case "notice":
         say(ev.text);
+        if (ev.code === "signed_out_by_supervisor") farewell = ev.text;  // shown once signed out
         break;
       case "closed":
-        signedOut("e_session_ended");
+        signedOut(farewell ? "" : "e_session_ended");
         return;
     }
+    hooks.event.forEach((h) => h(ev));
     render();
   }
 
@@ -303,6 +228,7 @@
     $("change").hidden = true;
     $("login").hidden = true; $("desk").hidden = false; $("who").hidden = false; $("signout").hidden = false;
     listen();
+    hooks.signedIn.forEach((h) => h());
     render();
     $("ready").focus();
   }
@@ -313,10 +239,12 @@
     $("change").hidden = true;
     if (es) { es.close(); es = null; }
     agent = null; call = null;
+    hooks.signedOut.forEach((h) => h());
     $("desk").hidden = true; $("who").hidden = true; $("signout").hidden = true; $("login").hidden = false;
     $("notice").textContent = "";
     $("error").textContent = "";
-    $("login-error").textContent = messageKey ? t(messageKey) : "";
+    $("login-error").textContent = messageKey ? t(messageKey) : farewell;
+    farewell = "";
     $("password").value = "";
     $("agent-id").focus();
   }
@@ -334,6 +262,7 @@
   function bind() {
     $("login-form").addEventListener("submit", async (e) => {
       e.preventDefault();
+      tried = true;
       $("login-error").textContent = "";
       try {
         const reply = await api("/api/login", { agent_id: $("agent-id").value, password: $("password").value });
@@ -434,9 +363,13 @@
     applyLang();
     setInterval(tick, 500);
     const me = await (await fetch("/api/me", { credentials: "same-origin" })).json();
-    if (session) return;
+    if (session || tried) return;  // a sign-in beat this check: its answer stands
     if (me.signed_in) signedIn(); else signedOut("");
   }
 
+  window.VCC_DESK = {
+    t, api, fail, say, render, hooks, siteName, businessName,
+    get call() { return call; }, get agent() { return agent; }, get meta() { return meta; }
+  };
   start();
 })();

@@ -1,0 +1,443 @@
+"""Callers over SIP, end to end with real parts: SIPp callers on a trunk, Kamailio as the
+province's SIP edge (``vcc sip-edge``), each site's SIP agent (``vcc sip-agent``, sippy)
+driving the real site process over gRPC, and SIPp agent phones registered at the edge.
+
+One province for the module: etcd, NATS, the hub (routing-map writer), sites KM and YX
+(YX is the next-nearest site of KM's area 0871), both with a SIP agent and one agent
+phone each. Skipped, naming the packages to install, where Kamailio or SIPp are missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc.aio
+import pytest
+
+from tests.integration._helpers.hook import Hook, set_pin
+from tests.integration._helpers.province import Node, hub_node, site_node
+from tests.integration._helpers.site import PASSWORD, Client, fast_province
+from tests.sip.scenarios import caller_scenario, need_sip_tools, scenario
+from vcc_ops.infra import EtcdServer, ManagedProcess, NatsServer, free_port
+from vcc_ops.infra.kamailio import kill_leftover
+from vcc_proto.v1 import common_pb2 as c
+from vcc_proto.v1 import site_pb2 as s
+from vcc_proto.v1 import site_pb2_grpc as sg
+from vcc_site.store.customers import phone_for
+
+HOST = "127.0.0.1"
+PHONES = {"KM": "KM-0130", "YX": "YX-0023"}  # general agents: they take 1000 and 170
+SIPP_TIMEOUT_S = 40
+RING_S = 4  # the ACD's ring-no-answer timer in this module's province
+
+
+@dataclass
+class SipProvince:
+    tmp: Path
+    nodes: dict[str, Node]
+    edge: str  # Kamailio host:port
+    trunk_port: int
+    agents: dict[str, ManagedProcess]
+    etcd: str
+    sip_ports: dict[str, int]
+    hook: Hook  # the sites' notifier webhook (one-time PIN codes)
+
+
+def _wait_file(path: Path, proc: ManagedProcess, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        if not proc.alive:
+            raise AssertionError(f"{proc.name} exited: {proc.log_tail(40)}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{proc.name} not ready in time: {proc.log_tail(40)}")
+        time.sleep(0.1)
+
+
+def _vcc(*args: str) -> list[str]:
+    return [sys.executable, "-m", "vcc_ops.cli", *args]
+
+
+def _sip_edge(
+    tmp: Path,
+    name: str,
+    etcd: str,
+    sip_ports: dict[str, int],
+    edge_port: int,
+    trunk_port: int,
+    *extra: str,
+) -> ManagedProcess:
+    """A started ``vcc sip-edge`` (Kamailio in ``tmp/name``), ready."""
+    proc = ManagedProcess(
+        f"sip-{name}",
+        _vcc(
+            "sip-edge",
+            "--province",
+            str(tmp / "province.toml"),  # as the sites read it (see the fixture)
+            "--etcd",
+            etcd,
+            "--site-sip",
+            ",".join(f"{site}={HOST}:{port}" for site, port in sip_ports.items()),
+            "--trunk",
+            f"{HOST}:{trunk_port}",
+            "--sip-port",
+            str(edge_port),
+            "--workdir",
+            str(tmp / name),
+            "--log-file",
+            str(tmp / f"sip-{name}.log"),
+            *extra,
+        ),
+        tmp / f"sip-{name}.out",
+    )
+    proc.start()
+    _wait_file(tmp / name / "sip-edge.ready", proc)
+    return proc
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _operator_credentials() -> None:
+    """None: the module's nodes run in plaintext (see ``sip``)."""
+
+
+@pytest.fixture(scope="module")
+def sip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipProvince]:
+    need_sip_tools()
+    tmp = tmp_path_factory.mktemp("sip")
+    etcd, nats = EtcdServer(tmp / "etcd"), NatsServer(tmp / "nats")
+    etcd.start()
+    nats.start()
+    procs: list[ManagedProcess | Node] = []
+    hook = Hook()
+    try:
+        # plaintext: the SIP processes take no certificates yet (`vcc up --sip` needs
+        # --insecure too)
+        nodes = {"hub": hub_node(tmp, nats.url, etcd.endpoint, insecure=True)}
+        for site in PHONES:
+            env = {"VCC_NOTIFY_WEBHOOK": hook.url}
+            nodes[site] = site_node(tmp, site, nats.url, etcd.endpoint, env=env, insecure=True)
+        # a ring timer a loaded machine's SIP round trips fit in (each node writes the
+        # default 2 s file when built; all read this one when launched)
+        fast_province(tmp, ring_s=RING_S)
+        for node in nodes.values():
+            procs.append(node.launch())
+
+        async def healthy() -> None:
+            await asyncio.gather(*(n.healthy() for n in nodes.values()))
+
+        asyncio.run(healthy())
+        sip_ports = {site: free_port() for site in PHONES}
+        edge_port, trunk_port = free_port(), free_port()
+        edge = f"{HOST}:{edge_port}"
+        kamailio = _sip_edge(tmp, "edge", etcd.endpoint, sip_ports, edge_port, trunk_port)
+        procs.append(kamailio)
+        agents = {}
+        for site, agent_id in PHONES.items():
+            phones = tmp / f"phones-{site}.txt"
+            phones.write_text(f"{agent_id} {PASSWORD}\n")
+            phones.chmod(0o600)
+            agents[site] = ManagedProcess(
+                f"sip-agent-{site}",
+                _vcc(
+                    "sip-agent",
+                    "--site-grpc",
+                    nodes[site].target,
+                    "--port",
+                    str(sip_ports[site]),
+                    "--edge",
+                    edge,
+                    "--phones",
+                    str(phones),
+                    "--ready-file",
+                    str(tmp / f"sip-agent-{site}.ready"),
+                    "--log-file",
+                    str(tmp / f"sip-agent-{site}.log"),
+                    "--etcd",
+                    etcd.endpoint,
+                ),
+                tmp / f"sip-agent-{site}.out",
+                env={**os.environ, "SIPLOG_BEND": "none"},
+            )
+            agents[site].start()
+            procs.append(agents[site])
+        for site in PHONES:
+            _wait_file(tmp / f"sip-agent-{site}.ready", agents[site])
+        yield SipProvince(tmp, nodes, edge, trunk_port, agents, etcd.endpoint, sip_ports, hook)
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+        kill_leftover(tmp / "edge")
+        kill_leftover(tmp / "full-edge")
+        nats.stop()
+        etcd.stop()
+        hook.close()
+
+
+class Phone:
+    """A SIPp agent phone: listening (phone.xml), then registered at the edge."""
+
+    def __init__(self, sip: SipProvince, agent_id: str, xml: str = "phone.xml", *keys: str) -> None:
+        self.sip, self.agent_id = sip, agent_id
+        self.port = free_port()
+        self.log = sip.tmp / f"phone-{agent_id}-{self.port}.log"
+        self.proc = subprocess.Popen(
+            _sipp(
+                scenario(xml),
+                self.port,
+                "-log_file",
+                str(self.log),
+                "-trace_logs",
+                "-trace_msg",
+                *keys,
+            ),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=sip.tmp,
+        )
+        register = subprocess.run(
+            _sipp(
+                scenario("register.xml"),
+                free_port(),
+                sip.edge,
+                "-key",
+                "agent",
+                agent_id,
+                "-key",
+                "contact",
+                f"{HOST}:{self.port}",
+            ),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=SIPP_TIMEOUT_S,
+            cwd=sip.tmp,
+        )
+        assert register.returncode == 0, register.stderr.decode()[-2000:]
+
+    def finished(self) -> str:
+        """Wait for the phone's call to end; the vcc call ID it was rung for."""
+        _, err = self.proc.communicate(timeout=SIPP_TIMEOUT_S)
+        assert self.proc.returncode == 0, f"phone: {err.decode()[-2000:]}"
+        for line in self.log.read_text().splitlines():
+            if line.startswith("vcc-call-id ") and len(line.split()) > 1:
+                return line.split()[1]
+        raise AssertionError(f"the phone logged no call ID: {self.log.read_text()[-2000:]}")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _sipp(xml: Path, port: int, *rest: str) -> list[str]:
+    return [
+        "sipp",
+        "-sf",
+        str(xml),
+        "-i",
+        HOST,
+        "-p",
+        str(port),
+        "-m",
+        "1",
+        "-timeout",
+        f"{SIPP_TIMEOUT_S}s",
+        "-timeout_error",
+        "-nostdin",
+        *rest,
+    ]
+
+
+def _call(
+    sip: SipProvince, caller: str, dialed: str, keys: str, template: str = "caller"
+) -> subprocess.CompletedProcess[bytes]:
+    xml = caller_scenario(sip.tmp, keys, template)
+    return subprocess.run(
+        _sipp(xml, sip.trunk_port, sip.edge, "-s", dialed, "-key", "caller", caller),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=SIPP_TIMEOUT_S + 10,
+        cwd=sip.tmp,
+    )
+
+
+def _view(node: Node, call_id: str) -> s.CallView:
+    async def read() -> s.CallView:
+        async with grpc.aio.insecure_channel(node.target) as channel:
+            return await sg.AccessStub(channel).GetCall(s.CallRef(call_id=call_id), timeout=5)
+
+    return asyncio.run(read())
+
+
+def test_keys_walk_the_ivr_and_the_agents_phone_rings(sip: SipProvince) -> None:
+    """An invalid key is reprompted, 0 queues for an agent, whose phone rings, answers
+    and hangs up; the caller is released."""
+    phone = Phone(sip, PHONES["KM"])
+    try:
+        done = _call(sip, phone_for("0871", 3), "1000", "90")
+        assert done.returncode == 0, done.stderr.decode()[-3000:]
+        call_id = phone.finished()
+    finally:
+        phone.close()
+    view = _view(sip.nodes["KM"], call_id)
+    path = [(st.node_id, st.digits) for st in view.ivr_path]
+    assert path[:2] == [("main", "9(invalid)"), ("main", "0")], path  # reprompted after 9
+    assert view.agent_id == PHONES["KM"] and view.answered_at_ms > 0
+    assert view.state == c.CALL_STATE_ENDED, c.CallState.Name(view.state)
+    assert view.caller_number.endswith(phone_for("0871", 3)[-4:])  # the trunk's (masked)
+
+
+def test_wrong_pin_is_reprompted_then_an_agent(sip: SipProvince) -> None:
+    """With a PIN set (over gRPC, with the one-time code the site sends to the caller's
+    phone), the caller keys a wrong one for the bill over SIP: the IVR says so and returns
+    to its menu, where 0 reaches an agent."""
+    caller = phone_for("0871", 5)
+
+    async def set_the_pin() -> str:
+        client = Client(sip.nodes["KM"].target, insecure=True)
+        try:
+            return await set_pin(client, sip.hook, caller, "246813")
+        finally:
+            await client.close()
+
+    assert "PIN is set" in asyncio.run(set_the_pin())
+    phone = Phone(sip, PHONES["KM"])
+    try:
+        done = _call(sip, caller, "170", "1" + "111111" + "0")
+        assert done.returncode == 0, done.stderr.decode()[-3000:]
+        call_id = phone.finished()
+    finally:
+        phone.close()
+    view = _view(sip.nodes["KM"], call_id)
+    path = [(st.node_id, st.digits) for st in view.ivr_path]
+    at = path.index(("main", "1"))
+    # the wrong PIN: the check failed and the caller is back at the menu, where 0 queues
+    assert ("bill_query", "failed") in path[at + 1 : at + 3], path
+    assert ("main", "0") in path[at + 2 :], path
+    assert view.agent_id == PHONES["KM"]
+
+
+def test_hold_and_retrieve_from_the_phone(sip: SipProvince) -> None:
+    """The agent's phone puts the caller on hold (re-INVITE, send-only) and takes the call
+    back: the site holds and resumes the call (its CDR counts the hold time)."""
+    phone = Phone(sip, PHONES["KM"], "phone_hold.xml")
+    try:
+        done = _call(sip, phone_for("0871", 13), "1000", "0")
+        assert done.returncode == 0, done.stderr.decode()[-3000:]
+        call_id = phone.finished()
+    finally:
+        phone.close()
+    deadline = time.monotonic() + 30
+    while not (rows := sip.nodes["KM"].rows("SELECT hold_ms FROM cdrs WHERE call_id = ?", call_id)):
+        assert time.monotonic() < deadline, "no CDR for the call"
+        time.sleep(0.2)
+    assert rows[0][0] > 0, rows
+
+
+def test_agent_transfers_to_another_city_whose_phone_rings_with_the_same_call_id(
+    sip: SipProvince,
+) -> None:
+    """KM's agent answers, then transfers blind (REFER to YX.general): YX's site takes
+    the call through the hub, its ACD offers it to YX's agent, whose phone rings with the
+    same call ID; when that agent hangs up, the caller's line (held at KM) is released."""
+    km_phone = Phone(sip, PHONES["KM"], "phone_refer.xml", "-key", "target", "YX.general")
+    yx_phone = Phone(sip, PHONES["YX"])
+    try:
+        done = _call(sip, phone_for("0871", 11), "1000", "0")
+        assert done.returncode == 0, done.stderr.decode()[-3000:]
+        call_id = km_phone.finished()
+        assert yx_phone.finished() == call_id
+    finally:
+        km_phone.close()
+        yx_phone.close()
+    assert _view(sip.nodes["KM"], call_id).end_reason == c.END_REASON_TRANSFERRED_OUT
+    view = _view(sip.nodes["YX"], call_id)
+    assert view.agent_id == PHONES["YX"] and view.state == c.CALL_STATE_ENDED, view
+
+
+def test_beyond_trunk_capacity_503_with_retry_after(sip: SipProvince) -> None:
+    """An edge whose site trunks are full (capacity 0 here, so no call has to be held
+    open) refuses a new call with 503 and a Retry-After header (the scenario fails
+    without one)."""
+    edge_port = free_port()
+    full = _sip_edge(
+        sip.tmp,
+        "full-edge",
+        sip.etcd,
+        sip.sip_ports,
+        edge_port,
+        sip.trunk_port,
+        "--trunk-capacity",
+        "0",
+    )
+    try:
+        done = subprocess.run(
+            _sipp(
+                scenario("busy.xml"),
+                sip.trunk_port,
+                f"{HOST}:{edge_port}",
+                "-s",
+                "1000",
+                "-key",
+                "caller",
+                phone_for("0871", 9),
+            ),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=SIPP_TIMEOUT_S + 10,
+            cwd=sip.tmp,
+        )
+        assert done.returncode == 0, done.stderr.decode()[-3000:]
+    finally:
+        full.stop()
+    assert "trunk of site KM full" in (sip.tmp / "full-edge" / "kamailio.log").read_text()
+
+
+def test_ring_no_answer_cancels_the_ringing_phone(sip: SipProvince) -> None:
+    """Nobody answers KM's agent's phone: the site's ring timer takes the offer back (its
+    rule: the agent is made not ready, the call requeued) and the site's agent cancels
+    the ringing (the phone's scenario fails without a CANCEL). The caller then gives up.
+    Leaves KM's agent not ready: runs just before the site is killed."""
+    phone = Phone(sip, PHONES["KM"], "phone_noanswer.xml")
+    try:
+        done = _call(sip, phone_for("0871", 15), "1000", "0", "caller_gives_up")
+        assert done.returncode == 0, done.stderr.decode()[-3000:]
+        call_id = phone.finished()
+    finally:
+        phone.close()
+    legs = sip.nodes["KM"].rows(
+        "SELECT end_reason FROM legs WHERE call_id = ? AND agent_id = ?", call_id, PHONES["KM"]
+    )
+    assert ("no_answer",) in legs, legs
+
+
+def test_site_killed_new_invites_reach_the_next_site(sip: SipProvince) -> None:
+    """KM's site process is killed (its SIP agent stays, answering 503, as would a
+    site whose lease has not lapsed yet): a new call of KM's area is taken by YX, the next
+    nearest site, through the edge's failover. Then KM's SIP agent dies too (nothing
+    answers at KM's address): the edge's timeout moves the next call on. Runs last."""
+    sip.nodes["KM"].proc.kill()
+    _reaches_yx(sip, phone_for("0871", 7))
+    sip.agents["KM"].kill()
+    _reaches_yx(sip, phone_for("0871", 8))
+
+
+def _reaches_yx(sip: SipProvince, caller: str) -> None:
+    phone = Phone(sip, PHONES["YX"])
+    started = time.monotonic()
+    try:
+        done = _call(sip, caller, "1000", "0")
+        assert done.returncode == 0, done.stderr.decode()[-3000:]
+        call_id = phone.finished()
+    finally:
+        phone.close()
+    print(f"a call of KM's area answered at YX in {time.monotonic() - started:.2f} s")
+    view = _view(sip.nodes["YX"], call_id)
+    assert view.entry_site_id == "YX" and view.agent_id == PHONES["YX"], view
+    assert [(st.node_id, st.digits) for st in view.ivr_path][:1] == [("main", "0")]
