@@ -18,7 +18,7 @@ import nats
 import pytest
 
 from tests.integration._helpers import tls as test_tls
-from tests.integration._helpers.site import PASSWORD, Client, fast_province, until
+from tests.integration._helpers.site import PASSWORD, Client, fast_province, open_test_seat, until
 from vcc_ops.bench.directory import HubNode, SiteNode, agent_change, directory_version
 from vcc_ops.infra import EtcdServer, NatsServer
 from vcc_proto.channels import open_channel
@@ -123,7 +123,7 @@ async def test_directory_reaches_every_site(province: Province) -> None:
         await until(lambda: _all_at(channels, reply.version), "change at every site")
         km = Client(province.sites["KM"].target)
         try:
-            login = await km.desk.Login(_login("KM-LEAD"))
+            login = await open_test_seat(km.desk, km.people, km.target, "KM-LEAD")
             assert login.agent_name == "Lead, billing now"
         finally:
             await km.close()
