@@ -16,11 +16,12 @@ from tests.integration._helpers import tls as test_tls
 from vcc_ops.cli import example_province_path
 from vcc_ops.infra import ManagedProcess, free_port
 from vcc_ops.people_secrets import with_password_hash
-from vcc_ops.traffic.seat import open_seat
+from vcc_ops.traffic.seat import open_seat, seat_password
 from vcc_proto.channels import open_channel
 from vcc_proto.server import check_health
 from vcc_proto.tls import ClientTls
 from vcc_proto.v1 import common_pb2 as c
+from vcc_proto.v1 import people_pb2 as p
 from vcc_proto.v1 import people_pb2_grpc as pg
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
@@ -207,6 +208,31 @@ async def open_test_seat(
                 raise
     reply, used = await open_seat(desk, people, agent_id, PASSWORD, device)
     _SEATS[(target, agent_id)] = used
+    return reply
+
+
+def open_test_seat_sync(channel: grpc.Channel, agent_id: str) -> s.LoginReply:
+    """:func:`open_test_seat` over a blocking channel (the browser tests)."""
+    desk, people = sg.AgentDeskStub(channel), pg.PeopleStub(channel)
+    device = f"test-{agent_id}"
+    try:
+        reply: s.LoginReply = desk.Login(
+            s.LoginRequest(agent_id=agent_id, password=PASSWORD, device=device)
+        )
+        return reply
+    except grpc.RpcError as exc:
+        if exc.code() != grpc.StatusCode.FAILED_PRECONDITION:  # type: ignore[attr-defined]
+            raise
+    new = seat_password(PASSWORD)
+    first = people.SignIn(p.SignInRequest(person_id=agent_id, password=PASSWORD))
+    changed = people.ChangePassword(
+        p.ChangePasswordRequest(old_password=PASSWORD, new_password=new),
+        metadata=(("authorization", f"Bearer {first.session_token}"),),
+    )
+    people.SignOut(
+        p.SignOutRequest(), metadata=(("authorization", f"Bearer {changed.session_token}"),)
+    )
+    reply = desk.Login(s.LoginRequest(agent_id=agent_id, password=new, device=device))
     return reply
 
 
