@@ -26,12 +26,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import grpc
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.integration._helpers import tls as test_tls
 from tests.integration._helpers.hook import Hook
 from tests.integration._helpers.site import PASSWORD, SiteProcess
 from vcc_domain.privacy import mask_phone
@@ -173,7 +175,9 @@ def test_agents_take_a_call_and_a_transfer_by_keyboard(
 ) -> None:
     proc, url = site
     channel = open_sync_channel(proc.target)
-    access, desk = sg.AccessStub(channel), sg.AgentDeskStub(channel)
+    edge = test_tls.client("edge", "edge")  # callers' calls come from the access edge
+    edge_channel = grpc.secure_channel(proc.target, edge.credentials(), edge.options())
+    access, desk = sg.AccessStub(edge_channel), sg.AgentDeskStub(channel)
     errors: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])

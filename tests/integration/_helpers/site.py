@@ -238,14 +238,18 @@ def open_test_seat_sync(channel: grpc.Channel, agent_id: str) -> s.LoginReply:
 
 class Client:
     """Calls a site as the operator tool (``tls``: as another identity; ``insecure``: in
-    plaintext)."""
+    plaintext), and offers callers' calls (``access``) as the access edge."""
 
     def __init__(self, target: str, tls: ClientTls | None = None, insecure: bool = False) -> None:
         if insecure:  # a site run --insecure
             self.channel = grpc.aio.insecure_channel(target)
+            self.edge_channel = self.channel
         else:
             self.channel = open_channel(target, tls=tls or test_tls.client())
-        self.access = sg.AccessStub(self.channel)
+            # callers' calls come from the access edge, which a site trusts for the caller's
+            # number (the operator tool could claim any number)
+            self.edge_channel = open_channel(target, tls=test_tls.client("edge", "edge"))
+        self.access = sg.AccessStub(self.edge_channel)
         self.desk = sg.AgentDeskStub(self.channel)
         self.remote = sg.RemoteStub(self.channel)
         self.people = pg.PeopleStub(self.channel)
@@ -286,6 +290,8 @@ class Client:
         for desk in self.desks:
             await desk.close()
         await self.channel.close()
+        if self.edge_channel is not self.channel:
+            await self.edge_channel.close()
 
 
 QUEUED = c.CALL_STATE_QUEUED
