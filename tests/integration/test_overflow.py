@@ -294,7 +294,12 @@ async def ranking_at_target(run: Run) -> None:
     now = int(time.time() * 1000)
     async with open_channel(run.dl.target) as ch:
         bot = await Bot(
-            sg.AgentDeskStub(ch), "DL-0036", 0.2, False, channel=ch, target=run.dl.target
+            sg.AgentDeskStub(ch),
+            "DL-0036",
+            0.2,
+            ready_on_start=False,
+            channel=ch,
+            target=run.dl.target,
         ).start()
         access = sg.AccessStub(ch)
         hub_ch = open_channel(run.dl.target, tls=test_tls.client("hub", "hub"))
