@@ -181,11 +181,25 @@ def sign_in_as(client: Etcd3Client, credentials: Credentials) -> None:
     manager = client._manager
     interceptor = TokenInterceptor(credentials, manager.target)
 
-    def get_channel(**_tls: Any) -> grpc.aio.Channel:
-        channel = grpc.aio.insecure_channel(
-            manager.target, options=manager.grpc_options, interceptors=[interceptor]
-        )
+    def get_channel(
+        ca_cert: bytes | None = None,
+        cert_key: bytes | None = None,
+        cert_chain: bytes | None = None,
+        tls_server_name: str | None = None,
+    ) -> grpc.aio.Channel:
+        if ca_cert is None:
+            channel = grpc.aio.insecure_channel(
+                manager.target, options=manager.grpc_options, interceptors=[interceptor]
+            )
+        else:  # the client's TLS arguments, as etcd3aio's own channel would use them
+            credentials = grpc.ssl_channel_credentials(ca_cert, cert_key, cert_chain)
+            options = list(manager.grpc_options)
+            if tls_server_name is not None:
+                options.append(("grpc.ssl_target_name_override", tls_server_name))
+            channel = grpc.aio.secure_channel(
+                manager.target, credentials, options=options, interceptors=[interceptor]
+            )
         interceptor.channel = channel
         return channel
 
-    manager.get_channel = get_channel  # type: ignore[method-assign,assignment]
+    manager.get_channel = get_channel  # type: ignore[method-assign]

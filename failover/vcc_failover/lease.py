@@ -29,6 +29,7 @@ from vcc_domain.errors import Unavailable
 from vcc_failover.aio import cancel_and_wait
 from vcc_failover.etcd_auth import process_credentials, sign_in_as
 from vcc_proto.access import Credentials
+from vcc_proto.broker_tls import etcd_hostports, etcd_tls_options
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,10 @@ FAST_RECONNECT = (
     ("grpc.min_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 1000),
 )
+# gRPC also takes the minimum back-off as the time a connection attempt may take. Over TLS
+# the attempt includes the handshake, which on a busy machine (or through the drills'
+# proxies) can exceed 200 ms: every attempt would then be cut short and retried at once.
+TLS_CONNECT = (("grpc.min_reconnect_backoff_ms", 3000),)
 
 
 def new_client(
@@ -51,10 +56,14 @@ def new_client(
     credentials: Credentials | None = None,
 ) -> Etcd3Client:
     """An etcd client that reconnects within a second of etcd coming back, signed in as
-    ``credentials`` (default: the process's etcd user, if it has one)."""
-    client = Etcd3Client(list(endpoints), rpc_max_attempts=rpc_max_attempts)
+    ``credentials`` (default: the process's etcd user, if it has one); ``https://``
+    endpoints over TLS trusting the province CA (:mod:`vcc_proto.broker_tls`)."""
+    hostports, secure = etcd_hostports(endpoints)
+    options = etcd_tls_options(hostports) if secure else {}
+    client = Etcd3Client(hostports, rpc_max_attempts=rpc_max_attempts, **options)
     # etcd3aio exposes no channel options; its connection manager keeps them in a list.
-    client._manager.grpc_options.extend(FAST_RECONNECT)
+    reconnect = dict(FAST_RECONNECT) | (dict(TLS_CONNECT) if secure else {})
+    client._manager.grpc_options.extend(reconnect.items())
     user = credentials or process_credentials()
     if user is not None:
         sign_in_as(client, user)

@@ -47,7 +47,7 @@ from vcc_proto.transport import open_transport
 from vcc_replication import fencing
 from vcc_replication.background import BackgroundNats
 from vcc_replication.db import make_engine, ping
-from vcc_replication.streams import ensure_province_streams
+from vcc_replication.streams import ensure_directory_consumers, ensure_province_streams
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,7 @@ async def run_hub(config: NodeConfig, settings: HubNodeSettings | None = None) -
 
     async def on_connected(js: JetStreamContext) -> None:
         await ensure_province_streams(js, config.stream_replicas, settings.streams)
+        await ensure_directory_consumers(js, [site.id for site in hub.province.sites])
 
     nats = BackgroundNats(
         list(config.nats_urls),

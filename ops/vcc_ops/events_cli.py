@@ -21,6 +21,7 @@ from vcc_ops import target
 from vcc_ops.exits import Unreachable
 from vcc_ops.target import workdir_option
 from vcc_proto.access import Credentials, inbox_prefix
+from vcc_proto.broker_tls import nats_tls_options
 from vcc_replication.dead_letters import DeadLetter, list_dead_letters
 
 
@@ -44,6 +45,7 @@ async def fetch_dead_letters(
         user=credentials.user if credentials is not None else None,
         password=credentials.password if credentials is not None else None,
         error_cb=quiet,
+        **nats_tls_options(urls),
     )
     try:
         return await list_dead_letters(nc.jetstream(timeout=timeout_s), limit)

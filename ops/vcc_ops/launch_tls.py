@@ -5,11 +5,13 @@ The launcher keeps a province PKI in ``<workdir>/pki`` (made by :mod:`vcc_proto.
 by its node ID, each site by its site ID, the edge) and one for the operator tool
 (``ops/vcc-ops``), which the launcher's own calls and the client commands that find the
 province through its state file (``vcc status``, ``vcc directory``, ``vcc report`` ...)
-present. Certificates name ``127.0.0.1``, ``localhost`` and the drills' proxy address,
+present, and one for each of NATS and etcd (``infra/nats``, ``infra/etcd``), which then
+serve only TLS (``tls://`` and ``https://`` addresses, checked against the CA). Certificates name ``127.0.0.1``, ``localhost`` and the drills' proxy address,
 where the processes reach each other. A later start in the same workdir reuses them (one
 close to expiry is rotated).
 
-``insecure``: none of this; every process is told ``--insecure`` and warns at start.
+``insecure``: none of this; every process is told ``--insecure`` and warns at start, and
+NATS and etcd are plaintext.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from vcc_ops.drills.proxy import PROXY_HOST
+from vcc_ops.infra.stack import InfraTls
 from vcc_proto import pki
 from vcc_proto.tls import ClientTls
 
@@ -68,6 +71,13 @@ class LaunchTls:
         elif _days_left(where / pki.NODE_CERT) < RENEW_DAYS:
             pki.rotate(self.directory, who, dns=LOCAL_DNS, ips=LOCAL_IPS)
         return where
+
+    def infra(self) -> InfraTls:
+        """The certificates NATS (``infra/nats``) and etcd (``infra/etcd``) serve TLS with."""
+        return InfraTls(
+            nats=self.certificate(pki.identity("infra", "nats")),
+            etcd=self.certificate(pki.identity("infra", "etcd")),
+        )
 
     def process_args(self, kind: str, name: str, site_id: str | None) -> list[str]:
         """The flags that give a launched process its certificate."""

@@ -171,6 +171,7 @@ class ProvinceLauncher:
             nats_sync_interval=self.nats_sync_interval,
             cluster=self.cluster,
             access=self.access,
+            tls=self.tls.infra() if self.tls is not None else None,
         )
         self.infra.start()
         self.access.write_ops_file(self.workdir)
@@ -230,7 +231,7 @@ class ProvinceLauncher:
                 "etcd" if one else m.name,
                 "etcd",
                 m.pid,
-                metrics=f"{m.client_url}/health",
+                metrics=m.health_url,
                 log=str(m.log_path),
             )
             for m in infra.etcd_members

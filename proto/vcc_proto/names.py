@@ -34,6 +34,13 @@ def site_events_subject(site_id: str) -> str:
     return f"vcc.site.{site_id}.events"
 
 
+def directory_consumer(site_id: str) -> str:
+    """The durable pull consumer of the directory stream a hub makes for a site (the site
+    only fetches from it: it may create no consumer, whose delivery subject it would
+    choose)."""
+    return f"vcc-dir-{site_id}"
+
+
 def dead_letter_subject(site_id: str) -> str:
     return f"vcc.deadletter.{site_id or '_unknown'}"
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -183,6 +184,24 @@ class ClientTls:
     @property
     def identity(self) -> Identity:
         return self._files.material.identity
+
+    @property
+    def directory(self) -> Path:
+        return self._files.directory
+
+    def material(self) -> Material:
+        """The node's key, certificate and CA as the files are now."""
+        self._files.refresh()
+        return self._files.material
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client context for other TLS servers of the province (NATS): it trusts only
+        the province CA, checks the server's name, and presents the node's certificate."""
+        material = self.material()
+        context = ssl.create_default_context(cadata=material.ca_pem.decode("ascii"))
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.directory / NODE_CERT, self.directory / NODE_KEY)
+        return context
 
     def credentials(self) -> grpc.ChannelCredentials:
         self._files.refresh()

@@ -28,6 +28,7 @@ from tenacity import (
 
 from vcc_domain.errors import Unavailable
 from vcc_proto.access import Credentials, inbox_prefix
+from vcc_proto.broker_tls import nats_tls_options
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,9 @@ async def connect(
     credentials: Credentials | None = None,
 ) -> NatsClient:
     """Connect (as ``credentials``' user, if given) and keep reconnecting forever, every
-    half second, across server restarts."""
+    half second, across server restarts; ``tls://`` URLs over TLS trusting the province
+    CA of the process's certificate (:mod:`vcc_proto.broker_tls`)."""
+    tls = nats_tls_options(url)
     try:
         return await nats.connect(
             servers=url.split(","),
@@ -80,6 +83,7 @@ async def connect(
             inbox_prefix=inbox_prefix(credentials),
             user=credentials.user if credentials is not None else None,
             password=credentials.password if credentials is not None else None,
+            **tls,
         )
     except (OSError, nats.errors.Error, TimeoutError) as exc:
         raise Unavailable(f"NATS at {url} unreachable: {exc!r}") from exc

@@ -9,7 +9,8 @@
   headers plus the error, the delivery count and the site (``Vcc-Dead-*`` headers); they
   are listed by ``vcc events dead-letters`` and never applied by themselves.
 * ``VCC_DIRECTORY`` carries directory deltas down from the hub (``vcc.directory.deltas``),
-  one message per directory version.
+  one message per directory version; each site fetches them from a durable pull consumer
+  the hub makes for it (``vcc-dir-<SITE>``).
 * Every stream is bounded in age, bytes and message size (:class:`StreamLimitSettings`).
 
 Streams use file storage. Durability does not rest on the broker: sites keep their
@@ -18,9 +19,12 @@ outbox until the hub confirms, and directory versions can always be re-read over
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import nats.js.errors
 from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from vcc_proto.names import DEAD_LETTER_STREAM as DEAD_LETTER_STREAM
 from vcc_proto.names import DEAD_LETTER_SUBJECTS, SITE_EVENTS_SUBJECTS
@@ -28,6 +32,7 @@ from vcc_proto.names import DIRECTORY_STREAM as DIRECTORY_STREAM
 from vcc_proto.names import DIRECTORY_SUBJECT as DIRECTORY_SUBJECT
 from vcc_proto.names import SITE_EVENTS_STREAM as SITE_EVENTS_STREAM
 from vcc_proto.names import dead_letter_subject as dead_letter_subject
+from vcc_proto.names import directory_consumer as directory_consumer
 from vcc_proto.names import site_events_subject as site_events_subject
 from vcc_proto.names import site_of_subject as site_of_subject
 from vcc_proto.settings import SettingsError, setting
@@ -92,3 +97,25 @@ async def ensure_province_streams(
             max_bytes=limits.max_mb * 1024 * 1024,
             max_msg_size=limits.max_msg_kb * 1024,
         )
+
+
+DIRECTORY_CONSUMER_IDLE_S = 7 * 24 * 3600.0  # a site gone this long loses its consumer
+
+
+async def ensure_directory_consumers(js: JetStreamContext, sites: Sequence[str]) -> None:
+    """A durable pull consumer of the directory stream for each site (new deltas from its
+    creation on; a site fills anything older over gRPC). The hub makes them: a site may
+    only fetch from its own, so it never names where the broker delivers."""
+    for site in sites:
+        durable = directory_consumer(site)
+        config = ConsumerConfig(
+            durable_name=durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.NEW,
+            filter_subject=DIRECTORY_SUBJECT,
+            inactive_threshold=DIRECTORY_CONSUMER_IDLE_S,
+        )
+        try:
+            await js.consumer_info(DIRECTORY_STREAM, durable)
+        except nats.js.errors.NotFoundError:
+            await js.add_consumer(DIRECTORY_STREAM, config)

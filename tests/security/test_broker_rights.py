@@ -5,7 +5,9 @@ NATS: an anonymous client (or a wrong password) is not let in; the site KM publi
 own events but not QJ's, not directory deltas, and cannot create, delete or read streams
 it has no business with. The hub dead-letters an event whose payload names another site
 than its subject, and that changes nothing: QJ's genuine events are applied afterwards.
-KM may not subscribe to another node's inboxes. Every stream has age, size and message
+KM may not subscribe to another node's inboxes, nor create a consumer (a push consumer's
+delivery subject would let the broker publish for it anywhere): it fetches deltas from the
+pull consumer the hub made for it, and not from QJ's. Every stream has age, size and message
 size limits.
 etcd: an anonymous client reads nothing; QJ writes its own registration but not KM's,
 not the routing map, not the leader key; a routing key rewritten by hand (as root) is put
@@ -32,7 +34,7 @@ from vcc_failover.lease import new_client
 from vcc_ops.infra import Infrastructure
 from vcc_ops.infra.access import ProvinceAccess
 from vcc_proto.access import Credentials
-from vcc_proto.names import LEADER_KEY, ROUTING_PREFIX, site_key
+from vcc_proto.names import LEADER_KEY, ROUTING_PREFIX, directory_consumer, site_key
 from vcc_proto.v1 import events_pb2 as pb
 from vcc_replication.dead_letters import list_dead_letters
 from vcc_replication.events import encode, headers
@@ -145,6 +147,9 @@ def test_a_site_publishes_only_its_own_events_and_administers_nothing(
             assert await _refused(  # reading the other sites' events
                 js.add_consumer(SITE_EVENTS_STREAM, ConsumerConfig(durable_name="spy"))
             )
+            for deliver_to in (qj_subject, "_INBOX.site-KM.push"):  # the broker would
+                push = ConsumerConfig(deliver_subject=deliver_to)  # publish for it there
+                assert await _refused(js.add_consumer(DIRECTORY_STREAM, push))
             # what it may do: its own subject
             own = synthetic_events("KM", 1)[0]
             ack = await js.publish(
@@ -161,6 +166,36 @@ def test_a_site_publishes_only_its_own_events_and_administers_nothing(
             await hub.jetstream().stream_info(SITE_EVENTS_STREAM)  # still there
             assert await _refused(hub.jetstream().stream_info("EVIL"))  # never made
         finally:
+            await hub.drain()
+
+    asyncio.run(run())
+
+
+def test_a_site_fetches_deltas_only_from_its_own_consumer(province: Province) -> None:
+    """The hub makes a pull consumer of the directory stream per site; KM fetches from
+    its own (a delta the hub publishes arrives) and not from QJ's."""
+
+    async def run() -> None:
+        hub = await connect(province.infra.nats_url, "hub", credentials=province.user("hub"))
+        nc = await connect(province.infra.nats_url, "km", credentials=province.user("site-KM"))
+        try:
+            js = nc.jetstream()
+            own = await js.pull_subscribe_bind(
+                durable=directory_consumer("KM"), stream=DIRECTORY_STREAM
+            )
+            other = await js.pull_subscribe_bind(
+                durable=directory_consumer("QJ"), stream=DIRECTORY_STREAM
+            )
+            delta = b"a delta of the hub"
+            await hub.jetstream().publish(DIRECTORY_SUBJECT, delta, timeout=10)
+            seen: list[bytes] = []  # the hub's own versions (its import) come first
+            while delta not in seen:
+                for msg in await own.fetch(10, timeout=10):
+                    seen.append(msg.data)
+                    await msg.ack()
+            assert await _refused(other.fetch(1, timeout=REFUSED_PUBLISH_WAIT_S))
+        finally:
+            await nc.drain()
             await hub.drain()
 
     asyncio.run(run())

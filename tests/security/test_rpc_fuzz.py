@@ -20,7 +20,7 @@ import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import grpc
 import nats
@@ -41,6 +41,7 @@ from vcc_ops.launcher import ProvinceLauncher
 from vcc_ops.people_secrets import SHEET
 from vcc_proto import pki
 from vcc_proto.authz import TABLE, WITHOUT_SESSION
+from vcc_proto.broker_tls import nats_tls_options
 from vcc_proto.server import check_health
 from vcc_proto.tls import ClientTls
 from vcc_proto.v1 import edge_pb2, events_pb2, hub_pb2, node_pb2, people_pb2, site_pb2
@@ -427,18 +428,21 @@ def test_random_bytes_elsewhere_are_refused(province: Province, subject: str) ->
 
 
 def test_an_anonymous_client_cannot_publish_at_all(province: Province) -> None:
-    async def attempt() -> BaseException | None:
+    """Over TLS with the province CA but no user: not let in; in plaintext: no TLS, no
+    conversation at all."""
+    url = province.launcher.nats_url
+
+    async def attempt(**tls: Any) -> BaseException | None:
         try:
-            nc = await nats.connect(
-                province.launcher.nats_url, allow_reconnect=False, connect_timeout=5
-            )
+            nc = await nats.connect(url, allow_reconnect=False, connect_timeout=5, **tls)
         except Exception as exc:
             return exc
         await nc.publish(site_events_subject(SITE), b"anonymous")
         await nc.close()
         return None
 
-    assert "Authorization Violation" in repr(asyncio.run(attempt()))
+    assert "Authorization Violation" in repr(asyncio.run(attempt(**nats_tls_options(url))))
+    assert asyncio.run(attempt()) is not None
 
 
 def test_every_process_is_still_alive_and_serving(province: Province) -> None:

@@ -30,9 +30,12 @@ def test_a_site_publishes_its_own_subject_and_no_stream_administration() -> None
     assert not any(
         s.startswith(("$JS.API.STREAM.CREATE", "$JS.API.STREAM.DELETE")) for s in publish
     )
-    assert not any(
-        s.endswith(">") and s.startswith("$JS.API.") and "DIRECTORY" not in s for s in publish
-    )
+    assert not any(s.endswith(">") and s.startswith("$JS.API.") for s in publish)
+    # it creates no consumer (whose delivery subject it would choose): it fetches from and
+    # acknowledges only the one the hub made for it
+    assert not any(s.startswith("$JS.API.CONSUMER.CREATE") for s in publish)
+    assert "$JS.API.CONSUMER.MSG.NEXT.VCC_DIRECTORY.vcc-dir-KM" in publish
+    assert [s for s in publish if s.startswith("$JS.ACK")] == ["$JS.ACK.VCC_DIRECTORY.vcc-dir-KM.>"]
     assert subscribe == ["_INBOX.site-KM.>"]
 
 

@@ -3,12 +3,13 @@ JetStream)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from vcc_domain.directory_doc import Change, canonical_json, check_change, loads_json
 from vcc_domain.errors import InvalidInput
 from vcc_hub.service.directory import Delta
+from vcc_proto.signing import DirectorySigner
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import hub_pb2 as h
 
@@ -69,8 +70,9 @@ def change_to_proto(change: Change) -> h.DirectoryChange:
     )
 
 
-def delta_to_proto(delta: Delta) -> h.DirectoryDelta:
-    return h.DirectoryDelta(
+def delta_to_proto(delta: Delta, signer: DirectorySigner | None = None) -> h.DirectoryDelta:
+    """The delta's message, signed by ``signer`` (the hub's certificate) when given."""
+    msg = h.DirectoryDelta(
         version=delta.version,
         change_id=delta.change_id,
         changes=[change_to_proto(ch) for ch in delta.changes],
@@ -78,11 +80,19 @@ def delta_to_proto(delta: Delta) -> h.DirectoryDelta:
         actor=actor_from_text(delta.actor),
         document_hash=delta.doc_hash,
     )
+    if signer is not None:
+        signed = signer.sign(delta.version, delta.doc_hash)
+        msg.signature, msg.signer_certificate = signed.signature, signed.certificate
+    return msg
 
 
-def delta_bytes(delta: Delta) -> bytes:
-    """A delta as published on JetStream (the same message GetDeltas answers with)."""
-    return delta_to_proto(delta).SerializeToString()
+def delta_encoder(signer: DirectorySigner | None) -> Callable[[Delta], bytes]:
+    """Deltas as published on JetStream (the same message GetDeltas answers with)."""
+
+    def encode(delta: Delta) -> bytes:
+        return delta_to_proto(delta, signer).SerializeToString()
+
+    return encode
 
 
 def actor_text(actor: c.Actor) -> str:

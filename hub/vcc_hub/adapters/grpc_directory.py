@@ -17,6 +17,7 @@ from vcc_hub.adapters import directory_codec as codec
 from vcc_hub.service.directory import DirectoryService
 from vcc_proto.authz_interceptor import actor_of
 from vcc_proto.server import ServedService
+from vcc_proto.signing import DirectorySigner
 from vcc_proto.status import grpc_errors
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
@@ -27,26 +28,31 @@ Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
 
 class DirectoryServicer(hg.DirectoryServicer):
-    def __init__(self, service: DirectoryService) -> None:
+    def __init__(self, service: DirectoryService, signer: DirectorySigner | None = None) -> None:
         self.service = service
+        self.signer = signer  # signs every version served (None: an --insecure hub)
 
     @grpc_errors
     async def GetSnapshot(
         self, request: h.GetSnapshotRequest, context: Context
     ) -> h.DirectorySnapshot:
         snap = await self.service.snapshot()
-        return h.DirectorySnapshot(
+        reply = h.DirectorySnapshot(
             version=snap.version,
             document_json=canonical_json(snap.document),
             document_hash=snap.doc_hash,
             taken_at_ms=int(self.service.clock.now() * 1000),
         )
+        if self.signer is not None:
+            signed = self.signer.sign(snap.version, snap.doc_hash)
+            reply.signature, reply.signer_certificate = signed.signature, signed.certificate
+        return reply
 
     @grpc_errors
     async def GetDeltas(self, request: h.GetDeltasRequest, context: Context) -> h.GetDeltasReply:
         answer = await self.service.deltas_since(request.since_version, request.max_deltas)
         return h.GetDeltasReply(
-            deltas=[codec.delta_to_proto(d) for d in answer.deltas],
+            deltas=[codec.delta_to_proto(d, self.signer) for d in answer.deltas],
             snapshot_required=answer.snapshot_required,
             latest_version=answer.latest_version,
         )
@@ -94,6 +100,9 @@ class DirectoryServicer(hg.DirectoryServicer):
         )
 
 
-def directory_service(service: DirectoryService) -> ServedService:
+def directory_service(
+    service: DirectoryService, signer: DirectorySigner | None = None
+) -> ServedService:
     name = h.DESCRIPTOR.services_by_name["Directory"].full_name
-    return ServedService(name, DirectoryServicer(service), hg.add_DirectoryServicer_to_server)
+    servicer = DirectoryServicer(service, signer)
+    return ServedService(name, servicer, hg.add_DirectoryServicer_to_server)

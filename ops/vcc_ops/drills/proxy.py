@@ -267,7 +267,10 @@ class FaultNet:
         listen_port: int,
     ) -> None:
         peer = writer.get_extra_info("peername")
-        src = self.names.owner(int(peer[1]), listen_port) if peer else EDGE
+        # Finding the owner reads /proc (the whole TCP table, every process's fds): in a
+        # thread, so the loop keeps forwarding the established connections meanwhile (a
+        # TLS handshake needs several round trips through it).
+        src = await asyncio.to_thread(self.names.owner, int(peer[1]), listen_port) if peer else EDGE
         if self._blocked(src, dst) is not None:
             self.stats["refused"] += 1
             writer.transport.abort()

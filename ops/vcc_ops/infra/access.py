@@ -9,8 +9,9 @@ node      NATS                                         etcd
 ========  ===========================================  =====================================
 hub       the JetStream API (streams, consumers),      read ``/vcc/``; write the routing
           publish directory deltas and dead letters    map, the leader key, ``/vcc/hubs/``
-site KM   publish ``vcc.site.KM.events`` only; read    read ``/vcc/``; write only its own
-          the directory stream (its own consumers)     ``/vcc/sites/KM``
+site KM   publish ``vcc.site.KM.events`` only; fetch   read ``/vcc/``; write only its own
+          from ``vcc-dir-KM``, the directory consumer  ``/vcc/sites/KM``
+          the hub made for it (it creates none)
 edge      none                                         read ``/vcc/``
 ops       read the dead letters                        read ``/vcc/``
 ========  ===========================================  =====================================
@@ -36,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from etcd3aio import Etcd3Client, PermissionType, prefix_range_end
 
 from vcc_proto.access import Credentials, access_env, inbox_prefix
+from vcc_proto.broker_tls import etcd_hostports, etcd_tls_options
 from vcc_proto.names import (
     DEAD_LETTER_STREAM,
     DEAD_LETTER_SUBJECTS,
@@ -44,9 +46,11 @@ from vcc_proto.names import (
     HUB_KEY_PREFIX,
     LEADER_KEY,
     ROUTING_PREFIX,
+    directory_consumer,
     site_events_subject,
     site_key,
 )
+from vcc_proto.tls import ClientTls
 
 KINDS = ("hub", "site", "edge", "ops")
 OPS_USER = "ops"
@@ -74,16 +78,13 @@ def nats_rights(user: NodeUser) -> tuple[list[str], list[str]]:
     if user.kind == "hub":
         publish = ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>", DIRECTORY_SUBJECT, DEAD_LETTER_SUBJECTS]
     elif user.kind == "site":
-        api = "$JS.API"
-        publish = [
+        consumer = f"{DIRECTORY_STREAM}.{directory_consumer(user.site)}"
+        publish = [  # fetch from and acknowledge the consumer the hub made for it
             site_events_subject(user.site),
-            f"{api}.INFO",
-            f"{api}.STREAM.INFO.{DIRECTORY_STREAM}",
-            f"{api}.CONSUMER.CREATE.{DIRECTORY_STREAM}",
-            f"{api}.CONSUMER.CREATE.{DIRECTORY_STREAM}.>",
-            f"{api}.CONSUMER.INFO.{DIRECTORY_STREAM}.*",
-            f"{api}.CONSUMER.DELETE.{DIRECTORY_STREAM}.*",
-            f"$JS.FC.{DIRECTORY_STREAM}.>",
+            "$JS.API.INFO",
+            f"$JS.API.CONSUMER.MSG.NEXT.{consumer}",
+            f"$JS.API.CONSUMER.INFO.{consumer}",
+            f"$JS.ACK.{consumer}.>",
         ]
     elif user.kind == "ops":
         publish = [
@@ -166,10 +167,12 @@ class ProvinceAccess:
         )
         return f"jwt,pub-key={public},priv-key={private},sign-method=ES256,ttl={ttl}"
 
-    async def secure_etcd(self, endpoints: Sequence[str]) -> None:
+    async def secure_etcd(self, endpoints: Sequence[str], tls: ClientTls | None = None) -> None:
         """Create the roles and users and turn authentication on (once: a restarted
-        member keeps them in its data)."""
-        async with Etcd3Client(list(endpoints)) as client:
+        member keeps them in its data); ``https://`` endpoints with ``tls``'s CA."""
+        hostports, secure = etcd_hostports(endpoints)
+        options = etcd_tls_options(hostports, tls) if secure else {}
+        async with Etcd3Client(hostports, **options) as client:
             auth = client.auth
             assert auth is not None
             try:

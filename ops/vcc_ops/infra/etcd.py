@@ -11,6 +11,7 @@ from vcc_ops.infra.process import (
     StartupError,
     http_get_json,
 )
+from vcc_proto.pki import CA_CERT, NODE_CERT, NODE_KEY
 
 
 def etcd_binary() -> str:
@@ -41,12 +42,15 @@ class EtcdServer(ServerProcess):
         initial_cluster: str | None = None,
         cluster_token: str = "vcc",
         auth_token: str = "",
+        tls_dir: Path | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.name = name
+        self.tls_dir = tls_dir  # its certificate directory (vcc pki, kind infra): https only
         self._fixed_ports = client_port is not None or initial_cluster is not None
         self.client_port = client_port if client_port is not None else free_port()
         self.peer_port = peer_port if peer_port is not None else free_port()
+        self.metrics_port = free_port()  # /health and /metrics over plain HTTP
         self._initial_cluster = initial_cluster
         self.cluster_token = cluster_token
         self.auth_token = auth_token  # etcd's --auth-token ("": its default, simple tokens)
@@ -55,15 +59,27 @@ class EtcdServer(ServerProcess):
 
     @property
     def endpoint(self) -> str:
+        """What clients are given: ``host:port``, as ``https://host:port`` over TLS
+        (:mod:`vcc_proto.broker_tls`)."""
+        return self.client_url if self.tls_dir is not None else self._hostport
+
+    @property
+    def _hostport(self) -> str:
         return f"{HOST}:{self.client_port}"
 
     @property
     def client_url(self) -> str:
-        return f"http://{self.endpoint}"
+        scheme = "https" if self.tls_dir is not None else "http"
+        return f"{scheme}://{self._hostport}"
+
+    @property
+    def health_url(self) -> str:
+        return f"http://{HOST}:{self.metrics_port}/health"
 
     @property
     def peer_url(self) -> str:
-        return f"http://{HOST}:{self.peer_port}"
+        scheme = "https" if self.tls_dir is not None else "http"
+        return f"{scheme}://{HOST}:{self.peer_port}"
 
     @property
     def log_path(self) -> Path:
@@ -71,7 +87,7 @@ class EtcdServer(ServerProcess):
 
     def argv(self) -> list[str]:
         cluster = self._initial_cluster or f"{self.name}={self.peer_url}"
-        return [
+        argv = [
             etcd_binary(),
             f"--name={self.name}",
             f"--data-dir={self.data_dir}",
@@ -86,7 +102,22 @@ class EtcdServer(ServerProcess):
             # users' passwords are random (vcc_ops.infra.access), so a cheap hash loses
             # nothing, and every sign-in of every client costs etcd one hash
             "--bcrypt-cost=4",
-        ] + ([f"--auth-token={self.auth_token}"] if self.auth_token else [])
+            f"--listen-metrics-urls=http://{HOST}:{self.metrics_port}",
+        ]
+        if self.auth_token:
+            argv.append(f"--auth-token={self.auth_token}")
+        if self.tls_dir is not None:  # clients check it against the province CA
+            cert, key = self.tls_dir / NODE_CERT, self.tls_dir / NODE_KEY
+            argv += [
+                f"--cert-file={cert}",
+                f"--key-file={key}",
+                # members: mutual TLS, both ends of the CA
+                f"--peer-cert-file={cert}",
+                f"--peer-key-file={key}",
+                f"--peer-trusted-ca-file={self.tls_dir / CA_CERT}",
+                "--peer-client-cert-auth",
+            ]
+        return argv
 
     def launch(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -94,7 +125,7 @@ class EtcdServer(ServerProcess):
         self._proc.start()
 
     def healthy(self) -> bool:
-        body = http_get_json(f"{self.client_url}/health")
+        body = http_get_json(self.health_url)
         return isinstance(body, dict) and str(body.get("health")) == "true"
 
     def describe(self) -> str:
@@ -104,15 +135,23 @@ class EtcdServer(ServerProcess):
         if self._fixed_ports:
             return False
         self.client_port, self.peer_port = free_port(), free_port()
+        self.metrics_port = free_port()
         return True
 
 
 class EtcdCluster:
     """``size`` etcd members on loopback; a majority must be up for health."""
 
-    def __init__(self, workdir: Path | str, size: int = 3, auth_token: str = "") -> None:
+    def __init__(
+        self,
+        workdir: Path | str,
+        size: int = 3,
+        auth_token: str = "",
+        tls_dir: Path | None = None,
+    ) -> None:
         ports = [(free_port(), free_port()) for _ in range(size)]
-        initial = ",".join(f"etcd{i}=http://{HOST}:{peer}" for i, (_, peer) in enumerate(ports))
+        scheme = "https" if tls_dir is not None else "http"
+        initial = ",".join(f"etcd{i}={scheme}://{HOST}:{peer}" for i, (_, peer) in enumerate(ports))
         self.members = [
             EtcdServer(
                 workdir,
@@ -121,6 +160,7 @@ class EtcdCluster:
                 peer_port=peer,
                 initial_cluster=initial,
                 auth_token=auth_token,
+                tls_dir=tls_dir,
             )
             for i, (client, peer) in enumerate(ports)
         ]

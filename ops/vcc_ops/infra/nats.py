@@ -15,6 +15,7 @@ from vcc_ops.infra.process import (
     StartupError,
     http_get_json,
 )
+from vcc_proto.pki import CA_CERT, NODE_CERT, NODE_KEY
 
 
 def nats_server_binary() -> str:
@@ -40,6 +41,35 @@ class ClusterSpec:
     peer_ports: list[int] = field(default_factory=list)
 
 
+def tls_block(tls_dir: Path) -> list[str]:
+    """Clients speak TLS from the first byte and check the server against the province CA
+    (they present a certificate of their own, which is not required: users sign in with
+    passwords); a plaintext client is refused."""
+    return [
+        "tls {",
+        f'  cert_file: "{tls_dir / NODE_CERT}"',
+        f'  key_file: "{tls_dir / NODE_KEY}"',
+        f'  ca_file: "{tls_dir / CA_CERT}"',
+        "  handshake_first: true",
+        "  timeout: 2",
+        "}",
+    ]
+
+
+def route_tls_block(tls_dir: Path) -> list[str]:
+    """Routes between the servers of a cluster: each presents its certificate and checks
+    the other's against the province CA."""
+    return [
+        "tls {",
+        f'  cert_file: "{tls_dir / NODE_CERT}"',
+        f'  key_file: "{tls_dir / NODE_KEY}"',
+        f'  ca_file: "{tls_dir / CA_CERT}"',
+        "  verify: true",
+        "  timeout: 2",
+        "}",
+    ]
+
+
 class NatsServer(ServerProcess):
     """One nats-server; ``sync_interval`` is the JetStream fsync policy (None = default)."""
 
@@ -53,9 +83,11 @@ class NatsServer(ServerProcess):
         server_name: str = "nats0",
         monitor_port: int | None = None,
         authorization: str = "",
+        tls_dir: Path | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.authorization = authorization  # users and rights (vcc_ops.infra.access)
+        self.tls_dir = tls_dir  # its certificate directory (vcc pki, kind infra): TLS only
         self.server_name = server_name
         self.sync_interval = sync_interval
         self.cluster = cluster
@@ -68,7 +100,8 @@ class NatsServer(ServerProcess):
 
     @property
     def url(self) -> str:
-        return f"nats://{HOST}:{self.port}"
+        scheme = "tls" if self.tls_dir is not None else "nats"
+        return f"{scheme}://{HOST}:{self.port}"
 
     @property
     def log_path(self) -> Path:
@@ -87,6 +120,8 @@ class NatsServer(ServerProcess):
         lines.append("}")
         if self.authorization:
             lines.append(self.authorization)
+        if self.tls_dir is not None:
+            lines += tls_block(self.tls_dir)
         if self.cluster is not None:
             routes = ", ".join(f'"nats-route://{HOST}:{p}"' for p in self.cluster.peer_ports)
             lines += [
@@ -97,8 +132,10 @@ class NatsServer(ServerProcess):
                 # clients keep the URLs they were given (a proxy in front of each server,
                 # in drills): the cluster does not advertise its own addresses to them
                 "  no_advertise: true",
-                "}",
             ]
+            if self.tls_dir is not None:  # routes: mutual TLS, both ends of the CA
+                lines += ["  " + line for line in route_tls_block(self.tls_dir)]
+            lines.append("}")
         return "\n".join(lines) + "\n"
 
     def launch(self) -> None:
@@ -135,6 +172,7 @@ class NatsCluster:
         size: int = 3,
         sync_interval: str | None = None,
         authorization: str = "",
+        tls_dir: Path | None = None,
     ) -> None:
         route_ports = [free_port() for _ in range(size)]
         self.servers = [
@@ -143,6 +181,7 @@ class NatsCluster:
                 sync_interval=sync_interval,
                 server_name=f"nats{i}",
                 authorization=authorization,
+                tls_dir=tls_dir,
                 cluster=ClusterSpec(
                     name="vcc",
                     port=route_ports[i],

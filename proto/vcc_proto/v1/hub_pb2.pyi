@@ -910,6 +910,8 @@ class DirectoryDelta(_message.Message):
     COMMITTED_AT_MS_FIELD_NUMBER: _builtins.int
     ACTOR_FIELD_NUMBER: _builtins.int
     DOCUMENT_HASH_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    SIGNER_CERTIFICATE_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     """The version this delta produces (the previous one is version - 1)."""
     change_id: _builtins.str
@@ -918,6 +920,13 @@ class DirectoryDelta(_message.Message):
     """When the hub committed it."""
     document_hash: _builtins.str
     """sha256 of the canonical JSON of the document after this delta (to verify a copy)."""
+    signature: _builtins.bytes
+    """ECDSA (SHA-256) signature by the hub's certificate key over
+    "vcc-directory/v1\\n<version>\\n<document_hash>" (see vcc_proto.signing); empty when
+    the hub runs without a certificate (--insecure).
+    """
+    signer_certificate: _builtins.bytes
+    """The signing hub's certificate (PEM), checked against the province CA."""
     @_builtins.property
     def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___DirectoryChange]:
         """The changes, in order."""
@@ -935,10 +944,12 @@ class DirectoryDelta(_message.Message):
         committed_at_ms: _builtins.int = ...,
         actor: _common_pb2.Actor | None = ...,
         document_hash: _builtins.str = ...,
+        signature: _builtins.bytes = ...,
+        signer_certificate: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "change_id", b"change_id", "changes", b"changes", "committed_at_ms", b"committed_at_ms", "document_hash", b"document_hash", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "change_id", b"change_id", "changes", b"changes", "committed_at_ms", b"committed_at_ms", "document_hash", b"document_hash", "signature", b"signature", "signer_certificate", b"signer_certificate", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -973,6 +984,8 @@ class DirectorySnapshot(_message.Message):
     TAKEN_AT_MS_FIELD_NUMBER: _builtins.int
     DOCUMENT_JSON_FIELD_NUMBER: _builtins.int
     DOCUMENT_HASH_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    SIGNER_CERTIFICATE_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     """Version the snapshot reflects."""
     taken_at_ms: _builtins.int
@@ -983,6 +996,10 @@ class DirectorySnapshot(_message.Message):
     """
     document_hash: _builtins.str
     """sha256 of the canonical JSON of the document."""
+    signature: _builtins.bytes
+    """Signed as DirectoryDelta.signature is, over this version and document_hash."""
+    signer_certificate: _builtins.bytes
+    """The signing hub's certificate (PEM)."""
     @_builtins.property
     def entities(self) -> _containers.RepeatedCompositeFieldContainer[Global___DirectoryEntity]:
         """Every entity, grouped by kind in EntityKind order."""
@@ -995,10 +1012,12 @@ class DirectorySnapshot(_message.Message):
         taken_at_ms: _builtins.int = ...,
         document_json: _builtins.bytes = ...,
         document_hash: _builtins.str = ...,
+        signature: _builtins.bytes = ...,
+        signer_certificate: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_hash", b"document_hash", "document_json", b"document_json", "entities", b"entities", "taken_at_ms", b"taken_at_ms", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_hash", b"document_hash", "document_json", b"document_json", "entities", b"entities", "signature", b"signature", "signer_certificate", b"signer_certificate", "taken_at_ms", b"taken_at_ms", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -3,13 +3,21 @@
 The site's copy is the province document (the province file's tables, as JSON) and the
 version it reflects, both kept in ``site_meta`` and written in ONE transaction. On start
 the last applied copy is loaded (and the site serves it, not its start-up file). Deltas
-arrive on JetStream (an ordered consumer delivering new messages); a delta is applied
-only when its version is exactly the current one plus one: the changes are applied to the
-document, the result is re-read by the province loader, stored, and only then is
-``core.province`` swapped (one assignment: a caller sees the old or the new version).
+arrive on JetStream, fetched from the durable pull consumer the hub made for the site; a
+delta is applied only when its version is exactly the current one plus one: the changes
+are applied to the document, the result is re-read by the province loader, stored, and
+only then is ``core.province`` swapped (one assignment: a caller sees the old or the new
+version).
 A gap, a start, and every ``poll_every_s`` as a safety net, the site asks the hub leader
 over gRPC for the deltas since its version (GetDeltas), or a snapshot when those were
 compacted. With the hub and the broker gone the site keeps serving its last version.
+
+Every version, from the broker or the hub, must be signed by a hub of the province CA
+(:mod:`vcc_proto.signing`, checked against the site's own ``ca.crt``) and produce the
+document hash it signs; anything else is refused before it touches the copy, logged and
+counted in ``vcc_site_directory_refused_total{reason}``, and the hub is asked instead. A
+site without a certificate (``--insecure``) applies unsigned versions (a warning at
+start).
 """
 
 from __future__ import annotations
@@ -22,13 +30,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import grpc
+import nats.errors as nats_errors
 from nats.aio.msg import Msg
-from nats.js.api import DeliverPolicy
 from prometheus_client import Gauge
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from vcc_domain.directory_doc import (
-    Change,
     Document,
     apply_changes,
     canonical_json,
@@ -37,43 +44,28 @@ from vcc_domain.directory_doc import (
 )
 from vcc_domain.errors import NotFound, NotLeader, Unavailable, VccError
 from vcc_domain.province import Province
-from vcc_proto.channels import open_channel
+from vcc_proto.channels import client_tls, open_channel
+from vcc_proto.signing import SignatureRefused
 from vcc_proto.status import from_rpc_error, leader_of
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
-from vcc_replication.streams import DIRECTORY_STREAM, DIRECTORY_SUBJECT
+from vcc_replication.streams import DIRECTORY_STREAM, directory_consumer
 from vcc_site.components import SiteContext
 from vcc_site.store.api import CredentialRecord
+from vcc_site.sync.directory_wire import SignedVersions, change_of
 
 log = logging.getLogger(__name__)
 
+# One message per fetch: a waiting fetch of more returns only when the batch is full or
+# its time is up, which would hold a delta back for up to FETCH_WAIT_S.
+FETCH_BATCH = 1
+FETCH_WAIT_S = 5.0
 META_VERSION = "directory.version"
 META_DOCUMENT = "directory.document"
 
 DIRECTORY_VERSION = Gauge(
     "vcc_site_directory_version", "Directory version this site serves", ["site"]
 )
-
-_KINDS = {
-    h.ENTITY_KIND_SITE: "site",
-    h.ENTITY_KIND_SKILL: "skill",
-    h.ENTITY_KIND_BUSINESS: "business",
-    h.ENTITY_KIND_AGENT: "agent",
-    h.ENTITY_KIND_TARIFF: "tariff",
-    h.ENTITY_KIND_ROUTING_POLICY: "routing",
-    h.ENTITY_KIND_DIRECTORY_ENTRY: "directory_entry",
-    h.ENTITY_KIND_AGENT_GROUP: "agent_group",
-    h.ENTITY_KIND_TIERS: "tiers",
-    h.ENTITY_KIND_PROVINCE: "province",
-    h.ENTITY_KIND_DOCUMENT: "document",
-    h.ENTITY_KIND_OUTAGE: "outage",
-}
-_OPS = {h.DirectoryChange.OP_UPSERT: "upsert", h.DirectoryChange.OP_DELETE: "delete"}
-
-
-def change_of(msg: h.DirectoryChange) -> Change:
-    entity: Any = json.loads(msg.entity_json) if msg.entity_json else None
-    return Change(_KINDS.get(msg.kind, "?"), _OPS.get(msg.op, "?"), msg.entity_id, entity)
 
 
 class _HubRefused(Exception):
@@ -96,6 +88,7 @@ class DirectorySync:
         self._endpoint = ""
         self._leader_hint = ""
         self._need_snapshot = False
+        self._guard = SignedVersions(ctx.site_id, client_tls())
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -116,6 +109,8 @@ class DirectorySync:
         log.info("serving directory version %d from the site database", self.version)
 
     def start(self) -> None:
+        if not self._guard.on:
+            log.warning("no site certificate (--insecure): directory versions are applied unsigned")
         self._wake.set()
         self._tasks = [
             asyncio.create_task(self._poll_loop(), name="directory-poll"),
@@ -136,27 +131,43 @@ class DirectorySync:
     # -- from the broker -----------------------------------------------------------------
 
     async def _consume(self) -> None:
+        """Fetch deltas from the durable consumer the hub made for this site (the site
+        may create none); anything missed meanwhile is asked of the hub."""
         nats = self.ctx.nats
         await nats.ready.wait()
+        durable = directory_consumer(self.ctx.site_id)
         sub = None
         while sub is None:
             try:
-                sub = await nats.js.subscribe(
-                    DIRECTORY_SUBJECT,
-                    cb=self._on_msg,
-                    stream=DIRECTORY_STREAM,
-                    ordered_consumer=True,
-                    deliver_policy=DeliverPolicy.NEW,
-                )
+                sub = await nats.js.pull_subscribe_bind(durable=durable, stream=DIRECTORY_STREAM)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("cannot subscribe to directory deltas yet (%s); retrying", exc)
+                log.warning("cannot bind the directory consumer yet (%s); retrying", exc)
                 await asyncio.sleep(1.0)
-        # Anything committed between our last catch-up and the subscription: ask the hub.
         self._wake.set()
+        missing = False
         try:
-            await asyncio.Event().wait()
+            while True:
+                try:
+                    msgs = await sub.fetch(FETCH_BATCH, timeout=FETCH_WAIT_S)
+                except asyncio.CancelledError:
+                    raise
+                except nats_errors.TimeoutError:
+                    continue
+                except Exception as exc:  # no consumer yet (the hub makes it), broker away
+                    if not missing:
+                        log.warning("directory consumer %s not usable yet (%s)", durable, exc)
+                    missing = True
+                    await asyncio.sleep(1.0)
+                    continue
+                if missing:  # what was committed meanwhile: ask the hub
+                    missing = False
+                    self._wake.set()
+                for msg in msgs:
+                    await self._on_msg(msg)
+                    with contextlib.suppress(Exception):
+                        await msg.ack()
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
@@ -174,6 +185,11 @@ class DirectorySync:
             self._wake.set()
 
     async def on_delta(self, delta: h.DirectoryDelta) -> None:
+        try:
+            self._guard.check(delta.version, delta.document_hash, delta, "the broker")
+        except SignatureRefused:
+            self._wake.set()  # the hub answers with the genuine version, if there is one
+            return
         async with self._lock:
             if delta.version <= self.version:
                 return  # already applied (a re-publish, or the hub got there first)
@@ -281,12 +297,14 @@ class DirectorySync:
                 raise NotFound(
                     f"directory delta {version + 1} missing (got {delta.version})", field="version"
                 )
+            self._guard.check(delta.version, delta.document_hash, delta, "the hub")
             doc = apply_changes(doc, [change_of(c) for c in delta.changes])
             version = delta.version
         if version == self.version:
             return
         expected_hash = deltas[-1].document_hash
         if expected_hash and document_hash(doc) != expected_hash:
+            self._guard.count("hash")
             log.error(
                 "directory copy differs from the hub's at version %d; taking a snapshot", version
             )
@@ -305,7 +323,11 @@ class DirectorySync:
                 snap.version,
                 self.version,
             )
-        await self._store_and_swap(snap.version, json.loads(snap.document_json))
+        self._guard.check(snap.version, snap.document_hash, snap, "the hub")
+        doc = json.loads(snap.document_json)
+        if self._guard.on and document_hash(doc) != snap.document_hash:
+            self._guard.refuse("hash", f"snapshot {snap.version} differs from its signed hash")
+        await self._store_and_swap(snap.version, doc)
 
     async def _store_and_swap(self, version: int, doc: Document) -> None:
         province = await asyncio.to_thread(validate, doc, f"directory version {version}")

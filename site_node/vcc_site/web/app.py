@@ -239,8 +239,13 @@ class DeskPages:
             log.info("person sign-out: %s", err)
 
     async def logout(self, request: Request, feed: Feed) -> Response:
+        try:  # the person first: a team leader stays until a successor took the handover
+            await self.client.sign_out(feed.person_token)
+        except VccError as err:
+            if err.kind is ErrorKind.CONFLICT:
+                return guard.refused("handover", str(err), 409, err.field or "")
+            log.info("person sign-out: %s", err)  # already ended: nothing to undo
         await self.client.logout(feed.token)
-        await self._sign_out(feed.person_token)
         response = JSONResponse({"ok": True})
         guard.clear_session(response, self.facts.https)
         return response
@@ -264,9 +269,9 @@ class DeskPages:
             return guard.refused("not_found", f"no call action {action!r}", 404)
         call_id = (await self.body(request)).get("call_id", "")
         view = await self.client.call_action(action, feed.token, call_id)
-        event = present.call_view(view)
-        feed.publish(event)  # holding and resuming change no agent state: say it here
-        return JSONResponse(event)
+        # holding and resuming change no agent state: say it here (every page of the
+        # agent); the answer is the same event with its place in the feed's order
+        return JSONResponse(feed.publish(present.call_view(view)))
 
     async def wrap_up(self, request: Request, feed: Feed) -> Response:
         data = await self.body(request)
