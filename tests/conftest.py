@@ -8,7 +8,6 @@ its servers with it). Tests that use these fixtures, and every test under
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -16,13 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration._helpers import tls as tls_helpers
 from vcc_ops.infra import EtcdServer, NatsServer, PostgresServer
-
-# Single hub, site and edge processes that tests start directly (tests/integration/_helpers
-# and several test modules) serve plaintext gRPC: every `vcc hub|site|edge` they spawn
-# inherits this. Provinces the launcher starts (vcc up, the demo, the drills) run mutual
-# TLS: it gives each process its certificate and drops this variable from its environment.
-os.environ.setdefault("VCC_INSECURE", "1")
+from vcc_ops.launch_tls import LaunchTls
 
 SERVER_FIXTURES = frozenset({"nats_server", "etcd_server", "postgres_server", "infra_workdir"})
 
@@ -82,3 +77,11 @@ def postgres_server() -> Iterator[PostgresServer]:
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def province_pki() -> LaunchTls:
+    """The session's province PKI (one CA; a certificate per identity on first use): every
+    hub, site and edge process tests start serves mutual TLS with its own certificate, and
+    the tests call as the operator tool (see ``tests/integration/_helpers/tls.py``)."""
+    return tls_helpers.authority()

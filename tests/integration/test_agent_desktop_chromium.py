@@ -34,10 +34,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.integration._helpers import tls as test_tls
 from tests.integration._helpers.hook import Hook
 from tests.integration._helpers.site import PASSWORD, SiteProcess
 from vcc_domain.privacy import mask_phone
 from vcc_ops.infra import EtcdServer, NatsServer, free_port
+from vcc_proto.channels import open_sync_channel
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
@@ -203,8 +205,10 @@ def test_agents_take_a_call_and_a_transfer_by_keyboard(
     site: tuple[SiteProcess, str], tmp_path: Path, hook: Hook
 ) -> None:
     proc, url = site
-    channel = grpc.insecure_channel(proc.target)
-    access, desk = sg.AccessStub(channel), sg.AgentDeskStub(channel)
+    channel = open_sync_channel(proc.target)
+    edge = test_tls.client("edge", "edge")  # callers' calls come from the access edge
+    edge_channel = grpc.secure_channel(proc.target, edge.credentials(), edge.options())
+    access, desk = sg.AccessStub(edge_channel), sg.AgentDeskStub(channel)
     errors: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])

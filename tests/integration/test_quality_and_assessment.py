@@ -34,6 +34,7 @@ from tests.integration._helpers.site import Client, until
 from vcc_domain.rating import period_of
 from vcc_ops.assessment_cli import province_assessment
 from vcc_ops.infra import EtcdServer, NatsServer, PostgresServer
+from vcc_proto.channels import open_channel
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
@@ -215,7 +216,7 @@ async def test_inspection_rating_and_assessment(province: Province, km: Client) 
 
     # the rating reaches the hub and its service-quality index
     async def hub_sqi() -> dict[str, Any] | None:
-        async with grpc.aio.insecure_channel(province.hub.target) as channel:
+        async with open_channel(province.hub.target) as channel:
             rep = await hg.ReportsStub(channel).GetReport(
                 h.GetReportRequest(
                     view=h.REPORT_VIEW_PROVINCE,
