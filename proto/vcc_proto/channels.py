@@ -10,6 +10,7 @@ opened after it)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -52,20 +53,49 @@ def open_sync_channel(target: str) -> grpc.Channel:
     return grpc.secure_channel(target, tls.credentials(), tls.options())
 
 
+# A pooled channel retries a lost peer after at most this long (gRPC's default grows to
+# 120 s: a site back from a restart would be skipped for minutes).
+POOL_OPTIONS: list[tuple[str, Any]] = [("grpc.max_reconnect_backoff_ms", 1000)]
+
+
 class ChannelPool:
-    """One channel per endpoint (``tls``: these credentials, else the process's)."""
+    """One channel per endpoint (``tls``: these credentials, else the process's).
+
+    A channel found in TRANSIENT_FAILURE is replaced by a fresh one, which connects at
+    once: without that, a peer that came back (a restarted site the routing map already
+    names) would be refused until the old channel's reconnect back-off ran out. Under
+    mutual TLS nothing else would reconnect it early: channels with their own credentials
+    share no connection."""
 
     def __init__(self, tls: ClientTls | None = None) -> None:
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._tls = tls
+        self._retired: set[asyncio.Task[None]] = set()
 
     def get(self, endpoint: str) -> grpc.aio.Channel:
         channel = self._channels.get(endpoint)
+        if channel is not None and (
+            channel.get_state() is grpc.ChannelConnectivity.TRANSIENT_FAILURE
+        ):
+            self._retire(channel)
+            channel = None
         if channel is None:
-            channel = self._channels[endpoint] = open_channel(endpoint, tls=self._tls)
+            channel = self._channels[endpoint] = open_channel(endpoint, POOL_OPTIONS, tls=self._tls)
         return channel
+
+    def _retire(self, channel: grpc.aio.Channel) -> None:
+        # closed in the background, with a grace period for calls still on it
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not in a loop: nothing runs on it, let it be collected
+            return
+        task = loop.create_task(channel.close(grace=5.0))
+        self._retired.add(task)
+        task.add_done_callback(self._retired.discard)
 
     async def close(self) -> None:
         channels, self._channels = self._channels, {}
         for channel in channels.values():
             await channel.close()
+        if self._retired:
+            await asyncio.gather(*self._retired, return_exceptions=True)
