@@ -14,6 +14,8 @@ import grpc
 import pytest
 
 from tests.integration._helpers.site import PASSWORD, fast_province, until
+from vcc_domain.clock import ManualClock
+from vcc_domain.read_budget import DEFAULT_BURST
 from vcc_proto import pki
 from vcc_proto.nodeconfig import NodeConfig
 from vcc_proto.server import GrpcHost
@@ -43,6 +45,18 @@ class Served:
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    async for one in _served(tmp_path, None):
+        yield one
+
+
+@pytest.fixture
+async def served_still(tmp_path: Path) -> AsyncIterator[Served]:
+    """The same node on a clock that does not move (budgets refill only when told)."""
+    async for one in _served(tmp_path, ManualClock()):
+        yield one
+
+
+async def _served(tmp_path: Path, clock: ManualClock | None) -> AsyncIterator[Served]:
     certs = tmp_path / "pki"
     pki.init_ca(certs)
     pki.issue(certs, KM, ips=["127.0.0.1"])
@@ -54,7 +68,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         nats_urls=("nats://127.0.0.1:1",),
         etcd_endpoints=("127.0.0.1:1",),
     )
-    node = load_site(config, "KM", MemorySiteStore("KM"))
+    node = load_site(config, "KM", MemorySiteStore("KM"), clock=clock)
     await seed_site(node.core, 5)
     tls = ServerTls(pki.node_dir(certs, KM))
     host = GrpcHost("127.0.0.1", 0, node.build_services(), tls=tls, authz=node.authz())
@@ -96,3 +110,30 @@ async def test_people_sign_in_through_the_gateway_only(served: Served) -> None:
                 timeout=TIMEOUT_S,
             )
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_site_walking_the_customer_base_is_stopped_and_audited(
+    served_still: Served,
+) -> None:
+    store = served_still.node.core.store
+    async with served_still.channel(QJ) as channel:
+        remote = sg.RemoteStub(channel)
+
+        async def read(n: int) -> None:
+            await remote.LookupCustomer(
+                s.LookupCustomerRequest(
+                    customer_id=f"KM-C{n:06d}", actor=c.Actor(site_id="QJ"), reason="walk"
+                ),
+                timeout=TIMEOUT_S,
+            )
+
+        for n in range(1, DEFAULT_BURST + 1):  # the burst: found or not, each is served
+            try:
+                await read(n)
+            except grpc.aio.AioRpcError as error:
+                assert error.code() == grpc.StatusCode.NOT_FOUND, error
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await read(1)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    rows = await until(lambda: store.audit("customer_id"), "the refusal's audit row")
+    assert [(r.actor, r.action) for r in rows] == [("site/QJ", "remote_read_refused")]

@@ -10,9 +10,10 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
-from vcc_domain.errors import InvalidInput, NotFound, Unavailable
+from vcc_domain.errors import InvalidInput, NotFound, ResourceExhausted, Unavailable
 from vcc_domain.ids import new_id
 from vcc_domain.privacy import mask_phone
+from vcc_domain.read_budget import ReadBudget
 from vcc_proto.authz_interceptor import actor_of, current_caller
 from vcc_proto.server import ServedService
 from vcc_proto.status import grpc_errors
@@ -239,6 +240,8 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
         # takes transferred calls in, serves and hears about consult legs, answers who
         # owns a call (None: this site takes no calls from other sites)
         self.moves = moves
+        # reads of this site's customers per reader (a walk of the base is refused)
+        self.read_budget = ReadBudget(core.clock)
 
     @grpc_errors
     async def LookupCustomer(
@@ -246,13 +249,7 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
     ) -> s.LookupCustomerReply:
         store = self.core.store
         key = request.WhichOneof("key")
-        if key == "customer_id":
-            record = await store.customer(request.customer_id)
-        elif key == "phone_number":
-            record = await store.customer_by_phone(request.phone_number)
-        elif key == "contract_number":
-            record = await store.customer_by_account(request.contract_number)
-        else:
+        if key not in ("customer_id", "phone_number", "contract_number"):
             raise InvalidInput("give a customer id, phone number or contract number", field="key")
         actor = request.actor
         claimed = f"remote:{actor.site_id or '?'}" + (
@@ -260,6 +257,21 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
         )
         who = actor_of(claimed)  # the certificate's (or person's) identity, not the claim
         now = self.core.now_ms()
+        caller = current_caller()
+        reader = caller.actor if caller is not None and caller.actor else claimed
+        if not self.read_budget.take(reader):  # by who is checked, never by the claim
+            self.core.submit(
+                UnitOfWork().add(
+                    AuditRecord(new_id("req"), now, reader, "remote_read_refused", key, "budget")
+                )
+            )
+            raise ResourceExhausted("too many customer reads: try again shortly", field=key)
+        if key == "customer_id":
+            record = await store.customer(request.customer_id)
+        elif key == "phone_number":
+            record = await store.customer_by_phone(request.phone_number)
+        else:
+            record = await store.customer_by_account(request.contract_number)
         # every read by another site is audited here too (the reader audits its side)
         self.core.submit(
             UnitOfWork().add(
