@@ -32,6 +32,7 @@ from vcc_ops.people_cli import hash_password
 from vcc_ops.pki_cli import pki_group
 from vcc_ops.progress import set_quiet, steps
 from vcc_ops.report_cli import report, settle
+from vcc_ops.schedule.cli import schedule
 from vcc_ops.settings_cli import settings, settings_options, take_flags
 from vcc_ops.simulate.cli import simulate
 from vcc_ops.sip_cli import sip_agent, sip_edge
@@ -509,6 +510,7 @@ main.add_command(demo)
 main.add_command(pki_group)
 report.add_command(assessment)
 main.add_command(report)
+main.add_command(schedule)
 main.add_command(settle)
 main.add_command(settings)
 main.add_command(simulate)

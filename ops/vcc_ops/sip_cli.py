@@ -88,6 +88,11 @@ def sip_edge(
 @click.option("--ready-file", type=click.Path(path_type=Path), default=None)
 @click.option("--log-file", type=click.Path(path_type=Path), default=None)
 @click.option("--etcd", default="", help="etcd endpoints (to follow a call transferred away).")
+@click.option(
+    "--rtpengine",
+    default="",
+    help="rtpengine's NG control host:port: anchor callers' media there, record answered calls.",
+)
 def sip_agent(
     site_grpc: str,
     host: str,
@@ -97,6 +102,7 @@ def sip_agent(
     ready_file: Path | None,
     log_file: Path | None,
     etcd: str,
+    rtpengine: str,
 ) -> None:
     """Run a site's SIP agent in the foreground: SIP calls become the site's calls."""
     from vcc_site.sip.app import SipAgentSettings, run_sip_agent
@@ -111,5 +117,6 @@ def sip_agent(
             phones_file=phones,
             ready_file=ready_file,
             etcd=tuple(e for e in etcd.split(",") if e),
+            rtpengine=_host_port(rtpengine) if rtpengine else None,
         )
     )

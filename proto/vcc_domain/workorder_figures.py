@@ -3,7 +3,9 @@
 * on-time rate by kind (order type) and department: answered orders whose department
   answered by ``answer_due_ms``, over answered orders;
 * outstanding (not closed) and overdue orders (see :func:`vcc_domain.workorders.is_overdue`);
-* callback completion: callbacks done over callbacks required (of answered orders).
+* callback completion: callbacks done over callbacks required (of answered orders), and
+  each required callback judged on time, late or missed against its deadline
+  (:func:`vcc_domain.callbacks.timeliness`; abandoned-call callbacks are their own kind).
 
 Reference rows (an order living at another site) are left out, so summing the figures
 of every site, or computing them over the hub's province-wide copy, counts each order once.
@@ -14,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from vcc_domain.callbacks import LATE, MISSED, ON_TIME, timeliness
 from vcc_domain.workorders import CLOSED, WorkOrder, answered_on_time, is_overdue
 
 
@@ -29,6 +32,9 @@ class OrderFigures:
     escalated: int = 0
     callbacks_required: int = 0
     callbacks_done: int = 0
+    callbacks_on_time: int = 0
+    callbacks_late: int = 0
+    callbacks_missed: int = 0
 
     @property
     def on_time_rate(self) -> float:
@@ -42,6 +48,7 @@ class OrderFigures:
 
 def _add(f: OrderFigures, o: WorkOrder, now_ms: int) -> OrderFigures:
     on_time = answered_on_time(o)
+    verdict = timeliness(o, now_ms) if o.callback_required else ""
     return OrderFigures(
         f.kind,
         f.department,
@@ -53,6 +60,9 @@ def _add(f: OrderFigures, o: WorkOrder, now_ms: int) -> OrderFigures:
         f.escalated + (o.escalation >= 2),
         f.callbacks_required + o.callback_required,
         f.callbacks_done + bool(o.callback_required and o.callback_done_at_ms),
+        f.callbacks_on_time + (verdict == ON_TIME),
+        f.callbacks_late + (verdict == LATE),
+        f.callbacks_missed + (verdict == MISSED),
     )
 
 
@@ -82,5 +92,8 @@ def total(figures: Iterable[OrderFigures]) -> OrderFigures:
             out.escalated + f.escalated,
             out.callbacks_required + f.callbacks_required,
             out.callbacks_done + f.callbacks_done,
+            out.callbacks_on_time + f.callbacks_on_time,
+            out.callbacks_late + f.callbacks_late,
+            out.callbacks_missed + f.callbacks_missed,
         )
     return out

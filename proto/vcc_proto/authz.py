@@ -133,6 +133,7 @@ TABLE: dict[str, Rule] = {
     "WorkOrders.ReturnedList": rule("ops", "team_leader data_maintenance"),
     "WorkOrders.CreateHandover": rule("ops", "team_leader"),
     "WorkOrders.AcknowledgeHandover": rule("ops", "team_leader"),
+    "WorkOrders.ListHandovers": rule("ops", "team_leader"),
     # Site: quality inspection, ratings and the monthly assessment (an agent disputes only
     # their own score; an inspector scores, the signed-in inspector being the one recorded).
     "Quality.DrawSample": rule("ops", "quality_inspector team_leader"),

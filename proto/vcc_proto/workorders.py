@@ -36,6 +36,9 @@ def figure_msg(f: OrderFigures) -> s.WorkOrderFigure:
         escalated=f.escalated,
         callbacks_required=f.callbacks_required,
         callbacks_done=f.callbacks_done,
+        callbacks_on_time=f.callbacks_on_time,
+        callbacks_late=f.callbacks_late,
+        callbacks_missed=f.callbacks_missed,
         on_time_rate=f.on_time_rate,
         callback_rate=f.callback_rate,
     )

@@ -56,6 +56,8 @@ from vcc_site.components.transfer import HubTransfers, start_transfers
 from vcc_site.components.workorders import start_work_orders
 from vcc_site.service.access import AccessService
 from vcc_site.service.assessment import AssessmentService
+from vcc_site.service.callbacks import CallbackWork
+from vcc_site.service.campaigns import HandoverService
 from vcc_site.service.core import SiteCore
 from vcc_site.service.customers import RemoteCustomers, publish_profiles
 from vcc_site.service.desk import DeskService
@@ -98,13 +100,15 @@ class SiteNode:
     workorders: WorkOrderService | None = None
     people: PeopleService | None = None
     surveys: Surveys | None = None  # callers' ratings after the agent hangs up
+    callbacks: CallbackWork | None = None
+    handovers: HandoverService | None = None
     refusals: RefusalAudit | None = None  # audit of calls the authorization refused
 
     def build_services(self, republisher: Republisher | None = None) -> list[ServedService]:
         return [
             node_service(NodeInfoServicer(self.state)),
             *site_services(self.core, self.access, self.desk, self.moves, republisher),
-            *(work_order_services(self.workorders) if self.workorders else []),
+            *(work_order_services(self.workorders, self.handovers) if self.workorders else []),
             *([people_service(self.people)] if self.people else []),
             *(self._quality() if self.surveys else []),
         ]
@@ -150,6 +154,11 @@ def load_site(
         orders.notices = NoticeDispatcher(notifier)
         access.selfservice.notifier = notifier  # one-time codes for setting a PIN
     desk = DeskService(core, moves)
+    people = PeopleService(core)
+    handovers = HandoverService(core, people.signed_in)  # leaders sign in to hand over
+    people.leader_sign_out = handovers.release  # ... and out only once handed over
+    callbacks = CallbackWork(core)  # callbacks are offered to agents like calls
+    desk.callbacks = callbacks
     surveys = access.surveys = desk.surveys = Surveys(core)
     return SiteNode(
         config,
@@ -162,8 +171,10 @@ def load_site(
         moves,
         fatal,
         orders,
-        PeopleService(core),
-        surveys,
+        people,
+        surveys=surveys,
+        callbacks=callbacks,
+        handovers=handovers,
     )
 
 
@@ -368,4 +379,9 @@ async def _every_second(node: SiteNode) -> None:
             await node.access.enforce_limits()
         except Exception:
             log.exception("site: ending calls past their time limits failed")
+        if node.callbacks is not None:
+            try:
+                await node.callbacks.offer_due()
+            except Exception:
+                log.exception("site: offering due callbacks failed")
         await asyncio.sleep(1.0)

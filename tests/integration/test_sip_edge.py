@@ -4,19 +4,25 @@ driving the real site process over gRPC, and SIPp agent phones registered at the
 
 One province for the module: etcd, NATS, the hub (routing-map writer), sites KM and YX
 (YX is the next-nearest site of KM's area 0871), both with a SIP agent and one agent
-phone each. Skipped, naming the packages to install, where Kamailio or SIPp are missing.
+phone each; KM's agent anchors callers' media at an rtpengine (when installed) and
+records answered calls. Skipped, naming the packages to install, where Kamailio or SIPp
+are missing (the recording test alone where rtpengine is).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
+import shutil
+import struct
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 import grpc.aio
 import pytest
@@ -27,6 +33,8 @@ from tests.integration._helpers.site import PASSWORD, Client, fast_province
 from tests.sip.scenarios import caller_scenario, need_sip_tools, scenario
 from vcc_ops.infra import EtcdServer, ManagedProcess, NatsServer, free_port
 from vcc_ops.infra.kamailio import kill_leftover
+from vcc_ops.infra.rtpengine import INSTALL_HINT as RTPENGINE_INSTALL
+from vcc_ops.infra.rtpengine import RtpEngine
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
@@ -36,6 +44,7 @@ HOST = "127.0.0.1"
 PHONES = {"KM": "KM-0130", "YX": "YX-0023"}  # general agents: they take 1000 and 170
 SIPP_TIMEOUT_S = 40
 RING_S = 4  # the ACD's ring-no-answer timer in this module's province
+TALK_AUDIO = Path("/usr/share/sip-tester/g711a.pcap")  # sip-tester's 7 s of G.711 A-law
 
 
 @dataclass
@@ -48,6 +57,7 @@ class SipProvince:
     etcd: str
     sip_ports: dict[str, int]
     hook: Hook  # the sites' notifier webhook (one-time PIN codes)
+    rtpengine: RtpEngine | None  # KM's media relay and recorder, where installed
 
 
 def _wait_file(path: Path, proc: ManagedProcess, timeout_s: float = 60.0) -> None:
@@ -108,7 +118,7 @@ def sip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipProvince]:
     etcd, nats = EtcdServer(tmp / "etcd"), NatsServer(tmp / "nats")
     etcd.start()
     nats.start()
-    procs: list[ManagedProcess | Node] = []
+    procs: list[ManagedProcess | Node | RtpEngine] = []
     hook = Hook()
     try:
         nodes = {"hub": hub_node(tmp, nats.url, etcd.endpoint)}
@@ -125,6 +135,11 @@ def sip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipProvince]:
             await asyncio.gather(*(n.healthy() for n in nodes.values()))
 
         asyncio.run(healthy())
+        rtpengine = None
+        if shutil.which("rtpengine"):
+            rtpengine = RtpEngine(tmp / "rtpengine")
+            rtpengine.start()
+            procs.append(rtpengine)
         sip_ports = {site: free_port() for site in PHONES}
         edge_port, trunk_port = free_port(), free_port()
         edge = f"{HOST}:{edge_port}"
@@ -132,6 +147,9 @@ def sip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipProvince]:
         procs.append(kamailio)
         agents = {}
         for site, agent_id in PHONES.items():
+            media = []
+            if site == "KM" and rtpengine is not None:
+                media = ["--rtpengine", f"{HOST}:{rtpengine.ng_port}"]
             phones = tmp / f"phones-{site}.txt"
             phones.write_text(f"{agent_id} {PASSWORD}\n")
             phones.chmod(0o600)
@@ -153,6 +171,7 @@ def sip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipProvince]:
                     str(tmp / f"sip-agent-{site}.log"),
                     "--etcd",
                     etcd.endpoint,
+                    *media,
                 ),
                 tmp / f"sip-agent-{site}.out",
                 env={**os.environ, "SIPLOG_BEND": "none"},
@@ -161,7 +180,9 @@ def sip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipProvince]:
             procs.append(agents[site])
         for site in PHONES:
             _wait_file(tmp / f"sip-agent-{site}.ready", agents[site])
-        yield SipProvince(tmp, nodes, edge, trunk_port, agents, etcd.endpoint, sip_ports, hook)
+        yield SipProvince(
+            tmp, nodes, edge, trunk_port, agents, etcd.endpoint, sip_ports, hook, rtpengine
+        )
     finally:
         for proc in reversed(procs):
             proc.stop()
@@ -284,6 +305,53 @@ def test_keys_walk_the_ivr_and_the_agents_phone_rings(sip: SipProvince) -> None:
     assert view.agent_id == PHONES["KM"] and view.answered_at_ms > 0
     assert view.state == c.CALL_STATE_ENDED, c.CallState.Name(view.state)
     assert view.caller_number.endswith(phone_for("0871", 3)[-4:])  # the trunk's (masked)
+
+
+def _pcap_span(path: Path) -> tuple[int, float]:
+    """Packets in a pcap file and the seconds from its first to its last."""
+    data = path.read_bytes()
+    at, stamps = 24, []
+    while at + 16 <= len(data):
+        sec, usec, size, _ = struct.unpack("<IIII", data[at : at + 16])
+        stamps.append(sec + usec / 1e6)
+        at += 16 + size
+    return len(stamps), (stamps[-1] - stamps[0]) if stamps else 0.0
+
+
+def test_answered_call_is_recorded_at_the_site_for_its_talk_time(sip: SipProvince) -> None:
+    """The caller talks (real RTP through rtpengine, where the site's SIP agent anchored
+    it); from the agent's answer to the hang-up rtpengine records it into a pcap at the
+    site, as long as the site's own talk time (within 0.5 s). Placed before the tests
+    that leave KM's agent not ready (ring-no-answer) or KM dead (site killed)."""
+    if sip.rtpengine is None:
+        pytest.skip(f"rtpengine not installed: {RTPENGINE_INSTALL}")
+    if not TALK_AUDIO.exists():
+        pytest.skip(f"{TALK_AUDIO} missing: apt-get install -y sip-tester")
+    before = set(sip.rtpengine.pcap_dir.glob("*.pcap"))
+    phone = Phone(sip, PHONES["KM"], "phone_talks.xml")
+    try:
+        done = _call(sip, phone_for("0871", 5), "1000", "0", "caller_talks")
+        assert done.returncode == 0, done.stderr.decode()[-3000:]
+        call_id = phone.finished()
+    finally:
+        phone.close()
+    view = _view(sip.nodes["KM"], call_id)
+    assert view.agent_id == PHONES["KM"] and view.answered_at_ms > 0 and view.ended_at_ms > 0
+    talk_s = (view.ended_at_ms - view.answered_at_ms) / 1000
+    new = sorted(set(sip.rtpengine.pcap_dir.glob("*.pcap")) - before)
+    assert len(new) == 1, (new, sip.rtpengine.pcap_dir)
+    packets, span_s = _pcap_span(new[0])
+    assert packets > 50, f"{packets} packets recorded in {new[0]}"
+    print(f"recorded {packets} packets over {span_s:.2f} s; talk time {talk_s:.2f} s")
+    assert abs(span_s - talk_s) <= 0.5, f"recorded {span_s:.2f} s, talk time {talk_s:.2f} s"
+    log_text = (sip.tmp / "sip-agent-KM.log").read_text()
+    found = re.search(
+        rf"recorded call {call_id} \(SIP ([^)]+)\) agent (\S+): ([0-9.]+) s", log_text
+    )
+    assert found is not None, log_text[-2000:]
+    # rtpengine names the file after the SIP Call-ID, percent-escaped
+    assert unquote(new[0].name).startswith(found.group(1)) and found.group(2) == PHONES["KM"]
+    assert abs(float(found.group(3)) - span_s) <= 0.5
 
 
 def test_wrong_pin_is_reprompted_then_an_agent(sip: SipProvince) -> None:

@@ -416,7 +416,7 @@ async def test_fault_incident_answer_selects_callbacks_and_campaigns_and_handove
         await campaigns.record("camp1", nxt.entry_no, outcome)
     assert [e.customer_id for e in await campaigns.returned("camp1")] == ["C2"]
     handovers = HandoverService(svc.core)
-    h = await handovers.create("KM-0001", "quiet night")
+    h = await handovers.create("KM-0190", "quiet night")
     assert len(h.unfinished_orders) == 40
-    acked = await handovers.acknowledge(h.handover_id, "KM-0002")
+    acked = await handovers.acknowledge(h.handover_id, "KM-0191")
     assert acked.acknowledged_at_ms > 0

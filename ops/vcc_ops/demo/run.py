@@ -263,6 +263,16 @@ def main_entry(opts: DemoOptions) -> int:
         f"work orders: {wo.get('created', 0)} created, {wo.get('replied', 0)} answered, "
         f"{wo.get('callbacks_done', 0)} callbacks made"
     )
+    sites = [x for x in wo.get("sites", {}).values() if isinstance(x, dict)]
+    print(
+        "callbacks (offered to agents): "
+        + ", ".join(
+            f"{sum(int(x.get(f'callbacks_{k}', 0)) for x in sites)} {k.replace('_', ' ')}"
+            for k in ("required", "done", "on_time", "late", "missed")
+        )
+        + f"; middle-tier abandoned: "
+        f"{sum(int(x.get('abandoned_callbacks', {}).get('required', 0)) for x in sites)}"
+    )
     print(
         f"settlement: net positions {report['settlement']['net_positions_fen']} fen, "
         f"sum {report['settlement']['net_sum_fen']}"

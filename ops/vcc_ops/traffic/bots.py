@@ -142,6 +142,9 @@ class AgentBot:
         await asyncio.sleep(self.shared.config.wall(province_s))
 
     async def _serve(self, offer: s.Offer) -> None:
+        if offer.screen_pop.attached_data.get("direction") == "callback":
+            await self._call_back(offer)
+            return
         shared, cfg, call_id = self.shared, self.shared.config, offer.call_id
         self.state = "busy"
         try:
@@ -191,6 +194,29 @@ class AgentBot:
             shared.error(f"{self.agent.id} {call_id}: {exc.code().name} {exc.details()}")
         except asyncio.CancelledError:
             raise
+
+    async def _call_back(self, offer: s.Offer) -> None:
+        """A callback the site offers: answer (the network dials the customer), talk,
+        hang up and wrap up with the outcome, which the site records on the order."""
+        shared, cfg, call_id = self.shared, self.shared.config, offer.call_id
+        self.state = "busy"
+        try:
+            await self._sleep(cfg.ring_s * (0.5 + shared.rng.random()))
+            try:
+                await self.stub.Answer(self._act(call_id), timeout=10)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in GONE:
+                    shared.error(f"{self.agent.id} answer callback {call_id}: {exc.code().name}")
+                self.state = "ready"
+                return
+            shared.counters["callbacks_answered"] += 1
+            reached = shared.rng.random() < cfg.callback_reach_share
+            await self._sleep(cfg.handle_s * 0.5 if reached else cfg.ring_s * 5)
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                await self.stub.HangUp(self._act(call_id), timeout=10)
+            await self._wrap_up(call_id, "customer satisfied" if reached else "no answer")
+        except grpc.aio.AioRpcError as exc:
+            shared.error(f"{self.agent.id} callback {call_id}: {exc.code().name} {exc.details()}")
 
     async def _transfer(self, call_id: str, business_id: str) -> bool:
         shared = self.shared

@@ -4,8 +4,9 @@ and the center calls the customer back.
 An agent ends a share of the calls of a business with a work-order form by filling the
 form (``WorkOrders.Create`` at their site; an order for a caller homed elsewhere lives at
 the home site). After ``answer_after_s`` province seconds the department dispatches and answers it
-(``Feedback`` at the owning site), the center replies (``Reply``) and, if the order needs
-a callback, makes it (``CallbackDone``); then the order is closed (``Close``). The report shows each site's work-order figures.
+(``Feedback`` at the owning site) and the center replies (``Reply``); a callback the order
+needs is offered by the site to a ready agent (a bot, which answers and wraps up with the
+outcome); once it is recorded the order is closed (``Close``). The report shows each site's work-order figures.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import grpc.aio
 
+from vcc_domain.callbacks import ABANDONED_KIND
 from vcc_domain.province import Province
 from vcc_proto.channels import open_channel
 from vcc_proto.v1 import site_pb2 as s
@@ -104,7 +106,10 @@ class WorkOrderDesk:
                     f"{order.order_id} at {order.owner_site} ({order.stage}): "
                     f"{exc.code().name} {exc.details()}"
                 )
-            self.open.remove(order)
+                self.open.remove(order)
+                continue
+            if order.stage != "replied":  # done; a replied order awaits its callback
+                self.open.remove(order)
 
     async def _advance(self, order: OpenOrder) -> None:
         stub = self._stub(order.owner_site)
@@ -128,12 +133,10 @@ class WorkOrderDesk:
             order.callback_required = order.callback_required or replied.callback_required
             order.stage = "replied"
         if order.stage == "replied" and order.callback_required:
-            await stub.CallbackDone(
-                s.WorkOrderStep(
-                    order_id=order.order_id, actor="callback-desk", result="customer satisfied"
-                ),
-                timeout=15,
-            )
+            # the site offers the callback to a ready agent (a bot); close it once made
+            held = await stub.Get(s.WorkOrderRef(order_id=order.order_id), timeout=15)
+            if not held.callback_done_at_ms:
+                return  # not made yet: asked again on the next pass
             self.callbacks += 1
             order.stage = "called_back"
         if order.stage in ("replied", "called_back"):
@@ -144,7 +147,8 @@ class WorkOrderDesk:
             order.stage = "closed"
 
     async def figures(self, sites: list[str]) -> dict[str, Any]:
-        """Each site's work-order totals (the ``*`` row of ``WorkOrders.GetFigures``)."""
+        """Each site's work-order totals (the ``*`` row of ``WorkOrders.GetFigures``); the
+        callbacks owed to callers who gave up apart (the site opens those itself)."""
         out: dict[str, Any] = {
             "created": self.created,
             "replied": self.replied,
@@ -159,17 +163,7 @@ class WorkOrderDesk:
             except grpc.aio.AioRpcError as exc:
                 out["sites"][site] = {"error": exc.code().name}
                 continue
-            for f in reply.figures:
-                if f.kind == "*" and f.department == "*":
-                    out["sites"][site] = {
-                        "total": f.total,
-                        "answered": f.answered,
-                        "answered_on_time": f.answered_on_time,
-                        "outstanding": f.outstanding,
-                        "overdue": f.overdue,
-                        "callbacks_required": f.callbacks_required,
-                        "callbacks_done": f.callbacks_done,
-                    }
+            out["sites"][site] = _site_figures(list(reply.figures))
         return out
 
     def _error(self, what: str) -> None:
@@ -180,3 +174,32 @@ class WorkOrderDesk:
         for channel in self.channels.values():
             await channel.close()
         self.channels.clear()
+
+
+def _site_figures(figures: list[s.WorkOrderFigure]) -> dict[str, Any]:
+    """The agents' orders (``total`` etc.: the ``*`` row less the abandoned-call
+    callbacks), every required callback judged, and the abandoned-call callbacks."""
+    whole = next((f for f in figures if f.kind == "*" and f.department == "*"), None)
+    if whole is None:
+        return {}
+    owed = [f for f in figures if f.kind == ABANDONED_KIND]
+    less = sum(f.total for f in owed)
+    return {
+        "total": whole.total - less,
+        "answered": whole.answered,
+        "answered_on_time": whole.answered_on_time,
+        "outstanding": whole.outstanding - sum(f.outstanding for f in owed),
+        "overdue": whole.overdue - sum(f.overdue for f in owed),
+        "callbacks_required": whole.callbacks_required,
+        "callbacks_done": whole.callbacks_done,
+        "callbacks_on_time": whole.callbacks_on_time,
+        "callbacks_late": whole.callbacks_late,
+        "callbacks_missed": whole.callbacks_missed,
+        "abandoned_callbacks": {
+            "required": sum(f.callbacks_required for f in owed),
+            "done": sum(f.callbacks_done for f in owed),
+            "on_time": sum(f.callbacks_on_time for f in owed),
+            "late": sum(f.callbacks_late for f in owed),
+            "missed": sum(f.callbacks_missed for f in owed),
+        },
+    }

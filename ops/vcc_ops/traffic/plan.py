@@ -55,6 +55,7 @@ class TrafficConfig:
     break_share: float = 0.02  # after a call, an agent takes a break with this chance
     break_s: float = 300.0  # mean break length
     work_order_share: float = 0.08  # calls of a business with a form that end in a work order
+    callback_reach_share: float = 0.9  # callbacks offered to a bot that reach the customer
     rating_share: float = 0.6  # callers who key a rating when the business asks for one
     code_mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_CODE_MIX))
     # a surge (e.g. a fault storm): the site's own callers arrive ``surge_factor`` times as

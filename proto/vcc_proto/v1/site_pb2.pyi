@@ -2325,6 +2325,9 @@ class WorkOrderFigure(_message.Message):
     CALLBACKS_DONE_FIELD_NUMBER: _builtins.int
     ON_TIME_RATE_FIELD_NUMBER: _builtins.int
     CALLBACK_RATE_FIELD_NUMBER: _builtins.int
+    CALLBACKS_ON_TIME_FIELD_NUMBER: _builtins.int
+    CALLBACKS_LATE_FIELD_NUMBER: _builtins.int
+    CALLBACKS_MISSED_FIELD_NUMBER: _builtins.int
     kind: _builtins.str
     """Order type ("*" for the total) and department ("*")."""
     department: _builtins.str
@@ -2340,6 +2343,12 @@ class WorkOrderFigure(_message.Message):
     """answered_on_time / answered (1 when none answered)."""
     callback_rate: _builtins.float
     """callbacks_done / callbacks_required (1 when none required)."""
+    callbacks_on_time: _builtins.int
+    """Required callbacks made by their deadline, made after it, and not made past it
+    (the rest are pending).
+    """
+    callbacks_late: _builtins.int
+    callbacks_missed: _builtins.int
     def __init__(
         self,
         *,
@@ -2355,10 +2364,13 @@ class WorkOrderFigure(_message.Message):
         callbacks_done: _builtins.int = ...,
         on_time_rate: _builtins.float = ...,
         callback_rate: _builtins.float = ...,
+        callbacks_on_time: _builtins.int = ...,
+        callbacks_late: _builtins.int = ...,
+        callbacks_missed: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["answered", b"answered", "answered_on_time", b"answered_on_time", "callback_rate", b"callback_rate", "callbacks_done", b"callbacks_done", "callbacks_required", b"callbacks_required", "department", b"department", "escalated", b"escalated", "kind", b"kind", "on_time_rate", b"on_time_rate", "outstanding", b"outstanding", "overdue", b"overdue", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answered", b"answered", "answered_on_time", b"answered_on_time", "callback_rate", b"callback_rate", "callbacks_done", b"callbacks_done", "callbacks_late", b"callbacks_late", "callbacks_missed", b"callbacks_missed", "callbacks_on_time", b"callbacks_on_time", "callbacks_required", b"callbacks_required", "department", b"department", "escalated", b"escalated", "kind", b"kind", "on_time_rate", b"on_time_rate", "outstanding", b"outstanding", "overdue", b"overdue", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2609,6 +2621,46 @@ class AcknowledgeHandoverRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AcknowledgeHandoverRequest: _TypeAlias = AcknowledgeHandoverRequest  # noqa: Y015
+
+@_typing.final
+class ListHandoversRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIMIT_FIELD_NUMBER: _builtins.int
+    limit: _builtins.int
+    """At most this many (0: 100)."""
+    def __init__(
+        self,
+        *,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListHandoversRequest: _TypeAlias = ListHandoversRequest  # noqa: Y015
+
+@_typing.final
+class ListHandoversReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HANDOVERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def handovers(self) -> _containers.RepeatedCompositeFieldContainer[Global___HandoverView]: ...
+    def __init__(
+        self,
+        *,
+        handovers: _abc.Iterable[Global___HandoverView] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["handovers", b"handovers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListHandoversReply: _TypeAlias = ListHandoversReply  # noqa: Y015
 
 @_typing.final
 class HandoverView(_message.Message):

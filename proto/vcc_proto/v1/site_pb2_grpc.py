@@ -1528,6 +1528,11 @@ class WorkOrdersStub:
                 request_serializer=vcc__proto_dot_v1_dot_site__pb2.AcknowledgeHandoverRequest.SerializeToString,
                 response_deserializer=vcc__proto_dot_v1_dot_site__pb2.HandoverView.FromString,
                 _registered_method=True)
+        self.ListHandovers = channel.unary_unary(
+                '/vcc_proto.v1.WorkOrders/ListHandovers',
+                request_serializer=vcc__proto_dot_v1_dot_site__pb2.ListHandoversRequest.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_site__pb2.ListHandoversReply.FromString,
+                _registered_method=True)
 
 
 class WorkOrdersServicer:
@@ -1669,6 +1674,13 @@ class WorkOrdersServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListHandovers(self, request, context):
+        """The site's handovers, newest first (what the incoming leader acknowledges).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkOrdersServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1761,6 +1773,11 @@ def add_WorkOrdersServicer_to_server(servicer, server):
                     servicer.AcknowledgeHandover,
                     request_deserializer=vcc__proto_dot_v1_dot_site__pb2.AcknowledgeHandoverRequest.FromString,
                     response_serializer=vcc__proto_dot_v1_dot_site__pb2.HandoverView.SerializeToString,
+            ),
+            'ListHandovers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListHandovers,
+                    request_deserializer=vcc__proto_dot_v1_dot_site__pb2.ListHandoversRequest.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_site__pb2.ListHandoversReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -2254,6 +2271,33 @@ class WorkOrders:
             '/vcc_proto.v1.WorkOrders/AcknowledgeHandover',
             vcc__proto_dot_v1_dot_site__pb2.AcknowledgeHandoverRequest.SerializeToString,
             vcc__proto_dot_v1_dot_site__pb2.HandoverView.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListHandovers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.WorkOrders/ListHandovers',
+            vcc__proto_dot_v1_dot_site__pb2.ListHandoversRequest.SerializeToString,
+            vcc__proto_dot_v1_dot_site__pb2.ListHandoversReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -604,6 +604,8 @@ class WorkOrdersStub:
     """The outgoing shift leader's handover (unfinished orders, due callbacks, incidents)."""
     AcknowledgeHandover: _grpc.UnaryUnaryMultiCallable[_site_pb2.AcknowledgeHandoverRequest, _site_pb2.HandoverView]
     """The incoming shift leader acknowledges a handover."""
+    ListHandovers: _grpc.UnaryUnaryMultiCallable[_site_pb2.ListHandoversRequest, _site_pb2.ListHandoversReply]
+    """The site's handovers, newest first (what the incoming leader acknowledges)."""
 
 @_typing.type_check_only
 class WorkOrdersAsyncStub(WorkOrdersStub):
@@ -658,6 +660,8 @@ class WorkOrdersAsyncStub(WorkOrdersStub):
     """The outgoing shift leader's handover (unfinished orders, due callbacks, incidents)."""
     AcknowledgeHandover: _aio.UnaryUnaryMultiCallable[_site_pb2.AcknowledgeHandoverRequest, _site_pb2.HandoverView]  # type: ignore[assignment]
     """The incoming shift leader acknowledges a handover."""
+    ListHandovers: _aio.UnaryUnaryMultiCallable[_site_pb2.ListHandoversRequest, _site_pb2.ListHandoversReply]  # type: ignore[assignment]
+    """The site's handovers, newest first (what the incoming leader acknowledges)."""
 
 class WorkOrdersServicer(metaclass=_abc_1.ABCMeta):
     """Closed-loop work orders (DOMAIN.md §4), outbound notice campaigns and shift handovers.
@@ -817,5 +821,13 @@ class WorkOrdersServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_site_pb2.HandoverView, _abc.Awaitable[_site_pb2.HandoverView]]:
         """The incoming shift leader acknowledges a handover."""
+
+    @_abc_1.abstractmethod
+    def ListHandovers(
+        self,
+        request: _site_pb2.ListHandoversRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_site_pb2.ListHandoversReply, _abc.Awaitable[_site_pb2.ListHandoversReply]]:
+        """The site's handovers, newest first (what the incoming leader acknowledges)."""
 
 def add_WorkOrdersServicer_to_server(servicer: WorkOrdersServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -192,10 +192,19 @@ class WorkOrdersServicer(sg.WorkOrdersServicer):
             await self.handovers.acknowledge(request.handover_id, request.incoming_leader)
         )
 
+    @grpc_errors
+    async def ListHandovers(
+        self, request: s.ListHandoversRequest, context: Ctx
+    ) -> s.ListHandoversReply:
+        found = await self.handovers.list(request.limit or 100)
+        return s.ListHandoversReply(handovers=[handover_msg(h) for h in found])
 
-def work_order_services(orders: WorkOrderService) -> list[ServedService]:
+
+def work_order_services(
+    orders: WorkOrderService, handovers: HandoverService | None = None
+) -> list[ServedService]:
     servicer = WorkOrdersServicer(
-        orders, CampaignService(orders.core), HandoverService(orders.core)
+        orders, CampaignService(orders.core), handovers or HandoverService(orders.core)
     )
     return [ServedService("vcc_proto.v1.WorkOrders", servicer, sg.add_WorkOrdersServicer_to_server)]
 

@@ -137,6 +137,11 @@ class Acd:
     def waiting(self) -> int:
         return len(self._all)
 
+    def idle_agent(self, skill: str | None) -> str | None:
+        """The READY agent a call for ``skill`` would be offered now (None: nobody)."""
+        found = self._idle.choose(skill, best_qualified=False)
+        return found.agent_id if found is not None else None
+
     def aht(self, skill: str | None) -> float:
         return self._aht.get(skill, self._aht_default)
 

@@ -10,20 +10,31 @@ agent — takes the next entry; an entry is not reserved (two agents asking at o
 the same one; the second ``record`` of a finished entry is a Conflict).
 
 **Handovers.** The outgoing shift leader writes one (unfinished orders, due callbacks,
-open incidents, computed from the site's orders); the incoming leader acknowledges it.
+open incidents, computed from the site's orders, and notes); the incoming leader
+acknowledges it. Both must be signed in at the site (``People``), and a leader's
+sign-out is refused until their handover is acknowledged by a signed-in successor
+(:meth:`HandoverService.release`, the sign-out's gate; :func:`vcc_domain.handover.release`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 
 from google.protobuf.message import Message
 
 from vcc_domain import outbound as ob
-from vcc_domain.errors import InvalidInput, NotFound
-from vcc_domain.handover import Handover, acknowledge, build_handover
+from vcc_domain.errors import Forbidden, InvalidInput, NotFound
+from vcc_domain.handover import (
+    Handover,
+    acknowledge,
+    build_handover,
+    release,
+    require_signed_in,
+)
 from vcc_domain.ids import new_id
 from vcc_domain.outbound import CampaignEntry
+from vcc_domain.people import person_role
 from vcc_proto.v1 import events_pb2 as pb
 from vcc_proto.v1 import site_pb2 as s
 from vcc_site.service.core import SiteCore
@@ -94,13 +105,42 @@ class CampaignService:
         return ob.returned_list(await self.entries(campaign_id))
 
 
+LEADER = "team_leader"  # the person role of team and shift leaders
+MAX_NOTES = 4000
+
+
 class HandoverService:
-    def __init__(self, core: SiteCore) -> None:
+    def __init__(self, core: SiteCore, signed_in: Callable[[], set[str]] | None = None) -> None:
         self.core = core
         self.reads = work_order_reads(core.store)
+        # the people signed in at this site now (None: not checked, as in unit tests
+        # of the order logic that run without the People service)
+        self.signed_in = signed_in
+
+    def _leader(self, person: str, field: str) -> None:
+        """``person`` is a team or shift leader of this site and signed in."""
+        agent = self.core.province.agent(person)
+        if agent.home_site != self.core.site_id or person_role(agent.role) != LEADER:
+            raise Forbidden(
+                f"{person} is not a team leader of site {self.core.site_id}", field=field
+            )
+        if self.signed_in is not None:
+            require_signed_in(person, self.signed_in(), field)
+
+    async def list(self, limit: int = 100) -> list[Handover]:
+        if not 1 <= limit <= 1000:
+            raise InvalidInput(f"must be between 1 and 1000, not {limit}", field="limit")
+        return await self.reads.handovers(limit)
+
+    async def release(self, leader: str, since_ms: int) -> Handover:
+        """The sign-out gate of a leader signed in since ``since_ms`` (Conflict: stay)."""
+        signed_in = self.signed_in() if self.signed_in is not None else set()
+        return release(leader, since_ms, await self.reads.handovers(), signed_in)
 
     async def create(self, outgoing_leader: str, notes: str = "") -> Handover:
-        self.core.province.agent(outgoing_leader)
+        self._leader(outgoing_leader, "outgoing_leader")
+        if len(notes) > MAX_NOTES:
+            raise InvalidInput(f"is longer than {MAX_NOTES} characters", field="notes")
         now = self.core.now_ms()
         handover = build_handover(
             new_id("chg"),
@@ -117,7 +157,7 @@ class HandoverService:
         held = await self.reads.handover(handover_id)
         if held is None:
             raise NotFound(f"no handover {handover_id!r}", field="handover_id")
-        self.core.province.agent(incoming_leader)
+        self._leader(incoming_leader, "incoming_leader")
         handover = acknowledge(held, incoming_leader, self.core.now_ms())
         await self._save(handover, "handover.acknowledged")
         return handover

@@ -68,6 +68,9 @@ class SiteCore(LiveRegistry, Commits):
         # expected-wait accuracy: the wait predicted when a call first queued here, by
         # call id, until an agent is offered it (then |predicted - actual| is recorded)
         self._predicted: dict[str, int] = {}
+        # called with a call that ended unanswered (the caller gave up in the queue or
+        # ringing), in the unit of work of its end: the callback the tier is owed
+        self.on_abandoned: Callable[[LiveCall, UnitOfWork, int], None] | None = None
 
     # -- clock and lookups --------------------------------------------------------------
 
@@ -274,6 +277,8 @@ class SiteCore(LiveRegistry, Commits):
                 call.event("cdr.created", now, cdr=cdr, legs=legs_payload(call.all_legs())),
             )
             self.metrics.call_ended(call.business_id, OUTCOMES[e.reason], call.tier)
+            if OUTCOMES[e.reason] == "abandoned" and self.on_abandoned is not None:
+                self.on_abandoned(call, uow, now)
             self.today.add(cdr, self.find_business(call.business_id))
         if e.agent_id is not None:
             agent = self._agents.get(e.agent_id)

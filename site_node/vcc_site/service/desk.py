@@ -13,6 +13,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from typing import Protocol
 
 from vcc_domain.errors import (
     Conflict,
@@ -83,6 +84,14 @@ def _limit(value: str, limit: int, field: str, *, required: bool = True) -> str:
     return value
 
 
+class CallbackOutcome(Protocol):
+    async def outcome(
+        self, record: CallRecord, disposition: str, agent_id: str, uow: UnitOfWork
+    ) -> None:
+        """Record a callback call's outcome (its disposition) in ``uow``; else nothing."""
+        ...
+
+
 class DeskService:
     def __init__(self, core: SiteCore, moves: CallMoves | None = None) -> None:
         self.core = core
@@ -91,6 +100,8 @@ class DeskService:
         self.moves = moves or CallMoves(core)
         self.transfers = TransferDesk(self)
         self.consults = ConsultDesk(self, self.transfers)
+        # records a callback's outcome at its wrap-up (None: callbacks are not agents' work)
+        self.callbacks: CallbackOutcome | None = None
         # the hub's board of every site (who is ready where); set once the hub client runs
         self.board: BoardSource | None = None
         self.surveys: Surveys | None = None  # the caller's rating after the agent hangs up
@@ -313,6 +324,8 @@ class DeskService:
             now = core.now_ms()
             if record.attached.get("consult_for") != core.site_id:  # not a same-site leg
                 uow.add(replace(record, disposition=disposition, notes=notes, updated_at_ms=now))
+            if self.callbacks is not None:
+                await self.callbacks.outcome(record, disposition, agent.agent_id, uow)
             info = pb.CallInfo(
                 call_id=call_id,
                 site_id=core.site_id,  # state: unchanged

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from vcc_domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
@@ -62,6 +63,14 @@ class PeopleService:
         self.core = core
         self.sessions = SessionTable(policy)
         self.lockout = LockoutPolicy.for_agents(core.province.routing)
+        # asked before a team leader signs out, with (leader, signed in since): raises
+        # Conflict while their handover is not acknowledged by a signed-in successor
+        self.leader_sign_out: Callable[[str, int], Awaitable[object]] | None = None
+
+    def signed_in(self) -> set[str]:
+        """The people with a live session at this site now."""
+        self.sessions.sweep(self.core.now_ms())
+        return self.sessions.people()
 
     # -- who -------------------------------------------------------------------------------
 
@@ -157,10 +166,15 @@ class PeopleService:
         return profile, replace(cred, failures=0, locked_until_ms=0)
 
     async def sign_out(self, token: str) -> PersonSession:
+        now = self.core.now_ms()
+        held = self.sessions.use(token, now)
+        if held is None:
+            raise Unauthenticated("no such session; sign in again", field="authorization")
+        if held.role == "team_leader" and self.leader_sign_out is not None:
+            await self.leader_sign_out(held.person_id, held.started_ms)
         session = self.sessions.revoke(token)
         if session is None:
             raise Unauthenticated("no such session; sign in again", field="authorization")
-        now = self.core.now_ms()
         await self._audit(_who(session.person_id), "sign_out", session.person_id, now)
         return session
 

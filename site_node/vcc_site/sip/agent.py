@@ -277,6 +277,9 @@ class SiteSipAgent:
                     s.CallAction(session_token=phone.token, call_id=leg.call_id),
                     timeout=RPC_TIMEOUT_S,
                 )
+            state = self.calls.get(leg.call_id)
+            if state is not None:
+                self.sip_call(state.leg.record, leg.agent_id)
         except grpc.aio.AioRpcError as exc:  # the offer was taken back meanwhile
             log.info("answer of %s refused: %s", leg.call_id, exc.code().name)
             phone.legs.pop(leg.call_id, None)

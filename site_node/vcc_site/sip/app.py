@@ -16,6 +16,8 @@ from pathlib import Path
 
 from vcc_failover.sites import SiteEndpoints
 from vcc_site.sip.agent import SiteSipAgent
+from vcc_site.sip.media import MediaAnchor
+from vcc_site.sip.ng import NgClient
 from vcc_site.sip.ua import SipStack
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,7 @@ class SipAgentSettings:
     phones_file: Path | None = None
     ready_file: Path | None = None
     etcd: tuple[str, ...] = ()  # to find other sites (a transferred call is followed)
+    rtpengine: tuple[str, int] | None = None  # NG control: callers' media anchored, recorded
 
 
 def read_phones(path: Path | None) -> dict[str, str]:
@@ -52,7 +55,10 @@ def run_sip_agent(settings: SipAgentSettings) -> None:
     """Serve until SIGTERM or SIGINT; raises if the site refuses a phone's sign-in."""
     sites = SiteEndpoints(list(settings.etcd), {}) if settings.etcd else None
     agent = SiteSipAgent(settings.site_target, read_phones(settings.phones_file), None, sites)
-    stack = SipStack(settings.host, settings.port, settings.edge, agent)
+    media = None
+    if settings.rtpengine is not None:
+        media = MediaAnchor(NgClient(*settings.rtpengine))
+    stack = SipStack(settings.host, settings.port, settings.edge, agent, media)
     agent.stack, agent.sip_call = stack, stack.call
     loop = asyncio.new_event_loop()
     failure: list[BaseException] = []

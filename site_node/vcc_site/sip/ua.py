@@ -36,6 +36,7 @@ from sippy.SipURL import SipURL
 from sippy.UA import UA
 
 from vcc_site.sip.dtmf import digit_of
+from vcc_site.sip.media import MediaAnchor
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +86,19 @@ class CallerLeg:
         self.ua: Any = None
         self.call_id = ""  # the site's call ID once it took the call
         self.gone = False
+        self.answer_sdp: str | None = None  # rtpengine's side, when the media is anchored
+
+    @property
+    def sip_call_id(self) -> str:
+        return str(self.ua.cId) if self.ua is not None else ""
 
     def event(self, event: Any, ua: Any) -> None:
         if isinstance(event, CCEventTry):
-            _cid, _cli, dialed, _body, _auth, _name = event.getData()
+            _cid, _cli, dialed, body, _auth, _name = event.getData()
+            if self.stack.media is not None and body is not None:
+                self.answer_sdp = self.stack.media.anchor(
+                    self.sip_call_id, str(body), self.stack.sdp_text()
+                )
             self.ua.recvEvent(CCEventRing((180, "Ringing", None)))
             self.stack.calls.caller_arrived(self, self.caller, str(dialed))
         elif isinstance(event, CCEventInfo):
@@ -99,20 +109,33 @@ class CallerLeg:
                     self.stack.calls.caller_key(self, key)
         elif isinstance(event, CCEventDisconnect | CCEventFail) and not self.gone:
             self.gone = True
+            self._release_media()
             self.stack.calls.caller_gone(self)
 
     def answer(self) -> None:
         if not self.gone:
-            self.ua.recvEvent(CCEventConnect((200, "OK", self.stack.our_sdp())))
+            body = self.stack.our_sdp(self.answer_sdp)
+            self.ua.recvEvent(CCEventConnect((200, "OK", body)))
+
+    def record(self, agent_id: str) -> None:
+        """An agent answered: rtpengine records the call's media from now on."""
+        if self.stack.media is not None and not self.gone:
+            self.stack.media.record(self.sip_call_id, self.call_id, agent_id)
+
+    def _release_media(self) -> None:
+        if self.stack.media is not None:
+            self.stack.media.release(self.sip_call_id)
 
     def refuse(self, code: int, reason: str) -> None:
         if not self.gone:
             self.gone = True
+            self._release_media()
             self.ua.recvEvent(CCEventFail((code, reason)))
 
     def hang_up(self) -> None:
         if not self.gone:
             self.gone = True
+            self._release_media()
             self.ua.recvEvent(CCEventDisconnect())
 
 
@@ -159,8 +182,16 @@ class PhoneLeg:
 class SipStack:
     """sippy's transaction manager on ``host:port``, taking INVITEs from ``edge`` only."""
 
-    def __init__(self, host: str, port: int, edge: tuple[str, int], calls: Calls) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        edge: tuple[str, int],
+        calls: Calls,
+        media: MediaAnchor | None = None,
+    ) -> None:
         self.host, self.port, self.edge, self.calls = host, port, edge, calls
+        self.media = media
         SipConf.my_uaname = "vcc-site"
         SipConf.my_address, SipConf.my_port = host, port
         self.config: dict[str, Any] = {
@@ -174,8 +205,12 @@ class SipStack:
         """Our Contact, a bare URI (some peers take the whole header value as the URI)."""
         return SipContact(address=SipAddress(url=SipURL(host=self.host, port=self.port)))
 
-    def our_sdp(self) -> Any:
-        return MsgBody(sdp_text(self.host, 40000), mtype="application/sdp")
+    def sdp_text(self) -> str:
+        return sdp_text(self.host, 40000)
+
+    def our_sdp(self, text: str | None = None) -> Any:
+        """``text`` (rtpengine's answer when anchored), else the site's own SDP."""
+        return MsgBody(text or self.sdp_text(), mtype="application/sdp")
 
     def _request(self, req: Any, sip_t: Any) -> Any:
         method = req.getMethod()

@@ -239,8 +239,13 @@ class DeskPages:
             log.info("person sign-out: %s", err)
 
     async def logout(self, request: Request, feed: Feed) -> Response:
+        try:  # the person first: a team leader stays until a successor took the handover
+            await self.client.sign_out(feed.person_token)
+        except VccError as err:
+            if err.kind is ErrorKind.CONFLICT:
+                return guard.refused("handover", str(err), 409, err.field or "")
+            log.info("person sign-out: %s", err)  # already ended: nothing to undo
         await self.client.logout(feed.token)
-        await self._sign_out(feed.person_token)
         response = JSONResponse({"ok": True})
         guard.clear_session(response, self.facts.https)
         return response

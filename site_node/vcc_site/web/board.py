@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from vcc_domain.errors import ErrorKind, Unauthenticated, VccError
+from vcc_domain.errors import Conflict, ErrorKind, Unauthenticated, VccError
 from vcc_proto.v1 import people_pb2 as p
 from vcc_site.web import guard, present
 from vcc_site.web.app import KEEPALIVE_S, STATIC, ApiError, DeskPages
@@ -116,8 +116,12 @@ class BoardPages:
             return refusal
         bearer = request.cookies.get(LEAD_COOKIE, "")
         if bearer:
-            with contextlib.suppress(VccError):  # already ended: nothing to undo
+            try:
                 await self.client.sign_out(bearer)
+            except Conflict as err:  # a leader stays until a successor took the handover
+                return guard.refused("handover", str(err), 409, err.field or "")
+            except VccError:  # already ended: nothing to undo
+                pass
         response = JSONResponse({"ok": True})
         self._clear(response)
         return response
