@@ -8,19 +8,16 @@ its servers with it). Tests that use these fixtures, and every test under
 
 from __future__ import annotations
 
-import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.integration._helpers import tls as tls_helpers
 from vcc_ops.infra import EtcdServer, NatsServer, PostgresServer
-
-# Single hub, site and edge processes that tests start directly (tests/integration/_helpers
-# and several test modules) serve plaintext gRPC: every `vcc hub|site|edge` they spawn
-# inherits this. Provinces the launcher starts (vcc up, the demo, the drills) run mutual
-# TLS: it gives each process its certificate and drops this variable from its environment.
-os.environ.setdefault("VCC_INSECURE", "1")
+from vcc_ops.launch_tls import LaunchTls
 
 SERVER_FIXTURES = frozenset({"nats_server", "etcd_server", "postgres_server", "infra_workdir"})
 
@@ -64,11 +61,27 @@ def etcd_server(infra_workdir: Path) -> Iterator[EtcdServer]:
 
 
 @pytest.fixture(scope="module")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    """One PostgreSQL per test module; use ``create_database`` for isolation."""
-    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL per test module; use ``create_database`` for isolation.
+
+    Its directory is not under pytest's base temp: run as root, PostgreSQL runs as its own
+    user and must traverse every directory above its data, and any pytest session starting
+    on the machine makes ``/tmp/pytest-of-<user>`` private again (0700), which broke
+    initdb mid-run ("pg_control: Permission denied") when two sessions overlapped.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="vcc-test-postgres-"))
+    server = PostgresServer(workdir)
     server.start()
     try:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def province_pki() -> LaunchTls:
+    """The session's province PKI (one CA; a certificate per identity on first use): every
+    hub, site and edge process tests start serves mutual TLS with its own certificate, and
+    the tests call as the operator tool (see ``tests/integration/_helpers/tls.py``)."""
+    return tls_helpers.authority()

@@ -9,12 +9,14 @@ etcd election revisions, so a later leader always holds a larger one.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from sqlalchemy import BigInteger, Column, Integer, MetaData, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from vcc_domain.errors import Fenced
+from vcc_replication import sqlite_direct
 from vcc_replication.migrations import Migrations
 
 metadata = MetaData()
@@ -43,6 +45,21 @@ async def advance_fence(conn: AsyncConnection, token: int) -> None:
         newest = await conn.execute(select(hub_fence.c.token).where(hub_fence.c.id == 1))
         raise Fenced(
             f"write refused: fencing token {token} is older than {newest.scalar_one()}; "
+            "this hub is no longer the leader",
+            token=token,
+        )
+
+
+_ADVANCE_SQL = "UPDATE hub_fence SET token = :token WHERE id = 1 AND token <= :token"
+_CURRENT_SQL = "SELECT token FROM hub_fence WHERE id = 1"
+
+
+def advance_fence_direct(conn: sqlite3.Connection, token: int) -> None:
+    """:func:`advance_fence` on a plain SQLite connection inside its write transaction."""
+    if sqlite_direct.execute(conn, _ADVANCE_SQL, {"token": token}) == 0:
+        found = sqlite_direct.query(conn, _CURRENT_SQL, {})
+        raise Fenced(
+            f"write refused: fencing token {token} is older than {found[0][0] if found else None}; "
             "this hub is no longer the leader",
             token=token,
         )

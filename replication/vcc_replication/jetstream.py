@@ -64,6 +64,7 @@ async def connect(
     *,
     connect_timeout_s: float = 10.0,
     credentials: Credentials | None = None,
+    closed_cb: Callable[[], Awaitable[None]] | None = None,
 ) -> NatsClient:
     """Connect (as ``credentials``' user, if given) and keep reconnecting forever, every
     half second, across server restarts; ``tls://`` URLs over TLS trusting the province
@@ -81,6 +82,7 @@ async def connect(
             max_outstanding_pings=2,
             error_cb=_quiet_errors(name),
             inbox_prefix=inbox_prefix(credentials),
+            closed_cb=closed_cb,
             user=credentials.user if credentials is not None else None,
             password=credentials.password if credentials is not None else None,
             **tls,

@@ -6,7 +6,8 @@ wrong password, sets a password of their own (first sign-in) and becomes ready b
 keyboard; a VIP caller who keyed their PIN is offered
 through the Access gRPC API; the screen pop shows the masked number, tier, business, IVR
 path and PIN check. By keyboard the agent answers, reloads (the call is still shown),
-holds, retrieves, hangs up, opens a work order (a missing field is named first) and wraps
+holds, retrieves (the hold's answer held back until after the retrieve: the page keeps
+the newer state), hangs up, opens a work order (a missing field is named first) and wraps
 up. A second caller is transferred to complaints with a note: the second agent's page
 (after refusing an agent signed in twice) pops with the same call and the note. The
 session ended at the site shows a clear message, and stale, CSRF-less and foreign
@@ -33,10 +34,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.integration._helpers import tls as test_tls
 from tests.integration._helpers.hook import Hook
 from tests.integration._helpers.site import PASSWORD, SiteProcess
 from vcc_domain.privacy import mask_phone
 from vcc_ops.infra import EtcdServer, NatsServer, free_port
+from vcc_proto.channels import open_sync_channel
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
@@ -49,7 +52,14 @@ CHROMIUM = next(
     None,
 )
 try:
-    from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+    from playwright.sync_api import (
+        Browser,
+        ConsoleMessage,
+        Page,
+        Route,
+        expect,
+        sync_playwright,
+    )
 except ImportError:  # pragma: no cover - the dev extra installs it
     sync_playwright = None  # type: ignore[assignment]
 
@@ -164,6 +174,29 @@ def pin_verified_caller(access: sg.AccessStub, hook: Hook) -> str:
     return str(step.call_id)
 
 
+def hold_and_retrieve_before_the_hold_answers(page: Page) -> None:
+    """Alt+H, and the hold's answer held back (the request reaches the site at once)
+    until the site's push has shown the hold and Alt+G has retrieved the call: the late
+    answer, older than the retrieve, must not put the hold back (a slow or loaded line)."""
+
+    def late_answer(route: Route) -> None:
+        answer = route.fetch()  # the site holds the call and pushes it to the page
+        expect(page.locator("#pop-state")).to_have_text("保持中")
+        expect(page.locator("#resume")).to_be_enabled()
+        page.keyboard.press("Alt+G")
+        expect(page.locator("#pop-state")).to_have_text("通话中")
+        route.fulfill(response=answer)
+        retrieved.append(route.request.url)
+
+    retrieved: list[str] = []
+    page.route("**/api/call/hold", late_answer, times=1)
+    page.keyboard.press("Alt+H")  # the pop is busy until every action has its answer
+    expect(page.locator("#pop")).not_to_have_attribute("aria-busy", "true")
+    assert len(retrieved) == 1, "the hold's answer was not held back"
+    expect(page.locator("#pop-state")).to_have_text("通话中")
+    expect(page.locator("#hold")).to_be_enabled()
+
+
 def shot(page: Page, tmp: Path, name: str) -> None:
     page.screenshot(path=str(tmp / f"desk-{name}.png"), full_page=True)
 
@@ -172,8 +205,10 @@ def test_agents_take_a_call_and_a_transfer_by_keyboard(
     site: tuple[SiteProcess, str], tmp_path: Path, hook: Hook
 ) -> None:
     proc, url = site
-    channel = grpc.insecure_channel(proc.target)
-    access, desk = sg.AccessStub(channel), sg.AgentDeskStub(channel)
+    channel = open_sync_channel(proc.target)
+    edge = test_tls.client("edge", "edge")  # callers' calls come from the access edge
+    edge_channel = grpc.secure_channel(proc.target, edge.credentials(), edge.options())
+    access, desk = sg.AccessStub(edge_channel), sg.AgentDeskStub(channel)
     errors: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -267,10 +302,7 @@ def take_a_call(
     expect(page.locator("#pop-number")).to_have_text(mask_phone(VIP))
     expect(page.locator("#pop-state")).to_have_text("通话中")
     expect(page.locator("#agent-state")).to_have_text("通话中")
-    page.keyboard.press("Alt+H")
-    expect(page.locator("#pop-state")).to_have_text("保持中")
-    page.keyboard.press("Alt+G")
-    expect(page.locator("#pop-state")).to_have_text("通话中")
+    hold_and_retrieve_before_the_hold_answers(page)
     page.keyboard.press("Alt+L")  # English
     expect(page.locator("h1")).to_contain_text("Agent desktop")
     expect(page.locator("#pop-tier")).to_have_text("VIP")

@@ -10,11 +10,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from vcc_ops.bench.all import BENCHES, run_one
 from vcc_ops.bench.table import BEGIN, END
 from vcc_ops.cli import main
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _operator_credentials() -> None:
+    """None: a benchmark starts its own nodes (in plaintext, measured without TLS, where it
+    says so) and chooses the credentials it calls them with."""
+
 
 CEILINGS = (
     "grpc_echo_calls_per_s",

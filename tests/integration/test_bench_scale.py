@@ -6,10 +6,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from vcc_ops.bench.scale_cli import BEGIN, END
 from vcc_ops.cli import main
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _operator_credentials() -> None:
+    """None: a benchmark starts its own nodes (in plaintext, measured without TLS, where it
+    says so) and chooses the credentials it calls them with."""
 
 
 def test_five_light_sites_replicate_follow_the_directory_and_fill_the_routing_map(

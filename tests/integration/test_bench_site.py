@@ -47,10 +47,11 @@ def test_open_loop_calls_all_reach_an_agent_and_are_answered() -> None:
 
 
 def test_insecure_run_is_plaintext_and_leaves_no_client_credentials() -> None:
+    before = client_tls()  # the tests' operator credentials
     result = run_site_bench(calls=20, rate=40, agents=4, talk_ms=5, warmup=2, tls=False)
     _check(result, 20)
     assert result["grpc_security"] == "plaintext"
-    assert client_tls() is None
+    assert client_tls() is before  # the bench put back the caller's credentials
 
 
 def test_cli_writes_the_median_as_json(tmp_path: Path) -> None:

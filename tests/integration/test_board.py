@@ -16,9 +16,11 @@ import grpc
 import grpc.aio
 import pytest
 
+from tests.integration._helpers import tls as test_tls
 from tests.integration._helpers.linked import Province, linked_province
 from tests.integration._helpers.site import Client, until
 from vcc_ops.infra import EtcdServer, NatsServer
+from vcc_proto.channels import open_channel
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
 
@@ -35,7 +37,7 @@ def province(
 
 async def test_board_shows_waiting_calls_and_agents(province: Province) -> None:
     km = Client(province.km.target)
-    async with grpc.aio.insecure_channel(province.hub.target) as channel:
+    async with open_channel(province.hub.target) as channel:
         routing = hg.RoutingStub(channel)
         try:
             desk = await km.login(KM_AGENT)  # logged in, not ready: "away"
@@ -89,6 +91,7 @@ def test_vcc_board_cli(province: Province) -> None:
             capture_output=True,
             text=True,
             timeout=60,
+            env=test_tls.ops_env(),
         )
         assert cli.returncode == 0, cli.stderr
         data = json.loads(cli.stdout)
@@ -111,5 +114,6 @@ def test_vcc_board_cli(province: Province) -> None:
         capture_output=True,
         text=True,
         timeout=60,
+        env=test_tls.ops_env(),
     )
     assert bad.returncode == 2 and "ZZ" in bad.stderr

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration._helpers import tls as test_tls
 from tests.integration._helpers.linked import Province, linked_province
 from tests.integration._helpers.site import Client, Desk, fast_province, until
 from vcc_ops.infra import EtcdServer, ManagedProcess, NatsServer, free_port
@@ -69,6 +70,7 @@ class EdgeProc:
             "DEBUG",
             "--sweep-every-s",
             "0",
+            *test_tls.node_args("edge", "edge-x"),
         ]
         env = {**os.environ, "VCC_SITE_ENDPOINTS": site_endpoints}
         self.proc = ManagedProcess("edge", argv, tmp / "edge.out", env=env)

@@ -21,6 +21,7 @@ import pytest
 from tests.integration._helpers.site import PASSWORD, Client, Desk, SiteProcess, until
 from vcc_domain.callbacks import ABANDONED_KIND, HOUR_MS
 from vcc_ops.infra import PostgresServer
+from vcc_proto.channels import open_channel
 from vcc_proto.v1 import people_pb2 as p
 from vcc_proto.v1 import people_pb2_grpc as pg
 from vcc_proto.v1 import site_pb2 as s
@@ -103,7 +104,7 @@ async def _async(value: object) -> object:
 
 
 async def test_leader_signs_out_only_after_the_successor_acknowledged(site: SiteProcess) -> None:
-    async with grpc.aio.insecure_channel(site.target) as channel:
+    async with open_channel(site.target) as channel:
         people, orders = pg.PeopleStub(channel), sg.WorkOrdersStub(channel)
 
         async def sign_in(who: str) -> tuple[tuple[str, str]]:

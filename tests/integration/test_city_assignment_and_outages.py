@@ -39,6 +39,7 @@ from tests.integration._helpers.linked import Province, linked_province
 from tests.integration._helpers.site import Client, until
 from vcc_ops.bench.directory import directory_version
 from vcc_ops.infra import EtcdServer, NatsServer, free_port
+from vcc_proto.channels import open_channel
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
@@ -256,7 +257,7 @@ async def test_an_outage_entered_at_the_hub_is_read_to_callers_of_its_area(
     province: Province, clients: tuple[Client, Client]
 ) -> None:
     km, dl = clients
-    hub = grpc.aio.insecure_channel(province.hub.target)
+    hub = open_channel(province.hub.target)
     directory = hg.DirectoryStub(hub)
     actor = c.Actor(site_id="KM", operator="KM-DM001")  # a data-maintenance person
     try:

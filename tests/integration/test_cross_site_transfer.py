@@ -25,6 +25,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from tests.integration._helpers import tls as test_tls
 from tests.integration._helpers.linked import Province, linked_province
 from tests.integration._helpers.site import Client, Desk, until
 from vcc_ops.infra import EtcdServer, NatsServer
@@ -145,7 +146,14 @@ async def test_cross_site_transfer(province: Province, clients: tuple[Client, Cl
         priority=c.PRIORITY_CLASS_TRANSFERRED,
     )
     request = s.AcceptTransferRequest(context=ctx, request_id="req_01JD0000000000000000000001")
-    first, again = await dl.remote.AcceptTransfer(request), await dl.remote.AcceptTransfer(request)
+    hub = Client(province.dl.target, tls=test_tls.client("hub", "hub-x"))  # the real caller
+    try:
+        first, again = (
+            await hub.remote.AcceptTransfer(request),
+            await hub.remote.AcceptTransfer(request),
+        )
+    finally:
+        await hub.close()
     assert first.outcome == R.OUTCOME_ACCEPTED and again == first
     assert province.dl.rows("SELECT count(*) FROM calls WHERE call_id = ?", ctx.call_id) == [(1,)]
     await dl.access.HangUp(s.CallRef(call_id=ctx.call_id))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration._helpers import tls as test_tls
 from vcc_ops.cli import example_province_path
 from vcc_ops.infra import ManagedProcess, NatsServer, free_port
 from vcc_proto.server import check_health
@@ -39,6 +40,7 @@ def hub(tmp_path: Path, nats_server: NatsServer) -> Iterator[str]:
         "hub-cli",
         "--log-file",
         str(tmp_path / "hub.log"),
+        *test_tls.node_args("hub", "hub-cli"),
     ]
     proc = ManagedProcess("hub", argv, tmp_path / "hub.out")
     proc.start()
@@ -60,6 +62,7 @@ def directory(hub: str, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=120,
+        env=test_tls.ops_env(),
     )
 
 

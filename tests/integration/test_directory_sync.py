@@ -17,9 +17,11 @@ import grpc
 import nats
 import pytest
 
-from tests.integration._helpers.site import PASSWORD, Client, fast_province, until
+from tests.integration._helpers import tls as test_tls
+from tests.integration._helpers.site import PASSWORD, Client, fast_province, open_test_seat, until
 from vcc_ops.bench.directory import HubNode, SiteNode, agent_change, directory_version
 from vcc_ops.infra import EtcdServer, NatsServer
+from vcc_proto.channels import open_channel
 from vcc_proto.status import from_rpc_error
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import hub_pb2 as h
@@ -33,20 +35,30 @@ LEAD_HASH = (
 )
 
 
+def _secure(argv: list[str], tls_args: list[str]) -> None:
+    """The benchmark's nodes run in plaintext (measured without TLS); these tests run them
+    with their certificates, as a province does."""
+    at = argv.index("--insecure")
+    argv[at : at + 1] = tls_args
+
+
 class Province:
     def __init__(self, tmp: Path, nats_url: str, etcd: str) -> None:
         self.tmp = tmp
         self.file = fast_province(tmp)
         self.nats_url, self.etcd = nats_url, etcd
         self.hub = HubNode(tmp, self.file, nats_url, etcd)
+        _secure(self.hub.proc.argv, test_tls.node_args("hub", "hub-1"))
         self.sites = {s: self._site(s) for s in ("KM", "DL")}
 
     def _site(self, site: str) -> SiteNode:
-        return SiteNode(self.tmp, site, self.file, self.nats_url, self.etcd, self.hub.target)
+        node = SiteNode(self.tmp, site, self.file, self.nats_url, self.etcd, self.hub.target)
+        _secure(node.proc.argv, test_tls.node_args("site", f"site-{site}", site))
+        return node
 
     async def restart(self, site: str) -> SiteNode:
         old = self.sites[site]
-        node = SiteNode(self.tmp, site, self.file, self.nats_url, self.etcd, self.hub.target)
+        node = self._site(site)
         node.port, node.target = old.port, old.target
         node.proc.argv[node.proc.argv.index("--grpc-port") + 1] = str(old.port)
         self.sites[site] = await asyncio.to_thread(node.start)
@@ -91,10 +103,10 @@ async def versions(channels: dict[str, grpc.aio.Channel]) -> dict[str, int]:
 
 
 async def test_directory_reaches_every_site(province: Province) -> None:
-    hub = grpc.aio.insecure_channel(province.hub.target)
+    hub = open_channel(province.hub.target)
     stub = hg.DirectoryStub(hub)
     actor = c.Actor(operator="test")
-    channels = {s: grpc.aio.insecure_channel(n.target) for s, n in province.sites.items()}
+    channels = {s: open_channel(n.target) for s, n in province.sites.items()}
     try:
         start = await until(lambda: directory_version(hub), "hub imported its province")
         assert start >= 1
@@ -111,7 +123,7 @@ async def test_directory_reaches_every_site(province: Province) -> None:
         await until(lambda: _all_at(channels, reply.version), "change at every site")
         km = Client(province.sites["KM"].target)
         try:
-            login = await km.desk.Login(_login("KM-LEAD"))
+            login = await open_test_seat(km.desk, km.people, km.target, "KM-LEAD")
             assert login.agent_name == "Lead, billing now"
         finally:
             await km.close()
@@ -157,7 +169,7 @@ async def test_directory_reaches_every_site(province: Province) -> None:
         assert latest == reply.version + 100
         await until(lambda: _all_at(channels, latest), "KM follows the 100 changes")
         await province.restart("DL")
-        channels["DL"] = grpc.aio.insecure_channel(province.sites["DL"].target)
+        channels["DL"] = open_channel(province.sites["DL"].target)
         await until(lambda: _all_at(channels, latest), "DL caught up after restart", 60)
         assert f"directory version {latest} applied" in province.sites["DL"].log.read_text()
 

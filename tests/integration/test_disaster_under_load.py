@@ -27,10 +27,12 @@ import grpc
 import pytest
 
 from tests.integration._helpers.province import Node, hub_node, site_node
-from tests.integration._helpers.site import PASSWORD, fast_province, until
+from tests.integration._helpers.site import fast_province, open_test_seat, until
 from vcc_domain.province import Province, load_province_file
 from vcc_failover.routing_map import read_routing_map
 from vcc_ops.infra import EtcdServer, NatsServer
+from vcc_proto.channels import open_channel
+from vcc_proto.v1 import people_pb2_grpc as pg
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 from vcc_site.edge.ledger import EdgeCall
@@ -65,11 +67,12 @@ class Bot:
     token: str = ""
     errors: list[str] = field(default_factory=list)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    channel: grpc.aio.Channel | None = None  # where the seat is opened (People)
+    target: str = ""
 
     async def start(self) -> Bot:
-        reply = await self.stub.Login(
-            s.LoginRequest(agent_id=self.agent_id, password=PASSWORD, device=f"bot-{self.agent_id}")
-        )
+        people = pg.PeopleStub(self.channel)
+        reply = await open_test_seat(self.stub, people, self.target, self.agent_id)
         self.token = reply.session_token
         self._spawn(self._listen())
         await self.stub.SetReady(s.SessionRef(session_token=self.token))
@@ -117,11 +120,13 @@ class Bots:
         self.answered: dict[str, dict[str, float]] = {site: {} for site in SITES}
 
     async def start(self, site: str, target: str) -> None:
-        channel = grpc.aio.insecure_channel(target)
+        channel = open_channel(target)
         self.channels.append(channel)
         stub = sg.AgentDeskStub(channel)
         self.bots[site] = [
-            await Bot(stub, agent, site, self.answered[site]).start()
+            await Bot(
+                stub, agent, site, self.answered[site], channel=channel, target=target
+            ).start()
             for agent in general_agents(self.prov, site, AGENTS[site])
         ]
 

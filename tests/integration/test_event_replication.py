@@ -23,8 +23,10 @@ import grpc
 import pytest
 from google.protobuf.message import Message
 
+from tests.integration._helpers import tls as test_tls
 from tests.integration._helpers.site import Client, SiteProcess, fast_province, until
 from vcc_ops.infra import EtcdServer, ManagedProcess, NatsServer, free_port
+from vcc_proto.channels import open_channel
 from vcc_proto.server import check_health
 from vcc_proto.v1 import events_pb2 as pb
 from vcc_proto.v1 import hub_pb2 as h
@@ -70,6 +72,7 @@ class HubProcess:
             name,
             "--log-file",
             str(tmp / f"{name}.log"),
+            *test_tls.node_args("hub", name),
         ]
         self.proc = ManagedProcess(
             name,
@@ -87,7 +90,9 @@ class HubProcess:
         """``start`` from inside a running event loop."""
         self.proc.start()
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not await check_health(self.target, timeout_s=1.0, pid=self.proc.pid):
+        while not await check_health(
+            self.target, timeout_s=1.0, tls=test_tls.client(), pid=self.proc.pid
+        ):
             if not self.proc.alive:
                 raise AssertionError(
                     f"hub exited with {self.proc.returncode}: {self.proc.log_tail()}"
@@ -105,7 +110,7 @@ class HubProcess:
             return conn.execute(sql).fetchall()
 
     async def status(self, site: str) -> h.ReplicationStatus:
-        async with grpc.aio.insecure_channel(self.target) as channel:
+        async with open_channel(self.target, tls=test_tls.client()) as channel:
             reply: h.ReplicationStatus = await hg.ReplicationStub(channel).GetReplicationStatus(
                 h.ReplicationStatusRequest(site_id=site), timeout=5
             )
@@ -120,7 +125,7 @@ def _env() -> dict[str, str]:
 
 def _wait_healthy(target: str, proc: ManagedProcess) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
-    while not asyncio.run(check_health(target, timeout_s=1.0, pid=proc.pid)):
+    while not asyncio.run(check_health(target, timeout_s=1.0, tls=test_tls.client(), pid=proc.pid)):
         if not proc.alive:
             raise AssertionError(f"{proc.name} exited: {proc.log_tail()}")
         if time.monotonic() > deadline:
@@ -158,6 +163,7 @@ class ReplicatingSite(SiteProcess):
             "40",
             "--log-file",
             str(tmp / "site.log"),
+            *test_tls.node_args("site", "site-KM", self.site),
         ]
         self.proc = ManagedProcess("site-KM", argv, tmp / "site.out")
         self.db_path = tmp / "site.db"

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import grpc.aio
 import pytest
 
 from tests.integration._helpers.hook import Hook
@@ -18,6 +17,7 @@ from tests.integration._helpers.site import Client, until
 from vcc_domain.workorders import WorkOrder
 from vcc_ops.infra import EtcdServer, NatsServer
 from vcc_ops.infra.ports import free_port
+from vcc_proto.channels import open_channel
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 from vcc_site.service.notices import NoticeDispatcher, WebhookNotifier
@@ -94,7 +94,7 @@ async def test_department_feedback_on_a_fault_order_notifies_the_caller(
 
         await until(offered, "the fault call offered", 30)
         await desk.answer(step.call_id)
-        async with grpc.aio.insecure_channel(node.target) as channel:
+        async with open_channel(node.target) as channel:
             orders = sg.WorkOrdersStub(channel)
             order = await orders.Create(
                 s.CreateWorkOrderRequest(

@@ -26,6 +26,7 @@ import grpc.aio
 import pytest
 from sqlalchemy import text
 
+from tests.integration._helpers import tls as test_tls
 from vcc_domain.errors import Fenced
 from vcc_domain.province import load_province_file
 from vcc_failover.hub_client import LeaderClient
@@ -34,6 +35,7 @@ from vcc_failover.locator import LEADER_KEY, EtcdHubLocator
 from vcc_failover.routing_map import SITE_PREFIX, live_sites_for, read_routing_map
 from vcc_ops.cli import example_province_path
 from vcc_ops.infra import EtcdServer, ManagedProcess, NatsServer, PostgresServer, free_port
+from vcc_proto.channels import open_channel
 from vcc_proto.status import leader_of
 from vcc_proto.v1 import common_pb2, hub_pb2, hub_pb2_grpc, node_pb2, node_pb2_grpc
 from vcc_replication.db import make_engine
@@ -70,6 +72,7 @@ class HubProc:
             name,
             "--log-file",
             str(log),
+            *test_tls.node_args("hub", name),
         ]
         self.proc = ManagedProcess(name, argv, log.with_suffix(".out"))
 
@@ -79,7 +82,7 @@ class HubProc:
 
 async def get_info(endpoint: str) -> node_pb2.NodeInfo | None:
     try:
-        async with grpc.aio.insecure_channel(endpoint) as ch:
+        async with open_channel(endpoint) as ch:
             reply: node_pb2.NodeInfo = await node_pb2_grpc.NodeStub(ch).GetInfo(
                 node_pb2.GetInfoRequest(), timeout=1.0
             )
@@ -165,7 +168,7 @@ async def test_leader_killed_during_a_stream_of_changes(
     assert info_a is not None and info_b is not None
     assert info_a.is_leader and not info_b.is_leader
     await wait_for("hub-b to know the leader", lambda: _names_leader(b, a.endpoint), 10)
-    async with grpc.aio.insecure_channel(b.endpoint) as ch:
+    async with open_channel(b.endpoint) as ch:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await hub_pb2_grpc.DirectoryStub(ch).ApplyChange(apply_request(99999), timeout=5)
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -264,12 +267,12 @@ async def test_paused_leader_cannot_write_after_takeover(
     try:
         took = await wait_for("hub-b to lead", lambda: _leads(b), TAKEOVER_BOUND_S, 0.02)
         print(f"\nhub takeover after SIGSTOP: {took:.2f} s")
-        async with grpc.aio.insecure_channel(b.endpoint) as ch:
+        async with open_channel(b.endpoint) as ch:
             await hub_pb2_grpc.DirectoryStub(ch).ApplyChange(apply_request(1), timeout=10)
     finally:
         os.killpg(pid, signal.SIGCONT)
     # The old leader wakes up believing nothing new: its write must be refused at once.
-    async with grpc.aio.insecure_channel(a.endpoint) as ch:
+    async with open_channel(a.endpoint) as ch:
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await hub_pb2_grpc.DirectoryStub(ch).ApplyChange(apply_request(2), timeout=10)
     assert refused.value.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ABORTED), (

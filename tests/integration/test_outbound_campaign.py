@@ -19,6 +19,7 @@ from tests.integration._helpers.site import Client, Desk, until
 from vcc_domain.outbound import ANSWERED, CampaignEntry
 from vcc_ops.infra import EtcdServer, NatsServer
 from vcc_ops.outbound import PacedCampaign
+from vcc_proto.channels import open_channel
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
@@ -101,7 +102,7 @@ async def test_paced_campaign(km: Node) -> None:
     client = Client(km.target)
     dialer = Dialer()
     agents: Agents | None = None
-    async with grpc.aio.insecure_channel(km.target) as channel:
+    async with open_channel(km.target) as channel:
         campaign = PacedCampaign(channel, "bills-2026-11", dialer)
         loaded = await campaign.load("bill_notice", "\n".join(ROWS) + "\n")
         assert len(loaded) == 7 + 1
@@ -147,7 +148,7 @@ OUTBOUND_AGENTS = ("KM-0008", "KM-0016", "KM-0024")  # outbound skill
 
 
 async def test_a_customer_no_agent_takes_is_abandoned(km: Node) -> None:
-    async with grpc.aio.insecure_channel(km.target) as channel:
+    async with open_channel(km.target) as channel:
         campaign = PacedCampaign(channel, "outage-2026-11", Dialer(), patience_s=0.3)
         [entry] = await campaign.load(
             "outage_notice", "customer_id,phone,tier\nc9,13700000009,vip\n"

@@ -31,10 +31,13 @@ from pathlib import Path
 
 import grpc
 
+from tests.integration._helpers import tls as test_tls
 from tests.integration._helpers.province import Node, site_node
-from tests.integration._helpers.site import PASSWORD, until
+from tests.integration._helpers.site import open_test_seat, until
 from vcc_ops.infra import EtcdServer, NatsServer
+from vcc_proto.channels import open_channel
 from vcc_proto.v1 import common_pb2 as c
+from vcc_proto.v1 import people_pb2_grpc as pg
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 
@@ -71,11 +74,12 @@ class Bot:
     errors: list[str] = field(default_factory=list)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     ready_on_start: bool = True
+    channel: grpc.aio.Channel | None = None  # where the seat is opened (People)
+    target: str = ""
 
     async def start(self) -> Bot:
-        reply = await self.stub.Login(
-            s.LoginRequest(agent_id=self.agent_id, password=PASSWORD, device=f"bot-{self.agent_id}")
-        )
+        people = pg.PeopleStub(self.channel)
+        reply = await open_test_seat(self.stub, people, self.target, self.agent_id)
         self.token = reply.session_token
         self._spawn(self._listen())
         if self.ready_on_start:
@@ -144,6 +148,7 @@ async def province(tmp: Path, nats: str, etcd: str, overflow: bool) -> AsyncIter
         ["hub", "--nats", nats, "--etcd", etcd, "--node-id", "hub"],
         tmp / "hub.db",
         env={"VCC_SITE_ENDPOINTS": f"KM={km.target},DL={dl.target}"},
+        tls_args=test_tls.node_args("hub", "hub"),
     )
     for site in (km, dl):  # sites find the hub at its fixed endpoint
         site.proc.argv += ["--hub", hub.target]
@@ -182,11 +187,21 @@ async def loaded_run(run: Run) -> float:
     rng = random.Random(SEED)
     gaps = [rng.expovariate(1 / MEAN_GAP_S) for _ in range(CALLS)]
     async with (
-        grpc.aio.insecure_channel(run.km.target) as km_ch,
-        grpc.aio.insecure_channel(run.dl.target) as dl_ch,
+        open_channel(run.km.target) as km_ch,
+        open_channel(run.dl.target) as dl_ch,
     ):
-        bots = [await Bot(sg.AgentDeskStub(km_ch), a, TALK_S).start() for a in KM_AGENTS]
-        bots += [await Bot(sg.AgentDeskStub(dl_ch), a, TALK_S).start() for a in DL_AGENTS]
+        bots = [
+            await Bot(
+                sg.AgentDeskStub(km_ch), a, TALK_S, channel=km_ch, target=run.km.target
+            ).start()
+            for a in KM_AGENTS
+        ]
+        bots += [
+            await Bot(
+                sg.AgentDeskStub(dl_ch), a, TALK_S, channel=dl_ch, target=run.dl.target
+            ).start()
+            for a in DL_AGENTS
+        ]
         await asyncio.sleep(2.5)  # both sites have reported figures to the hub
         access = sg.AccessStub(km_ch)
         started = time.monotonic()
@@ -277,9 +292,18 @@ async def test_overflow_raises_the_loaded_sites_service_level(
 async def ranking_at_target(run: Run) -> None:
     """DL ranks calls overflowed to it by original arrival within their class."""
     now = int(time.time() * 1000)
-    async with grpc.aio.insecure_channel(run.dl.target) as ch:
-        bot = await Bot(sg.AgentDeskStub(ch), "DL-0036", 0.2, ready_on_start=False).start()
-        remote, access = sg.RemoteStub(ch), sg.AccessStub(ch)
+    async with open_channel(run.dl.target) as ch:
+        bot = await Bot(
+            sg.AgentDeskStub(ch),
+            "DL-0036",
+            0.2,
+            ready_on_start=False,
+            channel=ch,
+            target=run.dl.target,
+        ).start()
+        access = sg.AccessStub(ch)
+        hub_ch = open_channel(run.dl.target, tls=test_tls.client("hub", "hub"))
+        remote = sg.RemoteStub(hub_ch)  # the hub is who places a call at another site
         expected = []
         for n, age_s in enumerate((3, 9, 6)):  # accepted newest, oldest, middle
             call_id = f"call_01JD0000000000000000000F{n:02d}"
@@ -301,6 +325,7 @@ async def ranking_at_target(run: Run) -> None:
             )
             assert reply.outcome == R.OUTCOME_ACCEPTED and not reply.agent_id, reply
             expected.append((age_s, call_id))
+        await hub_ch.close()
         local = await offer(access, "13700009999")  # arrives now, after all three
         order = [cid for _, cid in sorted(expected, reverse=True)] + [local]
         await bot.ready()

@@ -34,6 +34,7 @@ from tests.integration._helpers.site import Client, until
 from vcc_domain.rating import period_of
 from vcc_ops.assessment_cli import province_assessment
 from vcc_ops.infra import EtcdServer, NatsServer, PostgresServer
+from vcc_proto.channels import open_channel
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
@@ -215,7 +216,7 @@ async def test_inspection_rating_and_assessment(province: Province, km: Client) 
 
     # the rating reaches the hub and its service-quality index
     async def hub_sqi() -> dict[str, Any] | None:
-        async with grpc.aio.insecure_channel(province.hub.target) as channel:
+        async with open_channel(province.hub.target) as channel:
             rep = await hg.ReportsStub(channel).GetReport(
                 h.GetReportRequest(
                     view=h.REPORT_VIEW_PROVINCE,
@@ -228,8 +229,11 @@ async def test_inspection_rating_and_assessment(province: Province, km: Client) 
         data = json.loads(rep.content)
         sqi = data["sqi"].get("KM") or {}
         found = [x for x in sqi.get("components", []) if x["name"] == "satisfaction"]
-        km_row = next(r for r in data["rows"] if r["site"] == "KM")
-        return {**found[0], "row": km_row} if found else None
+        # the rating and the roll-ups land in separate steps: wait until both are there
+        km_row = next((r for r in data["rows"] if r["site"] == "KM"), None)
+        if not found or km_row is None or not km_row.get("rated"):
+            return None
+        return {**found[0], "row": km_row}
 
     satisfaction = await until(hub_sqi, "the rating in the hub's SQI", timeout_s=60)
     assert satisfaction["measured"] == 5.0 and satisfaction["attainment"] == 1.0

@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
+from tests.integration._helpers import tls as test_tls
 from tests.integration._helpers.province import Node, hub_node, site_node
 from tests.integration._helpers.site import Client, Desk, until
 from vcc_ops.infra import EtcdServer, NatsServer
+from vcc_proto.channels import open_channel
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
@@ -53,11 +55,11 @@ async def province(
 
 
 async def hub_copy(hub: Node, phone: str) -> h.CustomerCopy | None:
-    async with grpc.aio.insecure_channel(hub.target) as ch:
+    """The hub's copy as KM reads it when a caller's home site does not answer."""
+    async with open_channel(hub.target, tls=test_tls.client("site", "KM")) as ch:
         try:
-            reply: h.CustomerCopy = await hg.CustomersStub(ch).GetCustomerCopy(
-                h.GetCustomerCopyRequest(phone_number=phone), timeout=5
-            )
+            request = h.GetCustomerCopyRequest(phone_number=phone, actor=c.Actor(site_id="KM"))
+            reply: h.CustomerCopy = await hg.CustomersStub(ch).GetCustomerCopy(request, timeout=5)
             return reply
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
@@ -110,7 +112,8 @@ async def test_remote_customer_from_home_site_then_hub_copy(
             a == "access" and act == "remote_read" and "from DL" in d for a, act, d in km_audit
         ), km_audit
         dl_audit = await until(lambda: _served(dl), "DL's audit of the served read")
-        assert any(actor.startswith("remote:KM") for actor, _ in dl_audit)
+        # the reader is the certificate DL checked (site/KM), followed by what KM claimed
+        assert any(actor.startswith("site/KM claims remote:KM") for actor, _ in dl_audit), dl_audit
 
         # (b) DL is down: the hub's copy, with its age, still VIP
         dl.stop()

@@ -20,13 +20,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 from alembic import command
 from google.protobuf.message import Message
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.integration._helpers import tls as test_tls
 from tests.integration._helpers.site import example_province_path, until
 from tests.integration.test_event_replication import HubProcess, _publish_all
 from vcc_domain.clock import ManualClock
@@ -45,6 +45,7 @@ from vcc_hub.store.reports import Loaded
 from vcc_ops.bench.report import generate
 from vcc_ops.bench.report_ingest import create_hub_db, site_events
 from vcc_ops.infra import EtcdServer, NatsServer
+from vcc_proto.channels import open_channel
 from vcc_proto.v1 import events_pb2 as pb
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
@@ -158,7 +159,11 @@ def reports_snapshot(hub: HubProcess) -> dict[str, Any]:
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "vcc_ops.cli", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "vcc_ops.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=test_tls.ops_env(),
     )
 
 
@@ -196,7 +201,7 @@ async def test_reports_settlement_and_reconciliation(
         await _publish_all(nats_server.url, [(e, e.event_id) for e in feed.events])
         await until(lambda: reached(hub, feed), "aggregation", timeout_s=60)
 
-        async with grpc.aio.insecure_channel(hub.target) as channel:
+        async with open_channel(hub.target) as channel:
             stub = hg.ReportsStub(channel)
             rep = await stub.GetReport(
                 h.GetReportRequest(
@@ -295,7 +300,7 @@ async def test_reports_settlement_and_reconciliation(
             "WHERE call_id = 'call_QJ_0300'"
         )
         assert late == [("2026-11", 1, "2026-10")]
-        async with grpc.aio.insecure_channel(hub.target) as channel:
+        async with open_channel(hub.target) as channel:
             stub = hg.ReportsStub(channel)
             oct_again = await stub.GetStatement(h.SettlementPeriod(period_id="2026-10"), timeout=30)
             nov = await stub.GetStatement(h.SettlementPeriod(period_id="2026-11"), timeout=30)

@@ -208,6 +208,22 @@ async def test_outbox_mark_sent_and_prune(store: SqlSiteStore) -> None:
     assert await store.commit(UnitOfWork().emit(event(6))) == [6]
 
 
+async def test_record_sent_stamps_the_round_and_moves_the_cursor_at_once(
+    store: SqlSiteStore,
+) -> None:
+    for i in range(1, 6):
+        await store.commit(UnitOfWork().emit(event(i, at_ms=i * 100)))
+    await store.record_sent(0, 2, 7_000, "relay.sent_seq")
+    await store.record_sent(2, 4, 8_000, "relay.sent_seq")
+    await store.record_sent(2, 4, 9_000, "relay.sent_seq")  # a repeat stamps nothing again
+    rows = await store.outbox_after(0)
+    assert [r.sent_at_ms for r in rows] == [7_000, 7_000, 8_000, 8_000, 0]
+    assert await store.meta("relay.sent_seq") == "4"
+    with pytest.raises(ValueError):
+        await store.record_sent(4, 5, 1, "outbox.last_seq")
+    assert await store.commit(UnitOfWork().emit(event(6))) == [6]
+
+
 async def test_customer_lookups_and_uniqueness(store: SqlSiteStore) -> None:
     customers = synthetic_customers(SITE, "0871", 50, seed=3)
     assert await store.seed_customers(customers) == 50

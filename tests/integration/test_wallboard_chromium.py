@@ -20,7 +20,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.integration._helpers.site import PASSWORD, SiteProcess
+from tests.integration._helpers.site import PASSWORD, SiteProcess, open_test_seat_sync
 from tests.integration.test_agent_desktop_chromium import (
     CHROMIUM,
     browser_page,
@@ -28,6 +28,7 @@ from tests.integration.test_agent_desktop_chromium import (
     sync_playwright,
 )
 from vcc_ops.infra import EtcdServer, NatsServer
+from vcc_proto.channels import open_sync_channel
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 
@@ -63,7 +64,7 @@ def waiting(page: Page) -> object:
 
 def test_a_team_leader_sees_a_caller_wait(site: tuple[SiteProcess, str], tmp_path: Path) -> None:
     proc, url = site
-    channel = grpc.insecure_channel(proc.target)
+    channel = open_sync_channel(proc.target)
     access = sg.AccessStub(channel)
     errors: list[str] = []
     with sync_playwright() as pw:
@@ -87,11 +88,7 @@ def test_a_team_leader_sees_a_caller_wait(site: tuple[SiteProcess, str], tmp_pat
             page.press("#confirm-password", "Enter")
             expect(page.locator("#board")).to_be_visible()
             expect(waiting(page)).to_have_text("0")
-            token = (
-                sg.AgentDeskStub(channel)
-                .Login(s.LoginRequest(agent_id=AGENT, password=PASSWORD, device="test"))
-                .session_token
-            )
+            token = open_test_seat_sync(channel, AGENT).session_token
             expect(page.locator(f"#a-{AGENT} td.state")).to_have_text("未就绪")
 
             step = access.OfferCall(s.OfferCallRequest(caller_number=CALLER, dialed_code="1000"))
@@ -172,4 +169,4 @@ def console(page: Page, channel: grpc.Channel, token: str, tmp_path: Path) -> No
             desk.Login(s.LoginRequest(agent_id=LOCKED, password="wrong-password", device="t"))
     page.fill("#sv-agent", LOCKED)
     act(page, "unlock", f"解锁 · {LOCKED}")
-    desk.Login(s.LoginRequest(agent_id=LOCKED, password=PASSWORD, device="t"))
+    open_test_seat_sync(channel, LOCKED)

@@ -15,11 +15,13 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
+from tests.integration._helpers import tls as test_tls
 from tests.integration._helpers.province import Node, hub_node, site_node
 from tests.integration._helpers.site import Client, until
 from vcc_domain.workorder_figures import total
 from vcc_hub.store.workorders import province_figures, province_order
 from vcc_ops.infra import EtcdServer, NatsServer
+from vcc_proto.channels import open_channel
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
 from vcc_proto.v1 import site_pb2 as s
@@ -64,7 +66,7 @@ async def test_order_for_caller_homed_elsewhere_lives_at_home_and_in_the_hub_cop
         step = await client.offer(DL_CALLER, "1000", "0")
         await until(lambda: _offered(desk, step.call_id), "the offer")
         await desk.answer(step.call_id)
-        async with grpc.aio.insecure_channel(km.target) as ch:
+        async with open_channel(km.target) as ch:
             created: s.WorkOrder = await sg.WorkOrdersStub(ch).Create(
                 s.CreateWorkOrderRequest(
                     session_token=desk.token, call_id=step.call_id, fields=FIELDS
@@ -78,7 +80,7 @@ async def test_order_for_caller_homed_elsewhere_lives_at_home_and_in_the_hub_cop
     assert created.owner_site == "DL" and created.site_id == "KM"
     assert created.forward_state == "forwarded" and created.origin_site == "KM"
 
-    async with grpc.aio.insecure_channel(dl.target) as ch:
+    async with open_channel(dl.target) as ch:
         stub = sg.WorkOrdersStub(ch)
         at_home: s.WorkOrder = await stub.Get(s.WorkOrderRef(order_id=created.order_id))
         assert at_home.owner_site == "DL" and at_home.site_id == "DL"
@@ -94,7 +96,7 @@ async def test_order_for_caller_homed_elsewhere_lives_at_home_and_in_the_hub_cop
         assert answered.orders[0].callback_required  # inquiries: 100 % callback
         figures: s.WorkOrderFiguresReply = await stub.GetFigures(s.WorkOrderFiguresRequest())
         assert figures.figures[-1].answered == 1
-    async with grpc.aio.insecure_channel(km.target) as ch:
+    async with open_channel(km.target) as ch:
         with pytest.raises(grpc.aio.AioRpcError) as refused:  # KM only holds a reference
             await sg.WorkOrdersStub(ch).Reply(s.WorkOrderStep(order_id=created.order_id))
         assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -116,7 +118,7 @@ async def test_order_for_caller_homed_elsewhere_lives_at_home_and_in_the_hub_cop
     finally:
         await engine.dispose()
 
-    async with grpc.aio.insecure_channel(hub.target) as ch:  # the hub's read API
+    async with open_channel(hub.target) as ch:  # the hub's read API
         province_orders = hg.ProvinceWorkOrdersStub(ch)
         listed = await province_orders.ListOrders(h.ListProvinceOrdersRequest(owner_site_id="DL"))
         assert [(o.order_id, o.owner_site, o.state) for o in listed.orders] == [
@@ -146,6 +148,7 @@ async def test_order_for_caller_homed_elsewhere_lives_at_home_and_in_the_hub_cop
         "--json",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        env=test_tls.ops_env(),
     )
     out, err = await asyncio.wait_for(cli.communicate(), 60)
     assert cli.returncode == 0, err.decode()

@@ -12,6 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from tests.integration._helpers import tls as test_tls
 from tests.integration._helpers.site import until
 from tests.integration.test_event_replication import HubProcess
 from vcc_ops.bench.directory import directory_version
@@ -27,7 +28,7 @@ async def hub(
 ) -> AsyncIterator[grpc.aio.Channel]:
     proc = HubProcess(tmp_path, nats_server.url, etcd_server.endpoint)
     await proc.astart()
-    channel = grpc.aio.insecure_channel(proc.target)
+    channel = test_tls.client().channel(proc.target)  # the operator tool
     try:
         await until(lambda: directory_version(channel), "the hub imported its province")
         yield channel

@@ -1,5 +1,6 @@
-"""Attacks on a real site process by an anonymous client (there are no identities yet):
-each is refused with its documented status and changes nothing it should not.
+"""Attacks on a real site process through the operator tool's certificate (the gateway
+people sign in through; a hub's where only a hub may ask): each is refused with its
+documented status and changes nothing it should not.
 
 Sign-in: one answer for an unknown ID and a wrong password; concurrent wrong passwords
 cannot pass the limit; three anonymous failures lock an agent for half a minute, not a
@@ -20,6 +21,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from tests.integration._helpers import tls as test_tls
 from tests.integration._helpers.hook import Hook, set_pin
 from tests.integration._helpers.site import ENDED, Client, SiteProcess, until
 from vcc_proto.v1 import common_pb2 as c
@@ -201,10 +203,15 @@ async def test_an_arrival_far_in_the_past_is_refused(client: Client) -> None:
     assert (await client.call(step.call_id)).original_arrival_at_ms == recent
 
 
-async def test_republishing_a_huge_range_is_refused(client: Client) -> None:
-    err = await _error(
-        client.remote.RepublishEvents(s.RepublishEventsRequest(from_seq=1, to_seq=10**12))
-    )
+async def test_republishing_a_huge_range_is_refused(site: SiteProcess, client: Client) -> None:
+    huge = s.RepublishEventsRequest(from_seq=1, to_seq=10**12)
+    refused = await _error(client.remote.RepublishEvents(huge))  # only a hub may ask
+    assert refused.code() == grpc.StatusCode.PERMISSION_DENIED
+    hub = Client(site.target, tls=test_tls.client("hub", "hub-1"))
+    try:
+        err = await _error(hub.remote.RepublishEvents(huge))
+    finally:
+        await hub.close()
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "to_seq" in (err.details() or "")
 

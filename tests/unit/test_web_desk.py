@@ -108,6 +108,31 @@ def test_a_page_that_connects_late_is_shown_the_call_and_the_wrap_up_left() -> N
     assert [e["type"] for e in feed.replay()] == ["hello", "agent"]  # the call is gone
 
 
+def test_each_event_has_its_place_in_the_feed_and_the_replay_keeps_that_order() -> None:
+    """The answer to a POST is the pushed event with the same ``seq``: a page that gets
+    the hold's answer after the retrieve's push can tell it is older and drop it."""
+    feed = feed_of([])
+    page = feed.subscribe()
+    offer = feed.publish(present.event(offer_event()))  # type: ignore[arg-type]
+    held = feed.publish(present.call_view(s.CallView(call_id="call-1", state=c.CALL_STATE_HELD)))
+    busy = feed.publish(present.event(agent_event(s.AGENT_STATE_BUSY, "call-1")))  # type: ignore[arg-type]
+    back = feed.publish(
+        present.call_view(s.CallView(call_id="call-1", state=c.CALL_STATE_CONNECTED))
+    )
+    assert [e["seq"] for e in (offer, held, busy, back)] == [1, 2, 3, 4]
+    pushed = drain(page)[1:]  # after the subscription's hello
+    assert pushed == [offer, held, busy, back]  # what each POST answered, pushed as is
+    # a page that (re)connects gets the call and the agent in the order they happened
+    replay = feed.replay()
+    assert [(e["type"], e.get("seq")) for e in replay] == [
+        ("hello", None),
+        ("offer", 1),
+        ("agent", 3),
+        ("call", 4),
+    ]
+    assert replay[-1]["state"] == "connected"
+
+
 async def test_every_open_page_gets_each_event_and_closed_when_the_stream_ends() -> None:
     ended: list[Feed] = []
     feed = feed_of([offer_event()], ended)

@@ -2,7 +2,7 @@
 
 Only the site where an order lives writes the copy (``owner_site`` equal to the event's
 site; a serving site's reference row is ignored); the newest ``version`` wins
-(:func:`vcc_hub.store.workorders.upsert_newest`).
+(:func:`vcc_hub.store.workorders.newest` and its upsert).
 """
 
 from __future__ import annotations
@@ -11,9 +11,6 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from vcc_hub.store.workorders import upsert_newest
 from vcc_proto.workorders import order_record
 from vcc_replication.events import SiteEvent
 
@@ -42,9 +39,3 @@ def order_row(e: SiteEvent) -> dict[str, Any] | None:
         "event_seq": e.seq,
         "as_of_ms": e.at_ms,
     }
-
-
-async def apply_work_orders(conn: AsyncConnection, events: list[SiteEvent]) -> None:
-    """Upsert the newest version of every order in ``events`` (inside apply_batch)."""
-    rows = [row for row in map(order_row, events) if row is not None]
-    await upsert_newest(conn, rows)

@@ -1,8 +1,8 @@
 """The hub's consumer of site events, with gap repair.
 
 While this hub leads, a durable pull consumer on ``VCC_SITE_EVENTS`` fetches batches;
-each batch is applied in ONE fenced transaction (:func:`~vcc_hub.adapters.events_apply.apply_batch`)
-and acknowledged after the commit. When leadership is lost the consumer is dropped; a
+each batch is applied in ONE fenced transaction (:mod:`vcc_hub.adapters.events_apply`; on a
+SQLite file on the loop thread's own connection) and acknowledged after the commit. When leadership is lost the consumer is dropped; a
 new term reloads the tracker from the database (another leader may have written).
 
 Gap repair: every half second the open gaps of each site are checked; a gap open longer
@@ -41,7 +41,13 @@ from vcc_domain.clock import Clock
 from vcc_domain.errors import Fenced, NotLeader, Unavailable
 from vcc_failover.leadership import Leadership
 from vcc_hub.adapters.event_metrics import LAG
-from vcc_hub.adapters.events_apply import DeadMark, apply_batch, load_tracker, mark_dead
+from vcc_hub.adapters.events_apply import (
+    DeadMark,
+    apply_batch,
+    apply_batch_direct,
+    load_tracker,
+    mark_dead,
+)
 from vcc_proto.channels import ChannelPool
 from vcc_proto.names import SITE_EVENTS_STREAM, SITE_EVENTS_SUBJECTS, SITE_KEY_PREFIX
 from vcc_proto.observability import call_context
@@ -64,6 +70,7 @@ from vcc_replication.events import (
     decode,
 )
 from vcc_replication.jetstream import RETRYABLE
+from vcc_replication.sqlite_direct import SqliteDirect
 from vcc_replication.streams import DEAD_LETTER_STREAM, site_of_subject
 
 log = logging.getLogger(__name__)
@@ -136,8 +143,10 @@ class EventsConsumer:
         *,
         grace_s: float = 2.0,
         batch: int = 500,
+        direct: SqliteDirect | None = None,
     ) -> None:
         self._engine = engine
+        self._direct = direct
         self._nats = nats
         self._leadership = leadership
         self._clock = clock
@@ -146,6 +155,7 @@ class EventsConsumer:
         self.batch = batch
         self.tracker: ContiguousTracker | None = None
         self._sub: object | None = None
+        self._sub_generation = 0  # the NATS connection the subscription was made on
         self._tasks: list[asyncio.Task[None]] = []
         self._channels = ChannelPool()
         self._repairing: set[tuple[str, int]] = set()
@@ -165,6 +175,8 @@ class EventsConsumer:
                 await task
         await self._drop()
         await self._channels.close()
+        if self._direct is not None:
+            await self._direct.close()
 
     # -- consuming --------------------------------------------------------------------
 
@@ -192,7 +204,11 @@ class EventsConsumer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._nats.ready.wait(), 1.0)
             return
+        if self._sub is not None and self._sub_generation != self._nats.generation:
+            log.warning("events: NATS connected again; subscribing again")
+            await self._drop()  # the subscription died with the old client
         if self._sub is None:
+            self._sub_generation = self._nats.generation
             async with self._engine.connect() as conn:
                 self.tracker = await load_tracker(conn, self._clock.monotonic())
             config = ConsumerConfig(
@@ -261,9 +277,14 @@ class EventsConsumer:
         assert tracker is not None
         token = self._leadership().require()
         now_ms = int(self._clock.now() * 1000)
-        new = await run_transaction(
-            self._engine, lambda conn: apply_batch(conn, token, events, tracker, now_ms)
-        )
+        if self._direct is not None:
+            new = await self._direct.transact(
+                lambda conn: apply_batch_direct(conn, token, events, tracker, now_ms)
+            )
+        else:
+            new = await run_transaction(
+                self._engine, lambda conn: apply_batch(conn, token, events, tracker, now_ms)
+            )
         now = self._clock.monotonic()
         fresh_ids = {e.event_id for e in new}
         debug = log.isEnabledFor(logging.DEBUG)

@@ -15,6 +15,7 @@ from vcc_hub.settings import EventsSettings
 from vcc_hub.store.event_tables import MIGRATIONS
 from vcc_proto.server import ServedService
 from vcc_proto.v1 import hub_pb2_grpc
+from vcc_replication.sqlite_direct import SqliteDirect, sqlite_file
 
 
 class HubEvents:
@@ -58,8 +59,15 @@ async def start_events(
 ) -> HubEvents:
     await MIGRATIONS.upgrade(ctx.engine)
     directory = SiteDirectory(list(ctx.config.etcd_endpoints), sites.static_map())
+    path = sqlite_file(ctx.engine)
     consumer = EventsConsumer(
-        ctx.engine, ctx.nats, lambda: leadership, ctx.clock, directory, grace_s=settings.gap_grace_s
+        ctx.engine,
+        ctx.nats,
+        lambda: leadership,
+        ctx.clock,
+        directory,
+        grace_s=settings.gap_grace_s,
+        direct=SqliteDirect(path) if path else None,  # on SQLite: commits on the loop thread
     )
     LAG.bound_to(site.id for site in ctx.province.sites)  # lag series: one per site
     consumer.start()

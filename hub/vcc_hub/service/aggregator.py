@@ -48,7 +48,7 @@ from vcc_failover.leadership import Leadership
 from vcc_hub.domain.rollups import rollups_of
 from vcc_hub.store import event_tables as ev
 from vcc_hub.store import report_tables as t
-from vcc_hub.store.rollups import add_rollups, add_sums, insert_for
+from vcc_hub.store.rollups import add_rollups, add_sums, insert_for, replace_upsert
 from vcc_replication.fencing import advance_fence
 
 log = logging.getLogger(__name__)
@@ -294,12 +294,8 @@ class Aggregator:
                 )
             }
             merge_into(agents, aggregate_spans(close_spans(open_states, state_rows), self.config))
-            ins = insert_for(conn, t.report_agent_open)
             await conn.execute(
-                ins.on_conflict_do_update(
-                    index_elements=["site", "agent_id"],
-                    set_={"state": ins.excluded.state, "at_ms": ins.excluded.at_ms},
-                ),
+                replace_upsert(conn, t.report_agent_open, ["site", "agent_id"], ["state", "at_ms"]),
                 [
                     {"site": s, "agent_id": a, "state": o.state, "at_ms": o.at_ms}
                     for (s, a), o in sorted(open_states.items())
@@ -337,13 +333,8 @@ class Aggregator:
                 insert_for(conn, t.call_charges), [charge_row(ch, now) for ch in charges]
             )
         await add_rollups(conn, rollups_of(stats, agents, charges))
-        ins = insert_for(conn, t.report_cursor)
         await conn.execute(
-            ins.on_conflict_do_update(
-                index_elements=["site"],
-                set_={"seq": ins.excluded.seq, "updated_at_ms": ins.excluded.updated_at_ms},
-                where=t.report_cursor.c.seq < ins.excluded.seq,
-            ),
+            replace_upsert(conn, t.report_cursor, ["site"], ["seq", "updated_at_ms"], "seq"),
             [{"site": site, "seq": upto, "updated_at_ms": now}],
         )
 

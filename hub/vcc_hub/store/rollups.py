@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import TextClause
 
 from vcc_domain.rating import Charge, Difference
 from vcc_domain.stats import (
@@ -59,12 +60,39 @@ async def add_sums(
         return
     cache = (conn.dialect.name, table.name)
     stmt = _UPSERTS.get(cache)
-    if stmt is None:  # built once: the statement (and its ``excluded`` alias) is reused
-        ins = insert_for(conn, table)
-        stmt = _UPSERTS[cache] = ins.on_conflict_do_update(
+    if stmt is None:  # compiled once into plain SQL: SQLAlchemy never caches dialect
+        # upserts and compiled this one again on every aggregation step
+        dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+        ins = dialect.insert(table)
+        upsert = ins.on_conflict_do_update(
             index_elements=keys, set_={name: table.c[name] + ins.excluded[name] for name in sums}
         )
+        sql = str(upsert.compile(dialect=dialect.dialect(paramstyle="named")))
+        stmt = _UPSERTS[cache] = text(sql)
     await conn.execute(stmt, rows)
+
+
+_REPLACES: dict[tuple[str, str], TextClause] = {}
+
+
+def replace_upsert(
+    conn: AsyncConnection, table: Any, keys: list[str], columns: list[str], newer: str = ""
+) -> TextClause:
+    """``INSERT .. ON CONFLICT (keys) DO UPDATE SET`` ``columns`` from the new row (only
+    where its ``newer`` column is higher, if given), compiled once per dialect and table."""
+    cache = (conn.dialect.name, table.name)
+    found = _REPLACES.get(cache)
+    if found is None:
+        dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+        ins = dialect.insert(table)
+        upsert = ins.on_conflict_do_update(
+            index_elements=keys,
+            set_={c: ins.excluded[c] for c in columns},
+            where=(table.c[newer] < ins.excluded[newer]) if newer else None,
+        )
+        sql = str(upsert.compile(dialect=dialect.dialect(paramstyle="named")))
+        found = _REPLACES[cache] = text(sql)
+    return found
 
 
 def _rows(keys: list[str], items: Mapping[Any, Any]) -> list[dict[str, Any]]:

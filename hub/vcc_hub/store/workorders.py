@@ -46,25 +46,33 @@ work_orders = Table(
 _FIELDS = frozenset(WorkOrder.__dataclass_fields__)
 
 
-async def upsert_newest(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Keep the newest ``version`` of each order among ``rows`` and the stored copy
-    (inside the events' transaction); rows are :data:`work_orders` columns."""
+def newest(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The row of the highest ``version`` of each order among ``rows``, by order ID."""
     latest: dict[str, dict[str, Any]] = {}
     for row in rows:
         held = latest.get(row["order_id"])
         if held is None or held["version"] < row["version"]:
             latest[row["order_id"]] = row
-    if not latest:
-        return
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    ins = dialect.insert(work_orders)
+    return [latest[k] for k in sorted(latest)]
+
+
+def upsert_statement(dialect_name: str) -> Any:
+    """The upsert that keeps the stored copy unless a row carries a higher ``version``."""
+    ins = (sqlite if dialect_name == "sqlite" else postgresql).insert(work_orders)
     columns = [c.name for c in work_orders.columns if c.name != "order_id"]
-    stmt = ins.on_conflict_do_update(
+    return ins.on_conflict_do_update(
         index_elements=["order_id"],
         set_={c: ins.excluded[c] for c in columns},
         where=work_orders.c.version < ins.excluded.version,
     )
-    await conn.execute(stmt, [latest[k] for k in sorted(latest)])
+
+
+async def upsert_newest(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Keep the newest ``version`` of each order among ``rows`` and the stored copy
+    (inside the events' transaction); rows are :data:`work_orders` columns."""
+    latest = newest(rows)
+    if latest:
+        await conn.execute(upsert_statement(conn.dialect.name), latest)
 
 
 def _record(text: str) -> WorkOrder:

@@ -1,8 +1,8 @@
 """Site component: queue figures to the hub and overflow by expected wait (ARCHITECTURE §3.2).
 
 * every ``report_s`` (1 s) the site's per-business queue figures go to the hub leader
-  (``Routing.ReportQueueFigures``); a hub that is down or slow is skipped (one try, short
-  deadline) and the site carries on;
+  (``Routing.ReportQueueFigures``) when they changed, else every ``KEEPALIVE_S``; a hub
+  that is down or slow is skipped (one try, short deadline) and the site carries on;
 * every ``monitor_s`` (0.5 s) the :class:`~vcc_site.service.overflow.OverflowMonitor`
   asks the hub (``Routing.AdviseOverflow``) about waiting calls whose expected wait is
   past the business's threshold and has :class:`~vcc_site.service.moves.CallMoves` move
@@ -37,6 +37,7 @@ from vcc_site.settings import OverflowSettings
 log = logging.getLogger(__name__)
 
 ACCURACY_LOG_S = 10.0
+KEEPALIVE_S = 2.0  # unchanged queue figures go to the hub this often (stale after 5 s)
 
 
 class OverflowComponent:
@@ -60,11 +61,17 @@ class OverflowComponent:
             asyncio.create_task(self._monitor_loop(), name="overflow"),
         ]
         self._logged = 0
+        self._reported: list[tuple[object, ...]] = []  # the figures the hub last took
+        self._reported_at = 0.0
         log.info(
             "overflow by expected wait is %s at site %s", "on" if enabled else "off", ctx.site_id
         )
 
-    async def report(self) -> None:
+    async def report(self, *, unchanged_too: bool = True) -> bool:
+        """Send the queue figures to the hub leader. With ``unchanged_too`` False, figures
+        equal (their time aside) to the last ones the hub took are sent again only once
+        those are ``KEEPALIVE_S`` old (the hub holds figures older than 5 s as stale): an
+        idle site does not report the same zeros every second. Returns whether it sent."""
         core = self.ctx.core
         figures = [
             c.QueueFigures(
@@ -82,6 +89,15 @@ class OverflowComponent:
             )
             for f in core.queue_figures()
         ]
+        same: list[tuple[object, ...]] = [
+            (f.business_id, f.waiting, f.longest_wait_ms, f.ewt_ms, f.aht_ms) for f in figures
+        ]
+        same += [
+            (f.agents_ready, f.agents_busy, f.agents_not_ready, f.agents_wrap_up) for f in figures
+        ]
+        now = asyncio.get_running_loop().time()
+        if not unchanged_too and same == self._reported and now - self._reported_at < KEEPALIVE_S:
+            return False
         request = h.ReportQueueFiguresRequest(site_id=core.site_id, figures=figures)
 
         async def send(channel: grpc.aio.Channel) -> None:
@@ -90,6 +106,8 @@ class OverflowComponent:
             )
 
         await self.client.call(send)
+        self._reported, self._reported_at = same, now
+        return True
 
     async def advise(
         self, business_id: str, local_ewt_ms: int, waiting: int, call_id: str
@@ -118,7 +136,7 @@ class OverflowComponent:
         failures, since_log = 0, 0.0
         while True:
             try:
-                await self.report()
+                await self.report(unchanged_too=False)
                 failures = 0
             except asyncio.CancelledError:
                 raise

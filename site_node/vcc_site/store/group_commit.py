@@ -16,8 +16,8 @@ the last committed value in memory and advances it only after a commit succeeds;
 any failure it reads it back from the database. So a second writer on the same database
 can never create a duplicate or a hole, it only forces a re-read.
 
-On a SQLite file the batch runs on the loop thread (:mod:`.sqlite_direct`); on other
-databases through the asyncio engine.
+On a SQLite file the batch runs on the loop thread
+(:mod:`vcc_replication.sqlite_direct`); on other databases through the asyncio engine.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import TextClause
 
 from vcc_domain.errors import ConfigError, Conflict, Unavailable
+from vcc_replication import sqlite_direct as direct
 from vcc_replication.db import run_transaction
-from vcc_site.store import sqlite_direct as direct
 from vcc_site.store import tables as t
 from vcc_site.store.api import Event, Row, UnitOfWork
 
@@ -210,7 +210,7 @@ class GroupCommit:
     def _write_direct(
         self, conn: sqlite3.Connection, batch: list[_Pending]
     ) -> tuple[list[list[int]], int]:
-        """:meth:`_write` on a SQLite file, on the loop thread (see :mod:`.sqlite_direct`)."""
+        """:meth:`_write` on a SQLite file, on the loop thread (:mod:`vcc_replication.sqlite_direct`)."""
         expected = self._last_seq
         if expected is None:
             found = conn.execute(_LAST_SEQ_SQL, {"key": t.LAST_SEQ_KEY}).fetchone()

@@ -2,7 +2,7 @@
 
 Units of work commit through :mod:`vcc_site.store.group_commit` (one writer, batched,
 gap-free outbox sequence); reads go through a bounded number of pooled connections, or
-on a SQLite file through the loop thread's own connection (:mod:`.sqlite_direct`).
+on a SQLite file through the loop thread's own connection (:mod:`vcc_replication.sqlite_direct`).
 """
 
 from __future__ import annotations
@@ -13,14 +13,24 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
 from vcc_domain.errors import ConfigError, Unavailable
+from vcc_replication import sqlite_direct as direct
 from vcc_replication.db import READ_CONCURRENCY, connect, make_engine, run_transaction
-from vcc_site.store import sqlite_direct as direct
 from vcc_site.store import tables as t
 from vcc_site.store.api import (
     AgentStateRecord,
@@ -59,7 +69,7 @@ class SqlSiteStore:
         self.engine = engine
         self.site_id = site_id
         self._owns_engine = owns_engine
-        # on a SQLite file, batches and lookups run on the loop thread (.sqlite_direct)
+        # on a SQLite file, batches and lookups run on the loop thread (sqlite_direct)
         path = direct.sqlite_file(engine) if direct_sqlite else None
         self._direct = direct.SqliteDirect(path) if path else None
         self._group = GroupCommit(engine, self._direct, max_batch=max_batch, after=self._committed)
@@ -377,6 +387,32 @@ class SqlSiteStore:
         )
         await self._exec(stmt)
 
+    async def record_sent(self, after_seq: int, up_to_seq: int, at_ms: int, key: str) -> None:
+        """The relay's round in ONE transaction: stamp the events after ``after_seq`` up to
+        ``up_to_seq`` as sent at ``at_ms`` and set its cursor ``key`` to ``up_to_seq``. On
+        a SQLite file on the loop thread's connection: two engine transactions per round
+        were a third of a loaded site's database hand-offs, and their write lock made
+        the group commit wait."""
+        if key == t.LAST_SEQ_KEY:
+            raise ValueError("the outbox sequence is only moved by commit()")
+        stamp = {"after": after_seq, "upto": up_to_seq, "at": at_ms}
+        cursor = {"key": key, "value": str(up_to_seq)}
+        upsert = self._group.upsert_sql(t.site_meta, ["key"])
+        if self._direct is not None:
+
+            def work(conn: Any) -> None:
+                direct.execute(conn, _STAMP_SENT_SQL, stamp)
+                direct.execute(conn, upsert, cursor)
+
+            await self._direct.transact(work)
+            return
+
+        async def work_async(conn: AsyncConnection) -> None:
+            await conn.execute(text(_STAMP_SENT_SQL), stamp)
+            await conn.execute(text(upsert), cursor)
+
+        await run_transaction(self.engine, work_async)
+
     async def prune_outbox(self, confirmed_seq: int, keep_after_ms: int) -> int:
         """Delete events the hub confirmed (seq <= confirmed_seq) older than keep_after_ms."""
         c = t.outbox.c
@@ -395,3 +431,12 @@ class SqlSiteStore:
                 ).scalar_one()
                 for table in t.COUNTED_TABLES
             }
+
+
+_STAMP_SENT_SQL = direct.compiled(
+    update(t.outbox)
+    .where(t.outbox.c.seq > bindparam("after"))
+    .where(t.outbox.c.seq <= bindparam("upto"))
+    .where(t.outbox.c.sent_at_ms == literal_column("0"))
+    .values(sent_at_ms=bindparam("at"))
+)

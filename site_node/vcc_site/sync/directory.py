@@ -131,10 +131,15 @@ class DirectorySync:
     # -- from the broker -----------------------------------------------------------------
 
     async def _consume(self) -> None:
+        while True:  # again on every new NATS connection (the subscription dies with one)
+            await self._consume_one()
+
+    async def _consume_one(self) -> None:
         """Fetch deltas from the durable consumer the hub made for this site (the site
         may create none); anything missed meanwhile is asked of the hub."""
         nats = self.ctx.nats
         await nats.ready.wait()
+        lost = nats.lost
         durable = directory_consumer(self.ctx.site_id)
         sub = None
         while sub is None:
@@ -148,7 +153,7 @@ class DirectorySync:
         self._wake.set()
         missing = False
         try:
-            while True:
+            while not lost.is_set():
                 try:
                     msgs = await sub.fetch(FETCH_BATCH, timeout=FETCH_WAIT_S)
                 except asyncio.CancelledError:

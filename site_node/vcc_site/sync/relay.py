@@ -4,8 +4,9 @@
   ``vcc.site.<SITE>.events`` with ``Nats-Msg-Id`` = event ID, many in flight at once;
   once the server acknowledged them, rows are stamped sent up to the highest *contiguous*
   acknowledged sequence (a failure in the middle leaves the rest for the next round).
-  The relay wakes on every commit (``SqlSiteStore.on_commit``) and polls every 50 ms
-  anyway. With the broker gone it simply retries; the outbox grows meanwhile and
+  The relay wakes on every commit (``SqlSiteStore.on_commit``, the only writer of the
+  outbox) and polls every second anyway, as a safety net (an idle site asked its
+  database twenty times a second before). With the broker gone it simply retries; the outbox grows meanwhile and
   ``vcc_site_outbox_backlog`` shows by how much.
 * **Republishing**: the hub asks for a range it misses (``Remote.RepublishEvents``); the
   rows still held are published again under a fresh message ID (the broker may still
@@ -55,6 +56,7 @@ CURSOR_KEY = "relay.sent_seq"
 # Test-only defect for the failover drills: the event of this outbox sequence is never
 # published (nor re-published) yet counted as acknowledged, so the hub never gets it.
 DROP_EVENT_ENV = "VCC_FAULT_DROP_EVENT"
+PRUNE_RECHECK_S = 60.0  # an unchanged confirmation prunes again after this (rows age out)
 
 BACKLOG = Gauge(
     "vcc_site_outbox_backlog", "Outbox events not yet acknowledged by the broker", ["site"]
@@ -81,7 +83,7 @@ class RelaySettings:
 
     batch: int = setting("VCC_RELAY_BATCH", 1000, "outbox rows read and published per round")
     poll_s: float = setting(
-        "VCC_RELAY_POLL_S", 0.05, "relay wake-up interval without a commit notification"
+        "VCC_RELAY_POLL_S", 1.0, "relay wake-up interval without a commit notification"
     )
     publish_timeout_s: float = setting(
         "VCC_RELAY_PUBLISH_TIMEOUT_S", 5.0, "how long the relay waits for the broker's acks"
@@ -135,6 +137,7 @@ class OutboxRelay:
         self._channel: grpc.aio.Channel | None = None
         self._channel_target = ""
         self._stalled_at: int | None = None  # hub contiguous seen behind us last check
+        self._pruned_upto, self._pruned_at = 0, 0  # confirmed seq and time of the last prune
         self._inbox_client: NatsClient | None = None
         self._inbox_prefix = ""
         self._waiters: dict[str, asyncio.Future[None]] = {}
@@ -199,9 +202,8 @@ class OutboxRelay:
             return self.settings.poll_s
         acked = await self._publish(rows, republish=False)
         if acked > self.sent_seq:
-            await self.store.mark_sent(acked, self._now_ms())
+            await self.store.record_sent(self.sent_seq, acked, self._now_ms(), CURSOR_KEY)
             self.sent_seq = acked
-            await self.store.set_meta(CURSOR_KEY, str(acked))
         backlog = max(0, rows[-1].seq - self.sent_seq)
         if len(rows) == self.settings.batch:
             backlog = max(backlog, await self.store.last_seq() - self.sent_seq)
@@ -343,7 +345,7 @@ class OutboxRelay:
         self.confirmed_seq = max(self.confirmed_seq, int(status.contiguous_seq))
         CONFIRMED.labels(self.site_id).set(self.confirmed_seq)
         confirmed = min(self.confirmed_seq, self.sent_seq)
-        if confirmed > 0:
+        if confirmed > 0 and self._prune_due(confirmed):
             keep_after = self._now_ms() - int(self.settings.retention_s * 1000)
             pruned = await self.store.prune_outbox(confirmed, keep_after)
             if pruned:
@@ -358,6 +360,17 @@ class OutboxRelay:
         else:
             self._stalled_at = None
         return every
+
+    def _prune_due(self, confirmed: int) -> bool:
+        """Prune when the hub confirmed more, or when rows may have aged past the
+        retention since the last prune (a write transaction every round was most of an
+        idle site's database work)."""
+        now = self._now_ms()
+        recheck_ms = 1000 * min(PRUNE_RECHECK_S, self.settings.retention_s)
+        if confirmed == self._pruned_upto and now - self._pruned_at < recheck_ms:
+            return False
+        self._pruned_upto, self._pruned_at = confirmed, now
+        return True
 
     async def _hub_status(self) -> h.ReplicationStatus:
         assert self.hub is not None

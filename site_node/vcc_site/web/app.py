@@ -269,9 +269,9 @@ class DeskPages:
             return guard.refused("not_found", f"no call action {action!r}", 404)
         call_id = (await self.body(request)).get("call_id", "")
         view = await self.client.call_action(action, feed.token, call_id)
-        event = present.call_view(view)
-        feed.publish(event)  # holding and resuming change no agent state: say it here
-        return JSONResponse(event)
+        # holding and resuming change no agent state: say it here (every page of the
+        # agent); the answer is the same event with its place in the feed's order
+        return JSONResponse(feed.publish(present.call_view(view)))
 
     async def wrap_up(self, request: Request, feed: Feed) -> Response:
         data = await self.body(request)

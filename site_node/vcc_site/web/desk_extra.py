@@ -90,9 +90,7 @@ class DeskExtras:
             return guard.refused("not_found", f"no consultation ending {mode!r}", 404)
         call_id = (await self.pages.body(request)).get("call_id", "")
         view = await self.client.consult_complete(feed.token, call_id, mode)
-        event = present.call_view(view)
-        feed.publish(event)
-        return JSONResponse(event)
+        return JSONResponse(feed.publish(present.call_view(view)))
 
     async def my_day(self, request: Request, feed: Feed) -> Response:
         day = await self.client.my_day(feed.token)

@@ -6,12 +6,20 @@ each :class:`Feed` reads it once, remembers what the desktop shows now (the agen
 state, the call ringing or held, with its screen pop) and replays that to a page that
 (re)connects, then passes on every new event. When the stream ends (sign-out, the site
 ended the session) the pages are told ``closed`` and the feed is forgotten.
+
+Every event the feed passes on carries ``seq``, its place in the feed's one order (the
+answer to a page's POST is the same event, with the same ``seq``). A page receives the
+answer to its POST and the pushed copy over two connections, in either order, and on a
+reconnect the replay again: it applies an event only when its ``seq`` is newer than the
+last one applied, so an answer that arrives late never puts back a state the call has
+left (held after it was retrieved).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -49,6 +57,7 @@ class Feed:
         self._task: asyncio.Task[None] | None = None
         self.ended = False
         self.person_token = ""  # the person's session (People), ended at sign-out
+        self._seq = itertools.count(1)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"desk-feed-{self.agent_id}")
@@ -68,10 +77,13 @@ class Feed:
             self._send({"type": "closed"})
             self._on_end(self)
 
-    def publish(self, event: Json) -> None:
-        """Remember ``event`` for pages that connect later and pass it on."""
-        self._remember(event)
-        self._send(self._timed(event))
+    def publish(self, event: Json) -> Json:
+        """Remember ``event`` for pages that connect later and pass it on; returns it with
+        its ``seq`` (what a POST that caused it answers)."""
+        stamped = {**event, "seq": next(self._seq)}
+        self._remember(stamped)
+        self._send(self._timed(stamped))
+        return stamped
 
     def _remember(self, event: Json) -> None:
         kind = event["type"]
@@ -98,11 +110,13 @@ class Feed:
         return {**event, "wrapup_left_ms": max(0, self.wrapup_ms - spent)}
 
     def replay(self) -> list[Json]:
-        """What a page that connects now must be shown, oldest first."""
+        """What a page that connects now must be shown, in the order it happened (a page
+        drops an event older than one it applied)."""
         hello: Json = {"type": "hello", "agent_id": self.agent_id, "name": self.name}
-        held = [e for e in (self.offer, self.call) if e is not None]
-        agent = [self._timed(self.agent)] if self.agent is not None else []
-        return [hello, *held, *agent]
+        kept = [e for e in (self.offer, self.call) if e is not None]
+        if self.agent is not None:
+            kept.append(self._timed(self.agent))
+        return [hello, *sorted(kept, key=lambda e: int(e["seq"]))]
 
     def subscribe(self) -> asyncio.Queue[Json]:
         queue: asyncio.Queue[Json] = asyncio.Queue(PAGE_QUEUE)

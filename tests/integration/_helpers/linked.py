@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.integration._helpers import tls as test_tls
 from tests.integration._helpers.site import SiteProcess, fast_province
 from vcc_ops.infra import ManagedProcess, free_port
 from vcc_proto.server import check_health
@@ -48,6 +49,7 @@ class HubProc:
             "hub-x",
             "--log-file",
             str(tmp / "hub.log"),
+            *test_tls.node_args("hub", "hub-x"),
         ]
         env = {**os.environ, "VCC_SITE_ENDPOINTS": site_endpoints}
         self.proc = ManagedProcess("hub", argv, tmp / "hub.out", env=env)
@@ -55,7 +57,9 @@ class HubProc:
     def start(self) -> HubProc:
         self.proc.start()
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not asyncio.run(check_health(self.target, timeout_s=1.0, pid=self.proc.pid)):
+        while not asyncio.run(
+            check_health(self.target, timeout_s=1.0, tls=test_tls.client(), pid=self.proc.pid)
+        ):
             if not self.proc.alive:
                 raise AssertionError(f"hub exited: {self.proc.log_tail()}")
             if time.monotonic() > deadline:
@@ -104,6 +108,7 @@ class LinkedSite(SiteProcess):
             "40",
             "--log-file",
             str(self.tmp / "site.log"),
+            *test_tls.node_args("site", f"site-{self.site}", self.site),
         ]
         self.proc = ManagedProcess(
             f"site-{self.site}", argv, self.tmp / "site.out", env={**os.environ, **self.env}

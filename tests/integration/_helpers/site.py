@@ -12,11 +12,17 @@ from typing import Any
 
 import grpc
 
+from tests.integration._helpers import tls as test_tls
 from vcc_ops.cli import example_province_path
 from vcc_ops.infra import ManagedProcess, free_port
 from vcc_ops.people_secrets import with_password_hash
+from vcc_ops.traffic.seat import open_seat, seat_password
+from vcc_proto.channels import open_channel
 from vcc_proto.server import check_health
+from vcc_proto.tls import ClientTls
 from vcc_proto.v1 import common_pb2 as c
+from vcc_proto.v1 import people_pb2 as p
+from vcc_proto.v1 import people_pb2_grpc as pg
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 
@@ -90,8 +96,11 @@ class SiteProcess:
             str(customers),
             "--log-file",
             str(tmp / "site.log"),
+            *test_tls.node_args("site", f"site-{site}", site),
             *extra_args,
         ]
+        if "--web-port" in extra_args:  # its pages reach it as an operator gateway
+            argv += ["--web-grpc-tls-dir", str(test_tls.cert_dir("ops", f"web-{site}"))]
         self.proc = ManagedProcess(
             f"site-{site}", argv, tmp / "site.out", {**os.environ, **env} if env else None
         )
@@ -99,7 +108,9 @@ class SiteProcess:
     def start(self) -> SiteProcess:
         self.proc.start()
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not asyncio.run(check_health(self.target, timeout_s=1.0, pid=self.proc.pid)):
+        while not asyncio.run(
+            check_health(self.target, timeout_s=1.0, tls=test_tls.client(), pid=self.proc.pid)
+        ):
             if not self.proc.alive:
                 raise AssertionError(
                     f"site exited with {self.proc.returncode}: {self.proc.log_tail()}"
@@ -175,18 +186,85 @@ class Desk:
             pass
 
 
+_SEATS: dict[tuple[str, str], str] = {}  # (site target, agent) -> the password that works
+
+
+async def open_test_seat(
+    desk: sg.AgentDeskStub, people: pg.PeopleStub, target: str, agent_id: str
+) -> s.LoginReply:
+    """``AgentDesk.Login`` with the tests' initial :data:`PASSWORD`, as the tools' bots do
+    (:func:`vcc_ops.traffic.seat.open_seat`): a checked site asks for the initial password
+    to be changed first, so the first sign-in changes it; later sign-ins at the same
+    site use the changed one straight away (no failed attempt is counted)."""
+    device = f"test-{agent_id}"
+    known = _SEATS.get((target, agent_id))
+    if known is not None:
+        try:
+            return await desk.Login(
+                s.LoginRequest(agent_id=agent_id, password=known, device=device)
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.UNAUTHENTICATED:  # a fresh site: start over
+                raise
+    reply, used = await open_seat(desk, people, agent_id, PASSWORD, device)
+    _SEATS[(target, agent_id)] = used
+    return reply
+
+
+def open_test_seat_sync(channel: grpc.Channel, agent_id: str) -> s.LoginReply:
+    """:func:`open_test_seat` over a blocking channel (the browser tests)."""
+    desk, people = sg.AgentDeskStub(channel), pg.PeopleStub(channel)
+    device = f"test-{agent_id}"
+    try:
+        reply: s.LoginReply = desk.Login(
+            s.LoginRequest(agent_id=agent_id, password=PASSWORD, device=device)
+        )
+        return reply
+    except grpc.RpcError as exc:
+        if exc.code() != grpc.StatusCode.FAILED_PRECONDITION:  # type: ignore[attr-defined]
+            raise
+    new = seat_password(PASSWORD)
+    first = people.SignIn(p.SignInRequest(person_id=agent_id, password=PASSWORD))
+    changed = people.ChangePassword(
+        p.ChangePasswordRequest(old_password=PASSWORD, new_password=new),
+        metadata=(("authorization", f"Bearer {first.session_token}"),),
+    )
+    people.SignOut(
+        p.SignOutRequest(), metadata=(("authorization", f"Bearer {changed.session_token}"),)
+    )
+    reply = desk.Login(s.LoginRequest(agent_id=agent_id, password=new, device=device))
+    return reply
+
+
 class Client:
-    def __init__(self, target: str) -> None:
-        self.channel = grpc.aio.insecure_channel(target)
-        self.access = sg.AccessStub(self.channel)
+    """Calls a site as the operator tool (``tls``: as another identity; ``insecure``: in
+    plaintext), and offers callers' calls (``access``) as the access edge."""
+
+    def __init__(self, target: str, tls: ClientTls | None = None, insecure: bool = False) -> None:
+        if insecure:  # a site run --insecure
+            self.channel = grpc.aio.insecure_channel(target)
+            self.edge_channel = self.channel
+        else:
+            self.channel = open_channel(target, tls=tls or test_tls.client())
+            # callers' calls come from the access edge, which a site trusts for the caller's
+            # number (the operator tool could claim any number)
+            self.edge_channel = open_channel(target, tls=test_tls.client("edge", "edge"))
+        self.access = sg.AccessStub(self.edge_channel)
         self.desk = sg.AgentDeskStub(self.channel)
         self.remote = sg.RemoteStub(self.channel)
+        self.people = pg.PeopleStub(self.channel)
+        self.target = target
         self.desks: list[Desk] = []
 
     async def login(self, agent_id: str, password: str = PASSWORD) -> Desk:
-        reply = await self.desk.Login(
-            s.LoginRequest(agent_id=agent_id, password=password, device=f"test-{agent_id}")
-        )
+        """The agent's seat: with :data:`PASSWORD`, as a person opens it (see
+        :func:`open_test_seat`); with another password, one plain attempt."""
+        if password == PASSWORD:
+            reply = await open_test_seat(self.desk, self.people, self.target, agent_id)
+        else:
+            reply = await self.desk.Login(
+                s.LoginRequest(agent_id=agent_id, password=password, device=f"test-{agent_id}")
+            )
         desk = Desk(self.desk, agent_id, reply.session_token)
         self.desks.append(desk)
         return desk
@@ -212,6 +290,8 @@ class Client:
         for desk in self.desks:
             await desk.close()
         await self.channel.close()
+        if self.edge_channel is not self.channel:
+            await self.edge_channel.close()
 
 
 QUEUED = c.CALL_STATE_QUEUED

@@ -55,6 +55,7 @@
   let lang = localStorage.getItem("vcc-lang") === "en" ? "en" : "zh";
   let meta = { sites: [], kinds: [] };
   let me = null, es = null, board = null, report = null, initial = "";
+  let tried = false;  // the sign-in form was sent (maybe before the start-up check ended)
   let dirVersion = 0, entries = [], editing = null;
   const t = (key) => (M[lang][key] !== undefined ? M[lang][key] : key);
   const csrf = () => { const c = document.cookie.split("; ").find((x) => x.startsWith("vcc_csrf=")); return c ? decodeURIComponent(c.slice(9)) : ""; };
@@ -99,7 +100,7 @@
 
   // -- sign-in -------------------------------------------------------------------------
   $("login-form").addEventListener("submit", async (ev) => {
-    ev.preventDefault(); $("login-error").textContent = "";
+    ev.preventDefault(); $("login-error").textContent = ""; tried = true;
     try {
       const r = await call("/api/login", { person_id: $("person-id").value.trim(), password: $("password").value });
       if (r.must_change) { initial = $("password").value; show("change"); $("new-password").focus(); return; }
@@ -324,8 +325,11 @@
     $("report-day").value = now.toISOString().slice(0, 10); $("period").value = now.toISOString().slice(0, 7);
     syncCsv(); applyLang();
     const who = await call("/api/me");
-    if (who.signed_in) signedIn(who);
-    else { show("login"); if (who.expired) $("login-error").textContent = t("e_session_expired"); $("person-id").focus(); }
+    if (tried) return;  // a sign-in beat this check: its answer stands (not hidden again)
+    if (who.signed_in) { signedIn(who); return; }
+    if (who.expired) $("login-error").textContent = t("e_session_expired");
+    // the form is already shown; what is being typed in it keeps its focus
+    if (!$("login").contains(document.activeElement)) $("person-id").focus();
   }
   start().catch((err) => fail(err));
 })();

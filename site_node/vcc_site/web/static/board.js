@@ -56,6 +56,7 @@
   let received = 0;     // when it arrived (page clock), for times running on
   let es = null;
   let initial = "";     // the initial password, in memory only until it is changed
+  let tried = false;    // the sign-in form was sent (maybe before the start-up check ended)
   const t = (key) => (M[lang][key] !== undefined ? M[lang][key] : key);
 
   function csrf() {
@@ -233,6 +234,7 @@
   function bind() {
     $("login-form").addEventListener("submit", async (e) => {
       e.preventDefault();
+      tried = true;
       $("login-error").textContent = "";
       try {
         const reply = await api("/api/board/login", { agent_id: $("person-id").value, password: $("password").value });
@@ -298,7 +300,10 @@
     applyLang();
     setInterval(render, 1000);
     const me = await (await fetch("/api/board/me", { credentials: "same-origin" })).json();
-    if (me.signed_in) signedIn(me.name); else signedOut("");
+    if (tried) return;  // a sign-in beat this check: its answer stands
+    if (me.signed_in) signedIn(me.name);
+    // signed out: the form is already shown; what is being typed in it keeps its focus
+    else if (!$("login").contains(document.activeElement)) $("person-id").focus();
   }
 
   start();

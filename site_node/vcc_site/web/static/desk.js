@@ -11,6 +11,7 @@
   let agent = null;   // last agent status event
   let call = null;    // { call_id, state, pop }
   let es = null;
+  let applied = 0;  // the seq of the last feed event applied (the feed's order is the truth)
   let wrapEnd = 0;
   let initial = "";  // the initial password, kept in memory only until it is changed
   let session = false;  // signed in on this page (a sign-in may beat the start-up check)
@@ -158,7 +159,18 @@
     }
   }
 
+  // The answer to a POST and its pushed copy come over two connections in either order,
+  // and a reconnect replays what is already shown: an event no newer than the last one
+  // applied is dropped, so a late answer never puts back a state the call has left.
+  function fresh(ev) {
+    if (typeof ev.seq !== "number") return true;  // hello, closed
+    if (ev.seq <= applied) return false;
+    applied = ev.seq;
+    return true;
+  }
+
   function onEvent(ev) {
+    if (!fresh(ev)) return;
     switch (ev.type) {
       case "hello":
         $("agent-name").textContent = `${ev.name} (${ev.agent_id})`;
@@ -200,7 +212,7 @@
     render();
   }
 
-  function setCallState(state) { call.state = state; }
+  function setCallState(state) { if (call.state !== "ended") call.state = state; }  // ended is final
 
   function showTransfer(ev) {
     if (ev.outcome === "accepted") {
@@ -224,6 +236,7 @@
 
   function signedIn() {
     session = true;
+    applied = 0;  // a new session's feed counts from 1
     initial = "";
     $("change").hidden = true;
     $("login").hidden = true; $("desk").hidden = false; $("who").hidden = false; $("signout").hidden = false;
@@ -238,7 +251,7 @@
     initial = "";
     $("change").hidden = true;
     if (es) { es.close(); es = null; }
-    agent = null; call = null;
+    agent = null; call = null; applied = 0;
     hooks.signedOut.forEach((h) => h());
     $("desk").hidden = true; $("who").hidden = true; $("signout").hidden = true; $("login").hidden = false;
     $("notice").textContent = "";
@@ -253,6 +266,12 @@
     const r = await fetch("/api/me", { credentials: "same-origin" });
     const me = await r.json().catch(() => ({}));
     if (me.signed_in) signedIn(); else if (es) signedOut("e_session_expired");
+  }
+
+  let inFlight = 0;  // the call's actions not answered yet: the pop is aria-busy meanwhile
+  function busy(step) {
+    inFlight += step;
+    if (inFlight > 0) $("pop").setAttribute("aria-busy", "true"); else $("pop").removeAttribute("aria-busy");
   }
 
   async function act(fn) {
@@ -308,8 +327,8 @@
     for (const action of ["answer", "hold", "resume", "hangup"]) {
       $(action).addEventListener("click", () => act(async () => {
         if (!call) return;
-        const ev = await api(`/api/call/${action}`, { call_id: call.call_id });
-        onEvent(ev);
+        busy(1);
+        try { onEvent(await api(`/api/call/${action}`, { call_id: call.call_id })); } finally { busy(-1); }
       }));
     }
     $("t-site").addEventListener("change", fillBusinesses);
@@ -364,7 +383,9 @@
     setInterval(tick, 500);
     const me = await (await fetch("/api/me", { credentials: "same-origin" })).json();
     if (session || tried) return;  // a sign-in beat this check: its answer stands
-    if (me.signed_in) signedIn(); else signedOut("");
+    // signed out: the sign-in form is already shown, and what the agent typed in it while
+    // this check ran (on a slow machine, the password too) is kept, not wiped
+    if (me.signed_in) signedIn();
   }
 
   window.VCC_DESK = {

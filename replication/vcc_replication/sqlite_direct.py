@@ -1,4 +1,5 @@
-"""The group commit and the key lookups of a site on a SQLite file, on the event loop.
+"""Writes and key lookups on a SQLite file, on the event loop (a site's group commit and
+lookups, the hub's event ingest).
 
 Through SQLAlchemy's asyncio engine every statement is a round trip to an aiosqlite
 thread: a future, a thread wake-up, and a wait for the GIL on the way back. With the
@@ -199,6 +200,14 @@ def execute(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> int:
     """Run one statement; the rows it changed."""
     try:
         return conn.execute(sql, params).rowcount
+    except sqlite3.Error as exc:
+        raise _wrapped(exc, sql, params) from exc
+
+
+def query(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> list[Any]:
+    """The rows of one query."""
+    try:
+        return conn.execute(sql, params).fetchall()
     except sqlite3.Error as exc:
         raise _wrapped(exc, sql, params) from exc
 
