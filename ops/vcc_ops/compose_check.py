@@ -103,6 +103,7 @@ def _check(c: compose_model.Compose, path: Path, cli: click.Group) -> ComposeRep
     compose_security.check_users(c)
     compose_security.check_vcc_tls(c)
     compose_security.check_nats_users(c)
+    compose_security.check_broker_tls(c)
     urls = {p.svc.name: str(p.settings.get("db")) for p in procs if p.settings.get("db")}
     compose_security.check_crdb_tls(c, urls)
     compose_security.check_ports_public(c)

@@ -269,6 +269,8 @@ def check_etcd(c: Compose) -> None:
             1
         ]
         svc.listens["peer"] = host_port(flags.get("listen-peer-urls", "").split(",")[0], 2380)[1]
+        metrics = flags.get("listen-metrics-urls", "").split(",")[0]
+        svc.listens["metrics"] = host_port(metrics, 2381)[1] if metrics else svc.listens["client"]
         for url in flags.get("advertise-client-urls", "").split(","):
             host, port = host_port(url, 2379)
             if c.resolve(host) is not svc or port != svc.listens["client"]:
@@ -380,7 +382,7 @@ def _check_crdb_init(c: Compose, nodes: list[Service]) -> set[str]:
 # kind -> (the role of the port metrics are served on, metrics path)
 SCRAPE = {
     "vcc": ("metrics", "/metrics"),
-    "etcd": ("client", "/metrics"),
+    "etcd": ("metrics", "/metrics"),  # --listen-metrics-urls (plain), else the client port
     "crdb": ("http", "/_status/vars"),
     "nats-exporter": ("metrics", "/metrics"),
     "prometheus": ("web", "/metrics"),

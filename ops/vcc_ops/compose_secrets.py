@@ -40,10 +40,14 @@ from vcc_domain.province import load_province_file
 from vcc_ops.infra.access import NodeUser, ProvinceAccess
 from vcc_ops.people_secrets import provision
 from vcc_proto import pki
+from vcc_proto.tls import ClientTls
 
 HUBS = ("hub-1", "hub-2")
 EDGE = "edge-1"
 CRDB_NODES = ("crdb-1", "crdb-2", "crdb-3")
+NATS_HOSTS = ("nats-1", "nats-2", "nats-3")
+ETCD_HOSTS = ("etcd-1", "etcd-2", "etcd-3")
+ETCD_IPS = ("172.28.5.11", "172.28.5.12", "172.28.5.13")  # the compose file's fixed addresses
 DONE = ".done"
 DAYS = 365
 
@@ -150,6 +154,7 @@ def write_secrets(out: Path, province_file: Path) -> list[str]:
         crdb.node(out / host / "crdb", host)
     crdb.client(out / "crdb-init" / "crdb", "root")
     _private(out / "nats" / "users.conf", access.nats_authorization().encode())
+    _broker_certificates(ca_dir, out)
     (out / "etcd").mkdir(parents=True, exist_ok=True)
     token = ProvinceAccess.etcd_token_option(out / "etcd")
     (out / "etcd" / "auth-token").write_text(token + "\n")
@@ -161,6 +166,20 @@ def write_secrets(out: Path, province_file: Path) -> list[str]:
         _copy_hashes(out / "initial", out / site_service(site), site)
     (out / DONE).write_text("ok\n")
     return lines
+
+
+def _broker_certificates(ca_dir: Path, out: Path) -> None:
+    """NATS and etcd serve only TLS: one ``infra`` certificate each, naming every server of
+    its cluster (their routes and peers are mutual TLS); the etcd-auth job's client."""
+    nats = pki.identity("infra", "nats")
+    pki.issue(ca_dir, nats, dns=[*NATS_HOSTS, "localhost"])
+    shutil.copytree(pki.node_dir(ca_dir, nats), out / "nats" / "tls")
+    etcd = pki.identity("infra", "etcd")
+    pki.issue(ca_dir, etcd, dns=[*ETCD_HOSTS, "localhost"], ips=[*ETCD_IPS, "127.0.0.1"])
+    shutil.copytree(pki.node_dir(ca_dir, etcd), out / "etcd" / "tls")
+    job = pki.identity("ops", "etcd-auth")
+    pki.issue(ca_dir, job)
+    shutil.copytree(pki.node_dir(ca_dir, job), out / "etcd" / "client")
 
 
 def _copy_hashes(initial: Path, node: Path, name: str) -> None:
@@ -199,14 +218,21 @@ def compose_secrets(out: Path, province_file: Path) -> None:
 @click.command("etcd-auth")
 @click.option("--dir", "out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--etcd", "endpoints", required=True, help="comma-separated etcd endpoints")
-def compose_etcd_auth(out: Path, endpoints: str) -> None:
+@click.option(
+    "--tls-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="the certificate folder whose CA checks https:// endpoints",
+)
+def compose_etcd_auth(out: Path, endpoints: str, tls_dir: Path | None) -> None:
     """Create etcd's users and roles from DIR/etcd/access.json and turn auth on (once)."""
     access = _read_access(out / "etcd" / "access.json")
+    tls = ClientTls(tls_dir) if tls_dir is not None else None
 
     async def run() -> None:
         for _ in range(60):
             try:
-                await access.secure_etcd(endpoints.split(","))
+                await access.secure_etcd(endpoints.split(","), tls)
                 return
             except Exception as exc:  # etcd still starting
                 click.echo(f"etcd not ready: {type(exc).__name__}", err=True)

@@ -12,6 +12,10 @@
   certificates, and the init job creates that user and grants it that database;
 * NATS includes the users file; etcd members use signed tokens and an ``etcd-auth`` job
   creates the users, which every vcc process waits for;
+* NATS and etcd serve only TLS: every vcc process dials ``tls://`` NATS URLs and
+  ``https://`` etcd endpoints; NATS has a ``tls`` block with ``handshake_first`` and TLS
+  routes; etcd members have ``--cert-file``, https client and peer URLs and mutual-TLS
+  peers;
 * only the edge, Grafana and the consoles (a hub's province console, a site's agent
   desk, on their HTTPS port) publish ports on the host.
 """
@@ -103,6 +107,31 @@ def check_vcc_tls(c: Compose) -> None:
             c.problem(svc.name, "etcd without signed tokens (--auth-token=jwt,...)")
 
 
+ETCD_TLS_FLAGS = ("--cert-file=", "--key-file=", "--peer-cert-file=", "--peer-trusted-ca-file=")
+ETCD_HTTPS_URLS = ("--listen-client-urls=", "--advertise-client-urls=", "--listen-peer-urls=")
+
+
+def check_broker_tls(c: Compose) -> None:
+    """NATS and etcd serve, and every vcc process dials them, only over TLS."""
+    for svc in c.of_kind("vcc"):
+        nats = [u for u in svc.env.get("VCC_NATS", "").split(",") if u]
+        if any(not u.startswith("tls://") for u in nats):
+            c.problem(svc.name, "VCC_NATS names a plaintext NATS URL (not tls://)")
+        etcd = [u for u in svc.env.get("VCC_ETCD", "").split(",") if u]
+        if any(not u.startswith("https://") for u in etcd):
+            c.problem(svc.name, "VCC_ETCD names a plaintext etcd endpoint (not https://)")
+    for svc in c.of_kind("etcd"):
+        for flag in ETCD_TLS_FLAGS:
+            if not any(a.startswith(flag) for a in svc.argv):
+                c.problem(svc.name, f"etcd without {flag.rstrip('=')}: not TLS")
+        for flag in ETCD_HTTPS_URLS:
+            urls = [a.removeprefix(flag) for a in svc.argv if a.startswith(flag)]
+            if any(not u.startswith("https://") for url in urls for u in url.split(",")):
+                c.problem(svc.name, f"{flag.rstrip('=')} is not https://")
+        if "--peer-client-cert-auth" not in svc.argv:
+            c.problem(svc.name, "etcd peers without mutual TLS (--peer-client-cert-auth)")
+
+
 def check_nats_users(c: Compose) -> None:
     from vcc_ops.compose_infra import NatsConf
 
@@ -113,6 +142,14 @@ def check_nats_users(c: Compose) -> None:
         conf: dict[str, Any] = NatsConf.parse(path.read_text(encoding="utf-8"))
         if "include" not in conf and "authorization" not in conf:
             c.problem(svc.name, "its NATS configuration has no users (authorization / include)")
+        tls = conf.get("tls")
+        if not isinstance(tls, dict) or not tls.get("cert_file"):
+            c.problem(svc.name, "NATS serves plaintext clients (no `tls { cert_file ... }`)")
+        elif tls.get("handshake_first") is not True:
+            c.problem(svc.name, "NATS tls without handshake_first: a plaintext INFO goes first")
+        cluster = conf.get("cluster")
+        if isinstance(cluster, dict) and not isinstance(cluster.get("tls"), dict):
+            c.problem(svc.name, "NATS cluster routes are plaintext (no `tls` in `cluster`)")
 
 
 def check_crdb_tls(c: Compose, urls: dict[str, str]) -> None:

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 PKI_DIR = "pki"
 OPS_ID = "vcc-ops"
+TRUNK_ID = "traffic"
 LOCAL_DNS = ("localhost",)
 LOCAL_IPS = ("127.0.0.1", PROXY_HOST)
 RENEW_DAYS = 7.0  # a kept certificate expiring sooner than this is replaced
@@ -72,6 +73,11 @@ class LaunchTls:
             pki.rotate(self.directory, who, dns=LOCAL_DNS, ips=LOCAL_IPS)
         return where
 
+    def trunk(self) -> ClientTls:
+        """The credentials of the telephony side (``trunk/traffic``): the demo's callers and
+        the load generators hand calls to the edge with them, as a SIP trunk would."""
+        return ClientTls(self.certificate(pki.identity("trunk", TRUNK_ID)))
+
     def infra(self) -> InfraTls:
         """The certificates NATS (``infra/nats``) and etcd (``infra/etcd``) serve TLS with."""
         return InfraTls(
@@ -90,6 +96,7 @@ class LaunchTls:
             "pki": str(self.directory),
             "ca": str(self.directory / pki.CA_CERT),
             "ops": str(ops),
+            "trunk": str(pki.node_dir(self.directory, pki.identity("trunk", TRUNK_ID))),
         }
 
 

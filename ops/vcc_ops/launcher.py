@@ -45,7 +45,7 @@ from vcc_ops.launch_tls import CHILD_VARIABLES, INSECURE_WARNING, LaunchTls
 from vcc_ops.people_secrets import provision, read_sheet
 from vcc_ops.web_links import console_args, web_args
 from vcc_proto.access import Credentials
-from vcc_proto.channels import use_client_tls
+from vcc_proto.channels import use_client_tls, use_trunk_tls
 from vcc_proto.server import check_health
 from vcc_proto.tls import ClientTls
 
@@ -143,6 +143,7 @@ class ProvinceLauncher:
         self.tls = None if insecure else LaunchTls(self.workdir)
         self.client_tls: ClientTls | None = None  # the operator tool's, once started
         self._previous_tls: ClientTls | None = None
+        self._previous_trunk: ClientTls | None = None
         self.infra: Infrastructure | None = None
         self.processes: dict[str, ManagedProcess] = {}
         self.state: RunState | None = None
@@ -212,6 +213,7 @@ class ProvinceLauncher:
         else:
             self.client_tls = self.tls.prepare(self.province.name)
         self._previous_tls = use_client_tls(self.client_tls)
+        self._previous_trunk = use_trunk_tls(None if self.tls is None else self.tls.trunk())
 
     def _infra_records(self) -> list[NodeRecord]:
         assert self.infra is not None
@@ -420,3 +422,4 @@ class ProvinceLauncher:
         (self.workdir / ACCESS_FILE).unlink(missing_ok=True)
         use_credentials(self._previous_etcd_user)
         use_client_tls(self._previous_tls)
+        use_trunk_tls(self._previous_trunk)

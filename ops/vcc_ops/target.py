@@ -79,6 +79,14 @@ def nats_urls(nats: str, workdir: Path) -> list[str]:
     return [DEFAULT_NATS]
 
 
+def trunk_tls_of(workdir: Path) -> ClientTls | None:
+    """The running province's telephony-side credentials (None: plaintext, or none kept)."""
+    state = running_state(workdir)
+    if state is not None and state.tls.get("trunk"):
+        return ClientTls(Path(state.tls["trunk"]))
+    return None
+
+
 def ops_tls(workdir: Path) -> ClientTls | None:
     """The operator tool's credentials: ``VCC_TLS_DIR``, else the running province's
     operator certificate, else None (plaintext)."""

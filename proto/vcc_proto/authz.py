@@ -19,6 +19,8 @@ The kinds, in short:
 * ``site``: a city site node (pulls the directory, reports figures, transfers calls and
   hands over work orders to another site, reads a customer for its agent).
 * ``edge``: the access edge that carries callers' calls to the sites.
+* ``trunk``: the telephony side that hands callers to the edge (a SIP trunk gateway; the
+  demo's callers and the load generators stand in for it); only it places calls.
 * ``ops``: the operator tool (``vcc`` commands, the demo, traffic, benchmarks, and the
   gateway agent desktops sign in through until a desktop has its own credential).
 
@@ -178,17 +180,19 @@ TABLE: dict[str, Rule] = {
     "People.Unlock": rule("ops", _MANAGERS),
     # Every process: who it is.
     "Node.GetInfo": rule("hub site edge ops", "operations"),
-    # The access edge: callers' calls come from the telephony side (the operator tool's
-    # traffic stands in for it). The far end releases the line when an agent hangs up:
-    # today the traffic's agent bots do it; a site is admitted for when it does it itself.
-    "Edge.PlaceCall": rule("ops"),
-    "Edge.SendDigits": rule("ops"),
-    "Edge.HangUp": rule("ops"),
-    "Edge.ReleaseCall": rule("site ops"),
-    "Edge.GetCall": rule("site ops", "operations"),
-    "Edge.Sweep": rule("ops", "operations"),
-    "Edge.ListCalls": rule("ops", "operations"),
-    "Edge.GetCounts": rule("ops", "operations"),
+    # The access edge: only the telephony side (``trunk``: the demo's callers and the load
+    # generators stand in for it) hands a caller in, with the caller's number the sites
+    # then trust; it also follows and ends its calls. The far end releases the line when
+    # an agent hangs up: today the traffic's agent bots do it (with the operator tool's
+    # certificate); a site is admitted for when it does it itself.
+    "Edge.PlaceCall": rule("trunk"),
+    "Edge.SendDigits": rule("ops trunk"),
+    "Edge.HangUp": rule("ops trunk"),
+    "Edge.ReleaseCall": rule("site ops trunk"),
+    "Edge.GetCall": rule("site ops trunk", "operations"),
+    "Edge.Sweep": rule("ops trunk", "operations"),
+    "Edge.ListCalls": rule("ops trunk", "operations"),
+    "Edge.GetCounts": rule("ops trunk", "operations"),
 }
 
 PACKAGE_PREFIX = "vcc_proto.v1."

@@ -34,6 +34,23 @@ def client_tls() -> ClientTls | None:
     return _process_tls[0]
 
 
+_trunk_tls: list[ClientTls | None] = [None]
+
+
+def use_trunk_tls(tls: ClientTls | None) -> ClientTls | None:
+    """The credentials a process standing in for the telephony side (the demo's callers,
+    a load generator) presents when it hands calls to the edge (``Edge.PlaceCall``, which
+    asserts the caller's number: only a ``trunk`` identity may); the previous ones."""
+    previous = _trunk_tls[0]
+    _trunk_tls[0] = tls
+    return previous
+
+
+def trunk_tls() -> ClientTls | None:
+    """The process's trunk credentials (None: its own, :func:`client_tls`)."""
+    return _trunk_tls[0]
+
+
 def open_channel(
     target: str, options: list[tuple[str, Any]] | None = None, tls: ClientTls | None = None
 ) -> grpc.aio.Channel:

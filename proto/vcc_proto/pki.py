@@ -41,7 +41,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from vcc_domain.errors import InvalidInput
 
 TRUST_DOMAIN = "vcc"
-KINDS = ("hub", "site", "edge", "ops", "infra")  # infra: the NATS and etcd servers
+KINDS = ("hub", "site", "edge", "ops", "infra", "trunk")
+# infra: the NATS and etcd servers; trunk: the telephony side that hands callers to the edge
 NODE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 CA_DAYS = 3650
 NODE_DAYS = 365

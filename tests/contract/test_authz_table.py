@@ -54,3 +54,10 @@ def test_own_site_names_a_request_field(key: str) -> None:
 
 def test_problems_reports_nothing() -> None:
     assert authz.problems() == []
+
+
+def test_only_the_trunk_side_asserts_a_callers_number() -> None:
+    """``Edge.PlaceCall`` carries the caller's number the sites trust: no operator, site
+    or person may call it, only the telephony side."""
+    rule = authz.TABLE["Edge.PlaceCall"]
+    assert rule.nodes == {"trunk"} and not rule.roles

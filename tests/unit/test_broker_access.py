@@ -3,9 +3,15 @@ rights are tried on real ones in tests/security/test_broker_rights.py)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from vcc_ops.infra.access import ProvinceAccess, nats_rights, read_ops_file
+from vcc_ops.infra.access import (
+    ProvinceAccess,
+    nats_password_matches,
+    nats_rights,
+    read_ops_file,
+)
 from vcc_proto.access import NATS_USER_ENV, Credentials, inbox_prefix
 
 
@@ -48,6 +54,17 @@ def test_only_hubs_publish_deltas_and_the_edge_has_no_nats_user() -> None:
     block = access.nats_authorization()
     assert block.count("{user:") == len(access.users)
     assert '"_NOTHING"' in block  # the edge's user may do nothing
+
+
+def test_the_nats_configuration_holds_no_clear_password() -> None:
+    access = _access()
+    block = access.nats_authorization()
+    for user in access.users.values():
+        assert user.password not in block
+    hashes = re.findall(r'password: "([^"]+)"', block)
+    assert len(hashes) == len(access.users) and all(h.startswith("$2a$") for h in hashes)
+    assert any(nats_password_matches(access.user("site-KM").password, h) for h in hashes)
+    assert access.nats_authorization() == block  # rewritten configs keep the same hashes
 
 
 def test_the_operator_file_is_private(tmp_path: Path) -> None:

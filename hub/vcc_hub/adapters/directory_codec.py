@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from vcc_domain.directory_doc import Change, canonical_json, check_change, loads_json
+from vcc_domain.directory_secrets import change_without_secrets
 from vcc_domain.errors import InvalidInput
 from vcc_hub.service.directory import Delta
 from vcc_proto.signing import DirectorySigner
@@ -62,6 +63,9 @@ def changes_from_proto(msgs: Sequence[h.DirectoryChange]) -> list[Change]:
 
 
 def change_to_proto(change: Change) -> h.DirectoryChange:
+    """The change as sites receive it (no password hash: see
+    :mod:`vcc_domain.directory_secrets`)."""
+    change = change_without_secrets(change)
     return h.DirectoryChange(
         op=OP_TO_ENUM[change.op],
         kind=KIND_TO_ENUM[change.kind],  # type: ignore[arg-type]

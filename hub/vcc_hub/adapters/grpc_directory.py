@@ -8,17 +8,20 @@ latest is FAILED_PRECONDITION (Conflict).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, TypeAlias
 
 import grpc
 
-from vcc_domain.directory_doc import canonical_json
+from vcc_domain.directory_doc import canonical_json, validate
+from vcc_domain.directory_secrets import home_secrets, without_secrets
 from vcc_hub.adapters import directory_codec as codec
 from vcc_hub.service.directory import DirectoryService
 from vcc_proto.authz_interceptor import actor_of
 from vcc_proto.server import ServedService
 from vcc_proto.signing import DirectorySigner
 from vcc_proto.status import grpc_errors
+from vcc_proto.tls import identity_of
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
 
@@ -39,14 +42,27 @@ class DirectoryServicer(hg.DirectoryServicer):
         snap = await self.service.snapshot()
         reply = h.DirectorySnapshot(
             version=snap.version,
-            document_json=canonical_json(snap.document),
+            document_json=canonical_json(without_secrets(snap.document)),
             document_hash=snap.doc_hash,
             taken_at_ms=int(self.service.clock.now() * 1000),
         )
+        if self._asks_for_itself(request.site_id, context):
+            province = await asyncio.to_thread(validate, snap.document, "directory")
+            reply.home_password_hashes.update(home_secrets(province, request.site_id))
         if self.signer is not None:
             signed = self.signer.sign(snap.version, snap.doc_hash)
             reply.signature, reply.signer_certificate = signed.signature, signed.certificate
         return reply
+
+    def _asks_for_itself(self, site_id: str, context: Context) -> bool:
+        """Whether the caller is the site ``site_id`` (its people's password hashes go
+        to it alone); on an ``--insecure`` hub nobody is known, so whoever asks."""
+        if not site_id:
+            return False
+        caller = identity_of(context)
+        if caller is None:
+            return self.signer is None
+        return caller.kind == "site" and caller.id == site_id
 
     @grpc_errors
     async def GetDeltas(self, request: h.GetDeltasRequest, context: Context) -> h.GetDeltasReply:

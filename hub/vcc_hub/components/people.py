@@ -45,11 +45,7 @@ class PeopleComponent:
         return AuthzInterceptor(self.service.person_of, audit=self.refusals)
 
     async def _audit_refusals(self, rows: list[RefusalRow]) -> None:
-        """Refused calls in the hub's people audit (no detail column: the status, or the
-        count of a minute's further refusals, goes in the action)."""
-        for row in rows:
-            action = f"refused:{row.code}" if row.count == 1 else f"refused:x{row.count}"
-            audit = AuditRow(new_id("req"), row.at_ms, row.actor[:64], action[:32], row.method[:64])
+        for audit in refusal_audit_rows(rows):
             await self.service.store.audit(audit)
 
     async def _follow(self) -> None:
@@ -66,6 +62,20 @@ class PeopleComponent:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+def refusal_audit_rows(rows: list[RefusalRow]) -> list[AuditRow]:
+    """Refused calls as the hub's people audit keeps them: the status (or the count of a
+    minute's further refusals) in the action, the status and reason in the detail."""
+    out = []
+    for row in rows:
+        action = f"refused:{row.code}" if row.count == 1 else f"refused:x{row.count}"
+        out.append(
+            AuditRow(
+                new_id("req"), row.at_ms, row.actor[:64], action[:32], row.method[:64], row.detail
+            )
+        )
+    return out
 
 
 async def start_people(ctx: HubContext, directory: DirectoryService) -> PeopleComponent:

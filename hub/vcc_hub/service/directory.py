@@ -42,6 +42,7 @@ from vcc_domain.directory_doc import (
     document_hash,
     list_entities,
 )
+from vcc_domain.directory_secrets import without_secrets
 from vcc_domain.errors import Conflict, InvalidInput, NotLeader, Unavailable
 from vcc_domain.ids import new_id
 from vcc_failover.leadership import Leadership
@@ -311,7 +312,7 @@ class DirectoryService:
     ) -> Delta:
         version = base.version + 1
         text = canonical_json(doc).decode("utf-8")
-        digest = document_hash(doc)
+        digest = document_hash(without_secrets(doc))  # what sites receive and check
         now_ms = int(self.clock.now() * 1000)
         async with self.engine.begin() as conn:
             await advance_fence(conn, token)

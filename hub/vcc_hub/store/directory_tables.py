@@ -60,6 +60,7 @@ people_audit = Table(
     Column("actor", String(64), nullable=False),
     Column("action", String(32), nullable=False),
     Column("subject", String(64), nullable=False),
+    Column("detail", Text, nullable=False, server_default=""),  # a refusal's status, reason
     Index("ix_people_audit_subject", "subject"),
 )
 

@@ -29,6 +29,7 @@ class AuditRow:
     actor: str
     action: str
     subject: str
+    detail: str = ""  # a refused call: its status and reason
 
 
 class PeopleStore:

@@ -28,10 +28,10 @@ import psutil
 
 from vcc_domain.province import load_province_file
 from vcc_ops.people_secrets import read_sheet
-from vcc_ops.target import ops_tls
+from vcc_ops.target import ops_tls, trunk_tls_of
 from vcc_ops.traffic.plan import TrafficConfig
 from vcc_ops.traffic.run import ProvinceTraffic
-from vcc_proto.channels import use_client_tls
+from vcc_proto.channels import use_client_tls, use_trunk_tls
 
 MARK_AGENTS = "PROVINCE-LOAD agents"
 MARK_STARTED = "PROVINCE-LOAD started"
@@ -81,6 +81,7 @@ async def run_load(cfg: LoadConfig) -> dict[str, Any]:
     province = load_province_file(Path(cfg.province_file))
     if cfg.workdir:  # the province's operator certificate (none when it runs --insecure)
         use_client_tls(ops_tls(Path(cfg.workdir)))
+        use_trunk_tls(trunk_tls_of(Path(cfg.workdir)))
     config = TrafficConfig(calls_per_s=cfg.rate, speed=cfg.speed, seed=cfg.seed)
     traffic = ProvinceTraffic(
         province,

@@ -17,9 +17,10 @@ ops       read the dead letters                        read ``/vcc/``
 ========  ===========================================  =====================================
 
 Every user subscribes only to its own inboxes (``_INBOX.<user>.>``), where JetStream
-answers and delivers: no node reads the replies or deliveries of another. Anonymous clients are refused by both servers. The NATS passwords are written
-in clear into the server's configuration file (readable by its owner only): hashed
-passwords would need a bcrypt library the project does not carry.
+answers and delivers: no node reads the replies or deliveries of another. Anonymous clients are refused by both servers. The NATS configuration holds
+only bcrypt hashes of the passwords (:func:`nats_password_hash`): the clear ones are in
+each process's own environment (``VCC_NATS_PASSWORD``) or, for the operator, its 0600
+``access.json``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import bcrypt
 import grpc.aio
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -51,6 +53,8 @@ from vcc_proto.names import (
     site_key,
 )
 from vcc_proto.tls import ClientTls
+
+NATS_BCRYPT_COST = 6
 
 KINDS = ("hub", "site", "edge", "ops")
 OPS_USER = "ops"
@@ -107,6 +111,7 @@ class ProvinceAccess:
     def __init__(self, users: Sequence[NodeUser], root_password: str) -> None:
         self.users = {u.name: u for u in users}
         self.root = Credentials(ROOT_USER, root_password)
+        self._hashes: dict[tuple[str, str], str] = {}
 
     @classmethod
     def generate(
@@ -130,13 +135,21 @@ class ProvinceAccess:
 
     # -- NATS ----------------------------------------------------------------------------
 
+    def _nats_hash(self, user: NodeUser) -> str:
+        key = (user.name, user.password)  # one hash per password: the config is rewritten
+        found = self._hashes.get(key)
+        if found is None:
+            found = self._hashes[key] = nats_password_hash(user.password)
+        return found
+
     def nats_authorization(self) -> str:
         """The ``authorization`` block of nats-server's configuration."""
         lines = ["authorization {", "  users = ["]
         for user in self.users.values():
             publish, subscribe = nats_rights(user)
             lines.append(
-                f"    {{user: {json.dumps(user.name)}, password: {json.dumps(user.password)}, "
+                f"    {{user: {json.dumps(user.name)}, "
+                f"password: {json.dumps(self._nats_hash(user))}, "
                 f"permissions: {{publish: {{allow: {_quoted(publish or ['_NOTHING'])}}}, "
                 f"subscribe: {{allow: {_quoted(subscribe or ['_NOTHING'])}}}}}}}"
             )
@@ -236,6 +249,18 @@ def _write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out:
         out.write(data)
+
+
+def nats_password_hash(password: str) -> str:
+    """The bcrypt hash nats-server checks a password against (``$2a$``, the prefix it
+    documents). The passwords are random (:func:`_password`, 192 bits): a low cost
+    loses nothing, and every connection to the broker pays it."""
+    hashed = bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds=NATS_BCRYPT_COST))
+    return "$2a$" + hashed.decode("ascii")[4:]
+
+
+def nats_password_matches(password: str, hashed: str) -> bool:
+    return bcrypt.checkpw(password.encode("utf-8"), ("$2b$" + hashed[4:]).encode("ascii"))
 
 
 def _password() -> str:

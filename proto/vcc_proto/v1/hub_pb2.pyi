@@ -979,6 +979,26 @@ Global___GetSnapshotRequest: _TypeAlias = GetSnapshotRequest  # noqa: Y015
 class DirectorySnapshot(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class HomePasswordHashesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     VERSION_FIELD_NUMBER: _builtins.int
     ENTITIES_FIELD_NUMBER: _builtins.int
     TAKEN_AT_MS_FIELD_NUMBER: _builtins.int
@@ -986,6 +1006,7 @@ class DirectorySnapshot(_message.Message):
     DOCUMENT_HASH_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
     SIGNER_CERTIFICATE_FIELD_NUMBER: _builtins.int
+    HOME_PASSWORD_HASHES_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     """Version the snapshot reflects."""
     taken_at_ms: _builtins.int
@@ -1004,6 +1025,13 @@ class DirectorySnapshot(_message.Message):
     def entities(self) -> _containers.RepeatedCompositeFieldContainer[Global___DirectoryEntity]:
         """Every entity, grouped by kind in EntityKind order."""
 
+    @_builtins.property
+    def home_password_hashes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """The password hashes an operator gave the requesting site's own people (person ID to
+        argon2id hash), only when that site asks as itself. Never in document_json, the
+        deltas or the signed hash: a site never receives another site's hashes.
+        """
+
     def __init__(
         self,
         *,
@@ -1014,10 +1042,11 @@ class DirectorySnapshot(_message.Message):
         document_hash: _builtins.str = ...,
         signature: _builtins.bytes = ...,
         signer_certificate: _builtins.bytes = ...,
+        home_password_hashes: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_hash", b"document_hash", "document_json", b"document_json", "entities", b"entities", "signature", b"signature", "signer_certificate", b"signer_certificate", "taken_at_ms", b"taken_at_ms", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_hash", b"document_hash", "document_json", b"document_json", "entities", b"entities", "home_password_hashes", b"home_password_hashes", "signature", b"signature", "signer_certificate", b"signer_certificate", "taken_at_ms", b"taken_at_ms", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from vcc_domain.errors import NotFound, Unavailable
-from vcc_proto.channels import open_channel
+from vcc_proto.channels import open_channel, trunk_tls
 from vcc_proto.status import translate_rpc_errors
 from vcc_proto.v1 import edge_pb2 as e
 from vcc_proto.v1 import edge_pb2_grpc
@@ -27,7 +27,7 @@ class EdgeClient:
     def __init__(self, endpoint: str, rpc_timeout_s: float = 10.0) -> None:
         self.endpoint = endpoint
         self.rpc_timeout_s = rpc_timeout_s
-        self._channel = open_channel(endpoint)
+        self._channel = open_channel(endpoint, tls=trunk_tls())  # callers come by the trunk
         self.stub = edge_pb2_grpc.EdgeStub(self._channel)
         self.ledger: dict[str, EdgeCall] = {}
         self.version = 0

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -332,9 +332,11 @@ class DirectorySync:
         doc = json.loads(snap.document_json)
         if self._guard.on and document_hash(doc) != snap.document_hash:
             self._guard.refuse("hash", f"snapshot {snap.version} differs from its signed hash")
-        await self._store_and_swap(snap.version, doc)
+        await self._store_and_swap(snap.version, doc, dict(snap.home_password_hashes))
 
-    async def _store_and_swap(self, version: int, doc: Document) -> None:
+    async def _store_and_swap(
+        self, version: int, doc: Document, hashes: Mapping[str, str] | None = None
+    ) -> None:
         province = await asyncio.to_thread(validate, doc, f"directory version {version}")
         if not any(s.id == self.ctx.site_id for s in province.sites):
             log.error(
@@ -351,25 +353,47 @@ class DirectorySync:
         self._swap(version, doc, province)
         log.info("directory version %d applied", version)
         try:
-            await self._initial_credentials(before, province)
+            await self._initial_credentials(before, province, hashes)
         except Exception:
             log.exception("credentials of new agents not set")
 
-    async def _initial_credentials(self, before: Province, after: Province) -> None:
+    async def _initial_credentials(
+        self, before: Province, after: Province, hashes: Mapping[str, str] | None
+    ) -> None:
         """Initial passwords of people new at this site (existing passwords are kept);
-        they must be changed at the first sign-in."""
-        old = {a.id: a.password_hash for a in before.agents if a.home_site == self.ctx.site_id}
+        they must be changed at the first sign-in. The hashes are not in the directory a
+        site receives: they come beside a snapshot (``hashes``), or are asked of the hub
+        (GetSnapshot as this site) when a new person of the site has no credential."""
+        site = self.ctx.site_id
+        known = {a.id for a in before.agents if a.home_site == site}
         store = self.ctx.store
-        missing = []
-        for agent in after.agents_at(self.ctx.site_id):
-            if (
-                agent.password_hash
-                and old.get(agent.id) != agent.password_hash
-                and await store.credential(agent.id) is None
-            ):
-                missing.append(CredentialRecord(agent.id, agent.password_hash, must_change=True))
+        wanted = [
+            a
+            for a in after.agents_at(site)
+            if (a.id not in known or (hashes and a.id in hashes))
+            and await store.credential(a.id) is None
+        ]
+        if not wanted:
+            return
+        if hashes is None and any(not a.password_hash for a in wanted):
+            hashes = await self._home_hashes()
+        missing = [
+            CredentialRecord(a.id, hashed, must_change=True)
+            for a in wanted
+            if (hashed := (hashes or {}).get(a.id) or a.password_hash)
+        ]
         if missing:
             await store.upsert_credentials(missing)
+
+    async def _home_hashes(self) -> dict[str, str]:
+        """This site's people's password hashes, asked of the hub leader."""
+        stub = hg.DirectoryStub(await self._hub_channel())
+        snap = await self._call(
+            stub.GetSnapshot(
+                h.GetSnapshotRequest(site_id=self.ctx.site_id), timeout=self.rpc_timeout_s
+            )
+        )
+        return dict(snap.home_password_hashes)
 
     def _swap(self, version: int, doc: Document, province: Province) -> None:
         core = self.ctx.core
