@@ -41,8 +41,10 @@ class FakeRouting(hub_pb2_grpc.RoutingServicer):  # type: ignore[misc]
         self.reported.append(request.site_id)
         return hub_pb2.ReportQueueFiguresReply()
 
-    async def GetBoard(self, request: hub_pb2.GetBoardRequest, context: Any) -> hub_pb2.Board:
-        return hub_pb2.Board()
+    async def WatchBoard(
+        self, request: hub_pb2.GetBoardRequest, context: Any
+    ) -> AsyncIterator[hub_pb2.Board]:
+        yield hub_pb2.Board()
 
 
 class FakeDesk(site_pb2_grpc.AgentDeskServicer):  # type: ignore[misc]
@@ -115,9 +117,11 @@ async def report(
 
 
 async def board(channel: grpc.aio.Channel, metadata: Sequence[tuple[str, str]] = ()) -> None:
-    await hub_pb2_grpc.RoutingStub(channel).GetBoard(
+    """The province board's stream (operators and their people only: no site watches it)."""
+    stream = hub_pb2_grpc.RoutingStub(channel).WatchBoard(
         hub_pb2.GetBoardRequest(), timeout=TIMEOUT_S, metadata=tuple(metadata)
     )
+    assert len([b async for b in stream]) == 1
 
 
 async def events(channel: grpc.aio.Channel) -> int:
@@ -141,7 +145,7 @@ def refused(method: str, code: str) -> float:
 
 
 async def test_a_site_calling_an_operator_rpc_is_refused(province: Path, served: Served) -> None:
-    method = "/vcc_proto.v1.Routing/GetBoard"
+    method = "/vcc_proto.v1.Routing/WatchBoard"
     before = refused(method, "PERMISSION_DENIED")
     async with channel_as(province, KM, served.target) as km:
         assert await code_of(board(km)) == grpc.StatusCode.PERMISSION_DENIED
