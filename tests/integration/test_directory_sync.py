@@ -189,8 +189,10 @@ async def test_directory_reaches_every_site(province: Province) -> None:
                 timeout=10,
             )
         await until(lambda: _all_at(channels, latest + 2), "gap filled at every site", 30)
-        for node in province.sites.values():
-            assert "directory gap" in node.log.read_text()
+        # A site whose periodic poll of the hub fell between the two changes took the
+        # missing version from the hub before it saw the gap; not every site can have.
+        gapped = [i for i, n in province.sites.items() if "directory gap" in n.log.read_text()]
+        assert gapped, "no site saw the gap: the lost delta was not exercised"
     finally:
         for ch in [hub, *channels.values()]:
             await ch.close()
