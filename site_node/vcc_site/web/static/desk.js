@@ -11,7 +11,10 @@
   let agent = null;   // last agent status event
   let call = null;    // { call_id, state, pop }
   let es = null;
-  let applied = 0;  // the seq of the last feed event applied (the feed's order is the truth)
+  // per kind of event (agent, call, offer ...), the seq of the last one applied: the feed's
+  // order is the truth, but a call action's answer may overtake pushes of another kind
+  // (the agent's wrap-up), which must still apply
+  let applied = {};
   let wrapEnd = 0;
   let initial = "";  // the initial password, kept in memory only until it is changed
   let session = false;  // signed in on this page (a sign-in may beat the start-up check)
@@ -160,12 +163,12 @@
   }
 
   // The answer to a POST and its pushed copy come over two connections in either order,
-  // and a reconnect replays what is already shown: an event no newer than the last one
-  // applied is dropped, so a late answer never puts back a state the call has left.
+  // and a reconnect replays what is already shown: an event no newer than the last one of
+  // its kind applied is dropped, so a late answer never puts back a state the call has left.
   function fresh(ev) {
     if (typeof ev.seq !== "number") return true;  // hello, closed
-    if (ev.seq <= applied) return false;
-    applied = ev.seq;
+    if (ev.seq <= (applied[ev.type] || 0)) return false;
+    applied[ev.type] = ev.seq;
     return true;
   }
 
@@ -236,7 +239,7 @@
 
   function signedIn() {
     session = true;
-    applied = 0;  // a new session's feed counts from 1
+    applied = {};  // a new session's feed counts from 1
     initial = "";
     $("change").hidden = true;
     $("login").hidden = true; $("desk").hidden = false; $("who").hidden = false; $("signout").hidden = false;
@@ -251,7 +254,7 @@
     initial = "";
     $("change").hidden = true;
     if (es) { es.close(); es = null; }
-    agent = null; call = null; applied = 0;
+    agent = null; call = null; applied = {};
     hooks.signedOut.forEach((h) => h());
     $("desk").hidden = true; $("who").hidden = true; $("signout").hidden = true; $("login").hidden = false;
     $("notice").textContent = "";
