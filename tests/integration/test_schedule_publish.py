@@ -8,13 +8,18 @@ and leaves the published one as it was.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import grpc
 import pytest
+from click.testing import CliRunner
 
+from tests.integration._helpers import tls as test_tls
 from tests.integration._helpers.site import PASSWORD, SiteProcess
 from vcc_domain.schedule import INTERVAL_MS, WEEK
+from vcc_ops.cli import main
 from vcc_ops.infra import PostgresServer
 from vcc_proto.channels import open_channel
 from vcc_proto.v1 import people_pb2 as p
@@ -122,3 +127,33 @@ async def test_published_schedule_is_read_by_the_team_leader_and_bad_ones_change
         assert field in (err.details() or ""), (field, err.details())
     again = await stub.GetSchedule(q.GetScheduleRequest(week_start_ms=WEEK_MS), metadata=leader)
     assert again == read
+
+
+def test_vcc_schedule_publish_sends_a_planned_week_and_reports_a_refusal(
+    site: SiteProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VCC_TLS_DIR", str(test_tls.cert_dir("ops", test_tls.OPS_ID)))
+    week = WEEK_MS + 7 * 86_400_000  # the week after the other test's
+    shift = {
+        "agent_id": OTHER,
+        "start_ms": week,
+        "end_ms": week + 8 * HOUR,
+        "break_start_ms": week + 4 * HOUR,
+        "break_end_ms": week + 4 * HOUR + 2 * INTERVAL_MS,
+    }
+    plan = {
+        "site": "KM",
+        "week_start_ms": week,
+        "shifts": [shift],
+        "intervals": [{"on_phone": 1, "predicted_sl": 0.85}] * WEEK,
+    }
+    good, bad = tmp_path / "week.json", tmp_path / "bad.json"
+    good.write_text(json.dumps(plan))
+    bad.write_text(json.dumps({**plan, "shifts": [{**shift, "agent_id": "NOBODY-1"}]}))
+    args = ["schedule", "publish", "--site-endpoint", site.target, "--workdir", str(tmp_path)]
+    done = CliRunner().invoke(main, [*args, str(good)])
+    assert done.exit_code == 0, done.output
+    assert f"published week {week} at KM: 1 shifts" in done.output
+    refused = CliRunner().invoke(main, [*args, str(bad)])
+    assert refused.exit_code == 2, refused.output
+    assert "INVALID_ARGUMENT" in refused.output and "shifts[0]" in refused.output
