@@ -365,7 +365,7 @@ def edge(**kw: Any) -> None:
 @click.option(
     "--sip",
     is_flag=True,
-    help="Also start the SIP edge (Kamailio) and every site's SIP agent (needs --insecure).",
+    help="Also start the SIP edge (Kamailio) and every site's SIP agent.",
 )
 @click.option(
     "--sip-trunk",
@@ -417,8 +417,6 @@ def up(
         log_format=log_format,
         insecure=insecure,
     )
-    if sip and not insecure:
-        raise click.UsageError("--sip runs plaintext gRPC for now: add --insecure")
     try:
         state = launcher.start()
         if sip:

@@ -11,11 +11,76 @@ edge").
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from vcc_proto.observability import configure_logging
+
+if TYPE_CHECKING:
+    from vcc_proto.tls import ClientTls
+
+log = logging.getLogger(__name__)
+
+INSECURE_WARNING = (
+    "%s calls gRPC in PLAINTEXT (--insecure): no certificate, so a checked site refuses it"
+)
+
+
+def _tls_options(fn: Any) -> Any:
+    fn = click.option(
+        "--insecure",
+        is_flag=True,
+        envvar="VCC_INSECURE",
+        help="Plaintext gRPC, no certificate (a warning at start); only without --tls-dir.",
+    )(fn)
+    return click.option(
+        "--tls-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="VCC_TLS_DIR",
+        default=None,
+        help="This process's certificate directory (an `edge` identity: `vcc pki issue "
+        "--kind edge`); its gRPC calls and etcd over TLS present it.",
+    )(fn)
+
+
+def own_tls(tls_dir: Path | None, insecure: bool, what: str, kind: str) -> ClientTls | None:
+    """The process's client credentials (a certificate of ``kind``), installed for every
+    channel it opens and its etcd; None with ``--insecure`` (warned). Neither given, both
+    given or a certificate of another kind is a usage error."""
+    from vcc_proto.channels import use_client_tls
+
+    if tls_dir is not None and insecure:
+        raise click.UsageError("give --tls-dir or --insecure, not both")
+    if insecure:
+        log.warning(INSECURE_WARNING, what)
+        use_client_tls(None)
+        return None
+    if tls_dir is None:
+        raise click.UsageError(
+            f"{what} has no certificate: give --tls-dir (VCC_TLS_DIR) the directory "
+            f"`vcc pki issue --kind {kind}` made, or --insecure for plaintext gRPC"
+        )
+    tls = _checked(tls_dir, kind, "--tls-dir")
+    use_client_tls(tls)
+    return tls
+
+
+def _checked(tls_dir: Path, kind: str, flag: str) -> ClientTls:
+    from vcc_proto.tls import ClientTls
+
+    try:
+        tls = ClientTls(tls_dir)
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(f"{tls_dir}: {exc}", param_hint=flag) from exc
+    if tls.identity.kind != kind:
+        raise click.BadParameter(
+            f"{tls_dir} holds the certificate of {tls.identity}, not of an {kind!r} identity",
+            param_hint=flag,
+        )
+    return tls
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -37,6 +102,7 @@ def _host_port(text: str) -> tuple[str, int]:
     "--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path(".vcc/sip")
 )
 @click.option("--log-file", type=click.Path(path_type=Path), default=None)
+@_tls_options
 def sip_edge(
     province_file: Path | None,
     etcd: str,
@@ -47,6 +113,8 @@ def sip_edge(
     site_timeout_ms: int,
     workdir: Path,
     log_file: Path | None,
+    tls_dir: Path | None,
+    insecure: bool,
 ) -> None:
     """Run the province's SIP edge (Kamailio) in the foreground."""
     from vcc_domain.province import load_province_file
@@ -54,6 +122,7 @@ def sip_edge(
     from vcc_ops.sip_edge import SipEdgeSettings, parse_pairs, run_sip_edge
 
     configure_logging(log_file=log_file)
+    own_tls(tls_dir, insecure, "the SIP edge", "edge")  # the routing map's etcd over TLS
     workdir.mkdir(parents=True, exist_ok=True)
     for trunk in trunks:
         _host_port(trunk)
@@ -93,6 +162,14 @@ def sip_edge(
     default="",
     help="rtpengine's NG control host:port: anchor callers' media there, record answered calls.",
 )
+@_tls_options
+@click.option(
+    "--desk-tls-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The certificate (an `ops` identity) the phones' agent desk sessions present, "
+    "as the web desk's gateway does; needed with --phones and --tls-dir.",
+)
 def sip_agent(
     site_grpc: str,
     host: str,
@@ -103,11 +180,21 @@ def sip_agent(
     log_file: Path | None,
     etcd: str,
     rtpengine: str,
+    tls_dir: Path | None,
+    insecure: bool,
+    desk_tls_dir: Path | None,
 ) -> None:
     """Run a site's SIP agent in the foreground: SIP calls become the site's calls."""
     from vcc_site.sip.app import SipAgentSettings, run_sip_agent
 
     configure_logging(log_file=log_file)
+    # the caller's side (Access) as the site's access edge, whose caller numbers it trusts
+    tls = own_tls(tls_dir, insecure, "the SIP agent", "edge")
+    desk_tls = None
+    if desk_tls_dir is not None:
+        desk_tls = _checked(desk_tls_dir, "ops", "--desk-tls-dir")
+    elif tls is not None and phones is not None:
+        raise click.UsageError("--phones over TLS needs --desk-tls-dir (an ops certificate)")
     run_sip_agent(
         SipAgentSettings(
             site_target=site_grpc,
@@ -118,5 +205,6 @@ def sip_agent(
             ready_file=ready_file,
             etcd=tuple(e for e in etcd.split(",") if e),
             rtpengine=_host_port(rtpengine) if rtpengine else None,
+            desk_tls=desk_tls,
         )
     )

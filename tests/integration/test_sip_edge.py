@@ -24,18 +24,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-import grpc.aio
 import pytest
 
 from tests.integration._helpers.hook import Hook, set_pin
 from tests.integration._helpers.province import Node, hub_node, site_node
-from tests.integration._helpers.site import PASSWORD, Client, fast_province
+from tests.integration._helpers.site import PASSWORD, Client, fast_province, open_test_seat
+from tests.integration._helpers.tls import cert_dir
 from tests.sip.scenarios import caller_scenario, need_sip_tools, scenario
 from vcc_ops.infra import EtcdServer, ManagedProcess, NatsServer, free_port
 from vcc_ops.infra.kamailio import kill_leftover
 from vcc_ops.infra.rtpengine import INSTALL_HINT as RTPENGINE_INSTALL
 from vcc_ops.infra.rtpengine import RtpEngine
+from vcc_ops.traffic.seat import seat_password
+from vcc_proto.channels import open_channel
 from vcc_proto.v1 import common_pb2 as c
+from vcc_proto.v1 import people_pb2_grpc as pg
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 from vcc_site.store.customers import phone_for
@@ -102,18 +105,35 @@ def _sip_edge(
             str(tmp / name),
             "--log-file",
             str(tmp / f"sip-{name}.log"),
+            "--tls-dir",
+            str(cert_dir("edge", "sip-edge")),  # reads the routing map as an access edge
             *extra,
         ),
         tmp / f"sip-{name}.out",
+        env=_child_env(),
     )
     proc.start()
     _wait_file(tmp / name / "sip-edge.ready", proc)
     return proc
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _operator_credentials() -> None:
-    """None: the module's nodes run in plaintext (see ``sip``)."""
+def _child_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("VCC_INSECURE", "VCC_TLS_DIR")}
+    return {**env, "SIPLOG_BEND": "none"}
+
+
+def _phone_password(node: Node, agent_id: str) -> str:
+    """The agent's password once the initial one is changed, as a person does at the
+    first sign-in (a checked site signs nobody in with an initial password)."""
+
+    async def change() -> None:
+        async with open_channel(node.target) as channel:
+            desk = sg.AgentDeskStub(channel)
+            reply = await open_test_seat(desk, pg.PeopleStub(channel), node.target, agent_id)
+            await desk.Logout(s.SessionRef(session_token=reply.session_token), timeout=5)
+
+    asyncio.run(change())
+    return seat_password(PASSWORD)
 
 
 @pytest.fixture(scope="module")
@@ -126,12 +146,10 @@ def sip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipProvince]:
     procs: list[ManagedProcess | Node | RtpEngine] = []
     hook = Hook()
     try:
-        # plaintext: the SIP processes take no certificates yet (`vcc up --sip` needs
-        # --insecure too)
-        nodes = {"hub": hub_node(tmp, nats.url, etcd.endpoint, insecure=True)}
+        nodes = {"hub": hub_node(tmp, nats.url, etcd.endpoint)}
         for site in PHONES:
             env = {"VCC_NOTIFY_WEBHOOK": hook.url}
-            nodes[site] = site_node(tmp, site, nats.url, etcd.endpoint, env=env, insecure=True)
+            nodes[site] = site_node(tmp, site, nats.url, etcd.endpoint, env=env)
         # a ring timer a loaded machine's SIP round trips fit in (each node writes the
         # default 2 s file when built; all read this one when launched)
         fast_province(tmp, ring_s=RING_S)
@@ -158,7 +176,7 @@ def sip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipProvince]:
             if site == "KM" and rtpengine is not None:
                 media = ["--rtpengine", f"{HOST}:{rtpengine.ng_port}"]
             phones = tmp / f"phones-{site}.txt"
-            phones.write_text(f"{agent_id} {PASSWORD}\n")
+            phones.write_text(f"{agent_id} {_phone_password(nodes[site], agent_id)}\n")
             phones.chmod(0o600)
             agents[site] = ManagedProcess(
                 f"sip-agent-{site}",
@@ -178,10 +196,15 @@ def sip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipProvince]:
                     str(tmp / f"sip-agent-{site}.log"),
                     "--etcd",
                     etcd.endpoint,
+                    # callers' calls as an access edge, the phone's desk as a gateway
+                    "--tls-dir",
+                    str(cert_dir("edge", f"sip-{site}")),
+                    "--desk-tls-dir",
+                    str(cert_dir("ops", f"sip-{site}")),
                     *media,
                 ),
                 tmp / f"sip-agent-{site}.out",
-                env={**os.environ, "SIPLOG_BEND": "none"},
+                env=_child_env(),
             )
             agents[site].start()
             procs.append(agents[site])
@@ -290,7 +313,7 @@ def _call(
 
 def _view(node: Node, call_id: str) -> s.CallView:
     async def read() -> s.CallView:
-        async with grpc.aio.insecure_channel(node.target) as channel:
+        async with open_channel(node.target) as channel:
             return await sg.AccessStub(channel).GetCall(s.CallRef(call_id=call_id), timeout=5)
 
     return asyncio.run(read())
@@ -368,7 +391,7 @@ def test_wrong_pin_is_reprompted_then_an_agent(sip: SipProvince) -> None:
     caller = phone_for("0871", 5)
 
     async def set_the_pin() -> str:
-        client = Client(sip.nodes["KM"].target, insecure=True)
+        client = Client(sip.nodes["KM"].target)
         try:
             return await set_pin(client, sip.hook, caller, "246813")
         finally:

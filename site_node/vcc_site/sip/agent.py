@@ -8,6 +8,11 @@ device ``sip:<agent>``): the ACD's ``Offer`` rings the phone, its answer is
 ``AgentDesk.Answer``, its hang-up ``AgentDesk.HangUp`` and a wrap-up, and a call taken
 away (ring-no-answer, the caller hung up) stops the ringing or releases the phone.
 
+Over mutual TLS the two sides present different identities: the callers' side the
+process's own (an ``edge`` certificate: the site trusts a caller's number only from an
+access edge), the phones' desk sessions ``desk_tls`` (an ``ops`` gateway carrying each
+person's session, as the web desk does).
+
 Runs on an asyncio loop in its own thread; SIP events arrive through the :class:`Calls`
 methods (called on the SIP thread) and SIP actions go back through ``sip_call``.
 """
@@ -27,6 +32,7 @@ import grpc.aio
 from vcc_domain.errors import Unavailable
 from vcc_failover.sites import SiteEndpoints
 from vcc_proto.channels import ChannelPool
+from vcc_proto.tls import ClientTls
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
@@ -70,12 +76,14 @@ class SiteSipAgent:
         phones: dict[str, str],
         stack_factory: Any,
         sites: SiteEndpoints | None = None,
+        desk_tls: ClientTls | None = None,
     ) -> None:
         self.site_target = site_target
         self.sites = sites  # other sites' gRPC endpoints (following transferred calls)
         self.phones = {a: Phone(a, pw) for a, pw in phones.items()}
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._pool = ChannelPool()
+        self._pool = ChannelPool()  # the callers' side: the process's (edge) identity
+        self._desk_pool = ChannelPool(desk_tls)  # the phones' desk sessions
         self.calls: dict[str, SipCallState] = {}  # by site call ID
         self._legs: dict[int, SipCallState] = {}  # by id(leg), before the site has it
         self._stack_factory = stack_factory
@@ -87,9 +95,8 @@ class SiteSipAgent:
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        channel = self._pool.get(self.site_target)
-        self.access = sg.AccessStub(channel)
-        self.desk = sg.AgentDeskStub(channel)
+        self.access = sg.AccessStub(self._pool.get(self.site_target))
+        self.desk = sg.AgentDeskStub(self._desk_pool.get(self.site_target))
         for phone in self.phones.values():
             await self._sign_in(phone)
             phone.task = asyncio.create_task(self._watch(phone))
@@ -102,6 +109,7 @@ class SiteSipAgent:
                 with contextlib.suppress(grpc.aio.AioRpcError):
                     await self.desk.Logout(s.SessionRef(session_token=phone.token), timeout=2)
         await self._pool.close()
+        await self._desk_pool.close()
 
     async def _sign_in(self, phone: Phone) -> None:
         reply = await self.desk.Login(

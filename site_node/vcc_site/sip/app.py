@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vcc_failover.sites import SiteEndpoints
+from vcc_proto.tls import ClientTls
 from vcc_site.sip.agent import SiteSipAgent
 from vcc_site.sip.media import MediaAnchor
 from vcc_site.sip.ng import NgClient
@@ -33,6 +34,7 @@ class SipAgentSettings:
     ready_file: Path | None = None
     etcd: tuple[str, ...] = ()  # to find other sites (a transferred call is followed)
     rtpengine: tuple[str, int] | None = None  # NG control: callers' media anchored, recorded
+    desk_tls: ClientTls | None = None  # the phones' desk sessions (else the process's own)
 
 
 def read_phones(path: Path | None) -> dict[str, str]:
@@ -54,7 +56,13 @@ def read_phones(path: Path | None) -> dict[str, str]:
 def run_sip_agent(settings: SipAgentSettings) -> None:
     """Serve until SIGTERM or SIGINT; raises if the site refuses a phone's sign-in."""
     sites = SiteEndpoints(list(settings.etcd), {}) if settings.etcd else None
-    agent = SiteSipAgent(settings.site_target, read_phones(settings.phones_file), None, sites)
+    agent = SiteSipAgent(
+        settings.site_target,
+        read_phones(settings.phones_file),
+        None,
+        sites,
+        desk_tls=settings.desk_tls,
+    )
     media = None
     if settings.rtpengine is not None:
         media = MediaAnchor(NgClient(*settings.rtpengine))
