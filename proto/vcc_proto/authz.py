@@ -145,6 +145,10 @@ TABLE: dict[str, Rule] = {
     "Quality.GetCorrectness": rule("ops", _OVERSEE),
     "Quality.GetSatisfaction": rule("ops", _OVERSEE),
     "Quality.GetAssessment": rule("ops", f"{_OVERSEE} site_admin"),
+    # Site: the week's schedule, published by who plans, read by the team leaders (an
+    # agent reads their own shifts only: the servicer binds it to the signed-in agent).
+    "Quality.PublishSchedule": rule("ops", "operations site_admin"),
+    "Quality.GetSchedule": rule("ops", "agent team_leader site_admin operations"),
     # Hub: the directory (sites pull their own copy; people change it).
     "Directory.GetSnapshot": rule("site ops", "operations", own_site="site_id"),
     "Directory.GetDeltas": rule("site ops", _PROVINCE, own_site="site_id"),

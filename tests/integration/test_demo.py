@@ -90,6 +90,14 @@ def test_a_short_demo_reports_every_call_and_balanced_settlement(tmp_path: Path)
     assert assessed["province"]["answered"] == sum(r["answered"] for r in assessed["sites"])
     assert assessed["province"]["score_bp"] is not None and not assessed["missing_sites"]
     assert "province assessment" in run.stdout
+    schedule = report["schedule"]  # the schedule's predicted against the actual, at KM
+    assert schedule["site"] == "KM" and schedule["agents_on_phone"] > 0
+    assert schedule["intervals"], "no interval of the run had calls at KM"
+    offered_km = sum(i["offered"] for i in schedule["intervals"])
+    assert offered_km == report["sites"]["KM"]["offered"]
+    for i in schedule["intervals"]:
+        assert 0 < i["predicted_sl"] <= 1 and 0 <= i["actual_sl"] <= 1, i
+    assert "schedule vs. actual at KM" in run.stdout
     assert (out.with_suffix(".html")).read_text().count("<iframe") == 1
     assert "PROVINCE" in run.stdout
     assert not processes_under(workdir), "a demo process outlived vcc demo"

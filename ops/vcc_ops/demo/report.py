@@ -24,6 +24,7 @@ import grpc.aio
 import sqlalchemy as sa
 
 from vcc_domain.rating import BEIJING
+from vcc_ops.demo.schedule_check import schedule_lines
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
 from vcc_site.edge.ledger import EdgeCall
@@ -253,6 +254,8 @@ iframe{{width:100%;height:1400px;border:1px solid #ccc}}</style></head><body>
 <h2>Per site (province times; CDRs checked against the access edge)</h2><pre>{body}</pre>
 <h2>Quality inspection, satisfaction and assessment</h2>
 <pre>{html.escape(quality_lines(report))}</pre>
+<h2>The schedule's predicted against the actual service level</h2>
+<pre>{html.escape(schedule_lines(report))}</pre>
 <h2>Settlement</h2><pre>{html.escape(json.dumps(report["settlement"], indent=1))}</pre>
 <h2>The hub's consolidated report</h2>
 <iframe title="hub report" srcdoc="{html.escape(hub_html.decode(errors="replace"), quote=True)}"></iframe>

@@ -26,6 +26,7 @@ from rich.live import Live
 from vcc_domain.errors import InvalidInput
 from vcc_ops.demo import report as rep
 from vcc_ops.demo.quality import quality_round
+from vcc_ops.demo.schedule_check import SITE, schedule_check, schedule_lines
 from vcc_ops.demo.wallboard import ProcessFigures, board_rows, plain, render
 from vcc_ops.launch_tls import authz_refusals
 from vcc_ops.launcher import SERVICE_KINDS, ProvinceLauncher, RunState
@@ -145,6 +146,9 @@ async def _drive(
         hub_json = json.loads(await rep.hub_report(channel, lo, hi))
         hub_html = await rep.hub_report(channel, lo, hi, fmt=h.REPORT_FORMAT_HTML)
         settlement = await rep.statements(channel, rep.periods_between(from_ms, to_ms))
+        sched = await schedule_check(
+            channel, launcher.province, config, counts.get(SITE, 0), lo, hi
+        )
     progress("quality desk: the month's sample scored, work orders checked, the assessment")
     quality = await quality_round(
         launcher.province, grpc_of, rep.periods_between(from_ms, to_ms)[-1], opts.seed
@@ -172,6 +176,7 @@ async def _drive(
         extra={
             "work_orders": traffic.work_orders,
             "quality": quality,
+            "schedule": sched,
             "cpu_s": cpu,
             "grpc_security": "mutual TLS" if state.tls else "plaintext (--insecure)",
             "authz_refused": authz_refusals(
@@ -278,6 +283,7 @@ def main_entry(opts: DemoOptions) -> int:
         f"sum {report['settlement']['net_sum_fen']}"
     )
     print(rep.quality_lines(report))
+    print(schedule_lines(report))
     refused = report.get("authz_refused", {})
     print(
         f"gRPC: {report.get('grpc_security', '?')}; calls refused by the authorization "

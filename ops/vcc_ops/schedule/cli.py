@@ -7,6 +7,7 @@
     vcc schedule plan --site KM --week 2026-12-07 --demo-load --out km-week.json
     vcc schedule check km-week.json          # predicted against the hub's actual figures
     vcc schedule replay km-week.json --runs 24   # predicted against simulated runs
+    vcc schedule publish km-week.json --site-endpoint HOST:PORT   # to the team leaders
 
 ``plan`` reads the site's offered calls per 15-minute interval from the hub's interval
 report over ``--from``/``--to`` (or takes the demo's load), forecasts the week
@@ -40,6 +41,7 @@ from vcc_domain.schedule import (
 )
 from vcc_ops.report_cli import HubTarget, _call, hub_options, parse_time
 from vcc_ops.schedule.model import SimStaffing, demo_calls, demo_model
+from vcc_ops.schedule.publish import publish
 from vcc_ops.schedule.replay import replay
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
@@ -107,6 +109,9 @@ def schedule_json(schedule: Schedule) -> dict[str, Any]:
 @click.group("schedule")
 def schedule() -> None:
     """Weekly shifts and breaks per site from the hub's history (排班)."""
+
+
+schedule.add_command(publish)
 
 
 @schedule.command("plan")

@@ -24,6 +24,107 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class ScheduleShift(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    START_MS_FIELD_NUMBER: _builtins.int
+    END_MS_FIELD_NUMBER: _builtins.int
+    BREAK_START_MS_FIELD_NUMBER: _builtins.int
+    BREAK_END_MS_FIELD_NUMBER: _builtins.int
+    agent_id: _builtins.str
+    """Empty: a shift the site has no agent for."""
+    start_ms: _builtins.int
+    end_ms: _builtins.int
+    break_start_ms: _builtins.int
+    break_end_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        agent_id: _builtins.str = ...,
+        start_ms: _builtins.int = ...,
+        end_ms: _builtins.int = ...,
+        break_start_ms: _builtins.int = ...,
+        break_end_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "break_end_ms", b"break_end_ms", "break_start_ms", b"break_start_ms", "end_ms", b"end_ms", "start_ms", b"start_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScheduleShift: _TypeAlias = ScheduleShift  # noqa: Y015
+
+@_typing.final
+class Schedule(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WEEK_START_MS_FIELD_NUMBER: _builtins.int
+    SHIFTS_FIELD_NUMBER: _builtins.int
+    ON_PHONE_FIELD_NUMBER: _builtins.int
+    PREDICTED_SL_BP_FIELD_NUMBER: _builtins.int
+    PUBLISHED_BY_FIELD_NUMBER: _builtins.int
+    PUBLISHED_AT_MS_FIELD_NUMBER: _builtins.int
+    SITE_ID_FIELD_NUMBER: _builtins.int
+    week_start_ms: _builtins.int
+    """Monday 00:00 Beijing of the week (ms)."""
+    published_by: _builtins.str
+    """Who published it and when (set by the site; the signed-in person when there is one)."""
+    published_at_ms: _builtins.int
+    site_id: _builtins.str
+    @_builtins.property
+    def shifts(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScheduleShift]: ...
+    @_builtins.property
+    def on_phone(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Per 15-minute interval of the week (672 of them, or none): agents on the phone and
+        the predicted service level in basis points.
+        """
+
+    @_builtins.property
+    def predicted_sl_bp(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    def __init__(
+        self,
+        *,
+        week_start_ms: _builtins.int = ...,
+        shifts: _abc.Iterable[Global___ScheduleShift] | None = ...,
+        on_phone: _abc.Iterable[_builtins.int] | None = ...,
+        predicted_sl_bp: _abc.Iterable[_builtins.int] | None = ...,
+        published_by: _builtins.str = ...,
+        published_at_ms: _builtins.int = ...,
+        site_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["on_phone", b"on_phone", "predicted_sl_bp", b"predicted_sl_bp", "published_at_ms", b"published_at_ms", "published_by", b"published_by", "shifts", b"shifts", "site_id", b"site_id", "week_start_ms", b"week_start_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Schedule: _TypeAlias = Schedule  # noqa: Y015
+
+@_typing.final
+class GetScheduleRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WEEK_START_MS_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    week_start_ms: _builtins.int
+    agent_id: _builtins.str
+    """Only this agent's shifts ("" = all)."""
+    def __init__(
+        self,
+        *,
+        week_start_ms: _builtins.int = ...,
+        agent_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "week_start_ms", b"week_start_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetScheduleRequest: _TypeAlias = GetScheduleRequest  # noqa: Y015
+
+@_typing.final
 class PeriodRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

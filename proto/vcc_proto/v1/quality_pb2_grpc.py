@@ -79,6 +79,16 @@ class QualityStub:
                 request_serializer=vcc__proto_dot_v1_dot_quality__pb2.PeriodRequest.SerializeToString,
                 response_deserializer=vcc__proto_dot_v1_dot_quality__pb2.AssessmentReply.FromString,
                 _registered_method=True)
+        self.PublishSchedule = channel.unary_unary(
+                '/vcc_proto.v1.Quality/PublishSchedule',
+                request_serializer=vcc__proto_dot_v1_dot_quality__pb2.Schedule.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_quality__pb2.Schedule.FromString,
+                _registered_method=True)
+        self.GetSchedule = channel.unary_unary(
+                '/vcc_proto.v1.Quality/GetSchedule',
+                request_serializer=vcc__proto_dot_v1_dot_quality__pb2.GetScheduleRequest.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_quality__pb2.Schedule.FromString,
+                _registered_method=True)
 
 
 class QualityServicer:
@@ -148,6 +158,23 @@ class QualityServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PublishSchedule(self, request, context):
+        """Publish a week's schedule (排班) to the site's team leaders; it replaces the one
+        published before for that week. Refused (INVALID_ARGUMENT naming the field): a week
+        not starting Monday 00:00 Beijing, an agent who is not a call taker of the site, two
+        overlapping shifts of one agent, a shift or break outside the week, oversize.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSchedule(self, request, context):
+        """The week's published schedule (NOT_FOUND if none); an agent reads only their shifts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QualityServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -195,6 +222,16 @@ def add_QualityServicer_to_server(servicer, server):
                     servicer.GetAssessment,
                     request_deserializer=vcc__proto_dot_v1_dot_quality__pb2.PeriodRequest.FromString,
                     response_serializer=vcc__proto_dot_v1_dot_quality__pb2.AssessmentReply.SerializeToString,
+            ),
+            'PublishSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishSchedule,
+                    request_deserializer=vcc__proto_dot_v1_dot_quality__pb2.Schedule.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_quality__pb2.Schedule.SerializeToString,
+            ),
+            'GetSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSchedule,
+                    request_deserializer=vcc__proto_dot_v1_dot_quality__pb2.GetScheduleRequest.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_quality__pb2.Schedule.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -440,6 +477,60 @@ class Quality:
             '/vcc_proto.v1.Quality/GetAssessment',
             vcc__proto_dot_v1_dot_quality__pb2.PeriodRequest.SerializeToString,
             vcc__proto_dot_v1_dot_quality__pb2.AssessmentReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.Quality/PublishSchedule',
+            vcc__proto_dot_v1_dot_quality__pb2.Schedule.SerializeToString,
+            vcc__proto_dot_v1_dot_quality__pb2.Schedule.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.Quality/GetSchedule',
+            vcc__proto_dot_v1_dot_quality__pb2.GetScheduleRequest.SerializeToString,
+            vcc__proto_dot_v1_dot_quality__pb2.Schedule.FromString,
             options,
             channel_credentials,
             insecure,

@@ -56,6 +56,14 @@ class QualityStub:
     """Callers' ratings of a month per agent, business and the site."""
     GetAssessment: _grpc.UnaryUnaryMultiCallable[_quality_pb2.PeriodRequest, _quality_pb2.AssessmentReply]
     """The month's assessment per agent, team and the site."""
+    PublishSchedule: _grpc.UnaryUnaryMultiCallable[_quality_pb2.Schedule, _quality_pb2.Schedule]
+    """Publish a week's schedule (排班) to the site's team leaders; it replaces the one
+    published before for that week. Refused (INVALID_ARGUMENT naming the field): a week
+    not starting Monday 00:00 Beijing, an agent who is not a call taker of the site, two
+    overlapping shifts of one agent, a shift or break outside the week, oversize.
+    """
+    GetSchedule: _grpc.UnaryUnaryMultiCallable[_quality_pb2.GetScheduleRequest, _quality_pb2.Schedule]
+    """The week's published schedule (NOT_FOUND if none); an agent reads only their shifts."""
 
 @_typing.type_check_only
 class QualityAsyncStub(QualityStub):
@@ -80,6 +88,14 @@ class QualityAsyncStub(QualityStub):
     """Callers' ratings of a month per agent, business and the site."""
     GetAssessment: _aio.UnaryUnaryMultiCallable[_quality_pb2.PeriodRequest, _quality_pb2.AssessmentReply]  # type: ignore[assignment]
     """The month's assessment per agent, team and the site."""
+    PublishSchedule: _aio.UnaryUnaryMultiCallable[_quality_pb2.Schedule, _quality_pb2.Schedule]  # type: ignore[assignment]
+    """Publish a week's schedule (排班) to the site's team leaders; it replaces the one
+    published before for that week. Refused (INVALID_ARGUMENT naming the field): a week
+    not starting Monday 00:00 Beijing, an agent who is not a call taker of the site, two
+    overlapping shifts of one agent, a shift or break outside the week, oversize.
+    """
+    GetSchedule: _aio.UnaryUnaryMultiCallable[_quality_pb2.GetScheduleRequest, _quality_pb2.Schedule]  # type: ignore[assignment]
+    """The week's published schedule (NOT_FOUND if none); an agent reads only their shifts."""
 
 class QualityServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -155,5 +171,25 @@ class QualityServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_quality_pb2.AssessmentReply, _abc.Awaitable[_quality_pb2.AssessmentReply]]:
         """The month's assessment per agent, team and the site."""
+
+    @_abc_1.abstractmethod
+    def PublishSchedule(
+        self,
+        request: _quality_pb2.Schedule,
+        context: _ServicerContext,
+    ) -> _typing.Union[_quality_pb2.Schedule, _abc.Awaitable[_quality_pb2.Schedule]]:
+        """Publish a week's schedule (排班) to the site's team leaders; it replaces the one
+        published before for that week. Refused (INVALID_ARGUMENT naming the field): a week
+        not starting Monday 00:00 Beijing, an agent who is not a call taker of the site, two
+        overlapping shifts of one agent, a shift or break outside the week, oversize.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSchedule(
+        self,
+        request: _quality_pb2.GetScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_quality_pb2.Schedule, _abc.Awaitable[_quality_pb2.Schedule]]:
+        """The week's published schedule (NOT_FOUND if none); an agent reads only their shifts."""
 
 def add_QualityServicer_to_server(servicer: QualityServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -19,8 +19,10 @@ from vcc_proto.server import ServedService
 from vcc_proto.status import grpc_errors
 from vcc_proto.v1 import quality_pb2 as pb
 from vcc_proto.v1 import quality_pb2_grpc as qg
+from vcc_site.adapters import grpc_schedule
 from vcc_site.service.assessment import AssessmentService, current_period
 from vcc_site.service.quality import QualityService
+from vcc_site.service.schedules import ScheduleService
 from vcc_site.service.surveys import Surveys
 
 Ctx: TypeAlias = Any
@@ -163,6 +165,7 @@ class QualityServicer(qg.QualityServicer):
         self.quality = quality
         self.assessment = assessment
         self.surveys = surveys
+        self.schedules = ScheduleService(quality.core)
 
     def _period(self, period: str) -> str:
         return period or current_period(self.quality.core)
@@ -251,6 +254,14 @@ class QualityServicer(qg.QualityServicer):
             rows=[row_msg(r, team_of.get(r.subject, "")) for r in rows],
             weights=a.weights_of(core.province.quality.weights),
         )
+
+    @grpc_errors
+    async def PublishSchedule(self, request: pb.Schedule, context: Ctx) -> pb.Schedule:
+        return await grpc_schedule.publish(self.schedules, request)
+
+    @grpc_errors
+    async def GetSchedule(self, request: pb.GetScheduleRequest, context: Ctx) -> pb.Schedule:
+        return await grpc_schedule.get(self.schedules, request)
 
 
 def quality_services(

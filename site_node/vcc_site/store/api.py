@@ -19,6 +19,7 @@ from google.protobuf.message import Message
 
 from vcc_domain.handover import Handover
 from vcc_domain.outbound import CampaignEntry
+from vcc_domain.published_schedule import ScheduleRow
 from vcc_domain.quality import OrderCheck, QaReview
 from vcc_domain.satisfaction import Rating
 from vcc_domain.workorders import WorkOrder
@@ -173,6 +174,7 @@ Row = (
     | QaReview  # quality inspection and ratings: vcc_site.store.qa_tables
     | OrderCheck
     | Rating
+    | ScheduleRow  # the published week's schedule: vcc_site.store.qa_tables
 )
 
 

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, or_, select
 from sqlalchemy.sql import Select
 
+from vcc_domain.published_schedule import ScheduleRow
 from vcc_domain.quality import OrderCheck, QaReview
 from vcc_domain.satisfaction import Rating
 from vcc_domain.workorders import WorkOrder
@@ -30,6 +31,7 @@ class QualityReads(Protocol):
     async def ratings(self, period: str) -> list[Rating]: ...
     async def wrap_ups(self, start_ms: int, end_ms: int) -> list[AgentStateRecord]: ...
     async def callback_orders(self, start_ms: int, end_ms: int) -> list[WorkOrder]: ...
+    async def schedule(self, site_id: str, week_start_ms: int) -> ScheduleRow | None: ...
 
 
 def _in(value: int, start_ms: int, end_ms: int) -> bool:
@@ -78,6 +80,12 @@ class SqlQualityReads:
         c = q.ratings.c
         stmt = select(q.ratings).where(c.period == period).order_by(c.call_id)
         return await self._all(Rating, stmt)
+
+    async def schedule(self, site_id: str, week_start_ms: int) -> ScheduleRow | None:
+        c = q.schedules.c
+        stmt = select(q.schedules).where(c.site_id == site_id, c.week_start_ms == week_start_ms)
+        found = await self._all(ScheduleRow, stmt)
+        return found[0] if found else None
 
     async def wrap_ups(self, start_ms: int, end_ms: int) -> list[AgentStateRecord]:
         """Every agent's after-call work stretches that started in [start, end)."""
@@ -137,6 +145,10 @@ class MemoryQualityReads:
     async def ratings(self, period: str) -> list[Rating]:
         found: list[Rating] = [r for r in self.tables["ratings"].values() if r.period == period]
         return sorted(found, key=lambda r: r.call_id)
+
+    async def schedule(self, site_id: str, week_start_ms: int) -> ScheduleRow | None:
+        found: ScheduleRow | None = self.tables["schedules"].get((site_id, week_start_ms))
+        return found
 
     async def wrap_ups(self, start_ms: int, end_ms: int) -> list[AgentStateRecord]:
         found: list[AgentStateRecord] = [

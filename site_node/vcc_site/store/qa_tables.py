@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
 
+from vcc_domain.published_schedule import ScheduleRow
 from vcc_domain.quality import OrderCheck, QaReview
 from vcc_domain.satisfaction import Rating
 
@@ -86,9 +87,28 @@ ratings = Table(
     Index("ix_ratings_period", "period"),
 )
 
+# The week's schedule published to the team leaders (migration 0008).
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("site_id", SHORT, primary_key=True),
+    Column("week_start_ms", BigInteger, primary_key=True),
+    _str("shifts", Text),  # JSON [[agent_id, start_ms, end_ms, break_start_ms, break_end_ms]]
+    _str("on_phone", Text),  # JSON, per interval of the week
+    _str("predicted_sl_bp", Text),  # JSON, per interval of the week
+    _str("published_by"),
+    _big("published_at_ms"),
+)
+
 #: record type -> (table, primary key, insert_only, JSON fields), for ``tables.Spec``.
 QA_SPECS: dict[type[Any], tuple[Table, tuple[str, ...], bool, frozenset[str]]] = {
     QaReview: (qa_reviews, ("review_id",), False, frozenset({"points", "review_points"})),
     OrderCheck: (order_checks, ("order_id",), False, frozenset()),
     Rating: (ratings, ("call_id",), True, frozenset()),
+    ScheduleRow: (
+        schedules,
+        ("site_id", "week_start_ms"),
+        False,
+        frozenset({"shifts", "on_phone", "predicted_sl_bp"}),
+    ),
 }
