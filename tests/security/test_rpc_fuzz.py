@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 from tests.integration._helpers.site import until
 from tests.security.proto_strategies import messages
 from vcc_ops.cli import example_province_path
-from vcc_ops.launch_tls import LaunchTls
+from vcc_ops.launch_tls import TRUNK_ID, LaunchTls
 from vcc_ops.launcher import ProvinceLauncher
 from vcc_ops.people_secrets import SHEET
 from vcc_proto import pki
@@ -101,6 +101,7 @@ IDENTITY_OF_KIND = {
     "hub": pki.identity("hub", HUB),
     "site": pki.identity("site", SITE),
     "edge": pki.identity("edge", EDGE),
+    "trunk": pki.identity("trunk", TRUNK_ID),
 }
 
 

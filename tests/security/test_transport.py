@@ -85,7 +85,7 @@ def test_the_launcher_pki_names_each_process_and_is_reused(tmp_path: Path) -> No
     again.process_args("site", "site-KM", "KM")
     assert pki.read_cert(folder / pki.NODE_CERT).serial_number == cert.serial_number
     assert identity_of_process("hub", "hub-2", None) == pki.identity("hub", "hub-2")
-    assert set(tls.record()) == {"pki", "ca", "ops"}
+    assert set(tls.record()) == {"pki", "ca", "ops", "trunk"}  # trunk: the callers' side
 
 
 def test_the_health_check_names_the_server_it_expects(pki_dir: Path) -> None:

@@ -393,6 +393,8 @@ class RemoteServicer(site_pb2_grpc.RemoteServicer):
 
     @grpc_errors
     async def Supervise(self, request: s.SuperviseRequest, context: Ctx) -> s.SuperviseReply:
+        if request.action not in s.SuperviseAction.values():
+            raise InvalidInput(f"unknown action {request.action}", field="action")
         action = s.SuperviseAction.Name(request.action).removeprefix("SUPERVISE_ACTION_").lower()
         claimed = f"person:{request.supervisor_id}" if request.supervisor_id else "supervisor"
         done = await supervise(
