@@ -20,9 +20,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from vcc_domain.errors import ErrorKind, VccError
+from vcc_proto import web
 from vcc_proto.v1 import people_pb2 as p
 from vcc_site.web import guard, present
 from vcc_site.web.client import NOT_READY_REASONS, DeskClient
@@ -352,30 +353,6 @@ class DeskPages:
         ]
 
 
-SECURITY_HEADERS = [
-    (
-        b"content-security-policy",
-        b"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
-    ),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-]
-
-
-def with_security_headers(app: ASGIApp) -> ASGIApp:
-    """Every answer: scripts and styles from this origin only, never framed."""
-
-    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
-            await send(message)
-
-        await app(scope, receive, send_with_headers)
-
-    return wrapped
-
-
 def create_app(pages: DeskPages, more: list[Route] | None = None) -> ASGIApp:
     """The desk's routes and ``more`` (the wallboard's)."""
-    return with_security_headers(Starlette(routes=[*(more or []), *pages.routes()]))
+    return web.with_security_headers(Starlette(routes=[*(more or []), *pages.routes()]))

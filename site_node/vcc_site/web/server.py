@@ -10,16 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
-from collections.abc import Iterator
 from dataclasses import dataclass
-
-import uvicorn
 
 from vcc_domain.clock import Clock, wall_seconds
 from vcc_domain.errors import ConfigError
 from vcc_domain.province import Business, Province
 from vcc_domain.workorders import FEEDBACK_FIELDS
+from vcc_proto import web
 from vcc_proto.server import free_tcp_port
 from vcc_proto.tls import ClientTls
 from vcc_site.web.app import DeskPages, PageFacts, create_app
@@ -30,7 +27,6 @@ from vcc_site.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
 
-START_TIMEOUT_S = 10.0
 # the agents' own targets the desk and the console show (ring and after-call work are the
 # province's ring-no-answer and wrap-up limits)
 TALK_TARGET_S = 150
@@ -38,19 +34,11 @@ TRANSFER_TARGET_PCT = 3
 LOOPBACK = "127.0.0.1"
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handlers: the site process owns SIGTERM/SIGINT."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 @dataclass
 class WebServer:
     url: str
     pages: DeskPages
-    server: _Server
+    server: web.QuietServer
     task: asyncio.Task[None]
 
     async def stop(self) -> None:
@@ -121,54 +109,18 @@ async def start_web(
     reached (both used only with HTTPS)."""
     bind = host if settings.https else LOOPBACK
     port = settings.port or free_tcp_port(bind)
-    sock = listen(bind, port)
+    sock = web.listen(bind, port, "--web-port")
     pages = DeskPages(DeskClient(grpc_endpoint, grpc_tls), facts)
-    config = uvicorn.Config(
-        create_app(pages, [*BoardPages(pages).routes(), *DeskExtras(pages).routes()]),
-        host=bind,
-        port=port,
-        ssl_certfile=settings.tls_cert or None,
-        ssl_keyfile=settings.tls_key or None,
-        log_config=None,
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=2,
-    )
+    app = create_app(pages, [*BoardPages(pages).routes(), *DeskExtras(pages).routes()])
     try:
-        config.load()  # reads the certificate and key now, so a bad file stops the start
-    except (OSError, ValueError) as err:
-        sock.close()
+        server, task = await web.serve(
+            app, sock, settings.tls_cert, settings.tls_key, "VCC_WEB_TLS_CERT"
+        )
+    except ConfigError:
         await pages.client.close()
-        raise ConfigError(f"the web pages' TLS material: {err}", field="VCC_WEB_TLS_CERT") from None
-    server = _Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]), name="web")
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + START_TIMEOUT_S
-    while not server.started:  # uvicorn tells nothing else once it serves the socket
-        if task.done() or loop.time() > deadline:
-            server.should_exit = True
-            sock.close()
-            await pages.client.close()
-            raise ConfigError(f"the web pages did not start on {bind}:{port}", field="--web-port")
-        await asyncio.sleep(0.02)
+        raise
     scheme = "https" if settings.https else "http"
     shown = LOOPBACK if bind == LOOPBACK else (advertise_host or bind)
     url = f"{scheme}://{shown}:{port}/"
     log.info("agent desktop at %s", url)
     return WebServer(url, pages, server, task)
-
-
-def listen(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port`` (ConfigError naming it when taken)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as err:
-        sock.close()
-        raise ConfigError(
-            f"the web pages cannot listen on {host}:{port}: {err.strerror}", field="--web-port"
-        ) from None
-    sock.listen(128)
-    return sock
