@@ -86,7 +86,9 @@ async def _bot(
     stub: sg.AgentDeskStub, people: pg.PeopleStub, agent: Agent, p: dict[str, Any]
 ) -> sb._Bot:
     async with p["gate"]:  # a checked site asks for the initial password's change first
-        reply, _used = await open_seat(stub, people, agent.id, sb.PASSWORD, f"bench-{agent.id}")
+        reply, _used = await open_seat(
+            stub, people, agent.id, sb.PASSWORD, f"bench-{agent.id}", sb.SEAT_TIMEOUT_S
+        )
     return sb._Bot(
         stub, agent.id, reply.session_token, sb._Tally(), random.Random(agent.id), p["talk_ms"]
     )
