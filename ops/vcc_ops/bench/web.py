@@ -25,8 +25,9 @@ of ``calls`` calls at the same rate. Figures:
   (``calls_per_s`` and ``offer_to_agent_p99_ms``, see ``vcc bench site``; with
   desktops, a call offered to a page counts when the page reads the offer);
   ``calls_per_s`` and ``offer_to_agent_p99_ms`` at the top are the ``with`` medians;
-* ``calls_per_s_ratio`` / ``p99_ratio``: the median over the rounds of each round's
-  with / without (``per_round`` lists every round's figures and the load average);
+* ``calls_per_s_ratio`` / ``p99_ratio`` / ``site_cpu_per_call_ratio``: the median over
+  the rounds of each round's with / without (``per_round`` lists every round's figures,
+  the site's CPU ms per call and the load average);
 * ``desktop_calls``: calls the pages served; ``desktop_login_s``: signing the pages in
   (the median over the rounds; the first also changes every initial password).
 """
@@ -198,6 +199,12 @@ def _summary(rounds: list[dict[str, Any]], pages: list[Desktop]) -> dict[str, An
         "offer_to_agent_p99_ms": with_["offer_to_agent_p99_ms"],
         "calls_per_s_ratio": _median([r["calls_per_s_ratio"] for r in per_round]),
         "p99_ratio": _median([r["p99_ratio"] for r in per_round]),
+        "site_cpu_per_call_ratio": _median(
+            [
+                _ratio(r["with_site_cpu_ms_per_call"] or 0, r["without_site_cpu_ms_per_call"] or 0)
+                for r in per_round
+            ]
+        ),
         "without_desktops": without,
         "with_desktops": with_,
         "per_round": per_round,
@@ -215,11 +222,20 @@ def _round_figures(r: dict[str, Any]) -> dict[str, Any]:
         "with_offer_to_agent_p99_ms": with_["offer_to_agent_p99_ms"],
         "calls_per_s_ratio": _ratio(with_["calls_per_s"], without["calls_per_s"]),
         "p99_ratio": _ratio(with_["offer_to_agent_p99_ms"], without["offer_to_agent_p99_ms"]),
+        "without_site_cpu_ms_per_call": _per_call(without),
+        "with_site_cpu_ms_per_call": _per_call(with_),
         **_percentiles(r["push"]),
         "pushes": len(r["push"]),
         "desktop_login_s": round(r["login_s"], 3),
         "errors": without["errors"] + with_["errors"],
     }
+
+
+def _per_call(figures: dict[str, Any]) -> float | None:
+    """The site's CPU time per call that reached an agent (ms): less swayed by a shared
+    machine than the rates and waits."""
+    calls = figures["reached_agent"]
+    return round(1000 * figures["site_cpu_s"] / calls, 3) if calls else None
 
 
 def _phase_medians(phases: list[dict[str, Any]]) -> dict[str, Any]:
