@@ -289,7 +289,7 @@ class QualityServicer(qg.QualityServicer):
         return await grpc_recordings.list_recordings(self._recordings(), request)
 
     @grpc_errors
-    async def PlayRecording(  # type: ignore[override]
+    async def PlayRecording(
         self, request: pb.PlayRecordingRequest, context: Ctx
     ) -> AsyncIterator[pb.RecordingChunk]:
         async for chunk in grpc_recordings.play(self._recordings(), request):

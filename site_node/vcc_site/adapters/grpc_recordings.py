@@ -54,7 +54,7 @@ async def list_recordings(
         include_swept=m.include_swept,
         limit=m.limit,
     )
-    found = await service.list(query, m.day, actor_of(UNCHECKED))
+    found = await service.listing(query, m.day, actor_of(UNCHECKED))
     return pb.ListRecordingsReply(recordings=[recording_msg(r) for r in found])
 
 

@@ -134,7 +134,7 @@ class RecordingService:
 
     # -- quality inspectors ------------------------------------------------------------------
 
-    async def list(self, query: RecordingQuery, day: str, actor: str) -> list[rd.RecordingRow]:
+    async def listing(self, query: RecordingQuery, day: str, actor: str) -> list[rd.RecordingRow]:
         if day:
             start, end = rd.day_range_ms(day)
             query = replace(query, start_ms=start, end_ms=end)

@@ -48,7 +48,7 @@ class RecordingReporter:
         self.first_wait_s = first_wait_s
         self.loop: asyncio.AbstractEventLoop | None = None
         self._pool = ChannelPool()
-        self.pending: set[Future[None]] = set()
+        self.pending: set[Future[qp.Recording | None]] = set()
 
     def recorded(self, rec: Recording) -> None:
         """A recording finished (called on the SIP thread)."""
