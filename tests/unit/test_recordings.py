@@ -9,7 +9,10 @@ import struct
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
+import grpc
+import grpc.aio
 import pytest
 
 from tests.unit.test_recording_audio import pcap, rtp
@@ -20,13 +23,16 @@ from vcc_domain.errors import ConfigError, InvalidInput, NotFound
 from vcc_domain.province import load_province_file
 from vcc_domain.province_load import parse_province
 from vcc_ops.cli import example_province_path
+from vcc_proto.v1 import quality_pb2 as qp
+from vcc_proto.v1 import quality_pb2_grpc as qg
 from vcc_site.service.core import SiteCore
 from vcc_site.service.recordings import RecordingService
 from vcc_site.sip.media import MediaAnchor, Recording
-from vcc_site.sip.recording_report import report_request
+from vcc_site.sip.recording_report import RecordingReporter, report_request
 from vcc_site.store.api import AuditRecord, CallRecord, UnitOfWork
 from vcc_site.store.memory import MemorySiteStore
 from vcc_site.store.rec_reads import RecordingQuery
+from vcc_site.store.sql import SqlSiteStore
 
 DAY_MS = 86_400_000
 MARCH_15 = 1_773_504_000_000  # 2026-03-15 00:00 Beijing (2026-03-14 16:00 UTC)
@@ -144,8 +150,10 @@ def _relay_writes(service: RecordingService, sip_call_id: str) -> bytes:
     """A pcap as the media relay leaves it (the name %-escaped, a random tail)."""
     service.pcaps.mkdir(parents=True, exist_ok=True)
     data = pcap([rtp(1.0 + i * 0.02, 7, 160 * i, 8, b"\xd5" * 160) for i in range(101)])
-    name = sip_call_id.replace("@", "%40") + "-5f2a9c01d2e3b4a5.pcap"
-    (service.pcaps / name).write_bytes(data)
+    stem = sip_call_id.replace("@", "%40") + "-5f2a9c01d2e3b4a5"
+    (service.pcaps / f"{stem}.pcap").write_bytes(data)
+    (service.folder / "metadata").mkdir(exist_ok=True)
+    (service.folder / "metadata" / f"rtpengine-meta-{stem}.txt").write_text("CALL-ID\n")
     return data
 
 
@@ -168,6 +176,7 @@ async def test_a_reported_recording_is_filed_with_its_metadata(tmp_path: Path) -
     assert row.file_path == f"1970-01-01/{row.recording_id}.pcap"  # by its start (Beijing)
     assert (service.folder / row.file_path).read_bytes() == data
     assert not list(service.pcaps.iterdir())  # moved out of the relay's folder
+    assert not list((service.folder / "metadata").iterdir())  # the relay's own: not kept
     assert await service.report(report, "edge:sip-KM") == row  # a repeat: the same row
     assert [(a.actor, a.action, a.subject) for a in _audits(store)] == [
         ("edge:sip-KM", "recording_stored", "call_1")
@@ -222,6 +231,37 @@ async def test_the_sweep_deletes_files_past_retention_and_marks_rows(tmp_path: P
     assert len(sweeps) == 1 and sweeps[0].actor == "retention"
 
 
+async def _sql_service(tmp_path: Path, clock: ManualClock) -> RecordingService:
+    store = await SqlSiteStore.open(f"sqlite:///{tmp_path / 'site-KM.db'}", "KM")
+    province = load_province_file(example_province_path())
+    return RecordingService(SiteCore(province, "KM", store, clock), tmp_path / "recordings")
+
+
+async def test_recordings_and_their_rows_survive_a_restart(tmp_path: Path) -> None:
+    """On the SQL store (SQLite here; the schema is checked on PostgreSQL in
+    test_site_store): filed, the store closed, a new site over the same folder and
+    database lists and plays it."""
+    clock = ManualClock(MARCH_15 / 1000 + 36_000)
+    first = await _sql_service(tmp_path, clock)
+    now = round(clock.now() * 1000)
+    data = _relay_writes(first, SIP_ID)
+    report = rd.RecordingReport("call_9", SIP_ID, "KM-0130", now - 2000, now)
+    row = await first.report(report, "edge:sip-KM")
+    await first.core.store.close()
+    again = await _sql_service(tmp_path, clock)
+    try:
+        qa = "person:KM-QA-0001"
+        assert await again.listing(RecordingQuery(agent_id="KM-0130"), "2026-03-15", qa) == [row]
+        raw = b"".join([c async for c in await again.play(row.recording_id, False, qa)])
+        assert raw == data
+        assert [a.action for a in await again.core.store.audit("call_9")] == [
+            "recording_stored",
+            "recording_played",
+        ]
+    finally:
+        await again.core.store.close()
+
+
 # -- the SIP agent's side ---------------------------------------------------------------
 
 
@@ -240,3 +280,38 @@ def test_the_anchor_tells_the_reporter_once_the_file_is_closed() -> None:
     assert (request.call_id, request.sip_call_id, request.agent_id) == ("call_1", SIP_ID, "KM-0130")
     assert (request.started_at_ms, request.ended_at_ms) == (100_000, 102_250)
     assert list(request.legs) == ["caller"]
+
+
+class _FakeQuality:
+    def __init__(self, answers: list[grpc.StatusCode | None]) -> None:
+        self.answers = answers
+        self.calls = 0
+
+    async def ReportRecording(self, request: Any, **options: Any) -> qp.Recording:
+        self.calls += 1
+        code = self.answers.pop(0)
+        if code is not None:
+            raise grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), "no")
+        return qp.Recording(recording_id="rec_1", call_id=request.call_id)
+
+
+@pytest.mark.parametrize(
+    ("answers", "calls", "filed"),
+    [
+        ([grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE, None], 3, True),
+        ([grpc.StatusCode.PERMISSION_DENIED, None], 1, False),  # refused: not retried
+        ([grpc.StatusCode.NOT_FOUND] * 3, 3, False),  # gave up after its attempts
+    ],
+)
+async def test_the_reporter_retries_while_the_file_closes_or_the_site_is_away(
+    monkeypatch: pytest.MonkeyPatch, answers: list[grpc.StatusCode | None], calls: int, filed: bool
+) -> None:
+    fake = _FakeQuality(answers)
+    monkeypatch.setattr(qg, "QualityStub", lambda _channel: fake)
+    reporter = RecordingReporter("127.0.0.1:9", attempts=3, first_wait_s=0.001)
+    try:
+        rec = Recording(SIP_ID, "call_1", "KM-0130", 100.0, 102.0)
+        found = await reporter.report(rec)
+    finally:
+        await reporter.close()
+    assert fake.calls == calls and (found is not None) == filed

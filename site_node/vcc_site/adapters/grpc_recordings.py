@@ -18,6 +18,10 @@ from vcc_site.store.rec_reads import RecordingQuery
 UNCHECKED = "unchecked"
 
 
+def _actor() -> str:
+    return actor_of("") or UNCHECKED
+
+
 def recording_msg(r: rd.RecordingRow) -> pb.Recording:
     return pb.Recording(
         recording_id=r.recording_id,
@@ -42,7 +46,7 @@ async def report(service: RecordingService, m: pb.ReportRecordingRequest) -> pb.
     found = rd.RecordingReport(
         m.call_id, m.sip_call_id, m.agent_id, m.started_at_ms, m.ended_at_ms, tuple(m.legs)
     )
-    return recording_msg(await service.report(found, actor_of(UNCHECKED)))
+    return recording_msg(await service.report(found, _actor()))
 
 
 async def list_recordings(
@@ -54,7 +58,7 @@ async def list_recordings(
         include_swept=m.include_swept,
         limit=m.limit,
     )
-    found = await service.listing(query, m.day, actor_of(UNCHECKED))
+    found = await service.listing(query, m.day, _actor())
     return pb.ListRecordingsReply(recordings=[recording_msg(r) for r in found])
 
 
@@ -63,6 +67,6 @@ async def play(
 ) -> AsyncIterator[pb.RecordingChunk]:
     as_wav = m.format == pb.PlayRecordingRequest.FORMAT_WAV
     content_type = WAV if as_wav else PCAP
-    async for data in await service.play(m.recording_id, as_wav, actor_of(UNCHECKED)):
+    async for data in await service.play(m.recording_id, as_wav, _actor()):
         yield pb.RecordingChunk(content_type=content_type, data=data)
         content_type = ""

@@ -51,14 +51,19 @@ def _find_pcap(pcaps: Path, sip_call_id: str) -> Path | None:
     return None
 
 
-def _measure(path: Path) -> tuple[int, str, int]:
-    """Size, SHA-256 and packet span (ms) of a file."""
+def _measure(path: Path) -> tuple[int, str, int | None]:
+    """Size, SHA-256 and packet span (ms; None if not a pcap) of a file."""
     data = path.read_bytes()
     try:
-        span = span_ms(data)
+        span: int | None = span_ms(data)
     except PcapError:
-        span = 0
+        span = None
     return len(data), hashlib.sha256(data).hexdigest(), span
+
+
+def _relay_metadata(folder: Path, source: Path) -> Path:
+    """rtpengine's own metadata file of a recording (the row replaces it)."""
+    return folder / "metadata" / f"rtpengine-meta-{source.stem}.txt"
 
 
 class RecordingService:
@@ -97,6 +102,7 @@ class RecordingService:
         except BaseException:
             await asyncio.to_thread(_move, target, source)  # reported again, filed again
             raise
+        await asyncio.to_thread(_relay_metadata(self.folder, source).unlink, missing_ok=True)
         log.info("recording %s of call %s filed: %s", row.recording_id, row.call_id, row.file_path)
         return row
 
@@ -125,7 +131,7 @@ class RecordingService:
             business_id=call.business_id if call is not None else "",
             started_at_ms=report.started_at_ms,
             ended_at_ms=report.ended_at_ms,
-            duration_ms=span or report.ended_at_ms - report.started_at_ms,
+            duration_ms=report.ended_at_ms - report.started_at_ms if span is None else span,
             file_path=f"{day}/{recording_id}.pcap",
             size_bytes=size,
             sha256=sha,
