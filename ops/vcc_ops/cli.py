@@ -31,6 +31,7 @@ from vcc_ops.launch_tls import INSECURE_HELP
 from vcc_ops.people_cli import hash_password
 from vcc_ops.pki_cli import pki_group
 from vcc_ops.progress import set_quiet, steps
+from vcc_ops.recordings_cli import recordings
 from vcc_ops.report_cli import report, settle
 from vcc_ops.schedule.cli import schedule
 from vcc_ops.settings_cli import settings, settings_options, take_flags
@@ -507,6 +508,7 @@ main.add_command(sip_edge)
 main.add_command(demo)
 main.add_command(pki_group)
 report.add_command(assessment)
+main.add_command(recordings)
 main.add_command(report)
 main.add_command(schedule)
 main.add_command(settle)

@@ -39,6 +39,7 @@ from vcc_ops.infra import EtcdServer, ManagedProcess, NatsServer, free_port
 from vcc_ops.infra.kamailio import kill_leftover
 from vcc_ops.infra.rtpengine import INSTALL_HINT as RTPENGINE_INSTALL
 from vcc_ops.infra.rtpengine import RtpEngine
+from vcc_ops.recordings_cli import fetch_recording, list_recordings
 from vcc_ops.traffic.seat import seat_password
 from vcc_proto.channels import open_channel
 from vcc_proto.v1 import common_pb2 as c
@@ -425,31 +426,30 @@ async def _person_token(people: pg.PeopleStub, person_id: str) -> tuple[tuple[st
 
 def _quality_inspector_plays(node: Node, row: dict[str, Any]) -> None:
     """KM's inspector lists the agent's recordings of the day and plays this one as WAV
-    (both audited with the inspector's identity); an agent may do neither."""
+    (through ``vcc recordings``' calls; both audited with the inspector's identity); an
+    agent may do neither."""
 
-    async def use() -> tuple[list[str], bytes, grpc.StatusCode | None]:
+    async def use() -> tuple[list[str], str, bytes, grpc.StatusCode | None]:
         async with open_channel(node.target) as channel:
             people, quality = pg.PeopleStub(channel), qg.QualityStub(channel)
-            inspector = await _person_token(people, QA_INSPECTOR)
-            day = beijing_date(row["started_at_ms"]).isoformat()
-            listed = await quality.ListRecordings(
-                qp.ListRecordingsRequest(agent_id=PHONES["KM"], day=day), metadata=inspector
-            )
-            request = qp.PlayRecordingRequest(recording_id=row["recording_id"])
-            audio = b"".join(
-                [c.data async for c in quality.PlayRecording(request, metadata=inspector)]
-            )
+            await _person_token(people, QA_INSPECTOR)  # the initial password changed
             agent = await _person_token(people, OTHER_AGENT)
             try:
                 await quality.ListRecordings(qp.ListRecordingsRequest(), metadata=agent)
                 refused = None
             except grpc.aio.AioRpcError as exc:
                 refused = exc.code()
-            return [r.recording_id for r in listed.recordings], audio, refused
+        password = seat_password(PASSWORD)
+        day = beijing_date(row["started_at_ms"]).isoformat()
+        query = qp.ListRecordingsRequest(agent_id=PHONES["KM"], day=day)
+        listed = await list_recordings(node.target, query, QA_INSPECTOR, password)
+        play = qp.PlayRecordingRequest(recording_id=row["recording_id"])
+        kind, audio = await fetch_recording(node.target, play, QA_INSPECTOR, password)
+        return [r.recording_id for r in listed], kind, audio, refused
 
-    listed, audio, refused = asyncio.run(use())
+    listed, kind, audio, refused = asyncio.run(use())
     assert row["recording_id"] in listed, listed
-    assert audio[:4] == b"RIFF" and audio[8:12] == b"WAVE", audio[:16]
+    assert kind == "audio/wav" and audio[:4] == b"RIFF" and audio[8:12] == b"WAVE", audio[:16]
     audio_s = (len(audio) - 44) / 16000  # 8 kHz, 16-bit mono
     assert abs(audio_s - row["duration_ms"] / 1000) <= 0.5, (audio_s, row["duration_ms"])
     assert refused == grpc.StatusCode.PERMISSION_DENIED, refused
@@ -458,7 +458,7 @@ def _quality_inspector_plays(node: Node, row: dict[str, Any]) -> None:
         " ('recordings_listed', 'recording_played') order by at_ms"
     )
     assert [a for _, a in audited][-2:] == ["recordings_listed", "recording_played"], audited
-    assert all(QA_INSPECTOR in actor for actor, _ in audited[-2:]), audited
+    assert all(f"person:{QA_INSPECTOR}" in actor for actor, _ in audited[-2:]), audited
 
 
 def test_wrong_pin_is_reprompted_then_an_agent(sip: SipProvince) -> None:
