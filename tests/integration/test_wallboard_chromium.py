@@ -40,6 +40,7 @@ SUCCESSOR = "KM-0191"  # the KM team leader who takes over the shift
 LOCKED = "KM-0132"  # an agent who mistypes their password until locked
 CALLER = "13700004321"  # not a customer: an ordinary caller
 NEW_PASSWORD = "lead-of-my-own-2026"
+ORDER = {"name": "王女士", "phone": CALLER, "question": "which plan suits me?"}
 
 if sync_playwright is not None:
     from playwright.sync_api import Page, expect
@@ -107,8 +108,8 @@ def test_a_team_leader_sees_a_caller_wait(site: tuple[SiteProcess, str], tmp_pat
             expect(page.locator("#queues-h")).to_have_text("Queues by business")
             page.screenshot(path=str(tmp_path / "board-english.png"), full_page=True)
             page.click("#lang")
-            console(page, channel, token, tmp_path)
-            handover(page, browser_page(browser, errors), url, tmp_path)
+            order_id = console(page, channel, token, tmp_path)
+            handover(page, browser_page(browser, errors), url, order_id, tmp_path)
         finally:
             browser.close()
             channel.close()
@@ -137,9 +138,9 @@ def act(page: Page, action: str, done: str) -> None:
     expect(page.locator("#sv-result")).to_contain_text(done)
 
 
-def console(page: Page, channel: grpc.Channel, token: str, tmp_path: Path) -> None:
+def console(page: Page, channel: grpc.Channel, token: str, tmp_path: Path) -> str:
     """The team leader's actions on the agent signed in above (not ready) and on a locked
-    agent."""
+    agent. Returns the work order the agent opened on the call (unfinished work)."""
     desk, access = sg.AgentDeskStub(channel), sg.AccessStub(channel)
     expect(page.locator("#alerts li.none")).to_have_text("无告警：各项指标正常。")
     desk.SetReady(s.SessionRef(session_token=token))
@@ -147,6 +148,9 @@ def console(page: Page, channel: grpc.Channel, token: str, tmp_path: Path) -> No
     step = access.SendDigits(s.SendDigitsRequest(call_id=step.call_id, digits="0"))
     call = s.CallAction(session_token=token, call_id=step.call_id)
     desk.Answer(call)
+    order = sg.WorkOrdersStub(channel).Create(
+        s.CreateWorkOrderRequest(session_token=token, call_id=step.call_id, fields=ORDER)
+    )
     expect(page.locator(f"#a-{AGENT} td.state")).to_have_text("通话中")
     expect(page.locator(f'#alerts li[data-alert="st-{AGENT}"]')).to_contain_text("通话超时")
     expect(page.locator(f"#a-{AGENT} td.in-state")).to_have_class("in-state over")
@@ -175,12 +179,16 @@ def console(page: Page, channel: grpc.Channel, token: str, tmp_path: Path) -> No
     page.fill("#sv-agent", LOCKED)
     act(page, "unlock", f"解锁 · {LOCKED}")
     open_test_seat_sync(channel, LOCKED)
+    return str(order.order_id)
 
 
-def handover(page: Page, successor: Page, url: str, tmp_path: Path) -> None:
+def handover(page: Page, successor: Page, url: str, order_id: str, tmp_path: Path) -> None:
     """The team leader may not sign out before handing over: they write the handover (by
-    keyboard), the successor signs in on their own console and acknowledges it, and then
-    the sign-out goes through."""
+    keyboard) listing the open work order, the successor signs in on their own console and
+    acknowledges it, and then the sign-out goes through."""
+    page.keyboard.press("Alt+R")
+    expect(page.locator("#ho-open-rows tr")).to_have_count(1)
+    expect(page.locator(f"#ho-o-{order_id}")).to_be_visible()
     expect(page.locator("#ho-status")).to_contain_text("退出前请写交接单")
     page.keyboard.press("Alt+O")
     expect(page.locator("#error")).to_contain_text("交接班未完成，暂不能退出")
@@ -191,6 +199,7 @@ def handover(page: Page, successor: Page, url: str, tmp_path: Path) -> None:
     mine = page.locator("#ho-list article.mine")
     expect(mine.locator(".ho-state")).to_have_text(re.compile("待接班"))
     expect(mine).to_contain_text("check the billing queue")
+    expect(mine).to_contain_text(f"未完成工单：{order_id}")
     expect(page.locator("#ho-status")).to_contain_text("等待接班班长登录并确认")
     shot = str(tmp_path / "board-handover.png")
     page.screenshot(path=shot, full_page=True)

@@ -124,7 +124,7 @@
     ev.preventDefault();
     try {
       const h = await call("/api/board/handover", { notes: $("ho-notes").value });
-      $("ho-notes").value = ""; await load();
+      $("ho-notes").value = ""; $("error").textContent = ""; await load();
       $("ho-status").textContent = t("written") + h.handover_id + " · " + t("mine_waiting");
       $("ho-" + h.handover_id).scrollIntoView({ block: "nearest" });
     } catch (err) { fail(err); }
