@@ -34,6 +34,7 @@ class NotADrillReport(ValueError):
 
 
 def _drills_of(data: Any) -> list[Json]:
+    drills: list[Json]
     if isinstance(data, dict) and isinstance(data.get("drills"), list):
         drills = data["drills"]
     elif isinstance(data, dict) and "scenario" in data:
