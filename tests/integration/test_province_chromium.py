@@ -14,7 +14,8 @@ session shows a clear message; operations read the drill reports filed in the wo
 An agent trying the console is told it is not theirs. No console errors but the
 deliberate refusals.
 Screenshots of each page are kept in the test's directory (the console's also in
-``docs/province-console.png`` when ``VCC_UPDATE_SCREENSHOTS=1``).
+``docs/province-console.png`` and ``docs/province-drills.png`` when
+``VCC_UPDATE_SCREENSHOTS=1``).
 
 Skipped, saying what to install, without Chromium or the Playwright package.
 """
@@ -342,6 +343,8 @@ def test_a_call_across_two_cities_in_every_console(province: Province, tmp_path:
             console_sign_in(console, console_url, sec[OPERATIONS], tmp_path, wrong=False)
             change_the_directory(console, tmp_path)
             read_drill_reports(console, tmp_path)
+            if os.environ.get("VCC_UPDATE_SCREENSHOTS") == "1":
+                shutil.copy(tmp_path / "console-drills.png", DOCS / "province-drills.png")
         finally:
             browser.close()
             channel.close()

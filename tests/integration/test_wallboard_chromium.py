@@ -6,14 +6,20 @@ counted; the English switch. Then the console: the agent on a call is warned of 
 alerts once past the talk target (1 s here), listened to and whispered to (recorded and
 audited), cannot be signed out while talking, is forced not ready and signed out with a
 reason after the call; a locked agent is unlocked. No console errors but the agent's
-refusal and the refused sign-out. Screenshots are kept in the test's directory.
+refusal and the refused sign-outs. Then the shift handover: the team leader's sign-out is
+refused until they wrote the handover (listing the work order opened on the call) and a
+second team leader signed in and acknowledged it. Screenshots are kept in the test's
+directory (the handover panel also in ``docs/site-handover.png`` when
+``VCC_UPDATE_SCREENSHOTS=1``).
 
 Skipped, saying what to install, without Chromium or the Playwright package.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +46,7 @@ SUCCESSOR = "KM-0191"  # the KM team leader who takes over the shift
 LOCKED = "KM-0132"  # an agent who mistypes their password until locked
 CALLER = "13700004321"  # not a customer: an ordinary caller
 NEW_PASSWORD = "lead-of-my-own-2026"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 ORDER = {"name": "王女士", "phone": CALLER, "question": "which plan suits me?"}
 
 if sync_playwright is not None:
@@ -219,6 +226,9 @@ def handover(page: Page, successor: Page, url: str, order_id: str, tmp_path: Pat
 
     page.keyboard.press("Alt+R")
     expect(page.locator("#ho-status")).to_contain_text(f"已由 {SUCCESSOR} 接班确认：现在可以退出")
+    page.locator("#handover").screenshot(path=str(tmp_path / "board-handover-done.png"))
+    if os.environ.get("VCC_UPDATE_SCREENSHOTS") == "1":
+        shutil.copy(tmp_path / "board-handover-done.png", DOCS / "site-handover.png")
     page.keyboard.press("Alt+O")
     expect(page.locator("#login")).to_be_visible()
     expect(page.locator("#notice")).to_have_text("已退出。")

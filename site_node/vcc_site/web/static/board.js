@@ -207,7 +207,11 @@
     es.onopen = () => live(true);
     es.onmessage = (m) => {
       const ev = JSON.parse(m.data);
-      if (ev.type === "board") { board = ev; received = Date.now(); $("error").textContent = ""; render(); return; }
+      if (ev.type === "board") {  // back after a lost stream: that message is over (an action's refusal stays)
+        board = ev; received = Date.now();
+        if ($("error").textContent === t("e_unavailable")) $("error").textContent = "";
+        render(); return;
+      }
       if (ev.type === "closed") {
         es.close(); es = null; live(false);
         if (ev.code === "session_expired") { signedOut("e_session_expired"); return; }
