@@ -393,7 +393,7 @@ def up(
     """Start NATS, etcd, the hub, every site and the access edge as separate processes;
     Ctrl-C stops all."""
     from vcc_ops.launcher import ProvinceLauncher
-    from vcc_ops.web_links import desktop_lines
+    from vcc_ops.web_links import DRILL_REPORTS, desktop_lines
 
     signal.signal(signal.SIGTERM, _raise_interrupt)
     if demo:
@@ -426,6 +426,10 @@ def up(
             click.echo(f"vcc up: SIP edge at {start_sip(launcher, sip_trunk)} (trunk {sip_trunk})")
         for line in desktop_lines([(n.name, n.web) for n in state.nodes]):
             click.echo(f"vcc up: {line}")
+        click.echo(
+            f"vcc up: the province console lists the drill reports filed in "
+            f"{workdir / DRILL_REPORTS} (`vcc drill ... --json` there)"
+        )
         click.echo(
             f"vcc up: province running ({len(state.nodes)} processes); "
             f"`vcc status --workdir {workdir}` lists them. Ctrl-C stops everything."
