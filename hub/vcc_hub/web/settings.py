@@ -43,7 +43,7 @@ class ConsoleSettings:
     drill_reports: Path | None = setting(
         "VCC_CONSOLE_DRILL_REPORTS",
         None,
-        "folder of `vcc drill --json` reports the console lists to operations and province "
+        "folder of `vcc drill SCENARIO --json FILE` reports the console lists to operations and province "
         "managers (read only); none: no drill reports",
         flag="--console-drill-reports",
         default_text="none",
