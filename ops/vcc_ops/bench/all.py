@@ -210,7 +210,7 @@ BENCHES: tuple[Bench, ...] = (
     # agent desktops on the push channel at the site's paced rate (target push p99 250 ms)
     Bench(
         "web",
-        {"runs": 1, "rounds": 3, "calls": 3000, "rate": 300.0, "agents": 150, "desktops": 200},
+        {"runs": 1, "rounds": 2, "calls": 3000, "rate": 300.0, "agents": 150, "desktops": 200},
         {
             "runs": 1,
             "rounds": 1,
@@ -221,7 +221,7 @@ BENCHES: tuple[Bench, ...] = (
             "warmup": 5,
         },
         (Headline("push_p99_ms"), Headline("calls_per_s_ratio"), Headline("p99_ratio")),
-        480,
+        360,  # two alternating pairs of phases, 200 sign-ins before each "with" phase
     ),
     Bench(
         "replication",
