@@ -19,7 +19,7 @@ from vcc_ops.sipp import missing_tools
 
 CALLER_XML = Path(__file__).with_name("sip_caller.xml")
 INSTALL = "apt-get install -y kamailio kamailio-utils-modules sip-tester rtpengine-daemon"
-RECV_TIMEOUT_MS = 10_000  # a call waiting longer for an answer is failed by SIPp
+RECV_TIMEOUT_MS = 8_000  # a call waiting longer for an answer is failed by SIPp
 
 
 def sip_tools_missing() -> str:

@@ -41,6 +41,7 @@ from vcc_ops.drills.sip_calls import (
 from vcc_site.store.customers import phone_for
 
 AGENT_READY_S = 60.0
+PROBE_STAY_MS = 200  # a probe call after the restart only needs answering
 
 
 class SipSiteKill(SiteKill):
@@ -64,17 +65,17 @@ class SipSiteKill(SiteKill):
         self.rate = float(ctx.params.get("sip_calls_per_s", 4.0))
         self.stay_ms = int(ctx.params.get("stay_ms", 2000))
 
-    def _callers(self, tag: str, calls: int, rate: float) -> tuple[list[str], Path]:
+    def _callers(self, tag: str, calls: int, rate: float, stay_ms: int) -> tuple[list[str], Path]:
         return sipp_argv(
             self.parts, self.workdir, tag, caller=self.caller, dialed=self.dialed,
-            calls=calls, rate=rate, stay_ms=self.stay_ms,
+            calls=calls, rate=rate, stay_ms=stay_ms,
         )  # fmt: skip
 
     async def inject(self, ctx: DrillContext) -> None:
         self._setup(ctx)
         steady_s = float(ctx.params.get("sip_steady_s", 3.0))
         calls = max(1, math.ceil(self.rate * (steady_s + ctx.hold_s())))
-        argv, self.log = self._callers("kill", calls, self.rate)
+        argv, self.log = self._callers("kill", calls, self.rate, self.stay_ms)
         self.sipp = start_callers(argv, self.workdir)
         ctx.mark(f"SIPp: {calls} callers of {self.site}'s area at {self.rate:g}/s", "phase")
         await asyncio.sleep(steady_s)
@@ -120,7 +121,7 @@ class SipSiteKill(SiteKill):
         tries = 0
         while back is None and time.monotonic() < deadline:
             tries += 1
-            argv, log = self._callers(f"probe{tries}", 1, 1.0)
+            argv, log = self._callers(f"probe{tries}", 1, 1.0, PROBE_STAY_MS)
             calls = await self._finished(start_callers(argv, self.workdir), log)
             answered = [c for c in calls if c.answered_by == self.site and c.answered_at]
             if answered:
