@@ -62,6 +62,7 @@ def test_tally_counts_in_flight_calls_apart_from_calls_lost_beyond() -> None:
     assert out["sip_reroute_s"] == pytest.approx(1.9)  # call 3 was offered before the kill
     assert out["sip_first_rerouted_setup_s"] == pytest.approx(1.7)
     assert out["sip_next_site"] == "QJ"
+    assert out["sip_new_calls_setup_max_s"] == pytest.approx(1.7)
     assert out["sip_answered_by_site"] == {"KM": 2, "QJ": 2}
     assert out["sip_answered_at_site_before_kill"] == 2
 
@@ -135,4 +136,7 @@ def test_the_table_row_quotes_the_sip_figures() -> None:
         "started_at": 0.0,
     }
     text = render({"drills": [report], "finished_at": 60.0, "score": "1/1"}, "x.json")
-    assert "KM: 1.70 to QJ" in text and "1 of 1 in flight lost, 0 lost beyond" in text
+    assert (
+        "KM: 1.70 to QJ (slowest new setup 1.60)" in text
+        and "1 of 1 in flight lost, 0 lost beyond" in text
+    )

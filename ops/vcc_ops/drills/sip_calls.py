@@ -153,7 +153,7 @@ def tally(calls: list[SipCall], site: str, killed_at: float) -> dict[str, Any]:
     lost site (every call of its area went there before): losing it is the failure's
     cost. Any other call that did not complete is a call lost beyond it. The reroute time
     runs from the kill to the answer of the first call offered after it that another site
-    answered."""
+    answered; the slowest setup of the calls offered after it is reported beside."""
     in_flight = [
         c
         for c in calls
@@ -167,6 +167,7 @@ def tally(calls: list[SipCall], site: str, killed_at: float) -> dict[str, Any]:
         key=lambda c: c.answered_at or 0.0,
     )
     first = elsewhere[0] if elsewhere else None
+    setups = [(c.answered_at or 0.0) - c.invited_at for c in new if c.answered_at is not None]
     answered: dict[str, int] = {}
     for call in calls:
         if call.answered_at is not None:
@@ -189,4 +190,6 @@ def tally(calls: list[SipCall], site: str, killed_at: float) -> dict[str, Any]:
         if first is None
         else round((first.answered_at or 0.0) - first.invited_at, 3),
         "sip_next_site": "" if first is None else first.answered_by,
+        # every new call's INVITE -> 200, the slowest (a call the dead site held longest)
+        "sip_new_calls_setup_max_s": round(max(setups), 3) if setups else None,
     }
