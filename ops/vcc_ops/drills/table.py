@@ -60,8 +60,9 @@ SCENARIOS: dict[str, tuple[str, str]] = {
         "and its SIP agent (`--site`, default KM), restart both",
         "`sip_reroute_s` (scored against `reroute_s`: kill → the first new INVITE of its "
         "area answered at the next site; the slowest new INVITE → 200), SIP calls in "
-        "flight at the killed site and lost of them, `sip_calls_lost` beyond those (scored, 0), `sip_recovery_s` (a new INVITE "
-        "answered by the site again); the `site-kill` figures of the gRPC callers",
+        "flight at the killed site and lost of them, `sip_calls_lost` beyond those "
+        "(scored, 0), `sip_recovery_s` (a new INVITE answered by the site again); the "
+        "`site-kill` figures of the gRPC callers",
     ),
     "db-restart": (
         "SIGKILL PostgreSQL (every node's database), restart it (`--postgres`)",
