@@ -18,6 +18,11 @@ link as a given process sees it).
 * ``slow(ms)`` delays every forwarded chunk by ``ms`` milliseconds, order kept.
 * ``restore()`` removes rules (all, or those of one source/destination).
 
+Every accepted socket is closed: when it is refused or its upstream cannot be reached,
+when either side resets it, when a cut drops it, and at most ``half_close_s`` after
+either side ended its stream. Naming a connection is bounded (:class:`OwnerLookup`): a
+lookup that falls behind names it ``edge`` rather than holding it.
+
 The proxies run on their own event loop in a daemon thread, so a synchronous launcher
 and an asyncio drill can both drive them; every control method is thread-safe.
 """
@@ -28,18 +33,25 @@ import asyncio
 import contextlib
 import fnmatch
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from vcc_ops.drills.owners import EDGE, OwnerLookup, ProcessNames
+
+__all__ = ["EDGE", "PROXY_HOST", "FaultNet", "ProcessNames", "Rule"]
+
 log = logging.getLogger(__name__)
 
 PROXY_HOST = "127.0.0.2"  # the whole 127/8 is loopback on Linux
-EDGE = "edge"
 CHUNK = 65536
+# Once one side of a connection has closed, the other gets this long to finish before the
+# proxy closes both: none of the proxied protocols half-closes, and a side that never
+# answers an end of stream must not keep the closed side's socket (CLOSE-WAIT) for good.
+HALF_CLOSE_S = 5.0
+CONNECT_TIMEOUT_S = 5.0  # to the upstream server; the accepted socket is closed after it
 T = TypeVar("T")
 
 
@@ -61,8 +73,11 @@ class _Conn:
     writers: list[asyncio.StreamWriter]
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     finished: int = 0  # directions that reached end of stream
+    linger: asyncio.TimerHandle | None = None  # closes a half-closed connection
 
     def close(self) -> None:
+        if self.linger is not None:
+            self.linger.cancel()
         for task in self.tasks:
             task.cancel()
         for writer in self.writers:
@@ -70,79 +85,19 @@ class _Conn:
                 writer.transport.abort()
 
 
-def _tcp_inode(local_port: int, remote_port: int) -> str | None:
-    """Inode of the TCP socket ``127.0.0.x:local_port -> *:remote_port`` (this netns)."""
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table, encoding="ascii") as f:
-                next(f, None)
-                for line in f:
-                    parts = line.split()
-                    if len(parts) < 10:
-                        continue
-                    lport = int(parts[1].rsplit(":", 1)[1], 16)
-                    rport = int(parts[2].rsplit(":", 1)[1], 16)
-                    if lport == local_port and rport == remote_port:
-                        return parts[9]
-        except OSError:
-            continue
-    return None
-
-
-class ProcessNames:
-    """pid -> process name, for naming the source of a proxied connection."""
-
-    def __init__(self) -> None:
-        self._names: dict[int, str] = {}
-        self._ports: dict[int, str] = {}  # local port of a drill's probe -> name it poses as
-        self._lock = threading.Lock()
-
-    def name_port(self, port: int, name: str | None) -> None:
-        """Name the connections from local ``port`` (a drill's probe socket) ``name``,
-        or forget the port with None."""
-        with self._lock:
-            if name is None:
-                self._ports.pop(port, None)
-            else:
-                self._ports[port] = name
-
-    def register(self, pid: int | None, name: str) -> None:
-        if pid is None:
-            return
-        with self._lock:
-            for old in [p for p, n in self._names.items() if n == name]:
-                del self._names[old]
-            self._names[pid] = name
-
-    def owner(self, peer_port: int, listen_port: int) -> str:
-        with self._lock:
-            probe = self._ports.get(peer_port)
-        if probe is not None:
-            return probe
-        inode = _tcp_inode(peer_port, listen_port)
-        if inode is None:
-            return EDGE
-        target = f"socket:[{inode}]"
-        with self._lock:
-            names = dict(self._names)
-        for pid, name in names.items():
-            fd_dir = f"/proc/{pid}/fd"
-            try:
-                fds = os.listdir(fd_dir)
-            except OSError:
-                continue
-            for fd in fds:
-                with contextlib.suppress(OSError):
-                    if os.readlink(f"{fd_dir}/{fd}") == target:
-                        return name
-        return EDGE
-
-
 class FaultNet:
     """Every proxy of one province and the fault rules over them."""
 
-    def __init__(self, names: ProcessNames | None = None) -> None:
+    def __init__(
+        self,
+        names: ProcessNames | None = None,
+        *,
+        owner_timeout_s: float = 1.0,
+        half_close_s: float = HALF_CLOSE_S,
+    ) -> None:
         self.names = names or ProcessNames()
+        self.owners = OwnerLookup(self.names, timeout_s=owner_timeout_s)
+        self.half_close_s = half_close_s
         self.rules: list[Rule] = []
         self._conns: set[_Conn] = set()
         self._servers: dict[str, list[asyncio.Server]] = {}
@@ -151,7 +106,7 @@ class FaultNet:
             target=self._loop.run_forever, name="fault-net", daemon=True
         )
         self._thread.start()
-        self.stats: dict[str, int] = {"accepted": 0, "refused": 0, "closed_by_cut": 0}
+        self.stats: dict[str, int] = {"accepted": 0, "refused": 0, "closed_by_cut": 0, "unnamed": 0}
 
     # -- thread plumbing --------------------------------------------------------------
 
@@ -174,7 +129,7 @@ class FaultNet:
 
         async def start() -> None:
             server = await asyncio.start_server(
-                lambda r, w: self._accept(r, w, dst, upstream, listen_port),
+                lambda r, w: self._accept(r, w, dst, upstream),
                 listen_host,
                 listen_port,
                 reuse_address=True,
@@ -187,7 +142,7 @@ class FaultNet:
     def stop(self) -> None:
         async def close_all() -> None:
             for conn in list(self._conns):
-                conn.close()
+                self._drop(conn)
             for servers in self._servers.values():
                 for server in servers:
                     server.close()
@@ -197,6 +152,7 @@ class FaultNet:
             self._call(close_all())
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
+        self.owners.close()
 
     # -- rules ------------------------------------------------------------------------
 
@@ -210,8 +166,7 @@ class FaultNet:
             if mode == "refuse":
                 for conn in [c for c in self._conns if rule.matches(c.src, c.dst)]:
                     self.stats["closed_by_cut"] += 1
-                    self._conns.discard(conn)
-                    conn.close()
+                    self._drop(conn)
 
         self._sync(apply)
         log.warning("fault: cut %s -> %s (%s)", src, dst, mode)
@@ -232,8 +187,7 @@ class FaultNet:
             self.rules = [r for r in self.rules if r not in removed]
             for conn in list(self._conns):
                 if any(r.action == "blackhole" and r.matches(conn.src, conn.dst) for r in removed):
-                    self._conns.discard(conn)
-                    conn.close()
+                    self._drop(conn)
 
         self._sync(apply)
         log.warning("fault: restored %s", rule or "every link")
@@ -264,22 +218,41 @@ class FaultNet:
         writer: asyncio.StreamWriter,
         dst: str,
         upstream: tuple[str, int],
-        listen_port: int,
     ) -> None:
+        """Name the connection, then forward it, refuse it, or (when the upstream server
+        cannot be reached) close it: whatever happens, the accepted socket is closed
+        unless its forwarding has started."""
+        forwarding = False
+        try:
+            forwarding = await self._open(reader, writer, dst, upstream)
+        finally:
+            if not forwarding:
+                writer.transport.abort()
+
+    async def _open(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        dst: str,
+        upstream: tuple[str, int],
+    ) -> bool:
         peer = writer.get_extra_info("peername")
-        # Finding the owner reads /proc (the whole TCP table, every process's fds): in a
-        # thread, so the loop keeps forwarding the established connections meanwhile (a
-        # TLS handshake needs several round trips through it).
-        src = await asyncio.to_thread(self.names.owner, int(peer[1]), listen_port) if peer else EDGE
+        listener = writer.get_extra_info("sockname")
+        # Finding the owner reads /proc: off the loop, so established connections keep
+        # flowing (a TLS handshake needs several round trips), bounded and time-limited.
+        src = await self.owners.name(tuple(peer[:2]) if peer else None, tuple(listener[:2]))
+        self.stats["unnamed"] = self.owners.unnamed
         if self._blocked(src, dst) is not None:
             self.stats["refused"] += 1
-            writer.transport.abort()
-            return
+            return False
+        if reader.at_eof():
+            return False  # the client left while it was being named: nothing to forward
         try:
-            up_reader, up_writer = await asyncio.open_connection(*upstream)
-        except OSError:
-            writer.transport.abort()
-            return
+            up_reader, up_writer = await asyncio.wait_for(
+                asyncio.open_connection(*upstream), CONNECT_TIMEOUT_S
+            )
+        except (OSError, TimeoutError):
+            return False
         self.stats["accepted"] += 1
         conn = _Conn(src, dst, [writer, up_writer])
         self._conns.add(conn)
@@ -287,6 +260,16 @@ class FaultNet:
             asyncio.create_task(self._pump(reader, up_writer, conn)),
             asyncio.create_task(self._pump(up_reader, writer, conn)),
         ]
+        return True
+
+    def _drop(self, conn: _Conn) -> None:
+        self._conns.discard(conn)
+        conn.close()
+
+    def _ended(self, conn: _Conn) -> None:
+        """One direction reached end of stream: the other gets ``half_close_s``."""
+        if conn.linger is None and conn in self._conns:
+            conn.linger = asyncio.get_running_loop().call_later(self.half_close_s, self._drop, conn)
 
     async def _pump(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: _Conn
@@ -302,6 +285,7 @@ class FaultNet:
                     continue  # swallowed: the link is silent
                 queue.put_nowait((time.monotonic() + self._delay_s(conn.src, conn.dst), data))
             queue.put_nowait((0.0, b""))
+            self._ended(conn)
             await sender
             conn.finished += 1
         except (OSError, asyncio.IncompleteReadError, ConnectionError):
@@ -309,8 +293,7 @@ class FaultNet:
         finally:
             sender.cancel()
             if conn.finished >= 2:  # both directions over (or one failed): drop it
-                self._conns.discard(conn)
-                conn.close()
+                self._drop(conn)
 
     async def _send(
         self, queue: asyncio.Queue[tuple[float, bytes]], writer: asyncio.StreamWriter, conn: _Conn
