@@ -45,7 +45,11 @@ class RoutingServicer(hg.RoutingServicer):
         self, request: h.BrokerTransferRequest, context: Ctx
     ) -> c.TransferResult:
         return await self.broker.broker(
-            request.request_id, request.context, request.from_site_id, request.target
+            request.request_id,
+            request.context,
+            request.from_site_id,
+            request.target,
+            within_s=context.time_remaining(),  # the sending site waits no longer
         )
 
     @grpc_errors

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 R = c.TransferResult
 KEEP_ANSWERS = 10_000
 DEADLINE_MARGIN_S = 0.5  # the target's deadline is this much shorter than the broker's timer
+REPLY_MARGIN_S = 0.2  # the broker's timer ends this much before its sender's deadline
 
 TRANSFERS = Counter(
     "vcc_hub_transfers_total", "Cross-site transfers brokered, by outcome", ["outcome"]
@@ -82,15 +83,21 @@ class TransferBroker:
             await self._channels.close()
 
     async def broker(
-        self, request_id: str, context: c.CallContext, from_site: str, target: c.TransferTarget
+        self,
+        request_id: str,
+        context: c.CallContext,
+        from_site: str,
+        target: c.TransferTarget,
+        within_s: float | None = None,
     ) -> R:
-        """Validate, then ask the target; a repeated request ID gets the first answer."""
+        """Validate, then ask the target (answering within ``within_s``, the sender's
+        deadline, when given); a repeated request ID gets the first answer."""
         province = await self._province()
         ctx, target_site = self._validate(province, context, from_site, target)
         key = request_id or new_id("req")
         found = self._answers.get(key)
         if found is None:
-            found = asyncio.ensure_future(self._ask(province, key, ctx, target_site))
+            found = asyncio.ensure_future(self._ask(province, key, ctx, target_site, within_s))
             self._answers[key] = found
             while len(self._answers) > KEEP_ANSWERS:
                 self._answers.popitem(last=False)
@@ -161,9 +168,16 @@ class TransferBroker:
             out.priority = c.PRIORITY_CLASS_TRANSFERRED
         return out, site
 
-    async def _ask(self, province: Province, request_id: str, ctx: c.CallContext, site: str) -> R:
+    async def _ask(
+        self,
+        province: Province,
+        request_id: str,
+        ctx: c.CallContext,
+        site: str,
+        within_s: float | None = None,
+    ) -> R:
         started = time.perf_counter()
-        result = await self._ask_target(province, request_id, ctx, site)
+        result = await self._ask_target(province, request_id, ctx, site, within_s)
         elapsed = time.perf_counter() - started
         outcome = R.Outcome.Name(result.outcome).removeprefix("OUTCOME_").lower()
         TRANSFERS.labels(outcome).inc()
@@ -195,7 +209,12 @@ class TransferBroker:
         return result
 
     async def _ask_target(
-        self, province: Province, request_id: str, ctx: c.CallContext, site: str
+        self,
+        province: Province,
+        request_id: str,
+        ctx: c.CallContext,
+        site: str,
+        within_s: float | None = None,
     ) -> R:
         def refused(reason: str, outcome: int = R.OUTCOME_REFUSED) -> R:
             return R(outcome=outcome, call_id=ctx.call_id, site_id=site, reason=reason)  # type: ignore[arg-type]
@@ -204,6 +223,10 @@ class TransferBroker:
         if not ctx.target_agent_id and not business.accepts(site):  # a named agent serves it
             return refused(f"business {business.id!r} is not served at site {site}")
         timeout_s = self._accept_timeout_s or float(province.routing.transfer_accept_timeout_s)
+        if within_s is not None:  # the sender gives up then: the target must have answered
+            timeout_s = min(timeout_s, within_s - REPLY_MARGIN_S)
+            if timeout_s <= DEADLINE_MARGIN_S:
+                return refused(f"no time left to ask site {site} before the sender's deadline")
         try:
             endpoint = await self._sites.endpoint(site)
         except Unavailable as exc:

@@ -25,6 +25,7 @@ from vcc_site.adapters import codec, grpc_board, grpc_desk_info
 from vcc_site.domain.results import Assignment, Queued
 from vcc_site.service.access import AccessService, rating_offer
 from vcc_site.service.core import SiteCore
+from vcc_site.service.deadline import answer_within
 from vcc_site.service.desk import DeskService
 from vcc_site.service.moves import CallMoves
 from vcc_site.service.moves.ownership import ownership_of
@@ -48,19 +49,21 @@ class AccessServicer(site_pb2_grpc.AccessServicer):
 
     @grpc_errors
     async def OfferCall(self, request: s.OfferCallRequest, context: Ctx) -> s.CallStep:
-        view = await self.access.offer_call(
-            request.caller_number,
-            request.dialed_code,
-            request.entry_site_id,
-            request.call_id,
-            request.original_arrival_at_ms,
-            number_trusted=_from_edge(),
-        )
+        with answer_within(context.time_remaining()):  # the edge waits this long
+            view = await self.access.offer_call(
+                request.caller_number,
+                request.dialed_code,
+                request.entry_site_id,
+                request.call_id,
+                request.original_arrival_at_ms,
+                number_trusted=_from_edge(),
+            )
         return codec.step(view, self.access.core.site_id)
 
     @grpc_errors
     async def SendDigits(self, request: s.SendDigitsRequest, context: Ctx) -> s.CallStep:
-        view = await self.access.send_digits(request.call_id, request.digits)
+        with answer_within(context.time_remaining()):
+            view = await self.access.send_digits(request.call_id, request.digits)
         return codec.step(view, self.access.core.site_id)
 
     @grpc_errors

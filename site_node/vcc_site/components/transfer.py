@@ -66,6 +66,8 @@ class HubTransfers:
 
     async def transfer(self, handoff: Handoff) -> TransferAnswer:
         timeout_s = self.ctx.core.policy.transfer_accept_timeout_s + TRIP_MARGIN_S
+        if handoff.answer_within_s is not None:  # the hub bounds its accept timer by it
+            timeout_s = min(timeout_s, handoff.answer_within_s)
         request = h.BrokerTransferRequest(
             context=codec.call_context(handoff),
             from_site_id=handoff.from_site,

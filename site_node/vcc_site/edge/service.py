@@ -11,7 +11,9 @@ the area is reachable.
 Every offered call is in the :class:`~vcc_site.edge.ledger.Ledger`. :meth:`AccessEdge.sweep`
 marks the calls of every site that is no longer registered (or that reports the call
 ended as ``SITE_LOST`` after a restart) as ``lost``; a call that left its site (transfer,
-overflow) is followed to the site that has it, so a call lost there is counted too.
+overflow) is followed to the site that has it, so a call lost there is counted too. A
+call whose site did not answer a caller's step in time is lost for the edge and hung up
+at that site (:mod:`vcc_site.edge.orphans`), so the site does not keep it open.
 The ``vcc edge`` process serves this object over gRPC; tests may use it in-process.
 """
 
@@ -37,6 +39,7 @@ from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 from vcc_site.edge.ledger import FINAL, EdgeCall, Ledger
 from vcc_site.edge.metrics import LOST, OFFER_SECONDS, PLACED, REFUSED
+from vcc_site.edge.orphans import Orphans
 from vcc_site.service.customers import area_code_of
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,7 @@ class AccessEdge:
         self.route_refresh_s = route_refresh_s
         self._routes = RouteCache(self.etcd, route_refresh_s) if route_refresh_s > 0 else None
         self._unseen: dict[str, int] = {}  # moved calls no live site had, by call ID
+        self.orphans = Orphans(self._hang_up_orphan)  # given up on, maybe still at a site
 
     @property
     def ledger(self) -> dict[str, EdgeCall]:
@@ -175,6 +179,8 @@ class AccessEdge:
                 if exc.code() not in NOT_ANSWERING | GONE:
                     raise
                 self._lost(call)  # taken, then lost in the IVR: the site went down
+                if exc.code() in NOT_ANSWERING:  # or it is slow: it may still have the call
+                    self.orphans.add(call_id, call.where)
                 return call, None
             except Unavailable:
                 self._lost(call)
@@ -278,9 +284,10 @@ class AccessEdge:
         to another site, or lost in a restart); without it the pass costs one etcd read,
         for frequent sweeps."""
         open_calls = self.book.open_calls()
-        if not open_calls:
+        if not open_calls and not self.orphans.calls:
             return []
         registered = live_sites_of(_Kv(k) for k in await get_prefix(self.etcd, SITE_PREFIX))
+        await self.orphans.sweep(registered)
         lost: list[EdgeCall] = []
         for call in open_calls:
             if call.where not in registered:  # its lease lapsed: the site is gone
@@ -362,6 +369,26 @@ class AccessEdge:
         with call_context(call.call_id):
             log.info("call lost with site %s", call.where)
 
+    async def _hang_up_orphan(self, call_id: str, site: str) -> bool:
+        """Hang up a call the edge gave up on at ``site``, or where it moved from there;
+        False while ``site`` does not answer (:class:`~vcc_site.edge.orphans.Orphans`)."""
+        with call_context(call_id):
+            for at in self._sites_from(site):
+                try:
+                    stub = sg.AccessStub(await self._channel(at))
+                    await stub.HangUp(s.CallRef(call_id=call_id), timeout=self.rpc_timeout_s)
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() not in GONE and at == site:
+                        return False
+                    continue  # ended there already, or not (or no longer) there
+                except Unavailable:
+                    if at == site:
+                        return False
+                    continue
+                log.info("call given up on by the edge hung up at %s", at)
+                break
+        return True
+
     def _sites_from(self, first: str) -> list[str]:
         others = [x.id for x in (self.province.sites if self.province else ()) if x.id != first]
         return [first, *others]
@@ -371,6 +398,7 @@ class AccessEdge:
         return self._channels.get(endpoint)
 
     async def close(self) -> None:
+        self.orphans.close()
         await self._channels.close()
         if self._routes is not None:
             await self._routes.close()

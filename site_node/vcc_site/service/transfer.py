@@ -45,6 +45,7 @@ class Handoff:
     kind: str = "transfer"  # transfer | consult (a consult leg: the call stays at its owner)
     # | overflow (moved from the queue by expected wait: queued at ``priority``)
     priority: str = ""  # overflow: the caller's own class ("ordinary", "vip", ...)
+    answer_within_s: float | None = None  # the sender waits no longer (None: the policy's)
 
 
 @dataclass(frozen=True, slots=True)

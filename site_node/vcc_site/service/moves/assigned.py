@@ -17,6 +17,11 @@ skill refuses, and the next one is asked.
   (the access edge gets ``Ended`` with reason REFUSED, detail ``not_accepted``) and the
   caller hears :data:`NOT_SERVED_PROMPT`.
 
+The asking is bounded by the caller's deadline (:mod:`vcc_site.service.deadline`): a
+site that accepts the business but is down with its lease not yet lapsed does not answer,
+and the caller's step must be answered before the access edge gives up on it; when the
+time is up, no site took the call.
+
 Both are counted in ``vcc_site_calls_by_assignment_total{outcome}``.
 """
 
@@ -31,12 +36,15 @@ from vcc_domain.ids import new_id
 from vcc_domain.province import Text
 from vcc_site.domain.queue import EndReason
 from vcc_site.service.core import SiteCore
+from vcc_site.service.deadline import time_left
 from vcc_site.service.live import LiveCall
 from vcc_site.service.moves.outgoing import send_overflow
 from vcc_site.service.transfer import REFUSED, RemoteTransfer, TransferAnswer
 from vcc_site.store.api import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+MIN_ASK_S = 0.1  # less time than this before the caller's deadline: the next site is not asked
 
 NOT_SERVED_PROMPT = Text(
     zh="抱歉，此项业务暂时无法受理，请稍后再拨。",
@@ -70,10 +78,16 @@ async def serve_elsewhere(
     answer: TransferAnswer | None = None
     try:
         for site_id in candidates:
+            left = time_left()
+            if left is not None and left < MIN_ASK_S:  # the caller's deadline: tell them now
+                refusals.append(f"{site_id}: not asked, no time left before the caller's deadline")
+                continue
             request_id = new_id("req")
             call.transferring = request_id
             try:
-                tried = await send_overflow(core, remote_transfer, call, site_id, request_id)
+                tried = await send_overflow(
+                    core, remote_transfer, call, site_id, request_id, limit_s=left
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # bad input is not expected here: the next site

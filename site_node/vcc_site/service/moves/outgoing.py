@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 from vcc_domain.errors import Conflict, InvalidInput, NotFound, Unavailable, VccError
 from vcc_domain.ids import new_id
@@ -240,11 +241,15 @@ async def send_overflow(
     call: LiveCall,
     site_id: str,
     request_id: str,
+    limit_s: float | None = None,
 ) -> TransferAnswer:
     handoff = handoff_of(
         call, core.site_id, site_id, kind="overflow", priority=call.priority, request_id=request_id
     )
     timeout_s = core.policy.transfer_accept_timeout_s + OVERFLOW_TRIP_MARGIN_S
+    if limit_s is not None:  # the caller waits no longer: neither do the hub and target
+        timeout_s = min(timeout_s, limit_s)
+        handoff = replace(handoff, answer_within_s=timeout_s)
     if remote_transfer is None:
         return TransferAnswer(
             REFUSED, call.call_id, site_id, reason="hub: this site has no hub client"
@@ -253,7 +258,10 @@ async def send_overflow(
         return await asyncio.wait_for(remote_transfer(handoff), timeout_s)
     except TimeoutError:
         return TransferAnswer(
-            TIMEOUT, call.call_id, site_id, reason=f"no answer from the hub within {timeout_s} s"
+            TIMEOUT,
+            call.call_id,
+            site_id,
+            reason=f"no answer from the hub within {timeout_s:.1f} s",
         )
     except Exception as exc:  # hub unreachable or refused: the call stays
         return TransferAnswer(REFUSED, call.call_id, site_id, reason=f"hub: {exc}")
