@@ -87,7 +87,7 @@ class StalledAccess(AccessServicer):
 
     async def SendDigits(
         self, request: s.SendDigitsRequest, context: grpc.aio.ServicerContext
-    ) -> s.CallStep:  # type: ignore[type-arg]
+    ) -> s.CallStep:
         if self.stalled:
             await self.release.wait()
         return await super().SendDigits(request, context)
