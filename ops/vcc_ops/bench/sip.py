@@ -12,13 +12,15 @@ Reported per step and, as the headline, for the highest sustained one:
 ``sip_calls_per_s`` (completions per second), the post-dial delay (INVITE -> 180) and
 setup (INVITE -> 200, the site answering) p50/p99 from SIPp's per-call response times,
 and the CPU milliseconds per completed call of the site, its SIP agent, the SIP edge's
-Python process and Kamailio (all its processes).
+Python process, Kamailio (all its processes) and SIPp (callers and phones: the load's own
+share of the machine).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import resource
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -84,7 +86,8 @@ def _register(phone_port: int, edge: str, agent_id: str, workdir: Path) -> None:
 def _step(
     workdir: Path, xml: Path, trunk_port: int, edge: str, number: int, rate: float, step_s: float
 ) -> tuple[int, list[Row]]:
-    """One caller run of ``rate * step_s`` calls at ``rate``: SIPp's exit and its rows."""
+    """One caller run of ``rate * step_s`` calls at ``rate``: SIPp's exit and its rows
+    (its output and unexpected messages stay in the step's folder)."""
     calls = max(1, round(rate * step_s))
     into = workdir / f"step-{number:02d}"
     into.mkdir(parents=True, exist_ok=True)
@@ -94,7 +97,7 @@ def _step(
         xml, trunk_port, edge,
         "-s", "1000", "-key", "caller", "19871435075",
         "-r", f"{rate:g}", "-l", str(calls), "-m", str(calls),
-        "-trace_rtt", "-rtt_freq", "1",
+        "-trace_rtt", "-rtt_freq", "1", "-trace_err",
         "-timeout", f"{int(step_s) + SIPP_SLACK_S}s",
     )  # fmt: skip
     done = subprocess.run(
@@ -104,10 +107,17 @@ def _step(
         timeout=step_s + SIPP_SLACK_S + 30,
         cwd=into,
     )
+    (into / "sipp.out").write_bytes(done.stdout[-20000:] + done.stderr[-20000:])
     rows = [
         row for path in into.glob("*_rtt.csv") for row in parse_rtt(path.read_text().splitlines())
     ]
     return done.returncode, rows
+
+
+def _sipp_cpu_s(phones: subprocess.Popen[bytes]) -> float:
+    """CPU seconds of the SIPp processes: the phones' and the finished callers'."""
+    finished = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return finished.ru_utime + finished.ru_stime + _cpu_s([phones.pid])
 
 
 def _cpu_ms_per_call(
@@ -175,8 +185,10 @@ def run_sip_bench(
                 f"step {number}: {rate:g} calls/s for {step_s:g} s to {site} ({len(chosen)} phones)"
             )
             before = {k: _cpu_s(v) for k, v in groups.items()}
+            before["sipp"] = _sipp_cpu_s(phones)
             exit_code, rows = _step(workdir, xml, trunk_port, edge, number, rate, step_s)
             after = {k: _cpu_s(v) for k, v in groups.items()}
+            after["sipp"] = _sipp_cpu_s(phones)
             figures = step_figures(rows, max(1, round(rate * step_s)), rate)
             figures["sipp_exit"] = exit_code
             figures["cpu_ms_per_call"] = _cpu_ms_per_call(
