@@ -12,7 +12,8 @@ Reported per step and, as the headline, for the highest sustained one:
 ``sip_calls_per_s`` (completions per second), the post-dial delay (INVITE -> 180) and
 setup (INVITE -> 200, the site answering) p50/p99 from SIPp's per-call response times,
 and the CPU milliseconds per completed call of the site, its SIP agent, the SIP edge's
-Python process, Kamailio (all its processes) and SIPp (callers and phones: the load's own
+Python process, Kamailio (all its processes), the hub and NATS (the site's events
+replicated) and SIPp (callers and phones: the load's own
 share of the machine).
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import resource
 import subprocess
 from collections.abc import Callable
@@ -126,6 +128,7 @@ def _cpu_ms_per_call(
     cpu = {k: (after[k] - before[k]) * 1000 / calls for k in before}
     # the SIP edge's Python process includes Kamailio (its child): take Kamailio out
     cpu["sip_edge"] -= cpu["kamailio"]
+    cpu["total"] = sum(cpu.values())
     return {k: round(v, 2) for k, v in cpu.items()}
 
 
@@ -177,7 +180,13 @@ def run_sip_bench(
             "sip_edge": launcher.processes["sip-edge"].pid,
             "kamailio": int((workdir / "sip" / "kamailio.pid").read_text().strip()),
         }
-        groups = {k: [p] for k, p in pids.items() if p is not None}
+        # and the rest of the province each call costs: the hub applying the site's
+        # events, NATS carrying them
+        hubs = [p.pid for n, p in launcher.processes.items() if n.startswith("hub")]
+        nats = [n.pid for n in launcher.infra.nats_servers] if launcher.infra else []
+        listed: dict[str, list[int | None]] = {k: [p] for k, p in pids.items()}
+        listed.update(hub=hubs, nats=nats)
+        groups = {k: [p for p in v if p is not None] for k, v in listed.items()}
         xml = caller_scenario(workdir, "0")
         steps: list[dict[str, Any]] = []
         for number, rate in enumerate(rates):
@@ -191,9 +200,11 @@ def run_sip_bench(
             after["sipp"] = _sipp_cpu_s(phones)
             figures = step_figures(rows, max(1, round(rate * step_s)), rate)
             figures["sipp_exit"] = exit_code
-            figures["cpu_ms_per_call"] = _cpu_ms_per_call(
-                before, after, max(figures["completed"], 1)
-            )
+            cpu = _cpu_ms_per_call(before, after, max(figures["completed"], 1))
+            figures["cpu_ms_per_call"] = cpu
+            # what the machine's cores could carry if this province and SIPp had them all
+            cores = os.cpu_count() or 1
+            figures["cpu_bound_calls_per_s"] = round(cores * 1000 / max(cpu["total"], 0.01), 1)
             steps.append(figures)
             progress(f"step {number}: {json.dumps(figures)}")
             if not figures["sustained"]:

@@ -140,6 +140,7 @@ def summary(steps: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "pdd_p99_ms": 0.0,
             "setup_p99_ms": 0.0,
             "cpu_ms_per_call": {},
+            "cpu_bound_calls_per_s": 0.0,
         }
     return {
         "sip_calls_per_s": best["completed_per_s"],
@@ -147,4 +148,5 @@ def summary(steps: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "pdd_p99_ms": best["pdd_p99_ms"],
         "setup_p99_ms": best["setup_p99_ms"],
         "cpu_ms_per_call": best.get("cpu_ms_per_call", {}),
+        "cpu_bound_calls_per_s": best.get("cpu_bound_calls_per_s", 0.0),
     }
