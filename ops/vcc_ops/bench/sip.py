@@ -24,6 +24,7 @@ import json
 import os
 import resource
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from vcc_ops.sip_launch import start_sip
 from vcc_ops.sipp import INSTALL, caller_scenario, missing_tools, scenario
 
 SIPP_SLACK_S = 60
+IDLE_S = 5.0  # CPU measured without calls before the ramp
 
 
 def _sipp(xml: Path, port: int, *rest: str) -> list[str]:
@@ -188,6 +190,15 @@ def run_sip_bench(
         listed.update(hub=hubs, nats=nats)
         groups = {k: [p for p in v if p is not None] for k, v in listed.items()}
         xml = caller_scenario(workdir, "0")
+        # what each part costs with no call at all (its timers, the phones' sessions), so
+        # that the per-call figures of a slow step can be read for what they include
+        idle_before = {k: _cpu_s(v) for k, v in groups.items()}
+        time.sleep(IDLE_S)
+        idle = {
+            k: round((_cpu_s(v) - idle_before[k]) * 1000 / IDLE_S, 1) for k, v in groups.items()
+        }
+        idle["sip_edge"] = round(idle["sip_edge"] - idle["kamailio"], 1)
+        progress(f"CPU ms per second without calls: {idle}")
         steps: list[dict[str, Any]] = []
         for number, rate in enumerate(rates):
             progress(
@@ -214,6 +225,7 @@ def run_sip_bench(
             "phones": len(chosen),
             "step_s": step_s,
             **summary(steps),
+            "idle_cpu_ms_per_s": idle,
             "steps": steps,
         }
     finally:
