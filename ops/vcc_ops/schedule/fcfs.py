@@ -1,6 +1,6 @@
 """A fast simulated run of a schedule: the same model as :mod:`vcc_ops.schedule.replay`,
 computed by the first-come-first-served recursion instead of driving the ACD event by
-event, about thirty times faster (so many seeded runs fit in a test).
+event, tens of times faster (so many seeded runs fit in a test).
 
 One queue, identical agents, callers served in arrival order: each caller, in order, gets
 the agent that is free soonest (the longest idle when several are, as the ACD picks),
