@@ -18,8 +18,9 @@ import grpc
 import pytest
 
 from tests.integration._helpers.linked import LinkedSite, Province
-from tests.integration._helpers.site import Client, Desk, signed_in, until
+from tests.integration._helpers.site import PASSWORD, Client, Desk, signed_in, until
 from vcc_domain.callbacks import ABANDONED_KIND, HOUR_MS
+from vcc_ops.traffic.seat import open_seat, seat_password
 from vcc_proto.v1 import people_pb2 as p
 from vcc_proto.v1 import people_pb2_grpc as pg
 from vcc_proto.v1 import site_pb2 as s
@@ -32,6 +33,7 @@ CALLBACKS = {
     "DL": ("DL-0038", synthetic_customers("DL", "0872", 40)),
 }
 REFUSED = grpc.StatusCode.FAILED_PRECONDITION
+SEATED = "KM-0198"  # a shift leader (takes calls) whose initial password is unchanged
 # site: outgoing and incoming team leader, a general agent, a caller
 HANDOVER = {
     "KM": ("KM-0190", "KM-0191", "KM-0136", "08715550061"),
@@ -155,3 +157,13 @@ async def test_leader_signs_out_only_after_the_successor_acknowledged(
     assert site.rows(
         "SELECT incoming_leader FROM handovers WHERE handover_id = ?", written.handover_id
     ) == [(incoming_id,)]  # stored in the site's own database
+
+
+async def test_a_leaders_bot_opens_its_seat_at_the_first_sign_in(km: Client) -> None:
+    """The tools' bots (``vcc bench``, the demo) change a leader's initial password as the
+    web desk does and open the seat; the person stays signed in (a leader may not sign
+    out before handing the shift over)."""
+    reply, used = await open_seat(km.desk, km.people, SEATED, PASSWORD, "test-seat")
+    assert reply.session_token and used == seat_password(PASSWORD)
+    again = await km.people.SignIn(p.SignInRequest(person_id=SEATED, password=used))
+    assert not again.person.must_change_password
