@@ -5,7 +5,8 @@
   once the server acknowledged them, rows are stamped sent up to the highest *contiguous*
   acknowledged sequence (a failure in the middle leaves the rest for the next round).
   The relay wakes on every commit (``SqlSiteStore.on_commit``, the only writer of the
-  outbox) and polls every second anyway, as a safety net (an idle site asked its
+  outbox; the flag is cleared before each read, so a round reads once what woke it)
+  and polls every second anyway, as a safety net (an idle site asked its
   database twenty times a second before). With the broker gone it simply retries; the outbox grows meanwhile and
   ``vcc_site_outbox_backlog`` shows by how much.
 * **Republishing**: the hub asks for a range it misses (``Remote.RepublishEvents``); the
@@ -196,6 +197,8 @@ class OutboxRelay:
         """Publish one batch; returns how long to wait before the next round."""
         if not self.nats.connected:
             return 0.5
+        # a commit from now on wakes the next round; those before are in this read
+        self._wake.clear()
         rows = await self.store.outbox_after(self.sent_seq, limit=self.settings.batch)
         if not rows:
             BACKLOG.labels(self.site_id).set(0)
@@ -210,7 +213,9 @@ class OutboxRelay:
         BACKLOG.labels(self.site_id).set(backlog)
         if acked < rows[-1].seq:
             return 0.5  # the broker failed part of the batch: back off, then retry
-        return 0.0
+        # a full batch may leave more behind it; otherwise the next commit wakes us (a
+        # read right away found nothing, and then woke again for the commits it had read)
+        return 0.0 if len(rows) == self.settings.batch else self.settings.poll_s
 
     async def _publish(self, rows: list[OutboxRow], *, republish: bool) -> int:
         """Publish ``rows`` with all in flight; the highest sequence of the acked prefix.
