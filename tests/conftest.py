@@ -52,7 +52,9 @@ def _cache_bytecode_outside_the_tree() -> None:
 
 _cache_bytecode_outside_the_tree()
 
-SERVER_FIXTURES = frozenset({"nats_server", "etcd_server", "postgres_server", "infra_workdir"})
+SERVER_FIXTURES = frozenset(
+    {"nats_server", "etcd_server", "postgres_server", "infra_workdir", "module_nats_etcd"}
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -91,6 +93,26 @@ def etcd_server(infra_workdir: Path) -> Iterator[EtcdServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def module_nats_etcd(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[NatsServer, EtcdServer]]:
+    """A NATS and an etcd shared by the tests of one module (one started province per
+    module)."""
+    workdir = tmp_path_factory.mktemp("infra")
+    nats = NatsServer(workdir / "nats")
+    nats.start()
+    try:
+        etcd = EtcdServer(workdir / "etcd")
+        etcd.start()
+        try:
+            yield nats, etcd
+        finally:
+            etcd.stop()
+    finally:
+        nats.stop()
 
 
 @pytest.fixture(scope="module")

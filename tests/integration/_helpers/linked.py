@@ -149,9 +149,11 @@ def linked_province(
     hub.start()
     started: list[LinkedSite] = []
     try:
-        for site in (km, dl):
-            site.link(hub.target).start()
+        for site in (km, dl):  # both start at once
+            site.link(hub.target).launch()
             started.append(site)
+        for site in started:
+            site.wait_healthy()
         yield Province(hub, km, dl)
     finally:
         for site in started:
