@@ -31,6 +31,7 @@ from vcc_ops.launch_tls import INSECURE_HELP
 from vcc_ops.people_cli import hash_password
 from vcc_ops.pki_cli import pki_group
 from vcc_ops.progress import set_quiet, steps
+from vcc_ops.recordings_cli import recordings
 from vcc_ops.report_cli import report, settle
 from vcc_ops.schedule.cli import schedule
 from vcc_ops.settings_cli import settings, settings_options, take_flags
@@ -392,7 +393,7 @@ def up(
     """Start NATS, etcd, the hub, every site and the access edge as separate processes;
     Ctrl-C stops all."""
     from vcc_ops.launcher import ProvinceLauncher
-    from vcc_ops.web_links import desktop_lines
+    from vcc_ops.web_links import DRILL_REPORTS, desktop_lines
 
     signal.signal(signal.SIGTERM, _raise_interrupt)
     if demo:
@@ -425,6 +426,10 @@ def up(
             click.echo(f"vcc up: SIP edge at {start_sip(launcher, sip_trunk)} (trunk {sip_trunk})")
         for line in desktop_lines([(n.name, n.web) for n in state.nodes]):
             click.echo(f"vcc up: {line}")
+        click.echo(
+            f"vcc up: the province console lists the drill reports filed in "
+            f"{workdir / DRILL_REPORTS} (`vcc drill ... --json` there)"
+        )
         click.echo(
             f"vcc up: province running ({len(state.nodes)} processes); "
             f"`vcc status --workdir {workdir}` lists them. Ctrl-C stops everything."
@@ -507,6 +512,7 @@ main.add_command(sip_edge)
 main.add_command(demo)
 main.add_command(pki_group)
 report.add_command(assessment)
+main.add_command(recordings)
 main.add_command(report)
 main.add_command(schedule)
 main.add_command(settle)

@@ -43,7 +43,7 @@ from vcc_ops.infra.process import ManagedProcess, ServerProcess
 from vcc_ops.infra.stack import Infrastructure
 from vcc_ops.launch_tls import CHILD_VARIABLES, INSECURE_WARNING, LaunchTls
 from vcc_ops.people_secrets import provision, read_sheet
-from vcc_ops.web_links import console_args, web_args
+from vcc_ops.web_links import DRILL_REPORTS, console_args, web_args
 from vcc_proto.access import Credentials
 from vcc_proto.channels import use_client_tls, use_trunk_tls
 from vcc_proto.server import check_health
@@ -299,7 +299,7 @@ class ProvinceLauncher:
             web, web_url = web_args(site_id, self.tls)
             args += ["--site", site_id, *web]
         elif kind == "hub":
-            web, web_url = console_args(self.tls)
+            web, web_url = console_args(self.tls, self.workdir / DRILL_REPORTS)
             args += web
         args += self.tls.process_args(kind, name, site_id) if self.tls else ["--insecure"]
         if self.cluster and kind != "edge":

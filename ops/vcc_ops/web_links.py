@@ -6,14 +6,19 @@ Each site process serves its pages on a port chosen here (``--web-port``), plain
 launcher's mutual TLS the pages reach their site's gRPC port as an operator gateway
 (``ops/web-<SITE>``, issued from the launcher's PKI), since a site's own certificate may
 not act as a desk; the hub's console likewise as ``ops/web-hub``. The launcher records
-the URL with the node; the start message shows it.
+the URL with the node; the start message shows it. The console lists the drill reports
+filed in the workdir's ``drill-reports`` folder (``vcc drill ... --json`` into it).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from vcc_ops.infra.ports import HOST, free_port
 from vcc_ops.launch_tls import LaunchTls
 from vcc_proto import pki
+
+DRILL_REPORTS = "drill-reports"  # the workdir's folder of drill reports the console lists
 
 
 def web_args(site_id: str, tls: LaunchTls | None) -> tuple[list[str], str]:
@@ -26,10 +31,14 @@ def web_args(site_id: str, tls: LaunchTls | None) -> tuple[list[str], str]:
     return args, f"http://{HOST}:{port}/"
 
 
-def console_args(tls: LaunchTls | None) -> tuple[list[str], str]:
-    """The hub options serving the province console, and its URL."""
+def console_args(tls: LaunchTls | None, drill_reports: Path | None = None) -> tuple[list[str], str]:
+    """The hub options serving the province console (listing the drill reports filed in
+    ``drill_reports``), and its URL."""
     port = free_port()
     args = ["--console-port", str(port)]
+    if drill_reports is not None:
+        drill_reports.mkdir(parents=True, exist_ok=True)
+        args += ["--console-drill-reports", str(drill_reports)]
     if tls is not None:
         gateway = tls.certificate(pki.identity("ops", "web-hub"))
         args += ["--console-grpc-tls-dir", str(gateway)]

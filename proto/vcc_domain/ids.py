@@ -13,7 +13,7 @@ import time
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
-PREFIXES = frozenset({"call", "leg", "evt", "cdr", "wo", "sess", "chg", "req"})
+PREFIXES = frozenset({"call", "leg", "evt", "cdr", "wo", "sess", "chg", "req", "rec"})
 
 
 # 80 random bits per ID from a generator seeded by the OS (reseeded in a forked child so

@@ -11,8 +11,10 @@
   At least one item; item IDs unique; ``max_points`` 1..100.
 * ``[quality]`` (optional): ``sample_percent`` (0..100, default 5) of each agent's
   answered calls drawn per month, ``dispute_days`` (0..31, default 3) an agent has to
-  dispute a score, ``team_size`` (1..200, default 15) and ``[quality.weights]`` of the
-  assessment (integers 0..100 per component of :mod:`vcc_domain.assessment`).
+  dispute a score, ``team_size`` (1..200, default 15), ``recording_retention_months``
+  (1..120, default 3: call recordings are kept this long at the serving site, then swept)
+  and ``[quality.weights]`` of the assessment (integers 0..100 per component of
+  :mod:`vcc_domain.assessment`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import re
 from vcc_domain.assessment import COMPONENTS, DEFAULT_TEAM_SIZE
 from vcc_domain.province_schema import Table
 from vcc_domain.quality import FormItem, QualityForm, QualityPolicy
+from vcc_domain.recordings import MAX_RETENTION_MONTHS
 
 ITEM_ID = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
@@ -55,6 +58,9 @@ def read_quality_policy(t: Table | None) -> QualityPolicy:
         dispute_days=t.integer("dispute_days", 3, lo=0, hi=31),
         team_size=t.integer("team_size", DEFAULT_TEAM_SIZE, lo=1, hi=200),
         weights=t.number_map("weights", 0, 100, integer=True, key_choices=frozenset(COMPONENTS)),
+        recording_retention_months=t.integer(
+            "recording_retention_months", 3, lo=1, hi=MAX_RETENTION_MONTHS
+        ),
     )
     t.close()
     return policy

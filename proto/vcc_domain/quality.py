@@ -80,6 +80,7 @@ class QualityPolicy:
     dispute_days: int = 3
     team_size: int = 15
     weights: Mapping[str, int] = field(default_factory=dict)  # see vcc_domain.assessment
+    recording_retention_months: int = 3  # call recordings kept, then swept at the site
 
 
 @dataclass(frozen=True, slots=True)

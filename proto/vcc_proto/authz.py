@@ -149,6 +149,11 @@ TABLE: dict[str, Rule] = {
     # agent reads their own shifts only: the servicer binds it to the signed-in agent).
     "Quality.PublishSchedule": rule("ops", "operations site_admin"),
     "Quality.GetSchedule": rule("ops", "agent team_leader site_admin operations"),
+    # Site: call recordings. The site's SIP agent (an access edge) files what its media
+    # relay recorded; only a quality inspector lists and plays them (each audited).
+    "Quality.ReportRecording": rule("edge"),
+    "Quality.ListRecordings": rule("ops", "quality_inspector"),
+    "Quality.PlayRecording": rule("ops", "quality_inspector"),
     # Hub: the directory (sites pull their own copy; people change it).
     "Directory.GetSnapshot": rule("site ops", "operations", own_site="site_id"),
     "Directory.GetDeltas": rule("site ops", _PROVINCE, own_site="site_id"),

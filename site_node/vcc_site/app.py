@@ -65,6 +65,7 @@ from vcc_site.service.moves import CallMoves
 from vcc_site.service.notices import NoticeDispatcher, WebhookNotifier
 from vcc_site.service.people import PeopleService
 from vcc_site.service.quality import QualityService
+from vcc_site.service.recordings import RecordingService, sweep_forever
 from vcc_site.service.recovery import count_today, recover, seed_site
 from vcc_site.service.refusals import refusal_audit
 from vcc_site.service.selfservice import SelfService
@@ -103,6 +104,7 @@ class SiteNode:
     callbacks: CallbackWork | None = None
     handovers: HandoverService | None = None
     refusals: RefusalAudit | None = None  # audit of calls the authorization refused
+    recordings: RecordingService | None = None  # call recordings kept here
 
     def build_services(self, republisher: Republisher | None = None) -> list[ServedService]:
         return [
@@ -116,7 +118,7 @@ class SiteNode:
     def _quality(self) -> list[ServedService]:
         assert self.surveys is not None
         return quality_services(
-            QualityService(self.core), AssessmentService(self.core), self.surveys
+            QualityService(self.core), AssessmentService(self.core), self.surveys, self.recordings
         )
 
     def authz(self) -> AuthzInterceptor:
@@ -175,6 +177,7 @@ def load_site(
         surveys=surveys,
         callbacks=callbacks,
         handovers=handovers,
+        recordings=RecordingService(core, settings.recordings.folder_in(config.data_dir)),
     )
 
 
@@ -271,6 +274,11 @@ async def run_site(
     )
     lease.start()
     figures = asyncio.create_task(_every_second(node), name="figures")
+    sweeping = [
+        asyncio.create_task(sweep_forever(r, settings.recordings.sweep_s), name="recordings")
+        for r in (node.recordings,)
+        if r is not None
+    ]
     SITE_INFO.info({"site": site_id, "grpc": node.state.grpc_endpoint})
     SITE_UP.labels(site_id).set(1)
     web: WebServer | None = None
@@ -285,6 +293,8 @@ async def run_site(
         log.info("site %s stopping", site_id)
         SITE_UP.labels(site_id).set(0)
         figures.cancel()
+        for task in sweeping:
+            task.cancel()
         settling.cancel()
         if web is not None:
             await web.stop()

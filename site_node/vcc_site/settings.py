@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 from vcc_domain.calendar import CN_2025, WorkCalendar, calendar_from_lists
 from vcc_failover.sites import SiteEndpointSettings
@@ -163,6 +164,26 @@ class FaultSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordingSettings:
+    """Call recordings kept at the site (the media relay records into ``folder``)."""
+
+    folder: str = setting(
+        "VCC_RECORDINGS_DIR",
+        "",
+        "the site's recordings folder, the media relay's --recording-dir",
+        default_text="<data dir>/recordings",
+    )
+    sweep_s: float = setting(
+        "VCC_RECORDING_SWEEP_S",
+        3600.0,
+        "how often recordings past the province's retention are deleted",
+    )
+
+    def folder_in(self, data_dir: Path) -> Path:
+        return Path(self.folder) if self.folder else data_dir / "recordings"
+
+
+@dataclass(frozen=True, slots=True)
 class SiteNodeSettings:
     """Every part's settings of one site node."""
 
@@ -180,6 +201,7 @@ class SiteNodeSettings:
     etcd_user: EtcdUserSettings = field(default_factory=EtcdUserSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    recordings: RecordingSettings = field(default_factory=RecordingSettings)
 
 
 def load_site_settings(

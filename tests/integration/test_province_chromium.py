@@ -9,9 +9,13 @@ note; both hang up and wrap up. The KM team leader's wallboard counted the answe
 the province manager (after a wrong password and the first sign-in's new password) sees
 it in the day's province report and exports CSV (its content checked), reads the board
 with both sites live, the settlement statement and the directory's history; an ended
-session shows a clear message. No console errors but the deliberate wrong password.
+session shows a clear message; operations read the drill reports filed in the workdir
+(a game day and a failed drill, opened by keyboard: each objective against its target).
+An agent trying the console is told it is not theirs. No console errors but the
+deliberate refusals.
 Screenshots of each page are kept in the test's directory (the console's also in
-``docs/province-console.png`` when ``VCC_UPDATE_SCREENSHOTS=1``).
+``docs/province-console.png`` and ``docs/province-drills.png`` when
+``VCC_UPDATE_SCREENSHOTS=1``).
 
 Skipped, saying what to install, without Chromium or the Playwright package.
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 import shutil
@@ -39,6 +44,7 @@ from vcc_ops.cli import example_province_path
 from vcc_ops.launch_tls import LaunchTls
 from vcc_ops.launcher import ProvinceLauncher
 from vcc_ops.people_secrets import read_sheet
+from vcc_ops.web_links import DRILL_REPORTS
 from vcc_proto import pki
 from vcc_proto.tls import ClientTls
 from vcc_proto.v1 import people_pb2 as p
@@ -58,6 +64,7 @@ VIP = phone_for("0871", 0)  # seeded customer 0 of KM is a VIP
 NOTE = "caller moved to Dali, bill question"
 NEW_PASSWORD = "my-own-secret-2026"
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+GAMEDAY = Path(__file__).resolve().parents[2] / "bench" / "gameday.json"
 
 
 @dataclass
@@ -83,6 +90,7 @@ def province(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Province]:
     launcher = ProvinceLauncher(example_province_path(), workdir, sites=["KM", "DL"])
     state = launcher.start()
     try:
+        file_drill_reports(workdir / DRILL_REPORTS)
         urls = {n.name: n.web for n in state.nodes if n.web}
         yield Province(launcher, read_sheet(workdir), urls)
     finally:
@@ -162,6 +170,15 @@ def console_sign_in(page: Page, url: str, secret: str, tmp: Path, wrong: bool = 
     page.goto(url)
     if wrong:
         expect(page.locator("#login-h")).to_have_text("省级管理人员登录")  # Chinese by default
+        # an agent with their own password: the hub holds the province's people only, so
+        # it cannot tell a wrong role from a wrong password without saying who exists;
+        # the message says both, and where an agent signs in
+        page.fill("#person-id", KM_AGENT)
+        page.fill("#password", NEW_PASSWORD)
+        page.press("#password", "Enter")
+        expect(page.locator("#login-error")).to_contain_text("坐席和班长请使用所在站点的页面")
+        expect(page.locator("#console")).to_be_hidden()
+        shot(page, tmp, "console-agent-refused")
         page.fill("#person-id", MANAGER)
         page.fill("#password", "not-the-password")
         page.press("#password", "Enter")
@@ -249,6 +266,40 @@ def change_the_directory(page: Page, tmp: Path) -> None:
     shot(page, tmp, "console-directory")
 
 
+def file_drill_reports(folder: Path) -> None:
+    """What operations filed from their drills: a game day (8/8) and a failed drill."""
+    gameday = json.loads(GAMEDAY.read_text())
+    (folder / "2026-12-01-gameday.json").write_text(json.dumps(gameday))
+    failed = {**gameday["drills"][0], "verdict": "FAIL", "failed": ["reroute_s"]}
+    failed["objectives"] = [
+        {**o, "measured": 4.2, "pass": False} if o["objective"] == "reroute_s" else o
+        for o in failed["objectives"]
+    ]
+    (folder / "2026-12-02-site-kill.json").write_text(json.dumps(failed))
+    os.utime(folder / "2026-12-01-gameday.json", (1_000_000, 1_000_000))  # the older
+
+
+def read_drill_reports(page: Page, tmp: Path) -> None:
+    """Operations list the drill reports (newest first, with verdicts) and open the failed
+    one: each objective against its target, the failed one marked, and the figures."""
+    page.click("#tab-drills")
+    expect(page.locator("#drill-rows tr")).to_have_count(2)
+    first, second = page.locator("#drill-0"), page.locator("#drill-1")
+    expect(first.locator("td").nth(1)).to_have_text("FAIL")
+    expect(second.locator("td").nth(1)).to_have_text("PASS")
+    expect(second.locator("td").nth(2)).to_have_text("8/8")
+    expect(second.locator("td").nth(4)).to_contain_text("hub-leader-kill PASS")
+    first.locator("button").press("Enter")  # by keyboard
+    detail = page.locator("#drill-detail")
+    expect(detail).to_be_focused()
+    expect(detail.locator("h3")).to_contain_text("2026-12-02-site-kill.json · 0/1 · FAIL")
+    failed = detail.locator("tr.failed")
+    expect(failed).to_have_count(1)
+    expect(failed.locator("td")).to_have_text(["reroute_s", "3", "4.2", "FAIL"])
+    expect(detail).to_contain_text("detection_s")
+    shot(page, tmp, "console-drills")
+
+
 def export_csv(page: Page, tmp: Path) -> list[dict[str, str]]:
     with page.expect_download() as info:
         page.click("#report-csv")
@@ -291,17 +342,21 @@ def test_a_call_across_two_cities_in_every_console(province: Province, tmp_path:
             ended_session(console, pg.PeopleStub(hub))
             console_sign_in(console, console_url, sec[OPERATIONS], tmp_path, wrong=False)
             change_the_directory(console, tmp_path)
+            read_drill_reports(console, tmp_path)
+            if os.environ.get("VCC_UPDATE_SCREENSHOTS") == "1":
+                shutil.copy(tmp_path / "console-drills.png", DOCS / "province-drills.png")
         finally:
             browser.close()
             channel.close()
             hub.close()
-    # Chromium logs each error answer: the wrong password, the unconfirmed close, the ended
-    # session's request and the refused directory change
-    assert len(errors) == 4, errors
+    # Chromium logs each error answer: the agent's and the wrong password, the unconfirmed
+    # close, the ended session's request and the refused directory change
+    assert len(errors) == 5, errors
     assert "401" in errors[0] and errors[0].endswith("/api/login"), errors
-    assert "400" in errors[1] and errors[1].endswith("/api/statement/close"), errors
-    assert "401" in errors[2] and "/api/work-orders" in errors[2], errors
-    assert "400" in errors[3] and errors[3].endswith("/api/directory"), errors
+    assert "401" in errors[1] and errors[1].endswith("/api/login"), errors
+    assert "400" in errors[2] and errors[2].endswith("/api/statement/close"), errors
+    assert "401" in errors[3] and "/api/work-orders" in errors[3], errors
+    assert "400" in errors[4] and errors[4].endswith("/api/directory"), errors
 
 
 def ended_session(page: Page, people: pg.PeopleStub) -> None:

@@ -12,6 +12,8 @@ are missing (the recording test alone where rtpengine is).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -22,8 +24,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote
+from typing import Any
 
+import grpc
 import pytest
 
 from tests.integration._helpers.hook import Hook, set_pin
@@ -31,14 +34,19 @@ from tests.integration._helpers.province import Node, hub_node, site_node
 from tests.integration._helpers.site import PASSWORD, Client, fast_province, open_test_seat
 from tests.integration._helpers.tls import cert_dir
 from tests.sip.scenarios import caller_scenario, need_sip_tools, scenario
+from vcc_domain.recordings import beijing_date
 from vcc_ops.infra import EtcdServer, ManagedProcess, NatsServer, free_port
 from vcc_ops.infra.kamailio import kill_leftover
 from vcc_ops.infra.rtpengine import INSTALL_HINT as RTPENGINE_INSTALL
 from vcc_ops.infra.rtpengine import RtpEngine
+from vcc_ops.recordings_cli import fetch_recording, list_recordings
 from vcc_ops.traffic.seat import seat_password
 from vcc_proto.channels import open_channel
 from vcc_proto.v1 import common_pb2 as c
+from vcc_proto.v1 import people_pb2 as p
 from vcc_proto.v1 import people_pb2_grpc as pg
+from vcc_proto.v1 import quality_pb2 as qp
+from vcc_proto.v1 import quality_pb2_grpc as qg
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 from vcc_site.store.customers import phone_for
@@ -47,6 +55,7 @@ HOST = "127.0.0.1"
 PHONES = {"KM": "KM-0130", "YX": "YX-0023"}  # general agents: they take 1000 and 170
 SIPP_TIMEOUT_S = 40
 RING_S = 4  # the ACD's ring-no-answer timer in this module's province
+QA_INSPECTOR, OTHER_AGENT = "KM-QA-0001", "KM-0002"  # KM's inspector; an agent without a phone
 TALK_AUDIO = Path("/usr/share/sip-tester/g711a.pcap")  # sip-tester's 7 s of G.711 A-law
 
 
@@ -162,7 +171,8 @@ def sip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipProvince]:
         asyncio.run(healthy())
         rtpengine = None
         if shutil.which("rtpengine"):
-            rtpengine = RtpEngine(tmp / "rtpengine")
+            # it records into KM's recordings folder (the site's default, in its data dir)
+            rtpengine = RtpEngine(tmp / "rtpengine", recording_dir=tmp / "site-KM-data/recordings")
             rtpengine.start()
             procs.append(rtpengine)
         sip_ports = {site: free_port() for site in PHONES}
@@ -350,14 +360,15 @@ def _pcap_span(path: Path) -> tuple[int, float]:
 
 def test_answered_call_is_recorded_at_the_site_for_its_talk_time(sip: SipProvince) -> None:
     """The caller talks (real RTP through rtpengine, where the site's SIP agent anchored
-    it); from the agent's answer to the hang-up rtpengine records it into a pcap at the
-    site, as long as the site's own talk time (within 0.5 s). Placed before the tests
-    that leave KM's agent not ready (ring-no-answer) or KM dead (site killed)."""
+    it); from the agent's answer to the hang-up rtpengine records it into a pcap in the
+    site's recordings folder, as long as the site's own talk time (within 0.5 s). The SIP
+    agent reports it: the site files it with its metadata, a quality inspector lists and
+    plays it (audited), an agent is refused. Placed before the tests that leave KM's
+    agent not ready (ring-no-answer) or KM dead (site killed)."""
     if sip.rtpengine is None:
         pytest.skip(f"rtpengine not installed: {RTPENGINE_INSTALL}")
     if not TALK_AUDIO.exists():
         pytest.skip(f"{TALK_AUDIO} missing: apt-get install -y sip-tester")
-    before = set(sip.rtpengine.pcap_dir.glob("*.pcap"))
     phone = Phone(sip, PHONES["KM"], "phone_talks.xml")
     try:
         done = _call(sip, phone_for("0871", 5), "1000", "0", "caller_talks")
@@ -368,20 +379,86 @@ def test_answered_call_is_recorded_at_the_site_for_its_talk_time(sip: SipProvinc
     view = _view(sip.nodes["KM"], call_id)
     assert view.agent_id == PHONES["KM"] and view.answered_at_ms > 0 and view.ended_at_ms > 0
     talk_s = (view.ended_at_ms - view.answered_at_ms) / 1000
-    new = sorted(set(sip.rtpengine.pcap_dir.glob("*.pcap")) - before)
-    assert len(new) == 1, (new, sip.rtpengine.pcap_dir)
-    packets, span_s = _pcap_span(new[0])
-    assert packets > 50, f"{packets} packets recorded in {new[0]}"
+    row = _recording_row(sip.nodes["KM"], call_id)
+    path = sip.rtpengine.recording_dir / row["file_path"]
+    packets, span_s = _pcap_span(path)
+    assert packets > 50, f"{packets} packets recorded in {path}"
     print(f"recorded {packets} packets over {span_s:.2f} s; talk time {talk_s:.2f} s")
     assert abs(span_s - talk_s) <= 0.5, f"recorded {span_s:.2f} s, talk time {talk_s:.2f} s"
+    assert abs(row["duration_ms"] / 1000 - talk_s) <= 0.5, (row, talk_s)
+    data = path.read_bytes()
+    assert row["size_bytes"] == len(data) and row["sha256"] == hashlib.sha256(data).hexdigest()
+    assert json.loads(row["agents"]) == [PHONES["KM"]] and json.loads(row["legs"]) == ["caller"]
+    assert row["business_id"] == view.business_id and row["started_at_ms"] > 0
     log_text = (sip.tmp / "sip-agent-KM.log").read_text()
     found = re.search(
         rf"recorded call {call_id} \(SIP ([^)]+)\) agent (\S+): ([0-9.]+) s", log_text
     )
     assert found is not None, log_text[-2000:]
-    # rtpengine names the file after the SIP Call-ID, percent-escaped
-    assert unquote(new[0].name).startswith(found.group(1)) and found.group(2) == PHONES["KM"]
-    assert abs(float(found.group(3)) - span_s) <= 0.5
+    assert row["sip_call_id"] == found.group(1) and found.group(2) == PHONES["KM"]
+    _quality_inspector_plays(sip.nodes["KM"], row)
+
+
+def _recording_row(node: Node, call_id: str, timeout_s: float = 30.0) -> dict[str, Any]:
+    """The site's row of the call's recording, once the SIP agent reported it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rows = node.rows("select * from recordings where call_id = ?", call_id)
+        if rows:
+            columns = [r[1] for r in node.rows("pragma table_info(recordings)")]
+            return dict(zip(columns, rows[0], strict=True))
+        assert time.monotonic() < deadline, f"no recording row for {call_id}"
+        time.sleep(0.2)
+
+
+async def _person_token(people: pg.PeopleStub, person_id: str) -> tuple[tuple[str, str], ...]:
+    """A signed-in person's bearer (the initial password changed, as at a first sign-in)."""
+    first = await people.SignIn(p.SignInRequest(person_id=person_id, password=PASSWORD))
+    token = first.session_token
+    if first.person.must_change_password:
+        changed = await people.ChangePassword(
+            p.ChangePasswordRequest(old_password=PASSWORD, new_password=seat_password(PASSWORD)),
+            metadata=(("authorization", f"Bearer {token}"),),
+        )
+        token = changed.session_token
+    return (("authorization", f"Bearer {token}"),)
+
+
+def _quality_inspector_plays(node: Node, row: dict[str, Any]) -> None:
+    """KM's inspector lists the agent's recordings of the day and plays this one as WAV
+    (through ``vcc recordings``' calls; both audited with the inspector's identity); an
+    agent may do neither."""
+
+    async def use() -> tuple[list[str], str, bytes, grpc.StatusCode | None]:
+        async with open_channel(node.target) as channel:
+            people, quality = pg.PeopleStub(channel), qg.QualityStub(channel)
+            await _person_token(people, QA_INSPECTOR)  # the initial password changed
+            agent = await _person_token(people, OTHER_AGENT)
+            try:
+                await quality.ListRecordings(qp.ListRecordingsRequest(), metadata=agent)
+                refused = None
+            except grpc.aio.AioRpcError as exc:
+                refused = exc.code()
+        password = seat_password(PASSWORD)
+        day = beijing_date(row["started_at_ms"]).isoformat()
+        query = qp.ListRecordingsRequest(agent_id=PHONES["KM"], day=day)
+        listed = await list_recordings(node.target, query, QA_INSPECTOR, password)
+        play = qp.PlayRecordingRequest(recording_id=row["recording_id"])
+        kind, audio = await fetch_recording(node.target, play, QA_INSPECTOR, password)
+        return [r.recording_id for r in listed], kind, audio, refused
+
+    listed, kind, audio, refused = asyncio.run(use())
+    assert row["recording_id"] in listed, listed
+    assert kind == "audio/wav" and audio[:4] == b"RIFF" and audio[8:12] == b"WAVE", audio[:16]
+    audio_s = (len(audio) - 44) / 16000  # 8 kHz, 16-bit mono
+    assert abs(audio_s - row["duration_ms"] / 1000) <= 0.5, (audio_s, row["duration_ms"])
+    assert refused == grpc.StatusCode.PERMISSION_DENIED, refused
+    audited = node.rows(
+        "select actor, action from audit where action in"
+        " ('recordings_listed', 'recording_played') order by at_ms"
+    )
+    assert [a for _, a in audited][-2:] == ["recordings_listed", "recording_played"], audited
+    assert all(f"person:{QA_INSPECTOR}" in actor for actor, _ in audited[-2:]), audited
 
 
 def test_wrong_pin_is_reprompted_then_an_agent(sip: SipProvince) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from vcc_domain.errors import ConfigError, Conflict, Unavailable
 from vcc_domain.quality import OrderCheck, QaReview
+from vcc_domain.recordings import RecordingRow
 from vcc_domain.satisfaction import Rating
 from vcc_proto.server import free_tcp_port
 from vcc_proto.v1 import events_pb2 as pb
@@ -39,6 +40,7 @@ from vcc_site.store.api import (
 from vcc_site.store.customers import synthetic_customers
 from vcc_site.store.migrations import current_revision, head_revision, migrate
 from vcc_site.store.qa_reads import quality_reads
+from vcc_site.store.rec_reads import RecordingQuery, recording_reads
 from vcc_site.store.sql import SqlSiteStore
 from vcc_site.store.tables import metadata
 
@@ -482,3 +484,28 @@ async def test_quality_rows_round_trip(store: SqlSiteStore) -> None:
     await store.commit(UnitOfWork().add(*wraps, replace(wraps[0], state="busy")))
     assert await reads.wrap_ups(0, 99) == [wraps[0]]  # the month's after-call work
     assert await reads.callback_orders(0, 10**13) == []
+
+
+async def test_recording_rows_round_trip(store: SqlSiteStore) -> None:
+    """Recordings (legs and agents as JSON) read by call, by filter (an agent matched
+    exactly, newest first) and for the sweep (not swept, oldest first)."""
+    rows = [
+        RecordingRow(
+            f"rec_{n}", SITE, f"call-{n}", f"sip-{n}@h", ("caller",), agents, "general",
+            1000 * n, 1000 * n + 500, 500, f"d/rec_{n}.pcap", 10, "0" * 64, 1000 * n + 600,
+        )
+        for n, agents in ((1, ("A1",)), (2, ("A1_2",)), (3, ("A1", "B%")))
+    ]  # fmt: skip
+    await store.commit(UnitOfWork().add(*rows))
+    reads = recording_reads(store)
+    assert await reads.recording("rec_2") == rows[1]
+    assert await reads.of_call("call-3") == [rows[2]]
+    assert await reads.recordings(RecordingQuery(agent_id="A1")) == [rows[2], rows[0]]
+    assert await reads.recordings(RecordingQuery(agent_id="B%")) == [rows[2]]
+    assert await reads.recordings(RecordingQuery(start_ms=2000, end_ms=3000)) == [rows[1]]
+    swept = replace(rows[0], swept_at_ms=9)
+    await store.commit(UnitOfWork().add(swept))
+    assert await reads.unswept_before(3001, 10) == [rows[1], rows[2]]
+    assert await reads.recordings(RecordingQuery(agent_id="A1")) == [rows[2]]
+    found = await reads.recordings(RecordingQuery(agent_id="A1", include_swept=True, limit=1))
+    assert found == [rows[2]]

@@ -6,13 +6,20 @@ counted; the English switch. Then the console: the agent on a call is warned of 
 alerts once past the talk target (1 s here), listened to and whispered to (recorded and
 audited), cannot be signed out while talking, is forced not ready and signed out with a
 reason after the call; a locked agent is unlocked. No console errors but the agent's
-refusal and the refused sign-out. Screenshots are kept in the test's directory.
+refusal and the refused sign-outs. Then the shift handover: the team leader's sign-out is
+refused until they wrote the handover (listing the work order opened on the call) and a
+second team leader signed in and acknowledged it. Screenshots are kept in the test's
+directory (the handover panel also in ``docs/site-handover.png`` when
+``VCC_UPDATE_SCREENSHOTS=1``).
 
 Skipped, saying what to install, without Chromium or the Playwright package.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,9 +42,12 @@ from vcc_proto.v1 import site_pb2_grpc as sg
 pytestmark = pytest.mark.integration
 
 LEADER, AGENT = "KM-0190", "KM-0131"  # a KM team leader; a general agent
+SUCCESSOR = "KM-0191"  # the KM team leader who takes over the shift
 LOCKED = "KM-0132"  # an agent who mistypes their password until locked
 CALLER = "13700004321"  # not a customer: an ordinary caller
 NEW_PASSWORD = "lead-of-my-own-2026"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+ORDER = {"name": "王女士", "phone": CALLER, "question": "which plan suits me?"}
 
 if sync_playwright is not None:
     from playwright.sync_api import Page, expect
@@ -105,14 +115,17 @@ def test_a_team_leader_sees_a_caller_wait(site: tuple[SiteProcess, str], tmp_pat
             expect(page.locator("#queues-h")).to_have_text("Queues by business")
             page.screenshot(path=str(tmp_path / "board-english.png"), full_page=True)
             page.click("#lang")
-            console(page, channel, token, tmp_path)
+            order_id = console(page, channel, token, tmp_path)
+            handover(page, browser_page(browser, errors), url, order_id, tmp_path)
         finally:
             browser.close()
             channel.close()
-    # Chromium logs each error answer: the agent's refusal, the refused sign-out, no other
-    assert len(errors) == 2, errors
+    # Chromium logs each error answer: the agent's refusal, the refused sign-out of the
+    # agent and the team leader's own before the handover, no other
+    assert len(errors) == 3, errors
     assert "403" in errors[0] and errors[0].endswith("/api/board/login"), errors
     assert "409" in errors[1] and errors[1].endswith("/api/board/agent/force_sign_out"), errors
+    assert "409" in errors[2] and errors[2].endswith("/api/board/logout"), errors
     audited = audit_rows(proc)
     for action in ("listen", "whisper", "force_not_ready", "force_sign_out"):
         assert (f"person:{LEADER}", f"supervise_{action}", AGENT) in audited, audited
@@ -132,9 +145,9 @@ def act(page: Page, action: str, done: str) -> None:
     expect(page.locator("#sv-result")).to_contain_text(done)
 
 
-def console(page: Page, channel: grpc.Channel, token: str, tmp_path: Path) -> None:
+def console(page: Page, channel: grpc.Channel, token: str, tmp_path: Path) -> str:
     """The team leader's actions on the agent signed in above (not ready) and on a locked
-    agent."""
+    agent. Returns the work order the agent opened on the call (unfinished work)."""
     desk, access = sg.AgentDeskStub(channel), sg.AccessStub(channel)
     expect(page.locator("#alerts li.none")).to_have_text("无告警：各项指标正常。")
     desk.SetReady(s.SessionRef(session_token=token))
@@ -142,6 +155,9 @@ def console(page: Page, channel: grpc.Channel, token: str, tmp_path: Path) -> No
     step = access.SendDigits(s.SendDigitsRequest(call_id=step.call_id, digits="0"))
     call = s.CallAction(session_token=token, call_id=step.call_id)
     desk.Answer(call)
+    order = sg.WorkOrdersStub(channel).Create(
+        s.CreateWorkOrderRequest(session_token=token, call_id=step.call_id, fields=ORDER)
+    )
     expect(page.locator(f"#a-{AGENT} td.state")).to_have_text("通话中")
     expect(page.locator(f'#alerts li[data-alert="st-{AGENT}"]')).to_contain_text("通话超时")
     expect(page.locator(f"#a-{AGENT} td.in-state")).to_have_class("in-state over")
@@ -170,3 +186,49 @@ def console(page: Page, channel: grpc.Channel, token: str, tmp_path: Path) -> No
     page.fill("#sv-agent", LOCKED)
     act(page, "unlock", f"解锁 · {LOCKED}")
     open_test_seat_sync(channel, LOCKED)
+    return str(order.order_id)
+
+
+def handover(page: Page, successor: Page, url: str, order_id: str, tmp_path: Path) -> None:
+    """The team leader may not sign out before handing over: they write the handover (by
+    keyboard) listing the open work order, the successor signs in on their own console and
+    acknowledges it, and then the sign-out goes through."""
+    page.keyboard.press("Alt+R")
+    expect(page.locator("#ho-open-rows tr")).to_have_count(1)
+    expect(page.locator(f"#ho-o-{order_id}")).to_be_visible()
+    expect(page.locator("#ho-status")).to_contain_text("退出前请写交接单")
+    page.keyboard.press("Alt+O")
+    expect(page.locator("#error")).to_contain_text("交接班未完成，暂不能退出")
+    expect(page.locator("#board")).to_be_visible()
+    expect(page.locator("#ho-notes")).to_be_focused()
+    page.keyboard.type("KM-0131 signed out after a long call; check the billing queue")
+    page.keyboard.press("Alt+H")
+    mine = page.locator("#ho-list article.mine")
+    expect(mine.locator(".ho-state")).to_have_text(re.compile("待接班"))
+    expect(mine).to_contain_text("check the billing queue")
+    expect(mine).to_contain_text(f"未完成工单：{order_id}")
+    expect(page.locator("#ho-status")).to_contain_text("等待接班班长登录并确认")
+    shot = str(tmp_path / "board-handover.png")
+    page.screenshot(path=shot, full_page=True)
+
+    successor.goto(url + "board")
+    successor.fill("#person-id", SUCCESSOR)
+    successor.fill("#password", PASSWORD)
+    successor.press("#password", "Enter")
+    successor.fill("#new-password", NEW_PASSWORD)
+    successor.fill("#confirm-password", NEW_PASSWORD)
+    successor.press("#confirm-password", "Enter")
+    theirs = successor.locator("#ho-list article").first
+    expect(theirs).to_contain_text(f"交班 {LEADER}")
+    successor.keyboard.press("Alt+K")
+    expect(theirs.locator(".ho-state")).to_contain_text(f"已由 {SUCCESSOR}")
+    successor.screenshot(path=str(tmp_path / "board-handover-acknowledged.png"), full_page=True)
+
+    page.keyboard.press("Alt+R")
+    expect(page.locator("#ho-status")).to_contain_text(f"已由 {SUCCESSOR} 接班确认：现在可以退出")
+    page.locator("#handover").screenshot(path=str(tmp_path / "board-handover-done.png"))
+    if os.environ.get("VCC_UPDATE_SCREENSHOTS") == "1":
+        shutil.copy(tmp_path / "board-handover-done.png", DOCS / "site-handover.png")
+    page.keyboard.press("Alt+O")
+    expect(page.locator("#login")).to_be_visible()
+    expect(page.locator("#notice")).to_have_text("已退出。")

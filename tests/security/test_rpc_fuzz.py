@@ -44,7 +44,15 @@ from vcc_proto.authz import TABLE, WITHOUT_SESSION
 from vcc_proto.broker_tls import nats_tls_options
 from vcc_proto.server import check_health
 from vcc_proto.tls import ClientTls
-from vcc_proto.v1 import edge_pb2, events_pb2, hub_pb2, node_pb2, people_pb2, site_pb2
+from vcc_proto.v1 import (
+    edge_pb2,
+    events_pb2,
+    hub_pb2,
+    node_pb2,
+    people_pb2,
+    quality_pb2,
+    site_pb2,
+)
 from vcc_proto.v1 import people_pb2_grpc as pg
 from vcc_proto.v1 import site_pb2_grpc as sg
 from vcc_replication.jetstream import connect
@@ -79,7 +87,7 @@ SERVED_BY = {
     "Directory": (HUB,), "Routing": (HUB,), "Reports": (HUB,), "Replication": (HUB,),
     "Customers": (HUB,), "ProvinceWorkOrders": (HUB,),
     "Access": (SITE_NODE,), "AgentDesk": (SITE_NODE,), "Remote": (SITE_NODE,),
-    "WorkOrders": (SITE_NODE,),
+    "WorkOrders": (SITE_NODE,), "Quality": (SITE_NODE,),
     "Edge": (EDGE,),
     "People": (HUB, SITE_NODE),
     "Node": (HUB, SITE_NODE, EDGE),
@@ -107,7 +115,7 @@ IDENTITY_OF_KIND = {
 
 def _methods() -> list[MethodDescriptor]:
     out = []
-    for module in (hub_pb2, site_pb2, edge_pb2, people_pb2, node_pb2):
+    for module in (hub_pb2, site_pb2, edge_pb2, people_pb2, node_pb2, quality_pb2):
         for service in module.DESCRIPTOR.services_by_name.values():
             out.extend(service.methods)
     return out

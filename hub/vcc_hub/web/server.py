@@ -71,7 +71,9 @@ async def start_console(
     sock = web.listen(bind, port, FIELD)
     target = f"{LOOPBACK if grpc_host in ('', '0.0.0.0', '::') else grpc_host}:{grpc_port}"
     client = HubClient(target, grpc_tls)
-    facts = ConsoleFacts({s.id: s.name for s in province.sites}, settings.https)
+    facts = ConsoleFacts(
+        {s.id: s.name for s in province.sites}, settings.https, settings.drill_reports
+    )
     try:
         server, task = await web.serve(
             create_app(ConsolePages(client, facts)),

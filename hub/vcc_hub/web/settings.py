@@ -40,6 +40,14 @@ class ConsoleSettings:
         flag="--console-grpc-tls-dir",
         default_text="none",
     )
+    drill_reports: Path | None = setting(
+        "VCC_CONSOLE_DRILL_REPORTS",
+        None,
+        "folder of `vcc drill SCENARIO --json FILE` reports the console lists to operations and province "
+        "managers (read only); none: no drill reports",
+        flag="--console-drill-reports",
+        default_text="none",
+    )
 
     def __post_init__(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):

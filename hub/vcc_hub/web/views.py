@@ -6,11 +6,13 @@ province-wide work orders. Each handler is called as the signed-in person
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -19,18 +21,23 @@ from starlette.routing import Route
 from vcc_domain.rating import BEIJING
 from vcc_hub.web import present
 from vcc_hub.web.client import VIEWS, HubClient
+from vcc_hub.web.drills import DrillReports
 from vcc_proto import web
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import hub_pb2 as h
 
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 HISTORY_PAGE = 500  # deltas read per request while replaying the history
+# who reads the drill reports (files the hub's authorization table does not cover, so the
+# person's role is checked here, with the hub, on every request)
+DRILL_ROLES = frozenset({"operations", "province_manager"})
 
 
 @dataclass(frozen=True, slots=True)
 class ConsoleFacts:
     sites: dict[str, str]  # id -> name, in the province file's order
     https: bool
+    drill_reports: Path | None = None  # the folder of `vcc drill` reports (none: not shown)
 
 
 class Refusal(Exception):
@@ -64,6 +71,7 @@ class ConsoleViews:
     def __init__(self, client: HubClient, facts: ConsoleFacts) -> None:
         self.client = client
         self.facts = facts
+        self.drills = DrillReports(facts.drill_reports)
 
     # -- reports ---------------------------------------------------------------------------
 
@@ -174,6 +182,24 @@ class ConsoleViews:
         orders = [present.work_order(o) for o in reply.orders]
         return JSONResponse({"orders": orders[::-1]})  # newest first
 
+    # -- drill reports ---------------------------------------------------------------------
+
+    async def _drill_reader(self, bearer: str) -> None:
+        view = await self.client.who_am_i(bearer)  # the session alive, and whose
+        if view.role not in DRILL_ROLES:
+            raise Refusal(
+                web.refused("forbidden", f"a {view.role} may not read drill reports", 403)
+            )
+
+    async def drill_list(self, request: Request, bearer: str) -> Response:
+        await self._drill_reader(bearer)
+        return JSONResponse(await asyncio.to_thread(self.drills.listing))
+
+    async def drill_report(self, request: Request, bearer: str) -> Response:
+        await self._drill_reader(bearer)
+        name = request.path_params["name"]
+        return JSONResponse(await asyncio.to_thread(self.drills.report, name))
+
     def routes(self, person: Wrap) -> list[Route]:
         return [
             Route("/api/report", person(self.report)),
@@ -185,4 +211,6 @@ class ConsoleViews:
             Route("/api/directory/history", person(self.history)),
             Route("/api/directory/version/{version}", person(self.version)),
             Route("/api/work-orders", person(self.work_orders)),
+            Route("/api/drills", person(self.drill_list)),
+            Route("/api/drills/{name}", person(self.drill_report)),
         ]

@@ -60,9 +60,12 @@ def free_udp_range(size: int) -> int:
 class RtpEngine(ServerProcess):
     """One rtpengine in the foreground: NG control on ``ng_port``, RTP on its own range."""
 
-    def __init__(self, workdir: Path | str, rtp_ports: int = 40) -> None:
+    def __init__(
+        self, workdir: Path | str, rtp_ports: int = 40, recording_dir: Path | None = None
+    ) -> None:
         self.workdir = Path(workdir)
-        self.recording_dir = self.workdir / "recordings"
+        # a site's recordings folder (VCC_RECORDINGS_DIR), where the site files them
+        self.recording_dir = recording_dir or self.workdir / "recordings"
         self.rtp_ports = rtp_ports
         self._pick_ports()
         self._proc: ManagedProcess | None = None

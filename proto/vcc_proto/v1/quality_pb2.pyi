@@ -12,6 +12,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -22,6 +23,223 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+@_typing.final
+class ReportRecordingRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALL_ID_FIELD_NUMBER: _builtins.int
+    SIP_CALL_ID_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    STARTED_AT_MS_FIELD_NUMBER: _builtins.int
+    ENDED_AT_MS_FIELD_NUMBER: _builtins.int
+    LEGS_FIELD_NUMBER: _builtins.int
+    call_id: _builtins.str
+    """The site's call ID and the SIP Call-ID the media relay named the file after."""
+    sip_call_id: _builtins.str
+    agent_id: _builtins.str
+    started_at_ms: _builtins.int
+    """When recording started (the agent answered) and ended (the call was released)."""
+    ended_at_ms: _builtins.int
+    @_builtins.property
+    def legs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The media legs recorded ("caller", "agent")."""
+
+    def __init__(
+        self,
+        *,
+        call_id: _builtins.str = ...,
+        sip_call_id: _builtins.str = ...,
+        agent_id: _builtins.str = ...,
+        started_at_ms: _builtins.int = ...,
+        ended_at_ms: _builtins.int = ...,
+        legs: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "call_id", b"call_id", "ended_at_ms", b"ended_at_ms", "legs", b"legs", "sip_call_id", b"sip_call_id", "started_at_ms", b"started_at_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportRecordingRequest: _TypeAlias = ReportRecordingRequest  # noqa: Y015
+
+@_typing.final
+class Recording(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDING_ID_FIELD_NUMBER: _builtins.int
+    CALL_ID_FIELD_NUMBER: _builtins.int
+    SIP_CALL_ID_FIELD_NUMBER: _builtins.int
+    LEGS_FIELD_NUMBER: _builtins.int
+    AGENTS_FIELD_NUMBER: _builtins.int
+    BUSINESS_ID_FIELD_NUMBER: _builtins.int
+    STARTED_AT_MS_FIELD_NUMBER: _builtins.int
+    ENDED_AT_MS_FIELD_NUMBER: _builtins.int
+    DURATION_MS_FIELD_NUMBER: _builtins.int
+    FILE_PATH_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    STORED_AT_MS_FIELD_NUMBER: _builtins.int
+    SWEPT_AT_MS_FIELD_NUMBER: _builtins.int
+    SITE_ID_FIELD_NUMBER: _builtins.int
+    recording_id: _builtins.str
+    call_id: _builtins.str
+    sip_call_id: _builtins.str
+    business_id: _builtins.str
+    started_at_ms: _builtins.int
+    ended_at_ms: _builtins.int
+    duration_ms: _builtins.int
+    """The recorded audio's length: first to last packet."""
+    file_path: _builtins.str
+    """Relative to the site's recordings folder."""
+    size_bytes: _builtins.int
+    sha256: _builtins.str
+    stored_at_ms: _builtins.int
+    swept_at_ms: _builtins.int
+    """Set when the retention sweep deleted the file (the row stays)."""
+    site_id: _builtins.str
+    @_builtins.property
+    def legs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def agents(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        recording_id: _builtins.str = ...,
+        call_id: _builtins.str = ...,
+        sip_call_id: _builtins.str = ...,
+        legs: _abc.Iterable[_builtins.str] | None = ...,
+        agents: _abc.Iterable[_builtins.str] | None = ...,
+        business_id: _builtins.str = ...,
+        started_at_ms: _builtins.int = ...,
+        ended_at_ms: _builtins.int = ...,
+        duration_ms: _builtins.int = ...,
+        file_path: _builtins.str = ...,
+        size_bytes: _builtins.int = ...,
+        sha256: _builtins.str = ...,
+        stored_at_ms: _builtins.int = ...,
+        swept_at_ms: _builtins.int = ...,
+        site_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "business_id", b"business_id", "call_id", b"call_id", "duration_ms", b"duration_ms", "ended_at_ms", b"ended_at_ms", "file_path", b"file_path", "legs", b"legs", "recording_id", b"recording_id", "sha256", b"sha256", "sip_call_id", b"sip_call_id", "site_id", b"site_id", "size_bytes", b"size_bytes", "started_at_ms", b"started_at_ms", "stored_at_ms", b"stored_at_ms", "swept_at_ms", b"swept_at_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Recording: _TypeAlias = Recording  # noqa: Y015
+
+@_typing.final
+class ListRecordingsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    BUSINESS_ID_FIELD_NUMBER: _builtins.int
+    DAY_FIELD_NUMBER: _builtins.int
+    INCLUDE_SWEPT_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    agent_id: _builtins.str
+    business_id: _builtins.str
+    day: _builtins.str
+    """"YYYY-MM-DD", Beijing time, by the recording's start ("" = any day)."""
+    include_swept: _builtins.bool
+    """Also rows whose files were swept."""
+    limit: _builtins.int
+    """At most this many, newest first (0 = 200; at most 1000)."""
+    def __init__(
+        self,
+        *,
+        agent_id: _builtins.str = ...,
+        business_id: _builtins.str = ...,
+        day: _builtins.str = ...,
+        include_swept: _builtins.bool = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "business_id", b"business_id", "day", b"day", "include_swept", b"include_swept", "limit", b"limit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRecordingsRequest: _TypeAlias = ListRecordingsRequest  # noqa: Y015
+
+@_typing.final
+class ListRecordingsReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDINGS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def recordings(self) -> _containers.RepeatedCompositeFieldContainer[Global___Recording]: ...
+    def __init__(
+        self,
+        *,
+        recordings: _abc.Iterable[Global___Recording] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["recordings", b"recordings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRecordingsReply: _TypeAlias = ListRecordingsReply  # noqa: Y015
+
+@_typing.final
+class PlayRecordingRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Format:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _FormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[PlayRecordingRequest._Format.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        FORMAT_WAV: PlayRecordingRequest._Format.ValueType  # 0
+        FORMAT_PCAP: PlayRecordingRequest._Format.ValueType  # 1
+
+    class Format(_Format, metaclass=_FormatEnumTypeWrapper): ...
+    FORMAT_WAV: PlayRecordingRequest.Format.ValueType  # 0
+    FORMAT_PCAP: PlayRecordingRequest.Format.ValueType  # 1
+
+    RECORDING_ID_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    recording_id: _builtins.str
+    format: Global___PlayRecordingRequest.Format.ValueType
+    def __init__(
+        self,
+        *,
+        recording_id: _builtins.str = ...,
+        format: Global___PlayRecordingRequest.Format.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "recording_id", b"recording_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlayRecordingRequest: _TypeAlias = PlayRecordingRequest  # noqa: Y015
+
+@_typing.final
+class RecordingChunk(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    content_type: _builtins.str
+    """"audio/wav" or "application/vnd.tcpdump.pcap" (the first chunk only)."""
+    data: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        content_type: _builtins.str = ...,
+        data: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "data", b"data"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordingChunk: _TypeAlias = RecordingChunk  # noqa: Y015
 
 @_typing.final
 class ScheduleShift(_message.Message):

@@ -89,6 +89,21 @@ class QualityStub:
                 request_serializer=vcc__proto_dot_v1_dot_quality__pb2.GetScheduleRequest.SerializeToString,
                 response_deserializer=vcc__proto_dot_v1_dot_quality__pb2.Schedule.FromString,
                 _registered_method=True)
+        self.ReportRecording = channel.unary_unary(
+                '/vcc_proto.v1.Quality/ReportRecording',
+                request_serializer=vcc__proto_dot_v1_dot_quality__pb2.ReportRecordingRequest.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_quality__pb2.Recording.FromString,
+                _registered_method=True)
+        self.ListRecordings = channel.unary_unary(
+                '/vcc_proto.v1.Quality/ListRecordings',
+                request_serializer=vcc__proto_dot_v1_dot_quality__pb2.ListRecordingsRequest.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_quality__pb2.ListRecordingsReply.FromString,
+                _registered_method=True)
+        self.PlayRecording = channel.unary_stream(
+                '/vcc_proto.v1.Quality/PlayRecording',
+                request_serializer=vcc__proto_dot_v1_dot_quality__pb2.PlayRecordingRequest.SerializeToString,
+                response_deserializer=vcc__proto_dot_v1_dot_quality__pb2.RecordingChunk.FromString,
+                _registered_method=True)
 
 
 class QualityServicer:
@@ -175,6 +190,32 @@ class QualityServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportRecording(self, request, context):
+        """The site's SIP agent reports a recording it finished (the media relay wrote it into
+        the site's recordings folder, named after the SIP Call-ID): the site files it under
+        its own name and stores its metadata. NOT_FOUND while the file is not there yet.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRecordings(self, request, context):
+        """A quality inspector lists the recordings kept (by agent, business and Beijing day);
+        every listing is audited with the inspector's identity.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PlayRecording(self, request, context):
+        """A quality inspector plays one recording: the audio in chunks (WAV, 8 kHz 16-bit
+        mono, decoded from the recorded G.711; or the raw pcap). Audited; NOT_FOUND once
+        swept past the province's retention.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QualityServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -232,6 +273,21 @@ def add_QualityServicer_to_server(servicer, server):
                     servicer.GetSchedule,
                     request_deserializer=vcc__proto_dot_v1_dot_quality__pb2.GetScheduleRequest.FromString,
                     response_serializer=vcc__proto_dot_v1_dot_quality__pb2.Schedule.SerializeToString,
+            ),
+            'ReportRecording': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportRecording,
+                    request_deserializer=vcc__proto_dot_v1_dot_quality__pb2.ReportRecordingRequest.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_quality__pb2.Recording.SerializeToString,
+            ),
+            'ListRecordings': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRecordings,
+                    request_deserializer=vcc__proto_dot_v1_dot_quality__pb2.ListRecordingsRequest.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_quality__pb2.ListRecordingsReply.SerializeToString,
+            ),
+            'PlayRecording': grpc.unary_stream_rpc_method_handler(
+                    servicer.PlayRecording,
+                    request_deserializer=vcc__proto_dot_v1_dot_quality__pb2.PlayRecordingRequest.FromString,
+                    response_serializer=vcc__proto_dot_v1_dot_quality__pb2.RecordingChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -531,6 +587,87 @@ class Quality:
             '/vcc_proto.v1.Quality/GetSchedule',
             vcc__proto_dot_v1_dot_quality__pb2.GetScheduleRequest.SerializeToString,
             vcc__proto_dot_v1_dot_quality__pb2.Schedule.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportRecording(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.Quality/ReportRecording',
+            vcc__proto_dot_v1_dot_quality__pb2.ReportRecordingRequest.SerializeToString,
+            vcc__proto_dot_v1_dot_quality__pb2.Recording.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRecordings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc_proto.v1.Quality/ListRecordings',
+            vcc__proto_dot_v1_dot_quality__pb2.ListRecordingsRequest.SerializeToString,
+            vcc__proto_dot_v1_dot_quality__pb2.ListRecordingsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PlayRecording(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/vcc_proto.v1.Quality/PlayRecording',
+            vcc__proto_dot_v1_dot_quality__pb2.PlayRecordingRequest.SerializeToString,
+            vcc__proto_dot_v1_dot_quality__pb2.RecordingChunk.FromString,
             options,
             channel_credentials,
             insecure,

@@ -64,6 +64,20 @@ class QualityStub:
     """
     GetSchedule: _grpc.UnaryUnaryMultiCallable[_quality_pb2.GetScheduleRequest, _quality_pb2.Schedule]
     """The week's published schedule (NOT_FOUND if none); an agent reads only their shifts."""
+    ReportRecording: _grpc.UnaryUnaryMultiCallable[_quality_pb2.ReportRecordingRequest, _quality_pb2.Recording]
+    """The site's SIP agent reports a recording it finished (the media relay wrote it into
+    the site's recordings folder, named after the SIP Call-ID): the site files it under
+    its own name and stores its metadata. NOT_FOUND while the file is not there yet.
+    """
+    ListRecordings: _grpc.UnaryUnaryMultiCallable[_quality_pb2.ListRecordingsRequest, _quality_pb2.ListRecordingsReply]
+    """A quality inspector lists the recordings kept (by agent, business and Beijing day);
+    every listing is audited with the inspector's identity.
+    """
+    PlayRecording: _grpc.UnaryStreamMultiCallable[_quality_pb2.PlayRecordingRequest, _quality_pb2.RecordingChunk]
+    """A quality inspector plays one recording: the audio in chunks (WAV, 8 kHz 16-bit
+    mono, decoded from the recorded G.711; or the raw pcap). Audited; NOT_FOUND once
+    swept past the province's retention.
+    """
 
 @_typing.type_check_only
 class QualityAsyncStub(QualityStub):
@@ -96,6 +110,20 @@ class QualityAsyncStub(QualityStub):
     """
     GetSchedule: _aio.UnaryUnaryMultiCallable[_quality_pb2.GetScheduleRequest, _quality_pb2.Schedule]  # type: ignore[assignment]
     """The week's published schedule (NOT_FOUND if none); an agent reads only their shifts."""
+    ReportRecording: _aio.UnaryUnaryMultiCallable[_quality_pb2.ReportRecordingRequest, _quality_pb2.Recording]  # type: ignore[assignment]
+    """The site's SIP agent reports a recording it finished (the media relay wrote it into
+    the site's recordings folder, named after the SIP Call-ID): the site files it under
+    its own name and stores its metadata. NOT_FOUND while the file is not there yet.
+    """
+    ListRecordings: _aio.UnaryUnaryMultiCallable[_quality_pb2.ListRecordingsRequest, _quality_pb2.ListRecordingsReply]  # type: ignore[assignment]
+    """A quality inspector lists the recordings kept (by agent, business and Beijing day);
+    every listing is audited with the inspector's identity.
+    """
+    PlayRecording: _aio.UnaryStreamMultiCallable[_quality_pb2.PlayRecordingRequest, _quality_pb2.RecordingChunk]  # type: ignore[assignment]
+    """A quality inspector plays one recording: the audio in chunks (WAV, 8 kHz 16-bit
+    mono, decoded from the recorded G.711; or the raw pcap). Audited; NOT_FOUND once
+    swept past the province's retention.
+    """
 
 class QualityServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -191,5 +219,37 @@ class QualityServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_quality_pb2.Schedule, _abc.Awaitable[_quality_pb2.Schedule]]:
         """The week's published schedule (NOT_FOUND if none); an agent reads only their shifts."""
+
+    @_abc_1.abstractmethod
+    def ReportRecording(
+        self,
+        request: _quality_pb2.ReportRecordingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_quality_pb2.Recording, _abc.Awaitable[_quality_pb2.Recording]]:
+        """The site's SIP agent reports a recording it finished (the media relay wrote it into
+        the site's recordings folder, named after the SIP Call-ID): the site files it under
+        its own name and stores its metadata. NOT_FOUND while the file is not there yet.
+        """
+
+    @_abc_1.abstractmethod
+    def ListRecordings(
+        self,
+        request: _quality_pb2.ListRecordingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_quality_pb2.ListRecordingsReply, _abc.Awaitable[_quality_pb2.ListRecordingsReply]]:
+        """A quality inspector lists the recordings kept (by agent, business and Beijing day);
+        every listing is audited with the inspector's identity.
+        """
+
+    @_abc_1.abstractmethod
+    def PlayRecording(
+        self,
+        request: _quality_pb2.PlayRecordingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_quality_pb2.RecordingChunk], _abc.AsyncIterator[_quality_pb2.RecordingChunk]]:
+        """A quality inspector plays one recording: the audio in chunks (WAV, 8 kHz 16-bit
+        mono, decoded from the recorded G.711; or the raw pcap). Audited; NOT_FOUND once
+        swept past the province's retention.
+        """
 
 def add_QualityServicer_to_server(servicer: QualityServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

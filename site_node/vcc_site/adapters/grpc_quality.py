@@ -7,21 +7,22 @@ a plaintext port the IDs the request names.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, TypeAlias
 
 from vcc_domain import assessment as a
 from vcc_domain import quality as q
-from vcc_domain.errors import InvalidInput
+from vcc_domain.errors import InvalidInput, NotFound
 from vcc_domain.satisfaction import RatingFigures
 from vcc_proto.authz_interceptor import current_caller
 from vcc_proto.server import ServedService
 from vcc_proto.status import grpc_errors
 from vcc_proto.v1 import quality_pb2 as pb
 from vcc_proto.v1 import quality_pb2_grpc as qg
-from vcc_site.adapters import grpc_schedule
+from vcc_site.adapters import grpc_recordings, grpc_schedule
 from vcc_site.service.assessment import AssessmentService, current_period
 from vcc_site.service.quality import QualityService
+from vcc_site.service.recordings import RecordingService
 from vcc_site.service.schedules import ScheduleService
 from vcc_site.service.surveys import Surveys
 
@@ -161,11 +162,23 @@ def row_msg(r: a.Assessment, team: str = "") -> pb.AssessmentRow:
 
 
 class QualityServicer(qg.QualityServicer):
-    def __init__(self, quality: QualityService, assessment: AssessmentService, surveys: Surveys):
+    def __init__(
+        self,
+        quality: QualityService,
+        assessment: AssessmentService,
+        surveys: Surveys,
+        recordings: RecordingService | None = None,
+    ):
         self.quality = quality
         self.assessment = assessment
         self.surveys = surveys
         self.schedules = ScheduleService(quality.core)
+        self.recordings = recordings
+
+    def _recordings(self) -> RecordingService:
+        if self.recordings is None:
+            raise NotFound("this site keeps no recordings", field="recording")
+        return self.recordings
 
     def _period(self, period: str) -> str:
         return period or current_period(self.quality.core)
@@ -263,11 +276,33 @@ class QualityServicer(qg.QualityServicer):
     async def GetSchedule(self, request: pb.GetScheduleRequest, context: Ctx) -> pb.Schedule:
         return await grpc_schedule.get(self.schedules, request)
 
+    @grpc_errors
+    async def ReportRecording(
+        self, request: pb.ReportRecordingRequest, context: Ctx
+    ) -> pb.Recording:
+        return await grpc_recordings.report(self._recordings(), request)
+
+    @grpc_errors
+    async def ListRecordings(
+        self, request: pb.ListRecordingsRequest, context: Ctx
+    ) -> pb.ListRecordingsReply:
+        return await grpc_recordings.list_recordings(self._recordings(), request)
+
+    @grpc_errors
+    async def PlayRecording(
+        self, request: pb.PlayRecordingRequest, context: Ctx
+    ) -> AsyncIterator[pb.RecordingChunk]:
+        async for chunk in grpc_recordings.play(self._recordings(), request):
+            yield chunk
+
 
 def quality_services(
-    quality: QualityService, assessment: AssessmentService, surveys: Surveys
+    quality: QualityService,
+    assessment: AssessmentService,
+    surveys: Surveys,
+    recordings: RecordingService | None = None,
 ) -> list[ServedService]:
     if quality.core is not assessment.core:
         raise InvalidInput("quality and assessment must serve the same site", field="site")
-    servicer = QualityServicer(quality, assessment, surveys)
+    servicer = QualityServicer(quality, assessment, surveys, recordings)
     return [ServedService("vcc_proto.v1.Quality", servicer, qg.add_QualityServicer_to_server)]

@@ -19,6 +19,7 @@ from vcc_proto.tls import ClientTls
 from vcc_site.sip.agent import SiteSipAgent
 from vcc_site.sip.media import MediaAnchor
 from vcc_site.sip.ng import NgClient
+from vcc_site.sip.recording_report import RecordingReporter
 from vcc_site.sip.ua import SipStack
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,11 @@ def read_phones(path: Path | None) -> dict[str, str]:
     return phones
 
 
+async def _close(agent: SiteSipAgent, reporter: RecordingReporter) -> None:
+    await agent.close()
+    await reporter.close()
+
+
 def run_sip_agent(settings: SipAgentSettings) -> None:
     """Serve until SIGTERM or SIGINT; raises if the site refuses a phone's sign-in."""
     sites = SiteEndpoints(list(settings.etcd), {}) if settings.etcd else None
@@ -64,8 +70,10 @@ def run_sip_agent(settings: SipAgentSettings) -> None:
         desk_tls=settings.desk_tls,
     )
     media = None
+    reporter = RecordingReporter(settings.site_target)
     if settings.rtpengine is not None:
         media = MediaAnchor(NgClient(*settings.rtpengine))
+        media.on_recorded = reporter.recorded
     stack = SipStack(settings.host, settings.port, settings.edge, agent, media)
     agent.stack, agent.sip_call = stack, stack.call
     loop = asyncio.new_event_loop()
@@ -75,6 +83,7 @@ def run_sip_agent(settings: SipAgentSettings) -> None:
         asyncio.set_event_loop(loop)
         try:
             loop.run_until_complete(agent.start())
+            reporter.loop = loop
         except Exception as exc:  # reported by the main thread, which then exits
             failure.append(exc)
             stack.stop()
@@ -90,7 +99,7 @@ def run_sip_agent(settings: SipAgentSettings) -> None:
         signal.signal(sig, lambda *_: stack.stop())
     stack.loop()
     if not failure:
-        fut = asyncio.run_coroutine_threadsafe(agent.close(), loop)
+        fut = asyncio.run_coroutine_threadsafe(_close(agent, reporter), loop)
         try:
             fut.result(timeout=5)
         except Exception:  # closing is best effort at exit

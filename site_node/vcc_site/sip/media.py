@@ -48,6 +48,8 @@ class MediaAnchor:
         self.clock = clock
         self.anchored: set[str] = set()
         self.recordings: dict[str, Recording] = {}  # by SIP call ID, while recording
+        # told of each finished recording, after rtpengine closed its file (SIP thread)
+        self.on_recorded: Callable[[Recording], None] | None = None
 
     def anchor(self, sip_call_id: str, offer_sdp: str, our_sdp: str) -> str | None:
         """The SDP to answer the caller with, or None when rtpengine failed."""
@@ -93,4 +95,6 @@ class MediaAnchor:
                 rec.agent_id,
                 rec.duration_s,
             )
+            if self.on_recorded is not None:
+                self.on_recorded(rec)
         return rec

@@ -21,6 +21,7 @@ from vcc_domain.handover import Handover
 from vcc_domain.outbound import CampaignEntry
 from vcc_domain.published_schedule import ScheduleRow
 from vcc_domain.quality import OrderCheck, QaReview
+from vcc_domain.recordings import RecordingRow
 from vcc_domain.satisfaction import Rating
 from vcc_domain.workorders import WorkOrder
 from vcc_proto.v1.events_pb2 import Cdr
@@ -175,6 +176,7 @@ Row = (
     | OrderCheck
     | Rating
     | ScheduleRow  # the published week's schedule: vcc_site.store.qa_tables
+    | RecordingRow  # call recordings: vcc_site.store.rec_tables
 )
 
 

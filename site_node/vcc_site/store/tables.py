@@ -44,6 +44,7 @@ from vcc_site.store.api import (
     SessionRecord,
 )
 from vcc_site.store.qa_tables import QA_SPECS
+from vcc_site.store.rec_tables import REC_SPECS
 from vcc_site.store.wo_tables import WO_SPECS
 
 R = TypeVar("R")
@@ -244,6 +245,9 @@ for _wo in WO_SPECS.values():  # copies in this metadata, for schema checks
 SPECS.update({kind: Spec(*spec) for kind, spec in QA_SPECS.items()})  # not counted
 for _qa in QA_SPECS.values():
     _qa[0].to_metadata(metadata)
+SPECS.update({kind: Spec(*spec) for kind, spec in REC_SPECS.items()})  # not counted
+for _rec in REC_SPECS.values():
+    _rec[0].to_metadata(metadata)
 
 
 _JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False)

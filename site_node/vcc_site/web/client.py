@@ -119,6 +119,38 @@ class DeskClient:
             )
         return reply
 
+    # -- shift handover (team leaders) ------------------------------------------------------
+
+    async def handovers(self, bearer: str, limit: int = 20) -> list[s.HandoverView]:
+        with translate_rpc_errors():
+            reply: s.ListHandoversReply = await self.orders.ListHandovers(
+                s.ListHandoversRequest(limit=limit),
+                timeout=self.rpc_timeout_s,
+                metadata=_bearer(bearer),
+            )
+        return list(reply.handovers)
+
+    async def create_handover(self, bearer: str, outgoing: str, notes: str) -> s.HandoverView:
+        """The outgoing leader's handover (the site lists the unfinished work)."""
+        with translate_rpc_errors():
+            reply: s.HandoverView = await self.orders.CreateHandover(
+                s.CreateHandoverRequest(outgoing_leader=outgoing, notes=notes),
+                timeout=self.rpc_timeout_s,
+                metadata=_bearer(bearer),
+            )
+        return reply
+
+    async def acknowledge_handover(
+        self, bearer: str, handover_id: str, incoming: str
+    ) -> s.HandoverView:
+        with translate_rpc_errors():
+            reply: s.HandoverView = await self.orders.AcknowledgeHandover(
+                s.AcknowledgeHandoverRequest(handover_id=handover_id, incoming_leader=incoming),
+                timeout=self.rpc_timeout_s,
+                metadata=_bearer(bearer),
+            )
+        return reply
+
     # -- the seat (AgentDesk) -----------------------------------------------------------------
 
     async def login(self, agent_id: str, password: str, device: str) -> s.LoginReply:

@@ -23,6 +23,7 @@ from vcc_site.web.app import DeskPages, PageFacts, create_app
 from vcc_site.web.board import BoardPages
 from vcc_site.web.client import DeskClient
 from vcc_site.web.desk_extra import DeskExtras
+from vcc_site.web.handover import HandoverPages
 from vcc_site.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,8 @@ async def start_web(
     port = settings.port or free_tcp_port(bind)
     sock = web.listen(bind, port, "--web-port")
     pages = DeskPages(DeskClient(grpc_endpoint, grpc_tls), facts)
-    app = create_app(pages, [*BoardPages(pages).routes(), *DeskExtras(pages).routes()])
+    more = [*BoardPages(pages).routes(), *HandoverPages(pages).routes()]
+    app = create_app(pages, [*more, *DeskExtras(pages).routes()])
     try:
         server, task = await web.serve(
             app, sock, settings.tls_cert, settings.tls_key, "VCC_WEB_TLS_CERT"

@@ -2,7 +2,8 @@
 // (one EventSource on /api/board/events: a board each time the hub's changes), reports
 // with a bar chart and CSV export, settlement (closing asks for the period again), the
 // directory (entries, a change with the failing field marked, history and diffs) and
-// the province's work orders. Chinese by default; the English switch is remembered.
+// the province's work orders, the drill reports (verdicts and each objective measured).
+// Chinese by default; the English switch is remembered.
 "use strict";
 (() => {
   const M = {
@@ -21,12 +22,17 @@
       h_order: "工单", h_type: "类型", h_department: "部门", h_state: "状态", h_created: "创建", h_due: "答复期限",
       drills: "演练报告", live_on: "实时", live_off: "已断开", as_of: "数据时间", seconds: "秒", none: "无数据",
       n_signed_in: "已登录，看板实时推送中。", n_signed_out: "已退出。", n_saved: "已保存为版本 ", n_closed: "结算期已关账：",
-      chart_of: "接通量", e_wrong_login: "工号或密码错误（多次错误将被锁定）。", e_locked: "账号已锁定，请稍后再试或联系运维。",
+      chart_of: "接通量", e_wrong_login: "工号或密码错误（多次错误将被锁定）。本控制台仅供省级管理人员和运维；坐席和班长请使用所在站点的页面。", e_locked: "账号已锁定，请稍后再试或联系运维。",
       e_wrong_role: "此控制台仅供省级管理人员和运维使用；坐席和班长请使用所在站点的页面。", e_missing: "请输入工号和密码。",
       e_mismatch: "两次输入的新密码不一致。", e_change_refused: "当前密码有误或登录已过期，请重新登录。",
       e_session_expired: "登录已过期，请重新登录。", e_forbidden: "您的角色无权执行此操作。", e_unavailable: "与省中心的连接中断。",
       e_network: "网络错误，请重试。", e_csrf: "页面已过期，请刷新后重试。", e_invalid: "输入有误。", e_confirm: "确认的结算期不一致。",
-      e_conflict: "数据已被他人修改，请刷新后重试。", e_compacted: "早期历史已压缩。", e_not_found: "未找到。", e_internal: "系统错误。"
+      e_conflict: "数据已被他人修改，请刷新后重试。", e_compacted: "早期历史已压缩。", e_not_found: "未找到。", e_internal: "系统错误。",
+      refresh: "刷新", drills_how: "报告为 vcc drill --json 写入本中心演练报告目录的文件。", h_report: "报告", h_verdict: "结论", h_score: "通过数",
+      h_finished: "完成时间", h_scenarios: "场景", pass: "通过", fail: "未通过", unreadable: "无法读取", no_drills: "暂无演练报告。",
+      no_drill_dir: "本中心未配置演练报告目录（VCC_CONSOLE_DRILL_REPORTS），无报告可看。", h_objective: "指标", h_target: "目标",
+      h_measured: "实测", h_result: "结果", figures: "实测数据", h_figure: "数据项", h_value: "数值", sl: "服务水平（故障前/中/后）",
+      h_window: "时段", h_offered: "来话", h_sl_pct: "服务水平 %", failed_on: "未达标："
     },
     en: {
       title: "Province console", signin: "Province staff sign-in", person_id: "Staff ID", password: "Password", signin_btn: "Sign in", signout: "Sign out",
@@ -43,12 +49,17 @@
       h_order: "Order", h_type: "Type", h_department: "Department", h_state: "State", h_created: "Created", h_due: "Answer due",
       drills: "Drill reports", live_on: "live", live_off: "disconnected", as_of: "As of", seconds: "s", none: "no data",
       n_signed_in: "Signed in; the board updates live.", n_signed_out: "Signed out.", n_saved: "Saved as version ", n_closed: "Period closed: ",
-      chart_of: "Answered", e_wrong_login: "Wrong staff ID or password (repeated failures lock the account).", e_locked: "The account is locked; try later or ask operations.",
+      chart_of: "Answered", e_wrong_login: "Wrong staff ID or password (repeated failures lock the account). This console is for province managers and operations only; agents and team leaders use their site's pages.", e_locked: "The account is locked; try later or ask operations.",
       e_wrong_role: "This console is for province managers and operations only; agents and team leaders use their site's pages.", e_missing: "Give your staff ID and password.",
       e_mismatch: "The two new passwords differ.", e_change_refused: "Wrong current password or the sign-in expired; sign in again.",
       e_session_expired: "Your sign-in expired; sign in again.", e_forbidden: "Your role may not do this.", e_unavailable: "Lost the hub.",
       e_network: "Network error; try again.", e_csrf: "The page is stale; reload and try again.", e_invalid: "Invalid input.", e_confirm: "The confirmation does not match the period.",
-      e_conflict: "Someone changed it meanwhile; reload and try again.", e_compacted: "The early history was compacted.", e_not_found: "Not found.", e_internal: "System error."
+      e_conflict: "Someone changed it meanwhile; reload and try again.", e_compacted: "The early history was compacted.", e_not_found: "Not found.", e_internal: "System error.",
+      refresh: "Refresh", drills_how: "The reports are the files vcc drill --json wrote to this hub's drill reports folder.", h_report: "Report", h_verdict: "Verdict", h_score: "Passed",
+      h_finished: "Finished", h_scenarios: "Scenarios", pass: "PASS", fail: "FAIL", unreadable: "unreadable", no_drills: "No drill reports yet.",
+      no_drill_dir: "This hub has no drill reports folder (VCC_CONSOLE_DRILL_REPORTS): no reports to show.", h_objective: "Objective", h_target: "Target",
+      h_measured: "Measured", h_result: "Result", figures: "Measured figures", h_figure: "Figure", h_value: "Value", sl: "Service level (before/during/after the fault)",
+      h_window: "Window", h_offered: "Calls offered", h_sl_pct: "Service level %", failed_on: "Failed: "
     }
   };
   const $ = (id) => document.getElementById(id);
@@ -85,7 +96,7 @@
     document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
     $("lang").textContent = lang === "zh" ? "English" : "中文";
     document.title = t("title") + " · vcc";
-    renderBoard(); renderReport();
+    renderBoard(); renderReport(); renderDrills(); renderDrill();
   }
 
   function show(state) {
@@ -131,6 +142,7 @@
   const TABS = ["board", "reports", "settlement", "directory", "orders", "drills"];
   function tab(name) {
     TABS.forEach((n) => { $(n).hidden = n !== name; $("tab-" + n).setAttribute("aria-selected", String(n === name)); });
+    if (name === "drills") loadDrills();
   }
   TABS.forEach((n) => $("tab-" + n).addEventListener("click", () => tab(n)));
 
@@ -314,6 +326,64 @@
       for (const o of r.orders) body.appendChild(cells(document.createElement("tr"), [o.order_id, o.owner_site, o.business_id, o.order_type, o.department, o.state, when(o.created_at_ms), when(o.answer_due_ms)]));
     } catch (err) { fail(err); }
   });
+
+  // -- drill reports ---------------------------------------------------------------------
+  let drills = null, drill = null;
+  const verdict = (v) => { const s = document.createElement("span"); s.className = v === "PASS" ? "verdict pass" : "verdict fail"; s.textContent = v === "PASS" ? t("pass") : t("fail"); return s; };
+  const text = (v) => (v === null || v === undefined ? "-" : typeof v === "object" ? JSON.stringify(v) : String(v));
+  async function loadDrills() { try { drills = await call("/api/drills"); renderDrills(); } catch (err) { fail(err); } }
+  $("drills-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadDrills(); });
+  function renderDrills() {
+    if (!drills) return;
+    const none = !drills.configured ? t("no_drill_dir") : drills.reports.length ? "" : t("no_drills");
+    $("drills-empty").textContent = none; $("drills-empty").hidden = !none; $("drills-table").hidden = !!none;
+    const body = $("drill-rows"); body.textContent = "";
+    drills.reports.forEach((r, n) => {
+      const tr = document.createElement("tr"); tr.id = "drill-" + n; tr.dataset.name = r.name;
+      const td = document.createElement("td"); const b = document.createElement("button");
+      b.type = "button"; b.className = "linkish"; b.textContent = r.name; b.addEventListener("click", () => openDrill(r.name));
+      td.appendChild(b); tr.appendChild(td);
+      const v = document.createElement("td"); v.className = "verdict-cell";
+      if (r.unreadable) v.textContent = t("unreadable") + ": " + r.unreadable; else v.appendChild(verdict(r.verdict));
+      tr.appendChild(v);
+      cells(tr, [r.score || "", when(r.finished_at_ms || r.modified_ms), (r.drills || []).map((d) => d.scenario + " " + (d.verdict === "PASS" ? t("pass") : t("fail"))).join(" · ")]);
+      body.appendChild(tr);
+    });
+  }
+  async function openDrill(name) {
+    try { drill = await call("/api/drills/" + encodeURIComponent(name)); renderDrill(); $("drill-detail").focus(); } catch (err) { fail(err); }
+  }
+  function table(head, rows) {
+    const el = document.createElement("table");
+    const tr = document.createElement("tr"); head.forEach((h) => { const th = document.createElement("th"); th.textContent = t(h); tr.appendChild(th); });
+    el.appendChild(tr); rows.forEach((r) => el.appendChild(r)); return el;
+  }
+  function renderDrill() {
+    if (!drill) return;
+    const box = $("drill-detail"); box.textContent = ""; box.hidden = false;
+    const h = document.createElement("h3"); h.textContent = drill.name + " · " + drill.score + " · "; h.appendChild(verdict(drill.verdict)); box.appendChild(h);
+    for (const d of drill.drills) {
+      const sec = document.createElement("article"); sec.className = "drill"; sec.dataset.scenario = d.scenario;
+      const h4 = document.createElement("h4"); h4.textContent = d.scenario + " "; h4.appendChild(verdict(d.verdict)); sec.appendChild(h4);
+      if (d.failed.length) { const p = document.createElement("p"); p.className = "fail"; p.textContent = t("failed_on") + d.failed.join(", "); sec.appendChild(p); }
+      sec.appendChild(table(["h_objective", "h_target", "h_measured", "h_result"], d.objectives.map((o) => {
+        const tr = cells(document.createElement("tr"), [o.objective, text(o.target), text(o.measured)]);
+        const td = document.createElement("td"); td.appendChild(verdict(o.pass ? "PASS" : "FAIL")); tr.appendChild(td);
+        tr.className = o.pass ? "" : "failed"; return tr;
+      })));
+      const figures = Object.entries(d.measured || {});
+      if (figures.length) {
+        const cap = document.createElement("h5"); cap.textContent = t("figures"); sec.appendChild(cap);
+        sec.appendChild(table(["h_figure", "h_value"], figures.map(([k, v]) => cells(document.createElement("tr"), [k, text(v)]))));
+      }
+      const windows = Object.entries(d.service_level || {});
+      if (windows.length) {
+        const cap = document.createElement("h5"); cap.textContent = t("sl"); sec.appendChild(cap);
+        sec.appendChild(table(["h_window", "h_offered", "h_sl_pct"], windows.map(([k, v]) => cells(document.createElement("tr"), [k, text(v.offered), text(v.service_level_pct)]))));
+      }
+      box.appendChild(sec);
+    }
+  }
 
   // -- start -----------------------------------------------------------------------------
   async function start() {

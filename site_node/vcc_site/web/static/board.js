@@ -24,6 +24,7 @@
       sv_keys: "快捷键：Alt+N 强制示忙 · Alt+S 强制签出 · Alt+J 监听 · Alt+W 耳语 · Alt+B 强插 · Alt+U 解锁（点击坐席行可选中）",
       sv_done: "已执行", sv_recorded: "（已记录，语音功能待 SIP 接入）", e_not_found: "该坐席未在本站点登录或不存在。",
       e_conflict: "坐席当前状态不允许此操作。", e_forbidden: "您无权执行此操作。", e_need_agent: "请输入坐席工号。",
+      e_handover: "交接班未完成，暂不能退出：请先写交接单，并由接班班长登录后确认接班。",
       al_sl: "服务水平低于目标", al_ringing: "振铃超时", al_wrap_up: "话后处理超时", al_busy: "通话超时"
     },
     en: {
@@ -46,6 +47,7 @@
       sv_keys: "Keys: Alt+N force not ready · Alt+S force sign-out · Alt+J listen · Alt+W whisper · Alt+B barge in · Alt+U unlock (click an agent's row to choose it)",
       sv_done: "Done:", sv_recorded: " (recorded; the audio comes with the SIP edge)", e_not_found: "That agent is not signed in here or does not exist.",
       e_conflict: "The agent's state does not allow that now.", e_forbidden: "You may not do that.", e_need_agent: "Give the agent ID.",
+      e_handover: "Shift handover not done, so you may not sign out yet: write the handover and let your successor sign in and acknowledge it.",
       al_sl: "service level below target", al_ringing: "ringing too long", al_wrap_up: "after-call work too long", al_busy: "talking too long"
     }
   };
@@ -88,6 +90,7 @@
     $("lang").textContent = lang === "zh" ? "English" : "中文";
     document.title = t("title") + " · vcc";
     render();
+    document.dispatchEvent(new CustomEvent("vcc:lang", { detail: lang }));  // the handover panel
   }
 
   function secs(ms) {
@@ -204,7 +207,11 @@
     es.onopen = () => live(true);
     es.onmessage = (m) => {
       const ev = JSON.parse(m.data);
-      if (ev.type === "board") { board = ev; received = Date.now(); $("error").textContent = ""; render(); return; }
+      if (ev.type === "board") {  // back after a lost stream: that message is over (an action's refusal stays)
+        board = ev; received = Date.now();
+        if ($("error").textContent === t("e_unavailable")) $("error").textContent = "";
+        render(); return;
+      }
       if (ev.type === "closed") {
         es.close(); es = null; live(false);
         if (ev.code === "session_expired") { signedOut("e_session_expired"); return; }
@@ -220,6 +227,7 @@
     $("board").hidden = false; $("who").hidden = false; $("signout").hidden = false;
     $("person-name").textContent = name || "";
     listen();
+    document.dispatchEvent(new CustomEvent("vcc:signed-in"));
   }
 
   function signedOut(why) {
@@ -229,6 +237,7 @@
     $("login").hidden = false;
     $("error").textContent = why ? t(why) : "";
     $("person-id").focus();
+    document.dispatchEvent(new CustomEvent("vcc:signed-out"));
   }
 
   function bind() {
@@ -287,7 +296,16 @@
       el.click();
     });
     $("signout").addEventListener("click", async () => {
-      try { await api("/api/board/logout"); } catch (err) { /* signed out either way */ }
+      try {
+        await api("/api/board/logout");
+      } catch (err) {  // a leader stays until a signed-in successor acknowledged the handover
+        if (err.code === "handover") {
+          $("notice").textContent = "";
+          $("error").textContent = t("e_handover") + (err.detail ? ` (${err.detail})` : "");
+          document.dispatchEvent(new CustomEvent("vcc:handover-needed"));
+          return;
+        }  // any other failure: the session is over either way
+      }
       signedOut("");
       say(t("n_signed_out"));
     });
