@@ -139,6 +139,31 @@ def sse(events: AsyncIterator[Json]) -> StreamingResponse:
     )
 
 
+async def queued_lines(
+    queue: asyncio.Queue[Json], keepalive_s: float = KEEPALIVE_S
+) -> AsyncIterator[str]:
+    """The event stream's text of the events put in ``queue``, until one of type
+    ``closed``; a keepalive comment while quiet. Every event already waiting goes out in
+    one piece (one write and one chunk to the page, not one each: hundreds of pages on a
+    busy site fall behind together), in order."""
+    while True:
+        if queue.empty():
+            try:
+                async with asyncio.timeout(keepalive_s):
+                    first = await queue.get()
+            except TimeoutError:
+                yield ": keepalive\n\n"
+                continue
+        else:
+            first = queue.get_nowait()
+        batch = [first]
+        while batch[-1].get("type") != "closed" and not queue.empty():
+            batch.append(queue.get_nowait())
+        yield "".join(f"data: {json.dumps(e, ensure_ascii=False)}\n\n" for e in batch)
+        if batch[-1].get("type") == "closed":
+            return
+
+
 SECURITY_HEADERS = [
     (
         b"content-security-policy",

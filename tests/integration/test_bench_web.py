@@ -1,5 +1,5 @@
 """``vcc bench web`` on a tiny load: the pages sign in over HTTP, read their pushes and
-serve calls beside the gRPC bots; the JSON has both phases.
+serve calls beside the gRPC bots; the JSON has both phases of both rounds.
 
 Correctness only; no figure is compared with a speed target (the machine is shared).
 """
@@ -20,7 +20,8 @@ def test_desktops_receive_pushes_and_serve_calls_in_the_with_phase(tmp_path: Pat
         main,
         [
             *("bench", "web", "--calls", "30", "--rate", "20", "--agents", "4"),
-            *("--desktops", "6", "--talk-ms", "5", "--warmup", "3", "--json", str(out)),
+            *("--desktops", "6", "--talk-ms", "5", "--warmup", "3", "--rounds", "2"),
+            *("--json", str(out)),
         ],
     )
     assert run.exit_code == 0, run.output
@@ -36,3 +37,6 @@ def test_desktops_receive_pushes_and_serve_calls_in_the_with_phase(tmp_path: Pat
     assert 0 <= result["push_p50_ms"] <= result["push_p99_ms"] <= result["push_max_ms"]
     assert result["calls_per_s_ratio"] > 0 and result["p99_ratio"] > 0
     assert result["runs"] == 1 and len(result["per_run"]) == 1
+    # the phases alternate: the pages signed out after the first "with" phase and in again
+    # (with the password their first sign-in chose) for the second
+    assert [r["pushes"] > 0 and r["errors"] == 0 for r in result["per_round"]] == [True] * 2

@@ -21,6 +21,7 @@ import pytest
 from tests.integration._helpers.site import PASSWORD, Client, Desk, SiteProcess, until
 from vcc_domain.callbacks import ABANDONED_KIND, HOUR_MS
 from vcc_ops.infra import PostgresServer
+from vcc_ops.traffic.seat import open_seat, seat_password
 from vcc_proto.channels import open_channel
 from vcc_proto.v1 import people_pb2 as p
 from vcc_proto.v1 import people_pb2_grpc as pg
@@ -30,6 +31,7 @@ from vcc_site.store.customers import synthetic_customers
 
 AGENT = "KM-0131"  # general: takes the outbound business's calls
 OUTGOING, INCOMING = "KM-0190", "KM-0191"
+SEATED = "KM-0198"  # a shift leader (takes calls) whose initial password is unchanged
 CUSTOMERS = synthetic_customers("KM", "0871", 40)
 ORDINARY = next(c.phone for c in CUSTOMERS if c.tier == "ordinary")
 MIDDLE = next(c.phone for c in CUSTOMERS if c.tier == "middle")
@@ -143,3 +145,13 @@ async def test_leader_signs_out_only_after_the_successor_acknowledged(site: Site
         await people.SignOut(p.SignOutRequest(), metadata=outgoing)  # handed over: may go
         # the successor now holds the shift and may not leave without a handover either
         assert await refused(people.SignOut(p.SignOutRequest(), metadata=incoming)) == REFUSED
+
+
+async def test_a_leaders_bot_opens_its_seat_at_the_first_sign_in(client: Client) -> None:
+    """The tools' bots (``vcc bench``, the demo) change a leader's initial password as the
+    web desk does and open the seat; the person stays signed in (a leader may not sign
+    out before handing the shift over)."""
+    reply, used = await open_seat(client.desk, client.people, SEATED, PASSWORD, "test-seat")
+    assert reply.session_token and used == seat_password(PASSWORD)
+    again = await client.people.SignIn(p.SignInRequest(person_id=SEATED, password=used))
+    assert not again.person.must_change_password

@@ -4,11 +4,13 @@ reconnecting page is replayed, and the CSRF and origin checks of a POST."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
 
+from vcc_proto import web
 from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import site_pb2 as s
 from vcc_site.web import guard, present
@@ -160,6 +162,30 @@ async def test_feeds_forget_an_ended_session() -> None:
             break
         await asyncio.sleep(0.01)
     assert feeds.get("tok") is None
+
+
+async def test_the_events_waiting_go_to_the_page_in_one_piece_in_order_until_closed() -> None:
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for event in ({"type": "agent", "seq": 1}, {"type": "offer", "seq": 2}, {"type": "closed"}):
+        queue.put_nowait(event)
+    queue.put_nowait({"type": "agent", "seq": 3})  # after closed: never sent
+    pieces = [text async for text in web.queued_lines(queue, 5.0)]
+    assert len(pieces) == 1 and pieces[0].endswith("\n\n")
+    events = [json.loads(m.removeprefix("data: ")) for m in pieces[0].split("\n\n") if m]
+    assert [(e["type"], e.get("seq")) for e in events] == [
+        ("agent", 1),
+        ("offer", 2),
+        ("closed", None),
+    ]
+
+
+async def test_a_quiet_stream_keeps_alive_then_passes_on_what_comes() -> None:
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    lines = web.queued_lines(queue, 0.01)
+    assert await anext(lines) == ": keepalive\n\n"  # nothing came within keepalive_s
+    queue.put_nowait({"type": "closed", "text": "再见"})
+    assert await anext(lines) == 'data: {"type": "closed", "text": "再见"}\n\n'
+    assert [text async for text in lines] == []
 
 
 def post(headers: dict[str, str], cookie: str = "") -> Request:

@@ -144,6 +144,13 @@ def bench_site(
 )
 @click.option("--talk-ms", type=float, default=20.0, show_default=True)
 @click.option("--warmup", type=int, default=200, show_default=True, help="Unmeasured calls first.")
+@click.option(
+    "--rounds",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Pairs of phases (without desktops, then with), alternating; medians.",
+)
 @click.option("--runs", type=int, default=1, show_default=True, help="Runs; the median.")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--tls/--insecure", default=True, show_default=True, help="The site's gRPC port.")
@@ -155,6 +162,7 @@ def bench_web(
     desktops: int,
     talk_ms: float,
     warmup: int,
+    rounds: int,
     runs: int,
     seed: int,
     tls: bool,
@@ -173,6 +181,7 @@ def bench_web(
             desktops=desktops,
             talk_ms=talk_ms,
             warmup=warmup,
+            rounds=rounds,
             seed=seed,
             tls=tls,
         )

@@ -11,28 +11,36 @@ port as ``ops/web-KM``). The bench province adds ``desktops`` call-taking KM age
   Events on ``GET /api/events`` and goes ready; on an ``offer`` it answers, talks
   0..``talk_ms`` ms, hangs up and wraps up with the page's own POSTs.
 
-Two measured phases of ``calls`` calls each at the same rate, in the same site process:
-``without_desktops`` (the bots alone, no page signed in) and then ``with_desktops`` (the
-pages signed in, ready and taking their share of the calls). Figures:
+The measured phases alternate in the same site process, ``rounds`` times (the machine
+may be shared and noisy, so a figure of one phase is compared with its neighbour's):
+``without_desktops`` (the bots alone, no page signed in), then ``with_desktops`` (the
+pages signed in, ready and taking their share of the calls; signed out after it), each
+of ``calls`` calls at the same rate. Figures:
 
 * ``push_p50_ms`` / ``push_p99_ms`` / ``push_max_ms``: from the site event's own time
   (``at_ms`` of the desk event, the site's wall clock) to the page reading it from its
   event stream (this process's wall clock, the same machine), over every event the pages
-  received during the ``with_desktops`` phase; ``pushes``: how many;
-* ``calls_per_s`` and ``offer_to_agent_p99_ms`` of both phases (see ``vcc bench site``;
-  with desktops, a call offered to a page counts when the page reads the offer) and
-  ``calls_per_s_ratio`` / ``p99_ratio`` (with / without);
-* ``desktop_calls``: calls the pages served; ``desktop_login_s``: signing the pages in.
+  received during the ``with_desktops`` phases; ``pushes``: how many;
+* ``without_desktops`` / ``with_desktops``: each phase figure's median over the rounds
+  (``calls_per_s`` and ``offer_to_agent_p99_ms``, see ``vcc bench site``; with
+  desktops, a call offered to a page counts when the page reads the offer);
+  ``calls_per_s`` and ``offer_to_agent_p99_ms`` at the top are the ``with`` medians;
+* ``calls_per_s_ratio`` / ``p99_ratio`` / ``site_cpu_per_call_ratio``: the median over
+  the rounds of each round's with / without (``per_round`` lists every round's figures,
+  the site's CPU ms per call and the load average);
+* ``desktop_calls``: calls the pages served; ``desktop_login_s``: signing the pages in
+  (the median over the rounds; the first also changes every initial password).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import statistics
 import tempfile
 import time
-from contextlib import suppress
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +49,7 @@ from argon2 import PasswordHasher, Type
 
 from vcc_domain.province import Agent, Province, load_province_file
 from vcc_ops.bench import site as sb
-from vcc_ops.bench.web_client import HttpError, Page
+from vcc_ops.bench.web_desktop import Desktop, close_desktops, open_desktops
 from vcc_ops.infra import free_port
 from vcc_ops.traffic.seat import open_seat
 from vcc_proto.channels import open_channel
@@ -49,10 +57,7 @@ from vcc_proto.v1 import people_pb2_grpc as pg
 from vcc_proto.v1 import site_pb2_grpc as sg
 
 WEB_PREFIX = "KM-WEB"
-NEW_PASSWORD = "vcc-web-bench-2026!"
 WEB_SKILLS = ["billing", "fault", "complaint", "business_acceptance", "directory"]
-SIGN_IN_GATE = 4  # pages signing in at once (each costs the site argon2 hashes)
-SIGN_IN_TRIES = 4  # a sign-in the loaded site answered "unavailable" (deadline) is retried
 
 
 def desktop_group(count: int) -> str:
@@ -69,93 +74,6 @@ def desktop_group(count: int) -> str:
     )
 
 
-class _Desktop:
-    """One agent desktop page: signs in, listens, serves the calls offered to it."""
-
-    def __init__(self, url: str, agent: Agent, push: list[float], talk_ms: float) -> None:
-        self.page, self.agent = Page(url), agent
-        self.push, self.talk_ms = push, talk_ms
-        self.rng = random.Random(agent.id)
-        self.tally = sb._Tally()
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.reader: asyncio.Task[None] | None = None
-        self.served = 0
-        self.changed = False  # the first sign-in's new password is set
-        self.listening = asyncio.Event()
-
-    async def sign_in(self) -> None:
-        for attempt in range(SIGN_IN_TRIES):
-            try:
-                await self._sign_in(NEW_PASSWORD if attempt and self.changed else sb.PASSWORD)
-                return
-            except HttpError as err:
-                if err.status != 503 or attempt == SIGN_IN_TRIES - 1:
-                    raise
-                await asyncio.sleep(0.5 * (attempt + 1))
-
-    async def _sign_in(self, password: str) -> None:
-        reply = await self.page.post(
-            "/api/login", {"agent_id": self.agent.id, "password": password}
-        )
-        if reply.get("must_change"):
-            await self.page.post(
-                "/api/change-password",
-                {"old_password": sb.PASSWORD, "new_password": NEW_PASSWORD},
-            )
-            self.changed = True
-
-    def start(self) -> None:
-        self.reader = asyncio.create_task(self._read(), name=f"page-{self.agent.id}")
-
-    async def _read(self) -> None:
-        try:
-            async for event in self.page.events():
-                self.listening.set()
-                if "at_ms" in event:
-                    self.push.append(time.time() * 1000 - event["at_ms"])
-                if event["type"] == "offer":
-                    call_id = event["call_id"]
-                    if call_id in self.tally.offered:
-                        self.tally.duplicate_offers += 1
-                    self.tally.offered[call_id] = time.perf_counter()
-                    self.tally.offered_to[call_id] = self.agent.id
-                    task = asyncio.create_task(self._serve(call_id))
-                    self.tasks.add(task)
-                    task.add_done_callback(self.tasks.discard)
-        except (OSError, asyncio.IncompleteReadError, HttpError) as exc:
-            self.tally.error(exc)
-        finally:
-            self.listening.set()
-
-    async def _serve(self, call_id: str) -> None:
-        try:
-            await self.page.post("/api/call/answer", {"call_id": call_id})
-            self.tally.answered.add(call_id)
-            self.tally.check_done()
-            self.served += 1
-            talk = self.rng.uniform(0, self.talk_ms) / 1000
-            if talk > 0:
-                await asyncio.sleep(talk)
-            await self.page.post("/api/call/hangup", {"call_id": call_id})
-            await self.page.post("/api/wrap-up", {"call_id": call_id, "disposition": "resolved"})
-        except (OSError, asyncio.IncompleteReadError, HttpError) as exc:
-            self.tally.error(exc)
-
-    async def ready(self) -> None:
-        await self.page.post("/api/ready")
-
-    async def close(self) -> None:
-        if self.tasks:
-            await asyncio.gather(*list(self.tasks), return_exceptions=True)
-        with suppress(OSError, asyncio.IncompleteReadError, HttpError):
-            await self.page.post("/api/logout")
-        if self.reader is not None:
-            self.reader.cancel()
-            with suppress(asyncio.CancelledError):
-                await self.reader
-        await self.page.close()
-
-
 def _percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     return {
@@ -165,27 +83,13 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
-async def _open_desktops(url: str, agents: list[Agent], talk_ms: float) -> list[_Desktop]:
-    push: list[float] = []
-    gate = asyncio.Semaphore(SIGN_IN_GATE)
-    pages = [_Desktop(url, a, push, talk_ms) for a in agents]
-
-    async def one(page: _Desktop) -> None:
-        async with gate:
-            await page.sign_in()
-        page.start()
-        await asyncio.wait_for(page.listening.wait(), 30)
-        await page.ready()
-
-    await asyncio.gather(*(one(p) for p in pages))
-    return pages
-
-
 async def _bot(
     stub: sg.AgentDeskStub, people: pg.PeopleStub, agent: Agent, p: dict[str, Any]
 ) -> sb._Bot:
     async with p["gate"]:  # a checked site asks for the initial password's change first
-        reply, _used = await open_seat(stub, people, agent.id, sb.PASSWORD, f"bench-{agent.id}")
+        reply, _used = await open_seat(
+            stub, people, agent.id, sb.PASSWORD, f"bench-{agent.id}", sb.SEAT_TIMEOUT_S
+        )
     return sb._Bot(
         stub, agent.id, reply.session_token, sb._Tally(), random.Random(agent.id), p["talk_ms"]
     )
@@ -208,6 +112,28 @@ def _phase_figures(figures: dict[str, Any]) -> dict[str, Any]:
     return {k: figures[k] for k in keep}
 
 
+Phase = Callable[[list[Agent], list[sb.Server], int], Awaitable[dict[str, Any]]]
+
+
+async def _round(
+    phase: Phase, bots: list[sb._Bot], pages: list[Desktop], who: list[Agent], tag: int
+) -> dict[str, Any]:
+    """One ``without_desktops`` phase, then the pages sign in, one ``with_desktops``
+    phase, and the pages sign out."""
+    web_agents = [page.agent for page in pages]
+    load = os.getloadavg()[0]
+    without = await phase(who, list(bots), tag)
+    t0 = time.perf_counter()
+    await open_desktops(pages)
+    login_s = time.perf_counter() - t0
+    push = pages[0].push
+    push.clear()  # the sign-ins' own events are not the load's
+    with_ = await phase([*who, *web_agents], [*bots, *pages], tag + 1)
+    pushes = list(push)
+    await close_desktops(pages)
+    return {"without": without, "with": with_, "push": pushes, "login_s": login_s, "load": load}
+
+
 async def _drive(
     target: str, url: str, province: Province, site_pid: int, p: dict[str, Any]
 ) -> dict[str, Any]:
@@ -220,58 +146,114 @@ async def _drive(
     pool = [a for a in province.agents_at(sb.SITE) if not a.id.startswith(WEB_PREFIX)]
     eligible = [a for a in pool if a.takes_calls and any(k in sb.ROUTES for k in a.skills)]
     chosen = rng.sample(eligible, min(p["agents"], len(eligible)))
-    web_agents = [a for a in province.agents_at(sb.SITE) if a.id.startswith(WEB_PREFIX)]
+    push: list[float] = []
+    pages = [
+        Desktop(url, a, push, p["talk_ms"], sb.PASSWORD)
+        for a in province.agents_at(sb.SITE)
+        if a.id.startswith(WEB_PREFIX)
+    ]
     bots: list[sb._Bot] = []
-    pages: list[_Desktop] = []
     site = psutil.Process(site_pid)
     timeout_s = 60.0 + p["calls"] / p["rate"]
-    rate, calls = p["rate"], p["calls"]
+
+    async def phase(who: list[Agent], servers: list[sb.Server], tag: int) -> dict[str, Any]:
+        plan = sb._plan(p["calls"], who, rng, p["customers"], tag)
+        _, figures = await sb._phase(access, plan, p["rate"], 32, servers, site, timeout_s)
+        return figures
+
+    rounds: list[dict[str, Any]] = []
     try:
         logins = (_bot(desks[i % 2], people[i % 2], a, p) for i, a in enumerate(chosen))
         bots = list(await asyncio.gather(*logins))
         for bot in bots:
             bot.start()
         await asyncio.gather(*(b.ready() for b in bots))
-
-        def plan(n: int, who: list[Agent], tag: int) -> list[tuple[str, str, str]]:
-            return sb._plan(n, who, rng, p["customers"], tag)
-
         if p["warmup"]:
-            await sb._phase(access, plan(p["warmup"], chosen, 5), rate, 32, bots, site, timeout_s)
-        _, without = await sb._phase(
-            access, plan(calls, chosen, 1), rate, 32, bots, site, timeout_s
-        )
-        t0 = time.perf_counter()
-        pages = await _open_desktops(url, web_agents, p["talk_ms"])
-        login_s = time.perf_counter() - t0
-        pages[0].push.clear()  # the sign-ins' own events are not the load's
-        servers: list[sb.Server] = [*bots, *pages]
-        _, with_ = await sb._phase(
-            access, plan(calls, [*chosen, *web_agents], 2), rate, 32, servers, site, timeout_s
-        )
-        push = list(pages[0].push)
+            plan = sb._plan(p["warmup"], chosen, rng, p["customers"], 0)
+            await sb._phase(access, plan, p["rate"], 32, bots, site, timeout_s)
+        for r in range(p["rounds"]):
+            rounds.append(await _round(phase, bots, pages, chosen, 1 + 2 * r))
     finally:
-        for page in pages:
-            await page.close()
+        await close_desktops(pages)
         for bot in bots:
             await bot.close()
         for ch in chans:
             await ch.close()
-    out: dict[str, Any] = {
+    return _summary(rounds, pages)
+
+
+def _summary(rounds: list[dict[str, Any]], pages: list[Desktop]) -> dict[str, Any]:
+    """Medians over the rounds; the pushes of every round together."""
+    push = [ms for r in rounds for ms in r["push"]]
+    without = _phase_medians([r["without"] for r in rounds])
+    with_ = _phase_medians([r["with"] for r in rounds])
+    per_round = [_round_figures(r) for r in rounds]
+    return {
         **_percentiles(push),
         "pushes": len(push),
         "desktops": len(pages),
-        "desktop_calls": sum(pg.served for pg in pages),
-        "desktop_login_s": round(login_s, 3),
+        "desktop_calls": sum(page.served for page in pages),
+        "desktop_login_s": round(statistics.median(r["login_s"] for r in rounds), 3),
+        "rounds": len(rounds),
         "calls_per_s": with_["calls_per_s"],
         "offer_to_agent_p99_ms": with_["offer_to_agent_p99_ms"],
-        "calls_per_s_ratio": _ratio(with_["calls_per_s"], without["calls_per_s"]),
-        "p99_ratio": _ratio(with_["offer_to_agent_p99_ms"], without["offer_to_agent_p99_ms"]),
-        "without_desktops": _phase_figures(without),
-        "with_desktops": _phase_figures(with_),
+        "calls_per_s_ratio": _median([r["calls_per_s_ratio"] for r in per_round]),
+        "p99_ratio": _median([r["p99_ratio"] for r in per_round]),
+        "site_cpu_per_call_ratio": _median(
+            [
+                _ratio(r["with_site_cpu_ms_per_call"] or 0, r["without_site_cpu_ms_per_call"] or 0)
+                for r in per_round
+            ]
+        ),
+        "without_desktops": without,
+        "with_desktops": with_,
+        "per_round": per_round,
         "errors": without["errors"] + with_["errors"],
     }
+
+
+def _round_figures(r: dict[str, Any]) -> dict[str, Any]:
+    without, with_ = r["without"], r["with"]
+    return {
+        "load_avg_1m": round(r["load"], 2),
+        "without_calls_per_s": without["calls_per_s"],
+        "with_calls_per_s": with_["calls_per_s"],
+        "without_offer_to_agent_p99_ms": without["offer_to_agent_p99_ms"],
+        "with_offer_to_agent_p99_ms": with_["offer_to_agent_p99_ms"],
+        "calls_per_s_ratio": _ratio(with_["calls_per_s"], without["calls_per_s"]),
+        "p99_ratio": _ratio(with_["offer_to_agent_p99_ms"], without["offer_to_agent_p99_ms"]),
+        "without_site_cpu_ms_per_call": _per_call(without),
+        "with_site_cpu_ms_per_call": _per_call(with_),
+        **_percentiles(r["push"]),
+        "pushes": len(r["push"]),
+        "desktop_login_s": round(r["login_s"], 3),
+        "errors": without["errors"] + with_["errors"],
+    }
+
+
+def _per_call(figures: dict[str, Any]) -> float | None:
+    """The site's CPU time per call that reached an agent (ms): less swayed by a shared
+    machine than the rates and waits."""
+    calls = figures["reached_agent"]
+    return round(1000 * figures["site_cpu_s"] / calls, 3) if calls else None
+
+
+def _phase_medians(phases: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's median over the rounds' phases; errors summed, their samples kept."""
+    out: dict[str, Any] = {}
+    for key in _phase_figures(phases[0]):
+        if key == "errors":
+            out[key] = sum(f[key] for f in phases)
+        elif key == "error_samples":
+            out[key] = [e for f in phases for e in f[key]][:5]
+        else:
+            out[key] = _median([f[key] for f in phases])
     return out
+
+
+def _median(values: list[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return round(statistics.median(kept), 3) if kept else None
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -286,19 +268,21 @@ def run_web_bench(
     talk_ms: float = 20.0,
     seed: int = 1,
     *,
+    rounds: int = 3,
     warmup: int = 200,
     customers: int = sb.SEED_CUSTOMERS,
     tls: bool = True,
 ) -> dict[str, Any]:
-    """Start a KM site with its pages, run both phases; return the figures."""
-    if calls < 1 or agents < 1 or desktops < 1 or rate <= 0:
-        raise ValueError("calls, agents, desktops and rate must be positive")
+    """Start a KM site with its pages, run ``rounds`` pairs of phases; the figures."""
+    if min(calls, agents, desktops, rounds) < 1 or rate <= 0:
+        raise ValueError("calls, agents, desktops, rounds and rate must be positive")
     params = {
         "calls": calls,
         "rate": rate,
         "agents": agents,
         "talk_ms": talk_ms,
         "seed": seed,
+        "rounds": rounds,
         "warmup": warmup,
         "customers": customers,
     }

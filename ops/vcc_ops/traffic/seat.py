@@ -3,8 +3,11 @@
 On a checked (mutual-TLS) site, ``AgentDesk.Login`` with an initial password that is
 right answers FAILED_PRECONDITION: the person must change it first. A bot then does what
 the web desk asks of a person: ``People.SignIn`` with the initial password,
-``People.ChangePassword`` to :func:`seat_password` of it, ``People.SignOut``, and logs in
-with the new one. A later run in the same work folder (the initial secret kept, the
+``People.ChangePassword`` to :func:`seat_password` of it, and logs in with the new one,
+keeping the person's session the change gave (as the web desk does: the person who just
+changed their password is at their desk, signed in). It does not sign that session out:
+a team or shift leader may not sign out before handing the shift over to a successor, and
+a leader opening their seat is taking the shift, not leaving it. A later run in the same work folder (the initial secret kept, the
 password already changed) is told UNAUTHENTICATED for the initial one and logs in with
 the changed one. The changed password is derived from the initial secret, which only the
 operator's sheet holds; the bots are a load and demo harness, not people.
@@ -59,14 +62,9 @@ async def open_seat(
         p.SignInRequest(person_id=agent_id, password=password), timeout=timeout_s
     )
     bearer = (("authorization", f"Bearer {first.session_token}"),)
-    changed = await people.ChangePassword(
+    await people.ChangePassword(  # its new session is the person's, kept (see above)
         p.ChangePasswordRequest(old_password=password, new_password=new),
         metadata=bearer,
-        timeout=timeout_s,
-    )
-    await people.SignOut(
-        p.SignOutRequest(),
-        metadata=(("authorization", f"Bearer {changed.session_token}"),),
         timeout=timeout_s,
     )
     return await login(new), new

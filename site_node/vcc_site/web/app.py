@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -321,15 +320,8 @@ class DeskPages:
     async def _stream(self, feed: Feed) -> AsyncIterator[str]:
         queue = feed.subscribe()
         try:
-            while True:
-                try:
-                    event = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
-                except TimeoutError:
-                    yield ": keepalive\n\n"
-                    continue
-                yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
-                if event["type"] == "closed":
-                    return
+            async for text in web.queued_lines(queue, KEEPALIVE_S):
+                yield text
         finally:
             feed.unsubscribe(queue)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator
 
@@ -21,6 +20,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from vcc_domain.errors import Conflict, ErrorKind, Unauthenticated, VccError
+from vcc_proto import web
 from vcc_proto.v1 import people_pb2 as p
 from vcc_site.web import guard, present
 from vcc_site.web.app import KEEPALIVE_S, STATIC, ApiError, DeskPages
@@ -183,15 +183,8 @@ class BoardPages:
         queue: asyncio.Queue[Json] = asyncio.Queue(PAGE_QUEUE)
         reader = asyncio.create_task(self._read(bearer, queue), name="board-feed")
         try:
-            while True:
-                try:
-                    event = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
-                except TimeoutError:
-                    yield ": keepalive\n\n"
-                    continue
-                yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
-                if event["type"] == "closed":
-                    return
+            async for text in web.queued_lines(queue, KEEPALIVE_S):
+                yield text
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
