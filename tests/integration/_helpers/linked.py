@@ -171,12 +171,11 @@ def linked_province(
     km_env: dict[str, str] | None = None,
     hub_db: str = "",
     dl_db: str | None = None,
-    together: bool = False,
 ) -> Iterator[Province]:
     """Hub + KM + DL (``dl_env``, ``km_env``: extra environment of DL, KM; ``edit``: a
     change of the province file every node loads; ``hub_db``, ``dl_db``: the hub's and
-    DL's database URLs, default SQLite; ``together``: start both sites at once once the
-    hub is up, rather than KM first), stopped at the end."""
+    DL's database URLs, default SQLite; both sites start at once, once the hub is up),
+    stopped at the end."""
     km = LinkedSite(tmp_path / "km", "KM", nats_url, etcd, km_env)
     dl = LinkedSite(tmp_path / "dl", "DL", nats_url, etcd, dl_env, dl_db)
     hub = HubProc(tmp_path / "hub", nats_url, etcd, f"KM={km.target},DL={dl.target}", hub_db)
@@ -186,16 +185,11 @@ def linked_province(
     hub.start()
     started: list[LinkedSite] = []
     try:
-        if together:
-            for site in (km, dl):
-                site.link(hub.target).proc.start()
-                started.append(site)
-            for site in (km, dl):
-                site.wait_healthy()
-        else:
-            for site in (km, dl):
-                site.link(hub.target).start()
-                started.append(site)
+        for site in (km, dl):  # both start at once
+            site.link(hub.target).launch()
+            started.append(site)
+        for site in started:
+            site.wait_healthy()
         yield Province(hub, km, dl)
     finally:
         for site in started:

@@ -106,11 +106,14 @@ class SiteProcess:
         )
 
     def start(self) -> SiteProcess:
+        return self.launch().wait_healthy()
+
+    def launch(self) -> SiteProcess:
+        """Start the process without waiting (start several, then wait for each)."""
         self.proc.start()
-        return self.wait_healthy()
+        return self
 
     def wait_healthy(self) -> SiteProcess:
-        """Wait until the started process answers its health check."""
         deadline = time.monotonic() + START_TIMEOUT_S
         while not asyncio.run(
             check_health(self.target, timeout_s=1.0, tls=test_tls.client(), pid=self.proc.pid)

@@ -70,7 +70,6 @@ def province(tmp_path_factory: pytest.TempPathFactory, metrics_port: int) -> Ite
                 km_env={"VCC_METRICS_PORT": str(metrics_port)},
                 hub_db=pg.create_database("hub"),
                 dl_db=pg.create_database("site_dl"),
-                together=True,
             )
         )
 
