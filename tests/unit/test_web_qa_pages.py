@@ -141,7 +141,8 @@ class Site:
         ]  # fmt: skip
         on_phone = [0] * 672
         sl = [0] * 672
-        on_phone[36], sl[36] = 1, 8250
+        on_phone[36:40] = [1, 1, 1, 2]
+        sl[36:40] = [8250] * 4
         return q.Schedule(
             week_start_ms=week_start_ms,
             shifts=[s for s in shifts if not agent_id or s.agent_id == agent_id],
@@ -254,7 +255,12 @@ async def test_the_week_per_day_and_an_agent_sees_only_their_shifts(site: Site) 
          "hours": 8.0},
     ]  # fmt: skip
     assert [s["agent_id"] for s in tuesday["shifts"]] == ["KM-0132"]
-    assert monday["intervals"] == [{"start": "09:00", "on_phone": 1, "sl_bp": 8250}]
+    start = WEEK_MS + 36 * INTERVAL_MS
+    assert [(i["start"], i["end"], i["on_phone"], i["sl_bp"]) for i in monday["intervals"]] == [
+        ("09:00", "09:45", 1, 8250),  # three alike intervals, one row
+        ("09:45", "10:00", 2, 8250),
+    ]
+    assert monday["intervals"][0]["start_ms"] == start
     assert site.asked[-1] == ("schedule", str(WEEK_MS), "")
     status, got = answer(await sched(request("GET", token="agent", query="week=2027-01-04")))
     assert site.asked[-1] == ("schedule", str(WEEK_MS), "KM-0131")

@@ -101,7 +101,8 @@ def _shift(s: q.ScheduleShift) -> Json:
 
 
 def _intervals(sched: q.Schedule, day: int) -> list[Json]:
-    """The day's intervals with anyone on the phone or a prediction."""
+    """The day's intervals with anyone on the phone or a prediction; a run of intervals
+    alike (agents and predicted level) is one row, from its first to its last's end."""
     out: list[Json] = []
     on, sl = list(sched.on_phone), list(sched.predicted_sl_bp)
     for i in range(day * PER_DAY, (day + 1) * PER_DAY):
@@ -110,8 +111,12 @@ def _intervals(sched: q.Schedule, day: int) -> list[Json]:
         if agents <= 0 and bp <= 0:
             continue
         at = sched.week_start_ms + i * INTERVAL_MS
-        out.append({"start": clock(at), "on_phone": agents, "sl_bp": bp if i < len(sl) else -1})
-    return out
+        last = out[-1] if out else None
+        if last and last["end_ms"] == at and (last["on_phone"], last["sl_bp"]) == (agents, bp):
+            last["end_ms"] = at + INTERVAL_MS
+            continue
+        out.append({"start_ms": at, "end_ms": at + INTERVAL_MS, "on_phone": agents, "sl_bp": bp})
+    return [{"start": clock(r["start_ms"]), "end": clock(r["end_ms"]), **r} for r in out]
 
 
 def schedule(sched: q.Schedule) -> Json:

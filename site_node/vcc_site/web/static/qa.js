@@ -234,7 +234,7 @@
       if (d.intervals.length) {
         const det = document.createElement("details");
         const sum = document.createElement("summary"); sum.textContent = t("intervals");
-        det.append(sum, table(["h_time", "h_on_phone", "h_sl"], d.intervals.map((i) => [i.start, String(i.on_phone), pct(i.sl_bp)])));
+        det.append(sum, table(["h_time", "h_on_phone", "h_sl"], d.intervals.map((i) => [`${i.start}–${i.end}`, String(i.on_phone), pct(i.sl_bp)])));
         box.append(det);
       }
       return box;
