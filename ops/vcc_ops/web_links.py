@@ -46,8 +46,8 @@ def console_args(tls: LaunchTls | None, drill_reports: Path | None = None) -> tu
 
 
 def desktop_lines(nodes: list[tuple[str, str]]) -> list[str]:
-    """``agent desktop KM: http://...`` and ``team leader wallboard KM: http://.../board``
-    for every site (node name, web URL) with pages, ``province console: http://...`` for
+    """``agent desktop KM: http://...``, ``team leader wallboard KM: http://.../board``,
+    the quality inspector's ``.../quality`` and the schedule's ``.../schedule`` for every site (node name, web URL) with pages, ``province console: http://...`` for
     the hubs."""
     lines = []
     for name, url in nodes:
@@ -56,4 +56,5 @@ def desktop_lines(nodes: list[tuple[str, str]]) -> list[str]:
         elif url:
             site = name.removeprefix("site-")
             lines += [f"agent desktop {site}: {url}", f"team leader wallboard {site}: {url}board"]
+            lines += [f"quality inspection {site}: {url}quality", f"schedule {site}: {url}schedule"]
     return lines

@@ -8,8 +8,11 @@ audited), cannot be signed out while talking, is forced not ready and signed out
 reason after the call; a locked agent is unlocked. No console errors but the agent's
 refusal and the refused sign-outs. Then the shift handover: the team leader's sign-out is
 refused until they wrote the handover (listing the work order opened on the call) and a
-second team leader signed in and acknowledged it. Screenshots are kept in the test's
-directory (the handover panel also in ``docs/site-handover.png`` when
+second team leader signed in and acknowledged it. Last the quality inspector's page:
+the month's sample drawn (the call above) and scored by keyboard on its business's form;
+the schedule page refuses the inspector, and shows the successor the week published.
+Screenshots are kept in the test's
+directory (the handover panel and the inspector's page also in ``docs/`` when
 ``VCC_UPDATE_SCREENSHOTS=1``).
 
 Skipped, saying what to install, without Chromium or the Playwright package.
@@ -21,6 +24,7 @@ import os
 import re
 import shutil
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,8 +38,11 @@ from tests.integration.test_agent_desktop_chromium import (
     desk_site,
     sync_playwright,
 )
+from vcc_domain.schedule import INTERVAL_MS, WEEK, week_start
 from vcc_ops.infra import EtcdServer, NatsServer
 from vcc_proto.channels import open_sync_channel
+from vcc_proto.v1 import quality_pb2 as q
+from vcc_proto.v1 import quality_pb2_grpc as qg
 from vcc_proto.v1 import site_pb2 as s
 from vcc_proto.v1 import site_pb2_grpc as sg
 
@@ -43,6 +50,7 @@ pytestmark = pytest.mark.integration
 
 LEADER, AGENT = "KM-0190", "KM-0131"  # a KM team leader; a general agent
 SUCCESSOR = "KM-0191"  # the KM team leader who takes over the shift
+INSPECTOR = "KM-QA-0001"  # KM's quality inspector
 LOCKED = "KM-0132"  # an agent who mistypes their password until locked
 CALLER = "13700004321"  # not a customer: an ordinary caller
 NEW_PASSWORD = "lead-of-my-own-2026"
@@ -116,7 +124,10 @@ def test_a_team_leader_sees_a_caller_wait(site: tuple[SiteProcess, str], tmp_pat
             page.screenshot(path=str(tmp_path / "board-english.png"), full_page=True)
             page.click("#lang")
             order_id = console(page, channel, token, tmp_path)
-            handover(page, browser_page(browser, errors), url, order_id, tmp_path)
+            successor = browser_page(browser, errors)
+            handover(page, successor, url, order_id, tmp_path)
+            schedule(successor, channel, url, tmp_path)
+            inspection(browser_page(browser, errors), url, tmp_path)
         finally:
             browser.close()
             channel.close()
@@ -232,3 +243,66 @@ def handover(page: Page, successor: Page, url: str, order_id: str, tmp_path: Pat
     page.keyboard.press("Alt+O")
     expect(page.locator("#login")).to_be_visible()
     expect(page.locator("#notice")).to_have_text("已退出。")
+
+
+def inspection(page: Page, url: str, tmp_path: Path) -> None:
+    """KM's quality inspector draws the month's sample (the agent's call above), scores it
+    on the general business's form by keyboard, and may not open the schedule page."""
+    page.goto(url + "quality")
+    page.fill("#person-id", INSPECTOR)
+    page.fill("#password", PASSWORD)
+    page.press("#password", "Enter")
+    page.fill("#new-password", NEW_PASSWORD)
+    page.fill("#confirm-password", NEW_PASSWORD)
+    page.press("#confirm-password", "Enter")
+    expect(page.locator("#inspector")).to_be_visible()
+    page.keyboard.press("Alt+D")
+    expect(page.locator("#notice")).to_contain_text("已抽取样本")
+    row = page.locator("#review-rows tr").filter(has_text=AGENT).first
+    expect(row).to_contain_text("待评分")
+    row.locator("button").click()
+    items = page.locator("#score-items input")
+    expect(items.first).to_be_focused()
+    for i in range(items.count()):
+        page.keyboard.type(items.nth(i).get_attribute("max") or "0")
+        page.keyboard.press("Tab")
+    page.keyboard.type("good call")
+    page.screenshot(path=str(tmp_path / "quality.png"), full_page=True)
+    if os.environ.get("VCC_UPDATE_SCREENSHOTS") == "1":
+        shutil.copy(tmp_path / "quality.png", DOCS / "site-quality.png")
+    page.keyboard.press("Alt+S")
+    expect(page.locator("#notice")).to_have_text("评分已保存。")
+    expect(row).to_contain_text("100.0%")
+    page.goto(url + "schedule")
+    expect(page.locator("#error")).to_contain_text("仅供班长")
+
+
+def schedule(page: Page, channel: grpc.Channel, url: str, tmp_path: Path) -> None:
+    """This week's schedule published (as the operations would) reads per day on the
+    signed-in team leader's ``/schedule``; the next week has none."""
+    week = week_start(int(time.time() * 1000))
+    start = week + 8 * 4 * INTERVAL_MS  # Monday 08:00 Beijing
+    shift = q.ScheduleShift(
+        agent_id=AGENT,
+        start_ms=start,
+        end_ms=start + 32 * INTERVAL_MS,
+        break_start_ms=start + 16 * INTERVAL_MS,
+        break_end_ms=start + 18 * INTERVAL_MS,
+    )
+    on_phone = [1 if 32 <= i < 64 else 0 for i in range(WEEK)]
+    sl = [8500 if n else 0 for n in on_phone]
+    published = q.Schedule(
+        week_start_ms=week, shifts=[shift], on_phone=on_phone, predicted_sl_bp=sl
+    )
+    qg.QualityStub(channel).PublishSchedule(published)
+    page.goto(url + "schedule")
+    monday = page.locator("#days section.day").first
+    expect(monday).to_contain_text(AGENT)
+    expect(monday.locator("tbody tr").first).to_contain_text("08:0016:0012:00–12:30")
+    monday.locator("summary").click()
+    expect(monday.locator("details tbody tr")).to_have_text("08:00–16:00185.0%")
+    page.screenshot(path=str(tmp_path / "schedule.png"), full_page=True)
+    if os.environ.get("VCC_UPDATE_SCREENSHOTS") == "1":
+        shutil.copy(tmp_path / "schedule.png", DOCS / "site-schedule.png")
+    page.keyboard.press("Alt+N")
+    expect(page.locator("#published")).to_have_text("本周排班尚未发布。")

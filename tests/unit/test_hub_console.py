@@ -293,4 +293,6 @@ def test_vcc_up_prints_the_province_console_with_the_desks() -> None:
         "province console (hub-1): http://127.0.0.1:9000/",
         "agent desktop KM: http://h:1/",
         "team leader wallboard KM: http://h:1/board",
+        "quality inspection KM: http://h:1/quality",
+        "schedule KM: http://h:1/schedule",
     ]

@@ -42,6 +42,15 @@ def _acting(claimed: str) -> str:
     return claimed
 
 
+def _own_if_agent(asked: str) -> str:
+    """The agent whose reviews are listed: a signed-in agent reads only their own (an
+    overseer, or the operator tool without a person, reads whom it asks for)."""
+    caller = current_caller()
+    if caller is not None and caller.person is not None and caller.person.role == "agent":
+        return caller.person.id
+    return asked
+
+
 def _points(points: Mapping[str, int]) -> dict[str, int]:
     return {str(k): int(v) for k, v in points.items()}
 
@@ -193,7 +202,7 @@ class QualityServicer(qg.QualityServicer):
         self, request: pb.ListReviewsRequest, context: Ctx
     ) -> pb.ListReviewsReply:
         found = await self.quality.reviews(
-            self._period(request.period), request.agent_id, request.state
+            self._period(request.period), _own_if_agent(request.agent_id), request.state
         )
         return pb.ListReviewsReply(reviews=[review_msg(r) for r in found])
 

@@ -49,6 +49,11 @@ class DeskClient:
         self.people = pg.PeopleStub(self._channel)
         self.remote = sg.RemoteStub(self._channel)
 
+    @property
+    def channel(self) -> grpc.aio.Channel:
+        """The channel to the site (the other services' clients share it)."""
+        return self._channel
+
     # -- the person (People): sign-in, the first-sign-in password change, sign-out --------
 
     async def sign_in(self, person_id: str, password: str) -> p.SignInReply:

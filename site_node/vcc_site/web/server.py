@@ -24,6 +24,8 @@ from vcc_site.web.board import BoardPages
 from vcc_site.web.client import DeskClient
 from vcc_site.web.desk_extra import DeskExtras
 from vcc_site.web.handover import HandoverPages
+from vcc_site.web.qa_client import QualityClient
+from vcc_site.web.qa_pages import QaPages
 from vcc_site.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
@@ -59,7 +61,13 @@ def page_facts(
         site_name=site.name,
         sites=[{"id": s.id, "name": s.name} for s in province.sites],
         businesses=[
-            {"id": b.id, "name": b.name, "sites": list(b.accepting_sites), "form": form_of(b)}
+            {
+                "id": b.id,
+                "name": b.name,
+                "sites": list(b.accepting_sites),
+                "form": form_of(b),
+                "qa_form": qa_form_of(b),
+            }
             for b in province.businesses
         ],
         wrapup_ms=round(wall_seconds(clock, province.routing.wrapup_s) * 1000),
@@ -77,6 +85,15 @@ def form_of(business: Business) -> list[str]:
     """The fields an agent fills in to open an order of ``business`` (none: no form)."""
     spec = business.work_order
     return [f for f in spec.fields if f not in FEEDBACK_FIELDS] if spec is not None else []
+
+
+def qa_form_of(business: Business) -> list[dict[str, str | int]]:
+    """The inspectors' scoring form of ``business``: its items and their maximum points
+    (none: its calls are not inspected)."""
+    form = business.quality_form
+    if form is None:
+        return []
+    return [{"id": i.id, "name": i.name, "max": i.max_points} for i in form.items]
 
 
 def gateway_tls(settings: WebSettings, secure: bool) -> ClientTls | None:
@@ -113,6 +130,7 @@ async def start_web(
     sock = web.listen(bind, port, "--web-port")
     pages = DeskPages(DeskClient(grpc_endpoint, grpc_tls), facts)
     more = [*BoardPages(pages).routes(), *HandoverPages(pages).routes()]
+    more += QaPages(pages, QualityClient(pages.client.channel)).routes()
     app = create_app(pages, [*more, *DeskExtras(pages).routes()])
     try:
         server, task = await web.serve(

@@ -1,7 +1,8 @@
 """The site's quality desk over the memory store: ratings offered after the agent hangs
 up (reprompt, expiry, one row per call), the month's sample drawn from calls of
 businesses with a form, scores, and the assessment's figures per agent. The real path
-(processes, SQLite and PostgreSQL) is ``tests/integration/test_quality_and_assessment.py``.
+(processes, SQLite and PostgreSQL) is
+``tests/integration/province_work/test_quality_and_assessment.py``.
 """
 
 from __future__ import annotations
@@ -87,5 +88,23 @@ def test_the_signed_in_person_acts_not_the_id_the_request_names() -> None:
     token = ai._CALLER.set(ai.Caller(None, ai.Person("KM-0133", "agent", "KM")))
     try:
         assert _acting("KM-0131") == "KM-0133"  # cannot dispute as somebody else
+    finally:
+        ai._CALLER.reset(token)
+
+
+def test_a_signed_in_agent_lists_only_their_own_reviews() -> None:
+    from vcc_proto import authz_interceptor as ai
+    from vcc_site.adapters.grpc_quality import _own_if_agent
+
+    assert _own_if_agent("KM-0131") == "KM-0131"  # the operator tool: whom it asks for
+    token = ai._CALLER.set(ai.Caller(None, ai.Person("KM-0133", "agent", "KM")))
+    try:
+        assert _own_if_agent("KM-0131") == "KM-0133"  # not another agent's
+        assert _own_if_agent("") == "KM-0133"  # nor everybody's
+    finally:
+        ai._CALLER.reset(token)
+    token = ai._CALLER.set(ai.Caller(None, ai.Person("KM-0190", "team_leader", "KM")))
+    try:
+        assert _own_if_agent("KM-0131") == "KM-0131"  # a team leader reads the team's
     finally:
         ai._CALLER.reset(token)
