@@ -19,9 +19,12 @@ import contextlib
 import logging
 import os
 import sys
+from dataclasses import replace
 
 from vcc_domain.errors import ConfigError
+from vcc_proto.server import free_tcp_port
 from vcc_site.web.gateway import READY, GatewayConfig, child_env
+from vcc_site.web.server import LOOPBACK
 from vcc_site.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,8 @@ class GatewayChild:
     """One gateway process at a time; :meth:`start` returns once it serves."""
 
     def __init__(self, config: GatewayConfig, web: WebSettings) -> None:
+        if web.port == 0:  # chosen once: a gateway started again serves the same URL
+            web = replace(web, port=free_tcp_port(config.host if web.https else LOOPBACK))
         self.env = {**os.environ, **child_env(config, web)}
         self.url = ""
         self._proc: asyncio.subprocess.Process | None = None

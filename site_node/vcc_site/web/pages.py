@@ -9,11 +9,9 @@ from dataclasses import replace
 from vcc_domain.clock import Clock
 from vcc_domain.province import Province
 from vcc_proto.nodeconfig import NodeConfig
-from vcc_proto.server import free_tcp_port
 from vcc_site.web.child import GatewayChild, start_gateway
 from vcc_site.web.gateway import GatewayConfig
 from vcc_site.web.server import (
-    LOOPBACK,
     WebServer,
     gateway_tls,
     grpc_target,
@@ -43,7 +41,7 @@ async def start_site_pages(
     grpc_tls = gateway_tls(web, secure)  # a missing certificate stops the site here
     if web.own_process:
         gateway = gateway_config(config, site_id, clock, target)
-        return await start_gateway(gateway, resolved(web, config, secure))
+        return await start_gateway(gateway, resolved(web, secure))
     facts = page_facts(province, site_id, clock, web.https, web.talk_target_s)
     return await start_web(web, facts, target, config.host, config.advertise_host, grpc_tls)
 
@@ -65,8 +63,7 @@ def gateway_config(config: NodeConfig, site_id: str, clock: Clock, target: str) 
     )
 
 
-def resolved(web: WebSettings, config: NodeConfig, secure: bool) -> WebSettings:
-    """``web`` as the gateway process takes it: its port chosen (where the pages in this
-    process would listen) and no certificate toward a plaintext gRPC port."""
-    port = web.port or free_tcp_port(config.host if web.https else LOOPBACK)
-    return replace(web, port=port, grpc_tls_dir=web.grpc_tls_dir if secure else None)
+def resolved(web: WebSettings, secure: bool) -> WebSettings:
+    """``web`` as the gateway process takes it: no certificate toward a plaintext gRPC
+    port."""
+    return web if secure else replace(web, grpc_tls_dir=None)
