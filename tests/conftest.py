@@ -8,7 +8,10 @@ its servers with it). Tests that use these fixtures, and every test under
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +22,39 @@ from tests.integration._helpers import tls as tls_helpers
 from vcc_ops.infra import EtcdServer, NatsServer, PostgresServer
 from vcc_ops.launch_tls import LaunchTls
 
-SERVER_FIXTURES = frozenset({"nats_server", "etcd_server", "postgres_server", "infra_workdir"})
+
+def _cache_bytecode_outside_the_tree() -> None:
+    """Let the suite's Python processes share compiled bytecode, kept out of the tree.
+
+    The suite starts hundreds of Python processes of this project (hubs, sites, edges,
+    every ``vcc`` command). With bytecode writing off (``PYTHONDONTWRITEBYTECODE``, as on
+    the machines this suite runs on) each of them compiled every module it imports again:
+    about a third of a second of CPU per process. Here the bytecode goes to one directory
+    of this user under the temporary directory (``PYTHONPYCACHEPREFIX``), so the source
+    tree stays free of ``__pycache__`` as asked, and it is reused across processes and
+    runs (Python checks each file against its source's time and size).
+    """
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE") or os.environ.get("PYTHONPYCACHEPREFIX"):
+        return
+    prefix = Path(tempfile.gettempdir()) / f"vcc-test-pycache-{os.getuid()}"
+    try:
+        prefix.mkdir(mode=0o700, exist_ok=True)
+        mine = prefix.lstat()
+    except OSError:
+        return
+    if not stat.S_ISDIR(mine.st_mode) or mine.st_uid != os.getuid() or mine.st_mode & 0o022:
+        return  # not a private directory of this user: leave bytecode off
+    del os.environ["PYTHONDONTWRITEBYTECODE"]
+    os.environ["PYTHONPYCACHEPREFIX"] = str(prefix)
+    sys.pycache_prefix = str(prefix)
+    sys.dont_write_bytecode = False
+
+
+_cache_bytecode_outside_the_tree()
+
+SERVER_FIXTURES = frozenset(
+    {"nats_server", "etcd_server", "postgres_server", "infra_workdir", "module_nats_etcd"}
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -58,6 +93,26 @@ def etcd_server(infra_workdir: Path) -> Iterator[EtcdServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def module_nats_etcd(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[NatsServer, EtcdServer]]:
+    """A NATS and an etcd shared by the tests of one module (one started province per
+    module)."""
+    workdir = tmp_path_factory.mktemp("infra")
+    nats = NatsServer(workdir / "nats")
+    nats.start()
+    try:
+        etcd = EtcdServer(workdir / "etcd")
+        etcd.start()
+        try:
+            yield nats, etcd
+        finally:
+            etcd.stop()
+    finally:
+        nats.stop()
 
 
 @pytest.fixture(scope="module")

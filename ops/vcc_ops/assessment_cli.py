@@ -35,7 +35,6 @@ from vcc_proto.channels import open_channel
 from vcc_proto.names import SITE_KEY_PREFIX
 from vcc_proto.v1 import quality_pb2 as pb
 from vcc_proto.v1 import quality_pb2_grpc as qg
-from vcc_site.adapters.grpc_quality import kpi_record
 
 TIMEOUT_S = 60.0
 BP = 10_000
@@ -57,6 +56,10 @@ async def _site(endpoint: str, period: str) -> pb.AssessmentReply:
 
 async def province_assessment(endpoints: Mapping[str, str], period: str) -> dict[str, Any]:
     """Every site's agents summed into teams, sites and the province, as plain data."""
+    # here, not at the top: the site's adapters bring its store, which no other `vcc`
+    # command (all of them import this module) needs
+    from vcc_site.adapters.grpc_quality import kpi_record
+
     check_period(period)
     per_agent: dict[str, a.KpiFigures] = {}
     team: dict[str, str] = {}

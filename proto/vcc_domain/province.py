@@ -282,6 +282,7 @@ class RoutingPolicy:
     transfer_accept_timeout_s: int = 5  # target site must confirm a transfer within this
     agent_login_failures: int = 3  # failed agent logins before the agent ID is locked
     agent_lock_minutes: int = 15
+    agent_backoff_s: int = 30  # the first lock at the limit; each further failure doubles it
     pin_failures: int = 5  # wrong 6-digit PINs before the account is locked
     pin_lock_minutes: int = 30
     max_invalid_tries: int = 3  # IVR default; a business menu may override it

@@ -142,15 +142,15 @@ class LockoutPolicy:
 
     @classmethod
     def for_agents(cls, routing: RoutingPolicy) -> LockoutPolicy:
-        """Agent logins: ``agent_login_failures`` failures lock for ``AGENT_BACKOFF_S``,
-        doubling with each further failure up to ``agent_lock_minutes``. A hard
+        """Agent logins: ``agent_login_failures`` failures lock for ``agent_backoff_s``
+        (30 s), doubling with each further failure up to ``agent_lock_minutes``. A hard
         15-minute lock would let three anonymous requests take an agent off the phones
         for a quarter of an hour; the back-off costs a guesser as much per guess while a
         mistyping agent waits half a minute."""
         return cls(
             routing.agent_login_failures,
             routing.agent_lock_minutes * 60,
-            min(AGENT_BACKOFF_S, routing.agent_lock_minutes * 60),
+            min(routing.agent_backoff_s, routing.agent_lock_minutes * 60),
         )
 
     @classmethod
@@ -159,7 +159,7 @@ class LockoutPolicy:
         return cls(routing.pin_failures, routing.pin_lock_minutes * 60)
 
 
-AGENT_BACKOFF_S = 30  # the first lock of an agent ID after the failure limit
+AGENT_BACKOFF_S = RoutingPolicy().agent_backoff_s  # the default first lock of an agent ID
 
 #: Defaults from :class:`RoutingPolicy` (DOMAIN.md): agents 3 failures / 15 minutes,
 #: PINs 5 failures / 30 minutes.

@@ -18,7 +18,8 @@ writes of a batch and single-row lookups run on the loop thread itself:
   make_engine` sets: a commit appends to the WAL without an fsync (durable against a
   killed process). The WAL checkpoint, which does fsync, is taken off this connection
   (``wal_autocheckpoint=0``) and run every ``CHECKPOINT_S`` on a worker thread.
-* Lookups return the row as SQLAlchemy would (booleans as ``bool``); a lookup that
+* Lookups return the row as SQLAlchemy would (booleans as ``bool``); a lookup (or a
+  :meth:`SqliteDirect.select`, such as the outbox relay's read of the next events) that
   meets a locked database raises :class:`Busy` and the caller asks the engine instead.
 
 The SQL is what SQLAlchemy compiles from the same ``Table`` definitions (the schema and
@@ -168,6 +169,16 @@ class SqliteDirect:
         for name in flags:
             values[name] = bool(values[name])
         return values
+
+    def select(self, sql: str, params: dict[str, Any]) -> list[sqlite3.Row]:
+        """The rows of one read (the last committed state); raises :class:`Busy` when the
+        database is locked right now."""
+        try:
+            return self._connection().execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise Busy() from exc
+            raise _wrapped(exc, sql, params) from exc
 
     # -- WAL checkpoints -----------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from vcc_proto.access import EtcdUserSettings, NatsUserSettings
 from vcc_proto.nodeconfig import TimeSettings
 from vcc_proto.settings import SettingsError, load_parts, setting
 from vcc_proto.transport import TlsSettings
-from vcc_site.sync.relay import RelaySettings
+from vcc_site.sync.relay_settings import RelaySettings
 from vcc_site.web.settings import WebSettings
 
 REMOTE_READ_BUDGET_MS = 300  # the most a remote customer read may add to call setup

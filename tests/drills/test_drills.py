@@ -5,6 +5,8 @@ sites KM, QJ and DL, every connection through the fault proxies, gRPC over mutua
 (no call between the processes may be refused by the authorization table). Each test runs one
 drill in its short form and asserts the invariant checks held (events lost, duplicates,
 double assignments, one final CDR per call); measured times are printed, never asserted.
+The last drill on it, ``sip-site-kill``, first starts the province's SIP parts (SIP edge
+and each site's SIP agent; skipped, naming what to install, without Kamailio or SIPp).
 A second, small province carries the test-only defect (one event dropped by the sites'
 outbox relay): the same checker must report FAIL.
 
@@ -22,8 +24,11 @@ from typing import Any
 import pytest
 
 from vcc_ops.cli import example_province_path
+from vcc_ops.drills.plan import DrillSpec, start_sip_parts
 from vcc_ops.drills.report import html_page
 from vcc_ops.drills.runner import DrillOptions, make_traffic, run_drill
+from vcc_ops.drills.sip_calls import sip_tools_missing
+from vcc_ops.infra.kamailio import kill_leftover
 from vcc_ops.launcher import ProvinceLauncher
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -53,6 +58,18 @@ def province(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProvinceLaunc
         yield launcher
     finally:
         launcher.stop()
+        kill_leftover(launcher.workdir / "sip")  # Kamailio's workers, if its starter died
+
+
+@pytest.fixture(scope="module")
+def sip_parts(province: ProvinceLauncher) -> ProvinceLauncher:
+    """The module's province with its SIP parts, started for the drill that needs them."""
+    missing = sip_tools_missing()
+    if missing:
+        pytest.skip(missing)
+    if "sip-edge" not in province.processes:
+        start_sip_parts(province, [DrillSpec("sip-site-kill")])
+    return province
 
 
 async def drill(launcher: ProvinceLauncher, name: str, **params: Any) -> dict[str, Any]:
@@ -137,6 +154,26 @@ async def test_etcd_member_kill(province: ProvinceLauncher) -> None:
     assert_invariants(report)
     measured = report["measured"]
     assert measured["site_leases_lost"] == [] and measured["leader_changes"] == 0
+
+
+async def test_sip_site_kill(sip_parts: ProvinceLauncher) -> None:
+    """SIPp callers of DL's area through the SIP edge; DL and its SIP agent killed: new
+    INVITEs of the area are answered at the next site within the reroute objective, and
+    no SIP call is lost beyond those in flight at DL (both scored in the verdict).
+
+    DL, as the site-kill test: while KM (the game day's choice) is down, a gRPC caller
+    choosing whistle-blowing (taken at KM only) at another site can be declared lost by
+    the access edge while that site keeps the call open, which fails the invariants for
+    a reason of the gRPC path, not of SIP."""
+    report = await drill(sip_parts, "sip-site-kill", site="DL")
+    assert_invariants(report)
+    measured = report["measured"]
+    assert measured["sip_answered_at_site_before_kill"] > 0  # DL took SIP calls before
+    assert measured["sip_reroute_s"] is not None
+    assert measured["sip_next_site"] not in ("", "DL")
+    assert measured["sip_calls_lost"] == 0
+    assert measured["sip_recovery_s"] is not None  # DL answers its area's INVITEs again
+    assert report["verdict"] == "PASS", report["objectives"]
 
 
 @pytest.fixture

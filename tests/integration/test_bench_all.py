@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from tests.integration._helpers.bench import BenchAll
 from vcc_ops.bench.all import BENCHES, run_one
 from vcc_ops.bench.table import BEGIN, END
 from vcc_ops.cli import main
@@ -78,11 +79,12 @@ def _check_document(doc: dict[str, Any]) -> None:
     assert len(cost["pairs"]) == 4 and all(_number(p["cost_pct"]) for p in cost["pairs"])
 
 
-def test_quick_run_writes_every_section_and_the_readme_table(tmp_path: Path) -> None:
-    out = tmp_path / "bench" / "latest.json"
-    run = CliRunner().invoke(main, ["bench", "all", "--quick", "--json", str(out)])
-    assert run.exit_code == 0, run.output
-    doc = json.loads(out.read_text())
+def test_quick_run_writes_every_section_and_the_readme_table(
+    tmp_path: Path, bench_all_quick: BenchAll
+) -> None:
+    assert bench_all_quick.exit_code == 0, bench_all_quick.output
+    out, doc = bench_all_quick.path, bench_all_quick.doc
+    assert json.loads(out.read_text()) == doc
     _check_document(doc)
 
     before = "# Title\n\nText before.\n\n"

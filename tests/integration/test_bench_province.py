@@ -1,5 +1,10 @@
-"""``vcc bench province --quick``: the whole province started by the launcher, a few
+"""The province bench on a quick load: the whole province started by the launcher, a few
 seconds of the demo's calls from a load-generator process, every CDR at the hub.
+
+The figures come from the session's ``vcc bench all --quick`` run (its province section
+runs ``vcc_ops.bench.province`` with the same quick parameters as ``vcc bench province
+--quick``), so the whole province is not started once more for this module; the
+``vcc bench province`` command itself is checked without a province.
 
 Correctness only: every figure is present, positive where it must be and consistent with
 the others; no figure is compared with a speed target.
@@ -11,8 +16,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
+from tests.integration._helpers.bench import BenchAll
+from vcc_ops.bench import province
+from vcc_ops.bench.all import BENCHES
 from vcc_ops.cli import main
 
 KINDS = ("site", "hub", "edge", "nats", "etcd")
@@ -22,11 +31,32 @@ def _positive(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
-def test_quick_province_bench_measures_every_figure(tmp_path: Path) -> None:
+def test_the_command_runs_the_bench_with_the_quick_parameters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``vcc bench province --quick --json FILE`` passes the quick parameters (those of
+    ``vcc bench all --quick``) and writes the result it gets."""
+    asked: list[dict[str, Any]] = []
+
+    def measured(**params: Any) -> dict[str, Any]:
+        asked.append(params)
+        return {"province_calls_per_s": 1.5}
+
+    monkeypatch.setattr(province, "median_of_runs", measured)
     out = tmp_path / "province.json"
     run = CliRunner().invoke(main, ["bench", "province", "--quick", "--json", str(out)])
     assert run.exit_code == 0, run.output
-    doc = json.loads(out.read_text())
+    assert json.loads(out.read_text()) == {"province_calls_per_s": 1.5}
+    (params,) = asked
+    quick = next(b.quick for b in BENCHES if b.name == "province")
+    assert quick == province.QUICK and params.items() >= quick.items(), params
+
+
+def test_quick_province_bench_measures_every_figure(bench_all_quick: BenchAll) -> None:
+    record = bench_all_quick.doc["benches"]["province"]
+    assert record["status"] == "ok", (record, bench_all_quick.output)
+    assert record["params"] == province.QUICK
+    doc = record["result"]
     for name in (
         "province_calls_per_s",
         "offered_calls_per_s",

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 import grpc.aio
@@ -27,11 +26,13 @@ from vcc_proto.v1 import hub_pb2_grpc as hg
 KM_AGENT = "KM-0131"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def province(
-    tmp_path: Path, nats_server: NatsServer, etcd_server: EtcdServer
+    tmp_path_factory: pytest.TempPathFactory, module_nats_etcd: tuple[NatsServer, EtcdServer]
 ) -> Iterator[Province]:
-    with linked_province(tmp_path, nats_server.url, etcd_server.endpoint) as found:
+    """One hub + KM + DL for both tests (the CLI test only reads the board)."""
+    nats, etcd = module_nats_etcd
+    with linked_province(tmp_path_factory.mktemp("board"), nats.url, etcd.endpoint) as found:
         yield found
 
 

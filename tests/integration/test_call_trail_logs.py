@@ -9,19 +9,25 @@ has lines whose ``call`` field (not merely the message text) is that call's ID: 
 
 And a transferred call whose new site goes away before the edge followed it there is
 counted lost (the site it left says ``TRANSFERRED_OUT``; no live site has it).
+
+Both tests share one started province (each its own agents and caller); the second, which
+stops DL, comes last.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
+import grpc
 import pytest
 
 from tests.integration._helpers import tls as test_tls
@@ -36,7 +42,8 @@ from vcc_site.edge.client import EdgeClient
 pytestmark = pytest.mark.integration
 
 KM_A, DL_A = "KM-0131", "DL-0033"  # general agents at Kunming and Dali
-CALLER = "13700005678"
+KM_B, DL_B = "KM-0132", "DL-0034"  # ... for the second test
+CALLER, CALLER_B = "13700005678", "13700005679"
 START_TIMEOUT_S = 90.0
 
 
@@ -90,22 +97,21 @@ class EdgeProc:
         self.proc.stop(timeout=20)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def province(
-    tmp_path: Path,
-    nats_server: NatsServer,
-    etcd_server: EtcdServer,
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory, module_nats_etcd: tuple[NatsServer, EtcdServer]
 ) -> Iterator[tuple[Province, EdgeProc]]:
-    monkeypatch.setenv("VCC_LOG_LEVEL", "DEBUG")  # hub and sites: text lines at DEBUG
-    monkeypatch.delenv("VCC_LOG_FORMAT", raising=False)
-    with linked_province(tmp_path, nats_server.url, etcd_server.endpoint) as found:
+    tmp = tmp_path_factory.mktemp("trail")
+    nats, etcd = module_nats_etcd
+    with ExitStack() as stack:
+        env = stack.enter_context(pytest.MonkeyPatch.context())
+        env.setenv("VCC_LOG_LEVEL", "DEBUG")  # hub and sites: text lines at DEBUG
+        env.delenv("VCC_LOG_FORMAT", raising=False)
+        found = stack.enter_context(linked_province(tmp, nats.url, etcd.endpoint))
         sites = f"KM={found.km.target},DL={found.dl.target}"
-        edge = EdgeProc(tmp_path / "edge", etcd_server.endpoint, sites).start()
-        try:
-            yield found, edge
-        finally:
-            edge.stop()
+        edge = EdgeProc(tmp / "edge", etcd.endpoint, sites).start()
+        stack.callback(edge.stop)
+        yield found, edge
 
 
 @pytest.fixture
@@ -117,6 +123,10 @@ async def clients(
     try:
         yield edge_client, km, dl
     finally:
+        for client in (km, dl):  # the next test's calls go to its own agents
+            for desk in client.desks:
+                with contextlib.suppress(grpc.aio.AioRpcError):
+                    await client.desk.Logout(desk.ref(), timeout=5)
         await edge_client.close()
         await km.close()
         await dl.close()
@@ -150,15 +160,21 @@ async def _offered(desk: Desk, call_id: str) -> bool:
     return call_id in desk.offers()
 
 
-async def _transferred_to_dl(edge: EdgeClient, km: Client, dl: Client) -> str:
-    """A call placed through the edge at KM, answered there, transferred to DL and
-    answered at DL; returns its ID."""
-    km_desk, dl_desk = await km.login(KM_A), await dl.login(DL_A)
+async def _transferred_to_dl(
+    edge: EdgeClient,
+    km: Client,
+    dl: Client,
+    agents: tuple[str, str] = (KM_A, DL_A),
+    caller: str = CALLER,
+) -> str:
+    """A call of ``caller`` placed through the edge at KM, answered there by the first of
+    ``agents``, transferred to DL and answered at DL by the second; returns its ID."""
+    km_desk, dl_desk = await km.login(agents[0]), await dl.login(agents[1])
     await km_desk.ready()
     await dl_desk.ready()
 
     async def placed_at_km() -> str:  # the hub writes the routing map once sites register
-        call, step = await edge.place(CALLER, "1000", area_code="0871")
+        call, step = await edge.place(caller, "1000", area_code="0871")
         if call.site_id != "KM" or step is None:
             return ""
         return call.call_id
@@ -225,7 +241,7 @@ async def test_a_call_lost_at_the_site_it_moved_to_is_lost_in_the_ledger(
 ) -> None:
     found, _ = province
     edge, km, dl = clients
-    call_id = await _transferred_to_dl(edge, km, dl)
+    call_id = await _transferred_to_dl(edge, km, dl, (KM_B, DL_B), CALLER_B)
     assert (await edge.get(call_id)).at_site == "KM"  # the edge has not looked since
     found.dl.stop()  # DL goes away with the call before the edge followed it there
 

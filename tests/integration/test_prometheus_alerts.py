@@ -251,12 +251,14 @@ def test_prometheus_evaluates_the_rules_and_fires_site_down(
     _wait(lambda: len([s for s in prom.query("up == 1")]) == len(province), "every process scraped")
     _wait(lambda: _rules_healthy(prom), "every rule evaluated without error")
     # the target's bucket is found on real data: one series per (site, business, tier)
-    within = _wait(
-        lambda: prom.query(
-            'site_business_tier:vcc_answered_within_target:rate5m{business="fault", tier="vip"}'
-        ),
-        "the answered-within-target rate",
-    )
+    # each site's series appears once a scrape of it and an evaluation after that are done
+    query = 'site_business_tier:vcc_answered_within_target:rate5m{business="fault", tier="vip"}'
+
+    def every_sites_series() -> list[dict[str, Any]] | None:
+        rows: list[dict[str, Any]] = prom.query(query)
+        return rows if len(rows) >= len(SITES) else None
+
+    within = _wait(every_sites_series, "the answered-within-target rate of every site")
     assert sorted(s["metric"]["site"] for s in within) == sorted(SITES)
     assert _wait(lambda: prom.query("vcc_hub_leader == 1"), "a leading hub")
     for title, expr in _dashboard_queries():

@@ -1,4 +1,7 @@
-"""`vcc up` brings up a real province as separate processes and leaves nothing behind."""
+"""`vcc up` brings up a real province as separate processes and leaves nothing behind.
+
+The tests that leave the province running share one `vcc up`; the two that stop it (Ctrl-C,
+SIGKILL of the CLI) come last, and the second gets a fresh one."""
 
 from __future__ import annotations
 
@@ -59,6 +62,8 @@ def _wait_until(predicate: Any, timeout_s: float, what: str) -> None:
 def _all_healthy(workdir: Path, proc: subprocess.Popen[bytes]) -> bool:
     if proc.poll() is not None:
         raise AssertionError(f"vcc up exited early with {proc.returncode}")
+    if not (workdir / "state.json").exists():
+        return False  # written once every process is started: no `vcc status` before
     report = _status(workdir)
     nodes = report.get("nodes", [])
     services = [n for n in nodes if n["kind"] in ("hub", "site")]
@@ -69,24 +74,61 @@ def _all_healthy(workdir: Path, proc: subprocess.Popen[bytes]) -> bool:
     )
 
 
-@pytest.fixture
-def province_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    workdir = tmp_path / "run"
-    log = (tmp_path / "vcc-up.log").open("wb")
-    proc = subprocess.Popen(
-        [*VCC, "up", "--workdir", str(workdir)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+class _Province:
+    """The module's `vcc up`: started on first use, shared by the tests that leave it
+    running, and started again (in a fresh work directory) after a test stopped it."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.starts = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.workdir = tmp
+
+    def running(self) -> tuple[subprocess.Popen[bytes], Path]:
+        if self.proc is None or self.proc.poll() is not None:
+            self.stop()
+            self.start()
+        assert self.proc is not None
+        return self.proc, self.workdir
+
+    def start(self) -> None:
+        self.starts += 1
+        self.workdir = self.tmp / f"run-{self.starts}"
+        with (self.tmp / f"vcc-up-{self.starts}.log").open("wb") as log:
+            self.proc = subprocess.Popen(
+                [*VCC, "up", "--workdir", str(self.workdir)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        proc, workdir = self.proc, self.workdir
+        try:
+            _wait_until(lambda: _all_healthy(workdir, proc), START_TIMEOUT_S, "a healthy province")
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+        self.proc = None
+
+
+@pytest.fixture(scope="module")
+def _province(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Province]:
+    province = _Province(tmp_path_factory.mktemp("vcc-up"))
     try:
-        _wait_until(lambda: _all_healthy(workdir, proc), START_TIMEOUT_S, "a healthy province")
-        yield proc, workdir
+        yield province
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(30)
-        log.close()
+        province.stop()
+
+
+@pytest.fixture
+def province_up(_province: _Province) -> tuple[subprocess.Popen[bytes], Path]:
+    """A running `vcc up`: the module's, unless a previous test stopped it (the tests that
+    stop it come last)."""
+    return _province.running()
 
 
 def _pids(workdir: Path) -> dict[str, int]:
@@ -104,51 +146,6 @@ def _gateways(workdir: Path) -> dict[str, int]:
     }
     assert len(found) == len(sites), f"one web gateway per site: {found}"
     return found
-
-
-def test_up_runs_hub_sites_nats_etcd_and_ctrl_c_stops_all(
-    province_up: tuple[subprocess.Popen[bytes], Path],
-) -> None:
-    proc, workdir = province_up
-    report = _status(workdir)
-    kinds = [n["kind"] for n in report["nodes"]]
-    assert kinds.count("hub") == 1 and kinds.count("site") >= 4
-    assert "nats" in kinds and "etcd" in kinds
-    assert kinds.count("edge") == 1, "the access edge is a process of its own"
-    pids = _pids(workdir)
-    assert len(set(pids.values())) == len(pids), "every node is its own OS process"
-    pids |= _gateways(workdir)  # stopped by their sites
-
-    site = next(n for n in report["nodes"] if n["kind"] == "site")
-    with urllib.request.urlopen(f"http://{site['metrics']}/metrics", timeout=10) as resp:
-        assert b"vcc_site_up" in resp.read()
-    edge = next(n for n in report["nodes"] if n["kind"] == "edge")
-    assert edge["health"] == "healthy"
-    with urllib.request.urlopen(f"http://{edge['metrics']}/metrics", timeout=10) as resp:
-        assert b"vcc_edge_calls_placed_total" in resp.read()
-
-    proc.send_signal(signal.SIGINT)
-    proc.wait(STOP_TIMEOUT_S)
-    _wait_until(
-        lambda: all(_gone(p) for p in pids.values()), STOP_TIMEOUT_S, "all processes to stop"
-    )
-    assert not (workdir / "state.json").exists()
-
-
-def test_sigkill_of_vcc_up_leaves_no_orphan(
-    province_up: tuple[subprocess.Popen[bytes], Path],
-) -> None:
-    proc, workdir = province_up
-    pids = _pids(workdir)
-    assert len(pids) >= 7
-    pids |= _gateways(workdir)  # killed with their sites
-    proc.send_signal(signal.SIGKILL)  # only the CLI itself, not its process group
-    proc.wait(30)
-    _wait_until(
-        lambda: all(_gone(p) for p in pids.values()),
-        STOP_TIMEOUT_S,
-        "every child to die with the CLI",
-    )
 
 
 def _client(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -263,6 +260,51 @@ def test_only_mutual_tls_is_served_and_the_health_check_presents_the_node_certif
     from vcc_ops.infra import free_port
 
     assert check(str(free_port()), hub_dir) == 1
+
+
+def test_up_runs_hub_sites_nats_etcd_and_ctrl_c_stops_all(
+    province_up: tuple[subprocess.Popen[bytes], Path],
+) -> None:
+    proc, workdir = province_up
+    report = _status(workdir)
+    kinds = [n["kind"] for n in report["nodes"]]
+    assert kinds.count("hub") == 1 and kinds.count("site") >= 4
+    assert "nats" in kinds and "etcd" in kinds
+    assert kinds.count("edge") == 1, "the access edge is a process of its own"
+    pids = _pids(workdir)
+    assert len(set(pids.values())) == len(pids), "every node is its own OS process"
+    pids |= _gateways(workdir)  # stopped by their sites
+
+    site = next(n for n in report["nodes"] if n["kind"] == "site")
+    with urllib.request.urlopen(f"http://{site['metrics']}/metrics", timeout=10) as resp:
+        assert b"vcc_site_up" in resp.read()
+    edge = next(n for n in report["nodes"] if n["kind"] == "edge")
+    assert edge["health"] == "healthy"
+    with urllib.request.urlopen(f"http://{edge['metrics']}/metrics", timeout=10) as resp:
+        assert b"vcc_edge_calls_placed_total" in resp.read()
+
+    proc.send_signal(signal.SIGINT)
+    proc.wait(STOP_TIMEOUT_S)
+    _wait_until(
+        lambda: all(_gone(p) for p in pids.values()), STOP_TIMEOUT_S, "all processes to stop"
+    )
+    assert not (workdir / "state.json").exists()
+
+
+def test_sigkill_of_vcc_up_leaves_no_orphan(
+    province_up: tuple[subprocess.Popen[bytes], Path],
+) -> None:
+    proc, workdir = province_up
+    pids = _pids(workdir)
+    assert len(pids) >= 7
+    pids |= _gateways(workdir)  # killed with their sites
+    proc.send_signal(signal.SIGKILL)  # only the CLI itself, not its process group
+    proc.wait(30)
+    _wait_until(
+        lambda: all(_gone(p) for p in pids.values()),
+        STOP_TIMEOUT_S,
+        "every child to die with the CLI",
+    )
 
 
 def test_insecure_up_serves_plaintext_and_warns(tmp_path: Path) -> None:

@@ -1,13 +1,13 @@
 """Attacks on a real hub by an anonymous client: each is refused with its documented
 status (INVALID_ARGUMENT naming the field, FAILED_PRECONDITION) and changes nothing --
-the period stays open, the directory keeps its version, the process stays up."""
+the period stays open, the directory keeps its version, the process stays up (the tests
+share one hub)."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 
 import grpc
 import pytest
@@ -22,19 +22,27 @@ from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
 
 
+@pytest.fixture(scope="module")
+def hub_process(
+    tmp_path_factory: pytest.TempPathFactory, module_nats_etcd: tuple[NatsServer, EtcdServer]
+) -> Iterator[HubProcess]:
+    """One hub for the module: every attack is refused and changes nothing."""
+    nats, etcd = module_nats_etcd
+    proc = HubProcess(tmp_path_factory.mktemp("hub"), nats.url, etcd.endpoint).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
 @pytest.fixture
-async def hub(
-    tmp_path: Path, nats_server: NatsServer, etcd_server: EtcdServer
-) -> AsyncIterator[grpc.aio.Channel]:
-    proc = HubProcess(tmp_path, nats_server.url, etcd_server.endpoint)
-    await proc.astart()
-    channel = test_tls.client().channel(proc.target)  # the operator tool
+async def hub(hub_process: HubProcess) -> AsyncIterator[grpc.aio.Channel]:
+    channel = test_tls.client().channel(hub_process.target)  # the operator tool
     try:
         await until(lambda: directory_version(channel), "the hub imported its province")
         yield channel
     finally:
         await channel.close()
-        proc.stop()
 
 
 async def _error(call: object) -> grpc.aio.AioRpcError:

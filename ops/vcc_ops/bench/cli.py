@@ -423,9 +423,11 @@ def bench_province(
 
 
 @bench.command("sip")
-@click.option("--calls", type=int, default=300, show_default=True, help="Calls offered.")
-@click.option("--rate", type=float, default=20.0, show_default=True, help="Calls per second.")
-@click.option("--agents", type=int, default=10, show_default=True, help="Agent phones.")
+@click.option("--start", type=float, default=20.0, show_default=True, help="First rate (calls/s).")
+@click.option("--step", type=float, default=20.0, show_default=True, help="Rate added per step.")
+@click.option("--top", type=float, default=140.0, show_default=True, help="Highest rate tried.")
+@click.option("--step-s", type=float, default=10.0, show_default=True, help="Seconds per step.")
+@click.option("--agents", type=int, default=80, show_default=True, help="Agent phones.")
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -433,13 +435,27 @@ def bench_province(
     show_default=True,
 )
 @json_file_option
-def bench_sip(calls: int, rate: float, agents: int, workdir: Path, json_file: Path | None) -> None:
-    """SIPp callers keying the IVR through the SIP edge to one site with SIPp agent phones
-    (needs Kamailio and SIPp; see README, "SIP edge")."""
+def bench_sip(
+    start: float,
+    step: float,
+    top: float,
+    step_s: float,
+    agents: int,
+    workdir: Path,
+    json_file: Path | None,
+) -> None:
+    """SIPp callers keying the IVR through the SIP edge to one site with SIPp agent phones,
+    the rate stepped up until the site no longer keeps up (needs Kamailio and SIPp; see
+    README, "SIP edge")."""
     from vcc_ops.bench.sip import run_sip_bench
+    from vcc_ops.bench.sip_ramp import ramp_rates
 
+    try:
+        rates = ramp_rates(start, step, top)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
     result = run_sip_bench(
-        workdir.resolve(), calls, rate, agents,
+        workdir.resolve(), rates, step_s, agents,
         progress=lambda m: click.echo(f"vcc bench sip: {m}", err=True),
     )  # fmt: skip
     text = json.dumps(result, indent=2)

@@ -2,19 +2,27 @@
 
 A local province of one site (etcd, NATS, the hub, the site), its SIP agent serving
 ``agents`` general agents' phones, and the SIP edge (Kamailio). One SIPp process is every
-phone (each agent registers its extension with that process's address); one SIPp caller
-process offers ``calls`` calls at ``rate`` per second from the trunk, each keying 0 at
-the main menu (to an agent) by SIP INFO; the phone answers, talks 0.3 s and hangs up.
+phone (each agent registers its extension with that process's address). The callers come
+in steps: for each rate of the ramp, one SIPp caller process offers ``rate * step_s``
+calls at that rate from the trunk, each keying 0 at the main menu (to an agent) by SIP
+INFO; the phone answers, talks 0.3 s and hangs up. The ramp stops at the first step that
+was not sustained (:mod:`vcc_ops.bench.sip_ramp` says when one is).
 
-Reported: ``sip_calls_per_s`` (calls completed per wall second of the caller run), the
-post-dial delay (INVITE -> 180) and setup (INVITE -> 200, the site answering) p50/p99
-from SIPp's per-call response times, and the CPU milliseconds per call of the site, its
-SIP agent, the SIP edge's Python process and Kamailio (all its processes).
+Reported per step and, as the headline, for the highest sustained one:
+``sip_calls_per_s`` (completions per second), the post-dial delay (INVITE -> 180) and
+setup (INVITE -> 200, the site answering) p50/p99 from SIPp's per-call response times,
+and the CPU milliseconds per completed call of the site, its SIP agent, the SIP edge's
+Python process, Kamailio (all its processes), the hub and NATS (the site's events
+replicated) and SIPp (callers and phones: the load's own
+share of the machine).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import resource
 import subprocess
 import time
 from collections.abc import Callable
@@ -24,6 +32,7 @@ from typing import Any
 import psutil
 
 from vcc_domain.errors import ConfigError
+from vcc_ops.bench.sip_ramp import Row, parse_rtt, step_figures, summary
 from vcc_ops.infra import free_port
 from vcc_ops.infra.ports import HOST
 from vcc_ops.launcher import ProvinceLauncher
@@ -31,6 +40,7 @@ from vcc_ops.sip_launch import start_sip
 from vcc_ops.sipp import INSTALL, caller_scenario, missing_tools, scenario
 
 SIPP_SLACK_S = 60
+IDLE_S = 5.0  # CPU measured without calls before the ramp
 
 
 def _sipp(xml: Path, port: int, *rest: str) -> list[str]:
@@ -48,25 +58,6 @@ def _cpu_s(pids: list[int]) -> float:
                     times = p.cpu_times()
                     total += times.user + times.system
     return total
-
-
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def _response_times(workdir: Path) -> dict[str, list[float]]:
-    """SIPp's ``-trace_rtt`` files: response time (ms) lists by rtd name."""
-    found: dict[str, list[float]] = {}
-    for path in workdir.glob("caller-*_rtt.csv"):
-        for line in path.read_text().splitlines()[1:]:
-            parts = line.split(";")
-            if len(parts) >= 3:
-                with contextlib.suppress(ValueError):
-                    found.setdefault(parts[2].strip(), []).append(float(parts[1]))
-    return found
 
 
 def _register(phone_port: int, edge: str, agent_id: str, workdir: Path) -> None:
@@ -96,14 +87,63 @@ def _register(phone_port: int, edge: str, agent_id: str, workdir: Path) -> None:
         raise RuntimeError(f"phone of {agent_id} not registered: {done.stderr.decode()[-500:]}")
 
 
+def _step(
+    workdir: Path, xml: Path, trunk_port: int, edge: str, number: int, rate: float, step_s: float
+) -> tuple[int, list[Row]]:
+    """One caller run of ``rate * step_s`` calls at ``rate``: SIPp's exit and its rows
+    (its output and unexpected messages stay in the step's folder)."""
+    calls = max(1, round(rate * step_s))
+    into = workdir / f"step-{number:02d}"
+    into.mkdir(parents=True, exist_ok=True)
+    for old in into.glob("*_rtt.csv"):
+        old.unlink()
+    argv = _sipp(
+        xml, trunk_port, edge,
+        "-s", "1000", "-key", "caller", "19871435075",
+        "-r", f"{rate:g}", "-l", str(calls), "-m", str(calls),
+        "-trace_rtt", "-rtt_freq", "1", "-trace_err",
+        "-timeout", f"{int(step_s) + SIPP_SLACK_S}s",
+    )  # fmt: skip
+    done = subprocess.run(
+        argv,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=step_s + SIPP_SLACK_S + 30,
+        cwd=into,
+    )
+    (into / "sipp.out").write_bytes(done.stdout[-20000:] + done.stderr[-20000:])
+    rows = [
+        row for path in into.glob("*_rtt.csv") for row in parse_rtt(path.read_text().splitlines())
+    ]
+    return done.returncode, rows
+
+
+def _sipp_cpu_s(phones: subprocess.Popen[bytes]) -> float:
+    """CPU seconds of the SIPp processes: the phones' and the finished callers'."""
+    finished = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return finished.ru_utime + finished.ru_stime + _cpu_s([phones.pid])
+
+
+def _cpu_ms_per_call(
+    before: dict[str, float], after: dict[str, float], calls: int
+) -> dict[str, float]:
+    cpu = {k: (after[k] - before[k]) * 1000 / calls for k in before}
+    # the SIP edge's Python process includes Kamailio (its child): take Kamailio out
+    cpu["sip_edge"] -= cpu["kamailio"]
+    cpu["total"] = sum(cpu.values())
+    return {k: round(v, 2) for k, v in cpu.items()}
+
+
 def run_sip_bench(
     workdir: Path,
-    calls: int,
-    rate: float,
+    rates: list[float],
+    step_s: float,
     agents: int,
     site: str = "KM",
     progress: Callable[[str], None] = lambda _m: None,
 ) -> dict[str, Any]:
+    """Offer calls at each of ``rates`` for ``step_s`` seconds, one step after the other,
+    until a step is not sustained (see :mod:`vcc_ops.bench.sip_ramp`)."""
     missing = missing_tools()
     if missing:
         raise ConfigError(f"{' and '.join(missing)} not installed: {INSTALL}", field="sip")
@@ -128,7 +168,7 @@ def run_sip_bench(
         edge = start_sip(launcher, f"{HOST}:{trunk_port}", phones={site: phones_file})
         phone_port = free_port()
         phones = subprocess.Popen(
-            _sipp(scenario("phone.xml"), phone_port, "-m", str(calls)),
+            _sipp(scenario("phone.xml"), phone_port),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -140,62 +180,53 @@ def run_sip_bench(
             "site": launcher.processes[f"site-{site}"].pid,
             "sip_agent": launcher.processes[f"sip-agent-{site}"].pid,
             "sip_edge": launcher.processes["sip-edge"].pid,
+            "kamailio": int((workdir / "sip" / "kamailio.pid").read_text().strip()),
         }
-        kamailio_pid = int((workdir / "sip" / "kamailio.pid").read_text().strip())
-        groups = {k: [p] for k, p in pids.items() if p is not None}
-        before = {k: _cpu_s(v) for k, v in groups.items()}
-        kam_before = _cpu_s([kamailio_pid])
-        progress(f"offering {calls} SIP calls at {rate}/s to {site} ({len(chosen)} phones)")
+        # and the rest of the province each call costs: the hub applying the site's
+        # events, NATS carrying them
+        hubs = [p.pid for n, p in launcher.processes.items() if n.startswith("hub")]
+        nats = [n.pid for n in launcher.infra.nats_servers] if launcher.infra else []
+        listed: dict[str, list[int | None]] = {k: [p] for k, p in pids.items()}
+        listed.update(hub=hubs, nats=nats)
+        groups = {k: [p for p in v if p is not None] for k, v in listed.items()}
         xml = caller_scenario(workdir, "0")
-        started = time.monotonic()
-        done = subprocess.run(
-            _sipp(
-                xml,
-                trunk_port,
-                edge,
-                "-s",
-                "1000",
-                "-key",
-                "caller",
-                "19871435075",
-                "-r",
-                str(rate),
-                "-m",
-                str(calls),
-                "-trace_rtt",
-                "-rtt_freq",
-                "1",
-                "-timeout",
-                f"{int(calls / rate) + SIPP_SLACK_S}s",
-            ),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=calls / rate + SIPP_SLACK_S + 30,
-            cwd=workdir,
-        )
-        wall_s = time.monotonic() - started
-        after = {k: _cpu_s(v) for k, v in groups.items()}
-        kam_cpu = _cpu_s([kamailio_pid]) - kam_before
-        failed = done.returncode != 0
-        times = _response_times(workdir)
-        cpu = {k: (after[k] - before[k]) * 1000 / calls for k in groups}
-        # the SIP edge's Python process includes Kamailio (its child): take Kamailio out
-        cpu["sip_edge"] -= kam_cpu * 1000 / calls
-        cpu["kamailio"] = kam_cpu * 1000 / calls
+        # what each part costs with no call at all (its timers, the phones' sessions), so
+        # that the per-call figures of a slow step can be read for what they include
+        idle_before = {k: _cpu_s(v) for k, v in groups.items()}
+        time.sleep(IDLE_S)
+        idle = {
+            k: round((_cpu_s(v) - idle_before[k]) * 1000 / IDLE_S, 1) for k, v in groups.items()
+        }
+        idle["sip_edge"] = round(idle["sip_edge"] - idle["kamailio"], 1)
+        progress(f"CPU ms per second without calls: {idle}")
+        steps: list[dict[str, Any]] = []
+        for number, rate in enumerate(rates):
+            progress(
+                f"step {number}: {rate:g} calls/s for {step_s:g} s to {site} ({len(chosen)} phones)"
+            )
+            before = {k: _cpu_s(v) for k, v in groups.items()}
+            before["sipp"] = _sipp_cpu_s(phones)
+            exit_code, rows = _step(workdir, xml, trunk_port, edge, number, rate, step_s)
+            after = {k: _cpu_s(v) for k, v in groups.items()}
+            after["sipp"] = _sipp_cpu_s(phones)
+            figures = step_figures(rows, max(1, round(rate * step_s)), rate)
+            figures["sipp_exit"] = exit_code
+            cpu = _cpu_ms_per_call(before, after, max(figures["completed"], 1))
+            figures["cpu_ms_per_call"] = cpu
+            # what the machine's cores could carry if this province and SIPp had them all
+            cores = os.cpu_count() or 1
+            figures["cpu_bound_calls_per_s"] = round(cores * 1000 / max(cpu["total"], 0.01), 1)
+            steps.append(figures)
+            progress(f"step {number}: {json.dumps(figures)}")
+            if not figures["sustained"]:
+                break
         return {
             "site": site,
-            "calls": calls,
-            "rate": rate,
             "phones": len(chosen),
-            "sipp_exit": done.returncode,
-            "all_calls_completed": not failed,
-            "wall_s": round(wall_s, 2),
-            "sip_calls_per_s": round(calls / wall_s, 2) if not failed else 0.0,
-            "pdd_p50_ms": _percentile(times.get("pdd", []), 0.5),
-            "pdd_p99_ms": _percentile(times.get("pdd", []), 0.99),
-            "setup_p50_ms": _percentile(times.get("setup", []), 0.5),
-            "setup_p99_ms": _percentile(times.get("setup", []), 0.99),
-            "cpu_ms_per_call": {k: round(v, 2) for k, v in cpu.items()},
+            "step_s": step_s,
+            **summary(steps),
+            "idle_cpu_ms_per_s": idle,
+            "steps": steps,
         }
     finally:
         if phones is not None and phones.poll() is None:

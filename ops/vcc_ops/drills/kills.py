@@ -16,7 +16,8 @@ from vcc_proto.names import ROUTING_PREFIX, SITE_KEY_PREFIX, hub_key, site_key
 
 
 class SiteKill(Scenario):
-    name, objectives = "site-kill", ("reroute_s",)
+    name = "site-kill"
+    objectives: tuple[str, ...] = ("reroute_s",)
 
     async def inject(self, ctx: DrillContext) -> None:
         site = ctx.site()

@@ -21,7 +21,12 @@ A plan is a TOML file::
     site = "DL"
     hold_s = 5
 
-The game day is scored as the share of drills that passed; it passes when all did.
+A plan naming a SIP drill (``sip-site-kill``) starts the province with its SIP parts (as
+``vcc up --sip``); where Kamailio or SIPp are not installed that drill is skipped, its
+report naming what to install.
+
+The game day is scored as the share of the drills run that passed; it passes when all
+did.
 """
 
 from __future__ import annotations
@@ -36,8 +41,12 @@ from typing import Any
 
 from vcc_domain.errors import ConfigError
 from vcc_ops.drills.runner import DrillOptions, Objectives, make_traffic, run_drill
-from vcc_ops.drills.scenarios import SCENARIOS
+from vcc_ops.drills.scenarios import SCENARIOS, SIP_SCENARIOS
+from vcc_ops.drills.sip_calls import sip_tools_missing
+from vcc_ops.infra import free_port
+from vcc_ops.infra.ports import HOST
 from vcc_ops.launcher import ProvinceLauncher
+from vcc_ops.sip_launch import start_sip
 
 OPTION_KEYS = {f.name for f in fields(DrillOptions)} - {"params"}
 
@@ -109,16 +118,43 @@ async def run_drills(
     """Run ``drills`` in sequence on a started launcher; the scored game day."""
     reports = []
     for spec in drills:
+        missing = sip_tools_missing() if spec.scenario in SIP_SCENARIOS else ""
+        if missing:
+            reports.append(skipped(spec, missing))
+            continue
         live = make_traffic(launcher, drain_s=spec.options.drain_s, **traffic)
         reports.append(await run_drill(launcher, live, spec.scenario, objectives, spec.options))
-    passed = sum(1 for r in reports if r["verdict"] == "PASS")
+    ran = [r for r in reports if r["verdict"] != "SKIP"]
+    passed = sum(1 for r in ran if r["verdict"] == "PASS")
     return {
-        "verdict": "PASS" if passed == len(reports) else "FAIL",
-        "score": f"{passed}/{len(reports)}",
-        "score_pct": round(100 * passed / len(reports), 1),
+        "verdict": "PASS" if ran and passed == len(ran) else "FAIL",
+        "score": f"{passed}/{len(ran)}",
+        "score_pct": round(100 * passed / len(ran), 1) if ran else 0.0,
         "finished_at": time.time(),
         "drills": reports,
+        "skipped": [r["scenario"] for r in reports if r["verdict"] == "SKIP"],
     }
+
+
+def skipped(spec: DrillSpec, why: str) -> dict[str, Any]:
+    """The report of a drill that cannot run on this machine (not scored)."""
+    return {
+        "scenario": spec.scenario,
+        "verdict": "SKIP",
+        "skipped": why,
+        "failed": [],
+        "objectives": [],
+        "measured": {},
+        "checks": {},
+        "started_at": time.time(),
+        "params": dict(spec.options.params),
+    }
+
+
+def start_sip_parts(launcher: ProvinceLauncher, drills: list[DrillSpec]) -> None:
+    """The SIP edge and each site's SIP agent, when a drill needs them and can run."""
+    if any(d.scenario in SIP_SCENARIOS for d in drills) and not sip_tools_missing():
+        launcher.progress(f"SIP edge at {start_sip(launcher, f'{HOST}:{free_port()}')}")
 
 
 def run_standalone(
@@ -132,6 +168,7 @@ def run_standalone(
     launcher = setup.launcher(progress)
     try:
         launcher.start()
+        start_sip_parts(launcher, drills)
         return asyncio.run(run_drills(launcher, drills, objectives, traffic))
     finally:
         launcher.stop()

@@ -24,6 +24,7 @@ class Objectives:
     """What a drill must achieve; times in seconds."""
 
     reroute_s: float = 3.0  # new calls of a lost site's area taken elsewhere
+    sip_calls_lost: int = 0  # SIP calls lost beyond those in flight at a killed site
     takeover_s: float = 3.0  # a new hub leader after the leader's loss
     events_lost: int = 0
     duplicates: int = 0
@@ -122,6 +123,11 @@ def _series(ledger: Any, t0: float, end: float) -> dict[str, list[int]]:
     return out
 
 
+# a measured figure held to an objective of another name: a caller on the phone network
+# (SIP) of a lost site's area is promised the same delay as any other caller
+TARGET_OF = {"sip_reroute_s": "reroute_s"}
+
+
 def score(
     name: str,
     measured: dict[str, Any],
@@ -131,7 +137,7 @@ def score(
 ) -> dict[str, Any]:
     rows = []
     for key in scored:
-        target, value = getattr(objectives, key), measured.get(key)
+        target, value = getattr(objectives, TARGET_OF.get(key, key)), measured.get(key)
         rows.append(
             {
                 "objective": key,

@@ -11,8 +11,17 @@ from vcc_domain.errors import ConfigError
 from vcc_ops.drills.context import DrillContext, Scenario, Traffic, caught_up
 from vcc_ops.drills.kills import DbRestart, HubLeaderKill, ServerKill, SiteKill
 from vcc_ops.drills.links import HubPartition, SitePartition, SlowLink
+from vcc_ops.drills.sip_kill import SipSiteKill
 
-__all__ = ["SCENARIOS", "DrillContext", "Scenario", "Traffic", "caught_up", "scenario"]
+__all__ = [
+    "SCENARIOS",
+    "SIP_SCENARIOS",
+    "DrillContext",
+    "Scenario",
+    "Traffic",
+    "caught_up",
+    "scenario",
+]
 
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "site-kill": SiteKill,
@@ -23,7 +32,11 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "etcd-member-kill": lambda: ServerKill("etcd-member-kill", "etcd"),
     "db-restart": DbRestart,
     "slow-link": SlowLink,
+    "sip-site-kill": SipSiteKill,
 }
+
+# scenarios that need the province's SIP parts (and Kamailio and SIPp installed)
+SIP_SCENARIOS = frozenset({"sip-site-kill"})
 
 
 def scenario(name: str) -> Scenario:

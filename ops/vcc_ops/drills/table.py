@@ -2,7 +2,8 @@
 
 ``python -m vcc_ops.drills.table F [--readme README.md]`` prints the Markdown, or rewrites
 the README between the ``drills:begin`` / ``drills:end`` markers: every scenario, its
-fault, what it measures and that run's figures, then the game day's score.
+fault, what it measures and that run's figures (a scenario the run did not have: "not in
+this run"), then the game day's score.
 """
 
 from __future__ import annotations
@@ -53,6 +54,15 @@ SCENARIOS: dict[str, tuple[str, str]] = {
         "`link_rtt_ms` before/during/after (NATS `PING` through the proxy on a connection it "
         "takes for the site's), `added_rtt_ms`, replication delay (event → applied at hub) "
         "p50/p99 ms before/during/after",
+    ),
+    "sip-site-kill": (
+        "SIPp callers of a site's area through the SIP edge (Kamailio); SIGKILL the site "
+        "and its SIP agent (`--site`, default KM), restart both",
+        "`sip_reroute_s` (scored against `reroute_s`: kill → the first new INVITE of its "
+        "area answered at the next site; the slowest new INVITE → 200), SIP calls in "
+        "flight at the killed site and lost of them, `sip_calls_lost` beyond those "
+        "(scored, 0), `sip_recovery_s` (a new INVITE answered by the site again); the "
+        "`site-kill` figures of the gRPC callers",
     ),
     "db-restart": (
         "SIGKILL PostgreSQL (every node's database), restart it (`--postgres`)",
@@ -114,6 +124,19 @@ def _db_restart(m: dict[str, Any], _p: dict[str, Any]) -> str:
     )
 
 
+def _sip_site_kill(m: dict[str, Any], p: dict[str, Any]) -> str:
+    answered = ", ".join(f"{n} at {s}" for s, n in m["sip_answered_by_site"].items())
+    return (
+        f"{p.get('site', '')}: {_s(m['sip_reroute_s'])} to {m['sip_next_site']} (slowest "
+        f"new setup {_s(m['sip_new_calls_setup_max_s'])}); {m['sip_calls']} SIP calls "
+        f"({answered}), "
+        f"{m['sip_calls_lost_in_flight']} of {m['sip_calls_in_flight_at_kill']} in flight "
+        f"lost, {m['sip_calls_lost']} lost beyond; {_s(m['sip_recovery_s'])}; gRPC callers "
+        f"{_s(m['detection_s'])}, {_s(m['routing_map_s'])}, {_s(m['reroute_s'])}, "
+        f"{_s(m['recovery_s'])}"
+    )
+
+
 FIGURES: dict[str, Callable[[dict[str, Any], dict[str, Any]], str]] = {
     "site-kill": _site_kill,
     "site-partition": _site_partition,
@@ -123,6 +146,7 @@ FIGURES: dict[str, Callable[[dict[str, Any], dict[str, Any]], str]] = {
     "etcd-member-kill": _server_kill,
     "slow-link": _slow_link,
     "db-restart": _db_restart,
+    "sip-site-kill": _sip_site_kill,
 }
 
 
@@ -136,6 +160,8 @@ def _lost_here(drill: dict[str, Any], before: Counter[str]) -> Counter[str]:
 def _row(drill: dict[str, Any], lost: Counter[str]) -> str:
     name = drill["scenario"]
     fault, measures = SCENARIOS.get(name, ("", ""))
+    if drill["verdict"] == "SKIP":
+        return f"| `{name}` | {fault} | {measures} | skipped: {drill.get('skipped', '')} |"
     try:
         figures = FIGURES[name](drill["measured"], drill.get("params", {}))
     except (KeyError, TypeError, ValueError):
@@ -157,6 +183,10 @@ def render(doc: dict[str, Any], source: str) -> str:
         lost = _lost_here(drill, seen)
         seen += lost
         lines.append(_row(drill, lost))
+    ran = {d["scenario"] for d in drills}
+    for name, (fault, measures) in SCENARIOS.items():
+        if name not in ran:  # added since that run: documented, no figures yet
+            lines.append(f"| `{name}` | {fault} | {measures} | not in this run |")
     totals = {
         k: sum(int(d["checks"].get(k, 0)) for d in drills)
         for k in ("events_lost", "duplicates", "double_assignments")
@@ -170,7 +200,7 @@ def render(doc: dict[str, Any], source: str) -> str:
         for d in drills
         if "service_level" in d
     )
-    failed = [d["scenario"] for d in drills if d["verdict"] != "PASS"]
+    failed = [d["scenario"] for d in drills if d["verdict"] not in ("PASS", "SKIP")]
     lines += [
         "",
         f"Every drill: {totals['events_lost']} events lost, {totals['duplicates']} "

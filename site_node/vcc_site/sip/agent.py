@@ -274,7 +274,7 @@ class SiteSipAgent:
         phone.legs[call_id] = leg
         if state is not None:
             state.phone = leg
-        log.info("ringing agent %s's phone for call %s", phone.agent_id, call_id)
+        log.debug("ringing agent %s's phone for call %s", phone.agent_id, call_id)
         self.sip_call(leg.ring, caller)
 
     async def _answered(self, leg: PhoneLeg) -> None:
@@ -308,7 +308,9 @@ class SiteSipAgent:
 
     async def _phone_gone(self, leg: PhoneLeg, code: int) -> None:
         phone = self.phones[leg.agent_id]
-        log.info("agent %s's phone released call %s (%s)", leg.agent_id, leg.call_id, code or "bye")
+        log.debug(
+            "agent %s's phone released call %s (%s)", leg.agent_id, leg.call_id, code or "bye"
+        )
         if phone.legs.pop(leg.call_id, None) is None or not leg.answered:
             return  # released by us, or never answered (the ACD's ring timer decides)
         action = s.CallAction(session_token=phone.token, call_id=leg.call_id)

@@ -370,6 +370,16 @@ class SqlSiteStore:
         return await self._all(AuditRecord, stmt)
 
     async def outbox_after(self, seq: int, limit: int = 500) -> list[OutboxRow]:
+        """Up to ``limit`` outbox rows after ``seq``, in order. On a SQLite file on the
+        loop thread's connection (the relay reads after every commit: through the engine
+        each read was a thread hand-off and a tenth of a loaded site's CPU)."""
+        if self._direct is not None:
+            try:
+                found = self._direct.select(_OUTBOX_AFTER_SQL, {"seq": seq, "limit": limit})
+            except direct.Busy:
+                pass  # locked right now: through the engine, which waits
+            else:
+                return [t.outbox_from_mapping(row) for row in found]
         c = t.outbox.c
         stmt = select(t.outbox).where(c.seq > seq).order_by(c.seq).limit(limit)
         async with self.engine.connect() as conn:
@@ -439,4 +449,10 @@ _STAMP_SENT_SQL = direct.compiled(
     .where(t.outbox.c.seq <= bindparam("upto"))
     .where(t.outbox.c.sent_at_ms == literal_column("0"))
     .values(sent_at_ms=bindparam("at"))
+)
+_OUTBOX_AFTER_SQL = (
+    direct.compiled(
+        select(t.outbox).where(t.outbox.c.seq > bindparam("seq")).order_by(t.outbox.c.seq)
+    )
+    + " LIMIT :limit"
 )

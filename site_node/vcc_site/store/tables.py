@@ -327,7 +327,12 @@ def stored_text(event: Event) -> str:
 
 
 def outbox_from_row(row: Any) -> OutboxRow:
-    m = row._mapping
+    return outbox_from_mapping(row._mapping)
+
+
+def outbox_from_mapping(m: Any) -> OutboxRow:
+    """An outbox row from anything indexed by column name (a SQLAlchemy row's mapping,
+    a ``sqlite3.Row``)."""
     data = base64.b64decode(m["payload"])
     event = Event(
         event_id=m["event_id"],

@@ -5,7 +5,8 @@
   once the server acknowledged them, rows are stamped sent up to the highest *contiguous*
   acknowledged sequence (a failure in the middle leaves the rest for the next round).
   The relay wakes on every commit (``SqlSiteStore.on_commit``, the only writer of the
-  outbox) and polls every second anyway, as a safety net (an idle site asked its
+  outbox; the flag is cleared before each read, so a round reads once what woke it)
+  and polls every second anyway, as a safety net (an idle site asked its
   database twenty times a second before). With the broker gone it simply retries; the outbox grows meanwhile and
   ``vcc_site_outbox_backlog`` shows by how much.
 * **Republishing**: the hub asks for a range it misses (``Remote.RepublishEvents``); the
@@ -30,7 +31,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import grpc
 import grpc.aio
@@ -41,7 +41,6 @@ from prometheus_client import Counter, Gauge
 from vcc_domain.errors import Unavailable
 from vcc_failover.leadership import HubLocator
 from vcc_proto.channels import open_channel
-from vcc_proto.settings import setting
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import hub_pb2_grpc as hg
 from vcc_replication.background import BackgroundNats
@@ -49,13 +48,12 @@ from vcc_replication.events import encode_stored, republish_msg_id, stored, wire
 from vcc_replication.streams import site_events_subject
 from vcc_site.store.api import OutboxRow
 from vcc_site.store.sql import SqlSiteStore
+from vcc_site.sync.relay_settings import DROP_EVENT_ENV as DROP_EVENT_ENV
+from vcc_site.sync.relay_settings import RelaySettings as RelaySettings
 
 log = logging.getLogger(__name__)
 
 CURSOR_KEY = "relay.sent_seq"
-# Test-only defect for the failover drills: the event of this outbox sequence is never
-# published (nor re-published) yet counted as acknowledged, so the hub never gets it.
-DROP_EVENT_ENV = "VCC_FAULT_DROP_EVENT"
 PRUNE_RECHECK_S = 60.0  # an unchanged confirmation prunes again after this (rows age out)
 
 BACKLOG = Gauge(
@@ -75,35 +73,6 @@ CONFIRMED = Gauge(
     ["site"],
 )
 PRUNED = Counter("vcc_site_outbox_pruned_total", "Outbox rows pruned after confirmation", ["site"])
-
-
-@dataclass(frozen=True, slots=True)
-class RelaySettings:
-    """The outbox relay's pace and patience."""
-
-    batch: int = setting("VCC_RELAY_BATCH", 1000, "outbox rows read and published per round")
-    poll_s: float = setting(
-        "VCC_RELAY_POLL_S", 1.0, "relay wake-up interval without a commit notification"
-    )
-    publish_timeout_s: float = setting(
-        "VCC_RELAY_PUBLISH_TIMEOUT_S", 5.0, "how long the relay waits for the broker's acks"
-    )
-    status_every_s: float = setting(
-        "VCC_RELAY_STATUS_EVERY_S", 5.0, "how often the hub is asked how far it has applied"
-    )
-    retention_s: float = setting(
-        "VCC_OUTBOX_RETENTION_S",
-        3600.0,
-        "sent outbox rows are kept this long after the hub confirmed",
-    )
-    hub_timeout_s: float = setting(
-        "VCC_RELAY_HUB_TIMEOUT_S", 2.0, "deadline of the relay's status question to the hub"
-    )
-    drop_event_seq: int = setting(
-        DROP_EVENT_ENV,
-        0,
-        "TEST-ONLY defect for drills: never publish the event of this outbox sequence (0: off)",
-    )
 
 
 def to_wire(site_id: str, row: OutboxRow) -> bytes:
@@ -196,6 +165,8 @@ class OutboxRelay:
         """Publish one batch; returns how long to wait before the next round."""
         if not self.nats.connected:
             return 0.5
+        # a commit from now on wakes the next round; those before are in this read
+        self._wake.clear()
         rows = await self.store.outbox_after(self.sent_seq, limit=self.settings.batch)
         if not rows:
             BACKLOG.labels(self.site_id).set(0)
@@ -210,7 +181,9 @@ class OutboxRelay:
         BACKLOG.labels(self.site_id).set(backlog)
         if acked < rows[-1].seq:
             return 0.5  # the broker failed part of the batch: back off, then retry
-        return 0.0
+        # a full batch may leave more behind it; otherwise the next commit wakes us (a
+        # read right away found nothing, and then woke again for the commits it had read)
+        return 0.0 if len(rows) == self.settings.batch else self.settings.poll_s
 
     async def _publish(self, rows: list[OutboxRow], *, republish: bool) -> int:
         """Publish ``rows`` with all in flight; the highest sequence of the acked prefix.

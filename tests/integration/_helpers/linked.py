@@ -52,6 +52,7 @@ class HubProc:
             *test_tls.node_args("hub", "hub-x"),
         ]
         env = {**os.environ, "VCC_SITE_ENDPOINTS": site_endpoints}
+        self.db_url = db or f"sqlite:///{tmp / 'hub.db'}"
         self.proc = ManagedProcess("hub", argv, tmp / "hub.out", env=env)
 
     def start(self) -> HubProc:
@@ -70,15 +71,48 @@ class HubProc:
     def stop(self) -> None:
         self.proc.stop(timeout=20)
 
+    def rows(self, sql: str, *args: object) -> list[tuple[object, ...]]:
+        """The hub database's rows (``?`` placeholders, SQLite or PostgreSQL)."""
+        return db_rows(self.db_url, sql, *args)
+
+
+def db_rows(url: str, sql: str, *args: object) -> list[tuple[object, ...]]:
+    """Rows of ``sql`` (``?`` placeholders) in the database of SQLAlchemy ``url``, SQLite
+    or PostgreSQL; none while the table is not created yet."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.exists():
+            return []
+        with sqlite3.connect(path, timeout=30) as conn:
+            try:
+                return conn.execute(sql, args).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):
+                    return []
+                raise
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1)) as conn:
+        try:
+            return [tuple(r) for r in conn.execute(sql.replace("?", "%s"), args).fetchall()]
+        except psycopg.errors.UndefinedTable:
+            return []
+
 
 class LinkedSite(SiteProcess):
     """A site process on real NATS and etcd that uses a fixed hub endpoint."""
 
     def __init__(
-        self, tmp: Path, site: str, nats_url: str, etcd: str, env: dict[str, str] | None = None
+        self,
+        tmp: Path,
+        site: str,
+        nats_url: str,
+        etcd: str,
+        env: dict[str, str] | None = None,
+        db_url: str | None = None,
     ) -> None:
         tmp.mkdir(parents=True, exist_ok=True)
-        super().__init__(tmp, site=site, ring_s=10)
+        super().__init__(tmp, site=site, ring_s=10, db_url=db_url)
         self.db_path = tmp / "site.db"
         self.nats_url, self.etcd, self.env = nats_url, etcd, env or {}
 
@@ -116,8 +150,8 @@ class LinkedSite(SiteProcess):
         return self
 
     def rows(self, sql: str, *args: object) -> list[tuple[object, ...]]:
-        with sqlite3.connect(self.db_path, timeout=30) as conn:
-            return conn.execute(sql, args).fetchall()
+        """The site database's rows (``?`` placeholders, SQLite or PostgreSQL)."""
+        return db_rows(self.db_url, sql, *args)
 
 
 @dataclass
@@ -136,12 +170,14 @@ def linked_province(
     edit: Callable[[str], str] | None = None,
     km_env: dict[str, str] | None = None,
     hub_db: str = "",
+    dl_db: str | None = None,
 ) -> Iterator[Province]:
     """Hub + KM + DL (``dl_env``, ``km_env``: extra environment of DL, KM; ``edit``: a
-    change of the province file every node loads; ``hub_db``: the hub's database URL,
-    default SQLite), stopped at the end."""
+    change of the province file every node loads; ``hub_db``, ``dl_db``: the hub's and
+    DL's database URLs, default SQLite; both sites start at once, once the hub is up),
+    stopped at the end."""
     km = LinkedSite(tmp_path / "km", "KM", nats_url, etcd, km_env)
-    dl = LinkedSite(tmp_path / "dl", "DL", nats_url, etcd, dl_env)
+    dl = LinkedSite(tmp_path / "dl", "DL", nats_url, etcd, dl_env, dl_db)
     hub = HubProc(tmp_path / "hub", nats_url, etcd, f"KM={km.target},DL={dl.target}", hub_db)
     if edit is not None:
         for path in (km.province, dl.province, tmp_path / "hub" / "province.toml"):
@@ -149,9 +185,11 @@ def linked_province(
     hub.start()
     started: list[LinkedSite] = []
     try:
-        for site in (km, dl):
-            site.link(hub.target).start()
+        for site in (km, dl):  # both start at once
+            site.link(hub.target).launch()
             started.append(site)
+        for site in started:
+            site.wait_healthy()
         yield Province(hub, km, dl)
     finally:
         for site in started:

@@ -106,7 +106,14 @@ class SiteProcess:
         )
 
     def start(self) -> SiteProcess:
+        return self.launch().wait_healthy()
+
+    def launch(self) -> SiteProcess:
+        """Start the process without waiting (start several, then wait for each)."""
         self.proc.start()
+        return self
+
+    def wait_healthy(self) -> SiteProcess:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not asyncio.run(
             check_health(self.target, timeout_s=1.0, tls=test_tls.client(), pid=self.proc.pid)
@@ -209,6 +216,28 @@ async def open_test_seat(
     reply, used = await open_seat(desk, people, agent_id, PASSWORD, device)
     _SEATS[(target, agent_id)] = used
     return reply
+
+
+async def signed_in(
+    people: pg.PeopleStub, target: str, who: str, change: bool = True
+) -> tuple[tuple[str, str]]:
+    """The call metadata of a ``People`` session of ``who``: signed in with the tests'
+    initial :data:`PASSWORD`, changed as a person must at the first sign-in (remembered per
+    site, as :func:`open_test_seat` does, so later sign-ins and seats use the new one);
+    ``change=False``: left as it is (a session that must change it still signs out and
+    hands over, and saves the password hashing)."""
+    password = _SEATS.get((target, who), PASSWORD)
+    reply = await people.SignIn(p.SignInRequest(person_id=who, password=password))
+    token = reply.session_token
+    if reply.person.must_change_password and change:
+        new = seat_password(PASSWORD)
+        changed = await people.ChangePassword(
+            p.ChangePasswordRequest(old_password=password, new_password=new),
+            metadata=(("authorization", f"Bearer {token}"),),
+        )
+        token = changed.session_token
+        _SEATS[(target, who)] = new
+    return (("authorization", f"Bearer {token}"),)
 
 
 def open_test_seat_sync(channel: grpc.Channel, agent_id: str) -> s.LoginReply:

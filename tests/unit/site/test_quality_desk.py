@@ -1,7 +1,8 @@
 """The site's quality desk over the memory store: ratings offered after the agent hangs
 up (reprompt, expiry, one row per call), the month's sample drawn from calls of
 businesses with a form, scores, and the assessment's figures per agent. The real path
-(processes, SQLite and PostgreSQL) is ``tests/integration/test_quality_and_assessment.py``.
+(processes, SQLite and PostgreSQL) is
+``tests/integration/province_work/test_quality_and_assessment.py``.
 """
 
 from __future__ import annotations

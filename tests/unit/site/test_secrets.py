@@ -94,6 +94,10 @@ def test_defaults_come_from_routing_policy() -> None:
     custom = RoutingPolicy(pin_failures=4, pin_lock_minutes=10)
     assert LockoutPolicy.for_pins(custom) == LockoutPolicy(4, 600)
     assert LockoutPolicy.for_agents(routing) == AGENT_LOCKOUT
+    short = RoutingPolicy(agent_backoff_s=2, agent_lock_minutes=5)
+    assert LockoutPolicy.for_agents(short) == LockoutPolicy(3, 300, backoff_s=2)
+    longer = RoutingPolicy(agent_backoff_s=600, agent_lock_minutes=5)  # never past the lock
+    assert LockoutPolicy.for_agents(longer) == LockoutPolicy(3, 300, backoff_s=300)
 
 
 def test_lockout_after_max_failures_with_until_time() -> None:

@@ -1,5 +1,5 @@
-"""The week's schedule published to a site's team leaders, through a real site's gRPC API
-on SQLite and PostgreSQL (one site process per database for the module).
+"""The week's schedule published to a site's team leaders, through the public gRPC API of
+the package's real province (see ``conftest``): at Kunming (SQLite) and Dali (PostgreSQL).
 
 The operator tool publishes; a team leader signed in reads it back whole; an agent reads
 only their own shifts and may not publish; a bad schedule is refused with the field named
@@ -9,7 +9,7 @@ and leaves the published one as it was.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -17,20 +17,20 @@ import pytest
 from click.testing import CliRunner
 
 from tests.integration._helpers import tls as test_tls
-from tests.integration._helpers.site import PASSWORD, SiteProcess
+from tests.integration._helpers.linked import LinkedSite, Province
+from tests.integration._helpers.site import signed_in
 from vcc_domain.schedule import INTERVAL_MS, WEEK
 from vcc_ops.cli import main
-from vcc_ops.infra import PostgresServer
 from vcc_proto.channels import open_channel
-from vcc_proto.v1 import people_pb2 as p
 from vcc_proto.v1 import people_pb2_grpc as pg
 from vcc_proto.v1 import quality_pb2 as q
 from vcc_proto.v1 import quality_pb2_grpc as qg
 
 WEEK_MS = 1_796_572_800_000  # Monday 2026-12-07 00:00 Beijing
-LEADER, AGENT, OTHER = "KM-0190", "KM-0131", "KM-0001"
+# site: team leader, two call takers (another test's leaders and agents are others)
+PEOPLE = {"KM": ("KM-0192", "KM-0137", "KM-0001"), "DL": ("DL-0060", "DL-0037", "DL-0001")}
 HOUR = 4 * INTERVAL_MS
-NEW = "schedule-week-7"
+SITES = pytest.mark.parametrize("site_id", ["KM", "DL"])  # SQLite, PostgreSQL
 
 
 def _shift(agent: str, start_h: int) -> q.ScheduleShift:
@@ -53,40 +53,15 @@ def _week(*shifts: q.ScheduleShift, week: int = WEEK_MS) -> q.Schedule:
     )
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def site(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SiteProcess]:
-    tmp = tmp_path_factory.mktemp(f"schedule-{request.param}")
-    db_url = None
-    if request.param == "postgres":
-        pg_server: PostgresServer = request.getfixturevalue("postgres_server")
-        db_url = pg_server.create_database("schedule_publish")
-    proc = SiteProcess(tmp, db_url=db_url).start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+@pytest.fixture
+def site(province: Province, site_id: str) -> LinkedSite:
+    return province.km if site_id == "KM" else province.dl
 
 
 @pytest.fixture
-async def channel(site: SiteProcess) -> AsyncIterator[grpc.aio.Channel]:
+async def channel(site: LinkedSite) -> AsyncIterator[grpc.aio.Channel]:
     async with open_channel(site.target) as ch:
         yield ch
-
-
-async def _token(channel: grpc.aio.Channel, who: str) -> tuple[tuple[str, str]]:
-    """A usable session of ``who``: signed in and the initial password changed."""
-    people = pg.PeopleStub(channel)
-    first = await people.SignIn(p.SignInRequest(person_id=who, password=PASSWORD))
-    token = first.session_token
-    if first.person.must_change_password:
-        changed = await people.ChangePassword(
-            p.ChangePasswordRequest(old_password=PASSWORD, new_password=NEW),
-            metadata=(("authorization", f"Bearer {token}"),),
-        )
-        token = changed.session_token
-    return (("authorization", f"Bearer {token}"),)
 
 
 async def _refused(call: object) -> grpc.aio.AioRpcError:
@@ -95,21 +70,23 @@ async def _refused(call: object) -> grpc.aio.AioRpcError:
     return err.value
 
 
+@SITES
 async def test_published_schedule_is_read_by_the_team_leader_and_bad_ones_change_nothing(
-    channel: grpc.aio.Channel,
+    channel: grpc.aio.Channel, site: LinkedSite, site_id: str
 ) -> None:
-    stub = qg.QualityStub(channel)
+    LEADER, AGENT, OTHER = PEOPLE[site_id]
+    stub, people = qg.QualityStub(channel), pg.PeopleStub(channel)
     published = await stub.PublishSchedule(
         _week(_shift(AGENT, 8), _shift(AGENT, 32), _shift(OTHER, 8), _shift("", 16))
     )
-    assert published.site_id == "KM" and published.published_at_ms > 0
+    assert published.site_id == site_id and published.published_at_ms > 0
 
-    leader = await _token(channel, LEADER)
+    leader = await signed_in(people, site.target, LEADER)
     read = await stub.GetSchedule(q.GetScheduleRequest(week_start_ms=WEEK_MS), metadata=leader)
     assert len(read.shifts) == 4 and list(read.shifts) == list(published.shifts)
     assert len(read.predicted_sl_bp) == WEEK and read.predicted_sl_bp[40] == 8500
 
-    agent = await _token(channel, AGENT)
+    agent = await signed_in(people, site.target, AGENT)
     mine = await stub.GetSchedule(q.GetScheduleRequest(week_start_ms=WEEK_MS), metadata=agent)
     assert {s.agent_id for s in mine.shifts} == {AGENT} and len(mine.shifts) == 2
     denied = await _refused(stub.PublishSchedule(_week(), metadata=agent))
@@ -129,20 +106,21 @@ async def test_published_schedule_is_read_by_the_team_leader_and_bad_ones_change
     assert again == read
 
 
+@SITES
 def test_vcc_schedule_publish_sends_a_planned_week_and_reports_a_refusal(
-    site: SiteProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    site: LinkedSite, site_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("VCC_TLS_DIR", str(test_tls.cert_dir("ops", test_tls.OPS_ID)))
     week = WEEK_MS + 7 * 86_400_000  # the week after the other test's
     shift = {
-        "agent_id": OTHER,
+        "agent_id": PEOPLE[site_id][2],
         "start_ms": week,
         "end_ms": week + 8 * HOUR,
         "break_start_ms": week + 4 * HOUR,
         "break_end_ms": week + 4 * HOUR + 2 * INTERVAL_MS,
     }
     plan = {
-        "site": "KM",
+        "site": site_id,
         "week_start_ms": week,
         "shifts": [shift],
         "intervals": [{"on_phone": 1, "predicted_sl": 0.85}] * WEEK,
@@ -153,7 +131,7 @@ def test_vcc_schedule_publish_sends_a_planned_week_and_reports_a_refusal(
     args = ["schedule", "publish", "--site-endpoint", site.target, "--workdir", str(tmp_path)]
     done = CliRunner().invoke(main, [*args, str(good)])
     assert done.exit_code == 0, done.output
-    assert f"published week {week} at KM: 1 shifts" in done.output
+    assert f"published week {week} at {site_id}: 1 shifts" in done.output
     refused = CliRunner().invoke(main, [*args, str(bad)])
     assert refused.exit_code == 2, refused.output
     assert "INVALID_ARGUMENT" in refused.output and "shifts[0]" in refused.output
