@@ -37,6 +37,7 @@ from vcc_ops.schedule.cli import schedule
 from vcc_ops.settings_cli import settings, settings_options, take_flags
 from vcc_ops.simulate.cli import simulate
 from vcc_ops.sip_cli import sip_agent, sip_edge
+from vcc_ops.site_web_cli import site_web
 from vcc_ops.workorders_cli import workorders
 from vcc_proto.transport import TlsSettings
 from vcc_site.edge.settings import EdgeSettings
@@ -518,6 +519,7 @@ main.add_command(schedule)
 main.add_command(settle)
 main.add_command(settings)
 main.add_command(simulate)
+main.add_command(site_web)
 main.add_command(workorders)
 
 

@@ -79,7 +79,7 @@ from vcc_site.settings import (
 )
 from vcc_site.store.api import SiteStore
 from vcc_site.store.sql import SqlSiteStore
-from vcc_site.web.server import WebServer, gateway_tls, grpc_target, page_facts, start_web
+from vcc_site.web.pages import SitePages, start_site_pages
 
 log = logging.getLogger(__name__)
 
@@ -281,9 +281,17 @@ async def run_site(
     ]
     SITE_INFO.info({"site": site_id, "grpc": node.state.grpc_endpoint})
     SITE_UP.labels(site_id).set(1)
-    web: WebServer | None = None
+    web: SitePages | None = None
     try:
-        web = await start_site_web(node, settings, grpc_port, transport.secure)
+        web = await start_site_pages(
+            config,
+            site_id,
+            node.province,
+            node.core.clock,
+            settings.web,
+            grpc_port,
+            transport.secure,
+        )
         await host.set_serving(True)
         settle_heap()
         log.info("site %s serving on %s", site_id, node.state.grpc_endpoint)
@@ -309,24 +317,6 @@ async def run_site(
         await store.close()
     if node.fatal.is_set():
         raise SystemExit("site stopped after a storage failure; see the log")
-
-
-async def start_site_web(
-    node: SiteNode, settings: SiteNodeSettings, grpc_port: int, secure: bool
-) -> WebServer | None:
-    """The agent desktop pages, a client of this site's gRPC port (None: not asked for);
-    ``secure``: the port requires mutual TLS, so the pages present their gateway's
-    certificate."""
-    if not settings.web.enabled:
-        return None
-    config = node.config
-    web = settings.web
-    facts = page_facts(node.province, node.site_id, node.core.clock, web.https, web.talk_target_s)
-    target = grpc_target(config.host, grpc_port)
-    grpc_tls = gateway_tls(settings.web, secure)
-    return await start_web(
-        settings.web, facts, target, config.host, config.advertise_host, grpc_tls
-    )
 
 
 def remote_readers(

@@ -1,5 +1,6 @@
-"""``vcc bench web`` on a tiny load: the pages sign in over HTTP, read their pushes and
-serve calls beside the gRPC bots; the JSON has both phases of both rounds.
+"""``vcc bench web`` on a tiny load: the pages (in the site's web gateway process) sign in
+over HTTP, read their pushes and serve calls beside the gRPC bots; the JSON has both
+phases of both rounds.
 
 Correctness only; no figure is compared with a speed target (the machine is shared).
 """
@@ -28,6 +29,10 @@ def test_desktops_receive_pushes_and_serve_calls_in_the_with_phase(tmp_path: Pat
     result = json.loads(out.read_text())
     assert result["errors"] == 0, (result["with_desktops"], result["without_desktops"])
     assert result["desktops"] == 6 and result["grpc_security"] == "mutual TLS"
+    # the pages ran in the site's gateway process, measured apart from the site
+    assert result["web_process"] == "own"
+    assert result["gateway_cpu_ms_per_call"] > 0, "the gateway process served the pages"
+    assert all(result["site_cpu_ms_per_call"][phase] > 0 for phase in ("without", "with"))
     assert result["pushes"] > 0, "the pages read events from their push channel"
     assert result["desktop_calls"] > 0, "pages answered calls offered through their stream"
     for phase in ("without_desktops", "with_desktops"):

@@ -135,6 +135,19 @@ def _pids(workdir: Path) -> dict[str, int]:
     return {n["name"]: n["pid"] for n in _status(workdir)["nodes"]}
 
 
+def _gateways(workdir: Path) -> dict[str, int]:
+    """Each site's web gateway process (a child of the site serving its pages)."""
+    sites = [n for n in _status(workdir)["nodes"] if n["kind"] == "site"]
+    found = {
+        f"gateway-{n['name']}": child.pid
+        for n in sites
+        for child in psutil.Process(n["pid"]).children()
+        if "vcc_site.web.gateway" in child.cmdline()
+    }
+    assert len(found) == len(sites), f"one web gateway per site: {found}"
+    return found
+
+
 def _client(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("VCC_HUB", "VCC_ETCD", "VCC_NATS")}
     return subprocess.run(
@@ -260,6 +273,7 @@ def test_up_runs_hub_sites_nats_etcd_and_ctrl_c_stops_all(
     assert kinds.count("edge") == 1, "the access edge is a process of its own"
     pids = _pids(workdir)
     assert len(set(pids.values())) == len(pids), "every node is its own OS process"
+    pids |= _gateways(workdir)  # stopped by their sites
 
     site = next(n for n in report["nodes"] if n["kind"] == "site")
     with urllib.request.urlopen(f"http://{site['metrics']}/metrics", timeout=10) as resp:
@@ -283,6 +297,7 @@ def test_sigkill_of_vcc_up_leaves_no_orphan(
     proc, workdir = province_up
     pids = _pids(workdir)
     assert len(pids) >= 7
+    pids |= _gateways(workdir)  # killed with their sites
     proc.send_signal(signal.SIGKILL)  # only the CLI itself, not its process group
     proc.wait(30)
     _wait_until(

@@ -154,6 +154,13 @@ def bench_site(
 @click.option("--runs", type=int, default=1, show_default=True, help="Runs; the median.")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--tls/--insecure", default=True, show_default=True, help="The site's gRPC port.")
+@click.option(
+    "--web-process",
+    type=click.Choice(["own", "site"]),
+    default="own",
+    show_default=True,
+    help="The pages in the site's web gateway process (own) or in the site's event loop.",
+)
 @json_file_option
 def bench_web(
     calls: int,
@@ -166,13 +173,14 @@ def bench_web(
     runs: int,
     seed: int,
     tls: bool,
+    web_process: str,
     json_file: Path | None,
 ) -> None:
     """Agent desktops on the push channel while a KM site takes calls: push_p99_ms, and
     the site's calls_per_s and p99 with and without desktops."""
     from vcc_ops.bench.web import median_of_runs as web_median
 
-    with working(f"bench web: {desktops} desktops, {runs} run(s)"):
+    with working(f"bench web: {desktops} desktops ({web_process} process), {runs} run(s)"):
         result = web_median(
             runs=runs,
             calls=calls,
@@ -184,6 +192,7 @@ def bench_web(
             rounds=rounds,
             seed=seed,
             tls=tls,
+            web_process=web_process,
         )
     _emit(result, json_file)
 

@@ -153,6 +153,7 @@ def site_process(
     *,
     tls: bool = True,
     web_port: int = -1,
+    web_process: str = "own",
     more_province: str = "",
 ) -> Iterator[tuple[ManagedProcess, str, Path]]:
     """Start a KM site node on a free port; yields (process, gRPC target, province file).
@@ -162,12 +163,13 @@ def site_process(
     this process's channels present the operator certificate until the site stops (see
     :func:`bench_security`); without, both sides are plaintext. ``web_port`` (>= 0) serves
     the agent desktop pages there (plain HTTP on 127.0.0.1, reaching the site's gRPC port
-    as ``ops/web-KM`` under mutual TLS); ``more_province``: see :func:`bench_province`.
+    as ``ops/web-KM`` under mutual TLS), in a gateway process of their own (``web_process``
+    "own") or in the site's ("site"); ``more_province``: see :func:`bench_province`.
     """
     province = bench_province(workdir, more_province)
     security, client = bench_security(workdir, tls)
     if web_port >= 0:
-        security += ["--web-port", str(web_port)]
+        security += ["--web-port", str(web_port), "--web-process", web_process]
         if tls:
             gateway = LaunchTls(workdir).certificate(pki.identity("ops", f"web-{SITE}"))
             security += ["--web-grpc-tls-dir", str(gateway)]

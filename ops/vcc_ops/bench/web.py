@@ -2,7 +2,8 @@
 
 One real KM site process (as ``vcc bench site`` starts it, over mutual TLS by default)
 serves its agent desktop pages (plain HTTP on 127.0.0.1; the pages reach the site's gRPC
-port as ``ops/web-KM``). The bench province adds ``desktops`` call-taking KM agents
+port as ``ops/web-KM``), by default from its web gateway process (``web_process`` "own",
+a child of the site; "site": in the site's own event loop). The bench province adds ``desktops`` call-taking KM agents
 (``KM-WEB-0001`` ...) to the example's. This process plays, in one asyncio loop:
 
 * the ``site`` bench's gRPC agent bots and open-loop callers at ``rate`` calls/s;
@@ -27,7 +28,11 @@ of ``calls`` calls at the same rate. Figures:
   ``calls_per_s`` and ``offer_to_agent_p99_ms`` at the top are the ``with`` medians;
 * ``calls_per_s_ratio`` / ``p99_ratio`` / ``site_cpu_per_call_ratio``: the median over
   the rounds of each round's with / without (``per_round`` lists every round's figures,
-  the site's CPU ms per call and the load average);
+  the site's CPU ms per call and the load average); the site's CPU leaves out its
+  gateway process's;
+* ``site_cpu_ms_per_call`` (``without`` / ``with``) and ``gateway_cpu_ms_per_call`` (the
+  gateway process's CPU per call that reached an agent in the ``with`` phases; None when
+  the pages run in the site): medians over the rounds;
 * ``desktop_calls``: calls the pages served; ``desktop_login_s``: signing the pages in
   (the median over the rounds; the first also changes every initial password).
 """
@@ -106,6 +111,7 @@ def _phase_figures(figures: dict[str, Any]) -> dict[str, Any]:
         "errors",
         "error_samples",
         "site_cpu_s",
+        "gateway_cpu_s",
         "bench_cpu_s",
         "wall_s",
     )
@@ -158,7 +164,12 @@ async def _drive(
 
     async def phase(who: list[Agent], servers: list[sb.Server], tag: int) -> dict[str, Any]:
         plan = sb._plan(p["calls"], who, rng, p["customers"], tag)
+        gateway = _gateway(site)  # found again each phase: the site restarts a crashed one
+        cpu0 = _cpu_s(gateway)
         _, figures = await sb._phase(access, plan, p["rate"], 32, servers, site, timeout_s)
+        cpu1 = _cpu_s(gateway)
+        spent = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
+        figures["gateway_cpu_s"] = round(spent, 3) if spent is not None else None
         return figures
 
     rounds: list[dict[str, Any]] = []
@@ -180,6 +191,28 @@ async def _drive(
         for ch in chans:
             await ch.close()
     return _summary(rounds, pages)
+
+
+def _gateway(site: psutil.Process) -> psutil.Process | None:
+    """The site's web gateway process (None: the pages run in the site)."""
+    for child in site.children():
+        try:
+            if "vcc_site.web.gateway" in child.cmdline():
+                return child
+        except psutil.Error:
+            continue
+    return None
+
+
+def _cpu_s(proc: psutil.Process | None) -> float | None:
+    """User + system CPU seconds of ``proc`` (None: no such process, or it ended)."""
+    if proc is None:
+        return None
+    try:
+        cpu = proc.cpu_times()
+    except psutil.Error:
+        return None
+    return float(cpu.user + cpu.system)
 
 
 def _summary(rounds: list[dict[str, Any]], pages: list[Desktop]) -> dict[str, Any]:
@@ -205,6 +238,11 @@ def _summary(rounds: list[dict[str, Any]], pages: list[Desktop]) -> dict[str, An
                 for r in per_round
             ]
         ),
+        "site_cpu_ms_per_call": {
+            phase: _median([r[f"{phase}_site_cpu_ms_per_call"] for r in per_round])
+            for phase in ("without", "with")
+        },
+        "gateway_cpu_ms_per_call": _median([r["with_gateway_cpu_ms_per_call"] for r in per_round]),
         "without_desktops": without,
         "with_desktops": with_,
         "per_round": per_round,
@@ -224,6 +262,8 @@ def _round_figures(r: dict[str, Any]) -> dict[str, Any]:
         "p99_ratio": _ratio(with_["offer_to_agent_p99_ms"], without["offer_to_agent_p99_ms"]),
         "without_site_cpu_ms_per_call": _per_call(without),
         "with_site_cpu_ms_per_call": _per_call(with_),
+        "without_gateway_cpu_ms_per_call": _per_call(without, "gateway_cpu_s"),
+        "with_gateway_cpu_ms_per_call": _per_call(with_, "gateway_cpu_s"),
         **_percentiles(r["push"]),
         "pushes": len(r["push"]),
         "desktop_login_s": round(r["login_s"], 3),
@@ -231,11 +271,12 @@ def _round_figures(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _per_call(figures: dict[str, Any]) -> float | None:
-    """The site's CPU time per call that reached an agent (ms): less swayed by a shared
-    machine than the rates and waits."""
-    calls = figures["reached_agent"]
-    return round(1000 * figures["site_cpu_s"] / calls, 3) if calls else None
+def _per_call(figures: dict[str, Any], key: str = "site_cpu_s") -> float | None:
+    """A process's CPU time per call that reached an agent (ms; the site's, or with
+    ``key`` "gateway_cpu_s" its gateway's): less swayed by a shared machine than the rates
+    and waits."""
+    calls, cpu_s = figures["reached_agent"], figures[key]
+    return round(1000 * cpu_s / calls, 3) if calls and cpu_s is not None else None
 
 
 def _phase_medians(phases: list[dict[str, Any]]) -> dict[str, Any]:
@@ -272,8 +313,10 @@ def run_web_bench(
     warmup: int = 200,
     customers: int = sb.SEED_CUSTOMERS,
     tls: bool = True,
+    web_process: str = "own",
 ) -> dict[str, Any]:
-    """Start a KM site with its pages, run ``rounds`` pairs of phases; the figures."""
+    """Start a KM site with its pages (in their own process, or with ``web_process``
+    "site" in the site's), run ``rounds`` pairs of phases; the figures."""
     if min(calls, agents, desktops, rounds) < 1 or rate <= 0:
         raise ValueError("calls, agents, desktops, rounds and rate must be positive")
     params = {
@@ -291,7 +334,13 @@ def run_web_bench(
         port = free_port()
         more = desktop_group(desktops)
         with sb.site_process(
-            workdir, "sqlite", customers, tls=tls, web_port=port, more_province=more
+            workdir,
+            "sqlite",
+            customers,
+            tls=tls,
+            web_port=port,
+            web_process=web_process,
+            more_province=more,
         ) as (proc, target, province_file):
             assert proc.pid is not None
             province = load_province_file(province_file)
@@ -308,6 +357,7 @@ def run_web_bench(
             "warmup_calls": warmup,
             "seed": seed,
             "grpc_security": sb.SECURITY[tls],
+            "web_process": web_process,
             "push_target_p99_ms": 250,
         }
     )
@@ -322,6 +372,8 @@ MEDIAN_KEYS = (
     "offer_to_agent_p99_ms",
     "calls_per_s_ratio",
     "p99_ratio",
+    "site_cpu_per_call_ratio",
+    "gateway_cpu_ms_per_call",
     "desktop_login_s",
 )
 

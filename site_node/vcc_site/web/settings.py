@@ -7,10 +7,14 @@ from pathlib import Path
 
 from vcc_proto.settings import SettingsError, setting
 
+OWN_PROCESS = "own"  # a child process of the site, supervised by it (another core)
+IN_SITE = "site"  # the site's own event loop
+PROCESSES = (OWN_PROCESS, IN_SITE)
+
 
 @dataclass(frozen=True, slots=True)
 class WebSettings:
-    """The agent desktop served by the site process."""
+    """The agent desktop and team leader pages a site serves."""
 
     port: int = setting(
         "VCC_WEB_PORT",
@@ -47,6 +51,15 @@ class WebSettings:
         default_text="none",
     )
 
+    process: str = setting(
+        "VCC_WEB_PROCESS",
+        OWN_PROCESS,
+        "where the pages run: own (a gateway process the site starts, supervises and "
+        "stops with itself; the pages' HTTP, event streams and gRPC calls use another "
+        "core) or site (in the site's own event loop)",
+        flag="--web-process",
+    )
+
     def __post_init__(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):
             raise SettingsError(
@@ -56,10 +69,18 @@ class WebSettings:
             raise SettingsError("must be at least 1 second", field="VCC_WEB_TALK_TARGET_S")
         if self.port < -1 or self.port > 65535:
             raise SettingsError(f"{self.port} is not a port", field="VCC_WEB_PORT")
+        if self.process not in PROCESSES:
+            raise SettingsError(
+                f"{self.process!r} is not one of {', '.join(PROCESSES)}", field="VCC_WEB_PROCESS"
+            )
 
     @property
     def enabled(self) -> bool:
         return self.port >= 0
+
+    @property
+    def own_process(self) -> bool:
+        return self.process == OWN_PROCESS
 
     @property
     def https(self) -> bool:
