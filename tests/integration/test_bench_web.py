@@ -41,6 +41,7 @@ def test_desktops_receive_pushes_and_serve_calls_in_the_with_phase(tmp_path: Pat
         assert figures["calls_per_s"] > 0 and figures["offer_to_agent_p99_ms"] > 0
     assert 0 <= result["push_p50_ms"] <= result["push_p99_ms"] <= result["push_max_ms"]
     assert result["calls_per_s_ratio"] > 0 and result["p99_ratio"] > 0
+    assert result["bot_p99_ratio"] > 0  # the bots took calls in both phases
     assert result["runs"] == 1 and len(result["per_run"]) == 1
     # the phases alternate: the pages signed out after the first "with" phase and in again
     # (with the password their first sign-in chose) for the second

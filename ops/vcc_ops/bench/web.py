@@ -27,7 +27,9 @@ of ``calls`` calls at the same rate. Figures:
   desktops, a call offered to a page counts when the page reads the offer);
   ``calls_per_s`` and ``offer_to_agent_p99_ms`` at the top are the ``with`` medians;
 * ``calls_per_s_ratio`` / ``p99_ratio`` / ``site_cpu_per_call_ratio``: the median over
-  the rounds of each round's with / without (``per_round`` lists every round's figures,
+  the rounds of each round's with / without; ``bot_p99_ratio`` the same of the p99 over
+  the calls the gRPC bots took (``bot_offer_to_agent_p99_ms``): the site's own latency
+  for the same traffic, which a page's offer (read a push hop later) does not show (``per_round`` lists every round's figures,
   the site's CPU ms per call and the load average); the site's CPU leaves out its
   gateway process's;
 * ``site_cpu_ms_per_call`` (``without`` / ``with``) and ``gateway_cpu_ms_per_call`` (the
@@ -106,6 +108,7 @@ def _phase_figures(figures: dict[str, Any]) -> dict[str, Any]:
         "offered_calls_per_s",
         "offer_to_agent_p50_ms",
         "offer_to_agent_p99_ms",
+        "bot_offer_to_agent_p99_ms",
         "reached_agent",
         "answered",
         "errors",
@@ -232,6 +235,7 @@ def _summary(rounds: list[dict[str, Any]], pages: list[Desktop]) -> dict[str, An
         "offer_to_agent_p99_ms": with_["offer_to_agent_p99_ms"],
         "calls_per_s_ratio": _median([r["calls_per_s_ratio"] for r in per_round]),
         "p99_ratio": _median([r["p99_ratio"] for r in per_round]),
+        "bot_p99_ratio": _median([r["bot_p99_ratio"] for r in per_round]),
         "site_cpu_per_call_ratio": _median(
             [
                 _ratio(r["with_site_cpu_ms_per_call"] or 0, r["without_site_cpu_ms_per_call"] or 0)
@@ -260,6 +264,9 @@ def _round_figures(r: dict[str, Any]) -> dict[str, Any]:
         "with_offer_to_agent_p99_ms": with_["offer_to_agent_p99_ms"],
         "calls_per_s_ratio": _ratio(with_["calls_per_s"], without["calls_per_s"]),
         "p99_ratio": _ratio(with_["offer_to_agent_p99_ms"], without["offer_to_agent_p99_ms"]),
+        "bot_p99_ratio": _ratio(
+            with_["bot_offer_to_agent_p99_ms"], without["bot_offer_to_agent_p99_ms"]
+        ),
         "without_site_cpu_ms_per_call": _per_call(without),
         "with_site_cpu_ms_per_call": _per_call(with_),
         "without_gateway_cpu_ms_per_call": _per_call(without, "gateway_cpu_s"),
@@ -372,6 +379,7 @@ MEDIAN_KEYS = (
     "offer_to_agent_p99_ms",
     "calls_per_s_ratio",
     "p99_ratio",
+    "bot_p99_ratio",
     "site_cpu_per_call_ratio",
     "gateway_cpu_ms_per_call",
     "desktop_login_s",

@@ -81,6 +81,7 @@ class Desktop:
             self.tally.duplicate_offers += 1
         self.tally.offered[call_id] = time.perf_counter()
         self.tally.offered_to[call_id] = self.agent.id
+        self.tally.by_page.add(call_id)
         task = asyncio.create_task(self._serve(call_id))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
