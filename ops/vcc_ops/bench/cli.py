@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -431,8 +432,14 @@ def bench_province(
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".vcc-bench-sip"),
+    default=None,
+    help="A new or empty folder for the bench's province (default: a new temporary one, kept).",
+)
+@click.option(
+    "--tls/--insecure",
+    default=True,
     show_default=True,
+    help="Mutual TLS and identities for every process (--insecure: plaintext, to compare).",
 )
 @json_file_option
 def bench_sip(
@@ -441,7 +448,8 @@ def bench_sip(
     top: float,
     step_s: float,
     agents: int,
-    workdir: Path,
+    workdir: Path | None,
+    tls: bool,
     json_file: Path | None,
 ) -> None:
     """SIPp callers keying the IVR through the SIP edge to one site with SIPp agent phones,
@@ -454,9 +462,15 @@ def bench_sip(
         rates = ramp_rates(start, step, top)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
+    if workdir is None:
+        workdir = Path(tempfile.mkdtemp(prefix="vcc-bench-sip-"))
+    elif workdir.exists() and any(workdir.iterdir()):
+        # a kept province's secrets, databases and etcd users do not match a new start
+        raise click.BadParameter(f"{workdir} is not empty: give a new or empty folder")
     result = run_sip_bench(
         workdir.resolve(), rates, step_s, agents,
         progress=lambda m: click.echo(f"vcc bench sip: {m}", err=True),
+        insecure=not tls,
     )  # fmt: skip
     text = json.dumps(result, indent=2)
     click.echo(text)

@@ -19,6 +19,7 @@ share of the machine).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -38,6 +39,11 @@ from vcc_ops.infra.ports import HOST
 from vcc_ops.launcher import ProvinceLauncher
 from vcc_ops.sip_launch import start_sip
 from vcc_ops.sipp import INSTALL, caller_scenario, missing_tools, scenario
+from vcc_ops.traffic.seat import open_seat
+from vcc_proto.channels import open_channel
+from vcc_proto.v1 import people_pb2_grpc as pg
+from vcc_proto.v1 import site_pb2 as s
+from vcc_proto.v1 import site_pb2_grpc as sg
 
 SIPP_SLACK_S = 60
 IDLE_S = 5.0  # CPU measured without calls before the ramp
@@ -134,6 +140,20 @@ def _cpu_ms_per_call(
     return {k: round(v, 2) for k, v in cpu.items()}
 
 
+async def _phone_passwords(target: str, initial: dict[str, str]) -> dict[str, str]:
+    """Each agent's password once the initial one is changed, as a person does at the
+    first sign-in (a checked site opens no seat with an initial password); the seat is
+    closed again, the phone's SIP agent opens its own."""
+    out = {}
+    async with open_channel(target) as channel:
+        desk, people = sg.AgentDeskStub(channel), pg.PeopleStub(channel)
+        for agent_id, secret in initial.items():
+            reply, used = await open_seat(desk, people, agent_id, secret, "bench-sip", 60)
+            await desk.Logout(s.SessionRef(session_token=reply.session_token), timeout=30)
+            out[agent_id] = used
+    return out
+
+
 def run_sip_bench(
     workdir: Path,
     rates: list[float],
@@ -141,9 +161,11 @@ def run_sip_bench(
     agents: int,
     site: str = "KM",
     progress: Callable[[str], None] = lambda _m: None,
+    insecure: bool = False,
 ) -> dict[str, Any]:
     """Offer calls at each of ``rates`` for ``step_s`` seconds, one step after the other,
-    until a step is not sustained (see :mod:`vcc_ops.bench.sip_ramp`)."""
+    until a step is not sustained (see :mod:`vcc_ops.bench.sip_ramp`); the province over
+    mutual TLS with identities unless ``insecure``."""
     missing = missing_tools()
     if missing:
         raise ConfigError(f"{' and '.join(missing)} not installed: {INSTALL}", field="sip")
@@ -151,7 +173,7 @@ def run_sip_bench(
 
     workdir.mkdir(parents=True, exist_ok=True)
     launcher = ProvinceLauncher(
-        example_province_path(), workdir, sites=[site], insecure=True,
+        example_province_path(), workdir, sites=[site], insecure=insecure,
         progress=progress,
     )  # fmt: skip
     launcher.start()
@@ -162,7 +184,9 @@ def run_sip_bench(
             a.id for a in launcher.province.agents if a.home_site == site and a.general_level
         ][:agents]
         phones_file = workdir / "phones.txt"
-        phones_file.write_text("".join(f"{a} {secrets[a]}\n" for a in chosen))
+        target = launcher.node(f"site-{site}").grpc
+        passwords = asyncio.run(_phone_passwords(target, {a: secrets[a] for a in chosen}))
+        phones_file.write_text("".join(f"{a} {passwords[a]}\n" for a in chosen))
         phones_file.chmod(0o600)
         trunk_port = free_port()
         edge = start_sip(launcher, f"{HOST}:{trunk_port}", phones={site: phones_file})
