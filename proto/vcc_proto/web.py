@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vcc_domain.errors import ConfigError
+from vcc_proto.v1 import people_pb2
 
 CSRF_COOKIE = "vcc_csrf"
 CSRF_HEADER = "x-vcc-csrf"
@@ -42,6 +43,22 @@ def set_cookie(response: Response, name: str, token: str, https: bool) -> None:
 
 def clear_cookie(response: Response, name: str, https: bool) -> None:
     response.delete_cookie(name, httponly=True, secure=https, samesite="strict", path="/")
+
+
+def signed_in(reply: people_pb2.SignInReply, cookie: str, https: bool) -> JSONResponse:
+    """The answer to a page's sign-in: who signed in (and whether they must change their
+    initial password first), the session in the ``cookie``."""
+    view = reply.person
+    response = JSONResponse(
+        {
+            "must_change": view.must_change_password,
+            "person_id": view.person_id,
+            "name": view.name,
+            "role": view.role,
+        }
+    )
+    set_cookie(response, cookie, reply.session_token, https)
+    return response
 
 
 def ensure_csrf(request: Request, response: Response, https: bool) -> None:

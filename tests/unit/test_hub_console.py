@@ -14,6 +14,7 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tests.web_requests import page_request
 from vcc_domain.errors import Forbidden, Unauthenticated
 from vcc_domain.province import load_province_file
 from vcc_hub.adapters.grpc_routing import RoutingServicer
@@ -28,8 +29,6 @@ from vcc_proto.v1 import common_pb2 as c
 from vcc_proto.v1 import hub_pb2 as h
 from vcc_proto.v1 import people_pb2 as p
 
-CSRF = "csrf-value"
-
 
 def request(
     method: str,
@@ -40,25 +39,8 @@ def request(
     csrf: bool = True,
     query: str = "",
 ) -> Request:
-    cookies = [f"vcc_csrf={CSRF}"] + ([f"{COOKIE}={cookie}"] if cookie else [])
-    headers = [(b"cookie", "; ".join(cookies).encode()), (b"host", b"127.0.0.1:8443")]
-    if csrf:
-        headers.append((b"x-vcc-csrf", CSRF.encode()))
-    raw = json.dumps(body or {}).encode()
-    sent = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": raw, "more_body": False}
-
-    scope = {
-        "type": "http", "method": method, "path": path, "query_string": query.encode(),
-        "headers": headers, "scheme": "https", "server": ("127.0.0.1", 8443), "path_params": {},
-    }  # fmt: skip
-    return Request(scope, receive)
+    cookies = {COOKIE: cookie} if cookie else {}
+    return page_request(method, body, cookies=cookies, csrf=csrf, path=path, query=query)
 
 
 def answer(response: Response) -> tuple[int, Any]:

@@ -11,6 +11,7 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tests.web_requests import page_request
 from vcc_domain.errors import Conflict, InvalidInput, Unauthenticated
 from vcc_proto.v1 import people_pb2 as p
 from vcc_proto.v1 import site_pb2 as s
@@ -19,32 +20,13 @@ from vcc_site.web.board import LEAD_COOKIE, BoardPages
 from vcc_site.web.client import DeskClient
 from vcc_site.web.handover import HandoverPages
 
-CSRF = "csrf-value"
 NOW_MS = 1_800_000_000_000
 
 
 def request(
     method: str, body: dict[str, Any] | None = None, *, token: str = "", csrf: bool = True
 ) -> Request:
-    cookies = [f"vcc_csrf={CSRF}"] + ([f"{LEAD_COOKIE}={token}"] if token else [])
-    headers = [(b"cookie", "; ".join(cookies).encode()), (b"host", b"127.0.0.1:8443")]
-    if csrf:
-        headers.append((b"x-vcc-csrf", CSRF.encode()))
-    raw = json.dumps(body or {}).encode()
-    sent = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": raw, "more_body": False}
-
-    scope = {
-        "type": "http", "method": method, "path": "/", "query_string": b"", "headers": headers,
-        "scheme": "https", "server": ("127.0.0.1", 8443), "path_params": {},
-    }  # fmt: skip
-    return Request(scope, receive)
+    return page_request(method, body, cookies={LEAD_COOKIE: token} if token else {}, csrf=csrf)
 
 
 def answer(response: Response) -> tuple[int, Any]:

@@ -14,6 +14,7 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from tests.web_requests import page_request
 from vcc_domain.errors import InvalidInput, NotFound, Unauthenticated
 from vcc_domain.province import load_province_file
 from vcc_domain.schedule import INTERVAL_MS
@@ -26,7 +27,6 @@ from vcc_site.web.qa_pages import STAFF_COOKIE, QaPages
 from vcc_site.web.server import qa_form_of
 
 EXAMPLE = Path(__file__).parents[2] / "ops" / "vcc_ops" / "examples" / "yunnan.toml"
-CSRF = "csrf-value"
 WEEK_MS = 1_798_992_000_000  # Monday 2027-01-04 00:00 Beijing
 FORM = [
     {"id": "greeting", "name": "Greeting", "max": 10},
@@ -44,26 +44,8 @@ def request(
     query: str = "",
     params: dict[str, str] | None = None,
 ) -> Request:
-    cookies = [f"vcc_csrf={CSRF}"] + ([f"{cookie}={token}"] if token else [])
-    headers = [(b"cookie", "; ".join(cookies).encode()), (b"host", b"127.0.0.1:8443")]
-    if csrf:
-        headers.append((b"x-vcc-csrf", CSRF.encode()))
-    raw = json.dumps(body or {}).encode()
-    sent = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": raw, "more_body": False}
-
-    scope = {
-        "type": "http", "method": method, "path": "/", "query_string": query.encode(),
-        "headers": headers, "scheme": "https", "server": ("127.0.0.1", 8443),
-        "path_params": params or {},
-    }  # fmt: skip
-    return Request(scope, receive)
+    cookies = {cookie: token} if token else {}
+    return page_request(method, body, cookies=cookies, csrf=csrf, query=query, params=params)
 
 
 def answer(response: Response) -> tuple[int, Any]:

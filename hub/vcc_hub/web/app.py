@@ -29,7 +29,6 @@ from vcc_hub.web.client import VIEWS, HubClient
 from vcc_hub.web.present import Json
 from vcc_hub.web.views import ConsoleFacts, ConsoleViews, Refusal
 from vcc_proto import web
-from vcc_proto.v1 import people_pb2 as p
 
 log = logging.getLogger(__name__)
 
@@ -89,19 +88,6 @@ class ConsolePages:
 
         return endpoint
 
-    def _signed_in(self, reply: p.SignInReply) -> Response:
-        view = reply.person
-        response = JSONResponse(
-            {
-                "must_change": view.must_change_password,
-                "person_id": view.person_id,
-                "name": view.name,
-                "role": view.role,
-            }
-        )
-        web.set_cookie(response, COOKIE, reply.session_token, self.facts.https)
-        return response
-
     # -- the page and the person -----------------------------------------------------------
 
     async def page(self, request: Request) -> Response:
@@ -135,7 +121,7 @@ class ConsolePages:
             with contextlib.suppress(VccError):  # their session is of no use here
                 await self.client.sign_out(reply.session_token)
             return web.refused("wrong_role", f"a {role} may not open the province console", 403)
-        return self._signed_in(reply)
+        return web.signed_in(reply, COOKIE, self.facts.https)
 
     async def change_password(self, request: Request, bearer: str) -> Response:
         data = await web.json_body(request)
@@ -145,7 +131,7 @@ class ConsolePages:
             )
         except Unauthenticated as err:
             return web.refused("change_refused", err.message, 401)
-        return self._signed_in(reply)
+        return web.signed_in(reply, COOKIE, self.facts.https)
 
     async def me(self, request: Request) -> Response:
         """Whether this browser's console session is alive (never an error status)."""

@@ -21,7 +21,6 @@ from starlette.routing import Route
 
 from vcc_domain.errors import Conflict, ErrorKind, Unauthenticated, VccError
 from vcc_proto import web
-from vcc_proto.v1 import people_pb2 as p
 from vcc_site.web import guard, present
 from vcc_site.web.app import KEEPALIVE_S, STATIC, ApiError, DeskPages
 from vcc_site.web.present import Json
@@ -43,29 +42,6 @@ class BoardPages:
         self.client = desk.client
         self.https = desk.facts.https
 
-    def _set(self, response: Response, token: str) -> None:
-        response.set_cookie(
-            LEAD_COOKIE, token, httponly=True, secure=self.https, samesite="strict", path="/"
-        )
-
-    def _clear(self, response: Response) -> None:
-        response.delete_cookie(
-            LEAD_COOKIE, httponly=True, secure=self.https, samesite="strict", path="/"
-        )
-
-    def _signed_in(self, person: p.SignInReply) -> Response:
-        view = person.person
-        response = JSONResponse(
-            {
-                "must_change": view.must_change_password,
-                "person_id": view.person_id,
-                "name": view.name,
-                "role": view.role,
-            }
-        )
-        self._set(response, person.session_token)
-        return response
-
     async def page(self, request: Request) -> Response:
         response = FileResponse(STATIC / "board.html", headers={"Cache-Control": "no-store"})
         guard.ensure_csrf(request, response, self.https)
@@ -86,7 +62,7 @@ class BoardPages:
             return guard.refused(
                 "wrong_role", f"a {role} may not open the wallboard (team leaders only)", 403
             )
-        return self._signed_in(person)
+        return web.signed_in(person, LEAD_COOKIE, self.https)
 
     async def change_password(self, request: Request) -> Response:
         refusal = guard.check_post(request)
@@ -96,7 +72,7 @@ class BoardPages:
             _, person = await self.desk.person_new_password(request, LEAD_COOKIE)
         except ApiError as err:
             return err.response
-        return self._signed_in(person)
+        return web.signed_in(person, LEAD_COOKIE, self.https)
 
     async def me(self, request: Request) -> Response:
         """Whether this browser's wallboard session is alive (never an error status)."""
@@ -123,7 +99,7 @@ class BoardPages:
             except VccError:  # already ended: nothing to undo
                 pass
         response = JSONResponse({"ok": True})
-        self._clear(response)
+        web.clear_cookie(response, LEAD_COOKIE, self.https)
         return response
 
     async def agent_action(self, request: Request) -> Response:
@@ -157,7 +133,7 @@ class BoardPages:
         except VccError as err:
             response = self.desk.failure(err)
             if err.kind is ErrorKind.UNAUTHENTICATED:
-                self._clear(response)
+                web.clear_cookie(response, LEAD_COOKIE, self.https)
             return response
         return JSONResponse(
             {

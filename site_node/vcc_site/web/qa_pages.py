@@ -30,6 +30,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from vcc_domain.errors import ErrorKind, VccError
+from vcc_proto import web
 from vcc_proto.v1 import people_pb2 as p
 from vcc_site.web import guard
 from vcc_site.web import qa_present as qp
@@ -85,16 +86,6 @@ class QaPages:
         self.https = desk.facts.https
         self.forms = {b["id"]: b.get("qa_form") or [] for b in desk.facts.businesses}
 
-    def _set(self, response: Response, token: str) -> None:
-        response.set_cookie(
-            STAFF_COOKIE, token, httponly=True, secure=self.https, samesite="strict", path="/"
-        )
-
-    def _clear(self, response: Response) -> None:
-        response.delete_cookie(
-            STAFF_COOKIE, httponly=True, secure=self.https, samesite="strict", path="/"
-        )
-
     def as_role(
         self, roles: frozenset[str], handler: Handler, post: bool = False
     ) -> Callable[[Request], Awaitable[Response]]:
@@ -119,7 +110,7 @@ class QaPages:
             except VccError as err:
                 response = self.desk.failure(err)
                 if err.kind is ErrorKind.UNAUTHENTICATED:
-                    self._clear(response)
+                    web.clear_cookie(response, STAFF_COOKIE, self.https)
                 return response
 
         return endpoint
@@ -129,19 +120,6 @@ class QaPages:
     async def page(self, request: Request) -> Response:
         response = FileResponse(STATIC / "qa.html", headers={"Cache-Control": "no-store"})
         guard.ensure_csrf(request, response, self.https)
-        return response
-
-    def _signed_in(self, person: p.SignInReply) -> Response:
-        view = person.person
-        response = JSONResponse(
-            {
-                "must_change": view.must_change_password,
-                "person_id": view.person_id,
-                "name": view.name,
-                "role": view.role,
-            }
-        )
-        self._set(response, person.session_token)
         return response
 
     async def login(self, request: Request) -> Response:
@@ -160,7 +138,7 @@ class QaPages:
                 await self.desk.client.sign_out(person.session_token)
             wanted = " or ".join(sorted(roles))
             return guard.refused("wrong_role", f"a {role} may not open this page ({wanted})", 403)
-        return self._signed_in(person)
+        return web.signed_in(person, STAFF_COOKIE, self.https)
 
     async def change_password(self, request: Request) -> Response:
         if (refusal := guard.check_post(request)) is not None:
@@ -169,7 +147,7 @@ class QaPages:
             _, person = await self.desk.person_new_password(request, STAFF_COOKIE)
         except ApiError as err:
             return err.response
-        return self._signed_in(person)
+        return web.signed_in(person, STAFF_COOKIE, self.https)
 
     async def me(self, request: Request) -> Response:
         """Who is signed in for these pages (never an error status)."""
@@ -199,7 +177,7 @@ class QaPages:
             with contextlib.suppress(VccError):  # already ended: nothing to undo
                 await self.desk.client.sign_out(bearer)
         response = JSONResponse({"ok": True})
-        self._clear(response)
+        web.clear_cookie(response, STAFF_COOKIE, self.https)
         return response
 
     # -- the inspector ----------------------------------------------------------------------
